@@ -1,0 +1,512 @@
+//! The executable form of a scenario: every value parsed, checked and typed once, before any
+//! traffic. Everything downstream (schedule, swarm, reports) reads a `Plan`, never the file.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rand::RngExt;
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::error::{Error, ScenarioErrors};
+use crate::scenario::{self, DistSpec, Problems, ScenarioFile};
+use crate::target::Knobs;
+use crate::units::parse_duration;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub name: String,
+    pub description: String,
+    pub source: PathBuf,
+    pub seed: u64,
+    pub target: Target,
+    pub arrivals: Arrivals,
+    pub phases: Vec<Phase>,
+    pub max_users: Option<u64>,
+    pub user: UserPlan,
+    pub timeout: Duration,
+    pub drain: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Target {
+    /// Start the built-in messenger in-process with these knobs.
+    Builtin(Knobs),
+    /// An already running service.
+    Url(BaseUrl),
+}
+
+/// `http://host:port/prefix` — where the API lives. Plain HTTP and WebSocket (`ws://`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BaseUrl {
+    pub host: String,
+    pub port: u16,
+    /// Path prefix without a trailing slash, e.g. `` or `/api`.
+    pub prefix: String,
+}
+
+impl BaseUrl {
+    pub fn parse(text: &str) -> Result<BaseUrl, String> {
+        let rest = if let Some(rest) = text.strip_prefix("http://") {
+            rest
+        } else if text.starts_with("https://") {
+            return Err(
+                "https:// targets are not supported yet (no TLS in the client); use http:// or a TLS-terminating proxy"
+                    .into(),
+            );
+        } else {
+            return Err(format!("`{text}` is not an http:// URL"));
+        };
+        let (authority, path) = match rest.find('/') {
+            Some(i) => rest.split_at(i),
+            None => (rest, ""),
+        };
+        if authority.is_empty() {
+            return Err(format!("`{text}` has no host"));
+        }
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => {
+                let port = p
+                    .parse::<u16>()
+                    .map_err(|_| format!("`{p}` is not a port number"))?;
+                (h.to_string(), port)
+            }
+            _ => (authority.to_string(), 80),
+        };
+        if host.is_empty() {
+            return Err(format!("`{text}` has no host"));
+        }
+        Ok(BaseUrl {
+            host,
+            port,
+            prefix: path.trim_end_matches('/').to_string(),
+        })
+    }
+
+    /// The authority for Host headers: `host:port`.
+    pub fn authority(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+}
+
+impl std::fmt::Display for BaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "http://{}:{}{}", self.host, self.port, self.prefix)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arrivals {
+    /// Exponential inter-arrival times: independent users, as in a real surge.
+    Poisson,
+    /// Evenly spaced arrivals: a deterministic rate.
+    Uniform,
+}
+
+/// One phase of the load profile: the arrival rate goes linearly from `from_rate` to `to_rate`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Phase {
+    pub name: String,
+    pub start: Duration,
+    pub duration: Duration,
+    pub from_rate: f64,
+    pub to_rate: f64,
+}
+
+impl Phase {
+    pub fn end(&self) -> Duration {
+        self.start + self.duration
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Dist {
+    Constant(Duration),
+    Uniform(Duration, Duration),
+    Exponential(Duration),
+}
+
+impl Dist {
+    pub fn sample<R: rand::Rng + ?Sized>(&self, rng: &mut R) -> Duration {
+        match *self {
+            Dist::Constant(d) => d,
+            Dist::Uniform(lo, hi) if hi > lo => {
+                Duration::from_secs_f64(rng.random_range(lo.as_secs_f64()..hi.as_secs_f64()))
+            }
+            Dist::Uniform(lo, _) => lo,
+            Dist::Exponential(mean) => {
+                // Inverse transform; 1 - u lies in (0, 1] so the logarithm is finite.
+                let u: f64 = rng.random();
+                Duration::from_secs_f64(-mean.as_secs_f64() * (1.0 - u).ln())
+            }
+        }
+    }
+
+    /// The mean, used to size plans and to document scenarios.
+    pub fn mean(&self) -> Duration {
+        match *self {
+            Dist::Constant(d) | Dist::Exponential(d) => d,
+            Dist::Uniform(lo, hi) => (lo + hi) / 2,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserPlan {
+    pub contacts_known: usize,
+    pub contacts_unknown: usize,
+    pub messages: u32,
+    pub think: Dist,
+    pub stay_online: Dist,
+    pub phone_prefix: String,
+}
+
+impl Plan {
+    /// Total length of the load profile (without the drain).
+    pub fn duration(&self) -> Duration {
+        self.phases.last().map_or(Duration::ZERO, Phase::end)
+    }
+
+    /// The phase that contains `t` (the last phase for any later time).
+    pub fn phase_at(&self, t: Duration) -> usize {
+        self.phases
+            .iter()
+            .position(|p| t < p.end())
+            .unwrap_or(self.phases.len().saturating_sub(1))
+    }
+}
+
+/// Reads, parses and compiles a scenario file.
+pub fn load(path: &Path, seed_override: Option<u64>) -> Result<Plan, Error> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| Error::io("cannot read scenario", path, e))?;
+    compile(path, &text, seed_override).map_err(Error::from)
+}
+
+/// Parses and checks a scenario; returns every problem found, each with its position.
+pub fn compile(path: &Path, text: &str, seed_override: Option<u64>) -> Result<Plan, ScenarioErrors> {
+    let file: ScenarioFile = scenario::parse(path, text)?;
+    let mut problems = Problems::new(path, text);
+
+    let name = file.name.get_ref().trim().to_string();
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+    {
+        problems.add(
+            file.name.span(),
+            "name must be non-empty and use only letters, digits, `-`, `_` and `.` (it names the run directory)",
+        );
+    }
+
+    let seed = match (&seed_override, &file.seed) {
+        (Some(seed), _) => *seed,
+        (None, Some(seed)) if *seed.get_ref() >= 0 => *seed.get_ref() as u64,
+        (None, Some(seed)) => {
+            problems.add(seed.span(), "seed must be a non-negative integer");
+            0
+        }
+        // No seed anywhere: draw one, and the summary records it so the run can be repeated.
+        (None, None) => rand::rng().random_range(0..1u64 << 53),
+    };
+
+    let target = compile_target(&file.target, &mut problems);
+    let arrivals = match file.load.arrivals.as_ref().map(|a| (a.get_ref().as_str(), a.span())) {
+        None | Some(("poisson", _)) => Arrivals::Poisson,
+        Some(("uniform", _)) => Arrivals::Uniform,
+        Some((other, span)) => {
+            problems.add(
+                span,
+                format!("arrivals `{other}` is unknown: expected \"poisson\" or \"uniform\""),
+            );
+            Arrivals::Poisson
+        }
+    };
+    let phases = compile_phases(&file.load.phases, &mut problems);
+    let max_users = match &file.load.max_users {
+        Some(cap) if *cap.get_ref() < 1 => {
+            problems.add(cap.span(), "max_users must be at least 1");
+            None
+        }
+        Some(cap) => Some(*cap.get_ref() as u64),
+        None => None,
+    };
+    let user = compile_user(&file.user, &mut problems);
+    let timeout = positive_duration(&file.run.timeout, "timeout", &mut problems);
+    let drain = duration(&file.run.drain, &mut problems);
+
+    problems.into_result()?;
+    Ok(Plan {
+        name,
+        description: file.description.trim().to_string(),
+        source: path.to_path_buf(),
+        seed,
+        target,
+        arrivals,
+        phases,
+        max_users,
+        user,
+        timeout,
+        drain,
+    })
+}
+
+fn compile_target(section: &Spanned<scenario::TargetSection>, problems: &mut Problems) -> Target {
+    let t = section.get_ref();
+    match (&t.builtin, &t.url) {
+        (Some(knobs), None) => {
+            match Knobs::deserialize(toml::Value::Table(knobs.get_ref().clone())) {
+                Ok(k) => {
+                    if let Err(e) = k.validate() {
+                        problems.add(knobs.span(), format!("builtin target: {e}"));
+                    }
+                    Target::Builtin(k)
+                }
+                Err(e) => {
+                    problems.add(knobs.span(), format!("builtin target: {}", e.message().trim()));
+                    Target::Builtin(Knobs::default())
+                }
+            }
+        }
+        (None, Some(url)) => match BaseUrl::parse(url.get_ref()) {
+            Ok(u) => Target::Url(u),
+            Err(e) => {
+                problems.add(url.span(), e);
+                Target::Builtin(Knobs::default())
+            }
+        },
+        _ => {
+            problems.add(
+                section.span(),
+                "target needs exactly one of `builtin = { ... }` or `url = \"http://...\"`",
+            );
+            Target::Builtin(Knobs::default())
+        }
+    }
+}
+
+fn compile_phases(
+    phases: &Spanned<Vec<Spanned<scenario::PhaseSpec>>>,
+    problems: &mut Problems,
+) -> Vec<Phase> {
+    if phases.get_ref().is_empty() {
+        problems.add(phases.span(), "load.phases needs at least one phase");
+    }
+    let mut out = Vec::new();
+    let mut start = Duration::ZERO;
+    let mut previous_rate = 0.0;
+    for spec in phases.get_ref() {
+        let p = spec.get_ref();
+        let name = p.name.get_ref().trim().to_string();
+        if name.is_empty() || name.contains(|c: char| c.is_whitespace() || c == ':' || c == ',') {
+            problems.add(
+                p.name.span(),
+                "phase name must be non-empty, without spaces, `:` or `,` (it scopes metrics)",
+            );
+        } else if out.iter().any(|q: &Phase| q.name == name) {
+            problems.add(p.name.span(), format!("phase `{name}` is defined twice"));
+        }
+        let duration = positive_duration(&p.duration, "phase duration", problems);
+        let rate = |r: &Spanned<f64>, problems: &mut Problems| {
+            let v = *r.get_ref();
+            if !(v.is_finite() && (0.0..=1e7).contains(&v)) {
+                problems.add(r.span(), "rate must be between 0 and 10000000 users per second");
+                0.0
+            } else {
+                v
+            }
+        };
+        let (from_rate, to_rate) = match (&p.rate, &p.ramp_to) {
+            (Some(r), None) => {
+                let r = rate(r, problems);
+                (r, r)
+            }
+            (Some(r), Some(to)) => (rate(r, problems), rate(to, problems)),
+            (None, Some(to)) => (previous_rate, rate(to, problems)),
+            (None, None) => {
+                problems.add(
+                    spec.span(),
+                    "phase needs `rate` (users per second), `ramp_to`, or both",
+                );
+                (0.0, 0.0)
+            }
+        };
+        previous_rate = to_rate;
+        out.push(Phase {
+            name,
+            start,
+            duration,
+            from_rate,
+            to_rate,
+        });
+        start += duration;
+    }
+    out
+}
+
+fn compile_user(u: &scenario::UserSection, problems: &mut Problems) -> UserPlan {
+    let count = |v: &Spanned<i64>, max: i64, what: &str, problems: &mut Problems| {
+        let n = *v.get_ref();
+        if !(0..=max).contains(&n) {
+            problems.add(v.span(), format!("{what} must be between 0 and {max}"));
+            0
+        } else {
+            n
+        }
+    };
+    let contacts_known = count(&u.contacts_known, 1000, "contacts_known", problems) as usize;
+    let contacts_unknown = count(&u.contacts_unknown, 1000, "contacts_unknown", problems) as usize;
+    if contacts_known + contacts_unknown > 1000 {
+        problems.add(
+            u.contacts_unknown.span(),
+            "contacts_known + contacts_unknown must be at most 1000 (one upload)",
+        );
+    }
+    let messages = count(&u.messages, 1_000_000, "messages", problems) as u32;
+    let prefix = u.phone_prefix.get_ref();
+    let digits = prefix.len().saturating_sub(1);
+    if !prefix.starts_with('+')
+        || !prefix[1..].chars().all(|c| c.is_ascii_digit())
+        || !(1..=5).contains(&digits)
+    {
+        problems.add(
+            u.phone_prefix.span(),
+            "phone_prefix must be `+` followed by 1 to 5 digits, e.g. \"+1555\"",
+        );
+    }
+    UserPlan {
+        contacts_known,
+        contacts_unknown,
+        messages,
+        think: dist(&u.think, problems),
+        stay_online: dist(&u.stay_online, problems),
+        phone_prefix: prefix.clone(),
+    }
+}
+
+/// A duration that must be positive; a parse error is reported once, not twice.
+fn positive_duration(text: &Spanned<String>, what: &str, problems: &mut Problems) -> Duration {
+    match parse_duration(text.get_ref()) {
+        Ok(d) if d.is_zero() => {
+            problems.add(text.span(), format!("{what} must be greater than zero"));
+            d
+        }
+        Ok(d) => d,
+        Err(e) => {
+            problems.add(text.span(), e);
+            Duration::ZERO
+        }
+    }
+}
+
+fn duration(text: &Spanned<String>, problems: &mut Problems) -> Duration {
+    parse_duration(text.get_ref()).unwrap_or_else(|e| {
+        problems.add(text.span(), e);
+        Duration::ZERO
+    })
+}
+
+fn dist(spec: &Spanned<DistSpec>, problems: &mut Problems) -> Dist {
+    let d = |t: &str, problems: &mut Problems| {
+        parse_duration(t).unwrap_or_else(|e| {
+            problems.add(spec.span(), e);
+            Duration::ZERO
+        })
+    };
+    match spec.get_ref() {
+        DistSpec::Constant(t) => Dist::Constant(d(t, problems)),
+        DistSpec::Exponential(t) => Dist::Exponential(d(t, problems)),
+        DistSpec::Uniform([lo, hi]) => {
+            let (lo, hi) = (d(lo, problems), d(hi, problems));
+            if hi < lo {
+                problems.add(spec.span(), "uniform range must be [low, high] with low <= high");
+            }
+            Dist::Uniform(lo, hi)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn compile_str(text: &str) -> Result<Plan, ScenarioErrors> {
+        compile(Path::new("s.toml"), text, None)
+    }
+
+    const MINIMAL: &str = r#"
+name = "t"
+seed = 7
+[target]
+url = "http://127.0.0.1:9/api/"
+[load]
+phases = [ { name = "a", duration = "2s", rate = 10 }, { name = "b", duration = "1s", ramp_to = 20 } ]
+"#;
+
+    #[test]
+    fn compiles_a_minimal_scenario() {
+        let plan = compile_str(MINIMAL).expect("valid");
+        assert_eq!(plan.seed, 7);
+        assert_eq!(
+            plan.target,
+            Target::Url(BaseUrl {
+                host: "127.0.0.1".into(),
+                port: 9,
+                prefix: "/api".into()
+            })
+        );
+        assert_eq!(plan.phases[1].from_rate, 10.0);
+        assert_eq!(plan.phases[1].to_rate, 20.0);
+        assert_eq!(plan.phases[1].start, Duration::from_secs(2));
+        assert_eq!(plan.duration(), Duration::from_secs(3));
+        assert_eq!(plan.phase_at(Duration::from_millis(2500)), 1);
+        assert_eq!(plan.phase_at(Duration::from_secs(99)), 1);
+    }
+
+    #[test]
+    fn reports_every_problem_with_its_position() {
+        let text = "name = \"t\"\n[target]\nurl = \"ftp://x\"\n[load]\narrivals = \"bursty\"\nphases = [ { name = \"a\", duration = \"2 weeks\", rate = -1 } ]\n";
+        let errs = compile_str(text).expect_err("invalid").0;
+        let at: Vec<(usize, usize)> = errs.iter().map(|e| (e.line, e.column)).collect();
+        assert!(at.contains(&(3, 7)), "url position in {errs:?}");
+        assert!(at.contains(&(5, 12)), "arrivals position in {errs:?}");
+        assert!(errs.iter().any(|e| e.line == 6 && e.message.contains("unit")));
+        assert!(errs.iter().any(|e| e.line == 6 && e.message.contains("rate")));
+        assert_eq!(errs.len(), 4, "{errs:?}");
+    }
+
+    #[test]
+    fn syntax_and_unknown_fields_have_positions() {
+        let errs = compile_str("name = \"t\"\nbogus = 1\n").expect_err("invalid").0;
+        assert_eq!((errs[0].line, errs[0].column), (2, 1), "{errs:?}");
+        assert!(errs[0].message.contains("bogus"), "{errs:?}");
+        let errs = compile_str("name = \n").expect_err("invalid").0;
+        assert_eq!(errs[0].line, 1, "{errs:?}");
+    }
+
+    #[test]
+    fn base_url_forms() {
+        assert_eq!(BaseUrl::parse("http://localhost").map(|u| u.port), Ok(80));
+        assert!(BaseUrl::parse("https://x").is_err());
+        assert!(BaseUrl::parse("http://:80").is_err());
+        assert!(BaseUrl::parse("http://h:99999").is_err());
+    }
+
+    #[test]
+    fn distributions_sample_within_their_support() {
+        use rand::SeedableRng;
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(1);
+        let u = Dist::Uniform(Duration::from_secs(1), Duration::from_secs(2));
+        let e = Dist::Exponential(Duration::from_millis(100));
+        let n = 20_000;
+        let mut sum = 0.0;
+        for _ in 0..n {
+            let s = u.sample(&mut rng);
+            assert!(s >= Duration::from_secs(1) && s < Duration::from_secs(2));
+            sum += e.sample(&mut rng).as_secs_f64();
+        }
+        // Mean of n exponentials: standard error = mean / sqrt(n) ≈ 0.7 ms; allow 5 of them.
+        assert!((sum / n as f64 - 0.1).abs() < 0.0035, "mean {}", sum / n as f64);
+    }
+}

@@ -1,0 +1,3 @@
+//! Reports: plain data about a finished run and one file per output format.
+
+pub mod timeline;

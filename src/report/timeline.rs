@@ -1,0 +1,60 @@
+//! The run over time, reduced to what charts need: one point per interval (about a second).
+//! Plain data, filled by the collector, read by the chart renderer. Memory grows with the run's
+//! duration, never with the number of requests.
+
+use std::collections::BTreeMap;
+
+/// Latency and volume of one metric within one interval.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct IntervalMetric {
+    /// Operations completed in the interval (successful and failed).
+    pub count: u64,
+    /// Of those, how many failed.
+    pub errors: u64,
+    /// Percentiles of successful operations, milliseconds, measured from the intended start.
+    /// Zero when `count - errors == 0`.
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+/// Everything recorded for one interval, seconds relative to the start of the run.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct IntervalPoint {
+    pub start_s: f64,
+    pub end_s: f64,
+    /// Keyed by metric name (`register`, `verify`, `message_delivery`, ...).
+    pub metrics: BTreeMap<String, IntervalMetric>,
+    /// Users alive at the end of the interval (arrived and not yet finished).
+    pub active_users: u64,
+    /// Open WebSocket connections at the end of the interval.
+    pub open_connections: u64,
+    /// Arrivals the schedule planned within this interval.
+    pub planned_arrivals: u64,
+    /// Arrivals that actually started within this interval.
+    pub started_arrivals: u64,
+    /// Arrivals that could not start (a cap) within this interval.
+    pub dropped_arrivals: u64,
+}
+
+impl IntervalPoint {
+    pub fn duration_s(&self) -> f64 {
+        (self.end_s - self.start_s).max(1e-9)
+    }
+}
+
+/// A named phase of the load profile, for shading charts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PhaseSpan {
+    pub name: String,
+    pub start_s: f64,
+    pub end_s: f64,
+}
+
+/// The run over time.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Timeline {
+    pub points: Vec<IntervalPoint>,
+    pub phases: Vec<PhaseSpan>,
+}

@@ -1,0 +1,164 @@
+//! Scenario files as users write them (TOML), and validation that reports every problem with its
+//! file, line and column before any traffic is sent. `plan.rs` turns a valid scenario into the
+//! executable form.
+
+use std::ops::Range;
+use std::path::Path;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::error::{line_column, ScenarioErrors, ScenarioIssue};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioFile {
+    pub name: Spanned<String>,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub seed: Option<Spanned<i64>>,
+    pub target: Spanned<TargetSection>,
+    pub load: LoadSection,
+    #[serde(default)]
+    pub user: UserSection,
+    #[serde(default)]
+    pub run: RunSection,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetSection {
+    /// The built-in reference messenger, started in-process, with its rehearsal knobs.
+    pub builtin: Option<Spanned<toml::Table>>,
+    /// A base URL such as `http://127.0.0.1:8080`.
+    pub url: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoadSection {
+    #[serde(default)]
+    pub arrivals: Option<Spanned<String>>,
+    pub phases: Spanned<Vec<Spanned<PhaseSpec>>>,
+    /// Cap on concurrently active users; arrivals beyond it are dropped and counted.
+    #[serde(default)]
+    pub max_users: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhaseSpec {
+    pub name: Spanned<String>,
+    pub duration: Spanned<String>,
+    /// Arrival rate of new users per second (at the start of the phase when `ramp_to` is set).
+    pub rate: Option<Spanned<f64>>,
+    /// Ramp linearly to this rate by the end of the phase (from `rate`, or the previous phase's
+    /// final rate).
+    pub ramp_to: Option<Spanned<f64>>,
+}
+
+/// What every simulated user does: sign up, discover contacts, open a socket, chat, leave.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UserSection {
+    /// Already registered phones put in the contact upload (they must all be found).
+    pub contacts_known: Spanned<i64>,
+    /// Unknown phones added to the contact upload (they must not be found).
+    pub contacts_unknown: Spanned<i64>,
+    /// Chat messages each user sends once online.
+    pub messages: Spanned<i64>,
+    /// Pause before each message.
+    pub think: Spanned<DistSpec>,
+    /// How long a user stays connected after its last message.
+    pub stay_online: Spanned<DistSpec>,
+    /// Country code and prefix of generated phone numbers, e.g. `+1555`.
+    pub phone_prefix: Spanned<String>,
+}
+
+impl Default for UserSection {
+    fn default() -> Self {
+        let span = 0..0;
+        UserSection {
+            contacts_known: Spanned::new(span.clone(), 10),
+            contacts_unknown: Spanned::new(span.clone(), 5),
+            messages: Spanned::new(span.clone(), 5),
+            think: Spanned::new(span.clone(), DistSpec::Exponential("1s".into())),
+            stay_online: Spanned::new(span.clone(), DistSpec::Constant("10s".into())),
+            phone_prefix: Spanned::new(span, "+1555".into()),
+        }
+    }
+}
+
+/// A distribution of durations: `{ constant = "1s" }`, `{ uniform = ["1s", "3s"] }`,
+/// `{ exponential = "2s" }` (mean).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "lowercase", deny_unknown_fields)]
+pub enum DistSpec {
+    Constant(String),
+    Uniform([String; 2]),
+    Exponential(String),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunSection {
+    /// Timeout of every single operation.
+    pub timeout: Spanned<String>,
+    /// After the last phase: how long users stay connected so in-flight messages can arrive.
+    pub drain: Spanned<String>,
+}
+
+impl Default for RunSection {
+    fn default() -> Self {
+        RunSection {
+            timeout: Spanned::new(0..0, "10s".into()),
+            drain: Spanned::new(0..0, "3s".into()),
+        }
+    }
+}
+
+/// Collects problems with their positions in one file.
+pub struct Problems<'a> {
+    file: &'a Path,
+    text: &'a str,
+    issues: Vec<ScenarioIssue>,
+}
+
+impl<'a> Problems<'a> {
+    pub fn new(file: &'a Path, text: &'a str) -> Self {
+        Problems {
+            file,
+            text,
+            issues: Vec::new(),
+        }
+    }
+
+    pub fn add(&mut self, span: Range<usize>, message: impl Into<String>) {
+        let (line, column) = line_column(self.text, span.start);
+        self.issues.push(ScenarioIssue {
+            file: self.file.to_path_buf(),
+            line,
+            column,
+            message: message.into(),
+        });
+    }
+
+    pub fn into_result(self) -> Result<(), ScenarioErrors> {
+        if self.issues.is_empty() {
+            Ok(())
+        } else {
+            Err(ScenarioErrors(self.issues))
+        }
+    }
+}
+
+/// Parses the TOML syntax and shape; semantic checks happen when compiling the plan.
+pub fn parse(file: &Path, text: &str) -> Result<ScenarioFile, ScenarioErrors> {
+    toml::from_str::<ScenarioFile>(text).map_err(|e| {
+        let mut problems = Problems::new(file, text);
+        let message = e.message().trim().replace('\n', " ");
+        problems.add(e.span().unwrap_or(0..0), message);
+        ScenarioErrors(problems.issues)
+    })
+}

@@ -1,0 +1,222 @@
+//! Pure scheduling: a plan and a seed in, intended start times out. No I/O and no clocks, so the
+//! same scenario and seed always give the same arrival timeline.
+
+use std::time::Duration;
+
+use rand::{RngExt, SeedableRng};
+
+use crate::plan::{Arrivals, Phase, Plan};
+
+/// The intended arrival times of every user, in order, as offsets from the start of the run.
+/// Lazy: memory stays flat however many users the plan has.
+pub struct Timeline<'a> {
+    phases: &'a [Phase],
+    kind: Arrivals,
+    rng: rand::rngs::SmallRng,
+    /// Index of the phase holding the next arrival.
+    phase: usize,
+    /// Expected arrivals before the current phase starts (the cumulative intensity).
+    mass_before: f64,
+    /// Cumulative intensity of the next arrival.
+    next_mass: f64,
+    index: u64,
+}
+
+/// Seeds that keep independent random streams apart for the same scenario seed.
+pub const ARRIVAL_STREAM: u64 = 0x6172_7269_7661_6c73;
+
+pub fn arrivals(plan: &Plan) -> Timeline<'_> {
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(plan.seed ^ ARRIVAL_STREAM);
+    let first = step(plan.arrivals, &mut rng, None);
+    Timeline {
+        phases: &plan.phases,
+        kind: plan.arrivals,
+        rng,
+        phase: 0,
+        mass_before: 0.0,
+        next_mass: first,
+        index: 0,
+    }
+}
+
+/// The increment of cumulative intensity to the next arrival: Exp(1) for a Poisson process
+/// (time-rescaling theorem), 1 for evenly spaced arrivals (the first one half a step in).
+fn step(kind: Arrivals, rng: &mut rand::rngs::SmallRng, previous: Option<f64>) -> f64 {
+    match (kind, previous) {
+        (Arrivals::Poisson, p) => {
+            let u: f64 = rng.random();
+            p.unwrap_or(0.0) - (1.0 - u).ln()
+        }
+        (Arrivals::Uniform, None) => 0.5,
+        (Arrivals::Uniform, Some(p)) => p + 1.0,
+    }
+}
+
+/// Expected number of arrivals in a whole phase: the integral of its rate.
+pub fn phase_mass(p: &Phase) -> f64 {
+    (p.from_rate + p.to_rate) / 2.0 * p.duration.as_secs_f64()
+}
+
+/// Time into the phase at which the cumulative intensity reaches `m`, for a rate going linearly
+/// from a to b: solves a·t + k·t²/2 = m with k = (b−a)/D, in the form that stays exact as k → 0.
+fn invert(p: &Phase, m: f64) -> f64 {
+    let a = p.from_rate;
+    let k = (p.to_rate - p.from_rate) / p.duration.as_secs_f64();
+    let disc = (a * a + 2.0 * k * m).max(0.0);
+    let denom = a + disc.sqrt();
+    if denom <= 0.0 {
+        return p.duration.as_secs_f64();
+    }
+    (2.0 * m / denom).min(p.duration.as_secs_f64())
+}
+
+impl Iterator for Timeline<'_> {
+    /// (user index, intended arrival time)
+    type Item = (u64, Duration);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let phase = self.phases.get(self.phase)?;
+            let mass = phase_mass(phase);
+            let within = self.next_mass - self.mass_before;
+            if within < mass {
+                let t = phase.start + Duration::from_secs_f64(invert(phase, within));
+                let item = (self.index, t);
+                self.index += 1;
+                self.next_mass = step(self.kind, &mut self.rng, Some(self.next_mass));
+                return Some(item);
+            }
+            self.mass_before += mass;
+            self.phase += 1;
+        }
+    }
+}
+
+/// Expected arrivals of the whole plan.
+pub fn expected_arrivals(plan: &Plan) -> f64 {
+    plan.phases.iter().map(phase_mass).sum()
+}
+
+/// Interval boundaries shared by every worker, so their snapshots line up: every whole second,
+/// plus every phase boundary (an interval never straddles two phases); after the plan's end,
+/// every second counted from the end.
+pub fn next_boundary(plan: &Plan, after: Duration) -> Duration {
+    let end = plan.duration();
+    if after >= end {
+        let past = (after - end).as_secs() + 1;
+        return end + Duration::from_secs(past);
+    }
+    let next_second = Duration::from_secs(after.as_secs() + 1);
+    plan.phases
+        .iter()
+        .map(Phase::end)
+        .filter(|&e| e > after)
+        .fold(next_second, Duration::min)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{Dist, Target, UserPlan};
+    use crate::target::Knobs;
+
+    fn plan(kind: Arrivals, seed: u64, phases: &[(f64, f64, u64)]) -> Plan {
+        let mut start = Duration::ZERO;
+        let phases = phases
+            .iter()
+            .enumerate()
+            .map(|(i, &(from_rate, to_rate, secs))| {
+                let p = Phase {
+                    name: format!("p{i}"),
+                    start,
+                    duration: Duration::from_secs(secs),
+                    from_rate,
+                    to_rate,
+                };
+                start += p.duration;
+                p
+            })
+            .collect();
+        Plan {
+            name: "t".into(),
+            description: String::new(),
+            source: "t.toml".into(),
+            seed,
+            target: Target::Builtin(Knobs::default()),
+            arrivals: kind,
+            phases,
+            max_users: None,
+            user: UserPlan {
+                contacts_known: 0,
+                contacts_unknown: 0,
+                messages: 0,
+                think: Dist::Constant(Duration::ZERO),
+                stay_online: Dist::Constant(Duration::ZERO),
+                phone_prefix: "+1".into(),
+            },
+            timeout: Duration::from_secs(1),
+            drain: Duration::ZERO,
+        }
+    }
+
+    #[test]
+    fn uniform_arrivals_match_the_integral_exactly() {
+        // 10/s for 10 s, then a ramp 10 → 30 over 10 s (200 more), then 0 for 5 s.
+        let p = plan(Arrivals::Uniform, 1, &[(10.0, 10.0, 10), (10.0, 30.0, 10), (0.0, 0.0, 5)]);
+        let times: Vec<Duration> = arrivals(&p).map(|(_, t)| t).collect();
+        assert_eq!(times.len(), 300);
+        assert!(times.windows(2).all(|w| w[0] <= w[1]));
+        assert!(times.iter().all(|&t| t < Duration::from_secs(20)));
+        // Within the ramp, the count before time t is ∫ rate = 10t + t²: at t = 5 s, 75.
+        let in_first_half = times
+            .iter()
+            .filter(|&&t| t >= Duration::from_secs(10) && t < Duration::from_secs(15))
+            .count();
+        assert!((74..=76).contains(&in_first_half), "{in_first_half}");
+    }
+
+    #[test]
+    fn poisson_counts_and_dispersion_match_theory() {
+        // 200/s for 100 s: 20 000 expected; a Poisson count has sd √20000 ≈ 141.
+        let p = plan(Arrivals::Poisson, 42, &[(200.0, 200.0, 100)]);
+        let times: Vec<f64> = arrivals(&p).map(|(_, t)| t.as_secs_f64()).collect();
+        let n = times.len() as f64;
+        assert!((n - 20_000.0).abs() < 5.0 * 141.0, "count {n}");
+        // Inter-arrival times are exponential: mean 5 ms and coefficient of variation 1.
+        let gaps: Vec<f64> = times.windows(2).map(|w| w[1] - w[0]).collect();
+        let mean = gaps.iter().sum::<f64>() / gaps.len() as f64;
+        let var = gaps.iter().map(|g| (g - mean).powi(2)).sum::<f64>() / gaps.len() as f64;
+        assert!((mean - 0.005).abs() < 0.0002, "mean {mean}");
+        let cv = var.sqrt() / mean;
+        assert!((cv - 1.0).abs() < 0.05, "cv {cv}");
+        // Counts per second are Poisson: variance / mean (index of dispersion) ≈ 1.
+        let mut per_second = [0u32; 100];
+        for t in &times {
+            per_second[(*t as usize).min(99)] += 1;
+        }
+        let m = per_second.iter().sum::<u32>() as f64 / 100.0;
+        let v = per_second.iter().map(|&c| (c as f64 - m).powi(2)).sum::<f64>() / 99.0;
+        assert!((v / m - 1.0).abs() < 0.4, "dispersion {}", v / m);
+    }
+
+    #[test]
+    fn same_seed_same_timeline_other_seed_other_timeline() {
+        let a = plan(Arrivals::Poisson, 7, &[(50.0, 100.0, 5)]);
+        let b = plan(Arrivals::Poisson, 7, &[(50.0, 100.0, 5)]);
+        let c = plan(Arrivals::Poisson, 8, &[(50.0, 100.0, 5)]);
+        let ta: Vec<_> = arrivals(&a).collect();
+        assert_eq!(ta, arrivals(&b).collect::<Vec<_>>());
+        assert_ne!(ta, arrivals(&c).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn boundaries_are_whole_seconds_and_phase_ends() {
+        let mut p = plan(Arrivals::Uniform, 1, &[(1.0, 1.0, 2)]);
+        p.phases[0].duration = Duration::from_millis(1500);
+        let b = |ms: u64| next_boundary(&p, Duration::from_millis(ms)).as_millis();
+        assert_eq!(b(0), 1000);
+        assert_eq!(b(1000), 1500);
+        assert_eq!(b(1500), 2500);
+        assert_eq!(b(2500), 3500);
+    }
+}
