@@ -1,0 +1,102 @@
+//! A user's HTTP/1.1 connection: one keep-alive connection per simulated user, as a phone app
+//! holds one, opened lazily and reopened when the server closes it.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::client::conn::http1::SendRequest;
+use hyper::{Method, Request};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+use super::{Endpoint, OpError};
+use crate::metrics::ErrorClass;
+
+/// Responses larger than this are a protocol error: a load generator must stay bounded.
+const MAX_BODY: usize = 1 << 20;
+
+pub struct HttpClient {
+    sender: Option<SendRequest<Full<Bytes>>>,
+}
+
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub body: Bytes,
+}
+
+impl HttpClient {
+    pub fn new() -> Self {
+        HttpClient { sender: None }
+    }
+
+    async fn connect(endpoint: &Endpoint) -> Result<SendRequest<Full<Bytes>>, OpError> {
+        let stream = TcpStream::connect(endpoint.addr)
+            .await
+            .map_err(|e| OpError::new(ErrorClass::Connect, format!("connect: {e}")))?;
+        // Small request/response pairs: Nagle's algorithm would only add delay.
+        let _ = stream.set_nodelay(true);
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| OpError::new(ErrorClass::Connect, format!("http handshake: {e}")))?;
+        // The connection task ends when the server closes it or the sender is dropped.
+        tokio::task::spawn_local(async move {
+            let _ = conn.await;
+        });
+        Ok(sender)
+    }
+
+    /// Sends one request and reads the whole response body.
+    pub async fn send(
+        &mut self,
+        endpoint: &Endpoint,
+        method: Method,
+        path: &str,
+        bearer: Option<&str>,
+        json: Option<Vec<u8>>,
+    ) -> Result<Response, OpError> {
+        // Reuse the kept-alive connection unless the server closed it meanwhile.
+        let reusable = match self.sender.take() {
+            Some(mut s) => s.ready().await.is_ok().then_some(s),
+            None => None,
+        };
+        let mut sender = match reusable {
+            Some(s) => s,
+            None => Self::connect(endpoint).await?,
+        };
+        let mut req = Request::builder()
+            .method(method)
+            .uri(format!("{}{}", endpoint.prefix, path))
+            .header(hyper::header::HOST, endpoint.authority.as_str());
+        if let Some(token) = bearer {
+            req = req.header(hyper::header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let body = match json {
+            Some(bytes) => {
+                req = req.header(hyper::header::CONTENT_TYPE, "application/json");
+                Full::new(Bytes::from(bytes))
+            }
+            None => Full::new(Bytes::new()),
+        };
+        let req = req
+            .body(body)
+            .map_err(|e| OpError::new(ErrorClass::Protocol, format!("bad request: {e}")))?;
+        let resp = sender
+            .send_request(req)
+            .await
+            .map_err(|e| OpError::new(ErrorClass::Connect, format!("request failed: {e}")))?;
+        let status = resp.status().as_u16();
+        let body = Limited::new(resp.into_body(), MAX_BODY)
+            .collect()
+            .await
+            .map_err(|e| OpError::new(ErrorClass::Protocol, format!("reading body: {e}")))?
+            .to_bytes();
+        self.sender = Some(sender);
+        Ok(Response { status, body })
+    }
+}
+
+impl Default for HttpClient {
+    fn default() -> Self {
+        Self::new()
+    }
+}

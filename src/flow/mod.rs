@@ -1,0 +1,33 @@
+//! What a simulated user does, step by step, over HTTP and WebSocket.
+
+pub mod http;
+pub mod signup_chat;
+pub mod ws;
+
+use crate::metrics::ErrorClass;
+
+/// A failed operation: its class (counted) and a short reason (for the few samples shown).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpError {
+    pub class: ErrorClass,
+    pub reason: String,
+}
+
+impl OpError {
+    pub fn new(class: ErrorClass, reason: impl Into<String>) -> Self {
+        OpError {
+            class,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Where the target lives, resolved once before the run.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    pub addr: std::net::SocketAddr,
+    /// `host:port`, sent as the Host header.
+    pub authority: String,
+    /// Path prefix of the API, e.g. `` or `/api`.
+    pub prefix: String,
+}

@@ -1,0 +1,42 @@
+//! WebSocket connections of simulated users: small buffers, because a surge holds many sockets
+//! open and idle (tungstenite's default read buffer alone is 128 KiB per socket).
+
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::WebSocketStream;
+
+use super::{Endpoint, OpError};
+use crate::metrics::ErrorClass;
+
+pub type Socket = WebSocketStream<TcpStream>;
+
+pub fn client_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .max_message_size(Some(1 << 20))
+        .max_frame_size(Some(1 << 20))
+}
+
+/// Opens a WebSocket to `path_and_query` (below the endpoint's prefix).
+pub async fn connect(endpoint: &Endpoint, path_and_query: &str) -> Result<Socket, OpError> {
+    let url = format!(
+        "ws://{}{}{}",
+        endpoint.authority, endpoint.prefix, path_and_query
+    );
+    let request = url
+        .into_client_request()
+        .map_err(|e| OpError::new(ErrorClass::Protocol, format!("bad websocket url: {e}")))?;
+    let stream = TcpStream::connect(endpoint.addr)
+        .await
+        .map_err(|e| OpError::new(ErrorClass::Connect, format!("connect: {e}")))?;
+    let _ = stream.set_nodelay(true);
+    let (socket, _response) =
+        tokio_tungstenite::client_async_with_config(request, stream, Some(client_config()))
+            .await
+            .map_err(|e| {
+                OpError::new(ErrorClass::Connect, format!("websocket handshake: {e}"))
+            })?;
+    Ok(socket)
+}

@@ -1,0 +1,212 @@
+//! The collector: lines up the workers' interval snapshots, merges each interval once, and
+//! accumulates the run's totals, per-phase totals and timeline. Pure data handling; the caller
+//! feeds it from the channel and writes what it returns.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{Counter, Metric, Recorder};
+use crate::plan::Plan;
+use crate::report::timeline::{IntervalMetric, IntervalPoint, PhaseSpan, Timeline};
+
+/// One worker's recorder for one interval, moved out of the worker at the interval's end.
+#[derive(Debug)]
+pub struct Snapshot {
+    pub worker: usize,
+    pub interval: u64,
+    pub start: Duration,
+    pub end: Duration,
+    pub recorder: Recorder,
+    pub active_users: u64,
+    pub open_connections: u64,
+    /// The worker is done: it sends nothing after this.
+    pub last: bool,
+}
+
+/// One interval merged across all workers.
+#[derive(Debug, Default)]
+pub struct Interval {
+    pub index: u64,
+    pub start: Duration,
+    pub end: Duration,
+    pub recorder: Recorder,
+    pub active_users: u64,
+    pub open_connections: u64,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct WorkerMark {
+    /// The last interval this worker reported.
+    last: Option<u64>,
+    finished: bool,
+}
+
+pub struct Collector {
+    plan: Arc<Plan>,
+    workers: Vec<WorkerMark>,
+    open: BTreeMap<u64, Interval>,
+    /// Every interval merged so far.
+    pub totals: Recorder,
+    /// Per phase, by the phase the interval lies in (the drain counts with the last phase).
+    pub phases: Vec<Recorder>,
+    pub timeline: Timeline,
+}
+
+impl Collector {
+    pub fn new(plan: Arc<Plan>, workers: usize) -> Self {
+        let phases = plan.phases.iter().map(|_| Recorder::default()).collect();
+        let spans = plan
+            .phases
+            .iter()
+            .map(|p| PhaseSpan {
+                name: p.name.clone(),
+                start_s: p.start.as_secs_f64(),
+                end_s: p.end().as_secs_f64(),
+            })
+            .collect();
+        Collector {
+            plan,
+            workers: vec![WorkerMark::default(); workers],
+            open: BTreeMap::new(),
+            totals: Recorder::default(),
+            phases,
+            timeline: Timeline {
+                points: Vec::new(),
+                phases: spans,
+            },
+        }
+    }
+
+    pub fn all_finished(&self) -> bool {
+        self.workers.iter().all(|w| w.finished)
+    }
+
+    /// Takes one snapshot; returns the intervals that are now complete (every worker reported
+    /// them or finished before them), in order, already folded into the totals.
+    pub fn ingest(&mut self, s: Snapshot) -> Vec<Interval> {
+        let acc = self.open.entry(s.interval).or_insert_with(|| Interval {
+            index: s.interval,
+            start: s.start,
+            end: s.end,
+            ..Interval::default()
+        });
+        acc.start = acc.start.min(s.start);
+        acc.end = acc.end.max(s.end);
+        acc.recorder.merge(&s.recorder);
+        acc.active_users += s.active_users;
+        acc.open_connections += s.open_connections;
+        if let Some(w) = self.workers.get_mut(s.worker) {
+            w.last = Some(s.interval);
+            w.finished |= s.last;
+        }
+        let mut done = Vec::new();
+        while let Some((&k, _)) = self.open.first_key_value() {
+            let complete = self.workers.iter().all(|w| match w.last {
+                Some(last) => last >= k || w.finished,
+                None => false,
+            });
+            if !complete {
+                break;
+            }
+            if let Some((_, iv)) = self.open.pop_first() {
+                self.absorb(&iv);
+                done.push(iv);
+            }
+        }
+        done
+    }
+
+    fn absorb(&mut self, iv: &Interval) {
+        self.totals.merge(&iv.recorder);
+        let phase = self.plan.phase_at(iv.start);
+        if let Some(p) = self.phases.get_mut(phase) {
+            p.merge(&iv.recorder);
+        }
+        self.timeline.points.push(point(iv));
+    }
+}
+
+fn ms(micros: u64) -> f64 {
+    micros as f64 / 1000.0
+}
+
+fn point(iv: &Interval) -> IntervalPoint {
+    let r = &iv.recorder;
+    let metrics = Metric::ALL
+        .iter()
+        .filter_map(|&m| {
+            let rec = r.metric(m);
+            let count = rec.count();
+            (count > 0).then(|| {
+                let h = &rec.latency;
+                let ok = !h.is_empty();
+                let q = |p: f64| if ok { ms(h.value_at_quantile(p)) } else { 0.0 };
+                (
+                    m.name().to_string(),
+                    IntervalMetric {
+                        count,
+                        errors: rec.error_count(),
+                        p50_ms: q(0.5),
+                        p90_ms: q(0.9),
+                        p99_ms: q(0.99),
+                        max_ms: if ok { ms(h.max()) } else { 0.0 },
+                    },
+                )
+            })
+        })
+        .collect();
+    IntervalPoint {
+        start_s: iv.start.as_secs_f64(),
+        end_s: iv.end.as_secs_f64(),
+        metrics,
+        active_users: iv.active_users,
+        open_connections: iv.open_connections,
+        planned_arrivals: r.counter(Counter::ArrivalsPlanned),
+        started_arrivals: r.counter(Counter::ArrivalsStarted),
+        dropped_arrivals: r.counter(Counter::ArrivalsDropped),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan;
+
+    fn snapshot(worker: usize, interval: u64, last: bool, users: u64) -> Snapshot {
+        let mut recorder = Recorder::default();
+        recorder.add(Counter::ArrivalsStarted, 1);
+        recorder.value(Metric::Register, Duration::from_millis(10));
+        Snapshot {
+            worker,
+            interval,
+            start: Duration::from_secs(interval),
+            end: Duration::from_secs(interval + 1),
+            recorder,
+            active_users: users,
+            open_connections: 0,
+            last,
+        }
+    }
+
+    #[test]
+    fn an_interval_completes_when_every_live_worker_reported_it() {
+        let text = "name = \"t\"\n[target]\nurl = \"http://127.0.0.1:1\"\n[load]\nphases = [{ name = \"a\", duration = \"3s\", rate = 1 }]\n";
+        let plan = plan::compile(std::path::Path::new("t.toml"), text, Some(1)).expect("valid");
+        let mut c = Collector::new(Arc::new(plan), 2);
+        assert!(c.ingest(snapshot(0, 0, false, 2)).is_empty());
+        let done = c.ingest(snapshot(1, 0, false, 3));
+        assert_eq!(done.len(), 1);
+        assert_eq!(done[0].active_users, 5);
+        assert_eq!(done[0].recorder.counter(Counter::ArrivalsStarted), 2);
+        // Worker 1 finishes at interval 1; worker 0 goes on alone.
+        assert!(c.ingest(snapshot(1, 1, true, 0)).is_empty());
+        assert_eq!(c.ingest(snapshot(0, 1, false, 1)).len(), 1);
+        assert_eq!(c.ingest(snapshot(0, 2, true, 0)).len(), 1);
+        assert!(c.all_finished());
+        assert_eq!(c.totals.counter(Counter::ArrivalsStarted), 5);
+        assert_eq!(c.totals.metric(Metric::Register).count(), 5);
+        assert_eq!(c.timeline.points.len(), 3);
+        assert_eq!(c.timeline.points[0].metrics["register"].count, 2);
+    }
+}

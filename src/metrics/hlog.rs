@@ -1,0 +1,131 @@
+//! `latency.hlog`: the standard HdrHistogram interval log, one tagged histogram per metric and
+//! interval, readable by HdrHistogram's own tools (HistogramLogProcessor, HdrHistogramVisualizer).
+//! Values are microseconds; the header sets a max-value divisor of 1000 so tools show
+//! milliseconds. Latency from the intended start is tagged with the metric's name; the service
+//! time (from the actual start) with `<name>.service`.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use base64::Engine;
+use hdrhistogram::serialization::interval_log::{
+    IntervalLogIterator, IntervalLogWriter, IntervalLogWriterBuilder, LogEntry, Tag,
+};
+use hdrhistogram::serialization::{Deserializer, V2DeflateSerializer};
+use hdrhistogram::Histogram;
+
+use super::collector::Interval;
+use super::Metric;
+
+pub const FILE_NAME: &str = "latency.hlog";
+
+/// Starts a log: writes the header (start time of the run, units) into `out`.
+pub fn begin<'a, 'b, W: Write>(
+    out: &'a mut W,
+    serializer: &'b mut V2DeflateSerializer,
+    started_at: SystemTime,
+) -> std::io::Result<IntervalLogWriter<'a, 'b, W, V2DeflateSerializer>> {
+    IntervalLogWriterBuilder::new()
+        .add_comment("inrush latency log: values in microseconds; tag = metric, <metric>.service = service time")
+        .with_start_time(started_at)
+        .with_base_time(started_at)
+        .with_max_value_divisor(1000.0)
+        .begin_log_with(out, serializer)
+}
+
+/// Appends one merged interval: a histogram per metric that has samples.
+pub fn write_interval<W: Write>(
+    log: &mut IntervalLogWriter<'_, '_, W, V2DeflateSerializer>,
+    iv: &Interval,
+) -> std::io::Result<()> {
+    let duration = iv.end.saturating_sub(iv.start);
+    for m in Metric::ALL {
+        let rec = iv.recorder.metric(m);
+        if rec.latency.is_empty() {
+            continue;
+        }
+        let service_tag = format!("{}.service", m.name());
+        for (h, tag) in [(&rec.latency, m.name()), (&rec.service, service_tag.as_str())] {
+            log.write_histogram(h, iv.start, duration, Tag::new(tag))
+                .map_err(|e| std::io::Error::other(format!("{e:?}")))?;
+        }
+    }
+    Ok(())
+}
+
+/// One histogram read back from a log.
+#[derive(Debug)]
+pub struct Entry {
+    pub tag: Option<String>,
+    pub start: Duration,
+    pub duration: Duration,
+    pub histogram: Histogram<u64>,
+}
+
+/// Reads every interval histogram of a log file.
+pub fn read(path: &Path) -> Result<Vec<Entry>, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let mut deserializer = Deserializer::new();
+    let mut out = Vec::new();
+    for entry in IntervalLogIterator::new(&bytes) {
+        let entry = entry.map_err(|e| format!("{}: malformed log: {e:?}", path.display()))?;
+        if let LogEntry::Interval(iv) = entry {
+            let raw = base64::engine::general_purpose::STANDARD
+                .decode(iv.encoded_histogram())
+                .map_err(|e| format!("{}: bad base64: {e}", path.display()))?;
+            let histogram: Histogram<u64> = deserializer
+                .deserialize(&mut raw.as_slice())
+                .map_err(|e| format!("{}: bad histogram: {e:?}", path.display()))?;
+            out.push(Entry {
+                tag: iv.tag().map(|t| t.as_str().to_string()),
+                start: iv.start_timestamp(),
+                duration: iv.duration(),
+                histogram,
+            });
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intervals_round_trip() {
+        let mut iv = Interval {
+            index: 0,
+            start: Duration::from_secs(2),
+            end: Duration::from_millis(3500),
+            ..Interval::default()
+        };
+        for ms in [1, 5, 250] {
+            iv.recorder.ok(
+                Metric::Verify,
+                Duration::ZERO,
+                Duration::from_millis(ms / 2),
+                Duration::from_millis(ms),
+            );
+        }
+        let mut buf = Vec::new();
+        let mut ser = V2DeflateSerializer::new();
+        {
+            let mut log = begin(&mut buf, &mut ser, SystemTime::UNIX_EPOCH).expect("header");
+            write_interval(&mut log, &iv).expect("interval");
+        }
+        let dir = std::env::temp_dir().join(format!("inrush-hlog-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("t.hlog");
+        std::fs::write(&path, &buf).expect("write");
+        let entries = read(&path).expect("read back");
+        assert_eq!(entries.len(), 2);
+        assert_eq!(entries[0].tag.as_deref(), Some("verify"));
+        assert_eq!(entries[1].tag.as_deref(), Some("verify.service"));
+        assert_eq!(entries[0].start, Duration::from_secs(2));
+        assert_eq!(entries[0].duration, Duration::from_millis(1500));
+        assert_eq!(entries[0].histogram.len(), 3);
+        assert!(entries[0].histogram.equivalent(entries[0].histogram.max(), 250_000));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

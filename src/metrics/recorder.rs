@@ -1,0 +1,206 @@
+//! A worker's recorder: plain HdrHistograms and counters owned by one worker thread. Recording is
+//! a couple of array writes; no lock, no atomic, no allocation in the common case. Once per
+//! interval the worker moves its recorder out as a snapshot and starts a fresh one.
+
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+
+use super::Metric;
+
+/// Why an operation failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorClass {
+    /// TCP connect or HTTP/WebSocket handshake failed.
+    Connect,
+    /// No answer within the operation's timeout.
+    Timeout,
+    /// The server answered with an unexpected HTTP status.
+    HttpStatus,
+    /// The WebSocket closed while the user still needed it.
+    WsClosed,
+    /// The answer could not be understood (bad JSON, missing field, error frame).
+    Protocol,
+    /// The answer was understood but wrong (e.g. a check on its content failed).
+    CheckFailed,
+}
+
+impl ErrorClass {
+    pub const ALL: [ErrorClass; 6] = [
+        ErrorClass::Connect,
+        ErrorClass::Timeout,
+        ErrorClass::HttpStatus,
+        ErrorClass::WsClosed,
+        ErrorClass::Protocol,
+        ErrorClass::CheckFailed,
+    ];
+    pub const COUNT: usize = Self::ALL.len();
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorClass::Connect => "connect",
+            ErrorClass::Timeout => "timeout",
+            ErrorClass::HttpStatus => "http_status",
+            ErrorClass::WsClosed => "ws_closed",
+            ErrorClass::Protocol => "protocol",
+            ErrorClass::CheckFailed => "check_failed",
+        }
+    }
+}
+
+/// Plain counts, summed across workers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counter {
+    ArrivalsPlanned,
+    ArrivalsStarted,
+    ArrivalsDropped,
+    MessagesSent,
+    MessagesAcked,
+    MessagesDelivered,
+    MessagesDuplicated,
+    ContactsExpected,
+    ContactsMissing,
+}
+
+impl Counter {
+    pub const COUNT: usize = 9;
+}
+
+/// Latency of one metric: from the intended start (what users feel, coordinated omission
+/// corrected) and from the actual start (the service time, as an uncorrected tool would report).
+#[derive(Debug, Clone)]
+pub struct MetricRecord {
+    pub latency: Histogram<u64>,
+    pub service: Histogram<u64>,
+    pub errors: [u64; ErrorClass::COUNT],
+}
+
+impl MetricRecord {
+    fn new() -> Self {
+        MetricRecord {
+            latency: new_histogram(),
+            service: new_histogram(),
+            errors: [0; ErrorClass::COUNT],
+        }
+    }
+
+    pub fn error_count(&self) -> u64 {
+        self.errors.iter().sum()
+    }
+
+    /// Successful and failed operations.
+    pub fn count(&self) -> u64 {
+        self.latency.len() + self.error_count()
+    }
+
+    pub fn merge(&mut self, other: &MetricRecord) {
+        // Both histograms auto-resize, so adding cannot fail for range reasons.
+        let _ = self.latency.add(&other.latency);
+        let _ = self.service.add(&other.service);
+        for (a, b) in self.errors.iter_mut().zip(other.errors) {
+            *a += b;
+        }
+    }
+}
+
+/// Microseconds, 3 significant digits, growing to whatever range the run needs: memory follows
+/// the largest latency seen, not the number of samples.
+pub fn new_histogram() -> Histogram<u64> {
+    let mut h = Histogram::new(3).unwrap_or_else(|_| unreachable!("3 significant digits is valid"));
+    h.auto(true);
+    h
+}
+
+/// Records into an auto-resizing histogram (growing it when a value is beyond its range, which
+/// happens a few times per run, not per sample).
+fn put(h: &mut Histogram<u64>, v: u64) {
+    if h.record(v).is_err() {
+        h.saturating_record(v);
+    }
+}
+
+/// Microseconds of a duration, at least 1 (HdrHistogram's lowest trackable value).
+pub fn micros(d: Duration) -> u64 {
+    (d.as_micros() as u64).max(1)
+}
+
+#[derive(Debug, Clone)]
+pub struct Recorder {
+    pub metrics: Vec<MetricRecord>,
+    pub counters: [u64; Counter::COUNT],
+}
+
+impl Default for Recorder {
+    fn default() -> Self {
+        Recorder {
+            metrics: (0..Metric::COUNT).map(|_| MetricRecord::new()).collect(),
+            counters: [0; Counter::COUNT],
+        }
+    }
+}
+
+impl Recorder {
+    /// A successful operation that was meant to start at `intended`, started at `started` and
+    /// ended at `ended` (offsets from the run's start).
+    pub fn ok(&mut self, m: Metric, intended: Duration, started: Duration, ended: Duration) {
+        let rec = &mut self.metrics[m.index()];
+        put(&mut rec.latency, micros(ended.saturating_sub(intended)));
+        put(&mut rec.service, micros(ended.saturating_sub(started)));
+    }
+
+    /// A value with no separate service time (delivery latency, schedule lag).
+    pub fn value(&mut self, m: Metric, value: Duration) {
+        let rec = &mut self.metrics[m.index()];
+        let v = micros(value);
+        put(&mut rec.latency, v);
+        put(&mut rec.service, v);
+    }
+
+    pub fn error(&mut self, m: Metric, class: ErrorClass) {
+        self.metrics[m.index()].errors[class as usize] += 1;
+    }
+
+    pub fn add(&mut self, c: Counter, n: u64) {
+        self.counters[c as usize] += n;
+    }
+
+    pub fn counter(&self, c: Counter) -> u64 {
+        self.counters[c as usize]
+    }
+
+    pub fn metric(&self, m: Metric) -> &MetricRecord {
+        &self.metrics[m.index()]
+    }
+
+    pub fn merge(&mut self, other: &Recorder) {
+        for (a, b) in self.metrics.iter_mut().zip(&other.metrics) {
+            a.merge(b);
+        }
+        for (a, b) in self.counters.iter_mut().zip(other.counters) {
+            *a += b;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn corrected_latency_counts_from_the_intended_start() {
+        let mut r = Recorder::default();
+        let ms = Duration::from_millis;
+        // Meant to start at 0, started 900 ms late (a stalled generator), took 100 ms.
+        r.ok(Metric::Register, ms(0), ms(900), ms(1000));
+        let m = r.metric(Metric::Register);
+        assert!(m.latency.equivalent(m.latency.max(), 1_000_000));
+        assert!(m.service.equivalent(m.service.max(), 100_000));
+        r.error(Metric::Register, ErrorClass::Timeout);
+        assert_eq!(r.metric(Metric::Register).count(), 2);
+        let mut total = Recorder::default();
+        total.merge(&r);
+        total.merge(&r);
+        assert_eq!(total.metric(Metric::Register).count(), 4);
+        assert_eq!(total.metric(Metric::Register).errors[ErrorClass::Timeout as usize], 2);
+    }
+}

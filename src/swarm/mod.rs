@@ -1,0 +1,94 @@
+//! The swarm: worker threads that start users on the arrival schedule, and what they share.
+//!
+//! Each worker is one OS thread running a single-threaded tokio runtime, like wrk's threads: a
+//! user lives on one worker for its whole life, so the worker's recorder is plain data touched by
+//! one thread (no lock or atomic per sample) and is handed to the collector once per interval.
+//! Arrivals are dealt round-robin (user i runs on worker i mod N), each worker computing its share
+//! of the same seeded timeline with no coordinator.
+
+pub mod identity;
+pub mod registry;
+pub mod worker;
+
+use std::cell::{Cell, RefCell};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+
+use crate::flow::Endpoint;
+use crate::metrics::Recorder;
+use crate::plan::Plan;
+pub use registry::Registry;
+
+/// Where the run stands; every user watches it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunState {
+    /// Arrivals on schedule.
+    Running,
+    /// The schedule is over: no new users, no new operations; online users stay connected so
+    /// messages in flight can still arrive (the drain).
+    Stopping,
+    /// The drain is over: users disconnect.
+    Ended,
+    /// Interrupted (Ctrl-C): users stop at once.
+    Aborted,
+}
+
+/// What all workers share for the whole run.
+pub struct Shared {
+    pub plan: Arc<Plan>,
+    pub endpoint: Endpoint,
+    pub registry: Registry,
+    pub identities: identity::Identities,
+    /// The run's time origin: every intended and actual time is an offset from it.
+    pub t0: Instant,
+    pub state: watch::Receiver<RunState>,
+}
+
+/// A worker's own state, touched only by its thread.
+pub struct WorkerCtx {
+    pub shared: Arc<Shared>,
+    pub rec: RefCell<Recorder>,
+    pub active_users: Cell<u64>,
+    pub open_connections: Cell<u64>,
+    /// Woken when the worker may have become idle (a user finished, or the spawner did).
+    pub idle: tokio::sync::Notify,
+}
+
+impl WorkerCtx {
+    pub fn new(shared: Arc<Shared>) -> Self {
+        WorkerCtx {
+            shared,
+            rec: RefCell::new(Recorder::default()),
+            active_users: Cell::new(0),
+            open_connections: Cell::new(0),
+            idle: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// Time since the start of the run.
+    pub fn now(&self) -> Duration {
+        self.shared.t0.elapsed()
+    }
+
+    /// The tokio instant of an offset from the start of the run.
+    pub fn at(&self, offset: Duration) -> tokio::time::Instant {
+        tokio::time::Instant::from_std(self.shared.t0 + offset)
+    }
+
+    pub fn plan(&self) -> &Plan {
+        &self.shared.plan
+    }
+
+    pub fn record<T>(&self, f: impl FnOnce(&mut Recorder) -> T) -> T {
+        // Borrowed for the duration of one call, never across an await.
+        f(&mut self.rec.borrow_mut())
+    }
+}
+
+/// Resolves when the run state leaves `Running` or reaches `until`.
+pub async fn wait_state(state: &mut watch::Receiver<RunState>, until: impl Fn(RunState) -> bool) {
+    // A dropped sender means the run is over; treat it as reached.
+    let _ = state.wait_for(|s| until(*s)).await;
+}

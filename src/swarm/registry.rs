@@ -1,0 +1,178 @@
+//! Who is in the swarm: registered users (for contact discovery) and online users (to message).
+//! Shared by all workers. Locks are taken per user event (signup, going online or offline, picking
+//! contacts), never per message or per sample; message accounting uses atomics on the recipient.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use rand::RngExt;
+
+/// A simulated user as the rest of the swarm sees it.
+#[derive(Debug)]
+pub struct Member {
+    pub index: u64,
+    pub phone: String,
+    pub user_id: String,
+    /// Position in the online list while online (usize::MAX when offline).
+    slot: AtomicUsize,
+    /// Messages to this user that the target accepted (acked to the sender).
+    pub accepted: AtomicU64,
+    /// Distinct messages this user received.
+    pub received: AtomicU64,
+    /// True once the user went offline before the end of the run (its undelivered messages are
+    /// pending, held by the target, rather than lost).
+    pub left: AtomicBool,
+}
+
+impl Member {
+    pub fn new(index: u64, phone: String, user_id: String) -> Self {
+        Member {
+            index,
+            phone,
+            user_id,
+            slot: AtomicUsize::new(usize::MAX),
+            accepted: AtomicU64::new(0),
+            received: AtomicU64::new(0),
+            left: AtomicBool::new(false),
+        }
+    }
+
+    pub fn is_online(&self) -> bool {
+        self.slot.load(Ordering::Relaxed) != usize::MAX
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Registry {
+    registered: Mutex<Vec<Arc<Member>>>,
+    online: Mutex<Vec<Arc<Member>>>,
+}
+
+/// Final message accounting across the swarm.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Delivery {
+    /// Accepted for a recipient that stayed online, never received.
+    pub lost: u64,
+    /// Accepted for a recipient that went offline before the end: held by the target.
+    pub pending: u64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panicking user task cannot leave these lists half-updated (pushes and swaps only), so a
+    // poisoned lock still holds consistent data.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Registry {
+    pub fn publish(&self, member: Arc<Member>) {
+        lock(&self.registered).push(member);
+    }
+
+    pub fn go_online(&self, member: &Arc<Member>) {
+        let mut online = lock(&self.online);
+        member.slot.store(online.len(), Ordering::Relaxed);
+        online.push(member.clone());
+    }
+
+    pub fn go_offline(&self, member: &Arc<Member>) {
+        let mut online = lock(&self.online);
+        let slot = member.slot.swap(usize::MAX, Ordering::Relaxed);
+        if slot < online.len() && Arc::ptr_eq(&online[slot], member) {
+            online.swap_remove(slot);
+            if let Some(moved) = online.get(slot) {
+                moved.slot.store(slot, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Up to `n` distinct registered users other than `except`, chosen at random.
+    pub fn sample_registered<R: rand::Rng>(&self, rng: &mut R, n: usize, except: u64) -> Vec<Arc<Member>> {
+        sample(&lock(&self.registered), rng, n, except)
+    }
+
+    /// Up to `n` distinct online users other than `except`, chosen at random.
+    pub fn sample_online<R: rand::Rng>(&self, rng: &mut R, n: usize, except: u64) -> Vec<Arc<Member>> {
+        sample(&lock(&self.online), rng, n, except)
+    }
+
+    pub fn registered_count(&self) -> usize {
+        lock(&self.registered).len()
+    }
+
+    /// Compares what the target accepted for each user with what that user received.
+    pub fn delivery(&self) -> Delivery {
+        let mut d = Delivery::default();
+        for m in lock(&self.registered).iter() {
+            let missing = m
+                .accepted
+                .load(Ordering::Relaxed)
+                .saturating_sub(m.received.load(Ordering::Relaxed));
+            if m.left.load(Ordering::Relaxed) {
+                d.pending += missing;
+            } else {
+                d.lost += missing;
+            }
+        }
+        d
+    }
+}
+
+fn sample<R: rand::Rng>(pool: &[Arc<Member>], rng: &mut R, n: usize, except: u64) -> Vec<Arc<Member>> {
+    let mut out: Vec<Arc<Member>> = Vec::with_capacity(n);
+    if pool.is_empty() || n == 0 {
+        return out;
+    }
+    // Draw with a bounded number of attempts: cheap for small n against a large pool, and still
+    // terminates when the pool is smaller than n.
+    for _ in 0..n * 4 {
+        if out.len() == n {
+            break;
+        }
+        let m = &pool[rng.random_range(0..pool.len())];
+        if m.index != except && !out.iter().any(|o| o.index == m.index) {
+            out.push(m.clone());
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    fn member(i: u64) -> Arc<Member> {
+        Arc::new(Member::new(i, format!("+1{i}"), format!("u{i}")))
+    }
+
+    #[test]
+    fn online_list_tracks_joins_and_leaves() {
+        let r = Registry::default();
+        let ms: Vec<_> = (0..5).map(member).collect();
+        for m in &ms {
+            r.publish(m.clone());
+            r.go_online(m);
+        }
+        r.go_offline(&ms[1]);
+        r.go_offline(&ms[1]);
+        r.go_offline(&ms[4]);
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(1);
+        let mut seen: Vec<u64> = r.sample_online(&mut rng, 10, 0).iter().map(|m| m.index).collect();
+        seen.sort();
+        assert_eq!(seen, vec![2, 3]);
+        assert!(!ms[1].is_online() && ms[2].is_online());
+    }
+
+    #[test]
+    fn undelivered_messages_are_lost_or_pending_by_presence() {
+        let r = Registry::default();
+        let (a, b) = (member(1), member(2));
+        r.publish(a.clone());
+        r.publish(b.clone());
+        a.accepted.store(5, Ordering::Relaxed);
+        a.received.store(3, Ordering::Relaxed);
+        b.accepted.store(4, Ordering::Relaxed);
+        b.left.store(true, Ordering::Relaxed);
+        assert_eq!(r.delivery(), Delivery { lost: 2, pending: 4 });
+    }
+}
