@@ -8,8 +8,61 @@ pub mod flow;
 pub mod metrics;
 pub mod plan;
 pub mod report;
+pub mod run;
 pub mod scenario;
 pub mod schedule;
 pub mod swarm;
 pub mod target;
 pub mod units;
+pub mod usage;
+pub mod cli;
+
+use std::path::Path;
+
+pub use error::Error;
+
+/// `inrush validate`: parses and checks a scenario, returns a short description of its plan.
+pub fn validate(path: &Path) -> Result<String, Error> {
+    let plan = plan::load(path, None)?;
+    Ok(plan::describe(&plan))
+}
+
+/// `inrush serve`: runs the built-in messenger until Ctrl-C.
+pub fn serve(args: &cli::ServeArgs) -> Result<(), Error> {
+    let mut knobs = target::Knobs::default();
+    if let Some(v) = args.latency {
+        knobs.latency = v;
+    }
+    if let Some(v) = args.sms_delay {
+        knobs.sms_delay = v;
+    }
+    knobs.sms_rate = args.sms_rate;
+    knobs.verify_capacity = args.verify_capacity;
+    if let Some(v) = args.failure_rate {
+        knobs.failure_rate = v;
+    }
+    knobs.stall_every = args.stall_every;
+    if let Some(v) = args.stall_for {
+        knobs.stall_for = v;
+    }
+    if let Some(v) = args.contacts_drop {
+        knobs.contacts_drop = v;
+    }
+    knobs.validate().map_err(Error::Usage)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Run(format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(async {
+        let server = target::start(args.listen, knobs)
+            .await
+            .map_err(|e| Error::Run(format!("cannot listen on {}: {e}", args.listen)))?;
+        eprintln!(
+            "inrush built-in messenger listening on http://{} (Ctrl-C to stop)",
+            server.addr
+        );
+        let _ = tokio::signal::ctrl_c().await;
+        server.shutdown().await;
+        Ok(())
+    })
+}

@@ -1,1 +1,35 @@
-fn main() {}
+//! Parses the command line, calls the library, maps the outcome to an exit code.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use inrush::cli::{Cli, Command};
+use inrush::report::summary::Verdict;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => inrush::run::run(&inrush::run::RunOptions {
+            scenario: args.file,
+            target: args.target,
+            out: args.out,
+            seed: args.seed,
+            workers: args.workers,
+            quiet: args.quiet,
+        })
+        .map(|outcome| match outcome.summary.verdict {
+            Verdict::Passed => ExitCode::SUCCESS,
+            Verdict::Failed => ExitCode::from(1),
+            Verdict::Interrupted => ExitCode::from(3),
+        }),
+        Command::Validate { file } => inrush::validate(&file).map(|text| {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }),
+        Command::Serve(args) => inrush::serve(&args).map(|()| ExitCode::SUCCESS),
+    };
+    result.unwrap_or_else(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(if e.is_usage() { 2 } else { 3 })
+    })
+}

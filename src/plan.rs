@@ -176,6 +176,43 @@ impl Plan {
     }
 }
 
+/// A short human description of a valid plan, printed by `inrush validate`.
+pub fn describe(plan: &Plan) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let target = match &plan.target {
+        Target::Builtin(_) => "built-in messenger (started in-process)".to_string(),
+        Target::Url(u) => u.to_string(),
+    };
+    let _ = writeln!(out, "{}: valid", plan.source.display());
+    let _ = writeln!(out, "scenario {} · seed {} · target {target}", plan.name, plan.seed);
+    let mut total = 0.0;
+    for p in &plan.phases {
+        let expected = crate::schedule::phase_mass(p);
+        total += expected;
+        let rate = if p.from_rate == p.to_rate {
+            format!("{} users/s", p.from_rate)
+        } else {
+            format!("{} → {} users/s", p.from_rate, p.to_rate)
+        };
+        let _ = writeln!(
+            out,
+            "  phase {:<12} {:>7.1}s  {rate:<24} ~{expected:.0} arrivals",
+            p.name,
+            p.duration.as_secs_f64()
+        );
+    }
+    let _ = writeln!(
+        out,
+        "  total {:.1}s + drain {:.1}s · ~{total:.0} users ({:?} arrivals) · up to {} messages each",
+        plan.duration().as_secs_f64(),
+        plan.drain.as_secs_f64(),
+        plan.arrivals,
+        plan.user.messages
+    );
+    out
+}
+
 /// Reads, parses and compiles a scenario file.
 pub fn load(path: &Path, seed_override: Option<u64>) -> Result<Plan, Error> {
     let text =

@@ -1,0 +1,93 @@
+//! Command-line types (clap derive) and nothing else.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::units::parse_duration;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "inrush",
+    version,
+    about = "Rehearse a signup surge: a swarm of simulated users signs up and chats against a \
+             messaging service while every operation is measured into latency histograms.",
+    after_help = "Exit codes: 0 passed, 1 thresholds failed, 2 usage or scenario error (nothing was \
+                  sent), 3 run aborted or interrupted (the report is still written).\n\n\
+                  Start here: inrush run scenarios/quickstart.toml"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a scenario and write its report directory.
+    Run(RunArgs),
+    /// Check a scenario file and print its plan; sends nothing.
+    Validate {
+        /// The scenario file (TOML).
+        file: PathBuf,
+    },
+    /// Run the built-in reference messenger standalone.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The scenario file (TOML), e.g. scenarios/quickstart.toml.
+    pub file: PathBuf,
+    /// Send traffic to this base URL instead of the scenario's target, e.g. http://127.0.0.1:8080.
+    #[arg(long, value_name = "URL")]
+    pub target: Option<String>,
+    /// Write the run directory here instead of reports/<scenario>-<UTC timestamp>/.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Seed for arrivals and identities (overrides the scenario's seed).
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+    /// Generator threads (default: one per CPU).
+    #[arg(long, value_name = "N")]
+    pub workers: Option<usize>,
+    /// No live progress and no summary table.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+fn duration(s: &str) -> Result<Duration, String> {
+    parse_duration(s)
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on; loopback unless you say otherwise.
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    pub listen: SocketAddr,
+    /// Added latency on every HTTP request, e.g. 20ms.
+    #[arg(long, value_parser = duration, value_name = "DURATION")]
+    pub latency: Option<Duration>,
+    /// SMS gateway delay per message, e.g. 300ms.
+    #[arg(long, value_parser = duration, value_name = "DURATION")]
+    pub sms_delay: Option<Duration>,
+    /// SMS gateway throughput, messages per second.
+    #[arg(long, value_name = "PER_S")]
+    pub sms_rate: Option<f64>,
+    /// Verifications per second before answering 429 with Retry-After.
+    #[arg(long, value_name = "PER_S")]
+    pub verify_capacity: Option<f64>,
+    /// Fraction of HTTP requests answered with 500, 0 to 1.
+    #[arg(long, value_name = "FRACTION")]
+    pub failure_rate: Option<f64>,
+    /// Stall every this long, e.g. 10s (with --stall-for).
+    #[arg(long, value_parser = duration, value_name = "DURATION", requires = "stall_for")]
+    pub stall_every: Option<Duration>,
+    /// Length of each stall, e.g. 1s.
+    #[arg(long, value_parser = duration, value_name = "DURATION", requires = "stall_every")]
+    pub stall_for: Option<Duration>,
+    /// Fraction of found contacts that discovery leaves out, 0 to 1.
+    #[arg(long, value_name = "FRACTION")]
+    pub contacts_drop: Option<f64>,
+}

@@ -1,0 +1,246 @@
+//! The run's summary: plain data, built once at the end from the collector's totals, written as
+//! `summary.json` (schema `inrush.summary/1`, documented in the README) and printed as a table.
+
+use std::collections::BTreeMap;
+
+use hdrhistogram::Histogram;
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+
+use crate::metrics::recorder::MetricRecord;
+use crate::metrics::{Counter, ErrorClass, Metric, Recorder};
+use crate::swarm::registry::Delivery;
+
+pub const SCHEMA: &str = "inrush.summary/1";
+
+/// Schedule lag p99 above which the summary warns that the generator fell behind.
+pub const LAG_WARN_MS: f64 = 5.0;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Passed,
+    Failed,
+    Interrupted,
+}
+
+/// Milliseconds. `null` in JSON when there was no successful sample.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Latency {
+    pub min: f64,
+    pub mean: f64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub p999: f64,
+    pub max: f64,
+}
+
+impl Latency {
+    pub fn of(h: &Histogram<u64>) -> Option<Latency> {
+        if h.is_empty() {
+            return None;
+        }
+        // Microsecond histograms shown in milliseconds with microsecond precision.
+        let ms = |us: f64| (us).round() / 1000.0;
+        Some(Latency {
+            min: ms(h.min() as f64),
+            mean: ms(h.mean()),
+            p50: ms(h.value_at_quantile(0.5) as f64),
+            p90: ms(h.value_at_quantile(0.9) as f64),
+            p99: ms(h.value_at_quantile(0.99) as f64),
+            p999: ms(h.value_at_quantile(0.999) as f64),
+            max: ms(h.max() as f64),
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricSummary {
+    /// Operations completed (successful + failed).
+    pub count: u64,
+    pub errors: u64,
+    pub errors_by_class: BTreeMap<String, u64>,
+    /// Completed operations per second over the span summarised.
+    pub rate_per_s: f64,
+    /// From the intended start (coordinated omission corrected): what users felt.
+    pub latency_ms: Option<Latency>,
+    /// From the actual start: the service time alone, as an uncorrected tool reports it.
+    pub service_time_ms: Option<Latency>,
+}
+
+impl MetricSummary {
+    pub fn of(rec: &MetricRecord, seconds: f64) -> MetricSummary {
+        let errors_by_class = ErrorClass::ALL
+            .iter()
+            .filter(|c| rec.errors[**c as usize] > 0)
+            .map(|c| (c.name().to_string(), rec.errors[*c as usize]))
+            .collect();
+        MetricSummary {
+            count: rec.count(),
+            errors: rec.error_count(),
+            errors_by_class,
+            rate_per_s: rate(rec.count(), seconds),
+            latency_ms: Latency::of(&rec.latency),
+            service_time_ms: Latency::of(&rec.service),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Messages {
+    pub sent: u64,
+    pub acked: u64,
+    pub delivered: u64,
+    /// Accepted for a recipient who went offline before the end: held by the target.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pending: Option<u64>,
+    /// Accepted for a recipient who stayed online, never delivered by the end of the drain.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lost: Option<u64>,
+    pub duplicated: u64,
+    pub delivery_latency_ms: Option<Latency>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Arrivals {
+    pub planned: u64,
+    pub started: u64,
+    pub dropped: u64,
+    pub schedule_lag_ms: Option<Latency>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Contacts {
+    /// Registered phones uploaded, each of which discovery should have found.
+    pub expected: u64,
+    /// Of those, how many discovery did not return.
+    pub missing: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Phase {
+    pub start_s: f64,
+    pub end_s: f64,
+    pub metrics: IndexMap<String, MetricSummary>,
+    pub messages: Messages,
+    pub contacts: Contacts,
+    pub arrivals: Arrivals,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Generator {
+    pub workers: usize,
+    /// CPU time of the whole inrush process (user + system).
+    pub cpu_seconds: f64,
+    pub peak_rss_mb: f64,
+    /// True when the built-in target ran inside the same process (its CPU is included above).
+    pub target_in_process: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ThresholdResult {
+    pub expr: String,
+    pub observed: Option<f64>,
+    pub passed: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub schema: String,
+    pub scenario: String,
+    pub description: String,
+    pub seed: u64,
+    pub target: String,
+    pub inrush_version: String,
+    pub started_at: String,
+    pub duration_s: f64,
+    pub verdict: Verdict,
+    pub metrics: IndexMap<String, MetricSummary>,
+    pub messages: Messages,
+    pub contacts: Contacts,
+    pub arrivals: Arrivals,
+    pub phases: IndexMap<String, Phase>,
+    pub thresholds: Vec<ThresholdResult>,
+    pub generator: Generator,
+    pub warnings: Vec<String>,
+}
+
+fn rate(count: u64, seconds: f64) -> f64 {
+    if seconds > 0.0 {
+        (count as f64 / seconds * 1000.0).round() / 1000.0
+    } else {
+        0.0
+    }
+}
+
+/// Every timed operation (schedule lag is reported under `arrivals`).
+pub fn metrics_of(r: &Recorder, seconds: f64) -> IndexMap<String, MetricSummary> {
+    Metric::ALL
+        .iter()
+        .filter(|m| **m != Metric::ScheduleLag)
+        .map(|m| (m.name().to_string(), MetricSummary::of(r.metric(*m), seconds)))
+        .collect()
+}
+
+pub fn messages_of(r: &Recorder, delivery: Option<Delivery>) -> Messages {
+    Messages {
+        sent: r.counter(Counter::MessagesSent),
+        acked: r.counter(Counter::MessagesAcked),
+        delivered: r.counter(Counter::MessagesDelivered),
+        pending: delivery.map(|d| d.pending),
+        lost: delivery.map(|d| d.lost),
+        duplicated: r.counter(Counter::MessagesDuplicated),
+        delivery_latency_ms: Latency::of(&r.metric(Metric::MessageDelivery).latency),
+    }
+}
+
+pub fn arrivals_of(r: &Recorder) -> Arrivals {
+    Arrivals {
+        planned: r.counter(Counter::ArrivalsPlanned),
+        started: r.counter(Counter::ArrivalsStarted),
+        dropped: r.counter(Counter::ArrivalsDropped),
+        schedule_lag_ms: Latency::of(&r.metric(Metric::ScheduleLag).latency),
+    }
+}
+
+pub fn contacts_of(r: &Recorder) -> Contacts {
+    Contacts {
+        expected: r.counter(Counter::ContactsExpected),
+        missing: r.counter(Counter::ContactsMissing),
+    }
+}
+
+/// Warnings a reader must not miss: the generator fell behind, arrivals were dropped.
+pub fn warnings(s: &Summary) -> Vec<String> {
+    let mut w = Vec::new();
+    if let Some(lag) = s.arrivals.schedule_lag_ms {
+        if lag.p99 > LAG_WARN_MS {
+            w.push(format!(
+                "the generator fell behind its schedule: schedule lag p99 {:.1} ms (max {:.1} ms). \
+                 Latencies still count from the intended start, but the target received less load \
+                 than planned; give the generator more CPU (--workers, another machine) before \
+                 trusting the load level",
+                lag.p99, lag.max
+            ));
+        }
+    }
+    if s.arrivals.dropped > 0 {
+        w.push(format!(
+            "{} of {} planned arrivals were dropped by the max_users cap",
+            s.arrivals.dropped, s.arrivals.planned
+        ));
+    }
+    if s.generator.workers > 0 {
+        let busy = s.generator.cpu_seconds / s.duration_s.max(1e-9);
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        if busy > 0.9 * cores {
+            w.push(format!(
+                "inrush used {busy:.1} of {cores} CPU cores on average{}: the machine was saturated, \
+                 so measured latencies may include time the generator spent waiting for CPU",
+                if s.generator.target_in_process { " (including the in-process built-in target)" } else { "" }
+            ));
+        }
+    }
+    w
+}

@@ -1,0 +1,295 @@
+//! `inrush run`: start the target if it is built in, start the swarm, collect every interval,
+//! and write the run directory. The only place where the pieces meet.
+
+use std::io::BufWriter;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use hdrhistogram::serialization::V2DeflateSerializer;
+use tokio::sync::{mpsc, watch};
+
+use crate::error::Error;
+use crate::flow::Endpoint;
+use crate::metrics::collector::Collector;
+use crate::metrics::{hlog, Metric};
+use crate::plan::{BaseUrl, Plan, Target};
+use crate::report::progress::{Progress, Status};
+use crate::report::summary::{self, Summary, Verdict};
+use crate::swarm::{identity::Identities, worker, Registry, RunState, Shared};
+
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    pub scenario: PathBuf,
+    /// Overrides the scenario's target.
+    pub target: Option<String>,
+    /// The run directory; default `reports/<scenario>-<UTC timestamp>/`.
+    pub out: Option<PathBuf>,
+    pub seed: Option<u64>,
+    /// Generator threads; default: one per CPU.
+    pub workers: Option<usize>,
+    /// No progress output and no table (for tests).
+    pub quiet: bool,
+}
+
+#[derive(Debug)]
+pub struct Outcome {
+    pub dir: PathBuf,
+    pub summary: Summary,
+}
+
+/// Lead time between planning the start and the first arrival, so every worker is ready.
+const LEAD: Duration = Duration::from_millis(50);
+
+pub fn run(opts: &RunOptions) -> Result<Outcome, Error> {
+    let mut plan = crate::plan::load(&opts.scenario, opts.seed)?;
+    if let Some(url) = &opts.target {
+        let url = BaseUrl::parse(url).map_err(|e| Error::Usage(format!("--target: {e}")))?;
+        plan.target = Target::Url(url);
+    }
+    let workers = opts
+        .workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+        .max(1);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("inrush-control")
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Run(format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(run_plan(Arc::new(plan), workers, opts))
+}
+
+fn run_dir(plan: &Plan, out: &Option<PathBuf>, started: SystemTime) -> Result<PathBuf, Error> {
+    let dir = match out {
+        Some(dir) => dir.clone(),
+        None => {
+            let stamp = humantime::format_rfc3339_seconds(started)
+                .to_string()
+                .replace(['-', ':'], "");
+            let base = Path::new("reports").join(format!("{}-{stamp}", plan.name));
+            let mut dir = base.clone();
+            let mut n = 2;
+            while dir.exists() {
+                dir = PathBuf::from(format!("{}-{n}", base.display()));
+                n += 1;
+            }
+            dir
+        }
+    };
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io("cannot create run directory", &dir, e))?;
+    Ok(dir)
+}
+
+async fn resolve(url: &BaseUrl) -> Result<SocketAddr, Error> {
+    let mut addrs = tokio::net::lookup_host((url.host.trim_matches(['[', ']']), url.port))
+        .await
+        .map_err(|e| Error::Run(format!("cannot resolve {url}: {e}")))?;
+    let addr = addrs
+        .next()
+        .ok_or_else(|| Error::Run(format!("{url} resolves to no address")))?;
+    // Fail before the run rather than report thousands of connect errors.
+    tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| Error::Run(format!("cannot connect to {url} ({addr}): {e}")))?;
+    Ok(addr)
+}
+
+async fn run_plan(plan: Arc<Plan>, workers: usize, opts: &RunOptions) -> Result<Outcome, Error> {
+    let (builtin, endpoint, target_label) = match &plan.target {
+        Target::Builtin(knobs) => {
+            let listen: SocketAddr = ([127, 0, 0, 1], 0).into();
+            let server = crate::target::start(listen, knobs.clone())
+                .await
+                .map_err(|e| Error::Run(format!("cannot start the built-in target: {e}")))?;
+            let endpoint = Endpoint {
+                addr: server.addr,
+                authority: server.addr.to_string(),
+                prefix: String::new(),
+            };
+            (Some(server), endpoint, "builtin".to_string())
+        }
+        Target::Url(url) => {
+            let addr = resolve(url).await?;
+            let endpoint = Endpoint {
+                addr,
+                authority: url.authority(),
+                prefix: url.prefix.clone(),
+            };
+            (None, endpoint, url.to_string())
+        }
+    };
+
+    let started_at = SystemTime::now();
+    let dir = run_dir(&plan, &opts.out, started_at)?;
+    let (state_tx, state_rx) = watch::channel(RunState::Running);
+    let t0 = Instant::now() + LEAD;
+    let shared = Arc::new(Shared {
+        plan: plan.clone(),
+        endpoint,
+        registry: Registry::default(),
+        identities: Identities::new(plan.seed, &plan.user.phone_prefix),
+        t0,
+        state: state_rx,
+    });
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let threads = worker::start(shared.clone(), workers, tx)
+        .map_err(|e| Error::Run(format!("cannot start worker threads: {e}")))?;
+
+    let hlog_path = dir.join(hlog::FILE_NAME);
+    let file = std::fs::File::create(&hlog_path)
+        .map_err(|e| Error::io("cannot create", &hlog_path, e))?;
+    let mut out = BufWriter::new(file);
+    let mut serializer = V2DeflateSerializer::new();
+    let mut log = hlog::begin(&mut out, &mut serializer, started_at + LEAD)
+        .map_err(|e| Error::io("cannot write", &hlog_path, e))?;
+
+    let mut collector = Collector::new(plan.clone(), workers);
+    let mut progress = Progress::new(plan.duration(), opts.quiet);
+    let stop_at = tokio::time::Instant::from_std(t0 + plan.duration());
+    let mut interrupted = false;
+    let mut write_error = None;
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    let mut ctrl_c_armed = true;
+    while !collector.all_finished() {
+        let state = *state_tx.borrow();
+        let next_state_at = match state {
+            RunState::Running => Some(stop_at),
+            RunState::Stopping => Some(stop_at + plan.drain),
+            RunState::Ended | RunState::Aborted => None,
+        };
+        tokio::select! {
+            snapshot = rx.recv() => {
+                let Some(snapshot) = snapshot else { break };
+                for iv in collector.ingest(snapshot) {
+                    if write_error.is_none() {
+                        write_error = hlog::write_interval(&mut log, &iv).err();
+                    }
+                    progress.update(&status(&plan, &collector, &iv));
+                }
+            }
+            _ = tokio::time::sleep_until(next_state_at.unwrap_or(stop_at)), if next_state_at.is_some() => {
+                let next = if state == RunState::Running { RunState::Stopping } else { RunState::Ended };
+                state_tx.send_replace(next);
+            }
+            _ = &mut ctrl_c, if ctrl_c_armed => {
+                ctrl_c_armed = false;
+                interrupted = true;
+                state_tx.send_replace(RunState::Aborted);
+            }
+        }
+    }
+    progress.finish();
+    drop(log);
+    drop(rx);
+    for t in threads {
+        let _ = t.join();
+    }
+    if let Some(e) = write_error {
+        return Err(Error::io("cannot write", &hlog_path, e));
+    }
+    std::io::Write::flush(&mut out).map_err(|e| Error::io("cannot write", &hlog_path, e))?;
+    drop(out);
+    if let Some(server) = builtin {
+        server.shutdown().await;
+    }
+
+    let summary = build_summary(&plan, &collector, &shared, started_at, target_label, workers, interrupted);
+    crate::report::write_all(&dir, &summary, &collector.timeline)?;
+    if !opts.quiet {
+        print!("{}", crate::report::terminal::render(&summary));
+        println!("report: {}", dir.display());
+    }
+    Ok(Outcome { dir, summary })
+}
+
+fn status<'a>(plan: &'a Plan, c: &Collector, iv: &crate::metrics::collector::Interval) -> Status<'a> {
+    let phase = plan
+        .phases
+        .get(plan.phase_at(iv.start))
+        .map_or("", |p| p.name.as_str());
+    let phase = if iv.start >= plan.duration() { "drain" } else { phase };
+    let seconds = iv.end.saturating_sub(iv.start).as_secs_f64().max(1e-3);
+    let p99 = [Metric::Register, Metric::MessageDelivery]
+        .iter()
+        .filter(|m| !c.totals.metric(**m).latency.is_empty())
+        .map(|m| {
+            (
+                m.name(),
+                c.totals.metric(*m).latency.value_at_quantile(0.99) as f64 / 1000.0,
+            )
+        })
+        .collect();
+    Status {
+        phase,
+        elapsed: iv.end,
+        arrivals_per_s: iv.recorder.counter(crate::metrics::Counter::ArrivalsStarted) as f64 / seconds,
+        active_users: iv.active_users,
+        open_connections: iv.open_connections,
+        errors: c.totals.metrics.iter().map(|m| m.error_count()).sum(),
+        p99,
+    }
+}
+
+fn build_summary(
+    plan: &Plan,
+    c: &Collector,
+    shared: &Shared,
+    started_at: SystemTime,
+    target: String,
+    workers: usize,
+    interrupted: bool,
+) -> Summary {
+    let duration_s = c.timeline.points.last().map_or(0.0, |p| p.end_s);
+    let delivery = shared.registry.delivery();
+    let phases = plan
+        .phases
+        .iter()
+        .zip(&c.phases)
+        .map(|(p, r)| {
+            // The last phase also holds the drain that follows it.
+            let end_s = if p.end() == plan.duration() { duration_s.max(p.end().as_secs_f64()) } else { p.end().as_secs_f64() };
+            let seconds = end_s - p.start.as_secs_f64();
+            (
+                p.name.clone(),
+                summary::Phase {
+                    start_s: p.start.as_secs_f64(),
+                    end_s,
+                    metrics: summary::metrics_of(r, seconds),
+                    messages: summary::messages_of(r, None),
+                    contacts: summary::contacts_of(r),
+                    arrivals: summary::arrivals_of(r),
+                },
+            )
+        })
+        .collect();
+    let (cpu_seconds, peak_rss_mb) = crate::usage::process();
+    let mut s = Summary {
+        schema: summary::SCHEMA.to_string(),
+        scenario: plan.name.clone(),
+        description: plan.description.clone(),
+        seed: plan.seed,
+        target,
+        inrush_version: env!("CARGO_PKG_VERSION").to_string(),
+        started_at: humantime::format_rfc3339_millis(started_at + LEAD).to_string(),
+        duration_s,
+        verdict: if interrupted { Verdict::Interrupted } else { Verdict::Passed },
+        metrics: summary::metrics_of(&c.totals, duration_s),
+        messages: summary::messages_of(&c.totals, Some(delivery)),
+        contacts: summary::contacts_of(&c.totals),
+        arrivals: summary::arrivals_of(&c.totals),
+        phases,
+        thresholds: Vec::new(),
+        generator: summary::Generator {
+            workers,
+            cpu_seconds: (cpu_seconds * 1000.0).round() / 1000.0,
+            peak_rss_mb: (peak_rss_mb * 10.0).round() / 10.0,
+            target_in_process: matches!(plan.target, Target::Builtin(_)),
+        },
+        warnings: Vec::new(),
+    };
+    s.warnings = summary::warnings(&s);
+    s
+}

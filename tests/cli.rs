@@ -1,0 +1,119 @@
+//! The command-line contract: exit codes, error positions, validate, and a run against a
+//! standalone target through --target.
+
+mod common;
+
+use std::process::Command;
+
+use common::{run_quiet, Scratch};
+
+fn inrush() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_inrush"))
+}
+
+#[test]
+fn validate_accepts_the_shipped_scenarios() {
+    for file in ["scenarios/quickstart.toml", "scenarios/outage-surge.toml"] {
+        let out = inrush().args(["validate", file]).output().expect("runs");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{file}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(stdout.contains("valid") && stdout.contains("phase"), "{stdout}");
+    }
+}
+
+#[test]
+fn a_bad_scenario_is_a_usage_error_with_file_line_and_column() {
+    let scratch = Scratch::new();
+    let path = scratch.scenario(
+        "bad",
+        "name = \"bad\"\n[target]\nbuiltin = {}\n[load]\nphases = [\n  { name = \"a\", duration = \"10 parsecs\", rate = 5 },\n]\n",
+    );
+    let out_dir = scratch.out("never");
+    for args in [
+        vec!["validate".to_string(), path.display().to_string()],
+        vec![
+            "run".to_string(),
+            path.display().to_string(),
+            "--out".to_string(),
+            out_dir.display().to_string(),
+        ],
+    ] {
+        let out = inrush().args(&args).output().expect("runs");
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let expected = format!("{}:6:28:", path.display());
+        assert!(stderr.contains(&expected), "{stderr}");
+        assert!(stderr.contains("parsecs"), "{stderr}");
+    }
+    assert!(!out_dir.exists(), "nothing may be written or sent for a bad scenario");
+}
+
+#[test]
+fn a_bad_target_flag_is_a_usage_error() {
+    let out = inrush()
+        .args(["run", "scenarios/quickstart.toml", "--target", "ftp://example"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--target"));
+}
+
+#[test]
+fn an_unreachable_target_aborts_before_the_run() {
+    // Bind then drop a listener: that loopback port now refuses connections.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("port");
+    let scratch = Scratch::new();
+    let out = inrush()
+        .args(["run", "scenarios/quickstart.toml", "--out"])
+        .arg(scratch.out("run"))
+        .args(["--target", &format!("http://127.0.0.1:{port}")])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot connect"));
+}
+
+#[test]
+fn a_run_drives_a_standalone_target_through_the_target_flag() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let server = runtime
+        .block_on(inrush::target::start(
+            "127.0.0.1:0".parse().expect("addr"),
+            inrush::target::Knobs::default(),
+        ))
+        .expect("server starts");
+    let scratch = Scratch::new();
+    let scenario = scratch.scenario(
+        "remote",
+        r#"
+name = "remote"
+seed = 9
+[target]
+url = "http://127.0.0.1:1"   # overridden by --target
+[load]
+arrivals = "uniform"
+phases = [ { name = "only", duration = "2s", rate = 10 } ]
+[user]
+messages = 2
+think = { constant = "100ms" }
+stay_online = { constant = "30s" }
+[run]
+drain = "1s"
+"#,
+    );
+    let outcome = run_quiet(
+        scenario,
+        scratch.out("run"),
+        Some(format!("http://{}", server.addr)),
+    );
+    let s = &outcome.summary;
+    assert_eq!(s.target, format!("http://{}", server.addr));
+    assert_eq!(s.metrics["verify"].count, 20);
+    assert_eq!(s.metrics["verify"].errors, 0);
+    assert!(s.messages.delivered > 0);
+    assert_eq!(s.messages.lost, Some(0));
+    runtime.block_on(server.shutdown());
+}

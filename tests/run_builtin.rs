@@ -1,0 +1,166 @@
+//! End-to-end runs against the built-in messenger on 127.0.0.1 (OS-assigned ports), driven by
+//! the real swarm and client code.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::{run_quiet, Scratch};
+use inrush::metrics::hlog;
+use inrush::report::summary::{Summary, Verdict};
+
+/// 20 users/s for 3 s, evenly spaced: exactly 60 users. Everyone stays online past the end, so
+/// at this low load every accepted message must be delivered and none is pending.
+const LOW_LOAD: &str = r#"
+name = "low-load"
+seed = 11
+[target]
+builtin = {}
+[load]
+arrivals = "uniform"
+phases = [ { name = "only", duration = "3s", rate = 20 } ]
+[user]
+contacts_known = 5
+contacts_unknown = 3
+messages = 3
+think = { constant = "150ms" }
+stay_online = { constant = "60s" }
+[run]
+timeout = "5s"
+drain = "1500ms"
+"#;
+
+#[test]
+fn a_short_run_measures_every_step_and_loses_no_message() {
+    let scratch = Scratch::new();
+    let out = scratch.out("run");
+    let outcome = run_quiet(scratch.scenario("low", LOW_LOAD), out.clone(), None);
+    let s = &outcome.summary;
+    assert_eq!(s.verdict, Verdict::Passed);
+    assert_eq!(s.arrivals.planned, 60);
+    assert_eq!(s.arrivals.started, 60);
+    assert_eq!(s.arrivals.dropped, 0);
+    for name in [
+        "register",
+        "sms_code",
+        "verify",
+        "contacts_sync",
+        "ws_connect",
+        "message_ack",
+        "message_delivery",
+    ] {
+        let m = &s.metrics[name];
+        assert!(m.count > 0, "{name} has no samples: {m:?}");
+        assert_eq!(m.errors, 0, "{name} errors: {:?}", m.errors_by_class);
+        let lat = m.latency_ms.expect("latency present");
+        assert!(lat.min <= lat.p50 && lat.p50 <= lat.p99 && lat.p99 <= lat.max, "{name} {lat:?}");
+    }
+    // Every user registers once.
+    for name in ["register", "sms_code", "verify", "contacts_sync", "ws_connect"] {
+        assert_eq!(s.metrics[name].count, 60, "{name}");
+    }
+    assert!(s.arrivals.schedule_lag_ms.is_some());
+    let m = &s.messages;
+    assert!(m.sent >= 100, "most of 180 planned messages are sent: {m:?}");
+    assert_eq!(m.acked, m.sent, "{m:?}");
+    assert_eq!(m.delivered, m.sent, "{m:?}");
+    assert_eq!(m.lost, Some(0));
+    assert_eq!(m.pending, Some(0));
+    assert_eq!(m.duplicated, 0);
+    assert!(s.contacts.expected > 0);
+    assert_eq!(s.contacts.missing, 0);
+    // Phases sum to the whole.
+    let phase_count: u64 = s.phases.values().map(|p| p.metrics["register"].count).sum();
+    assert_eq!(phase_count, 60);
+
+    // The run directory: summary.json parses back to the same summary; charts and hlog exist.
+    let json = std::fs::read_to_string(out.join("summary.json")).expect("summary.json");
+    let raw: serde_json::Value = serde_json::from_str(&json).expect("valid json");
+    assert_eq!(raw["schema"], "inrush.summary/1");
+    let back: Summary = serde_json::from_str(&json).expect("summary schema");
+    assert_eq!(&back, s);
+    for chart in ["latency", "throughput", "users"] {
+        for ext in ["png", "svg"] {
+            let path = out.join(format!("{chart}.{ext}"));
+            let len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            assert!(len > 1000, "{} missing or empty", path.display());
+        }
+    }
+    // The hlog parses back, and its interval histograms add up to the summary's counts.
+    let entries = hlog::read(&out.join(hlog::FILE_NAME)).expect("hlog parses");
+    let mut per_tag: BTreeMap<String, u64> = BTreeMap::new();
+    for e in &entries {
+        *per_tag.entry(e.tag.clone().unwrap_or_default()).or_default() += e.histogram.len();
+    }
+    for (name, m) in &s.metrics {
+        assert_eq!(per_tag.get(name).copied().unwrap_or(0), m.count - m.errors, "{name}");
+        assert_eq!(per_tag.get(&format!("{name}.service")).copied().unwrap_or(0), m.count - m.errors);
+    }
+    assert_eq!(per_tag["schedule_lag"], s.arrivals.schedule_lag_ms.map_or(0, |_| per_tag["schedule_lag"]));
+    assert!(entries.iter().all(|e| e.duration.as_secs_f64() <= 1.001));
+}
+
+#[test]
+fn a_stalling_target_shows_its_stalls_in_the_percentiles() {
+    // The target stalls for the last 250 ms of every second. Arrivals are evenly spaced over
+    // 4 whole seconds, so a quarter of them land in a stall and wait for its end: their register
+    // latency is uniform on (0, 250 ms]. Hence P(latency > x) = (0.25 − x) for x < 0.25 s:
+    // p90 ≈ 150 ms, p99 ≈ 240 ms, max ≈ 250 ms, while the median stays at the service time.
+    // A generator that waited for the stalled responses before sending more (coordinated
+    // omission) would record only a handful of slow samples and a p90 near the service time.
+    let scratch = Scratch::new();
+    let scenario = r#"
+name = "stall"
+seed = 3
+[target]
+builtin = { stall_every = "1s", stall_for = "250ms" }
+[load]
+arrivals = "uniform"
+phases = [ { name = "only", duration = "4s", rate = 50 } ]
+[user]
+contacts_known = 0
+contacts_unknown = 0
+messages = 0
+stay_online = { constant = "0s" }
+[run]
+timeout = "5s"
+drain = "0s"
+"#;
+    let outcome = run_quiet(scratch.scenario("stall", scenario), scratch.out("run"), None);
+    let register = &outcome.summary.metrics["register"];
+    assert_eq!(register.count, 200);
+    let lat = register.latency_ms.expect("latency");
+    assert!(lat.p50 < 100.0, "median is the service time: {lat:?}");
+    assert!((100.0..=200.0).contains(&lat.p90), "p90 ≈ 150 ms: {lat:?}");
+    assert!((200.0..=400.0).contains(&lat.p99), "p99 ≈ 240 ms: {lat:?}");
+    assert!((220.0..=450.0).contains(&lat.max), "max ≈ 250 ms: {lat:?}");
+}
+
+#[test]
+fn dropped_contacts_are_counted_as_missing() {
+    let scratch = Scratch::new();
+    let scenario = r#"
+name = "contacts"
+seed = 5
+[target]
+builtin = { contacts_drop = 0.5 }
+[load]
+arrivals = "uniform"
+phases = [ { name = "only", duration = "2s", rate = 40 } ]
+[user]
+contacts_known = 10
+contacts_unknown = 5
+messages = 0
+stay_online = { constant = "0s" }
+[run]
+timeout = "5s"
+drain = "0s"
+"#;
+    let outcome = run_quiet(scratch.scenario("contacts", scenario), scratch.out("run"), None);
+    let c = &outcome.summary.contacts;
+    // ~80 users × up to 10 known contacts; each found contact is dropped with probability 0.5,
+    // so the missing share is binomial around 0.5 (sd < 0.03 here).
+    assert!(c.expected >= 300, "{c:?}");
+    let share = c.missing as f64 / c.expected as f64;
+    assert!((0.35..=0.65).contains(&share), "{c:?}");
+}
