@@ -3,6 +3,7 @@
 //! Data flows one way: scenario → plan → schedule → swarm of users → per-worker recorders →
 //! collector → summary and reports → verdict. See `../shared/DESIGN.md` and the README.
 
+pub mod cli;
 pub mod error;
 pub mod flow;
 pub mod metrics;
@@ -15,7 +16,6 @@ pub mod swarm;
 pub mod target;
 pub mod units;
 pub mod usage;
-pub mod cli;
 
 use std::path::Path;
 

@@ -185,7 +185,11 @@ pub fn describe(plan: &Plan) -> String {
         Target::Url(u) => u.to_string(),
     };
     let _ = writeln!(out, "{}: valid", plan.source.display());
-    let _ = writeln!(out, "scenario {} · seed {} · target {target}", plan.name, plan.seed);
+    let _ = writeln!(
+        out,
+        "scenario {} · seed {} · target {target}",
+        plan.name, plan.seed
+    );
     let mut total = 0.0;
     for p in &plan.phases {
         let expected = crate::schedule::phase_mass(p);
@@ -221,7 +225,11 @@ pub fn load(path: &Path, seed_override: Option<u64>) -> Result<Plan, Error> {
 }
 
 /// Parses and checks a scenario; returns every problem found, each with its position.
-pub fn compile(path: &Path, text: &str, seed_override: Option<u64>) -> Result<Plan, ScenarioErrors> {
+pub fn compile(
+    path: &Path,
+    text: &str,
+    seed_override: Option<u64>,
+) -> Result<Plan, ScenarioErrors> {
     let file: ScenarioFile = scenario::parse(path, text)?;
     let mut problems = Problems::new(path, text);
 
@@ -249,7 +257,12 @@ pub fn compile(path: &Path, text: &str, seed_override: Option<u64>) -> Result<Pl
     };
 
     let target = compile_target(&file.target, &mut problems);
-    let arrivals = match file.load.arrivals.as_ref().map(|a| (a.get_ref().as_str(), a.span())) {
+    let arrivals = match file
+        .load
+        .arrivals
+        .as_ref()
+        .map(|a| (a.get_ref().as_str(), a.span()))
+    {
         None | Some(("poisson", _)) => Arrivals::Poisson,
         Some(("uniform", _)) => Arrivals::Uniform,
         Some((other, span)) => {
@@ -301,7 +314,10 @@ fn compile_target(section: &Spanned<scenario::TargetSection>, problems: &mut Pro
                     Target::Builtin(k)
                 }
                 Err(e) => {
-                    problems.add(knobs.span(), format!("builtin target: {}", e.message().trim()));
+                    problems.add(
+                        knobs.span(),
+                        format!("builtin target: {}", e.message().trim()),
+                    );
                     Target::Builtin(Knobs::default())
                 }
             }
@@ -348,7 +364,10 @@ fn compile_phases(
         let rate = |r: &Spanned<f64>, problems: &mut Problems| {
             let v = *r.get_ref();
             if !(v.is_finite() && (0.0..=1e7).contains(&v)) {
-                problems.add(r.span(), "rate must be between 0 and 10000000 users per second");
+                problems.add(
+                    r.span(),
+                    "rate must be between 0 and 10000000 users per second",
+                );
                 0.0
             } else {
                 v
@@ -457,7 +476,10 @@ fn dist(spec: &Spanned<DistSpec>, problems: &mut Problems) -> Dist {
         DistSpec::Uniform([lo, hi]) => {
             let (lo, hi) = (d(lo, problems), d(hi, problems));
             if hi < lo {
-                problems.add(spec.span(), "uniform range must be [low, high] with low <= high");
+                problems.add(
+                    spec.span(),
+                    "uniform range must be [low, high] with low <= high",
+                );
             }
             Dist::Uniform(lo, hi)
         }
@@ -508,14 +530,20 @@ phases = [ { name = "a", duration = "2s", rate = 10 }, { name = "b", duration = 
         let at: Vec<(usize, usize)> = errs.iter().map(|e| (e.line, e.column)).collect();
         assert!(at.contains(&(3, 7)), "url position in {errs:?}");
         assert!(at.contains(&(5, 12)), "arrivals position in {errs:?}");
-        assert!(errs.iter().any(|e| e.line == 6 && e.message.contains("unit")));
-        assert!(errs.iter().any(|e| e.line == 6 && e.message.contains("rate")));
+        assert!(errs
+            .iter()
+            .any(|e| e.line == 6 && e.message.contains("unit")));
+        assert!(errs
+            .iter()
+            .any(|e| e.line == 6 && e.message.contains("rate")));
         assert_eq!(errs.len(), 4, "{errs:?}");
     }
 
     #[test]
     fn syntax_and_unknown_fields_have_positions() {
-        let errs = compile_str("name = \"t\"\nbogus = 1\n").expect_err("invalid").0;
+        let errs = compile_str("name = \"t\"\nbogus = 1\n")
+            .expect_err("invalid")
+            .0;
         assert_eq!((errs[0].line, errs[0].column), (2, 1), "{errs:?}");
         assert!(errs[0].message.contains("bogus"), "{errs:?}");
         let errs = compile_str("name = \n").expect_err("invalid").0;
@@ -544,6 +572,10 @@ phases = [ { name = "a", duration = "2s", rate = 10 }, { name = "b", duration = 
             sum += e.sample(&mut rng).as_secs_f64();
         }
         // Mean of n exponentials: standard error = mean / sqrt(n) ≈ 0.7 ms; allow 5 of them.
-        assert!((sum / n as f64 - 0.1).abs() < 0.0035, "mean {}", sum / n as f64);
+        assert!(
+            (sum / n as f64 - 0.1).abs() < 0.0035,
+            "mean {}",
+            sum / n as f64
+        );
     }
 }

@@ -138,8 +138,8 @@ async fn run_plan(plan: Arc<Plan>, workers: usize, opts: &RunOptions) -> Result<
         .map_err(|e| Error::Run(format!("cannot start worker threads: {e}")))?;
 
     let hlog_path = dir.join(hlog::FILE_NAME);
-    let file = std::fs::File::create(&hlog_path)
-        .map_err(|e| Error::io("cannot create", &hlog_path, e))?;
+    let file =
+        std::fs::File::create(&hlog_path).map_err(|e| Error::io("cannot create", &hlog_path, e))?;
     let mut out = BufWriter::new(file);
     let mut serializer = V2DeflateSerializer::new();
     let mut log = hlog::begin(&mut out, &mut serializer, started_at + LEAD)
@@ -196,7 +196,15 @@ async fn run_plan(plan: Arc<Plan>, workers: usize, opts: &RunOptions) -> Result<
         server.shutdown().await;
     }
 
-    let summary = build_summary(&plan, &collector, &shared, started_at, target_label, workers, interrupted);
+    let summary = build_summary(
+        &plan,
+        &collector,
+        &shared,
+        started_at,
+        target_label,
+        workers,
+        interrupted,
+    );
     crate::report::write_all(&dir, &summary, &collector.timeline)?;
     if !opts.quiet {
         print!("{}", crate::report::terminal::render(&summary));
@@ -205,12 +213,20 @@ async fn run_plan(plan: Arc<Plan>, workers: usize, opts: &RunOptions) -> Result<
     Ok(Outcome { dir, summary })
 }
 
-fn status<'a>(plan: &'a Plan, c: &Collector, iv: &crate::metrics::collector::Interval) -> Status<'a> {
+fn status<'a>(
+    plan: &'a Plan,
+    c: &Collector,
+    iv: &crate::metrics::collector::Interval,
+) -> Status<'a> {
     let phase = plan
         .phases
         .get(plan.phase_at(iv.start))
         .map_or("", |p| p.name.as_str());
-    let phase = if iv.start >= plan.duration() { "drain" } else { phase };
+    let phase = if iv.start >= plan.duration() {
+        "drain"
+    } else {
+        phase
+    };
     let seconds = iv.end.saturating_sub(iv.start).as_secs_f64().max(1e-3);
     let p99 = [Metric::Register, Metric::MessageDelivery]
         .iter()
@@ -225,7 +241,10 @@ fn status<'a>(plan: &'a Plan, c: &Collector, iv: &crate::metrics::collector::Int
     Status {
         phase,
         elapsed: iv.end,
-        arrivals_per_s: iv.recorder.counter(crate::metrics::Counter::ArrivalsStarted) as f64 / seconds,
+        arrivals_per_s: iv
+            .recorder
+            .counter(crate::metrics::Counter::ArrivalsStarted) as f64
+            / seconds,
         active_users: iv.active_users,
         open_connections: iv.open_connections,
         errors: c.totals.metrics.iter().map(|m| m.error_count()).sum(),
@@ -250,7 +269,11 @@ fn build_summary(
         .zip(&c.phases)
         .map(|(p, r)| {
             // The last phase also holds the drain that follows it.
-            let end_s = if p.end() == plan.duration() { duration_s.max(p.end().as_secs_f64()) } else { p.end().as_secs_f64() };
+            let end_s = if p.end() == plan.duration() {
+                duration_s.max(p.end().as_secs_f64())
+            } else {
+                p.end().as_secs_f64()
+            };
             let seconds = end_s - p.start.as_secs_f64();
             (
                 p.name.clone(),
@@ -275,7 +298,11 @@ fn build_summary(
         inrush_version: env!("CARGO_PKG_VERSION").to_string(),
         started_at: humantime::format_rfc3339_millis(started_at + LEAD).to_string(),
         duration_s,
-        verdict: if interrupted { Verdict::Interrupted } else { Verdict::Passed },
+        verdict: if interrupted {
+            Verdict::Interrupted
+        } else {
+            Verdict::Passed
+        },
         metrics: summary::metrics_of(&c.totals, duration_s),
         messages: summary::messages_of(&c.totals, Some(delivery)),
         contacts: summary::contacts_of(&c.totals),

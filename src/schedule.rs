@@ -162,7 +162,11 @@ mod tests {
     #[test]
     fn uniform_arrivals_match_the_integral_exactly() {
         // 10/s for 10 s, then a ramp 10 → 30 over 10 s (200 more), then 0 for 5 s.
-        let p = plan(Arrivals::Uniform, 1, &[(10.0, 10.0, 10), (10.0, 30.0, 10), (0.0, 0.0, 5)]);
+        let p = plan(
+            Arrivals::Uniform,
+            1,
+            &[(10.0, 10.0, 10), (10.0, 30.0, 10), (0.0, 0.0, 5)],
+        );
         let times: Vec<Duration> = arrivals(&p).map(|(_, t)| t).collect();
         assert_eq!(times.len(), 300);
         assert!(times.windows(2).all(|w| w[0] <= w[1]));
@@ -195,7 +199,11 @@ mod tests {
             per_second[(*t as usize).min(99)] += 1;
         }
         let m = per_second.iter().sum::<u32>() as f64 / 100.0;
-        let v = per_second.iter().map(|&c| (c as f64 - m).powi(2)).sum::<f64>() / 99.0;
+        let v = per_second
+            .iter()
+            .map(|&c| (c as f64 - m).powi(2))
+            .sum::<f64>()
+            / 99.0;
         assert!((v / m - 1.0).abs() < 0.4, "dispersion {}", v / m);
     }
 

@@ -16,8 +16,15 @@ fn validate_accepts_the_shipped_scenarios() {
     for file in ["scenarios/quickstart.toml", "scenarios/outage-surge.toml"] {
         let out = inrush().args(["validate", file]).output().expect("runs");
         let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "{file}: {}", String::from_utf8_lossy(&out.stderr));
-        assert!(stdout.contains("valid") && stdout.contains("phase"), "{stdout}");
+        assert!(
+            out.status.success(),
+            "{file}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            stdout.contains("valid") && stdout.contains("phase"),
+            "{stdout}"
+        );
     }
 }
 
@@ -45,13 +52,21 @@ fn a_bad_scenario_is_a_usage_error_with_file_line_and_column() {
         assert!(stderr.contains(&expected), "{stderr}");
         assert!(stderr.contains("parsecs"), "{stderr}");
     }
-    assert!(!out_dir.exists(), "nothing may be written or sent for a bad scenario");
+    assert!(
+        !out_dir.exists(),
+        "nothing may be written or sent for a bad scenario"
+    );
 }
 
 #[test]
 fn a_bad_target_flag_is_a_usage_error() {
     let out = inrush()
-        .args(["run", "scenarios/quickstart.toml", "--target", "ftp://example"])
+        .args([
+            "run",
+            "scenarios/quickstart.toml",
+            "--target",
+            "ftp://example",
+        ])
         .output()
         .expect("runs");
     assert_eq!(out.status.code(), Some(2));

@@ -53,15 +53,27 @@ fn a_short_run_measures_every_step_and_loses_no_message() {
         assert!(m.count > 0, "{name} has no samples: {m:?}");
         assert_eq!(m.errors, 0, "{name} errors: {:?}", m.errors_by_class);
         let lat = m.latency_ms.expect("latency present");
-        assert!(lat.min <= lat.p50 && lat.p50 <= lat.p99 && lat.p99 <= lat.max, "{name} {lat:?}");
+        assert!(
+            lat.min <= lat.p50 && lat.p50 <= lat.p99 && lat.p99 <= lat.max,
+            "{name} {lat:?}"
+        );
     }
     // Every user registers once.
-    for name in ["register", "sms_code", "verify", "contacts_sync", "ws_connect"] {
+    for name in [
+        "register",
+        "sms_code",
+        "verify",
+        "contacts_sync",
+        "ws_connect",
+    ] {
         assert_eq!(s.metrics[name].count, 60, "{name}");
     }
     assert!(s.arrivals.schedule_lag_ms.is_some());
     let m = &s.messages;
-    assert!(m.sent >= 100, "most of 180 planned messages are sent: {m:?}");
+    assert!(
+        m.sent >= 100,
+        "most of 180 planned messages are sent: {m:?}"
+    );
     assert_eq!(m.acked, m.sent, "{m:?}");
     assert_eq!(m.delivered, m.sent, "{m:?}");
     assert_eq!(m.lost, Some(0));
@@ -90,13 +102,30 @@ fn a_short_run_measures_every_step_and_loses_no_message() {
     let entries = hlog::read(&out.join(hlog::FILE_NAME)).expect("hlog parses");
     let mut per_tag: BTreeMap<String, u64> = BTreeMap::new();
     for e in &entries {
-        *per_tag.entry(e.tag.clone().unwrap_or_default()).or_default() += e.histogram.len();
+        *per_tag
+            .entry(e.tag.clone().unwrap_or_default())
+            .or_default() += e.histogram.len();
     }
     for (name, m) in &s.metrics {
-        assert_eq!(per_tag.get(name).copied().unwrap_or(0), m.count - m.errors, "{name}");
-        assert_eq!(per_tag.get(&format!("{name}.service")).copied().unwrap_or(0), m.count - m.errors);
+        assert_eq!(
+            per_tag.get(name).copied().unwrap_or(0),
+            m.count - m.errors,
+            "{name}"
+        );
+        assert_eq!(
+            per_tag
+                .get(&format!("{name}.service"))
+                .copied()
+                .unwrap_or(0),
+            m.count - m.errors
+        );
     }
-    assert_eq!(per_tag["schedule_lag"], s.arrivals.schedule_lag_ms.map_or(0, |_| per_tag["schedule_lag"]));
+    assert_eq!(
+        per_tag["schedule_lag"],
+        s.arrivals
+            .schedule_lag_ms
+            .map_or(0, |_| per_tag["schedule_lag"])
+    );
     assert!(entries.iter().all(|e| e.duration.as_secs_f64() <= 1.001));
 }
 
@@ -126,7 +155,11 @@ stay_online = { constant = "0s" }
 timeout = "5s"
 drain = "0s"
 "#;
-    let outcome = run_quiet(scratch.scenario("stall", scenario), scratch.out("run"), None);
+    let outcome = run_quiet(
+        scratch.scenario("stall", scenario),
+        scratch.out("run"),
+        None,
+    );
     let register = &outcome.summary.metrics["register"];
     assert_eq!(register.count, 200);
     let lat = register.latency_ms.expect("latency");
@@ -156,7 +189,11 @@ stay_online = { constant = "0s" }
 timeout = "5s"
 drain = "0s"
 "#;
-    let outcome = run_quiet(scratch.scenario("contacts", scenario), scratch.out("run"), None);
+    let outcome = run_quiet(
+        scratch.scenario("contacts", scenario),
+        scratch.out("run"),
+        None,
+    );
     let c = &outcome.summary.contacts;
     // ~80 users × up to 10 known contacts; each found contact is dropped with probability 0.5,
     // so the missing share is binomial around 0.5 (sd < 0.03 here).

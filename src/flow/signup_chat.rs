@@ -179,7 +179,6 @@ impl OpClock<'_> {
             }
         }
     }
-
 }
 
 impl User<'_> {
@@ -197,7 +196,9 @@ impl User<'_> {
         let ctx = self.ctx;
         let endpoint = &ctx.shared.endpoint;
         let phone = ctx.shared.identities.phone(self.index);
-        let body = serde_json::json!({ "phone": phone }).to_string().into_bytes();
+        let body = serde_json::json!({ "phone": phone })
+            .to_string()
+            .into_bytes();
         let http = &mut self.http;
         let fut = async {
             let resp = http
@@ -252,12 +253,20 @@ impl User<'_> {
         for _ in 0..plan.contacts_unknown {
             phones.push(ctx.shared.identities.unknown_phone(&mut self.rng));
         }
-        let body = serde_json::json!({ "phones": phones }).to_string().into_bytes();
+        let body = serde_json::json!({ "phones": phones })
+            .to_string()
+            .into_bytes();
         let endpoint = &ctx.shared.endpoint;
         let http = &mut self.http;
         let fut = async {
             let resp = http
-                .send(endpoint, Method::POST, "/v1/contacts/sync", Some(token), Some(body))
+                .send(
+                    endpoint,
+                    Method::POST,
+                    "/v1/contacts/sync",
+                    Some(token),
+                    Some(body),
+                )
                 .await?;
             expect_json::<Found>(resp, 200)
         };
@@ -275,7 +284,11 @@ impl User<'_> {
         let ctx = self.ctx;
         let endpoint = &ctx.shared.endpoint;
         let path = format!("/v1/ws?token={token}");
-        let Ok(mut socket) = self.clock.op(Metric::WsConnect, ws::connect(endpoint, &path)).await else {
+        let Ok(mut socket) = self
+            .clock
+            .op(Metric::WsConnect, ws::connect(endpoint, &path))
+            .await
+        else {
             return;
         };
         ctx.open_connections.set(ctx.open_connections.get() + 1);
@@ -288,7 +301,8 @@ impl User<'_> {
         };
         let user = &ctx.shared.plan.user;
         let mut seq: u32 = 0;
-        let mut next_send = (seq < user.messages).then(|| self.clock.intended + user.think.sample(&mut self.rng));
+        let mut next_send =
+            (seq < user.messages).then(|| self.clock.intended + user.think.sample(&mut self.rng));
         let mut leave_at: Option<Duration> = None;
         let mut last_sent = Duration::ZERO;
         let timeout = ctx.plan().timeout;
@@ -341,7 +355,10 @@ impl User<'_> {
 
         ctx.shared.registry.go_offline(member);
         ctx.open_connections.set(ctx.open_connections.get() - 1);
-        let ended = matches!(*self.clock.state.borrow(), RunState::Ended | RunState::Aborted);
+        let ended = matches!(
+            *self.clock.state.borrow(),
+            RunState::Ended | RunState::Aborted
+        );
         if !ended {
             // Left before the end of the run: messages still on their way are held by the target.
             member.left.store(true, Ordering::Relaxed);
@@ -353,7 +370,14 @@ impl User<'_> {
         let unacked = session.unacked.len() as u64;
         ctx.record(|r| {
             for _ in 0..unacked {
-                r.error(Metric::MessageAck, if closed_by_peer { ErrorClass::WsClosed } else { ErrorClass::Timeout });
+                r.error(
+                    Metric::MessageAck,
+                    if closed_by_peer {
+                        ErrorClass::WsClosed
+                    } else {
+                        ErrorClass::Timeout
+                    },
+                );
             }
         });
         if !closed_by_peer {
@@ -467,7 +491,10 @@ mod tests {
     #[test]
     fn message_ids_round_trip() {
         let id = message_id(12, 3, Duration::from_micros(4_567_890));
-        assert_eq!(parse_message_id(&id), Some((12, 3, Duration::from_micros(4_567_890))));
+        assert_eq!(
+            parse_message_id(&id),
+            Some((12, 3, Duration::from_micros(4_567_890)))
+        );
         assert_eq!(parse_message_id("x-1-2"), None);
         assert_eq!(parse_message_id("1-2"), None);
     }

@@ -35,8 +35,6 @@ pub async fn connect(endpoint: &Endpoint, path_and_query: &str) -> Result<Socket
     let (socket, _response) =
         tokio_tungstenite::client_async_with_config(request, stream, Some(client_config()))
             .await
-            .map_err(|e| {
-                OpError::new(ErrorClass::Connect, format!("websocket handshake: {e}"))
-            })?;
+            .map_err(|e| OpError::new(ErrorClass::Connect, format!("websocket handshake: {e}")))?;
     Ok(socket)
 }

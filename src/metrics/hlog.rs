@@ -46,7 +46,10 @@ pub fn write_interval<W: Write>(
             continue;
         }
         let service_tag = format!("{}.service", m.name());
-        for (h, tag) in [(&rec.latency, m.name()), (&rec.service, service_tag.as_str())] {
+        for (h, tag) in [
+            (&rec.latency, m.name()),
+            (&rec.service, service_tag.as_str()),
+        ] {
             log.write_histogram(h, iv.start, duration, Tag::new(tag))
                 .map_err(|e| std::io::Error::other(format!("{e:?}")))?;
         }
@@ -125,7 +128,9 @@ mod tests {
         assert_eq!(entries[0].start, Duration::from_secs(2));
         assert_eq!(entries[0].duration, Duration::from_millis(1500));
         assert_eq!(entries[0].histogram.len(), 3);
-        assert!(entries[0].histogram.equivalent(entries[0].histogram.max(), 250_000));
+        assert!(entries[0]
+            .histogram
+            .equivalent(entries[0].histogram.max(), 250_000));
         let _ = std::fs::remove_dir_all(dir);
     }
 }

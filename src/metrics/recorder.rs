@@ -201,6 +201,9 @@ mod tests {
         total.merge(&r);
         total.merge(&r);
         assert_eq!(total.metric(Metric::Register).count(), 4);
-        assert_eq!(total.metric(Metric::Register).errors[ErrorClass::Timeout as usize], 2);
+        assert_eq!(
+            total.metric(Metric::Register).errors[ErrorClass::Timeout as usize],
+            2
+        );
     }
 }

@@ -1,5 +1,6 @@
 //! Reports: plain data about a finished run and one file per output format.
 
+pub mod chart;
 pub mod progress;
 pub mod summary;
 pub mod terminal;
@@ -12,11 +13,15 @@ use crate::error::Error;
 pub const SUMMARY_FILE: &str = "summary.json";
 
 /// Writes every file of a finished run beside `latency.hlog`: summary.json and the charts.
-pub fn write_all(dir: &Path, s: &summary::Summary, timeline: &timeline::Timeline) -> Result<(), Error> {
+pub fn write_all(
+    dir: &Path,
+    s: &summary::Summary,
+    timeline: &timeline::Timeline,
+) -> Result<(), Error> {
     let path = dir.join(SUMMARY_FILE);
     let json = serde_json::to_vec_pretty(s)
         .map_err(|e| Error::Run(format!("cannot encode the summary: {e}")))?;
     std::fs::write(&path, json).map_err(|e| Error::io("cannot write", &path, e))?;
-    let _ = timeline;
+    chart::render_all(dir, timeline).map_err(|e| Error::Run(format!("cannot draw charts: {e}")))?;
     Ok(())
 }

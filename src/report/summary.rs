@@ -179,7 +179,12 @@ pub fn metrics_of(r: &Recorder, seconds: f64) -> IndexMap<String, MetricSummary>
     Metric::ALL
         .iter()
         .filter(|m| **m != Metric::ScheduleLag)
-        .map(|m| (m.name().to_string(), MetricSummary::of(r.metric(*m), seconds)))
+        .map(|m| {
+            (
+                m.name().to_string(),
+                MetricSummary::of(r.metric(*m), seconds),
+            )
+        })
         .collect()
 }
 

@@ -20,7 +20,9 @@ pub struct Identities {
 
 impl Identities {
     pub fn new(seed: u64, prefix: &str) -> Self {
-        let width = PHONE_DIGITS.saturating_sub(prefix.len().saturating_sub(1) as u32).max(6);
+        let width = PHONE_DIGITS
+            .saturating_sub(prefix.len().saturating_sub(1) as u32)
+            .max(6);
         let space = 10u64.pow(width);
         let mut rng = rand::rngs::SmallRng::seed_from_u64(seed ^ IDENTITY_STREAM);
         Identities {

@@ -86,12 +86,22 @@ impl Registry {
     }
 
     /// Up to `n` distinct registered users other than `except`, chosen at random.
-    pub fn sample_registered<R: rand::Rng>(&self, rng: &mut R, n: usize, except: u64) -> Vec<Arc<Member>> {
+    pub fn sample_registered<R: rand::Rng>(
+        &self,
+        rng: &mut R,
+        n: usize,
+        except: u64,
+    ) -> Vec<Arc<Member>> {
         sample(&lock(&self.registered), rng, n, except)
     }
 
     /// Up to `n` distinct online users other than `except`, chosen at random.
-    pub fn sample_online<R: rand::Rng>(&self, rng: &mut R, n: usize, except: u64) -> Vec<Arc<Member>> {
+    pub fn sample_online<R: rand::Rng>(
+        &self,
+        rng: &mut R,
+        n: usize,
+        except: u64,
+    ) -> Vec<Arc<Member>> {
         sample(&lock(&self.online), rng, n, except)
     }
 
@@ -117,7 +127,12 @@ impl Registry {
     }
 }
 
-fn sample<R: rand::Rng>(pool: &[Arc<Member>], rng: &mut R, n: usize, except: u64) -> Vec<Arc<Member>> {
+fn sample<R: rand::Rng>(
+    pool: &[Arc<Member>],
+    rng: &mut R,
+    n: usize,
+    except: u64,
+) -> Vec<Arc<Member>> {
     let mut out: Vec<Arc<Member>> = Vec::with_capacity(n);
     if pool.is_empty() || n == 0 {
         return out;
@@ -157,7 +172,11 @@ mod tests {
         r.go_offline(&ms[1]);
         r.go_offline(&ms[4]);
         let mut rng = rand::rngs::SmallRng::seed_from_u64(1);
-        let mut seen: Vec<u64> = r.sample_online(&mut rng, 10, 0).iter().map(|m| m.index).collect();
+        let mut seen: Vec<u64> = r
+            .sample_online(&mut rng, 10, 0)
+            .iter()
+            .map(|m| m.index)
+            .collect();
         seen.sort();
         assert_eq!(seen, vec![2, 3]);
         assert!(!ms[1].is_online() && ms[2].is_online());
@@ -173,6 +192,12 @@ mod tests {
         a.received.store(3, Ordering::Relaxed);
         b.accepted.store(4, Ordering::Relaxed);
         b.left.store(true, Ordering::Relaxed);
-        assert_eq!(r.delivery(), Delivery { lost: 2, pending: 4 });
+        assert_eq!(
+            r.delivery(),
+            Delivery {
+                lost: 2,
+                pending: 4
+            }
+        );
     }
 }

@@ -31,7 +31,12 @@
 //! discovery that leaves some contacts out. Latency, failure rate and stalls apply to the service
 //! endpoints (`register`, `verify`, `contacts/sync` and the `ws` handshake); stalls also hold
 //! WebSocket relaying. `/healthz`, `/v1/stats` and the SMS sink (it stands for the user's phone,
-//! not the service) are never slowed down or failed.
+//! not the service) are never slowed down or failed. A stall occupies the last `stall_for` of
+//! every `stall_every` period counted from server start (every 10 s for 1 s → 9–10 s, 19–20 s, …);
+//! whatever arrives inside a stall waits until it ends.
+//!
+//! Ids: user ids are `u1`, `u2`, … in registration order; verification ids and tokens are random
+//! hex. Pending verifications expire after 10 minutes; five wrong codes discard one.
 
 mod http;
 mod knobs;

@@ -1,0 +1,449 @@
+//! Backend-independent drawing of a [`Figure`]: a title, an optional shared legend and a grid of
+//! panels, each a line chart over time with shaded phases. The same code draws PNG and SVG.
+
+use std::ops::Range;
+
+use plotters::coord::combinators::IntoLogRange;
+use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
+use plotters::coord::Shift;
+use plotters::element::DashedPathElement;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use super::scale::{choose_y_scale, drawable, y_range, YScale};
+use super::style::{self, font, format_number};
+use crate::report::timeline::PhaseSpan;
+
+pub(super) type DrawResult<T = ()> = Result<T, String>;
+
+fn err<E: std::fmt::Display>(e: E) -> String {
+    e.to_string()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) enum Stroke {
+    Solid(u32),
+    Dashed(u32),
+    Dotted(u32),
+}
+
+impl Stroke {
+    fn width(self) -> u32 {
+        match self {
+            Stroke::Solid(w) | Stroke::Dashed(w) | Stroke::Dotted(w) => w,
+        }
+    }
+
+    /// Dash length and gap in pixels, `None` for a solid line.
+    fn dashes(self) -> Option<(u32, u32)> {
+        match self {
+            Stroke::Solid(_) => None,
+            Stroke::Dashed(_) => Some((7, 4)),
+            Stroke::Dotted(_) => Some((2, 3)),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct LegendItem {
+    pub label: String,
+    pub color: RGBColor,
+    pub stroke: Stroke,
+}
+
+/// One line; `None` breaks it (no data in that interval).
+#[derive(Debug, Clone)]
+pub(super) struct Series {
+    pub legend: LegendItem,
+    pub points: Vec<Option<(f64, f64)>>,
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct Panel {
+    pub title: String,
+    /// A colour square before the title (the metric's colour).
+    pub swatch: Option<RGBColor>,
+    pub y_label: String,
+    pub series: Vec<Series>,
+    /// Draw this panel's own legend under its title.
+    pub legend: bool,
+    /// Switch to a log y axis when values span orders of magnitude.
+    pub allow_log: bool,
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct Figure {
+    pub title: String,
+    pub columns: usize,
+    pub panel_height: u32,
+    /// Shown once under the figure title (for series shared by all panels).
+    pub legend: Vec<LegendItem>,
+    pub panels: Vec<Panel>,
+    pub x_range: Range<f64>,
+    pub phases: Vec<PhaseSpan>,
+}
+
+const TITLE_H: u32 = 48;
+const LEGEND_ROW_H: u32 = 24;
+const PANEL_TITLE_H: u32 = 30;
+const LEGEND_SAMPLE_W: i32 = 30;
+
+impl Figure {
+    fn rows(&self) -> usize {
+        self.panels.len().div_ceil(self.columns.max(1)).max(1)
+    }
+
+    /// Legend rows before any text is measured (about 9 px per character at the legend size);
+    /// [`Figure::draw`] measures exactly and gives the panels what is left.
+    fn estimated_legend_rows(&self) -> u32 {
+        let usable = style::WIDTH as usize - 40;
+        let (mut rows, mut x) = (1u32, 0usize);
+        for item in &self.legend {
+            let w = LEGEND_SAMPLE_W as usize + 30 + 9 * item.label.chars().count();
+            if x > 0 && x + w > usable {
+                rows = rows.saturating_add(1);
+                x = 0;
+            }
+            x += w;
+        }
+        rows
+    }
+
+    /// Pixel size; the height grows with the number of panel rows, at least [`style::MIN_HEIGHT`].
+    pub fn size(&self) -> (u32, u32) {
+        let legend_h = if self.legend.is_empty() {
+            0
+        } else {
+            LEGEND_ROW_H * self.estimated_legend_rows() + 8
+        };
+        let rows = u32::try_from(self.rows()).unwrap_or(u32::MAX);
+        let h = TITLE_H
+            .saturating_add(legend_h)
+            .saturating_add(rows.saturating_mul(self.panel_height));
+        (style::WIDTH, h.max(style::MIN_HEIGHT))
+    }
+
+    pub fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult {
+        root.fill(&WHITE).map_err(err)?;
+        let (head, mut body) = root.split_vertically(TITLE_H);
+        head.draw(&Text::new(
+            self.title.clone(),
+            (20, 12),
+            style::bold(style::TITLE_SIZE).color(&style::TEXT),
+        ))
+        .map_err(err)?;
+        if !self.legend.is_empty() {
+            let rows = legend_layout(&body, &self.legend, body.dim_in_pixel().0 as i32 - 40)?;
+            let h = LEGEND_ROW_H * rows.len() as u32 + 8;
+            let (legend_area, rest) = body.split_vertically(h);
+            draw_legend(&legend_area, &self.legend, &rows, 20, 0)?;
+            body = rest;
+        }
+        let cells = body.split_evenly((self.rows(), self.columns.max(1)));
+        for (panel, cell) in self.panels.iter().zip(cells.iter()) {
+            let cell = cell.margin(4, 8, 10, 10);
+            draw_panel(&cell, panel, self)?;
+        }
+        root.present().map_err(err)
+    }
+}
+
+/// Positions (row, x offset) of each legend item so rows fit in `width` pixels.
+fn legend_layout<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    items: &[LegendItem],
+    width: i32,
+) -> DrawResult<Vec<Vec<(usize, i32)>>> {
+    let mut rows: Vec<Vec<(usize, i32)>> = vec![Vec::new()];
+    let mut x = 0;
+    for (i, item) in items.iter().enumerate() {
+        let (tw, _) = area
+            .estimate_text_size(&item.label, &font(style::LEGEND_SIZE).into_text_style(area))
+            .map_err(err)?;
+        let w = LEGEND_SAMPLE_W + 8 + tw as i32 + 22;
+        if x > 0 && x + w > width {
+            rows.push(Vec::new());
+            x = 0;
+        }
+        if let Some(row) = rows.last_mut() {
+            row.push((i, x));
+        }
+        x += w;
+    }
+    Ok(rows)
+}
+
+fn draw_legend<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    items: &[LegendItem],
+    rows: &[Vec<(usize, i32)>],
+    x0: i32,
+    y0: i32,
+) -> DrawResult {
+    for (r, row) in rows.iter().enumerate() {
+        let y = y0 + r as i32 * LEGEND_ROW_H as i32 + LEGEND_ROW_H as i32 / 2;
+        for &(i, x) in row {
+            let Some(item) = items.get(i) else { continue };
+            let (a, b) = ((x0 + x, y), (x0 + x + LEGEND_SAMPLE_W, y));
+            let line = item.color.stroke_width(item.stroke.width() + 1);
+            match item.stroke.dashes() {
+                None => area.draw(&PathElement::new(vec![a, b], line)),
+                Some((dash, gap)) => {
+                    area.draw(&DashedPathElement::new(vec![a, b], dash, gap, line))
+                }
+            }
+            .map_err(err)?;
+            area.draw(&Text::new(
+                item.label.clone(),
+                (x0 + x + LEGEND_SAMPLE_W + 8, y),
+                font(style::LEGEND_SIZE)
+                    .color(&style::TEXT)
+                    .pos(Pos::new(HPos::Left, VPos::Center)),
+            ))
+            .map_err(err)?;
+        }
+    }
+    Ok(())
+}
+
+fn draw_panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    panel: &Panel,
+    fig: &Figure,
+) -> DrawResult {
+    let items: Vec<LegendItem> = if panel.legend {
+        panel.series.iter().map(|s| s.legend.clone()).collect()
+    } else {
+        Vec::new()
+    };
+    let width = area.dim_in_pixel().0 as i32 - 20;
+    let rows = if items.is_empty() {
+        Vec::new()
+    } else {
+        legend_layout(area, &items, width)?
+    };
+    let header_h = PANEL_TITLE_H + LEGEND_ROW_H * rows.len() as u32;
+    let (header, plot) = area.split_vertically(header_h);
+
+    let mut title_x = 10;
+    if let Some(c) = panel.swatch {
+        header
+            .draw(&Rectangle::new([(10, 8), (24, 22)], c.filled()))
+            .map_err(err)?;
+        title_x = 32;
+    }
+    header
+        .draw(&Text::new(
+            panel.title.clone(),
+            (title_x, 15),
+            style::bold(style::PANEL_TITLE_SIZE)
+                .color(&style::TEXT)
+                .pos(Pos::new(HPos::Left, VPos::Center)),
+        ))
+        .map_err(err)?;
+    draw_legend(&header, &items, &rows, 10, PANEL_TITLE_H as i32)?;
+
+    let values = || {
+        panel
+            .series
+            .iter()
+            .flat_map(|s| s.points.iter().flatten().map(|&(_, y)| y))
+            .filter(|y| drawable(*y))
+    };
+    let has_data = values().next().is_some();
+    let scale = if panel.allow_log {
+        choose_y_scale(values())
+    } else {
+        YScale::Linear
+    };
+    let (lo, hi) = y_range(values(), scale);
+    match scale {
+        YScale::Linear => draw_plot(&plot, lo..hi, panel, fig, scale, has_data),
+        YScale::Log10 => draw_plot(&plot, (lo..hi).log_scale(), panel, fig, scale, has_data),
+    }
+}
+
+fn draw_plot<DB, YS>(
+    area: &DrawingArea<DB, Shift>,
+    y: YS,
+    panel: &Panel,
+    fig: &Figure,
+    scale: YScale,
+    has_data: bool,
+) -> DrawResult
+where
+    DB: DrawingBackend,
+    YS: AsRangedCoord<Value = f64>,
+    YS::CoordDescType: ValueFormatter<f64>,
+{
+    let mut chart = ChartBuilder::on(area)
+        .margin_right(16)
+        .margin_top(4)
+        .x_label_area_size(46)
+        .y_label_area_size(78)
+        .build_cartesian_2d(fig.x_range.clone(), y)
+        .map_err(err)?;
+    let yr = chart.y_range();
+
+    // Phase bands go under everything else.
+    let bands: Vec<(usize, f64, f64)> = fig
+        .phases
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| {
+            let a = p.start_s.max(fig.x_range.start);
+            let b = p.end_s.min(fig.x_range.end);
+            (a.is_finite() && b.is_finite() && b > a).then_some((i, a, b))
+        })
+        .collect();
+    chart
+        .draw_series(bands.iter().map(|&(i, a, b)| {
+            Rectangle::new([(a, yr.start), (b, yr.end)], style::BAND[i % 2].filled())
+        }))
+        .map_err(err)?;
+
+    let y_desc = match scale {
+        YScale::Linear => panel.y_label.clone(),
+        YScale::Log10 => format!("{} — log scale", panel.y_label),
+    };
+    chart
+        .configure_mesh()
+        .x_desc("time since start (s)")
+        .y_desc(y_desc)
+        .axis_desc_style(font(style::AXIS_DESC_SIZE).color(&style::TEXT))
+        .label_style(font(style::TICK_SIZE).color(&style::MUTED))
+        .x_labels(12)
+        .y_labels(8)
+        .x_max_light_lines(1)
+        .y_max_light_lines(1)
+        .x_label_formatter(&|v| format_number(*v))
+        .y_label_formatter(&|v| format_number(*v))
+        .bold_line_style(RGBColor(0, 0, 0).mix(0.12))
+        .light_line_style(RGBColor(0, 0, 0).mix(0.04))
+        .axis_style(style::MUTED)
+        .draw()
+        .map_err(err)?;
+
+    for series in &panel.series {
+        for segment in segments(&series.points, yr.start, yr.end) {
+            let color = series.legend.color;
+            let w = series.legend.stroke.width();
+            if segment.len() == 1 {
+                // A lone point has no line to draw: mark it.
+                chart
+                    .draw_series(
+                        segment
+                            .iter()
+                            .map(|&p| Circle::new(p, w + 2, color.filled())),
+                    )
+                    .map_err(err)?;
+                continue;
+            }
+            match series.legend.stroke.dashes() {
+                None => chart
+                    .draw_series(LineSeries::new(segment, color.stroke_width(w)))
+                    .map(|_| ()),
+                Some((dash, gap)) => chart
+                    .draw_series(DashedLineSeries::new(
+                        segment,
+                        dash,
+                        gap,
+                        color.stroke_width(w),
+                    ))
+                    .map(|_| ()),
+            }
+            .map_err(err)?;
+        }
+    }
+
+    draw_phase_names(area, &chart, &bands, fig, yr.end)?;
+
+    if !has_data {
+        let plot = chart.plotting_area().strip_coord_spec();
+        let (w, h) = plot.dim_in_pixel();
+        plot.draw(&Text::new(
+            "no data",
+            (w as i32 / 2, h as i32 / 2),
+            font(style::NOTE_SIZE)
+                .color(&style::MUTED)
+                .pos(Pos::new(HPos::Center, VPos::Center)),
+        ))
+        .map_err(err)?;
+    }
+    Ok(())
+}
+
+/// Phase names at the top of their bands, shortened (or left out) when the band is too narrow.
+fn draw_phase_names<DB, X, Y>(
+    area: &DrawingArea<DB, Shift>,
+    chart: &ChartContext<'_, DB, Cartesian2d<X, Y>>,
+    bands: &[(usize, f64, f64)],
+    fig: &Figure,
+    y_top: f64,
+) -> DrawResult
+where
+    DB: DrawingBackend,
+    X: Ranged<ValueType = f64>,
+    Y: Ranged<ValueType = f64>,
+{
+    let style = font(style::PHASE_SIZE).color(&style::MUTED);
+    for &(i, a, b) in bands {
+        let Some(phase) = fig.phases.get(i) else {
+            continue;
+        };
+        let width = chart.backend_coord(&(b, y_top)).0 - chart.backend_coord(&(a, y_top)).0 - 10;
+        let Some(name) = fit_text(area, &phase.name, width)? else {
+            continue;
+        };
+        chart
+            .plotting_area()
+            .draw(&(EmptyElement::at((a, y_top)) + Text::new(name, (5, 5), style.clone())))
+            .map_err(err)?;
+    }
+    Ok(())
+}
+
+fn fit_text<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    text: &str,
+    width: i32,
+) -> DrawResult<Option<String>> {
+    let fits = |s: &str| -> DrawResult<bool> {
+        let (w, _) = area
+            .estimate_text_size(s, &font(style::PHASE_SIZE).into_text_style(area))
+            .map_err(err)?;
+        Ok((w as i32) <= width)
+    };
+    if fits(text)? {
+        return Ok(Some(text.to_string()));
+    }
+    let chars: Vec<char> = text.chars().collect();
+    for keep in (1..chars.len()).rev() {
+        let short: String = chars[..keep].iter().chain(std::iter::once(&'…')).collect();
+        if fits(&short)? {
+            return Ok(Some(short));
+        }
+    }
+    Ok(None)
+}
+
+/// Runs of consecutive drawable points; a gap, a non-finite value or a value outside the y range
+/// (e.g. zero on a log axis) ends a run.
+fn segments(points: &[Option<(f64, f64)>], lo: f64, hi: f64) -> Vec<Vec<(f64, f64)>> {
+    let mut out = vec![Vec::new()];
+    for p in points {
+        match p {
+            Some((x, y)) if drawable(*x) && drawable(*y) && *y >= lo && *y <= hi => {
+                if let Some(run) = out.last_mut() {
+                    run.push((*x, *y));
+                }
+            }
+            _ => {
+                if out.last().is_some_and(|r| !r.is_empty()) {
+                    out.push(Vec::new());
+                }
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,277 @@
+//! Pure: a [`Timeline`] becomes the three figures (data only, no drawing).
+
+use std::collections::BTreeSet;
+use std::ops::Range;
+
+use super::draw::{Figure, LegendItem, Panel, Series, Stroke};
+use super::scale::drawable;
+use super::style::{self, metric_color, shade};
+use crate::report::timeline::{IntervalMetric, IntervalPoint, Timeline};
+
+/// The run's points in time order, with unusable (non-finite) intervals left out.
+fn ordered_points(timeline: &Timeline) -> Vec<&IntervalPoint> {
+    let mut points: Vec<&IntervalPoint> = timeline
+        .points
+        .iter()
+        .filter(|p| drawable(p.start_s) && drawable(p.end_s) && p.end_s >= p.start_s)
+        .collect();
+    points.sort_by(|a, b| a.start_s.total_cmp(&b.start_s));
+    points
+}
+
+fn x_range(points: &[&IntervalPoint], timeline: &Timeline) -> Range<f64> {
+    let spans = points.iter().map(|p| (p.start_s, p.end_s));
+    let phase_spans = timeline.phases.iter().map(|p| (p.start_s, p.end_s));
+    let (lo, hi) = if points.is_empty() {
+        bounds(phase_spans)
+    } else {
+        bounds(spans)
+    }
+    .unwrap_or((0.0, 1.0));
+    if hi - lo > 1e-9 {
+        lo..hi
+    } else if lo + 1.0 > lo {
+        lo..lo + 1.0
+    } else {
+        0.0..1.0
+    }
+}
+
+fn bounds<I: Iterator<Item = (f64, f64)>>(spans: I) -> Option<(f64, f64)> {
+    spans
+        .flat_map(|(a, b)| [a, b])
+        .filter(|v| drawable(*v))
+        .fold(None, |acc, v| match acc {
+            None => Some((v, v)),
+            Some((lo, hi)) => Some((f64::min(lo, v), f64::max(hi, v))),
+        })
+}
+
+fn mid(p: &IntervalPoint) -> f64 {
+    (p.start_s + p.end_s) / 2.0
+}
+
+/// More metrics than this would make unreadable (and, for latency, very tall) charts.
+pub(super) const MAX_METRICS: usize = 24;
+
+/// Every metric name in the run, sorted, at most [`MAX_METRICS`]; its index picks its colour in
+/// every chart. The second value is how many metrics the run has in all.
+fn metric_names(timeline: &Timeline) -> (Vec<&str>, usize) {
+    let names: BTreeSet<&str> = timeline
+        .points
+        .iter()
+        .flat_map(|p| p.metrics.keys().map(String::as_str))
+        .collect();
+    let total = names.len();
+    (names.into_iter().take(MAX_METRICS).collect(), total)
+}
+
+fn titled(title: &str, shown: usize, total: usize) -> String {
+    if shown < total {
+        format!("{title} — first {shown} of {total} metrics")
+    } else {
+        title.to_string()
+    }
+}
+
+fn base_figure(title: String, timeline: &Timeline, points: &[&IntervalPoint]) -> Figure {
+    Figure {
+        title,
+        columns: 1,
+        panel_height: 336,
+        legend: Vec::new(),
+        panels: Vec::new(),
+        x_range: x_range(points, timeline),
+        phases: timeline.phases.clone(),
+    }
+}
+
+/// p50, p90, p99, max: shades of the metric's colour (darkest = median), told apart by dashes too.
+type Percentile = (&'static str, f64, Stroke, fn(&IntervalMetric) -> f64);
+const PERCENTILES: [Percentile; 4] = [
+    ("p50", -0.4, Stroke::Solid(2), |m| m.p50_ms),
+    ("p90", 0.0, Stroke::Solid(2), |m| m.p90_ms),
+    ("p99", 0.3, Stroke::Dashed(2), |m| m.p99_ms),
+    ("max", 0.1, Stroke::Dotted(2), |m| m.max_ms),
+];
+
+pub(super) fn latency(timeline: &Timeline) -> Figure {
+    let points = ordered_points(timeline);
+    let (names, total) = metric_names(timeline);
+    let mut fig = base_figure(
+        titled(
+            "Latency by operation (ms, successful operations)",
+            names.len(),
+            total,
+        ),
+        timeline,
+        &points,
+    );
+    fig.columns = if names.len() > 1 { 2 } else { 1 };
+    fig.panel_height = 360;
+    for (i, name) in names.iter().enumerate() {
+        let color = metric_color(i);
+        let series = PERCENTILES
+            .iter()
+            .map(|&(label, t, stroke, value)| Series {
+                legend: LegendItem {
+                    label: label.to_string(),
+                    color: shade(color, t),
+                    stroke,
+                },
+                points: points
+                    .iter()
+                    .map(|p| {
+                        let m = p.metrics.get(*name)?;
+                        (m.count > m.errors).then(|| (mid(p), value(m)))
+                    })
+                    .collect(),
+            })
+            .collect();
+        fig.panels.push(Panel {
+            title: name.to_string(),
+            swatch: Some(color),
+            y_label: "latency (ms)".to_string(),
+            series,
+            legend: true,
+            allow_log: true,
+        });
+    }
+    if fig.panels.is_empty() {
+        fig.panel_height = 600;
+        fig.panels.push(Panel {
+            title: "no metrics recorded".to_string(),
+            swatch: None,
+            y_label: "latency (ms)".to_string(),
+            series: Vec::new(),
+            legend: false,
+            allow_log: false,
+        });
+    }
+    fig
+}
+
+pub(super) fn throughput(timeline: &Timeline) -> Figure {
+    let points = ordered_points(timeline);
+    let (names, total) = metric_names(timeline);
+    let mut fig = base_figure(
+        titled("Throughput and errors by operation", names.len(), total),
+        timeline,
+        &points,
+    );
+    let per_metric = |value: fn(&IntervalMetric) -> u64| -> Vec<Series> {
+        names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| Series {
+                legend: LegendItem {
+                    label: name.to_string(),
+                    color: metric_color(i),
+                    stroke: Stroke::Solid(2),
+                },
+                // An interval without the metric had no such operations: zero per second.
+                points: points
+                    .iter()
+                    .map(|p| {
+                        let n = p.metrics.get(*name).map_or(0, value);
+                        Some((mid(p), n as f64 / p.duration_s()))
+                    })
+                    .collect(),
+            })
+            .collect()
+    };
+    let total_errors: u64 = points
+        .iter()
+        .flat_map(|p| p.metrics.values())
+        .fold(0u64, |acc, m| acc.saturating_add(m.errors));
+    fig.legend = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| LegendItem {
+            label: name.to_string(),
+            color: metric_color(i),
+            stroke: Stroke::Solid(2),
+        })
+        .collect();
+    fig.panels.push(Panel {
+        title: "Operations per second (successful + failed)".to_string(),
+        swatch: None,
+        y_label: "operations/s".to_string(),
+        series: per_metric(|m| m.count),
+        legend: false,
+        allow_log: false,
+    });
+    fig.panels.push(Panel {
+        title: format!("Errors per second ({total_errors} errors in total)"),
+        swatch: None,
+        y_label: "errors/s".to_string(),
+        series: per_metric(|m| m.errors),
+        legend: false,
+        allow_log: false,
+    });
+    fig
+}
+
+pub(super) fn users(timeline: &Timeline) -> Figure {
+    let points = ordered_points(timeline);
+    let mut fig = base_figure("Users and arrivals".to_string(), timeline, &points);
+    // Gauges are sampled at the end of the interval, rates belong to its middle.
+    let gauge = |label: &str, color, value: fn(&IntervalPoint) -> u64| Series {
+        legend: LegendItem {
+            label: label.to_string(),
+            color,
+            stroke: Stroke::Solid(2),
+        },
+        points: points
+            .iter()
+            .map(|p| Some((p.end_s, value(p) as f64)))
+            .collect(),
+    };
+    let rate = |label: &str, color, stroke, value: fn(&IntervalPoint) -> u64| Series {
+        legend: LegendItem {
+            label: label.to_string(),
+            color,
+            stroke,
+        },
+        points: points
+            .iter()
+            .map(|p| Some((mid(p), value(p) as f64 / p.duration_s())))
+            .collect(),
+    };
+    fig.panels.push(Panel {
+        title: "Active users and open connections (end of interval)".to_string(),
+        swatch: None,
+        y_label: "count".to_string(),
+        series: vec![
+            gauge("active users", style::ACTIVE_USERS, |p| p.active_users),
+            gauge("open connections", style::CONNECTIONS, |p| {
+                p.open_connections
+            }),
+        ],
+        legend: true,
+        allow_log: false,
+    });
+    fig.panels.push(Panel {
+        title: "Arrival rate: planned vs achieved".to_string(),
+        swatch: None,
+        y_label: "arrivals/s".to_string(),
+        series: vec![
+            rate(
+                "achieved (started)",
+                style::ACHIEVED,
+                Stroke::Solid(2),
+                |p| p.started_arrivals,
+            ),
+            rate("dropped", style::DROPPED, Stroke::Solid(2), |p| {
+                p.dropped_arrivals
+            }),
+            // Last, so that its dashes stay visible where achieved equals planned.
+            rate("planned", style::PLANNED, Stroke::Dashed(2), |p| {
+                p.planned_arrivals
+            }),
+        ],
+        legend: true,
+        allow_log: false,
+    });
+    fig
+}
