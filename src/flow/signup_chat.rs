@@ -127,6 +127,14 @@ fn expect_json<T: for<'de> Deserialize<'de>>(resp: Response, status: u16) -> Res
         .map_err(|e| OpError::new(ErrorClass::Protocol, format!("response body: {e}")))
 }
 
+fn check(ok: bool, reason: &str) -> Result<(), OpError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(OpError::new(ErrorClass::CheckFailed, reason))
+    }
+}
+
 /// Message ids carry the sender, a sequence number and the intended send time (µs since the run
 /// started), so the recipient measures delivery on the same clock without shared state.
 fn message_id(sender: u64, seq: u32, intended: Duration) -> String {
@@ -170,11 +178,12 @@ impl OpClock<'_> {
                 Ok(value)
             }
             Ok(Err(e)) => {
-                ctx.record(|r| r.error(metric, e.class));
+                ctx.record(|r| r.error_because(metric, e.class, &e.reason));
                 Err(Stop)
             }
             Err(_) => {
-                ctx.record(|r| r.error(metric, ErrorClass::Timeout));
+                let reason = "no answer within the scenario's timeout";
+                ctx.record(|r| r.error_because(metric, ErrorClass::Timeout, reason));
                 Err(Stop)
             }
         }
@@ -212,7 +221,12 @@ impl User<'_> {
         let http = &mut self.http;
         let fut = async {
             let resp = http.send(endpoint, Method::GET, &path, None, None).await?;
-            expect_json::<SmsCode>(resp, 200)
+            let sms = expect_json::<SmsCode>(resp, 200)?;
+            check(
+                sms.code.len() == 6 && sms.code.bytes().all(|b| b.is_ascii_digit()),
+                "the SMS code is not 6 digits",
+            )?;
+            Ok(sms)
         };
         let sms = self.clock.op(Metric::SmsCode, fut).await?;
 
@@ -227,7 +241,12 @@ impl User<'_> {
             let resp = http
                 .send(endpoint, Method::POST, "/v1/verify", None, Some(body))
                 .await?;
-            expect_json::<Verified>(resp, 201)
+            let verified = expect_json::<Verified>(resp, 201)?;
+            check(
+                !verified.user_id.is_empty() && !verified.token.is_empty(),
+                "empty user_id or token",
+            )?;
+            Ok(verified)
         };
         let verified = self.clock.op(Metric::Verify, fut).await?;
         let member = Arc::new(Member::new(self.index, phone, verified.user_id));
@@ -249,10 +268,10 @@ impl User<'_> {
             .iter()
             .map(|m| m.phone.clone())
             .collect();
-        let mut phones = known.clone();
-        for _ in 0..plan.contacts_unknown {
-            phones.push(ctx.shared.identities.unknown_phone(&mut self.rng));
-        }
+        let unknown: Vec<String> = (0..plan.contacts_unknown)
+            .map(|_| ctx.shared.identities.unknown_phone(&mut self.rng))
+            .collect();
+        let phones: Vec<&String> = known.iter().chain(&unknown).collect();
         let body = serde_json::json!({ "phones": phones })
             .to_string()
             .into_bytes();
@@ -268,7 +287,13 @@ impl User<'_> {
                     Some(body),
                 )
                 .await?;
-            expect_json::<Found>(resp, 200)
+            let found = expect_json::<Found>(resp, 200)?;
+            // Discovery may miss contacts (counted below), but must never invent one.
+            check(
+                !found.found.iter().any(|c| unknown.contains(&c.phone)),
+                "a phone nobody registered was found",
+            )?;
+            Ok(found)
         };
         let found = self.clock.op(Metric::ContactsSync, fut).await?;
         let found: HashSet<&str> = found.found.iter().map(|c| c.phone.as_str()).collect();

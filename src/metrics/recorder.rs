@@ -73,6 +73,8 @@ pub struct MetricRecord {
     pub latency: Histogram<u64>,
     pub service: Histogram<u64>,
     pub errors: [u64; ErrorClass::COUNT],
+    /// The first reason seen for each error class, to show the user what went wrong.
+    pub examples: [Option<Box<str>>; ErrorClass::COUNT],
 }
 
 impl MetricRecord {
@@ -81,6 +83,7 @@ impl MetricRecord {
             latency: new_histogram(),
             service: new_histogram(),
             errors: [0; ErrorClass::COUNT],
+            examples: Default::default(),
         }
     }
 
@@ -99,6 +102,11 @@ impl MetricRecord {
         let _ = self.service.add(&other.service);
         for (a, b) in self.errors.iter_mut().zip(other.errors) {
             *a += b;
+        }
+        for (a, b) in self.examples.iter_mut().zip(&other.examples) {
+            if a.is_none() {
+                a.clone_from(b);
+            }
         }
     }
 }
@@ -158,6 +166,16 @@ impl Recorder {
 
     pub fn error(&mut self, m: Metric, class: ErrorClass) {
         self.metrics[m.index()].errors[class as usize] += 1;
+    }
+
+    /// An error with its reason; the first reason per metric and class is kept (allocated once).
+    pub fn error_because(&mut self, m: Metric, class: ErrorClass, reason: &str) {
+        let rec = &mut self.metrics[m.index()];
+        rec.errors[class as usize] += 1;
+        let example = &mut rec.examples[class as usize];
+        if example.is_none() {
+            *example = Some(reason.into());
+        }
     }
 
     pub fn add(&mut self, c: Counter, n: u64) {

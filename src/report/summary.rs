@@ -61,6 +61,9 @@ pub struct MetricSummary {
     pub count: u64,
     pub errors: u64,
     pub errors_by_class: BTreeMap<String, u64>,
+    /// The first reason seen for each error class, e.g. "expected HTTP 202, got 503".
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub error_examples: BTreeMap<String, String>,
     /// Completed operations per second over the span summarised.
     pub rate_per_s: f64,
     /// From the intended start (coordinated omission corrected): what users felt.
@@ -76,10 +79,18 @@ impl MetricSummary {
             .filter(|c| rec.errors[**c as usize] > 0)
             .map(|c| (c.name().to_string(), rec.errors[*c as usize]))
             .collect();
+        let error_examples = ErrorClass::ALL
+            .iter()
+            .filter_map(|c| {
+                let example = rec.examples[*c as usize].as_deref()?;
+                Some((c.name().to_string(), example.to_string()))
+            })
+            .collect();
         MetricSummary {
             count: rec.count(),
             errors: rec.error_count(),
             errors_by_class,
+            error_examples,
             rate_per_s: rate(rec.count(), seconds),
             latency_ms: Latency::of(&rec.latency),
             service_time_ms: Latency::of(&rec.service),
@@ -232,7 +243,7 @@ pub fn warnings(s: &Summary) -> Vec<String> {
     }
     if s.arrivals.dropped > 0 {
         w.push(format!(
-            "{} of {} planned arrivals were dropped by the max_users cap",
+            "{} of {} planned arrivals were dropped (the max_users cap, or the generator could not start them before the schedule ended)",
             s.arrivals.dropped, s.arrivals.planned
         ));
     }

@@ -41,7 +41,10 @@ pub fn render(s: &Summary) -> String {
             let classes: Vec<String> = m
                 .errors_by_class
                 .iter()
-                .map(|(c, n)| format!("{c} {n}"))
+                .map(|(c, n)| match m.error_examples.get(c) {
+                    Some(e) => format!("{c} {n} (e.g. {e})"),
+                    None => format!("{c} {n}"),
+                })
                 .collect();
             let _ = writeln!(out, "{:<18} errors: {}", "", classes.join(", "));
         }

@@ -76,10 +76,25 @@ async fn spawn_arrivals(ctx: Rc<WorkerCtx>, id: u64, n: u64) {
     let plan = ctx.shared.plan.clone();
     // Cap per worker: users are dealt evenly, so an even share of the cap keeps the total.
     let cap = plan.max_users.map(|c| c.div_ceil(n));
-    for (index, intended) in schedule::arrivals(&plan).filter(|(i, _)| i % n == id) {
+    let mut arrivals = schedule::arrivals(&plan).filter(|(i, _)| i % n == id);
+    for (index, intended) in arrivals.by_ref() {
         tokio::select! {
             _ = tokio::time::sleep_until(ctx.at(intended)) => {}
-            _ = wait_state(&mut state, |s| s != RunState::Running) => break,
+            _ = wait_state(&mut state, |s| s != RunState::Running) => {}
+        }
+        match *state.borrow() {
+            RunState::Running => {}
+            RunState::Stopping => {
+                // The schedule ended while this worker was still behind it: arrivals that were
+                // due by then were planned and never started, so they count as dropped.
+                let due = 1 + arrivals.take_while(|&(_, t)| t < plan.duration()).count() as u64;
+                ctx.record(|r| {
+                    r.add(Counter::ArrivalsPlanned, due);
+                    r.add(Counter::ArrivalsDropped, due);
+                });
+                break;
+            }
+            RunState::Ended | RunState::Aborted => break,
         }
         ctx.record(|r| r.add(Counter::ArrivalsPlanned, 1));
         if cap.is_some_and(|c| ctx.active_users.get() >= c) {
