@@ -34,6 +34,15 @@ pub enum Command {
     },
     /// Run the built-in reference messenger standalone.
     Serve(ServeArgs),
+    /// Rebuild every artifact of a finished run from its saved data (hlog, summary, timeline)
+    /// and re-evaluate its thresholds, plus any given here; the exit code follows the verdict.
+    Report {
+        /// The run directory, e.g. reports/quickstart-20261125T180203Z.
+        dir: PathBuf,
+        /// An extra threshold to evaluate, e.g. 'verify.p99 < 250ms' (repeatable).
+        #[arg(long = "threshold", value_name = "EXPR")]
+        thresholds: Vec<String>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -49,6 +58,10 @@ pub struct RunArgs {
     /// Seed for arrivals and identities (overrides the scenario's seed).
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
+    /// A pass/fail gate, e.g. 'verify.p99 < 250ms' or 'surge:errors.rate < 1%' (repeatable; adds
+    /// to the scenario's [thresholds]). A failed threshold makes the exit code 1.
+    #[arg(long = "threshold", value_name = "EXPR")]
+    pub thresholds: Vec<String>,
     /// Generator threads (default: one per CPU).
     #[arg(long, value_name = "N")]
     pub workers: Option<usize>,

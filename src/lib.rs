@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod error;
 pub mod flow;
+pub mod gate;
 pub mod metrics;
 pub mod plan;
 pub mod report;
@@ -25,6 +26,15 @@ pub use error::Error;
 pub fn validate(path: &Path) -> Result<String, Error> {
     let plan = plan::load(path, None)?;
     Ok(plan::describe(&plan))
+}
+
+/// `inrush report`: rebuilds a run directory's artifacts and prints its table.
+pub fn report(dir: &Path, thresholds: &[String]) -> Result<report::summary::Summary, Error> {
+    let (summary, timeline, _histograms) = report::rebuild::rebuild(dir, thresholds)?;
+    report::write_all(dir, &summary, &timeline)?;
+    print!("{}", report::terminal::render(&summary));
+    println!("report: {}", dir.display());
+    Ok(summary)
 }
 
 /// `inrush serve`: runs the built-in messenger until Ctrl-C.

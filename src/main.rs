@@ -6,6 +6,14 @@ use clap::Parser;
 use inrush::cli::{Cli, Command};
 use inrush::report::summary::Verdict;
 
+fn exit_code(verdict: Verdict) -> ExitCode {
+    match verdict {
+        Verdict::Passed => ExitCode::SUCCESS,
+        Verdict::Failed => ExitCode::from(1),
+        Verdict::Interrupted => ExitCode::from(3),
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -15,13 +23,13 @@ fn main() -> ExitCode {
             out: args.out,
             seed: args.seed,
             workers: args.workers,
+            thresholds: args.thresholds,
             quiet: args.quiet,
         })
-        .map(|outcome| match outcome.summary.verdict {
-            Verdict::Passed => ExitCode::SUCCESS,
-            Verdict::Failed => ExitCode::from(1),
-            Verdict::Interrupted => ExitCode::from(3),
-        }),
+        .map(|outcome| exit_code(outcome.summary.verdict)),
+        Command::Report { dir, thresholds } => {
+            inrush::report(&dir, &thresholds).map(|summary| exit_code(summary.verdict))
+        }
         Command::Validate { file } => inrush::validate(&file).map(|text| {
             print!("{text}");
             ExitCode::SUCCESS

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::error::{Error, ScenarioErrors};
+use crate::gate::{self, Threshold};
 use crate::scenario::{self, DistSpec, Problems, ScenarioFile};
 use crate::target::Knobs;
 use crate::units::parse_duration;
@@ -26,6 +27,7 @@ pub struct Plan {
     pub user: UserPlan,
     pub timeout: Duration,
     pub drain: Duration,
+    pub thresholds: Vec<Threshold>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -285,6 +287,12 @@ pub fn compile(
     let user = compile_user(&file.user, &mut problems);
     let timeout = positive_duration(&file.run.timeout, "timeout", &mut problems);
     let drain = duration(&file.run.drain, &mut problems);
+    let phase_names: Vec<String> = phases.iter().map(|p| p.name.clone()).collect();
+    let thresholds = file
+        .thresholds
+        .iter()
+        .filter_map(|(subject, spec)| compile_threshold(subject, spec, &phase_names, &mut problems))
+        .collect();
 
     problems.into_result()?;
     Ok(Plan {
@@ -299,7 +307,38 @@ pub fn compile(
         user,
         timeout,
         drain,
+        thresholds,
     })
+}
+
+/// `"subject" = "op value"` (or `{ check = "op value", ... }`) becomes one threshold; an error
+/// points into the value string where the expression went wrong.
+fn compile_threshold(
+    subject: &str,
+    spec: &Spanned<scenario::ThresholdSpec>,
+    phases: &[String],
+    problems: &mut Problems,
+) -> Option<Threshold> {
+    let (check, abort_on_fail, grace) = match spec.get_ref() {
+        scenario::ThresholdSpec::Check(c) => (c.as_str(), false, None),
+        scenario::ThresholdSpec::Full(o) => (o.check.as_str(), o.abort_on_fail, o.grace.as_deref()),
+    };
+    let expr = format!("{subject} {check}");
+    let mut t = match gate::parse(&expr, phases) {
+        Ok(t) => t,
+        Err(e) => {
+            problems.add(spec.span(), format!("threshold `{expr}`: {}", e.message));
+            return None;
+        }
+    };
+    t.abort_on_fail = abort_on_fail;
+    if let Some(g) = grace {
+        match parse_duration(g) {
+            Ok(d) => t.grace = d,
+            Err(e) => problems.add(spec.span(), format!("threshold grace: {e}")),
+        }
+    }
+    Some(t)
 }
 
 fn compile_target(section: &Spanned<scenario::TargetSection>, problems: &mut Problems) -> Target {

@@ -29,6 +29,8 @@ pub struct RunOptions {
     pub seed: Option<u64>,
     /// Generator threads; default: one per CPU.
     pub workers: Option<usize>,
+    /// Extra thresholds from the command line, e.g. `verify.p99 < 250ms`.
+    pub thresholds: Vec<String>,
     /// No progress output and no table (for tests).
     pub quiet: bool,
 }
@@ -47,6 +49,12 @@ pub fn run(opts: &RunOptions) -> Result<Outcome, Error> {
     if let Some(url) = &opts.target {
         let url = BaseUrl::parse(url).map_err(|e| Error::Usage(format!("--target: {e}")))?;
         plan.target = Target::Url(url);
+    }
+    let phases: Vec<String> = plan.phases.iter().map(|p| p.name.clone()).collect();
+    for expr in &opts.thresholds {
+        let t = crate::gate::parse(expr, &phases)
+            .map_err(|e| Error::Usage(format!("--threshold '{expr}': {e}")))?;
+        plan.thresholds.push(t);
     }
     let workers = opts
         .workers
@@ -149,6 +157,7 @@ async fn run_plan(plan: Arc<Plan>, workers: usize, opts: &RunOptions) -> Result<
     let mut progress = Progress::new(plan.duration(), opts.quiet);
     let stop_at = tokio::time::Instant::from_std(t0 + plan.duration());
     let mut interrupted = false;
+    let mut aborted: Option<String> = None;
     let mut write_error = None;
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
@@ -168,6 +177,12 @@ async fn run_plan(plan: Arc<Plan>, workers: usize, opts: &RunOptions) -> Result<
                         write_error = hlog::write_interval(&mut log, &iv).err();
                     }
                     progress.update(&status(&plan, &collector, &iv));
+                    if aborted.is_none() && state == RunState::Running {
+                        aborted = check_abort(&plan, &collector, &shared, iv.end, workers);
+                        if aborted.is_some() {
+                            state_tx.send_replace(RunState::Aborted);
+                        }
+                    }
                 }
             }
             _ = tokio::time::sleep_until(next_state_at.unwrap_or(stop_at)), if next_state_at.is_some() => {
@@ -196,21 +211,64 @@ async fn run_plan(plan: Arc<Plan>, workers: usize, opts: &RunOptions) -> Result<
         server.shutdown().await;
     }
 
-    let summary = build_summary(
+    let mut summary = build_summary(
         &plan,
         &collector,
         &shared,
         started_at,
         target_label,
         workers,
-        interrupted,
     );
+    summary.thresholds = plan
+        .thresholds
+        .iter()
+        .map(|t| crate::gate::evaluate(t, &summary))
+        .collect();
+    summary.verdict = if interrupted {
+        Verdict::Interrupted
+    } else if aborted.is_some() || summary.thresholds.iter().any(|t| !t.passed) {
+        Verdict::Failed
+    } else {
+        Verdict::Passed
+    };
+    summary.aborted = aborted;
     crate::report::write_all(&dir, &summary, &collector.timeline)?;
     if !opts.quiet {
         print!("{}", crate::report::terminal::render(&summary));
         println!("report: {}", dir.display());
     }
     Ok(Outcome { dir, summary })
+}
+
+/// Evaluates the thresholds marked `abort_on_fail` whose grace period is over against the totals
+/// so far; returns why the run must stop, if it must.
+fn check_abort(
+    plan: &Plan,
+    c: &Collector,
+    shared: &Shared,
+    elapsed: Duration,
+    workers: usize,
+) -> Option<String> {
+    let due: Vec<_> = plan
+        .thresholds
+        .iter()
+        .filter(|t| t.abort_on_fail && elapsed >= t.grace)
+        .collect();
+    if due.is_empty() {
+        return None;
+    }
+    let summary = build_summary(plan, c, shared, SystemTime::now(), String::new(), workers);
+    due.iter().find_map(|t| {
+        let r = crate::gate::evaluate(t, &summary);
+        (!r.passed).then(|| {
+            format!(
+                "threshold `{}` failed at {:.1}s (observed {}); abort_on_fail stopped the run",
+                r.expr,
+                elapsed.as_secs_f64(),
+                r.observed.map_or("nothing".to_string(), |v| v.to_string())
+            )
+        })
+    })
 }
 
 fn status<'a>(
@@ -259,7 +317,6 @@ fn build_summary(
     started_at: SystemTime,
     target: String,
     workers: usize,
-    interrupted: bool,
 ) -> Summary {
     let duration_s = c.timeline.points.last().map_or(0.0, |p| p.end_s);
     let delivery = shared.registry.delivery();
@@ -298,11 +355,8 @@ fn build_summary(
         inrush_version: env!("CARGO_PKG_VERSION").to_string(),
         started_at: humantime::format_rfc3339_millis(started_at + LEAD).to_string(),
         duration_s,
-        verdict: if interrupted {
-            Verdict::Interrupted
-        } else {
-            Verdict::Passed
-        },
+        verdict: Verdict::Passed,
+        aborted: None,
         metrics: summary::metrics_of(&c.totals, duration_s),
         messages: summary::messages_of(&c.totals, Some(delivery)),
         contacts: summary::contacts_of(&c.totals),
@@ -314,6 +368,7 @@ fn build_summary(
             cpu_seconds: (cpu_seconds * 1000.0).round() / 1000.0,
             peak_rss_mb: (peak_rss_mb * 10.0).round() / 10.0,
             target_in_process: matches!(plan.target, Target::Builtin(_)),
+            host: crate::usage::Host::current(),
         },
         warnings: Vec::new(),
     };

@@ -24,6 +24,28 @@ pub struct ScenarioFile {
     pub user: UserSection,
     #[serde(default)]
     pub run: RunSection,
+    /// Pass/fail gates: `"verify.p99" = "< 800ms"`, or with options
+    /// `"messages.lost" = { check = "== 0", abort_on_fail = true, grace = "10s" }`.
+    #[serde(default)]
+    pub thresholds: indexmap::IndexMap<String, Spanned<ThresholdSpec>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum ThresholdSpec {
+    Check(String),
+    Full(ThresholdOptions),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThresholdOptions {
+    pub check: String,
+    #[serde(default)]
+    pub abort_on_fail: bool,
+    /// How long into the run an `abort_on_fail` threshold is not yet enforced.
+    #[serde(default)]
+    pub grace: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -156,6 +156,7 @@ mod tests {
             },
             timeout: Duration::from_secs(1),
             drain: Duration::ZERO,
+            thresholds: Vec::new(),
         }
     }
 

@@ -14,3 +14,38 @@ pub fn process() -> (f64, f64) {
         usage.ru_maxrss as f64 / 1024.0,
     )
 }
+
+/// The machine a run was generated on, for reports: a slow generator host explains a lot.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Host {
+    pub hostname: String,
+    pub cpu_model: String,
+    pub cpus: usize,
+    pub memory_gib: f64,
+}
+
+impl Host {
+    /// Reads what Linux exposes; fields it cannot read stay empty or zero.
+    pub fn current() -> Host {
+        let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+        let cpuinfo = read("/proc/cpuinfo");
+        let cpu_model = cpuinfo
+            .lines()
+            .find(|l| l.starts_with("model name"))
+            .and_then(|l| l.split_once(':'))
+            .map(|(_, v)| v.trim().to_string())
+            .unwrap_or_default();
+        let memory_kib: f64 = read("/proc/meminfo")
+            .lines()
+            .find(|l| l.starts_with("MemTotal:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0);
+        Host {
+            hostname: read("/proc/sys/kernel/hostname").trim().to_string(),
+            cpu_model,
+            cpus: std::thread::available_parallelism().map_or(0, |n| n.get()),
+            memory_gib: (memory_kib / 1024.0 / 1024.0 * 10.0).round() / 10.0,
+        }
+    }
+}

@@ -127,6 +127,23 @@ fn a_short_run_measures_every_step_and_loses_no_message() {
             .map_or(0, |_| per_tag["schedule_lag"])
     );
     assert!(entries.iter().all(|e| e.duration.as_secs_f64() <= 1.001));
+
+    // `inrush report` rebuilds the same summary from the hlog and the saved timeline, and
+    // rewrites byte-identical files.
+    let (rebuilt, _, _) = inrush::report::rebuild::rebuild(&out, &[]).expect("rebuild");
+    assert_eq!(&rebuilt, s);
+    let before = std::fs::read(out.join("summary.json")).expect("summary");
+    let summary = inrush::report(&out, &[]).expect("report");
+    assert_eq!(&summary, s);
+    assert_eq!(
+        std::fs::read(out.join("summary.json")).expect("summary"),
+        before
+    );
+    // A threshold added afterwards re-gates the old run.
+    let (regated, _, _) =
+        inrush::report::rebuild::rebuild(&out, &["verify.p99 < 1us".to_string()]).expect("rebuild");
+    assert_eq!(regated.verdict, Verdict::Failed);
+    assert_eq!(regated.thresholds.len(), 1);
 }
 
 #[test]

@@ -374,7 +374,12 @@ impl User<'_> {
                         }
                     }
                 }
-                _ = self.clock.state.changed() => {}
+                changed = self.clock.state.changed() => {
+                    // The run's control loop is gone: the run is over.
+                    if changed.is_err() {
+                        break false;
+                    }
+                }
             }
         };
 

@@ -147,6 +147,7 @@ pub struct Generator {
     pub peak_rss_mb: f64,
     /// True when the built-in target ran inside the same process (its CPU is included above).
     pub target_in_process: bool,
+    pub host: crate::usage::Host,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -167,6 +168,9 @@ pub struct Summary {
     pub started_at: String,
     pub duration_s: f64,
     pub verdict: Verdict,
+    /// Why the run stopped early, when an `abort_on_fail` threshold stopped it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aborted: Option<String>,
     pub metrics: IndexMap<String, MetricSummary>,
     pub messages: Messages,
     pub contacts: Contacts,

@@ -89,6 +89,16 @@ pub fn render(s: &Summary) -> String {
             ""
         }
     );
+    if let Some(why) = &s.aborted {
+        let _ = writeln!(out, "STOPPED EARLY: {why}");
+    }
+    for t in &s.thresholds {
+        let observed = t
+            .observed
+            .map_or("nothing observed".into(), |v| format!("observed {v}"));
+        let mark = if t.passed { "pass" } else { "FAIL" };
+        let _ = writeln!(out, "threshold {mark}: {} ({observed})", t.expr);
+    }
     for w in &s.warnings {
         let _ = writeln!(out, "WARNING: {w}");
     }

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 /// Latency and volume of one metric within one interval.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct IntervalMetric {
     /// Operations completed in the interval (successful and failed).
     pub count: u64,
@@ -20,7 +20,7 @@ pub struct IntervalMetric {
 }
 
 /// Everything recorded for one interval, seconds relative to the start of the run.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct IntervalPoint {
     pub start_s: f64,
     pub end_s: f64,
@@ -45,7 +45,7 @@ impl IntervalPoint {
 }
 
 /// A named phase of the load profile, for shading charts.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PhaseSpan {
     pub name: String,
     pub start_s: f64,
@@ -53,7 +53,7 @@ pub struct PhaseSpan {
 }
 
 /// The run over time.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Timeline {
     pub points: Vec<IntervalPoint>,
     pub phases: Vec<PhaseSpan>,

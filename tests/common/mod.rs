@@ -35,6 +35,7 @@ pub fn run_quiet(scenario: PathBuf, out: PathBuf, target: Option<String>) -> Out
         out: Some(out),
         seed: None,
         workers: Some(1),
+        thresholds: Vec::new(),
         quiet: true,
     })
     .expect("run completes")

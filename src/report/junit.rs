@@ -1,0 +1,80 @@
+//! `junit.xml`: one test case per threshold, so CI test-report viewers show which gate failed.
+
+use std::fmt::Write;
+
+use super::summary::{Summary, Verdict};
+
+/// Escapes text for XML attributes and character data.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            // Control characters are not allowed in XML 1.0.
+            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+pub fn render(s: &Summary) -> String {
+    let failures = s.thresholds.iter().filter(|t| !t.passed).count()
+        + usize::from(s.verdict == Verdict::Interrupted || s.aborted.is_some());
+    let suite = escape(&format!("inrush.{}", s.scenario));
+    let mut out = String::new();
+    let _ = writeln!(out, r#"<?xml version="1.0" encoding="UTF-8"?>"#);
+    let _ = writeln!(
+        out,
+        r#"<testsuites name="inrush" tests="{}" failures="{failures}" time="{:.3}">"#,
+        s.thresholds.len() + 1,
+        s.duration_s
+    );
+    let _ = writeln!(
+        out,
+        r#"  <testsuite name="{suite}" tests="{}" failures="{failures}" time="{:.3}" timestamp="{}">"#,
+        s.thresholds.len() + 1,
+        s.duration_s,
+        escape(&s.started_at)
+    );
+    // The run itself: it fails when it was interrupted or stopped early.
+    let _ = write!(
+        out,
+        r#"    <testcase classname="{suite}" name="run completed" time="{:.3}">"#,
+        s.duration_s
+    );
+    if s.verdict == Verdict::Interrupted {
+        let _ = write!(out, r#"<failure message="the run was interrupted"/>"#);
+    } else if let Some(why) = &s.aborted {
+        let _ = write!(out, r#"<failure message="{}"/>"#, escape(why));
+    }
+    let _ = writeln!(out, "</testcase>");
+    for t in &s.thresholds {
+        let observed = t
+            .observed
+            .map_or("nothing observed".to_string(), |v| format!("observed {v}"));
+        let _ = write!(
+            out,
+            r#"    <testcase classname="{suite}" name="{}">"#,
+            escape(&t.expr)
+        );
+        if !t.passed {
+            let _ = write!(
+                out,
+                r#"<failure message="{}">{}</failure>"#,
+                escape(&format!("{} ({observed})", t.expr)),
+                escape(&format!("threshold {} failed: {observed}", t.expr))
+            );
+        } else {
+            let _ = write!(out, "<system-out>{}</system-out>", escape(&observed));
+        }
+        let _ = writeln!(out, "</testcase>");
+    }
+    let _ = writeln!(out, "  </testsuite>");
+    let _ = writeln!(out, "</testsuites>");
+    out
+}

@@ -1,0 +1,78 @@
+//! `summary.md`: a compact Markdown summary for a CI job's summary page.
+
+use std::fmt::Write;
+
+use super::summary::{Latency, Summary, Verdict};
+
+fn ms(l: &Option<Latency>, f: impl Fn(&Latency) -> f64) -> String {
+    l.as_ref().map_or("–".into(), |l| format!("{:.1}", f(l)))
+}
+
+pub fn render(s: &Summary) -> String {
+    let mut out = String::new();
+    let verdict = match s.verdict {
+        Verdict::Passed => "✅ passed",
+        Verdict::Failed => "❌ failed",
+        Verdict::Interrupted => "⚠️ interrupted",
+    };
+    let _ = writeln!(out, "## inrush: {} — {verdict}\n", s.scenario);
+    let _ = writeln!(
+        out,
+        "seed {} · target `{}` · {:.1} s · started {}\n",
+        s.seed, s.target, s.duration_s, s.started_at
+    );
+    if let Some(why) = &s.aborted {
+        let _ = writeln!(out, "**Stopped early:** {why}\n");
+    }
+    if !s.thresholds.is_empty() {
+        let _ = writeln!(out, "| threshold | observed | result |\n|---|---:|---|");
+        for t in &s.thresholds {
+            let _ = writeln!(
+                out,
+                "| `{}` | {} | {} |",
+                t.expr,
+                t.observed.map_or("–".into(), |v| format!("{v}")),
+                if t.passed { "pass" } else { "**FAIL**" }
+            );
+        }
+        let _ = writeln!(out);
+    }
+    let _ = writeln!(
+        out,
+        "| metric | count | errors | rate/s | p50 ms | p90 ms | p99 ms | max ms |\n|---|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    for (name, m) in s.metrics.iter().filter(|(_, m)| m.count > 0) {
+        let _ = writeln!(
+            out,
+            "| {name} | {} | {} | {:.1} | {} | {} | {} | {} |",
+            m.count,
+            m.errors,
+            m.rate_per_s,
+            ms(&m.latency_ms, |l| l.p50),
+            ms(&m.latency_ms, |l| l.p90),
+            ms(&m.latency_ms, |l| l.p99),
+            ms(&m.latency_ms, |l| l.max)
+        );
+    }
+    let m = &s.messages;
+    let a = &s.arrivals;
+    let _ = writeln!(
+        out,
+        "\nmessages: {} sent, {} delivered, {} lost, {} pending, {} duplicated · arrivals: {} planned, {} started, {} dropped, schedule lag p99 {} ms · contacts missing: {} of {}",
+        m.sent,
+        m.delivered,
+        m.lost.unwrap_or(0),
+        m.pending.unwrap_or(0),
+        m.duplicated,
+        a.planned,
+        a.started,
+        a.dropped,
+        ms(&a.schedule_lag_ms, |l| l.p99),
+        s.contacts.missing,
+        s.contacts.expected
+    );
+    for w in &s.warnings {
+        let _ = writeln!(out, "\n> **Warning:** {w}");
+    }
+    out
+}

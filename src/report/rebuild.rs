@@ -1,0 +1,126 @@
+//! `inrush report DIR`: rebuilds every artifact of a finished run from what the run saved —
+//! latency statistics from `latency.hlog`, counts from `summary.json`, the curves from
+//! `timeline.json` — and re-evaluates its thresholds (plus any given now), so an old run can be
+//! re-rendered or re-gated without running it again.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use hdrhistogram::Histogram;
+
+use super::summary::{Latency, MetricSummary, Summary, Verdict};
+use super::timeline::Timeline;
+use super::{SUMMARY_FILE, TIMELINE_FILE};
+use crate::error::Error;
+use crate::metrics::hlog;
+use crate::metrics::recorder::new_histogram;
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, Error> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io("cannot read", path, e))?;
+    serde_json::from_str(&text).map_err(|e| {
+        Error::Usage(format!(
+            "{}:{}:{}: not a run file this version understands: {e}",
+            path.display(),
+            e.line(),
+            e.column()
+        ))
+    })
+}
+
+/// Histograms of one run, merged per tag: the whole run and each phase.
+pub struct RunHistograms {
+    pub total: HashMap<String, Histogram<u64>>,
+    pub phases: Vec<HashMap<String, Histogram<u64>>>,
+}
+
+/// Reads a run's hlog and merges its intervals, per phase by the interval's midpoint (an
+/// interval never straddles two phases; intervals after the last phase belong to it).
+pub fn histograms(dir: &Path, summary: &Summary) -> Result<RunHistograms, Error> {
+    let entries = hlog::read(&dir.join(hlog::FILE_NAME)).map_err(Error::Run)?;
+    let spans: Vec<(f64, f64)> = summary
+        .phases
+        .values()
+        .map(|p| (p.start_s, p.end_s))
+        .collect();
+    let mut out = RunHistograms {
+        total: HashMap::new(),
+        phases: spans.iter().map(|_| HashMap::new()).collect(),
+    };
+    for e in entries {
+        let tag = e.tag.unwrap_or_default();
+        let mid = e.start.as_secs_f64() + e.duration.as_secs_f64() / 2.0;
+        let phase = spans
+            .iter()
+            .position(|&(_, end)| mid < end)
+            .unwrap_or(spans.len().saturating_sub(1));
+        let merge = |map: &mut HashMap<String, Histogram<u64>>| {
+            let h = map.entry(tag.clone()).or_insert_with(new_histogram);
+            // Auto-resizing histograms take any value range.
+            let _ = h.add(&e.histogram);
+        };
+        merge(&mut out.total);
+        if let Some(p) = out.phases.get_mut(phase) {
+            merge(p);
+        }
+    }
+    Ok(out)
+}
+
+fn latency(map: &HashMap<String, Histogram<u64>>, tag: &str) -> Option<Latency> {
+    map.get(tag).and_then(Latency::of)
+}
+
+fn relatency(
+    metrics: &mut indexmap::IndexMap<String, MetricSummary>,
+    map: &HashMap<String, Histogram<u64>>,
+) {
+    for (name, m) in metrics.iter_mut() {
+        m.latency_ms = latency(map, name);
+        m.service_time_ms = latency(map, &format!("{name}.service"));
+    }
+}
+
+/// Rebuilds the summary's statistics from the hlog and re-evaluates thresholds.
+pub fn rebuild(
+    dir: &Path,
+    extra_thresholds: &[String],
+) -> Result<(Summary, Timeline, RunHistograms), Error> {
+    let mut summary: Summary = read_json(&dir.join(SUMMARY_FILE))?;
+    let timeline: Timeline = read_json(&dir.join(TIMELINE_FILE))?;
+    let hist = histograms(dir, &summary)?;
+
+    relatency(&mut summary.metrics, &hist.total);
+    summary.messages.delivery_latency_ms = latency(&hist.total, "message_delivery");
+    summary.arrivals.schedule_lag_ms = latency(&hist.total, "schedule_lag");
+    for (phase, map) in summary.phases.values_mut().zip(&hist.phases) {
+        relatency(&mut phase.metrics, map);
+        phase.messages.delivery_latency_ms = latency(map, "message_delivery");
+        phase.arrivals.schedule_lag_ms = latency(map, "schedule_lag");
+    }
+
+    let phases: Vec<String> = summary.phases.keys().cloned().collect();
+    let mut thresholds = Vec::new();
+    for expr in summary
+        .thresholds
+        .iter()
+        .map(|t| &t.expr)
+        .chain(extra_thresholds)
+    {
+        let t = crate::gate::parse(expr, &phases)
+            .map_err(|e| Error::Usage(format!("threshold '{expr}': {e}")))?;
+        thresholds.push(t);
+    }
+    summary.thresholds = thresholds
+        .iter()
+        .map(|t| crate::gate::evaluate(t, &summary))
+        .collect();
+    if summary.verdict != Verdict::Interrupted {
+        let failed = summary.aborted.is_some() || summary.thresholds.iter().any(|t| !t.passed);
+        summary.verdict = if failed {
+            Verdict::Failed
+        } else {
+            Verdict::Passed
+        };
+    }
+    Ok((summary, timeline, hist))
+}

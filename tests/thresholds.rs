@@ -1,0 +1,267 @@
+//! Thresholds as CI gates: evaluation against real runs, exit codes, early abort, junit.xml.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::Scratch;
+use inrush::report::summary::{Summary, Verdict};
+
+fn inrush() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_inrush"))
+}
+
+const SCENARIO: &str = r#"
+name = "gates"
+seed = 21
+[target]
+builtin = { latency = "20ms" }
+[load]
+arrivals = "uniform"
+phases = [ { name = "warm", duration = "1s", rate = 10 }, { name = "busy", duration = "1s", rate = 20 } ]
+[user]
+contacts_known = 3
+contacts_unknown = 1
+messages = 2
+think = { constant = "50ms" }
+stay_online = { constant = "30s" }
+[run]
+drain = "1s"
+[thresholds]
+"register.p50" = "> 19ms"          # the target adds 20 ms to every request: passes
+"busy:verify.max" = "< 5ms"        # the same 20 ms make this fail
+"#;
+
+fn run(scratch: &Scratch, extra: &[&str]) -> (Option<i32>, Summary, std::path::PathBuf) {
+    let scenario = scratch.scenario("gates", SCENARIO);
+    let out = scratch.out(&format!("run{}", extra.len()));
+    let mut cmd = inrush();
+    cmd.arg("run")
+        .arg(&scenario)
+        .arg("--out")
+        .arg(&out)
+        .args(["--workers", "1", "--quiet"]);
+    for t in extra {
+        cmd.args(["--threshold", t]);
+    }
+    let status = cmd.output().expect("runs").status;
+    let text = std::fs::read_to_string(out.join("summary.json")).expect("summary written");
+    (
+        status.code(),
+        serde_json::from_str(&text).expect("summary schema"),
+        out,
+    )
+}
+
+#[test]
+fn thresholds_pass_and_fail_by_their_observed_values_and_set_the_exit_code() {
+    let scratch = Scratch::new();
+    let gates = [
+        "messages.lost == 0",
+        "errors.rate < 1%",
+        "arrivals.dropped == 0",
+        "contacts.missing == 0",
+        "register.count == 30",
+        "warm:register.count <= 10",
+        "busy:register.count >= 25",
+        "message_delivery.p99 < 1ms",
+        "verify.error_rate <= 0",
+        "sms_code.rate > 0/s",
+        "arrivals.lag.max < 10s",
+    ];
+    let (code, s, out) = run(&scratch, &gates);
+    assert_eq!(code, Some(1), "a failed threshold exits 1");
+    assert_eq!(s.verdict, Verdict::Failed);
+    let results: Vec<(&str, bool)> = s
+        .thresholds
+        .iter()
+        .map(|t| (t.expr.as_str(), t.passed))
+        .collect();
+    // Each outcome follows from the scenario: 20 ms added to every HTTP request, exactly 10 + 20
+    // evenly spaced arrivals, and a low load that loses nothing. Message delivery is not slowed
+    // by the knob, so that gate is checked against its own observed value.
+    let expected = [
+        ("register.p50 > 19ms", true),
+        ("busy:verify.max < 5ms", false),
+        ("messages.lost == 0", true),
+        ("errors.rate < 1%", true),
+        ("arrivals.dropped == 0", true),
+        ("contacts.missing == 0", true),
+        ("register.count == 30", true),
+        ("warm:register.count <= 10", true),
+        ("busy:register.count >= 25", false),
+        ("verify.error_rate <= 0", true),
+        ("sms_code.rate > 0/s", true),
+        ("arrivals.lag.max < 10s", true),
+    ];
+    for (expr, passed) in expected {
+        let got = results.iter().find(|(e, _)| *e == expr).map(|(_, p)| *p);
+        assert_eq!(got, Some(passed), "{expr}: {:?}", s.thresholds);
+    }
+    let delivery = s
+        .thresholds
+        .iter()
+        .find(|t| t.expr.starts_with("message_delivery"))
+        .expect("present");
+    let observed = delivery.observed.expect("observed");
+    assert_eq!(delivery.passed, observed < 1.0);
+
+    // junit.xml: one test case per threshold plus the run, failures where thresholds failed.
+    let xml = std::fs::read_to_string(out.join("junit.xml")).expect("junit.xml");
+    let doc = roxmltree::Document::parse(&xml).expect("well-formed XML");
+    let cases: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("testcase"))
+        .collect();
+    assert_eq!(cases.len(), s.thresholds.len() + 1);
+    let failed: Vec<&str> = cases
+        .iter()
+        .filter(|c| c.children().any(|n| n.has_tag_name("failure")))
+        .filter_map(|c| c.attribute("name"))
+        .collect();
+    let expected_failed: Vec<&str> = s
+        .thresholds
+        .iter()
+        .filter(|t| !t.passed)
+        .map(|t| t.expr.as_str())
+        .collect();
+    assert_eq!(failed, expected_failed);
+    let md = std::fs::read_to_string(out.join("summary.md")).expect("summary.md");
+    assert!(
+        md.contains("failed") && md.contains("`busy:verify.max < 5ms`"),
+        "{md}"
+    );
+}
+
+#[test]
+fn passing_thresholds_exit_zero() {
+    let scratch = Scratch::new();
+    let scenario = scratch.scenario(
+        "ok",
+        "name = \"ok\"\nseed = 1\n[target]\nbuiltin = {}\n[load]\narrivals = \"uniform\"\nphases = [ { name = \"a\", duration = \"1s\", rate = 10 } ]\n[user]\nmessages = 0\nstay_online = { constant = \"0s\" }\n[run]\ndrain = \"0s\"\n[thresholds]\n\"register.count\" = \"== 10\"\n",
+    );
+    let status = inrush()
+        .arg("run")
+        .arg(&scenario)
+        .arg("--out")
+        .arg(scratch.out("run"))
+        .args([
+            "--quiet",
+            "--workers",
+            "1",
+            "--threshold",
+            "errors.count == 0",
+        ])
+        .status()
+        .expect("runs");
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn a_malformed_threshold_is_a_usage_error_that_says_where() {
+    let scratch = Scratch::new();
+    let scenario = scratch.scenario("gates", SCENARIO);
+    let out = inrush()
+        .arg("run")
+        .arg(&scenario)
+        .args(["--threshold", "verify.p99 < 250"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("column 14") && stderr.contains("unit"),
+        "{stderr}"
+    );
+
+    let bad = scratch.scenario(
+        "bad",
+        "name = \"bad\"\n[target]\nbuiltin = {}\n[load]\nphases = [ { name = \"a\", duration = \"1s\", rate = 1 } ]\n[thresholds]\n\"verfy.p99\" = \"< 1s\"\n",
+    );
+    let out = inrush().arg("validate").arg(&bad).output().expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(":7:15:") && stderr.contains("verfy"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn abort_on_fail_stops_the_run_early_and_still_writes_the_report() {
+    let scratch = Scratch::new();
+    let scenario = scratch.scenario(
+        "abort",
+        r#"
+name = "abort"
+seed = 2
+[target]
+builtin = { failure_rate = 1.0 }
+[load]
+arrivals = "uniform"
+phases = [ { name = "a", duration = "30s", rate = 20 } ]
+[user]
+messages = 0
+[thresholds]
+"register.errors" = { check = "== 0", abort_on_fail = true, grace = "1s" }
+"#,
+    );
+    let out = scratch.out("run");
+    let started = Instant::now();
+    let status = inrush()
+        .arg("run")
+        .arg(&scenario)
+        .arg("--out")
+        .arg(&out)
+        .args(["--quiet", "--workers", "1"])
+        .status()
+        .expect("runs");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "stopped well before 30 s"
+    );
+    assert_eq!(status.code(), Some(1));
+    let s: Summary =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).expect("summary"))
+            .expect("schema");
+    assert_eq!(s.verdict, Verdict::Failed);
+    assert!(
+        s.aborted
+            .as_deref()
+            .is_some_and(|a| a.contains("register.errors")),
+        "{:?}",
+        s.aborted
+    );
+    assert!(s.duration_s < 10.0, "{}", s.duration_s);
+}
+
+#[test]
+fn an_interrupted_run_exits_three_with_its_report() {
+    let scratch = Scratch::new();
+    let out = scratch.out("run");
+    let mut child = inrush()
+        .args([
+            "run",
+            "scenarios/quickstart.toml",
+            "--quiet",
+            "--workers",
+            "1",
+            "--out",
+        ])
+        .arg(&out)
+        .spawn()
+        .expect("starts");
+    std::thread::sleep(Duration::from_millis(2500));
+    // SAFETY: sending SIGINT to our own child process.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let status = child.wait().expect("exits");
+    assert_eq!(status.code(), Some(3));
+    let s: Summary =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).expect("summary"))
+            .expect("schema");
+    assert_eq!(s.verdict, Verdict::Interrupted);
+    assert!(s.duration_s < 10.0);
+}
