@@ -1,7 +1,9 @@
 //! What a simulated user does, step by step, over HTTP and WebSocket.
 
 pub mod http;
+pub mod jsonpath;
 pub mod signup_chat;
+pub mod template;
 pub mod ws;
 
 use crate::metrics::ErrorClass;
