@@ -6,7 +6,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::metrics::Metric;
+use crate::metrics::Catalog;
 use crate::report::summary::{Latency, MetricSummary, Summary, ThresholdResult};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,8 +170,8 @@ errors.rate, messages.<sent|acked|delivered|pending|lost|duplicated|loss_rate>, 
 arrivals.<planned|started|dropped|drop_rate|lag.p99>, contacts.<expected|missing|missing_rate>";
 
 /// Parses `[phase:]subject op value`, e.g. `verify.p99 < 250ms`, `surge:errors.rate < 1%`,
-/// `messages.lost == 0`. `phases` are the plan's phase names, for scope checking.
-pub fn parse(text: &str, phases: &[String]) -> Result<Threshold, ParseError> {
+/// `messages.lost == 0`. `phases` and `catalog` are the plan's, to check names.
+pub fn parse(text: &str, phases: &[String], catalog: &Catalog) -> Result<Threshold, ParseError> {
     let op_at = text
         .find(['<', '>', '=', '!'])
         .ok_or_else(|| err(text.len(), "expected a comparison: <, <=, >, >=, == or !="))?;
@@ -210,7 +210,7 @@ pub fn parse(text: &str, phases: &[String]) -> Result<Threshold, ParseError> {
         }
         None => (None, left, lead),
     };
-    let subject = parse_subject(subject_text).map_err(|m| err(subject_at, m))?;
+    let subject = parse_subject(subject_text, catalog).map_err(|m| err(subject_at, m))?;
     let value_at = op_at + op_len;
     let value_text = &text[value_at..];
     let value_at = value_at + (value_text.len() - value_text.trim_start().len());
@@ -243,7 +243,7 @@ pub fn parse(text: &str, phases: &[String]) -> Result<Threshold, ParseError> {
     })
 }
 
-fn parse_subject(s: &str) -> Result<Subject, String> {
+fn parse_subject(s: &str, catalog: &Catalog) -> Result<Subject, String> {
     let parts: Vec<&str> = s.split('.').collect();
     let field = |f: &str| match f {
         "count" => Some(MetricField::Count),
@@ -275,12 +275,8 @@ fn parse_subject(s: &str) -> Result<Subject, String> {
         }
         ["contacts", f] => pick(f, &["expected", "missing", "missing_rate"]).map(Subject::Contacts),
         [metric, rest @ ..] if !rest.is_empty() => {
-            if !Metric::ALL.iter().any(|m| m.name() == *metric) || *metric == "schedule_lag" {
-                let known: Vec<&str> = Metric::ALL
-                    .iter()
-                    .map(|m| m.name())
-                    .filter(|n| *n != "schedule_lag")
-                    .collect();
+            if !catalog.reported().any(|(_, name)| name == *metric) {
+                let known: Vec<&str> = catalog.reported().map(|(_, n)| n).collect();
                 return Err(format!(
                     "unknown metric `{metric}`: known metrics are {}",
                     known.join(", ")
@@ -403,6 +399,10 @@ mod tests {
 
     fn phases() -> Vec<String> {
         vec!["baseline".into(), "surge".into()]
+    }
+
+    fn parse(text: &str, phases: &[String]) -> Result<Threshold, ParseError> {
+        super::parse(text, phases, &Catalog::new(["register", "verify"]))
     }
 
     #[test]

@@ -10,6 +10,7 @@ use toml::Spanned;
 
 use crate::error::{Error, ScenarioErrors};
 use crate::gate::{self, Threshold};
+use crate::metrics::Catalog;
 use crate::scenario::{self, DistSpec, Problems, ScenarioFile};
 use crate::target::Knobs;
 use crate::units::parse_duration;
@@ -28,6 +29,8 @@ pub struct Plan {
     pub timeout: Duration,
     pub drain: Duration,
     pub thresholds: Vec<Threshold>,
+    /// Every metric of the run: the built-in ones and one per step.
+    pub catalog: Catalog,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -287,11 +290,14 @@ pub fn compile(
     let user = compile_user(&file.user, &mut problems);
     let timeout = positive_duration(&file.run.timeout, "timeout", &mut problems);
     let drain = duration(&file.run.drain, &mut problems);
+    let catalog = Catalog::new(crate::flow::signup_chat::STEPS);
     let phase_names: Vec<String> = phases.iter().map(|p| p.name.clone()).collect();
     let thresholds = file
         .thresholds
         .iter()
-        .filter_map(|(subject, spec)| compile_threshold(subject, spec, &phase_names, &mut problems))
+        .filter_map(|(subject, spec)| {
+            compile_threshold(subject, spec, &phase_names, &catalog, &mut problems)
+        })
         .collect();
 
     problems.into_result()?;
@@ -308,6 +314,7 @@ pub fn compile(
         timeout,
         drain,
         thresholds,
+        catalog,
     })
 }
 
@@ -317,6 +324,7 @@ fn compile_threshold(
     subject: &str,
     spec: &Spanned<scenario::ThresholdSpec>,
     phases: &[String],
+    catalog: &Catalog,
     problems: &mut Problems,
 ) -> Option<Threshold> {
     let (check, abort_on_fail, grace) = match spec.get_ref() {
@@ -324,7 +332,7 @@ fn compile_threshold(
         scenario::ThresholdSpec::Full(o) => (o.check.as_str(), o.abort_on_fail, o.grace.as_deref()),
     };
     let expr = format!("{subject} {check}");
-    let mut t = match gate::parse(&expr, phases) {
+    let mut t = match gate::parse(&expr, phases, catalog) {
         Ok(t) => t,
         Err(e) => {
             problems.add(spec.span(), format!("threshold `{expr}`: {}", e.message));

@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, watch};
 use crate::error::Error;
 use crate::flow::Endpoint;
 use crate::metrics::collector::Collector;
-use crate::metrics::{hlog, Metric};
+use crate::metrics::{hlog, MetricId};
 use crate::plan::{BaseUrl, Plan, Target};
 use crate::report::progress::{Progress, Status};
 use crate::report::summary::{self, Summary, Verdict};
@@ -52,7 +52,7 @@ pub fn run(opts: &RunOptions) -> Result<Outcome, Error> {
     }
     let phases: Vec<String> = plan.phases.iter().map(|p| p.name.clone()).collect();
     for expr in &opts.thresholds {
-        let t = crate::gate::parse(expr, &phases)
+        let t = crate::gate::parse(expr, &phases, &plan.catalog)
             .map_err(|e| Error::Usage(format!("--threshold '{expr}': {e}")))?;
         plan.thresholds.push(t);
     }
@@ -174,7 +174,7 @@ async fn run_plan(plan: Arc<Plan>, workers: usize, opts: &RunOptions) -> Result<
                 let Some(snapshot) = snapshot else { break };
                 for iv in collector.ingest(snapshot) {
                     if write_error.is_none() {
-                        write_error = hlog::write_interval(&mut log, &iv).err();
+                        write_error = hlog::write_interval(&mut log, &plan.catalog, &iv).err();
                     }
                     progress.update(&status(&plan, &collector, &iv));
                     if aborted.is_none() && state == RunState::Running {
@@ -286,13 +286,15 @@ fn status<'a>(
         phase
     };
     let seconds = iv.end.saturating_sub(iv.start).as_secs_f64().max(1e-3);
-    let p99 = [Metric::Register, Metric::MessageDelivery]
-        .iter()
-        .filter(|m| !c.totals.metric(**m).latency.is_empty())
+    // The first step (what every arriving user feels first) and message delivery.
+    let first_step = MetricId(MetricId::FIRST_STEP);
+    let p99 = [first_step, MetricId::MESSAGE_DELIVERY]
+        .into_iter()
+        .filter(|m| m.index() < c.totals.metrics.len() && !c.totals.metric(*m).latency.is_empty())
         .map(|m| {
             (
-                m.name(),
-                c.totals.metric(*m).latency.value_at_quantile(0.99) as f64 / 1000.0,
+                plan.catalog.name(m),
+                c.totals.metric(m).latency.value_at_quantile(0.99) as f64 / 1000.0,
             )
         })
         .collect();
@@ -337,7 +339,7 @@ fn build_summary(
                 summary::Phase {
                     start_s: p.start.as_secs_f64(),
                     end_s,
-                    metrics: summary::metrics_of(r, seconds),
+                    metrics: summary::metrics_of(r, &plan.catalog, seconds),
                     messages: summary::messages_of(r, None),
                     contacts: summary::contacts_of(r),
                     arrivals: summary::arrivals_of(r),
@@ -357,7 +359,7 @@ fn build_summary(
         duration_s,
         verdict: Verdict::Passed,
         aborted: None,
-        metrics: summary::metrics_of(&c.totals, duration_s),
+        metrics: summary::metrics_of(&c.totals, &plan.catalog, duration_s),
         messages: summary::messages_of(&c.totals, Some(delivery)),
         contacts: summary::contacts_of(&c.totals),
         arrivals: summary::arrivals_of(&c.totals),

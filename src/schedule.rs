@@ -157,6 +157,7 @@ mod tests {
             timeout: Duration::from_secs(1),
             drain: Duration::ZERO,
             thresholds: Vec::new(),
+            catalog: crate::metrics::Catalog::new(["register"]),
         }
     }
 

@@ -23,9 +23,23 @@ use tokio_tungstenite::tungstenite::Message;
 
 use super::http::{HttpClient, Response};
 use super::{ws, OpError};
-use crate::metrics::{Counter, ErrorClass, Metric};
+use crate::metrics::{Counter, ErrorClass, MetricId};
 use crate::swarm::registry::Member;
 use crate::swarm::{wait_state, RunState, WorkerCtx};
+
+/// The flow's steps, each a metric, in order (their ids follow the built-in metrics).
+pub const STEPS: [&str; 5] = [
+    "register",
+    "sms_code",
+    "verify",
+    "contacts_sync",
+    "ws_connect",
+];
+const REGISTER: MetricId = MetricId(MetricId::FIRST_STEP);
+const SMS_CODE: MetricId = MetricId(MetricId::FIRST_STEP + 1);
+const VERIFY: MetricId = MetricId(MetricId::FIRST_STEP + 2);
+const CONTACTS_SYNC: MetricId = MetricId(MetricId::FIRST_STEP + 3);
+const WS_CONNECT: MetricId = MetricId(MetricId::FIRST_STEP + 4);
 
 /// How many online users a user keeps as chat contacts.
 const CHAT_CONTACTS: usize = 5;
@@ -52,7 +66,7 @@ struct OpClock<'a> {
 pub async fn run_user(ctx: &WorkerCtx, index: u64, intended: Duration) {
     ctx.record(|r| {
         r.add(Counter::ArrivalsStarted, 1);
-        r.value(Metric::ScheduleLag, ctx.now().saturating_sub(intended));
+        r.value(MetricId::SCHEDULE_LAG, ctx.now().saturating_sub(intended));
     });
     let mut user = User {
         ctx,
@@ -161,7 +175,7 @@ impl OpClock<'_> {
     /// Runs one timed operation: latency from `self.intended`, service time from now.
     async fn op<T>(
         &mut self,
-        metric: Metric,
+        metric: MetricId,
         fut: impl Future<Output = Result<T, OpError>>,
     ) -> Result<T, Stop> {
         if !self.running() {
@@ -215,7 +229,7 @@ impl User<'_> {
                 .await?;
             expect_json::<Registered>(resp, 202)
         };
-        let registered = self.clock.op(Metric::Register, fut).await?;
+        let registered = self.clock.op(REGISTER, fut).await?;
 
         let path = format!("/v1/test/sms/{}", encode_path(&phone));
         let http = &mut self.http;
@@ -228,7 +242,7 @@ impl User<'_> {
             )?;
             Ok(sms)
         };
-        let sms = self.clock.op(Metric::SmsCode, fut).await?;
+        let sms = self.clock.op(SMS_CODE, fut).await?;
 
         let body = serde_json::json!({
             "verification_id": registered.verification_id,
@@ -248,7 +262,7 @@ impl User<'_> {
             )?;
             Ok(verified)
         };
-        let verified = self.clock.op(Metric::Verify, fut).await?;
+        let verified = self.clock.op(VERIFY, fut).await?;
         let member = Arc::new(Member::new(self.index, phone, verified.user_id));
         ctx.shared.registry.publish(member.clone());
         Ok((member, verified.token))
@@ -295,7 +309,7 @@ impl User<'_> {
             )?;
             Ok(found)
         };
-        let found = self.clock.op(Metric::ContactsSync, fut).await?;
+        let found = self.clock.op(CONTACTS_SYNC, fut).await?;
         let found: HashSet<&str> = found.found.iter().map(|c| c.phone.as_str()).collect();
         let missing = known.iter().filter(|p| !found.contains(p.as_str())).count();
         ctx.record(|r| {
@@ -311,7 +325,7 @@ impl User<'_> {
         let path = format!("/v1/ws?token={token}");
         let Ok(mut socket) = self
             .clock
-            .op(Metric::WsConnect, ws::connect(endpoint, &path))
+            .op(WS_CONNECT, ws::connect(endpoint, &path))
             .await
         else {
             return;
@@ -361,7 +375,7 @@ impl User<'_> {
                         if ctx.now() < t {
                             continue;
                         }
-                        ctx.record(|r| r.value(Metric::ScheduleLag, ctx.now().saturating_sub(t)));
+                        ctx.record(|r| r.value(MetricId::SCHEDULE_LAG, ctx.now().saturating_sub(t)));
                         match session.send(ctx, &mut self.rng, &mut socket, member, seq, t).await {
                             SendResult::Sent => {
                                 seq += 1;
@@ -394,14 +408,14 @@ impl User<'_> {
             member.left.store(true, Ordering::Relaxed);
         }
         if closed_by_peer && !ended {
-            ctx.record(|r| r.error(Metric::WsConnect, ErrorClass::WsClosed));
+            ctx.record(|r| r.error(WS_CONNECT, ErrorClass::WsClosed));
         }
         // Messages never acknowledged: the ack did not come within the socket's life.
         let unacked = session.unacked.len() as u64;
         ctx.record(|r| {
             for _ in 0..unacked {
                 r.error(
-                    Metric::MessageAck,
+                    MetricId::MESSAGE_ACK,
                     if closed_by_peer {
                         ErrorClass::WsClosed
                     } else {
@@ -478,7 +492,7 @@ impl Session {
 
     fn on_frame(&mut self, ctx: &WorkerCtx, me: &Member, text: &str) {
         let Ok(frame) = serde_json::from_str::<InFrame>(text) else {
-            ctx.record(|r| r.error(Metric::MessageDelivery, ErrorClass::Protocol));
+            ctx.record(|r| r.error(MetricId::MESSAGE_DELIVERY, ErrorClass::Protocol));
             return;
         };
         let parsed = frame.id.as_deref().and_then(parse_message_id);
@@ -488,7 +502,7 @@ impl Session {
                 if let Some((started, peer)) = self.unacked.remove(&seq) {
                     peer.accepted.fetch_add(1, Ordering::Relaxed);
                     ctx.record(|r| {
-                        r.ok(Metric::MessageAck, intended, started, now);
+                        r.ok(MetricId::MESSAGE_ACK, intended, started, now);
                         r.add(Counter::MessagesAcked, 1);
                     });
                 }
@@ -497,7 +511,7 @@ impl Session {
                 if self.seen.insert((sender, seq)) {
                     me.received.fetch_add(1, Ordering::Relaxed);
                     ctx.record(|r| {
-                        r.value(Metric::MessageDelivery, now.saturating_sub(intended));
+                        r.value(MetricId::MESSAGE_DELIVERY, now.saturating_sub(intended));
                         r.add(Counter::MessagesDelivered, 1);
                     });
                 } else {
@@ -506,10 +520,10 @@ impl Session {
             }
             ("error", Some((_, seq, _))) => {
                 if self.unacked.remove(&seq).is_some() {
-                    ctx.record(|r| r.error(Metric::MessageAck, ErrorClass::Protocol));
+                    ctx.record(|r| r.error(MetricId::MESSAGE_ACK, ErrorClass::Protocol));
                 }
             }
-            _ => ctx.record(|r| r.error(Metric::MessageDelivery, ErrorClass::Protocol)),
+            _ => ctx.record(|r| r.error(MetricId::MESSAGE_DELIVERY, ErrorClass::Protocol)),
         }
     }
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Counter, Metric, Recorder};
+use super::{Catalog, Counter, Recorder};
 use crate::plan::Plan;
 use crate::report::timeline::{IntervalMetric, IntervalPoint, PhaseSpan, Timeline};
 
@@ -25,7 +25,7 @@ pub struct Snapshot {
 }
 
 /// One interval merged across all workers.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Interval {
     pub index: u64,
     pub start: Duration,
@@ -55,7 +55,8 @@ pub struct Collector {
 
 impl Collector {
     pub fn new(plan: Arc<Plan>, workers: usize) -> Self {
-        let phases = plan.phases.iter().map(|_| Recorder::default()).collect();
+        let n = plan.catalog.len();
+        let phases = plan.phases.iter().map(|_| Recorder::new(n)).collect();
         let spans = plan
             .phases
             .iter()
@@ -69,7 +70,7 @@ impl Collector {
             plan,
             workers: vec![WorkerMark::default(); workers],
             open: BTreeMap::new(),
-            totals: Recorder::default(),
+            totals: Recorder::new(n),
             phases,
             timeline: Timeline {
                 points: Vec::new(),
@@ -85,11 +86,14 @@ impl Collector {
     /// Takes one snapshot; returns the intervals that are now complete (every worker reported
     /// them or finished before them), in order, already folded into the totals.
     pub fn ingest(&mut self, s: Snapshot) -> Vec<Interval> {
+        let n = self.plan.catalog.len();
         let acc = self.open.entry(s.interval).or_insert_with(|| Interval {
             index: s.interval,
             start: s.start,
             end: s.end,
-            ..Interval::default()
+            recorder: Recorder::new(n),
+            active_users: 0,
+            open_connections: 0,
         });
         acc.start = acc.start.min(s.start);
         acc.end = acc.end.max(s.end);
@@ -123,7 +127,7 @@ impl Collector {
         if let Some(p) = self.phases.get_mut(phase) {
             p.merge(&iv.recorder);
         }
-        self.timeline.points.push(point(iv));
+        self.timeline.points.push(point(&self.plan.catalog, iv));
     }
 }
 
@@ -131,11 +135,11 @@ fn ms(micros: u64) -> f64 {
     micros as f64 / 1000.0
 }
 
-fn point(iv: &Interval) -> IntervalPoint {
+fn point(catalog: &Catalog, iv: &Interval) -> IntervalPoint {
     let r = &iv.recorder;
-    let metrics = Metric::ALL
-        .iter()
-        .filter_map(|&m| {
+    let metrics = catalog
+        .all()
+        .filter_map(|(m, name)| {
             let rec = r.metric(m);
             let count = rec.count();
             (count > 0).then(|| {
@@ -143,7 +147,7 @@ fn point(iv: &Interval) -> IntervalPoint {
                 let ok = !h.is_empty();
                 let q = |p: f64| if ok { ms(h.value_at_quantile(p)) } else { 0.0 };
                 (
-                    m.name().to_string(),
+                    name.to_string(),
                     IntervalMetric {
                         count,
                         errors: rec.error_count(),
@@ -174,9 +178,9 @@ mod tests {
     use crate::plan;
 
     fn snapshot(worker: usize, interval: u64, last: bool, users: u64) -> Snapshot {
-        let mut recorder = Recorder::default();
+        let mut recorder = Recorder::new(4);
         recorder.add(Counter::ArrivalsStarted, 1);
-        recorder.value(Metric::Register, Duration::from_millis(10));
+        recorder.value(crate::metrics::MetricId(3), Duration::from_millis(10));
         Snapshot {
             worker,
             interval,
@@ -205,7 +209,7 @@ mod tests {
         assert_eq!(c.ingest(snapshot(0, 2, true, 0)).len(), 1);
         assert!(c.all_finished());
         assert_eq!(c.totals.counter(Counter::ArrivalsStarted), 5);
-        assert_eq!(c.totals.metric(Metric::Register).count(), 5);
+        assert_eq!(c.totals.metric(crate::metrics::MetricId(3)).count(), 5);
         assert_eq!(c.timeline.points.len(), 3);
         assert_eq!(c.timeline.points[0].metrics["register"].count, 2);
     }

@@ -16,7 +16,7 @@ use hdrhistogram::serialization::{Deserializer, V2DeflateSerializer};
 use hdrhistogram::Histogram;
 
 use super::collector::Interval;
-use super::Metric;
+use super::Catalog;
 
 pub const FILE_NAME: &str = "latency.hlog";
 
@@ -37,19 +37,17 @@ pub fn begin<'a, 'b, W: Write>(
 /// Appends one merged interval: a histogram per metric that has samples.
 pub fn write_interval<W: Write>(
     log: &mut IntervalLogWriter<'_, '_, W, V2DeflateSerializer>,
+    catalog: &Catalog,
     iv: &Interval,
 ) -> std::io::Result<()> {
     let duration = iv.end.saturating_sub(iv.start);
-    for m in Metric::ALL {
+    for (m, name) in catalog.all() {
         let rec = iv.recorder.metric(m);
         if rec.latency.is_empty() {
             continue;
         }
-        let service_tag = format!("{}.service", m.name());
-        for (h, tag) in [
-            (&rec.latency, m.name()),
-            (&rec.service, service_tag.as_str()),
-        ] {
+        let service_tag = format!("{name}.service");
+        for (h, tag) in [(&rec.latency, name), (&rec.service, service_tag.as_str())] {
             log.write_histogram(h, iv.start, duration, Tag::new(tag))
                 .map_err(|e| std::io::Error::other(format!("{e:?}")))?;
         }
@@ -97,15 +95,19 @@ mod tests {
 
     #[test]
     fn intervals_round_trip() {
+        let catalog = Catalog::new(["verify"]);
+        let verify = catalog.id("verify").expect("verify");
         let mut iv = Interval {
             index: 0,
             start: Duration::from_secs(2),
             end: Duration::from_millis(3500),
-            ..Interval::default()
+            recorder: crate::metrics::Recorder::new(catalog.len()),
+            active_users: 0,
+            open_connections: 0,
         };
         for ms in [1, 5, 250] {
             iv.recorder.ok(
-                Metric::Verify,
+                verify,
                 Duration::ZERO,
                 Duration::from_millis(ms / 2),
                 Duration::from_millis(ms),
@@ -115,7 +117,7 @@ mod tests {
         let mut ser = V2DeflateSerializer::new();
         {
             let mut log = begin(&mut buf, &mut ser, SystemTime::UNIX_EPOCH).expect("header");
-            write_interval(&mut log, &iv).expect("interval");
+            write_interval(&mut log, &catalog, &iv).expect("interval");
         }
         let dir = std::env::temp_dir().join(format!("inrush-hlog-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("dir");

@@ -7,47 +7,97 @@ pub mod recorder;
 
 pub use recorder::{Counter, ErrorClass, Recorder};
 
-/// Every timed operation of the signup-and-chat flow; each is one histogram and one hlog tag.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Metric {
-    Register,
-    SmsCode,
-    Verify,
-    ContactsSync,
-    WsConnect,
-    MessageAck,
-    MessageDelivery,
-    /// Actual minus intended start of every scheduled operation: how far the generator lagged.
-    ScheduleLag,
-}
+/// A metric's index in the run's [`Catalog`]: one histogram and one hlog tag each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MetricId(pub u16);
 
-impl Metric {
-    pub const ALL: [Metric; 8] = [
-        Metric::Register,
-        Metric::SmsCode,
-        Metric::Verify,
-        Metric::ContactsSync,
-        Metric::WsConnect,
-        Metric::MessageAck,
-        Metric::MessageDelivery,
-        Metric::ScheduleLag,
-    ];
-    pub const COUNT: usize = Self::ALL.len();
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Metric::Register => "register",
-            Metric::SmsCode => "sms_code",
-            Metric::Verify => "verify",
-            Metric::ContactsSync => "contacts_sync",
-            Metric::WsConnect => "ws_connect",
-            Metric::MessageAck => "message_ack",
-            Metric::MessageDelivery => "message_delivery",
-            Metric::ScheduleLag => "schedule_lag",
-        }
-    }
+impl MetricId {
+    /// Actual minus intended start of every timer-driven operation: how far the generator lagged.
+    pub const SCHEDULE_LAG: MetricId = MetricId(0);
+    /// A chat message's send → ack from the target.
+    pub const MESSAGE_ACK: MetricId = MetricId(1);
+    /// A chat message's send → receipt by its recipient, on the generator's one clock.
+    pub const MESSAGE_DELIVERY: MetricId = MetricId(2);
+    /// Where the flow's own step metrics start.
+    pub const FIRST_STEP: u16 = 3;
 
     pub fn index(self) -> usize {
-        self as usize
+        self.0 as usize
+    }
+}
+
+/// The names of every metric of a run, fixed when the plan is compiled: the three built-in
+/// ones, then one per named step in flow order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Catalog {
+    names: Vec<String>,
+}
+
+impl Catalog {
+    pub fn new<I: IntoIterator<Item = S>, S: Into<String>>(steps: I) -> Catalog {
+        let mut names: Vec<String> = ["schedule_lag", "message_ack", "message_delivery"]
+            .into_iter()
+            .map(String::from)
+            .collect();
+        for s in steps {
+            let s = s.into();
+            if !names.contains(&s) {
+                names.push(s);
+            }
+        }
+        Catalog { names }
+    }
+
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    pub fn name(&self, id: MetricId) -> &str {
+        self.names.get(id.index()).map_or("", String::as_str)
+    }
+
+    pub fn id(&self, name: &str) -> Option<MetricId> {
+        self.names
+            .iter()
+            .position(|n| n == name)
+            .map(|i| MetricId(i as u16))
+    }
+
+    /// Every metric with its name, schedule lag included.
+    pub fn all(&self) -> impl Iterator<Item = (MetricId, &str)> {
+        self.names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (MetricId(i as u16), n.as_str()))
+    }
+
+    /// The metrics a summary reports, in reading order: the flow's steps, then the message
+    /// metrics (schedule lag is reported under arrivals).
+    pub fn reported(&self) -> impl Iterator<Item = (MetricId, &str)> {
+        let steps = self.all().skip(MetricId::FIRST_STEP as usize);
+        let messages = self.all().skip(1).take(2);
+        steps.chain(messages)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catalog_orders_steps_before_message_metrics() {
+        let c = Catalog::new(["register", "verify", "register"]);
+        assert_eq!(c.len(), 5);
+        assert_eq!(c.id("verify"), Some(MetricId(4)));
+        assert_eq!(c.name(MetricId::MESSAGE_DELIVERY), "message_delivery");
+        let reported: Vec<&str> = c.reported().map(|(_, n)| n).collect();
+        assert_eq!(
+            reported,
+            ["register", "verify", "message_ack", "message_delivery"]
+        );
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
-use super::Metric;
+use super::MetricId;
 
 /// Why an operation failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -138,38 +138,37 @@ pub struct Recorder {
     pub counters: [u64; Counter::COUNT],
 }
 
-impl Default for Recorder {
-    fn default() -> Self {
+impl Recorder {
+    /// A recorder for `metrics` metrics (the catalog's length).
+    pub fn new(metrics: usize) -> Self {
         Recorder {
-            metrics: (0..Metric::COUNT).map(|_| MetricRecord::new()).collect(),
+            metrics: (0..metrics).map(|_| MetricRecord::new()).collect(),
             counters: [0; Counter::COUNT],
         }
     }
-}
 
-impl Recorder {
     /// A successful operation that was meant to start at `intended`, started at `started` and
     /// ended at `ended` (offsets from the run's start).
-    pub fn ok(&mut self, m: Metric, intended: Duration, started: Duration, ended: Duration) {
+    pub fn ok(&mut self, m: MetricId, intended: Duration, started: Duration, ended: Duration) {
         let rec = &mut self.metrics[m.index()];
         put(&mut rec.latency, micros(ended.saturating_sub(intended)));
         put(&mut rec.service, micros(ended.saturating_sub(started)));
     }
 
     /// A value with no separate service time (delivery latency, schedule lag).
-    pub fn value(&mut self, m: Metric, value: Duration) {
+    pub fn value(&mut self, m: MetricId, value: Duration) {
         let rec = &mut self.metrics[m.index()];
         let v = micros(value);
         put(&mut rec.latency, v);
         put(&mut rec.service, v);
     }
 
-    pub fn error(&mut self, m: Metric, class: ErrorClass) {
+    pub fn error(&mut self, m: MetricId, class: ErrorClass) {
         self.metrics[m.index()].errors[class as usize] += 1;
     }
 
     /// An error with its reason; the first reason per metric and class is kept (allocated once).
-    pub fn error_because(&mut self, m: Metric, class: ErrorClass, reason: &str) {
+    pub fn error_because(&mut self, m: MetricId, class: ErrorClass, reason: &str) {
         let rec = &mut self.metrics[m.index()];
         rec.errors[class as usize] += 1;
         let example = &mut rec.examples[class as usize];
@@ -186,11 +185,16 @@ impl Recorder {
         self.counters[c as usize]
     }
 
-    pub fn metric(&self, m: Metric) -> &MetricRecord {
+    pub fn metric(&self, m: MetricId) -> &MetricRecord {
         &self.metrics[m.index()]
     }
 
     pub fn merge(&mut self, other: &Recorder) {
+        // Recorders of one run share a catalog; a longer one only adds metrics.
+        if self.metrics.len() < other.metrics.len() {
+            self.metrics
+                .resize_with(other.metrics.len(), MetricRecord::new);
+        }
         for (a, b) in self.metrics.iter_mut().zip(&other.metrics) {
             a.merge(b);
         }
@@ -206,22 +210,20 @@ mod tests {
 
     #[test]
     fn corrected_latency_counts_from_the_intended_start() {
-        let mut r = Recorder::default();
+        let reg = MetricId(3);
+        let mut r = Recorder::new(4);
         let ms = Duration::from_millis;
         // Meant to start at 0, started 900 ms late (a stalled generator), took 100 ms.
-        r.ok(Metric::Register, ms(0), ms(900), ms(1000));
-        let m = r.metric(Metric::Register);
+        r.ok(reg, ms(0), ms(900), ms(1000));
+        let m = r.metric(reg);
         assert!(m.latency.equivalent(m.latency.max(), 1_000_000));
         assert!(m.service.equivalent(m.service.max(), 100_000));
-        r.error(Metric::Register, ErrorClass::Timeout);
-        assert_eq!(r.metric(Metric::Register).count(), 2);
-        let mut total = Recorder::default();
+        r.error(reg, ErrorClass::Timeout);
+        assert_eq!(r.metric(reg).count(), 2);
+        let mut total = Recorder::new(4);
         total.merge(&r);
         total.merge(&r);
-        assert_eq!(total.metric(Metric::Register).count(), 4);
-        assert_eq!(
-            total.metric(Metric::Register).errors[ErrorClass::Timeout as usize],
-            2
-        );
+        assert_eq!(total.metric(reg).count(), 4);
+        assert_eq!(total.metric(reg).errors[ErrorClass::Timeout as usize], 2);
     }
 }

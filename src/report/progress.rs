@@ -15,7 +15,7 @@ pub struct Status<'a> {
     pub open_connections: u64,
     pub errors: u64,
     /// (metric, p99 so far in ms) for the few metrics worth watching.
-    pub p99: Vec<(&'static str, f64)>,
+    pub p99: Vec<(&'a str, f64)>,
 }
 
 pub struct Progress {

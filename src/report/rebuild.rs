@@ -99,6 +99,7 @@ pub fn rebuild(
     }
 
     let phases: Vec<String> = summary.phases.keys().cloned().collect();
+    let catalog = crate::metrics::Catalog::new(summary.metrics.keys().cloned());
     let mut thresholds = Vec::new();
     for expr in summary
         .thresholds
@@ -106,7 +107,7 @@ pub fn rebuild(
         .map(|t| &t.expr)
         .chain(extra_thresholds)
     {
-        let t = crate::gate::parse(expr, &phases)
+        let t = crate::gate::parse(expr, &phases, &catalog)
             .map_err(|e| Error::Usage(format!("threshold '{expr}': {e}")))?;
         thresholds.push(t);
     }

@@ -8,7 +8,7 @@ use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
 use crate::metrics::recorder::MetricRecord;
-use crate::metrics::{Counter, ErrorClass, Metric, Recorder};
+use crate::metrics::{Catalog, Counter, ErrorClass, MetricId, Recorder};
 use crate::swarm::registry::Delivery;
 
 pub const SCHEMA: &str = "inrush.summary/1";
@@ -190,16 +190,14 @@ fn rate(count: u64, seconds: f64) -> f64 {
 }
 
 /// Every timed operation (schedule lag is reported under `arrivals`).
-pub fn metrics_of(r: &Recorder, seconds: f64) -> IndexMap<String, MetricSummary> {
-    Metric::ALL
-        .iter()
-        .filter(|m| **m != Metric::ScheduleLag)
-        .map(|m| {
-            (
-                m.name().to_string(),
-                MetricSummary::of(r.metric(*m), seconds),
-            )
-        })
+pub fn metrics_of(
+    r: &Recorder,
+    catalog: &Catalog,
+    seconds: f64,
+) -> IndexMap<String, MetricSummary> {
+    catalog
+        .reported()
+        .map(|(m, name)| (name.to_string(), MetricSummary::of(r.metric(m), seconds)))
         .collect()
 }
 
@@ -211,7 +209,7 @@ pub fn messages_of(r: &Recorder, delivery: Option<Delivery>) -> Messages {
         pending: delivery.map(|d| d.pending),
         lost: delivery.map(|d| d.lost),
         duplicated: r.counter(Counter::MessagesDuplicated),
-        delivery_latency_ms: Latency::of(&r.metric(Metric::MessageDelivery).latency),
+        delivery_latency_ms: Latency::of(&r.metric(MetricId::MESSAGE_DELIVERY).latency),
     }
 }
 
@@ -220,7 +218,7 @@ pub fn arrivals_of(r: &Recorder) -> Arrivals {
         planned: r.counter(Counter::ArrivalsPlanned),
         started: r.counter(Counter::ArrivalsStarted),
         dropped: r.counter(Counter::ArrivalsDropped),
-        schedule_lag_ms: Latency::of(&r.metric(Metric::ScheduleLag).latency),
+        schedule_lag_ms: Latency::of(&r.metric(MetricId::SCHEDULE_LAG).latency),
     }
 }
 

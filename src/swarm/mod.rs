@@ -58,9 +58,10 @@ pub struct WorkerCtx {
 
 impl WorkerCtx {
     pub fn new(shared: Arc<Shared>) -> Self {
+        let metrics = shared.plan.catalog.len();
         WorkerCtx {
             shared,
-            rec: RefCell::new(Recorder::default()),
+            rec: RefCell::new(Recorder::new(metrics)),
             active_users: Cell::new(0),
             open_connections: Cell::new(0),
             idle: tokio::sync::Notify::new(),

@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use super::{wait_state, RunState, Shared, WorkerCtx};
 use crate::flow::signup_chat;
 use crate::metrics::collector::Snapshot;
-use crate::metrics::Counter;
+use crate::metrics::{Counter, Recorder};
 use crate::schedule;
 
 /// Starts `n` worker threads; each sends its snapshots to `tx` and ends with a `last` one.
@@ -57,7 +57,7 @@ async fn run(id: usize, n: usize, shared: Arc<Shared>, tx: mpsc::UnboundedSender
             interval,
             start,
             end: actual_end,
-            recorder: ctx.rec.take(),
+            recorder: ctx.rec.replace(Recorder::new(ctx.plan().catalog.len())),
             active_users: ctx.active_users.get(),
             open_connections: ctx.open_connections.get(),
             last: finished,
