@@ -15,7 +15,7 @@ use crate::scenario::{self, DistSpec, Problems, ScenarioFile};
 use crate::target::Knobs;
 use crate::units::parse_duration;
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Plan {
     pub name: String,
     pub description: String,
@@ -31,6 +31,9 @@ pub struct Plan {
     pub thresholds: Vec<Threshold>,
     /// Every metric of the run: the built-in ones and one per step.
     pub catalog: Catalog,
+    /// Flows written in the scenario; without them users run the built-in signup-and-chat flow
+    /// configured by `[user]`.
+    pub flows: Option<std::sync::Arc<crate::flow::compile::FlowSet>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -290,7 +293,18 @@ pub fn compile(
     let user = compile_user(&file.user, &mut problems);
     let timeout = positive_duration(&file.run.timeout, "timeout", &mut problems);
     let drain = duration(&file.run.drain, &mut problems);
-    let catalog = Catalog::new(crate::flow::signup_chat::STEPS);
+    let flows = (!file.flows.is_empty()).then(|| {
+        std::sync::Arc::new(crate::flow::compile::compile(
+            &file.flows,
+            &file.cohorts,
+            timeout,
+            &mut problems,
+        ))
+    });
+    let catalog = match &flows {
+        Some(f) => f.catalog.clone(),
+        None => Catalog::new(crate::flow::signup_chat::STEPS),
+    };
     let phase_names: Vec<String> = phases.iter().map(|p| p.name.clone()).collect();
     let thresholds = file
         .thresholds
@@ -315,6 +329,7 @@ pub fn compile(
         drain,
         thresholds,
         catalog,
+        flows,
     })
 }
 
@@ -489,7 +504,7 @@ fn compile_user(u: &scenario::UserSection, problems: &mut Problems) -> UserPlan 
 }
 
 /// A duration that must be positive; a parse error is reported once, not twice.
-fn positive_duration(text: &Spanned<String>, what: &str, problems: &mut Problems) -> Duration {
+pub(crate) fn positive_duration(text: &Spanned<String>, what: &str, problems: &mut Problems) -> Duration {
     match parse_duration(text.get_ref()) {
         Ok(d) if d.is_zero() => {
             problems.add(text.span(), format!("{what} must be greater than zero"));
@@ -510,7 +525,7 @@ fn duration(text: &Spanned<String>, problems: &mut Problems) -> Duration {
     })
 }
 
-fn dist(spec: &Spanned<DistSpec>, problems: &mut Problems) -> Dist {
+pub(crate) fn dist(spec: &Spanned<DistSpec>, problems: &mut Problems) -> Dist {
     let d = |t: &str, problems: &mut Problems| {
         parse_duration(t).unwrap_or_else(|e| {
             problems.add(spec.span(), e);

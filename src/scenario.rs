@@ -28,6 +28,12 @@ pub struct ScenarioFile {
     /// `"messages.lost" = { check = "== 0", abort_on_fail = true, grace = "10s" }`.
     #[serde(default)]
     pub thresholds: indexmap::IndexMap<String, Spanned<ThresholdSpec>>,
+    /// User flows written in the scenario language (docs/scenario-language.md).
+    #[serde(default)]
+    pub flows: indexmap::IndexMap<String, Spanned<crate::flow::spec::FlowSpec>>,
+    /// Which share of arriving users runs which flow.
+    #[serde(default)]
+    pub cohorts: Vec<Spanned<crate::flow::spec::CohortSpec>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -158,6 +158,7 @@ mod tests {
             drain: Duration::ZERO,
             thresholds: Vec::new(),
             catalog: crate::metrics::Catalog::new(["register"]),
+            flows: None,
         }
     }
 

@@ -21,6 +21,7 @@ pub struct HttpClient {
 #[derive(Debug)]
 pub struct Response {
     pub status: u16,
+    pub headers: hyper::HeaderMap,
     pub body: Bytes,
 }
 
@@ -45,7 +46,7 @@ impl HttpClient {
         Ok(sender)
     }
 
-    /// Sends one request and reads the whole response body.
+    /// Sends one request with a bearer token and a JSON body.
     pub async fn send(
         &mut self,
         endpoint: &Endpoint,
@@ -53,6 +54,24 @@ impl HttpClient {
         path: &str,
         bearer: Option<&str>,
         json: Option<Vec<u8>>,
+    ) -> Result<Response, OpError> {
+        let headers: Vec<(String, String)> = bearer
+            .map(|t| ("authorization".to_string(), format!("Bearer {t}")))
+            .into_iter()
+            .collect();
+        let body = json.map(|b| ("application/json", b));
+        self.request(endpoint, method, path, &headers, body).await
+    }
+
+    /// Sends one request (path and query below the endpoint's prefix) and reads the whole
+    /// response body.
+    pub async fn request(
+        &mut self,
+        endpoint: &Endpoint,
+        method: Method,
+        path: &str,
+        headers: &[(String, String)],
+        body: Option<(&str, Vec<u8>)>,
     ) -> Result<Response, OpError> {
         // Reuse the kept-alive connection unless the server closed it meanwhile.
         let reusable = match self.sender.take() {
@@ -67,12 +86,14 @@ impl HttpClient {
             .method(method)
             .uri(format!("{}{}", endpoint.prefix, path))
             .header(hyper::header::HOST, endpoint.authority.as_str());
-        if let Some(token) = bearer {
-            req = req.header(hyper::header::AUTHORIZATION, format!("Bearer {token}"));
+        for (name, value) in headers {
+            req = req.header(name.as_str(), value.as_str());
         }
-        let body = match json {
-            Some(bytes) => {
-                req = req.header(hyper::header::CONTENT_TYPE, "application/json");
+        let body = match body {
+            Some((content_type, bytes)) => {
+                if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("content-type")) {
+                    req = req.header(hyper::header::CONTENT_TYPE, content_type);
+                }
                 Full::new(Bytes::from(bytes))
             }
             None => Full::new(Bytes::new()),
@@ -85,13 +106,18 @@ impl HttpClient {
             .await
             .map_err(|e| OpError::new(ErrorClass::Connect, format!("request failed: {e}")))?;
         let status = resp.status().as_u16();
-        let body = Limited::new(resp.into_body(), MAX_BODY)
+        let (parts, body) = resp.into_parts();
+        let body = Limited::new(body, MAX_BODY)
             .collect()
             .await
             .map_err(|e| OpError::new(ErrorClass::Protocol, format!("reading body: {e}")))?
             .to_bytes();
         self.sender = Some(sender);
-        Ok(Response { status, body })
+        Ok(Response {
+            status,
+            headers: parts.headers,
+            body,
+        })
     }
 }
 

@@ -22,6 +22,7 @@ use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::http::{HttpClient, Response};
+use super::template::Value;
 use super::{ws, OpError};
 use crate::metrics::{Counter, ErrorClass, MetricId};
 use crate::swarm::registry::Member;
@@ -263,7 +264,13 @@ impl User<'_> {
             Ok(verified)
         };
         let verified = self.clock.op(VERIFY, fut).await?;
-        let member = Arc::new(Member::new(self.index, phone, verified.user_id));
+        let member = Arc::new(Member::new(
+            self.index,
+            vec![
+                ("phone".into(), Value::Str(phone)),
+                ("user_id".into(), Value::Str(verified.user_id)),
+            ],
+        ));
         ctx.shared.registry.publish(member.clone());
         Ok((member, verified.token))
     }
@@ -280,7 +287,7 @@ impl User<'_> {
             .registry
             .sample_registered(&mut self.rng, plan.contacts_known, member.index)
             .iter()
-            .map(|m| m.phone.clone())
+            .map(|m| m.text("phone"))
             .collect();
         let unknown: Vec<String> = (0..plan.contacts_unknown)
             .map(|_| ctx.shared.identities.unknown_phone(&mut self.rng))
@@ -472,10 +479,11 @@ impl Session {
         };
         let id = message_id(me.index, seq, intended);
         let body = format!("hi {seq}");
+        let to = peer.text("user_id");
         let frame = SendFrame {
             kind: "send",
             id: &id,
-            to: &peer.user_id,
+            to: &to,
             body: &body,
         };
         let Ok(text) = serde_json::to_string(&frame) else {

@@ -21,13 +21,37 @@ pub fn client_config() -> WebSocketConfig {
 
 /// Opens a WebSocket to `path_and_query` (below the endpoint's prefix).
 pub async fn connect(endpoint: &Endpoint, path_and_query: &str) -> Result<Socket, OpError> {
+    connect_with(endpoint, path_and_query, &[], &[]).await
+}
+
+/// Opens a WebSocket with extra headers and offered subprotocols.
+pub async fn connect_with(
+    endpoint: &Endpoint,
+    path_and_query: &str,
+    headers: &[(String, String)],
+    subprotocols: &[String],
+) -> Result<Socket, OpError> {
     let url = format!(
         "ws://{}{}{}",
         endpoint.authority, endpoint.prefix, path_and_query
     );
-    let request = url
+    // The URL may carry a token: errors say what is wrong, never the URL itself.
+    let mut request = url
         .into_client_request()
-        .map_err(|e| OpError::new(ErrorClass::Protocol, format!("bad websocket url: {e}")))?;
+        .map_err(|_| OpError::new(ErrorClass::Protocol, "bad websocket url"))?;
+    for (name, value) in headers {
+        let name = tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| OpError::new(ErrorClass::Protocol, format!("bad header name `{name}`")))?;
+        let value = tokio_tungstenite::tungstenite::http::HeaderValue::from_str(value)
+            .map_err(|_| OpError::new(ErrorClass::Protocol, "bad header value"))?;
+        request.headers_mut().insert(name, value);
+    }
+    if !subprotocols.is_empty() {
+        let offered = subprotocols.join(", ");
+        let value = tokio_tungstenite::tungstenite::http::HeaderValue::from_str(&offered)
+            .map_err(|_| OpError::new(ErrorClass::Protocol, "bad subprotocol"))?;
+        request.headers_mut().insert("sec-websocket-protocol", value);
+    }
     let stream = TcpStream::connect(endpoint.addr)
         .await
         .map_err(|e| OpError::new(ErrorClass::Connect, format!("connect: {e}")))?;

@@ -58,12 +58,14 @@ pub enum Counter {
     MessagesAcked,
     MessagesDelivered,
     MessagesDuplicated,
+    /// Delivered after a later message of the same sender.
+    MessagesReordered,
     ContactsExpected,
     ContactsMissing,
 }
 
 impl Counter {
-    pub const COUNT: usize = 9;
+    pub const COUNT: usize = 10;
 }
 
 /// Latency of one metric: from the intended start (what users feel, coordinated omission

@@ -5,6 +5,7 @@ use rand::{RngExt, SeedableRng};
 
 const IDENTITY_STREAM: u64 = 0x6964_656e_7469_7479;
 const USER_STREAM: u64 = 0x7573_6572_7374_7265;
+const COHORT_STREAM: u64 = 0x636f_686f_7274_7321;
 
 /// Phone numbers have 12 digits after the `+`: the prefix, then a per-user number.
 const PHONE_DIGITS: u32 = 12;
@@ -46,6 +47,15 @@ impl Identities {
         let half = self.space / 2;
         let n = (self.offset + half + rng.random_range(0..half)) % self.space;
         format!("{}{:0w$}", self.prefix, n, w = self.width)
+    }
+
+    /// A uniform number in [0, 1) per user that decides its cohort, independent of its other
+    /// random choices.
+    pub fn cohort_draw(&self, index: u64) -> f64 {
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(
+            self.seed ^ COHORT_STREAM ^ index.wrapping_mul(0xD1B5_4A32_D192_ED03),
+        );
+        rng.random::<f64>()
     }
 
     /// The random stream of one user: think times, contacts, session length.

@@ -7,12 +7,14 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use rand::RngExt;
 
+use crate::flow::template::Value;
+
 /// A simulated user as the rest of the swarm sees it.
 #[derive(Debug)]
 pub struct Member {
     pub index: u64,
-    pub phone: String,
-    pub user_id: String,
+    /// What the user published for others (`phone`, `user_id`, …), fixed once published.
+    pub vars: Vec<(String, Value)>,
     /// Position in the online list while online (usize::MAX when offline).
     slot: AtomicUsize,
     /// Messages to this user that the target accepted (acked to the sender).
@@ -25,16 +27,24 @@ pub struct Member {
 }
 
 impl Member {
-    pub fn new(index: u64, phone: String, user_id: String) -> Self {
+    pub fn new(index: u64, vars: Vec<(String, Value)>) -> Self {
         Member {
             index,
-            phone,
-            user_id,
+            vars,
             slot: AtomicUsize::new(usize::MAX),
             accepted: AtomicU64::new(0),
             received: AtomicU64::new(0),
             left: AtomicBool::new(false),
         }
+    }
+
+    pub fn var(&self, name: &str) -> Option<&Value> {
+        self.vars.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+    }
+
+    /// A published variable as text (empty when not published).
+    pub fn text(&self, name: &str) -> String {
+        self.var(name).map(Value::to_text).unwrap_or_default()
     }
 
     pub fn is_online(&self) -> bool {
@@ -157,7 +167,13 @@ mod tests {
     use rand::SeedableRng;
 
     fn member(i: u64) -> Arc<Member> {
-        Arc::new(Member::new(i, format!("+1{i}"), format!("u{i}")))
+        Arc::new(Member::new(
+            i,
+            vec![
+                ("phone".into(), Value::Str(format!("+1{i}"))),
+                ("user_id".into(), Value::Str(format!("u{i}"))),
+            ],
+        ))
     }
 
     #[test]

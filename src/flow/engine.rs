@@ -1,0 +1,934 @@
+//! Runs a compiled flow for one simulated user: HTTP requests, one WebSocket with background
+//! frame rules, captures, checks, loops, think times, and message correlation.
+//!
+//! Timing follows the same rule as everywhere in inrush: an operation's latency counts from its
+//! intended start — the user's arrival for the first step, the end of the previous step (plus
+//! the think time) for the next — so a generator that falls behind cannot hide a slow target.
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use futures_util::{SinkExt, StreamExt};
+use rand::rngs::SmallRng;
+use rand::RngExt;
+use tokio::sync::watch;
+use tokio_tungstenite::tungstenite::Message;
+
+use super::http::{HttpClient, Response};
+use super::program::*;
+use super::template::Value;
+use super::{ws, OpError};
+use crate::metrics::{Counter, ErrorClass, MetricId};
+use crate::swarm::registry::Member;
+use crate::swarm::{wait_state, RunState, WorkerCtx};
+
+/// The flow ended early: an operation failed (already counted) or the run is stopping.
+#[derive(Debug)]
+pub struct Stop;
+
+type Step<'a> = Pin<Box<dyn Future<Output = Result<(), Stop>> + 'a>>;
+
+/// A message this user sent and whose ack it waits for.
+struct Outgoing {
+    started: Duration,
+    intended: Duration,
+    recipient: Option<Arc<Member>>,
+}
+
+struct Socket<'f> {
+    conn: ws::Socket,
+    rules: &'f [FrameRule],
+    /// The step that opened it: a socket the server closes is that step's error.
+    metric: Option<MetricId>,
+}
+
+pub struct User<'a> {
+    ctx: &'a WorkerCtx,
+    index: u64,
+    rng: SmallRng,
+    http: HttpClient,
+    state: watch::Receiver<RunState>,
+    /// When the next operation is meant to start.
+    intended: Duration,
+    vars: Vec<Option<Value>>,
+    seq: Vec<u64>,
+    member: Option<Arc<Member>>,
+    socket: Option<Socket<'a>>,
+    /// Per step: the message id and peer of this step, so two uses agree.
+    step_msg: Option<(u32, Duration)>,
+    step_peer: Option<Arc<Member>>,
+    /// The step asked for an online peer and there was none.
+    step_no_peer: bool,
+    sampled: Vec<Arc<Member>>,
+    chat_contacts: Vec<Arc<Member>>,
+    msg_seq: u32,
+    unacked: HashMap<u32, Outgoing>,
+    last_sent: Duration,
+    seen: HashSet<(u64, u32)>,
+    last_seq_from: HashMap<u64, u32>,
+    /// The open transaction: its metric and intended start.
+    txn: Option<(MetricId, Duration)>,
+}
+
+/// How many online users a user keeps as chat contacts for `swarm.online`.
+const CHAT_CONTACTS: usize = 5;
+
+/// Runs `flow` for user `index`, who was meant to arrive at `intended`.
+pub async fn run_user(ctx: &WorkerCtx, flow: &Flow, index: u64, intended: Duration) {
+    ctx.record(|r| {
+        r.add(Counter::ArrivalsStarted, 1);
+        r.value(MetricId::SCHEDULE_LAG, ctx.now().saturating_sub(intended));
+    });
+    let mut user = User {
+        ctx,
+        index,
+        rng: ctx.shared.identities.rng(index),
+        http: HttpClient::new(),
+        state: ctx.shared.state.clone(),
+        intended,
+        vars: vec![None; flow.slots],
+        seq: Vec::new(),
+        member: None,
+        socket: None,
+        step_msg: None,
+        step_peer: None,
+        step_no_peer: false,
+        sampled: Vec::new(),
+        chat_contacts: Vec::new(),
+        msg_seq: 0,
+        unacked: HashMap::new(),
+        last_sent: Duration::ZERO,
+        seen: HashSet::new(),
+        last_seq_from: HashMap::new(),
+        txn: None,
+    };
+    let mut aborted = ctx.shared.state.clone();
+    tokio::select! {
+        _ = user.live(flow) => {}
+        _ = wait_state(&mut aborted, |s| s == RunState::Aborted) => {}
+    }
+}
+
+/// Message ids carry the sender, a sequence number and the intended send time (µs since the
+/// run started), so the recipient measures delivery on the same clock without shared state.
+pub fn message_id(sender: u64, seq: u32, intended: Duration) -> String {
+    format!("{sender}-{seq}-{}", intended.as_micros())
+}
+
+pub fn parse_message_id(id: &str) -> Option<(u64, u32, Duration)> {
+    let mut parts = id.splitn(3, '-');
+    let sender = parts.next()?.parse().ok()?;
+    let seq = parts.next()?.parse().ok()?;
+    let micros = parts.next()?.parse().ok()?;
+    Some((sender, seq, Duration::from_micros(micros)))
+}
+
+fn fail(class: ErrorClass, reason: impl Into<String>) -> OpError {
+    OpError::new(class, reason)
+}
+
+impl<'a> User<'a> {
+    fn running(&self) -> bool {
+        *self.state.borrow() == RunState::Running
+    }
+
+    async fn live(&mut self, flow: &'a Flow) {
+        let finished = self.steps(&flow.steps).await.is_ok();
+        if finished {
+            self.close_txn(self.intended);
+        }
+        self.leave().await;
+    }
+
+    /// After the flow (or when it stopped): wait for outstanding acks, stay for the drain while
+    /// the run stops, then close the socket.
+    async fn leave(&mut self) {
+        if self.socket.is_none() {
+            return;
+        }
+        let timeout = self.ctx.plan().timeout;
+        loop {
+            let state = *self.state.borrow();
+            let deadline = match state {
+                RunState::Ended | RunState::Aborted => break,
+                // The run drains: keep listening so messages in flight still arrive.
+                RunState::Stopping => None,
+                RunState::Running if self.unacked.is_empty() => break,
+                RunState::Running => Some(self.last_sent + timeout),
+            };
+            if deadline.is_some_and(|d| self.ctx.now() >= d) {
+                break;
+            }
+            if self.listen(deadline).await.is_err() {
+                break;
+            }
+        }
+        self.close_socket(false).await;
+    }
+
+    fn steps<'s>(&'s mut self, steps: &'a [super::program::Step]) -> Step<'s> {
+        Box::pin(async move {
+            for step in steps {
+                self.step(step).await?;
+            }
+            Ok(())
+        })
+    }
+
+    async fn step(&mut self, step: &'a super::program::Step) -> Result<(), Stop> {
+        // A transaction starts at the intended start of its first step.
+        if step.transaction != self.txn.map(|t| t.0) {
+            self.close_txn(self.intended);
+            self.txn = step.transaction.map(|m| (m, self.intended));
+        }
+        for i in 0..step.repeat {
+            self.seq.push(i);
+            let result = self.once(step).await;
+            self.seq.pop();
+            result?;
+        }
+        Ok(())
+    }
+
+    fn close_txn(&mut self, end: Duration) {
+        if let Some((metric, start)) = self.txn.take() {
+            self.ctx.record(|r| r.ok(metric, start, start, end));
+        }
+    }
+
+    async fn once(&mut self, step: &'a super::program::Step) -> Result<(), Stop> {
+        if let Some(think) = &step.think_before {
+            let at = self.intended + think.sample(&mut self.rng);
+            self.pause_until(at).await?;
+        }
+        self.step_msg = None;
+        self.step_peer = None;
+        self.step_no_peer = false;
+        match &step.action {
+            Action::Think(d) => {
+                let at = self.intended + d.sample(&mut self.rng);
+                self.pause_until(at).await
+            }
+            Action::StayOnline(d) => {
+                let until = self.ctx.now() + d.sample(&mut self.rng);
+                while self.ctx.now() < until && self.running() {
+                    self.listen(Some(until)).await?;
+                }
+                self.intended = self.ctx.now();
+                if self.running() {
+                    Ok(())
+                } else {
+                    Err(Stop)
+                }
+            }
+            Action::Loop(kind, body) => self.run_loop(step, kind, body).await,
+            Action::Close => {
+                self.close_socket(false).await;
+                Ok(())
+            }
+            _ => self.timed(step).await,
+        }
+    }
+
+    async fn run_loop(
+        &mut self,
+        step: &'a super::program::Step,
+        kind: &LoopKind,
+        body: &'a [super::program::Step],
+    ) -> Result<(), Stop> {
+        let started = self.ctx.now();
+        let intended = self.intended;
+        let mut i = 0u64;
+        loop {
+            let go_on = match kind {
+                LoopKind::Times(n) => i < *n,
+                LoopKind::For(d, max) => self.ctx.now() < started + *d && i < *max,
+                LoopKind::Until(_, max) => i < *max,
+            };
+            if !go_on {
+                break;
+            }
+            self.seq.push(i);
+            let r = self.steps(body).await;
+            self.seq.pop();
+            r?;
+            i += 1;
+            if let LoopKind::Until(cond, _) = kind {
+                if self.holds(cond) {
+                    if let Some(m) = step.metric {
+                        let end = self.ctx.now();
+                        self.ctx.record(|r| r.ok(m, intended, started, end));
+                    }
+                    return Ok(());
+                }
+            }
+        }
+        if let LoopKind::Until(_, max) = kind {
+            // The awaited condition never came within the limit: the loop failed.
+            let reason = format!("until condition not met after {max} iterations");
+            if let Some(m) = step.metric {
+                self.ctx
+                    .record(|r| r.error_because(m, ErrorClass::CheckFailed, &reason));
+            }
+            return Err(Stop);
+        }
+        if let Some(m) = step.metric {
+            let end = self.ctx.now();
+            self.ctx.record(|r| r.ok(m, intended, started, end));
+        }
+        Ok(())
+    }
+
+    fn holds(&self, cond: &Until) -> bool {
+        let get = |slot: &usize| self.vars.get(*slot).and_then(Option::as_ref);
+        match cond {
+            Until::Equals(slot, v) => get(slot).is_some_and(|x| x.to_text() == v.to_text()),
+            Until::NotEquals(slot, v) => get(slot).is_some_and(|x| x.to_text() != v.to_text()),
+            Until::Exists(slot, e) => get(slot).is_some() == *e,
+        }
+    }
+
+    /// Waits until `at` while answering frames; records the timer's lag.
+    async fn pause_until(&mut self, at: Duration) -> Result<(), Stop> {
+        while self.ctx.now() < at {
+            if !self.running() {
+                return Err(Stop);
+            }
+            self.listen(Some(at)).await?;
+        }
+        let ctx = self.ctx;
+        ctx.record(|r| r.value(MetricId::SCHEDULE_LAG, ctx.now().saturating_sub(at)));
+        self.intended = at;
+        Ok(())
+    }
+
+    /// Waits for one event: a frame (handled by the background rules), the deadline, or a change
+    /// of the run's state. Errors when the socket closed under the user.
+    async fn listen(&mut self, deadline: Option<Duration>) -> Result<(), Stop> {
+        let ctx = self.ctx;
+        let sleep = tokio::time::sleep_until(ctx.at(deadline.unwrap_or_default()));
+        let frame = async {
+            match self.socket.as_mut() {
+                Some(s) => s.conn.next().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            f = frame => match f {
+                Some(Ok(Message::Text(text))) => {
+                    self.background(text.as_str()).await;
+                    Ok(())
+                }
+                Some(Ok(Message::Binary(bytes))) => {
+                    let text = String::from_utf8_lossy(&bytes).into_owned();
+                    self.background(&text).await;
+                    Ok(())
+                }
+                Some(Ok(_)) => Ok(()),
+                Some(Err(_)) | None => {
+                    self.close_socket(true).await;
+                    Err(Stop)
+                }
+            },
+            _ = sleep, if deadline.is_some() => Ok(()),
+            changed = self.state.changed() => if changed.is_err() { Err(Stop) } else { Ok(()) },
+        }
+    }
+
+    /// Closes the socket; `by_peer` when the server (or the network) closed it first.
+    async fn close_socket(&mut self, by_peer: bool) {
+        let Some(mut socket) = self.socket.take() else {
+            return;
+        };
+        let ctx = self.ctx;
+        ctx.open_connections.set(ctx.open_connections.get().saturating_sub(1));
+        let ended = matches!(*self.state.borrow(), RunState::Ended | RunState::Aborted);
+        if let Some(m) = &self.member {
+            ctx.shared.registry.go_offline(m);
+            if !ended {
+                // Left before the end: messages still on their way are held by the target.
+                m.left.store(true, Ordering::Relaxed);
+            }
+        }
+        if let (true, false, Some(m)) = (by_peer, ended, socket.metric) {
+            ctx.record(|r| r.error_because(m, ErrorClass::WsClosed, "the server closed the socket"));
+        }
+        let class = if by_peer { ErrorClass::WsClosed } else { ErrorClass::Timeout };
+        let unacked = std::mem::take(&mut self.unacked).len();
+        ctx.record(|r| {
+            for _ in 0..unacked {
+                r.error(MetricId::MESSAGE_ACK, class);
+            }
+        });
+        if !by_peer {
+            let _ = socket.conn.close(None).await;
+        }
+    }
+
+    /// Handles a frame no `expect` is waiting for.
+    async fn background(&mut self, text: &str) {
+        let Some(socket) = &self.socket else { return };
+        let rules = socket.rules;
+        let json: Option<serde_json::Value> = serde_json::from_str(text).ok();
+        for rule in rules {
+            if !self.matches(&rule.matcher, text, json.as_ref()) {
+                continue;
+            }
+            for action in &rule.actions {
+                match action {
+                    RuleAction::Delivered(src) => {
+                        if let Some(id) = self.extract_id(src, text, json.as_ref()) {
+                            self.delivered(&id);
+                        }
+                    }
+                    RuleAction::Acked(src) => {
+                        if let Some(id) = self.extract_id(src, text, json.as_ref()) {
+                            self.acked(&id);
+                        }
+                    }
+                    RuleAction::Rejected(src) => {
+                        let id = self.extract_id(src, text, json.as_ref());
+                        let seq = id.as_deref().and_then(parse_message_id).map(|m| m.1);
+                        if seq.is_some_and(|s| self.unacked.remove(&s).is_some()) {
+                            self.ctx.record(|r| {
+                                r.error_because(
+                                    MetricId::MESSAGE_ACK,
+                                    ErrorClass::Protocol,
+                                    "the target rejected the message",
+                                )
+                            });
+                        }
+                    }
+                    RuleAction::Reply(frame) => {
+                        let msg = self.render_frame(frame);
+                        if let Some(s) = self.socket.as_mut() {
+                            let _ = s.conn.send(msg).await;
+                        }
+                    }
+                }
+            }
+            return;
+        }
+    }
+
+    fn extract_id(&mut self, src: &IdSource, text: &str, json: Option<&serde_json::Value>) -> Option<String> {
+        match src {
+            IdSource::Json(path) => {
+                let json = json?;
+                let found = path.select(json, |e| self.eval(e).to_text());
+                found.first().map(|v| Value::from_json(v).to_text())
+            }
+            IdSource::Regex(re) => {
+                let caps = re.captures(text)?;
+                caps.get(1).or_else(|| caps.get(0)).map(|m| m.as_str().to_string())
+            }
+        }
+    }
+
+    fn delivered(&mut self, id: &str) {
+        let ctx = self.ctx;
+        let Some((sender, seq, intended)) = parse_message_id(id) else {
+            ctx.record(|r| r.error(MetricId::MESSAGE_DELIVERY, ErrorClass::Protocol));
+            return;
+        };
+        let now = ctx.now();
+        if !self.seen.insert((sender, seq)) {
+            ctx.record(|r| r.add(Counter::MessagesDuplicated, 1));
+            return;
+        }
+        let last = self.last_seq_from.entry(sender).or_insert(seq);
+        let reordered = seq < *last;
+        *last = (*last).max(seq);
+        if let Some(m) = &self.member {
+            m.received.fetch_add(1, Ordering::Relaxed);
+        }
+        ctx.record(|r| {
+            r.value(MetricId::MESSAGE_DELIVERY, now.saturating_sub(intended));
+            r.add(Counter::MessagesDelivered, 1);
+            if reordered {
+                r.add(Counter::MessagesReordered, 1);
+            }
+        });
+    }
+
+    fn acked(&mut self, id: &str) {
+        let ctx = self.ctx;
+        let Some((_, seq, _)) = parse_message_id(id) else { return };
+        if let Some(out) = self.unacked.remove(&seq) {
+            if let Some(peer) = &out.recipient {
+                peer.accepted.fetch_add(1, Ordering::Relaxed);
+            }
+            let now = ctx.now();
+            ctx.record(|r| {
+                r.ok(MetricId::MESSAGE_ACK, out.intended, out.started, now);
+                r.add(Counter::MessagesAcked, 1);
+            });
+        }
+    }
+
+    fn matches(&mut self, m: &Matcher, text: &str, json: Option<&serde_json::Value>) -> bool {
+        if let Some(re) = &m.regex {
+            if !re.is_match(text) {
+                return false;
+            }
+        }
+        if m.json.is_empty() {
+            return true;
+        }
+        let Some(json) = json else { return false };
+        m.json.iter().all(|(path, want)| {
+            path.select(json, |e| self.eval(e).to_text())
+                .iter()
+                .any(|v| json_eq(v, want))
+        })
+    }
+
+    /// Runs a timed step (HTTP, connect, send, receive) with its timeout, checks and captures.
+    async fn timed(&mut self, step: &'a super::program::Step) -> Result<(), Stop> {
+        if !self.running() {
+            return Err(Stop);
+        }
+        let ctx = self.ctx;
+        let started = ctx.now();
+        let result = match tokio::time::timeout(step.timeout, self.perform(step)).await {
+            Ok(r) => r,
+            Err(_) => Err(fail(ErrorClass::Timeout, "no answer within the step's timeout")),
+        };
+        let ended = ctx.now();
+        match result {
+            Ok(()) => {
+                if let Some(m) = step.metric {
+                    ctx.record(|r| r.ok(m, self.intended, started, ended));
+                }
+                self.intended = ended;
+                if !step.publish.is_empty() && self.member.is_none() {
+                    let vars = step
+                        .publish
+                        .iter()
+                        .map(|(n, e)| (n.clone(), self.eval(e)))
+                        .collect();
+                    let member = Arc::new(Member::new(self.index, vars));
+                    ctx.shared.registry.publish(member.clone());
+                    if self.socket.is_some() {
+                        ctx.shared.registry.go_online(&member);
+                    }
+                    self.member = Some(member);
+                }
+                Ok(())
+            }
+            Err(e) => {
+                // A step without a name is still counted, under the transaction if any.
+                if let Some(m) = step.metric.or(self.txn.map(|t| t.0)) {
+                    ctx.record(|r| r.error_because(m, e.class, &e.reason));
+                }
+                self.txn = None;
+                Err(Stop)
+            }
+        }
+    }
+
+    async fn perform(&mut self, step: &'a super::program::Step) -> Result<(), OpError> {
+        match &step.action {
+            Action::Http(h) => {
+                let resp = self.http_request(h).await?;
+                let json = self.check_response(step, &resp)?;
+                self.capture(step, Some(&resp), &String::from_utf8_lossy(&resp.body), json.as_ref());
+                Ok(())
+            }
+            Action::WsConnect { target, headers, subprotocols, rules } => {
+                if self.socket.is_some() {
+                    self.close_socket(false).await;
+                }
+                let path = target.render_with(|e| self.eval(e));
+                let headers: Vec<(String, String)> = headers
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.render_with(|e| self.eval(e))))
+                    .collect();
+                let endpoint = &self.ctx.shared.endpoint;
+                let conn = ws::connect_with(endpoint, &path, &headers, subprotocols).await?;
+                let ctx = self.ctx;
+                ctx.open_connections.set(ctx.open_connections.get() + 1);
+                self.socket = Some(Socket {
+                    conn,
+                    rules,
+                    metric: step.metric,
+                });
+                if let Some(m) = &self.member {
+                    ctx.shared.registry.go_online(m);
+                }
+                Ok(())
+            }
+            Action::Send(frame) => {
+                let msg = self.render_frame(frame);
+                if self.step_no_peer {
+                    // Nobody else is online to talk to: this message is not sent (and not
+                    // counted); the flow goes on.
+                    return Ok(());
+                }
+                let started = self.ctx.now();
+                let Some(socket) = self.socket.as_mut() else {
+                    return Err(fail(ErrorClass::Protocol, "send before the socket was opened"));
+                };
+                socket
+                    .conn
+                    .send(msg)
+                    .await
+                    .map_err(|_| fail(ErrorClass::WsClosed, "the socket closed while sending"))?;
+                if let Some((seq, intended)) = self.step_msg {
+                    self.ctx.record(|r| r.add(Counter::MessagesSent, 1));
+                    self.last_sent = started;
+                    let recipient = self.step_peer.clone();
+                    self.unacked.insert(seq, Outgoing { started, intended, recipient });
+                }
+                if let Some(matcher) = &step.matcher {
+                    self.receive(step, matcher).await?;
+                }
+                Ok(())
+            }
+            Action::Receive => match &step.matcher {
+                Some(matcher) => self.receive(step, matcher).await,
+                None => Ok(()),
+            },
+            _ => Ok(()),
+        }
+    }
+
+    /// Reads frames until one matches, handing the others to the background rules.
+    async fn receive(&mut self, step: &'a super::program::Step, matcher: &Matcher) -> Result<(), OpError> {
+        let within = step.expect.as_ref().and_then(|e| e.within).unwrap_or(step.timeout);
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let Some(socket) = self.socket.as_mut() else {
+                return Err(fail(ErrorClass::Protocol, "expect before the socket was opened"));
+            };
+            let frame = tokio::select! {
+                f = socket.conn.next() => f,
+                _ = tokio::time::sleep_until(deadline) => {
+                    return Err(fail(ErrorClass::Timeout, format!("no matching frame within {within:?}")));
+                }
+            };
+            let text = match frame {
+                Some(Ok(Message::Text(t))) => t.as_str().to_string(),
+                Some(Ok(Message::Binary(b))) => String::from_utf8_lossy(&b).into_owned(),
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => {
+                    self.close_socket(true).await;
+                    return Err(fail(ErrorClass::WsClosed, "the socket closed while waiting for a frame"));
+                }
+            };
+            let json: Option<serde_json::Value> = serde_json::from_str(&text).ok();
+            if self.matches(matcher, &text, json.as_ref()) {
+                self.check_text(step, &text, json.as_ref())?;
+                self.capture(step, None, &text, json.as_ref());
+                return Ok(());
+            }
+            self.background(&text).await;
+        }
+    }
+
+    fn render_frame(&mut self, frame: &Frame) -> Message {
+        match frame {
+            Frame::Text(t) => Message::text(t.render_with(|e| self.eval(e))),
+            Frame::Json(j) => Message::text(self.render_json(j).to_string()),
+        }
+    }
+
+    fn render_json(&mut self, j: &JsonTemplate) -> serde_json::Value {
+        match j {
+            JsonTemplate::Const(v) => v.clone(),
+            JsonTemplate::Text(t) => serde_json::Value::String(t.render_with(|e| self.eval(e))),
+            JsonTemplate::Expr(e) => self.eval(e).to_json(),
+            JsonTemplate::Array(items) => {
+                serde_json::Value::Array(items.iter().map(|i| self.render_json(i)).collect())
+            }
+            JsonTemplate::Object(fields) => serde_json::Value::Object(
+                fields
+                    .iter()
+                    .map(|(k, v)| (k.clone(), self.render_json(v)))
+                    .collect(),
+            ),
+        }
+    }
+
+    async fn http_request(&mut self, h: &Http) -> Result<Response, OpError> {
+        let mut path = h.target.render_with(|e| self.eval(e));
+        for (i, (k, v)) in h.query.iter().enumerate() {
+            path.push(if i == 0 && !path.contains('?') { '?' } else { '&' });
+            super::template::percent_encode(k, &mut path);
+            path.push('=');
+            path.push_str(&v.render_with(|e| self.eval(e)));
+        }
+        let headers: Vec<(String, String)> = h
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), v.render_with(|e| self.eval(e))))
+            .collect();
+        let body = match &h.body {
+            Body::None => None,
+            Body::Json(j) => Some(("application/json", self.render_json(j).to_string().into_bytes())),
+            Body::Text(t) => Some(("text/plain; charset=utf-8", t.render_with(|e| self.eval(e)).into_bytes())),
+            Body::Form(fields) => {
+                let mut s = String::new();
+                for (i, (k, v)) in fields.iter().enumerate() {
+                    if i > 0 {
+                        s.push('&');
+                    }
+                    super::template::percent_encode(k, &mut s);
+                    s.push('=');
+                    s.push_str(&v.render_with(|e| self.eval(e)));
+                }
+                Some(("application/x-www-form-urlencoded", s.into_bytes()))
+            }
+        };
+        let endpoint = &self.ctx.shared.endpoint;
+        self.http.request(endpoint, h.method.clone(), &path, &headers, body).await
+    }
+
+    /// Checks an HTTP response; returns its body as JSON when it is JSON.
+    fn check_response(&mut self, step: &super::program::Step, resp: &Response) -> Result<Option<serde_json::Value>, OpError> {
+        let expected_status = step.expect.as_ref().and_then(|e| {
+            e.checks.iter().find_map(|c| match c {
+                Check::Status(s) => Some(s.clone()),
+                _ => None,
+            })
+        });
+        let status_ok = match &expected_status {
+            Some(s) => s.contains(&resp.status),
+            None => (200..300).contains(&resp.status),
+        };
+        if !status_ok {
+            let expected = expected_status.map_or("2xx".to_string(), |s| {
+                s.iter().map(u16::to_string).collect::<Vec<_>>().join(" or ")
+            });
+            return Err(fail(ErrorClass::HttpStatus, format!("expected HTTP {expected}, got {}", resp.status)));
+        }
+        let json: Option<serde_json::Value> = serde_json::from_slice(&resp.body).ok();
+        let text = String::from_utf8_lossy(&resp.body);
+        self.check_text(step, &text, json.as_ref())?;
+        Ok(json)
+    }
+
+    fn check_text(&mut self, step: &super::program::Step, text: &str, json: Option<&serde_json::Value>) -> Result<(), OpError> {
+        let Some(expect) = &step.expect else { return Ok(()) };
+        for c in &expect.checks {
+            let ok = match c {
+                Check::Status(_) => true,
+                Check::JsonEquals(path, want) => json.is_some_and(|j| {
+                    path.select(j, |e| self.eval(e).to_text()).iter().any(|v| json_eq(v, want))
+                }),
+                Check::JsonExists(path) => {
+                    json.is_some_and(|j| !path.select(j, |e| self.eval(e).to_text()).is_empty())
+                }
+                Check::Contains(s) => text.contains(s.as_str()),
+                Check::Regex(re) => re.is_match(text),
+            };
+            if !ok {
+                let what = match c {
+                    Check::Status(_) => "status".to_string(),
+                    Check::JsonEquals(_, want) => format!("a JSON value is not {want}"),
+                    Check::JsonExists(_) => "a JSON path selects nothing".to_string(),
+                    Check::Contains(s) => format!("the answer does not contain `{s}`"),
+                    Check::Regex(re) => format!("the answer does not match /{}/", re.as_str()),
+                };
+                let class = if json.is_none() && matches!(c, Check::JsonEquals(..) | Check::JsonExists(_)) {
+                    ErrorClass::Protocol
+                } else {
+                    ErrorClass::CheckFailed
+                };
+                return Err(fail(class, what));
+            }
+        }
+        if let (Some(all), Some(json)) = (&expect.contains_all, json) {
+            let wanted: Vec<String> = match &all.values_expr {
+                Some(e) => match self.eval(e) {
+                    Value::List(items) => items.iter().map(Value::to_text).collect(),
+                    v => vec![v.to_text()],
+                },
+                None => vec![all.values.render_with(|e| self.eval(e))],
+            };
+            let found: HashSet<String> = all
+                .path
+                .select(json, |e| self.eval(e).to_text())
+                .iter()
+                .map(|v| Value::from_json(v).to_text())
+                .collect();
+            let missing = wanted.iter().filter(|w| !found.contains(*w)).count();
+            self.ctx.record(|r| {
+                r.add(Counter::ContactsExpected, wanted.len() as u64);
+                r.add(Counter::ContactsMissing, missing as u64);
+            });
+        }
+        Ok(())
+    }
+
+    fn capture(&mut self, step: &super::program::Step, resp: Option<&Response>, text: &str, json: Option<&serde_json::Value>) {
+        for (slot, cap) in &step.captures {
+            let value = match cap {
+                Capture::Json(path) => json.and_then(|j| {
+                    let found = path.select(j, |e| self.eval(e).to_text());
+                    match found.as_slice() {
+                        [] => None,
+                        [one] if !path.is_multi() => Some(Value::from_json(one)),
+                        many => Some(Value::List(many.iter().map(|v| Value::from_json(v)).collect())),
+                    }
+                }),
+                Capture::Regex(re, group) => re
+                    .captures(text)
+                    .and_then(|c| c.get(*group))
+                    .map(|m| Value::Str(m.as_str().to_string())),
+                Capture::Header(name) => resp
+                    .and_then(|r| r.headers.get(name.as_str()))
+                    .and_then(|v| v.to_str().ok())
+                    .map(|v| Value::Str(v.to_string())),
+                Capture::Status => resp.map(|r| Value::Num(r.status as f64)),
+            };
+            if let Some(v) = self.vars.get_mut(*slot) {
+                *v = value;
+            }
+        }
+    }
+
+    /// Evaluates an expression for this user.
+    pub fn eval(&mut self, e: &Expr) -> Value {
+        match e {
+            Expr::Lit(v) => v.clone(),
+            Expr::Var(slot) => self.vars.get(*slot).cloned().flatten().unwrap_or(Value::Null),
+            Expr::Seq => Value::Num(self.seq.last().copied().unwrap_or(0) as f64),
+            Expr::UserIndex => Value::Num(self.index as f64),
+            Expr::UserPhone => Value::Str(self.ctx.shared.identities.phone(self.index)),
+            Expr::MsgId => {
+                let (seq, intended) = match self.step_msg {
+                    Some(m) => m,
+                    None => {
+                        let m = (self.msg_seq, self.intended);
+                        self.msg_seq += 1;
+                        self.step_msg = Some(m);
+                        m
+                    }
+                };
+                Value::Str(message_id(self.index, seq, intended))
+            }
+            Expr::Uuid => {
+                let a: u64 = self.rng.random();
+                let b: u64 = self.rng.random();
+                let b = (b & 0x3fff_ffff_ffff_ffff) | 0x8000_0000_0000_0000;
+                let a = (a & 0xffff_ffff_ffff_0fff) | 0x4000;
+                Value::Str(format!(
+                    "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+                    a >> 32,
+                    (a >> 16) & 0xffff,
+                    a & 0xffff,
+                    b >> 48,
+                    b & 0xffff_ffff_ffff
+                ))
+            }
+            Expr::RandomInt(lo, hi) => {
+                let lo = num(&self.eval(lo)) as i64;
+                let hi = num(&self.eval(hi)) as i64;
+                Value::Num(if hi > lo { self.rng.random_range(lo..=hi) } else { lo } as f64)
+            }
+            Expr::RandomString(n) => {
+                let n = num(&self.eval(n)).clamp(0.0, 4096.0) as usize;
+                const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+                Value::Str(
+                    (0..n)
+                        .map(|_| ALPHABET[self.rng.random_range(0..ALPHABET.len())] as char)
+                        .collect(),
+                )
+            }
+            Expr::TimestampMs => Value::Num(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0.0, |d| d.as_millis() as f64),
+            ),
+            Expr::Base64(x) => {
+                let text = self.eval(x).to_text();
+                Value::Str(base64::engine::general_purpose::STANDARD.encode(text.as_bytes()))
+            }
+            Expr::SwarmOnline(var) => {
+                let peer = match &self.step_peer {
+                    Some(p) => Some(p.clone()),
+                    None => self.pick_peer(),
+                };
+                self.step_peer = peer.clone();
+                self.step_no_peer |= peer.is_none();
+                peer.and_then(|p| p.var(var).cloned()).unwrap_or(Value::Null)
+            }
+            Expr::SwarmSample(n, var) => {
+                let n = num(&self.eval(n)).clamp(0.0, 10_000.0) as usize;
+                self.sampled = self.ctx.shared.registry.sample_registered(&mut self.rng, n, self.index);
+                Value::List(self.sampled.iter().filter_map(|m| m.var(var).cloned()).collect())
+            }
+            Expr::SwarmSampled(var) => {
+                Value::List(self.sampled.iter().filter_map(|m| m.var(var).cloned()).collect())
+            }
+            Expr::FakePhones(n) => {
+                let n = num(&self.eval(n)).clamp(0.0, 10_000.0) as usize;
+                Value::List(
+                    (0..n)
+                        .map(|_| Value::Str(self.ctx.shared.identities.unknown_phone(&mut self.rng)))
+                        .collect(),
+                )
+            }
+            Expr::Concat(parts) => {
+                let values: Vec<Value> = parts.iter().map(|p| self.eval(p)).collect();
+                if values.iter().all(|v| matches!(v, Value::List(_))) {
+                    Value::List(
+                        values
+                            .into_iter()
+                            .flat_map(|v| match v {
+                                Value::List(items) => items,
+                                other => vec![other],
+                            })
+                            .collect(),
+                    )
+                } else {
+                    let mut s = String::new();
+                    for v in &values {
+                        v.write_to(&mut s);
+                    }
+                    Value::Str(s)
+                }
+            }
+        }
+    }
+
+    /// An online chat contact: kept while online, refreshed from the swarm when none is.
+    fn pick_peer(&mut self) -> Option<Arc<Member>> {
+        self.chat_contacts.retain(|m| m.is_online());
+        if self.chat_contacts.is_empty() {
+            self.chat_contacts = self
+                .ctx
+                .shared
+                .registry
+                .sample_online(&mut self.rng, CHAT_CONTACTS, self.index);
+        }
+        if self.chat_contacts.is_empty() {
+            return None;
+        }
+        let i = self.rng.random_range(0..self.chat_contacts.len());
+        Some(self.chat_contacts[i].clone())
+    }
+}
+
+fn num(v: &Value) -> f64 {
+    match v {
+        Value::Num(n) => *n,
+        Value::Str(s) => s.trim().parse().unwrap_or(0.0),
+        Value::Bool(b) => f64::from(u8::from(*b)),
+        _ => 0.0,
+    }
+}
+
+/// JSON equality where numbers compare by value (1 == 1.0).
+fn json_eq(a: &serde_json::Value, b: &serde_json::Value) -> bool {
+    match (a, b) {
+        (serde_json::Value::Number(x), serde_json::Value::Number(y)) => x.as_f64() == y.as_f64(),
+        _ => a == b,
+    }
+}

@@ -1,0 +1,201 @@
+//! The compiled form of a flow: what the engine executes. Every template, path and regex is
+//! parsed once here; variables are slots in a per-user array, resolved by name at load time.
+
+use std::time::Duration;
+
+use regex::Regex;
+
+use super::jsonpath::JsonPath;
+use super::template::{Template, Value};
+use crate::metrics::MetricId;
+use crate::plan::Dist;
+
+/// A compiled expression inside `{{ }}`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expr {
+    Lit(Value),
+    /// A captured variable, by slot.
+    Var(usize),
+    /// The innermost loop's (or `repeat`'s) iteration, from 0.
+    Seq,
+    UserIndex,
+    UserPhone,
+    /// A new correlation id for a message (the same within one step).
+    MsgId,
+    Uuid,
+    RandomInt(Box<Expr>, Box<Expr>),
+    RandomString(Box<Expr>),
+    TimestampMs,
+    Base64(Box<Expr>),
+    /// A published variable of a random online user (the same peer within one step).
+    SwarmOnline(String),
+    /// A published variable of `n` random registered users, as a list.
+    SwarmSample(Box<Expr>, String),
+    /// A variable of the users picked by the step's last `swarm.sample`.
+    SwarmSampled(String),
+    /// `n` phone numbers nobody in the swarm has.
+    FakePhones(Box<Expr>),
+    Concat(Vec<Expr>),
+}
+
+pub type Text = Template<Expr>;
+
+/// A JSON body with templated leaves.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JsonTemplate {
+    Const(serde_json::Value),
+    Text(Text),
+    /// A leaf that is one whole expression keeps the expression's type.
+    Expr(Expr),
+    Array(Vec<JsonTemplate>),
+    Object(Vec<(String, JsonTemplate)>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Body {
+    None,
+    Json(JsonTemplate),
+    Text(Text),
+    Form(Vec<(String, Text)>),
+}
+
+#[derive(Debug, Clone)]
+pub enum Check {
+    Status(Vec<u16>),
+    JsonEquals(JsonPath<Expr>, serde_json::Value),
+    JsonExists(JsonPath<Expr>),
+    Contains(String),
+    Regex(Regex),
+}
+
+#[derive(Debug, Clone)]
+pub enum Capture {
+    Json(JsonPath<Expr>),
+    Regex(Regex, usize),
+    Header(String),
+    Status,
+}
+
+#[derive(Debug, Clone)]
+pub struct ContainsAll {
+    pub path: JsonPath<Expr>,
+    pub values: Text,
+    pub values_expr: Option<Expr>,
+}
+
+/// What a response or frame must satisfy.
+#[derive(Debug, Clone, Default)]
+pub struct Expect {
+    pub checks: Vec<Check>,
+    pub contains_all: Option<ContainsAll>,
+    /// For frames: how long to wait for a match.
+    pub within: Option<Duration>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Http {
+    pub method: hyper::Method,
+    pub target: Text,
+    pub query: Vec<(String, Text)>,
+    pub headers: Vec<(String, Text)>,
+    pub body: Body,
+}
+
+#[derive(Debug, Clone)]
+pub enum Frame {
+    Text(Text),
+    Json(JsonTemplate),
+}
+
+/// Which frames a background rule or an `expect` applies to.
+#[derive(Debug, Clone, Default)]
+pub struct Matcher {
+    pub json: Vec<(JsonPath<Expr>, serde_json::Value)>,
+    pub regex: Option<Regex>,
+}
+
+#[derive(Debug, Clone)]
+pub enum IdSource {
+    Json(JsonPath<Expr>),
+    Regex(Regex),
+}
+
+#[derive(Debug, Clone)]
+pub enum RuleAction {
+    Delivered(IdSource),
+    Acked(IdSource),
+    Rejected(IdSource),
+    Reply(Frame),
+}
+
+#[derive(Debug, Clone)]
+pub struct FrameRule {
+    pub matcher: Matcher,
+    pub actions: Vec<RuleAction>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Until {
+    Equals(usize, Value),
+    NotEquals(usize, Value),
+    Exists(usize, bool),
+}
+
+#[derive(Debug, Clone)]
+pub enum LoopKind {
+    Times(u64),
+    For(Duration, u64),
+    Until(Until, u64),
+}
+
+#[derive(Debug, Clone)]
+pub enum Action {
+    Http(Box<Http>),
+    WsConnect {
+        target: Text,
+        headers: Vec<(String, Text)>,
+        subprotocols: Vec<String>,
+        rules: Vec<FrameRule>,
+    },
+    /// Send a frame; with an `expect`, wait for the matching reply.
+    Send(Frame),
+    /// Wait for a frame that matches the step's `expect`.
+    Receive,
+    Close,
+    Think(Dist),
+    StayOnline(Dist),
+    Loop(LoopKind, Vec<Step>),
+}
+
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub metric: Option<MetricId>,
+    pub transaction: Option<MetricId>,
+    pub action: Action,
+    pub think_before: Option<Dist>,
+    pub repeat: u64,
+    pub timeout: Duration,
+    pub expect: Option<Expect>,
+    /// Frame matcher for `send` + `expect` and receive steps.
+    pub matcher: Option<Matcher>,
+    pub captures: Vec<(usize, Capture)>,
+    /// (name other users see, slot or user.phone)
+    pub publish: Vec<(String, Expr)>,
+}
+
+/// A compiled flow.
+#[derive(Debug, Clone)]
+pub struct Flow {
+    pub name: String,
+    pub steps: Vec<Step>,
+    /// Number of variable slots a user of this flow needs.
+    pub slots: usize,
+}
+
+/// A share of arriving users and the flow they run.
+#[derive(Debug, Clone)]
+pub struct Cohort {
+    pub name: String,
+    pub share: f64,
+    pub flow: usize,
+}
