@@ -216,12 +216,36 @@ pub fn describe(plan: &Plan) -> String {
     }
     let _ = writeln!(
         out,
-        "  total {:.1}s + drain {:.1}s · ~{total:.0} users ({:?} arrivals) · up to {} messages each",
+        "  total {:.1}s + drain {:.1}s · ~{total:.0} users ({:?} arrivals)",
         plan.duration().as_secs_f64(),
         plan.drain.as_secs_f64(),
         plan.arrivals,
-        plan.user.messages
     );
+    match &plan.flows {
+        Some(set) => {
+            let total: f64 = set.cohorts.iter().map(|c| c.share).sum();
+            for c in &set.cohorts {
+                let flow = &set.flows[c.flow];
+                let _ = writeln!(
+                    out,
+                    "  cohort {} ({:.0}%) runs flow {} ({} steps)",
+                    c.name,
+                    100.0 * c.share / total,
+                    flow.name,
+                    flow.steps.len()
+                );
+            }
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "  built-in signup-and-chat flow · up to {} messages each",
+                plan.user.messages
+            );
+        }
+    }
+    let metrics: Vec<&str> = plan.catalog.reported().map(|(_, n)| n).collect();
+    let _ = writeln!(out, "  metrics: {}", metrics.join(", "));
     out
 }
 
@@ -504,7 +528,11 @@ fn compile_user(u: &scenario::UserSection, problems: &mut Problems) -> UserPlan 
 }
 
 /// A duration that must be positive; a parse error is reported once, not twice.
-pub(crate) fn positive_duration(text: &Spanned<String>, what: &str, problems: &mut Problems) -> Duration {
+pub(crate) fn positive_duration(
+    text: &Spanned<String>,
+    what: &str,
+    problems: &mut Problems,
+) -> Duration {
     match parse_duration(text.get_ref()) {
         Ok(d) if d.is_zero() => {
             problems.add(text.span(), format!("{what} must be greater than zero"));

@@ -172,6 +172,15 @@ impl<'a> Problems<'a> {
         });
     }
 
+    /// Where `needle` starts inside `span` of the file (the span's start if it is not there),
+    /// to point into a value that TOML gave no position of its own.
+    pub fn locate(&self, span: &Range<usize>, needle: &str) -> usize {
+        self.text
+            .get(span.clone())
+            .and_then(|t| t.find(needle))
+            .map_or(span.start, |i| span.start + i)
+    }
+
     pub fn into_result(self) -> Result<(), ScenarioErrors> {
         if self.issues.is_empty() {
             Ok(())

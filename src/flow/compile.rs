@@ -159,7 +159,14 @@ impl Compiler<'_, '_> {
         match template::compile(s, escape, &mut self.scope) {
             Ok(t) => Some(t),
             Err(TemplateError { offset, message }) => {
-                self.problems.add(at(&span, offset), message);
+                // Point at the expression: find the string inside the span it came from.
+                let start = self.problems.locate(&span, s);
+                let at = if start == span.start {
+                    at(&span, offset)
+                } else {
+                    (start + offset)..(start + offset)
+                };
+                self.problems.add(at, message);
                 None
             }
         }
@@ -169,7 +176,8 @@ impl Compiler<'_, '_> {
         match jsonpath::parse(s, &mut self.scope) {
             Ok(p) => Some(p),
             Err(e) => {
-                self.problems.add(span, format!("JSON path `{s}`: {}", e.message));
+                self.problems
+                    .add(span, format!("JSON path `{s}`: {}", e.message));
                 None
             }
         }
@@ -204,7 +212,9 @@ impl Compiler<'_, '_> {
     fn json_template(&mut self, v: &toml::Value, span: &Range<usize>) -> JsonTemplate {
         match v {
             toml::Value::String(s) => match self.text_at(s, span.clone(), Escape::None) {
-                Some(t) if t.is_constant() => JsonTemplate::Const(serde_json::Value::String(s.clone())),
+                Some(t) if t.is_constant() => {
+                    JsonTemplate::Const(serde_json::Value::String(s.clone()))
+                }
                 Some(t) => match t.sole_expr() {
                     Some(e) => JsonTemplate::Expr(e.clone()),
                     None => JsonTemplate::Text(t),
@@ -229,15 +239,24 @@ impl Compiler<'_, '_> {
 
     fn frame_at(&mut self, v: &toml::Value, span: Range<usize>) -> Frame {
         match v {
-            toml::Value::String(s) => Frame::Text(
-                self.text_at(s, span, Escape::None)
-                    .unwrap_or_else(|| template::Template { parts: Vec::new(), escape: Escape::None }),
-            ),
+            toml::Value::String(s) => {
+                Frame::Text(self.text_at(s, span, Escape::None).unwrap_or_else(|| {
+                    template::Template {
+                        parts: Vec::new(),
+                        escape: Escape::None,
+                    }
+                }))
+            }
             other => Frame::Json(self.json_template(other, &span)),
         }
     }
 
-    fn matcher(&mut self, json: &IndexMap<String, toml::Value>, regex: Option<&str>, span: Range<usize>) -> Matcher {
+    fn matcher(
+        &mut self,
+        json: &IndexMap<String, toml::Value>,
+        regex: Option<&str>,
+        span: Range<usize>,
+    ) -> Matcher {
         let json = json
             .iter()
             .filter_map(|(p, v)| Some((self.path(p, span.clone())?, toml_to_json(v))))
@@ -255,10 +274,14 @@ impl Compiler<'_, '_> {
             Some(spec::StatusSpec::Many(s)) => checks.push(Check::Status(s.clone())),
             None => {}
         }
-        for (p, v) in e.json.iter().flatten() {
-            if let Some(path) = self.path(p, span.clone()) {
-                checks.push(Check::JsonEquals(path, toml_to_json(v)));
-            }
+        let equalities: Vec<_> = e
+            .json
+            .iter()
+            .flatten()
+            .filter_map(|(p, v)| Some((self.path(p, span.clone())?, toml_to_json(v))))
+            .collect();
+        for (path, want) in &equalities {
+            checks.push(Check::JsonEquals(path.clone(), want.clone()));
         }
         for p in e.exists.iter().flatten() {
             if let Some(path) = self.path(p, span.clone()) {
@@ -268,26 +291,43 @@ impl Compiler<'_, '_> {
         if let Some(c) = &e.contains {
             checks.push(Check::Contains(c.clone()));
         }
-        if let Some(r) = e.regex.as_deref().and_then(|r| self.regex(r, span.clone())) {
-            checks.push(Check::Regex(r));
+        let regex = e.regex.as_deref().and_then(|r| self.regex(r, span.clone()));
+        if let Some(r) = &regex {
+            checks.push(Check::Regex(r.clone()));
         }
-        let within = e.within.as_deref().and_then(|w| match crate::units::parse_duration(w) {
-            Ok(d) => Some(d),
-            Err(m) => {
-                self.problems.add(span.clone(), format!("within: {m}"));
-                None
-            }
-        });
+        let within = e
+            .within
+            .as_deref()
+            .and_then(|w| match crate::units::parse_duration(w) {
+                Ok(d) => Some(d),
+                Err(m) => {
+                    self.problems.add(span.clone(), format!("within: {m}"));
+                    None
+                }
+            });
         let contains_all = e.contains_all.as_ref().and_then(|c| {
             let path = self.path(&c.path, span.clone())?;
             let values = self.text_at(&c.values, span.clone(), Escape::None)?;
             let values_expr = values.sole_expr().cloned();
-            Some(ContainsAll { path, values, values_expr })
+            Some(ContainsAll {
+                path,
+                values,
+                values_expr,
+            })
         });
         // The frame matcher of a receive: the same JSON equalities and regex.
-        let empty = IndexMap::new();
-        let matcher = self.matcher(e.json.as_ref().unwrap_or(&empty), e.regex.as_deref(), span);
-        (Expect { checks, contains_all, within }, matcher)
+        let matcher = Matcher {
+            json: equalities,
+            regex,
+        };
+        (
+            Expect {
+                checks,
+                contains_all,
+                within,
+            },
+            matcher,
+        )
     }
 
     fn capture(&mut self, c: &Spanned<CaptureSpec>) -> Option<Capture> {
@@ -304,7 +344,10 @@ impl Compiler<'_, '_> {
                 (None, None, Some(h), None) => Some(Capture::Header(h.to_ascii_lowercase())),
                 (None, None, None, Some(true)) => Some(Capture::Status),
                 _ => {
-                    self.problems.add(span, "a capture takes exactly one of json, regex, header or status = true");
+                    self.problems.add(
+                        span,
+                        "a capture takes exactly one of json, regex, header or status = true",
+                    );
                     None
                 }
             },
@@ -338,7 +381,10 @@ impl Compiler<'_, '_> {
                 actions.push(RuleAction::Reply(self.frame_at(v, span.clone())));
             }
             if actions.is_empty() {
-                self.problems.add(span, "a frame rule needs delivered, acked, rejected or reply");
+                self.problems.add(
+                    span,
+                    "a frame rule needs delivered, acked, rejected or reply",
+                );
             }
             out.push(FrameRule { matcher, actions });
         }
@@ -362,7 +408,13 @@ impl Compiler<'_, '_> {
         ];
         let present: Vec<&str> = kinds.iter().filter(|(_, p)| *p).map(|(k, _)| *k).collect();
         if present.len() > 1 {
-            self.problems.add(span, format!("a step does one thing; this one has {}", present.join(" and ")));
+            self.problems.add(
+                span,
+                format!(
+                    "a step does one thing; this one has {}",
+                    present.join(" and ")
+                ),
+            );
             return None;
         }
         let timeout = match &s.timeout {
@@ -382,9 +434,22 @@ impl Compiler<'_, '_> {
                 let url = s.ws.as_ref()?;
                 let target = self.text(url, Escape::None)?;
                 let headers = self.headers(s);
-                let rules = s.on_frame.as_ref().map(|r| self.rules(r)).unwrap_or_default();
-                let subprotocols = s.subprotocols.as_ref().map(|p| p.get_ref().clone()).unwrap_or_default();
-                Action::WsConnect { target, headers, subprotocols, rules }
+                let rules = s
+                    .on_frame
+                    .as_ref()
+                    .map(|r| self.rules(r))
+                    .unwrap_or_default();
+                let subprotocols = s
+                    .subprotocols
+                    .as_ref()
+                    .map(|p| p.get_ref().clone())
+                    .unwrap_or_default();
+                Action::WsConnect {
+                    target,
+                    headers,
+                    subprotocols,
+                    rules,
+                }
             }
             Some("send") => Action::Send(self.frame(s.send.as_ref()?)),
             Some("close") => Action::Close,
@@ -393,13 +458,20 @@ impl Compiler<'_, '_> {
                 let l = s.loop_.as_ref()?;
                 let lspan = l.span();
                 let l = l.get_ref();
-                let max = l.max.as_ref().map_or(1000, |m| (*m.get_ref()).max(1) as u64);
+                let max = l
+                    .max
+                    .as_ref()
+                    .map_or(1000, |m| (*m.get_ref()).max(1) as u64);
                 let kind = match (&l.times, &l.for_, &l.until) {
                     (Some(n), None, None) => LoopKind::Times((*n.get_ref()).max(0) as u64),
-                    (None, Some(d), None) => LoopKind::For(crate::plan::positive_duration(d, "loop for", self.problems), max),
+                    (None, Some(d), None) => LoopKind::For(
+                        crate::plan::positive_duration(d, "loop for", self.problems),
+                        max,
+                    ),
                     (None, None, Some(u)) => LoopKind::Until(self.until(u)?, max),
                     _ => {
-                        self.problems.add(lspan, "a loop needs exactly one of times, for or until");
+                        self.problems
+                            .add(lspan, "a loop needs exactly one of times, for or until");
                         return None;
                     }
                 };
@@ -441,7 +513,10 @@ impl Compiler<'_, '_> {
                     match self.scope.vars.get(var) {
                         Some(slot) => Expr::Var(*slot),
                         None => {
-                            self.problems.add(p.span(), format!("cannot publish `{var}`: no step captures it"));
+                            self.problems.add(
+                                p.span(),
+                                format!("cannot publish `{var}`: no step captures it"),
+                            );
                             return None;
                         }
                     }
@@ -449,7 +524,10 @@ impl Compiler<'_, '_> {
                 Some((var.rsplit('.').next().unwrap_or(var).to_string(), expr))
             })
             .collect();
-        let repeat = s.repeat.as_ref().map_or(1, |r| (*r.get_ref()).max(0) as u64);
+        let repeat = s
+            .repeat
+            .as_ref()
+            .map_or(1, |r| (*r.get_ref()).max(0) as u64);
         Some(Step {
             metric,
             transaction,
@@ -467,26 +545,41 @@ impl Compiler<'_, '_> {
     fn until(&mut self, u: &Spanned<spec::ConditionSpec>) -> Option<Until> {
         let c = u.get_ref();
         let Some(slot) = self.scope.vars.get(&c.var).copied() else {
-            self.problems.add(u.span(), format!("unknown variable `{}`: no step captures it", c.var));
+            self.problems.add(
+                u.span(),
+                format!("unknown variable `{}`: no step captures it", c.var),
+            );
             return None;
         };
         match (&c.equals, &c.not_equals, c.exists) {
             (Some(v), None, None) => Some(Until::Equals(slot, Value::from_json(&toml_to_json(v)))),
-            (None, Some(v), None) => Some(Until::NotEquals(slot, Value::from_json(&toml_to_json(v)))),
+            (None, Some(v), None) => {
+                Some(Until::NotEquals(slot, Value::from_json(&toml_to_json(v))))
+            }
             (None, None, Some(e)) => Some(Until::Exists(slot, e)),
             _ => {
-                self.problems.add(u.span(), "until needs exactly one of equals, not_equals or exists");
+                self.problems.add(
+                    u.span(),
+                    "until needs exactly one of equals, not_equals or exists",
+                );
                 None
             }
         }
     }
 
     fn headers(&mut self, s: &StepSpec) -> Vec<(String, Text)> {
-        let Some(h) = &s.headers else { return Vec::new() };
+        let Some(h) = &s.headers else {
+            return Vec::new();
+        };
         let span = h.span();
         h.get_ref()
             .iter()
-            .filter_map(|(k, v)| Some((k.to_ascii_lowercase(), self.text_at(v, span.clone(), Escape::None)?)))
+            .filter_map(|(k, v)| {
+                Some((
+                    k.to_ascii_lowercase(),
+                    self.text_at(v, span.clone(), Escape::None)?,
+                ))
+            })
             .collect()
     }
 
@@ -495,14 +588,18 @@ impl Compiler<'_, '_> {
         let (method, target) = match line.get_ref().trim().split_once(' ') {
             Some((m, t)) => (m, t.trim()),
             None => {
-                self.problems.add(line.span(), "http needs a method and a path, e.g. \"POST /v1/register\"");
+                self.problems.add(
+                    line.span(),
+                    "http needs a method and a path, e.g. \"POST /v1/register\"",
+                );
                 return None;
             }
         };
         let method = match hyper::Method::from_bytes(method.to_ascii_uppercase().as_bytes()) {
             Ok(m) => m,
             Err(_) => {
-                self.problems.add(line.span(), format!("`{method}` is not an HTTP method"));
+                self.problems
+                    .add(line.span(), format!("`{method}` is not an HTTP method"));
                 return None;
             }
         };
@@ -515,7 +612,9 @@ impl Compiler<'_, '_> {
                 let qspan = q.span();
                 q.get_ref()
                     .iter()
-                    .filter_map(|(k, v)| Some((k.clone(), self.text_at(v, qspan.clone(), Escape::Url)?)))
+                    .filter_map(|(k, v)| {
+                        Some((k.clone(), self.text_at(v, qspan.clone(), Escape::Url)?))
+                    })
                     .collect()
             }
             None => Vec::new(),
@@ -523,7 +622,8 @@ impl Compiler<'_, '_> {
         let headers = self.headers(s);
         let bodies = [s.json.is_some(), s.body.is_some(), s.form.is_some()];
         if bodies.iter().filter(|b| **b).count() > 1 {
-            self.problems.add(span, "a request has one body: json, body or form");
+            self.problems
+                .add(span, "a request has one body: json, body or form");
         }
         let body = if let Some(j) = &s.json {
             Body::Json(self.json_template(j.get_ref(), &j.span()))
@@ -534,13 +634,21 @@ impl Compiler<'_, '_> {
             Body::Form(
                 f.get_ref()
                     .iter()
-                    .filter_map(|(k, v)| Some((k.clone(), self.text_at(v, fspan.clone(), Escape::Url)?)))
+                    .filter_map(|(k, v)| {
+                        Some((k.clone(), self.text_at(v, fspan.clone(), Escape::Url)?))
+                    })
                     .collect(),
             )
         } else {
             Body::None
         };
-        Some(Action::Http(Box::new(Http { method, target, query, headers, body })))
+        Some(Action::Http(Box::new(Http {
+            method,
+            target,
+            query,
+            headers,
+            body,
+        })))
     }
 }
 
@@ -548,11 +656,16 @@ pub fn toml_to_json(v: &toml::Value) -> serde_json::Value {
     match v {
         toml::Value::String(s) => serde_json::Value::String(s.clone()),
         toml::Value::Integer(i) => serde_json::Value::from(*i),
-        toml::Value::Float(f) => serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, serde_json::Value::Number),
+        toml::Value::Float(f) => serde_json::Number::from_f64(*f)
+            .map_or(serde_json::Value::Null, serde_json::Value::Number),
         toml::Value::Boolean(b) => serde_json::Value::Bool(*b),
         toml::Value::Datetime(d) => serde_json::Value::String(d.to_string()),
         toml::Value::Array(a) => serde_json::Value::Array(a.iter().map(toml_to_json).collect()),
-        toml::Value::Table(t) => serde_json::Value::Object(t.iter().map(|(k, v)| (k.clone(), toml_to_json(v))).collect()),
+        toml::Value::Table(t) => serde_json::Value::Object(
+            t.iter()
+                .map(|(k, v)| (k.clone(), toml_to_json(v)))
+                .collect(),
+        ),
     }
 }
 
@@ -602,7 +715,10 @@ pub fn compile(
         let slots = vars.len();
         let mut c = Compiler {
             problems,
-            scope: Scope { vars, published: published.clone() },
+            scope: Scope {
+                vars,
+                published: published.clone(),
+            },
             metrics: std::mem::take(&mut metrics),
             default_timeout,
         };
@@ -611,7 +727,11 @@ pub fn compile(
         if steps.is_empty() {
             problems.add(f.span(), format!("flow `{name}` has no steps"));
         }
-        compiled.push(Flow { name: name.clone(), steps, slots });
+        compiled.push(Flow {
+            name: name.clone(),
+            steps,
+            slots,
+        });
     }
     let mut out_cohorts = Vec::new();
     for c in cohorts {
@@ -620,7 +740,14 @@ pub fn compile(
             Some(i) => i,
             None => {
                 let known: Vec<&str> = flows.keys().map(String::as_str).collect();
-                problems.add(c.flow.span(), format!("unknown flow `{}`: the scenario defines {}", c.flow.get_ref(), known.join(", ")));
+                problems.add(
+                    c.flow.span(),
+                    format!(
+                        "unknown flow `{}`: the scenario defines {}",
+                        c.flow.get_ref(),
+                        known.join(", ")
+                    ),
+                );
                 continue;
             }
         };
@@ -628,12 +755,23 @@ pub fn compile(
         if !(share.is_finite() && share > 0.0) {
             problems.add(c.share.span(), "share must be a positive number");
         }
-        out_cohorts.push(Cohort { name: c.name.get_ref().clone(), share, flow });
+        out_cohorts.push(Cohort {
+            name: c.name.get_ref().clone(),
+            share,
+            flow,
+        });
     }
     if cohorts.is_empty() && compiled.len() == 1 {
-        out_cohorts.push(Cohort { name: compiled[0].name.clone(), share: 1.0, flow: 0 });
+        out_cohorts.push(Cohort {
+            name: compiled[0].name.clone(),
+            share: 1.0,
+            flow: 0,
+        });
     } else if cohorts.is_empty() && compiled.len() > 1 {
-        problems.add(0..0, "several flows need [[cohorts]] saying which users run which flow");
+        problems.add(
+            0..0,
+            "several flows need [[cohorts]] saying which users run which flow",
+        );
     }
     FlowSet {
         flows: compiled,

@@ -346,7 +346,8 @@ impl<'a> User<'a> {
             return;
         };
         let ctx = self.ctx;
-        ctx.open_connections.set(ctx.open_connections.get().saturating_sub(1));
+        ctx.open_connections
+            .set(ctx.open_connections.get().saturating_sub(1));
         let ended = matches!(*self.state.borrow(), RunState::Ended | RunState::Aborted);
         if let Some(m) = &self.member {
             ctx.shared.registry.go_offline(m);
@@ -356,9 +357,15 @@ impl<'a> User<'a> {
             }
         }
         if let (true, false, Some(m)) = (by_peer, ended, socket.metric) {
-            ctx.record(|r| r.error_because(m, ErrorClass::WsClosed, "the server closed the socket"));
+            ctx.record(|r| {
+                r.error_because(m, ErrorClass::WsClosed, "the server closed the socket")
+            });
         }
-        let class = if by_peer { ErrorClass::WsClosed } else { ErrorClass::Timeout };
+        let class = if by_peer {
+            ErrorClass::WsClosed
+        } else {
+            ErrorClass::Timeout
+        };
         let unacked = std::mem::take(&mut self.unacked).len();
         ctx.record(|r| {
             for _ in 0..unacked {
@@ -416,7 +423,12 @@ impl<'a> User<'a> {
         }
     }
 
-    fn extract_id(&mut self, src: &IdSource, text: &str, json: Option<&serde_json::Value>) -> Option<String> {
+    fn extract_id(
+        &mut self,
+        src: &IdSource,
+        text: &str,
+        json: Option<&serde_json::Value>,
+    ) -> Option<String> {
         match src {
             IdSource::Json(path) => {
                 let json = json?;
@@ -425,7 +437,9 @@ impl<'a> User<'a> {
             }
             IdSource::Regex(re) => {
                 let caps = re.captures(text)?;
-                caps.get(1).or_else(|| caps.get(0)).map(|m| m.as_str().to_string())
+                caps.get(1)
+                    .or_else(|| caps.get(0))
+                    .map(|m| m.as_str().to_string())
             }
         }
     }
@@ -458,7 +472,9 @@ impl<'a> User<'a> {
 
     fn acked(&mut self, id: &str) {
         let ctx = self.ctx;
-        let Some((_, seq, _)) = parse_message_id(id) else { return };
+        let Some((_, seq, _)) = parse_message_id(id) else {
+            return;
+        };
         if let Some(out) = self.unacked.remove(&seq) {
             if let Some(peer) = &out.recipient {
                 peer.accepted.fetch_add(1, Ordering::Relaxed);
@@ -497,7 +513,10 @@ impl<'a> User<'a> {
         let started = ctx.now();
         let result = match tokio::time::timeout(step.timeout, self.perform(step)).await {
             Ok(r) => r,
-            Err(_) => Err(fail(ErrorClass::Timeout, "no answer within the step's timeout")),
+            Err(_) => Err(fail(
+                ErrorClass::Timeout,
+                "no answer within the step's timeout",
+            )),
         };
         let ended = ctx.now();
         match result {
@@ -537,10 +556,20 @@ impl<'a> User<'a> {
             Action::Http(h) => {
                 let resp = self.http_request(h).await?;
                 let json = self.check_response(step, &resp)?;
-                self.capture(step, Some(&resp), &String::from_utf8_lossy(&resp.body), json.as_ref());
+                self.capture(
+                    step,
+                    Some(&resp),
+                    &String::from_utf8_lossy(&resp.body),
+                    json.as_ref(),
+                );
                 Ok(())
             }
-            Action::WsConnect { target, headers, subprotocols, rules } => {
+            Action::WsConnect {
+                target,
+                headers,
+                subprotocols,
+                rules,
+            } => {
                 if self.socket.is_some() {
                     self.close_socket(false).await;
                 }
@@ -572,7 +601,10 @@ impl<'a> User<'a> {
                 }
                 let started = self.ctx.now();
                 let Some(socket) = self.socket.as_mut() else {
-                    return Err(fail(ErrorClass::Protocol, "send before the socket was opened"));
+                    return Err(fail(
+                        ErrorClass::Protocol,
+                        "send before the socket was opened",
+                    ));
                 };
                 socket
                     .conn
@@ -583,7 +615,14 @@ impl<'a> User<'a> {
                     self.ctx.record(|r| r.add(Counter::MessagesSent, 1));
                     self.last_sent = started;
                     let recipient = self.step_peer.clone();
-                    self.unacked.insert(seq, Outgoing { started, intended, recipient });
+                    self.unacked.insert(
+                        seq,
+                        Outgoing {
+                            started,
+                            intended,
+                            recipient,
+                        },
+                    );
                 }
                 if let Some(matcher) = &step.matcher {
                     self.receive(step, matcher).await?;
@@ -599,12 +638,23 @@ impl<'a> User<'a> {
     }
 
     /// Reads frames until one matches, handing the others to the background rules.
-    async fn receive(&mut self, step: &'a super::program::Step, matcher: &Matcher) -> Result<(), OpError> {
-        let within = step.expect.as_ref().and_then(|e| e.within).unwrap_or(step.timeout);
+    async fn receive(
+        &mut self,
+        step: &'a super::program::Step,
+        matcher: &Matcher,
+    ) -> Result<(), OpError> {
+        let within = step
+            .expect
+            .as_ref()
+            .and_then(|e| e.within)
+            .unwrap_or(step.timeout);
         let deadline = tokio::time::Instant::now() + within;
         loop {
             let Some(socket) = self.socket.as_mut() else {
-                return Err(fail(ErrorClass::Protocol, "expect before the socket was opened"));
+                return Err(fail(
+                    ErrorClass::Protocol,
+                    "expect before the socket was opened",
+                ));
             };
             let frame = tokio::select! {
                 f = socket.conn.next() => f,
@@ -618,7 +668,10 @@ impl<'a> User<'a> {
                 Some(Ok(_)) => continue,
                 Some(Err(_)) | None => {
                     self.close_socket(true).await;
-                    return Err(fail(ErrorClass::WsClosed, "the socket closed while waiting for a frame"));
+                    return Err(fail(
+                        ErrorClass::WsClosed,
+                        "the socket closed while waiting for a frame",
+                    ));
                 }
             };
             let json: Option<serde_json::Value> = serde_json::from_str(&text).ok();
@@ -658,7 +711,11 @@ impl<'a> User<'a> {
     async fn http_request(&mut self, h: &Http) -> Result<Response, OpError> {
         let mut path = h.target.render_with(|e| self.eval(e));
         for (i, (k, v)) in h.query.iter().enumerate() {
-            path.push(if i == 0 && !path.contains('?') { '?' } else { '&' });
+            path.push(if i == 0 && !path.contains('?') {
+                '?'
+            } else {
+                '&'
+            });
             super::template::percent_encode(k, &mut path);
             path.push('=');
             path.push_str(&v.render_with(|e| self.eval(e)));
@@ -670,8 +727,14 @@ impl<'a> User<'a> {
             .collect();
         let body = match &h.body {
             Body::None => None,
-            Body::Json(j) => Some(("application/json", self.render_json(j).to_string().into_bytes())),
-            Body::Text(t) => Some(("text/plain; charset=utf-8", t.render_with(|e| self.eval(e)).into_bytes())),
+            Body::Json(j) => Some((
+                "application/json",
+                self.render_json(j).to_string().into_bytes(),
+            )),
+            Body::Text(t) => Some((
+                "text/plain; charset=utf-8",
+                t.render_with(|e| self.eval(e)).into_bytes(),
+            )),
             Body::Form(fields) => {
                 let mut s = String::new();
                 for (i, (k, v)) in fields.iter().enumerate() {
@@ -686,11 +749,17 @@ impl<'a> User<'a> {
             }
         };
         let endpoint = &self.ctx.shared.endpoint;
-        self.http.request(endpoint, h.method.clone(), &path, &headers, body).await
+        self.http
+            .request(endpoint, h.method.clone(), &path, &headers, body)
+            .await
     }
 
     /// Checks an HTTP response; returns its body as JSON when it is JSON.
-    fn check_response(&mut self, step: &super::program::Step, resp: &Response) -> Result<Option<serde_json::Value>, OpError> {
+    fn check_response(
+        &mut self,
+        step: &super::program::Step,
+        resp: &Response,
+    ) -> Result<Option<serde_json::Value>, OpError> {
         let expected_status = step.expect.as_ref().and_then(|e| {
             e.checks.iter().find_map(|c| match c {
                 Check::Status(s) => Some(s.clone()),
@@ -703,9 +772,15 @@ impl<'a> User<'a> {
         };
         if !status_ok {
             let expected = expected_status.map_or("2xx".to_string(), |s| {
-                s.iter().map(u16::to_string).collect::<Vec<_>>().join(" or ")
+                s.iter()
+                    .map(u16::to_string)
+                    .collect::<Vec<_>>()
+                    .join(" or ")
             });
-            return Err(fail(ErrorClass::HttpStatus, format!("expected HTTP {expected}, got {}", resp.status)));
+            return Err(fail(
+                ErrorClass::HttpStatus,
+                format!("expected HTTP {expected}, got {}", resp.status),
+            ));
         }
         let json: Option<serde_json::Value> = serde_json::from_slice(&resp.body).ok();
         let text = String::from_utf8_lossy(&resp.body);
@@ -713,13 +788,22 @@ impl<'a> User<'a> {
         Ok(json)
     }
 
-    fn check_text(&mut self, step: &super::program::Step, text: &str, json: Option<&serde_json::Value>) -> Result<(), OpError> {
-        let Some(expect) = &step.expect else { return Ok(()) };
+    fn check_text(
+        &mut self,
+        step: &super::program::Step,
+        text: &str,
+        json: Option<&serde_json::Value>,
+    ) -> Result<(), OpError> {
+        let Some(expect) = &step.expect else {
+            return Ok(());
+        };
         for c in &expect.checks {
             let ok = match c {
                 Check::Status(_) => true,
                 Check::JsonEquals(path, want) => json.is_some_and(|j| {
-                    path.select(j, |e| self.eval(e).to_text()).iter().any(|v| json_eq(v, want))
+                    path.select(j, |e| self.eval(e).to_text())
+                        .iter()
+                        .any(|v| json_eq(v, want))
                 }),
                 Check::JsonExists(path) => {
                     json.is_some_and(|j| !path.select(j, |e| self.eval(e).to_text()).is_empty())
@@ -735,7 +819,9 @@ impl<'a> User<'a> {
                     Check::Contains(s) => format!("the answer does not contain `{s}`"),
                     Check::Regex(re) => format!("the answer does not match /{}/", re.as_str()),
                 };
-                let class = if json.is_none() && matches!(c, Check::JsonEquals(..) | Check::JsonExists(_)) {
+                let class = if json.is_none()
+                    && matches!(c, Check::JsonEquals(..) | Check::JsonExists(_))
+                {
                     ErrorClass::Protocol
                 } else {
                     ErrorClass::CheckFailed
@@ -766,7 +852,13 @@ impl<'a> User<'a> {
         Ok(())
     }
 
-    fn capture(&mut self, step: &super::program::Step, resp: Option<&Response>, text: &str, json: Option<&serde_json::Value>) {
+    fn capture(
+        &mut self,
+        step: &super::program::Step,
+        resp: Option<&Response>,
+        text: &str,
+        json: Option<&serde_json::Value>,
+    ) {
         for (slot, cap) in &step.captures {
             let value = match cap {
                 Capture::Json(path) => json.and_then(|j| {
@@ -774,7 +866,9 @@ impl<'a> User<'a> {
                     match found.as_slice() {
                         [] => None,
                         [one] if !path.is_multi() => Some(Value::from_json(one)),
-                        many => Some(Value::List(many.iter().map(|v| Value::from_json(v)).collect())),
+                        many => Some(Value::List(
+                            many.iter().map(|v| Value::from_json(v)).collect(),
+                        )),
                     }
                 }),
                 Capture::Regex(re, group) => re
@@ -797,7 +891,12 @@ impl<'a> User<'a> {
     pub fn eval(&mut self, e: &Expr) -> Value {
         match e {
             Expr::Lit(v) => v.clone(),
-            Expr::Var(slot) => self.vars.get(*slot).cloned().flatten().unwrap_or(Value::Null),
+            Expr::Var(slot) => self
+                .vars
+                .get(*slot)
+                .cloned()
+                .flatten()
+                .unwrap_or(Value::Null),
             Expr::Seq => Value::Num(self.seq.last().copied().unwrap_or(0) as f64),
             Expr::UserIndex => Value::Num(self.index as f64),
             Expr::UserPhone => Value::Str(self.ctx.shared.identities.phone(self.index)),
@@ -830,7 +929,11 @@ impl<'a> User<'a> {
             Expr::RandomInt(lo, hi) => {
                 let lo = num(&self.eval(lo)) as i64;
                 let hi = num(&self.eval(hi)) as i64;
-                Value::Num(if hi > lo { self.rng.random_range(lo..=hi) } else { lo } as f64)
+                Value::Num(if hi > lo {
+                    self.rng.random_range(lo..=hi)
+                } else {
+                    lo
+                } as f64)
             }
             Expr::RandomString(n) => {
                 let n = num(&self.eval(n)).clamp(0.0, 4096.0) as usize;
@@ -857,21 +960,36 @@ impl<'a> User<'a> {
                 };
                 self.step_peer = peer.clone();
                 self.step_no_peer |= peer.is_none();
-                peer.and_then(|p| p.var(var).cloned()).unwrap_or(Value::Null)
+                peer.and_then(|p| p.var(var).cloned())
+                    .unwrap_or(Value::Null)
             }
             Expr::SwarmSample(n, var) => {
                 let n = num(&self.eval(n)).clamp(0.0, 10_000.0) as usize;
-                self.sampled = self.ctx.shared.registry.sample_registered(&mut self.rng, n, self.index);
-                Value::List(self.sampled.iter().filter_map(|m| m.var(var).cloned()).collect())
+                self.sampled =
+                    self.ctx
+                        .shared
+                        .registry
+                        .sample_registered(&mut self.rng, n, self.index);
+                Value::List(
+                    self.sampled
+                        .iter()
+                        .filter_map(|m| m.var(var).cloned())
+                        .collect(),
+                )
             }
-            Expr::SwarmSampled(var) => {
-                Value::List(self.sampled.iter().filter_map(|m| m.var(var).cloned()).collect())
-            }
+            Expr::SwarmSampled(var) => Value::List(
+                self.sampled
+                    .iter()
+                    .filter_map(|m| m.var(var).cloned())
+                    .collect(),
+            ),
             Expr::FakePhones(n) => {
                 let n = num(&self.eval(n)).clamp(0.0, 10_000.0) as usize;
                 Value::List(
                     (0..n)
-                        .map(|_| Value::Str(self.ctx.shared.identities.unknown_phone(&mut self.rng)))
+                        .map(|_| {
+                            Value::Str(self.ctx.shared.identities.unknown_phone(&mut self.rng))
+                        })
                         .collect(),
                 )
             }
@@ -902,11 +1020,11 @@ impl<'a> User<'a> {
     fn pick_peer(&mut self) -> Option<Arc<Member>> {
         self.chat_contacts.retain(|m| m.is_online());
         if self.chat_contacts.is_empty() {
-            self.chat_contacts = self
-                .ctx
-                .shared
-                .registry
-                .sample_online(&mut self.rng, CHAT_CONTACTS, self.index);
+            self.chat_contacts =
+                self.ctx
+                    .shared
+                    .registry
+                    .sample_online(&mut self.rng, CHAT_CONTACTS, self.index);
         }
         if self.chat_contacts.is_empty() {
             return None;

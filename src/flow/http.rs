@@ -91,7 +91,10 @@ impl HttpClient {
         }
         let body = match body {
             Some((content_type, bytes)) => {
-                if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("content-type")) {
+                if !headers
+                    .iter()
+                    .any(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+                {
                     req = req.header(hyper::header::CONTENT_TYPE, content_type);
                 }
                 Full::new(Bytes::from(bytes))

@@ -50,7 +50,9 @@ pub async fn connect_with(
         let offered = subprotocols.join(", ");
         let value = tokio_tungstenite::tungstenite::http::HeaderValue::from_str(&offered)
             .map_err(|_| OpError::new(ErrorClass::Protocol, "bad subprotocol"))?;
-        request.headers_mut().insert("sec-websocket-protocol", value);
+        request
+            .headers_mut()
+            .insert("sec-websocket-protocol", value);
     }
     let stream = TcpStream::connect(endpoint.addr)
         .await
