@@ -1,0 +1,272 @@
+#!/usr/bin/env bash
+# inrush benchmark: how many signups/s and chat messages/s one generator core sustains against
+# the built-in messenger on another core, compared with wrk in the same run. See bench/README.md.
+#
+#   bench/run.sh            # full run, ~10 minutes
+#   QUICK=1 bench/run.sh    # ~2 minutes, shorter steps, coarser search
+#
+# Writes reports/bench-<UTC stamp>.md (the table) and reports/bench-<UTC stamp>/ (every step's
+# summary.json, server logs, results.jsonl). reports/ is git-ignored. All traffic goes to 127.0.0.1.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$PWD
+HELP="$ROOT/bench/bench.py"
+py() { python3 "$HELP" "$@"; }
+
+QUICK=${QUICK:-0}
+if [[ $QUICK == 1 ]]; then
+  STEP_S=${STEP_S:-5};          BISECT=${BISECT:-1};        CONFIRM=${CONFIRM:-0}
+  SIGNUP_START=${SIGNUP_START:-200}
+  MSG_USERS=${MSG_USERS:-500};  MSG_JOIN_S=${MSG_JOIN_S:-2}; MSG_CHAT_S=${MSG_CHAT_S:-5}
+  MSG_START=${MSG_START:-4000}; WRK_S=${WRK_S:-4};         QUIET_WAIT=${QUIET_WAIT:-5}
+else
+  STEP_S=${STEP_S:-15};         BISECT=${BISECT:-3};        CONFIRM=${CONFIRM:-1}
+  SIGNUP_START=${SIGNUP_START:-50}
+  MSG_USERS=${MSG_USERS:-1000}; MSG_JOIN_S=${MSG_JOIN_S:-5}; MSG_CHAT_S=${MSG_CHAT_S:-15}
+  MSG_START=${MSG_START:-1000}; WRK_S=${WRK_S:-10}
+fi
+SIGNUP_MAX=${SIGNUP_MAX:-51200}    # stop doubling here even if everything passes
+MSG_MAX=${MSG_MAX:-512000}
+BUDGET_S=${BUDGET_S:-$([[ $QUICK == 1 ]] && echo 150 || echo 720)}  # past this, no retries/waits/bisection
+RETRY=${RETRY:-1}                # reruns of a step that failed while other load used a pinned core
+QUIET_WAIT=${QUIET_WAIT:-20}      # before each step, wait up to this long for both cores to be idle
+PARTS=${PARTS:-signup message wrk}   # which parts to run
+TARGET_CORE=${TARGET_CORE:-0}
+GEN_CORE=${GEN_CORE:-1}
+
+STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+OUT=${OUT:-$ROOT/reports/bench-$STAMP}
+REPORT=${REPORT:-$OUT.md}
+mkdir -p "$OUT/steps" "$OUT/logs"
+RESULTS=$OUT/results.jsonl
+: >"$RESULTS"
+T_START=$(date +%s)
+
+SP=""   # pid of the running target
+stop_target() {
+  if [[ -n $SP ]]; then
+    kill "$SP" 2>/dev/null || true
+    wait "$SP" 2>/dev/null || true
+    SP=""
+  fi
+}
+trap stop_target EXIT
+trap 'stop_target; exit 130' INT TERM
+
+log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*"; }
+# True once the bench has used its time budget: retries, quiet waits, bisection and confirmation
+# are then skipped so that a busy machine cannot stretch the run without bound.
+over_budget() { (($(date +%s) - T_START > BUDGET_S)); }
+
+# ---------------------------------------------------------------------------------------------
+# BENCH_REV=<git revision> benchmarks that commit (exported to a temp dir, built into
+# target/bench-rev/) instead of the working tree, e.g. while the tree is mid-edit.
+if [[ -n ${BENCH_REV:-} ]]; then
+  REV=$(git rev-parse --short "$BENCH_REV")
+  SRC=$(mktemp -d /tmp/inrush-bench-src.XXXXXX)
+  git archive "$REV" | tar -x -C "$SRC"
+  log "building $REV (cargo build --release --locked, in $SRC)"
+  (cd "$SRC" && CARGO_TARGET_DIR=$ROOT/target/bench-rev cargo build --release --locked --quiet)
+  BUILT=$ROOT/target/bench-rev/release/inrush
+  rm -rf "$SRC"
+else
+  REV=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+  git diff --quiet HEAD -- src Cargo.toml Cargo.lock 2>/dev/null || REV="$REV+uncommitted"
+  log "building the working tree (cargo build --release --locked)"
+  cargo build --release --locked --quiet
+  BUILT=$ROOT/target/release/inrush
+fi
+# A private copy: another build in this tree must not swap the binary in the middle of the bench.
+BIN=$OUT/inrush
+cp "$BUILT" "$BIN"
+
+if ! command -v wrk >/dev/null; then
+  log "installing wrk from Debian"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk) >"$OUT/logs/apt.log" 2>&1 \
+    || log "could not install wrk (see $OUT/logs/apt.log); the peer comparison is skipped"
+fi
+
+py meta "$RESULTS" "date=$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+  "command=$( [[ $QUICK == 1 ]] && echo 'QUICK=1 ' )$( [[ -n ${BENCH_REV:-} ]] && echo "BENCH_REV=$BENCH_REV " )bench/run.sh" \
+  "commit=$REV" \
+  "cpus=$(nproc)" "cpu_model=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" \
+  "nofile=$(ulimit -n)" "step_s=$STEP_S"
+
+# Starts a fresh target (no registered phones, no sockets) on a free port, pinned to TARGET_CORE.
+start_target() {
+  local name=$1
+  PORT=$(py freeport)
+  taskset -c "$TARGET_CORE" "$BIN" serve --listen "127.0.0.1:$PORT" >"$OUT/logs/serve-$name.log" 2>&1 &
+  SP=$!
+  py wait-healthy "$PORT" 10
+}
+
+# CPU use of the pinned cores and of the target around a measured command: the machine may be
+# shared with load this script cannot see, so every step reports (and is judged by) it.
+measure_begin() {
+  read -r M_GEN0 M_TGT0 < <(py core-busy "$GEN_CORE" "$TARGET_CORE")
+  read -r M_TCPU0 _ < <(py proc-stats "$SP")
+  M_T0=$(date +%s.%N)
+}
+measure_end() {  # prints key=value arguments for bench.py
+  local t1 gen1 tgt1 tcpu1 rss
+  t1=$(date +%s.%N)
+  read -r gen1 tgt1 < <(py core-busy "$GEN_CORE" "$TARGET_CORE")
+  read -r tcpu1 rss < <(py proc-stats "$SP")
+  python3 -c 'import sys; g0,g1,t0,t1,c0,c1,w0,w1=map(float,sys.argv[1:]); print(f"gen_core_busy_s={g1-g0:.3f} target_core_busy_s={t1-t0:.3f} target_cpu_s={c1-c0:.3f} wall_s={w1-w0:.3f}")' \
+    "$M_GEN0" "$gen1" "$M_TGT0" "$tgt1" "$M_TCPU0" "$tcpu1" "$M_T0" "$t1"
+  echo "target_rss_mb=$rss"
+}
+
+STEP=0
+# run_step KIND LABEL SCENARIO PHASE_S EXPECTED_ARRIVALS MAX_SECONDS key=value...
+#   → exit 0 pass, 1 fail, 3 fail while other load disturbed a pinned core
+run_step() {
+  local kind=$1 label=$2 scenario=$3 phase_s=$4 expected=$5 max_s=$6
+  shift 6
+  STEP=$((STEP + 1))
+  local seed=$((1000 + STEP)) dir="$OUT/steps/$STEP-$kind-$label"
+  over_budget || py wait-quiet "$QUIET_WAIT" "$GEN_CORE" "$TARGET_CORE"
+  start_target "$STEP"
+  local ovf0 ovf1 rc=0 measured
+  ovf0=$(py listen-overflows)
+  measure_begin
+  timeout --signal=INT --kill-after=10 "$max_s" \
+    taskset -c "$GEN_CORE" "$BIN" run "$scenario" --target "http://127.0.0.1:$PORT" \
+    --out "$dir" --workers 1 --quiet --seed "$seed" >"$OUT/logs/run-$STEP.log" 2>&1 || rc=$?
+  measured=$(measure_end)
+  ovf1=$(py listen-overflows)
+  stop_target
+  # shellcheck disable=SC2086  # $measured is a list of key=value words
+  py eval "$kind" "$dir/summary.json" "$RESULTS" "label=$label" "seed=$seed" "rc=$rc" \
+    "phase_s=$phase_s" "expected_arrivals=$expected" $measured \
+    "listen_overflows=$((ovf1 - ovf0))" "$@"
+}
+
+# attempt NAME VALUE: one sweep step, retried (RETRY times) when it failed while disturbed.
+attempt() {
+  local name=$1 value=$2 tries=0 rc
+  while :; do
+    rc=0
+    "${name}_step" "$value" || rc=$?
+    if ((rc == 3 && tries < RETRY)) && ! over_budget; then
+      tries=$((tries + 1))
+      log "$name $value failed while other load used a pinned core; retrying"
+      continue
+    fi
+    return $((rc == 0 ? 0 : 1))
+  done
+}
+
+# sweep NAME START MAX ROUND: doubles from START until a step fails (or MAX), then bisects
+# BISECT times between the last pass and the first failure, then (CONFIRM=1) runs the highest
+# passing value once more with another seed; the report only counts a value whose every run
+# passed. Calls "${NAME}_step VALUE".
+sweep() {
+  local name=$1 value=$2 max=$3 round=$4 lo=0 hi=0
+  while :; do
+    if attempt "$name" "$value"; then
+      lo=$value
+      ((value * 2 <= max)) || break
+      value=$((value * 2))
+    else
+      hi=$value
+      break
+    fi
+  done
+  if ((hi > 0 && lo > 0)); then
+    local i mid
+    for ((i = 0; i < BISECT; i++)); do
+      over_budget && { log "$name: time budget used, no more bisection"; break; }
+      mid=$(((lo + hi) / 2 / round * round))
+      ((mid > lo && mid < hi)) || break
+      if attempt "$name" "$mid"; then lo=$mid; else hi=$mid; fi
+    done
+  fi
+  if ((lo > 0 && CONFIRM == 1)) && ! over_budget; then
+    log "$name: confirming $lo with another seed"
+    attempt "$name" "$lo" || log "$name: the confirmation of $lo failed (an undisturbed failure makes the report fall back to a lower value)"
+  fi
+  log "$name: highest passing $lo, lowest failing ${hi/#0/none}"
+}
+
+SCEN=$OUT/scenarios
+mkdir -p "$SCEN"
+
+signup_step() {
+  local rate=$1 f="$SCEN/signup-$1.toml"
+  py signup-scenario "$rate" "$STEP_S" >"$f"
+  run_step signup "$rate" "$f" "$STEP_S" "$((rate * STEP_S))" "$((STEP_S + 60))" "rate=$rate"
+}
+
+message_step() {
+  local rate=$1 f="$SCEN/message-$1.toml"
+  py message-scenario "$MSG_USERS" "$MSG_JOIN_S" "$MSG_CHAT_S" "$rate" >"$f"
+  run_step message "$rate" "$f" "$MSG_CHAT_S" "$MSG_USERS" "$((MSG_JOIN_S + MSG_CHAT_S + 60))" \
+    "msg_rate=$rate" "users=$MSG_USERS"
+}
+
+# ---------------------------------------------------------------------------------------------
+if [[ " $PARTS " == *" signup "* ]]; then
+  log "signup sweep: ${STEP_S}s constant-rate Poisson steps from $SIGNUP_START users/s"
+  sweep signup "$SIGNUP_START" "$SIGNUP_MAX" 10
+fi
+
+if [[ " $PARTS " == *" message "* ]]; then
+  log "message sweep: $MSG_USERS users join in ${MSG_JOIN_S}s, then chat ${MSG_CHAT_S}s; from $MSG_START msg/s"
+  sweep message "$MSG_START" "$MSG_MAX" 100
+fi
+
+# ---------------------------------------------------------------------------------------------
+if [[ " $PARTS " == *" wrk "* ]] && command -v wrk >/dev/null; then
+  log "peer: wrk -t1 -c64 -d${WRK_S}s GET /healthz"
+  py wait-quiet "$QUIET_WAIT" "$GEN_CORE" "$TARGET_CORE"
+  start_target wrk-healthz
+  measure_begin
+  timeout $((WRK_S + 30)) python3 -c '
+import resource, subprocess, sys, time
+t = time.monotonic(); rc = subprocess.call(sys.argv[2:]); wall = time.monotonic() - t
+r = resource.getrusage(resource.RUSAGE_CHILDREN)
+open(sys.argv[1], "w").write(f"{r.ru_utime} {r.ru_stime} {wall}\n"); sys.exit(rc)' \
+    "$OUT/logs/wrk-healthz.time" taskset -c "$GEN_CORE" wrk -t1 -c64 "-d${WRK_S}s" \
+    "http://127.0.0.1:$PORT/healthz" >"$OUT/logs/wrk-healthz.txt" 2>&1 || true
+  measured=$(measure_end)
+  stop_target
+  # shellcheck disable=SC2086
+  py wrk-parse "$OUT/logs/wrk-healthz.txt" "$OUT/logs/wrk-healthz.time" "$RESULTS" label=healthz $measured || true
+
+  log "peer: wrk -t1 -c64 -d${WRK_S}s POST /v1/register (unique phones): the target's own register capacity"
+  py wait-quiet "$QUIET_WAIT" "$GEN_CORE" "$TARGET_CORE"
+  cat >"$SCEN/register.lua" <<'LUA'
+-- One thread (-t1), one Lua state: the counter makes every phone unique.
+local n = 0
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+request = function()
+  n = n + 1
+  return wrk.format(nil, "/v1/register", nil, string.format('{"phone":"+1999%09d"}', n))
+end
+LUA
+  start_target wrk-register
+  measure_begin
+  timeout $((WRK_S + 30)) python3 -c '
+import resource, subprocess, sys, time
+t = time.monotonic(); rc = subprocess.call(sys.argv[2:]); wall = time.monotonic() - t
+r = resource.getrusage(resource.RUSAGE_CHILDREN)
+open(sys.argv[1], "w").write(f"{r.ru_utime} {r.ru_stime} {wall}\n"); sys.exit(rc)' \
+    "$OUT/logs/wrk-register.time" taskset -c "$GEN_CORE" wrk -t1 -c64 "-d${WRK_S}s" \
+    -s "$SCEN/register.lua" "http://127.0.0.1:$PORT" >"$OUT/logs/wrk-register.txt" 2>&1 || true
+  measured=$(measure_end)
+  stop_target
+  # shellcheck disable=SC2086
+  py wrk-parse "$OUT/logs/wrk-register.txt" "$OUT/logs/wrk-register.time" "$RESULTS" label=register $measured || true
+fi
+
+# ---------------------------------------------------------------------------------------------
+py meta "$RESULTS" "wall_s=$(($(date +%s) - T_START))"
+py report "$RESULTS" >"$REPORT"
+echo
+cat "$REPORT"
+echo
+log "table: $REPORT   raw data: $OUT"
