@@ -265,6 +265,7 @@ fn parse_subject(s: &str, catalog: &Catalog) -> Result<Subject, String> {
                 "pending",
                 "lost",
                 "duplicated",
+                "reordered",
                 "loss_rate",
             ],
         )
@@ -363,6 +364,7 @@ pub fn observe(t: &Threshold, s: &Summary) -> Option<f64> {
             "acked" => Some(messages.acked as f64),
             "delivered" => Some(messages.delivered as f64),
             "duplicated" => Some(messages.duplicated as f64),
+            "reordered" => Some(messages.reordered as f64),
             "pending" => messages.pending.map(|v| v as f64),
             "lost" => messages.lost.map(|v| v as f64),
             _ => ratio(messages.lost?, messages.acked).or(Some(0.0)),

@@ -21,6 +21,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use super::http::{HttpClient, Response};
 use super::program::*;
+use super::received::{Arrival, Received};
 use super::template::Value;
 use super::{ws, OpError};
 use crate::metrics::{Counter, ErrorClass, MetricId};
@@ -69,8 +70,7 @@ pub struct User<'a> {
     msg_seq: u32,
     unacked: HashMap<u32, Outgoing>,
     last_sent: Duration,
-    seen: HashSet<(u64, u32)>,
-    last_seq_from: HashMap<u64, u32>,
+    received: Received,
     /// The open transaction: its metric and intended start.
     txn: Option<(MetricId, Duration)>,
 }
@@ -103,8 +103,7 @@ pub async fn run_user(ctx: &WorkerCtx, flow: &Flow, index: u64, intended: Durati
         msg_seq: 0,
         unacked: HashMap::new(),
         last_sent: Duration::ZERO,
-        seen: HashSet::new(),
-        last_seq_from: HashMap::new(),
+        received: Received::default(),
         txn: None,
     };
     let mut aborted = ctx.shared.state.clone();
@@ -451,13 +450,13 @@ impl<'a> User<'a> {
             return;
         };
         let now = ctx.now();
-        if !self.seen.insert((sender, seq)) {
-            ctx.record(|r| r.add(Counter::MessagesDuplicated, 1));
-            return;
-        }
-        let last = self.last_seq_from.entry(sender).or_insert(seq);
-        let reordered = seq < *last;
-        *last = (*last).max(seq);
+        let reordered = match self.received.record(sender, seq) {
+            Arrival::Duplicate => {
+                ctx.record(|r| r.add(Counter::MessagesDuplicated, 1));
+                return;
+            }
+            Arrival::New { reordered } => reordered,
+        };
         if let Some(m) = &self.member {
             m.received.fetch_add(1, Ordering::Relaxed);
         }
@@ -582,6 +581,9 @@ impl<'a> User<'a> {
                 let conn = ws::connect_with(endpoint, &path, &headers, subprotocols).await?;
                 let ctx = self.ctx;
                 ctx.open_connections.set(ctx.open_connections.get() + 1);
+                // Like an app once its socket is up, let the idle HTTP connection go: it would
+                // otherwise hold a second descriptor per online user on both sides.
+                self.http = HttpClient::new();
                 self.socket = Some(Socket {
                     conn,
                     rules,

@@ -5,6 +5,7 @@ pub mod engine;
 pub mod http;
 pub mod jsonpath;
 pub mod program;
+pub mod received;
 pub mod signup_chat;
 pub mod spec;
 pub mod template;

@@ -22,6 +22,7 @@ use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::http::{HttpClient, Response};
+use super::received::{Arrival, Received};
 use super::template::Value;
 use super::{ws, OpError};
 use crate::metrics::{Counter, ErrorClass, MetricId};
@@ -339,11 +340,14 @@ impl User<'_> {
         };
         ctx.open_connections.set(ctx.open_connections.get() + 1);
         ctx.shared.registry.go_online(member);
+        // Like an app once its socket is up, let the idle HTTP connection go: it would otherwise
+        // hold a second descriptor per online user on both sides.
+        self.http = HttpClient::new();
 
         let mut session = Session {
             contacts: Vec::new(),
             unacked: HashMap::new(),
-            seen: HashSet::new(),
+            received: Received::default(),
         };
         let user = &ctx.shared.plan.user;
         let mut seq: u32 = 0;
@@ -448,8 +452,8 @@ struct Session {
     contacts: Vec<Arc<Member>>,
     /// seq → (actual send time, recipient)
     unacked: HashMap<u32, (Duration, Arc<Member>)>,
-    /// (sender, seq) of every message received, to count duplicates.
-    seen: HashSet<(u64, u32)>,
+    /// Messages received, to count duplicates and reordering.
+    received: Received,
 }
 
 impl Session {
@@ -515,17 +519,19 @@ impl Session {
                     });
                 }
             }
-            ("message", Some((sender, seq, intended))) => {
-                if self.seen.insert((sender, seq)) {
+            ("message", Some((sender, seq, intended))) => match self.received.record(sender, seq) {
+                Arrival::New { reordered } => {
                     me.received.fetch_add(1, Ordering::Relaxed);
                     ctx.record(|r| {
                         r.value(MetricId::MESSAGE_DELIVERY, now.saturating_sub(intended));
                         r.add(Counter::MessagesDelivered, 1);
+                        if reordered {
+                            r.add(Counter::MessagesReordered, 1);
+                        }
                     });
-                } else {
-                    ctx.record(|r| r.add(Counter::MessagesDuplicated, 1));
                 }
-            }
+                Arrival::Duplicate => ctx.record(|r| r.add(Counter::MessagesDuplicated, 1)),
+            },
             ("error", Some((_, seq, _))) => {
                 if self.unacked.remove(&seq).is_some() {
                     ctx.record(|r| r.error(MetricId::MESSAGE_ACK, ErrorClass::Protocol));

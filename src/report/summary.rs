@@ -110,6 +110,9 @@ pub struct Messages {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lost: Option<u64>,
     pub duplicated: u64,
+    /// Delivered after a later message from the same sender.
+    #[serde(default)]
+    pub reordered: u64,
     pub delivery_latency_ms: Option<Latency>,
 }
 
@@ -209,6 +212,7 @@ pub fn messages_of(r: &Recorder, delivery: Option<Delivery>) -> Messages {
         pending: delivery.map(|d| d.pending),
         lost: delivery.map(|d| d.lost),
         duplicated: r.counter(Counter::MessagesDuplicated),
+        reordered: r.counter(Counter::MessagesReordered),
         delivery_latency_ms: Latency::of(&r.metric(MetricId::MESSAGE_DELIVERY).latency),
     }
 }
