@@ -689,24 +689,55 @@ impl<'a> User<'a> {
     fn render_frame(&mut self, frame: &Frame) -> Message {
         match frame {
             Frame::Text(t) => Message::text(t.render_with(|e| self.eval(e))),
-            Frame::Json(j) => Message::text(self.render_json(j).to_string()),
+            Frame::Json(j) => {
+                let mut out = String::with_capacity(128);
+                self.write_json(j, &mut out);
+                Message::text(out)
+            }
         }
     }
 
-    fn render_json(&mut self, j: &JsonTemplate) -> serde_json::Value {
-        match j {
-            JsonTemplate::Const(v) => v.clone(),
-            JsonTemplate::Text(t) => serde_json::Value::String(t.render_with(|e| self.eval(e))),
-            JsonTemplate::Expr(e) => self.eval(e).to_json(),
-            JsonTemplate::Array(items) => {
-                serde_json::Value::Array(items.iter().map(|i| self.render_json(i)).collect())
+    /// Writes a JSON template straight into text, without building a JSON tree first (this is
+    /// on every message's path).
+    fn write_json(&mut self, j: &JsonTemplate, out: &mut String) {
+        let string = |s: &str, out: &mut String| {
+            // Serialising a str into a String cannot fail.
+            if let Ok(quoted) = serde_json::to_string(s) {
+                out.push_str(&quoted);
             }
-            JsonTemplate::Object(fields) => serde_json::Value::Object(
-                fields
-                    .iter()
-                    .map(|(k, v)| (k.clone(), self.render_json(v)))
-                    .collect(),
-            ),
+        };
+        match j {
+            JsonTemplate::Const(v) => out.push_str(&v.to_string()),
+            JsonTemplate::Text(t) => {
+                let text = t.render_with(|e| self.eval(e));
+                string(&text, out);
+            }
+            JsonTemplate::Expr(e) => match self.eval(e) {
+                Value::Str(s) => string(&s, out),
+                other => out.push_str(&other.to_json().to_string()),
+            },
+            JsonTemplate::Array(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    self.write_json(item, out);
+                }
+                out.push(']');
+            }
+            JsonTemplate::Object(fields) => {
+                out.push('{');
+                for (i, (k, v)) in fields.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    string(k, out);
+                    out.push(':');
+                    self.write_json(v, out);
+                }
+                out.push('}');
+            }
         }
     }
 
@@ -729,10 +760,11 @@ impl<'a> User<'a> {
             .collect();
         let body = match &h.body {
             Body::None => None,
-            Body::Json(j) => Some((
-                "application/json",
-                self.render_json(j).to_string().into_bytes(),
-            )),
+            Body::Json(j) => {
+                let mut out = String::with_capacity(256);
+                self.write_json(j, &mut out);
+                Some(("application/json", out.into_bytes()))
+            }
             Body::Text(t) => Some((
                 "text/plain; charset=utf-8",
                 t.render_with(|e| self.eval(e)).into_bytes(),
