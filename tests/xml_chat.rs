@@ -11,7 +11,7 @@ use base64::Engine;
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
-use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -25,23 +25,26 @@ fn attr<'a>(frame: &'a str, name: &str) -> Option<&'a str> {
     Some(&frame[start..start + len])
 }
 
+/// Accepts the `chat.v2` subprotocol when offered. (The error type is tungstenite's.)
+#[allow(clippy::result_large_err)]
+fn negotiate(req: &Request, mut resp: Response) -> Result<Response, ErrorResponse> {
+    let offered = req
+        .headers()
+        .get("sec-websocket-protocol")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if offered.split(',').any(|p| p.trim() == "chat.v2") {
+        resp.headers_mut().insert(
+            "sec-websocket-protocol",
+            HeaderValue::from_static("chat.v2"),
+        );
+    }
+    Ok(resp)
+}
+
 /// One client: authenticate, then relay messages and answer pings, until it leaves.
 async fn session(stream: tokio::net::TcpStream, online: Online, stats: Arc<Mutex<(u64, u64)>>) {
-    let callback = |req: &Request, mut resp: Response| {
-        let offered = req
-            .headers()
-            .get("sec-websocket-protocol")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        if offered.split(',').any(|p| p.trim() == "chat.v2") {
-            resp.headers_mut().insert(
-                "sec-websocket-protocol",
-                HeaderValue::from_static("chat.v2"),
-            );
-        }
-        Ok(resp)
-    };
-    let Ok(ws) = tokio_tungstenite::accept_hdr_async(stream, callback).await else {
+    let Ok(ws) = tokio_tungstenite::accept_hdr_async(stream, negotiate).await else {
         return;
     };
     let (mut sink, mut source) = ws.split();
