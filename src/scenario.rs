@@ -119,13 +119,15 @@ impl Default for UserSection {
 }
 
 /// A distribution of durations: `{ constant = "1s" }`, `{ uniform = ["1s", "3s"] }`,
-/// `{ exponential = "2s" }` (mean).
+/// `{ exponential = "2s" }` (mean), `{ normal = ["2s", "500ms"] }` (mean, standard deviation;
+/// negative draws become zero).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "lowercase", deny_unknown_fields)]
 pub enum DistSpec {
     Constant(String),
     Uniform([String; 2]),
     Exponential(String),
+    Normal([String; 2]),
 }
 
 #[derive(Debug, Deserialize)]

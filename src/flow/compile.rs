@@ -524,6 +524,17 @@ impl Compiler<'_, '_> {
                 Some((var.rsplit('.').next().unwrap_or(var).to_string(), expr))
             })
             .collect();
+        // Whatever can fail must have a metric to count the failure in.
+        let can_fail = matches!(
+            action,
+            Action::Http(_) | Action::WsConnect { .. } | Action::Receive
+        ) || matches!(action, Action::Send(_)) && s.expect.is_some();
+        if can_fail && metric.is_none() && transaction.is_none() {
+            self.problems.add(
+                span.clone(),
+                "give this step a `name`: its latency and failures are reported under it",
+            );
+        }
         let repeat = s
             .repeat
             .as_ref()

@@ -540,8 +540,10 @@ impl<'a> User<'a> {
                 Ok(())
             }
             Err(e) => {
-                // A step without a name is still counted, under the transaction if any.
-                if let Some(m) = step.metric.or(self.txn.map(|t| t.0)) {
+                // A step without a name is counted under its transaction, or (a plain send)
+                // under the step that opened the socket.
+                let socket_metric = self.socket.as_ref().and_then(|s| s.metric);
+                if let Some(m) = step.metric.or(self.txn.map(|t| t.0)).or(socket_metric) {
                     ctx.record(|r| r.error_because(m, e.class, &e.reason));
                 }
                 self.txn = None;
