@@ -31,9 +31,9 @@ pub struct Plan {
     pub thresholds: Vec<Threshold>,
     /// Every metric of the run: the built-in ones and one per step.
     pub catalog: Catalog,
-    /// Flows written in the scenario; without them users run the built-in signup-and-chat flow
-    /// configured by `[user]`.
-    pub flows: Option<std::sync::Arc<crate::flow::compile::FlowSet>>,
+    /// The flows users run: the scenario's own, or the built-in signup-and-chat flow configured
+    /// by `[user]`.
+    pub flows: std::sync::Arc<crate::flow::compile::FlowSet>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -230,26 +230,18 @@ pub fn describe(plan: &Plan) -> String {
         plan.drain.as_secs_f64(),
         plan.arrivals,
     );
-    match &plan.flows {
-        Some(set) => {
-            let total: f64 = set.cohorts.iter().map(|c| c.share).sum();
-            for c in &set.cohorts {
-                let flow = &set.flows[c.flow];
-                let _ = writeln!(
-                    out,
-                    "  cohort {} ({:.0}%) runs flow {} ({} steps)",
-                    c.name,
-                    100.0 * c.share / total,
-                    flow.name,
-                    flow.steps.len()
-                );
-            }
-        }
-        None => {
+    let set = &plan.flows;
+    {
+        let total: f64 = set.cohorts.iter().map(|c| c.share).sum();
+        for c in &set.cohorts {
+            let flow = &set.flows[c.flow];
             let _ = writeln!(
                 out,
-                "  built-in signup-and-chat flow · up to {} messages each",
-                plan.user.messages
+                "  cohort {} ({:.0}%) runs flow {} ({} steps)",
+                c.name,
+                100.0 * c.share / total,
+                flow.name,
+                flow.steps.len()
             );
         }
     }
@@ -323,21 +315,16 @@ pub fn compile(
         Some(cap) => Some(*cap.get_ref() as u64),
         None => None,
     };
-    let user = compile_user(&file.user, &mut problems);
     let timeout = positive_duration(&file.run.timeout, "timeout", &mut problems);
     let drain = duration(&file.run.drain, &mut problems);
-    let flows = (!file.flows.is_empty()).then(|| {
-        std::sync::Arc::new(crate::flow::compile::compile(
-            &file.flows,
-            &file.cohorts,
-            timeout,
-            &mut problems,
-        ))
-    });
-    let catalog = match &flows {
-        Some(f) => f.catalog.clone(),
-        None => Catalog::new(crate::flow::signup_chat::STEPS),
+    let user = compile_user(&file.user, &mut problems);
+    let flows = if file.flows.is_empty() {
+        builtin_flows(&user, timeout, &file.user.messages, &mut problems)
+    } else {
+        crate::flow::compile::compile(&file.flows, &file.cohorts, timeout, &mut problems)
     };
+    let flows = std::sync::Arc::new(flows);
+    let catalog = flows.catalog.clone();
     let phase_names: Vec<String> = phases.iter().map(|p| p.name.clone()).collect();
     let thresholds = file
         .thresholds
@@ -364,6 +351,37 @@ pub fn compile(
         catalog,
         flows,
     })
+}
+
+/// The built-in flow: its scenario-language text with `[user]`'s numbers, compiled like any flow.
+fn builtin_flows(
+    user: &UserPlan,
+    timeout: Duration,
+    at: &Spanned<i64>,
+    problems: &mut Problems,
+) -> crate::flow::compile::FlowSet {
+    #[derive(serde::Deserialize)]
+    struct Flows {
+        flows: indexmap::IndexMap<String, Spanned<crate::flow::spec::FlowSpec>>,
+    }
+    let text = crate::flow::builtin::flow_text(user);
+    let file = Path::new("<built-in flow>");
+    let mut inner = Problems::new(file, &text);
+    let set = match toml::from_str::<Flows>(&text) {
+        Ok(f) => crate::flow::compile::compile(&f.flows, &[], timeout, &mut inner),
+        Err(e) => {
+            inner.add(e.span().unwrap_or(0..0), e.message().to_string());
+            crate::flow::compile::compile(&indexmap::IndexMap::new(), &[], timeout, &mut inner)
+        }
+    };
+    // The text is generated from checked numbers; a problem here is a bug, reported at [user].
+    if let Err(e) = inner.into_result() {
+        problems.add(
+            at.span(),
+            format!("the built-in flow does not compile: {e}"),
+        );
+    }
+    set
 }
 
 /// `"subject" = "op value"` (or `{ check = "op value", ... }`) becomes one threshold; an error

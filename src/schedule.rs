@@ -158,7 +158,11 @@ mod tests {
             drain: Duration::ZERO,
             thresholds: Vec::new(),
             catalog: crate::metrics::Catalog::new(["register"]),
-            flows: None,
+            flows: std::sync::Arc::new(crate::flow::compile::FlowSet {
+                flows: Vec::new(),
+                cohorts: Vec::new(),
+                catalog: crate::metrics::Catalog::new(["register"]),
+            }),
         }
     }
 

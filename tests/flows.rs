@@ -126,28 +126,74 @@ stay_online = { constant = "60s" }
 
 #[test]
 fn a_long_poll_loop_ends_when_the_awaited_message_arrives() {
-    // Each user sends one message to itself over the socket, then polls a receive step until
-    // the relayed message shows up: the loop ends on the captured value, well before its limit.
+    // The SMS gateway delivers each code 300 ms after registration; users poll the SMS sink with
+    // short waits (404 until then) and leave the loop as soon as the code is there.
     let scratch = Scratch::new();
-    let text = format!(
-        "{HEAD}{SIGNUP}{}",
-        r#"
-[[flows.chat.steps]]
-name = "send_self"
-send = { type = "send", id = "{{ msg.id }}", to = "{{ user_id }}", body = "note to self" }
+    let text = r#"
+name = "poll"
+seed = 5
+[target]
+builtin = { sms_delay = "300ms" }
+[load]
+arrivals = "uniform"
+phases = [ { name = "only", duration = "2s", rate = 10 } ]
+[run]
+timeout = "5s"
+drain = "0s"
 
-[[flows.chat.steps]]
-name = "await_note"
-loop = { until = { var = "got", equals = "note to self" }, max = 50, steps = [
-  { name = "poll", expect = { json = { "$.type" = "message" }, within = "200ms" }, capture = { got = "$.body" } },
+[[flows.poll.steps]]
+name = "register"
+http = "POST /v1/register"
+json = { phone = "{{ user.phone }}" }
+capture.verification = "$.verification_id"
+
+[[flows.poll.steps]]
+name = "await_sms"
+loop = { until = { var = "status", equals = 200 }, max = 200, steps = [
+  { name = "poll", http = "GET /v1/test/sms/{{ user.phone }}?wait_ms=20", expect.status = [200, 404], capture = { status = { status = true }, code = "$.code" } },
 ] }
-"#
-    );
-    let outcome = run_quiet(scratch.scenario("poll", &text), scratch.out("run"), None);
+
+[[flows.poll.steps]]
+name = "verify"
+http = "POST /v1/verify"
+json = { verification_id = "{{ verification }}", code = "{{ code }}" }
+expect.status = 201
+"#;
+    let outcome = run_quiet(scratch.scenario("poll", text), scratch.out("run"), None);
     let s = &outcome.summary;
-    let poll = &s.metrics["await_note"];
-    assert_eq!(poll.errors, 0, "{:?}", poll.error_examples);
-    assert_eq!(poll.count, 60);
+    let users = s.metrics["register"].count;
+    assert_eq!(users, 20);
+    // Every loop ended on the awaited code, and the code it captured verified the phone. Users
+    // arrive at 0.05, 0.15, … 1.95 s; the last three (and perhaps a fourth, 1.65 s + 300 ms is
+    // close to the stop) get their code after the schedule ends at 2 s, when no new operation
+    // starts: their loops are cut short, not failed.
+    let finished = s.metrics["await_sms"].count;
+    assert!(
+        (users - 4..=users - 3).contains(&finished),
+        "{finished} of {users}"
+    );
+    assert_eq!(
+        s.metrics["await_sms"].errors, 0,
+        "{:?}",
+        s.metrics["await_sms"].error_examples
+    );
+    assert_eq!(
+        s.metrics["verify"].errors, 0,
+        "{:?}",
+        s.metrics["verify"].error_examples
+    );
+    assert_eq!(s.metrics["verify"].count, finished);
+    // ~300 ms of 20 ms polls: several per user, far fewer than the limit of 200.
+    let polls = s.metrics["poll"].count;
+    assert!(
+        polls >= 3 * users && polls < 100 * users,
+        "{polls} polls for {users} users"
+    );
+    let waited = s.metrics["await_sms"].latency_ms.expect("loop latency");
+    assert!(
+        waited.min >= 250.0,
+        "the loop cannot end before the SMS exists: {waited:?}"
+    );
 }
 
 #[test]

@@ -1,12 +1,12 @@
 //! What a simulated user does, step by step, over HTTP and WebSocket.
 
+pub mod builtin;
 pub mod compile;
 pub mod engine;
 pub mod http;
 pub mod jsonpath;
 pub mod program;
 pub mod received;
-pub mod signup_chat;
 pub mod spec;
 pub mod template;
 pub mod ws;

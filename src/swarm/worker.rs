@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use super::{wait_state, RunState, Shared, WorkerCtx};
-use crate::flow::{engine, signup_chat};
+use crate::flow::engine;
 use crate::metrics::collector::Snapshot;
 use crate::metrics::{Counter, Recorder};
 use crate::schedule;
@@ -104,13 +104,10 @@ async fn spawn_arrivals(ctx: Rc<WorkerCtx>, id: u64, n: u64) {
         ctx.active_users.set(ctx.active_users.get() + 1);
         let user_ctx = ctx.clone();
         tokio::task::spawn_local(async move {
-            match user_ctx.shared.plan.flows.clone() {
-                Some(set) => {
-                    let draw = user_ctx.shared.identities.cohort_draw(index);
-                    let flow = &set.flows[set.pick(draw)];
-                    engine::run_user(&user_ctx, flow, index, intended).await;
-                }
-                None => signup_chat::run_user(&user_ctx, index, intended).await,
+            let set = user_ctx.shared.plan.flows.clone();
+            let draw = user_ctx.shared.identities.cohort_draw(index);
+            if let Some(flow) = set.flows.get(set.pick(draw)) {
+                engine::run_user(&user_ctx, flow, index, intended).await;
             }
             user_ctx.active_users.set(user_ctx.active_users.get() - 1);
             user_ctx.idle.notify_one();
