@@ -43,6 +43,31 @@ pub enum Command {
         #[arg(long = "threshold", value_name = "EXPR")]
         thresholds: Vec<String>,
     },
+    /// Compare two run directories; exit 1 if NEW regressed beyond the tolerances and beyond
+    /// noise (the change must hold across the runs' intervals), 2 if the runs are not comparable.
+    Compare {
+        /// The baseline run directory.
+        base: PathBuf,
+        /// The run to judge against it.
+        new: PathBuf,
+        /// Allowed regressions: latency stats (p50, p90, p99, p999, max, mean) as a relative
+        /// increase, errors in percentage points, rate as a relative decrease, lost messages,
+        /// floor = smallest latency change that counts.
+        #[arg(
+            long,
+            value_name = "LIST",
+            default_value = "p99=10%,errors=0",
+            long_help = "Allowed regressions, e.g. p99=10%,p50=20%,errors=0,rate=5%,lost=0,floor=1ms. \
+                         Latency stats (p50, p90, p99, p999, max, mean): largest relative increase. \
+                         errors: largest increase of the error rate in percentage points. rate: \
+                         largest relative decrease of throughput. lost: largest increase in lost \
+                         messages. floor: a latency change smaller than this never counts (1ms)."
+        )]
+        max_regression: String,
+        /// Write compare.json and compare.md here instead of reports/compare-<BASE>-vs-<NEW>/.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]

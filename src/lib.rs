@@ -4,6 +4,7 @@
 //! collector → summary and reports → verdict. See `../shared/DESIGN.md` and the README.
 
 pub mod cli;
+pub mod compare;
 pub mod error;
 pub mod flow;
 pub mod gate;
@@ -35,6 +36,27 @@ pub fn report(dir: &Path, thresholds: &[String]) -> Result<report::summary::Summ
     print!("{}", report::terminal::render(&summary));
     println!("report: {}", dir.display());
     Ok(summary)
+}
+
+/// `inrush compare`: compares two run directories against tolerances (`--max-regression`),
+/// writes `compare.json` and `compare.md` into `out` (default
+/// `reports/compare-<base>-vs-<new>/`) and prints the table. The decision rule is documented in
+/// [`compare`](mod@compare).
+pub fn compare(
+    base: &Path,
+    new: &Path,
+    max_regression: &str,
+    out: Option<&Path>,
+) -> Result<compare::Comparison, Error> {
+    let tolerances = compare::Tolerances::parse(max_regression).map_err(Error::Usage)?;
+    let base_run = compare::load::run(base, "BASE")?;
+    let new_run = compare::load::run(new, "NEW")?;
+    let comparison = compare::compare_runs(&base_run, &new_run, &tolerances)?;
+    let out = out.map_or_else(|| compare::default_out(base, new), Path::to_path_buf);
+    compare::write(&out, &comparison)?;
+    print!("{}", compare::render_text(&comparison));
+    println!("report: {}", out.display());
+    Ok(comparison)
 }
 
 /// `inrush serve`: runs the built-in messenger until Ctrl-C.

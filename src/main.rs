@@ -30,6 +30,17 @@ fn main() -> ExitCode {
         Command::Report { dir, thresholds } => {
             inrush::report(&dir, &thresholds).map(|summary| exit_code(summary.verdict))
         }
+        Command::Compare {
+            base,
+            new,
+            max_regression,
+            out,
+        } => {
+            inrush::compare(&base, &new, &max_regression, out.as_deref()).map(|c| match c.verdict {
+                inrush::compare::Verdict::Passed => ExitCode::SUCCESS,
+                inrush::compare::Verdict::Regressed => ExitCode::from(1),
+            })
+        }
         Command::Validate { file } => inrush::validate(&file).map(|text| {
             print!("{text}");
             ExitCode::SUCCESS

@@ -1,0 +1,497 @@
+//! `inrush compare`: two runs of one scenario with different seeds are no regression; a target
+//! with 25 ms of added latency is one (and the reverse is not); bad input is a usage error.
+//! Then the statistics under the decision: Mann–Whitney U, Fisher's exact test, the parser.
+//!
+//! Three 8 s runs of 40 users/s against the in-process built-in target run once, side by side,
+//! and every test compares them through the binary.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::{run_quiet, Scratch};
+use serde_json::Value;
+
+const SCENARIO: &str = r#"
+name = "compare"
+seed = SEED
+[target]
+builtin = { latency = "LATENCY" }
+[load]
+arrivals = "uniform"
+phases = [ { name = "steady", duration = "8s", rate = 40 } ]
+[user]
+contacts_known = 3
+contacts_unknown = 2
+messages = 2
+think = { constant = "200ms" }
+stay_online = { constant = "1s" }
+[run]
+timeout = "5s"
+drain = "500ms"
+"#;
+
+struct Runs {
+    scratch: Scratch,
+    base: PathBuf,
+    /// Same scenario and target, another seed.
+    again: PathBuf,
+    /// Same scenario, the target adds 25 ms to every HTTP request.
+    slow: PathBuf,
+}
+
+impl Runs {
+    /// Runs the three scenarios side by side (each is light: 40 users/s, one worker thread).
+    fn new() -> Runs {
+        let scratch = Scratch::new();
+        let specs = [("base", 1, "0ms"), ("again", 2, "0ms"), ("slow", 3, "25ms")];
+        let dirs: Vec<PathBuf> = std::thread::scope(|s| {
+            let handles: Vec<_> = specs
+                .iter()
+                .map(|&(name, seed, latency)| {
+                    let text = SCENARIO
+                        .replace("SEED", &seed.to_string())
+                        .replace("LATENCY", latency);
+                    let file = scratch.scenario(name, &text);
+                    let out = scratch.out(name);
+                    s.spawn(move || {
+                        run_quiet(file, out.clone(), None);
+                        out
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("run thread"))
+                .collect()
+        });
+        Runs {
+            base: dirs[0].clone(),
+            again: dirs[1].clone(),
+            slow: dirs[2].clone(),
+            scratch,
+        }
+    }
+}
+
+/// The runs take ~9 s, so they are made once and every case below compares them. One test
+/// function, so that the temporary directory is removed at its end.
+#[test]
+fn compare_runs_of_the_built_in_target() {
+    let runs = Runs::new();
+    two_runs_of_one_scenario_are_no_regression(&runs);
+    added_latency_is_a_regression_and_its_removal_is_not(&runs);
+    one_slow_interval_is_noise_and_a_slow_run_is_not(&runs);
+    bad_input_is_a_usage_error(&runs);
+}
+
+fn inrush(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_inrush"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("inrush runs")
+}
+
+/// Runs `inrush compare BASE NEW --out OUT [extra]`, returns the exit code and compare.json.
+fn compare(r: &Runs, base: &Path, new: &Path, out: &str, extra: &[&str]) -> (i32, Value, String) {
+    let out = r.scratch.out(out);
+    let mut args = vec![
+        "compare",
+        base.to_str().expect("utf-8"),
+        new.to_str().expect("utf-8"),
+        "--out",
+        out.to_str().expect("utf-8"),
+    ];
+    args.extend_from_slice(extra);
+    let output = inrush(&args, r.scratch.dir.path());
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    eprintln!("{stdout}{stderr}");
+    let json = std::fs::read_to_string(out.join("compare.json")).expect("compare.json written");
+    assert!(out.join("compare.md").exists());
+    let code = output.status.code().expect("exit code");
+    (
+        code,
+        serde_json::from_str(&json).expect("valid json"),
+        stdout,
+    )
+}
+
+fn check<'a>(c: &'a Value, metric: &str, what: &str) -> &'a Value {
+    c["metrics"][metric]["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .find(|k| k["what"] == what)
+        .unwrap_or_else(|| panic!("{metric}.{what} missing"))
+}
+
+fn two_runs_of_one_scenario_are_no_regression(r: &Runs) {
+    for (name, base, new) in [
+        ("same", &r.base, &r.again),
+        ("same-reversed", &r.again, &r.base),
+    ] {
+        let (code, c, stdout) = compare(
+            r,
+            base,
+            new,
+            name,
+            &[
+                "--max-regression",
+                "p50=10%,p90=10%,p99=10%,errors=0,rate=5%",
+            ],
+        );
+        assert_eq!(code, 0, "{stdout}");
+        assert_eq!(c["verdict"], "passed");
+        assert_eq!(c["schema"], "inrush.compare/1");
+        assert!(c["regressions"].as_array().expect("list").is_empty());
+        for metric in ["register", "verify", "contacts_sync"] {
+            let p99 = check(&c, metric, "p99");
+            assert_ne!(p99["decision"], "regression", "{p99}");
+            assert!(p99["base"].as_f64().expect("base") < 25.0, "{p99}");
+            assert_eq!(check(&c, metric, "rate")["decision"], "ok");
+        }
+        assert!(stdout.contains("no regression"), "{stdout}");
+    }
+}
+
+fn added_latency_is_a_regression_and_its_removal_is_not(r: &Runs) {
+    let (code, c, stdout) = compare(r, &r.base, &r.slow, "slower", &[]);
+    assert_eq!(code, 1, "{stdout}");
+    assert_eq!(c["verdict"], "regressed");
+    let regressions: Vec<&str> = c["regressions"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    for metric in ["register", "verify", "contacts_sync"] {
+        assert!(
+            regressions.contains(&format!("{metric}.p99").as_str()),
+            "{regressions:?}"
+        );
+        let p99 = check(&c, metric, "p99");
+        assert_eq!(p99["decision"], "regression", "{p99}");
+        assert_eq!(p99["confidence"], "high", "{p99}");
+        assert!(p99["p_value"].as_f64().expect("p") < 0.01, "{p99}");
+        let [b, n] = [
+            p99["base"].as_f64().expect("b"),
+            p99["new"].as_f64().expect("n"),
+        ];
+        assert!(n - b > 20.0, "25 ms added: {p99}");
+        assert!(
+            p99["intervals"][0].as_u64().expect("intervals") >= 5,
+            "{p99}"
+        );
+        assert_eq!(c["metrics"][metric]["decision"], "regression");
+    }
+    // The default tolerances (p99=10%, errors=0) are in force and echoed.
+    assert_eq!(c["tolerances"]["latency"]["p99"], 0.1);
+    assert!(stdout.contains("REGRESSION in"), "{stdout}");
+
+    // A faster NEW is no regression: the same latencies read the other way are an improvement.
+    let (code, c, stdout) = compare(r, &r.slow, &r.base, "faster", &[]);
+    assert_eq!(code, 0, "{stdout}");
+    assert_eq!(c["verdict"], "passed");
+    for metric in ["register", "verify", "contacts_sync"] {
+        assert_eq!(check(&c, metric, "p99")["decision"], "improved");
+    }
+}
+
+fn bad_input_is_a_usage_error(r: &Runs) {
+    let cwd = r.scratch.dir.path();
+    let (base, slow) = (
+        r.base.to_str().expect("utf-8"),
+        r.slow.to_str().expect("utf-8"),
+    );
+    let missing = r.scratch.out("no-such-run");
+    for (args, says) in [
+        (
+            vec!["compare", base, slow, "--max-regression", "p99=10%,p98=5%"],
+            "item 2",
+        ),
+        (
+            vec!["compare", base, slow, "--max-regression", "p99=ten%"],
+            "item 1",
+        ),
+        (
+            vec!["compare", base, missing.to_str().expect("utf-8")],
+            "NEW",
+        ),
+        (
+            vec!["compare", cwd.to_str().expect("utf-8"), slow],
+            "summary.json",
+        ),
+    ] {
+        let out = inrush(&args, cwd);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+
+    // A NEW run under another load (a copy of BASE claiming 30 % more arrivals) is refused.
+    let other = r.scratch.out("other-load");
+    std::fs::create_dir_all(&other).expect("dir");
+    for file in ["latency.hlog", "timeline.json"] {
+        std::fs::copy(r.base.join(file), other.join(file)).expect("copy");
+    }
+    let mut summary: Value = serde_json::from_str(
+        &std::fs::read_to_string(r.base.join("summary.json")).expect("summary"),
+    )
+    .expect("json");
+    let planned = summary["arrivals"]["planned"].as_u64().expect("planned");
+    summary["arrivals"]["planned"] = (planned * 13 / 10).into();
+    std::fs::write(other.join("summary.json"), summary.to_string()).expect("write");
+    let out = inrush(&["compare", base, other.to_str().expect("utf-8")], cwd);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not comparable"));
+    assert!(!cwd.join("reports/compare-base-vs-other-load").exists());
+
+    // Without --out the report lands in reports/compare-<base>-vs-<new>/ under the cwd.
+    let out = inrush(&["compare", base, base], cwd);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(cwd
+        .join("reports/compare-base-vs-base/compare.json")
+        .exists());
+}
+
+/// One slow second is a transient, not a regression: ten 200 ms samples added to one interval
+/// of NEW's `register` move its whole-run p99 from a few ms to 200 ms, but the interval test
+/// sees one outlying interval among eight and says noise. The same samples in every interval
+/// are a regression.
+fn one_slow_interval_is_noise_and_a_slow_run_is_not(r: &Runs) {
+    use inrush::compare::{compare_runs, load, Decision, Tolerances};
+
+    let base = load::run(&r.base, "BASE").expect("base");
+    let tolerances = Tolerances::default();
+    for every_interval in [false, true] {
+        let mut new = load::run(&r.base, "NEW").expect("new");
+        let intervals = new
+            .intervals
+            .get_mut("register")
+            .expect("register intervals");
+        assert!(intervals.len() >= 8, "{}", intervals.len());
+        let total = new.histograms.total.get_mut("register").expect("register");
+        for (i, h) in intervals.iter_mut().enumerate() {
+            if every_interval || i == 3 {
+                h.auto(true);
+                h.record_n(200_000, 10).expect("record");
+                total.record_n(200_000, 10).expect("record");
+            }
+        }
+        let c = compare_runs(&base, &new, &tolerances).expect("compare");
+        let p99 = c.metrics["register"]
+            .checks
+            .iter()
+            .find(|k| k.what == "p99")
+            .expect("p99");
+        eprintln!("every interval {every_interval}: {p99:?}");
+        assert!(p99.change.expect("change") > 1000.0, "{p99:?}");
+        let p = p99.p_value.expect("tested");
+        if every_interval {
+            assert_eq!(p99.decision, Decision::Regression, "{p99:?}");
+            assert!(p < 0.01, "{p99:?}");
+        } else {
+            assert_eq!(p99.decision, Decision::Ok, "{p99:?}");
+            assert!(p > 0.1, "{p99:?}");
+            assert!(p99.reason.contains("not consistent"), "{}", p99.reason);
+        }
+    }
+}
+
+mod stats {
+    use inrush::compare::stats::*;
+
+    fn close(a: f64, b: f64, tol: f64) -> bool {
+        (a - b).abs() <= tol
+    }
+
+    #[test]
+    fn erfc_matches_known_values() {
+        for (x, want) in [
+            (0.0, 1.0),
+            (0.5, 0.479_500_122_186_953_5),
+            (1.0, 0.157_299_207_050_285_13),
+            (2.0, 0.004_677_734_981_047_266),
+            (3.0, 2.209_049_699_858_544e-5),
+            (-1.0, 1.842_700_792_949_715),
+        ] {
+            let got = erfc(x);
+            assert!(
+                close(got, want, want * 2e-7),
+                "erfc({x}) = {got}, want {want}"
+            );
+        }
+        // One-sided normal tails used as α: z = 2.326 ↔ 0.01.
+        assert!(close(upper_tail(2.326_347_874), 0.01, 1e-8));
+    }
+
+    /// Exact null distribution of U (no ties) by counting: the number of ways to reach each U.
+    fn exact_upper_tail(n1: usize, n2: usize, u: usize) -> f64 {
+        // ways[a][b][u]: arrangements of a base and b new values with U = u (recursive on the
+        // largest value: if it is new, it beats all a base values).
+        let max_u = n1 * n2;
+        let mut ways = vec![vec![vec![0f64; max_u + 1]; n2 + 1]; n1 + 1];
+        for a in 0..=n1 {
+            for b in 0..=n2 {
+                if a == 0 || b == 0 {
+                    ways[a][b][0] = 1.0;
+                    continue;
+                }
+                for k in 0..=a * b {
+                    let from_new = if k >= a { ways[a][b - 1][k - a] } else { 0.0 };
+                    ways[a][b][k] = from_new + ways[a - 1][b][k];
+                }
+            }
+        }
+        let total: f64 = ways[n1][n2].iter().sum();
+        ways[n1][n2][u..].iter().sum::<f64>() / total
+    }
+
+    #[test]
+    fn mann_whitney_textbook_separation() {
+        // Complete separation, 5 vs 5: U = 25, z = (25 − 12.5 − 0.5)/√(25·11/12) = 2.5067,
+        // p = 0.00609 (normal approximation; the exact p is 1/252 = 0.00397).
+        let r = mann_whitney_greater(&[1.0, 2.0, 3.0, 4.0, 5.0], &[6.0, 7.0, 8.0, 9.0, 10.0]);
+        assert_eq!(r.u, 25.0);
+        assert!(close(r.z, 2.506_7, 1e-4), "{r:?}");
+        assert!(close(r.p, 0.006_093, 2e-6), "{r:?}");
+        assert!(close(exact_upper_tail(5, 5, 25), 1.0 / 252.0, 1e-12));
+        // The other direction is no evidence at all.
+        let r = mann_whitney_greater(&[6.0, 7.0, 8.0, 9.0, 10.0], &[1.0, 2.0, 3.0, 4.0, 5.0]);
+        assert_eq!(r.u, 0.0);
+        assert!(r.p > 0.99, "{r:?}");
+    }
+
+    #[test]
+    fn mann_whitney_textbook_with_ties() {
+        // Siegel & Castellan style example, worked by hand: base = 1 2 2 3 5, new = 2 4 4 6 7.
+        // Ranks: 1→1, 2 (three) → 3, 3→5, 4 (two) → 6.5, 5→8, 6→9, 7→10.
+        // R_new = 3 + 6.5 + 6.5 + 9 + 10 = 35, U = 35 − 15 = 20.
+        // Σ(t³−t) = 24 + 6 = 30; var = 25/12 · (11 − 30/90) = 22.2222; z = (20 − 12.5 − 0.5)/4.714.
+        let r = mann_whitney_greater(&[1.0, 2.0, 2.0, 3.0, 5.0], &[2.0, 4.0, 4.0, 6.0, 7.0]);
+        assert_eq!(r.u, 20.0);
+        let z = 7.0 / (25.0_f64 / 12.0 * (11.0 - 30.0 / 90.0)).sqrt();
+        assert!(close(r.z, z, 1e-12), "{r:?} want z {z}");
+        assert!(close(r.p, 0.068_9, 5e-4), "{r:?}");
+    }
+
+    #[test]
+    fn mann_whitney_identical_samples_give_no_evidence() {
+        let xs = [3.0, 1.0, 4.0, 1.0, 5.0, 9.0, 2.0, 6.0];
+        let r = mann_whitney_greater(&xs, &xs);
+        assert_eq!(r.u, 32.0);
+        assert!(close(r.p, 0.5, 0.03), "{r:?}");
+        // All values tied: no variance, no evidence.
+        let r = mann_whitney_greater(&[0.0; 8], &[0.0; 8]);
+        assert_eq!(r.p, 1.0);
+        assert_eq!(mann_whitney_greater(&[], &[1.0]).p, 1.0);
+    }
+
+    #[test]
+    fn mann_whitney_shifted_samples_give_a_tiny_p() {
+        let base: Vec<f64> = (0..30).map(|i| f64::from(i % 10)).collect();
+        let new: Vec<f64> = base.iter().map(|v| v + 25.0).collect();
+        let r = mann_whitney_greater(&base, &new);
+        assert_eq!(r.u, 900.0);
+        assert!(r.p < 1e-9, "{r:?}");
+    }
+
+    #[test]
+    fn mann_whitney_normal_approximation_tracks_the_exact_tail() {
+        // 8 vs 8 with no ties, the regime `compare` works in (≥ 5 intervals per side).
+        let base = [1.0, 2.0, 4.0, 5.0, 7.0, 9.0, 10.0, 12.0];
+        let new = [3.0, 6.0, 8.0, 11.0, 13.0, 14.0, 15.0, 16.0];
+        let r = mann_whitney_greater(&base, &new);
+        let exact = exact_upper_tail(8, 8, r.u as usize);
+        assert_eq!(r.u, 50.0);
+        assert!(close(r.p, exact, 0.004), "approx {} exact {exact}", r.p);
+        // Complete separation: the approximation is conservative (its p is above the exact one).
+        let low: Vec<f64> = (1..=8).map(f64::from).collect();
+        let high: Vec<f64> = (9..=16).map(f64::from).collect();
+        let sep = mann_whitney_greater(&low, &high);
+        assert!(
+            sep.p < 0.01 && sep.p > exact_upper_tail(8, 8, 64),
+            "{sep:?}"
+        );
+    }
+
+    #[test]
+    fn fisher_exact_matches_the_hypergeometric_tail() {
+        // 0 of 320 vs 3 of 320: all three errors in NEW by chance, C(320,3)/C(640,3).
+        let want = (320.0 * 319.0 * 318.0) / (640.0 * 639.0 * 638.0);
+        assert!(close(fisher_greater(0, 320, 3, 320), want, 1e-12));
+        // Tea-tasting table (Fisher 1935): 3 of 4 vs 1 of 4, one-sided p = 17/70.
+        assert!(close(fisher_greater(1, 4, 3, 4), 17.0 / 70.0, 1e-12));
+        assert_eq!(fisher_greater(0, 100, 0, 100), 1.0);
+        assert!(fisher_greater(5, 1000, 5, 1000) > 0.5);
+        assert!(fisher_greater(0, 1000, 40, 1000) < 1e-10);
+    }
+
+    #[test]
+    fn poisson_rate_test_sees_a_drop_but_not_noise() {
+        assert!(poisson_rate_lower(400, 10.0, 390, 10.0) > 0.3);
+        assert!(poisson_rate_lower(400, 10.0, 300, 10.0) < 0.001);
+        // The same rate over spans of different lengths.
+        assert!(poisson_rate_lower(400, 10.0, 200, 5.0) > 0.3);
+    }
+}
+
+mod tolerances {
+    use inrush::compare::{Stat, Tolerances};
+
+    #[test]
+    fn parses_every_key() {
+        let t = Tolerances::parse("p99=10%, p50=20%,errors=0,rate=5%,lost=2,max=50%,floor=500us")
+            .expect("valid");
+        assert_eq!(t.latency[&Stat::P99], 0.10);
+        assert_eq!(t.latency[&Stat::P50], 0.20);
+        assert_eq!(t.latency[&Stat::Max], 0.50);
+        assert_eq!(t.errors_pp, Some(0.0));
+        assert_eq!(t.rate, Some(0.05));
+        assert_eq!(t.lost, Some(2));
+        assert!((t.floor_ms - 0.5).abs() < 1e-12);
+        assert_eq!(
+            t.to_string(),
+            "p50=20%,p99=10%,max=50%,errors=0pp,rate=5%,lost=2,floor=0.5ms"
+        );
+        let t = Tolerances::parse("errors=0.5%,p999=12.5%").expect("valid");
+        assert_eq!(t.errors_pp, Some(0.5));
+        assert_eq!(t.latency[&Stat::P999], 0.125);
+        assert_eq!(t.rate, None);
+    }
+
+    #[test]
+    fn the_default_is_p99_ten_percent_and_no_more_errors() {
+        let t = Tolerances::default();
+        assert_eq!(t.to_string(), "p99=10%,errors=0pp,floor=1ms");
+        assert_eq!(Tolerances::parse("p99=10%,errors=0").expect("valid"), t);
+    }
+
+    #[test]
+    fn errors_name_the_item_at_fault() {
+        for (text, item, says) in [
+            ("p99=10", "item 1 `p99=10`", "percent sign"),
+            (
+                "p99=10%,p50=fast%",
+                "item 2 `p50=fast%`",
+                "not a percentage",
+            ),
+            ("p99=10%,p98=5%", "item 2", "unknown key `p98`"),
+            ("p99=10%,,errors=0", "item 2", "empty item"),
+            ("p99", "item 1", "KEY=VALUE"),
+            ("errors=lots", "item 1", "percentage points"),
+            ("errors=-1", "item 1", "0 or more"),
+            ("p99=-5%", "item 1", "0 or more"),
+            ("lost=1.5", "item 1", "count of messages"),
+            ("rate=5%,rate=6%", "item 2", "twice"),
+            ("floor=1", "item 1", "no unit"),
+        ] {
+            let err = Tolerances::parse(text).expect_err(text);
+            assert!(err.contains(item) && err.contains(says), "{text}: {err}");
+            assert!(err.starts_with("--max-regression"), "{err}");
+        }
+    }
+}
