@@ -7,7 +7,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::metrics::Catalog;
-use crate::report::summary::{Latency, MetricSummary, Summary, ThresholdResult};
+use crate::report::summary::{MetricSummary, Stat, Summary, ThresholdResult};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
@@ -30,45 +30,6 @@ impl Op {
             // anything meaningful so that 0.1 + 0.2 == 0.3.
             Op::Eq => (observed - limit).abs() < 1e-9,
             Op::Ne => (observed - limit).abs() >= 1e-9,
-        }
-    }
-}
-
-/// Which latency statistic.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stat {
-    Min,
-    Mean,
-    P50,
-    P90,
-    P99,
-    P999,
-    Max,
-}
-
-impl Stat {
-    fn parse(s: &str) -> Option<Stat> {
-        Some(match s {
-            "min" => Stat::Min,
-            "mean" | "avg" => Stat::Mean,
-            "p50" | "median" => Stat::P50,
-            "p90" => Stat::P90,
-            "p99" => Stat::P99,
-            "p999" | "p99.9" => Stat::P999,
-            "max" => Stat::Max,
-            _ => return None,
-        })
-    }
-
-    fn of(self, l: &Latency) -> f64 {
-        match self {
-            Stat::Min => l.min,
-            Stat::Mean => l.mean,
-            Stat::P50 => l.p50,
-            Stat::P90 => l.p90,
-            Stat::P99 => l.p99,
-            Stat::P999 => l.p999,
-            Stat::Max => l.max,
         }
     }
 }
@@ -349,7 +310,7 @@ pub fn observe(t: &Threshold, s: &Summary) -> Option<f64> {
         }
     };
     match &t.subject {
-        Subject::Latency(m, stat) => metrics.get(m)?.latency_ms.as_ref().map(|l| stat.of(l)),
+        Subject::Latency(m, stat) => metrics.get(m)?.latency_ms.as_ref().map(|l| l.get(*stat)),
         Subject::MetricCount(m, f) => metric_field(metrics.get(m)?, *f),
         Subject::AllErrors(f) => {
             let count: u64 = metrics.values().map(|m| m.count).sum();
@@ -375,7 +336,7 @@ pub fn observe(t: &Threshold, s: &Summary) -> Option<f64> {
             "dropped" => Some(arrivals.dropped as f64),
             _ => Some(ratio(arrivals.dropped, arrivals.planned).unwrap_or(0.0)),
         },
-        Subject::Lag(stat) => arrivals.schedule_lag_ms.as_ref().map(|l| stat.of(l)),
+        Subject::Lag(stat) => arrivals.schedule_lag_ms.as_ref().map(|l| l.get(*stat)),
         Subject::Contacts(f) => match *f {
             "expected" => Some(contacts.expected as f64),
             "missing" => Some(contacts.missing as f64),

@@ -18,14 +18,7 @@ pub(super) fn floor(stat: Stat, configured_ms: f64, base: &Run, new: &Run) -> Fl
         run.summary
             .arrivals
             .schedule_lag_ms
-            .map_or(0.0, |l| match stat {
-                Stat::Mean => l.mean,
-                Stat::P50 => l.p50,
-                Stat::P90 => l.p90,
-                Stat::P99 => l.p99,
-                Stat::P999 => l.p999,
-                Stat::Max => l.max,
-            })
+            .map_or(0.0, |l| l.get(stat))
     };
     let (b, n) = (lag(base), lag(new));
     if configured_ms >= b.max(n) {

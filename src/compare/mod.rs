@@ -394,9 +394,9 @@ fn compare_metric(
         base.histograms.total.get(name),
         new.histograms.total.get(name),
     );
-    let mut checks: Vec<Check> = Stat::ALL
+    let mut checks: Vec<Check> = tolerance::COMPARED
         .into_iter()
-        .filter(|s| Stat::SHOWN.contains(s) || tol.latency.contains_key(s))
+        .filter(|s| tolerance::SHOWN.contains(s) || tol.latency.contains_key(s))
         .map(|s| {
             checks::latency_check(
                 s,

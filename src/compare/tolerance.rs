@@ -8,56 +8,23 @@ use serde::Serialize;
 
 use crate::units::parse_duration;
 
-/// A latency statistic `compare` can gate on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Stat {
-    Mean,
-    P50,
-    P90,
-    P99,
-    P999,
-    Max,
-}
+pub use crate::report::summary::Stat;
 
-impl Stat {
-    pub const ALL: [Stat; 6] = [
-        Stat::P50,
-        Stat::P90,
-        Stat::P99,
-        Stat::P999,
-        Stat::Max,
-        Stat::Mean,
-    ];
-    /// Shown for every metric whether or not it has a tolerance.
-    pub const SHOWN: [Stat; 4] = [Stat::P50, Stat::P90, Stat::P99, Stat::Max];
+/// The statistics `compare` can gate on (the minimum says nothing about a regression).
+pub const COMPARED: [Stat; 6] = [
+    Stat::P50,
+    Stat::P90,
+    Stat::P99,
+    Stat::P999,
+    Stat::Max,
+    Stat::Mean,
+];
 
-    pub fn name(self) -> &'static str {
-        match self {
-            Stat::Mean => "mean",
-            Stat::P50 => "p50",
-            Stat::P90 => "p90",
-            Stat::P99 => "p99",
-            Stat::P999 => "p999",
-            Stat::Max => "max",
-        }
-    }
+/// Shown for every metric whether or not it has a tolerance.
+pub const SHOWN: [Stat; 4] = [Stat::P50, Stat::P90, Stat::P99, Stat::Max];
 
-    /// The quantile, or `None` for the mean.
-    pub fn quantile(self) -> Option<f64> {
-        match self {
-            Stat::Mean => None,
-            Stat::P50 => Some(0.5),
-            Stat::P90 => Some(0.9),
-            Stat::P99 => Some(0.99),
-            Stat::P999 => Some(0.999),
-            Stat::Max => Some(1.0),
-        }
-    }
-
-    fn parse(s: &str) -> Option<Stat> {
-        Stat::ALL.into_iter().find(|stat| stat.name() == s)
-    }
+fn parse_stat(s: &str) -> Option<Stat> {
+    COMPARED.into_iter().find(|stat| stat.name() == s)
 }
 
 /// Default absolute floor: a latency change smaller than this is never a regression.
@@ -135,7 +102,7 @@ impl Tolerances {
                 return Err(at(format!("`{key}` is given twice")));
             }
             seen.push(key);
-            if let Some(stat) = Stat::parse(key) {
+            if let Some(stat) = parse_stat(key) {
                 let v =
                     percent(value, &format!("{key}=10% (largest allowed increase)")).map_err(at)?;
                 t.latency.insert(stat, v);

@@ -24,6 +24,66 @@ pub enum Verdict {
     Interrupted,
 }
 
+/// A latency statistic, as thresholds and comparisons name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stat {
+    Min,
+    Mean,
+    P50,
+    P90,
+    P99,
+    P999,
+    Max,
+}
+
+impl Stat {
+    pub const ALL: [Stat; 7] = [
+        Stat::Min,
+        Stat::Mean,
+        Stat::P50,
+        Stat::P90,
+        Stat::P99,
+        Stat::P999,
+        Stat::Max,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Stat::Min => "min",
+            Stat::Mean => "mean",
+            Stat::P50 => "p50",
+            Stat::P90 => "p90",
+            Stat::P99 => "p99",
+            Stat::P999 => "p999",
+            Stat::Max => "max",
+        }
+    }
+
+    /// `p99`, also `avg`, `median` and `p99.9`.
+    pub fn parse(s: &str) -> Option<Stat> {
+        match s {
+            "avg" => Some(Stat::Mean),
+            "median" => Some(Stat::P50),
+            "p99.9" => Some(Stat::P999),
+            _ => Stat::ALL.into_iter().find(|stat| stat.name() == s),
+        }
+    }
+
+    /// The quantile, or `None` for the mean (`min` is quantile 0, `max` quantile 1).
+    pub fn quantile(self) -> Option<f64> {
+        match self {
+            Stat::Min => Some(0.0),
+            Stat::Mean => None,
+            Stat::P50 => Some(0.5),
+            Stat::P90 => Some(0.9),
+            Stat::P99 => Some(0.99),
+            Stat::P999 => Some(0.999),
+            Stat::Max => Some(1.0),
+        }
+    }
+}
+
 /// Milliseconds. `null` in JSON when there was no successful sample.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Latency {
@@ -37,6 +97,18 @@ pub struct Latency {
 }
 
 impl Latency {
+    pub fn get(&self, stat: Stat) -> f64 {
+        match stat {
+            Stat::Min => self.min,
+            Stat::Mean => self.mean,
+            Stat::P50 => self.p50,
+            Stat::P90 => self.p90,
+            Stat::P99 => self.p99,
+            Stat::P999 => self.p999,
+            Stat::Max => self.max,
+        }
+    }
+
     pub fn of(h: &Histogram<u64>) -> Option<Latency> {
         if h.is_empty() {
             return None;
