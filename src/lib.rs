@@ -54,6 +54,24 @@ pub fn compare(
     let comparison = compare::compare_runs(&base_run, &new_run, &tolerances)?;
     let out = out.map_or_else(|| compare::default_out(base, new), Path::to_path_buf);
     compare::write(&out, &comparison)?;
+    // Both runs' latency distributions on one chart: the shape of a regression at a glance.
+    let runs = [
+        report::chart::DistributionRun {
+            label: "base",
+            histograms: &base_run.histograms.total,
+        },
+        report::chart::DistributionRun {
+            label: "new",
+            histograms: &new_run.histograms.total,
+        },
+    ];
+    let title = format!(
+        "Latency by percentile: {} vs {}",
+        base.display(),
+        new.display()
+    );
+    report::chart::render_distribution(&out, "distribution", &title, &runs)
+        .map_err(|e| Error::Run(format!("cannot draw the comparison chart: {e}")))?;
     print!("{}", compare::render_text(&comparison));
     println!("report: {}", out.display());
     Ok(comparison)

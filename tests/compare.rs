@@ -111,6 +111,12 @@ fn compare(r: &Runs, base: &Path, new: &Path, out: &str, extra: &[&str]) -> (i32
     eprintln!("{stdout}{stderr}");
     let json = std::fs::read_to_string(out.join("compare.json")).expect("compare.json written");
     assert!(out.join("compare.md").exists());
+    for ext in ["png", "svg"] {
+        assert!(
+            out.join(format!("distribution.{ext}")).exists(),
+            "overlay chart"
+        );
+    }
     let code = output.status.code().expect("exit code");
     (
         code,

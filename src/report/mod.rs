@@ -1,6 +1,7 @@
 //! Reports: plain data about a finished run and one file per output format.
 
 pub mod chart;
+pub mod html;
 pub mod junit;
 pub mod markdown;
 pub mod progress;
@@ -17,7 +18,22 @@ pub const SUMMARY_FILE: &str = "summary.json";
 /// The run over time (interval points for the charts), saved so `inrush report` can redraw them.
 pub const TIMELINE_FILE: &str = "timeline.json";
 
-/// Writes every file of a finished run beside `latency.hlog`: summary.json and the charts.
+/// The report page of a run.
+pub const HTML_FILE: &str = "index.html";
+
+/// The charts `index.html` embeds, in its order: (title, file stem).
+const HTML_CHARTS: [(&str, &str); 4] = [
+    ("Latency percentiles over time", "latency"),
+    (
+        "Latency distribution (HdrHistogram percentiles)",
+        "distribution",
+    ),
+    ("Throughput and errors", "throughput"),
+    ("Users and arrivals: planned vs achieved", "users"),
+];
+
+/// Writes every file of a finished run beside `latency.hlog` (which must be complete):
+/// summary.json, timeline.json, junit.xml, summary.md, the charts and index.html.
 pub fn write_all(
     dir: &Path,
     s: &summary::Summary,
@@ -39,5 +55,25 @@ pub fn write_all(
         std::fs::write(&path, text).map_err(|e| Error::io("cannot write", &path, e))?;
     }
     chart::render_all(dir, timeline).map_err(|e| Error::Run(format!("cannot draw charts: {e}")))?;
+    let histograms = rebuild::histograms(dir, s)?;
+    chart::render_distribution(
+        dir,
+        "distribution",
+        &format!("Latency distribution by operation — {}", s.scenario),
+        &[chart::DistributionRun {
+            label: &s.scenario,
+            histograms: &histograms.total,
+        }],
+    )
+    .map_err(|e| Error::Run(format!("cannot draw charts: {e}")))?;
+    let mut charts = Vec::with_capacity(HTML_CHARTS.len());
+    for (title, stem) in HTML_CHARTS {
+        let path = dir.join(format!("{stem}.svg"));
+        let svg = std::fs::read_to_string(&path).map_err(|e| Error::io("cannot read", &path, e))?;
+        charts.push((title, svg));
+    }
+    let path = dir.join(HTML_FILE);
+    std::fs::write(&path, html::render(s, &charts))
+        .map_err(|e| Error::io("cannot write", &path, e))?;
     Ok(())
 }

@@ -71,6 +71,65 @@ pub(super) struct Panel {
     pub allow_log: bool,
 }
 
+/// What the x axis of every panel shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum XAxis {
+    /// Seconds since the start of the run.
+    Time,
+    /// HdrHistogram's percentile axis: x = log10(1/(1-p)), ticks at whole decades labelled
+    /// 0%, 90%, 99%, 99.9%, …
+    Percentile,
+}
+
+impl XAxis {
+    fn description(self) -> &'static str {
+        match self {
+            XAxis::Time => "time since start (s)",
+            XAxis::Percentile => "percentile (log scale of 1/(1-p))",
+        }
+    }
+
+    /// How many x labels to ask plotters for: whole decades only on the percentile axis (its
+    /// key-point search then picks a step of 1 for spans up to 10 decades).
+    fn label_count(self, range: &Range<f64>) -> usize {
+        match self {
+            XAxis::Time => 12,
+            XAxis::Percentile => {
+                let span = (range.end - range.start).abs();
+                if span.is_finite() {
+                    (span.ceil() as usize).clamp(1, 20) + 1
+                } else {
+                    12
+                }
+            }
+        }
+    }
+
+    fn label(self, v: f64) -> String {
+        match self {
+            XAxis::Time => format_number(v),
+            XAxis::Percentile => {
+                let k = v.round();
+                if (v - k).abs() < 1e-6 && k >= 0.0 {
+                    percentile_label(k as u32)
+                } else {
+                    String::new()
+                }
+            }
+        }
+    }
+}
+
+/// The percentile at `decades` nines on the 1/(1-p) axis: 0 → "0%", 1 → "90%", 2 → "99%",
+/// 3 → "99.9%", 5 → "99.999%".
+pub(super) fn percentile_label(decades: u32) -> String {
+    match decades {
+        0 => "0%".to_string(),
+        1 => "90%".to_string(),
+        n => format!("99.{}%", "9".repeat(n as usize - 2)).replace(".%", "%"),
+    }
+}
+
 #[derive(Debug, Clone)]
 pub(super) struct Figure {
     pub title: String,
@@ -80,6 +139,7 @@ pub(super) struct Figure {
     pub legend: Vec<LegendItem>,
     pub panels: Vec<Panel>,
     pub x_range: Range<f64>,
+    pub x_axis: XAxis,
     pub phases: Vec<PhaseSpan>,
 }
 
@@ -276,8 +336,13 @@ where
     YS: AsRangedCoord<Value = f64>,
     YS::CoordDescType: ValueFormatter<f64>,
 {
+    // Room for the last tick label, centred on the right edge of a percentile axis.
+    let margin_right = match fig.x_axis {
+        XAxis::Time => 16,
+        XAxis::Percentile => 34,
+    };
     let mut chart = ChartBuilder::on(area)
-        .margin_right(16)
+        .margin_right(margin_right)
         .margin_top(4)
         .x_label_area_size(46)
         .y_label_area_size(78)
@@ -308,15 +373,15 @@ where
     };
     chart
         .configure_mesh()
-        .x_desc("time since start (s)")
+        .x_desc(fig.x_axis.description())
         .y_desc(y_desc)
         .axis_desc_style(font(style::AXIS_DESC_SIZE).color(&style::TEXT))
         .label_style(font(style::TICK_SIZE).color(&style::MUTED))
-        .x_labels(12)
+        .x_labels(fig.x_axis.label_count(&fig.x_range))
         .y_labels(8)
         .x_max_light_lines(1)
         .y_max_light_lines(1)
-        .x_label_formatter(&|v| format_number(*v))
+        .x_label_formatter(&|v| fig.x_axis.label(*v))
         .y_label_formatter(&|v| format_number(*v))
         .bold_line_style(RGBColor(0, 0, 0).mix(0.12))
         .light_line_style(RGBColor(0, 0, 0).mix(0.04))

@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::ops::Range;
 
-use super::draw::{Figure, LegendItem, Panel, Series, Stroke};
+use super::draw::{Figure, LegendItem, Panel, Series, Stroke, XAxis};
 use super::scale::drawable;
 use super::style::{self, metric_color, shade};
 use crate::report::timeline::{IntervalMetric, IntervalPoint, Timeline};
@@ -66,7 +66,7 @@ fn metric_names(timeline: &Timeline) -> (Vec<&str>, usize) {
     (names.into_iter().take(MAX_METRICS).collect(), total)
 }
 
-fn titled(title: &str, shown: usize, total: usize) -> String {
+pub(super) fn titled(title: &str, shown: usize, total: usize) -> String {
     if shown < total {
         format!("{title} — first {shown} of {total} metrics")
     } else {
@@ -82,6 +82,7 @@ fn base_figure(title: String, timeline: &Timeline, points: &[&IntervalPoint]) ->
         legend: Vec::new(),
         panels: Vec::new(),
         x_range: x_range(points, timeline),
+        x_axis: XAxis::Time,
         phases: timeline.phases.clone(),
     }
 }

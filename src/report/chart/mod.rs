@@ -1,4 +1,5 @@
-//! Charts of a run: latency, throughput and users over time, each as PNG and SVG.
+//! Charts of a run: latency, throughput and users over time and the HDR latency distribution,
+//! each as PNG and SVG.
 //!
 //! Text is drawn with DejaVu Sans embedded in the binary (registered once with plotters'
 //! `ab_glyph` font table), so charts render the same on a machine without any fonts installed.
@@ -7,6 +8,7 @@
 //! Layout: [`figures`] turns the timeline into plain figure data, [`draw`] draws a figure on any
 //! plotters backend, this module writes the files.
 
+mod distribution;
 mod draw;
 mod figures;
 mod glyphs;
@@ -20,6 +22,7 @@ use plotters::prelude::{BitMapBackend, IntoDrawingArea, SVGBackend};
 use plotters::style::{register_font, FontStyle};
 
 use crate::report::timeline::Timeline;
+pub use distribution::{percentile_x, render_distribution, DistributionRun};
 pub use scale::{choose_y_scale, y_range, YScale, LOG_RATIO_THRESHOLD};
 pub use style::format_number;
 
@@ -54,11 +57,6 @@ fn ensure_font() -> Result<(), ChartError> {
 
 /// Renders every chart of a run into `dir` as both `.png` and `.svg`; returns the written paths.
 pub fn render_all(dir: &Path, timeline: &Timeline) -> Result<Vec<PathBuf>, ChartError> {
-    ensure_font()?;
-    std::fs::create_dir_all(dir).map_err(|source| ChartError::CreateDir {
-        path: dir.to_path_buf(),
-        source,
-    })?;
     let figures = [
         ("latency", figures::latency(timeline)),
         ("throughput", figures::throughput(timeline)),
@@ -66,25 +64,34 @@ pub fn render_all(dir: &Path, timeline: &Timeline) -> Result<Vec<PathBuf>, Chart
     ];
     let mut written = Vec::with_capacity(figures.len() * 2);
     for (stem, figure) in &figures {
-        let size = figure.size();
-        let png = dir.join(format!("{stem}.png"));
-        let backend =
-            glyphs::CrispText::new(BitMapBackend::new(&png, size)).map_err(ChartError::Font)?;
-        figure
-            .draw(&backend.into_drawing_area())
-            .map_err(|message| ChartError::Draw {
-                path: png.clone(),
-                message,
-            })?;
-        written.push(png);
-        let svg = dir.join(format!("{stem}.svg"));
-        figure
-            .draw(&SVGBackend::new(&svg, size).into_drawing_area())
-            .map_err(|message| ChartError::Draw {
-                path: svg.clone(),
-                message,
-            })?;
-        written.push(svg);
+        written.extend(write_figure(dir, stem, figure)?);
     }
     Ok(written)
+}
+
+/// Draws `figure` as `<stem>.png` and `<stem>.svg` in `dir` (created if missing).
+fn write_figure(dir: &Path, stem: &str, figure: &draw::Figure) -> Result<[PathBuf; 2], ChartError> {
+    ensure_font()?;
+    std::fs::create_dir_all(dir).map_err(|source| ChartError::CreateDir {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let size = figure.size();
+    let png = dir.join(format!("{stem}.png"));
+    let backend =
+        glyphs::CrispText::new(BitMapBackend::new(&png, size)).map_err(ChartError::Font)?;
+    figure
+        .draw(&backend.into_drawing_area())
+        .map_err(|message| ChartError::Draw {
+            path: png.clone(),
+            message,
+        })?;
+    let svg = dir.join(format!("{stem}.svg"));
+    figure
+        .draw(&SVGBackend::new(&svg, size).into_drawing_area())
+        .map_err(|message| ChartError::Draw {
+            path: svg.clone(),
+            message,
+        })?;
+    Ok([png, svg])
 }

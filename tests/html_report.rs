@@ -1,0 +1,323 @@
+//! `index.html`: a real run's page parsed back as HTML (self-contained, every chart inline, the
+//! summary's numbers), and hostile summary text escaped.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::{run_quiet, Scratch};
+use inrush::report::html;
+use inrush::report::summary::Summary;
+
+/// About 3 s against the built-in messenger: two phases, a few messages, two thresholds. The
+/// description carries markup that must come out as text.
+const SCENARIO: &str = r#"
+name = "html-report"
+description = "Checks the <b>HTML</b> report & its \"escaping\""
+seed = 7
+[target]
+builtin = {}
+[load]
+arrivals = "uniform"
+phases = [
+  { name = "warm", duration = "1s", rate = 10 },
+  { name = "peak", duration = "2s", rate = 20 },
+]
+[user]
+contacts_known = 3
+contacts_unknown = 1
+messages = 2
+think = { constant = "100ms" }
+stay_online = { constant = "30s" }
+[run]
+timeout = "5s"
+drain = "500ms"
+[thresholds]
+"register.p99" = "< 5s"
+"messages.lost" = "== 0"
+"#;
+
+/// Undoes the escaping the page applies to text.
+fn unescape(s: &str) -> String {
+    s.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&apos;", "'")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
+}
+
+/// Every element of a parsed page.
+fn tags<'a, 'b>(dom: &'b tl::VDom<'a>) -> impl Iterator<Item = &'b tl::HTMLTag<'a>> {
+    dom.nodes().iter().filter_map(tl::Node::as_tag)
+}
+
+fn name_of(tag: &tl::HTMLTag) -> String {
+    tag.name().as_utf8_str().to_ascii_lowercase()
+}
+
+fn attr(tag: &tl::HTMLTag, key: &str) -> Option<String> {
+    tag.attributes()
+        .get(key)
+        .flatten()
+        .map(|v| v.as_utf8_str().into_owned())
+}
+
+fn text(tag: &tl::HTMLTag, dom: &tl::VDom) -> String {
+    unescape(tag.inner_text(dom.parser()).trim())
+}
+
+/// The inner HTML of the element with `id`.
+fn section(dom: &tl::VDom, id: &str) -> String {
+    let node = dom
+        .get_element_by_id(id)
+        .unwrap_or_else(|| panic!("no element #{id}"));
+    let tag = node.get(dom.parser()).and_then(tl::Node::as_tag).unwrap();
+    tag.inner_html(dom.parser())
+}
+
+fn parse(html: &str) -> tl::VDom<'_> {
+    tl::parse(html, tl::ParserOptions::default()).expect("index.html parses as HTML")
+}
+
+/// The page refers to nothing outside itself: no scripts, stylesheets, images or fonts to fetch.
+fn assert_self_contained(page: &str, dom: &tl::VDom) {
+    for needle in ["http://", "https://", "url(", "@import", "//cdn"] {
+        assert!(!page.contains(needle), "index.html contains {needle:?}");
+    }
+    for tag in tags(dom) {
+        let name = name_of(tag);
+        assert!(
+            !matches!(
+                name.as_str(),
+                "script" | "link" | "iframe" | "img" | "object" | "embed"
+            ),
+            "index.html has a <{name}> element"
+        );
+        for key in [
+            "src",
+            "href",
+            "xlink:href",
+            "srcset",
+            "action",
+            "poster",
+            "data",
+        ] {
+            if let Some(v) = attr(tag, key) {
+                assert!(
+                    v.starts_with('#'),
+                    "<{name} {key}=\"{v}\"> refers outside the page"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn index_html_embeds_every_chart_and_the_summary() {
+    let scratch = Scratch::new();
+    let out = scratch.out("run");
+    run_quiet(scratch.scenario("html", SCENARIO), out.clone(), None);
+    let summary: Summary =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    for file in ["distribution.png", "distribution.svg", "index.html"] {
+        assert!(out.join(file).is_file(), "{file} not written");
+    }
+
+    let page = std::fs::read_to_string(out.join("index.html")).expect("index.html");
+    let dom = parse(&page);
+    assert_self_contained(&page, &dom);
+    assert!(page.starts_with("<!DOCTYPE html>"));
+
+    // Four charts, each an inline SVG inside its figure.
+    let figures: Vec<_> = tags(&dom)
+        .filter(|t| name_of(t) == "figure")
+        .map(|t| t.inner_html(dom.parser()))
+        .collect();
+    assert_eq!(figures.len(), 4, "one figure per chart");
+    for f in &figures {
+        assert!(f.contains("<svg"), "a figure without inline SVG");
+    }
+    assert_eq!(tags(&dom).filter(|t| name_of(t) == "svg").count(), 4);
+    let charts = section(&dom, "charts");
+    for caption in [
+        "Latency percentiles over time",
+        "Latency distribution",
+        "Throughput",
+        "Users",
+    ] {
+        assert!(charts.contains(caption), "no chart titled {caption}");
+    }
+    assert!(
+        charts.contains("99.9%"),
+        "distribution chart's percentile axis"
+    );
+
+    // The verdict, colour-coded by class.
+    let verdict = format!("{:?}", summary.verdict).to_lowercase();
+    let badge = tags(&dom)
+        .find(|t| attr(t, "class").as_deref() == Some("badge"))
+        .expect("verdict badge");
+    assert_eq!(text(badge, &dom), verdict);
+    assert!(page.contains(&format!("verdict-{verdict}")));
+
+    // Metadata, escaped on the way in and readable on the way out.
+    let h1 = tags(&dom).find(|t| name_of(t) == "h1").expect("h1");
+    assert_eq!(text(h1, &dom), summary.scenario);
+    let description = tags(&dom)
+        .find(|t| attr(t, "class").as_deref() == Some("description"))
+        .expect("description");
+    assert_eq!(text(description, &dom), summary.description);
+    let run = section(&dom, "run");
+    for value in [
+        summary.seed.to_string(),
+        summary.inrush_version.clone(),
+        summary.generator.host.hostname.clone(),
+    ] {
+        assert!(run.contains(&value), "run metadata lacks {value}");
+    }
+
+    // The metrics table: a row per metric that ran, with summary.json's numbers.
+    let metrics_html = section(&dom, "metrics");
+    let metrics = parse(&metrics_html);
+    let rows: BTreeMap<String, Vec<(Option<String>, String)>> = tags(&metrics)
+        .filter(|t| name_of(t) == "tr")
+        .filter_map(|tr| {
+            let name = attr(tr, "data-metric")?;
+            let cells = tr
+                .children()
+                .top()
+                .iter()
+                .filter_map(|h| h.get(metrics.parser()).and_then(tl::Node::as_tag))
+                .filter(|t| name_of(t) == "td")
+                .map(|td| (attr(td, "data-value"), text(td, &metrics)))
+                .collect();
+            Some((name, cells))
+        })
+        .collect();
+    let ran: Vec<&String> = summary
+        .metrics
+        .iter()
+        .filter(|(_, m)| m.count > 0)
+        .map(|(k, _)| k)
+        .collect();
+    assert!(ran.len() >= 5, "the run measured its steps: {ran:?}");
+    for name in ran {
+        let m = &summary.metrics[name];
+        let cells = rows
+            .get(name)
+            .unwrap_or_else(|| panic!("no row for {name}"));
+        assert_eq!(cells[0].1, *name);
+        // Count: shown with separators, exact in data-value.
+        assert_eq!(cells[1].0.as_deref(), Some(m.count.to_string().as_str()));
+        assert_eq!(cells[1].1.replace(',', ""), m.count.to_string(), "{name}");
+        assert_eq!(cells[2].1.replace(',', ""), m.errors.to_string(), "{name}");
+        let lat = m.latency_ms.expect("latency");
+        // p99 is the ninth column: name, count, errors, rate, min, mean, p50, p90, p99.
+        let p99: f64 = cells[8].0.as_deref().unwrap().parse().unwrap();
+        assert_eq!(p99, lat.p99, "{name} p99");
+        let shown: f64 = cells[8].1.replace(',', "").parse().unwrap();
+        assert!((shown - lat.p99).abs() <= lat.p99 * 0.01 + 0.001, "{name}");
+    }
+    assert_eq!(
+        rows["register"][1].1.replace(',', ""),
+        summary.metrics["register"].count.to_string()
+    );
+
+    // Every threshold with its result.
+    let thresholds = section(&dom, "thresholds");
+    assert_eq!(summary.thresholds.len(), 2);
+    for t in &summary.thresholds {
+        assert!(
+            unescape(&thresholds).contains(&t.expr),
+            "threshold {} missing",
+            t.expr
+        );
+    }
+    assert_eq!(
+        thresholds.matches("pill-pass").count(),
+        summary.thresholds.iter().filter(|t| t.passed).count()
+    );
+
+    // A section per phase, and the message and arrival counts.
+    let phases = section(&dom, "phases");
+    for name in summary.phases.keys() {
+        assert!(
+            phases.contains(&format!("data-phase=\"{name}\"")),
+            "phase {name}"
+        );
+    }
+    let flow = section(&dom, "flow");
+    for n in [summary.messages.sent, summary.arrivals.planned] {
+        assert!(
+            flow.contains(&format!("data-value=\"{n}\"")),
+            "{n} in {flow}"
+        );
+    }
+
+    // `inrush report` rebuilds the same page from the saved files.
+    std::fs::remove_file(out.join("index.html")).unwrap();
+    std::fs::remove_file(out.join("distribution.svg")).unwrap();
+    inrush::report(&out, &[]).expect("report");
+    let rebuilt = std::fs::read_to_string(out.join("index.html")).expect("rebuilt index.html");
+    assert!(rebuilt == page, "index.html differs after `inrush report`");
+}
+
+const HOSTILE: &str = "<script>alert(1)</script> & \"x\" 'y'";
+
+#[test]
+fn hostile_summary_text_is_escaped() {
+    let mut s: Summary =
+        serde_json::from_str(include_str!("fixtures/summary.json")).expect("fixture");
+    s.description = HOSTILE.to_string();
+    s.scenario = "<img src=x onerror=alert(1)>".to_string();
+    s.target = format!("{HOSTILE} target");
+    s.aborted = Some(format!("{HOSTILE} aborted"));
+    s.warnings = vec![format!("{HOSTILE} warning")];
+    s.thresholds[0].expr = format!("{HOSTILE} expr");
+    s.generator.host.cpu_model = format!("{HOSTILE} cpu");
+    let verify = s.metrics.get_mut("verify").unwrap();
+    verify
+        .error_examples
+        .insert("http_5xx".into(), format!("{HOSTILE} example"));
+    let metric = s.metrics.shift_remove("register").unwrap();
+    s.metrics.insert(format!("{HOSTILE} metric"), metric);
+    let phase = s.phases.shift_remove("surge").unwrap();
+    s.phases.insert(format!("{HOSTILE} phase"), phase);
+    let charts = [(
+        "<b>chart</b>",
+        "<?xml version=\"1.0\"?>\n<svg width=\"10\" height=\"10\" viewBox=\"0 0 10 10\" xmlns=\"http://www.w3.org/2000/svg\"><rect width=\"10\" height=\"10\"/></svg>\n".to_string(),
+    )];
+
+    let page = html::render(&s, &charts);
+    let dom = parse(&page);
+    assert_self_contained(&page, &dom);
+    assert!(!page.contains("<script"), "unescaped script tag");
+    assert!(!page.contains("<img"), "unescaped img tag");
+    assert!(!page.contains("<b>"), "unescaped markup");
+    assert!(!page.contains("<?xml"), "XML prolog left in the page");
+
+    let description = tags(&dom)
+        .find(|t| attr(t, "class").as_deref() == Some("description"))
+        .expect("description");
+    assert_eq!(text(description, &dom), HOSTILE);
+    let h1 = tags(&dom).find(|t| name_of(t) == "h1").expect("h1");
+    assert_eq!(text(h1, &dom), s.scenario);
+    let title = tags(&dom).find(|t| name_of(t) == "title").expect("title");
+    assert!(text(title, &dom).starts_with(&s.scenario));
+    let aborted = section(&dom, "aborted");
+    assert!(unescape(&aborted).contains(&format!("{HOSTILE} aborted")));
+    let warnings = section(&dom, "warnings");
+    assert!(unescape(&warnings).contains(&format!("{HOSTILE} warning")));
+    let metrics = section(&dom, "metrics");
+    assert!(unescape(&metrics).contains(&format!("{HOSTILE} example")));
+    assert!(unescape(&metrics).contains(&format!("{HOSTILE} metric")));
+    let thresholds = section(&dom, "thresholds");
+    assert!(unescape(&thresholds).contains(&format!("{HOSTILE} expr")));
+    assert_eq!(thresholds.matches("pill-fail").count(), 1);
+    // The chart came through, inline and scalable.
+    assert_eq!(tags(&dom).filter(|t| name_of(t) == "svg").count(), 1);
+    let svg = tags(&dom).find(|t| name_of(t) == "svg").unwrap();
+    assert_eq!(attr(svg, "viewBox").as_deref(), Some("0 0 10 10"));
+    assert_eq!(attr(svg, "width"), None);
+}
