@@ -41,6 +41,9 @@ pub struct Outcome {
     pub summary: Summary,
 }
 
+/// How long after the schedule's end the run stops starting operations (timer slack).
+const STOP_SLACK: Duration = Duration::from_millis(10);
+
 /// Lead time between planning the start and the first arrival, so every worker is ready.
 const LEAD: Duration = Duration::from_millis(50);
 
@@ -155,7 +158,9 @@ async fn run_plan(plan: Arc<Plan>, workers: usize, opts: &RunOptions) -> Result<
 
     let mut collector = Collector::new(plan.clone(), workers);
     let mut progress = Progress::new(plan.duration(), opts.quiet);
-    let stop_at = tokio::time::Instant::from_std(t0 + plan.duration());
+    // The schedule's end, plus the slack of tokio's millisecond timers: an arrival due just
+    // before the end is woken up to ~2 ms late and must still start, not count as dropped.
+    let stop_at = tokio::time::Instant::from_std(t0 + plan.duration() + STOP_SLACK);
     let mut interrupted = false;
     let mut aborted: Option<String> = None;
     let mut write_error = None;

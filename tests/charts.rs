@@ -55,6 +55,11 @@ fn synthetic(names: [&str; 3]) -> Timeline {
                 planned_arrivals: if surge { 100 } else { 10 },
                 started_arrivals: if surge { 80 } else { 10 },
                 dropped_arrivals: if surge { 20 } else { 0 },
+                errors_by_class: if surge {
+                    BTreeMap::from([("timeout".to_string(), 5), ("http_status".to_string(), 3)])
+                } else {
+                    BTreeMap::new()
+                },
             }
         })
         .collect();
@@ -139,6 +144,13 @@ fn renders_six_valid_files_with_phase_and_metric_text() {
         "time since start (s)",
     ] {
         assert!(latency.contains(label), "latency.svg lacks {label}");
+    }
+    let throughput = std::fs::read_to_string(dir.join("throughput.svg")).expect("read svg");
+    for class in ["timeout", "http_status", "by class"] {
+        assert!(
+            throughput.contains(class),
+            "throughput.svg lacks errors of {class}"
+        );
     }
     let users = std::fs::read_to_string(dir.join("users.svg")).expect("read svg");
     for label in [

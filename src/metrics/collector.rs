@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Catalog, Counter, Recorder};
+use super::{Catalog, Counter, ErrorClass, Recorder};
 use crate::plan::Plan;
 use crate::report::timeline::{IntervalMetric, IntervalPoint, PhaseSpan, Timeline};
 
@@ -169,6 +169,14 @@ fn point(catalog: &Catalog, iv: &Interval) -> IntervalPoint {
         planned_arrivals: r.counter(Counter::ArrivalsPlanned),
         started_arrivals: r.counter(Counter::ArrivalsStarted),
         dropped_arrivals: r.counter(Counter::ArrivalsDropped),
+        errors_by_class: ErrorClass::ALL
+            .iter()
+            .map(|c| {
+                let n: u64 = r.metrics.iter().map(|m| m.errors[*c as usize]).sum();
+                (c.name().to_string(), n)
+            })
+            .filter(|(_, n)| *n > 0)
+            .collect(),
     }
 }
 

@@ -36,6 +36,9 @@ pub struct IntervalPoint {
     pub started_arrivals: u64,
     /// Arrivals that could not start (a cap) within this interval.
     pub dropped_arrivals: u64,
+    /// Errors of every metric in the interval, by class (`timeout`, `http_status`, …).
+    #[serde(default)]
+    pub errors_by_class: BTreeMap<String, u64>,
 }
 
 impl IntervalPoint {

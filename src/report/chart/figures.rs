@@ -210,6 +210,36 @@ pub(super) fn throughput(timeline: &Timeline) -> Figure {
         legend: false,
         allow_log: false,
     });
+    // The same errors by class: a wall of timeouts reads differently from a wall of 429s.
+    let classes: std::collections::BTreeSet<&str> = points
+        .iter()
+        .flat_map(|p| p.errors_by_class.keys().map(String::as_str))
+        .collect();
+    fig.panels.push(Panel {
+        title: "Errors per second by class".to_string(),
+        swatch: None,
+        y_label: "errors/s".to_string(),
+        series: classes
+            .iter()
+            .enumerate()
+            .map(|(i, class)| Series {
+                legend: LegendItem {
+                    label: class.to_string(),
+                    color: metric_color(names.len() + i),
+                    stroke: Stroke::Dashed(2),
+                },
+                points: points
+                    .iter()
+                    .map(|p| {
+                        let n = p.errors_by_class.get(*class).copied().unwrap_or(0);
+                        Some((mid(p), n as f64 / p.duration_s()))
+                    })
+                    .collect(),
+            })
+            .collect(),
+        legend: true,
+        allow_log: false,
+    });
     fig
 }
 
