@@ -55,6 +55,10 @@ impl Value {
         match self {
             Value::Null => serde_json::Value::Null,
             Value::Bool(b) => serde_json::Value::Bool(*b),
+            // Whole numbers stay integers in JSON: a captured status 200 is `200`, not `200.0`.
+            Value::Num(n) if n.fract() == 0.0 && n.abs() < 9.0e15 => {
+                serde_json::Value::from(*n as i64)
+            }
             Value::Num(n) => serde_json::Number::from_f64(*n)
                 .map_or(serde_json::Value::Null, serde_json::Value::Number),
             Value::Str(s) => serde_json::Value::String(s.clone()),
@@ -498,7 +502,8 @@ mod tests {
         assert_eq!(Value::Num(2.5).to_text(), "2.5");
         let l = Value::List(vec![Value::Str("a".into()), Value::Num(1.0)]);
         assert_eq!(l.to_text(), "a,1");
-        assert_eq!(l.to_json(), serde_json::json!(["a", 1.0]));
+        assert_eq!(l.to_json().to_string(), r#"["a",1]"#);
+        assert_eq!(Value::Num(2.5).to_json().to_string(), "2.5");
         assert_eq!(Value::from_json(&serde_json::json!(["a", 1.0])), l);
     }
 }

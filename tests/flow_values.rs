@@ -1,0 +1,143 @@
+//! Every value generator, capture and loop kind of the scenario language against a small echo
+//! server on 127.0.0.1: the server returns what it received, and the flow's own checks (regexes
+//! on the echo) fail the run if a generator produced the wrong shape. A failed check is an error,
+//! so "no errors" below means every check held.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use axum::body::Bytes;
+use axum::extract::ws::{Message, WebSocketUpgrade};
+use axum::http::{HeaderMap, Method, Uri};
+use axum::response::IntoResponse;
+use axum::routing::{any, get};
+use common::{run_quiet, Scratch};
+
+async fn echo(method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> impl IntoResponse {
+    let headers: BTreeMap<String, String> = headers
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+        .collect();
+    let json = serde_json::json!({
+        "method": method.as_str(),
+        "path": uri.path(),
+        "query": uri.query().unwrap_or(""),
+        "headers": headers,
+        "body": String::from_utf8_lossy(&body),
+    });
+    ([("x-session", "abc123")], axum::Json(json))
+}
+
+async fn ws_echo(ws: WebSocketUpgrade) -> impl IntoResponse {
+    ws.on_upgrade(|mut socket| async move {
+        let _ = socket
+            .send(Message::Text("{\"type\":\"hello\"}".into()))
+            .await;
+        while let Some(Ok(msg)) = socket.recv().await {
+            if let Message::Text(t) = msg {
+                if socket.send(Message::Text(t)).await.is_err() {
+                    break;
+                }
+            }
+        }
+    })
+}
+
+const FLOW: &str = r#"
+name = "values"
+seed = 8
+[target]
+url = "http://127.0.0.1:1"
+[load]
+arrivals = "uniform"
+phases = [ { name = "arrive", duration = "1s", rate = 10 }, { name = "finish", duration = "1500ms", rate = 0 } ]
+[run]
+timeout = "3s"
+drain = "0s"
+
+[[flows.v.steps]]
+name = "form"
+http = "POST /echo/{{ 'a b/c' }}"
+query = { tag = "{{ 'x&y' }}" }
+form = { name = "{{ random_string(8) }}", n = "{{ random_int(5, 9) }}" }
+headers = { x-trace = "{{ uuid() }}" }
+expect = { status = 200, json = { "$.method" = "POST", "$.path" = "/echo/a%20b%2Fc", "$.query" = "tag=x%26y" }, regex = '"x-trace":"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"' }
+capture = { session = { header = "x-session" }, sent = "$.body", code = { status = true }, ctype = "$.headers.content-type" }
+
+[[flows.v.steps]]
+name = "reuse"
+http = "PUT /echo/{{ session }}"
+json = { got = "{{ sent }}", code = "{{ code }}", ts = "{{ timestamp_ms() }}", who = "{{ user.index }}", b64 = "{{ base64('hi' + nul) }}", ctype = "{{ ctype }}" }
+expect = { status = 200, json = { "$.path" = "/echo/abc123" }, regex = 'got\\":\\"name=[a-z0-9]{8}&n=[5-9]\\",\\"code\\":200,\\"ts\\":1[0-9]{12},\\"who\\":[0-9]+,\\"b64\\":\\"aGkA\\",\\"ctype\\":\\"application/x-www-form-urlencoded' }
+
+[[flows.v.steps]]
+name = "ticks"
+loop = { times = 3, steps = [ { name = "tick", http = "GET /echo/tick/{{ seq }}", expect.contains = "tick" } ] }
+
+[[flows.v.steps]]
+name = "for_a_while"
+loop = { for = "350ms", steps = [ { think = { constant = "100ms" } }, { name = "beat", http = "GET /echo/beat" } ] }
+
+[[flows.v.steps]]
+name = "open"
+ws = "/ws"
+
+[[flows.v.steps]]
+name = "hello"
+expect = { json = { "$.type" = "hello" }, within = "2s" }
+
+[[flows.v.steps]]
+name = "roundtrip"
+send = { kind = "ping", n = "{{ seq }}", tags = ["a", "{{ 'b' }}"] }
+expect = { json = { "$.kind" = "ping", "$.tags[1]" = "b" }, within = "2s" }
+capture.echoed = "$.n"
+
+[[flows.v.steps]]
+close = true
+"#;
+
+#[test]
+fn every_generator_capture_and_loop_produces_what_the_flow_checks() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let app = axum::Router::new()
+        .route("/ws", get(ws_echo))
+        .route("/echo", any(echo))
+        .route("/echo/{*rest}", any(echo));
+    runtime.spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+
+    let scratch = Scratch::new();
+    let outcome = run_quiet(
+        scratch.scenario("values", FLOW),
+        scratch.out("run"),
+        Some(format!("http://{addr}")),
+    );
+    let s = &outcome.summary;
+    let users = s.arrivals.started;
+    assert_eq!(users, 10);
+    for (name, m) in &s.metrics {
+        assert_eq!(m.errors, 0, "{name}: {:?}", m.error_examples);
+    }
+    let count = |name: &str| s.metrics[name].count;
+    for name in [
+        "form",
+        "reuse",
+        "ticks",
+        "for_a_while",
+        "open",
+        "hello",
+        "roundtrip",
+    ] {
+        assert_eq!(count(name), users, "{name}");
+    }
+    assert_eq!(count("tick"), 3 * users);
+    // 350 ms of (100 ms think + a request): 3 or 4 beats each, never fewer than 3.
+    let beats = count("beat");
+    assert!((3 * users..=4 * users).contains(&beats), "{beats}");
+}
