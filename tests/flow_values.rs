@@ -35,10 +35,13 @@ async fn ws_echo(ws: WebSocketUpgrade) -> impl IntoResponse {
             .send(Message::Text("{\"type\":\"hello\"}".into()))
             .await;
         while let Some(Ok(msg)) = socket.recv().await {
-            if let Message::Text(t) = msg {
-                if socket.send(Message::Text(t)).await.is_err() {
-                    break;
-                }
+            let echo = match msg {
+                Message::Text(t) => Message::Text(t),
+                Message::Binary(b) => Message::Binary(b),
+                _ => continue,
+            };
+            if socket.send(echo).await.is_err() {
+                break;
             }
         }
     })
@@ -94,6 +97,22 @@ expect = { json = { "$.kind" = "ping", "$.tags[1]" = "b" }, within = "2s" }
 capture.echoed = "$.n"
 
 [[flows.v.steps]]
+name = "binary_roundtrip"
+send = "bin-{{ user.index }}"
+binary = true
+expect = { regex = "^bin-[0-9]+$", within = "2s" }
+
+[[flows.v.steps]]
+name = "skipped"
+when = { var = "session", equals = "nope" }
+http = "GET /echo/never"
+
+[[flows.v.steps]]
+name = "taken"
+when = { var = "session", equals = "abc123" }
+http = "GET /echo/taken"
+
+[[flows.v.steps]]
 close = true
 "#;
 
@@ -137,6 +156,11 @@ fn every_generator_capture_and_loop_produces_what_the_flow_checks() {
         assert_eq!(count(name), users, "{name}");
     }
     assert_eq!(count("tick"), 3 * users);
+    assert_eq!(
+        count("skipped"),
+        0,
+        "a `when` that does not hold skips its step"
+    );
     // 350 ms of (100 ms think + a request): 3 or 4 beats each, never fewer than 3.
     let beats = count("beat");
     assert!((3 * users..=4 * users).contains(&beats), "{beats}");

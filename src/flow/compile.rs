@@ -451,7 +451,15 @@ impl Compiler<'_, '_> {
                     rules,
                 }
             }
-            Some("send") => Action::Send(self.frame(s.send.as_ref()?)),
+            Some("send") => match (self.frame(s.send.as_ref()?), &s.binary) {
+                (Frame::Text(t), Some(b)) if *b.get_ref() => Action::Send(Frame::Binary(t)),
+                (_, Some(b)) if *b.get_ref() => {
+                    self.problems
+                        .add(b.span(), "binary = true takes a text `send`, not a table");
+                    return None;
+                }
+                (frame, _) => Action::Send(frame),
+            },
             Some("close") => Action::Close,
             Some("stay_online") => Action::StayOnline(self.dist(s.stay_online.as_ref()?)),
             Some("loop") => {
@@ -539,12 +547,17 @@ impl Compiler<'_, '_> {
             .repeat
             .as_ref()
             .map_or(1, |r| (*r.get_ref()).max(0) as u64);
+        let when = match &s.when {
+            Some(w) => Some(self.until(w)?),
+            None => None,
+        };
         Some(Step {
             metric,
             transaction,
             action,
             think_before,
             repeat,
+            when,
             timeout,
             expect,
             matcher,

@@ -180,6 +180,9 @@ impl<'a> User<'a> {
     }
 
     async fn step(&mut self, step: &'a super::program::Step) -> Result<(), Stop> {
+        if step.when.as_ref().is_some_and(|cond| !self.holds(cond)) {
+            return Ok(());
+        }
         // A transaction starts at the intended start of its first step.
         if step.transaction != self.txn.map(|t| t.0) {
             self.close_txn(self.intended);
@@ -691,6 +694,7 @@ impl<'a> User<'a> {
     fn render_frame(&mut self, frame: &Frame) -> Message {
         match frame {
             Frame::Text(t) => Message::text(t.render_with(|e| self.eval(e))),
+            Frame::Binary(t) => Message::binary(t.render_with(|e| self.eval(e)).into_bytes()),
             Frame::Json(j) => {
                 let mut out = String::with_capacity(128);
                 self.write_json(j, &mut out);

@@ -105,6 +105,7 @@ pub struct Http {
 pub enum Frame {
     Text(Text),
     Json(JsonTemplate),
+    Binary(Text),
 }
 
 /// Which frames a background rule or an `expect` applies to.
@@ -174,6 +175,8 @@ pub struct Step {
     pub action: Action,
     pub think_before: Option<Dist>,
     pub repeat: u64,
+    /// Skip the step unless this holds.
+    pub when: Option<Until>,
     pub timeout: Duration,
     pub expect: Option<Expect>,
     /// Frame matcher for `send` + `expect` and receive steps.

@@ -47,6 +47,11 @@ pub struct StepSpec {
     pub loop_: Option<Spanned<LoopSpec>>,
     /// Run this step N times (`seq` counts 0, 1, …).
     pub repeat: Option<Spanned<i64>>,
+    /// Run this step only when a condition on a variable holds, e.g.
+    /// `when = { var = "role", equals = "admin" }`; otherwise skip it.
+    pub when: Option<Spanned<ConditionSpec>>,
+    /// Send the `send` text as a binary frame.
+    pub binary: Option<Spanned<bool>>,
 
     // HTTP details
     pub headers: Option<Spanned<IndexMap<String, String>>>,
