@@ -51,6 +51,8 @@ pub enum Subject {
     Lag(Stat),
     /// `contacts.expected|missing`, `contacts.missing_rate`.
     Contacts(&'static str),
+    /// `counts.<name>`: frames counted by a flow's `count` rule.
+    Count(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,6 +81,7 @@ impl Subject {
                 MetricField::Rate => Kind::PerSecond,
                 MetricField::ErrorRate => Kind::Fraction,
             },
+            Subject::Count(_) => Kind::Count,
             Subject::Messages(f) | Subject::Arrivals(f) | Subject::Contacts(f) => {
                 if f.ends_with("_rate") {
                     Kind::Fraction
@@ -235,6 +238,9 @@ fn parse_subject(s: &str, catalog: &Catalog) -> Result<Subject, String> {
         ["arrivals", f] => {
             pick(f, &["planned", "started", "dropped", "drop_rate"]).map(Subject::Arrivals)
         }
+        ["counts", name] if catalog.counters().iter().any(|c| c == name) => {
+            Some(Subject::Count(name.to_string()))
+        }
         ["contacts", f] => pick(f, &["expected", "missing", "missing_rate"]).map(Subject::Contacts),
         [metric, rest @ ..] if !rest.is_empty() => {
             if !catalog.reported().any(|(_, name)| name == *metric) {
@@ -336,6 +342,9 @@ pub fn observe(t: &Threshold, s: &Summary) -> Option<f64> {
             "dropped" => Some(arrivals.dropped as f64),
             _ => Some(ratio(arrivals.dropped, arrivals.planned).unwrap_or(0.0)),
         },
+        // Counts are reported for the whole run only.
+        Subject::Count(name) if t.phase.is_none() => s.counts.get(name).map(|v| *v as f64),
+        Subject::Count(_) => None,
         Subject::Lag(stat) => arrivals.schedule_lag_ms.as_ref().map(|l| l.get(*stat)),
         Subject::Contacts(f) => match *f {
             "expected" => Some(contacts.expected as f64),

@@ -368,6 +368,7 @@ fn build_summary(
         messages: summary::messages_of(&c.totals, Some(delivery)),
         contacts: summary::contacts_of(&c.totals),
         arrivals: summary::arrivals_of(&c.totals),
+        counts: summary::counts_of(&c.totals, &plan.catalog),
         phases,
         thresholds: Vec::new(),
         generator: summary::Generator {

@@ -147,6 +147,7 @@ struct Compiler<'p, 'a> {
     problems: &'p mut Problems<'a>,
     scope: Scope,
     metrics: Vec<String>,
+    counters: Vec<String>,
     default_timeout: Duration,
 }
 
@@ -380,10 +381,20 @@ impl Compiler<'_, '_> {
             if let Some(v) = &r.reply {
                 actions.push(RuleAction::Reply(self.frame_at(v, span.clone())));
             }
+            if let Some(name) = &r.count {
+                let i = match self.counters.iter().position(|c| c == name) {
+                    Some(i) => i,
+                    None => {
+                        self.counters.push(name.clone());
+                        self.counters.len() - 1
+                    }
+                };
+                actions.push(RuleAction::Count(i));
+            }
             if actions.is_empty() {
                 self.problems.add(
                     span,
-                    "a frame rule needs delivered, acked, rejected or reply",
+                    "a frame rule needs delivered, acked, rejected, reply or count",
                 );
             }
             out.push(FrameRule { matcher, actions });
@@ -732,6 +743,7 @@ pub fn compile(
         collect_published(f.get_ref().steps.get_ref(), &mut published);
     }
     let mut metrics = Vec::new();
+    let mut counters = Vec::new();
     let mut compiled = Vec::new();
     for (name, f) in flows {
         let mut vars = IndexMap::new();
@@ -744,10 +756,12 @@ pub fn compile(
                 published: published.clone(),
             },
             metrics: std::mem::take(&mut metrics),
+            counters: std::mem::take(&mut counters),
             default_timeout,
         };
         let steps = c.steps(f.get_ref().steps.get_ref());
         metrics = c.metrics;
+        counters = c.counters;
         if steps.is_empty() {
             problems.add(f.span(), format!("flow `{name}` has no steps"));
         }
@@ -800,6 +814,6 @@ pub fn compile(
     FlowSet {
         flows: compiled,
         cohorts: out_cohorts,
-        catalog: Catalog::new(metrics),
+        catalog: Catalog::new(metrics).with_counters(counters),
     }
 }

@@ -413,6 +413,7 @@ impl<'a> User<'a> {
                             });
                         }
                     }
+                    RuleAction::Count(i) => self.ctx.record(|r| r.count(*i)),
                     RuleAction::Reply(frame) => {
                         let msg = self.render_frame(frame);
                         if let Some(s) = self.socket.as_mut() {

@@ -127,6 +127,8 @@ pub enum RuleAction {
     Acked(IdSource),
     Rejected(IdSource),
     Reply(Frame),
+    /// Add one to a named count (the catalog's counter index).
+    Count(usize),
 }
 
 #[derive(Debug, Clone)]

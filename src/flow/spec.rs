@@ -172,6 +172,8 @@ pub struct FrameRuleSpec {
     pub rejected: Option<String>,
     /// Answer the frame with this text (templated; tables are sent as JSON).
     pub reply: Option<toml::Value>,
+    /// Count matching frames under this name (reported under `counts`).
+    pub count: Option<String>,
 }
 
 /// Which frames a rule applies to: JSON predicates `{ "$.type" = "message" }` and/or a regex.

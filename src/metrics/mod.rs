@@ -31,6 +31,8 @@ impl MetricId {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Catalog {
     names: Vec<String>,
+    /// Named counts (frames counted by a flow's `count` rules), by index.
+    counters: Vec<String>,
 }
 
 impl Catalog {
@@ -45,7 +47,20 @@ impl Catalog {
                 names.push(s);
             }
         }
-        Catalog { names }
+        Catalog {
+            names,
+            counters: Vec::new(),
+        }
+    }
+
+    /// The same catalog with named counters.
+    pub fn with_counters(mut self, counters: Vec<String>) -> Catalog {
+        self.counters = counters;
+        self
+    }
+
+    pub fn counters(&self) -> &[String] {
+        &self.counters
     }
 
     pub fn len(&self) -> usize {

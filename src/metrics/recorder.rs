@@ -138,6 +138,8 @@ pub fn micros(d: Duration) -> u64 {
 pub struct Recorder {
     pub metrics: Vec<MetricRecord>,
     pub counters: [u64; Counter::COUNT],
+    /// Counts named by the flow (`count` rules), by the catalog's counter index; grows on use.
+    pub named: Vec<u64>,
 }
 
 impl Recorder {
@@ -146,7 +148,19 @@ impl Recorder {
         Recorder {
             metrics: (0..metrics).map(|_| MetricRecord::new()).collect(),
             counters: [0; Counter::COUNT],
+            named: Vec::new(),
         }
+    }
+
+    pub fn count(&mut self, index: usize) {
+        if self.named.len() <= index {
+            self.named.resize(index + 1, 0);
+        }
+        self.named[index] += 1;
+    }
+
+    pub fn named(&self, index: usize) -> u64 {
+        self.named.get(index).copied().unwrap_or(0)
     }
 
     /// A successful operation that was meant to start at `intended`, started at `started` and
@@ -201,6 +215,12 @@ impl Recorder {
             a.merge(b);
         }
         for (a, b) in self.counters.iter_mut().zip(other.counters) {
+            *a += b;
+        }
+        if self.named.len() < other.named.len() {
+            self.named.resize(other.named.len(), 0);
+        }
+        for (a, b) in self.named.iter_mut().zip(&other.named) {
             *a += b;
         }
     }

@@ -99,7 +99,8 @@ pub fn rebuild(
     }
 
     let phases: Vec<String> = summary.phases.keys().cloned().collect();
-    let catalog = crate::metrics::Catalog::new(summary.metrics.keys().cloned());
+    let catalog = crate::metrics::Catalog::new(summary.metrics.keys().cloned())
+        .with_counters(summary.counts.keys().cloned().collect());
     let mut thresholds = Vec::new();
     for expr in summary
         .thresholds

@@ -250,6 +250,9 @@ pub struct Summary {
     pub messages: Messages,
     pub contacts: Contacts,
     pub arrivals: Arrivals,
+    /// Frames counted by the flows' `count` rules, by name.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub counts: IndexMap<String, u64>,
     pub phases: IndexMap<String, Phase>,
     pub thresholds: Vec<ThresholdResult>,
     pub generator: Generator,
@@ -296,6 +299,15 @@ pub fn arrivals_of(r: &Recorder) -> Arrivals {
         dropped: r.counter(Counter::ArrivalsDropped),
         schedule_lag_ms: Latency::of(&r.metric(MetricId::SCHEDULE_LAG).latency),
     }
+}
+
+pub fn counts_of(r: &Recorder, catalog: &Catalog) -> IndexMap<String, u64> {
+    catalog
+        .counters()
+        .iter()
+        .enumerate()
+        .map(|(i, name)| (name.clone(), r.named(i)))
+        .collect()
 }
 
 pub fn contacts_of(r: &Recorder) -> Contacts {
