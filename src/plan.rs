@@ -321,7 +321,8 @@ pub fn compile(
     let flows = if file.flows.is_empty() {
         builtin_flows(&user, timeout, &file.user.messages, &mut problems)
     } else {
-        crate::flow::compile::compile(&file.flows, &file.cohorts, timeout, &mut problems)
+        let feeders = load_feeders(path, &file.feeders, &mut problems);
+        crate::flow::compile::compile(&file.flows, &file.cohorts, feeders, timeout, &mut problems)
     };
     let flows = std::sync::Arc::new(flows);
     let catalog = flows.catalog.clone();
@@ -353,6 +354,35 @@ pub fn compile(
     })
 }
 
+/// Reads every feeder's CSV file, relative to the scenario file.
+fn load_feeders(
+    scenario: &Path,
+    specs: &indexmap::IndexMap<String, Spanned<scenario::FeederSpec>>,
+    problems: &mut Problems,
+) -> Vec<crate::flow::feeder::Feeder> {
+    let dir = scenario.parent().unwrap_or(Path::new("."));
+    specs
+        .iter()
+        .filter_map(|(name, spec)| {
+            let random = match spec.get_ref().pick.as_deref() {
+                None | Some("sequential") => false,
+                Some("random") => true,
+                Some(other) => {
+                    problems.add(
+                        spec.span(),
+                        format!("pick `{other}` is unknown: expected \"sequential\" or \"random\""),
+                    );
+                    return None;
+                }
+            };
+            let file = dir.join(&spec.get_ref().file);
+            crate::flow::feeder::Feeder::load(name, &file, random)
+                .map_err(|e| problems.add(spec.span(), e))
+                .ok()
+        })
+        .collect()
+}
+
 /// The built-in flow: its scenario-language text with `[user]`'s numbers, compiled like any flow.
 fn builtin_flows(
     user: &UserPlan,
@@ -368,10 +398,11 @@ fn builtin_flows(
     let file = Path::new("<built-in flow>");
     let mut inner = Problems::new(file, &text);
     let set = match toml::from_str::<Flows>(&text) {
-        Ok(f) => crate::flow::compile::compile(&f.flows, &[], timeout, &mut inner),
+        Ok(f) => crate::flow::compile::compile(&f.flows, &[], Vec::new(), timeout, &mut inner),
         Err(e) => {
             inner.add(e.span().unwrap_or(0..0), e.message().to_string());
-            crate::flow::compile::compile(&indexmap::IndexMap::new(), &[], timeout, &mut inner)
+            let none = indexmap::IndexMap::new();
+            crate::flow::compile::compile(&none, &[], Vec::new(), timeout, &mut inner)
         }
     };
     // The text is generated from checked numbers; a problem here is a bug, reported at [user].

@@ -34,6 +34,19 @@ pub struct ScenarioFile {
     /// Which share of arriving users runs which flow.
     #[serde(default)]
     pub cohorts: Vec<Spanned<crate::flow::spec::CohortSpec>>,
+    /// CSV files whose rows users take (`{{ feed.<name>.<column> }}`).
+    #[serde(default)]
+    pub feeders: indexmap::IndexMap<String, Spanned<FeederSpec>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeederSpec {
+    /// The CSV file (with a header row), relative to the scenario file.
+    pub file: String,
+    /// `sequential` (default: users take rows in arrival order, wrapping) or `random`.
+    #[serde(default)]
+    pub pick: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

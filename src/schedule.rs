@@ -162,6 +162,7 @@ mod tests {
                 flows: Vec::new(),
                 cohorts: Vec::new(),
                 catalog: crate::metrics::Catalog::new(["register"]),
+                feeders: Vec::new(),
             }),
         }
     }

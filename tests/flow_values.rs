@@ -59,6 +59,15 @@ phases = [ { name = "arrive", duration = "1s", rate = 10 }, { name = "finish", d
 timeout = "3s"
 drain = "0s"
 
+[feeders.accounts]
+file = "accounts.csv"            # next to the scenario; users take rows in arrival order
+
+[[flows.v.steps]]
+name = "login"
+http = "POST /echo/login"
+json = { login = "{{ feed.accounts.login }}", pin = "{{ feed.accounts.pin }}" }
+expect.regex = 'login\\":\\"user-[0-9]+\\",\\"pin\\":\\"[0-9]{4}\\"'
+
 [[flows.v.steps]]
 name = "form"
 http = "POST /echo/{{ 'a b/c' }}"
@@ -132,6 +141,11 @@ fn every_generator_capture_and_loop_produces_what_the_flow_checks() {
     });
 
     let scratch = Scratch::new();
+    std::fs::write(
+        scratch.dir.path().join("accounts.csv"),
+        "login,pin\nuser-1,1111\nuser-2,2222\nuser-3,3333\n",
+    )
+    .expect("feeder file");
     let outcome = run_quiet(
         scratch.scenario("values", FLOW),
         scratch.out("run"),
@@ -145,6 +159,7 @@ fn every_generator_capture_and_loop_produces_what_the_flow_checks() {
     }
     let count = |name: &str| s.metrics[name].count;
     for name in [
+        "login",
         "form",
         "reuse",
         "ticks",
@@ -164,4 +179,27 @@ fn every_generator_capture_and_loop_produces_what_the_flow_checks() {
     // 350 ms of (100 ms think + a request): 3 or 4 beats each, never fewer than 3.
     let beats = count("beat");
     assert!((3 * users..=4 * users).contains(&beats), "{beats}");
+}
+
+#[test]
+fn a_feeder_column_that_does_not_exist_is_a_load_error() {
+    let scratch = Scratch::new();
+    std::fs::write(
+        scratch.dir.path().join("accounts.csv"),
+        "login,pin\nann,1\n",
+    )
+    .expect("csv");
+    let text = FLOW.replace("feed.accounts.pin", "feed.accounts.pim");
+    let path = scratch.scenario("bad", &text);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_inrush"))
+        .arg("validate")
+        .arg(&path)
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("no column `pim`") && stderr.contains("login, pin"),
+        "{stderr}"
+    );
 }

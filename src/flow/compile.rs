@@ -23,6 +23,7 @@ pub struct FlowSet {
     pub flows: Vec<Flow>,
     pub cohorts: Vec<Cohort>,
     pub catalog: Catalog,
+    pub feeders: Vec<super::feeder::Feeder>,
 }
 
 impl FlowSet {
@@ -44,9 +45,12 @@ impl FlowSet {
 struct Scope {
     vars: IndexMap<String, usize>,
     published: HashSet<String>,
+    /// Feeder names and their columns.
+    feeders: Vec<(String, Vec<String>)>,
 }
 
-const BUILTINS: &str = "seq, nul, user.index, user.phone, msg.id, env.NAME, uuid(), \
+const BUILTINS: &str =
+    "seq, nul, user.index, user.phone, msg.id, env.NAME, feed.<feeder>.<column>, uuid(), \
 random_int(lo, hi), random_string(n), timestamp_ms(), base64(x), swarm.online.<var>, \
 swarm.sample(n).<var>, swarm.sampled.<var>, fake.phones(n)";
 
@@ -119,6 +123,24 @@ impl Resolver for Scope {
             (["swarm", "sampled", var], [false, false, false]) => {
                 published(self, var)?;
                 Ok(Expr::SwarmSampled(var.to_string()))
+            }
+            (["feed", feeder, column], [false, false, false]) => {
+                let (f, (_, columns)) = self
+                    .feeders
+                    .iter()
+                    .enumerate()
+                    .find(|(_, (name, _))| name == feeder)
+                    .ok_or_else(|| {
+                        let known: Vec<&str> = self.feeders.iter().map(|(n, _)| n.as_str()).collect();
+                        format!(
+                            "unknown feeder `{feeder}`: [feeders] defines {}",
+                            if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                        )
+                    })?;
+                let c = columns.iter().position(|c| c == column).ok_or_else(|| {
+                    format!("feeder `{feeder}` has no column `{column}` (it has {})", columns.join(", "))
+                })?;
+                Ok(Expr::Feed { feeder: f, column: c })
             }
             (["fake", "phones"], [false, true]) => arg(1, 1, "fake.phones(n)").map(|a| Expr::FakePhones(boxed(a))),
             ([name], [false]) => self
@@ -735,9 +757,14 @@ fn collect_published(steps: &[Spanned<StepSpec>], out: &mut HashSet<String>) {
 pub fn compile(
     flows: &IndexMap<String, Spanned<FlowSpec>>,
     cohorts: &[Spanned<spec::CohortSpec>],
+    feeders: Vec<super::feeder::Feeder>,
     default_timeout: Duration,
     problems: &mut Problems,
 ) -> FlowSet {
+    let feeder_names: Vec<(String, Vec<String>)> = feeders
+        .iter()
+        .map(|f| (f.name.clone(), f.columns.clone()))
+        .collect();
     let mut published = HashSet::new();
     for f in flows.values() {
         collect_published(f.get_ref().steps.get_ref(), &mut published);
@@ -754,6 +781,7 @@ pub fn compile(
             scope: Scope {
                 vars,
                 published: published.clone(),
+                feeders: feeder_names.clone(),
             },
             metrics: std::mem::take(&mut metrics),
             counters: std::mem::take(&mut counters),
@@ -815,5 +843,6 @@ pub fn compile(
         flows: compiled,
         cohorts: out_cohorts,
         catalog: Catalog::new(metrics).with_counters(counters),
+        feeders,
     }
 }

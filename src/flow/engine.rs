@@ -1034,6 +1034,16 @@ impl<'a> User<'a> {
                         .collect(),
                 )
             }
+            Expr::Feed { feeder, column } => {
+                let shared = &self.ctx.shared;
+                shared
+                    .plan
+                    .flows
+                    .feeders
+                    .get(*feeder)
+                    .and_then(|f| f.row(self.index, shared.plan.seed).get(*column))
+                    .map_or(Value::Null, |v| Value::Str(v.clone()))
+            }
             Expr::Concat(parts) => {
                 let values: Vec<Value> = parts.iter().map(|p| self.eval(p)).collect();
                 if values.iter().all(|v| matches!(v, Value::List(_))) {

@@ -3,6 +3,7 @@
 pub mod builtin;
 pub mod compile;
 pub mod engine;
+pub mod feeder;
 pub mod http;
 pub mod jsonpath;
 pub mod program;

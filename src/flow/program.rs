@@ -35,6 +35,11 @@ pub enum Expr {
     SwarmSampled(String),
     /// `n` phone numbers nobody in the swarm has.
     FakePhones(Box<Expr>),
+    /// A column of the user's row of a feeder.
+    Feed {
+        feeder: usize,
+        column: usize,
+    },
     Concat(Vec<Expr>),
 }
 
