@@ -266,3 +266,96 @@ http = "GET /v1/{{ tokn }}"
         "{stderr}"
     );
 }
+
+#[test]
+fn cohorts_split_users_by_share_and_message_a_chosen_cohort() {
+    // Three quarters sign up and wait online; a quarter sign up and message only the first
+    // cohort. Regular users have no `delivered` rule, so a message that reached one of them would
+    // show as undelivered: delivered == sent proves every recipient was a newcomer.
+    let scratch = Scratch::new();
+    let signup = |flow: &str| {
+        format!(
+            r#"
+[[flows.{flow}.steps]]
+name = "{flow}_register"
+http = "POST /v1/register"
+json = {{ phone = "{{{{ user.phone }}}}" }}
+capture.verification = "$.verification_id"
+
+[[flows.{flow}.steps]]
+name = "{flow}_code"
+http = "GET /v1/test/sms/{{{{ user.phone }}}}"
+capture.code = "$.code"
+
+[[flows.{flow}.steps]]
+name = "{flow}_verify"
+http = "POST /v1/verify"
+json = {{ verification_id = "{{{{ verification }}}}", code = "{{{{ code }}}}" }}
+capture = {{ user_id = "$.user_id", token = "$.token" }}
+publish = ["user_id"]
+"#
+        )
+    };
+    let text = format!(
+        r#"
+name = "cohorts"
+seed = 6
+[target]
+builtin = {{}}
+[load]
+arrivals = "uniform"
+phases = [ {{ name = "arrive", duration = "4s", rate = 20 }}, {{ name = "settle", duration = "2s", rate = 0 }} ]
+[run]
+drain = "1s"
+
+[[cohorts]]
+name = "newcomer"
+share = 3
+flow = "newcomer"
+
+[[cohorts]]
+name = "regular"
+share = 1
+flow = "regular"
+{}
+[[flows.newcomer.steps]]
+name = "newcomer_ws"
+ws = "/v1/ws?token={{{{ token }}}}"
+on_frame = [ {{ match = {{ "$.type" = "message" }}, delivered = "$.id" }} ]
+
+[[flows.newcomer.steps]]
+stay_online = {{ constant = "60s" }}
+{}
+[[flows.regular.steps]]
+name = "regular_ws"
+ws = "/v1/ws?token={{{{ token }}}}"
+on_frame = [ {{ match = {{ "$.type" = "ack" }}, acked = "$.id" }} ]
+
+[[flows.regular.steps]]
+repeat = 3
+think = {{ constant = "100ms" }}
+send = {{ type = "send", id = "{{{{ msg.id }}}}", to = "{{{{ swarm.cohort('newcomer').online.user_id }}}}", body = "welcome" }}
+
+[[flows.regular.steps]]
+stay_online = {{ constant = "60s" }}
+"#,
+        signup("newcomer"),
+        signup("regular")
+    );
+    let outcome = run_quiet(scratch.scenario("cohorts", &text), scratch.out("run"), None);
+    let s = &outcome.summary;
+    let (newcomers, regulars) = (
+        s.metrics["newcomer_register"].count,
+        s.metrics["regular_register"].count,
+    );
+    assert_eq!(newcomers + regulars, 80);
+    // Binomial(80, 1/4): mean 20, sd 3.9; allow 3 sd.
+    assert!((8..=32).contains(&regulars), "{regulars} regulars of 80");
+    let m = &s.messages;
+    assert!(m.sent > 0, "{m:?}");
+    assert_eq!(
+        (m.acked, m.delivered, m.lost),
+        (m.sent, m.sent, Some(0)),
+        "{m:?}"
+    );
+}

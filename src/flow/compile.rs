@@ -27,17 +27,18 @@ pub struct FlowSet {
 }
 
 impl FlowSet {
-    /// The flow of the cohort that a uniform `draw` in [0, 1) falls into, by share.
-    pub fn pick(&self, draw: f64) -> usize {
+    /// The cohort (and its flow) that a uniform `draw` in [0, 1) falls into, by share.
+    pub fn pick(&self, draw: f64) -> (usize, usize) {
         let total: f64 = self.cohorts.iter().map(|c| c.share).sum();
         let mut acc = 0.0;
-        for c in &self.cohorts {
+        for (i, c) in self.cohorts.iter().enumerate() {
             acc += c.share / total;
             if draw < acc {
-                return c.flow;
+                return (i, c.flow);
             }
         }
-        self.cohorts.last().map_or(0, |c| c.flow)
+        let last = self.cohorts.len().saturating_sub(1);
+        (last, self.cohorts.last().map_or(0, |c| c.flow))
     }
 }
 
@@ -47,12 +48,14 @@ struct Scope {
     published: HashSet<String>,
     /// Feeder names and their columns.
     feeders: Vec<(String, Vec<String>)>,
+    /// Cohort names, in order.
+    cohorts: Vec<String>,
 }
 
 const BUILTINS: &str =
     "seq, nul, user.index, user.phone, msg.id, env.NAME, feed.<feeder>.<column>, uuid(), \
 random_int(lo, hi), random_string(n), timestamp_ms(), base64(x), swarm.online.<var>, \
-swarm.sample(n).<var>, swarm.sampled.<var>, fake.phones(n)";
+swarm.cohort('name').online.<var>, swarm.sample(n).<var>, swarm.sampled.<var>, fake.phones(n)";
 
 impl Resolver for Scope {
     type Expr = Expr;
@@ -114,6 +117,17 @@ impl Resolver for Scope {
             (["swarm", "online", var], [false, false, false]) => {
                 published(self, var)?;
                 Ok(Expr::SwarmOnline(var.to_string()))
+            }
+            (["swarm", "cohort", "online", var], [false, true, false, false]) => {
+                published(self, var)?;
+                let name = match arg(1, 1, "swarm.cohort(name)")?.pop() {
+                    Some(Expr::Lit(Value::Str(s))) => s,
+                    _ => return Err("swarm.cohort takes a cohort name in quotes".into()),
+                };
+                let cohort = self.cohorts.iter().position(|c| *c == name).ok_or_else(|| {
+                    format!("unknown cohort `{name}`: [[cohorts]] defines {}", self.cohorts.join(", "))
+                })?;
+                Ok(Expr::SwarmOnlineIn(cohort, var.to_string()))
             }
             (["swarm", "sample", var], [false, true, false]) => {
                 published(self, var)?;
@@ -782,6 +796,10 @@ pub fn compile(
                 vars,
                 published: published.clone(),
                 feeders: feeder_names.clone(),
+                cohorts: cohorts
+                    .iter()
+                    .map(|c| c.get_ref().name.get_ref().clone())
+                    .collect(),
             },
             metrics: std::mem::take(&mut metrics),
             counters: std::mem::take(&mut counters),

@@ -51,6 +51,9 @@ struct Socket<'f> {
 pub struct User<'a> {
     ctx: &'a WorkerCtx,
     index: u64,
+    cohort: usize,
+    /// Chat contacts per cohort, for `swarm.cohort(...).online`.
+    cohort_contacts: HashMap<usize, Vec<Arc<Member>>>,
     rng: SmallRng,
     http: HttpClient,
     state: watch::Receiver<RunState>,
@@ -79,7 +82,7 @@ pub struct User<'a> {
 const CHAT_CONTACTS: usize = 5;
 
 /// Runs `flow` for user `index`, who was meant to arrive at `intended`.
-pub async fn run_user(ctx: &WorkerCtx, flow: &Flow, index: u64, intended: Duration) {
+pub async fn run_user(ctx: &WorkerCtx, flow: &Flow, cohort: usize, index: u64, intended: Duration) {
     ctx.record(|r| {
         r.add(Counter::ArrivalsStarted, 1);
         r.value(MetricId::SCHEDULE_LAG, ctx.now().saturating_sub(intended));
@@ -87,6 +90,8 @@ pub async fn run_user(ctx: &WorkerCtx, flow: &Flow, index: u64, intended: Durati
     let mut user = User {
         ctx,
         index,
+        cohort,
+        cohort_contacts: HashMap::new(),
         rng: ctx.shared.identities.rng(index),
         http: HttpClient::new(),
         state: ctx.shared.state.clone(),
@@ -534,7 +539,7 @@ impl<'a> User<'a> {
                         .iter()
                         .map(|(n, e)| (n.clone(), self.eval(e)))
                         .collect();
-                    let member = Arc::new(Member::new(self.index, vars));
+                    let member = Arc::new(Member::new(self.index, self.cohort, vars));
                     ctx.shared.registry.publish(member.clone());
                     if self.socket.is_some() {
                         ctx.shared.registry.go_online(&member);
@@ -1004,6 +1009,16 @@ impl<'a> User<'a> {
                 peer.and_then(|p| p.var(var).cloned())
                     .unwrap_or(Value::Null)
             }
+            Expr::SwarmOnlineIn(cohort, var) => {
+                let peer = match &self.step_peer {
+                    Some(p) => Some(p.clone()),
+                    None => self.pick_peer_in(*cohort),
+                };
+                self.step_peer = peer.clone();
+                self.step_no_peer |= peer.is_none();
+                peer.and_then(|p| p.var(var).cloned())
+                    .unwrap_or(Value::Null)
+            }
             Expr::SwarmSample(n, var) => {
                 let n = num(&self.eval(n)).clamp(0.0, 10_000.0) as usize;
                 self.sampled =
@@ -1082,6 +1097,26 @@ impl<'a> User<'a> {
         }
         let i = self.rng.random_range(0..self.chat_contacts.len());
         Some(self.chat_contacts[i].clone())
+    }
+}
+
+impl User<'_> {
+    /// An online contact from one cohort, kept like `pick_peer`'s.
+    fn pick_peer_in(&mut self, cohort: usize) -> Option<Arc<Member>> {
+        let mut contacts = self.cohort_contacts.remove(&cohort).unwrap_or_default();
+        contacts.retain(|m| m.is_online());
+        if contacts.is_empty() {
+            contacts = self.ctx.shared.registry.sample_online_in(
+                &mut self.rng,
+                CHAT_CONTACTS,
+                self.index,
+                cohort,
+            );
+        }
+        let peer = (!contacts.is_empty())
+            .then(|| contacts[self.rng.random_range(0..contacts.len())].clone());
+        self.cohort_contacts.insert(cohort, contacts);
+        peer
     }
 }
 

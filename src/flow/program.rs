@@ -29,6 +29,8 @@ pub enum Expr {
     Base64(Box<Expr>),
     /// A published variable of a random online user (the same peer within one step).
     SwarmOnline(String),
+    /// A published variable of a random online user of a cohort (by index).
+    SwarmOnlineIn(usize, String),
     /// A published variable of `n` random registered users, as a list.
     SwarmSample(Box<Expr>, String),
     /// A variable of the users picked by the step's last `swarm.sample`.

@@ -13,6 +13,8 @@ use crate::flow::template::Value;
 #[derive(Debug)]
 pub struct Member {
     pub index: u64,
+    /// The cohort this user belongs to (its index in the scenario's cohorts).
+    pub cohort: usize,
     /// What the user published for others (`phone`, `user_id`, …), fixed once published.
     pub vars: Vec<(String, Value)>,
     /// Position in the online list while online (usize::MAX when offline).
@@ -27,9 +29,10 @@ pub struct Member {
 }
 
 impl Member {
-    pub fn new(index: u64, vars: Vec<(String, Value)>) -> Self {
+    pub fn new(index: u64, cohort: usize, vars: Vec<(String, Value)>) -> Self {
         Member {
             index,
+            cohort,
             vars,
             slot: AtomicUsize::new(usize::MAX),
             accepted: AtomicU64::new(0),
@@ -105,6 +108,45 @@ impl Registry {
         sample(&lock(&self.registered), rng, n, except)
     }
 
+    /// Up to `n` distinct online users of one cohort other than `except`: random draws first,
+    /// then (for a cohort that is a small part of the swarm) a scan from a random place.
+    pub fn sample_online_in<R: rand::Rng>(
+        &self,
+        rng: &mut R,
+        n: usize,
+        except: u64,
+        cohort: usize,
+    ) -> Vec<Arc<Member>> {
+        let online = lock(&self.online);
+        let mut out: Vec<Arc<Member>> = Vec::with_capacity(n);
+        if online.is_empty() || n == 0 {
+            return out;
+        }
+        let fits = |m: &Arc<Member>, out: &[Arc<Member>]| {
+            m.cohort == cohort && m.index != except && !out.iter().any(|o| o.index == m.index)
+        };
+        for _ in 0..n * 8 {
+            if out.len() == n {
+                return out;
+            }
+            let m = &online[rng.random_range(0..online.len())];
+            if fits(m, &out) {
+                out.push(m.clone());
+            }
+        }
+        let start = rng.random_range(0..online.len());
+        for i in 0..online.len() {
+            if out.len() == n {
+                break;
+            }
+            let m = &online[(start + i) % online.len()];
+            if fits(m, &out) {
+                out.push(m.clone());
+            }
+        }
+        out
+    }
+
     /// Up to `n` distinct online users other than `except`, chosen at random.
     pub fn sample_online<R: rand::Rng>(
         &self,
@@ -169,6 +211,7 @@ mod tests {
     fn member(i: u64) -> Arc<Member> {
         Arc::new(Member::new(
             i,
+            (i % 2) as usize,
             vec![
                 ("phone".into(), Value::Str(format!("+1{i}"))),
                 ("user_id".into(), Value::Str(format!("u{i}"))),
@@ -196,6 +239,20 @@ mod tests {
         seen.sort();
         assert_eq!(seen, vec![2, 3]);
         assert!(!ms[1].is_online() && ms[2].is_online());
+        // Online now: 0, 2, 3 — cohort 0 holds the even ones.
+        let mut evens: Vec<u64> = r
+            .sample_online_in(&mut rng, 10, 99, 0)
+            .iter()
+            .map(|m| m.index)
+            .collect();
+        evens.sort();
+        assert_eq!(evens, vec![0, 2]);
+        let odd: Vec<u64> = r
+            .sample_online_in(&mut rng, 10, 3, 1)
+            .iter()
+            .map(|m| m.index)
+            .collect();
+        assert!(odd.is_empty(), "3 is excluded and 1 is offline");
     }
 
     #[test]

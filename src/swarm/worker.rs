@@ -106,8 +106,9 @@ async fn spawn_arrivals(ctx: Rc<WorkerCtx>, id: u64, n: u64) {
         tokio::task::spawn_local(async move {
             let set = user_ctx.shared.plan.flows.clone();
             let draw = user_ctx.shared.identities.cohort_draw(index);
-            if let Some(flow) = set.flows.get(set.pick(draw)) {
-                engine::run_user(&user_ctx, flow, index, intended).await;
+            let (cohort, flow) = set.pick(draw);
+            if let Some(flow) = set.flows.get(flow) {
+                engine::run_user(&user_ctx, flow, cohort, index, intended).await;
             }
             user_ctx.active_users.set(user_ctx.active_users.get() - 1);
             user_ctx.idle.notify_one();
