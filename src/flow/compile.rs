@@ -320,6 +320,11 @@ impl Compiler<'_, '_> {
         for (path, want) in &equalities {
             checks.push(Check::JsonEquals(path.clone(), want.clone()));
         }
+        for (p, v) in e.json_contains.iter().flatten() {
+            if let Some(path) = self.path(p, span.clone()) {
+                checks.push(Check::JsonContains(path, toml_to_json(v)));
+            }
+        }
         for p in e.exists.iter().flatten() {
             if let Some(path) = self.path(p, span.clone()) {
                 checks.push(Check::JsonExists(path));

@@ -851,6 +851,16 @@ impl<'a> User<'a> {
                         .iter()
                         .any(|v| json_eq(v, want))
                 }),
+                Check::JsonContains(path, want) => json.is_some_and(|j| {
+                    path.select(j, |e| self.eval(e).to_text())
+                        .iter()
+                        .any(|v| match v {
+                            serde_json::Value::Array(items) => {
+                                items.iter().any(|i| json_eq(i, want))
+                            }
+                            v => json_eq(v, want),
+                        })
+                }),
                 Check::JsonExists(path) => {
                     json.is_some_and(|j| !path.select(j, |e| self.eval(e).to_text()).is_empty())
                 }
@@ -862,12 +872,17 @@ impl<'a> User<'a> {
                     Check::Status(_) => "status".to_string(),
                     Check::JsonEquals(_, want) => format!("a JSON value is not {want}"),
                     Check::JsonExists(_) => "a JSON path selects nothing".to_string(),
+                    Check::JsonContains(_, want) => {
+                        format!("no selected JSON value contains {want}")
+                    }
                     Check::Contains(s) => format!("the answer does not contain `{s}`"),
                     Check::Regex(re) => format!("the answer does not match /{}/", re.as_str()),
                 };
                 let class = if json.is_none()
-                    && matches!(c, Check::JsonEquals(..) | Check::JsonExists(_))
-                {
+                    && matches!(
+                        c,
+                        Check::JsonEquals(..) | Check::JsonExists(_) | Check::JsonContains(..)
+                    ) {
                     ErrorClass::Protocol
                 } else {
                     ErrorClass::CheckFailed

@@ -71,6 +71,8 @@ pub enum Check {
     Status(Vec<u16>),
     JsonEquals(JsonPath<Expr>, serde_json::Value),
     JsonExists(JsonPath<Expr>),
+    /// The value is among the selected values, or an element of a selected array.
+    JsonContains(JsonPath<Expr>, serde_json::Value),
     Contains(String),
     Regex(Regex),
 }

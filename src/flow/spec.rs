@@ -114,6 +114,9 @@ pub struct ExpectSpec {
     pub json: Option<IndexMap<String, toml::Value>>,
     /// JSON paths that must select something.
     pub exists: Option<Vec<String>>,
+    /// JSON values that must be among what a path selects (or in the array it selects):
+    /// `{ "$.found[*].phone" = "+15550001" }`.
+    pub json_contains: Option<IndexMap<String, toml::Value>>,
     /// Text the body or frame must contain.
     pub contains: Option<String>,
     /// A regular expression the body or frame must match.
