@@ -13,7 +13,7 @@ use hdrhistogram::Histogram;
 use plotters::style::RGBColor;
 
 use super::draw::{Figure, LegendItem, Panel, Series, Stroke, XAxis};
-use super::figures::{titled, MAX_METRICS};
+use super::figures::{titled, with_placeholder, MAX_METRICS};
 use super::style::{metric_color, shade};
 use super::{write_figure, ChartError};
 
@@ -118,7 +118,7 @@ pub(super) fn figure(title: &str, runs: &[DistributionRun]) -> Figure {
             allow_log: true,
         });
     }
-    let mut fig = Figure {
+    let fig = Figure {
         title: titled(title, names.len(), total),
         columns: if panels.len() > 1 { 2 } else { 1 },
         panel_height: 360,
@@ -129,18 +129,7 @@ pub(super) fn figure(title: &str, runs: &[DistributionRun]) -> Figure {
         x_axis: XAxis::Percentile,
         phases: Vec::new(),
     };
-    if fig.panels.is_empty() {
-        fig.panel_height = 600;
-        fig.panels.push(Panel {
-            title: "no metrics recorded".to_string(),
-            swatch: None,
-            y_label: "latency (ms)".to_string(),
-            series: Vec::new(),
-            legend: false,
-            allow_log: false,
-        });
-    }
-    fig
+    with_placeholder(fig)
 }
 
 /// Draws `<stem>.png` and `<stem>.svg` in `dir`: one panel per metric (tags ending in

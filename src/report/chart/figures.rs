@@ -138,6 +138,11 @@ pub(super) fn latency(timeline: &Timeline) -> Figure {
             allow_log: true,
         });
     }
+    with_placeholder(fig)
+}
+
+/// A latency figure with no metric still says so, in a panel of its own.
+pub(super) fn with_placeholder(mut fig: Figure) -> Figure {
     if fig.panels.is_empty() {
         fig.panel_height = 600;
         fig.panels.push(Panel {
