@@ -158,14 +158,6 @@ impl Dist {
             }
         }
     }
-
-    /// The mean, used to size plans and to document scenarios.
-    pub fn mean(&self) -> Duration {
-        match *self {
-            Dist::Constant(d) | Dist::Exponential(d) | Dist::Normal(d, _) => d,
-            Dist::Uniform(lo, hi) => (lo + hi) / 2,
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

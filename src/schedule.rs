@@ -92,11 +92,6 @@ impl Iterator for Timeline<'_> {
     }
 }
 
-/// Expected arrivals of the whole plan.
-pub fn expected_arrivals(plan: &Plan) -> f64 {
-    plan.phases.iter().map(phase_mass).sum()
-}
-
 /// Interval boundaries shared by every worker, so their snapshots line up: every whole second,
 /// plus every phase boundary (an interval never straddles two phases); after the plan's end,
 /// every second counted from the end.

@@ -46,23 +46,6 @@ impl HttpClient {
         Ok(sender)
     }
 
-    /// Sends one request with a bearer token and a JSON body.
-    pub async fn send(
-        &mut self,
-        endpoint: &Endpoint,
-        method: Method,
-        path: &str,
-        bearer: Option<&str>,
-        json: Option<Vec<u8>>,
-    ) -> Result<Response, OpError> {
-        let headers: Vec<(String, String)> = bearer
-            .map(|t| ("authorization".to_string(), format!("Bearer {t}")))
-            .into_iter()
-            .collect();
-        let body = json.map(|b| ("application/json", b));
-        self.request(endpoint, method, path, &headers, body).await
-    }
-
     /// Sends one request (path and query below the endpoint's prefix) and reads the whole
     /// response body.
     pub async fn request(

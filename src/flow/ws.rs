@@ -19,11 +19,6 @@ pub fn client_config() -> WebSocketConfig {
         .max_frame_size(Some(1 << 20))
 }
 
-/// Opens a WebSocket to `path_and_query` (below the endpoint's prefix).
-pub async fn connect(endpoint: &Endpoint, path_and_query: &str) -> Result<Socket, OpError> {
-    connect_with(endpoint, path_and_query, &[], &[]).await
-}
-
 /// Opens a WebSocket with extra headers and offered subprotocols.
 pub async fn connect_with(
     endpoint: &Endpoint,

@@ -157,10 +157,6 @@ impl Registry {
         sample(&lock(&self.online), rng, n, except)
     }
 
-    pub fn registered_count(&self) -> usize {
-        lock(&self.registered).len()
-    }
-
     /// Compares what the target accepted for each user with what that user received.
     pub fn delivery(&self) -> Delivery {
         let mut d = Delivery::default();
