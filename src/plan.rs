@@ -119,6 +119,17 @@ pub struct Phase {
     pub duration: Duration,
     pub from_rate: f64,
     pub to_rate: f64,
+    pub shape: Shape,
+}
+
+/// How the arrival rate goes from `from_rate` to `to_rate` within a phase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Shape {
+    /// Linearly (constant when both rates are equal).
+    #[default]
+    Linear,
+    /// Exponentially: multiplied by the same factor every second.
+    Exponential,
 }
 
 impl Phase {
@@ -203,10 +214,10 @@ pub fn describe(plan: &Plan) -> String {
     for p in &plan.phases {
         let expected = crate::schedule::phase_mass(p);
         total += expected;
-        let rate = if p.from_rate == p.to_rate {
-            format!("{} users/s", p.from_rate)
-        } else {
-            format!("{} → {} users/s", p.from_rate, p.to_rate)
+        let rate = match (p.from_rate == p.to_rate, p.shape) {
+            (true, _) => format!("{} users/s", p.from_rate),
+            (false, Shape::Linear) => format!("{} → {} users/s", p.from_rate, p.to_rate),
+            (false, Shape::Exponential) => format!("{} ⇗ {} users/s", p.from_rate, p.to_rate),
         };
         let _ = writeln!(
             out,
@@ -509,7 +520,18 @@ fn compile_phases(
                 v
             }
         };
-        let (from_rate, to_rate) = match (&p.rate, &p.ramp_to) {
+        if p.ramp_to.is_some() && p.grow_to.is_some() {
+            problems.add(
+                spec.span(),
+                "a phase has one of ramp_to (linear) or grow_to (exponential)",
+            );
+        }
+        let shape = if p.grow_to.is_some() {
+            Shape::Exponential
+        } else {
+            Shape::Linear
+        };
+        let (from_rate, to_rate) = match (&p.rate, p.ramp_to.as_ref().or(p.grow_to.as_ref())) {
             (Some(r), None) => {
                 let r = rate(r, problems);
                 (r, r)
@@ -519,11 +541,17 @@ fn compile_phases(
             (None, None) => {
                 problems.add(
                     spec.span(),
-                    "phase needs `rate` (users per second), `ramp_to`, or both",
+                    "phase needs `rate` (users per second), `ramp_to` or `grow_to`, or both",
                 );
                 (0.0, 0.0)
             }
         };
+        if shape == Shape::Exponential && !(from_rate > 0.0 && to_rate > 0.0) {
+            problems.add(
+                spec.span(),
+                "grow_to needs a starting rate above zero (set `rate`, or follow a phase that ends above zero) and a target above zero",
+            );
+        }
         previous_rate = to_rate;
         out.push(Phase {
             name,
@@ -531,6 +559,7 @@ fn compile_phases(
             duration,
             from_rate,
             to_rate,
+            shape,
         });
         start += duration;
     }
@@ -689,6 +718,22 @@ phases = [ { name = "a", duration = "2s", rate = 10 }, { name = "b", duration = 
         assert!(errs[0].message.contains("bogus"), "{errs:?}");
         let errs = compile_str("name = \n").expect_err("invalid").0;
         assert_eq!(errs[0].line, 1, "{errs:?}");
+    }
+
+    #[test]
+    fn exponential_phases_need_positive_rates() {
+        let ok = "name = \"t\"\n[target]\nbuiltin = {}\n[load]\nphases = [ { name = \"a\", duration = \"1s\", rate = 5 }, { name = \"b\", duration = \"9s\", grow_to = 500 } ]\n";
+        let plan = compile_str(ok).expect("valid");
+        assert_eq!(plan.phases[1].shape, Shape::Exponential);
+        assert_eq!(
+            (plan.phases[1].from_rate, plan.phases[1].to_rate),
+            (5.0, 500.0)
+        );
+        let bad = ok.replace("rate = 5", "rate = 0");
+        let errs = compile_str(&bad).expect_err("from zero").0;
+        assert!(errs[0].message.contains("grow_to"), "{errs:?}");
+        let both = ok.replace("grow_to = 500", "grow_to = 500, ramp_to = 9");
+        assert!(compile_str(&both).is_err());
     }
 
     #[test]

@@ -97,6 +97,9 @@ pub struct PhaseSpec {
     /// Ramp linearly to this rate by the end of the phase (from `rate`, or the previous phase's
     /// final rate).
     pub ramp_to: Option<Spanned<f64>>,
+    /// Grow exponentially to this rate by the end of the phase (from `rate`, or the previous
+    /// phase's final rate): the same factor every second, as word of an outage spreads.
+    pub grow_to: Option<Spanned<f64>>,
 }
 
 /// What every simulated user does: sign up, discover contacts, open a socket, chat, leave.
