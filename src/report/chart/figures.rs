@@ -165,10 +165,16 @@ pub(super) fn throughput(timeline: &Timeline) -> Figure {
         timeline,
         &points,
     );
-    let per_metric = |value: fn(&IntervalMetric) -> u64| -> Vec<Series> {
+    // Schedule lag is a measurement of the generator's timers, not an operation: it has no
+    // throughput. Colours keep each metric's index in the full list, as in the latency chart.
+    let operations = || {
         names
             .iter()
             .enumerate()
+            .filter(|(_, name)| **name != "schedule_lag")
+    };
+    let per_metric = |value: fn(&IntervalMetric) -> u64| -> Vec<Series> {
+        operations()
             .map(|(i, name)| Series {
                 legend: LegendItem {
                     label: name.to_string(),
@@ -190,9 +196,7 @@ pub(super) fn throughput(timeline: &Timeline) -> Figure {
         .iter()
         .flat_map(|p| p.metrics.values())
         .fold(0u64, |acc, m| acc.saturating_add(m.errors));
-    fig.legend = names
-        .iter()
-        .enumerate()
+    fig.legend = operations()
         .map(|(i, name)| LegendItem {
             label: name.to_string(),
             color: metric_color(i),
