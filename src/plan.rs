@@ -120,6 +120,8 @@ pub struct Phase {
     pub from_rate: f64,
     pub to_rate: f64,
     pub shape: Shape,
+    /// A recorded curve: (seconds from the phase start, users per second), linear between points.
+    pub curve: Option<std::sync::Arc<[(f64, f64)]>>,
 }
 
 /// How the arrival rate goes from `from_rate` to `to_rate` within a phase.
@@ -215,6 +217,10 @@ pub fn describe(plan: &Plan) -> String {
         let expected = crate::schedule::phase_mass(p);
         total += expected;
         let rate = match (p.from_rate == p.to_rate, p.shape) {
+            _ if p.curve.is_some() => format!(
+                "recorded curve, {} points",
+                p.curve.as_ref().map_or(0, |c| c.len())
+            ),
             (true, _) => format!("{} users/s", p.from_rate),
             (false, Shape::Linear) => format!("{} → {} users/s", p.from_rate, p.to_rate),
             (false, Shape::Exponential) => format!("{} ⇗ {} users/s", p.from_rate, p.to_rate),
@@ -309,7 +315,17 @@ pub fn compile(
             Arrivals::Poisson
         }
     };
-    let phases = compile_phases(&file.load.phases, &mut problems);
+    let phases = match (&file.load.phases, &file.load.curve) {
+        (Some(phases), None) => compile_phases(phases, &mut problems),
+        (None, Some(curve)) => compile_curve(path, curve, &mut problems),
+        _ => {
+            problems.add(
+                0..0,
+                "[load] needs exactly one of `phases = [...]` or `curve = { file = ... }`",
+            );
+            Vec::new()
+        }
+    };
     let max_users = match &file.load.max_users {
         Some(cap) if *cap.get_ref() < 1 => {
             problems.add(cap.span(), "max_users must be at least 1");
@@ -560,10 +576,115 @@ fn compile_phases(
             from_rate,
             to_rate,
             shape,
+            curve: None,
         });
         start += duration;
     }
     out
+}
+
+/// A recorded day as one phase: the CSV's `time,rate` rows, time divided by `time_scale`, rate
+/// multiplied by `rate_scale × time_scale` so that the replay brings `rate_scale` of the
+/// recorded users in `1/time_scale` of the time.
+fn compile_curve(
+    scenario_path: &Path,
+    spec: &Spanned<scenario::CurveSpec>,
+    problems: &mut Problems,
+) -> Vec<Phase> {
+    let c = spec.get_ref();
+    let time_scale = c.time_scale.unwrap_or(1.0);
+    let rate_scale = c.rate_scale.unwrap_or(1.0);
+    if !(time_scale.is_finite() && time_scale > 0.0 && rate_scale.is_finite() && rate_scale > 0.0) {
+        problems.add(
+            spec.span(),
+            "time_scale and rate_scale must be positive numbers",
+        );
+        return Vec::new();
+    }
+    let file = scenario_path
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join(&c.file);
+    let points = match read_curve(&file) {
+        Ok(p) => p,
+        Err(e) => {
+            problems.add(spec.span(), e);
+            return Vec::new();
+        }
+    };
+    let t0 = points[0].0;
+    let points: Vec<(f64, f64)> = points
+        .iter()
+        .map(|&(t, r)| ((t - t0) / time_scale, r * rate_scale * time_scale))
+        .collect();
+    let duration = points.last().map_or(0.0, |p| p.0);
+    if duration > 1e7 {
+        problems.add(
+            spec.span(),
+            "the replayed curve is longer than 10 million seconds",
+        );
+        return Vec::new();
+    }
+    vec![Phase {
+        name: c.name.clone().unwrap_or_else(|| "curve".to_string()),
+        start: Duration::ZERO,
+        duration: Duration::from_secs_f64(duration),
+        from_rate: points[0].1,
+        to_rate: points.last().map_or(0.0, |p| p.1),
+        shape: Shape::Linear,
+        curve: Some(points.into()),
+    }]
+}
+
+/// Reads `time,rate` rows (a header naming both columns; times strictly increasing).
+fn read_curve(file: &Path) -> Result<Vec<(f64, f64)>, String> {
+    let mut reader = csv::Reader::from_path(file)
+        .map_err(|e| format!("cannot read curve {}: {e}", file.display()))?;
+    let headers = reader
+        .headers()
+        .map_err(|e| format!("{}: {e}", file.display()))?
+        .clone();
+    let column = |name: &str| {
+        headers
+            .iter()
+            .position(|h| h.trim() == name)
+            .ok_or_else(|| {
+                format!(
+                    "{}: no `{name}` column (expected a header `time,rate`)",
+                    file.display()
+                )
+            })
+    };
+    let (t_col, r_col) = (column("time")?, column("rate")?);
+    let mut points: Vec<(f64, f64)> = Vec::new();
+    for (i, record) in reader.records().enumerate() {
+        let record = record.map_err(|e| format!("{}: {e}", file.display()))?;
+        let line = i + 2;
+        let num = |col: usize, what: &str| -> Result<f64, String> {
+            record
+                .get(col)
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .filter(|v| v.is_finite() && *v >= 0.0)
+                .ok_or_else(|| {
+                    format!(
+                        "{}:{line}: {what} must be a non-negative number",
+                        file.display()
+                    )
+                })
+        };
+        let (t, r) = (num(t_col, "time")?, num(r_col, "rate")?);
+        if points.last().is_some_and(|p| t <= p.0) {
+            return Err(format!("{}:{line}: times must increase", file.display()));
+        }
+        points.push((t, r));
+    }
+    if points.len() < 2 {
+        return Err(format!(
+            "{}: a curve needs at least two rows",
+            file.display()
+        ));
+    }
+    Ok(points)
 }
 
 fn compile_user(u: &scenario::UserSection, problems: &mut Problems) -> UserPlan {
@@ -734,6 +855,41 @@ phases = [ { name = "a", duration = "2s", rate = 10 }, { name = "b", duration = 
         assert!(errs[0].message.contains("grow_to"), "{errs:?}");
         let both = ok.replace("grow_to = 500", "grow_to = 500, ramp_to = 9");
         assert!(compile_str(&both).is_err());
+    }
+
+    #[test]
+    fn a_recorded_day_is_compressed_and_scaled() {
+        // One hour at 1 000 signups/s, then a second hour ramping to 3 000/s: 3.6 M + 7.2 M
+        // recorded users. Played 60× faster at 1/1000 of the users: 2 minutes, 10 800 arrivals.
+        let dir = tempfile::tempdir().expect("tmp");
+        std::fs::write(
+            dir.path().join("day.csv"),
+            "time,rate\n3600,1000\n7200,1000\n10800,3000\n",
+        )
+        .expect("csv");
+        let scenario = dir.path().join("s.toml");
+        let text = "name = \"t\"\n[target]\nbuiltin = {}\n[load]\ncurve = { file = \"day.csv\", time_scale = 60, rate_scale = 0.001, name = \"day\" }\n";
+        let plan = compile(&scenario, text, Some(1)).expect("valid");
+        assert_eq!(plan.phases.len(), 1);
+        assert_eq!(plan.phases[0].name, "day");
+        assert_eq!(plan.duration(), Duration::from_secs(120));
+        let expected = crate::schedule::phase_mass(&plan.phases[0]);
+        assert!((expected - 10_800.0).abs() < 1e-6, "{expected}");
+        let uniform = Plan {
+            arrivals: Arrivals::Uniform,
+            ..plan
+        };
+        let n = crate::schedule::arrivals(&uniform).count() as f64;
+        assert!((n - 10_800.0).abs() / 10_800.0 < 0.01, "{n}");
+
+        std::fs::write(dir.path().join("day.csv"), "time,rate\n0,1\n10,2\n5,3\n").expect("csv");
+        let errs = compile(&scenario, text, Some(1)).expect_err("decreasing").0;
+        assert!(
+            errs[0].message.contains("day.csv:4: times must increase"),
+            "{errs:?}"
+        );
+        let both = text.replace("[load]\n", "[load]\nphases = []\n");
+        assert!(compile(&scenario, &both, Some(1)).is_err());
     }
 
     #[test]

@@ -81,10 +81,29 @@ pub struct TargetSection {
 pub struct LoadSection {
     #[serde(default)]
     pub arrivals: Option<Spanned<String>>,
-    pub phases: Spanned<Vec<Spanned<PhaseSpec>>>,
+    #[serde(default)]
+    pub phases: Option<Spanned<Vec<Spanned<PhaseSpec>>>>,
+    /// A recorded rate curve replayed instead of phases.
+    #[serde(default)]
+    pub curve: Option<Spanned<CurveSpec>>,
     /// Cap on concurrently active users; arrivals beyond it are dropped and counted.
     #[serde(default)]
     pub max_users: Option<Spanned<i64>>,
+}
+
+/// `curve = { file = "signups.csv", time_scale = 60, rate_scale = 0.0001 }`: a CSV of `time,rate`
+/// (seconds, users per second) replayed `time_scale` times faster with `rate_scale` of the users.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CurveSpec {
+    pub file: String,
+    #[serde(default)]
+    pub time_scale: Option<f64>,
+    #[serde(default)]
+    pub rate_scale: Option<f64>,
+    /// The phase name in reports (default `curve`).
+    #[serde(default)]
+    pub name: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -9,8 +9,10 @@ use crate::plan::{Arrivals, Phase, Plan, Shape};
 
 /// The intended arrival times of every user, in order, as offsets from the start of the run.
 /// Lazy: memory stays flat however many users the plan has.
-pub struct Timeline<'a> {
-    phases: &'a [Phase],
+pub struct Timeline {
+    /// The phases cut into pieces of one linear or exponential shape each (a recorded curve is
+    /// many linear pieces), so the inversion below stays closed-form.
+    phases: Vec<Phase>,
     kind: Arrivals,
     rng: rand::rngs::SmallRng,
     /// Index of the phase holding the next arrival.
@@ -25,11 +27,11 @@ pub struct Timeline<'a> {
 /// Seeds that keep independent random streams apart for the same scenario seed.
 pub const ARRIVAL_STREAM: u64 = 0x6172_7269_7661_6c73;
 
-pub fn arrivals(plan: &Plan) -> Timeline<'_> {
+pub fn arrivals(plan: &Plan) -> Timeline {
     let mut rng = rand::rngs::SmallRng::seed_from_u64(plan.seed ^ ARRIVAL_STREAM);
     let first = step(plan.arrivals, &mut rng, None);
     Timeline {
-        phases: &plan.phases,
+        phases: plan.phases.iter().flat_map(pieces).collect(),
         kind: plan.arrivals,
         rng,
         phase: 0,
@@ -52,8 +54,30 @@ fn step(kind: Arrivals, rng: &mut rand::rngs::SmallRng, previous: Option<f64>) -
     }
 }
 
+/// A phase as pieces of one shape: itself, or the segments of its recorded curve.
+fn pieces(p: &Phase) -> Vec<Phase> {
+    match &p.curve {
+        None => vec![p.clone()],
+        Some(points) => points
+            .windows(2)
+            .map(|w| Phase {
+                name: p.name.clone(),
+                start: p.start + Duration::from_secs_f64(w[0].0),
+                duration: Duration::from_secs_f64(w[1].0 - w[0].0),
+                from_rate: w[0].1,
+                to_rate: w[1].1,
+                shape: Shape::Linear,
+                curve: None,
+            })
+            .collect(),
+    }
+}
+
 /// Expected number of arrivals in a whole phase: the integral of its rate.
 pub fn phase_mass(p: &Phase) -> f64 {
+    if p.curve.is_some() {
+        return pieces(p).iter().map(phase_mass).sum();
+    }
     let (a, b, d) = (p.from_rate, p.to_rate, p.duration.as_secs_f64());
     match p.shape {
         // a·e^(kt) with k = ln(b/a)/D integrates to (b − a)/k.
@@ -89,7 +113,7 @@ fn invert(p: &Phase, m: f64) -> f64 {
     (2.0 * m / denom).min(p.duration.as_secs_f64())
 }
 
-impl Iterator for Timeline<'_> {
+impl Iterator for Timeline {
     /// (user index, intended arrival time)
     type Item = (u64, Duration);
 
@@ -147,6 +171,7 @@ mod tests {
                     from_rate,
                     to_rate,
                     shape: Shape::Linear,
+                    curve: None,
                 };
                 start += p.duration;
                 p
@@ -259,6 +284,18 @@ mod tests {
         let n = arrivals(&q).count() as f64;
         let expected = phase_mass(&q.phases[0]);
         assert!((n - expected).abs() / expected < 0.01, "{n} vs {expected}");
+    }
+
+    #[test]
+    fn a_recorded_curve_is_replayed_piece_by_piece() {
+        // 0 → 100/s over 10 s, then 100 → 20/s over 10 s: 500 + 600 = 1 100 arrivals.
+        let mut p = plan(Arrivals::Uniform, 1, &[(0.0, 0.0, 20)]);
+        p.phases[0].curve = Some(vec![(0.0, 0.0), (10.0, 100.0), (20.0, 20.0)].into());
+        assert!((phase_mass(&p.phases[0]) - 1100.0).abs() < 1e-9);
+        let times: Vec<f64> = arrivals(&p).map(|(_, t)| t.as_secs_f64()).collect();
+        assert_eq!(times.len(), 1100);
+        let first_half = times.iter().filter(|&&t| t < 10.0).count();
+        assert_eq!(first_half, 500);
     }
 
     #[test]
