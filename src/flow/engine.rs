@@ -172,7 +172,7 @@ impl<'a> User<'a> {
                 break;
             }
         }
-        self.close_socket(false).await;
+        self.close_socket(false, false).await;
     }
 
     fn steps<'s>(&'s mut self, steps: &'a [super::program::Step]) -> Step<'s> {
@@ -235,7 +235,7 @@ impl<'a> User<'a> {
             }
             Action::Loop(kind, body) => self.run_loop(step, kind, body).await,
             Action::Close => {
-                self.close_socket(false).await;
+                self.close_socket(false, false).await;
                 Ok(())
             }
             _ => self.timed(step).await,
@@ -338,7 +338,7 @@ impl<'a> User<'a> {
                 }
                 Some(Ok(_)) => Ok(()),
                 Some(Err(_)) | None => {
-                    self.close_socket(true).await;
+                    self.close_socket(true, false).await;
                     Err(Stop)
                 }
             },
@@ -348,7 +348,9 @@ impl<'a> User<'a> {
     }
 
     /// Closes the socket; `by_peer` when the server (or the network) closed it first.
-    async fn close_socket(&mut self, by_peer: bool) {
+    /// `step_failed` when a waiting step already counts that close as its own error, so the
+    /// socket's step does not count it a second time.
+    async fn close_socket(&mut self, by_peer: bool, step_failed: bool) {
         let Some(mut socket) = self.socket.take() else {
             return;
         };
@@ -363,7 +365,7 @@ impl<'a> User<'a> {
                 m.left.store(true, Ordering::Relaxed);
             }
         }
-        if let (true, false, Some(m)) = (by_peer, ended, socket.metric) {
+        if let (true, false, false, Some(m)) = (by_peer, step_failed, ended, socket.metric) {
             ctx.record(|r| {
                 r.error_because(m, ErrorClass::WsClosed, "the server closed the socket")
             });
@@ -388,7 +390,12 @@ impl<'a> User<'a> {
     async fn background(&mut self, text: &str) {
         let Some(socket) = &self.socket else { return };
         let rules = socket.rules;
-        let json: Option<serde_json::Value> = serde_json::from_str(text).ok();
+        // Parsing is the costly part of a frame: only when a rule looks into the JSON.
+        let json: Option<serde_json::Value> = if rules.iter().any(FrameRule::needs_json) {
+            serde_json::from_str(text).ok()
+        } else {
+            None
+        };
         for rule in rules {
             if !self.matches(&rule.matcher, text, json.as_ref()) {
                 continue;
@@ -581,7 +588,7 @@ impl<'a> User<'a> {
                 rules,
             } => {
                 if self.socket.is_some() {
-                    self.close_socket(false).await;
+                    self.close_socket(false, false).await;
                 }
                 let path = target.render_with(|e| self.eval(e));
                 let headers: Vec<(String, String)> = headers
@@ -680,7 +687,7 @@ impl<'a> User<'a> {
                 Some(Ok(Message::Binary(b))) => String::from_utf8_lossy(&b).into_owned(),
                 Some(Ok(_)) => continue,
                 Some(Err(_)) | None => {
-                    self.close_socket(true).await;
+                    self.close_socket(true, true).await;
                     return Err(fail(
                         ErrorClass::WsClosed,
                         "the socket closed while waiting for a frame",

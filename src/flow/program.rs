@@ -146,6 +146,21 @@ pub struct FrameRule {
     pub actions: Vec<RuleAction>,
 }
 
+impl FrameRule {
+    /// Whether applying this rule needs the frame parsed as JSON.
+    pub fn needs_json(&self) -> bool {
+        !self.matcher.json.is_empty()
+            || self.actions.iter().any(|a| {
+                matches!(
+                    a,
+                    RuleAction::Delivered(IdSource::Json(_))
+                        | RuleAction::Acked(IdSource::Json(_))
+                        | RuleAction::Rejected(IdSource::Json(_))
+                )
+            })
+    }
+}
+
 #[derive(Debug, Clone)]
 pub enum Until {
     Equals(usize, Value),

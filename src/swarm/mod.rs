@@ -88,7 +88,7 @@ impl WorkerCtx {
     }
 }
 
-/// Resolves when the run state leaves `Running` or reaches `until`.
+/// Resolves once `until` holds for the run state (or the run's control loop is gone).
 pub async fn wait_state(state: &mut watch::Receiver<RunState>, until: impl Fn(RunState) -> bool) {
     // A dropped sender means the run is over; treat it as reached.
     let _ = state.wait_for(|s| until(*s)).await;
