@@ -526,7 +526,10 @@ impl<'a> User<'a> {
         }
         let ctx = self.ctx;
         let started = ctx.now();
-        let result = match tokio::time::timeout(step.timeout, self.perform(step)).await {
+        // Boxed: a request's or handshake's state is large and lives only while it runs; inline,
+        // it would size every user's future for its whole life, idle or not.
+        let perform = Box::pin(self.perform(step));
+        let result = match tokio::time::timeout(step.timeout, perform).await {
             Ok(r) => r,
             Err(_) => Err(fail(
                 ErrorClass::Timeout,
