@@ -34,6 +34,8 @@ pub struct Plan {
     /// The flows users run: the scenario's own, or the built-in signup-and-chat flow configured
     /// by `[user]`.
     pub flows: std::sync::Arc<crate::flow::compile::FlowSet>,
+    /// Where users are and the network conditions they see (empty: none declared).
+    pub regions: crate::region::Regions,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -187,6 +189,12 @@ impl Plan {
     /// Total length of the load profile (without the drain).
     pub fn duration(&self) -> Duration {
         self.phases.last().map_or(Duration::ZERO, Phase::end)
+    }
+
+    /// The names a threshold may be scoped to (`name:subject`): every phase, then every region.
+    pub fn scopes(&self) -> Vec<String> {
+        let phases = self.phases.iter().map(|p| p.name.clone());
+        phases.chain(self.regions.names().map(String::from)).collect()
     }
 
     /// The phase that contains `t` (the last phase for any later time).
@@ -346,11 +354,17 @@ pub fn compile(
     let flows = std::sync::Arc::new(flows);
     let catalog = flows.catalog.clone();
     let phase_names: Vec<String> = phases.iter().map(|p| p.name.clone()).collect();
+    let regions = crate::region::compile(&file.regions, &phase_names, &mut problems);
+    let scopes: Vec<String> = phase_names
+        .iter()
+        .cloned()
+        .chain(regions.names().map(String::from))
+        .collect();
     let thresholds = file
         .thresholds
         .iter()
         .filter_map(|(subject, spec)| {
-            compile_threshold(subject, spec, &phase_names, &catalog, &mut problems)
+            compile_threshold(subject, spec, &scopes, &catalog, &mut problems)
         })
         .collect();
 
@@ -370,6 +384,7 @@ pub fn compile(
         thresholds,
         catalog,
         flows,
+        regions,
     })
 }
 
