@@ -194,7 +194,9 @@ impl Plan {
     /// The names a threshold may be scoped to (`name:subject`): every phase, then every region.
     pub fn scopes(&self) -> Vec<String> {
         let phases = self.phases.iter().map(|p| p.name.clone());
-        phases.chain(self.regions.names().map(String::from)).collect()
+        phases
+            .chain(self.regions.names().map(String::from))
+            .collect()
     }
 
     /// The phase that contains `t` (the last phase for any later time).

@@ -153,7 +153,10 @@ mod tests {
         assert_eq!(r.pick(0.3), Some(1));
         assert_eq!(r.pick(0.999_999), Some(1));
         // A sum a rounding error below 1 still places every draw.
-        assert_eq!(regions(&[0.1, 0.2, 0.7 - 1e-9]).pick(0.999_999_999), Some(2));
+        assert_eq!(
+            regions(&[0.1, 0.2, 0.7 - 1e-9]).pick(0.999_999_999),
+            Some(2)
+        );
         assert_eq!(Regions::default().pick(0.5), None);
     }
 }

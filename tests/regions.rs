@@ -65,7 +65,10 @@ fn region_delay_shows_in_what_its_users_measure() {
     assert_eq!(far.users, far_users);
     assert_eq!(far.users + near.users, 120);
     assert!((33..=87).contains(&far.users), "{}", far.users);
-    assert_eq!(far.arrivals.planned + near.arrivals.planned, s.arrivals.planned);
+    assert_eq!(
+        far.arrivals.planned + near.arrivals.planned,
+        s.arrivals.planned
+    );
 
     // Every metric is broken down, and the parts add up to the whole.
     for (name, m) in &s.metrics {
@@ -80,10 +83,18 @@ fn region_delay_shows_in_what_its_users_measure() {
 
     // The first HTTP step on a new connection: a round trip to connect (2 D), the request out
     // (D) and the response back (D) — at least 4 D for every far user.
-    assert!(min(&far.metrics["register"]) >= 4.0 * D, "{:?}", far.metrics["register"]);
+    assert!(
+        min(&far.metrics["register"]) >= 4.0 * D,
+        "{:?}",
+        far.metrics["register"]
+    );
     assert!(p50(&far.metrics["register"]) >= 4.0 * D);
     // Near users pay none of it: their p50 stays below even one far delay.
-    assert!(p50(&near.metrics["register"]) < D, "{:?}", near.metrics["register"]);
+    assert!(
+        p50(&near.metrics["register"]) < D,
+        "{:?}",
+        near.metrics["register"]
+    );
     // A request on the kept-alive connection pays one way out and one back.
     assert!(min(&far.metrics["verify"]) >= 2.0 * D);
     // The socket: a round trip, then the upgrade out and back.
@@ -91,7 +102,10 @@ fn region_delay_shows_in_what_its_users_measure() {
     // A message out and its ack back; a message to a far recipient arrives one delay late.
     assert!(min(&far.metrics["message_ack"]) >= 2.0 * D);
     assert!(min(&near.metrics["message_ack"]) < D);
-    let far_delivery = far.messages.delivery_latency_ms.expect("far users received messages");
+    let far_delivery = far
+        .messages
+        .delivery_latency_ms
+        .expect("far users received messages");
     assert!(far_delivery.min >= D, "{far_delivery:?}");
     assert_eq!(
         far.messages.delivered + near.messages.delivered,
@@ -100,7 +114,11 @@ fn region_delay_shows_in_what_its_users_measure() {
     assert_eq!(s.messages.lost, Some(0));
 
     // Region-scoped thresholds see the region's own values.
-    let t: Vec<_> = s.thresholds.iter().map(|t| (t.passed, t.observed)).collect();
+    let t: Vec<_> = s
+        .thresholds
+        .iter()
+        .map(|t| (t.passed, t.observed))
+        .collect();
     assert_eq!(t[0], (true, Some(p50(&far.metrics["register"]))));
     assert_eq!(t[1], (false, Some(p50(&near.metrics["register"]))));
     assert_eq!(s.verdict, Verdict::Failed);

@@ -223,7 +223,8 @@ impl<'a> User<'a> {
 
     fn close_txn(&mut self, end: Duration) {
         if let Some((metric, start)) = self.txn.take() {
-            self.ctx.record_in(self.region, |r| r.ok(metric, start, start, end));
+            self.ctx
+                .record_in(self.region, |r| r.ok(metric, start, start, end));
         }
     }
 
@@ -288,7 +289,8 @@ impl<'a> User<'a> {
                 if self.holds(cond) {
                     if let Some(m) = step.metric {
                         let end = self.ctx.now();
-                        self.ctx.record_in(self.region, |r| r.ok(m, intended, started, end));
+                        self.ctx
+                            .record_in(self.region, |r| r.ok(m, intended, started, end));
                     }
                     return Ok(());
                 }
@@ -298,14 +300,16 @@ impl<'a> User<'a> {
             // The awaited condition never came within the limit: the loop failed.
             let reason = format!("until condition not met after {max} iterations");
             if let Some(m) = step.metric {
-                self.ctx
-                    .record_in(self.region, |r| r.error_because(m, ErrorClass::CheckFailed, &reason));
+                self.ctx.record_in(self.region, |r| {
+                    r.error_because(m, ErrorClass::CheckFailed, &reason)
+                });
             }
             return Err(Stop);
         }
         if let Some(m) = step.metric {
             let end = self.ctx.now();
-            self.ctx.record_in(self.region, |r| r.ok(m, intended, started, end));
+            self.ctx
+                .record_in(self.region, |r| r.ok(m, intended, started, end));
         }
         Ok(())
     }
@@ -328,7 +332,9 @@ impl<'a> User<'a> {
             self.listen(Some(at)).await?;
         }
         let ctx = self.ctx;
-        ctx.record_in(self.region, |r| r.value(MetricId::SCHEDULE_LAG, ctx.now().saturating_sub(at)));
+        ctx.record_in(self.region, |r| {
+            r.value(MetricId::SCHEDULE_LAG, ctx.now().saturating_sub(at))
+        });
         self.intended = at;
         Ok(())
     }
@@ -483,7 +489,9 @@ impl<'a> User<'a> {
     fn delivered(&mut self, id: &str) {
         let ctx = self.ctx;
         let Some((sender, seq, intended)) = parse_message_id(id) else {
-            ctx.record_in(self.region, |r| r.error(MetricId::MESSAGE_DELIVERY, ErrorClass::Protocol));
+            ctx.record_in(self.region, |r| {
+                r.error(MetricId::MESSAGE_DELIVERY, ErrorClass::Protocol)
+            });
             return;
         };
         let now = ctx.now();
@@ -667,7 +675,8 @@ impl<'a> User<'a> {
                     .await
                     .map_err(|_| fail(ErrorClass::WsClosed, "the socket closed while sending"))?;
                 if let Some((seq, intended)) = self.step_msg {
-                    self.ctx.record_in(self.region, |r| r.add(Counter::MessagesSent, 1));
+                    self.ctx
+                        .record_in(self.region, |r| r.add(Counter::MessagesSent, 1));
                     self.last_sent = started;
                     let recipient = self.step_peer.clone();
                     self.unacked.insert(

@@ -108,7 +108,8 @@ impl Collector {
         acc.end = acc.end.max(s.end);
         acc.recorder.merge(&s.recorder);
         if acc.regions.len() < s.regions.len() {
-            acc.regions.resize_with(s.regions.len(), || Recorder::new(n));
+            acc.regions
+                .resize_with(s.regions.len(), || Recorder::new(n));
         }
         for (a, b) in acc.regions.iter_mut().zip(&s.regions) {
             a.merge(b);

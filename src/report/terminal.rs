@@ -49,6 +49,7 @@ pub fn render(s: &Summary) -> String {
             let _ = writeln!(out, "{:<18} errors: {}", "", classes.join(", "));
         }
     }
+    regions(s, &mut out);
     let a = &s.arrivals;
     let _ = writeln!(
         out,
@@ -103,4 +104,60 @@ pub fn render(s: &Summary) -> String {
         let _ = writeln!(out, "WARNING: {w}");
     }
     out
+}
+
+/// How a region is defined, in a few characters: `30% +90±20ms`.
+pub fn region_label(r: &super::summary::Region) -> String {
+    let share = format!("{}%", (r.share * 1000.0).round() / 10.0);
+    match (r.latency_ms, r.jitter_ms) {
+        (l, j) if l == 0.0 && j == 0.0 => share,
+        (l, j) if j == 0.0 => format!("{share} +{l}ms"),
+        (l, j) => format!("{share} +{l}±{j}ms"),
+    }
+}
+
+/// A compact per-region table: users, then p50/p99 of each metric, one column per region.
+fn regions(s: &Summary, out: &mut String) {
+    if s.regions.is_empty() {
+        return;
+    }
+    let width = s
+        .regions
+        .iter()
+        .map(|(n, r)| n.len().max(region_label(r).len()))
+        .max()
+        .unwrap_or(0)
+        .max(15)
+        + 2;
+    let row = |out: &mut String, head: &str, cells: Vec<String>| {
+        let _ = write!(out, "{head:<24}");
+        for c in cells {
+            let _ = write!(out, "{c:>width$}");
+        }
+        out.push('\n');
+    };
+    out.push('\n');
+    row(out, "by region", s.regions.keys().cloned().collect());
+    row(out, "", s.regions.values().map(region_label).collect());
+    row(
+        out,
+        "users",
+        s.regions.values().map(|r| r.users.to_string()).collect(),
+    );
+    for name in s.metrics.keys() {
+        let cells: Vec<String> = s
+            .regions
+            .values()
+            .map(
+                |r| match r.metrics.get(name).and_then(|m| m.latency_ms.as_ref()) {
+                    Some(l) => format!("{:.1} / {:.1}", l.p50, l.p99),
+                    None => "-".to_string(),
+                },
+            )
+            .collect();
+        if cells.iter().all(|c| c == "-") {
+            continue;
+        }
+        row(out, &format!("{name} p50 / p99 ms"), cells);
+    }
 }

@@ -117,12 +117,20 @@ mod tests {
         // Uniform: the share below 0.3 is 0.3 within 5 binomial standard deviations
         // (sd = sqrt(0.3 * 0.7 / n) = 0.0032).
         let below = draws.iter().filter(|d| **d < 0.3).count() as f64 / n as f64;
-        assert!((below - 0.3).abs() < 5.0 * (0.3f64 * 0.7 / n as f64).sqrt(), "{below}");
+        assert!(
+            (below - 0.3).abs() < 5.0 * (0.3f64 * 0.7 / n as f64).sqrt(),
+            "{below}"
+        );
         // Independent of the cohort stream: the two draws are uncorrelated.
         let cohort: Vec<f64> = (0..n).map(|i| a.cohort_draw(i)).collect();
         let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
         let (mr, mc) = (mean(&draws), mean(&cohort));
-        let cov: f64 = draws.iter().zip(&cohort).map(|(r, c)| (r - mr) * (c - mc)).sum::<f64>() / n as f64;
+        let cov: f64 = draws
+            .iter()
+            .zip(&cohort)
+            .map(|(r, c)| (r - mr) * (c - mc))
+            .sum::<f64>()
+            / n as f64;
         // Correlation of independent uniforms: sd 1/sqrt(n) = 0.007; variance of each is 1/12.
         assert!((cov * 12.0).abs() < 0.035, "correlation {}", cov * 12.0);
     }
