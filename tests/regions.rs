@@ -123,6 +123,18 @@ fn region_delay_shows_in_what_its_users_measure() {
     assert_eq!(t[1], (false, Some(p50(&near.metrics["register"]))));
     assert_eq!(s.verdict, Verdict::Failed);
 
+    // Every report shows the breakdown.
+    let read = |f: &str| std::fs::read_to_string(out.join(f)).expect(f);
+    let html = read("index.html");
+    assert!(html.contains(r#"data-region="far""#) && html.contains(r#"data-region="near""#));
+    assert!(html.contains("Latency distribution by region"));
+    assert!(read("summary.md").contains("| by region (p50 / p99 ms) | far (50% +40ms) | near (50%) |"));
+    let table = inrush::report::terminal::render(s);
+    assert!(table.contains("by region") && table.contains("register p50 / p99 ms"), "{table}");
+    let json: serde_json::Value = serde_json::from_str(&read("summary.json")).expect("json");
+    assert_eq!(json["regions"]["far"]["latency_ms"], 40.0);
+    assert!(json["regions"]["far"]["metrics"]["register"]["latency_ms"]["p50"].is_number());
+
     // `inrush report` recovers the regions from the hlog: every artifact byte-identical.
     let before: Vec<(String, Vec<u8>)> = artifacts(&out);
     let rebuilt = inrush::report(&out, &[]).expect("rebuild");
