@@ -129,8 +129,10 @@ fn regions(s: &Summary, out: &mut String) {
         .unwrap_or(0)
         .max(15)
         + 2;
+    const STATS: &str = " p50 / p99 ms";
+    let head_width = s.metrics.keys().map(String::len).max().unwrap_or(0) + STATS.len();
     let row = |out: &mut String, head: &str, cells: Vec<String>| {
-        let _ = write!(out, "{head:<24}");
+        let _ = write!(out, "{head:<head_width$}");
         for c in cells {
             let _ = write!(out, "{c:>width$}");
         }
@@ -158,6 +160,6 @@ fn regions(s: &Summary, out: &mut String) {
         if cells.iter().all(|c| c == "-") {
             continue;
         }
-        row(out, &format!("{name} p50 / p99 ms"), cells);
+        row(out, &format!("{name}{STATS}"), cells);
     }
 }
