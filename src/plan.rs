@@ -249,6 +249,17 @@ pub fn describe(plan: &Plan) -> String {
         plan.drain.as_secs_f64(),
         plan.arrivals,
     );
+    for r in &plan.regions.list {
+        let _ = writeln!(
+            out,
+            "  region {:<11} {:>6.1}%  +{:?} ± {:?} one way  ~{:.0} users",
+            r.name,
+            r.share * 100.0,
+            r.latency,
+            r.jitter,
+            total * r.share
+        );
+    }
     let set = &plan.flows;
     {
         let total: f64 = set.cohorts.iter().map(|c| c.share).sum();

@@ -85,7 +85,7 @@ pub fn compile(
             );
         } else if list.iter().any(|q| q.name == name) {
             problems.add(r.name.span(), format!("region `{name}` is defined twice"));
-        } else if phases.iter().any(|p| *p == name) {
+        } else if phases.contains(&name) {
             problems.add(
                 r.name.span(),
                 format!("region `{name}` has the name of a phase: `{name}:` in a threshold must name one of them"),

@@ -128,9 +128,14 @@ fn region_delay_shows_in_what_its_users_measure() {
     let html = read("index.html");
     assert!(html.contains(r#"data-region="far""#) && html.contains(r#"data-region="near""#));
     assert!(html.contains("Latency distribution by region"));
-    assert!(read("summary.md").contains("| by region (p50 / p99 ms) | far (50% +40ms) | near (50%) |"));
+    assert!(
+        read("summary.md").contains("| by region (p50 / p99 ms) | far (50% +40ms) | near (50%) |")
+    );
     let table = inrush::report::terminal::render(s);
-    assert!(table.contains("by region") && table.contains("register p50 / p99 ms"), "{table}");
+    assert!(
+        table.contains("by region") && table.contains("register p50 / p99 ms"),
+        "{table}"
+    );
     let json: serde_json::Value = serde_json::from_str(&read("summary.json")).expect("json");
     assert_eq!(json["regions"]["far"]["latency_ms"], 40.0);
     assert!(json["regions"]["far"]["metrics"]["register"]["latency_ms"]["p50"].is_number());
@@ -191,10 +196,10 @@ share = 0
 [thresholds]
 "europe:verify.p99" = "< 1s"
 "#;
-    let err = inrush::plan::compile(Path::new("bad.toml"), bad, None)
-        .err()
-        .expect("invalid")
-        .to_string();
+    let Err(err) = inrush::plan::compile(Path::new("bad.toml"), bad, None) else {
+        panic!("the scenario is invalid");
+    };
+    let err = err.to_string();
     for want in [
         "bad.toml:9:11:",
         "bad.toml:11:8: region `americas` is defined twice",

@@ -109,10 +109,13 @@ pub fn render(s: &Summary) -> String {
 /// How a region is defined, in a few characters: `30% +90±20ms`.
 pub fn region_label(r: &super::summary::Region) -> String {
     let share = format!("{}%", (r.share * 1000.0).round() / 10.0);
-    match (r.latency_ms, r.jitter_ms) {
-        (l, j) if l == 0.0 && j == 0.0 => share,
-        (l, j) if j == 0.0 => format!("{share} +{l}ms"),
-        (l, j) => format!("{share} +{l}±{j}ms"),
+    let (l, j) = (r.latency_ms, r.jitter_ms);
+    if j > 0.0 {
+        format!("{share} +{l}±{j}ms")
+    } else if l > 0.0 {
+        format!("{share} +{l}ms")
+    } else {
+        share
     }
 }
 
