@@ -165,7 +165,9 @@ impl<'a> User<'a> {
         if finished {
             self.close_txn(self.intended);
         }
-        self.leave().await;
+        // Boxed, like a step's work: leaving happens once, at the end, and its state would
+        // otherwise be carried by every user for its whole life.
+        Box::pin(self.leave()).await;
     }
 
     /// After the flow (or when it stopped): wait for outstanding acks, stay for the drain while
