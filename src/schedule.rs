@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use rand::{RngExt, SeedableRng};
 
-use crate::plan::{Arrivals, Phase, Plan, Shape};
+use crate::plan::{Arrivals, Closed, Phase, Plan, Shape};
 
 /// The intended arrival times of every user, in order, as offsets from the start of the run.
 /// Lazy: memory stays flat however many users the plan has.
@@ -68,6 +68,7 @@ fn pieces(p: &Phase) -> Vec<Phase> {
                 to_rate: w[1].1,
                 shape: Shape::Linear,
                 curve: None,
+                closed: None,
             })
             .collect(),
     }
@@ -135,6 +136,27 @@ impl Iterator for Timeline {
     }
 }
 
+/// When this worker's users of a closed phase first start: the phase's `users` are slots
+/// 0..N, slot s starting at `start + ramp·s/N` (evenly spread), dealt round-robin to workers
+/// like open arrivals (slot s runs on worker s mod workers).
+pub fn closed_starts(
+    phase: &Phase,
+    closed: Closed,
+    worker: u64,
+    workers: u64,
+) -> impl Iterator<Item = Duration> {
+    let (start, ramp, n) = (phase.start, closed.ramp, closed.users);
+    (worker..n)
+        .step_by(workers.max(1) as usize)
+        .map(move |s| start + ramp.mul_f64(s as f64 / n as f64))
+}
+
+/// The user index of the k-th closed-phase user a worker starts: after the `base` indexes of
+/// the open timeline, interleaved by worker so that no two users share one.
+pub fn closed_index(base: u64, k: u64, worker: u64, workers: u64) -> u64 {
+    base + k * workers + worker
+}
+
 /// Interval boundaries shared by every worker, so their snapshots line up: every whole second,
 /// plus every phase boundary (an interval never straddles two phases); after the plan's end,
 /// every second counted from the end.
@@ -172,6 +194,7 @@ mod tests {
                     to_rate,
                     shape: Shape::Linear,
                     curve: None,
+                    closed: None,
                 };
                 start += p.duration;
                 p
@@ -186,6 +209,7 @@ mod tests {
             arrivals: kind,
             phases,
             max_users: None,
+            max_inflight: None,
             user: UserPlan {
                 contacts_known: 0,
                 contacts_unknown: 0,
@@ -193,6 +217,8 @@ mod tests {
                 think: Dist::Constant(Duration::ZERO),
                 stay_online: Dist::Constant(Duration::ZERO),
                 phone_prefix: "+1".into(),
+                returning: 0.0,
+                away: Dist::Constant(Duration::ZERO),
             },
             timeout: Duration::from_secs(1),
             drain: Duration::ZERO,

@@ -81,12 +81,55 @@ pub struct User<'a> {
 /// How many online users a user keeps as chat contacts for `swarm.online`.
 const CHAT_CONTACTS: usize = 5;
 
-/// Runs `flow` for user `index`, who was meant to arrive at `intended`.
-pub async fn run_user(ctx: &WorkerCtx, flow: &Flow, cohort: usize, index: u64, intended: Duration) {
+/// What a user keeps while it is away, so that it comes back as the same person: its captured
+/// variables (by name: the token of its signup), its place in the swarm, the messages it has
+/// already received (duplicates stay detectable) and its message numbering.
+#[derive(Debug, Default)]
+pub struct Session {
+    vars: Vec<(String, Value)>,
+    member: Option<Arc<Member>>,
+    received: Received,
+    msg_seq: u32,
+    /// Sessions before this one (0 on the first arrival).
+    visits: u32,
+}
+
+impl Session {
+    /// Sessions this user has had so far.
+    pub fn visits(&self) -> u32 {
+        self.visits
+    }
+}
+
+/// How a user's flow ended, and what it carries into a later return.
+#[derive(Debug)]
+pub struct Ended {
+    /// The flow ran to its end (no failed step, the run did not stop it).
+    pub completed: bool,
+    pub session: Session,
+}
+
+/// Runs `flow` for user `index`, who was meant to arrive at `intended`; `session` is what a
+/// returning user kept from before.
+pub async fn run_user(
+    ctx: &WorkerCtx,
+    flow: &Flow,
+    cohort: usize,
+    index: u64,
+    intended: Duration,
+    session: Session,
+) -> Ended {
     ctx.record(|r| {
         r.add(Counter::ArrivalsStarted, 1);
         r.value(MetricId::SCHEDULE_LAG, ctx.now().saturating_sub(intended));
     });
+    let visits = session.visits;
+    let mut vars = vec![None; flow.slots];
+    for (name, value) in session.vars {
+        if let Some(slot) = flow.vars.iter().position(|n| *n == name) {
+            vars[slot] = Some(value);
+        }
+    }
     let mut user = User {
         ctx,
         index,
@@ -96,25 +139,45 @@ pub async fn run_user(ctx: &WorkerCtx, flow: &Flow, cohort: usize, index: u64, i
         http: HttpClient::new(),
         state: ctx.shared.state.clone(),
         intended,
-        vars: vec![None; flow.slots],
+        vars,
         seq: Vec::new(),
-        member: None,
+        member: session.member,
         socket: None,
         step_msg: None,
         step_peer: None,
         step_no_peer: false,
         sampled: Vec::new(),
         chat_contacts: Vec::new(),
-        msg_seq: 0,
+        msg_seq: session.msg_seq,
         unacked: HashMap::new(),
         last_sent: Duration::ZERO,
-        received: Received::default(),
+        received: session.received,
         txn: None,
     };
+    if visits > 0 {
+        // A returning user draws from a stream of its own per visit, not its first visit's again.
+        user.rng = ctx.shared.identities.visit_rng(index, visits);
+    }
     let mut aborted = ctx.shared.state.clone();
-    tokio::select! {
-        _ = user.live(flow) => {}
-        _ = wait_state(&mut aborted, |s| s == RunState::Aborted) => {}
+    let completed = tokio::select! {
+        done = user.live(flow) => done,
+        _ = wait_state(&mut aborted, |s| s == RunState::Aborted) => false,
+    };
+    let vars = flow
+        .vars
+        .iter()
+        .zip(user.vars)
+        .filter_map(|(n, v)| Some((n.clone(), v?)))
+        .collect();
+    Ended {
+        completed,
+        session: Session {
+            vars,
+            member: user.member,
+            received: user.received,
+            msg_seq: user.msg_seq,
+            visits: visits + 1,
+        },
     }
 }
 
@@ -141,12 +204,14 @@ impl<'a> User<'a> {
         *self.state.borrow() == RunState::Running
     }
 
-    async fn live(&mut self, flow: &'a Flow) {
+    /// Runs the flow and leaves; true when every step succeeded.
+    async fn live(&mut self, flow: &'a Flow) -> bool {
         let finished = self.steps(&flow.steps).await.is_ok();
         if finished {
             self.close_txn(self.intended);
         }
         self.leave().await;
+        finished
     }
 
     /// After the flow (or when it stopped): wait for outstanding acks, stay for the drain while
@@ -526,6 +591,8 @@ impl<'a> User<'a> {
         }
         let ctx = self.ctx;
         let started = ctx.now();
+        // Counted against `max_inflight` while it runs.
+        let _inflight = ctx.inflight();
         let result = match tokio::time::timeout(step.timeout, self.perform(step)).await {
             Ok(r) => r,
             Err(_) => Err(fail(

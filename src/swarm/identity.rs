@@ -6,6 +6,8 @@ use rand::{RngExt, SeedableRng};
 const IDENTITY_STREAM: u64 = 0x6964_656e_7469_7479;
 const USER_STREAM: u64 = 0x7573_6572_7374_7265;
 const COHORT_STREAM: u64 = 0x636f_686f_7274_7321;
+const RETURN_STREAM: u64 = 0x7265_7475_726e_7321;
+const VISIT_STREAM: u64 = 0x7669_7369_7473_2121;
 
 /// Phone numbers have 12 digits after the `+`: the prefix, then a per-user number.
 const PHONE_DIGITS: u32 = 12;
@@ -56,6 +58,36 @@ impl Identities {
             self.seed ^ COHORT_STREAM ^ index.wrapping_mul(0xD1B5_4A32_D192_ED03),
         );
         rng.random::<f64>()
+    }
+
+    /// Whether user `index` comes back after leaving for the `visit`-th time, and after how long
+    /// away: its own seeded stream, so the same seed gives the same decisions whatever the
+    /// timing of the run.
+    pub fn comes_back(
+        &self,
+        index: u64,
+        visit: u32,
+        share: f64,
+        away: &crate::plan::Dist,
+    ) -> Option<std::time::Duration> {
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(
+            self.seed
+                ^ RETURN_STREAM
+                ^ index.wrapping_mul(0xA24B_AED4_963E_E407)
+                ^ u64::from(visit).wrapping_mul(0x9FB2_1C65_1E98_DF25),
+        );
+        let draw: f64 = rng.random();
+        (draw < share).then(|| away.sample(&mut rng))
+    }
+
+    /// The random stream of a returning user's later visit (`visit` ≥ 1).
+    pub fn visit_rng(&self, index: u64, visit: u32) -> rand::rngs::SmallRng {
+        rand::rngs::SmallRng::seed_from_u64(
+            self.seed
+                ^ VISIT_STREAM
+                ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                ^ u64::from(visit).wrapping_mul(0xC2B2_AE3D_27D4_EB4F),
+        )
     }
 
     /// The random stream of one user: think times, contacts, session length.

@@ -52,6 +52,10 @@ pub struct WorkerCtx {
     pub rec: RefCell<Recorder>,
     pub active_users: Cell<u64>,
     pub open_connections: Cell<u64>,
+    /// Timed operations running now (for `max_inflight`).
+    pub inflight: Cell<u64>,
+    /// Users offline between visits, waiting to come back (the worker runs until they have).
+    pub away: Cell<u64>,
     /// Woken when the worker may have become idle (a user finished, or the spawner did).
     pub idle: tokio::sync::Notify,
 }
@@ -64,6 +68,8 @@ impl WorkerCtx {
             rec: RefCell::new(Recorder::new(metrics)),
             active_users: Cell::new(0),
             open_connections: Cell::new(0),
+            inflight: Cell::new(0),
+            away: Cell::new(0),
             idle: tokio::sync::Notify::new(),
         }
     }
@@ -82,9 +88,24 @@ impl WorkerCtx {
         &self.shared.plan
     }
 
+    /// Counts one timed operation as in flight until the guard is dropped.
+    pub fn inflight(&self) -> Inflight<'_> {
+        self.inflight.set(self.inflight.get() + 1);
+        Inflight(&self.inflight)
+    }
+
     pub fn record<T>(&self, f: impl FnOnce(&mut Recorder) -> T) -> T {
         // Borrowed for the duration of one call, never across an await.
         f(&mut self.rec.borrow_mut())
+    }
+}
+
+/// One timed operation in flight; dropping it (however the operation ended) counts it out.
+pub struct Inflight<'a>(&'a Cell<u64>);
+
+impl Drop for Inflight<'_> {
+    fn drop(&mut self) {
+        self.0.set(self.0.get().saturating_sub(1));
     }
 }
 
