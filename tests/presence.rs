@@ -144,24 +144,27 @@ drain = "0s"
     assert_eq!(a.dropped_by.max_users, 35, "{a:?}");
 }
 
-/// 10 users/s for 3 s; each sends 2 messages, stays 300 ms, leaves, and always comes back
-/// 300 ms later (logs in, reconnects, chats, leaves again) while the schedule lasts.
+/// 20 users/s for 3 s; each sends 3 messages to online users, stays up to 600 ms, leaves, and
+/// always comes back 700 ms later (logs in, reconnects, chats, leaves again) while the schedule
+/// lasts. The target stalls for the last 300 ms of every second, holding the messages sent
+/// meanwhile; recipients that leave before the stall ends get them from the target when they
+/// come back, at least 700 ms after they were sent.
 const RETURNING: &str = r#"
 name = "returning"
 seed = 8
 [target]
-builtin = {}
+builtin = { stall_every = "1s", stall_for = "300ms" }
 [load]
 arrivals = "uniform"
-phases = [ { name = "only", duration = "3s", rate = 10 } ]
+phases = [ { name = "only", duration = "3s", rate = 20 } ]
 [user]
 contacts_known = 0
 contacts_unknown = 0
-messages = 2
-think = { constant = "50ms" }
-stay_online = { constant = "300ms" }
+messages = 3
+think = { uniform = ["0s", "100ms"] }
+stay_online = { uniform = ["0s", "600ms"] }
 returning = 1.0
-away = { constant = "300ms" }
+away = { constant = "700ms" }
 [run]
 timeout = "5s"
 drain = "1s"
@@ -177,29 +180,34 @@ fn returning_users_log_in_and_get_what_was_held_for_them() {
     );
     let s = &outcome.summary;
     let a = &s.arrivals;
-    // A user arriving at t leaves after ≥ 400 ms online (two 50 ms thinks, 300 ms stay) and
-    // comes back 300 ms later; at this load a visit is well under 600 ms, so every user
-    // arriving before 3 − 0.9 = 2.1 s (21 of them) returns at least once. A visit lasts at
-    // least 400 ms and an absence 300 ms, so a user returns at most ⌊3/0.7⌋ = 4 times.
-    assert!((21..=120).contains(&a.returned), "{a:?}");
+    // A visit takes at most ~1.5 s (signup and acks held by a stall ≤ 0.3 s each, thinks
+    // ≤ 0.3 s, online ≤ 0.6 s), the absence 0.7 s: every user arriving before 3 − 2.2 = 0.8 s
+    // (16 of ~60) comes back at least once; a cycle lasts at least 0.7 s, so a user comes back
+    // at most 4 times.
+    assert!((16..=240).contains(&a.returned), "{a:?}");
     // Returning users log in instead of signing up: one login per return, no new signups.
     let login = &s.metrics["login"];
     assert_eq!(login.count, a.returned, "{login:?}");
     assert_eq!(login.errors, 0, "{login:?}");
-    assert_eq!(s.metrics["register"].count, 30);
-    assert_eq!(s.metrics["ws_connect"].count, 30 + a.returned);
+    assert_eq!(s.metrics["register"].count, 60);
+    assert_eq!(s.metrics["ws_connect"].count, 60 + a.returned);
     assert_eq!(s.metrics["ws_connect"].errors, 0);
     // Returns are arrivals: planned = started + dropped, nothing dropped here.
-    assert_eq!(a.started, 30 + a.returned, "{a:?}");
+    assert_eq!(a.started, 60 + a.returned, "{a:?}");
     assert_eq!((a.planned, a.dropped), (a.started, 0), "{a:?}");
-    // Messages to a user who left are held by the target and delivered when it comes back:
-    // nothing is lost, and what is still held for users away at the end is pending.
+    // Nothing is lost: a message is delivered, or still held for a user away at the end
+    // (pending). Held ones reached their recipient on its return, ~500 ms after they were
+    // sent, where a message to an online user takes milliseconds.
     let m = &s.messages;
-    assert!(m.sent > 30, "{m:?}");
+    assert!(m.sent > 100, "{m:?}");
     assert_eq!(m.lost, Some(0), "{m:?}");
     assert_eq!(m.duplicated, 0, "{m:?}");
     assert_eq!(m.acked, m.sent, "{m:?}");
     assert_eq!(m.delivered + m.pending.unwrap_or(0), m.acked, "{m:?}");
+    let delivery = m.delivery_latency_ms.expect("deliveries");
+    // Delivered online, a message waits at most for a stall (300 ms); held for a returning
+    // recipient, at least its 700 ms away.
+    assert!(delivery.max >= 650.0, "held messages delivered on return: {delivery:?}");
 }
 
 #[test]

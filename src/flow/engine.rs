@@ -416,6 +416,17 @@ impl<'a> User<'a> {
     /// `step_failed` when a waiting step already counts that close as its own error, so the
     /// socket's step does not count it a second time.
     async fn close_socket(&mut self, by_peer: bool, step_failed: bool) {
+        if self.socket.is_none() {
+            return;
+        }
+        if !by_peer {
+            // Nobody picks a user who is leaving; what was sent to it before the server saw it
+            // leave still arrives (and is counted) before the socket goes.
+            if let Some(m) = &self.member {
+                self.ctx.shared.registry.go_offline(m);
+            }
+            self.drain_socket().await;
+        }
         let Some(mut socket) = self.socket.take() else {
             return;
         };
@@ -448,6 +459,38 @@ impl<'a> User<'a> {
         });
         if !by_peer {
             let _ = socket.conn.close(None).await;
+        }
+    }
+
+    /// Closes our side of the socket and reads on until the server's close: frames it wrote
+    /// before it saw the close are the user's (a returning user would never get them again, as
+    /// the server counts them delivered); frames relayed after it are held for the next visit.
+    async fn drain_socket(&mut self) {
+        let Some(s) = self.socket.as_mut() else {
+            return;
+        };
+        if s.conn.close(None).await.is_err() {
+            return;
+        }
+        let deadline =
+            tokio::time::Instant::now() + self.ctx.plan().timeout.min(Duration::from_secs(1));
+        loop {
+            let Some(s) = self.socket.as_mut() else {
+                return;
+            };
+            let frame = tokio::select! {
+                f = s.conn.next() => f,
+                _ = tokio::time::sleep_until(deadline) => return,
+            };
+            match frame {
+                Some(Ok(Message::Text(text))) => self.background(text.as_str()).await,
+                Some(Ok(Message::Binary(bytes))) => {
+                    let text = String::from_utf8_lossy(&bytes).into_owned();
+                    self.background(&text).await;
+                }
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => return,
+            }
         }
     }
 
