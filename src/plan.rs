@@ -1015,6 +1015,81 @@ phases = [ { name = "a", duration = "2s", rate = 10 }, { name = "b", duration = 
     }
 
     #[test]
+    fn closed_phases_and_caps_compile() {
+        let text = "name = \"t\"\n[target]\nbuiltin = {}\n[load]\nmax_inflight = 8\nphases = [ { name = \"a\", duration = \"2s\", rate = 5 }, { name = \"soak\", duration = \"10s\", users = 200 }, { name = \"b\", duration = \"1s\", ramp_to = 9 } ]\n";
+        let plan = compile_str(text).expect("valid");
+        assert_eq!(plan.max_inflight, Some(8));
+        let soak = &plan.phases[1];
+        assert_eq!(
+            soak.closed,
+            Some(Closed {
+                users: 200,
+                ramp: Duration::from_secs(1)
+            })
+        );
+        assert_eq!((soak.from_rate, soak.to_rate), (0.0, 0.0));
+        // An open phase after a closed one ramps from zero.
+        assert_eq!(plan.phases[2].from_rate, 0.0);
+        assert!(describe(&plan).contains("closed: 200 users"));
+        let ramped = text.replace("users = 200", "users = 200, ramp = \"20s\"");
+        let errs = compile_str(&ramped).expect_err("ramp too long").0;
+        assert!(errs[0].message.contains("ramp"), "{errs:?}");
+        let stray = text.replace("rate = 5 }", "rate = 5, ramp = \"1s\" }");
+        let errs = compile_str(&stray).expect_err("ramp without users").0;
+        assert!(errs[0].message.contains("needs `users"), "{errs:?}");
+        let capped = text.replace("max_inflight = 8", "max_users = 100");
+        let errs = compile_str(&capped).expect_err("users above max_users").0;
+        assert!(errs[0].message.contains("max_users"), "{errs:?}");
+    }
+
+    #[test]
+    fn returning_users_add_a_login_flow_that_keeps_the_token() {
+        let base = "name = \"t\"\n[target]\nbuiltin = {}\n[load]\nphases = [ { name = \"a\", duration = \"2s\", rate = 5 } ]\n";
+        let plain = compile_str(base).expect("valid");
+        assert!(plain.catalog.id("login").is_none());
+        assert!(plain.flows.cohorts[0].returns.is_none());
+        let returning = format!("{base}[user]\nreturning = 0.4\naway = {{ exponential = \"30s\" }}\n");
+        let plan = compile_str(&returning).expect("valid");
+        assert!(plan.catalog.id("login").is_some());
+        let returns = plan.flows.cohorts[0].returns.clone().expect("returns");
+        assert_eq!(returns.share, 0.4);
+        assert_eq!(returns.away, Dist::Exponential(Duration::from_secs(30)));
+        let back = &plan.flows.flows[returns.flow];
+        assert_eq!(back.name, "returning");
+        // The return flow sees the signup's captures (the token it logs in with).
+        assert!(back.vars.iter().any(|v| v == "token"), "{:?}", back.vars);
+    }
+
+    #[test]
+    fn cohort_returns_are_checked() {
+        let text = r#"
+name = "t"
+[target]
+builtin = {}
+[load]
+phases = [ { name = "a", duration = "2s", rate = 5 } ]
+[flows.signup]
+steps = [ { name = "verify", http = "POST /v1/verify", capture = { token = "$.token" } } ]
+[flows.login]
+steps = [ { name = "login", http = "POST /v1/login", headers = { authorization = "Bearer {{ token }}" } } ]
+[[cohorts]]
+name = "new"
+share = 1
+flow = "signup"
+returns = { share = 0.5, after = { constant = "10s" }, flow = "login" }
+"#;
+        let plan = compile_str(text).expect("the login flow may use the signup's token");
+        let r = plan.flows.cohorts[0].returns.clone().expect("returns");
+        assert_eq!((r.share, r.flow), (0.5, 1));
+        let bad = text
+            .replace("share = 0.5", "share = 2")
+            .replace("flow = \"login\" }", "flow = \"nope\" }");
+        let errs = compile_str(&bad).expect_err("invalid").0;
+        assert!(errs.iter().any(|e| e.message.contains("between 0 and 1")), "{errs:?}");
+        assert!(errs.iter().any(|e| e.message.contains("unknown flow `nope`")), "{errs:?}");
+    }
+
+    #[test]
     fn base_url_forms() {
         assert_eq!(BaseUrl::parse("http://localhost").map(|u| u.port), Ok(80));
         assert!(BaseUrl::parse("https://x").is_err());

@@ -335,6 +335,47 @@ mod tests {
     }
 
     #[test]
+    fn closed_users_start_evenly_and_are_dealt_to_workers() {
+        let mut p = plan(Arrivals::Uniform, 1, &[(5.0, 5.0, 2), (0.0, 0.0, 10)]);
+        let closed = Closed {
+            users: 10,
+            ramp: Duration::from_secs(2),
+        };
+        p.phases[1].closed = Some(closed);
+        // The open timeline brings nobody during a closed phase.
+        assert_eq!(arrivals(&p).count(), 10);
+        // One worker: slot s at 2 s + 200 ms·s.
+        let all: Vec<Duration> = closed_starts(&p.phases[1], closed, 0, 1).collect();
+        let expected: Vec<Duration> = (0..10)
+            .map(|s| Duration::from_secs(2) + Duration::from_millis(200 * s))
+            .collect();
+        assert_eq!(all, expected);
+        // Three workers share the same ten slots, round-robin, none twice.
+        let mut dealt: Vec<Duration> = (0..3)
+            .flat_map(|w| closed_starts(&p.phases[1], closed, w, 3))
+            .collect();
+        assert_eq!(closed_starts(&p.phases[1], closed, 0, 3).count(), 4);
+        assert_eq!(closed_starts(&p.phases[1], closed, 2, 3).count(), 3);
+        dealt.sort();
+        assert_eq!(dealt, expected);
+    }
+
+    #[test]
+    fn closed_indexes_follow_the_open_ones_and_never_collide() {
+        let (base, workers) = (1_000, 3);
+        let mut seen = std::collections::HashSet::new();
+        for w in 0..workers {
+            for k in 0..500 {
+                let i = closed_index(base, k, w, workers);
+                assert!(i >= base);
+                assert!(seen.insert(i), "index {i} twice");
+            }
+        }
+        // Dense: 1 500 users take exactly the 1 500 indexes after the open ones.
+        assert_eq!(seen.iter().max(), Some(&(base + 1_499)));
+    }
+
+    #[test]
     fn boundaries_are_whole_seconds_and_phase_ends() {
         let mut p = plan(Arrivals::Uniform, 1, &[(1.0, 1.0, 2)]);
         p.phases[0].duration = Duration::from_millis(1500);

@@ -117,4 +117,35 @@ mod tests {
         let mut rng = a.rng(0);
         assert!((0..1000).all(|_| !known.contains(&a.unknown_phone(&mut rng))));
     }
+
+    #[test]
+    fn returns_are_seeded_per_user_and_visit() {
+        use crate::plan::Dist;
+        use std::time::Duration;
+        let away = Dist::Exponential(Duration::from_secs(30));
+        let a = Identities::new(5, "+1555");
+        let b = Identities::new(5, "+1555");
+        let c = Identities::new(6, "+1555");
+        let decide = |ids: &Identities| -> Vec<Option<Duration>> {
+            (0..2_000)
+                .map(|i| ids.comes_back(i, (i % 3) as u32, 0.4, &away))
+                .collect()
+        };
+        let (da, db, dc) = (decide(&a), decide(&b), decide(&c));
+        assert_eq!(da, db, "same seed, same decisions");
+        assert_ne!(da, dc);
+        // A share of 0.4: binomial(2000, 0.4) has sd ≈ 22, allow five.
+        let back = da.iter().flatten().count();
+        assert!((690..=910).contains(&back), "{back} of 2000 come back");
+        // Away times follow the distribution: mean 30 s, standard error 30/√800 ≈ 1.1 s.
+        let mean = da.iter().flatten().map(Duration::as_secs_f64).sum::<f64>() / back as f64;
+        assert!((mean - 30.0).abs() < 5.0, "mean away {mean}");
+        // A later visit decides anew; never and always are exact.
+        assert_ne!(
+            (0..50).map(|i| a.comes_back(i, 0, 0.5, &away)).collect::<Vec<_>>(),
+            (0..50).map(|i| a.comes_back(i, 1, 0.5, &away)).collect::<Vec<_>>()
+        );
+        assert!((0..100).all(|i| a.comes_back(i, 0, 0.0, &away).is_none()));
+        assert!((0..100).all(|i| a.comes_back(i, 0, 1.0, &away).is_some()));
+    }
 }
