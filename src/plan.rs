@@ -233,7 +233,7 @@ pub fn describe(plan: &Plan) -> String {
         total += expected;
         let rate = match (p.from_rate == p.to_rate, p.shape) {
             _ if p.closed.is_some() => format!(
-                "closed: {} users looping",
+                "closed: {} users",
                 p.closed.map_or(0, |c| c.users)
             ),
             _ if p.curve.is_some() => format!(
@@ -244,20 +244,40 @@ pub fn describe(plan: &Plan) -> String {
             (false, Shape::Linear) => format!("{} → {} users/s", p.from_rate, p.to_rate),
             (false, Shape::Exponential) => format!("{} ⇗ {} users/s", p.from_rate, p.to_rate),
         };
+        let volume = match p.closed {
+            Some(c) => format!("{} users, first starts over {:.1}s", c.users, c.ramp.as_secs_f64()),
+            None => format!("~{expected:.0} arrivals"),
+        };
         let _ = writeln!(
             out,
-            "  phase {:<12} {:>7.1}s  {rate:<24} ~{expected:.0} arrivals",
+            "  phase {:<12} {:>7.1}s  {rate:<24} {volume}",
             p.name,
             p.duration.as_secs_f64()
         );
     }
     let _ = writeln!(
         out,
-        "  total {:.1}s + drain {:.1}s · ~{total:.0} users ({:?} arrivals)",
+        "  total {:.1}s + drain {:.1}s · ~{total:.0} users ({:?} arrivals){}",
         plan.duration().as_secs_f64(),
         plan.drain.as_secs_f64(),
         plan.arrivals,
+        if plan.phases.iter().any(|p| p.closed.is_some()) {
+            " plus the closed phases' looping users"
+        } else {
+            ""
+        }
     );
+    let caps: Vec<String> = [("max_users", plan.max_users), ("max_inflight", plan.max_inflight)]
+        .iter()
+        .filter_map(|(n, c)| c.map(|c| format!("{n} {c}")))
+        .collect();
+    if !caps.is_empty() {
+        let _ = writeln!(
+            out,
+            "  caps: {} (arrivals beyond them are dropped and counted)",
+            caps.join(", ")
+        );
+    }
     let set = &plan.flows;
     {
         let total: f64 = set.cohorts.iter().map(|c| c.share).sum();
@@ -271,6 +291,14 @@ pub fn describe(plan: &Plan) -> String {
                 flow.name,
                 flow.steps.len()
             );
+            if let Some(r) = &c.returns {
+                let _ = writeln!(
+                    out,
+                    "    {:.0}% of those who leave come back later and run flow {}",
+                    100.0 * r.share,
+                    set.flows.get(r.flow).map_or("?", |f| f.name.as_str())
+                );
+            }
         }
     }
     let metrics: Vec<&str> = plan.catalog.reported().map(|(_, n)| n).collect();
