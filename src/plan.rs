@@ -232,10 +232,7 @@ pub fn describe(plan: &Plan) -> String {
         let expected = crate::schedule::phase_mass(p);
         total += expected;
         let rate = match (p.from_rate == p.to_rate, p.shape) {
-            _ if p.closed.is_some() => format!(
-                "closed: {} users",
-                p.closed.map_or(0, |c| c.users)
-            ),
+            _ if p.closed.is_some() => format!("closed: {} users", p.closed.map_or(0, |c| c.users)),
             _ if p.curve.is_some() => format!(
                 "recorded curve, {} points",
                 p.curve.as_ref().map_or(0, |c| c.len())
@@ -245,7 +242,11 @@ pub fn describe(plan: &Plan) -> String {
             (false, Shape::Exponential) => format!("{} ⇗ {} users/s", p.from_rate, p.to_rate),
         };
         let volume = match p.closed {
-            Some(c) => format!("{} users, first starts over {:.1}s", c.users, c.ramp.as_secs_f64()),
+            Some(c) => format!(
+                "{} users, first starts over {:.1}s",
+                c.users,
+                c.ramp.as_secs_f64()
+            ),
             None => format!("~{expected:.0} arrivals"),
         };
         let _ = writeln!(
@@ -267,10 +268,13 @@ pub fn describe(plan: &Plan) -> String {
             ""
         }
     );
-    let caps: Vec<String> = [("max_users", plan.max_users), ("max_inflight", plan.max_inflight)]
-        .iter()
-        .filter_map(|(n, c)| c.map(|c| format!("{n} {c}")))
-        .collect();
+    let caps: Vec<String> = [
+        ("max_users", plan.max_users),
+        ("max_inflight", plan.max_inflight),
+    ]
+    .iter()
+    .filter_map(|(n, c)| c.map(|c| format!("{n} {c}")))
+    .collect();
     if !caps.is_empty() {
         let _ = writeln!(
             out,
@@ -388,7 +392,10 @@ pub fn compile(
         for (spec, p) in specs.get_ref().iter().zip(&phases) {
             if p.closed.is_some_and(|c| c.users > limit) {
                 if let Some(u) = &spec.get_ref().users {
-                    problems.add(u.span(), format!("a closed phase's users must not exceed max_users ({limit})"));
+                    problems.add(
+                        u.span(),
+                        format!("a closed phase's users must not exceed max_users ({limit})"),
+                    );
                 }
             }
         }
@@ -696,7 +703,9 @@ fn closed_phase(
         if let Some(span) = field {
             problems.add(
                 span,
-                format!("a phase has either `users` (closed model) or `{what}` (arrivals), not both"),
+                format!(
+                    "a phase has either `users` (closed model) or `{what}` (arrivals), not both"
+                ),
             );
         }
     }
@@ -1076,7 +1085,8 @@ phases = [ { name = "a", duration = "2s", rate = 10 }, { name = "b", duration = 
         let plain = compile_str(base).expect("valid");
         assert!(plain.catalog.id("login").is_none());
         assert!(plain.flows.cohorts[0].returns.is_none());
-        let returning = format!("{base}[user]\nreturning = 0.4\naway = {{ exponential = \"30s\" }}\n");
+        let returning =
+            format!("{base}[user]\nreturning = 0.4\naway = {{ exponential = \"30s\" }}\n");
         let plan = compile_str(&returning).expect("valid");
         assert!(plan.catalog.id("login").is_some());
         let returns = plan.flows.cohorts[0].returns.clone().expect("returns");
@@ -1113,8 +1123,15 @@ returns = { share = 0.5, after = { constant = "10s" }, flow = "login" }
             .replace("share = 0.5", "share = 2")
             .replace("flow = \"login\" }", "flow = \"nope\" }");
         let errs = compile_str(&bad).expect_err("invalid").0;
-        assert!(errs.iter().any(|e| e.message.contains("between 0 and 1")), "{errs:?}");
-        assert!(errs.iter().any(|e| e.message.contains("unknown flow `nope`")), "{errs:?}");
+        assert!(
+            errs.iter().any(|e| e.message.contains("between 0 and 1")),
+            "{errs:?}"
+        );
+        assert!(
+            errs.iter()
+                .any(|e| e.message.contains("unknown flow `nope`")),
+            "{errs:?}"
+        );
     }
 
     #[test]

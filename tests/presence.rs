@@ -45,7 +45,11 @@ fn a_closed_phase_keeps_its_users_and_loops_them() {
     assert_eq!(s.arrivals.dropped, 0, "{:?}", s.arrivals);
     assert_eq!(s.arrivals.planned, s.arrivals.started);
     // Every iteration is a new user with a phone of its own: a collision would be a 409.
-    assert_eq!(s.metrics["register"].errors, 0, "{:?}", s.metrics["register"]);
+    assert_eq!(
+        s.metrics["register"].errors, 0,
+        "{:?}",
+        s.metrics["register"]
+    );
     assert_eq!(s.metrics["ws_connect"].errors, 0);
     // The open phases bring exactly 5 users each (uniform arrivals).
     assert_eq!(s.phases["warm"].arrivals.started, 5);
@@ -104,9 +108,17 @@ drain = "0s"
     assert_eq!(a.dropped, a.planned - a.started, "{a:?}");
     assert_eq!(a.dropped_by.max_inflight, a.dropped, "{a:?}");
     assert_eq!(a.dropped_by.max_users + a.dropped_by.behind_schedule, 0);
-    assert!(outcome.summary.warnings.iter().any(|w| w.contains("max_inflight")));
+    assert!(outcome
+        .summary
+        .warnings
+        .iter()
+        .any(|w| w.contains("max_inflight")));
     // The chart's data counts the same drops, interval by interval.
-    let charted: u64 = timeline(&out).points.iter().map(|p| p.dropped_arrivals).sum();
+    let charted: u64 = timeline(&out)
+        .points
+        .iter()
+        .map(|p| p.dropped_arrivals)
+        .sum();
     assert_eq!(charted, a.dropped);
     // summary.json carries the split.
     let json: serde_json::Value = serde_json::from_str(
@@ -207,7 +219,10 @@ fn returning_users_log_in_and_get_what_was_held_for_them() {
     let delivery = m.delivery_latency_ms.expect("deliveries");
     // Delivered online, a message waits at most for a stall (300 ms); held for a returning
     // recipient, at least its 700 ms away.
-    assert!(delivery.max >= 650.0, "held messages delivered on return: {delivery:?}");
+    assert!(
+        delivery.max >= 650.0,
+        "held messages delivered on return: {delivery:?}"
+    );
 }
 
 #[test]

@@ -142,8 +142,12 @@ mod tests {
         assert!((mean - 30.0).abs() < 5.0, "mean away {mean}");
         // A later visit decides anew; never and always are exact.
         assert_ne!(
-            (0..50).map(|i| a.comes_back(i, 0, 0.5, &away)).collect::<Vec<_>>(),
-            (0..50).map(|i| a.comes_back(i, 1, 0.5, &away)).collect::<Vec<_>>()
+            (0..50)
+                .map(|i| a.comes_back(i, 0, 0.5, &away))
+                .collect::<Vec<_>>(),
+            (0..50)
+                .map(|i| a.comes_back(i, 1, 0.5, &away))
+                .collect::<Vec<_>>()
         );
         assert!((0..100).all(|i| a.comes_back(i, 0, 0.0, &away).is_none()));
         assert!((0..100).all(|i| a.comes_back(i, 0, 1.0, &away).is_some()));

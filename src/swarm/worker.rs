@@ -51,12 +51,8 @@ async fn run(
     closed_base: u64,
 ) {
     let ctx = Rc::new(WorkerCtx::new(shared));
-    let spawner = tokio::task::spawn_local(spawn_all(
-        ctx.clone(),
-        id as u64,
-        n as u64,
-        closed_base,
-    ));
+    let spawner =
+        tokio::task::spawn_local(spawn_all(ctx.clone(), id as u64, n as u64, closed_base));
     let mut start = Duration::ZERO;
     for interval in 0.. {
         let end = schedule::next_boundary(ctx.plan(), start);
