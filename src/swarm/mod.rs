@@ -44,6 +44,8 @@ pub struct Shared {
     /// The run's time origin: every intended and actual time is an offset from it.
     pub t0: Instant,
     pub state: watch::Receiver<RunState>,
+    /// The first user index of closed-phase users: after every open arrival's.
+    pub closed_base: u64,
 }
 
 /// A worker's own state, touched only by its thread.

@@ -14,18 +14,23 @@ use crate::metrics::collector::Snapshot;
 use crate::metrics::{Counter, Recorder};
 use crate::schedule;
 
+/// The first user index of closed-phase users: the open timeline's count (0 without closed
+/// phases), so that closed users' identities collide with no open arrival's.
+pub fn closed_base(plan: &crate::plan::Plan) -> u64 {
+    if plan.phases.iter().any(|p| p.closed.is_some()) {
+        schedule::arrivals(plan).count() as u64
+    } else {
+        0
+    }
+}
+
 /// Starts `n` worker threads; each sends its snapshots to `tx` and ends with a `last` one.
 pub fn start(
     shared: Arc<Shared>,
     n: usize,
     tx: mpsc::UnboundedSender<Snapshot>,
 ) -> std::io::Result<Vec<std::thread::JoinHandle<()>>> {
-    // Closed-phase users are numbered after every open arrival (counted once, here).
-    let closed_base = if shared.plan.phases.iter().any(|p| p.closed.is_some()) {
-        schedule::arrivals(&shared.plan).count() as u64
-    } else {
-        0
-    };
+    let closed_base = shared.closed_base;
     (0..n)
         .map(|id| {
             let shared = shared.clone();
