@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 use super::{wait_state, RunState, Shared, WorkerCtx};
 use crate::flow::engine::{self, Session};
 use crate::metrics::collector::Snapshot;
-use crate::metrics::{Counter, Recorder};
+use crate::metrics::Counter;
 use crate::schedule;
 
 /// The first user index of closed-phase users: the open timeline's count (0 without closed
@@ -71,12 +71,14 @@ async fn run(
             }
         };
         let actual_end = if finished { ctx.now().min(end) } else { end };
+        let (recorder, regions) = ctx.take_recorders();
         let snapshot = Snapshot {
             worker: id,
             interval,
             start,
             end: actual_end,
-            recorder: ctx.rec.replace(Recorder::new(ctx.plan().catalog.len())),
+            recorder,
+            regions,
             active_users: ctx.active_users.get(),
             open_connections: ctx.open_connections.get(),
             last: finished,
@@ -156,18 +158,21 @@ async fn spawn_arrivals(ctx: Rc<WorkerCtx>, id: u64, n: u64) {
             RunState::Stopping => {
                 // The schedule ended while this worker was still behind it: arrivals that were
                 // due by then were planned and never started, so they count as dropped.
-                let due = 1 + arrivals.take_while(|&(_, t)| t < plan.duration()).count() as u64;
-                ctx.record(|r| {
-                    r.add(Counter::ArrivalsPlanned, due);
-                    r.drop_arrival(Counter::DroppedBehindSchedule, due);
-                });
+                let later = arrivals.take_while(|&(_, t)| t < plan.duration());
+                for i in std::iter::once(index).chain(later.map(|(i, _)| i)) {
+                    ctx.record_in(region_of(&ctx, i), |r| {
+                        r.add(Counter::ArrivalsPlanned, 1);
+                        r.drop_arrival(Counter::DroppedBehindSchedule, 1);
+                    });
+                }
                 break;
             }
             RunState::Ended | RunState::Aborted => break,
         }
-        ctx.record(|r| r.add(Counter::ArrivalsPlanned, 1));
+        let region = region_of(&ctx, index);
+        ctx.record_in(region, |r| r.add(Counter::ArrivalsPlanned, 1));
         if let Some(reason) = refused(&ctx, n) {
-            ctx.record(|r| r.drop_arrival(reason, 1));
+            ctx.record_in(region, |r| r.drop_arrival(reason, 1));
             continue;
         }
         start_user(ctx.clone(), n, index, intended, Session::default(), None);
@@ -199,7 +204,8 @@ fn start_user(
             ctx.idle.notify_one();
             return;
         };
-        let ended = engine::run_user(&ctx, f, cohort, index, intended, session).await;
+        let region = region_of(&ctx, index);
+        let ended = engine::run_user(&ctx, f, cohort, region, index, intended, session).await;
         let left = ctx.now();
         let returns = set.cohorts.get(cohort).and_then(|c| c.returns.as_ref());
         let back = match returns {
@@ -229,16 +235,16 @@ fn start_user(
         let now_state = *state.borrow();
         match now_state {
             RunState::Running => {
-                ctx.record(|r| r.add(Counter::ArrivalsPlanned, 1));
+                ctx.record_in(region, |r| r.add(Counter::ArrivalsPlanned, 1));
                 if let Some(reason) = refused(&ctx, n) {
-                    ctx.record(|r| r.drop_arrival(reason, 1));
+                    ctx.record_in(region, |r| r.drop_arrival(reason, 1));
                 } else {
-                    ctx.record(|r| r.add(Counter::UsersReturned, 1));
+                    ctx.record_in(region, |r| r.add(Counter::UsersReturned, 1));
                     start_user(ctx.clone(), n, index, at, ended.session, Some(return_flow));
                 }
             }
             // Due before the schedule's end, but the worker was behind when it ended.
-            RunState::Stopping => ctx.record(|r| {
+            RunState::Stopping => ctx.record_in(region, |r| {
                 r.add(Counter::ArrivalsPlanned, 1);
                 r.drop_arrival(Counter::DroppedBehindSchedule, 1);
             }),
@@ -279,14 +285,27 @@ async fn closed_slot(ctx: Rc<WorkerCtx>, first: Duration, end: Duration, ids: Cl
     while *state.borrow() == RunState::Running && ctx.now() < end {
         let index = ids.take();
         // Planned = started: a closed phase drops nobody by design.
-        ctx.record(|r| r.add(Counter::ArrivalsPlanned, 1));
+        let region = region_of(&ctx, index);
+        ctx.record_in(region, |r| r.add(Counter::ArrivalsPlanned, 1));
         let (cohort, flow) = set.pick(ctx.shared.identities.cohort_draw(index));
         let Some(f) = set.flows.get(flow) else { break };
-        engine::run_user(&ctx, f, cohort, index, intended, Session::default()).await;
+        engine::run_user(&ctx, f, cohort, region, index, intended, Session::default()).await;
         intended = ctx.now();
         // A flow that fails at once must not starve the worker's other tasks.
         tokio::task::yield_now().await;
     }
     ctx.active_users.set(ctx.active_users.get() - 1);
     ctx.idle.notify_one();
+}
+
+/// The region of user `index` (seeded by its index alone), if the scenario has regions.
+fn region_of(ctx: &WorkerCtx, index: u64) -> Option<usize> {
+    let shared = &ctx.shared;
+    if shared.plan.regions.is_empty() {
+        return None;
+    }
+    shared
+        .plan
+        .regions
+        .pick(shared.identities.region_draw(index))
 }
