@@ -126,6 +126,9 @@ drain = "0s"
     )
     .expect("json");
     assert_eq!(json["arrivals"]["dropped_by"]["max_inflight"], a.dropped);
+    // `inrush report` rebuilds the same summary, split included.
+    let (rebuilt, _, _) = inrush::report::rebuild::rebuild(&out, &[]).expect("rebuild");
+    assert_eq!(rebuilt, outcome.summary);
 }
 
 #[test]
@@ -185,11 +188,8 @@ drain = "1s"
 #[test]
 fn returning_users_log_in_and_get_what_was_held_for_them() {
     let scratch = Scratch::new();
-    let outcome = run_quiet(
-        scratch.scenario("returning", RETURNING),
-        scratch.out("run"),
-        None,
-    );
+    let out = scratch.out("run");
+    let outcome = run_quiet(scratch.scenario("returning", RETURNING), out.clone(), None);
     let s = &outcome.summary;
     let a = &s.arrivals;
     // A visit takes at most ~1.5 s (signup and acks held by a stall ≤ 0.3 s each, thinks
