@@ -25,6 +25,8 @@ pub struct Plan {
     pub arrivals: Arrivals,
     pub phases: Vec<Phase>,
     pub max_users: Option<u64>,
+    /// Cap on timed operations in flight across the run.
+    pub max_inflight: Option<u64>,
     pub user: UserPlan,
     pub timeout: Duration,
     pub drain: Duration,
@@ -124,6 +126,15 @@ pub struct Phase {
     pub shape: Shape,
     /// A recorded curve: (seconds from the phase start, users per second), linear between points.
     pub curve: Option<std::sync::Arc<[(f64, f64)]>>,
+    /// A closed phase: a fixed number of users looping instead of arrivals (its rates are 0).
+    pub closed: Option<Closed>,
+}
+
+/// A closed-model phase: `users` kept active, their first starts spread evenly over `ramp`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Closed {
+    pub users: u64,
+    pub ramp: Duration,
 }
 
 /// How the arrival rate goes from `from_rate` to `to_rate` within a phase.
@@ -183,6 +194,10 @@ pub struct UserPlan {
     pub think: Dist,
     pub stay_online: Dist,
     pub phone_prefix: String,
+    /// Probability that a user who left comes back (logs in, reconnects, chats again).
+    pub returning: f64,
+    /// Time offline before a returning user comes back.
+    pub away: Dist,
 }
 
 impl Plan {
@@ -227,6 +242,7 @@ pub fn describe(plan: &Plan) -> String {
         let expected = crate::schedule::phase_mass(p);
         total += expected;
         let rate = match (p.from_rate == p.to_rate, p.shape) {
+            _ if p.closed.is_some() => format!("closed: {} users", p.closed.map_or(0, |c| c.users)),
             _ if p.curve.is_some() => format!(
                 "recorded curve, {} points",
                 p.curve.as_ref().map_or(0, |c| c.len())
@@ -235,20 +251,47 @@ pub fn describe(plan: &Plan) -> String {
             (false, Shape::Linear) => format!("{} → {} users/s", p.from_rate, p.to_rate),
             (false, Shape::Exponential) => format!("{} ⇗ {} users/s", p.from_rate, p.to_rate),
         };
+        let volume = match p.closed {
+            Some(c) => format!(
+                "{} users, first starts over {:.1}s",
+                c.users,
+                c.ramp.as_secs_f64()
+            ),
+            None => format!("~{expected:.0} arrivals"),
+        };
         let _ = writeln!(
             out,
-            "  phase {:<12} {:>7.1}s  {rate:<24} ~{expected:.0} arrivals",
+            "  phase {:<12} {:>7.1}s  {rate:<24} {volume}",
             p.name,
             p.duration.as_secs_f64()
         );
     }
     let _ = writeln!(
         out,
-        "  total {:.1}s + drain {:.1}s · ~{total:.0} users ({:?} arrivals)",
+        "  total {:.1}s + drain {:.1}s · ~{total:.0} users ({:?} arrivals){}",
         plan.duration().as_secs_f64(),
         plan.drain.as_secs_f64(),
         plan.arrivals,
+        if plan.phases.iter().any(|p| p.closed.is_some()) {
+            " plus the closed phases' looping users"
+        } else {
+            ""
+        }
     );
+    let caps: Vec<String> = [
+        ("max_users", plan.max_users),
+        ("max_inflight", plan.max_inflight),
+    ]
+    .iter()
+    .filter_map(|(n, c)| c.map(|c| format!("{n} {c}")))
+    .collect();
+    if !caps.is_empty() {
+        let _ = writeln!(
+            out,
+            "  caps: {} (arrivals beyond them are dropped and counted)",
+            caps.join(", ")
+        );
+    }
     for r in &plan.regions.list {
         let _ = writeln!(
             out,
@@ -273,6 +316,14 @@ pub fn describe(plan: &Plan) -> String {
                 flow.name,
                 flow.steps.len()
             );
+            if let Some(r) = &c.returns {
+                let _ = writeln!(
+                    out,
+                    "    {:.0}% of those who leave come back later and run flow {}",
+                    100.0 * r.share,
+                    set.flows.get(r.flow).map_or("?", |f| f.name.as_str())
+                );
+            }
         }
     }
     let metrics: Vec<&str> = plan.catalog.reported().map(|(_, n)| n).collect();
@@ -347,14 +398,29 @@ pub fn compile(
             Vec::new()
         }
     };
-    let max_users = match &file.load.max_users {
-        Some(cap) if *cap.get_ref() < 1 => {
-            problems.add(cap.span(), "max_users must be at least 1");
+    let cap = |cap: &Option<Spanned<i64>>, what: &str, problems: &mut Problems| match cap {
+        Some(c) if *c.get_ref() < 1 => {
+            problems.add(c.span(), format!("{what} must be at least 1"));
             None
         }
-        Some(cap) => Some(*cap.get_ref() as u64),
+        Some(c) => Some(*c.get_ref() as u64),
         None => None,
     };
+    let max_users = cap(&file.load.max_users, "max_users", &mut problems);
+    let max_inflight = cap(&file.load.max_inflight, "max_inflight", &mut problems);
+    if let (Some(limit), Some(specs)) = (max_users, &file.load.phases) {
+        // A closed phase keeps its users by construction; a cap below them could never hold.
+        for (spec, p) in specs.get_ref().iter().zip(&phases) {
+            if p.closed.is_some_and(|c| c.users > limit) {
+                if let Some(u) = &spec.get_ref().users {
+                    problems.add(
+                        u.span(),
+                        format!("a closed phase's users must not exceed max_users ({limit})"),
+                    );
+                }
+            }
+        }
+    }
     let timeout = positive_duration(&file.run.timeout, "timeout", &mut problems);
     let drain = duration(&file.run.drain, &mut problems);
     let user = compile_user(&file.user, &mut problems);
@@ -391,6 +457,7 @@ pub fn compile(
         arrivals,
         phases,
         max_users,
+        max_inflight,
         user,
         timeout,
         drain,
@@ -440,12 +507,16 @@ fn builtin_flows(
     #[derive(serde::Deserialize)]
     struct Flows {
         flows: indexmap::IndexMap<String, Spanned<crate::flow::spec::FlowSpec>>,
+        #[serde(default)]
+        cohorts: Vec<Spanned<crate::flow::spec::CohortSpec>>,
     }
     let text = crate::flow::builtin::flow_text(user);
     let file = Path::new("<built-in flow>");
     let mut inner = Problems::new(file, &text);
     let set = match toml::from_str::<Flows>(&text) {
-        Ok(f) => crate::flow::compile::compile(&f.flows, &[], Vec::new(), timeout, &mut inner),
+        Ok(f) => {
+            crate::flow::compile::compile(&f.flows, &f.cohorts, Vec::new(), timeout, &mut inner)
+        }
         Err(e) => {
             inner.add(e.span().unwrap_or(0..0), e.message().to_string());
             let none = indexmap::IndexMap::new();
@@ -564,6 +635,22 @@ fn compile_phases(
                 v
             }
         };
+        if let Some(closed) = closed_phase(spec, duration, problems) {
+            // A closed phase has no arrival rate: the open timeline brings nobody during it.
+            previous_rate = 0.0;
+            out.push(Phase {
+                name,
+                start,
+                duration,
+                from_rate: 0.0,
+                to_rate: 0.0,
+                shape: Shape::Linear,
+                curve: None,
+                closed: Some(closed),
+            });
+            start += duration;
+            continue;
+        }
         if p.ramp_to.is_some() && p.grow_to.is_some() {
             problems.add(
                 spec.span(),
@@ -605,10 +692,70 @@ fn compile_phases(
             to_rate,
             shape,
             curve: None,
+            closed: None,
         });
         start += duration;
     }
     out
+}
+
+/// `users = N` (with an optional `ramp`): a closed phase. None for an open phase (and then a
+/// stray `ramp` is an error), or when the closed phase is invalid (its problems are reported).
+fn closed_phase(
+    spec: &Spanned<scenario::PhaseSpec>,
+    duration: Duration,
+    problems: &mut Problems,
+) -> Option<Closed> {
+    let p = spec.get_ref();
+    let Some(users) = &p.users else {
+        if let Some(ramp) = &p.ramp {
+            problems.add(
+                ramp.span(),
+                "`ramp` spreads the starts of a closed phase: it needs `users = N`",
+            );
+        }
+        return None;
+    };
+    let n = *users.get_ref();
+    if !(1..=10_000_000).contains(&n) {
+        problems.add(
+            users.span(),
+            "users must be between 1 and 10000000 (a closed phase keeps that many users active)",
+        );
+    }
+    for (what, field) in [
+        ("rate", p.rate.as_ref().map(Spanned::span)),
+        ("ramp_to", p.ramp_to.as_ref().map(Spanned::span)),
+        ("grow_to", p.grow_to.as_ref().map(Spanned::span)),
+    ] {
+        if let Some(span) = field {
+            problems.add(
+                span,
+                format!(
+                    "a phase has either `users` (closed model) or `{what}` (arrivals), not both"
+                ),
+            );
+        }
+    }
+    // By default the first starts are spread over one second so they do not land in one burst.
+    let ramp = match &p.ramp {
+        Some(r) => match parse_duration(r.get_ref()) {
+            Ok(d) if d > duration => {
+                problems.add(r.span(), "ramp must not be longer than the phase");
+                d
+            }
+            Ok(d) => d,
+            Err(e) => {
+                problems.add(r.span(), e);
+                Duration::ZERO
+            }
+        },
+        None => Duration::from_secs(1).min(duration),
+    };
+    Some(Closed {
+        users: n.max(0) as u64,
+        ramp,
+    })
 }
 
 /// A recorded day as one phase: the CSV's `time,rate` rows, time divided by `time_scale`, rate
@@ -661,6 +808,7 @@ fn compile_curve(
         to_rate: points.last().map_or(0.0, |p| p.1),
         shape: Shape::Linear,
         curve: Some(points.into()),
+        closed: None,
     }]
 }
 
@@ -752,6 +900,17 @@ fn compile_user(u: &scenario::UserSection, problems: &mut Problems) -> UserPlan 
         think: dist(&u.think, problems),
         stay_online: dist(&u.stay_online, problems),
         phone_prefix: prefix.clone(),
+        returning: {
+            let r = *u.returning.get_ref();
+            if !(r.is_finite() && (0.0..=1.0).contains(&r)) {
+                problems.add(
+                    u.returning.span(),
+                    "returning is a probability between 0 and 1",
+                );
+            }
+            r.clamp(0.0, 1.0)
+        },
+        away: dist(&u.away, problems),
     }
 }
 
@@ -918,6 +1077,89 @@ phases = [ { name = "a", duration = "2s", rate = 10 }, { name = "b", duration = 
         );
         let both = text.replace("[load]\n", "[load]\nphases = []\n");
         assert!(compile(&scenario, &both, Some(1)).is_err());
+    }
+
+    #[test]
+    fn closed_phases_and_caps_compile() {
+        let text = "name = \"t\"\n[target]\nbuiltin = {}\n[load]\nmax_inflight = 8\nphases = [ { name = \"a\", duration = \"2s\", rate = 5 }, { name = \"soak\", duration = \"10s\", users = 200 }, { name = \"b\", duration = \"1s\", ramp_to = 9 } ]\n";
+        let plan = compile_str(text).expect("valid");
+        assert_eq!(plan.max_inflight, Some(8));
+        let soak = &plan.phases[1];
+        assert_eq!(
+            soak.closed,
+            Some(Closed {
+                users: 200,
+                ramp: Duration::from_secs(1)
+            })
+        );
+        assert_eq!((soak.from_rate, soak.to_rate), (0.0, 0.0));
+        // An open phase after a closed one ramps from zero.
+        assert_eq!(plan.phases[2].from_rate, 0.0);
+        assert!(describe(&plan).contains("closed: 200 users"));
+        let ramped = text.replace("users = 200", "users = 200, ramp = \"20s\"");
+        let errs = compile_str(&ramped).expect_err("ramp too long").0;
+        assert!(errs[0].message.contains("ramp"), "{errs:?}");
+        let stray = text.replace("rate = 5 }", "rate = 5, ramp = \"1s\" }");
+        let errs = compile_str(&stray).expect_err("ramp without users").0;
+        assert!(errs[0].message.contains("needs `users"), "{errs:?}");
+        let capped = text.replace("max_inflight = 8", "max_users = 100");
+        let errs = compile_str(&capped).expect_err("users above max_users").0;
+        assert!(errs[0].message.contains("max_users"), "{errs:?}");
+    }
+
+    #[test]
+    fn returning_users_add_a_login_flow_that_keeps_the_token() {
+        let base = "name = \"t\"\n[target]\nbuiltin = {}\n[load]\nphases = [ { name = \"a\", duration = \"2s\", rate = 5 } ]\n";
+        let plain = compile_str(base).expect("valid");
+        assert!(plain.catalog.id("login").is_none());
+        assert!(plain.flows.cohorts[0].returns.is_none());
+        let returning =
+            format!("{base}[user]\nreturning = 0.4\naway = {{ exponential = \"30s\" }}\n");
+        let plan = compile_str(&returning).expect("valid");
+        assert!(plan.catalog.id("login").is_some());
+        let returns = plan.flows.cohorts[0].returns.clone().expect("returns");
+        assert_eq!(returns.share, 0.4);
+        assert_eq!(returns.away, Dist::Exponential(Duration::from_secs(30)));
+        let back = &plan.flows.flows[returns.flow];
+        assert_eq!(back.name, "returning");
+        // The return flow sees the signup's captures (the token it logs in with).
+        assert!(back.vars.iter().any(|v| v == "token"), "{:?}", back.vars);
+    }
+
+    #[test]
+    fn cohort_returns_are_checked() {
+        let text = r#"
+name = "t"
+[target]
+builtin = {}
+[load]
+phases = [ { name = "a", duration = "2s", rate = 5 } ]
+[flows.signup]
+steps = [ { name = "verify", http = "POST /v1/verify", capture = { token = "$.token" } } ]
+[flows.login]
+steps = [ { name = "login", http = "POST /v1/login", headers = { authorization = "Bearer {{ token }}" } } ]
+[[cohorts]]
+name = "new"
+share = 1
+flow = "signup"
+returns = { share = 0.5, after = { constant = "10s" }, flow = "login" }
+"#;
+        let plan = compile_str(text).expect("the login flow may use the signup's token");
+        let r = plan.flows.cohorts[0].returns.clone().expect("returns");
+        assert_eq!((r.share, r.flow), (0.5, 1));
+        let bad = text
+            .replace("share = 0.5", "share = 2")
+            .replace("flow = \"login\" }", "flow = \"nope\" }");
+        let errs = compile_str(&bad).expect_err("invalid").0;
+        assert!(
+            errs.iter().any(|e| e.message.contains("between 0 and 1")),
+            "{errs:?}"
+        );
+        assert!(
+            errs.iter()
+                .any(|e| e.message.contains("unknown flow `nope`")),
+            "{errs:?}"
+        );
     }
 
     #[test]

@@ -135,6 +135,8 @@ async fn run_plan(plan: Arc<Plan>, workers: usize, opts: &RunOptions) -> Result<
     let started_at = SystemTime::now();
     let dir = run_dir(&plan, &opts.out, started_at)?;
     let (state_tx, state_rx) = watch::channel(RunState::Running);
+    // Counted before the clock starts: it walks the whole open timeline.
+    let closed_base = worker::closed_base(&plan);
     let t0 = Instant::now() + LEAD;
     let shared = Arc::new(Shared {
         plan: plan.clone(),
@@ -143,6 +145,7 @@ async fn run_plan(plan: Arc<Plan>, workers: usize, opts: &RunOptions) -> Result<
         identities: Identities::new(plan.seed, &plan.user.phone_prefix),
         t0,
         state: state_rx,
+        closed_base,
     });
     let (tx, mut rx) = mpsc::unbounded_channel();
     let threads = worker::start(shared.clone(), workers, tx)

@@ -456,16 +456,36 @@ fn flow(out: &mut String, m: &Messages, a: &Arrivals, c: &Contacts) {
             ),
         ],
     );
-    kv_card(
-        out,
-        "Arrivals",
-        &[
-            ("planned", cell(|o| count_cell(o, a.planned, false))),
-            ("started", cell(|o| count_cell(o, a.started, false))),
-            ("dropped", cell(|o| count_cell(o, a.dropped, true))),
-            ("schedule lag", lat_summary(a.schedule_lag_ms.as_ref())),
-        ],
-    );
+    let mut arrivals = vec![
+        ("planned", cell(|o| count_cell(o, a.planned, false))),
+        ("started", cell(|o| count_cell(o, a.started, false))),
+        ("dropped", cell(|o| count_cell(o, a.dropped, true))),
+    ];
+    if a.dropped > 0 {
+        let by = a.dropped_by;
+        arrivals.extend([
+            (
+                "· by max_users",
+                cell(|o| count_cell(o, by.max_users, true)),
+            ),
+            (
+                "· by max_inflight",
+                cell(|o| count_cell(o, by.max_inflight, true)),
+            ),
+            (
+                "· behind schedule",
+                cell(|o| count_cell(o, by.behind_schedule, true)),
+            ),
+        ]);
+    }
+    if a.returned > 0 {
+        arrivals.push((
+            "returning users",
+            cell(|o| count_cell(o, a.returned, false)),
+        ));
+    }
+    arrivals.push(("schedule lag", lat_summary(a.schedule_lag_ms.as_ref())));
+    kv_card(out, "Arrivals", &arrivals);
     kv_card(
         out,
         "Contacts",

@@ -193,7 +193,21 @@ pub struct Arrivals {
     pub planned: u64,
     pub started: u64,
     pub dropped: u64,
+    /// `dropped` split by reason.
+    #[serde(default)]
+    pub dropped_by: DroppedBy,
+    /// Users who came back after leaving (each return is also a planned and started arrival).
+    #[serde(default)]
+    pub returned: u64,
     pub schedule_lag_ms: Option<Latency>,
+}
+
+/// Why arrivals were dropped; the three add up to `dropped`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DroppedBy {
+    pub max_users: u64,
+    pub max_inflight: u64,
+    pub behind_schedule: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -317,6 +331,12 @@ pub fn arrivals_of(r: &Recorder) -> Arrivals {
         planned: r.counter(Counter::ArrivalsPlanned),
         started: r.counter(Counter::ArrivalsStarted),
         dropped: r.counter(Counter::ArrivalsDropped),
+        dropped_by: DroppedBy {
+            max_users: r.counter(Counter::DroppedMaxUsers),
+            max_inflight: r.counter(Counter::DroppedMaxInflight),
+            behind_schedule: r.counter(Counter::DroppedBehindSchedule),
+        },
+        returned: r.counter(Counter::UsersReturned),
         schedule_lag_ms: Latency::of(&r.metric(MetricId::SCHEDULE_LAG).latency),
     }
 }
@@ -352,9 +372,10 @@ pub fn warnings(s: &Summary) -> Vec<String> {
         }
     }
     if s.arrivals.dropped > 0 {
+        let by = s.arrivals.dropped_by;
         w.push(format!(
-            "{} of {} planned arrivals were dropped (the max_users cap, or the generator could not start them before the schedule ended)",
-            s.arrivals.dropped, s.arrivals.planned
+            "{} of {} planned arrivals were dropped ({} by the max_users cap, {} by the max_inflight cap, {} because the generator could not start them before the schedule ended)",
+            s.arrivals.dropped, s.arrivals.planned, by.max_users, by.max_inflight, by.behind_schedule
         ));
     }
     if s.generator.workers > 0 {

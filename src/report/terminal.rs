@@ -60,6 +60,17 @@ pub fn render(s: &Summary) -> String {
         lat(&a.schedule_lag_ms, |l| l.p99),
         lat(&a.schedule_lag_ms, |l| l.max)
     );
+    if a.dropped > 0 {
+        let by = a.dropped_by;
+        let _ = writeln!(
+            out,
+            "dropped by: max_users {}, max_inflight {}, behind schedule {}",
+            by.max_users, by.max_inflight, by.behind_schedule
+        );
+    }
+    if a.returned > 0 {
+        let _ = writeln!(out, "returning users: {} came back", a.returned);
+    }
     let m = &s.messages;
     let _ = writeln!(
         out,
