@@ -8,6 +8,7 @@ pub mod compare;
 pub mod error;
 pub mod flow;
 pub mod gate;
+pub mod limits;
 pub mod metrics;
 pub mod plan;
 pub mod report;

@@ -118,6 +118,7 @@ async fn run_plan(plan: Arc<Plan>, workers: usize, opts: &RunOptions) -> Result<
                 addr: server.addr,
                 authority: server.addr.to_string(),
                 prefix: String::new(),
+                sources: plan.source_addresses.clone(),
             };
             (Some(server), endpoint, "builtin".to_string())
         }
@@ -127,6 +128,7 @@ async fn run_plan(plan: Arc<Plan>, workers: usize, opts: &RunOptions) -> Result<
                 addr,
                 authority: url.authority(),
                 prefix: url.prefix.clone(),
+                sources: plan.source_addresses.clone(),
             };
             (None, endpoint, url.to_string())
         }

@@ -93,7 +93,7 @@ pub async fn run_user(ctx: &WorkerCtx, flow: &Flow, cohort: usize, index: u64, i
         cohort,
         cohort_contacts: HashMap::new(),
         rng: ctx.shared.identities.rng(index),
-        http: HttpClient::new(),
+        http: HttpClient::with_source(ctx.shared.endpoint.source_for(index)),
         state: ctx.shared.state.clone(),
         intended,
         vars: vec![None; flow.slots],
@@ -596,12 +596,14 @@ impl<'a> User<'a> {
                     .map(|(k, v)| (k.clone(), v.render_with(|e| self.eval(e))))
                     .collect();
                 let endpoint = &self.ctx.shared.endpoint;
-                let conn = ws::connect_with(endpoint, &path, &headers, subprotocols).await?;
+                let source = endpoint.source_for(self.index);
+                let conn =
+                    ws::connect_with(endpoint, &path, &headers, subprotocols, source).await?;
                 let ctx = self.ctx;
                 ctx.open_connections.set(ctx.open_connections.get() + 1);
                 // Like an app once its socket is up, let the idle HTTP connection go: it would
                 // otherwise hold a second descriptor per online user on both sides.
-                self.http = HttpClient::new();
+                self.http = HttpClient::with_source(source);
                 self.socket = Some(Socket {
                     conn,
                     rules,
