@@ -157,7 +157,7 @@ mod tests {
         assert_eq!(processes_for_descriptors(15_064, 20_000), 1);
         // 40 000 sockets: 19 936 usable per process → 3 processes (2 hold 39 872).
         assert_eq!(processes_for_descriptors(40_064, 20_000), 3);
-        assert_eq!(processes_for_descriptors(39_936 + 64, 20_000), 2);
+        assert_eq!(processes_for_descriptors(39_872 + 64, 20_000), 2);
         assert_eq!(processes_for_descriptors(0, 20_000), 1);
         // A limit below the base overhead still gives a finite answer.
         assert_eq!(processes_for_descriptors(100, 10), 36);
