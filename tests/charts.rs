@@ -52,6 +52,7 @@ fn synthetic(names: [&str; 3]) -> Timeline {
                 metrics,
                 active_users: u64::from(i) * 10,
                 open_connections: u64::from(i) * 9,
+                worker_cpu_max: 0.25,
                 planned_arrivals: if surge { 100 } else { 10 },
                 started_arrivals: if surge { 80 } else { 10 },
                 dropped_arrivals: if surge { 20 } else { 0 },
