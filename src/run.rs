@@ -107,7 +107,7 @@ fn open_files(plan: &Plan) -> Vec<String> {
             "this run needs ~{needed} file descriptors at its peak ({} sockets{}, by `inrush plan`'s \
              estimate), but the open-file limit is {limit} (hard limit {}): connections beyond it \
              will fail as `connect` errors (out of file descriptors). Split the load over {} \
-             generator processes (--shard, see `inrush plan`) or raise ulimit -n",
+             generator processes (`inrush plan` shows the count) or raise ulimit -n",
             estimate.peak.sockets,
             if estimate.resources.descriptors_per_socket > 1 {
                 ", twice over with the in-process built-in target"

@@ -279,3 +279,61 @@ fn a_source_address_of_another_machine_is_a_scenario_error() {
     }
     assert!(!out.exists(), "nothing may be written for a bad scenario");
 }
+
+#[test]
+fn a_run_that_needs_more_descriptors_than_its_limit_says_so_and_names_the_cause() {
+    // 300 users online at once, with the built-in target in the same process (two descriptors
+    // per socket), under an open-file limit of 200 that the run cannot raise.
+    let text = r#"
+name = "starved"
+seed = 9
+[target]
+builtin = {}
+[load]
+arrivals = "uniform"
+phases = [ { name = "only", duration = "1s", rate = 300 } ]
+[user]
+messages = 0
+contacts_known = 0
+contacts_unknown = 0
+stay_online = { constant = "2s" }
+[run]
+timeout = "2s"
+drain = "0s"
+"#;
+    let scratch = Scratch::new();
+    let path = scratch.scenario("starved", text);
+    let out = scratch.out("run");
+    let o = Command::new("sh")
+        .args(["-c", "ulimit -n 200 && exec \"$0\" \"$@\""])
+        .arg(env!("CARGO_BIN_EXE_inrush"))
+        .args(["run", &path.display().to_string(), "--quiet", "--workers", "1", "--out"])
+        .arg(&out)
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        matches!(o.status.code(), Some(0) | Some(1)),
+        "{:?}: {stderr}",
+        o.status
+    );
+    let summary: inrush::report::summary::Summary =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).expect("summary"))
+            .expect("summary parses");
+    let warning = summary
+        .warnings
+        .iter()
+        .find(|w| w.contains("file descriptors"))
+        .unwrap_or_else(|| panic!("no descriptor warning in {:?}", summary.warnings));
+    assert!(warning.contains("open-file limit is 200"), "{warning}");
+    // Connections beyond the limit failed, and the failures say why.
+    let examples: Vec<&String> = summary
+        .metrics
+        .values()
+        .flat_map(|m| m.error_examples.values())
+        .collect();
+    assert!(
+        examples.iter().any(|e| e.contains("out of file descriptors")),
+        "{examples:?}"
+    );
+}

@@ -72,3 +72,25 @@ pub fn connect_error(e: &std::io::Error, source: Option<IpAddr>) -> OpError {
     };
     OpError::new(ErrorClass::Connect, reason)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_of_the_generator_are_named() {
+        let e = std::io::Error::from_raw_os_error(libc::EMFILE);
+        let op = connect_error(&e, None);
+        assert_eq!(op.class, ErrorClass::Connect);
+        assert!(op.reason.contains("out of file descriptors"), "{}", op.reason);
+        let e = std::io::Error::from_raw_os_error(libc::EADDRNOTAVAIL);
+        let op = connect_error(&e, "127.0.0.2".parse().ok());
+        assert!(
+            op.reason.contains("out of ephemeral ports on source address 127.0.0.2"),
+            "{}",
+            op.reason
+        );
+        let e = std::io::Error::from_raw_os_error(libc::ECONNREFUSED);
+        assert!(!connect_error(&e, None).reason.contains("generator"));
+    }
+}

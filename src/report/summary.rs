@@ -417,3 +417,43 @@ pub fn warnings(s: &Summary) -> Vec<String> {
     }
     w
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::timeline::{IntervalPoint, Timeline};
+
+    fn timeline(shares: &[f64]) -> Timeline {
+        Timeline {
+            points: shares
+                .iter()
+                .enumerate()
+                .map(|(i, &s)| IntervalPoint {
+                    start_s: i as f64,
+                    end_s: i as f64 + 1.0,
+                    worker_cpu_max: s,
+                    ..IntervalPoint::default()
+                })
+                .collect(),
+            phases: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_saturated_worker_is_the_generators_problem() {
+        // 20 intervals, 2 of them over 90 %: a tenth of the run, saturated.
+        let mut shares = vec![0.3; 18];
+        shares.extend([0.95, 0.99]);
+        let cpu = WorkerCpu::of(&timeline(&shares)).expect("intervals");
+        assert_eq!((cpu.saturated_intervals, cpu.intervals), (2, 20));
+        assert_eq!(cpu.max, 0.99);
+        assert_eq!(cpu.p90, 0.3);
+        assert!(cpu.saturated());
+        // One busy second in twenty is not.
+        shares[18] = 0.5;
+        assert!(!WorkerCpu::of(&timeline(&shares))
+            .expect("intervals")
+            .saturated());
+        assert!(WorkerCpu::of(&timeline(&[])).is_none());
+    }
+}
