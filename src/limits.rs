@@ -20,6 +20,7 @@ fn clamp(v: libc::rlim_t) -> u64 {
     if v == libc::RLIM_INFINITY {
         UNLIMITED
     } else {
+        #[allow(clippy::unnecessary_cast)] // rlim_t is not u64 on every platform
         (v as u64).min(UNLIMITED)
     }
 }

@@ -60,14 +60,16 @@ fn the_plan_agrees_with_the_run() {
     // ΔL = max(Σ step max + lag max, 5 × 10 ms), and at any instant the plan's and the run's
     // users differ by the arrivals within a window of ΔL: on average λ·ΔL (λ = 40/s), Poisson,
     // so allow λ·ΔL + 4√(λ·ΔL), plus 2 for the sampling at interval ends.
-    let step_max_ms: f64 = ["register", "sms_code", "verify", "contacts_sync", "ws_connect"]
-        .iter()
-        .map(|m| {
-            s.metrics[*m]
-                .latency_ms
-                .map_or(0.0, |l| l.max)
-        })
-        .sum();
+    let step_max_ms: f64 = [
+        "register",
+        "sms_code",
+        "verify",
+        "contacts_sync",
+        "ws_connect",
+    ]
+    .iter()
+    .map(|m| s.metrics[*m].latency_ms.map_or(0.0, |l| l.max))
+    .sum();
     let lag_max_ms = s.arrivals.schedule_lag_ms.map_or(0.0, |l| l.max);
     let delta_l = ((step_max_ms + lag_max_ms) / 1000.0).max(5.0 * assumed.as_secs_f64());
     let m = 40.0 * delta_l;
@@ -77,7 +79,12 @@ fn the_plan_agrees_with_the_run() {
         &std::fs::read(outcome.dir.join("timeline.json")).expect("timeline.json"),
     )
     .expect("timeline parses");
-    let run_users = timeline.points.iter().map(|p| p.active_users).max().unwrap_or(0);
+    let run_users = timeline
+        .points
+        .iter()
+        .map(|p| p.active_users)
+        .max()
+        .unwrap_or(0);
     let run_sockets = timeline
         .points
         .iter()
@@ -110,7 +117,10 @@ fn the_plan_agrees_with_the_run() {
     );
     // The run's timeline carries the worker's CPU share, and the summary its spread.
     let cpu = s.generator.worker_cpu_max.expect("worker CPU share");
-    assert!(cpu.max > 0.0 && cpu.max <= 1.0 && cpu.p90 <= cpu.max, "{cpu:?}");
+    assert!(
+        cpu.max > 0.0 && cpu.max <= 1.0 && cpu.p90 <= cpu.max,
+        "{cpu:?}"
+    );
 }
 
 #[test]
@@ -119,7 +129,10 @@ fn the_verdict_splits_a_run_that_needs_more_descriptors_than_a_process_may_open(
         return;
     };
     if limit.hard > 2_000_000 {
-        eprintln!("open-file hard limit {} too large to exceed in a test", limit.hard);
+        eprintln!(
+            "open-file hard limit {} too large to exceed in a test",
+            limit.hard
+        );
         return;
     }
     // Users who stay online for ten minutes, arriving for 60 s at a rate that brings 1.5 × the
@@ -152,7 +165,10 @@ stay_online = {{ constant = "10m" }}
         .output()
         .expect("runs");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert!(started.elapsed() < Duration::from_secs(10), "plan is a computation");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "plan is a computation"
+    );
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(stdout.contains("verdict: needs"), "{stdout}");
     let plan: inrush::dryrun::Estimate =
@@ -174,7 +190,10 @@ stay_online = {{ constant = "10m" }}
     assert!(expected >= 2);
     assert_eq!(plan.verdict.processes, expected);
     assert!(
-        plan.verdict.reasons.iter().any(|r| r.starts_with("file descriptors")),
+        plan.verdict
+            .reasons
+            .iter()
+            .any(|r| r.starts_with("file descriptors")),
         "{:?}",
         plan.verdict
     );
@@ -307,7 +326,14 @@ drain = "0s"
     let o = Command::new("sh")
         .args(["-c", "ulimit -n 200 && exec \"$0\" \"$@\""])
         .arg(env!("CARGO_BIN_EXE_inrush"))
-        .args(["run", &path.display().to_string(), "--quiet", "--workers", "1", "--out"])
+        .args([
+            "run",
+            &path.display().to_string(),
+            "--quiet",
+            "--workers",
+            "1",
+            "--out",
+        ])
         .arg(&out)
         .output()
         .expect("runs");
@@ -333,7 +359,9 @@ drain = "0s"
         .flat_map(|m| m.error_examples.values())
         .collect();
     assert!(
-        examples.iter().any(|e| e.contains("out of file descriptors")),
+        examples
+            .iter()
+            .any(|e| e.contains("out of file descriptors")),
         "{examples:?}"
     );
 }

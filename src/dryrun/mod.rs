@@ -449,8 +449,16 @@ mod tests {
         assert!(e.peak.http_connections <= 6, "{:?}", e.peak);
         // Five requests per user, but none starts after the schedule: the users of the last
         // ~40 ms do not get through all five.
-        assert!((9_990..=10_000).contains(&e.totals.requests), "{:?}", e.totals);
-        assert!((e.peak.requests_per_s - 500.0).abs() <= 10.0, "{:?}", e.peak);
+        assert!(
+            (9_990..=10_000).contains(&e.totals.requests),
+            "{:?}",
+            e.totals
+        );
+        assert!(
+            (e.peak.requests_per_s - 500.0).abs() <= 10.0,
+            "{:?}",
+            e.peak
+        );
         assert_eq!(e.resources.descriptors, e.peak.sockets + 64);
         assert_eq!(e.verdict.processes, 1);
     }
@@ -485,7 +493,10 @@ mod tests {
             ports_per_source_address: 500,
             ..r.clone()
         };
-        assert_eq!(verdict(&small, &m, true).text, "one generator process on this machine suffices");
+        assert_eq!(
+            verdict(&small, &m, true).text,
+            "one generator process on this machine suffices"
+        );
         let busy = Resources {
             cpu_cores: 4.5,
             ..small

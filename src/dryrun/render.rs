@@ -134,7 +134,10 @@ pub fn write(dir: &Path, e: &Estimate, phases: &[PhaseSpan]) -> Result<(), Error
             lines: vec![
                 ("active users".to_string(), gauge(|p| p.active_users)),
                 ("WebSockets".to_string(), gauge(|p| p.websockets)),
-                ("HTTP connections".to_string(), gauge(|p| p.http_connections)),
+                (
+                    "HTTP connections".to_string(),
+                    gauge(|p| p.http_connections),
+                ),
             ],
         },
         LinePanel {

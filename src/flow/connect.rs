@@ -82,11 +82,16 @@ mod tests {
         let e = std::io::Error::from_raw_os_error(libc::EMFILE);
         let op = connect_error(&e, None);
         assert_eq!(op.class, ErrorClass::Connect);
-        assert!(op.reason.contains("out of file descriptors"), "{}", op.reason);
+        assert!(
+            op.reason.contains("out of file descriptors"),
+            "{}",
+            op.reason
+        );
         let e = std::io::Error::from_raw_os_error(libc::EADDRNOTAVAIL);
         let op = connect_error(&e, "127.0.0.2".parse().ok());
         assert!(
-            op.reason.contains("out of ephemeral ports on source address 127.0.0.2"),
+            op.reason
+                .contains("out of ephemeral ports on source address 127.0.0.2"),
             "{}",
             op.reason
         );
