@@ -188,6 +188,12 @@ async fn run_plan(
         }
     };
 
+    if let Some(why) = unreachable_source(&plan.source_addresses, endpoint.addr) {
+        if let Some(server) = builtin {
+            server.shutdown().await;
+        }
+        return Err(Error::Usage(why));
+    }
     let started_at = SystemTime::now();
     let dir = run_dir(&plan, &opts.out, started_at)?;
     let (state_tx, state_rx) = watch::channel(RunState::Running);
@@ -300,6 +306,23 @@ async fn run_plan(
         println!("report: {}", dir.display());
     }
     Ok(Outcome { dir, summary })
+}
+
+/// A source address that cannot reach the target (another address family, or loopback towards
+/// a remote host) would fail every connection: say so before the run instead.
+fn unreachable_source(sources: &[std::net::IpAddr], target: SocketAddr) -> Option<String> {
+    let t = target.ip();
+    sources.iter().find_map(|s| {
+        let family = s.is_ipv4() != t.is_ipv4();
+        let loopback = s.is_loopback() && !t.is_loopback();
+        (family || loopback).then(|| {
+            format!(
+                "source address {s} cannot reach the target {target}{}: [run] source_addresses must \
+                 be addresses from which the target is reachable",
+                if family { " (another address family)" } else { " (a loopback address)" }
+            )
+        })
+    })
 }
 
 /// Evaluates the thresholds marked `abort_on_fail` whose grace period is over against the totals
@@ -440,4 +463,24 @@ fn build_summary(
     };
     s.warnings = summary::warnings(&s);
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_source_address_must_reach_the_target() {
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().expect("ip");
+        let local: SocketAddr = "127.0.0.1:80".parse().expect("addr");
+        let remote: SocketAddr = "10.1.2.3:80".parse().expect("addr");
+        assert!(unreachable_source(&[ip("127.0.0.2")], local).is_none());
+        assert!(unreachable_source(&[], remote).is_none());
+        let why = unreachable_source(&[ip("127.0.0.2")], remote).expect("loopback to remote");
+        assert!(
+            why.contains("127.0.0.2") && why.contains("loopback"),
+            "{why}"
+        );
+        assert!(unreachable_source(&[ip("::1")], local).is_some());
+    }
 }
