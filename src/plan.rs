@@ -257,6 +257,14 @@ pub fn describe(plan: &Plan) -> String {
             );
         }
     }
+    if !plan.source_addresses.is_empty() {
+        let list: Vec<String> = plan
+            .source_addresses
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+        let _ = writeln!(out, "  source addresses: {}", list.join(", "));
+    }
     let metrics: Vec<&str> = plan.catalog.reported().map(|(_, n)| n).collect();
     let _ = writeln!(out, "  metrics: {}", metrics.join(", "));
     out

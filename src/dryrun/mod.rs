@@ -295,6 +295,19 @@ pub fn estimate(plan: &Plan, latency: Duration) -> Estimate {
     judge(plan, latency, planned, per_phase, timeline, machine)
 }
 
+/// `1234567` as `1,234,567`.
+pub fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 fn peak_rate(points: &[Point], value: fn(&Point) -> u64) -> f64 {
     let long = points.iter().any(|p| p.seconds() >= MIN_RATE_INTERVAL);
     points
@@ -379,8 +392,9 @@ pub fn verdict(r: &Resources, m: &Machine, in_process: bool) -> Verdict {
     let processes = limits::processes_for_descriptors(r.descriptors, limit);
     if processes > 1 {
         reasons.push(format!(
-            "file descriptors: ~{} needed at the peak, the open-file limit is {limit} per process{}",
-            r.descriptors,
+            "file descriptors: ~{} needed at the peak, the open-file limit is {} per process{}",
+            thousands(r.descriptors),
+            thousands(limit),
             if in_process {
                 " (the in-process built-in target holds the server end of every socket too)"
             } else {
@@ -391,9 +405,12 @@ pub fn verdict(r: &Resources, m: &Machine, in_process: bool) -> Verdict {
     let cpu_machines = (r.cpu_cores / m.cpus.max(1) as f64).ceil().max(1.0) as u64;
     if cpu_machines > 1 {
         reasons.push(format!(
-            "CPU: ~{:.1} generator cores needed at the peak ({REQUESTS_PER_CORE} requests/s and \
-             {MESSAGES_PER_CORE} messages/s per core, bench/README.md), this machine has {}",
-            r.cpu_cores, m.cpus
+            "CPU: ~{:.1} generator cores needed at the peak ({} requests/s and {} messages/s per \
+             core, bench/README.md), this machine has {}",
+            r.cpu_cores,
+            thousands(REQUESTS_PER_CORE as u64),
+            thousands(MESSAGES_PER_CORE as u64),
+            m.cpus
         ));
     }
     let sockets = r.ports_per_source_address * r.source_addresses;
@@ -403,7 +420,10 @@ pub fn verdict(r: &Resources, m: &Machine, in_process: bool) -> Verdict {
         reasons.push(format!(
             "ephemeral ports: ~{} per source address needed, {} available ({}-{}); use {addresses} \
              source addresses ([run] source_addresses) or {port_machines} machines",
-            r.ports_per_source_address, m.ports_per_address, m.ephemeral_ports.0, m.ephemeral_ports.1
+            thousands(r.ports_per_source_address),
+            thousands(m.ports_per_address),
+            m.ephemeral_ports.0,
+            m.ephemeral_ports.1
         ));
     }
     let machines = cpu_machines.max(port_machines);
@@ -461,6 +481,15 @@ mod tests {
         );
         assert_eq!(e.resources.descriptors, e.peak.sockets + 64);
         assert_eq!(e.verdict.processes, 1);
+    }
+
+    #[test]
+    fn thousands_are_grouped() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(120_278), "120,278");
+        assert_eq!(thousands(1_234_567), "1,234,567");
     }
 
     #[test]

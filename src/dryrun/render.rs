@@ -3,22 +3,10 @@
 use std::fmt::Write;
 use std::path::Path;
 
-use super::{Estimate, FILE};
+use super::{thousands, Estimate, FILE};
 use crate::error::Error;
 use crate::report::chart::{self, LinePanel};
 use crate::report::timeline::PhaseSpan;
-
-fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
 
 /// The terminal report.
 pub fn text(e: &Estimate) -> String {
