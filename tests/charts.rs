@@ -160,6 +160,7 @@ fn renders_six_valid_files_with_phase_and_metric_text() {
         "planned",
         "achieved",
         "dropped",
+        "busiest worker",
     ] {
         assert!(users.contains(label), "users.svg lacks {label}");
     }

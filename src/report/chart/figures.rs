@@ -313,6 +313,44 @@ pub(super) fn users(timeline: &Timeline) -> Figure {
         legend: true,
         allow_log: false,
     });
+    // The generator's own load beside the users it drives: a worker near 100 % is the
+    // generator's bottleneck, not the target's.
+    let span = [
+        points.first().map(|p| p.start_s),
+        points.last().map(|p| p.end_s),
+    ];
+    fig.panels.push(Panel {
+        title: "Generator: busiest worker thread's CPU per interval".to_string(),
+        swatch: None,
+        y_label: "% of one core".to_string(),
+        series: vec![
+            Series {
+                legend: LegendItem {
+                    label: "busiest worker".to_string(),
+                    color: style::GENERATOR_CPU,
+                    stroke: Stroke::Solid(2),
+                },
+                points: points
+                    .iter()
+                    .map(|p| Some((mid(p), p.worker_cpu_max * 100.0)))
+                    .collect(),
+            },
+            Series {
+                legend: LegendItem {
+                    label: "saturated above 90 %".to_string(),
+                    color: style::PLANNED,
+                    stroke: Stroke::Dashed(1),
+                },
+                points: span
+                    .into_iter()
+                    .flatten()
+                    .map(|x| Some((x, 90.0)))
+                    .collect(),
+            },
+        ],
+        legend: true,
+        allow_log: false,
+    });
     fig
 }
 
