@@ -481,6 +481,12 @@ mod tests {
         );
         assert_eq!(e.resources.descriptors, e.peak.sockets + 64);
         assert_eq!(e.verdict.processes, 1);
+        // 90 ms more per operation: each life is 5 × 90 ms longer, so Little's law adds
+        // 100/s × 0.45 s = 45 users.
+        let slow = estimate(&plan, Duration::from_millis(100));
+        let more = slow.peak.active_users as f64 - e.peak.active_users as f64;
+        assert!((40.0..=50.0).contains(&more), "{more}");
+        assert_eq!(slow.arrivals.planned, e.arrivals.planned);
     }
 
     #[test]
