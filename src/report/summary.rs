@@ -379,8 +379,18 @@ pub fn warnings(s: &Summary) -> Vec<String> {
                 "the generator (not the target) fell behind its schedule: schedule lag p99 {:.1} ms \
                  (max {:.1} ms). Latencies still count from the intended start, but the target \
                  received less load than planned; give the generator more CPU (--workers, more \
-                 generator processes or machines, see `inrush plan`) before trusting the load level",
-                lag.p99, lag.max
+                 generator processes or machines, see `inrush plan`) before trusting the load level{}",
+                lag.p99,
+                lag.max,
+                // Late timers on idle workers point at the machine, not at inrush's own load.
+                match s.generator.worker_cpu_max {
+                    Some(c) if c.max < 0.5 => format!(
+                        ". Its worker threads were never busy (at most {:.0} % of a core), so \
+                         other processes on this machine likely held the CPU",
+                        c.max * 100.0
+                    ),
+                    _ => String::new(),
+                }
             ));
         }
     }
