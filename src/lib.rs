@@ -12,6 +12,7 @@ pub mod gate;
 pub mod limits;
 pub mod metrics;
 pub mod plan;
+pub mod region;
 pub mod report;
 pub mod run;
 pub mod scenario;

@@ -199,6 +199,7 @@ mod tests {
             source_addresses: Vec::new(),
             thresholds: Vec::new(),
             catalog: crate::metrics::Catalog::new(["register"]),
+            regions: Default::default(),
             flows: std::sync::Arc::new(crate::flow::compile::FlowSet {
                 flows: Vec::new(),
                 cohorts: Vec::new(),

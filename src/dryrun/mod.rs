@@ -261,8 +261,18 @@ pub fn estimate(plan: &Plan, latency: Duration) -> Estimate {
         let start = at.as_secs_f64();
         arrivals_per[tally.slot(start)] += 1;
         let (_, flow) = set.pick(identities.cohort_draw(index));
+        // The user's region, drawn as the workers draw it; its mean one-way delay (jitter is
+        // symmetric around it).
+        let one_way = if plan.regions.is_empty() {
+            0.0
+        } else {
+            plan.regions
+                .pick(identities.region_draw(index))
+                .and_then(|i| plan.regions.get(i))
+                .map_or(0.0, |r| r.latency.as_secs_f64())
+        };
         if let Some(flow) = set.flows.get(flow) {
-            walk::user(flow, start, identities.rng(index), &a, &mut tally);
+            walk::user(flow, start, one_way, identities.rng(index), &a, &mut tally);
         }
     }
     let n = tally.ends.len();
@@ -487,6 +497,23 @@ mod tests {
         let more = slow.peak.active_users as f64 - e.peak.active_users as f64;
         assert!((40.0..=50.0).contains(&more), "{more}");
         assert_eq!(slow.arrivals.planned, e.arrivals.planned);
+    }
+
+    #[test]
+    fn a_far_region_keeps_users_longer() {
+        // Every user 40 ms away: a new connection and its request cost 4 one-way delays, a
+        // request on the kept-alive connection 2; register, sms_code, verify, contacts_sync and
+        // the upgrade take 4 + 2 + 2 + 2 + 4 = 14 × 40 ms = 560 ms more, so at 100 users/s
+        // Little's law adds ~56 concurrent users.
+        let text = "name = \"t\"\n[target]\nurl = \"http://127.0.0.1:9\"\n[load]\narrivals = \"uniform\"\n\
+                    phases = [{ name = \"a\", duration = \"20s\", rate = 100 }]\n[user]\nmessages = 0\n\
+                    contacts_known = 1\nstay_online = { constant = \"1950ms\" }\n[run]\ndrain = \"0s\"\n";
+        let near = estimate(&compile(text), Duration::from_millis(10));
+        let far_text =
+            format!("{text}[[regions]]\nname = \"far\"\nshare = 1\nlatency = \"40ms\"\n");
+        let far = estimate(&compile(&far_text), Duration::from_millis(10));
+        let more = far.peak.active_users as f64 - near.peak.active_users as f64;
+        assert!((51.0..=61.0).contains(&more), "{more}");
     }
 
     #[test]

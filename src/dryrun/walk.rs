@@ -5,6 +5,9 @@
 //! - every timed operation (HTTP request, WebSocket upgrade, a send that awaits a reply, a
 //!   receive) takes the assumed latency; a send without `expect` takes no time, its ack comes
 //!   one latency later, and a user waits for outstanding acks before leaving;
+//! - a user in a region (`[[regions]]`) adds its region's mean one-way delay as the engine's
+//!   link does (src/flow/link.rs): a round trip before each new connection, one way out and one
+//!   back for each request, one way out for each frame sent and one way in for each awaited;
 //! - think times and `stay_online` are sampled from the user's own seeded random stream
 //!   (`Identities::rng(index)`, as in the run; the run also draws contacts and peers from it, so
 //!   the individual draws differ while their distribution is the same);
@@ -58,10 +61,19 @@ pub trait Sink {
 /// the planner forever (the run would be bounded by real time, the walk is not).
 const MAX_OPERATIONS: u32 = 100_000;
 
-/// Walks one user who arrives at `start` through `flow`.
-pub fn user(flow: &Flow, start: f64, rng: SmallRng, a: &Assumptions, sink: &mut impl Sink) {
+/// Walks one user who arrives at `start` through `flow`; `one_way` is its region's mean one-way
+/// network delay (0 without regions).
+pub fn user(
+    flow: &Flow,
+    start: f64,
+    one_way: f64,
+    rng: SmallRng,
+    a: &Assumptions,
+    sink: &mut impl Sink,
+) {
     let mut w = Walker {
         a,
+        one_way: one_way.max(0.0),
         rng,
         now: start,
         http: None,
@@ -78,6 +90,7 @@ pub fn user(flow: &Flow, start: f64, rng: SmallRng, a: &Assumptions, sink: &mut 
 
 struct Walker<'a, S: Sink> {
     a: &'a Assumptions,
+    one_way: f64,
     rng: SmallRng,
     now: f64,
     /// When the open HTTP connection / WebSocket opened.
@@ -111,14 +124,18 @@ impl<S: Sink> Walker<'_, S> {
     fn action(&mut self, step: &Step) -> Walked {
         match &step.action {
             Action::Http(_) => {
-                if self.http.is_none() {
+                // A new connection costs a round trip first; the request goes out and back.
+                let connect = if self.http.is_none() {
                     self.http = Some(self.now);
-                }
-                self.timed(self.a.latency)
+                    2.0 * self.one_way
+                } else {
+                    0.0
+                };
+                self.timed(connect + 2.0 * self.one_way + self.a.latency)
             }
             Action::WsConnect { .. } => {
                 self.close_ws();
-                self.timed(self.a.latency)?;
+                self.timed(4.0 * self.one_way + self.a.latency)?;
                 // The engine drops the idle HTTP connection once the socket is up.
                 if let Some(open) = self.http.take() {
                     self.sink.connection(Conn::Http, open, self.now);
@@ -129,14 +146,17 @@ impl<S: Sink> Walker<'_, S> {
             Action::Send(_) => {
                 self.begin()?;
                 self.sink.message(self.now);
+                // On its way out through the region's network, then (with `expect`) the reply
+                // back; without one, its ack comes back while the user goes on.
+                self.advance(self.one_way);
                 if step.matcher.is_some() {
-                    self.advance(self.a.latency);
+                    self.advance(self.a.latency + self.one_way);
                 } else {
                     self.last_send = Some(self.now);
                 }
                 Ok(())
             }
-            Action::Receive => self.timed(self.a.latency),
+            Action::Receive => self.timed(self.a.latency + self.one_way),
             Action::Close => {
                 self.close_ws();
                 Ok(())
@@ -215,7 +235,7 @@ impl<S: Sink> Walker<'_, S> {
     fn leave(&mut self, start: f64) {
         if self.ws.is_some() {
             if let Some(sent) = self.last_send {
-                self.now = self.now.max(sent + self.a.latency);
+                self.now = self.now.max(sent + self.a.latency + 2.0 * self.one_way);
             }
             if self.stopped || self.now >= self.a.stop {
                 self.now = self.now.max(self.a.stop + self.a.drain);
