@@ -30,6 +30,9 @@ pub struct Plan {
     pub user: UserPlan,
     pub timeout: Duration,
     pub drain: Duration,
+    /// Local addresses users' connections are bound to (user i uses `i mod n`); empty: the
+    /// system picks, as usual.
+    pub source_addresses: Vec<std::net::IpAddr>,
     pub thresholds: Vec<Threshold>,
     /// Every metric of the run: the built-in ones and one per step.
     pub catalog: Catalog,
@@ -326,6 +329,14 @@ pub fn describe(plan: &Plan) -> String {
             }
         }
     }
+    if !plan.source_addresses.is_empty() {
+        let list: Vec<String> = plan
+            .source_addresses
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+        let _ = writeln!(out, "  source addresses: {}", list.join(", "));
+    }
     let metrics: Vec<&str> = plan.catalog.reported().map(|(_, n)| n).collect();
     let _ = writeln!(out, "  metrics: {}", metrics.join(", "));
     out
@@ -423,6 +434,7 @@ pub fn compile(
     }
     let timeout = positive_duration(&file.run.timeout, "timeout", &mut problems);
     let drain = duration(&file.run.drain, &mut problems);
+    let source_addresses = compile_sources(&file.run.source_addresses, &mut problems);
     let user = compile_user(&file.user, &mut problems);
     let flows = if file.flows.is_empty() {
         builtin_flows(&user, timeout, &file.user.messages, &mut problems)
@@ -461,11 +473,58 @@ pub fn compile(
         user,
         timeout,
         drain,
+        source_addresses,
         thresholds,
         catalog,
         flows,
         regions,
     })
+}
+
+/// Most source addresses a scenario may list (after expanding ranges).
+const MAX_SOURCES: usize = 1024;
+
+/// `[run] source_addresses`: each entry an address or an IPv4 range, each one an address of
+/// this machine (checked by binding it, port 0 — nothing is sent), so a typo fails before any
+/// traffic instead of as thousands of connect errors.
+fn compile_sources(
+    spec: &Option<Spanned<Vec<Spanned<String>>>>,
+    problems: &mut Problems,
+) -> Vec<std::net::IpAddr> {
+    let Some(list) = spec else {
+        return Vec::new();
+    };
+    let mut out: Vec<std::net::IpAddr> = Vec::new();
+    for entry in list.get_ref() {
+        let text = entry.get_ref();
+        match crate::limits::parse_addresses(text, MAX_SOURCES) {
+            Ok(ips) => {
+                for ip in ips {
+                    if let Err(e) = crate::limits::is_local(ip) {
+                        problems.add(entry.span(), e);
+                        break;
+                    }
+                    if !out.contains(&ip) {
+                        out.push(ip);
+                    }
+                }
+            }
+            Err(e) => problems.add(entry.span(), e),
+        }
+    }
+    if out.len() > MAX_SOURCES {
+        problems.add(
+            list.span(),
+            format!("at most {MAX_SOURCES} source addresses"),
+        );
+    }
+    if list.get_ref().is_empty() {
+        problems.add(
+            list.span(),
+            "source_addresses is empty: leave it out to let the system choose",
+        );
+    }
+    out
 }
 
 /// Reads every feeder's CSV file, relative to the scenario file.

@@ -205,6 +205,10 @@ pub struct RunSection {
     pub timeout: Spanned<String>,
     /// After the last phase: how long users stay connected so in-flight messages can arrive.
     pub drain: Spanned<String>,
+    /// Local addresses to spread users' connections over, e.g. `["127.0.0.2", "127.0.0.3"]` or
+    /// `["127.0.0.2-127.0.0.9"]`: one address's ephemeral ports bound its connections to one
+    /// target address.
+    pub source_addresses: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 impl Default for RunSection {
@@ -212,6 +216,7 @@ impl Default for RunSection {
         RunSection {
             timeout: Spanned::new(0..0, "10s".into()),
             drain: Spanned::new(0..0, "3s".into()),
+            source_addresses: None,
         }
     }
 }

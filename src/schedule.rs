@@ -222,6 +222,7 @@ mod tests {
             },
             timeout: Duration::from_secs(1),
             drain: Duration::ZERO,
+            source_addresses: Vec::new(),
             thresholds: Vec::new(),
             catalog: crate::metrics::Catalog::new(["register"]),
             regions: Default::default(),

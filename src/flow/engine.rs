@@ -149,7 +149,7 @@ pub async fn run_user(
         link,
         cohort_contacts: HashMap::new(),
         rng: ctx.shared.identities.rng(index),
-        http: HttpClient::new(),
+        http: HttpClient::with_source(ctx.shared.endpoint.source_for(index)),
         state: ctx.shared.state.clone(),
         intended,
         vars,
@@ -734,17 +734,19 @@ impl<'a> User<'a> {
                     .map(|(k, v)| (k.clone(), v.render_with(|e| self.eval(e))))
                     .collect();
                 let endpoint = &self.ctx.shared.endpoint;
+                let source = endpoint.source_for(self.index);
                 // The region's network: a round trip for TCP's handshake, then the upgrade
                 // request out and its response back, as for an HTTP request on a new connection.
                 self.link.round_trip().await;
                 self.link.one_way().await;
-                let conn = ws::connect_with(endpoint, &path, &headers, subprotocols).await?;
+                let conn =
+                    ws::connect_with(endpoint, &path, &headers, subprotocols, source).await?;
                 self.link.one_way().await;
                 let ctx = self.ctx;
                 ctx.open_connections.set(ctx.open_connections.get() + 1);
                 // Like an app once its socket is up, let the idle HTTP connection go: it would
                 // otherwise hold a second descriptor per online user on both sides.
-                self.http = HttpClient::new();
+                self.http = HttpClient::with_source(source);
                 self.socket = Some(Socket {
                     conn,
                     inbox: Inbox::default(),

@@ -25,6 +25,7 @@ pub async fn connect_with(
     path_and_query: &str,
     headers: &[(String, String)],
     subprotocols: &[String],
+    source: Option<std::net::IpAddr>,
 ) -> Result<Socket, OpError> {
     let url = format!(
         "ws://{}{}{}",
@@ -49,10 +50,7 @@ pub async fn connect_with(
             .headers_mut()
             .insert("sec-websocket-protocol", value);
     }
-    let stream = TcpStream::connect(endpoint.addr)
-        .await
-        .map_err(|e| OpError::new(ErrorClass::Connect, format!("connect: {e}")))?;
-    let _ = stream.set_nodelay(true);
+    let stream = super::connect::tcp(endpoint, source).await?;
     handshake(stream, &request).await.map_err(|reason| {
         OpError::new(
             ErrorClass::Connect,

@@ -301,6 +301,18 @@ fn run_meta(out: &mut String, s: &Summary) {
             ("CPU time", format!("{:.2} CPU-seconds", g.cpu_seconds)),
             ("Peak memory", format!("{:.1} MB RSS", g.peak_rss_mb)),
             (
+                "Busiest worker",
+                g.worker_cpu_max.map_or("not measured".to_string(), |c| {
+                    format!(
+                        "{:.0} % of a core at p90 of the intervals, {:.0} % at most; over 90 % in {} of {}",
+                        c.p90 * 100.0,
+                        c.max * 100.0,
+                        c.saturated_intervals,
+                        c.intervals
+                    )
+                }),
+            ),
+            (
                 "Target in process",
                 if g.target_in_process {
                     "yes: the built-in target ran inside inrush, its CPU and memory are counted above"

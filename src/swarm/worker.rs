@@ -59,6 +59,10 @@ async fn run(
     let spawner =
         tokio::task::spawn_local(spawn_all(ctx.clone(), id as u64, n as u64, closed_base));
     let mut start = Duration::ZERO;
+    // The worker's own CPU time per interval of wall time: how busy this thread was. A thread
+    // near 100 % cannot start users or read frames on time, whatever the target does.
+    let mut cpu_before = crate::usage::thread_cpu();
+    let mut wall_before = std::time::Instant::now();
     for interval in 0.. {
         let end = schedule::next_boundary(ctx.plan(), start);
         let finished = loop {
@@ -71,6 +75,14 @@ async fn run(
             }
         };
         let actual_end = if finished { ctx.now().min(end) } else { end };
+        let (cpu_now, wall_now) = (crate::usage::thread_cpu(), std::time::Instant::now());
+        let wall = wall_now.duration_since(wall_before).as_secs_f64();
+        let cpu_busy = if wall > 0.0 {
+            ((cpu_now - cpu_before) / wall).clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        (cpu_before, wall_before) = (cpu_now, wall_now);
         let (recorder, regions) = ctx.take_recorders();
         let snapshot = Snapshot {
             worker: id,
@@ -81,6 +93,7 @@ async fn run(
             regions,
             active_users: ctx.active_users.get(),
             open_connections: ctx.open_connections.get(),
+            cpu_busy,
             last: finished,
         };
         // The collector only goes away when the run is torn down; nothing left to report to.
