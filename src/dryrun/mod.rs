@@ -4,10 +4,12 @@
 //! and messages per second, file descriptors and ephemeral ports, and a verdict on how many
 //! generator processes or machines like this one it takes.
 //!
-//! Layout: [`walk`] follows one user through its flow, this module adds every user up on the
+//! Layout: [`walk`] follows one user through its flow, [`model`] decides who starts when (open
+//! arrivals, closed-phase loops, returning users, the caps), this module adds every user up on the
 //! run's own interval boundaries (so plan and run timelines line up point by point) and judges
 //! the result against this machine's limits, [`render`] writes the report.
 
+pub mod model;
 pub mod render;
 pub mod walk;
 
@@ -17,7 +19,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::limits;
 use crate::plan::{Plan, Target};
-use crate::swarm::identity::Identities;
 use walk::{Assumptions, Conn, Sink};
 
 pub const SCHEMA: &str = "inrush.plan/1";
@@ -52,10 +53,19 @@ pub struct Estimate {
     pub assumed_latency_ms: f64,
     pub duration_s: f64,
     pub drain_s: f64,
+    /// Worker threads the run is modelled on (the caps and closed users are split across them).
+    #[serde(default)]
+    pub workers: u64,
     pub arrivals: Arrivals,
     pub peak: Peaks,
     pub totals: Totals,
     pub resources: Resources,
+    /// `max_inflight`: operations in flight at the peak, and whether the cap binds.
+    #[serde(default)]
+    pub inflight: Inflight,
+    /// What the plan leaves out or warns about (retries are not modelled, a cap binds, ...).
+    #[serde(default)]
+    pub notes: Vec<String>,
     pub machine: Machine,
     pub verdict: Verdict,
     /// Per interval of the run (every whole second and phase end), as in a run's timeline.json.
@@ -64,10 +74,45 @@ pub struct Estimate {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Arrivals {
-    /// Exactly the arrivals the run will plan with this seed.
+    /// Every arrival the run will count as planned: the open timeline's, the closed phases'
+    /// users and the returns (as the run's `arrivals.planned`). Exact when the scenario has no
+    /// closed phase and no returns; otherwise the closed and returning parts follow the assumed
+    /// latency.
     pub planned: u64,
+    /// The open arrival timeline: exact for this seed.
+    #[serde(default)]
+    pub scheduled: u64,
+    /// Users started by closed phases (each iteration is one).
+    #[serde(default)]
+    pub closed: u64,
+    /// Returns started (the run's `arrivals.returned`); dropped returns are in `dropped`.
+    #[serde(default)]
+    pub returned: u64,
+    /// Arrivals and returns a cap is expected to drop.
+    #[serde(default)]
+    pub dropped: u64,
+    #[serde(default)]
+    pub dropped_by: DroppedBy,
+    /// Open arrivals and closed-phase users per phase (returns apart).
     pub per_phase: indexmap::IndexMap<String, u64>,
     pub peak_per_s: f64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DroppedBy {
+    pub max_users: u64,
+    pub max_inflight: u64,
+}
+
+/// Timed operations in flight: Little's law on the assumed latency, at the busiest interval.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Inflight {
+    /// ≈ operations per second × their duration, summed over the run's workers.
+    pub peak: f64,
+    pub cap: Option<u64>,
+    /// The peak reaches the cap: arrivals will be dropped by `max_inflight` (more of them if
+    /// the target is slower than the assumed latency).
+    pub binds: bool,
 }
 
 /// Highest values over the run's intervals (gauges at interval ends, rates per interval).
@@ -127,7 +172,14 @@ pub struct Verdict {
 pub struct Point {
     pub start_s: f64,
     pub end_s: f64,
+    /// Users started in the interval: open arrivals, closed-phase users and returns.
     pub arrivals: u64,
+    /// Of those, returns.
+    #[serde(default)]
+    pub returns: u64,
+    /// Arrivals and returns a cap drops.
+    #[serde(default)]
+    pub dropped: u64,
     /// Gauges at the end of the interval.
     pub active_users: u64,
     pub websockets: u64,
@@ -151,6 +203,11 @@ struct Tally {
     http: Vec<i64>,
     requests: Vec<u64>,
     messages: Vec<u64>,
+    /// Time spent in timed operations per interval (seconds), for `max_inflight`.
+    busy: Vec<f64>,
+    arrivals: Vec<u64>,
+    returns: Vec<u64>,
+    dropped: Vec<u64>,
 }
 
 impl Tally {
@@ -163,6 +220,10 @@ impl Tally {
             http: vec![0; n],
             requests: vec![0; n],
             messages: vec![0; n],
+            busy: vec![0.0; n],
+            arrivals: vec![0; n],
+            returns: vec![0; n],
+            dropped: vec![0; n],
         }
     }
 
@@ -203,6 +264,11 @@ impl Sink for Tally {
         let i = self.slot(at);
         self.messages[i] += 1;
     }
+    fn operation(&mut self, from: f64, to: f64) {
+        // Attributed to the interval it starts in: operations are short against an interval.
+        let i = self.slot(from);
+        self.busy[i] += (to - from).max(0.0);
+    }
 }
 
 fn gauge(diff: &[i64], n: usize) -> Vec<u64> {
@@ -216,14 +282,17 @@ fn gauge(diff: &[i64], n: usize) -> Vec<u64> {
         .collect()
 }
 
-/// The arrivals of a plan, as the run's workers will start them. Other arrival sources (a closed
-/// model's users looping, returning users) slot in here.
-fn arrivals(plan: &Plan) -> impl Iterator<Item = (u64, Duration)> + '_ {
-    crate::schedule::arrivals(plan)
+/// Estimates what running `plan` takes, assuming each timed operation takes `latency`, on as
+/// many worker threads as a run on this machine starts by default.
+pub fn estimate(plan: &Plan, latency: Duration) -> Estimate {
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    estimate_on(plan, latency, workers as u64)
 }
 
-/// Estimates what running `plan` takes, assuming each timed operation takes `latency`.
-pub fn estimate(plan: &Plan, latency: Duration) -> Estimate {
+/// [`estimate`] for a run with `workers` worker threads (`inrush run --workers`): the caps and
+/// the closed phases' users are split across them as the run splits them.
+pub fn estimate_on(plan: &Plan, latency: Duration, workers: u64) -> Estimate {
+    let workers = workers.max(1);
     let duration = plan.duration().as_secs_f64();
     let drain = plan.drain.as_secs_f64();
     let a = Assumptions {
@@ -245,36 +314,7 @@ pub fn estimate(plan: &Plan, latency: Duration) -> Estimate {
         ends.push(t.as_secs_f64());
     }
     let mut tally = Tally::new(ends);
-    let identities = Identities::new(plan.seed, &plan.user.phone_prefix);
-    let set = &plan.flows;
-    let mut per_phase: indexmap::IndexMap<String, u64> =
-        plan.phases.iter().map(|p| (p.name.clone(), 0)).collect();
-    let mut planned = 0u64;
-    let mut arrivals_per = vec![0u64; tally.ends.len()];
-    for (index, at) in arrivals(plan) {
-        planned += 1;
-        if let Some(p) = plan.phases.get(plan.phase_at(at)) {
-            if let Some(n) = per_phase.get_mut(&p.name) {
-                *n += 1;
-            }
-        }
-        let start = at.as_secs_f64();
-        arrivals_per[tally.slot(start)] += 1;
-        let (_, flow) = set.pick(identities.cohort_draw(index));
-        // The user's region, drawn as the workers draw it; its mean one-way delay (jitter is
-        // symmetric around it).
-        let one_way = if plan.regions.is_empty() {
-            0.0
-        } else {
-            plan.regions
-                .pick(identities.region_draw(index))
-                .and_then(|i| plan.regions.get(i))
-                .map_or(0.0, |r| r.latency.as_secs_f64())
-        };
-        if let Some(flow) = set.flows.get(flow) {
-            walk::user(flow, start, one_way, identities.rng(index), &a, &mut tally);
-        }
-    }
+    let counts = model::replay(plan, &a, workers, &mut tally);
     let n = tally.ends.len();
     let users = gauge(&tally.users, n);
     let websockets = gauge(&tally.websockets, n);
@@ -285,7 +325,9 @@ pub fn estimate(plan: &Plan, latency: Duration) -> Estimate {
             let p = Point {
                 start_s: start,
                 end_s: tally.ends[i],
-                arrivals: arrivals_per[i],
+                arrivals: tally.arrivals[i],
+                returns: tally.returns[i],
+                dropped: tally.dropped[i],
                 active_users: users[i],
                 websockets: websockets[i],
                 http_connections: http[i],
@@ -302,7 +344,16 @@ pub fn estimate(plan: &Plan, latency: Duration) -> Estimate {
         ephemeral_ports: limits::ephemeral_ports(),
         ports_per_address: limits::port_count(limits::ephemeral_ports()),
     };
-    judge(plan, latency, planned, per_phase, timeline, machine)
+    let inflight_peak = (0..n)
+        .filter(|&i| timeline[i].seconds() >= MIN_RATE_INTERVAL || n == 1)
+        .map(|i| tally.busy[i] / timeline[i].seconds())
+        .fold(0.0, f64::max);
+    let inflight = Inflight {
+        peak: (inflight_peak * 100.0).round() / 100.0,
+        cap: plan.max_inflight,
+        binds: plan.max_inflight.is_some_and(|c| inflight_peak >= c as f64),
+    };
+    judge(plan, latency, workers, counts, inflight, timeline, machine)
 }
 
 /// `1234567` as `1,234,567`.
@@ -331,8 +382,9 @@ fn peak_rate(points: &[Point], value: fn(&Point) -> u64) -> f64 {
 fn judge(
     plan: &Plan,
     latency: Duration,
-    planned: u64,
-    per_phase: indexmap::IndexMap<String, u64>,
+    workers: u64,
+    counts: model::Counts,
+    inflight: Inflight,
     timeline: Vec<Point>,
     machine: Machine,
 ) -> Estimate {
@@ -366,6 +418,8 @@ fn judge(
         cpu_cores: (cpu_cores * 100.0).round() / 100.0,
     };
     let verdict = verdict(&resources, &machine, in_process);
+    let dropped = counts.dropped_max_users + counts.dropped_max_inflight;
+    let notes = notes(plan, &counts, &inflight);
     Estimate {
         schema: SCHEMA.to_string(),
         scenario: plan.name.clone(),
@@ -377,9 +431,18 @@ fn judge(
         assumed_latency_ms: latency.as_secs_f64() * 1000.0,
         duration_s: plan.duration().as_secs_f64(),
         drain_s: plan.drain.as_secs_f64(),
+        workers,
         arrivals: Arrivals {
-            planned,
-            per_phase,
+            planned: counts.scheduled + counts.closed + counts.returns,
+            scheduled: counts.scheduled,
+            closed: counts.closed,
+            returned: counts.returned,
+            dropped,
+            dropped_by: DroppedBy {
+                max_users: counts.dropped_max_users,
+                max_inflight: counts.dropped_max_inflight,
+            },
+            per_phase: counts.per_phase,
             peak_per_s: peak_rate(&timeline, |p| p.arrivals),
         },
         totals: Totals {
@@ -388,11 +451,51 @@ fn judge(
         },
         peak,
         resources,
+        inflight,
+        notes,
         machine,
         verdict,
         timeline,
     }
 }
+
+/// What the reader of a plan should know beyond its figures.
+fn notes(plan: &Plan, counts: &model::Counts, inflight: &Inflight) -> Vec<String> {
+    let mut notes = Vec::new();
+    if let Some(cap) = plan.max_users {
+        if counts.dropped_max_users > 0 {
+            notes.push(format!(
+                "max_users = {cap} binds: ~{} arrivals dropped (each worker keeps {} of it)",
+                thousands(counts.dropped_max_users),
+                thousands(cap.div_ceil(counts.workers.max(1)))
+            ));
+        }
+    }
+    if let Some(cap) = inflight.cap {
+        if inflight.binds || counts.dropped_max_inflight > 0 {
+            notes.push(format!(
+                "max_inflight = {cap} binds: ~{:.0} operations in flight at the peak (operations/s \
+                 × latency), ~{} arrivals dropped; a target slower than the assumed latency drops \
+                 more",
+                inflight.peak,
+                thousands(counts.dropped_max_inflight)
+            ));
+        } else if inflight.peak >= 0.5 * cap as f64 {
+            notes.push(format!(
+                "max_inflight = {cap}: ~{:.0} operations in flight at the peak; at twice the \
+                 assumed latency the cap would bind",
+                inflight.peak
+            ));
+        }
+    }
+    notes.push(
+        "not in the plan: retries ([run] retry) and failed steps; every operation succeeds in \
+         the assumed latency"
+            .to_string(),
+    );
+    notes
+}
+
 
 /// How many generator processes (open files) and machines (CPU, ports) the peak needs.
 pub fn verdict(r: &Resources, m: &Machine, in_process: bool) -> Verdict {

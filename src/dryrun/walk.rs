@@ -18,9 +18,10 @@
 //! - `when` conditions are assumed to hold and `until` loops to end after one iteration (the
 //!   values they test only exist in a real run).
 //!
-//! Extension points: a new step kind is one arm in [`Walker::action`]; a user that returns later
-//! or a retried operation is a further call of [`Walker::steps`] or [`Walker::timed`] with the
-//! user's clock moved on.
+//! Extension points: a new step kind is one arm in [`Walker::action`]; a retried operation is a
+//! further call of [`Walker::timed`] with the user's clock moved on (retries are not modelled
+//! yet). Who starts when — open arrivals, closed-phase loops, returns, caps — is
+//! [`super::model`]'s business: it calls [`user`] once per visit.
 
 use rand::rngs::SmallRng;
 
@@ -55,6 +56,18 @@ pub trait Sink {
     fn request(&mut self, at: f64);
     /// A chat message (a WebSocket frame sent) at `at`.
     fn message(&mut self, at: f64);
+    /// A timed operation (what `max_inflight` counts) ran over `[from, to)`.
+    fn operation(&mut self, _from: f64, _to: f64) {}
+}
+
+/// How a walked user's visit ended.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Left {
+    /// When it left (seconds since the start of the run).
+    pub at: f64,
+    /// Its flow ran to the end (the schedule's end did not cut it short): only such a user
+    /// may come back, as in the run.
+    pub completed: bool,
 }
 
 /// Most operations one user's walk may take: a loop whose body takes no time must not spin
@@ -62,7 +75,7 @@ pub trait Sink {
 const MAX_OPERATIONS: u32 = 100_000;
 
 /// Walks one user who arrives at `start` through `flow`; `one_way` is its region's mean one-way
-/// network delay (0 without regions).
+/// network delay (0 without regions). `rng` is the user's stream for this visit.
 pub fn user(
     flow: &Flow,
     start: f64,
@@ -70,7 +83,7 @@ pub fn user(
     rng: SmallRng,
     a: &Assumptions,
     sink: &mut impl Sink,
-) {
+) -> Left {
     let mut w = Walker {
         a,
         one_way: one_way.max(0.0),
@@ -84,8 +97,12 @@ pub fn user(
         sink,
     };
     // A flow that stopped early ends like one that finished: the user leaves.
-    let _ = w.steps(&flow.steps);
+    let completed = w.steps(&flow.steps).is_ok();
     w.leave(start);
+    Left {
+        at: w.now,
+        completed,
+    }
 }
 
 struct Walker<'a, S: Sink> {
@@ -150,7 +167,10 @@ impl<S: Sink> Walker<'_, S> {
                 // back; without one, its ack comes back while the user goes on.
                 self.advance(self.one_way);
                 if step.matcher.is_some() {
+                    // A send awaiting its reply is a timed step: in flight until the reply.
+                    let from = self.now - self.one_way;
                     self.advance(self.a.latency + self.one_way);
+                    self.sink.operation(from, self.now);
                 } else {
                     self.last_send = Some(self.now);
                 }
@@ -199,7 +219,9 @@ impl<S: Sink> Walker<'_, S> {
     fn timed(&mut self, latency: f64) -> Walked {
         self.begin()?;
         self.sink.request(self.now);
+        let from = self.now;
         self.advance(latency);
+        self.sink.operation(from, self.now);
         Ok(())
     }
 
