@@ -111,6 +111,10 @@ pub struct PlanArgs {
     /// The latency assumed for every request, WebSocket upgrade and awaited reply.
     #[arg(long, value_parser = duration, value_name = "DURATION", default_value = "10ms")]
     pub latency: Duration,
+    /// Plan for a run with this many worker threads (as `run --workers`; default: one per CPU):
+    /// the caps and closed phases' users are split across them.
+    #[arg(long, value_name = "N")]
+    pub workers: Option<usize>,
 }
 
 fn duration(s: &str) -> Result<Duration, String> {

@@ -40,8 +40,23 @@ pub fn plan(
     out: Option<&Path>,
     latency: std::time::Duration,
 ) -> Result<(dryrun::Estimate, std::path::PathBuf), Error> {
+    plan_on(path, seed, out, latency, None)
+}
+
+/// [`plan`] for a run on `workers` worker threads (`run --workers`; default: as a run on this
+/// machine). The caps and the closed phases' users are split across them as the run splits them.
+pub fn plan_on(
+    path: &Path,
+    seed: Option<u64>,
+    out: Option<&Path>,
+    latency: std::time::Duration,
+    workers: Option<usize>,
+) -> Result<(dryrun::Estimate, std::path::PathBuf), Error> {
     let plan = plan::load(path, seed)?;
-    let estimate = dryrun::estimate(&plan, latency);
+    let estimate = match workers {
+        Some(n) => dryrun::estimate_on(&plan, latency, n as u64),
+        None => dryrun::estimate(&plan, latency),
+    };
     let dir = match out {
         Some(dir) => dir.to_path_buf(),
         None => {

@@ -46,8 +46,14 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }),
         Command::Plan(args) => {
-            inrush::plan(&args.file, args.seed, args.out.as_deref(), args.latency)
-                .map(|_| ExitCode::SUCCESS)
+            inrush::plan_on(
+                &args.file,
+                args.seed,
+                args.out.as_deref(),
+                args.latency,
+                args.workers,
+            )
+            .map(|_| ExitCode::SUCCESS)
         }
         Command::Serve(args) => inrush::serve(&args).map(|()| ExitCode::SUCCESS),
     };

@@ -365,3 +365,190 @@ drain = "0s"
         "{examples:?}"
     );
 }
+
+/// Plans `path` for a one-worker run (as `run_quiet` runs it) at `latency` per operation.
+fn plan_at(scratch: &Scratch, path: &std::path::Path, latency: Duration) -> inrush::dryrun::Estimate {
+    let out = scratch.out(&format!("plan-{}us", latency.as_micros()));
+    inrush::plan_on(path, None, Some(&out), latency, Some(1))
+        .expect("plan")
+        .0
+}
+
+/// The slowest any operation of a run can have taken: the largest maximum latency among its
+/// timed steps (delivery is not one: it includes time away) plus its largest schedule lag. A
+/// plan at this latency per operation walks every user at least as long as the run kept it;
+/// a plan at zero latency, at most as long.
+fn worst_latency(s: &inrush::report::summary::Summary) -> Duration {
+    let step_max = s
+        .metrics
+        .iter()
+        .filter(|(name, _)| name.as_str() != "message_delivery")
+        .filter_map(|(_, m)| m.latency_ms.map(|l| l.max))
+        .fold(0.0, f64::max);
+    let lag_max = s.arrivals.schedule_lag_ms.map_or(0.0, |l| l.max);
+    Duration::from_secs_f64((step_max + lag_max) / 1000.0)
+}
+
+fn run_peak_users(dir: &std::path::Path) -> u64 {
+    let timeline: Timeline =
+        serde_json::from_slice(&std::fs::read(dir.join("timeline.json")).expect("timeline.json"))
+            .expect("timeline parses");
+    timeline
+        .points
+        .iter()
+        .map(|p| p.active_users)
+        .max()
+        .unwrap_or(0)
+}
+
+/// The life of a user here is fixed apart from its operations' latencies: constant think and
+/// stay times.
+const STEADY_USER: &str = r#"
+[user]
+contacts_known = 1
+messages = 1
+think = { constant = "50ms" }
+stay_online = { constant = "300ms" }
+"#;
+
+#[test]
+fn the_plan_keeps_a_closed_phase_s_users_as_the_run_does() {
+    let text = format!(
+        "name = \"closed\"\nseed = 5\n[target]\nbuiltin = {{}}\n[load]\n\
+         phases = [ {{ name = \"soak\", duration = \"3s\", users = 20, ramp = \"500ms\" }} ]\n\
+         {STEADY_USER}[run]\ndrain = \"1s\"\n"
+    );
+    let scratch = Scratch::new();
+    let path = scratch.scenario("closed", &text);
+    let outcome = run_quiet(path.clone(), scratch.out("run"), None);
+    let s = &outcome.summary;
+    let run_users = run_peak_users(&outcome.dir);
+    // Nobody is scheduled: every user is a closed-loop one, planned = started.
+    assert_eq!(s.arrivals.started, s.arrivals.planned);
+    let fast = plan_at(&scratch, &path, Duration::ZERO);
+    let slow = plan_at(&scratch, &path, worst_latency(s));
+    for p in [&fast, &slow] {
+        assert_eq!(p.arrivals.scheduled, 0);
+        assert_eq!(p.arrivals.planned, p.arrivals.closed);
+        // Exactly N users once the ramp is over, in the plan as in the run.
+        assert_eq!(p.peak.active_users, 20, "{:?}", p.peak);
+    }
+    assert_eq!(run_users, 20);
+    // Each of the 20 slots starts users back to back until the phase ends: the count per slot
+    // falls as lives grow, and every life in the run lies between the zero-latency walk and
+    // the walk at the run's worst latency, so the run's iterations lie between theirs.
+    eprintln!(
+        "closed iterations: plan {}..{} (0 and {:?} per operation), run {}",
+        slow.arrivals.closed,
+        fast.arrivals.closed,
+        worst_latency(s),
+        s.arrivals.started
+    );
+    assert!(slow.arrivals.closed < fast.arrivals.closed);
+    assert!(
+        (slow.arrivals.closed..=fast.arrivals.closed).contains(&s.arrivals.started),
+        "run {} outside the plan's {}..={}",
+        s.arrivals.started,
+        slow.arrivals.closed,
+        fast.arrivals.closed
+    );
+    // And the request rate with them: five requests per user.
+    assert!(fast.totals.requests >= s.arrivals.started * 4);
+}
+
+#[test]
+fn the_plan_brings_users_back_as_the_run_does() {
+    let text = format!(
+        "name = \"returns\"\nseed = 9\n[target]\nbuiltin = {{}}\n[load]\narrivals = \"poisson\"\n\
+         phases = [ {{ name = \"only\", duration = \"3s\", rate = 20 }} ]\n{STEADY_USER}\
+         returning = 1.0\naway = {{ constant = \"400ms\" }}\n[run]\ndrain = \"1s\"\n"
+    );
+    let scratch = Scratch::new();
+    let path = scratch.scenario("returns", &text);
+    let outcome = run_quiet(path.clone(), scratch.out("run"), None);
+    let s = &outcome.summary;
+    let fast = plan_at(&scratch, &path, Duration::ZERO);
+    let slow = plan_at(&scratch, &path, worst_latency(s));
+    // `returning = 1.0`: every completed visit decides to come back (the same seeded draw,
+    // `Identities::comes_back`, in plan and run), so no decision depends on timing. What does
+    // is whether the user left early enough that left + 400 ms falls before the schedule's
+    // end (3 s): a user near that edge comes back in a fast run and not in a slow one. Every
+    // run life lies between the zero-latency walk and the walk at the run's worst latency, and
+    // a chain of visits only ends later when lives are longer, so the run's returns lie
+    // between those two plans' (equal when nobody is near the edge).
+    eprintln!(
+        "returns: plan {}..{} (0 and {:?} per operation), run {}",
+        slow.arrivals.returned,
+        fast.arrivals.returned,
+        worst_latency(s),
+        s.arrivals.returned
+    );
+    assert!(slow.arrivals.returned > 0);
+    assert!(
+        (slow.arrivals.returned..=fast.arrivals.returned).contains(&s.arrivals.returned),
+        "run {} outside the plan's {}..={}",
+        s.arrivals.returned,
+        slow.arrivals.returned,
+        fast.arrivals.returned
+    );
+    // Returns are arrivals on top of the exact open timeline; nothing caps them here.
+    assert_eq!(
+        s.arrivals.planned,
+        fast.arrivals.scheduled + s.arrivals.returned
+    );
+    assert_eq!(
+        fast.arrivals.planned,
+        fast.arrivals.scheduled + fast.arrivals.returned
+    );
+    assert_eq!(s.arrivals.dropped, 0);
+    // A returning user is a user and a socket again: more of them than the open arrivals keep.
+    let once = plan_at(
+        &scratch,
+        &scratch.scenario("once", &text.replace("returning = 1.0", "returning = 0.0")),
+        Duration::ZERO,
+    );
+    assert_eq!(once.arrivals.returned, 0);
+    assert!(fast.peak.active_users > once.peak.active_users);
+    assert!(fast.totals.requests > once.totals.requests);
+}
+
+#[test]
+fn the_plan_expects_the_drops_of_a_max_users_cap() {
+    let cap = 10u64;
+    let text = format!(
+        "name = \"cap\"\nseed = 11\n[target]\nbuiltin = {{}}\n[load]\narrivals = \"poisson\"\n\
+         max_users = {cap}\nphases = [ {{ name = \"only\", duration = \"3s\", rate = 100 }} ]\n\
+         {STEADY_USER}[run]\ndrain = \"1s\"\n"
+    );
+    let scratch = Scratch::new();
+    let path = scratch.scenario("cap", &text);
+    let outcome = run_quiet(path.clone(), scratch.out("run"), None);
+    let s = &outcome.summary;
+    let fast = plan_at(&scratch, &path, Duration::ZERO);
+    let slow = plan_at(&scratch, &path, worst_latency(s));
+    // 100 arrivals/s of users living ~0.4 s offer ~40 users to a cap of 10: most are dropped.
+    assert_eq!(fast.arrivals.scheduled, s.arrivals.planned);
+    assert_eq!(fast.peak.active_users, cap);
+    assert!(run_peak_users(&outcome.dir) <= cap);
+    assert_eq!(s.arrivals.dropped, s.arrivals.dropped_by.max_users);
+    // A saturated loss system drops more when its users live longer; run lives lie between the
+    // zero-latency walk's and the worst-latency walk's. The order in which places free up can
+    // shift which arrival takes a freed place, so allow one admission per place of the cap.
+    eprintln!(
+        "dropped: plan {}..{} (0 and {:?} per operation), run {}",
+        fast.arrivals.dropped,
+        slow.arrivals.dropped,
+        worst_latency(s),
+        s.arrivals.dropped
+    );
+    assert!(fast.arrivals.dropped > s.arrivals.planned / 2);
+    assert!(
+        (fast.arrivals.dropped.saturating_sub(cap)..=slow.arrivals.dropped + cap)
+            .contains(&s.arrivals.dropped),
+        "run {} outside the plan's {}..={} ± {cap}",
+        s.arrivals.dropped,
+        fast.arrivals.dropped,
+        slow.arrivals.dropped
+    );
+    assert!(fast.notes.iter().any(|n| n.contains("max_users")));
+}

@@ -13,8 +13,13 @@ pub fn text(e: &Estimate) -> String {
     let mut o = String::new();
     let _ = writeln!(
         o,
-        "plan: {} · seed {} · {} · {:.1}s + drain {:.1}s · nothing is sent",
-        e.scenario, e.seed, e.target, e.duration_s, e.drain_s
+        "plan: {} · seed {} · {} · {:.1}s + drain {:.1}s · {} worker(s) · nothing is sent",
+        e.scenario,
+        e.seed,
+        e.target,
+        e.duration_s,
+        e.drain_s,
+        e.workers
     );
     let _ = writeln!(
         o,
@@ -28,13 +33,37 @@ pub fn text(e: &Estimate) -> String {
         .iter()
         .map(|(n, c)| format!("{n} {}", thousands(*c)))
         .collect();
+    let a = &e.arrivals;
     let _ = writeln!(
         o,
         "arrivals          {} planned (exact for this seed), peak {:.0}/s  [{}]",
-        thousands(e.arrivals.planned),
-        e.arrivals.peak_per_s,
+        thousands(a.scheduled),
+        a.peak_per_s,
         phases.join(", ")
     );
+    if a.closed > 0 {
+        let _ = writeln!(
+            o,
+            "closed phases     ~{} users started by the loops (a new one as each leaves)",
+            thousands(a.closed)
+        );
+    }
+    if a.returned > 0 {
+        let _ = writeln!(
+            o,
+            "returns           ~{} users come back (arrivals.returned)",
+            thousands(a.returned)
+        );
+    }
+    if a.dropped > 0 {
+        let _ = writeln!(
+            o,
+            "dropped by caps   ~{} (max_users {}, max_inflight {})",
+            thousands(a.dropped),
+            thousands(a.dropped_by.max_users),
+            thousands(a.dropped_by.max_inflight)
+        );
+    }
     let _ = writeln!(
         o,
         "concurrent users  peak {}",
@@ -85,7 +114,18 @@ pub fn text(e: &Estimate) -> String {
         "generator CPU     ~{:.2} cores at the peak; this machine has {}",
         r.cpu_cores, m.cpus
     );
+    if let Some(cap) = e.inflight.cap {
+        let _ = writeln!(
+            o,
+            "in flight         ~{:.1} operations at the peak (operations/s × latency); max_inflight {}",
+            e.inflight.peak,
+            thousands(cap)
+        );
+    }
     let _ = writeln!(o);
+    for note in &e.notes {
+        let _ = writeln!(o, "note: {note}");
+    }
     let _ = writeln!(o, "verdict: {}", e.verdict.text);
     for reason in &e.verdict.reasons {
         let _ = writeln!(o, "  - {reason}");
@@ -112,9 +152,14 @@ pub fn write(dir: &Path, e: &Estimate, phases: &[PhaseSpan]) -> Result<(), Error
     };
     let panels = [
         LinePanel {
-            title: "Arrivals per second (planned, exact for this seed)".to_string(),
+            title: "Arrivals per second (open arrivals exact for this seed; closed users, returns)"
+                .to_string(),
             y_label: "arrivals/s".to_string(),
-            lines: vec![("arrivals/s".to_string(), rate(|p| p.arrivals))],
+            lines: vec![
+                ("arrivals/s".to_string(), rate(|p| p.arrivals)),
+                ("returns/s".to_string(), rate(|p| p.returns)),
+                ("dropped/s".to_string(), rate(|p| p.dropped)),
+            ],
         },
         LinePanel {
             title: "Concurrent users and open connections (expected)".to_string(),
