@@ -45,16 +45,14 @@ fn main() -> ExitCode {
             print!("{text}");
             ExitCode::SUCCESS
         }),
-        Command::Plan(args) => {
-            inrush::plan_on(
-                &args.file,
-                args.seed,
-                args.out.as_deref(),
-                args.latency,
-                args.workers,
-            )
-            .map(|_| ExitCode::SUCCESS)
-        }
+        Command::Plan(args) => inrush::plan_on(
+            &args.file,
+            args.seed,
+            args.out.as_deref(),
+            args.latency,
+            args.workers,
+        )
+        .map(|_| ExitCode::SUCCESS),
         Command::Serve(args) => inrush::serve(&args).map(|()| ExitCode::SUCCESS),
     };
     result.unwrap_or_else(|e| {

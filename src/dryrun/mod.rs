@@ -496,7 +496,6 @@ fn notes(plan: &Plan, counts: &model::Counts, inflight: &Inflight) -> Vec<String
     notes
 }
 
-
 /// How many generator processes (open files) and machines (CPU, ports) the peak needs.
 pub fn verdict(r: &Resources, m: &Machine, in_process: bool) -> Verdict {
     let mut reasons = Vec::new();
@@ -617,6 +616,60 @@ mod tests {
         let far = estimate(&compile(&far_text), Duration::from_millis(10));
         let more = far.peak.active_users as f64 - near.peak.active_users as f64;
         assert!((51.0..=61.0).contains(&more), "{more}");
+    }
+
+    const STEADY: &str = "name = \"t\"\n[target]\nurl = \"http://127.0.0.1:9\"\n[load]\n\
+                          arrivals = \"uniform\"\nPHASES\n[user]\nmessages = 0\n\
+                          contacts_known = 1\nstay_online = { constant = \"950ms\" }\n\
+                          [run]\ndrain = \"0s\"\n";
+
+    #[test]
+    fn a_closed_phase_keeps_its_users_back_to_back() {
+        // 50 users, each living 5 × 10 ms + 955 ms = 1.005 s, for 10 s after a 1 s ramp: slot
+        // s starts at s/50 s and starts ceil((10 - s/50) / 1.005) users before the phase ends:
+        // 10 for s ≤ 47, 9 for s = 48, 49; 498 users.
+        let text = STEADY.replace("950ms", "955ms").replace(
+            "PHASES",
+            "phases = [{ name = \"soak\", duration = \"10s\", users = 50, ramp = \"1s\" }]",
+        );
+        let e = estimate_on(&compile(&text), Duration::from_millis(10), 2);
+        assert_eq!(e.peak.active_users, 50);
+        assert_eq!(e.arrivals.scheduled, 0);
+        assert_eq!(e.arrivals.closed, 498);
+        assert_eq!(e.arrivals.planned, 498);
+        assert_eq!(e.arrivals.per_phase["soak"], 498);
+        // Five requests per life, ~50 lives per second.
+        assert!(
+            (e.peak.requests_per_s - 250.0).abs() <= 10.0,
+            "{:?}",
+            e.peak
+        );
+    }
+
+    #[test]
+    fn max_inflight_is_little_s_law_on_the_assumed_latency() {
+        // 100 users/s with five 100 ms requests each: 500 operations/s × 0.1 s = 50 in flight.
+        let phases = "phases = [{ name = \"a\", duration = \"10s\", rate = 100 }]";
+        let free = STEADY.replace("PHASES", &format!("max_inflight = 1000\n{phases}"));
+        let e = estimate_on(&compile(&free), Duration::from_millis(100), 1);
+        assert!((e.inflight.peak - 50.0).abs() <= 2.0, "{:?}", e.inflight);
+        assert!(!e.inflight.binds);
+        assert_eq!(e.arrivals.dropped, 0);
+        assert!(e.notes.iter().all(|n| !n.contains("max_inflight")));
+        // A cap of 20 binds: arrivals that find 20 operations running are dropped, which
+        // holds the operations in flight near the cap.
+        let tight = free.replace("max_inflight = 1000", "max_inflight = 20");
+        let t = estimate_on(&compile(&tight), Duration::from_millis(100), 1);
+        assert!(t.inflight.binds, "{:?}", t.inflight);
+        assert_eq!(t.arrivals.dropped, t.arrivals.dropped_by.max_inflight);
+        assert!(t.arrivals.dropped > 100, "{:?}", t.arrivals);
+        assert!(t.inflight.peak <= 25.0, "{:?}", t.inflight);
+        assert!(t
+            .notes
+            .iter()
+            .any(|n| n.contains("max_inflight = 20 binds")));
+        // Every plan says what it leaves out.
+        assert!(e.notes.iter().any(|n| n.contains("retries")));
     }
 
     #[test]

@@ -65,8 +65,15 @@ impl Ord for At {
 /// A start that is due later: a closed slot's next user or a return.
 #[derive(Debug)]
 enum Due {
-    Closed { worker: u64, phase_end: f64 },
-    Return { index: u64, visits: u32, flow: usize },
+    Closed {
+        worker: u64,
+        phase_end: f64,
+    },
+    Return {
+        index: u64,
+        visits: u32,
+        flow: usize,
+    },
 }
 
 /// Ordered by time, then by when it was planned (a stable order for equal times).
@@ -152,6 +159,7 @@ impl Sink for Capture<'_> {
         self.tally.message(at);
     }
     fn operation(&mut self, from: f64, to: f64) {
+        self.tally.operation(from, to);
         if let Some(ops) = self.ops.as_mut() {
             ops.push(Reverse((At(from), At(to))));
         }
@@ -322,10 +330,7 @@ impl Model<'_> {
         if !left.completed || left.at >= self.a.stop {
             return;
         }
-        let Some(away) = self
-            .identities
-            .comes_back(index, visits, r.share, &r.away)
-        else {
+        let Some(away) = self.identities.comes_back(index, visits, r.share, &r.away) else {
             return;
         };
         let at = left.at + away.as_secs_f64();

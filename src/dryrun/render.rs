@@ -14,12 +14,7 @@ pub fn text(e: &Estimate) -> String {
     let _ = writeln!(
         o,
         "plan: {} · seed {} · {} · {:.1}s + drain {:.1}s · {} worker(s) · nothing is sent",
-        e.scenario,
-        e.seed,
-        e.target,
-        e.duration_s,
-        e.drain_s,
-        e.workers
+        e.scenario, e.seed, e.target, e.duration_s, e.drain_s, e.workers
     );
     let _ = writeln!(
         o,
