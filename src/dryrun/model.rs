@@ -313,7 +313,10 @@ impl Model<'_> {
             ops: track_ops.then_some(&mut w.ops_later),
         };
         let left = walk::user(f, t, one_way, rng, self.a, &mut sink);
-        w.users.push(Reverse(At(left.at)));
+        // Kept only for the cap that needs them: a plan of millions of users stays small.
+        if self.plan.max_users.is_some() {
+            w.users.push(Reverse(At(left.at)));
+        }
         let i = self.tally.slot(t);
         self.tally.arrivals[i] += 1;
         Some(left)
