@@ -28,6 +28,10 @@ pub struct Plan {
     pub user: UserPlan,
     pub timeout: Duration,
     pub drain: Duration,
+    /// `[run] retry`: how every HTTP request and socket connect is retried (none by default).
+    pub retry: Option<crate::flow::retry::RetryPolicy>,
+    /// `[run] reconnect`: how a dropped socket is reopened (not at all by default).
+    pub reconnect: Option<crate::flow::retry::ReconnectPolicy>,
     pub thresholds: Vec<Threshold>,
     /// Every metric of the run: the built-in ones and one per step.
     pub catalog: Catalog,
@@ -336,6 +340,16 @@ pub fn compile(
     };
     let timeout = positive_duration(&file.run.timeout, "timeout", &mut problems);
     let drain = duration(&file.run.drain, &mut problems);
+    let retry = file
+        .run
+        .retry
+        .as_ref()
+        .map(|r| crate::flow::retry::compile_retry(r.get_ref(), &mut problems));
+    let reconnect = file
+        .run
+        .reconnect
+        .as_ref()
+        .map(|r| crate::flow::retry::compile_reconnect(r.get_ref(), &mut problems));
     let user = compile_user(&file.user, &mut problems);
     let flows = if file.flows.is_empty() {
         builtin_flows(&user, timeout, &file.user.messages, &mut problems)
@@ -367,6 +381,8 @@ pub fn compile(
         user,
         timeout,
         drain,
+        retry,
+        reconnect,
         thresholds,
         catalog,
         flows,

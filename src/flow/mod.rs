@@ -8,6 +8,7 @@ pub mod http;
 pub mod jsonpath;
 pub mod program;
 pub mod received;
+pub mod retry;
 pub mod spec;
 pub mod template;
 pub mod ws;
@@ -19,6 +20,10 @@ use crate::metrics::ErrorClass;
 pub struct OpError {
     pub class: ErrorClass,
     pub reason: String,
+    /// The HTTP status of a response that failed its check, so a retry policy can name it.
+    pub status: Option<u16>,
+    /// The wait the response's `Retry-After` header asked for.
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl OpError {
@@ -26,7 +31,16 @@ impl OpError {
         OpError {
             class,
             reason: reason.into(),
+            status: None,
+            retry_after: None,
         }
+    }
+
+    /// The same error, carrying the response's status and `Retry-After` wait.
+    pub fn with_status(mut self, status: u16, retry_after: Option<std::time::Duration>) -> Self {
+        self.status = Some(status);
+        self.retry_after = retry_after;
+        self
     }
 }
 
