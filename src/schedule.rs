@@ -196,6 +196,8 @@ mod tests {
             },
             timeout: Duration::from_secs(1),
             drain: Duration::ZERO,
+            retry: None,
+            reconnect: None,
             thresholds: Vec::new(),
             catalog: crate::metrics::Catalog::new(["register"]),
             flows: std::sync::Arc::new(crate::flow::compile::FlowSet {

@@ -22,6 +22,7 @@ use tokio_tungstenite::tungstenite::Message;
 use super::http::{HttpClient, Response};
 use super::program::*;
 use super::received::{Arrival, Received};
+use super::retry::{parse_retry_after, ReconnectPolicy};
 use super::template::Value;
 use super::{ws, OpError};
 use crate::metrics::{Counter, ErrorClass, MetricId};
@@ -46,6 +47,8 @@ struct Socket<'f> {
     rules: &'f [FrameRule],
     /// The step that opened it: a socket the server closes is that step's error.
     metric: Option<MetricId>,
+    /// That step itself, to open the socket again after a drop (`reconnect`).
+    step: &'f super::program::Step,
 }
 
 pub struct User<'a> {
@@ -337,14 +340,110 @@ impl<'a> User<'a> {
                     Ok(())
                 }
                 Some(Ok(_)) => Ok(()),
-                Some(Err(_)) | None => {
-                    self.close_socket(true, false).await;
-                    Err(Stop)
-                }
+                Some(Err(_)) | None => self.dropped().await,
             },
             _ = sleep, if deadline.is_some() => Ok(()),
             changed = self.state.changed() => if changed.is_err() { Err(Stop) } else { Ok(()) },
         }
+    }
+
+    /// The server or the network dropped the socket under a listening user: with a `reconnect`
+    /// policy (and the run still going) the user opens it again, as an app does; otherwise the
+    /// drop is the socket step's error and the flow ends.
+    async fn dropped(&mut self) -> Result<(), Stop> {
+        let policy = match &self.socket {
+            Some(s) if self.running() => s.step.reconnect.resolve(self.ctx.plan().reconnect.as_ref()),
+            _ => None,
+        };
+        let (Some(policy), Some(step)) = (policy, self.socket.as_ref().map(|s| s.step)) else {
+            self.close_socket(true, false).await;
+            return Err(Stop);
+        };
+        // Not an error yet: only a reconnect that gives up is one. Unacked messages still are.
+        self.close_socket(true, true).await;
+        self.reconnect(step, policy).await
+    }
+
+    /// Opens `step`'s socket again after a drop: up to `attempts` tries, each after its backoff.
+    /// The sample counts from the intended reconnect time (the drop plus the first backoff), so
+    /// failed tries and their waits are part of what the user felt.
+    async fn reconnect(
+        &mut self,
+        step: &'a super::program::Step,
+        policy: &ReconnectPolicy,
+    ) -> Result<(), Stop> {
+        let ctx = self.ctx;
+        let mut at = ctx.now() + policy.backoff.delay(0, &mut self.rng);
+        let intended = at;
+        let mut last = fail(ErrorClass::Connect, "no reconnect attempt");
+        for k in 0..policy.attempts {
+            if k > 0 {
+                at = ctx.now() + policy.backoff.delay(k, &mut self.rng);
+            }
+            if !self.sleep_while_running(at).await {
+                // The run stops: this user stays offline, and says so as the drop it is.
+                if let Some(m) = step.metric {
+                    ctx.record(|r| {
+                        r.error_because(m, ErrorClass::WsClosed, "the server closed the socket")
+                    });
+                }
+                return Err(Stop);
+            }
+            let started = ctx.now();
+            let result = match tokio::time::timeout(step.timeout, self.open_socket(step)).await {
+                Ok(r) => r,
+                Err(_) => Err(fail(ErrorClass::Timeout, "no answer within the step's timeout")),
+            };
+            match result {
+                Ok(()) => {
+                    let ended = ctx.now();
+                    if let Some(m) = step.metric {
+                        ctx.record(|r| {
+                            r.reconnect(m);
+                            r.ok(m, intended, started, ended);
+                        });
+                    }
+                    return Ok(());
+                }
+                Err(e) => last = e,
+            }
+        }
+        if let Some(m) = step.metric {
+            let reason = format!(
+                "reconnect gave up after {} attempts: {}",
+                policy.attempts, last.reason
+            );
+            ctx.record(|r| r.error_because(m, last.class, &reason));
+        }
+        Err(Stop)
+    }
+
+    /// Sleeps until `at` unless the run stops first (then false).
+    async fn sleep_while_running(&mut self, at: Duration) -> bool {
+        let ctx = self.ctx;
+        loop {
+            if !self.running() {
+                return false;
+            }
+            if ctx.now() >= at {
+                return true;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep_until(ctx.at(at)) => {}
+                changed = self.state.changed() => if changed.is_err() { return false },
+            }
+        }
+    }
+
+    /// Waits out a retry's backoff while answering frames; false when the run stops meanwhile
+    /// (or the socket is lost), so the attempt that failed stays the final one.
+    async fn wait_for_retry(&mut self, at: Duration) -> bool {
+        while self.ctx.now() < at {
+            if !self.running() || self.listen(Some(at)).await.is_err() {
+                return false;
+            }
+        }
+        self.running()
     }
 
     /// Closes the socket; `by_peer` when the server (or the network) closed it first.
@@ -520,18 +619,52 @@ impl<'a> User<'a> {
     }
 
     /// Runs a timed step (HTTP, connect, send, receive) with its timeout, checks and captures.
+    /// Under a retry policy a failed attempt is waited out and tried again; only the final
+    /// outcome is an operation (ok or error), timed from the step's intended start.
     async fn timed(&mut self, step: &'a super::program::Step) -> Result<(), Stop> {
         if !self.running() {
             return Err(Stop);
         }
         let ctx = self.ctx;
-        let started = ctx.now();
-        let result = match tokio::time::timeout(step.timeout, self.perform(step)).await {
-            Ok(r) => r,
-            Err(_) => Err(fail(
-                ErrorClass::Timeout,
-                "no answer within the step's timeout",
-            )),
+        // Requests and connects are retried; a frame sent on an open socket is not (a client
+        // app would not resend a chat message blindly).
+        let policy = match step.action {
+            Action::Http(_) | Action::WsConnect { .. } => {
+                step.retry.resolve(ctx.plan().retry.as_ref())
+            }
+            _ => None,
+        };
+        let mut attempt = 0u32;
+        let (result, started) = loop {
+            let started = ctx.now();
+            let result = match tokio::time::timeout(step.timeout, self.perform(step)).await {
+                Ok(r) => r,
+                Err(_) => Err(fail(
+                    ErrorClass::Timeout,
+                    "no answer within the step's timeout",
+                )),
+            };
+            let retry = match (&result, policy) {
+                (Err(e), Some(p)) if attempt + 1 < p.attempts => {
+                    p.reason(e).map(|reason| (p, reason, e.retry_after))
+                }
+                _ => None,
+            };
+            let Some((p, reason, retry_after)) = retry else {
+                break (result, started);
+            };
+            // The server's Retry-After wins over the backoff, within the step's timeout.
+            let wait = match retry_after {
+                Some(ra) => ra.min(step.timeout),
+                None => p.backoff.delay(attempt, &mut self.rng),
+            };
+            if !self.wait_for_retry(ctx.now() + wait).await {
+                break (result, started);
+            }
+            if let Some(m) = self.failure_metric(step) {
+                ctx.record(|r| r.retry(m, reason));
+            }
+            attempt += 1;
         };
         let ended = ctx.now();
         match result {
@@ -556,10 +689,7 @@ impl<'a> User<'a> {
                 Ok(())
             }
             Err(e) => {
-                // A step without a name is counted under its transaction, or (a plain send)
-                // under the step that opened the socket.
-                let socket_metric = self.socket.as_ref().and_then(|s| s.metric);
-                if let Some(m) = step.metric.or(self.txn.map(|t| t.0)).or(socket_metric) {
+                if let Some(m) = self.failure_metric(step) {
                     ctx.record(|r| r.error_because(m, e.class, &e.reason));
                 }
                 self.txn = None;
@@ -568,11 +698,28 @@ impl<'a> User<'a> {
         }
     }
 
+    /// Where a step's failures (and retries) are counted: its metric, else its transaction's,
+    /// else (a plain send) the metric of the step that opened the socket.
+    fn failure_metric(&self, step: &super::program::Step) -> Option<MetricId> {
+        let socket_metric = self.socket.as_ref().and_then(|s| s.metric);
+        step.metric.or(self.txn.map(|t| t.0)).or(socket_metric)
+    }
+
     async fn perform(&mut self, step: &'a super::program::Step) -> Result<(), OpError> {
         match &step.action {
             Action::Http(h) => {
                 let resp = self.http_request(h).await?;
-                let json = self.check_response(step, &resp)?;
+                let json = self.check_response(step, &resp).map_err(|e| {
+                    if e.class != ErrorClass::HttpStatus {
+                        return e;
+                    }
+                    let retry_after = resp
+                        .headers
+                        .get(hyper::header::RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| parse_retry_after(v, std::time::SystemTime::now()));
+                    e.with_status(resp.status, retry_after)
+                })?;
                 self.capture(
                     step,
                     Some(&resp),
@@ -581,37 +728,7 @@ impl<'a> User<'a> {
                 );
                 Ok(())
             }
-            Action::WsConnect {
-                target,
-                headers,
-                subprotocols,
-                rules,
-            } => {
-                if self.socket.is_some() {
-                    self.close_socket(false, false).await;
-                }
-                let path = target.render_with(|e| self.eval(e));
-                let headers: Vec<(String, String)> = headers
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.render_with(|e| self.eval(e))))
-                    .collect();
-                let endpoint = &self.ctx.shared.endpoint;
-                let conn = ws::connect_with(endpoint, &path, &headers, subprotocols).await?;
-                let ctx = self.ctx;
-                ctx.open_connections.set(ctx.open_connections.get() + 1);
-                // Like an app once its socket is up, let the idle HTTP connection go: it would
-                // otherwise hold a second descriptor per online user on both sides.
-                self.http = HttpClient::new();
-                self.socket = Some(Socket {
-                    conn,
-                    rules,
-                    metric: step.metric,
-                });
-                if let Some(m) = &self.member {
-                    ctx.shared.registry.go_online(m);
-                }
-                Ok(())
-            }
+            Action::WsConnect { .. } => self.open_socket(step).await,
             Action::Send(frame) => {
                 let msg = self.render_frame(frame);
                 if self.step_no_peer {
@@ -655,6 +772,44 @@ impl<'a> User<'a> {
             },
             _ => Ok(()),
         }
+    }
+
+    /// Opens the user's socket as `step` (a `ws` step) says, closing any other first.
+    async fn open_socket(&mut self, step: &'a super::program::Step) -> Result<(), OpError> {
+        let Action::WsConnect {
+            target,
+            headers,
+            subprotocols,
+            rules,
+        } = &step.action
+        else {
+            return Err(fail(ErrorClass::Protocol, "not a ws step"));
+        };
+        if self.socket.is_some() {
+            self.close_socket(false, false).await;
+        }
+        let path = target.render_with(|e| self.eval(e));
+        let headers: Vec<(String, String)> = headers
+            .iter()
+            .map(|(k, v)| (k.clone(), v.render_with(|e| self.eval(e))))
+            .collect();
+        let endpoint = &self.ctx.shared.endpoint;
+        let conn = ws::connect_with(endpoint, &path, &headers, subprotocols).await?;
+        let ctx = self.ctx;
+        ctx.open_connections.set(ctx.open_connections.get() + 1);
+        // Like an app once its socket is up, let the idle HTTP connection go: it would
+        // otherwise hold a second descriptor per online user on both sides.
+        self.http = HttpClient::new();
+        self.socket = Some(Socket {
+            conn,
+            rules,
+            metric: step.metric,
+            step,
+        });
+        if let Some(m) = &self.member {
+            ctx.shared.registry.go_online(m);
+        }
+        Ok(())
     }
 
     /// Reads frames until one matches, handing the others to the background rules.

@@ -14,6 +14,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::OpError;
+pub use crate::metrics::recorder::RetryReason;
 use crate::metrics::ErrorClass;
 use crate::scenario::Problems;
 use crate::units::parse_duration;
@@ -94,24 +95,6 @@ impl Backoff {
             Jitter::Full => {
                 Duration::from_nanos(rng.random_range(0..=ceiling.as_nanos() as u64))
             }
-        }
-    }
-}
-
-/// Why an attempt is retried: the key of `retries_by_reason` in the summary.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum RetryReason {
-    Status(u16),
-    Connect,
-    Timeout,
-}
-
-impl RetryReason {
-    pub fn name(self) -> String {
-        match self {
-            RetryReason::Status(s) => s.to_string(),
-            RetryReason::Connect => "connect".into(),
-            RetryReason::Timeout => "timeout".into(),
         }
     }
 }
