@@ -344,12 +344,12 @@ pub fn compile(
         .run
         .retry
         .as_ref()
-        .map(|r| crate::flow::retry::compile_retry(r.get_ref(), &mut problems));
+        .map(|r| crate::flow::retry::compile_retry(r.get_ref(), r.span(), &mut problems));
     let reconnect = file
         .run
         .reconnect
         .as_ref()
-        .map(|r| crate::flow::retry::compile_reconnect(r.get_ref(), &mut problems));
+        .map(|r| crate::flow::retry::compile_reconnect(r.get_ref(), r.span(), &mut problems));
     let user = compile_user(&file.user, &mut problems);
     let flows = if file.flows.is_empty() {
         builtin_flows(&user, timeout, &file.user.messages, &mut problems)

@@ -6,6 +6,7 @@
 //! Everything here is pure (no I/O): the engine asks which failures to retry, how long to wait,
 //! and counts what happened.
 
+use std::ops::Range;
 use std::time::{Duration, SystemTime};
 
 use rand::Rng;
@@ -21,8 +22,7 @@ use crate::units::parse_duration;
 
 /// `retry = { attempts = 3, on = [429, 503, "connect"], backoff = "200ms", max_backoff = "10s",
 /// jitter = "full" }`, or `retry = false` on a step to turn off `[run] retry`.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug)]
 pub enum RetrySetting {
     Switch(bool),
     Policy(RetrySpec),
@@ -32,21 +32,20 @@ pub enum RetrySetting {
 #[serde(deny_unknown_fields)]
 pub struct RetrySpec {
     /// Attempts in all, the first one included (default 3).
-    pub attempts: Option<Spanned<i64>>,
+    pub attempts: Option<i64>,
     /// HTTP statuses and the words "connect" and "timeout" (default [429, 503, "connect"]).
-    pub on: Option<Spanned<Vec<toml::Value>>>,
+    pub on: Option<Vec<toml::Value>>,
     /// The first wait; each further one doubles (default 200ms).
-    pub backoff: Option<Spanned<String>>,
+    pub backoff: Option<String>,
     /// No wait is longer than this (default 10s).
-    pub max_backoff: Option<Spanned<String>>,
+    pub max_backoff: Option<String>,
     /// "full" (default: a uniform draw in [0, backoff·2^k]) or "none".
-    pub jitter: Option<Spanned<String>>,
+    pub jitter: Option<String>,
 }
 
 /// `reconnect = { attempts = 5, backoff = "500ms", max_backoff = "10s", jitter = "full" }` on a
 /// `ws` step (or in `[run]`), or `reconnect = false`.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug)]
 pub enum ReconnectSetting {
     Switch(bool),
     Policy(ReconnectSpec),
@@ -56,11 +55,49 @@ pub enum ReconnectSetting {
 #[serde(deny_unknown_fields)]
 pub struct ReconnectSpec {
     /// Connection attempts after each drop before the user gives up (default 5).
-    pub attempts: Option<Spanned<i64>>,
+    pub attempts: Option<i64>,
     /// The wait before the first attempt; each further one doubles (default 500ms).
-    pub backoff: Option<Spanned<String>>,
-    pub max_backoff: Option<Spanned<String>>,
-    pub jitter: Option<Spanned<String>>,
+    pub backoff: Option<String>,
+    pub max_backoff: Option<String>,
+    pub jitter: Option<String>,
+}
+
+/// `true`, `false` or a table. Written by hand rather than `untagged` so that a misspelt key
+/// says which keys exist instead of "did not match any variant".
+fn switch_or_table<'de, D, T>(d: D, what: &str) -> Result<Result<bool, T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    use serde::de::Error;
+    match toml::Value::deserialize(d)? {
+        toml::Value::Boolean(b) => Ok(Ok(b)),
+        v @ toml::Value::Table(_) => v
+            .try_into::<T>()
+            .map(Err)
+            .map_err(|e| D::Error::custom(format!("{what}: {}", e.message()))),
+        other => Err(D::Error::custom(format!(
+            "{what} takes true, false or a table, not `{other}`"
+        ))),
+    }
+}
+
+impl<'de> Deserialize<'de> for RetrySetting {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(match switch_or_table(d, "retry")? {
+            Ok(b) => RetrySetting::Switch(b),
+            Err(spec) => RetrySetting::Policy(spec),
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for ReconnectSetting {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(match switch_or_table(d, "reconnect")? {
+            Ok(b) => ReconnectSetting::Switch(b),
+            Err(spec) => ReconnectSetting::Policy(spec),
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,66 +198,78 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
-fn duration_field(
-    field: &Option<Spanned<String>>,
-    default: Duration,
-    problems: &mut Problems,
-) -> Duration {
-    match field {
-        None => default,
-        Some(s) => parse_duration(s.get_ref()).unwrap_or_else(|e| {
-            problems.add(s.span(), e);
-            default
-        }),
+/// Where a table's problems are reported: at the key inside the table's span (TOML keeps no
+/// positions inside an untagged value, so the key is found in the text).
+struct At<'s, 'p, 'a> {
+    span: &'s Range<usize>,
+    problems: &'p mut Problems<'a>,
+}
+
+impl At<'_, '_, '_> {
+    fn add(&mut self, key: &str, message: impl Into<String>) {
+        let at = self.problems.locate(self.span, key);
+        self.problems.add(at..at, message);
+    }
+
+    fn duration(&mut self, key: &str, value: &Option<String>, default: Duration) -> Duration {
+        match value {
+            None => default,
+            Some(s) => parse_duration(s).unwrap_or_else(|e| {
+                self.add(key, format!("{key}: {e}"));
+                default
+            }),
+        }
+    }
+
+    fn attempts(&mut self, value: Option<i64>, default: u32) -> u32 {
+        match value {
+            None => default,
+            Some(a) if (1..=1000).contains(&a) => a as u32,
+            Some(_) => {
+                self.add("attempts", "attempts must be between 1 and 1000");
+                default
+            }
+        }
+    }
+
+    fn backoff(
+        &mut self,
+        base: &Option<String>,
+        max: &Option<String>,
+        jitter: &Option<String>,
+        default_base: Duration,
+    ) -> Backoff {
+        let base = self.duration("backoff", base, default_base);
+        let max = self.duration("max_backoff", max, Duration::from_secs(10).max(base));
+        if max < base {
+            self.add("max_backoff", "max_backoff must not be shorter than backoff");
+        }
+        let jitter = match jitter.as_deref() {
+            None | Some("full") => Jitter::Full,
+            Some("none") => Jitter::None,
+            Some(other) => {
+                self.add(
+                    "jitter",
+                    format!("jitter `{other}` is unknown: expected \"full\" or \"none\""),
+                );
+                Jitter::Full
+            }
+        };
+        Backoff {
+            base,
+            max: max.max(base),
+            jitter,
+        }
     }
 }
 
-fn attempts_field(field: &Option<Spanned<i64>>, default: u32, problems: &mut Problems) -> u32 {
-    match field {
-        None => default,
-        Some(a) if (1..=1000).contains(a.get_ref()) => *a.get_ref() as u32,
-        Some(a) => {
-            problems.add(a.span(), "attempts must be between 1 and 1000");
-            default
-        }
-    }
-}
-
-fn backoff(
-    base: &Option<Spanned<String>>,
-    max: &Option<Spanned<String>>,
-    jitter: &Option<Spanned<String>>,
-    default_base: Duration,
-    problems: &mut Problems,
-) -> Backoff {
-    let base_d = duration_field(base, default_base, problems);
-    let max_d = duration_field(max, Duration::from_secs(10), problems);
-    if max_d < base_d {
-        if let Some(m) = max {
-            problems.add(m.span(), "max_backoff must not be shorter than backoff");
-        }
-    }
-    let jitter = match jitter.as_ref().map(|j| (j.get_ref().as_str(), j.span())) {
-        None | Some(("full", _)) => Jitter::Full,
-        Some(("none", _)) => Jitter::None,
-        Some((other, span)) => {
-            problems.add(
-                span,
-                format!("jitter `{other}` is unknown: expected \"full\" or \"none\""),
-            );
-            Jitter::Full
-        }
+/// Compiles a retry table found at `span`; problems point at the wrong key.
+pub fn compile_retry(spec: &RetrySpec, span: Range<usize>, problems: &mut Problems) -> RetryPolicy {
+    let mut at = At {
+        span: &span,
+        problems,
     };
-    Backoff {
-        base: base_d,
-        max: max_d.max(base_d),
-        jitter,
-    }
-}
-
-/// Compiles a retry table; problems point at the wrong value.
-pub fn compile_retry(spec: &RetrySpec, problems: &mut Problems) -> RetryPolicy {
-    let attempts = attempts_field(&spec.attempts, 3, problems);
+    let attempts = at.attempts(spec.attempts, 3);
     let on = match &spec.on {
         None => vec![
             RetryReason::Status(429),
@@ -229,56 +278,56 @@ pub fn compile_retry(spec: &RetrySpec, problems: &mut Problems) -> RetryPolicy {
         ],
         Some(list) => {
             let mut on = Vec::new();
-            for v in list.get_ref() {
-                let reason = match v {
+            for v in list {
+                match v {
                     toml::Value::Integer(n) if (100..=599).contains(n) => {
-                        Some(RetryReason::Status(*n as u16))
+                        on.push(RetryReason::Status(*n as u16))
                     }
-                    toml::Value::String(s) if s == "connect" => Some(RetryReason::Connect),
-                    toml::Value::String(s) if s == "timeout" => Some(RetryReason::Timeout),
-                    _ => None,
-                };
-                match reason {
-                    Some(r) => on.push(r),
-                    None => {
-                        let at = problems.locate(&list.span(), &v.to_string());
-                        problems.add(
-                            at..at,
-                            format!(
-                                "retry on `{v}` is unknown: expected HTTP statuses (e.g. 429, 503), \"connect\" or \"timeout\""
-                            ),
-                        );
-                    }
+                    toml::Value::String(s) if s == "connect" => on.push(RetryReason::Connect),
+                    toml::Value::String(s) if s == "timeout" => on.push(RetryReason::Timeout),
+                    _ => at.add(
+                        "on",
+                        format!(
+                            "retry on `{v}` is unknown: expected HTTP statuses (e.g. 429, 503), \"connect\" or \"timeout\""
+                        ),
+                    ),
                 }
             }
-            if list.get_ref().is_empty() {
-                problems.add(list.span(), "retry `on` is empty: nothing would be retried");
+            if list.is_empty() {
+                at.add("on", "retry `on` is empty: nothing would be retried");
             }
             on
         }
     };
+    let backoff = at.backoff(
+        &spec.backoff,
+        &spec.max_backoff,
+        &spec.jitter,
+        Duration::from_millis(200),
+    );
     RetryPolicy {
         attempts,
         on,
-        backoff: backoff(
-            &spec.backoff,
-            &spec.max_backoff,
-            &spec.jitter,
-            Duration::from_millis(200),
-            problems,
-        ),
+        backoff,
     }
 }
 
-pub fn compile_reconnect(spec: &ReconnectSpec, problems: &mut Problems) -> ReconnectPolicy {
+pub fn compile_reconnect(
+    spec: &ReconnectSpec,
+    span: Range<usize>,
+    problems: &mut Problems,
+) -> ReconnectPolicy {
+    let mut at = At {
+        span: &span,
+        problems,
+    };
     ReconnectPolicy {
-        attempts: attempts_field(&spec.attempts, 5, problems),
-        backoff: backoff(
+        attempts: at.attempts(spec.attempts, 5),
+        backoff: at.backoff(
             &spec.backoff,
             &spec.max_backoff,
             &spec.jitter,
             Duration::from_millis(500),
-            problems,
         ),
     }
 }
@@ -293,9 +342,9 @@ pub fn retry_override(
         Some(s) => match s.get_ref() {
             RetrySetting::Switch(false) => Override::Off,
             RetrySetting::Switch(true) => {
-                Override::On(compile_retry(&RetrySpec::default(), problems))
+                Override::On(compile_retry(&RetrySpec::default(), s.span(), problems))
             }
-            RetrySetting::Policy(p) => Override::On(compile_retry(p, problems)),
+            RetrySetting::Policy(p) => Override::On(compile_retry(p, s.span(), problems)),
         },
     }
 }
@@ -308,10 +357,14 @@ pub fn reconnect_override(
         None => Override::Inherit,
         Some(s) => match s.get_ref() {
             ReconnectSetting::Switch(false) => Override::Off,
-            ReconnectSetting::Switch(true) => {
-                Override::On(compile_reconnect(&ReconnectSpec::default(), problems))
+            ReconnectSetting::Switch(true) => Override::On(compile_reconnect(
+                &ReconnectSpec::default(),
+                s.span(),
+                problems,
+            )),
+            ReconnectSetting::Policy(p) => {
+                Override::On(compile_reconnect(p, s.span(), problems))
             }
-            ReconnectSetting::Policy(p) => Override::On(compile_reconnect(p, problems)),
         },
     }
 }

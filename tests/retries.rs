@@ -1,0 +1,411 @@
+//! Retries and reconnects against small servers on 127.0.0.1 that misbehave on purpose: a rate
+//! limiter answering 429 + `Retry-After`, an overloaded service answering 503 without one, a
+//! port nobody listens on, and a socket the server drops. The servers note when each attempt
+//! arrives, so the waits a user made are checked where the target sees them.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::{Message, WebSocketUpgrade};
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use common::{run_quiet, Scratch};
+
+/// What the test server saw, by request key (`ra/0`, `busy/3`, `ws/1`, …).
+#[derive(Default)]
+struct Seen {
+    arrivals: Mutex<HashMap<String, Vec<Instant>>>,
+    /// For sockets: when the server dropped the first one of each user.
+    dropped: Mutex<HashMap<String, Instant>>,
+}
+
+impl Seen {
+    /// Notes an arrival; returns how many came before it for this key.
+    fn arrive(&self, key: String) -> usize {
+        let mut a = self.arrivals.lock().unwrap_or_else(|p| p.into_inner());
+        let list = a.entry(key).or_default();
+        list.push(Instant::now());
+        list.len() - 1
+    }
+
+    fn arrivals(&self) -> HashMap<String, Vec<Instant>> {
+        self.arrivals
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+/// 429 with `Retry-After: 1` for the first `n` requests of each user, then 201.
+async fn rate_limited(State(seen): State<Arc<Seen>>, Path((n, user)): Path<(usize, String)>) -> Response {
+    if seen.arrive(format!("ra/{user}")) < n {
+        (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, "1")], "slow down").into_response()
+    } else {
+        (StatusCode::CREATED, "{}").into_response()
+    }
+}
+
+/// 503 without `Retry-After` for the first `n` requests of each user, then 201.
+async fn busy(State(seen): State<Arc<Seen>>, Path((n, user)): Path<(usize, String)>) -> Response {
+    if seen.arrive(format!("busy/{user}")) < n {
+        (StatusCode::SERVICE_UNAVAILABLE, "busy").into_response()
+    } else {
+        (StatusCode::CREATED, "{}").into_response()
+    }
+}
+
+/// Ticks `{"conn": k}` every 50 ms on the k-th socket of a user; drops the first after 300 ms.
+async fn socket(
+    State(seen): State<Arc<Seen>>,
+    Path(user): Path<String>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let key = format!("ws/{user}");
+    let conn = seen.arrive(key.clone()) + 1;
+    ws.on_upgrade(move |mut socket| async move {
+        let started = Instant::now();
+        loop {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            if conn == 1 && started.elapsed() >= Duration::from_millis(300) {
+                seen.dropped
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(key, Instant::now());
+                // Dropped without a close frame, as a crashed server or a lost network does.
+                return;
+            }
+            let frame = format!(r#"{{"type":"tick","conn":{conn}}}"#);
+            if socket.send(Message::Text(frame.into())).await.is_err() {
+                return;
+            }
+        }
+    })
+}
+
+/// Starts the test server on 127.0.0.1:0 in its own thread; it lives as long as the test binary.
+fn start_server() -> (String, Arc<Seen>) {
+    let seen = Arc::new(Seen::default());
+    let app = Router::new()
+        .route("/ra/{n}/{user}", post(rate_limited))
+        .route("/busy/{n}/{user}", post(busy))
+        .route("/ws/{user}", get(socket))
+        .with_state(seen.clone());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            tx.send(listener.local_addr().expect("addr")).expect("send addr");
+            let _ = axum::serve(listener, app).await;
+        });
+    });
+    let addr = rx.recv().expect("server address");
+    (format!("http://{addr}"), seen)
+}
+
+/// A scenario: `users` arrive evenly over one second, then a quiet period for their retries.
+fn scenario(name: &str, url: &str, users: u32, quiet: &str, run: &str, steps: &str) -> String {
+    format!(
+        r#"
+name = "{name}"
+seed = 3
+[target]
+url = "{url}"
+[load]
+arrivals = "uniform"
+phases = [ {{ name = "arrive", duration = "1s", rate = {users} }}, {{ name = "quiet", duration = "{quiet}", rate = 0 }} ]
+[run]
+timeout = "5s"
+drain = "0s"
+{run}
+{steps}
+"#
+    )
+}
+
+fn gaps(instants: &[Instant]) -> Vec<Duration> {
+    instants.windows(2).map(|w| w[1] - w[0]).collect()
+}
+
+#[test]
+fn retry_after_is_honoured_and_the_step_time_includes_it() {
+    let (url, seen) = start_server();
+    let scratch = Scratch::new();
+    let text = scenario(
+        "retry-after",
+        &url,
+        3,
+        "3s",
+        // The backoff is far shorter than Retry-After: the waits below prove the header won.
+        r#"retry = { attempts = 4, on = [429], backoff = "10ms" }"#,
+        r#"
+[[flows.f.steps]]
+name = "signup"
+http = "POST /ra/2/{{ user.index }}"
+expect.status = 201
+"#,
+    );
+    let outcome = run_quiet(scratch.scenario("ra", &text), scratch.out("ra"), None);
+    let s = &outcome.summary;
+    let m = &s.metrics["signup"];
+    assert_eq!((m.count, m.errors), (3, 0), "{m:?}");
+    assert_eq!(m.retries, 6, "two retries per user: {m:?}");
+    assert_eq!(m.retries_by_reason.get("429"), Some(&6));
+    assert_eq!(s.retries.total, 6);
+    // Latency from the intended start: two waits of one second each at least.
+    let latency = m.latency_ms.expect("latency");
+    assert!(latency.min >= 2000.0, "{latency:?}");
+    assert!(latency.max < 2000.0 + 2.0 * 300.0, "{latency:?}");
+    // The service time is the final attempt alone.
+    let service = m.service_time_ms.expect("service");
+    assert!(service.max < 500.0, "{service:?}");
+
+    let arrivals = seen.arrivals();
+    assert_eq!(arrivals.len(), 3, "{arrivals:?}");
+    for (user, times) in &arrivals {
+        assert_eq!(times.len(), 3, "{user}: two refusals then the success");
+        for gap in gaps(times) {
+            assert!(gap >= Duration::from_secs(1), "{user}: {gap:?} < Retry-After");
+            assert!(gap < Duration::from_millis(1300), "{user}: {gap:?}");
+        }
+    }
+}
+
+#[test]
+fn backoff_doubles_without_jitter_and_stays_under_its_ceiling_with_full_jitter() {
+    let (url, seen) = start_server();
+    let scratch = Scratch::new();
+    let steps = |prefix: &str| {
+        format!(
+            r#"
+[[flows.f.steps]]
+name = "call"
+http = "POST /busy/3/{prefix}{{{{ user.index }}}}"
+expect.status = 201
+"#
+        )
+    };
+    let base = Duration::from_millis(100);
+    let fixed = scenario(
+        "fixed",
+        &url,
+        2,
+        "1500ms",
+        r#"retry = { attempts = 4, on = [503], backoff = "100ms", jitter = "none" }"#,
+        &steps("fixed-"),
+    );
+    let outcome = run_quiet(scratch.scenario("fixed", &fixed), scratch.out("fixed"), None);
+    let m = &outcome.summary.metrics["call"];
+    assert_eq!((m.count, m.errors, m.retries), (2, 0, 6), "{m:?}");
+    assert!(m.latency_ms.expect("latency").min >= 700.0, "100 + 200 + 400 ms of waits");
+
+    let full = scenario(
+        "full",
+        &url,
+        8,
+        "1500ms",
+        r#"retry = { attempts = 4, on = [503], backoff = "100ms", jitter = "full" }"#,
+        &steps("full-"),
+    );
+    let outcome = run_quiet(scratch.scenario("full", &full), scratch.out("full"), None);
+    let m = &outcome.summary.metrics["call"];
+    assert_eq!((m.count, m.errors, m.retries), (8, 0, 24), "{m:?}");
+
+    let arrivals = seen.arrivals();
+    let slack = Duration::from_millis(80);
+    let mut jittered = Vec::new();
+    for (key, times) in &arrivals {
+        assert_eq!(times.len(), 4, "{key}");
+        for (k, gap) in gaps(times).into_iter().enumerate() {
+            let ceiling = base * 2u32.pow(k as u32);
+            if key.starts_with("busy/fixed-") {
+                assert!(gap >= ceiling && gap < ceiling + slack, "{key} #{k}: {gap:?}");
+            } else {
+                assert!(gap < ceiling + slack, "{key} #{k}: {gap:?} above {ceiling:?}");
+                jittered.push(gap.as_secs_f64() / ceiling.as_secs_f64());
+            }
+        }
+    }
+    assert_eq!(jittered.len(), 24);
+    // Full jitter draws uniformly below the ceiling: the waits spread out (all 24 in the top
+    // fifth by chance has probability 0.2^24).
+    assert!(jittered.iter().any(|r| *r < 0.8), "{jittered:?}");
+}
+
+#[test]
+fn exhausted_attempts_are_one_error_and_other_statuses_are_not_retried() {
+    let (url, seen) = start_server();
+    let scratch = Scratch::new();
+    let text = scenario(
+        "exhausted",
+        &url,
+        3,
+        "1s",
+        r#"retry = { attempts = 3, on = [503], backoff = "20ms" }"#,
+        r#"
+[[flows.f.steps]]
+name = "call"
+http = "POST /busy/100/{{ user.index }}"
+expect.status = 201
+
+[[flows.f.steps]]
+name = "limited"
+http = "POST /ra/100/{{ user.index }}"
+expect.status = 201
+"#,
+    );
+    let outcome = run_quiet(scratch.scenario("ex", &text), scratch.out("ex"), None);
+    let m = &outcome.summary.metrics["call"];
+    assert_eq!((m.count, m.errors, m.retries), (3, 3, 6), "{m:?}");
+    assert_eq!(m.errors_by_class.get("http_status"), Some(&3));
+    for (key, times) in seen.arrivals() {
+        assert!(key.starts_with("busy/"), "the flow ended at the failed step: {key}");
+        assert_eq!(times.len(), 3, "{key}: three attempts in all");
+    }
+
+    // Retrying a 429 is not asked for here: one attempt, one error.
+    let (url, seen) = start_server();
+    let text = scenario(
+        "not-retried",
+        &url,
+        2,
+        "500ms",
+        r#"retry = { attempts = 3, on = [503] }"#,
+        r#"
+[[flows.f.steps]]
+name = "limited"
+http = "POST /ra/100/{{ user.index }}"
+expect.status = 201
+"#,
+    );
+    let outcome = run_quiet(scratch.scenario("nr", &text), scratch.out("nr"), None);
+    let m = &outcome.summary.metrics["limited"];
+    assert_eq!((m.count, m.errors, m.retries), (2, 2, 0), "{m:?}");
+    assert!(seen.arrivals().values().all(|t| t.len() == 1));
+}
+
+#[test]
+fn a_refused_connection_is_retried_as_connect_then_counted_once() {
+    // The run checks once that something listens; then the port closes and stays closed.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let closer = std::thread::spawn(move || {
+        let _ = listener.accept();
+        drop(listener);
+    });
+    let scratch = Scratch::new();
+    let text = scenario(
+        "refused",
+        &format!("http://{addr}"),
+        3,
+        "1s",
+        r#"retry = { attempts = 3, on = ["connect"], backoff = "50ms", jitter = "none" }"#,
+        r#"
+[[flows.f.steps]]
+name = "call"
+http = "GET /anything"
+"#,
+    );
+    let outcome = run_quiet(scratch.scenario("cr", &text), scratch.out("cr"), None);
+    let _ = closer.join();
+    let m = &outcome.summary.metrics["call"];
+    assert_eq!((m.count, m.errors), (3, 3), "{m:?}");
+    assert_eq!(m.errors_by_class.get("connect"), Some(&3), "{m:?}");
+    assert_eq!(m.retries_by_reason.get("connect"), Some(&6), "{m:?}");
+    assert_eq!(outcome.summary.retries.by_reason.get("connect"), Some(&6));
+}
+
+const WS_STEPS: &str = r#"
+[[flows.f.steps]]
+name = "ws_connect"
+ws = "/ws/{{ user.index }}"
+on_frame = [ { match = { "$.conn" = 2 }, count = "after_reconnect" } ]
+RECONNECT
+
+[[flows.f.steps]]
+stay_online = { constant = "1200ms" }
+"#;
+
+#[test]
+fn a_dropped_socket_is_reopened_after_its_backoff_and_keeps_receiving() {
+    let (url, seen) = start_server();
+    let scratch = Scratch::new();
+    let steps = WS_STEPS.replace(
+        "RECONNECT",
+        r#"reconnect = { attempts = 3, backoff = "200ms", jitter = "none" }"#,
+    );
+    let text = scenario("reconnect", &url, 3, "2s", "", &steps);
+    let outcome = run_quiet(scratch.scenario("rc", &text), scratch.out("rc"), None);
+    let s = &outcome.summary;
+    let m = &s.metrics["ws_connect"];
+    // Three first connects and three reconnects, each a sample; the drops are not errors.
+    assert_eq!((m.count, m.errors, m.reconnects), (6, 0, 3), "{m:?}");
+    assert_eq!(s.retries.reconnects, 3);
+    // ~900 ms on the second socket at one tick per 50 ms: well above 5 per user.
+    let after = s.counts.get("after_reconnect").copied().unwrap_or(0);
+    assert!(after >= 15, "frames after reconnecting: {after}");
+
+    let dropped = seen.dropped.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let arrivals = seen.arrivals();
+    assert_eq!(arrivals.len(), 3);
+    for (key, times) in &arrivals {
+        assert_eq!(times.len(), 2, "{key}: one drop, one reconnect");
+        let wait = times[1] - dropped[key];
+        assert!(
+            wait >= Duration::from_millis(200) && wait < Duration::from_millis(400),
+            "{key}: reconnected {wait:?} after the drop"
+        );
+    }
+
+    // Without reconnect the drop ends the user's flow, as one error of the socket's step.
+    let (url, seen) = start_server();
+    let steps = WS_STEPS.replace("RECONNECT", "");
+    let text = scenario("no-reconnect", &url, 3, "2s", "", &steps);
+    let outcome = run_quiet(scratch.scenario("nr", &text), scratch.out("nr"), None);
+    let m = &outcome.summary.metrics["ws_connect"];
+    assert_eq!((m.count, m.errors, m.reconnects), (6, 3, 0), "{m:?}");
+    assert_eq!(m.errors_by_class.get("ws_closed"), Some(&3));
+    assert!(seen.arrivals().values().all(|t| t.len() == 1));
+}
+
+#[test]
+fn the_built_in_flow_retries_throttled_verifications() {
+    // 30 users in one second against a verify capacity of 10/s: some get 429 + Retry-After: 1
+    // and must get through on a later attempt instead of failing.
+    let scratch = Scratch::new();
+    let text = r#"
+name = "builtin-retry"
+seed = 5
+[target]
+builtin = { verify_capacity = 10.0 }
+[load]
+arrivals = "uniform"
+phases = [ { name = "arrive", duration = "1s", rate = 30 }, { name = "quiet", duration = "3s", rate = 0 } ]
+[user]
+contacts_known = 0
+contacts_unknown = 0
+messages = 0
+stay_online = { constant = "10ms" }
+[run]
+drain = "0s"
+retry = { attempts = 4, on = [429] }
+"#;
+    let outcome = run_quiet(scratch.scenario("b", text), scratch.out("b"), None);
+    let m = &outcome.summary.metrics["verify"];
+    assert_eq!((m.count, m.errors), (30, 0), "{m:?}");
+    assert!(m.retries > 0, "{m:?}");
+    assert_eq!(m.retries_by_reason.get("429"), Some(&m.retries));
+    // A retried verification waited a whole second.
+    assert!(m.latency_ms.expect("latency").max >= 1000.0);
+}
