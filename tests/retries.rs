@@ -154,6 +154,11 @@ fn retry_after_is_honoured_and_the_step_time_includes_it() {
 name = "signup"
 http = "POST /ra/2/{{ user.index }}"
 expect.status = 201
+
+[thresholds]
+"signup.retries" = "== 6"
+"retries.rate" = "< 70%"
+"signup.errors" = "== 0"
 "#,
     );
     let outcome = run_quiet(scratch.scenario("ra", &text), scratch.out("ra"), None);
@@ -163,6 +168,16 @@ expect.status = 201
     assert_eq!(m.retries, 6, "two retries per user: {m:?}");
     assert_eq!(m.retries_by_reason.get("429"), Some(&6));
     assert_eq!(s.retries.total, 6);
+    // Thresholds see them: 6 retried attempts of 9 in all.
+    assert!(s.thresholds.iter().all(|t| t.passed), "{:?}", s.thresholds);
+    let rate = s.thresholds.iter().find(|t| t.expr.starts_with("retries.rate"));
+    let observed = rate.and_then(|t| t.observed).expect("retries.rate observed");
+    assert!((observed - 6.0 / 9.0).abs() < 1e-9, "{observed}");
+    let json = std::fs::read_to_string(outcome.dir.join("summary.json")).expect("summary.json");
+    let json: serde_json::Value = serde_json::from_str(&json).expect("json");
+    assert_eq!(json["metrics"]["signup"]["retries"], 6);
+    assert_eq!(json["metrics"]["signup"]["retries_by_reason"]["429"], 6);
+    assert_eq!(json["retries"]["total"], 6);
     // Latency from the intended start: two waits of one second each at least.
     let latency = m.latency_ms.expect("latency");
     assert!(latency.min >= 2000.0, "{latency:?}");
