@@ -424,3 +424,104 @@ retry = { attempts = 4, on = [429] }
     // A retried verification waited a whole second.
     assert!(m.latency_ms.expect("latency").max >= 1000.0);
 }
+
+#[test]
+fn retry_settings_are_checked_before_any_traffic_and_steps_override_the_run() {
+    use inrush::flow::retry::{Jitter, Override, RetryReason};
+    let head = r#"
+name = "check"
+seed = 1
+[target]
+url = "http://127.0.0.1:9"
+[load]
+phases = [ { name = "p", duration = "1s", rate = 1 } ]
+"#;
+    let good = format!(
+        "{head}{}",
+        r#"[run]
+retry = { attempts = 5, on = [429, "timeout"], backoff = "1s", max_backoff = "4s", jitter = "none" }
+reconnect = { attempts = 2 }
+
+[[flows.f.steps]]
+name = "a"
+http = "GET /a"
+
+[[flows.f.steps]]
+name = "b"
+http = "GET /b"
+retry = false
+
+[[flows.f.steps]]
+name = "c"
+ws = "/ws"
+retry = { attempts = 2 }
+reconnect = false
+"#
+    );
+    let plan = inrush::plan::compile(std::path::Path::new("check.toml"), &good, None)
+        .expect("valid scenario");
+    let run = plan.retry.as_ref().expect("[run] retry");
+    assert_eq!(run.attempts, 5);
+    assert_eq!(run.on, [RetryReason::Status(429), RetryReason::Timeout]);
+    assert_eq!(run.backoff.jitter, Jitter::None);
+    assert_eq!(run.backoff.ceiling(5), Duration::from_secs(4));
+    assert_eq!(plan.reconnect.as_ref().map(|r| r.attempts), Some(2));
+    let steps = &plan.flows.flows[0].steps;
+    assert_eq!(steps[0].retry, Override::Inherit);
+    assert_eq!(steps[1].retry, Override::Off);
+    assert!(steps[1].retry.resolve(plan.retry.as_ref()).is_none());
+    match &steps[2].retry {
+        // A step's own table starts from the defaults, not from [run]'s.
+        Override::On(p) => assert_eq!(
+            (p.attempts, p.backoff.base, p.on.len()),
+            (2, Duration::from_millis(200), 3)
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(steps[2].reconnect, Override::Off);
+
+    let bad = format!(
+        "{head}{}",
+        r#"[run]
+retry = { attempts = 0, on = [429, "sometimes"], backoff = "soon", jitter = "half" }
+
+[[flows.f.steps]]
+name = "a"
+http = "GET /a"
+reconnect = { attempts = 2 }
+
+[[flows.f.steps]]
+name = "b"
+send = "hi"
+retry = { attemps = 2 }
+"#
+    );
+    let errors = inrush::plan::compile(std::path::Path::new("bad.toml"), &bad, None)
+        .expect_err("invalid")
+        .0;
+    let text: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+    let has = |needle: &str| text.iter().any(|t| t.contains(needle));
+    // A misspelt key is a parse error, reported alone (with the keys that exist).
+    assert!(has("attemps"), "{text:#?}");
+    assert!(has("bad.toml:"), "{text:#?}");
+
+    let bad = bad.replace("retry = { attemps = 2 }", "retry = { attempts = 2 }");
+    let errors = inrush::plan::compile(std::path::Path::new("bad.toml"), &bad, None)
+        .expect_err("invalid")
+        .0;
+    let line_of = |needle: &str| bad[..bad.find(needle).expect("needle")].matches('\n').count() + 1;
+    let at = |message: &str| {
+        errors
+            .iter()
+            .find(|e| e.message.contains(message))
+            .map(|e| e.line)
+            .unwrap_or_else(|| panic!("no `{message}` in {errors:#?}"))
+    };
+    assert_eq!(at("attempts must be between 1 and 1000"), line_of("retry = { attempts = 0"));
+    assert_eq!(at("`\"sometimes\"` is unknown"), line_of("retry = { attempts = 0"));
+    assert_eq!(at("jitter `half` is unknown"), line_of("retry = { attempts = 0"));
+    assert_eq!(at("backoff:"), line_of("retry = { attempts = 0"));
+    assert_eq!(at("reconnect applies to `ws` steps only"), line_of("reconnect = {"));
+    assert_eq!(at("retry applies to `http` and `ws` steps only"), line_of("retry = { attempts = 2 }"));
+    assert!(errors.iter().all(|e| e.column > 0));
+}

@@ -207,7 +207,13 @@ struct At<'s, 'p, 'a> {
 
 impl At<'_, '_, '_> {
     fn add(&mut self, key: &str, message: impl Into<String>) {
-        let at = self.problems.locate(self.span, key);
+        // ` backoff` so that `max_backoff` is not taken for `backoff`.
+        let spaced = self.problems.locate(self.span, &format!(" {key}"));
+        let at = if spaced == self.span.start {
+            self.problems.locate(self.span, key)
+        } else {
+            spaced + 1
+        };
         self.problems.add(at..at, message);
     }
 
