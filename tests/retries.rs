@@ -525,3 +525,32 @@ retry = { attemps = 2 }
     assert_eq!(at("retry applies to `http` and `ws` steps only"), line_of("retry = { attempts = 2 }"));
     assert!(errors.iter().all(|e| e.column > 0));
 }
+
+#[test]
+fn the_built_in_target_drops_sockets_and_the_built_in_flow_reconnects() {
+    // Sockets live 300 ms on average; users stay online 1.5 s, so each reconnects several times.
+    let scratch = Scratch::new();
+    let text = r#"
+name = "builtin-reconnect"
+seed = 6
+[target]
+builtin = { drop_sockets = "300ms" }
+[load]
+arrivals = "uniform"
+phases = [ { name = "arrive", duration = "1s", rate = 5 }, { name = "quiet", duration = "2s", rate = 0 } ]
+[user]
+contacts_known = 0
+contacts_unknown = 0
+messages = 0
+stay_online = { constant = "1500ms" }
+[run]
+drain = "0s"
+reconnect = { attempts = 5, backoff = "50ms", max_backoff = "200ms" }
+"#;
+    let outcome = run_quiet(scratch.scenario("b", text), scratch.out("b"), None);
+    let m = &outcome.summary.metrics["ws_connect"];
+    assert_eq!(m.errors, 0, "{m:?}");
+    // 5 users × ~1.5 s / 0.3 s: about 25 drops; far fewer would mean drops ended flows.
+    assert!(m.reconnects >= 10, "{m:?}");
+    assert_eq!(m.count, 5 + m.reconnects, "each reconnect is a sample: {m:?}");
+}
