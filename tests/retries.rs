@@ -178,6 +178,18 @@ expect.status = 201
     assert_eq!(json["metrics"]["signup"]["retries"], 6);
     assert_eq!(json["metrics"]["signup"]["retries_by_reason"]["429"], 6);
     assert_eq!(json["retries"]["total"], 6);
+    // Per interval too, for the throughput chart's retries panel.
+    let timeline = std::fs::read_to_string(outcome.dir.join("timeline.json")).expect("timeline");
+    let timeline: serde_json::Value = serde_json::from_str(&timeline).expect("json");
+    let per_interval: u64 = timeline["points"]
+        .as_array()
+        .expect("points")
+        .iter()
+        .filter_map(|p| p["metrics"]["signup"]["retries"].as_u64())
+        .sum();
+    assert_eq!(per_interval, 6);
+    let svg = std::fs::read_to_string(outcome.dir.join("throughput.svg")).expect("svg");
+    assert!(svg.contains("Retries and reconnects per second"));
     // Latency from the intended start: two waits of one second each at least.
     let latency = m.latency_ms.expect("latency");
     assert!(latency.min >= 2000.0, "{latency:?}");
