@@ -88,6 +88,18 @@ async fn socket(
     })
 }
 
+/// Refuses the first WebSocket handshake of each user with 503 + `Retry-After: 1`, then accepts.
+async fn socket_busy(
+    State(seen): State<Arc<Seen>>,
+    Path(user): Path<String>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    if seen.arrive(format!("wsbusy/{user}")) == 0 {
+        return (StatusCode::SERVICE_UNAVAILABLE, [(header::RETRY_AFTER, "1")]).into_response();
+    }
+    ws.on_upgrade(|_socket| async {})
+}
+
 /// Starts the test server on 127.0.0.1:0 in its own thread; it lives as long as the test binary.
 fn start_server() -> (String, Arc<Seen>) {
     let seen = Arc::new(Seen::default());
@@ -95,6 +107,7 @@ fn start_server() -> (String, Arc<Seen>) {
         .route("/ra/{n}/{user}", post(rate_limited))
         .route("/busy/{n}/{user}", post(busy))
         .route("/ws/{user}", get(socket))
+        .route("/wsbusy/{user}", get(socket_busy))
         .with_state(seen.clone());
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -565,4 +578,34 @@ reconnect = { attempts = 5, backoff = "50ms", max_backoff = "200ms" }
     // 5 users × ~1.5 s / 0.3 s: about 25 drops; far fewer would mean drops ended flows.
     assert!(m.reconnects >= 10, "{m:?}");
     assert_eq!(m.count, 5 + m.reconnects, "each reconnect is a sample: {m:?}");
+}
+
+#[test]
+fn a_refused_websocket_handshake_is_retried_after_its_retry_after() {
+    let (url, seen) = start_server();
+    let scratch = Scratch::new();
+    let text = scenario(
+        "ws-busy",
+        &url,
+        2,
+        "2s",
+        r#"retry = { attempts = 2, on = [503], backoff = "10ms" }"#,
+        r#"
+[[flows.f.steps]]
+name = "ws_connect"
+ws = "/wsbusy/{{ user.index }}"
+
+[[flows.f.steps]]
+close = true
+"#,
+    );
+    let outcome = run_quiet(scratch.scenario("wb", &text), scratch.out("wb"), None);
+    let m = &outcome.summary.metrics["ws_connect"];
+    assert_eq!((m.count, m.errors, m.retries), (2, 0, 2), "{m:?}");
+    assert_eq!(m.retries_by_reason.get("503"), Some(&2));
+    assert!(m.latency_ms.expect("latency").min >= 1000.0);
+    for (key, times) in seen.arrivals() {
+        assert_eq!(times.len(), 2, "{key}");
+        assert!(times[1] - times[0] >= Duration::from_secs(1), "{key}");
+    }
 }

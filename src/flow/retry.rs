@@ -146,15 +146,19 @@ pub struct RetryPolicy {
 }
 
 impl RetryPolicy {
-    /// The reason to retry this failure, when the policy covers it.
+    /// The reason to retry this failure, when the policy covers it. A status counts first: a
+    /// WebSocket handshake refused with 503 is retried under `on = [503]` as under "connect".
     pub fn reason(&self, e: &OpError) -> Option<RetryReason> {
-        let reason = match (e.class, e.status) {
-            (ErrorClass::HttpStatus, Some(s)) => RetryReason::Status(s),
-            (ErrorClass::Connect, _) => RetryReason::Connect,
-            (ErrorClass::Timeout, _) => RetryReason::Timeout,
-            _ => return None,
+        let covered = |r: RetryReason| self.on.contains(&r).then_some(r);
+        let by_class = match e.class {
+            ErrorClass::Connect => Some(RetryReason::Connect),
+            ErrorClass::Timeout => Some(RetryReason::Timeout),
+            _ => None,
         };
-        self.on.contains(&reason).then_some(reason)
+        e.status
+            .map(RetryReason::Status)
+            .and_then(covered)
+            .or_else(|| by_class.and_then(covered))
     }
 }
 
@@ -455,5 +459,9 @@ mod tests {
         );
         assert_eq!(p.reason(&OpError::new(ErrorClass::Timeout, "slow")), None);
         assert_eq!(p.reason(&OpError::new(ErrorClass::CheckFailed, "bad")), None);
+        // A refused WebSocket handshake: its status if named, else "connect".
+        let handshake = |s| OpError::new(ErrorClass::Connect, "x").with_status(s, None);
+        assert_eq!(p.reason(&handshake(429)), Some(RetryReason::Status(429)));
+        assert_eq!(p.reason(&handshake(503)), Some(RetryReason::Connect));
     }
 }

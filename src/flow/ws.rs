@@ -56,6 +56,26 @@ pub async fn connect_with(
     let (socket, _response) =
         tokio_tungstenite::client_async_with_config(request, stream, Some(client_config()))
             .await
-            .map_err(|e| OpError::new(ErrorClass::Connect, format!("websocket handshake: {e}")))?;
+            .map_err(|e| {
+                // A refusal with a status (429, 503 + Retry-After) says so, for retry policies.
+                let refused = match &e {
+                    tokio_tungstenite::tungstenite::Error::Http(resp) => {
+                        let retry_after = resp
+                            .headers()
+                            .get("retry-after")
+                            .and_then(|v| v.to_str().ok())
+                            .and_then(|v| {
+                                super::retry::parse_retry_after(v, std::time::SystemTime::now())
+                            });
+                        Some((resp.status().as_u16(), retry_after))
+                    }
+                    _ => None,
+                };
+                let err = OpError::new(ErrorClass::Connect, format!("websocket handshake: {e}"));
+                match refused {
+                    Some((status, retry_after)) => err.with_status(status, retry_after),
+                    None => err,
+                }
+            })?;
     Ok(socket)
 }
