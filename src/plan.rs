@@ -258,6 +258,12 @@ pub fn describe(plan: &Plan) -> String {
             );
         }
     }
+    if let Some(r) = &plan.retry {
+        let _ = writeln!(out, "  retry: {}", r.describe());
+    }
+    if let Some(r) = &plan.reconnect {
+        let _ = writeln!(out, "  reconnect: {}", r.describe());
+    }
     let metrics: Vec<&str> = plan.catalog.reported().map(|(_, n)| n).collect();
     let _ = writeln!(out, "  metrics: {}", metrics.join(", "));
     out

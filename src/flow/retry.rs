@@ -117,6 +117,14 @@ pub struct Backoff {
 }
 
 impl Backoff {
+    fn describe(&self) -> String {
+        let jitter = match self.jitter {
+            Jitter::Full => "full jitter",
+            Jitter::None => "no jitter",
+        };
+        format!("backoff {:?} doubling to {:?}, {jitter}", self.base, self.max)
+    }
+
     /// The ceiling of the k-th wait, before jitter.
     pub fn ceiling(&self, k: u32) -> Duration {
         let factor = 1u32.checked_shl(k.min(31)).unwrap_or(u32::MAX);
@@ -159,6 +167,26 @@ impl RetryPolicy {
             .map(RetryReason::Status)
             .and_then(covered)
             .or_else(|| by_class.and_then(covered))
+    }
+}
+
+impl RetryPolicy {
+    /// One line for `inrush validate`.
+    pub fn describe(&self) -> String {
+        let on: Vec<String> = self.on.iter().map(|r| r.name()).collect();
+        format!(
+            "{} attempts on {}; {}",
+            self.attempts,
+            on.join(", "),
+            self.backoff.describe()
+        )
+    }
+}
+
+impl ReconnectPolicy {
+    /// One line for `inrush validate`.
+    pub fn describe(&self) -> String {
+        format!("{} tries per drop; {}", self.attempts, self.backoff.describe())
     }
 }
 
