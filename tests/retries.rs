@@ -43,9 +43,17 @@ impl Seen {
 }
 
 /// 429 with `Retry-After: 1` for the first `n` requests of each user, then 201.
-async fn rate_limited(State(seen): State<Arc<Seen>>, Path((n, user)): Path<(usize, String)>) -> Response {
+async fn rate_limited(
+    State(seen): State<Arc<Seen>>,
+    Path((n, user)): Path<(usize, String)>,
+) -> Response {
     if seen.arrive(format!("ra/{user}")) < n {
-        (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, "1")], "slow down").into_response()
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, "1")],
+            "slow down",
+        )
+            .into_response()
     } else {
         (StatusCode::CREATED, "{}").into_response()
     }
@@ -95,7 +103,11 @@ async fn socket_busy(
     ws: WebSocketUpgrade,
 ) -> Response {
     if seen.arrive(format!("wsbusy/{user}")) == 0 {
-        return (StatusCode::SERVICE_UNAVAILABLE, [(header::RETRY_AFTER, "1")]).into_response();
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "1")],
+        )
+            .into_response();
     }
     ws.on_upgrade(|_socket| async {})
 }
@@ -119,7 +131,8 @@ fn start_server() -> (String, Arc<Seen>) {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                 .await
                 .expect("bind");
-            tx.send(listener.local_addr().expect("addr")).expect("send addr");
+            tx.send(listener.local_addr().expect("addr"))
+                .expect("send addr");
             let _ = axum::serve(listener, app).await;
         });
     });
@@ -183,8 +196,13 @@ expect.status = 201
     assert_eq!(s.retries.total, 6);
     // Thresholds see them: 6 retried attempts of 9 in all.
     assert!(s.thresholds.iter().all(|t| t.passed), "{:?}", s.thresholds);
-    let rate = s.thresholds.iter().find(|t| t.expr.starts_with("retries.rate"));
-    let observed = rate.and_then(|t| t.observed).expect("retries.rate observed");
+    let rate = s
+        .thresholds
+        .iter()
+        .find(|t| t.expr.starts_with("retries.rate"));
+    let observed = rate
+        .and_then(|t| t.observed)
+        .expect("retries.rate observed");
     assert!((observed - 6.0 / 9.0).abs() < 1e-4, "{observed}");
     let json = std::fs::read_to_string(outcome.dir.join("summary.json")).expect("summary.json");
     let json: serde_json::Value = serde_json::from_str(&json).expect("json");
@@ -216,7 +234,10 @@ expect.status = 201
     for (user, times) in &arrivals {
         assert_eq!(times.len(), 3, "{user}: two refusals then the success");
         for gap in gaps(times) {
-            assert!(gap >= Duration::from_secs(1), "{user}: {gap:?} < Retry-After");
+            assert!(
+                gap >= Duration::from_secs(1),
+                "{user}: {gap:?} < Retry-After"
+            );
             assert!(gap < Duration::from_millis(1300), "{user}: {gap:?}");
         }
     }
@@ -245,10 +266,17 @@ expect.status = 201
         r#"retry = { attempts = 4, on = [503], backoff = "100ms", jitter = "none" }"#,
         &steps("fixed-"),
     );
-    let outcome = run_quiet(scratch.scenario("fixed", &fixed), scratch.out("fixed"), None);
+    let outcome = run_quiet(
+        scratch.scenario("fixed", &fixed),
+        scratch.out("fixed"),
+        None,
+    );
     let m = &outcome.summary.metrics["call"];
     assert_eq!((m.count, m.errors, m.retries), (2, 0, 6), "{m:?}");
-    assert!(m.latency_ms.expect("latency").min >= 700.0, "100 + 200 + 400 ms of waits");
+    assert!(
+        m.latency_ms.expect("latency").min >= 700.0,
+        "100 + 200 + 400 ms of waits"
+    );
 
     let full = scenario(
         "full",
@@ -270,9 +298,15 @@ expect.status = 201
         for (k, gap) in gaps(times).into_iter().enumerate() {
             let ceiling = base * 2u32.pow(k as u32);
             if key.starts_with("busy/fixed-") {
-                assert!(gap >= ceiling && gap < ceiling + slack, "{key} #{k}: {gap:?}");
+                assert!(
+                    gap >= ceiling && gap < ceiling + slack,
+                    "{key} #{k}: {gap:?}"
+                );
             } else {
-                assert!(gap < ceiling + slack, "{key} #{k}: {gap:?} above {ceiling:?}");
+                assert!(
+                    gap < ceiling + slack,
+                    "{key} #{k}: {gap:?} above {ceiling:?}"
+                );
                 jittered.push(gap.as_secs_f64() / ceiling.as_secs_f64());
             }
         }
@@ -310,7 +344,10 @@ expect.status = 201
     assert_eq!((m.count, m.errors, m.retries), (3, 3, 6), "{m:?}");
     assert_eq!(m.errors_by_class.get("http_status"), Some(&3));
     for (key, times) in seen.arrivals() {
-        assert!(key.starts_with("busy/"), "the flow ended at the failed step: {key}");
+        assert!(
+            key.starts_with("busy/"),
+            "the flow ended at the failed step: {key}"
+        );
         assert_eq!(times.len(), 3, "{key}: three attempts in all");
     }
 
@@ -396,7 +433,11 @@ fn a_dropped_socket_is_reopened_after_its_backoff_and_keeps_receiving() {
     let after = s.counts.get("after_reconnect").copied().unwrap_or(0);
     assert!(after >= 15, "frames after reconnecting: {after}");
 
-    let dropped = seen.dropped.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let dropped = seen
+        .dropped
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
     let arrivals = seen.arrivals();
     assert_eq!(arrivals.len(), 3);
     for (key, times) in &arrivals {
@@ -534,7 +575,12 @@ retry = { attemps = 2 }
     let errors = inrush::plan::compile(std::path::Path::new("bad.toml"), &bad, None)
         .expect_err("invalid")
         .0;
-    let line_of = |needle: &str| bad[..bad.find(needle).expect("needle")].matches('\n').count() + 1;
+    let line_of = |needle: &str| {
+        bad[..bad.find(needle).expect("needle")]
+            .matches('\n')
+            .count()
+            + 1
+    };
     let at = |message: &str| {
         errors
             .iter()
@@ -542,12 +588,27 @@ retry = { attemps = 2 }
             .map(|e| e.line)
             .unwrap_or_else(|| panic!("no `{message}` in {errors:#?}"))
     };
-    assert_eq!(at("attempts must be between 1 and 1000"), line_of("retry = { attempts = 0"));
-    assert_eq!(at("`\"sometimes\"` is unknown"), line_of("retry = { attempts = 0"));
-    assert_eq!(at("jitter `half` is unknown"), line_of("retry = { attempts = 0"));
+    assert_eq!(
+        at("attempts must be between 1 and 1000"),
+        line_of("retry = { attempts = 0")
+    );
+    assert_eq!(
+        at("`\"sometimes\"` is unknown"),
+        line_of("retry = { attempts = 0")
+    );
+    assert_eq!(
+        at("jitter `half` is unknown"),
+        line_of("retry = { attempts = 0")
+    );
     assert_eq!(at("backoff:"), line_of("retry = { attempts = 0"));
-    assert_eq!(at("reconnect applies to `ws` steps only"), line_of("reconnect = {"));
-    assert_eq!(at("retry applies to `http` and `ws` steps only"), line_of("retry = { attempts = 2 }"));
+    assert_eq!(
+        at("reconnect applies to `ws` steps only"),
+        line_of("reconnect = {")
+    );
+    assert_eq!(
+        at("retry applies to `http` and `ws` steps only"),
+        line_of("retry = { attempts = 2 }")
+    );
     assert!(errors.iter().all(|e| e.column > 0));
 }
 
@@ -577,7 +638,11 @@ reconnect = { attempts = 5, backoff = "50ms", max_backoff = "200ms" }
     assert_eq!(m.errors, 0, "{m:?}");
     // 5 users × ~1.5 s / 0.3 s: about 25 drops; far fewer would mean drops ended flows.
     assert!(m.reconnects >= 10, "{m:?}");
-    assert_eq!(m.count, 5 + m.reconnects, "each reconnect is a sample: {m:?}");
+    assert_eq!(
+        m.count,
+        5 + m.reconnects,
+        "each reconnect is a sample: {m:?}"
+    );
 }
 
 #[test]

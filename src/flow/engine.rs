@@ -352,7 +352,9 @@ impl<'a> User<'a> {
     /// drop is the socket step's error and the flow ends.
     async fn dropped(&mut self) -> Result<(), Stop> {
         let policy = match &self.socket {
-            Some(s) if self.running() => s.step.reconnect.resolve(self.ctx.plan().reconnect.as_ref()),
+            Some(s) if self.running() => {
+                s.step.reconnect.resolve(self.ctx.plan().reconnect.as_ref())
+            }
             _ => None,
         };
         let (Some(policy), Some(step)) = (policy, self.socket.as_ref().map(|s| s.step)) else {
@@ -392,7 +394,10 @@ impl<'a> User<'a> {
             let started = ctx.now();
             let result = match tokio::time::timeout(step.timeout, self.open_socket(step)).await {
                 Ok(r) => r,
-                Err(_) => Err(fail(ErrorClass::Timeout, "no answer within the step's timeout")),
+                Err(_) => Err(fail(
+                    ErrorClass::Timeout,
+                    "no answer within the step's timeout",
+                )),
             };
             match result {
                 Ok(()) => {

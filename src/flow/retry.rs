@@ -122,7 +122,10 @@ impl Backoff {
             Jitter::Full => "full jitter",
             Jitter::None => "no jitter",
         };
-        format!("backoff {:?} doubling to {:?}, {jitter}", self.base, self.max)
+        format!(
+            "backoff {:?} doubling to {:?}, {jitter}",
+            self.base, self.max
+        )
     }
 
     /// The ceiling of the k-th wait, before jitter.
@@ -137,9 +140,7 @@ impl Backoff {
         match self.jitter {
             Jitter::None => ceiling,
             Jitter::Full if ceiling.is_zero() => ceiling,
-            Jitter::Full => {
-                Duration::from_nanos(rng.random_range(0..=ceiling.as_nanos() as u64))
-            }
+            Jitter::Full => Duration::from_nanos(rng.random_range(0..=ceiling.as_nanos() as u64)),
         }
     }
 }
@@ -186,7 +187,11 @@ impl RetryPolicy {
 impl ReconnectPolicy {
     /// One line for `inrush validate`.
     pub fn describe(&self) -> String {
-        format!("{} tries per drop; {}", self.attempts, self.backoff.describe())
+        format!(
+            "{} tries per drop; {}",
+            self.attempts,
+            self.backoff.describe()
+        )
     }
 }
 
@@ -280,7 +285,10 @@ impl At<'_, '_, '_> {
         let base = self.duration("backoff", base, default_base);
         let max = self.duration("max_backoff", max, Duration::from_secs(10).max(base));
         if max < base {
-            self.add("max_backoff", "max_backoff must not be shorter than backoff");
+            self.add(
+                "max_backoff",
+                "max_backoff must not be shorter than backoff",
+            );
         }
         let jitter = match jitter.as_deref() {
             None | Some("full") => Jitter::Full,
@@ -400,9 +408,7 @@ pub fn reconnect_override(
                 s.span(),
                 problems,
             )),
-            ReconnectSetting::Policy(p) => {
-                Override::On(compile_reconnect(p, s.span(), problems))
-            }
+            ReconnectSetting::Policy(p) => Override::On(compile_reconnect(p, s.span(), problems)),
         },
     }
 }
@@ -416,7 +422,10 @@ mod tests {
     fn retry_after_reads_seconds_and_http_dates() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_445_412_480); // 07:28:00 GMT
         assert_eq!(parse_retry_after("1", now), Some(Duration::from_secs(1)));
-        assert_eq!(parse_retry_after(" 120 ", now), Some(Duration::from_secs(120)));
+        assert_eq!(
+            parse_retry_after(" 120 ", now),
+            Some(Duration::from_secs(120))
+        );
         assert_eq!(
             parse_retry_after("Wed, 21 Oct 2015 07:28:05 GMT", now),
             Some(Duration::from_secs(5))
@@ -446,8 +455,15 @@ mod tests {
         };
         let mut rng = rand::rngs::SmallRng::seed_from_u64(7);
         let waits: Vec<Duration> = (0..6).map(|k| b.delay(k, &mut rng)).collect();
-        assert_eq!(waits, [ms(100), ms(200), ms(400), ms(800), ms(1000), ms(1000)]);
-        assert_eq!(b.ceiling(200), ms(1000), "huge k saturates, never overflows");
+        assert_eq!(
+            waits,
+            [ms(100), ms(200), ms(400), ms(800), ms(1000), ms(1000)]
+        );
+        assert_eq!(
+            b.ceiling(200),
+            ms(1000),
+            "huge k saturates, never overflows"
+        );
 
         let full = Backoff {
             jitter: Jitter::Full,
@@ -460,7 +476,10 @@ mod tests {
             // Uniform on [0, ceiling]: the mean is half the ceiling (±5 % over 2000 draws).
             let mean = draws.iter().map(Duration::as_secs_f64).sum::<f64>() / 2000.0;
             let half = ceiling.as_secs_f64() / 2.0;
-            assert!((mean - half).abs() < 0.05 * ceiling.as_secs_f64(), "k={k} mean {mean}");
+            assert!(
+                (mean - half).abs() < 0.05 * ceiling.as_secs_f64(),
+                "k={k} mean {mean}"
+            );
             // And it spreads: some draws in the lower and some in the upper quarter.
             assert!(draws.iter().any(|d| d.as_secs_f64() < half / 2.0));
             assert!(draws.iter().any(|d| d.as_secs_f64() > 1.5 * half));
@@ -486,7 +505,10 @@ mod tests {
             Some(RetryReason::Connect)
         );
         assert_eq!(p.reason(&OpError::new(ErrorClass::Timeout, "slow")), None);
-        assert_eq!(p.reason(&OpError::new(ErrorClass::CheckFailed, "bad")), None);
+        assert_eq!(
+            p.reason(&OpError::new(ErrorClass::CheckFailed, "bad")),
+            None
+        );
         // A refused WebSocket handshake: its status if named, else "connect".
         let handshake = |s| OpError::new(ErrorClass::Connect, "x").with_status(s, None);
         assert_eq!(p.reason(&handshake(429)), Some(RetryReason::Status(429)));
