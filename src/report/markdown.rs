@@ -71,6 +71,22 @@ pub fn render(s: &Summary) -> String {
         s.contacts.missing,
         s.contacts.expected
     );
+    let r = &s.retries;
+    if r.total + r.reconnects > 0 {
+        let by_reason: Vec<String> = r
+            .by_reason
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "
+retries: {} ({}) · reconnects: {}",
+            r.total,
+            by_reason.join(", "),
+            r.reconnects
+        );
+    }
     for w in &s.warnings {
         let _ = writeln!(out, "\n> **Warning:** {w}");
     }
