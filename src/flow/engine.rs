@@ -348,11 +348,12 @@ impl<'a> User<'a> {
     }
 
     /// The server or the network dropped the socket under a listening user: with a `reconnect`
-    /// policy (and the run still going) the user opens it again, as an app does; otherwise the
+    /// policy (and the run not over, drain included) the user opens it again, as an app does; otherwise the
     /// drop is the socket step's error and the flow ends.
     async fn dropped(&mut self) -> Result<(), Stop> {
+        // Also while the run drains: reconnecting is how an app gets what was sent meanwhile.
         let policy = match &self.socket {
-            Some(s) if self.running() => {
+            Some(s) if !self.ended() => {
                 s.step.reconnect.resolve(self.ctx.plan().reconnect.as_ref())
             }
             _ => None,
@@ -382,13 +383,9 @@ impl<'a> User<'a> {
             if k > 0 {
                 at = ctx.now() + policy.backoff.delay(k, &mut self.rng);
             }
-            if !self.sleep_while_running(at).await {
-                // The run stops: this user stays offline, and says so as the drop it is.
-                if let Some(m) = step.metric {
-                    ctx.record(|r| {
-                        r.error_because(m, ErrorClass::WsClosed, "the server closed the socket")
-                    });
-                }
+            if !self.sleep_unless_ended(at).await {
+                // The run ended while this user waited to reconnect: it would have, so the drop
+                // is not an error (as an operation the end of the run prevented is not one).
                 return Err(Stop);
             }
             let started = ctx.now();
@@ -423,11 +420,15 @@ impl<'a> User<'a> {
         Err(Stop)
     }
 
-    /// Sleeps until `at` unless the run stops first (then false).
-    async fn sleep_while_running(&mut self, at: Duration) -> bool {
+    fn ended(&self) -> bool {
+        matches!(*self.state.borrow(), RunState::Ended | RunState::Aborted)
+    }
+
+    /// Sleeps until `at` unless the run ends first (then false).
+    async fn sleep_unless_ended(&mut self, at: Duration) -> bool {
         let ctx = self.ctx;
         loop {
-            if !self.running() {
+            if self.ended() {
                 return false;
             }
             if ctx.now() >= at {
