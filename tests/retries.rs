@@ -221,10 +221,12 @@ expect.status = 201
     assert_eq!(per_interval, 6);
     let svg = std::fs::read_to_string(outcome.dir.join("throughput.svg")).expect("svg");
     assert!(svg.contains("Retries and reconnects per second"));
+    let html = std::fs::read_to_string(outcome.dir.join("index.html")).expect("html");
+    assert!(html.contains(r#"data-retries-of="signup""#));
     // Latency from the intended start: two waits of one second each at least.
     let latency = m.latency_ms.expect("latency");
     assert!(latency.min >= 2000.0, "{latency:?}");
-    assert!(latency.max < 2000.0 + 2.0 * 300.0, "{latency:?}");
+    assert!(latency.max < 2000.0 + 2.0 * 500.0, "{latency:?}");
     // The service time is the final attempt alone.
     let service = m.service_time_ms.expect("service");
     assert!(service.max < 500.0, "{service:?}");
@@ -238,7 +240,8 @@ expect.status = 201
                 gap >= Duration::from_secs(1),
                 "{user}: {gap:?} < Retry-After"
             );
-            assert!(gap < Duration::from_millis(1300), "{user}: {gap:?}");
+            // Bounded: the wait is the header's, not the header's plus something else.
+            assert!(gap < Duration::from_millis(1500), "{user}: {gap:?}");
         }
     }
 }
@@ -291,7 +294,8 @@ expect.status = 201
     assert_eq!((m.count, m.errors, m.retries), (8, 0, 24), "{m:?}");
 
     let arrivals = seen.arrivals();
-    let slack = Duration::from_millis(80);
+    // A request's round trip on loopback, with room for a busy machine.
+    let slack = Duration::from_millis(150);
     let mut jittered = Vec::new();
     for (key, times) in &arrivals {
         assert_eq!(times.len(), 4, "{key}");
@@ -444,7 +448,7 @@ fn a_dropped_socket_is_reopened_after_its_backoff_and_keeps_receiving() {
         assert_eq!(times.len(), 2, "{key}: one drop, one reconnect");
         let wait = times[1] - dropped[key];
         assert!(
-            wait >= Duration::from_millis(200) && wait < Duration::from_millis(400),
+            wait >= Duration::from_millis(200) && wait < Duration::from_millis(500),
             "{key}: reconnected {wait:?} after the drop"
         );
     }
