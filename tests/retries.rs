@@ -68,6 +68,14 @@ async fn busy(State(seen): State<Arc<Seen>>, Path((n, user)): Path<(usize, Strin
     }
 }
 
+/// Answers the first `n` requests of each user only after 2 s, later ones at once.
+async fn slow(State(seen): State<Arc<Seen>>, Path((n, user)): Path<(usize, String)>) -> Response {
+    if seen.arrive(format!("slow/{user}")) < n {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    (StatusCode::OK, "{}").into_response()
+}
+
 /// Ticks `{"conn": k}` every 50 ms on the k-th socket of a user; drops the first after 300 ms.
 async fn socket(
     State(seen): State<Arc<Seen>>,
@@ -118,6 +126,7 @@ fn start_server() -> (String, Arc<Seen>) {
     let app = Router::new()
         .route("/ra/{n}/{user}", post(rate_limited))
         .route("/busy/{n}/{user}", post(busy))
+        .route("/slow/{n}/{user}", get(slow))
         .route("/ws/{user}", get(socket))
         .route("/wsbusy/{user}", get(socket_busy))
         .with_state(seen.clone());
@@ -676,5 +685,35 @@ close = true
     for (key, times) in seen.arrivals() {
         assert_eq!(times.len(), 2, "{key}");
         assert!(times[1] - times[0] >= Duration::from_secs(1), "{key}");
+    }
+}
+
+#[test]
+fn a_timed_out_attempt_is_retried_when_timeouts_are_named() {
+    let (url, seen) = start_server();
+    let scratch = Scratch::new();
+    let text = scenario(
+        "slow",
+        &url,
+        2,
+        "1500ms",
+        r#"retry = { attempts = 3, on = ["timeout"], backoff = "50ms", jitter = "none" }"#,
+        r#"
+[[flows.f.steps]]
+name = "call"
+http = "GET /slow/1/{{ user.index }}"
+timeout = "300ms"
+"#,
+    );
+    let outcome = run_quiet(scratch.scenario("sl", &text), scratch.out("sl"), None);
+    let m = &outcome.summary.metrics["call"];
+    assert_eq!((m.count, m.errors, m.retries), (2, 0, 2), "{m:?}");
+    assert_eq!(m.retries_by_reason.get("timeout"), Some(&2));
+    // The first attempt's 300 ms timeout and the 50 ms backoff are in the latency.
+    assert!(m.latency_ms.expect("latency").min >= 350.0, "{m:?}");
+    for (key, times) in seen.arrivals() {
+        assert_eq!(times.len(), 2, "{key}");
+        let gap = times[1] - times[0];
+        assert!(gap >= Duration::from_millis(350), "{key}: {gap:?}");
     }
 }
