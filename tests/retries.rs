@@ -420,8 +420,15 @@ const WS_STEPS: &str = r#"
 [[flows.f.steps]]
 name = "ws_connect"
 ws = "/ws/{{ user.index }}"
-on_frame = [ { match = { "$.conn" = 2 }, count = "after_reconnect" } ]
+on_frame = [
+  { match = { "$.conn" = 2 }, count = "after_reconnect" },
+  { match = { "$.type" = "ack" }, acked = "$.id" },
+]
 RECONNECT
+
+# A tracked message the server never acknowledges: the drop leaves it unacked.
+[[flows.f.steps]]
+send = { type = "send", id = "{{ msg.id }}", body = "hi" }
 
 [[flows.f.steps]]
 stay_online = { constant = "1200ms" }
@@ -445,6 +452,10 @@ fn a_dropped_socket_is_reopened_after_its_backoff_and_keeps_receiving() {
     // ~900 ms on the second socket at one tick per 50 ms: well above 5 per user.
     let after = s.counts.get("after_reconnect").copied().unwrap_or(0);
     assert!(after >= 15, "frames after reconnecting: {after}");
+    // The message unacked at the drop is still an ack error: a reconnect does not hide it.
+    assert_eq!(s.messages.sent, 3);
+    let ack = &s.metrics["message_ack"];
+    assert_eq!(ack.errors_by_class.get("ws_closed"), Some(&3), "{ack:?}");
 
     let dropped = seen
         .dropped
