@@ -145,7 +145,7 @@ const SUBJECTS_HELP: &str =
 errors.rate, retries.<count|rate>, reconnects.count, messages.<sent|acked|delivered|pending|lost|duplicated|loss_rate>, \
 arrivals.<planned|started|dropped|drop_rate|lag.p99>, contacts.<expected|missing|missing_rate>";
 
-/// Parses `[phase:]subject op value`, e.g. `verify.p99 < 250ms`, `surge:errors.rate < 1%`,
+/// Parses `[scope:]subject op value` (the scope a phase or a region), e.g. `verify.p99 < 250ms`, `surge:errors.rate < 1%`,
 /// `messages.lost == 0`. `phases` and `catalog` are the plan's, to check names.
 pub fn parse(text: &str, phases: &[String], catalog: &Catalog) -> Result<Threshold, ParseError> {
     let op_at = text
@@ -173,7 +173,7 @@ pub fn parse(text: &str, phases: &[String], catalog: &Catalog) -> Result<Thresho
                 return Err(err(
                     lead,
                     format!(
-                        "unknown phase `{p}`: the scenario has {}",
+                        "unknown phase or region `{p}`: the scenario has {}",
                         phases.join(", ")
                     ),
                 ));
@@ -329,10 +329,13 @@ fn metric_field(m: &MetricSummary, f: MetricField) -> Option<f64> {
 pub fn observe(t: &Threshold, s: &Summary) -> Option<f64> {
     let (metrics, messages, arrivals, contacts) = match &t.phase {
         None => (&s.metrics, &s.messages, &s.arrivals, &s.contacts),
-        Some(p) => {
-            let p = s.phases.get(p)?;
-            (&p.metrics, &p.messages, &p.arrivals, &p.contacts)
-        }
+        Some(scope) => match s.phases.get(scope) {
+            Some(p) => (&p.metrics, &p.messages, &p.arrivals, &p.contacts),
+            None => {
+                let r = s.regions.get(scope)?;
+                (&r.metrics, &r.messages, &r.arrivals, &r.contacts)
+            }
+        },
     };
     match &t.subject {
         Subject::Latency(m, stat) => metrics.get(m)?.latency_ms.as_ref().map(|l| l.get(*stat)),

@@ -10,6 +10,7 @@ pub mod flow;
 pub mod gate;
 pub mod metrics;
 pub mod plan;
+pub mod region;
 pub mod report;
 pub mod run;
 pub mod scenario;

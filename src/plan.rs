@@ -38,6 +38,8 @@ pub struct Plan {
     /// The flows users run: the scenario's own, or the built-in signup-and-chat flow configured
     /// by `[user]`.
     pub flows: std::sync::Arc<crate::flow::compile::FlowSet>,
+    /// Where users are and the network conditions they see (empty: none declared).
+    pub regions: crate::region::Regions,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -193,6 +195,14 @@ impl Plan {
         self.phases.last().map_or(Duration::ZERO, Phase::end)
     }
 
+    /// The names a threshold may be scoped to (`name:subject`): every phase, then every region.
+    pub fn scopes(&self) -> Vec<String> {
+        let phases = self.phases.iter().map(|p| p.name.clone());
+        phases
+            .chain(self.regions.names().map(String::from))
+            .collect()
+    }
+
     /// The phase that contains `t` (the last phase for any later time).
     pub fn phase_at(&self, t: Duration) -> usize {
         self.phases
@@ -243,6 +253,17 @@ pub fn describe(plan: &Plan) -> String {
         plan.drain.as_secs_f64(),
         plan.arrivals,
     );
+    for r in &plan.regions.list {
+        let _ = writeln!(
+            out,
+            "  region {:<11} {:>6.1}%  +{:?} ± {:?} one way  ~{:.0} users",
+            r.name,
+            r.share * 100.0,
+            r.latency,
+            r.jitter,
+            total * r.share
+        );
+    }
     let set = &plan.flows;
     {
         let total: f64 = set.cohorts.iter().map(|c| c.share).sum();
@@ -366,11 +387,17 @@ pub fn compile(
     let flows = std::sync::Arc::new(flows);
     let catalog = flows.catalog.clone();
     let phase_names: Vec<String> = phases.iter().map(|p| p.name.clone()).collect();
+    let regions = crate::region::compile(&file.regions, &phase_names, &mut problems);
+    let scopes: Vec<String> = phase_names
+        .iter()
+        .cloned()
+        .chain(regions.names().map(String::from))
+        .collect();
     let thresholds = file
         .thresholds
         .iter()
         .filter_map(|(subject, spec)| {
-            compile_threshold(subject, spec, &phase_names, &catalog, &mut problems)
+            compile_threshold(subject, spec, &scopes, &catalog, &mut problems)
         })
         .collect();
 
@@ -392,6 +419,7 @@ pub fn compile(
         thresholds,
         catalog,
         flows,
+        regions,
     })
 }
 

@@ -53,7 +53,7 @@ pub fn run(opts: &RunOptions) -> Result<Outcome, Error> {
         let url = BaseUrl::parse(url).map_err(|e| Error::Usage(format!("--target: {e}")))?;
         plan.target = Target::Url(url);
     }
-    let phases: Vec<String> = plan.phases.iter().map(|p| p.name.clone()).collect();
+    let phases = plan.scopes();
     for expr in &opts.thresholds {
         let t = crate::gate::parse(expr, &phases, &plan.catalog)
             .map_err(|e| Error::Usage(format!("--threshold '{expr}': {e}")))?;
@@ -179,7 +179,7 @@ async fn run_plan(plan: Arc<Plan>, workers: usize, opts: &RunOptions) -> Result<
                 let Some(snapshot) = snapshot else { break };
                 for iv in collector.ingest(snapshot) {
                     if write_error.is_none() {
-                        write_error = hlog::write_interval(&mut log, &plan.catalog, &iv).err();
+                        write_error = hlog::write_interval(&mut log, &plan.catalog, &plan.regions, &iv).err();
                     }
                     progress.update(&status(&plan, &collector, &iv));
                     if aborted.is_none() && state == RunState::Running {
@@ -352,6 +352,28 @@ fn build_summary(
             )
         })
         .collect();
+    let regions = plan
+        .regions
+        .list
+        .iter()
+        .zip(&c.regions)
+        .map(|(region, r)| {
+            let ms = |d: Duration| (d.as_secs_f64() * 1e6).round() / 1000.0;
+            (
+                region.name.clone(),
+                summary::Region {
+                    share: region.share,
+                    latency_ms: ms(region.latency),
+                    jitter_ms: ms(region.jitter),
+                    users: r.counter(crate::metrics::Counter::ArrivalsStarted),
+                    metrics: summary::metrics_of(r, &plan.catalog, duration_s),
+                    messages: summary::messages_of(r, None),
+                    contacts: summary::contacts_of(r),
+                    arrivals: summary::arrivals_of(r),
+                },
+            )
+        })
+        .collect();
     let (cpu_seconds, peak_rss_mb) = crate::usage::process();
     let mut s = Summary {
         schema: summary::SCHEMA.to_string(),
@@ -371,6 +393,7 @@ fn build_summary(
         counts: summary::counts_of(&c.totals, &plan.catalog),
         retries: summary::Retries::default(),
         phases,
+        regions,
         thresholds: Vec::new(),
         generator: summary::Generator {
             workers,

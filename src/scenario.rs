@@ -37,6 +37,24 @@ pub struct ScenarioFile {
     /// CSV files whose rows users take (`{{ feed.<name>.<column> }}`).
     #[serde(default)]
     pub feeders: indexmap::IndexMap<String, Spanned<FeederSpec>>,
+    /// Where users are: named shares of the users with client-side network conditions.
+    #[serde(default)]
+    pub regions: Vec<Spanned<RegionSpec>>,
+}
+
+/// `{ name = "americas", share = 0.3, latency = "90ms", jitter = "20ms" }`: a share of the users
+/// whose every connect, send and receive is delayed as if they were that far away.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegionSpec {
+    pub name: Spanned<String>,
+    pub share: Spanned<f64>,
+    /// Added one-way delay (default none).
+    #[serde(default)]
+    pub latency: Option<Spanned<String>>,
+    /// Spread of each one-way draw: uniform within latency ± jitter (default none).
+    #[serde(default)]
+    pub jitter: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -200,6 +200,7 @@ mod tests {
             reconnect: None,
             thresholds: Vec::new(),
             catalog: crate::metrics::Catalog::new(["register"]),
+            regions: Default::default(),
             flows: std::sync::Arc::new(crate::flow::compile::FlowSet {
                 flows: Vec::new(),
                 cohorts: Vec::new(),

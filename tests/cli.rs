@@ -13,7 +13,11 @@ fn inrush() -> Command {
 
 #[test]
 fn validate_accepts_the_shipped_scenarios() {
-    for file in ["scenarios/quickstart.toml", "scenarios/outage-surge.toml"] {
+    for file in [
+        "scenarios/quickstart.toml",
+        "scenarios/outage-surge.toml",
+        "scenarios/regions.toml",
+    ] {
         let out = inrush().args(["validate", file]).output().expect("runs");
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(

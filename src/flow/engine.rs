@@ -13,13 +13,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use rand::rngs::SmallRng;
 use rand::RngExt;
 use tokio::sync::watch;
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use super::http::{HttpClient, Response};
+use super::link::{Inbox, Link};
 use super::program::*;
 use super::received::{Arrival, Received};
 use super::retry::{parse_retry_after, ReconnectPolicy};
@@ -44,6 +45,8 @@ struct Outgoing {
 
 struct Socket<'f> {
     conn: ws::Socket,
+    /// Frames read off the socket, each seen after the user's one-way delay.
+    inbox: Inbox<Result<Message, WsError>>,
     rules: &'f [FrameRule],
     /// The step that opened it: a socket the server closes is that step's error.
     metric: Option<MetricId>,
@@ -55,6 +58,9 @@ pub struct User<'a> {
     ctx: &'a WorkerCtx,
     index: u64,
     cohort: usize,
+    /// The user's region (its metrics are also recorded there), and the network it makes.
+    region: Option<usize>,
+    link: Link,
     /// Chat contacts per cohort, for `swarm.cohort(...).online`.
     cohort_contacts: HashMap<usize, Vec<Arc<Member>>>,
     rng: SmallRng,
@@ -85,15 +91,28 @@ pub struct User<'a> {
 const CHAT_CONTACTS: usize = 5;
 
 /// Runs `flow` for user `index`, who was meant to arrive at `intended`.
-pub async fn run_user(ctx: &WorkerCtx, flow: &Flow, cohort: usize, index: u64, intended: Duration) {
-    ctx.record(|r| {
+pub async fn run_user(
+    ctx: &WorkerCtx,
+    flow: &Flow,
+    cohort: usize,
+    region: Option<usize>,
+    index: u64,
+    intended: Duration,
+) {
+    ctx.record_in(region, |r| {
         r.add(Counter::ArrivalsStarted, 1);
         r.value(MetricId::SCHEDULE_LAG, ctx.now().saturating_sub(intended));
     });
+    let link = match region.and_then(|i| ctx.plan().regions.get(i)) {
+        Some(r) => Link::new(r.latency, r.jitter, ctx.shared.identities.link_rng(index)),
+        None => Link::ideal(),
+    };
     let mut user = User {
         ctx,
         index,
         cohort,
+        region,
+        link,
         cohort_contacts: HashMap::new(),
         rng: ctx.shared.identities.rng(index),
         http: HttpClient::new(),
@@ -207,7 +226,8 @@ impl<'a> User<'a> {
 
     fn close_txn(&mut self, end: Duration) {
         if let Some((metric, start)) = self.txn.take() {
-            self.ctx.record(|r| r.ok(metric, start, start, end));
+            self.ctx
+                .record_in(self.region, |r| r.ok(metric, start, start, end));
         }
     }
 
@@ -272,7 +292,8 @@ impl<'a> User<'a> {
                 if self.holds(cond) {
                     if let Some(m) = step.metric {
                         let end = self.ctx.now();
-                        self.ctx.record(|r| r.ok(m, intended, started, end));
+                        self.ctx
+                            .record_in(self.region, |r| r.ok(m, intended, started, end));
                     }
                     return Ok(());
                 }
@@ -282,14 +303,16 @@ impl<'a> User<'a> {
             // The awaited condition never came within the limit: the loop failed.
             let reason = format!("until condition not met after {max} iterations");
             if let Some(m) = step.metric {
-                self.ctx
-                    .record(|r| r.error_because(m, ErrorClass::CheckFailed, &reason));
+                self.ctx.record_in(self.region, |r| {
+                    r.error_because(m, ErrorClass::CheckFailed, &reason)
+                });
             }
             return Err(Stop);
         }
         if let Some(m) = step.metric {
             let end = self.ctx.now();
-            self.ctx.record(|r| r.ok(m, intended, started, end));
+            self.ctx
+                .record_in(self.region, |r| r.ok(m, intended, started, end));
         }
         Ok(())
     }
@@ -312,7 +335,9 @@ impl<'a> User<'a> {
             self.listen(Some(at)).await?;
         }
         let ctx = self.ctx;
-        ctx.record(|r| r.value(MetricId::SCHEDULE_LAG, ctx.now().saturating_sub(at)));
+        ctx.record_in(self.region, |r| {
+            r.value(MetricId::SCHEDULE_LAG, ctx.now().saturating_sub(at))
+        });
         self.intended = at;
         Ok(())
     }
@@ -322,9 +347,10 @@ impl<'a> User<'a> {
     async fn listen(&mut self, deadline: Option<Duration>) -> Result<(), Stop> {
         let ctx = self.ctx;
         let sleep = tokio::time::sleep_until(ctx.at(deadline.unwrap_or_default()));
+        let link = &mut self.link;
         let frame = async {
             match self.socket.as_mut() {
-                Some(s) => s.conn.next().await,
+                Some(s) => s.inbox.next(&mut s.conn, link).await,
                 None => std::future::pending().await,
             }
         };
@@ -400,7 +426,7 @@ impl<'a> User<'a> {
                 Ok(()) => {
                     let ended = ctx.now();
                     if let Some(m) = step.metric {
-                        ctx.record(|r| {
+                        ctx.record_in(self.region, |r| {
                             r.reconnect(m);
                             r.ok(m, intended, started, ended);
                         });
@@ -415,7 +441,7 @@ impl<'a> User<'a> {
                 "reconnect gave up after {} attempts: {}",
                 policy.attempts, last.reason
             );
-            ctx.record(|r| r.error_because(m, last.class, &reason));
+            ctx.record_in(self.region, |r| r.error_because(m, last.class, &reason));
         }
         Err(Stop)
     }
@@ -471,7 +497,7 @@ impl<'a> User<'a> {
             }
         }
         if let (true, false, false, Some(m)) = (by_peer, step_failed, ended, socket.metric) {
-            ctx.record(|r| {
+            ctx.record_in(self.region, |r| {
                 r.error_because(m, ErrorClass::WsClosed, "the server closed the socket")
             });
         }
@@ -481,7 +507,7 @@ impl<'a> User<'a> {
             ErrorClass::Timeout
         };
         let unacked = std::mem::take(&mut self.unacked).len();
-        ctx.record(|r| {
+        ctx.record_in(self.region, |r| {
             for _ in 0..unacked {
                 r.error(MetricId::MESSAGE_ACK, class);
             }
@@ -521,7 +547,7 @@ impl<'a> User<'a> {
                         let id = self.extract_id(src, text, json.as_ref());
                         let seq = id.as_deref().and_then(parse_message_id).map(|m| m.1);
                         if seq.is_some_and(|s| self.unacked.remove(&s).is_some()) {
-                            self.ctx.record(|r| {
+                            self.ctx.record_in(self.region, |r| {
                                 r.error_because(
                                     MetricId::MESSAGE_ACK,
                                     ErrorClass::Protocol,
@@ -530,9 +556,10 @@ impl<'a> User<'a> {
                             });
                         }
                     }
-                    RuleAction::Count(i) => self.ctx.record(|r| r.count(*i)),
+                    RuleAction::Count(i) => self.ctx.record_in(self.region, |r| r.count(*i)),
                     RuleAction::Reply(frame) => {
                         let msg = self.render_frame(frame);
+                        self.link.one_way().await;
                         if let Some(s) = self.socket.as_mut() {
                             let _ = s.conn.send(msg).await;
                         }
@@ -567,13 +594,15 @@ impl<'a> User<'a> {
     fn delivered(&mut self, id: &str) {
         let ctx = self.ctx;
         let Some((sender, seq, intended)) = parse_message_id(id) else {
-            ctx.record(|r| r.error(MetricId::MESSAGE_DELIVERY, ErrorClass::Protocol));
+            ctx.record_in(self.region, |r| {
+                r.error(MetricId::MESSAGE_DELIVERY, ErrorClass::Protocol)
+            });
             return;
         };
         let now = ctx.now();
         let reordered = match self.received.record(sender, seq) {
             Arrival::Duplicate => {
-                ctx.record(|r| r.add(Counter::MessagesDuplicated, 1));
+                ctx.record_in(self.region, |r| r.add(Counter::MessagesDuplicated, 1));
                 return;
             }
             Arrival::New { reordered } => reordered,
@@ -581,7 +610,7 @@ impl<'a> User<'a> {
         if let Some(m) = &self.member {
             m.received.fetch_add(1, Ordering::Relaxed);
         }
-        ctx.record(|r| {
+        ctx.record_in(self.region, |r| {
             r.value(MetricId::MESSAGE_DELIVERY, now.saturating_sub(intended));
             r.add(Counter::MessagesDelivered, 1);
             if reordered {
@@ -600,7 +629,7 @@ impl<'a> User<'a> {
                 peer.accepted.fetch_add(1, Ordering::Relaxed);
             }
             let now = ctx.now();
-            ctx.record(|r| {
+            ctx.record_in(self.region, |r| {
                 r.ok(MetricId::MESSAGE_ACK, out.intended, out.started, now);
                 r.add(Counter::MessagesAcked, 1);
             });
@@ -643,7 +672,10 @@ impl<'a> User<'a> {
         let mut attempt = 0u32;
         let (result, started) = loop {
             let started = ctx.now();
-            let result = match tokio::time::timeout(step.timeout, self.perform(step)).await {
+            // Boxed: a request's or handshake's state is large and lives only while it runs;
+            // inline, it would size every user's future for its whole life, idle or not.
+            let perform = Box::pin(self.perform(step));
+            let result = match tokio::time::timeout(step.timeout, perform).await {
                 Ok(r) => r,
                 Err(_) => Err(fail(
                     ErrorClass::Timeout,
@@ -668,7 +700,7 @@ impl<'a> User<'a> {
                 break (result, started);
             }
             if let Some(m) = self.failure_metric(step) {
-                ctx.record(|r| r.retry(m, reason));
+                ctx.record_in(self.region, |r| r.retry(m, reason));
             }
             attempt += 1;
         };
@@ -676,7 +708,7 @@ impl<'a> User<'a> {
         match result {
             Ok(()) => {
                 if let Some(m) = step.metric {
-                    ctx.record(|r| r.ok(m, self.intended, started, ended));
+                    ctx.record_in(self.region, |r| r.ok(m, self.intended, started, ended));
                 }
                 self.intended = ended;
                 if !step.publish.is_empty() && self.member.is_none() {
@@ -696,7 +728,7 @@ impl<'a> User<'a> {
             }
             Err(e) => {
                 if let Some(m) = self.failure_metric(step) {
-                    ctx.record(|r| r.error_because(m, e.class, &e.reason));
+                    ctx.record_in(self.region, |r| r.error_because(m, e.class, &e.reason));
                 }
                 self.txn = None;
                 Err(Stop)
@@ -743,10 +775,18 @@ impl<'a> User<'a> {
                     return Ok(());
                 }
                 let started = self.ctx.now();
-                let Some(socket) = self.socket.as_mut() else {
+                if self.socket.is_none() {
                     return Err(fail(
                         ErrorClass::Protocol,
                         "send before the socket was opened",
+                    ));
+                }
+                // On its way out through the region's network.
+                self.link.one_way().await;
+                let Some(socket) = self.socket.as_mut() else {
+                    return Err(fail(
+                        ErrorClass::WsClosed,
+                        "the socket closed while sending",
                     ));
                 };
                 socket
@@ -755,7 +795,8 @@ impl<'a> User<'a> {
                     .await
                     .map_err(|_| fail(ErrorClass::WsClosed, "the socket closed while sending"))?;
                 if let Some((seq, intended)) = self.step_msg {
-                    self.ctx.record(|r| r.add(Counter::MessagesSent, 1));
+                    self.ctx
+                        .record_in(self.region, |r| r.add(Counter::MessagesSent, 1));
                     self.last_sent = started;
                     let recipient = self.step_peer.clone();
                     self.unacked.insert(
@@ -800,7 +841,12 @@ impl<'a> User<'a> {
             .map(|(k, v)| (k.clone(), v.render_with(|e| self.eval(e))))
             .collect();
         let endpoint = &self.ctx.shared.endpoint;
+        // The region's network: a round trip for TCP's handshake, then the upgrade request out
+        // and its response back, as for an HTTP request on a new connection.
+        self.link.round_trip().await;
+        self.link.one_way().await;
         let conn = ws::connect_with(endpoint, &path, &headers, subprotocols).await?;
+        self.link.one_way().await;
         let ctx = self.ctx;
         ctx.open_connections.set(ctx.open_connections.get() + 1);
         // Like an app once its socket is up, let the idle HTTP connection go: it would
@@ -808,6 +854,7 @@ impl<'a> User<'a> {
         self.http = HttpClient::new();
         self.socket = Some(Socket {
             conn,
+            inbox: Inbox::default(),
             rules,
             metric: step.metric,
             step,
@@ -838,7 +885,7 @@ impl<'a> User<'a> {
                 ));
             };
             let frame = tokio::select! {
-                f = socket.conn.next() => f,
+                f = socket.inbox.next(&mut socket.conn, &mut self.link) => f,
                 _ = tokio::time::sleep_until(deadline) => {
                     return Err(fail(ErrorClass::Timeout, format!("no matching frame within {within:?}")));
                 }
@@ -964,7 +1011,14 @@ impl<'a> User<'a> {
         };
         let endpoint = &self.ctx.shared.endpoint;
         self.http
-            .request(endpoint, h.method.clone(), &path, &headers, body)
+            .request(
+                endpoint,
+                &mut self.link,
+                h.method.clone(),
+                &path,
+                &headers,
+                body,
+            )
             .await
     }
 
@@ -1073,7 +1127,7 @@ impl<'a> User<'a> {
                 .map(|v| Value::from_json(v).to_text())
                 .collect();
             let missing = wanted.iter().filter(|w| !found.contains(*w)).count();
-            self.ctx.record(|r| {
+            self.ctx.record_in(self.region, |r| {
                 r.add(Counter::ContactsExpected, wanted.len() as u64);
                 r.add(Counter::ContactsMissing, missing as u64);
             });

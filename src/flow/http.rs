@@ -8,6 +8,7 @@ use hyper::{Method, Request};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
+use super::link::Link;
 use super::{Endpoint, OpError};
 use crate::metrics::ErrorClass;
 
@@ -51,6 +52,7 @@ impl HttpClient {
     pub async fn request(
         &mut self,
         endpoint: &Endpoint,
+        link: &mut Link,
         method: Method,
         path: &str,
         headers: &[(String, String)],
@@ -63,7 +65,11 @@ impl HttpClient {
         };
         let mut sender = match reusable {
             Some(s) => s,
-            None => Self::connect(endpoint).await?,
+            None => {
+                // A new connection first costs the user's network a round trip.
+                link.round_trip().await;
+                Self::connect(endpoint).await?
+            }
         };
         let mut req = Request::builder()
             .method(method)
@@ -87,6 +93,8 @@ impl HttpClient {
         let req = req
             .body(body)
             .map_err(|e| OpError::new(ErrorClass::Protocol, format!("bad request: {e}")))?;
+        // The request travels one way through the user's network, the response back the other.
+        link.one_way().await;
         let resp = sender
             .send_request(req)
             .await
@@ -98,6 +106,7 @@ impl HttpClient {
             .await
             .map_err(|e| OpError::new(ErrorClass::Protocol, format!("reading body: {e}")))?
             .to_bytes();
+        link.one_way().await;
         self.sender = Some(sender);
         Ok(Response {
             status,

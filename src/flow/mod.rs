@@ -6,6 +6,7 @@ pub mod engine;
 pub mod feeder;
 pub mod http;
 pub mod jsonpath;
+pub mod link;
 pub mod program;
 pub mod received;
 pub mod retry;

@@ -13,7 +13,7 @@ pub type Socket = WebSocketStream<TcpStream>;
 
 pub fn client_config() -> WebSocketConfig {
     WebSocketConfig::default()
-        .read_buffer_size(4 * 1024)
+        .read_buffer_size(512)
         .write_buffer_size(0)
         .max_message_size(Some(1 << 20))
         .max_frame_size(Some(1 << 20))

@@ -18,6 +18,8 @@ pub struct Snapshot {
     pub start: Duration,
     pub end: Duration,
     pub recorder: Recorder,
+    /// The same interval per region (empty without regions).
+    pub regions: Vec<Recorder>,
     pub active_users: u64,
     pub open_connections: u64,
     /// The worker is done: it sends nothing after this.
@@ -31,6 +33,8 @@ pub struct Interval {
     pub start: Duration,
     pub end: Duration,
     pub recorder: Recorder,
+    /// Per region, in the plan's order.
+    pub regions: Vec<Recorder>,
     pub active_users: u64,
     pub open_connections: u64,
 }
@@ -50,6 +54,8 @@ pub struct Collector {
     pub totals: Recorder,
     /// Per phase, by the phase the interval lies in (the drain counts with the last phase).
     pub phases: Vec<Recorder>,
+    /// Per region, over the whole run.
+    pub regions: Vec<Recorder>,
     pub timeline: Timeline,
 }
 
@@ -57,6 +63,7 @@ impl Collector {
     pub fn new(plan: Arc<Plan>, workers: usize) -> Self {
         let n = plan.catalog.len();
         let phases = plan.phases.iter().map(|_| Recorder::new(n)).collect();
+        let regions = plan.regions.list.iter().map(|_| Recorder::new(n)).collect();
         let spans = plan
             .phases
             .iter()
@@ -72,6 +79,7 @@ impl Collector {
             open: BTreeMap::new(),
             totals: Recorder::new(n),
             phases,
+            regions,
             timeline: Timeline {
                 points: Vec::new(),
                 phases: spans,
@@ -92,12 +100,20 @@ impl Collector {
             start: s.start,
             end: s.end,
             recorder: Recorder::new(n),
+            regions: Vec::new(),
             active_users: 0,
             open_connections: 0,
         });
         acc.start = acc.start.min(s.start);
         acc.end = acc.end.max(s.end);
         acc.recorder.merge(&s.recorder);
+        if acc.regions.len() < s.regions.len() {
+            acc.regions
+                .resize_with(s.regions.len(), || Recorder::new(n));
+        }
+        for (a, b) in acc.regions.iter_mut().zip(&s.regions) {
+            a.merge(b);
+        }
         acc.active_users += s.active_users;
         acc.open_connections += s.open_connections;
         if let Some(w) = self.workers.get_mut(s.worker) {
@@ -123,6 +139,9 @@ impl Collector {
 
     fn absorb(&mut self, iv: &Interval) {
         self.totals.merge(&iv.recorder);
+        for (a, b) in self.regions.iter_mut().zip(&iv.regions) {
+            a.merge(b);
+        }
         let phase = self.plan.phase_at(iv.start);
         if let Some(p) = self.phases.get_mut(phase) {
             p.merge(&iv.recorder);
@@ -198,6 +217,7 @@ mod tests {
             start: Duration::from_secs(interval),
             end: Duration::from_secs(interval + 1),
             recorder,
+            regions: Vec::new(),
             active_users: users,
             open_connections: 0,
             last,

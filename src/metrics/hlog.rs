@@ -35,19 +35,40 @@ pub fn begin<'a, 'b, W: Write>(
 }
 
 /// Appends one merged interval: a histogram per metric that has samples.
+/// Then the same per region, tagged `<region>:<metric>` and `<region>:<metric>.service`, so a
+/// region's statistics can be rebuilt from the log as the run's are.
 pub fn write_interval<W: Write>(
     log: &mut IntervalLogWriter<'_, '_, W, V2DeflateSerializer>,
     catalog: &Catalog,
+    regions: &crate::region::Regions,
+    iv: &Interval,
+) -> std::io::Result<()> {
+    write_recorder(log, catalog, "", &iv.recorder, iv)?;
+    for (name, rec) in regions.names().zip(&iv.regions) {
+        write_recorder(log, catalog, &format!("{name}{REGION_SEPARATOR}"), rec, iv)?;
+    }
+    Ok(())
+}
+
+/// Separates a region's name from the metric in its hlog tags.
+pub const REGION_SEPARATOR: char = ':';
+
+fn write_recorder<W: Write>(
+    log: &mut IntervalLogWriter<'_, '_, W, V2DeflateSerializer>,
+    catalog: &Catalog,
+    prefix: &str,
+    recorder: &super::Recorder,
     iv: &Interval,
 ) -> std::io::Result<()> {
     let duration = iv.end.saturating_sub(iv.start);
     for (m, name) in catalog.all() {
-        let rec = iv.recorder.metric(m);
+        let rec = recorder.metric(m);
         if rec.latency.is_empty() {
             continue;
         }
-        let service_tag = format!("{name}.service");
-        for (h, tag) in [(&rec.latency, name), (&rec.service, service_tag.as_str())] {
+        let tag = format!("{prefix}{name}");
+        let service_tag = format!("{prefix}{name}.service");
+        for (h, tag) in [(&rec.latency, &tag), (&rec.service, &service_tag)] {
             log.write_histogram(h, iv.start, duration, Tag::new(tag))
                 .map_err(|e| std::io::Error::other(format!("{e:?}")))?;
         }
@@ -102,6 +123,7 @@ mod tests {
             start: Duration::from_secs(2),
             end: Duration::from_millis(3500),
             recorder: crate::metrics::Recorder::new(catalog.len()),
+            regions: Vec::new(),
             active_users: 0,
             open_connections: 0,
         };
@@ -117,7 +139,7 @@ mod tests {
         let mut ser = V2DeflateSerializer::new();
         {
             let mut log = begin(&mut buf, &mut ser, SystemTime::UNIX_EPOCH).expect("header");
-            write_interval(&mut log, &catalog, &iv).expect("interval");
+            write_interval(&mut log, &catalog, &Default::default(), &iv).expect("interval");
         }
         let dir = std::env::temp_dir().join(format!("inrush-hlog-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("dir");

@@ -206,8 +206,12 @@ fn header(out: &mut String, s: &Summary) {
     out.push_str(
         "<nav class=\"toc\"><a href=\"#run\">Run</a><a href=\"#thresholds\">Thresholds</a>\
          <a href=\"#metrics\">Metrics</a><a href=\"#flow\">Messages &amp; arrivals</a>\
-         <a href=\"#phases\">Phases</a><a href=\"#charts\">Charts</a></nav></div>",
+         <a href=\"#phases\">Phases</a>",
     );
+    if !s.regions.is_empty() {
+        out.push_str("<a href=\"#regions\">Regions</a>");
+    }
+    out.push_str("<a href=\"#charts\">Charts</a></nav></div>");
     let _ = write!(
         out,
         r#"<div class="verdict" id="verdict"><span class="badge">{verdict}</span><p>{}</p></div></div></header>"#,
@@ -517,30 +521,58 @@ fn phases(out: &mut String, s: &Summary) {
         } else {
             metrics_table(out, &p.metrics, true);
         }
-        let (m, a, c) = (&p.messages, &p.arrivals, &p.contacts);
-        let lag = a
-            .schedule_lag_ms
-            .map_or("–".to_string(), |l| format!("{} ms", ms(l.p99)));
-        let delivery = m
-            .delivery_latency_ms
-            .map_or("–".to_string(), |l| format!("{} ms", ms(l.p99)));
+        scope_line(out, &p.messages, &p.arrivals, &p.contacts);
+    }
+    out.push_str("</section>");
+}
+
+/// One line of a phase's or a region's messages, arrivals and contacts.
+fn scope_line(out: &mut String, m: &Messages, a: &Arrivals, c: &Contacts) {
+    let lag = a
+        .schedule_lag_ms
+        .map_or("–".to_string(), |l| format!("{} ms", ms(l.p99)));
+    let delivery = m
+        .delivery_latency_ms
+        .map_or("–".to_string(), |l| format!("{} ms", ms(l.p99)));
+    let _ = write!(
+        out,
+        r#"<p class="phase-line">arrivals: {} planned, {} started, {} dropped, schedule lag p99 {} · messages: {} sent, {} delivered{}{}, delivery p99 {} · contacts: {} expected, {} missing</p>"#,
+        int(a.planned),
+        int(a.started),
+        int(a.dropped),
+        esc(&lag),
+        int(m.sent),
+        int(m.delivered),
+        m.lost
+            .map_or(String::new(), |n| format!(", {} lost", int(n))),
+        m.pending
+            .map_or(String::new(), |n| format!(", {} pending", int(n))),
+        esc(&delivery),
+        int(c.expected),
+        int(c.missing)
+    );
+}
+
+/// Per region: who was where and what they saw, same tables as the phases.
+fn regions(out: &mut String, s: &Summary) {
+    if s.regions.is_empty() {
+        return;
+    }
+    out.push_str(r#"<section id="regions"><h2>Regions</h2><p class="note">Users of each region saw their operations through the region's added network delay (connect, send, receive); latency includes it, as those users felt it.</p>"#);
+    for (name, r) in &s.regions {
         let _ = write!(
             out,
-            r#"<p class="phase-line">arrivals: {} planned, {} started, {} dropped, schedule lag p99 {} · messages: {} sent, {} delivered{}{}, delivery p99 {} · contacts: {} expected, {} missing</p>"#,
-            int(a.planned),
-            int(a.started),
-            int(a.dropped),
-            esc(&lag),
-            int(m.sent),
-            int(m.delivered),
-            m.lost
-                .map_or(String::new(), |n| format!(", {} lost", int(n))),
-            m.pending
-                .map_or(String::new(), |n| format!(", {} pending", int(n))),
-            esc(&delivery),
-            int(c.expected),
-            int(c.missing)
+            r#"<h3 data-region="{0}">{0}<span class="span">{1} · {2} users</span></h3>"#,
+            esc(name),
+            esc(&super::terminal::region_label(r)),
+            int(r.users)
         );
+        if r.metrics.values().all(|m| m.count == 0) {
+            out.push_str(r#"<p class="note">No operations completed in this region.</p>"#);
+        } else {
+            metrics_table(out, &r.metrics, true);
+        }
+        scope_line(out, &r.messages, &r.arrivals, &r.contacts);
     }
     out.push_str("</section>");
 }
@@ -626,6 +658,7 @@ pub fn render(summary: &Summary, charts_svg: &[(&str, String)]) -> String {
     flow(&mut out, &s.messages, &s.arrivals, &s.contacts);
     out.push_str("</section>");
     phases(&mut out, s);
+    regions(&mut out, s);
     charts(&mut out, charts_svg);
     let _ = writeln!(
         out,

@@ -71,6 +71,29 @@ pub fn render(s: &Summary) -> String {
         s.contacts.missing,
         s.contacts.expected
     );
+    if !s.regions.is_empty() {
+        // One column per region, p50 / p99 of each metric: who saw it slower.
+        let _ = write!(out, "\n| by region (p50 / p99 ms) |");
+        for (name, r) in &s.regions {
+            let _ = write!(out, " {name} ({}) |", super::terminal::region_label(r));
+        }
+        let _ = write!(out, "\n|---|");
+        for _ in &s.regions {
+            let _ = write!(out, "---:|");
+        }
+        let _ = write!(out, "\n| users |");
+        for r in s.regions.values() {
+            let _ = write!(out, " {} |", r.users);
+        }
+        for name in s.metrics.keys() {
+            let _ = write!(out, "\n| {name} |");
+            for r in s.regions.values() {
+                let m = r.metrics.get(name).and_then(|m| m.latency_ms);
+                let _ = write!(out, " {} / {} |", ms(&m, |l| l.p50), ms(&m, |l| l.p99));
+            }
+        }
+        out.push('\n');
+    }
     let r = &s.retries;
     if r.total + r.reconnects > 0 {
         let by_reason: Vec<String> = r
@@ -80,8 +103,7 @@ pub fn render(s: &Summary) -> String {
             .collect();
         let _ = writeln!(
             out,
-            "
-retries: {} ({}) · reconnects: {}",
+            "\nretries: {} ({}) · reconnects: {}",
             r.total,
             by_reason.join(", "),
             r.reconnects

@@ -32,6 +32,9 @@ const HTML_CHARTS: [(&str, &str); 4] = [
     ("Users and arrivals: planned vs achieved", "users"),
 ];
 
+/// The chart of a run with regions: (title, file stem).
+const REGIONS_CHART: (&str, &str) = ("Latency distribution by region", "regions");
+
 /// Writes every file of a finished run beside `latency.hlog` (which must be complete):
 /// summary.json, timeline.json, junit.xml, summary.md, the charts and index.html.
 pub fn write_all(
@@ -66,8 +69,26 @@ pub fn write_all(
         }],
     )
     .map_err(|e| Error::Run(format!("cannot draw charts: {e}")))?;
-    let mut charts = Vec::with_capacity(HTML_CHARTS.len());
-    for (title, stem) in HTML_CHARTS {
+    let mut stems = HTML_CHARTS.to_vec();
+    if !s.regions.is_empty() {
+        // Each region's distribution overlaid per metric: "the Americas saw it slower".
+        let runs: Vec<chart::DistributionRun> = s
+            .regions
+            .keys()
+            .zip(&histograms.regions)
+            .map(|(label, histograms)| chart::DistributionRun { label, histograms })
+            .collect();
+        chart::render_distribution(
+            dir,
+            REGIONS_CHART.1,
+            &format!("Latency distribution by region — {}", s.scenario),
+            &runs,
+        )
+        .map_err(|e| Error::Run(format!("cannot draw charts: {e}")))?;
+        stems.push(REGIONS_CHART);
+    }
+    let mut charts = Vec::with_capacity(stems.len());
+    for (title, stem) in stems {
         let path = dir.join(format!("{stem}.svg"));
         let svg = std::fs::read_to_string(&path).map_err(|e| Error::io("cannot read", &path, e))?;
         charts.push((title, svg));

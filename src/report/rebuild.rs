@@ -31,6 +31,8 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, Error> {
 pub struct RunHistograms {
     pub total: HashMap<String, Histogram<u64>>,
     pub phases: Vec<HashMap<String, Histogram<u64>>>,
+    /// Per region (in the summary's order), from the `<region>:<tag>` entries.
+    pub regions: Vec<HashMap<String, Histogram<u64>>>,
 }
 
 /// Reads a run's hlog and merges its intervals, per phase by the interval's midpoint (an
@@ -45,9 +47,26 @@ pub fn histograms(dir: &Path, summary: &Summary) -> Result<RunHistograms, Error>
     let mut out = RunHistograms {
         total: HashMap::new(),
         phases: spans.iter().map(|_| HashMap::new()).collect(),
+        regions: summary.regions.keys().map(|_| HashMap::new()).collect(),
     };
+    let region_prefixes: Vec<String> = summary
+        .regions
+        .keys()
+        .map(|r| format!("{r}{}", hlog::REGION_SEPARATOR))
+        .collect();
     for e in entries {
         let tag = e.tag.unwrap_or_default();
+        let region = region_prefixes
+            .iter()
+            .enumerate()
+            .find_map(|(i, p)| tag.strip_prefix(p.as_str()).map(|rest| (i, rest)));
+        if let Some((i, rest)) = region {
+            if let Some(map) = out.regions.get_mut(i) {
+                let h = map.entry(rest.to_string()).or_insert_with(new_histogram);
+                let _ = h.add(&e.histogram);
+            }
+            continue;
+        }
         let mid = e.start.as_secs_f64() + e.duration.as_secs_f64() / 2.0;
         let phase = spans
             .iter()
@@ -98,7 +117,18 @@ pub fn rebuild(
         phase.arrivals.schedule_lag_ms = latency(map, "schedule_lag");
     }
 
-    let phases: Vec<String> = summary.phases.keys().cloned().collect();
+    for (region, map) in summary.regions.values_mut().zip(&hist.regions) {
+        relatency(&mut region.metrics, map);
+        region.messages.delivery_latency_ms = latency(map, "message_delivery");
+        region.arrivals.schedule_lag_ms = latency(map, "schedule_lag");
+    }
+
+    let phases: Vec<String> = summary
+        .phases
+        .keys()
+        .chain(summary.regions.keys())
+        .cloned()
+        .collect();
     let catalog = crate::metrics::Catalog::new(summary.metrics.keys().cloned())
         .with_counters(summary.counts.keys().cloned().collect());
     let mut thresholds = Vec::new();

@@ -253,6 +253,23 @@ pub struct Phase {
     pub arrivals: Arrivals,
 }
 
+/// One region's users and what they saw: the same shapes as a phase, plus the region's
+/// definition and how many users it had.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Region {
+    pub share: f64,
+    /// The added one-way delay (mean of the draws).
+    pub latency_ms: f64,
+    /// Each draw is uniform within latency ± jitter.
+    pub jitter_ms: f64,
+    /// Users of this region who started.
+    pub users: u64,
+    pub metrics: IndexMap<String, MetricSummary>,
+    pub messages: Messages,
+    pub contacts: Contacts,
+    pub arrivals: Arrivals,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Generator {
     pub workers: usize,
@@ -296,6 +313,9 @@ pub struct Summary {
     #[serde(default)]
     pub retries: Retries,
     pub phases: IndexMap<String, Phase>,
+    /// Per region, when the scenario declares regions.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub regions: IndexMap<String, Region>,
     pub thresholds: Vec<ThresholdResult>,
     pub generator: Generator,
     pub warnings: Vec<String>,

@@ -49,6 +49,7 @@ pub fn render(s: &Summary) -> String {
             let _ = writeln!(out, "{:<18} errors: {}", "", classes.join(", "));
         }
     }
+    regions(s, &mut out);
     let a = &s.arrivals;
     let _ = writeln!(
         out,
@@ -134,4 +135,65 @@ pub fn render(s: &Summary) -> String {
         let _ = writeln!(out, "WARNING: {w}");
     }
     out
+}
+
+/// How a region is defined, in a few characters: `30% +90±20ms`.
+pub fn region_label(r: &super::summary::Region) -> String {
+    let share = format!("{}%", (r.share * 1000.0).round() / 10.0);
+    let (l, j) = (r.latency_ms, r.jitter_ms);
+    if j > 0.0 {
+        format!("{share} +{l}±{j}ms")
+    } else if l > 0.0 {
+        format!("{share} +{l}ms")
+    } else {
+        share
+    }
+}
+
+/// A compact per-region table: users, then p50/p99 of each metric, one column per region.
+fn regions(s: &Summary, out: &mut String) {
+    if s.regions.is_empty() {
+        return;
+    }
+    let width = s
+        .regions
+        .iter()
+        .map(|(n, r)| n.len().max(region_label(r).len()))
+        .max()
+        .unwrap_or(0)
+        .max(15)
+        + 2;
+    const STATS: &str = " p50 / p99 ms";
+    let head_width = s.metrics.keys().map(String::len).max().unwrap_or(0) + STATS.len();
+    let row = |out: &mut String, head: &str, cells: Vec<String>| {
+        let _ = write!(out, "{head:<head_width$}");
+        for c in cells {
+            let _ = write!(out, "{c:>width$}");
+        }
+        out.push('\n');
+    };
+    out.push('\n');
+    row(out, "by region", s.regions.keys().cloned().collect());
+    row(out, "", s.regions.values().map(region_label).collect());
+    row(
+        out,
+        "users",
+        s.regions.values().map(|r| r.users.to_string()).collect(),
+    );
+    for name in s.metrics.keys() {
+        let cells: Vec<String> = s
+            .regions
+            .values()
+            .map(
+                |r| match r.metrics.get(name).and_then(|m| m.latency_ms.as_ref()) {
+                    Some(l) => format!("{:.1} / {:.1}", l.p50, l.p99),
+                    None => "-".to_string(),
+                },
+            )
+            .collect();
+        if cells.iter().all(|c| c == "-") {
+            continue;
+        }
+        row(out, &format!("{name}{STATS}"), cells);
+    }
 }

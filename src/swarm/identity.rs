@@ -6,6 +6,8 @@ use rand::{RngExt, SeedableRng};
 const IDENTITY_STREAM: u64 = 0x6964_656e_7469_7479;
 const USER_STREAM: u64 = 0x7573_6572_7374_7265;
 const COHORT_STREAM: u64 = 0x636f_686f_7274_7321;
+const REGION_STREAM: u64 = 0x7265_6769_6f6e_7321;
+const LINK_STREAM: u64 = 0x6c69_6e6b_6465_6c61;
 
 /// Phone numbers have 12 digits after the `+`: the prefix, then a per-user number.
 const PHONE_DIGITS: u32 = 12;
@@ -58,6 +60,22 @@ impl Identities {
         rng.random::<f64>()
     }
 
+    /// A uniform number in [0, 1) per user that decides its region: its own stream, so declaring
+    /// regions changes neither cohorts nor think times, and the same seed gives the same regions.
+    pub fn region_draw(&self, index: u64) -> f64 {
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(
+            self.seed ^ REGION_STREAM ^ index.wrapping_mul(0xA24B_AED4_963E_E407),
+        );
+        rng.random::<f64>()
+    }
+
+    /// The random stream of one user's network delays (its region's jitter draws).
+    pub fn link_rng(&self, index: u64) -> rand::rngs::SmallRng {
+        rand::rngs::SmallRng::seed_from_u64(
+            self.seed ^ LINK_STREAM ^ index.wrapping_mul(0x9FB2_1C65_1E98_DF25),
+        )
+    }
+
     /// The random stream of one user: think times, contacts, session length.
     pub fn rng(&self, index: u64) -> rand::rngs::SmallRng {
         rand::rngs::SmallRng::seed_from_u64(
@@ -84,5 +102,36 @@ mod tests {
         let known: std::collections::HashSet<String> = (0..1000).map(|i| a.phone(i)).collect();
         let mut rng = a.rng(0);
         assert!((0..1000).all(|_| !known.contains(&a.unknown_phone(&mut rng))));
+    }
+
+    #[test]
+    fn region_draws_are_seeded_uniform_and_independent_of_cohorts() {
+        let a = Identities::new(7, "+1555");
+        let b = Identities::new(7, "+1555");
+        let c = Identities::new(8, "+1555");
+        let n = 20_000u64;
+        let draws: Vec<f64> = (0..n).map(|i| a.region_draw(i)).collect();
+        assert!((0..n).all(|i| draws[i as usize] == b.region_draw(i)));
+        assert!((0..100).any(|i| a.region_draw(i) != c.region_draw(i)));
+        assert!(draws.iter().all(|d| (0.0..1.0).contains(d)));
+        // Uniform: the share below 0.3 is 0.3 within 5 binomial standard deviations
+        // (sd = sqrt(0.3 * 0.7 / n) = 0.0032).
+        let below = draws.iter().filter(|d| **d < 0.3).count() as f64 / n as f64;
+        assert!(
+            (below - 0.3).abs() < 5.0 * (0.3f64 * 0.7 / n as f64).sqrt(),
+            "{below}"
+        );
+        // Independent of the cohort stream: the two draws are uncorrelated.
+        let cohort: Vec<f64> = (0..n).map(|i| a.cohort_draw(i)).collect();
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+        let (mr, mc) = (mean(&draws), mean(&cohort));
+        let cov: f64 = draws
+            .iter()
+            .zip(&cohort)
+            .map(|(r, c)| (r - mr) * (c - mc))
+            .sum::<f64>()
+            / n as f64;
+        // Correlation of independent uniforms: sd 1/sqrt(n) = 0.007; variance of each is 1/12.
+        assert!((cov * 12.0).abs() < 0.035, "correlation {}", cov * 12.0);
     }
 }

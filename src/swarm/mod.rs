@@ -50,6 +50,8 @@ pub struct Shared {
 pub struct WorkerCtx {
     pub shared: Arc<Shared>,
     pub rec: RefCell<Recorder>,
+    /// One more recorder per region: a region's users record into both (plain data too).
+    pub regions: RefCell<Vec<Recorder>>,
     pub active_users: Cell<u64>,
     pub open_connections: Cell<u64>,
     /// Woken when the worker may have become idle (a user finished, or the spawner did).
@@ -59,9 +61,11 @@ pub struct WorkerCtx {
 impl WorkerCtx {
     pub fn new(shared: Arc<Shared>) -> Self {
         let metrics = shared.plan.catalog.len();
+        let regions = shared.plan.regions.len();
         WorkerCtx {
             shared,
             rec: RefCell::new(Recorder::new(metrics)),
+            regions: RefCell::new((0..regions).map(|_| Recorder::new(metrics)).collect()),
             active_users: Cell::new(0),
             open_connections: Cell::new(0),
             idle: tokio::sync::Notify::new(),
@@ -85,6 +89,27 @@ impl WorkerCtx {
     pub fn record<T>(&self, f: impl FnOnce(&mut Recorder) -> T) -> T {
         // Borrowed for the duration of one call, never across an await.
         f(&mut self.rec.borrow_mut())
+    }
+
+    /// Records into the worker's recorder and, for a user in a region, into that region's too.
+    pub fn record_in(&self, region: Option<usize>, f: impl Fn(&mut Recorder)) {
+        f(&mut self.rec.borrow_mut());
+        if let Some(i) = region {
+            if let Some(r) = self.regions.borrow_mut().get_mut(i) {
+                f(r);
+            }
+        }
+    }
+
+    /// Moves the interval's recorders out (the whole worker's, then one per region) and starts
+    /// fresh ones.
+    pub fn take_recorders(&self) -> (Recorder, Vec<Recorder>) {
+        let n = self.plan().catalog.len();
+        let total = self.rec.replace(Recorder::new(n));
+        let fresh = (0..self.plan().regions.len())
+            .map(|_| Recorder::new(n))
+            .collect();
+        (total, self.regions.replace(fresh))
     }
 }
 

@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use super::{wait_state, RunState, Shared, WorkerCtx};
 use crate::flow::engine;
 use crate::metrics::collector::Snapshot;
-use crate::metrics::{Counter, Recorder};
+use crate::metrics::Counter;
 use crate::schedule;
 
 /// Starts `n` worker threads; each sends its snapshots to `tx` and ends with a `last` one.
@@ -52,12 +52,14 @@ async fn run(id: usize, n: usize, shared: Arc<Shared>, tx: mpsc::UnboundedSender
             }
         };
         let actual_end = if finished { ctx.now().min(end) } else { end };
+        let (recorder, regions) = ctx.take_recorders();
         let snapshot = Snapshot {
             worker: id,
             interval,
             start,
             end: actual_end,
-            recorder: ctx.rec.replace(Recorder::new(ctx.plan().catalog.len())),
+            recorder,
+            regions,
             active_users: ctx.active_users.get(),
             open_connections: ctx.open_connections.get(),
             last: finished,
@@ -87,18 +89,21 @@ async fn spawn_arrivals(ctx: Rc<WorkerCtx>, id: u64, n: u64) {
             RunState::Stopping => {
                 // The schedule ended while this worker was still behind it: arrivals that were
                 // due by then were planned and never started, so they count as dropped.
-                let due = 1 + arrivals.take_while(|&(_, t)| t < plan.duration()).count() as u64;
-                ctx.record(|r| {
-                    r.add(Counter::ArrivalsPlanned, due);
-                    r.add(Counter::ArrivalsDropped, due);
-                });
+                let later = arrivals.take_while(|&(_, t)| t < plan.duration());
+                for i in std::iter::once(index).chain(later.map(|(i, _)| i)) {
+                    ctx.record_in(region_of(&ctx, i), |r| {
+                        r.add(Counter::ArrivalsPlanned, 1);
+                        r.add(Counter::ArrivalsDropped, 1);
+                    });
+                }
                 break;
             }
             RunState::Ended | RunState::Aborted => break,
         }
-        ctx.record(|r| r.add(Counter::ArrivalsPlanned, 1));
+        let region = region_of(&ctx, index);
+        ctx.record_in(region, |r| r.add(Counter::ArrivalsPlanned, 1));
         if cap.is_some_and(|c| ctx.active_users.get() >= c) {
-            ctx.record(|r| r.add(Counter::ArrivalsDropped, 1));
+            ctx.record_in(region, |r| r.add(Counter::ArrivalsDropped, 1));
             continue;
         }
         ctx.active_users.set(ctx.active_users.get() + 1);
@@ -108,7 +113,7 @@ async fn spawn_arrivals(ctx: Rc<WorkerCtx>, id: u64, n: u64) {
             let draw = user_ctx.shared.identities.cohort_draw(index);
             let (cohort, flow) = set.pick(draw);
             if let Some(flow) = set.flows.get(flow) {
-                engine::run_user(&user_ctx, flow, cohort, index, intended).await;
+                engine::run_user(&user_ctx, flow, cohort, region, index, intended).await;
             }
             user_ctx.active_users.set(user_ctx.active_users.get() - 1);
             user_ctx.idle.notify_one();
@@ -121,4 +126,16 @@ async fn spawn_arrivals(ctx: Rc<WorkerCtx>, id: u64, n: u64) {
         _ = wait_state(&mut state, |s| s != RunState::Running) => {}
     }
     ctx.idle.notify_one();
+}
+
+/// The region of user `index` (seeded by its index alone), if the scenario has regions.
+fn region_of(ctx: &WorkerCtx, index: u64) -> Option<usize> {
+    let shared = &ctx.shared;
+    if shared.plan.regions.is_empty() {
+        return None;
+    }
+    shared
+        .plan
+        .regions
+        .pick(shared.identities.region_draw(index))
 }

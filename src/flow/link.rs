@@ -1,0 +1,169 @@
+//! One user's network as its region makes it: every one-way trip (a request or frame leaving,
+//! a response or frame arriving) takes an added delay drawn uniformly within `latency ± jitter`,
+//! and a new connection first waits a round trip (two draws). The delay is a timer on the
+//! user's own task: nothing shared, nothing locked. A user without a region has an ideal link
+//! that adds nothing and never touches a timer.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use futures_util::{Stream, StreamExt};
+use rand::rngs::SmallRng;
+use rand::{RngExt, SeedableRng};
+use tokio::time::Instant;
+
+pub struct Link {
+    latency: Duration,
+    jitter: Duration,
+    rng: SmallRng,
+}
+
+impl Link {
+    /// No added delay.
+    pub fn ideal() -> Link {
+        Link {
+            latency: Duration::ZERO,
+            jitter: Duration::ZERO,
+            rng: SmallRng::seed_from_u64(0),
+        }
+    }
+
+    pub fn new(latency: Duration, jitter: Duration, rng: SmallRng) -> Link {
+        Link {
+            latency,
+            jitter,
+            rng,
+        }
+    }
+
+    pub fn is_ideal(&self) -> bool {
+        self.latency.is_zero() && self.jitter.is_zero()
+    }
+
+    /// One one-way delay: uniform within `latency ± jitter`, clamped at zero.
+    pub fn draw(&mut self) -> Duration {
+        if self.jitter.is_zero() {
+            return self.latency;
+        }
+        let j = self.jitter.as_secs_f64();
+        let d = self.latency.as_secs_f64() + self.rng.random_range(-j..=j);
+        Duration::from_secs_f64(d.max(0.0))
+    }
+
+    /// Waits one one-way delay: a request or frame on its way out, a response on its way in.
+    pub async fn one_way(&mut self) {
+        if !self.is_ideal() {
+            let d = self.draw();
+            tokio::time::sleep(d).await;
+        }
+    }
+
+    /// Waits a round trip (two draws): what a TCP handshake costs before a connection is up.
+    pub async fn round_trip(&mut self) {
+        if !self.is_ideal() {
+            let d = self.draw() + self.draw();
+            tokio::time::sleep(d).await;
+        }
+    }
+}
+
+/// Frames read ahead of their handling, each with the time it is seen by the user.
+const INBOX: usize = 1024;
+
+/// A stream of incoming frames seen through a link: a frame read from the socket at `t` is
+/// handed over at `max(previous frame's time, t + draw)`, so frames keep their order and the
+/// delay does not pile up across frames. Frames are read ahead while earlier ones wait (up to
+/// a bounded inbox), and every wait is cancel-safe: a frame read is kept, never lost, when the
+/// caller stops waiting.
+pub struct Inbox<T> {
+    queue: VecDeque<(Instant, Option<T>)>,
+    last: Option<Instant>,
+    ended: bool,
+}
+
+impl<T> Default for Inbox<T> {
+    fn default() -> Self {
+        Inbox {
+            queue: VecDeque::new(),
+            last: None,
+            ended: false,
+        }
+    }
+}
+
+impl<T> Inbox<T> {
+    /// The next item of `stream` as the user sees it (`None` once the stream ended).
+    pub async fn next<S: Stream<Item = T> + Unpin>(
+        &mut self,
+        stream: &mut S,
+        link: &mut Link,
+    ) -> Option<T> {
+        if link.is_ideal() && self.queue.is_empty() {
+            return stream.next().await;
+        }
+        loop {
+            let due = self.queue.front().map(|(at, _)| *at);
+            if self.ended && due.is_none() {
+                return None;
+            }
+            let read = !self.ended && self.queue.len() < INBOX;
+            tokio::select! {
+                biased;
+                _ = tokio::time::sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {
+                    if let Some((_, item)) = self.queue.pop_front() {
+                        return item;
+                    }
+                }
+                item = stream.next(), if read => {
+                    self.ended |= item.is_none();
+                    let at = Instant::now() + link.draw();
+                    let at = self.last.map_or(at, |last| at.max(last));
+                    self.last = Some(at);
+                    self.queue.push_back((at, item));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn draws_stay_within_latency_plus_minus_jitter_and_average_to_latency() {
+        let ms = Duration::from_millis;
+        let mut link = Link::new(ms(40), ms(10), SmallRng::seed_from_u64(1));
+        let n = 10_000;
+        let draws: Vec<Duration> = (0..n).map(|_| link.draw()).collect();
+        assert!(draws.iter().all(|d| *d >= ms(30) && *d <= ms(50)));
+        let mean = draws.iter().map(Duration::as_secs_f64).sum::<f64>() / n as f64;
+        // Uniform on ±10 ms: sd 5.77 ms, so the mean of 10 000 is within 0.3 ms at 5 sd.
+        assert!((mean - 0.040).abs() < 0.0003, "{mean}");
+        // Spread over the whole range, not stuck at the centre.
+        assert!(draws.iter().any(|d| *d < ms(32)) && draws.iter().any(|d| *d > ms(48)));
+        // No jitter: exactly the latency; jitter above the latency clamps at zero.
+        let mut fixed = Link::new(ms(40), Duration::ZERO, SmallRng::seed_from_u64(1));
+        assert_eq!(fixed.draw(), ms(40));
+        let mut wide = Link::new(ms(5), ms(20), SmallRng::seed_from_u64(1));
+        assert!((0..1000).map(|_| wide.draw()).any(|d| d.is_zero()));
+        assert!(Link::ideal().is_ideal() && Link::ideal().draw().is_zero());
+    }
+
+    #[tokio::test]
+    async fn frames_are_seen_one_delay_later_without_piling_up() {
+        let ms = Duration::from_millis;
+        let mut link = Link::new(ms(30), Duration::ZERO, SmallRng::seed_from_u64(1));
+        let mut inbox = Inbox::default();
+        // Three frames already there at t = 0, then the stream ends.
+        let mut frames = futures_util::stream::iter([1, 2, 3]);
+        let t0 = Instant::now();
+        for want in [Some(1), Some(2), Some(3), None] {
+            assert_eq!(inbox.next(&mut frames, &mut link).await, want);
+            assert!(Instant::now() - t0 >= ms(30), "seen before its delay");
+        }
+        // All arrived together, so all are seen ~30 ms later: piled up they would take 90 ms.
+        assert!(Instant::now() - t0 < ms(60), "{:?}", Instant::now() - t0);
+        assert_eq!(inbox.next(&mut frames, &mut link).await, None);
+    }
+}
