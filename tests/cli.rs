@@ -17,6 +17,7 @@ fn validate_accepts_the_shipped_scenarios() {
         "scenarios/quickstart.toml",
         "scenarios/outage-surge.toml",
         "scenarios/regions.toml",
+        "scenarios/retry-storm.toml",
     ] {
         let out = inrush().args(["validate", file]).output().expect("runs");
         let stdout = String::from_utf8_lossy(&out.stdout);
