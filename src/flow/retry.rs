@@ -62,19 +62,24 @@ pub struct ReconnectSpec {
     pub jitter: Option<String>,
 }
 
+enum SwitchOr<T> {
+    Switch(bool),
+    Table(T),
+}
+
 /// `true`, `false` or a table. Written by hand rather than `untagged` so that a misspelt key
 /// says which keys exist instead of "did not match any variant".
-fn switch_or_table<'de, D, T>(d: D, what: &str) -> Result<Result<bool, T>, D::Error>
+fn switch_or_table<'de, D, T>(d: D, what: &str) -> Result<SwitchOr<T>, D::Error>
 where
     D: serde::Deserializer<'de>,
     T: serde::de::DeserializeOwned,
 {
     use serde::de::Error;
     match toml::Value::deserialize(d)? {
-        toml::Value::Boolean(b) => Ok(Ok(b)),
+        toml::Value::Boolean(b) => Ok(SwitchOr::Switch(b)),
         v @ toml::Value::Table(_) => v
             .try_into::<T>()
-            .map(Err)
+            .map(SwitchOr::Table)
             .map_err(|e| D::Error::custom(format!("{what}: {}", e.message()))),
         other => Err(D::Error::custom(format!(
             "{what} takes true, false or a table, not `{other}`"
@@ -85,8 +90,8 @@ where
 impl<'de> Deserialize<'de> for RetrySetting {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         Ok(match switch_or_table(d, "retry")? {
-            Ok(b) => RetrySetting::Switch(b),
-            Err(spec) => RetrySetting::Policy(spec),
+            SwitchOr::Switch(b) => RetrySetting::Switch(b),
+            SwitchOr::Table(spec) => RetrySetting::Policy(spec),
         })
     }
 }
@@ -94,8 +99,8 @@ impl<'de> Deserialize<'de> for RetrySetting {
 impl<'de> Deserialize<'de> for ReconnectSetting {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         Ok(match switch_or_table(d, "reconnect")? {
-            Ok(b) => ReconnectSetting::Switch(b),
-            Err(spec) => ReconnectSetting::Policy(spec),
+            SwitchOr::Switch(b) => ReconnectSetting::Switch(b),
+            SwitchOr::Table(spec) => ReconnectSetting::Policy(spec),
         })
     }
 }
