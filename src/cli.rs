@@ -32,6 +32,9 @@ pub enum Command {
         /// The scenario file (TOML).
         file: PathBuf,
     },
+    /// Estimate what a scenario needs (arrivals, users, connections, descriptors, ports, CPU)
+    /// and whether one generator on this machine suffices; sends nothing.
+    Plan(PlanArgs),
     /// Run the built-in reference messenger standalone.
     Serve(ServeArgs),
     /// Rebuild every artifact of a finished run from its saved data (hlog, summary, timeline)
@@ -93,6 +96,21 @@ pub struct RunArgs {
     /// No live progress and no summary table.
     #[arg(long)]
     pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// The scenario file (TOML).
+    pub file: PathBuf,
+    /// Seed for arrivals and identities (overrides the scenario's seed), as for `run`.
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+    /// Write plan.json and plan.png/.svg here instead of reports/<scenario>-plan-<stamp>/.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// The latency assumed for every request, WebSocket upgrade and awaited reply.
+    #[arg(long, value_parser = duration, value_name = "DURATION", default_value = "10ms")]
+    pub latency: Duration,
 }
 
 fn duration(s: &str) -> Result<Duration, String> {

@@ -5,9 +5,11 @@
 
 pub mod cli;
 pub mod compare;
+pub mod dryrun;
 pub mod error;
 pub mod flow;
 pub mod gate;
+pub mod limits;
 pub mod metrics;
 pub mod plan;
 pub mod region;
@@ -28,6 +30,40 @@ pub use error::Error;
 pub fn validate(path: &Path) -> Result<String, Error> {
     let plan = plan::load(path, None)?;
     Ok(plan::describe(&plan))
+}
+
+/// `inrush plan`: estimates what running a scenario takes, sending nothing; prints the report
+/// and writes `plan.json` and the chart into `out` (default `reports/<scenario>-plan-<stamp>/`).
+pub fn plan(
+    path: &Path,
+    seed: Option<u64>,
+    out: Option<&Path>,
+    latency: std::time::Duration,
+) -> Result<(dryrun::Estimate, std::path::PathBuf), Error> {
+    let plan = plan::load(path, seed)?;
+    let estimate = dryrun::estimate(&plan, latency);
+    let dir = match out {
+        Some(dir) => dir.to_path_buf(),
+        None => {
+            let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+                .to_string()
+                .replace(['-', ':'], "");
+            Path::new("reports").join(format!("{}-plan-{stamp}", plan.name))
+        }
+    };
+    let phases: Vec<report::timeline::PhaseSpan> = plan
+        .phases
+        .iter()
+        .map(|p| report::timeline::PhaseSpan {
+            name: p.name.clone(),
+            start_s: p.start.as_secs_f64(),
+            end_s: p.end().as_secs_f64(),
+        })
+        .collect();
+    dryrun::render::write(&dir, &estimate, &phases)?;
+    print!("{}", dryrun::render::text(&estimate));
+    println!("plan: {}", dir.display());
+    Ok((estimate, dir))
 }
 
 /// `inrush report`: rebuilds a run directory's artifacts and prints its table.

@@ -45,6 +45,10 @@ fn main() -> ExitCode {
             print!("{text}");
             ExitCode::SUCCESS
         }),
+        Command::Plan(args) => {
+            inrush::plan(&args.file, args.seed, args.out.as_deref(), args.latency)
+                .map(|_| ExitCode::SUCCESS)
+        }
         Command::Serve(args) => inrush::serve(&args).map(|()| ExitCode::SUCCESS),
     };
     result.unwrap_or_else(|e| {

@@ -25,6 +25,8 @@ pub struct Plan {
     pub arrivals: Arrivals,
     pub phases: Vec<Phase>,
     pub max_users: Option<u64>,
+    /// Cap on timed operations in flight across the run.
+    pub max_inflight: Option<u64>,
     pub user: UserPlan,
     pub timeout: Duration,
     pub drain: Duration,
@@ -32,6 +34,9 @@ pub struct Plan {
     pub retry: Option<crate::flow::retry::RetryPolicy>,
     /// `[run] reconnect`: how a dropped socket is reopened (not at all by default).
     pub reconnect: Option<crate::flow::retry::ReconnectPolicy>,
+    /// Local addresses users' connections are bound to (user i uses `i mod n`); empty: the
+    /// system picks, as usual.
+    pub source_addresses: Vec<std::net::IpAddr>,
     pub thresholds: Vec<Threshold>,
     /// Every metric of the run: the built-in ones and one per step.
     pub catalog: Catalog,
@@ -128,6 +133,15 @@ pub struct Phase {
     pub shape: Shape,
     /// A recorded curve: (seconds from the phase start, users per second), linear between points.
     pub curve: Option<std::sync::Arc<[(f64, f64)]>>,
+    /// A closed phase: a fixed number of users looping instead of arrivals (its rates are 0).
+    pub closed: Option<Closed>,
+}
+
+/// A closed-model phase: `users` kept active, their first starts spread evenly over `ramp`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Closed {
+    pub users: u64,
+    pub ramp: Duration,
 }
 
 /// How the arrival rate goes from `from_rate` to `to_rate` within a phase.
@@ -187,6 +201,10 @@ pub struct UserPlan {
     pub think: Dist,
     pub stay_online: Dist,
     pub phone_prefix: String,
+    /// Probability that a user who left comes back (logs in, reconnects, chats again).
+    pub returning: f64,
+    /// Time offline before a returning user comes back.
+    pub away: Dist,
 }
 
 impl Plan {
@@ -231,6 +249,7 @@ pub fn describe(plan: &Plan) -> String {
         let expected = crate::schedule::phase_mass(p);
         total += expected;
         let rate = match (p.from_rate == p.to_rate, p.shape) {
+            _ if p.closed.is_some() => format!("closed: {} users", p.closed.map_or(0, |c| c.users)),
             _ if p.curve.is_some() => format!(
                 "recorded curve, {} points",
                 p.curve.as_ref().map_or(0, |c| c.len())
@@ -239,20 +258,47 @@ pub fn describe(plan: &Plan) -> String {
             (false, Shape::Linear) => format!("{} → {} users/s", p.from_rate, p.to_rate),
             (false, Shape::Exponential) => format!("{} ⇗ {} users/s", p.from_rate, p.to_rate),
         };
+        let volume = match p.closed {
+            Some(c) => format!(
+                "{} users, first starts over {:.1}s",
+                c.users,
+                c.ramp.as_secs_f64()
+            ),
+            None => format!("~{expected:.0} arrivals"),
+        };
         let _ = writeln!(
             out,
-            "  phase {:<12} {:>7.1}s  {rate:<24} ~{expected:.0} arrivals",
+            "  phase {:<12} {:>7.1}s  {rate:<24} {volume}",
             p.name,
             p.duration.as_secs_f64()
         );
     }
     let _ = writeln!(
         out,
-        "  total {:.1}s + drain {:.1}s · ~{total:.0} users ({:?} arrivals)",
+        "  total {:.1}s + drain {:.1}s · ~{total:.0} users ({:?} arrivals){}",
         plan.duration().as_secs_f64(),
         plan.drain.as_secs_f64(),
         plan.arrivals,
+        if plan.phases.iter().any(|p| p.closed.is_some()) {
+            " plus the closed phases' looping users"
+        } else {
+            ""
+        }
     );
+    let caps: Vec<String> = [
+        ("max_users", plan.max_users),
+        ("max_inflight", plan.max_inflight),
+    ]
+    .iter()
+    .filter_map(|(n, c)| c.map(|c| format!("{n} {c}")))
+    .collect();
+    if !caps.is_empty() {
+        let _ = writeln!(
+            out,
+            "  caps: {} (arrivals beyond them are dropped and counted)",
+            caps.join(", ")
+        );
+    }
     for r in &plan.regions.list {
         let _ = writeln!(
             out,
@@ -277,6 +323,14 @@ pub fn describe(plan: &Plan) -> String {
                 flow.name,
                 flow.steps.len()
             );
+            if let Some(r) = &c.returns {
+                let _ = writeln!(
+                    out,
+                    "    {:.0}% of those who leave come back later and run flow {}",
+                    100.0 * r.share,
+                    set.flows.get(r.flow).map_or("?", |f| f.name.as_str())
+                );
+            }
         }
     }
     if let Some(r) = &plan.retry {
@@ -284,6 +338,14 @@ pub fn describe(plan: &Plan) -> String {
     }
     if let Some(r) = &plan.reconnect {
         let _ = writeln!(out, "  reconnect: {}", r.describe());
+    }
+    if !plan.source_addresses.is_empty() {
+        let list: Vec<String> = plan
+            .source_addresses
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+        let _ = writeln!(out, "  source addresses: {}", list.join(", "));
     }
     let metrics: Vec<&str> = plan.catalog.reported().map(|(_, n)| n).collect();
     let _ = writeln!(out, "  metrics: {}", metrics.join(", "));
@@ -357,14 +419,29 @@ pub fn compile(
             Vec::new()
         }
     };
-    let max_users = match &file.load.max_users {
-        Some(cap) if *cap.get_ref() < 1 => {
-            problems.add(cap.span(), "max_users must be at least 1");
+    let cap = |cap: &Option<Spanned<i64>>, what: &str, problems: &mut Problems| match cap {
+        Some(c) if *c.get_ref() < 1 => {
+            problems.add(c.span(), format!("{what} must be at least 1"));
             None
         }
-        Some(cap) => Some(*cap.get_ref() as u64),
+        Some(c) => Some(*c.get_ref() as u64),
         None => None,
     };
+    let max_users = cap(&file.load.max_users, "max_users", &mut problems);
+    let max_inflight = cap(&file.load.max_inflight, "max_inflight", &mut problems);
+    if let (Some(limit), Some(specs)) = (max_users, &file.load.phases) {
+        // A closed phase keeps its users by construction; a cap below them could never hold.
+        for (spec, p) in specs.get_ref().iter().zip(&phases) {
+            if p.closed.is_some_and(|c| c.users > limit) {
+                if let Some(u) = &spec.get_ref().users {
+                    problems.add(
+                        u.span(),
+                        format!("a closed phase's users must not exceed max_users ({limit})"),
+                    );
+                }
+            }
+        }
+    }
     let timeout = positive_duration(&file.run.timeout, "timeout", &mut problems);
     let drain = duration(&file.run.drain, &mut problems);
     let retry = file
@@ -377,6 +454,7 @@ pub fn compile(
         .reconnect
         .as_ref()
         .map(|r| crate::flow::retry::compile_reconnect(r.get_ref(), r.span(), &mut problems));
+    let source_addresses = compile_sources(&file.run.source_addresses, &mut problems);
     let user = compile_user(&file.user, &mut problems);
     let flows = if file.flows.is_empty() {
         builtin_flows(&user, timeout, &file.user.messages, &mut problems)
@@ -411,16 +489,64 @@ pub fn compile(
         arrivals,
         phases,
         max_users,
+        max_inflight,
         user,
         timeout,
         drain,
         retry,
         reconnect,
+        source_addresses,
         thresholds,
         catalog,
         flows,
         regions,
     })
+}
+
+/// Most source addresses a scenario may list (after expanding ranges).
+const MAX_SOURCES: usize = 1024;
+
+/// `[run] source_addresses`: each entry an address or an IPv4 range, each one an address of
+/// this machine (checked by binding it, port 0 — nothing is sent), so a typo fails before any
+/// traffic instead of as thousands of connect errors.
+fn compile_sources(
+    spec: &Option<Spanned<Vec<Spanned<String>>>>,
+    problems: &mut Problems,
+) -> Vec<std::net::IpAddr> {
+    let Some(list) = spec else {
+        return Vec::new();
+    };
+    let mut out: Vec<std::net::IpAddr> = Vec::new();
+    for entry in list.get_ref() {
+        let text = entry.get_ref();
+        match crate::limits::parse_addresses(text, MAX_SOURCES) {
+            Ok(ips) => {
+                for ip in ips {
+                    if let Err(e) = crate::limits::is_local(ip) {
+                        problems.add(entry.span(), e);
+                        break;
+                    }
+                    if !out.contains(&ip) {
+                        out.push(ip);
+                    }
+                }
+            }
+            Err(e) => problems.add(entry.span(), e),
+        }
+    }
+    if out.len() > MAX_SOURCES {
+        problems.add(
+            list.span(),
+            format!("at most {MAX_SOURCES} source addresses"),
+        );
+    }
+    if list.get_ref().is_empty() {
+        problems.add(
+            list.span(),
+            "source_addresses is empty: leave it out to let the system choose",
+        );
+    }
+    out
 }
 
 /// Reads every feeder's CSV file, relative to the scenario file.
@@ -462,12 +588,16 @@ fn builtin_flows(
     #[derive(serde::Deserialize)]
     struct Flows {
         flows: indexmap::IndexMap<String, Spanned<crate::flow::spec::FlowSpec>>,
+        #[serde(default)]
+        cohorts: Vec<Spanned<crate::flow::spec::CohortSpec>>,
     }
     let text = crate::flow::builtin::flow_text(user);
     let file = Path::new("<built-in flow>");
     let mut inner = Problems::new(file, &text);
     let set = match toml::from_str::<Flows>(&text) {
-        Ok(f) => crate::flow::compile::compile(&f.flows, &[], Vec::new(), timeout, &mut inner),
+        Ok(f) => {
+            crate::flow::compile::compile(&f.flows, &f.cohorts, Vec::new(), timeout, &mut inner)
+        }
         Err(e) => {
             inner.add(e.span().unwrap_or(0..0), e.message().to_string());
             let none = indexmap::IndexMap::new();
@@ -586,6 +716,22 @@ fn compile_phases(
                 v
             }
         };
+        if let Some(closed) = closed_phase(spec, duration, problems) {
+            // A closed phase has no arrival rate: the open timeline brings nobody during it.
+            previous_rate = 0.0;
+            out.push(Phase {
+                name,
+                start,
+                duration,
+                from_rate: 0.0,
+                to_rate: 0.0,
+                shape: Shape::Linear,
+                curve: None,
+                closed: Some(closed),
+            });
+            start += duration;
+            continue;
+        }
         if p.ramp_to.is_some() && p.grow_to.is_some() {
             problems.add(
                 spec.span(),
@@ -627,10 +773,70 @@ fn compile_phases(
             to_rate,
             shape,
             curve: None,
+            closed: None,
         });
         start += duration;
     }
     out
+}
+
+/// `users = N` (with an optional `ramp`): a closed phase. None for an open phase (and then a
+/// stray `ramp` is an error), or when the closed phase is invalid (its problems are reported).
+fn closed_phase(
+    spec: &Spanned<scenario::PhaseSpec>,
+    duration: Duration,
+    problems: &mut Problems,
+) -> Option<Closed> {
+    let p = spec.get_ref();
+    let Some(users) = &p.users else {
+        if let Some(ramp) = &p.ramp {
+            problems.add(
+                ramp.span(),
+                "`ramp` spreads the starts of a closed phase: it needs `users = N`",
+            );
+        }
+        return None;
+    };
+    let n = *users.get_ref();
+    if !(1..=10_000_000).contains(&n) {
+        problems.add(
+            users.span(),
+            "users must be between 1 and 10000000 (a closed phase keeps that many users active)",
+        );
+    }
+    for (what, field) in [
+        ("rate", p.rate.as_ref().map(Spanned::span)),
+        ("ramp_to", p.ramp_to.as_ref().map(Spanned::span)),
+        ("grow_to", p.grow_to.as_ref().map(Spanned::span)),
+    ] {
+        if let Some(span) = field {
+            problems.add(
+                span,
+                format!(
+                    "a phase has either `users` (closed model) or `{what}` (arrivals), not both"
+                ),
+            );
+        }
+    }
+    // By default the first starts are spread over one second so they do not land in one burst.
+    let ramp = match &p.ramp {
+        Some(r) => match parse_duration(r.get_ref()) {
+            Ok(d) if d > duration => {
+                problems.add(r.span(), "ramp must not be longer than the phase");
+                d
+            }
+            Ok(d) => d,
+            Err(e) => {
+                problems.add(r.span(), e);
+                Duration::ZERO
+            }
+        },
+        None => Duration::from_secs(1).min(duration),
+    };
+    Some(Closed {
+        users: n.max(0) as u64,
+        ramp,
+    })
 }
 
 /// A recorded day as one phase: the CSV's `time,rate` rows, time divided by `time_scale`, rate
@@ -683,6 +889,7 @@ fn compile_curve(
         to_rate: points.last().map_or(0.0, |p| p.1),
         shape: Shape::Linear,
         curve: Some(points.into()),
+        closed: None,
     }]
 }
 
@@ -774,6 +981,17 @@ fn compile_user(u: &scenario::UserSection, problems: &mut Problems) -> UserPlan 
         think: dist(&u.think, problems),
         stay_online: dist(&u.stay_online, problems),
         phone_prefix: prefix.clone(),
+        returning: {
+            let r = *u.returning.get_ref();
+            if !(r.is_finite() && (0.0..=1.0).contains(&r)) {
+                problems.add(
+                    u.returning.span(),
+                    "returning is a probability between 0 and 1",
+                );
+            }
+            r.clamp(0.0, 1.0)
+        },
+        away: dist(&u.away, problems),
     }
 }
 
@@ -940,6 +1158,89 @@ phases = [ { name = "a", duration = "2s", rate = 10 }, { name = "b", duration = 
         );
         let both = text.replace("[load]\n", "[load]\nphases = []\n");
         assert!(compile(&scenario, &both, Some(1)).is_err());
+    }
+
+    #[test]
+    fn closed_phases_and_caps_compile() {
+        let text = "name = \"t\"\n[target]\nbuiltin = {}\n[load]\nmax_inflight = 8\nphases = [ { name = \"a\", duration = \"2s\", rate = 5 }, { name = \"soak\", duration = \"10s\", users = 200 }, { name = \"b\", duration = \"1s\", ramp_to = 9 } ]\n";
+        let plan = compile_str(text).expect("valid");
+        assert_eq!(plan.max_inflight, Some(8));
+        let soak = &plan.phases[1];
+        assert_eq!(
+            soak.closed,
+            Some(Closed {
+                users: 200,
+                ramp: Duration::from_secs(1)
+            })
+        );
+        assert_eq!((soak.from_rate, soak.to_rate), (0.0, 0.0));
+        // An open phase after a closed one ramps from zero.
+        assert_eq!(plan.phases[2].from_rate, 0.0);
+        assert!(describe(&plan).contains("closed: 200 users"));
+        let ramped = text.replace("users = 200", "users = 200, ramp = \"20s\"");
+        let errs = compile_str(&ramped).expect_err("ramp too long").0;
+        assert!(errs[0].message.contains("ramp"), "{errs:?}");
+        let stray = text.replace("rate = 5 }", "rate = 5, ramp = \"1s\" }");
+        let errs = compile_str(&stray).expect_err("ramp without users").0;
+        assert!(errs[0].message.contains("needs `users"), "{errs:?}");
+        let capped = text.replace("max_inflight = 8", "max_users = 100");
+        let errs = compile_str(&capped).expect_err("users above max_users").0;
+        assert!(errs[0].message.contains("max_users"), "{errs:?}");
+    }
+
+    #[test]
+    fn returning_users_add_a_login_flow_that_keeps_the_token() {
+        let base = "name = \"t\"\n[target]\nbuiltin = {}\n[load]\nphases = [ { name = \"a\", duration = \"2s\", rate = 5 } ]\n";
+        let plain = compile_str(base).expect("valid");
+        assert!(plain.catalog.id("login").is_none());
+        assert!(plain.flows.cohorts[0].returns.is_none());
+        let returning =
+            format!("{base}[user]\nreturning = 0.4\naway = {{ exponential = \"30s\" }}\n");
+        let plan = compile_str(&returning).expect("valid");
+        assert!(plan.catalog.id("login").is_some());
+        let returns = plan.flows.cohorts[0].returns.clone().expect("returns");
+        assert_eq!(returns.share, 0.4);
+        assert_eq!(returns.away, Dist::Exponential(Duration::from_secs(30)));
+        let back = &plan.flows.flows[returns.flow];
+        assert_eq!(back.name, "returning");
+        // The return flow sees the signup's captures (the token it logs in with).
+        assert!(back.vars.iter().any(|v| v == "token"), "{:?}", back.vars);
+    }
+
+    #[test]
+    fn cohort_returns_are_checked() {
+        let text = r#"
+name = "t"
+[target]
+builtin = {}
+[load]
+phases = [ { name = "a", duration = "2s", rate = 5 } ]
+[flows.signup]
+steps = [ { name = "verify", http = "POST /v1/verify", capture = { token = "$.token" } } ]
+[flows.login]
+steps = [ { name = "login", http = "POST /v1/login", headers = { authorization = "Bearer {{ token }}" } } ]
+[[cohorts]]
+name = "new"
+share = 1
+flow = "signup"
+returns = { share = 0.5, after = { constant = "10s" }, flow = "login" }
+"#;
+        let plan = compile_str(text).expect("the login flow may use the signup's token");
+        let r = plan.flows.cohorts[0].returns.clone().expect("returns");
+        assert_eq!((r.share, r.flow), (0.5, 1));
+        let bad = text
+            .replace("share = 0.5", "share = 2")
+            .replace("flow = \"login\" }", "flow = \"nope\" }");
+        let errs = compile_str(&bad).expect_err("invalid").0;
+        assert!(
+            errs.iter().any(|e| e.message.contains("between 0 and 1")),
+            "{errs:?}"
+        );
+        assert!(
+            errs.iter()
+                .any(|e| e.message.contains("unknown flow `nope`")),
+            "{errs:?}"
+        );
     }
 
     #[test]

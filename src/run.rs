@@ -59,6 +59,12 @@ pub fn run(opts: &RunOptions) -> Result<Outcome, Error> {
             .map_err(|e| Error::Usage(format!("--threshold '{expr}': {e}")))?;
         plan.thresholds.push(t);
     }
+    let limit_warnings = open_files(&plan);
+    if !opts.quiet {
+        for w in &limit_warnings {
+            eprintln!("warning: {w}");
+        }
+    }
     let workers = opts
         .workers
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
@@ -69,7 +75,50 @@ pub fn run(opts: &RunOptions) -> Result<Outcome, Error> {
         .enable_all()
         .build()
         .map_err(|e| Error::Run(format!("cannot start the async runtime: {e}")))?;
-    runtime.block_on(run_plan(Arc::new(plan), workers, opts))
+    runtime.block_on(run_plan(Arc::new(plan), workers, opts, limit_warnings))
+}
+
+/// Plans with more expected arrivals than this skip the descriptor estimate at the start of a
+/// run (walking them all would delay the start); `inrush plan` still makes it.
+const ESTIMATE_MAX_ARRIVALS: f64 = 2_000_000.0;
+
+/// Raises the open-file limit as far as the system allows and compares it with what the plan
+/// needs at its peak (the estimate of `inrush plan`); returns the warnings to show and keep.
+fn open_files(plan: &Plan) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let Some(raised) = crate::limits::raise_open_files() else {
+        return warnings;
+    };
+    if let Some(e) = &raised.failure {
+        warnings.push(format!(
+            "could not raise the open-file limit from {} to its hard limit {}: {e}",
+            raised.before.soft, raised.before.hard
+        ));
+    }
+    let expected: f64 = plan.phases.iter().map(crate::schedule::phase_mass).sum();
+    if expected > ESTIMATE_MAX_ARRIVALS {
+        return warnings;
+    }
+    let estimate = crate::dryrun::estimate(plan, crate::dryrun::DEFAULT_LATENCY);
+    let needed = estimate.resources.descriptors;
+    let limit = raised.now.soft;
+    if needed > limit {
+        warnings.push(format!(
+            "this run needs ~{needed} file descriptors at its peak ({} sockets{}, by `inrush plan`'s \
+             estimate), but the open-file limit is {limit} (hard limit {}): connections beyond it \
+             will fail as `connect` errors (out of file descriptors). Split the load over {} \
+             generator processes (`inrush plan` shows the count) or raise ulimit -n",
+            estimate.peak.sockets,
+            if estimate.resources.descriptors_per_socket > 1 {
+                ", twice over with the in-process built-in target"
+            } else {
+                ""
+            },
+            raised.now.hard,
+            crate::limits::processes_for_descriptors(needed, limit),
+        ));
+    }
+    warnings
 }
 
 fn run_dir(plan: &Plan, out: &Option<PathBuf>, started: SystemTime) -> Result<PathBuf, Error> {
@@ -107,7 +156,12 @@ async fn resolve(url: &BaseUrl) -> Result<SocketAddr, Error> {
     Ok(addr)
 }
 
-async fn run_plan(plan: Arc<Plan>, workers: usize, opts: &RunOptions) -> Result<Outcome, Error> {
+async fn run_plan(
+    plan: Arc<Plan>,
+    workers: usize,
+    opts: &RunOptions,
+    limit_warnings: Vec<String>,
+) -> Result<Outcome, Error> {
     let (builtin, endpoint, target_label) = match &plan.target {
         Target::Builtin(knobs) => {
             let listen: SocketAddr = ([127, 0, 0, 1], 0).into();
@@ -118,6 +172,7 @@ async fn run_plan(plan: Arc<Plan>, workers: usize, opts: &RunOptions) -> Result<
                 addr: server.addr,
                 authority: server.addr.to_string(),
                 prefix: String::new(),
+                sources: plan.source_addresses.clone(),
             };
             (Some(server), endpoint, "builtin".to_string())
         }
@@ -127,14 +182,23 @@ async fn run_plan(plan: Arc<Plan>, workers: usize, opts: &RunOptions) -> Result<
                 addr,
                 authority: url.authority(),
                 prefix: url.prefix.clone(),
+                sources: plan.source_addresses.clone(),
             };
             (None, endpoint, url.to_string())
         }
     };
 
+    if let Some(why) = unreachable_source(&plan.source_addresses, endpoint.addr) {
+        if let Some(server) = builtin {
+            server.shutdown().await;
+        }
+        return Err(Error::Usage(why));
+    }
     let started_at = SystemTime::now();
     let dir = run_dir(&plan, &opts.out, started_at)?;
     let (state_tx, state_rx) = watch::channel(RunState::Running);
+    // Counted before the clock starts: it walks the whole open timeline.
+    let closed_base = worker::closed_base(&plan);
     let t0 = Instant::now() + LEAD;
     let shared = Arc::new(Shared {
         plan: plan.clone(),
@@ -143,6 +207,7 @@ async fn run_plan(plan: Arc<Plan>, workers: usize, opts: &RunOptions) -> Result<
         identities: Identities::new(plan.seed, &plan.user.phone_prefix),
         t0,
         state: state_rx,
+        closed_base,
     });
     let (tx, mut rx) = mpsc::unbounded_channel();
     let threads = worker::start(shared.clone(), workers, tx)
@@ -224,6 +289,7 @@ async fn run_plan(plan: Arc<Plan>, workers: usize, opts: &RunOptions) -> Result<
         target_label,
         workers,
     );
+    summary.warnings.extend(limit_warnings);
     summary.thresholds = plan
         .thresholds
         .iter()
@@ -243,6 +309,23 @@ async fn run_plan(plan: Arc<Plan>, workers: usize, opts: &RunOptions) -> Result<
         println!("report: {}", dir.display());
     }
     Ok(Outcome { dir, summary })
+}
+
+/// A source address that cannot reach the target (another address family, or loopback towards
+/// a remote host) would fail every connection: say so before the run instead.
+fn unreachable_source(sources: &[std::net::IpAddr], target: SocketAddr) -> Option<String> {
+    let t = target.ip();
+    sources.iter().find_map(|s| {
+        let family = s.is_ipv4() != t.is_ipv4();
+        let loopback = s.is_loopback() && !t.is_loopback();
+        (family || loopback).then(|| {
+            format!(
+                "source address {s} cannot reach the target {target}{}: [run] source_addresses must \
+                 be addresses from which the target is reachable",
+                if family { " (another address family)" } else { " (a loopback address)" }
+            )
+        })
+    })
 }
 
 /// Evaluates the thresholds marked `abort_on_fail` whose grace period is over against the totals
@@ -401,10 +484,31 @@ fn build_summary(
             peak_rss_mb: (peak_rss_mb * 10.0).round() / 10.0,
             target_in_process: matches!(plan.target, Target::Builtin(_)),
             host: crate::usage::Host::current(),
+            worker_cpu_max: summary::WorkerCpu::of(&c.timeline),
         },
         warnings: Vec::new(),
     };
     s.retries = summary::Retries::of(&s.metrics);
     s.warnings = summary::warnings(&s);
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_source_address_must_reach_the_target() {
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().expect("ip");
+        let local: SocketAddr = "127.0.0.1:80".parse().expect("addr");
+        let remote: SocketAddr = "10.1.2.3:80".parse().expect("addr");
+        assert!(unreachable_source(&[ip("127.0.0.2")], local).is_none());
+        assert!(unreachable_source(&[], remote).is_none());
+        let why = unreachable_source(&[ip("127.0.0.2")], remote).expect("loopback to remote");
+        assert!(
+            why.contains("127.0.0.2") && why.contains("loopback"),
+            "{why}"
+        );
+        assert!(unreachable_source(&[ip("::1")], local).is_some());
+    }
 }

@@ -107,6 +107,10 @@ pub struct LoadSection {
     /// Cap on concurrently active users; arrivals beyond it are dropped and counted.
     #[serde(default)]
     pub max_users: Option<Spanned<i64>>,
+    /// Cap on timed operations in flight (requests, connects, awaited sends); an arrival that
+    /// comes while it is reached is dropped and counted.
+    #[serde(default)]
+    pub max_inflight: Option<Spanned<i64>>,
 }
 
 /// `curve = { file = "signups.csv", time_scale = 60, rate_scale = 0.0001 }`: a CSV of `time,rate`
@@ -137,6 +141,11 @@ pub struct PhaseSpec {
     /// Grow exponentially to this rate by the end of the phase (from `rate`, or the previous
     /// phase's final rate): the same factor every second, as word of an outage spreads.
     pub grow_to: Option<Spanned<f64>>,
+    /// A closed phase: keep exactly this many users active, a new one starting as soon as one
+    /// finishes its flow (instead of an arrival rate).
+    pub users: Option<Spanned<i64>>,
+    /// For a closed phase: spread the first starts evenly over this long (default 1 s).
+    pub ramp: Option<Spanned<String>>,
 }
 
 /// What every simulated user does: sign up, discover contacts, open a socket, chat, leave.
@@ -155,6 +164,10 @@ pub struct UserSection {
     pub stay_online: Spanned<DistSpec>,
     /// Country code and prefix of generated phone numbers, e.g. `+1555`.
     pub phone_prefix: Spanned<String>,
+    /// Probability that a user who left comes back later (and logs in instead of signing up).
+    pub returning: Spanned<f64>,
+    /// How long a returning user stays offline before coming back.
+    pub away: Spanned<DistSpec>,
 }
 
 impl Default for UserSection {
@@ -166,7 +179,9 @@ impl Default for UserSection {
             messages: Spanned::new(span.clone(), 5),
             think: Spanned::new(span.clone(), DistSpec::Exponential("1s".into())),
             stay_online: Spanned::new(span.clone(), DistSpec::Constant("10s".into())),
-            phone_prefix: Spanned::new(span, "+1555".into()),
+            phone_prefix: Spanned::new(span.clone(), "+1555".into()),
+            returning: Spanned::new(span.clone(), 0.0),
+            away: Spanned::new(span, DistSpec::Exponential("30s".into())),
         }
     }
 }
@@ -196,6 +211,10 @@ pub struct RunSection {
     /// Reopening a socket the server or the network dropped (default: none), e.g.
     /// `{ attempts = 5, backoff = "500ms", max_backoff = "10s" }`.
     pub reconnect: Option<Spanned<crate::flow::retry::ReconnectSpec>>,
+    /// Local addresses to spread users' connections over, e.g. `["127.0.0.2", "127.0.0.3"]` or
+    /// `["127.0.0.2-127.0.0.9"]`: one address's ephemeral ports bound its connections to one
+    /// target address.
+    pub source_addresses: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 impl Default for RunSection {
@@ -205,6 +224,7 @@ impl Default for RunSection {
             drain: Spanned::new(0..0, "3s".into()),
             retry: None,
             reconnect: None,
+            source_addresses: None,
         }
     }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use rand::{RngExt, SeedableRng};
 
-use crate::plan::{Arrivals, Phase, Plan, Shape};
+use crate::plan::{Arrivals, Closed, Phase, Plan, Shape};
 
 /// The intended arrival times of every user, in order, as offsets from the start of the run.
 /// Lazy: memory stays flat however many users the plan has.
@@ -68,6 +68,7 @@ fn pieces(p: &Phase) -> Vec<Phase> {
                 to_rate: w[1].1,
                 shape: Shape::Linear,
                 curve: None,
+                closed: None,
             })
             .collect(),
     }
@@ -135,6 +136,27 @@ impl Iterator for Timeline {
     }
 }
 
+/// When this worker's users of a closed phase first start: the phase's `users` are slots
+/// 0..N, slot s starting at `start + ramp·s/N` (evenly spread), dealt round-robin to workers
+/// like open arrivals (slot s runs on worker s mod workers).
+pub fn closed_starts(
+    phase: &Phase,
+    closed: Closed,
+    worker: u64,
+    workers: u64,
+) -> impl Iterator<Item = Duration> {
+    let (start, ramp, n) = (phase.start, closed.ramp, closed.users);
+    (worker..n)
+        .step_by(workers.max(1) as usize)
+        .map(move |s| start + ramp.mul_f64(s as f64 / n as f64))
+}
+
+/// The user index of the k-th closed-phase user a worker starts: after the `base` indexes of
+/// the open timeline, interleaved by worker so that no two users share one.
+pub fn closed_index(base: u64, k: u64, worker: u64, workers: u64) -> u64 {
+    base + k * workers + worker
+}
+
 /// Interval boundaries shared by every worker, so their snapshots line up: every whole second,
 /// plus every phase boundary (an interval never straddles two phases); after the plan's end,
 /// every second counted from the end.
@@ -172,6 +194,7 @@ mod tests {
                     to_rate,
                     shape: Shape::Linear,
                     curve: None,
+                    closed: None,
                 };
                 start += p.duration;
                 p
@@ -186,6 +209,7 @@ mod tests {
             arrivals: kind,
             phases,
             max_users: None,
+            max_inflight: None,
             user: UserPlan {
                 contacts_known: 0,
                 contacts_unknown: 0,
@@ -193,11 +217,14 @@ mod tests {
                 think: Dist::Constant(Duration::ZERO),
                 stay_online: Dist::Constant(Duration::ZERO),
                 phone_prefix: "+1".into(),
+                returning: 0.0,
+                away: Dist::Constant(Duration::ZERO),
             },
             timeout: Duration::from_secs(1),
             drain: Duration::ZERO,
             retry: None,
             reconnect: None,
+            source_addresses: Vec::new(),
             thresholds: Vec::new(),
             catalog: crate::metrics::Catalog::new(["register"]),
             regions: Default::default(),
@@ -309,6 +336,47 @@ mod tests {
         let ta: Vec<_> = arrivals(&a).collect();
         assert_eq!(ta, arrivals(&b).collect::<Vec<_>>());
         assert_ne!(ta, arrivals(&c).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn closed_users_start_evenly_and_are_dealt_to_workers() {
+        let mut p = plan(Arrivals::Uniform, 1, &[(5.0, 5.0, 2), (0.0, 0.0, 10)]);
+        let closed = Closed {
+            users: 10,
+            ramp: Duration::from_secs(2),
+        };
+        p.phases[1].closed = Some(closed);
+        // The open timeline brings nobody during a closed phase.
+        assert_eq!(arrivals(&p).count(), 10);
+        // One worker: slot s at 2 s + 200 ms·s.
+        let all: Vec<Duration> = closed_starts(&p.phases[1], closed, 0, 1).collect();
+        let expected: Vec<Duration> = (0..10)
+            .map(|s| Duration::from_secs(2) + Duration::from_millis(200 * s))
+            .collect();
+        assert_eq!(all, expected);
+        // Three workers share the same ten slots, round-robin, none twice.
+        let mut dealt: Vec<Duration> = (0..3)
+            .flat_map(|w| closed_starts(&p.phases[1], closed, w, 3))
+            .collect();
+        assert_eq!(closed_starts(&p.phases[1], closed, 0, 3).count(), 4);
+        assert_eq!(closed_starts(&p.phases[1], closed, 2, 3).count(), 3);
+        dealt.sort();
+        assert_eq!(dealt, expected);
+    }
+
+    #[test]
+    fn closed_indexes_follow_the_open_ones_and_never_collide() {
+        let (base, workers) = (1_000, 3);
+        let mut seen = std::collections::HashSet::new();
+        for w in 0..workers {
+            for k in 0..500 {
+                let i = closed_index(base, k, w, workers);
+                assert!(i >= base);
+                assert!(seen.insert(i), "index {i} twice");
+            }
+        }
+        // Dense: 1 500 users take exactly the 1 500 indexes after the open ones.
+        assert_eq!(seen.iter().max(), Some(&(base + 1_499)));
     }
 
     #[test]

@@ -15,6 +15,20 @@ pub fn process() -> (f64, f64) {
     )
 }
 
+/// CPU time the calling thread has used so far, seconds (0 if the clock cannot be read). A
+/// worker reads it once per interval: one system call per interval, none per sample.
+pub fn thread_cpu() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime only writes into the struct we pass.
+    if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) } != 0 {
+        return 0.0;
+    }
+    ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
+}
+
 /// The machine a run was generated on, for reports: a slow generator host explains a lot.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Host {

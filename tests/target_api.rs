@@ -467,6 +467,51 @@ async fn websocket_offline_queue_flushes_in_order() -> TestResult {
 }
 
 #[tokio::test]
+async fn login_names_the_user_and_counts_what_is_held_for_it() -> TestResult {
+    let t = serve(Knobs::default()).await?;
+    let a = t.addr;
+    let (user_a, token_a) = sign_up(a, &phone(1)).await?;
+    let (user_b, token_b) = sign_up(a, &phone(2)).await?;
+    let login = |token: Option<String>| async move {
+        call(a, Method::POST, "/v1/login", token.as_deref(), None).await
+    };
+    // Nothing held yet.
+    let r = login(Some(token_b.clone())).await?;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json, json!({ "user_id": user_b, "queued": 0 }));
+    // B is offline: three messages from A are held for it.
+    let mut ws_a = ws_connect(a, &token_a).await?;
+    for i in 0..3 {
+        let id = format!("held{i}");
+        send_json(
+            &mut ws_a,
+            json!({ "type": "send", "id": id, "to": user_b, "body": "x" }),
+        )
+        .await?;
+        assert_eq!(next_json(&mut ws_a).await?["type"], "ack");
+    }
+    let r = login(Some(token_b.clone())).await?;
+    assert_eq!(r.json, json!({ "user_id": user_b, "queued": 3 }));
+    // Logging in does not deliver them; connecting does, in order, and empties the queue.
+    let mut ws_b = ws_connect(a, &token_b).await?;
+    for i in 0..3 {
+        assert_eq!(next_json(&mut ws_b).await?["id"], format!("held{i}"));
+    }
+    assert_eq!(login(Some(token_b.clone())).await?.json["queued"], 0);
+    // A's own login names A; a bad or missing token is 401 with a JSON error.
+    assert_eq!(login(Some(token_a)).await?.json["user_id"], user_a);
+    for token in [Some("nope".to_string()), None] {
+        let r = login(token).await?;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        assert!(r.json["error"].is_string());
+    }
+    let stats = get(a, "/v1/stats").await?.json;
+    assert_eq!(stats["logins"], 4);
+    t.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
 async fn websocket_errors_keep_the_socket_open() -> TestResult {
     let t = serve(Knobs::default()).await?;
     let a = t.addr;

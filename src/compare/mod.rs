@@ -279,6 +279,19 @@ fn comparability(base: &Summary, new: &Summary) -> Result<(Vec<String>, bool), E
                 lag.p99
             ));
         }
+        if let Some(cpu) = s
+            .generator
+            .worker_cpu_max
+            .filter(crate::report::summary::WorkerCpu::saturated)
+        {
+            reliable = false;
+            warnings.push(format!(
+                "{role}'s generator was saturated (its busiest worker over 90 % busy in {} of {} \
+                 intervals): latencies include waiting for the generator's CPU; the comparison is \
+                 unreliable",
+                cpu.saturated_intervals, cpu.intervals
+            ));
+        }
         if s.arrivals.dropped > 0 {
             reliable = false;
             warnings.push(format!(

@@ -69,38 +69,69 @@ expect = {{ status = 200, contains_all = {{ path = "$.found[*].phone", values = 
             unknown = u.contacts_unknown
         );
     }
-    t.push_str(
-        r#"
-[[flows.signup_and_chat.steps]]
-name = "ws_connect"
-ws = "/v1/ws?token={{ token }}"
-on_frame = [
-  { match = { "$.type" = "message" }, delivered = "$.id" },
-  { match = { "$.type" = "ack" }, acked = "$.id" },
-  { match = { "$.type" = "error" }, rejected = "$.id" },
-]
+    chat_steps(&mut t, "signup_and_chat", u);
+    if u.returning > 0.0 {
+        // Users who left come back: they log in with the token they kept, reconnect (the target
+        // hands over what it held for them), chat and leave again.
+        let _ = write!(
+            t,
+            r#"
+[[cohorts]]
+name = "signup_and_chat"
+share = 1.0
+flow = "signup_and_chat"
+returns = {{ share = {share:?}, after = {away}, flow = "returning" }}
+
+[[flows.returning.steps]]
+name = "login"
+http = "POST /v1/login"
+headers = {{ authorization = "Bearer {{{{ token }}}}" }}
+expect = {{ status = 200, exists = ["$.user_id"] }}
 "#,
+            share = u.returning,
+            away = dist(&u.away)
+        );
+        chat_steps(&mut t, "returning", u);
+    }
+    t
+}
+
+/// Opens the socket, chats and stays online: the end of the signup flow and of the return flow.
+fn chat_steps(t: &mut String, flow: &str, u: &UserPlan) {
+    let _ = write!(
+        t,
+        r#"
+[[flows.{flow}.steps]]
+name = "ws_connect"
+ws = "/v1/ws?token={{{{ token }}}}"
+on_frame = [
+  {{ match = {{ "$.type" = "message" }}, delivered = "$.id" }},
+  {{ match = {{ "$.type" = "ack" }}, acked = "$.id" }},
+  {{ match = {{ "$.type" = "error" }}, rejected = "$.id" }},
+]
+"#
     );
     if u.messages > 0 {
         let _ = write!(
             t,
             r#"
-[[flows.signup_and_chat.steps]]
+[[flows.{flow}.steps]]
 repeat = {}
 think = {}
 send = {{ type = "send", id = "{{{{ msg.id }}}}", to = "{{{{ swarm.online.user_id }}}}", body = "hi {{{{ seq }}}}" }}
 "#,
             u.messages,
-            dist(&u.think)
+            dist(&u.think),
+            flow = flow
         );
     }
     let _ = write!(
         t,
         r#"
-[[flows.signup_and_chat.steps]]
+[[flows.{flow}.steps]]
 stay_online = {}
 "#,
-        dist(&u.stay_online)
+        dist(&u.stay_online),
+        flow = flow
     );
-    t
 }

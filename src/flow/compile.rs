@@ -772,6 +772,40 @@ fn collect_captures(steps: &[Spanned<StepSpec>], out: &mut IndexMap<String, usiz
     }
 }
 
+/// `returns = { share, after, flow }` of a cohort.
+fn compile_returns(
+    spec: &Spanned<spec::ReturnsSpec>,
+    flows: &IndexMap<String, Spanned<FlowSpec>>,
+    problems: &mut Problems,
+) -> Option<Returns> {
+    let r = spec.get_ref();
+    let share = *r.share.get_ref();
+    if !(share.is_finite() && (0.0..=1.0).contains(&share)) {
+        problems.add(
+            r.share.span(),
+            "returns.share is a probability between 0 and 1",
+        );
+    }
+    let away = crate::plan::dist(&r.after, problems);
+    let Some(flow) = flows.get_index_of(r.flow.get_ref()) else {
+        let known: Vec<&str> = flows.keys().map(String::as_str).collect();
+        problems.add(
+            r.flow.span(),
+            format!(
+                "unknown flow `{}`: the scenario defines {}",
+                r.flow.get_ref(),
+                known.join(", ")
+            ),
+        );
+        return None;
+    };
+    Some(Returns {
+        share: share.clamp(0.0, 1.0),
+        away,
+        flow,
+    })
+}
+
 fn collect_published(steps: &[Spanned<StepSpec>], out: &mut HashSet<String>) {
     for s in steps {
         let s = s.get_ref();
@@ -806,7 +840,19 @@ pub fn compile(
     let mut compiled = Vec::new();
     for (name, f) in flows {
         let mut vars = IndexMap::new();
+        // A flow that users come back to sees the variables its users captured before
+        // (a login uses the token the signup captured); they come first, in the origin's order.
+        for c in cohorts.iter().map(|c| c.get_ref()) {
+            let returns_here = c
+                .returns
+                .as_ref()
+                .is_some_and(|r| r.get_ref().flow.get_ref() == name);
+            if let (true, Some(origin)) = (returns_here, flows.get(c.flow.get_ref())) {
+                collect_captures(origin.get_ref().steps.get_ref(), &mut vars);
+            }
+        }
         collect_captures(f.get_ref().steps.get_ref(), &mut vars);
+        let var_names: Vec<String> = vars.keys().cloned().collect();
         let slots = vars.len();
         let mut c = Compiler {
             problems,
@@ -833,6 +879,7 @@ pub fn compile(
             name: name.clone(),
             steps,
             slots,
+            vars: var_names,
         });
     }
     let mut out_cohorts = Vec::new();
@@ -857,10 +904,15 @@ pub fn compile(
         if !(share.is_finite() && share > 0.0) {
             problems.add(c.share.span(), "share must be a positive number");
         }
+        let returns = c
+            .returns
+            .as_ref()
+            .and_then(|r| compile_returns(r, flows, problems));
         out_cohorts.push(Cohort {
             name: c.name.get_ref().clone(),
             share,
             flow,
+            returns,
         });
     }
     if cohorts.is_empty() && compiled.len() == 1 {
@@ -868,6 +920,7 @@ pub fn compile(
             name: compiled[0].name.clone(),
             share: 1.0,
             flow: 0,
+            returns: None,
         });
     } else if cohorts.is_empty() && compiled.len() > 1 {
         problems.add(

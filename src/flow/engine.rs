@@ -90,7 +90,36 @@ pub struct User<'a> {
 /// How many online users a user keeps as chat contacts for `swarm.online`.
 const CHAT_CONTACTS: usize = 5;
 
-/// Runs `flow` for user `index`, who was meant to arrive at `intended`.
+/// What a user keeps while it is away, so that it comes back as the same person: its captured
+/// variables (by name: the token of its signup), its place in the swarm, the messages it has
+/// already received (duplicates stay detectable) and its message numbering.
+#[derive(Debug, Default)]
+pub struct Session {
+    vars: Vec<(String, Value)>,
+    member: Option<Arc<Member>>,
+    received: Received,
+    msg_seq: u32,
+    /// Sessions before this one (0 on the first arrival).
+    visits: u32,
+}
+
+impl Session {
+    /// Sessions this user has had so far.
+    pub fn visits(&self) -> u32 {
+        self.visits
+    }
+}
+
+/// How a user's flow ended, and what it carries into a later return.
+#[derive(Debug)]
+pub struct Ended {
+    /// The flow ran to its end (no failed step, the run did not stop it).
+    pub completed: bool,
+    pub session: Session,
+}
+
+/// Runs `flow` for user `index`, who was meant to arrive at `intended`; `session` is what a
+/// returning user kept from before.
 pub async fn run_user(
     ctx: &WorkerCtx,
     flow: &Flow,
@@ -98,7 +127,8 @@ pub async fn run_user(
     region: Option<usize>,
     index: u64,
     intended: Duration,
-) {
+    session: Session,
+) -> Ended {
     ctx.record_in(region, |r| {
         r.add(Counter::ArrivalsStarted, 1);
         r.value(MetricId::SCHEDULE_LAG, ctx.now().saturating_sub(intended));
@@ -107,6 +137,13 @@ pub async fn run_user(
         Some(r) => Link::new(r.latency, r.jitter, ctx.shared.identities.link_rng(index)),
         None => Link::ideal(),
     };
+    let visits = session.visits;
+    let mut vars = vec![None; flow.slots];
+    for (name, value) in session.vars {
+        if let Some(slot) = flow.vars.iter().position(|n| *n == name) {
+            vars[slot] = Some(value);
+        }
+    }
     let mut user = User {
         ctx,
         index,
@@ -115,28 +152,48 @@ pub async fn run_user(
         link,
         cohort_contacts: HashMap::new(),
         rng: ctx.shared.identities.rng(index),
-        http: HttpClient::new(),
+        http: HttpClient::with_source(ctx.shared.endpoint.source_for(index)),
         state: ctx.shared.state.clone(),
         intended,
-        vars: vec![None; flow.slots],
+        vars,
         seq: Vec::new(),
-        member: None,
+        member: session.member,
         socket: None,
         step_msg: None,
         step_peer: None,
         step_no_peer: false,
         sampled: Vec::new(),
         chat_contacts: Vec::new(),
-        msg_seq: 0,
+        msg_seq: session.msg_seq,
         unacked: HashMap::new(),
         last_sent: Duration::ZERO,
-        received: Received::default(),
+        received: session.received,
         txn: None,
     };
+    if visits > 0 {
+        // A returning user draws from a stream of its own per visit, not its first visit's again.
+        user.rng = ctx.shared.identities.visit_rng(index, visits);
+    }
     let mut aborted = ctx.shared.state.clone();
-    tokio::select! {
-        _ = user.live(flow) => {}
-        _ = wait_state(&mut aborted, |s| s == RunState::Aborted) => {}
+    let completed = tokio::select! {
+        done = user.live(flow) => done,
+        _ = wait_state(&mut aborted, |s| s == RunState::Aborted) => false,
+    };
+    let vars = flow
+        .vars
+        .iter()
+        .zip(user.vars)
+        .filter_map(|(n, v)| Some((n.clone(), v?)))
+        .collect();
+    Ended {
+        completed,
+        session: Session {
+            vars,
+            member: user.member,
+            received: user.received,
+            msg_seq: user.msg_seq,
+            visits: visits + 1,
+        },
     }
 }
 
@@ -163,12 +220,16 @@ impl<'a> User<'a> {
         *self.state.borrow() == RunState::Running
     }
 
-    async fn live(&mut self, flow: &'a Flow) {
+    /// Runs the flow and leaves; true when every step succeeded.
+    async fn live(&mut self, flow: &'a Flow) -> bool {
         let finished = self.steps(&flow.steps).await.is_ok();
         if finished {
             self.close_txn(self.intended);
         }
-        self.leave().await;
+        // Boxed, like a step's work: leaving happens once, at the end, and its state would
+        // otherwise be carried by every user for its whole life.
+        Box::pin(self.leave()).await;
+        finished
     }
 
     /// After the flow (or when it stopped): wait for outstanding acks, stay for the drain while
@@ -366,7 +427,9 @@ impl<'a> User<'a> {
                     Ok(())
                 }
                 Some(Ok(_)) => Ok(()),
-                Some(Err(_)) | None => self.dropped().await,
+                // Boxed: a reconnect's handshake state is large and rare; inline, it would size
+                // every listening user's future.
+                Some(Err(_)) | None => Box::pin(self.dropped()).await,
             },
             _ = sleep, if deadline.is_some() => Ok(()),
             changed = self.state.changed() => if changed.is_err() { Err(Stop) } else { Ok(()) },
@@ -482,6 +545,17 @@ impl<'a> User<'a> {
     /// `step_failed` when a waiting step already counts that close as its own error, so the
     /// socket's step does not count it a second time.
     async fn close_socket(&mut self, by_peer: bool, step_failed: bool) {
+        if self.socket.is_none() {
+            return;
+        }
+        if !by_peer {
+            // Nobody picks a user who is leaving; what was sent to it before the server saw it
+            // leave still arrives (and is counted) before the socket goes.
+            if let Some(m) = &self.member {
+                self.ctx.shared.registry.go_offline(m);
+            }
+            self.drain_socket().await;
+        }
         let Some(mut socket) = self.socket.take() else {
             return;
         };
@@ -514,6 +588,38 @@ impl<'a> User<'a> {
         });
         if !by_peer {
             let _ = socket.conn.close(None).await;
+        }
+    }
+
+    /// Closes our side of the socket and reads on until the server's close: frames it wrote
+    /// before it saw the close are the user's (a returning user would never get them again, as
+    /// the server counts them delivered); frames relayed after it are held for the next visit.
+    async fn drain_socket(&mut self) {
+        let Some(s) = self.socket.as_mut() else {
+            return;
+        };
+        if s.conn.close(None).await.is_err() {
+            return;
+        }
+        let deadline =
+            tokio::time::Instant::now() + self.ctx.plan().timeout.min(Duration::from_secs(1));
+        loop {
+            let Some(s) = self.socket.as_mut() else {
+                return;
+            };
+            let frame = tokio::select! {
+                f = s.inbox.next(&mut s.conn, &mut self.link) => f,
+                _ = tokio::time::sleep_until(deadline) => return,
+            };
+            match frame {
+                Some(Ok(Message::Text(text))) => self.background(text.as_str()).await,
+                Some(Ok(Message::Binary(bytes))) => {
+                    let text = String::from_utf8_lossy(&bytes).into_owned();
+                    self.background(&text).await;
+                }
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => return,
+            }
         }
     }
 
@@ -672,6 +778,8 @@ impl<'a> User<'a> {
         let mut attempt = 0u32;
         let (result, started) = loop {
             let started = ctx.now();
+            // Counted against `max_inflight` while it runs (not while it waits to retry).
+            let inflight = ctx.inflight();
             // Boxed: a request's or handshake's state is large and lives only while it runs;
             // inline, it would size every user's future for its whole life, idle or not.
             let perform = Box::pin(self.perform(step));
@@ -682,6 +790,7 @@ impl<'a> User<'a> {
                     "no answer within the step's timeout",
                 )),
             };
+            drop(inflight);
             let retry = match (&result, policy) {
                 (Err(e), Some(p)) if attempt + 1 < p.attempts => {
                     p.reason(e).map(|reason| (p, reason, e.retry_after))
@@ -841,17 +950,18 @@ impl<'a> User<'a> {
             .map(|(k, v)| (k.clone(), v.render_with(|e| self.eval(e))))
             .collect();
         let endpoint = &self.ctx.shared.endpoint;
+        let source = endpoint.source_for(self.index);
         // The region's network: a round trip for TCP's handshake, then the upgrade request out
         // and its response back, as for an HTTP request on a new connection.
         self.link.round_trip().await;
         self.link.one_way().await;
-        let conn = ws::connect_with(endpoint, &path, &headers, subprotocols).await?;
+        let conn = ws::connect_with(endpoint, &path, &headers, subprotocols, source).await?;
         self.link.one_way().await;
         let ctx = self.ctx;
         ctx.open_connections.set(ctx.open_connections.get() + 1);
         // Like an app once its socket is up, let the idle HTTP connection go: it would
         // otherwise hold a second descriptor per online user on both sides.
-        self.http = HttpClient::new();
+        self.http = HttpClient::with_source(source);
         self.socket = Some(Socket {
             conn,
             inbox: Inbox::default(),

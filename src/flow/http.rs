@@ -6,7 +6,6 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::client::conn::http1::SendRequest;
 use hyper::{Method, Request};
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
 
 use super::link::Link;
 use super::{Endpoint, OpError};
@@ -17,6 +16,8 @@ const MAX_BODY: usize = 1 << 20;
 
 pub struct HttpClient {
     sender: Option<SendRequest<Full<Bytes>>>,
+    /// The local address to connect from, if the scenario sets some.
+    source: Option<std::net::IpAddr>,
 }
 
 #[derive(Debug)]
@@ -28,15 +29,22 @@ pub struct Response {
 
 impl HttpClient {
     pub fn new() -> Self {
-        HttpClient { sender: None }
+        Self::with_source(None)
     }
 
-    async fn connect(endpoint: &Endpoint) -> Result<SendRequest<Full<Bytes>>, OpError> {
-        let stream = TcpStream::connect(endpoint.addr)
-            .await
-            .map_err(|e| OpError::new(ErrorClass::Connect, format!("connect: {e}")))?;
-        // Small request/response pairs: Nagle's algorithm would only add delay.
-        let _ = stream.set_nodelay(true);
+    /// A client whose connections leave from `source`.
+    pub fn with_source(source: Option<std::net::IpAddr>) -> Self {
+        HttpClient {
+            sender: None,
+            source,
+        }
+    }
+
+    async fn connect(
+        endpoint: &Endpoint,
+        source: Option<std::net::IpAddr>,
+    ) -> Result<SendRequest<Full<Bytes>>, OpError> {
+        let stream = super::connect::tcp(endpoint, source).await?;
         let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(|e| OpError::new(ErrorClass::Connect, format!("http handshake: {e}")))?;
@@ -68,7 +76,7 @@ impl HttpClient {
             None => {
                 // A new connection first costs the user's network a round trip.
                 link.round_trip().await;
-                Self::connect(endpoint).await?
+                Self::connect(endpoint, self.source).await?
             }
         };
         let mut req = Request::builder()

@@ -2,6 +2,7 @@
 
 pub mod builtin;
 pub mod compile;
+pub mod connect;
 pub mod engine;
 pub mod feeder;
 pub mod http;
@@ -53,4 +54,19 @@ pub struct Endpoint {
     pub authority: String,
     /// Path prefix of the API, e.g. `` or `/api`.
     pub prefix: String,
+    /// Local addresses to connect from (`[run] source_addresses`); empty: the system chooses.
+    pub sources: Vec<std::net::IpAddr>,
+}
+
+impl Endpoint {
+    /// The source address of user `index`: users are dealt round-robin over the addresses, so
+    /// each address carries an even share of the connections.
+    pub fn source_for(&self, index: u64) -> Option<std::net::IpAddr> {
+        if self.sources.is_empty() {
+            return None;
+        }
+        self.sources
+            .get((index % self.sources.len() as u64) as usize)
+            .copied()
+    }
 }

@@ -224,6 +224,9 @@ pub struct Flow {
     pub steps: Vec<Step>,
     /// Number of variable slots a user of this flow needs.
     pub slots: usize,
+    /// The variable names of the slots, in slot order (a returning user's variables are carried
+    /// into its return flow by name).
+    pub vars: Vec<String>,
 }
 
 /// A share of arriving users and the flow they run.
@@ -231,5 +234,16 @@ pub struct Flow {
 pub struct Cohort {
     pub name: String,
     pub share: f64,
+    pub flow: usize,
+    /// Whether (and how) users of this cohort come back after leaving.
+    pub returns: Option<Returns>,
+}
+
+/// Users who finished their flow come back with probability `share` after an `away` time, and
+/// run `flow` with their variables kept.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Returns {
+    pub share: f64,
+    pub away: crate::plan::Dist,
     pub flow: usize,
 }

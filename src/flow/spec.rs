@@ -21,6 +21,22 @@ pub struct CohortSpec {
     /// Weight of this cohort among arriving users (shares are normalised).
     pub share: Spanned<f64>,
     pub flow: Spanned<String>,
+    /// Users of this cohort who finish their flow may come back later and run another flow
+    /// (e.g. a login) with the variables they captured kept.
+    #[serde(default)]
+    pub returns: Option<Spanned<ReturnsSpec>>,
+}
+
+/// `returns = { share = 0.4, after = { exponential = "30s" }, flow = "login" }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReturnsSpec {
+    /// Probability that a user who left comes back (0..=1).
+    pub share: Spanned<f64>,
+    /// Time offline before coming back.
+    pub after: Spanned<DistSpec>,
+    /// The flow a returning user runs.
+    pub flow: Spanned<String>,
 }
 
 /// One step. Exactly one of `http`, `ws`, `send`, `expect` (alone: receive), `close`, `think`

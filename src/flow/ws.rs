@@ -25,6 +25,7 @@ pub async fn connect_with(
     path_and_query: &str,
     headers: &[(String, String)],
     subprotocols: &[String],
+    source: Option<std::net::IpAddr>,
 ) -> Result<Socket, OpError> {
     let url = format!(
         "ws://{}{}{}",
@@ -49,33 +50,104 @@ pub async fn connect_with(
             .headers_mut()
             .insert("sec-websocket-protocol", value);
     }
-    let stream = TcpStream::connect(endpoint.addr)
+    let stream = super::connect::tcp(endpoint, source).await?;
+    handshake(stream, &request).await
+}
+
+/// A failed handshake: a connect error, as a failed TCP connect is.
+fn refused(reason: impl std::fmt::Display) -> OpError {
+    OpError::new(
+        ErrorClass::Connect,
+        format!("websocket handshake: {reason}"),
+    )
+}
+
+/// Largest handshake response accepted: a load generator must stay bounded.
+const MAX_HANDSHAKE: usize = 16 * 1024;
+
+/// The client's upgrade handshake, done here rather than by tungstenite because tungstenite keeps
+/// its 4 KiB handshake buffer as the socket's read buffer for the socket's whole life; with the
+/// bytes that followed the response handed over instead, an idle user's socket costs the
+/// configured 512 bytes (see bench/README.md, connected users).
+async fn handshake(
+    mut stream: TcpStream,
+    request: &tokio_tungstenite::tungstenite::handshake::client::Request,
+) -> Result<Socket, OpError> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let key = request
+        .headers()
+        .get("sec-websocket-key")
+        .and_then(|k| k.to_str().ok())
+        .ok_or_else(|| refused("no key in the request"))?
+        .to_string();
+    let path = request.uri().path_and_query().map_or("/", |p| p.as_str());
+    let mut head = format!("GET {path} HTTP/1.1\r\n");
+    for (name, value) in request.headers() {
+        head.push_str(name.as_str());
+        head.push_str(": ");
+        // Header values were checked when the request was built (no CR or LF).
+        head.push_str(&String::from_utf8_lossy(value.as_bytes()));
+        head.push_str("\r\n");
+    }
+    head.push_str("\r\n");
+    stream
+        .write_all(head.as_bytes())
         .await
-        .map_err(|e| OpError::new(ErrorClass::Connect, format!("connect: {e}")))?;
-    let _ = stream.set_nodelay(true);
-    let (socket, _response) =
-        tokio_tungstenite::client_async_with_config(request, stream, Some(client_config()))
+        .map_err(|e| refused(format!("sending the upgrade: {e}")))?;
+
+    let mut buf = Vec::with_capacity(512);
+    let end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        if buf.len() >= MAX_HANDSHAKE {
+            return Err(refused(format!(
+                "response head larger than {MAX_HANDSHAKE} bytes"
+            )));
+        }
+        let n = stream
+            .read_buf(&mut buf)
             .await
-            .map_err(|e| {
-                // A refusal with a status (429, 503 + Retry-After) says so, for retry policies.
-                let refused = match &e {
-                    tokio_tungstenite::tungstenite::Error::Http(resp) => {
-                        let retry_after = resp
-                            .headers()
-                            .get("retry-after")
-                            .and_then(|v| v.to_str().ok())
-                            .and_then(|v| {
-                                super::retry::parse_retry_after(v, std::time::SystemTime::now())
-                            });
-                        Some((resp.status().as_u16(), retry_after))
-                    }
-                    _ => None,
-                };
-                let err = OpError::new(ErrorClass::Connect, format!("websocket handshake: {e}"));
-                match refused {
-                    Some((status, retry_after)) => err.with_status(status, retry_after),
-                    None => err,
-                }
-            })?;
-    Ok(socket)
+            .map_err(|e| refused(format!("reading the response: {e}")))?;
+        if n == 0 {
+            return Err(refused("the server closed the connection"));
+        }
+    };
+    let mut headers = [httparse::EMPTY_HEADER; 32];
+    let mut response = httparse::Response::new(&mut headers);
+    response
+        .parse(&buf[..end])
+        .map_err(|e| refused(format!("malformed response: {e}")))?;
+    match response.code {
+        Some(101) => {}
+        Some(code) => {
+            // A refusal with a status (429, 503 + Retry-After) says so, for retry policies.
+            let retry_after = response
+                .headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case("retry-after"))
+                .and_then(|h| std::str::from_utf8(h.value).ok())
+                .and_then(|v| super::retry::parse_retry_after(v, std::time::SystemTime::now()));
+            return Err(refused(format!("HTTP error: {code}")).with_status(code, retry_after));
+        }
+        None => return Err(refused("HTTP error: no status")),
+    }
+    let accept = response
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("sec-websocket-accept"))
+        .map(|h| h.value);
+    let expected = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+    if accept != Some(expected.as_bytes()) {
+        return Err(refused("wrong or missing Sec-WebSocket-Accept"));
+    }
+    // Frames the server sent right behind its answer (e.g. messages held while offline).
+    let rest = buf[end..].to_vec();
+    Ok(WebSocketStream::from_partially_read(
+        stream,
+        rest,
+        tokio_tungstenite::tungstenite::protocol::Role::Client,
+        Some(client_config()),
+    )
+    .await)
 }

@@ -22,6 +22,8 @@ pub struct Snapshot {
     pub regions: Vec<Recorder>,
     pub active_users: u64,
     pub open_connections: u64,
+    /// The worker thread's CPU time over the wall time since its previous snapshot, 0 to 1.
+    pub cpu_busy: f64,
     /// The worker is done: it sends nothing after this.
     pub last: bool,
 }
@@ -37,6 +39,8 @@ pub struct Interval {
     pub regions: Vec<Recorder>,
     pub active_users: u64,
     pub open_connections: u64,
+    /// The busiest worker's CPU share in this interval, 0 to 1.
+    pub worker_cpu_max: f64,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -103,6 +107,7 @@ impl Collector {
             regions: Vec::new(),
             active_users: 0,
             open_connections: 0,
+            worker_cpu_max: 0.0,
         });
         acc.start = acc.start.min(s.start);
         acc.end = acc.end.max(s.end);
@@ -116,6 +121,7 @@ impl Collector {
         }
         acc.active_users += s.active_users;
         acc.open_connections += s.open_connections;
+        acc.worker_cpu_max = acc.worker_cpu_max.max(s.cpu_busy);
         if let Some(w) = self.workers.get_mut(s.worker) {
             w.last = Some(s.interval);
             w.finished |= s.last;
@@ -188,6 +194,7 @@ fn point(catalog: &Catalog, iv: &Interval) -> IntervalPoint {
         metrics,
         active_users: iv.active_users,
         open_connections: iv.open_connections,
+        worker_cpu_max: (iv.worker_cpu_max * 1000.0).round() / 1000.0,
         planned_arrivals: r.counter(Counter::ArrivalsPlanned),
         started_arrivals: r.counter(Counter::ArrivalsStarted),
         dropped_arrivals: r.counter(Counter::ArrivalsDropped),
@@ -220,6 +227,7 @@ mod tests {
             regions: Vec::new(),
             active_users: users,
             open_connections: 0,
+            cpu_busy: 0.5,
             last,
         }
     }

@@ -126,6 +126,7 @@ mod tests {
             regions: Vec::new(),
             active_users: 0,
             open_connections: 0,
+            worker_cpu_max: 0.0,
         };
         for ms in [1, 5, 250] {
             iv.recorder.ok(

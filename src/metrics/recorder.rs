@@ -74,7 +74,16 @@ impl RetryReason {
 pub enum Counter {
     ArrivalsPlanned,
     ArrivalsStarted,
+    /// Every dropped arrival; the three counters below split it by reason.
     ArrivalsDropped,
+    /// Dropped because `max_users` users were active.
+    DroppedMaxUsers,
+    /// Dropped because `max_inflight` operations were in flight.
+    DroppedMaxInflight,
+    /// Due before the schedule ended but not started by then (the generator fell behind).
+    DroppedBehindSchedule,
+    /// Users who came back after leaving and started their return flow (counted in started).
+    UsersReturned,
     MessagesSent,
     MessagesAcked,
     MessagesDelivered,
@@ -86,7 +95,7 @@ pub enum Counter {
 }
 
 impl Counter {
-    pub const COUNT: usize = 10;
+    pub const COUNT: usize = 14;
 }
 
 /// Latency of one metric: from the intended start (what users feel, coordinated omission
@@ -248,6 +257,12 @@ impl Recorder {
 
     pub fn add(&mut self, c: Counter, n: u64) {
         self.counters[c as usize] += n;
+    }
+
+    /// An arrival that could not start, counted in the total and under its reason.
+    pub fn drop_arrival(&mut self, reason: Counter, n: u64) {
+        self.add(Counter::ArrivalsDropped, n);
+        self.add(reason, n);
     }
 
     pub fn counter(&self, c: Counter) -> u64 {

@@ -301,6 +301,18 @@ fn run_meta(out: &mut String, s: &Summary) {
             ("CPU time", format!("{:.2} CPU-seconds", g.cpu_seconds)),
             ("Peak memory", format!("{:.1} MB RSS", g.peak_rss_mb)),
             (
+                "Busiest worker",
+                g.worker_cpu_max.map_or("not measured".to_string(), |c| {
+                    format!(
+                        "{:.0} % of a core at p90 of the intervals, {:.0} % at most; over 90 % in {} of {}",
+                        c.p90 * 100.0,
+                        c.max * 100.0,
+                        c.saturated_intervals,
+                        c.intervals
+                    )
+                }),
+            ),
+            (
                 "Target in process",
                 if g.target_in_process {
                     "yes: the built-in target ran inside inrush, its CPU and memory are counted above"
@@ -482,16 +494,36 @@ fn flow(out: &mut String, m: &Messages, a: &Arrivals, c: &Contacts) {
             ),
         ],
     );
-    kv_card(
-        out,
-        "Arrivals",
-        &[
-            ("planned", cell(|o| count_cell(o, a.planned, false))),
-            ("started", cell(|o| count_cell(o, a.started, false))),
-            ("dropped", cell(|o| count_cell(o, a.dropped, true))),
-            ("schedule lag", lat_summary(a.schedule_lag_ms.as_ref())),
-        ],
-    );
+    let mut arrivals = vec![
+        ("planned", cell(|o| count_cell(o, a.planned, false))),
+        ("started", cell(|o| count_cell(o, a.started, false))),
+        ("dropped", cell(|o| count_cell(o, a.dropped, true))),
+    ];
+    if a.dropped > 0 {
+        let by = a.dropped_by;
+        arrivals.extend([
+            (
+                "· by max_users",
+                cell(|o| count_cell(o, by.max_users, true)),
+            ),
+            (
+                "· by max_inflight",
+                cell(|o| count_cell(o, by.max_inflight, true)),
+            ),
+            (
+                "· behind schedule",
+                cell(|o| count_cell(o, by.behind_schedule, true)),
+            ),
+        ]);
+    }
+    if a.returned > 0 {
+        arrivals.push((
+            "returning users",
+            cell(|o| count_cell(o, a.returned, false)),
+        ));
+    }
+    arrivals.push(("schedule lag", lat_summary(a.schedule_lag_ms.as_ref())));
+    kv_card(out, "Arrivals", &arrivals);
     kv_card(
         out,
         "Contacts",

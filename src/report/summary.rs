@@ -16,6 +16,17 @@ pub const SCHEMA: &str = "inrush.summary/1";
 /// Schedule lag p99 above which the summary warns that the generator fell behind.
 pub const LAG_WARN_MS: f64 = 5.0;
 
+/// A worker thread busier than this share of an interval was saturated: it had no spare CPU to
+/// start users or read frames on time.
+pub const WORKER_BUSY: f64 = 0.9;
+
+/// The summary warns when the busiest worker was saturated in at least this share of the
+/// intervals (one busy second among many is noise, a tenth of the run is not).
+pub const SATURATED_SHARE: f64 = 0.1;
+
+/// Intervals shorter than this (slivers at phase ends) say little about CPU use.
+const MIN_CPU_INTERVAL_S: f64 = 0.5;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
@@ -210,7 +221,21 @@ pub struct Arrivals {
     pub planned: u64,
     pub started: u64,
     pub dropped: u64,
+    /// `dropped` split by reason.
+    #[serde(default)]
+    pub dropped_by: DroppedBy,
+    /// Users who came back after leaving (each return is also a planned and started arrival).
+    #[serde(default)]
+    pub returned: u64,
     pub schedule_lag_ms: Option<Latency>,
+}
+
+/// Why arrivals were dropped; the three add up to `dropped`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DroppedBy {
+    pub max_users: u64,
+    pub max_inflight: u64,
+    pub behind_schedule: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -279,6 +304,48 @@ pub struct Generator {
     /// True when the built-in target ran inside the same process (its CPU is included above).
     pub target_in_process: bool,
     pub host: crate::usage::Host,
+    /// The busiest worker thread's CPU share per interval (0 to 1), over the run's intervals.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker_cpu_max: Option<WorkerCpu>,
+}
+
+/// How busy the busiest generator worker thread was, interval by interval.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct WorkerCpu {
+    pub p90: f64,
+    pub max: f64,
+    /// Intervals in which it was over [`WORKER_BUSY`], and intervals considered.
+    pub saturated_intervals: u64,
+    pub intervals: u64,
+}
+
+impl WorkerCpu {
+    /// From a run's timeline (intervals of at least half a second); `None` without any.
+    pub fn of(timeline: &crate::report::timeline::Timeline) -> Option<WorkerCpu> {
+        let mut shares: Vec<f64> = timeline
+            .points
+            .iter()
+            .filter(|p| p.duration_s() >= MIN_CPU_INTERVAL_S)
+            .map(|p| p.worker_cpu_max)
+            .collect();
+        if shares.is_empty() {
+            return None;
+        }
+        shares.sort_by(f64::total_cmp);
+        let n = shares.len();
+        let round = |v: f64| (v * 1000.0).round() / 1000.0;
+        Some(WorkerCpu {
+            p90: round(shares[((n as f64 * 0.9).ceil() as usize).clamp(1, n) - 1]),
+            max: round(shares[n - 1]),
+            saturated_intervals: shares.iter().filter(|s| **s > WORKER_BUSY).count() as u64,
+            intervals: n as u64,
+        })
+    }
+
+    pub fn saturated(&self) -> bool {
+        self.intervals > 0
+            && self.saturated_intervals as f64 >= SATURATED_SHARE * self.intervals as f64
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -359,6 +426,12 @@ pub fn arrivals_of(r: &Recorder) -> Arrivals {
         planned: r.counter(Counter::ArrivalsPlanned),
         started: r.counter(Counter::ArrivalsStarted),
         dropped: r.counter(Counter::ArrivalsDropped),
+        dropped_by: DroppedBy {
+            max_users: r.counter(Counter::DroppedMaxUsers),
+            max_inflight: r.counter(Counter::DroppedMaxInflight),
+            behind_schedule: r.counter(Counter::DroppedBehindSchedule),
+        },
+        returned: r.counter(Counter::UsersReturned),
         schedule_lag_ms: Latency::of(&r.metric(MetricId::SCHEDULE_LAG).latency),
     }
 }
@@ -385,18 +458,43 @@ pub fn warnings(s: &Summary) -> Vec<String> {
     if let Some(lag) = s.arrivals.schedule_lag_ms {
         if lag.p99 > LAG_WARN_MS {
             w.push(format!(
-                "the generator fell behind its schedule: schedule lag p99 {:.1} ms (max {:.1} ms). \
-                 Latencies still count from the intended start, but the target received less load \
-                 than planned; give the generator more CPU (--workers, another machine) before \
-                 trusting the load level",
-                lag.p99, lag.max
+                "the generator (not the target) fell behind its schedule: schedule lag p99 {:.1} ms \
+                 (max {:.1} ms). Latencies still count from the intended start, but the target \
+                 received less load than planned; give the generator more CPU (--workers, more \
+                 generator processes or machines, see `inrush plan`) before trusting the load level{}",
+                lag.p99,
+                lag.max,
+                // Late timers on idle workers point at the machine, not at inrush's own load.
+                match s.generator.worker_cpu_max {
+                    Some(c) if c.max < 0.5 => format!(
+                        ". Its worker threads were never busy (at most {:.0} % of a core), so \
+                         other processes on this machine likely held the CPU",
+                        c.max * 100.0
+                    ),
+                    _ => String::new(),
+                }
             ));
         }
     }
-    if s.arrivals.dropped > 0 {
+    if let Some(cpu) = s.generator.worker_cpu_max.filter(WorkerCpu::saturated) {
         w.push(format!(
-            "{} of {} planned arrivals were dropped (the max_users cap, or the generator could not start them before the schedule ended)",
-            s.arrivals.dropped, s.arrivals.planned
+            "the generator (not the target) was saturated: its busiest worker thread was over \
+             {:.0} % busy in {} of {} intervals (p90 {:.0} %, max {:.0} %). Users waited for the \
+             generator's CPU, so latencies and schedule lag include that wait and the target saw \
+             less load than planned; use more --workers, more generator processes or machines \
+             (see `inrush plan`) before reading these latencies as the target's",
+            WORKER_BUSY * 100.0,
+            cpu.saturated_intervals,
+            cpu.intervals,
+            cpu.p90 * 100.0,
+            cpu.max * 100.0
+        ));
+    }
+    if s.arrivals.dropped > 0 {
+        let by = s.arrivals.dropped_by;
+        w.push(format!(
+            "{} of {} planned arrivals were dropped ({} by the max_users cap, {} by the max_inflight cap, {} because the generator could not start them before the schedule ended)",
+            s.arrivals.dropped, s.arrivals.planned, by.max_users, by.max_inflight, by.behind_schedule
         ));
     }
     if s.generator.workers > 0 {
@@ -411,4 +509,44 @@ pub fn warnings(s: &Summary) -> Vec<String> {
         }
     }
     w
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::timeline::{IntervalPoint, Timeline};
+
+    fn timeline(shares: &[f64]) -> Timeline {
+        Timeline {
+            points: shares
+                .iter()
+                .enumerate()
+                .map(|(i, &s)| IntervalPoint {
+                    start_s: i as f64,
+                    end_s: i as f64 + 1.0,
+                    worker_cpu_max: s,
+                    ..IntervalPoint::default()
+                })
+                .collect(),
+            phases: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_saturated_worker_is_the_generators_problem() {
+        // 20 intervals, 2 of them over 90 %: a tenth of the run, saturated.
+        let mut shares = vec![0.3; 18];
+        shares.extend([0.95, 0.99]);
+        let cpu = WorkerCpu::of(&timeline(&shares)).expect("intervals");
+        assert_eq!((cpu.saturated_intervals, cpu.intervals), (2, 20));
+        assert_eq!(cpu.max, 0.99);
+        assert_eq!(cpu.p90, 0.3);
+        assert!(cpu.saturated());
+        // One busy second in twenty is not.
+        shares[18] = 0.5;
+        assert!(!WorkerCpu::of(&timeline(&shares))
+            .expect("intervals")
+            .saturated());
+        assert!(WorkerCpu::of(&timeline(&[])).is_none());
+    }
 }

@@ -60,6 +60,17 @@ pub fn render(s: &Summary) -> String {
         lat(&a.schedule_lag_ms, |l| l.p99),
         lat(&a.schedule_lag_ms, |l| l.max)
     );
+    if a.dropped > 0 {
+        let by = a.dropped_by;
+        let _ = writeln!(
+            out,
+            "dropped by: max_users {}, max_inflight {}, behind schedule {}",
+            by.max_users, by.max_inflight, by.behind_schedule
+        );
+    }
+    if a.returned > 0 {
+        let _ = writeln!(out, "returning users: {} came back", a.returned);
+    }
     let m = &s.messages;
     let _ = writeln!(
         out,
@@ -111,12 +122,17 @@ pub fn render(s: &Summary) -> String {
     let g = &s.generator;
     let _ = writeln!(
         out,
-        "generator: {} workers, {:.1} CPU-s, peak memory {:.0} MiB{}",
+        "generator: {} workers, {:.1} CPU-s, peak memory {:.0} MiB{}{}",
         g.workers,
         g.cpu_seconds,
         g.peak_rss_mb,
+        g.worker_cpu_max.map_or(String::new(), |c| format!(
+            ", busiest worker {:.0} % busy at p90 ({:.0} % max)",
+            c.p90 * 100.0,
+            c.max * 100.0
+        )),
         if g.target_in_process {
-            " (built-in target in the same process)"
+            "; the built-in target ran in the same process"
         } else {
             ""
         }

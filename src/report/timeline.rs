@@ -40,6 +40,10 @@ pub struct IntervalPoint {
     pub active_users: u64,
     /// Open WebSocket connections at the end of the interval.
     pub open_connections: u64,
+    /// The busiest generator worker thread's CPU share in the interval (0 to 1): near 1, the
+    /// generator itself was the bottleneck.
+    #[serde(default)]
+    pub worker_cpu_max: f64,
     /// Arrivals the schedule planned within this interval.
     pub planned_arrivals: u64,
     /// Arrivals that actually started within this interval.

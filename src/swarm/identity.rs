@@ -6,6 +6,8 @@ use rand::{RngExt, SeedableRng};
 const IDENTITY_STREAM: u64 = 0x6964_656e_7469_7479;
 const USER_STREAM: u64 = 0x7573_6572_7374_7265;
 const COHORT_STREAM: u64 = 0x636f_686f_7274_7321;
+const RETURN_STREAM: u64 = 0x7265_7475_726e_7321;
+const VISIT_STREAM: u64 = 0x7669_7369_7473_2121;
 const REGION_STREAM: u64 = 0x7265_6769_6f6e_7321;
 const LINK_STREAM: u64 = 0x6c69_6e6b_6465_6c61;
 
@@ -60,6 +62,36 @@ impl Identities {
         rng.random::<f64>()
     }
 
+    /// Whether user `index` comes back after leaving for the `visit`-th time, and after how long
+    /// away: its own seeded stream, so the same seed gives the same decisions whatever the
+    /// timing of the run.
+    pub fn comes_back(
+        &self,
+        index: u64,
+        visit: u32,
+        share: f64,
+        away: &crate::plan::Dist,
+    ) -> Option<std::time::Duration> {
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(
+            self.seed
+                ^ RETURN_STREAM
+                ^ index.wrapping_mul(0xA24B_AED4_963E_E407)
+                ^ u64::from(visit).wrapping_mul(0x9FB2_1C65_1E98_DF25),
+        );
+        let draw: f64 = rng.random();
+        (draw < share).then(|| away.sample(&mut rng))
+    }
+
+    /// The random stream of a returning user's later visit (`visit` ≥ 1).
+    pub fn visit_rng(&self, index: u64, visit: u32) -> rand::rngs::SmallRng {
+        rand::rngs::SmallRng::seed_from_u64(
+            self.seed
+                ^ VISIT_STREAM
+                ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                ^ u64::from(visit).wrapping_mul(0xC2B2_AE3D_27D4_EB4F),
+        )
+    }
+
     /// A uniform number in [0, 1) per user that decides its region: its own stream, so declaring
     /// regions changes neither cohorts nor think times, and the same seed gives the same regions.
     pub fn region_draw(&self, index: u64) -> f64 {
@@ -102,6 +134,41 @@ mod tests {
         let known: std::collections::HashSet<String> = (0..1000).map(|i| a.phone(i)).collect();
         let mut rng = a.rng(0);
         assert!((0..1000).all(|_| !known.contains(&a.unknown_phone(&mut rng))));
+    }
+
+    #[test]
+    fn returns_are_seeded_per_user_and_visit() {
+        use crate::plan::Dist;
+        use std::time::Duration;
+        let away = Dist::Exponential(Duration::from_secs(30));
+        let a = Identities::new(5, "+1555");
+        let b = Identities::new(5, "+1555");
+        let c = Identities::new(6, "+1555");
+        let decide = |ids: &Identities| -> Vec<Option<Duration>> {
+            (0..2_000)
+                .map(|i| ids.comes_back(i, (i % 3) as u32, 0.4, &away))
+                .collect()
+        };
+        let (da, db, dc) = (decide(&a), decide(&b), decide(&c));
+        assert_eq!(da, db, "same seed, same decisions");
+        assert_ne!(da, dc);
+        // A share of 0.4: binomial(2000, 0.4) has sd ≈ 22, allow five.
+        let back = da.iter().flatten().count();
+        assert!((690..=910).contains(&back), "{back} of 2000 come back");
+        // Away times follow the distribution: mean 30 s, standard error 30/√800 ≈ 1.1 s.
+        let mean = da.iter().flatten().map(Duration::as_secs_f64).sum::<f64>() / back as f64;
+        assert!((mean - 30.0).abs() < 5.0, "mean away {mean}");
+        // A later visit decides anew; never and always are exact.
+        assert_ne!(
+            (0..50)
+                .map(|i| a.comes_back(i, 0, 0.5, &away))
+                .collect::<Vec<_>>(),
+            (0..50)
+                .map(|i| a.comes_back(i, 1, 0.5, &away))
+                .collect::<Vec<_>>()
+        );
+        assert!((0..100).all(|i| a.comes_back(i, 0, 0.0, &away).is_none()));
+        assert!((0..100).all(|i| a.comes_back(i, 0, 1.0, &away).is_some()));
     }
 
     #[test]

@@ -44,6 +44,8 @@ pub struct Shared {
     /// The run's time origin: every intended and actual time is an offset from it.
     pub t0: Instant,
     pub state: watch::Receiver<RunState>,
+    /// The first user index of closed-phase users: after every open arrival's.
+    pub closed_base: u64,
 }
 
 /// A worker's own state, touched only by its thread.
@@ -54,6 +56,10 @@ pub struct WorkerCtx {
     pub regions: RefCell<Vec<Recorder>>,
     pub active_users: Cell<u64>,
     pub open_connections: Cell<u64>,
+    /// Timed operations running now (for `max_inflight`).
+    pub inflight: Cell<u64>,
+    /// Users offline between visits, waiting to come back (the worker runs until they have).
+    pub away: Cell<u64>,
     /// Woken when the worker may have become idle (a user finished, or the spawner did).
     pub idle: tokio::sync::Notify,
 }
@@ -68,6 +74,8 @@ impl WorkerCtx {
             regions: RefCell::new((0..regions).map(|_| Recorder::new(metrics)).collect()),
             active_users: Cell::new(0),
             open_connections: Cell::new(0),
+            inflight: Cell::new(0),
+            away: Cell::new(0),
             idle: tokio::sync::Notify::new(),
         }
     }
@@ -84,6 +92,12 @@ impl WorkerCtx {
 
     pub fn plan(&self) -> &Plan {
         &self.shared.plan
+    }
+
+    /// Counts one timed operation as in flight until the guard is dropped.
+    pub fn inflight(&self) -> Inflight<'_> {
+        self.inflight.set(self.inflight.get() + 1);
+        Inflight(&self.inflight)
     }
 
     pub fn record<T>(&self, f: impl FnOnce(&mut Recorder) -> T) -> T {
@@ -110,6 +124,15 @@ impl WorkerCtx {
             .map(|_| Recorder::new(n))
             .collect();
         (total, self.regions.replace(fresh))
+    }
+}
+
+/// One timed operation in flight; dropping it (however the operation ended) counts it out.
+pub struct Inflight<'a>(&'a Cell<u64>);
+
+impl Drop for Inflight<'_> {
+    fn drop(&mut self) {
+        self.0.set(self.0.get().saturating_sub(1));
     }
 }
 

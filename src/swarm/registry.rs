@@ -23,8 +23,8 @@ pub struct Member {
     pub accepted: AtomicU64,
     /// Distinct messages this user received.
     pub received: AtomicU64,
-    /// True once the user went offline before the end of the run (its undelivered messages are
-    /// pending, held by the target, rather than lost).
+    /// True while the user is offline after leaving before the end of the run (its undelivered
+    /// messages are pending, held by the target, rather than lost); cleared when it comes back.
     pub left: AtomicBool,
 }
 
@@ -82,6 +82,9 @@ impl Registry {
     }
 
     pub fn go_online(&self, member: &Arc<Member>) {
+        // Back online (a returning user): what the target held for it is delivered now, so its
+        // undelivered messages are no longer pending; if it leaves again they are once more.
+        member.left.store(false, Ordering::Relaxed);
         let mut online = lock(&self.online);
         member.slot.store(online.len(), Ordering::Relaxed);
         online.push(member.clone());
@@ -266,6 +269,30 @@ mod tests {
             Delivery {
                 lost: 2,
                 pending: 4
+            }
+        );
+        // b comes back: the target hands over the 4 it held, and nothing is pending any more.
+        r.go_online(&b);
+        assert!(!b.left.load(Ordering::Relaxed));
+        b.received.store(4, Ordering::Relaxed);
+        assert_eq!(
+            r.delivery(),
+            Delivery {
+                lost: 2,
+                pending: 0
+            }
+        );
+        // A message accepted while b is online and never received is lost, not pending.
+        b.accepted.store(5, Ordering::Relaxed);
+        assert_eq!(r.delivery().lost, 3);
+        // b leaves again with one undelivered: pending once more.
+        r.go_offline(&b);
+        b.left.store(true, Ordering::Relaxed);
+        assert_eq!(
+            r.delivery(),
+            Delivery {
+                lost: 2,
+                pending: 1
             }
         );
     }

@@ -1,6 +1,7 @@
 //! One worker thread: starts its share of the arrivals on time, and hands its recorder to the
 //! collector at every interval boundary.
 
+use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,10 +9,20 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use super::{wait_state, RunState, Shared, WorkerCtx};
-use crate::flow::engine;
+use crate::flow::engine::{self, Session};
 use crate::metrics::collector::Snapshot;
 use crate::metrics::Counter;
 use crate::schedule;
+
+/// The first user index of closed-phase users: the open timeline's count (0 without closed
+/// phases), so that closed users' identities collide with no open arrival's.
+pub fn closed_base(plan: &crate::plan::Plan) -> u64 {
+    if plan.phases.iter().any(|p| p.closed.is_some()) {
+        schedule::arrivals(plan).count() as u64
+    } else {
+        0
+    }
+}
 
 /// Starts `n` worker threads; each sends its snapshots to `tx` and ends with a `last` one.
 pub fn start(
@@ -19,6 +30,7 @@ pub fn start(
     n: usize,
     tx: mpsc::UnboundedSender<Snapshot>,
 ) -> std::io::Result<Vec<std::thread::JoinHandle<()>>> {
+    let closed_base = shared.closed_base;
     (0..n)
         .map(|id| {
             let shared = shared.clone();
@@ -30,20 +42,31 @@ pub fn start(
                 .name(format!("inrush-worker-{id}"))
                 .spawn(move || {
                     let local = tokio::task::LocalSet::new();
-                    local.block_on(&rt, run(id, n, shared, tx));
+                    local.block_on(&rt, run(id, n, shared, tx, closed_base));
                 })
         })
         .collect()
 }
 
-async fn run(id: usize, n: usize, shared: Arc<Shared>, tx: mpsc::UnboundedSender<Snapshot>) {
+async fn run(
+    id: usize,
+    n: usize,
+    shared: Arc<Shared>,
+    tx: mpsc::UnboundedSender<Snapshot>,
+    closed_base: u64,
+) {
     let ctx = Rc::new(WorkerCtx::new(shared));
-    let spawner = tokio::task::spawn_local(spawn_arrivals(ctx.clone(), id as u64, n as u64));
+    let spawner =
+        tokio::task::spawn_local(spawn_all(ctx.clone(), id as u64, n as u64, closed_base));
     let mut start = Duration::ZERO;
+    // The worker's own CPU time per interval of wall time: how busy this thread was. A thread
+    // near 100 % cannot start users or read frames on time, whatever the target does.
+    let mut cpu_before = crate::usage::thread_cpu();
+    let mut wall_before = std::time::Instant::now();
     for interval in 0.. {
         let end = schedule::next_boundary(ctx.plan(), start);
         let finished = loop {
-            if spawner.is_finished() && ctx.active_users.get() == 0 {
+            if spawner.is_finished() && ctx.active_users.get() == 0 && ctx.away.get() == 0 {
                 break true;
             }
             tokio::select! {
@@ -52,6 +75,14 @@ async fn run(id: usize, n: usize, shared: Arc<Shared>, tx: mpsc::UnboundedSender
             }
         };
         let actual_end = if finished { ctx.now().min(end) } else { end };
+        let (cpu_now, wall_now) = (crate::usage::thread_cpu(), std::time::Instant::now());
+        let wall = wall_now.duration_since(wall_before).as_secs_f64();
+        let cpu_busy = if wall > 0.0 {
+            ((cpu_now - cpu_before) / wall).clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        (cpu_before, wall_before) = (cpu_now, wall_now);
         let (recorder, regions) = ctx.take_recorders();
         let snapshot = Snapshot {
             worker: id,
@@ -62,6 +93,7 @@ async fn run(id: usize, n: usize, shared: Arc<Shared>, tx: mpsc::UnboundedSender
             regions,
             active_users: ctx.active_users.get(),
             open_connections: ctx.open_connections.get(),
+            cpu_busy,
             last: finished,
         };
         // The collector only goes away when the run is torn down; nothing left to report to.
@@ -72,12 +104,62 @@ async fn run(id: usize, n: usize, shared: Arc<Shared>, tx: mpsc::UnboundedSender
     }
 }
 
+/// Everything this worker starts: its share of the open arrivals and of every closed phase's
+/// users. Ends when the schedule is over (users and returns still running are counted apart).
+async fn spawn_all(ctx: Rc<WorkerCtx>, id: u64, n: u64, closed_base: u64) {
+    let plan = ctx.shared.plan.clone();
+    // Closed-phase users take indexes after every open arrival's, interleaved by worker, so
+    // their identities collide with nobody's.
+    let next = Rc::new(Cell::new(0u64));
+    let mut slots = Vec::new();
+    for phase in plan.phases.iter() {
+        let Some(closed) = phase.closed else { continue };
+        for first in schedule::closed_starts(phase, closed, id, n) {
+            let ids = ClosedIds {
+                base: closed_base,
+                next: next.clone(),
+                worker: id,
+                workers: n,
+            };
+            slots.push(tokio::task::spawn_local(closed_slot(
+                ctx.clone(),
+                first,
+                phase.end(),
+                ids,
+            )));
+        }
+    }
+    spawn_arrivals(ctx.clone(), id, n).await;
+    for slot in slots {
+        // A slot task only ends by returning; a panic in it is already reported by tokio.
+        let _ = slot.await;
+    }
+    ctx.idle.notify_one();
+}
+
+/// Why an arrival cannot start now, if a cap stops it: `max_users` active users or
+/// `max_inflight` operations in flight (each worker keeps an even share of the caps).
+fn refused(ctx: &WorkerCtx, n: u64) -> Option<Counter> {
+    let plan = ctx.plan();
+    if plan
+        .max_users
+        .is_some_and(|c| ctx.active_users.get() >= c.div_ceil(n))
+    {
+        return Some(Counter::DroppedMaxUsers);
+    }
+    if plan
+        .max_inflight
+        .is_some_and(|c| ctx.inflight.get() >= c.div_ceil(n))
+    {
+        return Some(Counter::DroppedMaxInflight);
+    }
+    None
+}
+
 /// Starts this worker's users at their intended times, until the schedule ends or the run stops.
 async fn spawn_arrivals(ctx: Rc<WorkerCtx>, id: u64, n: u64) {
     let mut state = ctx.shared.state.clone();
     let plan = ctx.shared.plan.clone();
-    // Cap per worker: users are dealt evenly, so an even share of the cap keeps the total.
-    let cap = plan.max_users.map(|c| c.div_ceil(n));
     let mut arrivals = schedule::arrivals(&plan).filter(|(i, _)| i % n == id);
     for (index, intended) in arrivals.by_ref() {
         tokio::select! {
@@ -93,7 +175,7 @@ async fn spawn_arrivals(ctx: Rc<WorkerCtx>, id: u64, n: u64) {
                 for i in std::iter::once(index).chain(later.map(|(i, _)| i)) {
                     ctx.record_in(region_of(&ctx, i), |r| {
                         r.add(Counter::ArrivalsPlanned, 1);
-                        r.add(Counter::ArrivalsDropped, 1);
+                        r.drop_arrival(Counter::DroppedBehindSchedule, 1);
                     });
                 }
                 break;
@@ -102,22 +184,11 @@ async fn spawn_arrivals(ctx: Rc<WorkerCtx>, id: u64, n: u64) {
         }
         let region = region_of(&ctx, index);
         ctx.record_in(region, |r| r.add(Counter::ArrivalsPlanned, 1));
-        if cap.is_some_and(|c| ctx.active_users.get() >= c) {
-            ctx.record_in(region, |r| r.add(Counter::ArrivalsDropped, 1));
+        if let Some(reason) = refused(&ctx, n) {
+            ctx.record_in(region, |r| r.drop_arrival(reason, 1));
             continue;
         }
-        ctx.active_users.set(ctx.active_users.get() + 1);
-        let user_ctx = ctx.clone();
-        tokio::task::spawn_local(async move {
-            let set = user_ctx.shared.plan.flows.clone();
-            let draw = user_ctx.shared.identities.cohort_draw(index);
-            let (cohort, flow) = set.pick(draw);
-            if let Some(flow) = set.flows.get(flow) {
-                engine::run_user(&user_ctx, flow, cohort, region, index, intended).await;
-            }
-            user_ctx.active_users.set(user_ctx.active_users.get() - 1);
-            user_ctx.idle.notify_one();
-        });
+        start_user(ctx.clone(), n, index, intended, Session::default(), None);
     }
     // Keep the worker's clock running to the end of the plan even when its last arrival is early,
     // so every interval of the plan is reported.
@@ -125,6 +196,118 @@ async fn spawn_arrivals(ctx: Rc<WorkerCtx>, id: u64, n: u64) {
         _ = tokio::time::sleep_until(ctx.at(plan.duration())) => {}
         _ = wait_state(&mut state, |s| s != RunState::Running) => {}
     }
+}
+
+/// Runs one open-model user (or a returning one: `flow` is its return flow), then, if its
+/// cohort's users come back and it does, schedules its return.
+fn start_user(
+    ctx: Rc<WorkerCtx>,
+    n: u64,
+    index: u64,
+    intended: Duration,
+    session: Session,
+    flow: Option<usize>,
+) {
+    ctx.active_users.set(ctx.active_users.get() + 1);
+    tokio::task::spawn_local(async move {
+        let set = ctx.shared.plan.flows.clone();
+        let (cohort, first_flow) = set.pick(ctx.shared.identities.cohort_draw(index));
+        let Some(f) = set.flows.get(flow.unwrap_or(first_flow)) else {
+            ctx.active_users.set(ctx.active_users.get() - 1);
+            ctx.idle.notify_one();
+            return;
+        };
+        let region = region_of(&ctx, index);
+        let ended = engine::run_user(&ctx, f, cohort, region, index, intended, session).await;
+        let left = ctx.now();
+        let returns = set.cohorts.get(cohort).and_then(|c| c.returns.as_ref());
+        let back = match returns {
+            Some(r) if ended.completed && *ctx.shared.state.borrow() == RunState::Running => ctx
+                .shared
+                .identities
+                .comes_back(index, ended.session.visits(), r.share, &r.away)
+                .map(|away| (left + away, r.flow)),
+            _ => None,
+        };
+        // Only a return that falls within the schedule is planned.
+        let back = back.filter(|(at, _)| *at < ctx.plan().duration());
+        if back.is_some() {
+            ctx.away.set(ctx.away.get() + 1);
+        }
+        ctx.active_users.set(ctx.active_users.get() - 1);
+        ctx.idle.notify_one();
+        let Some((at, return_flow)) = back else {
+            return;
+        };
+        let mut state = ctx.shared.state.clone();
+        tokio::select! {
+            _ = tokio::time::sleep_until(ctx.at(at)) => {}
+            _ = wait_state(&mut state, |s| s != RunState::Running) => {}
+        }
+        ctx.away.set(ctx.away.get() - 1);
+        let now_state = *state.borrow();
+        match now_state {
+            RunState::Running => {
+                ctx.record_in(region, |r| r.add(Counter::ArrivalsPlanned, 1));
+                if let Some(reason) = refused(&ctx, n) {
+                    ctx.record_in(region, |r| r.drop_arrival(reason, 1));
+                } else {
+                    ctx.record_in(region, |r| r.add(Counter::UsersReturned, 1));
+                    start_user(ctx.clone(), n, index, at, ended.session, Some(return_flow));
+                }
+            }
+            // Due before the schedule's end, but the worker was behind when it ended.
+            RunState::Stopping => ctx.record_in(region, |r| {
+                r.add(Counter::ArrivalsPlanned, 1);
+                r.drop_arrival(Counter::DroppedBehindSchedule, 1);
+            }),
+            RunState::Ended | RunState::Aborted => {}
+        }
+        ctx.idle.notify_one();
+    });
+}
+
+/// How closed-phase users of this worker get their indexes.
+struct ClosedIds {
+    base: u64,
+    next: Rc<Cell<u64>>,
+    worker: u64,
+    workers: u64,
+}
+
+impl ClosedIds {
+    fn take(&self) -> u64 {
+        let k = self.next.get();
+        self.next.set(k + 1);
+        schedule::closed_index(self.base, k, self.worker, self.workers)
+    }
+}
+
+/// One user slot of a closed phase: from its first start until the phase ends, a new user
+/// starts as soon as the previous one finished (intended start = the previous one's end).
+async fn closed_slot(ctx: Rc<WorkerCtx>, first: Duration, end: Duration, ids: ClosedIds) {
+    let mut state = ctx.shared.state.clone();
+    tokio::select! {
+        _ = tokio::time::sleep_until(ctx.at(first)) => {}
+        _ = wait_state(&mut state, |s| s != RunState::Running) => {}
+    }
+    let set = ctx.shared.plan.flows.clone();
+    // The slot's user counts as active for the whole loop: one leaves as the next arrives.
+    ctx.active_users.set(ctx.active_users.get() + 1);
+    let mut intended = first;
+    while *state.borrow() == RunState::Running && ctx.now() < end {
+        let index = ids.take();
+        // Planned = started: a closed phase drops nobody by design.
+        let region = region_of(&ctx, index);
+        ctx.record_in(region, |r| r.add(Counter::ArrivalsPlanned, 1));
+        let (cohort, flow) = set.pick(ctx.shared.identities.cohort_draw(index));
+        let Some(f) = set.flows.get(flow) else { break };
+        engine::run_user(&ctx, f, cohort, region, index, intended, Session::default()).await;
+        intended = ctx.now();
+        // A flow that fails at once must not starve the worker's other tasks.
+        tokio::task::yield_now().await;
+    }
+    ctx.active_users.set(ctx.active_users.get() - 1);
     ctx.idle.notify_one();
 }
 

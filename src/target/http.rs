@@ -42,6 +42,7 @@ pub(crate) fn routes(shared: Arc<Shared>) -> Router {
     let service = Router::new()
         .route("/v1/register", post(register))
         .route("/v1/verify", post(verify))
+        .route("/v1/login", post(login))
         .route("/v1/contacts/sync", post(contacts_sync))
         .route("/v1/ws", get(ws_upgrade))
         .route_layer(middleware::from_fn_with_state(shared.clone(), knobs_layer));
@@ -259,6 +260,22 @@ async fn verify(
     Ok((
         StatusCode::CREATED,
         Json(json!({ "user_id": user_id_string(user), "token": token })),
+    ))
+}
+
+/// A returning user logs in with the token it got at signup: who it is, and how many messages
+/// the service holds for it (delivered when its socket connects).
+async fn login(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let user = bearer(&headers)
+        .and_then(|t| shared.user_for_token(t))
+        .ok_or_else(unauthorized)?;
+    bump(&shared.stats.logins);
+    let queued = shared.hub.queued_for(user);
+    Ok(Json(
+        json!({ "user_id": user_id_string(user), "queued": queued }),
     ))
 }
 

@@ -8,6 +8,7 @@
 //! | `POST /v1/register` | `{"phone": "+15550000001"}` | `202 {"verification_id"}` and an SMS with a 6-digit code | `400` phone not `^\+[0-9]{6,15}$` or bad JSON, `409` already registered, `503` SMS gateway overloaded (with `Retry-After`) |
 //! | `GET /v1/test/sms/{phone}?wait_ms=10000` | — (the `+` arrives as `%2B`) | `200 {"phone","code"}` once the latest code for that phone is delivered | `404` none delivered within `wait_ms` (default 10 000, max 60 000), `400` bad phone or query |
 //! | `POST /v1/verify` | `{"verification_id","code"}` | `201 {"user_id","token"}` (the id is single-use) | `400` bad JSON, `401` wrong code, `404` unknown or expired id, `409` phone registered meanwhile, `429` over `verify_capacity` (`Retry-After: 1`) |
+//! | `POST /v1/login` | `Authorization: Bearer <token>` (the token `verify` gave) | `200 {"user_id","queued"}`: `queued` messages are held for the user and delivered when its socket connects | `401` missing or bad token |
 //! | `POST /v1/contacts/sync` | `Authorization: Bearer <token>`, `{"phones": [...]}` (≤ 1000) | `200 {"found": [{"phone","user_id"}]}` for registered phones (minus the `contacts_drop` fraction) | `400` too many phones or bad JSON, `401` missing or bad token |
 //! | `GET /v1/ws` | WebSocket; `Authorization: Bearer <token>` or `?token=` | `101`, then frames below | `401` before the upgrade |
 //! | `GET /healthz` | — | `200 {"status":"ok"}` | — |
@@ -30,7 +31,7 @@
 //! a throughput, a verification capacity, an injected failure rate, periodic stalls and contact
 //! discovery that leaves some contacts out, and sockets dropped after a random lifetime
 //! (`drop_sockets`, no close frame). Latency, failure rate and stalls apply to the service
-//! endpoints (`register`, `verify`, `contacts/sync` and the `ws` handshake); stalls also hold
+//! endpoints (`register`, `verify`, `login`, `contacts/sync` and the `ws` handshake); stalls also hold
 //! WebSocket relaying. `/healthz`, `/v1/stats` and the SMS sink (it stands for the user's phone,
 //! not the service) are never slowed down or failed. A stall occupies the last `stall_for` of
 //! every `stall_every` period counted from server start (every 10 s for 1 s → 9–10 s, 19–20 s, …);

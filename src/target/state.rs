@@ -227,6 +227,8 @@ pub(crate) struct Stats {
     pub injected_failures: AtomicU64,
     pub contacts_synced: AtomicU64,
     pub contacts_dropped: AtomicU64,
+    /// Successful `POST /v1/login`s (returning users).
+    pub logins: AtomicU64,
     pub sockets_opened: AtomicU64,
     pub online_sockets: AtomicU64,
     pub slow_consumers_closed: AtomicU64,
@@ -267,6 +269,7 @@ impl Shared {
                 "throttled": get(&s.verifications_throttled),
             },
             "injected_failures": get(&s.injected_failures),
+            "logins": get(&s.logins),
             "contacts": {
                 "found": get(&s.contacts_synced),
                 "dropped": get(&s.contacts_dropped),

@@ -75,6 +75,14 @@ impl Hub {
             .sum()
     }
 
+    /// Messages held in `user`'s offline queue, delivered when it next connects.
+    pub fn queued_for(&self, user: u64) -> usize {
+        lock(self.shard(user))
+            .offline
+            .get(&user)
+            .map_or(0, VecDeque::len)
+    }
+
     /// Registers a socket for `user`, moving its offline queue into the socket's queue first.
     fn connect(&self, user: u64) -> (u64, mpsc::Receiver<Utf8Bytes>, Arc<Notify>) {
         let id = self.next_conn.fetch_add(1, Ordering::Relaxed);

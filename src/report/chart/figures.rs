@@ -335,5 +335,93 @@ pub(super) fn users(timeline: &Timeline) -> Figure {
         legend: true,
         allow_log: false,
     });
+    // The generator's own load beside the users it drives: a worker near 100 % is the
+    // generator's bottleneck, not the target's.
+    let span = [
+        points.first().map(|p| p.start_s),
+        points.last().map(|p| p.end_s),
+    ];
+    fig.panels.push(Panel {
+        title: "Generator: busiest worker thread's CPU per interval".to_string(),
+        swatch: None,
+        y_label: "% of one core".to_string(),
+        series: vec![
+            Series {
+                legend: LegendItem {
+                    label: "busiest worker".to_string(),
+                    color: style::GENERATOR_CPU,
+                    stroke: Stroke::Solid(2),
+                },
+                points: points
+                    .iter()
+                    .map(|p| Some((mid(p), p.worker_cpu_max * 100.0)))
+                    .collect(),
+            },
+            Series {
+                legend: LegendItem {
+                    label: "saturated above 90 %".to_string(),
+                    color: style::PLANNED,
+                    stroke: Stroke::Dashed(1),
+                },
+                points: span
+                    .into_iter()
+                    .flatten()
+                    .map(|x| Some((x, 90.0)))
+                    .collect(),
+            },
+        ],
+        legend: true,
+        allow_log: false,
+    });
     fig
+}
+
+/// Panels of named lines over time (for charts not drawn from a run's timeline). Each line of a
+/// figure gets the next colour, so no two lines of one chart share one.
+pub(super) fn lines(
+    title: &str,
+    phases: &[crate::report::timeline::PhaseSpan],
+    panels: &[super::LinePanel],
+) -> Figure {
+    let xs = panels
+        .iter()
+        .flat_map(|p| p.lines.iter())
+        .flat_map(|(_, pts)| pts.iter().map(|&(x, _)| (x, x)));
+    let spans = phases.iter().map(|p| (p.start_s, p.end_s));
+    let (lo, hi) = bounds(xs.chain(spans)).unwrap_or((0.0, 1.0));
+    let mut color = 0;
+    Figure {
+        title: title.to_string(),
+        columns: 1,
+        panel_height: 300,
+        legend: Vec::new(),
+        panels: panels
+            .iter()
+            .map(|p| Panel {
+                title: p.title.clone(),
+                swatch: None,
+                y_label: p.y_label.clone(),
+                series: p
+                    .lines
+                    .iter()
+                    .map(|(label, pts)| {
+                        color += 1;
+                        Series {
+                            legend: LegendItem {
+                                label: label.clone(),
+                                color: metric_color(color - 1),
+                                stroke: Stroke::Solid(2),
+                            },
+                            points: pts.iter().map(|&p| Some(p)).collect(),
+                        }
+                    })
+                    .collect(),
+                legend: true,
+                allow_log: false,
+            })
+            .collect(),
+        x_range: if hi - lo > 1e-9 { lo..hi } else { lo..lo + 1.0 },
+        x_axis: XAxis::Time,
+        phases: phases.to_vec(),
+    }
 }

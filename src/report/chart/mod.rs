@@ -95,3 +95,24 @@ fn write_figure(dir: &Path, stem: &str, figure: &draw::Figure) -> Result<[PathBu
         })?;
     Ok([png, svg])
 }
+
+/// One panel of a chart drawn from outside a run (e.g. `inrush plan`): named lines of
+/// (seconds, value) points.
+#[derive(Debug, Clone)]
+pub struct LinePanel {
+    pub title: String,
+    pub y_label: String,
+    pub lines: Vec<(String, Vec<(f64, f64)>)>,
+}
+
+/// Draws panels of lines over time, phases shaded, as `<stem>.png` and `<stem>.svg` in `dir`.
+pub fn render_lines(
+    dir: &Path,
+    stem: &str,
+    title: &str,
+    phases: &[crate::report::timeline::PhaseSpan],
+    panels: &[LinePanel],
+) -> Result<Vec<PathBuf>, ChartError> {
+    let figure = figures::lines(title, phases, panels);
+    Ok(write_figure(dir, stem, &figure)?.to_vec())
+}

@@ -44,6 +44,7 @@ pub(super) const CONNECTIONS: RGBColor = RGBColor(0, 137, 123);
 pub(super) const PLANNED: RGBColor = RGBColor(97, 97, 97);
 pub(super) const ACHIEVED: RGBColor = RGBColor(44, 160, 44);
 pub(super) const DROPPED: RGBColor = RGBColor(214, 39, 40);
+pub(super) const GENERATOR_CPU: RGBColor = RGBColor(230, 81, 0);
 
 /// Moves `c` towards black (`t < 0`) or white (`t > 0`) by `|t|`.
 pub(super) fn shade(c: RGBColor, t: f64) -> RGBColor {

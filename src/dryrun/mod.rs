@@ -1,0 +1,570 @@
+//! `inrush plan`: a dry run that sends nothing. It walks every planned arrival (the same seeded
+//! timeline the run uses) through its flow's compiled steps on an assumed latency, and reports
+//! what the run will need: arrivals, concurrent users and open connections over time, requests
+//! and messages per second, file descriptors and ephemeral ports, and a verdict on how many
+//! generator processes or machines like this one it takes.
+//!
+//! Layout: [`walk`] follows one user through its flow, this module adds every user up on the
+//! run's own interval boundaries (so plan and run timelines line up point by point) and judges
+//! the result against this machine's limits, [`render`] writes the report.
+
+pub mod render;
+pub mod walk;
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::limits;
+use crate::plan::{Plan, Target};
+use crate::swarm::identity::Identities;
+use walk::{Assumptions, Conn, Sink};
+
+pub const SCHEMA: &str = "inrush.plan/1";
+pub const FILE: &str = "plan.json";
+
+/// What one generator core sustains, measured by `bench/run.sh` on a 2-core machine (see
+/// bench/README.md and the README's "Benchmarks"): ~1 600 signups/s with five requests each
+/// (the WebSocket upgrade counted as one) and schedule lag p99 under 5 ms, i.e. ~8 000 requests/s;
+/// and ~41 000 chat messages/s tracked to delivery. Conservative: the signup figure includes
+/// its three messages per user.
+pub const REQUESTS_PER_CORE: f64 = 8_000.0;
+pub const MESSAGES_PER_CORE: f64 = 41_000.0;
+
+/// The default assumed latency of one operation.
+pub const DEFAULT_LATENCY: Duration = Duration::from_millis(10);
+
+/// How long after the schedule's end the run stops starting operations (src/run.rs).
+const STOP_SLACK: f64 = 0.010;
+
+/// Intervals shorter than this (slivers at phase ends) are left out of peak rates: one arrival
+/// in 10 ms is not a rate of 100/s.
+const MIN_RATE_INTERVAL: f64 = 0.5;
+
+/// Everything `inrush plan` reports; `plan.json` is this.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Estimate {
+    pub schema: String,
+    pub scenario: String,
+    pub seed: u64,
+    pub target: String,
+    /// The latency assumed for every timed operation, ms.
+    pub assumed_latency_ms: f64,
+    pub duration_s: f64,
+    pub drain_s: f64,
+    pub arrivals: Arrivals,
+    pub peak: Peaks,
+    pub totals: Totals,
+    pub resources: Resources,
+    pub machine: Machine,
+    pub verdict: Verdict,
+    /// Per interval of the run (every whole second and phase end), as in a run's timeline.json.
+    pub timeline: Vec<Point>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Arrivals {
+    /// Exactly the arrivals the run will plan with this seed.
+    pub planned: u64,
+    pub per_phase: indexmap::IndexMap<String, u64>,
+    pub peak_per_s: f64,
+}
+
+/// Highest values over the run's intervals (gauges at interval ends, rates per interval).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Peaks {
+    pub active_users: u64,
+    pub websockets: u64,
+    pub http_connections: u64,
+    /// WebSockets + HTTP connections.
+    pub sockets: u64,
+    pub requests_per_s: f64,
+    pub messages_per_s: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Totals {
+    /// HTTP requests and WebSocket upgrades.
+    pub requests: u64,
+    pub messages: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Resources {
+    /// Peak descriptors of one generator process: its sockets (twice over when the built-in
+    /// target runs in the same process: it holds the server end) plus a fixed base.
+    pub descriptors: u64,
+    pub descriptors_per_socket: u64,
+    pub base_descriptors: u64,
+    pub source_addresses: u64,
+    /// Ephemeral ports each source address needs at the peak (one per connection to the target).
+    pub ports_per_source_address: u64,
+    /// Generator CPU cores needed at the peak, from the per-core capacity constants.
+    pub cpu_cores: f64,
+}
+
+/// The machine `plan` ran on, taken as the model of a generator machine.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Machine {
+    pub cpus: usize,
+    pub open_files: Option<limits::OpenFiles>,
+    pub ephemeral_ports: (u16, u16),
+    pub ports_per_address: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    /// Generator processes the open-file limit requires.
+    pub processes: u64,
+    /// Machines like this one that CPU and ephemeral ports require.
+    pub machines: u64,
+    /// Why more than one, one line per limit that is exceeded.
+    pub reasons: Vec<String>,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Point {
+    pub start_s: f64,
+    pub end_s: f64,
+    pub arrivals: u64,
+    /// Gauges at the end of the interval.
+    pub active_users: u64,
+    pub websockets: u64,
+    pub http_connections: u64,
+    pub requests: u64,
+    pub messages: u64,
+}
+
+impl Point {
+    fn seconds(&self) -> f64 {
+        (self.end_s - self.start_s).max(1e-9)
+    }
+}
+
+/// Adds walked users up per interval: difference arrays for gauges, counts for events.
+struct Tally {
+    /// End of each interval (seconds); gauges are sampled there.
+    ends: Vec<f64>,
+    users: Vec<i64>,
+    websockets: Vec<i64>,
+    http: Vec<i64>,
+    requests: Vec<u64>,
+    messages: Vec<u64>,
+}
+
+impl Tally {
+    fn new(ends: Vec<f64>) -> Self {
+        let n = ends.len() + 1;
+        Tally {
+            ends,
+            users: vec![0; n],
+            websockets: vec![0; n],
+            http: vec![0; n],
+            requests: vec![0; n],
+            messages: vec![0; n],
+        }
+    }
+
+    /// The interval an event at `t` falls in (the last one for anything later).
+    fn slot(&self, t: f64) -> usize {
+        self.ends
+            .partition_point(|&e| e <= t)
+            .min(self.ends.len().saturating_sub(1))
+    }
+
+    /// Something alive over [from, to) counts at every interval end inside it.
+    fn span(v: &mut [i64], ends: &[f64], from: f64, to: f64) {
+        let lo = ends.partition_point(|&e| e < from);
+        let hi = ends.partition_point(|&e| e < to);
+        if lo < hi {
+            v[lo] += 1;
+            v[hi] -= 1;
+        }
+    }
+}
+
+impl Sink for Tally {
+    fn user(&mut self, start: f64, end: f64) {
+        Tally::span(&mut self.users, &self.ends, start, end);
+    }
+    fn connection(&mut self, kind: Conn, open: f64, close: f64) {
+        let v = match kind {
+            Conn::Http => &mut self.http,
+            Conn::WebSocket => &mut self.websockets,
+        };
+        Tally::span(v, &self.ends, open, close);
+    }
+    fn request(&mut self, at: f64) {
+        let i = self.slot(at);
+        self.requests[i] += 1;
+    }
+    fn message(&mut self, at: f64) {
+        let i = self.slot(at);
+        self.messages[i] += 1;
+    }
+}
+
+fn gauge(diff: &[i64], n: usize) -> Vec<u64> {
+    let mut level = 0i64;
+    diff.iter()
+        .take(n)
+        .map(|d| {
+            level += d;
+            level.max(0) as u64
+        })
+        .collect()
+}
+
+/// The arrivals of a plan, as the run's workers will start them. Other arrival sources (a closed
+/// model's users looping, returning users) slot in here.
+fn arrivals(plan: &Plan) -> impl Iterator<Item = (u64, Duration)> + '_ {
+    crate::schedule::arrivals(plan)
+}
+
+/// Estimates what running `plan` takes, assuming each timed operation takes `latency`.
+pub fn estimate(plan: &Plan, latency: Duration) -> Estimate {
+    let duration = plan.duration().as_secs_f64();
+    let drain = plan.drain.as_secs_f64();
+    let a = Assumptions {
+        latency: latency.as_secs_f64()
+            + match &plan.target {
+                // The built-in target's own added latency is known.
+                Target::Builtin(k) => k.latency.as_secs_f64(),
+                Target::Url(_) => 0.0,
+            },
+        stop: duration + STOP_SLACK,
+        drain,
+    };
+    // The run's interval boundaries, to the end of the drain and a second beyond.
+    let horizon = duration + drain + 1.0;
+    let mut ends = Vec::new();
+    let mut t = Duration::ZERO;
+    while t.as_secs_f64() < horizon {
+        t = crate::schedule::next_boundary(plan, t);
+        ends.push(t.as_secs_f64());
+    }
+    let mut tally = Tally::new(ends);
+    let identities = Identities::new(plan.seed, &plan.user.phone_prefix);
+    let set = &plan.flows;
+    let mut per_phase: indexmap::IndexMap<String, u64> =
+        plan.phases.iter().map(|p| (p.name.clone(), 0)).collect();
+    let mut planned = 0u64;
+    let mut arrivals_per = vec![0u64; tally.ends.len()];
+    for (index, at) in arrivals(plan) {
+        planned += 1;
+        if let Some(p) = plan.phases.get(plan.phase_at(at)) {
+            if let Some(n) = per_phase.get_mut(&p.name) {
+                *n += 1;
+            }
+        }
+        let start = at.as_secs_f64();
+        arrivals_per[tally.slot(start)] += 1;
+        let (_, flow) = set.pick(identities.cohort_draw(index));
+        // The user's region, drawn as the workers draw it; its mean one-way delay (jitter is
+        // symmetric around it).
+        let one_way = if plan.regions.is_empty() {
+            0.0
+        } else {
+            plan.regions
+                .pick(identities.region_draw(index))
+                .and_then(|i| plan.regions.get(i))
+                .map_or(0.0, |r| r.latency.as_secs_f64())
+        };
+        if let Some(flow) = set.flows.get(flow) {
+            walk::user(flow, start, one_way, identities.rng(index), &a, &mut tally);
+        }
+    }
+    let n = tally.ends.len();
+    let users = gauge(&tally.users, n);
+    let websockets = gauge(&tally.websockets, n);
+    let http = gauge(&tally.http, n);
+    let mut start = 0.0;
+    let timeline: Vec<Point> = (0..n)
+        .map(|i| {
+            let p = Point {
+                start_s: start,
+                end_s: tally.ends[i],
+                arrivals: arrivals_per[i],
+                active_users: users[i],
+                websockets: websockets[i],
+                http_connections: http[i],
+                requests: tally.requests[i],
+                messages: tally.messages[i],
+            };
+            start = tally.ends[i];
+            p
+        })
+        .collect();
+    let machine = Machine {
+        cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        open_files: limits::open_files(),
+        ephemeral_ports: limits::ephemeral_ports(),
+        ports_per_address: limits::port_count(limits::ephemeral_ports()),
+    };
+    judge(plan, latency, planned, per_phase, timeline, machine)
+}
+
+/// `1234567` as `1,234,567`.
+pub fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn peak_rate(points: &[Point], value: fn(&Point) -> u64) -> f64 {
+    let long = points.iter().any(|p| p.seconds() >= MIN_RATE_INTERVAL);
+    points
+        .iter()
+        .filter(|p| !long || p.seconds() >= MIN_RATE_INTERVAL)
+        .map(|p| value(p) as f64 / p.seconds())
+        .fold(0.0, f64::max)
+}
+
+/// Peaks, resources and the verdict, from the timeline and the machine's limits.
+fn judge(
+    plan: &Plan,
+    latency: Duration,
+    planned: u64,
+    per_phase: indexmap::IndexMap<String, u64>,
+    timeline: Vec<Point>,
+    machine: Machine,
+) -> Estimate {
+    let max = |f: fn(&Point) -> u64| timeline.iter().map(f).max().unwrap_or(0);
+    let peak = Peaks {
+        active_users: max(|p| p.active_users),
+        websockets: max(|p| p.websockets),
+        http_connections: max(|p| p.http_connections),
+        sockets: max(|p| p.websockets + p.http_connections),
+        requests_per_s: peak_rate(&timeline, |p| p.requests),
+        messages_per_s: peak_rate(&timeline, |p| p.messages),
+    };
+    let in_process = matches!(plan.target, Target::Builtin(_));
+    let per_socket = if in_process { 2 } else { 1 };
+    let sources = plan.source_addresses.len().max(1) as u64;
+    // CPU at the busiest interval, not the sum of the separate peaks.
+    let cpu_cores = timeline
+        .iter()
+        .filter(|p| p.seconds() >= MIN_RATE_INTERVAL)
+        .map(|p| {
+            (p.requests as f64 / REQUESTS_PER_CORE + p.messages as f64 / MESSAGES_PER_CORE)
+                / p.seconds()
+        })
+        .fold(0.0, f64::max);
+    let resources = Resources {
+        descriptors: peak.sockets * per_socket + limits::BASE_DESCRIPTORS,
+        descriptors_per_socket: per_socket,
+        base_descriptors: limits::BASE_DESCRIPTORS,
+        source_addresses: sources,
+        ports_per_source_address: peak.sockets.div_ceil(sources),
+        cpu_cores: (cpu_cores * 100.0).round() / 100.0,
+    };
+    let verdict = verdict(&resources, &machine, in_process);
+    Estimate {
+        schema: SCHEMA.to_string(),
+        scenario: plan.name.clone(),
+        seed: plan.seed,
+        target: match &plan.target {
+            Target::Builtin(_) => "builtin".to_string(),
+            Target::Url(u) => u.to_string(),
+        },
+        assumed_latency_ms: latency.as_secs_f64() * 1000.0,
+        duration_s: plan.duration().as_secs_f64(),
+        drain_s: plan.drain.as_secs_f64(),
+        arrivals: Arrivals {
+            planned,
+            per_phase,
+            peak_per_s: peak_rate(&timeline, |p| p.arrivals),
+        },
+        totals: Totals {
+            requests: timeline.iter().map(|p| p.requests).sum(),
+            messages: timeline.iter().map(|p| p.messages).sum(),
+        },
+        peak,
+        resources,
+        machine,
+        verdict,
+        timeline,
+    }
+}
+
+/// How many generator processes (open files) and machines (CPU, ports) the peak needs.
+pub fn verdict(r: &Resources, m: &Machine, in_process: bool) -> Verdict {
+    let mut reasons = Vec::new();
+    // The run raises the soft limit to the hard one, so the hard limit is what a process gets.
+    let limit = m.open_files.map_or(1024, |l| l.hard);
+    let processes = limits::processes_for_descriptors(r.descriptors, limit);
+    if processes > 1 {
+        reasons.push(format!(
+            "file descriptors: ~{} needed at the peak, the open-file limit is {} per process{}",
+            thousands(r.descriptors),
+            thousands(limit),
+            if in_process {
+                " (the in-process built-in target holds the server end of every socket too)"
+            } else {
+                ""
+            }
+        ));
+    }
+    let cpu_machines = (r.cpu_cores / m.cpus.max(1) as f64).ceil().max(1.0) as u64;
+    if cpu_machines > 1 {
+        reasons.push(format!(
+            "CPU: ~{:.1} generator cores needed at the peak ({} requests/s and {} messages/s per \
+             core, bench/README.md), this machine has {}",
+            r.cpu_cores,
+            thousands(REQUESTS_PER_CORE as u64),
+            thousands(MESSAGES_PER_CORE as u64),
+            m.cpus
+        ));
+    }
+    let sockets = r.ports_per_source_address * r.source_addresses;
+    let addresses = limits::addresses_for_connections(sockets, m.ports_per_address);
+    let port_machines = addresses.div_ceil(r.source_addresses.max(1));
+    if port_machines > 1 {
+        reasons.push(format!(
+            "ephemeral ports: ~{} per source address needed, {} available ({}-{}); use {addresses} \
+             source addresses ([run] source_addresses) or {port_machines} machines",
+            thousands(r.ports_per_source_address),
+            thousands(m.ports_per_address),
+            m.ephemeral_ports.0,
+            m.ephemeral_ports.1
+        ));
+    }
+    let machines = cpu_machines.max(port_machines);
+    let text = match (processes, machines) {
+        (1, 1) => "one generator process on this machine suffices".to_string(),
+        (p, 1) => format!("needs {p} generator processes (this machine's CPU suffices for them)"),
+        (p, m) => format!(
+            "needs {} generator processes on {m} machines like this one",
+            p.max(m)
+        ),
+    };
+    Verdict {
+        processes: processes.max(machines),
+        machines,
+        reasons,
+        text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn compile(text: &str) -> Plan {
+        crate::plan::compile(std::path::Path::new("t.toml"), text, Some(5)).expect("valid")
+    }
+
+    #[test]
+    fn a_constant_flow_gives_littles_law() {
+        // 100 users/s for 20 s, each online ~2 s (five requests of 10 ms, a 1.95 s stay):
+        // Little's law says ~200 concurrent users, one WebSocket each.
+        let plan = compile(
+            "name = \"t\"\n[target]\nurl = \"http://127.0.0.1:9\"\n[load]\narrivals = \"uniform\"\n\
+             phases = [{ name = \"a\", duration = \"20s\", rate = 100 }]\n[user]\nmessages = 0\n\
+             contacts_known = 1\nstay_online = { constant = \"1950ms\" }\n[run]\ndrain = \"0s\"\n",
+        );
+        let e = estimate(&plan, Duration::from_millis(10));
+        assert_eq!(e.arrivals.planned, 2000);
+        assert!((195..=205).contains(&e.peak.active_users), "{:?}", e.peak);
+        // The WebSocket opens after four HTTP steps and the upgrade: 50 ms less than a life.
+        assert!((190..=200).contains(&e.peak.websockets), "{:?}", e.peak);
+        // HTTP connections live 40 ms: ~4 at any time.
+        assert!(e.peak.http_connections <= 6, "{:?}", e.peak);
+        // Five requests per user, but none starts after the schedule: the users of the last
+        // ~40 ms do not get through all five.
+        assert!(
+            (9_990..=10_000).contains(&e.totals.requests),
+            "{:?}",
+            e.totals
+        );
+        assert!(
+            (e.peak.requests_per_s - 500.0).abs() <= 10.0,
+            "{:?}",
+            e.peak
+        );
+        assert_eq!(e.resources.descriptors, e.peak.sockets + 64);
+        assert_eq!(e.verdict.processes, 1);
+        // 90 ms more per operation: each life is 5 × 90 ms longer, so Little's law adds
+        // 100/s × 0.45 s = 45 users.
+        let slow = estimate(&plan, Duration::from_millis(100));
+        let more = slow.peak.active_users as f64 - e.peak.active_users as f64;
+        assert!((40.0..=50.0).contains(&more), "{more}");
+        assert_eq!(slow.arrivals.planned, e.arrivals.planned);
+    }
+
+    #[test]
+    fn a_far_region_keeps_users_longer() {
+        // Every user 40 ms away: a new connection and its request cost 4 one-way delays, a
+        // request on the kept-alive connection 2; register, sms_code, verify, contacts_sync and
+        // the upgrade take 4 + 2 + 2 + 2 + 4 = 14 × 40 ms = 560 ms more, so at 100 users/s
+        // Little's law adds ~56 concurrent users.
+        let text = "name = \"t\"\n[target]\nurl = \"http://127.0.0.1:9\"\n[load]\narrivals = \"uniform\"\n\
+                    phases = [{ name = \"a\", duration = \"20s\", rate = 100 }]\n[user]\nmessages = 0\n\
+                    contacts_known = 1\nstay_online = { constant = \"1950ms\" }\n[run]\ndrain = \"0s\"\n";
+        let near = estimate(&compile(text), Duration::from_millis(10));
+        let far_text =
+            format!("{text}[[regions]]\nname = \"far\"\nshare = 1\nlatency = \"40ms\"\n");
+        let far = estimate(&compile(&far_text), Duration::from_millis(10));
+        let more = far.peak.active_users as f64 - near.peak.active_users as f64;
+        assert!((51.0..=61.0).contains(&more), "{more}");
+    }
+
+    #[test]
+    fn thousands_are_grouped() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(120_278), "120,278");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+    }
+
+    #[test]
+    fn the_verdict_counts_processes_and_machines() {
+        let m = Machine {
+            cpus: 2,
+            open_files: Some(limits::OpenFiles {
+                soft: 1024,
+                hard: 20_000,
+            }),
+            ephemeral_ports: (32768, 60999),
+            ports_per_address: 28_232,
+        };
+        let r = Resources {
+            descriptors: 60_064,
+            descriptors_per_socket: 2,
+            base_descriptors: 64,
+            source_addresses: 1,
+            ports_per_source_address: 30_000,
+            cpu_cores: 1.0,
+        };
+        let v = verdict(&r, &m, true);
+        // 60 000 descriptors at 19 936 usable per process: 4 processes; 30 000 ports on one
+        // address: 2 addresses or 2 machines.
+        assert_eq!(v.machines, 2);
+        assert_eq!(v.processes, 4);
+        assert_eq!(v.reasons.len(), 2, "{v:?}");
+        let small = Resources {
+            descriptors: 1_000,
+            ports_per_source_address: 500,
+            ..r.clone()
+        };
+        assert_eq!(
+            verdict(&small, &m, true).text,
+            "one generator process on this machine suffices"
+        );
+        let busy = Resources {
+            cpu_cores: 4.5,
+            ..small
+        };
+        let v = verdict(&busy, &m, false);
+        assert_eq!(v.machines, 3);
+        assert!(v.reasons[0].starts_with("CPU"), "{v:?}");
+    }
+}

@@ -1,0 +1,147 @@
+//! `inrush plan`'s outputs: the terminal report, `plan.json` and the chart `plan.png`/`.svg`.
+
+use std::fmt::Write;
+use std::path::Path;
+
+use super::{thousands, Estimate, FILE};
+use crate::error::Error;
+use crate::report::chart::{self, LinePanel};
+use crate::report::timeline::PhaseSpan;
+
+/// The terminal report.
+pub fn text(e: &Estimate) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "plan: {} · seed {} · {} · {:.1}s + drain {:.1}s · nothing is sent",
+        e.scenario, e.seed, e.target, e.duration_s, e.drain_s
+    );
+    let _ = writeln!(
+        o,
+        "assumed latency per operation: {} ms (--latency)",
+        e.assumed_latency_ms
+    );
+    let _ = writeln!(o);
+    let phases: Vec<String> = e
+        .arrivals
+        .per_phase
+        .iter()
+        .map(|(n, c)| format!("{n} {}", thousands(*c)))
+        .collect();
+    let _ = writeln!(
+        o,
+        "arrivals          {} planned (exact for this seed), peak {:.0}/s  [{}]",
+        thousands(e.arrivals.planned),
+        e.arrivals.peak_per_s,
+        phases.join(", ")
+    );
+    let _ = writeln!(
+        o,
+        "concurrent users  peak {}",
+        thousands(e.peak.active_users)
+    );
+    let _ = writeln!(
+        o,
+        "connections       peak {} sockets: {} WebSockets, {} HTTP",
+        thousands(e.peak.sockets),
+        thousands(e.peak.websockets),
+        thousands(e.peak.http_connections)
+    );
+    let _ = writeln!(
+        o,
+        "requests          {} in all, peak {:.0}/s (HTTP requests and WebSocket upgrades)",
+        thousands(e.totals.requests),
+        e.peak.requests_per_s
+    );
+    let _ = writeln!(
+        o,
+        "messages          {} in all, peak {:.0}/s",
+        thousands(e.totals.messages),
+        e.peak.messages_per_s
+    );
+    let r = &e.resources;
+    let m = &e.machine;
+    let limit = m.open_files.map_or("unknown".to_string(), |l| {
+        format!("soft {}, hard {}", thousands(l.soft), thousands(l.hard))
+    });
+    let _ = writeln!(
+        o,
+        "file descriptors  ~{} at the peak ({} per socket + {}); open-file limit {limit}",
+        thousands(r.descriptors),
+        r.descriptors_per_socket,
+        r.base_descriptors
+    );
+    let _ = writeln!(
+        o,
+        "source ports      ~{} per source address × {} address(es); {} ephemeral ports ({}-{})",
+        thousands(r.ports_per_source_address),
+        r.source_addresses,
+        thousands(m.ports_per_address),
+        m.ephemeral_ports.0,
+        m.ephemeral_ports.1
+    );
+    let _ = writeln!(
+        o,
+        "generator CPU     ~{:.2} cores at the peak; this machine has {}",
+        r.cpu_cores, m.cpus
+    );
+    let _ = writeln!(o);
+    let _ = writeln!(o, "verdict: {}", e.verdict.text);
+    for reason in &e.verdict.reasons {
+        let _ = writeln!(o, "  - {reason}");
+    }
+    o
+}
+
+/// Writes `plan.json`, `plan.png` and `plan.svg` into `dir`.
+pub fn write(dir: &Path, e: &Estimate, phases: &[PhaseSpan]) -> Result<(), Error> {
+    std::fs::create_dir_all(dir).map_err(|err| Error::io("cannot create", dir, err))?;
+    let path = dir.join(FILE);
+    let json = serde_json::to_vec_pretty(e)
+        .map_err(|err| Error::Run(format!("cannot encode the plan: {err}")))?;
+    std::fs::write(&path, json).map_err(|err| Error::io("cannot write", &path, err))?;
+    // Gauges at interval ends, rates at interval middles, as in a run's users chart.
+    let gauge = |f: fn(&super::Point) -> u64| -> Vec<(f64, f64)> {
+        e.timeline.iter().map(|p| (p.end_s, f(p) as f64)).collect()
+    };
+    let rate = |f: fn(&super::Point) -> u64| -> Vec<(f64, f64)> {
+        e.timeline
+            .iter()
+            .map(|p| ((p.start_s + p.end_s) / 2.0, f(p) as f64 / p.seconds()))
+            .collect()
+    };
+    let panels = [
+        LinePanel {
+            title: "Arrivals per second (planned, exact for this seed)".to_string(),
+            y_label: "arrivals/s".to_string(),
+            lines: vec![("arrivals/s".to_string(), rate(|p| p.arrivals))],
+        },
+        LinePanel {
+            title: "Concurrent users and open connections (expected)".to_string(),
+            y_label: "count".to_string(),
+            lines: vec![
+                ("active users".to_string(), gauge(|p| p.active_users)),
+                ("WebSockets".to_string(), gauge(|p| p.websockets)),
+                (
+                    "HTTP connections".to_string(),
+                    gauge(|p| p.http_connections),
+                ),
+            ],
+        },
+        LinePanel {
+            title: "Requests and messages per second (expected)".to_string(),
+            y_label: "per second".to_string(),
+            lines: vec![
+                ("requests/s".to_string(), rate(|p| p.requests)),
+                ("messages/s".to_string(), rate(|p| p.messages)),
+            ],
+        },
+    ];
+    let title = format!(
+        "Plan: {} — assumed {} ms per operation; {}",
+        e.scenario, e.assumed_latency_ms, e.verdict.text
+    );
+    chart::render_lines(dir, "plan", &title, phases, &panels)
+        .map_err(|err| Error::Run(format!("cannot draw the plan chart: {err}")))?;
+    Ok(())
+}

@@ -1,0 +1,196 @@
+//! The operating system's limits on one generator: open files (every socket is one) and the
+//! ephemeral ports of a source address (every connection to one target address takes one).
+//! `plan` reports them before a run; `run` raises what it can and warns about the rest.
+
+use std::net::IpAddr;
+
+/// The open-file limit of this process (RLIMIT_NOFILE).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct OpenFiles {
+    /// What the process may open now.
+    pub soft: u64,
+    /// How far an unprivileged process may raise `soft`.
+    pub hard: u64,
+}
+
+/// `RLIM_INFINITY` and absurd values are reported as this (no machine has more descriptors).
+const UNLIMITED: u64 = 1 << 40;
+
+fn clamp(v: libc::rlim_t) -> u64 {
+    if v == libc::RLIM_INFINITY {
+        UNLIMITED
+    } else {
+        #[allow(clippy::unnecessary_cast)] // rlim_t is not u64 on every platform
+        (v as u64).min(UNLIMITED)
+    }
+}
+
+/// The current open-file limit, `None` if the system does not say.
+pub fn open_files() -> Option<OpenFiles> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit only writes into the struct we pass.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return None;
+    }
+    Some(OpenFiles {
+        soft: clamp(lim.rlim_cur),
+        hard: clamp(lim.rlim_max),
+    })
+}
+
+/// What raising the open-file limit at the start of a run achieved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Raised {
+    pub before: OpenFiles,
+    pub now: OpenFiles,
+    /// Why the soft limit could not be raised to the hard one, when it could not.
+    pub failure: Option<String>,
+}
+
+/// Raises the soft open-file limit to the hard limit, as wrk and k6 advise users to do by hand:
+/// a surge of idle sockets hits the default soft limit (often 1024) long before anything else.
+pub fn raise_open_files() -> Option<Raised> {
+    let before = open_files()?;
+    if before.soft >= before.hard {
+        return Some(Raised {
+            before,
+            now: before,
+            failure: None,
+        });
+    }
+    let lim = libc::rlimit {
+        rlim_cur: before.hard as libc::rlim_t,
+        rlim_max: before.hard as libc::rlim_t,
+    };
+    // SAFETY: setrlimit reads the struct we pass; raising the soft limit up to the hard one
+    // is always permitted or fails cleanly with an errno.
+    let failure = (unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } != 0)
+        .then(|| std::io::Error::last_os_error().to_string());
+    Some(Raised {
+        before,
+        now: open_files().unwrap_or(before),
+        failure,
+    })
+}
+
+/// The local port range the kernel picks ephemeral ports from (Linux; inclusive), with the
+/// usual default when it cannot be read.
+pub fn ephemeral_ports() -> (u16, u16) {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| {
+            let mut it = s.split_whitespace().map(|v| v.parse::<u16>().ok());
+            Some((it.next()??, it.next()??))
+        })
+        .filter(|(lo, hi)| lo <= hi)
+        .unwrap_or((32768, 60999))
+}
+
+/// How many ports that range holds.
+pub fn port_count((lo, hi): (u16, u16)) -> u64 {
+    u64::from(hi.saturating_sub(lo)) + 1
+}
+
+/// Whether `ip` belongs to this machine: it can be bound (port 0, nothing is sent or listened).
+pub fn is_local(ip: IpAddr) -> Result<(), String> {
+    std::net::UdpSocket::bind((ip, 0))
+        .map(drop)
+        .map_err(|e| format!("{ip} is not an address of this machine ({e})"))
+}
+
+/// Descriptors a generator process holds besides its sockets: stdio, the runtimes' epoll and
+/// event descriptors (a few per worker thread), the hlog and report files, the target's listener.
+pub const BASE_DESCRIPTORS: u64 = 64;
+
+/// How many generator processes `needed` descriptors take under a per-process `limit`, leaving
+/// [`BASE_DESCRIPTORS`] of every process for its own use.
+pub fn processes_for_descriptors(needed: u64, limit: u64) -> u64 {
+    let usable_per_process = limit.saturating_sub(BASE_DESCRIPTORS).max(1);
+    needed
+        .saturating_sub(BASE_DESCRIPTORS)
+        .div_ceil(usable_per_process)
+        .max(1)
+}
+
+/// How many source addresses `connections` concurrent connections to one target address need
+/// with `ports` ephemeral ports per address (one 4-tuple each: source ip:port → target ip:port).
+pub fn addresses_for_connections(connections: u64, ports: u64) -> u64 {
+    connections.div_ceil(ports.max(1)).max(1)
+}
+
+/// Expands `"127.0.0.2"` or an inclusive IPv4 range `"127.0.0.2-127.0.0.9"`; at most `max`
+/// addresses.
+pub fn parse_addresses(text: &str, max: usize) -> Result<Vec<IpAddr>, String> {
+    let text = text.trim();
+    let parse = |s: &str| {
+        s.trim()
+            .parse::<IpAddr>()
+            .map_err(|_| format!("`{}` is not an IP address", s.trim()))
+    };
+    let Some((a, b)) = text.split_once('-') else {
+        return Ok(vec![parse(text)?]);
+    };
+    let (IpAddr::V4(a), IpAddr::V4(b)) = (parse(a)?, parse(b)?) else {
+        return Err("a range of addresses must be IPv4, e.g. \"127.0.0.2-127.0.0.9\"".into());
+    };
+    let (lo, hi) = (u32::from(a), u32::from(b));
+    if hi < lo {
+        return Err(format!("range `{text}` ends before it starts"));
+    }
+    if (hi - lo) as usize >= max {
+        return Err(format!("range `{text}` holds more than {max} addresses"));
+    }
+    Ok((lo..=hi)
+        .map(|v| IpAddr::V4(std::net::Ipv4Addr::from(v)))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptor_arithmetic() {
+        // 15 000 sockets in one process under a 20 000 limit: one process.
+        assert_eq!(processes_for_descriptors(15_064, 20_000), 1);
+        // 40 000 sockets: 19 936 usable per process → 3 processes (2 hold 39 872).
+        assert_eq!(processes_for_descriptors(40_064, 20_000), 3);
+        assert_eq!(processes_for_descriptors(39_872 + 64, 20_000), 2);
+        assert_eq!(processes_for_descriptors(0, 20_000), 1);
+        // A limit below the base overhead still gives a finite answer.
+        assert_eq!(processes_for_descriptors(100, 10), 36);
+    }
+
+    #[test]
+    fn port_arithmetic() {
+        let ports = port_count((32768, 60999));
+        assert_eq!(ports, 28_232);
+        assert_eq!(addresses_for_connections(28_232, ports), 1);
+        assert_eq!(addresses_for_connections(28_233, ports), 2);
+        assert_eq!(addresses_for_connections(100_000, ports), 4);
+        assert_eq!(addresses_for_connections(0, ports), 1);
+        assert_eq!(port_count((5, 5)), 1);
+    }
+
+    #[test]
+    fn address_ranges() {
+        let v = parse_addresses("127.0.0.2-127.0.0.9", 1024).expect("range");
+        assert_eq!(v.len(), 8);
+        assert_eq!(v[7], "127.0.0.9".parse::<IpAddr>().expect("ip"));
+        assert_eq!(parse_addresses(" ::1 ", 8).expect("v6").len(), 1);
+        assert!(parse_addresses("127.0.0.9-127.0.0.2", 8).is_err());
+        assert!(parse_addresses("10.0.0.0-10.1.0.0", 1024).is_err());
+        assert!(parse_addresses("localhost", 8).is_err());
+    }
+
+    #[test]
+    fn limits_are_readable_here() {
+        let l = open_files().expect("getrlimit works on Linux");
+        assert!(l.soft >= 1 && l.soft <= l.hard, "{l:?}");
+        assert!(is_local("127.0.0.1".parse().expect("ip")).is_ok());
+        assert!(is_local("192.0.2.1".parse().expect("ip")).is_err());
+    }
+}

@@ -1,0 +1,367 @@
+//! `inrush plan` against what a run then does, its verdict on descriptors, its files; and
+//! source addresses: connections leave from the configured addresses, and a foreign address is
+//! a scenario error before any traffic.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{run_quiet, Scratch};
+use inrush::report::timeline::Timeline;
+
+fn inrush() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_inrush"))
+}
+
+/// A short built-in scenario with constant think and stay times, so a user's life is fixed
+/// apart from the latency of its five timed steps.
+const SHORT: &str = r#"
+name = "plan-vs-run"
+seed = 77
+[target]
+builtin = {}
+[load]
+arrivals = "poisson"
+phases = [ { name = "only", duration = "3s", rate = 40 } ]
+[user]
+contacts_known = 2
+contacts_unknown = 1
+messages = 2
+think = { constant = "100ms" }
+stay_online = { constant = "1s" }
+[run]
+drain = "1s"
+"#;
+
+#[test]
+fn the_plan_agrees_with_the_run() {
+    let scratch = Scratch::new();
+    let path = scratch.scenario("short", SHORT);
+    let assumed = Duration::from_millis(10);
+    let (plan, plan_dir) =
+        inrush::plan(&path, None, Some(&scratch.out("plan")), assumed).expect("plan");
+    for file in ["plan.json", "plan.png", "plan.svg"] {
+        assert!(plan_dir.join(file).is_file(), "{file} missing");
+    }
+    let outcome = run_quiet(path, scratch.out("run"), None);
+    let s = &outcome.summary;
+
+    // The same seeded timeline: exactly the same number of arrivals.
+    assert_eq!(plan.arrivals.planned, s.arrivals.planned);
+    assert_eq!(s.arrivals.started, s.arrivals.planned);
+
+    // A user's life is L = (five timed steps) + 2 × 100 ms think + 1 s stay. The plan takes
+    // 10 ms per step; in the run each step takes its real latency, at most its measured max,
+    // plus the arrival's schedule lag. So the two lives differ by at most
+    // ΔL = max(Σ step max + lag max, 5 × 10 ms), and at any instant the plan's and the run's
+    // users differ by the arrivals within a window of ΔL: on average λ·ΔL (λ = 40/s), Poisson,
+    // so allow λ·ΔL + 4√(λ·ΔL), plus 2 for the sampling at interval ends.
+    let step_max_ms: f64 = [
+        "register",
+        "sms_code",
+        "verify",
+        "contacts_sync",
+        "ws_connect",
+    ]
+    .iter()
+    .map(|m| s.metrics[*m].latency_ms.map_or(0.0, |l| l.max))
+    .sum();
+    let lag_max_ms = s.arrivals.schedule_lag_ms.map_or(0.0, |l| l.max);
+    let delta_l = ((step_max_ms + lag_max_ms) / 1000.0).max(5.0 * assumed.as_secs_f64());
+    let m = 40.0 * delta_l;
+    let tolerance = m + 4.0 * m.sqrt() + 2.0;
+
+    let timeline: Timeline = serde_json::from_slice(
+        &std::fs::read(outcome.dir.join("timeline.json")).expect("timeline.json"),
+    )
+    .expect("timeline parses");
+    let run_users = timeline
+        .points
+        .iter()
+        .map(|p| p.active_users)
+        .max()
+        .unwrap_or(0);
+    let run_sockets = timeline
+        .points
+        .iter()
+        .map(|p| p.open_connections)
+        .max()
+        .unwrap_or(0);
+    // Little's law as a sanity check of the scale: ~40/s × 1.25 s = 50 users.
+    assert!(run_users >= 25, "run peak {run_users}");
+    eprintln!(
+        "plan vs run: users {} vs {run_users}, sockets {} vs {run_sockets}, tolerance {tolerance:.1}",
+        plan.peak.active_users, plan.peak.websockets
+    );
+    let diff = |a: u64, b: u64| (a as f64 - b as f64).abs();
+    assert!(
+        diff(plan.peak.active_users, run_users) <= tolerance,
+        "users: plan {} vs run {run_users}, tolerance {tolerance:.1} (ΔL {delta_l:.3} s)",
+        plan.peak.active_users
+    );
+    assert!(
+        diff(plan.peak.websockets, run_sockets) <= tolerance,
+        "sockets: plan {} vs run {run_sockets}, tolerance {tolerance:.1} (ΔL {delta_l:.3} s)",
+        plan.peak.websockets
+    );
+    // Every message the plan expects is one the run sent (each user finds online peers here).
+    let sent = s.messages.sent as f64;
+    let expected = plan.totals.messages as f64;
+    assert!(
+        (sent - expected).abs() <= 0.1 * expected,
+        "messages: plan {expected} vs run {sent}"
+    );
+    // The run's timeline carries the worker's CPU share, and the summary its spread.
+    let cpu = s.generator.worker_cpu_max.expect("worker CPU share");
+    assert!(
+        cpu.max > 0.0 && cpu.max <= 1.0 && cpu.p90 <= cpu.max,
+        "{cpu:?}"
+    );
+}
+
+#[test]
+fn the_verdict_splits_a_run_that_needs_more_descriptors_than_a_process_may_open() {
+    let Some(limit) = inrush::limits::open_files() else {
+        return;
+    };
+    if limit.hard > 2_000_000 {
+        eprintln!(
+            "open-file hard limit {} too large to exceed in a test",
+            limit.hard
+        );
+        return;
+    }
+    // Users who stay online for ten minutes, arriving for 60 s at a rate that brings 1.5 × the
+    // hard limit: each holds a socket, so one process cannot hold them all.
+    let users = limit.hard as f64 * 1.5;
+    let rate = (users / 60.0).ceil();
+    let text = format!(
+        r#"
+name = "crowd"
+seed = 1
+[target]
+url = "http://127.0.0.1:9"
+[load]
+arrivals = "uniform"
+phases = [ {{ name = "fill", duration = "60s", rate = {rate} }} ]
+[user]
+messages = 0
+contacts_known = 0
+contacts_unknown = 0
+stay_online = {{ constant = "10m" }}
+"#
+    );
+    let scratch = Scratch::new();
+    let path = scratch.scenario("crowd", &text);
+    let out = scratch.out("plan");
+    let started = std::time::Instant::now();
+    let o = inrush()
+        .args(["plan", &path.display().to_string(), "--out"])
+        .arg(&out)
+        .output()
+        .expect("runs");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "plan is a computation"
+    );
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("verdict: needs"), "{stdout}");
+    let plan: inrush::dryrun::Estimate =
+        serde_json::from_slice(&std::fs::read(out.join("plan.json")).expect("plan.json"))
+            .expect("plan.json parses");
+    let planned = (rate * 60.0) as u64;
+    assert_eq!(plan.arrivals.planned, planned);
+    // Everyone who arrived is still online at the end of the schedule, but those of its last
+    // 40 ms (four 10 ms requests before the socket; none starts after the schedule).
+    let late = (rate * 0.04).ceil() as u64;
+    assert!(
+        (planned - late..=planned).contains(&plan.peak.websockets),
+        "{:?}",
+        plan.peak
+    );
+    assert_eq!(plan.resources.descriptors, plan.peak.sockets + 64);
+    let expected =
+        inrush::limits::processes_for_descriptors(plan.resources.descriptors, limit.hard);
+    assert!(expected >= 2);
+    assert_eq!(plan.verdict.processes, expected);
+    assert!(
+        plan.verdict
+            .reasons
+            .iter()
+            .any(|r| r.starts_with("file descriptors")),
+        "{:?}",
+        plan.verdict
+    );
+    assert!(out.join("plan.png").is_file() && out.join("plan.svg").is_file());
+}
+
+/// A minimal HTTP/1.1 server on 127.0.0.1:0 that answers 200 and records each connection's
+/// peer address.
+fn peer_recorder() -> (std::net::SocketAddr, Arc<Mutex<BTreeMap<IpAddr, u64>>>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let peers = Arc::new(Mutex::new(BTreeMap::new()));
+    let seen = peers.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            if let Ok(peer) = stream.peer_addr() {
+                *seen.lock().expect("lock").entry(peer.ip()).or_insert(0) += 1;
+            }
+            std::thread::spawn(move || serve(stream));
+        }
+    });
+    (addr, peers)
+}
+
+fn serve(mut stream: std::net::TcpStream) {
+    use std::io::{Read, Write};
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 1024];
+    loop {
+        while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            buf.drain(..end + 4);
+            let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-type: text/plain\r\n\r\nok";
+            if stream.write_all(ok).is_err() {
+                return;
+            }
+        }
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+#[test]
+fn connections_leave_from_the_configured_source_addresses() {
+    let (addr, peers) = peer_recorder();
+    let text = format!(
+        r#"
+name = "sources"
+seed = 3
+[target]
+url = "http://{addr}"
+[load]
+arrivals = "uniform"
+phases = [ {{ name = "only", duration = "1s", rate = 20 }} ]
+[run]
+drain = "0s"
+source_addresses = ["127.0.0.2", "127.0.0.3"]
+
+[[flows.ping.steps]]
+name = "ping"
+http = "GET /ping"
+expect.status = 200
+"#
+    );
+    let scratch = Scratch::new();
+    let outcome = run_quiet(scratch.scenario("sources", &text), scratch.out("run"), None);
+    let s = &outcome.summary;
+    assert_eq!(s.metrics["ping"].count, 20);
+    assert_eq!(s.metrics["ping"].errors, 0, "{:?}", s.metrics["ping"]);
+    let peers = peers.lock().expect("lock").clone();
+    let two: IpAddr = "127.0.0.2".parse().expect("ip");
+    let three: IpAddr = "127.0.0.3".parse().expect("ip");
+    // Users alternate between the two addresses: ten connections from each. (The run's
+    // reachability check before the start comes from the default address.)
+    assert_eq!(peers.get(&two), Some(&10), "{peers:?}");
+    assert_eq!(peers.get(&three), Some(&10), "{peers:?}");
+}
+
+#[test]
+fn a_source_address_of_another_machine_is_a_scenario_error() {
+    let text = "name = \"bad\"\n[target]\nbuiltin = {}\n[load]\nphases = [ { name = \"a\", duration = \"1s\", rate = 1 } ]\n[run]\nsource_addresses = [\"127.0.0.2\", \"192.0.2.1\"]\n";
+    let scratch = Scratch::new();
+    let path = scratch.scenario("bad", text);
+    let out = scratch.out("never");
+    for cmd in ["validate", "plan", "run"] {
+        let mut c = inrush();
+        c.args([cmd, &path.display().to_string()]);
+        if cmd != "validate" {
+            c.arg("--out").arg(&out);
+        }
+        let o = c.output().expect("runs");
+        assert_eq!(o.status.code(), Some(2), "{cmd}");
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            stderr.contains(&format!("{}:7:34:", path.display())),
+            "{cmd}: {stderr}"
+        );
+        assert!(stderr.contains("192.0.2.1"), "{stderr}");
+    }
+    assert!(!out.exists(), "nothing may be written for a bad scenario");
+}
+
+#[test]
+fn a_run_that_needs_more_descriptors_than_its_limit_says_so_and_names_the_cause() {
+    // 300 users online at once, with the built-in target in the same process (two descriptors
+    // per socket), under an open-file limit of 200 that the run cannot raise.
+    let text = r#"
+name = "starved"
+seed = 9
+[target]
+builtin = {}
+[load]
+arrivals = "uniform"
+phases = [ { name = "only", duration = "1s", rate = 300 } ]
+[user]
+messages = 0
+contacts_known = 0
+contacts_unknown = 0
+stay_online = { constant = "2s" }
+[run]
+timeout = "2s"
+drain = "0s"
+"#;
+    let scratch = Scratch::new();
+    let path = scratch.scenario("starved", text);
+    let out = scratch.out("run");
+    let o = Command::new("sh")
+        .args(["-c", "ulimit -n 200 && exec \"$0\" \"$@\""])
+        .arg(env!("CARGO_BIN_EXE_inrush"))
+        .args([
+            "run",
+            &path.display().to_string(),
+            "--quiet",
+            "--workers",
+            "1",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        matches!(o.status.code(), Some(0) | Some(1)),
+        "{:?}: {stderr}",
+        o.status
+    );
+    let summary: inrush::report::summary::Summary =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).expect("summary"))
+            .expect("summary parses");
+    let warning = summary
+        .warnings
+        .iter()
+        .find(|w| w.contains("file descriptors"))
+        .unwrap_or_else(|| panic!("no descriptor warning in {:?}", summary.warnings));
+    assert!(warning.contains("open-file limit is 200"), "{warning}");
+    // Connections beyond the limit failed, and the failures say why.
+    let examples: Vec<&String> = summary
+        .metrics
+        .values()
+        .flat_map(|m| m.error_examples.values())
+        .collect();
+    assert!(
+        examples
+            .iter()
+            .any(|e| e.contains("out of file descriptors")),
+        "{examples:?}"
+    );
+}
