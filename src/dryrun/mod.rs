@@ -60,6 +60,9 @@ pub struct Estimate {
     pub verdict: Verdict,
     /// Per interval of the run (every whole second and phase end), as in a run's timeline.json.
     pub timeline: Vec<Point>,
+    /// What the figures leave out, e.g. the retries a struggling target would draw.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -391,7 +394,30 @@ fn judge(
         machine,
         verdict,
         timeline,
+        notes: notes(plan),
     }
+}
+
+/// What the estimate does not model: retries and reconnects happen only when the target fails,
+/// so the figures are those of a healthy target; say how far a struggling one could push them.
+fn notes(plan: &Plan) -> Vec<String> {
+    let mut notes = Vec::new();
+    if let Some(r) = &plan.retry {
+        notes.push(format!(
+            "requests assume no retries: [run] retry allows up to {} attempts per request, so a \
+             target failing with {} can see up to {}x these requests",
+            r.attempts,
+            r.on.iter().map(|o| o.name()).collect::<Vec<_>>().join("/"),
+            r.attempts
+        ));
+    }
+    if plan.reconnect.is_some() {
+        notes.push(
+            "WebSocket upgrades assume no dropped sockets: [run] reconnect adds one per drop"
+                .to_string(),
+        );
+    }
+    notes
 }
 
 /// How many generator processes (open files) and machines (CPU, ports) the peak needs.

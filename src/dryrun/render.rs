@@ -85,6 +85,9 @@ pub fn text(e: &Estimate) -> String {
         "generator CPU     ~{:.2} cores at the peak; this machine has {}",
         r.cpu_cores, m.cpus
     );
+    for note in &e.notes {
+        let _ = writeln!(o, "note: {note}");
+    }
     let _ = writeln!(o);
     let _ = writeln!(o, "verdict: {}", e.verdict.text);
     for reason in &e.verdict.reasons {
