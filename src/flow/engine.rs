@@ -251,7 +251,7 @@ impl<'a> User<'a> {
             if deadline.is_some_and(|d| self.ctx.now() >= d) {
                 break;
             }
-            if self.listen(deadline).await.is_err() {
+            if self.listen(deadline, false).await.is_err() {
                 break;
             }
         }
@@ -308,7 +308,7 @@ impl<'a> User<'a> {
             Action::StayOnline(d) => {
                 let until = self.ctx.now() + d.sample(&mut self.rng);
                 while self.ctx.now() < until && self.running() {
-                    self.listen(Some(until)).await?;
+                    self.listen(Some(until), false).await?;
                 }
                 self.intended = self.ctx.now();
                 if self.running() {
@@ -393,7 +393,7 @@ impl<'a> User<'a> {
             if !self.running() {
                 return Err(Stop);
             }
-            self.listen(Some(at)).await?;
+            self.listen(Some(at), true).await?;
         }
         let ctx = self.ctx;
         ctx.record_in(self.region, |r| {
@@ -404,10 +404,18 @@ impl<'a> User<'a> {
     }
 
     /// Waits for one event: a frame (handled by the background rules), the deadline, or a change
-    /// of the run's state. Errors when the socket closed under the user.
-    async fn listen(&mut self, deadline: Option<Duration>) -> Result<(), Stop> {
+    /// of the run's state. Errors when the socket closed under the user. `precise` for a deadline
+    /// that is an operation's intended start (the worker's clock instead of tokio's 1 ms wheel).
+    async fn listen(&mut self, deadline: Option<Duration>, precise: bool) -> Result<(), Stop> {
         let ctx = self.ctx;
-        let sleep = tokio::time::sleep_until(ctx.at(deadline.unwrap_or_default()));
+        let at = deadline.unwrap_or_default();
+        let sleep = async move {
+            if precise {
+                ctx.sleep_until(at).await
+            } else {
+                tokio::time::sleep_until(ctx.at(at)).await
+            }
+        };
         let link = &mut self.link;
         let frame = async {
             match self.socket.as_mut() {

@@ -6,6 +6,7 @@
 //! Arrivals are dealt round-robin (user i runs on worker i mod N), each worker computing its share
 //! of the same seeded timeline with no coordinator.
 
+pub mod clock;
 pub mod identity;
 pub mod registry;
 pub mod worker;
@@ -51,6 +52,8 @@ pub struct Shared {
 /// A worker's own state, touched only by its thread.
 pub struct WorkerCtx {
     pub shared: Arc<Shared>,
+    /// Wakes intended start times to the microsecond; driven by a task of the worker.
+    pub clock: Option<clock::Clock>,
     pub rec: RefCell<Recorder>,
     /// One more recorder per region: a region's users record into both (plain data too).
     pub regions: RefCell<Vec<Recorder>>,
@@ -77,6 +80,16 @@ impl WorkerCtx {
             inflight: Cell::new(0),
             away: Cell::new(0),
             idle: tokio::sync::Notify::new(),
+            // Without a timerfd (not Linux-like), tokio's millisecond timer does the job.
+            clock: clock::Clock::new().ok(),
+        }
+    }
+
+    /// Sleeps until an offset from the start of the run, precisely (see `clock`).
+    pub async fn sleep_until(&self, offset: Duration) {
+        match &self.clock {
+            Some(clock) => clock.sleep_until(self.shared.t0 + offset).await,
+            None => tokio::time::sleep_until(self.at(offset)).await,
         }
     }
 

@@ -56,6 +56,13 @@ async fn run(
     closed_base: u64,
 ) {
     let ctx = Rc::new(WorkerCtx::new(shared));
+    let driver = ctx.clone();
+    // Ends with the worker: the LocalSet drops it when `run` returns.
+    tokio::task::spawn_local(async move {
+        if let Some(clock) = &driver.clock {
+            clock.drive().await;
+        }
+    });
     let spawner =
         tokio::task::spawn_local(spawn_all(ctx.clone(), id as u64, n as u64, closed_base));
     let mut start = Duration::ZERO;
@@ -163,7 +170,7 @@ async fn spawn_arrivals(ctx: Rc<WorkerCtx>, id: u64, n: u64) {
     let mut arrivals = schedule::arrivals(&plan).filter(|(i, _)| i % n == id);
     for (index, intended) in arrivals.by_ref() {
         tokio::select! {
-            _ = tokio::time::sleep_until(ctx.at(intended)) => {}
+            _ = ctx.sleep_until(intended) => {}
             _ = wait_state(&mut state, |s| s != RunState::Running) => {}
         }
         match *state.borrow() {
@@ -241,7 +248,7 @@ fn start_user(
         };
         let mut state = ctx.shared.state.clone();
         tokio::select! {
-            _ = tokio::time::sleep_until(ctx.at(at)) => {}
+            _ = ctx.sleep_until(at) => {}
             _ = wait_state(&mut state, |s| s != RunState::Running) => {}
         }
         ctx.away.set(ctx.away.get() - 1);
@@ -288,7 +295,7 @@ impl ClosedIds {
 async fn closed_slot(ctx: Rc<WorkerCtx>, first: Duration, end: Duration, ids: ClosedIds) {
     let mut state = ctx.shared.state.clone();
     tokio::select! {
-        _ = tokio::time::sleep_until(ctx.at(first)) => {}
+        _ = ctx.sleep_until(first) => {}
         _ = wait_state(&mut state, |s| s != RunState::Running) => {}
     }
     let set = ctx.shared.plan.flows.clone();

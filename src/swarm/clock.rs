@@ -1,0 +1,250 @@
+//! A worker's precise timer for intended start times: arrivals, returns and think pauses.
+//!
+//! tokio's timer wheel has 1 ms slots and rounds every deadline up to the next slot, so an
+//! operation meant for t starts up to ~2 ms late: that is a floor under the schedule lag a
+//! generator can show, and it is the generator's, not the target's. Here one `timerfd` per
+//! worker is armed for the earliest pending deadline (nanosecond resolution, woken by the same
+//! epoll that drives the worker's sockets — no spinning, no extra thread), and a heap of
+//! (deadline, waker) pairs holds the rest. A dropped sleep leaves its entry behind; it wakes its
+//! task once, spuriously, at its deadline, which every waiter tolerates.
+
+use std::cell::{Cell, RefCell};
+use std::cmp::{Ordering, Reverse};
+use std::collections::BinaryHeap;
+use std::future::Future;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+use std::time::Instant;
+
+use tokio::io::unix::AsyncFd;
+
+struct Entry {
+    at: Instant,
+    waker: Waker,
+}
+
+impl PartialEq for Entry {
+    fn eq(&self, other: &Self) -> bool {
+        self.at == other.at
+    }
+}
+impl Eq for Entry {}
+impl PartialOrd for Entry {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Entry {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.at.cmp(&other.at)
+    }
+}
+
+pub struct Clock {
+    fd: AsyncFd<OwnedFd>,
+    pending: RefCell<BinaryHeap<Reverse<Entry>>>,
+    /// The deadline the timerfd is armed for.
+    armed: Cell<Option<Instant>>,
+}
+
+impl Clock {
+    /// A clock for the current worker; call it inside a tokio runtime with I/O enabled.
+    pub fn new() -> io::Result<Clock> {
+        // SAFETY: plain syscall; the descriptor it returns is owned by the OwnedFd below.
+        let fd = unsafe {
+            libc::timerfd_create(
+                libc::CLOCK_MONOTONIC,
+                libc::TFD_NONBLOCK | libc::TFD_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `fd` is a fresh descriptor nobody else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        // SAFETY: the OwnedFd keeps the descriptor open and the same for the AsyncFd's life.
+        let fd = unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }
+            .map_err(io::Error::from)?;
+        Ok(Clock {
+            fd,
+            pending: RefCell::new(BinaryHeap::new()),
+            armed: Cell::new(None),
+        })
+    }
+
+    /// Resolves at `at` (at once when it has passed).
+    pub fn sleep_until(&self, at: Instant) -> Sleep<'_> {
+        Sleep {
+            clock: self,
+            at,
+            registered: None,
+        }
+    }
+
+    fn arm(&self, at: Instant) {
+        let wait = at.saturating_duration_since(Instant::now());
+        // A zero value would disarm the timer: a deadline already due fires after 1 ns.
+        let nanos = wait.as_nanos().max(1);
+        let spec = libc::itimerspec {
+            it_interval: libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            },
+            it_value: libc::timespec {
+                tv_sec: (nanos / 1_000_000_000) as libc::time_t,
+                tv_nsec: (nanos % 1_000_000_000) as libc::c_long,
+            },
+        };
+        // SAFETY: valid descriptor and a fully initialised itimerspec.
+        let r =
+            unsafe { libc::timerfd_settime(self.fd.as_raw_fd(), 0, &spec, std::ptr::null_mut()) };
+        if r == 0 {
+            self.armed.set(Some(at));
+        }
+    }
+
+    fn register(&self, at: Instant, waker: Waker) {
+        self.pending.borrow_mut().push(Reverse(Entry { at, waker }));
+        if self.armed.get().is_none_or(|armed| at < armed) {
+            self.arm(at);
+        }
+    }
+
+    /// Wakes every sleep whose deadline has come, for as long as the worker runs.
+    pub async fn drive(&self) {
+        loop {
+            let Ok(mut guard) = self.fd.readable().await else {
+                return;
+            };
+            // Reading clears the expiration count; WouldBlock clears tokio's readiness.
+            let _ = guard.try_io(|fd| {
+                let mut expirations = 0u64;
+                // SAFETY: reads 8 bytes into a u64, as timerfd requires.
+                let n = unsafe {
+                    libc::read(
+                        fd.as_raw_fd(),
+                        (&mut expirations as *mut u64).cast(),
+                        std::mem::size_of::<u64>(),
+                    )
+                };
+                if n < 0 {
+                    Err(io::Error::last_os_error())
+                } else {
+                    Ok(())
+                }
+            });
+            self.armed.set(None);
+            let now = Instant::now();
+            let mut due = Vec::new();
+            let next = {
+                let mut pending = self.pending.borrow_mut();
+                while pending.peek().is_some_and(|Reverse(e)| e.at <= now) {
+                    if let Some(Reverse(e)) = pending.pop() {
+                        due.push(e.waker);
+                    }
+                }
+                pending.peek().map(|Reverse(e)| e.at)
+            };
+            if let Some(at) = next {
+                self.arm(at);
+            }
+            for waker in due {
+                waker.wake();
+            }
+        }
+    }
+}
+
+pub struct Sleep<'c> {
+    clock: &'c Clock,
+    at: Instant,
+    /// The waker this sleep is registered with.
+    registered: Option<Waker>,
+}
+
+impl Future for Sleep<'_> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if Instant::now() >= self.at {
+            return Poll::Ready(());
+        }
+        let fresh = self
+            .registered
+            .as_ref()
+            .is_none_or(|w| !w.will_wake(cx.waker()));
+        if fresh {
+            self.clock.register(self.at, cx.waker().clone());
+            self.registered = Some(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+    }
+
+    #[test]
+    fn sleeps_end_in_deadline_order_and_never_early() {
+        let rt = runtime();
+        let local = tokio::task::LocalSet::new();
+        local.block_on(&rt, async {
+            let clock = std::rc::Rc::new(Clock::new().expect("timerfd"));
+            let driver = tokio::task::spawn_local({
+                let clock = clock.clone();
+                async move { clock.drive().await }
+            });
+            let start = Instant::now();
+            let order = std::rc::Rc::new(RefCell::new(Vec::new()));
+            let mut tasks = Vec::new();
+            for ms in [30u64, 10, 20, 5] {
+                let (clock, order) = (clock.clone(), order.clone());
+                let at = start + Duration::from_millis(ms);
+                tasks.push(tokio::task::spawn_local(async move {
+                    clock.sleep_until(at).await;
+                    assert!(Instant::now() >= at, "woke before its deadline");
+                    order.borrow_mut().push(ms);
+                }));
+            }
+            for t in tasks {
+                t.await.expect("task");
+            }
+            assert_eq!(*order.borrow(), vec![5, 10, 20, 30]);
+            // A deadline in the past resolves at once.
+            clock.sleep_until(start).await;
+            driver.abort();
+        });
+    }
+
+    #[test]
+    fn a_dropped_sleep_does_not_stop_later_ones() {
+        let rt = runtime();
+        let local = tokio::task::LocalSet::new();
+        local.block_on(&rt, async {
+            let clock = std::rc::Rc::new(Clock::new().expect("timerfd"));
+            let driver = tokio::task::spawn_local({
+                let clock = clock.clone();
+                async move { clock.drive().await }
+            });
+            let start = Instant::now();
+            // Registered, then dropped before its deadline (a select that took another branch).
+            let early = clock.sleep_until(start + Duration::from_millis(5));
+            let _ = tokio::time::timeout(Duration::from_millis(1), early).await;
+            let at = start + Duration::from_millis(15);
+            clock.sleep_until(at).await;
+            assert!(Instant::now() >= at);
+            driver.abort();
+        });
+    }
+}
