@@ -542,7 +542,7 @@ impl<'a> User<'a> {
     /// (or the socket is lost), so the attempt that failed stays the final one.
     async fn wait_for_retry(&mut self, at: Duration) -> bool {
         while self.ctx.now() < at {
-            if !self.running() || self.listen(Some(at)).await.is_err() {
+            if !self.running() || self.listen(Some(at), false).await.is_err() {
                 return false;
             }
         }
