@@ -18,6 +18,7 @@ fn validate_accepts_the_shipped_scenarios() {
         "scenarios/outage-surge.toml",
         "scenarios/regions.toml",
         "scenarios/retry-storm.toml",
+        "scenarios/outage-day.toml",
         "scenarios/presence-soak.toml",
     ] {
         let out = inrush().args(["validate", file]).output().expect("runs");
