@@ -900,17 +900,7 @@ impl<'a> User<'a> {
                 }
                 // On its way out through the region's network.
                 self.link.one_way().await;
-                let Some(socket) = self.socket.as_mut() else {
-                    return Err(fail(
-                        ErrorClass::WsClosed,
-                        "the socket closed while sending",
-                    ));
-                };
-                socket
-                    .conn
-                    .send(msg)
-                    .await
-                    .map_err(|_| fail(ErrorClass::WsClosed, "the socket closed while sending"))?;
+                self.send_frame(msg).await?;
                 if let Some((seq, intended)) = self.step_msg {
                     self.ctx
                         .record_in(self.region, |r| r.add(Counter::MessagesSent, 1));
@@ -935,6 +925,38 @@ impl<'a> User<'a> {
                 None => Ok(()),
             },
             _ => Ok(()),
+        }
+    }
+
+    /// Sends a frame on the user's socket. A socket found dropped as the frame goes out is, under
+    /// a `reconnect` policy, reopened and the frame sent on the new one, as an app that queued
+    /// it would; otherwise the send fails.
+    async fn send_frame(&mut self, msg: Message) -> Result<(), OpError> {
+        let closed = || fail(ErrorClass::WsClosed, "the socket closed while sending");
+        let reconnects = !self.ended()
+            && self.socket.as_ref().is_some_and(|s| {
+                s.step
+                    .reconnect
+                    .resolve(self.ctx.plan().reconnect.as_ref())
+                    .is_some()
+            });
+        // Kept for a second try only when there can be one (a clone shares the frame's bytes).
+        let again = reconnects.then(|| msg.clone());
+        let Some(socket) = self.socket.as_mut() else {
+            return Err(closed());
+        };
+        if socket.conn.send(msg).await.is_ok() {
+            return Ok(());
+        }
+        let Some(msg) = again else {
+            return Err(closed());
+        };
+        // Boxed like the reconnect in `listen`. A reconnect that gives up counts as the socket
+        // step's error; this send then fails too (under its own metric, if it has one).
+        Box::pin(self.dropped()).await.map_err(|_| closed())?;
+        match self.socket.as_mut() {
+            Some(socket) => socket.conn.send(msg).await.map_err(|_| closed()),
+            None => Err(closed()),
         }
     }
 
