@@ -445,8 +445,8 @@ impl<'a> User<'a> {
     }
 
     /// The server or the network dropped the socket under a listening user: with a `reconnect`
-    /// policy (and the run not over, drain included) the user opens it again, as an app does; otherwise the
-    /// drop is the socket step's error and the flow ends.
+    /// policy (and the run not over, drain included) the user opens it again, as an app does;
+    /// otherwise the drop is the socket step's error and the flow ends.
     async fn dropped(&mut self) -> Result<(), Stop> {
         // Also while the run drains: reconnecting is how an app gets what was sent meanwhile.
         let policy = match &self.socket {
@@ -775,8 +775,8 @@ impl<'a> User<'a> {
             return Err(Stop);
         }
         let ctx = self.ctx;
-        // Requests and connects are retried; a frame sent on an open socket is not (a client
-        // app would not resend a chat message blindly).
+        // Requests and connects are retried; a frame on an open socket is not (an app does not
+        // resend a chat message blindly; a socket found dropped is `reconnect`'s business).
         let policy = match step.action {
             Action::Http(_) | Action::WsConnect { .. } => {
                 step.retry.resolve(ctx.plan().retry.as_ref())
