@@ -150,4 +150,7 @@ pub struct ServeArgs {
     /// Fraction of found contacts that discovery leaves out, 0 to 1.
     #[arg(long, value_name = "FRACTION")]
     pub contacts_drop: Option<f64>,
+    /// Drop each WebSocket after a random lifetime with this mean, e.g. 30s.
+    #[arg(long, value_parser = duration, value_name = "DURATION")]
+    pub drop_sockets: Option<Duration>,
 }

@@ -53,6 +53,9 @@ pub enum Subject {
     Contacts(&'static str),
     /// `counts.<name>`: frames counted by a flow's `count` rule.
     Count(String),
+    /// `retries.count`, `retries.rate` (retried attempts among all attempts), `reconnects.count`,
+    /// across every metric.
+    Retries(&'static str),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +64,10 @@ pub enum MetricField {
     Errors,
     Rate,
     ErrorRate,
+    /// Attempts retried under `retry` (not errors).
+    Retries,
+    /// Sockets reopened under `reconnect`.
+    Reconnects,
 }
 
 /// What unit the subject is in, so a limit can be checked and converted.
@@ -77,11 +84,16 @@ impl Subject {
         match self {
             Subject::Latency(..) | Subject::Lag(_) => Kind::Millis,
             Subject::MetricCount(_, f) | Subject::AllErrors(f) => match f {
-                MetricField::Count | MetricField::Errors => Kind::Count,
+                MetricField::Count
+                | MetricField::Errors
+                | MetricField::Retries
+                | MetricField::Reconnects => Kind::Count,
                 MetricField::Rate => Kind::PerSecond,
                 MetricField::ErrorRate => Kind::Fraction,
             },
             Subject::Count(_) => Kind::Count,
+            Subject::Retries(f) if f.ends_with("rate") => Kind::Fraction,
+            Subject::Retries(_) => Kind::Count,
             Subject::Messages(f) | Subject::Arrivals(f) | Subject::Contacts(f) => {
                 if f.ends_with("_rate") {
                     Kind::Fraction
@@ -129,8 +141,8 @@ fn err(offset: usize, message: impl Into<String>) -> ParseError {
 }
 
 const SUBJECTS_HELP: &str =
-    "expected <metric>.<p50|p90|p99|p999|min|mean|max|count|errors|rate|error_rate>, \
-errors.rate, messages.<sent|acked|delivered|pending|lost|duplicated|loss_rate>, \
+    "expected <metric>.<p50|p90|p99|p999|min|mean|max|count|errors|rate|error_rate|retries|reconnects>, \
+errors.rate, retries.<count|rate>, reconnects.count, messages.<sent|acked|delivered|pending|lost|duplicated|loss_rate>, \
 arrivals.<planned|started|dropped|drop_rate|lag.p99>, contacts.<expected|missing|missing_rate>";
 
 /// Parses `[scope:]subject op value` (the scope a phase or a region), e.g. `verify.p99 < 250ms`, `surge:errors.rate < 1%`,
@@ -214,12 +226,17 @@ fn parse_subject(s: &str, catalog: &Catalog) -> Result<Subject, String> {
         "errors" => Some(MetricField::Errors),
         "rate" => Some(MetricField::Rate),
         "error_rate" => Some(MetricField::ErrorRate),
+        "retries" => Some(MetricField::Retries),
+        "reconnects" => Some(MetricField::Reconnects),
         _ => None,
     };
     let pick = |f: &str, allowed: &[&'static str]| allowed.iter().copied().find(|a| *a == f);
     let subject = match parts.as_slice() {
         ["errors", "rate"] => Some(Subject::AllErrors(MetricField::ErrorRate)),
         ["errors", "count"] => Some(Subject::AllErrors(MetricField::Errors)),
+        ["retries", "count"] => Some(Subject::Retries("count")),
+        ["retries", "rate"] => Some(Subject::Retries("rate")),
+        ["reconnects", "count"] => Some(Subject::Retries("reconnects")),
         ["messages", f] => pick(
             f,
             &[
@@ -303,6 +320,8 @@ fn metric_field(m: &MetricSummary, f: MetricField) -> Option<f64> {
         MetricField::Errors => Some(m.errors as f64),
         MetricField::Rate => Some(m.rate_per_s),
         MetricField::ErrorRate => ratio(m.errors, m.count),
+        MetricField::Retries => Some(m.retries as f64),
+        MetricField::Reconnects => Some(m.reconnects as f64),
     }
 }
 
@@ -327,6 +346,18 @@ pub fn observe(t: &Threshold, s: &Summary) -> Option<f64> {
             match f {
                 MetricField::ErrorRate => Some(ratio(errors, count).unwrap_or(0.0)),
                 _ => Some(errors as f64),
+            }
+        }
+        Subject::Retries(f) => {
+            let retries: u64 = metrics.values().map(|m| m.retries).sum();
+            match *f {
+                "count" => Some(retries as f64),
+                "reconnects" => Some(metrics.values().map(|m| m.reconnects).sum::<u64>() as f64),
+                // Of all attempts (operations plus the retried ones), the share retried.
+                _ => {
+                    let ops: u64 = metrics.values().map(|m| m.count).sum();
+                    Some(ratio(retries, ops + retries).unwrap_or(0.0))
+                }
             }
         }
         Subject::Messages(f) => match *f {
@@ -403,6 +434,16 @@ mod tests {
             t.subject,
             Subject::MetricCount("register".into(), MetricField::Rate)
         );
+        let t = parse("verify.retries < 100", &phases()).expect("ok");
+        assert_eq!(
+            t.subject,
+            Subject::MetricCount("verify".into(), MetricField::Retries)
+        );
+        let t = parse("surge:retries.rate < 5%", &phases()).expect("ok");
+        assert_eq!((t.subject, t.limit), (Subject::Retries("rate"), 0.05));
+        let t = parse("reconnects.count <= 10", &phases()).expect("ok");
+        assert_eq!(t.subject, Subject::Retries("reconnects"));
+        assert!(parse("retries.rate < 5", &phases()).is_err(), "a fraction");
     }
 
     #[test]

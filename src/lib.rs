@@ -150,6 +150,7 @@ pub fn serve(args: &cli::ServeArgs) -> Result<(), Error> {
     if let Some(v) = args.contacts_drop {
         knobs.contacts_drop = v;
     }
+    knobs.drop_sockets = args.drop_sockets;
     knobs.validate().map_err(Error::Usage)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -30,6 +30,10 @@ pub struct Plan {
     pub user: UserPlan,
     pub timeout: Duration,
     pub drain: Duration,
+    /// `[run] retry`: how every HTTP request and socket connect is retried (none by default).
+    pub retry: Option<crate::flow::retry::RetryPolicy>,
+    /// `[run] reconnect`: how a dropped socket is reopened (not at all by default).
+    pub reconnect: Option<crate::flow::retry::ReconnectPolicy>,
     /// Local addresses users' connections are bound to (user i uses `i mod n`); empty: the
     /// system picks, as usual.
     pub source_addresses: Vec<std::net::IpAddr>,
@@ -329,6 +333,12 @@ pub fn describe(plan: &Plan) -> String {
             }
         }
     }
+    if let Some(r) = &plan.retry {
+        let _ = writeln!(out, "  retry: {}", r.describe());
+    }
+    if let Some(r) = &plan.reconnect {
+        let _ = writeln!(out, "  reconnect: {}", r.describe());
+    }
     if !plan.source_addresses.is_empty() {
         let list: Vec<String> = plan
             .source_addresses
@@ -434,6 +444,16 @@ pub fn compile(
     }
     let timeout = positive_duration(&file.run.timeout, "timeout", &mut problems);
     let drain = duration(&file.run.drain, &mut problems);
+    let retry = file
+        .run
+        .retry
+        .as_ref()
+        .map(|r| crate::flow::retry::compile_retry(r.get_ref(), r.span(), &mut problems));
+    let reconnect = file
+        .run
+        .reconnect
+        .as_ref()
+        .map(|r| crate::flow::retry::compile_reconnect(r.get_ref(), r.span(), &mut problems));
     let source_addresses = compile_sources(&file.run.source_addresses, &mut problems);
     let user = compile_user(&file.user, &mut problems);
     let flows = if file.flows.is_empty() {
@@ -473,6 +493,8 @@ pub fn compile(
         user,
         timeout,
         drain,
+        retry,
+        reconnect,
         source_addresses,
         thresholds,
         catalog,

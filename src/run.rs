@@ -474,6 +474,7 @@ fn build_summary(
         contacts: summary::contacts_of(&c.totals),
         arrivals: summary::arrivals_of(&c.totals),
         counts: summary::counts_of(&c.totals, &plan.catalog),
+        retries: summary::Retries::default(),
         phases,
         regions,
         thresholds: Vec::new(),
@@ -487,6 +488,7 @@ fn build_summary(
         },
         warnings: Vec::new(),
     };
+    s.retries = summary::Retries::of(&s.metrics);
     s.warnings = summary::warnings(&s);
     s
 }

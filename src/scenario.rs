@@ -205,6 +205,12 @@ pub struct RunSection {
     pub timeout: Spanned<String>,
     /// After the last phase: how long users stay connected so in-flight messages can arrive.
     pub drain: Spanned<String>,
+    /// Retries of every HTTP request and WebSocket connect (default: none), e.g.
+    /// `{ attempts = 3, on = [429, 503, "connect"], backoff = "200ms", max_backoff = "10s" }`.
+    pub retry: Option<Spanned<crate::flow::retry::RetrySpec>>,
+    /// Reopening a socket the server or the network dropped (default: none), e.g.
+    /// `{ attempts = 5, backoff = "500ms", max_backoff = "10s" }`.
+    pub reconnect: Option<Spanned<crate::flow::retry::ReconnectSpec>>,
     /// Local addresses to spread users' connections over, e.g. `["127.0.0.2", "127.0.0.3"]` or
     /// `["127.0.0.2-127.0.0.9"]`: one address's ephemeral ports bound its connections to one
     /// target address.
@@ -216,6 +222,8 @@ impl Default for RunSection {
         RunSection {
             timeout: Spanned::new(0..0, "10s".into()),
             drain: Spanned::new(0..0, "3s".into()),
+            retry: None,
+            reconnect: None,
             source_addresses: None,
         }
     }

@@ -222,6 +222,8 @@ mod tests {
             },
             timeout: Duration::from_secs(1),
             drain: Duration::ZERO,
+            retry: None,
+            reconnect: None,
             source_addresses: Vec::new(),
             thresholds: Vec::new(),
             catalog: crate::metrics::Catalog::new(["register"]),

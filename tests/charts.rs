@@ -21,6 +21,7 @@ fn metric(count: u64, errors: u64, p50: f64) -> IntervalMetric {
         p90_ms: p50 * 2.0,
         p99_ms: p50 * 4.0,
         max_ms: p50 * 8.0,
+        ..IntervalMetric::default()
     }
 }
 

@@ -17,6 +17,8 @@ fn validate_accepts_the_shipped_scenarios() {
         "scenarios/quickstart.toml",
         "scenarios/outage-surge.toml",
         "scenarios/regions.toml",
+        "scenarios/retry-storm.toml",
+        "scenarios/outage-day.toml",
         "scenarios/presence-soak.toml",
     ] {
         let out = inrush().args(["validate", file]).output().expect("runs");

@@ -872,3 +872,38 @@ async fn slow_consumer_is_closed_and_nothing_vanishes() -> TestResult {
     t.shutdown().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn drop_sockets_cuts_every_socket_without_a_close_frame() -> TestResult {
+    // Mean lifetime 100 ms, exponential: all eight are gone well within PATIENCE (the chance
+    // that one lives 5 s is e^-50).
+    let t = serve(Knobs {
+        drop_sockets: Some(Duration::from_millis(100)),
+        ..Knobs::default()
+    })
+    .await?;
+    let (_, token) = sign_up(t.addr, &phone(1)).await?;
+    let mut sockets = Vec::new();
+    for _ in 0..8 {
+        sockets.push(ws_connect(t.addr, &token).await?);
+    }
+    for ws in &mut sockets {
+        let end = tokio::time::timeout(PATIENCE, async {
+            loop {
+                match ws.next().await {
+                    Some(Ok(Message::Close(c))) => return Err(format!("a close frame: {c:?}")),
+                    Some(Ok(_)) => continue,
+                    // Reset, or the stream simply ending: the connection vanished.
+                    Some(Err(_)) | None => return Ok(()),
+                }
+            }
+        })
+        .await?;
+        end?;
+    }
+    let stats = get(t.addr, "/v1/stats").await?;
+    assert_eq!(stats.json["sockets"]["dropped"], 8, "{}", stats.json);
+    assert_eq!(stats.json["sockets"]["online"], 0, "{}", stats.json);
+    t.shutdown().await;
+    Ok(())
+}

@@ -63,13 +63,14 @@ pub struct Estimate {
     /// `max_inflight`: operations in flight at the peak, and whether the cap binds.
     #[serde(default)]
     pub inflight: Inflight,
-    /// What the plan leaves out or warns about (retries are not modelled, a cap binds, ...).
-    #[serde(default)]
-    pub notes: Vec<String>,
     pub machine: Machine,
     pub verdict: Verdict,
     /// Per interval of the run (every whole second and phase end), as in a run's timeline.json.
     pub timeline: Vec<Point>,
+    /// What the figures leave out (the retries a struggling target would draw) and what the
+    /// reader should know (a cap that binds).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -459,7 +460,9 @@ fn judge(
     }
 }
 
-/// What the reader of a plan should know beyond its figures.
+/// What the reader of a plan should know beyond its figures: a cap that binds; and what the
+/// estimate does not model. Retries and reconnects happen only when the target fails, so the
+/// figures are those of a healthy target; say how far a struggling one could push them.
 fn notes(plan: &Plan, counts: &model::Counts, inflight: &Inflight) -> Vec<String> {
     let mut notes = Vec::new();
     if let Some(cap) = plan.max_users {
@@ -488,11 +491,30 @@ fn notes(plan: &Plan, counts: &model::Counts, inflight: &Inflight) -> Vec<String
             ));
         }
     }
-    notes.push(
-        "not in the plan: retries ([run] retry) and failed steps; every operation succeeds in \
-         the assumed latency"
-            .to_string(),
-    );
+    if let Some(r) = &plan.retry {
+        notes.push(format!(
+            "requests assume no retries: [run] retry allows up to {} attempts per request, so a \
+             target failing with {} can see up to {}x these requests",
+            r.attempts,
+            r.on.iter().map(|o| o.name()).collect::<Vec<_>>().join("/"),
+            r.attempts
+        ));
+    }
+    if plan.reconnect.is_some() {
+        notes.push(
+            "WebSocket upgrades assume no dropped sockets: [run] reconnect adds one per drop"
+                .to_string(),
+        );
+    }
+    // Whatever the scenario says, the walk never fails a step; the notes above already name
+    // the retries and reconnects a scenario asks for.
+    notes.push(if plan.retry.is_none() && plan.reconnect.is_none() {
+        "not in the plan: retries ([run] retry), reconnects and failed steps; every operation \
+         succeeds in the assumed latency"
+            .to_string()
+    } else {
+        "not in the plan: failed steps; every operation succeeds in the assumed latency".to_string()
+    });
     notes
 }
 

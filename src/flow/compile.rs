@@ -603,6 +603,17 @@ impl Compiler<'_, '_> {
             Some(w) => Some(self.until(w)?),
             None => None,
         };
+        let retryable = matches!(action, Action::Http(_) | Action::WsConnect { .. });
+        if let (Some(r), false) = (&s.retry, retryable) {
+            self.problems
+                .add(r.span(), "retry applies to `http` and `ws` steps only");
+        }
+        let retry = super::retry::retry_override(s.retry.as_ref(), self.problems);
+        if let (Some(r), false) = (&s.reconnect, matches!(action, Action::WsConnect { .. })) {
+            self.problems
+                .add(r.span(), "reconnect applies to `ws` steps only");
+        }
+        let reconnect = super::retry::reconnect_override(s.reconnect.as_ref(), self.problems);
         Some(Step {
             metric,
             transaction,
@@ -615,6 +626,8 @@ impl Compiler<'_, '_> {
             matcher,
             captures,
             publish,
+            retry,
+            reconnect,
         })
     }
 

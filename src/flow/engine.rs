@@ -23,6 +23,7 @@ use super::http::{HttpClient, Response};
 use super::link::{Inbox, Link};
 use super::program::*;
 use super::received::{Arrival, Received};
+use super::retry::{parse_retry_after, ReconnectPolicy};
 use super::template::Value;
 use super::{ws, OpError};
 use crate::metrics::{Counter, ErrorClass, MetricId};
@@ -49,6 +50,8 @@ struct Socket<'f> {
     rules: &'f [FrameRule],
     /// The step that opened it: a socket the server closes is that step's error.
     metric: Option<MetricId>,
+    /// That step itself, to open the socket again after a drop (`reconnect`).
+    step: &'f super::program::Step,
 }
 
 pub struct User<'a> {
@@ -432,14 +435,118 @@ impl<'a> User<'a> {
                     Ok(())
                 }
                 Some(Ok(_)) => Ok(()),
-                Some(Err(_)) | None => {
-                    self.close_socket(true, false).await;
-                    Err(Stop)
-                }
+                // Boxed: a reconnect's handshake state is large and rare; inline, it would size
+                // every listening user's future.
+                Some(Err(_)) | None => Box::pin(self.dropped()).await,
             },
             _ = sleep, if deadline.is_some() => Ok(()),
             changed = self.state.changed() => if changed.is_err() { Err(Stop) } else { Ok(()) },
         }
+    }
+
+    /// The server or the network dropped the socket under a listening user: with a `reconnect`
+    /// policy (and the run not over, drain included) the user opens it again, as an app does;
+    /// otherwise the drop is the socket step's error and the flow ends.
+    async fn dropped(&mut self) -> Result<(), Stop> {
+        // Also while the run drains: reconnecting is how an app gets what was sent meanwhile.
+        let policy = match &self.socket {
+            Some(s) if !self.ended() => {
+                s.step.reconnect.resolve(self.ctx.plan().reconnect.as_ref())
+            }
+            _ => None,
+        };
+        let (Some(policy), Some(step)) = (policy, self.socket.as_ref().map(|s| s.step)) else {
+            self.close_socket(true, false).await;
+            return Err(Stop);
+        };
+        // Not an error yet: only a reconnect that gives up is one. Unacked messages still are.
+        self.close_socket(true, true).await;
+        self.reconnect(step, policy).await
+    }
+
+    /// Opens `step`'s socket again after a drop: up to `attempts` tries, each after its backoff.
+    /// The sample counts from the intended reconnect time (the drop plus the first backoff), so
+    /// failed tries and their waits are part of what the user felt.
+    async fn reconnect(
+        &mut self,
+        step: &'a super::program::Step,
+        policy: &ReconnectPolicy,
+    ) -> Result<(), Stop> {
+        let ctx = self.ctx;
+        let mut at = ctx.now() + policy.backoff.delay(0, &mut self.rng);
+        let intended = at;
+        let mut last = fail(ErrorClass::Connect, "no reconnect attempt");
+        for k in 0..policy.attempts {
+            if k > 0 {
+                at = ctx.now() + policy.backoff.delay(k, &mut self.rng);
+            }
+            if !self.sleep_unless_ended(at).await {
+                // The run ended while this user waited to reconnect: it would have, so the drop
+                // is not an error (as an operation the end of the run prevented is not one).
+                return Err(Stop);
+            }
+            let started = ctx.now();
+            let result = match tokio::time::timeout(step.timeout, self.open_socket(step)).await {
+                Ok(r) => r,
+                Err(_) => Err(fail(
+                    ErrorClass::Timeout,
+                    "no answer within the step's timeout",
+                )),
+            };
+            match result {
+                Ok(()) => {
+                    let ended = ctx.now();
+                    if let Some(m) = step.metric {
+                        ctx.record_in(self.region, |r| {
+                            r.reconnect(m);
+                            r.ok(m, intended, started, ended);
+                        });
+                    }
+                    return Ok(());
+                }
+                Err(e) => last = e,
+            }
+        }
+        if let Some(m) = step.metric {
+            let reason = format!(
+                "reconnect gave up after {} attempts: {}",
+                policy.attempts, last.reason
+            );
+            ctx.record_in(self.region, |r| r.error_because(m, last.class, &reason));
+        }
+        Err(Stop)
+    }
+
+    fn ended(&self) -> bool {
+        matches!(*self.state.borrow(), RunState::Ended | RunState::Aborted)
+    }
+
+    /// Sleeps until `at` unless the run ends first (then false).
+    async fn sleep_unless_ended(&mut self, at: Duration) -> bool {
+        let ctx = self.ctx;
+        loop {
+            if self.ended() {
+                return false;
+            }
+            if ctx.now() >= at {
+                return true;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep_until(ctx.at(at)) => {}
+                changed = self.state.changed() => if changed.is_err() { return false },
+            }
+        }
+    }
+
+    /// Waits out a retry's backoff while answering frames; false when the run stops meanwhile
+    /// (or the socket is lost), so the attempt that failed stays the final one.
+    async fn wait_for_retry(&mut self, at: Duration) -> bool {
+        while self.ctx.now() < at {
+            if !self.running() || self.listen(Some(at), false).await.is_err() {
+                return false;
+            }
+        }
+        self.running()
     }
 
     /// Closes the socket; `by_peer` when the server (or the network) closed it first.
@@ -661,23 +768,58 @@ impl<'a> User<'a> {
     }
 
     /// Runs a timed step (HTTP, connect, send, receive) with its timeout, checks and captures.
+    /// Under a retry policy a failed attempt is waited out and tried again; only the final
+    /// outcome is an operation (ok or error), timed from the step's intended start.
     async fn timed(&mut self, step: &'a super::program::Step) -> Result<(), Stop> {
         if !self.running() {
             return Err(Stop);
         }
         let ctx = self.ctx;
-        let started = ctx.now();
-        // Counted against `max_inflight` while it runs.
-        let _inflight = ctx.inflight();
-        // Boxed: a request's or handshake's state is large and lives only while it runs; inline,
-        // it would size every user's future for its whole life, idle or not.
-        let perform = Box::pin(self.perform(step));
-        let result = match tokio::time::timeout(step.timeout, perform).await {
-            Ok(r) => r,
-            Err(_) => Err(fail(
-                ErrorClass::Timeout,
-                "no answer within the step's timeout",
-            )),
+        // Requests and connects are retried; a frame on an open socket is not (an app does not
+        // resend a chat message blindly; a socket found dropped is `reconnect`'s business).
+        let policy = match step.action {
+            Action::Http(_) | Action::WsConnect { .. } => {
+                step.retry.resolve(ctx.plan().retry.as_ref())
+            }
+            _ => None,
+        };
+        let mut attempt = 0u32;
+        let (result, started) = loop {
+            let started = ctx.now();
+            // Counted against `max_inflight` while it runs (not while it waits to retry).
+            let inflight = ctx.inflight();
+            // Boxed: a request's or handshake's state is large and lives only while it runs;
+            // inline, it would size every user's future for its whole life, idle or not.
+            let perform = Box::pin(self.perform(step));
+            let result = match tokio::time::timeout(step.timeout, perform).await {
+                Ok(r) => r,
+                Err(_) => Err(fail(
+                    ErrorClass::Timeout,
+                    "no answer within the step's timeout",
+                )),
+            };
+            drop(inflight);
+            let retry = match (&result, policy) {
+                (Err(e), Some(p)) if attempt + 1 < p.attempts => {
+                    p.reason(e).map(|reason| (p, reason, e.retry_after))
+                }
+                _ => None,
+            };
+            let Some((p, reason, retry_after)) = retry else {
+                break (result, started);
+            };
+            // The server's Retry-After wins over the backoff, within the step's timeout.
+            let wait = match retry_after {
+                Some(ra) => ra.min(step.timeout),
+                None => p.backoff.delay(attempt, &mut self.rng),
+            };
+            if !self.wait_for_retry(ctx.now() + wait).await {
+                break (result, started);
+            }
+            if let Some(m) = self.failure_metric(step) {
+                ctx.record_in(self.region, |r| r.retry(m, reason));
+            }
+            attempt += 1;
         };
         let ended = ctx.now();
         match result {
@@ -702,10 +844,7 @@ impl<'a> User<'a> {
                 Ok(())
             }
             Err(e) => {
-                // A step without a name is counted under its transaction, or (a plain send)
-                // under the step that opened the socket.
-                let socket_metric = self.socket.as_ref().and_then(|s| s.metric);
-                if let Some(m) = step.metric.or(self.txn.map(|t| t.0)).or(socket_metric) {
+                if let Some(m) = self.failure_metric(step) {
                     ctx.record_in(self.region, |r| r.error_because(m, e.class, &e.reason));
                 }
                 self.txn = None;
@@ -714,11 +853,28 @@ impl<'a> User<'a> {
         }
     }
 
+    /// Where a step's failures (and retries) are counted: its metric, else its transaction's,
+    /// else (a plain send) the metric of the step that opened the socket.
+    fn failure_metric(&self, step: &super::program::Step) -> Option<MetricId> {
+        let socket_metric = self.socket.as_ref().and_then(|s| s.metric);
+        step.metric.or(self.txn.map(|t| t.0)).or(socket_metric)
+    }
+
     async fn perform(&mut self, step: &'a super::program::Step) -> Result<(), OpError> {
         match &step.action {
             Action::Http(h) => {
                 let resp = self.http_request(h).await?;
-                let json = self.check_response(step, &resp)?;
+                let json = self.check_response(step, &resp).map_err(|e| {
+                    if e.class != ErrorClass::HttpStatus {
+                        return e;
+                    }
+                    let retry_after = resp
+                        .headers
+                        .get(hyper::header::RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| parse_retry_after(v, std::time::SystemTime::now()));
+                    e.with_status(resp.status, retry_after)
+                })?;
                 self.capture(
                     step,
                     Some(&resp),
@@ -727,45 +883,7 @@ impl<'a> User<'a> {
                 );
                 Ok(())
             }
-            Action::WsConnect {
-                target,
-                headers,
-                subprotocols,
-                rules,
-            } => {
-                if self.socket.is_some() {
-                    self.close_socket(false, false).await;
-                }
-                let path = target.render_with(|e| self.eval(e));
-                let headers: Vec<(String, String)> = headers
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.render_with(|e| self.eval(e))))
-                    .collect();
-                let endpoint = &self.ctx.shared.endpoint;
-                let source = endpoint.source_for(self.index);
-                // The region's network: a round trip for TCP's handshake, then the upgrade
-                // request out and its response back, as for an HTTP request on a new connection.
-                self.link.round_trip().await;
-                self.link.one_way().await;
-                let conn =
-                    ws::connect_with(endpoint, &path, &headers, subprotocols, source).await?;
-                self.link.one_way().await;
-                let ctx = self.ctx;
-                ctx.open_connections.set(ctx.open_connections.get() + 1);
-                // Like an app once its socket is up, let the idle HTTP connection go: it would
-                // otherwise hold a second descriptor per online user on both sides.
-                self.http = HttpClient::with_source(source);
-                self.socket = Some(Socket {
-                    conn,
-                    inbox: Inbox::default(),
-                    rules,
-                    metric: step.metric,
-                });
-                if let Some(m) = &self.member {
-                    ctx.shared.registry.go_online(m);
-                }
-                Ok(())
-            }
+            Action::WsConnect { .. } => self.open_socket(step).await,
             Action::Send(frame) => {
                 let msg = self.render_frame(frame);
                 if self.step_no_peer {
@@ -782,17 +900,7 @@ impl<'a> User<'a> {
                 }
                 // On its way out through the region's network.
                 self.link.one_way().await;
-                let Some(socket) = self.socket.as_mut() else {
-                    return Err(fail(
-                        ErrorClass::WsClosed,
-                        "the socket closed while sending",
-                    ));
-                };
-                socket
-                    .conn
-                    .send(msg)
-                    .await
-                    .map_err(|_| fail(ErrorClass::WsClosed, "the socket closed while sending"))?;
+                self.send_frame(msg).await?;
                 if let Some((seq, intended)) = self.step_msg {
                     self.ctx
                         .record_in(self.region, |r| r.add(Counter::MessagesSent, 1));
@@ -818,6 +926,83 @@ impl<'a> User<'a> {
             },
             _ => Ok(()),
         }
+    }
+
+    /// Sends a frame on the user's socket. A socket found dropped as the frame goes out is, under
+    /// a `reconnect` policy, reopened and the frame sent on the new one, as an app that queued
+    /// it would; otherwise the send fails.
+    async fn send_frame(&mut self, msg: Message) -> Result<(), OpError> {
+        let closed = || fail(ErrorClass::WsClosed, "the socket closed while sending");
+        let reconnects = !self.ended()
+            && self.socket.as_ref().is_some_and(|s| {
+                s.step
+                    .reconnect
+                    .resolve(self.ctx.plan().reconnect.as_ref())
+                    .is_some()
+            });
+        // Kept for a second try only when there can be one (a clone shares the frame's bytes).
+        let again = reconnects.then(|| msg.clone());
+        let Some(socket) = self.socket.as_mut() else {
+            return Err(closed());
+        };
+        if socket.conn.send(msg).await.is_ok() {
+            return Ok(());
+        }
+        let Some(msg) = again else {
+            return Err(closed());
+        };
+        // Boxed like the reconnect in `listen`. A reconnect that gives up counts as the socket
+        // step's error; this send then fails too (under its own metric, if it has one).
+        Box::pin(self.dropped()).await.map_err(|_| closed())?;
+        match self.socket.as_mut() {
+            Some(socket) => socket.conn.send(msg).await.map_err(|_| closed()),
+            None => Err(closed()),
+        }
+    }
+
+    /// Opens the user's socket as `step` (a `ws` step) says, closing any other first.
+    async fn open_socket(&mut self, step: &'a super::program::Step) -> Result<(), OpError> {
+        let Action::WsConnect {
+            target,
+            headers,
+            subprotocols,
+            rules,
+        } = &step.action
+        else {
+            return Err(fail(ErrorClass::Protocol, "not a ws step"));
+        };
+        if self.socket.is_some() {
+            self.close_socket(false, false).await;
+        }
+        let path = target.render_with(|e| self.eval(e));
+        let headers: Vec<(String, String)> = headers
+            .iter()
+            .map(|(k, v)| (k.clone(), v.render_with(|e| self.eval(e))))
+            .collect();
+        let endpoint = &self.ctx.shared.endpoint;
+        let source = endpoint.source_for(self.index);
+        // The region's network: a round trip for TCP's handshake, then the upgrade request out
+        // and its response back, as for an HTTP request on a new connection.
+        self.link.round_trip().await;
+        self.link.one_way().await;
+        let conn = ws::connect_with(endpoint, &path, &headers, subprotocols, source).await?;
+        self.link.one_way().await;
+        let ctx = self.ctx;
+        ctx.open_connections.set(ctx.open_connections.get() + 1);
+        // Like an app once its socket is up, let the idle HTTP connection go: it would
+        // otherwise hold a second descriptor per online user on both sides.
+        self.http = HttpClient::with_source(source);
+        self.socket = Some(Socket {
+            conn,
+            inbox: Inbox::default(),
+            rules,
+            metric: step.metric,
+            step,
+        });
+        if let Some(m) = &self.member {
+            ctx.shared.registry.go_online(m);
+        }
+        Ok(())
     }
 
     /// Reads frames until one matches, handing the others to the background rules.

@@ -10,6 +10,7 @@ pub mod jsonpath;
 pub mod link;
 pub mod program;
 pub mod received;
+pub mod retry;
 pub mod spec;
 pub mod template;
 pub mod ws;
@@ -21,6 +22,10 @@ use crate::metrics::ErrorClass;
 pub struct OpError {
     pub class: ErrorClass,
     pub reason: String,
+    /// The HTTP status of a response that failed its check, so a retry policy can name it.
+    pub status: Option<u16>,
+    /// The wait the response's `Retry-After` header asked for.
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl OpError {
@@ -28,7 +33,16 @@ impl OpError {
         OpError {
             class,
             reason: reason.into(),
+            status: None,
+            retry_after: None,
         }
+    }
+
+    /// The same error, carrying the response's status and `Retry-After` wait.
+    pub fn with_status(mut self, status: u16, retry_after: Option<std::time::Duration>) -> Self {
+        self.status = Some(status);
+        self.retry_after = retry_after;
+        self
     }
 }
 

@@ -6,6 +6,7 @@ use std::time::Duration;
 use regex::Regex;
 
 use super::jsonpath::JsonPath;
+use super::retry::{Override, ReconnectPolicy, RetryPolicy};
 use super::template::{Template, Value};
 use crate::metrics::MetricId;
 use crate::plan::Dist;
@@ -210,6 +211,10 @@ pub struct Step {
     pub captures: Vec<(usize, Capture)>,
     /// (name other users see, slot or user.phone)
     pub publish: Vec<(String, Expr)>,
+    /// This step's retry policy, or `[run] retry`'s.
+    pub retry: Override<RetryPolicy>,
+    /// For a `ws` step: how its socket is reopened after a drop, or `[run] reconnect`'s way.
+    pub reconnect: Override<ReconnectPolicy>,
 }
 
 /// A compiled flow.

@@ -94,6 +94,10 @@ pub struct StepSpec {
     pub on_frame: Option<Spanned<Vec<Spanned<FrameRuleSpec>>>>,
     /// Time this step together with the neighbouring steps of the same transaction name.
     pub transaction: Option<Spanned<String>>,
+    /// Retries of this `http` or `ws` step: a table like `[run] retry`'s, or `false`.
+    pub retry: Option<Spanned<super::retry::RetrySetting>>,
+    /// Reopening this `ws` step's socket after a drop: a table like `[run] reconnect`'s, or `false`.
+    pub reconnect: Option<Spanned<super::retry::ReconnectSetting>>,
 }
 
 #[derive(Debug, Deserialize)]

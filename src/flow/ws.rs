@@ -51,12 +51,15 @@ pub async fn connect_with(
             .insert("sec-websocket-protocol", value);
     }
     let stream = super::connect::tcp(endpoint, source).await?;
-    handshake(stream, &request).await.map_err(|reason| {
-        OpError::new(
-            ErrorClass::Connect,
-            format!("websocket handshake: {reason}"),
-        )
-    })
+    handshake(stream, &request).await
+}
+
+/// A failed handshake: a connect error, as a failed TCP connect is.
+fn refused(reason: impl std::fmt::Display) -> OpError {
+    OpError::new(
+        ErrorClass::Connect,
+        format!("websocket handshake: {reason}"),
+    )
 }
 
 /// Largest handshake response accepted: a load generator must stay bounded.
@@ -69,13 +72,13 @@ const MAX_HANDSHAKE: usize = 16 * 1024;
 async fn handshake(
     mut stream: TcpStream,
     request: &tokio_tungstenite::tungstenite::handshake::client::Request,
-) -> Result<Socket, String> {
+) -> Result<Socket, OpError> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let key = request
         .headers()
         .get("sec-websocket-key")
         .and_then(|k| k.to_str().ok())
-        .ok_or("no key in the request")?
+        .ok_or_else(|| refused("no key in the request"))?
         .to_string();
     let path = request.uri().path_and_query().map_or("/", |p| p.as_str());
     let mut head = format!("GET {path} HTTP/1.1\r\n");
@@ -90,7 +93,7 @@ async fn handshake(
     stream
         .write_all(head.as_bytes())
         .await
-        .map_err(|e| format!("sending the upgrade: {e}"))?;
+        .map_err(|e| refused(format!("sending the upgrade: {e}")))?;
 
     let mut buf = Vec::with_capacity(512);
     let end = loop {
@@ -98,28 +101,36 @@ async fn handshake(
             break i + 4;
         }
         if buf.len() >= MAX_HANDSHAKE {
-            return Err(format!("response head larger than {MAX_HANDSHAKE} bytes"));
+            return Err(refused(format!(
+                "response head larger than {MAX_HANDSHAKE} bytes"
+            )));
         }
         let n = stream
             .read_buf(&mut buf)
             .await
-            .map_err(|e| format!("reading the response: {e}"))?;
+            .map_err(|e| refused(format!("reading the response: {e}")))?;
         if n == 0 {
-            return Err("the server closed the connection".into());
+            return Err(refused("the server closed the connection"));
         }
     };
     let mut headers = [httparse::EMPTY_HEADER; 32];
     let mut response = httparse::Response::new(&mut headers);
     response
         .parse(&buf[..end])
-        .map_err(|e| format!("malformed response: {e}"))?;
-    if response.code != Some(101) {
-        return Err(format!(
-            "HTTP error: {}",
-            response
-                .code
-                .map_or("no status".to_string(), |c| c.to_string())
-        ));
+        .map_err(|e| refused(format!("malformed response: {e}")))?;
+    match response.code {
+        Some(101) => {}
+        Some(code) => {
+            // A refusal with a status (429, 503 + Retry-After) says so, for retry policies.
+            let retry_after = response
+                .headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case("retry-after"))
+                .and_then(|h| std::str::from_utf8(h.value).ok())
+                .and_then(|v| super::retry::parse_retry_after(v, std::time::SystemTime::now()));
+            return Err(refused(format!("HTTP error: {code}")).with_status(code, retry_after));
+        }
+        None => return Err(refused("HTTP error: no status")),
     }
     let accept = response
         .headers
@@ -128,7 +139,7 @@ async fn handshake(
         .map(|h| h.value);
     let expected = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
     if accept != Some(expected.as_bytes()) {
-        return Err("wrong or missing Sec-WebSocket-Accept".into());
+        return Err(refused("wrong or missing Sec-WebSocket-Accept"));
     }
     // Frames the server sent right behind its answer (e.g. messages held while offline).
     let rest = buf[end..].to_vec();

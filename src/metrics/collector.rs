@@ -167,7 +167,8 @@ fn point(catalog: &Catalog, iv: &Interval) -> IntervalPoint {
         .filter_map(|(m, name)| {
             let rec = r.metric(m);
             let count = rec.count();
-            (count > 0).then(|| {
+            let retries = rec.retry_count();
+            (count + retries + rec.reconnects > 0).then(|| {
                 let h = &rec.latency;
                 let ok = !h.is_empty();
                 let q = |p: f64| if ok { ms(h.value_at_quantile(p)) } else { 0.0 };
@@ -180,6 +181,8 @@ fn point(catalog: &Catalog, iv: &Interval) -> IntervalPoint {
                         p90_ms: q(0.9),
                         p99_ms: q(0.99),
                         max_ms: if ok { ms(h.max()) } else { 0.0 },
+                        retries,
+                        reconnects: rec.reconnects,
                     },
                 )
             })

@@ -48,6 +48,27 @@ impl ErrorClass {
     }
 }
 
+/// Why an attempt was tried again: the key of `retries_by_reason` in the summary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RetryReason {
+    /// The response had this HTTP status (429, 503, …).
+    Status(u16),
+    /// Connection refused or reset, or a failed handshake.
+    Connect,
+    /// No answer within the step's timeout.
+    Timeout,
+}
+
+impl RetryReason {
+    pub fn name(self) -> String {
+        match self {
+            RetryReason::Status(s) => s.to_string(),
+            RetryReason::Connect => "connect".into(),
+            RetryReason::Timeout => "timeout".into(),
+        }
+    }
+}
+
 /// Plain counts, summed across workers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Counter {
@@ -86,6 +107,11 @@ pub struct MetricRecord {
     pub errors: [u64; ErrorClass::COUNT],
     /// The first reason seen for each error class, to show the user what went wrong.
     pub examples: [Option<Box<str>>; ErrorClass::COUNT],
+    /// Attempts that failed and were tried again, by reason (a handful of reasons per run, so a
+    /// short list; it allocates once per reason, not per retry). A retry is not an error.
+    pub retries: Vec<(RetryReason, u64)>,
+    /// Sockets opened by this `ws` step that were reopened after a drop.
+    pub reconnects: u64,
 }
 
 impl MetricRecord {
@@ -95,6 +121,19 @@ impl MetricRecord {
             service: new_histogram(),
             errors: [0; ErrorClass::COUNT],
             examples: Default::default(),
+            retries: Vec::new(),
+            reconnects: 0,
+        }
+    }
+
+    pub fn retry_count(&self) -> u64 {
+        self.retries.iter().map(|(_, n)| n).sum()
+    }
+
+    fn add_retries(&mut self, reason: RetryReason, n: u64) {
+        match self.retries.iter_mut().find(|(r, _)| *r == reason) {
+            Some((_, count)) => *count += n,
+            None => self.retries.push((reason, n)),
         }
     }
 
@@ -119,6 +158,10 @@ impl MetricRecord {
                 a.clone_from(b);
             }
         }
+        for (reason, n) in &other.retries {
+            self.add_retries(*reason, *n);
+        }
+        self.reconnects += other.reconnects;
     }
 }
 
@@ -202,6 +245,16 @@ impl Recorder {
         }
     }
 
+    /// An attempt of `m` that failed for `reason` and is tried again (not an error).
+    pub fn retry(&mut self, m: MetricId, reason: RetryReason) {
+        self.metrics[m.index()].add_retries(reason, 1);
+    }
+
+    /// A socket of `m` reopened after the server or the network dropped it.
+    pub fn reconnect(&mut self, m: MetricId) {
+        self.metrics[m.index()].reconnects += 1;
+    }
+
     pub fn add(&mut self, c: Counter, n: u64) {
         self.counters[c as usize] += n;
     }
@@ -262,5 +315,25 @@ mod tests {
         total.merge(&r);
         assert_eq!(total.metric(reg).count(), 4);
         assert_eq!(total.metric(reg).errors[ErrorClass::Timeout as usize], 2);
+    }
+
+    #[test]
+    fn retries_are_counted_by_reason_apart_from_errors() {
+        let m = MetricId(3);
+        let mut r = Recorder::new(4);
+        r.retry(m, RetryReason::Status(429));
+        r.retry(m, RetryReason::Status(429));
+        r.retry(m, RetryReason::Connect);
+        r.reconnect(m);
+        assert_eq!(r.metric(m).count(), 0, "a retry is not an operation");
+        assert_eq!(r.metric(m).error_count(), 0, "a retry is not an error");
+        let mut total = Recorder::new(4);
+        total.merge(&r);
+        total.merge(&r);
+        let rec = total.metric(m);
+        assert_eq!(rec.retry_count(), 6);
+        assert!(rec.retries.contains(&(RetryReason::Status(429), 4)));
+        assert!(rec.retries.contains(&(RetryReason::Connect, 2)));
+        assert_eq!(rec.reconnects, 2);
     }
 }

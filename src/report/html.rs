@@ -411,6 +411,32 @@ where
             }
             out.push_str("</ul></td></tr>");
         }
+        if m.retries + m.reconnects > 0 {
+            // Not errors, so not in the count: the extra attempts the target had to serve.
+            let _ = write!(
+                out,
+                r#"<tr class="retries" data-retries-of="{}"><td></td><td colspan="{}"><ul>"#,
+                esc(name),
+                METRIC_COLUMNS - 1
+            );
+            if m.retries > 0 {
+                let reasons: Vec<String> = m
+                    .retries_by_reason
+                    .iter()
+                    .map(|(r, n)| format!("<code>{}</code> {}", esc(r), int(*n)))
+                    .collect();
+                let _ = write!(
+                    out,
+                    "<li>{} retries: {}</li>",
+                    int(m.retries),
+                    reasons.join(", ")
+                );
+            }
+            if m.reconnects > 0 {
+                let _ = write!(out, "<li>{} reconnects</li>", int(m.reconnects));
+            }
+            out.push_str("</ul></td></tr>");
+        }
     }
     out.push_str("</tbody></table></div>");
 }

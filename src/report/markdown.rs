@@ -94,6 +94,21 @@ pub fn render(s: &Summary) -> String {
         }
         out.push('\n');
     }
+    let r = &s.retries;
+    if r.total + r.reconnects > 0 {
+        let by_reason: Vec<String> = r
+            .by_reason
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "\nretries: {} ({}) · reconnects: {}",
+            r.total,
+            by_reason.join(", "),
+            r.reconnects
+        );
+    }
     for w in &s.warnings {
         let _ = writeln!(out, "\n> **Warning:** {w}");
     }

@@ -151,8 +151,18 @@ pub struct MetricSummary {
     pub rate_per_s: f64,
     /// From the intended start (coordinated omission corrected): what users felt.
     pub latency_ms: Option<Latency>,
-    /// From the actual start: the service time alone, as an uncorrected tool reports it.
+    /// From the actual start: the service time alone, as an uncorrected tool reports it. With
+    /// retries, the final attempt alone.
     pub service_time_ms: Option<Latency>,
+    /// Attempts that failed and were tried again (`[run] retry`); not errors, not in `count`.
+    #[serde(default)]
+    pub retries: u64,
+    /// The same by reason: an HTTP status (`"429"`), `"connect"` or `"timeout"`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub retries_by_reason: BTreeMap<String, u64>,
+    /// Sockets of this `ws` step reopened after a drop (`reconnect`).
+    #[serde(default)]
+    pub reconnects: u64,
 }
 
 impl MetricSummary {
@@ -177,6 +187,13 @@ impl MetricSummary {
             rate_per_s: rate(rec.count(), seconds),
             latency_ms: Latency::of(&rec.latency),
             service_time_ms: Latency::of(&rec.service),
+            retries: rec.retry_count(),
+            retries_by_reason: rec
+                .retries
+                .iter()
+                .map(|(reason, n)| (reason.name(), *n))
+                .collect(),
+            reconnects: rec.reconnects,
         }
     }
 }
@@ -227,6 +244,28 @@ pub struct Contacts {
     pub expected: u64,
     /// Of those, how many discovery did not return.
     pub missing: u64,
+}
+
+/// Run-wide retries (`[run] retry`) and reconnects (`reconnect`), summed over the metrics.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Retries {
+    pub total: u64,
+    pub by_reason: BTreeMap<String, u64>,
+    pub reconnects: u64,
+}
+
+impl Retries {
+    pub fn of(metrics: &IndexMap<String, MetricSummary>) -> Retries {
+        let mut r = Retries::default();
+        for m in metrics.values() {
+            r.total += m.retries;
+            r.reconnects += m.reconnects;
+            for (reason, n) in &m.retries_by_reason {
+                *r.by_reason.entry(reason.clone()).or_default() += n;
+            }
+        }
+        r
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -337,6 +376,9 @@ pub struct Summary {
     /// Frames counted by the flows' `count` rules, by name.
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub counts: IndexMap<String, u64>,
+    /// Retries and reconnects across every metric.
+    #[serde(default)]
+    pub retries: Retries,
     pub phases: IndexMap<String, Phase>,
     /// Per region, when the scenario declares regions.
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]

@@ -88,6 +88,37 @@ pub fn render(s: &Summary) -> String {
         "contacts: {} expected, {} missing",
         s.contacts.expected, s.contacts.missing
     );
+    let r = &s.retries;
+    if r.total + r.reconnects > 0 {
+        // Retries are not errors: a reader sees them here, by reason and by metric.
+        let by_reason: Vec<String> = r
+            .by_reason
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}"))
+            .collect();
+        let by_metric: Vec<String> = s
+            .metrics
+            .iter()
+            .filter(|(_, m)| m.retries + m.reconnects > 0)
+            .map(|(name, m)| match (m.retries, m.reconnects) {
+                (n, 0) => format!("{name} {n}"),
+                (0, c) => format!("{name} {c} reconnects"),
+                (n, c) => format!("{name} {n} + {c} reconnects"),
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "retries: {} ({}), reconnects: {}; by metric: {}",
+            r.total,
+            if by_reason.is_empty() {
+                "none".into()
+            } else {
+                by_reason.join(", ")
+            },
+            r.reconnects,
+            by_metric.join(", ")
+        );
+    }
     let g = &s.generator;
     let _ = writeln!(
         out,

@@ -17,6 +17,16 @@ pub struct IntervalMetric {
     pub p90_ms: f64,
     pub p99_ms: f64,
     pub max_ms: f64,
+    /// Attempts retried in the interval (not in `count`: a retry is not an operation).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub retries: u64,
+    /// Sockets reopened after a drop in the interval (each is also in `count`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub reconnects: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Everything recorded for one interval, seconds relative to the start of the run.

@@ -15,6 +15,7 @@ use std::time::Duration;
 /// stall_every = "10s"
 /// stall_for = "1s"
 /// contacts_drop = 0.2
+/// drop_sockets = "30s"
 /// ```
 #[derive(Debug, Clone, Default, serde::Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -46,6 +47,11 @@ pub struct Knobs {
     /// Fraction 0..=1 of found contacts that contact discovery silently leaves out (rehearses the
     /// "new users could not see all their contacts" bug). contacts_drop = 0.2
     pub contacts_drop: f64,
+    /// Drops every WebSocket after a random lifetime, exponentially distributed with this mean,
+    /// without a close frame — as a crashed node, a load balancer reset or a lost mobile network
+    /// does. Rehearses the reconnect storm a client `reconnect` policy then sends. drop_sockets = "30s"
+    #[serde(default, with = "crate::units::serde_duration::option")]
+    pub drop_sockets: Option<Duration>,
 }
 
 impl Knobs {
@@ -87,6 +93,9 @@ impl Knobs {
             }
             None => {}
         }
+        if self.drop_sockets.is_some_and(|d| d.is_zero()) {
+            problems.push("drop_sockets must be above 0 (the mean socket lifetime)".into());
+        }
         if problems.is_empty() {
             Ok(())
         } else {
@@ -114,6 +123,7 @@ impl Knobs {
                 Duration::ZERO
             },
             contacts_drop: fraction(self.contacts_drop),
+            drop_sockets: self.drop_sockets.filter(|d| !d.is_zero()),
         }
     }
 }
@@ -184,10 +194,12 @@ mod tests {
             contacts_drop: -0.1,
             stall_every: Some(ms(1_000)),
             stall_for: ms(1_000),
+            drop_sockets: Some(Duration::ZERO),
             ..Knobs::default()
         };
         let err = k.validate().expect_err("invalid");
         for word in [
+            "drop_sockets",
             "sms_rate",
             "verify_capacity",
             "failure_rate",
@@ -200,6 +212,7 @@ mod tests {
         assert!(safe.validate().is_ok());
         assert_eq!(safe.failure_rate, 1.0);
         assert_eq!(safe.stall_every, None);
+        assert_eq!(safe.drop_sockets, None);
         let lonely = Knobs {
             stall_for: ms(5),
             ..Knobs::default()

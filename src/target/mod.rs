@@ -29,7 +29,8 @@
 //!
 //! [`Knobs`] make the service struggle on purpose: added latency, an SMS gateway with a delay and
 //! a throughput, a verification capacity, an injected failure rate, periodic stalls and contact
-//! discovery that leaves some contacts out. Latency, failure rate and stalls apply to the service
+//! discovery that leaves some contacts out, and sockets dropped after a random lifetime
+//! (`drop_sockets`, no close frame). Latency, failure rate and stalls apply to the service
 //! endpoints (`register`, `verify`, `login`, `contacts/sync` and the `ws` handshake); stalls also hold
 //! WebSocket relaying. `/healthz`, `/v1/stats` and the SMS sink (it stands for the user's phone,
 //! not the service) are never slowed down or failed. A stall occupies the last `stall_for` of

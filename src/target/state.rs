@@ -232,6 +232,8 @@ pub(crate) struct Stats {
     pub sockets_opened: AtomicU64,
     pub online_sockets: AtomicU64,
     pub slow_consumers_closed: AtomicU64,
+    /// Sockets dropped on purpose by the `drop_sockets` knob.
+    pub sockets_dropped: AtomicU64,
     /// `send` frames accepted (acked).
     pub messages_relayed: AtomicU64,
     /// Message frames pushed into sockets' outgoing queues (one per recipient socket).
@@ -276,6 +278,7 @@ impl Shared {
                 "online": get(&s.online_sockets),
                 "opened": get(&s.sockets_opened),
                 "slow_consumers_closed": get(&s.slow_consumers_closed),
+                "dropped": get(&s.sockets_dropped),
             },
             "messages": {
                 "relayed": get(&s.messages_relayed),

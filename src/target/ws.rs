@@ -263,9 +263,18 @@ pub(crate) async fn run_socket(shared: Arc<Shared>, user: u64, mut socket: WebSo
     let mut shutdown = shared.shutdown_signal();
     // Frames taken from the queue but not yet known to be written.
     let mut in_flight = Vec::with_capacity(WRITE_BATCH);
+    let lifetime = shared.knobs.drop_sockets.map(lifetime);
+    // Without the knob this timer is never polled (the branch below is disabled).
+    let drop_at = tokio::time::sleep(lifetime.unwrap_or(Duration::from_secs(1 << 20)));
+    tokio::pin!(drop_at);
     loop {
         tokio::select! {
             biased;
+            _ = &mut drop_at, if lifetime.is_some() => {
+                // No close frame: the client sees the connection vanish, as after a crash.
+                bump(&shared.stats.sockets_dropped);
+                break;
+            }
             _ = kill.notified() => {
                 let bye = socket.send(close(1008, "slow consumer"));
                 let _ = tokio::time::timeout(CLOSE_GRACE, bye).await;
@@ -314,6 +323,14 @@ pub(crate) async fn run_socket(shared: Arc<Shared>, user: u64, mut socket: WebSo
         .hub
         .disconnect(&shared.stats, user, conn, in_flight, &mut rx);
     shared.stats.online_sockets.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// A socket's lifetime under `drop_sockets`: exponential with that mean (memoryless, so drops
+/// come at a steady rate however long sockets have been open).
+fn lifetime(mean: Duration) -> Duration {
+    use rand::RngExt;
+    let u: f64 = rand::rng().random_range(0.0..1.0);
+    mean.mul_f64(-(1.0 - u).ln()).min(mean * 50)
 }
 
 /// Runs a socket write unless the socket is declared a slow consumer or the server stops first

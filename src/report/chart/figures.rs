@@ -219,6 +219,28 @@ pub(super) fn throughput(timeline: &Timeline) -> Figure {
         legend: false,
         allow_log: false,
     });
+    // Retries and reconnects are not errors, but they are load the target had to take: the
+    // storm a surge causes. Only drawn when the run had any, so other charts keep their shape.
+    let total_retries: u64 = points
+        .iter()
+        .flat_map(|p| p.metrics.values())
+        .fold(0u64, |acc, m| acc.saturating_add(m.retries));
+    let total_reconnects: u64 = points
+        .iter()
+        .flat_map(|p| p.metrics.values())
+        .fold(0u64, |acc, m| acc.saturating_add(m.reconnects));
+    if total_retries + total_reconnects > 0 {
+        fig.panels.push(Panel {
+            title: format!(
+                "Retries and reconnects per second ({total_retries} retries, {total_reconnects} reconnects in total)"
+            ),
+            swatch: None,
+            y_label: "retries/s".to_string(),
+            series: per_metric(|m| m.retries + m.reconnects),
+            legend: false,
+            allow_log: false,
+        });
+    }
     // The same errors by class: a wall of timeouts reads differently from a wall of 429s.
     let classes: std::collections::BTreeSet<&str> = points
         .iter()
