@@ -221,6 +221,14 @@ def sockstat():
     return out
 
 
+def meminfo_kb(field):
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
 def sample(gen_pid, target_pid, out_path, seconds):
     """Every `seconds` until the generator exits: its VmRSS and open descriptors, the target's,
     and the host's TCP socket counts. One JSON line per sample; t is time.monotonic()."""
@@ -235,6 +243,7 @@ def sample(gen_pid, target_pid, out_path, seconds):
             except OSError:
                 return 0  # the generator (or the target) has exited
             rec.update(sockstat())
+            rec["sunreclaim_kb"] = meminfo_kb("SUnreclaim")
             out.write(json.dumps(rec) + "\n")
             out.flush()
             time.sleep(float(seconds))
@@ -308,6 +317,7 @@ def connected_eval(run_dir, samples_path, results_path, extra):
                        gen_rss_first_kb=plateau[0]["gen_rss_kb"], gen_rss_last_kb=plateau[-1]["gen_rss_kb"],
                        tgt_rss_kb=median([x["tgt_rss_kb"] for x in plateau]),
                        tcp_mem_pages=median([x.get("tcp_mem_pages", 0) for x in plateau]),
+                       sunreclaim_kb=median([x.get("sunreclaim_kb", 0) for x in plateau]),
                        tcp_inuse=median([x.get("tcp_inuse", 0) for x in plateau]))
         else:
             reasons.append("no RSS sample on the plateau (hold too short?)")
@@ -585,7 +595,9 @@ def report(results_path):
         p(f"| generator memory per connected user (marginal, {fmt(a['users'])} → {fmt(b['users'])}) | "
           f"**{(b['gen_rss_kb'] - a['gen_rss_kb']) / dn:.2f} KiB** ΔRSS/ΔN (RSS excludes the kernel's "
           f"socket buffers); target: {(b['tgt_rss_kb'] - a['tgt_rss_kb']) / dn:.2f} KiB; kernel TCP "
-          f"memory (host-wide, both ends): {(b['tcp_mem_pages'] - a['tcp_mem_pages']) * 4 / dn:.2f} KiB |")
+          f"buffer memory (sockstat `mem`, host-wide, both ends): {(b['tcp_mem_pages'] - a['tcp_mem_pages']) * 4 / dn:.2f} KiB; "
+          f"kernel unreclaimable slab (socket structures etc., host-wide, both ends, noisy): "
+          f"{(b.get('sunreclaim_kb', 0) - a.get('sunreclaim_kb', 0)) / dn:.2f} KiB |")
     if bs1:
         p(f"| highest signup rate with schedule lag p99 < {strict:g} ms | **{fmt(bs1['rate'])} users/s** "
           f"(lag p99 {bs1['lag_p99_ms']:.2f} ms, seed {bs1['seed']}) |")
@@ -604,7 +616,7 @@ def report(results_path):
           f"{fmt(bs['http_requests'] / max(bs['cpu_s'], 1e-9))} HTTP req per CPU-s (incl. the socket and 3 messages per user) |")
         p(f"| generator peak RSS at that rate | {bs['rss_mb']:.1f} MB |")
         p(f"| target CPU at that rate | {bs['target_cpu_s'] / max(bs['duration_s'], 1e-9):.2f} CPU-s/s |")
-    else:
+    elif sign:
         p("| highest passing signup rate | none passed |")
     ff = first_fail_above(sign, "rate", bs["rate"] if bs else 0)
     if ff:
@@ -617,7 +629,7 @@ def report(results_path):
           f"{bm['cpu_s'] / max(bm['sent'], 1) * 1000:.3f} CPU-s per 1000 messages (whole run incl. {fmt(bm['users'])} signups) |")
         p(f"| generator peak RSS at that rate | {bm['rss_mb']:.1f} MB |")
         p(f"| target CPU at that rate | {bm['target_cpu_s'] / max(bm['duration_s'], 1e-9):.2f} CPU-s/s |")
-    else:
+    elif msgs:
         p("| highest passing message rate | none passed |")
     ffm = first_fail_above(msgs, "msg_rate", bm["msg_rate"] if bm else 0)
     if ffm:
@@ -635,43 +647,46 @@ def report(results_path):
     if reg and reg.get("req_per_s"):
         p(f"| wrk -t1 -c64 POST /v1/register (unique phones) | {fmt(reg['req_per_s'])} req/s, non-2xx {fmt(reg['non_2xx'])} |")
     p("")
-    p("wrk sends one trivial GET on 64 kept-alive connections and records only its own latency "
-      "histogram; inrush runs a whole user per arrival (register → SMS code → verify → contact sync → "
-      "WebSocket upgrade, then 3 chat messages tracked to delivery), each on its own new connection, on "
-      "an open-model Poisson schedule, recording every step into corrected and uncorrected HDR "
-      "histograms. The ratio says how close the generator gets to a bare HTTP hammer, not that they do "
-      "the same work.")
-    p("")
-    p("## Signup sweep")
-    p("")
-    p(f"| users/s | seed | planned | started | lag p99 ms | pass at < {strict:g} ms | errors | HTTP req/s | register p99 ms | ws_connect p99 ms | gen CPU-s/s | gen CPU-s /1k signups | gen RSS MB | target CPU-s/s | listen overflows | other load gen/target core | result |")
-    p("|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
-    for r in sorted(sign, key=lambda r: (r["rate"], r.get("seed", 0))):
-        if "planned" not in r:
-            p(f"| {fmt(r['rate'])} | {r.get('seed')} | | | | | | | | | | | | | | | FAIL: {'; '.join(r['reasons'])} |")
-            continue
-        p(f"| {fmt(r['rate'])} | {r['seed']} | {fmt(r['planned'])} | {fmt(r['started'])} | {r['lag_p99_ms']:.2f} | "
-          f"{'yes' if passes(r, strict) else 'no'} | "
-          f"{fmt(r['errors'])} | {fmt(r['http_per_s'])} | {r['register_p99_ms']} | {r['ws_connect_p99_ms']} | "
-          f"{r['cpu_per_s']:.2f} | {r['cpu_s'] / max(r['started'], 1) * 1000:.2f} | {r['rss_mb']:.1f} | "
-          f"{r['target_cpu_s'] / max(r['duration_s'], 1e-9):.2f} | {fmt(r.get('listen_overflows'))} | "
-          f"{other(r)} | {verdict(r)} |")
-    p("")
-    p("## Message sweep")
-    p("")
-    p("| aimed msg/s | users | think mean ms | lag p99 ms | errors | sent/s (chat) | delivered/s (chat) | sent | acked | delivered | lost | pending | delivery p99 ms | gen CPU-s/s | gen CPU-s /1k msgs | gen RSS MB | target CPU-s/s | other load gen/target core | result |")
-    p("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
-    for r in sorted(msgs, key=lambda r: (r["msg_rate"], r.get("seed", 0))):
-        if "planned" not in r:
-            p(f"| {fmt(r['msg_rate'])} | {fmt(r['users'])} | | | | | | | | | | | | | | | | | FAIL: {'; '.join(r['reasons'])} |")
-            continue
-        p(f"| {fmt(r['msg_rate'])} | {fmt(r['users'])} | {r['users'] / r['msg_rate'] * 1000:.1f} | {r['lag_p99_ms']:.2f} | "
-          f"{fmt(r['errors'])} | {fmt(r['chat_sent_per_s'])} | {fmt(r['chat_delivered_per_s'])} | {fmt(r['sent'])} | "
-          f"{fmt(r['acked'])} | {fmt(r['delivered'])} | {fmt(r['lost'])} | {fmt(r['pending'])} | {r['delivery_p99_ms']} | "
-          f"{r['cpu_per_s']:.2f} | {r['cpu_s'] / max(r['sent'], 1) * 1000:.3f} | {r['rss_mb']:.1f} | "
-          f"{r['target_cpu_s'] / max(r['duration_s'], 1e-9):.2f} | "
-          f"{other(r)} | {verdict(r)} |")
-    p("")
+    if wrk:
+        p("wrk sends one trivial GET on 64 kept-alive connections and records only its own latency "
+          "histogram; inrush runs a whole user per arrival (register → SMS code → verify → contact sync → "
+          "WebSocket upgrade, then 3 chat messages tracked to delivery), each on its own new connection, on "
+          "an open-model Poisson schedule, recording every step into corrected and uncorrected HDR "
+          "histograms. The ratio says how close the generator gets to a bare HTTP hammer, not that they do "
+          "the same work.")
+        p("")
+    if sign:
+        p("## Signup sweep")
+        p("")
+        p(f"| users/s | seed | planned | started | lag p99 ms | pass at < {strict:g} ms | errors | HTTP req/s | register p99 ms | ws_connect p99 ms | gen CPU-s/s | gen CPU-s /1k signups | gen RSS MB | target CPU-s/s | listen overflows | other load gen/target core | result |")
+        p("|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+        for r in sorted(sign, key=lambda r: (r["rate"], r.get("seed", 0))):
+            if "planned" not in r:
+                p(f"| {fmt(r['rate'])} | {r.get('seed')} | | | | | | | | | | | | | | | FAIL: {'; '.join(r['reasons'])} |")
+                continue
+            p(f"| {fmt(r['rate'])} | {r['seed']} | {fmt(r['planned'])} | {fmt(r['started'])} | {r['lag_p99_ms']:.2f} | "
+              f"{'yes' if passes(r, strict) else 'no'} | "
+              f"{fmt(r['errors'])} | {fmt(r['http_per_s'])} | {r['register_p99_ms']} | {r['ws_connect_p99_ms']} | "
+              f"{r['cpu_per_s']:.2f} | {r['cpu_s'] / max(r['started'], 1) * 1000:.2f} | {r['rss_mb']:.1f} | "
+              f"{r['target_cpu_s'] / max(r['duration_s'], 1e-9):.2f} | {fmt(r.get('listen_overflows'))} | "
+              f"{other(r)} | {verdict(r)} |")
+        p("")
+    if msgs:
+        p("## Message sweep")
+        p("")
+        p("| aimed msg/s | users | think mean ms | lag p99 ms | errors | sent/s (chat) | delivered/s (chat) | sent | acked | delivered | lost | pending | delivery p99 ms | gen CPU-s/s | gen CPU-s /1k msgs | gen RSS MB | target CPU-s/s | other load gen/target core | result |")
+        p("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+        for r in sorted(msgs, key=lambda r: (r["msg_rate"], r.get("seed", 0))):
+            if "planned" not in r:
+                p(f"| {fmt(r['msg_rate'])} | {fmt(r['users'])} | | | | | | | | | | | | | | | | | FAIL: {'; '.join(r['reasons'])} |")
+                continue
+            p(f"| {fmt(r['msg_rate'])} | {fmt(r['users'])} | {r['users'] / r['msg_rate'] * 1000:.1f} | {r['lag_p99_ms']:.2f} | "
+              f"{fmt(r['errors'])} | {fmt(r['chat_sent_per_s'])} | {fmt(r['chat_delivered_per_s'])} | {fmt(r['sent'])} | "
+              f"{fmt(r['acked'])} | {fmt(r['delivered'])} | {fmt(r['lost'])} | {fmt(r['pending'])} | {r['delivery_p99_ms']} | "
+              f"{r['cpu_per_s']:.2f} | {r['cpu_s'] / max(r['sent'], 1) * 1000:.3f} | {r['rss_mb']:.1f} | "
+              f"{r['target_cpu_s'] / max(r['duration_s'], 1e-9):.2f} | "
+              f"{other(r)} | {verdict(r)} |")
+        p("")
     if conn:
         p("## Connected users")
         p("")
