@@ -36,7 +36,7 @@ MSG_MAX=${MSG_MAX:-512000}
 BUDGET_S=${BUDGET_S:-$([[ $QUICK == 1 ]] && echo 150 || echo 720)}  # past this, no retries/waits/bisection
 RETRY=${RETRY:-1}                # reruns of a step that failed while other load used a pinned core
 QUIET_WAIT=${QUIET_WAIT:-20}      # before each step, wait up to this long for both cores to be idle
-PARTS=${PARTS:-connected signup message wrk}   # which parts to run
+PARTS=${PARTS:-signup message wrk connected}   # which parts to run (in this order)
 STRICT_LAG_MS=${STRICT_LAG_MS:-1}  # the signup sweep also bisects the rate with schedule lag p99 below this
 export LAG_MS=${LAG_MS:-5} STRICT_LAG_MS
 TARGET_CORE=${TARGET_CORE:-0}
