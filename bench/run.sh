@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # inrush benchmark: how many signups/s and chat messages/s one generator core sustains against
-# the built-in messenger on another core, compared with wrk in the same run. See bench/README.md.
+# the built-in messenger on another core, compared with wrk in the same run, and how many idle
+# connected users one generator process holds, with its memory per user. See bench/README.md.
 #
-#   bench/run.sh            # full run, ~10 minutes
-#   QUICK=1 bench/run.sh    # ~2 minutes, shorter steps, coarser search
+#   bench/run.sh            # full run, ~13 minutes
+#   QUICK=1 bench/run.sh    # ~4 minutes, shorter steps, coarser search
 #
 # Writes reports/bench-<UTC stamp>.md (the table) and reports/bench-<UTC stamp>/ (every step's
 # summary.json, server logs, results.jsonl). reports/ is git-ignored. All traffic goes to 127.0.0.1.
