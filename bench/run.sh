@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # inrush benchmark: how many signups/s and chat messages/s one generator core sustains against
-# the built-in messenger on another core, compared with wrk in the same run. See bench/README.md.
+# the built-in messenger on another core, compared with wrk in the same run, and how many idle
+# connected users one generator process holds, with its memory per user. See bench/README.md.
 #
-#   bench/run.sh            # full run, ~10 minutes
-#   QUICK=1 bench/run.sh    # ~2 minutes, shorter steps, coarser search
+#   bench/run.sh            # full run, ~13 minutes
+#   QUICK=1 bench/run.sh    # ~4 minutes, shorter steps, coarser search
 #
 # Writes reports/bench-<UTC stamp>.md (the table) and reports/bench-<UTC stamp>/ (every step's
 # summary.json, server logs, results.jsonl). reports/ is git-ignored. All traffic goes to 127.0.0.1.
@@ -15,12 +16,17 @@ HELP="$ROOT/bench/bench.py"
 py() { python3 "$HELP" "$@"; }
 
 QUICK=${QUICK:-0}
+ORIG_PARTS=${PARTS:-}
 if [[ $QUICK == 1 ]]; then
   STEP_S=${STEP_S:-5};          BISECT=${BISECT:-1};        CONFIRM=${CONFIRM:-0}
   SIGNUP_START=${SIGNUP_START:-200}
   MSG_USERS=${MSG_USERS:-500};  MSG_JOIN_S=${MSG_JOIN_S:-2}; MSG_CHAT_S=${MSG_CHAT_S:-5}
   MSG_START=${MSG_START:-4000}; WRK_S=${WRK_S:-4};         QUIET_WAIT=${QUIET_WAIT:-5}
+  CONN_N1=${CONN_N1:-5000};      CONN_N2=${CONN_N2:-15000}; CONN_RATE=${CONN_RATE:-1000}
+  CONN_HOLD_S=${CONN_HOLD_S:-8}
 else
+  CONN_N1=${CONN_N1:-5000};      CONN_N2=${CONN_N2:-15000}; CONN_RATE=${CONN_RATE:-1000}
+  CONN_HOLD_S=${CONN_HOLD_S:-20}
   STEP_S=${STEP_S:-15};         BISECT=${BISECT:-3};        CONFIRM=${CONFIRM:-1}
   SIGNUP_START=${SIGNUP_START:-50}
   MSG_USERS=${MSG_USERS:-1000}; MSG_JOIN_S=${MSG_JOIN_S:-5}; MSG_CHAT_S=${MSG_CHAT_S:-15}
@@ -31,7 +37,9 @@ MSG_MAX=${MSG_MAX:-512000}
 BUDGET_S=${BUDGET_S:-$([[ $QUICK == 1 ]] && echo 150 || echo 720)}  # past this, no retries/waits/bisection
 RETRY=${RETRY:-1}                # reruns of a step that failed while other load used a pinned core
 QUIET_WAIT=${QUIET_WAIT:-20}      # before each step, wait up to this long for both cores to be idle
-PARTS=${PARTS:-signup message wrk}   # which parts to run
+PARTS=${PARTS:-signup message wrk connected}   # which parts to run (in this order)
+STRICT_LAG_MS=${STRICT_LAG_MS:-1}  # the signup sweep also bisects the rate with schedule lag p99 below this
+export LAG_MS=${LAG_MS:-5} STRICT_LAG_MS
 TARGET_CORE=${TARGET_CORE:-0}
 GEN_CORE=${GEN_CORE:-1}
 
@@ -88,10 +96,10 @@ if ! command -v wrk >/dev/null; then
 fi
 
 py meta "$RESULTS" "date=$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
-  "command=$( [[ $QUICK == 1 ]] && echo 'QUICK=1 ' )$( [[ -n ${BENCH_REV:-} ]] && echo "BENCH_REV=$BENCH_REV " )bench/run.sh" \
+  "command=$( [[ $QUICK == 1 ]] && echo 'QUICK=1 ' )$( [[ -n ${ORIG_PARTS:-} ]] && echo "PARTS=\"$ORIG_PARTS\" " )$( [[ -n ${BENCH_REV:-} ]] && echo "BENCH_REV=$BENCH_REV " )bench/run.sh" \
   "commit=$REV" \
   "cpus=$(nproc)" "cpu_model=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" \
-  "nofile=$(ulimit -n)" "step_s=$STEP_S"
+  "nofile=$(ulimit -n)" "step_s=$STEP_S" "lag_ms=$LAG_MS" "strict_lag_ms=$STRICT_LAG_MS"
 
 # Starts a fresh target (no registered phones, no sockets) on a free port, pinned to TARGET_CORE.
 start_target() {
@@ -144,12 +152,14 @@ run_step() {
     "listen_overflows=$((ovf1 - ovf0))" "$@"
 }
 
-# attempt NAME VALUE: one sweep step, retried (RETRY times) when it failed while disturbed.
+# attempt NAME VALUE [LAG_MS]: one sweep step, retried (RETRY times) when it failed while
+# disturbed; pass/fail at schedule lag p99 < LAG_MS (default: the loose LAG_MS).
 attempt() {
-  local name=$1 value=$2 tries=0 rc
+  local name=$1 value=$2 lag=${3:-$LAG_MS} tries=0 rc
   while :; do
     rc=0
-    "${name}_step" "$value" || rc=$?
+    "${name}_step" "$value" || true
+    py verdict "$RESULTS" "$lag" || rc=$?
     if ((rc == 3 && tries < RETRY)) && ! over_budget; then
       tries=$((tries + 1))
       log "$name $value failed while other load used a pinned core; retrying"
@@ -191,6 +201,32 @@ sweep() {
   log "$name: highest passing $lo, lowest failing ${hi/#0/none}"
 }
 
+# refine NAME KIND KEY LAG_MS ROUND MIN: after a sweep, finds the boundary for a stricter lag
+# limit from the steps already run (bench.py bracket): halves below the lowest step while none
+# passes (down to MIN), then bisects BISECT times, then confirms (CONFIRM=1).
+refine() {
+  local name=$1 kind=$2 key=$3 lag=$4 round=$5 min=$6 lo hi i mid
+  read -r lo hi < <(py bracket "$RESULTS" "$kind" "$key" "$lag")
+  log "$name, lag p99 < $lag ms: passing so far ${lo/#0/none}, failing ${hi/#0/none}"
+  while ((lo == 0 && hi / 2 >= min)) && ! over_budget; do
+    mid=$((hi / 2 / round * round))
+    if attempt "$name" "$mid" "$lag"; then lo=$mid; else hi=$mid; fi
+  done
+  if ((hi > 0 && lo > 0)); then
+    for ((i = 0; i < BISECT; i++)); do
+      over_budget && { log "$name: time budget used, no more bisection"; break; }
+      mid=$(((lo + hi) / 2 / round * round))
+      ((mid > lo && mid < hi)) || break
+      if attempt "$name" "$mid" "$lag"; then lo=$mid; else hi=$mid; fi
+    done
+  fi
+  if ((lo > 0 && CONFIRM == 1)) && ! over_budget; then
+    log "$name: confirming $lo at lag p99 < $lag ms with another seed"
+    attempt "$name" "$lo" "$lag" || log "$name: the confirmation of $lo failed"
+  fi
+  log "$name, lag p99 < $lag ms: highest passing ${lo/#0/none}, lowest failing ${hi/#0/none}"
+}
+
 SCEN=$OUT/scenarios
 mkdir -p "$SCEN"
 
@@ -211,6 +247,7 @@ message_step() {
 if [[ " $PARTS " == *" signup "* ]]; then
   log "signup sweep: ${STEP_S}s constant-rate Poisson steps from $SIGNUP_START users/s"
   sweep signup "$SIGNUP_START" "$SIGNUP_MAX" 10
+  refine signup signup rate "$STRICT_LAG_MS" 10 20
 fi
 
 if [[ " $PARTS " == *" message "* ]]; then
@@ -261,6 +298,59 @@ open(sys.argv[1], "w").write(f"{r.ru_utime} {r.ru_stime} {wall}\n"); sys.exit(rc
   stop_target
   # shellcheck disable=SC2086
   py wrk-parse "$OUT/logs/wrk-register.txt" "$OUT/logs/wrk-register.time" "$RESULTS" label=register $measured || true
+fi
+
+# ---------------------------------------------------------------------------------------------
+# connected_step USERS: USERS sign up at CONN_RATE/s (evenly spaced), open their WebSocket and
+# stay connected, idle, for CONN_HOLD_S; meanwhile the generator's and the target's VmRSS and
+# descriptors and the host's TCP socket counts are sampled every 0.5 s (bench.py sample).
+connected_step() {
+  local users=$1 f="$SCEN/connected-$1.toml"
+  STEP=$((STEP + 1))
+  local seed=$((1000 + STEP)) dir="$OUT/steps/$STEP-connected-$users" samples="$OUT/steps/$STEP-samples.jsonl"
+  local connect_s=$(((users + CONN_RATE - 1) / CONN_RATE))
+  local max_s=$((connect_s + CONN_HOLD_S + 90)) rc=0 gp ovf0 ovf1 tw0 measured
+  py hold-scenario "$users" "$CONN_RATE" "$CONN_HOLD_S" >"$f"
+  py wait-quiet "$QUIET_WAIT" "$GEN_CORE" "$TARGET_CORE"
+  start_target "$STEP"
+  ovf0=$(py listen-overflows)
+  tw0=$(awk '/^TCP:/ { for (i = 2; i < NF; i++) if ($i == "tw") print $(i + 1) }' /proc/net/sockstat)
+  measure_begin
+  timeout --signal=INT --kill-after=10 "$max_s" \
+    taskset -c "$GEN_CORE" "$BIN" run "$f" --target "http://127.0.0.1:$PORT" \
+    --out "$dir" --workers 1 --quiet --seed "$seed" >"$OUT/logs/run-$STEP.log" 2>&1 &
+  gp=$!
+  # $gp is timeout(1); the generator is its child (taskset execs inrush).
+  local ip="" i
+  for ((i = 0; i < 50; i++)); do
+    ip=$(pgrep -P "$gp" | head -n1 || true)
+    [[ -n $ip ]] && break
+    sleep 0.1
+  done
+  local sampler=""
+  if [[ -n $ip ]]; then
+    py sample "$ip" "$SP" "$samples" 0.5 &
+    sampler=$!
+  fi
+  wait "$gp" || rc=$?
+  [[ -z $sampler ]] || wait "$sampler" || true
+  measured=$(measure_end)
+  ovf1=$(py listen-overflows)
+  stop_target
+  # shellcheck disable=SC2086
+  py connected-eval "$dir" "$samples" "$RESULTS" "users=$users" "conn_rate=$CONN_RATE" \
+    "hold_s=$CONN_HOLD_S" "seed=$seed" "rc=$rc" "nofile=$(ulimit -n)" "tw_before=$tw0" \
+    "listen_overflows=$((ovf1 - ovf0))" $measured || true
+}
+
+if [[ " $PARTS " == *" connected "* ]]; then
+  if ((CONN_N2 + 100 > $(ulimit -n))); then
+    log "connected: $CONN_N2 users need ~$((CONN_N2 + 20)) descriptors, the open-file limit is $(ulimit -n); lowering"
+    CONN_N2=$(($(ulimit -n) - 200))
+  fi
+  log "connected users: $CONN_N1 then $CONN_N2 users connect at $CONN_RATE/s and stay idle for ${CONN_HOLD_S}s"
+  connected_step "$CONN_N1"
+  connected_step "$CONN_N2"
 fi
 
 # ---------------------------------------------------------------------------------------------
