@@ -3,9 +3,9 @@
 //! tokio's timer wheel has 1 ms slots and rounds every deadline up to the next slot, so an
 //! operation meant for t starts up to ~2 ms late: that is a floor under the schedule lag a
 //! generator can show, and it is the generator's, not the target's. Here one `timerfd` per
-//! worker is armed for the earliest pending deadline (nanosecond resolution, woken by the same
-//! epoll that drives the worker's sockets — no spinning, no extra thread), and a heap of
-//! (deadline, waker) pairs holds the rest. A dropped sleep leaves its entry behind; it wakes its
+//! worker is armed for the earliest pending deadline plus a 500 µs slack (nanosecond resolution,
+//! woken by the same epoll that drives the worker's sockets — no spinning, no extra thread), and
+//! a heap of (deadline, waker) pairs holds the rest; a wake-up ends every sleep that is due. A dropped sleep leaves its entry behind; it wakes its
 //! task once, spuriously, at its deadline, which every waiter tolerates.
 
 use std::cell::{Cell, RefCell};
@@ -41,6 +41,14 @@ impl Ord for Entry {
         self.at.cmp(&other.at)
     }
 }
+
+/// How late a sleep may end so that deadlines close together share one wake-up. Each wake-up of an
+/// idle worker costs tens of microseconds of CPU (on a VM, an exit and a re-entry). Measured at
+/// 1 600 signups/s on one core (CPU-s per 1 000 signups / schedule lag p50): one wake-up per
+/// deadline 0.48 / 0.11 ms; 250 µs slack 0.40 / 0.29 ms; 500 µs 0.37 / 0.43 ms; tokio's 1 ms
+/// wheel 0.34 / 0.90 ms (p99 2–4 ms even when idle).
+const SLACK: std::time::Duration = std::time::Duration::from_micros(SLACK_US);
+const SLACK_US: u64 = 500;
 
 pub struct Clock {
     fd: AsyncFd<OwnedFd>,
@@ -107,8 +115,9 @@ impl Clock {
 
     fn register(&self, at: Instant, waker: Waker) {
         self.pending.borrow_mut().push(Reverse(Entry { at, waker }));
-        if self.armed.get().is_none_or(|armed| at < armed) {
-            self.arm(at);
+        let latest = at + SLACK;
+        if self.armed.get().is_none_or(|armed| armed > latest) {
+            self.arm(latest);
         }
     }
 
@@ -148,7 +157,7 @@ impl Clock {
                 pending.peek().map(|Reverse(e)| e.at)
             };
             if let Some(at) = next {
-                self.arm(at);
+                self.arm(at + SLACK);
             }
             for waker in due {
                 waker.wake();
