@@ -353,10 +353,12 @@ pub fn observe(t: &Threshold, s: &Summary) -> Option<f64> {
             match *f {
                 "count" => Some(retries as f64),
                 "reconnects" => Some(metrics.values().map(|m| m.reconnects).sum::<u64>() as f64),
-                // Of all attempts (operations plus the retried ones), the share retried.
+                // Of the requests and connects sent (retried ones included), the share that
+                // failed and was tried again: message metrics and transactions, which are never
+                // retried themselves, stay out of the denominator.
                 _ => {
-                    let ops: u64 = metrics.values().map(|m| m.count).sum();
-                    Some(ratio(retries, ops + retries).unwrap_or(0.0))
+                    let attempts: u64 = metrics.values().map(|m| m.attempts).sum();
+                    Some(ratio(retries, attempts).unwrap_or(0.0))
                 }
             }
         }

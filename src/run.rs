@@ -85,6 +85,7 @@ const ESTIMATE_MAX_ARRIVALS: f64 = 2_000_000.0;
 /// Raises the open-file limit as far as the system allows and compares it with what the plan
 /// needs at its peak (the estimate of `inrush plan`); returns the warnings to show and keep.
 fn open_files(plan: &Plan) -> Vec<String> {
+    use crate::dryrun::DEFAULT_LATENCY;
     let mut warnings = Vec::new();
     let Some(raised) = crate::limits::raise_open_files() else {
         return warnings;
@@ -95,11 +96,23 @@ fn open_files(plan: &Plan) -> Vec<String> {
             raised.before.soft, raised.before.hard
         ));
     }
-    let expected: f64 = plan.phases.iter().map(crate::schedule::phase_mass).sum();
+    // Users the estimate walks: the open schedule, plus a closed phase's users restarting at
+    // most once per assumed operation latency (a bound; real flows take longer), plus returns.
+    let closed: f64 = plan
+        .phases
+        .iter()
+        .filter_map(|p| {
+            let c = p.closed.as_ref()?;
+            Some(c.users as f64 * p.duration.as_secs_f64() / DEFAULT_LATENCY.as_secs_f64())
+        })
+        .sum();
+    let open: f64 = plan.phases.iter().map(crate::schedule::phase_mass).sum();
+    let returning = plan.flows.cohorts.iter().any(|c| c.returns.is_some());
+    let expected = (open + closed) * if returning { 10.0 } else { 1.0 };
     if expected > ESTIMATE_MAX_ARRIVALS {
         return warnings;
     }
-    let estimate = crate::dryrun::estimate(plan, crate::dryrun::DEFAULT_LATENCY);
+    let estimate = crate::dryrun::estimate(plan, DEFAULT_LATENCY);
     let needed = estimate.resources.descriptors;
     let limit = raised.now.soft;
     if needed > limit {
@@ -448,7 +461,10 @@ fn build_summary(
                     share: region.share,
                     latency_ms: ms(region.latency),
                     jitter_ms: ms(region.jitter),
-                    users: r.counter(crate::metrics::Counter::ArrivalsStarted),
+                    // Distinct users: a returning user's later visits are started arrivals too.
+                    users: r
+                        .counter(crate::metrics::Counter::ArrivalsStarted)
+                        .saturating_sub(r.counter(crate::metrics::Counter::UsersReturned)),
                     metrics: summary::metrics_of(r, &plan.catalog, duration_s),
                     messages: summary::messages_of(r, None),
                     contacts: summary::contacts_of(r),

@@ -500,19 +500,41 @@ phases = [ { name = "arrive", duration = "1s", rate = 30 }, { name = "quiet", du
 [user]
 contacts_known = 0
 contacts_unknown = 0
-messages = 0
-stay_online = { constant = "10ms" }
+messages = 2
+think = { constant = "300ms" }
+stay_online = { constant = "2s" }            # so that peers are online to message
 [run]
-drain = "0s"
+drain = "1s"
 retry = { attempts = 4, on = [429] }
+[thresholds]
+"retries.rate" = "< 100%"
 "#;
     let outcome = run_quiet(scratch.scenario("b", text), scratch.out("b"), None);
-    let m = &outcome.summary.metrics["verify"];
+    let s = &outcome.summary;
+    let m = &s.metrics["verify"];
     assert_eq!((m.count, m.errors), (30, 0), "{m:?}");
     assert!(m.retries > 0, "{m:?}");
     assert_eq!(m.retries_by_reason.get("429"), Some(&m.retries));
     // A retried verification waited a whole second.
     assert!(m.latency_ms.expect("latency").max >= 1000.0);
+    // Attempts: one per request or connect sent, retried ones included; messages are not
+    // attempts, so they cannot dilute retries.rate.
+    assert_eq!(m.attempts, m.count + m.retries, "{m:?}");
+    for step in ["register", "sms_code", "ws_connect"] {
+        let q = &s.metrics[step];
+        assert_eq!((q.attempts, q.retries), (q.count, 0), "{step}: {q:?}");
+    }
+    let ack = &s.metrics["message_ack"];
+    assert!(ack.count > 0, "messages were sent: {ack:?}");
+    assert_eq!(ack.attempts, 0);
+    let attempts: u64 = s.metrics.values().map(|q| q.attempts).sum();
+    let expected = m.retries as f64 / attempts as f64;
+    let observed = s.thresholds[0].observed.expect("retries.rate observed");
+    // Observed values are rounded to 6 decimals.
+    assert!(
+        (observed - expected).abs() < 1e-6,
+        "{observed} vs {expected}"
+    );
 }
 
 #[test]

@@ -85,8 +85,9 @@ pub struct User<'a> {
     received: Received,
     /// The open transaction: its metric and intended start.
     txn: Option<(MetricId, Duration)>,
-    /// Sockets this user reopened after a drop (a pause a reconnect overran is not lag).
-    reconnected: u32,
+    /// When this user last reopened its socket after a drop (a pause a reconnect overran is not
+    /// lag).
+    reconnected_at: Option<Duration>,
 }
 
 /// How many online users a user keeps as chat contacts for `swarm.online`.
@@ -171,7 +172,7 @@ pub async fn run_user(
         last_sent: Duration::ZERO,
         received: session.received,
         txn: None,
-        reconnected: 0,
+        reconnected_at: None,
     };
     if visits > 0 {
         // A returning user draws from a stream of its own per visit, not its first visit's again.
@@ -254,7 +255,7 @@ impl<'a> User<'a> {
             if deadline.is_some_and(|d| self.ctx.now() >= d) {
                 break;
             }
-            if self.listen(deadline, false).await.is_err() {
+            if self.listen(deadline, None).await.is_err() {
                 break;
             }
         }
@@ -311,7 +312,7 @@ impl<'a> User<'a> {
             Action::StayOnline(d) => {
                 let until = self.ctx.now() + d.sample(&mut self.rng);
                 while self.ctx.now() < until && self.running() {
-                    self.listen(Some(until), false).await?;
+                    self.listen(Some(until), None).await?;
                 }
                 self.intended = self.ctx.now();
                 if self.running() {
@@ -392,17 +393,20 @@ impl<'a> User<'a> {
 
     /// Waits until `at` while answering frames; records the timer's lag.
     async fn pause_until(&mut self, at: Duration) -> Result<(), Stop> {
-        let reconnected = self.reconnected;
+        // One timer for the whole pause, however many frames interrupt it: each new one would
+        // leave an entry in the worker's clock until the deadline.
+        let ctx = self.ctx;
+        let mut timer = std::pin::pin!(futures_util::FutureExt::fuse(ctx.sleep_until(at)));
         while self.ctx.now() < at {
             if !self.running() {
                 return Err(Stop);
             }
-            self.listen(Some(at), true).await?;
+            self.listen(Some(at), Some(timer.as_mut())).await?;
         }
         // Schedule lag is the generator's lateness. A pause that a reconnect overran ended late
         // because the service dropped the socket (that wait is in the reconnect's sample, and in
         // the next operation's latency, which still counts from `at`), not because of the timer.
-        if self.reconnected == reconnected {
+        if self.reconnected_at.is_none_or(|t| t < at) {
             let ctx = self.ctx;
             ctx.record_in(self.region, |r| {
                 r.value(MetricId::SCHEDULE_LAG, ctx.now().saturating_sub(at))
@@ -413,16 +417,20 @@ impl<'a> User<'a> {
     }
 
     /// Waits for one event: a frame (handled by the background rules), the deadline, or a change
-    /// of the run's state. Errors when the socket closed under the user. `precise` for a deadline
-    /// that is an operation's intended start (the worker's clock instead of tokio's 1 ms wheel).
-    async fn listen(&mut self, deadline: Option<Duration>, precise: bool) -> Result<(), Stop> {
+    /// of the run's state. Errors when the socket closed under the user. `timer`, when given, is
+    /// the deadline's precise sleep (an operation's intended start, on the worker's clock instead
+    /// of tokio's 1 ms wheel), owned by the caller so that it outlives one event.
+    async fn listen(
+        &mut self,
+        deadline: Option<Duration>,
+        timer: Option<Pin<&mut (dyn Future<Output = ()> + '_)>>,
+    ) -> Result<(), Stop> {
         let ctx = self.ctx;
         let at = deadline.unwrap_or_default();
         let sleep = async move {
-            if precise {
-                ctx.sleep_until(at).await
-            } else {
-                tokio::time::sleep_until(ctx.at(at)).await
+            match timer {
+                Some(timer) => timer.await,
+                None => tokio::time::sleep_until(ctx.at(at)).await,
             }
         };
         let link = &mut self.link;
@@ -505,7 +513,7 @@ impl<'a> User<'a> {
             match result {
                 Ok(()) => {
                     let ended = ctx.now();
-                    self.reconnected += 1;
+                    self.reconnected_at = Some(ended);
                     if let Some(m) = step.metric {
                         ctx.record_in(self.region, |r| {
                             r.reconnect(m);
@@ -552,7 +560,7 @@ impl<'a> User<'a> {
     /// (or the socket is lost), so the attempt that failed stays the final one.
     async fn wait_for_retry(&mut self, at: Duration) -> bool {
         while self.ctx.now() < at {
-            if !self.running() || self.listen(Some(at), false).await.is_err() {
+            if !self.running() || self.listen(Some(at), None).await.is_err() {
                 return false;
             }
         }
@@ -796,6 +804,11 @@ impl<'a> User<'a> {
         let mut attempt = 0u32;
         let (result, started) = loop {
             let started = ctx.now();
+            if matches!(step.action, Action::Http(_) | Action::WsConnect { .. }) {
+                if let Some(m) = self.failure_metric(step) {
+                    ctx.record_in(self.region, |r| r.attempt(m));
+                }
+            }
             // Counted against `max_inflight` while it runs (not while it waits to retry).
             let inflight = ctx.inflight();
             // Boxed: a request's or handshake's state is large and lives only while it runs;

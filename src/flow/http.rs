@@ -28,10 +28,6 @@ pub struct Response {
 }
 
 impl HttpClient {
-    pub fn new() -> Self {
-        Self::with_source(None)
-    }
-
     /// A client whose connections leave from `source`.
     pub fn with_source(source: Option<std::net::IpAddr>) -> Self {
         HttpClient {
@@ -121,11 +117,5 @@ impl HttpClient {
             headers: parts.headers,
             body,
         })
-    }
-}
-
-impl Default for HttpClient {
-    fn default() -> Self {
-        Self::new()
     }
 }

@@ -112,6 +112,8 @@ pub struct MetricRecord {
     pub retries: Vec<(RetryReason, u64)>,
     /// Sockets opened by this `ws` step that were reopened after a drop.
     pub reconnects: u64,
+    /// Requests and connects sent, retried ones included: what `retries.rate` divides by.
+    pub attempts: u64,
 }
 
 impl MetricRecord {
@@ -123,6 +125,7 @@ impl MetricRecord {
             examples: Default::default(),
             retries: Vec::new(),
             reconnects: 0,
+            attempts: 0,
         }
     }
 
@@ -162,6 +165,7 @@ impl MetricRecord {
             self.add_retries(*reason, *n);
         }
         self.reconnects += other.reconnects;
+        self.attempts += other.attempts;
     }
 }
 
@@ -248,6 +252,11 @@ impl Recorder {
     /// An attempt of `m` that failed for `reason` and is tried again (not an error).
     pub fn retry(&mut self, m: MetricId, reason: RetryReason) {
         self.metrics[m.index()].add_retries(reason, 1);
+    }
+
+    /// One request or connect of `m` sent (a retried one counts once per try).
+    pub fn attempt(&mut self, m: MetricId) {
+        self.metrics[m.index()].attempts += 1;
     }
 
     /// A socket of `m` reopened after the server or the network dropped it.

@@ -163,6 +163,9 @@ pub struct MetricSummary {
     /// Sockets of this `ws` step reopened after a drop (`reconnect`).
     #[serde(default)]
     pub reconnects: u64,
+    /// Requests or connects sent for this step, retried ones included (0 for other metrics).
+    #[serde(default)]
+    pub attempts: u64,
 }
 
 impl MetricSummary {
@@ -194,6 +197,7 @@ impl MetricSummary {
                 .map(|(reason, n)| (reason.name(), *n))
                 .collect(),
             reconnects: rec.reconnects,
+            attempts: rec.attempts,
         }
     }
 }

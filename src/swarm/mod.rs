@@ -113,11 +113,6 @@ impl WorkerCtx {
         Inflight(&self.inflight)
     }
 
-    pub fn record<T>(&self, f: impl FnOnce(&mut Recorder) -> T) -> T {
-        // Borrowed for the duration of one call, never across an await.
-        f(&mut self.rec.borrow_mut())
-    }
-
     /// Records into the worker's recorder and, for a user in a region, into that region's too.
     pub fn record_in(&self, region: Option<usize>, f: impl Fn(&mut Recorder)) {
         f(&mut self.rec.borrow_mut());
