@@ -195,28 +195,33 @@ impl Future for Sleep<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::rc::Rc;
     use std::time::Duration;
 
-    fn runtime() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_current_thread()
+    /// Runs `test` on a worker-like runtime (current thread, LocalSet) with a driven clock.
+    fn with_clock<Fut: Future<Output = ()>>(test: impl FnOnce(Rc<Clock>) -> Fut) {
+        let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .expect("runtime")
-    }
-
-    #[test]
-    fn sleeps_end_in_deadline_order_and_never_early() {
-        let rt = runtime();
-        let local = tokio::task::LocalSet::new();
-        local.block_on(&rt, async {
-            let clock = std::rc::Rc::new(Clock::new().expect("timerfd"));
+            .expect("runtime");
+        tokio::task::LocalSet::new().block_on(&rt, async {
+            let clock = Rc::new(Clock::new().expect("timerfd"));
             let driver = tokio::task::spawn_local({
                 let clock = clock.clone();
                 async move { clock.drive().await }
             });
+            test(clock).await;
+            driver.abort();
+        });
+    }
+
+    #[test]
+    fn sleeps_end_in_deadline_order_and_never_early() {
+        with_clock(|clock| async move {
             let start = Instant::now();
-            let order = std::rc::Rc::new(RefCell::new(Vec::new()));
+            let order = Rc::new(RefCell::new(Vec::new()));
             let mut tasks = Vec::new();
+            // Further apart than the slack, so each has its own wake-up.
             for ms in [30u64, 10, 20, 5] {
                 let (clock, order) = (clock.clone(), order.clone());
                 let at = start + Duration::from_millis(ms);
@@ -232,20 +237,12 @@ mod tests {
             assert_eq!(*order.borrow(), vec![5, 10, 20, 30]);
             // A deadline in the past resolves at once.
             clock.sleep_until(start).await;
-            driver.abort();
         });
     }
 
     #[test]
     fn a_dropped_sleep_does_not_stop_later_ones() {
-        let rt = runtime();
-        let local = tokio::task::LocalSet::new();
-        local.block_on(&rt, async {
-            let clock = std::rc::Rc::new(Clock::new().expect("timerfd"));
-            let driver = tokio::task::spawn_local({
-                let clock = clock.clone();
-                async move { clock.drive().await }
-            });
+        with_clock(|clock| async move {
             let start = Instant::now();
             // Registered, then dropped before its deadline (a select that took another branch).
             let early = clock.sleep_until(start + Duration::from_millis(5));
@@ -253,7 +250,6 @@ mod tests {
             let at = start + Duration::from_millis(15);
             clock.sleep_until(at).await;
             assert!(Instant::now() >= at);
-            driver.abort();
         });
     }
 }
