@@ -169,10 +169,12 @@ impl RetryPolicy {
             ErrorClass::Timeout => Some(RetryReason::Timeout),
             _ => None,
         };
-        e.status
-            .map(RetryReason::Status)
-            .and_then(covered)
-            .or_else(|| by_class.and_then(covered))
+        // An answer with a status is judged by its status alone: a WebSocket upgrade refused with
+        // 401 (a bad token) is not a connection failure to retry, whatever its error class.
+        match e.status {
+            Some(status) => covered(RetryReason::Status(status)),
+            None => by_class.and_then(covered),
+        }
     }
 }
 
@@ -514,9 +516,11 @@ mod tests {
             p.reason(&OpError::new(ErrorClass::CheckFailed, "bad")),
             None
         );
-        // A refused WebSocket handshake: its status if named, else "connect".
+        // A refused WebSocket handshake is judged by its status, like any answer: a 401 (a bad
+        // token) is not retried as a connection failure.
         let handshake = |s| OpError::new(ErrorClass::Connect, "x").with_status(s, None);
         assert_eq!(p.reason(&handshake(429)), Some(RetryReason::Status(429)));
-        assert_eq!(p.reason(&handshake(503)), Some(RetryReason::Connect));
+        assert_eq!(p.reason(&handshake(503)), None);
+        assert_eq!(p.reason(&handshake(401)), None);
     }
 }
