@@ -493,6 +493,8 @@ impl<'a> User<'a> {
         let mut at = ctx.now() + policy.backoff.delay(0, &mut self.rng);
         let intended = at;
         let mut last = fail(ErrorClass::Connect, "no reconnect attempt");
+        // As a retry is: the step's own metric, or else its transaction's.
+        let metric = self.failure_metric(step);
         for k in 0..policy.attempts {
             if k > 0 {
                 at = ctx.now() + policy.backoff.delay(k, &mut self.rng);
@@ -514,7 +516,7 @@ impl<'a> User<'a> {
                 Ok(()) => {
                     let ended = ctx.now();
                     self.reconnected_at = Some(ended);
-                    if let Some(m) = step.metric {
+                    if let Some(m) = metric {
                         ctx.record_in(self.region, |r| {
                             r.reconnect(m);
                             r.ok(m, intended, started, ended);
@@ -525,7 +527,7 @@ impl<'a> User<'a> {
                 Err(e) => last = e,
             }
         }
-        if let Some(m) = step.metric {
+        if let Some(m) = metric {
             let reason = format!(
                 "reconnect gave up after {} attempts: {}",
                 policy.attempts, last.reason
