@@ -772,6 +772,27 @@ fn collect_captures(steps: &[Spanned<StepSpec>], out: &mut IndexMap<String, usiz
     }
 }
 
+/// The index of the flow a cohort or a return names; an unknown name is a problem at its place.
+fn flow_index(
+    name: &Spanned<String>,
+    flows: &IndexMap<String, Spanned<FlowSpec>>,
+    problems: &mut Problems,
+) -> Option<usize> {
+    let found = flows.get_index_of(name.get_ref());
+    if found.is_none() {
+        let known: Vec<&str> = flows.keys().map(String::as_str).collect();
+        problems.add(
+            name.span(),
+            format!(
+                "unknown flow `{}`: the scenario defines {}",
+                name.get_ref(),
+                known.join(", ")
+            ),
+        );
+    }
+    found
+}
+
 /// `returns = { share, after, flow }` of a cohort.
 fn compile_returns(
     spec: &Spanned<spec::ReturnsSpec>,
@@ -787,18 +808,7 @@ fn compile_returns(
         );
     }
     let away = crate::plan::dist(&r.after, problems);
-    let Some(flow) = flows.get_index_of(r.flow.get_ref()) else {
-        let known: Vec<&str> = flows.keys().map(String::as_str).collect();
-        problems.add(
-            r.flow.span(),
-            format!(
-                "unknown flow `{}`: the scenario defines {}",
-                r.flow.get_ref(),
-                known.join(", ")
-            ),
-        );
-        return None;
-    };
+    let flow = flow_index(&r.flow, flows, problems)?;
     Some(Returns {
         share: share.clamp(0.0, 1.0),
         away,
@@ -885,20 +895,8 @@ pub fn compile(
     let mut out_cohorts = Vec::new();
     for c in cohorts {
         let c = c.get_ref();
-        let flow = match flows.get_index_of(c.flow.get_ref()) {
-            Some(i) => i,
-            None => {
-                let known: Vec<&str> = flows.keys().map(String::as_str).collect();
-                problems.add(
-                    c.flow.span(),
-                    format!(
-                        "unknown flow `{}`: the scenario defines {}",
-                        c.flow.get_ref(),
-                        known.join(", ")
-                    ),
-                );
-                continue;
-            }
+        let Some(flow) = flow_index(&c.flow, flows, problems) else {
+            continue;
         };
         let share = *c.share.get_ref();
         if !(share.is_finite() && share > 0.0) {

@@ -96,16 +96,11 @@ pub fn render(s: &Summary) -> String {
     }
     let r = &s.retries;
     if r.total + r.reconnects > 0 {
-        let by_reason: Vec<String> = r
-            .by_reason
-            .iter()
-            .map(|(k, v)| format!("{k}: {v}"))
-            .collect();
         let _ = writeln!(
             out,
             "\nretries: {} ({}) · reconnects: {}",
             r.total,
-            by_reason.join(", "),
+            r.by_reason_text(),
             r.reconnects
         );
     }

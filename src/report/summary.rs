@@ -270,6 +270,19 @@ impl Retries {
         }
         r
     }
+
+    /// `429: 10, connect: 2` (`none` without retries), for the text reports.
+    pub fn by_reason_text(&self) -> String {
+        if self.by_reason.is_empty() {
+            return "none".into();
+        }
+        let parts: Vec<String> = self
+            .by_reason
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}"))
+            .collect();
+        parts.join(", ")
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -91,11 +91,6 @@ pub fn render(s: &Summary) -> String {
     let r = &s.retries;
     if r.total + r.reconnects > 0 {
         // Retries are not errors: a reader sees them here, by reason and by metric.
-        let by_reason: Vec<String> = r
-            .by_reason
-            .iter()
-            .map(|(k, v)| format!("{k}: {v}"))
-            .collect();
         let by_metric: Vec<String> = s
             .metrics
             .iter()
@@ -110,11 +105,7 @@ pub fn render(s: &Summary) -> String {
             out,
             "retries: {} ({}), reconnects: {}; by metric: {}",
             r.total,
-            if by_reason.is_empty() {
-                "none".into()
-            } else {
-                by_reason.join(", ")
-            },
+            r.by_reason_text(),
             r.reconnects,
             by_metric.join(", ")
         );
