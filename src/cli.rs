@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::units::parse_duration;
+use crate::duration::parse_duration;
 
 #[derive(Debug, Parser)]
 #[command(

@@ -298,7 +298,7 @@ fn parse_value(s: &str, kind: Kind) -> Result<f64, String> {
         (Kind::Millis, "") => Err(format!(
             "`{s}` needs a unit: this is a latency, write e.g. `{n}ms` or `{n}s`"
         )),
-        (Kind::Millis, _) => crate::units::parse_duration(s).map(|d| d.as_secs_f64() * 1000.0),
+        (Kind::Millis, _) => crate::duration::parse_duration(s).map(|d| d.as_secs_f64() * 1000.0),
         (Kind::Fraction, "%") => Ok(n / 100.0),
         (Kind::Fraction, "") if (0.0..=1.0).contains(&n) => Ok(n),
         (Kind::Fraction, "") => Err(format!(

@@ -4,23 +4,23 @@
 //! collector → summary and reports → verdict. See `../shared/DESIGN.md` and the README.
 
 pub mod cli;
+pub mod clients;
 pub mod compare;
-pub mod dryrun;
+pub mod compiled;
+pub mod duration;
 pub mod error;
-pub mod flow;
+pub mod estimate;
 pub mod gate;
-pub mod limits;
 pub mod metrics;
-pub mod plan;
-pub mod region;
+pub mod os_limits;
 pub mod report;
+pub mod resource_usage;
 pub mod run;
+pub mod runtime;
 pub mod scenario;
 pub mod schedule;
 pub mod swarm;
 pub mod target;
-pub mod units;
-pub mod usage;
 
 use std::path::Path;
 
@@ -28,8 +28,8 @@ pub use error::Error;
 
 /// `inrush validate`: parses and checks a scenario, returns a short description of its plan.
 pub fn validate(path: &Path) -> Result<String, Error> {
-    let plan = plan::load(path, None)?;
-    Ok(plan::describe(&plan))
+    let plan = compiled::load(path, None)?;
+    Ok(compiled::describe(&plan))
 }
 
 /// `inrush plan`: estimates what running a scenario takes, sending nothing; prints the report
@@ -39,7 +39,7 @@ pub fn plan(
     seed: Option<u64>,
     out: Option<&Path>,
     latency: std::time::Duration,
-) -> Result<(dryrun::Estimate, std::path::PathBuf), Error> {
+) -> Result<(estimate::Estimate, std::path::PathBuf), Error> {
     plan_on(path, seed, out, latency, None)
 }
 
@@ -51,11 +51,11 @@ pub fn plan_on(
     out: Option<&Path>,
     latency: std::time::Duration,
     workers: Option<usize>,
-) -> Result<(dryrun::Estimate, std::path::PathBuf), Error> {
-    let plan = plan::load(path, seed)?;
+) -> Result<(estimate::Estimate, std::path::PathBuf), Error> {
+    let plan = compiled::load(path, seed)?;
     let estimate = match workers {
-        Some(n) => dryrun::estimate_on(&plan, latency, n as u64),
-        None => dryrun::estimate(&plan, latency),
+        Some(n) => estimate::estimate_on(&plan, latency, n as u64),
+        None => estimate::estimate(&plan, latency),
     };
     let dir = match out {
         Some(dir) => dir.to_path_buf(),
@@ -66,17 +66,17 @@ pub fn plan_on(
             Path::new("reports").join(format!("{}-plan-{stamp}", plan.name))
         }
     };
-    let phases: Vec<report::timeline::PhaseSpan> = plan
+    let phases: Vec<metrics::timeline::PhaseSpan> = plan
         .phases
         .iter()
-        .map(|p| report::timeline::PhaseSpan {
+        .map(|p| metrics::timeline::PhaseSpan {
             name: p.name.clone(),
             start_s: p.start.as_secs_f64(),
             end_s: p.end().as_secs_f64(),
         })
         .collect();
-    dryrun::render::write(&dir, &estimate, &phases)?;
-    print!("{}", dryrun::render::text(&estimate));
+    estimate::render::write(&dir, &estimate, &phases)?;
+    print!("{}", estimate::render::text(&estimate));
     println!("plan: {}", dir.display());
     Ok((estimate, dir))
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use rand::{RngExt, SeedableRng};
 
-use crate::plan::{Arrivals, Closed, Phase, Plan, Shape};
+use crate::compiled::{Arrivals, Closed, Phase, Plan, Shape};
 
 /// The intended arrival times of every user, in order, as offsets from the start of the run.
 /// Lazy: memory stays flat however many users the plan has.
@@ -177,7 +177,7 @@ pub fn next_boundary(plan: &Plan, after: Duration) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{Dist, Target, UserPlan};
+    use crate::compiled::{Dist, Target, UserPlan};
     use crate::target::Knobs;
 
     fn plan(kind: Arrivals, seed: u64, phases: &[(f64, f64, u64)]) -> Plan {
@@ -228,7 +228,7 @@ mod tests {
             thresholds: Vec::new(),
             catalog: crate::metrics::Catalog::new(["register"]),
             regions: Default::default(),
-            flows: std::sync::Arc::new(crate::flow::compile::FlowSet {
+            flows: std::sync::Arc::new(crate::compiled::flow::compile::FlowSet {
                 flows: Vec::new(),
                 cohorts: Vec::new(),
                 catalog: crate::metrics::Catalog::new(["register"]),

@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use inrush::metrics::timeline::{IntervalMetric, IntervalPoint, PhaseSpan, Timeline};
 use inrush::report::chart::{choose_y_scale, render_all, YScale};
-use inrush::report::timeline::{IntervalMetric, IntervalPoint, PhaseSpan, Timeline};
 
 /// A fresh directory under the system temp dir, unique per test (and per process).
 fn out_dir(test: &str) -> PathBuf {

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{run_quiet, Scratch};
-use inrush::report::timeline::Timeline;
+use inrush::metrics::timeline::Timeline;
 
 fn inrush() -> Command {
     Command::new(env!("CARGO_BIN_EXE_inrush"))
@@ -125,7 +125,7 @@ fn the_plan_agrees_with_the_run() {
 
 #[test]
 fn the_verdict_splits_a_run_that_needs_more_descriptors_than_a_process_may_open() {
-    let Some(limit) = inrush::limits::open_files() else {
+    let Some(limit) = inrush::os_limits::open_files() else {
         return;
     };
     if limit.hard > 2_000_000 {
@@ -171,7 +171,7 @@ stay_online = {{ constant = "10m" }}
     );
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(stdout.contains("verdict: needs"), "{stdout}");
-    let plan: inrush::dryrun::Estimate =
+    let plan: inrush::estimate::Estimate =
         serde_json::from_slice(&std::fs::read(out.join("plan.json")).expect("plan.json"))
             .expect("plan.json parses");
     let planned = (rate * 60.0) as u64;
@@ -186,7 +186,7 @@ stay_online = {{ constant = "10m" }}
     );
     assert_eq!(plan.resources.descriptors, plan.peak.sockets + 64);
     let expected =
-        inrush::limits::processes_for_descriptors(plan.resources.descriptors, limit.hard);
+        inrush::os_limits::processes_for_descriptors(plan.resources.descriptors, limit.hard);
     assert!(expected >= 2);
     assert_eq!(plan.verdict.processes, expected);
     assert!(
@@ -371,7 +371,7 @@ fn plan_at(
     scratch: &Scratch,
     path: &std::path::Path,
     latency: Duration,
-) -> inrush::dryrun::Estimate {
+) -> inrush::estimate::Estimate {
     let out = scratch.out(&format!("plan-{}us", latency.as_micros()));
     inrush::plan_on(path, None, Some(&out), latency, Some(1))
         .expect("plan")

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{run_quiet, Scratch};
-use inrush::report::timeline::Timeline;
+use inrush::metrics::timeline::Timeline;
 
 fn timeline(out: &std::path::Path) -> Timeline {
     let text = std::fs::read_to_string(out.join("timeline.json")).expect("timeline.json");
@@ -230,7 +230,7 @@ fn closed_and_returning_scenarios_are_checked_with_positions() {
     let scratch = Scratch::new();
     let text = "name = \"t\"\n[target]\nbuiltin = {}\n[load]\nmax_inflight = 0\nphases = [ { name = \"a\", duration = \"2s\", users = 0 }, { name = \"b\", duration = \"2s\", users = 5, rate = 3 } ]\n[user]\nreturning = 1.5\n";
     let path = scratch.scenario("bad", text);
-    let errs = match inrush::plan::load(&path, None) {
+    let errs = match inrush::compiled::load(&path, None) {
         Err(inrush::error::Error::Scenario(e)) => e.0,
         other => panic!("expected scenario errors, got {other:?}"),
     };

@@ -58,7 +58,7 @@ fn region_delay_shows_in_what_its_users_measure() {
     // Users split by share: the same seeded draw the run used, and within binomial bounds
     // (n = 120, p = 0.5: sd 5.5, so 5 sd is ±27).
     let ids = Identities::new(404, "+1555");
-    let plan = inrush::plan::compile(Path::new("t.toml"), TWO_REGIONS, None).expect("valid");
+    let plan = inrush::compiled::compile(Path::new("t.toml"), TWO_REGIONS, None).expect("valid");
     let far_users = (0..120)
         .filter(|i| plan.regions.pick(ids.region_draw(*i)) == Some(0))
         .count() as u64;
@@ -166,7 +166,7 @@ fn artifacts(dir: &Path) -> Vec<(String, Vec<u8>)> {
 #[test]
 fn same_seed_same_regions() {
     let a = Identities::new(9, "+1");
-    let plan = inrush::plan::compile(Path::new("t.toml"), TWO_REGIONS, None).expect("valid");
+    let plan = inrush::compiled::compile(Path::new("t.toml"), TWO_REGIONS, None).expect("valid");
     let regions = |ids: &Identities| -> Vec<Option<usize>> {
         (0..500)
             .map(|i| plan.regions.pick(ids.region_draw(i)))
@@ -196,7 +196,7 @@ share = 0
 [thresholds]
 "europe:verify.p99" = "< 1s"
 "#;
-    let Err(err) = inrush::plan::compile(Path::new("bad.toml"), bad, None) else {
+    let Err(err) = inrush::compiled::compile(Path::new("bad.toml"), bad, None) else {
         panic!("the scenario is invalid");
     };
     let err = err.to_string();

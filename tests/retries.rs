@@ -539,7 +539,7 @@ retry = { attempts = 4, on = [429] }
 
 #[test]
 fn retry_settings_are_checked_before_any_traffic_and_steps_override_the_run() {
-    use inrush::flow::retry::{Jitter, Override, RetryReason};
+    use inrush::compiled::retry::{Jitter, Override, RetryReason};
     let head = r#"
 name = "check"
 seed = 1
@@ -570,7 +570,7 @@ retry = { attempts = 2 }
 reconnect = false
 "#
     );
-    let plan = inrush::plan::compile(std::path::Path::new("check.toml"), &good, None)
+    let plan = inrush::compiled::compile(std::path::Path::new("check.toml"), &good, None)
         .expect("valid scenario");
     let run = plan.retry.as_ref().expect("[run] retry");
     assert_eq!(run.attempts, 5);
@@ -608,7 +608,7 @@ send = "hi"
 retry = { attemps = 2 }
 "#
     );
-    let errors = inrush::plan::compile(std::path::Path::new("bad.toml"), &bad, None)
+    let errors = inrush::compiled::compile(std::path::Path::new("bad.toml"), &bad, None)
         .expect_err("invalid")
         .0;
     let text: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
@@ -618,7 +618,7 @@ retry = { attemps = 2 }
     assert!(has("bad.toml:"), "{text:#?}");
 
     let bad = bad.replace("retry = { attemps = 2 }", "retry = { attempts = 2 }");
-    let errors = inrush::plan::compile(std::path::Path::new("bad.toml"), &bad, None)
+    let errors = inrush::compiled::compile(std::path::Path::new("bad.toml"), &bad, None)
         .expect_err("invalid")
         .0;
     let line_of = |needle: &str| {

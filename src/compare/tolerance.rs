@@ -6,7 +6,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::units::parse_duration;
+use crate::duration::parse_duration;
 
 pub use crate::report::summary::Stat;
 

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{Catalog, Counter, ErrorClass, Recorder};
-use crate::plan::Plan;
-use crate::report::timeline::{IntervalMetric, IntervalPoint, PhaseSpan, Timeline};
+use crate::compiled::Plan;
+use crate::metrics::timeline::{IntervalMetric, IntervalPoint, PhaseSpan, Timeline};
 
 /// One worker's recorder for one interval, moved out of the worker at the interval's end.
 #[derive(Debug)]
@@ -212,7 +212,7 @@ fn point(catalog: &Catalog, iv: &Interval) -> IntervalPoint {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan;
+    use crate::compiled;
 
     fn snapshot(worker: usize, interval: u64, last: bool, users: u64) -> Snapshot {
         let mut recorder = Recorder::new(4);
@@ -235,7 +235,7 @@ mod tests {
     #[test]
     fn an_interval_completes_when_every_live_worker_reported_it() {
         let text = "name = \"t\"\n[target]\nurl = \"http://127.0.0.1:1\"\n[load]\nphases = [{ name = \"a\", duration = \"3s\", rate = 1 }]\n";
-        let plan = plan::compile(std::path::Path::new("t.toml"), text, Some(1)).expect("valid");
+        let plan = compiled::compile(std::path::Path::new("t.toml"), text, Some(1)).expect("valid");
         let mut c = Collector::new(Arc::new(plan), 2);
         assert!(c.ingest(snapshot(0, 0, false, 2)).is_empty());
         let done = c.ingest(snapshot(1, 0, false, 3));

@@ -40,7 +40,7 @@ pub fn begin<'a, 'b, W: Write>(
 pub fn write_interval<W: Write>(
     log: &mut IntervalLogWriter<'_, '_, W, V2DeflateSerializer>,
     catalog: &Catalog,
-    regions: &crate::region::Regions,
+    regions: &crate::compiled::region::Regions,
     iv: &Interval,
 ) -> std::io::Result<()> {
     write_recorder(log, catalog, "", &iv.recorder, iv)?;

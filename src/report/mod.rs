@@ -8,7 +8,6 @@ pub mod progress;
 pub mod rebuild;
 pub mod summary;
 pub mod terminal;
-pub mod timeline;
 
 use std::path::Path;
 
@@ -40,7 +39,7 @@ const REGIONS_CHART: (&str, &str) = ("Latency distribution by region", "regions"
 pub fn write_all(
     dir: &Path,
     s: &summary::Summary,
-    timeline: &timeline::Timeline,
+    timeline: &crate::metrics::timeline::Timeline,
 ) -> Result<(), Error> {
     let path = dir.join(SUMMARY_FILE);
     let json = serde_json::to_vec_pretty(s)

@@ -9,11 +9,11 @@ use std::path::Path;
 use hdrhistogram::Histogram;
 
 use super::summary::{Latency, MetricSummary, Summary, Verdict};
-use super::timeline::Timeline;
 use super::{SUMMARY_FILE, TIMELINE_FILE};
 use crate::error::Error;
 use crate::metrics::hlog;
 use crate::metrics::recorder::new_histogram;
+use crate::metrics::timeline::Timeline;
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, Error> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io("cannot read", path, e))?;

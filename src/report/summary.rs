@@ -320,7 +320,7 @@ pub struct Generator {
     pub peak_rss_mb: f64,
     /// True when the built-in target ran inside the same process (its CPU is included above).
     pub target_in_process: bool,
-    pub host: crate::usage::Host,
+    pub host: crate::resource_usage::Host,
     /// The busiest worker thread's CPU share per interval (0 to 1), over the run's intervals.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub worker_cpu_max: Option<WorkerCpu>,
@@ -338,7 +338,7 @@ pub struct WorkerCpu {
 
 impl WorkerCpu {
     /// From a run's timeline (intervals of at least half a second); `None` without any.
-    pub fn of(timeline: &crate::report::timeline::Timeline) -> Option<WorkerCpu> {
+    pub fn of(timeline: &crate::metrics::timeline::Timeline) -> Option<WorkerCpu> {
         let mut shares: Vec<f64> = timeline
             .points
             .iter()
@@ -531,7 +531,7 @@ pub fn warnings(s: &Summary) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::timeline::{IntervalPoint, Timeline};
+    use crate::metrics::timeline::{IntervalPoint, Timeline};
 
     fn timeline(shares: &[f64]) -> Timeline {
         Timeline {

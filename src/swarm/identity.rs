@@ -70,7 +70,7 @@ impl Identities {
         index: u64,
         visit: u32,
         share: f64,
-        away: &crate::plan::Dist,
+        away: &crate::compiled::Dist,
     ) -> Option<std::time::Duration> {
         let mut rng = rand::rngs::SmallRng::seed_from_u64(
             self.seed
@@ -138,7 +138,7 @@ mod tests {
 
     #[test]
     fn returns_are_seeded_per_user_and_visit() {
-        use crate::plan::Dist;
+        use crate::compiled::Dist;
         use std::time::Duration;
         let away = Dist::Exponential(Duration::from_secs(30));
         let a = Identities::new(5, "+1555");

@@ -9,7 +9,6 @@
 pub mod clock;
 pub mod identity;
 pub mod registry;
-pub mod worker;
 
 use std::cell::{Cell, RefCell};
 use std::sync::Arc;
@@ -17,9 +16,9 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
-use crate::flow::Endpoint;
+use crate::clients::Endpoint;
+use crate::compiled::Plan;
 use crate::metrics::Recorder;
-use crate::plan::Plan;
 pub use registry::Registry;
 
 /// Where the run stands; every user watches it.

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use rand::RngExt;
 
-use crate::flow::template::Value;
+use crate::compiled::flow::template::Value;
 
 /// A simulated user as the rest of the swarm sees it.
 #[derive(Debug)]

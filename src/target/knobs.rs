@@ -21,10 +21,10 @@ use std::time::Duration;
 #[serde(deny_unknown_fields, default)]
 pub struct Knobs {
     /// Added latency on every HTTP request (before handling).  TOML: latency = "20ms"
-    #[serde(with = "crate::units::serde_duration")]
+    #[serde(with = "crate::duration::serde_duration")]
     pub latency: Duration,
     /// SMS gateway delivery delay per message.                    sms_delay = "300ms"
-    #[serde(with = "crate::units::serde_duration")]
+    #[serde(with = "crate::duration::serde_duration")]
     pub sms_delay: Duration,
     /// SMS gateway throughput, messages per second (None = unlimited). sms_rate = 2000.0
     pub sms_rate: Option<f64>,
@@ -39,10 +39,10 @@ pub struct Knobs {
     /// the router was built (server start): with every 10s / for 1s the server stalls at 9–10 s,
     /// 19–20 s, … A request (or WebSocket frame) arriving at `t` inside a stall waits until that
     /// stall ends; a response finished inside a stall is also held until its end.
-    #[serde(default, with = "crate::units::serde_duration::option")]
+    #[serde(default, with = "crate::duration::serde_duration::option")]
     pub stall_every: Option<Duration>,
     /// Length of each stall; must be shorter than `stall_every`.
-    #[serde(with = "crate::units::serde_duration")]
+    #[serde(with = "crate::duration::serde_duration")]
     pub stall_for: Duration,
     /// Fraction 0..=1 of found contacts that contact discovery silently leaves out (rehearses the
     /// "new users could not see all their contacts" bug). contacts_drop = 0.2
@@ -50,7 +50,7 @@ pub struct Knobs {
     /// Drops every WebSocket after a random lifetime, exponentially distributed with this mean,
     /// without a close frame — as a crashed node, a load balancer reset or a lost mobile network
     /// does. Rehearses the reconnect storm a client `reconnect` policy then sends. drop_sockets = "30s"
-    #[serde(default, with = "crate::units::serde_duration::option")]
+    #[serde(default, with = "crate::duration::serde_duration::option")]
     pub drop_sockets: Option<Duration>,
 }
 

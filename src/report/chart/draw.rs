@@ -12,7 +12,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::scale::{choose_y_scale, drawable, y_range, YScale};
 use super::style::{self, font, format_number};
-use crate::report::timeline::PhaseSpan;
+use crate::metrics::timeline::PhaseSpan;
 
 pub(super) type DrawResult<T = ()> = Result<T, String>;
 

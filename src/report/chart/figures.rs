@@ -6,7 +6,7 @@ use std::ops::Range;
 use super::draw::{Figure, LegendItem, Panel, Series, Stroke, XAxis};
 use super::scale::drawable;
 use super::style::{self, metric_color, shade};
-use crate::report::timeline::{IntervalMetric, IntervalPoint, Timeline};
+use crate::metrics::timeline::{IntervalMetric, IntervalPoint, Timeline};
 
 /// The run's points in time order, with unusable (non-finite) intervals left out.
 fn ordered_points(timeline: &Timeline) -> Vec<&IntervalPoint> {
@@ -380,7 +380,7 @@ pub(super) fn users(timeline: &Timeline) -> Figure {
 /// figure gets the next colour, so no two lines of one chart share one.
 pub(super) fn lines(
     title: &str,
-    phases: &[crate::report::timeline::PhaseSpan],
+    phases: &[crate::metrics::timeline::PhaseSpan],
     panels: &[super::LinePanel],
 ) -> Figure {
     let xs = panels

@@ -21,7 +21,7 @@ use std::sync::OnceLock;
 use plotters::prelude::{BitMapBackend, IntoDrawingArea, SVGBackend};
 use plotters::style::{register_font, FontStyle};
 
-use crate::report::timeline::Timeline;
+use crate::metrics::timeline::Timeline;
 pub use distribution::{percentile_x, render_distribution, DistributionRun};
 pub use scale::{choose_y_scale, y_range, YScale, LOG_RATIO_THRESHOLD};
 pub use style::format_number;
@@ -110,7 +110,7 @@ pub fn render_lines(
     dir: &Path,
     stem: &str,
     title: &str,
-    phases: &[crate::report::timeline::PhaseSpan],
+    phases: &[crate::metrics::timeline::PhaseSpan],
     panels: &[LinePanel],
 ) -> Result<Vec<PathBuf>, ChartError> {
     let figure = figures::lines(title, phases, panels);

@@ -5,6 +5,8 @@
 //! intended start — the user's arrival for the first step, the end of the previous step (plus
 //! the think time) for the next — so a generator that falls behind cannot hide a slow target.
 
+pub mod received;
+
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
@@ -19,14 +21,15 @@ use rand::RngExt;
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
-use super::http::{HttpClient, Response};
-use super::link::{Inbox, Link};
-use super::program::*;
-use super::received::{Arrival, Received};
-use super::retry::{parse_retry_after, ReconnectPolicy};
-use super::template::Value;
-use super::{ws, OpError};
+use crate::clients::http::{HttpClient, Response};
+use crate::clients::region_link::{Inbox, Link};
+use crate::clients::retry_after::parse_retry_after;
+use crate::clients::{ws, OpError};
+use crate::compiled::flow::template::Value;
+use crate::compiled::flow::*;
+use crate::compiled::retry::ReconnectPolicy;
 use crate::metrics::{Counter, ErrorClass, MetricId};
+use crate::runtime::received::{Arrival, Received};
 use crate::swarm::registry::Member;
 use crate::swarm::{wait_state, RunState, WorkerCtx};
 
@@ -51,7 +54,7 @@ struct Socket<'f> {
     /// The step that opened it: a socket the server closes is that step's error.
     metric: Option<MetricId>,
     /// That step itself, to open the socket again after a drop (`reconnect`).
-    step: &'f super::program::Step,
+    step: &'f crate::compiled::flow::Step,
 }
 
 pub struct User<'a> {
@@ -262,7 +265,7 @@ impl<'a> User<'a> {
         self.close_socket(false, false).await;
     }
 
-    fn steps<'s>(&'s mut self, steps: &'a [super::program::Step]) -> Step<'s> {
+    fn steps<'s>(&'s mut self, steps: &'a [crate::compiled::flow::Step]) -> Step<'s> {
         Box::pin(async move {
             for step in steps {
                 self.step(step).await?;
@@ -271,7 +274,7 @@ impl<'a> User<'a> {
         })
     }
 
-    async fn step(&mut self, step: &'a super::program::Step) -> Result<(), Stop> {
+    async fn step(&mut self, step: &'a crate::compiled::flow::Step) -> Result<(), Stop> {
         if step.when.as_ref().is_some_and(|cond| !self.holds(cond)) {
             return Ok(());
         }
@@ -296,7 +299,7 @@ impl<'a> User<'a> {
         }
     }
 
-    async fn once(&mut self, step: &'a super::program::Step) -> Result<(), Stop> {
+    async fn once(&mut self, step: &'a crate::compiled::flow::Step) -> Result<(), Stop> {
         if let Some(think) = &step.think_before {
             let at = self.intended + think.sample(&mut self.rng);
             self.pause_until(at).await?;
@@ -332,9 +335,9 @@ impl<'a> User<'a> {
 
     async fn run_loop(
         &mut self,
-        step: &'a super::program::Step,
+        step: &'a crate::compiled::flow::Step,
         kind: &LoopKind,
-        body: &'a [super::program::Step],
+        body: &'a [crate::compiled::flow::Step],
     ) -> Result<(), Stop> {
         let started = self.ctx.now();
         let intended = self.intended;
@@ -486,7 +489,7 @@ impl<'a> User<'a> {
     /// failed tries and their waits are part of what the user felt.
     async fn reconnect(
         &mut self,
-        step: &'a super::program::Step,
+        step: &'a crate::compiled::flow::Step,
         policy: &ReconnectPolicy,
     ) -> Result<(), Stop> {
         let ctx = self.ctx;
@@ -790,7 +793,7 @@ impl<'a> User<'a> {
     /// Runs a timed step (HTTP, connect, send, receive) with its timeout, checks and captures.
     /// Under a retry policy a failed attempt is waited out and tried again; only the final
     /// outcome is an operation (ok or error), timed from the step's intended start.
-    async fn timed(&mut self, step: &'a super::program::Step) -> Result<(), Stop> {
+    async fn timed(&mut self, step: &'a crate::compiled::flow::Step) -> Result<(), Stop> {
         if !self.running() {
             return Err(Stop);
         }
@@ -880,12 +883,12 @@ impl<'a> User<'a> {
 
     /// Where a step's failures (and retries) are counted: its metric, else its transaction's,
     /// else (a plain send) the metric of the step that opened the socket.
-    fn failure_metric(&self, step: &super::program::Step) -> Option<MetricId> {
+    fn failure_metric(&self, step: &crate::compiled::flow::Step) -> Option<MetricId> {
         let socket_metric = self.socket.as_ref().and_then(|s| s.metric);
         step.metric.or(self.txn.map(|t| t.0)).or(socket_metric)
     }
 
-    async fn perform(&mut self, step: &'a super::program::Step) -> Result<(), OpError> {
+    async fn perform(&mut self, step: &'a crate::compiled::flow::Step) -> Result<(), OpError> {
         match &step.action {
             Action::Http(h) => {
                 let resp = self.http_request(h).await?;
@@ -986,7 +989,7 @@ impl<'a> User<'a> {
     }
 
     /// Opens the user's socket as `step` (a `ws` step) says, closing any other first.
-    async fn open_socket(&mut self, step: &'a super::program::Step) -> Result<(), OpError> {
+    async fn open_socket(&mut self, step: &'a crate::compiled::flow::Step) -> Result<(), OpError> {
         let Action::WsConnect {
             target,
             headers,
@@ -1033,7 +1036,7 @@ impl<'a> User<'a> {
     /// Reads frames until one matches, handing the others to the background rules.
     async fn receive(
         &mut self,
-        step: &'a super::program::Step,
+        step: &'a crate::compiled::flow::Step,
         matcher: &Matcher,
     ) -> Result<(), OpError> {
         let within = step
@@ -1141,7 +1144,7 @@ impl<'a> User<'a> {
             } else {
                 '&'
             });
-            super::template::percent_encode(k, &mut path);
+            crate::compiled::flow::template::percent_encode(k, &mut path);
             path.push('=');
             path.push_str(&v.render_with(|e| self.eval(e)));
         }
@@ -1167,7 +1170,7 @@ impl<'a> User<'a> {
                     if i > 0 {
                         s.push('&');
                     }
-                    super::template::percent_encode(k, &mut s);
+                    crate::compiled::flow::template::percent_encode(k, &mut s);
                     s.push('=');
                     s.push_str(&v.render_with(|e| self.eval(e)));
                 }
@@ -1190,7 +1193,7 @@ impl<'a> User<'a> {
     /// Checks an HTTP response; returns its body as JSON when it is JSON.
     fn check_response(
         &mut self,
-        step: &super::program::Step,
+        step: &crate::compiled::flow::Step,
         resp: &Response,
     ) -> Result<Option<serde_json::Value>, OpError> {
         let expected_status = step.expect.as_ref().and_then(|e| {
@@ -1223,7 +1226,7 @@ impl<'a> User<'a> {
 
     fn check_text(
         &mut self,
-        step: &super::program::Step,
+        step: &crate::compiled::flow::Step,
         text: &str,
         json: Option<&serde_json::Value>,
     ) -> Result<(), OpError> {
@@ -1302,7 +1305,7 @@ impl<'a> User<'a> {
 
     fn capture(
         &mut self,
-        step: &super::program::Step,
+        step: &crate::compiled::flow::Step,
         resp: Option<&Response>,
         text: &str,
         json: Option<&serde_json::Value>,

@@ -1,15 +1,21 @@
 //! The compiled form of a flow: what the engine executes. Every template, path and regex is
 //! parsed once here; variables are slots in a per-user array, resolved by name at load time.
 
+pub mod builtin;
+pub mod compile;
+pub mod feeder;
+pub mod jsonpath;
+pub mod template;
+
 use std::time::Duration;
 
 use regex::Regex;
 
-use super::jsonpath::JsonPath;
-use super::retry::{Override, ReconnectPolicy, RetryPolicy};
-use super::template::{Template, Value};
+use crate::compiled::flow::jsonpath::JsonPath;
+use crate::compiled::flow::template::{Template, Value};
+use crate::compiled::retry::{Override, ReconnectPolicy, RetryPolicy};
+use crate::compiled::Dist;
 use crate::metrics::MetricId;
-use crate::plan::Dist;
 
 /// A compiled expression inside `{{ }}`.
 #[derive(Debug, Clone, PartialEq)]
@@ -244,6 +250,6 @@ pub struct Cohort {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Returns {
     pub share: f64,
-    pub away: crate::plan::Dist,
+    pub away: crate::compiled::Dist,
     pub flow: usize,
 }

@@ -5,7 +5,7 @@
 use std::fmt::Write;
 use std::time::Duration;
 
-use crate::plan::{Dist, UserPlan};
+use crate::compiled::{Dist, UserPlan};
 
 fn duration(d: Duration) -> String {
     format!("{}us", d.as_micros())

@@ -1,7 +1,7 @@
 //! The load model of a plan: who starts when. The run's three sources of users — the open
 //! arrival timeline, the closed phases' loops and returning users — and its caps, replayed in
 //! time order on the walk's assumed clock, each decision taken by the same function the run
-//! takes it with (src/swarm/worker.rs):
+//! takes it with (src/run/worker.rs):
 //!
 //! - open arrivals: [`schedule::arrivals`], user `index` on worker `index % workers`;
 //! - closed phases: [`schedule::closed_starts`] for every worker's slots; a slot's next user
@@ -23,7 +23,7 @@ use std::collections::BinaryHeap;
 
 use super::walk::{self, Assumptions, Left, Sink};
 use super::Tally;
-use crate::plan::Plan;
+use crate::compiled::Plan;
 use crate::schedule;
 use crate::swarm::identity::Identities;
 
@@ -213,7 +213,7 @@ pub(super) fn replay(plan: &Plan, a: &Assumptions, workers: u64, tally: &mut Tal
         }
     }
     // Closed users' indexes follow the open timeline's (the run's `closed_base`).
-    let base = crate::swarm::worker::closed_base(plan);
+    let base = crate::run::worker::closed_base(plan);
     let mut open = schedule::arrivals(plan).peekable();
     loop {
         let next_open = open.peek().map(|(_, t)| t.as_secs_f64());

@@ -7,8 +7,8 @@ use hyper::client::conn::http1::SendRequest;
 use hyper::{Method, Request};
 use hyper_util::rt::TokioIo;
 
-use super::link::Link;
-use super::{Endpoint, OpError};
+use crate::clients::region_link::Link;
+use crate::clients::{Endpoint, OpError};
 use crate::metrics::ErrorClass;
 
 /// Responses larger than this are a protocol error: a load generator must stay bounded.
@@ -40,7 +40,7 @@ impl HttpClient {
         endpoint: &Endpoint,
         source: Option<std::net::IpAddr>,
     ) -> Result<SendRequest<Full<Bytes>>, OpError> {
-        let stream = super::connect::tcp(endpoint, source).await?;
+        let stream = crate::clients::tcp::tcp(endpoint, source).await?;
         let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(|e| OpError::new(ErrorClass::Connect, format!("http handshake: {e}")))?;

@@ -1,6 +1,8 @@
 //! `inrush run`: start the target if it is built in, start the swarm, collect every interval,
 //! and write the run directory. The only place where the pieces meet.
 
+pub mod worker;
+
 use std::io::BufWriter;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -10,14 +12,14 @@ use std::time::{Duration, Instant, SystemTime};
 use hdrhistogram::serialization::V2DeflateSerializer;
 use tokio::sync::{mpsc, watch};
 
+use crate::clients::Endpoint;
+use crate::compiled::{BaseUrl, Plan, Target};
 use crate::error::Error;
-use crate::flow::Endpoint;
 use crate::metrics::collector::Collector;
 use crate::metrics::{hlog, MetricId};
-use crate::plan::{BaseUrl, Plan, Target};
 use crate::report::progress::{Progress, Status};
 use crate::report::summary::{self, Summary, Verdict};
-use crate::swarm::{identity::Identities, worker, Registry, RunState, Shared};
+use crate::swarm::{identity::Identities, Registry, RunState, Shared};
 
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
@@ -48,7 +50,7 @@ const STOP_SLACK: Duration = Duration::from_millis(10);
 const LEAD: Duration = Duration::from_millis(50);
 
 pub fn run(opts: &RunOptions) -> Result<Outcome, Error> {
-    let mut plan = crate::plan::load(&opts.scenario, opts.seed)?;
+    let mut plan = crate::compiled::load(&opts.scenario, opts.seed)?;
     if let Some(url) = &opts.target {
         let url = BaseUrl::parse(url).map_err(|e| Error::Usage(format!("--target: {e}")))?;
         plan.target = Target::Url(url);
@@ -85,9 +87,9 @@ const ESTIMATE_MAX_ARRIVALS: f64 = 2_000_000.0;
 /// Raises the open-file limit as far as the system allows and compares it with what the plan
 /// needs at its peak (the estimate of `inrush plan`); returns the warnings to show and keep.
 fn open_files(plan: &Plan) -> Vec<String> {
-    use crate::dryrun::DEFAULT_LATENCY;
+    use crate::estimate::DEFAULT_LATENCY;
     let mut warnings = Vec::new();
-    let Some(raised) = crate::limits::raise_open_files() else {
+    let Some(raised) = crate::os_limits::raise_open_files() else {
         return warnings;
     };
     if let Some(e) = &raised.failure {
@@ -112,7 +114,7 @@ fn open_files(plan: &Plan) -> Vec<String> {
     if expected > ESTIMATE_MAX_ARRIVALS {
         return warnings;
     }
-    let estimate = crate::dryrun::estimate(plan, DEFAULT_LATENCY);
+    let estimate = crate::estimate::estimate(plan, DEFAULT_LATENCY);
     let needed = estimate.resources.descriptors;
     let limit = raised.now.soft;
     if needed > limit {
@@ -128,7 +130,7 @@ fn open_files(plan: &Plan) -> Vec<String> {
                 ""
             },
             raised.now.hard,
-            crate::limits::processes_for_descriptors(needed, limit),
+            crate::os_limits::processes_for_descriptors(needed, limit),
         ));
     }
     warnings
@@ -473,7 +475,7 @@ fn build_summary(
             )
         })
         .collect();
-    let (cpu_seconds, peak_rss_mb) = crate::usage::process();
+    let (cpu_seconds, peak_rss_mb) = crate::resource_usage::process();
     let mut s = Summary {
         schema: summary::SCHEMA.to_string(),
         scenario: plan.name.clone(),
@@ -499,7 +501,7 @@ fn build_summary(
             cpu_seconds: (cpu_seconds * 1000.0).round() / 1000.0,
             peak_rss_mb: (peak_rss_mb * 10.0).round() / 10.0,
             target_in_process: matches!(plan.target, Target::Builtin(_)),
-            host: crate::usage::Host::current(),
+            host: crate::resource_usage::Host::current(),
             worker_cpu_max: summary::WorkerCpu::of(&c.timeline),
         },
         warnings: Vec::new(),

@@ -8,15 +8,15 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use super::{wait_state, RunState, Shared, WorkerCtx};
-use crate::flow::engine::{self, Session};
 use crate::metrics::collector::Snapshot;
 use crate::metrics::Counter;
+use crate::runtime::{self, Session};
 use crate::schedule;
+use crate::swarm::{wait_state, RunState, Shared, WorkerCtx};
 
 /// The first user index of closed-phase users: the open timeline's count (0 without closed
 /// phases), so that closed users' identities collide with no open arrival's.
-pub fn closed_base(plan: &crate::plan::Plan) -> u64 {
+pub fn closed_base(plan: &crate::compiled::Plan) -> u64 {
     if plan.phases.iter().any(|p| p.closed.is_some()) {
         schedule::arrivals(plan).count() as u64
     } else {
@@ -68,7 +68,7 @@ async fn run(
     let mut start = Duration::ZERO;
     // The worker's own CPU time per interval of wall time: how busy this thread was. A thread
     // near 100 % cannot start users or read frames on time, whatever the target does.
-    let mut cpu_before = crate::usage::thread_cpu();
+    let mut cpu_before = crate::resource_usage::thread_cpu();
     let mut wall_before = std::time::Instant::now();
     for interval in 0.. {
         let end = schedule::next_boundary(ctx.plan(), start);
@@ -82,7 +82,10 @@ async fn run(
             }
         };
         let actual_end = if finished { ctx.now().min(end) } else { end };
-        let (cpu_now, wall_now) = (crate::usage::thread_cpu(), std::time::Instant::now());
+        let (cpu_now, wall_now) = (
+            crate::resource_usage::thread_cpu(),
+            std::time::Instant::now(),
+        );
         let wall = wall_now.duration_since(wall_before).as_secs_f64();
         let cpu_busy = if wall > 0.0 {
             ((cpu_now - cpu_before) / wall).clamp(0.0, 1.0)
@@ -225,7 +228,7 @@ fn start_user(
             return;
         };
         let region = region_of(&ctx, index);
-        let ended = engine::run_user(&ctx, f, cohort, region, index, intended, session).await;
+        let ended = runtime::run_user(&ctx, f, cohort, region, index, intended, session).await;
         let left = ctx.now();
         let returns = set.cohorts.get(cohort).and_then(|c| c.returns.as_ref());
         let back = match returns {
@@ -309,7 +312,7 @@ async fn closed_slot(ctx: Rc<WorkerCtx>, first: Duration, end: Duration, ids: Cl
         ctx.record_in(region, |r| r.add(Counter::ArrivalsPlanned, 1));
         let (cohort, flow) = set.pick(ctx.shared.identities.cohort_draw(index));
         let Some(f) = set.flows.get(flow) else { break };
-        engine::run_user(&ctx, f, cohort, region, index, intended, Session::default()).await;
+        runtime::run_user(&ctx, f, cohort, region, index, intended, Session::default()).await;
         intended = ctx.now();
         // A flow that fails at once must not starve the worker's other tasks.
         tokio::task::yield_now().await;

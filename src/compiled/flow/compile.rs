@@ -9,12 +9,12 @@ use indexmap::IndexMap;
 use regex::Regex;
 use toml::Spanned;
 
-use super::jsonpath;
-use super::program::*;
-use super::spec::{self, CaptureSpec, FlowSpec, StepSpec};
-use super::template::{self, Escape, Resolver, Segment, TemplateError, Value};
+use crate::compiled::flow::jsonpath;
+use crate::compiled::flow::template::{self, Escape, Resolver, Segment, TemplateError, Value};
+use crate::compiled::flow::*;
+use crate::compiled::Dist;
 use crate::metrics::{Catalog, MetricId};
-use crate::plan::Dist;
+use crate::scenario::flow::{self as spec, CaptureSpec, FlowSpec, StepSpec};
 use crate::scenario::{DistSpec, Problems};
 
 /// Every flow and cohort of a scenario, with the metric catalog their steps define.
@@ -23,7 +23,7 @@ pub struct FlowSet {
     pub flows: Vec<Flow>,
     pub cohorts: Vec<Cohort>,
     pub catalog: Catalog,
-    pub feeders: Vec<super::feeder::Feeder>,
+    pub feeders: Vec<crate::compiled::flow::feeder::Feeder>,
 }
 
 impl FlowSet {
@@ -243,7 +243,7 @@ impl Compiler<'_, '_> {
     }
 
     fn dist(&mut self, d: &Spanned<DistSpec>) -> Dist {
-        crate::plan::dist(d, self.problems)
+        crate::compiled::dist(d, self.problems)
     }
 
     fn json_template(&mut self, v: &toml::Value, span: &Range<usize>) -> JsonTemplate {
@@ -340,7 +340,7 @@ impl Compiler<'_, '_> {
         let within = e
             .within
             .as_deref()
-            .and_then(|w| match crate::units::parse_duration(w) {
+            .and_then(|w| match crate::duration::parse_duration(w) {
                 Ok(d) => Some(d),
                 Err(m) => {
                     self.problems.add(span.clone(), format!("within: {m}"));
@@ -470,7 +470,7 @@ impl Compiler<'_, '_> {
             return None;
         }
         let timeout = match &s.timeout {
-            Some(t) => crate::plan::positive_duration(t, "timeout", self.problems),
+            Some(t) => crate::compiled::positive_duration(t, "timeout", self.problems),
             None => self.default_timeout,
         };
         let (expect, matcher) = match &s.expect {
@@ -525,7 +525,7 @@ impl Compiler<'_, '_> {
                 let kind = match (&l.times, &l.for_, &l.until) {
                     (Some(n), None, None) => LoopKind::Times((*n.get_ref()).max(0) as u64),
                     (None, Some(d), None) => LoopKind::For(
-                        crate::plan::positive_duration(d, "loop for", self.problems),
+                        crate::compiled::positive_duration(d, "loop for", self.problems),
                         max,
                     ),
                     (None, None, Some(u)) => LoopKind::Until(self.until(u)?, max),
@@ -608,12 +608,13 @@ impl Compiler<'_, '_> {
             self.problems
                 .add(r.span(), "retry applies to `http` and `ws` steps only");
         }
-        let retry = super::retry::retry_override(s.retry.as_ref(), self.problems);
+        let retry = crate::compiled::retry::retry_override(s.retry.as_ref(), self.problems);
         if let (Some(r), false) = (&s.reconnect, matches!(action, Action::WsConnect { .. })) {
             self.problems
                 .add(r.span(), "reconnect applies to `ws` steps only");
         }
-        let reconnect = super::retry::reconnect_override(s.reconnect.as_ref(), self.problems);
+        let reconnect =
+            crate::compiled::retry::reconnect_override(s.reconnect.as_ref(), self.problems);
         Some(Step {
             metric,
             transaction,
@@ -807,7 +808,7 @@ fn compile_returns(
             "returns.share is a probability between 0 and 1",
         );
     }
-    let away = crate::plan::dist(&r.after, problems);
+    let away = crate::compiled::dist(&r.after, problems);
     let flow = flow_index(&r.flow, flows, problems)?;
     Some(Returns {
         share: share.clamp(0.0, 1.0),
@@ -833,7 +834,7 @@ fn collect_published(steps: &[Spanned<StepSpec>], out: &mut HashSet<String>) {
 pub fn compile(
     flows: &IndexMap<String, Spanned<FlowSpec>>,
     cohorts: &[Spanned<spec::CohortSpec>],
-    feeders: Vec<super::feeder::Feeder>,
+    feeders: Vec<crate::compiled::flow::feeder::Feeder>,
     default_timeout: Duration,
     problems: &mut Problems,
 ) -> FlowSet {

@@ -1,6 +1,9 @@
 //! Scenario files as users write them (TOML), and validation that reports every problem with its
-//! file, line and column before any traffic is sent. `plan.rs` turns a valid scenario into the
+//! file, line and column before any traffic is sent. `compiled/` turns a valid scenario into the
 //! executable form.
+
+pub mod flow;
+pub mod retry;
 
 use std::ops::Range;
 use std::path::Path;
@@ -30,10 +33,10 @@ pub struct ScenarioFile {
     pub thresholds: indexmap::IndexMap<String, Spanned<ThresholdSpec>>,
     /// User flows written in the scenario language (docs/scenario-language.md).
     #[serde(default)]
-    pub flows: indexmap::IndexMap<String, Spanned<crate::flow::spec::FlowSpec>>,
+    pub flows: indexmap::IndexMap<String, Spanned<crate::scenario::flow::FlowSpec>>,
     /// Which share of arriving users runs which flow.
     #[serde(default)]
-    pub cohorts: Vec<Spanned<crate::flow::spec::CohortSpec>>,
+    pub cohorts: Vec<Spanned<crate::scenario::flow::CohortSpec>>,
     /// CSV files whose rows users take (`{{ feed.<name>.<column> }}`).
     #[serde(default)]
     pub feeders: indexmap::IndexMap<String, Spanned<FeederSpec>>,
@@ -207,10 +210,10 @@ pub struct RunSection {
     pub drain: Spanned<String>,
     /// Retries of every HTTP request and WebSocket connect (default: none), e.g.
     /// `{ attempts = 3, on = [429, 503, "connect"], backoff = "200ms", max_backoff = "10s" }`.
-    pub retry: Option<Spanned<crate::flow::retry::RetrySpec>>,
+    pub retry: Option<Spanned<crate::scenario::retry::RetrySpec>>,
     /// Reopening a socket the server or the network dropped (default: none), e.g.
     /// `{ attempts = 5, backoff = "500ms", max_backoff = "10s" }`.
-    pub reconnect: Option<Spanned<crate::flow::retry::ReconnectSpec>>,
+    pub reconnect: Option<Spanned<crate::scenario::retry::ReconnectSpec>>,
     /// Local addresses to spread users' connections over, e.g. `["127.0.0.2", "127.0.0.3"]` or
     /// `["127.0.0.2-127.0.0.9"]`: one address's ephemeral ports bound its connections to one
     /// target address.

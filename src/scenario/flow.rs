@@ -95,9 +95,9 @@ pub struct StepSpec {
     /// Time this step together with the neighbouring steps of the same transaction name.
     pub transaction: Option<Spanned<String>>,
     /// Retries of this `http` or `ws` step: a table like `[run] retry`'s, or `false`.
-    pub retry: Option<Spanned<super::retry::RetrySetting>>,
+    pub retry: Option<Spanned<crate::scenario::retry::RetrySetting>>,
     /// Reopening this `ws` step's socket after a drop: a table like `[run] reconnect`'s, or `false`.
-    pub reconnect: Option<Spanned<super::retry::ReconnectSetting>>,
+    pub reconnect: Option<Spanned<crate::scenario::retry::ReconnectSetting>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,6 +1,10 @@
 //! The executable form of a scenario: every value parsed, checked and typed once, before any
 //! traffic. Everything downstream (schedule, swarm, reports) reads a `Plan`, never the file.
 
+pub mod flow;
+pub mod region;
+pub mod retry;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -8,12 +12,12 @@ use rand::RngExt;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::duration::parse_duration;
 use crate::error::{Error, ScenarioErrors};
 use crate::gate::{self, Threshold};
 use crate::metrics::Catalog;
 use crate::scenario::{self, DistSpec, Problems, ScenarioFile};
 use crate::target::Knobs;
-use crate::units::parse_duration;
 
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -31,9 +35,9 @@ pub struct Plan {
     pub timeout: Duration,
     pub drain: Duration,
     /// `[run] retry`: how every HTTP request and socket connect is retried (none by default).
-    pub retry: Option<crate::flow::retry::RetryPolicy>,
+    pub retry: Option<crate::compiled::retry::RetryPolicy>,
     /// `[run] reconnect`: how a dropped socket is reopened (not at all by default).
-    pub reconnect: Option<crate::flow::retry::ReconnectPolicy>,
+    pub reconnect: Option<crate::compiled::retry::ReconnectPolicy>,
     /// Local addresses users' connections are bound to (user i uses `i mod n`); empty: the
     /// system picks, as usual.
     pub source_addresses: Vec<std::net::IpAddr>,
@@ -42,9 +46,9 @@ pub struct Plan {
     pub catalog: Catalog,
     /// The flows users run: the scenario's own, or the built-in signup-and-chat flow configured
     /// by `[user]`.
-    pub flows: std::sync::Arc<crate::flow::compile::FlowSet>,
+    pub flows: std::sync::Arc<crate::compiled::flow::compile::FlowSet>,
     /// Where users are and the network conditions they see (empty: none declared).
-    pub regions: crate::region::Regions,
+    pub regions: crate::compiled::region::Regions,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -448,24 +452,29 @@ pub fn compile(
         .run
         .retry
         .as_ref()
-        .map(|r| crate::flow::retry::compile_retry(r.get_ref(), r.span(), &mut problems));
-    let reconnect = file
-        .run
-        .reconnect
-        .as_ref()
-        .map(|r| crate::flow::retry::compile_reconnect(r.get_ref(), r.span(), &mut problems));
+        .map(|r| crate::compiled::retry::compile_retry(r.get_ref(), r.span(), &mut problems));
+    let reconnect =
+        file.run.reconnect.as_ref().map(|r| {
+            crate::compiled::retry::compile_reconnect(r.get_ref(), r.span(), &mut problems)
+        });
     let source_addresses = compile_sources(&file.run.source_addresses, &mut problems);
     let user = compile_user(&file.user, &mut problems);
     let flows = if file.flows.is_empty() {
         builtin_flows(&user, timeout, &file.user.messages, &mut problems)
     } else {
         let feeders = load_feeders(path, &file.feeders, &mut problems);
-        crate::flow::compile::compile(&file.flows, &file.cohorts, feeders, timeout, &mut problems)
+        crate::compiled::flow::compile::compile(
+            &file.flows,
+            &file.cohorts,
+            feeders,
+            timeout,
+            &mut problems,
+        )
     };
     let flows = std::sync::Arc::new(flows);
     let catalog = flows.catalog.clone();
     let phase_names: Vec<String> = phases.iter().map(|p| p.name.clone()).collect();
-    let regions = crate::region::compile(&file.regions, &phase_names, &mut problems);
+    let regions = crate::compiled::region::compile(&file.regions, &phase_names, &mut problems);
     let scopes: Vec<String> = phase_names
         .iter()
         .cloned()
@@ -519,10 +528,10 @@ fn compile_sources(
     let mut out: Vec<std::net::IpAddr> = Vec::new();
     for entry in list.get_ref() {
         let text = entry.get_ref();
-        match crate::limits::parse_addresses(text, MAX_SOURCES) {
+        match crate::os_limits::parse_addresses(text, MAX_SOURCES) {
             Ok(ips) => {
                 for ip in ips {
-                    if let Err(e) = crate::limits::is_local(ip) {
+                    if let Err(e) = crate::os_limits::is_local(ip) {
                         problems.add(entry.span(), e);
                         break;
                     }
@@ -554,7 +563,7 @@ fn load_feeders(
     scenario: &Path,
     specs: &indexmap::IndexMap<String, Spanned<scenario::FeederSpec>>,
     problems: &mut Problems,
-) -> Vec<crate::flow::feeder::Feeder> {
+) -> Vec<crate::compiled::flow::feeder::Feeder> {
     let dir = scenario.parent().unwrap_or(Path::new("."));
     specs
         .iter()
@@ -571,7 +580,7 @@ fn load_feeders(
                 }
             };
             let file = dir.join(&spec.get_ref().file);
-            crate::flow::feeder::Feeder::load(name, &file, random)
+            crate::compiled::flow::feeder::Feeder::load(name, &file, random)
                 .map_err(|e| problems.add(spec.span(), e))
                 .ok()
         })
@@ -584,24 +593,28 @@ fn builtin_flows(
     timeout: Duration,
     at: &Spanned<i64>,
     problems: &mut Problems,
-) -> crate::flow::compile::FlowSet {
+) -> crate::compiled::flow::compile::FlowSet {
     #[derive(serde::Deserialize)]
     struct Flows {
-        flows: indexmap::IndexMap<String, Spanned<crate::flow::spec::FlowSpec>>,
+        flows: indexmap::IndexMap<String, Spanned<crate::scenario::flow::FlowSpec>>,
         #[serde(default)]
-        cohorts: Vec<Spanned<crate::flow::spec::CohortSpec>>,
+        cohorts: Vec<Spanned<crate::scenario::flow::CohortSpec>>,
     }
-    let text = crate::flow::builtin::flow_text(user);
+    let text = crate::compiled::flow::builtin::flow_text(user);
     let file = Path::new("<built-in flow>");
     let mut inner = Problems::new(file, &text);
     let set = match toml::from_str::<Flows>(&text) {
-        Ok(f) => {
-            crate::flow::compile::compile(&f.flows, &f.cohorts, Vec::new(), timeout, &mut inner)
-        }
+        Ok(f) => crate::compiled::flow::compile::compile(
+            &f.flows,
+            &f.cohorts,
+            Vec::new(),
+            timeout,
+            &mut inner,
+        ),
         Err(e) => {
             inner.add(e.span().unwrap_or(0..0), e.message().to_string());
             let none = indexmap::IndexMap::new();
-            crate::flow::compile::compile(&none, &[], Vec::new(), timeout, &mut inner)
+            crate::compiled::flow::compile::compile(&none, &[], Vec::new(), timeout, &mut inner)
         }
     };
     // The text is generated from checked numbers; a problem here is a bug, reported at [user].

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use toml::Spanned;
 
+use crate::duration::parse_duration;
 use crate::scenario::{Problems, RegionSpec};
-use crate::units::parse_duration;
 
 /// How far the shares may be from adding up to 1 (decimal fractions such as 0.1 + 0.2 + 0.7).
 const SHARE_TOLERANCE: f64 = 1e-6;

@@ -6,7 +6,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::WebSocketStream;
 
-use super::{Endpoint, OpError};
+use crate::clients::{Endpoint, OpError};
 use crate::metrics::ErrorClass;
 
 pub type Socket = WebSocketStream<TcpStream>;
@@ -50,7 +50,7 @@ pub async fn connect_with(
             .headers_mut()
             .insert("sec-websocket-protocol", value);
     }
-    let stream = super::connect::tcp(endpoint, source).await?;
+    let stream = crate::clients::tcp::tcp(endpoint, source).await?;
     handshake(stream, &request).await
 }
 
@@ -127,7 +127,9 @@ async fn handshake(
                 .iter()
                 .find(|h| h.name.eq_ignore_ascii_case("retry-after"))
                 .and_then(|h| std::str::from_utf8(h.value).ok())
-                .and_then(|v| super::retry::parse_retry_after(v, std::time::SystemTime::now()));
+                .and_then(|v| {
+                    crate::clients::retry_after::parse_retry_after(v, std::time::SystemTime::now())
+                });
             return Err(refused(format!("HTTP error: {code}")).with_status(code, retry_after));
         }
         None => return Err(refused("HTTP error: no status")),

@@ -1,12 +1,12 @@
 //! One user's life, walked through its flow's compiled steps without sending anything: when it
 //! is online, when its connections open and close, when it sends requests and messages.
 //!
-//! It follows the engine's rules (src/flow/engine.rs) on one assumed clock:
+//! It follows the engine's rules (src/runtime/) on one assumed clock:
 //! - every timed operation (HTTP request, WebSocket upgrade, a send that awaits a reply, a
 //!   receive) takes the assumed latency; a send without `expect` takes no time, its ack comes
 //!   one latency later, and a user waits for outstanding acks before leaving;
 //! - a user in a region (`[[regions]]`) adds its region's mean one-way delay as the engine's
-//!   link does (src/flow/link.rs): a round trip before each new connection, one way out and one
+//!   link does (src/clients/region_link.rs): a round trip before each new connection, one way out and one
 //!   back for each request, one way out for each frame sent and one way in for each awaited;
 //! - think times and `stay_online` are sampled from the user's own seeded random stream
 //!   (`Identities::rng(index)`, as in the run; the run also draws contacts and peers from it, so
@@ -25,8 +25,8 @@
 
 use rand::rngs::SmallRng;
 
-use crate::flow::program::{Action, Flow, LoopKind, Step};
-use crate::plan::Dist;
+use crate::compiled::flow::{Action, Flow, LoopKind, Step};
+use crate::compiled::Dist;
 
 /// What the walk assumes about the world.
 #[derive(Debug, Clone, Copy)]

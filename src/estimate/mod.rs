@@ -17,8 +17,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::limits;
-use crate::plan::{Plan, Target};
+use crate::compiled::{Plan, Target};
+use crate::os_limits;
 use walk::{Assumptions, Conn, Sink};
 
 pub const SCHEMA: &str = "inrush.plan/1";
@@ -154,7 +154,7 @@ pub struct Resources {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Machine {
     pub cpus: usize,
-    pub open_files: Option<limits::OpenFiles>,
+    pub open_files: Option<os_limits::OpenFiles>,
     pub ephemeral_ports: (u16, u16),
     pub ports_per_address: u64,
 }
@@ -342,9 +342,9 @@ pub fn estimate_on(plan: &Plan, latency: Duration, workers: u64) -> Estimate {
         .collect();
     let machine = Machine {
         cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
-        open_files: limits::open_files(),
-        ephemeral_ports: limits::ephemeral_ports(),
-        ports_per_address: limits::port_count(limits::ephemeral_ports()),
+        open_files: os_limits::open_files(),
+        ephemeral_ports: os_limits::ephemeral_ports(),
+        ports_per_address: os_limits::port_count(os_limits::ephemeral_ports()),
     };
     let inflight_peak = (0..n)
         .filter(|&i| timeline[i].seconds() >= MIN_RATE_INTERVAL || n == 1)
@@ -412,9 +412,9 @@ fn judge(
         })
         .fold(0.0, f64::max);
     let resources = Resources {
-        descriptors: peak.sockets * per_socket + limits::BASE_DESCRIPTORS,
+        descriptors: peak.sockets * per_socket + os_limits::BASE_DESCRIPTORS,
         descriptors_per_socket: per_socket,
-        base_descriptors: limits::BASE_DESCRIPTORS,
+        base_descriptors: os_limits::BASE_DESCRIPTORS,
         source_addresses: sources,
         ports_per_source_address: peak.sockets.div_ceil(sources),
         cpu_cores: (cpu_cores * 100.0).round() / 100.0,
@@ -524,7 +524,7 @@ pub fn verdict(r: &Resources, m: &Machine, in_process: bool) -> Verdict {
     let mut reasons = Vec::new();
     // The run raises the soft limit to the hard one, so the hard limit is what a process gets.
     let limit = m.open_files.map_or(1024, |l| l.hard);
-    let processes = limits::processes_for_descriptors(r.descriptors, limit);
+    let processes = os_limits::processes_for_descriptors(r.descriptors, limit);
     if processes > 1 {
         reasons.push(format!(
             "file descriptors: ~{} needed at the peak, the open-file limit is {} per process{}",
@@ -549,7 +549,7 @@ pub fn verdict(r: &Resources, m: &Machine, in_process: bool) -> Verdict {
         ));
     }
     let sockets = r.ports_per_source_address * r.source_addresses;
-    let addresses = limits::addresses_for_connections(sockets, m.ports_per_address);
+    let addresses = os_limits::addresses_for_connections(sockets, m.ports_per_address);
     let port_machines = addresses.div_ceil(r.source_addresses.max(1));
     if port_machines > 1 {
         reasons.push(format!(
@@ -583,7 +583,7 @@ mod tests {
     use super::*;
 
     fn compile(text: &str) -> Plan {
-        crate::plan::compile(std::path::Path::new("t.toml"), text, Some(5)).expect("valid")
+        crate::compiled::compile(std::path::Path::new("t.toml"), text, Some(5)).expect("valid")
     }
 
     #[test]
@@ -708,7 +708,7 @@ mod tests {
     fn the_verdict_counts_processes_and_machines() {
         let m = Machine {
             cpus: 2,
-            open_files: Some(limits::OpenFiles {
+            open_files: Some(os_limits::OpenFiles {
                 soft: 1024,
                 hard: 20_000,
             }),

@@ -1,18 +1,10 @@
-//! What a simulated user does, step by step, over HTTP and WebSocket.
+//! The protocol clients a simulated user talks through (HTTP, WebSocket, the TCP connect under
+//! both, the region's simulated network), and the error every failed operation carries.
 
-pub mod builtin;
-pub mod compile;
-pub mod connect;
-pub mod engine;
-pub mod feeder;
 pub mod http;
-pub mod jsonpath;
-pub mod link;
-pub mod program;
-pub mod received;
-pub mod retry;
-pub mod spec;
-pub mod template;
+pub mod region_link;
+pub mod retry_after;
+pub mod tcp;
 pub mod ws;
 
 use crate::metrics::ErrorClass;

@@ -4,7 +4,7 @@
 
 use serde_json::Value as Json;
 
-use super::template::{self, Resolver, TemplateError};
+use crate::compiled::flow::template::{self, Resolver, TemplateError};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Seg<E> {
@@ -159,7 +159,7 @@ impl<E> JsonPath<E> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flow::template::{Segment, Value};
+    use crate::compiled::flow::template::{Segment, Value};
 
     struct Vars;
     impl Resolver for Vars {

@@ -5,8 +5,8 @@ use std::path::Path;
 
 use super::{thousands, Estimate, FILE};
 use crate::error::Error;
+use crate::metrics::timeline::PhaseSpan;
 use crate::report::chart::{self, LinePanel};
-use crate::report::timeline::PhaseSpan;
 
 /// The terminal report.
 pub fn text(e: &Estimate) -> String {

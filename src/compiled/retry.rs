@@ -7,103 +7,18 @@
 //! and counts what happened.
 
 use std::ops::Range;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use rand::Rng;
 use rand::RngExt;
-use serde::Deserialize;
 use toml::Spanned;
 
-use super::OpError;
+use crate::clients::OpError;
+use crate::duration::parse_duration;
 pub use crate::metrics::recorder::RetryReason;
 use crate::metrics::ErrorClass;
+use crate::scenario::retry::{ReconnectSetting, ReconnectSpec, RetrySetting, RetrySpec};
 use crate::scenario::Problems;
-use crate::units::parse_duration;
-
-/// `retry = { attempts = 3, on = [429, 503, "connect"], backoff = "200ms", max_backoff = "10s",
-/// jitter = "full" }`, or `retry = false` on a step to turn off `[run] retry`.
-#[derive(Debug)]
-pub enum RetrySetting {
-    Switch(bool),
-    Policy(RetrySpec),
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RetrySpec {
-    /// Attempts in all, the first one included (default 3).
-    pub attempts: Option<i64>,
-    /// HTTP statuses and the words "connect" and "timeout" (default [429, 503, "connect"]).
-    pub on: Option<Vec<toml::Value>>,
-    /// The first wait; each further one doubles (default 200ms).
-    pub backoff: Option<String>,
-    /// No wait is longer than this (default 10s).
-    pub max_backoff: Option<String>,
-    /// "full" (default: a uniform draw in [0, backoff·2^k]) or "none".
-    pub jitter: Option<String>,
-}
-
-/// `reconnect = { attempts = 5, backoff = "500ms", max_backoff = "10s", jitter = "full" }` on a
-/// `ws` step (or in `[run]`), or `reconnect = false`.
-#[derive(Debug)]
-pub enum ReconnectSetting {
-    Switch(bool),
-    Policy(ReconnectSpec),
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ReconnectSpec {
-    /// Connection attempts after each drop before the user gives up (default 5).
-    pub attempts: Option<i64>,
-    /// The wait before the first attempt; each further one doubles (default 500ms).
-    pub backoff: Option<String>,
-    pub max_backoff: Option<String>,
-    pub jitter: Option<String>,
-}
-
-enum SwitchOr<T> {
-    Switch(bool),
-    Table(T),
-}
-
-/// `true`, `false` or a table. Written by hand rather than `untagged` so that a misspelt key
-/// says which keys exist instead of "did not match any variant".
-fn switch_or_table<'de, D, T>(d: D, what: &str) -> Result<SwitchOr<T>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: serde::de::DeserializeOwned,
-{
-    use serde::de::Error;
-    match toml::Value::deserialize(d)? {
-        toml::Value::Boolean(b) => Ok(SwitchOr::Switch(b)),
-        v @ toml::Value::Table(_) => v
-            .try_into::<T>()
-            .map(SwitchOr::Table)
-            .map_err(|e| D::Error::custom(format!("{what}: {}", e.message()))),
-        other => Err(D::Error::custom(format!(
-            "{what} takes true, false or a table, not `{other}`"
-        ))),
-    }
-}
-
-impl<'de> Deserialize<'de> for RetrySetting {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Ok(match switch_or_table(d, "retry")? {
-            SwitchOr::Switch(b) => RetrySetting::Switch(b),
-            SwitchOr::Table(spec) => RetrySetting::Policy(spec),
-        })
-    }
-}
-
-impl<'de> Deserialize<'de> for ReconnectSetting {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Ok(match switch_or_table(d, "reconnect")? {
-            SwitchOr::Switch(b) => ReconnectSetting::Switch(b),
-            SwitchOr::Table(spec) => ReconnectSetting::Policy(spec),
-        })
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Jitter {
@@ -228,18 +143,6 @@ impl<T> Override<T> {
             Override::On(p) => Some(p),
         }
     }
-}
-
-/// The wait a `Retry-After` header asks for: delta-seconds (`120`) or an HTTP-date
-/// (`Wed, 21 Oct 2015 07:28:00 GMT`, a date in the past meaning now). `None` when unreadable.
-pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
-    let value = value.trim();
-    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
-        // Absurdly long numbers saturate rather than fail: the step's timeout caps them anyway.
-        return Some(Duration::from_secs(value.parse().unwrap_or(u64::MAX)));
-    }
-    let at = httpdate::parse_http_date(value).ok()?;
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
 /// Where a table's problems are reported: at the key inside the table's span (TOML keeps no
@@ -424,33 +327,6 @@ pub fn reconnect_override(
 mod tests {
     use super::*;
     use rand::SeedableRng;
-
-    #[test]
-    fn retry_after_reads_seconds_and_http_dates() {
-        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_445_412_480); // 07:28:00 GMT
-        assert_eq!(parse_retry_after("1", now), Some(Duration::from_secs(1)));
-        assert_eq!(
-            parse_retry_after(" 120 ", now),
-            Some(Duration::from_secs(120))
-        );
-        assert_eq!(
-            parse_retry_after("Wed, 21 Oct 2015 07:28:05 GMT", now),
-            Some(Duration::from_secs(5))
-        );
-        // A date already past means "now".
-        assert_eq!(
-            parse_retry_after("Wed, 21 Oct 2015 07:27:00 GMT", now),
-            Some(Duration::ZERO)
-        );
-        assert_eq!(parse_retry_after("soon", now), None);
-        assert_eq!(parse_retry_after("-1", now), None);
-        assert_eq!(parse_retry_after("1.5", now), None);
-        assert_eq!(parse_retry_after("", now), None);
-        assert_eq!(
-            parse_retry_after("99999999999999999999999", now),
-            Some(Duration::from_secs(u64::MAX))
-        );
-    }
 
     #[test]
     fn backoff_doubles_up_to_its_cap_and_full_jitter_stays_below_the_ceiling() {

@@ -5,7 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use tokio::net::{TcpSocket, TcpStream};
 
-use super::{Endpoint, OpError};
+use crate::clients::{Endpoint, OpError};
 use crate::metrics::ErrorClass;
 
 /// Connects to the endpoint, bound to `source` when given.
