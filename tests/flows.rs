@@ -7,7 +7,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{run_quiet, Scratch};
+use common::{run_quiet, Scenario, Scratch};
 
 /// The 1-based line of the first occurrence of `needle`.
 fn line_of(text: &str, needle: &str) -> usize {
@@ -19,18 +19,20 @@ fn inrush() -> Command {
     Command::new(env!("CARGO_BIN_EXE_inrush"))
 }
 
-const HEAD: &str = r#"
-name = "flow"
-seed = 4
-[target]
-builtin = { sms_delay = "20ms" }
+/// 20 users/s for 3 s, evenly spaced: exactly 60 users, who get their SMS code after 20 ms.
+fn head() -> Scenario {
+    Scenario::new("flow", 4)
+        .builtin(r#"sms_delay = "20ms""#)
+        .timeout("5s")
+        .drain("1500ms")
+        .with(
+            r#"
 [load]
 arrivals = "uniform"
 phases = [ { name = "only", duration = "3s", rate = 20 } ]
-[run]
-timeout = "5s"
-drain = "1500ms"
-"#;
+"#,
+        )
+}
 
 const SIGNUP: &str = r#"
 [[flows.chat.steps]]
@@ -78,8 +80,7 @@ on_frame = [
 #[test]
 fn a_flow_signs_up_and_chats_with_correlated_delivery() {
     let scratch = Scratch::new();
-    let text = format!(
-        "{HEAD}{SIGNUP}{}",
+    let scenario = head().with(SIGNUP).with(
         r#"
 [[flows.chat.steps]]
 repeat = 3
@@ -88,9 +89,9 @@ send = { type = "send", id = "{{ msg.id }}", to = "{{ swarm.online.user_id }}", 
 
 [[flows.chat.steps]]
 stay_online = { constant = "60s" }
-"#
+"#,
     );
-    let outcome = run_quiet(scratch.scenario("flow", &text), scratch.out("run"), None);
+    let outcome = run_quiet(scratch.scenario("flow", scenario), scratch.out("run"), None);
     let s = &outcome.summary;
     let names: Vec<&str> = s.metrics.keys().map(String::as_str).collect();
     assert_eq!(
@@ -129,17 +130,14 @@ fn a_long_poll_loop_ends_when_the_awaited_message_arrives() {
     // The SMS gateway delivers each code 300 ms after registration; users poll the SMS sink with
     // short waits (404 until then) and leave the loop as soon as the code is there.
     let scratch = Scratch::new();
-    let text = r#"
-name = "poll"
-seed = 5
-[target]
-builtin = { sms_delay = "300ms" }
+    let scenario = Scenario::new("poll", 5)
+        .builtin(r#"sms_delay = "300ms""#)
+        .timeout("5s")
+        .with(
+            r#"
 [load]
 arrivals = "uniform"
 phases = [ { name = "only", duration = "2s", rate = 10 } ]
-[run]
-timeout = "5s"
-drain = "0s"
 
 [[flows.poll.steps]]
 name = "register"
@@ -158,8 +156,9 @@ name = "verify"
 http = "POST /v1/verify"
 json = { verification_id = "{{ verification }}", code = "{{ code }}" }
 expect.status = 201
-"#;
-    let outcome = run_quiet(scratch.scenario("poll", text), scratch.out("run"), None);
+"#,
+        );
+    let outcome = run_quiet(scratch.scenario("poll", scenario), scratch.out("run"), None);
     let s = &outcome.summary;
     let users = s.metrics["register"].count;
     assert_eq!(users, 20);
@@ -199,9 +198,9 @@ expect.status = 201
 #[test]
 fn validate_points_at_unknown_variables_kinds_paths_and_regexes() {
     let scratch = Scratch::new();
-    let text = format!(
-        "{HEAD}{}",
-        r#"
+    let text = head()
+        .with(
+            r#"
 [[flows.bad.steps]]
 name = "one"
 http = "POST /v1/register"
@@ -220,8 +219,9 @@ expect.regex = "(unclosed"
 [[flows.bad.steps]]
 name = "four"
 http = "GET /v1/{{ tokn }}"
-"#
-    );
+"#,
+        )
+        .to_string();
     let path = scratch.scenario("bad", &text);
     let out = inrush().arg("validate").arg(&path).output().expect("runs");
     assert_eq!(out.status.code(), Some(2));
@@ -296,17 +296,13 @@ publish = ["user_id"]
 "#
         )
     };
-    let text = format!(
-        r#"
-name = "cohorts"
-seed = 6
-[target]
-builtin = {{}}
+    let scenario = Scenario::new("cohorts", 6)
+        .drain("1s")
+        .with(
+            r#"
 [load]
 arrivals = "uniform"
-phases = [ {{ name = "arrive", duration = "4s", rate = 20 }}, {{ name = "settle", duration = "2s", rate = 0 }} ]
-[run]
-drain = "1s"
+phases = [ { name = "arrive", duration = "4s", rate = 20 }, { name = "settle", duration = "2s", rate = 0 } ]
 
 [[cohorts]]
 name = "newcomer"
@@ -317,32 +313,42 @@ flow = "newcomer"
 name = "regular"
 share = 1
 flow = "regular"
-{}
+"#,
+        )
+        .with(&signup("newcomer"))
+        .with(
+            r#"
 [[flows.newcomer.steps]]
 name = "newcomer_ws"
-ws = "/v1/ws?token={{{{ token }}}}"
-on_frame = [ {{ match = {{ "$.type" = "message" }}, delivered = "$.id" }} ]
+ws = "/v1/ws?token={{ token }}"
+on_frame = [ { match = { "$.type" = "message" }, delivered = "$.id" } ]
 
 [[flows.newcomer.steps]]
-stay_online = {{ constant = "60s" }}
-{}
+stay_online = { constant = "60s" }
+"#,
+        )
+        .with(&signup("regular"))
+        .with(
+            r#"
 [[flows.regular.steps]]
 name = "regular_ws"
-ws = "/v1/ws?token={{{{ token }}}}"
-on_frame = [ {{ match = {{ "$.type" = "ack" }}, acked = "$.id" }} ]
+ws = "/v1/ws?token={{ token }}"
+on_frame = [ { match = { "$.type" = "ack" }, acked = "$.id" } ]
 
 [[flows.regular.steps]]
 repeat = 3
-think = {{ constant = "100ms" }}
-send = {{ type = "send", id = "{{{{ msg.id }}}}", to = "{{{{ swarm.cohort('newcomer').online.user_id }}}}", body = "welcome" }}
+think = { constant = "100ms" }
+send = { type = "send", id = "{{ msg.id }}", to = "{{ swarm.cohort('newcomer').online.user_id }}", body = "welcome" }
 
 [[flows.regular.steps]]
-stay_online = {{ constant = "60s" }}
+stay_online = { constant = "60s" }
 "#,
-        signup("newcomer"),
-        signup("regular")
+        );
+    let outcome = run_quiet(
+        scratch.scenario("cohorts", scenario),
+        scratch.out("run"),
+        None,
     );
-    let outcome = run_quiet(scratch.scenario("cohorts", &text), scratch.out("run"), None);
     let s = &outcome.summary;
     let (newcomers, regulars) = (
         s.metrics["newcomer_register"].count,

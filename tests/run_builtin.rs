@@ -5,17 +5,18 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{run_quiet, Scratch};
+use common::{run_quiet, Scenario, Scratch};
 use inrush::metrics::hlog;
 use inrush::report::summary::{Summary, Verdict};
 
 /// 20 users/s for 3 s, evenly spaced: exactly 60 users. Everyone stays online past the end, so
 /// at this low load every accepted message must be delivered and none is pending.
-const LOW_LOAD: &str = r#"
-name = "low-load"
-seed = 11
-[target]
-builtin = {}
+fn low_load() -> Scenario {
+    Scenario::new("low-load", 11)
+        .timeout("5s")
+        .drain("1500ms")
+        .with(
+            r#"
 [load]
 arrivals = "uniform"
 phases = [ { name = "only", duration = "3s", rate = 20 } ]
@@ -25,16 +26,15 @@ contacts_unknown = 3
 messages = 3
 think = { constant = "150ms" }
 stay_online = { constant = "60s" }
-[run]
-timeout = "5s"
-drain = "1500ms"
-"#;
+"#,
+        )
+}
 
 #[test]
 fn a_short_run_measures_every_step_and_loses_no_message() {
     let scratch = Scratch::new();
     let out = scratch.out("run");
-    let outcome = run_quiet(scratch.scenario("low", LOW_LOAD), out.clone(), None);
+    let outcome = run_quiet(scratch.scenario("low", low_load()), out.clone(), None);
     let s = &outcome.summary;
     assert_eq!(s.verdict, Verdict::Passed);
     assert_eq!(s.arrivals.planned, 60);
@@ -158,11 +158,11 @@ fn a_stalling_target_shows_its_stalls_in_the_percentiles() {
     // A generator that waited for the stalled responses before sending more (coordinated
     // omission) would record only a handful of slow samples and a p90 near the service time.
     let scratch = Scratch::new();
-    let scenario = r#"
-name = "stall"
-seed = 3
-[target]
-builtin = { stall_every = "1s", stall_for = "250ms" }
+    let scenario = Scenario::new("stall", 3)
+        .builtin(r#"stall_every = "1s", stall_for = "250ms""#)
+        .timeout("5s")
+        .with(
+            r#"
 [load]
 arrivals = "uniform"
 phases = [ { name = "only", duration = "4s", rate = 50 } ]
@@ -171,10 +171,8 @@ contacts_known = 0
 contacts_unknown = 0
 messages = 0
 stay_online = { constant = "0s" }
-[run]
-timeout = "5s"
-drain = "0s"
-"#;
+"#,
+        );
     let outcome = run_quiet(
         scratch.scenario("stall", scenario),
         scratch.out("run"),
@@ -192,11 +190,11 @@ drain = "0s"
 #[test]
 fn dropped_contacts_are_counted_as_missing() {
     let scratch = Scratch::new();
-    let scenario = r#"
-name = "contacts"
-seed = 5
-[target]
-builtin = { contacts_drop = 0.5 }
+    let scenario = Scenario::new("contacts", 5)
+        .builtin("contacts_drop = 0.5")
+        .timeout("5s")
+        .with(
+            r#"
 [load]
 arrivals = "uniform"
 phases = [ { name = "only", duration = "2s", rate = 40 } ]
@@ -205,10 +203,8 @@ contacts_known = 10
 contacts_unknown = 5
 messages = 0
 stay_online = { constant = "0s" }
-[run]
-timeout = "5s"
-drain = "0s"
-"#;
+"#,
+        );
     let outcome = run_quiet(
         scratch.scenario("contacts", scenario),
         scratch.out("run"),
