@@ -5,7 +5,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{run_quiet, Scratch};
+use common::{run_quiet, Scenario, Scratch};
 
 fn inrush() -> Command {
     Command::new(env!("CARGO_BIN_EXE_inrush"))
@@ -108,13 +108,11 @@ fn a_run_drives_a_standalone_target_through_the_target_flag() {
         ))
         .expect("server starts");
     let scratch = Scratch::new();
-    let scenario = scratch.scenario(
-        "remote",
-        r#"
-name = "remote"
-seed = 9
-[target]
-url = "http://127.0.0.1:1"   # overridden by --target
+    let scenario = Scenario::new("remote", 9)
+        .url("http://127.0.0.1:1") // overridden by --target
+        .drain("1s")
+        .with(
+            r#"
 [load]
 arrivals = "uniform"
 phases = [ { name = "only", duration = "2s", rate = 10 } ]
@@ -122,12 +120,10 @@ phases = [ { name = "only", duration = "2s", rate = 10 } ]
 messages = 2
 think = { constant = "100ms" }
 stay_online = { constant = "30s" }
-[run]
-drain = "1s"
 "#,
-    );
+        );
     let outcome = run_quiet(
-        scenario,
+        scratch.scenario("remote", scenario),
         scratch.out("run"),
         Some(format!("http://{}", server.addr)),
     );

@@ -10,14 +10,18 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{run_quiet, Scratch};
+use common::{run_quiet, Scenario, Scratch};
 use serde_json::Value;
 
-const SCENARIO: &str = r#"
-name = "compare"
-seed = SEED
-[target]
-builtin = { latency = "LATENCY" }
+/// 40 users/s for 8 s, evenly spaced, against the built-in target adding `latency` to every
+/// HTTP request.
+fn scenario(seed: u64, latency: &str) -> Scenario {
+    Scenario::new("compare", seed)
+        .builtin(&format!(r#"latency = "{latency}""#))
+        .timeout("5s")
+        .drain("500ms")
+        .with(
+            r#"
 [load]
 arrivals = "uniform"
 phases = [ { name = "steady", duration = "8s", rate = 40 } ]
@@ -27,10 +31,9 @@ contacts_unknown = 2
 messages = 2
 think = { constant = "200ms" }
 stay_online = { constant = "1s" }
-[run]
-timeout = "5s"
-drain = "500ms"
-"#;
+"#,
+        )
+}
 
 struct Runs {
     scratch: Scratch,
@@ -50,10 +53,7 @@ impl Runs {
             let handles: Vec<_> = specs
                 .iter()
                 .map(|&(name, seed, latency)| {
-                    let text = SCENARIO
-                        .replace("SEED", &seed.to_string())
-                        .replace("LATENCY", latency);
-                    let file = scratch.scenario(name, &text);
+                    let file = scratch.scenario(name, scenario(seed, latency));
                     let out = scratch.out(name);
                     s.spawn(move || {
                         run_quiet(file, out.clone(), None);

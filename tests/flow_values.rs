@@ -12,7 +12,7 @@ use axum::extract::ws::{Message, WebSocketUpgrade};
 use axum::http::{HeaderMap, Method, Uri};
 use axum::response::IntoResponse;
 use axum::routing::{any, get};
-use common::{run_quiet, Scratch};
+use common::{run_quiet, Scenario, Scratch};
 
 async fn echo(method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> impl IntoResponse {
     let headers: BTreeMap<String, String> = headers
@@ -47,17 +47,19 @@ async fn ws_echo(ws: WebSocketUpgrade) -> impl IntoResponse {
     })
 }
 
+/// Ten users in one second, then time to finish their flow; the run's `--target` is the echo
+/// server.
+fn values() -> Scenario {
+    Scenario::new("values", 8)
+        .url("http://127.0.0.1:1")
+        .timeout("3s")
+        .with(FLOW)
+}
+
 const FLOW: &str = r#"
-name = "values"
-seed = 8
-[target]
-url = "http://127.0.0.1:1"
 [load]
 arrivals = "uniform"
 phases = [ { name = "arrive", duration = "1s", rate = 10 }, { name = "finish", duration = "1500ms", rate = 0 } ]
-[run]
-timeout = "3s"
-drain = "0s"
 
 [feeders.accounts]
 file = "accounts.csv"            # next to the scenario; users take rows in arrival order
@@ -147,7 +149,7 @@ fn every_generator_capture_and_loop_produces_what_the_flow_checks() {
     )
     .expect("feeder file");
     let outcome = run_quiet(
-        scratch.scenario("values", FLOW),
+        scratch.scenario("values", values()),
         scratch.out("run"),
         Some(format!("http://{addr}")),
     );
@@ -189,7 +191,9 @@ fn a_feeder_column_that_does_not_exist_is_a_load_error() {
         "login,pin\nann,1\n",
     )
     .expect("csv");
-    let text = FLOW.replace("feed.accounts.pin", "feed.accounts.pim");
+    let text = values()
+        .to_string()
+        .replace("feed.accounts.pin", "feed.accounts.pim");
     let path = scratch.scenario("bad", &text);
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_inrush"))
         .arg("validate")

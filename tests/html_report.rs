@@ -5,18 +5,19 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{run_quiet, Scratch};
+use common::{run_quiet, Scenario, Scratch};
 use inrush::report::html;
 use inrush::report::summary::Summary;
 
 /// About 3 s against the built-in messenger: two phases, a few messages, two thresholds. The
 /// description carries markup that must come out as text.
-const SCENARIO: &str = r#"
-name = "html-report"
-description = "Checks the <b>HTML</b> report & its \"escaping\""
-seed = 7
-[target]
-builtin = {}
+fn scenario() -> Scenario {
+    Scenario::new("html-report", 7)
+        .description("Checks the <b>HTML</b> report & its \"escaping\"")
+        .timeout("5s")
+        .drain("500ms")
+        .with(
+            r#"
 [load]
 arrivals = "uniform"
 phases = [
@@ -29,13 +30,12 @@ contacts_unknown = 1
 messages = 2
 think = { constant = "100ms" }
 stay_online = { constant = "30s" }
-[run]
-timeout = "5s"
-drain = "500ms"
 [thresholds]
 "register.p99" = "< 5s"
 "messages.lost" = "== 0"
-"#;
+"#,
+        )
+}
 
 /// Undoes the escaping the page applies to text.
 fn unescape(s: &str) -> String {
@@ -117,7 +117,7 @@ fn assert_self_contained(page: &str, dom: &tl::VDom) {
 fn index_html_embeds_every_chart_and_the_summary() {
     let scratch = Scratch::new();
     let out = scratch.out("run");
-    run_quiet(scratch.scenario("html", SCENARIO), out.clone(), None);
+    run_quiet(scratch.scenario("html", scenario()), out.clone(), None);
     let summary: Summary =
         serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
     for file in ["distribution.png", "distribution.svg", "index.html"] {
