@@ -10,7 +10,7 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{run_quiet, Scratch};
+use common::{run_quiet, Scenario, Scratch};
 use inrush::metrics::timeline::Timeline;
 
 fn inrush() -> Command {
@@ -19,11 +19,9 @@ fn inrush() -> Command {
 
 /// A short built-in scenario with constant think and stay times, so a user's life is fixed
 /// apart from the latency of its five timed steps.
-const SHORT: &str = r#"
-name = "plan-vs-run"
-seed = 77
-[target]
-builtin = {}
+fn short() -> Scenario {
+    Scenario::new("plan-vs-run", 77).drain("1s").with(
+        r#"
 [load]
 arrivals = "poisson"
 phases = [ { name = "only", duration = "3s", rate = 40 } ]
@@ -33,14 +31,14 @@ contacts_unknown = 1
 messages = 2
 think = { constant = "100ms" }
 stay_online = { constant = "1s" }
-[run]
-drain = "1s"
-"#;
+"#,
+    )
+}
 
 #[test]
 fn the_plan_agrees_with_the_run() {
     let scratch = Scratch::new();
-    let path = scratch.scenario("short", SHORT);
+    let path = scratch.scenario("short", short());
     let assumed = Duration::from_millis(10);
     let (plan, plan_dir) =
         inrush::plan(&path, None, Some(&scratch.out("plan")), assumed).expect("plan");
@@ -139,12 +137,11 @@ fn the_verdict_splits_a_run_that_needs_more_descriptors_than_a_process_may_open(
     // hard limit: each holds a socket, so one process cannot hold them all.
     let users = limit.hard as f64 * 1.5;
     let rate = (users / 60.0).ceil();
-    let text = format!(
-        r#"
-name = "crowd"
-seed = 1
-[target]
-url = "http://127.0.0.1:9"
+    let scenario = Scenario::new("crowd", 1)
+        .url("http://127.0.0.1:9")
+        .drain("3s")
+        .with(&format!(
+            r#"
 [load]
 arrivals = "uniform"
 phases = [ {{ name = "fill", duration = "60s", rate = {rate} }} ]
@@ -154,9 +151,9 @@ contacts_known = 0
 contacts_unknown = 0
 stay_online = {{ constant = "10m" }}
 "#
-    );
+        ));
     let scratch = Scratch::new();
-    let path = scratch.scenario("crowd", &text);
+    let path = scratch.scenario("crowd", scenario);
     let out = scratch.out("plan");
     let started = std::time::Instant::now();
     let o = inrush()
@@ -242,27 +239,27 @@ fn serve(mut stream: std::net::TcpStream) {
 #[test]
 fn connections_leave_from_the_configured_source_addresses() {
     let (addr, peers) = peer_recorder();
-    let text = format!(
-        r#"
-name = "sources"
-seed = 3
-[target]
-url = "http://{addr}"
+    let scenario = Scenario::new("sources", 3)
+        .url(&format!("http://{addr}"))
+        .run(r#"source_addresses = ["127.0.0.2", "127.0.0.3"]"#)
+        .with(
+            r#"
 [load]
 arrivals = "uniform"
-phases = [ {{ name = "only", duration = "1s", rate = 20 }} ]
-[run]
-drain = "0s"
-source_addresses = ["127.0.0.2", "127.0.0.3"]
+phases = [ { name = "only", duration = "1s", rate = 20 } ]
 
 [[flows.ping.steps]]
 name = "ping"
 http = "GET /ping"
 expect.status = 200
-"#
-    );
+"#,
+        );
     let scratch = Scratch::new();
-    let outcome = run_quiet(scratch.scenario("sources", &text), scratch.out("run"), None);
+    let outcome = run_quiet(
+        scratch.scenario("sources", scenario),
+        scratch.out("run"),
+        None,
+    );
     let s = &outcome.summary;
     assert_eq!(s.metrics["ping"].count, 20);
     assert_eq!(s.metrics["ping"].errors, 0, "{:?}", s.metrics["ping"]);
@@ -303,11 +300,8 @@ fn a_source_address_of_another_machine_is_a_scenario_error() {
 fn a_run_that_needs_more_descriptors_than_its_limit_says_so_and_names_the_cause() {
     // 300 users online at once, with the built-in target in the same process (two descriptors
     // per socket), under an open-file limit of 200 that the run cannot raise.
-    let text = r#"
-name = "starved"
-seed = 9
-[target]
-builtin = {}
+    let scenario = Scenario::new("starved", 9).timeout("2s").with(
+        r#"
 [load]
 arrivals = "uniform"
 phases = [ { name = "only", duration = "1s", rate = 300 } ]
@@ -316,12 +310,10 @@ messages = 0
 contacts_known = 0
 contacts_unknown = 0
 stay_online = { constant = "2s" }
-[run]
-timeout = "2s"
-drain = "0s"
-"#;
+"#,
+    );
     let scratch = Scratch::new();
-    let path = scratch.scenario("starved", text);
+    let path = scratch.scenario("starved", scenario);
     let out = scratch.out("run");
     let o = Command::new("sh")
         .args(["-c", "ulimit -n 200 && exec \"$0\" \"$@\""])
@@ -417,13 +409,17 @@ stay_online = { constant = "300ms" }
 
 #[test]
 fn the_plan_keeps_a_closed_phase_s_users_as_the_run_does() {
-    let text = format!(
-        "name = \"closed\"\nseed = 5\n[target]\nbuiltin = {{}}\n[load]\n\
-         phases = [ {{ name = \"soak\", duration = \"3s\", users = 20, ramp = \"500ms\" }} ]\n\
-         {STEADY_USER}[run]\ndrain = \"1s\"\n"
-    );
+    let scenario = Scenario::new("closed", 5)
+        .drain("1s")
+        .with(
+            r#"
+[load]
+phases = [ { name = "soak", duration = "3s", users = 20, ramp = "500ms" } ]
+"#,
+        )
+        .with(STEADY_USER);
     let scratch = Scratch::new();
-    let path = scratch.scenario("closed", &text);
+    let path = scratch.scenario("closed", scenario);
     let outcome = run_quiet(path.clone(), scratch.out("run"), None);
     let s = &outcome.summary;
     let run_users = run_peak_users(&outcome.dir);
@@ -477,11 +473,24 @@ fn the_plan_keeps_a_closed_phase_s_users_as_the_run_does() {
 
 #[test]
 fn the_plan_brings_users_back_as_the_run_does() {
-    let text = format!(
-        "name = \"returns\"\nseed = 9\n[target]\nbuiltin = {{}}\n[load]\narrivals = \"poisson\"\n\
-         phases = [ {{ name = \"only\", duration = \"3s\", rate = 20 }} ]\n{STEADY_USER}\
-         returning = 1.0\naway = {{ constant = \"400ms\" }}\n[run]\ndrain = \"1s\"\n"
-    );
+    let text = Scenario::new("returns", 9)
+        .drain("1s")
+        .with(
+            r#"
+[load]
+arrivals = "poisson"
+phases = [ { name = "only", duration = "3s", rate = 20 } ]
+"#,
+        )
+        .with(STEADY_USER)
+        // More of `[user]`: every user comes back once it has been away 400 ms.
+        .with(
+            r#"
+returning = 1.0
+away = { constant = "400ms" }
+"#,
+        )
+        .to_string();
     let scratch = Scratch::new();
     let path = scratch.scenario("returns", &text);
     let outcome = run_quiet(path.clone(), scratch.out("run"), None);
@@ -523,7 +532,7 @@ fn the_plan_brings_users_back_as_the_run_does() {
     // A returning user is a user and a socket again: more of them than the open arrivals keep.
     let once = plan_at(
         &scratch,
-        &scratch.scenario("once", &text.replace("returning = 1.0", "returning = 0.0")),
+        &scratch.scenario("once", text.replace("returning = 1.0", "returning = 0.0")),
         Duration::ZERO,
     );
     assert_eq!(once.arrivals.returned, 0);
@@ -534,13 +543,19 @@ fn the_plan_brings_users_back_as_the_run_does() {
 #[test]
 fn the_plan_expects_the_drops_of_a_max_users_cap() {
     let cap = 10u64;
-    let text = format!(
-        "name = \"cap\"\nseed = 11\n[target]\nbuiltin = {{}}\n[load]\narrivals = \"poisson\"\n\
-         max_users = {cap}\nphases = [ {{ name = \"only\", duration = \"3s\", rate = 100 }} ]\n\
-         {STEADY_USER}[run]\ndrain = \"1s\"\n"
-    );
+    let scenario = Scenario::new("cap", 11)
+        .drain("1s")
+        .with(&format!(
+            r#"
+[load]
+arrivals = "poisson"
+max_users = {cap}
+phases = [ {{ name = "only", duration = "3s", rate = 100 }} ]
+"#
+        ))
+        .with(STEADY_USER);
     let scratch = Scratch::new();
-    let path = scratch.scenario("cap", &text);
+    let path = scratch.scenario("cap", scenario);
     let outcome = run_quiet(path.clone(), scratch.out("run"), None);
     let s = &outcome.summary;
     let fast = plan_at(&scratch, &path, Duration::ZERO);

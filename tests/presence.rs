@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{run_quiet, Scratch};
+use common::{run_quiet, Scenario, Scratch};
 use inrush::metrics::timeline::Timeline;
 
 fn timeline(out: &std::path::Path) -> Timeline {
@@ -13,11 +13,9 @@ fn timeline(out: &std::path::Path) -> Timeline {
 
 /// An open second, a closed phase of 10 users for 3 s, another open second. Each closed
 /// iteration signs up (a few ms against a healthy target) and stays online 250 ms.
-const SOAK: &str = r#"
-name = "soak"
-seed = 21
-[target]
-builtin = {}
+fn soak() -> Scenario {
+    Scenario::new("soak", 21).timeout("5s").with(
+        r#"
 [load]
 arrivals = "uniform"
 phases = [
@@ -30,16 +28,15 @@ contacts_known = 0
 contacts_unknown = 0
 messages = 0
 stay_online = { constant = "250ms" }
-[run]
-timeout = "5s"
-drain = "0s"
-"#;
+"#,
+    )
+}
 
 #[test]
 fn a_closed_phase_keeps_its_users_and_loops_them() {
     let scratch = Scratch::new();
     let out = scratch.out("run");
-    let outcome = run_quiet(scratch.scenario("soak", SOAK), out.clone(), None);
+    let outcome = run_quiet(scratch.scenario("soak", soak()), out.clone(), None);
     let s = &outcome.summary;
     // Nothing is dropped in a closed phase: planned = started, everywhere.
     assert_eq!(s.arrivals.dropped, 0, "{:?}", s.arrivals);
@@ -82,11 +79,11 @@ fn the_inflight_cap_drops_and_counts_arrivals() {
     // least 200 ms from its arrival (its register), so at most 2·(2000/200 + 1) = 22 users can
     // start; the other arrivals find the cap reached and are dropped — and counted.
     let scratch = Scratch::new();
-    let scenario = r#"
-name = "inflight"
-seed = 4
-[target]
-builtin = { latency = "200ms" }
+    let scenario = Scenario::new("inflight", 4)
+        .builtin(r#"latency = "200ms""#)
+        .timeout("5s")
+        .with(
+            r#"
 [load]
 arrivals = "uniform"
 max_inflight = 2
@@ -96,10 +93,8 @@ contacts_known = 0
 contacts_unknown = 0
 messages = 0
 stay_online = { constant = "0s" }
-[run]
-timeout = "5s"
-drain = "0s"
-"#;
+"#,
+        );
     let out = scratch.out("run");
     let outcome = run_quiet(scratch.scenario("inflight", scenario), out.clone(), None);
     let a = &outcome.summary.arrivals;
@@ -135,11 +130,8 @@ drain = "0s"
 fn the_user_cap_is_its_own_drop_reason() {
     // 40 users/s for 1 s, each online 2 s, at most 5 at once: 5 start, 35 are dropped.
     let scratch = Scratch::new();
-    let scenario = r#"
-name = "users-cap"
-seed = 4
-[target]
-builtin = {}
+    let scenario = Scenario::new("users-cap", 4).timeout("5s").with(
+        r#"
 [load]
 arrivals = "uniform"
 max_users = 5
@@ -149,10 +141,8 @@ contacts_known = 0
 contacts_unknown = 0
 messages = 0
 stay_online = { constant = "2s" }
-[run]
-timeout = "5s"
-drain = "0s"
-"#;
+"#,
+    );
     let outcome = run_quiet(scratch.scenario("cap", scenario), scratch.out("run"), None);
     let a = &outcome.summary.arrivals;
     assert_eq!((a.planned, a.started, a.dropped), (40, 5, 35), "{a:?}");
@@ -164,11 +154,13 @@ drain = "0s"
 /// lasts. The target stalls for the last 300 ms of every second, holding the messages sent
 /// meanwhile; recipients that leave before the stall ends get them from the target when they
 /// come back, at least 700 ms after they were sent.
-const RETURNING: &str = r#"
-name = "returning"
-seed = 8
-[target]
-builtin = { stall_every = "1s", stall_for = "300ms" }
+fn returning() -> Scenario {
+    Scenario::new("returning", 8)
+        .builtin(r#"stall_every = "1s", stall_for = "300ms""#)
+        .timeout("5s")
+        .drain("1s")
+        .with(
+            r#"
 [load]
 arrivals = "uniform"
 phases = [ { name = "only", duration = "3s", rate = 20 } ]
@@ -180,16 +172,19 @@ think = { uniform = ["0s", "100ms"] }
 stay_online = { uniform = ["0s", "600ms"] }
 returning = 1.0
 away = { constant = "700ms" }
-[run]
-timeout = "5s"
-drain = "1s"
-"#;
+"#,
+        )
+}
 
 #[test]
 fn returning_users_log_in_and_get_what_was_held_for_them() {
     let scratch = Scratch::new();
     let out = scratch.out("run");
-    let outcome = run_quiet(scratch.scenario("returning", RETURNING), out.clone(), None);
+    let outcome = run_quiet(
+        scratch.scenario("returning", returning()),
+        out.clone(),
+        None,
+    );
     let s = &outcome.summary;
     let a = &s.arrivals;
     // A visit takes at most ~1.5 s (signup and acks held by a stall ≤ 0.3 s each, thinks

@@ -5,16 +5,17 @@ mod common;
 
 use std::path::Path;
 
-use common::{run_quiet, Scratch};
+use common::{run_quiet, Scenario, Scratch};
 use inrush::report::summary::Verdict;
 use inrush::swarm::identity::Identities;
 
 /// 40 users/s for 3 s, evenly spaced: exactly 120 users, half of them 40 ms away (no jitter).
-const TWO_REGIONS: &str = r#"
-name = "regions"
-seed = 404
-[target]
-builtin = {}
+fn two_regions() -> String {
+    Scenario::new("regions", 404)
+        .timeout("5s")
+        .drain("1500ms")
+        .with(
+            r#"
 [load]
 arrivals = "uniform"
 phases = [ { name = "only", duration = "3s", rate = 40 } ]
@@ -24,9 +25,6 @@ contacts_unknown = 1
 messages = 3
 think = { constant = "100ms" }
 stay_online = { constant = "60s" }
-[run]
-timeout = "5s"
-drain = "1500ms"
 [[regions]]
 name = "far"
 share = 0.5
@@ -38,7 +36,10 @@ share = 0.5
 [thresholds]
 "far:register.p50" = ">= 160ms"
 "near:register.p50" = ">= 160ms"
-"#;
+"#,
+        )
+        .to_string()
+}
 
 /// The added one-way delay of the far region, in ms.
 const D: f64 = 40.0;
@@ -47,7 +48,11 @@ const D: f64 = 40.0;
 fn region_delay_shows_in_what_its_users_measure() {
     let scratch = Scratch::new();
     let out = scratch.out("run");
-    let outcome = run_quiet(scratch.scenario("regions", TWO_REGIONS), out.clone(), None);
+    let outcome = run_quiet(
+        scratch.scenario("regions", two_regions()),
+        out.clone(),
+        None,
+    );
     let s = &outcome.summary;
     assert_eq!(s.arrivals.started, 120);
     let far = &s.regions["far"];
@@ -58,7 +63,7 @@ fn region_delay_shows_in_what_its_users_measure() {
     // Users split by share: the same seeded draw the run used, and within binomial bounds
     // (n = 120, p = 0.5: sd 5.5, so 5 sd is ±27).
     let ids = Identities::new(404, "+1555");
-    let plan = inrush::compiled::compile(Path::new("t.toml"), TWO_REGIONS, None).expect("valid");
+    let plan = inrush::compiled::compile(Path::new("t.toml"), &two_regions(), None).expect("valid");
     let far_users = (0..120)
         .filter(|i| plan.regions.pick(ids.region_draw(*i)) == Some(0))
         .count() as u64;
@@ -166,7 +171,7 @@ fn artifacts(dir: &Path) -> Vec<(String, Vec<u8>)> {
 #[test]
 fn same_seed_same_regions() {
     let a = Identities::new(9, "+1");
-    let plan = inrush::compiled::compile(Path::new("t.toml"), TWO_REGIONS, None).expect("valid");
+    let plan = inrush::compiled::compile(Path::new("t.toml"), &two_regions(), None).expect("valid");
     let regions = |ids: &Identities| -> Vec<Option<usize>> {
         (0..500)
             .map(|i| plan.regions.pick(ids.region_draw(i)))
