@@ -15,7 +15,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use common::{run_quiet, Scratch};
+use common::{run_quiet, Scenario, Scratch};
 
 /// What the test server saw, by request key (`ra/0`, `busy/3`, `ws/1`, …).
 #[derive(Default)]
@@ -149,24 +149,15 @@ fn start_server() -> (String, Arc<Seen>) {
     (format!("http://{addr}"), seen)
 }
 
-/// A scenario: `users` arrive evenly over one second, then a quiet period for their retries.
-fn scenario(name: &str, url: &str, users: u32, quiet: &str, run: &str, steps: &str) -> String {
-    format!(
+/// `users` arrive evenly over one second, then a quiet period for their retries.
+fn scenario(name: &str, url: &str, users: u32, quiet: &str) -> Scenario {
+    Scenario::new(name, 3).url(url).timeout("5s").with(&format!(
         r#"
-name = "{name}"
-seed = 3
-[target]
-url = "{url}"
 [load]
 arrivals = "uniform"
 phases = [ {{ name = "arrive", duration = "1s", rate = {users} }}, {{ name = "quiet", duration = "{quiet}", rate = 0 }} ]
-[run]
-timeout = "5s"
-drain = "0s"
-{run}
-{steps}
 "#
-    )
+    ))
 }
 
 fn gaps(instants: &[Instant]) -> Vec<Duration> {
@@ -177,14 +168,11 @@ fn gaps(instants: &[Instant]) -> Vec<Duration> {
 fn retry_after_is_honoured_and_the_step_time_includes_it() {
     let (url, seen) = start_server();
     let scratch = Scratch::new();
-    let text = scenario(
-        "retry-after",
-        &url,
-        3,
-        "3s",
+    let text = scenario("retry-after", &url, 3, "3s")
         // The backoff is far shorter than Retry-After: the waits below prove the header won.
-        r#"retry = { attempts = 4, on = [429], backoff = "10ms" }"#,
-        r#"
+        .run(r#"retry = { attempts = 4, on = [429], backoff = "10ms" }"#)
+        .with(
+            r#"
 [[flows.f.steps]]
 name = "signup"
 http = "POST /ra/2/{{ user.index }}"
@@ -195,8 +183,8 @@ expect.status = 201
 "retries.rate" = "< 70%"
 "signup.errors" = "== 0"
 "#,
-    );
-    let outcome = run_quiet(scratch.scenario("ra", &text), scratch.out("ra"), None);
+        );
+    let outcome = run_quiet(scratch.scenario("ra", text), scratch.out("ra"), None);
     let s = &outcome.summary;
     let m = &s.metrics["signup"];
     assert_eq!((m.count, m.errors), (3, 0), "{m:?}");
@@ -270,19 +258,10 @@ expect.status = 201
         )
     };
     let base = Duration::from_millis(100);
-    let fixed = scenario(
-        "fixed",
-        &url,
-        2,
-        "1500ms",
-        r#"retry = { attempts = 4, on = [503], backoff = "100ms", jitter = "none" }"#,
-        &steps("fixed-"),
-    );
-    let outcome = run_quiet(
-        scratch.scenario("fixed", &fixed),
-        scratch.out("fixed"),
-        None,
-    );
+    let fixed = scenario("fixed", &url, 2, "1500ms")
+        .run(r#"retry = { attempts = 4, on = [503], backoff = "100ms", jitter = "none" }"#)
+        .with(&steps("fixed-"));
+    let outcome = run_quiet(scratch.scenario("fixed", fixed), scratch.out("fixed"), None);
     let m = &outcome.summary.metrics["call"];
     assert_eq!((m.count, m.errors, m.retries), (2, 0, 6), "{m:?}");
     assert!(
@@ -290,15 +269,10 @@ expect.status = 201
         "100 + 200 + 400 ms of waits"
     );
 
-    let full = scenario(
-        "full",
-        &url,
-        8,
-        "1500ms",
-        r#"retry = { attempts = 4, on = [503], backoff = "100ms", jitter = "full" }"#,
-        &steps("full-"),
-    );
-    let outcome = run_quiet(scratch.scenario("full", &full), scratch.out("full"), None);
+    let full = scenario("full", &url, 8, "1500ms")
+        .run(r#"retry = { attempts = 4, on = [503], backoff = "100ms", jitter = "full" }"#)
+        .with(&steps("full-"));
+    let outcome = run_quiet(scratch.scenario("full", full), scratch.out("full"), None);
     let m = &outcome.summary.metrics["call"];
     assert_eq!((m.count, m.errors, m.retries), (8, 0, 24), "{m:?}");
 
@@ -334,13 +308,10 @@ expect.status = 201
 fn exhausted_attempts_are_one_error_and_other_statuses_are_not_retried() {
     let (url, seen) = start_server();
     let scratch = Scratch::new();
-    let text = scenario(
-        "exhausted",
-        &url,
-        3,
-        "1s",
-        r#"retry = { attempts = 3, on = [503], backoff = "20ms" }"#,
-        r#"
+    let text = scenario("exhausted", &url, 3, "1s")
+        .run(r#"retry = { attempts = 3, on = [503], backoff = "20ms" }"#)
+        .with(
+            r#"
 [[flows.f.steps]]
 name = "call"
 http = "POST /busy/100/{{ user.index }}"
@@ -351,8 +322,8 @@ name = "limited"
 http = "POST /ra/100/{{ user.index }}"
 expect.status = 201
 "#,
-    );
-    let outcome = run_quiet(scratch.scenario("ex", &text), scratch.out("ex"), None);
+        );
+    let outcome = run_quiet(scratch.scenario("ex", text), scratch.out("ex"), None);
     let m = &outcome.summary.metrics["call"];
     assert_eq!((m.count, m.errors, m.retries), (3, 3, 6), "{m:?}");
     assert_eq!(m.errors_by_class.get("http_status"), Some(&3));
@@ -366,20 +337,17 @@ expect.status = 201
 
     // Retrying a 429 is not asked for here: one attempt, one error.
     let (url, seen) = start_server();
-    let text = scenario(
-        "not-retried",
-        &url,
-        2,
-        "500ms",
-        r#"retry = { attempts = 3, on = [503] }"#,
-        r#"
+    let text = scenario("not-retried", &url, 2, "500ms")
+        .run(r#"retry = { attempts = 3, on = [503] }"#)
+        .with(
+            r#"
 [[flows.f.steps]]
 name = "limited"
 http = "POST /ra/100/{{ user.index }}"
 expect.status = 201
 "#,
-    );
-    let outcome = run_quiet(scratch.scenario("nr", &text), scratch.out("nr"), None);
+        );
+    let outcome = run_quiet(scratch.scenario("nr", text), scratch.out("nr"), None);
     let m = &outcome.summary.metrics["limited"];
     assert_eq!((m.count, m.errors, m.retries), (2, 2, 0), "{m:?}");
     assert!(seen.arrivals().values().all(|t| t.len() == 1));
@@ -395,19 +363,16 @@ fn a_refused_connection_is_retried_as_connect_then_counted_once() {
         drop(listener);
     });
     let scratch = Scratch::new();
-    let text = scenario(
-        "refused",
-        &format!("http://{addr}"),
-        3,
-        "1s",
-        r#"retry = { attempts = 3, on = ["connect"], backoff = "50ms", jitter = "none" }"#,
-        r#"
+    let text = scenario("refused", &format!("http://{addr}"), 3, "1s")
+        .run(r#"retry = { attempts = 3, on = ["connect"], backoff = "50ms", jitter = "none" }"#)
+        .with(
+            r#"
 [[flows.f.steps]]
 name = "call"
 http = "GET /anything"
 "#,
-    );
-    let outcome = run_quiet(scratch.scenario("cr", &text), scratch.out("cr"), None);
+        );
+    let outcome = run_quiet(scratch.scenario("cr", text), scratch.out("cr"), None);
     let _ = closer.join();
     let m = &outcome.summary.metrics["call"];
     assert_eq!((m.count, m.errors), (3, 3), "{m:?}");
@@ -442,8 +407,8 @@ fn a_dropped_socket_is_reopened_after_its_backoff_and_keeps_receiving() {
         "RECONNECT",
         r#"reconnect = { attempts = 3, backoff = "200ms", jitter = "none" }"#,
     );
-    let text = scenario("reconnect", &url, 3, "2s", "", &steps);
-    let outcome = run_quiet(scratch.scenario("rc", &text), scratch.out("rc"), None);
+    let text = scenario("reconnect", &url, 3, "2s").with(&steps);
+    let outcome = run_quiet(scratch.scenario("rc", text), scratch.out("rc"), None);
     let s = &outcome.summary;
     let m = &s.metrics["ws_connect"];
     // Three first connects and three reconnects, each a sample; the drops are not errors.
@@ -476,8 +441,8 @@ fn a_dropped_socket_is_reopened_after_its_backoff_and_keeps_receiving() {
     // Without reconnect the drop ends the user's flow, as one error of the socket's step.
     let (url, seen) = start_server();
     let steps = WS_STEPS.replace("RECONNECT", "");
-    let text = scenario("no-reconnect", &url, 3, "2s", "", &steps);
-    let outcome = run_quiet(scratch.scenario("nr", &text), scratch.out("nr"), None);
+    let text = scenario("no-reconnect", &url, 3, "2s").with(&steps);
+    let outcome = run_quiet(scratch.scenario("nr", text), scratch.out("nr"), None);
     let m = &outcome.summary.metrics["ws_connect"];
     assert_eq!((m.count, m.errors, m.reconnects), (6, 3, 0), "{m:?}");
     assert_eq!(m.errors_by_class.get("ws_closed"), Some(&3));
@@ -489,11 +454,12 @@ fn the_built_in_flow_retries_throttled_verifications() {
     // 30 users in one second against a verify capacity of 10/s: some get 429 + Retry-After: 1
     // and must get through on a later attempt instead of failing.
     let scratch = Scratch::new();
-    let text = r#"
-name = "builtin-retry"
-seed = 5
-[target]
-builtin = { verify_capacity = 10.0 }
+    let text = Scenario::new("builtin-retry", 5)
+        .builtin("verify_capacity = 10.0")
+        .drain("1s")
+        .run("retry = { attempts = 4, on = [429] }")
+        .with(
+            r#"
 [load]
 arrivals = "uniform"
 phases = [ { name = "arrive", duration = "1s", rate = 30 }, { name = "quiet", duration = "3s", rate = 0 } ]
@@ -503,12 +469,10 @@ contacts_unknown = 0
 messages = 2
 think = { constant = "300ms" }
 stay_online = { constant = "2s" }            # so that peers are online to message
-[run]
-drain = "1s"
-retry = { attempts = 4, on = [429] }
 [thresholds]
 "retries.rate" = "< 100%"
-"#;
+"#,
+        );
     let outcome = run_quiet(scratch.scenario("b", text), scratch.out("b"), None);
     let s = &outcome.summary;
     let m = &s.metrics["verify"];
@@ -662,11 +626,11 @@ retry = { attemps = 2 }
 fn the_built_in_target_drops_sockets_and_the_built_in_flow_reconnects() {
     // Sockets live 300 ms on average; users stay online 1.5 s, so each reconnects several times.
     let scratch = Scratch::new();
-    let text = r#"
-name = "builtin-reconnect"
-seed = 6
-[target]
-builtin = { drop_sockets = "300ms" }
+    let text = Scenario::new("builtin-reconnect", 6)
+        .builtin(r#"drop_sockets = "300ms""#)
+        .run(r#"reconnect = { attempts = 5, backoff = "50ms", max_backoff = "200ms" }"#)
+        .with(
+            r#"
 [load]
 arrivals = "uniform"
 phases = [ { name = "arrive", duration = "1s", rate = 5 }, { name = "quiet", duration = "2s", rate = 0 } ]
@@ -675,10 +639,8 @@ contacts_known = 0
 contacts_unknown = 0
 messages = 0
 stay_online = { constant = "1500ms" }
-[run]
-drain = "0s"
-reconnect = { attempts = 5, backoff = "50ms", max_backoff = "200ms" }
-"#;
+"#,
+        );
     let outcome = run_quiet(scratch.scenario("b", text), scratch.out("b"), None);
     let m = &outcome.summary.metrics["ws_connect"];
     assert_eq!(m.errors, 0, "{m:?}");
@@ -695,13 +657,10 @@ reconnect = { attempts = 5, backoff = "50ms", max_backoff = "200ms" }
 fn a_refused_websocket_handshake_is_retried_after_its_retry_after() {
     let (url, seen) = start_server();
     let scratch = Scratch::new();
-    let text = scenario(
-        "ws-busy",
-        &url,
-        2,
-        "2s",
-        r#"retry = { attempts = 2, on = [503], backoff = "10ms" }"#,
-        r#"
+    let text = scenario("ws-busy", &url, 2, "2s")
+        .run(r#"retry = { attempts = 2, on = [503], backoff = "10ms" }"#)
+        .with(
+            r#"
 [[flows.f.steps]]
 name = "ws_connect"
 ws = "/wsbusy/{{ user.index }}"
@@ -709,8 +668,8 @@ ws = "/wsbusy/{{ user.index }}"
 [[flows.f.steps]]
 close = true
 "#,
-    );
-    let outcome = run_quiet(scratch.scenario("wb", &text), scratch.out("wb"), None);
+        );
+    let outcome = run_quiet(scratch.scenario("wb", text), scratch.out("wb"), None);
     let m = &outcome.summary.metrics["ws_connect"];
     assert_eq!((m.count, m.errors, m.retries), (2, 0, 2), "{m:?}");
     assert_eq!(m.retries_by_reason.get("503"), Some(&2));
@@ -725,20 +684,17 @@ close = true
 fn a_timed_out_attempt_is_retried_when_timeouts_are_named() {
     let (url, seen) = start_server();
     let scratch = Scratch::new();
-    let text = scenario(
-        "slow",
-        &url,
-        2,
-        "1500ms",
-        r#"retry = { attempts = 3, on = ["timeout"], backoff = "50ms", jitter = "none" }"#,
-        r#"
+    let text = scenario("slow", &url, 2, "1500ms")
+        .run(r#"retry = { attempts = 3, on = ["timeout"], backoff = "50ms", jitter = "none" }"#)
+        .with(
+            r#"
 [[flows.f.steps]]
 name = "call"
 http = "GET /slow/1/{{ user.index }}"
 timeout = "300ms"
 "#,
-    );
-    let outcome = run_quiet(scratch.scenario("sl", &text), scratch.out("sl"), None);
+        );
+    let outcome = run_quiet(scratch.scenario("sl", text), scratch.out("sl"), None);
     let m = &outcome.summary.metrics["call"];
     assert_eq!((m.count, m.errors, m.retries), (2, 0, 2), "{m:?}");
     assert_eq!(m.retries_by_reason.get("timeout"), Some(&2));

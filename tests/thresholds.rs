@@ -5,18 +5,19 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::Scratch;
+use common::{Scenario, Scratch};
 use inrush::report::summary::{Summary, Verdict};
 
 fn inrush() -> Command {
     Command::new(env!("CARGO_BIN_EXE_inrush"))
 }
 
-const SCENARIO: &str = r#"
-name = "gates"
-seed = 21
-[target]
-builtin = { latency = "20ms" }
+fn gates() -> Scenario {
+    Scenario::new("gates", 21)
+        .builtin(r#"latency = "20ms""#)
+        .drain("1s")
+        .with(
+            r#"
 [load]
 arrivals = "uniform"
 phases = [ { name = "warm", duration = "1s", rate = 10 }, { name = "busy", duration = "1s", rate = 20 } ]
@@ -26,15 +27,15 @@ contacts_unknown = 1
 messages = 2
 think = { constant = "50ms" }
 stay_online = { constant = "30s" }
-[run]
-drain = "1s"
 [thresholds]
 "register.p50" = "> 19ms"          # the target adds 20 ms to every request: passes
 "busy:verify.max" = "< 5ms"        # the same 20 ms make this fail
-"#;
+"#,
+        )
+}
 
 fn run(scratch: &Scratch, extra: &[&str]) -> (Option<i32>, Summary, std::path::PathBuf) {
-    let scenario = scratch.scenario("gates", SCENARIO);
+    let scenario = scratch.scenario("gates", gates());
     let out = scratch.out(&format!("run{}", extra.len()));
     let mut cmd = inrush();
     cmd.arg("run")
@@ -139,7 +140,18 @@ fn passing_thresholds_exit_zero() {
     let scratch = Scratch::new();
     let scenario = scratch.scenario(
         "ok",
-        "name = \"ok\"\nseed = 1\n[target]\nbuiltin = {}\n[load]\narrivals = \"uniform\"\nphases = [ { name = \"a\", duration = \"1s\", rate = 10 } ]\n[user]\nmessages = 0\nstay_online = { constant = \"0s\" }\n[run]\ndrain = \"0s\"\n[thresholds]\n\"register.count\" = \"== 10\"\n",
+        Scenario::new("ok", 1).with(
+            r#"
+[load]
+arrivals = "uniform"
+phases = [ { name = "a", duration = "1s", rate = 10 } ]
+[user]
+messages = 0
+stay_online = { constant = "0s" }
+[thresholds]
+"register.count" = "== 10"
+"#,
+        ),
     );
     let status = inrush()
         .arg("run")
@@ -161,7 +173,7 @@ fn passing_thresholds_exit_zero() {
 #[test]
 fn a_malformed_threshold_is_a_usage_error_that_says_where() {
     let scratch = Scratch::new();
-    let scenario = scratch.scenario("gates", SCENARIO);
+    let scenario = scratch.scenario("gates", gates());
     let out = inrush()
         .arg("run")
         .arg(&scenario)
@@ -193,11 +205,11 @@ fn abort_on_fail_stops_the_run_early_and_still_writes_the_report() {
     let scratch = Scratch::new();
     let scenario = scratch.scenario(
         "abort",
-        r#"
-name = "abort"
-seed = 2
-[target]
-builtin = { failure_rate = 1.0 }
+        Scenario::new("abort", 2)
+            .builtin("failure_rate = 1.0")
+            .drain("3s")
+            .with(
+                r#"
 [load]
 arrivals = "uniform"
 phases = [ { name = "a", duration = "30s", rate = 20 } ]
@@ -206,6 +218,7 @@ messages = 0
 [thresholds]
 "register.errors" = { check = "== 0", abort_on_fail = true, grace = "1s" }
 "#,
+            ),
     );
     let out = scratch.out("run");
     let started = Instant::now();
