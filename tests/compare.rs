@@ -17,7 +17,7 @@ use serde_json::Value;
 /// HTTP request.
 fn scenario(seed: u64, latency: &str) -> Scenario {
     Scenario::new("compare", seed)
-        .builtin(&format!(r#"latency = "{latency}""#))
+        .builtin(format!(r#"latency = "{latency}""#))
         .timeout("5s")
         .drain("500ms")
         .with(

@@ -315,7 +315,7 @@ share = 1
 flow = "regular"
 "#,
         )
-        .with(&signup("newcomer"))
+        .with(signup("newcomer"))
         .with(
             r#"
 [[flows.newcomer.steps]]
@@ -327,7 +327,7 @@ on_frame = [ { match = { "$.type" = "message" }, delivered = "$.id" } ]
 stay_online = { constant = "60s" }
 "#,
         )
-        .with(&signup("regular"))
+        .with(signup("regular"))
         .with(
             r#"
 [[flows.regular.steps]]

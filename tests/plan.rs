@@ -140,7 +140,7 @@ fn the_verdict_splits_a_run_that_needs_more_descriptors_than_a_process_may_open(
     let scenario = Scenario::new("crowd", 1)
         .url("http://127.0.0.1:9")
         .drain("3s")
-        .with(&format!(
+        .with(format!(
             r#"
 [load]
 arrivals = "uniform"
@@ -545,7 +545,7 @@ fn the_plan_expects_the_drops_of_a_max_users_cap() {
     let cap = 10u64;
     let scenario = Scenario::new("cap", 11)
         .drain("1s")
-        .with(&format!(
+        .with(format!(
             r#"
 [load]
 arrivals = "poisson"

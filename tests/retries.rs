@@ -151,7 +151,7 @@ fn start_server() -> (String, Arc<Seen>) {
 
 /// `users` arrive evenly over one second, then a quiet period for their retries.
 fn scenario(name: &str, url: &str, users: u32, quiet: &str) -> Scenario {
-    Scenario::new(name, 3).url(url).timeout("5s").with(&format!(
+    Scenario::new(name, 3).url(url).timeout("5s").with(format!(
         r#"
 [load]
 arrivals = "uniform"
@@ -260,7 +260,7 @@ expect.status = 201
     let base = Duration::from_millis(100);
     let fixed = scenario("fixed", &url, 2, "1500ms")
         .run(r#"retry = { attempts = 4, on = [503], backoff = "100ms", jitter = "none" }"#)
-        .with(&steps("fixed-"));
+        .with(steps("fixed-"));
     let outcome = run_quiet(scratch.scenario("fixed", fixed), scratch.out("fixed"), None);
     let m = &outcome.summary.metrics["call"];
     assert_eq!((m.count, m.errors, m.retries), (2, 0, 6), "{m:?}");
@@ -271,7 +271,7 @@ expect.status = 201
 
     let full = scenario("full", &url, 8, "1500ms")
         .run(r#"retry = { attempts = 4, on = [503], backoff = "100ms", jitter = "full" }"#)
-        .with(&steps("full-"));
+        .with(steps("full-"));
     let outcome = run_quiet(scratch.scenario("full", full), scratch.out("full"), None);
     let m = &outcome.summary.metrics["call"];
     assert_eq!((m.count, m.errors, m.retries), (8, 0, 24), "{m:?}");

@@ -55,13 +55,16 @@ pub fn run_quiet(scenario: PathBuf, out: PathBuf, target: Option<String>) -> Out
 ///   points at a server the test started itself.
 /// - `[run] drain = "0s"`: the run ends with its schedule. A test that counts messages still
 ///   in flight at the end (deliveries, losses) sets a drain, and so says that it does.
-/// - `[run] timeout`: the program's own (10 s) unless `timeout(..)` sets one; more `[run]` keys
-///   (retry, reconnect, source addresses) through `run(..)`.
+/// - `[run] timeout`: the program's own (10 s) unless `timeout(..)` sets one: a timeout only
+///   matters where an operation is slow or a message unacknowledged, and a test that relies on
+///   one states it. More `[run]` keys (retry, reconnect, source addresses) go through `run(..)`.
+///
+/// The load is always the test's own (`[load]` in `with(..)`): rates, durations and
+/// `arrivals = "uniform"` are what make the counts a test asserts exact.
 ///
 /// `with(..)` appends whole tables verbatim (`[load]`, `[user]`, `[[flows.f.steps]]`,
 /// `[[cohorts]]`, `[[regions]]`, `[feeders.x]`, `[thresholds]`), in the order given; `[run]`
 /// comes before them, so they must not open it again. `Display` gives the file's text.
-#[derive(Clone)]
 pub struct Scenario {
     name: String,
     description: Option<String>,
@@ -87,6 +90,7 @@ impl Scenario {
         }
     }
 
+    /// The top-level `description` (plain text; quoted here).
     pub fn description(mut self, text: &str) -> Self {
         self.description = Some(text.to_string());
         self
@@ -94,8 +98,8 @@ impl Scenario {
 
     /// The built-in messenger with knobs, as the inside of its inline table:
     /// `builtin(r#"latency = "20ms""#)`.
-    pub fn builtin(mut self, knobs: &str) -> Self {
-        self.target = format!("builtin = {{ {knobs} }}");
+    pub fn builtin(mut self, knobs: impl AsRef<str>) -> Self {
+        self.target = format!("builtin = {{ {} }}", knobs.as_ref());
         self
     }
 
@@ -116,14 +120,15 @@ impl Scenario {
     }
 
     /// More `[run]` keys, verbatim: `run(r#"retry = { attempts = 3 }"#)`.
-    pub fn run(mut self, keys: &str) -> Self {
-        self.run.push(keys.to_string());
+    pub fn run(mut self, keys: impl AsRef<str>) -> Self {
+        self.run.push(keys.as_ref().to_string());
         self
     }
 
-    /// Whole tables, verbatim, after `[run]`.
-    pub fn with(mut self, tables: &str) -> Self {
-        self.tables.push(tables.to_string());
+    /// Whole tables, verbatim, after `[run]` and after the tables given before (so a call may
+    /// also carry on the table the previous one opened).
+    pub fn with(mut self, tables: impl AsRef<str>) -> Self {
+        self.tables.push(tables.as_ref().to_string());
         self
     }
 }
