@@ -3,6 +3,19 @@
 use std::fmt::Write;
 
 use super::summary::{Summary, Verdict};
+use super::{files, FileArtifact, FinishedRun};
+use crate::error::Error;
+
+/// `junit.xml`.
+pub struct Junit;
+
+impl FileArtifact for Junit {
+    const FILE: &'static str = files::JUNIT;
+
+    fn render(&self, run: &FinishedRun<'_>) -> Result<Vec<u8>, Error> {
+        Ok(render(run.summary).into_bytes())
+    }
+}
 
 /// Escapes text for XML attributes and character data.
 pub fn escape(s: &str) -> String {
