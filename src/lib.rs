@@ -102,8 +102,10 @@ pub fn rebuild(
 
 /// `inrush report`: rebuilds a run directory's artifacts, re-gates it and prints its table.
 pub fn report(dir: &Path, thresholds: &[String]) -> Result<report::summary::Summary, Error> {
-    let (summary, timeline, _histograms) = rebuild(dir, thresholds)?;
-    report::write_all(dir, &summary, &timeline)?;
+    let (summary, timeline, histograms) = rebuild(dir, thresholds)?;
+    report::write_run(
+        &report::FinishedRun::new(dir, &summary, &timeline).with_histograms(histograms),
+    )?;
     print!("{}", report::terminal::render(&summary));
     println!("report: {}", dir.display());
     Ok(summary)

@@ -2,6 +2,7 @@
 
 use std::fmt::Write;
 
+use super::markup::escape;
 use super::summary::{Summary, Verdict};
 use super::{files, FileArtifact, FinishedRun};
 use crate::error::Error;
@@ -15,24 +16,6 @@ impl FileArtifact for Junit {
     fn render(&self, run: &FinishedRun<'_>) -> Result<Vec<u8>, Error> {
         Ok(render(run.summary).into_bytes())
     }
-}
-
-/// Escapes text for XML attributes and character data.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            // Control characters are not allowed in XML 1.0.
-            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => out.push(' '),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 pub fn render(s: &Summary) -> String {

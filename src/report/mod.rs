@@ -13,6 +13,7 @@ pub mod json;
 pub mod junit;
 pub mod live;
 pub mod markdown;
+pub mod markup;
 pub mod rebuild;
 pub mod summary;
 pub mod terminal;
@@ -56,6 +57,14 @@ impl<'a> FinishedRun<'a> {
         }
     }
 
+    /// With the histograms already read from `latency.hlog` (`inrush report` has them).
+    pub fn with_histograms(self, histograms: RunHistograms) -> Self {
+        FinishedRun {
+            histograms: OnceCell::from(histograms),
+            ..self
+        }
+    }
+
     /// The run's latency histograms as `latency.hlog` holds them, per run, phase and region.
     pub fn histograms(&self) -> Result<&RunHistograms, Error> {
         if let Some(h) = self.histograms.get() {
@@ -95,9 +104,13 @@ pub fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), Error> {
 
 /// Writes every artifact of a finished run beside `latency.hlog` (which must be complete).
 pub fn write_all(dir: &Path, summary: &Summary, timeline: &Timeline) -> Result<(), Error> {
-    let run = FinishedRun::new(dir, summary, timeline);
+    write_run(&FinishedRun::new(dir, summary, timeline))
+}
+
+/// Writes every artifact of `run`, in the order of [`ARTIFACTS`].
+pub fn write_run(run: &FinishedRun<'_>) -> Result<(), Error> {
     for artifact in ARTIFACTS {
-        artifact.write(&run)?;
+        artifact.write(run)?;
     }
     Ok(())
 }

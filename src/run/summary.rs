@@ -26,7 +26,7 @@ pub(super) fn build_summary(
         lost: delivery.lost,
         pending: delivery.pending,
     };
-    let (cpu_seconds, peak_rss_mb) = crate::resource_usage::process();
+    let (cpu_seconds, peak_rss_mb) = crate::resource_usage::process_cpu_and_peak_rss();
     let mut s = Summary {
         schema: summary::SCHEMA.to_string(),
         scenario: plan.name.clone(),

@@ -9,7 +9,7 @@ mod tables;
 
 use std::fmt::Write;
 
-use super::junit::escape as esc;
+use super::markup::escape as esc;
 use super::summary::{Summary, Verdict};
 use super::{chart, files, Artifact, FinishedRun};
 use crate::error::Error;

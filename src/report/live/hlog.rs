@@ -85,3 +85,65 @@ impl IntervalSink for HlogSink<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::metrics::collector::Interval;
+    use crate::metrics::{Catalog, Recorder};
+
+    #[test]
+    fn the_sink_appends_each_interval_with_its_region_tags() {
+        let dir = std::env::temp_dir().join(format!("inrush-hlog-sink-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let catalog = Catalog::new(["verify"]);
+        let verify = catalog.id("verify").expect("verify");
+        let mut recorder = Recorder::new(catalog.len());
+        recorder.ok(
+            verify,
+            Duration::ZERO,
+            Duration::from_millis(1),
+            Duration::from_millis(2),
+        );
+        let iv = Interval {
+            index: 0,
+            start: Duration::ZERO,
+            end: Duration::from_secs(1),
+            regions: vec![recorder.clone()],
+            recorder,
+            active_users: 0,
+            open_connections: 0,
+            worker_cpu_max: 0.0,
+        };
+        let mut file = HlogFile::create(&dir).expect("create");
+        {
+            let mut sink = file
+                .sink(SystemTime::UNIX_EPOCH, vec!["emea".to_string()])
+                .expect("header");
+            let totals = iv.recorder.clone();
+            let view = IntervalView {
+                interval: &iv,
+                totals: &totals,
+                catalog: &catalog,
+                phase: "a",
+            };
+            sink.interval(&view);
+            sink.finish().expect("no write error");
+        }
+        file.close().expect("flush");
+        let entries = hlog::read(&dir.join(crate::report::files::HLOG)).expect("read back");
+        let tags: Vec<_> = entries.iter().filter_map(|e| e.tag.as_deref()).collect();
+        assert_eq!(
+            tags,
+            [
+                "verify",
+                "verify.service",
+                "emea:verify",
+                "emea:verify.service"
+            ]
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
