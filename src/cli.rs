@@ -1,4 +1,4 @@
-//! Command-line types (clap derive) and nothing else.
+//! Command-line types (clap derive), and their conversion into the library's options.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -153,4 +153,31 @@ pub struct ServeArgs {
     /// Drop each WebSocket after a random lifetime with this mean, e.g. 30s.
     #[arg(long, value_parser = duration, value_name = "DURATION")]
     pub drop_sockets: Option<Duration>,
+}
+
+impl ServeArgs {
+    /// The built-in messenger's knobs: the defaults, with what the command line sets.
+    pub fn knobs(&self) -> crate::target::Knobs {
+        let mut knobs = crate::target::Knobs::default();
+        if let Some(v) = self.latency {
+            knobs.latency = v;
+        }
+        if let Some(v) = self.sms_delay {
+            knobs.sms_delay = v;
+        }
+        knobs.sms_rate = self.sms_rate;
+        knobs.verify_capacity = self.verify_capacity;
+        if let Some(v) = self.failure_rate {
+            knobs.failure_rate = v;
+        }
+        knobs.stall_every = self.stall_every;
+        if let Some(v) = self.stall_for {
+            knobs.stall_for = v;
+        }
+        if let Some(v) = self.contacts_drop {
+            knobs.contacts_drop = v;
+        }
+        knobs.drop_sockets = self.drop_sockets;
+        knobs
+    }
 }

@@ -1,314 +1,10 @@
-//! Thresholds: the pass/fail gates a CI pipeline relies on. An expression such as
-//! `surge:verify.p99 < 250ms` is parsed once (errors say at which column), checked against the
-//! plan's metrics and phases, and evaluated against a `Summary` — at the end of the run, and
-//! during it for thresholds that abort the run early.
+//! The gate: a run's thresholds evaluated against its `Summary` — at the end of the run, during
+//! it for thresholds that abort the run early, and again when `inrush report` re-gates an old
+//! run. The thresholds themselves (types and parser) are part of the compiled scenario.
 
-use std::fmt;
-use std::time::Duration;
-
-use crate::metrics::Catalog;
-use crate::report::summary::{MetricSummary, Stat, Summary, ThresholdResult};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
-    Lt,
-    Le,
-    Gt,
-    Ge,
-    Eq,
-    Ne,
-}
-
-impl Op {
-    fn holds(self, observed: f64, limit: f64) -> bool {
-        match self {
-            Op::Lt => observed < limit,
-            Op::Le => observed <= limit,
-            Op::Gt => observed > limit,
-            Op::Ge => observed >= limit,
-            // Values are counts or rounded milliseconds: compare with a tolerance far below
-            // anything meaningful so that 0.1 + 0.2 == 0.3.
-            Op::Eq => (observed - limit).abs() < 1e-9,
-            Op::Ne => (observed - limit).abs() >= 1e-9,
-        }
-    }
-}
-
-/// What a threshold looks at.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Subject {
-    /// `<metric>.<stat>`: latency from the intended start, milliseconds.
-    Latency(String, Stat),
-    /// `<metric>.count`, `.errors`, `.rate` (per second), `.error_rate` (fraction).
-    MetricCount(String, MetricField),
-    /// `errors.rate` (fraction of all operations) or `errors.count`, across every metric.
-    AllErrors(MetricField),
-    /// `messages.sent|acked|delivered|pending|lost|duplicated`, `messages.loss_rate`.
-    Messages(&'static str),
-    /// `arrivals.planned|started|dropped`, `arrivals.drop_rate`.
-    Arrivals(&'static str),
-    /// `arrivals.lag.<stat>`: schedule lag, milliseconds.
-    Lag(Stat),
-    /// `contacts.expected|missing`, `contacts.missing_rate`.
-    Contacts(&'static str),
-    /// `counts.<name>`: frames counted by a flow's `count` rule.
-    Count(String),
-    /// `retries.count`, `retries.rate` (retried attempts among all attempts), `reconnects.count`,
-    /// across every metric.
-    Retries(&'static str),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MetricField {
-    Count,
-    Errors,
-    Rate,
-    ErrorRate,
-    /// Attempts retried under `retry` (not errors).
-    Retries,
-    /// Sockets reopened under `reconnect`.
-    Reconnects,
-}
-
-/// What unit the subject is in, so a limit can be checked and converted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Millis,
-    Count,
-    PerSecond,
-    Fraction,
-}
-
-impl Subject {
-    fn kind(&self) -> Kind {
-        match self {
-            Subject::Latency(..) | Subject::Lag(_) => Kind::Millis,
-            Subject::MetricCount(_, f) | Subject::AllErrors(f) => match f {
-                MetricField::Count
-                | MetricField::Errors
-                | MetricField::Retries
-                | MetricField::Reconnects => Kind::Count,
-                MetricField::Rate => Kind::PerSecond,
-                MetricField::ErrorRate => Kind::Fraction,
-            },
-            Subject::Count(_) => Kind::Count,
-            Subject::Retries(f) if f.ends_with("rate") => Kind::Fraction,
-            Subject::Retries(_) => Kind::Count,
-            Subject::Messages(f) | Subject::Arrivals(f) | Subject::Contacts(f) => {
-                if f.ends_with("_rate") {
-                    Kind::Fraction
-                } else {
-                    Kind::Count
-                }
-            }
-        }
-    }
-}
-
-/// A parsed threshold.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Threshold {
-    /// As the user wrote it (normalised spacing), for reports.
-    pub expr: String,
-    pub phase: Option<String>,
-    pub subject: Subject,
-    pub op: Op,
-    /// In the subject's unit: milliseconds, a count, per second, or a fraction.
-    pub limit: f64,
-    /// Stop the run as soon as this threshold fails (after `grace`).
-    pub abort_on_fail: bool,
-    pub grace: Duration,
-}
-
-/// A parse error: what is wrong and at which character (0-based) of the expression.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ParseError {
-    pub offset: usize,
-    pub message: String,
-}
-
-impl fmt::Display for ParseError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "column {}: {}", self.offset + 1, self.message)
-    }
-}
-
-fn err(offset: usize, message: impl Into<String>) -> ParseError {
-    ParseError {
-        offset,
-        message: message.into(),
-    }
-}
-
-const SUBJECTS_HELP: &str =
-    "expected <metric>.<p50|p90|p99|p999|min|mean|max|count|errors|rate|error_rate|retries|reconnects>, \
-errors.rate, retries.<count|rate>, reconnects.count, messages.<sent|acked|delivered|pending|lost|duplicated|loss_rate>, \
-arrivals.<planned|started|dropped|drop_rate|lag.p99>, contacts.<expected|missing|missing_rate>";
-
-/// Parses `[scope:]subject op value` (the scope a phase or a region), e.g. `verify.p99 < 250ms`, `surge:errors.rate < 1%`,
-/// `messages.lost == 0`. `phases` and `catalog` are the plan's, to check names.
-pub fn parse(text: &str, phases: &[String], catalog: &Catalog) -> Result<Threshold, ParseError> {
-    let op_at = text
-        .find(['<', '>', '=', '!'])
-        .ok_or_else(|| err(text.len(), "expected a comparison: <, <=, >, >=, == or !="))?;
-    let (left, rest) = text.split_at(op_at);
-    let (op, op_len) = match rest.get(..2) {
-        Some("<=") => (Op::Le, 2),
-        Some(">=") => (Op::Ge, 2),
-        Some("==") => (Op::Eq, 2),
-        Some("!=") => (Op::Ne, 2),
-        _ if rest.starts_with('<') => (Op::Lt, 1),
-        _ if rest.starts_with('>') => (Op::Gt, 1),
-        _ => return Err(err(op_at, "expected a comparison: <, <=, >, >=, == or !=")),
-    };
-    let lead = left.len() - left.trim_start().len();
-    let left = left.trim();
-    if left.is_empty() {
-        return Err(err(lead, format!("missing subject: {SUBJECTS_HELP}")));
-    }
-    let (phase, subject_text, subject_at) = match left.split_once(':') {
-        Some((p, s)) => {
-            let p = p.trim();
-            if !phases.iter().any(|q| q == p) {
-                return Err(err(
-                    lead,
-                    format!(
-                        "unknown phase or region `{p}`: the scenario has {}",
-                        phases.join(", ")
-                    ),
-                ));
-            }
-            (
-                Some(p.to_string()),
-                s.trim(),
-                lead + left.find(':').unwrap_or(0) + 1,
-            )
-        }
-        None => (None, left, lead),
-    };
-    let subject = parse_subject(subject_text, catalog).map_err(|m| err(subject_at, m))?;
-    let value_at = op_at + op_len;
-    let value_text = &text[value_at..];
-    let value_at = value_at + (value_text.len() - value_text.trim_start().len());
-    let limit = parse_value(value_text.trim(), subject.kind()).map_err(|m| err(value_at, m))?;
-    let expr = format!(
-        "{}{} {} {}",
-        phase
-            .as_deref()
-            .map(|p| format!("{p}:"))
-            .unwrap_or_default(),
-        subject_text,
-        match op {
-            Op::Lt => "<",
-            Op::Le => "<=",
-            Op::Gt => ">",
-            Op::Ge => ">=",
-            Op::Eq => "==",
-            Op::Ne => "!=",
-        },
-        value_text.trim()
-    );
-    Ok(Threshold {
-        expr,
-        phase,
-        subject,
-        op,
-        limit,
-        abort_on_fail: false,
-        grace: Duration::ZERO,
-    })
-}
-
-fn parse_subject(s: &str, catalog: &Catalog) -> Result<Subject, String> {
-    let parts: Vec<&str> = s.split('.').collect();
-    let field = |f: &str| match f {
-        "count" => Some(MetricField::Count),
-        "errors" => Some(MetricField::Errors),
-        "rate" => Some(MetricField::Rate),
-        "error_rate" => Some(MetricField::ErrorRate),
-        "retries" => Some(MetricField::Retries),
-        "reconnects" => Some(MetricField::Reconnects),
-        _ => None,
-    };
-    let pick = |f: &str, allowed: &[&'static str]| allowed.iter().copied().find(|a| *a == f);
-    let subject = match parts.as_slice() {
-        ["errors", "rate"] => Some(Subject::AllErrors(MetricField::ErrorRate)),
-        ["errors", "count"] => Some(Subject::AllErrors(MetricField::Errors)),
-        ["retries", "count"] => Some(Subject::Retries("count")),
-        ["retries", "rate"] => Some(Subject::Retries("rate")),
-        ["reconnects", "count"] => Some(Subject::Retries("reconnects")),
-        ["messages", f] => pick(
-            f,
-            &[
-                "sent",
-                "acked",
-                "delivered",
-                "pending",
-                "lost",
-                "duplicated",
-                "reordered",
-                "loss_rate",
-            ],
-        )
-        .map(Subject::Messages),
-        ["arrivals", "lag", stat] => Stat::parse(stat).map(Subject::Lag),
-        ["arrivals", f] => {
-            pick(f, &["planned", "started", "dropped", "drop_rate"]).map(Subject::Arrivals)
-        }
-        ["counts", name] if catalog.counters().iter().any(|c| c == name) => {
-            Some(Subject::Count(name.to_string()))
-        }
-        ["contacts", f] => pick(f, &["expected", "missing", "missing_rate"]).map(Subject::Contacts),
-        [metric, rest @ ..] if !rest.is_empty() => {
-            if !catalog.reported().any(|(_, name)| name == *metric) {
-                let known: Vec<&str> = catalog.reported().map(|(_, n)| n).collect();
-                return Err(format!(
-                    "unknown metric `{metric}`: known metrics are {}",
-                    known.join(", ")
-                ));
-            }
-            let stat = rest.join(".");
-            match (Stat::parse(&stat), field(&stat)) {
-                (Some(st), _) => Some(Subject::Latency(metric.to_string(), st)),
-                (None, Some(f)) => Some(Subject::MetricCount(metric.to_string(), f)),
-                _ => None,
-            }
-        }
-        _ => None,
-    };
-    subject.ok_or_else(|| format!("unknown subject `{s}`: {SUBJECTS_HELP}"))
-}
-
-fn parse_value(s: &str, kind: Kind) -> Result<f64, String> {
-    if s.is_empty() {
-        return Err("missing value after the comparison".into());
-    }
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-'))
-        .unwrap_or(s.len());
-    let (number, unit) = s.split_at(split);
-    let n: f64 = number
-        .parse()
-        .map_err(|_| format!("`{s}` is not a number"))?;
-    if !n.is_finite() {
-        return Err(format!("`{s}` is not a finite number"));
-    }
-    let unit = unit.trim();
-    match (kind, unit) {
-        (Kind::Millis, "") => Err(format!(
-            "`{s}` needs a unit: this is a latency, write e.g. `{n}ms` or `{n}s`"
-        )),
-        (Kind::Millis, _) => crate::duration::parse_duration(s).map(|d| d.as_secs_f64() * 1000.0),
-        (Kind::Fraction, "%") => Ok(n / 100.0),
-        (Kind::Fraction, "") if (0.0..=1.0).contains(&n) => Ok(n),
-        (Kind::Fraction, "") => Err(format!(
-            "`{s}` is not a fraction between 0 and 1: write a percentage such as `1%`"
-        )),
-        (Kind::Count | Kind::PerSecond, "") => Ok(n),
-        (Kind::PerSecond, "/s") => Ok(n),
-        (_, unit) => Err(format!("`{unit}` is not a unit this subject takes")),
-    }
-}
+use crate::compiled::threshold::{self, MetricField, Subject, Threshold};
+use crate::error::Error;
+use crate::report::summary::{MetricSummary, Summary, ThresholdResult, Verdict};
 
 fn ratio(part: u64, whole: u64) -> Option<f64> {
     (whole > 0).then(|| part as f64 / whole as f64)
@@ -401,82 +97,32 @@ pub fn evaluate(t: &Threshold, s: &Summary) -> ThresholdResult {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn phases() -> Vec<String> {
-        vec!["baseline".into(), "surge".into()]
+/// Re-gates a finished run: evaluates the thresholds it was run with, then `extra`, against
+/// `summary` (rebuilt from the run directory) and sets its verdict from them. An interrupted
+/// run stays interrupted.
+pub fn regate(summary: &mut Summary, extra: &[String]) -> Result<(), Error> {
+    let scopes: Vec<String> = summary
+        .phases
+        .keys()
+        .chain(summary.regions.keys())
+        .cloned()
+        .collect();
+    let catalog = crate::metrics::Catalog::new(summary.metrics.keys().cloned())
+        .with_counters(summary.counts.keys().cloned().collect());
+    let mut thresholds = Vec::new();
+    for expr in summary.thresholds.iter().map(|t| &t.expr).chain(extra) {
+        let t = threshold::parse(expr, &scopes, &catalog)
+            .map_err(|e| Error::Usage(format!("threshold '{expr}': {e}")))?;
+        thresholds.push(t);
     }
-
-    fn parse(text: &str, phases: &[String]) -> Result<Threshold, ParseError> {
-        super::parse(text, phases, &Catalog::new(["register", "verify"]))
+    summary.thresholds = thresholds.iter().map(|t| evaluate(t, summary)).collect();
+    if summary.verdict != Verdict::Interrupted {
+        let failed = summary.aborted.is_some() || summary.thresholds.iter().any(|t| !t.passed);
+        summary.verdict = if failed {
+            Verdict::Failed
+        } else {
+            Verdict::Passed
+        };
     }
-
-    #[test]
-    fn parses_each_form() {
-        let t = parse("verify.p99 < 250ms", &phases()).expect("ok");
-        assert_eq!(t.subject, Subject::Latency("verify".into(), Stat::P99));
-        assert_eq!((t.op, t.limit), (Op::Lt, 250.0));
-        let t = parse("surge:errors.rate<1%", &phases()).expect("ok");
-        assert_eq!(t.phase.as_deref(), Some("surge"));
-        assert_eq!(t.expr, "surge:errors.rate < 1%");
-        assert!((t.limit - 0.01).abs() < 1e-12);
-        let t = parse(" messages.lost == 0", &phases()).expect("ok");
-        assert_eq!(
-            (t.subject, t.op, t.limit),
-            (Subject::Messages("lost"), Op::Eq, 0.0)
-        );
-        let t = parse("message_delivery.max <= 1.5s", &phases()).expect("ok");
-        assert_eq!(t.limit, 1500.0);
-        let t = parse("arrivals.lag.p99 < 5ms", &phases()).expect("ok");
-        assert_eq!(t.subject, Subject::Lag(Stat::P99));
-        let t = parse("register.rate >= 40/s", &phases()).expect("ok");
-        assert_eq!(
-            t.subject,
-            Subject::MetricCount("register".into(), MetricField::Rate)
-        );
-        let t = parse("verify.retries < 100", &phases()).expect("ok");
-        assert_eq!(
-            t.subject,
-            Subject::MetricCount("verify".into(), MetricField::Retries)
-        );
-        let t = parse("surge:retries.rate < 5%", &phases()).expect("ok");
-        assert_eq!((t.subject, t.limit), (Subject::Retries("rate"), 0.05));
-        let t = parse("reconnects.count <= 10", &phases()).expect("ok");
-        assert_eq!(t.subject, Subject::Retries("reconnects"));
-        assert!(parse("retries.rate < 5", &phases()).is_err(), "a fraction");
-    }
-
-    #[test]
-    fn errors_point_at_the_wrong_part() {
-        let e = parse("verify.p99 < 250", &phases()).expect_err("no unit");
-        assert_eq!(e.offset, 13);
-        assert!(e.message.contains("unit"), "{e}");
-        let e = parse("verfy.p99 < 1s", &phases()).expect_err("unknown metric");
-        assert_eq!(e.offset, 0);
-        assert!(
-            e.message.contains("verfy") && e.message.contains("verify"),
-            "{e}"
-        );
-        let e = parse("plateau:verify.p99 < 1s", &phases()).expect_err("unknown phase");
-        assert!(
-            e.message.contains("plateau") && e.message.contains("surge"),
-            "{e}"
-        );
-        let e = parse("verify.p99 ~ 1s", &phases()).expect_err("no operator");
-        assert!(e.message.contains("comparison"), "{e}");
-        let e = parse("errors.rate < 5", &phases()).expect_err("fraction");
-        assert_eq!(e.offset, 14);
-        let e = parse("verify.p42 < 1s", &phases()).expect_err("stat");
-        assert!(e.message.contains("p99"), "{e}");
-    }
-
-    #[test]
-    fn comparisons_hold_as_written() {
-        assert!(Op::Lt.holds(1.0, 2.0) && !Op::Lt.holds(2.0, 2.0));
-        assert!(Op::Le.holds(2.0, 2.0) && Op::Ge.holds(2.0, 2.0));
-        assert!(Op::Eq.holds(0.1 + 0.2, 0.3) && Op::Ne.holds(1.0, 2.0));
-        assert!(Op::Gt.holds(3.0, 2.0) && !Op::Gt.holds(2.0, 2.0));
-    }
+    Ok(())
 }

@@ -40,12 +40,12 @@ pub fn plan(
     out: Option<&Path>,
     latency: std::time::Duration,
 ) -> Result<(estimate::Estimate, std::path::PathBuf), Error> {
-    plan_on(path, seed, out, latency, None)
+    plan_for_workers(path, seed, out, latency, None)
 }
 
 /// [`plan`] for a run on `workers` worker threads (`run --workers`; default: as a run on this
 /// machine). The caps and the closed phases' users are split across them as the run splits them.
-pub fn plan_on(
+pub fn plan_for_workers(
     path: &Path,
     seed: Option<u64>,
     out: Option<&Path>,
@@ -81,10 +81,31 @@ pub fn plan_on(
     Ok((estimate, dir))
 }
 
-/// `inrush report`: rebuilds a run directory's artifacts and prints its table.
+/// Reads a finished run back from its directory: the summary with its statistics rebuilt from
+/// `latency.hlog`, re-gated against the thresholds it was run with plus `extra_thresholds`;
+/// the timeline; the histograms.
+pub fn rebuild(
+    dir: &Path,
+    extra_thresholds: &[String],
+) -> Result<
+    (
+        report::summary::Summary,
+        metrics::timeline::Timeline,
+        report::rebuild::RunHistograms,
+    ),
+    Error,
+> {
+    let (mut summary, timeline, histograms) = report::rebuild::rebuild(dir)?;
+    gate::regate(&mut summary, extra_thresholds)?;
+    Ok((summary, timeline, histograms))
+}
+
+/// `inrush report`: rebuilds a run directory's artifacts, re-gates it and prints its table.
 pub fn report(dir: &Path, thresholds: &[String]) -> Result<report::summary::Summary, Error> {
-    let (summary, timeline, _histograms) = report::rebuild::rebuild(dir, thresholds)?;
-    report::write_all(dir, &summary, &timeline)?;
+    let (summary, timeline, histograms) = rebuild(dir, thresholds)?;
+    report::write_run(
+        &report::FinishedRun::new(dir, &summary, &timeline).with_histograms(histograms),
+    )?;
     print!("{}", report::terminal::render(&summary));
     println!("report: {}", dir.display());
     Ok(summary)
@@ -122,44 +143,24 @@ pub fn compare(
         base.display(),
         new.display()
     );
-    report::chart::render_distribution(&out, "distribution", &title, &runs)
+    report::chart::render_distribution(&out, report::files::CHART_DISTRIBUTION, &title, &runs)
         .map_err(|e| Error::Run(format!("cannot draw the comparison chart: {e}")))?;
     print!("{}", compare::render_text(&comparison));
     println!("report: {}", out.display());
     Ok(comparison)
 }
 
-/// `inrush serve`: runs the built-in messenger until Ctrl-C.
-pub fn serve(args: &cli::ServeArgs) -> Result<(), Error> {
-    let mut knobs = target::Knobs::default();
-    if let Some(v) = args.latency {
-        knobs.latency = v;
-    }
-    if let Some(v) = args.sms_delay {
-        knobs.sms_delay = v;
-    }
-    knobs.sms_rate = args.sms_rate;
-    knobs.verify_capacity = args.verify_capacity;
-    if let Some(v) = args.failure_rate {
-        knobs.failure_rate = v;
-    }
-    knobs.stall_every = args.stall_every;
-    if let Some(v) = args.stall_for {
-        knobs.stall_for = v;
-    }
-    if let Some(v) = args.contacts_drop {
-        knobs.contacts_drop = v;
-    }
-    knobs.drop_sockets = args.drop_sockets;
+/// `inrush serve`: runs the built-in messenger on `listen` with `knobs` until Ctrl-C.
+pub fn serve(listen: std::net::SocketAddr, knobs: target::Knobs) -> Result<(), Error> {
     knobs.validate().map_err(Error::Usage)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| Error::Run(format!("cannot start the async runtime: {e}")))?;
     runtime.block_on(async {
-        let server = target::start(args.listen, knobs)
+        let server = target::start(listen, knobs)
             .await
-            .map_err(|e| Error::Run(format!("cannot listen on {}: {e}", args.listen)))?;
+            .map_err(|e| Error::Run(format!("cannot listen on {listen}: {e}")))?;
         eprintln!(
             "inrush built-in messenger listening on http://{} (Ctrl-C to stop)",
             server.addr

@@ -45,7 +45,7 @@ fn main() -> ExitCode {
             print!("{text}");
             ExitCode::SUCCESS
         }),
-        Command::Plan(args) => inrush::plan_on(
+        Command::Plan(args) => inrush::plan_for_workers(
             &args.file,
             args.seed,
             args.out.as_deref(),
@@ -53,7 +53,9 @@ fn main() -> ExitCode {
             args.workers,
         )
         .map(|_| ExitCode::SUCCESS),
-        Command::Serve(args) => inrush::serve(&args).map(|()| ExitCode::SUCCESS),
+        Command::Serve(args) => {
+            inrush::serve(args.listen, args.knobs()).map(|()| ExitCode::SUCCESS)
+        }
     };
     result.unwrap_or_else(|e| {
         eprintln!("error: {e}");

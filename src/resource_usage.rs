@@ -1,7 +1,7 @@
 //! The generator's own resource use, so a report can say whether the machine kept up.
 
 /// (CPU seconds used by this process so far, peak resident memory in MiB).
-pub fn process() -> (f64, f64) {
+pub fn process_cpu_and_peak_rss() -> (f64, f64) {
     // SAFETY: getrusage only writes into the zeroed struct we pass; RUSAGE_SELF is always valid.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {

@@ -365,7 +365,7 @@ fn plan_at(
     latency: Duration,
 ) -> inrush::estimate::Estimate {
     let out = scratch.out(&format!("plan-{}us", latency.as_micros()));
-    inrush::plan_on(path, None, Some(&out), latency, Some(1))
+    inrush::plan_for_workers(path, None, Some(&out), latency, Some(1))
         .expect("plan")
         .0
 }

@@ -122,7 +122,7 @@ stay_online = { constant = "0s" }
     .expect("json");
     assert_eq!(json["arrivals"]["dropped_by"]["max_inflight"], a.dropped);
     // `inrush report` rebuilds the same summary, split included.
-    let (rebuilt, _, _) = inrush::report::rebuild::rebuild(&out, &[]).expect("rebuild");
+    let (rebuilt, _, _) = inrush::rebuild(&out, &[]).expect("rebuild");
     assert_eq!(rebuilt, outcome.summary);
 }
 

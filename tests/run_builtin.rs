@@ -133,7 +133,7 @@ fn a_short_run_measures_every_step_and_loses_no_message() {
 
     // `inrush report` rebuilds the same summary from the hlog and the saved timeline, and
     // rewrites byte-identical files.
-    let (rebuilt, _, _) = inrush::report::rebuild::rebuild(&out, &[]).expect("rebuild");
+    let (rebuilt, _, _) = inrush::rebuild(&out, &[]).expect("rebuild");
     assert_eq!(&rebuilt, s);
     let before = std::fs::read(out.join("summary.json")).expect("summary");
     let summary = inrush::report(&out, &[]).expect("report");
@@ -144,7 +144,7 @@ fn a_short_run_measures_every_step_and_loses_no_message() {
     );
     // A threshold added afterwards re-gates the old run.
     let (regated, _, _) =
-        inrush::report::rebuild::rebuild(&out, &["verify.p99 < 1us".to_string()]).expect("rebuild");
+        inrush::rebuild(&out, &["verify.p99 < 1us".to_string()]).expect("rebuild");
     assert_eq!(regated.verdict, Verdict::Failed);
     assert_eq!(regated.thresholds.len(), 1);
 }

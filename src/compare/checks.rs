@@ -105,6 +105,8 @@ fn shift(
     }
 }
 
+// Long on purpose: the decision rule for one latency statistic, read as the documented steps
+// (floor, tolerance, noise across intervals, verdict) in one place.
 pub(super) fn latency_check(
     stat: Stat,
     t: Option<f64>,

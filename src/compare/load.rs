@@ -8,9 +8,9 @@ use hdrhistogram::Histogram;
 
 use crate::error::Error;
 use crate::metrics::hlog;
+use crate::report::files::{HLOG, SUMMARY as SUMMARY_FILE};
 use crate::report::rebuild::{histograms, RunHistograms};
 use crate::report::summary::Summary;
-use crate::report::SUMMARY_FILE;
 
 /// One run as `compare` sees it.
 pub struct Run {
@@ -45,7 +45,7 @@ pub fn run(dir: &Path, role: &str) -> Result<Run, Error> {
             e.column()
         ))
     })?;
-    let entries = hlog::read(&dir.join(hlog::FILE_NAME)).map_err(usage)?;
+    let entries = hlog::read(&dir.join(HLOG)).map_err(usage)?;
     let mut intervals: HashMap<String, Vec<Histogram<u64>>> = HashMap::new();
     for e in entries {
         intervals

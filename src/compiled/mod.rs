@@ -4,6 +4,7 @@
 pub mod flow;
 pub mod region;
 pub mod retry;
+pub mod threshold;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -14,10 +15,10 @@ use toml::Spanned;
 
 use crate::duration::parse_duration;
 use crate::error::{Error, ScenarioErrors};
-use crate::gate::{self, Threshold};
 use crate::metrics::Catalog;
 use crate::scenario::{self, DistSpec, Problems, ScenarioFile};
 use crate::target::Knobs;
+use threshold::{compile_threshold, Threshold};
 
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -625,37 +626,6 @@ fn builtin_flows(
         );
     }
     set
-}
-
-/// `"subject" = "op value"` (or `{ check = "op value", ... }`) becomes one threshold; an error
-/// points into the value string where the expression went wrong.
-fn compile_threshold(
-    subject: &str,
-    spec: &Spanned<scenario::ThresholdSpec>,
-    phases: &[String],
-    catalog: &Catalog,
-    problems: &mut Problems,
-) -> Option<Threshold> {
-    let (check, abort_on_fail, grace) = match spec.get_ref() {
-        scenario::ThresholdSpec::Check(c) => (c.as_str(), false, None),
-        scenario::ThresholdSpec::Full(o) => (o.check.as_str(), o.abort_on_fail, o.grace.as_deref()),
-    };
-    let expr = format!("{subject} {check}");
-    let mut t = match gate::parse(&expr, phases, catalog) {
-        Ok(t) => t,
-        Err(e) => {
-            problems.add(spec.span(), format!("threshold `{expr}`: {}", e.message));
-            return None;
-        }
-    };
-    t.abort_on_fail = abort_on_fail;
-    if let Some(g) = grace {
-        match parse_duration(g) {
-            Ok(d) => t.grace = d,
-            Err(e) => problems.add(spec.span(), format!("threshold grace: {e}")),
-        }
-    }
-    Some(t)
 }
 
 fn compile_target(section: &Spanned<scenario::TargetSection>, problems: &mut Problems) -> Target {

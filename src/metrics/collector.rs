@@ -3,12 +3,10 @@
 //! feeds it from the channel and writes what it returns.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
+use super::timeline::{IntervalMetric, IntervalPoint, PhaseSpan, Timeline};
 use super::{Catalog, Counter, ErrorClass, Recorder};
-use crate::compiled::Plan;
-use crate::metrics::timeline::{IntervalMetric, IntervalPoint, PhaseSpan, Timeline};
 
 /// One worker's recorder for one interval, moved out of the worker at the interval's end.
 #[derive(Debug)]
@@ -50,8 +48,37 @@ struct WorkerMark {
     finished: bool,
 }
 
+/// One phase of the schedule, as the collector needs it: where its intervals go.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PhaseWindow {
+    pub name: String,
+    /// From the run's start.
+    pub start: Duration,
+    pub end: Duration,
+}
+
+/// What the collector knows of the run, as plain data (the caller takes it from the plan).
+#[derive(Debug, Clone)]
+pub struct RunLayout {
+    pub catalog: Catalog,
+    /// The schedule's phases, in order.
+    pub phases: Vec<PhaseWindow>,
+    /// How many regions the snapshots' per-region recorders hold.
+    pub regions: usize,
+}
+
+impl RunLayout {
+    /// The phase that contains `t` (the last phase for any later time).
+    pub fn phase_at(&self, t: Duration) -> usize {
+        self.phases
+            .iter()
+            .position(|p| t < p.end)
+            .unwrap_or(self.phases.len().saturating_sub(1))
+    }
+}
+
 pub struct Collector {
-    plan: Arc<Plan>,
+    layout: RunLayout,
     workers: Vec<WorkerMark>,
     open: BTreeMap<u64, Interval>,
     /// Every interval merged so far.
@@ -64,21 +91,21 @@ pub struct Collector {
 }
 
 impl Collector {
-    pub fn new(plan: Arc<Plan>, workers: usize) -> Self {
-        let n = plan.catalog.len();
-        let phases = plan.phases.iter().map(|_| Recorder::new(n)).collect();
-        let regions = plan.regions.list.iter().map(|_| Recorder::new(n)).collect();
-        let spans = plan
+    pub fn new(layout: RunLayout, workers: usize) -> Self {
+        let n = layout.catalog.len();
+        let phases = layout.phases.iter().map(|_| Recorder::new(n)).collect();
+        let regions = (0..layout.regions).map(|_| Recorder::new(n)).collect();
+        let spans = layout
             .phases
             .iter()
             .map(|p| PhaseSpan {
                 name: p.name.clone(),
                 start_s: p.start.as_secs_f64(),
-                end_s: p.end().as_secs_f64(),
+                end_s: p.end.as_secs_f64(),
             })
             .collect();
         Collector {
-            plan,
+            layout,
             workers: vec![WorkerMark::default(); workers],
             open: BTreeMap::new(),
             totals: Recorder::new(n),
@@ -91,6 +118,11 @@ impl Collector {
         }
     }
 
+    /// The metric names, phases and regions it was built with.
+    pub fn layout(&self) -> &RunLayout {
+        &self.layout
+    }
+
     pub fn all_finished(&self) -> bool {
         self.workers.iter().all(|w| w.finished)
     }
@@ -98,7 +130,7 @@ impl Collector {
     /// Takes one snapshot; returns the intervals that are now complete (every worker reported
     /// them or finished before them), in order, already folded into the totals.
     pub fn ingest(&mut self, s: Snapshot) -> Vec<Interval> {
-        let n = self.plan.catalog.len();
+        let n = self.layout.catalog.len();
         let acc = self.open.entry(s.interval).or_insert_with(|| Interval {
             index: s.interval,
             start: s.start,
@@ -148,11 +180,11 @@ impl Collector {
         for (a, b) in self.regions.iter_mut().zip(&iv.regions) {
             a.merge(b);
         }
-        let phase = self.plan.phase_at(iv.start);
+        let phase = self.layout.phase_at(iv.start);
         if let Some(p) = self.phases.get_mut(phase) {
             p.merge(&iv.recorder);
         }
-        self.timeline.points.push(point(&self.plan.catalog, iv));
+        self.timeline.points.push(point(&self.layout.catalog, iv));
     }
 }
 
@@ -212,7 +244,6 @@ fn point(catalog: &Catalog, iv: &Interval) -> IntervalPoint {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compiled;
 
     fn snapshot(worker: usize, interval: u64, last: bool, users: u64) -> Snapshot {
         let mut recorder = Recorder::new(4);
@@ -234,9 +265,17 @@ mod tests {
 
     #[test]
     fn an_interval_completes_when_every_live_worker_reported_it() {
-        let text = "name = \"t\"\n[target]\nurl = \"http://127.0.0.1:1\"\n[load]\nphases = [{ name = \"a\", duration = \"3s\", rate = 1 }]\n";
-        let plan = compiled::compile(std::path::Path::new("t.toml"), text, Some(1)).expect("valid");
-        let mut c = Collector::new(Arc::new(plan), 2);
+        // As the plan of a scenario with one 3 s phase and one flow step, `register`.
+        let layout = RunLayout {
+            catalog: Catalog::new(["register"]),
+            phases: vec![PhaseWindow {
+                name: "a".into(),
+                start: Duration::ZERO,
+                end: Duration::from_secs(3),
+            }],
+            regions: 0,
+        };
+        let mut c = Collector::new(layout, 2);
         assert!(c.ingest(snapshot(0, 0, false, 2)).is_empty());
         let done = c.ingest(snapshot(1, 0, false, 3));
         assert_eq!(done.len(), 1);

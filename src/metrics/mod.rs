@@ -4,6 +4,7 @@
 pub mod collector;
 pub mod hlog;
 pub mod recorder;
+pub mod stat;
 pub mod timeline;
 
 pub use recorder::{Counter, ErrorClass, Recorder};

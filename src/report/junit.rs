@@ -2,24 +2,20 @@
 
 use std::fmt::Write;
 
+use super::markup::escape;
 use super::summary::{Summary, Verdict};
+use super::{files, FileArtifact, FinishedRun};
+use crate::error::Error;
 
-/// Escapes text for XML attributes and character data.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            // Control characters are not allowed in XML 1.0.
-            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => out.push(' '),
-            c => out.push(c),
-        }
+/// `junit.xml`.
+pub struct Junit;
+
+impl FileArtifact for Junit {
+    const FILE: &'static str = files::JUNIT;
+
+    fn render(&self, run: &FinishedRun<'_>) -> Result<Vec<u8>, Error> {
+        Ok(render(run.summary).into_bytes())
     }
-    out
 }
 
 pub fn render(s: &Summary) -> String {

@@ -3,6 +3,19 @@
 use std::fmt::Write;
 
 use super::summary::{Latency, Summary, Verdict};
+use super::{files, FileArtifact, FinishedRun};
+use crate::error::Error;
+
+/// `summary.md`.
+pub struct Markdown;
+
+impl FileArtifact for Markdown {
+    const FILE: &'static str = files::MARKDOWN;
+
+    fn render(&self, run: &FinishedRun<'_>) -> Result<Vec<u8>, Error> {
+        Ok(render(run.summary).into_bytes())
+    }
+}
 
 fn ms(l: &Option<Latency>, f: impl Fn(&Latency) -> f64) -> String {
     l.as_ref().map_or("–".into(), |l| format!("{:.1}", f(l)))
@@ -24,19 +37,7 @@ pub fn render(s: &Summary) -> String {
     if let Some(why) = &s.aborted {
         let _ = writeln!(out, "**Stopped early:** {why}\n");
     }
-    if !s.thresholds.is_empty() {
-        let _ = writeln!(out, "| threshold | observed | result |\n|---|---:|---|");
-        for t in &s.thresholds {
-            let _ = writeln!(
-                out,
-                "| `{}` | {} | {} |",
-                t.expr,
-                t.observed.map_or("–".into(), |v| format!("{v}")),
-                if t.passed { "pass" } else { "**FAIL**" }
-            );
-        }
-        let _ = writeln!(out);
-    }
+    thresholds(s, &mut out);
     let _ = writeln!(
         out,
         "| metric | count | errors | rate/s | p50 ms | p90 ms | p99 ms | max ms |\n|---|---:|---:|---:|---:|---:|---:|---:|"
@@ -71,29 +72,7 @@ pub fn render(s: &Summary) -> String {
         s.contacts.missing,
         s.contacts.expected
     );
-    if !s.regions.is_empty() {
-        // One column per region, p50 / p99 of each metric: who saw it slower.
-        let _ = write!(out, "\n| by region (p50 / p99 ms) |");
-        for (name, r) in &s.regions {
-            let _ = write!(out, " {name} ({}) |", super::terminal::region_label(r));
-        }
-        let _ = write!(out, "\n|---|");
-        for _ in &s.regions {
-            let _ = write!(out, "---:|");
-        }
-        let _ = write!(out, "\n| users |");
-        for r in s.regions.values() {
-            let _ = write!(out, " {} |", r.users);
-        }
-        for name in s.metrics.keys() {
-            let _ = write!(out, "\n| {name} |");
-            for r in s.regions.values() {
-                let m = r.metrics.get(name).and_then(|m| m.latency_ms);
-                let _ = write!(out, " {} / {} |", ms(&m, |l| l.p50), ms(&m, |l| l.p99));
-            }
-        }
-        out.push('\n');
-    }
+    regions(s, &mut out);
     let r = &s.retries;
     if r.total + r.reconnects > 0 {
         let _ = writeln!(
@@ -108,4 +87,49 @@ pub fn render(s: &Summary) -> String {
         let _ = writeln!(out, "\n> **Warning:** {w}");
     }
     out
+}
+
+/// The thresholds, when the run had any.
+fn thresholds(s: &Summary, out: &mut String) {
+    if s.thresholds.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "| threshold | observed | result |\n|---|---:|---|");
+    for t in &s.thresholds {
+        let _ = writeln!(
+            out,
+            "| `{}` | {} | {} |",
+            t.expr,
+            t.observed.map_or("–".into(), |v| format!("{v}")),
+            if t.passed { "pass" } else { "**FAIL**" }
+        );
+    }
+    let _ = writeln!(out);
+}
+
+/// One column per region, p50 / p99 of each metric: who saw it slower. Nothing without regions.
+fn regions(s: &Summary, out: &mut String) {
+    if s.regions.is_empty() {
+        return;
+    }
+    let _ = write!(out, "\n| by region (p50 / p99 ms) |");
+    for (name, r) in &s.regions {
+        let _ = write!(out, " {name} ({}) |", super::terminal::region_label(r));
+    }
+    let _ = write!(out, "\n|---|");
+    for _ in &s.regions {
+        let _ = write!(out, "---:|");
+    }
+    let _ = write!(out, "\n| users |");
+    for r in s.regions.values() {
+        let _ = write!(out, " {} |", r.users);
+    }
+    for name in s.metrics.keys() {
+        let _ = write!(out, "\n| {name} |");
+        for r in s.regions.values() {
+            let m = r.metrics.get(name).and_then(|m| m.latency_ms);
+            let _ = write!(out, " {} / {} |", ms(&m, |l| l.p50), ms(&m, |l| l.p99));
+        }
+    }
+    out.push('\n');
 }

@@ -1,99 +1,116 @@
-//! Reports: plain data about a finished run and one file per output format.
+//! Reports: plain data about a finished run, and the run directory's end-of-run artifacts —
+//! one file per output format, each behind the [`Artifact`] trait, all written in one place
+//! ([`write_all`], in the order of [`ARTIFACTS`]). Live, per-interval outputs are in [`live`].
+//!
+//! Adding an output format: a new file here with a type implementing [`FileArtifact`] (one file
+//! whose bytes are built without I/O) or [`Artifact`] (anything else), its `mod` line, its
+//! file name in [`files`], and one entry in [`ARTIFACTS`].
 
 pub mod chart;
+pub mod files;
 pub mod html;
+pub mod json;
 pub mod junit;
+pub mod live;
 pub mod markdown;
-pub mod progress;
+pub mod markup;
 pub mod rebuild;
 pub mod summary;
 pub mod terminal;
 
+use std::cell::OnceCell;
 use std::path::Path;
 
 use crate::error::Error;
+use crate::metrics::timeline::Timeline;
+use rebuild::RunHistograms;
+use summary::Summary;
 
-pub const SUMMARY_FILE: &str = "summary.json";
-/// The run over time (interval points for the charts), saved so `inrush report` can redraw them.
-pub const TIMELINE_FILE: &str = "timeline.json";
-
-/// The report page of a run.
-pub const HTML_FILE: &str = "index.html";
-
-/// The charts `index.html` embeds, in its order: (title, file stem).
-const HTML_CHARTS: [(&str, &str); 4] = [
-    ("Latency percentiles over time", "latency"),
-    (
-        "Latency distribution (HdrHistogram percentiles)",
-        "distribution",
-    ),
-    ("Throughput and errors", "throughput"),
-    ("Users and arrivals: planned vs achieved", "users"),
+/// Every end-of-run artifact, in the order they are written: `index.html` embeds the charts'
+/// SVG files, so it comes after them.
+pub const ARTIFACTS: [&dyn Artifact; 6] = [
+    &json::SummaryJson,
+    &json::TimelineJson,
+    &junit::Junit,
+    &markdown::Markdown,
+    &chart::Charts,
+    &html::Html,
 ];
 
-/// The chart of a run with regions: (title, file stem).
-const REGIONS_CHART: (&str, &str) = ("Latency distribution by region", "regions");
+/// What the artifacts are made from: a finished run, its directory holding the complete
+/// `latency.hlog`.
+pub struct FinishedRun<'a> {
+    pub dir: &'a Path,
+    pub summary: &'a Summary,
+    pub timeline: &'a Timeline,
+    /// Read from the hlog when an artifact first asks (only the charts do).
+    histograms: OnceCell<RunHistograms>,
+}
 
-/// Writes every file of a finished run beside `latency.hlog` (which must be complete):
-/// summary.json, timeline.json, junit.xml, summary.md, the charts and index.html.
-pub fn write_all(
-    dir: &Path,
-    s: &summary::Summary,
-    timeline: &crate::metrics::timeline::Timeline,
-) -> Result<(), Error> {
-    let path = dir.join(SUMMARY_FILE);
-    let json = serde_json::to_vec_pretty(s)
-        .map_err(|e| Error::Run(format!("cannot encode the summary: {e}")))?;
-    std::fs::write(&path, json).map_err(|e| Error::io("cannot write", &path, e))?;
-    let path = dir.join(TIMELINE_FILE);
-    let json = serde_json::to_vec(timeline)
-        .map_err(|e| Error::Run(format!("cannot encode the timeline: {e}")))?;
-    std::fs::write(&path, json).map_err(|e| Error::io("cannot write", &path, e))?;
-    for (name, text) in [
-        ("junit.xml", junit::render(s)),
-        ("summary.md", markdown::render(s)),
-    ] {
-        let path = dir.join(name);
-        std::fs::write(&path, text).map_err(|e| Error::io("cannot write", &path, e))?;
-    }
-    chart::render_all(dir, timeline).map_err(|e| Error::Run(format!("cannot draw charts: {e}")))?;
-    let histograms = rebuild::histograms(dir, s)?;
-    chart::render_distribution(
-        dir,
-        "distribution",
-        &format!("Latency distribution by operation — {}", s.scenario),
-        &[chart::DistributionRun {
-            label: &s.scenario,
-            histograms: &histograms.total,
-        }],
-    )
-    .map_err(|e| Error::Run(format!("cannot draw charts: {e}")))?;
-    let mut stems = HTML_CHARTS.to_vec();
-    if !s.regions.is_empty() {
-        // Each region's distribution overlaid per metric: "the Americas saw it slower".
-        let runs: Vec<chart::DistributionRun> = s
-            .regions
-            .keys()
-            .zip(&histograms.regions)
-            .map(|(label, histograms)| chart::DistributionRun { label, histograms })
-            .collect();
-        chart::render_distribution(
+impl<'a> FinishedRun<'a> {
+    pub fn new(dir: &'a Path, summary: &'a Summary, timeline: &'a Timeline) -> Self {
+        FinishedRun {
             dir,
-            REGIONS_CHART.1,
-            &format!("Latency distribution by region — {}", s.scenario),
-            &runs,
-        )
-        .map_err(|e| Error::Run(format!("cannot draw charts: {e}")))?;
-        stems.push(REGIONS_CHART);
+            summary,
+            timeline,
+            histograms: OnceCell::new(),
+        }
     }
-    let mut charts = Vec::with_capacity(stems.len());
-    for (title, stem) in stems {
-        let path = dir.join(format!("{stem}.svg"));
-        let svg = std::fs::read_to_string(&path).map_err(|e| Error::io("cannot read", &path, e))?;
-        charts.push((title, svg));
+
+    /// With the histograms already read from `latency.hlog` (`inrush report` has them).
+    pub fn with_histograms(self, histograms: RunHistograms) -> Self {
+        FinishedRun {
+            histograms: OnceCell::from(histograms),
+            ..self
+        }
     }
-    let path = dir.join(HTML_FILE);
-    std::fs::write(&path, html::render(s, &charts))
-        .map_err(|e| Error::io("cannot write", &path, e))?;
+
+    /// The run's latency histograms as `latency.hlog` holds them, per run, phase and region.
+    pub fn histograms(&self) -> Result<&RunHistograms, Error> {
+        if let Some(h) = self.histograms.get() {
+            return Ok(h);
+        }
+        let h = rebuild::histograms(self.dir, self.summary)?;
+        Ok(self.histograms.get_or_init(|| h))
+    }
+}
+
+/// One end-of-run artifact: writes its file(s) into the run directory.
+pub trait Artifact {
+    fn write(&self, run: &FinishedRun<'_>) -> Result<(), Error>;
+}
+
+/// An artifact that is one file whose bytes are built without I/O (hyperfine's `Exporter`);
+/// every such type is an [`Artifact`] that writes [`render`](Self::render)'s bytes to
+/// [`FILE`](Self::FILE).
+pub trait FileArtifact {
+    /// Its name in the run directory, from [`files`].
+    const FILE: &'static str;
+    fn render(&self, run: &FinishedRun<'_>) -> Result<Vec<u8>, Error>;
+}
+
+impl<T: FileArtifact> Artifact for T {
+    fn write(&self, run: &FinishedRun<'_>) -> Result<(), Error> {
+        let bytes = self.render(run)?;
+        write_file(run.dir, T::FILE, &bytes)
+    }
+}
+
+/// Writes `bytes` as `dir/name`, saying which file on failure.
+pub fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), Error> {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).map_err(|e| Error::io("cannot write", &path, e))
+}
+
+/// Writes every artifact of a finished run beside `latency.hlog` (which must be complete).
+pub fn write_all(dir: &Path, summary: &Summary, timeline: &Timeline) -> Result<(), Error> {
+    write_run(&FinishedRun::new(dir, summary, timeline))
+}
+
+/// Writes every artifact of `run`, in the order of [`ARTIFACTS`].
+pub fn write_run(run: &FinishedRun<'_>) -> Result<(), Error> {
+    for artifact in ARTIFACTS {
+        artifact.write(run)?;
+    }
     Ok(())
 }

@@ -1,15 +1,15 @@
 //! `inrush report DIR`: rebuilds every artifact of a finished run from what the run saved —
 //! latency statistics from `latency.hlog`, counts from `summary.json`, the curves from
-//! `timeline.json` — and re-evaluates its thresholds (plus any given now), so an old run can be
-//! re-rendered or re-gated without running it again.
+//! `timeline.json` — so an old run can be re-rendered (and, by the caller, re-gated) without
+//! running it again.
 
 use std::collections::HashMap;
 use std::path::Path;
 
 use hdrhistogram::Histogram;
 
-use super::summary::{Latency, MetricSummary, Summary, Verdict};
-use super::{SUMMARY_FILE, TIMELINE_FILE};
+use super::files;
+use super::summary::{Latency, MetricSummary, Summary};
 use crate::error::Error;
 use crate::metrics::hlog;
 use crate::metrics::recorder::new_histogram;
@@ -38,7 +38,7 @@ pub struct RunHistograms {
 /// Reads a run's hlog and merges its intervals, per phase by the interval's midpoint (an
 /// interval never straddles two phases; intervals after the last phase belong to it).
 pub fn histograms(dir: &Path, summary: &Summary) -> Result<RunHistograms, Error> {
-    let entries = hlog::read(&dir.join(hlog::FILE_NAME)).map_err(Error::Run)?;
+    let entries = hlog::read(&dir.join(files::HLOG)).map_err(Error::Run)?;
     let spans: Vec<(f64, f64)> = summary
         .phases
         .values()
@@ -99,13 +99,11 @@ fn relatency(
     }
 }
 
-/// Rebuilds the summary's statistics from the hlog and re-evaluates thresholds.
-pub fn rebuild(
-    dir: &Path,
-    extra_thresholds: &[String],
-) -> Result<(Summary, Timeline, RunHistograms), Error> {
-    let mut summary: Summary = read_json(&dir.join(SUMMARY_FILE))?;
-    let timeline: Timeline = read_json(&dir.join(TIMELINE_FILE))?;
+/// Rebuilds the summary's statistics from the hlog; the thresholds and the verdict are left as
+/// the run wrote them (re-gating is the gate's job: `inrush::rebuild`).
+pub fn rebuild(dir: &Path) -> Result<(Summary, Timeline, RunHistograms), Error> {
+    let mut summary: Summary = read_json(&dir.join(files::SUMMARY))?;
+    let timeline: Timeline = read_json(&dir.join(files::TIMELINE))?;
     let hist = histograms(dir, &summary)?;
 
     relatency(&mut summary.metrics, &hist.total);
@@ -123,36 +121,5 @@ pub fn rebuild(
         region.arrivals.schedule_lag_ms = latency(map, "schedule_lag");
     }
 
-    let phases: Vec<String> = summary
-        .phases
-        .keys()
-        .chain(summary.regions.keys())
-        .cloned()
-        .collect();
-    let catalog = crate::metrics::Catalog::new(summary.metrics.keys().cloned())
-        .with_counters(summary.counts.keys().cloned().collect());
-    let mut thresholds = Vec::new();
-    for expr in summary
-        .thresholds
-        .iter()
-        .map(|t| &t.expr)
-        .chain(extra_thresholds)
-    {
-        let t = crate::gate::parse(expr, &phases, &catalog)
-            .map_err(|e| Error::Usage(format!("threshold '{expr}': {e}")))?;
-        thresholds.push(t);
-    }
-    summary.thresholds = thresholds
-        .iter()
-        .map(|t| crate::gate::evaluate(t, &summary))
-        .collect();
-    if summary.verdict != Verdict::Interrupted {
-        let failed = summary.aborted.is_some() || summary.thresholds.iter().any(|t| !t.passed);
-        summary.verdict = if failed {
-            Verdict::Failed
-        } else {
-            Verdict::Passed
-        };
-    }
     Ok((summary, timeline, hist))
 }

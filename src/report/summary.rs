@@ -8,8 +8,8 @@ use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
 use crate::metrics::recorder::MetricRecord;
+pub use crate::metrics::stat::Stat;
 use crate::metrics::{Catalog, Counter, ErrorClass, MetricId, Recorder};
-use crate::swarm::registry::Delivery;
 
 pub const SCHEMA: &str = "inrush.summary/1";
 
@@ -33,66 +33,6 @@ pub enum Verdict {
     Passed,
     Failed,
     Interrupted,
-}
-
-/// A latency statistic, as thresholds and comparisons name it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Stat {
-    Min,
-    Mean,
-    P50,
-    P90,
-    P99,
-    P999,
-    Max,
-}
-
-impl Stat {
-    pub const ALL: [Stat; 7] = [
-        Stat::Min,
-        Stat::Mean,
-        Stat::P50,
-        Stat::P90,
-        Stat::P99,
-        Stat::P999,
-        Stat::Max,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Stat::Min => "min",
-            Stat::Mean => "mean",
-            Stat::P50 => "p50",
-            Stat::P90 => "p90",
-            Stat::P99 => "p99",
-            Stat::P999 => "p999",
-            Stat::Max => "max",
-        }
-    }
-
-    /// `p99`, also `avg`, `median` and `p99.9`.
-    pub fn parse(s: &str) -> Option<Stat> {
-        match s {
-            "avg" => Some(Stat::Mean),
-            "median" => Some(Stat::P50),
-            "p99.9" => Some(Stat::P999),
-            _ => Stat::ALL.into_iter().find(|stat| stat.name() == s),
-        }
-    }
-
-    /// The quantile, or `None` for the mean (`min` is quantile 0, `max` quantile 1).
-    pub fn quantile(self) -> Option<f64> {
-        match self {
-            Stat::Min => Some(0.0),
-            Stat::Mean => None,
-            Stat::P50 => Some(0.5),
-            Stat::P90 => Some(0.9),
-            Stat::P99 => Some(0.99),
-            Stat::P999 => Some(0.999),
-            Stat::Max => Some(1.0),
-        }
-    }
 }
 
 /// Milliseconds. `null` in JSON when there was no successful sample.
@@ -425,7 +365,16 @@ pub fn metrics_of(
         .collect()
 }
 
-pub fn messages_of(r: &Recorder, delivery: Option<Delivery>) -> Messages {
+/// The messages a run's end left undelivered, counted by the swarm's registry.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Undelivered {
+    /// Accepted for a recipient that stayed online, never received.
+    pub lost: u64,
+    /// Accepted for a recipient that went offline before the end: held by the target.
+    pub pending: u64,
+}
+
+pub fn messages_of(r: &Recorder, delivery: Option<Undelivered>) -> Messages {
     Messages {
         sent: r.counter(Counter::MessagesSent),
         acked: r.counter(Counter::MessagesAcked),

@@ -15,6 +15,46 @@ pub fn render(s: &Summary) -> String {
         "\n{} · seed {} · {} · {:.1}s · {:?}",
         s.scenario, s.seed, s.target, s.duration_s, s.verdict
     );
+    metrics(s, &mut out);
+    regions(s, &mut out);
+    flow(s, &mut out);
+    retries(s, &mut out);
+    let g = &s.generator;
+    let _ = writeln!(
+        out,
+        "generator: {} workers, {:.1} CPU-s, peak memory {:.0} MiB{}{}",
+        g.workers,
+        g.cpu_seconds,
+        g.peak_rss_mb,
+        g.worker_cpu_max.map_or(String::new(), |c| format!(
+            ", busiest worker {:.0} % busy at p90 ({:.0} % max)",
+            c.p90 * 100.0,
+            c.max * 100.0
+        )),
+        if g.target_in_process {
+            "; the built-in target ran in the same process"
+        } else {
+            ""
+        }
+    );
+    if let Some(why) = &s.aborted {
+        let _ = writeln!(out, "STOPPED EARLY: {why}");
+    }
+    for t in &s.thresholds {
+        let observed = t
+            .observed
+            .map_or("nothing observed".into(), |v| format!("observed {v}"));
+        let mark = if t.passed { "pass" } else { "FAIL" };
+        let _ = writeln!(out, "threshold {mark}: {} ({observed})", t.expr);
+    }
+    for w in &s.warnings {
+        let _ = writeln!(out, "WARNING: {w}");
+    }
+    out
+}
+
+/// One row per metric that saw operations, its errors by class below it.
+fn metrics(s: &Summary, out: &mut String) {
     let _ = writeln!(
         out,
         "\n{:<18} {:>9} {:>7} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
@@ -49,7 +89,10 @@ pub fn render(s: &Summary) -> String {
             let _ = writeln!(out, "{:<18} errors: {}", "", classes.join(", "));
         }
     }
-    regions(s, &mut out);
+}
+
+/// Arrivals, messages and contacts.
+fn flow(s: &Summary, out: &mut String) {
     let a = &s.arrivals;
     let _ = writeln!(
         out,
@@ -88,6 +131,10 @@ pub fn render(s: &Summary) -> String {
         "contacts: {} expected, {} missing",
         s.contacts.expected, s.contacts.missing
     );
+}
+
+/// Retries and reconnects, when there were any.
+fn retries(s: &Summary, out: &mut String) {
     let r = &s.retries;
     if r.total + r.reconnects > 0 {
         // Retries are not errors: a reader sees them here, by reason and by metric.
@@ -110,38 +157,6 @@ pub fn render(s: &Summary) -> String {
             by_metric.join(", ")
         );
     }
-    let g = &s.generator;
-    let _ = writeln!(
-        out,
-        "generator: {} workers, {:.1} CPU-s, peak memory {:.0} MiB{}{}",
-        g.workers,
-        g.cpu_seconds,
-        g.peak_rss_mb,
-        g.worker_cpu_max.map_or(String::new(), |c| format!(
-            ", busiest worker {:.0} % busy at p90 ({:.0} % max)",
-            c.p90 * 100.0,
-            c.max * 100.0
-        )),
-        if g.target_in_process {
-            "; the built-in target ran in the same process"
-        } else {
-            ""
-        }
-    );
-    if let Some(why) = &s.aborted {
-        let _ = writeln!(out, "STOPPED EARLY: {why}");
-    }
-    for t in &s.thresholds {
-        let observed = t
-            .observed
-            .map_or("nothing observed".into(), |v| format!("observed {v}"));
-        let mark = if t.passed { "pass" } else { "FAIL" };
-        let _ = writeln!(out, "threshold {mark}: {} ({observed})", t.expr);
-    }
-    for w in &s.warnings {
-        let _ = writeln!(out, "WARNING: {w}");
-    }
-    out
 }
 
 /// How a region is defined, in a few characters: `30% +90±20ms`.

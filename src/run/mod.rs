@@ -1,25 +1,26 @@
 //! `inrush run`: start the target if it is built in, start the swarm, collect every interval,
 //! and write the run directory. The only place where the pieces meet.
 
+mod summary;
 pub mod worker;
 
-use std::io::BufWriter;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use hdrhistogram::serialization::V2DeflateSerializer;
 use tokio::sync::{mpsc, watch};
 
 use crate::clients::Endpoint;
 use crate::compiled::{BaseUrl, Plan, Target};
 use crate::error::Error;
-use crate::metrics::collector::Collector;
-use crate::metrics::{hlog, MetricId};
-use crate::report::progress::{Progress, Status};
-use crate::report::summary::{self, Summary, Verdict};
+use crate::metrics::collector::{Collector, PhaseWindow, RunLayout};
+use crate::report::live::hlog::HlogFile;
+use crate::report::live::progress::Progress;
+use crate::report::live::{IntervalSink, IntervalView};
+use crate::report::summary::{Summary, Verdict};
 use crate::swarm::{identity::Identities, Registry, RunState, Shared};
+use summary::build_summary;
 
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
@@ -57,7 +58,7 @@ pub fn run(opts: &RunOptions) -> Result<Outcome, Error> {
     }
     let phases = plan.scopes();
     for expr in &opts.thresholds {
-        let t = crate::gate::parse(expr, &phases, &plan.catalog)
+        let t = crate::compiled::threshold::parse(expr, &phases, &plan.catalog)
             .map_err(|e| Error::Usage(format!("--threshold '{expr}': {e}")))?;
         plan.thresholds.push(t);
     }
@@ -77,7 +78,7 @@ pub fn run(opts: &RunOptions) -> Result<Outcome, Error> {
         .enable_all()
         .build()
         .map_err(|e| Error::Run(format!("cannot start the async runtime: {e}")))?;
-    runtime.block_on(run_plan(Arc::new(plan), workers, opts, limit_warnings))
+    runtime.block_on(run_swarm(Arc::new(plan), workers, opts, limit_warnings))
 }
 
 /// Plans with more expected arrivals than this skip the descriptor estimate at the start of a
@@ -171,44 +172,82 @@ async fn resolve(url: &BaseUrl) -> Result<SocketAddr, Error> {
     Ok(addr)
 }
 
-async fn run_plan(
+/// The target the run drives: the built-in one (started here, stopped at the end) or a URL.
+struct TargetHandle {
+    builtin: Option<crate::target::RunningTarget>,
+    endpoint: Endpoint,
+    /// How the summary names it.
+    label: String,
+}
+
+impl TargetHandle {
+    async fn start(plan: &Plan) -> Result<Self, Error> {
+        let sources = plan.source_addresses.clone();
+        let handle = match &plan.target {
+            Target::Builtin(knobs) => {
+                let listen: SocketAddr = ([127, 0, 0, 1], 0).into();
+                let server = crate::target::start(listen, knobs.clone())
+                    .await
+                    .map_err(|e| Error::Run(format!("cannot start the built-in target: {e}")))?;
+                let endpoint = Endpoint {
+                    addr: server.addr,
+                    authority: server.addr.to_string(),
+                    prefix: String::new(),
+                    sources,
+                };
+                TargetHandle {
+                    builtin: Some(server),
+                    endpoint,
+                    label: "builtin".to_string(),
+                }
+            }
+            Target::Url(url) => {
+                let addr = resolve(url).await?;
+                let endpoint = Endpoint {
+                    addr,
+                    authority: url.authority(),
+                    prefix: url.prefix.clone(),
+                    sources,
+                };
+                TargetHandle {
+                    builtin: None,
+                    endpoint,
+                    label: url.to_string(),
+                }
+            }
+        };
+        if let Some(why) = unreachable_source(&plan.source_addresses, handle.endpoint.addr) {
+            handle.stop().await;
+            return Err(Error::Usage(why));
+        }
+        Ok(handle)
+    }
+
+    async fn stop(self) {
+        if let Some(server) = self.builtin {
+            server.shutdown().await;
+        }
+    }
+}
+
+/// How the run loop ended.
+#[derive(Debug, Default)]
+struct Ending {
+    /// Ctrl-C.
+    interrupted: bool,
+    /// Why an `abort_on_fail` threshold stopped the run.
+    aborted: Option<String>,
+}
+
+/// Starts the target and the swarm, feeds every interval to the live sinks until every worker
+/// is done, then writes the run directory.
+async fn run_swarm(
     plan: Arc<Plan>,
     workers: usize,
     opts: &RunOptions,
     limit_warnings: Vec<String>,
 ) -> Result<Outcome, Error> {
-    let (builtin, endpoint, target_label) = match &plan.target {
-        Target::Builtin(knobs) => {
-            let listen: SocketAddr = ([127, 0, 0, 1], 0).into();
-            let server = crate::target::start(listen, knobs.clone())
-                .await
-                .map_err(|e| Error::Run(format!("cannot start the built-in target: {e}")))?;
-            let endpoint = Endpoint {
-                addr: server.addr,
-                authority: server.addr.to_string(),
-                prefix: String::new(),
-                sources: plan.source_addresses.clone(),
-            };
-            (Some(server), endpoint, "builtin".to_string())
-        }
-        Target::Url(url) => {
-            let addr = resolve(url).await?;
-            let endpoint = Endpoint {
-                addr,
-                authority: url.authority(),
-                prefix: url.prefix.clone(),
-                sources: plan.source_addresses.clone(),
-            };
-            (None, endpoint, url.to_string())
-        }
-    };
-
-    if let Some(why) = unreachable_source(&plan.source_addresses, endpoint.addr) {
-        if let Some(server) = builtin {
-            server.shutdown().await;
-        }
-        return Err(Error::Usage(why));
-    }
+    let target = TargetHandle::start(&plan).await?;
     let started_at = SystemTime::now();
     let dir = run_dir(&plan, &opts.out, started_at)?;
     let (state_tx, state_rx) = watch::channel(RunState::Running);
@@ -217,33 +256,130 @@ async fn run_plan(
     let t0 = Instant::now() + LEAD;
     let shared = Arc::new(Shared {
         plan: plan.clone(),
-        endpoint,
+        endpoint: target.endpoint.clone(),
         registry: Registry::default(),
         identities: Identities::new(plan.seed, &plan.user.phone_prefix),
         t0,
         state: state_rx,
         closed_base,
     });
-    let (tx, mut rx) = mpsc::unbounded_channel();
+    let (tx, rx) = mpsc::unbounded_channel();
     let threads = worker::start(shared.clone(), workers, tx)
         .map_err(|e| Error::Run(format!("cannot start worker threads: {e}")))?;
 
-    let hlog_path = dir.join(hlog::FILE_NAME);
-    let file =
-        std::fs::File::create(&hlog_path).map_err(|e| Error::io("cannot create", &hlog_path, e))?;
-    let mut out = BufWriter::new(file);
-    let mut serializer = V2DeflateSerializer::new();
-    let mut log = hlog::begin(&mut out, &mut serializer, started_at + LEAD)
-        .map_err(|e| Error::io("cannot write", &hlog_path, e))?;
+    let mut hlog = HlogFile::create(&dir)?;
+    let mut collector = Collector::new(layout(&plan), workers);
+    let ending = {
+        let mut sinks = live_sinks(&plan, &mut hlog, started_at + LEAD, opts.quiet)?;
+        let ending = collect(
+            &plan,
+            &shared,
+            workers,
+            &mut collector,
+            &mut sinks,
+            state_tx,
+            rx,
+        )
+        .await;
+        for t in threads {
+            let _ = t.join();
+        }
+        // Every sink is finished; the first error is the run's.
+        let mut finished = Ok(());
+        for sink in &mut sinks {
+            let r = sink.finish();
+            finished = finished.and(r);
+        }
+        finished?;
+        ending
+    };
+    hlog.close()?;
+    let target_label = target.label.clone();
+    target.stop().await;
 
-    let mut collector = Collector::new(plan.clone(), workers);
-    let mut progress = Progress::new(plan.duration(), opts.quiet);
+    let mut summary = build_summary(
+        &plan,
+        &collector,
+        &shared,
+        started_at,
+        target_label,
+        workers,
+    );
+    summary.warnings.extend(limit_warnings);
+    set_verdict(&mut summary, &plan, ending);
+    crate::report::write_all(&dir, &summary, &collector.timeline)?;
+    if !opts.quiet {
+        print!("{}", crate::report::terminal::render(&summary));
+        println!("report: {}", dir.display());
+    }
+    Ok(Outcome { dir, summary })
+}
+
+/// Evaluates the plan's thresholds against the finished run and sets the verdict.
+fn set_verdict(summary: &mut Summary, plan: &Plan, ending: Ending) {
+    summary.thresholds = plan
+        .thresholds
+        .iter()
+        .map(|t| crate::gate::evaluate(t, summary))
+        .collect();
+    summary.verdict = if ending.interrupted {
+        Verdict::Interrupted
+    } else if ending.aborted.is_some() || summary.thresholds.iter().any(|t| !t.passed) {
+        Verdict::Failed
+    } else {
+        Verdict::Passed
+    };
+    summary.aborted = ending.aborted;
+}
+
+/// Every live consumer of the run's intervals, in the order they see each one. A new live
+/// output (a Prometheus endpoint, a dashboard) is one more line here.
+fn live_sinks<'a>(
+    plan: &Plan,
+    hlog: &'a mut HlogFile,
+    started_at: SystemTime,
+    quiet: bool,
+) -> Result<Vec<Box<dyn IntervalSink + 'a>>, Error> {
+    let regions = plan.regions.names().map(String::from).collect();
+    Ok(vec![
+        Box::new(hlog.sink(started_at, regions)?),
+        Box::new(Progress::new(plan.duration(), quiet)),
+    ])
+}
+
+/// What the collector needs of the plan, as plain data.
+fn layout(plan: &Plan) -> RunLayout {
+    RunLayout {
+        catalog: plan.catalog.clone(),
+        phases: plan
+            .phases
+            .iter()
+            .map(|p| PhaseWindow {
+                name: p.name.clone(),
+                start: p.start,
+                end: p.end(),
+            })
+            .collect(),
+        regions: plan.regions.list.len(),
+    }
+}
+
+/// The run loop: merges the workers' snapshots into intervals and hands each to the sinks,
+/// moves the run through its states (running, stopping, ended) on time, aborts it when an
+/// `abort_on_fail` threshold fails, and stops it on Ctrl-C. Returns when every worker is done.
+async fn collect(
+    plan: &Plan,
+    shared: &Shared,
+    workers: usize,
+    collector: &mut Collector,
+    sinks: &mut [Box<dyn IntervalSink + '_>],
+    state_tx: watch::Sender<RunState>,
+    mut rx: mpsc::UnboundedReceiver<crate::metrics::collector::Snapshot>,
+) -> Ending {
     // The schedule's end, plus the slack of tokio's millisecond timers: an arrival due just
     // before the end is woken up to ~2 ms late and must still start, not count as dropped.
-    let stop_at = tokio::time::Instant::from_std(t0 + plan.duration() + STOP_SLACK);
-    let mut interrupted = false;
-    let mut aborted: Option<String> = None;
-    let mut write_error = None;
+    let stop_at = tokio::time::Instant::from_std(shared.t0 + plan.duration() + STOP_SLACK);
+    let mut ending = Ending::default();
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
     let mut ctrl_c_armed = true;
@@ -258,13 +394,18 @@ async fn run_plan(
             snapshot = rx.recv() => {
                 let Some(snapshot) = snapshot else { break };
                 for iv in collector.ingest(snapshot) {
-                    if write_error.is_none() {
-                        write_error = hlog::write_interval(&mut log, &plan.catalog, &plan.regions, &iv).err();
+                    let view = IntervalView {
+                        interval: &iv,
+                        totals: &collector.totals,
+                        catalog: &plan.catalog,
+                        phase: phase_name(plan, iv.start),
+                    };
+                    for sink in sinks.iter_mut() {
+                        sink.interval(&view);
                     }
-                    progress.update(&status(&plan, &collector, &iv));
-                    if aborted.is_none() && state == RunState::Running {
-                        aborted = check_abort(&plan, &collector, &shared, iv.end, workers);
-                        if aborted.is_some() {
+                    if ending.aborted.is_none() && state == RunState::Running {
+                        ending.aborted = check_abort(plan, collector, shared, iv.end, workers);
+                        if ending.aborted.is_some() {
                             state_tx.send_replace(RunState::Aborted);
                         }
                     }
@@ -276,54 +417,22 @@ async fn run_plan(
             }
             _ = &mut ctrl_c, if ctrl_c_armed => {
                 ctrl_c_armed = false;
-                interrupted = true;
+                ending.interrupted = true;
                 state_tx.send_replace(RunState::Aborted);
             }
         }
     }
-    progress.finish();
-    drop(log);
-    drop(rx);
-    for t in threads {
-        let _ = t.join();
-    }
-    if let Some(e) = write_error {
-        return Err(Error::io("cannot write", &hlog_path, e));
-    }
-    std::io::Write::flush(&mut out).map_err(|e| Error::io("cannot write", &hlog_path, e))?;
-    drop(out);
-    if let Some(server) = builtin {
-        server.shutdown().await;
-    }
+    ending
+}
 
-    let mut summary = build_summary(
-        &plan,
-        &collector,
-        &shared,
-        started_at,
-        target_label,
-        workers,
-    );
-    summary.warnings.extend(limit_warnings);
-    summary.thresholds = plan
-        .thresholds
-        .iter()
-        .map(|t| crate::gate::evaluate(t, &summary))
-        .collect();
-    summary.verdict = if interrupted {
-        Verdict::Interrupted
-    } else if aborted.is_some() || summary.thresholds.iter().any(|t| !t.passed) {
-        Verdict::Failed
-    } else {
-        Verdict::Passed
-    };
-    summary.aborted = aborted;
-    crate::report::write_all(&dir, &summary, &collector.timeline)?;
-    if !opts.quiet {
-        print!("{}", crate::report::terminal::render(&summary));
-        println!("report: {}", dir.display());
+/// The phase an interval starting at `start` lies in, or "drain" after the schedule.
+fn phase_name(plan: &Plan, start: Duration) -> &str {
+    if start >= plan.duration() {
+        return "drain";
     }
-    Ok(Outcome { dir, summary })
+    plan.phases
+        .get(plan.phase_at(start))
+        .map_or("", |p| p.name.as_str())
 }
 
 /// A source address that cannot reach the target (another address family, or loopback towards
@@ -372,143 +481,6 @@ fn check_abort(
             )
         })
     })
-}
-
-fn status<'a>(
-    plan: &'a Plan,
-    c: &Collector,
-    iv: &crate::metrics::collector::Interval,
-) -> Status<'a> {
-    let phase = plan
-        .phases
-        .get(plan.phase_at(iv.start))
-        .map_or("", |p| p.name.as_str());
-    let phase = if iv.start >= plan.duration() {
-        "drain"
-    } else {
-        phase
-    };
-    let seconds = iv.end.saturating_sub(iv.start).as_secs_f64().max(1e-3);
-    // The first step (what every arriving user feels first) and message delivery.
-    let first_step = MetricId(MetricId::FIRST_STEP);
-    let p99 = [first_step, MetricId::MESSAGE_DELIVERY]
-        .into_iter()
-        .filter(|m| m.index() < c.totals.metrics.len() && !c.totals.metric(*m).latency.is_empty())
-        .map(|m| {
-            (
-                plan.catalog.name(m),
-                c.totals.metric(m).latency.value_at_quantile(0.99) as f64 / 1000.0,
-            )
-        })
-        .collect();
-    Status {
-        phase,
-        elapsed: iv.end,
-        arrivals_per_s: iv
-            .recorder
-            .counter(crate::metrics::Counter::ArrivalsStarted) as f64
-            / seconds,
-        active_users: iv.active_users,
-        open_connections: iv.open_connections,
-        errors: c.totals.metrics.iter().map(|m| m.error_count()).sum(),
-        p99,
-    }
-}
-
-fn build_summary(
-    plan: &Plan,
-    c: &Collector,
-    shared: &Shared,
-    started_at: SystemTime,
-    target: String,
-    workers: usize,
-) -> Summary {
-    let duration_s = c.timeline.points.last().map_or(0.0, |p| p.end_s);
-    let delivery = shared.registry.delivery();
-    let phases = plan
-        .phases
-        .iter()
-        .zip(&c.phases)
-        .map(|(p, r)| {
-            // The last phase also holds the drain that follows it.
-            let end_s = if p.end() == plan.duration() {
-                duration_s.max(p.end().as_secs_f64())
-            } else {
-                p.end().as_secs_f64()
-            };
-            let seconds = end_s - p.start.as_secs_f64();
-            (
-                p.name.clone(),
-                summary::Phase {
-                    start_s: p.start.as_secs_f64(),
-                    end_s,
-                    metrics: summary::metrics_of(r, &plan.catalog, seconds),
-                    messages: summary::messages_of(r, None),
-                    contacts: summary::contacts_of(r),
-                    arrivals: summary::arrivals_of(r),
-                },
-            )
-        })
-        .collect();
-    let regions = plan
-        .regions
-        .list
-        .iter()
-        .zip(&c.regions)
-        .map(|(region, r)| {
-            let ms = |d: Duration| (d.as_secs_f64() * 1e6).round() / 1000.0;
-            (
-                region.name.clone(),
-                summary::Region {
-                    share: region.share,
-                    latency_ms: ms(region.latency),
-                    jitter_ms: ms(region.jitter),
-                    // Distinct users: a returning user's later visits are started arrivals too.
-                    users: r
-                        .counter(crate::metrics::Counter::ArrivalsStarted)
-                        .saturating_sub(r.counter(crate::metrics::Counter::UsersReturned)),
-                    metrics: summary::metrics_of(r, &plan.catalog, duration_s),
-                    messages: summary::messages_of(r, None),
-                    contacts: summary::contacts_of(r),
-                    arrivals: summary::arrivals_of(r),
-                },
-            )
-        })
-        .collect();
-    let (cpu_seconds, peak_rss_mb) = crate::resource_usage::process();
-    let mut s = Summary {
-        schema: summary::SCHEMA.to_string(),
-        scenario: plan.name.clone(),
-        description: plan.description.clone(),
-        seed: plan.seed,
-        target,
-        inrush_version: env!("CARGO_PKG_VERSION").to_string(),
-        started_at: humantime::format_rfc3339_millis(started_at + LEAD).to_string(),
-        duration_s,
-        verdict: Verdict::Passed,
-        aborted: None,
-        metrics: summary::metrics_of(&c.totals, &plan.catalog, duration_s),
-        messages: summary::messages_of(&c.totals, Some(delivery)),
-        contacts: summary::contacts_of(&c.totals),
-        arrivals: summary::arrivals_of(&c.totals),
-        counts: summary::counts_of(&c.totals, &plan.catalog),
-        retries: summary::Retries::default(),
-        phases,
-        regions,
-        thresholds: Vec::new(),
-        generator: summary::Generator {
-            workers,
-            cpu_seconds: (cpu_seconds * 1000.0).round() / 1000.0,
-            peak_rss_mb: (peak_rss_mb * 10.0).round() / 10.0,
-            target_in_process: matches!(plan.target, Target::Builtin(_)),
-            host: crate::resource_usage::Host::current(),
-            worker_cpu_max: summary::WorkerCpu::of(&c.timeline),
-        },
-        warnings: Vec::new(),
-    };
-    s.retries = summary::Retries::of(&s.metrics);
-    s.warnings = summary::warnings(&s);
-    s
 }
 
 #[cfg(test)]

@@ -323,6 +323,8 @@ fn draw_panel<DB: DrawingBackend>(
     }
 }
 
+// Long on purpose: one plotters chart context is built and drawn into in sequence (mesh, phase
+// shading, series, legend); its generic coordinate types make helpers taking it unwieldy.
 fn draw_plot<DB, YS>(
     area: &DrawingArea<DB, Shift>,
     y: YS,

@@ -157,6 +157,8 @@ pub(super) fn with_placeholder(mut fig: Figure) -> Figure {
     fig
 }
 
+// Long on purpose: one figure's panels declared top to bottom, as the chart reads; split, the
+// order of the panels would be scattered over several functions.
 pub(super) fn throughput(timeline: &Timeline) -> Figure {
     let points = ordered_points(timeline);
     let (names, total) = metric_names(timeline);
@@ -274,6 +276,7 @@ pub(super) fn throughput(timeline: &Timeline) -> Figure {
     fig
 }
 
+// Long on purpose, as `throughput`: one figure's panels declared in the order they are drawn.
 pub(super) fn users(timeline: &Timeline) -> Figure {
     let points = ordered_points(timeline);
     let mut fig = base_figure("Users and arrivals".to_string(), timeline, &points);

@@ -21,6 +21,8 @@ use std::sync::OnceLock;
 use plotters::prelude::{BitMapBackend, IntoDrawingArea, SVGBackend};
 use plotters::style::{register_font, FontStyle};
 
+use super::{files, Artifact, FinishedRun};
+use crate::error::Error;
 use crate::metrics::timeline::Timeline;
 pub use distribution::{percentile_x, render_distribution, DistributionRun};
 pub use scale::{choose_y_scale, y_range, YScale, LOG_RATIO_THRESHOLD};
@@ -55,12 +57,78 @@ fn ensure_font() -> Result<(), ChartError> {
         .map_err(ChartError::Font)
 }
 
-/// Renders every chart of a run into `dir` as both `.png` and `.svg`; returns the written paths.
+/// The charts `index.html` embeds, in its order: (title, file stem).
+pub const RUN_CHARTS: [(&str, &str); 4] = [
+    ("Latency percentiles over time", files::CHART_LATENCY),
+    (
+        "Latency distribution (HdrHistogram percentiles)",
+        files::CHART_DISTRIBUTION,
+    ),
+    ("Throughput and errors", files::CHART_THROUGHPUT),
+    (
+        "Users and arrivals: planned vs achieved",
+        files::CHART_USERS,
+    ),
+];
+
+/// The chart of a run with regions: (title, file stem).
+pub const REGIONS_CHART: (&str, &str) = ("Latency distribution by region", files::CHART_REGIONS);
+
+/// The charts of a run, (title, file stem) in the order `index.html` shows them.
+pub fn run_charts(has_regions: bool) -> Vec<(&'static str, &'static str)> {
+    let mut charts = RUN_CHARTS.to_vec();
+    if has_regions {
+        charts.push(REGIONS_CHART);
+    }
+    charts
+}
+
+/// Every chart of a finished run, as `.png` and `.svg`: drawn by plotters straight into files.
+pub struct Charts;
+
+impl Artifact for Charts {
+    fn write(&self, run: &FinishedRun<'_>) -> Result<(), Error> {
+        let failed = |e: ChartError| Error::Run(format!("cannot draw charts: {e}"));
+        let (dir, s) = (run.dir, run.summary);
+        render_all(dir, run.timeline).map_err(failed)?;
+        let histograms = run.histograms()?;
+        render_distribution(
+            dir,
+            files::CHART_DISTRIBUTION,
+            &format!("Latency distribution by operation — {}", s.scenario),
+            &[DistributionRun {
+                label: &s.scenario,
+                histograms: &histograms.total,
+            }],
+        )
+        .map_err(failed)?;
+        if !s.regions.is_empty() {
+            // Each region's distribution overlaid per metric: "the Americas saw it slower".
+            let runs: Vec<DistributionRun> = s
+                .regions
+                .keys()
+                .zip(&histograms.regions)
+                .map(|(label, histograms)| DistributionRun { label, histograms })
+                .collect();
+            render_distribution(
+                dir,
+                files::CHART_REGIONS,
+                &format!("Latency distribution by region — {}", s.scenario),
+                &runs,
+            )
+            .map_err(failed)?;
+        }
+        Ok(())
+    }
+}
+
+/// Renders every chart of a run over time into `dir` as both `.png` and `.svg`; returns the
+/// written paths.
 pub fn render_all(dir: &Path, timeline: &Timeline) -> Result<Vec<PathBuf>, ChartError> {
     let figures = [
-        ("latency", figures::latency(timeline)),
-        ("throughput", figures::throughput(timeline)),
-        ("users", figures::users(timeline)),
+        (files::CHART_LATENCY, figures::latency(timeline)),
+        (files::CHART_THROUGHPUT, figures::throughput(timeline)),
+        (files::CHART_USERS, figures::users(timeline)),
     ];
     let mut written = Vec::with_capacity(figures.len() * 2);
     for (stem, figure) in &figures {
@@ -77,7 +145,7 @@ fn write_figure(dir: &Path, stem: &str, figure: &draw::Figure) -> Result<[PathBu
         source,
     })?;
     let size = figure.size();
-    let png = dir.join(format!("{stem}.png"));
+    let png = dir.join(files::png(stem));
     let backend =
         glyphs::CrispText::new(BitMapBackend::new(&png, size)).map_err(ChartError::Font)?;
     figure
@@ -86,7 +154,7 @@ fn write_figure(dir: &Path, stem: &str, figure: &draw::Figure) -> Result<[PathBu
             path: png.clone(),
             message,
         })?;
-    let svg = dir.join(format!("{stem}.svg"));
+    let svg = dir.join(files::svg(stem));
     figure
         .draw(&SVGBackend::new(&svg, size).into_drawing_area())
         .map_err(|message| ChartError::Draw {

@@ -6,7 +6,11 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-/// What the progress line shows, computed by the run loop once per interval.
+use super::{IntervalSink, IntervalView};
+use crate::error::Error;
+use crate::metrics::{Counter, MetricId};
+
+/// What the progress line shows, computed once per interval.
 pub struct Status<'a> {
     pub phase: &'a str,
     pub elapsed: Duration,
@@ -62,7 +66,7 @@ impl Progress {
         )
     }
 
-    pub fn update(&mut self, s: &Status) {
+    fn update(&mut self, s: &Status) {
         if self.quiet {
             return;
         }
@@ -84,10 +88,43 @@ impl Progress {
             );
         }
     }
+}
 
-    pub fn finish(&self) {
+impl IntervalSink for Progress {
+    fn interval(&mut self, view: &IntervalView<'_>) {
+        self.update(&status(view));
+    }
+
+    fn finish(&mut self) -> Result<(), Error> {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
+        Ok(())
+    }
+}
+
+fn status<'a>(view: &IntervalView<'a>) -> Status<'a> {
+    let (iv, totals, catalog) = (view.interval, view.totals, view.catalog);
+    let seconds = iv.end.saturating_sub(iv.start).as_secs_f64().max(1e-3);
+    // The first step (what every arriving user feels first) and message delivery.
+    let first_step = MetricId(MetricId::FIRST_STEP);
+    let p99 = [first_step, MetricId::MESSAGE_DELIVERY]
+        .into_iter()
+        .filter(|m| m.index() < totals.metrics.len() && !totals.metric(*m).latency.is_empty())
+        .map(|m| {
+            (
+                catalog.name(m),
+                totals.metric(m).latency.value_at_quantile(0.99) as f64 / 1000.0,
+            )
+        })
+        .collect();
+    Status {
+        phase: view.phase,
+        elapsed: iv.end,
+        arrivals_per_s: iv.recorder.counter(Counter::ArrivalsStarted) as f64 / seconds,
+        active_users: iv.active_users,
+        open_connections: iv.open_connections,
+        errors: totals.metrics.iter().map(|m| m.error_count()).sum(),
+        p99,
     }
 }

@@ -1,0 +1,34 @@
+//! The names of a run directory's files, defined once (the run-directory contract of
+//! DESIGN.md): every writer and reader of a run directory takes them from here.
+
+/// The run's summary, `"schema": "inrush.summary/1"`.
+pub const SUMMARY: &str = "summary.json";
+/// The run over time (interval points for the charts), saved so `inrush report` can redraw them.
+pub const TIMELINE: &str = "timeline.json";
+/// The HdrHistogram interval log; its format (and so its conventional name) lives with the
+/// writer in `metrics::hlog`.
+pub use crate::metrics::hlog::FILE_NAME as HLOG;
+/// One test case per threshold, for CI test-report viewers.
+pub const JUNIT: &str = "junit.xml";
+/// A compact Markdown summary for a CI job's summary page.
+pub const MARKDOWN: &str = "summary.md";
+/// The report page of a run.
+pub const HTML: &str = "index.html";
+
+/// Chart stems: each chart is written as `<stem>.png` and `<stem>.svg`.
+pub const CHART_LATENCY: &str = "latency";
+pub const CHART_THROUGHPUT: &str = "throughput";
+pub const CHART_USERS: &str = "users";
+pub const CHART_DISTRIBUTION: &str = "distribution";
+/// Only in a run with regions.
+pub const CHART_REGIONS: &str = "regions";
+
+/// A chart's PNG file name.
+pub fn png(stem: &str) -> String {
+    format!("{stem}.png")
+}
+
+/// A chart's SVG file name.
+pub fn svg(stem: &str) -> String {
+    format!("{stem}.svg")
+}

@@ -1,0 +1,36 @@
+//! Live outputs: consumers of each merged interval while the run goes on (the hlog writer, the
+//! progress display; later a Prometheus endpoint or a dashboard). The run loop hands every
+//! interval to each registered [`IntervalSink`] and knows nothing else about them.
+//!
+//! Adding one: a new file here with a type implementing [`IntervalSink`], its `mod` line below,
+//! and one line where `run` builds its list of sinks (`run::live_sinks`).
+
+pub mod hlog;
+pub mod progress;
+
+use crate::error::Error;
+use crate::metrics::collector::Interval;
+use crate::metrics::{Catalog, Recorder};
+
+/// What a sink sees of one interval: plain data, no access to the run's machinery.
+pub struct IntervalView<'a> {
+    /// The interval merged across every worker.
+    pub interval: &'a Interval,
+    /// Every interval merged so far, this one included.
+    pub totals: &'a Recorder,
+    /// The names of the metrics the recorders hold.
+    pub catalog: &'a Catalog,
+    /// The phase the interval lies in, or "drain" once the schedule is over.
+    pub phase: &'a str,
+}
+
+/// A consumer of the run's intervals, as they complete.
+///
+/// `interval` cannot fail the run: a sink that hits an error (a full disk) keeps its first error
+/// and returns it from `finish`, so the load goes on and the run still ends in order.
+pub trait IntervalSink {
+    /// Called once per merged interval, in order, on the run's control thread: keep it short.
+    fn interval(&mut self, view: &IntervalView<'_>);
+    /// Called once after the last interval, when every worker has stopped.
+    fn finish(&mut self) -> Result<(), Error>;
+}

@@ -1,0 +1,125 @@
+//! The summary of a run, built from the collector's totals and the plan: the whole run, each
+//! phase, each region, and the generator's own figures.
+
+use std::time::{Duration, SystemTime};
+
+use super::LEAD;
+use crate::compiled::{Plan, Target};
+use crate::metrics::collector::Collector;
+use crate::metrics::Counter;
+use crate::report::summary::{self, Summary, Verdict};
+use crate::swarm::Shared;
+
+/// The summary of the run so far (`check_abort` builds one per interval) or at its end; the
+/// thresholds and the verdict are left to the caller.
+pub(super) fn build_summary(
+    plan: &Plan,
+    c: &Collector,
+    shared: &Shared,
+    started_at: SystemTime,
+    target: String,
+    workers: usize,
+) -> Summary {
+    let duration_s = c.timeline.points.last().map_or(0.0, |p| p.end_s);
+    let delivery = shared.registry.delivery();
+    let undelivered = summary::Undelivered {
+        lost: delivery.lost,
+        pending: delivery.pending,
+    };
+    let (cpu_seconds, peak_rss_mb) = crate::resource_usage::process_cpu_and_peak_rss();
+    let mut s = Summary {
+        schema: summary::SCHEMA.to_string(),
+        scenario: plan.name.clone(),
+        description: plan.description.clone(),
+        seed: plan.seed,
+        target,
+        inrush_version: env!("CARGO_PKG_VERSION").to_string(),
+        started_at: humantime::format_rfc3339_millis(started_at + LEAD).to_string(),
+        duration_s,
+        verdict: Verdict::Passed,
+        aborted: None,
+        metrics: summary::metrics_of(&c.totals, &plan.catalog, duration_s),
+        messages: summary::messages_of(&c.totals, Some(undelivered)),
+        contacts: summary::contacts_of(&c.totals),
+        arrivals: summary::arrivals_of(&c.totals),
+        counts: summary::counts_of(&c.totals, &plan.catalog),
+        retries: summary::Retries::default(),
+        phases: phase_summaries(plan, c, duration_s),
+        regions: region_summaries(plan, c, duration_s),
+        thresholds: Vec::new(),
+        generator: summary::Generator {
+            workers,
+            cpu_seconds: (cpu_seconds * 1000.0).round() / 1000.0,
+            peak_rss_mb: (peak_rss_mb * 10.0).round() / 10.0,
+            target_in_process: matches!(plan.target, Target::Builtin(_)),
+            host: crate::resource_usage::Host::current(),
+            worker_cpu_max: summary::WorkerCpu::of(&c.timeline),
+        },
+        warnings: Vec::new(),
+    };
+    s.retries = summary::Retries::of(&s.metrics);
+    s.warnings = summary::warnings(&s);
+    s
+}
+
+fn phase_summaries(
+    plan: &Plan,
+    c: &Collector,
+    duration_s: f64,
+) -> indexmap::IndexMap<String, summary::Phase> {
+    plan.phases
+        .iter()
+        .zip(&c.phases)
+        .map(|(p, r)| {
+            // The last phase also holds the drain that follows it.
+            let end_s = if p.end() == plan.duration() {
+                duration_s.max(p.end().as_secs_f64())
+            } else {
+                p.end().as_secs_f64()
+            };
+            let seconds = end_s - p.start.as_secs_f64();
+            (
+                p.name.clone(),
+                summary::Phase {
+                    start_s: p.start.as_secs_f64(),
+                    end_s,
+                    metrics: summary::metrics_of(r, &plan.catalog, seconds),
+                    messages: summary::messages_of(r, None),
+                    contacts: summary::contacts_of(r),
+                    arrivals: summary::arrivals_of(r),
+                },
+            )
+        })
+        .collect()
+}
+
+fn region_summaries(
+    plan: &Plan,
+    c: &Collector,
+    duration_s: f64,
+) -> indexmap::IndexMap<String, summary::Region> {
+    plan.regions
+        .list
+        .iter()
+        .zip(&c.regions)
+        .map(|(region, r)| {
+            let ms = |d: Duration| (d.as_secs_f64() * 1e6).round() / 1000.0;
+            (
+                region.name.clone(),
+                summary::Region {
+                    share: region.share,
+                    latency_ms: ms(region.latency),
+                    jitter_ms: ms(region.jitter),
+                    // Distinct users: a returning user's later visits are started arrivals too.
+                    users: r
+                        .counter(Counter::ArrivalsStarted)
+                        .saturating_sub(r.counter(Counter::UsersReturned)),
+                    metrics: summary::metrics_of(r, &plan.catalog, duration_s),
+                    messages: summary::messages_of(r, None),
+                    contacts: summary::contacts_of(r),
+                    arrivals: summary::arrivals_of(r),
+                },
+            )
+        })
+        .collect()
+}
