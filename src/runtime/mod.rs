@@ -19,6 +19,8 @@ pub mod received;
 mod render;
 mod socket;
 mod steps;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 use std::time::Duration;
