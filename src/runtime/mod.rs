@@ -5,11 +5,16 @@
 //! intended start — the user's arrival for the first step, the end of the previous step (plus
 //! the think time) for the next — so a generator that falls behind cannot hide a slow target.
 //!
-//! One [`User`] per simulated user, its work split by concern: `steps` (the step loop, pauses,
-//! retries, transactions), `socket` (the connection's life: open, listen, drop and reconnect,
-//! drain, close), `messages` (ids, acks, deliveries, background frame rules), `eval`
-//! (expressions, over the user's [`eval::Scope`]), `render` (frames and requests from templates)
-//! and `checks` (checks and captures). The connection itself is `clients::connection`'s: no protocol types here.
+//! One [`User`] per simulated user, its work split by concern:
+//! - `steps`: the step loop, repeats, loops, pauses, timed steps with retries, transactions;
+//! - `socket`: the socket's life (open, listen, drop and reconnect, drain, close, send);
+//! - `messages` (with `message_id`, `received`): acks, deliveries, background frame rules;
+//! - `eval` and `render`: expressions and templates, over the user's `Scope`;
+//! - `checks`: checks on answers, and captures.
+//!
+//! `eval`, `render`, `checks` and the tracking in `messages` are functions of small structs
+//! (`Scope`, `Messages`), tested without a worker or a network. The socket itself is a
+//! `clients::connection::Connection`: no protocol library's types appear here.
 
 mod checks;
 mod eval;
