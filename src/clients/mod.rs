@@ -1,6 +1,8 @@
 //! The protocol clients a simulated user talks through (HTTP, WebSocket, the TCP connect under
-//! both, the region's simulated network), and the error every failed operation carries.
+//! both, the region's simulated network), the one connection seam the runtime holds a socket
+//! through (`connection`), and the error every failed operation carries.
 
+pub mod connection;
 pub mod http;
 pub mod region_link;
 pub mod retry_after;

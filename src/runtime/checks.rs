@@ -1,0 +1,456 @@
+//! Checks on what came back (an HTTP response, a frame) and captures out of it: which answers
+//! pass, which error class a failure is counted under, and what a step keeps in its variables.
+//!
+//! Pure functions of the answer and the user's [`Scope`]: no worker, no network.
+
+use std::collections::HashSet;
+
+use crate::clients::http::Response;
+use crate::clients::OpError;
+use crate::compiled::flow::template::Value;
+use crate::compiled::flow::{Capture, Check, Expect, Matcher};
+use crate::metrics::ErrorClass;
+use crate::runtime::eval::{Scope, World};
+
+/// What an `expect.contains_all` found: how many values were expected, how many were missing
+/// (counted as the run's contacts expected / missing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct ContactsSeen {
+    pub expected: u64,
+    pub missing: u64,
+}
+
+/// Whether a frame matches a background rule or an `expect`: its regex, then every JSON path.
+pub(super) fn matches(
+    m: &Matcher,
+    text: &str,
+    json: Option<&serde_json::Value>,
+    scope: &mut Scope,
+    w: &World<'_>,
+) -> bool {
+    if let Some(re) = &m.regex {
+        if !re.is_match(text) {
+            return false;
+        }
+    }
+    if m.json.is_empty() {
+        return true;
+    }
+    let Some(json) = json else { return false };
+    m.json.iter().all(|(path, want)| {
+        path.select(json, |e| scope.eval(e, w).to_text())
+            .iter()
+            .any(|v| json_eq(v, want))
+    })
+}
+
+/// Checks an HTTP response's status: the expected ones, else any 2xx.
+pub(super) fn check_status(expect: Option<&Expect>, status: u16) -> Result<(), OpError> {
+    let expected_status = expect.and_then(|e| {
+        e.checks.iter().find_map(|c| match c {
+            Check::Status(s) => Some(s),
+            _ => None,
+        })
+    });
+    let status_ok = match expected_status {
+        Some(s) => s.contains(&status),
+        None => (200..300).contains(&status),
+    };
+    if status_ok {
+        return Ok(());
+    }
+    let expected = expected_status.map_or("2xx".to_string(), |s| {
+        s.iter()
+            .map(u16::to_string)
+            .collect::<Vec<_>>()
+            .join(" or ")
+    });
+    Err(OpError::new(
+        ErrorClass::HttpStatus,
+        format!("expected HTTP {expected}, got {status}"),
+    ))
+}
+
+/// Checks an HTTP response; returns its body as JSON when it is JSON, and what a
+/// `contains_all` found.
+pub(super) fn check_response(
+    expect: Option<&Expect>,
+    resp: &Response,
+    scope: &mut Scope,
+    w: &World<'_>,
+) -> Result<(Option<serde_json::Value>, Option<ContactsSeen>), OpError> {
+    check_status(expect, resp.status)?;
+    let json: Option<serde_json::Value> = serde_json::from_slice(&resp.body).ok();
+    let text = String::from_utf8_lossy(&resp.body);
+    let contacts = check_text(expect, &text, json.as_ref(), scope, w)?;
+    Ok((json, contacts))
+}
+
+/// Checks an answer's text and JSON against the step's `expect` (status checks aside). A JSON
+/// check on an answer that is not JSON is a protocol error; any other failure a failed check.
+pub(super) fn check_text(
+    expect: Option<&Expect>,
+    text: &str,
+    json: Option<&serde_json::Value>,
+    scope: &mut Scope,
+    w: &World<'_>,
+) -> Result<Option<ContactsSeen>, OpError> {
+    let Some(expect) = expect else {
+        return Ok(None);
+    };
+    for c in &expect.checks {
+        if !check_one(c, text, json, scope, w) {
+            let class = if json.is_none()
+                && matches!(
+                    c,
+                    Check::JsonEquals(..) | Check::JsonExists(_) | Check::JsonContains(..)
+                ) {
+                ErrorClass::Protocol
+            } else {
+                ErrorClass::CheckFailed
+            };
+            return Err(OpError::new(class, failed_check(c)));
+        }
+    }
+    let (Some(all), Some(json)) = (&expect.contains_all, json) else {
+        return Ok(None);
+    };
+    let wanted: Vec<String> = match &all.values_expr {
+        Some(e) => match scope.eval(e, w) {
+            Value::List(items) => items.iter().map(Value::to_text).collect(),
+            v => vec![v.to_text()],
+        },
+        None => vec![all.values.render_with(|e| scope.eval(e, w))],
+    };
+    let found: HashSet<String> = all
+        .path
+        .select(json, |e| scope.eval(e, w).to_text())
+        .iter()
+        .map(|v| Value::from_json(v).to_text())
+        .collect();
+    let missing = wanted.iter().filter(|w| !found.contains(*w)).count();
+    Ok(Some(ContactsSeen {
+        expected: wanted.len() as u64,
+        missing: missing as u64,
+    }))
+}
+
+fn check_one(
+    c: &Check,
+    text: &str,
+    json: Option<&serde_json::Value>,
+    scope: &mut Scope,
+    w: &World<'_>,
+) -> bool {
+    match c {
+        Check::Status(_) => true,
+        Check::JsonEquals(path, want) => json.is_some_and(|j| {
+            path.select(j, |e| scope.eval(e, w).to_text())
+                .iter()
+                .any(|v| json_eq(v, want))
+        }),
+        Check::JsonContains(path, want) => json.is_some_and(|j| {
+            path.select(j, |e| scope.eval(e, w).to_text())
+                .iter()
+                .any(|v| match v {
+                    serde_json::Value::Array(items) => items.iter().any(|i| json_eq(i, want)),
+                    v => json_eq(v, want),
+                })
+        }),
+        Check::JsonExists(path) => {
+            json.is_some_and(|j| !path.select(j, |e| scope.eval(e, w).to_text()).is_empty())
+        }
+        Check::Contains(s) => text.contains(s.as_str()),
+        Check::Regex(re) => re.is_match(text),
+    }
+}
+
+/// What a failed check says.
+fn failed_check(c: &Check) -> String {
+    match c {
+        Check::Status(_) => "status".to_string(),
+        Check::JsonEquals(_, want) => format!("a JSON value is not {want}"),
+        Check::JsonExists(_) => "a JSON path selects nothing".to_string(),
+        Check::JsonContains(_, want) => format!("no selected JSON value contains {want}"),
+        Check::Contains(s) => format!("the answer does not contain `{s}`"),
+        Check::Regex(re) => format!("the answer does not match /{}/", re.as_str()),
+    }
+}
+
+/// Keeps what a step captures in the user's variables (a capture that finds nothing clears
+/// its variable).
+pub(super) fn capture(
+    captures: &[(usize, Capture)],
+    resp: Option<&Response>,
+    text: &str,
+    json: Option<&serde_json::Value>,
+    scope: &mut Scope,
+    w: &World<'_>,
+) {
+    for (slot, cap) in captures {
+        let value = match cap {
+            Capture::Json(path) => json.and_then(|j| {
+                let found = path.select(j, |e| scope.eval(e, w).to_text());
+                match found.as_slice() {
+                    [] => None,
+                    [one] if !path.is_multi() => Some(Value::from_json(one)),
+                    many => Some(Value::List(
+                        many.iter().map(|v| Value::from_json(v)).collect(),
+                    )),
+                }
+            }),
+            Capture::Regex(re, group) => re
+                .captures(text)
+                .and_then(|c| c.get(*group))
+                .map(|m| Value::Str(m.as_str().to_string())),
+            Capture::Header(name) => resp
+                .and_then(|r| r.headers.get(name.as_str()))
+                .and_then(|v| v.to_str().ok())
+                .map(|v| Value::Str(v.to_string())),
+            Capture::Status => resp.map(|r| Value::Num(r.status as f64)),
+        };
+        if let Some(v) = scope.vars.get_mut(*slot) {
+            *v = value;
+        }
+    }
+}
+
+/// JSON equality where numbers compare by value (1 == 1.0).
+pub(super) fn json_eq(a: &serde_json::Value, b: &serde_json::Value) -> bool {
+    match (a, b) {
+        (serde_json::Value::Number(x), serde_json::Value::Number(y)) => x.as_f64() == y.as_f64(),
+        _ => a == b,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compiled::flow::jsonpath::{parse, JsonPath};
+    use crate::compiled::flow::template::{Resolver, Segment};
+    use crate::compiled::flow::Expr;
+    use crate::runtime::eval::tests::{scope, TestWorld};
+    use serde_json::json;
+    use std::time::Duration;
+
+    /// Paths with literal parts only.
+    struct Literals;
+    impl Resolver for Literals {
+        type Expr = Expr;
+        fn literal(&mut self, v: Value) -> Expr {
+            Expr::Lit(v)
+        }
+        fn concat(&mut self, parts: Vec<Expr>) -> Expr {
+            Expr::Concat(parts)
+        }
+        fn path(&mut self, _: &[Segment], _: Vec<Vec<Expr>>) -> Result<Expr, String> {
+            Err("no variables in these tests".into())
+        }
+    }
+
+    fn path(p: &str) -> JsonPath<Expr> {
+        parse(p, &mut Literals).expect("valid path")
+    }
+
+    fn expect(checks: Vec<Check>) -> Expect {
+        Expect {
+            checks,
+            ..Expect::default()
+        }
+    }
+
+    fn response(status: u16, body: &str) -> Response {
+        let mut headers = hyper::HeaderMap::new();
+        headers.insert("x-token", hyper::header::HeaderValue::from_static("t1"));
+        Response {
+            status,
+            headers,
+            body: bytes::Bytes::copy_from_slice(body.as_bytes()),
+        }
+    }
+
+    fn class_of(e: &Expect, text: &str) -> Option<ErrorClass> {
+        let tw = TestWorld::new();
+        let json: Option<serde_json::Value> = serde_json::from_str(text).ok();
+        let mut s = scope(1);
+        check_text(
+            Some(e),
+            text,
+            json.as_ref(),
+            &mut s,
+            &tw.world(Duration::ZERO),
+        )
+        .err()
+        .map(|e| e.class)
+    }
+
+    #[test]
+    fn statuses_pass_2xx_or_the_expected_ones() {
+        assert!(check_status(None, 204).is_ok());
+        let e = check_status(None, 302).expect_err("a redirect is not 2xx");
+        assert_eq!(e.class, ErrorClass::HttpStatus);
+        assert_eq!(e.reason, "expected HTTP 2xx, got 302");
+        let want = expect(vec![Check::Status(vec![409, 201])]);
+        assert!(check_status(Some(&want), 409).is_ok());
+        let e = check_status(Some(&want), 200).expect_err("200 was not expected");
+        assert_eq!(e.reason, "expected HTTP 409 or 201, got 200");
+        let tw = TestWorld::new();
+        let mut s = scope(1);
+        let w = tw.world(Duration::ZERO);
+        let e = check_response(Some(&want), &response(500, "{}"), &mut s, &w)
+            .expect_err("a failed status");
+        assert_eq!(e.class, ErrorClass::HttpStatus);
+        let (json, seen) =
+            check_response(Some(&want), &response(201, r#"{"a":1}"#), &mut s, &w).expect("ok");
+        assert_eq!(json, Some(json!({"a": 1})));
+        assert_eq!(seen, None);
+    }
+
+    #[test]
+    fn a_failed_check_gets_its_class() {
+        let body = r#"{"user": {"id": 7, "tags": ["a", "b"]}}"#;
+        let passes = [
+            Check::JsonEquals(path("$.user.id"), json!(7.0)),
+            Check::JsonContains(path("$.user.tags"), json!("b")),
+            Check::JsonExists(path("$.user")),
+            Check::Contains("tags".into()),
+            Check::Regex(regex::Regex::new(r#""id": \d+"#).expect("valid regex")),
+            Check::Status(vec![500]),
+        ];
+        for c in passes {
+            assert_eq!(class_of(&expect(vec![c.clone()]), body), None, "{c:?}");
+        }
+        let fails = [
+            Check::JsonEquals(path("$.user.id"), json!(8)),
+            Check::JsonContains(path("$.user.tags"), json!("c")),
+            Check::JsonExists(path("$.user.name")),
+            Check::Contains("nope".into()),
+            Check::Regex(regex::Regex::new("^x").expect("valid regex")),
+        ];
+        for c in fails {
+            assert_eq!(
+                class_of(&expect(vec![c.clone()]), body),
+                Some(ErrorClass::CheckFailed),
+                "{c:?}"
+            );
+        }
+        // A JSON check on an answer that is not JSON: the protocol broke, not the check.
+        for c in [
+            Check::JsonEquals(path("$.a"), json!(1)),
+            Check::JsonExists(path("$.a")),
+            Check::JsonContains(path("$.a"), json!(1)),
+        ] {
+            assert_eq!(
+                class_of(&expect(vec![c.clone()]), "not json"),
+                Some(ErrorClass::Protocol),
+                "{c:?}"
+            );
+        }
+        assert_eq!(
+            class_of(&expect(vec![Check::Contains("x".into())]), "not json"),
+            Some(ErrorClass::CheckFailed)
+        );
+        // No expect: anything passes.
+        let tw = TestWorld::new();
+        let mut s = scope(1);
+        let none = check_text(None, "", None, &mut s, &tw.world(Duration::ZERO));
+        assert_eq!(none, Ok(None));
+    }
+
+    #[test]
+    fn contains_all_counts_missing_values() {
+        let tw = TestWorld::new();
+        let w = tw.world(Duration::ZERO);
+        let mut s = scope(1);
+        let all = crate::compiled::flow::ContainsAll {
+            path: path("$.found[*].phone"),
+            values: crate::compiled::flow::template::Template {
+                parts: Vec::new(),
+                escape: crate::compiled::flow::template::Escape::None,
+            },
+            values_expr: Some(Expr::Lit(Value::List(vec![
+                Value::Str("+1".into()),
+                Value::Str("+2".into()),
+                Value::Str("+3".into()),
+            ]))),
+        };
+        let e = Expect {
+            contains_all: Some(all),
+            ..Expect::default()
+        };
+        let body = json!({"found": [{"phone": "+1"}, {"phone": "+3"}, {"phone": "+9"}]});
+        let seen = check_text(Some(&e), "", Some(&body), &mut s, &w).expect("not a failure");
+        assert_eq!(
+            seen,
+            Some(ContactsSeen {
+                expected: 3,
+                missing: 1
+            })
+        );
+    }
+
+    #[test]
+    fn captures_fill_and_clear_variables() {
+        let tw = TestWorld::new();
+        let w = tw.world(Duration::ZERO);
+        let mut s = scope(1);
+        s.vars[3] = Some(Value::Str("stale".into()));
+        let resp = response(201, r#"{"id": "u1", "xs": [1, 2]}"#);
+        let json: serde_json::Value = serde_json::from_slice(&resp.body).expect("json");
+        let captures = vec![
+            (0, Capture::Json(path("$.id"))),
+            (1, Capture::Json(path("$.xs[*]"))),
+            (2, Capture::Header("x-token".into())),
+            (
+                3,
+                Capture::Regex(regex::Regex::new("nothing").expect("re"), 0),
+            ),
+            (9, Capture::Status),
+        ];
+        capture(&captures, Some(&resp), "", Some(&json), &mut s, &w);
+        assert_eq!(s.vars[0], Some(Value::Str("u1".into())));
+        assert_eq!(
+            s.vars[1],
+            Some(Value::List(vec![Value::Num(1.0), Value::Num(2.0)])),
+            "a wildcard keeps a list"
+        );
+        assert_eq!(s.vars[2], Some(Value::Str("t1".into())));
+        assert_eq!(s.vars[3], None, "a capture that finds nothing clears");
+        capture(
+            &[
+                (
+                    0,
+                    Capture::Regex(regex::Regex::new(r"id=(\w+)").expect("re"), 1),
+                ),
+                (1, Capture::Status),
+            ],
+            None,
+            "id=abc",
+            None,
+            &mut s,
+            &w,
+        );
+        assert_eq!(s.vars[0], Some(Value::Str("abc".into())));
+        assert_eq!(s.vars[1], None, "no response, no status");
+    }
+
+    #[test]
+    fn matchers_need_the_regex_and_every_json_value() {
+        let tw = TestWorld::new();
+        let w = tw.world(Duration::ZERO);
+        let mut s = scope(1);
+        let m = Matcher {
+            json: vec![(path("$.type"), json!("ack")), (path("$.n"), json!(2))],
+            regex: Some(regex::Regex::new("ack").expect("re")),
+        };
+        let yes = json!({"type": "ack", "n": 2.0});
+        let no = json!({"type": "ack", "n": 3});
+        assert!(matches(&m, "ack", Some(&yes), &mut s, &w));
+        assert!(!matches(&m, "ack", Some(&no), &mut s, &w));
+        assert!(!matches(&m, "nak", Some(&yes), &mut s, &w), "the regex");
+        assert!(!matches(&m, "ack", None, &mut s, &w), "not JSON");
+        assert!(matches(&Matcher::default(), "anything", None, &mut s, &w));
+        assert!(json_eq(&json!(1), &json!(1.0)));
+        assert!(!json_eq(&json!("1"), &json!(1)));
+    }
+}

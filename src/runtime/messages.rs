@@ -1,0 +1,330 @@
+//! Message tracking: the messages a user sent and waits an ack for (their ids are
+//! `message_id.rs`'s); what it received (`received.rs`); and the background frame
+//! rules that see deliveries, acks and rejections among the frames no step waits for.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::compiled::flow::template::Value;
+use crate::compiled::flow::{FrameRule, IdSource, RuleAction};
+use crate::metrics::{Counter, ErrorClass, MetricId};
+use crate::runtime::checks::matches;
+use crate::runtime::eval::{Scope, World};
+use crate::runtime::message_id::parse_message_id;
+use crate::runtime::received::{Arrival, Received};
+use crate::runtime::User;
+use crate::swarm::registry::Member;
+
+/// A message this user sent and whose ack it waits for.
+#[derive(Debug)]
+pub(super) struct Outgoing {
+    pub started: Duration,
+    pub intended: Duration,
+    pub recipient: Option<Arc<Member>>,
+}
+
+/// What a delivered message was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Delivered {
+    /// Its id is not one of ours: a protocol error.
+    Unreadable,
+    Duplicate,
+    /// First receipt; `intended` is when its sender meant to send it.
+    New {
+        intended: Duration,
+        reordered: bool,
+    },
+}
+
+/// A user's messages: those sent and not yet acked, and those received.
+#[derive(Debug, Default)]
+pub(super) struct Messages {
+    unacked: HashMap<u32, Outgoing>,
+    /// When the last tracked message went out (the wait for its ack counts from there).
+    pub last_sent: Duration,
+    pub received: Received,
+}
+
+impl Messages {
+    pub fn new(received: Received) -> Messages {
+        Messages {
+            received,
+            ..Messages::default()
+        }
+    }
+
+    /// Message `seq` went out: its ack is awaited.
+    pub fn sent(&mut self, seq: u32, out: Outgoing) {
+        self.last_sent = out.started;
+        self.unacked.insert(seq, out);
+    }
+
+    pub fn awaits_acks(&self) -> bool {
+        !self.unacked.is_empty()
+    }
+
+    /// An ack for `id`: the message it acks, if it is one this user still waits for.
+    pub fn acked(&mut self, id: &str) -> Option<Outgoing> {
+        let (_, seq, _) = parse_message_id(id)?;
+        self.unacked.remove(&seq)
+    }
+
+    /// A rejection of `id`: true when it was a message this user still waited for.
+    pub fn rejected(&mut self, id: Option<&str>) -> bool {
+        let seq = id.and_then(parse_message_id).map(|m| m.1);
+        seq.is_some_and(|s| self.unacked.remove(&s).is_some())
+    }
+
+    /// A message delivered to this user.
+    pub fn delivered(&mut self, id: &str) -> Delivered {
+        let Some((sender, seq, intended)) = parse_message_id(id) else {
+            return Delivered::Unreadable;
+        };
+        match self.received.record(sender, seq) {
+            Arrival::Duplicate => Delivered::Duplicate,
+            Arrival::New { reordered } => Delivered::New {
+                intended,
+                reordered,
+            },
+        }
+    }
+
+    /// Forgets every message still awaiting its ack (the socket closed): how many there were.
+    pub fn drop_unacked(&mut self) -> usize {
+        std::mem::take(&mut self.unacked).len()
+    }
+}
+
+/// The message id a rule reads from a frame: a JSON path's first value, or a regex's first
+/// group (its whole match without one).
+pub(super) fn extract_id(
+    src: &IdSource,
+    text: &str,
+    json: Option<&serde_json::Value>,
+    scope: &mut Scope,
+    w: &World<'_>,
+) -> Option<String> {
+    match src {
+        IdSource::Json(path) => {
+            let json = json?;
+            let found = path.select(json, |e| scope.eval(e, w).to_text());
+            found.first().map(|v| Value::from_json(v).to_text())
+        }
+        IdSource::Regex(re) => {
+            let caps = re.captures(text)?;
+            caps.get(1)
+                .or_else(|| caps.get(0))
+                .map(|m| m.as_str().to_string())
+        }
+    }
+}
+
+impl User<'_> {
+    /// Handles a frame no `expect` is waiting for: the first rule that matches acts on it.
+    pub(super) async fn background(&mut self, text: &str) {
+        let Some(socket) = &self.socket else { return };
+        let rules: &[FrameRule] = socket.rules;
+        // Parsing is the costly part of a frame: only when a rule looks into the JSON.
+        let json: Option<serde_json::Value> = if rules.iter().any(FrameRule::needs_json) {
+            serde_json::from_str(text).ok()
+        } else {
+            None
+        };
+        let w = self.world();
+        let Some(rule) = rules
+            .iter()
+            .find(|rule| matches(&rule.matcher, text, json.as_ref(), &mut self.scope, &w))
+        else {
+            return;
+        };
+        for action in &rule.actions {
+            let mut id = |src: &IdSource| extract_id(src, text, json.as_ref(), &mut self.scope, &w);
+            match action {
+                RuleAction::Delivered(src) => {
+                    if let Some(id) = id(src) {
+                        self.record_delivered(&id);
+                    }
+                }
+                RuleAction::Acked(src) => {
+                    if let Some(id) = id(src) {
+                        self.record_acked(&id);
+                    }
+                }
+                RuleAction::Rejected(src) => {
+                    let id = id(src);
+                    if self.messages.rejected(id.as_deref()) {
+                        self.ctx.record_in(self.region, |r| {
+                            r.error_because(
+                                MetricId::MESSAGE_ACK,
+                                ErrorClass::Protocol,
+                                "the target rejected the message",
+                            )
+                        });
+                    }
+                }
+                RuleAction::Count(i) => self.ctx.record_in(self.region, |r| r.count(*i)),
+                RuleAction::Reply(frame) => {
+                    let w = self.world();
+                    let frame = self.scope.render_frame(frame, &w);
+                    self.link.one_way().await;
+                    if let Some(s) = self.socket.as_mut() {
+                        let _ = s.conn.send(frame).await;
+                    }
+                }
+            }
+        }
+    }
+
+    fn record_delivered(&mut self, id: &str) {
+        let ctx = self.ctx;
+        let now = ctx.now();
+        let (intended, reordered) = match self.messages.delivered(id) {
+            Delivered::Unreadable => {
+                ctx.record_in(self.region, |r| {
+                    r.error(MetricId::MESSAGE_DELIVERY, ErrorClass::Protocol)
+                });
+                return;
+            }
+            Delivered::Duplicate => {
+                ctx.record_in(self.region, |r| r.add(Counter::MessagesDuplicated, 1));
+                return;
+            }
+            Delivered::New {
+                intended,
+                reordered,
+            } => (intended, reordered),
+        };
+        if let Some(m) = &self.member {
+            m.received.fetch_add(1, Ordering::Relaxed);
+        }
+        ctx.record_in(self.region, |r| {
+            r.value(MetricId::MESSAGE_DELIVERY, now.saturating_sub(intended));
+            r.add(Counter::MessagesDelivered, 1);
+            if reordered {
+                r.add(Counter::MessagesReordered, 1);
+            }
+        });
+    }
+
+    fn record_acked(&mut self, id: &str) {
+        let ctx = self.ctx;
+        if let Some(out) = self.messages.acked(id) {
+            if let Some(peer) = &out.recipient {
+                peer.accepted.fetch_add(1, Ordering::Relaxed);
+            }
+            let now = ctx.now();
+            ctx.record_in(self.region, |r| {
+                r.ok(MetricId::MESSAGE_ACK, out.intended, out.started, now);
+                r.add(Counter::MessagesAcked, 1);
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::eval::tests::{scope, TestWorld};
+    use crate::runtime::message_id::message_id;
+
+    fn out(started_ms: u64) -> Outgoing {
+        Outgoing {
+            started: Duration::from_millis(started_ms),
+            intended: Duration::from_millis(started_ms - 1),
+            recipient: None,
+        }
+    }
+
+    #[test]
+    fn an_ack_removes_the_message_once_and_returns_its_times() {
+        let mut m = Messages::default();
+        assert!(!m.awaits_acks());
+        m.sent(0, out(10));
+        m.sent(1, out(20));
+        assert_eq!(m.last_sent, Duration::from_millis(20));
+        assert!(m.awaits_acks());
+        let acked = m.acked(&message_id(3, 1, Duration::ZERO)).expect("awaited");
+        assert_eq!(acked.started, Duration::from_millis(20));
+        assert_eq!(acked.intended, Duration::from_millis(19));
+        assert!(m.acked("3-1-0").is_none(), "a second ack is not counted");
+        assert!(m.acked("garbage").is_none());
+        assert!(m.acked("3-9-0").is_none(), "never sent");
+        assert!(m.awaits_acks());
+        assert!(m.acked("3-0-0").is_some());
+        assert!(!m.awaits_acks());
+    }
+
+    #[test]
+    fn a_rejection_counts_only_for_an_awaited_message() {
+        let mut m = Messages::default();
+        m.sent(5, out(10));
+        assert!(!m.rejected(None));
+        assert!(!m.rejected(Some("nonsense")));
+        assert!(!m.rejected(Some("3-6-0")));
+        assert!(m.rejected(Some("3-5-0")));
+        assert!(!m.rejected(Some("3-5-0")), "already settled");
+        assert!(
+            m.acked("3-5-0").is_none(),
+            "a rejected message is not acked later"
+        );
+    }
+
+    #[test]
+    fn deliveries_are_new_duplicate_reordered_or_unreadable() {
+        let mut m = Messages::default();
+        let at = Duration::from_millis(3);
+        let id = |seq| message_id(9, seq, at);
+        assert_eq!(
+            m.delivered(&id(1)),
+            Delivered::New {
+                intended: at,
+                reordered: false
+            }
+        );
+        assert_eq!(
+            m.delivered(&id(0)),
+            Delivered::New {
+                intended: at,
+                reordered: true
+            }
+        );
+        assert_eq!(m.delivered(&id(1)), Delivered::Duplicate);
+        assert_eq!(m.delivered("9-x"), Delivered::Unreadable);
+        // What was received is kept for a later visit: duplicates stay detectable.
+        let mut later = Messages::new(std::mem::take(&mut m.received));
+        assert_eq!(later.delivered(&id(0)), Delivered::Duplicate);
+    }
+
+    #[test]
+    fn a_close_turns_every_awaited_message_into_one_count() {
+        let mut m = Messages::default();
+        for seq in 0..3 {
+            m.sent(seq, out(10));
+        }
+        assert!(m.acked("1-1-0").is_some());
+        assert_eq!(m.drop_unacked(), 2);
+        assert_eq!(m.drop_unacked(), 0);
+        assert!(!m.awaits_acks());
+    }
+
+    #[test]
+    fn ids_come_from_a_json_path_or_a_regex_group() {
+        let tw = TestWorld::new();
+        let w = tw.world(Duration::ZERO);
+        let mut s = scope(1);
+        let re = |p: &str| IdSource::Regex(regex::Regex::new(p).expect("valid regex"));
+        let text = "ack id=1-2-3 ok";
+        assert_eq!(
+            extract_id(&re(r"id=(\S+)"), text, None, &mut s, &w).as_deref(),
+            Some("1-2-3")
+        );
+        assert_eq!(
+            extract_id(&re(r"\d+-\d+-\d+"), text, None, &mut s, &w).as_deref(),
+            Some("1-2-3"),
+            "the whole match without a group"
+        );
+        assert_eq!(extract_id(&re("nope"), text, None, &mut s, &w), None);
+    }
+}

@@ -1,0 +1,217 @@
+//! Rendering what a step sends from its templates, with the user's [`Scope`]: frames, JSON
+//! bodies (written straight into text), HTTP requests.
+
+use crate::clients::connection;
+use crate::compiled::flow::template::{percent_encode, Value};
+use crate::compiled::flow::{Body, Frame, Http, JsonTemplate};
+use crate::runtime::eval::{Scope, World};
+
+impl Scope {
+    /// The frame a `send` (or a rule's `reply`) puts on the wire.
+    pub fn render_frame(&mut self, frame: &Frame, w: &World<'_>) -> connection::Frame {
+        match frame {
+            Frame::Text(t) => connection::Frame::text(t.render_with(|e| self.eval(e, w))),
+            Frame::Binary(t) => {
+                connection::Frame::binary(t.render_with(|e| self.eval(e, w)).into_bytes())
+            }
+            Frame::Json(j) => {
+                let mut out = String::with_capacity(128);
+                self.write_json(j, &mut out, w);
+                connection::Frame::text(out)
+            }
+        }
+    }
+
+    /// Writes a JSON template straight into text, without building a JSON tree first (this is
+    /// on every message's path).
+    pub fn write_json(&mut self, j: &JsonTemplate, out: &mut String, w: &World<'_>) {
+        let string = |s: &str, out: &mut String| {
+            // Serialising a str into a String cannot fail.
+            if let Ok(quoted) = serde_json::to_string(s) {
+                out.push_str(&quoted);
+            }
+        };
+        match j {
+            JsonTemplate::Const(v) => out.push_str(&v.to_string()),
+            JsonTemplate::Text(t) => {
+                let text = t.render_with(|e| self.eval(e, w));
+                string(&text, out);
+            }
+            JsonTemplate::Expr(e) => match self.eval(e, w) {
+                Value::Str(s) => string(&s, out),
+                other => out.push_str(&other.to_json().to_string()),
+            },
+            JsonTemplate::Array(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    self.write_json(item, out, w);
+                }
+                out.push(']');
+            }
+            JsonTemplate::Object(fields) => {
+                out.push('{');
+                for (i, (k, v)) in fields.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    string(k, out);
+                    out.push(':');
+                    self.write_json(v, out, w);
+                }
+                out.push('}');
+            }
+        }
+    }
+
+    /// An HTTP step's request as it goes out: path with query, headers, body with its type.
+    pub fn render_request(&mut self, h: &Http, w: &World<'_>) -> RenderedRequest {
+        let mut path = h.target.render_with(|e| self.eval(e, w));
+        for (i, (k, v)) in h.query.iter().enumerate() {
+            path.push(if i == 0 && !path.contains('?') {
+                '?'
+            } else {
+                '&'
+            });
+            percent_encode(k, &mut path);
+            path.push('=');
+            path.push_str(&v.render_with(|e| self.eval(e, w)));
+        }
+        let headers = self.render_headers(&h.headers, w);
+        let body = match &h.body {
+            Body::None => None,
+            Body::Json(j) => {
+                let mut out = String::with_capacity(256);
+                self.write_json(j, &mut out, w);
+                Some(("application/json", out.into_bytes()))
+            }
+            Body::Text(t) => Some((
+                "text/plain; charset=utf-8",
+                t.render_with(|e| self.eval(e, w)).into_bytes(),
+            )),
+            Body::Form(fields) => {
+                let mut s = String::new();
+                for (i, (k, v)) in fields.iter().enumerate() {
+                    if i > 0 {
+                        s.push('&');
+                    }
+                    percent_encode(k, &mut s);
+                    s.push('=');
+                    s.push_str(&v.render_with(|e| self.eval(e, w)));
+                }
+                Some(("application/x-www-form-urlencoded", s.into_bytes()))
+            }
+        };
+        RenderedRequest {
+            path,
+            headers,
+            body,
+        }
+    }
+
+    pub fn render_headers(
+        &mut self,
+        headers: &[(String, crate::compiled::flow::Text)],
+        w: &World<'_>,
+    ) -> Vec<(String, String)> {
+        headers
+            .iter()
+            .map(|(k, v)| (k.clone(), v.render_with(|e| self.eval(e, w))))
+            .collect()
+    }
+}
+
+/// An HTTP request rendered from its step.
+pub(super) struct RenderedRequest {
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    /// The body and its content type.
+    pub body: Option<(&'static str, Vec<u8>)>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compiled::flow::template::{Escape, Part, Template};
+    use crate::compiled::flow::Expr;
+    use crate::runtime::eval::tests::{scope, TestWorld};
+    use std::time::Duration;
+
+    fn text(parts: Vec<Part<Expr>>, escape: Escape) -> crate::compiled::flow::Text {
+        Template { parts, escape }
+    }
+
+    #[test]
+    fn json_frames_are_written_as_valid_json() {
+        let tw = TestWorld::new();
+        let w = tw.world(Duration::ZERO);
+        let mut s = scope(1);
+        s.vars[0] = Some(Value::Str("1".into()));
+        let json = JsonTemplate::Object(vec![
+            ("to".into(), JsonTemplate::Expr(Expr::Var(0))),
+            ("n".into(), JsonTemplate::Expr(Expr::UserIndex)),
+            (
+                "xs".into(),
+                JsonTemplate::Array(vec![JsonTemplate::Const(serde_json::json!({"a": "\""}))]),
+            ),
+        ]);
+        let frame = s.render_frame(&Frame::Json(json), &w);
+        assert_eq!(
+            frame,
+            connection::Frame::text(r#"{"to":"1","n":3,"xs":[{"a":"\""}]}"#.into())
+        );
+        let back: serde_json::Value =
+            serde_json::from_str(&frame.to_text()).expect("rendered JSON parses");
+        assert_eq!(back["to"], "1");
+        let binary = Frame::Binary(text(vec![Part::Expr(Expr::UserIndex)], Escape::None));
+        assert_eq!(
+            s.render_frame(&binary, &w),
+            connection::Frame::binary(b"3".to_vec())
+        );
+    }
+
+    #[test]
+    fn requests_carry_an_encoded_query_headers_and_a_typed_body() {
+        let tw = TestWorld::new();
+        let w = tw.world(Duration::ZERO);
+        let mut s = scope(1);
+        s.vars[1] = Some(Value::Str("a b&c".into()));
+        let var = || text(vec![Part::Expr(Expr::Var(1))], Escape::Url);
+        let mut h = Http {
+            method: hyper::Method::POST,
+            target: text(vec![Part::Text("/v1/users?x=1".into())], Escape::None),
+            query: vec![("q r".into(), var())],
+            headers: vec![(
+                "x-user".into(),
+                text(vec![Part::Expr(Expr::UserIndex)], Escape::None),
+            )],
+            body: Body::Form(vec![("name".into(), var()), ("n".into(), var())]),
+        };
+        let req = s.render_request(&h, &w);
+        assert_eq!(req.path, "/v1/users?x=1&q%20r=a%20b%26c");
+        assert_eq!(req.headers, vec![("x-user".to_string(), "3".to_string())]);
+        let (kind, body) = req.body.expect("a form body");
+        assert_eq!(kind, "application/x-www-form-urlencoded");
+        assert_eq!(body, b"name=a%20b%26c&n=a%20b%26c");
+        h.target = text(vec![Part::Text("/plain".into())], Escape::None);
+        h.body = Body::Text(text(vec![Part::Text("hi".into())], Escape::None));
+        let req = s.render_request(&h, &w);
+        assert_eq!(
+            req.path, "/plain?q%20r=a%20b%26c",
+            "the first parameter opens the query"
+        );
+        assert_eq!(
+            req.body,
+            Some(("text/plain; charset=utf-8", b"hi".to_vec()))
+        );
+        h.body = Body::Json(JsonTemplate::Const(serde_json::json!([1])));
+        assert_eq!(
+            s.render_request(&h, &w).body,
+            Some(("application/json", b"[1]".to_vec()))
+        );
+        h.body = Body::None;
+        assert_eq!(s.render_request(&h, &w).body, None);
+    }
+}

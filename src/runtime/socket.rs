@@ -1,0 +1,388 @@
+//! A user's socket over its life: opened by a `ws` step, listened to between operations (its
+//! frames go to the background rules), reopened after a drop under a `reconnect` policy,
+//! drained and closed when the user leaves. The connection itself is `clients::connection`'s.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use crate::clients::connection::{Connection, Frame};
+use crate::clients::http::HttpClient;
+use crate::clients::OpError;
+use crate::compiled::flow::{Action, FrameRule, Matcher, Step};
+use crate::compiled::retry::ReconnectPolicy;
+use crate::metrics::{ErrorClass, MetricId};
+use crate::runtime::{checks, Stop, User};
+use crate::swarm::RunState;
+
+/// The user's open socket and what it was opened with.
+pub(super) struct Socket<'f> {
+    pub conn: Connection,
+    pub rules: &'f [FrameRule],
+    /// The step that opened it: a socket the server closes is that step's error.
+    pub metric: Option<MetricId>,
+    /// That step itself, to open the socket again after a drop (`reconnect`).
+    pub step: &'f Step,
+}
+
+impl<'a> User<'a> {
+    /// After the flow (or when it stopped): wait for outstanding acks, stay for the drain while
+    /// the run stops, then close the socket.
+    pub(super) async fn leave(&mut self) {
+        if self.socket.is_none() {
+            return;
+        }
+        let timeout = self.ctx.plan().timeout;
+        loop {
+            let state = *self.state.borrow();
+            let deadline = match state {
+                RunState::Ended | RunState::Aborted => break,
+                // The run drains: keep listening so messages in flight still arrive.
+                RunState::Stopping => None,
+                RunState::Running if !self.messages.awaits_acks() => break,
+                RunState::Running => Some(self.messages.last_sent + timeout),
+            };
+            if deadline.is_some_and(|d| self.ctx.now() >= d) {
+                break;
+            }
+            if self.listen(deadline, None).await.is_err() {
+                break;
+            }
+        }
+        self.close_socket(false, false).await;
+    }
+
+    /// Waits for one event: a frame (handled by the background rules), the deadline, or a change
+    /// of the run's state. Errors when the socket closed under the user. `timer`, when given, is
+    /// the deadline's precise sleep (an operation's intended start, on the worker's clock instead
+    /// of tokio's 1 ms wheel), owned by the caller so that it outlives one event.
+    pub(super) async fn listen(
+        &mut self,
+        deadline: Option<Duration>,
+        timer: Option<Pin<&mut (dyn Future<Output = ()> + '_)>>,
+    ) -> Result<(), Stop> {
+        let ctx = self.ctx;
+        let at = deadline.unwrap_or_default();
+        let sleep = async move {
+            match timer {
+                Some(timer) => timer.await,
+                None => tokio::time::sleep_until(ctx.at(at)).await,
+            }
+        };
+        let link = &mut self.link;
+        let frame = async {
+            match self.socket.as_mut() {
+                Some(s) => s.conn.next(link).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            f = frame => match f {
+                Ok(frame) => {
+                    self.background(&frame.to_text()).await;
+                    Ok(())
+                }
+                // Boxed: a reconnect's handshake state is large and rare; inline, it would size
+                // every listening user's future.
+                Err(_) => Box::pin(self.dropped()).await,
+            },
+            _ = sleep, if deadline.is_some() => Ok(()),
+            changed = self.state.changed() => if changed.is_err() { Err(Stop) } else { Ok(()) },
+        }
+    }
+
+    /// The server or the network dropped the socket under a listening user: with a `reconnect`
+    /// policy (and the run not over, drain included) the user opens it again, as an app does;
+    /// otherwise the drop is the socket step's error and the flow ends.
+    pub(super) async fn dropped(&mut self) -> Result<(), Stop> {
+        // Also while the run drains: reconnecting is how an app gets what was sent meanwhile.
+        let policy = match &self.socket {
+            Some(s) if !self.ended() => {
+                s.step.reconnect.resolve(self.ctx.plan().reconnect.as_ref())
+            }
+            _ => None,
+        };
+        let (Some(policy), Some(step)) = (policy, self.socket.as_ref().map(|s| s.step)) else {
+            self.close_socket(true, false).await;
+            return Err(Stop);
+        };
+        // Not an error yet: only a reconnect that gives up is one. Unacked messages still are.
+        self.close_socket(true, true).await;
+        self.reconnect(step, policy).await
+    }
+
+    /// Opens `step`'s socket again after a drop: up to `attempts` tries, each after its backoff.
+    /// The sample counts from the intended reconnect time (the drop plus the first backoff), so
+    /// failed tries and their waits are part of what the user felt.
+    async fn reconnect(&mut self, step: &'a Step, policy: &ReconnectPolicy) -> Result<(), Stop> {
+        let ctx = self.ctx;
+        let mut at = ctx.now() + policy.backoff.delay(0, &mut self.scope.rng);
+        let intended = at;
+        let mut last = OpError::new(ErrorClass::Connect, "no reconnect attempt");
+        // As a retry is: the step's own metric, or else its transaction's.
+        let metric = self.failure_metric(step);
+        for k in 0..policy.attempts {
+            if k > 0 {
+                at = ctx.now() + policy.backoff.delay(k, &mut self.scope.rng);
+            }
+            if !self.sleep_unless_ended(at).await {
+                // The run ended while this user waited to reconnect: it would have, so the drop
+                // is not an error (as an operation the end of the run prevented is not one).
+                return Err(Stop);
+            }
+            let started = ctx.now();
+            let result = match tokio::time::timeout(step.timeout, self.open_socket(step)).await {
+                Ok(r) => r,
+                Err(_) => Err(OpError::new(
+                    ErrorClass::Timeout,
+                    "no answer within the step's timeout",
+                )),
+            };
+            match result {
+                Ok(()) => {
+                    let ended = ctx.now();
+                    self.reconnected_at = Some(ended);
+                    if let Some(m) = metric {
+                        ctx.record_in(self.region, |r| {
+                            r.reconnect(m);
+                            r.ok(m, intended, started, ended);
+                        });
+                    }
+                    return Ok(());
+                }
+                Err(e) => last = e,
+            }
+        }
+        if let Some(m) = metric {
+            let reason = format!(
+                "reconnect gave up after {} attempts: {}",
+                policy.attempts, last.reason
+            );
+            ctx.record_in(self.region, |r| r.error_because(m, last.class, &reason));
+        }
+        Err(Stop)
+    }
+
+    /// Sleeps until `at` unless the run ends first (then false).
+    async fn sleep_unless_ended(&mut self, at: Duration) -> bool {
+        let ctx = self.ctx;
+        loop {
+            if self.ended() {
+                return false;
+            }
+            if ctx.now() >= at {
+                return true;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep_until(ctx.at(at)) => {}
+                changed = self.state.changed() => if changed.is_err() { return false },
+            }
+        }
+    }
+
+    /// Closes the socket; `by_peer` when the server (or the network) closed it first.
+    /// `step_failed` when a waiting step already counts that close as its own error, so the
+    /// socket's step does not count it a second time. Messages still awaiting their ack become
+    /// `message_ack` errors: closed by the peer, else timed out.
+    pub(super) async fn close_socket(&mut self, by_peer: bool, step_failed: bool) {
+        if self.socket.is_none() {
+            return;
+        }
+        if !by_peer {
+            // Nobody picks a user who is leaving; what was sent to it before the server saw it
+            // leave still arrives (and is counted) before the socket goes.
+            if let Some(m) = &self.member {
+                self.ctx.shared.registry.go_offline(m);
+            }
+            self.drain_socket().await;
+        }
+        let Some(mut socket) = self.socket.take() else {
+            return;
+        };
+        let ctx = self.ctx;
+        ctx.open_connections
+            .set(ctx.open_connections.get().saturating_sub(1));
+        let ended = self.ended();
+        if let Some(m) = &self.member {
+            ctx.shared.registry.go_offline(m);
+            if !ended {
+                // Left before the end: messages still on their way are held by the target.
+                m.left.store(true, Ordering::Relaxed);
+            }
+        }
+        if let (true, false, false, Some(m)) = (by_peer, step_failed, ended, socket.metric) {
+            ctx.record_in(self.region, |r| {
+                r.error_because(m, ErrorClass::WsClosed, "the server closed the socket")
+            });
+        }
+        let class = if by_peer {
+            ErrorClass::WsClosed
+        } else {
+            ErrorClass::Timeout
+        };
+        let unacked = self.messages.drop_unacked();
+        ctx.record_in(self.region, |r| {
+            for _ in 0..unacked {
+                r.error(MetricId::MESSAGE_ACK, class);
+            }
+        });
+        if !by_peer {
+            let _ = socket.conn.close().await;
+        }
+    }
+
+    /// Closes our side of the socket and reads on until the server's close: frames it wrote
+    /// before it saw the close are the user's (a returning user would never get them again, as
+    /// the server counts them delivered); frames relayed after it are held for the next visit.
+    async fn drain_socket(&mut self) {
+        let Some(s) = self.socket.as_mut() else {
+            return;
+        };
+        if s.conn.close().await.is_err() {
+            return;
+        }
+        let deadline =
+            tokio::time::Instant::now() + self.ctx.plan().timeout.min(Duration::from_secs(1));
+        loop {
+            let Some(s) = self.socket.as_mut() else {
+                return;
+            };
+            let frame = tokio::select! {
+                f = s.conn.next(&mut self.link) => f,
+                _ = tokio::time::sleep_until(deadline) => return,
+            };
+            match frame {
+                Ok(frame) => self.background(&frame.to_text()).await,
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// Sends a frame on the user's socket. A socket found dropped as the frame goes out is, under
+    /// a `reconnect` policy, reopened and the frame sent on the new one, as an app that queued
+    /// it would; otherwise the send fails.
+    pub(super) async fn send_frame(&mut self, frame: Frame) -> Result<(), OpError> {
+        let closed = || OpError::new(ErrorClass::WsClosed, "the socket closed while sending");
+        let reconnects = !self.ended()
+            && self.socket.as_ref().is_some_and(|s| {
+                s.step
+                    .reconnect
+                    .resolve(self.ctx.plan().reconnect.as_ref())
+                    .is_some()
+            });
+        // Kept for a second try only when there can be one (a clone shares the frame's bytes).
+        let again = reconnects.then(|| frame.clone());
+        let Some(socket) = self.socket.as_mut() else {
+            return Err(closed());
+        };
+        if socket.conn.send(frame).await.is_ok() {
+            return Ok(());
+        }
+        let Some(frame) = again else {
+            return Err(closed());
+        };
+        // Boxed like the reconnect in `listen`. A reconnect that gives up counts as the socket
+        // step's error; this send then fails too (under its own metric, if it has one).
+        Box::pin(self.dropped()).await.map_err(|_| closed())?;
+        match self.socket.as_mut() {
+            Some(socket) => socket.conn.send(frame).await.map_err(|_| closed()),
+            None => Err(closed()),
+        }
+    }
+
+    /// Opens the user's socket as `step` (a `ws` step) says, closing any other first.
+    pub(super) async fn open_socket(&mut self, step: &'a Step) -> Result<(), OpError> {
+        let Action::WsConnect {
+            target,
+            headers,
+            subprotocols,
+            rules,
+        } = &step.action
+        else {
+            return Err(OpError::new(ErrorClass::Protocol, "not a ws step"));
+        };
+        if self.socket.is_some() {
+            self.close_socket(false, false).await;
+        }
+        let w = self.world();
+        let path = target.render_with(|e| self.scope.eval(e, &w));
+        let headers = self.scope.render_headers(headers, &w);
+        let endpoint = &self.ctx.shared.endpoint;
+        let source = endpoint.source_for(self.scope.index);
+        // The region's network: a round trip for TCP's handshake, then the upgrade request out
+        // and its response back, as for an HTTP request on a new connection.
+        self.link.round_trip().await;
+        self.link.one_way().await;
+        let conn = Connection::open_ws(endpoint, &path, &headers, subprotocols, source).await?;
+        self.link.one_way().await;
+        let ctx = self.ctx;
+        ctx.open_connections.set(ctx.open_connections.get() + 1);
+        // Like an app once its socket is up, let the idle HTTP connection go: it would
+        // otherwise hold a second descriptor per online user on both sides.
+        self.http = HttpClient::with_source(source);
+        self.socket = Some(Socket {
+            conn,
+            rules,
+            metric: step.metric,
+            step,
+        });
+        if let Some(m) = &self.member {
+            ctx.shared.registry.go_online(m);
+        }
+        Ok(())
+    }
+
+    /// Reads frames until one matches, handing the others to the background rules.
+    pub(super) async fn receive(
+        &mut self,
+        step: &'a Step,
+        matcher: &Matcher,
+    ) -> Result<(), OpError> {
+        let within = step
+            .expect
+            .as_ref()
+            .and_then(|e| e.within)
+            .unwrap_or(step.timeout);
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let Some(socket) = self.socket.as_mut() else {
+                return Err(OpError::new(
+                    ErrorClass::Protocol,
+                    "expect before the socket was opened",
+                ));
+            };
+            let frame = tokio::select! {
+                f = socket.conn.next(&mut self.link) => f,
+                _ = tokio::time::sleep_until(deadline) => {
+                    return Err(OpError::new(ErrorClass::Timeout, format!("no matching frame within {within:?}")));
+                }
+            };
+            let Ok(frame) = frame else {
+                self.close_socket(true, true).await;
+                return Err(OpError::new(
+                    ErrorClass::WsClosed,
+                    "the socket closed while waiting for a frame",
+                ));
+            };
+            let text = frame.to_text();
+            let json: Option<serde_json::Value> = serde_json::from_str(&text).ok();
+            let w = self.world();
+            if checks::matches(matcher, &text, json.as_ref(), &mut self.scope, &w) {
+                let expect = step.expect.as_ref();
+                let seen = checks::check_text(expect, &text, json.as_ref(), &mut self.scope, &w)?;
+                self.record_contacts(seen);
+                checks::capture(
+                    &step.captures,
+                    None,
+                    &text,
+                    json.as_ref(),
+                    &mut self.scope,
+                    &w,
+                );
+                return Ok(());
+            }
+            self.background(&text).await;
+        }
+    }
+}

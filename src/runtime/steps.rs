@@ -1,0 +1,425 @@
+//! The step loop: conditions, repeats, loops, pauses (think times, staying online), timed steps
+//! with their retries, transactions, and where a failure is counted.
+//!
+//! An operation's latency counts from its intended start: the previous operation's end (plus a
+//! think time), never from when the generator got round to it.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::clients::http::Response;
+use crate::clients::retry_after::parse_retry_after;
+use crate::clients::OpError;
+use crate::compiled::flow::{Action, Frame, Http, LoopKind, Step};
+use crate::compiled::retry::RetryPolicy;
+use crate::metrics::{Counter, ErrorClass, MetricId};
+use crate::runtime::checks::{self, ContactsSeen};
+use crate::runtime::messages::Outgoing;
+use crate::runtime::{Stop, User};
+use crate::swarm::registry::Member;
+
+/// A boxed run of steps: loops nest, so a run of steps is a recursive future.
+type StepsFuture<'a> = Pin<Box<dyn Future<Output = Result<(), Stop>> + 'a>>;
+
+impl<'a> User<'a> {
+    /// Runs the flow and leaves; true when every step succeeded.
+    pub(super) async fn live(&mut self, flow: &'a crate::compiled::flow::Flow) -> bool {
+        let finished = self.steps(&flow.steps).await.is_ok();
+        if finished {
+            self.close_txn(self.intended);
+        }
+        // Boxed, like a step's work: leaving happens once, at the end, and its state would
+        // otherwise be carried by every user for its whole life.
+        Box::pin(self.leave()).await;
+        finished
+    }
+
+    fn steps<'s>(&'s mut self, steps: &'a [Step]) -> StepsFuture<'s> {
+        Box::pin(async move {
+            for step in steps {
+                self.step(step).await?;
+            }
+            Ok(())
+        })
+    }
+
+    async fn step(&mut self, step: &'a Step) -> Result<(), Stop> {
+        if step
+            .when
+            .as_ref()
+            .is_some_and(|cond| !self.scope.holds(cond))
+        {
+            return Ok(());
+        }
+        // A transaction starts at the intended start of its first step.
+        if step.transaction != self.txn.map(|t| t.0) {
+            self.close_txn(self.intended);
+            self.txn = step.transaction.map(|m| (m, self.intended));
+        }
+        for i in 0..step.repeat {
+            self.scope.seq.push(i);
+            let result = self.run_repetition(step).await;
+            self.scope.seq.pop();
+            result?;
+        }
+        Ok(())
+    }
+
+    fn close_txn(&mut self, end: Duration) {
+        if let Some((metric, start)) = self.txn.take() {
+            self.ctx
+                .record_in(self.region, |r| r.ok(metric, start, start, end));
+        }
+    }
+
+    /// One repetition of a step (a step runs `repeat` times): its think time, then its action.
+    async fn run_repetition(&mut self, step: &'a Step) -> Result<(), Stop> {
+        if let Some(think) = &step.think_before {
+            let at = self.intended + think.sample(&mut self.scope.rng);
+            self.pause_until(at).await?;
+        }
+        self.scope.step = Default::default();
+        match &step.action {
+            Action::Think(d) => {
+                let at = self.intended + d.sample(&mut self.scope.rng);
+                self.pause_until(at).await
+            }
+            Action::StayOnline(d) => {
+                let until = self.ctx.now() + d.sample(&mut self.scope.rng);
+                while self.ctx.now() < until && self.running() {
+                    self.listen(Some(until), None).await?;
+                }
+                self.intended = self.ctx.now();
+                if self.running() {
+                    Ok(())
+                } else {
+                    Err(Stop)
+                }
+            }
+            Action::Loop(kind, body) => self.run_loop(step, kind, body).await,
+            Action::Close => {
+                self.close_socket(false, false).await;
+                Ok(())
+            }
+            _ => self.timed(step).await,
+        }
+    }
+
+    async fn run_loop(
+        &mut self,
+        step: &'a Step,
+        kind: &LoopKind,
+        body: &'a [Step],
+    ) -> Result<(), Stop> {
+        let started = self.ctx.now();
+        let intended = self.intended;
+        let mut i = 0u64;
+        loop {
+            let go_on = match kind {
+                LoopKind::Times(n) => i < *n,
+                LoopKind::For(d, max) => self.ctx.now() < started + *d && i < *max,
+                LoopKind::Until(_, max) => i < *max,
+            };
+            if !go_on {
+                break;
+            }
+            self.scope.seq.push(i);
+            let r = self.steps(body).await;
+            self.scope.seq.pop();
+            r?;
+            i += 1;
+            if let LoopKind::Until(cond, _) = kind {
+                if self.scope.holds(cond) {
+                    if let Some(m) = step.metric {
+                        let end = self.ctx.now();
+                        self.ctx
+                            .record_in(self.region, |r| r.ok(m, intended, started, end));
+                    }
+                    return Ok(());
+                }
+            }
+        }
+        if let LoopKind::Until(_, max) = kind {
+            // The awaited condition never came within the limit: the loop failed.
+            let reason = format!("until condition not met after {max} iterations");
+            if let Some(m) = step.metric {
+                self.ctx.record_in(self.region, |r| {
+                    r.error_because(m, ErrorClass::CheckFailed, &reason)
+                });
+            }
+            return Err(Stop);
+        }
+        if let Some(m) = step.metric {
+            let end = self.ctx.now();
+            self.ctx
+                .record_in(self.region, |r| r.ok(m, intended, started, end));
+        }
+        Ok(())
+    }
+
+    /// Waits until `at` while answering frames; records the timer's lag.
+    async fn pause_until(&mut self, at: Duration) -> Result<(), Stop> {
+        // One timer for the whole pause, however many frames interrupt it: each new one would
+        // leave an entry in the worker's clock until the deadline.
+        let ctx = self.ctx;
+        let mut timer = std::pin::pin!(futures_util::FutureExt::fuse(ctx.sleep_until(at)));
+        while self.ctx.now() < at {
+            if !self.running() {
+                return Err(Stop);
+            }
+            self.listen(Some(at), Some(timer.as_mut())).await?;
+        }
+        // Schedule lag is the generator's lateness. A pause that a reconnect overran ended late
+        // because the service dropped the socket (that wait is in the reconnect's sample, and in
+        // the next operation's latency, which still counts from `at`), not because of the timer.
+        if self.reconnected_at.is_none_or(|t| t < at) {
+            let ctx = self.ctx;
+            ctx.record_in(self.region, |r| {
+                r.value(MetricId::SCHEDULE_LAG, ctx.now().saturating_sub(at))
+            });
+        }
+        self.intended = at;
+        Ok(())
+    }
+
+    /// Waits out a retry's backoff while answering frames; false when the run stops meanwhile
+    /// (or the socket is lost), so the attempt that failed stays the final one.
+    async fn wait_for_retry(&mut self, at: Duration) -> bool {
+        while self.ctx.now() < at {
+            if !self.running() || self.listen(Some(at), None).await.is_err() {
+                return false;
+            }
+        }
+        self.running()
+    }
+
+    /// Runs a timed step (HTTP, connect, send, receive) with its timeout, checks and captures.
+    /// Under a retry policy a failed attempt is waited out and tried again; only the final
+    /// outcome is an operation (ok or error), timed from the step's intended start.
+    async fn timed(&mut self, step: &'a Step) -> Result<(), Stop> {
+        if !self.running() {
+            return Err(Stop);
+        }
+        let ctx = self.ctx;
+        // Requests and connects are retried; a frame on an open socket is not (an app does not
+        // resend a chat message blindly; a socket found dropped is `reconnect`'s business).
+        let policy = match step.action {
+            Action::Http(_) | Action::WsConnect { .. } => {
+                step.retry.resolve(ctx.plan().retry.as_ref())
+            }
+            _ => None,
+        };
+        let (result, started) = self.attempts(step, policy).await;
+        let ended = ctx.now();
+        match result {
+            Ok(()) => {
+                if let Some(m) = step.metric {
+                    ctx.record_in(self.region, |r| r.ok(m, self.intended, started, ended));
+                }
+                self.intended = ended;
+                if !step.publish.is_empty() && self.member.is_none() {
+                    self.publish(step);
+                }
+                Ok(())
+            }
+            Err(e) => {
+                if let Some(m) = self.failure_metric(step) {
+                    ctx.record_in(self.region, |r| r.error_because(m, e.class, &e.reason));
+                }
+                self.txn = None;
+                Err(Stop)
+            }
+        }
+    }
+
+    /// Tries a timed step until it succeeds, its retry policy gives up or the run stops: the
+    /// final attempt's outcome and start.
+    async fn attempts(
+        &mut self,
+        step: &'a Step,
+        policy: Option<&RetryPolicy>,
+    ) -> (Result<(), OpError>, Duration) {
+        let ctx = self.ctx;
+        let mut attempt = 0u32;
+        loop {
+            let started = ctx.now();
+            if matches!(step.action, Action::Http(_) | Action::WsConnect { .. }) {
+                if let Some(m) = self.failure_metric(step) {
+                    ctx.record_in(self.region, |r| r.attempt(m));
+                }
+            }
+            // Counted against `max_inflight` while it runs (not while it waits to retry).
+            let inflight = ctx.inflight();
+            // Boxed: a request's or handshake's state is large and lives only while it runs;
+            // inline, it would size every user's future for its whole life, idle or not.
+            let perform = Box::pin(self.perform(step));
+            let result = match tokio::time::timeout(step.timeout, perform).await {
+                Ok(r) => r,
+                Err(_) => Err(OpError::new(
+                    ErrorClass::Timeout,
+                    "no answer within the step's timeout",
+                )),
+            };
+            drop(inflight);
+            let retry = match (&result, policy) {
+                (Err(e), Some(p)) if attempt + 1 < p.attempts => {
+                    p.reason(e).map(|reason| (p, reason, e.retry_after))
+                }
+                _ => None,
+            };
+            let Some((p, reason, retry_after)) = retry else {
+                return (result, started);
+            };
+            // The server's Retry-After wins over the backoff, within the step's timeout.
+            let wait = match retry_after {
+                Some(ra) => ra.min(step.timeout),
+                None => p.backoff.delay(attempt, &mut self.scope.rng),
+            };
+            if !self.wait_for_retry(ctx.now() + wait).await {
+                return (result, started);
+            }
+            if let Some(m) = self.failure_metric(step) {
+                ctx.record_in(self.region, |r| r.retry(m, reason));
+            }
+            attempt += 1;
+        }
+    }
+
+    /// A step that publishes: the user joins the swarm (online if its socket is up).
+    fn publish(&mut self, step: &Step) {
+        let w = self.world();
+        let vars = step
+            .publish
+            .iter()
+            .map(|(n, e)| (n.clone(), self.scope.eval(e, &w)))
+            .collect();
+        let member = Arc::new(Member::new(self.scope.index, self.cohort, vars));
+        let registry = &self.ctx.shared.registry;
+        registry.publish(member.clone());
+        if self.socket.is_some() {
+            registry.go_online(&member);
+        }
+        self.member = Some(member);
+    }
+
+    /// Where a step's failures (and retries) are counted: its metric, else its transaction's,
+    /// else (a plain send) the metric of the step that opened the socket.
+    pub(super) fn failure_metric(&self, step: &Step) -> Option<MetricId> {
+        let socket_metric = self.socket.as_ref().and_then(|s| s.metric);
+        step.metric.or(self.txn.map(|t| t.0)).or(socket_metric)
+    }
+
+    /// What a `contains_all` found, into the run's counts.
+    pub(super) fn record_contacts(&self, seen: Option<ContactsSeen>) {
+        if let Some(seen) = seen {
+            self.ctx.record_in(self.region, |r| {
+                r.add(Counter::ContactsExpected, seen.expected);
+                r.add(Counter::ContactsMissing, seen.missing);
+            });
+        }
+    }
+
+    /// One attempt at a timed step's work.
+    async fn perform(&mut self, step: &'a Step) -> Result<(), OpError> {
+        match &step.action {
+            Action::Http(h) => self.http_step(step, h).await,
+            Action::WsConnect { .. } => self.open_socket(step).await,
+            Action::Send(frame) => self.send_message(step, frame).await,
+            Action::Receive => match &step.matcher {
+                Some(matcher) => self.receive(step, matcher).await,
+                None => Ok(()),
+            },
+            _ => Ok(()),
+        }
+    }
+
+    /// An HTTP step: the request, its checks, its captures.
+    async fn http_step(&mut self, step: &'a Step, h: &Http) -> Result<(), OpError> {
+        let resp = self.http_request(h).await?;
+        let w = self.world();
+        let expect = step.expect.as_ref();
+        let (json, seen) = checks::check_response(expect, &resp, &mut self.scope, &w)
+            .map_err(|e| with_retry_after(e, &resp))?;
+        self.record_contacts(seen);
+        let text = String::from_utf8_lossy(&resp.body);
+        checks::capture(
+            &step.captures,
+            Some(&resp),
+            &text,
+            json.as_ref(),
+            &mut self.scope,
+            &w,
+        );
+        Ok(())
+    }
+
+    async fn http_request(&mut self, h: &Http) -> Result<Response, OpError> {
+        let w = self.world();
+        let req = self.scope.render_request(h, &w);
+        let endpoint = &self.ctx.shared.endpoint;
+        self.http
+            .request(
+                endpoint,
+                &mut self.link,
+                h.method.clone(),
+                &req.path,
+                &req.headers,
+                req.body,
+            )
+            .await
+    }
+
+    /// A `send` step: the frame out (tracked when it carries a message id), then the reply its
+    /// `expect` waits for.
+    async fn send_message(&mut self, step: &'a Step, frame: &Frame) -> Result<(), OpError> {
+        let w = self.world();
+        let frame = self.scope.render_frame(frame, &w);
+        if self.scope.step.no_peer {
+            // Nobody else is online to talk to: this message is not sent (and not counted);
+            // the flow goes on.
+            return Ok(());
+        }
+        let started = self.ctx.now();
+        if self.socket.is_none() {
+            return Err(OpError::new(
+                ErrorClass::Protocol,
+                "send before the socket was opened",
+            ));
+        }
+        // On its way out through the region's network.
+        self.link.one_way().await;
+        self.send_frame(frame).await?;
+        if let Some((seq, intended)) = self.scope.step.msg {
+            self.ctx
+                .record_in(self.region, |r| r.add(Counter::MessagesSent, 1));
+            let recipient = self.scope.step.peer.clone();
+            self.messages.sent(
+                seq,
+                Outgoing {
+                    started,
+                    intended,
+                    recipient,
+                },
+            );
+        }
+        if let Some(matcher) = &step.matcher {
+            self.receive(step, matcher).await?;
+        }
+        Ok(())
+    }
+}
+
+/// A failed status check carries the response's status and `Retry-After` wait, for retries.
+fn with_retry_after(e: OpError, resp: &Response) -> OpError {
+    if e.class != ErrorClass::HttpStatus {
+        return e;
+    }
+    let retry_after = resp
+        .headers
+        .get(hyper::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| parse_retry_after(v, std::time::SystemTime::now()));
+    e.with_status(resp.status, retry_after)
+}

@@ -1,0 +1,238 @@
+//! One user end to end against a small server on 127.0.0.1: what the step loop and the socket's
+//! life record (under which metric, with which class), on a worker of its own.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::Path as UrlPath;
+use axum::http::StatusCode;
+use axum::routing::get;
+
+use crate::clients::Endpoint;
+use crate::compiled::Plan;
+use crate::metrics::{Counter, ErrorClass, MetricId, Recorder};
+use crate::runtime::{run_user, Ended, Session};
+use crate::swarm::identity::Identities;
+use crate::swarm::{Registry, RunState, Shared, WorkerCtx};
+
+/// `GET /status/{code}` answers that status; `/ws/ack` acks every frame that has an `id`;
+/// `/ws/silent` acks nothing and closes the socket after the first frame.
+async fn server() -> SocketAddr {
+    let app = axum::Router::new()
+        .route(
+            "/status/{code}",
+            get(|UrlPath(code): UrlPath<u16>| async move {
+                let status = StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST);
+                (status, r#"{"ok":true}"#)
+            }),
+        )
+        .route(
+            "/ws/{mode}",
+            get(
+                |UrlPath(mode): UrlPath<String>, ws: WebSocketUpgrade| async move {
+                    ws.on_upgrade(move |socket| peer(socket, mode))
+                },
+            ),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let addr = listener.local_addr().expect("local address");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    addr
+}
+
+async fn peer(mut socket: WebSocket, mode: String) {
+    while let Some(Ok(Message::Text(text))) = socket.recv().await {
+        if mode == "silent" {
+            let _ = socket.send(Message::Close(None)).await;
+            return;
+        }
+        let Ok(json) = serde_json::from_str::<serde_json::Value>(text.as_str()) else {
+            continue;
+        };
+        let ack = serde_json::json!({"type": "ack", "id": json["id"]}).to_string();
+        if socket.send(Message::Text(ack.into())).await.is_err() {
+            return;
+        }
+    }
+}
+
+fn plan(addr: SocketAddr, steps: &str) -> Plan {
+    let text = format!(
+        r#"
+name = "runtime"
+seed = 5
+[target]
+url = "http://{addr}"
+[load]
+arrivals = "uniform"
+phases = [ {{ name = "only", duration = "1s", rate = 1 }} ]
+[run]
+timeout = "2s"
+drain = "0s"
+{steps}
+"#
+    );
+    crate::compiled::compile(Path::new("runtime.toml"), &text, None)
+        .unwrap_or_else(|e| panic!("scenario compiles: {e:?}"))
+}
+
+/// Runs user 0 of the plan's first flow to its end on a worker of its own.
+fn run_one(steps: &str) -> (Plan, Ended, Recorder) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    // A worker's HTTP connections run as local tasks, as on a worker thread.
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&rt, async {
+        let addr = server().await;
+        let plan = Arc::new(plan(addr, steps));
+        let (_state_tx, state) = tokio::sync::watch::channel(RunState::Running);
+        let shared = Arc::new(Shared {
+            plan: plan.clone(),
+            endpoint: Endpoint {
+                addr,
+                authority: addr.to_string(),
+                prefix: String::new(),
+                sources: Vec::new(),
+            },
+            registry: Registry::default(),
+            identities: Identities::new(plan.seed, &plan.user.phone_prefix),
+            t0: Instant::now(),
+            state,
+            closed_base: 0,
+        });
+        let mut ctx = WorkerCtx::new(shared);
+        // tokio's timer instead of the worker's precise clock, which needs a task to drive it.
+        ctx.clock = None;
+        let flow = &plan.flows.flows[0];
+        let ended = run_user(&ctx, flow, 0, None, 0, Duration::ZERO, Session::default()).await;
+        let (rec, _) = ctx.take_recorders();
+        ((*plan).clone(), ended, rec)
+    })
+}
+
+fn metric(plan: &Plan, name: &str) -> MetricId {
+    plan.catalog
+        .id(name)
+        .unwrap_or_else(|| panic!("a metric named {name}"))
+}
+
+fn errors(rec: &Recorder, m: MetricId, class: ErrorClass) -> u64 {
+    rec.metric(m).errors[class as usize]
+}
+
+#[test]
+fn a_failed_status_ends_the_flow_as_that_steps_error() {
+    let (plan, ended, rec) = run_one(
+        r#"
+[[flows.f.steps]]
+name = "fine"
+http = "GET /status/200"
+
+[[flows.f.steps]]
+think = { constant = "50ms" }
+
+[[flows.f.steps]]
+name = "refused"
+http = "GET /status/503"
+
+[[flows.f.steps]]
+name = "never"
+http = "GET /status/200"
+"#,
+    );
+    assert!(!ended.completed);
+    assert_eq!(ended.session.visits(), 1);
+    assert_eq!(rec.counter(Counter::ArrivalsStarted), 1);
+    let fine = rec.metric(metric(&plan, "fine"));
+    assert_eq!((fine.count(), fine.error_count()), (1, 0));
+    let refused = metric(&plan, "refused");
+    assert_eq!(rec.metric(refused).count(), 1);
+    assert_eq!(errors(&rec, refused, ErrorClass::HttpStatus), 1);
+    assert_eq!(
+        rec.metric(refused).attempts,
+        1,
+        "no retry policy: one attempt"
+    );
+    let never = rec.metric(metric(&plan, "never"));
+    assert_eq!(never.count(), 0, "nothing runs after a failed step");
+    // The think time's pause counted its lag: the arrival's and the pause's samples.
+    assert_eq!(rec.metric(MetricId::SCHEDULE_LAG).latency.len(), 2);
+}
+
+#[test]
+fn an_until_loop_that_never_holds_fails_as_a_check() {
+    let (plan, ended, rec) = run_one(
+        r#"
+[[flows.f.steps]]
+name = "wait"
+loop = { until = { var = "status", equals = 201 }, max = 3, steps = [
+  { name = "poll", http = "GET /status/200", capture = { status = { status = true } } },
+] }
+"#,
+    );
+    assert!(!ended.completed);
+    assert_eq!(
+        rec.metric(metric(&plan, "poll")).count(),
+        3,
+        "max iterations"
+    );
+    let wait = metric(&plan, "wait");
+    assert_eq!(errors(&rec, wait, ErrorClass::CheckFailed), 1);
+    assert_eq!(rec.metric(wait).count(), 1);
+}
+
+const SOCKET: &str = r#"
+[[flows.f.steps]]
+name = "ws"
+ws = "/ws/MODE"
+on_frame = [ { match = { "$.type" = "ack" }, acked = "$.id" } ]
+
+[[flows.f.steps]]
+repeat = REPEAT
+send = { type = "send", id = "{{ msg.id }}" }
+
+[[flows.f.steps]]
+stay_online = { constant = "300ms" }
+"#;
+
+#[test]
+fn acks_are_matched_to_their_messages() {
+    let (plan, ended, rec) = run_one(&SOCKET.replace("MODE", "ack").replace("REPEAT", "3"));
+    assert!(ended.completed);
+    assert_eq!(rec.counter(Counter::MessagesSent), 3);
+    assert_eq!(rec.counter(Counter::MessagesAcked), 3);
+    let ack = rec.metric(MetricId::MESSAGE_ACK);
+    assert_eq!((ack.count(), ack.error_count()), (3, 0));
+    let ws = rec.metric(metric(&plan, "ws"));
+    assert_eq!((ws.count(), ws.error_count()), (1, 0));
+}
+
+#[test]
+fn a_socket_the_peer_closes_is_its_steps_error_and_unacked_messages_are_ack_errors() {
+    // One message: the peer closes on it, and the user, staying online, finds the socket gone.
+    let (plan, ended, rec) = run_one(&SOCKET.replace("MODE", "silent").replace("REPEAT", "1"));
+    assert!(!ended.completed);
+    assert_eq!(rec.counter(Counter::MessagesAcked), 0);
+    assert_eq!(rec.counter(Counter::MessagesSent), 1);
+    // The message sent and never acked is an ack error, closed by the peer.
+    let ack = rec.metric(MetricId::MESSAGE_ACK);
+    assert_eq!(
+        (
+            ack.count(),
+            errors(&rec, MetricId::MESSAGE_ACK, ErrorClass::WsClosed)
+        ),
+        (1, 1)
+    );
+    let ws = metric(&plan, "ws");
+    assert_eq!(errors(&rec, ws, ErrorClass::WsClosed), 1, "the drop, once");
+    assert_eq!(rec.metric(ws).reconnects, 0, "no reconnect policy");
+}
