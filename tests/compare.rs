@@ -144,9 +144,16 @@ fn two_runs_of_one_scenario_are_no_regression(r: &Runs) {
             base,
             new,
             name,
+            // Every latency check on, with a 5 ms floor: the runs share a 2-core machine with
+            // whatever else it runs, and a worker that gets less CPU than its neighbour for the
+            // whole 8 s shifts its p90 by 1-2 ms "consistently" (seen under load), while a
+            // metric whose samples fall in two modes ~1 ms apart (sms_code: the code is either
+            // already delivered or one timer tick away) can move its p50 from one mode to the
+            // other. Both are real differences between the two runs, just not the service's;
+            // the 25 ms the slow target adds is well above the floor.
             &[
                 "--max-regression",
-                "p50=10%,p90=10%,p99=10%,errors=0,rate=5%",
+                "p50=10%,p90=10%,p99=10%,errors=0,rate=5%,floor=5ms",
             ],
         );
         assert_eq!(code, 0, "{stdout}");
