@@ -700,9 +700,13 @@ timeout = "300ms"
     assert_eq!(m.retries_by_reason.get("timeout"), Some(&2));
     // The first attempt's 300 ms timeout and the 50 ms backoff are in the latency.
     assert!(m.latency_ms.expect("latency").min >= 350.0, "{m:?}");
+    // The client starts its second attempt at least 350 ms after its first; the server sees
+    // the two arrive one delivery delay later each, and the first (a cold worker's first
+    // connection) can take a little longer to arrive: 349.6 ms was seen under load. 5 ms of
+    // slack for that: a gap without the 50 ms backoff (~300 ms) still fails.
     for (key, times) in seen.arrivals() {
         assert_eq!(times.len(), 2, "{key}");
         let gap = times[1] - times[0];
-        assert!(gap >= Duration::from_millis(350), "{key}: {gap:?}");
+        assert!(gap >= Duration::from_millis(345), "{key}: {gap:?}");
     }
 }
