@@ -2,6 +2,7 @@
 //! traffic. Everything downstream (schedule, swarm, reports) reads a `Plan`, never the file.
 
 pub mod flow;
+pub mod load;
 pub mod region;
 pub mod retry;
 
@@ -18,6 +19,8 @@ use crate::gate::{self, Threshold};
 use crate::metrics::Catalog;
 use crate::scenario::{self, DistSpec, Problems, ScenarioFile};
 use crate::target::Knobs;
+
+pub use load::{Closed, Curve, Load, Phase, Ramp, Shape};
 
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -126,44 +129,6 @@ pub enum Arrivals {
     Uniform,
 }
 
-/// One phase of the load profile: the arrival rate goes linearly from `from_rate` to `to_rate`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Phase {
-    pub name: String,
-    pub start: Duration,
-    pub duration: Duration,
-    pub from_rate: f64,
-    pub to_rate: f64,
-    pub shape: Shape,
-    /// A recorded curve: (seconds from the phase start, users per second), linear between points.
-    pub curve: Option<std::sync::Arc<[(f64, f64)]>>,
-    /// A closed phase: a fixed number of users looping instead of arrivals (its rates are 0).
-    pub closed: Option<Closed>,
-}
-
-/// A closed-model phase: `users` kept active, their first starts spread evenly over `ramp`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Closed {
-    pub users: u64,
-    pub ramp: Duration,
-}
-
-/// How the arrival rate goes from `from_rate` to `to_rate` within a phase.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Shape {
-    /// Linearly (constant when both rates are equal).
-    #[default]
-    Linear,
-    /// Exponentially: multiplied by the same factor every second.
-    Exponential,
-}
-
-impl Phase {
-    pub fn end(&self) -> Duration {
-        self.start + self.duration
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Dist {
     Constant(Duration),
@@ -250,26 +215,8 @@ pub fn describe(plan: &Plan) -> String {
     );
     let mut total = 0.0;
     for p in &plan.phases {
-        let expected = crate::schedule::phase_mass(p);
-        total += expected;
-        let rate = match (p.from_rate == p.to_rate, p.shape) {
-            _ if p.closed.is_some() => format!("closed: {} users", p.closed.map_or(0, |c| c.users)),
-            _ if p.curve.is_some() => format!(
-                "recorded curve, {} points",
-                p.curve.as_ref().map_or(0, |c| c.len())
-            ),
-            (true, _) => format!("{} users/s", p.from_rate),
-            (false, Shape::Linear) => format!("{} → {} users/s", p.from_rate, p.to_rate),
-            (false, Shape::Exponential) => format!("{} ⇗ {} users/s", p.from_rate, p.to_rate),
-        };
-        let volume = match p.closed {
-            Some(c) => format!(
-                "{} users, first starts over {:.1}s",
-                c.users,
-                c.ramp.as_secs_f64()
-            ),
-            None => format!("~{expected:.0} arrivals"),
-        };
+        total += p.mass();
+        let (rate, volume) = p.describe();
         let _ = writeln!(
             out,
             "  phase {:<12} {:>7.1}s  {rate:<24} {volume}",
@@ -283,7 +230,7 @@ pub fn describe(plan: &Plan) -> String {
         plan.duration().as_secs_f64(),
         plan.drain.as_secs_f64(),
         plan.arrivals,
-        if plan.phases.iter().any(|p| p.closed.is_some()) {
+        if plan.phases.iter().any(|p| p.closed().is_some()) {
             " plus the closed phases' looping users"
         } else {
             ""
@@ -413,8 +360,8 @@ pub fn compile(
         }
     };
     let phases = match (&file.load.phases, &file.load.curve) {
-        (Some(phases), None) => compile_phases(phases, &mut problems),
-        (None, Some(curve)) => compile_curve(path, curve, &mut problems),
+        (Some(phases), None) => load::compile_phases(phases, &mut problems),
+        (None, Some(curve)) => load::curve::compile(path, curve, &mut problems),
         _ => {
             problems.add(
                 0..0,
@@ -436,7 +383,7 @@ pub fn compile(
     if let (Some(limit), Some(specs)) = (max_users, &file.load.phases) {
         // A closed phase keeps its users by construction; a cap below them could never hold.
         for (spec, p) in specs.get_ref().iter().zip(&phases) {
-            if p.closed.is_some_and(|c| c.users > limit) {
+            if p.closed().is_some_and(|c| c.users > limit) {
                 if let Some(u) = &spec.get_ref().users {
                     problems.add(
                         u.span(),
@@ -695,268 +642,6 @@ fn compile_target(section: &Spanned<scenario::TargetSection>, problems: &mut Pro
     }
 }
 
-fn compile_phases(
-    phases: &Spanned<Vec<Spanned<scenario::PhaseSpec>>>,
-    problems: &mut Problems,
-) -> Vec<Phase> {
-    if phases.get_ref().is_empty() {
-        problems.add(phases.span(), "load.phases needs at least one phase");
-    }
-    let mut out = Vec::new();
-    let mut start = Duration::ZERO;
-    let mut previous_rate = 0.0;
-    for spec in phases.get_ref() {
-        let p = spec.get_ref();
-        let name = p.name.get_ref().trim().to_string();
-        if name.is_empty() || name.contains(|c: char| c.is_whitespace() || c == ':' || c == ',') {
-            problems.add(
-                p.name.span(),
-                "phase name must be non-empty, without spaces, `:` or `,` (it scopes metrics)",
-            );
-        } else if out.iter().any(|q: &Phase| q.name == name) {
-            problems.add(p.name.span(), format!("phase `{name}` is defined twice"));
-        }
-        let duration = positive_duration(&p.duration, "phase duration", problems);
-        let rate = |r: &Spanned<f64>, problems: &mut Problems| {
-            let v = *r.get_ref();
-            if !(v.is_finite() && (0.0..=1e7).contains(&v)) {
-                problems.add(
-                    r.span(),
-                    "rate must be between 0 and 10000000 users per second",
-                );
-                0.0
-            } else {
-                v
-            }
-        };
-        if let Some(closed) = closed_phase(spec, duration, problems) {
-            // A closed phase has no arrival rate: the open timeline brings nobody during it.
-            previous_rate = 0.0;
-            out.push(Phase {
-                name,
-                start,
-                duration,
-                from_rate: 0.0,
-                to_rate: 0.0,
-                shape: Shape::Linear,
-                curve: None,
-                closed: Some(closed),
-            });
-            start += duration;
-            continue;
-        }
-        if p.ramp_to.is_some() && p.grow_to.is_some() {
-            problems.add(
-                spec.span(),
-                "a phase has one of ramp_to (linear) or grow_to (exponential)",
-            );
-        }
-        let shape = if p.grow_to.is_some() {
-            Shape::Exponential
-        } else {
-            Shape::Linear
-        };
-        let (from_rate, to_rate) = match (&p.rate, p.ramp_to.as_ref().or(p.grow_to.as_ref())) {
-            (Some(r), None) => {
-                let r = rate(r, problems);
-                (r, r)
-            }
-            (Some(r), Some(to)) => (rate(r, problems), rate(to, problems)),
-            (None, Some(to)) => (previous_rate, rate(to, problems)),
-            (None, None) => {
-                problems.add(
-                    spec.span(),
-                    "phase needs `rate` (users per second), `ramp_to` or `grow_to`, or both",
-                );
-                (0.0, 0.0)
-            }
-        };
-        if shape == Shape::Exponential && !(from_rate > 0.0 && to_rate > 0.0) {
-            problems.add(
-                spec.span(),
-                "grow_to needs a starting rate above zero (set `rate`, or follow a phase that ends above zero) and a target above zero",
-            );
-        }
-        previous_rate = to_rate;
-        out.push(Phase {
-            name,
-            start,
-            duration,
-            from_rate,
-            to_rate,
-            shape,
-            curve: None,
-            closed: None,
-        });
-        start += duration;
-    }
-    out
-}
-
-/// `users = N` (with an optional `ramp`): a closed phase. None for an open phase (and then a
-/// stray `ramp` is an error), or when the closed phase is invalid (its problems are reported).
-fn closed_phase(
-    spec: &Spanned<scenario::PhaseSpec>,
-    duration: Duration,
-    problems: &mut Problems,
-) -> Option<Closed> {
-    let p = spec.get_ref();
-    let Some(users) = &p.users else {
-        if let Some(ramp) = &p.ramp {
-            problems.add(
-                ramp.span(),
-                "`ramp` spreads the starts of a closed phase: it needs `users = N`",
-            );
-        }
-        return None;
-    };
-    let n = *users.get_ref();
-    if !(1..=10_000_000).contains(&n) {
-        problems.add(
-            users.span(),
-            "users must be between 1 and 10000000 (a closed phase keeps that many users active)",
-        );
-    }
-    for (what, field) in [
-        ("rate", p.rate.as_ref().map(Spanned::span)),
-        ("ramp_to", p.ramp_to.as_ref().map(Spanned::span)),
-        ("grow_to", p.grow_to.as_ref().map(Spanned::span)),
-    ] {
-        if let Some(span) = field {
-            problems.add(
-                span,
-                format!(
-                    "a phase has either `users` (closed model) or `{what}` (arrivals), not both"
-                ),
-            );
-        }
-    }
-    // By default the first starts are spread over one second so they do not land in one burst.
-    let ramp = match &p.ramp {
-        Some(r) => match parse_duration(r.get_ref()) {
-            Ok(d) if d > duration => {
-                problems.add(r.span(), "ramp must not be longer than the phase");
-                d
-            }
-            Ok(d) => d,
-            Err(e) => {
-                problems.add(r.span(), e);
-                Duration::ZERO
-            }
-        },
-        None => Duration::from_secs(1).min(duration),
-    };
-    Some(Closed {
-        users: n.max(0) as u64,
-        ramp,
-    })
-}
-
-/// A recorded day as one phase: the CSV's `time,rate` rows, time divided by `time_scale`, rate
-/// multiplied by `rate_scale × time_scale` so that the replay brings `rate_scale` of the
-/// recorded users in `1/time_scale` of the time.
-fn compile_curve(
-    scenario_path: &Path,
-    spec: &Spanned<scenario::CurveSpec>,
-    problems: &mut Problems,
-) -> Vec<Phase> {
-    let c = spec.get_ref();
-    let time_scale = c.time_scale.unwrap_or(1.0);
-    let rate_scale = c.rate_scale.unwrap_or(1.0);
-    if !(time_scale.is_finite() && time_scale > 0.0 && rate_scale.is_finite() && rate_scale > 0.0) {
-        problems.add(
-            spec.span(),
-            "time_scale and rate_scale must be positive numbers",
-        );
-        return Vec::new();
-    }
-    let file = scenario_path
-        .parent()
-        .unwrap_or(Path::new("."))
-        .join(&c.file);
-    let points = match read_curve(&file) {
-        Ok(p) => p,
-        Err(e) => {
-            problems.add(spec.span(), e);
-            return Vec::new();
-        }
-    };
-    let t0 = points[0].0;
-    let points: Vec<(f64, f64)> = points
-        .iter()
-        .map(|&(t, r)| ((t - t0) / time_scale, r * rate_scale * time_scale))
-        .collect();
-    let duration = points.last().map_or(0.0, |p| p.0);
-    if duration > 1e7 {
-        problems.add(
-            spec.span(),
-            "the replayed curve is longer than 10 million seconds",
-        );
-        return Vec::new();
-    }
-    vec![Phase {
-        name: c.name.clone().unwrap_or_else(|| "curve".to_string()),
-        start: Duration::ZERO,
-        duration: Duration::from_secs_f64(duration),
-        from_rate: points[0].1,
-        to_rate: points.last().map_or(0.0, |p| p.1),
-        shape: Shape::Linear,
-        curve: Some(points.into()),
-        closed: None,
-    }]
-}
-
-/// Reads `time,rate` rows (a header naming both columns; times strictly increasing).
-fn read_curve(file: &Path) -> Result<Vec<(f64, f64)>, String> {
-    let mut reader = csv::Reader::from_path(file)
-        .map_err(|e| format!("cannot read curve {}: {e}", file.display()))?;
-    let headers = reader
-        .headers()
-        .map_err(|e| format!("{}: {e}", file.display()))?
-        .clone();
-    let column = |name: &str| {
-        headers
-            .iter()
-            .position(|h| h.trim() == name)
-            .ok_or_else(|| {
-                format!(
-                    "{}: no `{name}` column (expected a header `time,rate`)",
-                    file.display()
-                )
-            })
-    };
-    let (t_col, r_col) = (column("time")?, column("rate")?);
-    let mut points: Vec<(f64, f64)> = Vec::new();
-    for (i, record) in reader.records().enumerate() {
-        let record = record.map_err(|e| format!("{}: {e}", file.display()))?;
-        let line = i + 2;
-        let num = |col: usize, what: &str| -> Result<f64, String> {
-            record
-                .get(col)
-                .and_then(|v| v.trim().parse::<f64>().ok())
-                .filter(|v| v.is_finite() && *v >= 0.0)
-                .ok_or_else(|| {
-                    format!(
-                        "{}:{line}: {what} must be a non-negative number",
-                        file.display()
-                    )
-                })
-        };
-        let (t, r) = (num(t_col, "time")?, num(r_col, "rate")?);
-        if points.last().is_some_and(|p| t <= p.0) {
-            return Err(format!("{}:{line}: times must increase", file.display()));
-        }
-        points.push((t, r));
-    }
-    if points.len() < 2 {
-        return Err(format!(
-            "{}: a curve needs at least two rows",
-            file.display()
-        ));
-    }
-    Ok(points)
-}
-
 fn compile_user(u: &scenario::UserSection, problems: &mut Problems) -> UserPlan {
     let count = |v: &Spanned<i64>, max: i64, what: &str, problems: &mut Problems| {
         let n = *v.get_ref();
@@ -1062,6 +747,14 @@ pub(crate) fn dist(spec: &Spanned<DistSpec>, problems: &mut Problems) -> Dist {
 mod tests {
     use super::*;
 
+    /// The ramp of an open phase (a test failure otherwise).
+    fn ramp(p: &Phase) -> Ramp {
+        match &p.load {
+            Load::Ramp(r) => *r,
+            other => panic!("phase {} is not a ramp: {other:?}", p.name),
+        }
+    }
+
     fn compile_str(text: &str) -> Result<Plan, ScenarioErrors> {
         compile(Path::new("s.toml"), text, None)
     }
@@ -1087,8 +780,8 @@ phases = [ { name = "a", duration = "2s", rate = 10 }, { name = "b", duration = 
                 prefix: "/api".into()
             })
         );
-        assert_eq!(plan.phases[1].from_rate, 10.0);
-        assert_eq!(plan.phases[1].to_rate, 20.0);
+        assert_eq!(ramp(&plan.phases[1]).from, 10.0);
+        assert_eq!(ramp(&plan.phases[1]).to, 20.0);
         assert_eq!(plan.phases[1].start, Duration::from_secs(2));
         assert_eq!(plan.duration(), Duration::from_secs(3));
         assert_eq!(plan.phase_at(Duration::from_millis(2500)), 1);
@@ -1126,9 +819,9 @@ phases = [ { name = "a", duration = "2s", rate = 10 }, { name = "b", duration = 
     fn exponential_phases_need_positive_rates() {
         let ok = "name = \"t\"\n[target]\nbuiltin = {}\n[load]\nphases = [ { name = \"a\", duration = \"1s\", rate = 5 }, { name = \"b\", duration = \"9s\", grow_to = 500 } ]\n";
         let plan = compile_str(ok).expect("valid");
-        assert_eq!(plan.phases[1].shape, Shape::Exponential);
+        assert_eq!(ramp(&plan.phases[1]).shape, Shape::Exponential);
         assert_eq!(
-            (plan.phases[1].from_rate, plan.phases[1].to_rate),
+            (ramp(&plan.phases[1]).from, ramp(&plan.phases[1]).to),
             (5.0, 500.0)
         );
         let bad = ok.replace("rate = 5", "rate = 0");
@@ -1154,7 +847,7 @@ phases = [ { name = "a", duration = "2s", rate = 10 }, { name = "b", duration = 
         assert_eq!(plan.phases.len(), 1);
         assert_eq!(plan.phases[0].name, "day");
         assert_eq!(plan.duration(), Duration::from_secs(120));
-        let expected = crate::schedule::phase_mass(&plan.phases[0]);
+        let expected = plan.phases[0].mass();
         assert!((expected - 10_800.0).abs() < 1e-6, "{expected}");
         let uniform = Plan {
             arrivals: Arrivals::Uniform,
@@ -1180,15 +873,16 @@ phases = [ { name = "a", duration = "2s", rate = 10 }, { name = "b", duration = 
         assert_eq!(plan.max_inflight, Some(8));
         let soak = &plan.phases[1];
         assert_eq!(
-            soak.closed,
+            soak.closed(),
             Some(Closed {
                 users: 200,
                 ramp: Duration::from_secs(1)
             })
         );
-        assert_eq!((soak.from_rate, soak.to_rate), (0.0, 0.0));
+        // A closed phase has no rates at all: it is no ramp.
+        assert!(!matches!(soak.load, Load::Ramp(_)));
         // An open phase after a closed one ramps from zero.
-        assert_eq!(plan.phases[2].from_rate, 0.0);
+        assert_eq!(ramp(&plan.phases[2]).from, 0.0);
         assert!(describe(&plan).contains("closed: 200 users"));
         let ramped = text.replace("users = 200", "users = 200, ramp = \"20s\"");
         let errs = compile_str(&ramped).expect_err("ramp too long").0;

@@ -201,6 +201,15 @@ pub enum Action {
     Loop(LoopKind, Vec<Step>),
 }
 
+impl Action {
+    /// Whether a failed attempt of this action is retried under a retry policy, and counted as
+    /// an attempt: requests and connects are; a frame on an open socket is not (an app does not
+    /// resend a chat message blindly; a socket found dropped is `reconnect`'s business).
+    pub fn retried(&self) -> bool {
+        matches!(self, Action::Http(_) | Action::WsConnect { .. })
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Step {
     pub metric: Option<MetricId>,
