@@ -1,26 +1,34 @@
 //! The executable form of a scenario: every value parsed, checked and typed once, before any
 //! traffic. Everything downstream (schedule, swarm, reports) reads a `Plan`, never the file.
 
+mod describe;
+pub mod dist;
 pub mod flow;
 pub mod load;
 pub mod region;
 pub mod retry;
+mod source_addresses;
+pub mod target;
+pub mod user;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rand::RngExt;
-use serde::Deserialize;
 use toml::Spanned;
 
 use crate::duration::parse_duration;
 use crate::error::{Error, ScenarioErrors};
 use crate::gate::{self, Threshold};
 use crate::metrics::Catalog;
-use crate::scenario::{self, DistSpec, Problems, ScenarioFile};
-use crate::target::Knobs;
+use crate::scenario::{self, Problems, ScenarioFile};
 
-pub use load::{Closed, Curve, Load, Phase, Ramp, Shape};
+pub use describe::describe;
+pub(crate) use dist::dist;
+pub use dist::Dist;
+pub use load::{Arrivals, Closed, Curve, Load, Phase, Ramp, Shape};
+pub use target::{BaseUrl, Target};
+pub use user::UserPlan;
 
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -54,128 +62,6 @@ pub struct Plan {
     pub regions: crate::compiled::region::Regions,
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub enum Target {
-    /// Start the built-in messenger in-process with these knobs.
-    Builtin(Knobs),
-    /// An already running service.
-    Url(BaseUrl),
-}
-
-/// `http://host:port/prefix` — where the API lives. Plain HTTP and WebSocket (`ws://`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BaseUrl {
-    pub host: String,
-    pub port: u16,
-    /// Path prefix without a trailing slash, e.g. `` or `/api`.
-    pub prefix: String,
-}
-
-impl BaseUrl {
-    pub fn parse(text: &str) -> Result<BaseUrl, String> {
-        let rest = if let Some(rest) = text.strip_prefix("http://") {
-            rest
-        } else if text.starts_with("https://") {
-            return Err(
-                "https:// targets are not supported yet (no TLS in the client); use http:// or a TLS-terminating proxy"
-                    .into(),
-            );
-        } else {
-            return Err(format!("`{text}` is not an http:// URL"));
-        };
-        let (authority, path) = match rest.find('/') {
-            Some(i) => rest.split_at(i),
-            None => (rest, ""),
-        };
-        if authority.is_empty() {
-            return Err(format!("`{text}` has no host"));
-        }
-        let (host, port) = match authority.rsplit_once(':') {
-            Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => {
-                let port = p
-                    .parse::<u16>()
-                    .map_err(|_| format!("`{p}` is not a port number"))?;
-                (h.to_string(), port)
-            }
-            _ => (authority.to_string(), 80),
-        };
-        if host.is_empty() {
-            return Err(format!("`{text}` has no host"));
-        }
-        Ok(BaseUrl {
-            host,
-            port,
-            prefix: path.trim_end_matches('/').to_string(),
-        })
-    }
-
-    /// The authority for Host headers: `host:port`.
-    pub fn authority(&self) -> String {
-        format!("{}:{}", self.host, self.port)
-    }
-}
-
-impl std::fmt::Display for BaseUrl {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "http://{}:{}{}", self.host, self.port, self.prefix)
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Arrivals {
-    /// Exponential inter-arrival times: independent users, as in a real surge.
-    Poisson,
-    /// Evenly spaced arrivals: a deterministic rate.
-    Uniform,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Dist {
-    Constant(Duration),
-    Uniform(Duration, Duration),
-    Exponential(Duration),
-    /// Mean and standard deviation; draws below zero are zero.
-    Normal(Duration, Duration),
-}
-
-impl Dist {
-    pub fn sample<R: rand::Rng + ?Sized>(&self, rng: &mut R) -> Duration {
-        match *self {
-            Dist::Constant(d) => d,
-            Dist::Uniform(lo, hi) if hi > lo => {
-                Duration::from_secs_f64(rng.random_range(lo.as_secs_f64()..hi.as_secs_f64()))
-            }
-            Dist::Uniform(lo, _) => lo,
-            Dist::Exponential(mean) => {
-                // Inverse transform; 1 - u lies in (0, 1] so the logarithm is finite.
-                let u: f64 = rng.random();
-                Duration::from_secs_f64(-mean.as_secs_f64() * (1.0 - u).ln())
-            }
-            Dist::Normal(mean, sd) => {
-                // Box–Muller; 1 - u1 lies in (0, 1] so the logarithm is finite.
-                let (u1, u2): (f64, f64) = (rng.random(), rng.random());
-                let z = (-2.0 * (1.0 - u1).ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
-                let v = mean.as_secs_f64() + sd.as_secs_f64() * z;
-                Duration::from_secs_f64(v.clamp(0.0, 1e9))
-            }
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct UserPlan {
-    pub contacts_known: usize,
-    pub contacts_unknown: usize,
-    pub messages: u32,
-    pub think: Dist,
-    pub stay_online: Dist,
-    pub phone_prefix: String,
-    /// Probability that a user who left comes back (logs in, reconnects, chats again).
-    pub returning: f64,
-    /// Time offline before a returning user comes back.
-    pub away: Dist,
-}
-
 impl Plan {
     /// Total length of the load profile (without the drain).
     pub fn duration(&self) -> Duration {
@@ -199,110 +85,6 @@ impl Plan {
     }
 }
 
-/// A short human description of a valid plan, printed by `inrush validate`.
-pub fn describe(plan: &Plan) -> String {
-    use std::fmt::Write;
-    let mut out = String::new();
-    let target = match &plan.target {
-        Target::Builtin(_) => "built-in messenger (started in-process)".to_string(),
-        Target::Url(u) => u.to_string(),
-    };
-    let _ = writeln!(out, "{}: valid", plan.source.display());
-    let _ = writeln!(
-        out,
-        "scenario {} · seed {} · target {target}",
-        plan.name, plan.seed
-    );
-    let mut total = 0.0;
-    for p in &plan.phases {
-        total += p.mass();
-        let (rate, volume) = p.describe();
-        let _ = writeln!(
-            out,
-            "  phase {:<12} {:>7.1}s  {rate:<24} {volume}",
-            p.name,
-            p.duration.as_secs_f64()
-        );
-    }
-    let _ = writeln!(
-        out,
-        "  total {:.1}s + drain {:.1}s · ~{total:.0} users ({:?} arrivals){}",
-        plan.duration().as_secs_f64(),
-        plan.drain.as_secs_f64(),
-        plan.arrivals,
-        if plan.phases.iter().any(|p| p.closed().is_some()) {
-            " plus the closed phases' looping users"
-        } else {
-            ""
-        }
-    );
-    let caps: Vec<String> = [
-        ("max_users", plan.max_users),
-        ("max_inflight", plan.max_inflight),
-    ]
-    .iter()
-    .filter_map(|(n, c)| c.map(|c| format!("{n} {c}")))
-    .collect();
-    if !caps.is_empty() {
-        let _ = writeln!(
-            out,
-            "  caps: {} (arrivals beyond them are dropped and counted)",
-            caps.join(", ")
-        );
-    }
-    for r in &plan.regions.list {
-        let _ = writeln!(
-            out,
-            "  region {:<11} {:>6.1}%  +{:?} ± {:?} one way  ~{:.0} users",
-            r.name,
-            r.share * 100.0,
-            r.latency,
-            r.jitter,
-            total * r.share
-        );
-    }
-    let set = &plan.flows;
-    {
-        let total: f64 = set.cohorts.iter().map(|c| c.share).sum();
-        for c in &set.cohorts {
-            let flow = &set.flows[c.flow];
-            let _ = writeln!(
-                out,
-                "  cohort {} ({:.0}%) runs flow {} ({} steps)",
-                c.name,
-                100.0 * c.share / total,
-                flow.name,
-                flow.steps.len()
-            );
-            if let Some(r) = &c.returns {
-                let _ = writeln!(
-                    out,
-                    "    {:.0}% of those who leave come back later and run flow {}",
-                    100.0 * r.share,
-                    set.flows.get(r.flow).map_or("?", |f| f.name.as_str())
-                );
-            }
-        }
-    }
-    if let Some(r) = &plan.retry {
-        let _ = writeln!(out, "  retry: {}", r.describe());
-    }
-    if let Some(r) = &plan.reconnect {
-        let _ = writeln!(out, "  reconnect: {}", r.describe());
-    }
-    if !plan.source_addresses.is_empty() {
-        let list: Vec<String> = plan
-            .source_addresses
-            .iter()
-            .map(|a| a.to_string())
-            .collect();
-        let _ = writeln!(out, "  source addresses: {}", list.join(", "));
-    }
-    let metrics: Vec<&str> = plan.catalog.reported().map(|(_, n)| n).collect();
-    let _ = writeln!(out, "  metrics: {}", metrics.join(", "));
-    out
-}
-
 /// Reads, parses and compiles a scenario file.
 pub fn load(path: &Path, seed_override: Option<u64>) -> Result<Plan, Error> {
     let text =
@@ -319,80 +101,15 @@ pub fn compile(
     let file: ScenarioFile = scenario::parse(path, text)?;
     let mut problems = Problems::new(path, text);
 
-    let name = file.name.get_ref().trim().to_string();
-    if name.is_empty()
-        || !name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
-    {
-        problems.add(
-            file.name.span(),
-            "name must be non-empty and use only letters, digits, `-`, `_` and `.` (it names the run directory)",
-        );
-    }
-
-    let seed = match (&seed_override, &file.seed) {
-        (Some(seed), _) => *seed,
-        (None, Some(seed)) if *seed.get_ref() >= 0 => *seed.get_ref() as u64,
-        (None, Some(seed)) => {
-            problems.add(seed.span(), "seed must be a non-negative integer");
-            0
-        }
-        // No seed anywhere: draw one, and the summary records it so the run can be repeated.
-        (None, None) => rand::rng().random_range(0..1u64 << 53),
-    };
-
-    let target = compile_target(&file.target, &mut problems);
-    let arrivals = match file
-        .load
-        .arrivals
-        .as_ref()
-        .map(|a| (a.get_ref().as_str(), a.span()))
-    {
-        None | Some(("poisson", _)) => Arrivals::Poisson,
-        Some(("uniform", _)) => Arrivals::Uniform,
-        Some((other, span)) => {
-            problems.add(
-                span,
-                format!("arrivals `{other}` is unknown: expected \"poisson\" or \"uniform\""),
-            );
-            Arrivals::Poisson
-        }
-    };
-    let phases = match (&file.load.phases, &file.load.curve) {
-        (Some(phases), None) => load::compile_phases(phases, &mut problems),
-        (None, Some(curve)) => load::curve::compile(path, curve, &mut problems),
-        _ => {
-            problems.add(
-                0..0,
-                "[load] needs exactly one of `phases = [...]` or `curve = { file = ... }`",
-            );
-            Vec::new()
-        }
-    };
-    let cap = |cap: &Option<Spanned<i64>>, what: &str, problems: &mut Problems| match cap {
-        Some(c) if *c.get_ref() < 1 => {
-            problems.add(c.span(), format!("{what} must be at least 1"));
-            None
-        }
-        Some(c) => Some(*c.get_ref() as u64),
-        None => None,
-    };
-    let max_users = cap(&file.load.max_users, "max_users", &mut problems);
-    let max_inflight = cap(&file.load.max_inflight, "max_inflight", &mut problems);
-    if let (Some(limit), Some(specs)) = (max_users, &file.load.phases) {
-        // A closed phase keeps its users by construction; a cap below them could never hold.
-        for (spec, p) in specs.get_ref().iter().zip(&phases) {
-            if p.closed().is_some_and(|c| c.users > limit) {
-                if let Some(u) = &spec.get_ref().users {
-                    problems.add(
-                        u.span(),
-                        format!("a closed phase's users must not exceed max_users ({limit})"),
-                    );
-                }
-            }
-        }
-    }
+    let name = compile_name(&file.name, &mut problems);
+    let seed = compile_seed(seed_override, &file.seed, &mut problems);
+    let target = target::compile(&file.target, &mut problems);
+    let load::Section {
+        arrivals,
+        phases,
+        max_users,
+        max_inflight,
+    } = load::compile(path, &file.load, &mut problems);
     let timeout = positive_duration(&file.run.timeout, "timeout", &mut problems);
     let drain = duration(&file.run.drain, &mut problems);
     let retry = file
@@ -404,12 +121,12 @@ pub fn compile(
         file.run.reconnect.as_ref().map(|r| {
             crate::compiled::retry::compile_reconnect(r.get_ref(), r.span(), &mut problems)
         });
-    let source_addresses = compile_sources(&file.run.source_addresses, &mut problems);
-    let user = compile_user(&file.user, &mut problems);
+    let source_addresses = source_addresses::compile(&file.run.source_addresses, &mut problems);
+    let user = user::compile(&file.user, &mut problems);
     let flows = if file.flows.is_empty() {
-        builtin_flows(&user, timeout, &file.user.messages, &mut problems)
+        user::builtin_flows(&user, timeout, &file.user.messages, &mut problems)
     } else {
-        let feeders = load_feeders(path, &file.feeders, &mut problems);
+        let feeders = flow::feeder::load_all(path, &file.feeders, &mut problems);
         crate::compiled::flow::compile::compile(
             &file.flows,
             &file.cohorts,
@@ -459,119 +176,38 @@ pub fn compile(
     })
 }
 
-/// Most source addresses a scenario may list (after expanding ranges).
-const MAX_SOURCES: usize = 1024;
-
-/// `[run] source_addresses`: each entry an address or an IPv4 range, each one an address of
-/// this machine (checked by binding it, port 0 — nothing is sent), so a typo fails before any
-/// traffic instead of as thousands of connect errors.
-fn compile_sources(
-    spec: &Option<Spanned<Vec<Spanned<String>>>>,
-    problems: &mut Problems,
-) -> Vec<std::net::IpAddr> {
-    let Some(list) = spec else {
-        return Vec::new();
-    };
-    let mut out: Vec<std::net::IpAddr> = Vec::new();
-    for entry in list.get_ref() {
-        let text = entry.get_ref();
-        match crate::os_limits::parse_addresses(text, MAX_SOURCES) {
-            Ok(ips) => {
-                for ip in ips {
-                    if let Err(e) = crate::os_limits::is_local(ip) {
-                        problems.add(entry.span(), e);
-                        break;
-                    }
-                    if !out.contains(&ip) {
-                        out.push(ip);
-                    }
-                }
-            }
-            Err(e) => problems.add(entry.span(), e),
-        }
-    }
-    if out.len() > MAX_SOURCES {
+/// The scenario's name: it names the run directory.
+fn compile_name(name: &Spanned<String>, problems: &mut Problems) -> String {
+    let name_text = name.get_ref().trim().to_string();
+    if name_text.is_empty()
+        || !name_text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+    {
         problems.add(
-            list.span(),
-            format!("at most {MAX_SOURCES} source addresses"),
+            name.span(),
+            "name must be non-empty and use only letters, digits, `-`, `_` and `.` (it names the run directory)",
         );
     }
-    if list.get_ref().is_empty() {
-        problems.add(
-            list.span(),
-            "source_addresses is empty: leave it out to let the system choose",
-        );
-    }
-    out
+    name_text
 }
 
-/// Reads every feeder's CSV file, relative to the scenario file.
-fn load_feeders(
-    scenario: &Path,
-    specs: &indexmap::IndexMap<String, Spanned<scenario::FeederSpec>>,
+/// The seed: `--seed`, else the file's, else a fresh one (the summary records it).
+fn compile_seed(
+    seed_override: Option<u64>,
+    seed: &Option<Spanned<i64>>,
     problems: &mut Problems,
-) -> Vec<crate::compiled::flow::feeder::Feeder> {
-    let dir = scenario.parent().unwrap_or(Path::new("."));
-    specs
-        .iter()
-        .filter_map(|(name, spec)| {
-            let random = match spec.get_ref().pick.as_deref() {
-                None | Some("sequential") => false,
-                Some("random") => true,
-                Some(other) => {
-                    problems.add(
-                        spec.span(),
-                        format!("pick `{other}` is unknown: expected \"sequential\" or \"random\""),
-                    );
-                    return None;
-                }
-            };
-            let file = dir.join(&spec.get_ref().file);
-            crate::compiled::flow::feeder::Feeder::load(name, &file, random)
-                .map_err(|e| problems.add(spec.span(), e))
-                .ok()
-        })
-        .collect()
-}
-
-/// The built-in flow: its scenario-language text with `[user]`'s numbers, compiled like any flow.
-fn builtin_flows(
-    user: &UserPlan,
-    timeout: Duration,
-    at: &Spanned<i64>,
-    problems: &mut Problems,
-) -> crate::compiled::flow::compile::FlowSet {
-    #[derive(serde::Deserialize)]
-    struct Flows {
-        flows: indexmap::IndexMap<String, Spanned<crate::scenario::flow::FlowSpec>>,
-        #[serde(default)]
-        cohorts: Vec<Spanned<crate::scenario::flow::CohortSpec>>,
-    }
-    let text = crate::compiled::flow::builtin::flow_text(user);
-    let file = Path::new("<built-in flow>");
-    let mut inner = Problems::new(file, &text);
-    let set = match toml::from_str::<Flows>(&text) {
-        Ok(f) => crate::compiled::flow::compile::compile(
-            &f.flows,
-            &f.cohorts,
-            Vec::new(),
-            timeout,
-            &mut inner,
-        ),
-        Err(e) => {
-            inner.add(e.span().unwrap_or(0..0), e.message().to_string());
-            let none = indexmap::IndexMap::new();
-            crate::compiled::flow::compile::compile(&none, &[], Vec::new(), timeout, &mut inner)
+) -> u64 {
+    match (&seed_override, seed) {
+        (Some(seed), _) => *seed,
+        (None, Some(seed)) if *seed.get_ref() >= 0 => *seed.get_ref() as u64,
+        (None, Some(seed)) => {
+            problems.add(seed.span(), "seed must be a non-negative integer");
+            0
         }
-    };
-    // The text is generated from checked numbers; a problem here is a bug, reported at [user].
-    if let Err(e) = inner.into_result() {
-        problems.add(
-            at.span(),
-            format!("the built-in flow does not compile: {e}"),
-        );
+        // No seed anywhere: draw one, and the summary records it so the run can be repeated.
+        (None, None) => rand::rng().random_range(0..1u64 << 53),
     }
-    set
 }
 
 /// `"subject" = "op value"` (or `{ check = "op value", ... }`) becomes one threshold; an error
@@ -605,94 +241,6 @@ fn compile_threshold(
     Some(t)
 }
 
-fn compile_target(section: &Spanned<scenario::TargetSection>, problems: &mut Problems) -> Target {
-    let t = section.get_ref();
-    match (&t.builtin, &t.url) {
-        (Some(knobs), None) => {
-            match Knobs::deserialize(toml::Value::Table(knobs.get_ref().clone())) {
-                Ok(k) => {
-                    if let Err(e) = k.validate() {
-                        problems.add(knobs.span(), format!("builtin target: {e}"));
-                    }
-                    Target::Builtin(k)
-                }
-                Err(e) => {
-                    problems.add(
-                        knobs.span(),
-                        format!("builtin target: {}", e.message().trim()),
-                    );
-                    Target::Builtin(Knobs::default())
-                }
-            }
-        }
-        (None, Some(url)) => match BaseUrl::parse(url.get_ref()) {
-            Ok(u) => Target::Url(u),
-            Err(e) => {
-                problems.add(url.span(), e);
-                Target::Builtin(Knobs::default())
-            }
-        },
-        _ => {
-            problems.add(
-                section.span(),
-                "target needs exactly one of `builtin = { ... }` or `url = \"http://...\"`",
-            );
-            Target::Builtin(Knobs::default())
-        }
-    }
-}
-
-fn compile_user(u: &scenario::UserSection, problems: &mut Problems) -> UserPlan {
-    let count = |v: &Spanned<i64>, max: i64, what: &str, problems: &mut Problems| {
-        let n = *v.get_ref();
-        if !(0..=max).contains(&n) {
-            problems.add(v.span(), format!("{what} must be between 0 and {max}"));
-            0
-        } else {
-            n
-        }
-    };
-    let contacts_known = count(&u.contacts_known, 1000, "contacts_known", problems) as usize;
-    let contacts_unknown = count(&u.contacts_unknown, 1000, "contacts_unknown", problems) as usize;
-    if contacts_known + contacts_unknown > 1000 {
-        problems.add(
-            u.contacts_unknown.span(),
-            "contacts_known + contacts_unknown must be at most 1000 (one upload)",
-        );
-    }
-    let messages = count(&u.messages, 1_000_000, "messages", problems) as u32;
-    let prefix = u.phone_prefix.get_ref();
-    let digits = prefix.len().saturating_sub(1);
-    if !prefix.starts_with('+')
-        || !prefix[1..].chars().all(|c| c.is_ascii_digit())
-        || !(1..=5).contains(&digits)
-    {
-        problems.add(
-            u.phone_prefix.span(),
-            "phone_prefix must be `+` followed by 1 to 5 digits, e.g. \"+1555\"",
-        );
-    }
-    UserPlan {
-        contacts_known,
-        contacts_unknown,
-        messages,
-        think: dist(&u.think, problems),
-        stay_online: dist(&u.stay_online, problems),
-        phone_prefix: prefix.clone(),
-        returning: {
-            let r = *u.returning.get_ref();
-            if !(r.is_finite() && (0.0..=1.0).contains(&r)) {
-                problems.add(
-                    u.returning.span(),
-                    "returning is a probability between 0 and 1",
-                );
-            }
-            r.clamp(0.0, 1.0)
-        },
-        away: dist(&u.away, problems),
-    }
-}
-
 /// A duration that must be positive; a parse error is reported once, not twice.
 pub(crate) fn positive_duration(
     text: &Spanned<String>,
@@ -717,30 +265,6 @@ fn duration(text: &Spanned<String>, problems: &mut Problems) -> Duration {
         problems.add(text.span(), e);
         Duration::ZERO
     })
-}
-
-pub(crate) fn dist(spec: &Spanned<DistSpec>, problems: &mut Problems) -> Dist {
-    let d = |t: &str, problems: &mut Problems| {
-        parse_duration(t).unwrap_or_else(|e| {
-            problems.add(spec.span(), e);
-            Duration::ZERO
-        })
-    };
-    match spec.get_ref() {
-        DistSpec::Constant(t) => Dist::Constant(d(t, problems)),
-        DistSpec::Exponential(t) => Dist::Exponential(d(t, problems)),
-        DistSpec::Normal([mean, sd]) => Dist::Normal(d(mean, problems), d(sd, problems)),
-        DistSpec::Uniform([lo, hi]) => {
-            let (lo, hi) = (d(lo, problems), d(hi, problems));
-            if hi < lo {
-                problems.add(
-                    spec.span(),
-                    "uniform range must be [low, high] with low <= high",
-                );
-            }
-            Dist::Uniform(lo, hi)
-        }
-    }
 }
 
 #[cfg(test)]
@@ -948,40 +472,5 @@ returns = { share = 0.5, after = { constant = "10s" }, flow = "login" }
                 .any(|e| e.message.contains("unknown flow `nope`")),
             "{errs:?}"
         );
-    }
-
-    #[test]
-    fn base_url_forms() {
-        assert_eq!(BaseUrl::parse("http://localhost").map(|u| u.port), Ok(80));
-        assert!(BaseUrl::parse("https://x").is_err());
-        assert!(BaseUrl::parse("http://:80").is_err());
-        assert!(BaseUrl::parse("http://h:99999").is_err());
-    }
-
-    #[test]
-    fn distributions_sample_within_their_support() {
-        use rand::SeedableRng;
-        let mut rng = rand::rngs::SmallRng::seed_from_u64(1);
-        let u = Dist::Uniform(Duration::from_secs(1), Duration::from_secs(2));
-        let e = Dist::Exponential(Duration::from_millis(100));
-        let g = Dist::Normal(Duration::from_millis(500), Duration::from_millis(50));
-        let n = 20_000;
-        let (mut sum, mut gsum, mut gsq) = (0.0, 0.0, 0.0);
-        for _ in 0..n {
-            let s = u.sample(&mut rng);
-            assert!(s >= Duration::from_secs(1) && s < Duration::from_secs(2));
-            sum += e.sample(&mut rng).as_secs_f64();
-            let x = g.sample(&mut rng).as_secs_f64();
-            gsum += x;
-            gsq += x * x;
-        }
-        // Mean of n exponentials: standard error = mean / sqrt(n) ≈ 0.7 ms; allow 5 of them.
-        let mean = sum / n as f64;
-        assert!((mean - 0.1).abs() < 0.0035, "mean {mean}");
-        // Normal(500 ms, 50 ms): mean within 5 standard errors (0.35 ms each), sd within 5 %.
-        let mean = gsum / n as f64;
-        let sd = (gsq / n as f64 - mean * mean).sqrt();
-        assert!((mean - 0.5).abs() < 0.002, "mean {mean}");
-        assert!((sd - 0.05).abs() < 0.0025, "sd {sd}");
     }
 }

@@ -208,6 +208,16 @@ impl Action {
     pub fn retried(&self) -> bool {
         matches!(self, Action::Http(_) | Action::WsConnect { .. })
     }
+
+    /// Whether this action can fail (and so needs a metric to count the failure in): a request,
+    /// a connect, a receive, or a send that awaits its reply (`awaits_reply`: the step has an
+    /// `expect`).
+    pub fn can_fail(&self, awaits_reply: bool) -> bool {
+        matches!(
+            self,
+            Action::Http(_) | Action::WsConnect { .. } | Action::Receive
+        ) || matches!(self, Action::Send(_)) && awaits_reply
+    }
 }
 
 #[derive(Debug, Clone)]

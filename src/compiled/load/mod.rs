@@ -9,6 +9,7 @@ pub mod closed;
 pub mod curve;
 pub mod ramp;
 
+use std::path::Path;
 use std::time::Duration;
 
 use toml::Spanned;
@@ -19,6 +20,86 @@ pub use ramp::{Ramp, Shape};
 
 use super::positive_duration;
 use crate::scenario::{self, Problems};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arrivals {
+    /// Exponential inter-arrival times: independent users, as in a real surge.
+    Poisson,
+    /// Evenly spaced arrivals: a deterministic rate.
+    Uniform,
+}
+
+/// `[load]` compiled: how arrivals are drawn, the phases, and the caps.
+pub struct Section {
+    pub arrivals: Arrivals,
+    pub phases: Vec<Phase>,
+    pub max_users: Option<u64>,
+    pub max_inflight: Option<u64>,
+}
+
+/// `[load]`: `arrivals`, exactly one of `phases` or `curve`, and the caps (a closed phase's
+/// users must fit under `max_users`).
+pub(super) fn compile(
+    path: &Path,
+    section: &scenario::LoadSection,
+    problems: &mut Problems,
+) -> Section {
+    let arrivals = match section
+        .arrivals
+        .as_ref()
+        .map(|a| (a.get_ref().as_str(), a.span()))
+    {
+        None | Some(("poisson", _)) => Arrivals::Poisson,
+        Some(("uniform", _)) => Arrivals::Uniform,
+        Some((other, span)) => {
+            problems.add(
+                span,
+                format!("arrivals `{other}` is unknown: expected \"poisson\" or \"uniform\""),
+            );
+            Arrivals::Poisson
+        }
+    };
+    let phases = match (&section.phases, &section.curve) {
+        (Some(phases), None) => compile_phases(phases, problems),
+        (None, Some(curve)) => curve::compile(path, curve, problems),
+        _ => {
+            problems.add(
+                0..0,
+                "[load] needs exactly one of `phases = [...]` or `curve = { file = ... }`",
+            );
+            Vec::new()
+        }
+    };
+    let cap = |cap: &Option<Spanned<i64>>, what: &str, problems: &mut Problems| match cap {
+        Some(c) if *c.get_ref() < 1 => {
+            problems.add(c.span(), format!("{what} must be at least 1"));
+            None
+        }
+        Some(c) => Some(*c.get_ref() as u64),
+        None => None,
+    };
+    let max_users = cap(&section.max_users, "max_users", problems);
+    let max_inflight = cap(&section.max_inflight, "max_inflight", problems);
+    if let (Some(limit), Some(specs)) = (max_users, &section.phases) {
+        // A closed phase keeps its users by construction; a cap below them could never hold.
+        for (spec, p) in specs.get_ref().iter().zip(&phases) {
+            if p.closed().is_some_and(|c| c.users > limit) {
+                if let Some(u) = &spec.get_ref().users {
+                    problems.add(
+                        u.span(),
+                        format!("a closed phase's users must not exceed max_users ({limit})"),
+                    );
+                }
+            }
+        }
+    }
+    Section {
+        arrivals,
+        phases,
+        max_users,
+        max_inflight,
+    }
+}
 
 /// One phase of the load profile.
 #[derive(Debug, Clone, PartialEq)]
@@ -109,7 +190,7 @@ impl Phase {
 
 /// `[load] phases`: each phase named, timed and given its shape; an open phase without `rate`
 /// starts where the previous phase ended (a closed phase ends at zero).
-pub(super) fn compile_phases(
+fn compile_phases(
     phases: &Spanned<Vec<Spanned<scenario::PhaseSpec>>>,
     problems: &mut Problems,
 ) -> Vec<Phase> {
