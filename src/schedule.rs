@@ -5,19 +5,20 @@ use std::time::Duration;
 
 use rand::{RngExt, SeedableRng};
 
-use crate::compiled::{Arrivals, Closed, Phase, Plan, Shape};
+use crate::compiled::load::Piece;
+use crate::compiled::{Arrivals, Closed, Phase, Plan};
 
 /// The intended arrival times of every user, in order, as offsets from the start of the run.
 /// Lazy: memory stays flat however many users the plan has.
 pub struct Timeline {
     /// The phases cut into pieces of one linear or exponential shape each (a recorded curve is
     /// many linear pieces), so the inversion below stays closed-form.
-    phases: Vec<Phase>,
+    pieces: Vec<Piece>,
     kind: Arrivals,
     rng: rand::rngs::SmallRng,
-    /// Index of the phase holding the next arrival.
-    phase: usize,
-    /// Expected arrivals before the current phase starts (the cumulative intensity).
+    /// Index of the piece holding the next arrival.
+    piece: usize,
+    /// Expected arrivals before the current piece starts (the cumulative intensity).
     mass_before: f64,
     /// Cumulative intensity of the next arrival.
     next_mass: f64,
@@ -31,10 +32,10 @@ pub fn arrivals(plan: &Plan) -> Timeline {
     let mut rng = rand::rngs::SmallRng::seed_from_u64(plan.seed ^ ARRIVAL_STREAM);
     let first = step(plan.arrivals, &mut rng, None);
     Timeline {
-        phases: plan.phases.iter().flat_map(pieces).collect(),
+        pieces: plan.phases.iter().flat_map(Phase::pieces).collect(),
         kind: plan.arrivals,
         rng,
-        phase: 0,
+        piece: 0,
         mass_before: 0.0,
         next_mass: first,
         index: 0,
@@ -54,84 +55,24 @@ fn step(kind: Arrivals, rng: &mut rand::rngs::SmallRng, previous: Option<f64>) -
     }
 }
 
-/// A phase as pieces of one shape: itself, or the segments of its recorded curve.
-fn pieces(p: &Phase) -> Vec<Phase> {
-    match &p.curve {
-        None => vec![p.clone()],
-        Some(points) => points
-            .windows(2)
-            .map(|w| Phase {
-                name: p.name.clone(),
-                start: p.start + Duration::from_secs_f64(w[0].0),
-                duration: Duration::from_secs_f64(w[1].0 - w[0].0),
-                from_rate: w[0].1,
-                to_rate: w[1].1,
-                shape: Shape::Linear,
-                curve: None,
-                closed: None,
-            })
-            .collect(),
-    }
-}
-
-/// Expected number of arrivals in a whole phase: the integral of its rate.
-pub fn phase_mass(p: &Phase) -> f64 {
-    if p.curve.is_some() {
-        return pieces(p).iter().map(phase_mass).sum();
-    }
-    let (a, b, d) = (p.from_rate, p.to_rate, p.duration.as_secs_f64());
-    match p.shape {
-        // a·e^(kt) with k = ln(b/a)/D integrates to (b − a)/k.
-        Shape::Exponential if a > 0.0 && b > 0.0 && (b / a).ln().abs() > 1e-12 => {
-            (b - a) * d / (b / a).ln()
-        }
-        _ => (a + b) / 2.0 * d,
-    }
-}
-
-/// Time into the phase at which the cumulative intensity reaches `m`, for a rate going linearly
-/// from a to b: solves a·t + k·t²/2 = m with k = (b−a)/D, in the form that stays exact as k → 0.
-fn invert(p: &Phase, m: f64) -> f64 {
-    let a = p.from_rate;
-    if p.shape == Shape::Exponential && a > 0.0 && p.to_rate > 0.0 {
-        // Λ(t) = a/k·(e^(kt) − 1)  ⇒  t = ln(1 + k·m/a)/k.
-        let k = (p.to_rate / a).ln() / p.duration.as_secs_f64();
-        if k.abs() > 1e-12 {
-            let arg = 1.0 + k * m / a;
-            return if arg > 0.0 {
-                (arg.ln() / k).min(p.duration.as_secs_f64())
-            } else {
-                p.duration.as_secs_f64()
-            };
-        }
-    }
-    let k = (p.to_rate - p.from_rate) / p.duration.as_secs_f64();
-    let disc = (a * a + 2.0 * k * m).max(0.0);
-    let denom = a + disc.sqrt();
-    if denom <= 0.0 {
-        return p.duration.as_secs_f64();
-    }
-    (2.0 * m / denom).min(p.duration.as_secs_f64())
-}
-
 impl Iterator for Timeline {
     /// (user index, intended arrival time)
     type Item = (u64, Duration);
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            let phase = self.phases.get(self.phase)?;
-            let mass = phase_mass(phase);
+            let piece = self.pieces.get(self.piece)?;
+            let mass = piece.mass();
             let within = self.next_mass - self.mass_before;
             if within < mass {
-                let t = phase.start + Duration::from_secs_f64(invert(phase, within));
+                let t = piece.start + Duration::from_secs_f64(piece.invert(within));
                 let item = (self.index, t);
                 self.index += 1;
                 self.next_mass = step(self.kind, &mut self.rng, Some(self.next_mass));
                 return Some(item);
             }
             self.mass_before += mass;
-            self.phase += 1;
+            self.piece += 1;
         }
     }
 }
@@ -145,10 +86,7 @@ pub fn closed_starts(
     worker: u64,
     workers: u64,
 ) -> impl Iterator<Item = Duration> {
-    let (start, ramp, n) = (phase.start, closed.ramp, closed.users);
-    (worker..n)
-        .step_by(workers.max(1) as usize)
-        .map(move |s| start + ramp.mul_f64(s as f64 / n as f64))
+    closed.first_starts(phase.start, worker, workers)
 }
 
 /// The user index of the k-th closed-phase user a worker starts: after the `base` indexes of
@@ -177,7 +115,7 @@ pub fn next_boundary(plan: &Plan, after: Duration) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compiled::{Dist, Target, UserPlan};
+    use crate::compiled::{Curve, Dist, Load, Ramp, Shape, Target, UserPlan};
     use crate::target::Knobs;
 
     fn plan(kind: Arrivals, seed: u64, phases: &[(f64, f64, u64)]) -> Plan {
@@ -190,11 +128,11 @@ mod tests {
                     name: format!("p{i}"),
                     start,
                     duration: Duration::from_secs(secs),
-                    from_rate,
-                    to_rate,
-                    shape: Shape::Linear,
-                    curve: None,
-                    closed: None,
+                    load: Load::Ramp(Ramp {
+                        from: from_rate,
+                        to: to_rate,
+                        shape: Shape::Linear,
+                    }),
                 };
                 start += p.duration;
                 p
@@ -234,6 +172,13 @@ mod tests {
                 catalog: crate::metrics::Catalog::new(["register"]),
                 feeders: Vec::new(),
             }),
+        }
+    }
+
+    /// Makes a ramp phase grow exponentially.
+    fn grow(p: &mut Phase) {
+        if let Load::Ramp(r) = &mut p.load {
+            r.shape = Shape::Exponential;
         }
     }
 
@@ -290,9 +235,9 @@ mod tests {
         // 10/s growing to 1000/s over 20 s: rate 10·100^(t/20), integral (1000 − 10)·20/ln 100
         // ≈ 4 299.4 arrivals, and the rate doubles every 20·ln 2/ln 100 ≈ 3.01 s.
         let mut p = plan(Arrivals::Uniform, 1, &[(10.0, 1000.0, 20)]);
-        p.phases[0].shape = Shape::Exponential;
+        grow(&mut p.phases[0]);
         let expected = 990.0 * 20.0 / 100f64.ln();
-        assert!((phase_mass(&p.phases[0]) - expected).abs() < 1e-6);
+        assert!((p.phases[0].mass() - expected).abs() < 1e-6);
         let times: Vec<f64> = arrivals(&p).map(|(_, t)| t.as_secs_f64()).collect();
         assert!(
             (times.len() as f64 - expected).abs() / expected < 0.01,
@@ -310,9 +255,9 @@ mod tests {
         // Poisson arrivals: within 1 % of the integral too. At ~430 000 arrivals a Poisson count
         // has sd √430000 ≈ 0.15 %, so 1 % is over six standard deviations.
         let mut q = plan(Arrivals::Poisson, 3, &[(1_000.0, 100_000.0, 20)]);
-        q.phases[0].shape = Shape::Exponential;
+        grow(&mut q.phases[0]);
         let n = arrivals(&q).count() as f64;
-        let expected = phase_mass(&q.phases[0]);
+        let expected = q.phases[0].mass();
         assert!((n - expected).abs() / expected < 0.01, "{n} vs {expected}");
     }
 
@@ -320,8 +265,10 @@ mod tests {
     fn a_recorded_curve_is_replayed_piece_by_piece() {
         // 0 → 100/s over 10 s, then 100 → 20/s over 10 s: 500 + 600 = 1 100 arrivals.
         let mut p = plan(Arrivals::Uniform, 1, &[(0.0, 0.0, 20)]);
-        p.phases[0].curve = Some(vec![(0.0, 0.0), (10.0, 100.0), (20.0, 20.0)].into());
-        assert!((phase_mass(&p.phases[0]) - 1100.0).abs() < 1e-9);
+        p.phases[0].load = Load::Curve(Curve {
+            points: vec![(0.0, 0.0), (10.0, 100.0), (20.0, 20.0)].into(),
+        });
+        assert!((p.phases[0].mass() - 1100.0).abs() < 1e-9);
         let times: Vec<f64> = arrivals(&p).map(|(_, t)| t.as_secs_f64()).collect();
         assert_eq!(times.len(), 1100);
         let first_half = times.iter().filter(|&&t| t < 10.0).count();
@@ -345,7 +292,7 @@ mod tests {
             users: 10,
             ramp: Duration::from_secs(2),
         };
-        p.phases[1].closed = Some(closed);
+        p.phases[1].load = Load::Closed(closed);
         // The open timeline brings nobody during a closed phase.
         assert_eq!(arrivals(&p).count(), 10);
         // One worker: slot s at 2 s + 200 ms·s.

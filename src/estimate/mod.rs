@@ -36,9 +36,6 @@ pub const MESSAGES_PER_CORE: f64 = 30_000.0;
 /// The default assumed latency of one operation.
 pub const DEFAULT_LATENCY: Duration = Duration::from_millis(10);
 
-/// How long after the schedule's end the run stops starting operations (src/run.rs).
-const STOP_SLACK: f64 = 0.010;
-
 /// Intervals shorter than this (slivers at phase ends) are left out of peak rates: one arrival
 /// in 10 ms is not a rate of 100/s.
 const MIN_RATE_INTERVAL: f64 = 0.5;
@@ -304,7 +301,7 @@ pub fn estimate_on(plan: &Plan, latency: Duration, workers: u64) -> Estimate {
                 Target::Builtin(k) => k.latency.as_secs_f64(),
                 Target::Url(_) => 0.0,
             },
-        stop: duration + STOP_SLACK,
+        stop: duration + crate::swarm::STOP_SLACK.as_secs_f64(),
         drain,
     };
     // The run's interval boundaries, to the end of the drain and a second beyond.

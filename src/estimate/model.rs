@@ -25,6 +25,7 @@ use super::walk::{self, Assumptions, Left, Sink};
 use super::Tally;
 use crate::compiled::Plan;
 use crate::schedule;
+use crate::swarm::caps::{self, Cap};
 use crate::swarm::identity::Identities;
 
 /// What the model counted, for the estimate.
@@ -139,6 +140,21 @@ impl Worker {
     }
 }
 
+/// A modelled worker at one instant, as the caps decision reads it.
+struct WorkerAt<'a> {
+    worker: &'a mut Worker,
+    t: f64,
+}
+
+impl caps::Occupancy for WorkerAt<'_> {
+    fn active_users(&mut self) -> u64 {
+        self.worker.active(self.t)
+    }
+    fn inflight(&mut self) -> u64 {
+        self.worker.inflight(self.t)
+    }
+}
+
 /// Forwards a walked user to the tally and keeps its operations for the `max_inflight` cap.
 struct Capture<'a> {
     tally: &'a mut Tally,
@@ -164,12 +180,6 @@ impl Sink for Capture<'_> {
             ops.push(Reverse((At(from), At(to))));
         }
     }
-}
-
-/// Why a start is refused, as the run's `refused`.
-enum Refused {
-    MaxUsers,
-    MaxInflight,
 }
 
 struct Model<'a> {
@@ -201,7 +211,9 @@ pub(super) fn replay(plan: &Plan, a: &Assumptions, workers: u64, tally: &mut Tal
         tally,
     };
     for phase in &plan.phases {
-        let Some(closed) = phase.closed else { continue };
+        let Some(closed) = phase.closed() else {
+            continue;
+        };
         for w in 0..workers {
             for first in schedule::closed_starts(phase, closed, w, workers) {
                 let due = Due::Closed {
@@ -264,24 +276,17 @@ impl Model<'_> {
         }
     }
 
-    /// The run's `refused`: this worker's share of a cap is reached at `t`.
-    fn refused(&mut self, worker: u64, t: f64) -> Option<Refused> {
+    /// The run's caps decision ([`caps::refused`]) for `worker` at `t`.
+    fn refused(&mut self, worker: u64, t: f64) -> Option<Cap> {
         let n = self.workers.len() as u64;
-        let (max_users, max_inflight) = (self.plan.max_users, self.plan.max_inflight);
         let w = self.workers.get_mut(worker as usize)?;
-        if max_users.is_some_and(|c| w.active(t) >= c.div_ceil(n)) {
-            return Some(Refused::MaxUsers);
-        }
-        if max_inflight.is_some_and(|c| w.inflight(t) >= c.div_ceil(n)) {
-            return Some(Refused::MaxInflight);
-        }
-        None
+        caps::refused(self.plan, n, &mut WorkerAt { worker: w, t })
     }
 
-    fn drop(&mut self, why: Refused, t: f64) {
+    fn drop(&mut self, why: Cap, t: f64) {
         match why {
-            Refused::MaxUsers => self.counts.dropped_max_users += 1,
-            Refused::MaxInflight => self.counts.dropped_max_inflight += 1,
+            Cap::MaxUsers => self.counts.dropped_max_users += 1,
+            Cap::MaxInflight => self.counts.dropped_max_inflight += 1,
         }
         let i = self.tally.slot(t);
         self.tally.dropped[i] += 1;

@@ -18,9 +18,10 @@
 //! - `when` conditions are assumed to hold and `until` loops to end after one iteration (the
 //!   values they test only exist in a real run).
 //!
-//! Extension points: a new step kind is one arm in [`Walker::action`]; a retried operation is a
-//! further call of [`Walker::timed`] with the user's clock moved on (retries are not modelled
-//! yet). Who starts when — open arrivals, closed-phase loops, returns, caps — is
+//! Extension points: a new step kind is one arm in [`Walker::action`]; a retried operation (the
+//! actions for which [`Action::retried`] holds, the run's rule) would be a further call of
+//! [`Walker::timed`] with the user's clock moved on (retries are not modelled yet: each is walked
+//! as one attempt, as [`Walker::action`] does). Who starts when — open arrivals, closed-phase loops, returns, caps — is
 //! [`super::model`]'s business: it calls [`user`] once per visit.
 
 use rand::rngs::SmallRng;

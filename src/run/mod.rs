@@ -44,8 +44,9 @@ pub struct Outcome {
     pub summary: Summary,
 }
 
-/// How long after the schedule's end the run stops starting operations (timer slack).
-const STOP_SLACK: Duration = Duration::from_millis(10);
+/// How long after the schedule's end the run stops starting operations: the swarm's rule, which
+/// the dry run follows too.
+const STOP_SLACK: Duration = crate::swarm::STOP_SLACK;
 
 /// Lead time between planning the start and the first arrival, so every worker is ready.
 const LEAD: Duration = Duration::from_millis(50);
@@ -105,11 +106,11 @@ fn open_files(plan: &Plan) -> Vec<String> {
         .phases
         .iter()
         .filter_map(|p| {
-            let c = p.closed.as_ref()?;
+            let c = p.closed()?;
             Some(c.users as f64 * p.duration.as_secs_f64() / DEFAULT_LATENCY.as_secs_f64())
         })
         .sum();
-    let open: f64 = plan.phases.iter().map(crate::schedule::phase_mass).sum();
+    let open: f64 = plan.phases.iter().map(crate::compiled::Phase::mass).sum();
     let returning = plan.flows.cohorts.iter().any(|c| c.returns.is_some());
     let expected = (open + closed) * if returning { 10.0 } else { 1.0 };
     if expected > ESTIMATE_MAX_ARRIVALS {

@@ -12,12 +12,12 @@ use crate::metrics::collector::Snapshot;
 use crate::metrics::Counter;
 use crate::runtime::{self, Session};
 use crate::schedule;
-use crate::swarm::{wait_state, RunState, Shared, WorkerCtx};
+use crate::swarm::{caps, wait_state, RunState, Shared, WorkerCtx};
 
 /// The first user index of closed-phase users: the open timeline's count (0 without closed
 /// phases), so that closed users' identities collide with no open arrival's.
 pub fn closed_base(plan: &crate::compiled::Plan) -> u64 {
-    if plan.phases.iter().any(|p| p.closed.is_some()) {
+    if plan.phases.iter().any(|p| p.closed().is_some()) {
         schedule::arrivals(plan).count() as u64
     } else {
         0
@@ -123,7 +123,9 @@ async fn spawn_all(ctx: Rc<WorkerCtx>, id: u64, n: u64, closed_base: u64) {
     let next = Rc::new(Cell::new(0u64));
     let mut slots = Vec::new();
     for phase in plan.phases.iter() {
-        let Some(closed) = phase.closed else { continue };
+        let Some(closed) = phase.closed() else {
+            continue;
+        };
         for first in schedule::closed_starts(phase, closed, id, n) {
             let ids = ClosedIds {
                 base: closed_base,
@@ -150,20 +152,10 @@ async fn spawn_all(ctx: Rc<WorkerCtx>, id: u64, n: u64, closed_base: u64) {
 /// Why an arrival cannot start now, if a cap stops it: `max_users` active users or
 /// `max_inflight` operations in flight (each worker keeps an even share of the caps).
 fn refused(ctx: &WorkerCtx, n: u64) -> Option<Counter> {
-    let plan = ctx.plan();
-    if plan
-        .max_users
-        .is_some_and(|c| ctx.active_users.get() >= c.div_ceil(n))
-    {
-        return Some(Counter::DroppedMaxUsers);
+    match caps::refused(ctx.plan(), n, &mut &*ctx)? {
+        caps::Cap::MaxUsers => Some(Counter::DroppedMaxUsers),
+        caps::Cap::MaxInflight => Some(Counter::DroppedMaxInflight),
     }
-    if plan
-        .max_inflight
-        .is_some_and(|c| ctx.inflight.get() >= c.div_ceil(n))
-    {
-        return Some(Counter::DroppedMaxInflight);
-    }
-    None
 }
 
 /// Starts this worker's users at their intended times, until the schedule ends or the run stops.

@@ -6,6 +6,7 @@
 //! Arrivals are dealt round-robin (user i runs on worker i mod N), each worker computing its share
 //! of the same seeded timeline with no coordinator.
 
+pub mod caps;
 pub mod clock;
 pub mod identity;
 pub mod registry;
@@ -20,6 +21,10 @@ use crate::clients::Endpoint;
 use crate::compiled::Plan;
 use crate::metrics::Recorder;
 pub use registry::Registry;
+
+/// How long after the schedule's end a run stops starting operations (timer slack: an arrival
+/// due at the very end still starts). The run's stop and the dry run's assumed stop both use it.
+pub const STOP_SLACK: Duration = Duration::from_millis(10);
 
 /// Where the run stands; every user watches it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

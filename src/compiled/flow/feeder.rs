@@ -4,6 +4,10 @@
 
 use std::path::Path;
 
+use toml::Spanned;
+
+use crate::scenario::{self, Problems};
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Feeder {
     pub name: String,
@@ -57,6 +61,35 @@ impl Feeder {
         };
         &self.rows[i as usize]
     }
+}
+
+/// Reads every feeder's CSV file, relative to the scenario file.
+pub(crate) fn load_all(
+    scenario: &Path,
+    specs: &indexmap::IndexMap<String, Spanned<scenario::FeederSpec>>,
+    problems: &mut Problems,
+) -> Vec<Feeder> {
+    let dir = scenario.parent().unwrap_or(Path::new("."));
+    specs
+        .iter()
+        .filter_map(|(name, spec)| {
+            let random = match spec.get_ref().pick.as_deref() {
+                None | Some("sequential") => false,
+                Some("random") => true,
+                Some(other) => {
+                    problems.add(
+                        spec.span(),
+                        format!("pick `{other}` is unknown: expected \"sequential\" or \"random\""),
+                    );
+                    return None;
+                }
+            };
+            let file = dir.join(&spec.get_ref().file);
+            Feeder::load(name, &file, random)
+                .map_err(|e| problems.add(spec.span(), e))
+                .ok()
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -201,6 +201,25 @@ pub enum Action {
     Loop(LoopKind, Vec<Step>),
 }
 
+impl Action {
+    /// Whether a failed attempt of this action is retried under a retry policy, and counted as
+    /// an attempt: requests and connects are; a frame on an open socket is not (an app does not
+    /// resend a chat message blindly; a socket found dropped is `reconnect`'s business).
+    pub fn retried(&self) -> bool {
+        matches!(self, Action::Http(_) | Action::WsConnect { .. })
+    }
+
+    /// Whether this action can fail (and so needs a metric to count the failure in): a request,
+    /// a connect, a receive, or a send that awaits its reply (`awaits_reply`: the step has an
+    /// `expect`).
+    pub fn can_fail(&self, awaits_reply: bool) -> bool {
+        matches!(
+            self,
+            Action::Http(_) | Action::WsConnect { .. } | Action::Receive
+        ) || matches!(self, Action::Send(_)) && awaits_reply
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Step {
     pub metric: Option<MetricId>,

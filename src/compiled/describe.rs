@@ -1,0 +1,121 @@
+//! `inrush validate`'s description of a valid plan.
+
+use std::fmt::Write;
+
+use super::{Plan, Target};
+
+/// A short human description of a valid plan, printed by `inrush validate`.
+pub fn describe(plan: &Plan) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{}: valid", plan.source.display());
+    let total = scenario_and_phases(plan, &mut out);
+    let caps: Vec<String> = [
+        ("max_users", plan.max_users),
+        ("max_inflight", plan.max_inflight),
+    ]
+    .iter()
+    .filter_map(|(n, c)| c.map(|c| format!("{n} {c}")))
+    .collect();
+    if !caps.is_empty() {
+        let _ = writeln!(
+            out,
+            "  caps: {} (arrivals beyond them are dropped and counted)",
+            caps.join(", ")
+        );
+    }
+    for r in &plan.regions.list {
+        let _ = writeln!(
+            out,
+            "  region {:<11} {:>6.1}%  +{:?} ± {:?} one way  ~{:.0} users",
+            r.name,
+            r.share * 100.0,
+            r.latency,
+            r.jitter,
+            total * r.share
+        );
+    }
+    cohorts(plan, &mut out);
+    if let Some(r) = &plan.retry {
+        let _ = writeln!(out, "  retry: {}", r.describe());
+    }
+    if let Some(r) = &plan.reconnect {
+        let _ = writeln!(out, "  reconnect: {}", r.describe());
+    }
+    if !plan.source_addresses.is_empty() {
+        let list: Vec<String> = plan
+            .source_addresses
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+        let _ = writeln!(out, "  source addresses: {}", list.join(", "));
+    }
+    let metrics: Vec<&str> = plan.catalog.reported().map(|(_, n)| n).collect();
+    let _ = writeln!(out, "  metrics: {}", metrics.join(", "));
+    out
+}
+
+/// The target, the phases (their shape and volume) and the total; returns the expected number
+/// of open arrivals.
+fn scenario_and_phases(plan: &Plan, out: &mut String) -> f64 {
+    let target = match &plan.target {
+        Target::Builtin(_) => "built-in messenger (started in-process)".to_string(),
+        Target::Url(u) => u.to_string(),
+    };
+    let _ = writeln!(
+        out,
+        "scenario {} · seed {} · target {target}",
+        plan.name, plan.seed
+    );
+    let mut total = 0.0;
+    for p in &plan.phases {
+        total += p.mass();
+        let (rate, volume) = p.describe();
+        let _ = writeln!(
+            out,
+            "  phase {:<12} {:>7.1}s  {rate:<24} {volume}",
+            p.name,
+            p.duration.as_secs_f64()
+        );
+    }
+    let _ = writeln!(
+        out,
+        "  total {:.1}s + drain {:.1}s · ~{total:.0} users ({:?} arrivals){}",
+        plan.duration().as_secs_f64(),
+        plan.drain.as_secs_f64(),
+        plan.arrivals,
+        if plan.phases.iter().any(|p| p.closed().is_some()) {
+            " plus the closed phases' looping users"
+        } else {
+            ""
+        }
+    );
+    total
+}
+
+/// Who runs what: every cohort's share and flow, and who comes back.
+fn cohorts(plan: &Plan, out: &mut String) {
+    let set = &plan.flows;
+    let total: f64 = set.cohorts.iter().map(|c| c.share).sum();
+    for c in &set.cohorts {
+        // Cohorts name only compiled flows; one that does not is left out rather than panic.
+        let Some(flow) = set.flows.get(c.flow) else {
+            continue;
+        };
+        let _ = writeln!(
+            out,
+            "  cohort {} ({:.0}%) runs flow {} ({} steps)",
+            c.name,
+            100.0 * c.share / total,
+            flow.name,
+            flow.steps.len()
+        );
+        if let Some(r) = &c.returns {
+            let _ = writeln!(
+                out,
+                "    {:.0}% of those who leave come back later and run flow {}",
+                100.0 * r.share,
+                set.flows.get(r.flow).map_or("?", |f| f.name.as_str())
+            );
+        }
+    }
+}

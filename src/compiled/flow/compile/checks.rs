@@ -1,0 +1,196 @@
+//! Response checks and frame matching: `expect`, `capture`, `on_frame` rules and conditions.
+
+use std::ops::Range;
+
+use indexmap::IndexMap;
+use toml::Spanned;
+
+use super::{toml_to_json, Compiler};
+use crate::compiled::flow::template::Escape;
+use crate::compiled::flow::*;
+use crate::scenario::flow::{self as spec, CaptureSpec};
+
+impl Compiler<'_, '_> {
+    pub(super) fn matcher(
+        &mut self,
+        json: &IndexMap<String, toml::Value>,
+        regex: Option<&str>,
+        span: Range<usize>,
+    ) -> Matcher {
+        let json = json
+            .iter()
+            .filter_map(|(p, v)| Some((self.path(p, span.clone())?, toml_to_json(v))))
+            .collect();
+        let regex = regex.and_then(|r| self.regex(r, span));
+        Matcher { json, regex }
+    }
+
+    pub(super) fn expect(&mut self, e: &Spanned<spec::ExpectSpec>) -> (Expect, Matcher) {
+        let span = e.span();
+        let e = e.get_ref();
+        let mut checks = Vec::new();
+        match &e.status {
+            Some(spec::StatusSpec::One(s)) => checks.push(Check::Status(vec![*s])),
+            Some(spec::StatusSpec::Many(s)) => checks.push(Check::Status(s.clone())),
+            None => {}
+        }
+        let equalities: Vec<_> = e
+            .json
+            .iter()
+            .flatten()
+            .filter_map(|(p, v)| Some((self.path(p, span.clone())?, toml_to_json(v))))
+            .collect();
+        for (path, want) in &equalities {
+            checks.push(Check::JsonEquals(path.clone(), want.clone()));
+        }
+        for (p, v) in e.json_contains.iter().flatten() {
+            if let Some(path) = self.path(p, span.clone()) {
+                checks.push(Check::JsonContains(path, toml_to_json(v)));
+            }
+        }
+        for p in e.exists.iter().flatten() {
+            if let Some(path) = self.path(p, span.clone()) {
+                checks.push(Check::JsonExists(path));
+            }
+        }
+        if let Some(c) = &e.contains {
+            checks.push(Check::Contains(c.clone()));
+        }
+        let regex = e.regex.as_deref().and_then(|r| self.regex(r, span.clone()));
+        if let Some(r) = &regex {
+            checks.push(Check::Regex(r.clone()));
+        }
+        let within = e
+            .within
+            .as_deref()
+            .and_then(|w| match crate::duration::parse_duration(w) {
+                Ok(d) => Some(d),
+                Err(m) => {
+                    self.problems.add(span.clone(), format!("within: {m}"));
+                    None
+                }
+            });
+        let contains_all = e.contains_all.as_ref().and_then(|c| {
+            let path = self.path(&c.path, span.clone())?;
+            let values = self.text_at(&c.values, span.clone(), Escape::None)?;
+            let values_expr = values.sole_expr().cloned();
+            Some(ContainsAll {
+                path,
+                values,
+                values_expr,
+            })
+        });
+        // The frame matcher of a receive: the same JSON equalities and regex.
+        let matcher = Matcher {
+            json: equalities,
+            regex,
+        };
+        (
+            Expect {
+                checks,
+                contains_all,
+                within,
+            },
+            matcher,
+        )
+    }
+
+    pub(super) fn capture(&mut self, c: &Spanned<CaptureSpec>) -> Option<Capture> {
+        let span = c.span();
+        match c.get_ref() {
+            CaptureSpec::Path(p) => self.path(p, span).map(Capture::Json),
+            CaptureSpec::Detailed(d) => match (&d.json, &d.regex, &d.header, d.status) {
+                (Some(p), None, None, None) => self.path(p, span).map(Capture::Json),
+                (None, Some(r), None, None) => {
+                    let re = self.regex(r, span)?;
+                    let group = d.group.unwrap_or(if re.captures_len() > 1 { 1 } else { 0 });
+                    Some(Capture::Regex(re, group))
+                }
+                (None, None, Some(h), None) => Some(Capture::Header(h.to_ascii_lowercase())),
+                (None, None, None, Some(true)) => Some(Capture::Status),
+                _ => {
+                    self.problems.add(
+                        span,
+                        "a capture takes exactly one of json, regex, header or status = true",
+                    );
+                    None
+                }
+            },
+        }
+    }
+
+    pub(super) fn rules(
+        &mut self,
+        rules: &Spanned<Vec<Spanned<spec::FrameRuleSpec>>>,
+    ) -> Vec<FrameRule> {
+        let mut out = Vec::new();
+        for r in rules.get_ref() {
+            let span = r.span();
+            let r = r.get_ref();
+            let matcher = self.matcher(&r.match_.json, r.match_.regex.as_deref(), span.clone());
+            let mut actions = Vec::new();
+            let id_source = |c: &mut Self, s: &str| {
+                if s.starts_with('$') {
+                    c.path(s, span.clone()).map(IdSource::Json)
+                } else {
+                    c.regex(s, span.clone()).map(IdSource::Regex)
+                }
+            };
+            if let Some(p) = &r.delivered {
+                actions.extend(id_source(self, p).map(RuleAction::Delivered));
+            }
+            if let Some(p) = &r.acked {
+                actions.extend(id_source(self, p).map(RuleAction::Acked));
+            }
+            if let Some(p) = &r.rejected {
+                actions.extend(id_source(self, p).map(RuleAction::Rejected));
+            }
+            if let Some(v) = &r.reply {
+                actions.push(RuleAction::Reply(self.frame_at(v, span.clone())));
+            }
+            if let Some(name) = &r.count {
+                let i = match self.counters.iter().position(|c| c == name) {
+                    Some(i) => i,
+                    None => {
+                        self.counters.push(name.clone());
+                        self.counters.len() - 1
+                    }
+                };
+                actions.push(RuleAction::Count(i));
+            }
+            if actions.is_empty() {
+                self.problems.add(
+                    span,
+                    "a frame rule needs delivered, acked, rejected, reply or count",
+                );
+            }
+            out.push(FrameRule { matcher, actions });
+        }
+        out
+    }
+
+    pub(super) fn until(&mut self, u: &Spanned<spec::ConditionSpec>) -> Option<Until> {
+        let c = u.get_ref();
+        let Some(slot) = self.scope.vars.get(&c.var).copied() else {
+            self.problems.add(
+                u.span(),
+                format!("unknown variable `{}`: no step captures it", c.var),
+            );
+            return None;
+        };
+        match (&c.equals, &c.not_equals, c.exists) {
+            (Some(v), None, None) => Some(Until::Equals(slot, Value::from_json(&toml_to_json(v)))),
+            (None, Some(v), None) => {
+                Some(Until::NotEquals(slot, Value::from_json(&toml_to_json(v))))
+            }
+            (None, None, Some(e)) => Some(Until::Exists(slot, e)),
+            _ => {
+                self.problems.add(
+                    u.span(),
+                    "until needs exactly one of equals, not_equals or exists",
+                );
+                None
+            }
+        }
+    }
+}

@@ -1,0 +1,307 @@
+//! Steps: one step spec becomes one action with its metric, checks, captures and policies.
+
+use std::ops::Range;
+
+use toml::Spanned;
+
+use super::Compiler;
+use crate::compiled::flow::template::Escape;
+use crate::compiled::flow::*;
+use crate::compiled::retry::{Override, ReconnectPolicy, RetryPolicy};
+use crate::scenario::flow::{self as spec, StepSpec};
+
+impl Compiler<'_, '_> {
+    pub(super) fn steps(&mut self, steps: &[Spanned<StepSpec>]) -> Vec<Step> {
+        steps.iter().filter_map(|s| self.step(s)).collect()
+    }
+
+    pub(super) fn step(&mut self, spanned: &Spanned<StepSpec>) -> Option<Step> {
+        let span = spanned.span();
+        let s = spanned.get_ref();
+        let kinds = [
+            ("http", s.http.is_some()),
+            ("ws", s.ws.is_some()),
+            ("send", s.send.is_some()),
+            ("close", s.close.is_some()),
+            ("stay_online", s.stay_online.is_some()),
+            ("loop", s.loop_.is_some()),
+        ];
+        let present: Vec<&str> = kinds.iter().filter(|(_, p)| *p).map(|(k, _)| *k).collect();
+        if present.len() > 1 {
+            self.problems.add(
+                span,
+                format!(
+                    "a step does one thing; this one has {}",
+                    present.join(" and ")
+                ),
+            );
+            return None;
+        }
+        let timeout = match &s.timeout {
+            Some(t) => crate::compiled::positive_duration(t, "timeout", self.problems),
+            None => self.default_timeout,
+        };
+        let (expect, matcher) = match &s.expect {
+            Some(e) => {
+                let (x, m) = self.expect(e);
+                (Some(x), Some(m))
+            }
+            None => (None, None),
+        };
+        let action = self.action(s, span.clone(), present.first().copied())?;
+        let is_think = matches!(action, Action::Think(_));
+        let think_before = match (&s.think, is_think) {
+            (Some(t), false) => Some(self.dist(t)),
+            _ => None,
+        };
+        // A transaction's metric comes before its steps' metrics in reports.
+        let transaction = s.transaction.as_ref().map(|t| self.metric(t.get_ref()));
+        let metric = s.name.as_ref().map(|n| self.metric(n.get_ref()));
+        let captures = s
+            .capture
+            .iter()
+            .flat_map(|c| c.get_ref().iter())
+            .filter_map(|(name, c)| Some((*self.scope.vars.get(name)?, self.capture(c)?)))
+            .collect();
+        let publish = self.publish(s);
+        // Whatever can fail must have a metric to count the failure in.
+        let can_fail = action.can_fail(s.expect.is_some());
+        if can_fail && metric.is_none() && transaction.is_none() {
+            self.problems.add(
+                span.clone(),
+                "give this step a `name`: its latency and failures are reported under it",
+            );
+        }
+        let repeat = s
+            .repeat
+            .as_ref()
+            .map_or(1, |r| (*r.get_ref()).max(0) as u64);
+        let when = match &s.when {
+            Some(w) => Some(self.until(w)?),
+            None => None,
+        };
+        let (retry, reconnect) = self.policies(s, &action);
+        Some(Step {
+            metric,
+            transaction,
+            action,
+            think_before,
+            repeat,
+            when,
+            timeout,
+            expect,
+            matcher,
+            captures,
+            publish,
+            retry,
+            reconnect,
+        })
+    }
+
+    /// What the step does: exactly one kind (checked by the caller), or a receive (`expect`
+    /// alone), or a think (`think` alone).
+    fn action(&mut self, s: &StepSpec, span: Range<usize>, kind: Option<&str>) -> Option<Action> {
+        let action = match kind {
+            Some("http") => self.http(s, span.clone())?,
+            Some("ws") => {
+                let url = s.ws.as_ref()?;
+                let target = self.text(url, Escape::None)?;
+                let headers = self.headers(s);
+                let rules = s
+                    .on_frame
+                    .as_ref()
+                    .map(|r| self.rules(r))
+                    .unwrap_or_default();
+                let subprotocols = s
+                    .subprotocols
+                    .as_ref()
+                    .map(|p| p.get_ref().clone())
+                    .unwrap_or_default();
+                Action::WsConnect {
+                    target,
+                    headers,
+                    subprotocols,
+                    rules,
+                }
+            }
+            Some("send") => match (self.frame(s.send.as_ref()?), &s.binary) {
+                (Frame::Text(t), Some(b)) if *b.get_ref() => Action::Send(Frame::Binary(t)),
+                (_, Some(b)) if *b.get_ref() => {
+                    self.problems
+                        .add(b.span(), "binary = true takes a text `send`, not a table");
+                    return None;
+                }
+                (frame, _) => Action::Send(frame),
+            },
+            Some("close") => Action::Close,
+            Some("stay_online") => Action::StayOnline(self.dist(s.stay_online.as_ref()?)),
+            Some("loop") => self.loop_action(s.loop_.as_ref()?)?,
+            _ if s.expect.is_some() => Action::Receive,
+            _ if s.think.is_some() => Action::Think(self.dist(s.think.as_ref()?)),
+            _ => {
+                self.problems.add(
+                    span,
+                    "unknown step kind: a step needs one of http, ws, send, expect, close, think, stay_online or loop",
+                );
+                return None;
+            }
+        };
+        Some(action)
+    }
+
+    /// `loop = { times | for | until, max, steps }`.
+    fn loop_action(&mut self, l: &Spanned<spec::LoopSpec>) -> Option<Action> {
+        let lspan = l.span();
+        let l = l.get_ref();
+        let max = l
+            .max
+            .as_ref()
+            .map_or(1000, |m| (*m.get_ref()).max(1) as u64);
+        let kind = match (&l.times, &l.for_, &l.until) {
+            (Some(n), None, None) => LoopKind::Times((*n.get_ref()).max(0) as u64),
+            (None, Some(d), None) => LoopKind::For(
+                crate::compiled::positive_duration(d, "loop for", self.problems),
+                max,
+            ),
+            (None, None, Some(u)) => LoopKind::Until(self.until(u)?, max),
+            _ => {
+                self.problems
+                    .add(lspan, "a loop needs exactly one of times, for or until");
+                return None;
+            }
+        };
+        Some(Action::Loop(kind, self.steps(l.steps.get_ref())))
+    }
+
+    /// `publish = [...]`: the values other users see while this user is online, each a captured
+    /// variable or `user.phone`.
+    fn publish(&mut self, s: &StepSpec) -> Vec<(String, Expr)> {
+        s.publish
+            .iter()
+            .flat_map(|p| p.get_ref().iter())
+            .filter_map(|p| {
+                let var = p.get_ref().as_str();
+                let expr = if var == "user.phone" {
+                    Expr::UserPhone
+                } else {
+                    match self.scope.vars.get(var) {
+                        Some(slot) => Expr::Var(*slot),
+                        None => {
+                            self.problems.add(
+                                p.span(),
+                                format!("cannot publish `{var}`: no step captures it"),
+                            );
+                            return None;
+                        }
+                    }
+                };
+                Some((var.rsplit('.').next().unwrap_or(var).to_string(), expr))
+            })
+            .collect()
+    }
+
+    /// The step's retry and reconnect policies; each applies only to the actions it can act on.
+    fn policies(
+        &mut self,
+        s: &StepSpec,
+        action: &Action,
+    ) -> (Override<RetryPolicy>, Override<ReconnectPolicy>) {
+        let retryable = action.retried();
+        if let (Some(r), false) = (&s.retry, retryable) {
+            self.problems
+                .add(r.span(), "retry applies to `http` and `ws` steps only");
+        }
+        let retry = crate::compiled::retry::retry_override(s.retry.as_ref(), self.problems);
+        if let (Some(r), false) = (&s.reconnect, matches!(action, Action::WsConnect { .. })) {
+            self.problems
+                .add(r.span(), "reconnect applies to `ws` steps only");
+        }
+        let reconnect =
+            crate::compiled::retry::reconnect_override(s.reconnect.as_ref(), self.problems);
+        (retry, reconnect)
+    }
+
+    pub(super) fn headers(&mut self, s: &StepSpec) -> Vec<(String, Text)> {
+        let Some(h) = &s.headers else {
+            return Vec::new();
+        };
+        let span = h.span();
+        h.get_ref()
+            .iter()
+            .filter_map(|(k, v)| {
+                Some((
+                    k.to_ascii_lowercase(),
+                    self.text_at(v, span.clone(), Escape::None)?,
+                ))
+            })
+            .collect()
+    }
+
+    pub(super) fn http(&mut self, s: &StepSpec, span: Range<usize>) -> Option<Action> {
+        let line = s.http.as_ref()?;
+        let (method, target) = match line.get_ref().trim().split_once(' ') {
+            Some((m, t)) => (m, t.trim()),
+            None => {
+                self.problems.add(
+                    line.span(),
+                    "http needs a method and a path, e.g. \"POST /v1/register\"",
+                );
+                return None;
+            }
+        };
+        let method = match hyper::Method::from_bytes(method.to_ascii_uppercase().as_bytes()) {
+            Ok(m) => m,
+            Err(_) => {
+                self.problems
+                    .add(line.span(), format!("`{method}` is not an HTTP method"));
+                return None;
+            }
+        };
+        let offset = line.get_ref().find(target).unwrap_or(0);
+        let tspan = (line.span().start + offset)..line.span().end;
+        // Path parts are URL-encoded on insertion: a phone's `+` must arrive as `%2B`.
+        let target = self.text_at(target, tspan, Escape::Url)?;
+        let query = match &s.query {
+            Some(q) => {
+                let qspan = q.span();
+                q.get_ref()
+                    .iter()
+                    .filter_map(|(k, v)| {
+                        Some((k.clone(), self.text_at(v, qspan.clone(), Escape::Url)?))
+                    })
+                    .collect()
+            }
+            None => Vec::new(),
+        };
+        let headers = self.headers(s);
+        let bodies = [s.json.is_some(), s.body.is_some(), s.form.is_some()];
+        if bodies.iter().filter(|b| **b).count() > 1 {
+            self.problems
+                .add(span, "a request has one body: json, body or form");
+        }
+        let body = if let Some(j) = &s.json {
+            Body::Json(self.json_template(j.get_ref(), &j.span()))
+        } else if let Some(b) = &s.body {
+            Body::Text(self.text(b, Escape::None)?)
+        } else if let Some(f) = &s.form {
+            let fspan = f.span();
+            Body::Form(
+                f.get_ref()
+                    .iter()
+                    .filter_map(|(k, v)| {
+                        Some((k.clone(), self.text_at(v, fspan.clone(), Escape::Url)?))
+                    })
+                    .collect(),
+            )
+        } else {
+            Body::None
+        };
+        Some(Action::Http(Box::new(Http {
+            method,
+            target,
+            query,
+            headers,
+            body,
+        })))
+    }
+}

@@ -1,0 +1,104 @@
+//! A closed phase: a fixed number of users kept active, each starting again when its previous
+//! iteration ends, instead of arrivals at a rate.
+
+use std::time::Duration;
+
+use toml::Spanned;
+
+use crate::duration::parse_duration;
+use crate::scenario::{self, Problems};
+
+/// A closed-model phase: `users` kept active, their first starts spread evenly over `ramp`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Closed {
+    pub users: u64,
+    pub ramp: Duration,
+}
+
+impl Closed {
+    /// When this worker's users first start: the phase's `users` are slots 0..N, slot s starting
+    /// at `start + ramp·s/N` (evenly spread), dealt round-robin to workers like open arrivals
+    /// (slot s runs on worker s mod workers).
+    pub fn first_starts(
+        self,
+        start: Duration,
+        worker: u64,
+        workers: u64,
+    ) -> impl Iterator<Item = Duration> {
+        let (ramp, n) = (self.ramp, self.users);
+        (worker..n)
+            .step_by(workers.max(1) as usize)
+            .map(move |s| start + ramp.mul_f64(s as f64 / n as f64))
+    }
+
+    /// The validate description's rate and volume columns.
+    pub fn describe(&self) -> (String, String) {
+        (
+            format!("closed: {} users", self.users),
+            format!(
+                "{} users, first starts over {:.1}s",
+                self.users,
+                self.ramp.as_secs_f64()
+            ),
+        )
+    }
+}
+
+/// `users = N` (with an optional `ramp`): a closed phase. None for an open phase (and then a
+/// stray `ramp` is an error), or when the closed phase is invalid (its problems are reported).
+pub(super) fn compile(
+    spec: &Spanned<scenario::PhaseSpec>,
+    duration: Duration,
+    problems: &mut Problems,
+) -> Option<Closed> {
+    let p = spec.get_ref();
+    let Some(users) = &p.users else {
+        if let Some(ramp) = &p.ramp {
+            problems.add(
+                ramp.span(),
+                "`ramp` spreads the starts of a closed phase: it needs `users = N`",
+            );
+        }
+        return None;
+    };
+    let n = *users.get_ref();
+    if !(1..=10_000_000).contains(&n) {
+        problems.add(
+            users.span(),
+            "users must be between 1 and 10000000 (a closed phase keeps that many users active)",
+        );
+    }
+    for (what, field) in [
+        ("rate", p.rate.as_ref().map(Spanned::span)),
+        ("ramp_to", p.ramp_to.as_ref().map(Spanned::span)),
+        ("grow_to", p.grow_to.as_ref().map(Spanned::span)),
+    ] {
+        if let Some(span) = field {
+            problems.add(
+                span,
+                format!(
+                    "a phase has either `users` (closed model) or `{what}` (arrivals), not both"
+                ),
+            );
+        }
+    }
+    // By default the first starts are spread over one second so they do not land in one burst.
+    let ramp = match &p.ramp {
+        Some(r) => match parse_duration(r.get_ref()) {
+            Ok(d) if d > duration => {
+                problems.add(r.span(), "ramp must not be longer than the phase");
+                d
+            }
+            Ok(d) => d,
+            Err(e) => {
+                problems.add(r.span(), e);
+                Duration::ZERO
+            }
+        },
+        None => Duration::from_secs(1).min(duration),
+    };
+    Some(Closed {
+        users: n.max(0) as u64,
+        ramp,
+    })
+}
