@@ -203,13 +203,11 @@ impl<'a> User<'a> {
             return Err(Stop);
         }
         let ctx = self.ctx;
-        // Requests and connects are retried; a frame on an open socket is not (an app does not
-        // resend a chat message blindly; a socket found dropped is `reconnect`'s business).
-        let policy = match step.action {
-            Action::Http(_) | Action::WsConnect { .. } => {
-                step.retry.resolve(ctx.plan().retry.as_ref())
-            }
-            _ => None,
+        // Which actions are retried is the compiled program's rule, shared with the dry run.
+        let policy = if step.action.retried() {
+            step.retry.resolve(ctx.plan().retry.as_ref())
+        } else {
+            None
         };
         let (result, started) = self.attempts(step, policy).await;
         let ended = ctx.now();
@@ -245,7 +243,7 @@ impl<'a> User<'a> {
         let mut attempt = 0u32;
         loop {
             let started = ctx.now();
-            if matches!(step.action, Action::Http(_) | Action::WsConnect { .. }) {
+            if step.action.retried() {
                 if let Some(m) = self.failure_metric(step) {
                     ctx.record_in(self.region, |r| r.attempt(m));
                 }
