@@ -54,7 +54,7 @@ pub fn plan_for_workers(
 ) -> Result<(estimate::Estimate, std::path::PathBuf), Error> {
     let plan = compiled::load(path, seed)?;
     let estimate = match workers {
-        Some(n) => estimate::estimate_on(&plan, latency, n as u64),
+        Some(n) => estimate::estimate_with_workers(&plan, latency, n as u64),
         None => estimate::estimate(&plan, latency),
     };
     let dir = match out {

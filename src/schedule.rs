@@ -89,6 +89,17 @@ pub fn closed_starts(
     closed.first_starts(phase.start, worker, workers)
 }
 
+/// The first user index of closed-phase users: the open timeline's count (0 without closed
+/// phases), so that closed users' identities collide with no open arrival's. Walks the whole
+/// open timeline: compute it once, before the clock starts.
+pub fn first_closed_index(plan: &Plan) -> u64 {
+    if plan.phases.iter().any(|p| p.closed().is_some()) {
+        arrivals(plan).count() as u64
+    } else {
+        0
+    }
+}
+
 /// The user index of the k-th closed-phase user a worker starts: after the `base` indexes of
 /// the open timeline, interleaved by worker so that no two users share one.
 pub fn closed_index(base: u64, k: u64, worker: u64, workers: u64) -> u64 {

@@ -10,6 +10,7 @@
 //! the result against this machine's limits, [`render`] writes the report.
 
 pub mod model;
+mod per_interval;
 pub mod render;
 pub mod walk;
 
@@ -19,7 +20,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::compiled::{Plan, Target};
 use crate::os_limits;
-use walk::{Assumptions, Conn, Sink};
+use per_interval::PerInterval;
+use walk::Assumptions;
 
 pub const SCHEMA: &str = "inrush.plan/1";
 pub const FILE: &str = "plan.json";
@@ -193,83 +195,6 @@ impl Point {
     }
 }
 
-/// Adds walked users up per interval: difference arrays for gauges, counts for events.
-struct Tally {
-    /// End of each interval (seconds); gauges are sampled there.
-    ends: Vec<f64>,
-    users: Vec<i64>,
-    websockets: Vec<i64>,
-    http: Vec<i64>,
-    requests: Vec<u64>,
-    messages: Vec<u64>,
-    /// Time spent in timed operations per interval (seconds), for `max_inflight`.
-    busy: Vec<f64>,
-    arrivals: Vec<u64>,
-    returns: Vec<u64>,
-    dropped: Vec<u64>,
-}
-
-impl Tally {
-    fn new(ends: Vec<f64>) -> Self {
-        let n = ends.len() + 1;
-        Tally {
-            ends,
-            users: vec![0; n],
-            websockets: vec![0; n],
-            http: vec![0; n],
-            requests: vec![0; n],
-            messages: vec![0; n],
-            busy: vec![0.0; n],
-            arrivals: vec![0; n],
-            returns: vec![0; n],
-            dropped: vec![0; n],
-        }
-    }
-
-    /// The interval an event at `t` falls in (the last one for anything later).
-    fn slot(&self, t: f64) -> usize {
-        self.ends
-            .partition_point(|&e| e <= t)
-            .min(self.ends.len().saturating_sub(1))
-    }
-
-    /// Something alive over [from, to) counts at every interval end inside it.
-    fn span(v: &mut [i64], ends: &[f64], from: f64, to: f64) {
-        let lo = ends.partition_point(|&e| e < from);
-        let hi = ends.partition_point(|&e| e < to);
-        if lo < hi {
-            v[lo] += 1;
-            v[hi] -= 1;
-        }
-    }
-}
-
-impl Sink for Tally {
-    fn user(&mut self, start: f64, end: f64) {
-        Tally::span(&mut self.users, &self.ends, start, end);
-    }
-    fn connection(&mut self, kind: Conn, open: f64, close: f64) {
-        let v = match kind {
-            Conn::Http => &mut self.http,
-            Conn::WebSocket => &mut self.websockets,
-        };
-        Tally::span(v, &self.ends, open, close);
-    }
-    fn request(&mut self, at: f64) {
-        let i = self.slot(at);
-        self.requests[i] += 1;
-    }
-    fn message(&mut self, at: f64) {
-        let i = self.slot(at);
-        self.messages[i] += 1;
-    }
-    fn operation(&mut self, from: f64, to: f64) {
-        // Attributed to the interval it starts in: operations are short against an interval.
-        let i = self.slot(from);
-        self.busy[i] += (to - from).max(0.0);
-    }
-}
-
 fn gauge(diff: &[i64], n: usize) -> Vec<u64> {
     let mut level = 0i64;
     diff.iter()
@@ -285,12 +210,12 @@ fn gauge(diff: &[i64], n: usize) -> Vec<u64> {
 /// many worker threads as a run on this machine starts by default.
 pub fn estimate(plan: &Plan, latency: Duration) -> Estimate {
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-    estimate_on(plan, latency, workers as u64)
+    estimate_with_workers(plan, latency, workers as u64)
 }
 
 /// [`estimate`] for a run with `workers` worker threads (`inrush run --workers`): the caps and
 /// the closed phases' users are split across them as the run splits them.
-pub fn estimate_on(plan: &Plan, latency: Duration, workers: u64) -> Estimate {
+pub fn estimate_with_workers(plan: &Plan, latency: Duration, workers: u64) -> Estimate {
     let workers = workers.max(1);
     let duration = plan.duration().as_secs_f64();
     let drain = plan.drain.as_secs_f64();
@@ -312,28 +237,28 @@ pub fn estimate_on(plan: &Plan, latency: Duration, workers: u64) -> Estimate {
         t = crate::schedule::next_boundary(plan, t);
         ends.push(t.as_secs_f64());
     }
-    let mut tally = Tally::new(ends);
-    let counts = model::replay(plan, &a, workers, &mut tally);
-    let n = tally.ends.len();
-    let users = gauge(&tally.users, n);
-    let websockets = gauge(&tally.websockets, n);
-    let http = gauge(&tally.http, n);
+    let mut per_interval = PerInterval::new(ends);
+    let counts = model::replay(plan, &a, workers, &mut per_interval);
+    let n = per_interval.ends.len();
+    let users = gauge(&per_interval.users, n);
+    let websockets = gauge(&per_interval.websockets, n);
+    let http = gauge(&per_interval.http, n);
     let mut start = 0.0;
     let timeline: Vec<Point> = (0..n)
         .map(|i| {
             let p = Point {
                 start_s: start,
-                end_s: tally.ends[i],
-                arrivals: tally.arrivals[i],
-                returns: tally.returns[i],
-                dropped: tally.dropped[i],
+                end_s: per_interval.ends[i],
+                arrivals: per_interval.arrivals[i],
+                returns: per_interval.returns[i],
+                dropped: per_interval.dropped[i],
                 active_users: users[i],
                 websockets: websockets[i],
                 http_connections: http[i],
-                requests: tally.requests[i],
-                messages: tally.messages[i],
+                requests: per_interval.requests[i],
+                messages: per_interval.messages[i],
             };
-            start = tally.ends[i];
+            start = per_interval.ends[i];
             p
         })
         .collect();
@@ -345,7 +270,7 @@ pub fn estimate_on(plan: &Plan, latency: Duration, workers: u64) -> Estimate {
     };
     let inflight_peak = (0..n)
         .filter(|&i| timeline[i].seconds() >= MIN_RATE_INTERVAL || n == 1)
-        .map(|i| tally.busy[i] / timeline[i].seconds())
+        .map(|i| per_interval.busy[i] / timeline[i].seconds())
         .fold(0.0, f64::max);
     let inflight = Inflight {
         peak: (inflight_peak * 100.0).round() / 100.0,
@@ -652,7 +577,7 @@ mod tests {
             "PHASES",
             "phases = [{ name = \"soak\", duration = \"10s\", users = 50, ramp = \"1s\" }]",
         );
-        let e = estimate_on(&compile(&text), Duration::from_millis(10), 2);
+        let e = estimate_with_workers(&compile(&text), Duration::from_millis(10), 2);
         assert_eq!(e.peak.active_users, 50);
         assert_eq!(e.arrivals.scheduled, 0);
         assert_eq!(e.arrivals.closed, 498);
@@ -671,7 +596,7 @@ mod tests {
         // 100 users/s with five 100 ms requests each: 500 operations/s × 0.1 s = 50 in flight.
         let phases = "phases = [{ name = \"a\", duration = \"10s\", rate = 100 }]";
         let free = STEADY.replace("PHASES", &format!("max_inflight = 1000\n{phases}"));
-        let e = estimate_on(&compile(&free), Duration::from_millis(100), 1);
+        let e = estimate_with_workers(&compile(&free), Duration::from_millis(100), 1);
         assert!((e.inflight.peak - 50.0).abs() <= 2.0, "{:?}", e.inflight);
         assert!(!e.inflight.binds);
         assert_eq!(e.arrivals.dropped, 0);
@@ -679,7 +604,7 @@ mod tests {
         // A cap of 20 binds: arrivals that find 20 operations running are dropped, which
         // holds the operations in flight near the cap.
         let tight = free.replace("max_inflight = 1000", "max_inflight = 20");
-        let t = estimate_on(&compile(&tight), Duration::from_millis(100), 1);
+        let t = estimate_with_workers(&compile(&tight), Duration::from_millis(100), 1);
         assert!(t.inflight.binds, "{:?}", t.inflight);
         assert_eq!(t.arrivals.dropped, t.arrivals.dropped_by.max_inflight);
         assert!(t.arrivals.dropped > 100, "{:?}", t.arrivals);

@@ -21,8 +21,8 @@
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 
+use super::per_interval::PerInterval;
 use super::walk::{self, Assumptions, Left, Sink};
-use super::Tally;
 use crate::compiled::Plan;
 use crate::schedule;
 use crate::swarm::caps::{self, Cap};
@@ -155,27 +155,27 @@ impl caps::Occupancy for WorkerAt<'_> {
     }
 }
 
-/// Forwards a walked user to the tally and keeps its operations for the `max_inflight` cap.
+/// Forwards a walked user to the per_interval and keeps its operations for the `max_inflight` cap.
 struct Capture<'a> {
-    tally: &'a mut Tally,
+    per_interval: &'a mut PerInterval,
     ops: Option<&'a mut BinaryHeap<Reverse<(At, At)>>>,
 }
 
 impl Sink for Capture<'_> {
     fn user(&mut self, start: f64, end: f64) {
-        self.tally.user(start, end);
+        self.per_interval.user(start, end);
     }
     fn connection(&mut self, kind: walk::Conn, open: f64, close: f64) {
-        self.tally.connection(kind, open, close);
+        self.per_interval.connection(kind, open, close);
     }
     fn request(&mut self, at: f64) {
-        self.tally.request(at);
+        self.per_interval.request(at);
     }
     fn message(&mut self, at: f64) {
-        self.tally.message(at);
+        self.per_interval.message(at);
     }
     fn operation(&mut self, from: f64, to: f64) {
-        self.tally.operation(from, to);
+        self.per_interval.operation(from, to);
         if let Some(ops) = self.ops.as_mut() {
             ops.push(Reverse((At(from), At(to))));
         }
@@ -190,11 +190,16 @@ struct Model<'a> {
     pending: BinaryHeap<Reverse<Pending>>,
     seq: u64,
     counts: Counts,
-    tally: &'a mut Tally,
+    per_interval: &'a mut PerInterval,
 }
 
-/// Replays the whole load of `plan` on `workers` worker threads into `tally`.
-pub(super) fn replay(plan: &Plan, a: &Assumptions, workers: u64, tally: &mut Tally) -> Counts {
+/// Replays the whole load of `plan` on `workers` worker threads into `per_interval`.
+pub(super) fn replay(
+    plan: &Plan,
+    a: &Assumptions,
+    workers: u64,
+    per_interval: &mut PerInterval,
+) -> Counts {
     let workers = workers.max(1);
     let mut m = Model {
         plan,
@@ -208,7 +213,7 @@ pub(super) fn replay(plan: &Plan, a: &Assumptions, workers: u64, tally: &mut Tal
             per_phase: plan.phases.iter().map(|p| (p.name.clone(), 0)).collect(),
             ..Counts::default()
         },
-        tally,
+        per_interval,
     };
     for phase in &plan.phases {
         let Some(closed) = phase.closed() else {
@@ -224,8 +229,8 @@ pub(super) fn replay(plan: &Plan, a: &Assumptions, workers: u64, tally: &mut Tal
             }
         }
     }
-    // Closed users' indexes follow the open timeline's (the run's `closed_base`).
-    let base = crate::run::worker::closed_base(plan);
+    // Closed users' indexes follow the open timeline's, as in the run.
+    let base = schedule::first_closed_index(plan);
     let mut open = schedule::arrivals(plan).peekable();
     loop {
         let next_open = open.peek().map(|(_, t)| t.as_secs_f64());
@@ -288,8 +293,8 @@ impl Model<'_> {
             Cap::MaxUsers => self.counts.dropped_max_users += 1,
             Cap::MaxInflight => self.counts.dropped_max_inflight += 1,
         }
-        let i = self.tally.slot(t);
-        self.tally.dropped[i] += 1;
+        let i = self.per_interval.slot(t);
+        self.per_interval.dropped[i] += 1;
     }
 
     /// Walks user `index`'s visit through `flow` from `t` on `worker`.
@@ -314,7 +319,7 @@ impl Model<'_> {
         let track_ops = self.plan.max_inflight.is_some();
         let w = self.workers.get_mut(worker as usize)?;
         let mut sink = Capture {
-            tally: &mut *self.tally,
+            per_interval: &mut *self.per_interval,
             ops: track_ops.then_some(&mut w.ops_later),
         };
         let left = walk::user(f, t, one_way, rng, self.a, &mut sink);
@@ -322,8 +327,8 @@ impl Model<'_> {
         if self.plan.max_users.is_some() {
             w.users.push(Reverse(At(left.at)));
         }
-        let i = self.tally.slot(t);
-        self.tally.arrivals[i] += 1;
+        let i = self.per_interval.slot(t);
+        self.per_interval.arrivals[i] += 1;
         Some(left)
     }
 
@@ -379,8 +384,8 @@ impl Model<'_> {
             return;
         }
         self.counts.returned += 1;
-        let i = self.tally.slot(t);
-        self.tally.returns[i] += 1;
+        let i = self.per_interval.slot(t);
+        self.per_interval.returns[i] += 1;
         if let Some(left) = self.walk(worker, index, flow, visits, t) {
             self.maybe_return(index, visits + 1, left);
         }

@@ -253,7 +253,7 @@ async fn run_swarm(
     let dir = run_dir(&plan, &opts.out, started_at)?;
     let (state_tx, state_rx) = watch::channel(RunState::Running);
     // Counted before the clock starts: it walks the whole open timeline.
-    let closed_base = worker::closed_base(&plan);
+    let first_closed_index = crate::schedule::first_closed_index(&plan);
     let t0 = Instant::now() + LEAD;
     let shared = Arc::new(Shared {
         plan: plan.clone(),
@@ -262,7 +262,7 @@ async fn run_swarm(
         identities: Identities::new(plan.seed, &plan.user.phone_prefix),
         t0,
         state: state_rx,
-        closed_base,
+        first_closed_index,
     });
     let (tx, rx) = mpsc::unbounded_channel();
     let threads = worker::start(shared.clone(), workers, tx)

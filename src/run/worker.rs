@@ -14,23 +14,13 @@ use crate::runtime::{self, Session};
 use crate::schedule;
 use crate::swarm::{caps, wait_state, RunState, Shared, WorkerCtx};
 
-/// The first user index of closed-phase users: the open timeline's count (0 without closed
-/// phases), so that closed users' identities collide with no open arrival's.
-pub fn closed_base(plan: &crate::compiled::Plan) -> u64 {
-    if plan.phases.iter().any(|p| p.closed().is_some()) {
-        schedule::arrivals(plan).count() as u64
-    } else {
-        0
-    }
-}
-
 /// Starts `n` worker threads; each sends its snapshots to `tx` and ends with a `last` one.
 pub fn start(
     shared: Arc<Shared>,
     n: usize,
     tx: mpsc::UnboundedSender<Snapshot>,
 ) -> std::io::Result<Vec<std::thread::JoinHandle<()>>> {
-    let closed_base = shared.closed_base;
+    let first_closed_index = shared.first_closed_index;
     (0..n)
         .map(|id| {
             let shared = shared.clone();
@@ -42,7 +32,7 @@ pub fn start(
                 .name(format!("inrush-worker-{id}"))
                 .spawn(move || {
                     let local = tokio::task::LocalSet::new();
-                    local.block_on(&rt, run(id, n, shared, tx, closed_base));
+                    local.block_on(&rt, run(id, n, shared, tx, first_closed_index));
                 })
         })
         .collect()
@@ -53,7 +43,7 @@ async fn run(
     n: usize,
     shared: Arc<Shared>,
     tx: mpsc::UnboundedSender<Snapshot>,
-    closed_base: u64,
+    first_closed_index: u64,
 ) {
     let ctx = Rc::new(WorkerCtx::new(shared));
     let driver = ctx.clone();
@@ -63,8 +53,12 @@ async fn run(
             clock.drive().await;
         }
     });
-    let spawner =
-        tokio::task::spawn_local(spawn_all(ctx.clone(), id as u64, n as u64, closed_base));
+    let spawner = tokio::task::spawn_local(spawn_all(
+        ctx.clone(),
+        id as u64,
+        n as u64,
+        first_closed_index,
+    ));
     let mut start = Duration::ZERO;
     // The worker's own CPU time per interval of wall time: how busy this thread was. A thread
     // near 100 % cannot start users or read frames on time, whatever the target does.
@@ -116,7 +110,7 @@ async fn run(
 
 /// Everything this worker starts: its share of the open arrivals and of every closed phase's
 /// users. Ends when the schedule is over (users and returns still running are counted apart).
-async fn spawn_all(ctx: Rc<WorkerCtx>, id: u64, n: u64, closed_base: u64) {
+async fn spawn_all(ctx: Rc<WorkerCtx>, id: u64, n: u64, first_closed_index: u64) {
     let plan = ctx.shared.plan.clone();
     // Closed-phase users take indexes after every open arrival's, interleaved by worker, so
     // their identities collide with nobody's.
@@ -128,7 +122,7 @@ async fn spawn_all(ctx: Rc<WorkerCtx>, id: u64, n: u64, closed_base: u64) {
         };
         for first in schedule::closed_starts(phase, closed, id, n) {
             let ids = ClosedIds {
-                base: closed_base,
+                base: first_closed_index,
                 next: next.clone(),
                 worker: id,
                 workers: n,

@@ -50,7 +50,7 @@ pub struct Shared {
     pub t0: Instant,
     pub state: watch::Receiver<RunState>,
     /// The first user index of closed-phase users: after every open arrival's.
-    pub closed_base: u64,
+    pub first_closed_index: u64,
 }
 
 /// A worker's own state, touched only by its thread.
