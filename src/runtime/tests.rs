@@ -107,7 +107,7 @@ fn run_one(steps: &str) -> (Plan, Ended, Recorder) {
             identities: Identities::new(plan.seed, &plan.user.phone_prefix),
             t0: Instant::now(),
             state,
-            closed_base: 0,
+            first_closed_index: 0,
         });
         let mut ctx = WorkerCtx::new(shared);
         // tokio's timer instead of the worker's precise clock, which needs a task to drive it.
