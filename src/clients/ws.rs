@@ -73,7 +73,7 @@ async fn handshake(
     mut stream: TcpStream,
     request: &tokio_tungstenite::tungstenite::handshake::client::Request,
 ) -> Result<Socket, OpError> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let key = request
         .headers()
         .get("sec-websocket-key")
@@ -95,24 +95,7 @@ async fn handshake(
         .await
         .map_err(|e| refused(format!("sending the upgrade: {e}")))?;
 
-    let mut buf = Vec::with_capacity(512);
-    let end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
-        }
-        if buf.len() >= MAX_HANDSHAKE {
-            return Err(refused(format!(
-                "response head larger than {MAX_HANDSHAKE} bytes"
-            )));
-        }
-        let n = stream
-            .read_buf(&mut buf)
-            .await
-            .map_err(|e| refused(format!("reading the response: {e}")))?;
-        if n == 0 {
-            return Err(refused("the server closed the connection"));
-        }
-    };
+    let (buf, end) = read_head(&mut stream).await?;
     let mut headers = [httparse::EMPTY_HEADER; 32];
     let mut response = httparse::Response::new(&mut headers);
     response
@@ -152,4 +135,28 @@ async fn handshake(
         Some(client_config()),
     )
     .await)
+}
+
+/// Reads the response head, up to its blank line; returns what was read (the head and any bytes
+/// behind it) and where the head ends.
+async fn read_head(stream: &mut TcpStream) -> Result<(Vec<u8>, usize), OpError> {
+    use tokio::io::AsyncReadExt;
+    let mut buf = Vec::with_capacity(512);
+    loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            return Ok((buf, i + 4));
+        }
+        if buf.len() >= MAX_HANDSHAKE {
+            return Err(refused(format!(
+                "response head larger than {MAX_HANDSHAKE} bytes"
+            )));
+        }
+        let n = stream
+            .read_buf(&mut buf)
+            .await
+            .map_err(|e| refused(format!("reading the response: {e}")))?;
+        if n == 0 {
+            return Err(refused("the server closed the connection"));
+        }
+    }
 }
