@@ -393,7 +393,7 @@ fn notes(plan: &Plan, counts: &model::Counts, inflight: &Inflight) -> Vec<String
             notes.push(format!(
                 "max_users = {cap} binds: ~{} arrivals dropped (each worker keeps {} of it)",
                 thousands(counts.dropped_max_users),
-                thousands(cap.div_ceil(counts.workers.max(1)))
+                thousands(crate::swarm::caps::worker_share(cap, counts.workers))
             ));
         }
     }

@@ -11,6 +11,22 @@ use crate::report::chart::{self, LinePanel};
 /// The terminal report.
 pub fn text(e: &Estimate) -> String {
     let mut o = String::new();
+    scenario_and_arrivals(e, &mut o);
+    peaks(e, &mut o);
+    resources(e, &mut o);
+    let _ = writeln!(o);
+    for note in &e.notes {
+        let _ = writeln!(o, "note: {note}");
+    }
+    let _ = writeln!(o, "verdict: {}", e.verdict.text);
+    for reason in &e.verdict.reasons {
+        let _ = writeln!(o, "  - {reason}");
+    }
+    o
+}
+
+/// The scenario line, the assumed latency, and who arrives (planned, closed, returns, drops).
+fn scenario_and_arrivals(e: &Estimate, o: &mut String) {
     let _ = writeln!(
         o,
         "plan: {} · seed {} · {} · {:.1}s + drain {:.1}s · {} worker(s) · nothing is sent",
@@ -59,6 +75,10 @@ pub fn text(e: &Estimate) -> String {
             thousands(a.dropped_by.max_inflight)
         );
     }
+}
+
+/// Peak users, connections, requests and messages.
+fn peaks(e: &Estimate, o: &mut String) {
     let _ = writeln!(
         o,
         "concurrent users  peak {}",
@@ -83,6 +103,10 @@ pub fn text(e: &Estimate) -> String {
         thousands(e.totals.messages),
         e.peak.messages_per_s
     );
+}
+
+/// What the generator machine needs: descriptors, source ports, CPU, operations in flight.
+fn resources(e: &Estimate, o: &mut String) {
     let r = &e.resources;
     let m = &e.machine;
     let limit = m.open_files.map_or("unknown".to_string(), |l| {
@@ -117,15 +141,6 @@ pub fn text(e: &Estimate) -> String {
             thousands(cap)
         );
     }
-    let _ = writeln!(o);
-    for note in &e.notes {
-        let _ = writeln!(o, "note: {note}");
-    }
-    let _ = writeln!(o, "verdict: {}", e.verdict.text);
-    for reason in &e.verdict.reasons {
-        let _ = writeln!(o, "  - {reason}");
-    }
-    o
 }
 
 /// Writes `plan.json`, `plan.png` and `plan.svg` into `dir`.

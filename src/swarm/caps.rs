@@ -25,17 +25,22 @@ pub trait Occupancy {
 pub fn refused(plan: &Plan, workers: u64, worker: &mut impl Occupancy) -> Option<Cap> {
     if plan
         .max_users
-        .is_some_and(|c| worker.active_users() >= c.div_ceil(workers))
+        .is_some_and(|c| worker.active_users() >= worker_share(c, workers))
     {
         return Some(Cap::MaxUsers);
     }
     if plan
         .max_inflight
-        .is_some_and(|c| worker.inflight() >= c.div_ceil(workers))
+        .is_some_and(|c| worker.inflight() >= worker_share(c, workers))
     {
         return Some(Cap::MaxInflight);
     }
     None
+}
+
+/// What each of `workers` workers keeps of a cap: an even share rounded up, never below one.
+pub fn worker_share(cap: u64, workers: u64) -> u64 {
+    cap.div_ceil(workers.max(1))
 }
 
 /// A run's worker: its live counters.

@@ -28,7 +28,8 @@ fn error(offset: usize, message: impl Into<String>) -> TemplateError {
     }
 }
 
-/// Parses a path; expressions inside `[{{ }}]` are resolved with `resolver`.
+/// Parses a path; expressions inside `[{{ }}]` are resolved with `resolver`. One loop over the
+/// characters with one arm per token (the usual shape of a hand-written scanner), hence its length.
 pub fn parse<R: Resolver>(
     text: &str,
     resolver: &mut R,

@@ -272,3 +272,57 @@ pub struct Returns {
     pub away: crate::compiled::Dist,
     pub flow: usize,
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn requests_and_connects_are_retried_and_awaited_frames_can_fail() {
+        let text = r#"
+name = "t"
+[target]
+builtin = {}
+[load]
+phases = [ { name = "a", duration = "1s", rate = 1 } ]
+
+[[flows.f.steps]]
+name = "get"
+http = "GET /x"
+
+[[flows.f.steps]]
+name = "ws"
+ws = "/ws"
+
+[[flows.f.steps]]
+name = "ask"
+send = "ping"
+expect = { json = { "$.type" = "pong" } }
+
+[[flows.f.steps]]
+send = "fire and forget"
+
+[[flows.f.steps]]
+think = { constant = "1s" }
+
+[[flows.f.steps]]
+close = true
+"#;
+        let plan = crate::compiled::compile(std::path::Path::new("t.toml"), text, Some(1))
+            .expect("valid scenario");
+        let rules: Vec<(bool, bool)> = plan.flows.flows[0]
+            .steps
+            .iter()
+            .map(|s| (s.action.retried(), s.action.can_fail(s.expect.is_some())))
+            .collect();
+        assert_eq!(
+            rules,
+            [
+                (true, true),
+                (true, true),
+                (false, true),
+                (false, false),
+                (false, false),
+                (false, false),
+            ]
+        );
+    }
+}

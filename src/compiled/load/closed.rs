@@ -44,6 +44,19 @@ impl Closed {
     }
 }
 
+/// A closed phase brings no open arrivals: its users loop instead.
+impl super::LoadShape for Closed {
+    fn arrival_pieces(&self, _start: Duration, _duration: Duration) -> Vec<super::Piece> {
+        Vec::new()
+    }
+    fn expected_arrivals(&self, _start: Duration, _duration: Duration) -> f64 {
+        0.0
+    }
+    fn describe_columns(&self, _expected: f64) -> (String, String) {
+        self.describe()
+    }
+}
+
 /// `users = N` (with an optional `ramp`): a closed phase. None for an open phase (and then a
 /// stray `ramp` is an error), or when the closed phase is invalid (its problems are reported).
 pub(super) fn compile(

@@ -47,6 +47,18 @@ impl Curve {
     }
 }
 
+impl super::LoadShape for Curve {
+    fn arrival_pieces(&self, start: Duration, _duration: Duration) -> Vec<Piece> {
+        self.pieces(start)
+    }
+    fn expected_arrivals(&self, start: Duration, _duration: Duration) -> f64 {
+        self.mass(start)
+    }
+    fn describe_columns(&self, expected: f64) -> (String, String) {
+        (self.describe(), super::arrivals_column(expected))
+    }
+}
+
 /// A recorded day as one phase: the CSV's `time,rate` rows, time divided by `time_scale`, rate
 /// multiplied by `rate_scale × time_scale` so that the replay brings `rate_scale` of the
 /// recorded users in `1/time_scale` of the time.

@@ -1,9 +1,10 @@
 //! The load profile: phases, each exactly one load shape, with the shape's rate maths beside its
 //! type (one file per shape, as k6's `lib/executor/` has one file per executor).
 //!
-//! A new shape is a new file here with its type, its `compile` and its maths, plus its variant
-//! in [`Load`] (the match arms below follow from it) and the fields it reads in
-//! `scenario::PhaseSpec`.
+//! A new shape is a new file here with its type, its `compile` and its [`LoadShape`] maths,
+//! registered in this file: its `mod` line, its variant in [`Load`] and one arm in
+//! [`Load::shape`], and the line of [`compile_phases`] that picks it from the fields it reads in
+//! `scenario::PhaseSpec` (the file format).
 
 pub mod closed;
 pub mod curve;
@@ -121,6 +122,33 @@ pub enum Load {
     Closed(Closed),
 }
 
+/// What every load shape provides, each in its own file.
+pub trait LoadShape {
+    /// The open arrivals of a phase at `start` lasting `duration`, as pieces of one closed-form
+    /// rate each (what the schedule inverts).
+    fn arrival_pieces(&self, start: Duration, duration: Duration) -> Vec<Piece>;
+    /// Expected open arrivals over the phase: the integral of its rate.
+    fn expected_arrivals(&self, start: Duration, duration: Duration) -> f64;
+    /// The `inrush validate` rate and volume columns; `expected` is [`Self::expected_arrivals`].
+    fn describe_columns(&self, expected: f64) -> (String, String);
+}
+
+impl Load {
+    /// The one place that lists the shapes: each variant's maths.
+    pub fn shape(&self) -> &dyn LoadShape {
+        match self {
+            Load::Ramp(ramp) => ramp,
+            Load::Curve(curve) => curve,
+            Load::Closed(closed) => closed,
+        }
+    }
+}
+
+/// The volume column of a shape that brings arrivals.
+fn arrivals_column(expected: f64) -> String {
+    format!("~{expected:.0} arrivals")
+}
+
 /// A stretch of the open timeline with one closed-form rate: what the schedule inverts.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Piece {
@@ -157,34 +185,19 @@ impl Phase {
     /// The phase's open arrivals as pieces of one closed-form rate each (none for a closed
     /// phase: the open timeline brings nobody during it).
     pub fn pieces(&self) -> Vec<Piece> {
-        match &self.load {
-            Load::Ramp(ramp) => vec![Piece {
-                start: self.start,
-                duration: self.duration,
-                ramp: *ramp,
-            }],
-            Load::Curve(curve) => curve.pieces(self.start),
-            Load::Closed(_) => Vec::new(),
-        }
+        self.load.shape().arrival_pieces(self.start, self.duration)
     }
 
     /// Expected number of open arrivals in the whole phase: the integral of its rate.
     pub fn mass(&self) -> f64 {
-        match &self.load {
-            Load::Ramp(ramp) => ramp.mass(self.duration),
-            Load::Curve(curve) => curve.mass(self.start),
-            Load::Closed(_) => 0.0,
-        }
+        self.load
+            .shape()
+            .expected_arrivals(self.start, self.duration)
     }
 
     /// The `inrush validate` columns: how the load goes, and how much of it there is.
     pub fn describe(&self) -> (String, String) {
-        let arrivals = || format!("~{:.0} arrivals", self.mass());
-        match &self.load {
-            Load::Ramp(ramp) => (ramp.describe(), arrivals()),
-            Load::Curve(curve) => (curve.describe(), arrivals()),
-            Load::Closed(closed) => closed.describe(),
-        }
+        self.load.shape().describe_columns(self.mass())
     }
 }
 

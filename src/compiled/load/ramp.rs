@@ -91,6 +91,22 @@ impl Ramp {
     }
 }
 
+impl super::LoadShape for Ramp {
+    fn arrival_pieces(&self, start: Duration, duration: Duration) -> Vec<super::Piece> {
+        vec![super::Piece {
+            start,
+            duration,
+            ramp: *self,
+        }]
+    }
+    fn expected_arrivals(&self, _start: Duration, duration: Duration) -> f64 {
+        self.mass(duration)
+    }
+    fn describe_columns(&self, expected: f64) -> (String, String) {
+        (self.describe(), super::arrivals_column(expected))
+    }
+}
+
 /// `rate`, `ramp_to` or `grow_to`: an open phase. A phase without `rate` starts at the rate the
 /// previous phase ended at (`previous_rate`).
 pub(super) fn compile(

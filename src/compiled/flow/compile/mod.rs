@@ -272,19 +272,7 @@ pub fn compile(
     let mut counters = Vec::new();
     let mut compiled = Vec::new();
     for (name, f) in flows {
-        let mut vars = IndexMap::new();
-        // A flow that users come back to sees the variables its users captured before
-        // (a login uses the token the signup captured); they come first, in the origin's order.
-        for c in cohorts.iter().map(|c| c.get_ref()) {
-            let returns_here = c
-                .returns
-                .as_ref()
-                .is_some_and(|r| r.get_ref().flow.get_ref() == name);
-            if let (true, Some(origin)) = (returns_here, flows.get(c.flow.get_ref())) {
-                collect_captures(origin.get_ref().steps.get_ref(), &mut vars);
-            }
-        }
-        collect_captures(f.get_ref().steps.get_ref(), &mut vars);
+        let vars = flow_vars(name, f, flows, cohorts);
         let var_names: Vec<String> = vars.keys().cloned().collect();
         let slots = vars.len();
         let mut c = Compiler {
@@ -315,6 +303,47 @@ pub fn compile(
             vars: var_names,
         });
     }
+    let out_cohorts = compile_cohorts(cohorts, flows, &compiled, problems);
+    FlowSet {
+        flows: compiled,
+        cohorts: out_cohorts,
+        catalog: Catalog::new(metrics).with_counters(counters),
+        feeders,
+    }
+}
+
+/// The variables of flow `name`, in slot order: those a returning user brings from the flow it
+/// first ran (the origin's captures come first), then the flow's own captures.
+fn flow_vars(
+    name: &str,
+    f: &Spanned<FlowSpec>,
+    flows: &IndexMap<String, Spanned<FlowSpec>>,
+    cohorts: &[Spanned<spec::CohortSpec>],
+) -> IndexMap<String, usize> {
+    let mut vars = IndexMap::new();
+    // A flow that users come back to sees the variables its users captured before
+    // (a login uses the token the signup captured); they come first, in the origin's order.
+    for c in cohorts.iter().map(|c| c.get_ref()) {
+        let returns_here = c
+            .returns
+            .as_ref()
+            .is_some_and(|r| r.get_ref().flow.get_ref() == name);
+        if let (true, Some(origin)) = (returns_here, flows.get(c.flow.get_ref())) {
+            collect_captures(origin.get_ref().steps.get_ref(), &mut vars);
+        }
+    }
+    collect_captures(f.get_ref().steps.get_ref(), &mut vars);
+    vars
+}
+
+/// `[[cohorts]]`: each names a flow and a share; without cohorts, a single flow is run by
+/// everyone (several flows need cohorts).
+fn compile_cohorts(
+    cohorts: &[Spanned<spec::CohortSpec>],
+    flows: &IndexMap<String, Spanned<FlowSpec>>,
+    compiled: &[Flow],
+    problems: &mut Problems,
+) -> Vec<Cohort> {
     let mut out_cohorts = Vec::new();
     for c in cohorts {
         let c = c.get_ref();
@@ -349,10 +378,5 @@ pub fn compile(
             "several flows need [[cohorts]] saying which users run which flow",
         );
     }
-    FlowSet {
-        flows: compiled,
-        cohorts: out_cohorts,
-        catalog: Catalog::new(metrics).with_counters(counters),
-        feeders,
-    }
+    out_cohorts
 }

@@ -34,6 +34,9 @@ impl Resolver for Scope {
         Expr::Concat(parts)
     }
 
+    /// A template path (`user.phone`, `swarm.sample(3).token`, a captured variable…) as an
+    /// expression. Long on purpose: one flat match with one arm per built-in name reads as the
+    /// list of what a template may say; cutting it would scatter that list.
     fn path(&mut self, segments: &[Segment], mut args: Vec<Vec<Expr>>) -> Result<Expr, String> {
         let names: Vec<&str> = segments.iter().map(|s| s.name.as_str()).collect();
         let called: Vec<bool> = segments.iter().map(|s| s.args.is_some()).collect();
