@@ -30,7 +30,7 @@ pub const ARRIVAL_STREAM: u64 = 0x6172_7269_7661_6c73;
 
 pub fn arrivals(plan: &Plan) -> Timeline {
     let mut rng = rand::rngs::SmallRng::seed_from_u64(plan.seed ^ ARRIVAL_STREAM);
-    let first = step(plan.arrivals, &mut rng, None);
+    let first = next_arrival_mass(plan.arrivals, &mut rng, None);
     Timeline {
         pieces: plan.phases.iter().flat_map(Phase::pieces).collect(),
         kind: plan.arrivals,
@@ -42,9 +42,10 @@ pub fn arrivals(plan: &Plan) -> Timeline {
     }
 }
 
-/// The increment of cumulative intensity to the next arrival: Exp(1) for a Poisson process
-/// (time-rescaling theorem), 1 for evenly spaced arrivals (the first one half a step in).
-fn step(kind: Arrivals, rng: &mut rand::rngs::SmallRng, previous: Option<f64>) -> f64 {
+/// The cumulative intensity of the next arrival: the previous one plus Exp(1) for a Poisson
+/// process (time-rescaling theorem), plus 1 for evenly spaced arrivals (the first one half a
+/// step in).
+fn next_arrival_mass(kind: Arrivals, rng: &mut rand::rngs::SmallRng, previous: Option<f64>) -> f64 {
     match (kind, previous) {
         (Arrivals::Poisson, p) => {
             let u: f64 = rng.random();
@@ -68,7 +69,7 @@ impl Iterator for Timeline {
                 let t = piece.start + Duration::from_secs_f64(piece.invert(within));
                 let item = (self.index, t);
                 self.index += 1;
-                self.next_mass = step(self.kind, &mut self.rng, Some(self.next_mass));
+                self.next_mass = next_arrival_mass(self.kind, &mut self.rng, Some(self.next_mass));
                 return Some(item);
             }
             self.mass_before += mass;

@@ -155,13 +155,14 @@ impl caps::Occupancy for WorkerAt<'_> {
     }
 }
 
-/// Forwards a walked user to the per_interval and keeps its operations for the `max_inflight` cap.
-struct Capture<'a> {
+/// Forwards a walked user to the per-interval counts and keeps its operations for the
+/// `max_inflight` cap.
+struct CountingSink<'a> {
     per_interval: &'a mut PerInterval,
     ops: Option<&'a mut BinaryHeap<Reverse<(At, At)>>>,
 }
 
-impl Sink for Capture<'_> {
+impl Sink for CountingSink<'_> {
     fn user(&mut self, start: f64, end: f64) {
         self.per_interval.user(start, end);
     }
@@ -193,7 +194,7 @@ struct Model<'a> {
     per_interval: &'a mut PerInterval,
 }
 
-/// Replays the whole load of `plan` on `workers` worker threads into `per_interval`.
+/// Replays the whole load of `plan` on `workers` worker threads into the per-interval counts.
 pub(super) fn replay(
     plan: &Plan,
     a: &Assumptions,
@@ -318,7 +319,7 @@ impl Model<'_> {
         };
         let track_ops = self.plan.max_inflight.is_some();
         let w = self.workers.get_mut(worker as usize)?;
-        let mut sink = Capture {
+        let mut sink = CountingSink {
             per_interval: &mut *self.per_interval,
             ops: track_ops.then_some(&mut w.ops_later),
         };
