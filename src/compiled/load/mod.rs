@@ -247,3 +247,104 @@ fn compile_phases(
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::compiled::{compile, describe, Plan};
+    use crate::error::ScenarioErrors;
+
+    /// The ramp of an open phase (a test failure otherwise).
+    fn ramp(p: &Phase) -> Ramp {
+        match &p.load {
+            Load::Ramp(r) => *r,
+            other => panic!("phase {} is not a ramp: {other:?}", p.name),
+        }
+    }
+
+    fn compile_str(text: &str) -> Result<Plan, ScenarioErrors> {
+        compile(Path::new("s.toml"), text, None)
+    }
+
+    #[test]
+    fn exponential_phases_need_positive_rates() {
+        let ok = "name = \"t\"\n[target]\nbuiltin = {}\n[load]\nphases = [ { name = \"a\", duration = \"1s\", rate = 5 }, { name = \"b\", duration = \"9s\", grow_to = 500 } ]\n";
+        let plan = compile_str(ok).expect("valid");
+        assert_eq!(ramp(&plan.phases[1]).shape, Shape::Exponential);
+        assert_eq!(
+            (ramp(&plan.phases[1]).from, ramp(&plan.phases[1]).to),
+            (5.0, 500.0)
+        );
+        let bad = ok.replace("rate = 5", "rate = 0");
+        let errs = compile_str(&bad).expect_err("from zero").0;
+        assert!(errs[0].message.contains("grow_to"), "{errs:?}");
+        let both = ok.replace("grow_to = 500", "grow_to = 500, ramp_to = 9");
+        assert!(compile_str(&both).is_err());
+    }
+
+    #[test]
+    fn a_recorded_day_is_compressed_and_scaled() {
+        // One hour at 1 000 signups/s, then a second hour ramping to 3 000/s: 3.6 M + 7.2 M
+        // recorded users. Played 60× faster at 1/1000 of the users: 2 minutes, 10 800 arrivals.
+        let dir = tempfile::tempdir().expect("tmp");
+        std::fs::write(
+            dir.path().join("day.csv"),
+            "time,rate\n3600,1000\n7200,1000\n10800,3000\n",
+        )
+        .expect("csv");
+        let scenario = dir.path().join("s.toml");
+        let text = "name = \"t\"\n[target]\nbuiltin = {}\n[load]\ncurve = { file = \"day.csv\", time_scale = 60, rate_scale = 0.001, name = \"day\" }\n";
+        let plan = compile(&scenario, text, Some(1)).expect("valid");
+        assert_eq!(plan.phases.len(), 1);
+        assert_eq!(plan.phases[0].name, "day");
+        assert_eq!(plan.duration(), Duration::from_secs(120));
+        let expected = plan.phases[0].mass();
+        assert!((expected - 10_800.0).abs() < 1e-6, "{expected}");
+        let uniform = Plan {
+            arrivals: Arrivals::Uniform,
+            ..plan
+        };
+        let n = crate::schedule::arrivals(&uniform).count() as f64;
+        assert!((n - 10_800.0).abs() / 10_800.0 < 0.01, "{n}");
+
+        std::fs::write(dir.path().join("day.csv"), "time,rate\n0,1\n10,2\n5,3\n").expect("csv");
+        let errs = compile(&scenario, text, Some(1)).expect_err("decreasing").0;
+        assert!(
+            errs[0].message.contains("day.csv:4: times must increase"),
+            "{errs:?}"
+        );
+        let both = text.replace("[load]\n", "[load]\nphases = []\n");
+        assert!(compile(&scenario, &both, Some(1)).is_err());
+    }
+
+    #[test]
+    fn closed_phases_and_caps_compile() {
+        let text = "name = \"t\"\n[target]\nbuiltin = {}\n[load]\nmax_inflight = 8\nphases = [ { name = \"a\", duration = \"2s\", rate = 5 }, { name = \"soak\", duration = \"10s\", users = 200 }, { name = \"b\", duration = \"1s\", ramp_to = 9 } ]\n";
+        let plan = compile_str(text).expect("valid");
+        assert_eq!(plan.max_inflight, Some(8));
+        let soak = &plan.phases[1];
+        assert_eq!(
+            soak.closed(),
+            Some(Closed {
+                users: 200,
+                ramp: Duration::from_secs(1)
+            })
+        );
+        // A closed phase has no rates at all: it is no ramp.
+        assert!(!matches!(soak.load, Load::Ramp(_)));
+        // An open phase after a closed one ramps from zero.
+        assert_eq!(ramp(&plan.phases[2]).from, 0.0);
+        assert!(describe(&plan).contains("closed: 200 users"));
+        let ramped = text.replace("users = 200", "users = 200, ramp = \"20s\"");
+        let errs = compile_str(&ramped).expect_err("ramp too long").0;
+        assert!(errs[0].message.contains("ramp"), "{errs:?}");
+        let stray = text.replace("rate = 5 }", "rate = 5, ramp = \"1s\" }");
+        let errs = compile_str(&stray).expect_err("ramp without users").0;
+        assert!(errs[0].message.contains("needs `users"), "{errs:?}");
+        let capped = text.replace("max_inflight = 8", "max_users = 100");
+        let errs = compile_str(&capped).expect_err("users above max_users").0;
+        assert!(errs[0].message.contains("max_users"), "{errs:?}");
+    }
+}
