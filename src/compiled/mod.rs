@@ -241,14 +241,6 @@ fn duration(text: &Spanned<String>, problems: &mut Problems) -> Duration {
 mod tests {
     use super::*;
 
-    /// The ramp of an open phase (a test failure otherwise).
-    fn ramp(p: &Phase) -> Ramp {
-        match &p.load {
-            Load::Ramp(r) => *r,
-            other => panic!("phase {} is not a ramp: {other:?}", p.name),
-        }
-    }
-
     fn compile_str(text: &str) -> Result<Plan, ScenarioErrors> {
         compile(Path::new("s.toml"), text, None)
     }
@@ -274,8 +266,8 @@ phases = [ { name = "a", duration = "2s", rate = 10 }, { name = "b", duration = 
                 prefix: "/api".into()
             })
         );
-        assert_eq!(ramp(&plan.phases[1]).from, 10.0);
-        assert_eq!(ramp(&plan.phases[1]).to, 20.0);
+        let ramp = plan.phases[1].ramp().expect("phase 1 is a ramp");
+        assert_eq!((ramp.from, ramp.to), (10.0, 20.0));
         assert_eq!(plan.phases[1].start, Duration::from_secs(2));
         assert_eq!(plan.duration(), Duration::from_secs(3));
         assert_eq!(plan.phase_at(Duration::from_millis(2500)), 1);

@@ -174,6 +174,14 @@ impl Phase {
         self.start + self.duration
     }
 
+    /// The ramp of this phase, if its arrivals follow one.
+    pub fn ramp(&self) -> Option<Ramp> {
+        match self.load {
+            Load::Ramp(r) => Some(r),
+            _ => None,
+        }
+    }
+
     /// The closed-model users of this phase, if it is a closed phase.
     pub fn closed(&self) -> Option<Closed> {
         match self.load {
@@ -258,10 +266,8 @@ mod tests {
 
     /// The ramp of an open phase (a test failure otherwise).
     fn ramp(p: &Phase) -> Ramp {
-        match &p.load {
-            Load::Ramp(r) => *r,
-            other => panic!("phase {} is not a ramp: {other:?}", p.name),
-        }
+        p.ramp()
+            .unwrap_or_else(|| panic!("phase {} is not a ramp: {:?}", p.name, p.load))
     }
 
     fn compile_str(text: &str) -> Result<Plan, ScenarioErrors> {
