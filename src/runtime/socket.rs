@@ -386,3 +386,36 @@ impl<'a> User<'a> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::metrics::{Counter, ErrorClass, MetricId};
+    use crate::runtime::tests::{errors, metric, run_one};
+
+    #[test]
+    fn a_dropped_socket_is_reopened_under_a_reconnect_policy_and_is_no_error() {
+        // The peer closes the socket on the first frame; the user reopens it and stays online.
+        let (plan, ended, rec) = run_one(
+            r#"
+[[flows.f.steps]]
+name = "ws"
+ws = "/ws/silent"
+reconnect = { attempts = 2, backoff = "20ms", jitter = "none" }
+
+[[flows.f.steps]]
+send = { type = "send", id = "{{ msg.id }}" }
+
+[[flows.f.steps]]
+stay_online = { constant = "300ms" }
+"#,
+        );
+        assert!(ended.completed, "the flow goes on after the reconnect");
+        let ws = metric(&plan, "ws");
+        let r = rec.metric(ws);
+        // The first open and the reconnect are both samples of the step; neither is an error.
+        assert_eq!((r.reconnects, r.count(), r.error_count()), (1, 2, 0));
+        // The message the peer closed on was never acked: still an ack error.
+        assert_eq!(rec.counter(Counter::MessagesSent), 1);
+        assert_eq!(errors(&rec, MetricId::MESSAGE_ACK, ErrorClass::WsClosed), 1);
+    }
+}

@@ -421,3 +421,85 @@ fn with_retry_after(e: OpError, resp: &Response) -> OpError {
         .and_then(|v| parse_retry_after(v, std::time::SystemTime::now()));
     e.with_status(resp.status, retry_after)
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::metrics::{ErrorClass, MetricId};
+    use crate::runtime::tests::{errors, metric, run_one};
+
+    /// µs, as the histograms hold latencies.
+    const MS: u64 = 1000;
+
+    #[test]
+    fn a_retried_request_is_one_operation_timed_from_its_first_attempts_start() {
+        let (plan, ended, rec) = run_one(
+            r#"
+[[flows.f.steps]]
+name = "flaky"
+http = "GET /flaky"
+retry = { attempts = 3, on = [503], backoff = "100ms", jitter = "none" }
+"#,
+        );
+        assert!(ended.completed);
+        let r = rec.metric(metric(&plan, "flaky"));
+        // Three attempts, two retries (not errors), one operation: the final attempt's success.
+        assert_eq!(
+            (r.attempts, r.retry_count(), r.count(), r.error_count()),
+            (3, 2, 1, 0)
+        );
+        // Its latency counts from the step's intended start, so it holds both backoffs (100 ms,
+        // then 200 ms without jitter); the service time is the last attempt's alone (a loopback
+        // request: far below the 300 ms, with room for a loaded machine).
+        assert!(r.latency.min() >= 300 * MS, "{}", r.latency.min());
+        assert!(r.service.max() < 300 * MS, "{}", r.service.max());
+    }
+
+    #[test]
+    fn exhausted_attempts_are_one_error_of_the_steps_metric() {
+        let (plan, ended, rec) = run_one(
+            r#"
+[[flows.f.steps]]
+name = "refused"
+http = "GET /status/503"
+retry = { attempts = 3, on = [503], backoff = "5ms", jitter = "none" }
+"#,
+        );
+        assert!(!ended.completed);
+        let m = metric(&plan, "refused");
+        let r = rec.metric(m);
+        assert_eq!((r.attempts, r.retry_count(), r.count()), (3, 2, 1));
+        assert_eq!(errors(&rec, m, ErrorClass::HttpStatus), 1);
+    }
+
+    #[test]
+    fn a_think_time_moves_the_next_steps_intended_start_and_a_transaction_spans_both() {
+        let (plan, ended, rec) = run_one(
+            r#"
+[[flows.f.steps]]
+name = "first"
+http = "GET /status/200"
+transaction = "both"
+
+[[flows.f.steps]]
+name = "second"
+http = "GET /status/200"
+think = { constant = "200ms" }
+transaction = "both"
+"#,
+        );
+        assert!(ended.completed);
+        // The second step is timed from the end of the pause, not from the end of the first
+        // (which would put the 200 ms pause in its latency).
+        let second = rec.metric(metric(&plan, "second"));
+        assert_eq!(second.count(), 1);
+        assert!(second.latency.max() < 200 * MS, "{}", second.latency.max());
+        // The transaction from the first step's intended start to the second's end: the pause is
+        // in it, once.
+        let both = rec.metric(metric(&plan, "both"));
+        assert_eq!((both.count(), both.error_count()), (1, 0));
+        assert!(both.latency.min() >= 200 * MS, "{}", both.latency.min());
+        assert!(both.latency.max() < 400 * MS, "{}", both.latency.max());
+        // The pause recorded the timer's lag: the arrival's sample and the pause's.
+        assert_eq!(rec.metric(MetricId::SCHEDULE_LAG).latency.len(), 2);
+    }
+}

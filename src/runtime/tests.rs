@@ -1,5 +1,6 @@
 //! One user end to end against a small server on 127.0.0.1: what the step loop and the socket's
-//! life record (under which metric, with which class), on a worker of its own.
+//! life record (under which metric, with which class), on a worker of its own. The harness
+//! (`run_one`, `metric`, `errors`) also serves the tests in `steps.rs` and `socket.rs`.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -18,10 +19,24 @@ use crate::runtime::{run_user, Ended, Session};
 use crate::swarm::identity::Identities;
 use crate::swarm::{Registry, RunState, Shared, WorkerCtx};
 
-/// `GET /status/{code}` answers that status; `/ws/ack` acks every frame that has an `id`;
-/// `/ws/silent` acks nothing and closes the socket after the first frame.
+/// `GET /status/{code}` answers that status; `GET /flaky` answers 503 twice, then 200;
+/// `/ws/ack` acks every frame that has an `id`; `/ws/silent` acks nothing and closes the socket
+/// after the first frame.
 async fn server() -> SocketAddr {
+    let refusals = Arc::new(std::sync::atomic::AtomicU32::new(2));
     let app = axum::Router::new()
+        .route(
+            "/flaky",
+            get(move || async move {
+                let left = refusals.load(std::sync::atomic::Ordering::Relaxed);
+                if left > 0 {
+                    refusals.store(left - 1, std::sync::atomic::Ordering::Relaxed);
+                    StatusCode::SERVICE_UNAVAILABLE
+                } else {
+                    StatusCode::OK
+                }
+            }),
+        )
         .route(
             "/status/{code}",
             get(|UrlPath(code): UrlPath<u16>| async move {
@@ -84,7 +99,7 @@ drain = "0s"
 }
 
 /// Runs user 0 of the plan's first flow to its end on a worker of its own.
-fn run_one(steps: &str) -> (Plan, Ended, Recorder) {
+pub(super) fn run_one(steps: &str) -> (Plan, Ended, Recorder) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -119,13 +134,13 @@ fn run_one(steps: &str) -> (Plan, Ended, Recorder) {
     })
 }
 
-fn metric(plan: &Plan, name: &str) -> MetricId {
+pub(super) fn metric(plan: &Plan, name: &str) -> MetricId {
     plan.catalog
         .id(name)
         .unwrap_or_else(|| panic!("a metric named {name}"))
 }
 
-fn errors(rec: &Recorder, m: MetricId, class: ErrorClass) -> u64 {
+pub(super) fn errors(rec: &Recorder, m: MetricId, class: ErrorClass) -> u64 {
     rec.metric(m).errors[class as usize]
 }
 
