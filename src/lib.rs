@@ -1,7 +1,9 @@
 //! inrush: load testing and surge simulation for messaging services.
 //!
-//! Data flows one way: scenario → plan → schedule → swarm of users → per-worker recorders →
-//! collector → summary and reports → verdict. See `../shared/DESIGN.md` and the README.
+//! Data flows one way: scenario file → compiled scenario (`Plan`) → schedule → workers start
+//! users (runtime, clients) → per-worker recorders → collector → summary and reports → verdict.
+//! One plain function per command below, each taking its own options. docs/architecture.md maps
+//! the layers and what each change touches.
 
 pub mod cli;
 pub mod clients;
