@@ -290,9 +290,15 @@ impl Parser<'_> {
         self.src[self.pos..].chars().next()
     }
 
+    /// Moves past one character, however many bytes it takes (a name or a space need not be
+    /// ASCII, and `pos` must stay on a character boundary).
+    fn bump(&mut self, c: char) {
+        self.pos += c.len_utf8();
+    }
+
     fn skip_ws(&mut self) {
-        while self.peek().is_some_and(char::is_whitespace) {
-            self.pos += 1;
+        while let Some(c) = self.peek().filter(|c| c.is_whitespace()) {
+            self.bump(c);
         }
     }
 
@@ -372,8 +378,8 @@ impl Parser<'_> {
 
     fn ident(&mut self) -> Result<String, TemplateError> {
         let start = self.pos;
-        while self.peek().is_some_and(|c| c.is_alphanumeric() || c == '_') {
-            self.pos += 1;
+        while let Some(c) = self.peek().filter(|c| c.is_alphanumeric() || *c == '_') {
+            self.bump(c);
         }
         if start == self.pos {
             return Err(error(self.at(), "expected a name"));
@@ -494,6 +500,31 @@ mod tests {
         assert_eq!(e.offset, 2);
         let e = compile("{{ \"open }}", Escape::None, &mut Table).expect_err("string");
         assert!(e.message.contains("unterminated"));
+    }
+
+    #[test]
+    fn non_ascii_inside_braces_is_an_error_with_its_offset_not_a_panic() {
+        // Names may be any letters: `éx` is an unknown variable at byte 7, where it starts.
+        let e = compile("/v1/{{ éx }}", Escape::None, &mut Table).expect_err("unknown");
+        assert_eq!(e.offset, 7);
+        assert!(e.message.contains("éx"), "{e}");
+        // A non-breaking space is white space; the name after it still resolves.
+        let t = compile("{{\u{a0}token\u{3000}}}", Escape::None, &mut Table).expect("ok");
+        assert_eq!(t.render_with(eval), "tok");
+        // A character that starts no value, and one after a value.
+        for text in [
+            "{{ ✓ }}",
+            "{{ token ✓ }}",
+            "{{ token.é }}",
+            "{{ upper(é) }}",
+            "{{ 1é }}",
+        ] {
+            let e = compile(text, Escape::None, &mut Table).expect_err(text);
+            assert!(
+                e.offset <= text.len() && text.is_char_boundary(e.offset),
+                "{text}: {e}"
+            );
+        }
     }
 
     #[test]
