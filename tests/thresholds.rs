@@ -249,32 +249,52 @@ messages = 0
     assert!(s.duration_s < 10.0, "{}", s.duration_s);
 }
 
+/// Ctrl-C (SIGINT), and what `timeout`, Docker, Kubernetes and CI runners send to cancel
+/// (SIGTERM; SIGHUP when a terminal goes away): the users stop, the report is written, exit 3.
+/// The three runs go side by side.
 #[test]
 fn an_interrupted_run_exits_three_with_its_report() {
     let scratch = Scratch::new();
-    let out = scratch.out("run");
-    let mut child = inrush()
-        .args([
-            "run",
-            "scenarios/quickstart.toml",
-            "--quiet",
-            "--workers",
-            "1",
-            "--out",
-        ])
-        .arg(&out)
-        .spawn()
-        .expect("starts");
+    let signals = [
+        ("int", libc::SIGINT),
+        ("term", libc::SIGTERM),
+        ("hup", libc::SIGHUP),
+    ];
+    let children: Vec<_> = signals
+        .iter()
+        .map(|&(name, signal)| {
+            let out = scratch.out(name);
+            let child = inrush()
+                .args([
+                    "run",
+                    "scenarios/quickstart.toml",
+                    "--quiet",
+                    "--workers",
+                    "1",
+                    "--out",
+                ])
+                .arg(&out)
+                .spawn()
+                .expect("starts");
+            (name, signal, out, child)
+        })
+        .collect();
     std::thread::sleep(Duration::from_millis(2500));
-    // SAFETY: sending SIGINT to our own child process.
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGINT);
+    for (_, signal, _, child) in &children {
+        // SAFETY: sending a signal to our own child process.
+        unsafe {
+            libc::kill(child.id() as i32, *signal);
+        }
     }
-    let status = child.wait().expect("exits");
-    assert_eq!(status.code(), Some(3));
-    let s: Summary =
-        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).expect("summary"))
-            .expect("schema");
-    assert_eq!(s.verdict, Verdict::Interrupted);
-    assert!(s.duration_s < 10.0);
+    for (name, _, out, mut child) in children {
+        let status = child.wait().expect("exits");
+        assert_eq!(status.code(), Some(3), "{name}");
+        let s: Summary = serde_json::from_str(
+            &std::fs::read_to_string(out.join("summary.json")).expect("summary"),
+        )
+        .expect("schema");
+        assert_eq!(s.verdict, Verdict::Interrupted, "{name}");
+        assert!(s.duration_s < 10.0, "{name}");
+        assert!(out.join("junit.xml").exists(), "{name}");
+    }
 }

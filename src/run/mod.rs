@@ -367,7 +367,7 @@ fn layout(plan: &Plan) -> RunLayout {
 
 /// The run loop: merges the workers' snapshots into intervals and hands each to the sinks,
 /// moves the run through its states (running, stopping, ended) on time, aborts it when an
-/// `abort_on_fail` threshold fails, and stops it on Ctrl-C. Returns when every worker is done.
+/// `abort_on_fail` threshold fails, and stops it on Ctrl-C, SIGTERM or SIGHUP. Returns when every worker is done.
 async fn collect(
     plan: &Plan,
     shared: &Shared,
@@ -381,9 +381,9 @@ async fn collect(
     // before the end is woken up to ~2 ms late and must still start, not count as dropped.
     let stop_at = tokio::time::Instant::from_std(shared.t0 + plan.duration() + STOP_SLACK);
     let mut ending = Ending::default();
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
-    let mut ctrl_c_armed = true;
+    let stop_signal = stop_requested();
+    tokio::pin!(stop_signal);
+    let mut signal_armed = true;
     while !collector.all_finished() {
         let state = *state_tx.borrow();
         let next_state_at = match state {
@@ -416,14 +416,71 @@ async fn collect(
                 let next = if state == RunState::Running { RunState::Stopping } else { RunState::Ended };
                 state_tx.send_replace(next);
             }
-            _ = &mut ctrl_c, if ctrl_c_armed => {
-                ctrl_c_armed = false;
+            _ = &mut stop_signal, if signal_armed => {
+                signal_armed = false;
                 ending.interrupted = true;
                 state_tx.send_replace(RunState::Aborted);
             }
         }
     }
     ending
+}
+
+/// Resolves on the first SIGINT (Ctrl-C), SIGTERM or SIGHUP: what a terminal, `timeout`, Docker,
+/// Kubernetes and CI runners send to cancel, so a cancelled run still stops its users and writes
+/// its report. A signal this process was started ignoring (`nohup` ignores SIGHUP) stays ignored,
+/// and one whose handler cannot be installed is simply not waited for.
+#[cfg(unix)]
+async fn stop_requested() {
+    async fn first(signal: Option<tokio::signal::unix::Signal>) {
+        match signal {
+            Some(mut s) => {
+                s.recv().await;
+            }
+            None => std::future::pending().await,
+        }
+    }
+    async fn ctrl_c() {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+    use tokio::signal::unix::{signal, SignalKind};
+    let listen = |kind: SignalKind| {
+        (!ignored_at_start(kind.as_raw_value()))
+            .then(|| signal(kind).ok())
+            .flatten()
+    };
+    let (term, hup) = (
+        listen(SignalKind::terminate()),
+        listen(SignalKind::hangup()),
+    );
+    tokio::select! {
+        _ = ctrl_c() => {}
+        _ = first(term) => {}
+        _ = first(hup) => {}
+    }
+}
+
+/// Elsewhere only Ctrl-C is there to wait for.
+#[cfg(not(unix))]
+async fn stop_requested() {
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Whether `signal` is ignored (SIG_IGN), as `nohup` leaves SIGHUP: installing a handler would
+/// undo what the user asked for.
+#[cfg(unix)]
+fn ignored_at_start(signal: libc::c_int) -> bool {
+    // SAFETY: sigaction with a null new action only reads the current disposition into the
+    // zeroed struct we own.
+    unsafe {
+        let mut current: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(signal, std::ptr::null(), &mut current) == 0
+            && current.sa_sigaction == libc::SIG_IGN
+    }
 }
 
 /// The phase an interval starting at `start` lies in, or "drain" after the schedule.
