@@ -15,7 +15,8 @@ use crate::duration::parse_duration;
     about = "Rehearse a signup surge: a swarm of simulated users signs up and chats against a \
              messaging service while every operation is measured into latency histograms.",
     after_help = "Exit codes: 0 passed, 1 thresholds failed, 2 usage or scenario error (nothing was \
-                  sent), 3 run aborted or interrupted (the report is still written).\n\n\
+                  sent), 3 run aborted or interrupted by Ctrl-C, SIGTERM or SIGHUP (the report is still \
+                  written).\n\n\
                   Start here: inrush run scenarios/quickstart.toml"
 )]
 pub struct Cli {
