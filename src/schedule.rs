@@ -6,7 +6,7 @@ use std::time::Duration;
 use rand::{RngExt, SeedableRng};
 
 use crate::compiled::load::Piece;
-use crate::compiled::{Arrivals, Closed, Phase, Plan};
+use crate::compiled::{Arrivals, Phase, Plan};
 
 /// The intended arrival times of every user, in order, as offsets from the start of the run.
 /// Lazy: memory stays flat however many users the plan has.
@@ -76,18 +76,6 @@ impl Iterator for Timeline {
             self.piece += 1;
         }
     }
-}
-
-/// When this worker's users of a closed phase first start: the phase's `users` are slots
-/// 0..N, slot s starting at `start + ramp·s/N` (evenly spread), dealt round-robin to workers
-/// like open arrivals (slot s runs on worker s mod workers).
-pub fn closed_starts(
-    phase: &Phase,
-    closed: Closed,
-    worker: u64,
-    workers: u64,
-) -> impl Iterator<Item = Duration> {
-    closed.first_starts(phase.start, worker, workers)
 }
 
 /// The first user index of closed-phase users: the open timeline's count (0 without closed
@@ -300,7 +288,7 @@ mod tests {
     #[test]
     fn closed_users_start_evenly_and_are_dealt_to_workers() {
         let mut p = plan(Arrivals::Uniform, 1, &[(5.0, 5.0, 2), (0.0, 0.0, 10)]);
-        let closed = Closed {
+        let closed = crate::compiled::Closed {
             users: 10,
             ramp: Duration::from_secs(2),
         };
@@ -308,17 +296,17 @@ mod tests {
         // The open timeline brings nobody during a closed phase.
         assert_eq!(arrivals(&p).count(), 10);
         // One worker: slot s at 2 s + 200 ms·s.
-        let all: Vec<Duration> = closed_starts(&p.phases[1], closed, 0, 1).collect();
+        let all: Vec<Duration> = closed.first_starts(p.phases[1].start, 0, 1).collect();
         let expected: Vec<Duration> = (0..10)
             .map(|s| Duration::from_secs(2) + Duration::from_millis(200 * s))
             .collect();
         assert_eq!(all, expected);
         // Three workers share the same ten slots, round-robin, none twice.
         let mut dealt: Vec<Duration> = (0..3)
-            .flat_map(|w| closed_starts(&p.phases[1], closed, w, 3))
+            .flat_map(|w| closed.first_starts(p.phases[1].start, w, 3))
             .collect();
-        assert_eq!(closed_starts(&p.phases[1], closed, 0, 3).count(), 4);
-        assert_eq!(closed_starts(&p.phases[1], closed, 2, 3).count(), 3);
+        assert_eq!(closed.first_starts(p.phases[1].start, 0, 3).count(), 4);
+        assert_eq!(closed.first_starts(p.phases[1].start, 2, 3).count(), 3);
         dealt.sort();
         assert_eq!(dealt, expected);
     }

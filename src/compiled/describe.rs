@@ -68,8 +68,9 @@ fn scenario_and_phases(plan: &Plan, out: &mut String) -> f64 {
     );
     let mut total = 0.0;
     for p in &plan.phases {
-        total += p.mass();
-        let (rate, volume) = p.describe();
+        let expected = p.mass();
+        total += expected;
+        let (rate, volume) = p.load.shape().describe_columns(expected);
         let _ = writeln!(
             out,
             "  phase {:<12} {:>7.1}s  {rate:<24} {volume}",
@@ -99,6 +100,13 @@ fn cohorts(plan: &Plan, out: &mut String) {
     for c in &set.cohorts {
         // Cohorts name only compiled flows; one that does not is left out rather than panic.
         let Some(flow) = set.flows.get(c.flow) else {
+            debug_assert!(
+                false,
+                "cohort {} names flow {} of {}",
+                c.name,
+                c.flow,
+                set.flows.len()
+            );
             continue;
         };
         let _ = writeln!(

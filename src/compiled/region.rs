@@ -1,7 +1,7 @@
 //! Regions: named shares of the users with client-side network conditions (an added one-way
 //! delay and its jitter), so a rehearsal can show that "the Americas saw it slower". Which
 //! region a user is in is drawn from the seed and the user's index; how a region's delay is
-//! applied to connects, sends and receives lives in `flow::link`.
+//! applied to connects, sends and receives lives in `clients::region_link`.
 
 use std::time::Duration;
 

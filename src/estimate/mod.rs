@@ -5,9 +5,9 @@
 //! generator processes or machines like this one it takes.
 //!
 //! Layout: [`walk`] follows one user through its flow, [`model`] decides who starts when (open
-//! arrivals, closed-phase loops, returning users, the caps), this module adds every user up on the
-//! run's own interval boundaries (so plan and run timelines line up point by point) and judges
-//! the result against this machine's limits, [`render`] writes the report.
+//! arrivals, closed-phase loops, returning users, the caps), [`per_interval`] adds every user up
+//! on the run's own interval boundaries (so plan and run timelines line up point by point), this
+//! module judges the result against this machine's limits, [`render`] writes the report.
 
 pub mod model;
 mod per_interval;

@@ -4,8 +4,8 @@
 //! takes it with (src/run/worker.rs):
 //!
 //! - open arrivals: [`schedule::arrivals`], user `index` on worker `index % workers`;
-//! - closed phases: [`schedule::closed_starts`] for every worker's slots; a slot's next user
-//!   starts when the previous one left, while that is before the phase's end; its index is
+//! - closed phases: [`Closed::first_starts`](crate::compiled::Closed::first_starts) for every
+//!   worker's slots; a slot's next user starts when the previous one left, while that is before the phase's end; its index is
 //!   [`schedule::closed_index`] with the worker's own count of closed users so far (in the order
 //!   its slots start users, as the run's worker does);
 //! - returns: a user whose flow completed comes back if [`Identities::comes_back`] says so for
@@ -221,7 +221,7 @@ pub(super) fn replay(
             continue;
         };
         for w in 0..workers {
-            for first in schedule::closed_starts(phase, closed, w, workers) {
+            for first in closed.first_starts(phase.start, w, workers) {
                 let due = Due::Closed {
                     worker: w,
                     phase_end: phase.end().as_secs_f64(),

@@ -118,11 +118,6 @@ impl Collector {
         }
     }
 
-    /// The metric names, phases and regions it was built with.
-    pub fn layout(&self) -> &RunLayout {
-        &self.layout
-    }
-
     pub fn all_finished(&self) -> bool {
         self.workers.iter().all(|w| w.finished)
     }

@@ -101,6 +101,15 @@ impl Catalog {
     }
 }
 
+/// The messages a run's end left undelivered, counted by the swarm's registry at the end.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Undelivered {
+    /// Accepted for a recipient that stayed online, never received.
+    pub lost: u64,
+    /// Accepted for a recipient that went offline before the end: held by the target.
+    pub pending: u64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -365,14 +365,7 @@ pub fn metrics_of(
         .collect()
 }
 
-/// The messages a run's end left undelivered, counted by the swarm's registry.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Undelivered {
-    /// Accepted for a recipient that stayed online, never received.
-    pub lost: u64,
-    /// Accepted for a recipient that went offline before the end: held by the target.
-    pub pending: u64,
-}
+pub use crate::metrics::Undelivered;
 
 pub fn messages_of(r: &Recorder, delivery: Option<Undelivered>) -> Messages {
     Messages {

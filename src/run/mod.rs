@@ -2,7 +2,7 @@
 //! and write the run directory. The only place where the pieces meet.
 
 mod summary;
-pub mod worker;
+mod worker;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -43,10 +43,6 @@ pub struct Outcome {
     pub dir: PathBuf,
     pub summary: Summary,
 }
-
-/// How long after the schedule's end the run stops starting operations: the swarm's rule, which
-/// the dry run follows too.
-const STOP_SLACK: Duration = crate::swarm::STOP_SLACK;
 
 /// Lead time between planning the start and the first arrival, so every worker is ready.
 const LEAD: Duration = Duration::from_millis(50);
@@ -379,7 +375,8 @@ async fn collect(
 ) -> Ending {
     // The schedule's end, plus the slack of tokio's millisecond timers: an arrival due just
     // before the end is woken up to ~2 ms late and must still start, not count as dropped.
-    let stop_at = tokio::time::Instant::from_std(shared.t0 + plan.duration() + STOP_SLACK);
+    let stop_at =
+        tokio::time::Instant::from_std(shared.t0 + plan.duration() + crate::swarm::STOP_SLACK);
     let mut ending = Ending::default();
     let stop_signal = stop_requested();
     tokio::pin!(stop_signal);

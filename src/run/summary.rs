@@ -21,11 +21,7 @@ pub(super) fn build_summary(
     workers: usize,
 ) -> Summary {
     let duration_s = c.timeline.points.last().map_or(0.0, |p| p.end_s);
-    let delivery = shared.registry.delivery();
-    let undelivered = summary::Undelivered {
-        lost: delivery.lost,
-        pending: delivery.pending,
-    };
+    let undelivered = shared.registry.delivery();
     let (cpu_seconds, peak_rss_mb) = crate::resource_usage::process_cpu_and_peak_rss();
     let mut s = Summary {
         schema: summary::SCHEMA.to_string(),

@@ -120,7 +120,7 @@ async fn spawn_all(ctx: Rc<WorkerCtx>, id: u64, n: u64, first_closed_index: u64)
         let Some(closed) = phase.closed() else {
             continue;
         };
-        for first in schedule::closed_starts(phase, closed, id, n) {
+        for first in closed.first_starts(phase.start, id, n) {
             let ids = ClosedIds {
                 base: first_closed_index,
                 next: next.clone(),

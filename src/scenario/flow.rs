@@ -1,6 +1,6 @@
 //! Flows as users write them in a scenario file: `[flows.<name>]` with ordered `steps`, and
 //! `[[cohorts]]` that say which share of arriving users runs which flow. Positions are kept so
-//! that `compile.rs` can say where a step is wrong.
+//! that the flow compiler (`compiled::flow::compile`) can say where a step is wrong.
 
 use indexmap::IndexMap;
 use serde::Deserialize;

@@ -1,4 +1,6 @@
-//! The swarm: worker threads that start users on the arrival schedule, and what they share.
+//! The swarm: what a run's users share — each worker's context (`WorkerCtx`: its clock,
+//! recorders and gauges), the precise clock, identities, the registry of registered and online
+//! users, the caps decision and the stop slack. The worker threads themselves are `run::worker`.
 //!
 //! Each worker is one OS thread running a single-threaded tokio runtime, like wrk's threads: a
 //! user lives on one worker for its whole life, so the worker's recorder is plain data touched by

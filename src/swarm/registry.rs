@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use rand::RngExt;
 
 use crate::compiled::flow::template::Value;
+use crate::metrics::Undelivered;
 
 /// A simulated user as the rest of the swarm sees it.
 #[derive(Debug)]
@@ -59,15 +60,6 @@ impl Member {
 pub struct Registry {
     registered: Mutex<Vec<Arc<Member>>>,
     online: Mutex<Vec<Arc<Member>>>,
-}
-
-/// Final message accounting across the swarm.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Delivery {
-    /// Accepted for a recipient that stayed online, never received.
-    pub lost: u64,
-    /// Accepted for a recipient that went offline before the end: held by the target.
-    pub pending: u64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -161,8 +153,9 @@ impl Registry {
     }
 
     /// Compares what the target accepted for each user with what that user received.
-    pub fn delivery(&self) -> Delivery {
-        let mut d = Delivery::default();
+    /// Final message accounting across the swarm.
+    pub fn delivery(&self) -> Undelivered {
+        let mut d = Undelivered::default();
         for m in lock(&self.registered).iter() {
             let missing = m
                 .accepted
@@ -266,7 +259,7 @@ mod tests {
         b.left.store(true, Ordering::Relaxed);
         assert_eq!(
             r.delivery(),
-            Delivery {
+            Undelivered {
                 lost: 2,
                 pending: 4
             }
@@ -277,7 +270,7 @@ mod tests {
         b.received.store(4, Ordering::Relaxed);
         assert_eq!(
             r.delivery(),
-            Delivery {
+            Undelivered {
                 lost: 2,
                 pending: 0
             }
@@ -290,7 +283,7 @@ mod tests {
         b.left.store(true, Ordering::Relaxed);
         assert_eq!(
             r.delivery(),
-            Delivery {
+            Undelivered {
                 lost: 2,
                 pending: 1
             }

@@ -65,22 +65,6 @@ impl Ramp {
         (2.0 * m / denom).min(duration.as_secs_f64())
     }
 
-    /// The arrival rate (users per second) `t` into a phase of `duration`.
-    pub fn rate_at(&self, duration: Duration, t: Duration) -> f64 {
-        let d = duration.as_secs_f64();
-        let x = if d > 0.0 {
-            (t.as_secs_f64() / d).clamp(0.0, 1.0)
-        } else {
-            1.0
-        };
-        match self.shape {
-            Shape::Exponential if self.from > 0.0 && self.to > 0.0 => {
-                self.from * (self.to / self.from).powf(x)
-            }
-            _ => self.from + (self.to - self.from) * x,
-        }
-    }
-
     /// The validate description's rate column.
     pub fn describe(&self) -> String {
         match (self.from == self.to, self.shape) {
@@ -167,23 +151,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_rate_goes_from_start_to_end() {
+    fn the_mass_is_the_rates_integral_and_invert_undoes_it() {
         let d = Duration::from_secs(10);
         let linear = Ramp {
             from: 10.0,
             to: 30.0,
             shape: Shape::Linear,
         };
-        assert_eq!(linear.rate_at(d, Duration::ZERO), 10.0);
-        assert_eq!(linear.rate_at(d, Duration::from_secs(5)), 20.0);
-        assert_eq!(linear.rate_at(d, Duration::from_secs(10)), 30.0);
         assert_eq!(linear.mass(d), 200.0);
         let grow = Ramp {
             from: 10.0,
             to: 1000.0,
             shape: Shape::Exponential,
         };
-        assert!((grow.rate_at(d, Duration::from_secs(5)) - 100.0).abs() < 1e-9);
+        // 10 users/s growing 100-fold over 10 s: ∫₀¹⁰ 10·100^(t/10) dt = 990·10 / ln 100.
+        assert!((grow.mass(d) - 990.0 * 10.0 / 100f64.ln()).abs() < 1e-9);
         // The inverse of the mass: all of it is reached at the end, half of it earlier.
         assert!((grow.invert(d, grow.mass(d)) - 10.0).abs() < 1e-9);
         assert!((linear.invert(d, 75.0) - 5.0).abs() < 1e-9);
