@@ -115,14 +115,21 @@ pub fn regate(summary: &mut Summary, extra: &[String]) -> Result<(), Error> {
             .map_err(|e| Error::Usage(format!("threshold '{expr}': {e}")))?;
         thresholds.push(t);
     }
-    summary.thresholds = thresholds.iter().map(|t| evaluate(t, summary)).collect();
-    if summary.verdict != Verdict::Interrupted {
-        let failed = summary.aborted.is_some() || summary.thresholds.iter().any(|t| !t.passed);
-        summary.verdict = if failed {
-            Verdict::Failed
-        } else {
-            Verdict::Passed
-        };
-    }
+    let interrupted = summary.verdict == Verdict::Interrupted;
+    judge(summary, &thresholds, interrupted);
     Ok(())
+}
+
+/// Evaluates `thresholds` into the summary and gives it its verdict: interrupted stays
+/// interrupted; a run an `abort_on_fail` threshold stopped, or with any threshold failing, has
+/// failed; any other has passed. The one rule for a finished run and a re-gated one.
+pub fn judge(summary: &mut Summary, thresholds: &[Threshold], interrupted: bool) {
+    summary.thresholds = thresholds.iter().map(|t| evaluate(t, summary)).collect();
+    summary.verdict = if interrupted {
+        Verdict::Interrupted
+    } else if summary.aborted.is_some() || summary.thresholds.iter().any(|t| !t.passed) {
+        Verdict::Failed
+    } else {
+        Verdict::Passed
+    };
 }

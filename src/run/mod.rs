@@ -18,7 +18,7 @@ use crate::metrics::collector::{Collector, PhaseWindow, RunLayout};
 use crate::report::live::hlog::HlogFile;
 use crate::report::live::progress::Progress;
 use crate::report::live::{IntervalSink, IntervalView};
-use crate::report::summary::{Summary, Verdict};
+use crate::report::summary::Summary;
 use crate::swarm::{identity::Identities, Registry, RunState, Shared};
 use summary::build_summary;
 
@@ -314,19 +314,8 @@ async fn run_swarm(
 
 /// Evaluates the plan's thresholds against the finished run and sets the verdict.
 fn set_verdict(summary: &mut Summary, plan: &Plan, ending: Ending) {
-    summary.thresholds = plan
-        .thresholds
-        .iter()
-        .map(|t| crate::gate::evaluate(t, summary))
-        .collect();
-    summary.verdict = if ending.interrupted {
-        Verdict::Interrupted
-    } else if ending.aborted.is_some() || summary.thresholds.iter().any(|t| !t.passed) {
-        Verdict::Failed
-    } else {
-        Verdict::Passed
-    };
     summary.aborted = ending.aborted;
+    crate::gate::judge(summary, &plan.thresholds, ending.interrupted);
 }
 
 /// Every live consumer of the run's intervals, in the order they see each one. A new live
