@@ -97,6 +97,12 @@ pub struct RunArgs {
     /// No live progress and no summary table.
     #[arg(long)]
     pub quiet: bool,
+    /// Generator memory this run may plan for, e.g. 8GiB (default: half of the memory
+    /// available at the start). Without max_users, active users are capped at this budget
+    /// over 64 KiB each (arrivals beyond are dropped and counted); a closed phase or a
+    /// max_users that cannot fit is refused (exit 2)
+    #[arg(long, value_name = "SIZE", value_parser = crate::compiled::sizing::parse_bytes)]
+    pub memory_budget: Option<u64>,
 }
 
 #[derive(Debug, Args)]

@@ -25,6 +25,7 @@ fn main() -> ExitCode {
             workers: args.workers,
             thresholds: args.thresholds,
             quiet: args.quiet,
+            memory_budget: args.memory_budget,
         })
         .map(|outcome| exit_code(outcome.summary.verdict)),
         Command::Report { dir, thresholds } => {

@@ -4,6 +4,15 @@
 
 use std::net::IpAddr;
 
+/// Memory the kernel says it could give new work now without swapping (`MemAvailable` in
+/// /proc/meminfo), bytes; `None` where the system does not say.
+pub fn memory_available() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
+}
+
 /// The open-file limit of this process (RLIMIT_NOFILE).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct OpenFiles {

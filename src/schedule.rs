@@ -78,12 +78,16 @@ impl Iterator for Timeline {
     }
 }
 
-/// The first user index of closed-phase users: the open timeline's count (0 without closed
-/// phases), so that closed users' identities collide with no open arrival's. Walks the whole
-/// open timeline: compute it once, before the clock starts.
+/// The first user index of closed-phase users (0 without closed phases): above every index the
+/// open timeline can give, so that closed users' identities collide with no open arrival's.
+/// The timeline's count is its expected arrivals `m` (evenly spaced: at most `m + 1`; Poisson:
+/// `m` give or take `sqrt(m)`), so `m + 20·sqrt(m) + 20` is above it for any seed (a Poisson
+/// count 20 standard deviations out is beyond any chance), without walking a timeline that may
+/// hold billions of arrivals.
 pub fn first_closed_index(plan: &Plan) -> u64 {
     if plan.phases.iter().any(|p| p.closed().is_some()) {
-        arrivals(plan).count() as u64
+        let m: f64 = plan.phases.iter().map(Phase::mass).sum();
+        (m + 20.0 * m.sqrt() + 20.0).ceil() as u64
     } else {
         0
     }
@@ -309,6 +313,38 @@ mod tests {
         assert_eq!(closed.first_starts(p.phases[1].start, 2, 3).count(), 3);
         dealt.sort();
         assert_eq!(dealt, expected);
+    }
+
+    #[test]
+    fn the_first_closed_index_is_above_every_open_arrival_for_any_seed() {
+        for kind in [Arrivals::Poisson, Arrivals::Uniform] {
+            for seed in 0..200 {
+                let mut p = plan(kind, seed, &[(3.0, 3.0, 2), (5.0, 9.0, 3)]);
+                let end = p.duration();
+                p.phases.push(Phase {
+                    name: "soak".into(),
+                    start: end,
+                    duration: Duration::from_secs(1),
+                    load: Load::Closed(crate::compiled::Closed {
+                        users: 2,
+                        ramp: Duration::ZERO,
+                    }),
+                });
+                let open = arrivals(&p).count() as u64;
+                let base = first_closed_index(&p);
+                assert!(
+                    open <= base,
+                    "{kind:?} seed {seed}: {open} arrivals, base {base}"
+                );
+                // Not wastefully far either: the expected 27 plus 20·sqrt(27) + 20.
+                assert!(base <= 27 + 124, "base {base}");
+            }
+        }
+        // Without closed phases nothing is reserved.
+        assert_eq!(
+            first_closed_index(&plan(Arrivals::Poisson, 1, &[(3.0, 3.0, 2)])),
+            0
+        );
     }
 
     #[test]

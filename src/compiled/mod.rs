@@ -7,6 +7,7 @@ pub mod flow;
 pub mod load;
 pub mod region;
 pub mod retry;
+pub mod sizing;
 mod source_addresses;
 pub mod target;
 pub mod threshold;
@@ -83,6 +84,18 @@ impl Plan {
             .iter()
             .position(|p| t < p.end())
             .unwrap_or(self.phases.len().saturating_sub(1))
+    }
+
+    /// The plan with every phase's rates (or closed users) and both caps multiplied by
+    /// `factor` (> 0): the same profile for `factor` times the users.
+    pub fn scaled(&self, factor: f64) -> Plan {
+        let cap = |c: u64| ((c as f64 * factor).round() as u64).max(1);
+        Plan {
+            phases: self.phases.iter().map(|p| p.scaled(factor)).collect(),
+            max_users: self.max_users.map(cap),
+            max_inflight: self.max_inflight.map(cap),
+            ..self.clone()
+        }
     }
 }
 

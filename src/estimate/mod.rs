@@ -12,6 +12,7 @@
 pub mod model;
 mod per_interval;
 pub mod render;
+mod sample;
 pub mod walk;
 
 use std::time::Duration;
@@ -71,6 +72,10 @@ pub struct Estimate {
     /// reader should know (a cap that binds).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// Set when the plan was too large to walk user by user: it walked 1 in this many users
+    /// and scaled the counts back up (the open timeline is then an estimate, not exact).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sampled_one_in: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -216,6 +221,11 @@ pub fn estimate(plan: &Plan, latency: Duration) -> Estimate {
 /// [`estimate`] for a run with `workers` worker threads (`inrush run --workers`): the caps and
 /// the closed phases' users are split across them as the run splits them.
 pub fn estimate_with_workers(plan: &Plan, latency: Duration, workers: u64) -> Estimate {
+    estimate_within(plan, latency, workers, sample::WALK_BUDGET)
+}
+
+/// [`estimate_with_workers`], walking one by one at most about `budget` users.
+fn estimate_within(plan: &Plan, latency: Duration, workers: u64, budget: f64) -> Estimate {
     let workers = workers.max(1);
     let duration = plan.duration().as_secs_f64();
     let drain = plan.drain.as_secs_f64();
@@ -229,16 +239,31 @@ pub fn estimate_with_workers(plan: &Plan, latency: Duration, workers: u64) -> Es
         stop: duration + crate::swarm::STOP_SLACK.as_secs_f64(),
         drain,
     };
-    // The run's interval boundaries, to the end of the drain and a second beyond.
+    // The run's interval boundaries, to the end of the drain and a second beyond; for a plan
+    // longer than MAX_INTERVALS seconds, every `stride`-th second (and phase ends in between
+    // are passed over), so a week-long plan stays as quick to compute and draw as a day's.
     let horizon = duration + drain + 1.0;
+    let stride = Duration::from_secs((horizon / MAX_INTERVALS).ceil().max(1.0) as u64);
     let mut ends = Vec::new();
     let mut t = Duration::ZERO;
     while t.as_secs_f64() < horizon {
-        t = crate::schedule::next_boundary(plan, t);
+        let after = if t.is_zero() {
+            t
+        } else {
+            t + stride - Duration::from_secs(1)
+        };
+        t = crate::schedule::next_boundary(plan, after);
         ends.push(t.as_secs_f64());
     }
     let mut per_interval = PerInterval::new(ends);
-    let counts = model::replay(plan, &a, workers, &mut per_interval);
+    let one_in = sample::one_in(plan, budget);
+    let counts = if one_in > 1 {
+        let sampled = plan.scaled(1.0 / one_in as f64);
+        let counts = model::replay(&sampled, &a, workers, &mut per_interval);
+        sample::scale_up(counts, &mut per_interval, one_in)
+    } else {
+        model::replay(plan, &a, workers, &mut per_interval)
+    };
     let n = per_interval.ends.len();
     let users = gauge(&per_interval.users, n);
     let websockets = gauge(&per_interval.websockets, n);
@@ -277,8 +302,22 @@ pub fn estimate_with_workers(plan: &Plan, latency: Duration, workers: u64) -> Es
         cap: plan.max_inflight,
         binds: plan.max_inflight.is_some_and(|c| inflight_peak >= c as f64),
     };
-    judge(plan, latency, workers, counts, inflight, timeline, machine)
+    let mut estimate = judge(plan, latency, workers, counts, inflight, timeline, machine);
+    if one_in > 1 {
+        estimate.sampled_one_in = Some(one_in);
+        estimate.notes.insert(
+            0,
+            format!(
+                "sampled: the plan walked 1 in {} users (too many to walk one by one in seconds) and scaled the counts back up: totals within a few per cent, per-second peaks noisier",
+                thousands(one_in)
+            ),
+        );
+    }
+    estimate
 }
+
+/// Intervals a plan's timeline holds at most (seconds, unless the plan is longer).
+const MAX_INTERVALS: f64 = 50_000.0;
 
 /// `1234567` as `1,234,567`.
 pub fn thousands(n: u64) -> String {
@@ -377,6 +416,7 @@ fn judge(
         resources,
         inflight,
         notes,
+        sampled_one_in: None,
         machine,
         verdict,
         timeline,
@@ -506,6 +546,72 @@ mod tests {
 
     fn compile(text: &str) -> Plan {
         crate::compiled::compile(std::path::Path::new("t.toml"), text, Some(5)).expect("valid")
+    }
+
+    #[test]
+    fn a_sampled_plan_agrees_with_the_walk_of_every_user() {
+        // 4 500 users over 60 s, Poisson, some of them chatting: walked one by one, then 1 in 5.
+        let plan = compile(
+            "name = \"t\"\n[target]\nurl = \"http://127.0.0.1:9\"\n[load]\n\
+             phases = [{ name = \"a\", duration = \"30s\", rate = 50 }, { name = \"b\", duration = \"30s\", ramp_to = 150 }]\n\
+             [user]\nmessages = 2\ncontacts_known = 1\nstay_online = { constant = \"3s\" }\n",
+        );
+        let latency = Duration::from_millis(10);
+        let exact = estimate_within(&plan, latency, 2, f64::INFINITY);
+        let sampled = estimate_within(&plan, latency, 2, 1_000.0);
+        assert_eq!(exact.sampled_one_in, None);
+        assert_eq!(sampled.sampled_one_in, Some(5));
+        assert!(
+            sampled.notes[0].starts_with("sampled: "),
+            "{:?}",
+            sampled.notes
+        );
+        // Totals: a Poisson count of ~1 000 sampled users is within 4 standard deviations
+        // (4·sqrt(1000)/1000 ≈ 13 %) of its mean, and so is the scaled one.
+        let near = |a: f64, b: f64, what: &str| {
+            assert!((a - b).abs() <= 0.13 * b, "{what}: sampled {a}, exact {b}");
+        };
+        near(
+            sampled.arrivals.planned as f64,
+            exact.arrivals.planned as f64,
+            "planned",
+        );
+        near(
+            sampled.totals.requests as f64,
+            exact.totals.requests as f64,
+            "requests",
+        );
+        near(
+            sampled.totals.messages as f64,
+            exact.totals.messages as f64,
+            "messages",
+        );
+        // Peak concurrency: ~3 s × 150/s = 450 users, ~75 sampled; wider noise.
+        near(
+            sampled.peak.active_users as f64,
+            exact.peak.active_users as f64,
+            "peak users",
+        );
+        let per_phase: u64 = sampled.arrivals.per_phase.values().sum();
+        assert_eq!(per_phase, sampled.arrivals.scheduled);
+    }
+
+    #[test]
+    fn a_long_plan_keeps_its_timeline_short() {
+        // 20 days at 1 user a minute: 1.7 million seconds, drawn as at most MAX_INTERVALS points.
+        let plan = compile(
+            "name = \"t\"\n[target]\nurl = \"http://127.0.0.1:9\"\n[load]\narrivals = \"uniform\"\n\
+             phases = [{ name = \"a\", duration = \"480h\", rate = 0.0166666667 }]\n[user]\nmessages = 0\n",
+        );
+        let e = estimate(&plan, Duration::from_millis(10));
+        assert!(
+            e.timeline.len() as f64 <= MAX_INTERVALS + 2.0,
+            "{}",
+            e.timeline.len()
+        );
+        assert_eq!(e.arrivals.planned, 28_800);
+        let counted: u64 = e.timeline.iter().map(|p| p.arrivals).sum();
+        assert_eq!(counted, 28_800, "every arrival falls in some interval");
     }
 
     #[test]

@@ -47,8 +47,12 @@ fn scenario_and_arrivals(e: &Estimate, o: &mut String) {
     let a = &e.arrivals;
     let _ = writeln!(
         o,
-        "arrivals          {} planned (exact for this seed), peak {:.0}/s  [{}]",
+        "arrivals          {} planned ({}), peak {:.0}/s  [{}]",
         thousands(a.scheduled),
+        match e.sampled_one_in {
+            None => "exact for this seed".to_string(),
+            Some(k) => format!("~, sampled 1 in {}", thousands(k)),
+        },
         a.peak_per_s,
         phases.join(", ")
     );
@@ -162,8 +166,14 @@ pub fn write(dir: &Path, e: &Estimate, phases: &[PhaseSpan]) -> Result<(), Error
     };
     let panels = [
         LinePanel {
-            title: "Arrivals per second (open arrivals exact for this seed; closed users, returns)"
-                .to_string(),
+            title: match e.sampled_one_in {
+                None => "Arrivals per second (open arrivals exact for this seed; closed users, returns)"
+                    .to_string(),
+                Some(k) => format!(
+                    "Arrivals per second (sampled 1 in {}: per-second noise; closed users, returns)",
+                    thousands(k)
+                ),
+            },
             y_label: "arrivals/s".to_string(),
             lines: vec![
                 ("arrivals/s".to_string(), rate(|p| p.arrivals)),

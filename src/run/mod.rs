@@ -36,6 +36,9 @@ pub struct RunOptions {
     pub thresholds: Vec<String>,
     /// No progress output and no table (for tests).
     pub quiet: bool,
+    /// Generator memory the run may plan for, bytes (`--memory-budget`); default: half of the
+    /// memory available at the start (see `compiled::sizing`).
+    pub memory_budget: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -59,6 +62,13 @@ pub fn run(opts: &RunOptions) -> Result<Outcome, Error> {
             .map_err(|e| Error::Usage(format!("--threshold '{expr}': {e}")))?;
         plan.thresholds.push(t);
     }
+    let budget = opts
+        .memory_budget
+        .or_else(crate::compiled::sizing::default_budget);
+    let memory_cap = match budget {
+        Some(b) => crate::compiled::sizing::fit(&mut plan, b)?.default_cap,
+        None => None,
+    };
     let limit_warnings = open_files(&plan);
     if !opts.quiet {
         for w in &limit_warnings {
@@ -75,7 +85,13 @@ pub fn run(opts: &RunOptions) -> Result<Outcome, Error> {
         .enable_all()
         .build()
         .map_err(|e| Error::Run(format!("cannot start the async runtime: {e}")))?;
-    runtime.block_on(run_swarm(Arc::new(plan), workers, opts, limit_warnings))
+    runtime.block_on(run_swarm(
+        Arc::new(plan),
+        workers,
+        opts,
+        limit_warnings,
+        memory_cap,
+    ))
 }
 
 /// Plans with more expected arrivals than this skip the descriptor estimate at the start of a
@@ -243,6 +259,7 @@ async fn run_swarm(
     workers: usize,
     opts: &RunOptions,
     limit_warnings: Vec<String>,
+    memory_cap: Option<u64>,
 ) -> Result<Outcome, Error> {
     let target = TargetHandle::start(&plan).await?;
     let started_at = SystemTime::now();
@@ -303,6 +320,15 @@ async fn run_swarm(
         workers,
     );
     summary.warnings.extend(limit_warnings);
+    if let Some(cap) = memory_cap.filter(|_| summary.arrivals.dropped_by.max_users > 0) {
+        summary.warnings.push(format!(
+            "{} arrivals were dropped because {cap} users were active: the scenario sets no \
+             max_users, so the run kept to what its memory budget holds ({} KiB per user; \
+             --memory-budget raises it). The generator could not serve this load alone",
+            summary.arrivals.dropped_by.max_users,
+            crate::compiled::sizing::BYTES_PER_USER / 1024,
+        ));
+    }
     set_verdict(&mut summary, &plan, ending);
     crate::report::write_all(&dir, &summary, &collector.timeline)?;
     if !opts.quiet {

@@ -55,6 +55,13 @@ impl super::LoadShape for Closed {
     fn describe_columns(&self, _expected: f64) -> (String, String) {
         self.describe()
     }
+    fn scaled(&self, factor: f64) -> super::Load {
+        super::Load::Closed(Closed {
+            // Never below one user: a phase that keeps nobody would walk nothing.
+            users: ((self.users as f64 * factor).round() as u64).max(1),
+            ramp: self.ramp,
+        })
+    }
 }
 
 /// `users = N` (with an optional `ramp`): a closed phase. None for an open phase (and then a

@@ -57,6 +57,11 @@ impl super::LoadShape for Curve {
     fn describe_columns(&self, expected: f64) -> (String, String) {
         (self.describe(), super::arrivals_column(expected))
     }
+    fn scaled(&self, factor: f64) -> Load {
+        Load::Curve(Curve {
+            points: self.points.iter().map(|&(t, r)| (t, r * factor)).collect(),
+        })
+    }
 }
 
 /// A recorded day as one phase: the CSV's `time,rate` rows, time divided by `time_scale`, rate
@@ -94,10 +99,10 @@ pub(crate) fn compile(
         .map(|&(t, r)| ((t - t0) / time_scale, r * rate_scale * time_scale))
         .collect();
     let duration = points.last().map_or(0.0, |p| p.0);
-    if duration > 1e7 {
+    if duration > super::MAX_PROFILE_S {
         problems.add(
             spec.span(),
-            "the replayed curve is longer than 10 million seconds",
+            "the replayed curve is longer than 10 million seconds (~115 days)",
         );
         return Vec::new();
     }

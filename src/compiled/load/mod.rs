@@ -132,6 +132,9 @@ pub trait LoadShape {
     fn expected_arrivals(&self, start: Duration, duration: Duration) -> f64;
     /// The `inrush validate` rate and volume columns; `expected` is [`Self::expected_arrivals`].
     fn describe_columns(&self, expected: f64) -> (String, String);
+    /// The same shape with its rates (or its users) multiplied by `factor` (> 0): what a
+    /// sampled plan walks, 1 in `1/factor` users.
+    fn scaled(&self, factor: f64) -> Load;
 }
 
 impl Load {
@@ -198,6 +201,14 @@ impl Phase {
         self.load.shape().arrival_pieces(self.start, self.duration)
     }
 
+    /// The phase with its rates (or users) multiplied by `factor`.
+    pub fn scaled(&self, factor: f64) -> Phase {
+        Phase {
+            load: self.load.shape().scaled(factor),
+            ..self.clone()
+        }
+    }
+
     /// Expected number of open arrivals in the whole phase: the integral of its rate.
     pub fn mass(&self) -> f64 {
         self.load
@@ -248,10 +259,22 @@ fn compile_phases(
             duration,
             load,
         });
-        start += duration;
+        start = start.saturating_add(duration);
+    }
+    if start.as_secs_f64() > MAX_PROFILE_S {
+        problems.add(
+            phases.span(),
+            format!(
+                "the phases last {:.0} s in all, over the limit of {MAX_PROFILE_S:.0} s (~115 days): a run keeps one timeline point per second",
+                start.as_secs_f64()
+            ),
+        );
     }
     out
 }
+
+/// The longest load profile a scenario may have, phases or a recorded curve (seconds).
+pub(super) const MAX_PROFILE_S: f64 = 1e7;
 
 #[cfg(test)]
 mod tests {

@@ -89,6 +89,13 @@ impl super::LoadShape for Ramp {
     fn describe_columns(&self, expected: f64) -> (String, String) {
         (self.describe(), super::arrivals_column(expected))
     }
+    fn scaled(&self, factor: f64) -> super::Load {
+        super::Load::Ramp(Ramp {
+            from: self.from * factor,
+            to: self.to * factor,
+            shape: self.shape,
+        })
+    }
 }
 
 /// `rate`, `ramp_to` or `grow_to`: an open phase. A phase without `rate` starts at the rate the
