@@ -242,9 +242,13 @@ impl<'a> User<'a> {
     /// Under a retry policy a failed attempt is waited out and tried again; only the final
     /// outcome is an operation (ok or error), timed from the step's intended start.
     async fn timed(&mut self, step: &'a Step) -> Result<(), Stop> {
-        // Through the drain a polling user keeps fetching, but sends no new message.
-        if !self.running() && !(self.goes_on() && !step.tracked) {
+        if !self.goes_on() {
             return Err(Stop);
+        }
+        // Through the drain a polling user keeps fetching but sends no new message: the send is
+        // left out (as an operation the end of the run prevented) and the loop polls on.
+        if !self.running() && step.tracked {
+            return Ok(());
         }
         let ctx = self.ctx;
         // Which actions are retried is the compiled program's rule, shared with the dry run.
