@@ -302,4 +302,36 @@ mod tests {
             }
         );
     }
+
+    #[test]
+    fn undelivered_messages_still_in_time_are_pending_and_going_online_twice_is_once() {
+        let r = Registry::default();
+        let a = member(1);
+        r.publish(a.clone());
+        r.go_online(&a);
+        r.go_online(&a);
+        r.go_offline(&a);
+        assert!(!a.is_online(), "one go_offline undoes both");
+        // 6 expected, 4 of them with a deadline after the run's end; 3 received, 1 of those.
+        a.expected.store(6, Ordering::Relaxed);
+        a.expected_unexpired.store(4, Ordering::Relaxed);
+        a.received.store(3, Ordering::Relaxed);
+        a.received_unexpired.store(1, Ordering::Relaxed);
+        assert_eq!(
+            r.delivery(),
+            Undelivered {
+                lost: 0,
+                pending: 3
+            }
+        );
+        // Two of the old ones never came instead: they are lost, the unexpired still pending.
+        a.received_unexpired.store(3, Ordering::Relaxed);
+        assert_eq!(
+            r.delivery(),
+            Undelivered {
+                lost: 2,
+                pending: 1
+            }
+        );
+    }
 }

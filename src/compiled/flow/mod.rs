@@ -403,4 +403,121 @@ close = true
             ]
         );
     }
+
+    const HEAD: &str = r#"
+name = "t"
+[target]
+builtin = {}
+[load]
+phases = [ { name = "a", duration = "1s", rate = 1 } ]
+"#;
+
+    #[test]
+    fn a_send_using_msg_id_anywhere_is_tracked_and_message_keys_compile() {
+        let text = format!(
+            r#"{HEAD}
+[[flows.f.steps]]
+name = "by_query"
+http = "POST /send"
+query = {{ id = "{{{{ msg.id }}}}" }}
+ack = "response"
+
+[[flows.f.steps]]
+name = "by_json"
+http = "POST /send"
+json = {{ nested = {{ ids = ["{{{{ 'm-' + msg.id }}}}"] }} }}
+
+[[flows.f.steps]]
+name = "sync"
+http = "GET /sync"
+deliveries = {{ each = "$.events[*]", match = {{ "$.type" = "message" }}, id = "$.id" }}
+
+[[flows.f.steps]]
+name = "sync_regex"
+http = "GET /sync"
+deliveries = "id='([^']+)'"
+
+[[flows.f.steps]]
+loop = {{ times = 2, online = true, steps = [ {{ name = "poll", http = "GET /poll" }} ] }}
+
+[[flows.f.steps]]
+name = "ws"
+ws = "/ws"
+
+[[flows.f.steps]]
+send = "<m id='{{{{ msg.id }}}}'/>"
+
+[[flows.f.steps]]
+send = "<ping/>"
+"#
+        );
+        let plan = crate::compiled::compile(std::path::Path::new("t.toml"), &text, Some(1))
+            .expect("valid scenario");
+        let steps = &plan.flows.flows[0].steps;
+        let tracked: Vec<bool> = steps.iter().map(|s| s.tracked).collect();
+        assert_eq!(
+            tracked,
+            [true, true, false, false, false, false, true, false]
+        );
+        let super::Action::Http(h) = &steps[0].action else {
+            panic!("an http step")
+        };
+        assert!(h.ack && h.deliveries.is_none());
+        let super::Action::Http(h) = &steps[2].action else {
+            panic!("an http step")
+        };
+        let d = h.deliveries.as_ref().expect("deliveries");
+        assert!(d.each.is_some() && d.filter.len() == 1 && d.needs_json());
+        assert!(matches!(
+            steps[4].action,
+            super::Action::Loop { online: true, .. }
+        ));
+    }
+
+    #[test]
+    fn message_keys_in_the_wrong_place_are_errors_with_their_positions() {
+        let text = format!(
+            r#"{HEAD}
+[[flows.f.steps]]
+name = "ws"
+ws = "/ws"
+ack = "response"
+
+[[flows.f.steps]]
+name = "plain"
+http = "GET /x"
+ack = "response"
+
+[[flows.f.steps]]
+name = "odd"
+http = "GET /x?id={{{{ msg.id }}}}"
+ack = "frame"
+
+[[flows.f.steps]]
+name = "w2"
+ws = "/ws"
+deliveries = "$.id"
+
+[[flows.f.steps]]
+name = "sync"
+http = "GET /sync"
+deliveries = {{ each = "$.events[*]", id = "id=(\\d+)" }}
+"#
+        );
+        let errs = crate::compiled::compile(std::path::Path::new("t.toml"), &text, Some(1))
+            .expect_err("invalid")
+            .0;
+        let found: Vec<(usize, &str)> = errs.iter().map(|e| (e.line, e.message.as_str())).collect();
+        let expect = [
+            (11, "ack applies to `http` steps"),
+            (16, "does not use {{ msg.id }}"),
+            (21, "acknowledged by its \"response\""),
+            (26, "deliveries applies to `http` steps"),
+            (31, "a JSON path into each element"),
+        ];
+        assert_eq!(found.len(), expect.len(), "{found:?}");
+        for ((line, msg), (want_line, want)) in found.iter().zip(expect) {
+            assert!(*line == want_line && msg.contains(want), "{found:?}");
+        }
+    }
 }
