@@ -191,7 +191,7 @@ fn an_ackless_socket_chat_reports_exactly_the_dropped_and_duplicated_messages() 
     // Measured from the intended send (before the server got it) to the recipient's read (after
     // the server wrote it): at least the server's own figure, the 20 ms hold included, and longer
     // only by the client's side (generous: a loaded 2-core machine).
-    let lat = m.delivery_latency_ms.clone().expect("deliveries measured");
+    let lat = m.delivery_latency_ms.expect("deliveries measured");
     let min = stats.min_relay.expect("relayed").as_secs_f64() * 1000.0;
     let max = stats.max_relay.expect("relayed").as_secs_f64() * 1000.0;
     assert!(min >= 20.0, "the server holds each message: {min}");

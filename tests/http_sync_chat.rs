@@ -292,7 +292,7 @@ fn a_long_poll_sync_reports_exactly_the_messages_the_server_dropped_or_duplicate
     // Each delivery is measured from the intended send, before the server got the message, to
     // after the client read the batch the server built: never shorter than the server's own
     // figure, and longer only by the client's side of it (generous on a loaded 2-core machine).
-    let lat = m.delivery_latency_ms.clone().expect("deliveries measured");
+    let lat = m.delivery_latency_ms.expect("deliveries measured");
     let server_min = stats.min_latency.expect("server measured").as_secs_f64() * 1000.0;
     let server_max = stats.max_latency.expect("server measured").as_secs_f64() * 1000.0;
     // (Histograms keep three significant digits: 0.2 % of rounding.)
@@ -329,7 +329,7 @@ fn a_delivery_after_its_deadline_is_late_and_lost_and_one_still_in_time_is_pendi
     assert_eq!(m.late, stats.held, "{m:?} {stats:?}");
     assert_eq!(m.lost, Some(stats.held), "late messages are lost");
     assert_eq!(m.delivered, stats.accepted - stats.held);
-    let lat = m.delivery_latency_ms.clone().expect("measured");
+    let lat = m.delivery_latency_ms.expect("measured");
     assert!(
         lat.max >= 1500.0,
         "late deliveries keep their latency: {}",
