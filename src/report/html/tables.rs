@@ -109,6 +109,11 @@ pub(super) fn flow(out: &mut String, m: &Messages, a: &Arrivals, c: &Contacts) {
             ("delivered", cell(|o| count_cell(o, m.delivered, false))),
             ("pending (recipient offline or in time)", opt(m.pending)),
             ("lost", opt(m.lost)),
+            ("of them late", cell(|o| count_cell(o, m.late, true))),
+            (
+                "skipped (nobody online)",
+                cell(|o| count_cell(o, m.skipped, false)),
+            ),
             ("duplicated", cell(|o| count_cell(o, m.duplicated, true))),
             (
                 "delivery latency",
