@@ -237,13 +237,21 @@ fn scenario(scratch: &Scratch, run_keys: &str) -> std::path::PathBuf {
 }
 
 fn run(knobs: Knobs, run_keys: &str) -> (inrush::report::summary::Summary, Stats) {
+    run_edited(knobs, run_keys, |text| text)
+}
+
+/// `run` with the scenario's text edited further.
+fn run_edited(
+    knobs: Knobs,
+    run_keys: &str,
+    edit: impl Fn(String) -> String,
+) -> (inrush::report::summary::Summary, Stats) {
     let (rt, addr, server) = start(knobs);
     let scratch = Scratch::new();
-    let outcome = run_quiet(
-        scenario(&scratch, run_keys),
-        scratch.out("run"),
-        Some(format!("http://{addr}")),
-    );
+    let path = scenario(&scratch, run_keys);
+    let text = std::fs::read_to_string(&path).expect("scenario");
+    std::fs::write(&path, edit(text)).expect("scenario");
+    let outcome = run_quiet(path, scratch.out("run"), Some(format!("http://{addr}")));
     drop(rt);
     let stats = std::mem::take(&mut server.world().stats);
     (outcome.summary, stats)
@@ -347,4 +355,26 @@ fn a_delivery_after_its_deadline_is_late_and_lost_and_one_still_in_time_is_pendi
     let m = &s.messages;
     assert!(stats.dropped > 0, "{stats:?}");
     assert_eq!((m.pending, m.lost), (Some(stats.dropped), Some(0)), "{m:?}");
+}
+
+#[test]
+fn a_user_who_stopped_polling_before_the_end_has_its_undelivered_messages_pending() {
+    // Each user polls for 700 ms only (all of them stop within the 1.5 s drain) and then leaves:
+    // offline, nobody picks it any more, and what the server still holds for it (the dropped
+    // messages among them) is pending, not lost.
+    let (s, stats) = run_edited(
+        Knobs {
+            drop_seq: Some(1),
+            ..Knobs::default()
+        },
+        "",
+        |text| text.replace(r#"for = "60s""#, r#"for = "700ms""#),
+    );
+    let m = &s.messages;
+    assert!(stats.dropped > 0, "{stats:?}");
+    assert_eq!(m.lost, Some(0), "{m:?} {stats:?}");
+    assert_eq!(m.delivered, stats.delivered);
+    let pending = m.pending.expect("counted");
+    assert_eq!(m.sent, m.delivered + pending, "{m:?}");
+    assert!(pending >= stats.dropped, "{m:?} {stats:?}");
 }
