@@ -197,5 +197,5 @@ fn an_ackless_socket_chat_reports_exactly_the_dropped_and_duplicated_messages() 
     assert!(min >= 20.0, "the server holds each message: {min}");
     assert!(lat.min >= min * 0.998, "{} < server's {min}", lat.min);
     assert!(lat.max >= max * 0.998, "{} < server's {max}", lat.max);
-    assert!(lat.max <= max + 500.0, "{} vs server's {max}", lat.max);
+    assert!(lat.max <= max + 1000.0, "{} vs server's {max}", lat.max);
 }

@@ -315,7 +315,7 @@ fn a_long_poll_sync_reports_exactly_the_messages_the_server_dropped_or_duplicate
         lat.max
     );
     assert!(
-        lat.max <= server_max + 500.0,
+        lat.max <= server_max + 1000.0,
         "{} vs server's {server_max}",
         lat.max
     );
@@ -323,14 +323,14 @@ fn a_long_poll_sync_reports_exactly_the_messages_the_server_dropped_or_duplicate
 
 #[test]
 fn a_delivery_after_its_deadline_is_late_and_lost_and_one_still_in_time_is_pending() {
-    // Messages numbered 0 are held back 1.5 s; the deadline is 800 ms (other deliveries take
-    // well under 300 ms); the drain is long enough for the held ones to arrive.
+    // Messages numbered 0 are held back 2 s; the deadline is 1 s (other deliveries take well
+    // under 300 ms); the drain is long enough for the held ones to arrive.
     let (s, stats) = run(
         Knobs {
-            hold: Some((0, Duration::from_millis(1500))),
+            hold: Some((0, Duration::from_millis(2000))),
             ..Knobs::default()
         },
-        "delivery_deadline = \"800ms\"\ndrain = \"2500ms\"",
+        "delivery_deadline = \"1s\"\ndrain = \"3s\"",
     );
     let m = &s.messages;
     assert!(stats.held > 0, "{stats:?}");
@@ -339,7 +339,7 @@ fn a_delivery_after_its_deadline_is_late_and_lost_and_one_still_in_time_is_pendi
     assert_eq!(m.delivered, stats.accepted - stats.held);
     let lat = m.delivery_latency_ms.expect("measured");
     assert!(
-        lat.max >= 1500.0,
+        lat.max >= 2000.0,
         "late deliveries keep their latency: {}",
         lat.max
     );
