@@ -66,7 +66,10 @@ pub fn observe(t: &Threshold, s: &Summary) -> Option<f64> {
             "reordered" => Some(messages.reordered as f64),
             "pending" => messages.pending.map(|v| v as f64),
             "lost" => messages.lost.map(|v| v as f64),
-            _ => ratio(messages.lost?, messages.acked).or(Some(0.0)),
+            "late" => Some(messages.late as f64),
+            "skipped" => Some(messages.skipped as f64),
+            // Loss is defined by delivery, so its rate is of every message sent (acked or not).
+            _ => ratio(messages.lost?, messages.sent).or(Some(0.0)),
         },
         Subject::Arrivals(f) => match *f {
             "planned" => Some(arrivals.planned as f64),

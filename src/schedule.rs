@@ -164,6 +164,7 @@ mod tests {
             },
             timeout: Duration::from_secs(1),
             drain: Duration::ZERO,
+            delivery_deadline: None,
             retry: None,
             reconnect: None,
             source_addresses: Vec::new(),

@@ -586,3 +586,40 @@ phases = [ {{ name = "only", duration = "3s", rate = 100 }} ]
     );
     assert!(fast.notes.iter().any(|n| n.contains("max_users")));
 }
+
+#[test]
+fn the_plan_counts_as_messages_only_the_sends_that_use_msg_id() {
+    // Per user: three pings (protocol chatter, not messages), two tracked frames and one
+    // tracked request; the run counts three messages, and so must the plan.
+    let scratch = Scratch::new();
+    let path = scratch.scenario(
+        "tracked",
+        Scenario::new("tracked", 3).with(
+            r#"
+[load]
+arrivals = "uniform"
+phases = [ { name = "only", duration = "2s", rate = 5 } ]
+
+[[flows.f.steps]]
+name = "ws"
+ws = "/ws"
+
+[[flows.f.steps]]
+repeat = 3
+send = "<ping/>"
+
+[[flows.f.steps]]
+repeat = 2
+send = "<m id='{{ msg.id }}'/>"
+
+[[flows.f.steps]]
+name = "post"
+http = "POST /send"
+json = { id = "{{ msg.id }}" }
+"#,
+        ),
+    );
+    let plan = inrush::compiled::load(&path, None).expect("valid scenario");
+    let estimate = inrush::estimate::estimate_with_workers(&plan, Duration::from_millis(1), 1);
+    assert_eq!(estimate.totals.messages, 3 * 10, "{:?}", estimate.totals);
+}

@@ -90,6 +90,13 @@ fn scenario_and_phases(plan: &Plan, out: &mut String) -> f64 {
             ""
         }
     );
+    if let Some(d) = plan.delivery_deadline {
+        let _ = writeln!(
+            out,
+            "  a message not delivered {:.1}s after its intended send is lost",
+            d.as_secs_f64()
+        );
+    }
     total
 }
 

@@ -47,6 +47,9 @@ pub struct Plan {
     pub user: UserPlan,
     pub timeout: Duration,
     pub drain: Duration,
+    /// `[run] delivery_deadline`: a message not delivered this long after its intended send is
+    /// lost (`None`: it has until the end of the drain).
+    pub delivery_deadline: Option<Duration>,
     /// `[run] retry`: how every HTTP request and socket connect is retried (none by default).
     pub retry: Option<crate::compiled::retry::RetryPolicy>,
     /// `[run] reconnect`: how a dropped socket is reopened (not at all by default).
@@ -126,6 +129,11 @@ pub fn compile(
     } = load::compile(path, &file.load, &mut problems);
     let timeout = positive_duration(&file.run.timeout, "timeout", &mut problems);
     let drain = duration(&file.run.drain, &mut problems);
+    let delivery_deadline = file
+        .run
+        .delivery_deadline
+        .as_ref()
+        .map(|d| positive_duration(d, "delivery_deadline", &mut problems));
     let retry = file
         .run
         .retry
@@ -180,6 +188,7 @@ pub fn compile(
         user,
         timeout,
         drain,
+        delivery_deadline,
         retry,
         reconnect,
         source_addresses,

@@ -47,7 +47,7 @@ pub enum Subject {
     MetricCount(String, MetricField),
     /// `errors.rate` (fraction of all operations) or `errors.count`, across every metric.
     AllErrors(MetricField),
-    /// `messages.sent|acked|delivered|pending|lost|duplicated`, `messages.loss_rate`.
+    /// `messages.sent|acked|delivered|pending|lost|late|skipped|duplicated`, `messages.loss_rate`.
     Messages(&'static str),
     /// `arrivals.planned|started|dropped`, `arrivals.drop_rate`.
     Arrivals(&'static str),
@@ -146,7 +146,7 @@ fn err(offset: usize, message: impl Into<String>) -> ParseError {
 
 const SUBJECTS_HELP: &str =
     "expected <metric>.<p50|p90|p99|p999|min|mean|max|count|errors|rate|error_rate|retries|reconnects>, \
-errors.rate, retries.<count|rate>, reconnects.count, messages.<sent|acked|delivered|pending|lost|duplicated|loss_rate>, \
+errors.rate, retries.<count|rate>, reconnects.count, messages.<sent|acked|delivered|pending|lost|late|skipped|duplicated|loss_rate>, \
 arrivals.<planned|started|dropped|drop_rate|lag.p99>, contacts.<expected|missing|missing_rate>";
 
 /// Parses `[scope:]subject op value` (the scope a phase or a region), e.g. `verify.p99 < 250ms`, `surge:errors.rate < 1%`,
@@ -251,6 +251,8 @@ fn parse_subject(s: &str, catalog: &Catalog) -> Result<Subject, String> {
                 "lost",
                 "duplicated",
                 "reordered",
+                "late",
+                "skipped",
                 "loss_rate",
             ],
         )

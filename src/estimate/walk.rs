@@ -55,7 +55,7 @@ pub trait Sink {
     fn connection(&mut self, kind: Conn, open: f64, close: f64);
     /// A request (HTTP request or WebSocket upgrade) started at `at`.
     fn request(&mut self, at: f64);
-    /// A chat message (a WebSocket frame sent) at `at`.
+    /// A tracked message (a frame or request that uses `msg.id`, as the run counts them) at `at`.
     fn message(&mut self, at: f64);
     /// A timed operation (what `max_inflight` counts) ran over `[from, to)`.
     fn operation(&mut self, _from: f64, _to: f64) {}
@@ -149,7 +149,12 @@ impl<S: Sink> Walker<'_, S> {
                 } else {
                     0.0
                 };
-                self.timed(connect + 2.0 * self.one_way + self.a.latency)
+                self.timed(connect + 2.0 * self.one_way + self.a.latency)?;
+                // The run counts an HTTP message once the target accepted it.
+                if step.tracked {
+                    self.sink.message(self.now);
+                }
+                Ok(())
             }
             Action::WsConnect { .. } => {
                 self.close_ws();
@@ -163,7 +168,10 @@ impl<S: Sink> Walker<'_, S> {
             }
             Action::Send(_) => {
                 self.begin()?;
-                self.sink.message(self.now);
+                // Only a frame carrying `msg.id` is a message; others are protocol chatter.
+                if step.tracked {
+                    self.sink.message(self.now);
+                }
                 // On its way out through the region's network, then (with `expect`) the reply
                 // back; without one, its ack comes back while the user goes on.
                 self.advance(self.one_way);
@@ -184,7 +192,7 @@ impl<S: Sink> Walker<'_, S> {
             }
             Action::Think(d) => self.wait(*d),
             Action::StayOnline(d) => self.wait(*d),
-            Action::Loop(kind, body) => self.run_loop(kind, body),
+            Action::Loop { kind, steps, .. } => self.run_loop(kind, steps),
         }
     }
 

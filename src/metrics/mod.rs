@@ -104,9 +104,11 @@ impl Catalog {
 /// The messages a run's end left undelivered, counted by the swarm's registry at the end.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Undelivered {
-    /// Accepted for a recipient that stayed online, never received.
+    /// Sent to a recipient that stayed online, never received, their delivery deadline passed.
+    /// (Those received after their deadline are counted apart, as `Counter::MessagesLate`.)
     pub lost: u64,
-    /// Accepted for a recipient that went offline before the end: held by the target.
+    /// Sent to a recipient that went offline before the end (held by the target), or still
+    /// within their delivery deadline when the run ended.
     pub pending: u64,
 }
 

@@ -92,10 +92,14 @@ pub enum Counter {
     MessagesReordered,
     ContactsExpected,
     ContactsMissing,
+    /// Delivered after the message's delivery deadline (counted as lost, not delivered).
+    MessagesLate,
+    /// Sends to `swarm.online.*` skipped because nobody else was online.
+    SendsSkipped,
 }
 
 impl Counter {
-    pub const COUNT: usize = 14;
+    pub const COUNT: usize = 16;
 }
 
 /// Latency of one metric: from the intended start (what users feel, coordinated omission

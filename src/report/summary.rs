@@ -144,15 +144,27 @@ impl MetricSummary {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Messages {
+    /// Tracked messages sent (a send using `msg.id`; over HTTP once the target accepted it).
     pub sent: u64,
     pub acked: u64,
+    /// Received by their recipient within their delivery deadline.
     pub delivered: u64,
-    /// Accepted for a recipient who went offline before the end: held by the target.
+    /// Undelivered at the end, for a recipient who went offline before it (held by the
+    /// target), or still within their delivery deadline.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pending: Option<u64>,
-    /// Accepted for a recipient who stayed online, never delivered by the end of the drain.
+    /// Not delivered within their deadline (the end of the drain by default) to a recipient
+    /// who stayed online; `late` ones included.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lost: Option<u64>,
+    /// Received after their delivery deadline: counted in `lost`, their latency in
+    /// `delivery_latency_ms`.
+    #[serde(default)]
+    pub late: u64,
+    /// Sends to `swarm.online.*` skipped because nobody else was online (not sent, not a
+    /// success, not an error).
+    #[serde(default)]
+    pub skipped: u64,
     pub duplicated: u64,
     /// Delivered after a later message from the same sender.
     #[serde(default)]
@@ -373,7 +385,9 @@ pub fn messages_of(r: &Recorder, delivery: Option<Undelivered>) -> Messages {
         acked: r.counter(Counter::MessagesAcked),
         delivered: r.counter(Counter::MessagesDelivered),
         pending: delivery.map(|d| d.pending),
-        lost: delivery.map(|d| d.lost),
+        lost: delivery.map(|d| d.lost + r.counter(Counter::MessagesLate)),
+        late: r.counter(Counter::MessagesLate),
+        skipped: r.counter(Counter::SendsSkipped),
         duplicated: r.counter(Counter::MessagesDuplicated),
         reordered: r.counter(Counter::MessagesReordered),
         delivery_latency_ms: Latency::of(&r.metric(MetricId::MESSAGE_DELIVERY).latency),

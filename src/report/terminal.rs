@@ -126,6 +126,13 @@ fn flow(s: &Summary, out: &mut String) {
         m.duplicated,
         lat(&m.delivery_latency_ms, |l| l.p99)
     );
+    if m.late > 0 || m.skipped > 0 {
+        let _ = writeln!(
+            out,
+            "messages late (after their delivery deadline, counted lost): {}; sends skipped (nobody online): {}",
+            m.late, m.skipped
+        );
+    }
     let _ = writeln!(
         out,
         "contacts: {} expected, {} missing",

@@ -1,6 +1,12 @@
-//! Message tracking: the messages a user sent and waits an ack for (their ids are
-//! `message_id.rs`'s); what it received (`received.rs`); and the background frame
-//! rules that see deliveries, acks and rejections among the frames no step waits for.
+//! Message tracking: the messages a user sent (and, where the flow declares acks, waits an ack
+//! for; their ids are `message_id.rs`'s); what it received (`received.rs`); the background frame
+//! rules that see deliveries, acks and rejections among the frames no step waits for; and the
+//! deliveries an HTTP response carries (a long-poll sync).
+//!
+//! Loss is defined by delivery, whatever the protocol: every message sent to a recipient is
+//! expected by it (on its registry entry) unless the target refused it; what it never receives
+//! is lost or pending at the end (`Registry::delivery`), and what it receives after the
+//! message's delivery deadline is late, so lost too.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -8,7 +14,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::compiled::flow::template::Value;
-use crate::compiled::flow::{FrameRule, IdSource, RuleAction};
+use crate::compiled::flow::{Deliveries, FrameRule, IdSource, RuleAction};
+use crate::compiled::Plan;
 use crate::metrics::{Counter, ErrorClass, MetricId};
 use crate::runtime::checks::matches;
 use crate::runtime::eval::{Scope, World};
@@ -30,6 +37,9 @@ pub(super) struct Outgoing {
 pub(super) enum Delivered {
     /// Its id is not one of ours: a protocol error.
     Unreadable,
+    /// This user's own message, echoed back (a room's timeline holds the sender's messages
+    /// too): not a delivery.
+    Own,
     Duplicate,
     /// First receipt; `intended` is when its sender meant to send it.
     New {
@@ -71,17 +81,20 @@ impl Messages {
         self.unacked.remove(&seq)
     }
 
-    /// A rejection of `id`: true when it was a message this user still waited for.
-    pub fn rejected(&mut self, id: Option<&str>) -> bool {
-        let seq = id.and_then(parse_message_id).map(|m| m.1);
-        seq.is_some_and(|s| self.unacked.remove(&s).is_some())
+    /// A rejection of `id`: the message it refuses, if this user still waited for it.
+    pub fn rejected(&mut self, id: Option<&str>) -> Option<Outgoing> {
+        let (_, seq, _) = parse_message_id(id?)?;
+        self.unacked.remove(&seq)
     }
 
-    /// A message delivered to this user.
-    pub fn delivered(&mut self, id: &str) -> Delivered {
+    /// A message delivered to user `me`.
+    pub fn delivered(&mut self, me: u64, id: &str) -> Delivered {
         let Some((sender, seq, intended)) = parse_message_id(id) else {
             return Delivered::Unreadable;
         };
+        if sender == me {
+            return Delivered::Own;
+        }
         match self.received.record(sender, seq) {
             Arrival::Duplicate => Delivered::Duplicate,
             Arrival::New { reordered } => Delivered::New {
@@ -94,6 +107,60 @@ impl Messages {
     /// Forgets every message still awaiting its ack (the socket closed): how many there were.
     pub fn drop_unacked(&mut self) -> usize {
         std::mem::take(&mut self.unacked).len()
+    }
+}
+
+/// From when on (an intended send time) a message's delivery deadline falls after the run's
+/// planned end, the drain's end: an undelivered message sent then is pending, not lost. `None`
+/// without a deadline (every message has until the end of the drain).
+pub(super) fn unexpired_from(plan: &Plan) -> Option<Duration> {
+    let deadline = plan.delivery_deadline?;
+    let end = plan.duration() + crate::swarm::STOP_SLACK + plan.drain;
+    Some(end.saturating_sub(deadline))
+}
+
+/// Every message id a response's body delivers, in the body's order.
+pub(super) fn delivered_ids(
+    d: &Deliveries,
+    text: &str,
+    json: Option<&serde_json::Value>,
+    scope: &mut Scope,
+    w: &World<'_>,
+) -> Vec<String> {
+    let key = |scope: &mut Scope, e: &_| scope.eval(e, w).to_text();
+    let ids_in = |scope: &mut Scope, v: &serde_json::Value| -> Vec<String> {
+        match &d.ids {
+            IdSource::Json(path) => path
+                .select(v, |e| key(scope, e))
+                .into_iter()
+                .map(|v| Value::from_json(v).to_text())
+                .collect(),
+            IdSource::Regex(_) => Vec::new(),
+        }
+    };
+    match (&d.each, &d.ids, json) {
+        (None, IdSource::Regex(re), _) => re
+            .captures_iter(text)
+            .filter_map(|c| c.get(1).or_else(|| c.get(0)))
+            .map(|m| m.as_str().to_string())
+            .collect(),
+        (None, IdSource::Json(_), Some(json)) => ids_in(scope, json),
+        (Some(each), _, Some(json)) => {
+            let mut out = Vec::new();
+            for element in each.select(json, |e| key(scope, e)) {
+                let wanted = d.filter.iter().all(|(path, want)| {
+                    path.select(element, |e| key(scope, e))
+                        .iter()
+                        .any(|v| crate::runtime::checks::json_eq(v, want))
+                });
+                if wanted {
+                    out.extend(ids_in(scope, element));
+                }
+            }
+            out
+        }
+        // A body that is not JSON delivers nothing a JSON path can find.
+        (_, _, None) => Vec::new(),
     }
 }
 
@@ -154,7 +221,11 @@ impl User<'_> {
                 }
                 RuleAction::Rejected(src) => {
                     let id = id(src);
-                    if self.messages.rejected(id.as_deref()) {
+                    if let Some(out) = self.messages.rejected(id.as_deref()) {
+                        // Refused: its recipient is not to receive it.
+                        if let Some(peer) = &out.recipient {
+                            self.unexpect(peer, out.intended);
+                        }
                         self.ctx.record_in(self.region, |r| {
                             r.error_because(
                                 MetricId::MESSAGE_ACK,
@@ -177,10 +248,65 @@ impl User<'_> {
         }
     }
 
+    /// A tracked message went out at `started` (meant for `intended`) to the step's peer: it is
+    /// counted, its recipient now expects it, and with `awaits_ack` its ack is awaited.
+    pub(super) fn record_sent(
+        &mut self,
+        seq: u32,
+        intended: Duration,
+        started: Duration,
+        awaits_ack: bool,
+    ) {
+        self.ctx
+            .record_in(self.region, |r| r.add(Counter::MessagesSent, 1));
+        let recipient = self.scope.step.peer.clone();
+        if let Some(peer) = &recipient {
+            peer.expected.fetch_add(1, Ordering::Relaxed);
+            if unexpired_from(self.ctx.plan()).is_some_and(|from| intended >= from) {
+                peer.expected_unexpired.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        if awaits_ack {
+            self.messages.sent(
+                seq,
+                Outgoing {
+                    started,
+                    intended,
+                    recipient,
+                },
+            );
+        }
+    }
+
+    /// A message the target refused: its recipient no longer expects it.
+    fn unexpect(&self, peer: &Member, intended: Duration) {
+        let dec = |a: &std::sync::atomic::AtomicU64| {
+            let _ = a.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+        };
+        dec(&peer.expected);
+        if unexpired_from(self.ctx.plan()).is_some_and(|from| intended >= from) {
+            dec(&peer.expected_unexpired);
+        }
+    }
+
+    /// Records each message an HTTP response delivered to this user.
+    pub(super) fn record_deliveries(
+        &mut self,
+        d: &Deliveries,
+        text: &str,
+        json: Option<&serde_json::Value>,
+    ) {
+        let w = self.world();
+        for id in delivered_ids(d, text, json, &mut self.scope, &w) {
+            self.record_delivered(&id);
+        }
+    }
+
     fn record_delivered(&mut self, id: &str) {
         let ctx = self.ctx;
         let now = ctx.now();
-        let (intended, reordered) = match self.messages.delivered(id) {
+        let (intended, reordered) = match self.messages.delivered(self.scope.index, id) {
+            Delivered::Own => return,
             Delivered::Unreadable => {
                 ctx.record_in(self.region, |r| {
                     r.error(MetricId::MESSAGE_DELIVERY, ErrorClass::Protocol)
@@ -196,24 +322,37 @@ impl User<'_> {
                 reordered,
             } => (intended, reordered),
         };
+        let plan = ctx.plan();
         if let Some(m) = &self.member {
             m.received.fetch_add(1, Ordering::Relaxed);
+            if unexpired_from(plan).is_some_and(|from| intended >= from) {
+                m.received_unexpired.fetch_add(1, Ordering::Relaxed);
+            }
         }
+        let latency = now.saturating_sub(intended);
+        // After its deadline a message counts as lost (late), but its latency is still recorded:
+        // the slowest deliveries are the ones a reader must see.
+        let late = plan.delivery_deadline.is_some_and(|d| latency > d);
         ctx.record_in(self.region, |r| {
-            r.value(MetricId::MESSAGE_DELIVERY, now.saturating_sub(intended));
-            r.add(Counter::MessagesDelivered, 1);
+            r.value(MetricId::MESSAGE_DELIVERY, latency);
+            r.add(
+                if late {
+                    Counter::MessagesLate
+                } else {
+                    Counter::MessagesDelivered
+                },
+                1,
+            );
             if reordered {
                 r.add(Counter::MessagesReordered, 1);
             }
         });
     }
 
-    fn record_acked(&mut self, id: &str) {
+    /// An ack of one of this user's messages (a frame rule's, or an HTTP response's).
+    pub(super) fn record_acked(&mut self, id: &str) {
         let ctx = self.ctx;
         if let Some(out) = self.messages.acked(id) {
-            if let Some(peer) = &out.recipient {
-                peer.accepted.fetch_add(1, Ordering::Relaxed);
-            }
             let now = ctx.now();
             ctx.record_in(self.region, |r| {
                 r.ok(MetricId::MESSAGE_ACK, out.intended, out.started, now);
@@ -260,11 +399,11 @@ mod tests {
     fn a_rejection_counts_only_for_an_awaited_message() {
         let mut m = Messages::default();
         m.sent(5, out(10));
-        assert!(!m.rejected(None));
-        assert!(!m.rejected(Some("nonsense")));
-        assert!(!m.rejected(Some("3-6-0")));
-        assert!(m.rejected(Some("3-5-0")));
-        assert!(!m.rejected(Some("3-5-0")), "already settled");
+        assert!(m.rejected(None).is_none());
+        assert!(m.rejected(Some("nonsense")).is_none());
+        assert!(m.rejected(Some("3-6-0")).is_none());
+        assert!(m.rejected(Some("3-5-0")).is_some());
+        assert!(m.rejected(Some("3-5-0")).is_none(), "already settled");
         assert!(
             m.acked("3-5-0").is_none(),
             "a rejected message is not acked later"
@@ -277,24 +416,29 @@ mod tests {
         let at = Duration::from_millis(3);
         let id = |seq| message_id(9, seq, at);
         assert_eq!(
-            m.delivered(&id(1)),
+            m.delivered(1, &id(1)),
             Delivered::New {
                 intended: at,
                 reordered: false
             }
         );
         assert_eq!(
-            m.delivered(&id(0)),
+            m.delivered(1, &id(0)),
             Delivered::New {
                 intended: at,
                 reordered: true
             }
         );
-        assert_eq!(m.delivered(&id(1)), Delivered::Duplicate);
-        assert_eq!(m.delivered("9-x"), Delivered::Unreadable);
+        assert_eq!(m.delivered(1, &id(1)), Delivered::Duplicate);
+        assert_eq!(m.delivered(1, "9-x"), Delivered::Unreadable);
+        assert_eq!(
+            m.delivered(9, &id(2)),
+            Delivered::Own,
+            "an echo of one's own"
+        );
         // What was received is kept for a later visit: duplicates stay detectable.
         let mut later = Messages::new(std::mem::take(&mut m.received));
-        assert_eq!(later.delivered(&id(0)), Delivered::Duplicate);
+        assert_eq!(later.delivered(1, &id(0)), Delivered::Duplicate);
     }
 
     #[test]

@@ -73,6 +73,9 @@ pub struct User<'a> {
     /// When this user last reopened its socket after a drop (a pause a reconnect overran is not
     /// lag).
     reconnected_at: Option<Duration>,
+    /// How many `online = true` loops the user is inside: while it is in one, it is online
+    /// without a socket and keeps polling through the drain.
+    polling: u32,
 }
 
 /// What a user keeps while it is away, so that it comes back as the same person: its captured
@@ -149,6 +152,7 @@ pub async fn run_user(
         messages: Messages::new(session.received),
         txn: None,
         reconnected_at: None,
+        polling: 0,
     };
     let mut aborted = ctx.shared.state.clone();
     let completed = tokio::select! {
@@ -180,6 +184,21 @@ impl<'a> User<'a> {
 
     fn ended(&self) -> bool {
         matches!(*self.state.borrow(), RunState::Ended | RunState::Aborted)
+    }
+
+    /// Whether the user's flow goes on: while the run runs, and through the drain for a user
+    /// polling in an `online` loop (what it fetches then is how messages in flight arrive).
+    fn goes_on(&self) -> bool {
+        match *self.state.borrow() {
+            RunState::Running => true,
+            RunState::Stopping => self.polling > 0,
+            RunState::Ended | RunState::Aborted => false,
+        }
+    }
+
+    /// Whether the user is online without a socket of its own (in an `online` loop).
+    fn present(&self) -> bool {
+        self.polling > 0
     }
 
     /// What expressions read from the run, for the operation starting now. Its lifetime is the

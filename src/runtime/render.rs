@@ -188,6 +188,8 @@ mod tests {
                 text(vec![Part::Expr(Expr::UserIndex)], Escape::None),
             )],
             body: Body::Form(vec![("name".into(), var()), ("n".into(), var())]),
+            ack: false,
+            deliveries: None,
         };
         let req = s.render_request(&h, &w);
         assert_eq!(req.path, "/v1/users?x=1&q%20r=a%20b%26c");

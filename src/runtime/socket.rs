@@ -10,7 +10,7 @@ use std::time::Duration;
 use crate::clients::connection::{Connection, Frame};
 use crate::clients::http::HttpClient;
 use crate::clients::OpError;
-use crate::compiled::flow::{Action, FrameRule, Matcher, Step};
+use crate::compiled::flow::{Action, FrameRule, Matcher, RuleAction, Step};
 use crate::compiled::retry::ReconnectPolicy;
 use crate::metrics::{ErrorClass, MetricId};
 use crate::runtime::{checks, Stop, User};
@@ -24,6 +24,9 @@ pub(super) struct Socket<'f> {
     pub metric: Option<MetricId>,
     /// That step itself, to open the socket again after a drop (`reconnect`).
     pub step: &'f Step,
+    /// Whether its rules say what acknowledges a message (an `acked` rule): only then is a
+    /// message's ack awaited, and one never acked an error.
+    pub acks: bool,
 }
 
 impl<'a> User<'a> {
@@ -189,10 +192,12 @@ impl<'a> User<'a> {
         if self.socket.is_none() {
             return;
         }
+        // A user polling in an `online` loop stays online without its socket.
+        let stays_online = self.present();
         if !by_peer {
             // Nobody picks a user who is leaving; what was sent to it before the server saw it
             // leave still arrives (and is counted) before the socket goes.
-            if let Some(m) = &self.member {
+            if let (Some(m), false) = (&self.member, stays_online) {
                 self.ctx.shared.registry.go_offline(m);
             }
             self.drain_socket().await;
@@ -204,7 +209,7 @@ impl<'a> User<'a> {
         ctx.open_connections
             .set(ctx.open_connections.get().saturating_sub(1));
         let ended = self.ended();
-        if let Some(m) = &self.member {
+        if let (Some(m), false) = (&self.member, stays_online) {
             ctx.shared.registry.go_offline(m);
             if !ended {
                 // Left before the end: messages still on their way are held by the target.
@@ -321,11 +326,15 @@ impl<'a> User<'a> {
         // Like an app once its socket is up, let the idle HTTP connection go: it would
         // otherwise hold a second descriptor per online user on both sides.
         self.http = HttpClient::with_source(source);
+        let acks = rules
+            .iter()
+            .any(|r| r.actions.iter().any(|a| matches!(a, RuleAction::Acked(_))));
         self.socket = Some(Socket {
             conn,
             rules,
             metric: step.metric,
             step,
+            acks,
         });
         if let Some(m) = &self.member {
             ctx.shared.registry.go_online(m);
@@ -401,6 +410,7 @@ mod tests {
 name = "ws"
 ws = "/ws/silent"
 reconnect = { attempts = 2, backoff = "20ms", jitter = "none" }
+on_frame = [ { match = { "$.type" = "ack" }, acked = "$.id" } ]
 
 [[flows.f.steps]]
 send = { type = "send", id = "{{ msg.id }}" }
@@ -414,7 +424,8 @@ stay_online = { constant = "300ms" }
         let r = rec.metric(ws);
         // The first open and the reconnect are both samples of the step; neither is an error.
         assert_eq!((r.reconnects, r.count(), r.error_count()), (1, 2, 0));
-        // The message the peer closed on was never acked: still an ack error.
+        // The message the peer closed on was never acked: still an ack error (the socket's rules
+        // say what an ack is).
         assert_eq!(rec.counter(Counter::MessagesSent), 1);
         assert_eq!(errors(&rec, MetricId::MESSAGE_ACK, ErrorClass::WsClosed), 1);
     }

@@ -16,12 +16,20 @@ use crate::compiled::flow::{Action, Frame, Http, LoopKind, Step};
 use crate::compiled::retry::RetryPolicy;
 use crate::metrics::{Counter, ErrorClass, MetricId};
 use crate::runtime::checks::{self, ContactsSeen};
-use crate::runtime::messages::Outgoing;
 use crate::runtime::{Stop, User};
 use crate::swarm::registry::Member;
 
 /// A boxed run of steps: loops nest, so a run of steps is a recursive future.
 type StepsFuture<'a> = Pin<Box<dyn Future<Output = Result<(), Stop>> + 'a>>;
+
+/// What an attempt at a timed step did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Performed {
+    Done,
+    /// Not sent: it names `swarm.online.*` and nobody else was online. Neither a success nor an
+    /// error: counted as skipped.
+    Skipped,
+}
 
 impl<'a> User<'a> {
     /// Runs the flow and leaves; true when every step succeeded.
@@ -98,7 +106,19 @@ impl<'a> User<'a> {
                     Err(Stop)
                 }
             }
-            Action::Loop(kind, body) => self.run_loop(step, kind, body).await,
+            Action::Loop {
+                kind,
+                steps,
+                online,
+            } => {
+                if !*online {
+                    return self.run_loop(step, kind, steps).await;
+                }
+                self.come_online();
+                let result = self.run_loop(step, kind, steps).await;
+                self.go_offline_polling();
+                result
+            }
             Action::Close => {
                 self.close_socket(false, false).await;
                 Ok(())
@@ -159,6 +179,29 @@ impl<'a> User<'a> {
         Ok(())
     }
 
+    /// Entering an `online` loop: the user is online for the swarm (once it has published).
+    fn come_online(&mut self) {
+        self.polling += 1;
+        if let Some(m) = &self.member {
+            self.ctx.shared.registry.go_online(m);
+        }
+    }
+
+    /// Leaving an `online` loop: the user stops polling, so it is offline unless its socket is
+    /// open; left before the end, what is sent to it now is held by the target (pending).
+    fn go_offline_polling(&mut self) {
+        self.polling = self.polling.saturating_sub(1);
+        if self.present() || self.socket.is_some() {
+            return;
+        }
+        if let Some(m) = &self.member {
+            self.ctx.shared.registry.go_offline(m);
+            if !self.ended() {
+                m.left.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+    }
+
     /// Waits until `at` while answering frames; records the timer's lag.
     async fn pause_until(&mut self, at: Duration) -> Result<(), Stop> {
         // One timer for the whole pause, however many frames interrupt it: each new one would
@@ -166,7 +209,7 @@ impl<'a> User<'a> {
         let ctx = self.ctx;
         let mut timer = std::pin::pin!(futures_util::FutureExt::fuse(ctx.sleep_until(at)));
         while self.ctx.now() < at {
-            if !self.running() {
+            if !self.goes_on() {
                 return Err(Stop);
             }
             self.listen(Some(at), Some(timer.as_mut())).await?;
@@ -199,8 +242,13 @@ impl<'a> User<'a> {
     /// Under a retry policy a failed attempt is waited out and tried again; only the final
     /// outcome is an operation (ok or error), timed from the step's intended start.
     async fn timed(&mut self, step: &'a Step) -> Result<(), Stop> {
-        if !self.running() {
+        if !self.goes_on() {
             return Err(Stop);
+        }
+        // Through the drain a polling user keeps fetching but sends no new message: the send is
+        // left out (as an operation the end of the run prevented) and the loop polls on.
+        if !self.running() && step.tracked {
+            return Ok(());
         }
         let ctx = self.ctx;
         // Which actions are retried is the compiled program's rule, shared with the dry run.
@@ -212,7 +260,12 @@ impl<'a> User<'a> {
         let (result, started) = self.attempts(step, policy).await;
         let ended = ctx.now();
         match result {
-            Ok(()) => {
+            Ok(Performed::Skipped) => {
+                ctx.record_in(self.region, |r| r.add(Counter::SendsSkipped, 1));
+                self.intended = ended;
+                Ok(())
+            }
+            Ok(Performed::Done) => {
                 if let Some(m) = step.metric {
                     ctx.record_in(self.region, |r| r.ok(m, self.intended, started, ended));
                 }
@@ -238,7 +291,7 @@ impl<'a> User<'a> {
         &mut self,
         step: &'a Step,
         policy: Option<&RetryPolicy>,
-    ) -> (Result<(), OpError>, Duration) {
+    ) -> (Result<Performed, OpError>, Duration) {
         let ctx = self.ctx;
         let mut attempt = 0u32;
         loop {
@@ -285,7 +338,8 @@ impl<'a> User<'a> {
         }
     }
 
-    /// A step that publishes: the user joins the swarm (online if its socket is up).
+    /// A step that publishes: the user joins the swarm (online if its socket is up or it polls
+    /// in an `online` loop).
     fn publish(&mut self, step: &Step) {
         let w = self.world();
         let vars = step
@@ -296,7 +350,7 @@ impl<'a> User<'a> {
         let member = Arc::new(Member::new(self.scope.index, self.cohort, vars));
         let registry = &self.ctx.shared.registry;
         registry.publish(member.clone());
-        if self.socket.is_some() {
+        if self.socket.is_some() || self.present() {
             registry.go_online(&member);
         }
         self.member = Some(member);
@@ -320,22 +374,29 @@ impl<'a> User<'a> {
     }
 
     /// One attempt at a timed step's work.
-    async fn perform(&mut self, step: &'a Step) -> Result<(), OpError> {
+    async fn perform(&mut self, step: &'a Step) -> Result<Performed, OpError> {
         match &step.action {
             Action::Http(h) => self.http_step(step, h).await,
-            Action::WsConnect { .. } => self.open_socket(step).await,
+            Action::WsConnect { .. } => self.open_socket(step).await.map(|()| Performed::Done),
             Action::Send(frame) => self.send_message(step, frame).await,
             Action::Receive => match &step.matcher {
-                Some(matcher) => self.receive(step, matcher).await,
-                None => Ok(()),
+                Some(matcher) => self.receive(step, matcher).await.map(|()| Performed::Done),
+                None => Ok(Performed::Done),
             },
-            _ => Ok(()),
+            _ => Ok(Performed::Done),
         }
     }
 
-    /// An HTTP step: the request, its checks, its captures.
-    async fn http_step(&mut self, step: &'a Step, h: &Http) -> Result<(), OpError> {
-        let resp = self.http_request(h).await?;
+    /// An HTTP step: the request, its checks, its captures; the message it sends (tracked once
+    /// the target accepted it: the step succeeded) and those its response delivers.
+    async fn http_step(&mut self, step: &'a Step, h: &Http) -> Result<Performed, OpError> {
+        let w = self.world();
+        let req = self.scope.render_request(h, &w);
+        if self.scope.step.no_peer {
+            return Ok(Performed::Skipped);
+        }
+        let started = self.ctx.now();
+        let resp = self.http_request(h, req).await?;
         let w = self.world();
         let expect = step.expect.as_ref();
         let (json, seen) = checks::check_response(expect, &resp, &mut self.scope, &w)
@@ -350,12 +411,27 @@ impl<'a> User<'a> {
             &mut self.scope,
             &w,
         );
-        Ok(())
+        if let Some((seq, intended)) = self.scope.step.msg {
+            self.record_sent(seq, intended, started, false);
+            if h.ack {
+                let now = self.ctx.now();
+                self.ctx.record_in(self.region, |r| {
+                    r.ok(MetricId::MESSAGE_ACK, intended, started, now);
+                    r.add(Counter::MessagesAcked, 1);
+                });
+            }
+        }
+        if let Some(d) = &h.deliveries {
+            self.record_deliveries(d, &text, json.as_ref());
+        }
+        Ok(Performed::Done)
     }
 
-    async fn http_request(&mut self, h: &Http) -> Result<Response, OpError> {
-        let w = self.world();
-        let req = self.scope.render_request(h, &w);
+    async fn http_request(
+        &mut self,
+        h: &Http,
+        req: crate::runtime::render::RenderedRequest,
+    ) -> Result<Response, OpError> {
         let endpoint = &self.ctx.shared.endpoint;
         self.http
             .request(
@@ -371,13 +447,12 @@ impl<'a> User<'a> {
 
     /// A `send` step: the frame out (tracked when it carries a message id), then the reply its
     /// `expect` waits for.
-    async fn send_message(&mut self, step: &'a Step, frame: &Frame) -> Result<(), OpError> {
+    async fn send_message(&mut self, step: &'a Step, frame: &Frame) -> Result<Performed, OpError> {
         let w = self.world();
         let frame = self.scope.render_frame(frame, &w);
         if self.scope.step.no_peer {
-            // Nobody else is online to talk to: this message is not sent (and not counted);
-            // the flow goes on.
-            return Ok(());
+            // Nobody else is online to talk to: this message is not sent; the flow goes on.
+            return Ok(Performed::Skipped);
         }
         let started = self.ctx.now();
         if self.socket.is_none() {
@@ -390,22 +465,14 @@ impl<'a> User<'a> {
         self.link.one_way().await;
         self.send_frame(frame).await?;
         if let Some((seq, intended)) = self.scope.step.msg {
-            self.ctx
-                .record_in(self.region, |r| r.add(Counter::MessagesSent, 1));
-            let recipient = self.scope.step.peer.clone();
-            self.messages.sent(
-                seq,
-                Outgoing {
-                    started,
-                    intended,
-                    recipient,
-                },
-            );
+            // Its ack is awaited only where the socket's rules say what an ack is.
+            let acks = self.socket.as_ref().is_some_and(|s| s.acks);
+            self.record_sent(seq, intended, started, acks);
         }
         if let Some(matcher) = &step.matcher {
             self.receive(step, matcher).await?;
         }
-        Ok(())
+        Ok(Performed::Done)
     }
 }
 

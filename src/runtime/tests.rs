@@ -251,3 +251,87 @@ fn a_socket_the_peer_closes_is_its_steps_error_and_unacked_messages_are_ack_erro
     assert_eq!(errors(&rec, ws, ErrorClass::WsClosed), 1, "the drop, once");
     assert_eq!(rec.metric(ws).reconnects, 0, "no reconnect policy");
 }
+
+#[test]
+fn without_an_ack_rule_nothing_is_an_ack_error() {
+    // The same drop as above, on a socket whose rules declare no ack: the message is sent and
+    // tracked (its loss is judged by delivery), and nothing is a `message_ack` error.
+    let steps = SOCKET
+        .replace("MODE", "silent")
+        .replace("REPEAT", "1")
+        .replace(
+            r#"on_frame = [ { match = { "$.type" = "ack" }, acked = "$.id" } ]"#,
+            "",
+        );
+    let (_, _, rec) = run_one(&steps);
+    assert_eq!(rec.counter(Counter::MessagesSent), 1);
+    let ack = rec.metric(MetricId::MESSAGE_ACK);
+    assert_eq!((ack.count(), ack.error_count()), (0, 0));
+}
+
+#[test]
+fn msg_id_in_a_request_makes_it_a_message_its_response_the_ack() {
+    let (plan, ended, rec) = run_one(
+        r#"
+[[flows.f.steps]]
+name = "post"
+http = "GET /status/200"
+json = { id = "{{ msg.id }}" }
+ack = "response"
+
+[[flows.f.steps]]
+name = "plain"
+http = "GET /status/200"
+query = { id = "{{ msg.id }}" }
+
+[[flows.f.steps]]
+name = "refused"
+http = "GET /status/500"
+body = "{{ msg.id }}"
+"#,
+    );
+    assert!(!ended.completed, "the last request fails");
+    // Two accepted (one acked by its response), the refused one is the step's error only.
+    assert_eq!(rec.counter(Counter::MessagesSent), 2);
+    assert_eq!(rec.counter(Counter::MessagesAcked), 1);
+    let ack = rec.metric(MetricId::MESSAGE_ACK);
+    assert_eq!((ack.count(), ack.error_count()), (1, 0));
+    // The ack is the request's own round trip: no longer than the step.
+    let post = rec.metric(metric(&plan, "post"));
+    assert!(ack.latency.max() <= post.latency.max() + 1000);
+    assert_eq!(
+        errors(&rec, metric(&plan, "refused"), ErrorClass::HttpStatus),
+        1
+    );
+}
+
+#[test]
+fn a_send_to_nobody_online_is_skipped_and_counted_as_skipped() {
+    let (plan, ended, rec) = run_one(
+        r#"
+[[flows.f.steps]]
+name = "me"
+http = "GET /status/200"
+capture = { user_id = "$.ok" }
+publish = ["user_id"]
+
+[[flows.f.steps]]
+name = "ask_peer"
+http = "GET /status/200"
+query = { to = "{{ swarm.online.user_id }}" }
+
+[[flows.f.steps]]
+name = "after"
+http = "GET /status/200"
+"#,
+    );
+    assert!(ended.completed, "the flow goes on");
+    assert_eq!(rec.counter(Counter::SendsSkipped), 1);
+    let skipped = rec.metric(metric(&plan, "ask_peer"));
+    assert_eq!(
+        (skipped.count(), skipped.error_count()),
+        (0, 0),
+        "neither a success nor an error"
+    );
+    assert_eq!(rec.metric(metric(&plan, "after")).count(), 1);
+}

@@ -90,6 +90,12 @@ pub struct StepSpec {
     pub capture: Option<Spanned<IndexMap<String, Spanned<CaptureSpec>>>>,
     /// Variables other users may pick from the swarm once this step succeeded.
     pub publish: Option<Spanned<Vec<Spanned<String>>>>,
+    /// For an `http` step that sends a message (`msg.id` in it): `ack = "response"` makes its
+    /// response the message's acknowledgement (`message_ack`, `messages.acked`).
+    pub ack: Option<Spanned<String>>,
+    /// For an `http` step: the messages its response delivers to this user (a long-poll sync),
+    /// each read for its id: `"$.events[*].id"`, a regex, or `{ each, id, match }`.
+    pub deliveries: Option<Spanned<DeliveriesSpec>>,
     /// Background rules while the socket opened by this `ws` step is open.
     pub on_frame: Option<Spanned<Vec<Spanned<FrameRuleSpec>>>>,
     /// Time this step together with the neighbouring steps of the same transaction name.
@@ -113,6 +119,31 @@ pub struct LoopSpec {
     pub until: Option<Spanned<ConditionSpec>>,
     /// Upper bound on iterations for `until` and `for` loops.
     pub max: Option<Spanned<i64>>,
+    /// The user is online for the swarm registry while the loop runs (a polling client has no
+    /// socket), and the loop goes on polling through the run's drain.
+    pub online: Option<Spanned<bool>>,
+}
+
+/// Where a response's body holds the messages it delivers.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum DeliveriesSpec {
+    /// A JSON path selecting every id (`"$.events[*].msg_id"`), or a regex whose every match
+    /// (its first group) is one.
+    Ids(String),
+    /// `{ each = "$.events[*]", id = "$.content.msg_id", match = { "$.type" = "message" } }`:
+    /// every element the `each` path selects that `match` holds for is a message; `id` (a path
+    /// into the element) gives its id.
+    Each(EachDeliverySpec),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EachDeliverySpec {
+    pub each: String,
+    pub id: String,
+    #[serde(rename = "match", default)]
+    pub match_: IndexMap<String, toml::Value>,
 }
 
 /// `{ var = "status", equals = "delivered" }`, or `exists`, or `not_equals`.

@@ -218,6 +218,9 @@ pub struct RunSection {
     /// `["127.0.0.2-127.0.0.9"]`: one address's ephemeral ports bound its connections to one
     /// target address.
     pub source_addresses: Option<Spanned<Vec<Spanned<String>>>>,
+    /// How long after its intended send a message may take to arrive (default: until the end of
+    /// the drain); one later is lost, one whose deadline is after the run's end is pending.
+    pub delivery_deadline: Option<Spanned<String>>,
 }
 
 impl Default for RunSection {
@@ -228,6 +231,7 @@ impl Default for RunSection {
             retry: None,
             reconnect: None,
             source_addresses: None,
+            delivery_deadline: None,
         }
     }
 }

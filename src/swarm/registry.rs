@@ -20,10 +20,14 @@ pub struct Member {
     pub vars: Vec<(String, Value)>,
     /// Position in the online list while online (usize::MAX when offline).
     slot: AtomicUsize,
-    /// Messages to this user that the target accepted (acked to the sender).
-    pub accepted: AtomicU64,
-    /// Distinct messages this user received.
+    /// Messages sent to this user that it should receive (sent and not refused by the target).
+    pub expected: AtomicU64,
+    /// Distinct messages this user received (after their deadline too).
     pub received: AtomicU64,
+    /// Of `expected` and `received`: the messages whose delivery deadline falls after the run's
+    /// end (still pending if undelivered). Zero without a `[run] delivery_deadline`.
+    pub expected_unexpired: AtomicU64,
+    pub received_unexpired: AtomicU64,
     /// True while the user is offline after leaving before the end of the run (its undelivered
     /// messages are pending, held by the target, rather than lost); cleared when it comes back.
     pub left: AtomicBool,
@@ -36,8 +40,10 @@ impl Member {
             cohort,
             vars,
             slot: AtomicUsize::new(usize::MAX),
-            accepted: AtomicU64::new(0),
+            expected: AtomicU64::new(0),
             received: AtomicU64::new(0),
+            expected_unexpired: AtomicU64::new(0),
+            received_unexpired: AtomicU64::new(0),
             left: AtomicBool::new(false),
         }
     }
@@ -78,6 +84,10 @@ impl Registry {
         // undelivered messages are no longer pending; if it leaves again they are once more.
         member.left.store(false, Ordering::Relaxed);
         let mut online = lock(&self.online);
+        // Online once, however many ways (a socket and a polling loop).
+        if member.is_online() {
+            return;
+        }
         member.slot.store(online.len(), Ordering::Relaxed);
         online.push(member.clone());
     }
@@ -152,19 +162,22 @@ impl Registry {
         sample(&lock(&self.online), rng, n, except)
     }
 
-    /// Compares what the target accepted for each user with what that user received.
-    /// Final message accounting across the swarm.
+    /// Compares what each user should have received with what it received: final message
+    /// accounting across the swarm. Undelivered messages are pending when their recipient left
+    /// (the target holds them) or their deadline had not passed by the end, lost otherwise.
     pub fn delivery(&self) -> Undelivered {
         let mut d = Undelivered::default();
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
         for m in lock(&self.registered).iter() {
-            let missing = m
-                .accepted
-                .load(Ordering::Relaxed)
-                .saturating_sub(m.received.load(Ordering::Relaxed));
+            let missing = load(&m.expected).saturating_sub(load(&m.received));
+            let unexpired = load(&m.expected_unexpired)
+                .saturating_sub(load(&m.received_unexpired))
+                .min(missing);
             if m.left.load(Ordering::Relaxed) {
                 d.pending += missing;
             } else {
-                d.lost += missing;
+                d.pending += unexpired;
+                d.lost += missing - unexpired;
             }
         }
         d
@@ -253,9 +266,9 @@ mod tests {
         let (a, b) = (member(1), member(2));
         r.publish(a.clone());
         r.publish(b.clone());
-        a.accepted.store(5, Ordering::Relaxed);
+        a.expected.store(5, Ordering::Relaxed);
         a.received.store(3, Ordering::Relaxed);
-        b.accepted.store(4, Ordering::Relaxed);
+        b.expected.store(4, Ordering::Relaxed);
         b.left.store(true, Ordering::Relaxed);
         assert_eq!(
             r.delivery(),
@@ -276,11 +289,43 @@ mod tests {
             }
         );
         // A message accepted while b is online and never received is lost, not pending.
-        b.accepted.store(5, Ordering::Relaxed);
+        b.expected.store(5, Ordering::Relaxed);
         assert_eq!(r.delivery().lost, 3);
         // b leaves again with one undelivered: pending once more.
         r.go_offline(&b);
         b.left.store(true, Ordering::Relaxed);
+        assert_eq!(
+            r.delivery(),
+            Undelivered {
+                lost: 2,
+                pending: 1
+            }
+        );
+    }
+
+    #[test]
+    fn undelivered_messages_still_in_time_are_pending_and_going_online_twice_is_once() {
+        let r = Registry::default();
+        let a = member(1);
+        r.publish(a.clone());
+        r.go_online(&a);
+        r.go_online(&a);
+        r.go_offline(&a);
+        assert!(!a.is_online(), "one go_offline undoes both");
+        // 6 expected, 4 of them with a deadline after the run's end; 3 received, 1 of those.
+        a.expected.store(6, Ordering::Relaxed);
+        a.expected_unexpired.store(4, Ordering::Relaxed);
+        a.received.store(3, Ordering::Relaxed);
+        a.received_unexpired.store(1, Ordering::Relaxed);
+        assert_eq!(
+            r.delivery(),
+            Undelivered {
+                lost: 0,
+                pending: 3
+            }
+        );
+        // Two of the old ones never came instead: they are lost, the unexpired still pending.
+        a.received_unexpired.store(3, Ordering::Relaxed);
         assert_eq!(
             r.delivery(),
             Undelivered {

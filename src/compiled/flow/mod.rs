@@ -115,6 +115,26 @@ pub struct Http {
     pub query: Vec<(String, Text)>,
     pub headers: Vec<(String, Text)>,
     pub body: Body,
+    /// `ack = "response"`: the response acknowledges the message this request sends.
+    pub ack: bool,
+    /// The messages the response delivers to the user (a long-poll sync).
+    pub deliveries: Option<Deliveries>,
+}
+
+/// Where a response's body holds the messages it delivers: every id `ids` finds, in each
+/// element `each` selects (the whole body without it) that `filter` holds for.
+#[derive(Debug, Clone)]
+pub struct Deliveries {
+    pub each: Option<JsonPath<Expr>>,
+    pub filter: Vec<(JsonPath<Expr>, serde_json::Value)>,
+    pub ids: IdSource,
+}
+
+impl Deliveries {
+    /// Whether finding the ids needs the body parsed as JSON.
+    pub fn needs_json(&self) -> bool {
+        self.each.is_some() || matches!(self.ids, IdSource::Json(_))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -198,7 +218,12 @@ pub enum Action {
     Close,
     Think(Dist),
     StayOnline(Dist),
-    Loop(LoopKind, Vec<Step>),
+    Loop {
+        kind: LoopKind,
+        steps: Vec<Step>,
+        /// The user is online for the swarm while the loop runs (`online = true`).
+        online: bool,
+    },
 }
 
 impl Action {
@@ -240,6 +265,8 @@ pub struct Step {
     pub retry: Override<RetryPolicy>,
     /// For a `ws` step: how its socket is reopened after a drop, or `[run] reconnect`'s way.
     pub reconnect: Override<ReconnectPolicy>,
+    /// The step sends a tracked message: `msg.id` is in its request or frame.
+    pub tracked: bool,
 }
 
 /// A compiled flow.
@@ -252,6 +279,57 @@ pub struct Flow {
     /// The variable names of the slots, in slot order (a returning user's variables are carried
     /// into its return flow by name).
     pub vars: Vec<String>,
+}
+
+impl Action {
+    /// Whether what this action sends (a request, a frame) uses `msg.id`: such a send is a
+    /// tracked message.
+    pub fn sends_msg_id(&self) -> bool {
+        match self {
+            Action::Http(h) => {
+                text_has_msg_id(&h.target)
+                    || h.query.iter().any(|(_, v)| text_has_msg_id(v))
+                    || h.headers.iter().any(|(_, v)| text_has_msg_id(v))
+                    || match &h.body {
+                        Body::None => false,
+                        Body::Json(j) => json_has_msg_id(j),
+                        Body::Text(t) => text_has_msg_id(t),
+                        Body::Form(f) => f.iter().any(|(_, v)| text_has_msg_id(v)),
+                    }
+            }
+            Action::Send(Frame::Text(t) | Frame::Binary(t)) => text_has_msg_id(t),
+            Action::Send(Frame::Json(j)) => json_has_msg_id(j),
+            _ => false,
+        }
+    }
+}
+
+fn text_has_msg_id(t: &Text) -> bool {
+    t.parts.iter().any(|p| match p {
+        template::Part::Expr(e) => expr_has_msg_id(e),
+        template::Part::Text(_) => false,
+    })
+}
+
+fn json_has_msg_id(j: &JsonTemplate) -> bool {
+    match j {
+        JsonTemplate::Const(_) => false,
+        JsonTemplate::Text(t) => text_has_msg_id(t),
+        JsonTemplate::Expr(e) => expr_has_msg_id(e),
+        JsonTemplate::Array(items) => items.iter().any(json_has_msg_id),
+        JsonTemplate::Object(fields) => fields.iter().any(|(_, v)| json_has_msg_id(v)),
+    }
+}
+
+fn expr_has_msg_id(e: &Expr) -> bool {
+    match e {
+        Expr::MsgId => true,
+        Expr::RandomInt(a, b) => expr_has_msg_id(a) || expr_has_msg_id(b),
+        Expr::RandomString(x) | Expr::Base64(x) | Expr::FakePhones(x) => expr_has_msg_id(x),
+        Expr::SwarmSample(n, _) => expr_has_msg_id(n),
+        Expr::Concat(parts) => parts.iter().any(expr_has_msg_id),
+        _ => false,
+    }
 }
 
 /// A share of arriving users and the flow they run.
@@ -324,5 +402,122 @@ close = true
                 (false, false),
             ]
         );
+    }
+
+    const HEAD: &str = r#"
+name = "t"
+[target]
+builtin = {}
+[load]
+phases = [ { name = "a", duration = "1s", rate = 1 } ]
+"#;
+
+    #[test]
+    fn a_send_using_msg_id_anywhere_is_tracked_and_message_keys_compile() {
+        let text = format!(
+            r#"{HEAD}
+[[flows.f.steps]]
+name = "by_query"
+http = "POST /send"
+query = {{ id = "{{{{ msg.id }}}}" }}
+ack = "response"
+
+[[flows.f.steps]]
+name = "by_json"
+http = "POST /send"
+json = {{ nested = {{ ids = ["{{{{ 'm-' + msg.id }}}}"] }} }}
+
+[[flows.f.steps]]
+name = "sync"
+http = "GET /sync"
+deliveries = {{ each = "$.events[*]", match = {{ "$.type" = "message" }}, id = "$.id" }}
+
+[[flows.f.steps]]
+name = "sync_regex"
+http = "GET /sync"
+deliveries = "id='([^']+)'"
+
+[[flows.f.steps]]
+loop = {{ times = 2, online = true, steps = [ {{ name = "poll", http = "GET /poll" }} ] }}
+
+[[flows.f.steps]]
+name = "ws"
+ws = "/ws"
+
+[[flows.f.steps]]
+send = "<m id='{{{{ msg.id }}}}'/>"
+
+[[flows.f.steps]]
+send = "<ping/>"
+"#
+        );
+        let plan = crate::compiled::compile(std::path::Path::new("t.toml"), &text, Some(1))
+            .expect("valid scenario");
+        let steps = &plan.flows.flows[0].steps;
+        let tracked: Vec<bool> = steps.iter().map(|s| s.tracked).collect();
+        assert_eq!(
+            tracked,
+            [true, true, false, false, false, false, true, false]
+        );
+        let super::Action::Http(h) = &steps[0].action else {
+            panic!("an http step")
+        };
+        assert!(h.ack && h.deliveries.is_none());
+        let super::Action::Http(h) = &steps[2].action else {
+            panic!("an http step")
+        };
+        let d = h.deliveries.as_ref().expect("deliveries");
+        assert!(d.each.is_some() && d.filter.len() == 1 && d.needs_json());
+        assert!(matches!(
+            steps[4].action,
+            super::Action::Loop { online: true, .. }
+        ));
+    }
+
+    #[test]
+    fn message_keys_in_the_wrong_place_are_errors_with_their_positions() {
+        let text = format!(
+            r#"{HEAD}
+[[flows.f.steps]]
+name = "ws"
+ws = "/ws"
+ack = "response"
+
+[[flows.f.steps]]
+name = "plain"
+http = "GET /x"
+ack = "response"
+
+[[flows.f.steps]]
+name = "odd"
+http = "GET /x?id={{{{ msg.id }}}}"
+ack = "frame"
+
+[[flows.f.steps]]
+name = "w2"
+ws = "/ws"
+deliveries = "$.id"
+
+[[flows.f.steps]]
+name = "sync"
+http = "GET /sync"
+deliveries = {{ each = "$.events[*]", id = "id=(\\d+)" }}
+"#
+        );
+        let errs = crate::compiled::compile(std::path::Path::new("t.toml"), &text, Some(1))
+            .expect_err("invalid")
+            .0;
+        let found: Vec<(usize, &str)> = errs.iter().map(|e| (e.line, e.message.as_str())).collect();
+        let expect = [
+            (11, "ack applies to `http` steps"),
+            (16, "does not use {{ msg.id }}"),
+            (21, "acknowledged by its \"response\""),
+            (26, "deliveries applies to `http` steps"),
+            (31, "a JSON path into each element"),
+        ];
+        assert_eq!(found.len(), expect.len(), "{found:?}");
+        for ((line, msg), (want_line, want)) in found.iter().zip(expect) {
+            assert!(*line == want_line && msg.contains(want), "{found:?}");
+        }
     }
 }

@@ -107,8 +107,13 @@ pub(super) fn flow(out: &mut String, m: &Messages, a: &Arrivals, c: &Contacts) {
             ("sent", cell(|o| count_cell(o, m.sent, false))),
             ("acked", cell(|o| count_cell(o, m.acked, false))),
             ("delivered", cell(|o| count_cell(o, m.delivered, false))),
-            ("pending (recipient offline)", opt(m.pending)),
+            ("pending (recipient offline or in time)", opt(m.pending)),
             ("lost", opt(m.lost)),
+            ("of them late", cell(|o| count_cell(o, m.late, true))),
+            (
+                "skipped (nobody online)",
+                cell(|o| count_cell(o, m.skipped, false)),
+            ),
             ("duplicated", cell(|o| count_cell(o, m.duplicated, true))),
             (
                 "delivery latency",

@@ -119,6 +119,47 @@ impl Compiler<'_, '_> {
         }
     }
 
+    /// A message id's source: a JSON path (starting with `$`) or a regex.
+    fn id_source(&mut self, s: &str, span: Range<usize>) -> Option<IdSource> {
+        if s.starts_with('$') {
+            self.path(s, span).map(IdSource::Json)
+        } else {
+            self.regex(s, span).map(IdSource::Regex)
+        }
+    }
+
+    /// `deliveries = "$.events[*].id"` (or a regex), or `{ each, id, match }`.
+    pub(super) fn deliveries(&mut self, d: &Spanned<spec::DeliveriesSpec>) -> Option<Deliveries> {
+        let span = d.span();
+        match d.get_ref() {
+            spec::DeliveriesSpec::Ids(s) => Some(Deliveries {
+                each: None,
+                filter: Vec::new(),
+                ids: self.id_source(s, span)?,
+            }),
+            spec::DeliveriesSpec::Each(e) => {
+                let each = self.path(&e.each, span.clone());
+                let filter = self.matcher(&e.match_, None, span.clone()).json;
+                if !e.id.starts_with('$') {
+                    self.problems.add(
+                        span,
+                        format!(
+                            "deliveries.id `{}`: a JSON path into each element, starting with `$`",
+                            e.id
+                        ),
+                    );
+                    return None;
+                }
+                let ids = self.id_source(&e.id, span)?;
+                Some(Deliveries {
+                    each: Some(each?),
+                    filter,
+                    ids,
+                })
+            }
+        }
+    }
+
     pub(super) fn rules(
         &mut self,
         rules: &Spanned<Vec<Spanned<spec::FrameRuleSpec>>>,
@@ -129,13 +170,7 @@ impl Compiler<'_, '_> {
             let r = r.get_ref();
             let matcher = self.matcher(&r.match_.json, r.match_.regex.as_deref(), span.clone());
             let mut actions = Vec::new();
-            let id_source = |c: &mut Self, s: &str| {
-                if s.starts_with('$') {
-                    c.path(s, span.clone()).map(IdSource::Json)
-                } else {
-                    c.regex(s, span.clone()).map(IdSource::Regex)
-                }
-            };
+            let id_source = |c: &mut Self, s: &str| c.id_source(s, span.clone());
             if let Some(p) = &r.delivered {
                 actions.extend(id_source(self, p).map(RuleAction::Delivered));
             }

@@ -81,6 +81,8 @@ impl Compiler<'_, '_> {
             None => None,
         };
         let (retry, reconnect) = self.policies(s, &action);
+        let tracked = action.sends_msg_id();
+        self.message_keys(s, &action, tracked);
         Some(Step {
             metric,
             transaction,
@@ -95,7 +97,31 @@ impl Compiler<'_, '_> {
             publish,
             retry,
             reconnect,
+            tracked,
         })
+    }
+
+    /// `ack` and `deliveries` belong to `http` steps, and `ack` to one that sends a message.
+    fn message_keys(&mut self, s: &StepSpec, action: &Action, tracked: bool) {
+        let http = matches!(action, Action::Http(_));
+        if let (Some(a), false) = (&s.ack, http) {
+            self.problems.add(
+                a.span(),
+                "ack applies to `http` steps (a socket's acks are `on_frame` rules)",
+            );
+        }
+        if let (Some(a), true, false) = (&s.ack, http, tracked) {
+            self.problems.add(
+                a.span(),
+                "ack = \"response\" acknowledges the message this request sends, but it does not use {{ msg.id }}",
+            );
+        }
+        if let (Some(d), false) = (&s.deliveries, http) {
+            self.problems.add(
+                d.span(),
+                "deliveries applies to `http` steps (a socket's deliveries are `on_frame` rules)",
+            );
+        }
     }
 
     /// What the step does: exactly one kind (checked by the caller), or a receive (`expect`
@@ -170,7 +196,12 @@ impl Compiler<'_, '_> {
                 return None;
             }
         };
-        Some(Action::Loop(kind, self.steps(l.steps.get_ref())))
+        let online = l.online.as_ref().is_some_and(|o| *o.get_ref());
+        Some(Action::Loop {
+            kind,
+            steps: self.steps(l.steps.get_ref()),
+            online,
+        })
     }
 
     /// `publish = [...]`: the values other users see while this user is online, each a captured
@@ -296,12 +327,29 @@ impl Compiler<'_, '_> {
         } else {
             Body::None
         };
+        let ack = match &s.ack {
+            None => false,
+            Some(a) if a.get_ref() == "response" => true,
+            Some(a) => {
+                self.problems.add(
+                    a.span(),
+                    format!(
+                        "ack = {:?}: an http step's message is acknowledged by its \"response\"",
+                        a.get_ref()
+                    ),
+                );
+                false
+            }
+        };
+        let deliveries = s.deliveries.as_ref().and_then(|d| self.deliveries(d));
         Some(Action::Http(Box::new(Http {
             method,
             target,
             query,
             headers,
             body,
+            ack,
+            deliveries,
         })))
     }
 }
