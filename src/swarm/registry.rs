@@ -1,9 +1,15 @@
 //! Who is in the swarm: registered users (for contact discovery) and online users (to message).
 //! Shared by all workers. Locks are taken per user event (signup, going online or offline, picking
 //! contacts), never per message or per sample; message accounting uses atomics on the recipient.
+//!
+//! Memory stays flat however long the run: the directory of registered users is a uniform random
+//! sample of at most [`DIRECTORY_SIZE`] of them (reservoir sampling), which is all contact
+//! discovery needs (any registered phone is as good as another), and a user's message accounting
+//! is folded into the registry's [`Ledger`] when the last reference to it goes — when nobody can
+//! send to it or receive for it any more, so its counts are final.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use rand::RngExt;
 
@@ -31,6 +37,29 @@ pub struct Member {
     /// True while the user is offline after leaving before the end of the run (its undelivered
     /// messages are pending, held by the target, rather than lost); cleared when it comes back.
     pub left: AtomicBool,
+    /// Where its accounting goes when it is dropped (set when it is published).
+    ledger: OnceLock<Arc<Ledger>>,
+}
+
+/// Message accounting of the users no longer referenced anywhere.
+#[derive(Debug, Default)]
+struct Ledger {
+    lost: AtomicU64,
+    pending: AtomicU64,
+    /// Users published, and of them those folded in here: the rest are still alive.
+    published: AtomicU64,
+    folded: AtomicU64,
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        if let Some(ledger) = self.ledger.get() {
+            let d = self.undelivered();
+            ledger.lost.fetch_add(d.lost, Ordering::Relaxed);
+            ledger.pending.fetch_add(d.pending, Ordering::Relaxed);
+            ledger.folded.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
 impl Member {
@@ -45,6 +74,28 @@ impl Member {
             expected_unexpired: AtomicU64::new(0),
             received_unexpired: AtomicU64::new(0),
             left: AtomicBool::new(false),
+            ledger: OnceLock::new(),
+        }
+    }
+
+    /// What this user should have received and did not: pending when it left (the target
+    /// holds it) or its deadline had not passed by the end, lost otherwise.
+    fn undelivered(&self) -> Undelivered {
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let missing = load(&self.expected).saturating_sub(load(&self.received));
+        let unexpired = load(&self.expected_unexpired)
+            .saturating_sub(load(&self.received_unexpired))
+            .min(missing);
+        if self.left.load(Ordering::Relaxed) {
+            Undelivered {
+                lost: 0,
+                pending: missing,
+            }
+        } else {
+            Undelivered {
+                lost: missing - unexpired,
+                pending: unexpired,
+            }
         }
     }
 
@@ -62,10 +113,41 @@ impl Member {
     }
 }
 
+/// Registered users the directory keeps for contact discovery: ~5 MiB of members at most.
+pub const DIRECTORY_SIZE: usize = 16_384;
+
 #[derive(Debug, Default)]
 pub struct Registry {
-    registered: Mutex<Vec<Arc<Member>>>,
+    directory: Mutex<Directory>,
     online: Mutex<Vec<Arc<Member>>>,
+    ledger: Arc<Ledger>,
+}
+
+/// A uniform random sample of every user published so far (Vitter's algorithm R).
+#[derive(Debug, Default)]
+struct Directory {
+    members: Vec<Arc<Member>>,
+    seen: u64,
+    /// xorshift state for the replacement draws (their order across workers is a race anyway).
+    draw: u64,
+}
+
+impl Directory {
+    fn insert(&mut self, member: Arc<Member>, capacity: usize) {
+        self.seen += 1;
+        if self.members.len() < capacity {
+            self.members.push(member);
+            return;
+        }
+        self.draw = self.draw.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.draw;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        let j = (z ^ (z >> 31)) % self.seen;
+        if let Some(slot) = self.members.get_mut(j as usize) {
+            *slot = member;
+        }
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -76,7 +158,14 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Registry {
     pub fn publish(&self, member: Arc<Member>) {
-        lock(&self.registered).push(member);
+        self.publish_into(member, DIRECTORY_SIZE);
+    }
+
+    fn publish_into(&self, member: Arc<Member>, capacity: usize) {
+        if member.ledger.set(self.ledger.clone()).is_ok() {
+            self.ledger.published.fetch_add(1, Ordering::Relaxed);
+        }
+        lock(&self.directory).insert(member, capacity);
     }
 
     pub fn go_online(&self, member: &Arc<Member>) {
@@ -110,7 +199,7 @@ impl Registry {
         n: usize,
         except: u64,
     ) -> Vec<Arc<Member>> {
-        sample(&lock(&self.registered), rng, n, except)
+        sample(&lock(&self.directory).members, rng, n, except)
     }
 
     /// Up to `n` distinct online users of one cohort other than `except`: random draws first,
@@ -165,21 +254,31 @@ impl Registry {
     /// Compares what each user should have received with what it received: final message
     /// accounting across the swarm. Undelivered messages are pending when their recipient left
     /// (the target holds them) or their deadline had not passed by the end, lost otherwise.
+    ///
+    /// Call it once the users are done: the users dropped are in the ledger, the ones still
+    /// referenced are counted from the directory and the online list. A user referenced only
+    /// elsewhere (a running task) would be missed, which is what the debug assertion guards.
     pub fn delivery(&self) -> Undelivered {
-        let mut d = Undelivered::default();
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        for m in lock(&self.registered).iter() {
-            let missing = load(&m.expected).saturating_sub(load(&m.received));
-            let unexpired = load(&m.expected_unexpired)
-                .saturating_sub(load(&m.received_unexpired))
-                .min(missing);
-            if m.left.load(Ordering::Relaxed) {
-                d.pending += missing;
-            } else {
-                d.pending += unexpired;
-                d.lost += missing - unexpired;
-            }
+        let mut d = Undelivered {
+            lost: load(&self.ledger.lost),
+            pending: load(&self.ledger.pending),
+        };
+        let directory = lock(&self.directory);
+        let online = lock(&self.online);
+        let mut live: Vec<&Arc<Member>> = directory.members.iter().chain(online.iter()).collect();
+        live.sort_by_key(|m| Arc::as_ptr(m));
+        live.dedup_by(|a, b| Arc::ptr_eq(a, b));
+        for m in &live {
+            let u = m.undelivered();
+            d.lost += u.lost;
+            d.pending += u.pending;
         }
+        debug_assert_eq!(
+            load(&self.ledger.published),
+            load(&self.ledger.folded) + live.len() as u64,
+            "every published user is either folded into the ledger or still listed"
+        );
         d
     }
 }
@@ -258,6 +357,48 @@ mod tests {
             .map(|m| m.index)
             .collect();
         assert!(odd.is_empty(), "3 is excluded and 1 is offline");
+    }
+
+    #[test]
+    fn the_directory_is_a_bounded_uniform_sample_of_everyone_published() {
+        let r = Registry::default();
+        for i in 0..10_000 {
+            r.publish_into(member(i), 200);
+        }
+        let d = lock(&r.directory);
+        assert_eq!(d.members.len(), 200);
+        assert_eq!(d.seen, 10_000);
+        // Uniform over 0..10 000: mean 5 000, standard deviation of a 200-mean 2 887/√200 = 204;
+        // the latest users are not favoured (the mean of the last 200 would be 9 900).
+        let mean = d.members.iter().map(|m| m.index as f64).sum::<f64>() / 200.0;
+        assert!((mean - 5_000.0).abs() < 4.0 * 204.0, "mean index {mean}");
+        let early = d.members.iter().filter(|m| m.index < 5_000).count();
+        assert!(
+            (60..=140).contains(&early),
+            "{early} of 200 from the first half"
+        );
+    }
+
+    #[test]
+    fn a_user_dropped_from_every_list_keeps_its_accounting() {
+        let r = Registry::default();
+        // A directory of one: the second user replaces the first or is not kept.
+        let (a, b) = (member(1), member(2));
+        a.expected.store(5, Ordering::Relaxed);
+        a.received.store(2, Ordering::Relaxed);
+        b.expected.store(4, Ordering::Relaxed);
+        b.left.store(true, Ordering::Relaxed);
+        r.publish_into(a, 1);
+        r.publish_into(b, 1);
+        assert_eq!(lock(&r.directory).members.len(), 1);
+        assert_eq!(
+            r.delivery(),
+            Undelivered {
+                lost: 3,
+                pending: 4
+            }
+        );
+        assert_eq!(r.ledger.folded.load(Ordering::Relaxed), 1);
     }
 
     #[test]
