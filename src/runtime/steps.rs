@@ -100,7 +100,7 @@ impl<'a> User<'a> {
             }
             Action::Loop(kind, body) => self.run_loop(step, kind, body).await,
             Action::Close => {
-                self.close_socket(false, false).await;
+                self.close_socket(super::socket::Why::Leaving).await;
                 Ok(())
             }
             _ => self.timed(step).await,
