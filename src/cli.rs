@@ -14,9 +14,10 @@ use crate::duration::parse_duration;
     version,
     about = "Rehearse a signup surge: a swarm of simulated users signs up and chats against a \
              messaging service while every operation is measured into latency histograms.",
-    after_help = "Exit codes: 0 passed, 1 thresholds failed, 2 usage or scenario error (nothing was \
-                  sent), 3 run aborted or interrupted by Ctrl-C, SIGTERM or SIGHUP (the report is still \
-                  written).\n\n\
+    after_help = "Exit codes: 0 passed, 1 a threshold failed, 2 nothing was run because of the \
+                  input (command line, scenario file, run directory), 3 a run started and was \
+                  stopped: Ctrl-C, SIGTERM or SIGHUP, or the target unreachable at the start (the \
+                  report is still written and says why).\n\n\
                   Start here: inrush run scenarios/quickstart.toml"
 )]
 pub struct Cli {

@@ -151,22 +151,36 @@ fn run_dir(plan: &Plan, out: &Option<PathBuf>, started: SystemTime) -> Result<Pa
             dir
         }
     };
-    std::fs::create_dir_all(&dir).map_err(|e| Error::io("cannot create run directory", &dir, e))?;
+    // Before any traffic: a directory that cannot be made is the input's fault (exit 2).
+    std::fs::create_dir_all(&dir).map_err(|e| {
+        Error::Usage(format!(
+            "cannot create the run directory {}: {e}",
+            dir.display()
+        ))
+    })?;
     Ok(dir)
 }
 
-async fn resolve(url: &BaseUrl) -> Result<SocketAddr, Error> {
+/// The target's address, once something answers a connect there; else why not.
+async fn resolve(url: &BaseUrl) -> Result<SocketAddr, String> {
     let mut addrs = tokio::net::lookup_host((url.host.trim_matches(['[', ']']), url.port))
         .await
-        .map_err(|e| Error::Run(format!("cannot resolve {url}: {e}")))?;
+        .map_err(|e| format!("cannot resolve {url}: {e}"))?;
     let addr = addrs
         .next()
-        .ok_or_else(|| Error::Run(format!("{url} resolves to no address")))?;
-    // Fail before the run rather than report thousands of connect errors.
+        .ok_or_else(|| format!("{url} resolves to no address"))?;
+    // Stop before the run rather than report thousands of connect errors.
     tokio::net::TcpStream::connect(addr)
         .await
-        .map_err(|e| Error::Run(format!("cannot connect to {url} ({addr}): {e}")))?;
+        .map_err(|e| format!("cannot connect to {url} ({addr}): {e}"))?;
     Ok(addr)
+}
+
+/// Why the target could not be started or reached.
+enum NoTarget {
+    /// Nothing answers at the target's address: the run stops before it starts, with a report.
+    Unreachable(String),
+    Failed(Error),
 }
 
 /// The target the run drives: the built-in one (started here, stopped at the end) or a URL.
@@ -178,14 +192,18 @@ struct TargetHandle {
 }
 
 impl TargetHandle {
-    async fn start(plan: &Plan) -> Result<Self, Error> {
+    async fn start(plan: &Plan) -> Result<Self, NoTarget> {
         let sources = plan.source_addresses.clone();
         let handle = match &plan.target {
             Target::Builtin(knobs) => {
                 let listen: SocketAddr = ([127, 0, 0, 1], 0).into();
                 let server = crate::target::start(listen, knobs.clone())
                     .await
-                    .map_err(|e| Error::Run(format!("cannot start the built-in target: {e}")))?;
+                    .map_err(|e| {
+                        NoTarget::Failed(Error::Run(format!(
+                            "cannot start the built-in target: {e}"
+                        )))
+                    })?;
                 let endpoint = Endpoint {
                     addr: server.addr,
                     authority: server.addr.to_string(),
@@ -199,7 +217,7 @@ impl TargetHandle {
                 }
             }
             Target::Url(url) => {
-                let addr = resolve(url).await?;
+                let addr = resolve(url).await.map_err(NoTarget::Unreachable)?;
                 let endpoint = Endpoint {
                     addr,
                     authority: url.authority(),
@@ -215,7 +233,7 @@ impl TargetHandle {
         };
         if let Some(why) = unreachable_source(&plan.source_addresses, handle.endpoint.addr) {
             handle.stop().await;
-            return Err(Error::Usage(why));
+            return Err(NoTarget::Failed(Error::Usage(why)));
         }
         Ok(handle)
     }
@@ -244,7 +262,13 @@ async fn run_swarm(
     opts: &RunOptions,
     limit_warnings: Vec<String>,
 ) -> Result<Outcome, Error> {
-    let target = TargetHandle::start(&plan).await?;
+    let target = match TargetHandle::start(&plan).await {
+        Ok(target) => target,
+        Err(NoTarget::Unreachable(why)) => {
+            return unreachable(&plan, workers, opts, limit_warnings, why);
+        }
+        Err(NoTarget::Failed(e)) => return Err(e),
+    };
     let started_at = SystemTime::now();
     let dir = run_dir(&plan, &opts.out, started_at)?;
     let (state_tx, state_rx) = watch::channel(RunState::Running);
@@ -297,7 +321,7 @@ async fn run_swarm(
     let mut summary = build_summary(
         &plan,
         &collector,
-        &shared,
+        &shared.registry,
         started_at,
         target_label,
         workers,
@@ -305,6 +329,53 @@ async fn run_swarm(
     summary.warnings.extend(limit_warnings);
     set_verdict(&mut summary, &plan, ending);
     crate::report::write_all(&dir, &summary, &collector.timeline)?;
+    if !opts.quiet {
+        print!("{}", crate::report::terminal::render(&summary));
+        println!("report: {}", dir.display());
+    }
+    Ok(Outcome { dir, summary })
+}
+
+/// The target could not be reached at the start: nothing was sent, yet a CI job that meant to
+/// run gets what any stopped run gives it — a run directory whose summary, junit.xml and page
+/// say why (verdict `interrupted`, exit code 3) — instead of a bare error.
+fn unreachable(
+    plan: &Plan,
+    workers: usize,
+    opts: &RunOptions,
+    limit_warnings: Vec<String>,
+    why: String,
+) -> Result<Outcome, Error> {
+    let started_at = SystemTime::now();
+    let dir = run_dir(plan, &opts.out, started_at)?;
+    // An hlog with its header and no interval: the run directory stays readable by `report`.
+    let mut hlog = HlogFile::create(&dir)?;
+    let regions = plan.regions.names().map(String::from).collect();
+    hlog.sink(started_at + LEAD, regions)?.finish()?;
+    hlog.close()?;
+    let collector = Collector::new(layout(plan), workers);
+    let label = match &plan.target {
+        Target::Url(url) => url.to_string(),
+        Target::Builtin(_) => "builtin".to_string(),
+    };
+    let mut summary = build_summary(
+        plan,
+        &collector,
+        &Registry::default(),
+        started_at,
+        label,
+        workers,
+    );
+    summary.warnings.extend(limit_warnings);
+    let ending = Ending {
+        interrupted: true,
+        aborted: Some(format!(
+            "the target could not be reached at the start: {why}; nothing was sent"
+        )),
+    };
+    set_verdict(&mut summary, plan, ending);
+    crate::report::write_all(&dir, &summary, &collector.timeline)?;
+    eprintln!("error: {why}; nothing was sent");
     if !opts.quiet {
         print!("{}", crate::report::terminal::render(&summary));
         println!("report: {}", dir.display());
@@ -513,7 +584,14 @@ fn check_abort(
     if due.is_empty() {
         return None;
     }
-    let summary = build_summary(plan, c, shared, SystemTime::now(), String::new(), workers);
+    let summary = build_summary(
+        plan,
+        c,
+        &shared.registry,
+        SystemTime::now(),
+        String::new(),
+        workers,
+    );
     due.iter().find_map(|t| {
         let r = crate::gate::evaluate(t, &summary);
         (!r.passed).then(|| {
