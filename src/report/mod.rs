@@ -134,3 +134,27 @@ pub fn write_run(run: &FinishedRun<'_>) -> Result<(), Error> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_replacement_that_fails_leaves_the_previous_file_whole() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("summary.md");
+        std::fs::write(&path, "good").expect("write");
+        // The writer fails halfway: half a file went to the temporary name.
+        let failed = replace(&path, |tmp| {
+            std::fs::write(tmp, "ha")?;
+            Err(std::io::Error::other("disk full"))
+        });
+        assert!(failed.is_err());
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), "good");
+        let left: Vec<_> = std::fs::read_dir(dir.path()).expect("dir").collect();
+        assert_eq!(left.len(), 1, "the temporary file is removed");
+        write_file(dir.path(), "summary.md", b"new").expect("replaced");
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), "new");
+        assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 1);
+    }
+}
