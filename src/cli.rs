@@ -82,9 +82,14 @@ pub struct RunArgs {
     /// Send traffic to this base URL instead of the scenario's target, e.g. http://127.0.0.1:8080.
     #[arg(long, value_name = "URL")]
     pub target: Option<String>,
-    /// Write the run directory here instead of reports/<scenario>-<UTC timestamp>/.
+    /// Write the run directory here instead of reports/<scenario>-<UTC timestamp>/. It must not
+    /// exist or be empty, unless --force.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Write into an --out directory that already holds files (files of the same names are
+    /// replaced, others left).
+    #[arg(long, requires = "out")]
+    pub force: bool,
     /// Seed for arrivals and identities (overrides the scenario's seed).
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,

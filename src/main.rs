@@ -25,6 +25,7 @@ fn main() -> ExitCode {
             workers: args.workers,
             thresholds: args.thresholds,
             quiet: args.quiet,
+            force: args.force,
         })
         .map(|outcome| exit_code(outcome.summary.verdict)),
         Command::Report { dir, thresholds } => {

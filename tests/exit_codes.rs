@@ -156,3 +156,36 @@ fn three_with_a_report_when_the_target_cannot_be_reached() {
     let out = inrush(&["report", path(&out_dir)]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
 }
+
+#[test]
+fn two_for_an_out_directory_that_holds_files_unless_forced() {
+    let scratch = Scratch::new();
+    let file = scratch.scenario("codes", healthy());
+    let out_dir = scratch.out("taken");
+    std::fs::create_dir(&out_dir).expect("dir");
+    std::fs::write(out_dir.join("summary.json"), "an earlier run's").expect("write");
+    let out = inrush(&["run", path(&file), "--quiet", "--out", path(&out_dir)]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--force"), "{}", stderr(&out));
+    let kept = std::fs::read_to_string(out_dir.join("summary.json")).expect("kept");
+    assert_eq!(
+        kept, "an earlier run's",
+        "refused before anything was written"
+    );
+    // An existing empty directory is fresh; --force writes into a used one.
+    let empty = scratch.out("empty");
+    std::fs::create_dir(&empty).expect("dir");
+    let out = inrush(&["run", path(&file), "--quiet", "--out", path(&empty)]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = inrush(&[
+        "run",
+        path(&file),
+        "--quiet",
+        "--force",
+        "--out",
+        path(&out_dir),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let summary = std::fs::read_to_string(out_dir.join("summary.json")).expect("written");
+    assert!(summary.contains("inrush.summary/1"));
+}

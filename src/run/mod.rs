@@ -36,6 +36,8 @@ pub struct RunOptions {
     pub thresholds: Vec<String>,
     /// No progress output and no table (for tests).
     pub quiet: bool,
+    /// Write into `out` even when it exists and is not empty.
+    pub force: bool,
 }
 
 #[derive(Debug)]
@@ -49,6 +51,9 @@ const LEAD: Duration = Duration::from_millis(50);
 
 pub fn run(opts: &RunOptions) -> Result<Outcome, Error> {
     let mut plan = crate::compiled::load(&opts.scenario, opts.seed)?;
+    if let (Some(out), false) = (&opts.out, opts.force) {
+        fresh(out)?;
+    }
     if let Some(url) = &opts.target {
         let url = BaseUrl::parse(url).map_err(|e| Error::Usage(format!("--target: {e}")))?;
         plan.target = Target::Url(url);
@@ -132,6 +137,27 @@ fn open_files(plan: &Plan) -> Vec<String> {
         ));
     }
     warnings
+}
+
+/// A run writes into a directory of its own, as k6 and Gatling do: an `--out` that already
+/// holds files (another run's, most likely) is refused before anything is sent, unless
+/// `--force` says to write into it.
+fn fresh(out: &Path) -> Result<(), Error> {
+    let occupied = match std::fs::read_dir(out) {
+        Ok(mut entries) => entries.next().is_some(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        // Not a directory, or unreadable: creating the run directory will say so.
+        Err(_) => false,
+    };
+    if occupied {
+        return Err(Error::Usage(format!(
+            "--out {}: the directory exists and is not empty; give each run a new directory \
+             (or leave --out out: reports/<scenario>-<UTC time>/), or add --force to write \
+             into it",
+            out.display()
+        )));
+    }
+    Ok(())
 }
 
 fn run_dir(plan: &Plan, out: &Option<PathBuf>, started: SystemTime) -> Result<PathBuf, Error> {

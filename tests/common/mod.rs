@@ -40,6 +40,7 @@ pub fn run_quiet(scenario: PathBuf, out: PathBuf, target: Option<String>) -> Out
         workers: Some(1),
         thresholds: Vec::new(),
         quiet: true,
+        force: false,
     })
     .expect("run completes")
 }
