@@ -457,6 +457,33 @@ mod tests {
     use crate::runtime::tests::{errors, metric, run_one};
 
     #[test]
+    fn messages_never_acked_are_timeouts_with_a_reason() {
+        // The peer reads and never acks: the user, leaving, waits the timeout (2 s) for acks.
+        let (_, ended, rec) = run_one(
+            r#"
+[[flows.f.steps]]
+name = "ws"
+ws = "/ws/deaf"
+on_frame = [ { match = { "$.type" = "ack" }, acked = "$.id" } ]
+
+[[flows.f.steps]]
+repeat = 2
+send = { type = "send", id = "{{ msg.id }}" }
+"#,
+        );
+        assert!(ended.completed);
+        assert_eq!(errors(&rec, MetricId::MESSAGE_ACK, ErrorClass::Timeout), 2);
+        let example = rec.metric(MetricId::MESSAGE_ACK).examples[ErrorClass::Timeout as usize]
+            .as_deref()
+            .unwrap_or_default();
+        assert!(
+            example.starts_with("no ack before the user closed its socket"),
+            "{example}"
+        );
+        assert!(example.contains("2s after its last message"), "{example}");
+    }
+
+    #[test]
     fn a_dropped_socket_is_reopened_under_a_reconnect_policy_and_is_no_error() {
         // The peer closes the socket on the first frame; the user reopens it and stays online.
         let (plan, ended, rec) = run_one(

@@ -1,15 +1,21 @@
-//! A hostile WebSocket target: it floods pings and never reads. Every ping owes a pong; once the
-//! kernel's buffers are full the pongs would queue in the generator without end (2 GiB for 15
-//! users, and a run that never ended, before the outgoing queue was bounded). Now each socket
-//! is given up with a `protocol` error once its queue is over the bound, and the run ends on
-//! time with its report.
+//! Hostile targets, served here on 127.0.0.1 by a small server whose behaviour the request's
+//! path picks:
+//!
+//! - `/flood`: a WebSocket that floods pings and never reads. Every ping owes a pong; once the
+//!   kernel's buffers are full the pongs would queue in the generator without end (2 GiB for 15
+//!   users, and a run that never ended, before the outgoing queue was bounded). Now each socket
+//!   is given up with a `protocol` error once its queue is over the bound, and the run ends on
+//!   time with its report.
+//! - `/big`, `/rsv`: a WebSocket whose first frame is over the 1 MiB limit, or invalid (reserved
+//!   bits set): a `protocol` error that says so, not "the socket closed".
+//! - `/garbage`: an answer that is not HTTP: a `protocol` error, never retried as a `connect`.
 
 mod common;
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Scenario, Scratch};
+use common::{run_quiet, Scenario, Scratch};
 use inrush::report::summary::Summary;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
@@ -22,8 +28,8 @@ const PING: [u8; 127] = {
     frame
 };
 
-/// Answers the upgrade, then writes pings until the client goes away, reading nothing more.
-async fn flood(mut stream: TcpStream) {
+/// Reads a request head, then misbehaves as its path says.
+async fn serve(mut stream: TcpStream) {
     let mut head = Vec::new();
     while !head.ends_with(b"\r\n\r\n") {
         match stream.read_u8().await {
@@ -33,6 +39,10 @@ async fn flood(mut stream: TcpStream) {
         }
     }
     let head = String::from_utf8_lossy(&head);
+    if head.starts_with("GET /garbage") {
+        let _ = stream.write_all(b"HELLO THERE\r\n\r\n").await;
+        return;
+    }
     let Some(key) = head.lines().find_map(|l| {
         let (name, value) = l.split_once(':')?;
         name.eq_ignore_ascii_case("sec-websocket-key")
@@ -48,19 +58,35 @@ async fn flood(mut stream: TcpStream) {
     if stream.write_all(answer.as_bytes()).await.is_err() {
         return;
     }
-    let burst: Vec<u8> = PING
-        .iter()
-        .copied()
-        .cycle()
-        .take(PING.len() * 512)
-        .collect();
-    while stream.write_all(&burst).await.is_ok() {}
+    if head.starts_with("GET /big") {
+        // A binary frame announcing 2 MiB (64-bit length), then its first bytes.
+        let mut frame = vec![0x82, 127];
+        frame.extend_from_slice(&(2u64 << 20).to_be_bytes());
+        frame.extend_from_slice(&[0; 1024]);
+        let _ = stream.write_all(&frame).await;
+    } else if head.starts_with("GET /rsv") {
+        // A text frame with all three reserved bits set, no extension having been agreed.
+        let _ = stream.write_all(&[0xf1, 2, b'h', b'i']).await;
+    } else {
+        // Writes pings until the client goes away, reading nothing more.
+        let burst: Vec<u8> = PING
+            .iter()
+            .copied()
+            .cycle()
+            .take(PING.len() * 512)
+            .collect();
+        while stream.write_all(&burst).await.is_ok() {}
+        return;
+    }
+    // Held open (unread) until the client gives up on it.
+    let mut rest = Vec::new();
+    let _ = stream.read_to_end(&mut rest).await;
 }
 
-/// A loopback server that floods every WebSocket it accepts. Its sockets' receive buffers are
-/// small (4 KiB), so the client's kernel buffers fill after a few dozen KiB of pongs and what
-/// the test sees is inrush's own queue, soon.
-fn start_flooder() -> std::net::SocketAddr {
+/// The hostile server on a loopback port. Its sockets' receive buffers are small (4 KiB), so
+/// a flooded client's kernel buffers fill after a few dozen KiB of pongs and what the test
+/// sees is inrush's own queue, soon.
+fn start_hostile() -> std::net::SocketAddr {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -76,11 +102,11 @@ fn start_flooder() -> std::net::SocketAddr {
             let listener = socket.listen(64).expect("listen");
             let _ = tx.send(listener.local_addr().expect("address"));
             while let Ok((stream, _)) = listener.accept().await {
-                tokio::spawn(flood(stream));
+                tokio::spawn(serve(stream));
             }
         });
     });
-    rx.recv().expect("the flooder listens")
+    rx.recv().expect("the hostile server listens")
 }
 
 /// The child's peak resident memory (ru_maxrss, KiB) and exit code, once it exits; None if it
@@ -112,7 +138,7 @@ fn wait_with_peak(child: std::process::Child, limit: Duration) -> Option<(i64, O
 
 #[test]
 fn a_target_that_floods_pings_and_never_reads_is_refused_in_bounded_memory_and_time() {
-    let addr = start_flooder();
+    let addr = start_hostile();
     let scratch = Scratch::new();
     // 15 users in 2 s, each opening a socket to the flooder and meaning to stay 5 s; the 3 s
     // drain keeps the last ones listening (and counting) until their queue is over the bound.
@@ -169,5 +195,85 @@ stay_online = { constant = "5s" }
     assert!(
         example.contains("the peer does not read") && example.contains("inrush closed the socket"),
         "{example}"
+    );
+}
+
+#[test]
+fn frames_over_the_limit_or_invalid_and_answers_that_are_not_http_are_protocol_errors() {
+    let addr = start_hostile();
+    let scratch = Scratch::new();
+    // 30 users dealt over three cohorts, one per misbehaviour; `connect` failures are retried.
+    let scenario = Scenario::new("hostile", 4)
+        .url(&format!("http://{addr}"))
+        .timeout("3s")
+        .run(r#"retry = { attempts = 3, on = ["connect"], backoff = "10ms" }"#)
+        .with(
+            r#"
+[load]
+arrivals = "uniform"
+phases = [ { name = "only", duration = "1s", rate = 30 } ]
+
+[[cohorts]]
+name = "big"
+flow = "big"
+share = 0.34
+[[cohorts]]
+name = "rsv"
+flow = "rsv"
+share = 0.33
+[[cohorts]]
+name = "garbage"
+flow = "garbage"
+share = 0.33
+
+[[flows.big.steps]]
+name = "big_ws"
+ws = "/big"
+[[flows.big.steps]]
+name = "big_frame"
+expect = { regex = "." }
+
+[[flows.rsv.steps]]
+name = "rsv_ws"
+ws = "/rsv"
+[[flows.rsv.steps]]
+name = "rsv_frame"
+expect = { regex = "." }
+
+[[flows.garbage.steps]]
+name = "garbage"
+http = "GET /garbage"
+"#,
+        );
+    let outcome = run_quiet(
+        scratch.scenario("hostile", scenario),
+        scratch.out("run"),
+        None,
+    );
+    let m = &outcome.summary.metrics;
+    let only_protocol = |name: &str, says: &str| {
+        let metric = &m[name];
+        assert!(metric.errors >= 1, "{name}: {metric:?}");
+        assert_eq!(
+            metric.errors_by_class.get("protocol"),
+            Some(&metric.errors),
+            "{name}: {metric:?}"
+        );
+        let example = &metric.error_examples["protocol"];
+        assert!(example.contains(says), "{name}: {example}");
+        metric.retries
+    };
+    only_protocol(
+        "big_frame",
+        "frame of 2097152 bytes over the 1048576 limit; inrush closed the socket",
+    );
+    only_protocol(
+        "rsv_frame",
+        "invalid frame: Reserved bits are non-zero; inrush closed the socket",
+    );
+    let retries = only_protocol("garbage", "malformed response");
+    assert_eq!(
+        retries, 0,
+        "a malformed response is not retried as a connect"
     );
 }
