@@ -14,9 +14,10 @@ use crate::duration::parse_duration;
     version,
     about = "Rehearse a signup surge: a swarm of simulated users signs up and chats against a \
              messaging service while every operation is measured into latency histograms.",
-    after_help = "Exit codes: 0 passed, 1 thresholds failed, 2 usage or scenario error (nothing was \
-                  sent), 3 run aborted or interrupted by Ctrl-C, SIGTERM or SIGHUP (the report is still \
-                  written).\n\n\
+    after_help = "Exit codes: 0 passed, 1 a threshold failed, 2 nothing was run because of the \
+                  input (command line, scenario file, run directory), 3 a run started and was \
+                  stopped: Ctrl-C, SIGTERM or SIGHUP, or the target unreachable at the start (the \
+                  report is still written and says why).\n\n\
                   Start here: inrush run scenarios/quickstart.toml"
 )]
 pub struct Cli {
@@ -81,9 +82,14 @@ pub struct RunArgs {
     /// Send traffic to this base URL instead of the scenario's target, e.g. http://127.0.0.1:8080.
     #[arg(long, value_name = "URL")]
     pub target: Option<String>,
-    /// Write the run directory here instead of reports/<scenario>-<UTC timestamp>/.
+    /// Write the run directory here instead of reports/<scenario>-<UTC timestamp>/. It must not
+    /// exist or be empty, unless --force.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Write into an --out directory that already holds files (files of the same names are
+    /// replaced, others left).
+    #[arg(long, requires = "out")]
+    pub force: bool,
     /// Seed for arrivals and identities (overrides the scenario's seed).
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,

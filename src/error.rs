@@ -49,7 +49,8 @@ pub enum Error {
     /// The scenario file is wrong; nothing was sent.
     #[error("{0}")]
     Scenario(#[from] ScenarioErrors),
-    /// The command line is wrong; nothing was sent.
+    /// The command line is wrong, or an input it names (a scenario file, a run directory) is
+    /// missing, unreadable or malformed; nothing was run.
     #[error("{0}")]
     Usage(String),
     /// Reading or writing a file failed.

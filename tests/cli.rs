@@ -81,24 +81,6 @@ fn a_bad_target_flag_is_a_usage_error() {
 }
 
 #[test]
-fn an_unreachable_target_aborts_before_the_run() {
-    // Bind then drop a listener: that loopback port now refuses connections.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("port");
-    let scratch = Scratch::new();
-    let out = inrush()
-        .args(["run", "scenarios/quickstart.toml", "--out"])
-        .arg(scratch.out("run"))
-        .args(["--target", &format!("http://127.0.0.1:{port}")])
-        .output()
-        .expect("runs");
-    assert_eq!(out.status.code(), Some(3));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot connect"));
-}
-
-#[test]
 fn a_run_drives_a_standalone_target_through_the_target_flag() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let server = runtime

@@ -255,14 +255,17 @@ messages = 0
 #[test]
 fn an_interrupted_run_exits_three_with_its_report() {
     let scratch = Scratch::new();
+    // A second signal (an impatient Ctrl-C Ctrl-C, a runner's repeated TERM) lands while the
+    // users stop and the report is written: it must not cut the report short.
     let signals = [
-        ("int", libc::SIGINT),
-        ("term", libc::SIGTERM),
-        ("hup", libc::SIGHUP),
+        ("int", libc::SIGINT, 1),
+        ("term", libc::SIGTERM, 1),
+        ("hup", libc::SIGHUP, 1),
+        ("term-twice", libc::SIGTERM, 2),
     ];
     let children: Vec<_> = signals
         .iter()
-        .map(|&(name, signal)| {
+        .map(|&(name, signal, times)| {
             let out = scratch.out(name);
             let child = inrush()
                 .args([
@@ -276,14 +279,20 @@ fn an_interrupted_run_exits_three_with_its_report() {
                 .arg(&out)
                 .spawn()
                 .expect("starts");
-            (name, signal, out, child)
+            (name, (signal, times), out, child)
         })
         .collect();
     std::thread::sleep(Duration::from_millis(2500));
-    for (_, signal, _, child) in &children {
-        // SAFETY: sending a signal to our own child process.
-        unsafe {
-            libc::kill(child.id() as i32, *signal);
+    for (_, (signal, times), _, child) in &children {
+        for k in 0..*times {
+            if k > 0 {
+                // Apart, so that the two are not merged into one pending signal.
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            // SAFETY: sending a signal to our own child process.
+            unsafe {
+                libc::kill(child.id() as i32, *signal);
+            }
         }
     }
     for (name, _, out, mut child) in children {
@@ -295,6 +304,8 @@ fn an_interrupted_run_exits_three_with_its_report() {
         .expect("schema");
         assert_eq!(s.verdict, Verdict::Interrupted, "{name}");
         assert!(s.duration_s < 10.0, "{name}");
-        assert!(out.join("junit.xml").exists(), "{name}");
+        for file in ["junit.xml", "index.html", "latency.hlog"] {
+            assert!(out.join(file).exists(), "{name}: {file}");
+        }
     }
 }

@@ -12,11 +12,15 @@
 use std::borrow::Cow;
 
 use bytes::Bytes;
-use futures_util::SinkExt;
+use std::time::Duration;
+
+use futures_util::{FutureExt, SinkExt};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 
 use crate::clients::region_link::{Inbox, Link};
+use crate::clients::ws::OUT_QUEUE;
 use crate::clients::{ws, Endpoint, OpError};
+use crate::metrics::ErrorClass;
 
 /// A data frame: text or binary. Control frames (ping, pong, close) are handled by the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,30 +68,78 @@ impl Frame {
 }
 
 /// Why a connection can no longer carry frames.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Closed {
     /// The peer closed it: a close handshake, or the stream ended.
     ByPeer,
-    /// The transport failed: a reset, a protocol error, a frame that could not go out.
-    Broken,
+    /// The transport failed (a reset, an I/O error): why, as the system said it.
+    Broken(String),
+    /// inrush gave up on it because the peer broke the protocol or stopped reading: why.
+    Refused(String),
 }
 
 impl std::fmt::Display for Closed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Closed::ByPeer => "the peer closed the connection",
-            Closed::Broken => "the connection broke",
-        })
+        match self {
+            Closed::ByPeer => f.write_str("the peer closed the connection"),
+            Closed::Broken(why) => write!(f, "the connection broke: {why}"),
+            Closed::Refused(why) => write!(f, "{why}; inrush closed the socket"),
+        }
     }
 }
 
 impl Closed {
     fn of(e: &WsError) -> Closed {
+        use tokio_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
         match e {
             WsError::ConnectionClosed | WsError::AlreadyClosed => Closed::ByPeer,
-            _ => Closed::Broken,
+            WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => Closed::ByPeer,
+            WsError::Io(io) => Closed::Broken(io.to_string()),
+            WsError::Capacity(CapacityError::MessageTooLong { size, max_size }) => {
+                Closed::Refused(format!("frame of {size} bytes over the {max_size} limit"))
+            }
+            WsError::Protocol(p) => Closed::Refused(format!("invalid frame: {p}")),
+            WsError::Utf8(_) => Closed::Refused("invalid frame: text that is not UTF-8".into()),
+            WsError::WriteBufferFull(_) => Closed::Refused(not_reading()),
+            other => Closed::Broken(other.to_string()),
         }
     }
+
+    /// The failed operation this close is for whoever waited on the socket: a peer's close or
+    /// a broken transport is `ws_closed`; a socket inrush gave up on is a `protocol` error.
+    pub fn error(&self) -> OpError {
+        let class = match self {
+            Closed::ByPeer | Closed::Broken(_) => ErrorClass::WsClosed,
+            Closed::Refused(_) => ErrorClass::Protocol,
+        };
+        OpError::new(class, self.to_string())
+    }
+}
+
+/// How long closing a socket may take: our close frame out and the peer's close back. After it
+/// the connection is dropped, so a peer that never answers (or never reads) cannot hold a user.
+pub const CLOSE_WITHIN: Duration = Duration::from_secs(1);
+
+/// How long a frame may take to go out before the peer counts as not reading, unless the
+/// runtime sets the step timeout instead ([`Connection::stall_limit`]).
+const SEND_WITHIN: Duration = Duration::from_secs(10);
+
+fn not_reading() -> String {
+    format!(
+        "the peer does not read: more than {OUT_QUEUE} bytes (frames and the pongs for its \
+         pings) waited to go out"
+    )
+}
+
+/// What a client's frame takes on the wire: a 2-byte header, an extended length for payloads
+/// over 125 bytes (2 or 8 bytes) and the 4-byte mask.
+fn wire_len(payload: usize) -> usize {
+    let extended = match payload {
+        0..=125 => 0,
+        126..=65535 => 2,
+        _ => 8,
+    };
+    2 + extended + 4 + payload
 }
 
 /// A user's open connection.
@@ -96,6 +148,10 @@ pub struct Connection {
     /// What the socket read, each item seen after the user's one-way delay. Control frames go
     /// through it too, so the link's delay draws stay one per item read.
     inbox: Inbox<Result<Message, WsError>>,
+    /// Bytes handed to the socket to go out (frames, pongs for pings read) since everything was
+    /// last seen written out: an upper bound on what waits in tungstenite's queue.
+    owed: usize,
+    send_within: Duration,
 }
 
 impl Connection {
@@ -116,26 +172,74 @@ impl Connection {
         Connection {
             socket,
             inbox: Inbox::default(),
+            owed: 0,
+            send_within: SEND_WITHIN,
         }
     }
 
-    /// Sends one frame (and flushes it).
+    /// How long a frame may take to go out before the peer counts as not reading (the step
+    /// timeout, so a background reply cannot hold a user longer than a step could).
+    pub fn stall_limit(mut self, within: Duration) -> Connection {
+        self.send_within = within;
+        self
+    }
+
+    /// Sends one frame and waits until it is written out. Refused (and the socket given up)
+    /// when the peer has not read for the stall limit or the outgoing queue is over its bound.
     pub async fn send(&mut self, frame: Frame) -> Result<(), Closed> {
-        self.socket
-            .send(frame.into_message())
-            .await
-            .map_err(|e| Closed::of(&e))
+        let len = wire_len(match &frame {
+            Frame::Text(t) => t.as_str().len(),
+            Frame::Binary(b) => b.len(),
+        });
+        if len > OUT_QUEUE {
+            return Err(Closed::Refused(format!(
+                "a frame of {len} bytes to send is over the {OUT_QUEUE} limit"
+            )));
+        }
+        self.owe(len)?;
+        let within = self.send_within;
+        match tokio::time::timeout(within, self.socket.send(frame.into_message())).await {
+            Ok(Ok(())) => {
+                self.owed = 0;
+                Ok(())
+            }
+            Ok(Err(e)) => Err(Closed::of(&e)),
+            Err(_) => Err(Closed::Refused(format!(
+                "the peer does not read: a frame could not go out within {within:?}"
+            ))),
+        }
+    }
+
+    /// Counts `bytes` more to go out. Over [`OUT_QUEUE`], the queue must have drained since it
+    /// was last seen empty, or the peer is not reading.
+    fn owe(&mut self, bytes: usize) -> Result<(), Closed> {
+        self.owed = self.owed.saturating_add(bytes);
+        if self.owed <= OUT_QUEUE {
+            return Ok(());
+        }
+        // Without waiting: whatever tungstenite holds goes to the kernel now, or cannot.
+        match self.socket.flush().now_or_never() {
+            Some(Ok(())) => {
+                self.owed = bytes;
+                Ok(())
+            }
+            Some(Err(e)) => Err(Closed::of(&e)),
+            None => Err(Closed::Refused(not_reading())),
+        }
     }
 
     /// The next data frame as the user sees it through `link`. Cancel-safe: a frame read when
     /// the caller stops waiting stays in the inbox for the next call.
     pub async fn next(&mut self, link: &mut Link) -> Result<Frame, Closed> {
         loop {
-            match self.inbox.next(&mut self.socket, link).await {
+            match self.inbox.next(&mut self.socket, link, weight).await {
                 Some(Ok(Message::Text(t))) => return Ok(Frame::Text(FrameText(t))),
                 Some(Ok(Message::Binary(b))) => return Ok(Frame::Binary(b)),
-                // Pings are answered by tungstenite on the next read or write; a close frame is
-                // followed by the end of the stream, which is what reports it.
+                // tungstenite queues the pong and writes it on the next read or write: it is
+                // owed until then, and a peer that pings without reading the pongs is stopped
+                // at the bound.
+                Some(Ok(Message::Ping(p))) => self.owe(wire_len(p.len()))?,
+                // A close frame is followed by the end of the stream, which is what reports it.
                 Some(Ok(_)) => continue,
                 Some(Err(e)) => return Err(Closed::of(&e)),
                 None => return Err(Closed::ByPeer),
@@ -144,9 +248,22 @@ impl Connection {
     }
 
     /// Starts the close handshake from our side (frames may still arrive until the peer's
-    /// answer ends the stream).
+    /// answer ends the stream), within [`CLOSE_WITHIN`].
     pub async fn close(&mut self) -> Result<(), Closed> {
-        self.socket.close(None).await.map_err(|e| Closed::of(&e))
+        match tokio::time::timeout(CLOSE_WITHIN, self.socket.close(None)).await {
+            Ok(r) => r.map_err(|e| Closed::of(&e)),
+            Err(_) => Err(Closed::Refused(format!(
+                "the peer did not take the close within {CLOSE_WITHIN:?}"
+            ))),
+        }
+    }
+}
+
+/// What a read item holds in memory, for the inbox's byte bound.
+fn weight(item: &Result<Message, WsError>) -> usize {
+    match item {
+        Ok(m) => m.len(),
+        Err(_) => 0,
     }
 }
 
@@ -231,5 +348,98 @@ mod tests {
         // The peer closed after two frames: the end is reported as its close, once and again.
         assert_eq!(conn.next(&mut link).await, Err(Closed::ByPeer));
         assert!(conn.next(&mut link).await.is_err());
+    }
+
+    /// A loopback peer that answers the upgrade and then reads nothing, with a small receive
+    /// buffer so that the kernel's buffers fill soon.
+    async fn deaf_peer() -> Result<std::net::SocketAddr, std::io::Error> {
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.set_recv_buffer_size(4096)?;
+        socket.bind(([127, 0, 0, 1], 0).into())?;
+        let listener = socket.listen(4)?;
+        let addr = listener.local_addr()?;
+        tokio::spawn(async move {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let Ok(ws) = tokio_tungstenite::accept_async(stream).await else {
+                return;
+            };
+            // Held open, never read.
+            tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+            drop(ws);
+        });
+        Ok(addr)
+    }
+
+    #[tokio::test]
+    async fn a_peer_that_does_not_read_stalls_a_send_and_the_close_is_bounded() {
+        let addr = deaf_peer().await.expect("bind loopback");
+        let endpoint = Endpoint {
+            addr,
+            authority: addr.to_string(),
+            prefix: String::new(),
+            sources: Vec::new(),
+        };
+        let stall = Duration::from_millis(200);
+        let mut conn = Connection::open_ws(&endpoint, "/", &[], &[], None)
+            .await
+            .expect("handshake with the loopback peer")
+            .stall_limit(stall);
+        // 64 KiB frames until the kernel's buffers are full and one cannot go out in time
+        // (a few MiB at most on loopback; 1 000 frames would be 64 MiB).
+        let frame = Frame::binary(vec![7; 64 * 1024]);
+        let mut refused = None;
+        for _ in 0..1000 {
+            if let Err(e) = conn.send(frame.clone()).await {
+                refused = Some(e);
+                break;
+            }
+        }
+        let refused = refused.expect("a send stalls");
+        assert!(
+            matches!(&refused, Closed::Refused(why) if why.contains("the peer does not read")),
+            "{refused:?}"
+        );
+        assert_eq!(refused.error().class, ErrorClass::Protocol);
+        // The close frame cannot go out either: the close gives up after CLOSE_WITHIN.
+        let t = std::time::Instant::now();
+        assert!(conn.close().await.is_err());
+        let took = t.elapsed();
+        // At least the deadline; at most it plus a generous margin for a loaded machine.
+        assert!(took >= CLOSE_WITHIN && took < CLOSE_WITHIN * 5, "{took:?}");
+    }
+
+    #[test]
+    fn errors_say_who_closed_and_why() {
+        let too_long = WsError::Capacity(
+            tokio_tungstenite::tungstenite::error::CapacityError::MessageTooLong {
+                size: 5_000_000,
+                max_size: 1 << 20,
+            },
+        );
+        let e = Closed::of(&too_long).error();
+        assert_eq!(e.class, ErrorClass::Protocol);
+        assert_eq!(
+            e.reason,
+            "frame of 5000000 bytes over the 1048576 limit; inrush closed the socket"
+        );
+        let invalid = WsError::Protocol(
+            tokio_tungstenite::tungstenite::error::ProtocolError::NonZeroReservedBits,
+        );
+        let e = Closed::of(&invalid).error();
+        assert_eq!(e.class, ErrorClass::Protocol);
+        assert!(
+            e.reason.starts_with("invalid frame: Reserved bits"),
+            "{}",
+            e.reason
+        );
+        let reset = WsError::Io(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
+        assert_eq!(Closed::of(&reset).error().class, ErrorClass::WsClosed);
+        assert_eq!(Closed::of(&WsError::ConnectionClosed), Closed::ByPeer);
+        assert_eq!(wire_len(0), 6);
+        assert_eq!(wire_len(125), 131);
+        assert_eq!(wire_len(126), 134);
+        assert_eq!(wire_len(70_000), 70_014);
     }
 }

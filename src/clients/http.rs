@@ -14,6 +14,17 @@ use crate::metrics::ErrorClass;
 /// Responses larger than this are a protocol error: a load generator must stay bounded.
 const MAX_BODY: usize = 1 << 20;
 
+/// A request that got no usable response: a response that is not HTTP (or too large a head) is
+/// the target's `protocol` error — retrying it as a failed connect would hide it — while a
+/// connection refused, reset or closed before the answer is `connect`.
+fn request_failed(e: &hyper::Error) -> OpError {
+    if e.is_parse() || e.is_parse_status() || e.is_parse_too_large() {
+        OpError::new(ErrorClass::Protocol, format!("malformed response: {e}"))
+    } else {
+        OpError::new(ErrorClass::Connect, format!("request failed: {e}"))
+    }
+}
+
 pub struct HttpClient {
     sender: Option<SendRequest<Full<Bytes>>>,
     /// The local address to connect from, if the scenario sets some.
@@ -102,7 +113,7 @@ impl HttpClient {
         let resp = sender
             .send_request(req)
             .await
-            .map_err(|e| OpError::new(ErrorClass::Connect, format!("request failed: {e}")))?;
+            .map_err(|e| request_failed(&e))?;
         let status = resp.status().as_u16();
         let (parts, body) = resp.into_parts();
         let body = Limited::new(body, MAX_BODY)

@@ -67,8 +67,11 @@ impl Link {
     }
 }
 
-/// Frames read ahead of their handling, each with the time it is seen by the user.
+/// Frames read ahead of their handling, each with the time it is seen by the user: at most
+/// this many, and no more once they hold [`INBOX_BYTES`] (one frame may take it over, by at most
+/// the client's 1 MiB frame limit), so a flood of large frames is not read into memory ahead.
 const INBOX: usize = 1024;
+pub const INBOX_BYTES: usize = 1 << 20;
 
 /// A stream of incoming frames seen through a link: a frame read from the socket at `t` is
 /// handed over at `max(previous frame's time, t + draw)`, so frames keep their order and the
@@ -77,6 +80,8 @@ const INBOX: usize = 1024;
 /// caller stops waiting.
 pub struct Inbox<T> {
     queue: VecDeque<(Instant, Option<T>)>,
+    /// What the queued items weigh, by the caller's measure.
+    bytes: usize,
     last: Option<Instant>,
     ended: bool,
 }
@@ -85,6 +90,7 @@ impl<T> Default for Inbox<T> {
     fn default() -> Self {
         Inbox {
             queue: VecDeque::new(),
+            bytes: 0,
             last: None,
             ended: false,
         }
@@ -92,11 +98,13 @@ impl<T> Default for Inbox<T> {
 }
 
 impl<T> Inbox<T> {
-    /// The next item of `stream` as the user sees it (`None` once the stream ended).
+    /// The next item of `stream` as the user sees it (`None` once the stream ended); `weight`
+    /// is what an item holds in memory, for the read-ahead bound.
     pub async fn next<S: Stream<Item = T> + Unpin>(
         &mut self,
         stream: &mut S,
         link: &mut Link,
+        weight: impl Fn(&T) -> usize,
     ) -> Option<T> {
         if link.is_ideal() && self.queue.is_empty() {
             return stream.next().await;
@@ -106,16 +114,18 @@ impl<T> Inbox<T> {
             if self.ended && due.is_none() {
                 return None;
             }
-            let read = !self.ended && self.queue.len() < INBOX;
+            let read = !self.ended && self.queue.len() < INBOX && self.bytes < INBOX_BYTES;
             tokio::select! {
                 biased;
                 _ = tokio::time::sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {
                     if let Some((_, item)) = self.queue.pop_front() {
+                        self.bytes -= item.as_ref().map_or(0, &weight);
                         return item;
                     }
                 }
                 item = stream.next(), if read => {
                     self.ended |= item.is_none();
+                    self.bytes += item.as_ref().map_or(0, &weight);
                     let at = Instant::now() + link.draw();
                     let at = self.last.map_or(at, |last| at.max(last));
                     self.last = Some(at);
@@ -159,11 +169,31 @@ mod tests {
         let mut frames = futures_util::stream::iter([1, 2, 3]);
         let t0 = Instant::now();
         for want in [Some(1), Some(2), Some(3), None] {
-            assert_eq!(inbox.next(&mut frames, &mut link).await, want);
+            assert_eq!(inbox.next(&mut frames, &mut link, |_| 1).await, want);
             assert!(Instant::now() - t0 >= ms(30), "seen before its delay");
         }
         // All arrived together, so all are seen ~30 ms later: piled up they would take 90 ms.
         assert!(Instant::now() - t0 < ms(60), "{:?}", Instant::now() - t0);
-        assert_eq!(inbox.next(&mut frames, &mut link).await, None);
+        assert_eq!(inbox.next(&mut frames, &mut link, |_| 1).await, None);
+    }
+
+    #[tokio::test]
+    async fn read_ahead_stops_at_the_byte_bound() {
+        let mut link = Link::new(
+            Duration::from_millis(5),
+            Duration::ZERO,
+            SmallRng::seed_from_u64(1),
+        );
+        let mut inbox = Inbox::default();
+        // Items of 400 KiB each: three are read ahead (the third crosses the bound), no more.
+        let big = INBOX_BYTES * 2 / 5;
+        let mut items = futures_util::stream::iter(0..10);
+        assert_eq!(inbox.next(&mut items, &mut link, |_| big).await, Some(0));
+        assert!(inbox.queue.len() <= 2, "{} read ahead", inbox.queue.len());
+        assert!(inbox.bytes <= INBOX_BYTES);
+        for want in 1..10 {
+            assert_eq!(inbox.next(&mut items, &mut link, |_| big).await, Some(want));
+        }
+        assert_eq!(inbox.bytes, 0);
     }
 }

@@ -11,12 +11,22 @@ use crate::metrics::ErrorClass;
 
 pub type Socket = WebSocketStream<TcpStream>;
 
+/// The largest frame (and message) a user accepts from the target: 1 MiB, as a browser's
+/// typical limits go. A larger one is refused with a `protocol` error.
+pub const MAX_FRAME: usize = 1 << 20;
+
+/// The most bytes that may wait to go out on one socket — data frames and the pongs tungstenite
+/// owes for the peer's pings — once the kernel's buffers are full. A peer that sends but does
+/// not read would otherwise grow this queue without end (a ping flood did: 2 GiB for 15 users).
+pub const OUT_QUEUE: usize = 1 << 20;
+
 pub fn client_config() -> WebSocketConfig {
     WebSocketConfig::default()
         .read_buffer_size(512)
         .write_buffer_size(0)
-        .max_message_size(Some(1 << 20))
-        .max_frame_size(Some(1 << 20))
+        .max_write_buffer_size(OUT_QUEUE)
+        .max_message_size(Some(MAX_FRAME))
+        .max_frame_size(Some(MAX_FRAME))
 }
 
 /// Opens a WebSocket with extra headers and offered subprotocols.

@@ -104,9 +104,36 @@ impl Plan {
 
 /// Reads, parses and compiles a scenario file.
 pub fn load(path: &Path, seed_override: Option<u64>) -> Result<Plan, Error> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| Error::io("cannot read scenario", path, e))?;
+    let text = read_scenario(path)?;
     compile(path, &text, seed_override).map_err(Error::from)
+}
+
+/// A scenario file's text. Whatever keeps it from being read — missing, a directory,
+/// unreadable, not UTF-8 (then with the position of the first bad byte) — is the input's
+/// fault, so nothing runs and the exit code is 2.
+fn read_scenario(path: &Path) -> Result<String, Error> {
+    if path.is_dir() {
+        return Err(Error::Usage(format!(
+            "{}: is a directory, not a scenario file",
+            path.display()
+        )));
+    }
+    let bytes = std::fs::read(path)
+        .map_err(|e| Error::Usage(format!("cannot read scenario {}: {e}", path.display())))?;
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let bad = e.as_bytes().get(at).copied().unwrap_or_default();
+        let valid = String::from_utf8_lossy(&e.as_bytes()[..at]);
+        let (line, column) = crate::error::line_column(&valid, at);
+        Error::Scenario(crate::error::ScenarioErrors(vec![
+            crate::error::ScenarioIssue {
+                file: path.to_path_buf(),
+                line,
+                column,
+                message: format!("the file is not UTF-8 text (byte 0x{bad:02x}); save it as UTF-8"),
+            },
+        ]))
+    })
 }
 
 /// Parses and checks a scenario; returns every problem found, each with its position.

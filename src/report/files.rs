@@ -32,3 +32,10 @@ pub fn png(stem: &str) -> String {
 pub fn svg(stem: &str) -> String {
     format!("{stem}.svg")
 }
+
+/// The temporary name `name` is written under before it is renamed into place, in the same
+/// directory (so the rename is atomic): a write that fails midway leaves the previous file
+/// whole. The extension stays last, for writers that pick the format by it.
+pub fn partial(name: &str) -> String {
+    format!(".partial-{name}")
+}

@@ -43,9 +43,13 @@ pub fn render(s: &Summary) -> String {
         r#"    <testcase classname="{suite}" name="run completed" time="{:.3}">"#,
         s.duration_s
     );
-    if s.verdict == Verdict::Interrupted {
-        let _ = write!(out, r#"<failure message="the run was interrupted"/>"#);
-    } else if let Some(why) = &s.aborted {
+    // Why it stopped, when the run knows (a target unreachable at the start, an abort).
+    let stopped = match (s.verdict == Verdict::Interrupted, &s.aborted) {
+        (_, Some(why)) => Some(why.as_str()),
+        (true, None) => Some("the run was interrupted"),
+        (false, None) => None,
+    };
+    if let Some(why) = stopped {
         let _ = write!(out, r#"<failure message="{}"/>"#, escape(why));
     }
     let _ = writeln!(out, "</testcase>");

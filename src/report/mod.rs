@@ -96,10 +96,30 @@ impl<T: FileArtifact> Artifact for T {
     }
 }
 
-/// Writes `bytes` as `dir/name`, saying which file on failure.
+/// Writes `bytes` as `dir/name`, saying which file on failure. Through a temporary file renamed
+/// into place: `inrush report` rewrites a run's files, and a failure midway must not leave
+/// half a file over a good one.
 pub fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), Error> {
-    let path = dir.join(name);
-    std::fs::write(&path, bytes).map_err(|e| Error::io("cannot write", &path, e))
+    replace(&dir.join(name), |tmp| std::fs::write(tmp, bytes))
+        .map_err(|e| Error::io("cannot write", dir.join(name), e))
+}
+
+/// Writes `path` by `write`ing its temporary sibling ([`files::partial`]) and renaming it
+/// into place; on failure the temporary file is removed and `path` is left as it was.
+pub fn replace<E>(path: &Path, write: impl FnOnce(&Path) -> Result<(), E>) -> Result<(), E>
+where
+    E: From<std::io::Error>,
+{
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(files::partial(&name));
+    let written = write(&tmp).and_then(|()| std::fs::rename(&tmp, path).map_err(E::from));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
 /// Writes every artifact of a finished run beside `latency.hlog` (which must be complete).
@@ -113,4 +133,28 @@ pub fn write_run(run: &FinishedRun<'_>) -> Result<(), Error> {
         artifact.write(run)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_replacement_that_fails_leaves_the_previous_file_whole() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("summary.md");
+        std::fs::write(&path, "good").expect("write");
+        // The writer fails halfway: half a file went to the temporary name.
+        let failed = replace(&path, |tmp| {
+            std::fs::write(tmp, "ha")?;
+            Err(std::io::Error::other("disk full"))
+        });
+        assert!(failed.is_err());
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), "good");
+        let left: Vec<_> = std::fs::read_dir(dir.path()).expect("dir").collect();
+        assert_eq!(left.len(), 1, "the temporary file is removed");
+        write_file(dir.path(), "summary.md", b"new").expect("replaced");
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), "new");
+        assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 1);
+    }
 }

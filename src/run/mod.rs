@@ -39,6 +39,8 @@ pub struct RunOptions {
     /// Generator memory the run may plan for, bytes (`--memory-budget`); default: half of the
     /// memory available at the start (see `compiled::sizing`).
     pub memory_budget: Option<u64>,
+    /// Write into `out` even when it exists and is not empty.
+    pub force: bool,
 }
 
 #[derive(Debug)]
@@ -52,6 +54,9 @@ const LEAD: Duration = Duration::from_millis(50);
 
 pub fn run(opts: &RunOptions) -> Result<Outcome, Error> {
     let mut plan = crate::compiled::load(&opts.scenario, opts.seed)?;
+    if let (Some(out), false) = (&opts.out, opts.force) {
+        fresh(out)?;
+    }
     if let Some(url) = &opts.target {
         let url = BaseUrl::parse(url).map_err(|e| Error::Usage(format!("--target: {e}")))?;
         plan.target = Target::Url(url);
@@ -150,6 +155,27 @@ fn open_files(plan: &Plan) -> Vec<String> {
     warnings
 }
 
+/// A run writes into a directory of its own, as k6 and Gatling do: an `--out` that already
+/// holds files (another run's, most likely) is refused before anything is sent, unless
+/// `--force` says to write into it.
+fn fresh(out: &Path) -> Result<(), Error> {
+    let occupied = match std::fs::read_dir(out) {
+        Ok(mut entries) => entries.next().is_some(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        // Not a directory, or unreadable: creating the run directory will say so.
+        Err(_) => false,
+    };
+    if occupied {
+        return Err(Error::Usage(format!(
+            "--out {}: the directory exists and is not empty; give each run a new directory \
+             (or leave --out out: reports/<scenario>-<UTC time>/), or add --force to write \
+             into it",
+            out.display()
+        )));
+    }
+    Ok(())
+}
+
 fn run_dir(plan: &Plan, out: &Option<PathBuf>, started: SystemTime) -> Result<PathBuf, Error> {
     let dir = match out {
         Some(dir) => dir.clone(),
@@ -167,22 +193,36 @@ fn run_dir(plan: &Plan, out: &Option<PathBuf>, started: SystemTime) -> Result<Pa
             dir
         }
     };
-    std::fs::create_dir_all(&dir).map_err(|e| Error::io("cannot create run directory", &dir, e))?;
+    // Before any traffic: a directory that cannot be made is the input's fault (exit 2).
+    std::fs::create_dir_all(&dir).map_err(|e| {
+        Error::Usage(format!(
+            "cannot create the run directory {}: {e}",
+            dir.display()
+        ))
+    })?;
     Ok(dir)
 }
 
-async fn resolve(url: &BaseUrl) -> Result<SocketAddr, Error> {
+/// The target's address, once something answers a connect there; else why not.
+async fn resolve(url: &BaseUrl) -> Result<SocketAddr, String> {
     let mut addrs = tokio::net::lookup_host((url.host.trim_matches(['[', ']']), url.port))
         .await
-        .map_err(|e| Error::Run(format!("cannot resolve {url}: {e}")))?;
+        .map_err(|e| format!("cannot resolve {url}: {e}"))?;
     let addr = addrs
         .next()
-        .ok_or_else(|| Error::Run(format!("{url} resolves to no address")))?;
-    // Fail before the run rather than report thousands of connect errors.
+        .ok_or_else(|| format!("{url} resolves to no address"))?;
+    // Stop before the run rather than report thousands of connect errors.
     tokio::net::TcpStream::connect(addr)
         .await
-        .map_err(|e| Error::Run(format!("cannot connect to {url} ({addr}): {e}")))?;
+        .map_err(|e| format!("cannot connect to {url} ({addr}): {e}"))?;
     Ok(addr)
+}
+
+/// Why the target could not be started or reached.
+enum NoTarget {
+    /// Nothing answers at the target's address: the run stops before it starts, with a report.
+    Unreachable(String),
+    Failed(Error),
 }
 
 /// The target the run drives: the built-in one (started here, stopped at the end) or a URL.
@@ -194,14 +234,18 @@ struct TargetHandle {
 }
 
 impl TargetHandle {
-    async fn start(plan: &Plan) -> Result<Self, Error> {
+    async fn start(plan: &Plan) -> Result<Self, NoTarget> {
         let sources = plan.source_addresses.clone();
         let handle = match &plan.target {
             Target::Builtin(knobs) => {
                 let listen: SocketAddr = ([127, 0, 0, 1], 0).into();
                 let server = crate::target::start(listen, knobs.clone())
                     .await
-                    .map_err(|e| Error::Run(format!("cannot start the built-in target: {e}")))?;
+                    .map_err(|e| {
+                        NoTarget::Failed(Error::Run(format!(
+                            "cannot start the built-in target: {e}"
+                        )))
+                    })?;
                 let endpoint = Endpoint {
                     addr: server.addr,
                     authority: server.addr.to_string(),
@@ -215,7 +259,7 @@ impl TargetHandle {
                 }
             }
             Target::Url(url) => {
-                let addr = resolve(url).await?;
+                let addr = resolve(url).await.map_err(NoTarget::Unreachable)?;
                 let endpoint = Endpoint {
                     addr,
                     authority: url.authority(),
@@ -231,7 +275,7 @@ impl TargetHandle {
         };
         if let Some(why) = unreachable_source(&plan.source_addresses, handle.endpoint.addr) {
             handle.stop().await;
-            return Err(Error::Usage(why));
+            return Err(NoTarget::Failed(Error::Usage(why)));
         }
         Ok(handle)
     }
@@ -261,7 +305,13 @@ async fn run_swarm(
     limit_warnings: Vec<String>,
     memory_cap: Option<u64>,
 ) -> Result<Outcome, Error> {
-    let target = TargetHandle::start(&plan).await?;
+    let target = match TargetHandle::start(&plan).await {
+        Ok(target) => target,
+        Err(NoTarget::Unreachable(why)) => {
+            return unreachable(&plan, workers, opts, limit_warnings, why);
+        }
+        Err(NoTarget::Failed(e)) => return Err(e),
+    };
     let started_at = SystemTime::now();
     let dir = run_dir(&plan, &opts.out, started_at)?;
     let (state_tx, state_rx) = watch::channel(RunState::Running);
@@ -314,7 +364,7 @@ async fn run_swarm(
     let mut summary = build_summary(
         &plan,
         &collector,
-        &shared,
+        &shared.registry,
         started_at,
         target_label,
         workers,
@@ -331,6 +381,53 @@ async fn run_swarm(
     }
     set_verdict(&mut summary, &plan, ending);
     crate::report::write_all(&dir, &summary, &collector.timeline)?;
+    if !opts.quiet {
+        print!("{}", crate::report::terminal::render(&summary));
+        println!("report: {}", dir.display());
+    }
+    Ok(Outcome { dir, summary })
+}
+
+/// The target could not be reached at the start: nothing was sent, yet a CI job that meant to
+/// run gets what any stopped run gives it — a run directory whose summary, junit.xml and page
+/// say why (verdict `interrupted`, exit code 3) — instead of a bare error.
+fn unreachable(
+    plan: &Plan,
+    workers: usize,
+    opts: &RunOptions,
+    limit_warnings: Vec<String>,
+    why: String,
+) -> Result<Outcome, Error> {
+    let started_at = SystemTime::now();
+    let dir = run_dir(plan, &opts.out, started_at)?;
+    // An hlog with its header and no interval: the run directory stays readable by `report`.
+    let mut hlog = HlogFile::create(&dir)?;
+    let regions = plan.regions.names().map(String::from).collect();
+    hlog.sink(started_at + LEAD, regions)?.finish()?;
+    hlog.close()?;
+    let collector = Collector::new(layout(plan), workers);
+    let label = match &plan.target {
+        Target::Url(url) => url.to_string(),
+        Target::Builtin(_) => "builtin".to_string(),
+    };
+    let mut summary = build_summary(
+        plan,
+        &collector,
+        &Registry::default(),
+        started_at,
+        label,
+        workers,
+    );
+    summary.warnings.extend(limit_warnings);
+    let ending = Ending {
+        interrupted: true,
+        aborted: Some(format!(
+            "the target could not be reached at the start: {why}; nothing was sent"
+        )),
+    };
+    set_verdict(&mut summary, plan, ending);
+    crate::report::write_all(&dir, &summary, &collector.timeline)?;
+    eprintln!("error: {why}; nothing was sent");
     if !opts.quiet {
         print!("{}", crate::report::terminal::render(&summary));
         println!("report: {}", dir.display());
@@ -539,7 +636,14 @@ fn check_abort(
     if due.is_empty() {
         return None;
     }
-    let summary = build_summary(plan, c, shared, SystemTime::now(), String::new(), workers);
+    let summary = build_summary(
+        plan,
+        c,
+        &shared.registry,
+        SystemTime::now(),
+        String::new(),
+        workers,
+    );
     due.iter().find_map(|t| {
         let r = crate::gate::evaluate(t, &summary);
         (!r.passed).then(|| {

@@ -8,20 +8,20 @@ use crate::compiled::{Plan, Target};
 use crate::metrics::collector::Collector;
 use crate::metrics::Counter;
 use crate::report::summary::{self, Summary, Verdict};
-use crate::swarm::Shared;
+use crate::swarm::Registry;
 
 /// The summary of the run so far (`check_abort` builds one per interval) or at its end; the
 /// thresholds and the verdict are left to the caller.
 pub(super) fn build_summary(
     plan: &Plan,
     c: &Collector,
-    shared: &Shared,
+    registry: &Registry,
     started_at: SystemTime,
     target: String,
     workers: usize,
 ) -> Summary {
     let duration_s = c.timeline.points.last().map_or(0.0, |p| p.end_s);
-    let undelivered = shared.registry.delivery();
+    let undelivered = registry.delivery();
     let (cpu_seconds, peak_rss_mb) = crate::resource_usage::process_cpu_and_peak_rss();
     let mut s = Summary {
         schema: summary::SCHEMA.to_string(),

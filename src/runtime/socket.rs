@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use crate::clients::connection::{Connection, Frame};
+use crate::clients::connection::{Closed, Connection, Frame};
 use crate::clients::http::HttpClient;
 use crate::clients::OpError;
 use crate::compiled::flow::{Action, FrameRule, Matcher, RuleAction, Step};
@@ -15,6 +15,17 @@ use crate::compiled::retry::ReconnectPolicy;
 use crate::metrics::{ErrorClass, MetricId};
 use crate::runtime::{checks, Stop, User};
 use crate::swarm::RunState;
+
+/// Why a user's socket is being closed.
+#[derive(Clone, Copy)]
+pub(super) enum Why<'c> {
+    /// The user leaves, or opens another: our close, after reading what is still on its way.
+    Leaving,
+    /// The socket is gone: the peer closed it, the transport broke, or inrush gave up on it.
+    /// `counted` when that is not (or not again) the socket step's error: the step that waited
+    /// on it counts it, or a reconnect will mend it.
+    Lost { closed: &'c Closed, counted: bool },
+}
 
 /// The user's open socket and what it was opened with.
 pub(super) struct Socket<'f> {
@@ -53,7 +64,7 @@ impl<'a> User<'a> {
                 break;
             }
         }
-        self.close_socket(false, false).await;
+        self.close_socket(Why::Leaving).await;
     }
 
     /// Waits for one event: a frame (handled by the background rules), the deadline, or a change
@@ -88,17 +99,17 @@ impl<'a> User<'a> {
                 }
                 // Boxed: a reconnect's handshake state is large and rare; inline, it would size
                 // every listening user's future.
-                Err(_) => Box::pin(self.dropped()).await,
+                Err(closed) => Box::pin(self.dropped(closed)).await,
             },
             _ = sleep, if deadline.is_some() => Ok(()),
             changed = self.state.changed() => if changed.is_err() { Err(Stop) } else { Ok(()) },
         }
     }
 
-    /// The server or the network dropped the socket under a listening user: with a `reconnect`
-    /// policy (and the run not over, drain included) the user opens it again, as an app does;
-    /// otherwise the drop is the socket step's error and the flow ends.
-    pub(super) async fn dropped(&mut self) -> Result<(), Stop> {
+    /// The server or the network dropped the socket under a listening user (or inrush gave up
+    /// on it): with a `reconnect` policy (and the run not over, drain included) the user opens
+    /// it again, as an app does; otherwise the drop is the socket step's error and the flow ends.
+    pub(super) async fn dropped(&mut self, closed: Closed) -> Result<(), Stop> {
         // Also while the run drains: reconnecting is how an app gets what was sent meanwhile.
         let policy = match &self.socket {
             Some(s) if !self.ended() => {
@@ -107,11 +118,22 @@ impl<'a> User<'a> {
             _ => None,
         };
         let (Some(policy), Some(step)) = (policy, self.socket.as_ref().map(|s| s.step)) else {
-            self.close_socket(true, false).await;
+            let counted = false;
+            self.close_socket(Why::Lost {
+                closed: &closed,
+                counted,
+            })
+            .await;
             return Err(Stop);
         };
-        // Not an error yet: only a reconnect that gives up is one. Unacked messages still are.
-        self.close_socket(true, true).await;
+        // A drop is not an error yet: only a reconnect that gives up is one. A socket inrush
+        // gave up on is the target's protocol error whatever follows. Unacked messages still are.
+        let counted = !matches!(closed, Closed::Refused(_));
+        self.close_socket(Why::Lost {
+            closed: &closed,
+            counted,
+        })
+        .await;
         self.reconnect(step, policy).await
     }
 
@@ -184,17 +206,20 @@ impl<'a> User<'a> {
         }
     }
 
-    /// Closes the socket; `by_peer` when the server (or the network) closed it first.
-    /// `step_failed` when a waiting step already counts that close as its own error, so the
-    /// socket's step does not count it a second time. Messages still awaiting their ack become
-    /// `message_ack` errors: closed by the peer, else timed out.
-    pub(super) async fn close_socket(&mut self, by_peer: bool, step_failed: bool) {
+    /// Closes the socket, for `why`. A lost socket not counted elsewhere is the socket step's
+    /// error. Messages still awaiting their ack become `message_ack` errors: of the loss's class
+    /// when the socket was lost, else timed out.
+    pub(super) async fn close_socket(&mut self, why: Why<'_>) {
         if self.socket.is_none() {
             return;
         }
         // A user polling in an `online` loop stays online without its socket.
         let stays_online = self.present();
-        if !by_peer {
+        let lost = match why {
+            Why::Leaving => None,
+            Why::Lost { closed, counted } => Some((closed.error(), counted)),
+        };
+        if lost.is_none() {
             // Nobody picks a user who is leaving; what was sent to it before the server saw it
             // leave still arrives (and is counted) before the socket goes.
             if let (Some(m), false) = (&self.member, stays_online) {
@@ -216,23 +241,37 @@ impl<'a> User<'a> {
                 m.left.store(true, Ordering::Relaxed);
             }
         }
-        if let (true, false, false, Some(m)) = (by_peer, step_failed, ended, socket.metric) {
+        if let (Some((e, false)), false, Some(m)) = (&lost, ended, socket.metric) {
+            ctx.record_in(self.region, |r| r.error_because(m, e.class, &e.reason));
+        }
+        let unacked = self.messages.drop_unacked();
+        if unacked > 0 {
+            let (class, reason) = match &lost {
+                Some((e, _)) => (
+                    e.class,
+                    format!("no ack before the socket closed: {}", e.reason),
+                ),
+                None if ended => (
+                    ErrorClass::Timeout,
+                    "no ack by the end of the run (drain included)".to_string(),
+                ),
+                None => (
+                    ErrorClass::Timeout,
+                    format!(
+                        "no ack before the user closed its socket (it waits {:?} after its last \
+                         message)",
+                        ctx.plan().timeout
+                    ),
+                ),
+            };
             ctx.record_in(self.region, |r| {
-                r.error_because(m, ErrorClass::WsClosed, "the server closed the socket")
+                for _ in 0..unacked {
+                    r.error_because(MetricId::MESSAGE_ACK, class, &reason);
+                }
             });
         }
-        let class = if by_peer {
-            ErrorClass::WsClosed
-        } else {
-            ErrorClass::Timeout
-        };
-        let unacked = self.messages.drop_unacked();
-        ctx.record_in(self.region, |r| {
-            for _ in 0..unacked {
-                r.error(MetricId::MESSAGE_ACK, class);
-            }
-        });
-        if !by_peer {
+        if lost.is_none() {
+            // Bounded (`CLOSE_WITHIN`): a peer that never answers cannot hold the user.
             let _ = socket.conn.close().await;
         }
     }
@@ -244,11 +283,12 @@ impl<'a> User<'a> {
         let Some(s) = self.socket.as_mut() else {
             return;
         };
+        let deadline =
+            tokio::time::Instant::now() + self.ctx.plan().timeout.min(Duration::from_secs(1));
+        // The close itself is bounded too (a peer that does not read never takes it).
         if s.conn.close().await.is_err() {
             return;
         }
-        let deadline =
-            tokio::time::Instant::now() + self.ctx.plan().timeout.min(Duration::from_secs(1));
         loop {
             let Some(s) = self.socket.as_mut() else {
                 return;
@@ -269,6 +309,10 @@ impl<'a> User<'a> {
     /// it would; otherwise the send fails.
     pub(super) async fn send_frame(&mut self, frame: Frame) -> Result<(), OpError> {
         let closed = || OpError::new(ErrorClass::WsClosed, "the socket closed while sending");
+        let failed = |c: &Closed| {
+            let e = c.error();
+            OpError::new(e.class, format!("{} while sending", e.reason))
+        };
         let reconnects = !self.ended()
             && self.socket.as_ref().is_some_and(|s| {
                 s.step
@@ -281,17 +325,26 @@ impl<'a> User<'a> {
         let Some(socket) = self.socket.as_mut() else {
             return Err(closed());
         };
-        if socket.conn.send(frame).await.is_ok() {
+        let Err(lost) = socket.conn.send(frame).await else {
             return Ok(());
-        }
+        };
         let Some(frame) = again else {
-            return Err(closed());
+            // The send counts the loss as its error; the socket is gone.
+            let counted = true;
+            self.close_socket(Why::Lost {
+                closed: &lost,
+                counted,
+            })
+            .await;
+            return Err(failed(&lost));
         };
         // Boxed like the reconnect in `listen`. A reconnect that gives up counts as the socket
         // step's error; this send then fails too (under its own metric, if it has one).
-        Box::pin(self.dropped()).await.map_err(|_| closed())?;
+        Box::pin(self.dropped(lost.clone()))
+            .await
+            .map_err(|_| failed(&lost))?;
         match self.socket.as_mut() {
-            Some(socket) => socket.conn.send(frame).await.map_err(|_| closed()),
+            Some(socket) => socket.conn.send(frame).await.map_err(|c| failed(&c)),
             None => Err(closed()),
         }
     }
@@ -308,7 +361,7 @@ impl<'a> User<'a> {
             return Err(OpError::new(ErrorClass::Protocol, "not a ws step"));
         };
         if self.socket.is_some() {
-            self.close_socket(false, false).await;
+            self.close_socket(Why::Leaving).await;
         }
         let w = self.world();
         let path = target.render_with(|e| self.scope.eval(e, &w));
@@ -319,7 +372,9 @@ impl<'a> User<'a> {
         // and its response back, as for an HTTP request on a new connection.
         self.link.round_trip().await;
         self.link.one_way().await;
-        let conn = Connection::open_ws(endpoint, &path, &headers, subprotocols, source).await?;
+        let conn = Connection::open_ws(endpoint, &path, &headers, subprotocols, source)
+            .await?
+            .stall_limit(step.timeout);
         self.link.one_way().await;
         let ctx = self.ctx;
         ctx.open_connections.set(ctx.open_connections.get() + 1);
@@ -367,12 +422,21 @@ impl<'a> User<'a> {
                     return Err(OpError::new(ErrorClass::Timeout, format!("no matching frame within {within:?}")));
                 }
             };
-            let Ok(frame) = frame else {
-                self.close_socket(true, true).await;
-                return Err(OpError::new(
-                    ErrorClass::WsClosed,
-                    "the socket closed while waiting for a frame",
-                ));
+            let frame = match frame {
+                Ok(frame) => frame,
+                Err(lost) => {
+                    let counted = true;
+                    self.close_socket(Why::Lost {
+                        closed: &lost,
+                        counted,
+                    })
+                    .await;
+                    let e = lost.error();
+                    return Err(OpError::new(
+                        e.class,
+                        format!("{} while waiting for a frame", e.reason),
+                    ));
+                }
             };
             let text = frame.to_text();
             let json: Option<serde_json::Value> = serde_json::from_str(&text).ok();
@@ -400,6 +464,33 @@ impl<'a> User<'a> {
 mod tests {
     use crate::metrics::{Counter, ErrorClass, MetricId};
     use crate::runtime::tests::{errors, metric, run_one};
+
+    #[test]
+    fn messages_never_acked_are_timeouts_with_a_reason() {
+        // The peer reads and never acks: the user, leaving, waits the timeout (2 s) for acks.
+        let (_, ended, rec) = run_one(
+            r#"
+[[flows.f.steps]]
+name = "ws"
+ws = "/ws/deaf"
+on_frame = [ { match = { "$.type" = "ack" }, acked = "$.id" } ]
+
+[[flows.f.steps]]
+repeat = 2
+send = { type = "send", id = "{{ msg.id }}" }
+"#,
+        );
+        assert!(ended.completed);
+        assert_eq!(errors(&rec, MetricId::MESSAGE_ACK, ErrorClass::Timeout), 2);
+        let example = rec.metric(MetricId::MESSAGE_ACK).examples[ErrorClass::Timeout as usize]
+            .as_deref()
+            .unwrap_or_default();
+        assert!(
+            example.starts_with("no ack before the user closed its socket"),
+            "{example}"
+        );
+        assert!(example.contains("2s after its last message"), "{example}");
+    }
 
     #[test]
     fn a_dropped_socket_is_reopened_under_a_reconnect_policy_and_is_no_error() {

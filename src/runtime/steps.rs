@@ -120,7 +120,7 @@ impl<'a> User<'a> {
                 result
             }
             Action::Close => {
-                self.close_socket(false, false).await;
+                self.close_socket(super::socket::Why::Leaving).await;
                 Ok(())
             }
             _ => self.timed(step).await,

@@ -21,7 +21,7 @@ use crate::swarm::{Registry, RunState, Shared, WorkerCtx};
 
 /// `GET /status/{code}` answers that status; `GET /flaky` answers 503 twice, then 200;
 /// `/ws/ack` acks every frame that has an `id`; `/ws/silent` acks nothing and closes the socket
-/// after the first frame.
+/// after the first frame; `/ws/deaf` acks nothing and keeps the socket open.
 async fn server() -> SocketAddr {
     let refusals = Arc::new(std::sync::atomic::AtomicU32::new(2));
     let app = axum::Router::new()
@@ -67,6 +67,9 @@ async fn peer(mut socket: WebSocket, mode: String) {
         if mode == "silent" {
             let _ = socket.send(Message::Close(None)).await;
             return;
+        }
+        if mode == "deaf" {
+            continue;
         }
         let Ok(json) = serde_json::from_str::<serde_json::Value>(text.as_str()) else {
             continue;

@@ -40,6 +40,8 @@ pub enum ChartError {
     Font(String),
     #[error("cannot draw chart {}: {message}", path.display())]
     Draw { path: PathBuf, message: String },
+    #[error("cannot move a drawn chart into place: {0}")]
+    Rename(#[from] std::io::Error),
 }
 
 /// Registers the embedded DejaVu Sans (regular and bold) as plotters' "sans-serif", once per
@@ -145,22 +147,28 @@ fn write_figure(dir: &Path, stem: &str, figure: &draw::Figure) -> Result<[PathBu
         source,
     })?;
     let size = figure.size();
+    // Each drawn under a temporary name and renamed into place (`inrush report` redraws a
+    // run's charts: a failure must leave the previous one whole).
     let png = dir.join(files::png(stem));
-    let backend =
-        glyphs::CrispText::new(BitMapBackend::new(&png, size)).map_err(ChartError::Font)?;
-    figure
-        .draw(&backend.into_drawing_area())
-        .map_err(|message| ChartError::Draw {
-            path: png.clone(),
-            message,
-        })?;
+    crate::report::replace(&png, |tmp| {
+        let backend =
+            glyphs::CrispText::new(BitMapBackend::new(tmp, size)).map_err(ChartError::Font)?;
+        figure
+            .draw(&backend.into_drawing_area())
+            .map_err(|message| ChartError::Draw {
+                path: png.clone(),
+                message,
+            })
+    })?;
     let svg = dir.join(files::svg(stem));
-    figure
-        .draw(&SVGBackend::new(&svg, size).into_drawing_area())
-        .map_err(|message| ChartError::Draw {
-            path: svg.clone(),
-            message,
-        })?;
+    crate::report::replace(&svg, |tmp| {
+        figure
+            .draw(&SVGBackend::new(tmp, size).into_drawing_area())
+            .map_err(|message| ChartError::Draw {
+                path: svg.clone(),
+                message,
+            })
+    })?;
     Ok([png, svg])
 }
 

@@ -1,0 +1,191 @@
+//! One meaning per exit code, for every command (README, "Exit codes"): 0 passed, 1 a
+//! threshold failed, 2 nothing was run because of the input, 3 a run started and was stopped
+//! (with its report). Each row of the table has its test here; the signals of row 3 are
+//! `tests/thresholds.rs::an_interrupted_run_exits_three_with_its_report`.
+
+mod common;
+
+use std::process::{Command, Output};
+
+use common::{Scenario, Scratch};
+use inrush::report::summary::{Summary, Verdict};
+
+fn inrush(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_inrush"))
+        .args(args)
+        .output()
+        .expect("inrush runs")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// 5 users/s for 1 s against the built-in messenger, each asking for its health page.
+fn healthy() -> Scenario {
+    Scenario::new("codes", 3).with(
+        r#"
+[load]
+arrivals = "uniform"
+phases = [ { name = "only", duration = "1s", rate = 5 } ]
+
+[[flows.f.steps]]
+name = "health"
+http = "GET /healthz"
+expect.status = 200
+"#,
+    )
+}
+
+fn path(p: &std::path::Path) -> &str {
+    p.to_str().expect("a UTF-8 temporary path")
+}
+
+#[test]
+fn zero_when_the_run_passes_and_one_when_a_threshold_fails() {
+    let scratch = Scratch::new();
+    let file = scratch.scenario("codes", healthy());
+    let passed = scratch.out("passed");
+    let out = inrush(&["run", path(&file), "--quiet", "--out", path(&passed)]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let failed = scratch.out("failed");
+    let out = inrush(&[
+        "run",
+        path(&file),
+        "--quiet",
+        "--threshold",
+        "health.count > 1000000",
+        "--out",
+        path(&failed),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    // `report` re-gates with the same rule: the failing threshold again, passing without it.
+    let out = inrush(&["report", path(&passed)]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = inrush(&["report", path(&passed), "--threshold", "health.errors > 0"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+}
+
+#[test]
+fn two_when_the_scenario_cannot_be_read_and_nothing_runs() {
+    let scratch = Scratch::new();
+    let missing = scratch.out("missing.toml");
+    let dir = scratch.out("a-dir");
+    std::fs::create_dir(&dir).expect("dir");
+    // Valid up to line 2, column 6, where a byte that is not UTF-8 (Latin-1 é) sits.
+    let latin1 = scratch.out("latin1.toml");
+    std::fs::write(&latin1, b"name = \"x\"\n# caf\xe9 au lait\n").expect("write");
+    let cases: [(&[&str], String); 5] = [
+        (&["run", path(&missing)], "missing.toml".into()),
+        (&["validate", path(&dir)], "is a directory".into()),
+        (&["plan", path(&dir)], "is a directory".into()),
+        (
+            &["validate", path(&latin1)],
+            format!("{}:2:6:", path(&latin1)),
+        ),
+        // An I/O error while reading (running as root, a mode of 000 would not do).
+        (
+            &["validate", "/proc/self/mem"],
+            "cannot read scenario".into(),
+        ),
+    ];
+    for (args, says) in cases {
+        let out = inrush(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(&says), "{args:?}: {}", stderr(&out));
+    }
+    assert!(stderr(&inrush(&["validate", path(&latin1)])).contains("not UTF-8"));
+}
+
+#[test]
+fn two_for_a_command_line_or_run_directory_that_is_wrong() {
+    let scratch = Scratch::new();
+    let file = scratch.scenario("codes", healthy());
+    let not_a_run = scratch.out("empty");
+    std::fs::create_dir(&not_a_run).expect("dir");
+    // An --out below a regular file cannot be created: refused before any traffic.
+    let blocker = scratch.out("file");
+    std::fs::write(&blocker, "x").expect("write");
+    let below_a_file = blocker.join("run");
+    let nowhere = scratch.out("nowhere");
+    let cases: [&[&str]; 6] = [
+        &["run", path(&file), "--no-such-flag"],
+        &["run", path(&file), "--threshold", "health.p99 <"],
+        &["run", path(&file), "--quiet", "--out", path(&below_a_file)],
+        &["report", path(&nowhere)],
+        &["report", path(&not_a_run)],
+        &["compare", path(&not_a_run), path(&not_a_run)],
+    ];
+    for args in cases {
+        let out = inrush(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(!stderr(&out).is_empty(), "{args:?} says why");
+    }
+}
+
+#[test]
+fn three_with_a_report_when_the_target_cannot_be_reached() {
+    let scratch = Scratch::new();
+    // A port nothing listens on: bound, then let go.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let file = scratch.scenario("codes", healthy().url(&format!("http://127.0.0.1:{port}")));
+    let out_dir = scratch.out("down");
+    let out = inrush(&["run", path(&file), "--quiet", "--out", path(&out_dir)]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("cannot connect"), "{}", stderr(&out));
+    let summary: Summary = serde_json::from_str(
+        &std::fs::read_to_string(out_dir.join("summary.json")).expect("summary written"),
+    )
+    .expect("schema");
+    assert_eq!(summary.verdict, Verdict::Interrupted);
+    let why = summary.aborted.expect("the reason");
+    assert!(
+        why.contains("could not be reached") && why.contains("nothing was sent"),
+        "{why}"
+    );
+    assert_eq!(summary.arrivals.started, 0);
+    let junit = std::fs::read_to_string(out_dir.join("junit.xml")).expect("junit written");
+    assert!(
+        junit.contains("<failure message=\"the target could not be reached"),
+        "{junit}"
+    );
+    // The directory is a whole run directory: `report` reads it back, with the same verdict.
+    let out = inrush(&["report", path(&out_dir)]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+}
+
+#[test]
+fn two_for_an_out_directory_that_holds_files_unless_forced() {
+    let scratch = Scratch::new();
+    let file = scratch.scenario("codes", healthy());
+    let out_dir = scratch.out("taken");
+    std::fs::create_dir(&out_dir).expect("dir");
+    std::fs::write(out_dir.join("summary.json"), "an earlier run's").expect("write");
+    let out = inrush(&["run", path(&file), "--quiet", "--out", path(&out_dir)]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--force"), "{}", stderr(&out));
+    let kept = std::fs::read_to_string(out_dir.join("summary.json")).expect("kept");
+    assert_eq!(
+        kept, "an earlier run's",
+        "refused before anything was written"
+    );
+    // An existing empty directory is fresh; --force writes into a used one.
+    let empty = scratch.out("empty");
+    std::fs::create_dir(&empty).expect("dir");
+    let out = inrush(&["run", path(&file), "--quiet", "--out", path(&empty)]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = inrush(&[
+        "run",
+        path(&file),
+        "--quiet",
+        "--force",
+        "--out",
+        path(&out_dir),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let summary = std::fs::read_to_string(out_dir.join("summary.json")).expect("written");
+    assert!(summary.contains("inrush.summary/1"));
+}
