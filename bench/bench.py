@@ -249,6 +249,56 @@ def sample(gen_pid, target_pid, out_path, seconds):
             time.sleep(float(seconds))
 
 
+def soak_scenario(rate, seconds):
+    """A steady signup-and-chat rate for a long time: what must not grow with the run's length."""
+    print(f"""name = "bench-soak"
+description = "Steady signups for a long time: generator memory must stay flat."
+[target]
+url = "http://127.0.0.1:9"
+[load]
+arrivals = "uniform"
+phases = [ {{ name = "steady", duration = "{dur(float(seconds))}", rate = {float(rate)} }} ]
+[user]
+contacts_known = 5
+messages = 3
+think = {{ constant = "200ms" }}
+stay_online = {{ constant = "2s" }}
+[run]
+timeout = "5s"
+drain = "2s"
+""")
+    return 0
+
+
+def soak_eval(samples_path, results_path, extra):
+    """The generator's RSS slope after the warm-up: a least-squares line through the samples."""
+    x = kv(extra)
+    warm = float(x.get("warm_s", 240))
+    recs = [json.loads(l) for l in open(samples_path) if l.strip()]
+    if len(recs) < 3:
+        print("soak: too few samples", file=sys.stderr)
+        return 1
+    t0 = recs[0]["t"]
+    # Only while the load runs: the end of the run reads the hlog back and renders the report.
+    end = float(x.get("seconds", 1e18)) - 10
+    pts = [(r["t"] - t0, r["gen_rss_kb"]) for r in recs if warm <= r["t"] - t0 <= end]
+    if len(pts) < 3:
+        print("soak: the run ended before the warm-up did", file=sys.stderr)
+        return 1
+    n = len(pts)
+    mt = sum(t for t, _ in pts) / n
+    mr = sum(r for _, r in pts) / n
+    slope = sum((t - mt) * (r - mr) for t, r in pts) / max(sum((t - mt) ** 2 for t, _ in pts), 1e-9)
+    slope_mib_h = slope * 3600 / 1024
+    rec = dict(kind="soak", **x, samples=len(recs), rss_first_kb=recs[0]["gen_rss_kb"],
+               rss_warm_kb=pts[0][1], rss_last_kb=recs[-1]["gen_rss_kb"],
+               measured_s=pts[-1][0] - pts[0][0], slope_mib_per_h=round(slope_mib_h, 2),
+               passed=slope_mib_h < 1.0)
+    with open(results_path, "a") as f:
+        f.write(json.dumps(rec) + "\n")
+    return 0
+
+
 # Descriptors a generator holds besides its users' sockets (runtime, epoll, timerfd, output files)
 # are ~17; a sample with at least users + this many open is one with every user connected.
 PLATEAU_FD_BASE = 10
@@ -738,6 +788,17 @@ def report(results_path):
               f"{r['tcp_mem_pages'] * 4 / 1024:.1f} | {fmt(r['tcp_tw_before'])} / {fmt(r.get('tcp_tw_plateau'))} / {fmt(r['tcp_tw_max'])} | "
               f"{fmt(r.get('listen_overflows'))} | {o} | {'pass' if r['passed'] else 'FAIL: ' + '; '.join(r['reasons'])} |")
         p("")
+    for r in (r for r in recs if r["kind"] == "soak"):
+        p("## Soak: generator memory in a steady run")
+        p("")
+        p(f"{r.get('rate')} signups/s for {r.get('seconds')} s; RSS slope fitted over the "
+          f"{r['measured_s']:.0f} s after a {r.get('warm_s')} s warm-up (goal: under 1 MiB/h).")
+        p("")
+        p("| RSS first / after warm-up / last, MiB | slope, MiB/h | verdict |")
+        p("|---|---|---|")
+        p(f"| {r['rss_first_kb'] / 1024:.1f} / {r['rss_warm_kb'] / 1024:.1f} / {r['rss_last_kb'] / 1024:.1f} | "
+          f"{r['slope_mib_per_h']} | {'pass' if r['passed'] else 'FAIL'} |")
+        p("")
     if "wall_s" in meta:
         p(f"Bench wall time: {meta['wall_s']:.0f} s.")
     print("\n".join(out))
@@ -770,6 +831,10 @@ def main(argv):
         return bracket(*args)
     if cmd == "sample":
         return sample(*args)
+    if cmd == "soak-scenario":
+        return soak_scenario(*args)
+    if cmd == "soak-eval":
+        return soak_eval(args[0], args[1], args[2:])
     if cmd == "connected-eval":
         return connected_eval(args[0], args[1], args[2], args[3:])
     if cmd == "eval":

@@ -354,6 +354,38 @@ if [[ " $PARTS " == *" connected "* ]]; then
 fi
 
 # ---------------------------------------------------------------------------------------------
+# soak: SOAK_RATE signups/s for SOAK_S seconds (not in the default PARTS: PARTS=soak); the
+# generator's RSS sampled every 5 s and its slope fitted after SOAK_WARM_S (bench.py soak-eval).
+SOAK_RATE=${SOAK_RATE:-20}; SOAK_S=${SOAK_S:-600}; SOAK_WARM_S=${SOAK_WARM_S:-240}
+if [[ " $PARTS " == *" soak "* ]]; then
+  log "soak: $SOAK_RATE signups/s for ${SOAK_S}s, RSS slope after ${SOAK_WARM_S}s"
+  STEP=$((STEP + 1))
+  f="$SCEN/soak.toml" dir="$OUT/steps/$STEP-soak" samples="$OUT/steps/$STEP-samples.jsonl"
+  py soak-scenario "$SOAK_RATE" "$SOAK_S" >"$f"
+  start_target "$STEP"
+  rc=0
+  timeout --signal=INT --kill-after=10 $((SOAK_S + 120)) \
+    taskset -c "$GEN_CORE" "$BIN" run "$f" --target "http://127.0.0.1:$PORT" \
+    --out "$dir" --workers 1 --quiet --seed "$((2000 + STEP))" >"$OUT/logs/run-$STEP.log" 2>&1 &
+  gp=$!
+  ip=""
+  for ((i = 0; i < 50; i++)); do
+    ip=$(pgrep -P "$gp" | head -n1 || true)
+    [[ -n $ip ]] && break
+    sleep 0.1
+  done
+  sampler=""
+  if [[ -n $ip ]]; then
+    py sample "$ip" "$SP" "$samples" 5 &
+    sampler=$!
+  fi
+  wait "$gp" || rc=$?
+  [[ -z $sampler ]] || wait "$sampler" || true
+  stop_target
+  py soak-eval "$samples" "$RESULTS" "rate=$SOAK_RATE" "seconds=$SOAK_S" "warm_s=$SOAK_WARM_S" "rc=$rc" || true
+fi
+
+# ---------------------------------------------------------------------------------------------
 py meta "$RESULTS" "wall_s=$(($(date +%s) - T_START))"
 py report "$RESULTS" >"$REPORT"
 echo
