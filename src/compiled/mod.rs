@@ -46,6 +46,9 @@ pub struct Plan {
     pub user: UserPlan,
     pub timeout: Duration,
     pub drain: Duration,
+    /// `[run] max_start_lag`: an arrival not started this long after its intended time is
+    /// dropped (`behind_schedule`); without it, only the schedule's end is a deadline.
+    pub max_start_lag: Option<Duration>,
     /// `[run] retry`: how every HTTP request and socket connect is retried (none by default).
     pub retry: Option<crate::compiled::retry::RetryPolicy>,
     /// `[run] reconnect`: how a dropped socket is reopened (not at all by default).
@@ -113,6 +116,11 @@ pub fn compile(
     } = load::compile(path, &file.load, &mut problems);
     let timeout = positive_duration(&file.run.timeout, "timeout", &mut problems);
     let drain = duration(&file.run.drain, &mut problems);
+    let max_start_lag = file
+        .run
+        .max_start_lag
+        .as_ref()
+        .map(|d| positive_duration(d, "max_start_lag", &mut problems));
     let retry = file
         .run
         .retry
@@ -167,6 +175,7 @@ pub fn compile(
         user,
         timeout,
         drain,
+        max_start_lag,
         retry,
         reconnect,
         source_addresses,

@@ -80,7 +80,8 @@ pub enum Counter {
     DroppedMaxUsers,
     /// Dropped because `max_inflight` operations were in flight.
     DroppedMaxInflight,
-    /// Due before the schedule ended but not started by then (the generator fell behind).
+    /// Not started before its deadline (the schedule's end, or `max_start_lag` after its intended
+    /// time): the generator fell behind.
     DroppedBehindSchedule,
     /// Users who came back after leaving and started their return flow (counted in started).
     UsersReturned,

@@ -162,8 +162,11 @@ pub struct Messages {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Arrivals {
+    /// Arrivals that were due: each ends in exactly one of started or dropped (by reason).
     pub planned: u64,
+    /// Began their flow before their deadline: their first operation was issued.
     pub started: u64,
+    /// Could not start: a cap refused them, or their deadline passed first (`dropped_by`).
     pub dropped: u64,
     /// `dropped` split by reason.
     #[serde(default)]
@@ -174,7 +177,8 @@ pub struct Arrivals {
     pub schedule_lag_ms: Option<Latency>,
 }
 
-/// Why arrivals were dropped; the three add up to `dropped`.
+/// Why arrivals were dropped; the three add up to `dropped`. `behind_schedule`: not started before
+/// the schedule's end or `[run] max_start_lag` after their intended time.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DroppedBy {
     pub max_users: u64,
@@ -452,7 +456,7 @@ pub fn warnings(s: &Summary) -> Vec<String> {
     if s.arrivals.dropped > 0 {
         let by = s.arrivals.dropped_by;
         w.push(format!(
-            "{} of {} planned arrivals were dropped ({} by the max_users cap, {} by the max_inflight cap, {} because the generator could not start them before the schedule ended)",
+            "{} of {} planned arrivals were dropped ({} by the max_users cap, {} by the max_inflight cap, {} because the generator could not start them before their deadline)",
             s.arrivals.dropped, s.arrivals.planned, by.max_users, by.max_inflight, by.behind_schedule
         ));
     }

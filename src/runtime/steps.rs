@@ -199,7 +199,8 @@ impl<'a> User<'a> {
     /// Under a retry policy a failed attempt is waited out and tried again; only the final
     /// outcome is an operation (ok or error), timed from the step's intended start.
     async fn timed(&mut self, step: &'a Step) -> Result<(), Stop> {
-        if !self.running() {
+        let first = std::mem::take(&mut self.admitted);
+        if !first && !self.running() {
             return Err(Stop);
         }
         let ctx = self.ctx;

@@ -218,6 +218,9 @@ pub struct RunSection {
     /// `["127.0.0.2-127.0.0.9"]`: one address's ephemeral ports bound its connections to one
     /// target address.
     pub source_addresses: Option<Spanned<Vec<Spanned<String>>>>,
+    /// How late an arrival may still start (default: until the schedule's end); one that could
+    /// not start by then is dropped as `behind_schedule`.
+    pub max_start_lag: Option<Spanned<String>>,
 }
 
 impl Default for RunSection {
@@ -228,6 +231,7 @@ impl Default for RunSection {
             retry: None,
             reconnect: None,
             source_addresses: None,
+            max_start_lag: None,
         }
     }
 }
