@@ -16,7 +16,9 @@ use crate::duration::parse_duration;
              messaging service while every operation is measured into latency histograms.",
     after_help = "Exit codes: 0 passed, 1 thresholds failed, 2 usage or scenario error (nothing was \
                   sent), 3 run aborted or interrupted by Ctrl-C, SIGTERM or SIGHUP (the report is still \
-                  written).\n\n\
+                  written), 4 inconclusive: the generator could not keep up (schedule lag, loop lag or \
+                  arrivals dropped behind schedule over the [run] overload limits; the report is \
+                  written; --accept-overload gates on the thresholds instead).\n\n\
                   Start here: inrush run scenarios/quickstart.toml"
 )]
 pub struct Cli {
@@ -94,6 +96,10 @@ pub struct RunArgs {
     /// Generator threads (default: one per CPU).
     #[arg(long, value_name = "N")]
     pub workers: Option<usize>,
+    /// When the generator could not keep up ([run] overload exceeded), warn and exit by the
+    /// thresholds instead of exit 4 (inconclusive).
+    #[arg(long)]
+    pub accept_overload: bool,
     /// No live progress and no summary table.
     #[arg(long)]
     pub quiet: bool,

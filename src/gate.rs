@@ -120,14 +120,26 @@ pub fn regate(summary: &mut Summary, extra: &[String]) -> Result<(), Error> {
     Ok(())
 }
 
-/// Evaluates `thresholds` into the summary and gives it its verdict: interrupted stays
-/// interrupted; a run an `abort_on_fail` threshold stopped, or with any threshold failing, has
-/// failed; any other has passed. The one rule for a finished run and a re-gated one.
+/// Evaluates `thresholds` into the summary and gives it its verdict, the one rule for a
+/// finished run and a re-gated one:
+/// 1. interrupted stays interrupted;
+/// 2. a measurement the generator compromised (`[run] overload` exceeded) is inconclusive,
+///    whatever the thresholds say, unless the overload was accepted (`--accept-overload`);
+/// 3. a run an `abort_on_fail` threshold stopped, with any threshold failing, or in which every
+///    operation failed, has failed;
+/// 4. any other has passed.
 pub fn judge(summary: &mut Summary, thresholds: &[Threshold], interrupted: bool) {
     summary.thresholds = thresholds.iter().map(|t| evaluate(t, summary)).collect();
+    summary.measurement.compromised_by = summary.overload();
+    let compromised = !summary.measurement.compromised_by.is_empty();
     summary.verdict = if interrupted {
         Verdict::Interrupted
-    } else if summary.aborted.is_some() || summary.thresholds.iter().any(|t| !t.passed) {
+    } else if compromised && !summary.measurement.overload_accepted {
+        Verdict::Inconclusive
+    } else if summary.aborted.is_some()
+        || summary.thresholds.iter().any(|t| !t.passed)
+        || summary.every_operation_failed()
+    {
         Verdict::Failed
     } else {
         Verdict::Passed

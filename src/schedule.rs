@@ -161,6 +161,7 @@ mod tests {
             timeout: Duration::from_secs(1),
             drain: Duration::ZERO,
             max_start_lag: None,
+            overload: Default::default(),
             retry: None,
             reconnect: None,
             source_addresses: Vec::new(),

@@ -5,6 +5,7 @@ mod describe;
 pub mod dist;
 pub mod flow;
 pub mod load;
+pub mod overload;
 pub mod region;
 pub mod retry;
 mod source_addresses;
@@ -49,6 +50,8 @@ pub struct Plan {
     /// `[run] max_start_lag`: an arrival not started this long after its intended time is
     /// dropped (`behind_schedule`); without it, only the schedule's end is a deadline.
     pub max_start_lag: Option<Duration>,
+    /// `[run] overload`: beyond these the generator's measurement is inconclusive.
+    pub overload: overload::OverloadLimits,
     /// `[run] retry`: how every HTTP request and socket connect is retried (none by default).
     pub retry: Option<crate::compiled::retry::RetryPolicy>,
     /// `[run] reconnect`: how a dropped socket is reopened (not at all by default).
@@ -121,6 +124,7 @@ pub fn compile(
         .max_start_lag
         .as_ref()
         .map(|d| positive_duration(d, "max_start_lag", &mut problems));
+    let overload = overload::compile(&file.run.overload, &mut problems);
     let retry = file
         .run
         .retry
@@ -176,6 +180,7 @@ pub fn compile(
         timeout,
         drain,
         max_start_lag,
+        overload,
         retry,
         reconnect,
         source_addresses,

@@ -27,6 +27,7 @@ pub fn render(s: &Summary) -> String {
         Verdict::Passed => "✅ passed",
         Verdict::Failed => "❌ failed",
         Verdict::Interrupted => "⚠️ interrupted",
+        Verdict::Inconclusive => "⚠️ inconclusive",
     };
     let _ = writeln!(out, "## inrush: {} — {verdict}\n", s.scenario);
     let _ = writeln!(
@@ -36,6 +37,12 @@ pub fn render(s: &Summary) -> String {
     );
     if let Some(why) = &s.aborted {
         let _ = writeln!(out, "**Stopped early:** {why}\n");
+    }
+    if let Some(why) = s.measurement.describe() {
+        let _ = writeln!(out, "**Measurement:** {why}\n");
+    }
+    if s.verdict == Verdict::Failed && s.every_operation_failed() {
+        let _ = writeln!(out, "**Every operation failed.**\n");
     }
     thresholds(s, &mut out);
     let _ = writeln!(

@@ -33,6 +33,21 @@ pub enum Verdict {
     Passed,
     Failed,
     Interrupted,
+    /// The generator's own numbers are compromised (`Measurement::compromised_by`): the run
+    /// cannot say whether the target passed.
+    Inconclusive,
+}
+
+impl Verdict {
+    /// As summary.json spells it.
+    pub fn word(self) -> &'static str {
+        match self {
+            Verdict::Passed => "passed",
+            Verdict::Failed => "failed",
+            Verdict::Interrupted => "interrupted",
+            Verdict::Inconclusive => "inconclusive",
+        }
+    }
 }
 
 /// Milliseconds. `null` in JSON when there was no successful sample.
@@ -309,6 +324,45 @@ impl WorkerCpu {
     }
 }
 
+/// Whether the generator's own numbers can be trusted: the limits of `[run] overload`, and
+/// what the run exceeded (re-derived from the saved figures when `inrush report` re-gates).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Measurement {
+    #[serde(default)]
+    pub limits: crate::compiled::overload::OverloadLimits,
+    /// Each limit the run exceeded, in words; empty when the measurement is sound.
+    #[serde(default)]
+    pub compromised_by: Vec<String>,
+    /// `--accept-overload`: a compromised measurement is a warning, and the verdict follows the
+    /// thresholds.
+    #[serde(default)]
+    pub overload_accepted: bool,
+}
+
+impl Measurement {
+    /// One sentence for the reports, when the measurement was compromised.
+    pub fn describe(&self) -> Option<String> {
+        if self.compromised_by.is_empty() {
+            return None;
+        }
+        let what = self.compromised_by.join("; ");
+        Some(if self.overload_accepted {
+            format!(
+                "the generator could not keep up ({what}); accepted with --accept-overload, so the \
+                 verdict follows the thresholds, but the figures describe the load the generator \
+                 managed, not the one planned"
+            )
+        } else {
+            format!(
+                "inconclusive: the generator could not keep up ({what}), so these figures do not \
+                 show how the target handles the planned load. Give the generator more CPU \
+                 (--workers, more generator processes or machines, see `inrush plan`), lower the \
+                 load, or pass --accept-overload to gate on the thresholds anyway"
+            )
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ThresholdResult {
     pub expr: String,
@@ -345,8 +399,47 @@ pub struct Summary {
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub regions: IndexMap<String, Region>,
     pub thresholds: Vec<ThresholdResult>,
+    /// Whether the generator kept up (`[run] overload`); decides `inconclusive`.
+    #[serde(default)]
+    pub measurement: Measurement,
     pub generator: Generator,
     pub warnings: Vec<String>,
+}
+
+impl Summary {
+    /// The limits of `measurement.limits` this run exceeded, in words: the generator's schedule
+    /// lag, its loop lag and the arrivals it dropped behind schedule. Read from the summary's
+    /// own figures, so a re-gated run reaches the same answer.
+    pub fn overload(&self) -> Vec<String> {
+        let limits = &self.measurement.limits;
+        let mut why = Vec::new();
+        if let Some(lag) = self.arrivals.schedule_lag_ms {
+            if lag.p99 > limits.schedule_lag_p99_ms {
+                why.push(format!(
+                    "schedule lag p99 {:.1} ms > {} ms",
+                    lag.p99, limits.schedule_lag_p99_ms
+                ));
+            }
+        }
+        let behind = self.arrivals.dropped_by.behind_schedule;
+        if behind > 0 && behind as f64 > limits.behind_schedule * self.arrivals.planned as f64 {
+            why.push(format!(
+                "{behind} of {} planned arrivals dropped behind schedule ({:.1} %) > {} %",
+                self.arrivals.planned,
+                100.0 * behind as f64 / self.arrivals.planned.max(1) as f64,
+                limits.behind_schedule * 100.0
+            ));
+        }
+        why
+    }
+
+    /// Operations were measured and every one of them failed: whatever the thresholds, the run
+    /// did not pass.
+    pub fn every_operation_failed(&self) -> bool {
+        let count: u64 = self.metrics.values().map(|m| m.count).sum();
+        let errors: u64 = self.metrics.values().map(|m| m.errors).sum();
+        count > 0 && errors == count
+    }
 }
 
 fn rate(count: u64, seconds: f64) -> f64 {
@@ -422,11 +515,16 @@ pub fn warnings(s: &Summary) -> Vec<String> {
         if lag.p99 > LAG_WARN_MS {
             w.push(format!(
                 "the generator (not the target) fell behind its schedule: schedule lag p99 {:.1} ms \
-                 (max {:.1} ms). Latencies still count from the intended start, but the target \
-                 received less load than planned; give the generator more CPU (--workers, more \
-                 generator processes or machines, see `inrush plan`) before trusting the load level{}",
+                 (max {:.1} ms). Latencies still count from the intended start, but {}; give the \
+                 generator more CPU (--workers, more generator processes or machines, see \
+                 `inrush plan`) before trusting the load level{}",
                 lag.p99,
                 lag.max,
+                match s.arrivals.dropped_by.behind_schedule {
+                    0 => "operations reached the target later (and more bunched) than planned"
+                        .to_string(),
+                    n => format!("the target received less load than planned ({n} arrivals never started)"),
+                },
                 // Late timers on idle workers point at the machine, not at inrush's own load.
                 match s.generator.worker_cpu_max {
                     Some(c) if c.max < 0.5 => format!(

@@ -12,8 +12,12 @@ pub fn render(s: &Summary) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "\n{} · seed {} · {} · {:.1}s · {:?}",
-        s.scenario, s.seed, s.target, s.duration_s, s.verdict
+        "\n{} · seed {} · {} · {:.1}s · {}",
+        s.scenario,
+        s.seed,
+        s.target,
+        s.duration_s,
+        s.verdict.word()
     );
     metrics(s, &mut out);
     regions(s, &mut out);
@@ -39,6 +43,12 @@ pub fn render(s: &Summary) -> String {
     );
     if let Some(why) = &s.aborted {
         let _ = writeln!(out, "STOPPED EARLY: {why}");
+    }
+    if let Some(why) = s.measurement.describe() {
+        let _ = writeln!(out, "MEASUREMENT: {why}");
+    }
+    if s.every_operation_failed() {
+        let _ = writeln!(out, "FAILED: every operation failed");
     }
     for t in &s.thresholds {
         let observed = t

@@ -43,6 +43,10 @@ pub(super) fn build_summary(
         phases: phase_summaries(plan, c, duration_s),
         regions: region_summaries(plan, c, duration_s),
         thresholds: Vec::new(),
+        measurement: summary::Measurement {
+            limits: plan.overload,
+            ..Default::default()
+        },
         generator: summary::Generator {
             workers,
             cpu_seconds: (cpu_seconds * 1000.0).round() / 1000.0,

@@ -221,6 +221,18 @@ pub struct RunSection {
     /// How late an arrival may still start (default: until the schedule's end); one that could
     /// not start by then is dropped as `behind_schedule`.
     pub max_start_lag: Option<Spanned<String>>,
+    /// The generator's own limits, beyond which its measurement is inconclusive, e.g.
+    /// `{ schedule_lag_p99 = "5ms", loop_lag_p99 = "5ms", behind_schedule = "0%" }`.
+    pub overload: Option<Spanned<OverloadSpec>>,
+}
+
+/// `[run] overload`: each key optional, its default documented in the README.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OverloadSpec {
+    pub schedule_lag_p99: Option<Spanned<String>>,
+    pub loop_lag_p99: Option<Spanned<String>>,
+    pub behind_schedule: Option<Spanned<String>>,
 }
 
 impl Default for RunSection {
@@ -232,6 +244,7 @@ impl Default for RunSection {
             reconnect: None,
             source_addresses: None,
             max_start_lag: None,
+            overload: None,
         }
     }
 }

@@ -45,6 +45,12 @@ fn header(out: &mut String, s: &Summary) {
     let failed = s.thresholds.iter().filter(|t| !t.passed).count();
     let detail = match (s.verdict, s.thresholds.len()) {
         (Verdict::Interrupted, _) => "the run was interrupted before it finished".to_string(),
+        (Verdict::Inconclusive, _) => {
+            "the generator could not keep up with its schedule".to_string()
+        }
+        (Verdict::Failed, _) if failed == 0 && s.every_operation_failed() => {
+            "every operation failed".to_string()
+        }
         (_, 0) => "no thresholds were set".to_string(),
         (_, n) if failed == 0 => format!("all {n} thresholds passed"),
         (_, n) => format!("{failed} of {n} thresholds failed"),
@@ -84,6 +90,13 @@ fn alerts(out: &mut String, s: &Summary) {
             out,
             r#"<div class="alert alert-fail" id="aborted" role="alert"><strong>The run stopped early</strong>{}</div>"#,
             esc(why)
+        );
+    }
+    if let Some(why) = s.measurement.describe() {
+        let _ = write!(
+            out,
+            r#"<div class="alert alert-warn" id="measurement" role="alert"><strong>The generator could not keep up</strong>{}</div>"#,
+            esc(&why)
         );
     }
     if s.verdict == Verdict::Interrupted {
