@@ -240,10 +240,15 @@ fn point(catalog: &Catalog, iv: &Interval) -> IntervalPoint {
 mod tests {
     use super::*;
 
+    /// The one step metric of the catalog below.
+    fn register() -> crate::metrics::MetricId {
+        crate::metrics::MetricId(crate::metrics::MetricId::FIRST_STEP)
+    }
+
     fn snapshot(worker: usize, interval: u64, last: bool, users: u64) -> Snapshot {
-        let mut recorder = Recorder::new(4);
+        let mut recorder = Recorder::new(register().index() + 1);
         recorder.add(Counter::ArrivalsStarted, 1);
-        recorder.value(crate::metrics::MetricId(3), Duration::from_millis(10));
+        recorder.value(register(), Duration::from_millis(10));
         Snapshot {
             worker,
             interval,
@@ -282,7 +287,7 @@ mod tests {
         assert_eq!(c.ingest(snapshot(0, 2, true, 0)).len(), 1);
         assert!(c.all_finished());
         assert_eq!(c.totals.counter(Counter::ArrivalsStarted), 5);
-        assert_eq!(c.totals.metric(crate::metrics::MetricId(3)).count(), 5);
+        assert_eq!(c.totals.metric(register()).count(), 5);
         assert_eq!(c.timeline.points.len(), 3);
         assert_eq!(c.timeline.points[0].metrics["register"].count, 2);
     }

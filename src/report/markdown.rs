@@ -66,7 +66,7 @@ pub fn render(s: &Summary) -> String {
     let a = &s.arrivals;
     let _ = writeln!(
         out,
-        "\nmessages: {} sent, {} delivered, {} lost, {} pending, {} duplicated · arrivals: {} planned, {} started, {} dropped, schedule lag p99 {} ms · contacts missing: {} of {}",
+        "\nmessages: {} sent, {} delivered, {} lost, {} pending, {} duplicated · arrivals: {} planned, {} started, {} dropped, schedule lag p99 {} ms · loop lag p99 {} ms · contacts missing: {} of {}",
         m.sent,
         m.delivered,
         m.lost.unwrap_or(0),
@@ -76,6 +76,7 @@ pub fn render(s: &Summary) -> String {
         a.started,
         a.dropped,
         ms(&a.schedule_lag_ms, |l| l.p99),
+        ms(&s.generator.loop_lag_ms, |l| l.p99),
         s.contacts.missing,
         s.contacts.expected
     );

@@ -283,6 +283,10 @@ pub struct Generator {
     /// The busiest worker thread's CPU share per interval (0 to 1), over the run's intervals.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub worker_cpu_max: Option<WorkerCpu>,
+    /// How late the workers' loop-lag probe ticks ran (`swarm::loop_lag`): the time ready work,
+    /// responses included, waited for the generator. Over the whole run, all workers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loop_lag_ms: Option<Latency>,
 }
 
 /// How busy the busiest generator worker thread was, interval by interval.
@@ -418,6 +422,14 @@ impl Summary {
                 why.push(format!(
                     "schedule lag p99 {:.1} ms > {} ms",
                     lag.p99, limits.schedule_lag_p99_ms
+                ));
+            }
+        }
+        if let Some(lag) = self.generator.loop_lag_ms {
+            if lag.p99 > limits.loop_lag_p99_ms {
+                why.push(format!(
+                    "loop lag p99 {:.1} ms > {} ms",
+                    lag.p99, limits.loop_lag_p99_ms
                 ));
             }
         }

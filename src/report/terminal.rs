@@ -34,6 +34,9 @@ pub fn render(s: &Summary) -> String {
             ", busiest worker {:.0} % busy at p90 ({:.0} % max)",
             c.p90 * 100.0,
             c.max * 100.0
+        )) + &g.loop_lag_ms.map_or(String::new(), |l| format!(
+            ", loop lag p99 {:.1} ms (max {:.1} ms)",
+            l.p99, l.max
         )),
         if g.target_in_process {
             "; the built-in target ran in the same process"

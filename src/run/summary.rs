@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 use super::LEAD;
 use crate::compiled::{Plan, Target};
 use crate::metrics::collector::Collector;
-use crate::metrics::Counter;
+use crate::metrics::{Counter, MetricId};
 use crate::report::summary::{self, Summary, Verdict};
 use crate::swarm::Shared;
 
@@ -54,6 +54,7 @@ pub(super) fn build_summary(
             target_in_process: matches!(plan.target, Target::Builtin(_)),
             host: crate::resource_usage::Host::current(),
             worker_cpu_max: summary::WorkerCpu::of(&c.timeline),
+            loop_lag_ms: summary::Latency::of(&c.totals.metric(MetricId::LOOP_LAG).latency),
         },
         warnings: Vec::new(),
     };

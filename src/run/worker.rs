@@ -53,6 +53,9 @@ async fn run(
             clock.drive().await;
         }
     });
+    // Also ends with the worker.
+    let prober = ctx.clone();
+    tokio::task::spawn_local(async move { crate::swarm::loop_lag::probe(&prober).await });
     let spawner = tokio::task::spawn_local(spawn_all(
         ctx.clone(),
         id as u64,

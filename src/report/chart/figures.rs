@@ -167,13 +167,13 @@ pub(super) fn throughput(timeline: &Timeline) -> Figure {
         timeline,
         &points,
     );
-    // Schedule lag is a measurement of the generator's timers, not an operation: it has no
+    // Schedule lag and loop lag measure the generator, not operations: they have no
     // throughput. Colours keep each metric's index in the full list, as in the latency chart.
     let operations = || {
         names
             .iter()
             .enumerate()
-            .filter(|(_, name)| **name != "schedule_lag")
+            .filter(|(_, name)| !matches!(**name, "schedule_lag" | "loop_lag"))
     };
     let per_metric = |value: fn(&IntervalMetric) -> u64| -> Vec<Series> {
         operations()

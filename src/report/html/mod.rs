@@ -185,6 +185,17 @@ fn run_meta(out: &mut String, s: &Summary) {
                 }),
             ),
             (
+                "Loop lag",
+                g.loop_lag_ms.map_or("not measured".to_string(), |l| {
+                    format!(
+                        "p50 {} · p99 {} · max {} (how long ready work, responses included, waited for a worker)",
+                        ms(l.p50),
+                        ms(l.p99),
+                        ms(l.max)
+                    )
+                }),
+            ),
+            (
                 "Target in process",
                 if g.target_in_process {
                     "yes: the built-in target ran inside inrush, its CPU and memory are counted above"
