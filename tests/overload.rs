@@ -268,3 +268,39 @@ http = "GET /healthz"
         .expect("intervals of half a second or more");
     assert!(!cpu.saturated(), "{cpu:?}");
 }
+
+/// `rate_per_s` is per second of load: a 10/s schedule of 2 s reads 10/s, however long the
+/// drain after it (issue 11: 197.2/s was reported for a 200/s schedule).
+#[test]
+fn rates_are_per_second_of_load_and_the_drain_is_shown_apart() {
+    let scratch = Scratch::new();
+    let scenario = Scenario::new("rate", 8).drain("1500ms").with(
+        r#"
+[load]
+arrivals = "uniform"
+phases = [ { name = "a", duration = "1s", rate = 10 }, { name = "b", duration = "1s", rate = 10 } ]
+[user]
+messages = 0
+contacts_known = 0
+contacts_unknown = 0
+stay_online = { constant = "60s" }
+"#,
+    );
+    let outcome = run_quiet(scratch.scenario("rate", scenario), scratch.out("run"), None);
+    let s = &outcome.summary;
+    // Users stay online, so the run lasts through its drain.
+    assert!(s.drain_s >= 1.4, "{} {}", s.duration_s, s.drain_s);
+    assert!((s.duration_s - s.drain_s - 2.0).abs() < 1e-6, "{s:?}");
+    let register = &s.metrics["register"];
+    assert_eq!(register.count, 20);
+    assert_eq!(register.rate_per_s, 10.0);
+    // Each phase over its own second; the last one's span still shows the drain it holds.
+    for name in ["a", "b"] {
+        assert_eq!(s.phases[name].metrics["register"].count, 10, "{name}");
+        assert_eq!(
+            s.phases[name].metrics["register"].rate_per_s, 10.0,
+            "{name}"
+        );
+    }
+    assert!(s.phases["b"].end_s >= 3.4);
+}

@@ -9,6 +9,10 @@ pub mod timeline;
 
 pub use recorder::{Counter, ErrorClass, Recorder};
 
+/// The names of the message metrics (`MetricId::MESSAGE_ACK`, `MetricId::MESSAGE_DELIVERY`): every
+/// run has them, but only flows that send tracked messages fill them.
+pub const MESSAGE_METRICS: [&str; 2] = ["message_ack", "message_delivery"];
+
 /// A metric's index in the run's [`Catalog`]: one histogram and one hlog tag each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct MetricId(pub u16);
@@ -50,8 +54,8 @@ impl Catalog {
     pub fn new<I: IntoIterator<Item = S>, S: Into<String>>(steps: I) -> Catalog {
         let mut names: Vec<String> = [
             "schedule_lag",
-            "message_ack",
-            "message_delivery",
+            MESSAGE_METRICS[0],
+            MESSAGE_METRICS[1],
             "loop_lag",
         ]
         .into_iter()

@@ -7,6 +7,7 @@ use hdrhistogram::Histogram;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
+pub use super::measurement::Measurement;
 use crate::metrics::recorder::MetricRecord;
 pub use crate::metrics::stat::Stat;
 use crate::metrics::{Catalog, Counter, ErrorClass, MetricId, Recorder};
@@ -95,14 +96,15 @@ impl Latency {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MetricSummary {
-    /// Operations completed (successful + failed).
+    /// Operations completed, successful and failed: `errors` are included.
     pub count: u64,
     pub errors: u64,
     pub errors_by_class: BTreeMap<String, u64>,
     /// The first reason seen for each error class, e.g. "expected HTTP 202, got 503".
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub error_examples: BTreeMap<String, String>,
-    /// Completed operations per second over the span summarised.
+    /// Completed operations (`count`) per second of load: the load phases' time, the drain
+    /// after the last phase left out (its completions count, its seconds do not).
     pub rate_per_s: f64,
     /// From the intended start (coordinated omission corrected): what users felt.
     pub latency_ms: Option<Latency>,
@@ -175,6 +177,14 @@ pub struct Messages {
     pub delivery_latency_ms: Option<Latency>,
 }
 
+impl Messages {
+    /// Whether the run tracked any message: reports show the messages line only then.
+    pub fn measured(&self) -> bool {
+        self.sent + self.acked + self.delivered + self.duplicated > 0
+            || self.lost.unwrap_or(0) + self.pending.unwrap_or(0) > 0
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Arrivals {
     /// Arrivals that were due: each ends in exactly one of started or dropped (by reason).
@@ -207,6 +217,13 @@ pub struct Contacts {
     pub expected: u64,
     /// Of those, how many discovery did not return.
     pub missing: u64,
+}
+
+impl Contacts {
+    /// Whether any contact upload was checked: reports show the contacts line only then.
+    pub fn measured(&self) -> bool {
+        self.expected + self.missing > 0
+    }
 }
 
 /// Run-wide retries (`[run] retry`) and reconnects (`reconnect`), summed over the metrics.
@@ -328,45 +345,6 @@ impl WorkerCpu {
     }
 }
 
-/// Whether the generator's own numbers can be trusted: the limits of `[run] overload`, and
-/// what the run exceeded (re-derived from the saved figures when `inrush report` re-gates).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Measurement {
-    #[serde(default)]
-    pub limits: crate::compiled::overload::OverloadLimits,
-    /// Each limit the run exceeded, in words; empty when the measurement is sound.
-    #[serde(default)]
-    pub compromised_by: Vec<String>,
-    /// `--accept-overload`: a compromised measurement is a warning, and the verdict follows the
-    /// thresholds.
-    #[serde(default)]
-    pub overload_accepted: bool,
-}
-
-impl Measurement {
-    /// One sentence for the reports, when the measurement was compromised.
-    pub fn describe(&self) -> Option<String> {
-        if self.compromised_by.is_empty() {
-            return None;
-        }
-        let what = self.compromised_by.join("; ");
-        Some(if self.overload_accepted {
-            format!(
-                "the generator could not keep up ({what}); accepted with --accept-overload, so the \
-                 verdict follows the thresholds, but the figures describe the load the generator \
-                 managed, not the one planned"
-            )
-        } else {
-            format!(
-                "inconclusive: the generator could not keep up ({what}), so these figures do not \
-                 show how the target handles the planned load. Give the generator more CPU \
-                 (--workers, more generator processes or machines, see `inrush plan`), lower the \
-                 load, or pass --accept-overload to gate on the thresholds anyway"
-            )
-        })
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ThresholdResult {
     pub expr: String,
@@ -383,7 +361,11 @@ pub struct Summary {
     pub target: String,
     pub inrush_version: String,
     pub started_at: String,
+    /// The run as measured: its load phases, then the drain.
     pub duration_s: f64,
+    /// Of `duration_s`, the drain after the last phase (not in any rate's seconds).
+    #[serde(default)]
+    pub drain_s: f64,
     pub verdict: Verdict,
     /// Why the run stopped early, when an `abort_on_fail` threshold stopped it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -408,50 +390,6 @@ pub struct Summary {
     pub measurement: Measurement,
     pub generator: Generator,
     pub warnings: Vec<String>,
-}
-
-impl Summary {
-    /// The limits of `measurement.limits` this run exceeded, in words: the generator's schedule
-    /// lag, its loop lag and the arrivals it dropped behind schedule. Read from the summary's
-    /// own figures, so a re-gated run reaches the same answer.
-    pub fn overload(&self) -> Vec<String> {
-        let limits = &self.measurement.limits;
-        let mut why = Vec::new();
-        if let Some(lag) = self.arrivals.schedule_lag_ms {
-            if lag.p99 > limits.schedule_lag_p99_ms {
-                why.push(format!(
-                    "schedule lag p99 {:.1} ms > {} ms",
-                    lag.p99, limits.schedule_lag_p99_ms
-                ));
-            }
-        }
-        if let Some(lag) = self.generator.loop_lag_ms {
-            if lag.p99 > limits.loop_lag_p99_ms {
-                why.push(format!(
-                    "loop lag p99 {:.1} ms > {} ms",
-                    lag.p99, limits.loop_lag_p99_ms
-                ));
-            }
-        }
-        let behind = self.arrivals.dropped_by.behind_schedule;
-        if behind > 0 && behind as f64 > limits.behind_schedule * self.arrivals.planned as f64 {
-            why.push(format!(
-                "{behind} of {} planned arrivals dropped behind schedule ({:.1} %) > {} %",
-                self.arrivals.planned,
-                100.0 * behind as f64 / self.arrivals.planned.max(1) as f64,
-                limits.behind_schedule * 100.0
-            ));
-        }
-        why
-    }
-
-    /// Operations were measured and every one of them failed: whatever the thresholds, the run
-    /// did not pass.
-    pub fn every_operation_failed(&self) -> bool {
-        let count: u64 = self.metrics.values().map(|m| m.count).sum();
-        let errors: u64 = self.metrics.values().map(|m| m.errors).sum();
-        count > 0 && errors == count
-    }
 }
 
 fn rate(count: u64, seconds: f64) -> f64 {
@@ -553,14 +491,20 @@ pub fn warnings(s: &Summary) -> Vec<String> {
         w.push(format!(
             "the generator (not the target) was saturated: its busiest worker thread was over \
              {:.0} % busy in {} of {} intervals (p90 {:.0} %, max {:.0} %). Users waited for the \
-             generator's CPU, so latencies and schedule lag include that wait and the target saw \
-             less load than planned; use more --workers, more generator processes or machines \
-             (see `inrush plan`) before reading these latencies as the target's",
+             generator's CPU, so latencies and schedule lag include that wait{}; use more \
+             --workers, more generator processes or machines (see `inrush plan`) before reading \
+             these latencies as the target's",
             WORKER_BUSY * 100.0,
             cpu.saturated_intervals,
             cpu.intervals,
             cpu.p90 * 100.0,
-            cpu.max * 100.0
+            cpu.max * 100.0,
+            match s.arrivals.dropped_by.behind_schedule {
+                0 => String::new(),
+                n => format!(
+                    " and the target saw less load than planned ({n} arrivals never started)"
+                ),
+            }
         ));
     }
     if s.arrivals.dropped > 0 {

@@ -12,11 +12,13 @@ pub fn render(s: &Summary) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "\n{} · seed {} · {} · {:.1}s · {}",
+        "\n{} · seed {} · {} · {:.1}s (load {:.1}s + drain {:.1}s) · {}",
         s.scenario,
         s.seed,
         s.target,
         s.duration_s,
+        s.duration_s - s.drain_s,
+        s.drain_s,
         s.verdict.word()
     );
     metrics(s, &mut out);
@@ -128,22 +130,26 @@ fn flow(s: &Summary, out: &mut String) {
         let _ = writeln!(out, "returning users: {} came back", a.returned);
     }
     let m = &s.messages;
-    let _ = writeln!(
-        out,
-        "messages: {} sent, {} acked, {} delivered, {} pending, {} lost, {} duplicated; delivery p99 {} ms",
-        m.sent,
-        m.acked,
-        m.delivered,
-        m.pending.unwrap_or(0),
-        m.lost.unwrap_or(0),
-        m.duplicated,
-        lat(&m.delivery_latency_ms, |l| l.p99)
-    );
-    let _ = writeln!(
-        out,
-        "contacts: {} expected, {} missing",
-        s.contacts.expected, s.contacts.missing
-    );
+    if m.measured() {
+        let _ = writeln!(
+            out,
+            "messages: {} sent, {} acked, {} delivered, {} pending, {} lost, {} duplicated; delivery p99 {} ms",
+            m.sent,
+            m.acked,
+            m.delivered,
+            m.pending.unwrap_or(0),
+            m.lost.unwrap_or(0),
+            m.duplicated,
+            lat(&m.delivery_latency_ms, |l| l.p99)
+        );
+    }
+    if s.contacts.measured() {
+        let _ = writeln!(
+            out,
+            "contacts: {} expected, {} missing",
+            s.contacts.expected, s.contacts.missing
+        );
+    }
 }
 
 /// Retries and reconnects, when there were any.

@@ -260,7 +260,13 @@ pub fn render(summary: &Summary, charts_svg: &[(&str, String)]) -> String {
     run_meta(&mut out, s);
     thresholds(&mut out, s);
     out.push_str(r#"<section id="metrics"><h2>Metrics</h2><p class="note">Latency in milliseconds, measured from each operation's intended start (corrected for coordinated omission), over successful operations.</p>"#);
-    metrics_table(&mut out, &s.metrics, false);
+    // A flow that sends no tracked message has no message rows (not two idle ones).
+    let measured = s.metrics.iter().filter(|(name, m)| {
+        m.count > 0
+            || s.messages.measured()
+            || !crate::metrics::MESSAGE_METRICS.contains(&name.as_str())
+    });
+    metrics_table(&mut out, measured, false);
     out.push_str("</section>");
     out.push_str(r#"<section id="flow"><h2>Messages, arrivals and contacts</h2>"#);
     flow(&mut out, &s.messages, &s.arrivals, &s.contacts);
