@@ -74,7 +74,7 @@ impl Summary {
                 "{behind} of {} planned arrivals dropped behind schedule ({:.1} %) > {} %",
                 self.arrivals.planned,
                 100.0 * behind as f64 / self.arrivals.planned.max(1) as f64,
-                limits.behind_schedule * 100.0
+                (limits.behind_schedule * 1e6).round() / 1e4
             ));
         }
         why
