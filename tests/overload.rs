@@ -53,6 +53,16 @@ fn a_saturated_run_accounts_for_every_arrival_even_with_no_drain() {
         s.arrivals.dropped_by.max_users + s.arrivals.dropped_by.max_inflight,
         0
     );
+    // The chart's planned rate is the schedule's, by intended time: all 25 000 were due in the
+    // one interval of the 0.5 s phase, however late the worker decided their fate.
+    let timeline: inrush::metrics::timeline::Timeline = serde_json::from_str(
+        &std::fs::read_to_string(out.join("timeline.json")).expect("timeline.json"),
+    )
+    .expect("timeline schema");
+    let first = &timeline.points[0];
+    assert_eq!((first.start_s, first.end_s), (0.0, 0.5));
+    assert_eq!(first.planned_due, 25_000);
+    assert_eq!(first.dropped_due, s.arrivals.dropped);
     // Started means the first operation was issued: each started user has exactly one outcome
     // of its one step (a success or an error), none was skipped.
     let health = &s.metrics["health"];

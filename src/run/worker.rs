@@ -181,11 +181,11 @@ async fn spawn_arrivals(ctx: Rc<WorkerCtx>, id: u64, n: u64) {
         }
         // Reached after its deadline: dropped here rather than spawned only to be dropped.
         if ctx.too_late(intended) {
-            ctx.drop_arrival(region, Counter::DroppedBehindSchedule);
+            ctx.drop_arrival(region, intended, Counter::DroppedBehindSchedule);
             continue;
         }
         if let Some(reason) = refused(&ctx, n) {
-            ctx.drop_arrival(region, reason);
+            ctx.drop_arrival(region, intended, reason);
             continue;
         }
         start_user(ctx.clone(), n, index, intended, Session::default(), None);
@@ -250,7 +250,7 @@ fn start_user(
         ctx.away.set(ctx.away.get() - 1);
         if *state.borrow() == RunState::Running {
             match refused(&ctx, n) {
-                Some(reason) => ctx.drop_arrival(region, reason),
+                Some(reason) => ctx.drop_arrival(region, at, reason),
                 None => start_user(ctx.clone(), n, index, at, ended.session, Some(return_flow)),
             }
         } else {

@@ -5,7 +5,8 @@
 //! worker reaches arrivals late; the ones it reaches after their deadline are dropped as
 //! `behind_schedule` instead of being counted as started and then skipped. `planned` is recorded
 //! in the same call as the arrival's one outcome (started, or dropped by reason), so
-//! planned = started + Σ dropped holds in every interval, hence per phase and in total.
+//! planned = started + Σ dropped holds in every interval, hence per phase and in total. Each
+//! arrival is also counted by the interval it was due in (`Recorder::due`), for the charts.
 
 use std::time::Duration;
 
@@ -35,12 +36,14 @@ impl WorkerCtx {
     /// counts it as planned and dropped behind schedule.
     pub fn admit(&self, region: Option<usize>, intended: Duration, returning: bool) -> bool {
         if self.too_late(intended) {
-            self.drop_arrival(region, Counter::DroppedBehindSchedule);
+            self.drop_arrival(region, intended, Counter::DroppedBehindSchedule);
             return false;
         }
         let lag = self.now().saturating_sub(intended);
+        let due = crate::schedule::next_boundary(self.plan(), intended);
         self.record_in(region, |r| {
             r.add(Counter::ArrivalsPlanned, 1);
+            r.due(due, false);
             r.add(Counter::ArrivalsStarted, 1);
             if returning {
                 r.add(Counter::UsersReturned, 1);
@@ -50,10 +53,12 @@ impl WorkerCtx {
         true
     }
 
-    /// Counts a planned arrival that did not start, under `reason`.
-    pub fn drop_arrival(&self, region: Option<usize>, reason: Counter) {
+    /// Counts a planned arrival, meant for `intended`, that did not start, under `reason`.
+    pub fn drop_arrival(&self, region: Option<usize>, intended: Duration, reason: Counter) {
+        let due = crate::schedule::next_boundary(self.plan(), intended);
         self.record_in(region, |r| {
             r.add(Counter::ArrivalsPlanned, 1);
+            r.due(due, true);
             r.drop_arrival(reason, 1);
         });
     }
@@ -64,7 +69,7 @@ impl WorkerCtx {
     pub fn missed(&self, region: Option<usize>, intended: Duration) -> bool {
         let due = intended < self.now().min(self.plan().duration());
         if due {
-            self.drop_arrival(region, Counter::DroppedBehindSchedule);
+            self.drop_arrival(region, intended, Counter::DroppedBehindSchedule);
         }
         due
     }

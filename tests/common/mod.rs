@@ -240,4 +240,7 @@ pub fn assert_arrivals_accounted(s: &inrush::report::summary::Summary, dir: &std
             p.start_s
         );
     }
+    // Counted again by when they were due (for the charts): the same arrivals.
+    assert_eq!(total(|p| p.planned_due), s.arrivals.planned, "by due time");
+    assert_eq!(total(|p| p.dropped_due), s.arrivals.dropped, "by due time");
 }
