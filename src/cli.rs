@@ -14,10 +14,13 @@ use crate::duration::parse_duration;
     version,
     about = "Rehearse a signup surge: a swarm of simulated users signs up and chats against a \
              messaging service while every operation is measured into latency histograms.",
-    after_help = "Exit codes: 0 passed, 1 a threshold failed, 2 nothing was run because of the \
-                  input (command line, scenario file, run directory), 3 a run started and was \
-                  stopped: Ctrl-C, SIGTERM or SIGHUP, or the target unreachable at the start (the \
-                  report is still written and says why).\n\n\
+    after_help = "Exit codes: 0 passed, 1 a threshold failed (or every operation failed), 2 nothing \
+                  was run because of the input (command line, scenario file, run directory, a load \
+                  beyond the memory budget), 3 a run started and was stopped: Ctrl-C, SIGTERM or \
+                  SIGHUP, or the target unreachable at the start (the report is still written and \
+                  says why), 4 inconclusive: the generator could not keep up (schedule lag, loop lag \
+                  or arrivals dropped behind schedule over the [run] overload limits; the report is \
+                  written; --accept-overload gates on the thresholds instead).\n\n\
                   Start here: inrush run scenarios/quickstart.toml"
 )]
 pub struct Cli {
@@ -100,6 +103,10 @@ pub struct RunArgs {
     /// Generator threads (default: one per CPU).
     #[arg(long, value_name = "N")]
     pub workers: Option<usize>,
+    /// When the generator could not keep up ([run] overload exceeded), warn and exit by the
+    /// thresholds instead of exit 4 (inconclusive).
+    #[arg(long)]
+    pub accept_overload: bool,
     /// No live progress and no summary table.
     #[arg(long)]
     pub quiet: bool,

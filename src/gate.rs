@@ -123,16 +123,126 @@ pub fn regate(summary: &mut Summary, extra: &[String]) -> Result<(), Error> {
     Ok(())
 }
 
-/// Evaluates `thresholds` into the summary and gives it its verdict: interrupted stays
-/// interrupted; a run an `abort_on_fail` threshold stopped, or with any threshold failing, has
-/// failed; any other has passed. The one rule for a finished run and a re-gated one.
+/// Evaluates `thresholds` into the summary and gives it its verdict, the one rule for a
+/// finished run and a re-gated one:
+/// 1. interrupted stays interrupted;
+/// 2. a measurement the generator compromised (`[run] overload` exceeded) is inconclusive,
+///    whatever the thresholds say, unless the overload was accepted (`--accept-overload`);
+/// 3. a run an `abort_on_fail` threshold stopped, with any threshold failing, or in which every
+///    operation failed, has failed;
+/// 4. any other has passed.
 pub fn judge(summary: &mut Summary, thresholds: &[Threshold], interrupted: bool) {
     summary.thresholds = thresholds.iter().map(|t| evaluate(t, summary)).collect();
+    summary.measurement.compromised_by = summary.overload();
+    let compromised = !summary.measurement.compromised_by.is_empty();
     summary.verdict = if interrupted {
         Verdict::Interrupted
-    } else if summary.aborted.is_some() || summary.thresholds.iter().any(|t| !t.passed) {
+    } else if compromised && !summary.measurement.overload_accepted {
+        Verdict::Inconclusive
+    } else if summary.aborted.is_some()
+        || summary.thresholds.iter().any(|t| !t.passed)
+        || summary.every_operation_failed()
+    {
         Verdict::Failed
     } else {
         Verdict::Passed
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::summary::Latency;
+
+    /// A finished run's summary: one step, `ok` of its `count` operations succeeded, schedule
+    /// lag p99 `lag_p99` ms.
+    fn summary(count: u64, ok: u64, lag_p99: f64) -> Summary {
+        let lat = |p99: f64| serde_json::json!({"min": 0.1, "mean": 0.5, "p50": 0.4, "p90": 0.8, "p99": p99, "p999": p99, "max": p99});
+        let text = serde_json::json!({
+            "schema": "inrush.summary/1", "scenario": "s", "description": "", "seed": 1,
+            "target": "builtin", "inrush_version": "0", "started_at": "", "duration_s": 1.0,
+            "verdict": "passed",
+            "metrics": {"step": {"count": count, "errors": count - ok, "errors_by_class": {},
+                "rate_per_s": 1.0, "latency_ms": null, "service_time_ms": null}},
+            "messages": {"sent": 0, "acked": 0, "delivered": 0, "duplicated": 0,
+                "delivery_latency_ms": null},
+            "contacts": {"expected": 0, "missing": 0},
+            "arrivals": {"planned": count, "started": count, "dropped": 0,
+                "schedule_lag_ms": lat(lag_p99)},
+            "phases": {}, "thresholds": [],
+            "generator": {"workers": 1, "cpu_seconds": 0.1, "peak_rss_mb": 1.0,
+                "target_in_process": true,
+                "host": {"hostname": "h", "cpu_model": "c", "cpus": 1, "memory_gib": 1.0}},
+            "warnings": []
+        });
+        serde_json::from_value(text).expect("a summary")
+    }
+
+    fn failing(s: &Summary) -> Vec<Threshold> {
+        let catalog = crate::metrics::Catalog::new(s.metrics.keys().cloned());
+        vec![threshold::parse("step.count > 1000", &[], &catalog).expect("valid threshold")]
+    }
+
+    #[test]
+    fn a_compromised_measurement_is_inconclusive_whatever_the_thresholds_say() {
+        // Schedule lag p99 9 ms against the default 5 ms: inconclusive with no threshold, and
+        // with a failing one.
+        let mut s = summary(10, 10, 9.0);
+        judge(&mut s, &[], false);
+        assert_eq!(s.verdict, Verdict::Inconclusive);
+        assert_eq!(s.measurement.compromised_by.len(), 1, "{:?}", s.measurement);
+        let thresholds = failing(&s);
+        judge(&mut s, &thresholds, false);
+        assert_eq!(s.verdict, Verdict::Inconclusive);
+        // Accepted, the thresholds decide; the reasons stay.
+        s.measurement.overload_accepted = true;
+        judge(&mut s, &thresholds, false);
+        assert_eq!(s.verdict, Verdict::Failed);
+        judge(&mut s, &[], false);
+        assert_eq!(s.verdict, Verdict::Passed);
+        assert!(!s.measurement.compromised_by.is_empty());
+        // Interrupted stays interrupted.
+        s.measurement.overload_accepted = false;
+        judge(&mut s, &[], true);
+        assert_eq!(s.verdict, Verdict::Interrupted);
+        // Within the limit the measurement is sound.
+        let mut sound = summary(10, 10, 4.0);
+        judge(&mut sound, &[], false);
+        assert_eq!(sound.verdict, Verdict::Passed);
+        assert!(sound.measurement.compromised_by.is_empty());
+    }
+
+    #[test]
+    fn loop_lag_and_arrivals_dropped_behind_schedule_are_limits_too() {
+        let mut s = summary(1000, 1000, 1.0);
+        s.generator.loop_lag_ms = s
+            .arrivals
+            .schedule_lag_ms
+            .map(|l| Latency { p99: 6.0, ..l });
+        judge(&mut s, &[], false);
+        assert_eq!(s.verdict, Verdict::Inconclusive);
+        assert!(s.measurement.compromised_by[0].starts_with("loop lag p99 6.0 ms"));
+        s.generator.loop_lag_ms = None;
+        // One arrival of 1 000 dropped behind schedule: over the default 0 %, within 0.1 %.
+        s.arrivals.dropped_by.behind_schedule = 1;
+        judge(&mut s, &[], false);
+        assert_eq!(s.verdict, Verdict::Inconclusive);
+        s.measurement.limits.behind_schedule = 0.001;
+        judge(&mut s, &[], false);
+        assert_eq!(s.verdict, Verdict::Passed);
+    }
+
+    #[test]
+    fn a_run_in_which_every_operation_failed_has_failed_without_thresholds() {
+        let mut s = summary(10, 0, 1.0);
+        judge(&mut s, &[], false);
+        assert_eq!(s.verdict, Verdict::Failed);
+        // One success is enough not to fail by this rule; nothing measured is not "all failed".
+        let mut one = summary(10, 1, 1.0);
+        judge(&mut one, &[], false);
+        assert_eq!(one.verdict, Verdict::Passed);
+        let mut none = summary(0, 0, 1.0);
+        judge(&mut none, &[], false);
+        assert_eq!(none.verdict, Verdict::Passed);
+    }
 }

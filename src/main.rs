@@ -11,6 +11,7 @@ fn exit_code(verdict: Verdict) -> ExitCode {
         Verdict::Passed => ExitCode::SUCCESS,
         Verdict::Failed => ExitCode::from(1),
         Verdict::Interrupted => ExitCode::from(3),
+        Verdict::Inconclusive => ExitCode::from(4),
     }
 }
 
@@ -24,6 +25,7 @@ fn main() -> ExitCode {
             seed: args.seed,
             workers: args.workers,
             thresholds: args.thresholds,
+            accept_overload: args.accept_overload,
             quiet: args.quiet,
             memory_budget: args.memory_budget,
             force: args.force,

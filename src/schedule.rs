@@ -165,6 +165,8 @@ mod tests {
             timeout: Duration::from_secs(1),
             drain: Duration::ZERO,
             delivery_deadline: None,
+            max_start_lag: None,
+            overload: Default::default(),
             retry: None,
             reconnect: None,
             source_addresses: Vec::new(),

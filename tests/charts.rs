@@ -57,6 +57,8 @@ fn synthetic(names: [&str; 3]) -> Timeline {
                 planned_arrivals: if surge { 100 } else { 10 },
                 started_arrivals: if surge { 80 } else { 10 },
                 dropped_arrivals: if surge { 20 } else { 0 },
+                planned_due: if surge { 100 } else { 10 },
+                dropped_due: if surge { 20 } else { 0 },
                 errors_by_class: if surge {
                     BTreeMap::from([("timeout".to_string(), 5), ("http_status".to_string(), 3)])
                 } else {

@@ -279,6 +279,14 @@ fn comparability(base: &Summary, new: &Summary) -> Result<(Vec<String>, bool), E
                 lag.p99
             ));
         }
+        if let Some(lag) = s.generator.loop_lag_ms.filter(|l| l.p99 > LAG_WARN_MS) {
+            reliable = false;
+            warnings.push(format!(
+                "{role}'s generator serviced responses late (loop lag p99 {:.1} ms > {LAG_WARN_MS} ms): \
+                 latencies include the generator's delay; the comparison is unreliable",
+                lag.p99
+            ));
+        }
         if let Some(cpu) = s
             .generator
             .worker_cpu_max

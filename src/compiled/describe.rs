@@ -51,6 +51,18 @@ pub fn describe(plan: &Plan) -> String {
     }
     let metrics: Vec<&str> = plan.catalog.reported().map(|(_, n)| n).collect();
     let _ = writeln!(out, "  metrics: {}", metrics.join(", "));
+    let o = &plan.overload;
+    let _ = writeln!(
+        out,
+        "  inconclusive (exit 4) beyond: schedule lag p99 {} ms, loop lag p99 {} ms, {} % of arrivals dropped behind schedule{}",
+        o.schedule_lag_p99_ms,
+        o.loop_lag_p99_ms,
+        (o.behind_schedule * 1e6).round() / 1e4,
+        plan.max_start_lag.map_or(String::new(), |d| format!(
+            "; an arrival not started {} ms after its intended time is dropped",
+            d.as_secs_f64() * 1000.0
+        ))
+    );
     out
 }
 

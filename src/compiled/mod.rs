@@ -5,6 +5,7 @@ mod describe;
 pub mod dist;
 pub mod flow;
 pub mod load;
+pub mod overload;
 pub mod region;
 pub mod retry;
 pub mod sizing;
@@ -50,6 +51,11 @@ pub struct Plan {
     /// `[run] delivery_deadline`: a message not delivered this long after its intended send is
     /// lost (`None`: it has until the end of the drain).
     pub delivery_deadline: Option<Duration>,
+    /// `[run] max_start_lag`: an arrival not started this long after its intended time is
+    /// dropped (`behind_schedule`); without it, only the schedule's end is a deadline.
+    pub max_start_lag: Option<Duration>,
+    /// `[run] overload`: beyond these the generator's measurement is inconclusive.
+    pub overload: overload::OverloadLimits,
     /// `[run] retry`: how every HTTP request and socket connect is retried (none by default).
     pub retry: Option<crate::compiled::retry::RetryPolicy>,
     /// `[run] reconnect`: how a dropped socket is reopened (not at all by default).
@@ -161,6 +167,12 @@ pub fn compile(
         .delivery_deadline
         .as_ref()
         .map(|d| positive_duration(d, "delivery_deadline", &mut problems));
+    let max_start_lag = file
+        .run
+        .max_start_lag
+        .as_ref()
+        .map(|d| positive_duration(d, "max_start_lag", &mut problems));
+    let overload = overload::compile(&file.run.overload, &mut problems);
     let retry = file
         .run
         .retry
@@ -216,6 +228,8 @@ pub fn compile(
         timeout,
         drain,
         delivery_deadline,
+        max_start_lag,
+        overload,
         retry,
         reconnect,
         source_addresses,

@@ -285,6 +285,11 @@ fn parse_subject(s: &str, catalog: &Catalog) -> Result<Subject, String> {
     subject.ok_or_else(|| format!("unknown subject `{s}`: {SUBJECTS_HELP}"))
 }
 
+/// A share written as a percentage (`1%`) or a fraction (`0.01`), as thresholds take it.
+pub(crate) fn parse_fraction(s: &str) -> Result<f64, String> {
+    parse_value(s.trim(), Kind::Fraction)
+}
+
 fn parse_value(s: &str, kind: Kind) -> Result<f64, String> {
     if s.is_empty() {
         return Err("missing value after the comparison".into());

@@ -162,15 +162,21 @@ impl Collector {
             if !complete {
                 break;
             }
-            if let Some((_, iv)) = self.open.pop_first() {
-                self.absorb(&iv);
+            if let Some((_, mut iv)) = self.open.pop_first() {
+                self.absorb(&mut iv);
                 done.push(iv);
             }
         }
         done
     }
 
-    fn absorb(&mut self, iv: &Interval) {
+    fn absorb(&mut self, iv: &mut Interval) {
+        // Arrivals by when they were due go to the timeline only (to this interval's point or an
+        // earlier one), not into the run's totals.
+        let due = std::mem::take(&mut iv.recorder.due);
+        for r in &mut iv.regions {
+            r.due.clear();
+        }
         self.totals.merge(&iv.recorder);
         for (a, b) in self.regions.iter_mut().zip(&iv.regions) {
             a.merge(b);
@@ -180,6 +186,20 @@ impl Collector {
             p.merge(&iv.recorder);
         }
         self.timeline.points.push(point(&self.layout.catalog, iv));
+        for d in due {
+            let key = d.interval_end.as_secs_f64();
+            // The interval the arrivals were due in: the last one starting before its end.
+            if let Some(p) = self
+                .timeline
+                .points
+                .iter_mut()
+                .rev()
+                .find(|p| p.start_s < key)
+            {
+                p.planned_due += d.planned;
+                p.dropped_due += d.dropped;
+            }
+        }
     }
 }
 
@@ -223,6 +243,9 @@ fn point(catalog: &Catalog, iv: &Interval) -> IntervalPoint {
         open_connections: iv.open_connections,
         worker_cpu_max: (iv.worker_cpu_max * 1000.0).round() / 1000.0,
         planned_arrivals: r.counter(Counter::ArrivalsPlanned),
+        // Filled as the arrivals due in this interval are decided (in this or a later one).
+        planned_due: 0,
+        dropped_due: 0,
         started_arrivals: r.counter(Counter::ArrivalsStarted),
         dropped_arrivals: r.counter(Counter::ArrivalsDropped),
         errors_by_class: ErrorClass::ALL
@@ -240,10 +263,15 @@ fn point(catalog: &Catalog, iv: &Interval) -> IntervalPoint {
 mod tests {
     use super::*;
 
+    /// The one step metric of the catalog below.
+    fn register() -> crate::metrics::MetricId {
+        crate::metrics::MetricId(crate::metrics::MetricId::FIRST_STEP)
+    }
+
     fn snapshot(worker: usize, interval: u64, last: bool, users: u64) -> Snapshot {
-        let mut recorder = Recorder::new(4);
+        let mut recorder = Recorder::new(register().index() + 1);
         recorder.add(Counter::ArrivalsStarted, 1);
-        recorder.value(crate::metrics::MetricId(3), Duration::from_millis(10));
+        recorder.value(register(), Duration::from_millis(10));
         Snapshot {
             worker,
             interval,
@@ -282,8 +310,37 @@ mod tests {
         assert_eq!(c.ingest(snapshot(0, 2, true, 0)).len(), 1);
         assert!(c.all_finished());
         assert_eq!(c.totals.counter(Counter::ArrivalsStarted), 5);
-        assert_eq!(c.totals.metric(crate::metrics::MetricId(3)).count(), 5);
+        assert_eq!(c.totals.metric(register()).count(), 5);
         assert_eq!(c.timeline.points.len(), 3);
         assert_eq!(c.timeline.points[0].metrics["register"].count, 2);
+    }
+
+    #[test]
+    fn arrivals_decided_late_are_charted_in_the_interval_they_were_due() {
+        let layout = RunLayout {
+            catalog: Catalog::new(["register"]),
+            phases: vec![PhaseWindow {
+                name: "a".into(),
+                start: Duration::ZERO,
+                end: Duration::from_secs(2),
+            }],
+            regions: 0,
+        };
+        let mut c = Collector::new(layout, 1);
+        let mut first = snapshot(0, 0, false, 0);
+        first.recorder.due(Duration::from_secs(1), false);
+        c.ingest(first);
+        // Decided in the second interval: two due in the first (one dropped), one in the second.
+        let mut second = snapshot(0, 1, true, 0);
+        second.recorder.due(Duration::from_secs(1), true);
+        second.recorder.due(Duration::from_secs(1), false);
+        second.recorder.due(Duration::from_secs(2), false);
+        assert_eq!(second.recorder.due.len(), 2, "one entry per interval due");
+        c.ingest(second);
+        let points = &c.timeline.points;
+        assert_eq!((points[0].planned_due, points[0].dropped_due), (3, 1));
+        assert_eq!((points[1].planned_due, points[1].dropped_due), (1, 0));
+        // Not part of the run's totals.
+        assert!(c.totals.due.is_empty() && c.phases[0].due.is_empty());
     }
 }

@@ -2,7 +2,8 @@
 //! interval, readable by HdrHistogram's own tools (HistogramLogProcessor, HdrHistogramVisualizer).
 //! Values are microseconds; the header sets a max-value divisor of 1000 so tools show
 //! milliseconds. Latency from the intended start is tagged with the metric's name; the service
-//! time (from the actual start) with `<name>.service`.
+//! time (from the actual start) with `<name>.service`. The generator's own measurements
+//! (`schedule_lag`, `loop_lag`) have no service time and only their name's tag.
 
 use std::io::Write;
 use std::path::Path;
@@ -69,7 +70,11 @@ fn write_recorder<W: Write>(
         }
         let tag = format!("{prefix}{name}");
         let service_tag = format!("{prefix}{name}.service");
-        for (h, tag) in [(&rec.latency, &tag), (&rec.service, &service_tag)] {
+        let mut tags = vec![(&rec.latency, &tag)];
+        if !m.is_generator() {
+            tags.push((&rec.service, &service_tag));
+        }
+        for (h, tag) in tags {
             log.write_histogram(h, iv.start, duration, Tag::new(tag))
                 .map_err(|e| std::io::Error::other(format!("{e:?}")))?;
         }

@@ -9,6 +9,10 @@ pub mod timeline;
 
 pub use recorder::{Counter, ErrorClass, Recorder};
 
+/// The names of the message metrics (`MetricId::MESSAGE_ACK`, `MetricId::MESSAGE_DELIVERY`): every
+/// run has them, but only flows that send tracked messages fill them.
+pub const MESSAGE_METRICS: [&str; 2] = ["message_ack", "message_delivery"];
+
 /// A metric's index in the run's [`Catalog`]: one histogram and one hlog tag each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct MetricId(pub u16);
@@ -20,15 +24,24 @@ impl MetricId {
     pub const MESSAGE_ACK: MetricId = MetricId(1);
     /// A chat message's send → receipt by its recipient, on the generator's one clock.
     pub const MESSAGE_DELIVERY: MetricId = MetricId(2);
+    /// How late each worker's periodic probe tick ran: how long ready work (a response, a
+    /// frame) waited for the generator's event loop.
+    pub const LOOP_LAG: MetricId = MetricId(3);
     /// Where the flow's own step metrics start.
-    pub const FIRST_STEP: u16 = 3;
+    pub const FIRST_STEP: u16 = 4;
 
     pub fn index(self) -> usize {
         self.0 as usize
     }
+
+    /// The generator's measurements of itself (schedule lag, loop lag): one value per sample,
+    /// no service time, not an operation.
+    pub fn is_generator(self) -> bool {
+        self == MetricId::SCHEDULE_LAG || self == MetricId::LOOP_LAG
+    }
 }
 
-/// The names of every metric of a run, fixed when the plan is compiled: the three built-in
+/// The names of every metric of a run, fixed when the plan is compiled: the four built-in
 /// ones, then one per named step in flow order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Catalog {
@@ -39,10 +52,15 @@ pub struct Catalog {
 
 impl Catalog {
     pub fn new<I: IntoIterator<Item = S>, S: Into<String>>(steps: I) -> Catalog {
-        let mut names: Vec<String> = ["schedule_lag", "message_ack", "message_delivery"]
-            .into_iter()
-            .map(String::from)
-            .collect();
+        let mut names: Vec<String> = [
+            "schedule_lag",
+            MESSAGE_METRICS[0],
+            MESSAGE_METRICS[1],
+            "loop_lag",
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect();
         for s in steps {
             let s = s.into();
             if !names.contains(&s) {
@@ -84,7 +102,7 @@ impl Catalog {
             .map(|i| MetricId(i as u16))
     }
 
-    /// Every metric with its name, schedule lag included.
+    /// Every metric with its name, schedule lag and loop lag included.
     pub fn all(&self) -> impl Iterator<Item = (MetricId, &str)> {
         self.names
             .iter()
@@ -93,7 +111,7 @@ impl Catalog {
     }
 
     /// The metrics a summary reports, in reading order: the flow's steps, then the message
-    /// metrics (schedule lag is reported under arrivals).
+    /// metrics (schedule lag is reported under arrivals, loop lag under the generator).
     pub fn reported(&self) -> impl Iterator<Item = (MetricId, &str)> {
         let steps = self.all().skip(MetricId::FIRST_STEP as usize);
         let messages = self.all().skip(1).take(2);
@@ -119,8 +137,9 @@ mod tests {
     #[test]
     fn catalog_orders_steps_before_message_metrics() {
         let c = Catalog::new(["register", "verify", "register"]);
-        assert_eq!(c.len(), 5);
-        assert_eq!(c.id("verify"), Some(MetricId(4)));
+        assert_eq!(c.len(), 6);
+        assert_eq!(c.id("verify"), Some(MetricId(5)));
+        assert_eq!(c.id("loop_lag"), Some(MetricId::LOOP_LAG));
         assert_eq!(c.name(MetricId::MESSAGE_DELIVERY), "message_delivery");
         let reported: Vec<&str> = c.reported().map(|(_, n)| n).collect();
         assert_eq!(

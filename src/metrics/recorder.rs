@@ -80,7 +80,8 @@ pub enum Counter {
     DroppedMaxUsers,
     /// Dropped because `max_inflight` operations were in flight.
     DroppedMaxInflight,
-    /// Due before the schedule ended but not started by then (the generator fell behind).
+    /// Not started before its deadline (the schedule's end, or `max_start_lag` after its intended
+    /// time): the generator fell behind.
     DroppedBehindSchedule,
     /// Users who came back after leaving and started their return flow (counted in started).
     UsersReturned,
@@ -194,12 +195,26 @@ pub fn micros(d: Duration) -> u64 {
     (d.as_micros() as u64).max(1)
 }
 
+/// Arrivals counted by when they were due, not by when their fate was decided: charts draw the
+/// planned rate by intended time, and a worker that fell behind decides late.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Due {
+    /// The end of the interval the arrivals' intended time lies in (intervals end on the
+    /// schedule's boundaries, the same for every worker).
+    pub interval_end: Duration,
+    pub planned: u64,
+    pub dropped: u64,
+}
+
 #[derive(Debug, Clone)]
 pub struct Recorder {
     pub metrics: Vec<MetricRecord>,
     pub counters: [u64; Counter::COUNT],
     /// Counts named by the flow (`count` rules), by the catalog's counter index; grows on use.
     pub named: Vec<u64>,
+    /// This interval's arrivals by the interval they were due in: one entry per such interval
+    /// (arrivals come in time order, so usually one or two), taken out by the collector.
+    pub due: Vec<Due>,
 }
 
 impl Recorder {
@@ -209,6 +224,31 @@ impl Recorder {
             metrics: (0..metrics).map(|_| MetricRecord::new()).collect(),
             counters: [0; Counter::COUNT],
             named: Vec::new(),
+            due: Vec::new(),
+        }
+    }
+
+    /// An arrival due in the interval ending at `interval_end`, dropped or not.
+    pub fn due(&mut self, interval_end: Duration, dropped: bool) {
+        self.add_due(Due {
+            interval_end,
+            planned: 1,
+            dropped: u64::from(dropped),
+        });
+    }
+
+    fn add_due(&mut self, d: Due) {
+        match self
+            .due
+            .iter_mut()
+            .rev()
+            .find(|e| e.interval_end == d.interval_end)
+        {
+            Some(e) => {
+                e.planned += d.planned;
+                e.dropped += d.dropped;
+            }
+            None => self.due.push(d),
         }
     }
 
@@ -303,6 +343,9 @@ impl Recorder {
         }
         for (a, b) in self.named.iter_mut().zip(&other.named) {
             *a += b;
+        }
+        for d in &other.due {
+            self.add_due(*d);
         }
     }
 }

@@ -44,12 +44,20 @@ pub struct IntervalPoint {
     /// generator itself was the bottleneck.
     #[serde(default)]
     pub worker_cpu_max: f64,
-    /// Arrivals the schedule planned within this interval.
+    /// Arrivals whose fate (started or dropped) was decided within this interval: with
+    /// `started_arrivals` and `dropped_arrivals`, planned = started + dropped interval by interval.
     pub planned_arrivals: u64,
     /// Arrivals that actually started within this interval.
     pub started_arrivals: u64,
-    /// Arrivals that could not start (a cap) within this interval.
+    /// Arrivals dropped (a cap, or their deadline passed) within this interval.
     pub dropped_arrivals: u64,
+    /// Arrivals whose intended time lies in this interval, whenever their fate was decided: the
+    /// planned rate as the schedule meant it (what `users.png` draws as planned).
+    #[serde(default)]
+    pub planned_due: u64,
+    /// Of those, the ones dropped: drops drawn by when the arrivals were due.
+    #[serde(default)]
+    pub dropped_due: u64,
     /// Errors of every metric in the interval, by class (`timeout`, `http_status`, …).
     #[serde(default)]
     pub errors_by_class: BTreeMap<String, u64>,

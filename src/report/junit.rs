@@ -19,21 +19,26 @@ impl FileArtifact for Junit {
 }
 
 pub fn render(s: &Summary) -> String {
+    let run_failed = s.verdict == Verdict::Interrupted
+        || s.aborted.is_some()
+        || (s.verdict == Verdict::Failed && s.every_operation_failed());
+    let inconclusive = s.verdict == Verdict::Inconclusive;
     let failures = s.thresholds.iter().filter(|t| !t.passed).count()
-        + usize::from(s.verdict == Verdict::Interrupted || s.aborted.is_some());
+        + usize::from(run_failed)
+        + usize::from(inconclusive);
     let suite = escape(&format!("inrush.{}", s.scenario));
     let mut out = String::new();
     let _ = writeln!(out, r#"<?xml version="1.0" encoding="UTF-8"?>"#);
     let _ = writeln!(
         out,
         r#"<testsuites name="inrush" tests="{}" failures="{failures}" time="{:.3}">"#,
-        s.thresholds.len() + 1,
+        s.thresholds.len() + 2,
         s.duration_s
     );
     let _ = writeln!(
         out,
         r#"  <testsuite name="{suite}" tests="{}" failures="{failures}" time="{:.3}" timestamp="{}">"#,
-        s.thresholds.len() + 1,
+        s.thresholds.len() + 2,
         s.duration_s,
         escape(&s.started_at)
     );
@@ -51,6 +56,29 @@ pub fn render(s: &Summary) -> String {
     };
     if let Some(why) = stopped {
         let _ = write!(out, r#"<failure message="{}"/>"#, escape(why));
+    } else if run_failed {
+        let _ = write!(out, r#"<failure message="every operation failed"/>"#);
+    }
+    let _ = writeln!(out, "</testcase>");
+    // The measurement itself: it fails when the generator could not keep up (inconclusive); an
+    // overload accepted with --accept-overload passes with the reason as output.
+    let _ = write!(
+        out,
+        r#"    <testcase classname="{suite}" name="generator kept up">"#
+    );
+    match s.measurement.describe() {
+        Some(why) if inconclusive => {
+            let _ = write!(
+                out,
+                r#"<failure message="{}">{}</failure>"#,
+                escape("inconclusive: the generator could not keep up"),
+                escape(&why)
+            );
+        }
+        Some(why) => {
+            let _ = write!(out, "<system-out>{}</system-out>", escape(&why));
+        }
+        None => {}
     }
     let _ = writeln!(out, "</testcase>");
     for t in &s.thresholds {

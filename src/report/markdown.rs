@@ -27,6 +27,7 @@ pub fn render(s: &Summary) -> String {
         Verdict::Passed => "✅ passed",
         Verdict::Failed => "❌ failed",
         Verdict::Interrupted => "⚠️ interrupted",
+        Verdict::Inconclusive => "⚠️ inconclusive",
     };
     let _ = writeln!(out, "## inrush: {} — {verdict}\n", s.scenario);
     let _ = writeln!(
@@ -36,6 +37,12 @@ pub fn render(s: &Summary) -> String {
     );
     if let Some(why) = &s.aborted {
         let _ = writeln!(out, "**Stopped early:** {why}\n");
+    }
+    if let Some(why) = s.measurement.describe() {
+        let _ = writeln!(out, "**Measurement:** {why}\n");
+    }
+    if s.verdict == Verdict::Failed && s.every_operation_failed() {
+        let _ = writeln!(out, "**Every operation failed.**\n");
     }
     thresholds(s, &mut out);
     let _ = writeln!(
@@ -57,21 +64,33 @@ pub fn render(s: &Summary) -> String {
     }
     let m = &s.messages;
     let a = &s.arrivals;
-    let _ = writeln!(
-        out,
-        "\nmessages: {} sent, {} delivered, {} lost, {} pending, {} duplicated · arrivals: {} planned, {} started, {} dropped, schedule lag p99 {} ms · contacts missing: {} of {}",
-        m.sent,
-        m.delivered,
-        m.lost.unwrap_or(0),
-        m.pending.unwrap_or(0),
-        m.duplicated,
+    // Only what the scenario measured: no messages part for a flow that sends none.
+    let mut parts = Vec::new();
+    if m.measured() {
+        parts.push(format!(
+            "messages: {} sent, {} delivered, {} lost, {} pending, {} duplicated",
+            m.sent,
+            m.delivered,
+            m.lost.unwrap_or(0),
+            m.pending.unwrap_or(0),
+            m.duplicated
+        ));
+    }
+    parts.push(format!(
+        "arrivals: {} planned, {} started, {} dropped, schedule lag p99 {} ms · loop lag p99 {} ms",
         a.planned,
         a.started,
         a.dropped,
         ms(&a.schedule_lag_ms, |l| l.p99),
-        s.contacts.missing,
-        s.contacts.expected
-    );
+        ms(&s.generator.loop_lag_ms, |l| l.p99)
+    ));
+    if s.contacts.measured() {
+        parts.push(format!(
+            "contacts missing: {} of {}",
+            s.contacts.missing, s.contacts.expected
+        ));
+    }
+    let _ = writeln!(out, "\n{}", parts.join(" · "));
     regions(s, &mut out);
     let r = &s.retries;
     if r.total + r.reconnects > 0 {

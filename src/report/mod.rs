@@ -14,6 +14,7 @@ pub mod junit;
 pub mod live;
 pub mod markdown;
 pub mod markup;
+pub mod measurement;
 pub mod rebuild;
 pub mod summary;
 pub mod terminal;

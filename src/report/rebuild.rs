@@ -151,6 +151,7 @@ pub fn rebuild(dir: &Path) -> Result<(Summary, Timeline, RunHistograms), Error> 
     relatency(&mut summary.metrics, &hist.total);
     summary.messages.delivery_latency_ms = latency(&hist.total, "message_delivery");
     summary.arrivals.schedule_lag_ms = latency(&hist.total, "schedule_lag");
+    summary.generator.loop_lag_ms = latency(&hist.total, "loop_lag");
     for (phase, map) in summary.phases.values_mut().zip(&hist.phases) {
         relatency(&mut phase.metrics, map);
         phase.messages.delivery_latency_ms = latency(map, "message_delivery");

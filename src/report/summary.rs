@@ -7,6 +7,7 @@ use hdrhistogram::Histogram;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
+pub use super::measurement::Measurement;
 use crate::metrics::recorder::MetricRecord;
 pub use crate::metrics::stat::Stat;
 use crate::metrics::{Catalog, Counter, ErrorClass, MetricId, Recorder};
@@ -33,6 +34,21 @@ pub enum Verdict {
     Passed,
     Failed,
     Interrupted,
+    /// The generator's own numbers are compromised (`Measurement::compromised_by`): the run
+    /// cannot say whether the target passed.
+    Inconclusive,
+}
+
+impl Verdict {
+    /// As summary.json spells it.
+    pub fn word(self) -> &'static str {
+        match self {
+            Verdict::Passed => "passed",
+            Verdict::Failed => "failed",
+            Verdict::Interrupted => "interrupted",
+            Verdict::Inconclusive => "inconclusive",
+        }
+    }
 }
 
 /// Milliseconds. `null` in JSON when there was no successful sample.
@@ -80,14 +96,15 @@ impl Latency {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MetricSummary {
-    /// Operations completed (successful + failed).
+    /// Operations completed, successful and failed: `errors` are included.
     pub count: u64,
     pub errors: u64,
     pub errors_by_class: BTreeMap<String, u64>,
     /// The first reason seen for each error class, e.g. "expected HTTP 202, got 503".
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub error_examples: BTreeMap<String, String>,
-    /// Completed operations per second over the span summarised.
+    /// Completed operations (`count`) per second of load: the load phases' time, the drain
+    /// after the last phase left out (its completions count, its seconds do not).
     pub rate_per_s: f64,
     /// From the intended start (coordinated omission corrected): what users felt.
     pub latency_ms: Option<Latency>,
@@ -172,10 +189,21 @@ pub struct Messages {
     pub delivery_latency_ms: Option<Latency>,
 }
 
+impl Messages {
+    /// Whether the run tracked any message: reports show the messages line only then.
+    pub fn measured(&self) -> bool {
+        self.sent + self.acked + self.delivered + self.duplicated + self.late + self.skipped > 0
+            || self.lost.unwrap_or(0) + self.pending.unwrap_or(0) > 0
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Arrivals {
+    /// Arrivals that were due: each ends in exactly one of started or dropped (by reason).
     pub planned: u64,
+    /// Began their flow before their deadline: their first operation was issued.
     pub started: u64,
+    /// Could not start: a cap refused them, or their deadline passed first (`dropped_by`).
     pub dropped: u64,
     /// `dropped` split by reason.
     #[serde(default)]
@@ -186,7 +214,8 @@ pub struct Arrivals {
     pub schedule_lag_ms: Option<Latency>,
 }
 
-/// Why arrivals were dropped; the three add up to `dropped`.
+/// Why arrivals were dropped; the three add up to `dropped`. `behind_schedule`: not started before
+/// the schedule's end or `[run] max_start_lag` after their intended time.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DroppedBy {
     pub max_users: u64,
@@ -200,6 +229,13 @@ pub struct Contacts {
     pub expected: u64,
     /// Of those, how many discovery did not return.
     pub missing: u64,
+}
+
+impl Contacts {
+    /// Whether any contact upload was checked: reports show the contacts line only then.
+    pub fn measured(&self) -> bool {
+        self.expected + self.missing > 0
+    }
 }
 
 /// Run-wide retries (`[run] retry`) and reconnects (`reconnect`), summed over the metrics.
@@ -276,6 +312,10 @@ pub struct Generator {
     /// The busiest worker thread's CPU share per interval (0 to 1), over the run's intervals.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub worker_cpu_max: Option<WorkerCpu>,
+    /// How late the workers' loop-lag probe ticks ran (`swarm::loop_lag`): the time ready work,
+    /// responses included, waited for the generator. Over the whole run, all workers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loop_lag_ms: Option<Latency>,
 }
 
 /// How busy the busiest generator worker thread was, interval by interval.
@@ -333,7 +373,11 @@ pub struct Summary {
     pub target: String,
     pub inrush_version: String,
     pub started_at: String,
+    /// The run as measured: its load phases, then the drain.
     pub duration_s: f64,
+    /// Of `duration_s`, the drain after the last phase (not in any rate's seconds).
+    #[serde(default)]
+    pub drain_s: f64,
     pub verdict: Verdict,
     /// Why the run stopped early, when an `abort_on_fail` threshold stopped it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -353,6 +397,9 @@ pub struct Summary {
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub regions: IndexMap<String, Region>,
     pub thresholds: Vec<ThresholdResult>,
+    /// Whether the generator kept up (`[run] overload`); decides `inconclusive`.
+    #[serde(default)]
+    pub measurement: Measurement,
     pub generator: Generator,
     pub warnings: Vec<String>,
 }
@@ -432,11 +479,16 @@ pub fn warnings(s: &Summary) -> Vec<String> {
         if lag.p99 > LAG_WARN_MS {
             w.push(format!(
                 "the generator (not the target) fell behind its schedule: schedule lag p99 {:.1} ms \
-                 (max {:.1} ms). Latencies still count from the intended start, but the target \
-                 received less load than planned; give the generator more CPU (--workers, more \
-                 generator processes or machines, see `inrush plan`) before trusting the load level{}",
+                 (max {:.1} ms). Latencies still count from the intended start, but {}; give the \
+                 generator more CPU (--workers, more generator processes or machines, see \
+                 `inrush plan`) before trusting the load level{}",
                 lag.p99,
                 lag.max,
+                match s.arrivals.dropped_by.behind_schedule {
+                    0 => "operations reached the target later (and more bunched) than planned"
+                        .to_string(),
+                    n => format!("the target received less load than planned ({n} arrivals never started)"),
+                },
                 // Late timers on idle workers point at the machine, not at inrush's own load.
                 match s.generator.worker_cpu_max {
                     Some(c) if c.max < 0.5 => format!(
@@ -453,20 +505,26 @@ pub fn warnings(s: &Summary) -> Vec<String> {
         w.push(format!(
             "the generator (not the target) was saturated: its busiest worker thread was over \
              {:.0} % busy in {} of {} intervals (p90 {:.0} %, max {:.0} %). Users waited for the \
-             generator's CPU, so latencies and schedule lag include that wait and the target saw \
-             less load than planned; use more --workers, more generator processes or machines \
-             (see `inrush plan`) before reading these latencies as the target's",
+             generator's CPU, so latencies and schedule lag include that wait{}; use more \
+             --workers, more generator processes or machines (see `inrush plan`) before reading \
+             these latencies as the target's",
             WORKER_BUSY * 100.0,
             cpu.saturated_intervals,
             cpu.intervals,
             cpu.p90 * 100.0,
-            cpu.max * 100.0
+            cpu.max * 100.0,
+            match s.arrivals.dropped_by.behind_schedule {
+                0 => String::new(),
+                n => format!(
+                    " and the target saw less load than planned ({n} arrivals never started)"
+                ),
+            }
         ));
     }
     if s.arrivals.dropped > 0 {
         let by = s.arrivals.dropped_by;
         w.push(format!(
-            "{} of {} planned arrivals were dropped ({} by the max_users cap, {} by the max_inflight cap, {} because the generator could not start them before the schedule ended)",
+            "{} of {} planned arrivals were dropped ({} by the max_users cap, {} by the max_inflight cap, {} because the generator could not start them before their deadline)",
             s.arrivals.dropped, s.arrivals.planned, by.max_users, by.max_inflight, by.behind_schedule
         ));
     }

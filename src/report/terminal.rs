@@ -12,8 +12,14 @@ pub fn render(s: &Summary) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "\n{} · seed {} · {} · {:.1}s · {:?}",
-        s.scenario, s.seed, s.target, s.duration_s, s.verdict
+        "\n{} · seed {} · {} · {:.1}s (load {:.1}s + drain {:.1}s) · {}",
+        s.scenario,
+        s.seed,
+        s.target,
+        s.duration_s,
+        s.duration_s - s.drain_s,
+        s.drain_s,
+        s.verdict.word()
     );
     metrics(s, &mut out);
     regions(s, &mut out);
@@ -30,6 +36,9 @@ pub fn render(s: &Summary) -> String {
             ", busiest worker {:.0} % busy at p90 ({:.0} % max)",
             c.p90 * 100.0,
             c.max * 100.0
+        )) + &g.loop_lag_ms.map_or(String::new(), |l| format!(
+            ", loop lag p99 {:.1} ms (max {:.1} ms)",
+            l.p99, l.max
         )),
         if g.target_in_process {
             "; the built-in target ran in the same process"
@@ -39,6 +48,12 @@ pub fn render(s: &Summary) -> String {
     );
     if let Some(why) = &s.aborted {
         let _ = writeln!(out, "STOPPED EARLY: {why}");
+    }
+    if let Some(why) = s.measurement.describe() {
+        let _ = writeln!(out, "MEASUREMENT: {why}");
+    }
+    if s.every_operation_failed() {
+        let _ = writeln!(out, "FAILED: every operation failed");
     }
     for t in &s.thresholds {
         let observed = t
@@ -115,17 +130,19 @@ fn flow(s: &Summary, out: &mut String) {
         let _ = writeln!(out, "returning users: {} came back", a.returned);
     }
     let m = &s.messages;
-    let _ = writeln!(
-        out,
-        "messages: {} sent, {} acked, {} delivered, {} pending, {} lost, {} duplicated; delivery p99 {} ms",
-        m.sent,
-        m.acked,
-        m.delivered,
-        m.pending.unwrap_or(0),
-        m.lost.unwrap_or(0),
-        m.duplicated,
-        lat(&m.delivery_latency_ms, |l| l.p99)
-    );
+    if m.measured() {
+        let _ = writeln!(
+            out,
+            "messages: {} sent, {} acked, {} delivered, {} pending, {} lost, {} duplicated; delivery p99 {} ms",
+            m.sent,
+            m.acked,
+            m.delivered,
+            m.pending.unwrap_or(0),
+            m.lost.unwrap_or(0),
+            m.duplicated,
+            lat(&m.delivery_latency_ms, |l| l.p99)
+        );
+    }
     if m.late > 0 || m.skipped > 0 {
         let _ = writeln!(
             out,
@@ -133,11 +150,13 @@ fn flow(s: &Summary, out: &mut String) {
             m.late, m.skipped
         );
     }
-    let _ = writeln!(
-        out,
-        "contacts: {} expected, {} missing",
-        s.contacts.expected, s.contacts.missing
-    );
+    if s.contacts.measured() {
+        let _ = writeln!(
+            out,
+            "contacts: {} expected, {} missing",
+            s.contacts.expected, s.contacts.missing
+        );
+    }
 }
 
 /// Retries and reconnects, when there were any.

@@ -34,6 +34,8 @@ pub struct RunOptions {
     pub workers: Option<usize>,
     /// Extra thresholds from the command line, e.g. `verify.p99 < 250ms`.
     pub thresholds: Vec<String>,
+    /// A generator that could not keep up is a warning, not an inconclusive verdict.
+    pub accept_overload: bool,
     /// No progress output and no table (for tests).
     pub quiet: bool,
     /// Generator memory the run may plan for, bytes (`--memory-budget`); default: half of the
@@ -379,6 +381,7 @@ async fn run_swarm(
             crate::compiled::sizing::BYTES_PER_USER / 1024,
         ));
     }
+    summary.measurement.overload_accepted = opts.accept_overload;
     set_verdict(&mut summary, &plan, ending);
     crate::report::write_all(&dir, &summary, &collector.timeline)?;
     if !opts.quiet {

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 use super::LEAD;
 use crate::compiled::{Plan, Target};
 use crate::metrics::collector::Collector;
-use crate::metrics::Counter;
+use crate::metrics::{Counter, MetricId};
 use crate::report::summary::{self, Summary, Verdict};
 use crate::swarm::Registry;
 
@@ -21,6 +21,8 @@ pub(super) fn build_summary(
     workers: usize,
 ) -> Summary {
     let duration_s = c.timeline.points.last().map_or(0.0, |p| p.end_s);
+    // Rates are per second of load: the drain after the last phase adds completions, not load.
+    let load_s = duration_s.min(plan.duration().as_secs_f64());
     let undelivered = registry.delivery();
     let (cpu_seconds, peak_rss_mb) = crate::resource_usage::process_cpu_and_peak_rss();
     let mut s = Summary {
@@ -32,17 +34,22 @@ pub(super) fn build_summary(
         inrush_version: env!("CARGO_PKG_VERSION").to_string(),
         started_at: humantime::format_rfc3339_millis(started_at + LEAD).to_string(),
         duration_s,
+        drain_s: (duration_s - load_s).max(0.0),
         verdict: Verdict::Passed,
         aborted: None,
-        metrics: summary::metrics_of(&c.totals, &plan.catalog, duration_s),
+        metrics: summary::metrics_of(&c.totals, &plan.catalog, load_s),
         messages: summary::messages_of(&c.totals, Some(undelivered)),
         contacts: summary::contacts_of(&c.totals),
         arrivals: summary::arrivals_of(&c.totals),
         counts: summary::counts_of(&c.totals, &plan.catalog),
         retries: summary::Retries::default(),
         phases: phase_summaries(plan, c, duration_s),
-        regions: region_summaries(plan, c, duration_s),
+        regions: region_summaries(plan, c, load_s),
         thresholds: Vec::new(),
+        measurement: summary::Measurement {
+            limits: plan.overload,
+            ..Default::default()
+        },
         generator: summary::Generator {
             workers,
             cpu_seconds: (cpu_seconds * 1000.0).round() / 1000.0,
@@ -50,6 +57,7 @@ pub(super) fn build_summary(
             target_in_process: matches!(plan.target, Target::Builtin(_)),
             host: crate::resource_usage::Host::current(),
             worker_cpu_max: summary::WorkerCpu::of(&c.timeline),
+            loop_lag_ms: summary::Latency::of(&c.totals.metric(MetricId::LOOP_LAG).latency),
         },
         warnings: Vec::new(),
     };
@@ -67,13 +75,14 @@ fn phase_summaries(
         .iter()
         .zip(&c.phases)
         .map(|(p, r)| {
-            // The last phase also holds the drain that follows it.
+            // The last phase also holds the drain that follows it (its operations, not its
+            // seconds: rates are per second of the phase's load, cut short by an early stop).
             let end_s = if p.end() == plan.duration() {
                 duration_s.max(p.end().as_secs_f64())
             } else {
                 p.end().as_secs_f64()
             };
-            let seconds = end_s - p.start.as_secs_f64();
+            let seconds = p.end().as_secs_f64().min(duration_s) - p.start.as_secs_f64();
             (
                 p.name.clone(),
                 summary::Phase {
@@ -92,7 +101,7 @@ fn phase_summaries(
 fn region_summaries(
     plan: &Plan,
     c: &Collector,
-    duration_s: f64,
+    load_s: f64,
 ) -> indexmap::IndexMap<String, summary::Region> {
     plan.regions
         .list
@@ -110,7 +119,7 @@ fn region_summaries(
                     users: r
                         .counter(Counter::ArrivalsStarted)
                         .saturating_sub(r.counter(Counter::UsersReturned)),
-                    metrics: summary::metrics_of(r, &plan.catalog, duration_s),
+                    metrics: summary::metrics_of(r, &plan.catalog, load_s),
                     messages: summary::messages_of(r, None),
                     contacts: summary::contacts_of(r),
                     arrivals: summary::arrivals_of(r),

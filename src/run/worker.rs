@@ -53,6 +53,9 @@ async fn run(
             clock.drive().await;
         }
     });
+    // Also ends with the worker.
+    let prober = ctx.clone();
+    tokio::task::spawn_local(async move { crate::swarm::loop_lag::probe(&prober).await });
     let spawner = tokio::task::spawn_local(spawn_all(
         ctx.clone(),
         id as u64,
@@ -162,26 +165,27 @@ async fn spawn_arrivals(ctx: Rc<WorkerCtx>, id: u64, n: u64) {
             _ = ctx.sleep_until(intended) => {}
             _ = wait_state(&mut state, |s| s != RunState::Running) => {}
         }
-        match *state.borrow() {
-            RunState::Running => {}
-            RunState::Stopping => {
-                // The schedule ended while this worker was still behind it: arrivals that were
-                // due by then were planned and never started, so they count as dropped.
-                let later = arrivals.take_while(|&(_, t)| t < plan.duration());
-                for i in std::iter::once(index).chain(later.map(|(i, _)| i)) {
-                    ctx.record_in(region_of(&ctx, i), |r| {
-                        r.add(Counter::ArrivalsPlanned, 1);
-                        r.drop_arrival(Counter::DroppedBehindSchedule, 1);
-                    });
-                }
-                break;
-            }
-            RunState::Ended | RunState::Aborted => break,
-        }
         let region = region_of(&ctx, index);
-        ctx.record_in(region, |r| r.add(Counter::ArrivalsPlanned, 1));
+        if *state.borrow() != RunState::Running {
+            // The run stopped starting users (at the schedule's end, or straight to the end
+            // with a zero drain, or interrupted) while this worker was still behind: every
+            // arrival that was due by then was planned and never started.
+            if ctx.missed(region, intended) {
+                for (i, t) in arrivals.by_ref() {
+                    if !ctx.missed(region_of(&ctx, i), t) {
+                        break;
+                    }
+                }
+            }
+            break;
+        }
+        // Reached after its deadline: dropped here rather than spawned only to be dropped.
+        if ctx.too_late(intended) {
+            ctx.drop_arrival(region, intended, Counter::DroppedBehindSchedule);
+            continue;
+        }
         if let Some(reason) = refused(&ctx, n) {
-            ctx.record_in(region, |r| r.drop_arrival(reason, 1));
+            ctx.drop_arrival(region, intended, reason);
             continue;
         }
         start_user(ctx.clone(), n, index, intended, Session::default(), None);
@@ -208,12 +212,15 @@ fn start_user(
     tokio::task::spawn_local(async move {
         let set = ctx.shared.plan.flows.clone();
         let (cohort, first_flow) = set.pick(ctx.shared.identities.cohort_draw(index));
-        let Some(f) = set.flows.get(flow.unwrap_or(first_flow)) else {
+        let region = region_of(&ctx, index);
+        // Decided when the task runs, not when it was spawned: a saturated worker may get to
+        // it only after its deadline.
+        let f = set.flows.get(flow.unwrap_or(first_flow));
+        let Some(f) = f.filter(|_| ctx.admit(region, intended, flow.is_some())) else {
             ctx.active_users.set(ctx.active_users.get() - 1);
             ctx.idle.notify_one();
             return;
         };
-        let region = region_of(&ctx, index);
         let ended = runtime::run_user(&ctx, f, cohort, region, index, intended, session).await;
         let left = ctx.now();
         let returns = set.cohorts.get(cohort).and_then(|c| c.returns.as_ref());
@@ -241,23 +248,14 @@ fn start_user(
             _ = wait_state(&mut state, |s| s != RunState::Running) => {}
         }
         ctx.away.set(ctx.away.get() - 1);
-        let now_state = *state.borrow();
-        match now_state {
-            RunState::Running => {
-                ctx.record_in(region, |r| r.add(Counter::ArrivalsPlanned, 1));
-                if let Some(reason) = refused(&ctx, n) {
-                    ctx.record_in(region, |r| r.drop_arrival(reason, 1));
-                } else {
-                    ctx.record_in(region, |r| r.add(Counter::UsersReturned, 1));
-                    start_user(ctx.clone(), n, index, at, ended.session, Some(return_flow));
-                }
+        if *state.borrow() == RunState::Running {
+            match refused(&ctx, n) {
+                Some(reason) => ctx.drop_arrival(region, at, reason),
+                None => start_user(ctx.clone(), n, index, at, ended.session, Some(return_flow)),
             }
-            // Due before the schedule's end, but the worker was behind when it ended.
-            RunState::Stopping => ctx.record_in(region, |r| {
-                r.add(Counter::ArrivalsPlanned, 1);
-                r.drop_arrival(Counter::DroppedBehindSchedule, 1);
-            }),
-            RunState::Ended | RunState::Aborted => {}
+        } else {
+            // Due before the run stopped starting users, the worker was behind: dropped.
+            ctx.missed(region, at);
         }
         ctx.idle.notify_one();
     });
@@ -293,12 +291,14 @@ async fn closed_slot(ctx: Rc<WorkerCtx>, first: Duration, end: Duration, ids: Cl
     let mut intended = first;
     while *state.borrow() == RunState::Running && ctx.now() < end {
         let index = ids.take();
-        // Planned = started: a closed phase drops nobody by design.
+        // A closed phase drops nobody by design, unless its worker reaches the slot's next
+        // user only after the deadline (a saturated worker, or `max_start_lag`).
         let region = region_of(&ctx, index);
-        ctx.record_in(region, |r| r.add(Counter::ArrivalsPlanned, 1));
         let (cohort, flow) = set.pick(ctx.shared.identities.cohort_draw(index));
         let Some(f) = set.flows.get(flow) else { break };
-        runtime::run_user(&ctx, f, cohort, region, index, intended, Session::default()).await;
+        if ctx.admit(region, intended, false) {
+            runtime::run_user(&ctx, f, cohort, region, index, intended, Session::default()).await;
+        }
         intended = ctx.now();
         // A flow that fails at once must not starve the worker's other tasks.
         tokio::task::yield_now().await;

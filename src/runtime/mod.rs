@@ -36,7 +36,7 @@ use crate::clients::http::HttpClient;
 use crate::clients::region_link::Link;
 use crate::compiled::flow::template::Value;
 use crate::compiled::flow::Flow;
-use crate::metrics::{Counter, MetricId};
+use crate::metrics::MetricId;
 use crate::runtime::eval::{Scope, World};
 use crate::runtime::messages::Messages;
 use crate::runtime::received::Received;
@@ -76,6 +76,9 @@ pub struct User<'a> {
     /// How many `online = true` loops the user is inside: while it is in one, it is online
     /// without a socket and keeps polling through the drain.
     polling: u32,
+    /// The user was admitted and has not issued its first operation yet: that operation goes out
+    /// even if the run began stopping since, so every started user has an outcome.
+    admitted: bool,
 }
 
 /// What a user keeps while it is away, so that it comes back as the same person: its captured
@@ -106,8 +109,9 @@ pub struct Ended {
     pub session: Session,
 }
 
-/// Runs `flow` for user `index`, who was meant to arrive at `intended`; `session` is what a
-/// returning user kept from before.
+/// Runs `flow` for user `index`, who was meant to arrive at `intended` and was admitted just now
+/// (`WorkerCtx::admit`, which counted it as started); `session` is what a returning user kept
+/// from before.
 pub async fn run_user(
     ctx: &WorkerCtx,
     flow: &Flow,
@@ -117,10 +121,6 @@ pub async fn run_user(
     intended: Duration,
     session: Session,
 ) -> Ended {
-    ctx.record_in(region, |r| {
-        r.add(Counter::ArrivalsStarted, 1);
-        r.value(MetricId::SCHEDULE_LAG, ctx.now().saturating_sub(intended));
-    });
     let link = match region.and_then(|i| ctx.plan().regions.get(i)) {
         Some(r) => Link::new(r.latency, r.jitter, ctx.shared.identities.link_rng(index)),
         None => Link::ideal(),
@@ -153,6 +153,7 @@ pub async fn run_user(
         txn: None,
         reconnected_at: None,
         polling: 0,
+        admitted: true,
     };
     let mut aborted = ctx.shared.state.clone();
     let completed = tokio::select! {

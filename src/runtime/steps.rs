@@ -242,7 +242,8 @@ impl<'a> User<'a> {
     /// Under a retry policy a failed attempt is waited out and tried again; only the final
     /// outcome is an operation (ok or error), timed from the step's intended start.
     async fn timed(&mut self, step: &'a Step) -> Result<(), Stop> {
-        if !self.goes_on() {
+        let first = std::mem::take(&mut self.admitted);
+        if !first && !self.goes_on() {
             return Err(Stop);
         }
         // Through the drain a polling user keeps fetching but sends no new message: the send is

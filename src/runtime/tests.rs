@@ -131,6 +131,7 @@ pub(super) fn run_one(steps: &str) -> (Plan, Ended, Recorder) {
         // tokio's timer instead of the worker's precise clock, which needs a task to drive it.
         ctx.clock = None;
         let flow = &plan.flows.flows[0];
+        assert!(ctx.admit(None, Duration::ZERO, false), "admitted on time");
         let ended = run_user(&ctx, flow, 0, None, 0, Duration::ZERO, Session::default()).await;
         let (rec, _) = ctx.take_recorders();
         ((*plan).clone(), ended, rec)

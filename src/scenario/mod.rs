@@ -221,6 +221,21 @@ pub struct RunSection {
     /// How long after its intended send a message may take to arrive (default: until the end of
     /// the drain); one later is lost, one whose deadline is after the run's end is pending.
     pub delivery_deadline: Option<Spanned<String>>,
+    /// How late an arrival may still start (default: until the schedule's end); one that could
+    /// not start by then is dropped as `behind_schedule`.
+    pub max_start_lag: Option<Spanned<String>>,
+    /// The generator's own limits, beyond which its measurement is inconclusive, e.g.
+    /// `{ schedule_lag_p99 = "5ms", loop_lag_p99 = "5ms", behind_schedule = "0%" }`.
+    pub overload: Option<Spanned<OverloadSpec>>,
+}
+
+/// `[run] overload`: each key optional, its default documented in the README.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OverloadSpec {
+    pub schedule_lag_p99: Option<Spanned<String>>,
+    pub loop_lag_p99: Option<Spanned<String>>,
+    pub behind_schedule: Option<Spanned<String>>,
 }
 
 impl Default for RunSection {
@@ -232,6 +247,8 @@ impl Default for RunSection {
             reconnect: None,
             source_addresses: None,
             delivery_deadline: None,
+            max_start_lag: None,
+            overload: None,
         }
     }
 }

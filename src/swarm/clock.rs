@@ -47,7 +47,7 @@ impl Ord for Entry {
 /// 1 600 signups/s on one core (CPU-s per 1 000 signups / schedule lag p50): one wake-up per
 /// deadline 0.48 / 0.11 ms; 250 µs slack 0.40 / 0.29 ms; 500 µs 0.37 / 0.43 ms; tokio's 1 ms
 /// wheel 0.34 / 0.90 ms (p99 2–4 ms even when idle).
-const SLACK: std::time::Duration = std::time::Duration::from_micros(SLACK_US);
+pub const SLACK: std::time::Duration = std::time::Duration::from_micros(SLACK_US);
 const SLACK_US: u64 = 500;
 
 pub struct Clock {

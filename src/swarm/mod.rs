@@ -1,6 +1,7 @@
 //! The swarm: what a run's users share — each worker's context (`WorkerCtx`: its clock,
 //! recorders and gauges), the precise clock, identities, the registry of registered and online
-//! users, the caps decision and the stop slack. The worker threads themselves are `run::worker`.
+//! users, admission (who may still start, and how each arrival is counted), the loop-lag probe,
+//! the caps decision and the stop slack. The worker threads themselves are `run::worker`.
 //!
 //! Each worker is one OS thread running a single-threaded tokio runtime, like wrk's threads: a
 //! user lives on one worker for its whole life, so the worker's recorder is plain data touched by
@@ -8,9 +9,11 @@
 //! Arrivals are dealt round-robin (user i runs on worker i mod N), each worker computing its share
 //! of the same seeded timeline with no coordinator.
 
+pub mod admission;
 pub mod caps;
 pub mod clock;
 pub mod identity;
+pub mod loop_lag;
 pub mod registry;
 
 use std::cell::{Cell, RefCell};
@@ -96,6 +99,15 @@ impl WorkerCtx {
         match &self.clock {
             Some(clock) => clock.sleep_until(self.shared.t0 + offset).await,
             None => tokio::time::sleep_until(self.at(offset)).await,
+        }
+    }
+
+    /// How late the worker's timer may wake a deadline by design: the precise clock's slack, or
+    /// tokio's millisecond wheel rounding up.
+    pub fn timer_slack(&self) -> Duration {
+        match &self.clock {
+            Some(_) => clock::SLACK,
+            None => Duration::from_millis(1),
         }
     }
 

@@ -30,20 +30,41 @@ impl Scratch {
     }
 }
 
-/// Runs a scenario quietly into `out`, with one worker thread (tests run side by side).
+/// Runs a scenario quietly into `out`, with one worker thread (tests run side by side), and checks
+/// that every arrival of the run is accounted for (`assert_arrivals_accounted`). The overload is
+/// accepted (`--accept-overload`): these tests judge the target's figures on a shared 2-core
+/// machine whose load can hold a worker back for milliseconds at any time, so the verdict
+/// follows their thresholds; `run_judged` leaves the generator's own verdict in.
 pub fn run_quiet(scenario: PathBuf, out: PathBuf, target: Option<String>) -> Outcome {
-    run(&RunOptions {
+    run_checked(scenario, out, target, true)
+}
+
+/// As `run_quiet`, with the generator's verdict: `inconclusive` when it could not keep up.
+pub fn run_judged(scenario: PathBuf, out: PathBuf) -> Outcome {
+    run_checked(scenario, out, None, false)
+}
+
+fn run_checked(
+    scenario: PathBuf,
+    out: PathBuf,
+    target: Option<String>,
+    accept_overload: bool,
+) -> Outcome {
+    let outcome = run(&RunOptions {
         scenario,
         target,
-        out: Some(out),
+        out: Some(out.clone()),
         seed: None,
         workers: Some(1),
         thresholds: Vec::new(),
+        accept_overload,
         quiet: true,
         memory_budget: None,
         force: false,
     })
-    .expect("run completes")
+    .expect("run completes");
+    assert_arrivals_accounted(&outcome.summary, &out);
+    outcome
 }
 
 /// A scenario file for a test that gives only what it is about — its `[load]`, `[user]`,
@@ -161,4 +182,67 @@ impl fmt::Display for Scenario {
 /// `text` as a TOML string.
 fn quoted(text: &str) -> String {
     toml::Value::String(text.to_string()).to_string()
+}
+
+/// The accounting identities every run keeps, whatever its load: each planned arrival ended in
+/// exactly one of started or dropped-by-reason (in total, per phase, per region), and the
+/// phases and the timeline's intervals add up to the totals.
+pub fn assert_arrivals_accounted(s: &inrush::report::summary::Summary, dir: &std::path::Path) {
+    use inrush::report::summary::Arrivals;
+    fn identity(scope: &str, a: &Arrivals) {
+        let by = a.dropped_by;
+        assert_eq!(
+            a.dropped,
+            by.max_users + by.max_inflight + by.behind_schedule,
+            "{scope}: dropped is the sum of its reasons: {a:?}"
+        );
+        assert_eq!(
+            a.planned,
+            a.started + a.dropped,
+            "{scope}: planned = started + dropped: {a:?}"
+        );
+    }
+    identity("total", &s.arrivals);
+    for (name, p) in &s.phases {
+        identity(name, &p.arrivals);
+    }
+    for (name, r) in &s.regions {
+        identity(name, &r.arrivals);
+    }
+    let sum = |f: fn(&Arrivals) -> u64| s.phases.values().map(|p| f(&p.arrivals)).sum::<u64>();
+    assert_eq!(sum(|a| a.planned), s.arrivals.planned, "phases add up");
+    assert_eq!(sum(|a| a.started), s.arrivals.started, "phases add up");
+    assert_eq!(sum(|a| a.dropped), s.arrivals.dropped, "phases add up");
+    let text = std::fs::read_to_string(dir.join("timeline.json")).expect("timeline.json");
+    let timeline: inrush::metrics::timeline::Timeline =
+        serde_json::from_str(&text).expect("timeline schema");
+    let points = &timeline.points;
+    let total =
+        |f: fn(&inrush::metrics::timeline::IntervalPoint) -> u64| points.iter().map(f).sum::<u64>();
+    assert_eq!(
+        total(|p| p.planned_arrivals),
+        s.arrivals.planned,
+        "intervals add up"
+    );
+    assert_eq!(
+        total(|p| p.started_arrivals),
+        s.arrivals.started,
+        "intervals add up"
+    );
+    assert_eq!(
+        total(|p| p.dropped_arrivals),
+        s.arrivals.dropped,
+        "intervals add up"
+    );
+    for p in points {
+        assert_eq!(
+            p.planned_arrivals,
+            p.started_arrivals + p.dropped_arrivals,
+            "interval at {} s",
+            p.start_s
+        );
+    }
+    // Counted again by when they were due (for the charts): the same arrivals.
+    assert_eq!(total(|p| p.planned_due), s.arrivals.planned, "by due time");
+    assert_eq!(total(|p| p.dropped_due), s.arrivals.dropped, "by due time");
 }

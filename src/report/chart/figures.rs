@@ -167,13 +167,13 @@ pub(super) fn throughput(timeline: &Timeline) -> Figure {
         timeline,
         &points,
     );
-    // Schedule lag is a measurement of the generator's timers, not an operation: it has no
+    // Schedule lag and loop lag measure the generator, not operations: they have no
     // throughput. Colours keep each metric's index in the full list, as in the latency chart.
     let operations = || {
         names
             .iter()
             .enumerate()
-            .filter(|(_, name)| **name != "schedule_lag")
+            .filter(|(_, name)| !matches!(**name, "schedule_lag" | "loop_lag"))
     };
     let per_metric = |value: fn(&IntervalMetric) -> u64| -> Vec<Series> {
         operations()
@@ -316,6 +316,16 @@ pub(super) fn users(timeline: &Timeline) -> Figure {
         legend: true,
         allow_log: false,
     });
+    // Planned and dropped by when the arrivals were due, achieved by when they started: a
+    // generator that fell behind shows as a gap under a flat plan, not as a late spike. A
+    // timeline from before these fields has only the counts by decision time.
+    let by_due = points.iter().any(|p| p.planned_due > 0);
+    type Count = fn(&IntervalPoint) -> u64;
+    let (planned, dropped): (Count, Count) = if by_due {
+        (|p| p.planned_due, |p| p.dropped_due)
+    } else {
+        (|p| p.planned_arrivals, |p| p.dropped_arrivals)
+    };
     fig.panels.push(Panel {
         title: "Arrival rate: planned vs achieved".to_string(),
         swatch: None,
@@ -327,13 +337,19 @@ pub(super) fn users(timeline: &Timeline) -> Figure {
                 Stroke::Solid(2),
                 |p| p.started_arrivals,
             ),
-            rate("dropped", style::DROPPED, Stroke::Solid(2), |p| {
-                p.dropped_arrivals
-            }),
+            rate(
+                "dropped (when due)",
+                style::DROPPED,
+                Stroke::Solid(2),
+                dropped,
+            ),
             // Last, so that its dashes stay visible where achieved equals planned.
-            rate("planned", style::PLANNED, Stroke::Dashed(2), |p| {
-                p.planned_arrivals
-            }),
+            rate(
+                "planned (when due)",
+                style::PLANNED,
+                Stroke::Dashed(2),
+                planned,
+            ),
         ],
         legend: true,
         allow_log: false,

@@ -67,11 +67,7 @@ pub(super) fn ms_cell(out: &mut String, l: Option<&Latency>, f: impl Fn(&Latency
 }
 
 pub(super) fn verdict_word(v: Verdict) -> &'static str {
-    match v {
-        Verdict::Passed => "passed",
-        Verdict::Failed => "failed",
-        Verdict::Interrupted => "interrupted",
-    }
+    v.word()
 }
 
 /// `2026-11-25T18:50:50.652Z` → `2026-11-25 18:50:50.652 UTC`.

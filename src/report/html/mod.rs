@@ -45,6 +45,12 @@ fn header(out: &mut String, s: &Summary) {
     let failed = s.thresholds.iter().filter(|t| !t.passed).count();
     let detail = match (s.verdict, s.thresholds.len()) {
         (Verdict::Interrupted, _) => "the run was interrupted before it finished".to_string(),
+        (Verdict::Inconclusive, _) => {
+            "the generator could not keep up with its schedule".to_string()
+        }
+        (Verdict::Failed, _) if failed == 0 && s.every_operation_failed() => {
+            "every operation failed".to_string()
+        }
         (_, 0) => "no thresholds were set".to_string(),
         (_, n) if failed == 0 => format!("all {n} thresholds passed"),
         (_, n) => format!("{failed} of {n} thresholds failed"),
@@ -84,6 +90,13 @@ fn alerts(out: &mut String, s: &Summary) {
             out,
             r#"<div class="alert alert-fail" id="aborted" role="alert"><strong>The run stopped early</strong>{}</div>"#,
             esc(why)
+        );
+    }
+    if let Some(why) = s.measurement.describe() {
+        let _ = write!(
+            out,
+            r#"<div class="alert alert-warn" id="measurement" role="alert"><strong>The generator could not keep up</strong>{}</div>"#,
+            esc(&why)
         );
     }
     if s.verdict == Verdict::Interrupted {
@@ -172,6 +185,17 @@ fn run_meta(out: &mut String, s: &Summary) {
                 }),
             ),
             (
+                "Loop lag",
+                g.loop_lag_ms.map_or("not measured".to_string(), |l| {
+                    format!(
+                        "p50 {} · p99 {} · max {} (how long ready work, responses included, waited for a worker)",
+                        ms(l.p50),
+                        ms(l.p99),
+                        ms(l.max)
+                    )
+                }),
+            ),
+            (
                 "Target in process",
                 if g.target_in_process {
                     "yes: the built-in target ran inside inrush, its CPU and memory are counted above"
@@ -236,7 +260,13 @@ pub fn render(summary: &Summary, charts_svg: &[(&str, String)]) -> String {
     run_meta(&mut out, s);
     thresholds(&mut out, s);
     out.push_str(r#"<section id="metrics"><h2>Metrics</h2><p class="note">Latency in milliseconds, measured from each operation's intended start (corrected for coordinated omission), over successful operations.</p>"#);
-    metrics_table(&mut out, &s.metrics, false);
+    // A flow that sends no tracked message has no message rows (not two idle ones).
+    let measured = s.metrics.iter().filter(|(name, m)| {
+        m.count > 0
+            || s.messages.measured()
+            || !crate::metrics::MESSAGE_METRICS.contains(&name.as_str())
+    });
+    metrics_table(&mut out, measured, false);
     out.push_str("</section>");
     out.push_str(r#"<section id="flow"><h2>Messages, arrivals and contacts</h2>"#);
     flow(&mut out, &s.messages, &s.arrivals, &s.contacts);

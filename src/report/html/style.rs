@@ -29,7 +29,7 @@ h1 { font-size: 28px; margin: 2px 0 4px; word-break: break-word; }
   font-size: 18px; letter-spacing: 0.06em; text-transform: uppercase; border: 2px solid; }
 .verdict-passed .badge { color: var(--pass); background: var(--pass-bg); border-color: var(--pass); }
 .verdict-failed .badge { color: var(--fail); background: var(--fail-bg); border-color: var(--fail); }
-.verdict-interrupted .badge { color: var(--warn); background: var(--warn-bg); border-color: var(--warn); }
+.verdict-interrupted .badge, .verdict-inconclusive .badge { color: var(--warn); background: var(--warn-bg); border-color: var(--warn); }
 .verdict p { margin: 6px 0 0; color: var(--muted); font-size: 14px; }
 nav.toc { font-size: 14px; margin-top: 10px; }
 nav.toc a { color: var(--accent); text-decoration: none; margin-right: 14px; }

@@ -100,27 +100,29 @@ pub(super) fn flow(out: &mut String, m: &Messages, a: &Arrivals, c: &Contacts) {
         None => r#"<td class="num" title="not measured against this target">–</td>"#.to_string(),
     };
     out.push_str(r#"<div class="cards">"#);
-    kv_card(
-        out,
-        "Messages",
-        &[
-            ("sent", cell(|o| count_cell(o, m.sent, false))),
-            ("acked", cell(|o| count_cell(o, m.acked, false))),
-            ("delivered", cell(|o| count_cell(o, m.delivered, false))),
-            ("pending (recipient offline or in time)", opt(m.pending)),
-            ("lost", opt(m.lost)),
-            ("of them late", cell(|o| count_cell(o, m.late, true))),
-            (
-                "skipped (nobody online)",
-                cell(|o| count_cell(o, m.skipped, false)),
-            ),
-            ("duplicated", cell(|o| count_cell(o, m.duplicated, true))),
-            (
-                "delivery latency",
-                lat_summary(m.delivery_latency_ms.as_ref()),
-            ),
-        ],
-    );
+    if m.measured() {
+        kv_card(
+            out,
+            "Messages",
+            &[
+                ("sent", cell(|o| count_cell(o, m.sent, false))),
+                ("acked", cell(|o| count_cell(o, m.acked, false))),
+                ("delivered", cell(|o| count_cell(o, m.delivered, false))),
+                ("pending (recipient offline or in time)", opt(m.pending)),
+                ("lost", opt(m.lost)),
+                ("of them late", cell(|o| count_cell(o, m.late, true))),
+                (
+                    "skipped (nobody online)",
+                    cell(|o| count_cell(o, m.skipped, false)),
+                ),
+                ("duplicated", cell(|o| count_cell(o, m.duplicated, true))),
+                (
+                    "delivery latency",
+                    lat_summary(m.delivery_latency_ms.as_ref()),
+                ),
+            ],
+        );
+    }
     let mut arrivals = vec![
         ("planned", cell(|o| count_cell(o, a.planned, false))),
         ("started", cell(|o| count_cell(o, a.started, false))),
@@ -151,14 +153,16 @@ pub(super) fn flow(out: &mut String, m: &Messages, a: &Arrivals, c: &Contacts) {
     }
     arrivals.push(("schedule lag", lat_summary(a.schedule_lag_ms.as_ref())));
     kv_card(out, "Arrivals", &arrivals);
-    kv_card(
-        out,
-        "Contacts",
-        &[
-            ("expected", cell(|o| count_cell(o, c.expected, false))),
-            ("missing", cell(|o| count_cell(o, c.missing, true))),
-        ],
-    );
+    if c.measured() {
+        kv_card(
+            out,
+            "Contacts",
+            &[
+                ("expected", cell(|o| count_cell(o, c.expected, false))),
+                ("missing", cell(|o| count_cell(o, c.missing, true))),
+            ],
+        );
+    }
     out.push_str("</div>");
 }
 
@@ -185,31 +189,41 @@ pub(super) fn phases(out: &mut String, s: &Summary) {
     out.push_str("</section>");
 }
 
-/// One line of a phase's or a region's messages, arrivals and contacts.
+/// One line of a phase's or a region's arrivals, and its messages and contacts when it had any.
 pub(super) fn scope_line(out: &mut String, m: &Messages, a: &Arrivals, c: &Contacts) {
     let lag = a
         .schedule_lag_ms
         .map_or("–".to_string(), |l| format!("{} ms", ms(l.p99)));
-    let delivery = m
-        .delivery_latency_ms
-        .map_or("–".to_string(), |l| format!("{} ms", ms(l.p99)));
-    let _ = write!(
-        out,
-        r#"<p class="phase-line">arrivals: {} planned, {} started, {} dropped, schedule lag p99 {} · messages: {} sent, {} delivered{}{}, delivery p99 {} · contacts: {} expected, {} missing</p>"#,
+    let mut parts = vec![format!(
+        "arrivals: {} planned, {} started, {} dropped, schedule lag p99 {}",
         int(a.planned),
         int(a.started),
         int(a.dropped),
-        esc(&lag),
-        int(m.sent),
-        int(m.delivered),
-        m.lost
-            .map_or(String::new(), |n| format!(", {} lost", int(n))),
-        m.pending
-            .map_or(String::new(), |n| format!(", {} pending", int(n))),
-        esc(&delivery),
-        int(c.expected),
-        int(c.missing)
-    );
+        esc(&lag)
+    )];
+    if m.measured() {
+        let delivery = m
+            .delivery_latency_ms
+            .map_or("–".to_string(), |l| format!("{} ms", ms(l.p99)));
+        parts.push(format!(
+            "messages: {} sent, {} delivered{}{}, delivery p99 {}",
+            int(m.sent),
+            int(m.delivered),
+            m.lost
+                .map_or(String::new(), |n| format!(", {} lost", int(n))),
+            m.pending
+                .map_or(String::new(), |n| format!(", {} pending", int(n))),
+            esc(&delivery)
+        ));
+    }
+    if c.measured() {
+        parts.push(format!(
+            "contacts: {} expected, {} missing",
+            int(c.expected),
+            int(c.missing)
+        ));
+    }
+    let _ = write!(out, r#"<p class="phase-line">{}</p>"#, parts.join(" · "));
 }
 
 /// Per region: who was where and what they saw, same tables as the phases.
