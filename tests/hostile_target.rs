@@ -163,7 +163,14 @@ stay_online = { constant = "5s" }
     let path = scratch.scenario("flood", scenario);
     let out = scratch.out("run");
     let child = Command::new(env!("CARGO_BIN_EXE_inrush"))
-        .args(["run", "--quiet", "--workers", "1", "--out"])
+        .args([
+            "run",
+            "--quiet",
+            "--accept-overload",
+            "--workers",
+            "1",
+            "--out",
+        ])
         .arg(&out)
         .arg(&path)
         .spawn()
@@ -179,7 +186,11 @@ stay_online = { constant = "5s" }
         started.elapsed().as_secs_f64(),
         peak_kib / 1024
     );
-    assert_eq!(code, Some(0), "no thresholds: the run itself passes");
+    assert_eq!(
+        code,
+        Some(0),
+        "no thresholds (and a loaded machine's lag accepted): the run itself passes"
+    );
     // 15 sockets of at most ~1 MiB out, 1 MiB of a frame in, and the process itself
     // (~20 MiB): well under 200 MiB, where the unbounded queue took 0.4-2.1 GiB.
     assert!(peak_kib < 200 * 1024, "peak RSS {} MiB", peak_kib / 1024);

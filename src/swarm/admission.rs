@@ -27,19 +27,26 @@ impl WorkerCtx {
     /// Whether an arrival meant for `intended` can no longer start: the run stopped starting
     /// users, or its deadline has passed.
     pub fn too_late(&self, intended: Duration) -> bool {
+        self.too_late_at(intended, self.now())
+    }
+
+    fn too_late_at(&self, intended: Duration, now: Duration) -> bool {
         *self.shared.state.borrow() != RunState::Running
-            || self.now() > start_deadline(self.plan(), intended)
+            || now > start_deadline(self.plan(), intended)
     }
 
     /// Decides, at the moment a user would begin its flow, whether it may: true counts it as
     /// planned and started (with its schedule lag, and as returned for a returning user); false
     /// counts it as planned and dropped behind schedule.
     pub fn admit(&self, region: Option<usize>, intended: Duration, returning: bool) -> bool {
-        if self.too_late(intended) {
+        // One reading of the clock decides and is the lag: a started arrival's lag never
+        // exceeds the limit it was admitted under, however long a preemption in between.
+        let now = self.now();
+        if self.too_late_at(intended, now) {
             self.drop_arrival(region, intended, Counter::DroppedBehindSchedule);
             return false;
         }
-        let lag = self.now().saturating_sub(intended);
+        let lag = now.saturating_sub(intended);
         let due = crate::schedule::next_boundary(self.plan(), intended);
         self.record_in(region, |r| {
             r.add(Counter::ArrivalsPlanned, 1);
