@@ -2,8 +2,9 @@
 //! sees it — send a frame, wait for the next one, close — in inrush's own terms ([`Frame`],
 //! [`Closed`]), so that the user runtime never matches a protocol library's types.
 //!
-//! WebSocket (`clients/ws.rs`) is the first implementation. TLS sockets, other protocols and
-//! HTTP long-poll deliveries plug in here later, as further transports behind the same methods.
+//! WebSocket (`clients/ws.rs`) is the first implementation, over plain TCP or TLS
+//! (`clients/stream.rs`). Other protocols and HTTP long-poll deliveries plug in here later, as
+//! further transports behind the same methods.
 //!
 //! This is every message's path, so it stays lean: a frame's bytes are moved in and out of the
 //! socket, never copied; nothing is boxed per frame; the connection is the socket plus the
@@ -16,6 +17,7 @@ use futures_util::SinkExt;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 
 use crate::clients::region_link::{Inbox, Link};
+use crate::clients::tls::UserTls;
 use crate::clients::{ws, Endpoint, OpError};
 
 /// A data frame: text or binary. Control frames (ping, pong, close) are handled by the client.
@@ -99,16 +101,19 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// Opens a WebSocket to `path_and_query` with extra headers and offered subprotocols.
+    /// Opens a WebSocket to `path_and_query` with extra headers and offered subprotocols, over
+    /// TLS when `tls` is given (the user's, shared with its HTTP connection).
     pub async fn open_ws(
         endpoint: &Endpoint,
         path_and_query: &str,
         headers: &[(String, String)],
         subprotocols: &[String],
         source: Option<std::net::IpAddr>,
+        tls: Option<&UserTls>,
     ) -> Result<Connection, OpError> {
         let socket =
-            ws::connect_with(endpoint, path_and_query, headers, subprotocols, source).await?;
+            ws::connect_with(endpoint, path_and_query, headers, subprotocols, source, tls)
+                .await?;
         Ok(Connection::over(socket))
     }
 
@@ -213,8 +218,9 @@ mod tests {
             authority: addr.to_string(),
             prefix: String::new(),
             sources: Vec::new(),
+            tls: None,
         };
-        let mut conn = Connection::open_ws(&endpoint, "/", &[], &[], None)
+        let mut conn = Connection::open_ws(&endpoint, "/", &[], &[], None, None)
             .await
             .expect("handshake with the loopback peer");
         let mut link = Link::ideal();
