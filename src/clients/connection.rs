@@ -112,8 +112,7 @@ impl Connection {
         tls: Option<&UserTls>,
     ) -> Result<Connection, OpError> {
         let socket =
-            ws::connect_with(endpoint, path_and_query, headers, subprotocols, source, tls)
-                .await?;
+            ws::connect_with(endpoint, path_and_query, headers, subprotocols, source, tls).await?;
         Ok(Connection::over(socket))
     }
 

@@ -121,10 +121,12 @@ impl HttpClient {
             .map_err(|e| OpError::new(ErrorClass::Protocol, format!("bad request: {e}")))?;
         // The request travels one way through the user's network, the response back the other.
         link.one_way().await;
-        let resp = sender
-            .send_request(req)
-            .await
-            .map_err(|e| OpError::new(ErrorClass::Connect, format!("request failed: {e}")))?;
+        let resp = sender.send_request(req).await.map_err(|e| {
+            OpError::new(
+                ErrorClass::Connect,
+                format!("request failed: {}", with_causes(&e)),
+            )
+        })?;
         let status = resp.status().as_u16();
         let (parts, body) = resp.into_parts();
         let body = Limited::new(body, MAX_BODY)
@@ -140,4 +142,17 @@ impl HttpClient {
             body,
         })
     }
+}
+
+/// An error with its causes: hyper's own text is generic ("connection error") and the reason
+/// (a reset, a TLS alert such as a required client certificate) is in its sources.
+fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }

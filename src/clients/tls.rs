@@ -199,7 +199,8 @@ pub fn read_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
 
 /// Reads a private key (PKCS#8, PKCS#1 or SEC1, PEM).
 pub fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
-    PrivateKeyDer::from_pem_file(path).map_err(|e| format!("{}: no private key: {e}", path.display()))
+    PrivateKeyDer::from_pem_file(path)
+        .map_err(|e| format!("{}: no private key: {e}", path.display()))
 }
 
 /// The system's trusted roots (as `SSL_CERT_FILE` / `SSL_CERT_DIR` or the OS store say).

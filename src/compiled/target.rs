@@ -194,11 +194,20 @@ mod tests {
     fn base_url_forms() {
         assert_eq!(BaseUrl::parse("http://localhost").map(|u| u.port), Ok(80));
         let https = BaseUrl::parse("https://example.test/api/").expect("https parses");
-        assert_eq!((https.port, https.tls, https.prefix.as_str()), (443, true, "/api"));
+        assert_eq!(
+            (https.port, https.tls, https.prefix.as_str()),
+            (443, true, "/api")
+        );
         assert_eq!(https.to_string(), "https://example.test:443/api");
         let wss = BaseUrl::parse("wss://[::1]:8443").expect("wss parses");
-        assert_eq!((wss.host.as_str(), wss.port, wss.tls), ("[::1]", 8443, true));
-        assert_eq!(BaseUrl::parse("ws://h").map(|u| (u.port, u.tls)), Ok((80, false)));
+        assert_eq!(
+            (wss.host.as_str(), wss.port, wss.tls),
+            ("[::1]", 8443, true)
+        );
+        assert_eq!(
+            BaseUrl::parse("ws://h").map(|u| (u.port, u.tls)),
+            Ok((80, false))
+        );
         assert!(BaseUrl::parse("ftp://x").is_err());
         assert!(BaseUrl::parse("localhost:80").is_err());
         assert!(BaseUrl::parse("http://:80").is_err());

@@ -129,7 +129,10 @@ pub async fn start_with(
             let counts = Arc::new(tls::HandshakeCounts::default());
             let listener = tls::listen(listener, tls, counts.clone())?;
             let server = axum::serve(listener, app).with_graceful_shutdown(stopped);
-            (tokio::spawn(async move { drop(server.await) }), Some(counts))
+            (
+                tokio::spawn(async move { drop(server.await) }),
+                Some(counts),
+            )
         }
     };
     Ok(RunningTarget {
