@@ -271,3 +271,27 @@ impl ServerCertVerifier for AnyCertificate {
         self.0.signature_verification_algorithms.supported_schemes()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_problems_are_named() {
+        let insecure = TlsOptions {
+            insecure: true,
+            ..TlsOptions::default()
+        };
+        let e = Tls::new(&insecure, "bad host!").expect_err("not a server name");
+        assert!(e.contains("not a valid TLS server name"), "{e}");
+        // IP addresses (bracketed IPv6 too) are names a certificate can carry.
+        assert!(Tls::new(&insecure, "127.0.0.1").is_ok_and(|t| !t.verifies));
+        assert!(Tls::new(&insecure, "[::1]").is_ok());
+        let missing = TlsOptions {
+            ca: Some("/nonexistent/ca.pem".into()),
+            ..TlsOptions::default()
+        };
+        let e = Tls::new(&missing, "localhost").expect_err("no CA file");
+        assert!(e.contains("cannot read /nonexistent/ca.pem"), "{e}");
+    }
+}
