@@ -35,6 +35,7 @@ else
   KA_S=${KA_S:-10}
 fi
 KA_USERS=${KA_USERS:-64}          # keep-alive users of the TLS part (as wrk's -c64)
+KA_ROUNDS=${KA_ROUNDS:-3}         # plain/TLS pairs of the TLS part, alternating
 SIGNUP_MAX=${SIGNUP_MAX:-51200}    # stop doubling here even if everything passes
 MSG_MAX=${MSG_MAX:-512000}
 BUDGET_S=${BUDGET_S:-$([[ $QUICK == 1 ]] && echo 150 || echo 720)}  # past this, no retries/waits/bisection
@@ -386,8 +387,10 @@ if [[ " $PARTS " == *" tls "* ]]; then
     -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
     -addext basicConstraints=critical,CA:FALSE \
     -keyout "$SCEN/tls-key.pem" -out "$SCEN/tls-cert.pem" >"$OUT/logs/openssl.log" 2>&1
-  keepalive_step http
-  keepalive_step https
+  for ((round = 0; round < KA_ROUNDS; round++)); do
+    keepalive_step http
+    keepalive_step https
+  done
 fi
 
 # ---------------------------------------------------------------------------------------------
