@@ -42,7 +42,16 @@ impl AsyncRead for Stream {
     ) -> Poll<std::io::Result<()>> {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Stream::Tls(s) => {
+                // hyper polls its connection for reading several times per request, mostly
+                // when nothing has arrived; with no decrypted bytes waiting, ask the socket
+                // first (it registers the waker) instead of going through rustls's read path.
+                let (tcp, tls) = s.get_mut();
+                if tls.wants_read() {
+                    std::task::ready!(tcp.poll_read_ready(cx))?;
+                }
+                Pin::new(s.as_mut()).poll_read(cx, buf)
+            }
         }
     }
 }
