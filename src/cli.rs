@@ -78,7 +78,8 @@ pub enum Command {
 pub struct RunArgs {
     /// The scenario file (TOML), e.g. scenarios/quickstart.toml.
     pub file: PathBuf,
-    /// Send traffic to this base URL instead of the scenario's target, e.g. http://127.0.0.1:8080.
+    /// Send traffic to this base URL instead of the scenario's target, e.g. http://127.0.0.1:8080
+    /// or https://staging.example.com (the scenario's [target] ca, cert, key, insecure apply).
     #[arg(long, value_name = "URL")]
     pub target: Option<String>,
     /// Write the run directory here instead of reports/<scenario>-<UTC timestamp>/.
