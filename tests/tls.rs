@@ -1,8 +1,8 @@
 //! TLS end to end: the built-in messenger served over HTTPS and WSS on 127.0.0.1 (a throwaway CA
 //! and leaf certificate made by rcgen), driven by real scenario runs — the signup-and-chat flow
 //! with a private CA, certificate problems as `connect` errors that name them, `insecure = true`
-//! reported, `--target https://…`, mutual TLS, and per-user session resumption counted on the
-//! server's side.
+//! reported, `--target https://…`, mutual TLS, and per-user session resumption (a user's socket
+//! after its signup, and every socket reopened after a drop) counted on the server's side.
 
 mod common;
 
@@ -63,6 +63,10 @@ fn leaf(
 /// The built-in messenger over TLS on 127.0.0.1:0, in its own thread for the test binary's
 /// life; returns its address and its handshake counts.
 fn serve_tls(server: TlsServer) -> (SocketAddr, Arc<HandshakeCounts>) {
+    serve_tls_with(server, Knobs::default())
+}
+
+fn serve_tls_with(server: TlsServer, knobs: Knobs) -> (SocketAddr, Arc<HandshakeCounts>) {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -71,7 +75,7 @@ fn serve_tls(server: TlsServer) -> (SocketAddr, Arc<HandshakeCounts>) {
             .expect("runtime");
         rt.block_on(async move {
             let listen: SocketAddr = ([127, 0, 0, 1], 0).into();
-            let target = inrush::target::start_with(listen, Knobs::default(), Some(&server))
+            let target = inrush::target::start_with(listen, knobs, Some(&server))
                 .await
                 .expect("TLS target starts");
             let counts = target.tls.clone().expect("TLS counts");
@@ -175,6 +179,67 @@ stay_online = {{ constant = "60s" }}
     assert_eq!(s.counts.get("tls_resumed"), Some(&tls.resumed));
     assert!(s.target.starts_with("https://localhost:"), "{}", s.target);
     assert!(s.warnings.iter().all(|w| !w.contains("NOT verified")));
+}
+
+#[test]
+fn a_socket_reopened_after_a_drop_resumes_the_users_session() {
+    let scratch = Scratch::new();
+    let dir = scratch.dir.path();
+    let ca = ca("reconnect CA");
+    std::fs::write(dir.join("ca.pem"), &ca.pem).expect("write CA");
+    let (cert, key, _, _) = leaf(&ca, &["localhost"]);
+    // The server drops every socket after ~300 ms (exponential lifetimes): users reconnect.
+    let knobs = Knobs {
+        drop_sockets: Some(std::time::Duration::from_millis(300)),
+        ..Knobs::default()
+    };
+    let (addr, counts) = serve_tls_with(
+        TlsServer::new(vec![cert], key, None).expect("config"),
+        knobs,
+    );
+    let text = format!(
+        r#"name = "tls-reconnect"
+seed = 9
+[target]
+url = "https://localhost:{port}"
+ca = "ca.pem"
+[run]
+timeout = "5s"
+drain = "0s"
+reconnect = {{ attempts = 20, backoff = "20ms" }}
+[load]
+arrivals = "uniform"
+phases = [ {{ name = "only", duration = "1s", rate = 10 }} ]
+[user]
+contacts_known = 0
+contacts_unknown = 0
+messages = 0
+stay_online = {{ constant = "2s" }}
+"#,
+        port = addr.port()
+    );
+    let outcome = run_quiet(
+        scratch.scenario("reconnect", text),
+        scratch.out("run"),
+        None,
+    );
+    let s: &Summary = &outcome.summary;
+    let ws = &s.metrics["ws_connect"];
+    // Ten first opens, and each reopened socket is a sample of its own.
+    assert_eq!((ws.attempts, ws.errors), (10, 0), "{ws:?}");
+    assert_eq!(ws.count, 10 + ws.reconnects, "{ws:?}");
+    // Sockets live ~300 ms and users stay until the run ends: reconnects are all but certain.
+    assert!(ws.reconnects > 0, "{ws:?}");
+    let tls = s.tls.as_ref().expect("tls");
+    assert_eq!(
+        tls.handshakes,
+        counts.full() + counts.resumed(),
+        "{counts:?}"
+    );
+    // One full handshake per user; its socket and every reopened socket resumed.
+    assert_eq!(counts.full(), 10, "{counts:?}");
+    assert!(counts.resumed() >= 10 + ws.reconnects, "{counts:?} {ws:?}");
+    assert_eq!(tls.resumed, counts.resumed());
 }
 
 #[test]
