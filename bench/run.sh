@@ -24,6 +24,7 @@ if [[ $QUICK == 1 ]]; then
   MSG_START=${MSG_START:-4000}; WRK_S=${WRK_S:-4};         QUIET_WAIT=${QUIET_WAIT:-5}
   CONN_N1=${CONN_N1:-5000};      CONN_N2=${CONN_N2:-15000}; CONN_RATE=${CONN_RATE:-1000}
   CONN_HOLD_S=${CONN_HOLD_S:-8}
+  KA_S=${KA_S:-5}
 else
   CONN_N1=${CONN_N1:-5000};      CONN_N2=${CONN_N2:-15000}; CONN_RATE=${CONN_RATE:-1000}
   CONN_HOLD_S=${CONN_HOLD_S:-20}
@@ -31,13 +32,16 @@ else
   SIGNUP_START=${SIGNUP_START:-50}
   MSG_USERS=${MSG_USERS:-1000}; MSG_JOIN_S=${MSG_JOIN_S:-5}; MSG_CHAT_S=${MSG_CHAT_S:-15}
   MSG_START=${MSG_START:-1000}; WRK_S=${WRK_S:-10}
+  KA_S=${KA_S:-10}
 fi
+KA_USERS=${KA_USERS:-64}          # keep-alive users of the TLS part (as wrk's -c64)
+KA_ROUNDS=${KA_ROUNDS:-3}         # plain/TLS pairs of the TLS part, alternating
 SIGNUP_MAX=${SIGNUP_MAX:-51200}    # stop doubling here even if everything passes
 MSG_MAX=${MSG_MAX:-512000}
 BUDGET_S=${BUDGET_S:-$([[ $QUICK == 1 ]] && echo 150 || echo 720)}  # past this, no retries/waits/bisection
 RETRY=${RETRY:-1}                # reruns of a step that failed while other load used a pinned core
 QUIET_WAIT=${QUIET_WAIT:-20}      # before each step, wait up to this long for both cores to be idle
-PARTS=${PARTS:-signup message wrk connected}   # which parts to run (in this order)
+PARTS=${PARTS:-signup message wrk connected tls}   # which parts to run (in this order)
 STRICT_LAG_MS=${STRICT_LAG_MS:-1}  # the signup sweep also bisects the rate with schedule lag p99 below this
 export LAG_MS=${LAG_MS:-5} STRICT_LAG_MS
 TARGET_CORE=${TARGET_CORE:-0}
@@ -108,13 +112,15 @@ if "$BIN" run --help 2>/dev/null | grep -q -- --accept-overload; then
   ACCEPT_OVERLOAD=(--accept-overload)
 fi
 
-# Starts a fresh target (no registered phones, no sockets) on a free port, pinned to TARGET_CORE.
+# Starts a fresh target (no registered phones, no sockets) on a free port, pinned to TARGET_CORE;
+# `start_target NAME https` serves it over TLS with the bench's throwaway certificate.
 start_target() {
-  local name=$1
+  local name=$1 scheme=${2:-http} tls=()
+  [[ $scheme == https ]] && tls=(--tls-cert "$SCEN/tls-cert.pem" --tls-key "$SCEN/tls-key.pem")
   PORT=$(py freeport)
-  taskset -c "$TARGET_CORE" "$BIN" serve --listen "127.0.0.1:$PORT" >"$OUT/logs/serve-$name.log" 2>&1 &
+  taskset -c "$TARGET_CORE" "$BIN" serve --listen "127.0.0.1:$PORT" "${tls[@]}" >"$OUT/logs/serve-$name.log" 2>&1 &
   SP=$!
-  py wait-healthy "$PORT" 10
+  py wait-healthy "$PORT" 10 "$scheme"
 }
 
 # CPU use of the pinned cores and of the target around a measured command: the machine may be
@@ -373,7 +379,7 @@ if [[ " $PARTS " == *" soak "* ]]; then
   rc=0
   timeout --signal=INT --kill-after=10 $((SOAK_S + 120)) \
     taskset -c "$GEN_CORE" "$BIN" run "$f" --target "http://127.0.0.1:$PORT" \
-    --out "$dir" --workers 1 --quiet --seed "$((2000 + STEP))" >"$OUT/logs/run-$STEP.log" 2>&1 &
+    --out "$dir" --workers 1 --quiet "${ACCEPT_OVERLOAD[@]}" --seed "$((2000 + STEP))" >"$OUT/logs/run-$STEP.log" 2>&1 &
   gp=$!
   ip=""
   for ((i = 0; i < 50; i++)); do
@@ -390,6 +396,40 @@ if [[ " $PARTS " == *" soak "* ]]; then
   [[ -z $sampler ]] || wait "$sampler" || true
   stop_target
   py soak-eval "$samples" "$RESULTS" "rate=$SOAK_RATE" "seconds=$SOAK_S" "warm_s=$SOAK_WARM_S" "rc=$rc" || true
+fi
+
+# ---------------------------------------------------------------------------------------------
+# keepalive_step SCHEME: KA_USERS users send GET /healthz back to back on one keep-alive
+# connection each for KA_S seconds, against a fresh target served over SCHEME (http or https).
+keepalive_step() {
+  local scheme=$1 f="$SCEN/keepalive-$1.toml" rc=0 measured
+  STEP=$((STEP + 1))
+  local dir="$OUT/steps/$STEP-keepalive-$scheme"
+  # The TLS run trusts the throwaway certificate as its CA (a path relative to the scenario).
+  py keepalive-scenario "$KA_USERS" "$KA_S" "$([[ $scheme == https ]] && echo tls-cert.pem)" >"$f"
+  py wait-quiet "$QUIET_WAIT" "$GEN_CORE" "$TARGET_CORE"
+  start_target "$STEP" "$scheme"
+  measure_begin
+  timeout --signal=INT --kill-after=10 $((KA_S + 60)) \
+    taskset -c "$GEN_CORE" "$BIN" run "$f" --target "$scheme://127.0.0.1:$PORT" \
+    --out "$dir" --workers 1 --quiet --seed $((1000 + STEP)) "${ACCEPT_OVERLOAD[@]}" >"$OUT/logs/run-$STEP.log" 2>&1 || rc=$?
+  measured=$(measure_end)
+  stop_target
+  # shellcheck disable=SC2086
+  py keepalive-eval "$scheme" "$dir/summary.json" "$RESULTS" "users=$KA_USERS" "rc=$rc" $measured || true
+}
+
+if [[ " $PARTS " == *" tls "* ]]; then
+  log "tls: $KA_USERS keep-alive users for ${KA_S}s, plain HTTP then HTTPS, same target build"
+  # A throwaway P-256 certificate for localhost (not a CA: rustls trusts it as its own anchor).
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+    -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
+    -addext basicConstraints=critical,CA:FALSE \
+    -keyout "$SCEN/tls-key.pem" -out "$SCEN/tls-cert.pem" >"$OUT/logs/openssl.log" 2>&1
+  for ((round = 0; round < KA_ROUNDS; round++)); do
+    keepalive_step http
+    keepalive_step https
+  done
 fi
 
 # ---------------------------------------------------------------------------------------------

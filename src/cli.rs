@@ -82,7 +82,8 @@ pub enum Command {
 pub struct RunArgs {
     /// The scenario file (TOML), e.g. scenarios/quickstart.toml.
     pub file: PathBuf,
-    /// Send traffic to this base URL instead of the scenario's target, e.g. http://127.0.0.1:8080.
+    /// Send traffic to this base URL instead of the scenario's target, e.g. http://127.0.0.1:8080
+    /// or https://staging.example.com (the scenario's [target] ca, cert, key, insecure apply).
     #[arg(long, value_name = "URL")]
     pub target: Option<String>,
     /// Write the run directory here instead of reports/<scenario>-<UTC timestamp>/. It must not
@@ -173,9 +174,27 @@ pub struct ServeArgs {
     /// Drop each WebSocket after a random lifetime with this mean, e.g. 30s.
     #[arg(long, value_parser = duration, value_name = "DURATION")]
     pub drop_sockets: Option<Duration>,
+    /// Serve HTTPS and WSS with this certificate chain (PEM; with --tls-key).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Require clients to present a certificate issued by a CA of this PEM file (mutual TLS).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
 }
 
 impl ServeArgs {
+    /// The TLS to serve with, when --tls-cert and --tls-key are given.
+    pub fn tls(&self) -> Option<crate::ServeTls> {
+        Some(crate::ServeTls {
+            cert: self.tls_cert.clone()?,
+            key: self.tls_key.clone()?,
+            client_ca: self.tls_client_ca.clone(),
+        })
+    }
+
     /// The built-in messenger's knobs: the defaults, with what the command line sets.
     pub fn knobs(&self) -> crate::target::Knobs {
         let mut knobs = crate::target::Knobs::default();

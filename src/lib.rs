@@ -152,19 +152,41 @@ pub fn compare(
     Ok(comparison)
 }
 
-/// `inrush serve`: runs the built-in messenger on `listen` with `knobs` until Ctrl-C.
-pub fn serve(listen: std::net::SocketAddr, knobs: target::Knobs) -> Result<(), Error> {
+/// `inrush serve`'s TLS: a certificate chain and key (PEM files), and optionally the CAs whose
+/// client certificates it requires.
+#[derive(Debug, Clone)]
+pub struct ServeTls {
+    pub cert: std::path::PathBuf,
+    pub key: std::path::PathBuf,
+    pub client_ca: Option<std::path::PathBuf>,
+}
+
+/// `inrush serve`: runs the built-in messenger on `listen` with `knobs` until Ctrl-C, over TLS
+/// when `tls` is given.
+pub fn serve(
+    listen: std::net::SocketAddr,
+    knobs: target::Knobs,
+    tls: Option<ServeTls>,
+) -> Result<(), Error> {
     knobs.validate().map_err(Error::Usage)?;
+    let tls = match &tls {
+        Some(t) => Some(
+            target::TlsServer::from_pem_files(&t.cert, &t.key, t.client_ca.as_deref())
+                .map_err(|e| Error::Usage(format!("--tls-cert/--tls-key: {e}")))?,
+        ),
+        None => None,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| Error::Run(format!("cannot start the async runtime: {e}")))?;
     runtime.block_on(async {
-        let server = target::start(listen, knobs)
+        let server = target::start_with(listen, knobs, tls.as_ref())
             .await
             .map_err(|e| Error::Run(format!("cannot listen on {listen}: {e}")))?;
         eprintln!(
-            "inrush built-in messenger listening on http://{} (Ctrl-C to stop)",
+            "inrush built-in messenger listening on {}://{} (Ctrl-C to stop)",
+            if tls.is_some() { "https" } else { "http" },
             server.addr
         );
         let _ = tokio::signal::ctrl_c().await;

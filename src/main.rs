@@ -58,7 +58,7 @@ fn main() -> ExitCode {
         )
         .map(|_| ExitCode::SUCCESS),
         Command::Serve(args) => {
-            inrush::serve(args.listen, args.knobs()).map(|()| ExitCode::SUCCESS)
+            inrush::serve(args.listen, args.knobs(), args.tls()).map(|()| ExitCode::SUCCESS)
         }
     };
     result.unwrap_or_else(|e| {

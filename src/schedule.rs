@@ -148,6 +148,7 @@ mod tests {
             source: "t.toml".into(),
             seed,
             target: Target::Builtin(Knobs::default()),
+            tls: Default::default(),
             arrivals: kind,
             phases,
             max_users: None,

@@ -2,8 +2,9 @@
 //! sees it — send a frame, wait for the next one, close — in inrush's own terms ([`Frame`],
 //! [`Closed`]), so that the user runtime never matches a protocol library's types.
 //!
-//! WebSocket (`clients/ws.rs`) is the first implementation. TLS sockets, other protocols and
-//! HTTP long-poll deliveries plug in here later, as further transports behind the same methods.
+//! WebSocket (`clients/ws.rs`) is the first implementation, over plain TCP or TLS
+//! (`clients/stream.rs`). Other protocols and HTTP long-poll deliveries plug in here later, as
+//! further transports behind the same methods.
 //!
 //! This is every message's path, so it stays lean: a frame's bytes are moved in and out of the
 //! socket, never copied; nothing is boxed per frame; the connection is the socket plus the
@@ -18,6 +19,7 @@ use futures_util::{FutureExt, SinkExt};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 
 use crate::clients::region_link::{Inbox, Link};
+use crate::clients::tls::UserTls;
 use crate::clients::ws::OUT_QUEUE;
 use crate::clients::{ws, Endpoint, OpError};
 use crate::metrics::ErrorClass;
@@ -155,16 +157,18 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// Opens a WebSocket to `path_and_query` with extra headers and offered subprotocols.
+    /// Opens a WebSocket to `path_and_query` with extra headers and offered subprotocols, over
+    /// TLS when `tls` is given (the user's, shared with its HTTP connection).
     pub async fn open_ws(
         endpoint: &Endpoint,
         path_and_query: &str,
         headers: &[(String, String)],
         subprotocols: &[String],
         source: Option<std::net::IpAddr>,
+        tls: Option<&UserTls>,
     ) -> Result<Connection, OpError> {
         let socket =
-            ws::connect_with(endpoint, path_and_query, headers, subprotocols, source).await?;
+            ws::connect_with(endpoint, path_and_query, headers, subprotocols, source, tls).await?;
         Ok(Connection::over(socket))
     }
 
@@ -330,8 +334,9 @@ mod tests {
             authority: addr.to_string(),
             prefix: String::new(),
             sources: Vec::new(),
+            tls: None,
         };
-        let mut conn = Connection::open_ws(&endpoint, "/", &[], &[], None)
+        let mut conn = Connection::open_ws(&endpoint, "/", &[], &[], None, None)
             .await
             .expect("handshake with the loopback peer");
         let mut link = Link::ideal();
@@ -380,9 +385,10 @@ mod tests {
             authority: addr.to_string(),
             prefix: String::new(),
             sources: Vec::new(),
+            tls: None,
         };
         let stall = Duration::from_millis(200);
-        let mut conn = Connection::open_ws(&endpoint, "/", &[], &[], None)
+        let mut conn = Connection::open_ws(&endpoint, "/", &[], &[], None, None)
             .await
             .expect("handshake with the loopback peer")
             .stall_limit(stall);

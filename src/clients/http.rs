@@ -7,7 +7,10 @@ use hyper::client::conn::http1::SendRequest;
 use hyper::{Method, Request};
 use hyper_util::rt::TokioIo;
 
+use std::rc::Rc;
+
 use crate::clients::region_link::Link;
+use crate::clients::tls::UserTls;
 use crate::clients::{Endpoint, OpError};
 use crate::metrics::ErrorClass;
 
@@ -21,7 +24,10 @@ fn request_failed(e: &hyper::Error) -> OpError {
     if e.is_parse() || e.is_parse_status() || e.is_parse_too_large() {
         OpError::new(ErrorClass::Protocol, format!("malformed response: {e}"))
     } else {
-        OpError::new(ErrorClass::Connect, format!("request failed: {e}"))
+        OpError::new(
+            ErrorClass::Connect,
+            format!("request failed: {}", with_causes(e)),
+        )
     }
 }
 
@@ -29,6 +35,8 @@ pub struct HttpClient {
     sender: Option<SendRequest<Full<Bytes>>>,
     /// The local address to connect from, if the scenario sets some.
     source: Option<std::net::IpAddr>,
+    /// The user's TLS state when the target is `https://` (shared with its WebSocket).
+    tls: Option<Rc<UserTls>>,
 }
 
 #[derive(Debug)]
@@ -39,19 +47,32 @@ pub struct Response {
 }
 
 impl HttpClient {
-    /// A client whose connections leave from `source`.
-    pub fn with_source(source: Option<std::net::IpAddr>) -> Self {
+    /// A client whose connections leave from `source`, over TLS when `tls` is given.
+    pub fn new(source: Option<std::net::IpAddr>, tls: Option<Rc<UserTls>>) -> Self {
         HttpClient {
             sender: None,
             source,
+            tls,
         }
+    }
+
+    /// The user's TLS state, for its WebSocket to share (and for its handshakes to be recorded).
+    pub fn tls(&self) -> Option<&Rc<UserTls>> {
+        self.tls.as_ref()
+    }
+
+    /// Lets the kept-alive connection go (the next request opens a new one); the TLS session
+    /// stays, so that connection resumes it.
+    pub fn disconnect(&mut self) {
+        self.sender = None;
     }
 
     async fn connect(
         endpoint: &Endpoint,
         source: Option<std::net::IpAddr>,
+        tls: Option<&UserTls>,
     ) -> Result<SendRequest<Full<Bytes>>, OpError> {
-        let stream = crate::clients::tcp::tcp(endpoint, source).await?;
+        let stream = crate::clients::stream::open(endpoint, source, tls).await?;
         let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(|e| OpError::new(ErrorClass::Connect, format!("http handshake: {e}")))?;
@@ -81,9 +102,13 @@ impl HttpClient {
         let mut sender = match reusable {
             Some(s) => s,
             None => {
-                // A new connection first costs the user's network a round trip.
+                // A new connection first costs the user's network a round trip, and TLS 1.3's
+                // handshake one more.
                 link.round_trip().await;
-                Self::connect(endpoint, self.source).await?
+                if self.tls.is_some() {
+                    link.round_trip().await;
+                }
+                Self::connect(endpoint, self.source, self.tls.as_deref()).await?
             }
         };
         let mut req = Request::builder()
@@ -129,4 +154,17 @@ impl HttpClient {
             body,
         })
     }
+}
+
+/// An error with its causes: hyper's own text is generic ("connection error") and the reason
+/// (a reset, a TLS alert such as a required client certificate) is in its sources.
+fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }

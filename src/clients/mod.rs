@@ -1,12 +1,14 @@
-//! The protocol clients a simulated user talks through (HTTP, WebSocket, the TCP connect under
-//! both, the region's simulated network), the one connection seam the runtime holds a socket
-//! through (`connection`), and the error every failed operation carries.
+//! The protocol clients a simulated user talks through (HTTP, WebSocket, the TCP connect and
+//! TLS under both, the region's simulated network), the one connection seam the runtime holds a
+//! socket through (`connection`), and the error every failed operation carries.
 
 pub mod connection;
 pub mod http;
 pub mod region_link;
 pub mod retry_after;
+pub mod stream;
 pub mod tcp;
+pub mod tls;
 pub mod ws;
 
 use crate::metrics::ErrorClass;
@@ -50,9 +52,16 @@ pub struct Endpoint {
     pub prefix: String,
     /// Local addresses to connect from (`[run] source_addresses`); empty: the system chooses.
     pub sources: Vec<std::net::IpAddr>,
+    /// TLS settings when the target is `https://` (WebSockets are then `wss://`).
+    pub tls: Option<std::sync::Arc<tls::Tls>>,
 }
 
 impl Endpoint {
+    /// A user's TLS state (its own session store), when the endpoint speaks TLS.
+    pub fn user_tls(&self) -> Option<std::rc::Rc<tls::UserTls>> {
+        self.tls.as_ref().map(|t| t.for_user())
+    }
+
     /// The source address of user `index`: users are dealt round-robin over the addresses, so
     /// each address carries an even share of the connections.
     pub fn source_for(&self, index: u64) -> Option<std::net::IpAddr> {

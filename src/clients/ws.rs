@@ -1,15 +1,16 @@
 //! WebSocket connections of simulated users: small buffers, because a surge holds many sockets
 //! open and idle (tungstenite's default read buffer alone is 128 KiB per socket).
 
-use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::WebSocketStream;
 
+use crate::clients::stream::Stream;
+use crate::clients::tls::UserTls;
 use crate::clients::{Endpoint, OpError};
 use crate::metrics::ErrorClass;
 
-pub type Socket = WebSocketStream<TcpStream>;
+pub type Socket = WebSocketStream<Stream>;
 
 /// The largest frame (and message) a user accepts from the target: 1 MiB, as a browser's
 /// typical limits go. A larger one is refused with a `protocol` error.
@@ -29,17 +30,22 @@ pub fn client_config() -> WebSocketConfig {
         .max_frame_size(Some(MAX_FRAME))
 }
 
-/// Opens a WebSocket with extra headers and offered subprotocols.
+/// Opens a WebSocket with extra headers and offered subprotocols (`wss://` when the user has
+/// TLS).
 pub async fn connect_with(
     endpoint: &Endpoint,
     path_and_query: &str,
     headers: &[(String, String)],
     subprotocols: &[String],
     source: Option<std::net::IpAddr>,
+    tls: Option<&UserTls>,
 ) -> Result<Socket, OpError> {
     let url = format!(
-        "ws://{}{}{}",
-        endpoint.authority, endpoint.prefix, path_and_query
+        "{}://{}{}{}",
+        if tls.is_some() { "wss" } else { "ws" },
+        endpoint.authority,
+        endpoint.prefix,
+        path_and_query
     );
     // The URL may carry a token: errors say what is wrong, never the URL itself.
     let mut request = url
@@ -60,7 +66,7 @@ pub async fn connect_with(
             .headers_mut()
             .insert("sec-websocket-protocol", value);
     }
-    let stream = crate::clients::tcp::tcp(endpoint, source).await?;
+    let stream = crate::clients::stream::open(endpoint, source, tls).await?;
     handshake(stream, &request).await
 }
 
@@ -80,7 +86,7 @@ const MAX_HANDSHAKE: usize = 16 * 1024;
 /// bytes that followed the response handed over instead, an idle user's socket costs the
 /// configured 512 bytes (see bench/README.md, connected users).
 async fn handshake(
-    mut stream: TcpStream,
+    mut stream: Stream,
     request: &tokio_tungstenite::tungstenite::handshake::client::Request,
 ) -> Result<Socket, OpError> {
     use tokio::io::AsyncWriteExt;
@@ -149,7 +155,7 @@ async fn handshake(
 
 /// Reads the response head, up to its blank line; returns what was read (the head and any bytes
 /// behind it) and where the head ends.
-async fn read_head(stream: &mut TcpStream) -> Result<(Vec<u8>, usize), OpError> {
+async fn read_head(stream: &mut Stream) -> Result<(Vec<u8>, usize), OpError> {
     use tokio::io::AsyncReadExt;
     let mut buf = Vec::with_capacity(512);
     loop {

@@ -66,11 +66,25 @@ pub fn describe(plan: &Plan) -> String {
     out
 }
 
+/// Whom an `https://` target's certificate must come from, and the client certificate.
+fn tls_trust(tls: &crate::clients::tls::TlsOptions) -> String {
+    let trust = match (&tls.ca, tls.insecure) {
+        (_, true) => "certificates NOT verified".to_string(),
+        (Some(ca), false) => format!("trusting the CAs of {}", ca.display()),
+        (None, false) => "trusting the system's CAs".to_string(),
+    };
+    match &tls.client_cert {
+        Some((cert, _)) => format!("{trust}, client certificate {}", cert.display()),
+        None => trust,
+    }
+}
+
 /// The target, the phases (their shape and volume) and the total; returns the expected number
 /// of open arrivals.
 fn scenario_and_phases(plan: &Plan, out: &mut String) -> f64 {
     let target = match &plan.target {
         Target::Builtin(_) => "built-in messenger (started in-process)".to_string(),
+        Target::Url(u) if u.tls => format!("{u} ({})", tls_trust(&plan.tls)),
         Target::Url(u) => u.to_string(),
     };
     let _ = writeln!(

@@ -40,6 +40,8 @@ pub struct Plan {
     pub source: PathBuf,
     pub seed: u64,
     pub target: Target,
+    /// `[target]`'s TLS settings, used when the target is `https://`.
+    pub tls: crate::clients::tls::TlsOptions,
     pub arrivals: Arrivals,
     pub phases: Vec<Phase>,
     pub max_users: Option<u64>,
@@ -154,6 +156,7 @@ pub fn compile(
     let name = compile_name(&file.name, &mut problems);
     let seed = compile_seed(seed_override, &file.seed, &mut problems);
     let target = target::compile(&file.target, &mut problems);
+    let tls = target::compile_tls(path, file.target.get_ref(), &mut problems);
     let load::Section {
         arrivals,
         phases,
@@ -197,7 +200,11 @@ pub fn compile(
         )
     };
     let flows = std::sync::Arc::new(flows);
-    let catalog = flows.catalog.clone();
+    let catalog = if target.speaks_tls() {
+        flows.catalog.clone().with_tls()
+    } else {
+        flows.catalog.clone()
+    };
     let phase_names: Vec<String> = phases.iter().map(|p| p.name.clone()).collect();
     let regions = crate::compiled::region::compile(&file.regions, &phase_names, &mut problems);
     let scopes: Vec<String> = phase_names
@@ -220,6 +227,7 @@ pub fn compile(
         source: path.to_path_buf(),
         seed,
         target,
+        tls,
         arrivals,
         phases,
         max_users,
@@ -326,7 +334,8 @@ phases = [ { name = "a", duration = "2s", rate = 10 }, { name = "b", duration = 
             Target::Url(BaseUrl {
                 host: "127.0.0.1".into(),
                 port: 9,
-                prefix: "/api".into()
+                prefix: "/api".into(),
+                tls: false,
             })
         );
         let ramp = plan.phases[1].ramp().expect("phase 1 is a ramp");

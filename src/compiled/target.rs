@@ -1,8 +1,11 @@
 //! The service under test: the built-in messenger with its knobs, or a base URL.
 
+use std::path::Path;
+
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::clients::tls::{self, TlsOptions};
 use crate::scenario::{self, Problems};
 use crate::target::Knobs;
 
@@ -14,26 +17,33 @@ pub enum Target {
     Url(BaseUrl),
 }
 
-/// `http://host:port/prefix` — where the API lives. Plain HTTP and WebSocket (`ws://`).
+/// `http(s)://host:port/prefix` — where the API lives. Its WebSocket is `ws://` below an
+/// `http://` base and `wss://` below an `https://` one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BaseUrl {
     pub host: String,
     pub port: u16,
     /// Path prefix without a trailing slash, e.g. `` or `/api`.
     pub prefix: String,
+    /// `https://` (or `wss://`): every connection speaks TLS.
+    pub tls: bool,
 }
 
 impl BaseUrl {
+    /// Parses `http://`, `https://`, and the WebSocket forms `ws://` and `wss://` (the same
+    /// server, so the same base).
     pub fn parse(text: &str) -> Result<BaseUrl, String> {
-        let rest = if let Some(rest) = text.strip_prefix("http://") {
-            rest
-        } else if text.starts_with("https://") {
-            return Err(
-                "https:// targets are not supported yet (no TLS in the client); use http:// or a TLS-terminating proxy"
-                    .into(),
-            );
-        } else {
-            return Err(format!("`{text}` is not an http:// URL"));
+        let (scheme, rest) = text
+            .split_once("://")
+            .ok_or_else(|| format!("`{text}` is not an http:// or https:// URL"))?;
+        let tls = match scheme.to_ascii_lowercase().as_str() {
+            "http" | "ws" => false,
+            "https" | "wss" => true,
+            _ => {
+                return Err(format!(
+                    "`{text}`: the scheme `{scheme}` is not http, https, ws or wss"
+                ))
+            }
         };
         let (authority, path) = match rest.find('/') {
             Some(i) => rest.split_at(i),
@@ -49,7 +59,7 @@ impl BaseUrl {
                     .map_err(|_| format!("`{p}` is not a port number"))?;
                 (h.to_string(), port)
             }
-            _ => (authority.to_string(), 80),
+            _ => (authority.to_string(), if tls { 443 } else { 80 }),
         };
         if host.is_empty() {
             return Err(format!("`{text}` has no host"));
@@ -58,6 +68,7 @@ impl BaseUrl {
             host,
             port,
             prefix: path.trim_end_matches('/').to_string(),
+            tls,
         })
     }
 
@@ -69,7 +80,68 @@ impl BaseUrl {
 
 impl std::fmt::Display for BaseUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "http://{}:{}{}", self.host, self.port, self.prefix)
+        let scheme = if self.tls { "https" } else { "http" };
+        write!(f, "{scheme}://{}:{}{}", self.host, self.port, self.prefix)
+    }
+}
+
+impl Target {
+    /// Whether the run's connections speak TLS.
+    pub fn speaks_tls(&self) -> bool {
+        matches!(self, Target::Url(u) if u.tls)
+    }
+}
+
+/// `[target]`'s TLS settings: `ca`, `cert` + `key`, `insecure`. Files are read here too, so that
+/// `inrush validate` names an unreadable or malformed one at its position. They apply whenever
+/// the run's URL is `https://` — the file's or `--target`'s — and are unused otherwise (so a
+/// scenario can keep its staging CA and still run against a local plain target).
+pub(super) fn compile_tls(
+    scenario: &Path,
+    section: &scenario::TargetSection,
+    problems: &mut Problems,
+) -> TlsOptions {
+    let dir = scenario.parent().unwrap_or(Path::new("."));
+    let mut file = |f: &Option<Spanned<String>>, read: &dyn Fn(&Path) -> Result<(), String>| {
+        let f = f.as_ref()?;
+        let path = dir.join(f.get_ref());
+        if let Err(e) = read(&path) {
+            problems.add(f.span(), e);
+        }
+        Some(path)
+    };
+    let ca = file(&section.ca, &|p| tls::read_roots(p).map(drop));
+    let cert = file(&section.cert, &|p| tls::read_chain(p).map(drop));
+    let key = file(&section.key, &|p| tls::read_key(p).map(drop));
+    let insecure = section.insecure.as_ref().is_some_and(|i| *i.get_ref());
+    let client_cert = match (cert, key) {
+        (Some(c), Some(k)) => Some((c, k)),
+        (None, None) => None,
+        _ => {
+            let (span, missing) = match (&section.cert, &section.key) {
+                (Some(c), None) => (c.span(), "key"),
+                (None, Some(k)) => (k.span(), "cert"),
+                _ => (0..0, ""),
+            };
+            problems.add(
+                span,
+                format!("a client certificate needs both `cert` and `key`: `{missing}` is missing"),
+            );
+            None
+        }
+    };
+    if let (Some(ca), Some(i)) = (&section.ca, &section.insecure) {
+        if *i.get_ref() {
+            problems.add(
+                ca.span(),
+                "`insecure = true` accepts any certificate, so `ca` would not be used: keep one of them",
+            );
+        }
+    }
+    TlsOptions {
+        ca,
+        client_cert,
+        insecure,
     }
 }
 
@@ -107,7 +179,7 @@ pub(super) fn compile(
         _ => {
             problems.add(
                 section.span(),
-                "target needs exactly one of `builtin = { ... }` or `url = \"http://...\"`",
+                "target needs exactly one of `builtin = { ... }` or `url = \"http(s)://...\"`",
             );
             Target::Builtin(Knobs::default())
         }
@@ -121,7 +193,23 @@ mod tests {
     #[test]
     fn base_url_forms() {
         assert_eq!(BaseUrl::parse("http://localhost").map(|u| u.port), Ok(80));
-        assert!(BaseUrl::parse("https://x").is_err());
+        let https = BaseUrl::parse("https://example.test/api/").expect("https parses");
+        assert_eq!(
+            (https.port, https.tls, https.prefix.as_str()),
+            (443, true, "/api")
+        );
+        assert_eq!(https.to_string(), "https://example.test:443/api");
+        let wss = BaseUrl::parse("wss://[::1]:8443").expect("wss parses");
+        assert_eq!(
+            (wss.host.as_str(), wss.port, wss.tls),
+            ("[::1]", 8443, true)
+        );
+        assert_eq!(
+            BaseUrl::parse("ws://h").map(|u| (u.port, u.tls)),
+            Ok((80, false))
+        );
+        assert!(BaseUrl::parse("ftp://x").is_err());
+        assert!(BaseUrl::parse("localhost:80").is_err());
         assert!(BaseUrl::parse("http://:80").is_err());
         assert!(BaseUrl::parse("http://h:99999").is_err());
     }

@@ -41,6 +41,12 @@ impl MetricId {
     }
 }
 
+/// Every TLS handshake's time, from the TCP connection being up to the session being
+/// established (also part of the latency of the step that opened the connection).
+pub const TLS_HANDSHAKE: &str = "tls_handshake";
+/// How many of those handshakes resumed an earlier session of the same user.
+pub const TLS_RESUMED: &str = "tls_resumed";
+
 /// The names of every metric of a run, fixed when the plan is compiled: the four built-in
 /// ones, then one per named step in flow order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,6 +83,25 @@ impl Catalog {
     pub fn with_counters(mut self, counters: Vec<String>) -> Catalog {
         self.counters = counters;
         self
+    }
+
+    /// The same catalog with the TLS figures of a run whose target speaks TLS: the
+    /// `tls_handshake` metric after the steps, and the `tls_resumed` count.
+    pub fn with_tls(mut self) -> Catalog {
+        if !self.names.iter().any(|n| n == TLS_HANDSHAKE) {
+            self.names.push(TLS_HANDSHAKE.to_string());
+        }
+        if !self.counters.iter().any(|n| n == TLS_RESUMED) {
+            self.counters.push(TLS_RESUMED.to_string());
+        }
+        self
+    }
+
+    /// Where TLS handshakes are recorded (the metric, and the counter of resumed ones), when
+    /// the run speaks TLS.
+    pub fn tls(&self) -> Option<(MetricId, usize)> {
+        let counter = self.counters.iter().position(|n| n == TLS_RESUMED)?;
+        Some((self.id(TLS_HANDSHAKE)?, counter))
     }
 
     pub fn counters(&self) -> &[String] {

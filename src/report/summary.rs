@@ -364,6 +364,24 @@ pub struct ThresholdResult {
     pub passed: bool,
 }
 
+/// How the run spoke TLS to an `https://` target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TlsSummary {
+    /// Whether server certificates were verified (`false` under `insecure = true`).
+    pub verified: bool,
+    /// Whether users presented a client certificate (mutual TLS).
+    pub client_certificate: bool,
+    /// Handshakes completed (the `tls_handshake` metric's count) and how many of them resumed
+    /// the user's earlier session.
+    pub handshakes: u64,
+    pub resumed: u64,
+}
+
+/// The warning of a run that did not verify certificates (printed at its start, kept in its
+/// report).
+pub const UNVERIFIED_TLS: &str = "TLS certificates were NOT verified (`insecure = true`): the \
+     target's identity is unchecked, so these results may not come from the service you meant";
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     pub schema: String,
@@ -371,6 +389,9 @@ pub struct Summary {
     pub description: String,
     pub seed: u64,
     pub target: String,
+    /// Present when the target was `https://`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsSummary>,
     pub inrush_version: String,
     pub started_at: String,
     /// The run as measured: its load phases, then the drain.
@@ -475,6 +496,9 @@ pub fn contacts_of(r: &Recorder) -> Contacts {
 /// Warnings a reader must not miss: the generator fell behind, arrivals were dropped.
 pub fn warnings(s: &Summary) -> Vec<String> {
     let mut w = Vec::new();
+    if s.tls.as_ref().is_some_and(|t| !t.verified) {
+        w.push(UNVERIFIED_TLS.to_string());
+    }
     if let Some(lag) = s.arrivals.schedule_lag_ms {
         if lag.p99 > LAG_WARN_MS {
             w.push(format!(

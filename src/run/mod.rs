@@ -11,6 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::{mpsc, watch};
 
+use crate::clients::tls::Tls;
 use crate::clients::Endpoint;
 use crate::compiled::{BaseUrl, Plan, Target};
 use crate::error::Error;
@@ -62,6 +63,10 @@ pub fn run(opts: &RunOptions) -> Result<Outcome, Error> {
     if let Some(url) = &opts.target {
         let url = BaseUrl::parse(url).map_err(|e| Error::Usage(format!("--target: {e}")))?;
         plan.target = Target::Url(url);
+        // The scenario's `[target]` TLS settings (ca, cert, insecure) apply to the new URL.
+        if plan.target.speaks_tls() {
+            plan.catalog = plan.catalog.clone().with_tls();
+        }
     }
     let phases = plan.scopes();
     for expr in &opts.thresholds {
@@ -80,6 +85,10 @@ pub fn run(opts: &RunOptions) -> Result<Outcome, Error> {
     if !opts.quiet {
         for w in &limit_warnings {
             eprintln!("warning: {w}");
+        }
+        // Said before any traffic; the summary says it again (`tls.verified`, its warnings).
+        if plan.target.speaks_tls() && plan.tls.insecure {
+            eprintln!("warning: {}", crate::report::summary::UNVERIFIED_TLS);
         }
     }
     let workers = opts
@@ -253,6 +262,7 @@ impl TargetHandle {
                     authority: server.addr.to_string(),
                     prefix: String::new(),
                     sources,
+                    tls: None,
                 };
                 TargetHandle {
                     builtin: Some(server),
@@ -261,12 +271,19 @@ impl TargetHandle {
                 }
             }
             Target::Url(url) => {
+                let tls = match url.tls {
+                    true => Some(Arc::new(Tls::new(&plan.tls, &url.host).map_err(|e| {
+                        NoTarget::Failed(Error::Usage(format!("[target] TLS: {e}")))
+                    })?)),
+                    false => None,
+                };
                 let addr = resolve(url).await.map_err(NoTarget::Unreachable)?;
                 let endpoint = Endpoint {
                     addr,
                     authority: url.authority(),
                     prefix: url.prefix.clone(),
                     sources,
+                    tls,
                 };
                 TargetHandle {
                     builtin: None,

@@ -31,6 +31,7 @@ pub(super) fn build_summary(
         description: plan.description.clone(),
         seed: plan.seed,
         target,
+        tls: tls_of(plan, c),
         inrush_version: env!("CARGO_PKG_VERSION").to_string(),
         started_at: humantime::format_rfc3339_millis(started_at + LEAD).to_string(),
         duration_s,
@@ -64,6 +65,17 @@ pub(super) fn build_summary(
     s.retries = summary::Retries::of(&s.metrics);
     s.warnings = summary::warnings(&s);
     s
+}
+
+/// The run's TLS figures, when its target was `https://`.
+fn tls_of(plan: &Plan, c: &Collector) -> Option<summary::TlsSummary> {
+    let (metric, resumed) = plan.catalog.tls()?;
+    Some(summary::TlsSummary {
+        verified: !plan.tls.insecure,
+        client_certificate: plan.tls.client_cert.is_some(),
+        handshakes: c.totals.metric(metric).latency.len(),
+        resumed: c.totals.named(resumed),
+    })
 }
 
 fn phase_summaries(

@@ -143,7 +143,10 @@ pub async fn run_user(
         cohort,
         region,
         link,
-        http: HttpClient::with_source(ctx.shared.endpoint.source_for(index)),
+        http: HttpClient::new(
+            ctx.shared.endpoint.source_for(index),
+            ctx.shared.endpoint.user_tls(),
+        ),
         state: ctx.shared.state.clone(),
         intended,
         member: session.member,

@@ -8,7 +8,6 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crate::clients::connection::{Closed, Connection, Frame};
-use crate::clients::http::HttpClient;
 use crate::clients::OpError;
 use crate::compiled::flow::{Action, FrameRule, Matcher, RuleAction, Step};
 use crate::compiled::retry::ReconnectPolicy;
@@ -368,19 +367,31 @@ impl<'a> User<'a> {
         let headers = self.scope.render_headers(headers, &w);
         let endpoint = &self.ctx.shared.endpoint;
         let source = endpoint.source_for(self.scope.index);
-        // The region's network: a round trip for TCP's handshake, then the upgrade request out
-        // and its response back, as for an HTTP request on a new connection.
+        // The region's network: a round trip for TCP's handshake (and one for TLS's), then the
+        // upgrade request out and its response back, as for an HTTP request on a new connection.
         self.link.round_trip().await;
+        let tls = self.http.tls().cloned();
+        if tls.is_some() {
+            self.link.round_trip().await;
+        }
         self.link.one_way().await;
-        let conn = Connection::open_ws(endpoint, &path, &headers, subprotocols, source)
-            .await?
-            .stall_limit(step.timeout);
+        let conn = Connection::open_ws(
+            endpoint,
+            &path,
+            &headers,
+            subprotocols,
+            source,
+            tls.as_deref(),
+        )
+        .await;
+        self.record_tls_handshakes();
+        let conn = conn?.stall_limit(step.timeout);
         self.link.one_way().await;
         let ctx = self.ctx;
         ctx.open_connections.set(ctx.open_connections.get() + 1);
         // Like an app once its socket is up, let the idle HTTP connection go: it would
         // otherwise hold a second descriptor per online user on both sides.
-        self.http = HttpClient::with_source(source);
+        self.http.disconnect();
         let acks = rules
             .iter()
             .any(|r| r.actions.iter().any(|a| matches!(a, RuleAction::Acked(_))));

@@ -364,6 +364,24 @@ impl<'a> User<'a> {
         step.metric.or(self.txn.map(|t| t.0)).or(socket_metric)
     }
 
+    /// The TLS handshakes the user's connections did since the last call, into the
+    /// `tls_handshake` metric and the `tls_resumed` count. Called after every connect (a
+    /// request, a socket opened or reopened), so none waits long and none is missed.
+    pub(super) fn record_tls_handshakes(&self) {
+        let (Some(tls), Some((metric, resumed))) = (self.http.tls(), self.ctx.plan().catalog.tls())
+        else {
+            return;
+        };
+        tls.take_handshakes(|h| {
+            self.ctx.record_in(self.region, |r| {
+                r.value(metric, h.took);
+                if h.resumed {
+                    r.count(resumed);
+                }
+            });
+        });
+    }
+
     /// What a `contains_all` found, into the run's counts.
     pub(super) fn record_contacts(&self, seen: Option<ContactsSeen>) {
         if let Some(seen) = seen {
@@ -434,7 +452,8 @@ impl<'a> User<'a> {
         req: crate::runtime::render::RenderedRequest,
     ) -> Result<Response, OpError> {
         let endpoint = &self.ctx.shared.endpoint;
-        self.http
+        let resp = self
+            .http
             .request(
                 endpoint,
                 &mut self.link,
@@ -443,7 +462,9 @@ impl<'a> User<'a> {
                 &req.headers,
                 req.body,
             )
-            .await
+            .await;
+        self.record_tls_handshakes();
+        resp
     }
 
     /// A `send` step: the frame out (tracked when it carries a message id), then the reply its

@@ -120,6 +120,7 @@ pub(super) fn run_one(steps: &str) -> (Plan, Ended, Recorder) {
                 authority: addr.to_string(),
                 prefix: String::new(),
                 sources: Vec::new(),
+                tls: None,
             },
             registry: Registry::default(),
             identities: Identities::new(plan.seed, &plan.user.phone_prefix),

@@ -48,7 +48,8 @@ pub struct StepSpec {
     pub name: Option<Spanned<String>>,
     /// `"POST /v1/register"`: method and path (or absolute URL), templated.
     pub http: Option<Spanned<String>>,
-    /// Open the user's WebSocket: a path below the target or a `ws://` URL, templated.
+    /// Open the user's WebSocket: a path below the target (`ws://`, or `wss://` below an
+    /// `https://` target), templated.
     pub ws: Option<Spanned<String>>,
     /// Send a text frame: a string (any text, e.g. XML) or a table (sent as JSON).
     pub send: Option<Spanned<toml::Value>>,

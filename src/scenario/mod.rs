@@ -93,8 +93,17 @@ pub struct ThresholdOptions {
 pub struct TargetSection {
     /// The built-in reference messenger, started in-process, with its rehearsal knobs.
     pub builtin: Option<Spanned<toml::Table>>,
-    /// A base URL such as `http://127.0.0.1:8080`.
+    /// A base URL such as `http://127.0.0.1:8080` or `https://staging.example.com/api`.
     pub url: Option<Spanned<String>>,
+    /// For an `https://` target: a PEM file of the CA certificates to trust instead of the
+    /// system's (relative to the scenario file).
+    pub ca: Option<Spanned<String>>,
+    /// A client certificate (PEM) for mutual TLS, with its `key`.
+    pub cert: Option<Spanned<String>>,
+    /// The client certificate's private key (PEM).
+    pub key: Option<Spanned<String>>,
+    /// Accept any server certificate (reported as unverified).
+    pub insecure: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -44,9 +44,11 @@ mod http;
 mod knobs;
 mod sms;
 mod state;
+pub mod tls;
 mod ws;
 
 pub use knobs::Knobs;
+pub use tls::TlsServer;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -63,6 +65,8 @@ pub struct RunningTarget {
     stop: oneshot::Sender<()>,
     task: JoinHandle<()>,
     shared: Arc<state::Shared>,
+    /// The TLS handshakes it completed, when it serves TLS.
+    pub tls: Option<Arc<tls::HandshakeCounts>>,
 }
 
 impl std::fmt::Debug for RunningTarget {
@@ -92,6 +96,15 @@ impl RunningTarget {
 /// Binds `listen`, spawns the server on the current tokio runtime, returns once it accepts
 /// connections. Invalid knobs are refused with `ErrorKind::InvalidInput`.
 pub async fn start(listen: SocketAddr, knobs: Knobs) -> std::io::Result<RunningTarget> {
+    start_with(listen, knobs, None).await
+}
+
+/// [`start`], serving HTTPS and WSS when `tls` is given.
+pub async fn start_with(
+    listen: SocketAddr,
+    knobs: Knobs,
+    tls: Option<&TlsServer>,
+) -> std::io::Result<RunningTarget> {
     knobs
         .validate()
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
@@ -99,22 +112,35 @@ pub async fn start(listen: SocketAddr, knobs: Knobs) -> std::io::Result<RunningT
     let addr = listener.local_addr()?;
     let (app, shared) = build(knobs);
     let (stop, stopped) = oneshot::channel::<()>();
-    let listener = listener.tap_io(|tcp| {
-        // Best effort: a socket that refuses NODELAY still works, only a little slower.
-        let _ = tcp.set_nodelay(true);
-    });
-    let task = tokio::spawn(async move {
-        let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-            let _ = stopped.await;
-        });
-        // `serve` only returns on shutdown; accept errors are retried inside axum.
-        let _ = server.await;
-    });
+    let stopped = async move {
+        let _ = stopped.await;
+    };
+    // `serve` only returns on shutdown; accept errors are retried inside axum.
+    let (task, counts) = match tls {
+        None => {
+            let listener = listener.tap_io(|tcp| {
+                // Best effort: a socket that refuses NODELAY still works, only a little slower.
+                let _ = tcp.set_nodelay(true);
+            });
+            let server = axum::serve(listener, app).with_graceful_shutdown(stopped);
+            (tokio::spawn(async move { drop(server.await) }), None)
+        }
+        Some(tls) => {
+            let counts = Arc::new(tls::HandshakeCounts::default());
+            let listener = tls::listen(listener, tls, counts.clone())?;
+            let server = axum::serve(listener, app).with_graceful_shutdown(stopped);
+            (
+                tokio::spawn(async move { drop(server.await) }),
+                Some(counts),
+            )
+        }
+    };
     Ok(RunningTarget {
         addr,
         stop,
         task,
         shared,
+        tls: counts,
     })
 }
 

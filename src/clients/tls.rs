@@ -1,0 +1,310 @@
+//! TLS for a user's connections (`https://` and `wss://` targets), with rustls on the ring
+//! provider.
+//!
+//! One [`Tls`] per run holds what every user shares: the trusted roots (the system's, or the
+//! scenario's `ca`), the verifier, the client certificate. Each user gets its own [`UserTls`]
+//! with its own session store, because a user is a device: its reconnects resume its own TLS
+//! session, while a newly arrived user does a full handshake as a new phone would. (One store
+//! shared by the whole run would hand a new user another user's ticket, and a signup surge would
+//! measure resumed handshakes the real surge never gets.)
+
+use std::cell::RefCell;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::Resumption;
+use rustls::crypto::CryptoProvider;
+use rustls::{ClientConfig, DigitallySignedStruct, HandshakeKind, RootCertStore, SignatureScheme};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+
+use crate::clients::OpError;
+use crate::metrics::ErrorClass;
+
+/// The scenario's `[target]` TLS settings, as plain data (paths already resolved).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsOptions {
+    /// A PEM file of the CA certificates to trust instead of the system's.
+    pub ca: Option<std::path::PathBuf>,
+    /// A client certificate chain and its private key (PEM), for mutual TLS.
+    pub client_cert: Option<(std::path::PathBuf, std::path::PathBuf)>,
+    /// Accept any server certificate (the handshake's signatures are still checked).
+    pub insecure: bool,
+}
+
+/// The run's TLS settings, shared by every user.
+pub struct Tls {
+    config: Arc<ClientConfig>,
+    server_name: ServerName<'static>,
+    /// Whether server certificates are verified (`insecure = true` turns it off).
+    pub verifies: bool,
+    /// Whether users present a client certificate.
+    pub client_certificate: bool,
+}
+
+impl std::fmt::Debug for Tls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tls")
+            .field("server_name", &self.server_name)
+            .field("verifies", &self.verifies)
+            .field("client_certificate", &self.client_certificate)
+            .finish()
+    }
+}
+
+/// ring's suites, AES-128-GCM first as phones' TLS stacks (BoringSSL, Apple's) offer them, so a
+/// server that follows the client's order picks what it would pick for a phone (and the cheaper
+/// cipher: fewer AES rounds per record, on both sides).
+fn provider() -> Arc<CryptoProvider> {
+    use rustls::CipherSuite as C;
+    let mut provider = rustls::crypto::ring::default_provider();
+    provider.cipher_suites.sort_by_key(|s| {
+        !matches!(
+            s.suite(),
+            C::TLS13_AES_128_GCM_SHA256
+                | C::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256
+                | C::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256
+        )
+    });
+    Arc::new(provider)
+}
+
+impl Tls {
+    /// Builds the run's TLS settings for a server named `host` (a DNS name or an IP address;
+    /// it is sent as SNI and checked against the certificate).
+    pub fn new(options: &TlsOptions, host: &str) -> Result<Tls, String> {
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let server_name = ServerName::try_from(host.to_string())
+            .map_err(|e| format!("`{host}` is not a valid TLS server name: {e}"))?;
+        let provider = provider();
+        let builder = ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("TLS setup: {e}"))?;
+        let builder = if options.insecure {
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
+        } else {
+            let roots = match &options.ca {
+                Some(path) => read_roots(path)?,
+                None => system_roots()?,
+            };
+            builder.with_root_certificates(roots)
+        };
+        let mut config = match &options.client_cert {
+            Some((cert, key)) => builder
+                .with_client_auth_cert(read_chain(cert)?, read_key(key)?)
+                .map_err(|e| {
+                    format!(
+                        "client certificate {} with key {}: {e}",
+                        cert.display(),
+                        key.display()
+                    )
+                })?,
+            None => builder.with_no_client_auth(),
+        };
+        // HTTP/1.1 for requests and for the WebSocket upgrade alike.
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(Tls {
+            config: Arc::new(config),
+            server_name,
+            verifies: !options.insecure,
+            client_certificate: options.client_cert.is_some(),
+        })
+    }
+
+    /// A new user's TLS state: the run's settings with a session store of its own.
+    pub fn for_user(&self) -> std::rc::Rc<UserTls> {
+        let mut config = (*self.config).clone();
+        // One server name per user; rustls keeps a few TLS 1.3 tickets per name.
+        config.resumption = Resumption::in_memory_sessions(1);
+        std::rc::Rc::new(UserTls {
+            config: Arc::new(config),
+            server_name: self.server_name.clone(),
+            done: RefCell::new(Vec::new()),
+        })
+    }
+}
+
+/// One completed TLS handshake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Handshake {
+    /// From the TCP connection being up to the TLS session being established.
+    pub took: Duration,
+    /// The server accepted the user's earlier session (no certificate exchange).
+    pub resumed: bool,
+}
+
+/// One user's TLS state, shared by its HTTP connection and its WebSocket: the session store
+/// (so a reconnect resumes) and the handshakes done and not yet recorded.
+pub struct UserTls {
+    config: Arc<ClientConfig>,
+    server_name: ServerName<'static>,
+    /// Handshakes since the runtime last took them (usually none or one).
+    done: RefCell<Vec<Handshake>>,
+}
+
+impl UserTls {
+    /// Runs the TLS handshake over a connected TCP stream and notes how long it took.
+    pub async fn handshake(&self, tcp: TcpStream) -> Result<TlsStream<TcpStream>, OpError> {
+        let started = Instant::now();
+        let connector = tokio_rustls::TlsConnector::from(self.config.clone());
+        let stream = connector
+            .connect(self.server_name.clone(), tcp)
+            .await
+            .map_err(|e| {
+                // rustls's own text names the certificate problem (unknown issuer, expired,
+                // not valid for this name).
+                OpError::new(
+                    ErrorClass::Connect,
+                    format!(
+                        "tls handshake with {}: {e}",
+                        self.server_name.to_str().as_ref()
+                    ),
+                )
+            })?;
+        let resumed = stream.get_ref().1.handshake_kind() == Some(HandshakeKind::Resumed);
+        self.done.borrow_mut().push(Handshake {
+            took: started.elapsed(),
+            resumed,
+        });
+        Ok(stream)
+    }
+
+    /// The handshakes done since the last call, oldest first.
+    pub fn take_handshakes(&self, mut each: impl FnMut(Handshake)) {
+        let mut done = self.done.borrow_mut();
+        for h in done.drain(..) {
+            each(h);
+        }
+    }
+}
+
+/// Reads a PEM file of CA certificates into a root store.
+pub fn read_roots(path: &Path) -> Result<RootCertStore, String> {
+    let mut roots = RootCertStore::empty();
+    for cert in read_chain(path)? {
+        roots
+            .add(cert)
+            .map_err(|e| format!("{}: not a usable CA certificate: {e}", path.display()))?;
+    }
+    Ok(roots)
+}
+
+/// Reads the certificates of a PEM file (at least one).
+pub fn read_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!(
+            "{} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+            path.display()
+        ));
+    }
+    Ok(certs)
+}
+
+/// Reads a private key (PKCS#8, PKCS#1 or SEC1, PEM).
+pub fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
+    PrivateKeyDer::from_pem_file(path)
+        .map_err(|e| format!("{}: no private key: {e}", path.display()))
+}
+
+/// The system's trusted roots (as `SSL_CERT_FILE` / `SSL_CERT_DIR` or the OS store say).
+fn system_roots() -> Result<RootCertStore, String> {
+    let found = rustls_native_certs::load_native_certs();
+    let mut roots = RootCertStore::empty();
+    roots.add_parsable_certificates(found.certs);
+    if roots.is_empty() {
+        let why = found
+            .errors
+            .first()
+            .map_or(String::new(), |e| format!(" ({e})"));
+        return Err(format!(
+            "no trusted root certificates found on this system{why}; install the system's CA \
+             bundle (ca-certificates), set SSL_CERT_FILE, or give `[target] ca = \"FILE\"`"
+        ));
+    }
+    Ok(roots)
+}
+
+/// `insecure = true`: any certificate is accepted, but the handshake's signatures are still
+/// verified, so the client does the same work as with verification on (its CPU cost stays
+/// comparable) and a broken handshake still fails.
+#[derive(Debug)]
+struct AnyCertificate(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_problems_are_named() {
+        let insecure = TlsOptions {
+            insecure: true,
+            ..TlsOptions::default()
+        };
+        let e = Tls::new(&insecure, "bad host!").expect_err("not a server name");
+        assert!(e.contains("not a valid TLS server name"), "{e}");
+        // IP addresses (bracketed IPv6 too) are names a certificate can carry.
+        assert!(Tls::new(&insecure, "127.0.0.1").is_ok_and(|t| !t.verifies));
+        assert!(Tls::new(&insecure, "[::1]").is_ok());
+        let missing = TlsOptions {
+            ca: Some("/nonexistent/ca.pem".into()),
+            ..TlsOptions::default()
+        };
+        let e = Tls::new(&missing, "localhost").expect_err("no CA file");
+        assert!(e.contains("cannot read /nonexistent/ca.pem"), "{e}");
+    }
+}
