@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::timeline::{IntervalMetric, IntervalPoint, PhaseSpan, Timeline};
+use super::timeline::{IntervalMetric, IntervalPoint, PhaseSpan, Spool, Timeline};
 use super::{Catalog, Counter, ErrorClass, Recorder};
 
 /// One worker's recorder for one interval, moved out of the worker at the interval's end.
@@ -87,8 +87,18 @@ pub struct Collector {
     pub phases: Vec<Recorder>,
     /// Per region, over the whole run.
     pub regions: Vec<Recorder>,
+    /// The timeline's points not yet in the spool (all of them without one).
     pub timeline: Timeline,
+    /// Each merged interval's length and its busiest worker's CPU share (seconds, 0..1): what
+    /// the summary reads of the timeline, kept whatever the spool holds (8 bytes a second).
+    pub cpu_shares: Vec<(f32, f32)>,
+    /// End of the last merged interval, seconds from the start.
+    pub last_end_s: f64,
+    spool: Option<Spool>,
 }
+
+/// Points kept in memory before they go to the spool.
+const SPOOL_EVERY: usize = 60;
 
 impl Collector {
     pub fn new(layout: RunLayout, workers: usize) -> Self {
@@ -115,7 +125,29 @@ impl Collector {
                 points: Vec::new(),
                 phases: spans,
             },
+            cpu_shares: Vec::new(),
+            last_end_s: 0.0,
+            spool: None,
         }
+    }
+
+    /// Keeps the timeline's points in `spool` as they complete, so that memory does not grow
+    /// with the run's length; [`Collector::take_timeline`] reads them back.
+    pub fn spool_to(&mut self, spool: Spool) {
+        self.spool = Some(spool);
+    }
+
+    /// The whole timeline, spooled points first; the collector keeps none of it.
+    pub fn take_timeline(&mut self) -> Result<Timeline, crate::error::Error> {
+        let mut points = match self.spool.take() {
+            Some(spool) => spool.read_back()?,
+            None => Vec::new(),
+        };
+        points.append(&mut self.timeline.points);
+        Ok(Timeline {
+            points,
+            phases: self.timeline.phases.clone(),
+        })
     }
 
     pub fn all_finished(&self) -> bool {
@@ -185,7 +217,16 @@ impl Collector {
         if let Some(p) = self.phases.get_mut(phase) {
             p.merge(&iv.recorder);
         }
-        self.timeline.points.push(point(&self.layout.catalog, iv));
+        let p = point(&self.layout.catalog, iv);
+        self.cpu_shares
+            .push((p.duration_s() as f32, p.worker_cpu_max as f32));
+        self.last_end_s = p.end_s;
+        self.timeline.points.push(p);
+        if let Some(spool) = self.spool.as_mut() {
+            if self.timeline.points.len() >= SPOOL_EVERY {
+                spool.write(self.timeline.points.drain(..));
+            }
+        }
         for d in due {
             let key = d.interval_end.as_secs_f64();
             // The interval the arrivals were due in: the last one starting before its end.
@@ -313,6 +354,42 @@ mod tests {
         assert_eq!(c.totals.metric(register()).count(), 5);
         assert_eq!(c.timeline.points.len(), 3);
         assert_eq!(c.timeline.points[0].metrics["register"].count, 2);
+    }
+
+    #[test]
+    fn a_spooled_timeline_keeps_little_in_memory_and_reads_back_whole() {
+        let layout = RunLayout {
+            catalog: Catalog::new(["register"]),
+            phases: vec![PhaseWindow {
+                name: "a".into(),
+                start: Duration::ZERO,
+                end: Duration::from_secs(1_000),
+            }],
+            regions: 0,
+        };
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join(".timeline.spool.jsonl");
+        let mut c = Collector::new(layout, 1);
+        c.spool_to(Spool::create(&path).expect("spool"));
+        for i in 0..250 {
+            assert_eq!(c.ingest(snapshot(0, i, i == 249, i)).len(), 1);
+            assert!(
+                c.timeline.points.len() < SPOOL_EVERY,
+                "at most a minute in memory"
+            );
+        }
+        assert_eq!((c.cpu_shares.len(), c.last_end_s), (250, 250.0));
+        let timeline = c.take_timeline().expect("read back");
+        assert_eq!(timeline.points.len(), 250);
+        for (i, p) in timeline.points.iter().enumerate() {
+            assert_eq!(
+                (p.start_s, p.active_users),
+                (i as f64, i as u64),
+                "in order"
+            );
+        }
+        assert_eq!(timeline.phases.len(), 1);
+        assert!(!path.exists(), "the spool is removed once read");
     }
 
     #[test]

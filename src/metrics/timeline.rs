@@ -83,3 +83,69 @@ pub struct Timeline {
     pub points: Vec<IntervalPoint>,
     pub phases: Vec<PhaseSpan>,
 }
+
+/// Where a run's timeline points wait on disk, so that the memory of a day-long run does not grow
+/// with its length (a point is ~1 KB with eight metrics: 4 MB an hour). One JSON object per line;
+/// read back once, at the end, for the report.
+#[derive(Debug)]
+pub struct Spool {
+    path: std::path::PathBuf,
+    out: Option<std::io::BufWriter<std::fs::File>>,
+    /// The first write error: kept, so the run goes on, and returned at the end.
+    error: Option<String>,
+}
+
+impl Spool {
+    pub fn create(path: &std::path::Path) -> Result<Spool, crate::error::Error> {
+        let file = std::fs::File::create(path)
+            .map_err(|e| crate::error::Error::io("cannot create", path, e))?;
+        Ok(Spool {
+            path: path.to_path_buf(),
+            out: Some(std::io::BufWriter::new(file)),
+            error: None,
+        })
+    }
+
+    /// Appends `points`, in order.
+    pub fn write(&mut self, points: impl IntoIterator<Item = IntervalPoint>) {
+        use std::io::Write;
+        let Some(out) = self.out.as_mut() else {
+            return;
+        };
+        for p in points {
+            let line = serde_json::to_writer(&mut *out, &p)
+                .map_err(|e| e.to_string())
+                .and_then(|()| out.write_all(b"\n").map_err(|e| e.to_string()));
+            if let Err(e) = line {
+                self.error.get_or_insert(e);
+                self.out = None;
+                return;
+            }
+        }
+    }
+
+    /// Every point written, in order; the spool file is removed.
+    pub fn read_back(mut self) -> Result<Vec<IntervalPoint>, crate::error::Error> {
+        use std::io::{BufRead, Write};
+        let failed = |why: String| {
+            crate::error::Error::Run(format!(
+                "the run's timeline could not be kept in {}: {why}",
+                self.path.display()
+            ))
+        };
+        if let Some(mut out) = self.out.take() {
+            out.flush().map_err(|e| failed(e.to_string()))?;
+        }
+        if let Some(e) = self.error.take() {
+            return Err(failed(e));
+        }
+        let file = std::fs::File::open(&self.path).map_err(|e| failed(e.to_string()))?;
+        let mut points = Vec::new();
+        for line in std::io::BufReader::new(file).lines() {
+            let line = line.map_err(|e| failed(e.to_string()))?;
+            points.push(serde_json::from_str(&line).map_err(|e| failed(e.to_string()))?);
+        }
+        let _ = std::fs::remove_file(&self.path);
+        Ok(points)
+    }
+}

@@ -331,11 +331,20 @@ pub struct WorkerCpu {
 impl WorkerCpu {
     /// From a run's timeline (intervals of at least half a second); `None` without any.
     pub fn of(timeline: &crate::metrics::timeline::Timeline) -> Option<WorkerCpu> {
-        let mut shares: Vec<f64> = timeline
-            .points
-            .iter()
-            .filter(|p| p.duration_s() >= MIN_CPU_INTERVAL_S)
-            .map(|p| p.worker_cpu_max)
+        WorkerCpu::of_shares(
+            timeline
+                .points
+                .iter()
+                .map(|p| (p.duration_s(), p.worker_cpu_max)),
+        )
+    }
+
+    /// From (interval seconds, busiest worker's CPU share) per interval.
+    pub fn of_shares(intervals: impl IntoIterator<Item = (f64, f64)>) -> Option<WorkerCpu> {
+        let mut shares: Vec<f64> = intervals
+            .into_iter()
+            .filter(|(d, _)| *d >= MIN_CPU_INTERVAL_S)
+            .map(|(_, share)| share)
             .collect();
         if shares.is_empty() {
             return None;

@@ -352,6 +352,10 @@ async fn run_swarm(
 
     let mut hlog = HlogFile::create(&dir)?;
     let mut collector = Collector::new(layout(&plan), workers);
+    // A hidden file beside the run's own, removed once the report has read it back.
+    collector.spool_to(crate::metrics::timeline::Spool::create(
+        &dir.join(".timeline.spool.jsonl"),
+    )?);
     let ending = {
         let mut sinks = live_sinks(&plan, &mut hlog, started_at + LEAD, opts.quiet)?;
         let ending = collect(
@@ -400,7 +404,8 @@ async fn run_swarm(
     }
     summary.measurement.overload_accepted = opts.accept_overload;
     set_verdict(&mut summary, &plan, ending);
-    crate::report::write_all(&dir, &summary, &collector.timeline)?;
+    let timeline = collector.take_timeline()?;
+    crate::report::write_all(&dir, &summary, &timeline)?;
     if !opts.quiet {
         print!("{}", crate::report::terminal::render(&summary));
         println!("report: {}", dir.display());

@@ -20,7 +20,7 @@ pub(super) fn build_summary(
     target: String,
     workers: usize,
 ) -> Summary {
-    let duration_s = c.timeline.points.last().map_or(0.0, |p| p.end_s);
+    let duration_s = c.last_end_s;
     // Rates are per second of load: the drain after the last phase adds completions, not load.
     let load_s = duration_s.min(plan.duration().as_secs_f64());
     let undelivered = registry.delivery();
@@ -57,7 +57,11 @@ pub(super) fn build_summary(
             peak_rss_mb: (peak_rss_mb * 10.0).round() / 10.0,
             target_in_process: matches!(plan.target, Target::Builtin(_)),
             host: crate::resource_usage::Host::current(),
-            worker_cpu_max: summary::WorkerCpu::of(&c.timeline),
+            worker_cpu_max: summary::WorkerCpu::of_shares(
+                c.cpu_shares
+                    .iter()
+                    .map(|&(d, s)| (f64::from(d), f64::from(s))),
+            ),
             loop_lag_ms: summary::Latency::of(&c.totals.metric(MetricId::LOOP_LAG).latency),
         },
         warnings: Vec::new(),
