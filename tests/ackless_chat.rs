@@ -133,6 +133,13 @@ fn relay(server: &Server, from: Option<&str>, v: &Value) {
 }
 
 fn start() -> (tokio::runtime::Runtime, SocketAddr, Server) {
+    start_on(None)
+}
+
+/// [`start`], over TLS (WSS) when `tls` is given (the built-in target's TLS acceptor).
+fn start_on(
+    tls: Option<inrush::target::TlsServer>,
+) -> (tokio::runtime::Runtime, SocketAddr, Server) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -151,9 +158,7 @@ fn start() -> (tokio::runtime::Runtime, SocketAddr, Server) {
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .expect("bind loopback");
     let addr = listener.local_addr().expect("address");
-    rt.spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+    common::tls::serve(&rt, listener, app, tls);
     (rt, addr, server)
 }
 
@@ -198,4 +203,33 @@ fn an_ackless_socket_chat_reports_exactly_the_dropped_and_duplicated_messages() 
     assert!(lat.min >= min * 0.998, "{} < server's {min}", lat.min);
     assert!(lat.max >= max * 0.998, "{} < server's {max}", lat.max);
     assert!(lat.max <= max + 1000.0, "{} vs server's {max}", lat.max);
+}
+
+#[test]
+fn the_same_chat_over_wss_counts_the_same_losses_and_duplicates() {
+    let authority = common::tls::ca("inrush chat test CA");
+    let (cert, key, _, _) = common::tls::leaf(&authority, &["127.0.0.1"]);
+    let tls = inrush::target::TlsServer::new(vec![cert], key, None).expect("server config");
+    let (rt, addr, server) = start_on(Some(tls));
+    let scratch = Scratch::new();
+    std::fs::write(scratch.dir.path().join("ca.pem"), &authority.pem).expect("write CA");
+    let text = std::fs::read_to_string("tests/fixtures/ackless-chat.toml").expect("fixture");
+    let path = scratch.scenario(
+        "ackless-tls",
+        text.replace("[target]\n", "[target]\nca = \"ca.pem\"\n"),
+    );
+    let outcome = run_quiet(path, scratch.out("run"), Some(format!("https://{addr}")));
+    drop(rt);
+    let stats = std::mem::take(&mut *server.stats());
+    let (s, m) = (&outcome.summary, &outcome.summary.messages);
+    assert!(stats.dropped > 0 && stats.duplicated > 0, "{stats:?}");
+    assert_eq!(m.sent, stats.received, "{m:?} {stats:?}");
+    assert_eq!(m.lost, Some(stats.dropped), "{m:?} {stats:?}");
+    assert_eq!(m.duplicated, stats.duplicated);
+    assert_eq!(m.delivered, stats.received - stats.dropped);
+    assert_eq!(m.acked, 0);
+    let errors: u64 = s.metrics.values().map(|m| m.errors).sum();
+    assert_eq!(errors, 0, "{:?}", s.metrics);
+    let tls = s.tls.as_ref().expect("a TLS run says so");
+    assert!(tls.verified && tls.handshakes > 0, "{tls:?}");
 }

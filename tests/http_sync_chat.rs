@@ -193,6 +193,14 @@ async fn sync(
 
 /// Starts the server on 127.0.0.1 (an OS-assigned port) on a runtime of its own.
 fn start(knobs: Knobs) -> (tokio::runtime::Runtime, SocketAddr, Server) {
+    start_on(knobs, None)
+}
+
+/// [`start`], over TLS when `tls` is given (the built-in target's TLS acceptor).
+fn start_on(
+    knobs: Knobs,
+    tls: Option<inrush::target::TlsServer>,
+) -> (tokio::runtime::Runtime, SocketAddr, Server) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -212,9 +220,7 @@ fn start(knobs: Knobs) -> (tokio::runtime::Runtime, SocketAddr, Server) {
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .expect("bind loopback");
     let addr = listener.local_addr().expect("address");
-    rt.spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+    common::tls::serve(&rt, listener, app, tls);
     (rt, addr, server)
 }
 
@@ -319,6 +325,49 @@ fn a_long_poll_sync_reports_exactly_the_messages_the_server_dropped_or_duplicate
         "{} vs server's {server_max}",
         lat.max
     );
+}
+
+#[test]
+fn the_same_sync_over_https_counts_the_same_losses_and_duplicates() {
+    // The server's certificate, for 127.0.0.1, from a throwaway CA the scenario trusts.
+    let authority = common::tls::ca("inrush sync test CA");
+    let (cert, key, _, _) = common::tls::leaf(&authority, &["127.0.0.1"]);
+    let tls = inrush::target::TlsServer::new(vec![cert], key, None).expect("server config");
+    let (rt, addr, server) = start_on(
+        Knobs {
+            drop_seq: Some(1),
+            duplicate_seq: Some(2),
+            hold: None,
+        },
+        Some(tls),
+    );
+    let scratch = Scratch::new();
+    std::fs::write(scratch.dir.path().join("ca.pem"), &authority.pem).expect("write CA");
+    let path = scenario(&scratch, "");
+    let text = std::fs::read_to_string(&path).expect("scenario");
+    std::fs::write(
+        &path,
+        text.replace("[target]\n", "[target]\nca = \"ca.pem\"\n"),
+    )
+    .expect("scenario");
+    let outcome = run_quiet(path, scratch.out("run"), Some(format!("https://{addr}")));
+    drop(rt);
+    let stats = std::mem::take(&mut server.world().stats);
+    let (s, m) = (&outcome.summary, &outcome.summary.messages);
+    assert!(
+        stats.accepted >= 40 && stats.dropped > 0 && stats.duplicated > 0,
+        "{stats:?}"
+    );
+    assert_eq!(m.sent, stats.accepted);
+    assert_eq!(m.lost, Some(stats.dropped), "{m:?} {stats:?}");
+    assert_eq!(m.duplicated, stats.duplicated);
+    assert_eq!(m.delivered, stats.delivered);
+    for step in ["login", "send", "sync"] {
+        assert_eq!(s.metrics[step].errors, 0, "{step}: {:?}", s.metrics[step]);
+    }
+    // Every connection was TLS, verified against the scenario's CA.
+    let tls = s.tls.as_ref().expect("a TLS run says so");
+    assert!(tls.verified && tls.handshakes > 0, "{tls:?}");
 }
 
 #[test]

@@ -10,55 +10,13 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
+use common::tls::{ca, leaf};
 use common::{run_quiet, Scratch};
 use inrush::report::summary::Summary;
 use inrush::target::tls::HandshakeCounts;
 use inrush::target::{Knobs, TlsServer};
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-
-/// A CA that can issue certificates, and its certificate's PEM.
-struct Ca {
-    issuer: Issuer<'static, KeyPair>,
-    pem: String,
-}
-
-fn ca(name: &str) -> Ca {
-    let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.distinguished_name.push(DnType::CommonName, name);
-    params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    let key = KeyPair::generate().expect("CA key");
-    let cert = params.self_signed(&key).expect("CA certificate");
-    Ca {
-        pem: cert.pem(),
-        issuer: Issuer::new(params, key),
-    }
-}
-
-/// A leaf certificate for `names` (DNS names or IP addresses) issued by `ca`: (cert, key).
-fn leaf(
-    ca: &Ca,
-    names: &[&str],
-) -> (
-    CertificateDer<'static>,
-    PrivateKeyDer<'static>,
-    String,
-    String,
-) {
-    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-    let params = CertificateParams::new(names).expect("leaf params");
-    let key = KeyPair::generate().expect("leaf key");
-    let cert = params
-        .signed_by(&key, &ca.issuer)
-        .expect("leaf certificate");
-    let der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
-    (cert.der().clone(), der, cert.pem(), key.serialize_pem())
-}
+use rustls_pki_types::CertificateDer;
 
 /// The built-in messenger over TLS on 127.0.0.1:0, in its own thread for the test binary's
 /// life; returns its address and its handshake counts.

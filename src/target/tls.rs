@@ -118,14 +118,14 @@ fn certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
 }
 
 /// Accepted connections whose handshake is done, for axum to serve.
-pub(super) struct TlsListener {
+pub struct TlsListener {
     ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
     addr: SocketAddr,
 }
 
 /// Accepts on `tcp` and runs each handshake on its own task; the accept loop ends when the
 /// returned listener is dropped (the server stopped).
-pub(super) fn listen(
+pub fn listen(
     tcp: TcpListener,
     tls: &TlsServer,
     counts: Arc<HandshakeCounts>,

@@ -2,6 +2,8 @@
 //! temporary scenario files and quiet runs.
 #![allow(dead_code)]
 
+pub mod tls;
+
 use std::fmt;
 use std::path::PathBuf;
 
