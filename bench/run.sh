@@ -369,7 +369,7 @@ fi
 # ---------------------------------------------------------------------------------------------
 # soak: SOAK_RATE signups/s for SOAK_S seconds (not in the default PARTS: PARTS=soak); the
 # generator's RSS sampled every 5 s and its slope fitted after SOAK_WARM_S (bench.py soak-eval).
-SOAK_RATE=${SOAK_RATE:-20}; SOAK_S=${SOAK_S:-600}; SOAK_WARM_S=${SOAK_WARM_S:-240}
+SOAK_RATE=${SOAK_RATE:-20}; SOAK_S=${SOAK_S:-600}; SOAK_WARM_S=${SOAK_WARM_S:-300}
 if [[ " $PARTS " == *" soak "* ]]; then
   log "soak: $SOAK_RATE signups/s for ${SOAK_S}s, RSS slope after ${SOAK_WARM_S}s"
   STEP=$((STEP + 1))
