@@ -101,8 +101,8 @@ pub struct RunArgs {
     /// to the scenario's [thresholds]). A failed threshold makes the exit code 1.
     #[arg(long = "threshold", value_name = "EXPR")]
     pub thresholds: Vec<String>,
-    /// Generator threads (default: one per CPU).
-    #[arg(long, value_name = "N")]
+    /// Generator threads (default: one per CPU), at least 1.
+    #[arg(long, value_name = "N", value_parser = at_least_one)]
     pub workers: Option<usize>,
     /// When the generator could not keep up ([run] overload exceeded), warn and exit by the
     /// thresholds instead of exit 4 (inconclusive).
@@ -134,8 +134,17 @@ pub struct PlanArgs {
     pub latency: Duration,
     /// Plan for a run with this many worker threads (as `run --workers`; default: one per CPU):
     /// the caps and closed phases' users are split across them.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = at_least_one)]
     pub workers: Option<usize>,
+}
+
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!(
+            "`{s}` is not a number of threads: expected 1 or more"
+        )),
+    }
 }
 
 fn duration(s: &str) -> Result<Duration, String> {

@@ -69,6 +69,16 @@ fn zero_when_the_run_passes_and_one_when_a_threshold_fails() {
         path(&failed),
     ]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    // --quiet still says why a run failed, and where its report is.
+    let said = stderr(&out);
+    assert!(
+        said.contains("failed") && said.contains("threshold FAIL: health.count > 1000000"),
+        "{said}"
+    );
+    assert!(
+        said.contains(&format!("report: {}", path(&failed))),
+        "{said}"
+    );
     // `report` re-gates with the same rule: the failing threshold again, passing without it.
     let out = inrush(&["report", path(&passed)]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -118,8 +128,9 @@ fn two_for_a_command_line_or_run_directory_that_is_wrong() {
     std::fs::write(&blocker, "x").expect("write");
     let below_a_file = blocker.join("run");
     let nowhere = scratch.out("nowhere");
-    let cases: [&[&str]; 6] = [
+    let cases: [&[&str]; 7] = [
         &["run", path(&file), "--no-such-flag"],
+        &["run", path(&file), "--workers", "0"],
         &["run", path(&file), "--threshold", "health.p99 <"],
         &["run", path(&file), "--quiet", "--out", path(&below_a_file)],
         &["report", path(&nowhere)],

@@ -46,6 +46,23 @@ pub fn render(s: &Summary) -> String {
             ""
         }
     );
+    verdict_reasons(s, true, &mut out);
+    for w in &s.warnings {
+        let _ = writeln!(out, "WARNING: {w}");
+    }
+    out
+}
+
+/// What `--quiet` still prints of a run that did not pass: its verdict and why (a stopped run,
+/// the measurement, every operation failed, the failed thresholds) — a CI log must say why.
+pub fn verdict(s: &Summary) -> String {
+    let mut out = format!("{}: {}\n", s.scenario, s.verdict.word());
+    verdict_reasons(s, false, &mut out);
+    out
+}
+
+/// The reasons behind the verdict; every threshold, or only the failed ones.
+fn verdict_reasons(s: &Summary, every_threshold: bool, out: &mut String) {
     if let Some(why) = &s.aborted {
         let _ = writeln!(out, "STOPPED EARLY: {why}");
     }
@@ -55,17 +72,13 @@ pub fn render(s: &Summary) -> String {
     if s.every_operation_failed() {
         let _ = writeln!(out, "FAILED: every operation failed");
     }
-    for t in &s.thresholds {
+    for t in s.thresholds.iter().filter(|t| every_threshold || !t.passed) {
         let observed = t
             .observed
             .map_or("nothing observed".into(), |v| format!("observed {v}"));
         let mark = if t.passed { "pass" } else { "FAIL" };
         let _ = writeln!(out, "threshold {mark}: {} ({observed})", t.expr);
     }
-    for w in &s.warnings {
-        let _ = writeln!(out, "WARNING: {w}");
-    }
-    out
 }
 
 /// One row per metric that saw operations, its errors by class below it.

@@ -406,10 +406,7 @@ async fn run_swarm(
     set_verdict(&mut summary, &plan, ending);
     let timeline = collector.take_timeline()?;
     crate::report::write_all(&dir, &summary, &timeline)?;
-    if !opts.quiet {
-        print!("{}", crate::report::terminal::render(&summary));
-        println!("report: {}", dir.display());
-    }
+    show(&summary, &dir, opts.quiet);
     Ok(Outcome { dir, summary })
 }
 
@@ -453,10 +450,7 @@ fn unreachable(
     set_verdict(&mut summary, plan, ending);
     crate::report::write_all(&dir, &summary, &collector.timeline)?;
     eprintln!("error: {why}; nothing was sent");
-    if !opts.quiet {
-        print!("{}", crate::report::terminal::render(&summary));
-        println!("report: {}", dir.display());
-    }
+    show(&summary, &dir, opts.quiet);
     Ok(Outcome { dir, summary })
 }
 
@@ -680,6 +674,18 @@ fn check_abort(
             )
         })
     })
+}
+
+/// The end of a run on the terminal: the summary table, or with `--quiet` only a verdict that is
+/// not a pass and why, on stderr (a CI log must say why a job failed).
+fn show(summary: &Summary, dir: &std::path::Path, quiet: bool) {
+    if !quiet {
+        print!("{}", crate::report::terminal::render(summary));
+        println!("report: {}", dir.display());
+    } else if summary.verdict != crate::report::summary::Verdict::Passed {
+        eprint!("{}", crate::report::terminal::verdict(summary));
+        eprintln!("report: {}", dir.display());
+    }
 }
 
 #[cfg(test)]
