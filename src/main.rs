@@ -26,6 +26,7 @@ fn main() -> ExitCode {
             thresholds: args.thresholds,
             quiet: args.quiet,
             memory_budget: args.memory_budget,
+            trace: args.trace,
         })
         .map(|outcome| exit_code(outcome.summary.verdict)),
         Command::Report { dir, thresholds } => {

@@ -176,6 +176,7 @@ mod tests {
                 cohorts: Vec::new(),
                 catalog: crate::metrics::Catalog::new(["register"]),
                 feeders: Vec::new(),
+                secrets: Vec::new(),
             }),
         }
     }

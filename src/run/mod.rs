@@ -19,6 +19,7 @@ use crate::report::live::hlog::HlogFile;
 use crate::report::live::progress::Progress;
 use crate::report::live::{IntervalSink, IntervalView};
 use crate::report::summary::Summary;
+use crate::swarm::trace::Tracer;
 use crate::swarm::{identity::Identities, Registry, RunState, Shared};
 use summary::build_summary;
 
@@ -39,6 +40,9 @@ pub struct RunOptions {
     /// Generator memory the run may plan for, bytes (`--memory-budget`); default: half of the
     /// memory available at the start (see `compiled::sizing`).
     pub memory_budget: Option<u64>,
+    /// `--trace N`: write every request, response and frame of N sampled users to
+    /// `trace.jsonl` (see `swarm::trace`).
+    pub trace: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -267,6 +271,15 @@ async fn run_swarm(
     let (state_tx, state_rx) = watch::channel(RunState::Running);
     // Counted before the clock starts: it walks the whole open timeline.
     let first_closed_index = crate::schedule::first_closed_index(&plan);
+    let trace = match opts.trace.filter(|&n| n > 0) {
+        Some(n) => {
+            let path = dir.join(crate::report::files::TRACE);
+            let t = Tracer::create(&path, n, first_closed_index, &plan.flows.secrets)
+                .map_err(|e| Error::io("cannot create the trace", &path, e))?;
+            Some(t)
+        }
+        None => None,
+    };
     let t0 = Instant::now() + LEAD;
     let shared = Arc::new(Shared {
         plan: plan.clone(),
@@ -276,6 +289,7 @@ async fn run_swarm(
         t0,
         state: state_rx,
         first_closed_index,
+        trace,
     });
     let (tx, rx) = mpsc::unbounded_channel();
     let threads = worker::start(shared.clone(), workers, tx)
@@ -305,6 +319,11 @@ async fn run_swarm(
             finished = finished.and(r);
         }
         finished?;
+        if let Some(t) = &shared.trace {
+            let path = dir.join(crate::report::files::TRACE);
+            t.finish()
+                .map_err(|e| Error::io("cannot write the trace", &path, e))?;
+        }
         ending
     };
     hlog.close()?;

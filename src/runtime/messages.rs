@@ -239,6 +239,7 @@ impl User<'_> {
                 RuleAction::Reply(frame) => {
                     let w = self.world();
                     let frame = self.scope.render_frame(frame, &w);
+                    self.trace_frame("frame_out", &frame);
                     self.link.one_way().await;
                     if let Some(s) = self.socket.as_mut() {
                         let _ = s.conn.send(frame).await;

@@ -26,6 +26,7 @@ mod socket;
 mod steps;
 #[cfg(test)]
 mod tests;
+mod trace;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -76,6 +77,8 @@ pub struct User<'a> {
     /// How many `online = true` loops the user is inside: while it is in one, it is online
     /// without a socket and keeps polling through the drain.
     polling: u32,
+    /// `--trace`: this user's events, when it is one of the traced few.
+    trace: Option<trace::UserTrace<'a>>,
 }
 
 /// What a user keeps while it is away, so that it comes back as the same person: its captured
@@ -153,6 +156,12 @@ pub async fn run_user(
         txn: None,
         reconnected_at: None,
         polling: 0,
+        trace: ctx
+            .shared
+            .trace
+            .as_ref()
+            .filter(|t| t.traces(index))
+            .map(|t| trace::UserTrace::new(t, index, visits, intended)),
     };
     let mut aborted = ctx.shared.state.clone();
     let completed = tokio::select! {

@@ -15,6 +15,7 @@ use crate::compiled::retry::ReconnectPolicy;
 use crate::metrics::{ErrorClass, MetricId};
 use crate::runtime::{checks, Stop, User};
 use crate::swarm::RunState;
+use serde_json::json;
 
 /// The user's open socket and what it was opened with.
 pub(super) struct Socket<'f> {
@@ -83,6 +84,7 @@ impl<'a> User<'a> {
         tokio::select! {
             f = frame => match f {
                 Ok(frame) => {
+                    self.trace_frame("frame_in", &frame);
                     self.background(&frame.to_text()).await;
                     Ok(())
                 }
@@ -205,6 +207,7 @@ impl<'a> User<'a> {
         let Some(mut socket) = self.socket.take() else {
             return;
         };
+        self.trace("ws_close", |_| json!({ "by_peer": by_peer }));
         let ctx = self.ctx;
         ctx.open_connections
             .set(ctx.open_connections.get().saturating_sub(1));
@@ -258,7 +261,10 @@ impl<'a> User<'a> {
                 _ = tokio::time::sleep_until(deadline) => return,
             };
             match frame {
-                Ok(frame) => self.background(&frame.to_text()).await,
+                Ok(frame) => {
+                    self.trace_frame("frame_in", &frame);
+                    self.background(&frame.to_text()).await
+                }
                 Err(_) => return,
             }
         }
@@ -268,6 +274,7 @@ impl<'a> User<'a> {
     /// a `reconnect` policy, reopened and the frame sent on the new one, as an app that queued
     /// it would; otherwise the send fails.
     pub(super) async fn send_frame(&mut self, frame: Frame) -> Result<(), OpError> {
+        self.trace_frame("frame_out", &frame);
         let closed = || OpError::new(ErrorClass::WsClosed, "the socket closed while sending");
         let reconnects = !self.ended()
             && self.socket.as_ref().is_some_and(|s| {
@@ -319,7 +326,20 @@ impl<'a> User<'a> {
         // and its response back, as for an HTTP request on a new connection.
         self.link.round_trip().await;
         self.link.one_way().await;
-        let conn = Connection::open_ws(endpoint, &path, &headers, subprotocols, source).await?;
+        let prefix = &endpoint.prefix;
+        self.trace("ws_connect", |t| {
+            let hs: Vec<_> = headers.iter().map(|(n, v)| json!([n, t.mask(v)])).collect();
+            json!({ "path": t.mask(&format!("{prefix}{path}")), "headers": hs })
+        });
+        let conn = match Connection::open_ws(endpoint, &path, &headers, subprotocols, source).await
+        {
+            Ok(conn) => conn,
+            Err(e) => {
+                self.trace("ws_failed", |t| json!({ "reason": t.mask(&e.reason) }));
+                return Err(e);
+            }
+        };
+        self.trace("ws_open", |_| json!({}));
         self.link.one_way().await;
         let ctx = self.ctx;
         ctx.open_connections.set(ctx.open_connections.get() + 1);
@@ -374,6 +394,7 @@ impl<'a> User<'a> {
                     "the socket closed while waiting for a frame",
                 ));
             };
+            self.trace_frame("frame_in", &frame);
             let text = frame.to_text();
             let json: Option<serde_json::Value> = serde_json::from_str(&text).ok();
             let w = self.world();

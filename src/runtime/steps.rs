@@ -257,8 +257,14 @@ impl<'a> User<'a> {
         } else {
             None
         };
+        self.trace_step_start(step);
         let (result, started) = self.attempts(step, policy).await;
         let ended = ctx.now();
+        self.trace_step_end(match &result {
+            Ok(Performed::Done) => Ok("ok"),
+            Ok(Performed::Skipped) => Ok("skipped"),
+            Err(e) => Err(e),
+        });
         match result {
             Ok(Performed::Skipped) => {
                 ctx.record_in(self.region, |r| r.add(Counter::SendsSkipped, 1));
@@ -396,7 +402,9 @@ impl<'a> User<'a> {
             return Ok(Performed::Skipped);
         }
         let started = self.ctx.now();
+        self.trace_request(&h.method, &req.path, &req.headers, req.body.as_ref());
         let resp = self.http_request(h, req).await?;
+        self.trace_response(&resp);
         let w = self.world();
         let expect = step.expect.as_ref();
         let (json, seen) = checks::check_response(expect, &resp, &mut self.scope, &w)

@@ -123,6 +123,7 @@ pub(super) fn run_one(steps: &str) -> (Plan, Ended, Recorder) {
             t0: Instant::now(),
             state,
             first_closed_index: 0,
+            trace: None,
         });
         let mut ctx = WorkerCtx::new(shared);
         // tokio's timer instead of the worker's precise clock, which needs a task to drive it.

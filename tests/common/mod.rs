@@ -41,6 +41,7 @@ pub fn run_quiet(scenario: PathBuf, out: PathBuf, target: Option<String>) -> Out
         thresholds: Vec::new(),
         quiet: true,
         memory_budget: None,
+        trace: None,
     })
     .expect("run completes")
 }

@@ -30,6 +30,8 @@ pub struct FlowSet {
     pub cohorts: Vec<Cohort>,
     pub catalog: Catalog,
     pub feeders: Vec<crate::compiled::flow::feeder::Feeder>,
+    /// Every `env.*` value a template took, by name: never to appear in a trace.
+    pub secrets: Vec<(String, String)>,
 }
 
 impl FlowSet {
@@ -271,6 +273,7 @@ pub fn compile(
     let mut metrics = Vec::new();
     let mut counters = Vec::new();
     let mut compiled = Vec::new();
+    let mut secrets: Vec<(String, String)> = Vec::new();
     for (name, f) in flows {
         let vars = flow_vars(name, f, flows, cohorts);
         let var_names: Vec<String> = vars.keys().cloned().collect();
@@ -285,6 +288,7 @@ pub fn compile(
                     .iter()
                     .map(|c| c.get_ref().name.get_ref().clone())
                     .collect(),
+                secrets: Vec::new(),
             },
             metrics: std::mem::take(&mut metrics),
             counters: std::mem::take(&mut counters),
@@ -293,6 +297,11 @@ pub fn compile(
         let steps = c.steps(f.get_ref().steps.get_ref());
         metrics = c.metrics;
         counters = c.counters;
+        for s in c.scope.secrets {
+            if !secrets.contains(&s) {
+                secrets.push(s);
+            }
+        }
         if steps.is_empty() {
             problems.add(f.span(), format!("flow `{name}` has no steps"));
         }
@@ -309,6 +318,7 @@ pub fn compile(
         cohorts: out_cohorts,
         catalog: Catalog::new(metrics).with_counters(counters),
         feeders,
+        secrets,
     }
 }
 

@@ -16,6 +16,8 @@ pub(super) struct Scope {
     pub(super) feeders: Vec<(String, Vec<String>)>,
     /// Cohort names, in order.
     pub(super) cohorts: Vec<String>,
+    /// The `env.*` values the templates took (name, value): secrets a trace must mask.
+    pub(super) secrets: Vec<(String, String)>,
 }
 
 const BUILTINS: &str =
@@ -67,9 +69,12 @@ impl Resolver for Scope {
             (["user", "index"], [false, false]) => Ok(Expr::UserIndex),
             (["user", "phone"], [false, false]) => Ok(Expr::UserPhone),
             (["msg", "id"], [false, false]) => Ok(Expr::MsgId),
-            (["env", name], [false, false]) => std::env::var(name)
-                .map(|v| Expr::Lit(Value::Str(v)))
-                .map_err(|_| format!("environment variable `{name}` is not set")),
+            (["env", name], [false, false]) => {
+                let v = std::env::var(name)
+                    .map_err(|_| format!("environment variable `{name}` is not set"))?;
+                self.secrets.push((name.to_string(), v.clone()));
+                Ok(Expr::Lit(Value::Str(v)))
+            }
             (["uuid"], [true]) => arg(0, 0, "uuid()").map(|_| Expr::Uuid),
             (["timestamp_ms"], [true]) => arg(0, 0, "timestamp_ms()").map(|_| Expr::TimestampMs),
             (["random_int"], [true]) => {
