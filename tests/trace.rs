@@ -11,8 +11,16 @@ use common::{Scenario, Scratch};
 use serde_json::Value;
 
 const KEY: &str = "INRUSH_TRACE_TEST_KEY";
-/// What the environment holds; the test looks for it in the trace.
-const SECRET: &str = "tr4ce-s3cret-7Qx";
+/// What the environment holds; the test looks for it in the trace, as it is and as a URL, a
+/// JSON string or base64 would write it.
+const SECRET: &str = "tr4ce s3cret\"7Qx";
+const FORMS: [&str; 5] = [
+    SECRET,
+    "tr4ce%20s3cret%227Qx",
+    "tr4ce s3cret\\\"7Qx",
+    "dHI0Y2UgczNjcmV0IjdReA==", // base64(SECRET)
+    "dTp0cjRjZSBzM2NyZXQiN1F4", // base64("u:" + SECRET)
+];
 
 /// 4 users, one every 250 ms: each signs up (the secret in a header, the query and the body),
 /// opens its socket and sends one message to itself, awaiting the ack.
@@ -26,7 +34,7 @@ phases = [ {{ name = "only", duration = "1s", rate = 4 }} ]
 [[flows.f.steps]]
 name = "register"
 http = "POST /v1/register"
-headers = {{ x-api-key = "{{{{ env.{KEY} }}}}", authorization = "Basic {{{{ base64(env.{KEY}) }}}}" }}
+headers = {{ x-api-key = "{{{{ env.{KEY} }}}}", x-b64 = "{{{{ base64(env.{KEY}) }}}}", authorization = "Basic {{{{ base64('u:' + env.{KEY}) }}}}" }}
 json = {{ phone = "{{{{ user.phone }}}}", note = "key {{{{ env.{KEY} }}}}" }}
 expect.status = 202
 capture.verification = "$.verification_id"
@@ -80,12 +88,16 @@ fn a_traced_run_has_the_sampled_users_requests_and_frames_in_order_with_secrets_
     assert_eq!(summary["metrics"]["chat"]["errors"], 0);
 
     let text = std::fs::read_to_string(out.join("trace.jsonl")).expect("trace.jsonl");
-    let b64 = "dHI0Y2UtczNjcmV0LTdReA=="; // base64 of SECRET
-    assert!(!text.contains(SECRET) && !text.contains(b64), "{text}");
+    for form in FORMS {
+        assert!(!text.contains(form), "{form} in {text}");
+    }
     let events: Vec<Value> = text
         .lines()
         .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
         .collect();
+    for e in &events {
+        assert_no_secret(e);
+    }
     let mut by_user: BTreeMap<u64, Vec<&Value>> = BTreeMap::new();
     for e in &events {
         by_user
@@ -160,9 +172,10 @@ fn a_traced_run_has_the_sampled_users_requests_and_frames_in_order_with_secrets_
             .map(|h| (h[0].as_str().unwrap(), h[1].as_str().unwrap()))
             .collect();
         assert!(headers.contains(&("x-api-key", "[masked env.INRUSH_TRACE_TEST_KEY]")));
+        assert!(headers.contains(&("x-b64", "[masked base64(env.INRUSH_TRACE_TEST_KEY)]")));
         assert!(headers.contains(&(
             "authorization",
-            "Basic [masked base64(env.INRUSH_TRACE_TEST_KEY)]"
+            "Basic [masked base64(… env.INRUSH_TRACE_TEST_KEY …)]"
         )));
         assert!(headers.contains(&("content-type", "application/json")));
         let body: Value =
@@ -177,5 +190,19 @@ fn a_traced_run_has_the_sampled_users_requests_and_frames_in_order_with_secrets_
         let sent: Value = serde_json::from_str(find("chat", "frame_out")["body"].as_str().unwrap())
             .expect("the JSON frame");
         assert_eq!(sent["id"], format!("m{user}"));
+    }
+}
+
+/// No string in `v` holds the secret, as it is or URL- or JSON-encoded.
+fn assert_no_secret(v: &Value) {
+    match v {
+        Value::String(s) => {
+            for form in &FORMS[..3] {
+                assert!(!s.contains(form), "{form} in {s}");
+            }
+        }
+        Value::Array(items) => items.iter().for_each(assert_no_secret),
+        Value::Object(fields) => fields.values().for_each(assert_no_secret),
+        _ => {}
     }
 }

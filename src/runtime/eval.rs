@@ -62,7 +62,13 @@ pub(super) struct Scope {
     pub cohort_contacts: HashMap<usize, Vec<Arc<Member>>>,
     /// The number of this user's next message (kept across visits).
     pub next_msg: u32,
+    /// For a traced user only: the latest base64 outputs made from an `env.*` secret (with the
+    /// secret's name), which a trace masks as it masks the secret itself.
+    pub derived_secrets: Option<Vec<(String, String)>>,
 }
+
+/// How many secret-derived values a traced user remembers (the latest).
+const DERIVED_SECRETS: usize = 32;
 
 impl Scope {
     pub fn new(index: u64, rng: SmallRng, vars: Vec<Option<Value>>, next_msg: u32) -> Scope {
@@ -76,6 +82,7 @@ impl Scope {
             chat_contacts: Vec::new(),
             cohort_contacts: HashMap::new(),
             next_msg,
+            derived_secrets: None,
         }
     }
 
@@ -137,8 +144,13 @@ impl Scope {
             ),
             Expr::Base64(x) => {
                 let text = self.eval(x, w).to_text();
-                Value::Str(base64::engine::general_purpose::STANDARD.encode(text.as_bytes()))
+                let out = base64::engine::general_purpose::STANDARD.encode(text.as_bytes());
+                if let Some(derived) = &mut self.derived_secrets {
+                    remember_derived(derived, x, &out);
+                }
+                Value::Str(out)
             }
+            Expr::Secret { value, .. } => value.clone(),
             Expr::SwarmOnline(var) => {
                 let peer = match &self.step.peer {
                     Some(p) => Some(p.clone()),
@@ -259,6 +271,25 @@ impl Scope {
 }
 
 /// A value as a number (text is parsed; anything else is 0).
+/// Keeps `out`, a base64 of `x`, among a traced user's secret-derived values when `x` reads a
+/// secret: base64 of a secret mixed with other text (`nul + user.phone + nul + env.PASS`) hides
+/// the secret from a substring search, so the whole output is masked instead.
+fn remember_derived(derived: &mut Vec<(String, String)>, x: &Expr, out: &str) {
+    // The base64 of a secret alone is among the run's masks already.
+    let Some(name) =
+        crate::compiled::flow::expr_secret(x).filter(|_| !matches!(x, Expr::Secret { .. }))
+    else {
+        return;
+    };
+    if out.is_empty() || derived.iter().any(|(_, v)| v == out) {
+        return;
+    }
+    if derived.len() == DERIVED_SECRETS {
+        derived.remove(0);
+    }
+    derived.push((format!("[masked base64(… env.{name} …)]"), out.to_string()));
+}
+
 fn num(v: &Value) -> f64 {
     match v {
         Value::Num(n) => *n,

@@ -163,6 +163,9 @@ pub async fn run_user(
             .filter(|t| t.traces(index))
             .map(|t| trace::UserTrace::new(t, index, visits, intended)),
     };
+    if user.trace.is_some() {
+        user.scope.derived_secrets = Some(Vec::new());
+    }
     let mut aborted = ctx.shared.state.clone();
     let completed = tokio::select! {
         done = user.live(flow) => done,

@@ -10,7 +10,7 @@ use crate::clients::connection::Frame;
 use crate::clients::OpError;
 use crate::compiled::flow::{Action, Step};
 use crate::runtime::User;
-use crate::swarm::trace::{Tracer, EVENTS_PER_USER};
+use crate::swarm::trace::{Mask, Tracer, EVENTS_PER_USER};
 
 /// A traced user: who it is and how much it has written.
 pub(super) struct UserTrace<'a> {
@@ -72,7 +72,7 @@ fn ms(d: Duration) -> f64 {
 }
 
 /// Headers as `[[name, value], …]`, values masked.
-fn headers<'h>(t: &Tracer, headers: impl Iterator<Item = (&'h str, &'h str)>) -> Value {
+fn headers<'h>(t: &Mask, headers: impl Iterator<Item = (&'h str, &'h str)>) -> Value {
     headers
         .map(|(n, v)| json!([n, t.mask(v)]))
         .collect::<Vec<_>>()
@@ -80,17 +80,18 @@ fn headers<'h>(t: &Tracer, headers: impl Iterator<Item = (&'h str, &'h str)>) ->
 }
 
 /// A body or frame: its text (masked, cut) and its size before the cut.
-fn body(t: &Tracer, text: &str) -> (Value, Value) {
+fn body(t: &Mask, text: &str) -> (Value, Value) {
     let (text, size) = t.body(text);
     (text.into(), size.into())
 }
 
 impl<'a> User<'a> {
     /// Writes an event of a traced user; `fields` (an object) is built only for one.
-    pub(super) fn trace(&mut self, event: &str, fields: impl FnOnce(&Tracer) -> Value) {
+    pub(super) fn trace(&mut self, event: &str, fields: impl FnOnce(&Mask) -> Value) {
         let now = self.ctx.now();
         if let Some(t) = &mut self.trace {
-            let f = fields(t.tracer);
+            let derived = self.scope.derived_secrets.as_deref().unwrap_or_default();
+            let f = fields(&t.tracer.masker(derived));
             t.write(now, event, f);
         }
     }

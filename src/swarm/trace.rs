@@ -16,6 +16,8 @@ use std::sync::Mutex;
 
 use base64::Engine as _;
 
+use crate::compiled::flow::template::percent_encode;
+
 /// Bodies and frames longer than this are cut (at a character boundary) in the trace.
 pub const BODY_LIMIT: usize = 2048;
 /// A traced user's events beyond this are left out (one `truncated` event says so).
@@ -48,7 +50,17 @@ impl Tracer {
         let file = BufWriter::new(File::create(path)?);
         let mut masks = Vec::new();
         for (name, value) in secrets.iter().filter(|(_, v)| !v.is_empty()) {
-            masks.push((value.clone(), format!("[masked env.{name}]")));
+            let stand_in = format!("[masked env.{name}]");
+            // As a template writes it: as is, URL-encoded (a query, a form), JSON-escaped.
+            let mut url = String::new();
+            percent_encode(value, &mut url);
+            let json = serde_json::to_string(value).unwrap_or_default();
+            let json = json.trim_matches('"').to_string();
+            for form in [value.clone(), url, json] {
+                if !masks.iter().any(|(v, _)| *v == form) {
+                    masks.push((form, stand_in.clone()));
+                }
+            }
             let b64 = base64::engine::general_purpose::STANDARD.encode(value.as_bytes());
             masks.push((b64, format!("[masked base64(env.{name})]")));
         }
@@ -71,29 +83,13 @@ impl Tracer {
                 && index - self.first_closed_index < self.users)
     }
 
-    /// `text` with every secret replaced by its name.
-    pub fn mask(&self, text: &str) -> String {
-        let mut out = text.to_string();
-        for (secret, stand_in) in &self.masks {
-            if out.contains(secret.as_str()) {
-                out = out.replace(secret.as_str(), stand_in);
-            }
+    /// What masks a user's texts: the run's secrets and `derived`, the user's own values made
+    /// from them ((stand-in, value), see `runtime::eval`).
+    pub fn masker<'m>(&'m self, derived: &'m [(String, String)]) -> Mask<'m> {
+        Mask {
+            masks: &self.masks,
+            derived,
         }
-        out
-    }
-
-    /// `text` masked, then cut to [`BODY_LIMIT`] bytes: (the text, its size before the cut).
-    pub fn body(&self, text: &str) -> (String, usize) {
-        let mut masked = self.mask(text);
-        let size = masked.len();
-        if size > BODY_LIMIT {
-            let mut end = BODY_LIMIT;
-            while !masked.is_char_boundary(end) {
-                end -= 1;
-            }
-            masked.truncate(end);
-        }
-        (masked, size)
     }
 
     /// Writes one event (already masked) as a line.
@@ -123,6 +119,41 @@ impl Tracer {
     }
 }
 
+/// Masks one traced user's texts (see [`Tracer::masker`]).
+pub struct Mask<'m> {
+    masks: &'m [(String, String)],
+    derived: &'m [(String, String)],
+}
+
+impl Mask<'_> {
+    /// `text` with every secret (and value derived from one) replaced by its stand-in.
+    pub fn mask(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        // Derived values first: they are base64 texts the plain secrets cannot be found in.
+        let derived = self.derived.iter().map(|(s, v)| (v, s));
+        for (secret, stand_in) in derived.chain(self.masks.iter().map(|(v, s)| (v, s))) {
+            if out.contains(secret.as_str()) {
+                out = out.replace(secret.as_str(), stand_in);
+            }
+        }
+        out
+    }
+
+    /// `text` masked, then cut to [`BODY_LIMIT`] bytes: (the text, its size before the cut).
+    pub fn body(&self, text: &str) -> (String, usize) {
+        let mut masked = self.mask(text);
+        let size = masked.len();
+        if size > BODY_LIMIT {
+            let mut end = BODY_LIMIT;
+            while !masked.is_char_boundary(end) {
+                end -= 1;
+            }
+            masked.truncate(end);
+        }
+        (masked, size)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,8 +171,20 @@ mod tests {
         let dir = tempfile::tempdir().expect("a temp dir");
         let t = tracer(
             dir.path(),
-            &[("TOKEN", "s3cr3t"), ("LONG", "s3cr3t-and-more")],
+            &[
+                ("TOKEN", "s3cr3t"),
+                ("LONG", "s3cr3t-and-more"),
+                ("PW", "a b\"c"),
+            ],
         );
+        // As a query or a JSON string writes it, too; and a user's derived values.
+        let derived = [("[derived]".to_string(), "ZGVyaXZlZA==".to_string())];
+        let m = t.masker(&derived);
+        assert_eq!(
+            m.mask(r#"?p=a%20b%22c {"p":"a b\"c"} ZGVyaXZlZA=="#),
+            r#"?p=[masked env.PW] {"p":"[masked env.PW]"} [derived]"#
+        );
+        let t = t.masker(&[]);
         assert_eq!(
             t.mask("a s3cr3t-and-more b s3cr3t"),
             "a [masked env.LONG] b [masked env.TOKEN]"

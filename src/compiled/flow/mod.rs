@@ -44,6 +44,12 @@ pub enum Expr {
     SwarmSampled(String),
     /// `n` phone numbers nobody in the swarm has.
     FakePhones(Box<Expr>),
+    /// A value taken from the environment (`env.NAME`): a secret, evaluated as its value, kept
+    /// apart from literals so that a trace can mask what is derived from it.
+    Secret {
+        name: String,
+        value: Value,
+    },
     /// A column of the user's row of a feeder.
     Feed {
         feeder: usize,
@@ -318,6 +324,18 @@ fn json_has_msg_id(j: &JsonTemplate) -> bool {
         JsonTemplate::Expr(e) => expr_has_msg_id(e),
         JsonTemplate::Array(items) => items.iter().any(json_has_msg_id),
         JsonTemplate::Object(fields) => fields.iter().any(|(_, v)| json_has_msg_id(v)),
+    }
+}
+
+/// The name of the first `env.*` secret `e` reads, if any.
+pub fn expr_secret(e: &Expr) -> Option<&str> {
+    match e {
+        Expr::Secret { name, .. } => Some(name),
+        Expr::RandomInt(a, b) => expr_secret(a).or_else(|| expr_secret(b)),
+        Expr::RandomString(x) | Expr::Base64(x) | Expr::FakePhones(x) => expr_secret(x),
+        Expr::SwarmSample(n, _) => expr_secret(n),
+        Expr::Concat(parts) => parts.iter().find_map(expr_secret),
+        _ => None,
     }
 }
 

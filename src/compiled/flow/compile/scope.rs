@@ -73,7 +73,10 @@ impl Resolver for Scope {
                 let v = std::env::var(name)
                     .map_err(|_| format!("environment variable `{name}` is not set"))?;
                 self.secrets.push((name.to_string(), v.clone()));
-                Ok(Expr::Lit(Value::Str(v)))
+                Ok(Expr::Secret {
+                    name: name.to_string(),
+                    value: Value::Str(v),
+                })
             }
             (["uuid"], [true]) => arg(0, 0, "uuid()").map(|_| Expr::Uuid),
             (["timestamp_ms"], [true]) => arg(0, 0, "timestamp_ms()").map(|_| Expr::TimestampMs),
