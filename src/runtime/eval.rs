@@ -65,6 +65,16 @@ pub(super) struct Scope {
     /// For a traced user only: the latest base64 outputs made from an `env.*` secret (with the
     /// secret's name), which a trace masks as it masks the secret itself.
     pub derived_secrets: Option<Vec<(String, String)>>,
+    /// The frame an `on_frame` rule answers, while its reply renders (`frame.*`).
+    pub frame: Option<Answered>,
+}
+
+/// The frame a rule's reply answers: its JSON (when the reply reads a path of it) and the named
+/// groups of the rule's match regex.
+#[derive(Debug, Default)]
+pub(super) struct Answered {
+    pub json: Option<serde_json::Value>,
+    pub groups: Vec<(String, String)>,
 }
 
 /// How many secret-derived values a traced user remembers (the latest).
@@ -83,6 +93,7 @@ impl Scope {
             cohort_contacts: HashMap::new(),
             next_msg,
             derived_secrets: None,
+            frame: None,
         }
     }
 
@@ -151,6 +162,23 @@ impl Scope {
                 Value::Str(out)
             }
             Expr::Secret { value, .. } => value.clone(),
+            Expr::FrameGroup(name) => self
+                .frame
+                .as_ref()
+                .and_then(|f| f.groups.iter().find(|(n, _)| n == name))
+                .map_or(Value::Null, |(_, v)| Value::Str(v.clone())),
+            Expr::FramePath(keys) => {
+                let mut at = self.frame.as_ref().and_then(|f| f.json.as_ref());
+                for key in keys {
+                    at = at.and_then(|v| match v {
+                        serde_json::Value::Array(items) => {
+                            key.parse::<usize>().ok().and_then(|i| items.get(i))
+                        }
+                        other => other.get(key.as_str()),
+                    });
+                }
+                at.map_or(Value::Null, Value::from_json)
+            }
             Expr::SwarmOnline(var) => {
                 let peer = match &self.step.peer {
                     Some(p) => Some(p.clone()),

@@ -14,11 +14,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::compiled::flow::template::Value;
-use crate::compiled::flow::{Deliveries, FrameRule, IdSource, RuleAction};
+use crate::compiled::flow::{Deliveries, FrameRule, IdSource, Matcher, RuleAction};
 use crate::compiled::Plan;
 use crate::metrics::{Counter, ErrorClass, MetricId};
-use crate::runtime::checks::matches;
-use crate::runtime::eval::{Scope, World};
+use crate::runtime::checks::{self, matches};
+use crate::runtime::eval::{Answered, Scope, World};
 use crate::runtime::message_id::parse_message_id;
 use crate::runtime::received::{Arrival, Received};
 use crate::runtime::User;
@@ -188,6 +188,24 @@ pub(super) fn extract_id(
     }
 }
 
+/// What a rule's reply reads of the frame it answers: the named groups of the rule's match
+/// regex, and (when the reply reads a path of it, `reads`) the frame's JSON.
+fn answered(m: &Matcher, text: &str, json: &Option<serde_json::Value>, reads: bool) -> Answered {
+    let groups = m.regex.as_ref().and_then(|re| {
+        let caps = re.captures(text)?;
+        let named = re.capture_names().flatten();
+        Some(
+            named
+                .filter_map(|n| Some((n.to_string(), caps.name(n)?.as_str().to_string())))
+                .collect(),
+        )
+    });
+    Answered {
+        json: if reads { json.clone() } else { None },
+        groups: groups.unwrap_or_default(),
+    }
+}
+
 impl User<'_> {
     /// Handles a frame no `expect` is waiting for: the first rule that matches acts on it.
     pub(super) async fn background(&mut self, text: &str) {
@@ -236,9 +254,14 @@ impl User<'_> {
                     }
                 }
                 RuleAction::Count(i) => self.ctx.record_in(self.region, |r| r.count(*i)),
-                RuleAction::Reply(frame) => {
+                RuleAction::Capture(captures) => {
+                    checks::capture(captures, None, text, json.as_ref(), &mut self.scope, &w);
+                }
+                RuleAction::Reply { frame, json: reads } => {
                     let w = self.world();
+                    self.scope.frame = Some(answered(&rule.matcher, text, &json, *reads));
                     let frame = self.scope.render_frame(frame, &w);
+                    self.scope.frame = None;
                     self.trace_frame("frame_out", &frame);
                     self.link.one_way().await;
                     if let Some(s) = self.socket.as_mut() {

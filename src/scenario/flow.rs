@@ -228,6 +228,9 @@ pub struct FrameRuleSpec {
     pub reply: Option<toml::Value>,
     /// Count matching frames under this name (reported under `counts`).
     pub count: Option<String>,
+    /// Capture values of the frame into the user's variables (as a step's `capture`), before
+    /// the rule's other actions: its `reply` and later steps can use them.
+    pub capture: Option<IndexMap<String, Spanned<CaptureSpec>>>,
 }
 
 /// Which frames a rule applies to: JSON predicates `{ "$.type" = "message" }` and/or a regex.

@@ -44,6 +44,10 @@ pub enum Expr {
     SwarmSampled(String),
     /// `n` phone numbers nobody in the swarm has.
     FakePhones(Box<Expr>),
+    /// A named group of the match regex of the rule that answers a frame (`frame.id`).
+    FrameGroup(String),
+    /// A path of keys (or array indexes) into that frame's JSON (`frame.from.name`).
+    FramePath(Vec<String>),
     /// A value taken from the environment (`env.NAME`): a secret, evaluated as its value, kept
     /// apart from literals so that a trace can mask what is derived from it.
     Secret {
@@ -168,9 +172,15 @@ pub enum RuleAction {
     Delivered(IdSource),
     Acked(IdSource),
     Rejected(IdSource),
-    Reply(Frame),
+    /// Answer the frame; `json` when the reply reads a JSON path of the frame (`frame.id`).
+    Reply {
+        frame: Frame,
+        json: bool,
+    },
     /// Add one to a named count (the catalog's counter index).
     Count(usize),
+    /// Capture values of the frame into variables (slot, how).
+    Capture(Vec<(usize, Capture)>),
 }
 
 #[derive(Debug, Clone)]
@@ -189,7 +199,8 @@ impl FrameRule {
                     RuleAction::Delivered(IdSource::Json(_))
                         | RuleAction::Acked(IdSource::Json(_))
                         | RuleAction::Rejected(IdSource::Json(_))
-                )
+                        | RuleAction::Reply { json: true, .. }
+                ) || matches!(a, RuleAction::Capture(c) if c.iter().any(|(_, c)| matches!(c, Capture::Json(_))))
             })
     }
 }
@@ -324,6 +335,39 @@ fn json_has_msg_id(j: &JsonTemplate) -> bool {
         JsonTemplate::Expr(e) => expr_has_msg_id(e),
         JsonTemplate::Array(items) => items.iter().any(json_has_msg_id),
         JsonTemplate::Object(fields) => fields.iter().any(|(_, v)| json_has_msg_id(v)),
+    }
+}
+
+/// Whether a frame's template reads the answered frame's JSON (`frame.<path>`).
+pub fn frame_reads_json(f: &Frame) -> bool {
+    fn expr(e: &Expr) -> bool {
+        match e {
+            Expr::FramePath(_) => true,
+            Expr::RandomInt(a, b) => expr(a) || expr(b),
+            Expr::RandomString(x) | Expr::Base64(x) | Expr::FakePhones(x) => expr(x),
+            Expr::SwarmSample(n, _) => expr(n),
+            Expr::Concat(parts) => parts.iter().any(expr),
+            _ => false,
+        }
+    }
+    fn text(t: &Text) -> bool {
+        t.parts.iter().any(|p| match p {
+            template::Part::Expr(e) => expr(e),
+            template::Part::Text(_) => false,
+        })
+    }
+    fn json(j: &JsonTemplate) -> bool {
+        match j {
+            JsonTemplate::Const(_) => false,
+            JsonTemplate::Text(t) => text(t),
+            JsonTemplate::Expr(e) => expr(e),
+            JsonTemplate::Array(items) => items.iter().any(json),
+            JsonTemplate::Object(fields) => fields.iter().any(|(_, v)| json(v)),
+        }
+    }
+    match f {
+        Frame::Text(t) | Frame::Binary(t) => text(t),
+        Frame::Json(j) => json(j),
     }
 }
 

@@ -187,7 +187,15 @@ pub fn toml_to_json(v: &toml::Value) -> serde_json::Value {
 fn collect_captures(steps: &[Spanned<StepSpec>], out: &mut IndexMap<String, usize>) {
     for s in steps {
         let s = s.get_ref();
-        for name in s.capture.iter().flat_map(|c| c.get_ref().keys()) {
+        // A socket's frame rules capture into the same variables as steps do.
+        let rules = s.on_frame.iter().flat_map(|r| r.get_ref());
+        let rule_captures = rules.flat_map(|r| r.get_ref().capture.iter().flat_map(|c| c.keys()));
+        for name in s
+            .capture
+            .iter()
+            .flat_map(|c| c.get_ref().keys())
+            .chain(rule_captures)
+        {
             let next = out.len();
             out.entry(name.clone()).or_insert(next);
         }
@@ -289,6 +297,7 @@ pub fn compile(
                     .map(|c| c.get_ref().name.get_ref().clone())
                     .collect(),
                 secrets: Vec::new(),
+                frame: None,
             },
             metrics: std::mem::take(&mut metrics),
             counters: std::mem::take(&mut counters),

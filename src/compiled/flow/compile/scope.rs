@@ -18,10 +18,14 @@ pub(super) struct Scope {
     pub(super) cohorts: Vec<String>,
     /// The `env.*` values the templates took (name, value): secrets a trace must mask.
     pub(super) secrets: Vec<(String, String)>,
+    /// While an `on_frame` rule's reply compiles: the named groups of its match regex
+    /// (`frame.*` is known only there).
+    pub(super) frame: Option<Vec<String>>,
 }
 
 const BUILTINS: &str =
-    "seq, nul, user.index, user.phone, msg.id, env.NAME, feed.<feeder>.<column>, uuid(), \
+    "seq, nul, user.index, user.phone, msg.id, env.NAME, frame.<path> (in a rule's reply), \
+feed.<feeder>.<column>, uuid(), \
 random_int(lo, hi), random_string(n), timestamp_ms(), base64(x), swarm.online.<var>, \
 swarm.cohort('name').online.<var>, swarm.sample(n).<var>, swarm.sampled.<var>, fake.phones(n)";
 
@@ -77,6 +81,15 @@ impl Resolver for Scope {
                     name: name.to_string(),
                     value: Value::Str(v),
                 })
+            }
+            (["frame", path @ ..], _) if !path.is_empty() && called.iter().all(|c| !c) => {
+                let Some(groups) = &self.frame else {
+                    return Err("frame.* is the frame an on_frame rule answers: it is known only in that rule's reply".into());
+                };
+                match path {
+                    [name] if groups.iter().any(|g| g == name) => Ok(Expr::FrameGroup(name.to_string())),
+                    _ => Ok(Expr::FramePath(path.iter().map(|s| s.to_string()).collect())),
+                }
             }
             (["uuid"], [true]) => arg(0, 0, "uuid()").map(|_| Expr::Uuid),
             (["timestamp_ms"], [true]) => arg(0, 0, "timestamp_ms()").map(|_| Expr::TimestampMs),
