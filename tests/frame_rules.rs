@@ -1,7 +1,8 @@
 //! Background frame rules that answer with what the frame said and capture from it: each user
 //! sends itself a message through the built-in messenger, answers the delivered message with a
-//! receipt addressed from the frame (`frame.from`, `frame.id`), and waits until a rule captured
-//! that receipt.
+//! receipt addressed from the frame (`frame.sender`, `frame.id`), and waits until a rule captured
+//! the receipt of the message it sent (templated expected values: the ack's id is the step's
+//! `msg.id`, the loop's `until` equals the captured id).
 
 mod common;
 
@@ -52,10 +53,13 @@ on_frame = [
 [[flows.f.steps]]
 name = "note"
 send = { type = "send", id = "{{ msg.id }}", to = "{{ user_id }}", body = "hello" }
+# The ack of this very message: a templated expected value, evaluated for the step.
+expect = { json = { "$.type" = "ack", "$.id" = "{{ msg.id }}" } }
+capture.sent_id = "$.id"
 
 [[flows.f.steps]]
 name = "await_receipt"
-loop = { until = { var = "receipt_for", exists = true }, max = 100, steps = [ { think = { constant = "20ms" } } ] }
+loop = { until = { var = "receipt_for", equals = "{{ sent_id }}" }, max = 100, steps = [ { think = { constant = "20ms" } } ] }
 
 [[flows.f.steps]]
 name = "check"
@@ -81,7 +85,10 @@ fn a_reply_answers_with_the_frames_values_and_a_rule_captures_for_later_steps() 
         &std::fs::read_to_string(out.join("summary.json")).expect("summary.json"),
     )
     .expect("summary parses");
-    // Every user got its own message and the receipt of it: the loop ended on the capture.
+    // Every user's message was acked (the templated `expect`) and its receipt came back: the
+    // loop ended on the capture equal to the sent id.
+    assert_eq!(summary["metrics"]["note"]["count"], 5);
+    assert_eq!(summary["metrics"]["note"]["errors"], 0);
     assert_eq!(summary["metrics"]["await_receipt"]["count"], 5);
     assert_eq!(summary["metrics"]["await_receipt"]["errors"], 0);
     assert_eq!(summary["messages"]["sent"], 5);

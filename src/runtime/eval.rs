@@ -14,7 +14,7 @@ use rand::RngExt;
 
 use crate::compiled::flow::feeder::Feeder;
 use crate::compiled::flow::template::Value;
-use crate::compiled::flow::{Expr, Until};
+use crate::compiled::flow::{Expr, Until, Want};
 use crate::runtime::message_id::message_id;
 use crate::swarm::identity::Identities;
 use crate::swarm::registry::{Member, Registry};
@@ -97,13 +97,27 @@ impl Scope {
         }
     }
 
-    /// Whether a `when` / `until` condition holds.
-    pub fn holds(&self, cond: &Until) -> bool {
-        let get = |slot: &usize| self.vars.get(*slot).and_then(Option::as_ref);
-        match cond {
-            Until::Equals(slot, v) => get(slot).is_some_and(|x| x.to_text() == v.to_text()),
-            Until::NotEquals(slot, v) => get(slot).is_some_and(|x| x.to_text() != v.to_text()),
-            Until::Exists(slot, e) => get(slot).is_some() == *e,
+    /// Whether a `when` / `until` condition holds: values compare as text.
+    pub fn holds(&mut self, cond: &Until, w: &World<'_>) -> bool {
+        let (slot, want, equal) = match cond {
+            Until::Exists(slot, e) => return self.var(*slot).is_some() == *e,
+            Until::Equals(slot, want) => (slot, want, true),
+            Until::NotEquals(slot, want) => (slot, want, false),
+        };
+        let want = self.want_text(want, w);
+        self.var(*slot)
+            .is_some_and(|x| (x.to_text() == want) == equal)
+    }
+
+    fn var(&self, slot: usize) -> Option<&Value> {
+        self.vars.get(slot).and_then(Option::as_ref)
+    }
+
+    /// What an expectation's value is now, as text: a constant's, or its template rendered.
+    pub fn want_text(&mut self, want: &Want, w: &World<'_>) -> String {
+        match want {
+            Want::Const(c) => Value::from_json(c).to_text(),
+            Want::Text(t) => t.render_with(|e| self.eval(e, w)),
         }
     }
 
@@ -570,19 +584,32 @@ pub(super) mod tests {
 
     #[test]
     fn conditions_compare_variables_as_text() {
-        let mut s = scope(1);
-        assert!(s.holds(&Until::Exists(0, false)));
-        assert!(!s.holds(&Until::Equals(0, Value::Num(1.0))));
+        let tw = TestWorld::new();
+        let w = tw.world(Duration::ZERO);
+        let mut s = scope(2);
+        let one = || Want::Const(serde_json::json!(1));
+        assert!(s.holds(&Until::Exists(0, false), &w));
+        assert!(!s.holds(&Until::Equals(0, one()), &w));
         assert!(
-            !s.holds(&Until::NotEquals(0, Value::Num(1.0))),
+            !s.holds(&Until::NotEquals(0, one()), &w),
             "unset is neither"
         );
         s.vars[0] = Some(Value::Str("1".into()));
-        assert!(
-            s.holds(&Until::Equals(0, Value::Num(1.0))),
-            "compared as text"
-        );
-        assert!(s.holds(&Until::NotEquals(0, Value::Num(2.0))));
-        assert!(s.holds(&Until::Exists(0, true)));
+        assert!(s.holds(&Until::Equals(0, one()), &w), "compared as text");
+        assert!(s.holds(&Until::NotEquals(0, Want::Const(serde_json::json!(2))), &w));
+        assert!(s.holds(&Until::Exists(0, true), &w));
+        // A templated value is evaluated for the user when the condition is checked: here the
+        // variable in slot 1, then a literal made by an expression.
+        let awaited = || {
+            Want::Text(crate::compiled::flow::template::Template {
+                parts: vec![crate::compiled::flow::template::Part::Expr(Expr::Var(1))],
+                escape: crate::compiled::flow::template::Escape::None,
+            })
+        };
+        assert!(!s.holds(&Until::Equals(0, awaited()), &w), "slot 1 unset");
+        s.vars[1] = Some(Value::Num(1.0));
+        assert!(s.holds(&Until::Equals(0, awaited()), &w));
+        s.vars[1] = Some(Value::Str("2".into()));
+        assert!(s.holds(&Until::NotEquals(0, awaited()), &w));
     }
 }

@@ -148,11 +148,10 @@ pub(super) fn delivered_ids(
         (Some(each), _, Some(json)) => {
             let mut out = Vec::new();
             for element in each.select(json, |e| key(scope, e)) {
-                let wanted = d.filter.iter().all(|(path, want)| {
-                    path.select(element, |e| key(scope, e))
-                        .iter()
-                        .any(|v| crate::runtime::checks::json_eq(v, want))
-                });
+                let wanted = d
+                    .filter
+                    .iter()
+                    .all(|(path, want)| checks::selects(path, want, element, scope, w));
                 if wanted {
                     out.extend(ids_in(scope, element));
                 }

@@ -54,12 +54,11 @@ impl<'a> User<'a> {
     }
 
     async fn step(&mut self, step: &'a Step) -> Result<(), Stop> {
-        if step
-            .when
-            .as_ref()
-            .is_some_and(|cond| !self.scope.holds(cond))
-        {
-            return Ok(());
+        if let Some(cond) = &step.when {
+            let w = self.world();
+            if !self.scope.holds(cond, &w) {
+                return Ok(());
+            }
         }
         // A transaction starts at the intended start of its first step.
         if step.transaction != self.txn.map(|t| t.0) {
@@ -151,7 +150,8 @@ impl<'a> User<'a> {
             r?;
             i += 1;
             if let LoopKind::Until(cond, _) = kind {
-                if self.scope.holds(cond) {
+                let w = self.world();
+                if self.scope.holds(cond, &w) {
                     if let Some(m) = step.metric {
                         let end = self.ctx.now();
                         self.ctx

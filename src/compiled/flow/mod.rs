@@ -83,10 +83,18 @@ pub enum Body {
     Form(Vec<(String, Text)>),
 }
 
+/// What an expectation compares a found value with: a constant, or a template rendered for the
+/// user when the comparison is made (`"{{ awaited_id }}"`) and compared as text.
+#[derive(Debug, Clone)]
+pub enum Want {
+    Const(serde_json::Value),
+    Text(Text),
+}
+
 #[derive(Debug, Clone)]
 pub enum Check {
     Status(Vec<u16>),
-    JsonEquals(JsonPath<Expr>, serde_json::Value),
+    JsonEquals(JsonPath<Expr>, Want),
     JsonExists(JsonPath<Expr>),
     /// The value is among the selected values, or an element of a selected array.
     JsonContains(JsonPath<Expr>, serde_json::Value),
@@ -136,7 +144,7 @@ pub struct Http {
 #[derive(Debug, Clone)]
 pub struct Deliveries {
     pub each: Option<JsonPath<Expr>>,
-    pub filter: Vec<(JsonPath<Expr>, serde_json::Value)>,
+    pub filter: Vec<(JsonPath<Expr>, Want)>,
     pub ids: IdSource,
 }
 
@@ -157,7 +165,7 @@ pub enum Frame {
 /// Which frames a background rule or an `expect` applies to.
 #[derive(Debug, Clone, Default)]
 pub struct Matcher {
-    pub json: Vec<(JsonPath<Expr>, serde_json::Value)>,
+    pub json: Vec<(JsonPath<Expr>, Want)>,
     pub regex: Option<Regex>,
 }
 
@@ -207,8 +215,8 @@ impl FrameRule {
 
 #[derive(Debug, Clone)]
 pub enum Until {
-    Equals(usize, Value),
-    NotEquals(usize, Value),
+    Equals(usize, Want),
+    NotEquals(usize, Want),
     Exists(usize, bool),
 }
 

@@ -19,10 +19,21 @@ impl Compiler<'_, '_> {
     ) -> Matcher {
         let json = json
             .iter()
-            .filter_map(|(p, v)| Some((self.path(p, span.clone())?, toml_to_json(v))))
+            .filter_map(|(p, v)| Some((self.path(p, span.clone())?, self.want(v, span.clone())?)))
             .collect();
         let regex = regex.and_then(|r| self.regex(r, span));
         Matcher { json, regex }
+    }
+
+    /// A value to compare with: a string with `{{ }}` is a template, evaluated when compared;
+    /// anything else a constant.
+    pub(super) fn want(&mut self, v: &toml::Value, span: Range<usize>) -> Option<Want> {
+        match v {
+            toml::Value::String(s) if s.contains("{{") => {
+                self.text_at(s, span, Escape::None).map(Want::Text)
+            }
+            v => Some(Want::Const(toml_to_json(v))),
+        }
     }
 
     pub(super) fn expect(&mut self, e: &Spanned<spec::ExpectSpec>) -> (Expect, Matcher) {
@@ -38,7 +49,7 @@ impl Compiler<'_, '_> {
             .json
             .iter()
             .flatten()
-            .filter_map(|(p, v)| Some((self.path(p, span.clone())?, toml_to_json(v))))
+            .filter_map(|(p, v)| Some((self.path(p, span.clone())?, self.want(v, span.clone())?)))
             .collect();
         for (path, want) in &equalities {
             checks.push(Check::JsonEquals(path.clone(), want.clone()));
@@ -249,10 +260,8 @@ impl Compiler<'_, '_> {
             return None;
         };
         match (&c.equals, &c.not_equals, c.exists) {
-            (Some(v), None, None) => Some(Until::Equals(slot, Value::from_json(&toml_to_json(v)))),
-            (None, Some(v), None) => {
-                Some(Until::NotEquals(slot, Value::from_json(&toml_to_json(v))))
-            }
+            (Some(v), None, None) => Some(Until::Equals(slot, self.want(v, u.span())?)),
+            (None, Some(v), None) => Some(Until::NotEquals(slot, self.want(v, u.span())?)),
             (None, None, Some(e)) => Some(Until::Exists(slot, e)),
             _ => {
                 self.problems.add(
