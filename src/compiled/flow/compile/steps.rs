@@ -298,7 +298,8 @@ impl Compiler<'_, '_> {
                 q.get_ref()
                     .iter()
                     .filter_map(|(k, v)| {
-                        Some((k.clone(), self.text_at(v, qspan.clone(), Escape::Url)?))
+                        let t = self.text_at(v, qspan.clone(), Escape::Url)?;
+                        Some((k.clone(), encode_literals(t)))
                     })
                     .collect()
             }
@@ -320,7 +321,8 @@ impl Compiler<'_, '_> {
                 f.get_ref()
                     .iter()
                     .filter_map(|(k, v)| {
-                        Some((k.clone(), self.text_at(v, fspan.clone(), Escape::Url)?))
+                        let t = self.text_at(v, fspan.clone(), Escape::Url)?;
+                        Some((k.clone(), encode_literals(t)))
                     })
                     .collect(),
             )
@@ -352,4 +354,17 @@ impl Compiler<'_, '_> {
             deliveries,
         })))
     }
+}
+
+/// A query or form value is a value, not URL syntax: its literal text is URL-encoded too (once,
+/// here), as its `{{ }}` output is when it is rendered — `"a b&c"` goes out as `a%20b%26c`.
+fn encode_literals(mut t: Text) -> Text {
+    for part in &mut t.parts {
+        if let template::Part::Text(text) = part {
+            let mut encoded = String::with_capacity(text.len());
+            template::percent_encode(text, &mut encoded);
+            *text = encoded;
+        }
+    }
+    t
 }
