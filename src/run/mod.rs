@@ -339,6 +339,12 @@ async fn run_swarm(
         workers,
     );
     summary.warnings.extend(limit_warnings);
+    let unnamed = crate::compiled::flow::compile::UNNAMED_ERRORS;
+    if let Some(&n) = summary.counts.get(unnamed).filter(|&&n| n > 0) {
+        summary.warnings.push(format!(
+            "{n} unnamed requests failed (untimed steps: counted in counts.{unnamed}, not in any              metric); give them a name, or run with --trace N to see why"
+        ));
+    }
     if let Some(cap) = memory_cap.filter(|_| summary.arrivals.dropped_by.max_users > 0) {
         summary.warnings.push(format!(
             "{} arrivals were dropped because {cap} users were active: the scenario sets no \

@@ -284,6 +284,8 @@ impl<'a> User<'a> {
             Err(e) => {
                 if let Some(m) = self.failure_metric(step) {
                     ctx.record_in(self.region, |r| r.error_because(m, e.class, &e.reason));
+                } else if let Some(i) = step.unnamed_errors {
+                    ctx.record_in(self.region, |r| r.count(i));
                 }
                 self.txn = None;
                 Err(Stop)
@@ -363,9 +365,14 @@ impl<'a> User<'a> {
     }
 
     /// Where a step's failures (and retries) are counted: its metric, else its transaction's,
-    /// else (a plain send) the metric of the step that opened the socket.
+    /// else (a plain send) the metric of the step that opened the socket; none for an unnamed
+    /// request (its failures go to `counts.unnamed_errors`).
     pub(super) fn failure_metric(&self, step: &Step) -> Option<MetricId> {
-        let socket_metric = self.socket.as_ref().and_then(|s| s.metric);
+        // A request is not the socket's business: an unnamed one counts apart (`unnamed_errors`).
+        let socket_metric = match step.action {
+            Action::Http(_) => None,
+            _ => self.socket.as_ref().and_then(|s| s.metric),
+        };
         step.metric.or(self.txn.map(|t| t.0)).or(socket_metric)
     }
 
@@ -576,5 +583,51 @@ transaction = "both"
         assert!(both.latency.max() < 400 * MS, "{}", both.latency.max());
         // The pause recorded the timer's lag: the arrival's sample and the pause's.
         assert_eq!(rec.metric(MetricId::SCHEDULE_LAG).latency.len(), 2);
+    }
+
+    #[test]
+    fn an_unnamed_request_is_untimed_and_its_failure_is_counted_apart() {
+        let (plan, ended, rec) = run_one(
+            r#"
+[[flows.f.steps]]
+http = "GET /status/200"
+
+[[flows.f.steps]]
+name = "timed"
+http = "GET /status/200"
+
+[[flows.f.steps]]
+http = "GET /status/503"
+"#,
+        );
+        assert!(!ended.completed, "the failed request ends the flow");
+        // Only the named step has a metric: the unnamed ones are not timed anywhere.
+        let timed = metric(&plan, "timed");
+        let recorded: Vec<&str> = plan
+            .catalog
+            .all()
+            .filter(|(m, _)| rec.metric(*m).count() > 0)
+            .map(|(_, name)| name)
+            .collect();
+        assert!(recorded.contains(&"timed"), "{recorded:?}");
+        assert_eq!(rec.metric(timed).count(), 1);
+        let steps: Vec<&str> = recorded
+            .iter()
+            .copied()
+            .filter(|n| {
+                plan.catalog
+                    .id(n)
+                    .is_some_and(|m| m.index() >= timed.index())
+            })
+            .collect();
+        assert_eq!(steps, ["timed"], "no other step metric has a sample");
+        // The failure is not lost: it is the unnamed requests' count.
+        let i = plan
+            .catalog
+            .counters()
+            .iter()
+            .position(|c| c == "unnamed_errors")
+            .expect("the count exists");
+        assert_eq!(rec.named(i), 1);
     }
 }

@@ -292,6 +292,9 @@ pub struct Step {
     pub reconnect: Override<ReconnectPolicy>,
     /// The step sends a tracked message: `msg.id` is in its request or frame.
     pub tracked: bool,
+    /// An unnamed request outside any transaction is not timed: its failures add to this named
+    /// count (`counts.unnamed_errors`).
+    pub unnamed_errors: Option<usize>,
 }
 
 /// A compiled flow.

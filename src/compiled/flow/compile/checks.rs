@@ -207,13 +207,7 @@ impl Compiler<'_, '_> {
                 actions.push(RuleAction::Reply { frame, json });
             }
             if let Some(name) = &r.count {
-                let i = match self.counters.iter().position(|c| c == name) {
-                    Some(i) => i,
-                    None => {
-                        self.counters.push(name.clone());
-                        self.counters.len() - 1
-                    }
-                };
+                let i = self.counter(name);
                 actions.push(RuleAction::Count(i));
             }
             if actions.is_empty() {

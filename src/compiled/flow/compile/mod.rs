@@ -22,6 +22,7 @@ mod scope;
 mod steps;
 
 use scope::Scope;
+pub use steps::UNNAMED_ERRORS;
 
 /// Every flow and cohort of a scenario, with the metric catalog their steps define.
 #[derive(Debug, Clone)]

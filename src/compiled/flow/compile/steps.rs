@@ -10,7 +10,21 @@ use crate::compiled::flow::*;
 use crate::compiled::retry::{Override, ReconnectPolicy, RetryPolicy};
 use crate::scenario::flow::{self as spec, StepSpec};
 
+/// The count that failures of unnamed, untimed requests go to (`counts.unnamed_errors`).
+pub const UNNAMED_ERRORS: &str = "unnamed_errors";
+
 impl Compiler<'_, '_> {
+    /// The index of a named count (`counts.<name>`), registered on first use.
+    pub(super) fn counter(&mut self, name: &str) -> usize {
+        match self.counters.iter().position(|c| c == name) {
+            Some(i) => i,
+            None => {
+                self.counters.push(name.to_string());
+                self.counters.len() - 1
+            }
+        }
+    }
+
     pub(super) fn steps(&mut self, steps: &[Spanned<StepSpec>]) -> Vec<Step> {
         steps.iter().filter_map(|s| self.step(s)).collect()
     }
@@ -64,9 +78,13 @@ impl Compiler<'_, '_> {
             .filter_map(|(name, c)| Some((*self.scope.vars.get(name)?, self.capture(c)?)))
             .collect();
         let publish = self.publish(s);
-        // Whatever can fail must have a metric to count the failure in.
+        // Whatever can fail must have a metric to count the failure in; an unnamed request (a
+        // long-poll nobody wants timed) counts its failures under `counts.unnamed_errors`.
         let can_fail = action.can_fail(s.expect.is_some());
-        if can_fail && metric.is_none() && transaction.is_none() {
+        let http = matches!(action, Action::Http(_));
+        let unnamed_errors = (http && metric.is_none() && transaction.is_none())
+            .then(|| self.counter(UNNAMED_ERRORS));
+        if can_fail && !http && metric.is_none() && transaction.is_none() {
             self.problems.add(
                 span.clone(),
                 "give this step a `name`: its latency and failures are reported under it",
@@ -98,6 +116,7 @@ impl Compiler<'_, '_> {
             retry,
             reconnect,
             tracked,
+            unnamed_errors,
         })
     }
 
