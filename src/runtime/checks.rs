@@ -9,7 +9,8 @@ use crate::clients::http::Response;
 use crate::clients::OpError;
 use crate::compiled::flow::jsonpath::JsonPath;
 use crate::compiled::flow::template::Value;
-use crate::compiled::flow::{Capture, Check, Expect, Expr, Matcher, Want};
+use crate::compiled::flow::xmlpath::{parse_doc, XmlPath};
+use crate::compiled::flow::{Capture, Check, Expect, Expr, FailOn, Matcher, Want};
 use crate::metrics::ErrorClass;
 use crate::runtime::eval::{Scope, World};
 
@@ -34,6 +35,18 @@ pub(super) fn matches(
             return false;
         }
     }
+    if !m.xml.is_empty() {
+        let Some(doc) = parse_doc(text) else {
+            return false;
+        };
+        if !m
+            .xml
+            .iter()
+            .all(|(p, want)| xml_selects(p, want, &doc, scope, w))
+        {
+            return false;
+        }
+    }
     if m.json.is_empty() {
         return true;
     }
@@ -41,6 +54,66 @@ pub(super) fn matches(
     m.json
         .iter()
         .all(|(path, want)| selects(path, want, json, scope, w))
+}
+
+/// Whether the XML path selects a value equal (as text) to `want`.
+fn xml_selects(
+    path: &XmlPath,
+    want: &Want,
+    doc: &roxmltree::Document,
+    scope: &mut Scope,
+    w: &World<'_>,
+) -> bool {
+    let want = scope.want_text(want, w);
+    path.select(doc).contains(&want)
+}
+
+/// The error a `fail_on` fails the step with, when one of its conditions holds for this
+/// answer: its reason says what matched (a regex's match, the text, a selected value).
+pub(super) fn failed_on(
+    f: &FailOn,
+    text: &str,
+    json: Option<&serde_json::Value>,
+    scope: &mut Scope,
+    w: &World<'_>,
+) -> Option<OpError> {
+    let matched = if let Some(m) = f.regex.as_ref().and_then(|re| re.find(text)) {
+        Some(format!(
+            "/{}/ matched `{}`",
+            f.regex.as_ref()?.as_str(),
+            m.as_str()
+        ))
+    } else if let Some(c) = f.contains.as_ref().filter(|c| text.contains(c.as_str())) {
+        Some(format!("the answer contains `{c}`"))
+    } else if let Some(j) = json.filter(|_| !f.json.is_empty()) {
+        let hit = f
+            .json
+            .iter()
+            .find(|(p, want)| selects(p, want, j, scope, w));
+        hit.map(|(_, want)| format!("a JSON value is {}", show(want, scope, w)))
+    } else {
+        None
+    };
+    let matched = matched.or_else(|| {
+        let doc = parse_doc(text).filter(|_| !f.xml.is_empty())?;
+        let (p, want) = f
+            .xml
+            .iter()
+            .find(|(p, want)| xml_selects(p, want, &doc, scope, w))?;
+        Some(format!("{} is {}", p.source, show(want, scope, w)))
+    })?;
+    Some(OpError::new(
+        ErrorClass::CheckFailed,
+        format!("fail_on: {matched}"),
+    ))
+}
+
+/// An expected value as an error message shows it.
+fn show(want: &Want, scope: &mut Scope, w: &World<'_>) -> String {
+    match want {
+        Want::Const(c) => c.to_string(),
+        Want::Text(_) => format!("\"{}\"", scope.want_text(want, w)),
+    }
 }
 
 /// Whether `path` selects a value in `json` equal to `want`: a constant by JSON equality, a
@@ -125,6 +198,9 @@ pub(super) fn check_text(
                 Check::JsonEquals(_, want @ Want::Text(_)) => {
                     format!("a JSON value is not \"{}\"", scope.want_text(want, w))
                 }
+                Check::XmlEquals(p, want @ Want::Text(_)) => {
+                    format!("{} is not \"{}\"", p.source, scope.want_text(want, w))
+                }
                 c => failed_check(c),
             };
             let class = if json.is_none()
@@ -185,6 +261,9 @@ fn check_one(
         }
         Check::Contains(s) => text.contains(s.as_str()),
         Check::Regex(re) => re.is_match(text),
+        Check::XmlEquals(path, want) => {
+            parse_doc(text).is_some_and(|doc| xml_selects(path, want, &doc, scope, w))
+        }
     }
 }
 
@@ -198,6 +277,8 @@ fn failed_check(c: &Check) -> String {
         Check::JsonContains(_, want) => format!("no selected JSON value contains {want}"),
         Check::Contains(s) => format!("the answer does not contain `{s}`"),
         Check::Regex(re) => format!("the answer does not match /{}/", re.as_str()),
+        Check::XmlEquals(p, Want::Const(want)) => format!("{} is not {want}", p.source),
+        Check::XmlEquals(p, Want::Text(_)) => format!("{} is not the templated value", p.source),
     }
 }
 
@@ -468,6 +549,7 @@ mod tests {
                 (path("$.type"), Want::Const(json!("ack"))),
                 (path("$.n"), Want::Const(json!(2))),
             ],
+            xml: vec![],
             regex: Some(regex::Regex::new("ack").expect("re")),
         };
         let yes = json!({"type": "ack", "n": 2.0});
@@ -537,6 +619,7 @@ mod templated {
                 crate::compiled::flow::jsonpath::parse("$.id", &mut OneVar).expect("path"),
                 want("{{ v }}"),
             )],
+            xml: vec![],
             regex: None,
         };
         let frame = json!({"type": "message", "id": "m-7"});

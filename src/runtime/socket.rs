@@ -398,6 +398,11 @@ impl<'a> User<'a> {
             let text = frame.to_text();
             let json: Option<serde_json::Value> = serde_json::from_str(&text).ok();
             let w = self.world();
+            if let Some(f) = &step.fail_on {
+                if let Some(e) = checks::failed_on(f, &text, json.as_ref(), &mut self.scope, &w) {
+                    return Err(e);
+                }
+            }
             if checks::matches(matcher, &text, json.as_ref(), &mut self.scope, &w) {
                 let expect = step.expect.as_ref();
                 let seen = checks::check_text(expect, &text, json.as_ref(), &mut self.scope, &w)?;

@@ -413,6 +413,15 @@ impl<'a> User<'a> {
         let resp = self.http_request(h, req).await?;
         self.trace_response(&resp);
         let w = self.world();
+        if let Some(f) = &step.fail_on {
+            let text = String::from_utf8_lossy(&resp.body);
+            let json = (!f.json.is_empty())
+                .then(|| serde_json::from_slice(&resp.body).ok())
+                .flatten();
+            if let Some(e) = checks::failed_on(f, &text, json.as_ref(), &mut self.scope, &w) {
+                return Err(e);
+            }
+        }
         let expect = step.expect.as_ref();
         let (json, seen) = checks::check_response(expect, &resp, &mut self.scope, &w)
             .map_err(|e| with_retry_after(e, &resp))?;

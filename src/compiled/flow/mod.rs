@@ -6,6 +6,7 @@ pub mod compile;
 pub mod feeder;
 pub mod jsonpath;
 pub mod template;
+pub mod xmlpath;
 
 use std::time::Duration;
 
@@ -13,6 +14,7 @@ use regex::Regex;
 
 use crate::compiled::flow::jsonpath::JsonPath;
 use crate::compiled::flow::template::{Template, Value};
+use crate::compiled::flow::xmlpath::XmlPath;
 use crate::compiled::retry::{Override, ReconnectPolicy, RetryPolicy};
 use crate::compiled::Dist;
 use crate::metrics::MetricId;
@@ -100,6 +102,8 @@ pub enum Check {
     JsonContains(JsonPath<Expr>, serde_json::Value),
     Contains(String),
     Regex(Regex),
+    /// The XML path selects a value equal to the given one.
+    XmlEquals(XmlPath, Want),
 }
 
 #[derive(Debug, Clone)]
@@ -115,6 +119,16 @@ pub struct ContainsAll {
     pub path: JsonPath<Expr>,
     pub values: Text,
     pub values_expr: Option<Expr>,
+}
+
+/// What a response or frame must not be (`fail_on`): any condition that holds fails the step
+/// at once.
+#[derive(Debug, Clone, Default)]
+pub struct FailOn {
+    pub regex: Option<Regex>,
+    pub contains: Option<String>,
+    pub json: Vec<(JsonPath<Expr>, Want)>,
+    pub xml: Vec<(XmlPath, Want)>,
 }
 
 /// What a response or frame must satisfy.
@@ -166,6 +180,7 @@ pub enum Frame {
 #[derive(Debug, Clone, Default)]
 pub struct Matcher {
     pub json: Vec<(JsonPath<Expr>, Want)>,
+    pub xml: Vec<(XmlPath, Want)>,
     pub regex: Option<Regex>,
 }
 
@@ -283,6 +298,8 @@ pub struct Step {
     pub expect: Option<Expect>,
     /// Frame matcher for `send` + `expect` and receive steps.
     pub matcher: Option<Matcher>,
+    /// What fails the step at once: a response, or a frame while it waits, that matches.
+    pub fail_on: Option<FailOn>,
     pub captures: Vec<(usize, Capture)>,
     /// (name other users see, slot or user.phone)
     pub publish: Vec<(String, Expr)>,

@@ -15,14 +15,56 @@ impl Compiler<'_, '_> {
         &mut self,
         json: &IndexMap<String, toml::Value>,
         regex: Option<&str>,
+        xml: Option<&IndexMap<String, toml::Value>>,
         span: Range<usize>,
     ) -> Matcher {
         let json = json
             .iter()
             .filter_map(|(p, v)| Some((self.path(p, span.clone())?, self.want(v, span.clone())?)))
             .collect();
+        let xml = self.xml_wants(xml, span.clone());
         let regex = regex.and_then(|r| self.regex(r, span));
-        Matcher { json, regex }
+        Matcher { json, xml, regex }
+    }
+
+    /// XML paths and the values they must select.
+    fn xml_wants(
+        &mut self,
+        xml: Option<&IndexMap<String, toml::Value>>,
+        span: Range<usize>,
+    ) -> Vec<(xmlpath::XmlPath, Want)> {
+        let mut out = Vec::new();
+        for (p, v) in xml.into_iter().flatten() {
+            match xmlpath::XmlPath::parse(p) {
+                Ok(path) => out.extend(self.want(v, span.clone()).map(|w| (path, w))),
+                Err(m) => self.problems.add(span.clone(), m),
+            }
+        }
+        out
+    }
+
+    /// `fail_on`: a response, or a frame while the step waits, that must not come.
+    pub(super) fn fail_on(&mut self, f: &Spanned<spec::FailOnSpec>) -> FailOn {
+        let span = f.span();
+        let f = f.get_ref();
+        let json = f.json.clone().unwrap_or_default();
+        let m = self.matcher(&json, f.regex.as_deref(), f.xml.as_ref(), span.clone());
+        let fail_on = FailOn {
+            regex: m.regex,
+            contains: f.contains.clone(),
+            json: m.json,
+            xml: m.xml,
+        };
+        if fail_on.regex.is_none()
+            && fail_on.contains.is_none()
+            && fail_on.json.is_empty()
+            && fail_on.xml.is_empty()
+            && f.regex.is_none()
+        {
+            self.problems
+                .add(span, "fail_on needs regex, contains, json or xml");
+        }
+        fail_on
     }
 
     /// A value to compare with: a string with `{{ }}` is a template, evaluated when compared;
@@ -53,6 +95,10 @@ impl Compiler<'_, '_> {
             .collect();
         for (path, want) in &equalities {
             checks.push(Check::JsonEquals(path.clone(), want.clone()));
+        }
+        let xml = self.xml_wants(e.xml.as_ref(), span.clone());
+        for (path, want) in &xml {
+            checks.push(Check::XmlEquals(path.clone(), want.clone()));
         }
         for (p, v) in e.json_contains.iter().flatten() {
             if let Some(path) = self.path(p, span.clone()) {
@@ -94,6 +140,7 @@ impl Compiler<'_, '_> {
         // The frame matcher of a receive: the same JSON equalities and regex.
         let matcher = Matcher {
             json: equalities,
+            xml,
             regex,
         };
         (
@@ -150,7 +197,7 @@ impl Compiler<'_, '_> {
             }),
             spec::DeliveriesSpec::Each(e) => {
                 let each = self.path(&e.each, span.clone());
-                let filter = self.matcher(&e.match_, None, span.clone()).json;
+                let filter = self.matcher(&e.match_, None, None, span.clone()).json;
                 if !e.id.starts_with('$') {
                     self.problems.add(
                         span,
@@ -179,7 +226,8 @@ impl Compiler<'_, '_> {
         for r in rules.get_ref() {
             let span = r.span();
             let r = r.get_ref();
-            let matcher = self.matcher(&r.match_.json, r.match_.regex.as_deref(), span.clone());
+            let m = &r.match_;
+            let matcher = self.matcher(&m.json, m.regex.as_deref(), m.xml.as_ref(), span.clone());
             let mut actions = Vec::new();
             if let Some(captures) = &r.capture {
                 actions.push(RuleAction::Capture(self.rule_captures(captures)));

@@ -62,6 +62,7 @@ impl Compiler<'_, '_> {
             }
             None => (None, None),
         };
+        let fail_on = s.fail_on.as_ref().map(|f| self.fail_on(f));
         let action = self.action(s, span.clone(), present.first().copied())?;
         let is_think = matches!(action, Action::Think(_));
         let think_before = match (&s.think, is_think) {
@@ -111,6 +112,7 @@ impl Compiler<'_, '_> {
             timeout,
             expect,
             matcher,
+            fail_on,
             captures,
             publish,
             retry,
