@@ -144,6 +144,7 @@ impl Scope {
                 Value::Str(message_id(self.index, seq, intended))
             }
             Expr::Uuid => Value::Str(self.uuid()),
+            Expr::UserUuid => Value::Str(user_uuid(w.seed, self.index)),
             Expr::RandomInt(lo, hi) => {
                 let lo = num(&self.eval(lo, w)) as i64;
                 let hi = num(&self.eval(hi, w)) as i64;
@@ -234,18 +235,39 @@ impl Scope {
     fn uuid(&mut self) -> String {
         let a: u64 = self.rng.random();
         let b: u64 = self.rng.random();
-        let b = (b & 0x3fff_ffff_ffff_ffff) | 0x8000_0000_0000_0000;
-        let a = (a & 0xffff_ffff_ffff_0fff) | 0x4000;
-        format!(
-            "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-            a >> 32,
-            (a >> 16) & 0xffff,
-            a & 0xffff,
-            b >> 48,
-            b & 0xffff_ffff_ffff
-        )
+        format_uuid(a, b)
     }
+}
 
+/// The user's own UUID (`user.uuid`): the same for a given seed and user index on every use,
+/// every visit and every run, and drawn apart from the user's random stream (using it changes
+/// no other value). Two rounds of SplitMix64 over the seed and the index.
+fn user_uuid(seed: u64, index: u64) -> String {
+    let mix = |mut z: u64| {
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    let a = mix(seed ^ mix(index.wrapping_add(0x9e37_79b9_7f4a_7c15)));
+    let b = mix(a.wrapping_add(0x9e37_79b9_7f4a_7c15));
+    format_uuid(a, b)
+}
+
+/// A version 4 UUID's text from 128 random bits.
+fn format_uuid(a: u64, b: u64) -> String {
+    let b = (b & 0x3fff_ffff_ffff_ffff) | 0x8000_0000_0000_0000;
+    let a = (a & 0xffff_ffff_ffff_0fff) | 0x4000;
+    format!(
+        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0xffff,
+        b >> 48,
+        b & 0xffff_ffff_ffff
+    )
+}
+
+impl Scope {
     /// Lists concatenate into a list; anything else into text.
     fn concat(&mut self, parts: &[Expr], w: &World<'_>) -> Value {
         let values: Vec<Value> = parts.iter().map(|p| self.eval(p, w)).collect();
@@ -611,5 +633,33 @@ pub(super) mod tests {
         assert!(s.holds(&Until::Equals(0, awaited()), &w));
         s.vars[1] = Some(Value::Str("2".into()));
         assert!(s.holds(&Until::NotEquals(0, awaited()), &w));
+    }
+
+    #[test]
+    fn user_uuid_is_fixed_per_user_and_draws_nothing() {
+        let tw = TestWorld::new();
+        let w = tw.world(Duration::ZERO);
+        let (mut a, mut b) = (scope(1), scope(2));
+        let first = a.eval(&Expr::UserUuid, &w);
+        // The same user (index 3) on every use and whatever its random stream.
+        assert_eq!(a.eval(&Expr::UserUuid, &w), first);
+        assert_eq!(b.eval(&Expr::UserUuid, &w), first);
+        // Its own stream is untouched: the next random UUID is the one a fresh scope draws.
+        assert_eq!(a.eval(&Expr::Uuid, &w), scope(1).eval(&Expr::Uuid, &w));
+        let Value::Str(text) = &first else {
+            panic!("a string")
+        };
+        let groups: Vec<usize> = text.split('-').map(str::len).collect();
+        assert_eq!(groups, [8, 4, 4, 4, 12]);
+        assert_eq!(&text[14..15], "4", "version 4");
+        // Another user, or another seed, gets another one.
+        let mut other = Scope::new(4, SmallRng::seed_from_u64(1), vec![None; 4], 0);
+        assert_ne!(other.eval(&Expr::UserUuid, &w), first);
+        assert_ne!(Value::Str(user_uuid(8, 3)), first);
+        assert_eq!(
+            Value::Str(user_uuid(7, 3)),
+            first,
+            "the test world's seed is 7"
+        );
     }
 }

@@ -29,6 +29,8 @@ pub enum Expr {
     Seq,
     UserIndex,
     UserPhone,
+    /// A UUID fixed for the user (from the seed and its index).
+    UserUuid,
     /// A new correlation id for a message (the same within one step).
     MsgId,
     Uuid,

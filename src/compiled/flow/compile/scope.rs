@@ -24,7 +24,7 @@ pub(super) struct Scope {
 }
 
 const BUILTINS: &str =
-    "seq, nul, user.index, user.phone, msg.id, env.NAME, frame.<path> (in a rule's reply), \
+    "seq, nul, user.index, user.phone, user.uuid, msg.id, env.NAME, frame.<path> (in a rule's reply), \
 feed.<feeder>.<column>, uuid(), \
 random_int(lo, hi), random_string(n), timestamp_ms(), base64(x), swarm.online.<var>, \
 swarm.cohort('name').online.<var>, swarm.sample(n).<var>, swarm.sampled.<var>, fake.phones(n)";
@@ -72,6 +72,7 @@ impl Resolver for Scope {
             (["nul"], [false]) => Ok(Expr::Lit(Value::Str("\0".into()))),
             (["user", "index"], [false, false]) => Ok(Expr::UserIndex),
             (["user", "phone"], [false, false]) => Ok(Expr::UserPhone),
+            (["user", "uuid"], [false, false]) => Ok(Expr::UserUuid),
             (["msg", "id"], [false, false]) => Ok(Expr::MsgId),
             (["env", name], [false, false]) => {
                 let v = std::env::var(name)
