@@ -69,8 +69,9 @@ pub struct User<'a> {
     scope: Scope,
     /// Messages sent and awaiting acks, and those received.
     messages: Messages,
-    /// The open transaction: its metric and intended start.
-    txn: Option<(MetricId, Duration)>,
+    /// The open transaction: its metric and intended start (set when its first step's action
+    /// begins: the think pause before it is not part of the transaction).
+    txn: Option<(MetricId, Option<Duration>)>,
     /// When this user last reopened its socket after a drop (a pause a reconnect overran is not
     /// lag).
     reconnected_at: Option<Duration>,

@@ -72,6 +72,10 @@ impl Compiler<'_, '_> {
         // A transaction's metric comes before its steps' metrics in reports.
         let transaction = s.transaction.as_ref().map(|t| self.metric(t.get_ref()));
         let metric = s.name.as_ref().map(|n| self.metric(n.get_ref()));
+        let mut action = action;
+        if let (Some(t), Action::Loop { steps, .. }) = (transaction, &mut action) {
+            inherit_transaction(steps, t);
+        }
         let captures = s
             .capture
             .iter()
@@ -388,4 +392,18 @@ fn encode_literals(mut t: Text) -> Text {
         }
     }
     t
+}
+
+/// The steps of a loop that is part of a transaction are part of it too (unless they name
+/// their own), so the transaction spans the whole loop and closes after it ends.
+fn inherit_transaction(steps: &mut [Step], t: crate::metrics::MetricId) {
+    for step in steps {
+        if step.transaction.is_some() {
+            continue;
+        }
+        step.transaction = Some(t);
+        if let Action::Loop { steps, .. } = &mut step.action {
+            inherit_transaction(steps, t);
+        }
+    }
 }
