@@ -88,8 +88,9 @@ fn body(t: &Mask, text: &str) -> (Value, Value) {
 impl<'a> User<'a> {
     /// Writes an event of a traced user; `fields` (an object) is built only for one.
     pub(super) fn trace(&mut self, event: &str, fields: impl FnOnce(&Mask) -> Value) {
-        let now = self.ctx.now();
+        // The one branch an untraced user pays: not even the clock is read.
         if let Some(t) = &mut self.trace {
+            let now = self.ctx.now();
             let derived = self.scope.derived_secrets.as_deref().unwrap_or_default();
             let f = fields(&t.tracer.masker(derived));
             t.write(now, event, f);
