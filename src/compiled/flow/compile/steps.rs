@@ -402,6 +402,8 @@ fn inherit_transaction(steps: &mut [Step], t: crate::metrics::MetricId) {
             continue;
         }
         step.transaction = Some(t);
+        // Its failures are the transaction's now.
+        step.unnamed_errors = None;
         if let Action::Loop { steps, .. } = &mut step.action {
             inherit_transaction(steps, t);
         }
