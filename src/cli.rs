@@ -117,6 +117,11 @@ pub struct RunArgs {
     /// max_users that cannot fit is refused (exit 2)
     #[arg(long, value_name = "SIZE", value_parser = crate::compiled::sizing::parse_bytes)]
     pub memory_budget: Option<u64>,
+    /// Write every request (headers, body), response, frame in and out, and step start and end
+    /// of N users (the first N arrivals) to trace.jsonl in the run directory: to debug a scenario
+    /// against a new server. Bodies are cut at 2 KiB; env.* values are masked
+    #[arg(long, value_name = "N")]
+    pub trace: Option<u64>,
 }
 
 #[derive(Debug, Args)]

@@ -29,6 +29,7 @@ fn main() -> ExitCode {
             quiet: args.quiet,
             memory_budget: args.memory_budget,
             force: args.force,
+            trace: args.trace,
         })
         .map(|outcome| exit_code(outcome.summary.verdict)),
         Command::Report { dir, thresholds } => {

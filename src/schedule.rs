@@ -179,6 +179,7 @@ mod tests {
                 cohorts: Vec::new(),
                 catalog: crate::metrics::Catalog::new(["register"]),
                 feeders: Vec::new(),
+                secrets: Vec::new(),
             }),
         }
     }

@@ -14,6 +14,9 @@ pub const JUNIT: &str = "junit.xml";
 pub const MARKDOWN: &str = "summary.md";
 /// The report page of a run.
 pub const HTML: &str = "index.html";
+/// `inrush run --trace N`: every request, response and frame of N sampled users, one JSON
+/// object per line (the schema is in docs/scenario-language.md, "Driving a real service").
+pub const TRACE: &str = "trace.jsonl";
 
 /// Chart stems: each chart is written as `<stem>.png` and `<stem>.svg`.
 pub const CHART_LATENCY: &str = "latency";

@@ -20,6 +20,7 @@ use crate::report::live::hlog::HlogFile;
 use crate::report::live::progress::Progress;
 use crate::report::live::{IntervalSink, IntervalView};
 use crate::report::summary::Summary;
+use crate::swarm::trace::Tracer;
 use crate::swarm::{identity::Identities, Registry, RunState, Shared};
 use summary::build_summary;
 
@@ -44,6 +45,9 @@ pub struct RunOptions {
     pub memory_budget: Option<u64>,
     /// Write into `out` even when it exists and is not empty.
     pub force: bool,
+    /// `--trace N`: write every request, response and frame of N sampled users to
+    /// `trace.jsonl` (see `swarm::trace`).
+    pub trace: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -336,6 +340,15 @@ async fn run_swarm(
     let (state_tx, state_rx) = watch::channel(RunState::Running);
     // Counted before the clock starts: it walks the whole open timeline.
     let first_closed_index = crate::schedule::first_closed_index(&plan);
+    let trace = match opts.trace.filter(|&n| n > 0) {
+        Some(n) => {
+            let path = dir.join(crate::report::files::TRACE);
+            let t = Tracer::create(&path, n, first_closed_index, &plan.flows.secrets)
+                .map_err(|e| Error::io("cannot create the trace", &path, e))?;
+            Some(t)
+        }
+        None => None,
+    };
     let t0 = Instant::now() + LEAD;
     let shared = Arc::new(Shared {
         plan: plan.clone(),
@@ -345,6 +358,7 @@ async fn run_swarm(
         t0,
         state: state_rx,
         first_closed_index,
+        trace,
     });
     let (tx, rx) = mpsc::unbounded_channel();
     let threads = worker::start(shared.clone(), workers, tx)
@@ -378,6 +392,11 @@ async fn run_swarm(
             finished = finished.and(r);
         }
         finished?;
+        if let Some(t) = &shared.trace {
+            let path = dir.join(crate::report::files::TRACE);
+            t.finish()
+                .map_err(|e| Error::io("cannot write the trace", &path, e))?;
+        }
         ending
     };
     hlog.close()?;
@@ -393,6 +412,12 @@ async fn run_swarm(
         workers,
     );
     summary.warnings.extend(limit_warnings);
+    let unnamed = crate::compiled::flow::compile::UNNAMED_ERRORS;
+    if let Some(&n) = summary.counts.get(unnamed).filter(|&&n| n > 0) {
+        summary.warnings.push(format!(
+            "{n} unnamed requests failed (untimed steps: counted in counts.{unnamed}, not in any              metric); give them a name, or run with --trace N to see why"
+        ));
+    }
     if let Some(cap) = memory_cap.filter(|_| summary.arrivals.dropped_by.max_users > 0) {
         summary.warnings.push(format!(
             "{} arrivals were dropped because {cap} users were active: the scenario sets no \

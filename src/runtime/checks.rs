@@ -7,8 +7,10 @@ use std::collections::HashSet;
 
 use crate::clients::http::Response;
 use crate::clients::OpError;
+use crate::compiled::flow::jsonpath::JsonPath;
 use crate::compiled::flow::template::Value;
-use crate::compiled::flow::{Capture, Check, Expect, Matcher};
+use crate::compiled::flow::xmlpath::{parse_doc, XmlPath};
+use crate::compiled::flow::{Capture, Check, Expect, Expr, FailOn, Matcher, Want};
 use crate::metrics::ErrorClass;
 use crate::runtime::eval::{Scope, World};
 
@@ -33,15 +35,107 @@ pub(super) fn matches(
             return false;
         }
     }
+    if !m.xml.is_empty() {
+        let Some(doc) = parse_doc(text) else {
+            return false;
+        };
+        if !m
+            .xml
+            .iter()
+            .all(|(p, want)| xml_selects(p, want, &doc, scope, w))
+        {
+            return false;
+        }
+    }
     if m.json.is_empty() {
         return true;
     }
     let Some(json) = json else { return false };
-    m.json.iter().all(|(path, want)| {
-        path.select(json, |e| scope.eval(e, w).to_text())
+    m.json
+        .iter()
+        .all(|(path, want)| selects(path, want, json, scope, w))
+}
+
+/// Whether the XML path selects a value equal (as text) to `want`.
+fn xml_selects(
+    path: &XmlPath,
+    want: &Want,
+    doc: &roxmltree::Document,
+    scope: &mut Scope,
+    w: &World<'_>,
+) -> bool {
+    let want = scope.want_text(want, w);
+    path.select(doc).contains(&want)
+}
+
+/// The error a `fail_on` fails the step with, when one of its conditions holds for this
+/// answer: its reason says what matched (a regex's match, the text, a selected value).
+pub(super) fn failed_on(
+    f: &FailOn,
+    text: &str,
+    json: Option<&serde_json::Value>,
+    scope: &mut Scope,
+    w: &World<'_>,
+) -> Option<OpError> {
+    let matched = if let Some(m) = f.regex.as_ref().and_then(|re| re.find(text)) {
+        Some(format!(
+            "/{}/ matched `{}`",
+            f.regex.as_ref()?.as_str(),
+            m.as_str()
+        ))
+    } else if let Some(c) = f.contains.as_ref().filter(|c| text.contains(c.as_str())) {
+        Some(format!("the answer contains `{c}`"))
+    } else if let Some(j) = json.filter(|_| !f.json.is_empty()) {
+        let hit = f
+            .json
             .iter()
-            .any(|v| json_eq(v, want))
-    })
+            .find(|(p, want)| selects(p, want, j, scope, w));
+        hit.map(|(_, want)| format!("a JSON value is {}", show(want, scope, w)))
+    } else {
+        None
+    };
+    let matched = matched.or_else(|| {
+        let doc = parse_doc(text).filter(|_| !f.xml.is_empty())?;
+        let (p, want) = f
+            .xml
+            .iter()
+            .find(|(p, want)| xml_selects(p, want, &doc, scope, w))?;
+        Some(format!("{} is {}", p.source, show(want, scope, w)))
+    })?;
+    Some(OpError::new(
+        ErrorClass::CheckFailed,
+        format!("fail_on: {matched}"),
+    ))
+}
+
+/// An expected value as an error message shows it.
+fn show(want: &Want, scope: &mut Scope, w: &World<'_>) -> String {
+    match want {
+        Want::Const(c) => c.to_string(),
+        Want::Text(_) => format!("\"{}\"", scope.want_text(want, w)),
+    }
+}
+
+/// Whether `path` selects a value in `json` equal to `want`: a constant by JSON equality, a
+/// template by its text now (a found string as is, a number or boolean as JSON writes it).
+pub(super) fn selects(
+    path: &JsonPath<Expr>,
+    want: &Want,
+    json: &serde_json::Value,
+    scope: &mut Scope,
+    w: &World<'_>,
+) -> bool {
+    let text = match want {
+        Want::Const(_) => None,
+        Want::Text(_) => Some(scope.want_text(want, w)),
+    };
+    path.select(json, |e| scope.eval(e, w).to_text())
+        .iter()
+        .any(|v| match (want, &text) {
+            (Want::Const(c), _) => json_eq(v, c),
+            (_, Some(t)) => Value::from_json(v).to_text() == *t,
+            _ => false,
+        })
 }
 
 /// Checks an HTTP response's status: the expected ones, else any 2xx.
@@ -100,6 +194,15 @@ pub(super) fn check_text(
     };
     for c in &expect.checks {
         if !check_one(c, text, json, scope, w) {
+            let reason = match c {
+                Check::JsonEquals(_, want @ Want::Text(_)) => {
+                    format!("a JSON value is not \"{}\"", scope.want_text(want, w))
+                }
+                Check::XmlEquals(p, want @ Want::Text(_)) => {
+                    format!("{} is not \"{}\"", p.source, scope.want_text(want, w))
+                }
+                c => failed_check(c),
+            };
             let class = if json.is_none()
                 && matches!(
                     c,
@@ -109,7 +212,7 @@ pub(super) fn check_text(
             } else {
                 ErrorClass::CheckFailed
             };
-            return Err(OpError::new(class, failed_check(c)));
+            return Err(OpError::new(class, reason));
         }
     }
     let (Some(all), Some(json)) = (&expect.contains_all, json) else {
@@ -144,11 +247,7 @@ fn check_one(
 ) -> bool {
     match c {
         Check::Status(_) => true,
-        Check::JsonEquals(path, want) => json.is_some_and(|j| {
-            path.select(j, |e| scope.eval(e, w).to_text())
-                .iter()
-                .any(|v| json_eq(v, want))
-        }),
+        Check::JsonEquals(path, want) => json.is_some_and(|j| selects(path, want, j, scope, w)),
         Check::JsonContains(path, want) => json.is_some_and(|j| {
             path.select(j, |e| scope.eval(e, w).to_text())
                 .iter()
@@ -162,6 +261,9 @@ fn check_one(
         }
         Check::Contains(s) => text.contains(s.as_str()),
         Check::Regex(re) => re.is_match(text),
+        Check::XmlEquals(path, want) => {
+            parse_doc(text).is_some_and(|doc| xml_selects(path, want, &doc, scope, w))
+        }
     }
 }
 
@@ -169,11 +271,14 @@ fn check_one(
 fn failed_check(c: &Check) -> String {
     match c {
         Check::Status(_) => "status".to_string(),
-        Check::JsonEquals(_, want) => format!("a JSON value is not {want}"),
+        Check::JsonEquals(_, Want::Const(want)) => format!("a JSON value is not {want}"),
+        Check::JsonEquals(_, Want::Text(_)) => "a JSON value is not the templated one".into(),
         Check::JsonExists(_) => "a JSON path selects nothing".to_string(),
         Check::JsonContains(_, want) => format!("no selected JSON value contains {want}"),
         Check::Contains(s) => format!("the answer does not contain `{s}`"),
         Check::Regex(re) => format!("the answer does not match /{}/", re.as_str()),
+        Check::XmlEquals(p, Want::Const(want)) => format!("{} is not {want}", p.source),
+        Check::XmlEquals(p, Want::Text(_)) => format!("{} is not the templated value", p.source),
     }
 }
 
@@ -310,7 +415,7 @@ mod tests {
     fn a_failed_check_gets_its_class() {
         let body = r#"{"user": {"id": 7, "tags": ["a", "b"]}}"#;
         let passes = [
-            Check::JsonEquals(path("$.user.id"), json!(7.0)),
+            Check::JsonEquals(path("$.user.id"), Want::Const(json!(7.0))),
             Check::JsonContains(path("$.user.tags"), json!("b")),
             Check::JsonExists(path("$.user")),
             Check::Contains("tags".into()),
@@ -321,7 +426,7 @@ mod tests {
             assert_eq!(class_of(&expect(vec![c.clone()]), body), None, "{c:?}");
         }
         let fails = [
-            Check::JsonEquals(path("$.user.id"), json!(8)),
+            Check::JsonEquals(path("$.user.id"), Want::Const(json!(8))),
             Check::JsonContains(path("$.user.tags"), json!("c")),
             Check::JsonExists(path("$.user.name")),
             Check::Contains("nope".into()),
@@ -336,7 +441,7 @@ mod tests {
         }
         // A JSON check on an answer that is not JSON: the protocol broke, not the check.
         for c in [
-            Check::JsonEquals(path("$.a"), json!(1)),
+            Check::JsonEquals(path("$.a"), Want::Const(json!(1))),
             Check::JsonExists(path("$.a")),
             Check::JsonContains(path("$.a"), json!(1)),
         ] {
@@ -440,7 +545,11 @@ mod tests {
         let w = tw.world(Duration::ZERO);
         let mut s = scope(1);
         let m = Matcher {
-            json: vec![(path("$.type"), json!("ack")), (path("$.n"), json!(2))],
+            json: vec![
+                (path("$.type"), Want::Const(json!("ack"))),
+                (path("$.n"), Want::Const(json!(2))),
+            ],
+            xml: vec![],
             regex: Some(regex::Regex::new("ack").expect("re")),
         };
         let yes = json!({"type": "ack", "n": 2.0});
@@ -452,5 +561,71 @@ mod tests {
         assert!(matches(&Matcher::default(), "anything", None, &mut s, &w));
         assert!(json_eq(&json!(1), &json!(1.0)));
         assert!(!json_eq(&json!("1"), &json!(1)));
+    }
+}
+
+#[cfg(test)]
+mod templated {
+    use super::*;
+    use crate::compiled::flow::template::{compile, Escape, Resolver, Segment};
+    use crate::runtime::eval::tests::{scope, TestWorld};
+    use serde_json::json;
+    use std::time::Duration;
+
+    /// Literals and variable slot 0 (`v`).
+    struct OneVar;
+    impl Resolver for OneVar {
+        type Expr = Expr;
+        fn literal(&mut self, v: Value) -> Expr {
+            Expr::Lit(v)
+        }
+        fn concat(&mut self, parts: Vec<Expr>) -> Expr {
+            Expr::Concat(parts)
+        }
+        fn path(&mut self, s: &[Segment], _: Vec<Vec<Expr>>) -> Result<Expr, String> {
+            match s {
+                [one] if one.name == "v" => Ok(Expr::Var(0)),
+                _ => Err("only v".into()),
+            }
+        }
+    }
+
+    fn want(t: &str) -> Want {
+        Want::Text(compile(t, Escape::None, &mut OneVar).expect("a template"))
+    }
+
+    #[test]
+    fn templated_json_expectations_are_evaluated_and_compared_as_text() {
+        let tw = TestWorld::new();
+        let w = tw.world(Duration::ZERO);
+        let mut s = scope(1);
+        let path = crate::compiled::flow::jsonpath::parse("$.code", &mut OneVar).expect("path");
+        let e = Expect {
+            checks: vec![Check::JsonEquals(path, want("{{ '200' }}"))],
+            ..Expect::default()
+        };
+        let check = |body: serde_json::Value, s: &mut crate::runtime::eval::Scope| {
+            check_text(Some(&e), &body.to_string(), Some(&body), s, &w)
+        };
+        // The issue's case: `{{ '200' }}` matched neither "200" nor 200 as literal text.
+        assert!(check(json!({"code": 200}), &mut s).is_ok());
+        assert!(check(json!({"code": "200"}), &mut s).is_ok());
+        let err = check(json!({"code": 201}), &mut s).expect_err("201 is not 200");
+        assert_eq!(err.class, ErrorClass::CheckFailed);
+        assert_eq!(err.reason, "a JSON value is not \"200\"");
+        // A variable, read when the check runs: a recipient waiting for a given message id.
+        let m = Matcher {
+            json: vec![(
+                crate::compiled::flow::jsonpath::parse("$.id", &mut OneVar).expect("path"),
+                want("{{ v }}"),
+            )],
+            xml: vec![],
+            regex: None,
+        };
+        let frame = json!({"type": "message", "id": "m-7"});
+        s.vars[0] = Some(Value::Str("m-6".into()));
+        assert!(!matches(&m, "", Some(&frame), &mut s, &w));
+        s.vars[0] = Some(Value::Str("m-7".into()));
+        assert!(matches(&m, "", Some(&frame), &mut s, &w));
     }
 }

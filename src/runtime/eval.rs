@@ -14,7 +14,7 @@ use rand::RngExt;
 
 use crate::compiled::flow::feeder::Feeder;
 use crate::compiled::flow::template::Value;
-use crate::compiled::flow::{Expr, Until};
+use crate::compiled::flow::{Expr, Until, Want};
 use crate::runtime::message_id::message_id;
 use crate::swarm::identity::Identities;
 use crate::swarm::registry::{Member, Registry};
@@ -62,7 +62,23 @@ pub(super) struct Scope {
     pub cohort_contacts: HashMap<usize, Vec<Arc<Member>>>,
     /// The number of this user's next message (kept across visits).
     pub next_msg: u32,
+    /// For a traced user only: the latest base64 outputs made from an `env.*` secret (with the
+    /// secret's name), which a trace masks as it masks the secret itself.
+    pub derived_secrets: Option<Vec<(String, String)>>,
+    /// The frame an `on_frame` rule answers, while its reply renders (`frame.*`).
+    pub frame: Option<Answered>,
 }
+
+/// The frame a rule's reply answers: its JSON (when the reply reads a path of it) and the named
+/// groups of the rule's match regex.
+#[derive(Debug, Default)]
+pub(super) struct Answered {
+    pub json: Option<serde_json::Value>,
+    pub groups: Vec<(String, String)>,
+}
+
+/// How many secret-derived values a traced user remembers (the latest).
+const DERIVED_SECRETS: usize = 32;
 
 impl Scope {
     pub fn new(index: u64, rng: SmallRng, vars: Vec<Option<Value>>, next_msg: u32) -> Scope {
@@ -76,16 +92,32 @@ impl Scope {
             chat_contacts: Vec::new(),
             cohort_contacts: HashMap::new(),
             next_msg,
+            derived_secrets: None,
+            frame: None,
         }
     }
 
-    /// Whether a `when` / `until` condition holds.
-    pub fn holds(&self, cond: &Until) -> bool {
-        let get = |slot: &usize| self.vars.get(*slot).and_then(Option::as_ref);
-        match cond {
-            Until::Equals(slot, v) => get(slot).is_some_and(|x| x.to_text() == v.to_text()),
-            Until::NotEquals(slot, v) => get(slot).is_some_and(|x| x.to_text() != v.to_text()),
-            Until::Exists(slot, e) => get(slot).is_some() == *e,
+    /// Whether a `when` / `until` condition holds: values compare as text.
+    pub fn holds(&mut self, cond: &Until, w: &World<'_>) -> bool {
+        let (slot, want, equal) = match cond {
+            Until::Exists(slot, e) => return self.var(*slot).is_some() == *e,
+            Until::Equals(slot, want) => (slot, want, true),
+            Until::NotEquals(slot, want) => (slot, want, false),
+        };
+        let want = self.want_text(want, w);
+        self.var(*slot)
+            .is_some_and(|x| (x.to_text() == want) == equal)
+    }
+
+    fn var(&self, slot: usize) -> Option<&Value> {
+        self.vars.get(slot).and_then(Option::as_ref)
+    }
+
+    /// What an expectation's value is now, as text: a constant's, or its template rendered.
+    pub fn want_text(&mut self, want: &Want, w: &World<'_>) -> String {
+        match want {
+            Want::Const(c) => Value::from_json(c).to_text(),
+            Want::Text(t) => t.render_with(|e| self.eval(e, w)),
         }
     }
 
@@ -112,6 +144,7 @@ impl Scope {
                 Value::Str(message_id(self.index, seq, intended))
             }
             Expr::Uuid => Value::Str(self.uuid()),
+            Expr::UserUuid => Value::Str(user_uuid(w.seed, self.index)),
             Expr::RandomInt(lo, hi) => {
                 let lo = num(&self.eval(lo, w)) as i64;
                 let hi = num(&self.eval(hi, w)) as i64;
@@ -137,7 +170,29 @@ impl Scope {
             ),
             Expr::Base64(x) => {
                 let text = self.eval(x, w).to_text();
-                Value::Str(base64::engine::general_purpose::STANDARD.encode(text.as_bytes()))
+                let out = base64::engine::general_purpose::STANDARD.encode(text.as_bytes());
+                if let Some(derived) = &mut self.derived_secrets {
+                    remember_derived(derived, x, &out);
+                }
+                Value::Str(out)
+            }
+            Expr::Secret { value, .. } => value.clone(),
+            Expr::FrameGroup(name) => self
+                .frame
+                .as_ref()
+                .and_then(|f| f.groups.iter().find(|(n, _)| n == name))
+                .map_or(Value::Null, |(_, v)| Value::Str(v.clone())),
+            Expr::FramePath(keys) => {
+                let mut at = self.frame.as_ref().and_then(|f| f.json.as_ref());
+                for key in keys {
+                    at = at.and_then(|v| match v {
+                        serde_json::Value::Array(items) => {
+                            key.parse::<usize>().ok().and_then(|i| items.get(i))
+                        }
+                        other => other.get(key.as_str()),
+                    });
+                }
+                at.map_or(Value::Null, Value::from_json)
             }
             Expr::SwarmOnline(var) => {
                 let peer = match &self.step.peer {
@@ -180,18 +235,39 @@ impl Scope {
     fn uuid(&mut self) -> String {
         let a: u64 = self.rng.random();
         let b: u64 = self.rng.random();
-        let b = (b & 0x3fff_ffff_ffff_ffff) | 0x8000_0000_0000_0000;
-        let a = (a & 0xffff_ffff_ffff_0fff) | 0x4000;
-        format!(
-            "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-            a >> 32,
-            (a >> 16) & 0xffff,
-            a & 0xffff,
-            b >> 48,
-            b & 0xffff_ffff_ffff
-        )
+        format_uuid(a, b)
     }
+}
 
+/// The user's own UUID (`user.uuid`): the same for a given seed and user index on every use,
+/// every visit and every run, and drawn apart from the user's random stream (using it changes
+/// no other value). Two rounds of SplitMix64 over the seed and the index.
+fn user_uuid(seed: u64, index: u64) -> String {
+    let mix = |mut z: u64| {
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    let a = mix(seed ^ mix(index.wrapping_add(0x9e37_79b9_7f4a_7c15)));
+    let b = mix(a.wrapping_add(0x9e37_79b9_7f4a_7c15));
+    format_uuid(a, b)
+}
+
+/// A version 4 UUID's text from 128 random bits.
+fn format_uuid(a: u64, b: u64) -> String {
+    let b = (b & 0x3fff_ffff_ffff_ffff) | 0x8000_0000_0000_0000;
+    let a = (a & 0xffff_ffff_ffff_0fff) | 0x4000;
+    format!(
+        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0xffff,
+        b >> 48,
+        b & 0xffff_ffff_ffff
+    )
+}
+
+impl Scope {
     /// Lists concatenate into a list; anything else into text.
     fn concat(&mut self, parts: &[Expr], w: &World<'_>) -> Value {
         let values: Vec<Value> = parts.iter().map(|p| self.eval(p, w)).collect();
@@ -259,6 +335,25 @@ impl Scope {
 }
 
 /// A value as a number (text is parsed; anything else is 0).
+/// Keeps `out`, a base64 of `x`, among a traced user's secret-derived values when `x` reads a
+/// secret: base64 of a secret mixed with other text (`nul + user.phone + nul + env.PASS`) hides
+/// the secret from a substring search, so the whole output is masked instead.
+fn remember_derived(derived: &mut Vec<(String, String)>, x: &Expr, out: &str) {
+    // The base64 of a secret alone is among the run's masks already.
+    let Some(name) =
+        crate::compiled::flow::expr_secret(x).filter(|_| !matches!(x, Expr::Secret { .. }))
+    else {
+        return;
+    };
+    if out.is_empty() || derived.iter().any(|(_, v)| v == out) {
+        return;
+    }
+    if derived.len() == DERIVED_SECRETS {
+        derived.remove(0);
+    }
+    derived.push((format!("[masked base64(… env.{name} …)]"), out.to_string()));
+}
+
 fn num(v: &Value) -> f64 {
     match v {
         Value::Num(n) => *n,
@@ -511,19 +606,60 @@ pub(super) mod tests {
 
     #[test]
     fn conditions_compare_variables_as_text() {
-        let mut s = scope(1);
-        assert!(s.holds(&Until::Exists(0, false)));
-        assert!(!s.holds(&Until::Equals(0, Value::Num(1.0))));
+        let tw = TestWorld::new();
+        let w = tw.world(Duration::ZERO);
+        let mut s = scope(2);
+        let one = || Want::Const(serde_json::json!(1));
+        assert!(s.holds(&Until::Exists(0, false), &w));
+        assert!(!s.holds(&Until::Equals(0, one()), &w));
         assert!(
-            !s.holds(&Until::NotEquals(0, Value::Num(1.0))),
+            !s.holds(&Until::NotEquals(0, one()), &w),
             "unset is neither"
         );
         s.vars[0] = Some(Value::Str("1".into()));
-        assert!(
-            s.holds(&Until::Equals(0, Value::Num(1.0))),
-            "compared as text"
+        assert!(s.holds(&Until::Equals(0, one()), &w), "compared as text");
+        assert!(s.holds(&Until::NotEquals(0, Want::Const(serde_json::json!(2))), &w));
+        assert!(s.holds(&Until::Exists(0, true), &w));
+        // A templated value is evaluated for the user when the condition is checked: here the
+        // variable in slot 1, then a literal made by an expression.
+        let awaited = || {
+            Want::Text(crate::compiled::flow::template::Template {
+                parts: vec![crate::compiled::flow::template::Part::Expr(Expr::Var(1))],
+                escape: crate::compiled::flow::template::Escape::None,
+            })
+        };
+        assert!(!s.holds(&Until::Equals(0, awaited()), &w), "slot 1 unset");
+        s.vars[1] = Some(Value::Num(1.0));
+        assert!(s.holds(&Until::Equals(0, awaited()), &w));
+        s.vars[1] = Some(Value::Str("2".into()));
+        assert!(s.holds(&Until::NotEquals(0, awaited()), &w));
+    }
+
+    #[test]
+    fn user_uuid_is_fixed_per_user_and_draws_nothing() {
+        let tw = TestWorld::new();
+        let w = tw.world(Duration::ZERO);
+        let (mut a, mut b) = (scope(1), scope(2));
+        let first = a.eval(&Expr::UserUuid, &w);
+        // The same user (index 3) on every use and whatever its random stream.
+        assert_eq!(a.eval(&Expr::UserUuid, &w), first);
+        assert_eq!(b.eval(&Expr::UserUuid, &w), first);
+        // Its own stream is untouched: the next random UUID is the one a fresh scope draws.
+        assert_eq!(a.eval(&Expr::Uuid, &w), scope(1).eval(&Expr::Uuid, &w));
+        let Value::Str(text) = &first else {
+            panic!("a string")
+        };
+        let groups: Vec<usize> = text.split('-').map(str::len).collect();
+        assert_eq!(groups, [8, 4, 4, 4, 12]);
+        assert_eq!(&text[14..15], "4", "version 4");
+        // Another user, or another seed, gets another one.
+        let mut other = Scope::new(4, SmallRng::seed_from_u64(1), vec![None; 4], 0);
+        assert_ne!(other.eval(&Expr::UserUuid, &w), first);
+        assert_ne!(Value::Str(user_uuid(8, 3)), first);
+        assert_eq!(
+            Value::Str(user_uuid(7, 3)),
+            first,
+            "the test world's seed is 7"
         );
-        assert!(s.holds(&Until::NotEquals(0, Value::Num(2.0))));
-        assert!(s.holds(&Until::Exists(0, true)));
     }
 }

@@ -14,11 +14,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::compiled::flow::template::Value;
-use crate::compiled::flow::{Deliveries, FrameRule, IdSource, RuleAction};
+use crate::compiled::flow::{Deliveries, FrameRule, IdSource, Matcher, RuleAction};
 use crate::compiled::Plan;
 use crate::metrics::{Counter, ErrorClass, MetricId};
-use crate::runtime::checks::matches;
-use crate::runtime::eval::{Scope, World};
+use crate::runtime::checks::{self, matches};
+use crate::runtime::eval::{Answered, Scope, World};
 use crate::runtime::message_id::parse_message_id;
 use crate::runtime::received::{Arrival, Received};
 use crate::runtime::User;
@@ -148,11 +148,10 @@ pub(super) fn delivered_ids(
         (Some(each), _, Some(json)) => {
             let mut out = Vec::new();
             for element in each.select(json, |e| key(scope, e)) {
-                let wanted = d.filter.iter().all(|(path, want)| {
-                    path.select(element, |e| key(scope, e))
-                        .iter()
-                        .any(|v| crate::runtime::checks::json_eq(v, want))
-                });
+                let wanted = d
+                    .filter
+                    .iter()
+                    .all(|(path, want)| checks::selects(path, want, element, scope, w));
                 if wanted {
                     out.extend(ids_in(scope, element));
                 }
@@ -185,6 +184,24 @@ pub(super) fn extract_id(
                 .or_else(|| caps.get(0))
                 .map(|m| m.as_str().to_string())
         }
+    }
+}
+
+/// What a rule's reply reads of the frame it answers: the named groups of the rule's match
+/// regex, and (when the reply reads a path of it, `reads`) the frame's JSON.
+fn answered(m: &Matcher, text: &str, json: &Option<serde_json::Value>, reads: bool) -> Answered {
+    let groups = m.regex.as_ref().and_then(|re| {
+        let caps = re.captures(text)?;
+        let named = re.capture_names().flatten();
+        Some(
+            named
+                .filter_map(|n| Some((n.to_string(), caps.name(n)?.as_str().to_string())))
+                .collect(),
+        )
+    });
+    Answered {
+        json: if reads { json.clone() } else { None },
+        groups: groups.unwrap_or_default(),
     }
 }
 
@@ -236,9 +253,15 @@ impl User<'_> {
                     }
                 }
                 RuleAction::Count(i) => self.ctx.record_in(self.region, |r| r.count(*i)),
-                RuleAction::Reply(frame) => {
+                RuleAction::Capture(captures) => {
+                    checks::capture(captures, None, text, json.as_ref(), &mut self.scope, &w);
+                }
+                RuleAction::Reply { frame, json: reads } => {
                     let w = self.world();
+                    self.scope.frame = Some(answered(&rule.matcher, text, &json, *reads));
                     let frame = self.scope.render_frame(frame, &w);
+                    self.scope.frame = None;
+                    self.trace_frame("frame_out", &frame);
                     self.link.one_way().await;
                     if let Some(s) = self.socket.as_mut() {
                         let _ = s.conn.send(frame).await;

@@ -26,6 +26,7 @@ mod socket;
 mod steps;
 #[cfg(test)]
 mod tests;
+mod trace;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -68,8 +69,9 @@ pub struct User<'a> {
     scope: Scope,
     /// Messages sent and awaiting acks, and those received.
     messages: Messages,
-    /// The open transaction: its metric and intended start.
-    txn: Option<(MetricId, Duration)>,
+    /// The open transaction: its metric and intended start (set when its first step's action
+    /// begins: the think pause before it is not part of the transaction).
+    txn: Option<(MetricId, Option<Duration>)>,
     /// When this user last reopened its socket after a drop (a pause a reconnect overran is not
     /// lag).
     reconnected_at: Option<Duration>,
@@ -79,6 +81,8 @@ pub struct User<'a> {
     /// The user was admitted and has not issued its first operation yet: that operation goes out
     /// even if the run began stopping since, so every started user has an outcome.
     admitted: bool,
+    /// `--trace`: this user's events, when it is one of the traced few.
+    trace: Option<trace::UserTrace<'a>>,
 }
 
 /// What a user keeps while it is away, so that it comes back as the same person: its captured
@@ -157,7 +161,16 @@ pub async fn run_user(
         reconnected_at: None,
         polling: 0,
         admitted: true,
+        trace: ctx
+            .shared
+            .trace
+            .as_ref()
+            .filter(|t| t.traces(index))
+            .map(|t| trace::UserTrace::new(t, index, visits, intended)),
     };
+    if user.trace.is_some() {
+        user.scope.derived_secrets = Some(Vec::new());
+    }
     let mut aborted = ctx.shared.state.clone();
     let completed = tokio::select! {
         done = user.live(flow) => done,

@@ -216,4 +216,49 @@ mod tests {
         h.body = Body::None;
         assert_eq!(s.render_request(&h, &w).body, None);
     }
+
+    #[test]
+    fn literal_query_and_form_text_is_encoded_like_template_output() {
+        let text = r#"
+name = "t"
+[target]
+builtin = {}
+[load]
+phases = [ { name = "a", duration = "1s", rate = 1 } ]
+
+[[flows.f.steps]]
+name = "search"
+http = "POST /v1/search?fixed=a+b"
+query = { q = "a b&c={{ 'x y' }}", "the key" = "100%" }
+form = { note = "1+1=2 {{ user.index }}" }
+
+[[flows.f.steps]]
+name = "raw"
+http = "POST /v1/raw"
+body = '{"a":{"b":{{ user.index }}}}'
+"#;
+        let plan = crate::compiled::compile(std::path::Path::new("t.toml"), text, Some(1))
+            .expect("valid: a literal `}}` is text");
+        let tw = TestWorld::new();
+        let w = tw.world(Duration::ZERO);
+        let mut s = scope(1);
+        let steps = &plan.flows.flows[0].steps;
+        let crate::compiled::flow::Action::Http(h) = &steps[0].action else {
+            panic!("an http step")
+        };
+        let req = s.render_request(h, &w);
+        // The path is URL syntax as written; query and form values are values, encoded whole.
+        assert_eq!(
+            req.path,
+            "/v1/search?fixed=a+b&q=a%20b%26c%3Dx%20y&the%20key=100%25"
+        );
+        assert_eq!(req.body.expect("a form").1, b"note=1%2B1%3D2%203".to_vec());
+        let crate::compiled::flow::Action::Http(h) = &steps[1].action else {
+            panic!("an http step")
+        };
+        assert_eq!(
+            s.render_request(h, &w).body.expect("a body").1,
+            br#"{"a":{"b":3}}"#.to_vec()
+        );
+    }
 }

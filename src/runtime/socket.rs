@@ -14,6 +14,7 @@ use crate::compiled::retry::ReconnectPolicy;
 use crate::metrics::{ErrorClass, MetricId};
 use crate::runtime::{checks, Stop, User};
 use crate::swarm::RunState;
+use serde_json::json;
 
 /// Why a user's socket is being closed.
 #[derive(Clone, Copy)]
@@ -93,6 +94,7 @@ impl<'a> User<'a> {
         tokio::select! {
             f = frame => match f {
                 Ok(frame) => {
+                    self.trace_frame("frame_in", &frame);
                     self.background(&frame.to_text()).await;
                     Ok(())
                 }
@@ -229,6 +231,13 @@ impl<'a> User<'a> {
         let Some(mut socket) = self.socket.take() else {
             return;
         };
+        self.trace("ws_close", |t| match &why {
+            Why::Leaving => json!({ "by_peer": false }),
+            Why::Lost { closed, .. } => json!({
+                "by_peer": matches!(closed, Closed::ByPeer | Closed::Broken(_)),
+                "reason": t.mask(&closed.to_string()),
+            }),
+        });
         let ctx = self.ctx;
         ctx.open_connections
             .set(ctx.open_connections.get().saturating_sub(1));
@@ -297,7 +306,10 @@ impl<'a> User<'a> {
                 _ = tokio::time::sleep_until(deadline) => return,
             };
             match frame {
-                Ok(frame) => self.background(&frame.to_text()).await,
+                Ok(frame) => {
+                    self.trace_frame("frame_in", &frame);
+                    self.background(&frame.to_text()).await
+                }
                 Err(_) => return,
             }
         }
@@ -307,6 +319,7 @@ impl<'a> User<'a> {
     /// a `reconnect` policy, reopened and the frame sent on the new one, as an app that queued
     /// it would; otherwise the send fails.
     pub(super) async fn send_frame(&mut self, frame: Frame) -> Result<(), OpError> {
+        self.trace_frame("frame_out", &frame);
         let closed = || OpError::new(ErrorClass::WsClosed, "the socket closed while sending");
         let failed = |c: &Closed| {
             let e = c.error();
@@ -375,6 +388,11 @@ impl<'a> User<'a> {
             self.link.round_trip().await;
         }
         self.link.one_way().await;
+        let prefix = &endpoint.prefix;
+        self.trace("ws_connect", |t| {
+            let hs: Vec<_> = headers.iter().map(|(n, v)| json!([n, t.mask(v)])).collect();
+            json!({ "path": t.mask(&format!("{prefix}{path}")), "headers": hs })
+        });
         let conn = Connection::open_ws(
             endpoint,
             &path,
@@ -385,7 +403,14 @@ impl<'a> User<'a> {
         )
         .await;
         self.record_tls_handshakes();
-        let conn = conn?.stall_limit(step.timeout);
+        let conn = match conn {
+            Ok(conn) => conn.stall_limit(step.timeout),
+            Err(e) => {
+                self.trace("ws_failed", |t| json!({ "reason": t.mask(&e.reason) }));
+                return Err(e);
+            }
+        };
+        self.trace("ws_open", |_| json!({}));
         self.link.one_way().await;
         let ctx = self.ctx;
         ctx.open_connections.set(ctx.open_connections.get() + 1);
@@ -449,9 +474,15 @@ impl<'a> User<'a> {
                     ));
                 }
             };
+            self.trace_frame("frame_in", &frame);
             let text = frame.to_text();
             let json: Option<serde_json::Value> = serde_json::from_str(&text).ok();
             let w = self.world();
+            if let Some(f) = &step.fail_on {
+                if let Some(e) = checks::failed_on(f, &text, json.as_ref(), &mut self.scope, &w) {
+                    return Err(e);
+                }
+            }
             if checks::matches(matcher, &text, json.as_ref(), &mut self.scope, &w) {
                 let expect = step.expect.as_ref();
                 let seen = checks::check_text(expect, &text, json.as_ref(), &mut self.scope, &w)?;

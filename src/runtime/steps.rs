@@ -54,17 +54,17 @@ impl<'a> User<'a> {
     }
 
     async fn step(&mut self, step: &'a Step) -> Result<(), Stop> {
-        if step
-            .when
-            .as_ref()
-            .is_some_and(|cond| !self.scope.holds(cond))
-        {
-            return Ok(());
+        if let Some(cond) = &step.when {
+            let w = self.world();
+            if !self.scope.holds(cond, &w) {
+                return Ok(());
+            }
         }
-        // A transaction starts at the intended start of its first step.
+        // A transaction starts at the intended start of its first step's action (after that
+        // step's think time), and ends where a step outside it starts.
         if step.transaction != self.txn.map(|t| t.0) {
             self.close_txn(self.intended);
-            self.txn = step.transaction.map(|m| (m, self.intended));
+            self.txn = step.transaction.map(|m| (m, None));
         }
         for i in 0..step.repeat {
             self.scope.seq.push(i);
@@ -76,7 +76,8 @@ impl<'a> User<'a> {
     }
 
     fn close_txn(&mut self, end: Duration) {
-        if let Some((metric, start)) = self.txn.take() {
+        // A transaction whose first action never began (a `repeat = 0` step) measured nothing.
+        if let Some((metric, Some(start))) = self.txn.take() {
             self.ctx
                 .record_in(self.region, |r| r.ok(metric, start, start, end));
         }
@@ -87,6 +88,9 @@ impl<'a> User<'a> {
         if let Some(think) = &step.think_before {
             let at = self.intended + think.sample(&mut self.scope.rng);
             self.pause_until(at).await?;
+        }
+        if let Some((_, start @ None)) = &mut self.txn {
+            *start = Some(self.intended);
         }
         self.scope.step = Default::default();
         match &step.action {
@@ -151,7 +155,8 @@ impl<'a> User<'a> {
             r?;
             i += 1;
             if let LoopKind::Until(cond, _) = kind {
-                if self.scope.holds(cond) {
+                let w = self.world();
+                if self.scope.holds(cond, &w) {
                     if let Some(m) = step.metric {
                         let end = self.ctx.now();
                         self.ctx
@@ -258,8 +263,14 @@ impl<'a> User<'a> {
         } else {
             None
         };
+        self.trace_step_start(step);
         let (result, started) = self.attempts(step, policy).await;
         let ended = ctx.now();
+        self.trace_step_end(match &result {
+            Ok(Performed::Done) => Ok("ok"),
+            Ok(Performed::Skipped) => Ok("skipped"),
+            Err(e) => Err(e),
+        });
         match result {
             Ok(Performed::Skipped) => {
                 ctx.record_in(self.region, |r| r.add(Counter::SendsSkipped, 1));
@@ -279,6 +290,8 @@ impl<'a> User<'a> {
             Err(e) => {
                 if let Some(m) = self.failure_metric(step) {
                     ctx.record_in(self.region, |r| r.error_because(m, e.class, &e.reason));
+                } else if let Some(i) = step.unnamed_errors {
+                    ctx.record_in(self.region, |r| r.count(i));
                 }
                 self.txn = None;
                 Err(Stop)
@@ -358,9 +371,14 @@ impl<'a> User<'a> {
     }
 
     /// Where a step's failures (and retries) are counted: its metric, else its transaction's,
-    /// else (a plain send) the metric of the step that opened the socket.
+    /// else (a plain send) the metric of the step that opened the socket; none for an unnamed
+    /// request (its failures go to `counts.unnamed_errors`).
     pub(super) fn failure_metric(&self, step: &Step) -> Option<MetricId> {
-        let socket_metric = self.socket.as_ref().and_then(|s| s.metric);
+        // A request is not the socket's business: an unnamed one counts apart (`unnamed_errors`).
+        let socket_metric = match step.action {
+            Action::Http(_) => None,
+            _ => self.socket.as_ref().and_then(|s| s.metric),
+        };
         step.metric.or(self.txn.map(|t| t.0)).or(socket_metric)
     }
 
@@ -415,8 +433,19 @@ impl<'a> User<'a> {
             return Ok(Performed::Skipped);
         }
         let started = self.ctx.now();
+        self.trace_request(&h.method, &req.path, &req.headers, req.body.as_ref());
         let resp = self.http_request(h, req).await?;
+        self.trace_response(&resp);
         let w = self.world();
+        if let Some(f) = &step.fail_on {
+            let text = String::from_utf8_lossy(&resp.body);
+            let json = (!f.json.is_empty())
+                .then(|| serde_json::from_slice(&resp.body).ok())
+                .flatten();
+            if let Some(e) = checks::failed_on(f, &text, json.as_ref(), &mut self.scope, &w) {
+                return Err(e);
+            }
+        }
         let expect = step.expect.as_ref();
         let (json, seen) = checks::check_response(expect, &resp, &mut self.scope, &w)
             .map_err(|e| with_retry_after(e, &resp))?;
@@ -590,5 +619,101 @@ transaction = "both"
         assert!(both.latency.max() < 400 * MS, "{}", both.latency.max());
         // The pause recorded the timer's lag: the arrival's sample and the pause's.
         assert_eq!(rec.metric(MetricId::SCHEDULE_LAG).latency.len(), 2);
+    }
+
+    #[test]
+    fn an_unnamed_request_is_untimed_and_its_failure_is_counted_apart() {
+        let (plan, ended, rec) = run_one(
+            r#"
+[[flows.f.steps]]
+http = "GET /status/200"
+
+[[flows.f.steps]]
+name = "timed"
+http = "GET /status/200"
+
+[[flows.f.steps]]
+http = "GET /status/503"
+"#,
+        );
+        assert!(!ended.completed, "the failed request ends the flow");
+        // Only the named step has a metric: the unnamed ones are not timed anywhere.
+        let timed = metric(&plan, "timed");
+        let recorded: Vec<&str> = plan
+            .catalog
+            .all()
+            .filter(|(m, _)| rec.metric(*m).count() > 0)
+            .map(|(_, name)| name)
+            .collect();
+        assert!(recorded.contains(&"timed"), "{recorded:?}");
+        assert_eq!(rec.metric(timed).count(), 1);
+        let steps: Vec<&str> = recorded
+            .iter()
+            .copied()
+            .filter(|n| {
+                plan.catalog
+                    .id(n)
+                    .is_some_and(|m| m.index() >= timed.index())
+            })
+            .collect();
+        assert_eq!(steps, ["timed"], "no other step metric has a sample");
+        // The failure is not lost: it is the unnamed requests' count.
+        let i = plan
+            .catalog
+            .counters()
+            .iter()
+            .position(|c| c == "unnamed_errors")
+            .expect("the count exists");
+        assert_eq!(rec.named(i), 1);
+    }
+
+    #[test]
+    fn a_transaction_leaves_out_the_think_before_its_first_step_and_spans_a_loop() {
+        let (plan, ended, rec) = run_one(
+            r#"
+[[flows.f.steps]]
+name = "before"
+http = "GET /status/200"
+
+[[flows.f.steps]]
+name = "first"
+http = "GET /status/200"
+think = { constant = "300ms" }
+transaction = "pair"
+
+[[flows.f.steps]]
+name = "second"
+http = "GET /status/200"
+transaction = "pair"
+
+[[flows.f.steps]]
+transaction = "polling"
+loop = { times = 3, steps = [
+  { name = "poll", http = "GET /status/200" },
+  { think = { constant = "100ms" } },
+] }
+
+[[flows.f.steps]]
+name = "after"
+http = "GET /status/200"
+"#,
+        );
+        assert!(ended.completed);
+        // Two loopback requests: far below the 300 ms pause that came before them, which the
+        // issue measured inside the transaction (501 ms for 0.9 ms of steps).
+        let pair = rec.metric(metric(&plan, "pair"));
+        assert_eq!((pair.count(), pair.error_count()), (1, 0));
+        assert!(pair.latency.max() < 300 * MS, "{}", pair.latency.max());
+        // The loop's transaction closes after its last iteration, not at its first inner step
+        // (which the issue measured as 0.0 ms): it holds the three 100 ms pauses.
+        let polling = rec.metric(metric(&plan, "polling"));
+        assert_eq!((polling.count(), polling.error_count()), (1, 0));
+        assert!(
+            polling.latency.min() >= 300 * MS,
+            "{}",
+            polling.latency.min()
+        );
+        assert_eq!(rec.metric(metric(&plan, "poll")).count(), 3);
+        assert_eq!(rec.metric(metric(&plan, "after")).count(), 1);
     }
 }

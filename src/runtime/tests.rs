@@ -20,8 +20,9 @@ use crate::swarm::identity::Identities;
 use crate::swarm::{Registry, RunState, Shared, WorkerCtx};
 
 /// `GET /status/{code}` answers that status; `GET /flaky` answers 503 twice, then 200;
-/// `/ws/ack` acks every frame that has an `id`; `/ws/silent` acks nothing and closes the socket
-/// after the first frame; `/ws/deaf` acks nothing and keeps the socket open.
+/// `GET /xml` answers an XMPP-like error stanza with status 200; `/ws/ack` acks every frame
+/// that has an `id`; `/ws/echo` sends every frame back; `/ws/silent` acks nothing and closes
+/// the socket after the first frame; `/ws/deaf` acks nothing and keeps the socket open.
 async fn server() -> SocketAddr {
     let refusals = Arc::new(std::sync::atomic::AtomicU32::new(2));
     let app = axum::Router::new()
@@ -42,6 +43,12 @@ async fn server() -> SocketAddr {
             get(|UrlPath(code): UrlPath<u16>| async move {
                 let status = StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST);
                 (status, r#"{"ok":true}"#)
+            }),
+        )
+        .route(
+            "/xml",
+            get(|| async {
+                "<iq type='error' id='p1'><error code='503'><text>busy</text></error></iq>"
             }),
         )
         .route(
@@ -69,6 +76,12 @@ async fn peer(mut socket: WebSocket, mode: String) {
             return;
         }
         if mode == "deaf" {
+            continue;
+        }
+        if mode == "echo" {
+            if socket.send(Message::Text(text)).await.is_err() {
+                return;
+            }
             continue;
         }
         let Ok(json) = serde_json::from_str::<serde_json::Value>(text.as_str()) else {
@@ -127,6 +140,7 @@ pub(super) fn run_one(steps: &str) -> (Plan, Ended, Recorder) {
             t0: Instant::now(),
             state,
             first_closed_index: 0,
+            trace: None,
         });
         let mut ctx = WorkerCtx::new(shared);
         // tokio's timer instead of the worker's precise clock, which needs a task to drive it.
@@ -339,4 +353,69 @@ http = "GET /status/200"
         "neither a success nor an error"
     );
     assert_eq!(rec.metric(metric(&plan, "after")).count(), 1);
+}
+
+#[test]
+fn xml_paths_check_a_response_and_fail_on_fails_it_with_what_matched() {
+    let (plan, ended, rec) = run_one(
+        r#"
+[[flows.f.steps]]
+name = "code"
+http = "GET /xml"
+expect = { xml = { "//error/@code" = "503", "/iq/error/text" = "busy" } }
+
+[[flows.f.steps]]
+name = "iq"
+http = "GET /xml"
+fail_on = { xml = { "/iq/@type" = "error" } }
+"#,
+    );
+    assert!(!ended.completed);
+    let code = rec.metric(metric(&plan, "code"));
+    assert_eq!((code.count(), code.error_count()), (1, 0));
+    let iq = metric(&plan, "iq");
+    assert_eq!(errors(&rec, iq, ErrorClass::CheckFailed), 1);
+    let example = rec.metric(iq).examples[ErrorClass::CheckFailed as usize].clone();
+    assert_eq!(example.as_deref(), Some("fail_on: /iq/@type is \"error\""));
+}
+
+#[test]
+fn fail_on_ends_a_wait_for_a_frame_at_once_and_xml_matches_the_awaited_one() {
+    let started = std::time::Instant::now();
+    let (plan, ended, rec) = run_one(
+        r#"
+[[flows.f.steps]]
+name = "ws"
+ws = "/ws/echo"
+
+[[flows.f.steps]]
+name = "ping"
+send = "<iq type='get' id='2'><ping/></iq>"
+expect = { xml = { "/iq/@id" = "2", "/iq/ping" = "" } }
+
+[[flows.f.steps]]
+name = "refused"
+send = "<iq type='error' id='3'/>"
+expect = { xml = { "/iq/@type" = "result" } }
+fail_on = { regex = "type='error'[^>]*" }
+"#,
+    );
+    assert!(!ended.completed);
+    let ping = rec.metric(metric(&plan, "ping"));
+    assert_eq!((ping.count(), ping.error_count()), (1, 0));
+    let refused = metric(&plan, "refused");
+    assert_eq!(errors(&rec, refused, ErrorClass::CheckFailed), 1);
+    assert_eq!(errors(&rec, refused, ErrorClass::Timeout), 0);
+    let example = rec.metric(refused).examples[ErrorClass::CheckFailed as usize].clone();
+    assert_eq!(
+        example.as_deref(),
+        Some("fail_on: /type='error'[^>]*/ matched `type='error' id='3'/`")
+    );
+    // At once, not after the step's 2 s timeout (the whole user took a few ms on loopback; the
+    // bound leaves a loaded machine most of a second).
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
 }

@@ -87,6 +87,9 @@ pub struct StepSpec {
     /// What the answer must be: for HTTP a check of the response, for `send` or alone the frame
     /// to wait for (other frames are skipped and go to the background rules).
     pub expect: Option<Spanned<ExpectSpec>>,
+    /// What the answer must not be: a response, or a frame while the step waits, that matches
+    /// fails the step at once with the matching text as its error.
+    pub fail_on: Option<Spanned<FailOnSpec>>,
     /// Values taken from the answer into the user's variables.
     pub capture: Option<Spanned<IndexMap<String, Spanned<CaptureSpec>>>>,
     /// Variables other users may pick from the swarm once this step succeeded.
@@ -173,11 +176,25 @@ pub struct ExpectSpec {
     pub contains: Option<String>,
     /// A regular expression the body or frame must match.
     pub regex: Option<String>,
+    /// XML values that must equal the given ones: `{ "/iq/@type" = "result" }`.
+    pub xml: Option<IndexMap<String, toml::Value>>,
     /// For frames: how long to wait for a matching one (default: the step's timeout).
     pub within: Option<String>,
     /// Every value must be among those the path selects; the ones that are not are counted as
     /// missing (not an error): `{ path = "$.found[*].phone", values = "{{ swarm.sampled.phone }}" }`.
     pub contains_all: Option<ContainsAllSpec>,
+}
+
+/// A negative expectation: any of its conditions that holds fails the step.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FailOnSpec {
+    pub regex: Option<String>,
+    pub contains: Option<String>,
+    /// JSON values: `{ "$.type" = "error" }`.
+    pub json: Option<IndexMap<String, toml::Value>>,
+    /// XML values: `{ "/iq/@type" = "error" }`.
+    pub xml: Option<IndexMap<String, toml::Value>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -229,6 +246,9 @@ pub struct FrameRuleSpec {
     pub reply: Option<toml::Value>,
     /// Count matching frames under this name (reported under `counts`).
     pub count: Option<String>,
+    /// Capture values of the frame into the user's variables (as a step's `capture`), before
+    /// the rule's other actions: its `reply` and later steps can use them.
+    pub capture: Option<IndexMap<String, Spanned<CaptureSpec>>>,
 }
 
 /// Which frames a rule applies to: JSON predicates `{ "$.type" = "message" }` and/or a regex.
@@ -236,6 +256,9 @@ pub struct FrameRuleSpec {
 pub struct MatchSpec {
     #[serde(default)]
     pub regex: Option<String>,
+    /// XML values: `{ "/iq/@type" = "get" }`.
+    #[serde(default)]
+    pub xml: Option<IndexMap<String, toml::Value>>,
     #[serde(flatten)]
     pub json: IndexMap<String, toml::Value>,
 }

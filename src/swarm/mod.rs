@@ -15,6 +15,7 @@ pub mod clock;
 pub mod identity;
 pub mod loop_lag;
 pub mod registry;
+pub mod trace;
 
 use std::cell::{Cell, RefCell};
 use std::sync::Arc;
@@ -56,6 +57,8 @@ pub struct Shared {
     pub state: watch::Receiver<RunState>,
     /// The first user index of closed-phase users: after every open arrival's.
     pub first_closed_index: u64,
+    /// `--trace N`: the few users whose every request and frame is written down.
+    pub trace: Option<trace::Tracer>,
 }
 
 /// A worker's own state, touched only by its thread.

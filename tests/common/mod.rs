@@ -63,6 +63,7 @@ fn run_checked(
         quiet: true,
         memory_budget: None,
         force: false,
+        trace: None,
     })
     .expect("run completes");
     assert_arrivals_accounted(&outcome.summary, &out);

@@ -6,6 +6,7 @@ pub mod compile;
 pub mod feeder;
 pub mod jsonpath;
 pub mod template;
+pub mod xmlpath;
 
 use std::time::Duration;
 
@@ -13,6 +14,7 @@ use regex::Regex;
 
 use crate::compiled::flow::jsonpath::JsonPath;
 use crate::compiled::flow::template::{Template, Value};
+use crate::compiled::flow::xmlpath::XmlPath;
 use crate::compiled::retry::{Override, ReconnectPolicy, RetryPolicy};
 use crate::compiled::Dist;
 use crate::metrics::MetricId;
@@ -27,6 +29,8 @@ pub enum Expr {
     Seq,
     UserIndex,
     UserPhone,
+    /// A UUID fixed for the user (from the seed and its index).
+    UserUuid,
     /// A new correlation id for a message (the same within one step).
     MsgId,
     Uuid,
@@ -44,6 +48,16 @@ pub enum Expr {
     SwarmSampled(String),
     /// `n` phone numbers nobody in the swarm has.
     FakePhones(Box<Expr>),
+    /// A named group of the match regex of the rule that answers a frame (`frame.id`).
+    FrameGroup(String),
+    /// A path of keys (or array indexes) into that frame's JSON (`frame.from.name`).
+    FramePath(Vec<String>),
+    /// A value taken from the environment (`env.NAME`): a secret, evaluated as its value, kept
+    /// apart from literals so that a trace can mask what is derived from it.
+    Secret {
+        name: String,
+        value: Value,
+    },
     /// A column of the user's row of a feeder.
     Feed {
         feeder: usize,
@@ -73,15 +87,25 @@ pub enum Body {
     Form(Vec<(String, Text)>),
 }
 
+/// What an expectation compares a found value with: a constant, or a template rendered for the
+/// user when the comparison is made (`"{{ awaited_id }}"`) and compared as text.
+#[derive(Debug, Clone)]
+pub enum Want {
+    Const(serde_json::Value),
+    Text(Text),
+}
+
 #[derive(Debug, Clone)]
 pub enum Check {
     Status(Vec<u16>),
-    JsonEquals(JsonPath<Expr>, serde_json::Value),
+    JsonEquals(JsonPath<Expr>, Want),
     JsonExists(JsonPath<Expr>),
     /// The value is among the selected values, or an element of a selected array.
     JsonContains(JsonPath<Expr>, serde_json::Value),
     Contains(String),
     Regex(Regex),
+    /// The XML path selects a value equal to the given one.
+    XmlEquals(XmlPath, Want),
 }
 
 #[derive(Debug, Clone)]
@@ -97,6 +121,16 @@ pub struct ContainsAll {
     pub path: JsonPath<Expr>,
     pub values: Text,
     pub values_expr: Option<Expr>,
+}
+
+/// What a response or frame must not be (`fail_on`): any condition that holds fails the step
+/// at once.
+#[derive(Debug, Clone, Default)]
+pub struct FailOn {
+    pub regex: Option<Regex>,
+    pub contains: Option<String>,
+    pub json: Vec<(JsonPath<Expr>, Want)>,
+    pub xml: Vec<(XmlPath, Want)>,
 }
 
 /// What a response or frame must satisfy.
@@ -126,7 +160,7 @@ pub struct Http {
 #[derive(Debug, Clone)]
 pub struct Deliveries {
     pub each: Option<JsonPath<Expr>>,
-    pub filter: Vec<(JsonPath<Expr>, serde_json::Value)>,
+    pub filter: Vec<(JsonPath<Expr>, Want)>,
     pub ids: IdSource,
 }
 
@@ -147,7 +181,8 @@ pub enum Frame {
 /// Which frames a background rule or an `expect` applies to.
 #[derive(Debug, Clone, Default)]
 pub struct Matcher {
-    pub json: Vec<(JsonPath<Expr>, serde_json::Value)>,
+    pub json: Vec<(JsonPath<Expr>, Want)>,
+    pub xml: Vec<(XmlPath, Want)>,
     pub regex: Option<Regex>,
 }
 
@@ -162,9 +197,15 @@ pub enum RuleAction {
     Delivered(IdSource),
     Acked(IdSource),
     Rejected(IdSource),
-    Reply(Frame),
+    /// Answer the frame; `json` when the reply reads a JSON path of the frame (`frame.id`).
+    Reply {
+        frame: Frame,
+        json: bool,
+    },
     /// Add one to a named count (the catalog's counter index).
     Count(usize),
+    /// Capture values of the frame into variables (slot, how).
+    Capture(Vec<(usize, Capture)>),
 }
 
 #[derive(Debug, Clone)]
@@ -183,15 +224,16 @@ impl FrameRule {
                     RuleAction::Delivered(IdSource::Json(_))
                         | RuleAction::Acked(IdSource::Json(_))
                         | RuleAction::Rejected(IdSource::Json(_))
-                )
+                        | RuleAction::Reply { json: true, .. }
+                ) || matches!(a, RuleAction::Capture(c) if c.iter().any(|(_, c)| matches!(c, Capture::Json(_))))
             })
     }
 }
 
 #[derive(Debug, Clone)]
 pub enum Until {
-    Equals(usize, Value),
-    NotEquals(usize, Value),
+    Equals(usize, Want),
+    NotEquals(usize, Want),
     Exists(usize, bool),
 }
 
@@ -258,6 +300,8 @@ pub struct Step {
     pub expect: Option<Expect>,
     /// Frame matcher for `send` + `expect` and receive steps.
     pub matcher: Option<Matcher>,
+    /// What fails the step at once: a response, or a frame while it waits, that matches.
+    pub fail_on: Option<FailOn>,
     pub captures: Vec<(usize, Capture)>,
     /// (name other users see, slot or user.phone)
     pub publish: Vec<(String, Expr)>,
@@ -267,6 +311,9 @@ pub struct Step {
     pub reconnect: Override<ReconnectPolicy>,
     /// The step sends a tracked message: `msg.id` is in its request or frame.
     pub tracked: bool,
+    /// An unnamed request outside any transaction is not timed: its failures add to this named
+    /// count (`counts.unnamed_errors`).
+    pub unnamed_errors: Option<usize>,
 }
 
 /// A compiled flow.
@@ -318,6 +365,51 @@ fn json_has_msg_id(j: &JsonTemplate) -> bool {
         JsonTemplate::Expr(e) => expr_has_msg_id(e),
         JsonTemplate::Array(items) => items.iter().any(json_has_msg_id),
         JsonTemplate::Object(fields) => fields.iter().any(|(_, v)| json_has_msg_id(v)),
+    }
+}
+
+/// Whether a frame's template reads the answered frame's JSON (`frame.<path>`).
+pub fn frame_reads_json(f: &Frame) -> bool {
+    fn expr(e: &Expr) -> bool {
+        match e {
+            Expr::FramePath(_) => true,
+            Expr::RandomInt(a, b) => expr(a) || expr(b),
+            Expr::RandomString(x) | Expr::Base64(x) | Expr::FakePhones(x) => expr(x),
+            Expr::SwarmSample(n, _) => expr(n),
+            Expr::Concat(parts) => parts.iter().any(expr),
+            _ => false,
+        }
+    }
+    fn text(t: &Text) -> bool {
+        t.parts.iter().any(|p| match p {
+            template::Part::Expr(e) => expr(e),
+            template::Part::Text(_) => false,
+        })
+    }
+    fn json(j: &JsonTemplate) -> bool {
+        match j {
+            JsonTemplate::Const(_) => false,
+            JsonTemplate::Text(t) => text(t),
+            JsonTemplate::Expr(e) => expr(e),
+            JsonTemplate::Array(items) => items.iter().any(json),
+            JsonTemplate::Object(fields) => fields.iter().any(|(_, v)| json(v)),
+        }
+    }
+    match f {
+        Frame::Text(t) | Frame::Binary(t) => text(t),
+        Frame::Json(j) => json(j),
+    }
+}
+
+/// The name of the first `env.*` secret `e` reads, if any.
+pub fn expr_secret(e: &Expr) -> Option<&str> {
+    match e {
+        Expr::Secret { name, .. } => Some(name),
+        Expr::RandomInt(a, b) => expr_secret(a).or_else(|| expr_secret(b)),
+        Expr::RandomString(x) | Expr::Base64(x) | Expr::FakePhones(x) => expr_secret(x),
+        Expr::SwarmSample(n, _) => expr_secret(n),
+        Expr::Concat(parts) => parts.iter().find_map(expr_secret),
+        _ => None,
     }
 }
 

@@ -221,10 +221,8 @@ pub fn compile<R: Resolver>(
         base += consumed;
         rest = &rest[consumed..];
     }
+    // A `}}` with no `{{` before it is text (JSON in a raw body ends with one: `{"a":{"b":1}}`).
     if !rest.is_empty() {
-        if let Some(stray) = rest.find("}}") {
-            return Err(error(base + stray, "`}}` without a matching `{{`"));
-        }
         parts.push(Part::Text(rest.to_string()));
     }
     Ok(Template { parts, escape })
@@ -496,8 +494,15 @@ mod tests {
         assert_eq!(e.offset, 2);
         let e = compile("{{ token + }}", Escape::None, &mut Table).expect_err("dangling");
         assert!(e.message.contains("after `+`"), "{e}");
-        let e = compile("x }}", Escape::None, &mut Table).expect_err("stray");
-        assert_eq!(e.offset, 2);
+        // A `}}` alone is text: JSON in a raw body ends with one.
+        let t = compile(r#"{"a":{"b":{{ token }}}}"#, Escape::None, &mut Table).expect("text");
+        assert_eq!(t.parts.last(), Some(&Part::Text("}}".to_string())));
+        assert_eq!(
+            compile("x }}", Escape::None, &mut Table)
+                .expect("text")
+                .parts,
+            [Part::Text("x }}".to_string())]
+        );
         let e = compile("{{ \"open }}", Escape::None, &mut Table).expect_err("string");
         assert!(e.message.contains("unterminated"));
     }

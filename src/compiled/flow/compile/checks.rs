@@ -15,14 +15,67 @@ impl Compiler<'_, '_> {
         &mut self,
         json: &IndexMap<String, toml::Value>,
         regex: Option<&str>,
+        xml: Option<&IndexMap<String, toml::Value>>,
         span: Range<usize>,
     ) -> Matcher {
         let json = json
             .iter()
-            .filter_map(|(p, v)| Some((self.path(p, span.clone())?, toml_to_json(v))))
+            .filter_map(|(p, v)| Some((self.path(p, span.clone())?, self.want(v, span.clone())?)))
             .collect();
+        let xml = self.xml_wants(xml, span.clone());
         let regex = regex.and_then(|r| self.regex(r, span));
-        Matcher { json, regex }
+        Matcher { json, xml, regex }
+    }
+
+    /// XML paths and the values they must select.
+    fn xml_wants(
+        &mut self,
+        xml: Option<&IndexMap<String, toml::Value>>,
+        span: Range<usize>,
+    ) -> Vec<(xmlpath::XmlPath, Want)> {
+        let mut out = Vec::new();
+        for (p, v) in xml.into_iter().flatten() {
+            match xmlpath::XmlPath::parse(p) {
+                Ok(path) => out.extend(self.want(v, span.clone()).map(|w| (path, w))),
+                Err(m) => self.problems.add(span.clone(), m),
+            }
+        }
+        out
+    }
+
+    /// `fail_on`: a response, or a frame while the step waits, that must not come.
+    pub(super) fn fail_on(&mut self, f: &Spanned<spec::FailOnSpec>) -> FailOn {
+        let span = f.span();
+        let f = f.get_ref();
+        let json = f.json.clone().unwrap_or_default();
+        let m = self.matcher(&json, f.regex.as_deref(), f.xml.as_ref(), span.clone());
+        let fail_on = FailOn {
+            regex: m.regex,
+            contains: f.contains.clone(),
+            json: m.json,
+            xml: m.xml,
+        };
+        if fail_on.regex.is_none()
+            && fail_on.contains.is_none()
+            && fail_on.json.is_empty()
+            && fail_on.xml.is_empty()
+            && f.regex.is_none()
+        {
+            self.problems
+                .add(span, "fail_on needs regex, contains, json or xml");
+        }
+        fail_on
+    }
+
+    /// A value to compare with: a string with `{{ }}` is a template, evaluated when compared;
+    /// anything else a constant.
+    pub(super) fn want(&mut self, v: &toml::Value, span: Range<usize>) -> Option<Want> {
+        match v {
+            toml::Value::String(s) if s.contains("{{") => {
+                self.text_at(s, span, Escape::None).map(Want::Text)
+            }
+            v => Some(Want::Const(toml_to_json(v))),
+        }
     }
 
     pub(super) fn expect(&mut self, e: &Spanned<spec::ExpectSpec>) -> (Expect, Matcher) {
@@ -38,10 +91,14 @@ impl Compiler<'_, '_> {
             .json
             .iter()
             .flatten()
-            .filter_map(|(p, v)| Some((self.path(p, span.clone())?, toml_to_json(v))))
+            .filter_map(|(p, v)| Some((self.path(p, span.clone())?, self.want(v, span.clone())?)))
             .collect();
         for (path, want) in &equalities {
             checks.push(Check::JsonEquals(path.clone(), want.clone()));
+        }
+        let xml = self.xml_wants(e.xml.as_ref(), span.clone());
+        for (path, want) in &xml {
+            checks.push(Check::XmlEquals(path.clone(), want.clone()));
         }
         for (p, v) in e.json_contains.iter().flatten() {
             if let Some(path) = self.path(p, span.clone()) {
@@ -83,6 +140,7 @@ impl Compiler<'_, '_> {
         // The frame matcher of a receive: the same JSON equalities and regex.
         let matcher = Matcher {
             json: equalities,
+            xml,
             regex,
         };
         (
@@ -139,7 +197,7 @@ impl Compiler<'_, '_> {
             }),
             spec::DeliveriesSpec::Each(e) => {
                 let each = self.path(&e.each, span.clone());
-                let filter = self.matcher(&e.match_, None, span.clone()).json;
+                let filter = self.matcher(&e.match_, None, None, span.clone()).json;
                 if !e.id.starts_with('$') {
                     self.problems.add(
                         span,
@@ -168,8 +226,12 @@ impl Compiler<'_, '_> {
         for r in rules.get_ref() {
             let span = r.span();
             let r = r.get_ref();
-            let matcher = self.matcher(&r.match_.json, r.match_.regex.as_deref(), span.clone());
+            let m = &r.match_;
+            let matcher = self.matcher(&m.json, m.regex.as_deref(), m.xml.as_ref(), span.clone());
             let mut actions = Vec::new();
+            if let Some(captures) = &r.capture {
+                actions.push(RuleAction::Capture(self.rule_captures(captures)));
+            }
             let id_source = |c: &mut Self, s: &str| c.id_source(s, span.clone());
             if let Some(p) = &r.delivered {
                 actions.extend(id_source(self, p).map(RuleAction::Delivered));
@@ -181,25 +243,51 @@ impl Compiler<'_, '_> {
                 actions.extend(id_source(self, p).map(RuleAction::Rejected));
             }
             if let Some(v) = &r.reply {
-                actions.push(RuleAction::Reply(self.frame_at(v, span.clone())));
+                // `frame.*` names what the rule answers: a named group of its match regex, or a
+                // path into the frame's JSON.
+                let groups = matcher.regex.as_ref().map_or_else(Vec::new, |re| {
+                    re.capture_names().flatten().map(str::to_string).collect()
+                });
+                self.scope.frame = Some(groups);
+                let frame = self.frame_at(v, span.clone());
+                self.scope.frame = None;
+                let json = frame_reads_json(&frame);
+                actions.push(RuleAction::Reply { frame, json });
             }
             if let Some(name) = &r.count {
-                let i = match self.counters.iter().position(|c| c == name) {
-                    Some(i) => i,
-                    None => {
-                        self.counters.push(name.clone());
-                        self.counters.len() - 1
-                    }
-                };
+                let i = self.counter(name);
                 actions.push(RuleAction::Count(i));
             }
             if actions.is_empty() {
                 self.problems.add(
                     span,
-                    "a frame rule needs delivered, acked, rejected, reply or count",
+                    "a frame rule needs delivered, acked, rejected, reply, count or capture",
                 );
             }
             out.push(FrameRule { matcher, actions });
+        }
+        out
+    }
+
+    /// A frame rule's captures: JSON paths and regexes (a frame has no header or status).
+    fn rule_captures(
+        &mut self,
+        captures: &IndexMap<String, Spanned<spec::CaptureSpec>>,
+    ) -> Vec<(usize, Capture)> {
+        let mut out = Vec::new();
+        for (name, c) in captures {
+            let Some(cap) = self.capture(c) else { continue };
+            if matches!(cap, Capture::Header(_) | Capture::Status) {
+                self.problems.add(
+                    c.span(),
+                    "a frame has no header or status: capture with a JSON path or a regex",
+                );
+                continue;
+            }
+            // Collected with the flow's variables, so it has a slot.
+            if let Some(slot) = self.scope.vars.get(name) {
+                out.push((*slot, cap));
+            }
         }
         out
     }
@@ -214,10 +302,8 @@ impl Compiler<'_, '_> {
             return None;
         };
         match (&c.equals, &c.not_equals, c.exists) {
-            (Some(v), None, None) => Some(Until::Equals(slot, Value::from_json(&toml_to_json(v)))),
-            (None, Some(v), None) => {
-                Some(Until::NotEquals(slot, Value::from_json(&toml_to_json(v))))
-            }
+            (Some(v), None, None) => Some(Until::Equals(slot, self.want(v, u.span())?)),
+            (None, Some(v), None) => Some(Until::NotEquals(slot, self.want(v, u.span())?)),
             (None, None, Some(e)) => Some(Until::Exists(slot, e)),
             _ => {
                 self.problems.add(
@@ -227,5 +313,95 @@ impl Compiler<'_, '_> {
                 None
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::compiled::flow::{Action, Capture, Expr, RuleAction};
+
+    const HEAD: &str = r#"
+name = "t"
+[target]
+builtin = {}
+[load]
+phases = [ { name = "a", duration = "1s", rate = 1 } ]
+"#;
+
+    fn compile(steps: &str) -> Result<crate::compiled::Plan, Vec<(usize, String)>> {
+        let text = format!("{HEAD}{steps}");
+        crate::compiled::compile(std::path::Path::new("t.toml"), &text, Some(1)).map_err(|e| {
+            e.0.iter()
+                .map(|p| (p.line, p.message.clone()))
+                .collect::<Vec<_>>()
+        })
+    }
+
+    #[test]
+    fn a_reply_reads_the_frame_by_named_group_or_path_and_a_rule_captures() {
+        let plan = compile(
+            r#"
+[[flows.f.steps]]
+name = "ws"
+ws = "/ws"
+on_frame = [
+  { match = { regex = "<iq type='get' id='(?P<id>[^']+)'" }, reply = "<iq type='result' id='{{ frame.id }}'/>" },
+  { match = { "$.type" = "msg" }, capture = { from = "$.from", n = { regex = "n=(\\d+)" } }, reply = { to = "{{ frame.from.jid }}" } },
+]
+"#,
+        )
+        .expect("valid");
+        let Action::WsConnect { rules, .. } = &plan.flows.flows[0].steps[0].action else {
+            panic!("a ws step")
+        };
+        let RuleAction::Reply { frame, json } = &rules[0].actions[0] else {
+            panic!("a reply")
+        };
+        assert!(!json && !rules[0].needs_json());
+        let crate::compiled::flow::Frame::Text(t) = frame else {
+            panic!("a text frame")
+        };
+        assert!(t.parts.iter().any(|p| matches!(
+            p,
+            crate::compiled::flow::template::Part::Expr(Expr::FrameGroup(g)) if g == "id"
+        )));
+        // Captures come first, so the reply and later steps see them.
+        let RuleAction::Capture(caps) = &rules[1].actions[0] else {
+            panic!("captures first")
+        };
+        assert!(matches!(
+            caps[..],
+            [(_, Capture::Json(_)), (_, Capture::Regex(..))]
+        ));
+        assert!(matches!(
+            rules[1].actions[1],
+            RuleAction::Reply { json: true, .. }
+        ));
+        assert!(rules[1].needs_json());
+    }
+
+    #[test]
+    fn frame_values_outside_a_reply_and_headers_in_a_rule_are_errors_with_positions() {
+        let errs = compile(
+            r#"
+[[flows.f.steps]]
+name = "ws"
+ws = "/ws"
+on_frame = [ { match = { regex = "x" }, capture = { h = { header = "x-id" } } } ]
+
+[[flows.f.steps]]
+name = "send"
+send = "id={{ frame.id }}"
+"#,
+        )
+        .expect_err("invalid");
+        assert_eq!(errs.len(), 2, "{errs:?}");
+        assert_eq!(errs[0].0, 11);
+        assert!(errs[0].1.contains("a frame has no header"), "{errs:?}");
+        assert_eq!(errs[1].0, 15);
+        assert!(
+            errs[1].1.contains("known only in that rule's reply"),
+            "{errs:?}"
+        );
     }
 }

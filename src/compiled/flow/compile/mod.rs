@@ -22,6 +22,7 @@ mod scope;
 mod steps;
 
 use scope::Scope;
+pub use steps::UNNAMED_ERRORS;
 
 /// Every flow and cohort of a scenario, with the metric catalog their steps define.
 #[derive(Debug, Clone)]
@@ -30,6 +31,8 @@ pub struct FlowSet {
     pub cohorts: Vec<Cohort>,
     pub catalog: Catalog,
     pub feeders: Vec<crate::compiled::flow::feeder::Feeder>,
+    /// Every `env.*` value a template took, by name: never to appear in a trace.
+    pub secrets: Vec<(String, String)>,
 }
 
 impl FlowSet {
@@ -185,7 +188,15 @@ pub fn toml_to_json(v: &toml::Value) -> serde_json::Value {
 fn collect_captures(steps: &[Spanned<StepSpec>], out: &mut IndexMap<String, usize>) {
     for s in steps {
         let s = s.get_ref();
-        for name in s.capture.iter().flat_map(|c| c.get_ref().keys()) {
+        // A socket's frame rules capture into the same variables as steps do.
+        let rules = s.on_frame.iter().flat_map(|r| r.get_ref());
+        let rule_captures = rules.flat_map(|r| r.get_ref().capture.iter().flat_map(|c| c.keys()));
+        for name in s
+            .capture
+            .iter()
+            .flat_map(|c| c.get_ref().keys())
+            .chain(rule_captures)
+        {
             let next = out.len();
             out.entry(name.clone()).or_insert(next);
         }
@@ -271,6 +282,7 @@ pub fn compile(
     let mut metrics = Vec::new();
     let mut counters = Vec::new();
     let mut compiled = Vec::new();
+    let mut secrets: Vec<(String, String)> = Vec::new();
     for (name, f) in flows {
         let vars = flow_vars(name, f, flows, cohorts);
         let var_names: Vec<String> = vars.keys().cloned().collect();
@@ -285,6 +297,8 @@ pub fn compile(
                     .iter()
                     .map(|c| c.get_ref().name.get_ref().clone())
                     .collect(),
+                secrets: Vec::new(),
+                frame: None,
             },
             metrics: std::mem::take(&mut metrics),
             counters: std::mem::take(&mut counters),
@@ -293,6 +307,11 @@ pub fn compile(
         let steps = c.steps(f.get_ref().steps.get_ref());
         metrics = c.metrics;
         counters = c.counters;
+        for s in c.scope.secrets {
+            if !secrets.contains(&s) {
+                secrets.push(s);
+            }
+        }
         if steps.is_empty() {
             problems.add(f.span(), format!("flow `{name}` has no steps"));
         }
@@ -309,6 +328,7 @@ pub fn compile(
         cohorts: out_cohorts,
         catalog: Catalog::new(metrics).with_counters(counters),
         feeders,
+        secrets,
     }
 }
 

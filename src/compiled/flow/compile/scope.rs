@@ -16,10 +16,16 @@ pub(super) struct Scope {
     pub(super) feeders: Vec<(String, Vec<String>)>,
     /// Cohort names, in order.
     pub(super) cohorts: Vec<String>,
+    /// The `env.*` values the templates took (name, value): secrets a trace must mask.
+    pub(super) secrets: Vec<(String, String)>,
+    /// While an `on_frame` rule's reply compiles: the named groups of its match regex
+    /// (`frame.*` is known only there).
+    pub(super) frame: Option<Vec<String>>,
 }
 
 const BUILTINS: &str =
-    "seq, nul, user.index, user.phone, msg.id, env.NAME, feed.<feeder>.<column>, uuid(), \
+    "seq, nul, user.index, user.phone, user.uuid, msg.id, env.NAME, frame.<path> (in a rule's reply), \
+feed.<feeder>.<column>, uuid(), \
 random_int(lo, hi), random_string(n), timestamp_ms(), base64(x), swarm.online.<var>, \
 swarm.cohort('name').online.<var>, swarm.sample(n).<var>, swarm.sampled.<var>, fake.phones(n)";
 
@@ -66,10 +72,26 @@ impl Resolver for Scope {
             (["nul"], [false]) => Ok(Expr::Lit(Value::Str("\0".into()))),
             (["user", "index"], [false, false]) => Ok(Expr::UserIndex),
             (["user", "phone"], [false, false]) => Ok(Expr::UserPhone),
+            (["user", "uuid"], [false, false]) => Ok(Expr::UserUuid),
             (["msg", "id"], [false, false]) => Ok(Expr::MsgId),
-            (["env", name], [false, false]) => std::env::var(name)
-                .map(|v| Expr::Lit(Value::Str(v)))
-                .map_err(|_| format!("environment variable `{name}` is not set")),
+            (["env", name], [false, false]) => {
+                let v = std::env::var(name)
+                    .map_err(|_| format!("environment variable `{name}` is not set"))?;
+                self.secrets.push((name.to_string(), v.clone()));
+                Ok(Expr::Secret {
+                    name: name.to_string(),
+                    value: Value::Str(v),
+                })
+            }
+            (["frame", path @ ..], _) if !path.is_empty() && called.iter().all(|c| !c) => {
+                let Some(groups) = &self.frame else {
+                    return Err("frame.* is the frame an on_frame rule answers: it is known only in that rule's reply".into());
+                };
+                match path {
+                    [name] if groups.iter().any(|g| g == name) => Ok(Expr::FrameGroup(name.to_string())),
+                    _ => Ok(Expr::FramePath(path.iter().map(|s| s.to_string()).collect())),
+                }
+            }
             (["uuid"], [true]) => arg(0, 0, "uuid()").map(|_| Expr::Uuid),
             (["timestamp_ms"], [true]) => arg(0, 0, "timestamp_ms()").map(|_| Expr::TimestampMs),
             (["random_int"], [true]) => {

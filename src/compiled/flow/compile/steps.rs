@@ -10,7 +10,21 @@ use crate::compiled::flow::*;
 use crate::compiled::retry::{Override, ReconnectPolicy, RetryPolicy};
 use crate::scenario::flow::{self as spec, StepSpec};
 
+/// The count that failures of unnamed, untimed requests go to (`counts.unnamed_errors`).
+pub const UNNAMED_ERRORS: &str = "unnamed_errors";
+
 impl Compiler<'_, '_> {
+    /// The index of a named count (`counts.<name>`), registered on first use.
+    pub(super) fn counter(&mut self, name: &str) -> usize {
+        match self.counters.iter().position(|c| c == name) {
+            Some(i) => i,
+            None => {
+                self.counters.push(name.to_string());
+                self.counters.len() - 1
+            }
+        }
+    }
+
     pub(super) fn steps(&mut self, steps: &[Spanned<StepSpec>]) -> Vec<Step> {
         steps.iter().filter_map(|s| self.step(s)).collect()
     }
@@ -48,6 +62,7 @@ impl Compiler<'_, '_> {
             }
             None => (None, None),
         };
+        let fail_on = s.fail_on.as_ref().map(|f| self.fail_on(f));
         let action = self.action(s, span.clone(), present.first().copied())?;
         let is_think = matches!(action, Action::Think(_));
         let think_before = match (&s.think, is_think) {
@@ -57,6 +72,10 @@ impl Compiler<'_, '_> {
         // A transaction's metric comes before its steps' metrics in reports.
         let transaction = s.transaction.as_ref().map(|t| self.metric(t.get_ref()));
         let metric = s.name.as_ref().map(|n| self.metric(n.get_ref()));
+        let mut action = action;
+        if let (Some(t), Action::Loop { steps, .. }) = (transaction, &mut action) {
+            inherit_transaction(steps, t);
+        }
         let captures = s
             .capture
             .iter()
@@ -64,9 +83,13 @@ impl Compiler<'_, '_> {
             .filter_map(|(name, c)| Some((*self.scope.vars.get(name)?, self.capture(c)?)))
             .collect();
         let publish = self.publish(s);
-        // Whatever can fail must have a metric to count the failure in.
+        // Whatever can fail must have a metric to count the failure in; an unnamed request (a
+        // long-poll nobody wants timed) counts its failures under `counts.unnamed_errors`.
         let can_fail = action.can_fail(s.expect.is_some());
-        if can_fail && metric.is_none() && transaction.is_none() {
+        let http = matches!(action, Action::Http(_));
+        let unnamed_errors = (http && metric.is_none() && transaction.is_none())
+            .then(|| self.counter(UNNAMED_ERRORS));
+        if can_fail && !http && metric.is_none() && transaction.is_none() {
             self.problems.add(
                 span.clone(),
                 "give this step a `name`: its latency and failures are reported under it",
@@ -93,11 +116,13 @@ impl Compiler<'_, '_> {
             timeout,
             expect,
             matcher,
+            fail_on,
             captures,
             publish,
             retry,
             reconnect,
             tracked,
+            unnamed_errors,
         })
     }
 
@@ -298,7 +323,8 @@ impl Compiler<'_, '_> {
                 q.get_ref()
                     .iter()
                     .filter_map(|(k, v)| {
-                        Some((k.clone(), self.text_at(v, qspan.clone(), Escape::Url)?))
+                        let t = self.text_at(v, qspan.clone(), Escape::Url)?;
+                        Some((k.clone(), encode_literals(t)))
                     })
                     .collect()
             }
@@ -320,7 +346,8 @@ impl Compiler<'_, '_> {
                 f.get_ref()
                     .iter()
                     .filter_map(|(k, v)| {
-                        Some((k.clone(), self.text_at(v, fspan.clone(), Escape::Url)?))
+                        let t = self.text_at(v, fspan.clone(), Escape::Url)?;
+                        Some((k.clone(), encode_literals(t)))
                     })
                     .collect(),
             )
@@ -351,5 +378,34 @@ impl Compiler<'_, '_> {
             ack,
             deliveries,
         })))
+    }
+}
+
+/// A query or form value is a value, not URL syntax: its literal text is URL-encoded too (once,
+/// here), as its `{{ }}` output is when it is rendered — `"a b&c"` goes out as `a%20b%26c`.
+fn encode_literals(mut t: Text) -> Text {
+    for part in &mut t.parts {
+        if let template::Part::Text(text) = part {
+            let mut encoded = String::with_capacity(text.len());
+            template::percent_encode(text, &mut encoded);
+            *text = encoded;
+        }
+    }
+    t
+}
+
+/// The steps of a loop that is part of a transaction are part of it too (unless they name
+/// their own), so the transaction spans the whole loop and closes after it ends.
+fn inherit_transaction(steps: &mut [Step], t: crate::metrics::MetricId) {
+    for step in steps {
+        if step.transaction.is_some() {
+            continue;
+        }
+        step.transaction = Some(t);
+        // Its failures are the transaction's now.
+        step.unnamed_errors = None;
+        if let Action::Loop { steps, .. } = &mut step.action {
+            inherit_transaction(steps, t);
+        }
     }
 }
