@@ -135,6 +135,21 @@ fn thresholds_pass_and_fail_by_their_observed_values_and_set_the_exit_code() {
         md.contains("failed") && md.contains("`busy:verify.max < 5ms`"),
         "{md}"
     );
+    // Every observed value is written in its threshold's unit, in each artifact.
+    let max = s
+        .thresholds
+        .iter()
+        .find(|t| t.expr == "busy:verify.max < 5ms")
+        .and_then(|t| t.observed)
+        .expect("observed");
+    let ms = format!("{} ms", (max * 1e4).round() / 1e4);
+    let failure = format!("threshold busy:verify.max &lt; 5ms failed: observed {ms}");
+    assert!(xml.contains(&failure), "{failure} in {xml}");
+    assert!(md.contains(&format!("| {ms} |")), "{ms} in {md}");
+    assert!(md.contains("| 0 % |"), "errors.rate as a percentage: {md}");
+    assert!(md.contains("| 30 |"), "register.count as a count: {md}");
+    let html = std::fs::read_to_string(out.join("index.html")).expect("index.html");
+    assert!(html.contains(&format!(">{ms}</td>")), "{ms} in index.html");
 }
 
 #[test]

@@ -74,35 +74,62 @@ pub enum MetricField {
     Reconnects,
 }
 
-/// What unit the subject is in, so a limit can be checked and converted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+/// What unit a subject is in: how a limit is read and an observed value written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Unit {
+    /// Milliseconds (latencies, lag).
     Millis,
+    /// A number of things.
+    #[default]
     Count,
+    /// Per second of load.
     PerSecond,
+    /// A share of a whole, 0..=1 (written as a percentage).
     Fraction,
 }
 
-impl Subject {
-    fn kind(&self) -> Kind {
+impl Unit {
+    /// `v` written with its unit: `2.569 ms`, `0.5666 %`, `197.2/s`, `20`.
+    pub fn format(self, v: f64) -> String {
+        // Observed values are rounded to 1e-6; this keeps float noise out of what is shown.
+        let short = |x: f64| {
+            let r = (x * 1e4).round() / 1e4;
+            if r == 0.0 && x != 0.0 {
+                format!("{x:.2e}")
+            } else {
+                format!("{r}")
+            }
+        };
         match self {
-            Subject::Latency(..) | Subject::Lag(_) => Kind::Millis,
+            Unit::Millis => format!("{} ms", short(v)),
+            Unit::Count => short(v),
+            Unit::PerSecond => format!("{}/s", short(v)),
+            Unit::Fraction => format!("{} %", short(v * 100.0)),
+        }
+    }
+}
+
+impl Subject {
+    pub fn unit(&self) -> Unit {
+        match self {
+            Subject::Latency(..) | Subject::Lag(_) => Unit::Millis,
             Subject::MetricCount(_, f) | Subject::AllErrors(f) => match f {
                 MetricField::Count
                 | MetricField::Errors
                 | MetricField::Retries
-                | MetricField::Reconnects => Kind::Count,
-                MetricField::Rate => Kind::PerSecond,
-                MetricField::ErrorRate => Kind::Fraction,
+                | MetricField::Reconnects => Unit::Count,
+                MetricField::Rate => Unit::PerSecond,
+                MetricField::ErrorRate => Unit::Fraction,
             },
-            Subject::Count(_) => Kind::Count,
-            Subject::Retries(f) if f.ends_with("rate") => Kind::Fraction,
-            Subject::Retries(_) => Kind::Count,
+            Subject::Count(_) => Unit::Count,
+            Subject::Retries(f) if f.ends_with("rate") => Unit::Fraction,
+            Subject::Retries(_) => Unit::Count,
             Subject::Messages(f) | Subject::Arrivals(f) | Subject::Contacts(f) => {
                 if f.ends_with("_rate") {
-                    Kind::Fraction
+                    Unit::Fraction
                 } else {
-                    Kind::Count
+                    Unit::Count
                 }
             }
         }
@@ -194,7 +221,7 @@ pub fn parse(text: &str, phases: &[String], catalog: &Catalog) -> Result<Thresho
     let value_at = op_at + op_len;
     let value_text = &text[value_at..];
     let value_at = value_at + (value_text.len() - value_text.trim_start().len());
-    let limit = parse_value(value_text.trim(), subject.kind()).map_err(|m| err(value_at, m))?;
+    let limit = parse_value(value_text.trim(), subject.unit()).map_err(|m| err(value_at, m))?;
     let expr = format!(
         "{}{} {} {}",
         phase
@@ -287,10 +314,10 @@ fn parse_subject(s: &str, catalog: &Catalog) -> Result<Subject, String> {
 
 /// A share written as a percentage (`1%`) or a fraction (`0.01`), as thresholds take it.
 pub(crate) fn parse_fraction(s: &str) -> Result<f64, String> {
-    parse_value(s.trim(), Kind::Fraction)
+    parse_value(s.trim(), Unit::Fraction)
 }
 
-fn parse_value(s: &str, kind: Kind) -> Result<f64, String> {
+fn parse_value(s: &str, kind: Unit) -> Result<f64, String> {
     if s.is_empty() {
         return Err("missing value after the comparison".into());
     }
@@ -306,17 +333,17 @@ fn parse_value(s: &str, kind: Kind) -> Result<f64, String> {
     }
     let unit = unit.trim();
     match (kind, unit) {
-        (Kind::Millis, "") => Err(format!(
+        (Unit::Millis, "") => Err(format!(
             "`{s}` needs a unit: this is a latency, write e.g. `{n}ms` or `{n}s`"
         )),
-        (Kind::Millis, _) => parse_duration(s).map(|d| d.as_secs_f64() * 1000.0),
-        (Kind::Fraction, "%") => Ok(n / 100.0),
-        (Kind::Fraction, "") if (0.0..=1.0).contains(&n) => Ok(n),
-        (Kind::Fraction, "") => Err(format!(
+        (Unit::Millis, _) => parse_duration(s).map(|d| d.as_secs_f64() * 1000.0),
+        (Unit::Fraction, "%") => Ok(n / 100.0),
+        (Unit::Fraction, "") if (0.0..=1.0).contains(&n) => Ok(n),
+        (Unit::Fraction, "") => Err(format!(
             "`{s}` is not a fraction between 0 and 1: write a percentage such as `1%`"
         )),
-        (Kind::Count | Kind::PerSecond, "") => Ok(n),
-        (Kind::PerSecond, "/s") => Ok(n),
+        (Unit::Count | Unit::PerSecond, "") => Ok(n),
+        (Unit::PerSecond, "/s") => Ok(n),
         (_, unit) => Err(format!("`{unit}` is not a unit this subject takes")),
     }
 }
@@ -362,6 +389,18 @@ mod tests {
 
     fn parse(text: &str, phases: &[String]) -> Result<Threshold, ParseError> {
         super::parse(text, phases, &Catalog::new(["register", "verify"]))
+    }
+
+    #[test]
+    fn observed_values_carry_the_unit_their_limit_was_written_in() {
+        let unit = |text: &str| parse(text, &phases()).expect("ok").subject.unit();
+        // The cases: a latency read as a bare number looked like a pass against 100us.
+        assert_eq!(unit("verify.p99 < 100us").format(2.569), "2.569 ms");
+        assert_eq!(unit("verify.error_rate < 1%").format(0.005666), "0.5666 %");
+        assert_eq!(unit("errors.rate < 1%").format(0.0), "0 %");
+        assert_eq!(unit("verify.rate > 10").format(197.2), "197.2/s");
+        assert_eq!(unit("messages.lost == 0").format(20.0), "20");
+        assert_eq!(unit("arrivals.lag.p99 < 5ms").format(0.000_03), "3.00e-5 ms");
     }
 
     #[test]

@@ -82,9 +82,7 @@ pub fn render(s: &Summary) -> String {
     }
     let _ = writeln!(out, "</testcase>");
     for t in &s.thresholds {
-        let observed = t
-            .observed
-            .map_or("nothing observed".to_string(), |v| format!("observed {v}"));
+        let observed = t.observed_phrase();
         let _ = write!(
             out,
             r#"    <testcase classname="{suite}" name="{}">"#,

@@ -119,7 +119,7 @@ fn thresholds(s: &Summary, out: &mut String) {
             out,
             "| `{}` | {} | {} |",
             t.expr,
-            t.observed.map_or("–".into(), |v| format!("{v}")),
+            t.observed_text(),
             if t.passed { "pass" } else { "**FAIL**" }
         );
     }

@@ -1,6 +1,7 @@
 //! The run's summary: plain data, built once at the end from the collector's totals, written as
 //! `summary.json` (schema `inrush.summary/1`, documented in the README) and printed as a table.
 
+use crate::compiled::threshold::Unit;
 use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
@@ -369,8 +370,28 @@ impl WorkerCpu {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ThresholdResult {
     pub expr: String,
+    /// In `unit`: milliseconds, a count, per second, or a fraction (0..=1).
     pub observed: Option<f64>,
+    /// What `observed` is counted in (`ms`, `count`, `per_second`, `fraction`).
+    #[serde(default)]
+    pub unit: Unit,
     pub passed: bool,
+}
+
+impl ThresholdResult {
+    /// The observed value with its unit (`2.569 ms`, `0.5666 %`), or "nothing observed".
+    pub fn observed_text(&self) -> String {
+        self.observed
+            .map_or("nothing observed".into(), |v| self.unit.format(v))
+    }
+
+    /// "observed 2.569 ms", or "nothing observed": a threshold's line says what it saw.
+    pub fn observed_phrase(&self) -> String {
+        match self.observed {
+            Some(_) => format!("observed {}", self.observed_text()),
+            None => self.observed_text(),
+        }
+    }
 }
 
 /// How the run spoke TLS to an `https://` target.

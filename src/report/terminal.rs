@@ -73,9 +73,7 @@ fn verdict_reasons(s: &Summary, every_threshold: bool, out: &mut String) {
         let _ = writeln!(out, "FAILED: every operation failed");
     }
     for t in s.thresholds.iter().filter(|t| every_threshold || !t.passed) {
-        let observed = t
-            .observed
-            .map_or("nothing observed".into(), |v| format!("observed {v}"));
+        let observed = t.observed_phrase();
         let mark = if t.passed { "pass" } else { "FAIL" };
         let _ = writeln!(out, "threshold {mark}: {} ({observed})", t.expr);
     }

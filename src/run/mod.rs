@@ -692,10 +692,10 @@ fn check_abort(
         let r = crate::gate::evaluate(t, &summary);
         (!r.passed).then(|| {
             format!(
-                "threshold `{}` failed at {:.1}s (observed {}); abort_on_fail stopped the run",
+                "threshold `{}` failed at {:.1}s ({}); abort_on_fail stopped the run",
                 r.expr,
                 elapsed.as_secs_f64(),
-                r.observed.map_or("nothing".to_string(), |v| v.to_string())
+                r.observed_phrase()
             )
         })
     })

@@ -229,8 +229,9 @@ fn thresholds(out: &mut String, s: &Summary) {
             r#"<tr class="{row}"><td>{pill}</td><td><code>{}</code></td>"#,
             esc(&t.expr)
         );
+        let text = t.observed_text();
         match t.observed {
-            Some(v) => num_cell(out, &plain(v), &plain(v), ""),
+            Some(v) => num_cell(out, &plain(v), &text, ""),
             None => out.push_str(r#"<td class="num">nothing observed</td>"#),
         }
         out.push_str("</tr>");
