@@ -47,9 +47,15 @@ pub enum Command {
     Report {
         /// The run directory, e.g. reports/quickstart-20261125T180203Z.
         dir: PathBuf,
-        /// An extra threshold to evaluate, e.g. 'verify.p99 < 250ms' (repeatable).
+        /// An extra threshold to evaluate, e.g. 'verify.p99 < 250ms' (repeatable). Without
+        /// --save the run directory is left as it is: the extra thresholds only set the verdict
+        /// and the exit code.
         #[arg(long = "threshold", value_name = "EXPR")]
         thresholds: Vec<String>,
+        /// Keep the extra thresholds: rewrite the run's artifacts (summary.json, junit.xml, …)
+        /// with them.
+        #[arg(long, requires = "thresholds")]
+        save: bool,
     },
     /// Compare two run directories; exit 1 if NEW regressed beyond the tolerances and beyond
     /// noise (the change must hold across the runs' intervals), 2 if the runs are not comparable.

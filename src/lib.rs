@@ -102,12 +102,20 @@ pub fn rebuild(
     Ok((summary, timeline, histograms))
 }
 
-/// `inrush report`: rebuilds a run directory's artifacts, re-gates it and prints its table.
-pub fn report(dir: &Path, thresholds: &[String]) -> Result<report::summary::Summary, Error> {
+/// `inrush report`: rebuilds a run directory's artifacts, re-gates it and prints its table;
+/// with extra `thresholds` it only re-gates, unless `save`.
+pub fn report(
+    dir: &Path,
+    thresholds: &[String],
+    save: bool,
+) -> Result<report::summary::Summary, Error> {
     let (summary, timeline, histograms) = rebuild(dir, thresholds)?;
-    report::write_run(
-        &report::FinishedRun::new(dir, &summary, &timeline).with_histograms(histograms),
-    )?;
+    // A what-if gate (`--threshold` without `--save`) must not change the run's record.
+    if thresholds.is_empty() || save {
+        report::write_run(
+            &report::FinishedRun::new(dir, &summary, &timeline).with_histograms(histograms),
+        )?;
+    }
     print!("{}", report::terminal::render(&summary));
     println!("report: {}", dir.display());
     Ok(summary)

@@ -32,9 +32,11 @@ fn main() -> ExitCode {
             trace: args.trace,
         })
         .map(|outcome| exit_code(outcome.summary.verdict)),
-        Command::Report { dir, thresholds } => {
-            inrush::report(&dir, &thresholds).map(|summary| exit_code(summary.verdict))
-        }
+        Command::Report {
+            dir,
+            thresholds,
+            save,
+        } => inrush::report(&dir, &thresholds, save).map(|summary| exit_code(summary.verdict)),
         Command::Compare {
             base,
             new,

@@ -84,6 +84,22 @@ fn zero_when_the_run_passes_and_one_when_a_threshold_fails() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let out = inrush(&["report", path(&passed), "--threshold", "health.errors > 0"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    // A what-if threshold leaves the run's record as it was; --save keeps it.
+    let saved = || std::fs::read_to_string(passed.join("summary.json")).expect("summary");
+    assert!(!saved().contains("health.errors > 0"));
+    let out = inrush(&["report", path(&passed)]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = inrush(&[
+        "report",
+        path(&passed),
+        "--threshold",
+        "health.errors > 0",
+        "--save",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(saved().contains("health.errors > 0"));
+    let out = inrush(&["report", path(&passed)]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
 }
 
 #[test]

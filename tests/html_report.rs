@@ -258,7 +258,7 @@ fn index_html_embeds_every_chart_and_the_summary() {
     // `inrush report` rebuilds the same page from the saved files.
     std::fs::remove_file(out.join("index.html")).unwrap();
     std::fs::remove_file(out.join("distribution.svg")).unwrap();
-    inrush::report(&out, &[]).expect("report");
+    inrush::report(&out, &[], false).expect("report");
     let rebuilt = std::fs::read_to_string(out.join("index.html")).expect("rebuilt index.html");
     assert!(rebuilt == page, "index.html differs after `inrush report`");
 }

@@ -147,7 +147,7 @@ fn region_delay_shows_in_what_its_users_measure() {
 
     // `inrush report` recovers the regions from the hlog: every artifact byte-identical.
     let before: Vec<(String, Vec<u8>)> = artifacts(&out);
-    let rebuilt = inrush::report(&out, &[]).expect("rebuild");
+    let rebuilt = inrush::report(&out, &[], false).expect("rebuild");
     assert_eq!(rebuilt.regions, s.regions);
     assert_eq!(artifacts(&out), before);
     for f in ["regions.png", "regions.svg"] {

@@ -136,7 +136,7 @@ fn a_short_run_measures_every_step_and_loses_no_message() {
     let (rebuilt, _, _) = inrush::rebuild(&out, &[]).expect("rebuild");
     assert_eq!(&rebuilt, s);
     let before = std::fs::read(out.join("summary.json")).expect("summary");
-    let summary = inrush::report(&out, &[]).expect("report");
+    let summary = inrush::report(&out, &[], false).expect("report");
     assert_eq!(&summary, s);
     assert_eq!(
         std::fs::read(out.join("summary.json")).expect("summary"),

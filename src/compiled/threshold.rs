@@ -400,7 +400,10 @@ mod tests {
         assert_eq!(unit("errors.rate < 1%").format(0.0), "0 %");
         assert_eq!(unit("verify.rate > 10").format(197.2), "197.2/s");
         assert_eq!(unit("messages.lost == 0").format(20.0), "20");
-        assert_eq!(unit("arrivals.lag.p99 < 5ms").format(0.000_03), "3.00e-5 ms");
+        assert_eq!(
+            unit("arrivals.lag.p99 < 5ms").format(0.000_03),
+            "3.00e-5 ms"
+        );
     }
 
     #[test]
