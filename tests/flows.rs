@@ -219,6 +219,10 @@ expect.regex = "(unclosed"
 [[flows.bad.steps]]
 name = "four"
 http = "GET /v1/{{ tokn }}"
+
+[[flows.bad.steps]]
+name = "five"
+http = "PUSH /v1/profile"
 "#,
         )
         .to_string();
@@ -263,6 +267,12 @@ http = "GET /v1/{{ tokn }}"
     assert!(
         stderr.contains(&format!("{file}:{}:", line_of(&fixed, "{{ tokn }}")))
             && stderr.contains("tokn"),
+        "{stderr}"
+    );
+    // A method typo is refused with the methods it could have meant.
+    assert!(
+        stderr.contains(&format!("{file}:{}:", line_of(&fixed, "PUSH /v1")))
+            && stderr.contains("`PUSH` is not an HTTP method: expected GET, POST, PUT"),
         "{stderr}"
     );
 }

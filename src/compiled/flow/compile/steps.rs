@@ -10,6 +10,28 @@ use crate::compiled::flow::*;
 use crate::compiled::retry::{Override, ReconnectPolicy, RetryPolicy};
 use crate::scenario::flow::{self as spec, StepSpec};
 
+/// HTTP's methods (RFC 9110, PATCH from RFC 5789) and WebDAV's (RFC 4918, 3253, 5323).
+const KNOWN_METHODS: &[&str] = &[
+    "GET",
+    "HEAD",
+    "POST",
+    "PUT",
+    "DELETE",
+    "CONNECT",
+    "OPTIONS",
+    "TRACE",
+    "PATCH",
+    "PROPFIND",
+    "PROPPATCH",
+    "MKCOL",
+    "COPY",
+    "MOVE",
+    "LOCK",
+    "UNLOCK",
+    "REPORT",
+    "SEARCH",
+];
+
 /// The count that failures of unnamed, untimed requests go to (`counts.unnamed_errors`).
 pub const UNNAMED_ERRORS: &str = "unnamed_errors";
 
@@ -305,11 +327,20 @@ impl Compiler<'_, '_> {
                 return None;
             }
         };
-        let method = match hyper::Method::from_bytes(method.to_ascii_uppercase().as_bytes()) {
-            Ok(m) => m,
-            Err(_) => {
-                self.problems
-                    .add(line.span(), format!("`{method}` is not an HTTP method"));
+        let upper = method.to_ascii_uppercase();
+        // hyper takes any token as a method; a typo (`PUSH` for `PUT`) would reach the server as
+        // a request it answers 405 or 501 to. Known methods only: HTTP's own and WebDAV's.
+        let known = KNOWN_METHODS.contains(&upper.as_str());
+        let method = match hyper::Method::from_bytes(upper.as_bytes()) {
+            Ok(m) if known => m,
+            _ => {
+                self.problems.add(
+                    line.span(),
+                    format!(
+                        "`{method}` is not an HTTP method: expected GET, POST, PUT, PATCH, \
+                         DELETE, HEAD, OPTIONS (or CONNECT, TRACE, a WebDAV method)"
+                    ),
+                );
                 return None;
             }
         };
