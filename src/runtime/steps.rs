@@ -288,12 +288,20 @@ impl<'a> User<'a> {
                 Ok(())
             }
             Err(e) => {
-                if let Some(m) = self.failure_metric(step) {
+                let counted = self.failure_metric(step);
+                if let Some(m) = counted {
                     ctx.record_in(self.region, |r| r.error_because(m, e.class, &e.reason));
                 } else if let Some(i) = step.unnamed_errors {
                     ctx.record_in(self.region, |r| r.count(i));
                 }
-                self.txn = None;
+                // The flow ends here, and its open transaction with it: failed, as a k6 group or
+                // a Gatling group with a failed request is (unless the step's error already is
+                // the transaction's, for a step without a name of its own).
+                if let Some((txn, _)) = self.txn.take() {
+                    if counted != Some(txn) {
+                        ctx.record_in(self.region, |r| r.error_because(txn, e.class, &e.reason));
+                    }
+                }
                 Err(Stop)
             }
         }
@@ -665,6 +673,32 @@ http = "GET /status/503"
             .position(|c| c == "unnamed_errors")
             .expect("the count exists");
         assert_eq!(rec.named(i), 1);
+    }
+
+    #[test]
+    fn a_failed_step_fails_its_transaction() {
+        let (plan, ended, rec) = run_one(
+            r#"
+[[flows.f.steps]]
+name = "first"
+http = "GET /status/200"
+transaction = "pair"
+
+[[flows.f.steps]]
+name = "second"
+http = "GET /status/503"
+transaction = "pair"
+"#,
+        );
+        assert!(!ended.completed);
+        // The step's error is the step's, and the transaction it ended is an error too (the
+        // issue found it counted as neither: count 0, errors 0, "nothing observed").
+        let second = metric(&plan, "second");
+        assert_eq!(errors(&rec, second, ErrorClass::HttpStatus), 1);
+        let pair = metric(&plan, "pair");
+        assert_eq!(errors(&rec, pair, ErrorClass::HttpStatus), 1);
+        assert_eq!(rec.metric(pair).error_count(), 1);
+        assert_eq!(rec.metric(metric(&plan, "first")).count(), 1);
     }
 
     #[test]
