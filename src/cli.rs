@@ -64,7 +64,7 @@ pub enum Command {
         base: PathBuf,
         /// The run to judge against it.
         new: PathBuf,
-        /// Allowed regressions: latency stats (p50, p90, p99, p999, max, mean) as a relative
+        /// Allowed regressions: latency stats (p50, p90, p95, p99, p99.9, p99.99, max, mean) as a relative
         /// increase, errors in percentage points, rate as a relative decrease, lost messages,
         /// floor = smallest latency change that counts.
         #[arg(
@@ -72,7 +72,7 @@ pub enum Command {
             value_name = "LIST",
             default_value = "p99=10%,errors=0",
             long_help = "Allowed regressions, e.g. p99=10%,p50=20%,errors=0,rate=5%,lost=0,floor=1ms. \
-                         Latency stats (p50, p90, p99, p999, max, mean): largest relative increase. \
+                         Latency stats (p50, p90, p95, p99, p99.9, p99.99 or p(95)..., max, mean): largest relative increase. \
                          errors: largest increase of the error rate in percentage points. rate: \
                          largest relative decrease of throughput. lost: largest increase in lost \
                          messages. floor: a latency change smaller than this never counts (1ms)."

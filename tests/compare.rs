@@ -474,6 +474,13 @@ mod tolerances {
         assert_eq!(t.errors_pp, Some(0.5));
         assert_eq!(t.latency[&Stat::P999], 0.125);
         assert_eq!(t.rate, None);
+        // k6's spelling and the new percentiles.
+        let t = Tolerances::parse("p(95)=5%,p99.9=10%,p99.99=20%").expect("valid");
+        assert_eq!(t.latency[&Stat::P95], 0.05);
+        assert_eq!(t.latency[&Stat::P999], 0.10);
+        assert_eq!(t.latency[&Stat::P9999], 0.20);
+        let twice = Tolerances::parse("p95=5%,p(95)=10%").expect_err("the same statistic twice");
+        assert!(twice.contains("given twice"), "{twice}");
     }
 
     #[test]

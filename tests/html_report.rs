@@ -213,11 +213,26 @@ fn index_html_embeds_every_chart_and_the_summary() {
         assert_eq!(cells[1].1.replace(',', ""), m.count.to_string(), "{name}");
         assert_eq!(cells[2].1.replace(',', ""), m.errors.to_string(), "{name}");
         let lat = m.latency_ms.expect("latency");
-        // p99 is the ninth column: name, count, errors, rate, min, mean, p50, p90, p99.
-        let p99: f64 = cells[8].0.as_deref().unwrap().parse().unwrap();
-        assert_eq!(p99, lat.p99, "{name} p99");
-        let shown: f64 = cells[8].1.replace(',', "").parse().unwrap();
-        assert!((shown - lat.p99).abs() <= lat.p99 * 0.01 + 0.001, "{name}");
+        // Columns: name, count, errors, rate, min, mean, p50, p90, p95, p99, p99.9, p99.99, max.
+        for (column, stat, value) in [
+            (8, "p95", lat.p95),
+            (9, "p99", lat.p99),
+            (11, "p99.99", lat.p9999),
+        ] {
+            let exact: f64 = cells[column].0.as_deref().unwrap().parse().unwrap();
+            assert_eq!(exact, value, "{name} {stat}");
+            let shown: f64 = cells[column].1.replace(',', "").parse().unwrap();
+            assert!(
+                (shown - value).abs() <= value * 0.01 + 0.001,
+                "{name} {stat}"
+            );
+        }
+        assert!(
+            lat.p90 <= lat.p95
+                && lat.p95 <= lat.p99
+                && lat.p999 <= lat.p9999
+                && lat.p9999 <= lat.max
+        );
     }
     assert_eq!(
         rows["register"][1].1.replace(',', ""),

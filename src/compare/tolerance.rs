@@ -11,20 +11,23 @@ use crate::duration::parse_duration;
 pub use crate::report::summary::Stat;
 
 /// The statistics `compare` can gate on (the minimum says nothing about a regression).
-pub const COMPARED: [Stat; 6] = [
+pub const COMPARED: [Stat; 8] = [
     Stat::P50,
     Stat::P90,
+    Stat::P95,
     Stat::P99,
     Stat::P999,
+    Stat::P9999,
     Stat::Max,
     Stat::Mean,
 ];
 
 /// Shown for every metric whether or not it has a tolerance.
-pub const SHOWN: [Stat; 4] = [Stat::P50, Stat::P90, Stat::P99, Stat::Max];
+pub const SHOWN: [Stat; 4] = [Stat::P50, Stat::P95, Stat::P99, Stat::Max];
 
+/// `p95`, `p99.9`, k6's `p(95)`…: as thresholds name them, among the compared ones.
 fn parse_stat(s: &str) -> Option<Stat> {
-    COMPARED.into_iter().find(|stat| stat.name() == s)
+    Stat::parse(s).filter(|stat| COMPARED.contains(stat))
 }
 
 /// Default absolute floor: a latency change smaller than this is never a regression.
@@ -58,7 +61,8 @@ impl Default for Tolerances {
     }
 }
 
-const KEYS: &str = "p50, p90, p99, p999, max, mean, errors, rate, lost, floor";
+const KEYS: &str =
+    "p50, p90, p95, p99, p99.9, p99.99 (or k6's p(95)), max, mean, errors, rate, lost, floor";
 
 fn percent(value: &str, example: &str) -> Result<f64, String> {
     let number = value
@@ -105,7 +109,9 @@ impl Tolerances {
             if let Some(stat) = parse_stat(key) {
                 let v =
                     percent(value, &format!("{key}=10% (largest allowed increase)")).map_err(at)?;
-                t.latency.insert(stat, v);
+                if t.latency.insert(stat, v).is_some() {
+                    return Err(at(format!("`{}` is given twice", stat.name())));
+                }
                 continue;
             }
             match key {

@@ -172,7 +172,7 @@ fn err(offset: usize, message: impl Into<String>) -> ParseError {
 }
 
 const SUBJECTS_HELP: &str =
-    "expected <metric>.<p50|p90|p99|p999|min|mean|max|count|errors|rate|error_rate|retries|reconnects>, \
+    "expected <metric>.<p50|p90|p95|p99|p99.9|p99.99|p(N)|min|mean|max|count|errors|rate|error_rate|retries|reconnects>, \
 errors.rate, retries.<count|rate>, reconnects.count, messages.<sent|acked|delivered|pending|lost|late|skipped|duplicated|loss_rate>, \
 arrivals.<planned|started|dropped|drop_rate|lag.p99>, contacts.<expected|missing|missing_rate>";
 
@@ -284,7 +284,9 @@ fn parse_subject(s: &str, catalog: &Catalog) -> Result<Subject, String> {
             ],
         )
         .map(Subject::Messages),
-        ["arrivals", "lag", stat] => Stat::parse(stat).map(Subject::Lag),
+        ["arrivals", "lag", stat @ ..] if !stat.is_empty() => {
+            Stat::parse(&stat.join(".")).map(Subject::Lag)
+        }
         ["arrivals", f] => {
             pick(f, &["planned", "started", "dropped", "drop_rate"]).map(Subject::Arrivals)
         }
@@ -404,6 +406,17 @@ mod tests {
             unit("arrivals.lag.p99 < 5ms").format(0.000_03),
             "3.00e-5 ms"
         );
+    }
+
+    #[test]
+    fn a_k6_percentile_is_a_latency_threshold() {
+        let t = parse("verify.p(95) < 250ms", &phases()).expect("ok");
+        assert_eq!(t.subject, Subject::Latency("verify".into(), Stat::P95));
+        let t = parse("surge:verify.p99.99 <= 1s", &phases()).expect("ok");
+        assert_eq!(t.subject, Subject::Latency("verify".into(), Stat::P9999));
+        assert_eq!(t.limit, 1000.0);
+        let t = parse("arrivals.lag.p(99.9) < 5ms", &phases()).expect("ok");
+        assert_eq!(t.subject, Subject::Lag(Stat::P999));
     }
 
     #[test]

@@ -47,18 +47,19 @@ pub fn render(s: &Summary) -> String {
     thresholds(s, &mut out);
     let _ = writeln!(
         out,
-        "| metric | count | errors | rate/s | p50 ms | p90 ms | p99 ms | max ms |\n|---|---:|---:|---:|---:|---:|---:|---:|"
+        "| metric | count | errors | rate/s | p50 ms | p95 ms | p99 ms | p99.9 ms | max ms |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     for (name, m) in s.metrics.iter().filter(|(_, m)| m.count > 0) {
         let _ = writeln!(
             out,
-            "| {name} | {} | {} | {:.1} | {} | {} | {} | {} |",
+            "| {name} | {} | {} | {:.1} | {} | {} | {} | {} | {} |",
             m.count,
             m.errors,
             m.rate_per_s,
             ms(&m.latency_ms, |l| l.p50),
-            ms(&m.latency_ms, |l| l.p90),
+            ms(&m.latency_ms, |l| l.p95),
             ms(&m.latency_ms, |l| l.p99),
+            ms(&m.latency_ms, |l| l.p999),
             ms(&m.latency_ms, |l| l.max)
         );
     }

@@ -59,8 +59,13 @@ pub struct Latency {
     pub mean: f64,
     pub p50: f64,
     pub p90: f64,
+    /// Absent from summaries written before it was added (read back as 0).
+    #[serde(default)]
+    pub p95: f64,
     pub p99: f64,
     pub p999: f64,
+    #[serde(default)]
+    pub p9999: f64,
     pub max: f64,
 }
 
@@ -71,8 +76,10 @@ impl Latency {
             Stat::Mean => self.mean,
             Stat::P50 => self.p50,
             Stat::P90 => self.p90,
+            Stat::P95 => self.p95,
             Stat::P99 => self.p99,
             Stat::P999 => self.p999,
+            Stat::P9999 => self.p9999,
             Stat::Max => self.max,
         }
     }
@@ -88,8 +95,10 @@ impl Latency {
             mean: ms(h.mean()),
             p50: ms(h.value_at_quantile(0.5) as f64),
             p90: ms(h.value_at_quantile(0.9) as f64),
+            p95: ms(h.value_at_quantile(0.95) as f64),
             p99: ms(h.value_at_quantile(0.99) as f64),
             p999: ms(h.value_at_quantile(0.999) as f64),
+            p9999: ms(h.value_at_quantile(0.9999) as f64),
             max: ms(h.max() as f64),
         })
     }

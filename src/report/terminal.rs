@@ -83,8 +83,8 @@ fn verdict_reasons(s: &Summary, every_threshold: bool, out: &mut String) {
 fn metrics(s: &Summary, out: &mut String) {
     let _ = writeln!(
         out,
-        "\n{:<18} {:>9} {:>7} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
-        "latency (ms)", "count", "errors", "rate/s", "p50", "p90", "p99", "p99.9", "max"
+        "\n{:<16} {:>8} {:>6} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7}",
+        "latency (ms)", "count", "errors", "rate/s", "p50", "p95", "p99", "p99.9", "max"
     );
     for (name, m) in &s.metrics {
         if m.count == 0 {
@@ -92,13 +92,13 @@ fn metrics(s: &Summary, out: &mut String) {
         }
         let _ = writeln!(
             out,
-            "{:<18} {:>9} {:>7} {:>9.1} {:>9} {:>9} {:>9} {:>9} {:>9}",
+            "{:<16} {:>8} {:>6} {:>7.1} {:>7} {:>7} {:>7} {:>7} {:>7}",
             name,
             m.count,
             m.errors,
             m.rate_per_s,
             lat(&m.latency_ms, |l| l.p50),
-            lat(&m.latency_ms, |l| l.p90),
+            lat(&m.latency_ms, |l| l.p95),
             lat(&m.latency_ms, |l| l.p99),
             lat(&m.latency_ms, |l| l.p999),
             lat(&m.latency_ms, |l| l.max),

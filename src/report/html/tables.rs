@@ -7,9 +7,9 @@ use super::esc;
 use super::format::*;
 use crate::report::summary::{Arrivals, Contacts, Messages, MetricSummary, Summary};
 
-pub(super) const METRIC_HEAD: &str = r#"<thead><tr><th>Operation</th><th class="num">Count</th><th class="num">Errors</th><th class="num">Rate/s</th><th class="num">Min</th><th class="num">Mean</th><th class="num">p50</th><th class="num">p90</th><th class="num">p99</th><th class="num">p99.9</th><th class="num">Max</th><th class="num" title="p99 of the service time: from the actual start, as a tool without coordinated-omission correction reports it">Service p99</th></tr></thead>"#;
+pub(super) const METRIC_HEAD: &str = r#"<thead><tr><th>Operation</th><th class="num">Count</th><th class="num">Errors</th><th class="num">Rate/s</th><th class="num">Min</th><th class="num">Mean</th><th class="num">p50</th><th class="num">p90</th><th class="num">p95</th><th class="num">p99</th><th class="num">p99.9</th><th class="num">p99.99</th><th class="num">Max</th><th class="num" title="p99 of the service time: from the actual start, as a tool without coordinated-omission correction reports it">Service p99</th></tr></thead>"#;
 
-pub(super) const METRIC_COLUMNS: usize = 12;
+pub(super) const METRIC_COLUMNS: usize = 14;
 
 /// Latency columns in ms, from the intended start; `skip_idle` leaves out operations that did not
 /// happen (per-phase tables).
@@ -43,8 +43,10 @@ where
         ms_cell(out, l, |l| l.mean);
         ms_cell(out, l, |l| l.p50);
         ms_cell(out, l, |l| l.p90);
+        ms_cell(out, l, |l| l.p95);
         ms_cell(out, l, |l| l.p99);
         ms_cell(out, l, |l| l.p999);
+        ms_cell(out, l, |l| l.p9999);
         ms_cell(out, l, |l| l.max);
         ms_cell(out, m.service_time_ms.as_ref(), |l| l.p99);
         out.push_str("</tr>");
