@@ -36,6 +36,8 @@ pub enum Command {
     Validate {
         /// The scenario file (TOML).
         file: PathBuf,
+        #[command(flatten)]
+        inputs: ScenarioInputs,
     },
     /// Estimate what a scenario needs (arrivals, users, connections, descriptors, ports, CPU)
     /// and whether one generator on this machine suffices; sends nothing.
@@ -90,44 +92,104 @@ pub struct RunArgs {
     pub file: PathBuf,
     /// Send traffic to this base URL instead of the scenario's target, e.g. http://127.0.0.1:8080
     /// or https://staging.example.com (the scenario's [target] ca, cert, key, insecure apply).
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", env = "INRUSH_TARGET")]
     pub target: Option<String>,
     /// Write the run directory here instead of reports/<scenario>-<UTC timestamp>/. It must not
     /// exist or be empty, unless --force.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", env = "INRUSH_OUT")]
     pub out: Option<PathBuf>,
     /// Write into an --out directory that already holds files (files of the same names are
     /// replaced, others left).
-    #[arg(long, requires = "out")]
+    #[arg(long, requires = "out", env = "INRUSH_FORCE")]
     pub force: bool,
     /// Seed for arrivals and identities (overrides the scenario's seed).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", env = "INRUSH_SEED")]
     pub seed: Option<u64>,
+    #[command(flatten)]
+    pub inputs: ScenarioInputs,
     /// A pass/fail gate, e.g. 'verify.p99 < 250ms' or 'surge:errors.rate < 1%' (repeatable; adds
     /// to the scenario's [thresholds]). A failed threshold makes the exit code 1.
     #[arg(long = "threshold", value_name = "EXPR")]
     pub thresholds: Vec<String>,
     /// Generator threads (default: one per CPU), at least 1.
-    #[arg(long, value_name = "N", value_parser = at_least_one)]
+    #[arg(long, value_name = "N", value_parser = at_least_one, env = "INRUSH_WORKERS")]
     pub workers: Option<usize>,
     /// When the generator could not keep up ([run] overload exceeded), warn and exit by the
     /// thresholds instead of exit 4 (inconclusive).
-    #[arg(long)]
+    #[arg(long, env = "INRUSH_ACCEPT_OVERLOAD")]
     pub accept_overload: bool,
-    /// No live progress and no summary table.
-    #[arg(long)]
+    /// No live progress and no summary table; a run that does not pass still says why.
+    #[arg(long, env = "INRUSH_QUIET")]
     pub quiet: bool,
     /// Generator memory this run may plan for, e.g. 8GiB (default: half of the memory
     /// available at the start). Without max_users, active users are capped at this budget
     /// over 64 KiB each (arrivals beyond are dropped and counted); a closed phase or a
     /// max_users that cannot fit is refused (exit 2)
-    #[arg(long, value_name = "SIZE", value_parser = crate::compiled::sizing::parse_bytes)]
+    #[arg(
+        long,
+        value_name = "SIZE",
+        value_parser = crate::compiled::sizing::parse_bytes,
+        env = "INRUSH_MEMORY_BUDGET"
+    )]
     pub memory_budget: Option<u64>,
     /// Write every request (headers, body), response, frame in and out, and step start and end
     /// of N users (the first N arrivals) to trace.jsonl in the run directory: to debug a scenario
     /// against a new server. Bodies are cut at 2 KiB; env.* values are masked
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", env = "INRUSH_TRACE")]
     pub trace: Option<u64>,
+}
+
+/// What the command line changes in a scenario as it is read: `-e` values for its `env.*`
+/// templates and scales of its load profile (flag, then `INRUSH_*` variable, then the file).
+#[derive(Debug, Args)]
+pub struct ScenarioInputs {
+    /// A value for the scenario's env.KEY templates, e.g. -e API_TOKEN=abc (repeatable); it wins
+    /// over the process environment's KEY. Masked like any env.* value.
+    // Checked after parsing, not by clap: its error would echo the value, which may be a secret.
+    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Every phase lasts F times as long at the same rates (curve points and closed-phase ramps
+    /// move with it), e.g. 0.125 for an eighth of the time.
+    #[arg(
+        long,
+        value_name = "F",
+        value_parser = crate::compiled::inputs::parse_factor,
+        conflicts_with = "duration",
+        env = "INRUSH_TIME_SCALE"
+    )]
+    pub time_scale: Option<f64>,
+    /// The load phases last D in all, e.g. 30s: --time-scale with the factor that fits.
+    #[arg(long, value_name = "D", value_parser = duration, env = "INRUSH_DURATION")]
+    pub duration: Option<Duration>,
+    /// Every rate, closed phase's users, max_users and max_inflight multiplied by F.
+    #[arg(
+        long,
+        value_name = "F",
+        value_parser = crate::compiled::inputs::parse_factor,
+        env = "INRUSH_RATE_SCALE"
+    )]
+    pub rate_scale: Option<f64>,
+}
+
+impl ScenarioInputs {
+    /// The library's form, with the command's seed; a malformed `-e` is a usage error.
+    pub fn with_seed(
+        &self,
+        seed: Option<u64>,
+    ) -> Result<crate::compiled::inputs::Inputs, crate::Error> {
+        use crate::compiled::inputs::{Env, Inputs, TimeScale};
+        Ok(Inputs {
+            seed,
+            env: Env::from_pairs(self.env.iter().map(String::as_str))
+                .map_err(crate::Error::Usage)?,
+            time: match (self.time_scale, self.duration) {
+                (Some(f), _) => Some(TimeScale::Factor(f)),
+                (None, Some(d)) => Some(TimeScale::Total(d)),
+                (None, None) => None,
+            },
+            rate_scale: self.rate_scale,
+        })
+    }
 }
 
 #[derive(Debug, Args)]
@@ -135,8 +197,10 @@ pub struct PlanArgs {
     /// The scenario file (TOML).
     pub file: PathBuf,
     /// Seed for arrivals and identities (overrides the scenario's seed), as for `run`.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", env = "INRUSH_SEED")]
     pub seed: Option<u64>,
+    #[command(flatten)]
+    pub inputs: ScenarioInputs,
     /// Write plan.json and plan.png/.svg here instead of reports/<scenario>-plan-<stamp>/.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -145,7 +209,7 @@ pub struct PlanArgs {
     pub latency: Duration,
     /// Plan for a run with this many worker threads (as `run --workers`; default: one per CPU):
     /// the caps and closed phases' users are split across them.
-    #[arg(long, value_name = "N", value_parser = at_least_one)]
+    #[arg(long, value_name = "N", value_parser = at_least_one, env = "INRUSH_WORKERS")]
     pub workers: Option<usize>,
 }
 

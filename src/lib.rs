@@ -30,7 +30,12 @@ pub use error::Error;
 
 /// `inrush validate`: parses and checks a scenario, returns a short description of its plan.
 pub fn validate(path: &Path) -> Result<String, Error> {
-    let plan = compiled::load(path, None)?;
+    validate_with(path, &compiled::inputs::Inputs::default())
+}
+
+/// [`validate`] with what the command line adds (`-e` values, scales).
+pub fn validate_with(path: &Path, inputs: &compiled::inputs::Inputs) -> Result<String, Error> {
+    let plan = compiled::load_with(path, inputs)?;
     Ok(compiled::describe(&plan))
 }
 
@@ -54,7 +59,19 @@ pub fn plan_for_workers(
     latency: std::time::Duration,
     workers: Option<usize>,
 ) -> Result<(estimate::Estimate, std::path::PathBuf), Error> {
-    let plan = compiled::load(path, seed)?;
+    let inputs = compiled::inputs::Inputs::seed(seed);
+    plan_with(path, &inputs, out, latency, workers)
+}
+
+/// [`plan_for_workers`] with what the command line adds (`-e` values, scales, a seed).
+pub fn plan_with(
+    path: &Path,
+    inputs: &compiled::inputs::Inputs,
+    out: Option<&Path>,
+    latency: std::time::Duration,
+    workers: Option<usize>,
+) -> Result<(estimate::Estimate, std::path::PathBuf), Error> {
+    let plan = compiled::load_with(path, inputs)?;
     let estimate = match workers {
         Some(n) => estimate::estimate_with_workers(&plan, latency, n as u64),
         None => estimate::estimate(&plan, latency),

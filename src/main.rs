@@ -18,20 +18,22 @@ fn exit_code(verdict: Verdict) -> ExitCode {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run(args) => inrush::run::run(&inrush::run::RunOptions {
-            scenario: args.file,
-            target: args.target,
-            out: args.out,
-            seed: args.seed,
-            workers: args.workers,
-            thresholds: args.thresholds,
-            accept_overload: args.accept_overload,
-            quiet: args.quiet,
-            memory_budget: args.memory_budget,
-            force: args.force,
-            trace: args.trace,
-        })
-        .map(|outcome| exit_code(outcome.summary.verdict)),
+        Command::Run(args) => args.inputs.with_seed(args.seed).and_then(|inputs| {
+            inrush::run::run(&inrush::run::RunOptions {
+                scenario: args.file,
+                target: args.target,
+                out: args.out,
+                inputs,
+                workers: args.workers,
+                thresholds: args.thresholds,
+                accept_overload: args.accept_overload,
+                quiet: args.quiet,
+                memory_budget: args.memory_budget,
+                force: args.force,
+                trace: args.trace,
+            })
+            .map(|outcome| exit_code(outcome.summary.verdict))
+        }),
         Command::Report {
             dir,
             thresholds,
@@ -48,18 +50,26 @@ fn main() -> ExitCode {
                 inrush::compare::Verdict::Regressed => ExitCode::from(1),
             })
         }
-        Command::Validate { file } => inrush::validate(&file).map(|text| {
-            print!("{text}");
-            ExitCode::SUCCESS
-        }),
-        Command::Plan(args) => inrush::plan_for_workers(
-            &args.file,
-            args.seed,
-            args.out.as_deref(),
-            args.latency,
-            args.workers,
-        )
-        .map(|_| ExitCode::SUCCESS),
+        Command::Validate { file, inputs } => inputs
+            .with_seed(None)
+            .and_then(|inputs| inrush::validate_with(&file, &inputs))
+            .map(|text| {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }),
+        Command::Plan(args) => args
+            .inputs
+            .with_seed(args.seed)
+            .and_then(|inputs| {
+                inrush::plan_with(
+                    &args.file,
+                    &inputs,
+                    args.out.as_deref(),
+                    args.latency,
+                    args.workers,
+                )
+            })
+            .map(|_| ExitCode::SUCCESS),
         Command::Serve(args) => {
             inrush::serve(args.listen, args.knobs(), args.tls()).map(|()| ExitCode::SUCCESS)
         }

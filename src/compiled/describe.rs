@@ -8,6 +8,9 @@ use super::{Plan, Target};
 pub fn describe(plan: &Plan) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{}: valid", plan.source.display());
+    for o in &plan.overrides {
+        let _ = writeln!(out, "  from the command line: {o}");
+    }
     let total = scenario_and_phases(plan, &mut out);
     let caps: Vec<String> = [
         ("max_users", plan.max_users),

@@ -4,6 +4,7 @@
 mod describe;
 pub mod dist;
 pub mod flow;
+pub mod inputs;
 pub mod load;
 pub mod overload;
 pub mod region;
@@ -24,6 +25,7 @@ use crate::duration::parse_duration;
 use crate::error::{Error, ScenarioErrors};
 use crate::metrics::Catalog;
 use crate::scenario::{self, Problems, ScenarioFile};
+use inputs::{Inputs, TimeScale};
 use threshold::{compile_threshold, Threshold};
 
 pub use describe::describe;
@@ -73,6 +75,9 @@ pub struct Plan {
     pub flows: std::sync::Arc<crate::compiled::flow::compile::FlowSet>,
     /// Where users are and the network conditions they see (empty: none declared).
     pub regions: crate::compiled::region::Regions,
+    /// What the command line changed in the file's load profile, in words (`--time-scale`,
+    /// `--duration`, `--rate-scale`); empty when it ran as written.
+    pub overrides: Vec<String>,
 }
 
 impl Plan {
@@ -108,12 +113,68 @@ impl Plan {
             ..self.clone()
         }
     }
+
+    /// The plan with every phase lasting `factor` (> 0) times as long, at the same rates: the
+    /// same profile, faster or slower (curve points and closed-phase ramps move with it).
+    pub fn stretched(&self, factor: f64) -> Plan {
+        Plan {
+            phases: self.phases.iter().map(|p| p.stretched(factor)).collect(),
+            ..self.clone()
+        }
+    }
 }
 
 /// Reads, parses and compiles a scenario file.
 pub fn load(path: &Path, seed_override: Option<u64>) -> Result<Plan, Error> {
+    load_with(path, &Inputs::seed(seed_override))
+}
+
+/// Reads, parses and compiles a scenario file with what the command line adds to it.
+pub fn load_with(path: &Path, inputs: &Inputs) -> Result<Plan, Error> {
     let text = read_scenario(path)?;
-    compile(path, &text, seed_override).map_err(Error::from)
+    let plan = compile_with(path, &text, inputs)?;
+    rescale(plan, inputs).map_err(Error::Usage)
+}
+
+/// The plan stretched in time and scaled in users as `inputs` ask, each scale noted in
+/// `plan.overrides` (the summary and `validate` say what ran).
+fn rescale(mut plan: Plan, inputs: &Inputs) -> Result<Plan, String> {
+    if let Some(time) = inputs.time {
+        let length = plan.duration().as_secs_f64();
+        let factor = match time {
+            TimeScale::Factor(f) => f,
+            TimeScale::Total(d) if length > 0.0 => d.as_secs_f64() / length,
+            TimeScale::Total(_) => 1.0,
+        };
+        if !(factor.is_finite() && factor > 0.0) {
+            return Err("--duration must be longer than 0s".into());
+        }
+        let stretched = length * factor;
+        if stretched > load::MAX_PROFILE_S {
+            return Err(format!(
+                "the time scale {factor} makes the phases last {stretched:.0} s, over the limit of {:.0} s",
+                load::MAX_PROFILE_S
+            ));
+        }
+        plan = plan.stretched(factor);
+        plan.overrides.push(format!(
+            "time scale {} ({:.1}s of load instead of {length:.1}s)",
+            round4(factor),
+            plan.duration().as_secs_f64()
+        ));
+    }
+    if let Some(factor) = inputs.rate_scale {
+        plan = plan.scaled(factor);
+        plan.overrides.push(format!(
+            "rate scale {} (every rate and user count)",
+            round4(factor)
+        ));
+    }
+    Ok(plan)
+}
+
+fn round4(x: f64) -> f64 {
+    (x * 1e4).round() / 1e4
 }
 
 /// A scenario file's text. Whatever keeps it from being read — missing, a directory,
@@ -150,11 +211,16 @@ pub fn compile(
     text: &str,
     seed_override: Option<u64>,
 ) -> Result<Plan, ScenarioErrors> {
+    compile_with(path, text, &Inputs::seed(seed_override))
+}
+
+/// [`compile`] with `-e` values for `env.*` (the scales are applied by [`load_with`]).
+pub fn compile_with(path: &Path, text: &str, inputs: &Inputs) -> Result<Plan, ScenarioErrors> {
     let file: ScenarioFile = scenario::parse(path, text)?;
     let mut problems = Problems::new(path, text);
 
     let name = compile_name(&file.name, &mut problems);
-    let seed = compile_seed(seed_override, &file.seed, &mut problems);
+    let seed = compile_seed(inputs.seed, &file.seed, &mut problems);
     let target = target::compile(&file.target, &mut problems);
     let tls = target::compile_tls(path, file.target.get_ref(), &mut problems);
     let load::Section {
@@ -196,6 +262,7 @@ pub fn compile(
             &file.cohorts,
             feeders,
             timeout,
+            &inputs.env,
             &mut problems,
         )
     };
@@ -245,6 +312,7 @@ pub fn compile(
         catalog,
         flows,
         regions,
+        overrides: Vec::new(),
     })
 }
 
@@ -344,6 +412,29 @@ phases = [ { name = "a", duration = "2s", rate = 10 }, { name = "b", duration = 
         assert_eq!(plan.duration(), Duration::from_secs(3));
         assert_eq!(plan.phase_at(Duration::from_millis(2500)), 1);
         assert_eq!(plan.phase_at(Duration::from_secs(99)), 1);
+    }
+
+    #[test]
+    fn a_stretched_plan_keeps_its_rates_and_moves_every_time_in_it() {
+        let text = MINIMAL.replace(
+            "{ name = \"b\", duration = \"1s\", ramp_to = 20 } ]",
+            "{ name = \"b\", duration = \"1s\", ramp_to = 20 }, { name = \"c\", duration = \"4s\", users = 8, ramp = \"2s\" } ]",
+        );
+        let plan = compile_str(&text).expect("valid");
+        let half = plan.stretched(0.5);
+        assert_eq!(half.duration(), Duration::from_secs(7) / 2);
+        assert_eq!(half.phases[1].start, Duration::from_secs(1));
+        // The ramp goes from 10/s to 20/s as before, over half the time: half the arrivals.
+        let ramp = half.phases[1].ramp().expect("a ramp");
+        assert_eq!((ramp.from, ramp.to), (10.0, 20.0));
+        assert!((half.phases[1].mass() - plan.phases[1].mass() / 2.0).abs() < 1e-9);
+        // A closed phase keeps its users and ramps them up in half the time.
+        let closed = half.phases[2].closed().expect("closed");
+        assert_eq!((closed.users, closed.ramp), (8, Duration::from_secs(1)));
+        // Scaled in rate: twice the users in the same time.
+        let double = plan.scaled(2.0);
+        assert_eq!(double.duration(), plan.duration());
+        assert_eq!(double.phases[2].closed().map(|c| c.users), Some(16));
     }
 
     #[test]

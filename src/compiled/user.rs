@@ -97,12 +97,20 @@ pub(super) fn builtin_flows(
             &f.cohorts,
             Vec::new(),
             timeout,
+            &Default::default(),
             &mut inner,
         ),
         Err(e) => {
             inner.add(e.span().unwrap_or(0..0), e.message().to_string());
             let none = indexmap::IndexMap::new();
-            crate::compiled::flow::compile::compile(&none, &[], Vec::new(), timeout, &mut inner)
+            crate::compiled::flow::compile::compile(
+                &none,
+                &[],
+                Vec::new(),
+                timeout,
+                &Default::default(),
+                &mut inner,
+            )
         }
     };
     // The text is generated from checked numbers; a problem here is a bug, reported at [user].

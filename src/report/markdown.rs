@@ -35,6 +35,9 @@ pub fn render(s: &Summary) -> String {
         "seed {} · target `{}` · {:.1} s · started {}\n",
         s.seed, s.target, s.duration_s, s.started_at
     );
+    if !s.overrides.is_empty() {
+        let _ = writeln!(out, "**Scaled:** {}\n", s.overrides.join("; "));
+    }
     if let Some(why) = &s.aborted {
         let _ = writeln!(out, "**Stopped early:** {why}\n");
     }

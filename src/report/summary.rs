@@ -432,6 +432,10 @@ pub struct Summary {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsSummary>,
     pub inrush_version: String,
+    /// What the command line changed in the scenario's load profile (`--time-scale`,
+    /// `--duration`, `--rate-scale`), in words; absent when it ran as written.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub overrides: Vec<String>,
     pub started_at: String,
     /// The run as measured: its load phases, then the drain.
     pub duration_s: f64,

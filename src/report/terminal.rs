@@ -21,6 +21,13 @@ pub fn render(s: &Summary) -> String {
         s.drain_s,
         s.verdict.word()
     );
+    if !s.overrides.is_empty() {
+        let _ = writeln!(
+            out,
+            "scaled from the command line: {}",
+            s.overrides.join("; ")
+        );
+    }
     metrics(s, &mut out);
     regions(s, &mut out);
     flow(s, &mut out);

@@ -31,7 +31,8 @@ pub struct RunOptions {
     pub target: Option<String>,
     /// The run directory; default `reports/<scenario>-<UTC timestamp>/`.
     pub out: Option<PathBuf>,
-    pub seed: Option<u64>,
+    /// What the command line adds to the scenario: a seed, `-e` values, scales.
+    pub inputs: crate::compiled::inputs::Inputs,
     /// Generator threads; default: one per CPU.
     pub workers: Option<usize>,
     /// Extra thresholds from the command line, e.g. `verify.p99 < 250ms`.
@@ -60,7 +61,7 @@ pub struct Outcome {
 const LEAD: Duration = Duration::from_millis(50);
 
 pub fn run(opts: &RunOptions) -> Result<Outcome, Error> {
-    let mut plan = crate::compiled::load(&opts.scenario, opts.seed)?;
+    let mut plan = crate::compiled::load_with(&opts.scenario, &opts.inputs)?;
     if let (Some(out), false) = (&opts.out, opts.force) {
         fresh(out)?;
     }

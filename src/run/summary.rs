@@ -33,6 +33,7 @@ pub(super) fn build_summary(
         target,
         tls: tls_of(plan, c),
         inrush_version: env!("CARGO_PKG_VERSION").to_string(),
+        overrides: plan.overrides.clone(),
         started_at: humantime::format_rfc3339_millis(started_at + LEAD).to_string(),
         duration_s,
         drain_s: (duration_s - load_s).max(0.0),

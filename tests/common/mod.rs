@@ -56,7 +56,7 @@ fn run_checked(
         scenario,
         target,
         out: Some(out.clone()),
-        seed: None,
+        inputs: Default::default(),
         workers: Some(1),
         thresholds: Vec::new(),
         accept_overload,

@@ -62,6 +62,13 @@ impl super::LoadShape for Closed {
             ramp: self.ramp,
         })
     }
+
+    fn stretched(&self, factor: f64) -> super::Load {
+        super::Load::Closed(Closed {
+            users: self.users,
+            ramp: Duration::from_secs_f64(self.ramp.as_secs_f64() * factor),
+        })
+    }
 }
 
 /// `users = N` (with an optional `ramp`): a closed phase. None for an open phase (and then a

@@ -62,6 +62,12 @@ impl super::LoadShape for Curve {
             points: self.points.iter().map(|&(t, r)| (t, r * factor)).collect(),
         })
     }
+
+    fn stretched(&self, factor: f64) -> Load {
+        Load::Curve(Curve {
+            points: self.points.iter().map(|&(t, r)| (t * factor, r)).collect(),
+        })
+    }
 }
 
 /// A recorded day as one phase: the CSV's `time,rate` rows, time divided by `time_scale`, rate

@@ -135,6 +135,9 @@ pub trait LoadShape {
     /// The same shape with its rates (or its users) multiplied by `factor` (> 0): what a
     /// sampled plan walks, 1 in `1/factor` users.
     fn scaled(&self, factor: f64) -> Load;
+    /// The same shape over a phase `factor` (> 0) times as long: rates as they were, times
+    /// within the phase (curve points, a closed phase's ramp) multiplied.
+    fn stretched(&self, factor: f64) -> Load;
 }
 
 impl Load {
@@ -199,6 +202,17 @@ impl Phase {
     /// phase: the open timeline brings nobody during it).
     pub fn pieces(&self) -> Vec<Piece> {
         self.load.shape().arrival_pieces(self.start, self.duration)
+    }
+
+    /// The phase starting and lasting `factor` times as long, its shape stretched with it.
+    pub fn stretched(&self, factor: f64) -> Phase {
+        let times = |d: Duration| Duration::from_secs_f64(d.as_secs_f64() * factor);
+        Phase {
+            start: times(self.start),
+            duration: times(self.duration),
+            load: self.load.shape().stretched(factor),
+            ..self.clone()
+        }
     }
 
     /// The phase with its rates (or users) multiplied by `factor`.
@@ -274,7 +288,7 @@ fn compile_phases(
 }
 
 /// The longest load profile a scenario may have, phases or a recorded curve (seconds).
-pub(super) const MAX_PROFILE_S: f64 = 1e7;
+pub(crate) const MAX_PROFILE_S: f64 = 1e7;
 
 #[cfg(test)]
 mod tests {

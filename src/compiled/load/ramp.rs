@@ -96,6 +96,11 @@ impl super::LoadShape for Ramp {
             shape: self.shape,
         })
     }
+
+    fn stretched(&self, _factor: f64) -> super::Load {
+        // From one rate to another over the phase, whatever its length.
+        super::Load::Ramp(*self)
+    }
 }
 
 /// `rate`, `ramp_to` or `grow_to`: an open phase. A phase without `rate` starts at the rate the

@@ -140,19 +140,19 @@ fn run_meta(out: &mut String, s: &Summary) {
             esc(&readable_time(t))
         )
     };
-    meta_group(
-        out,
-        "Scenario",
-        &[
-            ("Scenario", esc(&s.scenario)),
-            ("Seed", s.seed.to_string()),
-            ("Target", format!("<code>{}</code>", esc(&s.target))),
-            ("Started", time(&s.started_at)),
-            ("Ended", end.as_deref().map_or("–".to_string(), time)),
-            ("Duration", format!("{:.1} s", s.duration_s)),
-            ("inrush version", esc(&s.inrush_version)),
-        ],
-    );
+    let mut scenario = vec![
+        ("Scenario", esc(&s.scenario)),
+        ("Seed", s.seed.to_string()),
+        ("Target", format!("<code>{}</code>", esc(&s.target))),
+        ("Started", time(&s.started_at)),
+        ("Ended", end.as_deref().map_or("–".to_string(), time)),
+        ("Duration", format!("{:.1} s", s.duration_s)),
+        ("inrush version", esc(&s.inrush_version)),
+    ];
+    if !s.overrides.is_empty() {
+        scenario.push(("Scaled", esc(&s.overrides.join("; "))));
+    }
+    meta_group(out, "Scenario", &scenario);
     meta_group(
         out,
         "Generator",

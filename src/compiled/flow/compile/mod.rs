@@ -269,6 +269,7 @@ pub fn compile(
     cohorts: &[Spanned<spec::CohortSpec>],
     feeders: Vec<crate::compiled::flow::feeder::Feeder>,
     default_timeout: Duration,
+    env: &crate::compiled::inputs::Env,
     problems: &mut Problems,
 ) -> FlowSet {
     let feeder_names: Vec<(String, Vec<String>)> = feeders
@@ -299,6 +300,7 @@ pub fn compile(
                     .collect(),
                 secrets: Vec::new(),
                 frame: None,
+                env: env.clone(),
             },
             metrics: std::mem::take(&mut metrics),
             counters: std::mem::take(&mut counters),

@@ -21,6 +21,8 @@ pub(super) struct Scope {
     /// While an `on_frame` rule's reply compiles: the named groups of its match regex
     /// (`frame.*` is known only there).
     pub(super) frame: Option<Vec<String>>,
+    /// Where `env.*` values come from: `-e` values, then the process environment.
+    pub(super) env: crate::compiled::inputs::Env,
 }
 
 const BUILTINS: &str =
@@ -75,8 +77,9 @@ impl Resolver for Scope {
             (["user", "uuid"], [false, false]) => Ok(Expr::UserUuid),
             (["msg", "id"], [false, false]) => Ok(Expr::MsgId),
             (["env", name], [false, false]) => {
-                let v = std::env::var(name)
-                    .map_err(|_| format!("environment variable `{name}` is not set"))?;
+                let v = self.env.get(name).ok_or_else(|| {
+                    format!("environment variable `{name}` is not set (set it, or pass -e {name}=…)")
+                })?;
                 self.secrets.push((name.to_string(), v.clone()));
                 Ok(Expr::Secret {
                     name: name.to_string(),
