@@ -3,6 +3,7 @@
 //! executable form.
 
 pub mod flow;
+mod hints;
 pub mod retry;
 
 use std::ops::Range;
@@ -311,7 +312,9 @@ pub fn parse(file: &Path, text: &str) -> Result<ScenarioFile, ScenarioErrors> {
     toml::from_str::<ScenarioFile>(text).map_err(|e| {
         let mut problems = Problems::new(file, text);
         let message = e.message().trim().replace('\n', " ");
-        problems.add(e.span().unwrap_or(0..0), message);
+        let span = e.span().unwrap_or(0..0);
+        let message = hints::explain(&message, text, span.start);
+        problems.add(span, message);
         ScenarioErrors(problems.issues)
     })
 }
