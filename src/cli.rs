@@ -21,7 +21,7 @@ use crate::duration::parse_duration;
                   says why), 4 inconclusive: the generator could not keep up (schedule lag, loop lag \
                   or arrivals dropped behind schedule over the [run] overload limits; the report is \
                   written; --accept-overload gates on the thresholds instead).\n\n\
-                  Start here: inrush run scenarios/quickstart.toml"
+                  Start here: inrush init && inrush run quickstart.toml"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -44,6 +44,23 @@ pub enum Command {
     Plan(PlanArgs),
     /// Run the built-in reference messenger standalone.
     Serve(ServeArgs),
+    /// Write a starter scenario, quickstart.toml (a surge against the built-in messenger,
+    /// commented), into DIR: what an installed inrush starts from.
+    Init {
+        /// Where to write it (created if missing).
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Replace a quickstart.toml that is already there.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print a shell completion script, e.g. `inrush completions bash > /etc/bash_completion.d/inrush`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), e.g. `inrush man > /usr/local/share/man/man1/inrush.1`.
+    Man,
     /// Rebuild every artifact of a finished run from its saved data (hlog, summary, timeline)
     /// and re-evaluate its thresholds, plus any given here; the exit code follows the verdict.
     Report {

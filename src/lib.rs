@@ -28,6 +28,30 @@ use std::path::Path;
 
 pub use error::Error;
 
+/// The starter scenario `inrush init` writes: the shipped quickstart, told how to run itself.
+const STARTER: &str = include_str!("../scenarios/quickstart.toml");
+
+/// `inrush init`: writes `quickstart.toml` into `dir` (created if missing) and returns its path.
+/// An existing file is kept unless `force`: it may be the user's own edit.
+pub fn init(dir: &Path, force: bool) -> Result<std::path::PathBuf, Error> {
+    let path = dir.join("quickstart.toml");
+    if path.exists() && !force {
+        return Err(Error::Usage(format!(
+            "{} already exists; keep it, or pass --force to replace it",
+            path.display()
+        )));
+    }
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Error::Usage(format!("cannot create {}: {e}", dir.display())))?;
+    let text = STARTER.replace(
+        "cargo run --release -- run scenarios/quickstart.toml",
+        &format!("inrush run {}", path.display()),
+    );
+    std::fs::write(&path, text)
+        .map_err(|e| Error::Usage(format!("cannot write {}: {e}", path.display())))?;
+    Ok(path)
+}
+
 /// `inrush validate`: parses and checks a scenario, returns a short description of its plan.
 pub fn validate(path: &Path) -> Result<String, Error> {
     validate_with(path, &compiled::inputs::Inputs::default())

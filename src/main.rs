@@ -70,6 +70,23 @@ fn main() -> ExitCode {
                 )
             })
             .map(|_| ExitCode::SUCCESS),
+        Command::Init { dir, force } => inrush::init(&dir, force).map(|path| {
+            println!("wrote {}", path.display());
+            println!("next: inrush run {}", path.display());
+            ExitCode::SUCCESS
+        }),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "inrush", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            clap_mangen::Man::new(cmd)
+                .render(&mut std::io::stdout())
+                .map(|()| ExitCode::SUCCESS)
+                .map_err(|e| inrush::Error::Usage(format!("cannot write the manual page: {e}")))
+        }
         Command::Serve(args) => {
             inrush::serve(args.listen, args.knobs(), args.tls()).map(|()| ExitCode::SUCCESS)
         }

@@ -117,3 +117,83 @@ stay_online = { constant = "30s" }
     assert_eq!(s.messages.lost, Some(0));
     runtime.block_on(server.shutdown());
 }
+
+#[test]
+fn init_writes_a_starter_that_validates_anywhere_and_keeps_an_existing_one() {
+    let scratch = Scratch::new();
+    let dir = scratch.out("elsewhere/new");
+    let out = inrush().arg("init").arg(&dir).output().expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let file = dir.join("quickstart.toml");
+    let text = std::fs::read_to_string(&file).expect("written");
+    // It tells how to run itself where it is, and it is the quickstart (no other files needed).
+    assert!(
+        text.contains(&format!("inrush run {}", file.display())),
+        "{text}"
+    );
+    assert!(text.contains("name = \"quickstart\""));
+    // Validated from another working directory: nothing it needs lives in the repository.
+    let out = inrush()
+        .current_dir(scratch.out("."))
+        .arg("validate")
+        .arg(&file)
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A second init keeps the user's file; --force replaces it.
+    std::fs::write(&file, "edited").expect("write");
+    let out = inrush().arg("init").arg(&dir).output().expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--force"));
+    assert_eq!(std::fs::read_to_string(&file).expect("kept"), "edited");
+    let out = inrush()
+        .arg("init")
+        .arg(&dir)
+        .arg("--force")
+        .output()
+        .expect("runs");
+    assert!(out.status.success());
+    assert_ne!(std::fs::read_to_string(&file).expect("replaced"), "edited");
+}
+
+#[test]
+fn completions_and_the_manual_page_cover_every_command() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = inrush()
+            .args(["completions", shell])
+            .output()
+            .expect("runs");
+        assert!(out.status.success(), "{shell}");
+        let script = String::from_utf8_lossy(&out.stdout);
+        for word in [
+            "run",
+            "validate",
+            "plan",
+            "compare",
+            "time-scale",
+            "threshold",
+        ] {
+            assert!(script.contains(word), "{shell} completes {word}");
+        }
+    }
+    let out = inrush().arg("man").output().expect("runs");
+    assert!(out.status.success());
+    let page = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH inrush"),
+        "{}",
+        &page[..page.len().min(200)]
+    );
+    assert!(
+        page.contains("validate") && page.contains("compare"),
+        "subcommands listed"
+    );
+}
