@@ -14,7 +14,14 @@
 //! - an HTTP connection opens at the first request and closes when the WebSocket opens (the
 //!   engine lets it go then) or when the user leaves;
 //! - when the schedule ends, no new operation starts: a user holding a socket stays until the
-//!   end of the drain, a user without one leaves at once;
+//!   end of the drain, a user without one leaves at once — unless it polls in an `online` loop:
+//!   that loop goes on through the drain, its pauses and polls as before, its sends of new
+//!   messages left out (the run's rule, src/runtime/steps.rs);
+//! - a long-poll (an `http` step with `long_poll`) returns at once (the assumed latency) when
+//!   the user sent a message since its previous poll — the server has something new for it: its
+//!   own message, as Matrix's /sync shows a sender its own events, and whatever peers sent
+//!   meanwhile — and is otherwise held its whole `long_poll` first (no message from a peer is
+//!   assumed to cut it short: an upper bound on its duration);
 //! - `when` conditions are assumed to hold and `until` loops to end after one iteration (the
 //!   values they test only exist in a real run).
 //!
@@ -24,10 +31,13 @@
 //! as one attempt, as [`Walker::action`] does). Who starts when — open arrivals, closed-phase loops, returns, caps — is
 //! [`super::model`]'s business: it calls [`user`] once per visit.
 
+use std::time::Duration;
+
 use rand::rngs::SmallRng;
 
 use crate::compiled::flow::{Action, Flow, LoopKind, Step};
 use crate::compiled::Dist;
+use crate::metrics::MetricId;
 
 /// What the walk assumes about the world.
 #[derive(Debug, Clone, Copy)]
@@ -71,6 +81,56 @@ pub struct Left {
     pub completed: bool,
 }
 
+/// What the walk assumed about long-polls, for the plan's notes: how it timed the `long_poll`
+/// steps, and which requests read deliveries (a sync) without saying how long the server holds
+/// them — taken as the assumed latency, such a poll may be counted many times over.
+pub fn long_poll_notes(plan: &crate::compiled::Plan) -> Vec<String> {
+    fn visit(steps: &[Step], out: &mut (Vec<(Option<MetricId>, Duration)>, Vec<Option<MetricId>>)) {
+        for step in steps {
+            match &step.action {
+                Action::Http(h) => match (h.long_poll, &h.deliveries) {
+                    (Some(hold), _) => out.0.push((step.metric, hold)),
+                    (None, Some(_)) => out.1.push(step.metric),
+                    (None, None) => {}
+                },
+                Action::Loop { steps, .. } => visit(steps, out),
+                _ => {}
+            }
+        }
+    }
+    let mut found = (Vec::new(), Vec::new());
+    for flow in &plan.flows.flows {
+        visit(&flow.steps, &mut found);
+    }
+    let name = |m: Option<MetricId>| match m {
+        Some(m) => format!("`{}`", plan.catalog.name(m)),
+        None => "an unnamed request".to_string(),
+    };
+    let mut notes = Vec::new();
+    if !found.0.is_empty() {
+        let held: Vec<String> = found
+            .0
+            .iter()
+            .map(|(m, hold)| format!("{} {}", name(*m), humantime::format_duration(*hold)))
+            .collect();
+        notes.push(format!(
+            "long-polls ({}): a poll right after the user's own message returns in the assumed \
+             latency, any other is held its whole long_poll; messages from peers end holds \
+             sooner in a run, which then polls more often than planned",
+            held.join(", ")
+        ));
+    }
+    for m in found.1 {
+        notes.push(format!(
+            "{} reads deliveries but has no long_poll: planned as one assumed latency; if the \
+             server holds it until something arrives, say how long with long_poll, or the plan \
+             counts far more of these requests than the run sends",
+            name(m)
+        ));
+    }
+    notes
+}
+
 /// Most operations one user's walk may take: a loop whose body takes no time must not spin
 /// the planner forever (the run would be bounded by real time, the walk is not).
 const MAX_OPERATIONS: u32 = 100_000;
@@ -93,6 +153,8 @@ pub fn user(
         http: None,
         ws: None,
         last_send: None,
+        polling: 0,
+        news: false,
         stopped: false,
         operations: 0,
         sink,
@@ -116,6 +178,10 @@ struct Walker<'a, S: Sink> {
     ws: Option<f64>,
     /// When the last message without a reply was sent (its ack is awaited before leaving).
     last_send: Option<f64>,
+    /// How many `online` loops the user is inside: it polls on through the drain.
+    polling: u32,
+    /// The user sent a message since its last long-poll: the next one returns at once.
+    news: bool,
     stopped: bool,
     operations: u32,
     sink: &'a mut S,
@@ -132,7 +198,7 @@ impl<S: Sink> Walker<'_, S> {
     fn step(&mut self, step: &Step) -> Walked {
         for _ in 0..step.repeat {
             if let Some(think) = &step.think_before {
-                self.wait(*think)?;
+                self.wait(*think, self.end())?;
             }
             self.action(step)?;
         }
@@ -140,8 +206,14 @@ impl<S: Sink> Walker<'_, S> {
     }
 
     fn action(&mut self, step: &Step) -> Walked {
+        let sends = matches!(step.action, Action::Http(_) | Action::Send(_));
+        if sends && step.tracked && self.now >= self.a.stop {
+            // Through the drain a polling user sends no new message: the step is left out
+            // (`begin` ends the flow of a user who is not polling, or once the drain is over).
+            return self.begin();
+        }
         match &step.action {
-            Action::Http(_) => {
+            Action::Http(h) => {
                 // A new connection costs a round trip first; the request goes out and back.
                 let connect = if self.http.is_none() {
                     self.http = Some(self.now);
@@ -149,10 +221,19 @@ impl<S: Sink> Walker<'_, S> {
                 } else {
                     0.0
                 };
-                self.timed(connect + 2.0 * self.one_way + self.a.latency)?;
+                // A long-poll with nothing new for the user is held by the server first.
+                let held = match h.long_poll {
+                    Some(hold) if !self.news => hold.as_secs_f64(),
+                    _ => 0.0,
+                };
+                self.timed(connect + 2.0 * self.one_way + self.a.latency + held)?;
+                if h.long_poll.is_some() {
+                    self.news = false;
+                }
                 // The run counts an HTTP message once the target accepted it.
                 if step.tracked {
                     self.sink.message(self.now);
+                    self.news = true;
                 }
                 Ok(())
             }
@@ -171,6 +252,7 @@ impl<S: Sink> Walker<'_, S> {
                 // Only a frame carrying `msg.id` is a message; others are protocol chatter.
                 if step.tracked {
                     self.sink.message(self.now);
+                    self.news = true;
                 }
                 // On its way out through the region's network, then (with `expect`) the reply
                 // back; without one, its ack comes back while the user goes on.
@@ -190,9 +272,20 @@ impl<S: Sink> Walker<'_, S> {
                 self.close_ws();
                 Ok(())
             }
-            Action::Think(d) => self.wait(*d),
-            Action::StayOnline(d) => self.wait(*d),
-            Action::Loop { kind, steps, .. } => self.run_loop(kind, steps),
+            Action::Think(d) => self.wait(*d, self.end()),
+            // Staying online ends with the schedule, polling or not (the run's rule).
+            Action::StayOnline(d) => self.wait(*d, self.a.stop),
+            Action::Loop {
+                kind,
+                steps,
+                online,
+            } => {
+                let online = u32::from(*online);
+                self.polling += online;
+                let walked = self.run_loop(kind, steps);
+                self.polling -= online;
+                walked
+            }
         }
     }
 
@@ -214,10 +307,20 @@ impl<S: Sink> Walker<'_, S> {
         }
     }
 
-    /// Counts an operation against the budget and refuses to start one after the schedule.
+    /// When the user's flow is cut short: the schedule's end, or the drain's for a user polling
+    /// in an `online` loop.
+    fn end(&self) -> f64 {
+        if self.polling > 0 {
+            self.a.stop + self.a.drain
+        } else {
+            self.a.stop
+        }
+    }
+
+    /// Counts an operation against the budget and refuses to start one after [`Self::end`].
     fn begin(&mut self) -> Walked {
         self.operations += 1;
-        if self.now >= self.a.stop || self.operations > MAX_OPERATIONS {
+        if self.now >= self.end() || self.operations > MAX_OPERATIONS {
             self.stopped = self.now >= self.a.stop;
             return Err(());
         }
@@ -238,12 +341,13 @@ impl<S: Sink> Walker<'_, S> {
         self.now += seconds.max(0.0);
     }
 
-    /// A pause; the run's state change at the schedule's end interrupts it.
-    fn wait(&mut self, d: Dist) -> Walked {
+    /// A pause; the run's state change at `end` (the schedule's end, or the drain's) interrupts
+    /// it.
+    fn wait(&mut self, d: Dist, end: f64) -> Walked {
         self.operations += 1;
         let until = self.now + d.sample(&mut self.rng).as_secs_f64();
-        if until >= self.a.stop {
-            self.now = self.now.max(self.a.stop);
+        if until >= end {
+            self.now = self.now.max(end);
             self.stopped = true;
             return Err(());
         }
