@@ -383,3 +383,113 @@ impl<S: Sink> Walker<'_, S> {
         self.sink.user(start, self.now);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use rand::SeedableRng;
+
+    use super::*;
+
+    /// What one walked user did.
+    #[derive(Default)]
+    struct Log {
+        users: Vec<(f64, f64)>,
+        http: Vec<(f64, f64)>,
+        requests: Vec<f64>,
+        messages: Vec<f64>,
+    }
+
+    impl Sink for Log {
+        fn user(&mut self, start: f64, end: f64) {
+            self.users.push((start, end));
+        }
+        fn connection(&mut self, kind: Conn, open: f64, close: f64) {
+            if kind == Conn::Http {
+                self.http.push((open, close));
+            }
+        }
+        fn request(&mut self, at: f64) {
+            self.requests.push(at);
+        }
+        fn message(&mut self, at: f64) {
+            self.messages.push(at);
+        }
+    }
+
+    /// One user walked from 0 s through `steps` (a flow's TOML), 10 ms per operation, the
+    /// schedule ending at 1 s and the drain at 2 s.
+    fn walk(steps: &str) -> (Log, Left) {
+        let text = format!(
+            "name = \"t\"\n[target]\nurl = \"http://127.0.0.1:9\"\n[load]\narrivals = \"uniform\"\n\
+             phases = [{{ name = \"a\", duration = \"1s\", rate = 1 }}]\n{steps}"
+        );
+        let plan = crate::compiled::compile(std::path::Path::new("t.toml"), &text, Some(1))
+            .expect("valid");
+        let a = Assumptions {
+            latency: 0.01,
+            stop: 1.0,
+            drain: 1.0,
+        };
+        let mut log = Log::default();
+        let rng = SmallRng::seed_from_u64(1);
+        let left = user(&plan.flows.flows[0], 0.0, 0.0, rng, &a, &mut log);
+        (log, left)
+    }
+
+    const CHAT: &str = r#"
+[[flows.f.steps]]
+name = "login"
+http = "POST /login"
+
+[[flows.f.steps]]
+loop = { for = "60s", online = ONLINE, steps = [
+  { name = "send", think = { constant = "100ms" }, http = "POST /send", json = { id = "{{ msg.id }}" } },
+  { name = "sync", http = "GET /sync", long_poll = "300ms" },
+] }
+"#;
+
+    fn near(a: f64, b: f64) -> bool {
+        (a - b).abs() < 1e-9
+    }
+
+    #[test]
+    fn a_polling_user_polls_through_the_drain_without_sending() {
+        // Login 0–10 ms; then each iteration is a 100 ms think, a send (10 ms) and a poll that
+        // returns at once after the user's own message (10 ms): sends at 0.11 + 0.12 k s while
+        // the schedule runs (k = 0..7). From 0.97 s on the sends are left out and each poll is
+        // held its 300 ms: think to 1.07, poll to 1.38; 1.48–1.79; 1.89–2.20 (begun inside the
+        // drain, it ends after it); the next think is cut at the drain's end.
+        let (log, left) = walk(&CHAT.replace("ONLINE", "true"));
+        assert_eq!(log.messages.len(), 8, "{:?}", log.messages);
+        assert!(near(log.messages[7], 0.96), "{:?}", log.messages);
+        assert_eq!(log.requests.len(), 1 + 2 * 8 + 3, "{:?}", log.requests);
+        let drain_polls: Vec<f64> = log.requests[17..].to_vec();
+        for (got, want) in drain_polls.iter().zip([1.07, 1.48, 1.89]) {
+            assert!(near(*got, want), "{drain_polls:?}");
+        }
+        assert!(near(left.at, 2.2) && !left.completed, "{left:?}");
+        assert!(near(log.users[0].1, 2.2) && near(log.http[0].1, 2.2));
+    }
+
+    #[test]
+    fn a_user_outside_an_online_loop_stops_with_the_schedule() {
+        let (log, left) = walk(&CHAT.replace("ONLINE", "false"));
+        assert_eq!(log.messages.len(), 8);
+        assert_eq!(log.requests.len(), 1 + 2 * 8);
+        assert!(near(left.at, 1.0), "{left:?}");
+    }
+
+    #[test]
+    fn a_long_poll_with_nothing_new_is_held_its_whole_long_poll() {
+        // A receiver that sends nothing: every poll is held 300 ms, plus the 10 ms latency.
+        let (log, left) = walk(
+            r#"
+[[flows.f.steps]]
+loop = { times = 3, steps = [ { name = "sync", http = "GET /sync", long_poll = "300ms" } ] }
+"#,
+        );
+        assert_eq!(log.requests.len(), 3);
+        assert!(near(log.requests[2], 0.62), "{:?}", log.requests);
+        assert!(near(left.at, 0.93) && left.completed, "{left:?}");
+    }
+}
