@@ -85,12 +85,18 @@ pub struct Left {
 /// steps, and which requests read deliveries (a sync) without saying how long the server holds
 /// them — taken as the assumed latency, such a poll may be counted many times over.
 pub fn long_poll_notes(plan: &crate::compiled::Plan) -> Vec<String> {
-    fn visit(steps: &[Step], out: &mut (Vec<(Option<MetricId>, Duration)>, Vec<Option<MetricId>>)) {
+    /// The `long_poll` steps (metric, hold) and the delivery-reading requests without one.
+    #[derive(Default)]
+    struct Polls {
+        held: Vec<(Option<MetricId>, Duration)>,
+        unheld: Vec<Option<MetricId>>,
+    }
+    fn visit(steps: &[Step], out: &mut Polls) {
         for step in steps {
             match &step.action {
                 Action::Http(h) => match (h.long_poll, &h.deliveries) {
-                    (Some(hold), _) => out.0.push((step.metric, hold)),
-                    (None, Some(_)) => out.1.push(step.metric),
+                    (Some(hold), _) => out.held.push((step.metric, hold)),
+                    (None, Some(_)) => out.unheld.push(step.metric),
                     (None, None) => {}
                 },
                 Action::Loop { steps, .. } => visit(steps, out),
@@ -98,7 +104,7 @@ pub fn long_poll_notes(plan: &crate::compiled::Plan) -> Vec<String> {
             }
         }
     }
-    let mut found = (Vec::new(), Vec::new());
+    let mut found = Polls::default();
     for flow in &plan.flows.flows {
         visit(&flow.steps, &mut found);
     }
@@ -107,9 +113,9 @@ pub fn long_poll_notes(plan: &crate::compiled::Plan) -> Vec<String> {
         None => "an unnamed request".to_string(),
     };
     let mut notes = Vec::new();
-    if !found.0.is_empty() {
+    if !found.held.is_empty() {
         let held: Vec<String> = found
-            .0
+            .held
             .iter()
             .map(|(m, hold)| format!("{} {}", name(*m), humantime::format_duration(*hold)))
             .collect();
@@ -120,7 +126,7 @@ pub fn long_poll_notes(plan: &crate::compiled::Plan) -> Vec<String> {
             held.join(", ")
         ));
     }
-    for m in found.1 {
+    for m in found.unheld {
         notes.push(format!(
             "{} reads deliveries but has no long_poll: planned as one assumed latency; if the \
              server holds it until something arrives, say how long with long_poll, or the plan \
