@@ -53,6 +53,7 @@ fn synthetic(names: [&str; 3]) -> Timeline {
                 metrics,
                 active_users: u64::from(i) * 10,
                 open_connections: u64::from(i) * 9,
+                open_http: u64::from(i),
                 worker_cpu_max: 0.25,
                 planned_arrivals: if surge { 100 } else { 10 },
                 started_arrivals: if surge { 80 } else { 10 },
@@ -160,6 +161,8 @@ fn renders_six_valid_files_with_phase_and_metric_text() {
     for label in [
         "active users",
         "open connections",
+        "WebSockets",
+        "HTTP connections",
         "planned",
         "achieved",
         "dropped",

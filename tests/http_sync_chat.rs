@@ -427,3 +427,66 @@ fn a_user_who_stopped_polling_before_the_end_has_its_undelivered_messages_pendin
     assert_eq!(m.sent, m.delivered + pending, "{m:?}");
     assert!(pending >= stats.dropped, "{m:?} {stats:?}");
 }
+
+#[test]
+fn the_plan_predicts_the_requests_and_messages_of_the_sync_run() {
+    // The shipped scenario as it is: 20 users, each sending and polling (150 ms apart) until the
+    // schedule's end at 2 s, then polling on through the 1.5 s drain, where their polls are held
+    // the server's 300 ms (`long_poll`): the plan must model both to count what the run sends.
+    let scratch = Scratch::new();
+    let path = scenario(&scratch, "");
+    let (rt, addr, _server) = start(Knobs::default());
+    let outcome = run_quiet(
+        path.clone(),
+        scratch.out("run"),
+        Some(format!("http://{addr}")),
+    );
+    drop(rt);
+    let s = &outcome.summary;
+    let skipped = s.messages.skipped;
+    let sent = s.messages.sent + skipped;
+    let requests: u64 = ["login", "send", "sync"]
+        .iter()
+        .map(|m| s.metrics[*m].count)
+        .sum::<u64>()
+        + skipped;
+    // The plan on the latency the run met: a send is never held, so its mean (from its intended
+    // start, schedule lag included) is what each request of the loop took.
+    let latency = s.metrics["send"].latency_ms.expect("sends timed").mean;
+    let (plan, _) = inrush::plan_for_workers(
+        &path,
+        None,
+        Some(&scratch.out("plan")),
+        Duration::from_secs_f64(latency / 1000.0),
+        Some(1),
+    )
+    .expect("plan");
+    eprintln!(
+        "plan at {latency:.2} ms vs run: requests {} vs {requests} (login {}, send {}, sync {}), \
+         messages {} vs {sent} ({skipped} skipped)",
+        plan.totals.requests,
+        s.metrics["login"].count,
+        s.metrics["send"].count,
+        s.metrics["sync"].count,
+        plan.totals.messages,
+    );
+    // With the loop's period the same on both sides, each user's count of iterations before the
+    // schedule's end can still differ by one (where its last one falls), and so can its count of
+    // held polls in the drain: at most one message per user, and three requests (a send and a
+    // poll before the end, a poll in the drain). The run measured 344 requests and 124 messages
+    // against the plan's 345 and 123 at 1 ms (docs/scenario-language.md, "How inrush plan counts
+    // a long-poll").
+    let users = s.arrivals.started;
+    assert_eq!(users, 20, "the shipped load");
+    let diff = |a: u64, b: u64| a.abs_diff(b);
+    assert!(
+        diff(plan.totals.messages, sent) <= users,
+        "messages: plan {} vs run {sent}",
+        plan.totals.messages
+    );
+    assert!(
+        diff(plan.totals.requests, requests) <= 3 * users,
+        "requests: plan {} vs run {requests}",
+        plan.totals.requests
+    );
+}

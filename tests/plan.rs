@@ -83,17 +83,14 @@ fn the_plan_agrees_with_the_run() {
         .map(|p| p.active_users)
         .max()
         .unwrap_or(0);
-    let run_sockets = timeline
-        .points
-        .iter()
-        .map(|p| p.open_connections)
-        .max()
-        .unwrap_or(0);
+    let run_sockets = s.peak_connections.websockets;
+    let run_http = s.peak_connections.http;
     // Little's law as a sanity check of the scale: ~40/s × 1.25 s = 50 users.
     assert!(run_users >= 25, "run peak {run_users}");
     eprintln!(
-        "plan vs run: users {} vs {run_users}, sockets {} vs {run_sockets}, tolerance {tolerance:.1}",
-        plan.peak.active_users, plan.peak.websockets
+        "plan vs run: users {} vs {run_users}, WebSockets {} vs {run_sockets}, HTTP {} vs \
+         {run_http}, tolerance {tolerance:.1}",
+        plan.peak.active_users, plan.peak.websockets, plan.peak.http_connections
     );
     let diff = |a: u64, b: u64| (a as f64 - b as f64).abs();
     assert!(
@@ -105,6 +102,13 @@ fn the_plan_agrees_with_the_run() {
         diff(plan.peak.websockets, run_sockets) <= tolerance,
         "sockets: plan {} vs run {run_sockets}, tolerance {tolerance:.1} (ΔL {delta_l:.3} s)",
         plan.peak.websockets
+    );
+    // An HTTP connection lives from a user's first request until its socket is up: its life
+    // differs between plan and run by at most the same ΔL.
+    assert!(
+        diff(plan.peak.http_connections, run_http) <= tolerance,
+        "HTTP connections: plan {} vs run {run_http}, tolerance {tolerance:.1} (ΔL {delta_l:.3} s)",
+        plan.peak.http_connections
     );
     // Every message the plan expects is one the run sent (each user finds online peers here).
     let sent = s.messages.sent as f64;

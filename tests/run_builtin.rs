@@ -217,3 +217,56 @@ stay_online = { constant = "0s" }
     let share = c.missing as f64 / c.expected as f64;
     assert!((0.35..=0.65).contains(&share), "{c:?}");
 }
+
+#[test]
+fn open_http_connections_are_counted_while_users_hold_them() {
+    // 10 users/s for 2 s, evenly spaced: 20 users, each making five requests 200 ms apart on
+    // its one kept-alive connection (opened at its first request, 200 ms after it arrived) and
+    // leaving after the fifth, ~1 s after arriving, or at the schedule's end. No socket.
+    let scenario = Scenario::new("http-only", 5).with(
+        r#"
+[load]
+arrivals = "uniform"
+phases = [ { name = "only", duration = "2s", rate = 10 } ]
+
+[[flows.f.steps]]
+loop = { times = 5, steps = [ { name = "health", think = { constant = "200ms" }, http = "GET /healthz" } ] }
+"#,
+    );
+    let scratch = Scratch::new();
+    let outcome = run_quiet(scratch.scenario("http", scenario), scratch.out("run"), None);
+    let s = &outcome.summary;
+    // (Users still inside their loop when the schedule ends at 2 s stop there.)
+    let health = &s.metrics["health"];
+    assert!(health.count >= 20 && health.errors == 0, "{health:?}");
+    let timeline: inrush::metrics::timeline::Timeline = serde_json::from_slice(
+        &std::fs::read(outcome.dir.join("timeline.json")).expect("timeline.json"),
+    )
+    .expect("timeline parses");
+    // At the end of the first second, the users who arrived in its first 800 ms hold their
+    // connection (those who arrived later have not made their first request yet): ~8, and at
+    // most one per active user, however late a loaded machine runs them.
+    let first = &timeline.points[0];
+    assert!(
+        first.open_http >= 1 && first.open_http <= first.active_users,
+        "{first:?}"
+    );
+    for p in &timeline.points {
+        assert_eq!(p.open_connections, p.open_http, "no WebSocket: {p:?}");
+    }
+    // Every user let its connection go when it left.
+    let last = timeline.points.last().expect("points");
+    assert_eq!(
+        (last.active_users, last.open_connections),
+        (0, 0),
+        "{last:?}"
+    );
+    // The summary's peaks, as `inrush plan` reports them.
+    let peak = s.peak_connections;
+    assert_eq!(peak.websockets, 0);
+    assert!(
+        peak.http >= first.open_http && peak.all == peak.http,
+        "{peak:?}"
+    );
+    assert!(peak.http <= 20, "one per user at most: {peak:?}");
+}

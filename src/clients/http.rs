@@ -1,5 +1,6 @@
 //! A user's HTTP/1.1 connection: one keep-alive connection per simulated user, as a phone app
-//! holds one, opened lazily and reopened when the server closes it.
+//! holds one, opened lazily and reopened when the server closes it; counted in its worker's
+//! [`OpenConnections`] while it is open.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -7,6 +8,7 @@ use hyper::client::conn::http1::SendRequest;
 use hyper::{Method, Request};
 use hyper_util::rt::TokioIo;
 
+use std::cell::Cell;
 use std::rc::Rc;
 
 use crate::clients::region_link::Link;
@@ -31,8 +33,61 @@ fn request_failed(e: &hyper::Error) -> OpError {
     }
 }
 
+/// How many HTTP connections a worker's users hold open: a gauge touched by the worker's thread
+/// alone (a plain cell, no atomics), read at each interval's end.
+#[derive(Debug, Clone, Default)]
+pub struct OpenConnections(Rc<Cell<u64>>);
+
+impl OpenConnections {
+    pub fn get(&self) -> u64 {
+        self.0.get()
+    }
+
+    /// One more connection open, until the first of its two ends closes it.
+    fn opened(&self) -> Rc<Open> {
+        self.0.set(self.0.get() + 1);
+        Rc::new(Open {
+            count: self.clone(),
+            counted: Cell::new(true),
+        })
+    }
+}
+
+/// One open connection in the count. It leaves the count at the first of its ends: the server
+/// closes it (its connection task ends, even while the user is idle) or the user lets it go (its
+/// sender is dropped, and hyper closes it) — the latter at once, so a user that ended holds
+/// nothing in the count when its worker reports its last interval.
+#[derive(Debug)]
+struct Open {
+    count: OpenConnections,
+    counted: Cell<bool>,
+}
+
+impl Open {
+    fn close(&self) {
+        if self.counted.replace(false) {
+            let n = &self.count.0;
+            n.set(n.get().saturating_sub(1));
+        }
+    }
+}
+
+/// The kept-alive connection: what sends on it, and its place in the count (left when dropped).
+struct Kept {
+    sender: SendRequest<Full<Bytes>>,
+    open: Rc<Open>,
+}
+
+impl Drop for Kept {
+    fn drop(&mut self) {
+        self.open.close();
+    }
+}
+
 pub struct HttpClient {
-    sender: Option<SendRequest<Full<Bytes>>>,
+    kept: Option<Kept>,
+    /// The worker's count of open HTTP connections.
+    count: OpenConnections,
     /// The local address to connect from, if the scenario sets some.
     source: Option<std::net::IpAddr>,
     /// The user's TLS state when the target is `https://` (shared with its WebSocket).
@@ -47,10 +102,16 @@ pub struct Response {
 }
 
 impl HttpClient {
-    /// A client whose connections leave from `source`, over TLS when `tls` is given.
-    pub fn new(source: Option<std::net::IpAddr>, tls: Option<Rc<UserTls>>) -> Self {
+    /// A client whose connections leave from `source`, over TLS when `tls` is given, each
+    /// counted in `count` while it is open.
+    pub fn new(
+        source: Option<std::net::IpAddr>,
+        tls: Option<Rc<UserTls>>,
+        count: OpenConnections,
+    ) -> Self {
         HttpClient {
-            sender: None,
+            kept: None,
+            count,
             source,
             tls,
         }
@@ -64,23 +125,23 @@ impl HttpClient {
     /// Lets the kept-alive connection go (the next request opens a new one); the TLS session
     /// stays, so that connection resumes it.
     pub fn disconnect(&mut self) {
-        self.sender = None;
+        self.kept = None;
     }
 
-    async fn connect(
-        endpoint: &Endpoint,
-        source: Option<std::net::IpAddr>,
-        tls: Option<&UserTls>,
-    ) -> Result<SendRequest<Full<Bytes>>, OpError> {
-        let stream = crate::clients::stream::open(endpoint, source, tls).await?;
+    async fn connect(&self, endpoint: &Endpoint) -> Result<Kept, OpError> {
+        let stream =
+            crate::clients::stream::open(endpoint, self.source, self.tls.as_deref()).await?;
         let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(|e| OpError::new(ErrorClass::Connect, format!("http handshake: {e}")))?;
+        let open = self.count.opened();
+        let closed = open.clone();
         // The connection task ends when the server closes it or the sender is dropped.
         tokio::task::spawn_local(async move {
             let _ = conn.await;
+            closed.close();
         });
-        Ok(sender)
+        Ok(Kept { sender, open })
     }
 
     /// Sends one request (path and query below the endpoint's prefix) and reads the whole
@@ -95,11 +156,11 @@ impl HttpClient {
         body: Option<(&str, Vec<u8>)>,
     ) -> Result<Response, OpError> {
         // Reuse the kept-alive connection unless the server closed it meanwhile.
-        let reusable = match self.sender.take() {
-            Some(mut s) => s.ready().await.is_ok().then_some(s),
+        let reusable = match self.kept.take() {
+            Some(mut k) => k.sender.ready().await.is_ok().then_some(k),
             None => None,
         };
-        let mut sender = match reusable {
+        let mut kept = match reusable {
             Some(s) => s,
             None => {
                 // A new connection first costs the user's network a round trip, and TLS 1.3's
@@ -108,7 +169,7 @@ impl HttpClient {
                 if self.tls.is_some() {
                     link.round_trip().await;
                 }
-                Self::connect(endpoint, self.source, self.tls.as_deref()).await?
+                self.connect(endpoint).await?
             }
         };
         let mut req = Request::builder()
@@ -135,7 +196,8 @@ impl HttpClient {
             .map_err(|e| OpError::new(ErrorClass::Protocol, format!("bad request: {e}")))?;
         // The request travels one way through the user's network, the response back the other.
         link.one_way().await;
-        let resp = sender
+        let resp = kept
+            .sender
             .send_request(req)
             .await
             .map_err(|e| request_failed(&e))?;
@@ -147,7 +209,7 @@ impl HttpClient {
             .map_err(|e| OpError::new(ErrorClass::Protocol, format!("reading body: {e}")))?
             .to_bytes();
         link.one_way().await;
-        self.sender = Some(sender);
+        self.kept = Some(kept);
         Ok(Response {
             status,
             headers: parts.headers,

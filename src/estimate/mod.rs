@@ -463,6 +463,7 @@ fn notes(plan: &Plan, counts: &model::Counts, inflight: &Inflight) -> Vec<String
             r.attempts
         ));
     }
+    notes.extend(walk::long_poll_notes(plan));
     if plan.reconnect.is_some() {
         notes.push(
             "WebSocket upgrades assume no dropped sockets: [run] reconnect adds one per drop"

@@ -14,7 +14,14 @@
 //! - an HTTP connection opens at the first request and closes when the WebSocket opens (the
 //!   engine lets it go then) or when the user leaves;
 //! - when the schedule ends, no new operation starts: a user holding a socket stays until the
-//!   end of the drain, a user without one leaves at once;
+//!   end of the drain, a user without one leaves at once — unless it polls in an `online` loop:
+//!   that loop goes on through the drain, its pauses and polls as before, its sends of new
+//!   messages left out (the run's rule, src/runtime/steps.rs);
+//! - a long-poll (an `http` step with `long_poll`) returns at once (the assumed latency) when
+//!   the user sent a message since its previous poll — the server has something new for it: its
+//!   own message, as Matrix's /sync shows a sender its own events, and whatever peers sent
+//!   meanwhile — and is otherwise held its whole `long_poll` first (no message from a peer is
+//!   assumed to cut it short: an upper bound on its duration);
 //! - `when` conditions are assumed to hold and `until` loops to end after one iteration (the
 //!   values they test only exist in a real run).
 //!
@@ -24,10 +31,13 @@
 //! as one attempt, as [`Walker::action`] does). Who starts when — open arrivals, closed-phase loops, returns, caps — is
 //! [`super::model`]'s business: it calls [`user`] once per visit.
 
+use std::time::Duration;
+
 use rand::rngs::SmallRng;
 
 use crate::compiled::flow::{Action, Flow, LoopKind, Step};
 use crate::compiled::Dist;
+use crate::metrics::MetricId;
 
 /// What the walk assumes about the world.
 #[derive(Debug, Clone, Copy)]
@@ -71,6 +81,62 @@ pub struct Left {
     pub completed: bool,
 }
 
+/// What the walk assumed about long-polls, for the plan's notes: how it timed the `long_poll`
+/// steps, and which requests read deliveries (a sync) without saying how long the server holds
+/// them — taken as the assumed latency, such a poll may be counted many times over.
+pub fn long_poll_notes(plan: &crate::compiled::Plan) -> Vec<String> {
+    /// The `long_poll` steps (metric, hold) and the delivery-reading requests without one.
+    #[derive(Default)]
+    struct Polls {
+        held: Vec<(Option<MetricId>, Duration)>,
+        unheld: Vec<Option<MetricId>>,
+    }
+    fn visit(steps: &[Step], out: &mut Polls) {
+        for step in steps {
+            match &step.action {
+                Action::Http(h) => match (h.long_poll, &h.deliveries) {
+                    (Some(hold), _) => out.held.push((step.metric, hold)),
+                    (None, Some(_)) => out.unheld.push(step.metric),
+                    (None, None) => {}
+                },
+                Action::Loop { steps, .. } => visit(steps, out),
+                _ => {}
+            }
+        }
+    }
+    let mut found = Polls::default();
+    for flow in &plan.flows.flows {
+        visit(&flow.steps, &mut found);
+    }
+    let name = |m: Option<MetricId>| match m {
+        Some(m) => format!("`{}`", plan.catalog.name(m)),
+        None => "an unnamed request".to_string(),
+    };
+    let mut notes = Vec::new();
+    if !found.held.is_empty() {
+        let held: Vec<String> = found
+            .held
+            .iter()
+            .map(|(m, hold)| format!("{} {}", name(*m), humantime::format_duration(*hold)))
+            .collect();
+        notes.push(format!(
+            "long-polls ({}): a poll right after the user's own message returns in the assumed \
+             latency, any other is held its whole long_poll; messages from peers end holds \
+             sooner in a run, which then polls more often than planned",
+            held.join(", ")
+        ));
+    }
+    for m in found.unheld {
+        notes.push(format!(
+            "{} reads deliveries but has no long_poll: planned as one assumed latency; if the \
+             server holds it until something arrives, say how long with long_poll, or the plan \
+             counts far more of these requests than the run sends",
+            name(m)
+        ));
+    }
+    notes
+}
+
 /// Most operations one user's walk may take: a loop whose body takes no time must not spin
 /// the planner forever (the run would be bounded by real time, the walk is not).
 const MAX_OPERATIONS: u32 = 100_000;
@@ -93,6 +159,8 @@ pub fn user(
         http: None,
         ws: None,
         last_send: None,
+        polling: 0,
+        news: false,
         stopped: false,
         operations: 0,
         sink,
@@ -116,6 +184,10 @@ struct Walker<'a, S: Sink> {
     ws: Option<f64>,
     /// When the last message without a reply was sent (its ack is awaited before leaving).
     last_send: Option<f64>,
+    /// How many `online` loops the user is inside: it polls on through the drain.
+    polling: u32,
+    /// The user sent a message since its last long-poll: the next one returns at once.
+    news: bool,
     stopped: bool,
     operations: u32,
     sink: &'a mut S,
@@ -132,7 +204,7 @@ impl<S: Sink> Walker<'_, S> {
     fn step(&mut self, step: &Step) -> Walked {
         for _ in 0..step.repeat {
             if let Some(think) = &step.think_before {
-                self.wait(*think)?;
+                self.wait(*think, self.end())?;
             }
             self.action(step)?;
         }
@@ -140,8 +212,14 @@ impl<S: Sink> Walker<'_, S> {
     }
 
     fn action(&mut self, step: &Step) -> Walked {
+        let sends = matches!(step.action, Action::Http(_) | Action::Send(_));
+        if sends && step.tracked && self.now >= self.a.stop {
+            // Through the drain a polling user sends no new message: the step is left out
+            // (`begin` ends the flow of a user who is not polling, or once the drain is over).
+            return self.begin();
+        }
         match &step.action {
-            Action::Http(_) => {
+            Action::Http(h) => {
                 // A new connection costs a round trip first; the request goes out and back.
                 let connect = if self.http.is_none() {
                     self.http = Some(self.now);
@@ -149,10 +227,19 @@ impl<S: Sink> Walker<'_, S> {
                 } else {
                     0.0
                 };
-                self.timed(connect + 2.0 * self.one_way + self.a.latency)?;
+                // A long-poll with nothing new for the user is held by the server first.
+                let held = match h.long_poll {
+                    Some(hold) if !self.news => hold.as_secs_f64(),
+                    _ => 0.0,
+                };
+                self.timed(connect + 2.0 * self.one_way + self.a.latency + held)?;
+                if h.long_poll.is_some() {
+                    self.news = false;
+                }
                 // The run counts an HTTP message once the target accepted it.
                 if step.tracked {
                     self.sink.message(self.now);
+                    self.news = true;
                 }
                 Ok(())
             }
@@ -171,6 +258,7 @@ impl<S: Sink> Walker<'_, S> {
                 // Only a frame carrying `msg.id` is a message; others are protocol chatter.
                 if step.tracked {
                     self.sink.message(self.now);
+                    self.news = true;
                 }
                 // On its way out through the region's network, then (with `expect`) the reply
                 // back; without one, its ack comes back while the user goes on.
@@ -190,9 +278,20 @@ impl<S: Sink> Walker<'_, S> {
                 self.close_ws();
                 Ok(())
             }
-            Action::Think(d) => self.wait(*d),
-            Action::StayOnline(d) => self.wait(*d),
-            Action::Loop { kind, steps, .. } => self.run_loop(kind, steps),
+            Action::Think(d) => self.wait(*d, self.end()),
+            // Staying online ends with the schedule, polling or not (the run's rule).
+            Action::StayOnline(d) => self.wait(*d, self.a.stop),
+            Action::Loop {
+                kind,
+                steps,
+                online,
+            } => {
+                let online = u32::from(*online);
+                self.polling += online;
+                let walked = self.run_loop(kind, steps);
+                self.polling -= online;
+                walked
+            }
         }
     }
 
@@ -214,10 +313,20 @@ impl<S: Sink> Walker<'_, S> {
         }
     }
 
-    /// Counts an operation against the budget and refuses to start one after the schedule.
+    /// When the user's flow is cut short: the schedule's end, or the drain's for a user polling
+    /// in an `online` loop.
+    fn end(&self) -> f64 {
+        if self.polling > 0 {
+            self.a.stop + self.a.drain
+        } else {
+            self.a.stop
+        }
+    }
+
+    /// Counts an operation against the budget and refuses to start one after [`Self::end`].
     fn begin(&mut self) -> Walked {
         self.operations += 1;
-        if self.now >= self.a.stop || self.operations > MAX_OPERATIONS {
+        if self.now >= self.end() || self.operations > MAX_OPERATIONS {
             self.stopped = self.now >= self.a.stop;
             return Err(());
         }
@@ -238,12 +347,13 @@ impl<S: Sink> Walker<'_, S> {
         self.now += seconds.max(0.0);
     }
 
-    /// A pause; the run's state change at the schedule's end interrupts it.
-    fn wait(&mut self, d: Dist) -> Walked {
+    /// A pause; the run's state change at `end` (the schedule's end, or the drain's) interrupts
+    /// it.
+    fn wait(&mut self, d: Dist, end: f64) -> Walked {
         self.operations += 1;
         let until = self.now + d.sample(&mut self.rng).as_secs_f64();
-        if until >= self.a.stop {
-            self.now = self.now.max(self.a.stop);
+        if until >= end {
+            self.now = self.now.max(end);
             self.stopped = true;
             return Err(());
         }
@@ -277,5 +387,115 @@ impl<S: Sink> Walker<'_, S> {
             self.sink.connection(Conn::Http, open, self.now);
         }
         self.sink.user(start, self.now);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::SeedableRng;
+
+    use super::*;
+
+    /// What one walked user did.
+    #[derive(Default)]
+    struct Log {
+        users: Vec<(f64, f64)>,
+        http: Vec<(f64, f64)>,
+        requests: Vec<f64>,
+        messages: Vec<f64>,
+    }
+
+    impl Sink for Log {
+        fn user(&mut self, start: f64, end: f64) {
+            self.users.push((start, end));
+        }
+        fn connection(&mut self, kind: Conn, open: f64, close: f64) {
+            if kind == Conn::Http {
+                self.http.push((open, close));
+            }
+        }
+        fn request(&mut self, at: f64) {
+            self.requests.push(at);
+        }
+        fn message(&mut self, at: f64) {
+            self.messages.push(at);
+        }
+    }
+
+    /// One user walked from 0 s through `steps` (a flow's TOML), 10 ms per operation, the
+    /// schedule ending at 1 s and the drain at 2 s.
+    fn walk(steps: &str) -> (Log, Left) {
+        let text = format!(
+            "name = \"t\"\n[target]\nurl = \"http://127.0.0.1:9\"\n[load]\narrivals = \"uniform\"\n\
+             phases = [{{ name = \"a\", duration = \"1s\", rate = 1 }}]\n{steps}"
+        );
+        let plan = crate::compiled::compile(std::path::Path::new("t.toml"), &text, Some(1))
+            .expect("valid");
+        let a = Assumptions {
+            latency: 0.01,
+            stop: 1.0,
+            drain: 1.0,
+        };
+        let mut log = Log::default();
+        let rng = SmallRng::seed_from_u64(1);
+        let left = user(&plan.flows.flows[0], 0.0, 0.0, rng, &a, &mut log);
+        (log, left)
+    }
+
+    const CHAT: &str = r#"
+[[flows.f.steps]]
+name = "login"
+http = "POST /login"
+
+[[flows.f.steps]]
+loop = { for = "60s", online = ONLINE, steps = [
+  { name = "send", think = { constant = "100ms" }, http = "POST /send", json = { id = "{{ msg.id }}" } },
+  { name = "sync", http = "GET /sync", long_poll = "300ms" },
+] }
+"#;
+
+    fn near(a: f64, b: f64) -> bool {
+        (a - b).abs() < 1e-9
+    }
+
+    #[test]
+    fn a_polling_user_polls_through_the_drain_without_sending() {
+        // Login 0–10 ms; then each iteration is a 100 ms think, a send (10 ms) and a poll that
+        // returns at once after the user's own message (10 ms): sends at 0.11 + 0.12 k s while
+        // the schedule runs (k = 0..7). From 0.97 s on the sends are left out and each poll is
+        // held its 300 ms: think to 1.07, poll to 1.38; 1.48–1.79; 1.89–2.20 (begun inside the
+        // drain, it ends after it); the next think is cut at the drain's end.
+        let (log, left) = walk(&CHAT.replace("ONLINE", "true"));
+        assert_eq!(log.messages.len(), 8, "{:?}", log.messages);
+        assert!(near(log.messages[7], 0.96), "{:?}", log.messages);
+        assert_eq!(log.requests.len(), 1 + 2 * 8 + 3, "{:?}", log.requests);
+        let drain_polls: Vec<f64> = log.requests[17..].to_vec();
+        for (got, want) in drain_polls.iter().zip([1.07, 1.48, 1.89]) {
+            assert!(near(*got, want), "{drain_polls:?}");
+        }
+        assert!(near(left.at, 2.2) && !left.completed, "{left:?}");
+        assert!(near(log.users[0].1, 2.2) && near(log.http[0].1, 2.2));
+    }
+
+    #[test]
+    fn a_user_outside_an_online_loop_stops_with_the_schedule() {
+        let (log, left) = walk(&CHAT.replace("ONLINE", "false"));
+        assert_eq!(log.messages.len(), 8);
+        assert_eq!(log.requests.len(), 1 + 2 * 8);
+        assert!(near(left.at, 1.0), "{left:?}");
+    }
+
+    #[test]
+    fn a_long_poll_with_nothing_new_is_held_its_whole_long_poll() {
+        // A receiver that sends nothing: every poll is held 300 ms, plus the 10 ms latency.
+        let (log, left) = walk(
+            r#"
+[[flows.f.steps]]
+loop = { times = 3, steps = [ { name = "sync", http = "GET /sync", long_poll = "300ms" } ] }
+"#,
+        );
+        assert_eq!(log.requests.len(), 3);
+        assert!(near(log.requests[2], 0.62), "{:?}", log.requests);
+        assert!(near(left.at, 0.93) && left.completed, "{left:?}");
     }
 }

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::timeline::{IntervalMetric, IntervalPoint, PhaseSpan, Spool, Timeline};
+use super::timeline::{IntervalMetric, IntervalPoint, PeakConnections, PhaseSpan, Spool, Timeline};
 use super::{Catalog, Counter, ErrorClass, Recorder};
 
 /// One worker's recorder for one interval, moved out of the worker at the interval's end.
@@ -19,7 +19,9 @@ pub struct Snapshot {
     /// The same interval per region (empty without regions).
     pub regions: Vec<Recorder>,
     pub active_users: u64,
-    pub open_connections: u64,
+    /// Its users' open WebSockets and HTTP connections at the snapshot.
+    pub open_websockets: u64,
+    pub open_http: u64,
     /// The worker thread's CPU time over the wall time since its previous snapshot, 0 to 1.
     pub cpu_busy: f64,
     /// The worker is done: it sends nothing after this.
@@ -36,7 +38,8 @@ pub struct Interval {
     /// Per region, in the plan's order.
     pub regions: Vec<Recorder>,
     pub active_users: u64,
-    pub open_connections: u64,
+    pub open_websockets: u64,
+    pub open_http: u64,
     /// The busiest worker's CPU share in this interval, 0 to 1.
     pub worker_cpu_max: f64,
 }
@@ -94,6 +97,8 @@ pub struct Collector {
     pub cpu_shares: Vec<(f32, f32)>,
     /// End of the last merged interval, seconds from the start.
     pub last_end_s: f64,
+    /// The most connections open at an interval's end, whatever the spool holds.
+    pub peak_connections: PeakConnections,
     spool: Option<Spool>,
 }
 
@@ -127,6 +132,7 @@ impl Collector {
             },
             cpu_shares: Vec::new(),
             last_end_s: 0.0,
+            peak_connections: PeakConnections::default(),
             spool: None,
         }
     }
@@ -165,7 +171,8 @@ impl Collector {
             recorder: Recorder::new(n),
             regions: Vec::new(),
             active_users: 0,
-            open_connections: 0,
+            open_websockets: 0,
+            open_http: 0,
             worker_cpu_max: 0.0,
         });
         acc.start = acc.start.min(s.start);
@@ -179,7 +186,8 @@ impl Collector {
             a.merge(b);
         }
         acc.active_users += s.active_users;
-        acc.open_connections += s.open_connections;
+        acc.open_websockets += s.open_websockets;
+        acc.open_http += s.open_http;
         acc.worker_cpu_max = acc.worker_cpu_max.max(s.cpu_busy);
         if let Some(w) = self.workers.get_mut(s.worker) {
             w.last = Some(s.interval);
@@ -221,6 +229,7 @@ impl Collector {
         self.cpu_shares
             .push((p.duration_s() as f32, p.worker_cpu_max as f32));
         self.last_end_s = p.end_s;
+        self.peak_connections.add(&p);
         self.timeline.points.push(p);
         if let Some(spool) = self.spool.as_mut() {
             if self.timeline.points.len() >= SPOOL_EVERY {
@@ -281,7 +290,8 @@ fn point(catalog: &Catalog, iv: &Interval) -> IntervalPoint {
         end_s: iv.end.as_secs_f64(),
         metrics,
         active_users: iv.active_users,
-        open_connections: iv.open_connections,
+        open_connections: iv.open_websockets + iv.open_http,
+        open_http: iv.open_http,
         worker_cpu_max: (iv.worker_cpu_max * 1000.0).round() / 1000.0,
         planned_arrivals: r.counter(Counter::ArrivalsPlanned),
         // Filled as the arrivals due in this interval are decided (in this or a later one).
@@ -321,7 +331,8 @@ mod tests {
             recorder,
             regions: Vec::new(),
             active_users: users,
-            open_connections: 0,
+            open_websockets: users,
+            open_http: 1,
             cpu_busy: 0.5,
             last,
         }
@@ -344,6 +355,8 @@ mod tests {
         let done = c.ingest(snapshot(1, 0, false, 3));
         assert_eq!(done.len(), 1);
         assert_eq!(done[0].active_users, 5);
+        // Gauges add up across workers, each kind apart.
+        assert_eq!((done[0].open_websockets, done[0].open_http), (5, 2));
         assert_eq!(done[0].recorder.counter(Counter::ArrivalsStarted), 2);
         // Worker 1 finishes at interval 1; worker 0 goes on alone.
         assert!(c.ingest(snapshot(1, 1, true, 0)).is_empty());
@@ -354,6 +367,16 @@ mod tests {
         assert_eq!(c.totals.metric(register()).count(), 5);
         assert_eq!(c.timeline.points.len(), 3);
         assert_eq!(c.timeline.points[0].metrics["register"].count, 2);
+        assert_eq!(
+            (
+                c.timeline.points[0].open_connections,
+                c.timeline.points[0].open_http
+            ),
+            (7, 2)
+        );
+        // Each peak is its own: 7 connections, 5 WebSockets (interval 0), 2 HTTP.
+        let peak = c.peak_connections;
+        assert_eq!((peak.all, peak.websockets, peak.http), (7, 5, 2));
     }
 
     #[test]

@@ -131,7 +131,8 @@ mod tests {
             recorder: crate::metrics::Recorder::new(catalog.len()),
             regions: Vec::new(),
             active_users: 0,
-            open_connections: 0,
+            open_websockets: 0,
+            open_http: 0,
             worker_cpu_max: 0.0,
         };
         for ms in [1, 5, 250] {

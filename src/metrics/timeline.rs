@@ -38,8 +38,12 @@ pub struct IntervalPoint {
     pub metrics: BTreeMap<String, IntervalMetric>,
     /// Users alive at the end of the interval (arrived and not yet finished).
     pub active_users: u64,
-    /// Open WebSocket connections at the end of the interval.
+    /// Open connections at the end of the interval: WebSockets and HTTP keep-alive connections.
     pub open_connections: u64,
+    /// Of those, HTTP connections (absent from timelines written before they were counted,
+    /// whose `open_connections` are WebSockets only).
+    #[serde(default)]
+    pub open_http: u64,
     /// The busiest generator worker thread's CPU share in the interval (0 to 1): near 1, the
     /// generator itself was the bottleneck.
     #[serde(default)]
@@ -66,6 +70,35 @@ pub struct IntervalPoint {
 impl IntervalPoint {
     pub fn duration_s(&self) -> f64 {
         (self.end_s - self.start_s).max(1e-9)
+    }
+}
+
+/// The most connections a run had open at an interval's end, as `inrush plan` reports them:
+/// each figure is its own peak, so `websockets + http` may be more than `all`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PeakConnections {
+    pub all: u64,
+    pub websockets: u64,
+    pub http: u64,
+}
+
+impl PeakConnections {
+    /// Takes one more interval's gauges into the peaks.
+    pub fn add(&mut self, p: &IntervalPoint) {
+        self.all = self.all.max(p.open_connections);
+        self.websockets = self
+            .websockets
+            .max(p.open_connections.saturating_sub(p.open_http));
+        self.http = self.http.max(p.open_http);
+    }
+
+    /// The peaks of a whole timeline (one read back from a run directory).
+    pub fn of(points: &[IntervalPoint]) -> Self {
+        let mut peaks = PeakConnections::default();
+        for p in points {
+            peaks.add(p);
+        }
+        peaks
     }
 }
 

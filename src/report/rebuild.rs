@@ -152,6 +152,9 @@ pub fn rebuild(dir: &Path) -> Result<(Summary, Timeline, RunHistograms), Error> 
     summary.messages.delivery_latency_ms = latency(&hist.total, "message_delivery");
     summary.arrivals.schedule_lag_ms = latency(&hist.total, "schedule_lag");
     summary.generator.loop_lag_ms = latency(&hist.total, "loop_lag");
+    // The timeline's gauges are what the peaks were taken from (a summary from before they
+    // were reported has none).
+    summary.peak_connections = crate::metrics::timeline::PeakConnections::of(&timeline.points);
     for (phase, map) in summary.phases.values_mut().zip(&hist.phases) {
         relatency(&mut phase.metrics, map);
         phase.messages.delivery_latency_ms = latency(map, "message_delivery");

@@ -453,6 +453,10 @@ pub struct Summary {
     /// Frames counted by the flows' `count` rules, by name.
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub counts: IndexMap<String, u64>,
+    /// The most connections open at an interval's end: all, WebSockets, HTTP (each its own
+    /// peak, as `inrush plan` reports them).
+    #[serde(default)]
+    pub peak_connections: crate::metrics::timeline::PeakConnections,
     /// Retries and reconnects across every metric.
     #[serde(default)]
     pub retries: Retries,

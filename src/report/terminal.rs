@@ -147,6 +147,14 @@ fn flow(s: &Summary, out: &mut String) {
     if a.returned > 0 {
         let _ = writeln!(out, "returning users: {} came back", a.returned);
     }
+    let c = &s.peak_connections;
+    if c.all > 0 {
+        let _ = writeln!(
+            out,
+            "connections: peak {} open: {} WebSockets, {} HTTP",
+            c.all, c.websockets, c.http
+        );
+    }
     let m = &s.messages;
     if m.measured() {
         let _ = writeln!(

@@ -44,6 +44,7 @@ pub(super) fn build_summary(
         contacts: summary::contacts_of(&c.totals),
         arrivals: summary::arrivals_of(&c.totals),
         counts: summary::counts_of(&c.totals, &plan.catalog),
+        peak_connections: c.peak_connections,
         retries: summary::Retries::default(),
         phases: phase_summaries(plan, c, duration_s),
         regions: region_summaries(plan, c, load_s),

@@ -99,7 +99,8 @@ async fn run(
             recorder,
             regions,
             active_users: ctx.active_users.get(),
-            open_connections: ctx.open_connections.get(),
+            open_websockets: ctx.open_websockets.get(),
+            open_http: ctx.open_http.get(),
             cpu_busy,
             last: finished,
         };

@@ -150,6 +150,7 @@ pub async fn run_user(
         http: HttpClient::new(
             ctx.shared.endpoint.source_for(index),
             ctx.shared.endpoint.user_tls(),
+            ctx.open_http.clone(),
         ),
         state: ctx.shared.state.clone(),
         intended,

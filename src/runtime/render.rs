@@ -190,6 +190,7 @@ mod tests {
             body: Body::Form(vec![("name".into(), var()), ("n".into(), var())]),
             ack: false,
             deliveries: None,
+            long_poll: None,
         };
         let req = s.render_request(&h, &w);
         assert_eq!(req.path, "/v1/users?x=1&q%20r=a%20b%26c");

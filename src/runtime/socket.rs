@@ -239,8 +239,8 @@ impl<'a> User<'a> {
             }),
         });
         let ctx = self.ctx;
-        ctx.open_connections
-            .set(ctx.open_connections.get().saturating_sub(1));
+        ctx.open_websockets
+            .set(ctx.open_websockets.get().saturating_sub(1));
         let ended = self.ended();
         if let (Some(m), false) = (&self.member, stays_online) {
             ctx.shared.registry.go_offline(m);
@@ -413,7 +413,7 @@ impl<'a> User<'a> {
         self.trace("ws_open", |_| json!({}));
         self.link.one_way().await;
         let ctx = self.ctx;
-        ctx.open_connections.set(ctx.open_connections.get() + 1);
+        ctx.open_websockets.set(ctx.open_websockets.get() + 1);
         // Like an app once its socket is up, let the idle HTTP connection go: it would
         // otherwise hold a second descriptor per online user on both sides.
         self.http.disconnect();

@@ -100,6 +100,10 @@ pub struct StepSpec {
     /// For an `http` step: the messages its response delivers to this user (a long-poll sync),
     /// each read for its id: `"$.events[*].id"`, a regex, or `{ each, id, match }`.
     pub deliveries: Option<Spanned<DeliveriesSpec>>,
+    /// For an `http` step: a long-poll the server holds up to this long when it has nothing new
+    /// for the user (`"30s"`). `inrush plan` takes it as the request's duration (see
+    /// docs/scenario-language.md); the run checks it is shorter than the step's timeout.
+    pub long_poll: Option<Spanned<String>>,
     /// Background rules while the socket opened by this `ws` step is open.
     pub on_frame: Option<Spanned<Vec<Spanned<FrameRuleSpec>>>>,
     /// Time this step together with the neighbouring steps of the same transaction name.

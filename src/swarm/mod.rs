@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
+use crate::clients::http::OpenConnections;
 use crate::clients::Endpoint;
 use crate::compiled::Plan;
 use crate::metrics::Recorder;
@@ -70,7 +71,10 @@ pub struct WorkerCtx {
     /// One more recorder per region: a region's users record into both (plain data too).
     pub regions: RefCell<Vec<Recorder>>,
     pub active_users: Cell<u64>,
-    pub open_connections: Cell<u64>,
+    /// The users' open WebSockets, and their open HTTP connections (a handle their clients and
+    /// connection tasks share): both gauges of this thread alone.
+    pub open_websockets: Cell<u64>,
+    pub open_http: OpenConnections,
     /// Timed operations running now (for `max_inflight`).
     pub inflight: Cell<u64>,
     /// Users offline between visits, waiting to come back (the worker runs until they have).
@@ -88,7 +92,8 @@ impl WorkerCtx {
             rec: RefCell::new(Recorder::new(metrics)),
             regions: RefCell::new((0..regions).map(|_| Recorder::new(metrics)).collect()),
             active_users: Cell::new(0),
-            open_connections: Cell::new(0),
+            open_websockets: Cell::new(0),
+            open_http: OpenConnections::default(),
             inflight: Cell::new(0),
             away: Cell::new(0),
             idle: tokio::sync::Notify::new(),

@@ -153,6 +153,9 @@ pub struct Http {
     pub ack: bool,
     /// The messages the response delivers to the user (a long-poll sync).
     pub deliveries: Option<Deliveries>,
+    /// `long_poll`: how long the server holds this request when it has nothing new for the
+    /// user. Only the dry run reads it (a held poll's duration); the run just waits.
+    pub long_poll: Option<Duration>,
 }
 
 /// Where a response's body holds the messages it delivers: every id `ids` finds, in each
@@ -528,6 +531,7 @@ deliveries = {{ each = "$.events[*]", match = {{ "$.type" = "message" }}, id = "
 name = "sync_regex"
 http = "GET /sync"
 deliveries = "id='([^']+)'"
+long_poll = "300ms"
 
 [[flows.f.steps]]
 loop = {{ times = 2, online = true, steps = [ {{ name = "poll", http = "GET /poll" }} ] }}
@@ -560,6 +564,11 @@ send = "<ping/>"
         };
         let d = h.deliveries.as_ref().expect("deliveries");
         assert!(d.each.is_some() && d.filter.len() == 1 && d.needs_json());
+        assert_eq!(h.long_poll, None);
+        let super::Action::Http(h) = &steps[3].action else {
+            panic!("an http step")
+        };
+        assert_eq!(h.long_poll, Some(std::time::Duration::from_millis(300)));
         assert!(matches!(
             steps[4].action,
             super::Action::Loop { online: true, .. }
@@ -594,6 +603,22 @@ deliveries = "$.id"
 name = "sync"
 http = "GET /sync"
 deliveries = {{ each = "$.events[*]", id = "id=(\\d+)" }}
+
+[[flows.f.steps]]
+name = "w3"
+ws = "/ws"
+long_poll = "30s"
+
+[[flows.f.steps]]
+name = "held"
+http = "GET /sync"
+timeout = "5s"
+long_poll = "5s"
+
+[[flows.f.steps]]
+name = "quiet"
+http = "GET /sync"
+long_poll = "0s"
 "#
         );
         let errs = crate::compiled::compile(std::path::Path::new("t.toml"), &text, Some(1))
@@ -606,6 +631,9 @@ deliveries = {{ each = "$.events[*]", id = "id=(\\d+)" }}
             (21, "acknowledged by its \"response\""),
             (26, "deliveries applies to `http` steps"),
             (31, "a JSON path into each element"),
+            (36, "long_poll applies to `http` steps"),
+            (42, "not shorter than the step's timeout (5s)"),
+            (47, "long_poll must be greater than zero"),
         ];
         assert_eq!(found.len(), expect.len(), "{found:?}");
         for ((line, msg), (want_line, want)) in found.iter().zip(expect) {

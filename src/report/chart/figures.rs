@@ -309,9 +309,12 @@ pub(super) fn users(timeline: &Timeline) -> Figure {
         y_label: "count".to_string(),
         series: vec![
             gauge("active users", style::ACTIVE_USERS, |p| p.active_users),
-            gauge("open connections", style::CONNECTIONS, |p| {
-                p.open_connections
+            // Apart, as `inrush plan` draws them: a polling client holds an HTTP connection
+            // where a socket client holds a WebSocket.
+            gauge("WebSockets", style::CONNECTIONS, |p| {
+                p.open_connections.saturating_sub(p.open_http)
             }),
+            gauge("HTTP connections", style::HTTP_CONNECTIONS, |p| p.open_http),
         ],
         legend: true,
         allow_log: false,

@@ -41,6 +41,7 @@ pub(super) fn metric_color(index: usize) -> RGBColor {
 /// suggests a metric it is not.
 pub(super) const ACTIVE_USERS: RGBColor = RGBColor(40, 53, 147);
 pub(super) const CONNECTIONS: RGBColor = RGBColor(0, 137, 123);
+pub(super) const HTTP_CONNECTIONS: RGBColor = RGBColor(173, 20, 87);
 pub(super) const PLANNED: RGBColor = RGBColor(97, 97, 97);
 pub(super) const ACHIEVED: RGBColor = RGBColor(44, 160, 44);
 pub(super) const DROPPED: RGBColor = RGBColor(214, 39, 40);

@@ -114,7 +114,8 @@ mod tests {
             regions: vec![recorder.clone()],
             recorder,
             active_users: 0,
-            open_connections: 0,
+            open_websockets: 0,
+            open_http: 0,
             worker_cpu_max: 0.0,
         };
         let mut file = HlogFile::create(&dir).expect("create");

@@ -16,7 +16,8 @@ pub struct Status<'a> {
     pub elapsed: Duration,
     pub arrivals_per_s: f64,
     pub active_users: u64,
-    pub open_connections: u64,
+    pub open_websockets: u64,
+    pub open_http: u64,
     pub errors: u64,
     /// (metric, p99 so far in ms) for the few metrics worth watching.
     pub p99: Vec<(&'a str, f64)>,
@@ -56,11 +57,12 @@ impl Progress {
             .map(|(m, v)| format!("{m} p99 {v:.1}ms"))
             .collect();
         format!(
-            "{} · {:.0} arrivals/s · {} users · {} sockets · {} · {} errors",
+            "{} · {:.0} arrivals/s · {} users · {} WebSockets · {} HTTP · {} · {} errors",
             s.phase,
             s.arrivals_per_s,
             s.active_users,
-            s.open_connections,
+            s.open_websockets,
+            s.open_http,
             p99.join(" · "),
             s.errors
         )
@@ -123,7 +125,8 @@ fn status<'a>(view: &IntervalView<'a>) -> Status<'a> {
         elapsed: iv.end,
         arrivals_per_s: iv.recorder.counter(Counter::ArrivalsStarted) as f64 / seconds,
         active_users: iv.active_users,
-        open_connections: iv.open_connections,
+        open_websockets: iv.open_websockets,
+        open_http: iv.open_http,
         errors: totals.metrics.iter().map(|m| m.error_count()).sum(),
         p99,
     }

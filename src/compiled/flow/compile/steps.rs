@@ -128,6 +128,7 @@ impl Compiler<'_, '_> {
         let (retry, reconnect) = self.policies(s, &action);
         let tracked = action.sends_msg_id();
         self.message_keys(s, &action, tracked);
+        self.long_poll_key(s, &action, timeout);
         Some(Step {
             metric,
             transaction,
@@ -168,6 +169,34 @@ impl Compiler<'_, '_> {
                 d.span(),
                 "deliveries applies to `http` steps (a socket's deliveries are `on_frame` rules)",
             );
+        }
+    }
+
+    /// `long_poll` belongs to `http` steps, and a poll the server may hold that long needs a
+    /// longer timeout: otherwise every quiet poll would end as a `timeout` error.
+    fn long_poll_key(&mut self, s: &StepSpec, action: &Action, timeout: std::time::Duration) {
+        let Some(l) = &s.long_poll else {
+            return;
+        };
+        match action {
+            Action::Http(h) => {
+                if h.long_poll.is_some_and(|hold| hold >= timeout) {
+                    self.problems.add(
+                        l.span(),
+                        format!(
+                            "long_poll = {:?} is not shorter than the step's timeout ({}): a poll \
+                             the server holds that long would time out; give the step a longer \
+                             `timeout`",
+                            l.get_ref(),
+                            humantime::format_duration(timeout)
+                        ),
+                    );
+                }
+            }
+            _ => self.problems.add(
+                l.span(),
+                "long_poll applies to `http` steps (how long the server holds the request)",
+            ),
         }
     }
 
@@ -400,6 +429,10 @@ impl Compiler<'_, '_> {
             }
         };
         let deliveries = s.deliveries.as_ref().and_then(|d| self.deliveries(d));
+        let long_poll = s
+            .long_poll
+            .as_ref()
+            .map(|l| crate::compiled::positive_duration(l, "long_poll", self.problems));
         Some(Action::Http(Box::new(Http {
             method,
             target,
@@ -408,6 +441,7 @@ impl Compiler<'_, '_> {
             body,
             ack,
             deliveries,
+            long_poll,
         })))
     }
 }
