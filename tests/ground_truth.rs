@@ -218,3 +218,107 @@ http = "GET /work/{{{{ user.index }}}}"
         );
     }
 }
+
+/// What the echo target counted: frames it received and frames it echoed back.
+#[derive(Default)]
+struct Echoed {
+    received: std::sync::atomic::AtomicU64,
+    echoed: std::sync::atomic::AtomicU64,
+}
+
+async fn echo(
+    State(counts): State<Arc<Echoed>>,
+    ws: axum::extract::ws::WebSocketUpgrade,
+) -> axum::response::Response {
+    use axum::extract::ws::Message;
+    ws.on_upgrade(move |mut socket| async move {
+        while let Some(Ok(m)) = socket.recv().await {
+            if let Message::Text(_) | Message::Binary(_) = m {
+                counts.received.fetch_add(1, Ordering::Relaxed);
+                if socket.send(m).await.is_err() {
+                    return;
+                }
+                counts.echoed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    })
+}
+
+/// The issue's fire-and-forget run in small: users open a socket and send plain frames (no
+/// name, no message id: nothing tracks them) to an echo server, and the run ends, with no drain,
+/// while the later users are mid-flow. The frames inrush counts on the socket step are the
+/// frames the server received and echoed, and the users it cut off are counted, by step.
+#[test]
+fn frames_and_users_cut_off_agree_with_an_echo_server() {
+    let server = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let counts: Arc<Echoed> = Arc::default();
+    let app = axum::Router::new()
+        .route("/echo", get(echo))
+        .with_state(counts.clone());
+    let listener = server
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .expect("bind loopback");
+    let addr = listener.local_addr().expect("address");
+    server.spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let scratch = Scratch::new();
+    // 100 users/s for 2 s; each sends 20 frames 50 ms apart, a flow of ~1 s: the users of the
+    // last second cannot finish it before the run ends (no drain).
+    let scenario = Scenario::new("fire-and-forget", 12)
+        .url(&format!("http://{addr}"))
+        .with(
+            r#"
+[load]
+arrivals = "uniform"
+phases = [ { name = "steady", duration = "2s", rate = 100 } ]
+[[flows.f.steps]]
+name = "chat"
+ws = "/echo"
+[[flows.f.steps]]
+repeat = 20
+think = { constant = "50ms" }
+send = { type = "hello" }
+"#,
+        );
+    let s = run_quiet(scratch.scenario("ff", scenario), scratch.out("run"), None).summary;
+    let received = counts.received.load(Ordering::Relaxed);
+    let echoed = counts.echoed.load(Ordering::Relaxed);
+    let chat = &s.metrics["chat"];
+    let a = &s.arrivals;
+    println!(
+        "server: {received} frames received, {echoed} echoed; inrush: {} sent, {} received; \
+         users {} started = {} completed + {} failed + {} cut off {:?}",
+        chat.frames_sent,
+        chat.frames_received,
+        a.started,
+        a.completed,
+        a.failed,
+        a.cut_off,
+        a.cut_off_in
+    );
+    assert_eq!(a.started, 200, "{a:?}");
+    // Every frame written out reached the server before the user's close did (one TCP stream).
+    assert_eq!(
+        chat.frames_sent, received,
+        "frames sent = frames the server received"
+    );
+    // What came back was read up to the server's close (bounded by a second: at most all).
+    assert!(chat.frames_received <= echoed, "{chat:?}");
+    assert!(chat.frames_received > 0, "{chat:?}");
+    // The users of the last second were cut off, in the send step (its pause or its frame),
+    // and only they sent fewer than their 20 frames.
+    assert!(a.cut_off >= 50, "{a:?}");
+    assert_eq!(a.failed, 0, "{a:?}");
+    assert_eq!(
+        a.cut_off_in.get("f step 2 (send)"),
+        Some(&a.cut_off),
+        "{a:?}"
+    );
+    assert!(chat.frames_sent < 20 * a.started);
+    assert!(chat.frames_sent >= 20 * a.completed);
+}
