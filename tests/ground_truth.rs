@@ -235,10 +235,10 @@ async fn echo(
         while let Some(Ok(m)) = socket.recv().await {
             if let Message::Text(_) | Message::Binary(_) = m {
                 counts.received.fetch_add(1, Ordering::Relaxed);
-                if socket.send(m).await.is_err() {
-                    return;
+                // Read on if the echo cannot go out: every frame that arrives is counted.
+                if socket.send(m).await.is_ok() {
+                    counts.echoed.fetch_add(1, Ordering::Relaxed);
                 }
-                counts.echoed.fetch_add(1, Ordering::Relaxed);
             }
         }
     })
@@ -248,8 +248,8 @@ async fn echo(
 /// name, no message id: nothing tracks them) to an echo server, and the run ends, with no drain,
 /// while the later users are mid-flow. The frames inrush counts on the socket step are the
 /// frames the server received and echoed, and the users it cut off are counted, by step.
-#[test]
-fn frames_and_users_cut_off_agree_with_an_echo_server() {
+/// An echo target on 127.0.0.1 (its own runtime, one thread) and what it counts.
+fn echo_target() -> (tokio::runtime::Runtime, std::net::SocketAddr, Arc<Echoed>) {
     let server = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -266,25 +266,43 @@ fn frames_and_users_cut_off_agree_with_an_echo_server() {
     server.spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
-    let scratch = Scratch::new();
-    // 100 users/s for 2 s; each sends 20 frames 50 ms apart, a flow of ~1 s: the users of the
-    // last second cannot finish it before the run ends (no drain).
-    let scenario = Scenario::new("fire-and-forget", 12)
+    (server, addr, counts)
+}
+
+/// A fire-and-forget flow: a socket, then `sends` plain frames `think` apart (no name, no
+/// message id: nothing tracks them).
+fn fire_and_forget(
+    addr: std::net::SocketAddr,
+    seconds: u64,
+    rate: u64,
+    sends: u64,
+    think: &str,
+) -> Scenario {
+    Scenario::new("fire-and-forget", 12)
         .url(&format!("http://{addr}"))
-        .with(
+        .with(format!(
             r#"
 [load]
 arrivals = "uniform"
-phases = [ { name = "steady", duration = "2s", rate = 100 } ]
+phases = [ {{ name = "steady", duration = "{seconds}s", rate = {rate} }} ]
 [[flows.f.steps]]
 name = "chat"
 ws = "/echo"
 [[flows.f.steps]]
-repeat = 20
-think = { constant = "50ms" }
-send = { type = "hello" }
-"#,
-        );
+repeat = {sends}
+think = {{ constant = "{think}" }}
+send = {{ type = "hello" }}
+"#
+        ))
+}
+
+#[test]
+fn frames_and_users_cut_off_agree_with_an_echo_server() {
+    let (_server, addr, counts) = echo_target();
+    let scratch = Scratch::new();
+    // 100 users/s for 2 s; each sends 20 frames 50 ms apart, a flow of ~1 s: the users of the
+    // last second cannot finish it before the run ends (no drain).
+    let scenario = fire_and_forget(addr, 2, 100, 20, "50ms");
     let s = run_quiet(scratch.scenario("ff", scenario), scratch.out("run"), None).summary;
     let received = counts.received.load(Ordering::Relaxed);
     let echoed = counts.echoed.load(Ordering::Relaxed);
@@ -321,4 +339,35 @@ send = { type = "hello" }
     );
     assert!(chat.frames_sent < 20 * a.started);
     assert!(chat.frames_sent >= 20 * a.completed);
+}
+
+/// The issue's own case, at full size (a measurement, not run by `cargo test`): 1 600 users/s
+/// for 10 s, each sending 100 frames 10 ms apart, no drain, through the CLI.
+/// `cargo test --release --test ground_truth -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn the_issues_fire_and_forget_run_at_full_size() {
+    let (_server, addr, counts) = echo_target();
+    let scratch = Scratch::new();
+    let path = scratch.scenario("ff", fire_and_forget(addr, 10, 1600, 100, "10ms"));
+    let out = scratch.out("run");
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_inrush"))
+        .args(["run", "--accept-overload", "--out"])
+        .arg(&out)
+        .arg(&path)
+        .status()
+        .expect("inrush runs");
+    assert!(status.code().is_some_and(|c| c <= 1), "{status:?}");
+    let text = std::fs::read_to_string(out.join("summary.json")).expect("summary.json");
+    let s: inrush::report::summary::Summary = serde_json::from_str(&text).expect("a summary");
+    let received = counts.received.load(Ordering::Relaxed);
+    let chat = &s.metrics["chat"];
+    println!(
+        "echo server: {received} frames received, {} echoed",
+        counts.echoed.load(Ordering::Relaxed)
+    );
+    assert_eq!(
+        chat.frames_sent, received,
+        "frames sent = frames the server received"
+    );
 }
