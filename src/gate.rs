@@ -75,6 +75,9 @@ pub fn observe(t: &Threshold, s: &Summary) -> Option<f64> {
             "planned" => Some(arrivals.planned as f64),
             "started" => Some(arrivals.started as f64),
             "dropped" => Some(arrivals.dropped as f64),
+            "completed" => Some(arrivals.completed as f64),
+            "failed" => Some(arrivals.failed as f64),
+            "cut_off" => Some(arrivals.cut_off as f64),
             _ => Some(ratio(arrivals.dropped, arrivals.planned).unwrap_or(0.0)),
         },
         // Counts are reported for the whole run only.
@@ -230,6 +233,23 @@ mod tests {
         assert_eq!(s.verdict, Verdict::Inconclusive);
         s.measurement.limits.behind_schedule = 0.001;
         judge(&mut s, &[], false);
+        assert_eq!(s.verdict, Verdict::Passed);
+    }
+
+    #[test]
+    fn users_cut_off_by_the_runs_end_can_be_gated() {
+        let mut s = summary(10, 10, 1.0);
+        (s.arrivals.completed, s.arrivals.failed, s.arrivals.cut_off) = (6, 1, 3);
+        let catalog = crate::metrics::Catalog::new(s.metrics.keys().cloned());
+        let t = |text: &str| threshold::parse(text, &[], &catalog).expect("valid threshold");
+        judge(&mut s, &[t("arrivals.cut_off == 0")], false);
+        assert_eq!(s.verdict, Verdict::Failed);
+        assert_eq!(s.thresholds[0].observed, Some(3.0));
+        judge(
+            &mut s,
+            &[t("arrivals.completed >= 6"), t("arrivals.failed < 2")],
+            false,
+        );
         assert_eq!(s.verdict, Verdict::Passed);
     }
 

@@ -65,6 +65,7 @@ fn synthetic(names: [&str; 3]) -> Timeline {
                 } else {
                     BTreeMap::new()
                 },
+                ..IntervalPoint::default()
             }
         })
         .collect();

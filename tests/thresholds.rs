@@ -323,6 +323,15 @@ fn an_interrupted_run_exits_three_with_its_report() {
         .expect("schema");
         assert_eq!(s.verdict, Verdict::Interrupted, "{name}");
         assert!(s.duration_s < 10.0, "{name}");
+        // Stopped mid-run, every started user is still accounted for: the ones the signal
+        // stopped mid-flow are cut off.
+        let a = &s.arrivals;
+        assert_eq!(
+            a.started,
+            a.completed + a.failed + a.cut_off,
+            "{name}: {a:?}"
+        );
+        assert!(a.cut_off > 0, "{name}: {a:?}");
         for file in ["junit.xml", "index.html", "latency.hlog"] {
             assert!(out.join(file).exists(), "{name}: {file}");
         }

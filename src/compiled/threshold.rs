@@ -49,7 +49,7 @@ pub enum Subject {
     AllErrors(MetricField),
     /// `messages.sent|acked|delivered|pending|lost|late|skipped|duplicated`, `messages.loss_rate`.
     Messages(&'static str),
-    /// `arrivals.planned|started|dropped`, `arrivals.drop_rate`.
+    /// `arrivals.planned|started|dropped|completed|failed|cut_off`, `arrivals.drop_rate`.
     Arrivals(&'static str),
     /// `arrivals.lag.<stat>`: schedule lag, milliseconds.
     Lag(Stat),
@@ -174,7 +174,7 @@ fn err(offset: usize, message: impl Into<String>) -> ParseError {
 const SUBJECTS_HELP: &str =
     "expected <metric>.<p50|p90|p95|p99|p99.9|p99.99|p(N)|min|mean|max|count|errors|rate|error_rate|retries|reconnects>, \
 errors.rate, retries.<count|rate>, reconnects.count, messages.<sent|acked|delivered|pending|lost|late|skipped|duplicated|loss_rate>, \
-arrivals.<planned|started|dropped|drop_rate|lag.p99>, contacts.<expected|missing|missing_rate>";
+arrivals.<planned|started|dropped|completed|failed|cut_off|drop_rate|lag.p99>, contacts.<expected|missing|missing_rate>";
 
 /// Parses `[scope:]subject op value` (the scope a phase or a region), e.g. `verify.p99 < 250ms`, `surge:errors.rate < 1%`,
 /// `messages.lost == 0`. `phases` and `catalog` are the plan's, to check names.
@@ -288,7 +288,16 @@ fn parse_subject(s: &str, catalog: &Catalog) -> Result<Subject, String> {
             Stat::parse(&stat.join(".")).map(Subject::Lag)
         }
         ["arrivals", f] => {
-            pick(f, &["planned", "started", "dropped", "drop_rate"]).map(Subject::Arrivals)
+            let fields = [
+                "planned",
+                "started",
+                "dropped",
+                "completed",
+                "failed",
+                "cut_off",
+                "drop_rate",
+            ];
+            pick(f, &fields).map(Subject::Arrivals)
         }
         ["counts", name] if catalog.counters().iter().any(|c| c == name) => {
             Some(Subject::Count(name.to_string()))

@@ -265,7 +265,8 @@ fn point(catalog: &Catalog, iv: &Interval) -> IntervalPoint {
             let rec = r.metric(m);
             let count = rec.count();
             let retries = rec.retry_count();
-            (count + retries + rec.reconnects > 0).then(|| {
+            let frames = rec.frames_sent + rec.frames_received;
+            (count + retries + rec.reconnects + frames > 0).then(|| {
                 let h = &rec.latency;
                 let ok = !h.is_empty();
                 let q = |p: f64| if ok { ms(h.value_at_quantile(p)) } else { 0.0 };
@@ -280,6 +281,8 @@ fn point(catalog: &Catalog, iv: &Interval) -> IntervalPoint {
                         max_ms: if ok { ms(h.max()) } else { 0.0 },
                         retries,
                         reconnects: rec.reconnects,
+                        frames_sent: rec.frames_sent,
+                        frames_received: rec.frames_received,
                     },
                 )
             })
@@ -307,6 +310,9 @@ fn point(catalog: &Catalog, iv: &Interval) -> IntervalPoint {
             })
             .filter(|(_, n)| *n > 0)
             .collect(),
+        users_completed: r.users.completed,
+        users_failed: r.users.failed,
+        users_cut_off: r.users.cut_off,
     }
 }
 

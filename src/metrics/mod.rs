@@ -3,6 +3,7 @@
 
 pub mod collector;
 pub mod hlog;
+pub mod outcomes;
 pub mod recorder;
 pub mod stat;
 pub mod timeline;

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
+use super::outcomes::{Outcome, Outcomes};
 use super::MetricId;
 
 /// Why an operation failed.
@@ -119,6 +120,10 @@ pub struct MetricRecord {
     pub reconnects: u64,
     /// Requests and connects sent, retried ones included: what `retries.rate` divides by.
     pub attempts: u64,
+    /// Data frames written out on the sockets this `ws` step opened, whichever step or rule
+    /// sent them (plain sends included), and data frames read from them.
+    pub frames_sent: u64,
+    pub frames_received: u64,
 }
 
 impl MetricRecord {
@@ -131,6 +136,8 @@ impl MetricRecord {
             retries: Vec::new(),
             reconnects: 0,
             attempts: 0,
+            frames_sent: 0,
+            frames_received: 0,
         }
     }
 
@@ -171,6 +178,8 @@ impl MetricRecord {
         }
         self.reconnects += other.reconnects;
         self.attempts += other.attempts;
+        self.frames_sent += other.frames_sent;
+        self.frames_received += other.frames_received;
     }
 }
 
@@ -215,6 +224,8 @@ pub struct Recorder {
     /// This interval's arrivals by the interval they were due in: one entry per such interval
     /// (arrivals come in time order, so usually one or two), taken out by the collector.
     pub due: Vec<Due>,
+    /// Started users whose flow ended in this interval, by how it ended.
+    pub users: Outcomes,
 }
 
 impl Recorder {
@@ -225,6 +236,7 @@ impl Recorder {
             counters: [0; Counter::COUNT],
             named: Vec::new(),
             due: Vec::new(),
+            users: Outcomes::default(),
         }
     }
 
@@ -303,6 +315,21 @@ impl Recorder {
         self.metrics[m.index()].attempts += 1;
     }
 
+    /// A data frame sent (`sent`) or received on a socket of the `ws` step `m`.
+    pub fn frame(&mut self, m: MetricId, sent: bool) {
+        let rec = &mut self.metrics[m.index()];
+        if sent {
+            rec.frames_sent += 1;
+        } else {
+            rec.frames_received += 1;
+        }
+    }
+
+    /// A started user's flow ended with `outcome` (`step`: where a cut-off user was).
+    pub fn user_ended(&mut self, outcome: Outcome, step: &str) {
+        self.users.add(outcome, step);
+    }
+
     /// A socket of `m` reopened after the server or the network dropped it.
     pub fn reconnect(&mut self, m: MetricId) {
         self.metrics[m.index()].reconnects += 1;
@@ -347,6 +374,7 @@ impl Recorder {
         for d in &other.due {
             self.add_due(*d);
         }
+        self.users.merge(&other.users);
     }
 }
 

@@ -23,6 +23,11 @@ pub struct IntervalMetric {
     /// Sockets reopened after a drop in the interval (each is also in `count`).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub reconnects: u64,
+    /// Data frames sent and received on this `ws` step's sockets in the interval.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub frames_sent: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub frames_received: u64,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -65,6 +70,13 @@ pub struct IntervalPoint {
     /// Errors of every metric in the interval, by class (`timeout`, `http_status`, …).
     #[serde(default)]
     pub errors_by_class: BTreeMap<String, u64>,
+    /// Started users whose flow ended in this interval: completed, failed, cut off by the run.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub users_completed: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub users_failed: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub users_cut_off: u64,
 }
 
 impl IntervalPoint {

@@ -88,6 +88,21 @@ pub fn render(s: &Summary) -> String {
         ms(&a.schedule_lag_ms, |l| l.p99),
         ms(&s.generator.loop_lag_ms, |l| l.p99)
     ));
+    parts.push(super::terminal::users_line(a));
+    let frames: Vec<String> = s
+        .metrics
+        .iter()
+        .filter(|(_, m)| m.frames_sent + m.frames_received > 0)
+        .map(|(name, m)| {
+            format!(
+                "{name} {} sent / {} received",
+                m.frames_sent, m.frames_received
+            )
+        })
+        .collect();
+    if !frames.is_empty() {
+        parts.push(format!("frames: {}", frames.join(", ")));
+    }
     if s.contacts.measured() {
         parts.push(format!(
             "contacts missing: {} of {}",

@@ -133,6 +133,12 @@ pub struct MetricSummary {
     /// Requests or connects sent for this step, retried ones included (0 for other metrics).
     #[serde(default)]
     pub attempts: u64,
+    /// For a `ws` step: data frames written out on its sockets, by whichever step or rule
+    /// (plain sends included), and data frames read from them (0 for other metrics).
+    #[serde(default)]
+    pub frames_sent: u64,
+    #[serde(default)]
+    pub frames_received: u64,
 }
 
 impl MetricSummary {
@@ -165,6 +171,8 @@ impl MetricSummary {
                 .collect(),
             reconnects: rec.reconnects,
             attempts: rec.attempts,
+            frames_sent: rec.frames_sent,
+            frames_received: rec.frames_received,
         }
     }
 }
@@ -221,6 +229,19 @@ pub struct Arrivals {
     /// Users who came back after leaving (each return is also a planned and started arrival).
     #[serde(default)]
     pub returned: u64,
+    /// How the started users' flows ended (`metrics::outcomes`): `started = completed + failed
+    /// + cut_off` over the run and per region; a phase counts the users that ended in it.
+    #[serde(default)]
+    pub completed: u64,
+    /// Ended by a failed operation.
+    #[serde(default)]
+    pub failed: u64,
+    /// Still mid-flow when the run stopped them (the schedule's end, the drain's, an interrupt).
+    #[serde(default)]
+    pub cut_off: u64,
+    /// `cut_off` by the step the users were in: its name, or `<flow> step <n> (<kind>)`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub cut_off_in: BTreeMap<String, u64>,
     pub schedule_lag_ms: Option<Latency>,
 }
 
@@ -520,6 +541,15 @@ pub fn arrivals_of(r: &Recorder) -> Arrivals {
             behind_schedule: r.counter(Counter::DroppedBehindSchedule),
         },
         returned: r.counter(Counter::UsersReturned),
+        completed: r.users.completed,
+        failed: r.users.failed,
+        cut_off: r.users.cut_off,
+        cut_off_in: r
+            .users
+            .cut_off_in
+            .iter()
+            .map(|(step, n)| (step.to_string(), *n))
+            .collect(),
         schedule_lag_ms: Latency::of(&r.metric(MetricId::SCHEDULE_LAG).latency),
     }
 }

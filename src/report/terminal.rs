@@ -121,6 +121,13 @@ fn metrics(s: &Summary, out: &mut String) {
                 .collect();
             let _ = writeln!(out, "{:<18} errors: {}", "", classes.join(", "));
         }
+        if m.frames_sent + m.frames_received > 0 {
+            let _ = writeln!(
+                out,
+                "{:<18} frames: {} sent, {} received",
+                "", m.frames_sent, m.frames_received
+            );
+        }
     }
 }
 
@@ -147,6 +154,7 @@ fn flow(s: &Summary, out: &mut String) {
     if a.returned > 0 {
         let _ = writeln!(out, "returning users: {} came back", a.returned);
     }
+    let _ = writeln!(out, "{}", users_line(a));
     let c = &s.peak_connections;
     if c.all > 0 {
         let _ = writeln!(
@@ -183,6 +191,22 @@ fn flow(s: &Summary, out: &mut String) {
             s.contacts.expected, s.contacts.missing
         );
     }
+}
+
+/// How the started users' flows ended, as the identity it is, and where the cut-off ones were.
+pub fn users_line(a: &super::summary::Arrivals) -> String {
+    let mut line = format!(
+        "users: {} started = {} completed + {} failed + {} cut off by the run's end",
+        a.started, a.completed, a.failed, a.cut_off
+    );
+    if !a.cut_off_in.is_empty() {
+        let mut by: Vec<(&String, &u64)> = a.cut_off_in.iter().collect();
+        // The steps most users were cut off in first.
+        by.sort_by(|x, y| y.1.cmp(x.1).then(x.0.cmp(y.0)));
+        let parts: Vec<String> = by.iter().map(|(s, n)| format!("{s} {n}")).collect();
+        let _ = write!(line, " (in {})", parts.join(", "));
+    }
+    line
 }
 
 /// Retries and reconnects, when there were any.

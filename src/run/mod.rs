@@ -55,6 +55,9 @@ pub struct RunOptions {
 pub struct Outcome {
     pub dir: PathBuf,
     pub summary: Summary,
+    /// The schedule's time zero (`started_at`) on this process's monotonic clock: every
+    /// intended start is an offset from it. `None` when nothing was sent.
+    pub t0: Option<Instant>,
 }
 
 /// Lead time between planning the start and the first arrival, so every worker is ready.
@@ -433,7 +436,11 @@ async fn run_swarm(
     let timeline = collector.take_timeline()?;
     crate::report::write_all(&dir, &summary, &timeline)?;
     show(&summary, &dir, opts.quiet);
-    Ok(Outcome { dir, summary })
+    Ok(Outcome {
+        dir,
+        summary,
+        t0: Some(t0),
+    })
 }
 
 /// The target could not be reached at the start: nothing was sent, yet a CI job that meant to
@@ -477,7 +484,11 @@ fn unreachable(
     crate::report::write_all(&dir, &summary, &collector.timeline)?;
     eprintln!("error: {why}; nothing was sent");
     show(&summary, &dir, opts.quiet);
-    Ok(Outcome { dir, summary })
+    Ok(Outcome {
+        dir,
+        summary,
+        t0: None,
+    })
 }
 
 /// Evaluates the plan's thresholds against the finished run and sets the verdict.

@@ -264,7 +264,9 @@ impl User<'_> {
                     self.trace_frame("frame_out", &frame);
                     self.link.one_way().await;
                     if let Some(s) = self.socket.as_mut() {
-                        let _ = s.conn.send(frame).await;
+                        if s.conn.send(frame).await.is_ok() {
+                            self.count_frame(true);
+                        }
                     }
                 }
             }

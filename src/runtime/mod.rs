@@ -20,6 +20,7 @@ mod checks;
 mod eval;
 mod message_id;
 mod messages;
+mod outcome;
 pub mod received;
 mod render;
 mod socket;
@@ -47,9 +48,15 @@ use crate::swarm::{wait_state, RunState, WorkerCtx};
 
 pub use message_id::{message_id, parse_message_id};
 
-/// The flow ended early: an operation failed (already counted) or the run is stopping.
-#[derive(Debug)]
-pub struct Stop;
+/// Why the flow ended early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// An operation failed (already counted as its step's error).
+    Failed,
+    /// The run stopped the user mid-flow: its schedule ended, its drain ran out, or it was
+    /// interrupted.
+    CutOff,
+}
 
 /// One simulated user while it runs its flow.
 pub struct User<'a> {
@@ -83,6 +90,8 @@ pub struct User<'a> {
     admitted: bool,
     /// `--trace`: this user's events, when it is one of the traced few.
     trace: Option<trace::UserTrace<'a>>,
+    /// The innermost step the user is in (waiting for or doing): where a cut-off user was.
+    at: Option<&'a crate::compiled::flow::Step>,
 }
 
 /// What a user keeps while it is away, so that it comes back as the same person: its captured
@@ -162,6 +171,7 @@ pub async fn run_user(
         reconnected_at: None,
         polling: 0,
         admitted: true,
+        at: None,
         trace: ctx
             .shared
             .trace
@@ -173,10 +183,13 @@ pub async fn run_user(
         user.scope.derived_secrets = Some(Vec::new());
     }
     let mut aborted = ctx.shared.state.clone();
-    let completed = tokio::select! {
+    let ended = tokio::select! {
         done = user.live(flow) => done,
-        _ = wait_state(&mut aborted, |s| s == RunState::Aborted) => false,
+        _ = wait_state(&mut aborted, |s| s == RunState::Aborted) => Err(Stop::CutOff),
     };
+    // Every started user ends in exactly one outcome (`metrics::outcomes`).
+    user.record_outcome(flow, ended);
+    let completed = ended.is_ok();
     let vars = flow
         .vars
         .iter()

@@ -94,6 +94,7 @@ impl<'a> User<'a> {
         tokio::select! {
             f = frame => match f {
                 Ok(frame) => {
+                    self.count_frame(false);
                     self.trace_frame("frame_in", &frame);
                     self.background(&frame.to_text()).await;
                     Ok(())
@@ -103,7 +104,7 @@ impl<'a> User<'a> {
                 Err(closed) => Box::pin(self.dropped(closed)).await,
             },
             _ = sleep, if deadline.is_some() => Ok(()),
-            changed = self.state.changed() => if changed.is_err() { Err(Stop) } else { Ok(()) },
+            changed = self.state.changed() => if changed.is_err() { Err(Stop::CutOff) } else { Ok(()) },
         }
     }
 
@@ -125,7 +126,12 @@ impl<'a> User<'a> {
                 counted,
             })
             .await;
-            return Err(Stop);
+            // Lost once the run was over, the socket is not an error: the user was cut off.
+            return Err(if self.ended() {
+                Stop::CutOff
+            } else {
+                Stop::Failed
+            });
         };
         // A drop is not an error yet: only a reconnect that gives up is one. A socket inrush
         // gave up on is the target's protocol error whatever follows. Unacked messages still are.
@@ -155,7 +161,7 @@ impl<'a> User<'a> {
             if !self.sleep_unless_ended(at).await {
                 // The run ended while this user waited to reconnect: it would have, so the drop
                 // is not an error (as an operation the end of the run prevented is not one).
-                return Err(Stop);
+                return Err(Stop::CutOff);
             }
             let started = ctx.now();
             let result = match tokio::time::timeout(step.timeout, self.open_socket(step)).await {
@@ -187,7 +193,7 @@ impl<'a> User<'a> {
             );
             ctx.record_in(self.region, |r| r.error_because(m, last.class, &reason));
         }
-        Err(Stop)
+        Err(Stop::Failed)
     }
 
     /// Sleeps until `at` unless the run ends first (then false).
@@ -307,6 +313,7 @@ impl<'a> User<'a> {
             };
             match frame {
                 Ok(frame) => {
+                    self.count_frame(false);
                     self.trace_frame("frame_in", &frame);
                     self.background(&frame.to_text()).await
                 }
@@ -338,6 +345,7 @@ impl<'a> User<'a> {
             return Err(closed());
         };
         let Err(lost) = socket.conn.send(frame).await else {
+            self.count_frame(true);
             return Ok(());
         };
         let Some(frame) = again else {
@@ -356,8 +364,20 @@ impl<'a> User<'a> {
             .await
             .map_err(|_| failed(&lost))?;
         match self.socket.as_mut() {
-            Some(socket) => socket.conn.send(frame).await.map_err(|c| failed(&c)),
-            None => Err(closed()),
+            Some(socket) => socket.conn.send(frame).await.map_err(|c| failed(&c))?,
+            None => return Err(closed()),
+        }
+        self.count_frame(true);
+        Ok(())
+    }
+
+    /// A data frame went out on (`sent`) or came in from the user's socket: counted on the `ws`
+    /// step that opened it (its metric, or else its transaction's), whatever step or rule sent
+    /// it, so a flow of plain sends still says how many frames left.
+    pub(super) fn count_frame(&self, sent: bool) {
+        let step = self.socket.as_ref().map(|s| s.step);
+        if let Some(m) = step.and_then(|s| s.metric.or(s.transaction)) {
+            self.ctx.record_in(self.region, |r| r.frame(m, sent));
         }
     }
 
@@ -474,6 +494,7 @@ impl<'a> User<'a> {
                     ));
                 }
             };
+            self.count_frame(false);
             self.trace_frame("frame_in", &frame);
             let text = frame.to_text();
             let json: Option<serde_json::Value> = serde_json::from_str(&text).ok();

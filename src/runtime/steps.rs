@@ -32,16 +32,16 @@ enum Performed {
 }
 
 impl<'a> User<'a> {
-    /// Runs the flow and leaves; true when every step succeeded.
-    pub(super) async fn live(&mut self, flow: &'a crate::compiled::flow::Flow) -> bool {
-        let finished = self.steps(&flow.steps).await.is_ok();
-        if finished {
+    /// Runs the flow and leaves; `Ok` when every step succeeded, else why the flow stopped.
+    pub(super) async fn live(&mut self, flow: &'a crate::compiled::flow::Flow) -> Result<(), Stop> {
+        let ended = self.steps(&flow.steps).await;
+        if ended.is_ok() {
             self.close_txn(self.intended);
         }
         // Boxed, like a step's work: leaving happens once, at the end, and its state would
         // otherwise be carried by every user for its whole life.
         Box::pin(self.leave()).await;
-        finished
+        ended
     }
 
     fn steps<'s>(&'s mut self, steps: &'a [Step]) -> StepsFuture<'s> {
@@ -66,12 +66,16 @@ impl<'a> User<'a> {
             self.close_txn(self.intended);
             self.txn = step.transaction.map(|m| (m, None));
         }
+        // Where the user is, for the report of a user the run cuts off: this step until it
+        // ends, the outer one again after (a step that stopped the flow stays the place).
+        let outer = self.at.replace(step);
         for i in 0..step.repeat {
             self.scope.seq.push(i);
             let result = self.run_repetition(step).await;
             self.scope.seq.pop();
             result?;
         }
+        self.at = outer;
         Ok(())
     }
 
@@ -107,7 +111,7 @@ impl<'a> User<'a> {
                 if self.running() {
                     Ok(())
                 } else {
-                    Err(Stop)
+                    Err(Stop::CutOff)
                 }
             }
             Action::Loop {
@@ -174,7 +178,7 @@ impl<'a> User<'a> {
                     r.error_because(m, ErrorClass::CheckFailed, &reason)
                 });
             }
-            return Err(Stop);
+            return Err(Stop::Failed);
         }
         if let Some(m) = step.metric {
             let end = self.ctx.now();
@@ -215,7 +219,7 @@ impl<'a> User<'a> {
         let mut timer = std::pin::pin!(futures_util::FutureExt::fuse(ctx.sleep_until(at)));
         while self.ctx.now() < at {
             if !self.goes_on() {
-                return Err(Stop);
+                return Err(Stop::CutOff);
             }
             self.listen(Some(at), Some(timer.as_mut())).await?;
         }
@@ -249,7 +253,7 @@ impl<'a> User<'a> {
     async fn timed(&mut self, step: &'a Step) -> Result<(), Stop> {
         let first = std::mem::take(&mut self.admitted);
         if !first && !self.goes_on() {
-            return Err(Stop);
+            return Err(Stop::CutOff);
         }
         // Through the drain a polling user keeps fetching but sends no new message: the send is
         // left out (as an operation the end of the run prevented) and the loop polls on.
@@ -302,7 +306,7 @@ impl<'a> User<'a> {
                         ctx.record_in(self.region, |r| r.error_because(txn, e.class, &e.reason));
                     }
                 }
-                Err(Stop)
+                Err(Stop::Failed)
             }
         }
     }

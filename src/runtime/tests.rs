@@ -116,6 +116,12 @@ drain = "0s"
 
 /// Runs user 0 of the plan's first flow to its end on a worker of its own.
 pub(super) fn run_one(steps: &str) -> (Plan, Ended, Recorder) {
+    run_until(steps, None)
+}
+
+/// As `run_one`, with the run stopping `stop` after the user's start (with no drain: stopping,
+/// then ended at once), as the schedule's end stops a run.
+pub(super) fn run_until(steps: &str, stop: Option<Duration>) -> (Plan, Ended, Recorder) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -125,7 +131,21 @@ pub(super) fn run_one(steps: &str) -> (Plan, Ended, Recorder) {
     local.block_on(&rt, async {
         let addr = server().await;
         let plan = Arc::new(plan(addr, steps));
-        let (_state_tx, state) = tokio::sync::watch::channel(RunState::Running);
+        let (state_tx, state) = tokio::sync::watch::channel(RunState::Running);
+        if let Some(stop) = stop {
+            tokio::task::spawn_local(async move {
+                tokio::time::sleep(stop).await;
+                state_tx.send_replace(RunState::Stopping);
+                state_tx.send_replace(RunState::Ended);
+                // Kept until the user is done: a dropped sender also ends the run.
+                std::future::pending::<()>().await;
+            });
+        } else {
+            tokio::task::spawn_local(async move {
+                std::future::pending::<()>().await;
+                drop(state_tx);
+            });
+        }
         let shared = Arc::new(Shared {
             plan: plan.clone(),
             endpoint: Endpoint {

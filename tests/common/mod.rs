@@ -182,15 +182,60 @@ impl fmt::Display for Scenario {
     }
 }
 
+/// A shipped scenario, `scenarios/<name>.toml`, in short for a test: every phase's `duration`
+/// (and a closed phase's `ramp`) scaled by `factor`, so rates and the load's shape stay as
+/// shipped and only its length shrinks; the drain cut to at most `drain`. Everything else —
+/// target knobs, users, flows, caps, thresholds — is the shipped file's.
+pub fn shortened(name: &str, factor: f64, drain: &str) -> String {
+    use inrush::duration::parse_duration;
+    let path = format!("scenarios/{name}.toml");
+    let text = std::fs::read_to_string(&path).expect("shipped scenario");
+    let mut doc: toml::Table = text.parse().expect("shipped scenario is TOML");
+    let scaled = |v: &toml::Value| {
+        let d = parse_duration(v.as_str().expect("a duration")).expect("a valid duration");
+        toml::Value::String(format!("{}ms", (d.mul_f64(factor).as_millis()).max(1)))
+    };
+    let phases = doc
+        .get_mut("load")
+        .and_then(|l| l.get_mut("phases"))
+        .and_then(toml::Value::as_array_mut)
+        .expect("[load] phases");
+    for phase in phases.iter_mut().filter_map(toml::Value::as_table_mut) {
+        for key in ["duration", "ramp"] {
+            if let Some(v) = phase.get(key) {
+                let short = scaled(v);
+                phase.insert(key.to_string(), short);
+            }
+        }
+    }
+    let run = doc
+        .entry("run")
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+        .as_table_mut()
+        .expect("[run] is a table");
+    let limit = parse_duration(drain).expect("a valid drain");
+    let shipped = run
+        .get("drain")
+        .and_then(toml::Value::as_str)
+        .and_then(|d| parse_duration(d).ok());
+    if shipped.is_none_or(|d| d > limit) {
+        run.insert("drain".into(), toml::Value::String(drain.to_string()));
+    }
+    toml::to_string(&doc).expect("TOML again")
+}
+
 /// `text` as a TOML string.
 fn quoted(text: &str) -> String {
     toml::Value::String(text.to_string()).to_string()
 }
 
 /// The accounting identities every run keeps, whatever its load: each planned arrival ended in
-/// exactly one of started or dropped-by-reason (in total, per phase, per region), and the
-/// phases and the timeline's intervals add up to the totals.
+/// exactly one of started or dropped-by-reason (in total, per phase, per region); each started
+/// user's flow ended in exactly one of completed, failed or cut off (in total and per region: a
+/// phase counts the users that ended in it), the cut-off ones by step; and the phases and the
+/// timeline's intervals add up to the totals, frames per socket step included.
 pub fn assert_arrivals_accounted(s: &inrush::report::summary::Summary, dir: &std::path::Path) {
+    assert_outcomes_accounted(s, dir);
     use inrush::report::summary::Arrivals;
     fn identity(scope: &str, a: &Arrivals) {
         let by = a.dropped_by;
@@ -248,4 +293,84 @@ pub fn assert_arrivals_accounted(s: &inrush::report::summary::Summary, dir: &std
     // Counted again by when they were due (for the charts): the same arrivals.
     assert_eq!(total(|p| p.planned_due), s.arrivals.planned, "by due time");
     assert_eq!(total(|p| p.dropped_due), s.arrivals.dropped, "by due time");
+}
+
+/// Started users by outcome and frames per socket step: the identities and the sums.
+fn assert_outcomes_accounted(s: &inrush::report::summary::Summary, dir: &std::path::Path) {
+    use inrush::report::summary::Arrivals;
+    fn by_step(scope: &str, a: &Arrivals) {
+        assert_eq!(
+            a.cut_off_in.values().sum::<u64>(),
+            a.cut_off,
+            "{scope}: cut_off is the sum of cut_off_in: {a:?}"
+        );
+    }
+    fn outcomes(scope: &str, a: &Arrivals) {
+        assert_eq!(
+            a.started,
+            a.completed + a.failed + a.cut_off,
+            "{scope}: started = completed + failed + cut_off: {a:?}"
+        );
+        by_step(scope, a);
+    }
+    outcomes("total", &s.arrivals);
+    for (name, r) in &s.regions {
+        outcomes(name, &r.arrivals);
+    }
+    for (name, p) in &s.phases {
+        by_step(name, &p.arrivals);
+    }
+    let sum = |f: fn(&Arrivals) -> u64| s.phases.values().map(|p| f(&p.arrivals)).sum::<u64>();
+    assert_eq!(sum(|a| a.completed), s.arrivals.completed, "phases add up");
+    assert_eq!(sum(|a| a.failed), s.arrivals.failed, "phases add up");
+    assert_eq!(sum(|a| a.cut_off), s.arrivals.cut_off, "phases add up");
+    for (name, m) in &s.metrics {
+        let phases = |f: fn(&inrush::report::summary::MetricSummary) -> u64| {
+            s.phases
+                .values()
+                .map(|p| p.metrics.get(name).map_or(0, f))
+                .sum::<u64>()
+        };
+        assert_eq!(
+            phases(|m| m.frames_sent),
+            m.frames_sent,
+            "{name}: phases add up"
+        );
+        assert_eq!(
+            phases(|m| m.frames_received),
+            m.frames_received,
+            "{name}: phases add up"
+        );
+    }
+    let text = std::fs::read_to_string(dir.join("timeline.json")).expect("timeline.json");
+    let timeline: inrush::metrics::timeline::Timeline =
+        serde_json::from_str(&text).expect("timeline schema");
+    let points = &timeline.points;
+    let total = |f: &dyn Fn(&inrush::metrics::timeline::IntervalPoint) -> u64| {
+        points.iter().map(f).sum::<u64>()
+    };
+    assert_eq!(
+        total(&|p| p.users_completed),
+        s.arrivals.completed,
+        "intervals add up"
+    );
+    assert_eq!(
+        total(&|p| p.users_failed),
+        s.arrivals.failed,
+        "intervals add up"
+    );
+    assert_eq!(
+        total(&|p| p.users_cut_off),
+        s.arrivals.cut_off,
+        "intervals add up"
+    );
+    for (name, m) in &s.metrics {
+        let sent = total(&|p| p.metrics.get(name).map_or(0, |i| i.frames_sent));
+        let received = total(&|p| p.metrics.get(name).map_or(0, |i| i.frames_received));
+        assert_eq!(
+            (sent, received),
+            (m.frames_sent, m.frames_received),
+            "{name}: intervals add up"
+        );
+    }
 }

@@ -92,6 +92,17 @@ where
             }
             out.push_str("</ul></td></tr>");
         }
+        if m.frames_sent + m.frames_received > 0 {
+            // A ws step's sockets: every data frame out (plain sends too) and in.
+            let _ = write!(
+                out,
+                r#"<tr class="frames" data-frames-of="{}"><td></td><td colspan="{}">{} frames sent, {} received</td></tr>"#,
+                esc(name),
+                METRIC_COLUMNS - 1,
+                int(m.frames_sent),
+                int(m.frames_received)
+            );
+        }
     }
     out.push_str("</tbody></table></div>");
 }
@@ -153,6 +164,21 @@ pub(super) fn flow(out: &mut String, m: &Messages, a: &Arrivals, c: &Contacts) {
             cell(|o| count_cell(o, a.returned, false)),
         ));
     }
+    // How the started users' flows ended: started = completed + failed + cut off.
+    arrivals.extend([
+        ("· completed", cell(|o| count_cell(o, a.completed, false))),
+        ("· failed", cell(|o| count_cell(o, a.failed, true))),
+        (
+            "· cut off by the run's end",
+            cell(|o| count_cell(o, a.cut_off, false)),
+        ),
+    ]);
+    let cut_off_in: Vec<(String, String)> = a
+        .cut_off_in
+        .iter()
+        .map(|(step, n)| (format!("·· in {step}"), cell(|o| count_cell(o, *n, false))))
+        .collect();
+    arrivals.extend(cut_off_in.iter().map(|(k, v)| (k.as_str(), v.clone())));
     arrivals.push(("schedule lag", lat_summary(a.schedule_lag_ms.as_ref())));
     kv_card(out, "Arrivals", &arrivals);
     if c.measured() {
