@@ -141,13 +141,6 @@ fn finding(out: &mut String, name: &str, check: &Check, sides: Option<[&Side; 2]
         esc(name),
         esc(&evidence(check, sides))
     );
-    if check.higher_intervals.is_some() {
-        let _ = write!(
-            out,
-            r#"<span class="why">“Higher” counts the {}; the p-value is a one-sided Mann–Whitney U test over every interval of at least {MIN_INTERVAL_SAMPLES} samples.</span>"#,
-            esc(&words::intervals_meaning(&check.what))
-        );
-    }
     out.push_str("</li>");
 }
 
@@ -174,10 +167,17 @@ fn findings(out: &mut String, c: &Comparison) {
             continue;
         }
         out.push_str(r#"<ol class="findings">"#);
-        for (name, check, sides) in found {
+        for (name, check, sides) in &found {
             finding(out, name, check, *sides);
         }
         out.push_str("</ol>");
+        if found.iter().any(|k| k.1.higher_intervals.is_some()) {
+            let _ = write!(
+                out,
+                r#"<p class="note">{}; p is a one-sided Mann–Whitney U test over every interval of at least {MIN_INTERVAL_SAMPLES} samples.</p>"#,
+                esc(words::INTERVALS_MEANING)
+            );
+        }
     }
     out.push_str("</section>");
 }
@@ -212,9 +212,10 @@ fn decision(out: &mut String, c: &Comparison) {
         format!("lost messages may grow by {v}")
     }));
     out.push_str(r#"<dl class="meta">"#);
-    let verdict = match c.verdict {
-        Verdict::Passed => "passed: no regression".to_string(),
-        Verdict::Regressed => format!("regressed: {}", c.regressions.join(", ")),
+    let verdict = match c.regressions.len() {
+        0 => "passed: no regression".to_string(),
+        1 => "regressed: 1 regression".to_string(),
+        n => format!("regressed: {n} regressions"),
     };
     meta_row(out, "Verdict", &esc(&verdict));
     meta_row(
@@ -285,7 +286,7 @@ fn decision(out: &mut String, c: &Comparison) {
         }
         let _ = write!(
             out,
-            r#"<td class="{}">{}</td><td>{}</td></tr>"#,
+            r#"<td class="decision {}">{}</td><td>{}</td></tr>"#,
             decision_class(check.decision),
             esc(&word),
             esc(&check.reason)
@@ -389,7 +390,7 @@ fn metric_rows(out: &mut String, name: &str, m: &MetricComparison, columns: &[&s
             let side = &m.base;
             let _ = write!(
                 out,
-                r#"<td class="name" rowspan="3">{}<br><span class="{}">{}</span><br><span class="note">{} vs {} operations</span></td>"#,
+                r#"<td class="name" rowspan="3">{}<br><span class="decision {}">{}</span><br><span class="note">{} vs {} operations</span></td>"#,
                 esc(name),
                 decision_class(m.decision),
                 esc(m.decision.label()),

@@ -199,9 +199,10 @@ pub fn render_markdown(c: &Comparison) -> String {
         t.push('\n');
     }
     let _ = writeln!(t, "### Verdict and tolerances\n");
-    let verdict = match c.verdict {
-        Verdict::Passed => "passed".to_string(),
-        Verdict::Regressed => format!("regressed ({})", c.regressions.join(", ")),
+    let verdict = match c.regressions.len() {
+        0 => "passed".to_string(),
+        1 => "regressed (1 regression)".to_string(),
+        n => format!("regressed ({n} regressions)"),
     };
     let reliable = if c.reliable {
         "reliable"

@@ -157,19 +157,7 @@ fn intervals(c: &Check) -> String {
     }
 }
 
-/// What "higher in k of n intervals" counts, for a check of `what`.
-pub fn intervals_meaning(what: &str) -> String {
-    match what {
-        "mean" => "NEW's intervals whose mean exceeds the median of BASE's interval means".into(),
-        stat => format!(
-            "NEW's intervals with a larger share of samples above BASE's whole-run {} than \
-             BASE's median interval",
-            label(stat)
-        ),
-    }
-}
-
-/// The same for any statistic, as a note under a list of findings.
+/// What "higher in k of n intervals" counts, as a note under a list of findings.
 pub const INTERVALS_MEANING: &str = "“higher in k of n intervals” counts NEW's intervals with a \
     larger share of samples above BASE's whole-run value of the statistic than BASE's median \
     interval (for the mean: a larger interval mean)";
