@@ -479,3 +479,134 @@ fn runs(out: &mut String, c: &Comparison, links: &Links) {
     meta_group(out, "NEW", &run_rows(&c.new, links.new.as_ref()));
     out.push_str("</div></section>");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Confidence, Tolerances};
+    use super::*;
+    use indexmap::IndexMap;
+    use std::path::PathBuf;
+
+    const HOSTILE: &str = "<script>alert(1)</script> & \"x\"";
+
+    fn run(dir: &str) -> RunInfo {
+        RunInfo {
+            dir: PathBuf::from(dir),
+            scenario: HOSTILE.into(),
+            seed: 7,
+            target: format!("{HOSTILE} target"),
+            inrush_version: "0.1.0".into(),
+            overrides: vec!["every phase × 0.5 (--time-scale 0.5)".into()],
+            started_at: "2026-11-30T10:00:00.000Z".into(),
+            duration_s: 8.5,
+            planned_arrivals: 320,
+            dropped_arrivals: 0,
+            schedule_lag_p99_ms: Some(0.4),
+        }
+    }
+
+    fn check(what: &str, decision: Decision, confidence: Option<Confidence>) -> Check {
+        Check {
+            what: what.into(),
+            unit: "ms",
+            base: Some(4.1),
+            new: Some(if decision == Decision::Improved {
+                2.0
+            } else {
+                5.4
+            }),
+            change: Some(if decision == Decision::Improved {
+                -51.2
+            } else {
+                31.7
+            }),
+            change_unit: "%",
+            tolerance: Some(10.0),
+            floor_ms: Some(1.0),
+            decision,
+            confidence,
+            p_value: None,
+            intervals: Some([3, 2]),
+            higher_intervals: Some(2),
+            reason: format!("{HOSTILE} reason"),
+        }
+    }
+
+    fn comparison() -> Comparison {
+        let side = Side {
+            count: 40,
+            errors: 0,
+            error_rate: 0.0,
+            rate_per_s: 40.0,
+            latency_ms: None,
+        };
+        let mut metrics = IndexMap::new();
+        metrics.insert(
+            format!("{HOSTILE} metric"),
+            MetricComparison {
+                decision: Decision::Regression,
+                base: side.clone(),
+                new: side,
+                checks: vec![
+                    check("p50", Decision::Improved, Some(Confidence::Low)),
+                    check("p99", Decision::Regression, Some(Confidence::Low)),
+                ],
+            },
+        );
+        Comparison {
+            schema: super::super::SCHEMA.into(),
+            verdict: Verdict::Regressed,
+            regressions: vec![format!("{HOSTILE} metric.p99")],
+            reliable: false,
+            warnings: vec![format!("{HOSTILE} warning")],
+            base: run("reports/a"),
+            new: run("reports/<b>"),
+            tolerances: Tolerances::default(),
+            alpha: ALPHA,
+            metrics,
+            messages: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn text_from_the_runs_is_escaped_and_low_confidence_said() {
+        let links = Links {
+            base: Some("../a/index.html".into()),
+            new: None,
+        };
+        let page = render(&comparison(), "<svg viewBox=\"0 0 1 1\"></svg>", &links);
+        assert!(!page.contains("<script") && !page.contains("<b>"), "{page}");
+        assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;x&quot;"));
+        // A low-confidence regression says why, an improvement is listed after it.
+        let regression = page.find("class=\"regression\"").expect("regression");
+        let improved = page.find("id=\"improvements\"").expect("improvements");
+        assert!(regression < improved);
+        assert!(page.contains("low confidence: only 3 (BASE) and 2 (NEW) intervals"));
+        assert!(page.contains("<strong>Unreliable</strong>"));
+        assert!(page.contains("every phase × 0.5"), "overrides shown");
+        assert!(page.contains(r#"<a href="../a/index.html">"#));
+        assert!(page.contains("no index.html in this run"));
+        assert!(page.contains("<svg viewBox=\"0 0 1 1\" role=\"img\""));
+    }
+
+    #[test]
+    fn no_regression_says_so_first() {
+        let mut c = comparison();
+        c.verdict = Verdict::Passed;
+        c.regressions.clear();
+        for m in c.metrics.values_mut() {
+            m.checks.retain(|k| k.decision != Decision::Regression);
+        }
+        let page = render(
+            &c,
+            "",
+            &Links {
+                base: None,
+                new: None,
+            },
+        );
+        let none = page.find("None: no check grew").expect("says none");
+        assert!(none < page.find("id=\"decision\"").expect("verdict section"));
+        assert!(page.contains(r#"<span class="badge">passed</span>"#));
+    }
+}
