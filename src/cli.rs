@@ -97,7 +97,8 @@ pub enum Command {
                          messages. floor: a latency change smaller than this never counts (1ms)."
         )]
         max_regression: String,
-        /// Write compare.json and compare.md here instead of reports/compare-<BASE>-vs-<NEW>/.
+        /// Write compare.html, compare.json, compare.md and the overlay chart here instead of
+        /// reports/compare-<BASE>-vs-<NEW>/.
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },

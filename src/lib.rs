@@ -163,7 +163,7 @@ pub fn report(
 }
 
 /// `inrush compare`: compares two run directories against tolerances (`--max-regression`),
-/// writes `compare.json` and `compare.md` into `out` (default
+/// writes `compare.json`, `compare.md`, the overlay chart and `compare.html` into `out` (default
 /// `reports/compare-<base>-vs-<new>/`) and prints the table. The decision rule is documented in
 /// [`compare`](mod@compare).
 pub fn compare(
@@ -177,25 +177,7 @@ pub fn compare(
     let new_run = compare::load::run(new, "NEW")?;
     let comparison = compare::compare_runs(&base_run, &new_run, &tolerances)?;
     let out = out.map_or_else(|| compare::default_out(base, new), Path::to_path_buf);
-    compare::write(&out, &comparison)?;
-    // Both runs' latency distributions on one chart: the shape of a regression at a glance.
-    let runs = [
-        report::chart::DistributionRun {
-            label: "base",
-            histograms: &base_run.histograms.total,
-        },
-        report::chart::DistributionRun {
-            label: "new",
-            histograms: &new_run.histograms.total,
-        },
-    ];
-    let title = format!(
-        "Latency by percentile: {} vs {}",
-        base.display(),
-        new.display()
-    );
-    report::chart::render_distribution(&out, report::files::CHART_DISTRIBUTION, &title, &runs)
-        .map_err(|e| Error::Run(format!("cannot draw the comparison chart: {e}")))?;
+    compare::write(&out, &comparison, &base_run, &new_run)?;
     print!("{}", compare::render_text(&comparison));
     println!("report: {}", out.display());
     Ok(comparison)

@@ -10,6 +10,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use common::html::{attr, children, name_of, outside_links, parse, section, tags, text};
 use common::{run_quiet, Scenario, Scratch};
 use serde_json::Value;
 
@@ -84,6 +85,8 @@ fn compare_runs_of_the_built_in_target() {
     added_latency_is_a_regression_and_its_removal_is_not(&runs);
     one_slow_interval_is_noise_and_a_slow_run_is_not(&runs);
     bad_input_is_a_usage_error(&runs);
+    compare_html_shows_compare_json(&runs);
+    compare_md_puts_regressions_first(&runs);
 }
 
 fn inrush(args: &[&str], cwd: &Path) -> Output {
@@ -111,6 +114,7 @@ fn compare(r: &Runs, base: &Path, new: &Path, out: &str, extra: &[&str]) -> (i32
     eprintln!("{stdout}{stderr}");
     let json = std::fs::read_to_string(out.join("compare.json")).expect("compare.json written");
     assert!(out.join("compare.md").exists());
+    assert!(out.join("compare.html").exists());
     for ext in ["png", "svg"] {
         assert!(
             out.join(format!("distribution.{ext}")).exists(),
@@ -312,6 +316,270 @@ fn one_slow_interval_is_noise_and_a_slow_run_is_not(r: &Runs) {
             assert!(p99.reason.contains("not consistent"), "{}", p99.reason);
         }
     }
+}
+
+/// A JSON number as the page's attributes hold it (`null` as an empty attribute).
+fn number(v: &Value) -> Option<f64> {
+    if v.is_null() {
+        None
+    } else {
+        Some(v.as_f64().unwrap_or_else(|| panic!("{v} is a number")))
+    }
+}
+
+fn attr_number(tag: &tl::HTMLTag, key: &str) -> Option<f64> {
+    attr(tag, key).filter(|v| !v.is_empty()).map(|v| {
+        v.parse()
+            .unwrap_or_else(|_| panic!("{key}={v} is a number"))
+    })
+}
+
+/// Every check of compare.json: metric, check, the check's object.
+fn json_checks(c: &Value) -> Vec<(String, String, &Value)> {
+    let mut out = Vec::new();
+    for (metric, m) in c["metrics"].as_object().expect("metrics") {
+        for k in m["checks"].as_array().expect("checks") {
+            out.push((
+                metric.clone(),
+                k["what"].as_str().expect("what").to_string(),
+                k,
+            ));
+        }
+    }
+    for k in c["messages"].as_array().expect("messages") {
+        out.push((
+            "messages".into(),
+            k["what"].as_str().expect("what").to_string(),
+            k,
+        ));
+    }
+    out
+}
+
+/// compare.html of BASE vs the slow run, every kind of check on: parsed back, it is
+/// self-contained, lists compare.json's regressions first with their numbers, shows every
+/// metric's BASE and NEW values and change exactly as compare.json has them, embeds the overlay
+/// chart and links to both runs' pages.
+fn compare_html_shows_compare_json(r: &Runs) {
+    let (code, c, _) = compare(
+        r,
+        &r.base,
+        &r.slow,
+        "page",
+        &[
+            "--max-regression",
+            "p50=10%,p99=10%,errors=0,rate=5%,lost=0",
+        ],
+    );
+    assert_eq!(code, 1);
+    let out = r.scratch.out("page");
+    let page = std::fs::read_to_string(out.join("compare.html")).expect("compare.html");
+    let dom = parse(&page);
+    assert!(page.starts_with("<!DOCTYPE html>"));
+
+    // Offline: the only links leaving the page are the two runs' index.html, relative.
+    let links = outside_links(&page, &dom);
+    assert_eq!(links, ["../base/index.html", "../slow/index.html"]);
+    for link in &links {
+        assert!(out.join(link).is_file(), "{link} does not resolve");
+    }
+
+    let badge = tags(&dom)
+        .find(|t| attr(t, "class").as_deref() == Some("badge"))
+        .expect("verdict badge");
+    assert_eq!(text(badge, &dom), "regressed");
+
+    // Regressions first: before the verdict, the table, the chart and the runs.
+    let at = |id: &str| {
+        page.find(&format!("id=\"{id}\""))
+            .unwrap_or_else(|| panic!("no #{id}"))
+    };
+    assert!(at("regressions") < at("decision"));
+    assert!(at("decision") < at("metrics"));
+    assert!(at("metrics") < at("charts"));
+    assert!(at("charts") < at("runs"));
+
+    // The regressions listed are compare.json's, in its order, with its numbers.
+    let checks = json_checks(&c);
+    let find = |name: &str| {
+        checks
+            .iter()
+            .find(|(m, w, _)| format!("{m}.{w}") == name)
+            .unwrap_or_else(|| panic!("{name} not in compare.json"))
+            .2
+    };
+    let regressions_html = section(&dom, "regressions");
+    let regressions = parse(&regressions_html);
+    let listed: Vec<_> = tags(&regressions)
+        .filter(|t| name_of(t) == "li" && attr(t, "class").as_deref() == Some("regression"))
+        .collect();
+    let names: Vec<String> = listed
+        .iter()
+        .map(|t| attr(t, "data-check").expect("data-check"))
+        .collect();
+    let want: Vec<&str> = c["regressions"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(want.len() >= 3, "{want:?}");
+    assert_eq!(names, want);
+    for li in &listed {
+        let name = attr(li, "data-check").expect("data-check");
+        let k = find(&name);
+        for (key, field) in [
+            ("data-base", "base"),
+            ("data-new", "new"),
+            ("data-change", "change"),
+            ("data-p", "p_value"),
+        ] {
+            assert_eq!(attr_number(li, key), number(&k[field]), "{name} {field}");
+        }
+        // The evidence in words, with the numbers as the page shows them.
+        let words = text(li, &regressions);
+        let metric = name.split('.').next().expect("metric");
+        let http = ["register", "verify", "contacts_sync"].contains(&metric);
+        if http && k["what"] == "p99" {
+            let base = k["base"].as_f64().expect("base");
+            let new = k["new"].as_f64().expect("new");
+            let intervals = k["intervals"][1].as_u64().expect("intervals");
+            let higher = k["higher_intervals"].as_u64().expect("higher_intervals");
+            assert!(higher * 2 > intervals, "{k}");
+            for part in [
+                "p99 rose".to_string(),
+                format!("{} ms →", shown_ms(base)),
+                format!("→ {} ms", shown_ms(new)),
+                format!("higher in {higher} of {intervals} intervals"),
+                "Mann–Whitney p".to_string(),
+            ] {
+                assert!(words.contains(&part), "{part:?} not in {words:?}");
+            }
+        }
+    }
+
+    // Every metric: BASE, NEW and change per check, exactly compare.json's.
+    let metrics_html = section(&dom, "metrics");
+    let metrics = parse(&metrics_html);
+    let blocks: Vec<_> = tags(&metrics)
+        .filter(|t| name_of(t) == "tbody" && attr(t, "data-metric").is_some())
+        .collect();
+    assert_eq!(
+        blocks.len(),
+        c["metrics"].as_object().expect("metrics").len()
+    );
+    let mut cells_seen = 0;
+    for block in blocks {
+        let metric = attr(block, "data-metric").expect("metric");
+        let m = &c["metrics"][&metric];
+        assert_eq!(
+            attr(block, "data-decision").as_deref(),
+            m["decision"].as_str()
+        );
+        for tr in children(block, &metrics) {
+            let run = attr(tr, "data-run").expect("data-run");
+            let field = match run.as_str() {
+                "base" | "new" => run.as_str(),
+                _ => "change",
+            };
+            for td in children(tr, &metrics) {
+                let Some(what) = attr(td, "data-check") else {
+                    continue;
+                };
+                let k = find(&format!("{metric}.{what}"));
+                assert_eq!(
+                    attr_number(td, "data-value"),
+                    number(&k[field]),
+                    "{metric}.{what} {field}"
+                );
+                cells_seen += 1;
+            }
+        }
+    }
+    // p50, p95, p99, max, errors and rate, three rows each, for every metric.
+    assert!(cells_seen >= 18 * 5, "{cells_seen}");
+
+    // Every decided check with its decision, and no undecided one.
+    let decided_html = section(&dom, "decisions");
+    let decided = parse(&decided_html);
+    // (serde_json sorts the metrics by name here; the page keeps the run's order.)
+    let mut rows: Vec<String> = tags(&decided)
+        .filter_map(|t| attr(t, "data-check"))
+        .collect();
+    rows.sort();
+    let mut want: Vec<String> = checks
+        .iter()
+        .filter(|(_, _, k)| k["decision"] != "not_checked")
+        .map(|(m, w, _)| format!("{m}.{w}"))
+        .collect();
+    want.sort();
+    assert_eq!(rows, want);
+    assert!(want.contains(&"messages.lost".to_string()), "{want:?}");
+
+    // The overlay chart, inline.
+    let charts = section(&dom, "charts");
+    assert_eq!(charts.matches("<svg").count(), 1, "one overlay chart");
+    assert_eq!(tags(&dom).filter(|t| name_of(t) == "figure").count(), 1);
+
+    // Both runs' identities.
+    let runs = section(&dom, "runs");
+    for side in ["base", "new"] {
+        let info = &c[side];
+        for v in [
+            info["scenario"].as_str().expect("scenario").to_string(),
+            info["seed"].to_string(),
+            info["started_at"].as_str().expect("started_at").to_string(),
+            info["inrush_version"]
+                .as_str()
+                .expect("version")
+                .to_string(),
+        ] {
+            assert!(runs.contains(&v), "{side}'s {v} not in #runs");
+        }
+    }
+}
+
+/// Milliseconds as index.html shows them (about four significant digits).
+fn shown_ms(v: f64) -> String {
+    if v < 1.0 {
+        format!("{v:.3}")
+    } else if v < 10.0 {
+        format!("{v:.2}")
+    } else {
+        format!("{v:.1}")
+    }
+}
+
+/// compare.md opens with the regressions, each with its evidence, before any table; the table
+/// has one row per metric.
+fn compare_md_puts_regressions_first(r: &Runs) {
+    let (_, c, _) = compare(r, &r.base, &r.slow, "markdown", &[]);
+    let md =
+        std::fs::read_to_string(r.scratch.out("markdown").join("compare.md")).expect("compare.md");
+    let regressions = md.find("### Regressions").expect("a Regressions heading");
+    let table = md.find("\n| metric |").expect("a table");
+    assert!(regressions < table, "{md}");
+    let listed = &md[regressions..table];
+    for name in c["regressions"].as_array().expect("list") {
+        let name = name.as_str().expect("name");
+        let (metric, what) = name.rsplit_once('.').expect("metric.check");
+        let line = listed
+            .lines()
+            .find(|l| l.starts_with(&format!("- **{metric}** {what} rose")))
+            .unwrap_or_else(|| panic!("{name} not listed first: {listed}"));
+        assert!(
+            line.contains("higher in") || line.contains("low confidence"),
+            "{line}"
+        );
+    }
+    let metrics = c["metrics"].as_object().expect("metrics");
+    let rows = metrics
+        .keys()
+        .filter(|m| md.lines().any(|l| l.starts_with(&format!("| {m} | "))))
+        .count();
+    assert_eq!(rows, metrics.len(), "{md}");
+    // The file says what became of the undecided checks.
+    assert!(md.contains("collapsed into their metric's row"), "{md}");
 }
 
 mod stats {

@@ -5,6 +5,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
+use common::html::{assert_self_contained, attr, name_of, parse, section, tags, text, unescape};
 use common::{run_quiet, Scenario, Scratch};
 use inrush::report::html;
 use inrush::report::summary::Summary;
@@ -35,82 +36,6 @@ stay_online = { constant = "30s" }
 "messages.lost" = "== 0"
 "#,
         )
-}
-
-/// Undoes the escaping the page applies to text.
-fn unescape(s: &str) -> String {
-    s.replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&apos;", "'")
-        .replace("&#39;", "'")
-        .replace("&amp;", "&")
-}
-
-/// Every element of a parsed page.
-fn tags<'a, 'b>(dom: &'b tl::VDom<'a>) -> impl Iterator<Item = &'b tl::HTMLTag<'a>> {
-    dom.nodes().iter().filter_map(tl::Node::as_tag)
-}
-
-fn name_of(tag: &tl::HTMLTag) -> String {
-    tag.name().as_utf8_str().to_ascii_lowercase()
-}
-
-fn attr(tag: &tl::HTMLTag, key: &str) -> Option<String> {
-    tag.attributes()
-        .get(key)
-        .flatten()
-        .map(|v| v.as_utf8_str().into_owned())
-}
-
-fn text(tag: &tl::HTMLTag, dom: &tl::VDom) -> String {
-    unescape(tag.inner_text(dom.parser()).trim())
-}
-
-/// The inner HTML of the element with `id`.
-fn section(dom: &tl::VDom, id: &str) -> String {
-    let node = dom
-        .get_element_by_id(id)
-        .unwrap_or_else(|| panic!("no element #{id}"));
-    let tag = node.get(dom.parser()).and_then(tl::Node::as_tag).unwrap();
-    tag.inner_html(dom.parser())
-}
-
-fn parse(html: &str) -> tl::VDom<'_> {
-    tl::parse(html, tl::ParserOptions::default()).expect("index.html parses as HTML")
-}
-
-/// The page refers to nothing outside itself: no scripts, stylesheets, images or fonts to fetch.
-fn assert_self_contained(page: &str, dom: &tl::VDom) {
-    for needle in ["http://", "https://", "url(", "@import", "//cdn"] {
-        assert!(!page.contains(needle), "index.html contains {needle:?}");
-    }
-    for tag in tags(dom) {
-        let name = name_of(tag);
-        assert!(
-            !matches!(
-                name.as_str(),
-                "script" | "link" | "iframe" | "img" | "object" | "embed"
-            ),
-            "index.html has a <{name}> element"
-        );
-        for key in [
-            "src",
-            "href",
-            "xlink:href",
-            "srcset",
-            "action",
-            "poster",
-            "data",
-        ] {
-            if let Some(v) = attr(tag, key) {
-                assert!(
-                    v.starts_with('#'),
-                    "<{name} {key}=\"{v}\"> refers outside the page"
-                );
-            }
-        }
-    }
 }
 
 #[test]

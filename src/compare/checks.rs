@@ -83,6 +83,20 @@ struct Shift {
     large: bool,
     p: Option<f64>,
     intervals: [usize; 2],
+    /// Of the worse run's intervals, how many are above the better run's median interval.
+    higher: Option<usize>,
+}
+
+/// The median of `values` (the mean of the middle two for an even count); `None` when empty.
+fn median(values: &[f64]) -> Option<f64> {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let mid = v.len() / 2;
+    match v.len() {
+        0 => None,
+        n if n % 2 == 1 => Some(v[mid]),
+        _ => Some((v[mid - 1] + v[mid]) / 2.0),
+    }
 }
 
 fn shift(
@@ -98,10 +112,13 @@ fn shift(
     let intervals = [from.len(), to.len()];
     let p = (from.len() >= MIN_INTERVALS && to.len() >= MIN_INTERVALS)
         .then(|| stats::mann_whitney_greater(&from, &to).p);
+    // The test's evidence in a form one can say: "higher in 18 of 20 intervals".
+    let higher = median(&from).map(|m| to.iter().filter(|&&v| v > m).count());
     Shift {
         large,
         p,
         intervals,
+        higher,
     }
 }
 
@@ -128,6 +145,7 @@ pub(super) fn latency_check(
         confidence: None,
         p_value: None,
         intervals: None,
+        higher_intervals: None,
         reason: String::new(),
     };
     let (Some(b), Some(n)) = (values[0], values[1]) else {
@@ -164,6 +182,7 @@ pub(super) fn latency_check(
     };
     check.intervals = Some(s.intervals);
     check.p_value = s.p;
+    check.higher_intervals = s.higher;
     let size = format!(
         "{change} ({delta_ms:+.2} ms) beyond {}% and the {floor_ms:.2} ms {why}",
         t * 100.0
@@ -218,6 +237,7 @@ pub(super) fn error_check(b: &Side, n: &Side, tol_pp: Option<f64>) -> Check {
         confidence: None,
         p_value: None,
         intervals: None,
+        higher_intervals: None,
         reason: String::new(),
     };
     let Some(t) = tol_pp else {
@@ -266,6 +286,7 @@ pub(super) fn rate_check(b: &Side, n: &Side, tol: Option<f64>) -> Check {
         confidence: None,
         p_value: None,
         intervals: None,
+        higher_intervals: None,
         reason: String::new(),
     };
     let (Some(t), Some(c)) = (tol, change) else {
@@ -317,6 +338,7 @@ pub(super) fn lost_check(base: &Summary, new: &Summary, tol: u64) -> Check {
         confidence: None,
         p_value: None,
         intervals: None,
+        higher_intervals: None,
         reason: String::new(),
     };
     let (Some(b), Some(n)) = (b, n) else {
@@ -332,4 +354,16 @@ pub(super) fn lost_check(base: &Summary, new: &Summary, tol: u64) -> Check {
         check.reason = format!("{delta:+} lost messages ({b} → {n}) within {tol}");
     }
     check
+}
+
+#[cfg(test)]
+mod tests {
+    use super::median;
+
+    #[test]
+    fn median_of_odd_and_even_counts() {
+        assert_eq!(median(&[]), None);
+        assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), Some(2.5));
+    }
 }

@@ -53,10 +53,14 @@
 //! still decided, and says so.
 
 mod checks;
+pub mod html;
+mod link;
 pub mod load;
+mod output;
 mod render;
 pub mod stats;
 pub mod tolerance;
+pub mod words;
 
 use std::path::{Path, PathBuf};
 
@@ -66,12 +70,14 @@ use serde::Serialize;
 use crate::error::Error;
 use crate::report::summary::{Latency, MetricSummary, Summary, LAG_WARN_MS};
 pub use load::Run;
+pub use output::write;
 pub use render::{render_markdown, render_text};
 pub use tolerance::{Stat, Tolerances};
 
 pub const SCHEMA: &str = "inrush.compare/1";
 pub const JSON_FILE: &str = "compare.json";
 pub const MARKDOWN_FILE: &str = "compare.md";
+pub const HTML_FILE: &str = "compare.html";
 /// Significance level of every test.
 pub const ALPHA: f64 = 0.01;
 /// An interval counts towards the interval test only with at least this many samples.
@@ -123,6 +129,10 @@ pub struct RunInfo {
     pub scenario: String,
     pub seed: u64,
     pub target: String,
+    pub inrush_version: String,
+    /// What the command line changed in the run's load profile (`--time-scale`, …), in words.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub overrides: Vec<String>,
     pub started_at: String,
     pub duration_s: f64,
     pub planned_arrivals: u64,
@@ -170,6 +180,11 @@ pub struct Check {
     /// Usable intervals [BASE, NEW] for a latency interval test.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub intervals: Option<[usize; 2]>,
+    /// With `intervals`: how many of the worse run's intervals (NEW's for a regression, BASE's
+    /// for an improvement) have a value above the other run's median interval: "higher in 18 of
+    /// 20 intervals". About half if nothing changed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub higher_intervals: Option<usize>,
     pub reason: String,
 }
 
@@ -199,6 +214,27 @@ pub struct Comparison {
     pub messages: Vec<Check>,
 }
 
+/// One check as a report lists it: the metric's name (`messages` for lost messages), the check,
+/// and the metric's BASE and NEW counts where it has them.
+pub type Listed<'a> = (&'a str, &'a Check, Option<[&'a Side; 2]>);
+
+impl Comparison {
+    /// Every check in `compare.json`'s order — metric by metric, `messages.lost` last — which is
+    /// also the order of `regressions`.
+    pub fn checks(&self) -> Vec<Listed<'_>> {
+        let mut out: Vec<Listed<'_>> = Vec::new();
+        for (name, m) in &self.metrics {
+            for check in &m.checks {
+                out.push((name, check, Some([&m.base, &m.new])));
+            }
+        }
+        for check in &self.messages {
+            out.push(("messages", check, None));
+        }
+        out
+    }
+}
+
 /// Compares two run directories (see the module documentation for the rule).
 pub fn compare(base: &Path, new: &Path, tolerances: &Tolerances) -> Result<Comparison, Error> {
     let base = load::run(base, "BASE")?;
@@ -215,21 +251,6 @@ pub fn default_out(base: &Path, new: &Path) -> PathBuf {
     PathBuf::from("reports").join(format!("compare-{}-vs-{}", name(base), name(new)))
 }
 
-/// Writes `compare.json` and `compare.md` into `dir`, creating it.
-pub fn write(dir: &Path, c: &Comparison) -> Result<(), Error> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create", dir, e))?;
-    let json = serde_json::to_vec_pretty(c)
-        .map_err(|e| Error::Run(format!("cannot encode the comparison: {e}")))?;
-    for (name, bytes) in [
-        (JSON_FILE, json),
-        (MARKDOWN_FILE, render_markdown(c).into_bytes()),
-    ] {
-        let path = dir.join(name);
-        std::fs::write(&path, bytes).map_err(|e| Error::io("cannot write", &path, e))?;
-    }
-    Ok(())
-}
-
 fn info(run: &Run) -> RunInfo {
     let s = &run.summary;
     RunInfo {
@@ -237,6 +258,8 @@ fn info(run: &Run) -> RunInfo {
         scenario: s.scenario.clone(),
         seed: s.seed,
         target: s.target.clone(),
+        inrush_version: s.inrush_version.clone(),
+        overrides: s.overrides.clone(),
         started_at: s.started_at.clone(),
         duration_s: s.duration_s,
         planned_arrivals: s.arrivals.planned,

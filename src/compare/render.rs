@@ -3,7 +3,8 @@
 use std::fmt::Write;
 
 use super::{
-    Check, Comparison, Decision, RunInfo, Verdict, ALPHA, MIN_INTERVALS, MIN_INTERVAL_SAMPLES,
+    words, Check, Comparison, Decision, RunInfo, Verdict, ALPHA, MIN_INTERVALS,
+    MIN_INTERVAL_SAMPLES,
 };
 
 fn value(v: Option<f64>, unit: &str) -> String {
@@ -154,43 +155,154 @@ pub fn render_text(c: &Comparison) -> String {
     t
 }
 
-/// `compare.md`: the same content as Markdown, for a CI job summary page.
+/// One Markdown table cell: `|` escaped, line breaks flattened.
+fn md(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
+}
+
+/// `compare.md`, for a CI job's summary page. Regressions first, each with its evidence in
+/// words; then improvements, the verdict, tolerances and warnings; then one row per metric with
+/// every check as `BASE → NEW (change)` — the checks without a tolerance (informational, mostly
+/// unchanged) live only there, collapsed into their metric's row, not in rows of their own; last,
+/// the decided checks with their reasons, folded in a `<details>` block.
 pub fn render_markdown(c: &Comparison) -> String {
     let mut t = String::new();
     let _ = writeln!(t, "## inrush compare: {}\n", headline(c));
+    let checks = c.checks();
+    let _ = writeln!(t, "### Regressions\n");
+    for (decision, heading) in [
+        (Decision::Regression, ""),
+        (Decision::Improved, "### Improved\n\n"),
+    ] {
+        let found: Vec<_> = checks.iter().filter(|k| k.1.decision == decision).collect();
+        if found.is_empty() {
+            if decision == Decision::Regression {
+                let _ = writeln!(
+                    t,
+                    "None: no check grew beyond its tolerance consistently.\n"
+                );
+            }
+            continue;
+        }
+        t.push_str(heading);
+        for (name, check, sides) in &found {
+            let _ = writeln!(t, "- **{name}** {}", words::evidence(check, *sides));
+        }
+        if found.iter().any(|k| k.1.higher_intervals.is_some()) {
+            let _ = writeln!(
+                t,
+                "\n_{}; p is a one-sided Mann–Whitney U test over every interval of at least \
+                 {MIN_INTERVAL_SAMPLES} samples._",
+                words::INTERVALS_MEANING
+            );
+        }
+        t.push('\n');
+    }
+    let _ = writeln!(t, "### Verdict and tolerances\n");
+    let verdict = match c.regressions.len() {
+        0 => "passed".to_string(),
+        1 => "regressed (1 regression)".to_string(),
+        n => format!("regressed ({n} regressions)"),
+    };
+    let reliable = if c.reliable {
+        "reliable"
+    } else {
+        "**unreliable** (see the warnings)"
+    };
+    let _ = writeln!(t, "- verdict: {verdict}; {reliable}");
+    let _ = writeln!(t, "- {}", rule(c));
     let _ = writeln!(t, "- BASE `{}`", run_line(&c.base));
     let _ = writeln!(t, "- NEW `{}`", run_line(&c.new));
-    let _ = writeln!(t, "- {}\n", rule(c));
+    for w in &c.warnings {
+        let _ = writeln!(t, "\n> **warning:** {w}");
+    }
+    per_metric_table(&mut t, c);
+    let decided: Vec<_> = checks
+        .iter()
+        .filter(|k| k.1.decision != Decision::NotChecked)
+        .collect();
     let _ = writeln!(
         t,
-        "| metric | stat | base | new | change | decision | reason |"
+        "\n<details><summary>Every decided check ({})</summary>\n",
+        decided.len()
     );
-    let _ = writeln!(t, "|---|---|---:|---:|---:|---|---|");
-    for (name, check) in rows(c) {
+    let _ = writeln!(
+        t,
+        "| metric | check | tolerance | base | new | change | decision | reason |"
+    );
+    let _ = writeln!(t, "|---|---|---:|---:|---:|---:|---|---|");
+    for (name, check, _) in decided {
         let decision = match check.decision {
             Decision::Regression => format!("**{}**", decision(check)),
             _ => decision(check),
         };
-        let reason = if check.decision == Decision::NotChecked {
-            ""
-        } else {
-            check.reason.as_str()
-        };
+        let tolerance = check
+            .tolerance
+            .map_or("-".into(), |v| format!("{v} {}", check.change_unit));
         let _ = writeln!(
             t,
-            "| {name} | {} | {} | {} | {} | {decision} | {} |",
-            check.what,
-            value(check.base, check.unit),
-            value(check.new, check.unit),
-            change(check),
-            reason.replace('|', "\\|")
+            "| {name} | {} | {tolerance} | {} | {} | {} | {decision} | {} |",
+            words::label(&check.what),
+            words::value(check.base, check.unit),
+            words::value(check.new, check.unit),
+            words::change(check),
+            md(&check.reason)
         );
     }
-    if !c.warnings.is_empty() {
-        let _ = writeln!(t);
-        for w in &c.warnings {
-            let _ = writeln!(t, "> **warning:** {w}");
-        }
-    }
+    let _ = writeln!(t, "\n</details>");
     t
+}
+
+/// One row per metric, a column per check: `BASE → NEW (change)`, bold for a regression and
+/// italic for an improvement.
+fn per_metric_table(t: &mut String, c: &Comparison) {
+    let Some(first) = c.metrics.values().next() else {
+        return;
+    };
+    let _ = writeln!(t, "\n### BASE → NEW per metric\n");
+    let _ = writeln!(
+        t,
+        "Each cell is BASE → NEW (change); **bold** is a regression, _italic_ an improvement. \
+         Checks without a tolerance are not decided and appear only here, collapsed into their \
+         metric's row. Latency in ms, error rate in % (change in percentage points).\n"
+    );
+    let columns: Vec<&str> = first.checks.iter().map(|k| k.what.as_str()).collect();
+    let _ = writeln!(
+        t,
+        "| metric | decision | {} |",
+        columns
+            .iter()
+            .map(|w| words::label(w))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
+    let _ = writeln!(t, "|---|---|{}", "---:|".repeat(columns.len()));
+    for (name, m) in &c.metrics {
+        let cells: Vec<String> = columns
+            .iter()
+            .map(|what| {
+                let Some(k) = m.checks.iter().find(|k| k.what == *what) else {
+                    return "-".into();
+                };
+                let number = |v: Option<f64>| v.map_or("-".into(), |v| words::number(v, k.unit));
+                let text = format!(
+                    "{} → {} ({})",
+                    number(k.base),
+                    number(k.new),
+                    words::change(k)
+                );
+                match k.decision {
+                    Decision::Regression => format!("**{text}**"),
+                    Decision::Improved => format!("_{text}_"),
+                    _ => text,
+                }
+            })
+            .collect();
+        let _ = writeln!(
+            t,
+            "| {name} | {} | {} |",
+            m.decision.label(),
+            cells.join(" | ")
+        );
+    }
 }

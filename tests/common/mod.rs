@@ -2,6 +2,7 @@
 //! temporary scenario files and quiet runs.
 #![allow(dead_code)]
 
+pub mod html;
 pub mod tls;
 
 use std::fmt;

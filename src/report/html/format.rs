@@ -7,7 +7,7 @@ use super::esc;
 use crate::report::summary::{Latency, Verdict};
 
 /// A count with thousands separators: `1,783`.
-pub(super) fn int(n: u64) -> String {
+pub(crate) fn int(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
@@ -20,7 +20,7 @@ pub(super) fn int(n: u64) -> String {
 }
 
 /// Milliseconds with about four significant digits: `0.277`, `5.90`, `26.4`, `207`.
-pub(super) fn ms(v: f64) -> String {
+pub(crate) fn ms(v: f64) -> String {
     if !v.is_finite() {
         return "–".to_string();
     }
@@ -37,7 +37,7 @@ pub(super) fn ms(v: f64) -> String {
 }
 
 /// A number as given, without float noise: `0`, `26.415`, `1e-7`.
-pub(super) fn plain(v: f64) -> String {
+pub(crate) fn plain(v: f64) -> String {
     if v.is_finite() && v.fract() == 0.0 && v.abs() < 1e15 {
         format!("{v:.0}")
     } else {
@@ -45,7 +45,7 @@ pub(super) fn plain(v: f64) -> String {
     }
 }
 
-pub(super) fn num_cell(out: &mut String, value: &str, shown: &str, class: &str) {
+pub(crate) fn num_cell(out: &mut String, value: &str, shown: &str, class: &str) {
     let _ = write!(
         out,
         r#"<td class="num{class}" data-value="{}">{}</td>"#,
@@ -71,7 +71,7 @@ pub(super) fn verdict_word(v: Verdict) -> &'static str {
 }
 
 /// `2026-11-25T18:50:50.652Z` → `2026-11-25 18:50:50.652 UTC`.
-pub(super) fn readable_time(t: &str) -> String {
+pub(crate) fn readable_time(t: &str) -> String {
     match t.strip_suffix('Z') {
         Some(rest) => format!("{} UTC", rest.replacen('T', " ", 1)),
         None => t.to_string(),
@@ -86,7 +86,7 @@ pub(super) fn ended_at(started_at: &str, duration_s: f64) -> Option<String> {
     Some(humantime::format_rfc3339_millis(end).to_string())
 }
 
-pub(super) fn meta_row(out: &mut String, key: &str, value_html: &str) {
+pub(crate) fn meta_row(out: &mut String, key: &str, value_html: &str) {
     let _ = write!(out, "<div><dt>{}</dt><dd>{value_html}</dd></div>", esc(key));
 }
 

@@ -2,9 +2,9 @@
 //! scripts, no fonts or images fetched from anywhere, charts embedded as inline SVG. Every piece
 //! of text taken from the summary is escaped.
 
-mod format;
-mod style;
-mod svg;
+pub(crate) mod format;
+pub(crate) mod style;
+pub(crate) mod svg;
 mod tables;
 
 use std::fmt::Write;
@@ -14,7 +14,7 @@ use super::summary::{Summary, Verdict};
 use super::{chart, files, Artifact, FinishedRun};
 use crate::error::Error;
 use format::*;
-use style::STYLE;
+use style::open_page;
 use svg::charts;
 use tables::{flow, metrics_table, phases, regions};
 
@@ -121,7 +121,7 @@ fn alerts(out: &mut String, s: &Summary) {
     }
 }
 
-fn meta_group(out: &mut String, title: &str, rows: &[(&str, String)]) {
+pub(crate) fn meta_group(out: &mut String, title: &str, rows: &[(&str, String)]) {
     let _ = write!(out, r#"<div><h3>{}</h3><dl class="meta">"#, esc(title));
     for (k, v) in rows {
         meta_row(out, k, v);
@@ -245,15 +245,11 @@ pub fn render(summary: &Summary, charts_svg: &[(&str, String)]) -> String {
     let s = summary;
     let mut out =
         String::with_capacity(64 * 1024 + charts_svg.iter().map(|c| c.1.len()).sum::<usize>());
-    let _ = write!(
-        out,
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <meta name=\"generator\" content=\"inrush {}\">\
-         <title>{} — {} — inrush</title><style>{STYLE}</style></head><body>",
-        esc(&s.inrush_version),
-        esc(&s.scenario),
-        verdict_word(s.verdict)
+    open_page(
+        &mut out,
+        &format!("{} — {} — inrush", s.scenario, verdict_word(s.verdict)),
+        &s.inrush_version,
+        "",
     );
     header(&mut out, s);
     out.push_str(r#"<main class="wrap">"#);

@@ -1,4 +1,22 @@
-//! The stylesheet `index.html` inlines.
+//! The stylesheet `index.html` (and `compare.html`) inline, and the page's opening.
+
+use std::fmt::Write;
+
+use super::esc;
+
+/// The page up to `<body>`: the doctype, a viewport for phones, the generating version, the
+/// title and the stylesheet, with `extra` rules after it (a page's own, e.g. the comparison's).
+pub(crate) fn open_page(out: &mut String, title: &str, version: &str, extra: &str) {
+    let _ = write!(
+        out,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <meta name=\"generator\" content=\"inrush {}\">\
+         <title>{}</title><style>{STYLE}{extra}</style></head><body>",
+        esc(version),
+        esc(title)
+    );
+}
 
 pub(super) const STYLE: &str = r#"
 :root {

@@ -37,7 +37,7 @@ pub(super) fn inline_svg(svg: &str, title: &str) -> Option<String> {
     ))
 }
 
-pub(super) fn charts(out: &mut String, charts: &[(&str, String)]) {
+pub(crate) fn charts(out: &mut String, charts: &[(&str, String)]) {
     out.push_str(r#"<section id="charts"><h2>Charts</h2>"#);
     if charts.is_empty() {
         out.push_str(r#"<p class="note">No charts were drawn.</p>"#);
