@@ -1,11 +1,13 @@
 //! `inrush run`: start the target if it is built in, start the swarm, collect every interval,
 //! and write the run directory. The only place where the pieces meet.
 
+mod directory;
+mod signals;
 mod summary;
 mod worker;
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -66,7 +68,7 @@ const LEAD: Duration = Duration::from_millis(50);
 pub fn run(opts: &RunOptions) -> Result<Outcome, Error> {
     let mut plan = crate::compiled::load_with(&opts.scenario, &opts.inputs)?;
     if let (Some(out), false) = (&opts.out, opts.force) {
-        fresh(out)?;
+        directory::fresh(out)?;
     }
     if let Some(url) = &opts.target {
         let url = BaseUrl::parse(url).map_err(|e| Error::Usage(format!("--target: {e}")))?;
@@ -172,54 +174,6 @@ fn open_files(plan: &Plan) -> Vec<String> {
         ));
     }
     warnings
-}
-
-/// A run writes into a directory of its own, as k6 and Gatling do: an `--out` that already
-/// holds files (another run's, most likely) is refused before anything is sent, unless
-/// `--force` says to write into it.
-fn fresh(out: &Path) -> Result<(), Error> {
-    let occupied = match std::fs::read_dir(out) {
-        Ok(mut entries) => entries.next().is_some(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
-        // Not a directory, or unreadable: creating the run directory will say so.
-        Err(_) => false,
-    };
-    if occupied {
-        return Err(Error::Usage(format!(
-            "--out {}: the directory exists and is not empty; give each run a new directory \
-             (or leave --out out: reports/<scenario>-<UTC time>/), or add --force to write \
-             into it",
-            out.display()
-        )));
-    }
-    Ok(())
-}
-
-fn run_dir(plan: &Plan, out: &Option<PathBuf>, started: SystemTime) -> Result<PathBuf, Error> {
-    let dir = match out {
-        Some(dir) => dir.clone(),
-        None => {
-            let stamp = humantime::format_rfc3339_seconds(started)
-                .to_string()
-                .replace(['-', ':'], "");
-            let base = Path::new("reports").join(format!("{}-{stamp}", plan.name));
-            let mut dir = base.clone();
-            let mut n = 2;
-            while dir.exists() {
-                dir = PathBuf::from(format!("{}-{n}", base.display()));
-                n += 1;
-            }
-            dir
-        }
-    };
-    // Before any traffic: a directory that cannot be made is the input's fault (exit 2).
-    std::fs::create_dir_all(&dir).map_err(|e| {
-        Error::Usage(format!(
-            "cannot create the run directory {}: {e}",
-            dir.display()
-        ))
-    })?;
-    Ok(dir)
 }
 
 /// The target's address, once something answers a connect there; else why not.
@@ -340,7 +294,7 @@ async fn run_swarm(
         Err(NoTarget::Failed(e)) => return Err(e),
     };
     let started_at = SystemTime::now();
-    let dir = run_dir(&plan, &opts.out, started_at)?;
+    let dir = directory::run_dir(&plan, &opts.out, started_at)?;
     let (state_tx, state_rx) = watch::channel(RunState::Running);
     // Counted before the clock starts: it walks the whole open timeline.
     let first_closed_index = crate::schedule::first_closed_index(&plan);
@@ -454,7 +408,7 @@ fn unreachable(
     why: String,
 ) -> Result<Outcome, Error> {
     let started_at = SystemTime::now();
-    let dir = run_dir(plan, &opts.out, started_at)?;
+    let dir = directory::run_dir(plan, &opts.out, started_at)?;
     // An hlog with its header and no interval: the run directory stays readable by `report`.
     let mut hlog = HlogFile::create(&dir)?;
     let regions = plan.regions.names().map(String::from).collect();
@@ -546,7 +500,7 @@ async fn collect(
     let stop_at =
         tokio::time::Instant::from_std(shared.t0 + plan.duration() + crate::swarm::STOP_SLACK);
     let mut ending = Ending::default();
-    let stop_signal = stop_requested();
+    let stop_signal = signals::stop_requested();
     tokio::pin!(stop_signal);
     let mut signal_armed = true;
     while !collector.all_finished() {
@@ -589,63 +543,6 @@ async fn collect(
         }
     }
     ending
-}
-
-/// Resolves on the first SIGINT (Ctrl-C), SIGTERM or SIGHUP: what a terminal, `timeout`, Docker,
-/// Kubernetes and CI runners send to cancel, so a cancelled run still stops its users and writes
-/// its report. A signal this process was started ignoring (`nohup` ignores SIGHUP) stays ignored,
-/// and one whose handler cannot be installed is simply not waited for.
-#[cfg(unix)]
-async fn stop_requested() {
-    async fn first(signal: Option<tokio::signal::unix::Signal>) {
-        match signal {
-            Some(mut s) => {
-                s.recv().await;
-            }
-            None => std::future::pending().await,
-        }
-    }
-    async fn ctrl_c() {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    }
-    use tokio::signal::unix::{signal, SignalKind};
-    let listen = |kind: SignalKind| {
-        (!ignored_at_start(kind.as_raw_value()))
-            .then(|| signal(kind).ok())
-            .flatten()
-    };
-    let (term, hup) = (
-        listen(SignalKind::terminate()),
-        listen(SignalKind::hangup()),
-    );
-    tokio::select! {
-        _ = ctrl_c() => {}
-        _ = first(term) => {}
-        _ = first(hup) => {}
-    }
-}
-
-/// Elsewhere only Ctrl-C is there to wait for.
-#[cfg(not(unix))]
-async fn stop_requested() {
-    if tokio::signal::ctrl_c().await.is_err() {
-        std::future::pending::<()>().await;
-    }
-}
-
-/// Whether `signal` is ignored (SIG_IGN), as `nohup` leaves SIGHUP: installing a handler would
-/// undo what the user asked for.
-#[cfg(unix)]
-fn ignored_at_start(signal: libc::c_int) -> bool {
-    // SAFETY: sigaction with a null new action only reads the current disposition into the
-    // zeroed struct we own.
-    unsafe {
-        let mut current: libc::sigaction = std::mem::zeroed();
-        libc::sigaction(signal, std::ptr::null(), &mut current) == 0
-            && current.sa_sigaction == libc::SIG_IGN
-    }
 }
 
 /// The phase an interval starting at `start` lies in, or "drain" after the schedule.
