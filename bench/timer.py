@@ -1,0 +1,153 @@
+#!/usr/bin/env python3
+"""The timer part of bench/run.sh (PARTS=timer): schedule lag at low rates and CPU per signup at
+1 600 signups/s, for one or more generator binaries measured in the same sitting.
+
+Standard library only.
+
+    timer.py eval SUMMARY_JSON RESULTS_JSONL key=value...   (one step: bin, role, rate, ...)
+    timer.py report RESULTS_JSONL                           -> Markdown on stdout
+
+A step is the signup scenario of bench.py (register, SMS code, verify, contact sync, WebSocket,
+3 messages after exponential 100 ms pauses, a 500 ms stay). Each user starts five operations on a
+timer — its arrival, the three pauses and the stay — and each one's lateness is a schedule-lag
+sample, so timer-started operations/s = 5 × signups/s (`ops_per_s`).
+"""
+
+import json
+import sys
+
+# Operations a user of the signup scenario starts on a timer (arrival, 3 think pauses, the stay).
+TIMED_OPS_PER_SIGNUP = 5
+# Other load on a pinned core above this (CPU-s/s) marks a step as disturbed (as in bench.py).
+DISTURBED = 0.10
+
+
+def kv(args):
+    out = {}
+    for a in args:
+        k, v = a.split("=", 1)
+        try:
+            out[k] = float(v) if "." in v else int(v)
+        except ValueError:
+            out[k] = v
+    return out
+
+
+def evaluate(summary_path, results_path, extra):
+    rec = dict(kind="timer", **kv(extra))
+    rec["ops_per_s"] = rec["rate"] * TIMED_OPS_PER_SIGNUP
+    try:
+        with open(summary_path) as f:
+            s = json.load(f)
+    except (OSError, ValueError) as e:
+        s = None
+        rec["reasons"] = [f"no summary ({e.__class__.__name__}), inrush exit {rec.get('rc')}"]
+    if s is not None:
+        a, g = s["arrivals"], s["generator"]
+        lag = a.get("schedule_lag_ms") or {}
+        loop = g.get("loop_lag_ms") or {}
+        errors = sum(m["errors"] for m in s["metrics"].values())
+        rec.update(
+            planned=a["planned"], started=a["started"], errors=errors,
+            lag_p50_ms=lag.get("p50"), lag_p90_ms=lag.get("p90"), lag_p99_ms=lag.get("p99"),
+            lag_max_ms=lag.get("max"), loop_p99_ms=loop.get("p99"),
+            cpu_s=g["cpu_seconds"], duration_s=s["duration_s"],
+        )
+        rec["cpu_per_1k"] = rec["cpu_s"] / max(rec["started"], 1) * 1000
+        rec["reasons"] = []
+        if a["started"] != a["planned"]:
+            rec["reasons"].append(f"started {a['started']} != planned {a['planned']}")
+        if errors:
+            rec["reasons"].append(f"{errors} errors")
+    wall = max(float(rec.get("wall_s", 0)), 1e-9)
+    if "gen_core_busy_s" in rec and "cpu_s" in rec:
+        rec["foreign_gen_core"] = max(0.0, (rec["gen_core_busy_s"] - rec["cpu_s"]) / wall)
+        rec["foreign_target_core"] = max(0.0, (rec["target_core_busy_s"] - rec["target_cpu_s"]) / wall)
+    foreign = max(rec.get("foreign_gen_core", 0.0), rec.get("foreign_target_core", 0.0))
+    rec["disturbed"] = foreign > DISTURBED
+    with open(results_path, "a") as f:
+        f.write(json.dumps(rec) + "\n")
+    line = f"  timer   {rec['bin']:>8} {rec['rate']:>5}/s ({rec['ops_per_s']:>5} ops/s)  "
+    if s is not None:
+        line += (f"lag p50 {rec['lag_p50_ms']:.3f} p99 {rec['lag_p99_ms']:.3f} ms  "
+                 f"CPU {rec['cpu_per_1k']:.3f} s/1k signups  other load {foreign:.2f}")
+    if rec["reasons"]:
+        line += "  (" + "; ".join(rec["reasons"]) + ")"
+    print(line, flush=True)
+    return 0
+
+
+def median(xs):
+    xs = sorted(xs)
+    n = len(xs)
+    if not n:
+        return None
+    return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
+
+
+def report(results_path):
+    recs = [json.loads(l) for l in open(results_path) if l.strip()]
+    rs = [r for r in recs if r["kind"] == "timer" and "cpu_s" in r and not r.get("reasons")]
+    if not rs:
+        return 0
+    bins = list(dict.fromkeys(r["bin"] for r in rs))
+    out = []
+    p = out.append
+    p("## Timer precision")
+    p("")
+    p("Signup steps (5 timer-started operations per user) against a fresh target per step, "
+      "binaries alternating. Each cell: the quietest of the runs — the minimum over runs of the "
+      "step's percentile — then every run's value in brackets, in run order, a `*` marking a run "
+      "that other load on a pinned core disturbed (> 0.10 CPU-s/s).")
+    p("")
+
+    def cell(sel, key, nd):
+        if not sel:
+            return "–"
+        vals = ", ".join(f"{r[key]:.{nd}f}{'*' if r['disturbed'] else ''}" for r in sel)
+        return f"**{min(r[key] for r in sel):.{nd}f}** ({vals})"
+
+    lag_rates = sorted({r["rate"] for r in rs if r["role"] == "lag"})
+    if lag_rates:
+        p("| binary | " + " | ".join(
+            f"{rate * 5:g} ops/s ({rate:g} signups/s): lag p50 ms | p99 ms" for rate in lag_rates) + " |")
+        p("|---|" + "---:|---:|" * len(lag_rates))
+        for b in bins:
+            cells = []
+            for rate in lag_rates:
+                sel = [r for r in rs if r["bin"] == b and r["role"] == "lag" and r["rate"] == rate]
+                cells += [cell(sel, "lag_p50_ms", 3), cell(sel, "lag_p99_ms", 3)]
+            p(f"| {b} | " + " | ".join(cells) + " |")
+        p("")
+    cpu = [r for r in rs if r["role"] == "cpu"]
+    if cpu:
+        rate = cpu[0]["rate"]
+        # CPU is compared with tokio's timer wheel when it was measured (a binary named "wheel").
+        ref = "wheel" if any(r["bin"] == "wheel" for r in cpu) else cpu[0]["bin"]
+        base = min(r["cpu_per_1k"] for r in cpu if r["bin"] == ref)
+        p(f"| binary | {rate:g} signups/s: gen CPU-s per 1 000 signups | lag p50 ms | lag p99 ms | CPU ÷ {ref}'s (quietest) |")
+        p("|---|---:|---:|---:|---:|")
+        for b in bins:
+            sel = [r for r in cpu if r["bin"] == b]
+            if not sel:
+                continue
+            best = min(r["cpu_per_1k"] for r in sel)
+            p(f"| {b} | {cell(sel, 'cpu_per_1k', 3)} | {cell(sel, 'lag_p50_ms', 3)} | "
+              f"{cell(sel, 'lag_p99_ms', 3)} | {best / base:.3f} |")
+        p("")
+    print("\n".join(out))
+    return 0
+
+
+def main(argv):
+    cmd, args = argv[1], argv[2:]
+    if cmd == "eval":
+        return evaluate(args[0], args[1], args[2:])
+    if cmd == "report":
+        return report(args[0])
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv) or 0)
