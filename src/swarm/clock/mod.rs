@@ -109,23 +109,24 @@ impl Clock {
             let Ok(mut guard) = self.fd.readable().await else {
                 return;
             };
-            // Reading clears the expiration count; WouldBlock clears tokio's readiness.
-            let _ = guard.try_io(|fd| {
-                let mut expirations = 0u64;
-                // SAFETY: reads 8 bytes into a u64, as timerfd requires.
-                let n = unsafe {
-                    libc::read(
-                        fd.as_raw_fd(),
-                        (&mut expirations as *mut u64).cast(),
-                        std::mem::size_of::<u64>(),
-                    )
-                };
-                if n < 0 {
-                    Err(io::Error::last_os_error())
-                } else {
-                    Ok(())
-                }
-            });
+            // Reading clears the expiration count. tokio's readiness is cleared too, or the next
+            // `readable()` would return at once: a second pass per expiration, with a read that
+            // fails, a re-arm and a wake-up counted against the budget for nothing. (An expiration
+            // after the read is a new edge, which clearing this guard's readiness keeps.)
+            let mut expirations = 0u64;
+            // SAFETY: reads 8 bytes into a u64, as timerfd requires.
+            let n = unsafe {
+                libc::read(
+                    guard.get_inner().as_raw_fd(),
+                    (&mut expirations as *mut u64).cast(),
+                    std::mem::size_of::<u64>(),
+                )
+            };
+            guard.clear_ready();
+            if n < 0 {
+                // Not due after all (WouldBlock): nothing woke, nothing to do.
+                continue;
+            }
             self.armed.set(None);
             let (due, next) = {
                 let mut table = self.table.borrow_mut();
