@@ -95,8 +95,13 @@ def report(results_path):
     p = out.append
     p("## Timer precision")
     p("")
-    p("Signup steps (5 timer-started operations per user) against a fresh target per step, "
-      "binaries alternating. Each cell: the quietest of the runs — the minimum over runs of the "
+    meta = {}
+    for r in recs:
+        if r["kind"] == "meta":
+            meta.update(r)
+    p(f"Signup steps of {meta.get('timer_s', '?')} s (5 timer-started operations per user) against a "
+      f"fresh target per step, {meta.get('timer_runs', '?')} rounds, the binaries alternating "
+      f"(`{meta.get('timer_bins', '?')}`). Each cell: the quietest of the runs — the minimum over runs of the "
       "step's percentile — then every run's value in brackets, in run order, a `*` marking a run "
       "that other load on a pinned core disturbed (> 0.10 CPU-s/s).")
     p("")
