@@ -417,14 +417,21 @@ timer_step() {
   py wait-quiet "$QUIET_WAIT" "$GEN_CORE" "$TARGET_CORE"
   start_target "$STEP"
   measure_begin
-  timeout --signal=INT --kill-after=10 $((TIMER_S + 60)) \
-    taskset -c "$GEN_CORE" "$gen" run "$f" --target "http://127.0.0.1:$PORT" \
+  # The generator's voluntary context switches (getrusage of the finished child): how often its
+  # threads went to sleep, i.e. how often something had to wake them — the cost the timer's
+  # policy sets, counted without the noise that other load puts into CPU time.
+  timeout --signal=INT --kill-after=10 $((TIMER_S + 60)) python3 -c '
+import resource, subprocess, sys
+rc = subprocess.call(sys.argv[2:])
+r = resource.getrusage(resource.RUSAGE_CHILDREN)
+open(sys.argv[1], "w").write(f"sleeps={r.ru_nvcsw} preempted={r.ru_nivcsw}\n"); sys.exit(rc)' \
+    "$OUT/logs/run-$STEP.rusage" taskset -c "$GEN_CORE" "$gen" run "$f" --target "http://127.0.0.1:$PORT" \
     --out "$dir" --workers 1 --quiet --seed "$seed" "${ACCEPT_OVERLOAD[@]}" >"$OUT/logs/run-$STEP.log" 2>&1 || rc=$?
   measured=$(measure_end)
   stop_target
-  # shellcheck disable=SC2086
+  # shellcheck disable=SC2086,SC2046
   python3 "$ROOT/bench/timer.py" eval "$dir/summary.json" "$RESULTS" "bin=$name" "role=$role" \
-    "rate=$rate" "seed=$seed" "rc=$rc" $measured || true
+    "rate=$rate" "seed=$seed" "rc=$rc" $measured $(cat "$OUT/logs/run-$STEP.rusage" 2>/dev/null) || true
 }
 
 if [[ " $PARTS " == *" timer "* ]]; then

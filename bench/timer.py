@@ -5,7 +5,7 @@
 Standard library only.
 
     timer.py eval SUMMARY_JSON RESULTS_JSONL key=value...   (one step: bin, role, rate, ...)
-    timer.py report RESULTS_JSONL                           -> Markdown on stdout
+    timer.py report RESULTS_JSONL...                        -> Markdown on stdout
 
 A step is the signup scenario of bench.py (register, SMS code, verify, contact sync, WebSocket,
 3 messages after exponential 100 ms pauses, a 500 ms stay). Each user starts five operations on a
@@ -54,6 +54,8 @@ def evaluate(summary_path, results_path, extra):
             cpu_s=g["cpu_seconds"], duration_s=s["duration_s"],
         )
         rec["cpu_per_1k"] = rec["cpu_s"] / max(rec["started"], 1) * 1000
+        if "sleeps" in rec:
+            rec["sleeps_per_1k"] = rec["sleeps"] / max(rec["started"], 1) * 1000
         rec["reasons"] = []
         if a["started"] != a["planned"]:
             rec["reasons"].append(f"started {a['started']} != planned {a['planned']}")
@@ -70,7 +72,8 @@ def evaluate(summary_path, results_path, extra):
     line = f"  timer   {rec['bin']:>8} {rec['rate']:>5}/s ({rec['ops_per_s']:>5} ops/s)  "
     if s is not None:
         line += (f"lag p50 {rec['lag_p50_ms']:.3f} p99 {rec['lag_p99_ms']:.3f} ms  "
-                 f"CPU {rec['cpu_per_1k']:.3f} s/1k signups  other load {foreign:.2f}")
+                 f"CPU {rec['cpu_per_1k']:.3f} s/1k signups  "
+                 f"sleeps {rec.get('sleeps_per_1k', 0):.0f}/1k  other load {foreign:.2f}")
     if rec["reasons"]:
         line += "  (" + "; ".join(rec["reasons"]) + ")"
     print(line, flush=True)
@@ -85,32 +88,46 @@ def median(xs):
     return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
 
 
-def report(results_path):
-    recs = [json.loads(l) for l in open(results_path) if l.strip()]
+def report(*results_paths):
+    recs = [json.loads(l) for path in results_paths for l in open(path) if l.strip()]
     rs = [r for r in recs if r["kind"] == "timer" and "cpu_s" in r and not r.get("reasons")]
     if not rs:
         return 0
     bins = list(dict.fromkeys(r["bin"] for r in rs))
-    out = []
-    p = out.append
-    p("## Timer precision")
-    p("")
     meta = {}
     for r in recs:
         if r["kind"] == "meta":
             meta.update(r)
+    out = []
+    p = out.append
+    p("## Timer precision")
+    p("")
     p(f"Signup steps of {meta.get('timer_s', '?')} s (5 timer-started operations per user) against a "
-      f"fresh target per step, {meta.get('timer_runs', '?')} rounds, the binaries alternating "
-      f"(`{meta.get('timer_bins', '?')}`). Each cell: the quietest of the runs — the minimum over runs of the "
-      "step's percentile — then every run's value in brackets, in run order, a `*` marking a run "
-      "that other load on a pinned core disturbed (> 0.10 CPU-s/s).")
+      f"fresh target per step, the binaries alternating (`{meta.get('timer_bins', '?')}`); "
+      f"{len(results_paths)} result file(s). Steps with errors or unstarted arrivals are left out. "
+      "Lag cells: the quietest run — the minimum over the undisturbed runs (other load on a pinned "
+      "core ≤ 0.10 CPU-s/s) of the step's percentile, or over all runs in italics when every run was "
+      "disturbed. CPU cells: the median of the undisturbed runs (other load lowers CPU per signup: "
+      "a starved worker handles more per wake-up, so the minimum would favour disturbed runs). Then "
+      "every run's value in brackets, in run order, `*` marking a disturbed one.")
     p("")
 
-    def cell(sel, key, nd):
+    def values(sel, key, nd):
+        return ", ".join(f"{r[key]:.{nd}f}{'*' if r['disturbed'] else ''}" for r in sel)
+
+    def quietest(sel, key):
+        calm = [r[key] for r in sel if not r["disturbed"]]
+        return (min(calm), True) if calm else (min(r[key] for r in sel), False)
+
+    def lag_cell(sel, key):
         if not sel:
             return "–"
-        vals = ", ".join(f"{r[key]:.{nd}f}{'*' if r['disturbed'] else ''}" for r in sel)
-        return f"**{min(r[key] for r in sel):.{nd}f}** ({vals})"
+        v, calm = quietest(sel, key)
+        return (f"**{v:.3f}**" if calm else f"*{v:.3f}*") + f" ({values(sel, key, 3)})"
+
+    def cpu_of(sel):
+        calm = [r["cpu_per_1k"] for r in sel if not r["disturbed"]]
+        return median(calm)
 
     lag_rates = sorted({r["rate"] for r in rs if r["role"] == "lag"})
     if lag_rates:
@@ -121,7 +138,7 @@ def report(results_path):
             cells = []
             for rate in lag_rates:
                 sel = [r for r in rs if r["bin"] == b and r["role"] == "lag" and r["rate"] == rate]
-                cells += [cell(sel, "lag_p50_ms", 3), cell(sel, "lag_p99_ms", 3)]
+                cells += [lag_cell(sel, "lag_p50_ms"), lag_cell(sel, "lag_p99_ms")]
             p(f"| {b} | " + " | ".join(cells) + " |")
         p("")
     cpu = [r for r in rs if r["role"] == "cpu"]
@@ -129,16 +146,24 @@ def report(results_path):
         rate = cpu[0]["rate"]
         # CPU is compared with tokio's timer wheel when it was measured (a binary named "wheel").
         ref = "wheel" if any(r["bin"] == "wheel" for r in cpu) else cpu[0]["bin"]
-        base = min(r["cpu_per_1k"] for r in cpu if r["bin"] == ref)
-        p(f"| binary | {rate:g} signups/s: gen CPU-s per 1 000 signups | lag p50 ms | lag p99 ms | CPU ÷ {ref}'s (quietest) |")
-        p("|---|---:|---:|---:|---:|")
+        base = cpu_of([r for r in cpu if r["bin"] == ref])
+        p(f"| binary | {rate:g} signups/s: gen CPU-s per 1 000 signups, median of undisturbed runs | "
+          f"CPU ÷ {ref}'s | generator sleeps per 1 000 signups (voluntary context switches) | "
+          "lag p50 ms | lag p99 ms |")
+        p("|---|---:|---:|---:|---:|---:|")
         for b in bins:
             sel = [r for r in cpu if r["bin"] == b]
             if not sel:
                 continue
-            best = min(r["cpu_per_1k"] for r in sel)
-            p(f"| {b} | {cell(sel, 'cpu_per_1k', 3)} | {cell(sel, 'lag_p50_ms', 3)} | "
-              f"{cell(sel, 'lag_p99_ms', 3)} | {best / base:.3f} |")
+            mine = cpu_of(sel)
+            slept = [r for r in sel if "sleeps_per_1k" in r]
+            calm = [r["sleeps_per_1k"] for r in slept if not r["disturbed"]]
+            p(f"| {b} | " + (f"**{mine:.3f}**" if mine is not None else "–")
+              + f" ({values(sel, 'cpu_per_1k', 3)}) | "
+              + (f"{mine / base:.3f}" if mine is not None and base else "–") + " | "
+              + (f"{median(calm):.0f} ({values(slept, 'sleeps_per_1k', 0)})" if calm else
+                 (f"({values(slept, 'sleeps_per_1k', 0)})" if slept else "–"))
+              + f" | {lag_cell(sel, 'lag_p50_ms')} | {lag_cell(sel, 'lag_p99_ms')} |")
         p("")
     print("\n".join(out))
     return 0
@@ -149,7 +174,7 @@ def main(argv):
     if cmd == "eval":
         return evaluate(args[0], args[1], args[2:])
     if cmd == "report":
-        return report(args[0])
+        return report(*args)
     print(__doc__, file=sys.stderr)
     return 2
 
