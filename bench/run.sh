@@ -400,13 +400,13 @@ fi
 
 # ---------------------------------------------------------------------------------------------
 # timer (PARTS=timer, not in the default PARTS): schedule lag at low rates and CPU per signup at
-# TIMER_CPU_RATE, for each generator of TIMER_BINS ("name=path ..."; default: the built binary),
+# each of TIMER_CPU_RATES, for each generator of TIMER_BINS ("name=path ..."; default: the built binary),
 # the binaries alternating within each of TIMER_RUNS rounds (the first one rotating) so that a
 # neighbour's build hits them alike. The target is always the bench's own binary.
 TIMER_RUNS=${TIMER_RUNS:-$([[ $QUICK == 1 ]] && echo 2 || echo 3)}
 TIMER_S=${TIMER_S:-$([[ $QUICK == 1 ]] && echo 5 || echo 10)}
 TIMER_LAG_RATES=${TIMER_LAG_RATES:-20 100 200}   # signups/s: 100, 500 and 1 000 timer-started ops/s
-TIMER_CPU_RATE=${TIMER_CPU_RATE:-1600}           # signups/s of the CPU step
+TIMER_CPU_RATES=${TIMER_CPU_RATES:-1600 800}     # signups/s of the CPU steps
 
 # timer_step NAME BINARY ROLE RATE: one signup step at RATE users/s with that generator.
 timer_step() {
@@ -443,7 +443,7 @@ if [[ " $PARTS " == *" timer "* ]]; then
     TIMER_NAMES+=("${spec%%=*}") TIMER_PATHS+=("$OUT/inrush-${spec%%=*}")
   done
   py meta "$RESULTS" "timer_bins=${TIMER_BINS:-$REV=$BIN}" "timer_s=$TIMER_S" "timer_runs=$TIMER_RUNS"
-  log "timer: ${TIMER_NAMES[*]}, $TIMER_RUNS rounds of ${TIMER_S}s steps at $TIMER_LAG_RATES signups/s (lag) and $TIMER_CPU_RATE/s (CPU)"
+  log "timer: ${TIMER_NAMES[*]}, $TIMER_RUNS rounds of ${TIMER_S}s steps at $TIMER_LAG_RATES signups/s (lag) and $TIMER_CPU_RATES signups/s (CPU)"
   n=${#TIMER_NAMES[@]}
   for ((round = 0; round < TIMER_RUNS; round++)); do
     for ((k = 0; k < n; k++)); do
@@ -451,7 +451,9 @@ if [[ " $PARTS " == *" timer "* ]]; then
       for rate in $TIMER_LAG_RATES; do
         timer_step "${TIMER_NAMES[i]}" "${TIMER_PATHS[i]}" lag "$rate"
       done
-      timer_step "${TIMER_NAMES[i]}" "${TIMER_PATHS[i]}" cpu "$TIMER_CPU_RATE"
+      for rate in $TIMER_CPU_RATES; do
+        timer_step "${TIMER_NAMES[i]}" "${TIMER_PATHS[i]}" cpu "$rate"
+      done
     done
   done
 fi

@@ -141,9 +141,8 @@ def report(*results_paths):
                 cells += [lag_cell(sel, "lag_p50_ms"), lag_cell(sel, "lag_p99_ms")]
             p(f"| {b} | " + " | ".join(cells) + " |")
         p("")
-    cpu = [r for r in rs if r["role"] == "cpu"]
-    if cpu:
-        rate = cpu[0]["rate"]
+    for rate in sorted({r["rate"] for r in rs if r["role"] == "cpu"}, reverse=True):
+        cpu = [r for r in rs if r["role"] == "cpu" and r["rate"] == rate]
         # CPU is compared with tokio's timer wheel when it was measured (a binary named "wheel").
         ref = "wheel" if any(r["bin"] == "wheel" for r in cpu) else cpu[0]["bin"]
         base = cpu_of([r for r in cpu if r["bin"] == ref])
