@@ -90,7 +90,10 @@ def median(xs):
 
 def report(*results_paths):
     recs = [json.loads(l) for path in results_paths for l in open(path) if l.strip()]
-    rs = [r for r in recs if r["kind"] == "timer" and "cpu_s" in r and not r.get("reasons")]
+    # A lag step that dropped arrivals or failed requests did not hold its rate: left out. A CPU
+    # step is kept when only arrivals went unstarted (CPU is per started user), marked `†`.
+    rs = [r for r in recs if r["kind"] == "timer" and "cpu_s" in r and not r.get("errors")
+          and (r["role"] == "cpu" or not r.get("reasons"))]
     if not rs:
         return 0
     bins = list(dict.fromkeys(r["bin"] for r in rs))
@@ -104,7 +107,8 @@ def report(*results_paths):
     p("")
     p(f"Signup steps of {meta.get('timer_s', '?')} s (5 timer-started operations per user) against a "
       f"fresh target per step, the binaries alternating (`{meta.get('timer_bins', '?')}`); "
-      f"{len(results_paths)} result file(s). Steps with errors or unstarted arrivals are left out. "
+      f"{len(results_paths)} result file(s). Steps with errors are left out, and lag steps with "
+      "unstarted arrivals (a CPU step's are marked `†`: CPU is per started user). "
       "Lag cells: the quietest run — the minimum over the undisturbed runs (other load on a pinned "
       "core ≤ 0.10 CPU-s/s) of the step's percentile, or over all runs in italics when every run was "
       "disturbed. CPU cells: the median of the undisturbed runs (other load lowers CPU per signup: "
@@ -113,7 +117,8 @@ def report(*results_paths):
     p("")
 
     def values(sel, key, nd):
-        return ", ".join(f"{r[key]:.{nd}f}{'*' if r['disturbed'] else ''}" for r in sel)
+        return ", ".join(f"{r[key]:.{nd}f}{'*' if r['disturbed'] else ''}{'†' if r.get('reasons') else ''}"
+                         for r in sel)
 
     def quietest(sel, key):
         calm = [r[key] for r in sel if not r["disturbed"]]
