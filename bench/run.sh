@@ -399,6 +399,66 @@ if [[ " $PARTS " == *" soak "* ]]; then
 fi
 
 # ---------------------------------------------------------------------------------------------
+# timer (PARTS=timer, not in the default PARTS): schedule lag at low rates and CPU per signup at
+# each of TIMER_CPU_RATES, for each generator of TIMER_BINS ("name=path ..."; default: the built binary),
+# the binaries alternating within each of TIMER_RUNS rounds (the first one rotating) so that a
+# neighbour's build hits them alike. The target is always the bench's own binary.
+TIMER_RUNS=${TIMER_RUNS:-$([[ $QUICK == 1 ]] && echo 2 || echo 3)}
+TIMER_S=${TIMER_S:-$([[ $QUICK == 1 ]] && echo 5 || echo 10)}
+TIMER_LAG_RATES=${TIMER_LAG_RATES:-20 100 200}   # signups/s: 100, 500 and 1 000 timer-started ops/s
+TIMER_CPU_RATES=${TIMER_CPU_RATES:-1600 800}     # signups/s of the CPU steps
+
+# timer_step NAME BINARY ROLE RATE: one signup step at RATE users/s with that generator.
+timer_step() {
+  local name=$1 gen=$2 role=$3 rate=$4 f="$SCEN/signup-$4-${TIMER_S}s.toml" rc=0 measured
+  STEP=$((STEP + 1))
+  local seed=$((1000 + STEP)) dir="$OUT/steps/$STEP-timer-$name-$rate"
+  [[ -f $f ]] || py signup-scenario "$rate" "$TIMER_S" >"$f"
+  py wait-quiet "$QUIET_WAIT" "$GEN_CORE" "$TARGET_CORE"
+  start_target "$STEP"
+  measure_begin
+  # The generator's voluntary context switches (getrusage of the finished child): how often its
+  # threads went to sleep, i.e. how often something had to wake them — the cost the timer's
+  # policy sets, counted without the noise that other load puts into CPU time.
+  timeout --signal=INT --kill-after=10 $((TIMER_S + 60)) python3 -c '
+import resource, subprocess, sys
+rc = subprocess.call(sys.argv[2:])
+r = resource.getrusage(resource.RUSAGE_CHILDREN)
+open(sys.argv[1], "w").write(f"sleeps={r.ru_nvcsw} preempted={r.ru_nivcsw}\n"); sys.exit(rc)' \
+    "$OUT/logs/run-$STEP.rusage" taskset -c "$GEN_CORE" "$gen" run "$f" --target "http://127.0.0.1:$PORT" \
+    --out "$dir" --workers 1 --quiet --seed "$seed" "${ACCEPT_OVERLOAD[@]}" >"$OUT/logs/run-$STEP.log" 2>&1 || rc=$?
+  measured=$(measure_end)
+  stop_target
+  # shellcheck disable=SC2086,SC2046
+  python3 "$ROOT/bench/timer.py" eval "$dir/summary.json" "$RESULTS" "bin=$name" "role=$role" \
+    "rate=$rate" "seed=$seed" "rc=$rc" $measured $(cat "$OUT/logs/run-$STEP.rusage" 2>/dev/null) || true
+}
+
+if [[ " $PARTS " == *" timer "* ]]; then
+  read -r -a TIMER_SPECS <<<"${TIMER_BINS:-$REV=$BIN}"
+  TIMER_NAMES=() TIMER_PATHS=()
+  for spec in "${TIMER_SPECS[@]}"; do
+    # A private copy of each, as of the built binary above.
+    cp "${spec#*=}" "$OUT/inrush-${spec%%=*}"
+    TIMER_NAMES+=("${spec%%=*}") TIMER_PATHS+=("$OUT/inrush-${spec%%=*}")
+  done
+  py meta "$RESULTS" "timer_bins=${TIMER_BINS:-$REV=$BIN}" "timer_s=$TIMER_S" "timer_runs=$TIMER_RUNS"
+  log "timer: ${TIMER_NAMES[*]}, $TIMER_RUNS rounds of ${TIMER_S}s steps at $TIMER_LAG_RATES signups/s (lag) and $TIMER_CPU_RATES signups/s (CPU)"
+  n=${#TIMER_NAMES[@]}
+  for ((round = 0; round < TIMER_RUNS; round++)); do
+    for ((k = 0; k < n; k++)); do
+      i=$(((round + k) % n))
+      for rate in $TIMER_LAG_RATES; do
+        timer_step "${TIMER_NAMES[i]}" "${TIMER_PATHS[i]}" lag "$rate"
+      done
+      for rate in $TIMER_CPU_RATES; do
+        timer_step "${TIMER_NAMES[i]}" "${TIMER_PATHS[i]}" cpu "$rate"
+      done
+    done
+  done
+fi
+
+# ---------------------------------------------------------------------------------------------
 # keepalive_step SCHEME: KA_USERS users send GET /healthz back to back on one keep-alive
 # connection each for KA_S seconds, against a fresh target served over SCHEME (http or https).
 keepalive_step() {
@@ -435,6 +495,7 @@ fi
 # ---------------------------------------------------------------------------------------------
 py meta "$RESULTS" "wall_s=$(($(date +%s) - T_START))"
 py report "$RESULTS" >"$REPORT"
+python3 "$ROOT/bench/timer.py" report "$RESULTS" >>"$REPORT"
 echo
 cat "$REPORT"
 echo

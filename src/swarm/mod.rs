@@ -97,8 +97,13 @@ impl WorkerCtx {
             inflight: Cell::new(0),
             away: Cell::new(0),
             idle: tokio::sync::Notify::new(),
-            // Without a timerfd (not Linux-like), tokio's millisecond timer does the job.
-            clock: clock::Clock::new().ok(),
+            // Without a timerfd (not Linux-like), tokio's millisecond timer does the job; the
+            // `tokio-timer` feature forces it, for the bench's baseline (bench/README.md).
+            clock: if cfg!(feature = "tokio-timer") {
+                None
+            } else {
+                clock::Clock::new().ok()
+            },
         }
     }
 

@@ -3,14 +3,16 @@
 //! tokio's timer wheel has 1 ms slots and rounds every deadline up to the next slot, so an
 //! operation meant for t starts up to ~2 ms late: that is a floor under the schedule lag a
 //! generator can show, and it is the generator's, not the target's. Here one `timerfd` per
-//! worker is armed for the earliest pending deadline plus a 500 µs slack (nanosecond resolution,
-//! woken by the same epoll that drives the worker's sockets — no spinning, no extra thread), and
-//! a heap of (deadline, waker) pairs holds the rest; a wake-up ends every sleep that is due. A dropped sleep leaves its entry behind; it wakes its
-//! task once, spuriously, at its deadline, which every waiter tolerates.
+//! worker (nanosecond resolution, woken by the same epoll that drives the worker's sockets — no
+//! spinning, no extra thread) is armed for the earliest pending deadline, and a wake-up ends
+//! every sleep that is due; when deadlines come faster than a budget of wake-ups allows, the
+//! wake-ups are spaced instead and each ends more of them ([`timetable`] decides, and says why).
+//! A dropped sleep leaves its entry behind; it wakes its task once, spuriously, at its deadline,
+//! which every waiter tolerates.
+
+pub mod timetable;
 
 use std::cell::{Cell, RefCell};
-use std::cmp::{Ordering, Reverse};
-use std::collections::BinaryHeap;
 use std::future::Future;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -20,40 +22,15 @@ use std::time::Instant;
 
 use tokio::io::unix::AsyncFd;
 
-struct Entry {
-    at: Instant,
-    waker: Waker,
-}
+use timetable::Timetable;
 
-impl PartialEq for Entry {
-    fn eq(&self, other: &Self) -> bool {
-        self.at == other.at
-    }
-}
-impl Eq for Entry {}
-impl PartialOrd for Entry {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Entry {
-    fn cmp(&self, other: &Self) -> Ordering {
-        self.at.cmp(&other.at)
-    }
-}
-
-/// How late a sleep may end so that deadlines close together share one wake-up. Each wake-up of an
-/// idle worker costs tens of microseconds of CPU (on a VM, an exit and a re-entry). Measured at
-/// 1 600 signups/s on one core (CPU-s per 1 000 signups / schedule lag p50): one wake-up per
-/// deadline 0.48 / 0.11 ms; 250 µs slack 0.40 / 0.29 ms; 500 µs 0.37 / 0.43 ms; tokio's 1 ms
-/// wheel 0.34 / 0.90 ms (p99 2–4 ms even when idle).
-pub const SLACK: std::time::Duration = std::time::Duration::from_micros(SLACK_US);
-const SLACK_US: u64 = 500;
+/// The longest the clock makes a due deadline wait by design (for a wake-up the budget allows).
+pub const SLACK: std::time::Duration = timetable::PERIOD;
 
 pub struct Clock {
     fd: AsyncFd<OwnedFd>,
-    pending: RefCell<BinaryHeap<Reverse<Entry>>>,
-    /// The deadline the timerfd is armed for.
+    table: RefCell<Timetable<Waker>>,
+    /// The instant the timerfd is armed for.
     armed: Cell<Option<Instant>>,
 }
 
@@ -77,7 +54,7 @@ impl Clock {
             .map_err(io::Error::from)?;
         Ok(Clock {
             fd,
-            pending: RefCell::new(BinaryHeap::new()),
+            table: RefCell::new(Timetable::new()),
             armed: Cell::new(None),
         })
     }
@@ -114,10 +91,15 @@ impl Clock {
     }
 
     fn register(&self, at: Instant, waker: Waker) {
-        self.pending.borrow_mut().push(Reverse(Entry { at, waker }));
-        let latest = at + SLACK;
-        if self.armed.get().is_none_or(|armed| armed > latest) {
-            self.arm(latest);
+        let wake_at = {
+            let mut table = self.table.borrow_mut();
+            table.add(at, waker);
+            table.wake_at()
+        };
+        if let Some(wake_at) = wake_at {
+            if self.armed.get().is_none_or(|armed| armed > wake_at) {
+                self.arm(wake_at);
+            }
         }
     }
 
@@ -127,37 +109,31 @@ impl Clock {
             let Ok(mut guard) = self.fd.readable().await else {
                 return;
             };
-            // Reading clears the expiration count; WouldBlock clears tokio's readiness.
-            let _ = guard.try_io(|fd| {
-                let mut expirations = 0u64;
-                // SAFETY: reads 8 bytes into a u64, as timerfd requires.
-                let n = unsafe {
-                    libc::read(
-                        fd.as_raw_fd(),
-                        (&mut expirations as *mut u64).cast(),
-                        std::mem::size_of::<u64>(),
-                    )
-                };
-                if n < 0 {
-                    Err(io::Error::last_os_error())
-                } else {
-                    Ok(())
-                }
-            });
+            // Reading clears the expiration count. tokio's readiness is cleared too, or the next
+            // `readable()` would return at once: a second pass per expiration, with a read that
+            // fails, a re-arm and a wake-up counted against the budget for nothing. (An expiration
+            // after the read is a new edge, which clearing this guard's readiness keeps.)
+            let mut expirations = 0u64;
+            // SAFETY: reads 8 bytes into a u64, as timerfd requires.
+            let n = unsafe {
+                libc::read(
+                    guard.get_inner().as_raw_fd(),
+                    (&mut expirations as *mut u64).cast(),
+                    std::mem::size_of::<u64>(),
+                )
+            };
+            guard.clear_ready();
+            if n < 0 {
+                // Not due after all (WouldBlock): nothing woke, nothing to do.
+                continue;
+            }
             self.armed.set(None);
-            let now = Instant::now();
-            let mut due = Vec::new();
-            let next = {
-                let mut pending = self.pending.borrow_mut();
-                while pending.peek().is_some_and(|Reverse(e)| e.at <= now) {
-                    if let Some(Reverse(e)) = pending.pop() {
-                        due.push(e.waker);
-                    }
-                }
-                pending.peek().map(|Reverse(e)| e.at)
+            let (due, next) = {
+                let mut table = self.table.borrow_mut();
+                (table.wake(Instant::now()), table.wake_at())
             };
             if let Some(at) = next {
-                self.arm(at + SLACK);
+                self.arm(at);
             }
             for waker in due {
                 waker.wake();
@@ -221,7 +197,7 @@ mod tests {
             let start = Instant::now();
             let order = Rc::new(RefCell::new(Vec::new()));
             let mut tasks = Vec::new();
-            // Further apart than the slack, so each has its own wake-up.
+            // Each has its own wake-up: they are sparse, well within the wake-up budget.
             for ms in [30u64, 10, 20, 5] {
                 let (clock, order) = (clock.clone(), order.clone());
                 let at = start + Duration::from_millis(ms);
