@@ -84,6 +84,12 @@ pub struct Timetable<T> {
     budget: Budget,
 }
 
+impl<T> Default for Timetable<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl<T> Timetable<T> {
     /// A timetable with the shipped budget ([`PERIOD`], [`BURST`]).
     pub fn new() -> Self {
