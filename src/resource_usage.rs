@@ -8,10 +8,15 @@ pub fn process_cpu_and_peak_rss() -> (f64, f64) {
         return (0.0, 0.0);
     }
     let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    // ru_maxrss is in KiB on Linux.
+    // ru_maxrss is in KiB on Linux and the BSDs, in bytes on macOS.
+    let kib = if cfg!(target_os = "macos") {
+        1024.0
+    } else {
+        1.0
+    };
     (
         secs(usage.ru_utime) + secs(usage.ru_stime),
-        usage.ru_maxrss as f64 / 1024.0,
+        usage.ru_maxrss as f64 / kib / 1024.0,
     )
 }
 

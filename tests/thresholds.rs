@@ -2,6 +2,7 @@
 
 mod common;
 
+use std::os::unix::process::CommandExt;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -286,7 +287,17 @@ fn an_interrupted_run_exits_three_with_its_report() {
         .iter()
         .map(|&(name, signal, times)| {
             let out = scratch.out(name);
-            let child = inrush()
+            let mut command = inrush();
+            // A test run under `nohup` (which ignores SIGHUP, and inrush keeps it ignored, as
+            // asked) must still test the handler: the child starts with the default action.
+            // SAFETY: between fork and exec only async-signal-safe `signal` is called.
+            unsafe {
+                command.pre_exec(|| {
+                    libc::signal(libc::SIGHUP, libc::SIG_DFL);
+                    Ok(())
+                });
+            }
+            let child = command
                 .args([
                     "run",
                     "scenarios/quickstart.toml",

@@ -10,12 +10,13 @@
 //! A dropped sleep leaves its entry behind; it wakes its task once, spuriously, at its deadline,
 //! which every waiter tolerates.
 
+mod timerfd;
 pub mod timetable;
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
@@ -37,18 +38,7 @@ pub struct Clock {
 impl Clock {
     /// A clock for the current worker; call it inside a tokio runtime with I/O enabled.
     pub fn new() -> io::Result<Clock> {
-        // SAFETY: plain syscall; the descriptor it returns is owned by the OwnedFd below.
-        let fd = unsafe {
-            libc::timerfd_create(
-                libc::CLOCK_MONOTONIC,
-                libc::TFD_NONBLOCK | libc::TFD_CLOEXEC,
-            )
-        };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `fd` is a fresh descriptor nobody else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let fd = timerfd::create()?;
         // SAFETY: the OwnedFd keeps the descriptor open and the same for the AsyncFd's life.
         let fd = unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }
             .map_err(io::Error::from)?;
@@ -69,23 +59,10 @@ impl Clock {
     }
 
     fn arm(&self, at: Instant) {
-        let wait = at.saturating_duration_since(Instant::now());
-        // A zero value would disarm the timer: a deadline already due fires after 1 ns.
-        let nanos = wait.as_nanos().max(1);
-        let spec = libc::itimerspec {
-            it_interval: libc::timespec {
-                tv_sec: 0,
-                tv_nsec: 0,
-            },
-            it_value: libc::timespec {
-                tv_sec: (nanos / 1_000_000_000) as libc::time_t,
-                tv_nsec: (nanos % 1_000_000_000) as libc::c_long,
-            },
-        };
-        // SAFETY: valid descriptor and a fully initialised itimerspec.
-        let r =
-            unsafe { libc::timerfd_settime(self.fd.as_raw_fd(), 0, &spec, std::ptr::null_mut()) };
-        if r == 0 {
+        if timerfd::arm(
+            self.fd.get_ref(),
+            at.saturating_duration_since(Instant::now()),
+        ) {
             self.armed.set(Some(at));
         }
     }
@@ -113,17 +90,9 @@ impl Clock {
             // `readable()` would return at once: a second pass per expiration, with a read that
             // fails, a re-arm and a wake-up counted against the budget for nothing. (An expiration
             // after the read is a new edge, which clearing this guard's readiness keeps.)
-            let mut expirations = 0u64;
-            // SAFETY: reads 8 bytes into a u64, as timerfd requires.
-            let n = unsafe {
-                libc::read(
-                    guard.get_inner().as_raw_fd(),
-                    (&mut expirations as *mut u64).cast(),
-                    std::mem::size_of::<u64>(),
-                )
-            };
+            let expired = timerfd::expired(guard.get_inner());
             guard.clear_ready();
-            if n < 0 {
+            if !expired {
                 // Not due after all (WouldBlock): nothing woke, nothing to do.
                 continue;
             }
