@@ -155,6 +155,18 @@ pub struct RunArgs {
     /// against a new server. Bodies are cut at 2 KiB; env.* values are masked
     #[arg(long, value_name = "N", env = "INRUSH_TRACE")]
     pub trace: Option<u64>,
+    /// Write the run as JSON lines while it goes on (one line per interval and per metric;
+    /// schema in docs/live.md) to FILE, or to stdout with '-' (the summary table is then left out)
+    #[arg(long, value_name = "FILE|-", env = "INRUSH_STREAM")]
+    pub stream: Option<PathBuf>,
+    /// Serve Prometheus metrics at http://ADDR/metrics during the run, e.g. 127.0.0.1:9091
+    /// (port 0: the OS picks one; the address is printed)
+    #[arg(long, value_name = "ADDR", env = "INRUSH_METRICS")]
+    pub metrics: Option<String>,
+    /// Keep --metrics serving for D after the run ends (its final values and verdict), e.g. 30s,
+    /// so a scraper gets the last interval; Ctrl-C ends the wait
+    #[arg(long, value_name = "D", value_parser = duration, requires = "metrics", env = "INRUSH_HOLD")]
+    pub hold: Option<Duration>,
 }
 
 /// What the command line changes in a scenario as it is read: `-e` values for its `env.*`

@@ -31,6 +31,11 @@ fn main() -> ExitCode {
                 memory_budget: args.memory_budget,
                 force: args.force,
                 trace: args.trace,
+                live: inrush::run::LiveOptions {
+                    stream: args.stream,
+                    metrics: args.metrics,
+                    hold: args.hold,
+                },
             })
             .map(|outcome| exit_code(outcome.summary.verdict))
         }),

@@ -2,6 +2,7 @@
 //! and write the run directory. The only place where the pieces meet.
 
 mod directory;
+mod live;
 mod signals;
 mod summary;
 mod worker;
@@ -51,6 +52,19 @@ pub struct RunOptions {
     /// `--trace N`: write every request, response and frame of N sampled users to
     /// `trace.jsonl` (see `swarm::trace`).
     pub trace: Option<u64>,
+    /// Live outputs besides the progress display.
+    pub live: LiveOptions,
+}
+
+/// `--stream`, `--metrics`, `--hold`: the run seen while it goes on (docs/live.md).
+#[derive(Debug, Clone, Default)]
+pub struct LiveOptions {
+    /// JSON lines to this file, or stdout for `-`.
+    pub stream: Option<PathBuf>,
+    /// A Prometheus scrape endpoint on this address.
+    pub metrics: Option<String>,
+    /// How long the endpoint stays up after the run.
+    pub hold: Option<Duration>,
 }
 
 #[derive(Debug)]
@@ -286,6 +300,7 @@ async fn run_swarm(
     limit_warnings: Vec<String>,
     memory_cap: Option<u64>,
 ) -> Result<Outcome, Error> {
+    let mut live = live::Live::open(&opts.live, opts.quiet).await?;
     let target = match TargetHandle::start(&plan).await {
         Ok(target) => target,
         Err(NoTarget::Unreachable(why)) => {
@@ -330,6 +345,14 @@ async fn run_swarm(
     )?);
     let ending = {
         let mut sinks = live_sinks(&plan, &mut hlog, started_at + LEAD, opts.quiet)?;
+        let regions: Vec<String> = plan.regions.names().map(String::from).collect();
+        let (stream, prometheus) = live.sinks(&regions);
+        if let Some(s) = stream {
+            sinks.push(Box::new(s));
+        }
+        if let Some(p) = prometheus {
+            sinks.push(Box::new(p));
+        }
         let ending = collect(
             &plan,
             &shared,
@@ -389,7 +412,8 @@ async fn run_swarm(
     set_verdict(&mut summary, &plan, ending);
     let timeline = collector.take_timeline()?;
     crate::report::write_all(&dir, &summary, &timeline)?;
-    show(&summary, &dir, opts.quiet);
+    show(&summary, &dir, opts.quiet || live.stream_on_stdout);
+    live.after(&summary).await;
     Ok(Outcome {
         dir,
         summary,

@@ -65,6 +65,7 @@ fn run_checked(
         memory_budget: None,
         force: false,
         trace: None,
+        live: Default::default(),
     })
     .expect("run completes");
     assert_arrivals_accounted(&outcome.summary, &out);

@@ -1,5 +1,5 @@
 //! Live outputs: consumers of each merged interval while the run goes on (the hlog writer, the
-//! progress display; later a Prometheus endpoint or a dashboard). The run loop hands every
+//! progress display, `--stream`'s JSON lines, `--metrics`' Prometheus endpoint). The run loop hands every
 //! interval to each registered [`IntervalSink`] and knows nothing else about them.
 //!
 //! Adding one: a new file here with a type implementing [`IntervalSink`], its `mod` line below,
@@ -7,6 +7,8 @@
 
 pub mod hlog;
 pub mod progress;
+pub mod prometheus;
+pub mod stream;
 
 use crate::error::Error;
 use crate::metrics::collector::Interval;
