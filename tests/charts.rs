@@ -3,8 +3,15 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use inrush::report::chart::ChartError;
+
 use inrush::metrics::timeline::{IntervalMetric, IntervalPoint, PhaseSpan, Timeline};
-use inrush::report::chart::{choose_y_scale, render_all, YScale};
+use inrush::report::chart::{choose_y_scale, Annotations, YScale};
+
+/// Draws the run's charts over time without a summary: panels in name order, no threshold lines.
+fn render_all(dir: &Path, timeline: &Timeline) -> Result<Vec<PathBuf>, ChartError> {
+    inrush::report::chart::render_all(dir, timeline, &Annotations::default())
+}
 
 /// A fresh directory under the system temp dir, unique per test (and per process).
 fn out_dir(test: &str) -> PathBuf {
@@ -82,7 +89,7 @@ fn synthetic(names: [&str; 3]) -> Timeline {
 }
 
 const NAMES: [&str; 3] = ["register", "verify", "message_delivery"];
-const STEMS: [&str; 3] = ["latency", "throughput", "users"];
+const STEMS: [&str; 4] = ["latency", "throughput", "users", "lag"];
 
 fn png_size(path: &Path) -> (u32, u32) {
     let bytes = std::fs::read(path).expect("read png");
@@ -108,8 +115,8 @@ fn svg_size(svg: &str) -> (u32, u32) {
     (attr("width"), attr("height"))
 }
 
-fn assert_six_files(dir: &Path, written: &[PathBuf]) {
-    assert_eq!(written.len(), 6, "{written:?}");
+fn assert_chart_files(dir: &Path, written: &[PathBuf]) {
+    assert_eq!(written.len(), 2 * STEMS.len(), "{written:?}");
     for stem in STEMS {
         for ext in ["png", "svg"] {
             let path = dir.join(format!("{stem}.{ext}"));
@@ -120,10 +127,10 @@ fn assert_six_files(dir: &Path, written: &[PathBuf]) {
 }
 
 #[test]
-fn renders_six_valid_files_with_phase_and_metric_text() {
+fn renders_valid_files_with_phase_and_metric_text() {
     let dir = out_dir("full");
     let written = render_all(&dir, &synthetic(NAMES)).expect("render");
-    assert_six_files(&dir, &written);
+    assert_chart_files(&dir, &written);
     for stem in STEMS {
         let svg = std::fs::read_to_string(dir.join(format!("{stem}.svg"))).expect("read svg");
         assert!(svg.contains("<svg"), "{stem}.svg is not SVG");
@@ -134,7 +141,7 @@ fn renders_six_valid_files_with_phase_and_metric_text() {
         for phase in PHASES {
             assert!(svg.contains(phase), "{stem}.svg lacks phase {phase}");
         }
-        if stem != "users" {
+        if stem == "latency" || stem == "throughput" {
             for name in NAMES {
                 assert!(svg.contains(name), "{stem}.svg lacks metric {name}");
             }
@@ -146,7 +153,7 @@ fn renders_six_valid_files_with_phase_and_metric_text() {
         "p90",
         "p99",
         "max",
-        "latency (ms)",
+        "latency, ms",
         "time since start (s)",
     ] {
         assert!(latency.contains(label), "latency.svg lacks {label}");
@@ -214,7 +221,7 @@ fn glyphs_are_rasterized_into_png() {
 fn empty_timeline_renders_no_data_charts() {
     let dir = out_dir("empty");
     let written = render_all(&dir, &Timeline::default()).expect("render empty");
-    assert_six_files(&dir, &written);
+    assert_chart_files(&dir, &written);
     let svg = std::fs::read_to_string(dir.join("latency.svg")).expect("read svg");
     assert!(svg.contains("no data"));
     for stem in STEMS {
@@ -229,7 +236,7 @@ fn single_point_renders() {
     let mut timeline = synthetic(NAMES);
     timeline.points.truncate(1);
     let written = render_all(&dir, &timeline).expect("render single point");
-    assert_six_files(&dir, &written);
+    assert_chart_files(&dir, &written);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -285,7 +292,7 @@ fn awkward_data_renders() {
     let dir = out_dir("awkward");
     let timeline = awkward();
     let written = render_all(&dir, &timeline).expect("render awkward data");
-    assert_six_files(&dir, &written);
+    assert_chart_files(&dir, &written);
 
     let all_zero = Timeline {
         points: (0..5)
@@ -374,5 +381,275 @@ fn many_metrics_are_capped_to_a_readable_chart() {
     assert!(h <= 6000, "latency chart is {h} px tall");
     let svg = std::fs::read_to_string(dir.join("throughput.svg")).expect("read svg");
     assert!(svg.contains("of 103 metrics"), "truncation is not stated");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The text of every `<text>` element of an SVG, in document (drawing) order, unescaped.
+fn svg_texts(svg: &str) -> Vec<String> {
+    let mut texts = Vec::new();
+    let mut rest = svg;
+    while let Some(at) = rest.find("<text") {
+        rest = &rest[at..];
+        let Some(open_end) = rest.find('>') else {
+            break;
+        };
+        let Some(close) = rest.find("</text>") else {
+            break;
+        };
+        let raw = rest[open_end + 1..close].trim();
+        texts.push(
+            raw.replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&quot;", "\"")
+                .replace("&#39;", "'")
+                .replace("&amp;", "&"),
+        );
+        rest = &rest[close..];
+    }
+    texts
+}
+
+fn read_texts(dir: &Path, stem: &str) -> Vec<String> {
+    svg_texts(&std::fs::read_to_string(dir.join(format!("{stem}.svg"))).expect("read svg"))
+}
+
+/// Where the text element equal to `text` first comes (panel titles are drawn in panel order).
+fn position(texts: &[String], text: &str) -> usize {
+    texts
+        .iter()
+        .position(|t| t == text)
+        .unwrap_or_else(|| panic!("no text {text:?} in {texts:?}"))
+}
+
+/// The synthetic run with the generator's lags recorded, as a real run's timeline has them.
+fn with_lags(mut timeline: Timeline) -> Timeline {
+    for p in &mut timeline.points {
+        p.metrics
+            .insert("schedule_lag".to_string(), metric(90, 0, 0.05));
+        p.metrics
+            .insert("loop_lag".to_string(), metric(400, 0, 0.2));
+    }
+    timeline
+}
+
+/// A summary whose metrics are declared `register`, `verify` (the fixture's flow order, not
+/// the alphabet's when `verify` comes first) with latency and other thresholds.
+fn annotated(order: &[&str], thresholds: &[(&str, bool)]) -> Annotations {
+    let mut s: inrush::report::summary::Summary =
+        serde_json::from_str(include_str!("fixtures/summary.json")).expect("fixture");
+    let template = s.metrics["register"].clone();
+    s.metrics.clear();
+    for name in order {
+        s.metrics.insert(name.to_string(), template.clone());
+    }
+    s.thresholds = thresholds
+        .iter()
+        .map(|&(expr, passed)| inrush::report::summary::ThresholdResult {
+            expr: expr.to_string(),
+            observed: Some(1.0),
+            unit: Default::default(),
+            passed,
+        })
+        .collect();
+    Annotations::of(&s)
+}
+
+#[test]
+fn panels_follow_the_flow_and_lags_have_a_chart_of_their_own() {
+    let dir = out_dir("flow-order");
+    // Declared verify, message_delivery, register: neither sorted nor reverse sorted.
+    let notes = annotated(&["verify", "message_delivery", "register"], &[]);
+    render_all_with(&dir, &with_lags(synthetic(NAMES)), &notes);
+    for stem in ["latency", "throughput"] {
+        let texts = read_texts(&dir, stem);
+        let at = |name: &str| {
+            texts
+                .iter()
+                .position(|t| t == name || t.starts_with(&format!("{name} — ")))
+                .unwrap_or_else(|| panic!("{stem}: no panel {name} in {texts:?}"))
+        };
+        assert!(
+            at("verify") < at("message_delivery") && at("message_delivery") < at("register"),
+            "{stem}: panels not in flow order: {texts:?}"
+        );
+        for lag in ["schedule_lag", "loop_lag"] {
+            assert!(
+                !texts.iter().any(|t| t.contains(lag)),
+                "{stem} draws {lag} among the operations"
+            );
+        }
+    }
+    let lag = read_texts(&dir, "lag");
+    assert!(
+        lag.iter().any(|t| t.starts_with("Generator health")),
+        "{lag:?}"
+    );
+    let schedule = lag.iter().position(|t| t.starts_with("schedule_lag: "));
+    let looped = lag.iter().position(|t| t.starts_with("loop_lag: "));
+    assert!(
+        schedule.is_some() && looped.is_some() && schedule < looped,
+        "{lag:?}"
+    );
+    for name in NAMES {
+        assert!(
+            !lag.iter().any(|t| t.contains(name)),
+            "lag.svg shows {name}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn render_all_with(dir: &Path, timeline: &Timeline, notes: &Annotations) {
+    let written =
+        inrush::report::chart::render_all(dir, timeline, notes).expect("render with notes");
+    assert_chart_files(dir, &written);
+}
+
+/// The y axis descriptions of a latency-like chart: every text naming `latency, ms`.
+fn scale_labels(texts: &[String]) -> Vec<&String> {
+    texts
+        .iter()
+        .filter(|t| t.starts_with("latency, ms"))
+        .collect()
+}
+
+#[test]
+fn every_panel_of_a_chart_says_the_same_scale() {
+    let dir = out_dir("scales");
+    // verify's p50 grows from 1 ms to 800 ms in the surge: the whole chart goes log, the steady
+    // panels included.
+    render_all(&dir, &with_lags(synthetic(NAMES))).expect("render");
+    for stem in ["latency", "lag"] {
+        let texts = read_texts(&dir, stem);
+        let labels = scale_labels(&texts);
+        let panels = if stem == "latency" { 3 } else { 2 };
+        assert_eq!(labels.len(), panels, "{stem}: {texts:?}");
+        let want = if stem == "latency" {
+            "latency, ms (log scale)"
+        } else {
+            // Each lag within 8× of itself (p50 to max): linear, though the two panels are
+            // 32× apart, since each panel has its own range.
+            "latency, ms (linear scale)"
+        };
+        assert!(labels.iter().all(|l| *l == want), "{stem}: {labels:?}");
+    }
+
+    // Every metric steady within a factor of 8: every panel linear, and says so.
+    let mut steady = synthetic(NAMES);
+    for p in &mut steady.points {
+        for m in p.metrics.values_mut() {
+            *m = metric(m.count, m.errors, 5.0);
+        }
+    }
+    render_all(&dir, &steady).expect("render steady");
+    let labels: Vec<String> = scale_labels(&read_texts(&dir, "latency"))
+        .into_iter()
+        .cloned()
+        .collect();
+    assert_eq!(labels, ["latency, ms (linear scale)"; 3]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn latency_thresholds_are_drawn_on_the_metric_they_gate() {
+    let dir = out_dir("thresholds");
+    let notes = annotated(
+        &["register", "verify", "message_delivery"],
+        &[
+            ("verify.p99 < 100ms", false),
+            ("surge:register.p(95) <= 2s", true),
+            ("arrivals.lag.p99 < 5ms", true),
+            ("errors.rate < 1%", true),
+            ("verify.count > 10", true),
+        ],
+    );
+    let labels: Vec<(&str, &str, f64)> = notes
+        .lines
+        .iter()
+        .map(|l| (l.metric.as_str(), l.label.as_str(), l.limit_ms))
+        .collect();
+    assert_eq!(
+        labels,
+        [
+            ("verify", "p99 < 100 ms", 100.0),
+            ("register", "surge: p95 ≤ 2000 ms", 2000.0),
+            ("schedule_lag", "p99 < 5 ms", 5.0),
+        ],
+        "only latency statistics get a line"
+    );
+    render_all_with(&dir, &with_lags(synthetic(NAMES)), &notes);
+    let latency = read_texts(&dir, "latency");
+    // Each label inside its own metric's panel: after that panel's title, before the next's.
+    let (register, verify, delivery) = (
+        position(&latency, "register"),
+        position(&latency, "verify"),
+        position(&latency, "message_delivery"),
+    );
+    let line = position(&latency, "p99 < 100 ms");
+    assert!(verify < line && line < delivery, "{latency:?}");
+    let scoped = position(&latency, "surge: p95 ≤ 2000 ms");
+    assert!(register < scoped && scoped < verify, "{latency:?}");
+    assert!(!latency.iter().any(|t| t == "p99 < 5 ms"));
+    let lag = read_texts(&dir, "lag");
+    assert!(lag.iter().any(|t| t == "p99 < 5 ms"), "{lag:?}");
+    for stem in ["throughput", "users"] {
+        let texts = read_texts(&dir, stem);
+        assert!(
+            !texts.iter().any(|t| t.contains(" ms")),
+            "{stem}: {texts:?}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn throughput_has_a_panel_per_operation_and_no_empty_error_panels() {
+    let dir = out_dir("throughput");
+    // Seven operations at the same rate: seven panels, each with its own line.
+    let names: Vec<String> = (0..7).map(|k| format!("step_{k}")).collect();
+    let clean = Timeline {
+        points: (0..20u32)
+            .map(|i| IntervalPoint {
+                start_s: f64::from(i),
+                end_s: f64::from(i + 1),
+                metrics: names
+                    .iter()
+                    .map(|n| (n.clone(), metric(100, 0, 4.0)))
+                    .collect(),
+                ..IntervalPoint::default()
+            })
+            .collect(),
+        phases: Vec::new(),
+    };
+    render_all(&dir, &clean).expect("render clean run");
+    let texts = read_texts(&dir, "throughput");
+    for name in &names {
+        let title = format!("{name} — 2000 operations");
+        assert!(texts.contains(&title), "no panel {title:?} in {texts:?}");
+    }
+    assert_eq!(
+        texts.iter().filter(|t| *t == "operations/s").count(),
+        7,
+        "one y axis per panel: {texts:?}"
+    );
+    for word in ["errors/s", "by class", "failed", "retries"] {
+        assert!(
+            !texts.iter().any(|t| t.contains(word)),
+            "a run without errors draws {word:?}: {texts:?}"
+        );
+    }
+    assert!(texts.iter().any(|t| t.ends_with("no errors")), "{texts:?}");
+
+    // The synthetic run: verify and message_delivery failed, register never did.
+    render_all(&dir, &synthetic(NAMES)).expect("render");
+    let texts = read_texts(&dir, "throughput");
+    assert!(texts
+        .iter()
+        .any(|t| t.starts_with("register — ") && !t.contains("failed")));
+    assert!(texts
+        .iter()
+        .any(|t| t.starts_with("verify — ") && t.ends_with("140 failed")));
+    assert_eq!(texts.iter().filter(|t| *t == "errors/s").count(), 2 + 1);
+    assert!(texts.iter().any(|t| t == "Errors per second by class"));
     let _ = std::fs::remove_dir_all(&dir);
 }

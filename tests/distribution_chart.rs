@@ -31,7 +31,7 @@ fn png_size(path: &Path) -> (u32, u32) {
 
 fn render(test: &str, runs: &[DistributionRun]) -> String {
     let dir = out_dir(test);
-    let written = render_distribution(&dir, "distribution", "Latency distribution", runs)
+    let written = render_distribution(&dir, "distribution", "Latency distribution", runs, &[])
         .expect("render distribution");
     assert_eq!(
         written,
@@ -61,6 +61,9 @@ fn a_run_draws_a_panel_per_metric_without_service_times() {
     map.insert("register".to_string(), histogram((1..=5000).map(|v| v * 7)));
     map.insert("verify".to_string(), histogram((1..=300).map(|v| v * v)));
     map.insert("verify.service".to_string(), histogram([1, 2, 3]));
+    // The generator's lags are not operations: they have the lag chart over time.
+    map.insert("schedule_lag".to_string(), histogram([1, 2, 3]));
+    map.insert("loop_lag".to_string(), histogram([1, 2, 3]));
     let svg = render(
         "one-run",
         &[DistributionRun {
@@ -77,11 +80,12 @@ fn a_run_draws_a_panel_per_metric_without_service_times() {
         "99%",
         "99.9%",
         "percentile",
-        "latency (ms)",
+        "latency, ms",
     ] {
         assert!(svg.contains(text), "svg lacks {text:?}");
     }
     assert!(!svg.contains("verify.service"));
+    assert!(!svg.contains("schedule_lag") && !svg.contains("loop_lag"));
 }
 
 #[test]
@@ -110,7 +114,7 @@ fn empty_and_single_value_histograms_render() {
             histograms: &none,
         }],
     );
-    assert!(svg.contains("no metrics recorded"));
+    assert!(svg.contains("no operations recorded"));
     render("no-runs", &[]);
 }
 

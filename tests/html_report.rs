@@ -5,7 +5,9 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::html::{assert_self_contained, attr, name_of, parse, section, tags, text, unescape};
+use common::html::{
+    assert_self_contained, attr, name_of, outside_links, parse, section, tags, text, unescape,
+};
 use common::{run_quiet, Scenario, Scratch};
 use inrush::report::html;
 use inrush::report::summary::Summary;
@@ -51,30 +53,59 @@ fn index_html_embeds_every_chart_and_the_summary() {
 
     let page = std::fs::read_to_string(out.join("index.html")).expect("index.html");
     let dom = parse(&page);
-    assert_self_contained(&page, &dom);
     assert!(page.starts_with("<!DOCTYPE html>"));
 
-    // Four charts, each an inline SVG inside its figure.
+    // Five charts, each an inline SVG inside its figure, each opening its own file full size:
+    // the page's only links leave it for the charts' files beside it.
     let figures: Vec<_> = tags(&dom)
         .filter(|t| name_of(t) == "figure")
         .map(|t| t.inner_html(dom.parser()))
         .collect();
-    assert_eq!(figures.len(), 4, "one figure per chart");
+    assert_eq!(figures.len(), 5, "one figure per chart");
+    let mut charts_linked = Vec::new();
     for f in &figures {
-        assert!(f.contains("<svg"), "a figure without inline SVG");
+        let figure = parse(f);
+        let zoom = tags(&figure)
+            .find(|t| attr(t, "class").as_deref() == Some("zoom"))
+            .expect("the chart is wrapped in a link");
+        let href = attr(zoom, "href").expect("href");
+        assert!(
+            zoom.inner_html(figure.parser()).contains("<svg"),
+            "{href}: the link does not hold the inline chart"
+        );
+        let stem = href.strip_suffix(".png").expect("links the PNG");
+        charts_linked.push(format!("{stem}.svg"));
+        charts_linked.push(href);
     }
-    assert_eq!(tags(&dom).filter(|t| name_of(t) == "svg").count(), 4);
+    let mut links = outside_links(&page, &dom);
+    links.sort();
+    links.dedup();
+    charts_linked.sort();
+    assert_eq!(
+        links, charts_linked,
+        "PNG and SVG of each chart, nothing else"
+    );
+    for link in &links {
+        assert!(
+            !link.contains('/') && out.join(link).is_file(),
+            "{link} is not a chart beside the page"
+        );
+    }
+    assert_eq!(tags(&dom).filter(|t| name_of(t) == "svg").count(), 5);
     let charts = section(&dom, "charts");
     for caption in [
         "Latency percentiles over time",
         "Latency distribution",
         "Throughput",
         "Users",
+        "Generator health",
     ] {
         assert!(charts.contains(caption), "no chart titled {caption}");
     }
+    // The axis reaches as far as the operations' samples resolve (a few hundred: 99%); the
+    // generator's lags, with more samples, are no longer among them.
     assert!(
-        charts.contains("99.9%"),
+        charts.contains("90%") && charts.contains("99%"),
         "distribution chart's percentile axis"
     );
 
@@ -224,10 +255,11 @@ fn hostile_summary_text_is_escaped() {
     s.metrics.insert(format!("{HOSTILE} metric"), metric);
     let phase = s.phases.shift_remove("surge").unwrap();
     s.phases.insert(format!("{HOSTILE} phase"), phase);
-    let charts = [(
-        "<b>chart</b>",
-        "<?xml version=\"1.0\"?>\n<svg width=\"10\" height=\"10\" viewBox=\"0 0 10 10\" xmlns=\"http://www.w3.org/2000/svg\"><rect width=\"10\" height=\"10\"/></svg>\n".to_string(),
-    )];
+    let charts = [html::EmbeddedChart {
+        title: "<b>chart</b>",
+        svg: "<?xml version=\"1.0\"?>\n<svg width=\"10\" height=\"10\" viewBox=\"0 0 10 10\" xmlns=\"http://www.w3.org/2000/svg\"><rect width=\"10\" height=\"10\"/></svg>\n".to_string(),
+        stem: None,
+    }];
 
     let page = html::render(&s, &charts);
     let dom = parse(&page);
@@ -260,4 +292,96 @@ fn hostile_summary_text_is_escaped() {
     let svg = tags(&dom).find(|t| name_of(t) == "svg").unwrap();
     assert_eq!(attr(svg, "viewBox").as_deref(), Some("0 0 10 10"));
     assert_eq!(attr(svg, "width"), None);
+}
+
+/// The rules of the page's stylesheet under its narrow-screen media query (`max-width` of at
+/// least a 390 px phone), and that width.
+fn narrow_rules(page: &str) -> (u32, String) {
+    let at = page
+        .find("@media (max-width: ")
+        .expect("a media query for narrow screens");
+    let rest = &page[at + "@media (max-width: ".len()..];
+    let px: u32 = rest[..rest.find("px").expect("px")]
+        .parse()
+        .expect("a width in px");
+    // The block ends at the first closing brace at depth zero.
+    let body = &rest[rest.find('{').expect("block") + 1..];
+    let mut depth = 0;
+    let end = body
+        .char_indices()
+        .find(|&(_, c)| {
+            match c {
+                '{' => depth += 1,
+                '}' if depth == 0 => return true,
+                '}' => depth -= 1,
+                _ => {}
+            }
+            false
+        })
+        .map(|(i, _)| i)
+        .expect("closed block");
+    (px, body[..end].to_string())
+}
+
+#[test]
+fn a_phone_sees_name_p50_p95_p99_and_charts_that_open_full_size() {
+    let s: Summary = serde_json::from_str(include_str!("fixtures/summary.json")).expect("fixture");
+    let svg = "<svg viewBox=\"0 0 10 10\"><rect/></svg>".to_string();
+    let charts = [html::EmbeddedChart {
+        title: "Latency percentiles over time",
+        svg,
+        stem: Some("latency"),
+    }];
+    let page = html::render(&s, &charts);
+    let dom = parse(&page);
+
+    let (px, rules) = narrow_rules(&page);
+    assert!(
+        px >= 390,
+        "the media query starts below a phone's width: {px}"
+    );
+    assert!(
+        rules.contains("table.metrics .wide { display: none; }"),
+        "the wide columns stay on a phone: {rules}"
+    );
+    // What stays: the columns without `wide`, in the head and in every metric row.
+    let narrow =
+        |t: &tl::HTMLTag| !attr(t, "class").is_some_and(|c| c.split(' ').any(|k| k == "wide"));
+    let metrics_html = section(&dom, "metrics");
+    let metrics = parse(&metrics_html);
+    let head: Vec<String> = tags(&metrics)
+        .filter(|t| name_of(t) == "th" && narrow(t))
+        .map(|t| text(t, &metrics))
+        .collect();
+    assert_eq!(head, ["Operation", "p50", "p95", "p99"]);
+    let mut rows = 0;
+    for tr in tags(&metrics).filter(|t| attr(t, "data-metric").is_some()) {
+        let name = attr(tr, "data-metric").unwrap();
+        let cells: Vec<(Option<String>, String)> = common::html::children(tr, &metrics)
+            .into_iter()
+            .filter(|td| narrow(td))
+            .map(|td| (attr(td, "data-value"), text(td, &metrics)))
+            .collect();
+        let l = s.metrics[&name].latency_ms.expect("latency");
+        let values: Vec<Option<f64>> = cells[1..]
+            .iter()
+            .map(|(v, _)| v.as_deref().map(|v| v.parse().expect("number")))
+            .collect();
+        assert_eq!(cells[0].1, name);
+        assert_eq!(values, [Some(l.p50), Some(l.p95), Some(l.p99)], "{name}");
+        rows += 1;
+    }
+    assert_eq!(rows, s.metrics.len());
+
+    // The chart is a link to its full-size file; the caption links both formats.
+    let zoom = tags(&dom)
+        .find(|t| attr(t, "class").as_deref() == Some("zoom"))
+        .expect("the chart is wrapped in a link");
+    assert_eq!(attr(zoom, "href").as_deref(), Some("latency.png"));
+    assert_eq!(
+        outside_links(&page, &dom),
+        ["latency.png", "latency.svg", "latency.png"]
+    );
+    assert!(rules.contains(".narrow-only { display: block; }"));
+    assert!(unescape(&section(&dom, "charts")).contains("Tap a chart to open it full size"));
 }

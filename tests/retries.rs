@@ -217,7 +217,14 @@ expect.status = 201
         .sum();
     assert_eq!(per_interval, 6);
     let svg = std::fs::read_to_string(outcome.dir.join("throughput.svg")).expect("svg");
-    assert!(svg.contains("Retries and reconnects per second"));
+    assert!(
+        svg.contains("retries + reconnects/s"),
+        "signup's retries line"
+    );
+    assert!(
+        svg.contains("6 retries and reconnects"),
+        "signup's panel title"
+    );
     let html = std::fs::read_to_string(outcome.dir.join("index.html")).expect("html");
     assert!(html.contains(r#"data-retries-of="signup""#));
     // Latency from the intended start: two waits of one second each at least.

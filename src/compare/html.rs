@@ -16,6 +16,7 @@ use crate::report::html::format::{int, meta_row, ms, plain, readable_time};
 use crate::report::html::meta_group;
 use crate::report::html::style::open_page;
 use crate::report::html::svg::charts;
+use crate::report::html::EmbeddedChart;
 use crate::report::markup::escape as esc;
 
 /// Rules of this page only; the rest is `index.html`'s stylesheet.
@@ -56,7 +57,13 @@ pub fn render(c: &Comparison, chart_svg: &str, links: &Links) -> String {
     decision(&mut out, c);
     metrics(&mut out, c);
     let caption = "Latency by percentile: BASE dashed, NEW solid";
-    charts(&mut out, &[(caption, chart_svg.to_string())]);
+    // Not linked: the page's only links are the two runs' own pages.
+    let chart = EmbeddedChart {
+        title: caption,
+        svg: chart_svg.to_string(),
+        stem: None,
+    };
+    charts(&mut out, &[chart]);
     runs(&mut out, c, links);
     let _ = writeln!(
         out,

@@ -34,7 +34,9 @@ pub fn write(dir: &Path, c: &Comparison, base: &Run, new: &Run) -> Result<(), Er
         base.dir.display(),
         new.dir.display()
     );
-    render_distribution(dir, CHART_DISTRIBUTION, &title, &runs)
+    // Panels in NEW's flow order, as its tables list the metrics.
+    let order: Vec<String> = new.summary.metrics.keys().cloned().collect();
+    render_distribution(dir, CHART_DISTRIBUTION, &title, &runs, &order)
         .map_err(|e| Error::Run(format!("cannot draw the comparison chart: {e}")))?;
     let chart_path = dir.join(svg(CHART_DISTRIBUTION));
     let chart = std::fs::read_to_string(&chart_path)

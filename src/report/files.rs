@@ -23,6 +23,8 @@ pub const CHART_LATENCY: &str = "latency";
 pub const CHART_THROUGHPUT: &str = "throughput";
 pub const CHART_USERS: &str = "users";
 pub const CHART_DISTRIBUTION: &str = "distribution";
+/// The generator's own health: schedule lag and loop lag over time.
+pub const CHART_LAG: &str = "lag";
 /// Only in a run with regions.
 pub const CHART_REGIONS: &str = "regions";
 

@@ -12,8 +12,9 @@ use std::path::{Path, PathBuf};
 use hdrhistogram::Histogram;
 use plotters::style::RGBColor;
 
+use super::annotations::{is_generator, Annotations};
 use super::draw::{Figure, LegendItem, Panel, Series, Stroke, XAxis};
-use super::figures::{titled, with_placeholder, MAX_METRICS};
+use super::figures::{titled, with_placeholder, LATENCY_MS, MAX_METRICS};
 use super::style::{metric_color, shade};
 use super::{write_figure, ChartError};
 
@@ -72,14 +73,19 @@ fn run_style(color: RGBColor, i: usize, n: usize) -> (RGBColor, Stroke) {
 }
 
 /// Pure: the figure (data only, no drawing).
-pub(super) fn figure(title: &str, runs: &[DistributionRun]) -> Figure {
+pub(super) fn figure(title: &str, runs: &[DistributionRun], order: &[String]) -> Figure {
     let names: BTreeSet<&str> = runs
         .iter()
         .flat_map(|r| r.histograms.keys().map(String::as_str))
-        .filter(|k| !k.ends_with(".service"))
+        .filter(|k| !k.ends_with(".service") && !is_generator(k))
         .collect();
     let total = names.len();
-    let names: Vec<&str> = names.into_iter().take(MAX_METRICS).collect();
+    let notes = Annotations {
+        order: order.to_vec(),
+        lines: Vec::new(),
+    };
+    let mut names = notes.ordered(names);
+    names.truncate(MAX_METRICS);
     let mut x_end: f64 = 0.0;
     let mut panels = Vec::with_capacity(names.len());
     for (i, name) in names.iter().enumerate() {
@@ -110,12 +116,9 @@ pub(super) fn figure(title: &str, runs: &[DistributionRun]) -> Figure {
             })
             .collect();
         panels.push(Panel {
-            title: name.to_string(),
             swatch: Some(color),
-            y_label: "latency (ms)".to_string(),
-            series,
             legend: true,
-            allow_log: true,
+            ..Panel::new(name.to_string(), LATENCY_MS, series)
         });
     }
     let fig = Figure {
@@ -128,21 +131,24 @@ pub(super) fn figure(title: &str, runs: &[DistributionRun]) -> Figure {
         x_range: 0.0..x_end.ceil().clamp(1.0, 20.0),
         x_axis: XAxis::Percentile,
         phases: Vec::new(),
+        allow_log: true,
     };
-    with_placeholder(fig)
+    with_placeholder(fig, "no operations recorded")
 }
 
-/// Draws `<stem>.png` and `<stem>.svg` in `dir`: one panel per metric (tags ending in
-/// `.service` are left out; sorted names, coloured as in the other charts), latency (ms) against
-/// percentile on the log `1/(1-p)` axis, one line per run; the y axis turns logarithmic when the
-/// values span orders of magnitude.
+/// Draws `<stem>.png` and `<stem>.svg` in `dir`: one panel per operation (tags ending in
+/// `.service` and the generator's lags are left out; in `order`, the flow's, then by name;
+/// coloured as in the other charts), latency (ms) against percentile on the log `1/(1-p)` axis,
+/// one line per run; every y axis turns logarithmic when one panel's values span orders of
+/// magnitude.
 pub fn render_distribution(
     dir: &Path,
     stem: &str,
     title: &str,
     runs: &[DistributionRun],
+    order: &[String],
 ) -> Result<Vec<PathBuf>, ChartError> {
-    Ok(write_figure(dir, stem, &figure(title, runs))?.to_vec())
+    Ok(write_figure(dir, stem, &figure(title, runs, order))?.to_vec())
 }
 
 #[cfg(test)]
@@ -206,7 +212,7 @@ mod tests {
         let mut base = HashMap::new();
         let mut new = HashMap::new();
         for (map, scale) in [(&mut base, 1u64), (&mut new, 3u64)] {
-            for name in ["verify", "register", "verify.service"] {
+            for name in ["verify", "register", "verify.service", "schedule_lag"] {
                 let mut h = new_histogram();
                 for v in 1..=2000u64 {
                     h.record(v * scale).unwrap();
@@ -225,7 +231,7 @@ mod tests {
                 histograms: &new,
             },
         ];
-        let fig = figure("Distribution", &runs);
+        let fig = figure("Distribution", &runs, &[]);
         let titles: Vec<&str> = fig.panels.iter().map(|p| p.title.as_str()).collect();
         assert_eq!(titles, ["only_new", "register", "verify"]);
         assert!(fig.panels.iter().all(|p| p.series.len() == 2));
@@ -234,5 +240,10 @@ mod tests {
         assert_eq!(fig.panels[2].series[1].legend.label, "new — 2000 samples");
         assert_eq!(fig.x_range, 0.0..4.0);
         assert_eq!(fig.x_axis, XAxis::Percentile);
+        // In the flow's order when given; names it does not list come after.
+        let flow = ["verify".to_string(), "register".to_string()];
+        let fig = figure("Distribution", &runs, &flow);
+        let titles: Vec<&str> = fig.panels.iter().map(|p| p.title.as_str()).collect();
+        assert_eq!(titles, ["verify", "register", "only_new"]);
     }
 }

@@ -67,8 +67,44 @@ pub(super) struct Panel {
     pub series: Vec<Series>,
     /// Draw this panel's own legend under its title.
     pub legend: bool,
-    /// Switch to a log y axis when values span orders of magnitude.
-    pub allow_log: bool,
+    /// Labelled horizontal lines (e.g. a threshold's limit), drawn over the series.
+    pub references: Vec<Reference>,
+}
+
+impl Panel {
+    /// A panel of `series` with no swatch, no own legend and no reference lines.
+    pub fn new(title: impl Into<String>, y_label: impl Into<String>, series: Vec<Series>) -> Panel {
+        Panel {
+            title: title.into(),
+            swatch: None,
+            y_label: y_label.into(),
+            series,
+            legend: false,
+            references: Vec::new(),
+        }
+    }
+
+    /// Every drawable y value of the panel, its reference lines included (they must be in
+    /// range to be seen).
+    fn values(&self) -> impl Iterator<Item = f64> + '_ {
+        let points = self
+            .series
+            .iter()
+            .flat_map(|s| s.points.iter().flatten().map(|&(_, y)| y));
+        points
+            .chain(self.references.iter().map(|r| r.y))
+            .filter(|y| drawable(*y))
+    }
+}
+
+/// A horizontal line at `y` with its label at the right end, over `span` of the x axis (the
+/// whole axis when `None`).
+#[derive(Debug, Clone)]
+pub(super) struct Reference {
+    pub y: f64,
+    pub label: String,
+    pub color: RGBColor,
+    pub span: Option<(f64, f64)>,
 }
 
 /// What the x axis of every panel shows.
@@ -141,6 +177,10 @@ pub(super) struct Figure {
     pub x_range: Range<f64>,
     pub x_axis: XAxis,
     pub phases: Vec<PhaseSpan>,
+    /// Whether the figure's y axes may turn logarithmic. The choice is made once for the whole
+    /// figure (every panel the same kind of axis, named in each axis label), so that panels
+    /// side by side read alike.
+    pub allow_log: bool,
 }
 
 const TITLE_H: u32 = 48;
@@ -183,6 +223,29 @@ impl Figure {
         (style::WIDTH, h.max(style::MIN_HEIGHT))
     }
 
+    /// The kind of y axis of every panel: logarithmic when log is allowed and any one panel's
+    /// values span orders of magnitude ([`choose_y_scale`]), linear otherwise. Per panel rather
+    /// than over the whole figure, since each panel has its own y range: two flat panels far
+    /// apart from each other read best on linear axes.
+    pub fn y_scale(&self) -> YScale {
+        let wide = |p: &Panel| choose_y_scale(p.values()) == YScale::Log10;
+        if self.allow_log && self.panels.iter().any(wide) {
+            YScale::Log10
+        } else {
+            YScale::Linear
+        }
+    }
+
+    /// The y axis description of `panel`: its label, and in a figure that may turn log, which
+    /// scale it got ("latency, ms (log scale)").
+    pub fn y_desc(&self, panel: &Panel) -> String {
+        match (self.allow_log, self.y_scale()) {
+            (false, _) => panel.y_label.clone(),
+            (true, YScale::Log10) => format!("{} (log scale)", panel.y_label),
+            (true, YScale::Linear) => format!("{} (linear scale)", panel.y_label),
+        }
+    }
+
     pub fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult {
         root.fill(&WHITE).map_err(err)?;
         let (head, mut body) = root.split_vertically(TITLE_H);
@@ -200,9 +263,10 @@ impl Figure {
             body = rest;
         }
         let cells = body.split_evenly((self.rows(), self.columns.max(1)));
+        let scale = self.y_scale();
         for (panel, cell) in self.panels.iter().zip(cells.iter()) {
             let cell = cell.margin(4, 8, 10, 10);
-            draw_panel(&cell, panel, self)?;
+            draw_panel(&cell, panel, self, scale)?;
         }
         root.present().map_err(err)
     }
@@ -270,6 +334,7 @@ fn draw_panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     panel: &Panel,
     fig: &Figure,
+    scale: YScale,
 ) -> DrawResult {
     let items: Vec<LegendItem> = if panel.legend {
         panel.series.iter().map(|s| s.legend.clone()).collect()
@@ -303,23 +368,15 @@ fn draw_panel<DB: DrawingBackend>(
         .map_err(err)?;
     draw_legend(&header, &items, &rows, 10, PANEL_TITLE_H as i32)?;
 
-    let values = || {
-        panel
-            .series
-            .iter()
-            .flat_map(|s| s.points.iter().flatten().map(|&(_, y)| y))
-            .filter(|y| drawable(*y))
-    };
-    let has_data = values().next().is_some();
-    let scale = if panel.allow_log {
-        choose_y_scale(values())
-    } else {
-        YScale::Linear
-    };
-    let (lo, hi) = y_range(values(), scale);
+    let has_data = panel
+        .series
+        .iter()
+        .flat_map(|s| s.points.iter().flatten())
+        .any(|&(_, y)| drawable(y));
+    let (lo, hi) = y_range(panel.values(), scale);
     match scale {
-        YScale::Linear => draw_plot(&plot, lo..hi, panel, fig, scale, has_data),
-        YScale::Log10 => draw_plot(&plot, (lo..hi).log_scale(), panel, fig, scale, has_data),
+        YScale::Linear => draw_plot(&plot, lo..hi, panel, fig, has_data),
+        YScale::Log10 => draw_plot(&plot, (lo..hi).log_scale(), panel, fig, has_data),
     }
 }
 
@@ -330,7 +387,6 @@ fn draw_plot<DB, YS>(
     y: YS,
     panel: &Panel,
     fig: &Figure,
-    scale: YScale,
     has_data: bool,
 ) -> DrawResult
 where
@@ -369,10 +425,7 @@ where
         }))
         .map_err(err)?;
 
-    let y_desc = match scale {
-        YScale::Linear => panel.y_label.clone(),
-        YScale::Log10 => format!("{} — log scale", panel.y_label),
-    };
+    let y_desc = fig.y_desc(panel);
     chart
         .configure_mesh()
         .x_desc(fig.x_axis.description())
@@ -424,6 +477,7 @@ where
     }
 
     draw_phase_names(area, &chart, &bands, fig, yr.end)?;
+    draw_references(&chart, panel, fig, yr.start, yr.end)?;
 
     if !has_data {
         let plot = chart.plotting_area().strip_coord_spec();
@@ -436,6 +490,52 @@ where
                 .pos(Pos::new(HPos::Center, VPos::Center)),
         ))
         .map_err(err)?;
+    }
+    Ok(())
+}
+
+/// Each reference line dashed across its span, its label just above the line's right end.
+fn draw_references<DB, X, Y>(
+    chart: &ChartContext<'_, DB, Cartesian2d<X, Y>>,
+    panel: &Panel,
+    fig: &Figure,
+    y_lo: f64,
+    y_hi: f64,
+) -> DrawResult
+where
+    DB: DrawingBackend,
+    X: Ranged<ValueType = f64>,
+    Y: Ranged<ValueType = f64>,
+{
+    for r in &panel.references {
+        let (a, b) = r.span.unwrap_or((fig.x_range.start, fig.x_range.end));
+        let (a, b) = (a.max(fig.x_range.start), b.min(fig.x_range.end));
+        if !(drawable(r.y) && r.y >= y_lo && r.y <= y_hi && a < b) {
+            continue;
+        }
+        let line = r.color.stroke_width(2);
+        chart
+            .plotting_area()
+            .draw(&DashedPathElement::new(
+                vec![(a, r.y), (b, r.y)],
+                10,
+                5,
+                line,
+            ))
+            .map_err(err)?;
+        chart
+            .plotting_area()
+            .draw(
+                &(EmptyElement::at((b, r.y))
+                    + Text::new(
+                        r.label.clone(),
+                        (-6, -4),
+                        style::bold(style::LEGEND_SIZE)
+                            .color(&r.color)
+                            .pos(Pos::new(HPos::Right, VPos::Bottom)),
+                    )),
+            )
+            .map_err(err)?;
     }
     Ok(())
 }

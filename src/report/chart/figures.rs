@@ -1,15 +1,20 @@
-//! Pure: a [`Timeline`] becomes the three figures (data only, no drawing).
+//! Pure: a [`Timeline`] becomes figures (data only, no drawing): the latency and lag figures and
+//! the helpers every figure over time shares; throughput and users have files of their own.
 
 use std::collections::BTreeSet;
 use std::ops::Range;
 
-use super::draw::{Figure, LegendItem, Panel, Series, Stroke, XAxis};
+use plotters::style::RGBColor;
+
+use super::annotations::{is_generator, Annotations};
+use super::draw::{Figure, LegendItem, Panel, Reference, Series, Stroke, XAxis};
 use super::scale::drawable;
 use super::style::{self, metric_color, shade};
 use crate::metrics::timeline::{IntervalMetric, IntervalPoint, Timeline};
+use crate::metrics::{Catalog, MetricId};
 
 /// The run's points in time order, with unusable (non-finite) intervals left out.
-fn ordered_points(timeline: &Timeline) -> Vec<&IntervalPoint> {
+pub(super) fn ordered_points(timeline: &Timeline) -> Vec<&IntervalPoint> {
     let mut points: Vec<&IntervalPoint> = timeline
         .points
         .iter()
@@ -37,7 +42,7 @@ fn x_range(points: &[&IntervalPoint], timeline: &Timeline) -> Range<f64> {
     }
 }
 
-fn bounds<I: Iterator<Item = (f64, f64)>>(spans: I) -> Option<(f64, f64)> {
+pub(super) fn bounds<I: Iterator<Item = (f64, f64)>>(spans: I) -> Option<(f64, f64)> {
     spans
         .flat_map(|(a, b)| [a, b])
         .filter(|v| drawable(*v))
@@ -47,23 +52,30 @@ fn bounds<I: Iterator<Item = (f64, f64)>>(spans: I) -> Option<(f64, f64)> {
         })
 }
 
-fn mid(p: &IntervalPoint) -> f64 {
+pub(super) fn mid(p: &IntervalPoint) -> f64 {
     (p.start_s + p.end_s) / 2.0
 }
 
 /// More metrics than this would make unreadable (and, for latency, very tall) charts.
 pub(super) const MAX_METRICS: usize = 24;
 
-/// Every metric name in the run, sorted, at most [`MAX_METRICS`]; its index picks its colour in
-/// every chart. The second value is how many metrics the run has in all.
-fn metric_names(timeline: &Timeline) -> (Vec<&str>, usize) {
+/// The run's operations (every metric but the generator's own lags) in flow order, at most
+/// [`MAX_METRICS`]; its index picks its colour in every chart. The second value is how many
+/// operations the run has in all.
+pub(super) fn operation_names<'a>(
+    timeline: &'a Timeline,
+    notes: &Annotations,
+) -> (Vec<&'a str>, usize) {
     let names: BTreeSet<&str> = timeline
         .points
         .iter()
         .flat_map(|p| p.metrics.keys().map(String::as_str))
+        .filter(|name| !is_generator(name))
         .collect();
     let total = names.len();
-    (names.into_iter().take(MAX_METRICS).collect(), total)
+    let mut ordered = notes.ordered(names);
+    ordered.truncate(MAX_METRICS);
+    (ordered, total)
 }
 
 pub(super) fn titled(title: &str, shown: usize, total: usize) -> String {
@@ -74,7 +86,7 @@ pub(super) fn titled(title: &str, shown: usize, total: usize) -> String {
     }
 }
 
-fn base_figure(title: String, timeline: &Timeline, points: &[&IntervalPoint]) -> Figure {
+pub(super) fn base_figure(title: String, timeline: &Timeline, points: &[&IntervalPoint]) -> Figure {
     Figure {
         title,
         columns: 1,
@@ -84,8 +96,12 @@ fn base_figure(title: String, timeline: &Timeline, points: &[&IntervalPoint]) ->
         x_range: x_range(points, timeline),
         x_axis: XAxis::Time,
         phases: timeline.phases.clone(),
+        allow_log: false,
     }
 }
+
+/// The y label of every latency panel; the figure adds which scale it is on.
+pub(super) const LATENCY_MS: &str = "latency, ms";
 
 /// p50, p90, p99, max: shades of the metric's colour (darkest = median), told apart by dashes too.
 type Percentile = (&'static str, f64, Stroke, fn(&IntervalMetric) -> f64);
@@ -96,12 +112,70 @@ const PERCENTILES: [Percentile; 4] = [
     ("max", 0.1, Stroke::Dotted(2), |m| m.max_ms),
 ];
 
-pub(super) fn latency(timeline: &Timeline) -> Figure {
+/// A panel of `name`'s percentiles over time (successful operations only), in `color`, with
+/// its threshold lines.
+fn percentile_panel(
+    name: &str,
+    title: String,
+    color: RGBColor,
+    points: &[&IntervalPoint],
+    timeline: &Timeline,
+    notes: &Annotations,
+) -> Panel {
+    let series = PERCENTILES
+        .iter()
+        .map(|&(label, t, stroke, value)| Series {
+            legend: LegendItem {
+                label: label.to_string(),
+                color: shade(color, t),
+                stroke,
+            },
+            points: points
+                .iter()
+                .map(|p| {
+                    let m = p.metrics.get(name)?;
+                    (m.count > m.errors).then(|| (mid(p), value(m)))
+                })
+                .collect(),
+        })
+        .collect();
+    let references = notes
+        .lines_on(name)
+        .filter_map(|line| {
+            let span = match &line.phase {
+                None => None,
+                // A phase the timeline does not know draws no line rather than a wrong one.
+                Some(phase) => {
+                    let p = timeline.phases.iter().find(|p| &p.name == phase)?;
+                    Some((p.start_s, p.end_s))
+                }
+            };
+            Some(Reference {
+                y: line.limit_ms,
+                label: line.label.clone(),
+                color: if line.passed {
+                    style::THRESHOLD
+                } else {
+                    style::DROPPED
+                },
+                span,
+            })
+        })
+        .collect();
+    Panel {
+        swatch: Some(color),
+        legend: true,
+        references,
+        ..Panel::new(title, LATENCY_MS, series)
+    }
+}
+
+pub(super) fn latency(timeline: &Timeline, notes: &Annotations) -> Figure {
     let points = ordered_points(timeline);
-    let (names, total) = metric_names(timeline);
+    let (names, total) = operation_names(timeline, notes);
     let mut fig = base_figure(
         titled(
-            "Latency by operation (ms, successful operations)",
+            "Latency by operation (successful operations, from the intended start)",
             names.len(),
             total,
         ),
@@ -110,291 +184,64 @@ pub(super) fn latency(timeline: &Timeline) -> Figure {
     );
     fig.columns = if names.len() > 1 { 2 } else { 1 };
     fig.panel_height = 360;
+    fig.allow_log = true;
     for (i, name) in names.iter().enumerate() {
-        let color = metric_color(i);
-        let series = PERCENTILES
-            .iter()
-            .map(|&(label, t, stroke, value)| Series {
-                legend: LegendItem {
-                    label: label.to_string(),
-                    color: shade(color, t),
-                    stroke,
-                },
-                points: points
-                    .iter()
-                    .map(|p| {
-                        let m = p.metrics.get(*name)?;
-                        (m.count > m.errors).then(|| (mid(p), value(m)))
-                    })
-                    .collect(),
-            })
-            .collect();
-        fig.panels.push(Panel {
-            title: name.to_string(),
-            swatch: Some(color),
-            y_label: "latency (ms)".to_string(),
-            series,
-            legend: true,
-            allow_log: true,
-        });
+        let panel = percentile_panel(
+            name,
+            name.to_string(),
+            metric_color(i),
+            &points,
+            timeline,
+            notes,
+        );
+        fig.panels.push(panel);
     }
-    with_placeholder(fig)
+    with_placeholder(fig, "no operations recorded")
 }
 
-/// A latency figure with no metric still says so, in a panel of its own.
-pub(super) fn with_placeholder(mut fig: Figure) -> Figure {
-    if fig.panels.is_empty() {
-        fig.panel_height = 600;
-        fig.panels.push(Panel {
-            title: "no metrics recorded".to_string(),
-            swatch: None,
-            y_label: "latency (ms)".to_string(),
-            series: Vec::new(),
-            legend: false,
-            allow_log: false,
-        });
-    }
-    fig
-}
+/// What each of the generator's lags measures, as its panel's title says it.
+const LAGS: [(MetricId, &str, RGBColor); 2] = [
+    (
+        MetricId::SCHEDULE_LAG,
+        "schedule_lag: how late each arrival and timed step started after its intended time",
+        style::GENERATOR_CPU,
+    ),
+    (
+        MetricId::LOOP_LAG,
+        "loop_lag: how long ready work (a response, a frame) waited for a worker",
+        style::ACTIVE_USERS,
+    ),
+];
 
-// Long on purpose: one figure's panels declared top to bottom, as the chart reads; split, the
-// order of the panels would be scattered over several functions.
-pub(super) fn throughput(timeline: &Timeline) -> Figure {
+/// The generator's own health: schedule lag and loop lag over time, apart from the operations
+/// of the target (a lagging generator is not a slow target).
+pub(super) fn lag(timeline: &Timeline, notes: &Annotations) -> Figure {
     let points = ordered_points(timeline);
-    let (names, total) = metric_names(timeline);
     let mut fig = base_figure(
-        titled("Throughput and errors by operation", names.len(), total),
+        "Generator health: schedule lag and loop lag (not operations of the target)".to_string(),
         timeline,
         &points,
     );
-    // Schedule lag and loop lag measure the generator, not operations: they have no
-    // throughput. Colours keep each metric's index in the full list, as in the latency chart.
-    let operations = || {
-        names
-            .iter()
-            .enumerate()
-            .filter(|(_, name)| !matches!(**name, "schedule_lag" | "loop_lag"))
-    };
-    let per_metric = |value: fn(&IntervalMetric) -> u64| -> Vec<Series> {
-        operations()
-            .map(|(i, name)| Series {
-                legend: LegendItem {
-                    label: name.to_string(),
-                    color: metric_color(i),
-                    stroke: Stroke::Solid(2),
-                },
-                // An interval without the metric had no such operations: zero per second.
-                points: points
-                    .iter()
-                    .map(|p| {
-                        let n = p.metrics.get(*name).map_or(0, value);
-                        Some((mid(p), n as f64 / p.duration_s()))
-                    })
-                    .collect(),
-            })
-            .collect()
-    };
-    let total_errors: u64 = points
-        .iter()
-        .flat_map(|p| p.metrics.values())
-        .fold(0u64, |acc, m| acc.saturating_add(m.errors));
-    fig.legend = operations()
-        .map(|(i, name)| LegendItem {
-            label: name.to_string(),
-            color: metric_color(i),
-            stroke: Stroke::Solid(2),
-        })
-        .collect();
-    fig.panels.push(Panel {
-        title: "Operations per second (successful + failed)".to_string(),
-        swatch: None,
-        y_label: "operations/s".to_string(),
-        series: per_metric(|m| m.count),
-        legend: false,
-        allow_log: false,
-    });
-    fig.panels.push(Panel {
-        title: format!("Errors per second ({total_errors} errors in total)"),
-        swatch: None,
-        y_label: "errors/s".to_string(),
-        series: per_metric(|m| m.errors),
-        legend: false,
-        allow_log: false,
-    });
-    // Retries and reconnects are not errors, but they are load the target had to take: the
-    // storm a surge causes. Only drawn when the run had any, so other charts keep their shape.
-    let total_retries: u64 = points
-        .iter()
-        .flat_map(|p| p.metrics.values())
-        .fold(0u64, |acc, m| acc.saturating_add(m.retries));
-    let total_reconnects: u64 = points
-        .iter()
-        .flat_map(|p| p.metrics.values())
-        .fold(0u64, |acc, m| acc.saturating_add(m.reconnects));
-    if total_retries + total_reconnects > 0 {
-        fig.panels.push(Panel {
-            title: format!(
-                "Retries and reconnects per second ({total_retries} retries, {total_reconnects} reconnects in total)"
-            ),
-            swatch: None,
-            y_label: "retries/s".to_string(),
-            series: per_metric(|m| m.retries + m.reconnects),
-            legend: false,
-            allow_log: false,
-        });
+    fig.panel_height = 330;
+    fig.allow_log = true;
+    let builtin = Catalog::new(std::iter::empty::<&str>());
+    for (id, title, color) in LAGS {
+        let name = builtin.name(id);
+        if points.iter().any(|p| p.metrics.contains_key(name)) {
+            let panel = percentile_panel(name, title.to_string(), color, &points, timeline, notes);
+            fig.panels.push(panel);
+        }
     }
-    // The same errors by class: a wall of timeouts reads differently from a wall of 429s.
-    let classes: std::collections::BTreeSet<&str> = points
-        .iter()
-        .flat_map(|p| p.errors_by_class.keys().map(String::as_str))
-        .collect();
-    fig.panels.push(Panel {
-        title: "Errors per second by class".to_string(),
-        swatch: None,
-        y_label: "errors/s".to_string(),
-        series: classes
-            .iter()
-            .enumerate()
-            .map(|(i, class)| Series {
-                legend: LegendItem {
-                    label: class.to_string(),
-                    color: metric_color(names.len() + i),
-                    stroke: Stroke::Dashed(2),
-                },
-                points: points
-                    .iter()
-                    .map(|p| {
-                        let n = p.errors_by_class.get(*class).copied().unwrap_or(0);
-                        Some((mid(p), n as f64 / p.duration_s()))
-                    })
-                    .collect(),
-            })
-            .collect(),
-        legend: true,
-        allow_log: false,
-    });
-    fig
+    with_placeholder(fig, "no generator lag recorded")
 }
 
-// Long on purpose, as `throughput`: one figure's panels declared in the order they are drawn.
-pub(super) fn users(timeline: &Timeline) -> Figure {
-    let points = ordered_points(timeline);
-    let mut fig = base_figure("Users and arrivals".to_string(), timeline, &points);
-    // Gauges are sampled at the end of the interval, rates belong to its middle.
-    let gauge = |label: &str, color, value: fn(&IntervalPoint) -> u64| Series {
-        legend: LegendItem {
-            label: label.to_string(),
-            color,
-            stroke: Stroke::Solid(2),
-        },
-        points: points
-            .iter()
-            .map(|p| Some((p.end_s, value(p) as f64)))
-            .collect(),
-    };
-    let rate = |label: &str, color, stroke, value: fn(&IntervalPoint) -> u64| Series {
-        legend: LegendItem {
-            label: label.to_string(),
-            color,
-            stroke,
-        },
-        points: points
-            .iter()
-            .map(|p| Some((mid(p), value(p) as f64 / p.duration_s())))
-            .collect(),
-    };
-    fig.panels.push(Panel {
-        title: "Active users and open connections (end of interval)".to_string(),
-        swatch: None,
-        y_label: "count".to_string(),
-        series: vec![
-            gauge("active users", style::ACTIVE_USERS, |p| p.active_users),
-            // Apart, as `inrush plan` draws them: a polling client holds an HTTP connection
-            // where a socket client holds a WebSocket.
-            gauge("WebSockets", style::CONNECTIONS, |p| {
-                p.open_connections.saturating_sub(p.open_http)
-            }),
-            gauge("HTTP connections", style::HTTP_CONNECTIONS, |p| p.open_http),
-        ],
-        legend: true,
-        allow_log: false,
-    });
-    // Planned and dropped by when the arrivals were due, achieved by when they started: a
-    // generator that fell behind shows as a gap under a flat plan, not as a late spike. A
-    // timeline from before these fields has only the counts by decision time.
-    let by_due = points.iter().any(|p| p.planned_due > 0);
-    type Count = fn(&IntervalPoint) -> u64;
-    let (planned, dropped): (Count, Count) = if by_due {
-        (|p| p.planned_due, |p| p.dropped_due)
-    } else {
-        (|p| p.planned_arrivals, |p| p.dropped_arrivals)
-    };
-    fig.panels.push(Panel {
-        title: "Arrival rate: planned vs achieved".to_string(),
-        swatch: None,
-        y_label: "arrivals/s".to_string(),
-        series: vec![
-            rate(
-                "achieved (started)",
-                style::ACHIEVED,
-                Stroke::Solid(2),
-                |p| p.started_arrivals,
-            ),
-            rate(
-                "dropped (when due)",
-                style::DROPPED,
-                Stroke::Solid(2),
-                dropped,
-            ),
-            // Last, so that its dashes stay visible where achieved equals planned.
-            rate(
-                "planned (when due)",
-                style::PLANNED,
-                Stroke::Dashed(2),
-                planned,
-            ),
-        ],
-        legend: true,
-        allow_log: false,
-    });
-    // The generator's own load beside the users it drives: a worker near 100 % is the
-    // generator's bottleneck, not the target's.
-    let span = [
-        points.first().map(|p| p.start_s),
-        points.last().map(|p| p.end_s),
-    ];
-    fig.panels.push(Panel {
-        title: "Generator: busiest worker thread's CPU per interval".to_string(),
-        swatch: None,
-        y_label: "% of one core".to_string(),
-        series: vec![
-            Series {
-                legend: LegendItem {
-                    label: "busiest worker".to_string(),
-                    color: style::GENERATOR_CPU,
-                    stroke: Stroke::Solid(2),
-                },
-                points: points
-                    .iter()
-                    .map(|p| Some((mid(p), p.worker_cpu_max * 100.0)))
-                    .collect(),
-            },
-            Series {
-                legend: LegendItem {
-                    label: "saturated above 90 %".to_string(),
-                    color: style::PLANNED,
-                    stroke: Stroke::Dashed(1),
-                },
-                points: span
-                    .into_iter()
-                    .flatten()
-                    .map(|x| Some((x, 90.0)))
-                    .collect(),
-            },
-        ],
-        legend: true,
-        allow_log: false,
-    });
+/// A latency figure with no panel still says so, in a panel of its own.
+pub(super) fn with_placeholder(mut fig: Figure, title: &str) -> Figure {
+    if fig.panels.is_empty() {
+        fig.panel_height = 600;
+        fig.allow_log = false;
+        fig.panels.push(Panel::new(title, LATENCY_MS, Vec::new()));
+    }
     fig
 }
 
@@ -420,30 +267,30 @@ pub(super) fn lines(
         panels: panels
             .iter()
             .map(|p| Panel {
-                title: p.title.clone(),
-                swatch: None,
-                y_label: p.y_label.clone(),
-                series: p
-                    .lines
-                    .iter()
-                    .map(|(label, pts)| {
-                        color += 1;
-                        Series {
-                            legend: LegendItem {
-                                label: label.clone(),
-                                color: metric_color(color - 1),
-                                stroke: Stroke::Solid(2),
-                            },
-                            points: pts.iter().map(|&p| Some(p)).collect(),
-                        }
-                    })
-                    .collect(),
                 legend: true,
-                allow_log: false,
+                ..Panel::new(
+                    p.title.clone(),
+                    p.y_label.clone(),
+                    p.lines
+                        .iter()
+                        .map(|(label, pts)| {
+                            color += 1;
+                            Series {
+                                legend: LegendItem {
+                                    label: label.clone(),
+                                    color: metric_color(color - 1),
+                                    stroke: Stroke::Solid(2),
+                                },
+                                points: pts.iter().map(|&p| Some(p)).collect(),
+                            }
+                        })
+                        .collect(),
+                )
             })
             .collect(),
         x_range: if hi - lo > 1e-9 { lo..hi } else { lo..lo + 1.0 },
         x_axis: XAxis::Time,
         phases: phases.to_vec(),
+        allow_log: false,
     }
 }

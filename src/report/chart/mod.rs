@@ -5,15 +5,23 @@
 //! `ab_glyph` font table), so charts render the same on a machine without any fonts installed.
 //! Plotters' `ttf` feature must stay off: when enabled it takes over and looks for system fonts.
 //!
-//! Layout: [`figures`] turns the timeline into plain figure data, [`draw`] draws a figure on any
-//! plotters backend, this module writes the files.
+//! Layout: [`figures`] (with [`throughput`] and [`users`]) turns the timeline into plain figure
+//! data, ordered and annotated by [`annotations`] (flow order, threshold lines, from the
+//! summary); [`draw`] draws a figure on any plotters backend; this module writes the files.
+//!
+//! Rules every chart keeps: one kind of y axis per chart, named in its axis labels; panels in
+//! flow order; the generator's own lags in a chart of their own (`lag`), never among the
+//! operations; no panel or line for errors a run did not have.
 
+mod annotations;
 mod distribution;
 mod draw;
 mod figures;
 mod glyphs;
 mod scale;
 mod style;
+mod throughput;
+mod users;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -24,6 +32,7 @@ use plotters::style::{register_font, FontStyle};
 use super::{files, Artifact, FinishedRun};
 use crate::error::Error;
 use crate::metrics::timeline::Timeline;
+pub use annotations::{is_generator, Annotations, ThresholdLine};
 pub use distribution::{percentile_x, render_distribution, DistributionRun};
 pub use scale::{choose_y_scale, y_range, YScale, LOG_RATIO_THRESHOLD};
 pub use style::format_number;
@@ -60,7 +69,7 @@ fn ensure_font() -> Result<(), ChartError> {
 }
 
 /// The charts `index.html` embeds, in its order: (title, file stem).
-pub const RUN_CHARTS: [(&str, &str); 4] = [
+pub const RUN_CHARTS: [(&str, &str); 5] = [
     ("Latency percentiles over time", files::CHART_LATENCY),
     (
         "Latency distribution (HdrHistogram percentiles)",
@@ -70,6 +79,10 @@ pub const RUN_CHARTS: [(&str, &str); 4] = [
     (
         "Users and arrivals: planned vs achieved",
         files::CHART_USERS,
+    ),
+    (
+        "Generator health: schedule lag and loop lag",
+        files::CHART_LAG,
     ),
 ];
 
@@ -92,7 +105,8 @@ impl Artifact for Charts {
     fn write(&self, run: &FinishedRun<'_>) -> Result<(), Error> {
         let failed = |e: ChartError| Error::Run(format!("cannot draw charts: {e}"));
         let (dir, s) = (run.dir, run.summary);
-        render_all(dir, run.timeline).map_err(failed)?;
+        let notes = Annotations::of(s);
+        render_all(dir, run.timeline, &notes).map_err(failed)?;
         let histograms = run.histograms()?;
         render_distribution(
             dir,
@@ -102,6 +116,7 @@ impl Artifact for Charts {
                 label: &s.scenario,
                 histograms: &histograms.total,
             }],
+            &notes.order,
         )
         .map_err(failed)?;
         if !s.regions.is_empty() {
@@ -117,6 +132,7 @@ impl Artifact for Charts {
                 files::CHART_REGIONS,
                 &format!("Latency distribution by region — {}", s.scenario),
                 &runs,
+                &notes.order,
             )
             .map_err(failed)?;
         }
@@ -124,13 +140,21 @@ impl Artifact for Charts {
     }
 }
 
-/// Renders every chart of a run over time into `dir` as both `.png` and `.svg`; returns the
-/// written paths.
-pub fn render_all(dir: &Path, timeline: &Timeline) -> Result<Vec<PathBuf>, ChartError> {
+/// Renders every chart of a run over time into `dir` as both `.png` and `.svg`, panels ordered
+/// and threshold lines drawn as `notes` says; returns the written paths.
+pub fn render_all(
+    dir: &Path,
+    timeline: &Timeline,
+    notes: &Annotations,
+) -> Result<Vec<PathBuf>, ChartError> {
     let figures = [
-        (files::CHART_LATENCY, figures::latency(timeline)),
-        (files::CHART_THROUGHPUT, figures::throughput(timeline)),
-        (files::CHART_USERS, figures::users(timeline)),
+        (files::CHART_LATENCY, figures::latency(timeline, notes)),
+        (
+            files::CHART_THROUGHPUT,
+            throughput::throughput(timeline, notes),
+        ),
+        (files::CHART_USERS, users::users(timeline)),
+        (files::CHART_LAG, figures::lag(timeline, notes)),
     ];
     let mut written = Vec::with_capacity(figures.len() * 2);
     for (stem, figure) in &figures {

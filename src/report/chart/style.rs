@@ -45,6 +45,8 @@ pub(super) const HTTP_CONNECTIONS: RGBColor = RGBColor(173, 20, 87);
 pub(super) const PLANNED: RGBColor = RGBColor(97, 97, 97);
 pub(super) const ACHIEVED: RGBColor = RGBColor(44, 160, 44);
 pub(super) const DROPPED: RGBColor = RGBColor(214, 39, 40);
+/// A threshold's line that held (one that failed is drawn in [`DROPPED`]'s red).
+pub(super) const THRESHOLD: RGBColor = RGBColor(55, 71, 79);
 pub(super) const GENERATOR_CPU: RGBColor = RGBColor(230, 81, 0);
 
 /// Moves `c` towards black (`t < 0`) or white (`t > 0`) by `|t|`.

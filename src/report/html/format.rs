@@ -55,14 +55,31 @@ pub(crate) fn num_cell(out: &mut String, value: &str, shown: &str, class: &str) 
 }
 
 pub(super) fn count_cell(out: &mut String, n: u64, bad_if_positive: bool) {
-    let class = if bad_if_positive && n > 0 { " bad" } else { "" };
-    num_cell(out, &n.to_string(), &int(n), class);
+    count_cell_in(out, n, bad_if_positive, "");
+}
+
+/// A count cell with `class` added (` wide`: hidden on a narrow screen).
+pub(super) fn count_cell_in(out: &mut String, n: u64, bad_if_positive: bool, class: &str) {
+    let bad = if bad_if_positive && n > 0 { " bad" } else { "" };
+    num_cell(out, &n.to_string(), &int(n), &format!("{class}{bad}"));
 }
 
 pub(super) fn ms_cell(out: &mut String, l: Option<&Latency>, f: impl Fn(&Latency) -> f64) {
+    ms_cell_in(out, l, f, "");
+}
+
+/// A milliseconds cell with `class` added (` wide`: hidden on a narrow screen).
+pub(super) fn ms_cell_in(
+    out: &mut String,
+    l: Option<&Latency>,
+    f: impl Fn(&Latency) -> f64,
+    class: &str,
+) {
     match l {
-        Some(l) => num_cell(out, &plain(f(l)), &ms(f(l)), ""),
-        None => out.push_str(r#"<td class="num">–</td>"#),
+        Some(l) => num_cell(out, &plain(f(l)), &ms(f(l)), class),
+        None => {
+            let _ = write!(out, r#"<td class="num{class}">–</td>"#);
+        }
     }
 }
 

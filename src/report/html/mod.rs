@@ -16,6 +16,7 @@ use crate::error::Error;
 use format::*;
 use style::open_page;
 use svg::charts;
+pub use svg::EmbeddedChart;
 use tables::{flow, metrics_table, phases, regions};
 
 /// `index.html`: reads back the charts' SVG files (written before it), so it is not a pure
@@ -30,7 +31,11 @@ impl Artifact for Html {
             let path = run.dir.join(files::svg(stem));
             let svg =
                 std::fs::read_to_string(&path).map_err(|e| Error::io("cannot read", &path, e))?;
-            charts.push((title, svg));
+            charts.push(EmbeddedChart {
+                title,
+                svg,
+                stem: Some(stem),
+            });
         }
         super::write_file(
             run.dir,
@@ -240,11 +245,11 @@ fn thresholds(out: &mut String, s: &Summary) {
 }
 
 /// The page: a header with the verdict, warnings, run metadata, thresholds, tables per metric
-/// and per phase, then `charts` (title, SVG document text) embedded inline.
-pub fn render(summary: &Summary, charts_svg: &[(&str, String)]) -> String {
+/// and per phase, then `charts` embedded inline (each linking its files, when it has a stem).
+pub fn render(summary: &Summary, charts_svg: &[EmbeddedChart]) -> String {
     let s = summary;
     let mut out =
-        String::with_capacity(64 * 1024 + charts_svg.iter().map(|c| c.1.len()).sum::<usize>());
+        String::with_capacity(64 * 1024 + charts_svg.iter().map(|c| c.svg.len()).sum::<usize>());
     open_page(
         &mut out,
         &format!("{} — {} — inrush", s.scenario, verdict_word(s.verdict)),
@@ -256,7 +261,7 @@ pub fn render(summary: &Summary, charts_svg: &[(&str, String)]) -> String {
     alerts(&mut out, s);
     run_meta(&mut out, s);
     thresholds(&mut out, s);
-    out.push_str(r#"<section id="metrics"><h2>Metrics</h2><p class="note">Latency in milliseconds, measured from each operation's intended start (corrected for coordinated omission), over successful operations.</p>"#);
+    out.push_str(r#"<section id="metrics"><h2>Metrics</h2><p class="note">Latency in milliseconds, measured from each operation's intended start (corrected for coordinated omission), over successful operations.</p><p class="note narrow-only">On a narrow screen the tables show p50, p95 and p99; turn the phone or widen the window for every column.</p>"#);
     // A flow that sends no tracked message has no message rows (not two idle ones).
     let measured = s.metrics.iter().filter(|(name, m)| {
         m.count > 0

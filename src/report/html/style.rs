@@ -62,7 +62,7 @@ h3 .span { color: var(--muted); font-weight: 400; font-size: 14px; margin-left: 
 .alert ul { margin: 4px 0 0; padding-left: 20px; }
 .alert-fail { background: var(--fail-bg); border-color: var(--fail); }
 .alert-warn { background: var(--warn-bg); border-color: #d4a72c; }
-.meta-groups { display: grid; grid-template-columns: repeat(auto-fit, minmax(380px, 1fr)); gap: 0 40px; }
+.meta-groups { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(380px, 100%), 1fr)); gap: 0 40px; }
 .meta-groups h3 { margin-top: 4px; color: var(--muted); font-size: 13px; text-transform: uppercase;
   letter-spacing: 0.04em; }
 dl.meta { margin: 0; }
@@ -89,7 +89,7 @@ tr.errors q { color: var(--muted); }
 .pill-fail { color: #fff; background: var(--fail); }
 tr.failed td { background: #fff5f5; }
 tr.failed td.num { color: var(--fail); font-weight: 600; }
-.cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(280px, 1fr)); gap: 16px; }
+.cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(280px, 100%), 1fr)); gap: 16px; }
 .card { border: 1px solid var(--line); border-radius: 6px; padding: 10px 14px; }
 .card h3 { margin: 0 0 6px; }
 .card table td { padding: 4px 2px; }
@@ -99,6 +99,23 @@ figure.chart { margin: 18px 0 0; border: 1px solid var(--line); border-radius: 6
   padding: 10px; background: #fff; }
 figure.chart figcaption { font-weight: 600; margin: 0 0 6px 4px; }
 figure.chart svg { display: block; width: 100%; height: auto; }
+figure.chart .open { font-weight: 400; font-size: 13px; color: var(--muted); margin-left: 10px; }
+figure.chart .open a { color: var(--accent); }
+figure.chart a.zoom { display: block; cursor: zoom-in; }
+.narrow-only { display: none; }
 footer { color: var(--muted); font-size: 13px; border-top: 1px solid var(--line); padding: 14px 0 30px; }
+@media (max-width: 640px) {
+  body { font-size: 14px; }
+  .wrap { padding: 0 12px; }
+  h1 { font-size: 22px; }
+  .verdict { text-align: left; }
+  .narrow-only { display: block; }
+  table.metrics .wide { display: none; }
+  table.metrics td.name { white-space: normal; overflow-wrap: anywhere; }
+  th, td { padding: 5px 6px; }
+  dl.meta div { flex-wrap: wrap; gap: 0 12px; }
+  dl.meta dt { flex-basis: 100%; }
+  figure.chart { padding: 4px; }
+}
 @media print { nav.toc { display: none; } figure.chart { break-inside: avoid; } }
 "#;

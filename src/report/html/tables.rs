@@ -7,9 +7,14 @@ use super::esc;
 use super::format::*;
 use crate::report::summary::{Arrivals, Contacts, Messages, MetricSummary, Summary};
 
-pub(super) const METRIC_HEAD: &str = r#"<thead><tr><th>Operation</th><th class="num">Count</th><th class="num">Errors</th><th class="num">Rate/s</th><th class="num">Min</th><th class="num">Mean</th><th class="num">p50</th><th class="num">p90</th><th class="num">p95</th><th class="num">p99</th><th class="num">p99.9</th><th class="num">p99.99</th><th class="num">Max</th><th class="num" title="p99 of the service time: from the actual start, as a tool without coordinated-omission correction reports it">Service p99</th></tr></thead>"#;
+/// The metric table's head. Columns marked `wide` are hidden on a narrow screen (a phone), so
+/// that the name, p50, p95 and p99 fit without scrolling sideways (`style::STYLE`'s media query).
+pub(super) const METRIC_HEAD: &str = r#"<thead><tr><th>Operation</th><th class="num wide">Count</th><th class="num wide">Errors</th><th class="num wide">Rate/s</th><th class="num wide">Min</th><th class="num wide">Mean</th><th class="num">p50</th><th class="num wide">p90</th><th class="num">p95</th><th class="num">p99</th><th class="num wide">p99.9</th><th class="num wide">p99.99</th><th class="num wide">Max</th><th class="num wide" title="p99 of the service time: from the actual start, as a tool without coordinated-omission correction reports it">Service p99</th></tr></thead>"#;
 
 pub(super) const METRIC_COLUMNS: usize = 14;
+
+/// The class of a cell hidden on a narrow screen.
+const WIDE: &str = " wide";
 
 /// Latency columns in ms, from the intended start; `skip_idle` leaves out operations that did not
 /// happen (per-phase tables).
@@ -30,25 +35,25 @@ where
             r#"<tr{class} data-metric="{0}"><td class="name">{0}</td>"#,
             esc(name)
         );
-        count_cell(out, m.count, false);
-        count_cell(out, m.errors, true);
+        count_cell_in(out, m.count, false, WIDE);
+        count_cell_in(out, m.errors, true, WIDE);
         num_cell(
             out,
             &plain(m.rate_per_s),
             &format!("{:.1}", m.rate_per_s),
-            "",
+            WIDE,
         );
         let l = m.latency_ms.as_ref();
-        ms_cell(out, l, |l| l.min);
-        ms_cell(out, l, |l| l.mean);
+        ms_cell_in(out, l, |l| l.min, WIDE);
+        ms_cell_in(out, l, |l| l.mean, WIDE);
         ms_cell(out, l, |l| l.p50);
-        ms_cell(out, l, |l| l.p90);
+        ms_cell_in(out, l, |l| l.p90, WIDE);
         ms_cell(out, l, |l| l.p95);
         ms_cell(out, l, |l| l.p99);
-        ms_cell(out, l, |l| l.p999);
-        ms_cell(out, l, |l| l.p9999);
-        ms_cell(out, l, |l| l.max);
-        ms_cell(out, m.service_time_ms.as_ref(), |l| l.p99);
+        ms_cell_in(out, l, |l| l.p999, WIDE);
+        ms_cell_in(out, l, |l| l.p9999, WIDE);
+        ms_cell_in(out, l, |l| l.max, WIDE);
+        ms_cell_in(out, m.service_time_ms.as_ref(), |l| l.p99, WIDE);
         out.push_str("</tr>");
         if !m.errors_by_class.is_empty() {
             let _ = write!(
