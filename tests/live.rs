@@ -300,6 +300,30 @@ fn the_metrics_endpoint_ends_at_the_summary() {
     // The built-in messenger answers in well under 10 s: every sample is in a finite bucket.
     assert_eq!(buckets[13].count, buckets[14].count);
 
+    // Every series served is documented, and the Grafana dashboard asks only for documented ones.
+    let documented = documented_series();
+    // A histogram's `_sum` and `_count` belong to it.
+    let served = |name: &str| {
+        let histogram = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|suffix| name.strip_suffix(suffix));
+        documented
+            .iter()
+            .any(|d| d == name || Some(d.as_str()) == histogram)
+    };
+    for sample in &last {
+        assert!(served(&sample.metric), "{} undocumented", sample.metric);
+    }
+    let dashboard = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/grafana/inrush.json"),
+    )
+    .expect("dashboard");
+    let _: Value = serde_json::from_str(&dashboard).expect("the dashboard is JSON");
+    let asked = regex::Regex::new(r"inrush_[a-z_]+").expect("regex");
+    for name in asked.find_iter(&dashboard).map(|m| m.as_str()) {
+        assert!(served(name), "{name} is not served");
+    }
+
     // Ctrl-C ends the hold at once.
     // SAFETY: a signal to our own child.
     unsafe {
@@ -309,6 +333,22 @@ fn the_metrics_endpoint_ends_at_the_summary() {
     let status = child.wait().expect("exits");
     assert!(waited.elapsed() < Duration::from_secs(10));
     assert_eq!(status.code(), Some(0));
+}
+
+/// The series named in docs/live.md's table (a cell may name two).
+fn documented_series() -> Vec<String> {
+    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/live.md"))
+        .expect("docs/live.md");
+    let name = regex::Regex::new(r"`(inrush_[a-z_]+)`").expect("regex");
+    doc.lines()
+        .filter(|l| l.starts_with("| `inrush_"))
+        .flat_map(|l| {
+            let cell = l.split('|').nth(1).unwrap_or("").to_string();
+            name.captures_iter(&cell)
+                .map(|c| c[1].to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }
 
 #[test]
