@@ -409,8 +409,12 @@ TIMER_LAG_RATES=${TIMER_LAG_RATES:-20 100 200}   # signups/s: 100, 500 and 1 000
 TIMER_CPU_RATES=${TIMER_CPU_RATES:-1600 800}     # signups/s of the CPU steps
 
 # timer_step NAME BINARY ROLE RATE: one signup step at RATE users/s with that generator.
+# TIMER_ARGS_<NAME> adds flags to that generator's runs: the same binary twice, once with
+# TIMER_ARGS_live="--stream … --metrics 127.0.0.1:0", prices the live outputs (bench/README.md).
 timer_step() {
   local name=$1 gen=$2 role=$3 rate=$4 f="$SCEN/signup-$4-${TIMER_S}s.toml" rc=0 measured
+  local args_var="TIMER_ARGS_$name" extra=()
+  read -r -a extra <<<"${!args_var:-}"
   STEP=$((STEP + 1))
   local seed=$((1000 + STEP)) dir="$OUT/steps/$STEP-timer-$name-$rate"
   [[ -f $f ]] || py signup-scenario "$rate" "$TIMER_S" >"$f"
@@ -426,7 +430,7 @@ rc = subprocess.call(sys.argv[2:])
 r = resource.getrusage(resource.RUSAGE_CHILDREN)
 open(sys.argv[1], "w").write(f"sleeps={r.ru_nvcsw} preempted={r.ru_nivcsw}\n"); sys.exit(rc)' \
     "$OUT/logs/run-$STEP.rusage" taskset -c "$GEN_CORE" "$gen" run "$f" --target "http://127.0.0.1:$PORT" \
-    --out "$dir" --workers 1 --quiet --seed "$seed" "${ACCEPT_OVERLOAD[@]}" >"$OUT/logs/run-$STEP.log" 2>&1 || rc=$?
+    --out "$dir" --workers 1 --quiet --seed "$seed" "${ACCEPT_OVERLOAD[@]}" "${extra[@]}" >"$OUT/logs/run-$STEP.log" 2>&1 || rc=$?
   measured=$(measure_end)
   stop_target
   # shellcheck disable=SC2086,SC2046
