@@ -1,5 +1,5 @@
 //! `inrush compare`: two runs of one scenario with different seeds are no regression; a target
-//! with 25 ms of added latency is one (and the reverse is not); bad input is a usage error.
+//! with 100 ms of added latency is one (and the reverse is not); bad input is a usage error.
 //! Then the statistics under the decision: Mann–Whitney U, Fisher's exact test, the parser.
 //!
 //! Three 8 s runs of 40 users/s against the in-process built-in target run once, side by side,
@@ -41,7 +41,9 @@ struct Runs {
     base: PathBuf,
     /// Same scenario and target, another seed.
     again: PathBuf,
-    /// Same scenario, the target adds 25 ms to every HTTP request.
+    /// Same scenario, the target adds 100 ms to every HTTP request: well above the floor that
+    /// the generator's own lag sets (a schedule lag p99 of 25 ms was seen on a loaded machine,
+    /// and compare rightly calls a change within it no regression).
     slow: PathBuf,
 }
 
@@ -49,7 +51,11 @@ impl Runs {
     /// Runs the three scenarios side by side (each is light: 40 users/s, one worker thread).
     fn new() -> Runs {
         let scratch = Scratch::new();
-        let specs = [("base", 1, "0ms"), ("again", 2, "0ms"), ("slow", 3, "25ms")];
+        let specs = [
+            ("base", 1, "0ms"),
+            ("again", 2, "0ms"),
+            ("slow", 3, "100ms"),
+        ];
         let dirs: Vec<PathBuf> = std::thread::scope(|s| {
             let handles: Vec<_> = specs
                 .iter()
@@ -154,7 +160,7 @@ fn two_runs_of_one_scenario_are_no_regression(r: &Runs) {
             // metric whose samples fall in two modes ~1 ms apart (sms_code: the code is either
             // already delivered or one timer tick away) can move its p50 from one mode to the
             // other. Both are real differences between the two runs, just not the service's;
-            // the 25 ms the slow target adds is well above the floor.
+            // the 100 ms the slow target adds is well above the floor.
             &[
                 "--max-regression",
                 "p50=10%,p90=10%,p99=10%,errors=0,rate=5%,floor=5ms",
@@ -211,7 +217,7 @@ fn added_latency_is_a_regression_and_its_removal_is_not(r: &Runs) {
             p99["base"].as_f64().expect("b"),
             p99["new"].as_f64().expect("n"),
         ];
-        assert!(n - b > 20.0, "25 ms added: {p99}");
+        assert!(n - b > 80.0, "100 ms added: {p99}");
         assert!(
             p99["intervals"][0].as_u64().expect("intervals") >= 5,
             "{p99}"
