@@ -74,7 +74,13 @@ over_budget() { (($(date +%s) - T_START > BUDGET_S)); }
 # ---------------------------------------------------------------------------------------------
 # BENCH_REV=<git revision> benchmarks that commit (exported to a temp dir, built into
 # target/bench-rev/) instead of the working tree, e.g. while the tree is mid-edit.
-if [[ -n ${BENCH_REV:-} ]]; then
+# BENCH_BIN=<path> benchmarks that binary as it is (no build), e.g. a release build of an earlier
+# run kept in its reports/bench-…/inrush, while the tree builds something else.
+if [[ -n ${BENCH_BIN:-} ]]; then
+  REV="$(basename "$(dirname "$BENCH_BIN")")/$(basename "$BENCH_BIN")"
+  log "benchmarking $BENCH_BIN as it is (BENCH_BIN, not built)"
+  BUILT=$BENCH_BIN
+elif [[ -n ${BENCH_REV:-} ]]; then
   REV=$(git rev-parse --short "$BENCH_REV")
   SRC=$(mktemp -d /tmp/inrush-bench-src.XXXXXX)
   git archive "$REV" | tar -x -C "$SRC"
