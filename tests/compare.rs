@@ -227,6 +227,20 @@ fn added_latency_is_a_regression_and_its_removal_is_not(r: &Runs) {
     // The default tolerances (p99=10%, errors=0) are in force and echoed.
     assert_eq!(c["tolerances"]["latency"]["p99"], 0.1);
     assert!(stdout.contains("REGRESSION in"), "{stdout}");
+    // The terminal: the regressions first with their evidence, then one row per metric that
+    // fits 80 columns, the regressed stat marked.
+    let evidence = stdout
+        .split("regressions:\n")
+        .nth(1)
+        .expect("a regressions list");
+    for metric in ["register", "verify", "contacts_sync"] {
+        assert!(evidence.contains(&format!("  {metric} p99: ")), "{stdout}");
+        let row = stdout
+            .lines()
+            .find(|l| l.starts_with(metric) && l.ends_with("REGRESSION"))
+            .unwrap_or_else(|| panic!("{metric}'s row: {stdout}"));
+        assert!(row.contains('!') && row.chars().count() <= 80, "{row}");
+    }
 
     // A faster NEW is no regression: the same latencies read the other way are an improvement.
     let (code, c, stdout) = compare(r, &r.slow, &r.base, "faster", &[]);

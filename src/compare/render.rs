@@ -68,84 +68,111 @@ fn rule(c: &Comparison) -> String {
     )
 }
 
-/// Rows of (metric, check) in display order, with the messages checks last.
-fn rows(c: &Comparison) -> Vec<(&str, &Check)> {
-    let mut out = Vec::new();
-    for (name, m) in &c.metrics {
-        for check in &m.checks {
-            out.push((name.as_str(), check));
-        }
-    }
-    for check in &c.messages {
-        out.push(("messages", check));
-    }
-    out
+/// The decided checks with this decision, as `verify p99: 7.15 ms → 107 ms (+1396.5%): why`.
+fn evidence(c: &Comparison, wanted: Decision) -> Vec<String> {
+    let metrics = c
+        .metrics
+        .iter()
+        .flat_map(|(name, m)| m.checks.iter().map(move |k| (name.as_str(), k)));
+    let messages = c.messages.iter().map(|k| ("messages", k));
+    metrics
+        .chain(messages)
+        .filter(|(_, k)| k.decision == wanted)
+        .map(|(name, k)| {
+            format!(
+                "  {name} {}: {} → {} ({}): {}",
+                words::label(&k.what),
+                value(k.base, k.unit),
+                value(k.new, k.unit),
+                change(k),
+                k.reason
+            )
+        })
+        .collect()
 }
 
-/// A table for the terminal: per metric BASE vs NEW, the change and the decision with its reason.
+/// The stats of the per-metric table: what most gates are about, one column each.
+const COLUMNS: [&str; 4] = ["p50", "p99", "errors", "rate"];
+
+/// The terminal's view, 80 columns for usual metric names: the verdict, the regressions (and
+/// improvements) with their evidence, then one row per metric with NEW's change against BASE
+/// for p50, p99, error rate and throughput, and its decision. Every figure and reason is in
+/// compare.md, compare.html and compare.json.
 pub fn render_text(c: &Comparison) -> String {
     let mut t = String::new();
     let _ = writeln!(t, "compare: {}", headline(c));
     let _ = writeln!(t, "  BASE {}", run_line(&c.base));
     let _ = writeln!(t, "  NEW  {}", run_line(&c.new));
     let _ = writeln!(t, "  {}", rule(c));
+    for (title, decision) in [
+        ("regressions", Decision::Regression),
+        ("improvements", Decision::Improved),
+    ] {
+        let lines = evidence(c, decision);
+        if !lines.is_empty() {
+            let _ = writeln!(t, "\n{title}:");
+            for l in lines {
+                let _ = writeln!(t, "{l}");
+            }
+        }
+    }
     let _ = writeln!(t);
-    let table: Vec<[String; 6]> = rows(c)
-        .into_iter()
-        .map(|(name, check)| {
-            [
-                name.to_string(),
-                check.what.clone(),
-                value(check.base, check.unit),
-                value(check.new, check.unit),
-                change(check),
-                decision(check),
-            ]
+    let mut table: Vec<Vec<String>> = c
+        .metrics
+        .iter()
+        .map(|(name, m)| {
+            let mut row = vec![name.clone()];
+            row.extend(COLUMNS.iter().map(|what| {
+                m.checks
+                    .iter()
+                    .find(|k| k.what == *what)
+                    .map_or("-".into(), |k| {
+                        let mark = if k.decision == Decision::Regression {
+                            "!"
+                        } else {
+                            ""
+                        };
+                        format!("{}{mark}", change(k))
+                    })
+            }));
+            let decided = m.checks.iter().find(|k| k.decision == m.decision);
+            row.push(decided.map_or(m.decision.label().to_string(), decision));
+            row
         })
         .collect();
-    let header = ["metric", "stat", "base", "new", "change", "decision"].map(String::from);
-    let mut widths = [0usize; 6];
-    for row in std::iter::once(&header).chain(&table) {
+    let mut header = vec!["metric".to_string()];
+    header.extend(COLUMNS.iter().map(|w| words::label(w).to_string()));
+    header.push("decision".into());
+    table.insert(0, header);
+    let mut widths = vec![0usize; COLUMNS.len() + 2];
+    for row in &table {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
         }
     }
-    let line = |row: &[String; 6], reason: &str| {
-        let mut s = format!(
-            "{:<w0$}  {:<w1$}  {:>w2$}  {:>w3$}  {:>w4$}  {:<w5$}",
-            row[0],
-            row[1],
-            row[2],
-            row[3],
-            row[4],
-            row[5],
-            w0 = widths[0],
-            w1 = widths[1],
-            w2 = widths[2],
-            w3 = widths[3],
-            w4 = widths[4],
-            w5 = widths[5],
-        );
-        if !reason.is_empty() {
-            s.push_str("  ");
-            s.push_str(reason);
+    for row in &table {
+        let mut line = format!("{:<w$}", row[0], w = widths[0]);
+        for (cell, w) in row[1..=COLUMNS.len()].iter().zip(&widths[1..]) {
+            let _ = write!(line, "  {cell:>w$}");
         }
-        s.trim_end().to_string()
-    };
-    let _ = writeln!(t, "{}", line(&header, "reason"));
-    let mut last = "";
-    for ((name, check), mut row) in rows(c).into_iter().zip(table) {
-        if name == last {
-            row[0] = String::new();
-        }
-        last = name;
-        let reason = if check.decision == Decision::NotChecked {
-            ""
-        } else {
-            check.reason.as_str()
-        };
-        let _ = writeln!(t, "{}", line(&row, reason));
+        let _ = write!(line, "  {}", row[COLUMNS.len() + 1]);
+        let _ = writeln!(t, "{}", line.trim_end());
     }
+    for k in &c.messages {
+        let _ = writeln!(
+            t,
+            "messages {}: {} → {} ({}), {}",
+            words::label(&k.what),
+            value(k.base, k.unit),
+            value(k.new, k.unit),
+            change(k),
+            decision(k)
+        );
+    }
+    let _ = writeln!(
+        t,
+        "(changes NEW vs BASE; ! a regression; every check and its reason: compare.md, compare.html)"
+    );
     if !c.warnings.is_empty() {
         let _ = writeln!(t);
         for w in &c.warnings {
