@@ -83,6 +83,16 @@ pub fn observe(t: &Threshold, s: &Summary) -> Option<f64> {
         // Counts are reported for the whole run only.
         Subject::Count(name) if t.phase.is_none() => s.counts.get(name).map(|v| *v as f64),
         Subject::Count(_) => None,
+        // Checks too: a pass rate is the run's (a phase's would need its own list).
+        Subject::Checks(f) if t.phase.is_none() => {
+            let c = &s.checks;
+            match *f {
+                "passed" => Some(c.passed as f64),
+                "failed" => Some(c.failed as f64),
+                _ => c.rate,
+            }
+        }
+        Subject::Checks(_) => None,
         Subject::Lag(stat) => arrivals.schedule_lag_ms.as_ref().map(|l| l.get(*stat)),
         Subject::Contacts(f) => match *f {
             "expected" => Some(contacts.expected as f64),

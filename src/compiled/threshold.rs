@@ -60,6 +60,9 @@ pub enum Subject {
     /// `retries.count`, `retries.rate` (retried attempts among all attempts), `reconnects.count`,
     /// across every metric.
     Retries(&'static str),
+    /// `checks.passed|failed` (evaluations of the flows' `expect` conditions), `checks.rate`
+    /// (the share that passed); whole run only.
+    Checks(&'static str),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,6 +126,8 @@ impl Subject {
                 MetricField::ErrorRate => Unit::Fraction,
             },
             Subject::Count(_) => Unit::Count,
+            Subject::Checks("rate") => Unit::Fraction,
+            Subject::Checks(_) => Unit::Count,
             Subject::Retries(f) if f.ends_with("rate") => Unit::Fraction,
             Subject::Retries(_) => Unit::Count,
             Subject::Messages(f) | Subject::Arrivals(f) | Subject::Contacts(f) => {
@@ -174,7 +179,7 @@ fn err(offset: usize, message: impl Into<String>) -> ParseError {
 const SUBJECTS_HELP: &str =
     "expected <metric>.<p50|p90|p95|p99|p99.9|p99.99|p(N)|min|mean|max|count|errors|rate|error_rate|retries|reconnects>, \
 errors.rate, retries.<count|rate>, reconnects.count, messages.<sent|acked|delivered|pending|lost|late|skipped|duplicated|loss_rate>, \
-arrivals.<planned|started|dropped|completed|failed|cut_off|drop_rate|lag.p99>, contacts.<expected|missing|missing_rate>";
+arrivals.<planned|started|dropped|completed|failed|cut_off|drop_rate|lag.p99>, contacts.<expected|missing|missing_rate>, checks.<passed|failed|rate>";
 
 /// Parses `[scope:]subject op value` (the scope a phase or a region), e.g. `verify.p99 < 250ms`, `surge:errors.rate < 1%`,
 /// `messages.lost == 0`. `phases` and `catalog` are the plan's, to check names.
@@ -218,6 +223,12 @@ pub fn parse(text: &str, phases: &[String], catalog: &Catalog) -> Result<Thresho
         None => (None, left, lead),
     };
     let subject = parse_subject(subject_text, catalog).map_err(|m| err(subject_at, m))?;
+    if matches!(subject, Subject::Checks(_)) && phase.is_some() {
+        return Err(err(
+            lead,
+            "checks are counted for the whole run: drop the phase or region prefix",
+        ));
+    }
     let value_at = op_at + op_len;
     let value_text = &text[value_at..];
     let value_at = value_at + (value_text.len() - value_text.trim_start().len());
@@ -299,6 +310,7 @@ fn parse_subject(s: &str, catalog: &Catalog) -> Result<Subject, String> {
             ];
             pick(f, &fields).map(Subject::Arrivals)
         }
+        ["checks", f] => pick(f, &["passed", "failed", "rate"]).map(Subject::Checks),
         ["counts", name] if catalog.counters().iter().any(|c| c == name) => {
             Some(Subject::Count(name.to_string()))
         }
@@ -461,6 +473,28 @@ mod tests {
         let t = parse("reconnects.count <= 10", &phases()).expect("ok");
         assert_eq!(t.subject, Subject::Retries("reconnects"));
         assert!(parse("retries.rate < 5", &phases()).is_err(), "a fraction");
+    }
+
+    #[test]
+    fn checks_have_a_rate_and_counts_for_the_whole_run() {
+        let t = parse("checks.rate > 99%", &phases()).expect("ok");
+        assert_eq!((t.subject.clone(), t.op), (Subject::Checks("rate"), Op::Gt));
+        assert!((t.limit - 0.99).abs() < 1e-12);
+        assert_eq!(t.subject.unit().format(0.998), "99.8 %");
+        let t = parse("checks.failed == 0", &phases()).expect("ok");
+        assert_eq!(
+            (t.subject.clone(), t.limit),
+            (Subject::Checks("failed"), 0.0)
+        );
+        assert_eq!(t.subject.unit(), Unit::Count);
+        assert_eq!(
+            parse("checks.passed >= 10", &phases()).map(|t| t.subject),
+            Ok(Subject::Checks("passed"))
+        );
+        assert!(parse("checks.rate > 99", &phases()).is_err(), "a fraction");
+        assert!(parse("checks.count > 1", &phases()).is_err());
+        let e = parse("surge:checks.rate > 99%", &phases()).expect_err("whole run");
+        assert!(e.message.contains("whole run"), "{e}");
     }
 
     #[test]
