@@ -77,7 +77,7 @@ impl Checks {
     /// only ones the reports break down.
     pub fn failing(&self) -> Vec<&Check> {
         let mut f: Vec<&Check> = self.by_check.iter().filter(|c| c.failed > 0).collect();
-        f.sort_by(|a, b| b.failed.cmp(&a.failed));
+        f.sort_by_key(|c| std::cmp::Reverse(c.failed));
         f
     }
 }
