@@ -181,6 +181,9 @@ const SUBJECTS_HELP: &str =
 errors.rate, retries.<count|rate>, reconnects.count, messages.<sent|acked|delivered|pending|lost|late|skipped|duplicated|loss_rate>, \
 arrivals.<planned|started|dropped|completed|failed|cut_off|drop_rate|lag.p99>, contacts.<expected|missing|missing_rate>, checks.<passed|failed|rate>";
 
+/// The fields of `checks.<field>`.
+const CHECKS: [&str; 3] = ["passed", "failed", "rate"];
+
 /// Parses `[scope:]subject op value` (the scope a phase or a region), e.g. `verify.p99 < 250ms`, `surge:errors.rate < 1%`,
 /// `messages.lost == 0`. `phases` and `catalog` are the plan's, to check names.
 pub fn parse(text: &str, phases: &[String], catalog: &Catalog) -> Result<Threshold, ParseError> {
@@ -310,7 +313,8 @@ fn parse_subject(s: &str, catalog: &Catalog) -> Result<Subject, String> {
             ];
             pick(f, &fields).map(Subject::Arrivals)
         }
-        ["checks", f] => pick(f, &["passed", "failed", "rate"]).map(Subject::Checks),
+        // A step named `checks` keeps its other fields (`checks.count`, `checks.p99`).
+        ["checks", f] if pick(f, &CHECKS).is_some() => pick(f, &CHECKS).map(Subject::Checks),
         ["counts", name] if catalog.counters().iter().any(|c| c == name) => {
             Some(Subject::Count(name.to_string()))
         }
@@ -492,7 +496,16 @@ mod tests {
             Ok(Subject::Checks("passed"))
         );
         assert!(parse("checks.rate > 99", &phases()).is_err(), "a fraction");
-        assert!(parse("checks.count > 1", &phases()).is_err());
+        assert!(
+            parse("checks.count > 1", &phases()).is_err(),
+            "no such metric"
+        );
+        let with_step = Catalog::new(["checks"]);
+        let t = super::parse("checks.count > 1", &phases(), &with_step).expect("the step's");
+        assert_eq!(
+            t.subject,
+            Subject::MetricCount("checks".into(), MetricField::Count)
+        );
         let e = parse("surge:checks.rate > 99%", &phases()).expect_err("whole run");
         assert!(e.message.contains("whole run"), "{e}");
     }
