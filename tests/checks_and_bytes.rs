@@ -340,16 +340,20 @@ fn bytes_equal_the_servers_and_checks_count_what_failed_by_construction() {
 
     // Re-gated without running again (the run's own threshold, rate > 90 %, still in): each
     // threshold on checks sets the exit code.
+    // Thresholds on bytes too, in sizes.
     for (threshold, code) in [
-        ("checks.rate > 99%", 1),
-        ("checks.failed == 0", 1),
-        ("checks.passed == 110", 0),
-        ("checks.failed <= 10", 0),
+        ("checks.rate > 99%".to_string(), 1),
+        ("checks.failed == 0".to_string(), 1),
+        ("checks.passed == 110".to_string(), 0),
+        ("checks.failed <= 10".to_string(), 0),
+        (format!("bytes.sent == {}", s.bytes_sent), 0),
+        ("echo.bytes_received < 10B".to_string(), 1),
+        ("chat.bytes_sent < 1MB".to_string(), 0),
     ] {
         let status = inrush()
             .arg("report")
             .arg(&out)
-            .args(["--threshold", threshold])
+            .args(["--threshold", &threshold])
             .output()
             .expect("report runs");
         assert_eq!(status.status.code(), Some(code), "{threshold}");

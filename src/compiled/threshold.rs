@@ -60,6 +60,8 @@ pub enum Subject {
     /// `retries.count`, `retries.rate` (retried attempts among all attempts), `reconnects.count`,
     /// across every metric.
     Retries(&'static str),
+    /// `bytes.sent|received`: the run's totals (a phase's or region's: its metrics' sum).
+    Bytes(&'static str),
     /// `checks.passed|failed` (evaluations of the flows' `expect` conditions), `checks.rate`
     /// (the share that passed); whole run only.
     Checks(&'static str),
@@ -75,6 +77,9 @@ pub enum MetricField {
     Retries,
     /// Sockets reopened under `reconnect`.
     Reconnects,
+    /// Bytes written and read for the metric (`bytes_sent`, `bytes_received`).
+    BytesSent,
+    BytesReceived,
 }
 
 /// What unit a subject is in: how a limit is read and an observed value written.
@@ -90,6 +95,8 @@ pub enum Unit {
     PerSecond,
     /// A share of a whole, 0..=1 (written as a percentage).
     Fraction,
+    /// Bytes (limits in B, kB, MB, GB or KiB, MiB, GiB).
+    Bytes,
 }
 
 impl Unit {
@@ -109,6 +116,7 @@ impl Unit {
             Unit::Count => short(v),
             Unit::PerSecond => format!("{}/s", short(v)),
             Unit::Fraction => format!("{} %", short(v * 100.0)),
+            Unit::Bytes => format!("{} B", short(v)),
         }
     }
 }
@@ -124,8 +132,10 @@ impl Subject {
                 | MetricField::Reconnects => Unit::Count,
                 MetricField::Rate => Unit::PerSecond,
                 MetricField::ErrorRate => Unit::Fraction,
+                MetricField::BytesSent | MetricField::BytesReceived => Unit::Bytes,
             },
             Subject::Count(_) => Unit::Count,
+            Subject::Bytes(_) => Unit::Bytes,
             Subject::Checks("rate") => Unit::Fraction,
             Subject::Checks(_) => Unit::Count,
             Subject::Retries(f) if f.ends_with("rate") => Unit::Fraction,
@@ -177,7 +187,7 @@ fn err(offset: usize, message: impl Into<String>) -> ParseError {
 }
 
 const SUBJECTS_HELP: &str =
-    "expected <metric>.<p50|p90|p95|p99|p99.9|p99.99|p(N)|min|mean|max|count|errors|rate|error_rate|retries|reconnects>, \
+    "expected <metric>.<p50|p90|p95|p99|p99.9|p99.99|p(N)|min|mean|max|count|errors|rate|error_rate|retries|reconnects|bytes_sent|bytes_received>, bytes.<sent|received>, \
 errors.rate, retries.<count|rate>, reconnects.count, messages.<sent|acked|delivered|pending|lost|late|skipped|duplicated|loss_rate>, \
 arrivals.<planned|started|dropped|completed|failed|cut_off|drop_rate|lag.p99>, contacts.<expected|missing|missing_rate>, checks.<passed|failed|rate>";
 
@@ -273,11 +283,14 @@ fn parse_subject(s: &str, catalog: &Catalog) -> Result<Subject, String> {
         "error_rate" => Some(MetricField::ErrorRate),
         "retries" => Some(MetricField::Retries),
         "reconnects" => Some(MetricField::Reconnects),
+        "bytes_sent" => Some(MetricField::BytesSent),
+        "bytes_received" => Some(MetricField::BytesReceived),
         _ => None,
     };
     let pick = |f: &str, allowed: &[&'static str]| allowed.iter().copied().find(|a| *a == f);
     let subject = match parts.as_slice() {
         ["errors", "rate"] => Some(Subject::AllErrors(MetricField::ErrorRate)),
+        ["bytes", f] => pick(f, &["sent", "received"]).map(Subject::Bytes),
         ["errors", "count"] => Some(Subject::AllErrors(MetricField::Errors)),
         ["retries", "count"] => Some(Subject::Retries("count")),
         ["retries", "rate"] => Some(Subject::Retries("rate")),
@@ -371,6 +384,23 @@ fn parse_value(s: &str, kind: Unit) -> Result<f64, String> {
         )),
         (Unit::Count | Unit::PerSecond, "") => Ok(n),
         (Unit::PerSecond, "/s") => Ok(n),
+        (Unit::Bytes, _) => {
+            let scale = match unit {
+                "" | "B" => 1.0,
+                "kB" | "KB" => 1e3,
+                "MB" => 1e6,
+                "GB" => 1e9,
+                "KiB" => 1024.0,
+                "MiB" => 1024.0 * 1024.0,
+                "GiB" => 1024.0 * 1024.0 * 1024.0,
+                _ => {
+                    return Err(format!(
+                        "`{unit}` is not a size: use B, kB, MB, GB, KiB, MiB or GiB"
+                    ))
+                }
+            };
+            Ok(n * scale)
+        }
         (_, unit) => Err(format!("`{unit}` is not a unit this subject takes")),
     }
 }
@@ -508,6 +538,27 @@ mod tests {
         );
         let e = parse("surge:checks.rate > 99%", &phases()).expect_err("whole run");
         assert!(e.message.contains("whole run"), "{e}");
+    }
+
+    #[test]
+    fn bytes_take_sizes() {
+        let t = parse("verify.bytes_received < 2MB", &phases()).expect("ok");
+        assert_eq!(
+            (t.subject.clone(), t.limit),
+            (
+                Subject::MetricCount("verify".into(), MetricField::BytesReceived),
+                2e6
+            )
+        );
+        assert_eq!(t.subject.unit().format(1234.0), "1234 B");
+        let t = parse("surge:bytes.sent <= 1KiB", &phases()).expect("ok");
+        assert_eq!((t.subject, t.limit), (Subject::Bytes("sent"), 1024.0));
+        assert_eq!(
+            parse("bytes.received > 10", &phases()).map(|t| t.limit),
+            Ok(10.0)
+        );
+        let e = parse("bytes.sent < 3 parsecs", &phases()).expect_err("no such size");
+        assert!(e.message.contains("`parsecs` is not a size"), "{e}");
     }
 
     #[test]
