@@ -18,6 +18,8 @@ fn metric_field(m: &MetricSummary, f: MetricField) -> Option<f64> {
         MetricField::ErrorRate => ratio(m.errors, m.count),
         MetricField::Retries => Some(m.retries as f64),
         MetricField::Reconnects => Some(m.reconnects as f64),
+        MetricField::BytesSent => Some(m.bytes_sent as f64),
+        MetricField::BytesReceived => Some(m.bytes_received as f64),
     }
 }
 
@@ -83,6 +85,27 @@ pub fn observe(t: &Threshold, s: &Summary) -> Option<f64> {
         // Counts are reported for the whole run only.
         Subject::Count(name) if t.phase.is_none() => s.counts.get(name).map(|v| *v as f64),
         Subject::Count(_) => None,
+        // Checks too: a pass rate is the run's (a phase's would need its own list).
+        Subject::Checks(f) if t.phase.is_none() => {
+            let c = &s.checks;
+            match *f {
+                "passed" => Some(c.passed as f64),
+                "failed" => Some(c.failed as f64),
+                _ => c.rate,
+            }
+        }
+        Subject::Checks(_) => None,
+        // The run's totals hold unnamed requests too; a phase or region has its metrics'.
+        Subject::Bytes(f) => {
+            let sent = *f == "sent";
+            let total = match (&t.phase, sent) {
+                (None, true) => s.bytes_sent,
+                (None, false) => s.bytes_received,
+                (Some(_), true) => metrics.values().map(|m| m.bytes_sent).sum(),
+                (Some(_), false) => metrics.values().map(|m| m.bytes_received).sum(),
+            };
+            Some(total as f64)
+        }
         Subject::Lag(stat) => arrivals.schedule_lag_ms.as_ref().map(|l| l.get(*stat)),
         Subject::Contacts(f) => match *f {
             "expected" => Some(contacts.expected as f64),

@@ -75,7 +75,16 @@ fn a_reply_answers_with_the_frames_values_and_a_rule_captures_for_later_steps() 
     let file = scratch.scenario("receipts", scenario());
     let out = scratch.out("run");
     let status = Command::new(env!("CARGO_BIN_EXE_inrush"))
-        .args(["run", "--quiet", "--workers", "1", "--trace", "5", "--out"])
+        .args([
+            "run",
+            "--quiet",
+            "--accept-overload",
+            "--workers",
+            "1",
+            "--trace",
+            "5",
+            "--out",
+        ])
         .arg(&out)
         .arg(&file)
         .status()

@@ -19,6 +19,7 @@ use futures_util::{FutureExt, SinkExt};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 
 use crate::clients::region_link::{Inbox, Link};
+use crate::clients::stream::Meter;
 use crate::clients::tls::UserTls;
 use crate::clients::ws::OUT_QUEUE;
 use crate::clients::{ws, Endpoint, OpError};
@@ -154,6 +155,8 @@ pub struct Connection {
     /// last seen written out: an upper bound on what waits in tungstenite's queue.
     owed: usize,
     send_within: Duration,
+    /// The socket's bytes: the upgrade, then every frame with its header (control frames too).
+    meter: Meter,
 }
 
 impl Connection {
@@ -167,18 +170,32 @@ impl Connection {
         source: Option<std::net::IpAddr>,
         tls: Option<&UserTls>,
     ) -> Result<Connection, OpError> {
-        let socket =
-            ws::connect_with(endpoint, path_and_query, headers, subprotocols, source, tls).await?;
-        Ok(Connection::over(socket))
-    }
-
-    fn over(socket: ws::Socket) -> Connection {
-        Connection {
+        let meter = Meter::default();
+        let socket = ws::connect_with(
+            endpoint,
+            path_and_query,
+            headers,
+            subprotocols,
+            source,
+            tls,
+            meter.clone(),
+        )
+        .await?;
+        Ok(Connection {
             socket,
             inbox: Inbox::default(),
             owed: 0,
             send_within: SEND_WITHIN,
-        }
+            meter,
+        })
+    }
+
+    /// The bytes written and read on the socket since the last call: the upgrade's request and
+    /// response, frames with their headers and masks, pings, pongs and closes — as they went
+    /// through the stream, which is when they were read off the network, before the user's
+    /// region link delays them.
+    pub fn take_bytes(&self) -> (u64, u64) {
+        self.meter.take()
     }
 
     /// How long a frame may take to go out before the peer counts as not reading (the step

@@ -12,6 +12,7 @@ use std::cell::Cell;
 use std::rc::Rc;
 
 use crate::clients::region_link::Link;
+use crate::clients::stream::Meter;
 use crate::clients::tls::UserTls;
 use crate::clients::{Endpoint, OpError};
 use crate::metrics::ErrorClass;
@@ -92,6 +93,9 @@ pub struct HttpClient {
     source: Option<std::net::IpAddr>,
     /// The user's TLS state when the target is `https://` (shared with its WebSocket).
     tls: Option<Rc<UserTls>>,
+    /// The bytes of every connection this client opens (one user's, one request at a time, so
+    /// what it counted since the last take is that request's and response's).
+    meter: Meter,
 }
 
 #[derive(Debug)]
@@ -114,7 +118,14 @@ impl HttpClient {
             count,
             source,
             tls,
+            meter: Meter::default(),
         }
+    }
+
+    /// The bytes written and read since the last call: a request's head and body as hyper
+    /// wrote them, its response's as hyper read them.
+    pub fn take_bytes(&self) -> (u64, u64) {
+        self.meter.take()
     }
 
     /// The user's TLS state, for its WebSocket to share (and for its handshakes to be recorded).
@@ -129,8 +140,13 @@ impl HttpClient {
     }
 
     async fn connect(&self, endpoint: &Endpoint) -> Result<Kept, OpError> {
-        let stream =
-            crate::clients::stream::open(endpoint, self.source, self.tls.as_deref()).await?;
+        let stream = crate::clients::stream::open(
+            endpoint,
+            self.source,
+            self.tls.as_deref(),
+            self.meter.clone(),
+        )
+        .await?;
         let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(|e| OpError::new(ErrorClass::Connect, format!("http handshake: {e}")))?;

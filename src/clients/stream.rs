@@ -4,8 +4,10 @@
 //! plain connection costs exactly what a bare `TcpStream` costs. The TLS side is boxed once per
 //! connection (rustls's state is a few KiB), which keeps a plain stream small.
 
+use std::cell::Cell;
 use std::io::IoSlice;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -15,23 +17,74 @@ use tokio_rustls::client::TlsStream;
 use crate::clients::tls::UserTls;
 use crate::clients::{Endpoint, OpError};
 
-pub enum Stream {
+/// A connection's bytes: what the user's HTTP or WebSocket client wrote into its stream and read
+/// out of it, counted where the stream hands them over — above TLS, so an `https://` run counts
+/// what an `http://` one would (no record framing, no handshake). Shared between the client
+/// that takes the counts and the stream a connection task may drive, both on the worker's
+/// thread: plain cells, no atomics, no lock.
+#[derive(Debug, Clone, Default)]
+pub struct Meter(Rc<Counts>);
+
+#[derive(Debug, Default)]
+struct Counts {
+    sent: Cell<u64>,
+    received: Cell<u64>,
+}
+
+impl Meter {
+    fn wrote(&self, n: usize) {
+        let c = &self.0.sent;
+        c.set(c.get() + n as u64);
+    }
+
+    fn read(&self, n: usize) {
+        let c = &self.0.received;
+        c.set(c.get() + n as u64);
+    }
+
+    /// (sent, received) since the last take.
+    pub fn take(&self) -> (u64, u64) {
+        (self.0.sent.replace(0), self.0.received.replace(0))
+    }
+}
+
+pub struct Stream {
+    io: Io,
+    meter: Meter,
+}
+
+enum Io {
     Plain(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),
 }
 
 /// Connects to the endpoint from `source`, then runs the TLS handshake when the user has TLS
-/// (the endpoint is `https://`). The handshake is noted in `tls` for the runtime to record.
+/// (the endpoint is `https://`). The handshake is noted in `tls` for the runtime to record;
+/// the bytes that go through the stream, in `meter`.
 pub async fn open(
     endpoint: &Endpoint,
     source: Option<std::net::IpAddr>,
     tls: Option<&UserTls>,
+    meter: Meter,
 ) -> Result<Stream, OpError> {
     let tcp = crate::clients::tcp::tcp(endpoint, source).await?;
-    match tls {
-        None => Ok(Stream::Plain(tcp)),
-        Some(tls) => Ok(Stream::Tls(Box::new(tls.handshake(tcp).await?))),
+    let io = match tls {
+        None => Io::Plain(tcp),
+        Some(tls) => Io::Tls(Box::new(tls.handshake(tcp).await?)),
+    };
+    Ok(Stream { io, meter })
+}
+
+/// Counts what a write or read moved (`Ready(Ok)` only: a pending or failed one moved nothing).
+fn counted<T>(
+    p: Poll<std::io::Result<T>>,
+    moved: impl FnOnce(&T) -> usize,
+    count: impl FnOnce(usize),
+) -> Poll<std::io::Result<T>> {
+    if let Poll::Ready(Ok(v)) = &p {
+        count(moved(v));
     }
+    p
 }
 
 impl AsyncRead for Stream {
@@ -40,9 +93,11 @@ impl AsyncRead for Stream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Stream::Tls(s) => {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let p = match &mut this.io {
+            Io::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Io::Tls(s) => {
                 // hyper polls its connection for reading several times per request, mostly
                 // when nothing has arrived; with no decrypted bytes waiting, ask the socket
                 // first (it registers the waker) instead of going through rustls's read path.
@@ -52,7 +107,9 @@ impl AsyncRead for Stream {
                 }
                 Pin::new(s.as_mut()).poll_read(cx, buf)
             }
-        }
+        };
+        let filled = buf.filled().len();
+        counted(p, |_| filled - before, |n| this.meter.read(n))
     }
 }
 
@@ -62,10 +119,12 @@ impl AsyncWrite for Stream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-        }
+        let this = self.get_mut();
+        let p = match &mut this.io {
+            Io::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        };
+        counted(p, |n| *n, |n| this.meter.wrote(n))
     }
 
     fn poll_write_vectored(
@@ -73,30 +132,32 @@ impl AsyncWrite for Stream {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
-        }
+        let this = self.get_mut();
+        let p = match &mut this.io {
+            Io::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+        };
+        counted(p, |n| *n, |n| this.meter.wrote(n))
     }
 
     fn is_write_vectored(&self) -> bool {
-        match self {
-            Stream::Plain(s) => s.is_write_vectored(),
-            Stream::Tls(s) => s.is_write_vectored(),
+        match &self.io {
+            Io::Plain(s) => s.is_write_vectored(),
+            Io::Tls(s) => s.is_write_vectored(),
         }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        match &mut self.get_mut().io {
+            Io::Plain(s) => Pin::new(s).poll_flush(cx),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
         }
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        match &mut self.get_mut().io {
+            Io::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
         }
     }
 }

@@ -5,7 +5,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::WebSocketStream;
 
-use crate::clients::stream::Stream;
+use crate::clients::stream::{Meter, Stream};
 use crate::clients::tls::UserTls;
 use crate::clients::{Endpoint, OpError};
 use crate::metrics::ErrorClass;
@@ -39,6 +39,7 @@ pub async fn connect_with(
     subprotocols: &[String],
     source: Option<std::net::IpAddr>,
     tls: Option<&UserTls>,
+    meter: Meter,
 ) -> Result<Socket, OpError> {
     let url = format!(
         "{}://{}{}{}",
@@ -66,7 +67,7 @@ pub async fn connect_with(
             .headers_mut()
             .insert("sec-websocket-protocol", value);
     }
-    let stream = crate::clients::stream::open(endpoint, source, tls).await?;
+    let stream = crate::clients::stream::open(endpoint, source, tls, meter).await?;
     handshake(stream, &request).await
 }
 

@@ -60,6 +60,11 @@ pub enum Subject {
     /// `retries.count`, `retries.rate` (retried attempts among all attempts), `reconnects.count`,
     /// across every metric.
     Retries(&'static str),
+    /// `bytes.sent|received`: the run's totals (a phase's or region's: its metrics' sum).
+    Bytes(&'static str),
+    /// `checks.passed|failed` (evaluations of the flows' `expect` conditions), `checks.rate`
+    /// (the share that passed); whole run only.
+    Checks(&'static str),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +77,9 @@ pub enum MetricField {
     Retries,
     /// Sockets reopened under `reconnect`.
     Reconnects,
+    /// Bytes written and read for the metric (`bytes_sent`, `bytes_received`).
+    BytesSent,
+    BytesReceived,
 }
 
 /// What unit a subject is in: how a limit is read and an observed value written.
@@ -87,6 +95,8 @@ pub enum Unit {
     PerSecond,
     /// A share of a whole, 0..=1 (written as a percentage).
     Fraction,
+    /// Bytes (limits in B, kB, MB, GB or KiB, MiB, GiB).
+    Bytes,
 }
 
 impl Unit {
@@ -106,6 +116,7 @@ impl Unit {
             Unit::Count => short(v),
             Unit::PerSecond => format!("{}/s", short(v)),
             Unit::Fraction => format!("{} %", short(v * 100.0)),
+            Unit::Bytes => format!("{} B", short(v)),
         }
     }
 }
@@ -121,8 +132,12 @@ impl Subject {
                 | MetricField::Reconnects => Unit::Count,
                 MetricField::Rate => Unit::PerSecond,
                 MetricField::ErrorRate => Unit::Fraction,
+                MetricField::BytesSent | MetricField::BytesReceived => Unit::Bytes,
             },
             Subject::Count(_) => Unit::Count,
+            Subject::Bytes(_) => Unit::Bytes,
+            Subject::Checks("rate") => Unit::Fraction,
+            Subject::Checks(_) => Unit::Count,
             Subject::Retries(f) if f.ends_with("rate") => Unit::Fraction,
             Subject::Retries(_) => Unit::Count,
             Subject::Messages(f) | Subject::Arrivals(f) | Subject::Contacts(f) => {
@@ -172,9 +187,12 @@ fn err(offset: usize, message: impl Into<String>) -> ParseError {
 }
 
 const SUBJECTS_HELP: &str =
-    "expected <metric>.<p50|p90|p95|p99|p99.9|p99.99|p(N)|min|mean|max|count|errors|rate|error_rate|retries|reconnects>, \
+    "expected <metric>.<p50|p90|p95|p99|p99.9|p99.99|p(N)|min|mean|max|count|errors|rate|error_rate|retries|reconnects|bytes_sent|bytes_received>, bytes.<sent|received>, \
 errors.rate, retries.<count|rate>, reconnects.count, messages.<sent|acked|delivered|pending|lost|late|skipped|duplicated|loss_rate>, \
-arrivals.<planned|started|dropped|completed|failed|cut_off|drop_rate|lag.p99>, contacts.<expected|missing|missing_rate>";
+arrivals.<planned|started|dropped|completed|failed|cut_off|drop_rate|lag.p99>, contacts.<expected|missing|missing_rate>, checks.<passed|failed|rate>";
+
+/// The fields of `checks.<field>`.
+const CHECKS: [&str; 3] = ["passed", "failed", "rate"];
 
 /// Parses `[scope:]subject op value` (the scope a phase or a region), e.g. `verify.p99 < 250ms`, `surge:errors.rate < 1%`,
 /// `messages.lost == 0`. `phases` and `catalog` are the plan's, to check names.
@@ -218,6 +236,12 @@ pub fn parse(text: &str, phases: &[String], catalog: &Catalog) -> Result<Thresho
         None => (None, left, lead),
     };
     let subject = parse_subject(subject_text, catalog).map_err(|m| err(subject_at, m))?;
+    if matches!(subject, Subject::Checks(_)) && phase.is_some() {
+        return Err(err(
+            lead,
+            "checks are counted for the whole run: drop the phase or region prefix",
+        ));
+    }
     let value_at = op_at + op_len;
     let value_text = &text[value_at..];
     let value_at = value_at + (value_text.len() - value_text.trim_start().len());
@@ -259,11 +283,14 @@ fn parse_subject(s: &str, catalog: &Catalog) -> Result<Subject, String> {
         "error_rate" => Some(MetricField::ErrorRate),
         "retries" => Some(MetricField::Retries),
         "reconnects" => Some(MetricField::Reconnects),
+        "bytes_sent" => Some(MetricField::BytesSent),
+        "bytes_received" => Some(MetricField::BytesReceived),
         _ => None,
     };
     let pick = |f: &str, allowed: &[&'static str]| allowed.iter().copied().find(|a| *a == f);
     let subject = match parts.as_slice() {
         ["errors", "rate"] => Some(Subject::AllErrors(MetricField::ErrorRate)),
+        ["bytes", f] => pick(f, &["sent", "received"]).map(Subject::Bytes),
         ["errors", "count"] => Some(Subject::AllErrors(MetricField::Errors)),
         ["retries", "count"] => Some(Subject::Retries("count")),
         ["retries", "rate"] => Some(Subject::Retries("rate")),
@@ -299,6 +326,8 @@ fn parse_subject(s: &str, catalog: &Catalog) -> Result<Subject, String> {
             ];
             pick(f, &fields).map(Subject::Arrivals)
         }
+        // A step named `checks` keeps its other fields (`checks.count`, `checks.p99`).
+        ["checks", f] if pick(f, &CHECKS).is_some() => pick(f, &CHECKS).map(Subject::Checks),
         ["counts", name] if catalog.counters().iter().any(|c| c == name) => {
             Some(Subject::Count(name.to_string()))
         }
@@ -355,6 +384,23 @@ fn parse_value(s: &str, kind: Unit) -> Result<f64, String> {
         )),
         (Unit::Count | Unit::PerSecond, "") => Ok(n),
         (Unit::PerSecond, "/s") => Ok(n),
+        (Unit::Bytes, _) => {
+            let scale = match unit {
+                "" | "B" => 1.0,
+                "kB" | "KB" => 1e3,
+                "MB" => 1e6,
+                "GB" => 1e9,
+                "KiB" => 1024.0,
+                "MiB" => 1024.0 * 1024.0,
+                "GiB" => 1024.0 * 1024.0 * 1024.0,
+                _ => {
+                    return Err(format!(
+                        "`{unit}` is not a size: use B, kB, MB, GB, KiB, MiB or GiB"
+                    ))
+                }
+            };
+            Ok(n * scale)
+        }
         (_, unit) => Err(format!("`{unit}` is not a unit this subject takes")),
     }
 }
@@ -461,6 +507,58 @@ mod tests {
         let t = parse("reconnects.count <= 10", &phases()).expect("ok");
         assert_eq!(t.subject, Subject::Retries("reconnects"));
         assert!(parse("retries.rate < 5", &phases()).is_err(), "a fraction");
+    }
+
+    #[test]
+    fn checks_have_a_rate_and_counts_for_the_whole_run() {
+        let t = parse("checks.rate > 99%", &phases()).expect("ok");
+        assert_eq!((t.subject.clone(), t.op), (Subject::Checks("rate"), Op::Gt));
+        assert!((t.limit - 0.99).abs() < 1e-12);
+        assert_eq!(t.subject.unit().format(0.998), "99.8 %");
+        let t = parse("checks.failed == 0", &phases()).expect("ok");
+        assert_eq!(
+            (t.subject.clone(), t.limit),
+            (Subject::Checks("failed"), 0.0)
+        );
+        assert_eq!(t.subject.unit(), Unit::Count);
+        assert_eq!(
+            parse("checks.passed >= 10", &phases()).map(|t| t.subject),
+            Ok(Subject::Checks("passed"))
+        );
+        assert!(parse("checks.rate > 99", &phases()).is_err(), "a fraction");
+        assert!(
+            parse("checks.count > 1", &phases()).is_err(),
+            "no such metric"
+        );
+        let with_step = Catalog::new(["checks"]);
+        let t = super::parse("checks.count > 1", &phases(), &with_step).expect("the step's");
+        assert_eq!(
+            t.subject,
+            Subject::MetricCount("checks".into(), MetricField::Count)
+        );
+        let e = parse("surge:checks.rate > 99%", &phases()).expect_err("whole run");
+        assert!(e.message.contains("whole run"), "{e}");
+    }
+
+    #[test]
+    fn bytes_take_sizes() {
+        let t = parse("verify.bytes_received < 2MB", &phases()).expect("ok");
+        assert_eq!(
+            (t.subject.clone(), t.limit),
+            (
+                Subject::MetricCount("verify".into(), MetricField::BytesReceived),
+                2e6
+            )
+        );
+        assert_eq!(t.subject.unit().format(1234.0), "1234 B");
+        let t = parse("surge:bytes.sent <= 1KiB", &phases()).expect("ok");
+        assert_eq!((t.subject, t.limit), (Subject::Bytes("sent"), 1024.0));
+        assert_eq!(
+            parse("bytes.received > 10", &phases()).map(|t| t.limit),
+            Ok(10.0)
+        );
+        let e = parse("bytes.sent < 3 parsecs", &phases()).expect_err("no such size");
+        assert!(e.message.contains("`parsecs` is not a size"), "{e}");
     }
 
     #[test]

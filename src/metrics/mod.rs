@@ -55,6 +55,8 @@ pub struct Catalog {
     names: Vec<String>,
     /// Named counts (frames counted by a flow's `count` rules), by index.
     counters: Vec<String>,
+    /// The flows' checks (`expect` conditions), by index: `<step> <condition>`.
+    checks: Vec<String>,
 }
 
 impl Catalog {
@@ -77,7 +79,18 @@ impl Catalog {
         Catalog {
             names,
             counters: Vec::new(),
+            checks: Vec::new(),
         }
+    }
+
+    /// The same catalog with the flows' checks, named `<step> <condition>`.
+    pub fn with_checks(mut self, checks: Vec<String>) -> Catalog {
+        self.checks = checks;
+        self
+    }
+
+    pub fn checks(&self) -> &[String] {
+        &self.checks
     }
 
     /// The same catalog with named counters.

@@ -98,10 +98,14 @@ pub enum Counter {
     MessagesLate,
     /// Sends to `swarm.online.*` skipped because nobody else was online.
     SendsSkipped,
+    /// Bytes every user wrote and read on its HTTP connections and sockets (above TLS), named
+    /// steps or not: the run's totals, of which each metric's `bytes_*` are a part.
+    BytesSent,
+    BytesReceived,
 }
 
 impl Counter {
-    pub const COUNT: usize = 16;
+    pub const COUNT: usize = 18;
 }
 
 /// Latency of one metric: from the intended start (what users feel, coordinated omission
@@ -124,6 +128,11 @@ pub struct MetricRecord {
     /// sent them (plain sends included), and data frames read from them.
     pub frames_sent: u64,
     pub frames_received: u64,
+    /// Bytes written and read for this metric's operations: HTTP requests and responses as
+    /// hyper wrote and read them (head and body), a socket's upgrade and frames with their
+    /// headers. Counted above TLS.
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
 }
 
 impl MetricRecord {
@@ -138,6 +147,8 @@ impl MetricRecord {
             attempts: 0,
             frames_sent: 0,
             frames_received: 0,
+            bytes_sent: 0,
+            bytes_received: 0,
         }
     }
 
@@ -180,6 +191,8 @@ impl MetricRecord {
         self.attempts += other.attempts;
         self.frames_sent += other.frames_sent;
         self.frames_received += other.frames_received;
+        self.bytes_sent += other.bytes_sent;
+        self.bytes_received += other.bytes_received;
     }
 }
 
@@ -226,6 +239,8 @@ pub struct Recorder {
     pub due: Vec<Due>,
     /// Started users whose flow ended in this interval, by how it ended.
     pub users: Outcomes,
+    /// Each check's [passed, failed] evaluations, by the catalog's check index; grows on use.
+    pub checks: Vec<[u64; 2]>,
 }
 
 impl Recorder {
@@ -237,6 +252,7 @@ impl Recorder {
             named: Vec::new(),
             due: Vec::new(),
             users: Outcomes::default(),
+            checks: Vec::new(),
         }
     }
 
@@ -273,6 +289,30 @@ impl Recorder {
 
     pub fn named(&self, index: usize) -> u64 {
         self.named.get(index).copied().unwrap_or(0)
+    }
+
+    /// One evaluation of check `index` (the catalog's), passed or failed.
+    pub fn check(&mut self, index: usize, passed: bool) {
+        if self.checks.len() <= index {
+            self.checks.resize(index + 1, [0, 0]);
+        }
+        self.checks[index][usize::from(!passed)] += 1;
+    }
+
+    /// Check `index`'s evaluations: [passed, failed].
+    pub fn check_counts(&self, index: usize) -> [u64; 2] {
+        self.checks.get(index).copied().unwrap_or([0, 0])
+    }
+
+    /// Bytes written and read for `m` (`None`: an unnamed request's), into the run's totals
+    /// and, with a metric, into the metric's.
+    pub fn bytes(&mut self, m: Option<MetricId>, sent: u64, received: u64) {
+        self.add(Counter::BytesSent, sent);
+        self.add(Counter::BytesReceived, received);
+        if let Some(rec) = m.and_then(|m| self.metrics.get_mut(m.index())) {
+            rec.bytes_sent += sent;
+            rec.bytes_received += received;
+        }
     }
 
     /// A successful operation that was meant to start at `intended`, started at `started` and
@@ -374,6 +414,13 @@ impl Recorder {
         for d in &other.due {
             self.add_due(*d);
         }
+        if self.checks.len() < other.checks.len() {
+            self.checks.resize(other.checks.len(), [0, 0]);
+        }
+        for (a, b) in self.checks.iter_mut().zip(&other.checks) {
+            a[0] += b[0];
+            a[1] += b[1];
+        }
         self.users.merge(&other.users);
     }
 }
@@ -419,5 +466,28 @@ mod tests {
         assert!(rec.retries.contains(&(RetryReason::Status(429), 4)));
         assert!(rec.retries.contains(&(RetryReason::Connect, 2)));
         assert_eq!(rec.reconnects, 2);
+    }
+
+    #[test]
+    fn checks_and_bytes_add_up_across_recorders() {
+        let m = MetricId(4);
+        let mut r = Recorder::new(5);
+        r.check(2, true);
+        r.check(2, false);
+        r.check(0, true);
+        r.bytes(Some(m), 100, 250);
+        r.bytes(None, 10, 20);
+        let mut total = Recorder::new(5);
+        total.merge(&r);
+        total.merge(&r);
+        assert_eq!(total.check_counts(0), [2, 0]);
+        assert_eq!(total.check_counts(1), [0, 0], "a check never evaluated");
+        assert_eq!(total.check_counts(2), [2, 2]);
+        assert_eq!(total.check_counts(9), [0, 0]);
+        assert_eq!(total.metric(m).bytes_sent, 200);
+        assert_eq!(total.metric(m).bytes_received, 500);
+        // An unnamed request's bytes are in the totals, not in any metric.
+        assert_eq!(total.counter(Counter::BytesSent), 220);
+        assert_eq!(total.counter(Counter::BytesReceived), 540);
     }
 }

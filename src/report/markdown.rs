@@ -2,6 +2,7 @@
 
 use std::fmt::Write;
 
+use super::checks::bytes_text;
 use super::summary::{Latency, Summary, Verdict};
 use super::{files, FileArtifact, FinishedRun};
 use crate::error::Error;
@@ -66,6 +67,7 @@ pub fn render(s: &Summary) -> String {
             ms(&m.latency_ms, |l| l.max)
         );
     }
+    checks_and_data(s, &mut out);
     let m = &s.messages;
     let a = &s.arrivals;
     // Only what the scenario measured: no messages part for a flow that sends none.
@@ -125,6 +127,56 @@ pub fn render(s: &Summary) -> String {
         let _ = writeln!(out, "\n> **Warning:** {w}");
     }
     out
+}
+
+/// The checks' pass rate (with a row per check that failed), and the bytes each metric sent
+/// and received with the run's totals.
+fn checks_and_data(s: &Summary, out: &mut String) {
+    if !s.checks.is_empty() {
+        let _ = writeln!(out, "\n**Checks:** {}", s.checks.text());
+        let failing = s.checks.failing();
+        if !failing.is_empty() {
+            let _ = writeln!(
+                out,
+                "\n| failed check | passed | failed | pass rate |\n|---|---:|---:|---:|"
+            );
+            for c in failing {
+                let _ = writeln!(
+                    out,
+                    "| `{}` | {} | {} | {} |",
+                    c.name.replace('|', "\\|").replace('`', "'"),
+                    c.passed,
+                    c.failed,
+                    c.rate_text()
+                );
+            }
+        }
+    }
+    if s.bytes_sent + s.bytes_received == 0 {
+        return;
+    }
+    let per_metric: Vec<String> = s
+        .metrics
+        .iter()
+        .filter(|(_, m)| m.bytes_sent + m.bytes_received > 0)
+        .map(|(name, m)| {
+            format!(
+                "{name} {} / {}",
+                bytes_text(m.bytes_sent),
+                bytes_text(m.bytes_received)
+            )
+        })
+        .collect();
+    let _ = writeln!(
+        out,
+        "\n**Data** (sent / received): {} in all · {}",
+        format_args!(
+            "{} / {}",
+            bytes_text(s.bytes_sent),
+            bytes_text(s.bytes_received)
+        ),
+        per_metric.join(", ")
+    );
 }
 
 /// The thresholds, when the run had any.

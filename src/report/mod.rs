@@ -7,6 +7,7 @@
 //! file name in [`files`], and one entry in [`ARTIFACTS`].
 
 pub mod chart;
+pub mod checks;
 pub mod files;
 pub mod html;
 pub mod json;
@@ -18,6 +19,7 @@ pub mod measurement;
 pub mod rebuild;
 pub mod summary;
 pub mod terminal;
+pub mod worker_cpu;
 
 use std::cell::OnceCell;
 use std::path::Path;

@@ -8,7 +8,9 @@ use hdrhistogram::Histogram;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
+pub use super::checks::Checks;
 pub use super::measurement::Measurement;
+pub use super::worker_cpu::{WorkerCpu, SATURATED_SHARE, WORKER_BUSY};
 use crate::metrics::recorder::MetricRecord;
 pub use crate::metrics::stat::Stat;
 use crate::metrics::{Catalog, Counter, ErrorClass, MetricId, Recorder};
@@ -17,17 +19,6 @@ pub const SCHEMA: &str = "inrush.summary/1";
 
 /// Schedule lag p99 above which the summary warns that the generator fell behind.
 pub const LAG_WARN_MS: f64 = 5.0;
-
-/// A worker thread busier than this share of an interval was saturated: it had no spare CPU to
-/// start users or read frames on time.
-pub const WORKER_BUSY: f64 = 0.9;
-
-/// The summary warns when the busiest worker was saturated in at least this share of the
-/// intervals (one busy second among many is noise, a tenth of the run is not).
-pub const SATURATED_SHARE: f64 = 0.1;
-
-/// Intervals shorter than this (slivers at phase ends) say little about CPU use.
-const MIN_CPU_INTERVAL_S: f64 = 0.5;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -139,6 +130,11 @@ pub struct MetricSummary {
     pub frames_sent: u64,
     #[serde(default)]
     pub frames_received: u64,
+    /// Bytes written and read for this metric (see `Summary::bytes_sent`).
+    #[serde(default)]
+    pub bytes_sent: u64,
+    #[serde(default)]
+    pub bytes_received: u64,
 }
 
 impl MetricSummary {
@@ -173,6 +169,8 @@ impl MetricSummary {
             attempts: rec.attempts,
             frames_sent: rec.frames_sent,
             frames_received: rec.frames_received,
+            bytes_sent: rec.bytes_sent,
+            bytes_received: rec.bytes_received,
         }
     }
 }
@@ -349,54 +347,6 @@ pub struct Generator {
     pub loop_lag_ms: Option<Latency>,
 }
 
-/// How busy the busiest generator worker thread was, interval by interval.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct WorkerCpu {
-    pub p90: f64,
-    pub max: f64,
-    /// Intervals in which it was over [`WORKER_BUSY`], and intervals considered.
-    pub saturated_intervals: u64,
-    pub intervals: u64,
-}
-
-impl WorkerCpu {
-    /// From a run's timeline (intervals of at least half a second); `None` without any.
-    pub fn of(timeline: &crate::metrics::timeline::Timeline) -> Option<WorkerCpu> {
-        WorkerCpu::of_shares(
-            timeline
-                .points
-                .iter()
-                .map(|p| (p.duration_s(), p.worker_cpu_max)),
-        )
-    }
-
-    /// From (interval seconds, busiest worker's CPU share) per interval.
-    pub fn of_shares(intervals: impl IntoIterator<Item = (f64, f64)>) -> Option<WorkerCpu> {
-        let mut shares: Vec<f64> = intervals
-            .into_iter()
-            .filter(|(d, _)| *d >= MIN_CPU_INTERVAL_S)
-            .map(|(_, share)| share)
-            .collect();
-        if shares.is_empty() {
-            return None;
-        }
-        shares.sort_by(f64::total_cmp);
-        let n = shares.len();
-        let round = |v: f64| (v * 1000.0).round() / 1000.0;
-        Some(WorkerCpu {
-            p90: round(shares[((n as f64 * 0.9).ceil() as usize).clamp(1, n) - 1]),
-            max: round(shares[n - 1]),
-            saturated_intervals: shares.iter().filter(|s| **s > WORKER_BUSY).count() as u64,
-            intervals: n as u64,
-        })
-    }
-
-    pub fn saturated(&self) -> bool {
-        self.intervals > 0
-            && self.saturated_intervals as f64 >= SATURATED_SHARE * self.intervals as f64
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ThresholdResult {
     pub expr: String,
@@ -474,6 +424,15 @@ pub struct Summary {
     /// Frames counted by the flows' `count` rules, by name.
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub counts: IndexMap<String, u64>,
+    /// The flows' `expect` conditions, passed and failed (whole run only).
+    #[serde(default, skip_serializing_if = "Checks::is_empty")]
+    pub checks: Checks,
+    /// Bytes the users wrote and read over HTTP and WebSocket, every request included (named
+    /// or not), counted above TLS: the metrics' `bytes_*` add up to at most these.
+    #[serde(default)]
+    pub bytes_sent: u64,
+    #[serde(default)]
+    pub bytes_received: u64,
     /// The most connections open at an interval's end: all, WebSockets, HTTP (each its own
     /// peak, as `inrush plan` reports them).
     #[serde(default)]

@@ -2,6 +2,7 @@
 
 use std::fmt::Write;
 
+use super::checks::bytes_text;
 use super::summary::{Latency, Summary};
 
 fn lat(l: &Option<Latency>, f: impl Fn(&Latency) -> f64) -> String {
@@ -29,6 +30,7 @@ pub fn render(s: &Summary) -> String {
         );
     }
     metrics(s, &mut out);
+    checks_and_data(s, &mut out);
     regions(s, &mut out);
     flow(s, &mut out);
     retries(s, &mut out);
@@ -128,6 +130,22 @@ fn metrics(s: &Summary, out: &mut String) {
                 "", m.frames_sent, m.frames_received
             );
         }
+    }
+}
+
+/// The checks' pass rate and the bytes moved, one line each under the table (per-metric bytes
+/// would not fit its 80 columns; summary.md and index.html have them).
+fn checks_and_data(s: &Summary, out: &mut String) {
+    if !s.checks.is_empty() {
+        let _ = writeln!(out, "checks {}", s.checks.text());
+    }
+    if s.bytes_sent + s.bytes_received > 0 {
+        let _ = writeln!(
+            out,
+            "data: {} sent, {} received",
+            bytes_text(s.bytes_sent),
+            bytes_text(s.bytes_received)
+        );
     }
 }
 

@@ -22,6 +22,29 @@ pub(super) struct ContactsSeen {
     pub missing: u64,
 }
 
+/// The checks an answer was judged by, each passed or failed (by the catalog's check index):
+/// kept until the step's final attempt records them, so a retried attempt's checks are not
+/// counted, as its error is not. Reused from step to step (it allocates once per user).
+#[derive(Debug, Default)]
+pub(super) struct Tally(Vec<(usize, bool)>);
+
+impl Tally {
+    fn note(&mut self, id: Option<&usize>, passed: bool) {
+        if let Some(id) = id {
+            self.0.push((*id, passed));
+        }
+    }
+
+    pub fn clear(&mut self) {
+        self.0.clear();
+    }
+
+    /// The evaluations noted since the last clear, leaving the tally empty.
+    pub fn take(&mut self) -> impl Iterator<Item = (usize, bool)> + '_ {
+        self.0.drain(..)
+    }
+}
+
 /// Whether a frame matches a background rule or an `expect`: its regex, then every JSON path.
 pub(super) fn matches(
     m: &Matcher,
@@ -166,34 +189,51 @@ pub(super) fn check_status(expect: Option<&Expect>, status: u16) -> Result<(), O
 }
 
 /// Checks an HTTP response; returns its body as JSON when it is JSON, and what a
-/// `contains_all` found.
+/// `contains_all` found. Every check is evaluated and noted in `tally` (as k6 runs every
+/// check), the body's even when the status failed; the error is the status's, else the
+/// first failed check's.
 pub(super) fn check_response(
     expect: Option<&Expect>,
     resp: &Response,
     scope: &mut Scope,
     w: &World<'_>,
+    tally: &mut Tally,
 ) -> Result<(Option<serde_json::Value>, Option<ContactsSeen>), OpError> {
-    check_status(expect, resp.status)?;
+    let status = check_status(expect, resp.status);
+    if let Some(e) = expect {
+        if let Some(i) = e.checks.iter().position(|c| matches!(c, Check::Status(_))) {
+            tally.note(e.ids.get(i), status.is_ok());
+        }
+    }
     let json: Option<serde_json::Value> = serde_json::from_slice(&resp.body).ok();
     let text = String::from_utf8_lossy(&resp.body);
-    let contacts = check_text(expect, &text, json.as_ref(), scope, w)?;
-    Ok((json, contacts))
+    let contacts = check_text(expect, &text, json.as_ref(), scope, w, tally);
+    status?;
+    Ok((json, contacts?))
 }
 
-/// Checks an answer's text and JSON against the step's `expect` (status checks aside). A JSON
-/// check on an answer that is not JSON is a protocol error; any other failure a failed check.
+/// Checks an answer's text and JSON against the step's `expect` (status checks aside: the
+/// caller judges and notes those), noting each in `tally`. A JSON check on an answer that is
+/// not JSON is a protocol error; any other failure a failed check; the first is the error.
 pub(super) fn check_text(
     expect: Option<&Expect>,
     text: &str,
     json: Option<&serde_json::Value>,
     scope: &mut Scope,
     w: &World<'_>,
+    tally: &mut Tally,
 ) -> Result<Option<ContactsSeen>, OpError> {
     let Some(expect) = expect else {
         return Ok(None);
     };
-    for c in &expect.checks {
-        if !check_one(c, text, json, scope, w) {
+    let mut first_failure = None;
+    for (i, c) in expect.checks.iter().enumerate() {
+        if matches!(c, Check::Status(_)) {
+            continue;
+        }
+        let passed = check_one(c, text, json, scope, w);
+        tally.note(expect.ids.get(i), passed);
+        if !passed && first_failure.is_none() {
             let reason = match c {
                 Check::JsonEquals(_, want @ Want::Text(_)) => {
                     format!("a JSON value is not \"{}\"", scope.want_text(want, w))
@@ -212,8 +252,11 @@ pub(super) fn check_text(
             } else {
                 ErrorClass::CheckFailed
             };
-            return Err(OpError::new(class, reason));
+            first_failure = Some(OpError::new(class, reason));
         }
+    }
+    if let Some(e) = first_failure {
+        return Err(e);
     }
     let (Some(all), Some(json)) = (&expect.contains_all, json) else {
         return Ok(None);
@@ -384,6 +427,7 @@ mod tests {
             json.as_ref(),
             &mut s,
             &tw.world(Duration::ZERO),
+            &mut Tally::default(),
         )
         .err()
         .map(|e| e.class)
@@ -402,11 +446,18 @@ mod tests {
         let tw = TestWorld::new();
         let mut s = scope(1);
         let w = tw.world(Duration::ZERO);
-        let e = check_response(Some(&want), &response(500, "{}"), &mut s, &w)
+        let mut t = Tally::default();
+        let e = check_response(Some(&want), &response(500, "{}"), &mut s, &w, &mut t)
             .expect_err("a failed status");
         assert_eq!(e.class, ErrorClass::HttpStatus);
-        let (json, seen) =
-            check_response(Some(&want), &response(201, r#"{"a":1}"#), &mut s, &w).expect("ok");
+        let (json, seen) = check_response(
+            Some(&want),
+            &response(201, r#"{"a":1}"#),
+            &mut s,
+            &w,
+            &mut t,
+        )
+        .expect("ok");
         assert_eq!(json, Some(json!({"a": 1})));
         assert_eq!(seen, None);
     }
@@ -458,8 +509,51 @@ mod tests {
         // No expect: anything passes.
         let tw = TestWorld::new();
         let mut s = scope(1);
-        let none = check_text(None, "", None, &mut s, &tw.world(Duration::ZERO));
+        let none = check_text(
+            None,
+            "",
+            None,
+            &mut s,
+            &tw.world(Duration::ZERO),
+            &mut Tally::default(),
+        );
         assert_eq!(none, Ok(None));
+    }
+
+    #[test]
+    fn every_check_is_noted_and_the_first_failure_is_the_error() {
+        let tw = TestWorld::new();
+        let w = tw.world(Duration::ZERO);
+        let mut s = scope(1);
+        let e = Expect {
+            checks: vec![
+                Check::Status(vec![200]),
+                Check::Contains("x".into()),
+                Check::JsonExists(path("$.a")),
+                Check::Contains("a".into()),
+            ],
+            ids: vec![7, 3, 5, 6],
+            ..Expect::default()
+        };
+        let mut t = Tally::default();
+        // The status fails, and the body's checks are still judged (k6 runs every check).
+        let err = check_response(Some(&e), &response(503, r#"{"a": 1}"#), &mut s, &w, &mut t)
+            .expect_err("503 is not 200");
+        assert_eq!(err.class, ErrorClass::HttpStatus);
+        let noted: Vec<_> = t.take().collect();
+        assert_eq!(noted, [(7, false), (3, false), (5, true), (6, true)]);
+        // The status passes: the first failed check is the error, the later ones still noted.
+        let err = check_response(Some(&e), &response(200, r#"{"b": 1}"#), &mut s, &w, &mut t)
+            .expect_err("no x, no $.a");
+        assert_eq!(err.reason, "the answer does not contain `x`");
+        let noted: Vec<_> = t.take().collect();
+        assert_eq!(noted, [(7, true), (3, false), (5, false), (6, false)]);
+        assert_eq!(t.take().count(), 0, "taken once");
+        // Checks without ids (built by hand) are judged, not noted.
+        let bare = expect(vec![Check::Contains("x".into())]);
+        let r = check_response(Some(&bare), &response(200, "x"), &mut s, &w, &mut t);
+        assert!(r.is_ok());
+        assert_eq!(t.take().count(), 0);
     }
 
     #[test]
@@ -484,7 +578,8 @@ mod tests {
             ..Expect::default()
         };
         let body = json!({"found": [{"phone": "+1"}, {"phone": "+3"}, {"phone": "+9"}]});
-        let seen = check_text(Some(&e), "", Some(&body), &mut s, &w).expect("not a failure");
+        let seen = check_text(Some(&e), "", Some(&body), &mut s, &w, &mut Tally::default())
+            .expect("not a failure");
         assert_eq!(
             seen,
             Some(ContactsSeen {
@@ -605,7 +700,14 @@ mod templated {
             ..Expect::default()
         };
         let check = |body: serde_json::Value, s: &mut crate::runtime::eval::Scope| {
-            check_text(Some(&e), &body.to_string(), Some(&body), s, &w)
+            check_text(
+                Some(&e),
+                &body.to_string(),
+                Some(&body),
+                s,
+                &w,
+                &mut Tally::default(),
+            )
         };
         // The issue's case: `{{ '200' }}` matched neither "200" nor 200 as literal text.
         assert!(check(json!({"code": 200}), &mut s).is_ok());

@@ -92,6 +92,8 @@ pub struct User<'a> {
     trace: Option<trace::UserTrace<'a>>,
     /// The innermost step the user is in (waiting for or doing): where a cut-off user was.
     at: Option<&'a crate::compiled::flow::Step>,
+    /// The checks the current attempt judged its answer by, until the step records them.
+    checked: checks::Tally,
 }
 
 /// What a user keeps while it is away, so that it comes back as the same person: its captured
@@ -172,6 +174,7 @@ pub async fn run_user(
         polling: 0,
         admitted: true,
         at: None,
+        checked: checks::Tally::default(),
         trace: ctx
             .shared
             .trace

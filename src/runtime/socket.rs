@@ -288,6 +288,7 @@ impl<'a> User<'a> {
             // Bounded (`CLOSE_WITHIN`): a peer that never answers cannot hold the user.
             let _ = socket.conn.close().await;
         }
+        self.count_socket_bytes(&socket);
     }
 
     /// Closes our side of the socket and reads on until the server's close: frames it wrote
@@ -375,9 +376,27 @@ impl<'a> User<'a> {
     /// step that opened it (its metric, or else its transaction's), whatever step or rule sent
     /// it, so a flow of plain sends still says how many frames left.
     pub(super) fn count_frame(&self, sent: bool) {
-        let step = self.socket.as_ref().map(|s| s.step);
-        if let Some(m) = step.and_then(|s| s.metric.or(s.transaction)) {
-            self.ctx.record_in(self.region, |r| r.frame(m, sent));
+        let Some(socket) = self.socket.as_ref() else {
+            return;
+        };
+        let m = socket.step.metric.or(socket.step.transaction);
+        // The socket's bytes since the last frame (control frames in between included).
+        let (out, read) = socket.conn.take_bytes();
+        self.ctx.record_in(self.region, |r| {
+            if let Some(m) = m {
+                r.frame(m, sent);
+            }
+            r.bytes(m, out, read);
+        });
+    }
+
+    /// The bytes of `socket` not yet counted (its upgrade, the frames and closes since its last
+    /// data frame), on the `ws` step that opened it.
+    fn count_socket_bytes(&self, socket: &Socket<'_>) {
+        let (out, read) = socket.conn.take_bytes();
+        if out + read > 0 {
+            let m = socket.step.metric.or(socket.step.transaction);
+            self.ctx.record_in(self.region, |r| r.bytes(m, out, read));
         }
     }
 
@@ -506,7 +525,14 @@ impl<'a> User<'a> {
             }
             if checks::matches(matcher, &text, json.as_ref(), &mut self.scope, &w) {
                 let expect = step.expect.as_ref();
-                let seen = checks::check_text(expect, &text, json.as_ref(), &mut self.scope, &w)?;
+                let seen = checks::check_text(
+                    expect,
+                    &text,
+                    json.as_ref(),
+                    &mut self.scope,
+                    &w,
+                    &mut self.checked,
+                )?;
                 self.record_contacts(seen);
                 checks::capture(
                     &step.captures,

@@ -322,6 +322,7 @@ impl<'a> User<'a> {
         let mut attempt = 0u32;
         loop {
             let started = ctx.now();
+            self.checked.clear();
             if step.action.retried() {
                 if let Some(m) = self.failure_metric(step) {
                     ctx.record_in(self.region, |r| r.attempt(m));
@@ -340,6 +341,7 @@ impl<'a> User<'a> {
                 )),
             };
             drop(inflight);
+            self.record_http_bytes(step);
             let retry = match (&result, policy) {
                 (Err(e), Some(p)) if attempt + 1 < p.attempts => {
                     p.reason(e).map(|reason| (p, reason, e.retry_after))
@@ -347,6 +349,7 @@ impl<'a> User<'a> {
                 _ => None,
             };
             let Some((p, reason, retry_after)) = retry else {
+                self.record_checks();
                 return (result, started);
             };
             // The server's Retry-After wins over the backoff, within the step's timeout.
@@ -355,6 +358,7 @@ impl<'a> User<'a> {
                 None => p.backoff.delay(attempt, &mut self.scope.rng),
             };
             if !self.wait_for_retry(ctx.now() + wait).await {
+                self.record_checks();
                 return (result, started);
             }
             if let Some(m) = self.failure_metric(step) {
@@ -412,6 +416,26 @@ impl<'a> User<'a> {
         });
     }
 
+    /// The checks the step's final attempt judged its answer by, into the run's `checks`.
+    fn record_checks(&mut self) {
+        let region = self.region;
+        let ctx = self.ctx;
+        for (id, passed) in self.checked.take() {
+            ctx.record_in(region, |r| r.check(id, passed));
+        }
+    }
+
+    /// The bytes the user's HTTP connections wrote and read since the last call (this
+    /// attempt's request and response, or nothing), under the step's metric.
+    fn record_http_bytes(&self, step: &Step) {
+        let (sent, received) = self.http.take_bytes();
+        if sent + received > 0 {
+            let m = self.failure_metric(step);
+            self.ctx
+                .record_in(self.region, |r| r.bytes(m, sent, received));
+        }
+    }
+
     /// What a `contains_all` found, into the run's counts.
     pub(super) fn record_contacts(&self, seen: Option<ContactsSeen>) {
         if let Some(seen) = seen {
@@ -459,8 +483,9 @@ impl<'a> User<'a> {
             }
         }
         let expect = step.expect.as_ref();
-        let (json, seen) = checks::check_response(expect, &resp, &mut self.scope, &w)
-            .map_err(|e| with_retry_after(e, &resp))?;
+        let (json, seen) =
+            checks::check_response(expect, &resp, &mut self.scope, &w, &mut self.checked)
+                .map_err(|e| with_retry_after(e, &resp))?;
         self.record_contacts(seen);
         let text = String::from_utf8_lossy(&resp.body);
         checks::capture(

@@ -439,3 +439,51 @@ fail_on = { regex = "type='error'[^>]*" }
         started.elapsed()
     );
 }
+
+#[test]
+fn only_the_final_attempts_checks_count_and_every_attempts_bytes_do() {
+    let (plan, ended, rec) = run_one(
+        r#"
+[[flows.f.steps]]
+name = "flaky"
+http = "GET /flaky"
+retry = { attempts = 3, on = [503], backoff = "10ms", jitter = "none" }
+expect = { status = 200 }
+
+[[flows.f.steps]]
+name = "ok"
+http = "GET /status/200"
+expect = { status = [200, 201], json = { "$.ok" = false }, exists = ["$.ok"] }
+"#,
+    );
+    assert!(!ended.completed, "`$.ok == false` fails the second step");
+    assert_eq!(
+        plan.catalog.checks(),
+        [
+            "flaky status == 200",
+            "ok status in [200, 201]",
+            "ok $.ok == false",
+            "ok $.ok exists"
+        ]
+    );
+    // The two 503s were retried, not counted; the final 200 passed.
+    assert_eq!(rec.check_counts(0), [1, 0]);
+    // Every condition of the answer is judged, the ones after the failed one too.
+    assert_eq!(rec.check_counts(1), [1, 0]);
+    assert_eq!(rec.check_counts(2), [0, 1]);
+    assert_eq!(rec.check_counts(3), [1, 0]);
+    let flaky = rec.metric(metric(&plan, "flaky"));
+    let ok = rec.metric(metric(&plan, "ok"));
+    // Three requests went out for `flaky`, each at least its request line.
+    let line = "GET /flaky HTTP/1.1\r\n".len() as u64;
+    assert!(flaky.bytes_sent >= 3 * line, "{}", flaky.bytes_sent);
+    assert!(ok.bytes_received > r#"{"ok":true}"#.len() as u64);
+    assert_eq!(
+        rec.counter(Counter::BytesSent),
+        flaky.bytes_sent + ok.bytes_sent
+    );
+    assert_eq!(
+        rec.counter(Counter::BytesReceived),
+        flaky.bytes_received + ok.bytes_received
+    );
+}

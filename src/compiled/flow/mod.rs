@@ -137,6 +137,9 @@ pub struct FailOn {
 #[derive(Debug, Clone, Default)]
 pub struct Expect {
     pub checks: Vec<Check>,
+    /// Each check's index in the catalog's checks (`checks` summary), in the order of
+    /// `checks`; a check without one (built by hand in a test) is evaluated but not counted.
+    pub ids: Vec<usize>,
     pub contains_all: Option<ContainsAll>,
     /// For frames: how long to wait for a match.
     pub within: Option<Duration>,

@@ -2,6 +2,7 @@
 //! scripts, no fonts or images fetched from anywhere, charts embedded as inline SVG. Every piece
 //! of text taken from the summary is escaped.
 
+mod checks;
 pub(crate) mod format;
 pub(crate) mod style;
 pub(crate) mod svg;
@@ -270,6 +271,7 @@ pub fn render(summary: &Summary, charts_svg: &[EmbeddedChart]) -> String {
     });
     metrics_table(&mut out, measured, false);
     out.push_str("</section>");
+    checks::checks_and_data(&mut out, s);
     out.push_str(r#"<section id="flow"><h2>Messages, arrivals and contacts</h2>"#);
     flow(&mut out, &s.messages, &s.arrivals, &s.contacts);
     out.push_str("</section>");

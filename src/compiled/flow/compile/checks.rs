@@ -67,6 +67,18 @@ impl Compiler<'_, '_> {
         fail_on
     }
 
+    /// The index of a check's name among the flows' checks, registered on first use (steps of
+    /// the same name in several flows with the same condition count as one check).
+    fn check_index(&mut self, name: &str) -> usize {
+        match self.checks.iter().position(|c| c == name) {
+            Some(i) => i,
+            None => {
+                self.checks.push(name.to_string());
+                self.checks.len() - 1
+            }
+        }
+    }
+
     /// A value to compare with: a string with `{{ }}` is a template, evaluated when compared;
     /// anything else a constant.
     pub(super) fn want(&mut self, v: &toml::Value, span: Range<usize>) -> Option<Want> {
@@ -78,45 +90,70 @@ impl Compiler<'_, '_> {
         }
     }
 
-    pub(super) fn expect(&mut self, e: &Spanned<spec::ExpectSpec>) -> (Expect, Matcher) {
+    /// `expect`: its checks, each counted under `<label> <condition>` (`label`: the step's
+    /// name, its transaction's, or its request line), and the frame matcher of a receive.
+    pub(super) fn expect(
+        &mut self,
+        e: &Spanned<spec::ExpectSpec>,
+        label: &str,
+    ) -> (Expect, Matcher) {
         let span = e.span();
         let e = e.get_ref();
         let mut checks = Vec::new();
+        let mut names = Vec::new();
         match &e.status {
-            Some(spec::StatusSpec::One(s)) => checks.push(Check::Status(vec![*s])),
-            Some(spec::StatusSpec::Many(s)) => checks.push(Check::Status(s.clone())),
+            Some(spec::StatusSpec::One(s)) => {
+                checks.push(Check::Status(vec![*s]));
+                names.push(format!("status == {s}"));
+            }
+            Some(spec::StatusSpec::Many(s)) => {
+                checks.push(Check::Status(s.clone()));
+                let list: Vec<String> = s.iter().map(u16::to_string).collect();
+                names.push(format!("status in [{}]", list.join(", ")));
+            }
             None => {}
         }
-        let equalities: Vec<_> = e
-            .json
-            .iter()
-            .flatten()
-            .filter_map(|(p, v)| Some((self.path(p, span.clone())?, self.want(v, span.clone())?)))
-            .collect();
-        for (path, want) in &equalities {
-            checks.push(Check::JsonEquals(path.clone(), want.clone()));
+        let mut equalities = Vec::new();
+        for (p, v) in e.json.iter().flatten() {
+            if let (Some(path), Some(want)) =
+                (self.path(p, span.clone()), self.want(v, span.clone()))
+            {
+                checks.push(Check::JsonEquals(path.clone(), want.clone()));
+                names.push(format!("{p} == {}", toml_to_json(v)));
+                equalities.push((path, want));
+            }
         }
         let xml = self.xml_wants(e.xml.as_ref(), span.clone());
-        for (path, want) in &xml {
+        // In the file's order (a path that does not parse fails the load, so none is missing).
+        for ((path, want), (_, v)) in xml.iter().zip(e.xml.iter().flatten()) {
             checks.push(Check::XmlEquals(path.clone(), want.clone()));
+            names.push(format!("{} == {}", path.source, toml_to_json(v)));
         }
         for (p, v) in e.json_contains.iter().flatten() {
             if let Some(path) = self.path(p, span.clone()) {
                 checks.push(Check::JsonContains(path, toml_to_json(v)));
+                names.push(format!("{p} contains {}", toml_to_json(v)));
             }
         }
         for p in e.exists.iter().flatten() {
             if let Some(path) = self.path(p, span.clone()) {
                 checks.push(Check::JsonExists(path));
+                names.push(format!("{p} exists"));
             }
         }
         if let Some(c) = &e.contains {
             checks.push(Check::Contains(c.clone()));
+            names.push(format!("contains {}", serde_json::Value::String(c.clone())));
         }
         let regex = e.regex.as_deref().and_then(|r| self.regex(r, span.clone()));
         if let Some(r) = &regex {
             checks.push(Check::Regex(r.clone()));
+            names.push(format!("matches /{}/", r.as_str()));
         }
+        let ids = names
+            .iter()
+            .map(|n| self.check_index(&format!("{label} {n}")))
+            .collect();
         let within = e
             .within
             .as_deref()
@@ -146,6 +183,7 @@ impl Compiler<'_, '_> {
         (
             Expect {
                 checks,
+                ids,
                 contains_all,
                 within,
             },

@@ -62,6 +62,8 @@ struct Compiler<'p, 'a> {
     scope: Scope,
     metrics: Vec<String>,
     counters: Vec<String>,
+    /// The checks' names (`<step> <condition>`), by index.
+    checks: Vec<String>,
     default_timeout: Duration,
 }
 
@@ -282,6 +284,7 @@ pub fn compile(
     }
     let mut metrics = Vec::new();
     let mut counters = Vec::new();
+    let mut checks = Vec::new();
     let mut compiled = Vec::new();
     let mut secrets: Vec<(String, String)> = Vec::new();
     for (name, f) in flows {
@@ -304,11 +307,13 @@ pub fn compile(
             },
             metrics: std::mem::take(&mut metrics),
             counters: std::mem::take(&mut counters),
+            checks: std::mem::take(&mut checks),
             default_timeout,
         };
         let steps = c.steps(f.get_ref().steps.get_ref());
         metrics = c.metrics;
         counters = c.counters;
+        checks = c.checks;
         for s in c.scope.secrets {
             if !secrets.contains(&s) {
                 secrets.push(s);
@@ -328,7 +333,9 @@ pub fn compile(
     FlowSet {
         flows: compiled,
         cohorts: out_cohorts,
-        catalog: Catalog::new(metrics).with_counters(counters),
+        catalog: Catalog::new(metrics)
+            .with_counters(counters)
+            .with_checks(checks),
         feeders,
         secrets,
     }

@@ -79,7 +79,14 @@ impl Compiler<'_, '_> {
         };
         let (expect, matcher) = match &s.expect {
             Some(e) => {
-                let (x, m) = self.expect(e);
+                // How the step's checks are named: its name, its transaction's, or the request.
+                let label = s
+                    .name
+                    .as_ref()
+                    .or(s.transaction.as_ref())
+                    .or(s.http.as_ref());
+                let label = label.map_or("expect", |l| l.get_ref().as_str());
+                let (x, m) = self.expect(e, label);
                 (Some(x), Some(m))
             }
             None => (None, None),
