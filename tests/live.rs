@@ -84,6 +84,17 @@ fn the_stream_sums_to_the_summary() {
     assert_eq!(sum("arrivals", "dropped"), a.dropped);
     assert_eq!(sum("users", "completed"), a.completed);
     assert_eq!(sum("messages", "sent"), s.messages.sent);
+    assert_eq!(sum("checks", "passed"), s.checks.passed);
+    assert_eq!(sum("checks", "failed"), s.checks.failed);
+    let total = |key: &str| -> u64 {
+        intervals
+            .iter()
+            .map(|l| l[key].as_u64().expect("bytes"))
+            .sum()
+    };
+    assert_eq!(total("bytes_sent"), s.bytes_sent);
+    assert_eq!(total("bytes_received"), s.bytes_received);
+    assert!(s.bytes_sent > 0 && s.checks.passed > 0);
     assert!(s.messages.sent > 0);
     let phases: Vec<&str> = intervals
         .iter()
@@ -92,13 +103,17 @@ fn the_stream_sums_to_the_summary() {
     assert_eq!(phases.first(), Some(&"steady"));
     assert!(phases.contains(&"ebb"), "{phases:?}");
 
-    let mut counts: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    let mut counts: BTreeMap<String, [u64; 4]> = BTreeMap::new();
     for l in lines.iter().filter(|l| l["type"] == "metric") {
         let e = counts
             .entry(l["metric"].as_str().expect("name").to_string())
             .or_default();
-        e.0 += l["count"].as_u64().expect("count");
-        e.1 += l["errors"].as_u64().expect("errors");
+        for (sum, key) in e
+            .iter_mut()
+            .zip(["count", "errors", "bytes_sent", "bytes_received"])
+        {
+            *sum += l[key].as_u64().expect("a count");
+        }
         if let Some(lat) = l.get("latency_ms") {
             let [p50, p99, max] = ["p50", "p99", "max"].map(|k| lat[k].as_f64().expect("ms"));
             assert!(p50 <= p99 && p99 <= max, "{l}");
@@ -107,7 +122,11 @@ fn the_stream_sums_to_the_summary() {
     for name in ["register", "verify", "message_delivery"] {
         let m = &s.metrics[name];
         assert!(m.count > 0, "{name}");
-        assert_eq!(counts[name], (m.count, m.errors), "{name}");
+        assert_eq!(
+            counts[name],
+            [m.count, m.errors, m.bytes_sent, m.bytes_received],
+            "{name}"
+        );
     }
 }
 
@@ -272,10 +291,22 @@ fn the_metrics_endpoint_ends_at_the_summary() {
     assert_eq!(planned, s.arrivals.planned as f64);
     let sent = value(&last, "inrush_messages_total", ("kind", "sent"));
     assert_eq!(sent, s.messages.sent as f64);
+    let passed = value(&last, "inrush_checks_total", ("result", "passed"));
+    assert_eq!(passed, s.checks.passed as f64);
     for name in ["register", "verify", "message_delivery"] {
         let m = &s.metrics[name];
         let ops = value(&last, "inrush_operations_total", ("metric", name));
         assert_eq!(ops, m.count as f64, "{name}");
+        let sent = last
+            .iter()
+            .find(|x| {
+                x.metric == "inrush_bytes_total"
+                    && x.labels.get("metric") == Some(name)
+                    && x.labels.get("direction") == Some("sent")
+            })
+            // A metric that sent nothing has no series.
+            .map_or(0.0, |x| number(&x.value));
+        assert_eq!(sent, m.bytes_sent as f64, "{name}");
         // The histogram's count: the successful operations, whose latency it holds.
         let timed = value(&last, "inrush_latency_seconds", ("metric", name));
         assert_eq!(timed, (m.count - m.errors) as f64, "{name}");

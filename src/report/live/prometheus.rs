@@ -214,6 +214,34 @@ fn render(
             let _ = writeln!(o, "inrush_retries_total{{metric=\"{}\"}} {n}", escape(name));
         }
     }
+    family(
+        &mut o,
+        "inrush_bytes_total",
+        "counter",
+        "Bytes written (sent) and read (received) by the users, above TLS, by metric.",
+    );
+    for (m, name) in &metrics {
+        let r = totals.metric(*m);
+        for (direction, n) in [("sent", r.bytes_sent), ("received", r.bytes_received)] {
+            if n > 0 {
+                let _ = writeln!(
+                    o,
+                    "inrush_bytes_total{{metric=\"{}\",direction=\"{direction}\"}} {n}",
+                    escape(name)
+                );
+            }
+        }
+    }
+    family(
+        &mut o,
+        "inrush_checks_total",
+        "counter",
+        "Evaluations of the flows' checks (expect conditions), by result.",
+    );
+    for (k, result) in ["passed", "failed"].iter().enumerate() {
+        let n: u64 = totals.checks.iter().map(|c| c[k]).sum();
+        let _ = writeln!(o, "inrush_checks_total{{result=\"{result}\"}} {n}");
+    }
     if !regions.is_empty() {
         family(
             &mut o,

@@ -131,6 +131,11 @@ enum Line<'a> {
         open_connections: Connections,
         messages: Messages,
         errors_by_class: BTreeMap<&'static str, u64>,
+        /// Evaluations of the flows' checks (`expect` conditions) in the interval.
+        checks: Checks,
+        /// Bytes every user wrote and read (above TLS), named steps or not.
+        bytes_sent: u64,
+        bytes_received: u64,
         worker_cpu_max: f64,
     },
     Metric {
@@ -148,7 +153,15 @@ enum Line<'a> {
         reconnects: u64,
         frames_sent: u64,
         frames_received: u64,
+        bytes_sent: u64,
+        bytes_received: u64,
     },
+}
+
+#[derive(Serialize)]
+struct Checks {
+    passed: u64,
+    failed: u64,
 }
 
 #[derive(Serialize)]
@@ -240,6 +253,12 @@ fn lines<'a>(view: &IntervalView<'a>) -> Vec<Line<'a>> {
             reordered: r.counter(Counter::MessagesReordered),
         },
         errors_by_class: by_class(&all_errors),
+        checks: Checks {
+            passed: r.checks.iter().map(|c| c[0]).sum(),
+            failed: r.checks.iter().map(|c| c[1]).sum(),
+        },
+        bytes_sent: r.counter(Counter::BytesSent),
+        bytes_received: r.counter(Counter::BytesReceived),
         worker_cpu_max: round3(iv.worker_cpu_max),
     }];
     for (m, name) in view.catalog.all() {
@@ -248,7 +267,7 @@ fn lines<'a>(view: &IntervalView<'a>) -> Vec<Line<'a>> {
         }
         let rec = r.metric(m);
         let retries = rec.retry_count();
-        let frames = rec.frames_sent + rec.frames_received;
+        let frames = rec.frames_sent + rec.frames_received + rec.bytes_sent + rec.bytes_received;
         // Every metric that saw anything in the interval; the lag probes' values count too.
         let values = rec.latency.len();
         if rec.count() + retries + rec.reconnects + frames + values == 0 {
@@ -265,6 +284,8 @@ fn lines<'a>(view: &IntervalView<'a>) -> Vec<Line<'a>> {
             reconnects: rec.reconnects,
             frames_sent: rec.frames_sent,
             frames_received: rec.frames_received,
+            bytes_sent: rec.bytes_sent,
+            bytes_received: rec.bytes_received,
         });
     }
     out
