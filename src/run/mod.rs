@@ -56,14 +56,16 @@ pub struct RunOptions {
     pub live: LiveOptions,
 }
 
-/// `--stream`, `--metrics`, `--hold`: the run seen while it goes on (docs/live.md).
+/// `--stream`, `--metrics`, `--dashboard`, `--hold`: the run seen while it goes on (docs/live.md).
 #[derive(Debug, Clone, Default)]
 pub struct LiveOptions {
     /// JSON lines to this file, or stdout for `-`.
     pub stream: Option<PathBuf>,
     /// A Prometheus scrape endpoint on this address.
     pub metrics: Option<String>,
-    /// How long the endpoint stays up after the run.
+    /// A live web page on this address.
+    pub dashboard: Option<String>,
+    /// How long the endpoint and the dashboard stay up after the run.
     pub hold: Option<Duration>,
 }
 
@@ -300,7 +302,7 @@ async fn run_swarm(
     limit_warnings: Vec<String>,
     memory_cap: Option<u64>,
 ) -> Result<Outcome, Error> {
-    let mut live = live::Live::open(&opts.live, opts.quiet).await?;
+    let mut live = live::Live::open(&opts.live, &plan, opts.quiet).await?;
     let target = match TargetHandle::start(&plan).await {
         Ok(target) => target,
         Err(NoTarget::Unreachable(why)) => {
@@ -346,13 +348,7 @@ async fn run_swarm(
     let ending = {
         let mut sinks = live_sinks(&plan, &mut hlog, started_at + LEAD, opts.quiet)?;
         let regions: Vec<String> = plan.regions.names().map(String::from).collect();
-        let (stream, prometheus) = live.sinks(&regions);
-        if let Some(s) = stream {
-            sinks.push(Box::new(s));
-        }
-        if let Some(p) = prometheus {
-            sinks.push(Box::new(p));
-        }
+        sinks.extend(live.sinks(&regions));
         let ending = collect(
             &plan,
             &shared,
@@ -413,7 +409,7 @@ async fn run_swarm(
     let timeline = collector.take_timeline()?;
     crate::report::write_all(&dir, &summary, &timeline)?;
     show(&summary, &dir, opts.quiet || live.stream_on_stdout);
-    live.after(&summary).await;
+    live.after(&summary, &dir).await;
     Ok(Outcome {
         dir,
         summary,
@@ -524,6 +520,7 @@ async fn collect(
     let stop_at =
         tokio::time::Instant::from_std(shared.t0 + plan.duration() + crate::swarm::STOP_SLACK);
     let mut ending = Ending::default();
+    let so_far = !plan.thresholds.is_empty() && sinks.iter().any(|s| s.wants_thresholds());
     let stop_signal = signals::stop_requested();
     tokio::pin!(stop_signal);
     let mut signal_armed = true;
@@ -538,7 +535,13 @@ async fn collect(
             snapshot = rx.recv() => {
                 let Some(snapshot) = snapshot else { break };
                 for iv in collector.ingest(snapshot) {
+                    let thresholds = if so_far {
+                        thresholds_so_far(plan, collector, shared, workers)
+                    } else {
+                        Vec::new()
+                    };
                     let view = IntervalView {
+                        thresholds: &thresholds,
                         interval: &iv,
                         totals: &collector.totals,
                         catalog: &plan.catalog,
@@ -594,6 +597,28 @@ fn unreachable_source(sources: &[std::net::IpAddr], target: SocketAddr) -> Optio
             )
         })
     })
+}
+
+/// Every threshold evaluated against the run so far (for a live display; the verdict is the
+/// end's).
+fn thresholds_so_far(
+    plan: &Plan,
+    c: &Collector,
+    shared: &Shared,
+    workers: usize,
+) -> Vec<crate::report::summary::ThresholdResult> {
+    let summary = build_summary(
+        plan,
+        c,
+        &shared.registry,
+        SystemTime::now(),
+        String::new(),
+        workers,
+    );
+    plan.thresholds
+        .iter()
+        .map(|t| crate::gate::evaluate(t, &summary))
+        .collect()
 }
 
 /// Evaluates the thresholds marked `abort_on_fail` whose grace period is over against the totals
