@@ -536,7 +536,7 @@ async fn collect(
                 let Some(snapshot) = snapshot else { break };
                 for iv in collector.ingest(snapshot) {
                     let thresholds = if so_far {
-                        thresholds_so_far(plan, collector, shared, workers)
+                        thresholds_so_far(plan, collector, workers)
                     } else {
                         Vec::new()
                     };
@@ -600,17 +600,18 @@ fn unreachable_source(sources: &[std::net::IpAddr], target: SocketAddr) -> Optio
 }
 
 /// Every threshold evaluated against the run so far (for a live display; the verdict is the
-/// end's).
+/// end's). Message loss is decided at the end: the swarm's registry is only read then (reading
+/// it walks every user under the locks the workers take), so here a loss threshold sees the
+/// late messages alone.
 fn thresholds_so_far(
     plan: &Plan,
     c: &Collector,
-    shared: &Shared,
     workers: usize,
 ) -> Vec<crate::report::summary::ThresholdResult> {
     let summary = build_summary(
         plan,
         c,
-        &shared.registry,
+        &Registry::default(),
         SystemTime::now(),
         String::new(),
         workers,
