@@ -109,8 +109,10 @@ impl Shared {
                 _ => intervals.push(&*e.data),
             }
         }
+        // `next`: the id the next event will have (an EventSource resumes from it).
         format!(
-            "{{\"schema\":\"{SCHEMA}\",\"setup\":{},\"latest\":{},\"end\":{},\"intervals\":[{}]}}",
+            "{{\"schema\":\"{SCHEMA}\",\"next\":{},\"setup\":{},\"latest\":{},\"end\":{},\"intervals\":[{}]}}",
+            board.events.len(),
             board.setup,
             intervals.last().copied().unwrap_or("null"),
             end.unwrap_or("null"),

@@ -97,13 +97,17 @@ impl Drop for Dashboard {
     }
 }
 
+/// The page with the state so far inside it, so it paints at once (and a browser's
+/// `--dump-dom` sees the values without waiting for the event stream, which never ends while the
+/// run goes on); `</` is escaped so the JSON cannot close its script element.
 async fn page_handler(State(app): State<App>) -> impl IntoResponse {
+    let state = app.shared.state().replace("</", "<\\/");
     (
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
             (header::CACHE_CONTROL, "no-store"),
         ],
-        app.page.to_string(),
+        app.page.replacen("/*STATE*/", &state, 1),
     )
 }
 
@@ -129,11 +133,20 @@ fn resume_after(headers: &HeaderMap) -> Option<usize> {
         .ok()
 }
 
+/// `GET /events?from=N`: where a first connection starts (the page passes the `next` of the
+/// state it was served with); a reconnection's `Last-Event-ID` wins over it.
+#[derive(serde::Deserialize)]
+struct From {
+    from: Option<usize>,
+}
+
 async fn events(
     State(app): State<App>,
     headers: HeaderMap,
+    axum::extract::Query(query): axum::extract::Query<From>,
 ) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
-    let next = resume_after(&headers).map_or(0, |id| id.saturating_add(1));
+    let from = query.from.unwrap_or(0);
+    let next = resume_after(&headers).map_or(from, |id| id.saturating_add(1));
     let changes = app.shared.events.subscribe();
     let stream = futures_util::stream::unfold(
         (app.shared, next, changes),
