@@ -198,7 +198,10 @@ async fn report_index(state: State<App>) -> Response {
     report(state, crate::report::files::HTML).await
 }
 
-async fn report_file(state: State<App>, axum::extract::Path(name): axum::extract::Path<String>) -> Response {
+async fn report_file(
+    state: State<App>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+) -> Response {
     report(state, &name).await
 }
 
@@ -220,7 +223,13 @@ mod tests {
 
     #[test]
     fn only_plain_report_file_names_are_served() {
-        for ok in ["index.html", "summary.json", "latency.svg", "latency.png", "latency.hlog"] {
+        for ok in [
+            "index.html",
+            "summary.json",
+            "latency.svg",
+            "latency.png",
+            "latency.hlog",
+        ] {
             assert!(servable(ok), "{ok}");
         }
         for no in [
