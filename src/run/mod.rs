@@ -5,6 +5,7 @@ mod directory;
 mod live;
 mod signals;
 mod summary;
+mod thresholds;
 mod worker;
 
 use std::net::SocketAddr;
@@ -536,7 +537,7 @@ async fn collect(
                 let Some(snapshot) = snapshot else { break };
                 for iv in collector.ingest(snapshot) {
                     let thresholds = if so_far {
-                        thresholds_so_far(plan, collector, workers)
+                        thresholds::so_far(plan, collector, workers)
                     } else {
                         Vec::new()
                     };
@@ -551,7 +552,7 @@ async fn collect(
                         sink.interval(&view);
                     }
                     if ending.aborted.is_none() && state == RunState::Running {
-                        ending.aborted = check_abort(plan, collector, shared, iv.end, workers);
+                        ending.aborted = thresholds::check_abort(plan, collector, shared, iv.end, workers);
                         if ending.aborted.is_some() {
                             state_tx.send_replace(RunState::Aborted);
                         }
@@ -594,67 +595,6 @@ fn unreachable_source(sources: &[std::net::IpAddr], target: SocketAddr) -> Optio
                 "source address {s} cannot reach the target {target}{}: [run] source_addresses must \
                  be addresses from which the target is reachable",
                 if family { " (another address family)" } else { " (a loopback address)" }
-            )
-        })
-    })
-}
-
-/// Every threshold evaluated against the run so far (for a live display; the verdict is the
-/// end's). Message loss is decided at the end: the swarm's registry is only read then (reading
-/// it walks every user under the locks the workers take), so here a loss threshold sees the
-/// late messages alone.
-fn thresholds_so_far(
-    plan: &Plan,
-    c: &Collector,
-    workers: usize,
-) -> Vec<crate::report::summary::ThresholdResult> {
-    let summary = build_summary(
-        plan,
-        c,
-        &Registry::default(),
-        SystemTime::now(),
-        String::new(),
-        workers,
-    );
-    plan.thresholds
-        .iter()
-        .map(|t| crate::gate::evaluate(t, &summary))
-        .collect()
-}
-
-/// Evaluates the thresholds marked `abort_on_fail` whose grace period is over against the totals
-/// so far; returns why the run must stop, if it must.
-fn check_abort(
-    plan: &Plan,
-    c: &Collector,
-    shared: &Shared,
-    elapsed: Duration,
-    workers: usize,
-) -> Option<String> {
-    let due: Vec<_> = plan
-        .thresholds
-        .iter()
-        .filter(|t| t.abort_on_fail && elapsed >= t.grace)
-        .collect();
-    if due.is_empty() {
-        return None;
-    }
-    let summary = build_summary(
-        plan,
-        c,
-        &shared.registry,
-        SystemTime::now(),
-        String::new(),
-        workers,
-    );
-    due.iter().find_map(|t| {
-        let r = crate::gate::evaluate(t, &summary);
-        (!r.passed).then(|| {
-            format!(
-                "threshold `{}` failed at {:.1}s ({}); abort_on_fail stopped the run",
-                r.expr,
-                elapsed.as_secs_f64(),
-                r.observed_phrase()
             )
         })
     })
