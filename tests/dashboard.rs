@@ -1,7 +1,7 @@
 //! `--dashboard`: the live page, its server-sent events and its state, checked over plain HTTP
 //! and in a real browser (headless Chromium) against the run's own summary.json.
 //!
-//! Every run here is a 6 s schedule (and 1 s of drain) against the built-in messenger on
+//! Every run here is a schedule of 6 or 12 s (and 1 s of drain) against the built-in messenger on
 //! 127.0.0.1; every wait has a deadline, and every Chromium is killed at its own.
 
 mod common;
@@ -16,20 +16,20 @@ use common::{Scenario, Scratch};
 use inrush::report::summary::Summary;
 use serde_json::Value;
 
-/// 20 users/s for 4 s, then 5/s for 2 s: signups and two messages each.
-fn scenario() -> Scenario {
-    Scenario::new("dash", 11).drain("1s").with(
+/// 20 users/s for `steady`, then 5/s for 2 s: signups and two messages each.
+fn scenario(steady: &str) -> Scenario {
+    Scenario::new("dash", 11).drain("1s").with(format!(
         r#"
 [load]
-phases = [ { name = "steady", duration = "4s", rate = 20 }, { name = "ebb", duration = "2s", rate = 5 } ]
+phases = [ {{ name = "steady", duration = "{steady}", rate = 20 }}, {{ name = "ebb", duration = "2s", rate = 5 }} ]
 [user]
 contacts_known = 2
 contacts_unknown = 1
 messages = 2
-think = { constant = "100ms" }
-stay_online = { constant = "500ms" }
-"#,
-    )
+think = {{ constant = "100ms" }}
+stay_online = {{ constant = "500ms" }}
+"#
+    ))
 }
 
 /// A run with the dashboard on an OS-assigned port, held for `hold` after the end (Ctrl-C ends
@@ -41,8 +41,8 @@ struct Run {
 }
 
 impl Run {
-    fn start(scratch: &Scratch, hold: &str) -> Run {
-        let file = scratch.scenario("dash", scenario());
+    fn start(scratch: &Scratch, steady: &str, hold: &str) -> Run {
+        let file = scratch.scenario("dash", scenario(steady));
         let out = scratch.out("run");
         let mut child = Command::new(env!("CARGO_BIN_EXE_inrush"))
             .current_dir(env!("CARGO_MANIFEST_DIR"))
@@ -202,7 +202,7 @@ fn read_events(addr: &str, last: Option<u64>, enough: impl Fn(&[Event]) -> bool)
 #[test]
 fn the_event_stream_replays_after_the_last_id_and_ends_at_the_summary() {
     let scratch = Scratch::new();
-    let run = Run::start(&scratch, "30s");
+    let run = Run::start(&scratch, "4s", "30s");
 
     // During the run: interval events, ids from 0 in order, each carrying the stream's lines.
     let first = read_events(&run.addr, None, |e| e.len() >= 2);
@@ -299,7 +299,7 @@ fn the_event_stream_replays_after_the_last_id_and_ends_at_the_summary() {
 #[test]
 fn an_address_in_use_is_a_usage_error_before_anything_is_sent() {
     let scratch = Scratch::new();
-    let file = scratch.scenario("dash", scenario());
+    let file = scratch.scenario("dash", scenario("4s"));
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
     let addr = taken.local_addr().expect("addr").to_string();
     let out = scratch.out("run");
@@ -391,7 +391,8 @@ fn metric_cell(dom: &str, metric: &str, cls: &str) -> String {
 #[test]
 fn the_page_updates_live_in_a_browser_and_ends_at_the_summary() {
     let scratch = Scratch::new();
-    let run = Run::start(&scratch, "60s");
+    // A longer steady phase: two browser starts fit in it even on a loaded machine.
+    let run = Run::start(&scratch, "10s", "60s");
     let url = format!("http://{}/", run.addr);
     let profile = |n: &str| scratch.out(&format!("chromium-{n}"));
 
