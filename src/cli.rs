@@ -105,6 +105,7 @@ pub enum Command {
 }
 
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("served").args(["metrics", "dashboard"]).multiple(true)))]
 pub struct RunArgs {
     /// The scenario file (TOML), e.g. scenarios/quickstart.toml.
     pub file: PathBuf,
@@ -163,9 +164,14 @@ pub struct RunArgs {
     /// (port 0: the OS picks one; the address is printed)
     #[arg(long, value_name = "ADDR", env = "INRUSH_METRICS")]
     pub metrics: Option<String>,
-    /// Keep --metrics serving for D after the run ends (its final values and verdict), e.g. 30s,
-    /// so a scraper gets the last interval; Ctrl-C ends the wait
-    #[arg(long, value_name = "D", value_parser = duration, requires = "metrics", env = "INRUSH_HOLD")]
+    /// Serve a live web page at http://ADDR/ during the run, e.g. 127.0.0.1:9090 (port 0: the OS
+    /// picks one; the address is printed). Read-only; keep it on loopback unless told otherwise
+    #[arg(long, value_name = "ADDR", env = "INRUSH_DASHBOARD")]
+    pub dashboard: Option<String>,
+    /// Keep --metrics and --dashboard serving for D after the run ends (their final values and
+    /// verdict), e.g. 30s, so a scraper gets the last interval and a browser the verdict; Ctrl-C
+    /// ends the wait
+    #[arg(long, visible_alias = "dashboard-hold", value_name = "D", value_parser = duration, requires = "served", env = "INRUSH_HOLD")]
     pub hold: Option<Duration>,
 }
 

@@ -34,6 +34,7 @@ fn main() -> ExitCode {
                 live: inrush::run::LiveOptions {
                     stream: args.stream,
                     metrics: args.metrics,
+                    dashboard: args.dashboard,
                     hold: args.hold,
                 },
             })

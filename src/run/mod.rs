@@ -5,6 +5,7 @@ mod directory;
 mod live;
 mod signals;
 mod summary;
+mod thresholds;
 mod worker;
 
 use std::net::SocketAddr;
@@ -56,14 +57,16 @@ pub struct RunOptions {
     pub live: LiveOptions,
 }
 
-/// `--stream`, `--metrics`, `--hold`: the run seen while it goes on (docs/live.md).
+/// `--stream`, `--metrics`, `--dashboard`, `--hold`: the run seen while it goes on (docs/live.md).
 #[derive(Debug, Clone, Default)]
 pub struct LiveOptions {
     /// JSON lines to this file, or stdout for `-`.
     pub stream: Option<PathBuf>,
     /// A Prometheus scrape endpoint on this address.
     pub metrics: Option<String>,
-    /// How long the endpoint stays up after the run.
+    /// A live web page on this address.
+    pub dashboard: Option<String>,
+    /// How long the endpoint and the dashboard stay up after the run.
     pub hold: Option<Duration>,
 }
 
@@ -300,7 +303,7 @@ async fn run_swarm(
     limit_warnings: Vec<String>,
     memory_cap: Option<u64>,
 ) -> Result<Outcome, Error> {
-    let mut live = live::Live::open(&opts.live, opts.quiet).await?;
+    let mut live = live::Live::open(&opts.live, &plan, opts.quiet).await?;
     let target = match TargetHandle::start(&plan).await {
         Ok(target) => target,
         Err(NoTarget::Unreachable(why)) => {
@@ -346,13 +349,7 @@ async fn run_swarm(
     let ending = {
         let mut sinks = live_sinks(&plan, &mut hlog, started_at + LEAD, opts.quiet)?;
         let regions: Vec<String> = plan.regions.names().map(String::from).collect();
-        let (stream, prometheus) = live.sinks(&regions);
-        if let Some(s) = stream {
-            sinks.push(Box::new(s));
-        }
-        if let Some(p) = prometheus {
-            sinks.push(Box::new(p));
-        }
+        sinks.extend(live.sinks(&regions));
         let ending = collect(
             &plan,
             &shared,
@@ -413,7 +410,7 @@ async fn run_swarm(
     let timeline = collector.take_timeline()?;
     crate::report::write_all(&dir, &summary, &timeline)?;
     show(&summary, &dir, opts.quiet || live.stream_on_stdout);
-    live.after(&summary).await;
+    live.after(&summary, &dir).await;
     Ok(Outcome {
         dir,
         summary,
@@ -524,6 +521,7 @@ async fn collect(
     let stop_at =
         tokio::time::Instant::from_std(shared.t0 + plan.duration() + crate::swarm::STOP_SLACK);
     let mut ending = Ending::default();
+    let so_far = !plan.thresholds.is_empty() && sinks.iter().any(|s| s.wants_thresholds());
     let stop_signal = signals::stop_requested();
     tokio::pin!(stop_signal);
     let mut signal_armed = true;
@@ -538,7 +536,13 @@ async fn collect(
             snapshot = rx.recv() => {
                 let Some(snapshot) = snapshot else { break };
                 for iv in collector.ingest(snapshot) {
+                    let thresholds = if so_far {
+                        thresholds::so_far(plan, collector, workers)
+                    } else {
+                        Vec::new()
+                    };
                     let view = IntervalView {
+                        thresholds: &thresholds,
                         interval: &iv,
                         totals: &collector.totals,
                         catalog: &plan.catalog,
@@ -548,7 +552,7 @@ async fn collect(
                         sink.interval(&view);
                     }
                     if ending.aborted.is_none() && state == RunState::Running {
-                        ending.aborted = check_abort(plan, collector, shared, iv.end, workers);
+                        ending.aborted = thresholds::check_abort(plan, collector, shared, iv.end, workers);
                         if ending.aborted.is_some() {
                             state_tx.send_replace(RunState::Aborted);
                         }
@@ -591,44 +595,6 @@ fn unreachable_source(sources: &[std::net::IpAddr], target: SocketAddr) -> Optio
                 "source address {s} cannot reach the target {target}{}: [run] source_addresses must \
                  be addresses from which the target is reachable",
                 if family { " (another address family)" } else { " (a loopback address)" }
-            )
-        })
-    })
-}
-
-/// Evaluates the thresholds marked `abort_on_fail` whose grace period is over against the totals
-/// so far; returns why the run must stop, if it must.
-fn check_abort(
-    plan: &Plan,
-    c: &Collector,
-    shared: &Shared,
-    elapsed: Duration,
-    workers: usize,
-) -> Option<String> {
-    let due: Vec<_> = plan
-        .thresholds
-        .iter()
-        .filter(|t| t.abort_on_fail && elapsed >= t.grace)
-        .collect();
-    if due.is_empty() {
-        return None;
-    }
-    let summary = build_summary(
-        plan,
-        c,
-        &shared.registry,
-        SystemTime::now(),
-        String::new(),
-        workers,
-    );
-    due.iter().find_map(|t| {
-        let r = crate::gate::evaluate(t, &summary);
-        (!r.passed).then(|| {
-            format!(
-                "threshold `{}` failed at {:.1}s ({}); abort_on_fail stopped the run",
-                r.expr,
-                elapsed.as_secs_f64(),
-                r.observed_phrase()
             )
         })
     })

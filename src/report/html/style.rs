@@ -18,7 +18,7 @@ pub(crate) fn open_page(out: &mut String, title: &str, version: &str, extra: &st
     );
 }
 
-pub(super) const STYLE: &str = r#"
+pub(crate) const STYLE: &str = r#"
 :root {
   --text: #1f2328; --muted: #59636e; --line: #d1d9e0; --soft: #f6f8fa;
   --pass: #1a7f37; --pass-bg: #dafbe1; --fail: #cf222e; --fail-bg: #ffebe9;

@@ -129,6 +129,7 @@ mod tests {
                 totals: &totals,
                 catalog: &catalog,
                 phase: "a",
+                thresholds: &[],
             };
             sink.interval(&view);
             sink.finish().expect("no write error");

@@ -1,10 +1,12 @@
 //! Live outputs: consumers of each merged interval while the run goes on (the hlog writer, the
-//! progress display, `--stream`'s JSON lines, `--metrics`' Prometheus endpoint). The run loop hands every
+//! progress display, `--stream`'s JSON lines, `--metrics`' Prometheus endpoint, `--dashboard`'s
+//! web page). The run loop hands every
 //! interval to each registered [`IntervalSink`] and knows nothing else about them.
 //!
 //! Adding one: a new file here with a type implementing [`IntervalSink`], its `mod` line below,
 //! and one line where `run` builds its list of sinks (`run::live_sinks`).
 
+pub mod dashboard;
 pub mod hlog;
 pub mod progress;
 pub mod prometheus;
@@ -13,6 +15,7 @@ pub mod stream;
 use crate::error::Error;
 use crate::metrics::collector::Interval;
 use crate::metrics::{Catalog, Recorder};
+use crate::report::summary::ThresholdResult;
 
 /// What a sink sees of one interval: plain data, no access to the run's machinery.
 pub struct IntervalView<'a> {
@@ -24,6 +27,9 @@ pub struct IntervalView<'a> {
     pub catalog: &'a Catalog,
     /// The phase the interval lies in, or "drain" once the schedule is over.
     pub phase: &'a str,
+    /// The run's thresholds evaluated against the run so far, when a sink asked for them
+    /// ([`IntervalSink::wants_thresholds`]) and the run has any; empty otherwise.
+    pub thresholds: &'a [ThresholdResult],
 }
 
 /// A consumer of the run's intervals, as they complete.
@@ -35,4 +41,9 @@ pub trait IntervalSink {
     fn interval(&mut self, view: &IntervalView<'_>);
     /// Called once after the last interval, when every worker has stopped.
     fn finish(&mut self) -> Result<(), Error>;
+    /// Whether the sink shows the thresholds so far: evaluating them builds a summary of the
+    /// run each interval, so the run loop does it only when a sink asks.
+    fn wants_thresholds(&self) -> bool {
+        false
+    }
 }

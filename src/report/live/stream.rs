@@ -110,7 +110,7 @@ impl IntervalSink for StreamSink {
 
 /// What every line starts with: which interval it belongs to.
 #[derive(Serialize)]
-struct Head<'a> {
+pub(super) struct Head<'a> {
     schema: &'static str,
     #[serde(rename = "type")]
     kind: &'static str,
@@ -120,9 +120,10 @@ struct Head<'a> {
     phase: &'a str,
 }
 
+/// One line of the stream (the dashboard's events carry them too).
 #[derive(Serialize)]
 #[serde(untagged)]
-enum Line<'a> {
+pub(super) enum Line<'a> {
     Interval {
         #[serde(flatten)]
         head: Head<'a>,
@@ -159,13 +160,13 @@ enum Line<'a> {
 }
 
 #[derive(Serialize)]
-struct Checks {
+pub(super) struct Checks {
     passed: u64,
     failed: u64,
 }
 
 #[derive(Serialize)]
-struct Arrivals {
+pub(super) struct Arrivals {
     planned: u64,
     started: u64,
     dropped: u64,
@@ -175,7 +176,7 @@ struct Arrivals {
 }
 
 #[derive(Serialize)]
-struct Users {
+pub(super) struct Users {
     active: u64,
     completed: u64,
     failed: u64,
@@ -183,13 +184,13 @@ struct Users {
 }
 
 #[derive(Serialize)]
-struct Connections {
+pub(super) struct Connections {
     websockets: u64,
     http: u64,
 }
 
 #[derive(Serialize)]
-struct Messages {
+pub(super) struct Messages {
     sent: u64,
     acked: u64,
     delivered: u64,
@@ -201,32 +202,45 @@ fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
+/// An interval's lines: its `interval` line, then its `metric` lines.
 fn lines<'a>(view: &IntervalView<'a>) -> Vec<Line<'a>> {
+    let mut out = vec![interval_line(view)];
+    out.extend(metric_lines(view));
+    out
+}
+
+fn head<'a>(view: &IntervalView<'a>, kind: &'static str) -> Head<'a> {
     let iv = view.interval;
-    let r = &iv.recorder;
-    let head = |kind| Head {
+    Head {
         schema: SCHEMA,
         kind,
         interval: iv.index,
         start_s: round3(iv.start.as_secs_f64()),
         end_s: round3(iv.end.as_secs_f64()),
         phase: view.phase,
-    };
-    let by_class = |errors: &[u64; ErrorClass::COUNT]| {
-        ErrorClass::ALL
-            .iter()
-            .map(|c| (c.name(), errors[*c as usize]))
-            .filter(|(_, n)| *n > 0)
-            .collect::<BTreeMap<_, _>>()
-    };
+    }
+}
+
+fn by_class(errors: &[u64; ErrorClass::COUNT]) -> BTreeMap<&'static str, u64> {
+    ErrorClass::ALL
+        .iter()
+        .map(|c| (c.name(), errors[*c as usize]))
+        .filter(|(_, n)| *n > 0)
+        .collect()
+}
+
+/// The interval's `interval` line.
+pub(super) fn interval_line<'a>(view: &IntervalView<'a>) -> Line<'a> {
+    let iv = view.interval;
+    let r = &iv.recorder;
     let mut all_errors = [0u64; ErrorClass::COUNT];
     for m in &r.metrics {
         for (sum, n) in all_errors.iter_mut().zip(m.errors) {
             *sum += n;
         }
     }
-    let mut out = vec![Line::Interval {
-        head: head("interval"),
+    Line::Interval {
+        head: head(view, "interval"),
         arrivals: Arrivals {
             planned: r.counter(Counter::ArrivalsPlanned),
             started: r.counter(Counter::ArrivalsStarted),
@@ -260,7 +274,13 @@ fn lines<'a>(view: &IntervalView<'a>) -> Vec<Line<'a>> {
         bytes_sent: r.counter(Counter::BytesSent),
         bytes_received: r.counter(Counter::BytesReceived),
         worker_cpu_max: round3(iv.worker_cpu_max),
-    }];
+    }
+}
+
+/// The interval's `metric` lines: one per metric that saw anything in it.
+pub(super) fn metric_lines<'a>(view: &IntervalView<'a>) -> Vec<Line<'a>> {
+    let r = &view.interval.recorder;
+    let mut out = Vec::new();
     for (m, name) in view.catalog.all() {
         if m.index() >= r.metrics.len() {
             continue;
@@ -274,7 +294,7 @@ fn lines<'a>(view: &IntervalView<'a>) -> Vec<Line<'a>> {
             continue;
         }
         out.push(Line::Metric {
-            head: head("metric"),
+            head: head(view, "metric"),
             metric: name,
             count: rec.count(),
             errors: rec.error_count(),
