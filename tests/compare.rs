@@ -339,7 +339,10 @@ fn one_slow_interval_is_noise_and_a_slow_run_is_not(r: &Runs) {
             .find(|k| k.what == "p99")
             .expect("p99");
         eprintln!("every interval {every_interval}: {p99:?}");
-        assert!(p99.change.expect("change") > 1000.0, "{p99:?}");
+        // 10 samples of 200 ms in an interval of ~40 lift NEW's p99 to them, whatever BASE's
+        // p99 was on a loaded machine (31–47 ms was seen).
+        assert!(p99.new.expect("new p99") >= 199.0, "{p99:?}");
+        assert!(p99.change.expect("change") > 0.0, "{p99:?}");
         let p = p99.p_value.expect("tested");
         if every_interval {
             assert_eq!(p99.decision, Decision::Regression, "{p99:?}");
