@@ -552,7 +552,7 @@ async fn collect(
                         sink.interval(&view);
                     }
                     if ending.aborted.is_none() && state == RunState::Running {
-                        ending.aborted = thresholds::check_abort(plan, collector, shared, iv.end, workers);
+                        ending.aborted = thresholds::check_abort(plan, collector, iv.end, workers);
                         if ending.aborted.is_some() {
                             state_tx.send_replace(RunState::Aborted);
                         }
