@@ -165,10 +165,12 @@ expect.status = 201
     // Every loop ended on the awaited code, and the code it captured verified the phone. Users
     // arrive at 0.05, 0.15, … 1.95 s; the last three (and perhaps a fourth, 1.65 s + 300 ms is
     // close to the stop) get their code after the schedule ends at 2 s, when no new operation
-    // starts: their loops are cut short, not failed.
+    // starts: their loops are cut short, not failed. The stop reaches the workers from the run's
+    // control thread, which a loaded machine can delay by a poll or two (18 of 20 finished
+    // once): fewer than all, never a failure.
     let finished = s.metrics["await_sms"].count;
     assert!(
-        (users - 4..=users - 3).contains(&finished),
+        (users - 4..users).contains(&finished),
         "{finished} of {users}"
     );
     assert_eq!(

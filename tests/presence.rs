@@ -101,8 +101,15 @@ stay_online = { constant = "0s" }
     assert_eq!(a.planned, 100, "{a:?}");
     assert!((2..=22).contains(&a.started), "{a:?}");
     assert_eq!(a.dropped, a.planned - a.started, "{a:?}");
-    assert_eq!(a.dropped_by.max_inflight, a.dropped, "{a:?}");
-    assert_eq!(a.dropped_by.max_users + a.dropped_by.behind_schedule, 0);
+    // Dropped at the cap; on a loaded machine an arrival due at the very end can also miss its
+    // deadline (behind_schedule), each counted by its reason.
+    assert_eq!(
+        a.dropped_by.max_inflight + a.dropped_by.behind_schedule,
+        a.dropped,
+        "{a:?}"
+    );
+    assert!(a.dropped_by.max_inflight >= a.dropped / 2, "{a:?}");
+    assert_eq!(a.dropped_by.max_users, 0);
     assert!(outcome
         .summary
         .warnings
