@@ -78,8 +78,14 @@ pub fn gates(plan: &Plan) -> Gates {
             continue;
         }
         let mut t = t.clone();
-        // Counts of frames exist for the whole run only; a region keeps its own scope.
-        if !matches!(t.subject, Subject::Count(_)) && (scope.is_none() || is_phase) {
+        // Frame counts and undelivered messages (lost, pending: decided at the run's end) exist
+        // for the whole run only; a region keeps its own scope.
+        let whole_run = match t.subject {
+            Subject::Count(_) => true,
+            Subject::Messages(f) => matches!(f, "lost" | "pending" | "loss_rate"),
+            _ => false,
+        };
+        if !whole_run && (scope.is_none() || is_phase) {
             let bare = match scope {
                 Some(s) => t.expr.strip_prefix(&format!("{s}:")).unwrap_or(&t.expr),
                 None => &t.expr,
@@ -325,6 +331,7 @@ phases = [ { name = "calm", duration = "10s", rate = 5 }, { name = "surge", dura
 "surge:register.p99" = "< 300ms"
 "calm:register.p99" = "< 100ms"
 "errors.rate" = "< 1%"
+"messages.lost" = "== 0"
 "#;
 
     #[test]
@@ -339,13 +346,17 @@ phases = [ { name = "calm", duration = "10s", rate = 5 }, { name = "surge", dura
             vec![
                 "measure:verify.p99 < 250ms",
                 "measure:register.p99 < 300ms",
-                "measure:errors.rate < 1%"
+                "measure:errors.rate < 1%",
+                "messages.lost == 0"
             ]
         );
-        assert!(g
-            .applied
+        assert!(g.applied[..3]
             .iter()
             .all(|t| t.phase.as_deref() == Some(MEASURE)));
+        assert_eq!(
+            g.applied[3].phase, None,
+            "lost is decided for the whole run"
+        );
         assert_eq!(g.skipped.len(), 1);
         assert!(g.skipped[0].starts_with("calm:register.p99"), "{g:?}");
         let s = Settings {
