@@ -21,6 +21,7 @@ LAYERS = [
     ["runtime"],
     ["estimate", "compare"],
     ["run"],
+    ["capacity"],
     ["crate"],  # lib.rs
     ["cli"],
 ]

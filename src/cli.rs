@@ -42,6 +42,11 @@ pub enum Command {
     /// Estimate what a scenario needs (arrivals, users, connections, descriptors, ports, CPU)
     /// and whether one generator on this machine suffices; sends nothing.
     Plan(PlanArgs),
+    /// Search for the largest constant arrival rate at which every threshold of the scenario
+    /// holds: steps of warm-up + measured window, doubling then bisecting, each fail confirmed
+    /// by a repeat. Exit 0 answer found, 1 even the lowest rate fails, 4 could not conclude
+    /// (the generator was the limit), 2 usage, 3 interrupted.
+    FindCapacity(CapacityArgs),
     /// Run the built-in reference messenger standalone.
     Serve(ServeArgs),
     /// Write a starter scenario, quickstart.toml (a surge against the built-in messenger,
@@ -247,6 +252,75 @@ pub struct PlanArgs {
     /// the caps and closed phases' users are split across them.
     #[arg(long, value_name = "N", value_parser = at_least_one, env = "INRUSH_WORKERS")]
     pub workers: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct CapacityArgs {
+    /// The scenario file (TOML): its flows, users, target and thresholds; its load profile is
+    /// replaced by each step's constant rate.
+    pub file: PathBuf,
+    /// The first rate tried, users/s (default: a quarter of the scenario's peak rate, or 10).
+    #[arg(long, value_name = "R", value_parser = rate)]
+    pub from: Option<f64>,
+    /// The highest rate tried, users/s (default: 16 × --from).
+    #[arg(long, value_name = "R", value_parser = rate)]
+    pub max: Option<f64>,
+    /// The measured window of each step, e.g. 20s.
+    #[arg(long, value_parser = duration, value_name = "D", default_value = "20s")]
+    pub step_duration: Duration,
+    /// The warm-up before each measured window, discarded, e.g. 10s.
+    #[arg(long, value_parser = duration, value_name = "D", default_value = "10s")]
+    pub warmup: Duration,
+    /// Stop when the first failing rate is within this of the last passing one: 10%, 0.1.
+    #[arg(long, value_name = "P", value_parser = fraction, default_value = "10%")]
+    pub precision: f64,
+    /// Send traffic to this base URL instead of the scenario's target.
+    #[arg(long, value_name = "URL", env = "INRUSH_TARGET")]
+    pub target: Option<String>,
+    /// Write the capacity directory here instead of reports/capacity-<scenario>-<UTC stamp>/.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Generator threads per step (default: one per CPU).
+    #[arg(long, value_name = "N", value_parser = at_least_one, env = "INRUSH_WORKERS")]
+    pub workers: Option<usize>,
+    /// Seed for arrivals and identities (overrides the scenario's seed).
+    #[arg(long, value_name = "N", env = "INRUSH_SEED")]
+    pub seed: Option<u64>,
+    /// An extra threshold, as for `run` (repeatable).
+    #[arg(long = "threshold", value_name = "EXPR")]
+    pub thresholds: Vec<String>,
+    /// Judge a step whose generator fell behind by its thresholds (a warning on the step)
+    /// instead of calling it inconclusive.
+    #[arg(long, env = "INRUSH_ACCEPT_OVERLOAD")]
+    pub accept_overload: bool,
+    /// No progress lines and no answer on the terminal.
+    #[arg(long)]
+    pub quiet: bool,
+    /// A value for the scenario's env.KEY templates (repeatable).
+    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+}
+
+fn rate(s: &str) -> Result<f64, String> {
+    match s.trim_end_matches("/s").parse::<f64>() {
+        Ok(r) if r.is_finite() && r > 0.0 => Ok(r),
+        _ => Err(format!(
+            "`{s}` is not a rate: expected users per second above 0, e.g. 20"
+        )),
+    }
+}
+
+fn fraction(s: &str) -> Result<f64, String> {
+    let (text, scale) = match s.strip_suffix('%') {
+        Some(t) => (t, 0.01),
+        None => (s, 1.0),
+    };
+    match text.trim().parse::<f64>().map(|v| v * scale) {
+        Ok(f) if f.is_finite() && f > 0.0 && f <= 1.0 => Ok(f),
+        _ => Err(format!(
+            "`{s}` is not a precision: expected e.g. 10% or 0.1 (above 0, at most 1)"
+        )),
+    }
 }
 
 fn at_least_one(s: &str) -> Result<usize, String> {

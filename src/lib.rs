@@ -5,6 +5,7 @@
 //! One plain function per command below, each taking its own options. docs/architecture.md maps
 //! the layers and what each change touches.
 
+pub mod capacity;
 pub mod cli;
 pub mod clients;
 pub mod compare;

@@ -15,6 +15,37 @@ fn exit_code(verdict: Verdict) -> ExitCode {
     }
 }
 
+fn find_capacity(args: inrush::cli::CapacityArgs) -> Result<ExitCode, inrush::Error> {
+    use inrush::capacity::{find_capacity, CapacityOptions, Outcome};
+    let inputs = inrush::compiled::inputs::Inputs {
+        seed: args.seed,
+        env: inrush::compiled::inputs::Env::from_pairs(args.env.iter().map(String::as_str))
+            .map_err(inrush::Error::Usage)?,
+        ..Default::default()
+    };
+    let found = find_capacity(&CapacityOptions {
+        scenario: args.file,
+        inputs,
+        from: args.from,
+        max: args.max,
+        precision: args.precision,
+        warmup: args.warmup,
+        measure: args.step_duration,
+        target: args.target,
+        out: args.out,
+        workers: args.workers,
+        thresholds: args.thresholds,
+        accept_overload: args.accept_overload,
+        quiet: args.quiet,
+    })?;
+    Ok(match found.outcome {
+        Outcome::Found => ExitCode::SUCCESS,
+        Outcome::FailsLowest => ExitCode::from(1),
+        Outcome::Interrupted => ExitCode::from(3),
+        Outcome::Inconclusive => ExitCode::from(4),
+    })
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -93,6 +124,7 @@ fn main() -> ExitCode {
                 .map(|()| ExitCode::SUCCESS)
                 .map_err(|e| inrush::Error::Usage(format!("cannot write the manual page: {e}")))
         }
+        Command::FindCapacity(args) => find_capacity(args),
         Command::Serve(args) => {
             inrush::serve(args.listen, args.knobs(), args.tls()).map(|()| ExitCode::SUCCESS)
         }

@@ -1,0 +1,196 @@
+//! `inrush find-capacity` against the built-in messenger with a known verification capacity
+//! (`verify_capacity = N`: a token bucket of N tokens refilled at N/s, 429 beyond it), each user
+//! verifying once: the answer brackets N. Short steps (3 s warm-up + 3 s measured) at rates a
+//! debug build holds on a loaded 2-core machine; the generator's own overload is accepted
+//! (`--accept-overload`), so the thresholds decide. The generator-bound case is tested on the
+//! search policy with a fake judge (`capacity::search`'s tests): a real one would need a
+//! machine-dependent rate.
+
+mod common;
+
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use common::{Scenario, Scratch};
+use inrush::capacity::{find_capacity, CapacityOptions, Outcome};
+
+/// Verifications the built-in target holds per second.
+const CAPACITY: f64 = 40.0;
+
+/// Users arriving evenly (the same timeline every run), each signing up and verifying once,
+/// then leaving: one verification per user.
+fn signups(thresholds: &str) -> Scenario {
+    Scenario::new("cap", 11)
+        .builtin(format!("verify_capacity = {CAPACITY:.1}"))
+        .with(format!(
+            r#"
+[load]
+arrivals = "uniform"
+phases = [ {{ name = "surge", duration = "10s", rate = 100 }} ]
+
+[user]
+messages = 0
+stay_online = {{ constant = "100ms" }}
+
+[thresholds]
+{thresholds}
+"#
+        ))
+}
+
+fn options(scenario: std::path::PathBuf, out: std::path::PathBuf) -> CapacityOptions {
+    CapacityOptions {
+        scenario,
+        inputs: Default::default(),
+        from: Some(25.0),
+        max: Some(400.0),
+        precision: 0.3,
+        warmup: Duration::from_secs(3),
+        measure: Duration::from_secs(3),
+        target: None,
+        out: Some(out),
+        workers: Some(1),
+        thresholds: Vec::new(),
+        accept_overload: true,
+        quiet: true,
+    }
+}
+
+#[test]
+fn the_answer_brackets_the_targets_verification_capacity_within_the_precision() {
+    let scratch = Scratch::new();
+    let file = scratch.scenario("cap", signups(r#""verify.errors" = "== 0""#));
+    let out = scratch.out("capacity");
+    let found = find_capacity(&options(file, out.clone())).expect("the search runs");
+    let r = &found.report;
+    assert_eq!(found.outcome, Outcome::Found, "{}", r.answer);
+    let (pass, fail) = match (r.bracket.last_pass, r.bracket.first_fail) {
+        (Some(p), Some(f)) => (p, f),
+        other => panic!("no bracket: {other:?}: {}", r.answer),
+    };
+    assert!(
+        fail <= pass * 1.3 + 1e-9,
+        "within the precision: {pass}..{fail}"
+    );
+    // At or below N no verification is refused: the first fail is above N.
+    assert!(fail > CAPACITY, "{pass}..{fail}: {}", r.answer);
+    // Above N the bucket's N tokens last N/(R − N) s, so a rate fails within a 6 s step only
+    // from N·(1 + 1/6) up: the bracket may sit up to that much above N, never more than the
+    // precision beyond it (docs/capacity.md, "Step duration").
+    assert!(pass >= CAPACITY * (1.0 - 0.3), "{pass}..{fail}");
+    assert!(
+        fail <= CAPACITY * (1.0 + 1.0 / 6.0) * 1.3 + 1e-9,
+        "{pass}..{fail}"
+    );
+    // Doubling from 25, each fail confirmed, bisection to 30 %: a handful of steps.
+    assert!(r.steps_run <= 8, "{} steps", r.steps_run);
+    assert_eq!(r.saturating.as_deref(), Some("target_refusals"), "{r:?}");
+    assert!(
+        r.fails_first
+            .iter()
+            .any(|f| f.expr == "measure:verify.errors == 0"),
+        "{:?}",
+        r.fails_first
+    );
+    assert!(r.answer.starts_with("holds "), "{}", r.answer);
+    // Every fail was confirmed by a repeat at the same rate.
+    for (i, s) in r.steps.iter().enumerate() {
+        if s.verdict == "fail" && s.rate == fail {
+            let twin = r.steps.iter().filter(|t| t.rate == s.rate).count();
+            assert!(twin >= 2, "step {i} not confirmed: {:?}", r.steps);
+        }
+    }
+    // The directory: capacity.json as reported, each step a run directory, one JUnit case each.
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("capacity.json")).expect("capacity.json"),
+    )
+    .expect("JSON");
+    assert_eq!(json["schema"], "inrush.capacity/1");
+    assert_eq!(json["steps"].as_array().map(Vec::len), Some(r.steps_run));
+    for s in &r.steps {
+        assert!(out.join(&s.dir).join("summary.json").is_file(), "{}", s.dir);
+        assert!(out.join(&s.dir).join("latency.hlog").is_file(), "{}", s.dir);
+    }
+    let junit = std::fs::read_to_string(out.join("junit.xml")).expect("junit.xml");
+    assert_eq!(junit.matches("<testcase").count(), r.steps_run);
+    let md = std::fs::read_to_string(out.join("capacity.md")).expect("capacity.md");
+    assert!(md.contains(&r.answer), "{md}");
+}
+
+fn inrush(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_inrush"))
+        .args(args)
+        .output()
+        .expect("inrush runs")
+}
+
+#[test]
+fn a_threshold_failing_at_every_rate_exits_one_with_the_lowest_steps_evidence() {
+    let scratch = Scratch::new();
+    // No verification completes within a microsecond.
+    let file = scratch.scenario("cap", signups(r#""verify.p99" = "< 0.001ms""#));
+    let out = scratch.out("capacity");
+    let o = inrush(&[
+        "find-capacity",
+        file.to_str().expect("utf-8 path"),
+        "--from",
+        "15",
+        "--warmup",
+        "1s",
+        "--step-duration",
+        "2s",
+        "--accept-overload",
+        "--out",
+        out.to_str().expect("utf-8 path"),
+    ]);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("even the lowest rate fails"), "{stdout}");
+    assert!(stdout.contains("measure:verify.p99 < 0.001ms"), "{stdout}");
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("capacity.json")).expect("capacity.json"),
+    )
+    .expect("JSON");
+    assert_eq!(json["outcome"], "fails_lowest");
+    // The lowest rate and its confirmation, nothing more.
+    let rates: Vec<f64> = json["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .filter_map(|s| s["rate"].as_f64())
+        .collect();
+    assert_eq!(rates, vec![15.0, 15.0]);
+    assert!(json["fails_first"][0]["observed"].as_f64() > Some(0.001));
+}
+
+#[test]
+fn a_scenario_without_thresholds_or_with_a_bad_precision_is_refused_before_any_step() {
+    let scratch = Scratch::new();
+    let bare = scratch.scenario("bare", signups("").builtin(""));
+    let o = inrush(&["find-capacity", bare.to_str().expect("utf-8 path")]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("needs thresholds"));
+    let file = scratch.scenario("cap", signups(r#""verify.errors" = "== 0""#));
+    let path = file.to_str().expect("utf-8 path");
+    for bad in [
+        vec!["--precision", "0"],
+        vec!["--precision", "150%"],
+        vec!["--from", "-3"],
+    ] {
+        let mut args = vec!["find-capacity", path];
+        args.extend(bad.iter().copied());
+        let o = inrush(&args);
+        assert_eq!(o.status.code(), Some(2), "{bad:?}");
+    }
+    // Too short a measured window at --from to judge anything: said before any traffic.
+    let o = inrush(&[
+        "find-capacity",
+        path,
+        "--from",
+        "2",
+        "--step-duration",
+        "1s",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("fewer than"));
+}
