@@ -315,17 +315,28 @@ fn an_address_in_use_is_a_usage_error_before_anything_is_sent() {
     assert!(!out.join("summary.json").exists());
 }
 
-/// Headless Chromium, bounded: killed after 60 s.
-fn chromium(profile: &Path, args: &[&str]) -> String {
+/// Whether headless Chromium is here. Without it the browser test cannot run: under `.ci/run`
+/// (which installs it and sets INRUSH_BROWSER_TESTS=required) that fails the test; in a plain
+/// `cargo test` on a machine without it, the test says so on stderr and passes, so the README's
+/// test command holds on a fresh machine.
+fn chromium_available() -> bool {
     let found = Command::new("sh")
         .args(["-c", "command -v chromium"])
         .output()
         .is_ok_and(|o| o.status.success());
-    assert!(
-        found,
-        "the dashboard's browser test needs Chromium: install it with \
-         `apt-get install -y chromium` (Debian; .ci/run does this when it is missing)"
-    );
+    let hint = "the dashboard's browser test needs Chromium: install it with \
+                `apt-get install -y chromium` (Debian; .ci/run does this when it is missing)";
+    if !found && std::env::var("INRUSH_BROWSER_TESTS").as_deref() == Ok("required") {
+        panic!("{hint}");
+    }
+    if !found {
+        eprintln!("NOT RUN: {hint}");
+    }
+    found
+}
+
+/// Headless Chromium, bounded: killed after 60 s.
+fn chromium(profile: &Path, args: &[&str]) -> String {
     let mut child = Command::new("chromium")
         .args(["--headless", "--disable-gpu", "--no-sandbox"])
         .args(["--no-first-run", "--disable-extensions", "--disable-sync"])
@@ -390,6 +401,9 @@ fn metric_cell(dom: &str, metric: &str, cls: &str) -> String {
 
 #[test]
 fn the_page_updates_live_in_a_browser_and_ends_at_the_summary() {
+    if !chromium_available() {
+        return;
+    }
     let scratch = Scratch::new();
     // A longer steady phase: two browser starts fit in it even on a loaded machine.
     let run = Run::start(&scratch, "10s", "60s");
