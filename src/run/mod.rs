@@ -80,8 +80,9 @@ pub struct Outcome {
     pub t0: Option<Instant>,
 }
 
-/// Lead time between planning the start and the first arrival, so every worker is ready.
-const LEAD: Duration = Duration::from_millis(50);
+/// Time between handing the workers the schedule (they are already running and waiting) and its
+/// start: what waking a parked thread takes, with room for a busy machine.
+const LEAD: Duration = Duration::from_millis(2);
 
 pub fn run(opts: &RunOptions) -> Result<Outcome, Error> {
     let plan = crate::compiled::load_with(&opts.scenario, &opts.inputs)?;
@@ -262,8 +263,7 @@ async fn run_swarm(
         }
         Err(NoTarget::Failed(e)) => return Err(e),
     };
-    let started_at = SystemTime::now();
-    let dir = directory::run_dir(&plan, &opts.out, started_at)?;
+    let dir = directory::run_dir(&plan, &opts.out, SystemTime::now())?;
     let (state_tx, state_rx) = watch::channel(RunState::Running);
     // Counted before the clock starts: it walks the whole open timeline.
     let first_closed_index = crate::schedule::first_closed_index(&plan);
@@ -276,6 +276,11 @@ async fn run_swarm(
         }
         None => None,
     };
+    let (tx, rx) = mpsc::unbounded_channel();
+    let ready = worker::start(workers, tx)
+        .map_err(|e| Error::Run(format!("cannot start worker threads: {e}")))?;
+    // The schedule starts once every worker runs: the clock of the run, its wall-clock time too.
+    let started_at = SystemTime::now();
     let t0 = Instant::now() + LEAD;
     let shared = Arc::new(Shared {
         plan: plan.clone(),
@@ -287,9 +292,7 @@ async fn run_swarm(
         first_closed_index,
         trace,
     });
-    let (tx, rx) = mpsc::unbounded_channel();
-    let threads = worker::start(shared.clone(), workers, tx)
-        .map_err(|e| Error::Run(format!("cannot start worker threads: {e}")))?;
+    let threads = ready.go(&shared);
 
     let mut hlog = HlogFile::create(&dir)?;
     let mut collector = Collector::new(layout(&plan), workers);

@@ -14,28 +14,58 @@ use crate::runtime::{self, Session};
 use crate::schedule;
 use crate::swarm::{caps, wait_state, RunState, Shared, WorkerCtx};
 
-/// Starts `n` worker threads; each sends its snapshots to `tx` and ends with a `last` one.
-pub fn start(
-    shared: Arc<Shared>,
-    n: usize,
-    tx: mpsc::UnboundedSender<Snapshot>,
-) -> std::io::Result<Vec<std::thread::JoinHandle<()>>> {
-    let first_closed_index = shared.first_closed_index;
-    (0..n)
-        .map(|id| {
-            let shared = shared.clone();
-            let tx = tx.clone();
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
+/// Worker threads that are up and waiting for the run's shared state (its `t0` among it).
+pub struct Ready {
+    threads: Vec<std::thread::JoinHandle<()>>,
+    go: Vec<std::sync::mpsc::Sender<Arc<Shared>>>,
+}
+
+/// Starts `n` worker threads, each with its runtime built, and returns once every one of them
+/// runs and waits: the schedule's start is then chosen from when they are ready (`Ready::go`)
+/// rather than a guessed lead. Each sends its snapshots to `tx` and ends with a `last` one.
+pub fn start(n: usize, tx: mpsc::UnboundedSender<Snapshot>) -> std::io::Result<Ready> {
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
+    let mut threads = Vec::with_capacity(n);
+    let mut go = Vec::with_capacity(n);
+    for id in 0..n {
+        let tx = tx.clone();
+        let ready = ready_tx.clone();
+        let (go_tx, go_rx) = std::sync::mpsc::channel::<Arc<Shared>>();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        threads.push(
             std::thread::Builder::new()
                 .name(format!("inrush-worker-{id}"))
                 .spawn(move || {
+                    let _ = ready.send(());
+                    // No shared state: the run gave up before it started; nothing to do.
+                    let Ok(shared) = go_rx.recv() else { return };
+                    let first_closed_index = shared.first_closed_index;
                     let local = tokio::task::LocalSet::new();
                     local.block_on(&rt, run(id, n, shared, tx, first_closed_index));
-                })
-        })
-        .collect()
+                })?,
+        );
+        go.push(go_tx);
+    }
+    drop(ready_tx);
+    // Every thread says it runs (a thread that died before is counted by its closed channel).
+    for _ in 0..n {
+        if ready_rx.recv().is_err() {
+            break;
+        }
+    }
+    Ok(Ready { threads, go })
+}
+
+impl Ready {
+    /// Hands every worker the run's shared state: they start the schedule at its `t0`.
+    pub fn go(self, shared: &Arc<Shared>) -> Vec<std::thread::JoinHandle<()>> {
+        for g in &self.go {
+            let _ = g.send(shared.clone());
+        }
+        self.threads
+    }
 }
 
 async fn run(
