@@ -2,8 +2,10 @@
 //! scenario holds, searched step by step on `inrush run`'s own engine (docs/capacity.md).
 //!
 //! `search.rs` is the policy (pure), `step.rs` runs and judges one step, `report.rs` writes the
-//! answer. This file only wires them: search → step → search … → report.
+//! answer (`chart.rs` draws it, `html.rs` is its page). This file only wires them: search → step → search … → report.
 
+pub mod chart;
+pub mod html;
 pub mod report;
 pub mod search;
 pub mod step;
@@ -146,6 +148,8 @@ pub fn find_capacity(opts: &CapacityOptions) -> Result<Capacity, Error> {
         total: began.elapsed(),
     });
     report::write(&dir, &report)?;
+    chart::write(&dir, &report, &gates)?;
+    html::write(&dir, &report)?;
     if !opts.quiet {
         print!("{}", report::terminal(&report));
         println!("capacity: {}", dir.display());

@@ -47,17 +47,6 @@ pub struct Gates {
     pub replaced: Vec<String>,
 }
 
-impl Gates {
-    /// Where the applied thresholds come from, in words.
-    pub fn source(&self) -> &'static str {
-        if self.replaced.is_empty() {
-            "the scenario's [thresholds]"
-        } else {
-            "--threshold (replacing the scenario's own)"
-        }
-    }
-}
-
 /// The highest arrival rate of the scenario's open phases, and the phase it is in.
 pub fn peak(plan: &Plan) -> Option<(f64, String)> {
     plan.phases
