@@ -134,7 +134,7 @@ fn failing_cell(s: &StepRecord) -> String {
             format!(
                 "<code>{}</code> {}",
                 esc(&f.expr),
-                esc(&format!("(observed {})", f.observed_text))
+                esc(&format!("({})", f.observed_text))
             )
         })
         .collect::<Vec<_>>()
