@@ -50,8 +50,7 @@ pub(super) fn figure(title: &str, panels: &[RatePanel], knee: Option<(f64, f64)>
     let xs = panels
         .iter()
         .flat_map(|p| p.points.iter().map(|&(x, _, _)| (x, x)));
-    let knee_span = knee.map(|(a, b)| (a, b));
-    let (lo, hi) = bounds(xs.chain(knee_span)).unwrap_or((0.0, 1.0));
+    let (lo, hi) = bounds(xs.chain(knee)).unwrap_or((0.0, 1.0));
     // A margin either side so the first and last steps' points are not cut by the axes.
     let pad = ((hi - lo) * 0.06).max(hi.abs() * 0.05).max(1e-3);
     let x_range = (lo - pad).max(0.0)..hi + pad;
