@@ -293,6 +293,7 @@ fn a_scenario_without_thresholds_or_with_a_bad_precision_is_refused_before_any_s
         vec!["--precision", "0"],
         vec!["--precision", "150%"],
         vec!["--from", "-3"],
+        vec!["--threshold", "verify.p99 <"],
     ] {
         let mut args = vec!["find-capacity", path];
         args.extend(bad.iter().copied());
