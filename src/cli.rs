@@ -286,7 +286,8 @@ pub struct CapacityArgs {
     /// Seed for arrivals and identities (overrides the scenario's seed).
     #[arg(long, value_name = "N", env = "INRUSH_SEED")]
     pub seed: Option<u64>,
-    /// An extra threshold, as for `run` (repeatable).
+    /// A threshold that gates each step, as for `run` (repeatable). When given, ONLY these
+    /// gate the search: they replace the scenario's [thresholds] (listed as not applied).
     #[arg(long = "threshold", value_name = "EXPR")]
     pub thresholds: Vec<String>,
     /// Judge a step whose generator fell behind by its thresholds (a warning on the step)

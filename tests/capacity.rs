@@ -59,10 +59,28 @@ fn options(scenario: std::path::PathBuf, out: std::path::PathBuf) -> CapacityOpt
 #[test]
 fn the_answer_brackets_the_targets_verification_capacity_within_the_precision() {
     let scratch = Scratch::new();
-    let file = scratch.scenario("cap", signups(r#""verify.errors" = "== 0""#));
+    // The scenario's own threshold fails at every rate (no verification completes within a
+    // microsecond): the given one replaces it, so the search still answers with a bracket.
+    let file = scratch.scenario("cap", signups(r#""verify.p99" = "< 0.001ms""#));
     let out = scratch.out("capacity");
-    let found = find_capacity(&options(file, out.clone())).expect("the search runs");
+    let found = find_capacity(&CapacityOptions {
+        thresholds: vec!["verify.errors == 0".into()],
+        ..options(file, out.clone())
+    })
+    .expect("the search runs");
     let r = &found.report;
+    assert_eq!(r.thresholds_from, "--threshold");
+    assert_eq!(r.thresholds_applied, vec!["measure:verify.errors == 0"]);
+    assert_eq!(r.thresholds_replaced, vec!["verify.p99 < 0.001ms"]);
+    for s in &r.steps {
+        let judged: Vec<&str> = s.thresholds.iter().map(|t| t.expr.as_str()).collect();
+        assert_eq!(
+            judged,
+            vec!["measure:verify.errors == 0"],
+            "step {}",
+            s.index
+        );
+    }
     assert_eq!(found.outcome, Outcome::Found, "{}", r.answer);
     let (pass, fail) = match (r.bracket.last_pass, r.bracket.first_fail) {
         (Some(p), Some(f)) => (p, f),
@@ -115,6 +133,105 @@ fn the_answer_brackets_the_targets_verification_capacity_within_the_precision() 
     assert_eq!(junit.matches("<testcase").count(), r.steps_run);
     let md = std::fs::read_to_string(out.join("capacity.md")).expect("capacity.md");
     assert!(md.contains(&r.answer), "{md}");
+    assert!(md.contains("replaced by --threshold"), "{md}");
+    chart_names_the_gated_statistic(&out);
+    page_agrees_with_capacity_json(&out, &json);
+}
+
+/// `capacity.png` and `.svg` exist; the SVG's text names the gated statistic and its threshold.
+fn chart_names_the_gated_statistic(out: &std::path::Path) {
+    let png = std::fs::metadata(out.join("capacity.png")).expect("capacity.png");
+    assert!(png.len() > 1000, "{} bytes", png.len());
+    let svg = std::fs::read_to_string(out.join("capacity.svg")).expect("capacity.svg");
+    // Plotters writes each text element's content on a line of its own.
+    assert!(
+        svg.lines().any(|l| l.trim() == "measure:verify.errors"),
+        "panel title"
+    );
+    assert!(
+        svg.contains("threshold: measure:verify.errors == 0"),
+        "threshold line"
+    );
+    assert!(svg.contains("offered arrival rate (users/s)"), "x axis");
+    assert!(svg.contains("knee: last pass"), "the knee is marked");
+    assert!(
+        !svg.contains("0.001ms"),
+        "a replaced threshold is not drawn"
+    );
+}
+
+/// The answer's numbers on `index.html` are capacity.json's; every step row links its run's
+/// page, which exists; nothing else leaves the page.
+fn page_agrees_with_capacity_json(out: &std::path::Path, json: &serde_json::Value) {
+    use common::html::{attr, children, name_of, outside_links, parse, tags, text};
+    let page = std::fs::read_to_string(out.join("index.html")).expect("index.html");
+    let dom = parse(&page);
+    let by_id = |id: &str| {
+        tags(&dom)
+            .find(|t| attr(t, "id").as_deref() == Some(id))
+            .map(|t| text(t, &dom))
+            .unwrap_or_else(|| panic!("no #{id}"))
+    };
+    let number = |id: &str| -> f64 {
+        let t = by_id(id);
+        t.split_whitespace()
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("#{id}: {t}"))
+    };
+    assert_eq!(
+        by_id("answer-text"),
+        json["answer"].as_str().expect("answer")
+    );
+    assert_eq!(Some(number("holds")), json["holds"].as_f64());
+    assert_eq!(
+        Some(number("last-pass")),
+        json["bracket"]["last_pass"].as_f64()
+    );
+    assert_eq!(
+        Some(number("first-fail")),
+        json["bracket"]["first_fail"].as_f64()
+    );
+    assert_eq!(Some(number("steps-run")), json["steps_run"].as_f64());
+    let total = json["total_s"].as_f64().expect("total_s");
+    assert!((number("total-s") - total).abs() <= 0.5, "{total}");
+    assert_eq!(
+        by_id("fails-first"),
+        json["fails_first"][0]["expr"].as_str().expect("expr")
+    );
+    assert!(page.contains("<svg"), "the chart is inline");
+    let rows: Vec<_> = tags(&dom)
+        .filter(|t| name_of(t) == "tr" && attr(t, "data-verdict").is_some())
+        .collect();
+    let steps = json["steps"].as_array().expect("steps");
+    assert_eq!(rows.len(), steps.len());
+    for (row, step) in rows.iter().zip(steps) {
+        assert_eq!(
+            attr(row, "data-rate").and_then(|r| r.parse::<f64>().ok()),
+            step["rate"].as_f64()
+        );
+        assert_eq!(
+            attr(row, "data-verdict").as_deref(),
+            step["verdict"].as_str()
+        );
+        let cells = children(row, &dom);
+        let links: Vec<String> = cells
+            .iter()
+            .flat_map(|c| children(c, &dom))
+            .filter(|t| name_of(t) == "a")
+            .filter_map(|a| attr(a, "href"))
+            .collect();
+        let dir = step["dir"].as_str().expect("dir");
+        assert_eq!(links, vec![format!("{dir}/index.html")]);
+        assert!(out.join(&links[0]).is_file(), "{}", links[0]);
+        if step["verdict"] == "fail" {
+            assert!(text(row, &dom).contains("measure:verify.errors == 0"));
+        }
+    }
+    for link in outside_links(&page, &dom) {
+        assert!(!link.starts_with('/') && !link.contains(".."), "{link}");
+        assert!(out.join(&link).is_file(), "{link}");
+    }
 }
 
 fn inrush(args: &[&str]) -> Output {
@@ -176,6 +293,7 @@ fn a_scenario_without_thresholds_or_with_a_bad_precision_is_refused_before_any_s
         vec!["--precision", "0"],
         vec!["--precision", "150%"],
         vec!["--from", "-3"],
+        vec!["--threshold", "verify.p99 <"],
     ] {
         let mut args = vec!["find-capacity", path];
         args.extend(bad.iter().copied());

@@ -2,8 +2,10 @@
 //! scenario holds, searched step by step on `inrush run`'s own engine (docs/capacity.md).
 //!
 //! `search.rs` is the policy (pure), `step.rs` runs and judges one step, `report.rs` writes the
-//! answer. This file only wires them: search → step → search … → report.
+//! answer (`chart.rs` draws it, `html.rs` is its page). This file only wires them: search → step → search … → report.
 
+pub mod chart;
+pub mod html;
 pub mod report;
 pub mod search;
 pub mod step;
@@ -34,7 +36,8 @@ pub struct CapacityOptions {
     /// The capacity directory; default `reports/capacity-<scenario>-<UTC stamp>/`.
     pub out: Option<PathBuf>,
     pub workers: Option<usize>,
-    /// Extra thresholds, as `run --threshold`.
+    /// `--threshold`, as `run` parses them: when any is given, only these gate the steps
+    /// (the scenario's own are left out and listed); else the scenario's.
     pub thresholds: Vec<String>,
     pub accept_overload: bool,
     /// No progress lines and no answer on the terminal (tests).
@@ -67,12 +70,24 @@ pub struct Capacity {
 pub fn find_capacity(opts: &CapacityOptions) -> Result<Capacity, Error> {
     let mut base = crate::compiled::load_with(&opts.scenario, &opts.inputs)?;
     let scopes = base.scopes();
+    let mut given = Vec::new();
     for expr in &opts.thresholds {
         let t = crate::compiled::threshold::parse(expr, &scopes, &base.catalog)
             .map_err(|e| Error::Usage(format!("--threshold '{expr}': {e}")))?;
-        base.thresholds.push(t);
+        given.push(t);
     }
-    let gates = step::gates(&base);
+    // A scenario's thresholds are often written for its own surge (some meant to fail, to show
+    // a failure); the question "what rate holds?" may be about other ones, so given ones
+    // replace them rather than add to them.
+    let replaced: Vec<String> = if given.is_empty() {
+        Vec::new()
+    } else {
+        std::mem::replace(&mut base.thresholds, given)
+            .into_iter()
+            .map(|t| t.expr)
+            .collect()
+    };
+    let gates = step::gates(&base, replaced);
     if gates.applied.is_empty() {
         return Err(Error::Usage(format!(
             "{}: find-capacity needs thresholds (the answer is the largest rate at which they all \
@@ -133,6 +148,8 @@ pub fn find_capacity(opts: &CapacityOptions) -> Result<Capacity, Error> {
         total: began.elapsed(),
     });
     report::write(&dir, &report)?;
+    chart::write(&dir, &report, &gates)?;
+    html::write(&dir, &report)?;
     if !opts.quiet {
         print!("{}", report::terminal(&report));
         println!("capacity: {}", dir.display());

@@ -52,8 +52,13 @@ pub struct CapacityReport {
     /// The same in words.
     pub saturating_text: Option<String>,
     pub settings: SettingsRecord,
+    /// `scenario` or `--threshold`: where `thresholds_applied` come from.
+    pub thresholds_from: &'static str,
     pub thresholds_applied: Vec<String>,
     pub thresholds_skipped: Vec<String>,
+    /// The scenario's own thresholds, not applied because `--threshold` replaced them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub thresholds_replaced: Vec<String>,
     pub steps_run: usize,
     pub total_s: f64,
     pub steps: Vec<StepRecord>,
@@ -127,8 +132,14 @@ impl CapacityReport {
                 accept_overload: i.settings.accept_overload,
                 target: i.settings.target.clone(),
             },
+            thresholds_from: if i.gates.replaced.is_empty() {
+                "scenario"
+            } else {
+                "--threshold"
+            },
             thresholds_applied: i.gates.applied.iter().map(|t| t.expr.clone()).collect(),
             thresholds_skipped: i.gates.skipped.clone(),
+            thresholds_replaced: i.gates.replaced.clone(),
             steps_run: i.steps.len(),
             total_s: (i.total.as_secs_f64() * 10.0).round() / 10.0,
             steps: i.steps,
@@ -275,6 +286,14 @@ fn saturation(
 pub fn terminal(r: &CapacityReport) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "\n{}: {}", r.scenario, r.answer);
+    let _ = writeln!(o, "gated on: {}", r.thresholds_applied.join("; "));
+    if !r.thresholds_replaced.is_empty() {
+        let _ = writeln!(
+            o,
+            "  (--threshold replaced the scenario's own: {})",
+            r.thresholds_replaced.join("; ")
+        );
+    }
     if let (Some(p), Some(f)) = (r.bracket.last_pass, r.bracket.first_fail) {
         let _ = writeln!(
             o,
@@ -309,12 +328,23 @@ pub fn markdown(r: &CapacityReport) -> String {
         r.settings.measure_s,
         r.settings.precision * 100.0
     );
-    let _ = writeln!(o, "Thresholds applied to each measured window:\n");
+    let _ = writeln!(
+        o,
+        "Thresholds applied to each measured window (from {}):\n",
+        if r.thresholds_replaced.is_empty() {
+            "the scenario"
+        } else {
+            "--threshold"
+        }
+    );
     for t in &r.thresholds_applied {
         let _ = writeln!(o, "- `{t}`");
     }
     for t in &r.thresholds_skipped {
         let _ = writeln!(o, "- not applied: `{t}`");
+    }
+    for t in &r.thresholds_replaced {
+        let _ = writeln!(o, "- not applied (replaced by --threshold): `{t}`");
     }
     let _ = writeln!(
         o,

@@ -42,6 +42,9 @@ pub struct Gates {
     /// Thresholds scoped to a phase other than the scenario's peak one, with why they are left
     /// out, as written.
     pub skipped: Vec<String>,
+    /// The scenario's own thresholds, as written, when `--threshold` replaced them (empty
+    /// otherwise).
+    pub replaced: Vec<String>,
 }
 
 /// The highest arrival rate of the scenario's open phases, and the phase it is in.
@@ -60,7 +63,8 @@ pub fn peak(plan: &Plan) -> Option<(f64, String)> {
 /// Which thresholds a step judges. A whole-run threshold applies to the measured phase. A
 /// phase's threshold is the SLO of that phase: the one of the scenario's peak phase (the surge
 /// the question is about) applies to the measured phase, the others are left out and listed.
-pub fn gates(plan: &Plan) -> Gates {
+/// `replaced`: the scenario's own thresholds when `--threshold` took their place.
+pub fn gates(plan: &Plan, replaced: Vec<String>) -> Gates {
     let peak_phase = peak(plan).map(|(_, name)| name);
     let phase_names: Vec<&str> = plan.phases.iter().map(|p| p.name.as_str()).collect();
     let mut applied: Vec<Threshold> = Vec::new();
@@ -97,7 +101,11 @@ pub fn gates(plan: &Plan) -> Gates {
             applied.push(t);
         }
     }
-    Gates { applied, skipped }
+    Gates {
+        applied,
+        skipped,
+        replaced,
+    }
 }
 
 /// The scenario reshaped for a step at `rate` users per second: its flows, users, target and
@@ -339,7 +347,7 @@ phases = [ { name = "calm", duration = "10s", rate = 5 }, { name = "surge", dura
         let base =
             crate::compiled::compile(Path::new("t.toml"), SCENARIO, None).expect("valid scenario");
         assert_eq!(peak(&base), Some((50.0, "surge".to_string())));
-        let g = gates(&base);
+        let g = gates(&base, Vec::new());
         let exprs: Vec<&str> = g.applied.iter().map(|t| t.expr.as_str()).collect();
         assert_eq!(
             exprs,

@@ -115,6 +115,9 @@ pub(super) enum XAxis {
     /// HdrHistogram's percentile axis: x = log10(1/(1-p)), ticks at whole decades labelled
     /// 0%, 90%, 99%, 99.9%, …
     Percentile,
+    /// An offered arrival rate (find-capacity's steps); its one band is the knee, drawn in
+    /// [`style::KNEE`] rather than a phase's tint.
+    Rate,
 }
 
 impl XAxis {
@@ -122,6 +125,7 @@ impl XAxis {
         match self {
             XAxis::Time => "time since start (s)",
             XAxis::Percentile => "percentile (log scale of 1/(1-p))",
+            XAxis::Rate => "offered arrival rate (users/s)",
         }
     }
 
@@ -129,7 +133,7 @@ impl XAxis {
     /// key-point search then picks a step of 1 for spans up to 10 decades).
     fn label_count(self, range: &Range<f64>) -> usize {
         match self {
-            XAxis::Time => 12,
+            XAxis::Time | XAxis::Rate => 12,
             XAxis::Percentile => {
                 let span = (range.end - range.start).abs();
                 if span.is_finite() {
@@ -143,7 +147,7 @@ impl XAxis {
 
     fn label(self, v: f64) -> String {
         match self {
-            XAxis::Time => format_number(v),
+            XAxis::Time | XAxis::Rate => format_number(v),
             XAxis::Percentile => {
                 let k = v.round();
                 if (v - k).abs() < 1e-6 && k >= 0.0 {
@@ -396,7 +400,7 @@ where
 {
     // Room for the last tick label, centred on the right edge of a percentile axis.
     let margin_right = match fig.x_axis {
-        XAxis::Time => 16,
+        XAxis::Time | XAxis::Rate => 16,
         XAxis::Percentile => 34,
     };
     let mut chart = ChartBuilder::on(area)
@@ -421,7 +425,11 @@ where
         .collect();
     chart
         .draw_series(bands.iter().map(|&(i, a, b)| {
-            Rectangle::new([(a, yr.start), (b, yr.end)], style::BAND[i % 2].filled())
+            let tint = match fig.x_axis {
+                XAxis::Rate => style::KNEE,
+                _ => style::BAND[i % 2],
+            };
+            Rectangle::new([(a, yr.start), (b, yr.end)], tint.filled())
         }))
         .map_err(err)?;
 

@@ -18,6 +18,7 @@ mod distribution;
 mod draw;
 mod figures;
 mod glyphs;
+mod rates;
 mod scale;
 mod style;
 mod throughput;
@@ -34,6 +35,7 @@ use crate::error::Error;
 use crate::metrics::timeline::Timeline;
 pub use annotations::{is_generator, Annotations, ThresholdLine};
 pub use distribution::{percentile_x, render_distribution, DistributionRun};
+pub use rates::{RatePanel, StepKind};
 pub use scale::{choose_y_scale, y_range, YScale, LOG_RATIO_THRESHOLD};
 pub use style::format_number;
 
@@ -214,5 +216,18 @@ pub fn render_lines(
     panels: &[LinePanel],
 ) -> Result<Vec<PathBuf>, ChartError> {
     let figure = figures::lines(title, phases, panels);
+    Ok(write_figure(dir, stem, &figure)?.to_vec())
+}
+
+/// Draws statistics against the offered rate (find-capacity's steps), one panel each, the knee
+/// (last pass, first fail) shaded, as `<stem>.png` and `<stem>.svg` in `dir`.
+pub fn render_rates(
+    dir: &Path,
+    stem: &str,
+    title: &str,
+    panels: &[RatePanel],
+    knee: Option<(f64, f64)>,
+) -> Result<Vec<PathBuf>, ChartError> {
+    let figure = rates::figure(title, panels, knee);
     Ok(write_figure(dir, stem, &figure)?.to_vec())
 }

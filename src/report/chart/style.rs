@@ -47,6 +47,10 @@ pub(super) const ACHIEVED: RGBColor = RGBColor(44, 160, 44);
 pub(super) const DROPPED: RGBColor = RGBColor(214, 39, 40);
 /// A threshold's line that held (one that failed is drawn in [`DROPPED`]'s red).
 pub(super) const THRESHOLD: RGBColor = RGBColor(55, 71, 79);
+/// The knee of a capacity chart: the band between the last passing and the first failing rate.
+pub(super) const KNEE: RGBColor = RGBColor(255, 224, 178);
+/// A step that could not be judged (pass is [`ACHIEVED`]'s green, fail [`DROPPED`]'s red).
+pub(super) const INCONCLUSIVE: RGBColor = RGBColor(158, 158, 158);
 pub(super) const GENERATOR_CPU: RGBColor = RGBColor(230, 81, 0);
 
 /// Moves `c` towards black (`t < 0`) or white (`t > 0`) by `|t|`.
