@@ -77,7 +77,7 @@ over_budget() { (($(date +%s) - T_START > BUDGET_S)); }
 # BENCH_BIN=<path> benchmarks that binary as it is (no build), e.g. a release build of an earlier
 # run kept in its reports/bench-…/inrush, while the tree builds something else.
 if [[ -n ${BENCH_BIN:-} ]]; then
-  REV="$(basename "$(dirname "$BENCH_BIN")")/$(basename "$BENCH_BIN")"
+  REV=$(basename "$BENCH_BIN")  # a label: names files and the binaries of PARTS=timer
   log "benchmarking $BENCH_BIN as it is (BENCH_BIN, not built)"
   BUILT=$BENCH_BIN
 elif [[ -n ${BENCH_REV:-} ]]; then
@@ -419,7 +419,7 @@ TIMER_CPU_RATES=${TIMER_CPU_RATES:-1600 800}     # signups/s of the CPU steps
 # TIMER_ARGS_live="--stream … --metrics 127.0.0.1:0", prices the live outputs (bench/README.md).
 timer_step() {
   local name=$1 gen=$2 role=$3 rate=$4 f="$SCEN/signup-$4-${TIMER_S}s.toml" rc=0 measured
-  local args_var="TIMER_ARGS_$name" extra=()
+  local args_var="TIMER_ARGS_${name//[^A-Za-z0-9_]/_}" extra=()
   read -r -a extra <<<"${!args_var:-}"
   STEP=$((STEP + 1))
   local seed=$((1000 + STEP)) dir="$OUT/steps/$STEP-timer-$name-$rate"
