@@ -204,7 +204,11 @@ fn returning_users_log_in_and_get_what_was_held_for_them() {
     assert_eq!(login.count, a.returned, "{login:?}");
     assert_eq!(login.errors, 0, "{login:?}");
     assert_eq!(s.metrics["register"].count, 60);
-    assert_eq!(s.metrics["ws_connect"].count, 60 + a.returned);
+    // Every visit connects once, but a visit the run's end cuts off before its connect is done
+    // has none (seen on a loaded machine: 6 of 107).
+    let connects = s.metrics["ws_connect"].count;
+    assert!(connects <= 60 + a.returned, "{a:?}");
+    assert!(connects + a.cut_off >= 60 + a.returned, "{connects} {a:?}");
     assert_eq!(s.metrics["ws_connect"].errors, 0);
     // Returns are arrivals: planned = started + dropped, nothing dropped here.
     assert_eq!(a.started, 60 + a.returned, "{a:?}");
