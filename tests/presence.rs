@@ -210,9 +210,13 @@ fn returning_users_log_in_and_get_what_was_held_for_them() {
     assert!(connects <= 60 + a.returned, "{a:?}");
     assert!(connects + a.cut_off >= 60 + a.returned, "{connects} {a:?}");
     assert_eq!(s.metrics["ws_connect"].errors, 0);
-    // Returns are arrivals: planned = started + dropped, nothing dropped here.
+    // Returns are arrivals: planned = started + dropped. Only a return due in the schedule's
+    // last moments can be dropped — its deadline is the schedule's end, and the target's stall
+    // holds the last 300 ms of it (1 of 107 was seen) — and then as behind schedule.
     assert_eq!(a.started, 60 + a.returned, "{a:?}");
-    assert_eq!((a.planned, a.dropped), (a.started, 0), "{a:?}");
+    assert_eq!(a.planned, a.started + a.dropped, "{a:?}");
+    assert_eq!(a.dropped, a.dropped_by.behind_schedule, "{a:?}");
+    assert!(a.dropped <= 3, "{a:?}");
     // Nothing is lost: a message is delivered, or still held for a user away at the end
     // (pending). Held ones reached their recipient on its return, ~500 ms after they were
     // sent, where a message to an online user takes milliseconds.

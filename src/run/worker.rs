@@ -104,7 +104,7 @@ async fn run(
                 break true;
             }
             tokio::select! {
-                _ = tokio::time::sleep_until(ctx.at(end)) => break false,
+                _ = ctx.sleep_until(end) => break false,
                 _ = ctx.idle.notified() => {}
             }
         };
