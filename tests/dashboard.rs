@@ -296,25 +296,6 @@ fn the_event_stream_replays_after_the_last_id_and_ends_at_the_summary() {
     run.stop();
 }
 
-#[test]
-fn an_address_in_use_is_a_usage_error_before_anything_is_sent() {
-    let scratch = Scratch::new();
-    let file = scratch.scenario("dash", scenario("4s"));
-    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
-    let addr = taken.local_addr().expect("addr").to_string();
-    let out = scratch.out("run");
-    let status = Command::new(env!("CARGO_BIN_EXE_inrush"))
-        .args(["run", "--quiet", "--dashboard", &addr])
-        .arg(&file)
-        .arg("--out")
-        .arg(&out)
-        .stderr(Stdio::null())
-        .status()
-        .expect("runs");
-    assert_eq!(status.code(), Some(2));
-    assert!(!out.join("summary.json").exists());
-}
-
 /// Whether headless Chromium is here. Without it the browser test cannot run: under `.ci/run`
 /// (which installs it and sets INRUSH_BROWSER_TESTS=required) that fails the test; in a plain
 /// `cargo test` on a machine without it, the test says so on stderr and passes, so the README's

@@ -388,15 +388,18 @@ fn an_address_in_use_is_a_usage_error_before_anything_is_sent() {
     let file = scratch.scenario("live", scenario());
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
     let addr = taken.local_addr().expect("addr").to_string();
-    let out = scratch.out("run");
-    let status = inrush()
-        .args(["run", "--quiet", "--metrics", &addr])
-        .arg(&file)
-        .arg("--out")
-        .arg(&out)
-        .stderr(Stdio::null())
-        .status()
-        .expect("runs");
-    assert_eq!(status.code(), Some(2));
-    assert!(!out.join("summary.json").exists());
+    // Every live endpoint: the Prometheus one and the dashboard.
+    for flag in ["--metrics", "--dashboard"] {
+        let out = scratch.out(flag.trim_start_matches('-'));
+        let status = inrush()
+            .args(["run", "--quiet", flag, &addr])
+            .arg(&file)
+            .arg("--out")
+            .arg(&out)
+            .stderr(Stdio::null())
+            .status()
+            .expect("runs");
+        assert_eq!(status.code(), Some(2), "{flag}");
+        assert!(!out.join("summary.json").exists(), "{flag}");
+    }
 }

@@ -238,19 +238,7 @@ fn capacity_dir(out: Option<&Path>, scenario: &str) -> Result<PathBuf, Error> {
             }
             dir.to_path_buf()
         }
-        None => {
-            let stamp = humantime::format_rfc3339_seconds(SystemTime::now())
-                .to_string()
-                .replace(['-', ':'], "");
-            let base = Path::new("reports").join(format!("capacity-{scenario}-{stamp}"));
-            let mut dir = base.clone();
-            let mut n = 2;
-            while dir.exists() {
-                dir = PathBuf::from(format!("{}-{n}", base.display()));
-                n += 1;
-            }
-            dir
-        }
+        None => crate::run::default_dir(&format!("capacity-{scenario}"), SystemTime::now()),
     };
     std::fs::create_dir_all(dir.join("steps")).map_err(|e| {
         Error::Usage(format!(

@@ -28,6 +28,22 @@ pub(super) fn fresh(out: &Path) -> Result<(), Error> {
     Ok(())
 }
 
+/// `reports/<name>-<UTC stamp>/`, with `-2`, `-3`, … when that exists already: a directory of
+/// its own for every run (and every capacity search).
+pub fn default_dir(name: &str, at: SystemTime) -> PathBuf {
+    let stamp = humantime::format_rfc3339_seconds(at)
+        .to_string()
+        .replace(['-', ':'], "");
+    let base = Path::new("reports").join(format!("{name}-{stamp}"));
+    let mut dir = base.clone();
+    let mut n = 2;
+    while dir.exists() {
+        dir = PathBuf::from(format!("{}-{n}", base.display()));
+        n += 1;
+    }
+    dir
+}
+
 pub(super) fn run_dir(
     plan: &Plan,
     out: &Option<PathBuf>,
@@ -35,19 +51,7 @@ pub(super) fn run_dir(
 ) -> Result<PathBuf, Error> {
     let dir = match out {
         Some(dir) => dir.clone(),
-        None => {
-            let stamp = humantime::format_rfc3339_seconds(started)
-                .to_string()
-                .replace(['-', ':'], "");
-            let base = Path::new("reports").join(format!("{}-{stamp}", plan.name));
-            let mut dir = base.clone();
-            let mut n = 2;
-            while dir.exists() {
-                dir = PathBuf::from(format!("{}-{n}", base.display()));
-                n += 1;
-            }
-            dir
-        }
+        None => default_dir(&plan.name, started),
     };
     // Before any traffic: a directory that cannot be made is the input's fault (exit 2).
     std::fs::create_dir_all(&dir).map_err(|e| {

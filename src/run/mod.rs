@@ -9,6 +9,8 @@ mod summary;
 mod thresholds;
 mod worker;
 
+pub use directory::default_dir;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -9,23 +9,28 @@ use crate::compiled::Plan;
 use crate::metrics::collector::Collector;
 use crate::swarm::Registry;
 
-/// Every threshold evaluated against the run so far (for a live display; the verdict is the
-/// end's). Message loss is decided at the end: the swarm's registry is only read then (reading
-/// it walks every user under the locks the workers take), so here a loss threshold sees the
-/// late messages alone.
-pub(super) fn so_far(
-    plan: &Plan,
-    c: &Collector,
-    workers: usize,
-) -> Vec<crate::report::summary::ThresholdResult> {
-    let summary = build_summary(
+/// The totals so far as a summary, without the swarm's registry: message loss is decided at
+/// the end (reading the registry walks every user under the locks the workers take), so mid-run
+/// a loss threshold sees the late messages alone.
+fn summary_so_far(plan: &Plan, c: &Collector, workers: usize) -> crate::report::summary::Summary {
+    build_summary(
         plan,
         c,
         &Registry::default(),
         SystemTime::now(),
         String::new(),
         workers,
-    );
+    )
+}
+
+/// Every threshold evaluated against the run so far (for a live display; the verdict is the
+/// end's).
+pub(super) fn so_far(
+    plan: &Plan,
+    c: &Collector,
+    workers: usize,
+) -> Vec<crate::report::summary::ThresholdResult> {
+    let summary = summary_so_far(plan, c, workers);
     plan.thresholds
         .iter()
         .map(|t| crate::gate::evaluate(t, &summary))
@@ -33,9 +38,8 @@ pub(super) fn so_far(
 }
 
 /// Evaluates the thresholds marked `abort_on_fail` whose grace period is over against the totals
-/// so far; returns why the run must stop, if it must. As in [`so_far`], the registry is not read
-/// mid-run (its walk races the workers, and costs a pass over every user each interval): a loss
-/// threshold aborts on late messages, and judges the rest at the end.
+/// so far; returns why the run must stop, if it must. Mid-run a loss threshold aborts on late
+/// messages (see [`summary_so_far`]) and judges the rest at the end.
 pub(super) fn check_abort(
     plan: &Plan,
     c: &Collector,
@@ -50,14 +54,7 @@ pub(super) fn check_abort(
     if due.is_empty() {
         return None;
     }
-    let summary = build_summary(
-        plan,
-        c,
-        &Registry::default(),
-        SystemTime::now(),
-        String::new(),
-        workers,
-    );
+    let summary = summary_so_far(plan, c, workers);
     due.iter().find_map(|t| {
         let r = crate::gate::evaluate(t, &summary);
         (!r.passed).then(|| {
