@@ -259,21 +259,23 @@ pub struct CapacityArgs {
     /// The scenario file (TOML): its flows, users, target and thresholds; its load profile is
     /// replaced by each step's constant rate.
     pub file: PathBuf,
-    /// The first rate tried, users/s (default: a quarter of the scenario's peak rate, or 10).
+    /// The first rate tried, users/s (default: [capacity] from, or a quarter of the scenario's
+    /// peak rate, or 10).
     #[arg(long, value_name = "R", value_parser = rate)]
     pub from: Option<f64>,
-    /// The highest rate tried, users/s (default: 16 × --from).
+    /// The highest rate tried, users/s (default: [capacity] max, or 16 × --from).
     #[arg(long, value_name = "R", value_parser = rate)]
     pub max: Option<f64>,
-    /// The measured window of each step, e.g. 20s.
-    #[arg(long, value_parser = duration, value_name = "D", default_value = "20s")]
-    pub step_duration: Duration,
-    /// The warm-up before each measured window, discarded, e.g. 10s.
-    #[arg(long, value_parser = duration, value_name = "D", default_value = "10s")]
-    pub warmup: Duration,
-    /// Stop when the first failing rate is within this of the last passing one: 10%, 0.1.
-    #[arg(long, value_name = "P", value_parser = fraction, default_value = "10%")]
-    pub precision: f64,
+    /// The measured window of each step (default: [capacity] step_duration, or 20s).
+    #[arg(long, value_parser = duration, value_name = "D")]
+    pub step_duration: Option<Duration>,
+    /// The warm-up before each measured window, discarded (default: [capacity] warmup, or 10s).
+    #[arg(long, value_parser = duration, value_name = "D")]
+    pub warmup: Option<Duration>,
+    /// Stop when the first failing rate is within this of the last passing one, e.g. 10% or
+    /// 0.1 (default: [capacity] precision, or 10%).
+    #[arg(long, value_name = "P", value_parser = crate::compiled::capacity::parse_precision)]
+    pub precision: Option<f64>,
     /// Send traffic to this base URL instead of the scenario's target.
     #[arg(long, value_name = "URL", env = "INRUSH_TARGET")]
     pub target: Option<String>,
@@ -287,7 +289,8 @@ pub struct CapacityArgs {
     #[arg(long, value_name = "N", env = "INRUSH_SEED")]
     pub seed: Option<u64>,
     /// A threshold that gates each step, as for `run` (repeatable). When given, ONLY these
-    /// gate the search: they replace the scenario's [thresholds] (listed as not applied).
+    /// gate the search: they replace the scenario's [capacity] thresholds and [thresholds]
+    /// (listed as not applied).
     #[arg(long = "threshold", value_name = "EXPR")]
     pub thresholds: Vec<String>,
     /// Judge a step whose generator fell behind by its thresholds (a warning on the step)
@@ -297,6 +300,10 @@ pub struct CapacityArgs {
     /// No progress lines and no answer on the terminal.
     #[arg(long)]
     pub quiet: bool,
+    /// Send nothing: say how many steps and minutes the search can take and whether one
+    /// generator process reaches --max.
+    #[arg(long)]
+    pub dry_run: bool,
     /// A value for the scenario's env.KEY templates (repeatable).
     #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
     pub env: Vec<String>,
@@ -307,19 +314,6 @@ fn rate(s: &str) -> Result<f64, String> {
         Ok(r) if r.is_finite() && r > 0.0 => Ok(r),
         _ => Err(format!(
             "`{s}` is not a rate: expected users per second above 0, e.g. 20"
-        )),
-    }
-}
-
-fn fraction(s: &str) -> Result<f64, String> {
-    let (text, scale) = match s.strip_suffix('%') {
-        Some(t) => (t, 0.01),
-        None => (s, 1.0),
-    };
-    match text.trim().parse::<f64>().map(|v| v * scale) {
-        Ok(f) if f.is_finite() && f > 0.0 && f <= 1.0 => Ok(f),
-        _ => Err(format!(
-            "`{s}` is not a precision: expected e.g. 10% or 0.1 (above 0, at most 1)"
         )),
     }
 }

@@ -121,6 +121,16 @@ pub fn plan_with(
         .collect();
     estimate::render::write(&dir, &estimate, &phases)?;
     print!("{}", estimate::render::text(&estimate));
+    if plan.capacity.is_set() {
+        // The scenario says how `find-capacity` searches it: what that search will take.
+        let preview = capacity::dry_run(&capacity::CapacityOptions {
+            scenario: path.to_path_buf(),
+            inputs: inputs.clone(),
+            workers,
+            ..Default::default()
+        })?;
+        print!("{}", capacity::preview::text(&preview));
+    }
     println!("plan: {}", dir.display());
     Ok((estimate, dir))
 }

@@ -23,7 +23,7 @@ fn find_capacity(args: inrush::cli::CapacityArgs) -> Result<ExitCode, inrush::Er
             .map_err(inrush::Error::Usage)?,
         ..Default::default()
     };
-    let found = find_capacity(&CapacityOptions {
+    let opts = CapacityOptions {
         scenario: args.file,
         inputs,
         from: args.from,
@@ -37,7 +37,13 @@ fn find_capacity(args: inrush::cli::CapacityArgs) -> Result<ExitCode, inrush::Er
         thresholds: args.thresholds,
         accept_overload: args.accept_overload,
         quiet: args.quiet,
-    })?;
+    };
+    if args.dry_run {
+        let preview = inrush::capacity::dry_run(&opts)?;
+        print!("{}", inrush::capacity::preview::text(&preview));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let found = find_capacity(&opts)?;
     Ok(match found.outcome {
         Outcome::Found => ExitCode::SUCCESS,
         Outcome::FailsLowest => ExitCode::from(1),
@@ -68,6 +74,7 @@ fn main() -> ExitCode {
                     dashboard: args.dashboard,
                     hold: args.hold,
                 },
+                interrupt: None,
             })
             .map(|outcome| exit_code(outcome.summary.verdict))
         }),

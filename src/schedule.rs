@@ -174,6 +174,7 @@ mod tests {
             thresholds: Vec::new(),
             catalog: crate::metrics::Catalog::new(["register"]),
             regions: Default::default(),
+            capacity: Default::default(),
             overrides: Vec::new(),
             flows: std::sync::Arc::new(crate::compiled::flow::compile::FlowSet {
                 flows: Vec::new(),

@@ -12,6 +12,7 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use common::{Scenario, Scratch};
+use inrush::capacity::step::Source;
 use inrush::capacity::{find_capacity, CapacityOptions, Outcome};
 
 /// Verifications the built-in target holds per second.
@@ -44,9 +45,9 @@ fn options(scenario: std::path::PathBuf, out: std::path::PathBuf) -> CapacityOpt
         inputs: Default::default(),
         from: Some(25.0),
         max: Some(400.0),
-        precision: 0.3,
-        warmup: Duration::from_secs(3),
-        measure: Duration::from_secs(3),
+        precision: Some(0.3),
+        warmup: Some(Duration::from_secs(3)),
+        measure: Some(Duration::from_secs(3)),
         target: None,
         out: Some(out),
         workers: Some(1),
@@ -59,17 +60,41 @@ fn options(scenario: std::path::PathBuf, out: std::path::PathBuf) -> CapacityOpt
 #[test]
 fn the_answer_brackets_the_targets_verification_capacity_within_the_precision() {
     let scratch = Scratch::new();
-    // The scenario's own threshold fails at every rate (no verification completes within a
-    // microsecond): the given one replaces it, so the search still answers with a bracket.
-    let file = scratch.scenario("cap", signups(r#""verify.p99" = "< 0.001ms""#));
+    // The scenario's [thresholds] fail at every rate (no verification completes within a
+    // microsecond); its [capacity] section names the search's SLO and bounds instead, so the
+    // search answers with a bracket, with nothing given on the command line.
+    let file = scratch.scenario(
+        "cap",
+        signups(
+            r#""verify.p99" = "< 0.001ms"
+
+[capacity]
+thresholds = { "verify.errors" = "== 0" }
+from = 25
+max = 400
+precision = "30%"
+warmup = "3s"
+step_duration = "3s"
+"#,
+        ),
+    );
     let out = scratch.out("capacity");
     let found = find_capacity(&CapacityOptions {
-        thresholds: vec!["verify.errors == 0".into()],
+        from: None,
+        max: None,
+        precision: None,
+        warmup: None,
+        measure: None,
         ..options(file, out.clone())
     })
     .expect("the search runs");
     let r = &found.report;
-    assert_eq!(r.thresholds_from, "--threshold");
+    assert_eq!(r.thresholds_from, Source::Capacity);
+    assert_eq!(
+        (r.settings.from, r.settings.max, r.settings.precision),
+        (25.0, 400.0, 0.3)
+    );
+    assert_eq!((r.settings.warmup_s, r.settings.measure_s), (3.0, 3.0));
     assert_eq!(r.thresholds_applied, vec!["measure:verify.errors == 0"]);
     assert_eq!(r.thresholds_replaced, vec!["verify.p99 < 0.001ms"]);
     for s in &r.steps {
@@ -133,7 +158,10 @@ fn the_answer_brackets_the_targets_verification_capacity_within_the_precision() 
     assert_eq!(junit.matches("<testcase").count(), r.steps_run);
     let md = std::fs::read_to_string(out.join("capacity.md")).expect("capacity.md");
     assert!(md.contains(&r.answer), "{md}");
-    assert!(md.contains("replaced by --threshold"), "{md}");
+    assert!(
+        md.contains("replaced by the scenario's [capacity] thresholds"),
+        "{md}"
+    );
     chart_names_the_gated_statistic(&out);
     page_agrees_with_capacity_json(&out, &json);
 }
@@ -311,4 +339,120 @@ fn a_scenario_without_thresholds_or_with_a_bad_precision_is_refused_before_any_s
     ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("fewer than"));
+}
+
+/// Ctrl-C once the first step is done, while the next one is set up or running: the search
+/// ends there (exit 3) with the steps so far recorded — a signal between two steps is not lost.
+#[cfg(unix)]
+#[test]
+fn ctrl_c_between_steps_ends_the_search_with_the_steps_so_far() {
+    let scratch = Scratch::new();
+    let file = scratch.scenario("cap", signups(r#""verify.errors" = "== 0""#));
+    let out = scratch.out("capacity");
+    // Fine precision and a wide range: uninterrupted, this search takes 6 steps or more.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_inrush"))
+        .args(["find-capacity", file.to_str().expect("utf-8 path")])
+        .args(["--from", "15", "--max", "480", "--precision", "2%"])
+        .args([
+            "--warmup",
+            "1s",
+            "--step-duration",
+            "2s",
+            "--accept-overload",
+        ])
+        .arg("--out")
+        .arg(&out)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("starts");
+    let first = out.join("steps").join("01-15").join("summary.json");
+    let waited = std::time::Instant::now();
+    while !first.exists() {
+        assert!(
+            waited.elapsed() < Duration::from_secs(60),
+            "the first step did not finish in 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: sending a signal to our own child process.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let status = child.wait().expect("exits");
+    assert_eq!(status.code(), Some(3));
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("capacity.json")).expect("capacity.json"),
+    )
+    .expect("JSON");
+    assert_eq!(json["outcome"], "interrupted");
+    let steps = json["steps"].as_array().expect("steps").len();
+    // The first step, and at most the one the signal interrupted (not recorded as judged).
+    assert!((1..=2).contains(&steps), "{steps} steps");
+}
+
+/// `--dry-run` (and `inrush plan` for a scenario with `[capacity]`) says what the search will
+/// take — steps and minutes from the search policy, whether one generator process reaches
+/// `max` — and sends nothing: a listener standing in for the target is never connected to.
+#[test]
+fn a_dry_run_foresees_the_search_and_sends_nothing() {
+    let scratch = Scratch::new();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    let file = scratch.scenario(
+        "cap",
+        signups(
+            r#""verify.p99" = "< 1s"
+
+[capacity]
+from = 20
+max = 160
+precision = "10%"
+warmup = "2s"
+step_duration = "8s"
+"#,
+        )
+        .url(&url),
+    );
+    let path = file.to_str().expect("utf-8 path");
+    let o = inrush(&["find-capacity", path, "--dry-run"]);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{stdout}");
+    let (fewest, most) = inrush::capacity::preview::steps(inrush::capacity::search::Limits {
+        from: 20.0,
+        max: 160.0,
+        precision: 0.1,
+    });
+    // Each step: 2 s warm-up + 8 s window + the scenario's drain.
+    assert!(
+        stdout.contains(&format!(
+            "20 to 160 users/s, bracket within 10 %: {fewest} to {most} steps"
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("one generator process reaches 160 users/s"),
+        "{stdout}"
+    );
+    // Far beyond what one process holds: said before any step.
+    let o = inrush(&["find-capacity", path, "--dry-run", "--max", "100000"]);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("does NOT reach 100000 users/s"), "{stdout}");
+    // `plan` says the same for a scenario with a [capacity] section.
+    let o = inrush(&[
+        "plan",
+        path,
+        "--out",
+        scratch.out("plan").to_str().expect("utf-8"),
+    ]);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("find-capacity: 20 to 160 users/s"),
+        "{stdout}"
+    );
+    match listener.accept() {
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+        other => panic!("the dry run connected to the target: {other:?}"),
+    }
 }

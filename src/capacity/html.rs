@@ -81,12 +81,7 @@ fn answer(out: &mut String, r: &CapacityReport) {
         meta_row(out, "saturates", &esc(s));
     }
     out.push_str("</dl></div><div><dl class=\"meta\">");
-    let from = if r.thresholds_replaced.is_empty() {
-        "the scenario's [thresholds]"
-    } else {
-        "--threshold (only these; the scenario's own are not applied)"
-    };
-    meta_row(out, "gated by", &esc(from));
+    meta_row(out, "gated by", &esc(r.thresholds_from.words()));
     let list = |items: &[String]| {
         items
             .iter()

@@ -6,6 +6,7 @@
 
 pub mod chart;
 pub mod html;
+pub mod preview;
 pub mod report;
 pub mod search;
 pub mod step;
@@ -16,10 +17,10 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::compiled::inputs::Inputs;
 use crate::error::Error;
 use search::{End, Judged, Limits, Next, Search};
-use step::{Settings, StepRecord};
+use step::{Settings, Source, StepRecord};
 
 /// What `inrush find-capacity` was asked.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct CapacityOptions {
     pub scenario: PathBuf,
     pub inputs: Inputs,
@@ -27,22 +28,32 @@ pub struct CapacityOptions {
     pub from: Option<f64>,
     /// Highest rate tried; default: 16 × `from`.
     pub max: Option<f64>,
-    /// Relative width of the answer's bracket, e.g. 0.1.
-    pub precision: f64,
-    pub warmup: Duration,
-    /// The measured window of each step.
-    pub measure: Duration,
+    /// Relative width of the answer's bracket, e.g. 0.1; default `[capacity] precision`, or
+    /// [`DEFAULT_PRECISION`].
+    pub precision: Option<f64>,
+    /// Default `[capacity] warmup`, or [`DEFAULT_WARMUP`].
+    pub warmup: Option<Duration>,
+    /// The measured window of each step; default `[capacity] step_duration`, or
+    /// [`DEFAULT_MEASURE`].
+    pub measure: Option<Duration>,
     pub target: Option<String>,
     /// The capacity directory; default `reports/capacity-<scenario>-<UTC stamp>/`.
     pub out: Option<PathBuf>,
     pub workers: Option<usize>,
     /// `--threshold`, as `run` parses them: when any is given, only these gate the steps
-    /// (the scenario's own are left out and listed); else the scenario's.
+    /// (the scenario's own are left out and listed); else `[capacity] thresholds`, else the
+    /// scenario's `[thresholds]`.
     pub thresholds: Vec<String>,
     pub accept_overload: bool,
     /// No progress lines and no answer on the terminal (tests).
     pub quiet: bool,
 }
+
+/// Each step's warm-up, measured window and the bracket's precision when neither the command
+/// line nor `[capacity]` says.
+pub const DEFAULT_WARMUP: Duration = Duration::from_secs(10);
+pub const DEFAULT_MEASURE: Duration = Duration::from_secs(20);
+pub const DEFAULT_PRECISION: f64 = 0.1;
 
 /// How the search ended, for the exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,49 +77,79 @@ pub struct Capacity {
     pub dir: PathBuf,
 }
 
-/// `inrush find-capacity`: searches, writes the capacity directory, prints the answer.
-pub fn find_capacity(opts: &CapacityOptions) -> Result<Capacity, Error> {
+/// A search made ready from its options and the scenario, before anything is sent.
+struct Prepared {
+    base: crate::compiled::Plan,
+    gates: step::Gates,
+    settings: Settings,
+    limits: Limits,
+}
+
+fn prepare(opts: &CapacityOptions) -> Result<Prepared, Error> {
     let mut base = crate::compiled::load_with(&opts.scenario, &opts.inputs)?;
-    let scopes = base.scopes();
-    let mut given = Vec::new();
-    for expr in &opts.thresholds {
-        let t = crate::compiled::threshold::parse(expr, &scopes, &base.catalog)
-            .map_err(|e| Error::Usage(format!("--threshold '{expr}': {e}")))?;
-        given.push(t);
-    }
-    // A scenario's thresholds are often written for its own surge (some meant to fail, to show
-    // a failure); the question "what rate holds?" may be about other ones, so given ones
-    // replace them rather than add to them.
-    let replaced: Vec<String> = if given.is_empty() {
-        Vec::new()
-    } else {
-        std::mem::replace(&mut base.thresholds, given)
-            .into_iter()
-            .map(|t| t.expr)
-            .collect()
-    };
-    let gates = step::gates(&base, replaced);
+    let gates = gates(&mut base, &opts.thresholds)?;
     if gates.applied.is_empty() {
         return Err(Error::Usage(format!(
             "{}: find-capacity needs thresholds (the answer is the largest rate at which they all \
-             hold): add [thresholds] to the scenario or --threshold 'verify.p99 < 250ms'",
+             hold): add [capacity] thresholds or [thresholds] to the scenario, or --threshold \
+             'verify.p99 < 250ms'",
             opts.scenario.display()
         )));
     }
-    let limits = limits(opts, step::peak(&base).map(|(r, _)| r))?;
-    let dir = capacity_dir(opts.out.as_deref(), &base.name)?;
     let settings = Settings {
-        warmup: opts.warmup,
-        measure: opts.measure,
+        warmup: opts
+            .warmup
+            .or(base.capacity.warmup)
+            .unwrap_or(DEFAULT_WARMUP),
+        measure: opts
+            .measure
+            .or(base.capacity.step_duration)
+            .unwrap_or(DEFAULT_MEASURE),
         target: opts.target.clone(),
         workers: opts.workers,
         accept_overload: opts.accept_overload,
     };
+    let limits = limits(opts, &base, &settings)?;
+    Ok(Prepared {
+        base,
+        gates,
+        settings,
+        limits,
+    })
+}
+
+/// `inrush find-capacity --dry-run`: what the search will take, sending nothing.
+pub fn dry_run(opts: &CapacityOptions) -> Result<preview::Preview, Error> {
+    let p = prepare(opts)?;
+    Ok(preview::preview(
+        &p.base,
+        &p.gates,
+        p.limits,
+        &p.settings,
+        opts.workers,
+    ))
+}
+
+/// `inrush find-capacity`: searches, writes the capacity directory, prints the answer.
+pub fn find_capacity(opts: &CapacityOptions) -> Result<Capacity, Error> {
+    let Prepared {
+        base,
+        gates,
+        settings,
+        limits,
+    } = prepare(opts)?;
+    // Watched for the whole search: a signal between two steps is not lost.
+    let interrupt = crate::run::Interrupt::install()?;
+    let dir = capacity_dir(opts.out.as_deref(), &base.name)?;
     let began = Instant::now();
     let started_at = SystemTime::now();
     let mut search = Search::new(limits);
     let mut steps: Vec<StepRecord> = Vec::new();
     let end = loop {
+        // A signal between two steps (or during the last one) ends the search here.
+        if interrupt.requested() {
+            break None;
+        }
         let rate = match search.next() {
             Next::Done(end) => break Some(end),
             Next::Run(rate) => rate,
@@ -116,7 +157,9 @@ pub fn find_capacity(opts: &CapacityOptions) -> Result<Capacity, Error> {
         let index = steps.len() + 1;
         let name = format!("{index:02}-{}", step::rate_label(rate));
         let step_dir = dir.join("steps").join(&name);
-        let Some((judged, record)) = step::run(&base, &gates, rate, &settings, &step_dir)? else {
+        let Some((judged, record)) =
+            step::run(&base, &gates, rate, &settings, &step_dir, &interrupt)?
+        else {
             break None;
         };
         let repeat = steps.last().is_some_and(|s| s.rate == rate);
@@ -187,40 +230,84 @@ fn progress_line(judged: Judged, r: &StepRecord) -> String {
     }
 }
 
-/// The search's bounds from the options and the scenario's peak rate, checked.
-fn limits(opts: &CapacityOptions, peak: Option<f64>) -> Result<Limits, Error> {
-    let from = opts.from.unwrap_or_else(|| peak.map_or(10.0, |p| p / 4.0));
-    let max = opts.max.unwrap_or(from * 16.0);
+/// The thresholds each step is judged on: `--threshold` (replacing the scenario's), else
+/// `[capacity] thresholds` (replacing `[thresholds]`), else `[thresholds]`.
+fn gates(base: &mut crate::compiled::Plan, given: &[String]) -> Result<step::Gates, Error> {
+    let scopes = base.scopes();
+    let mut parsed = Vec::new();
+    for expr in given {
+        let t = crate::compiled::threshold::parse(expr, &scopes, &base.catalog)
+            .map_err(|e| Error::Usage(format!("--threshold '{expr}': {e}")))?;
+        parsed.push(t);
+    }
+    // A scenario's [thresholds] are often written for its own surge (some meant to fail, to
+    // show a failure); the question "what rate holds?" is about SLOs, so the ones given for
+    // the search replace them rather than add to them.
+    let capacity = std::mem::take(&mut base.capacity.thresholds);
+    let (from, chosen, mut replaced) = if !parsed.is_empty() {
+        (Source::CommandLine, parsed, capacity)
+    } else if !capacity.is_empty() {
+        (Source::Capacity, capacity, Vec::new())
+    } else {
+        (
+            Source::Scenario,
+            std::mem::take(&mut base.thresholds),
+            Vec::new(),
+        )
+    };
+    if from != Source::Scenario {
+        replaced.extend(std::mem::take(&mut base.thresholds));
+    }
+    base.thresholds = chosen;
+    let replaced = replaced.into_iter().map(|t| t.expr).collect();
+    Ok(step::gates(base, from, replaced))
+}
+
+/// The search's bounds from the options, `[capacity]` and the scenario's peak rate, checked.
+fn limits(
+    opts: &CapacityOptions,
+    base: &crate::compiled::Plan,
+    settings: &Settings,
+) -> Result<Limits, Error> {
+    let peak = step::peak(base).map(|(r, _)| r);
+    let from = opts
+        .from
+        .or(base.capacity.from)
+        .unwrap_or_else(|| peak.map_or(10.0, |p| p / 4.0));
+    let max = opts.max.or(base.capacity.max).unwrap_or(from * 16.0);
+    let precision = opts
+        .precision
+        .or(base.capacity.precision)
+        .unwrap_or(DEFAULT_PRECISION);
     let positive = |v: f64| v.is_finite() && v > 0.0;
     if !positive(from) || !positive(max) || max < from {
         return Err(Error::Usage(format!(
             "--from {from} and --max {max}: both must be rates above 0/s, --max at least --from"
         )));
     }
-    if !(positive(opts.precision) && opts.precision <= 1.0) {
+    if !(positive(precision) && precision <= 1.0) {
         return Err(Error::Usage(format!(
-            "--precision {}: expected a fraction above 0 and at most 1, e.g. 0.1 or 10%",
-            opts.precision
+            "--precision {precision}: expected a fraction above 0 and at most 1, e.g. 0.1 or 10%"
         )));
     }
-    if opts.measure.is_zero() {
+    if settings.measure.is_zero() {
         return Err(Error::Usage(
             "--step-duration must be longer than 0s".into(),
         ));
     }
-    let expected = from * opts.measure.as_secs_f64();
+    let expected = from * settings.measure.as_secs_f64();
     if expected < step::MIN_ARRIVALS as f64 {
         return Err(Error::Usage(format!(
             "a measured window of {} at --from {from}/s brings ~{expected:.0} users, fewer than \
              the {} a step needs to be judged: lengthen --step-duration or raise --from",
-            humantime::format_duration(opts.measure),
+            humantime::format_duration(settings.measure),
             step::MIN_ARRIVALS
         )));
     }
     Ok(Limits {
         from,
         max,
-        precision: opts.precision,
+        precision,
     })
 }
 
@@ -247,4 +334,60 @@ fn capacity_dir(out: Option<&Path>, scenario: &str) -> Result<PathBuf, Error> {
         ))
     })?;
     Ok(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(capacity: &str) -> crate::compiled::Plan {
+        let text = format!(
+            "name = \"t\"\n[target]\nurl = \"http://127.0.0.1:9\"\n[load]\n\
+             phases = [{{ name = \"surge\", duration = \"10s\", rate = 50 }}]\n\
+             [thresholds]\n\"verify.p99\" = \"< 1ms\"\n{capacity}"
+        );
+        crate::compiled::compile(Path::new("t.toml"), &text, Some(1)).expect("valid")
+    }
+
+    fn applied(g: &step::Gates) -> Vec<&str> {
+        g.applied.iter().map(|t| t.expr.as_str()).collect()
+    }
+
+    #[test]
+    fn the_command_line_replaces_capacity_thresholds_which_replace_the_scenarios() {
+        let section = "[capacity]\nthresholds = { \"verify.errors\" = \"== 0\" }\n";
+        let g = gates(&mut plan(section), &["register.p99 < 2s".into()]).expect("parses");
+        assert_eq!(g.from, Source::CommandLine);
+        assert_eq!(applied(&g), vec!["measure:register.p99 < 2s"]);
+        assert_eq!(g.replaced, vec!["verify.errors == 0", "verify.p99 < 1ms"]);
+
+        let g = gates(&mut plan(section), &[]).expect("parses");
+        assert_eq!(g.from, Source::Capacity);
+        assert_eq!(applied(&g), vec!["measure:verify.errors == 0"]);
+        assert_eq!(g.replaced, vec!["verify.p99 < 1ms"]);
+
+        let g = gates(&mut plan(""), &[]).expect("parses");
+        assert_eq!(g.from, Source::Scenario);
+        assert_eq!(applied(&g), vec!["measure:verify.p99 < 1ms"]);
+        assert!(g.replaced.is_empty());
+    }
+
+    #[test]
+    fn a_capacity_section_with_bad_values_is_refused_with_their_positions() {
+        let text = "name = \"t\"\n[target]\nurl = \"http://127.0.0.1:9\"\n[load]\n\
+                    phases = [{ name = \"surge\", duration = \"10s\", rate = 50 }]\n\
+                    [capacity]\nfrom = 0\nmax = 5\nprecision = \"150%\"\nwarmup = \"soon\"\n\
+                    thresholds = { \"verify.p99\" = \"<\" }\n";
+        let e = crate::compiled::compile(Path::new("t.toml"), text, Some(1))
+            .expect_err("refused")
+            .to_string();
+        for said in [
+            "t.toml:7:8: [capacity] from = 0",
+            "t.toml:9:13: `150%` is not a precision",
+            "t.toml:10:10:",
+            "threshold `verify.p99 <`",
+        ] {
+            assert!(e.contains(said), "{said}: {e}");
+        }
+    }
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 
 use super::search::{End, Limits};
-use super::step::{rate_label, Failing, Gates, Settings, StepRecord};
+use super::step::{rate_label, Failing, Gates, Settings, Source, StepRecord};
 use crate::error::Error;
 
 pub const SCHEMA: &str = "inrush.capacity/1";
@@ -52,11 +52,12 @@ pub struct CapacityReport {
     /// The same in words.
     pub saturating_text: Option<String>,
     pub settings: SettingsRecord,
-    /// `scenario` or `--threshold`: where `thresholds_applied` come from.
-    pub thresholds_from: &'static str,
+    /// `scenario` (its `[thresholds]`), `capacity` (its `[capacity] thresholds`) or
+    /// `--threshold`: where `thresholds_applied` come from.
+    pub thresholds_from: Source,
     pub thresholds_applied: Vec<String>,
     pub thresholds_skipped: Vec<String>,
-    /// The scenario's own thresholds, not applied because `--threshold` replaced them.
+    /// The scenario's thresholds not applied because the search's own replaced them.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub thresholds_replaced: Vec<String>,
     pub steps_run: usize,
@@ -132,11 +133,7 @@ impl CapacityReport {
                 accept_overload: i.settings.accept_overload,
                 target: i.settings.target.clone(),
             },
-            thresholds_from: if i.gates.replaced.is_empty() {
-                "scenario"
-            } else {
-                "--threshold"
-            },
+            thresholds_from: i.gates.from,
             thresholds_applied: i.gates.applied.iter().map(|t| t.expr.clone()).collect(),
             thresholds_skipped: i.gates.skipped.clone(),
             thresholds_replaced: i.gates.replaced.clone(),
@@ -286,13 +283,14 @@ fn saturation(
 pub fn terminal(r: &CapacityReport) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "\n{}: {}", r.scenario, r.answer);
-    let _ = writeln!(o, "gated on: {}", r.thresholds_applied.join("; "));
+    let _ = writeln!(
+        o,
+        "gated on ({}): {}",
+        r.thresholds_from.words(),
+        r.thresholds_applied.join("; ")
+    );
     if !r.thresholds_replaced.is_empty() {
-        let _ = writeln!(
-            o,
-            "  (--threshold replaced the scenario's own: {})",
-            r.thresholds_replaced.join("; ")
-        );
+        let _ = writeln!(o, "  (in place of: {})", r.thresholds_replaced.join("; "));
     }
     if let (Some(p), Some(f)) = (r.bracket.last_pass, r.bracket.first_fail) {
         let _ = writeln!(
@@ -331,11 +329,7 @@ pub fn markdown(r: &CapacityReport) -> String {
     let _ = writeln!(
         o,
         "Thresholds applied to each measured window (from {}):\n",
-        if r.thresholds_replaced.is_empty() {
-            "the scenario"
-        } else {
-            "--threshold"
-        }
+        r.thresholds_from.words()
     );
     for t in &r.thresholds_applied {
         let _ = writeln!(o, "- `{t}`");
@@ -344,7 +338,11 @@ pub fn markdown(r: &CapacityReport) -> String {
         let _ = writeln!(o, "- not applied: `{t}`");
     }
     for t in &r.thresholds_replaced {
-        let _ = writeln!(o, "- not applied (replaced by --threshold): `{t}`");
+        let _ = writeln!(
+            o,
+            "- not applied (replaced by {}): `{t}`",
+            r.thresholds_from.words()
+        );
     }
     let _ = writeln!(
         o,

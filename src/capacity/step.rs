@@ -42,9 +42,37 @@ pub struct Gates {
     /// Thresholds scoped to a phase other than the scenario's peak one, with why they are left
     /// out, as written.
     pub skipped: Vec<String>,
-    /// The scenario's own thresholds, as written, when `--threshold` replaced them (empty
-    /// otherwise).
+    /// Where the thresholds come from.
+    pub from: Source,
+    /// The scenario's thresholds, as written, that the search's own replaced (empty when
+    /// `from` is the scenario's `[thresholds]`).
     pub replaced: Vec<String>,
+}
+
+/// Where a search's thresholds come from; `capacity.json` writes `scenario`, `capacity` or
+/// `--threshold`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Source {
+    /// The scenario's `[thresholds]`.
+    #[serde(rename = "scenario")]
+    Scenario,
+    /// The scenario's `[capacity] thresholds`, in place of its `[thresholds]`.
+    #[serde(rename = "capacity")]
+    Capacity,
+    /// `--threshold`, in place of the scenario's.
+    #[serde(rename = "--threshold")]
+    CommandLine,
+}
+
+impl Source {
+    /// As the terminal, `capacity.md` and the page say it.
+    pub fn words(self) -> &'static str {
+        match self {
+            Source::Scenario => "the scenario's [thresholds]",
+            Source::Capacity => "the scenario's [capacity] thresholds",
+            Source::CommandLine => "--threshold",
+        }
+    }
 }
 
 /// The highest arrival rate of the scenario's open phases, and the phase it is in.
@@ -63,8 +91,8 @@ pub fn peak(plan: &Plan) -> Option<(f64, String)> {
 /// Which thresholds a step judges. A whole-run threshold applies to the measured phase. A
 /// phase's threshold is the SLO of that phase: the one of the scenario's peak phase (the surge
 /// the question is about) applies to the measured phase, the others are left out and listed.
-/// `replaced`: the scenario's own thresholds when `--threshold` took their place.
-pub fn gates(plan: &Plan, replaced: Vec<String>) -> Gates {
+/// `replaced`: the scenario's thresholds the search's own took the place of.
+pub fn gates(plan: &Plan, from: Source, replaced: Vec<String>) -> Gates {
     let peak_phase = peak(plan).map(|(_, name)| name);
     let phase_names: Vec<&str> = plan.phases.iter().map(|p| p.name.as_str()).collect();
     let mut applied: Vec<Threshold> = Vec::new();
@@ -104,6 +132,7 @@ pub fn gates(plan: &Plan, replaced: Vec<String>) -> Gates {
     Gates {
         applied,
         skipped,
+        from,
         replaced,
     }
 }
@@ -197,13 +226,15 @@ pub struct StepRecord {
     pub dir: String,
 }
 
-/// Runs one step into `dir` and judges it. `Ok(None)`: the run was interrupted (Ctrl-C).
+/// Runs one step into `dir` and judges it. `Ok(None)`: the run was interrupted (Ctrl-C, or a
+/// signal the search saw before it).
 pub fn run(
     base: &Plan,
     gates: &Gates,
     rate: f64,
     s: &Settings,
     dir: &Path,
+    interrupt: &crate::run::Interrupt,
 ) -> Result<Option<(Judged, StepRecord)>, Error> {
     let began = std::time::Instant::now();
     let plan = plan_for(base, gates, rate, s);
@@ -213,6 +244,7 @@ pub fn run(
         out: Some(dir.to_path_buf()),
         workers: s.workers,
         accept_overload: s.accept_overload,
+        interrupt: Some(interrupt.clone()),
         quiet: true,
         ..Default::default()
     };
@@ -347,7 +379,7 @@ phases = [ { name = "calm", duration = "10s", rate = 5 }, { name = "surge", dura
         let base =
             crate::compiled::compile(Path::new("t.toml"), SCENARIO, None).expect("valid scenario");
         assert_eq!(peak(&base), Some((50.0, "surge".to_string())));
-        let g = gates(&base, Vec::new());
+        let g = gates(&base, Source::Scenario, Vec::new());
         let exprs: Vec<&str> = g.applied.iter().map(|t| t.expr.as_str()).collect();
         assert_eq!(
             exprs,

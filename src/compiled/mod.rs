@@ -1,6 +1,7 @@
 //! The executable form of a scenario: every value parsed, checked and typed once, before any
 //! traffic. Everything downstream (schedule, swarm, reports) reads a `Plan`, never the file.
 
+pub mod capacity;
 mod describe;
 pub mod dist;
 pub mod flow;
@@ -75,6 +76,8 @@ pub struct Plan {
     pub flows: std::sync::Arc<crate::compiled::flow::compile::FlowSet>,
     /// Where users are and the network conditions they see (empty: none declared).
     pub regions: crate::compiled::region::Regions,
+    /// `[capacity]`: what `find-capacity` searches with (empty when the file has none).
+    pub capacity: capacity::CapacitySettings,
     /// What the command line changed in the file's load profile, in words (`--time-scale`,
     /// `--duration`, `--rate-scale`); empty when it ran as written.
     pub overrides: Vec<String>,
@@ -287,6 +290,11 @@ pub fn compile_with(path: &Path, text: &str, inputs: &Inputs) -> Result<Plan, Sc
         })
         .collect();
 
+    let capacity = file
+        .capacity
+        .as_ref()
+        .map(|c| capacity::compile(c, &scopes, &catalog, &mut problems))
+        .unwrap_or_default();
     problems.into_result()?;
     Ok(Plan {
         name,
@@ -312,6 +320,7 @@ pub fn compile_with(path: &Path, text: &str, inputs: &Inputs) -> Result<Plan, Sc
         catalog,
         flows,
         regions,
+        capacity,
         overrides: Vec::new(),
     })
 }

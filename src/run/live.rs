@@ -70,7 +70,9 @@ impl Live {
 
     /// After the report is written: the verdict on the endpoint and the dashboard, kept up for
     /// `--hold` (or until a signal) so a scraper and a browser get the final values.
-    pub async fn after(self, summary: &Summary, dir: &Path) {
+    pub async fn after(self, summary: &Summary, dir: &Path, interrupt: &super::Interrupt) {
+        // A signal that stopped the run does not end the hold: only one after it does.
+        let seen = interrupt.count();
         if let Some(endpoint) = &self.endpoint {
             endpoint.verdict(summary.verdict.word());
         }
@@ -81,7 +83,7 @@ impl Live {
         if let (Some(hold), true) = (self.hold, serving) {
             tokio::select! {
                 _ = tokio::time::sleep(hold) => {}
-                _ = super::signals::stop_requested() => {}
+                () = interrupt.beyond(seen) => {}
             }
         }
     }

@@ -10,6 +10,7 @@ mod thresholds;
 mod worker;
 
 pub use directory::default_dir;
+pub use signals::Interrupt;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -58,6 +59,9 @@ pub struct RunOptions {
     pub trace: Option<u64>,
     /// Live outputs besides the progress display.
     pub live: LiveOptions,
+    /// The stop signals, when the caller watches them across several runs (`find-capacity`);
+    /// `None`: the run watches them itself.
+    pub interrupt: Option<Interrupt>,
 }
 
 /// `--stream`, `--metrics`, `--dashboard`, `--hold`: the run seen while it goes on (docs/live.md).
@@ -239,6 +243,14 @@ impl TargetHandle {
     }
 }
 
+/// What the run loop reads besides the data: the run's state to move on, the workers'
+/// snapshots, the stop signals.
+struct Control {
+    state: watch::Sender<RunState>,
+    snapshots: mpsc::UnboundedReceiver<crate::metrics::collector::Snapshot>,
+    interrupt: Interrupt,
+}
+
 /// How the run loop ended.
 #[derive(Debug, Default)]
 struct Ending {
@@ -257,6 +269,10 @@ async fn run_swarm(
     limit_warnings: Vec<String>,
     memory_cap: Option<u64>,
 ) -> Result<Outcome, Error> {
+    let interrupt = match &opts.interrupt {
+        Some(i) => i.clone(),
+        None => Interrupt::install()?,
+    };
     let mut live = live::Live::open(&opts.live, &plan, opts.quiet).await?;
     let target = match TargetHandle::start(&plan).await {
         Ok(target) => target,
@@ -312,8 +328,11 @@ async fn run_swarm(
             workers,
             &mut collector,
             &mut sinks,
-            state_tx,
-            rx,
+            Control {
+                state: state_tx,
+                snapshots: rx,
+                interrupt: interrupt.clone(),
+            },
         )
         .await;
         for t in threads {
@@ -366,7 +385,7 @@ async fn run_swarm(
     let timeline = collector.take_timeline()?;
     crate::report::write_all(&dir, &summary, &timeline)?;
     show(&summary, &dir, opts.quiet || live.stream_on_stdout);
-    live.after(&summary, &dir).await;
+    live.after(&summary, &dir, &interrupt).await;
     Ok(Outcome {
         dir,
         summary,
@@ -469,16 +488,21 @@ async fn collect(
     workers: usize,
     collector: &mut Collector,
     sinks: &mut [Box<dyn IntervalSink + '_>],
-    state_tx: watch::Sender<RunState>,
-    mut rx: mpsc::UnboundedReceiver<crate::metrics::collector::Snapshot>,
+    control: Control,
 ) -> Ending {
+    let Control {
+        state: state_tx,
+        snapshots: mut rx,
+        interrupt,
+    } = control;
     // The schedule's end, plus the slack of tokio's millisecond timers: an arrival due just
     // before the end is woken up to ~2 ms late and must still start, not count as dropped.
     let stop_at =
         tokio::time::Instant::from_std(shared.t0 + plan.duration() + crate::swarm::STOP_SLACK);
     let mut ending = Ending::default();
     let so_far = !plan.thresholds.is_empty() && sinks.iter().any(|s| s.wants_thresholds());
-    let stop_signal = signals::stop_requested();
+    // A signal before the loop (while the run started) counts too.
+    let stop_signal = interrupt.beyond(0);
     tokio::pin!(stop_signal);
     let mut signal_armed = true;
     while !collector.all_finished() {

@@ -1,47 +1,116 @@
-//! How a run learns it should stop early: the signals a terminal, `timeout`, Docker, Kubernetes
-//! and CI runners send.
+//! How a command learns it should stop early: the signals a terminal, `timeout`, Docker,
+//! Kubernetes and CI runners send (SIGINT from Ctrl-C, SIGTERM, SIGHUP).
+//!
+//! The signals are watched for the whole command, not per run: once tokio has installed a
+//! handler for a signal, the signal no longer kills the process, and one that arrives while
+//! nobody listens is lost. `find-capacity` runs many steps in one process; a Ctrl-C between two
+//! steps (while a report is written, or a step starts) must still end the search, so one
+//! [`Interrupt`] counts every signal from the start of the command to its end.
 
-/// Resolves on the first SIGINT (Ctrl-C), SIGTERM or SIGHUP: what a terminal, `timeout`, Docker,
-/// Kubernetes and CI runners send to cancel, so a cancelled run still stops its users and writes
-/// its report. A signal this process was started ignoring (`nohup` ignores SIGHUP) stays ignored,
-/// and one whose handler cannot be installed is simply not waited for.
-#[cfg(unix)]
-pub(super) async fn stop_requested() {
-    async fn first(signal: Option<tokio::signal::unix::Signal>) {
-        match signal {
-            Some(mut s) => {
-                s.recv().await;
-            }
-            None => std::future::pending().await,
-        }
+use tokio::sync::watch;
+
+use crate::error::Error;
+
+/// The number of stop signals received since [`Interrupt::install`]. Cheap to clone; the
+/// watcher thread ends when the last clone is dropped.
+#[derive(Debug, Clone)]
+pub struct Interrupt(watch::Receiver<u32>);
+
+impl Interrupt {
+    /// Starts watching: a thread of its own with a small runtime, so the handlers stay
+    /// installed between runs and whatever runtime a run builds.
+    pub fn install() -> Result<Interrupt, Error> {
+        let (tx, rx) = watch::channel(0u32);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Run(format!("cannot start the signal watcher: {e}")))?;
+        std::thread::Builder::new()
+            .name("inrush-signals".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let mut listeners = Listeners::new();
+                    loop {
+                        tokio::select! {
+                            () = listeners.next() => tx.send_modify(|n| *n += 1),
+                            () = tx.closed() => break,
+                        }
+                    }
+                });
+            })
+            .map_err(|e| Error::Run(format!("cannot start the signal watcher: {e}")))?;
+        Ok(Interrupt(rx))
     }
-    async fn ctrl_c() {
-        if tokio::signal::ctrl_c().await.is_err() {
+
+    /// Signals received so far.
+    pub fn count(&self) -> u32 {
+        *self.0.borrow()
+    }
+
+    /// Whether any stop signal has been received.
+    pub fn requested(&self) -> bool {
+        self.count() > 0
+    }
+
+    /// Resolves once more than `seen` signals have been received (never, if the watcher could
+    /// not listen).
+    pub async fn beyond(&self, seen: u32) {
+        let mut rx = self.0.clone();
+        if rx.wait_for(|n| *n > seen).await.is_err() {
             std::future::pending::<()>().await;
         }
     }
-    use tokio::signal::unix::{signal, SignalKind};
-    let listen = |kind: SignalKind| {
-        (!ignored_at_start(kind.as_raw_value()))
-            .then(|| signal(kind).ok())
-            .flatten()
-    };
-    let (term, hup) = (
-        listen(SignalKind::terminate()),
-        listen(SignalKind::hangup()),
-    );
-    tokio::select! {
-        _ = ctrl_c() => {}
-        _ = first(term) => {}
-        _ = first(hup) => {}
+}
+
+/// The signals listened to, installed once. A signal this process was started ignoring (`nohup`
+/// ignores SIGHUP) stays ignored, and one whose handler cannot be installed is not waited for.
+#[cfg(unix)]
+struct Listeners(Vec<tokio::signal::unix::Signal>);
+
+#[cfg(unix)]
+impl Listeners {
+    fn new() -> Listeners {
+        use tokio::signal::unix::{signal, SignalKind};
+        // Ctrl-C is always listened to (as tokio's `ctrl_c` does), even in a background job
+        // a shell started ignoring it: the user asked for the run to stop.
+        let kinds = [
+            (SignalKind::interrupt(), true),
+            (SignalKind::terminate(), false),
+            (SignalKind::hangup(), false),
+        ];
+        Listeners(
+            kinds
+                .into_iter()
+                .filter(|(k, always)| *always || !ignored_at_start(k.as_raw_value()))
+                .filter_map(|(k, _)| signal(k).ok())
+                .collect(),
+        )
+    }
+
+    /// The next signal of any of them.
+    async fn next(&mut self) {
+        if self.0.is_empty() {
+            return std::future::pending().await;
+        }
+        let waits = self.0.iter_mut().map(|s| Box::pin(s.recv()));
+        futures_util::future::select_all(waits).await;
     }
 }
 
 /// Elsewhere only Ctrl-C is there to wait for.
 #[cfg(not(unix))]
-pub(super) async fn stop_requested() {
-    if tokio::signal::ctrl_c().await.is_err() {
-        std::future::pending::<()>().await;
+struct Listeners;
+
+#[cfg(not(unix))]
+impl Listeners {
+    fn new() -> Listeners {
+        Listeners
+    }
+
+    async fn next(&mut self) {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
     }
 }
 

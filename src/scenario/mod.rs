@@ -44,6 +44,32 @@ pub struct ScenarioFile {
     /// Where users are: named shares of the users with client-side network conditions.
     #[serde(default)]
     pub regions: Vec<Spanned<RegionSpec>>,
+    /// What `inrush find-capacity` searches with: its SLOs and bounds (docs/capacity.md).
+    #[serde(default)]
+    pub capacity: Option<CapacitySection>,
+}
+
+/// `[capacity]`: `thresholds = { "verify.p99" = "< 1s" }`, `from = 40`, `max = 320`,
+/// `precision = "10%"`, `step_duration = "20s"`, `warmup = "10s"`; each optional.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CapacitySection {
+    #[serde(default)]
+    pub thresholds: indexmap::IndexMap<String, Spanned<ThresholdSpec>>,
+    pub from: Option<Spanned<f64>>,
+    pub max: Option<Spanned<f64>>,
+    /// `"10%"` or `0.1`.
+    pub precision: Option<Spanned<NumberOrText>>,
+    pub step_duration: Option<Spanned<String>>,
+    pub warmup: Option<Spanned<String>>,
+}
+
+/// A value written either as a number or as text (`0.1` or `"10%"`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum NumberOrText {
+    Number(f64),
+    Text(String),
 }
 
 /// `{ name = "americas", share = 0.3, latency = "90ms", jitter = "20ms" }`: a share of the users
