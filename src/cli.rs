@@ -266,6 +266,12 @@ pub struct CapacityArgs {
     /// The highest rate tried, users/s (default: [capacity] max, or 16 × --from).
     #[arg(long, value_name = "R", value_parser = rate)]
     pub max: Option<f64>,
+    /// What a step's rate sets: `arrivals` (a constant open rate: warm-up, then the measured
+    /// window) or the name of an open phase, scaled so that it peaks at the rate — the phases
+    /// before it are the warm-up, the phase is the measured window, its shape and timing kept
+    /// (default: [capacity] metric, or arrivals).
+    #[arg(long, value_name = "arrivals|PHASE")]
+    pub metric: Option<String>,
     /// The measured window of each step (default: [capacity] step_duration, or 20s).
     #[arg(long, value_parser = duration, value_name = "D")]
     pub step_duration: Option<Duration>,

@@ -34,6 +34,7 @@ fn find_capacity(args: inrush::cli::CapacityArgs) -> Result<ExitCode, inrush::Er
         target: args.target,
         out: args.out,
         workers: args.workers,
+        metric: args.metric,
         thresholds: args.thresholds,
         accept_overload: args.accept_overload,
         quiet: args.quiet,

@@ -51,6 +51,7 @@ fn options(scenario: std::path::PathBuf, out: std::path::PathBuf) -> CapacityOpt
         target: None,
         out: Some(out),
         workers: Some(1),
+        metric: None,
         thresholds: Vec::new(),
         accept_overload: true,
         quiet: true,
@@ -455,4 +456,84 @@ step_duration = "8s"
         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
         other => panic!("the dry run connected to the target: {other:?}"),
     }
+}
+
+/// `--metric surge`: each step runs the scenario's own phases up to the surge, scaled so the
+/// surge peaks at the step's rate (the calm phase before it is the warm-up, the phase after it
+/// is left out), judged on the surge's own SLO. The built-in target's bucket of N tokens (full
+/// when the surge starts: the calm phase stays below N) lasts N/(R − N) s, so within a 4 s surge
+/// only rates above N·(1 + 1/4) = 50/s fail: doubling 20, 40, 80 (fails, confirmed) brackets
+/// [40, 80] at a precision of 100 %.
+#[test]
+fn a_phase_metric_scales_the_surge_and_brackets_the_capacity_on_its_slo() {
+    let scratch = Scratch::new();
+    let file = scratch.scenario(
+        "cap",
+        Scenario::new("cap", 11)
+            .builtin(format!("verify_capacity = {CAPACITY:.1}"))
+            .with(
+                r#"
+[load]
+arrivals = "uniform"
+phases = [
+  { name = "calm", duration = "2s", rate = 10 },
+  { name = "surge", duration = "4s", rate = 100 },
+  { name = "after", duration = "60s", rate = 10 },
+]
+
+[user]
+messages = 0
+stay_online = { constant = "100ms" }
+
+[thresholds]
+"surge:verify.errors" = "== 0"
+"after:verify.p99" = "< 0.001ms"
+"#,
+            ),
+    );
+    let out = scratch.out("capacity");
+    let found = find_capacity(&CapacityOptions {
+        metric: Some("surge".into()),
+        from: Some(20.0),
+        max: Some(160.0),
+        precision: Some(1.0),
+        warmup: None,
+        measure: None,
+        ..options(file, out.clone())
+    })
+    .expect("the search runs");
+    let r = &found.report;
+    assert_eq!(found.outcome, Outcome::Found, "{}", r.answer);
+    assert_eq!(r.settings.metric, "surge");
+    assert_eq!((r.settings.warmup_s, r.settings.measure_s), (2.0, 4.0));
+    assert_eq!(r.thresholds_applied, vec!["surge:verify.errors == 0"]);
+    assert!(
+        r.thresholds_skipped[0].starts_with("after:verify.p99"),
+        "{r:?}"
+    );
+    assert_eq!(
+        (r.bracket.last_pass, r.bracket.first_fail),
+        (Some(40.0), Some(80.0)),
+        "{}",
+        r.answer
+    );
+    assert!(
+        r.answer.contains("users/s at the peak of phase `surge`"),
+        "{}",
+        r.answer
+    );
+    // A step's run: the calm phase scaled with the surge (10/s × 80/100 for 2 s), no `after`.
+    let step = r
+        .steps
+        .iter()
+        .find(|s| s.rate == 80.0)
+        .expect("a step at 80/s");
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join(&step.dir).join("summary.json")).expect("summary"),
+    )
+    .expect("JSON");
+    let phases = summary["phases"].as_object().expect("phases");
+    assert_eq!(phases.len(), 2, "{phases:?}");
+    assert_eq!(phases["calm"]["arrivals"]["planned"], 16);
+    assert_eq!(phases["surge"]["arrivals"]["planned"], 320);
 }

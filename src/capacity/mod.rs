@@ -17,7 +17,7 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::compiled::inputs::Inputs;
 use crate::error::Error;
 use search::{End, Judged, Limits, Next, Search};
-use step::{Settings, Source, StepRecord};
+use step::{Metric, Settings, Source, StepRecord};
 
 /// What `inrush find-capacity` was asked.
 #[derive(Debug, Clone, Default)]
@@ -40,6 +40,9 @@ pub struct CapacityOptions {
     /// The capacity directory; default `reports/capacity-<scenario>-<UTC stamp>/`.
     pub out: Option<PathBuf>,
     pub workers: Option<usize>,
+    /// `--metric`: `arrivals` (a constant rate per step) or a phase to scale; default
+    /// `[capacity] metric`, or `arrivals`.
+    pub metric: Option<String>,
     /// `--threshold`, as `run` parses them: when any is given, only these gate the steps
     /// (the scenario's own are left out and listed); else `[capacity] thresholds`, else the
     /// scenario's `[thresholds]`.
@@ -87,7 +90,30 @@ struct Prepared {
 
 fn prepare(opts: &CapacityOptions) -> Result<Prepared, Error> {
     let mut base = crate::compiled::load_with(&opts.scenario, &opts.inputs)?;
-    let gates = gates(&mut base, &opts.thresholds)?;
+    let metric = match opts.metric.as_ref().or(base.capacity.metric.as_ref()) {
+        None => Metric::Arrivals,
+        Some(name) => {
+            Metric::parse(name, &base).map_err(|e| Error::Usage(format!("--metric {name}: {e}")))?
+        }
+    };
+    let timed = [
+        ("--warmup", opts.warmup.is_some()),
+        ("--step-duration", opts.measure.is_some()),
+        ("[capacity] warmup", base.capacity.warmup.is_some()),
+        (
+            "[capacity] step_duration",
+            base.capacity.step_duration.is_some(),
+        ),
+    ];
+    if let (Metric::Phase { name, .. }, Some((given, _))) =
+        (&metric, timed.iter().find(|(_, set)| *set))
+    {
+        return Err(Error::Usage(format!(
+            "{given}: a search that scales phase `{name}` runs the scenario's own timing (the \
+             phases before it are the warm-up, `{name}` the measured window); leave it out"
+        )));
+    }
+    let gates = gates(&mut base, &metric, &opts.thresholds)?;
     if gates.applied.is_empty() {
         return Err(Error::Usage(format!(
             "{}: find-capacity needs thresholds (the answer is the largest rate at which they all \
@@ -108,6 +134,7 @@ fn prepare(opts: &CapacityOptions) -> Result<Prepared, Error> {
         target: opts.target.clone(),
         workers: opts.workers,
         accept_overload: opts.accept_overload,
+        metric,
     };
     let limits = limits(opts, &base, &settings)?;
     Ok(Prepared {
@@ -180,6 +207,7 @@ pub fn find_capacity(opts: &CapacityOptions) -> Result<Capacity, Error> {
         search.record(rate, judged);
     };
     let report = report::CapacityReport::new(report::Inputs {
+        base: &base,
         scenario: &base.name,
         started_at,
         limits,
@@ -232,7 +260,11 @@ fn progress_line(judged: Judged, r: &StepRecord) -> String {
 
 /// The thresholds each step is judged on: `--threshold` (replacing the scenario's), else
 /// `[capacity] thresholds` (replacing `[thresholds]`), else `[thresholds]`.
-fn gates(base: &mut crate::compiled::Plan, given: &[String]) -> Result<step::Gates, Error> {
+fn gates(
+    base: &mut crate::compiled::Plan,
+    metric: &Metric,
+    given: &[String],
+) -> Result<step::Gates, Error> {
     let scopes = base.scopes();
     let mut parsed = Vec::new();
     for expr in given {
@@ -260,7 +292,7 @@ fn gates(base: &mut crate::compiled::Plan, given: &[String]) -> Result<step::Gat
     }
     base.thresholds = chosen;
     let replaced = replaced.into_iter().map(|t| t.expr).collect();
-    Ok(step::gates(base, from, replaced))
+    Ok(step::gates(base, metric, from, replaced))
 }
 
 /// The search's bounds from the options, `[capacity]` and the scenario's peak rate, checked.
@@ -269,7 +301,10 @@ fn limits(
     base: &crate::compiled::Plan,
     settings: &Settings,
 ) -> Result<Limits, Error> {
-    let peak = step::peak(base).map(|(r, _)| r);
+    let peak = match &settings.metric {
+        Metric::Arrivals => step::peak(base).map(|(r, _)| r),
+        Metric::Phase { peak, .. } => Some(*peak),
+    };
     let from = opts
         .from
         .or(base.capacity.from)
@@ -290,17 +325,18 @@ fn limits(
             "--precision {precision}: expected a fraction above 0 and at most 1, e.g. 0.1 or 10%"
         )));
     }
-    if settings.measure.is_zero() {
+    let measured = settings.measured(base);
+    if measured.is_zero() {
         return Err(Error::Usage(
             "--step-duration must be longer than 0s".into(),
         ));
     }
-    let expected = from * settings.measure.as_secs_f64();
+    let expected = from * measured.as_secs_f64();
     if expected < step::MIN_ARRIVALS as f64 {
         return Err(Error::Usage(format!(
             "a measured window of {} at --from {from}/s brings ~{expected:.0} users, fewer than \
              the {} a step needs to be judged: lengthen --step-duration or raise --from",
-            humantime::format_duration(settings.measure),
+            humantime::format_duration(measured),
             step::MIN_ARRIVALS
         )));
     }
@@ -356,17 +392,18 @@ mod tests {
     #[test]
     fn the_command_line_replaces_capacity_thresholds_which_replace_the_scenarios() {
         let section = "[capacity]\nthresholds = { \"verify.errors\" = \"== 0\" }\n";
-        let g = gates(&mut plan(section), &["register.p99 < 2s".into()]).expect("parses");
+        let arrivals = &Metric::Arrivals;
+        let g = gates(&mut plan(section), arrivals, &["register.p99 < 2s".into()]).expect("parses");
         assert_eq!(g.from, Source::CommandLine);
         assert_eq!(applied(&g), vec!["measure:register.p99 < 2s"]);
         assert_eq!(g.replaced, vec!["verify.errors == 0", "verify.p99 < 1ms"]);
 
-        let g = gates(&mut plan(section), &[]).expect("parses");
+        let g = gates(&mut plan(section), arrivals, &[]).expect("parses");
         assert_eq!(g.from, Source::Capacity);
         assert_eq!(applied(&g), vec!["measure:verify.errors == 0"]);
         assert_eq!(g.replaced, vec!["verify.p99 < 1ms"]);
 
-        let g = gates(&mut plan(""), &[]).expect("parses");
+        let g = gates(&mut plan(""), arrivals, &[]).expect("parses");
         assert_eq!(g.from, Source::Scenario);
         assert_eq!(applied(&g), vec!["measure:verify.p99 < 1ms"]);
         assert!(g.replaced.is_empty());

@@ -45,7 +45,7 @@ pub fn preview(
     };
     Preview {
         limits,
-        step: settings.warmup + settings.measure + base.drain,
+        step: settings.load(base) + base.drain,
         steps: steps(limits),
         at_max: e.verdict,
         cores_at_max: e.resources.cpu_cores,

@@ -9,13 +9,15 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 
 use super::search::{End, Limits};
-use super::step::{rate_label, Failing, Gates, Settings, Source, StepRecord};
+use super::step::{rate_label, Failing, Gates, Metric, Settings, Source, StepRecord};
 use crate::error::Error;
 
 pub const SCHEMA: &str = "inrush.capacity/1";
 
 /// What the report is made from.
 pub struct Inputs<'a> {
+    /// The scenario as compiled (its phases time a `--metric <phase>` search).
+    pub base: &'a crate::compiled::Plan,
     pub scenario: &'a str,
     pub started_at: SystemTime,
     pub limits: Limits,
@@ -80,6 +82,8 @@ pub struct Throughput {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct SettingsRecord {
+    /// `arrivals` (a constant rate per step) or the phase that was scaled.
+    pub metric: String,
     pub from: f64,
     pub max: f64,
     pub precision: f64,
@@ -108,7 +112,11 @@ impl CapacityReport {
         });
         let fails_first = fail_step.map(|s| s.failing.clone()).unwrap_or_default();
         let (saturating, saturating_text) = saturation(i.end, fail_step, &i.steps);
-        let (outcome, answer) = answer(i.end, at_holds.as_ref(), first_fail, &fails_first);
+        let unit = match &i.settings.metric {
+            Metric::Arrivals => "users/s".to_string(),
+            Metric::Phase { name, .. } => format!("users/s at the peak of phase `{name}`"),
+        };
+        let (outcome, answer) = answer(i.end, at_holds.as_ref(), &unit, first_fail, &fails_first);
         CapacityReport {
             schema: SCHEMA,
             scenario: i.scenario.to_string(),
@@ -128,8 +136,12 @@ impl CapacityReport {
                 from: i.limits.from,
                 max: i.limits.max,
                 precision: i.limits.precision,
-                warmup_s: i.settings.warmup.as_secs_f64(),
-                measure_s: i.settings.measure.as_secs_f64(),
+                metric: match &i.settings.metric {
+                    Metric::Arrivals => "arrivals".to_string(),
+                    Metric::Phase { name, .. } => name.clone(),
+                },
+                warmup_s: (i.settings.load(i.base) - i.settings.measured(i.base)).as_secs_f64(),
+                measure_s: i.settings.measured(i.base).as_secs_f64(),
                 accept_overload: i.settings.accept_overload,
                 target: i.settings.target.clone(),
             },
@@ -148,12 +160,13 @@ impl CapacityReport {
 fn answer(
     end: Option<&End>,
     holds: Option<&Throughput>,
+    unit: &str,
     first_fail: Option<f64>,
     fails: &[Failing],
 ) -> (&'static str, String) {
     let holds_text = holds.map(|h| {
         format!(
-            "holds {} users/s ({:.1} operations/s, {:.1} messages/s) with every threshold passing",
+            "holds {} {unit} ({:.1} operations/s, {:.1} messages/s) with every threshold passing",
             rate_label(h.users_per_s),
             h.operations_per_s,
             h.messages_per_s
@@ -229,6 +242,11 @@ fn saturation(
             "evidence"
         };
         let text = match kind {
+            "generator" if why.contains(super::step::IDLE_WORKERS) => format!(
+                "this machine is the limit at {}/s, not the target: {why}. Rerun on a quieter \
+                 machine (or give the generator dedicated cores); no target capacity is reported",
+                rate_label(*rate)
+            ),
             "generator" => format!(
                 "the generator is the limit at {}/s, not the target: {why}. Run more generator \
                  processes or a release build; no target capacity is reported",
@@ -458,4 +476,58 @@ pub fn write(dir: &Path, r: &CapacityReport) -> Result<(), Error> {
         std::fs::write(&path, text).map_err(|e| Error::io("cannot write", &path, e))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inconclusive(rate: f64, because: &str) -> StepRecord {
+        StepRecord {
+            index: 1,
+            rate,
+            verdict: "inconclusive",
+            repeat: false,
+            failing: Vec::new(),
+            inconclusive_because: Some(because.to_string()),
+            operations_per_s: 0.0,
+            messages_per_s: 0.0,
+            started: 100,
+            refusals: 0,
+            errors: 0,
+            overload_accepted: Vec::new(),
+            thresholds: Vec::new(),
+            duration_s: 1.0,
+            dir: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_generator_that_fell_behind_while_idle_blames_the_machine_not_its_own_capacity() {
+        let end = End::Inconclusive {
+            rate: 160.0,
+            pass: Some(80.0),
+            fail: None,
+        };
+        let idle = format!(
+            "the generator could not keep up: loop lag p99 11.0 ms > 5 ms, while its workers \
+             were at most 12 % busy: {}",
+            super::super::step::IDLE_WORKERS
+        );
+        let (kind, text) = saturation(Some(&end), None, &[inconclusive(160.0, &idle)]);
+        assert_eq!(kind.as_deref(), Some("generator"));
+        let text = text.unwrap_or_default();
+        assert!(
+            text.starts_with("this machine is the limit at 160/s"),
+            "{text}"
+        );
+        let busy = "the generator could not keep up: schedule lag p99 40.0 ms > 5 ms";
+        let (_, text) = saturation(Some(&end), None, &[inconclusive(160.0, busy)]);
+        let text = text.unwrap_or_default();
+        assert!(
+            text.starts_with("the generator is the limit at 160/s"),
+            "{text}"
+        );
+        assert!(text.contains("no target capacity is reported"), "{text}");
+    }
 }

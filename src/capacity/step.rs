@@ -19,6 +19,9 @@ pub const WARMUP: &str = "warmup";
 /// The phase the thresholds are judged on.
 pub const MEASURE: &str = "measure";
 
+/// Why an idle generator fell behind.
+pub const IDLE_WORKERS: &str = "other processes on this machine held the CPU";
+
 /// A measured window with fewer started users than this says too little to judge.
 pub const MIN_ARRIVALS: u64 = 20;
 
@@ -32,6 +35,85 @@ pub struct Settings {
     pub workers: Option<usize>,
     /// A generator that fell behind is a warning on the step, not an inconclusive step.
     pub accept_overload: bool,
+    /// What a step's rate sets.
+    pub metric: Metric,
+}
+
+impl Settings {
+    /// The measured window of every step.
+    pub fn measured(&self, base: &Plan) -> Duration {
+        match &self.metric {
+            Metric::Arrivals => self.measure,
+            Metric::Phase { name, .. } => base
+                .phases
+                .iter()
+                .find(|p| &p.name == name)
+                .map_or(self.measure, |p| p.duration),
+        }
+    }
+
+    /// The load of every step: warm-up and measured window (without the drain).
+    pub fn load(&self, base: &Plan) -> Duration {
+        match &self.metric {
+            Metric::Arrivals => self.warmup + self.measure,
+            Metric::Phase { name, .. } => base
+                .phases
+                .iter()
+                .find(|p| &p.name == name)
+                .map_or(self.warmup + self.measure, |p| p.end()),
+        }
+    }
+}
+
+/// What the search varies (`--metric`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum Metric {
+    /// A constant open arrival rate: a warm-up, then the measured window (the default).
+    #[default]
+    Arrivals,
+    /// One open phase of the scenario, scaled: the scenario's phases up to and including it,
+    /// every rate multiplied by `rate / peak` (the shape kept), the phases before it the
+    /// warm-up and the phase itself the measured window. `peak` is the phase's own highest
+    /// arrival rate, so a step's rate is the phase's peak at that step.
+    Phase { name: String, peak: f64 },
+}
+
+impl Metric {
+    /// `arrivals`, or the name of an open phase of `plan`.
+    pub fn parse(name: &str, plan: &Plan) -> Result<Metric, String> {
+        if name == "arrivals" {
+            return Ok(Metric::Arrivals);
+        }
+        let Some(phase) = plan.phases.iter().find(|p| p.name == name) else {
+            let names: Vec<&str> = plan.phases.iter().map(|p| p.name.as_str()).collect();
+            return Err(format!(
+                "`{name}` is neither `arrivals` nor a phase of the scenario ({})",
+                names.join(", ")
+            ));
+        };
+        let peak = phase
+            .pieces()
+            .iter()
+            .map(|piece| piece.ramp.from.max(piece.ramp.to))
+            .fold(0.0, f64::max);
+        if peak <= 0.0 {
+            return Err(format!(
+                "phase `{name}` has no open arrival rate to scale (a closed phase, or a rate of 0)"
+            ));
+        }
+        Ok(Metric::Phase {
+            name: name.to_string(),
+            peak,
+        })
+    }
+
+    /// The measured phase's name in a step's run.
+    pub fn measured_phase(&self) -> &str {
+        match self {
+            Metric::Arrivals => MEASURE,
+            Metric::Phase { name, .. } => name,
+        }
+    }
 }
 
 /// The scenario's thresholds as the steps apply them, computed once.
@@ -92,8 +174,14 @@ pub fn peak(plan: &Plan) -> Option<(f64, String)> {
 /// phase's threshold is the SLO of that phase: the one of the scenario's peak phase (the surge
 /// the question is about) applies to the measured phase, the others are left out and listed.
 /// `replaced`: the scenario's thresholds the search's own took the place of.
-pub fn gates(plan: &Plan, from: Source, replaced: Vec<String>) -> Gates {
-    let peak_phase = peak(plan).map(|(_, name)| name);
+/// With `--metric <phase>`, that phase's thresholds apply instead of the peak phase's, scoped to
+/// it as they are.
+pub fn gates(plan: &Plan, metric: &Metric, from: Source, replaced: Vec<String>) -> Gates {
+    let peak_phase = match metric {
+        Metric::Arrivals => peak(plan).map(|(_, name)| name),
+        Metric::Phase { name, .. } => Some(name.clone()),
+    };
+    let measured = metric.measured_phase();
     let phase_names: Vec<&str> = plan.phases.iter().map(|p| p.name.as_str()).collect();
     let mut applied: Vec<Threshold> = Vec::new();
     let mut skipped = Vec::new();
@@ -102,7 +190,7 @@ pub fn gates(plan: &Plan, from: Source, replaced: Vec<String>) -> Gates {
         let is_phase = scope.is_some_and(|s| phase_names.contains(&s));
         if is_phase && scope != peak_phase.as_deref() {
             skipped.push(format!(
-                "{} (a threshold of phase `{}`; only the peak phase `{}`'s and the whole run's apply)",
+                "{} (a threshold of phase `{}`; only the measured phase `{}`'s and the whole run's apply)",
                 t.expr,
                 scope.unwrap_or_default(),
                 peak_phase.as_deref().unwrap_or("-")
@@ -122,8 +210,8 @@ pub fn gates(plan: &Plan, from: Source, replaced: Vec<String>) -> Gates {
                 Some(s) => t.expr.strip_prefix(&format!("{s}:")).unwrap_or(&t.expr),
                 None => &t.expr,
             };
-            t.expr = format!("{MEASURE}:{bare}");
-            t.phase = Some(MEASURE.to_string());
+            t.expr = format!("{measured}:{bare}");
+            t.phase = Some(measured.to_string());
         }
         if !applied.iter().any(|a| a.expr == t.expr) {
             applied.push(t);
@@ -140,6 +228,9 @@ pub fn gates(plan: &Plan, from: Source, replaced: Vec<String>) -> Gates {
 /// The scenario reshaped for a step at `rate` users per second: its flows, users, target and
 /// run settings, with a constant-rate warm-up and measured phase instead of its load profile.
 pub fn plan_for(base: &Plan, gates: &Gates, rate: f64, s: &Settings) -> Plan {
+    if let Metric::Phase { name, peak } = &s.metric {
+        return phase_scaled(base, gates, rate, name, *peak);
+    }
     let constant = Load::Ramp(Ramp {
         from: rate,
         to: rate,
@@ -168,6 +259,24 @@ pub fn plan_for(base: &Plan, gates: &Gates, rate: f64, s: &Settings) -> Plan {
         rate_label(rate),
         humantime::format_duration(s.warmup),
         humantime::format_duration(s.measure)
+    )];
+    plan
+}
+
+/// `--metric <phase>`: the scenario up to and including `name`, every rate scaled so that the
+/// phase peaks at `rate`.
+fn phase_scaled(base: &Plan, gates: &Gates, rate: f64, name: &str, peak: f64) -> Plan {
+    let factor = rate / peak;
+    let mut plan = base.scaled(factor);
+    if let Some(last) = plan.phases.iter().position(|p| p.name == name) {
+        plan.phases.truncate(last + 1);
+    }
+    plan.thresholds = gates.applied.clone();
+    plan.name = format!("{}-{name}-at-{}", base.name, rate_label(rate));
+    plan.overrides = vec![format!(
+        "find-capacity step: phase `{name}` peaking at {} users/s (every rate × {factor:.3}); \
+         the phases before it are the warm-up, discarded; the phases after it are left out",
+        rate_label(rate)
     )];
     plan
 }
@@ -252,7 +361,12 @@ pub fn run(
     if outcome.summary.verdict == Verdict::Interrupted {
         return Ok(None);
     }
-    let (judged, record) = judge(&outcome.summary, rate, s.measure);
+    let (judged, record) = judge(
+        &outcome.summary,
+        rate,
+        s.metric.measured_phase(),
+        s.measured(base),
+    );
     Ok(Some((
         judged,
         StepRecord {
@@ -264,9 +378,14 @@ pub fn run(
 
 /// A finished step's judgement: the run's own verdict (the gate's rules: the generator's
 /// overload makes it inconclusive), and inconclusive when the measured window is too thin.
-pub fn judge(summary: &Summary, rate: f64, measure: Duration) -> (Judged, StepRecord) {
+pub fn judge(
+    summary: &Summary,
+    rate: f64,
+    measured: &str,
+    measure: Duration,
+) -> (Judged, StepRecord) {
     let seconds = measure.as_secs_f64().max(1e-9);
-    let phase = summary.phases.get(MEASURE);
+    let phase = summary.phases.get(measured);
     let started = phase.map_or(0, |p| p.arrivals.started);
     let (operations, errors, refusals, sent) = phase.map_or((0, 0, 0, 0), |p| {
         let ops: u64 = p.metrics.values().map(|m| m.count).sum();
@@ -309,8 +428,16 @@ pub fn judge(summary: &Summary, rate: f64, measure: Duration) -> (Judged, StepRe
         Verdict::Inconclusive => (
             Judged::Inconclusive,
             Some(format!(
-                "the generator could not keep up: {}",
-                compromised.join("; ")
+                "the generator could not keep up: {}{}",
+                compromised.join("; "),
+                // Late timers on idle workers point at the machine, not at the generator's load.
+                match summary.generator.worker_cpu_max {
+                    Some(c) if c.max < 0.5 => format!(
+                        ", while its workers were at most {:.0} % busy: {IDLE_WORKERS}",
+                        c.max * 100.0
+                    ),
+                    _ => String::new(),
+                }
             )),
         ),
         _ if started < MIN_ARRIVALS => (
@@ -379,7 +506,7 @@ phases = [ { name = "calm", duration = "10s", rate = 5 }, { name = "surge", dura
         let base =
             crate::compiled::compile(Path::new("t.toml"), SCENARIO, None).expect("valid scenario");
         assert_eq!(peak(&base), Some((50.0, "surge".to_string())));
-        let g = gates(&base, Source::Scenario, Vec::new());
+        let g = gates(&base, &Metric::Arrivals, Source::Scenario, Vec::new());
         let exprs: Vec<&str> = g.applied.iter().map(|t| t.expr.as_str()).collect();
         assert_eq!(
             exprs,
@@ -405,6 +532,7 @@ phases = [ { name = "calm", duration = "10s", rate = 5 }, { name = "surge", dura
             target: None,
             workers: None,
             accept_overload: false,
+            metric: Metric::Arrivals,
         };
         let plan = plan_for(&base, &g, 42.5, &s);
         assert_eq!(plan.name, "t-at-42.5");
@@ -414,5 +542,60 @@ phases = [ { name = "calm", duration = "10s", rate = 5 }, { name = "surge", dura
         assert!((plan.phases[1].mass() - 127.5).abs() < 1e-9);
         assert_eq!(rate_label(40.0), "40");
         assert_eq!(rate_label(43.754), "43.75");
+    }
+
+    #[test]
+    fn a_phase_metric_scales_the_scenario_up_to_that_phase_and_judges_it_on_its_own_slos() {
+        let text = SCENARIO.replace(
+            "ramp_to = 50 } ]",
+            "ramp_to = 50 }, { name = \"after\", duration = \"30s\", rate = 5 } ]",
+        );
+        let base = crate::compiled::compile(Path::new("t.toml"), &text, None).expect("valid");
+        let metric = Metric::parse("surge", &base).expect("an open phase");
+        assert_eq!(
+            metric,
+            Metric::Phase {
+                name: "surge".into(),
+                peak: 50.0
+            }
+        );
+        let g = gates(&base, &metric, Source::Scenario, Vec::new());
+        let exprs: Vec<&str> = g.applied.iter().map(|t| t.expr.as_str()).collect();
+        assert_eq!(
+            exprs,
+            vec![
+                "surge:verify.p99 < 250ms",
+                "surge:register.p99 < 300ms",
+                "surge:errors.rate < 1%",
+                "messages.lost == 0"
+            ]
+        );
+        let s = Settings {
+            warmup: Duration::from_secs(99),
+            measure: Duration::from_secs(99),
+            target: None,
+            workers: None,
+            accept_overload: false,
+            metric,
+        };
+        // The surge peaks at 100/s: every rate doubled, the phase after it left out.
+        let plan = plan_for(&base, &g, 100.0, &s);
+        let names: Vec<&str> = plan.phases.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, vec!["calm", "surge"]);
+        assert!(
+            (plan.phases[0].mass() - 100.0).abs() < 1e-9,
+            "calm: 10 s at 10/s"
+        );
+        assert!(
+            (plan.phases[1].mass() - 550.0).abs() < 1e-9,
+            "surge: 10 s from 10 to 100/s"
+        );
+        assert_eq!(s.measured(&base), Duration::from_secs(10));
+        assert_eq!(s.load(&base), Duration::from_secs(20));
+        assert_eq!(plan.name, "t-surge-at-100");
+        for bad in ["nope", "MEASURE"] {
+            assert!(Metric::parse(bad, &base).is_err(), "{bad}");
+        }
+        assert_eq!(Metric::parse("arrivals", &base), Ok(Metric::Arrivals));
     }
 }

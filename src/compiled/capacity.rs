@@ -22,6 +22,8 @@ pub struct CapacitySettings {
     pub precision: Option<f64>,
     pub step_duration: Option<Duration>,
     pub warmup: Option<Duration>,
+    /// `arrivals` or the name of a phase to scale (checked to be one).
+    pub metric: Option<String>,
 }
 
 impl CapacitySettings {
@@ -33,11 +35,13 @@ impl CapacitySettings {
             || self.precision.is_some()
             || self.step_duration.is_some()
             || self.warmup.is_some()
+            || self.metric.is_some()
     }
 }
 
 pub(super) fn compile(
     section: &CapacitySection,
+    phases: &[String],
     scopes: &[String],
     catalog: &Catalog,
     problems: &mut Problems,
@@ -77,10 +81,26 @@ pub(super) fn compile(
         };
         parsed.map_err(|e| problems.add(p.span(), e)).ok()
     });
+    let metric = section.metric.as_ref().and_then(|m| {
+        let name = m.get_ref();
+        if name == "arrivals" || phases.contains(name) {
+            Some(name.clone())
+        } else {
+            problems.add(
+                m.span(),
+                format!(
+                    "[capacity] metric = \"{name}\": expected \"arrivals\" or a phase ({})",
+                    phases.join(", ")
+                ),
+            );
+            None
+        }
+    });
     let mut duration = |field: &Option<Spanned<String>>, what: &str| {
         field.as_ref().map(|d| positive_duration(d, what, problems))
     };
     CapacitySettings {
+        metric,
         thresholds,
         from,
         max,

@@ -293,7 +293,7 @@ pub fn compile_with(path: &Path, text: &str, inputs: &Inputs) -> Result<Plan, Sc
     let capacity = file
         .capacity
         .as_ref()
-        .map(|c| capacity::compile(c, &scopes, &catalog, &mut problems))
+        .map(|c| capacity::compile(c, &phase_names, &scopes, &catalog, &mut problems))
         .unwrap_or_default();
     problems.into_result()?;
     Ok(Plan {

@@ -50,7 +50,8 @@ pub struct ScenarioFile {
 }
 
 /// `[capacity]`: `thresholds = { "verify.p99" = "< 1s" }`, `from = 40`, `max = 320`,
-/// `precision = "10%"`, `step_duration = "20s"`, `warmup = "10s"`; each optional.
+/// `precision = "10%"`, `step_duration = "20s"`, `warmup = "10s"`, `metric = "surge"`; each
+/// optional.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CapacitySection {
@@ -62,6 +63,8 @@ pub struct CapacitySection {
     pub precision: Option<Spanned<NumberOrText>>,
     pub step_duration: Option<Spanned<String>>,
     pub warmup: Option<Spanned<String>>,
+    /// `"arrivals"` (default) or the name of a phase to scale.
+    pub metric: Option<Spanned<String>>,
 }
 
 /// A value written either as a number or as text (`0.1` or `"10%"`).
