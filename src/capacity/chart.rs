@@ -1,5 +1,6 @@
 //! The capacity chart: each gated statistic against the offered rate, one panel each, the
-//! steps as points by verdict, the threshold's limit as a line and the knee shaded.
+//! steps as points by that threshold's result (grey: the step was inconclusive), the
+//! threshold's limit as a line and the knee shaded.
 
 use std::path::Path;
 
@@ -52,12 +53,11 @@ pub fn panels(r: &CapacityReport, gates: &Gates) -> Vec<RatePanel> {
                 .filter_map(|s| {
                     let seen = s.thresholds.iter().find(|x| x.expr == t.expr)?;
                     unit = seen.unit;
-                    let kind = match s.verdict {
-                        "pass" => StepKind::Pass,
-                        "fail" => StepKind::Fail,
-                        _ => StepKind::Inconclusive,
-                    };
-                    Some((s.rate, shown(seen.unit, seen.observed?), kind))
+                    Some((
+                        s.rate,
+                        shown(seen.unit, seen.observed?),
+                        dot(s.verdict, seen.passed),
+                    ))
                 })
                 .collect();
             RatePanel {
@@ -68,6 +68,17 @@ pub fn panels(r: &CapacityReport, gates: &Gates) -> Vec<RatePanel> {
             }
         })
         .collect()
+}
+
+/// A step's dot in one threshold's panel: that threshold's own result — a step that failed on
+/// another threshold is a pass here, so each panel shows where its own SLO breaks — or grey when
+/// the step as a whole said nothing (inconclusive).
+fn dot(step_verdict: &str, threshold_passed: bool) -> StepKind {
+    match (step_verdict, threshold_passed) {
+        ("pass" | "fail", true) => StepKind::Pass,
+        ("pass" | "fail", false) => StepKind::Fail,
+        _ => StepKind::Inconclusive,
+    }
 }
 
 /// Draws the chart into `dir`.
@@ -89,7 +100,20 @@ pub fn write(dir: &Path, r: &CapacityReport, gates: &Gates) -> Result<(), Error>
 
 #[cfg(test)]
 mod tests {
-    use super::statistic;
+    use super::{dot, statistic, StepKind};
+
+    #[test]
+    fn each_panel_colours_a_step_by_its_own_thresholds_result() {
+        assert_eq!(
+            dot("fail", true),
+            StepKind::Pass,
+            "failed on another threshold"
+        );
+        assert_eq!(dot("fail", false), StepKind::Fail);
+        assert_eq!(dot("pass", true), StepKind::Pass);
+        assert_eq!(dot("inconclusive", false), StepKind::Inconclusive);
+        assert_eq!(dot("inconclusive", true), StepKind::Inconclusive);
+    }
 
     #[test]
     fn the_statistic_is_the_expression_before_its_comparison() {
