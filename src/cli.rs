@@ -178,6 +178,12 @@ pub struct RunArgs {
     /// ends the wait
     #[arg(long, visible_alias = "dashboard-hold", value_name = "D", value_parser = duration, requires = "served", env = "INRUSH_HOLD")]
     pub hold: Option<Duration>,
+    /// Start the schedule at this wall-clock time, RFC 3339 in UTC (e.g. 2026-12-01T06:00:00Z):
+    /// the run gets ready, then waits for it, so shards started apart begin together. A time
+    /// already past starts the run at once; over 100 ms late it warns, and summary.json's
+    /// start.offset_ms says how late
+    #[arg(long, value_name = "TIME", value_parser = crate::run::start::parse, env = "INRUSH_START_AT")]
+    pub start_at: Option<std::time::SystemTime>,
 }
 
 /// What the command line changes in a scenario as it is read: `-e` values for its `env.*`
@@ -210,6 +216,16 @@ pub struct ScenarioInputs {
         env = "INRUSH_RATE_SCALE"
     )]
     pub rate_scale: Option<f64>,
+    /// Run shard I of N (numbered from 0, e.g. 0/4 … 3/4): open arrival k of the one-process
+    /// schedule goes to shard k mod N, closed users and max_users/max_inflight are split, user
+    /// indexes stay global. `inrush merge` joins the shards' run directories (docs/distributed.md)
+    #[arg(
+        long,
+        value_name = "I/N",
+        value_parser = crate::compiled::shard::Shard::parse,
+        env = "INRUSH_SHARD"
+    )]
+    pub shard: Option<crate::compiled::shard::Shard>,
 }
 
 impl ScenarioInputs {
@@ -229,6 +245,7 @@ impl ScenarioInputs {
                 (None, None) => None,
             },
             rate_scale: self.rate_scale,
+            shard: self.shard.unwrap_or_default(),
         })
     }
 }

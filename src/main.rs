@@ -68,6 +68,7 @@ fn main() -> ExitCode {
                     dashboard: args.dashboard,
                     hold: args.hold,
                 },
+                start_at: args.start_at,
             })
             .map(|outcome| exit_code(outcome.summary.verdict))
         }),

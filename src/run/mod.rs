@@ -5,6 +5,7 @@ mod directory;
 mod live;
 mod open_files;
 mod signals;
+pub mod start;
 mod summary;
 mod thresholds;
 mod worker;
@@ -58,6 +59,9 @@ pub struct RunOptions {
     pub trace: Option<u64>,
     /// Live outputs besides the progress display.
     pub live: LiveOptions,
+    /// `--start-at`: the schedule's time zero at this wall-clock time (waited for; a time
+    /// already past starts the run at once, late, and says so). See `run::start`.
+    pub start_at: Option<SystemTime>,
 }
 
 /// `--stream`, `--metrics`, `--dashboard`, `--hold`: the run seen while it goes on (docs/live.md).
@@ -96,6 +100,9 @@ pub fn run(opts: &RunOptions) -> Result<Outcome, Error> {
 pub fn run_plan(mut plan: Plan, opts: &RunOptions) -> Result<Outcome, Error> {
     if let (Some(out), false) = (&opts.out, opts.force) {
         directory::fresh(out)?;
+    }
+    if let Some(at) = opts.start_at {
+        start::check(at)?;
     }
     if let Some(url) = &opts.target {
         let url = BaseUrl::parse(url).map_err(|e| Error::Usage(format!("--target: {e}")))?;
@@ -281,9 +288,14 @@ async fn run_swarm(
     let (tx, rx) = mpsc::unbounded_channel();
     let ready = worker::start(workers, tx)
         .map_err(|e| Error::Run(format!("cannot start worker threads: {e}")))?;
-    // The schedule starts once every worker runs: the clock of the run, its wall-clock time too.
-    let started_at = SystemTime::now();
-    let t0 = Instant::now() + LEAD;
+    // The schedule starts once every worker runs (at --start-at, when given): the clock of the
+    // run, its wall-clock time too (`started_at` is LEAD before time zero, as without a wait).
+    let zero = start::zero(opts.start_at, LEAD).await;
+    if let (Some(w), false) = (&zero.warning, opts.quiet) {
+        eprintln!("warning: {w}");
+    }
+    let t0 = zero.t0;
+    let started_at = zero.wall - LEAD;
     let shared = Arc::new(Shared {
         plan: plan.clone(),
         endpoint: target.endpoint.clone(),
@@ -346,6 +358,8 @@ async fn run_swarm(
         workers,
     );
     summary.warnings.extend(limit_warnings);
+    summary.warnings.extend(zero.warning);
+    summary.start = Some(zero.start);
     let unnamed = crate::compiled::flow::compile::UNNAMED_ERRORS;
     if let Some(&n) = summary.counts.get(unnamed).filter(|&&n| n > 0) {
         summary.warnings.push(format!(

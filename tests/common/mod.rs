@@ -66,6 +66,7 @@ fn run_checked(
         force: false,
         trace: None,
         live: Default::default(),
+        start_at: None,
     })
     .expect("run completes");
     assert_arrivals_accounted(&outcome.summary, &out);
