@@ -107,6 +107,31 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },
+    /// Merge the run directories of N shards of one scenario (`run --shard i/N`) into one run:
+    /// histograms merged losslessly, counts summed, thresholds gated on the merged data; the
+    /// exit code is the merged verdict's, as for `run`. Refuses (exit 2) shards of different
+    /// scenarios, seeds or shard counts, a duplicated or a missing shard.
+    Merge(MergeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The shards' run directories, in any order.
+    #[arg(required = true, value_name = "DIR")]
+    pub dirs: Vec<PathBuf>,
+    /// Write the merged run here instead of reports/<scenario>-merged-<UTC stamp>/. It must not
+    /// exist or be empty, unless --force.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Write into an --out directory that already holds files.
+    #[arg(long, requires = "out")]
+    pub force: bool,
+    /// Warn when the shards' starts lie further apart than this, e.g. 100ms.
+    #[arg(long, value_name = "D", value_parser = duration, default_value = "100ms")]
+    pub max_skew: Duration,
+    /// No summary table; warnings stay in the summary.
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Args)]

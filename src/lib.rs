@@ -14,6 +14,7 @@ pub mod duration;
 pub mod error;
 pub mod estimate;
 pub mod gate;
+pub mod merge;
 pub mod metrics;
 pub mod os_limits;
 pub mod report;
@@ -182,6 +183,18 @@ pub fn compare(
     print!("{}", compare::render_text(&comparison));
     println!("report: {}", out.display());
     Ok(comparison)
+}
+
+/// `inrush merge`: one run directory from the run directories of N shards of one scenario
+/// (`run --shard i/N`), gated on the merged data; prints its table. The caller maps its
+/// verdict to the exit code, as for `run`.
+pub fn merge(opts: &merge::MergeOptions) -> Result<report::summary::Summary, Error> {
+    let merged = merge::merge(opts)?;
+    if !opts.quiet {
+        print!("{}", report::terminal::render(&merged.summary));
+    }
+    println!("report: {}", merged.dir.display());
+    Ok(merged.summary)
 }
 
 /// `inrush serve`'s TLS: a certificate chain and key (PEM files), and optionally the CAs whose

@@ -126,6 +126,14 @@ fn main() -> ExitCode {
                 .map_err(|e| inrush::Error::Usage(format!("cannot write the manual page: {e}")))
         }
         Command::FindCapacity(args) => find_capacity(args),
+        Command::Merge(args) => inrush::merge(&inrush::merge::MergeOptions {
+            dirs: args.dirs,
+            out: args.out,
+            force: args.force,
+            max_skew: args.max_skew,
+            quiet: args.quiet,
+        })
+        .map(|summary| exit_code(summary.verdict)),
         Command::Serve(args) => {
             inrush::serve(args.listen, args.knobs(), args.tls()).map(|()| ExitCode::SUCCESS)
         }

@@ -10,7 +10,7 @@ mod summary;
 mod thresholds;
 mod worker;
 
-pub use directory::default_dir;
+pub use directory::{default_dir, fresh};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
