@@ -428,6 +428,15 @@ fn judge(
 /// figures are those of a healthy target; say how far a struggling one could push them.
 fn notes(plan: &Plan, counts: &model::Counts, inflight: &Inflight) -> Vec<String> {
     let mut notes = Vec::new();
+    if !plan.shard.is_whole() {
+        notes.push(format!(
+            "shard {}: these figures are this shard's (arrivals k with k mod {} = {}, its share \
+             of closed users and caps); every shard of the run needs as much",
+            plan.shard.label(),
+            plan.shard.count,
+            plan.shard.index
+        ));
+    }
     if let Some(cap) = plan.max_users {
         if counts.dropped_max_users > 0 {
             notes.push(format!(

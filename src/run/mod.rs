@@ -279,7 +279,9 @@ async fn run_swarm(
     let trace = match opts.trace.filter(|&n| n > 0) {
         Some(n) => {
             let path = dir.join(crate::report::files::TRACE);
-            let t = Tracer::create(&path, n, first_closed_index, &plan.flows.secrets)
+            // A shard's users are every N-th index: its first n lie within the first n·N.
+            let users = n.saturating_mul(plan.shard.count);
+            let t = Tracer::create(&path, users, first_closed_index, &plan.flows.secrets)
                 .map_err(|e| Error::io("cannot create the trace", &path, e))?;
             Some(t)
         }
