@@ -11,6 +11,9 @@ use crate::report::summary::Start;
 /// starts at once and records how late); below it, a start "now" is just that.
 pub const LATE_WARN: Duration = Duration::from_millis(100);
 
+/// How long before time zero the run stops waiting and hands the workers their schedule.
+const WAKE_AHEAD: Duration = Duration::from_millis(50);
+
 /// The farthest ahead `--start-at` may be: further is taken for a mistake (a wrong date).
 pub const MAX_AHEAD: Duration = Duration::from_secs(24 * 3600);
 
@@ -57,8 +60,10 @@ pub async fn zero(start_at: Option<SystemTime>, lead: Duration) -> Zero {
     match at.duration_since(wall_now + lead) {
         Ok(ahead) => {
             let t0 = now + lead + ahead;
-            // Woken a little before time zero; the workers' precise timers do the rest.
-            tokio::time::sleep_until(tokio::time::Instant::from_std(t0 - lead)).await;
+            // Woken well before time zero (tokio's timer is coarse, and a loaded machine wakes
+            // a process late); the workers' precise timers wait out the rest.
+            let wake = t0.checked_sub(WAKE_AHEAD).unwrap_or(now).max(now);
+            tokio::time::sleep_until(tokio::time::Instant::from_std(wake)).await;
             let mut z = at_offset(wall_now, now, lead + ahead, Some(at));
             // Woken after time zero (a stalled machine): the schedule starts late, and says so.
             let late = Instant::now().saturating_duration_since(t0);
