@@ -41,3 +41,37 @@ pub struct ShardRun {
     /// Its generator: workers, CPU, memory, host.
     pub generator: Generator,
 }
+
+impl super::summary::Summary {
+    /// Which part of a sharded run this is, for the reports: `shard 1/4 of the scenario`, or
+    /// for a merged run its shards and how far apart they started. `None` for a whole run.
+    pub fn shard_text(&self) -> Option<String> {
+        if !self.shards.is_empty() {
+            let spread = self.shards.iter().map(|s| s.offset_ms).fold(0.0, f64::max);
+            let late = self
+                .shards
+                .iter()
+                .filter_map(|s| s.late_ms)
+                .fold(0.0, f64::max);
+            return Some(format!(
+                "merged from {} shards (inrush merge); starts within {spread:.1} ms of each \
+                 other{}",
+                self.shards.len(),
+                if late > 0.0 {
+                    format!(", at most {late:.1} ms after --start-at")
+                } else {
+                    String::new()
+                }
+            ));
+        }
+        (!self.shard.is_whole()).then(|| {
+            format!(
+                "shard {} of the scenario (arrivals k with k mod {} = {}); `inrush merge` joins \
+                 the shards",
+                self.shard.label(),
+                self.shard.count,
+                self.shard.index
+            )
+        })
+    }
+}
