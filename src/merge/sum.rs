@@ -164,3 +164,74 @@ fn add_region(a: &mut Region, b: &Region) {
 fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A shard's summary: `n` registers (`errors` of them timeouts), `passed` checks passed.
+    fn shard(n: u64, errors: u64, passed: u64, lost: Option<u64>) -> Summary {
+        let metric = serde_json::json!({"count": n, "errors": errors,
+            "errors_by_class": {"timeout": errors}, "rate_per_s": n as f64 / 10.0,
+            "latency_ms": null, "service_time_ms": null, "retries": 1,
+            "retries_by_reason": {"429": 1}});
+        let arrivals = serde_json::json!({"planned": n, "started": n, "dropped": 0,
+            "dropped_by": {"max_users": 0, "max_inflight": 0, "behind_schedule": 0},
+            "completed": n, "cut_off_in": {"step 2": 1}, "schedule_lag_ms": null});
+        let messages = serde_json::json!({"sent": 2 * n, "acked": 2 * n, "delivered": 2 * n,
+            "lost": lost, "duplicated": 0, "delivery_latency_ms": null});
+        let contacts = serde_json::json!({"expected": 3, "missing": 0});
+        serde_json::from_value(serde_json::json!({
+            "schema": "inrush.summary/1", "scenario": "s", "description": "", "seed": 1,
+            "target": "builtin", "inrush_version": "0", "started_at": "", "duration_s": 10.0,
+            "verdict": "passed", "metrics": {"register": metric.clone()},
+            "messages": messages.clone(), "contacts": contacts.clone(),
+            "arrivals": arrivals.clone(), "counts": {"presence": n},
+            "checks": {"passed": passed, "failed": 1, "rate": null,
+                "by_check": [{"name": "register status == 202", "passed": passed, "failed": 1}]},
+            "phases": {"only": {"start_s": 0.0, "end_s": 10.0, "metrics": {"register": metric},
+                "messages": messages, "contacts": contacts, "arrivals": arrivals}},
+            "thresholds": [],
+            "generator": {"workers": 1, "cpu_seconds": 0.5, "peak_rss_mb": 20.0 + n as f64,
+                "target_in_process": false,
+                "host": {"hostname": "h", "cpu_model": "c", "cpus": 1, "memory_gib": 1.0}},
+            "warnings": []
+        }))
+        .expect("a summary")
+    }
+
+    #[test]
+    fn every_count_is_the_sum_of_the_shards() {
+        let mut a = shard(10, 1, 9, Some(0));
+        add(&mut a, &shard(7, 2, 5, None));
+        add(&mut a, &shard(5, 0, 5, Some(2)));
+        let r = &a.metrics["register"];
+        assert_eq!(
+            (r.count, r.errors, r.errors_by_class["timeout"]),
+            (22, 3, 3)
+        );
+        assert_eq!((r.retries, r.retries_by_reason["429"]), (3, 3));
+        assert!((r.rate_per_s - 2.2).abs() < 1e-9);
+        assert_eq!(a.phases["only"].metrics["register"].count, 22);
+        assert_eq!(a.phases["only"].arrivals.planned, 22);
+        assert_eq!(
+            (
+                a.arrivals.planned,
+                a.arrivals.completed,
+                a.arrivals.cut_off_in["step 2"]
+            ),
+            (22, 22, 3)
+        );
+        assert_eq!((a.messages.sent, a.messages.lost), (44, Some(2)));
+        assert_eq!((a.contacts.expected, a.counts["presence"]), (9, 22));
+        assert_eq!((a.checks.passed, a.checks.failed), (19, 3));
+        assert_eq!(a.checks.by_check[0].passed, 19);
+        assert!(a
+            .checks
+            .rate
+            .is_some_and(|r| (r - 19.0 / 22.0).abs() < 1e-9));
+        assert_eq!(a.generator.workers, 3);
+        assert!((a.generator.cpu_seconds - 1.5).abs() < 1e-9);
+        assert_eq!(a.generator.peak_rss_mb, 30.0, "the largest process");
+    }
+}
