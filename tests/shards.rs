@@ -309,7 +309,8 @@ fn shards_merge_into_the_one_process_run() {
     for d in &f.four {
         let s = summary(d);
         let late = s["start"]["offset_ms"].as_f64().expect("an offset");
-        assert!((0.0..1000.0).contains(&late), "{late}");
+        // Late only when a process was not ready in time (a very loaded machine).
+        assert!((0.0..5000.0).contains(&late), "{late}");
         assert!(s["start"]["requested"].is_string());
     }
     // Merged counts equal the one-process run's where the schedule decides them.
@@ -434,7 +435,7 @@ fn unix_us(t: SystemTime) -> u64 {
 fn start_at_waits_for_its_time_and_a_past_one_starts_late_and_says_so() {
     let scratch = Scratch::new();
     let scenario = quick(&scratch).display().to_string();
-    let ahead = SystemTime::now() + Duration::from_millis(1500);
+    let ahead = SystemTime::now() + Duration::from_millis(2500);
     let past = SystemTime::now() - Duration::from_secs(10);
     let text = |t| humantime::format_rfc3339_millis(t).to_string();
     let dirs = [scratch.out("ahead"), scratch.out("past")];
@@ -474,9 +475,10 @@ fn start_at_waits_for_its_time_and_a_past_one_starts_late_and_says_so() {
         "start {start}, asked {at}"
     );
     assert!(unix_us(ended) >= at + 1_000_000);
-    assert!(s["warnings"].as_array().is_some_and(|w| w
-        .iter()
-        .all(|w| !w.as_str().unwrap_or("").contains("start-at"))));
+    // On time (the usual case) it warns of nothing; late past 100 ms, it says so.
+    let late = s["start"]["offset_ms"].as_f64().expect("offset");
+    let warned = s["warnings"].to_string().contains("--start-at");
+    assert_eq!(warned, late > 100.0, "offset {late} ms");
     // Past: started at once, the offset recorded, a warning on stderr and in the summary.
     let s = summary(&dirs[1]);
     let late = s["start"]["offset_ms"].as_f64().expect("offset");
