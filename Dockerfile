@@ -11,6 +11,8 @@ RUN mkdir -p src scenarios && echo 'fn main() {}' > src/main.rs && touch src/lib
     && cargo fetch --locked
 COPY src src
 COPY scenarios scenarios
+# `inrush plan --kubernetes` fills in the shipped manifests (include_str!).
+COPY deploy deploy
 RUN cargo build --release --locked --bin inrush \
     && strip target/release/inrush
 

@@ -294,6 +294,22 @@ pub struct PlanArgs {
     /// the caps and closed phases' users are split across them.
     #[arg(long, value_name = "N", value_parser = at_least_one, env = "INRUSH_WORKERS")]
     pub workers: Option<usize>,
+    /// Also write Kubernetes manifests (an Indexed Job of N shards, its merge Job, the results
+    /// volume, the scenario's ConfigMap) into <plan dir>/kubernetes/: N from the verdict, each
+    /// pod's CPU and memory from one shard's plan (docs/distributed.md)
+    #[arg(long)]
+    pub kubernetes: bool,
+    /// With --kubernetes: this many shards instead of the verdict's.
+    #[arg(long, value_name = "N", requires = "kubernetes", value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub shards: Option<u64>,
+    /// With --kubernetes: the image the pods run (built from the Dockerfile).
+    #[arg(
+        long,
+        value_name = "IMAGE",
+        requires = "kubernetes",
+        default_value = "inrush:0.1.0"
+    )]
+    pub image: String,
 }
 
 #[derive(Debug, Args)]

@@ -98,16 +98,27 @@ fn main() -> ExitCode {
         Command::Plan(args) => args
             .inputs
             .with_seed(args.seed)
-            .and_then(|inputs| {
-                inrush::plan_with(
+            .and_then(|inputs| match args.kubernetes {
+                true => inrush::plan_kubernetes(
+                    &args.file,
+                    &inputs,
+                    args.out.as_deref(),
+                    args.latency,
+                    args.workers,
+                    args.shards,
+                    &args.image,
+                )
+                .map(|_| ()),
+                false => inrush::plan_with(
                     &args.file,
                     &inputs,
                     args.out.as_deref(),
                     args.latency,
                     args.workers,
                 )
+                .map(|_| ()),
             })
-            .map(|_| ExitCode::SUCCESS),
+            .map(|()| ExitCode::SUCCESS),
         Command::Init { dir, force } => inrush::init(&dir, force).map(|path| {
             println!("wrote {}", path.display());
             println!("next: inrush run {}", path.display());

@@ -7,8 +7,10 @@
 //! Layout: [`walk`] follows one user through its flow, [`model`] decides who starts when (open
 //! arrivals, closed-phase loops, returning users, the caps), [`per_interval`] adds every user up
 //! on the run's own interval boundaries (so plan and run timelines line up point by point), this
-//! module judges the result against this machine's limits, [`render`] writes the report.
+//! module judges the result against this machine's limits, [`render`] writes the report,
+//! [`kubernetes`] the manifests of a sharded run (`--kubernetes`).
 
+pub mod kubernetes;
 pub mod model;
 mod per_interval;
 pub mod render;

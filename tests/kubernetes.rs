@@ -1,7 +1,8 @@
-//! The Kubernetes Job's environment contract (deploy/kubernetes/entrypoint.sh): a pod's
+//! Kubernetes: the Job's environment contract (deploy/kubernetes/entrypoint.sh) — a pod's
 //! completion index becomes `--shard INDEX/INRUSH_SHARDS`, its run directory
-//! `$INRUSH_RESULTS/$INRUSH_RUN_ID/shard-INDEX`. The script runs here as the container runs it,
-//! with the built binary and a one-second scenario against the in-process target.
+//! `$INRUSH_RESULTS/$INRUSH_RUN_ID/shard-INDEX` — run here as the container runs it, with the
+//! built binary and a one-second scenario against the in-process target; and the manifests
+//! `inrush plan --kubernetes` writes (.ci/run validates them against the API's schemas).
 
 mod common;
 
@@ -82,4 +83,66 @@ fn outside_an_indexed_job_it_says_what_is_missing() {
     );
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("not a shard"));
+}
+
+#[test]
+fn plan_writes_manifests_for_as_many_shards_as_its_verdict_needs() {
+    let scratch = Scratch::new();
+    let out = scratch.out("plan");
+    // The quickstart at 100 times its rates: more sockets than one process's open files hold.
+    let o = Command::new(env!("CARGO_BIN_EXE_inrush"))
+        .args([
+            "plan",
+            "scenarios/quickstart.toml",
+            "--rate-scale",
+            "100",
+            "--kubernetes",
+        ])
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .expect("plan runs");
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let plan: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("plan.json")).expect("plan.json"))
+            .expect("JSON");
+    let v = &plan["verdict"];
+    let n = v["processes"]
+        .as_u64()
+        .max(v["machines"].as_u64())
+        .expect("a verdict");
+    assert!(n > 1, "{v}");
+    let jobs = std::fs::read_to_string(out.join("kubernetes/shards.yaml")).expect("shards.yaml");
+    for want in [
+        format!("completions: {n}"),
+        format!("parallelism: {n}"),
+        format!("- name: INRUSH_SHARDS\n              value: \"{n}\""),
+        // Every pod runs what was planned: the file's seed and the scale.
+        r#"args: ["--quiet","--seed","2021","--rate-scale","100"]"#.to_string(),
+        "completionMode: Indexed".to_string(),
+        "    name = \"quickstart\"".to_string(),
+    ] {
+        assert!(jobs.contains(&want), "{want} in:\n{jobs}");
+    }
+    let merge = std::fs::read_to_string(out.join("kubernetes/merge-job.yaml")).expect("merge");
+    assert!(merge.contains("inrush merge"));
+    // --kubernetes plans every shard: a --shard with it is a usage error.
+    let o = Command::new(env!("CARGO_BIN_EXE_inrush"))
+        .args([
+            "plan",
+            "scenarios/quickstart.toml",
+            "--kubernetes",
+            "--shard",
+            "0/2",
+        ])
+        .arg("--out")
+        .arg(scratch.out("refused"))
+        .output()
+        .expect("plan runs");
+    assert_eq!(o.status.code(), Some(2));
 }
