@@ -25,6 +25,8 @@ fn scenario() -> Scenario {
         .url("http://127.0.0.1:1") // every run gives --target
         .timeout("5s")
         .drain("1s")
+        // Loopback source addresses: every shard spreads its users over both.
+        .run(r#"source_addresses = ["127.0.0.2", "127.0.0.3"]"#)
         .with(
             r#"
 [load]
