@@ -21,7 +21,7 @@ LAYERS = [
     ["runtime"],
     ["estimate", "compare"],
     ["run"],
-    ["capacity"],
+    ["capacity", "merge"],
     ["crate"],  # lib.rs
     ["cli"],
 ]

@@ -107,6 +107,31 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },
+    /// Merge the run directories of N shards of one scenario (`run --shard i/N`) into one run:
+    /// histograms merged losslessly, counts summed, thresholds gated on the merged data; the
+    /// exit code is the merged verdict's, as for `run`. Refuses (exit 2) shards of different
+    /// scenarios, seeds or shard counts, a duplicated or a missing shard.
+    Merge(MergeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The shards' run directories, in any order.
+    #[arg(required = true, value_name = "DIR")]
+    pub dirs: Vec<PathBuf>,
+    /// Write the merged run here instead of reports/<scenario>-merged-<UTC stamp>/. It must not
+    /// exist or be empty, unless --force.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Write into an --out directory that already holds files.
+    #[arg(long, requires = "out")]
+    pub force: bool,
+    /// Warn when the shards' starts lie further apart than this, e.g. 100ms.
+    #[arg(long, value_name = "D", value_parser = duration, default_value = "100ms")]
+    pub max_skew: Duration,
+    /// No summary table; warnings stay in the summary.
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Args)]
@@ -178,6 +203,12 @@ pub struct RunArgs {
     /// ends the wait
     #[arg(long, visible_alias = "dashboard-hold", value_name = "D", value_parser = duration, requires = "served", env = "INRUSH_HOLD")]
     pub hold: Option<Duration>,
+    /// Start the schedule at this wall-clock time, RFC 3339 in UTC (e.g. 2026-12-01T06:00:00Z):
+    /// the run gets ready, then waits for it, so shards started apart begin together. A time
+    /// already past starts the run at once; over 100 ms late it warns, and summary.json's
+    /// start.offset_ms says how late
+    #[arg(long, value_name = "TIME", value_parser = crate::run::start::parse, env = "INRUSH_START_AT")]
+    pub start_at: Option<std::time::SystemTime>,
 }
 
 /// What the command line changes in a scenario as it is read: `-e` values for its `env.*`
@@ -210,6 +241,16 @@ pub struct ScenarioInputs {
         env = "INRUSH_RATE_SCALE"
     )]
     pub rate_scale: Option<f64>,
+    /// Run shard I of N (numbered from 0, e.g. 0/4 … 3/4): open arrival k of the one-process
+    /// schedule goes to shard k mod N, closed users and max_users/max_inflight are split, user
+    /// indexes stay global. `inrush merge` joins the shards' run directories (docs/distributed.md)
+    #[arg(
+        long,
+        value_name = "I/N",
+        value_parser = crate::compiled::shard::Shard::parse,
+        env = "INRUSH_SHARD"
+    )]
+    pub shard: Option<crate::compiled::shard::Shard>,
 }
 
 impl ScenarioInputs {
@@ -229,6 +270,7 @@ impl ScenarioInputs {
                 (None, None) => None,
             },
             rate_scale: self.rate_scale,
+            shard: self.shard.unwrap_or_default(),
         })
     }
 }
@@ -252,6 +294,22 @@ pub struct PlanArgs {
     /// the caps and closed phases' users are split across them.
     #[arg(long, value_name = "N", value_parser = at_least_one, env = "INRUSH_WORKERS")]
     pub workers: Option<usize>,
+    /// Also write Kubernetes manifests (an Indexed Job of N shards, its merge Job, the results
+    /// volume, the scenario's ConfigMap) into <plan dir>/kubernetes/: N from the verdict, each
+    /// pod's CPU and memory from one shard's plan (docs/distributed.md)
+    #[arg(long)]
+    pub kubernetes: bool,
+    /// With --kubernetes: this many shards instead of the verdict's.
+    #[arg(long, value_name = "N", requires = "kubernetes", value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub shards: Option<u64>,
+    /// With --kubernetes: the image the pods run (built from the Dockerfile).
+    #[arg(
+        long,
+        value_name = "IMAGE",
+        requires = "kubernetes",
+        default_value = "inrush:0.1.0"
+    )]
+    pub image: String,
 }
 
 #[derive(Debug, Args)]

@@ -14,6 +14,7 @@ pub mod duration;
 pub mod error;
 pub mod estimate;
 pub mod gate;
+pub mod merge;
 pub mod metrics;
 pub mod os_limits;
 pub mod report;
@@ -135,6 +136,105 @@ pub fn plan_with(
     Ok((estimate, dir))
 }
 
+/// `inrush plan --kubernetes`: what `plan` does, and the manifests of deploy/kubernetes/ for
+/// this scenario in `<plan dir>/kubernetes/`: N shards from the plan's verdict (or `shards`),
+/// each pod's CPU and memory from one shard's plan (`--shard 0/N`).
+pub fn plan_kubernetes(
+    path: &Path,
+    inputs: &compiled::inputs::Inputs,
+    out: Option<&Path>,
+    latency: std::time::Duration,
+    workers: Option<usize>,
+    shards: Option<u64>,
+    image: &str,
+) -> Result<std::path::PathBuf, Error> {
+    if !inputs.shard.is_whole() {
+        return Err(Error::Usage(
+            "--kubernetes plans every shard of the scenario: leave --shard out (--shards N sets \
+             how many)"
+                .into(),
+        ));
+    }
+    let (whole, dir) = plan_with(path, inputs, out, latency, workers)?;
+    let v = &whole.verdict;
+    let n = shards.unwrap_or(v.processes.max(v.machines)).max(1);
+    let one_shard = compiled::inputs::Inputs {
+        shard: compiled::shard::Shard { index: 0, count: n },
+        ..inputs.clone()
+    };
+    let plan = compiled::load_with(path, &one_shard)?;
+    let one = match workers {
+        Some(w) => estimate::estimate_with_workers(&plan, latency, w as u64),
+        None => estimate::estimate(&plan, latency),
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::Usage(format!("cannot read scenario {}: {e}", path.display())))?;
+    // Ten minutes to apply the manifests and for the pods to start; edit it as needed.
+    let start = std::time::SystemTime::now() + std::time::Duration::from_secs(600);
+    let stamp = humantime::format_rfc3339_seconds(start).to_string();
+    let pods = estimate::kubernetes::Pods {
+        scenario: plan.name.clone(),
+        scenario_text: text,
+        shards: n,
+        cpu_cores: one.resources.cpu_cores,
+        peak_users: one.peak.active_users,
+        descriptors: one.resources.descriptors,
+        image: image.to_string(),
+        start_at: stamp.clone(),
+        run_id: format!("{}-{}", plan.name, stamp.replace(['-', ':'], "")).to_lowercase(),
+        run_args: pod_args(&plan, inputs),
+    };
+    let k8s = dir.join("kubernetes");
+    std::fs::create_dir_all(&k8s).map_err(|e| Error::io("cannot create", &k8s, e))?;
+    report::write_file(
+        &k8s,
+        "shards.yaml",
+        estimate::kubernetes::shards(&pods).as_bytes(),
+    )?;
+    report::write_file(
+        &k8s,
+        "merge-job.yaml",
+        estimate::kubernetes::merge_job(&pods).as_bytes(),
+    )?;
+    println!(
+        "kubernetes: {n} shards ({}); each pod {} m CPU, {} MiB, ~{} open files; INRUSH_START_AT {}",
+        match shards {
+            Some(_) => "--shards".to_string(),
+            None if n == 1 => "one process suffices".to_string(),
+            None => format!("the verdict: {}", v.reasons.join("; ")),
+        },
+        pods.cpu_millis(),
+        pods.memory_mib(),
+        pods.descriptors,
+        pods.start_at
+    );
+    println!(
+        "kubectl apply -f {}; when job/inrush-shards is complete: kubectl apply -f {}",
+        k8s.join("shards.yaml").display(),
+        k8s.join("merge-job.yaml").display()
+    );
+    Ok(k8s)
+}
+
+/// What every pod adds to the scenario, as the plan did: the seed (always: a scenario without
+/// one would draw a new seed per pod, and shards of different seeds do not merge) and the scales.
+fn pod_args(plan: &compiled::Plan, inputs: &compiled::inputs::Inputs) -> Vec<String> {
+    let mut args = vec!["--seed".to_string(), plan.seed.to_string()];
+    match inputs.time {
+        Some(compiled::inputs::TimeScale::Factor(f)) => {
+            args.extend(["--time-scale".into(), f.to_string()])
+        }
+        Some(compiled::inputs::TimeScale::Total(d)) => {
+            args.extend(["--duration".into(), format!("{}ms", d.as_millis())])
+        }
+        None => {}
+    }
+    if let Some(f) = inputs.rate_scale {
+        args.extend(["--rate-scale".into(), f.to_string()]);
+    }
+    args
+}
+
 /// Reads a finished run back from its directory: the summary with its statistics rebuilt from
 /// `latency.hlog`, re-gated against the thresholds it was run with plus `extra_thresholds`;
 /// the timeline; the histograms.
@@ -192,6 +292,18 @@ pub fn compare(
     print!("{}", compare::render_text(&comparison));
     println!("report: {}", out.display());
     Ok(comparison)
+}
+
+/// `inrush merge`: one run directory from the run directories of N shards of one scenario
+/// (`run --shard i/N`), gated on the merged data; prints its table. The caller maps its
+/// verdict to the exit code, as for `run`.
+pub fn merge(opts: &merge::MergeOptions) -> Result<report::summary::Summary, Error> {
+    let merged = merge::merge(opts)?;
+    if !opts.quiet {
+        print!("{}", report::terminal::render(&merged.summary));
+    }
+    println!("report: {}", merged.dir.display());
+    Ok(merged.summary)
 }
 
 /// `inrush serve`'s TLS: a certificate chain and key (PEM files), and optionally the CAs whose

@@ -76,6 +76,7 @@ fn main() -> ExitCode {
                     hold: args.hold,
                 },
                 interrupt: None,
+                start_at: args.start_at,
             })
             .map(|outcome| exit_code(outcome.summary.verdict))
         }),
@@ -105,16 +106,27 @@ fn main() -> ExitCode {
         Command::Plan(args) => args
             .inputs
             .with_seed(args.seed)
-            .and_then(|inputs| {
-                inrush::plan_with(
+            .and_then(|inputs| match args.kubernetes {
+                true => inrush::plan_kubernetes(
+                    &args.file,
+                    &inputs,
+                    args.out.as_deref(),
+                    args.latency,
+                    args.workers,
+                    args.shards,
+                    &args.image,
+                )
+                .map(|_| ()),
+                false => inrush::plan_with(
                     &args.file,
                     &inputs,
                     args.out.as_deref(),
                     args.latency,
                     args.workers,
                 )
+                .map(|_| ()),
             })
-            .map(|_| ExitCode::SUCCESS),
+            .map(|()| ExitCode::SUCCESS),
         Command::Init { dir, force } => inrush::init(&dir, force).map(|path| {
             println!("wrote {}", path.display());
             println!("next: inrush run {}", path.display());
@@ -133,6 +145,14 @@ fn main() -> ExitCode {
                 .map_err(|e| inrush::Error::Usage(format!("cannot write the manual page: {e}")))
         }
         Command::FindCapacity(args) => find_capacity(args),
+        Command::Merge(args) => inrush::merge(&inrush::merge::MergeOptions {
+            dirs: args.dirs,
+            out: args.out,
+            force: args.force,
+            max_skew: args.max_skew,
+            quiet: args.quiet,
+        })
+        .map(|summary| exit_code(summary.verdict)),
         Command::Serve(args) => {
             inrush::serve(args.listen, args.knobs(), args.tls()).map(|()| ExitCode::SUCCESS)
         }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use rand::{RngExt, SeedableRng};
 
 use crate::compiled::load::Piece;
+use crate::compiled::shard::Shard;
 use crate::compiled::{Arrivals, Phase, Plan};
 
 /// The intended arrival times of every user, in order, as offsets from the start of the run.
@@ -40,6 +41,21 @@ pub fn arrivals(plan: &Plan) -> Timeline {
         next_mass: first,
         index: 0,
     }
+}
+
+/// This process's arrivals: the one-process timeline's (same seed), those of `plan.shard` —
+/// arrival k goes to shard `k mod N`, so the shards' union is exactly [`arrivals`]. Every
+/// shard walks the whole timeline and keeps its own: no coordination, and the indexes stay
+/// the global ones (identities never collide between shards).
+pub fn shard_arrivals(plan: &Plan) -> impl Iterator<Item = (u64, Duration)> {
+    let shard = plan.shard;
+    arrivals(plan).filter(move |(i, _)| shard.owns(*i))
+}
+
+/// The worker (of this shard's `workers`) that starts user `index`, and runs its returns:
+/// the shard's users dealt round-robin.
+pub fn worker_of(shard: Shard, index: u64, workers: u64) -> u64 {
+    shard.local(index) % workers.max(1)
 }
 
 /// The cumulative intensity of the next arrival: the previous one plus Exp(1) for a Poisson
@@ -93,10 +109,11 @@ pub fn first_closed_index(plan: &Plan) -> u64 {
     }
 }
 
-/// The user index of the k-th closed-phase user a worker starts: after the `base` indexes of
-/// the open timeline, interleaved by worker so that no two users share one.
-pub fn closed_index(base: u64, k: u64, worker: u64, workers: u64) -> u64 {
-    base + k * workers + worker
+/// The user index of the k-th closed-phase user a worker of `shard` starts: after the `base`
+/// indexes of the open timeline, interleaved by worker and then by shard so that no two users
+/// share one, whatever number of workers each shard runs.
+pub fn closed_index(base: u64, k: u64, worker: u64, workers: u64, shard: Shard) -> u64 {
+    base + (k * workers + worker) * shard.count.max(1) + shard.index
 }
 
 /// Interval boundaries shared by every worker, so their snapshots line up: every whole second,
@@ -176,6 +193,8 @@ mod tests {
             regions: Default::default(),
             capacity: Default::default(),
             overrides: Vec::new(),
+            shard: crate::compiled::shard::Shard::WHOLE,
+            fingerprint: String::new(),
             flows: std::sync::Arc::new(crate::compiled::flow::compile::FlowSet {
                 flows: Vec::new(),
                 cohorts: Vec::new(),
@@ -307,19 +326,40 @@ mod tests {
         // The open timeline brings nobody during a closed phase.
         assert_eq!(arrivals(&p).count(), 10);
         // One worker: slot s at 2 s + 200 ms·s.
-        let all: Vec<Duration> = closed.first_starts(p.phases[1].start, 0, 1).collect();
+        let whole = Shard::WHOLE;
+        let all: Vec<Duration> = closed
+            .first_starts(p.phases[1].start, whole, 0, 1)
+            .collect();
         let expected: Vec<Duration> = (0..10)
             .map(|s| Duration::from_secs(2) + Duration::from_millis(200 * s))
             .collect();
         assert_eq!(all, expected);
         // Three workers share the same ten slots, round-robin, none twice.
         let mut dealt: Vec<Duration> = (0..3)
-            .flat_map(|w| closed.first_starts(p.phases[1].start, w, 3))
+            .flat_map(|w| closed.first_starts(p.phases[1].start, whole, w, 3))
             .collect();
-        assert_eq!(closed.first_starts(p.phases[1].start, 0, 3).count(), 4);
-        assert_eq!(closed.first_starts(p.phases[1].start, 2, 3).count(), 3);
+        assert_eq!(
+            closed.first_starts(p.phases[1].start, whole, 0, 3).count(),
+            4
+        );
+        assert_eq!(
+            closed.first_starts(p.phases[1].start, whole, 2, 3).count(),
+            3
+        );
         dealt.sort();
         assert_eq!(dealt, expected);
+        // Three shards of two workers each: the same ten slots again, 4 + 3 + 3.
+        let mut sharded = Vec::new();
+        for i in 0..3 {
+            let shard = Shard { index: i, count: 3 };
+            let mine: Vec<Duration> = (0..2)
+                .flat_map(|w| closed.first_starts(p.phases[1].start, shard, w, 2))
+                .collect();
+            assert_eq!(mine.len() as u64, shard.share(10));
+            sharded.extend(mine);
+        }
+        sharded.sort();
+        assert_eq!(sharded, expected);
     }
 
     #[test]
@@ -360,13 +400,55 @@ mod tests {
         let mut seen = std::collections::HashSet::new();
         for w in 0..workers {
             for k in 0..500 {
-                let i = closed_index(base, k, w, workers);
+                let i = closed_index(base, k, w, workers, Shard::WHOLE);
                 assert!(i >= base);
                 assert!(seen.insert(i), "index {i} twice");
             }
         }
         // Dense: 1 500 users take exactly the 1 500 indexes after the open ones.
         assert_eq!(seen.iter().max(), Some(&(base + 1_499)));
+        // Shards with different numbers of workers never collide either.
+        let mut seen = std::collections::HashSet::new();
+        for (i, workers) in [(0, 1), (1, 2), (2, 5)] {
+            let shard = Shard { index: i, count: 3 };
+            for w in 0..workers {
+                for k in 0..100 {
+                    let index = closed_index(base, k, w, workers, shard);
+                    assert!(index >= base && seen.insert(index), "index {index} twice");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_shards_arrivals_are_exactly_the_one_process_timeline() {
+        for kind in [Arrivals::Poisson, Arrivals::Uniform] {
+            let mut p = plan(kind, 11, &[(20.0, 60.0, 5), (40.0, 40.0, 3)]);
+            let whole: Vec<(u64, Duration)> = arrivals(&p).collect();
+            for n in [1u64, 2, 3, 4, 7] {
+                let mut union = Vec::new();
+                for i in 0..n {
+                    p.shard = Shard { index: i, count: n };
+                    let mine: Vec<(u64, Duration)> = shard_arrivals(&p).collect();
+                    // Interleaved, not time-sliced: every shard spans the whole profile.
+                    assert!(mine.iter().all(|(k, _)| k % n == i));
+                    assert_eq!(mine.len() as u64, p.shard.share(whole.len() as u64));
+                    union.extend(mine);
+                }
+                union.sort_by_key(|(k, _)| *k);
+                assert_eq!(union, whole, "{kind:?}, {n} shards");
+            }
+        }
+    }
+
+    #[test]
+    fn a_shards_users_are_dealt_evenly_to_its_workers() {
+        let shard = Shard { index: 1, count: 4 };
+        let mut per_worker = [0u32; 3];
+        for k in (0..1200u64).filter(|&k| shard.owns(k)) {
+            per_worker[worker_of(shard, k, 3) as usize] += 1;
+        }
+        assert_eq!(per_worker, [100, 100, 100]);
     }
 
     #[test]

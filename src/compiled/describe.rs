@@ -11,6 +11,17 @@ pub fn describe(plan: &Plan) -> String {
     for o in &plan.overrides {
         let _ = writeln!(out, "  from the command line: {o}");
     }
+    if !plan.shard.is_whole() {
+        let _ = writeln!(
+            out,
+            "  shard {}: open arrivals k with k mod {} = {}, about 1/{} of every phase below; \
+             closed users and caps are this shard's share",
+            plan.shard.label(),
+            plan.shard.count,
+            plan.shard.index,
+            plan.shard.count
+        );
+    }
     let total = scenario_and_phases(plan, &mut out);
     let caps: Vec<String> = [
         ("max_users", plan.max_users),

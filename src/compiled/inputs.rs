@@ -65,6 +65,8 @@ pub struct Inputs {
     pub time: Option<TimeScale>,
     /// Every rate (and closed phase's users, `max_users`, `max_inflight`) multiplied by this.
     pub rate_scale: Option<f64>,
+    /// `--shard i/N`: this process runs shard i's share of the scenario (whole by default).
+    pub shard: super::shard::Shard,
 }
 
 impl Inputs {

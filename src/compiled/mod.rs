@@ -10,6 +10,7 @@ pub mod load;
 pub mod overload;
 pub mod region;
 pub mod retry;
+pub mod shard;
 pub mod sizing;
 mod source_addresses;
 pub mod target;
@@ -81,6 +82,12 @@ pub struct Plan {
     /// What the command line changed in the file's load profile, in words (`--time-scale`,
     /// `--duration`, `--rate-scale`); empty when it ran as written.
     pub overrides: Vec<String>,
+    /// Which of N processes running this scenario this one is (`--shard i/N`; whole: 0/1). The
+    /// phases stay the whole scenario's: the schedule and the workers take the shard's share.
+    pub shard: shard::Shard,
+    /// The scenario's identity (`shard::fingerprint` of the file and the overrides), so that
+    /// `inrush merge` can tell shards of one run from shards of different ones.
+    pub fingerprint: String,
 }
 
 impl Plan {
@@ -117,6 +124,17 @@ impl Plan {
         }
     }
 
+    /// The plan as shard `shard` runs it: the caps split floor/ceil (the shards' caps sum to
+    /// the scenario's); arrivals, closed slots and identities are dealt by the schedule.
+    pub fn for_shard(&self, shard: shard::Shard) -> Plan {
+        Plan {
+            max_users: self.max_users.map(|c| shard.share(c)),
+            max_inflight: self.max_inflight.map(|c| shard.share(c)),
+            shard,
+            ..self.clone()
+        }
+    }
+
     /// The plan with every phase lasting `factor` (> 0) times as long, at the same rates: the
     /// same profile, faster or slower (curve points and closed-phase ramps move with it).
     pub fn stretched(&self, factor: f64) -> Plan {
@@ -136,7 +154,9 @@ pub fn load(path: &Path, seed_override: Option<u64>) -> Result<Plan, Error> {
 pub fn load_with(path: &Path, inputs: &Inputs) -> Result<Plan, Error> {
     let text = read_scenario(path)?;
     let plan = compile_with(path, &text, inputs)?;
-    rescale(plan, inputs).map_err(Error::Usage)
+    let mut plan = rescale(plan, inputs).map_err(Error::Usage)?;
+    plan.fingerprint = shard::fingerprint(&text, &plan.overrides);
+    Ok(plan.for_shard(inputs.shard))
 }
 
 /// The plan stretched in time and scaled in users as `inputs` ask, each scale noted in
@@ -322,6 +342,8 @@ pub fn compile_with(path: &Path, text: &str, inputs: &Inputs) -> Result<Plan, Sc
         regions,
         capacity,
         overrides: Vec::new(),
+        shard: shard::Shard::WHOLE,
+        fingerprint: shard::fingerprint(text, &[]),
     })
 }
 

@@ -50,8 +50,10 @@ pub fn fit(plan: &mut Plan, budget: u64) -> Result<Fitted, Error> {
     };
     for phase in &plan.phases {
         if let Some(c) = phase.closed() {
-            if c.users > users {
-                return Err(too_many(format!("phase `{}` keeps", phase.name), c.users));
+            // A shard keeps its share of the phase's users (`--shard`).
+            let kept = plan.shard.share(c.users);
+            if kept > users {
+                return Err(too_many(format!("phase `{}` keeps", phase.name), kept));
             }
         }
     }

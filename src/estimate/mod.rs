@@ -7,8 +7,10 @@
 //! Layout: [`walk`] follows one user through its flow, [`model`] decides who starts when (open
 //! arrivals, closed-phase loops, returning users, the caps), [`per_interval`] adds every user up
 //! on the run's own interval boundaries (so plan and run timelines line up point by point), this
-//! module judges the result against this machine's limits, [`render`] writes the report.
+//! module judges the result against this machine's limits, [`render`] writes the report,
+//! [`kubernetes`] the manifests of a sharded run (`--kubernetes`).
 
+pub mod kubernetes;
 pub mod model;
 mod per_interval;
 pub mod render;
@@ -428,6 +430,15 @@ fn judge(
 /// figures are those of a healthy target; say how far a struggling one could push them.
 fn notes(plan: &Plan, counts: &model::Counts, inflight: &Inflight) -> Vec<String> {
     let mut notes = Vec::new();
+    if !plan.shard.is_whole() {
+        notes.push(format!(
+            "shard {}: these figures are this shard's (arrivals k with k mod {} = {}, its share \
+             of closed users and caps); every shard of the run needs as much",
+            plan.shard.label(),
+            plan.shard.count,
+            plan.shard.index
+        ));
+    }
     if let Some(cap) = plan.max_users {
         if counts.dropped_max_users > 0 {
             notes.push(format!(

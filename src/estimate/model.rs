@@ -3,7 +3,8 @@
 //! time order on the walk's assumed clock, each decision taken by the same function the run
 //! takes it with (src/run/worker.rs):
 //!
-//! - open arrivals: [`schedule::arrivals`], user `index` on worker `index % workers`;
+//! - open arrivals: [`schedule::shard_arrivals`] (the shard's, all of them without `--shard`), user
+//!   `index` on worker [`schedule::worker_of`];
 //! - closed phases: [`Closed::first_starts`](crate::compiled::Closed::first_starts) for every
 //!   worker's slots; a slot's next user starts when the previous one left, while that is before the phase's end; its index is
 //!   [`schedule::closed_index`] with the worker's own count of closed users so far (in the order
@@ -221,7 +222,7 @@ pub(super) fn replay(
             continue;
         };
         for w in 0..workers {
-            for first in closed.first_starts(phase.start, w, workers) {
+            for first in closed.first_starts(phase.start, plan.shard, w, workers) {
                 let due = Due::Closed {
                     worker: w,
                     phase_end: phase.end().as_secs_f64(),
@@ -232,7 +233,7 @@ pub(super) fn replay(
     }
     // Closed users' indexes follow the open timeline's, as in the run.
     let base = schedule::first_closed_index(plan);
-    let mut open = schedule::arrivals(plan).peekable();
+    let mut open = schedule::shard_arrivals(plan).peekable();
     loop {
         let next_open = open.peek().map(|(_, t)| t.as_secs_f64());
         let next_due = m.pending.peek().map(|Reverse(p)| p.at.0);
@@ -365,7 +366,7 @@ impl Model<'_> {
         self.counts.scheduled += 1;
         self.phase_count(t);
         let n = self.workers.len() as u64;
-        let worker = index % n;
+        let worker = schedule::worker_of(self.plan.shard, index, n);
         if let Some(why) = self.refused(worker, t) {
             self.drop(why, t);
             return;
@@ -379,7 +380,7 @@ impl Model<'_> {
     fn returning(&mut self, index: u64, visits: u32, flow: usize, t: f64) {
         self.counts.returns += 1;
         let n = self.workers.len() as u64;
-        let worker = index % n;
+        let worker = schedule::worker_of(self.plan.shard, index, n);
         if let Some(why) = self.refused(worker, t) {
             self.drop(why, t);
             return;
@@ -401,7 +402,7 @@ impl Model<'_> {
         let Some(w) = self.workers.get_mut(worker as usize) else {
             return;
         };
-        let index = schedule::closed_index(base, w.closed_started, worker, n);
+        let index = schedule::closed_index(base, w.closed_started, worker, n, self.plan.shard);
         w.closed_started += 1;
         self.counts.closed += 1;
         self.phase_count(t);

@@ -82,6 +82,22 @@ fn write_recorder<W: Write>(
     Ok(())
 }
 
+/// Writes a whole log to `path`: the header (`started_at`), then `entries` in their order —
+/// the log of a merged run (`inrush merge`).
+pub fn write(path: &Path, started_at: SystemTime, entries: &[Entry]) -> std::io::Result<()> {
+    let mut buf = Vec::new();
+    let mut serializer = V2DeflateSerializer::new();
+    {
+        let mut log = begin(&mut buf, &mut serializer, started_at)?;
+        for e in entries {
+            let tag = e.tag.as_deref().and_then(Tag::new);
+            log.write_histogram(&e.histogram, e.start, e.duration, tag)
+                .map_err(|err| std::io::Error::other(format!("{err:?}")))?;
+        }
+    }
+    std::fs::write(path, buf)
+}
+
 /// One histogram read back from a log.
 #[derive(Debug)]
 pub struct Entry {

@@ -39,6 +39,9 @@ pub fn render(s: &Summary) -> String {
     if !s.overrides.is_empty() {
         let _ = writeln!(out, "**Scaled:** {}\n", s.overrides.join("; "));
     }
+    if let Some(shard) = s.shard_text() {
+        let _ = writeln!(out, "**Shards:** {shard}\n");
+    }
     if let Some(why) = &s.aborted {
         let _ = writeln!(out, "**Stopped early:** {why}\n");
     }

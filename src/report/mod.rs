@@ -17,8 +17,10 @@ pub mod markdown;
 pub mod markup;
 pub mod measurement;
 pub mod rebuild;
+pub mod shards;
 pub mod summary;
 pub mod terminal;
+pub mod warnings;
 pub mod worker_cpu;
 
 use std::cell::OnceCell;

@@ -29,6 +29,9 @@ pub fn render(s: &Summary) -> String {
             s.overrides.join("; ")
         );
     }
+    if let Some(shard) = s.shard_text() {
+        let _ = writeln!(out, "{shard}");
+    }
     metrics(s, &mut out);
     checks_and_data(s, &mut out);
     regions(s, &mut out);

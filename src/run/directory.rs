@@ -10,7 +10,7 @@ use crate::error::Error;
 /// A run writes into a directory of its own, as k6 and Gatling do: an `--out` that already
 /// holds files (another run's, most likely) is refused before anything is sent, unless
 /// `--force` says to write into it.
-pub(super) fn fresh(out: &Path) -> Result<(), Error> {
+pub fn fresh(out: &Path) -> Result<(), Error> {
     let occupied = match std::fs::read_dir(out) {
         Ok(mut entries) => entries.next().is_some(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,

@@ -5,11 +5,12 @@ mod directory;
 mod live;
 mod open_files;
 mod signals;
+pub mod start;
 mod summary;
 mod thresholds;
 mod worker;
 
-pub use directory::default_dir;
+pub use directory::{default_dir, fresh};
 pub use signals::Interrupt;
 
 use std::net::SocketAddr;
@@ -62,6 +63,9 @@ pub struct RunOptions {
     /// The stop signals, when the caller watches them across several runs (`find-capacity`);
     /// `None`: the run watches them itself.
     pub interrupt: Option<Interrupt>,
+    /// `--start-at`: the schedule's time zero at this wall-clock time (waited for; a time
+    /// already past starts the run at once, late, and says so). See `run::start`.
+    pub start_at: Option<SystemTime>,
 }
 
 /// `--stream`, `--metrics`, `--dashboard`, `--hold`: the run seen while it goes on (docs/live.md).
@@ -100,6 +104,9 @@ pub fn run(opts: &RunOptions) -> Result<Outcome, Error> {
 pub fn run_plan(mut plan: Plan, opts: &RunOptions) -> Result<Outcome, Error> {
     if let (Some(out), false) = (&opts.out, opts.force) {
         directory::fresh(out)?;
+    }
+    if let Some(at) = opts.start_at {
+        start::check(at)?;
     }
     if let Some(url) = &opts.target {
         let url = BaseUrl::parse(url).map_err(|e| Error::Usage(format!("--target: {e}")))?;
@@ -288,7 +295,9 @@ async fn run_swarm(
     let trace = match opts.trace.filter(|&n| n > 0) {
         Some(n) => {
             let path = dir.join(crate::report::files::TRACE);
-            let t = Tracer::create(&path, n, first_closed_index, &plan.flows.secrets)
+            // A shard's users are every N-th index: its first n lie within the first n·N.
+            let users = n.saturating_mul(plan.shard.count);
+            let t = Tracer::create(&path, users, first_closed_index, &plan.flows.secrets)
                 .map_err(|e| Error::io("cannot create the trace", &path, e))?;
             Some(t)
         }
@@ -297,9 +306,19 @@ async fn run_swarm(
     let (tx, rx) = mpsc::unbounded_channel();
     let ready = worker::start(workers, tx)
         .map_err(|e| Error::Run(format!("cannot start worker threads: {e}")))?;
-    // The schedule starts once every worker runs: the clock of the run, its wall-clock time too.
-    let started_at = SystemTime::now();
-    let t0 = Instant::now() + LEAD;
+    // The schedule starts once every worker runs (at --start-at, when given): the clock of the
+    // run, its wall-clock time too (`started_at` is LEAD before time zero, as without a wait).
+    let zero = tokio::select! {
+        z = start::zero(opts.start_at, LEAD) => z,
+        // Ctrl-C while waiting for --start-at: start now, and the run loop stops it at once
+        // (verdict interrupted, the report written) instead of waiting out the start time.
+        () = interrupt.beyond(0) => start::zero(None, LEAD).await,
+    };
+    if let (Some(w), false) = (&zero.warning, opts.quiet) {
+        eprintln!("warning: {w}");
+    }
+    let t0 = zero.t0;
+    let started_at = zero.wall - LEAD;
     let shared = Arc::new(Shared {
         plan: plan.clone(),
         endpoint: target.endpoint.clone(),
@@ -365,6 +384,8 @@ async fn run_swarm(
         workers,
     );
     summary.warnings.extend(limit_warnings);
+    summary.warnings.extend(zero.warning);
+    summary.start = Some(zero.start);
     let unnamed = crate::compiled::flow::compile::UNNAMED_ERRORS;
     if let Some(&n) = summary.counts.get(unnamed).filter(|&&n| n > 0) {
         summary.warnings.push(format!(

@@ -70,6 +70,10 @@ pub(super) fn build_summary(
             loop_lag_ms: summary::Latency::of(&c.totals.metric(MetricId::LOOP_LAG).latency),
         },
         warnings: Vec::new(),
+        shard: plan.shard,
+        scenario_fingerprint: plan.fingerprint.clone(),
+        start: None,
+        shards: Vec::new(),
     };
     s.retries = summary::Retries::of(&s.metrics);
     s.warnings = summary::warnings(&s);

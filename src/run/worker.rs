@@ -154,12 +154,13 @@ async fn spawn_all(ctx: Rc<WorkerCtx>, id: u64, n: u64, first_closed_index: u64)
         let Some(closed) = phase.closed() else {
             continue;
         };
-        for first in closed.first_starts(phase.start, id, n) {
+        for first in closed.first_starts(phase.start, plan.shard, id, n) {
             let ids = ClosedIds {
                 base: first_closed_index,
                 next: next.clone(),
                 worker: id,
                 workers: n,
+                shard: plan.shard,
             };
             slots.push(tokio::task::spawn_local(closed_slot(
                 ctx.clone(),
@@ -190,7 +191,9 @@ fn refused(ctx: &WorkerCtx, n: u64) -> Option<Counter> {
 async fn spawn_arrivals(ctx: Rc<WorkerCtx>, id: u64, n: u64) {
     let mut state = ctx.shared.state.clone();
     let plan = ctx.shared.plan.clone();
-    let mut arrivals = schedule::arrivals(&plan).filter(|(i, _)| i % n == id);
+    let shard = plan.shard;
+    let mut arrivals =
+        schedule::shard_arrivals(&plan).filter(|(i, _)| schedule::worker_of(shard, *i, n) == id);
     for (index, intended) in arrivals.by_ref() {
         tokio::select! {
             _ = ctx.sleep_until(intended) => {}
@@ -298,13 +301,14 @@ struct ClosedIds {
     next: Rc<Cell<u64>>,
     worker: u64,
     workers: u64,
+    shard: crate::compiled::shard::Shard,
 }
 
 impl ClosedIds {
     fn take(&self) -> u64 {
         let k = self.next.get();
         self.next.set(k + 1);
-        schedule::closed_index(self.base, k, self.worker, self.workers)
+        schedule::closed_index(self.base, k, self.worker, self.workers, self.shard)
     }
 }
 

@@ -159,7 +159,11 @@ pub async fn run_user(
         region,
         link,
         http: HttpClient::new(
-            ctx.shared.endpoint.source_for(index),
+            // By the user's place in its shard (every N-th index is the shard's), so a shard
+            // spreads its users over all the addresses too.
+            ctx.shared
+                .endpoint
+                .source_for(ctx.shared.plan.shard.local(index)),
             ctx.shared.endpoint.user_tls(),
             ctx.open_http.clone(),
         ),

@@ -418,7 +418,8 @@ impl<'a> User<'a> {
         let path = target.render_with(|e| self.scope.eval(e, &w));
         let headers = self.scope.render_headers(headers, &w);
         let endpoint = &self.ctx.shared.endpoint;
-        let source = endpoint.source_for(self.scope.index);
+        // By the user's place in its shard: a shard's users are every N-th index.
+        let source = endpoint.source_for(self.ctx.plan().shard.local(self.scope.index));
         // The region's network: a round trip for TCP's handshake (and one for TLS's), then the
         // upgrade request out and its response back, as for an HTTP request on a new connection.
         self.link.round_trip().await;

@@ -67,6 +67,7 @@ fn run_checked(
         trace: None,
         live: Default::default(),
         interrupt: None,
+        start_at: None,
     })
     .expect("run completes");
     assert_arrivals_accounted(&outcome.summary, &out);

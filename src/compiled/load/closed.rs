@@ -17,16 +17,19 @@ pub struct Closed {
 
 impl Closed {
     /// When this worker's users first start: the phase's `users` are slots 0..N, slot s starting
-    /// at `start + ramp·s/N` (evenly spread), dealt round-robin to workers like open arrivals
-    /// (slot s runs on worker s mod workers).
+    /// at `start + ramp·s/N` (evenly spread), dealt round-robin to shards (slot s to shard
+    /// s mod shards, as open arrivals) and a shard's slots round-robin to its workers.
     pub fn first_starts(
         self,
         start: Duration,
+        shard: crate::compiled::shard::Shard,
         worker: u64,
         workers: u64,
     ) -> impl Iterator<Item = Duration> {
         let (ramp, n) = (self.ramp, self.users);
-        (worker..n)
+        (shard.index..n)
+            .step_by(shard.count.max(1) as usize)
+            .skip(worker as usize)
             .step_by(workers.max(1) as usize)
             .map(move |s| start + ramp.mul_f64(s as f64 / n as f64))
     }

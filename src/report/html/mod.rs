@@ -158,6 +158,9 @@ fn run_meta(out: &mut String, s: &Summary) {
     if !s.overrides.is_empty() {
         scenario.push(("Scaled", esc(&s.overrides.join("; "))));
     }
+    if let Some(shard) = s.shard_text() {
+        scenario.push(("Shards", esc(&shard)));
+    }
     meta_group(out, "Scenario", &scenario);
     meta_group(
         out,
