@@ -78,14 +78,25 @@ impl Latency {
     }
 
     pub fn of(h: &Histogram<u64>) -> Option<Latency> {
+        Latency::of_with_mean(h).0
+    }
+
+    /// [`Latency::of`] and the histogram's unrounded mean in microseconds (0 when empty): the
+    /// mean walks every bucket, so a caller that needs it too gets it from the same walk.
+    pub fn of_with_mean(h: &Histogram<u64>) -> (Option<Latency>, f64) {
         if h.is_empty() {
-            return None;
+            return (None, 0.0);
         }
+        let mean = h.mean();
+        (Latency::with_mean(h, mean), mean)
+    }
+
+    fn with_mean(h: &Histogram<u64>, mean: f64) -> Option<Latency> {
         // Microsecond histograms shown in milliseconds with microsecond precision.
         let ms = |us: f64| (us).round() / 1000.0;
         Some(Latency {
             min: ms(h.min() as f64),
-            mean: ms(h.mean()),
+            mean: ms(mean),
             p50: ms(h.value_at_quantile(0.5) as f64),
             p90: ms(h.value_at_quantile(0.9) as f64),
             p95: ms(h.value_at_quantile(0.95) as f64),
@@ -141,6 +152,11 @@ pub struct MetricSummary {
 
 impl MetricSummary {
     pub fn of(rec: &MetricRecord, seconds: f64) -> MetricSummary {
+        MetricSummary::with_latency(rec, seconds, Latency::of(&rec.latency))
+    }
+
+    /// [`MetricSummary::of`] with the latency statistics already computed.
+    fn with_latency(rec: &MetricRecord, seconds: f64, latency: Option<Latency>) -> MetricSummary {
         let errors_by_class = ErrorClass::ALL
             .iter()
             .filter(|c| rec.errors[**c as usize] > 0)
@@ -159,7 +175,7 @@ impl MetricSummary {
             errors_by_class,
             error_examples,
             rate_per_s: rate(rec.count(), seconds),
-            latency_ms: Latency::of(&rec.latency),
+            latency_ms: latency,
             service_time_ms: Latency::of(&rec.service),
             retries: rec.retry_count(),
             retries_by_reason: rec
@@ -481,15 +497,39 @@ pub fn metrics_of(
     catalog: &Catalog,
     seconds: f64,
 ) -> IndexMap<String, MetricSummary> {
+    metrics_with(r, catalog, seconds, |m| Latency::of(&r.metric(m).latency))
+}
+
+/// [`metrics_of`] with each metric's latency statistics from `latency` (a live display's, computed
+/// once per interval for every output that shows them).
+pub fn metrics_with(
+    r: &Recorder,
+    catalog: &Catalog,
+    seconds: f64,
+    latency: impl Fn(MetricId) -> Option<Latency>,
+) -> IndexMap<String, MetricSummary> {
     catalog
         .reported()
-        .map(|(m, name)| (name.to_string(), MetricSummary::of(r.metric(m), seconds)))
+        .map(|(m, name)| {
+            let summary = MetricSummary::with_latency(r.metric(m), seconds, latency(m));
+            (name.to_string(), summary)
+        })
         .collect()
 }
 
 pub use crate::metrics::Undelivered;
 
 pub fn messages_of(r: &Recorder, delivery: Option<Undelivered>) -> Messages {
+    let latency = Latency::of(&r.metric(MetricId::MESSAGE_DELIVERY).latency);
+    messages_with(r, delivery, latency)
+}
+
+/// [`messages_of`] with the delivery latency statistics already computed.
+pub fn messages_with(
+    r: &Recorder,
+    delivery: Option<Undelivered>,
+    delivery_latency_ms: Option<Latency>,
+) -> Messages {
     Messages {
         sent: r.counter(Counter::MessagesSent),
         acked: r.counter(Counter::MessagesAcked),
@@ -500,7 +540,7 @@ pub fn messages_of(r: &Recorder, delivery: Option<Undelivered>) -> Messages {
         skipped: r.counter(Counter::SendsSkipped),
         duplicated: r.counter(Counter::MessagesDuplicated),
         reordered: r.counter(Counter::MessagesReordered),
-        delivery_latency_ms: Latency::of(&r.metric(MetricId::MESSAGE_DELIVERY).latency),
+        delivery_latency_ms,
     }
 }
 

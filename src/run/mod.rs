@@ -548,6 +548,7 @@ async fn collect(
                         totals: &collector.totals,
                         catalog: &plan.catalog,
                         phase: phase_name(plan, iv.start),
+                        latency: &Default::default(),
                     };
                     for sink in sinks.iter_mut() {
                         sink.interval(&view);

@@ -130,6 +130,7 @@ mod tests {
                 catalog: &catalog,
                 phase: "a",
                 thresholds: &[],
+                latency: &Default::default(),
             };
             sink.interval(&view);
             sink.finish().expect("no write error");

@@ -299,7 +299,7 @@ pub(super) fn metric_lines<'a>(view: &IntervalView<'a>) -> Vec<Line<'a>> {
             count: rec.count(),
             errors: rec.error_count(),
             errors_by_class: by_class(&rec.errors),
-            latency_ms: Latency::of(&rec.latency),
+            latency_ms: view.interval_latency(m),
             retries,
             reconnects: rec.reconnects,
             frames_sent: rec.frames_sent,

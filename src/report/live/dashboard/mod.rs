@@ -201,9 +201,11 @@ impl<'a> Tick<'a> {
             }
         }
         let lag = |m: MetricId| {
-            t.metrics
-                .get(m.index())
-                .and_then(|r| Latency::of(&r.latency))
+            if m.index() < t.metrics.len() {
+                view.total_latency(m).0
+            } else {
+                None
+            }
         };
         Tick {
             schema: SCHEMA,
@@ -212,7 +214,11 @@ impl<'a> Tick<'a> {
             totals: Totals {
                 elapsed_s: (elapsed_s * 1000.0).round() / 1000.0,
                 arrivals: summary::arrivals_of(t),
-                messages: summary::messages_of(t, None),
+                messages: summary::messages_with(
+                    t,
+                    None,
+                    view.total_latency(MetricId::MESSAGE_DELIVERY).0,
+                ),
                 users: Users {
                     active: iv.active_users,
                     completed: t.users.completed,
@@ -222,7 +228,9 @@ impl<'a> Tick<'a> {
                     open_http: iv.open_http,
                 },
                 errors_by_class,
-                metrics: summary::metrics_of(t, view.catalog, elapsed_s.min(duration_s)),
+                metrics: summary::metrics_with(t, view.catalog, elapsed_s.min(duration_s), |m| {
+                    view.total_latency(m).0
+                }),
                 schedule_lag_ms: lag(MetricId::SCHEDULE_LAG),
                 loop_lag_ms: lag(MetricId::LOOP_LAG),
             },
