@@ -152,11 +152,17 @@ pub struct MetricSummary {
 
 impl MetricSummary {
     pub fn of(rec: &MetricRecord, seconds: f64) -> MetricSummary {
-        MetricSummary::with_latency(rec, seconds, Latency::of(&rec.latency))
+        let (latency, service) = (Latency::of(&rec.latency), Latency::of(&rec.service));
+        MetricSummary::with_latency(rec, seconds, latency, service)
     }
 
     /// [`MetricSummary::of`] with the latency statistics already computed.
-    fn with_latency(rec: &MetricRecord, seconds: f64, latency: Option<Latency>) -> MetricSummary {
+    fn with_latency(
+        rec: &MetricRecord,
+        seconds: f64,
+        latency: Option<Latency>,
+        service: Option<Latency>,
+    ) -> MetricSummary {
         let errors_by_class = ErrorClass::ALL
             .iter()
             .filter(|c| rec.errors[**c as usize] > 0)
@@ -176,7 +182,7 @@ impl MetricSummary {
             error_examples,
             rate_per_s: rate(rec.count(), seconds),
             latency_ms: latency,
-            service_time_ms: Latency::of(&rec.service),
+            service_time_ms: service,
             retries: rec.retry_count(),
             retries_by_reason: rec
                 .retries
@@ -497,21 +503,30 @@ pub fn metrics_of(
     catalog: &Catalog,
     seconds: f64,
 ) -> IndexMap<String, MetricSummary> {
-    metrics_with(r, catalog, seconds, |m| Latency::of(&r.metric(m).latency))
+    metrics_with(
+        r,
+        catalog,
+        seconds,
+        |m| Latency::of(&r.metric(m).latency),
+        |m| Latency::of(&r.metric(m).service),
+    )
 }
 
-/// [`metrics_of`] with each metric's latency statistics from `latency` (a live display's, computed
-/// once per interval for every output that shows them).
+/// [`metrics_of`] with each metric's latency and service-time statistics from `latency` and
+/// `service` (a live display's: computed once per interval for every output that shows them, or
+/// left out).
 pub fn metrics_with(
     r: &Recorder,
     catalog: &Catalog,
     seconds: f64,
     latency: impl Fn(MetricId) -> Option<Latency>,
+    service: impl Fn(MetricId) -> Option<Latency>,
 ) -> IndexMap<String, MetricSummary> {
     catalog
         .reported()
         .map(|(m, name)| {
-            let summary = MetricSummary::with_latency(r.metric(m), seconds, latency(m));
+            let rec = r.metric(m);
+            let summary = MetricSummary::with_latency(rec, seconds, latency(m), service(m));
             (name.to_string(), summary)
         })
         .collect()

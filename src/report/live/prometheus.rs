@@ -443,19 +443,28 @@ fn render(
         "Exact HdrHistogram percentiles of the last interval's successful operations.",
     );
     for (m, name) in &metrics {
-        let Some(r) = iv.recorder.metrics.get(m.index()) else {
-            continue;
-        };
-        let h = &r.latency;
-        if h.is_empty() {
+        if m.index() >= iv.recorder.metrics.len() {
             continue;
         }
+        // The interval's statistics as every live output reads them (computed once).
+        let Some(l) = view.interval_latency(*m) else {
+            continue;
+        };
         let name = escape(name);
-        for q in [0.5, 0.9, 0.95, 0.99, 0.999, 1.0] {
+        for (q, ms) in [
+            ("0.5", l.p50),
+            ("0.9", l.p90),
+            ("0.95", l.p95),
+            ("0.99", l.p99),
+            ("0.999", l.p999),
+            ("1", l.max),
+        ] {
+            // Whole microseconds, as the histogram holds them, in seconds.
+            let us = (ms * 1000.0).round();
             let _ = writeln!(
                 o,
                 "inrush_latency_interval_seconds{{metric=\"{name}\",quantile=\"{q}\"}} {}",
-                h.value_at_quantile(q) as f64 / 1e6
+                us / 1e6
             );
         }
     }
