@@ -1,6 +1,7 @@
 //! The executable form of a scenario: every value parsed, checked and typed once, before any
 //! traffic. Everything downstream (schedule, swarm, reports) reads a `Plan`, never the file.
 
+pub mod connections;
 mod describe;
 pub mod dist;
 pub mod flow;
@@ -67,6 +68,8 @@ pub struct Plan {
     /// Local addresses users' connections are bound to (user i uses `i mod n`); empty: the
     /// system picks, as usual.
     pub source_addresses: Vec<std::net::IpAddr>,
+    /// `[run] connections`: each user's own HTTP connection, or a shared pool.
+    pub connections: connections::Connections,
     pub thresholds: Vec<Threshold>,
     /// Every metric of the run: the built-in ones and one per step.
     pub catalog: Catalog,
@@ -252,6 +255,7 @@ pub fn compile_with(path: &Path, text: &str, inputs: &Inputs) -> Result<Plan, Sc
             crate::compiled::retry::compile_reconnect(r.get_ref(), r.span(), &mut problems)
         });
     let source_addresses = source_addresses::compile(&file.run.source_addresses, &mut problems);
+    let connections = connections::compile(&file.run.connections, &mut problems);
     let user = user::compile(&file.user, &mut problems);
     let flows = if file.flows.is_empty() {
         user::builtin_flows(&user, timeout, &file.user.messages, &mut problems)
@@ -308,6 +312,7 @@ pub fn compile_with(path: &Path, text: &str, inputs: &Inputs) -> Result<Plan, Sc
         retry,
         reconnect,
         source_addresses,
+        connections,
         thresholds,
         catalog,
         flows,

@@ -162,6 +162,7 @@ pub async fn run_user(
             ctx.shared.endpoint.source_for(index),
             ctx.shared.endpoint.user_tls(),
             ctx.open_http.clone(),
+            ctx.http_pool.clone(),
         ),
         state: ctx.shared.state.clone(),
         intended,
