@@ -61,12 +61,13 @@ command -v wrk >/dev/null || apt_install wrk
 if [[ ! -x $TOOLS/bin/oha ]]; then
   log "installing oha from crates.io into $TOOLS (cargo install --locked; minutes, once)"
   CARGO_TARGET_DIR=$TOOLS/build cargo install --locked --root "$TOOLS" oha >"$OUT/logs/oha-install.log" 2>&1
+  rm -rf "$TOOLS/build"
 fi
 OHA=$TOOLS/bin/oha
 
 if [[ -n ${BENCH_BIN:-} ]]; then
   BIN=$BENCH_BIN
-  REV="$(basename "$BENCH_BIN")"
+  REV="$(git rev-parse --short HEAD) tree, binary $BENCH_BIN"
 else
   log "building inrush (release)"
   cargo build --release --locked --quiet
