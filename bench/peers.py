@@ -118,11 +118,11 @@ def table(results_path, out_path):
                 disturbed=sum(1 for r in rs if r.get("disturbed")),
                 n=len(rs),
             )
-        peer = next((t for t in tools if t != "inrush"), None)
+        peer = next((t for t in tools if not t.startswith("inrush")), None)
         for t in tools:
             p = per_tool[t]
             ratio = "—"
-            if t == "inrush" and peer and per_tool[peer]["per_cpu"] > 0:
+            if t.startswith("inrush") and peer and per_tool[peer]["per_cpu"] > 0:
                 ratio = f"{p['per_cpu'] / per_tool[peer]['per_cpu']:.2f}× {peer}"
             lines.append(
                 f"| {w} | {t} | {fmt(p['served'])} | {fmt(p['own'])} | {fmt(p['errors'])} "

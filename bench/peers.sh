@@ -5,7 +5,8 @@
 #       wrk (Debian, `wrk -t1 -c64 -d10s`) vs inrush (bench/peers-keepalive.toml: 64 closed
 #       users looping GET, connections = "per_user");
 #   (b) rate: a constant 5 000 requests/s for 10 s — oha (crates.io, `oha -q 5000 -z 10s -c 64`)
-#       vs inrush (bench/peers-rate.toml: 5 000 arrivals/s of one GET, connections = { pool = 64 }).
+#       vs inrush (bench/peers-rate.toml: 5 000 arrivals/s of one GET, connections = { pool = 64 }),
+#       and inrush with the same arrivals each on its own new connection ("per_user").
 #
 # The target is Debian's nginx (installed with apt-get when missing), one worker process pinned
 # to core TARGET_CORE (0), serving a 13-byte file on 127.0.0.1 from a config in a temp dir; every
@@ -160,7 +161,7 @@ one_run() {
   case $tool in
     wrk) read -r own errors < <(python3 "$PY" wrk-count "$OUT/logs/$name.out") ;;
     oha) read -r own errors < <(python3 "$PY" oha-count "$OUT/logs/$name.out") ;;
-    inrush) read -r own errors < <(python3 "$PY" summary-counts "$OUT/runs/$name/summary.json" get) ;;
+    inrush*) read -r own errors < <(python3 "$PY" summary-counts "$OUT/runs/$name/summary.json" get) ;;
   esac
   python3 "$PY" record "$RESULTS" "$OUT/runs/$name.json" "workload=$workload" "tool=$tool" \
     "run=$run" "served=$n" "status_200=$ok200" "own_count=$own" "errors=$errors"
@@ -181,6 +182,13 @@ for run in $(seq "$RUNS"); do
       --target "http://127.0.0.1:$PORT" --duration "${SECONDS_EACH}s" --workers 1 --quiet \
       --accept-overload --rate-scale "$(python3 -c "print($RATE / 5000)")" \
       --out "$OUT/runs/rate-inrush-$run"
+    # The same arrivals without the pool: each opens its own connection (connect, accept and
+    # close per request), what every rate run cost before `[run] connections`.
+    sed 's/^connections = .*/connections = "per_user"/' "$ROOT/bench/peers-rate.toml" >"$NG/per-user.toml"
+    one_run rate inrush-per_user "$run" "$BIN" run "$NG/per-user.toml" \
+      --target "http://127.0.0.1:$PORT" --duration "${SECONDS_EACH}s" --workers 1 --quiet \
+      --accept-overload --rate-scale "$(python3 -c "print($RATE / 5000)")" \
+      --out "$OUT/runs/rate-inrush-per_user-$run"
   fi
 done
 
