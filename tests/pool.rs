@@ -182,6 +182,14 @@ fn a_pool_of_four_holds_at_most_four_connections_where_per_user_opens_one_per_us
     assert_eq!(closed, 0);
     // Two workers hold 2 + 2: at most 4 in all, whatever the timing.
     assert!(accepted <= 4, "{accepted} connections accepted");
+    // inrush's own count of the connections its pool opened is the server's.
+    assert_eq!(
+        s.counts.get("http_pool_opened"),
+        Some(&accepted),
+        "{:?}",
+        s.counts
+    );
+    assert_eq!(s.counts.get("http_pool_replaced"), Some(&0));
     assert!(s.peak_connections.http <= 4, "{:?}", s.peak_connections);
     // Every request's and response's bytes are counted, as without a pool.
     assert!(
@@ -207,6 +215,11 @@ fn a_pool_of_four_holds_at_most_four_connections_where_per_user_opens_one_per_us
         (accepted, answered),
         (60, 180),
         "one kept-alive connection per user"
+    );
+    assert_eq!(
+        s.counts.get("http_pool_opened"),
+        None,
+        "no pool, no pool counts"
     );
 }
 
@@ -282,8 +295,17 @@ fn connections_the_server_closes_are_replaced_and_no_request_is_lost() {
     assert_eq!((get.count, get.errors), (60, 0), "{:?}", get.error_examples);
     let (accepted, answered, closed) = seen.get();
     assert_eq!((answered, closed), (60, 60));
-    // Each connection carried one answer: every later one was a replacement.
+    // Each connection carried one answer: every later one was a replacement, and inrush counts
+    // them as the server does (all but the last idle ones, which no request found closed).
     assert_eq!(accepted, 60);
+    assert_eq!(
+        s.counts.get("http_pool_opened"),
+        Some(&60),
+        "{:?}",
+        s.counts
+    );
+    let replaced = s.counts.get("http_pool_replaced").copied().unwrap_or(0);
+    assert!((58..=60).contains(&replaced), "{:?}", s.counts);
     assert!(s.peak_connections.http <= 2, "{:?}", s.peak_connections);
 }
 

@@ -42,6 +42,8 @@ pub struct Pool {
     /// the next connect).
     opened: Cell<u64>,
     replaced: Cell<u64>,
+    /// The two as the worker last reported them.
+    reported: Cell<(u64, u64)>,
 }
 
 impl Pool {
@@ -56,6 +58,7 @@ impl Pool {
             count,
             opened: Cell::new(0),
             replaced: Cell::new(0),
+            reported: Cell::new((0, 0)),
         }
     }
 
@@ -67,6 +70,13 @@ impl Pool {
     /// Connections opened so far, and idle ones found closed by the server.
     pub fn opened(&self) -> (u64, u64) {
         (self.opened.get(), self.replaced.get())
+    }
+
+    /// Connections opened and replaced since the last call, for the worker's interval.
+    pub fn take_counts(&self) -> (u64, u64) {
+        let now = self.opened();
+        let (opened, replaced) = self.reported.replace(now);
+        (now.0 - opened, now.1 - replaced)
     }
 
     /// Waits for a slot (first come, first served). The lease moves the bytes of the
@@ -250,6 +260,8 @@ mod tests {
                     (4, 2),
                     "both idle ones were closed by the server"
                 );
+                assert_eq!(pool.take_counts(), (4, 2));
+                assert_eq!(pool.take_counts(), (0, 0), "counted once");
                 again.release();
                 assert_eq!(count.get(), 1);
                 pool.close_idle();

@@ -276,6 +276,10 @@ pub fn compile_with(path: &Path, text: &str, inputs: &Inputs) -> Result<Plan, Sc
     } else {
         flows.catalog.clone()
     };
+    let catalog = match connections {
+        connections::Connections::Pool(_) => catalog.with_pool(),
+        connections::Connections::PerUser => catalog,
+    };
     let phase_names: Vec<String> = phases.iter().map(|p| p.name.clone()).collect();
     let regions = crate::compiled::region::compile(&file.regions, &phase_names, &mut problems);
     let scopes: Vec<String> = phase_names

@@ -126,6 +126,14 @@ async fn run(
             0.0
         };
         (cpu_before, wall_before) = (cpu_now, wall_now);
+        if let (Some(pool), Some((opened, replaced))) = (&ctx.http_pool, ctx.plan().catalog.pool())
+        {
+            let (o, r) = pool.take_counts();
+            ctx.record_in(None, |rec| {
+                rec.add_named(opened, o);
+                rec.add_named(replaced, r);
+            });
+        }
         let (recorder, regions) = ctx.take_recorders();
         let snapshot = Snapshot {
             worker: id,
