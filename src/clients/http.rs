@@ -5,7 +5,8 @@
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
-use hyper::{Method, Request};
+use hyper::header::{HeaderName, HeaderValue, CONTENT_TYPE, HOST};
+use hyper::{Method, Request, Uri};
 
 use std::rc::Rc;
 
@@ -175,6 +176,52 @@ async fn new_connection_delay(link: &mut Link, tls: bool) {
     }
 }
 
+/// The request, set field by field rather than through `http`'s `Builder` (whose every call
+/// moves its whole state), and without a `format!` when the target has no path prefix: this is
+/// every request's path (bench/README.md, "HTTP against peers").
+fn build_request(
+    endpoint: &Endpoint,
+    method: Method,
+    path: &str,
+    headers: &[(String, String)],
+    body: Option<(&str, Vec<u8>)>,
+) -> Result<Request<Full<Bytes>>, OpError> {
+    fn bad(e: impl std::fmt::Display) -> OpError {
+        OpError::new(ErrorClass::Protocol, format!("bad request: {e}"))
+    }
+    let uri = if endpoint.prefix.is_empty() {
+        Uri::try_from(path)
+    } else {
+        Uri::try_from(format!("{}{}", endpoint.prefix, path))
+    }
+    .map_err(bad)?;
+    let (content_type, bytes) = match body {
+        Some((content_type, bytes)) => (Some(content_type), Bytes::from(bytes)),
+        None => (None, Bytes::new()),
+    };
+    let mut req = Request::new(Full::new(bytes));
+    *req.method_mut() = method;
+    *req.uri_mut() = uri;
+    let map = req.headers_mut();
+    let host = HeaderValue::try_from(endpoint.authority.as_str()).map_err(bad)?;
+    map.try_append(HOST, host).map_err(bad)?;
+    for (name, value) in headers {
+        let name = HeaderName::try_from(name.as_str()).map_err(bad)?;
+        let value = HeaderValue::try_from(value.as_str()).map_err(bad)?;
+        map.try_append(name, value).map_err(bad)?;
+    }
+    if let Some(content_type) = content_type {
+        if !headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+        {
+            let value = HeaderValue::try_from(content_type).map_err(bad)?;
+            map.try_append(CONTENT_TYPE, value).map_err(bad)?;
+        }
+    }
+    Ok(req)
+}
+
 /// Sends one request on a connection and reads the whole response body.
 async fn send(
     kept: &mut Kept,
@@ -185,28 +232,7 @@ async fn send(
     headers: &[(String, String)],
     body: Option<(&str, Vec<u8>)>,
 ) -> Result<Response, OpError> {
-    let mut req = Request::builder()
-        .method(method)
-        .uri(format!("{}{}", endpoint.prefix, path))
-        .header(hyper::header::HOST, endpoint.authority.as_str());
-    for (name, value) in headers {
-        req = req.header(name.as_str(), value.as_str());
-    }
-    let body = match body {
-        Some((content_type, bytes)) => {
-            if !headers
-                .iter()
-                .any(|(n, _)| n.eq_ignore_ascii_case("content-type"))
-            {
-                req = req.header(hyper::header::CONTENT_TYPE, content_type);
-            }
-            Full::new(Bytes::from(bytes))
-        }
-        None => Full::new(Bytes::new()),
-    };
-    let req = req
-        .body(body)
-        .map_err(|e| OpError::new(ErrorClass::Protocol, format!("bad request: {e}")))?;
+    let req = build_request(endpoint, method, path, headers, body)?;
     // The request travels one way through the user's network, the response back the other.
     link.one_way().await;
     let resp = kept
@@ -240,4 +266,55 @@ fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn endpoint(prefix: &str) -> Endpoint {
+        Endpoint {
+            addr: ([127, 0, 0, 1], 9).into(),
+            authority: "127.0.0.1:9".into(),
+            prefix: prefix.into(),
+            sources: Vec::new(),
+            tls: None,
+        }
+    }
+
+    #[test]
+    fn builds_the_request_as_the_flow_rendered_it() {
+        let headers = vec![("x-a".to_string(), "1".to_string())];
+        let body = Some(("application/json", b"{}".to_vec()));
+        let req = build_request(&endpoint("/api"), Method::POST, "/v1/x?y=1", &headers, body)
+            .expect("a valid request");
+        assert_eq!(req.method(), Method::POST);
+        assert_eq!(req.uri(), "/api/v1/x?y=1");
+        let names: Vec<&str> = req.headers().keys().map(|n| n.as_str()).collect();
+        assert_eq!(names, ["host", "x-a", "content-type"]);
+        assert_eq!(req.headers()[HOST], "127.0.0.1:9");
+        assert_eq!(req.headers()[CONTENT_TYPE], "application/json");
+        // The flow's own content type wins; without a prefix the path is the URI.
+        let own = vec![("Content-Type".to_string(), "text/csv".to_string())];
+        let req = build_request(
+            &endpoint(""),
+            Method::PUT,
+            "/x",
+            &own,
+            Some(("a/b", vec![])),
+        )
+        .expect("a valid request");
+        assert_eq!(req.uri(), "/x");
+        assert_eq!(req.headers().get_all(CONTENT_TYPE).iter().count(), 1);
+        assert_eq!(req.headers()[CONTENT_TYPE], "text/csv");
+        // A header a flow rendered into something HTTP cannot carry is a protocol error.
+        let broken = vec![("x-b".to_string(), "line\nbreak".to_string())];
+        let e = build_request(&endpoint(""), Method::GET, "/", &broken, None)
+            .expect_err("a newline in a header value");
+        assert_eq!(e.class, ErrorClass::Protocol);
+        assert!(e.reason.starts_with("bad request: "), "{}", e.reason);
+        let e = build_request(&endpoint(""), Method::GET, "/a b", &[], None)
+            .expect_err("a space in the path");
+        assert_eq!(e.class, ErrorClass::Protocol);
+    }
 }
