@@ -188,6 +188,7 @@ mod tests {
             retry: None,
             reconnect: None,
             source_addresses: Vec::new(),
+            connections: Default::default(),
             thresholds: Vec::new(),
             catalog: crate::metrics::Catalog::new(["register"]),
             regions: Default::default(),

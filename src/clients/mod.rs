@@ -1,9 +1,12 @@
 //! The protocol clients a simulated user talks through (HTTP, WebSocket, the TCP connect and
-//! TLS under both, the region's simulated network), the one connection seam the runtime holds a
+//! TLS under both, the region's simulated network, a worker's shared HTTP connection pool), the
+//! one connection seam the runtime holds a
 //! socket through (`connection`), and the error every failed operation carries.
 
 pub mod connection;
 pub mod http;
+pub mod kept;
+pub mod pool;
 pub mod region_link;
 pub mod retry_after;
 pub mod stream;

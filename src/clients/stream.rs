@@ -46,6 +46,15 @@ impl Meter {
     pub fn take(&self) -> (u64, u64) {
         (self.0.sent.replace(0), self.0.received.replace(0))
     }
+
+    /// Moves the counts into `to` (a pooled connection's bytes to the user whose request they
+    /// were).
+    pub fn move_to(&self, to: &Meter) {
+        let (sent, received) = self.take();
+        let c = &to.0;
+        c.sent.set(c.sent.get() + sent);
+        c.received.set(c.received.get() + received);
+    }
 }
 
 pub struct Stream {

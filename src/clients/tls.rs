@@ -175,6 +175,12 @@ impl UserTls {
         Ok(stream)
     }
 
+    /// Notes a handshake another state did on this user's behalf (a pooled connection the
+    /// user's request opened), for the runtime to record with the user's.
+    pub fn note(&self, handshake: Handshake) {
+        self.done.borrow_mut().push(handshake);
+    }
+
     /// The handshakes done since the last call, oldest first.
     pub fn take_handshakes(&self, mut each: impl FnMut(Handshake)) {
         let mut done = self.done.borrow_mut();

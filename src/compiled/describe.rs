@@ -63,6 +63,13 @@ pub fn describe(plan: &Plan) -> String {
             .collect();
         let _ = writeln!(out, "  source addresses: {}", list.join(", "));
     }
+    if let Some(n) = plan.connections.bound() {
+        let _ = writeln!(
+            out,
+            "  connections: HTTP requests share a pool of {n} kept-alive connections (split over \
+             the workers; a wait for one is inside the request's latency)"
+        );
+    }
     let metrics: Vec<&str> = plan.catalog.reported().map(|(_, n)| n).collect();
     let _ = writeln!(out, "  metrics: {}", metrics.join(", "));
     let o = &plan.overload;

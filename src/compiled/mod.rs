@@ -2,6 +2,7 @@
 //! traffic. Everything downstream (schedule, swarm, reports) reads a `Plan`, never the file.
 
 pub mod capacity;
+pub mod connections;
 mod describe;
 pub mod dist;
 pub mod flow;
@@ -69,6 +70,8 @@ pub struct Plan {
     /// Local addresses users' connections are bound to (user i uses `i mod n`); empty: the
     /// system picks, as usual.
     pub source_addresses: Vec<std::net::IpAddr>,
+    /// `[run] connections`: each user's own HTTP connection, or a shared pool.
+    pub connections: connections::Connections,
     pub thresholds: Vec<Threshold>,
     /// Every metric of the run: the built-in ones and one per step.
     pub catalog: Catalog,
@@ -275,6 +278,7 @@ pub fn compile_with(path: &Path, text: &str, inputs: &Inputs) -> Result<Plan, Sc
             crate::compiled::retry::compile_reconnect(r.get_ref(), r.span(), &mut problems)
         });
     let source_addresses = source_addresses::compile(&file.run.source_addresses, &mut problems);
+    let connections = connections::compile(&file.run.connections, &mut problems);
     let user = user::compile(&file.user, &mut problems);
     let flows = if file.flows.is_empty() {
         user::builtin_flows(&user, timeout, &file.user.messages, &mut problems)
@@ -294,6 +298,10 @@ pub fn compile_with(path: &Path, text: &str, inputs: &Inputs) -> Result<Plan, Sc
         flows.catalog.clone().with_tls()
     } else {
         flows.catalog.clone()
+    };
+    let catalog = match connections {
+        connections::Connections::Pool(_) => catalog.with_pool(),
+        connections::Connections::PerUser => catalog,
     };
     let phase_names: Vec<String> = phases.iter().map(|p| p.name.clone()).collect();
     let regions = crate::compiled::region::compile(&file.regions, &phase_names, &mut problems);
@@ -336,6 +344,7 @@ pub fn compile_with(path: &Path, text: &str, inputs: &Inputs) -> Result<Plan, Sc
         retry,
         reconnect,
         source_addresses,
+        connections,
         thresholds,
         catalog,
         flows,

@@ -228,7 +228,8 @@ pub fn estimate_with_workers(plan: &Plan, latency: Duration, workers: u64) -> Es
 
 /// [`estimate_with_workers`], walking one by one at most about `budget` users.
 fn estimate_within(plan: &Plan, latency: Duration, workers: u64, budget: f64) -> Estimate {
-    let workers = workers.max(1);
+    // As the run: a pool of N connections runs on at most N workers.
+    let workers = plan.connections.workers(workers as usize) as u64;
     let duration = plan.duration().as_secs_f64();
     let drain = plan.drain.as_secs_f64();
     let a = Assumptions {
@@ -269,7 +270,12 @@ fn estimate_within(plan: &Plan, latency: Duration, workers: u64, budget: f64) ->
     let n = per_interval.ends.len();
     let users = gauge(&per_interval.users, n);
     let websockets = gauge(&per_interval.websockets, n);
-    let http = gauge(&per_interval.http, n);
+    // A pool bounds the HTTP connections however many users take turns on them (it opens them
+    // lazily, so fewer when fewer users are busy).
+    let mut http = gauge(&per_interval.http, n);
+    if let Some(bound) = plan.connections.bound() {
+        http.iter_mut().for_each(|h| *h = (*h).min(bound));
+    }
     let mut start = 0.0;
     let timeline: Vec<Point> = (0..n)
         .map(|i| {
@@ -474,6 +480,23 @@ fn notes(plan: &Plan, counts: &model::Counts, inflight: &Inflight) -> Vec<String
             r.attempts
         ));
     }
+    if let Some(n) = plan.connections.bound() {
+        notes.push(format!(
+            "HTTP connections: a shared pool of {n} ([run] connections), split over {} workers;              {}",
+            counts.workers,
+            if inflight.peak > n as f64 {
+                format!(
+                    "~{:.0} operations in flight at the peak want more, so requests will wait                      for a connection (inside their latency), which the plan does not model",
+                    inflight.peak
+                )
+            } else {
+                format!(
+                    "~{:.0} operations in flight at the peak fit in it",
+                    inflight.peak
+                )
+            }
+        ));
+    }
     notes.extend(walk::long_poll_notes(plan));
     if plan.reconnect.is_some() {
         notes.push(
@@ -624,6 +647,33 @@ mod tests {
         assert_eq!(e.arrivals.planned, 28_800);
         let counted: u64 = e.timeline.iter().map(|p| p.arrivals).sum();
         assert_eq!(counted, 28_800, "every arrival falls in some interval");
+    }
+
+    #[test]
+    fn a_pool_bounds_the_http_connections_and_the_descriptors() {
+        // 200 users/s, each polling 20 times at 10 ms: ~40 users at once, each with its own
+        // connection; a pool of 8 holds 8 however many users take turns on them.
+        let text = |connections: &str| {
+            format!(
+                "name = \"t\"\n[target]\nurl = \"http://127.0.0.1:9\"\n[load]\narrivals = \"uniform\"\n\
+                 phases = [{{ name = \"a\", duration = \"5s\", rate = 200 }}]\n[run]\ndrain = \"0s\"\n\
+                 {connections}\n[[flows.f.steps]]\n\
+                 loop = {{ times = 20, steps = [ {{ name = \"poll\", http = \"GET /p\" }} ] }}\n"
+            )
+        };
+        let own = estimate_with_workers(&compile(&text("")), Duration::from_millis(10), 2);
+        assert!(own.peak.http_connections >= 30, "{:?}", own.peak);
+        let pooled = compile(&text("connections = { pool = 8 }"));
+        let e = estimate_with_workers(&pooled, Duration::from_millis(10), 2);
+        assert_eq!(e.peak.http_connections, 8, "{:?}", e.peak);
+        assert_eq!(e.resources.descriptors, 8 + 64);
+        assert_eq!(e.totals.requests, own.totals.requests);
+        // A pool of 1 runs on one worker.
+        let one = compile(&text("connections = { pool = 1 }"));
+        assert_eq!(
+            estimate_with_workers(&one, Duration::from_millis(10), 2).workers,
+            1
+        );
     }
 
     #[test]

@@ -48,6 +48,11 @@ pub const TLS_HANDSHAKE: &str = "tls_handshake";
 /// How many of those handshakes resumed an earlier session of the same user.
 pub const TLS_RESUMED: &str = "tls_resumed";
 
+/// With `[run] connections = { pool = N }`: the connections the pool opened, and of them those
+/// that replaced an idle one the server had closed.
+pub const HTTP_POOL_OPENED: &str = "http_pool_opened";
+pub const HTTP_POOL_REPLACED: &str = "http_pool_replaced";
+
 /// The names of every metric of a run, fixed when the plan is compiled: the four built-in
 /// ones, then one per named step in flow order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,6 +114,22 @@ impl Catalog {
             self.counters.push(TLS_RESUMED.to_string());
         }
         self
+    }
+
+    /// The same catalog with the counts of a run that pools its HTTP connections.
+    pub fn with_pool(mut self) -> Catalog {
+        for name in [HTTP_POOL_OPENED, HTTP_POOL_REPLACED] {
+            if !self.counters.iter().any(|n| n == name) {
+                self.counters.push(name.to_string());
+            }
+        }
+        self
+    }
+
+    /// Where the pool's connections opened and replaced are counted, when the run pools them.
+    pub fn pool(&self) -> Option<(usize, usize)> {
+        let at = |name| self.counters.iter().position(|n| n == name);
+        Some((at(HTTP_POOL_OPENED)?, at(HTTP_POOL_REPLACED)?))
     }
 
     /// Where TLS handshakes are recorded (the metric, and the counter of resumed ones), when

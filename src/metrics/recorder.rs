@@ -287,6 +287,14 @@ impl Recorder {
         self.named[index] += 1;
     }
 
+    /// `n` more of named count `index`.
+    pub fn add_named(&mut self, index: usize, n: u64) {
+        if self.named.len() <= index {
+            self.named.resize(index + 1, 0);
+        }
+        self.named[index] += n;
+    }
+
     pub fn named(&self, index: usize) -> u64 {
         self.named.get(index).copied().unwrap_or(0)
     }

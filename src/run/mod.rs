@@ -143,6 +143,8 @@ pub fn run_plan(mut plan: Plan, opts: &RunOptions) -> Result<Outcome, Error> {
         .workers
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
         .max(1);
+    // Each worker holds a share of a connection pool: a pool of N runs on at most N workers.
+    let workers = plan.connections.workers(workers);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("inrush-control")

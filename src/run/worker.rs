@@ -75,7 +75,7 @@ async fn run(
     tx: mpsc::UnboundedSender<Snapshot>,
     first_closed_index: u64,
 ) {
-    let ctx = Rc::new(WorkerCtx::new(shared));
+    let ctx = Rc::new(WorkerCtx::for_worker(shared, id, n));
     let driver = ctx.clone();
     // Ends with the worker: the LocalSet drops it when `run` returns.
     tokio::task::spawn_local(async move {
@@ -109,6 +109,12 @@ async fn run(
             }
         };
         let actual_end = if finished { ctx.now().min(end) } else { end };
+        if finished {
+            // Nobody is left to use the pool's connections: none is counted open at the end.
+            if let Some(pool) = &ctx.http_pool {
+                pool.close_idle();
+            }
+        }
         let (cpu_now, wall_now) = (
             crate::resource_usage::thread_cpu(),
             std::time::Instant::now(),
@@ -120,6 +126,14 @@ async fn run(
             0.0
         };
         (cpu_before, wall_before) = (cpu_now, wall_now);
+        if let (Some(pool), Some((opened, replaced))) = (&ctx.http_pool, ctx.plan().catalog.pool())
+        {
+            let (o, r) = pool.take_counts();
+            ctx.record_in(None, |rec| {
+                rec.add_named(opened, o);
+                rec.add_named(replaced, r);
+            });
+        }
         let (recorder, regions) = ctx.take_recorders();
         let snapshot = Snapshot {
             worker: id,

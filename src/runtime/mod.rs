@@ -166,6 +166,7 @@ pub async fn run_user(
                 .source_for(ctx.shared.plan.shard.local(index)),
             ctx.shared.endpoint.user_tls(),
             ctx.open_http.clone(),
+            ctx.http_pool.clone(),
         ),
         state: ctx.shared.state.clone(),
         intended,

@@ -266,6 +266,23 @@ pub struct RunSection {
     /// The generator's own limits, beyond which its measurement is inconclusive, e.g.
     /// `{ schedule_lag_p99 = "5ms", loop_lag_p99 = "5ms", behind_schedule = "0%" }`.
     pub overload: Option<Spanned<OverloadSpec>>,
+    /// How users' HTTP requests get connections: `"per_user"` (default: each user opens and
+    /// keeps its own) or `{ pool = N }` (all users share at most N kept-alive connections).
+    pub connections: Option<Spanned<ConnectionsSpec>>,
+}
+
+/// `[run] connections`: `"per_user"` or `{ pool = N }`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum ConnectionsSpec {
+    Named(String),
+    Pool(PoolSpec),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolSpec {
+    pub pool: i64,
 }
 
 /// `[run] overload`: each key optional, its default documented in the README.
@@ -288,6 +305,7 @@ impl Default for RunSection {
             delivery_deadline: None,
             max_start_lag: None,
             overload: None,
+            connections: None,
         }
     }
 }

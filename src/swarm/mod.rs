@@ -23,7 +23,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
-use crate::clients::http::OpenConnections;
+use crate::clients::kept::OpenConnections;
+use crate::clients::pool::Pool;
 use crate::clients::Endpoint;
 use crate::compiled::Plan;
 use crate::metrics::Recorder;
@@ -75,6 +76,8 @@ pub struct WorkerCtx {
     /// connection tasks share): both gauges of this thread alone.
     pub open_websockets: Cell<u64>,
     pub open_http: OpenConnections,
+    /// The worker's share of the HTTP connection pool, when `[run] connections` asks for one.
+    pub http_pool: Option<std::rc::Rc<Pool>>,
     /// Timed operations running now (for `max_inflight`).
     pub inflight: Cell<u64>,
     /// Users offline between visits, waiting to come back (the worker runs until they have).
@@ -94,6 +97,7 @@ impl WorkerCtx {
             active_users: Cell::new(0),
             open_websockets: Cell::new(0),
             open_http: OpenConnections::default(),
+            http_pool: None,
             inflight: Cell::new(0),
             away: Cell::new(0),
             idle: tokio::sync::Notify::new(),
@@ -105,6 +109,17 @@ impl WorkerCtx {
                 clock::Clock::new().ok()
             },
         }
+    }
+
+    /// The context of worker `worker` of `workers`, with its share of the HTTP connection pool
+    /// when the scenario pools connections.
+    pub fn for_worker(shared: Arc<Shared>, worker: usize, workers: usize) -> Self {
+        let mut ctx = WorkerCtx::new(shared);
+        if let Some(share) = ctx.plan().connections.share(worker, workers) {
+            let pool = Pool::new(share, &ctx.shared.endpoint, ctx.open_http.clone());
+            ctx.http_pool = Some(std::rc::Rc::new(pool));
+        }
+        ctx
     }
 
     /// Sleeps until an offset from the start of the run, precisely (see `clock`).
