@@ -129,8 +129,13 @@ pub fn plan_with(
             inputs: inputs.clone(),
             workers,
             ..Default::default()
-        })?;
-        print!("{}", capacity::preview::text(&preview));
+        });
+        // The plan of the run stands on its own: a search that could not start is said, not
+        // made the plan's failure (`find-capacity` itself refuses it with exit 2).
+        match preview {
+            Ok(p) => print!("{}", capacity::preview::text(&p)),
+            Err(e) => println!("find-capacity: would not start: {e}"),
+        }
     }
     println!("plan: {}", dir.display());
     Ok((estimate, dir))

@@ -452,6 +452,26 @@ step_duration = "8s"
         stdout.contains("find-capacity: 20 to 160 users/s"),
         "{stdout}"
     );
+    // A [capacity] section the search would refuse (too few users in a window at `from`) does
+    // not fail the plan of the run: the plan says why and exits 0.
+    let thin = scratch.scenario(
+        "thin",
+        signups("\"verify.p99\" = \"< 1s\"\n\n[capacity]\nfrom = 1\nstep_duration = \"2s\"\n")
+            .url(&url),
+    );
+    let o = inrush(&[
+        "plan",
+        thin.to_str().expect("utf-8 path"),
+        "--out",
+        scratch.out("thin-plan").to_str().expect("utf-8"),
+    ]);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("find-capacity: would not start:"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("fewer than"), "{stdout}");
     match listener.accept() {
         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
         other => panic!("the dry run connected to the target: {other:?}"),
