@@ -163,21 +163,16 @@ async fn serve(mut s: TcpStream, tally: Tally) {
 /// Starts the counting server on an OS-assigned loopback port, on a thread of its own.
 fn counting_server() -> (String, Tally) {
     let tally: Tally = Arc::new(Default::default());
-    let std_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
-    std_listener.set_nonblocking(true).expect("nonblocking");
-    let addr = std_listener.local_addr().expect("local addr");
     let t = tally.clone();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async move {
-            let listener = TcpListener::from_std(std_listener).expect("listener");
-            while let Ok((s, _)) = listener.accept().await {
-                tokio::spawn(serve(s, t.clone()));
-            }
-        });
+    let addr = common::on_own_thread(move |tx| async move {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        tx.send(listener.local_addr().expect("local addr"))
+            .expect("send address");
+        while let Ok((s, _)) = listener.accept().await {
+            tokio::spawn(serve(s, t.clone()));
+        }
     });
     (format!("http://{addr}"), tally)
 }

@@ -87,26 +87,18 @@ async fn serve(mut stream: TcpStream) {
 /// a flooded client's kernel buffers fill after a few dozen KiB of pongs and what the test
 /// sees is inrush's own queue, soon.
 fn start_hostile() -> std::net::SocketAddr {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async move {
-            let socket = TcpSocket::new_v4().expect("socket");
-            socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
-            socket
-                .bind(([127, 0, 0, 1], 0).into())
-                .expect("bind loopback");
-            let listener = socket.listen(64).expect("listen");
-            let _ = tx.send(listener.local_addr().expect("address"));
-            while let Ok((stream, _)) = listener.accept().await {
-                tokio::spawn(serve(stream));
-            }
-        });
-    });
-    rx.recv().expect("the hostile server listens")
+    common::on_own_thread(|tx| async move {
+        let socket = TcpSocket::new_v4().expect("socket");
+        socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+        socket
+            .bind(([127, 0, 0, 1], 0).into())
+            .expect("bind loopback");
+        let listener = socket.listen(64).expect("listen");
+        let _ = tx.send(listener.local_addr().expect("address"));
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(serve(stream));
+        }
+    })
 }
 
 /// The child's peak resident memory (ru_maxrss, KiB) and exit code, once it exits; None if it

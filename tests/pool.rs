@@ -15,10 +15,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::tls::{ca, leaf};
-use common::{assert_arrivals_accounted, Scenario, Scratch};
+use common::tls::{ca, leaf, serve_tls_with};
+use common::{on_own_thread, Scenario, Scratch};
 use inrush::report::summary::Summary;
-use inrush::run::{run, RunOptions};
 use inrush::target::{Knobs, TlsServer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -48,25 +47,18 @@ impl Seen {
 /// in a `Connection: close` header, as a server that does not keep connections alive does).
 fn counting_server(hold: Duration, close_each: bool) -> (SocketAddr, Arc<Seen>) {
     let seen = Arc::new(Seen::default());
-    let (tx, rx) = std::sync::mpsc::channel();
     let counts = seen.clone();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("bind loopback");
-            tx.send(listener.local_addr().expect("address"))
-                .expect("send address");
-            while let Ok((stream, _)) = listener.accept().await {
-                tokio::spawn(answer_all(stream, hold, close_each, counts.clone()));
-            }
-        });
+    let addr = on_own_thread(move |tx| async move {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        tx.send(listener.local_addr().expect("address"))
+            .expect("send address");
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(answer_all(stream, hold, close_each, counts.clone()));
+        }
     });
-    (rx.recv().expect("server address"), seen)
+    (addr, seen)
 }
 
 async fn answer_all(
@@ -140,25 +132,7 @@ loop = {{ times = {each}, steps = [ {{ name = "get", http = "GET /x" }} ] }}
 /// Runs quietly on `workers` worker threads (the pool is split over them), overload accepted
 /// (a loaded machine must not change the verdict these tests do not judge), arrivals checked.
 fn run_on(workers: usize, scenario: PathBuf, out: PathBuf) -> Summary {
-    let outcome = run(&RunOptions {
-        scenario,
-        target: None,
-        out: Some(out.clone()),
-        inputs: Default::default(),
-        workers: Some(workers),
-        thresholds: Vec::new(),
-        accept_overload: true,
-        quiet: true,
-        memory_budget: None,
-        force: false,
-        trace: None,
-        live: Default::default(),
-        interrupt: None,
-        start_at: None,
-    })
-    .expect("run completes");
-    assert_arrivals_accounted(&outcome.summary, &out);
-    outcome.summary
+    common::run_on(workers, scenario, out).summary
 }
 
 #[test]
@@ -318,23 +292,7 @@ fn tls_works_over_the_pool_and_each_pooled_connection_shakes_hands_once() {
     std::fs::write(scratch.dir.path().join("ca.pem"), &ca.pem).expect("write CA");
     let (cert, key, _, _) = leaf(&ca, &["127.0.0.1", "localhost"]);
     let server = TlsServer::new(vec![cert], key, None).expect("server config");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async move {
-            let listen: SocketAddr = ([127, 0, 0, 1], 0).into();
-            let target = inrush::target::start_with(listen, Knobs::default(), Some(&server))
-                .await
-                .expect("TLS target starts");
-            let counts = target.tls.clone().expect("TLS counts");
-            tx.send((target.addr, counts)).expect("send address");
-            std::future::pending::<()>().await;
-        });
-    });
-    let (addr, counts) = rx.recv().expect("server address");
+    let (addr, counts) = serve_tls_with(server, Knobs::default());
     let text = format!(
         r#"name = "tls-pool"
 seed = 5

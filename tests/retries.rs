@@ -130,22 +130,14 @@ fn start_server() -> (String, Arc<Seen>) {
         .route("/ws/{user}", get(socket))
         .route("/wsbusy/{user}", get(socket_busy))
         .with_state(seen.clone());
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("bind");
-            tx.send(listener.local_addr().expect("addr"))
-                .expect("send addr");
-            let _ = axum::serve(listener, app).await;
-        });
+    let addr = common::on_own_thread(move |tx| async move {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        tx.send(listener.local_addr().expect("addr"))
+            .expect("send addr");
+        let _ = axum::serve(listener, app).await;
     });
-    let addr = rx.recv().expect("server address");
     (format!("http://{addr}"), seen)
 }
 

@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
-use common::tls::{ca, leaf};
+use common::tls::{ca, leaf, serve_tls_with};
 use common::{run_quiet, Scratch};
 use inrush::report::summary::Summary;
 use inrush::target::tls::HandshakeCounts;
@@ -22,26 +22,6 @@ use rustls_pki_types::CertificateDer;
 /// life; returns its address and its handshake counts.
 fn serve_tls(server: TlsServer) -> (SocketAddr, Arc<HandshakeCounts>) {
     serve_tls_with(server, Knobs::default())
-}
-
-fn serve_tls_with(server: TlsServer, knobs: Knobs) -> (SocketAddr, Arc<HandshakeCounts>) {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async move {
-            let listen: SocketAddr = ([127, 0, 0, 1], 0).into();
-            let target = inrush::target::start_with(listen, knobs, Some(&server))
-                .await
-                .expect("TLS target starts");
-            let counts = target.tls.clone().expect("TLS counts");
-            tx.send((target.addr, counts)).expect("send address");
-            std::future::pending::<()>().await;
-        });
-    });
-    rx.recv().expect("server address")
 }
 
 /// A server whose certificate, for 127.0.0.1 and localhost, is issued by a fresh CA; the CA's

@@ -10,6 +10,26 @@ use std::path::PathBuf;
 
 use inrush::run::{run, Outcome, RunOptions};
 
+/// Runs a test server's `serve` on a current-thread runtime of its own thread, for the rest of
+/// the test binary's life, and returns what `serve` hands back through its sender once it
+/// listens (its address, its counters).
+pub fn on_own_thread<T, F, Fut>(serve: F) -> T
+where
+    T: Send + 'static,
+    F: FnOnce(std::sync::mpsc::Sender<T>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()>,
+{
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(serve(tx));
+    });
+    rx.recv().expect("the test server starts")
+}
+
 pub struct Scratch {
     pub dir: tempfile::TempDir,
 }
@@ -47,7 +67,22 @@ pub fn run_judged(scenario: PathBuf, out: PathBuf) -> Outcome {
     run_checked(scenario, out, None, false)
 }
 
+/// As `run_quiet` (overload accepted), on `workers` worker threads.
+pub fn run_on(workers: usize, scenario: PathBuf, out: PathBuf) -> Outcome {
+    run_checked_on(workers, scenario, out, None, true)
+}
+
 fn run_checked(
+    scenario: PathBuf,
+    out: PathBuf,
+    target: Option<String>,
+    accept_overload: bool,
+) -> Outcome {
+    run_checked_on(1, scenario, out, target, accept_overload)
+}
+
+fn run_checked_on(
+    workers: usize,
     scenario: PathBuf,
     out: PathBuf,
     target: Option<String>,
@@ -58,7 +93,7 @@ fn run_checked(
         target,
         out: Some(out.clone()),
         inputs: Default::default(),
-        workers: Some(1),
+        workers: Some(workers),
         thresholds: Vec::new(),
         accept_overload,
         quiet: true,

@@ -1,5 +1,10 @@
 //! Throwaway certificates for TLS tests (rcgen): a CA and leaf certificates it issues.
 
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use inrush::target::tls::HandshakeCounts;
+use inrush::target::{Knobs, TlsServer};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
@@ -69,4 +74,18 @@ pub fn serve(
             });
         }
     }
+}
+
+/// The built-in messenger over TLS on 127.0.0.1:0, on a thread of its own for the test binary's
+/// life; returns its address and its handshake counts.
+pub fn serve_tls_with(server: TlsServer, knobs: Knobs) -> (SocketAddr, Arc<HandshakeCounts>) {
+    super::on_own_thread(move |tx| async move {
+        let listen: SocketAddr = ([127, 0, 0, 1], 0).into();
+        let target = inrush::target::start_with(listen, knobs, Some(&server))
+            .await
+            .expect("TLS target starts");
+        let counts = target.tls.clone().expect("TLS counts");
+        tx.send((target.addr, counts)).expect("send address");
+        std::future::pending::<()>().await;
+    })
 }
