@@ -17,22 +17,18 @@ import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench  # noqa: E402  (the bench's own helpers: one reading of /proc/stat, one meta line)
+
 # Other load on the pinned cores above this (CPU-seconds per second of wall time, beyond the
 # generator's and the target's own) marks a measurement as disturbed (as bench/bench.py does).
 DISTURBED = 0.10
 
 
 def core_busy():
-    """Per core: busy seconds so far (everything but idle and iowait; steal counts as busy)."""
+    """Per core: busy seconds so far (bench.py's count of busy ticks, in seconds)."""
     tick = os.sysconf("SC_CLK_TCK")
-    out = {}
-    with open("/proc/stat") as f:
-        for line in f:
-            if line.startswith("cpu") and line[3].isdigit():
-                name, *v = line.split()
-                v = [int(x) for x in v[:8]]
-                out[int(name[3:])] = (sum(v) - v[3] - v[4]) / tick
-    return out
+    return {core: busy / tick for core, busy in bench.core_busy_jiffies().items()}
 
 
 def proc_cpu(pid):
@@ -215,9 +211,7 @@ def main(argv):
     if cmd == "oha-count":
         return oha_count(*args)
     if cmd == "meta":
-        with open(args[0], "a") as f:
-            f.write(json.dumps(dict(kind="meta", **dict(a.split("=", 1) for a in args[1:]))) + "\n")
-        return 0
+        return bench.main([argv[0], "meta", *args])
     print(__doc__, file=sys.stderr)
     return 2
 

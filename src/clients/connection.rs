@@ -346,13 +346,7 @@ mod tests {
     #[tokio::test]
     async fn sends_and_receives_frames_and_reports_the_peers_close() {
         let addr = echo_peer(2).await.expect("bind loopback");
-        let endpoint = Endpoint {
-            addr,
-            authority: addr.to_string(),
-            prefix: String::new(),
-            sources: Vec::new(),
-            tls: None,
-        };
+        let endpoint = Endpoint::plain(addr);
         let mut conn = Connection::open_ws(&endpoint, "/", &[], &[], None, None)
             .await
             .expect("handshake with the loopback peer");
@@ -397,13 +391,7 @@ mod tests {
     #[tokio::test]
     async fn a_peer_that_does_not_read_stalls_a_send_and_the_close_is_bounded() {
         let addr = deaf_peer().await.expect("bind loopback");
-        let endpoint = Endpoint {
-            addr,
-            authority: addr.to_string(),
-            prefix: String::new(),
-            sources: Vec::new(),
-            tls: None,
-        };
+        let endpoint = Endpoint::plain(addr);
         let stall = Duration::from_millis(200);
         let mut conn = Connection::open_ws(&endpoint, "/", &[], &[], None, None)
             .await

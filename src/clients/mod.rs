@@ -60,6 +60,18 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
+    /// Plain HTTP at `addr`, no path prefix, the system choosing the source address: the
+    /// built-in target, and the tests' loopback peers.
+    pub fn plain(addr: std::net::SocketAddr) -> Endpoint {
+        Endpoint {
+            addr,
+            authority: addr.to_string(),
+            prefix: String::new(),
+            sources: Vec::new(),
+            tls: None,
+        }
+    }
+
     /// A user's TLS state (its own session store), when the endpoint speaks TLS.
     pub fn user_tls(&self) -> Option<std::rc::Rc<tls::UserTls>> {
         self.tls.as_ref().map(|t| t.for_user())

@@ -199,13 +199,7 @@ mod tests {
                 }
             }
         });
-        let endpoint = Endpoint {
-            addr,
-            authority: addr.to_string(),
-            prefix: String::new(),
-            sources: Vec::new(),
-            tls: None,
-        };
+        let endpoint = Endpoint::plain(addr);
         (endpoint, rx)
     }
 

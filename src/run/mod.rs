@@ -204,11 +204,8 @@ impl TargetHandle {
                         )))
                     })?;
                 let endpoint = Endpoint {
-                    addr: server.addr,
-                    authority: server.addr.to_string(),
-                    prefix: String::new(),
                     sources,
-                    tls: None,
+                    ..Endpoint::plain(server.addr)
                 };
                 TargetHandle {
                     builtin: Some(server),

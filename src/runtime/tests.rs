@@ -148,13 +148,7 @@ pub(super) fn run_until(steps: &str, stop: Option<Duration>) -> (Plan, Ended, Re
         }
         let shared = Arc::new(Shared {
             plan: plan.clone(),
-            endpoint: Endpoint {
-                addr,
-                authority: addr.to_string(),
-                prefix: String::new(),
-                sources: Vec::new(),
-                tls: None,
-            },
+            endpoint: Endpoint::plain(addr),
             registry: Registry::default(),
             identities: Identities::new(plan.seed, &plan.user.phone_prefix),
             t0: Instant::now(),
