@@ -271,6 +271,7 @@ impl ScenarioInputs {
             },
             rate_scale: self.rate_scale,
             shard: self.shard.unwrap_or_default(),
+            target: None,
         })
     }
 }
@@ -284,6 +285,11 @@ pub struct PlanArgs {
     pub seed: Option<u64>,
     #[command(flatten)]
     pub inputs: ScenarioInputs,
+    /// Plan for this base URL instead of the scenario's target, as `run --target` would send to
+    /// it (whether the target is this machine's loopback decides how closed connections hold
+    /// source ports).
+    #[arg(long, value_name = "URL", env = "INRUSH_TARGET")]
+    pub target: Option<String>,
     /// Write plan.json and plan.png/.svg here instead of reports/<scenario>-plan-<stamp>/.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,

@@ -106,6 +106,10 @@ fn main() -> ExitCode {
         Command::Plan(args) => args
             .inputs
             .with_seed(args.seed)
+            .map(|inputs| inrush::compiled::inputs::Inputs {
+                target: args.target,
+                ..inputs
+            })
             .and_then(|inputs| match args.kubernetes {
                 true => inrush::plan_kubernetes(
                     &args.file,

@@ -103,6 +103,58 @@ pub fn port_count((lo, hi): (u16, u16)) -> u64 {
     u64::from(hi.saturating_sub(lo)) + 1
 }
 
+/// How long Linux keeps a connection that this side closed first in TIME_WAIT, holding its
+/// 4-tuple (source ip:port → target ip:port): `TCP_TIMEWAIT_LEN`, fixed in the kernel (not
+/// `tcp_fin_timeout`, which times FIN_WAIT_2).
+pub const TIME_WAIT_S: f64 = 60.0;
+
+/// How this machine lets a new connection take a port still in TIME_WAIT
+/// (`net.ipv4.tcp_tw_reuse`, Linux): `None` where it cannot be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TimeWait {
+    /// 0: never; 1: always (for connections with TCP timestamps, as Linux's are by default);
+    /// 2: only towards loopback addresses (the default since Linux 4.19).
+    pub reuse: u8,
+    /// `net.ipv4.tcp_max_tw_buckets`: beyond this many TIME_WAIT sockets on the host the kernel
+    /// drops new ones at once (their ports are free again).
+    pub max_buckets: u64,
+}
+
+/// This machine's TIME_WAIT settings; `None` where /proc does not have them.
+pub fn time_wait() -> Option<TimeWait> {
+    let read = |name: &str| -> Option<u64> {
+        std::fs::read_to_string(format!("/proc/sys/net/ipv4/{name}"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    };
+    Some(TimeWait {
+        reuse: u8::try_from(read("tcp_tw_reuse")?).ok()?,
+        max_buckets: read("tcp_max_tw_buckets")?,
+    })
+}
+
+impl TimeWait {
+    /// Whether a connection towards a loopback (`loopback`) or remote target may reuse a port
+    /// in TIME_WAIT, so that closed connections hold no port for long.
+    pub fn reused_towards(&self, loopback: bool) -> bool {
+        match self.reuse {
+            1 => true,
+            2 => loopback,
+            _ => false,
+        }
+    }
+}
+
+/// Whether a target host (a name or an address, IPv6 possibly in brackets) is this machine's
+/// loopback: an address in 127.0.0.0/8 or ::1, or `localhost`. Other names are taken as remote.
+pub fn is_loopback_host(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    bare.eq_ignore_ascii_case("localhost")
+        || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
 /// Whether `ip` belongs to this machine: it can be bound (port 0, nothing is sent or listened).
 pub fn is_local(ip: IpAddr) -> Result<(), String> {
     std::net::UdpSocket::bind((ip, 0))
@@ -182,6 +234,31 @@ mod tests {
         assert_eq!(addresses_for_connections(100_000, ports), 4);
         assert_eq!(addresses_for_connections(0, ports), 1);
         assert_eq!(port_count((5, 5)), 1);
+    }
+
+    #[test]
+    fn time_wait_reuse_follows_the_sysctl() {
+        let tw = |reuse| TimeWait {
+            reuse,
+            max_buckets: 131_072,
+        };
+        assert!(!tw(0).reused_towards(true));
+        assert!(tw(1).reused_towards(false));
+        assert!(tw(2).reused_towards(true) && !tw(2).reused_towards(false));
+        for host in ["127.0.0.1", "127.3.4.5", "[::1]", "::1", "LocalHost"] {
+            assert!(is_loopback_host(host), "{host}");
+        }
+        for host in [
+            "10.0.0.1",
+            "staging.example.com",
+            "[2001:db8::1]",
+            "localhost.example",
+        ] {
+            assert!(!is_loopback_host(host), "{host}");
+        }
+        // Linux has both settings.
+        let here = time_wait().expect("Linux has tcp_tw_reuse and tcp_max_tw_buckets");
+        assert!(here.reuse <= 2, "{here:?}");
     }
 
     #[test]

@@ -629,3 +629,113 @@ json = { id = "{{ msg.id }}" }
     let estimate = inrush::estimate::estimate_with_workers(&plan, Duration::from_millis(1), 1);
     assert_eq!(estimate.totals.messages, 3 * 10, "{:?}", estimate.totals);
 }
+
+/// Signups that let their HTTP connection go once their socket is up, 600 a second for two
+/// minutes, each online for a second: few connections open at once, but every signup closes one.
+fn churn(url: &str) -> Scenario {
+    Scenario::new("churn", 3).url(url).drain("1s").with(
+        r#"
+[load]
+arrivals = "uniform"
+phases = [ { name = "steady", duration = "120s", rate = 600 } ]
+[user]
+messages = 0
+contacts_known = 0
+contacts_unknown = 0
+stay_online = { constant = "1s" }
+"#,
+    )
+}
+
+/// `inrush plan --target URL` for `scenario`, read back from plan.json.
+fn plan_for(
+    scratch: &Scratch,
+    name: &str,
+    scenario: Scenario,
+    target: Option<&str>,
+) -> inrush::estimate::Estimate {
+    let path = scratch.scenario(name, scenario);
+    let out = scratch.out(name);
+    let mut cmd = inrush();
+    cmd.args(["plan", &path.display().to_string(), "--out"])
+        .arg(&out);
+    if let Some(url) = target {
+        cmd.args(["--target", url]);
+    }
+    let o = cmd.output().expect("runs");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_slice(&std::fs::read(out.join("plan.json")).expect("plan.json"))
+        .expect("plan.json parses")
+}
+
+#[test]
+fn closed_connections_hold_source_ports_for_a_minute_unless_the_kernel_reuses_them() {
+    let Some(tw) = inrush::os_limits::time_wait() else {
+        eprintln!("no /proc/sys/net/ipv4/tcp_tw_reuse here: nothing to plan against");
+        return;
+    };
+    let scratch = Scratch::new();
+    // A remote target (a documentation address: `plan` sends nothing). The generator closes
+    // 600 connections a second and Linux holds each one's port for 60 s: 36 000 ports in
+    // TIME_WAIT once a minute has passed, more than one address's 28 232 default ports.
+    let remote = plan_for(&scratch, "remote", churn("http://192.0.2.10:8080"), None);
+    let r = &remote.resources;
+    assert_eq!(r.http_closed_per_s, 600.0, "{r:?}");
+    let held = 600 * 60;
+    if tw.reused_towards(false) {
+        assert_eq!(r.time_wait_per_source_address, 0, "tcp_tw_reuse = 1: {r:?}");
+    } else {
+        // Closes are counted at the end of the second they fall in, so the minute's window
+        // holds 59 to 60 whole seconds of them.
+        assert!(
+            (held - 600..=held).contains(&r.time_wait_per_source_address),
+            "{r:?}"
+        );
+        // The peak of open + held is at least the held ones and at most them plus the most
+        // sockets ever open.
+        assert!(r.ports_per_source_address >= r.time_wait_per_source_address);
+        assert!(
+            r.ports_per_source_address <= r.time_wait_per_source_address + remote.peak.sockets,
+            "{r:?} {:?}",
+            remote.peak
+        );
+        if r.ports_per_source_address > remote.machine.ports_per_address {
+            let reason = remote
+                .verdict
+                .reasons
+                .iter()
+                .find(|r| r.starts_with("ephemeral ports"))
+                .expect("the ports are the limit");
+            assert!(reason.contains("in TIME_WAIT"), "{reason}");
+            assert!(remote.verdict.machines >= 2, "{:?}", remote.verdict);
+        }
+    }
+    // The same scenario planned for a loopback target (`--target`): Linux's default
+    // (tcp_tw_reuse = 2) reuses those ports towards loopback.
+    let local = plan_for(
+        &scratch,
+        "local",
+        churn("http://192.0.2.10:8080"),
+        Some("http://127.0.0.1:9"),
+    );
+    assert_eq!(local.target, "http://127.0.0.1:9");
+    assert_eq!(
+        local.machine.time_wait_reused,
+        tw.reused_towards(true),
+        "{:?}",
+        local.machine
+    );
+    if tw.reused_towards(true) {
+        assert_eq!(local.resources.time_wait_per_source_address, 0);
+        assert!(local.resources.ports_per_source_address <= local.peak.sockets);
+    }
+    // Through a pool the connections stay open: nothing is closed per signup.
+    let pooled = plan_for(
+        &scratch,
+        "pooled",
+        churn("http://192.0.2.10:8080").run("connections = { pool = 8 }"),
+        None,
+    );
+    assert_eq!(pooled.resources.time_wait_per_source_address, 0);
+    assert!(pooled.resources.ports_per_source_address <= pooled.peak.sockets);
+}

@@ -64,7 +64,8 @@ pub fn connect_error(e: &std::io::Error, source: Option<IpAddr>) -> OpError {
              (ulimit -n) is reached; spread users over more generator processes (see `inrush plan`)"
         ),
         Some(libc::EADDRNOTAVAIL) | Some(libc::EADDRINUSE) => format!(
-            "connect: the generator is out of ephemeral ports{} ({e}); add source addresses \
+            "connect: the generator is out of ephemeral ports{} ({e}): open connections and \
+             those it closed in the last minute (TIME_WAIT) hold them; add source addresses \
              ([run] source_addresses) or generator machines (see `inrush plan`)",
             source.map_or(String::new(), |ip| format!(" on source address {ip}"))
         ),

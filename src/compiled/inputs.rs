@@ -67,6 +67,9 @@ pub struct Inputs {
     pub rate_scale: Option<f64>,
     /// `--shard i/N`: this process runs shard i's share of the scenario (whole by default).
     pub shard: super::shard::Shard,
+    /// `inrush plan --target URL`: plan for this target instead of the scenario's (`run`
+    /// takes its `--target` through `RunOptions`, as `find-capacity` does for every step).
+    pub target: Option<String>,
 }
 
 impl Inputs {

@@ -158,8 +158,24 @@ pub fn load_with(path: &Path, inputs: &Inputs) -> Result<Plan, Error> {
     let text = read_scenario(path)?;
     let plan = compile_with(path, &text, inputs)?;
     let mut plan = rescale(plan, inputs).map_err(Error::Usage)?;
+    if let Some(url) = &inputs.target {
+        plan.retarget(url)?;
+    }
     plan.fingerprint = shard::fingerprint(&text, &plan.overrides);
     Ok(plan.for_shard(inputs.shard))
+}
+
+impl Plan {
+    /// Sends the plan's traffic to `url` (`--target`) instead of the scenario's target; the
+    /// scenario's `[target]` TLS settings (ca, cert, insecure) apply to the new URL.
+    pub fn retarget(&mut self, url: &str) -> Result<(), Error> {
+        let url = BaseUrl::parse(url).map_err(|e| Error::Usage(format!("--target: {e}")))?;
+        self.target = Target::Url(url);
+        if self.target.speaks_tls() {
+            self.catalog = self.catalog.clone().with_tls();
+        }
+        Ok(())
+    }
 }
 
 /// The plan stretched in time and scaled in users as `inputs` ask, each scale noted in

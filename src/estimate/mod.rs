@@ -13,6 +13,7 @@
 pub mod kubernetes;
 pub mod model;
 mod per_interval;
+mod ports;
 pub mod render;
 mod sample;
 pub mod walk;
@@ -150,8 +151,16 @@ pub struct Resources {
     pub descriptors_per_socket: u64,
     pub base_descriptors: u64,
     pub source_addresses: u64,
-    /// Ephemeral ports each source address needs at the peak (one per connection to the target).
+    /// Ephemeral ports each source address needs at the peak: one per open connection to the
+    /// target, plus those the connections it closed hold in TIME_WAIT.
     pub ports_per_source_address: u64,
+    /// Of those, the ports held in TIME_WAIT (0 where the kernel reuses them towards this
+    /// target, or through a pool).
+    #[serde(default)]
+    pub time_wait_per_source_address: u64,
+    /// HTTP connections the generator closes per second at the peak.
+    #[serde(default)]
+    pub http_closed_per_s: f64,
     /// Generator CPU cores needed at the peak, from the per-core capacity constants.
     pub cpu_cores: f64,
 }
@@ -163,6 +172,13 @@ pub struct Machine {
     pub open_files: Option<os_limits::OpenFiles>,
     pub ephemeral_ports: (u16, u16),
     pub ports_per_address: u64,
+    /// `net.ipv4.tcp_tw_reuse` and `tcp_max_tw_buckets` (Linux).
+    #[serde(default)]
+    pub time_wait: Option<os_limits::TimeWait>,
+    /// Whether the kernel reuses ports in TIME_WAIT towards this target (no port is then held
+    /// by a closed connection for long).
+    #[serde(default)]
+    pub time_wait_reused: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -192,6 +208,10 @@ pub struct Point {
     pub active_users: u64,
     pub websockets: u64,
     pub http_connections: u64,
+    /// HTTP connections the generator closed in the interval (each may hold its source port in
+    /// TIME_WAIT for a minute after).
+    #[serde(default)]
+    pub http_closed: u64,
     pub requests: u64,
     pub messages: u64,
 }
@@ -288,6 +308,7 @@ fn estimate_within(plan: &Plan, latency: Duration, workers: u64, budget: f64) ->
                 active_users: users[i],
                 websockets: websockets[i],
                 http_connections: http[i],
+                http_closed: per_interval.http_closes[i],
                 requests: per_interval.requests[i],
                 messages: per_interval.messages[i],
             };
@@ -295,11 +316,14 @@ fn estimate_within(plan: &Plan, latency: Duration, workers: u64, budget: f64) ->
             p
         })
         .collect();
+    let time_wait = os_limits::time_wait();
     let machine = Machine {
         cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
         open_files: os_limits::open_files(),
         ephemeral_ports: os_limits::ephemeral_ports(),
         ports_per_address: os_limits::port_count(os_limits::ephemeral_ports()),
+        time_wait,
+        time_wait_reused: time_wait.is_some_and(|t| t.reused_towards(target_is_loopback(plan))),
     };
     let inflight_peak = (0..n)
         .filter(|&i| timeline[i].seconds() >= MIN_RATE_INTERVAL || n == 1)
@@ -322,6 +346,14 @@ fn estimate_within(plan: &Plan, latency: Duration, workers: u64, budget: f64) ->
         );
     }
     estimate
+}
+
+/// Whether the target is this machine's loopback (the in-process built-in target is).
+fn target_is_loopback(plan: &Plan) -> bool {
+    match &plan.target {
+        Target::Builtin(_) => true,
+        Target::Url(u) => os_limits::is_loopback_host(&u.host),
+    }
 }
 
 /// Intervals a plan's timeline holds at most (seconds, unless the plan is longer).
@@ -369,6 +401,15 @@ fn judge(
         messages_per_s: peak_rate(&timeline, |p| p.messages),
     };
     let in_process = matches!(plan.target, Target::Builtin(_));
+    let ports = ports::need(
+        &timeline,
+        ports::time_wait_holds(
+            machine.time_wait,
+            target_is_loopback(plan),
+            plan.connections.bound().is_some(),
+        ),
+        machine.time_wait.map_or(u64::MAX, |t| t.max_buckets),
+    );
     let per_socket = if in_process { 2 } else { 1 };
     let sources = plan.source_addresses.len().max(1) as u64;
     // CPU at the busiest interval, not the sum of the separate peaks.
@@ -385,7 +426,9 @@ fn judge(
         descriptors_per_socket: per_socket,
         base_descriptors: os_limits::BASE_DESCRIPTORS,
         source_addresses: sources,
-        ports_per_source_address: peak.sockets.div_ceil(sources),
+        ports_per_source_address: ports.ports.max(peak.sockets).div_ceil(sources),
+        time_wait_per_source_address: ports.time_wait.div_ceil(sources),
+        http_closed_per_s: peak_rate(&timeline, |p| p.http_closed).round(),
         cpu_cores: (cpu_cores * 100.0).round() / 100.0,
     };
     let verdict = verdict(&resources, &machine, in_process);
@@ -550,12 +593,19 @@ pub fn verdict(r: &Resources, m: &Machine, in_process: bool) -> Verdict {
     let port_machines = addresses.div_ceil(r.source_addresses.max(1));
     if port_machines > 1 {
         reasons.push(format!(
-            "ephemeral ports: ~{} per source address needed, {} available ({}-{}); use {addresses} \
-             source addresses ([run] source_addresses) or {port_machines} machines",
+            "ephemeral ports: ~{} per source address needed{}, {} available ({}-{}); use {addresses} \
+             source addresses ([run] source_addresses) or {port_machines} machines{}",
             thousands(r.ports_per_source_address),
+            time_wait_share(r),
             thousands(m.ports_per_address),
             m.ephemeral_ports.0,
-            m.ephemeral_ports.1
+            m.ephemeral_ports.1,
+            if r.time_wait_per_source_address > 0 {
+                ", or set net.ipv4.tcp_tw_reuse = 1 on the generator, or reuse connections \
+                 ([run] connections = { pool = N })"
+            } else {
+                ""
+            }
         ));
     }
     let machines = cpu_machines.max(port_machines);
@@ -573,6 +623,24 @@ pub fn verdict(r: &Resources, m: &Machine, in_process: bool) -> Verdict {
         reasons,
         text,
     }
+}
+
+/// `" (8,000 open + 28,000 in TIME_WAIT: …)"` when closed connections hold ports, else empty.
+pub(crate) fn time_wait_share(r: &Resources) -> String {
+    if r.time_wait_per_source_address == 0 {
+        return String::new();
+    }
+    format!(
+        " ({} open + {} in TIME_WAIT: the generator closes ~{}/s HTTP connections and Linux \
+         holds each one's port {} s)",
+        thousands(
+            r.ports_per_source_address
+                .saturating_sub(r.time_wait_per_source_address)
+        ),
+        thousands(r.time_wait_per_source_address),
+        thousands(r.http_closed_per_s as u64),
+        os_limits::TIME_WAIT_S
+    )
 }
 
 #[cfg(test)]
@@ -804,6 +872,8 @@ mod tests {
             }),
             ephemeral_ports: (32768, 60999),
             ports_per_address: 28_232,
+            time_wait: None,
+            time_wait_reused: false,
         };
         let r = Resources {
             descriptors: 60_064,
@@ -811,6 +881,8 @@ mod tests {
             base_descriptors: 64,
             source_addresses: 1,
             ports_per_source_address: 30_000,
+            time_wait_per_source_address: 0,
+            http_closed_per_s: 0.0,
             cpu_cores: 1.0,
         };
         let v = verdict(&r, &m, true);

@@ -11,6 +11,9 @@ pub(super) struct PerInterval {
     pub(super) users: Vec<i64>,
     pub(super) websockets: Vec<i64>,
     pub(super) http: Vec<i64>,
+    /// HTTP connections the generator closes per interval (by close time): each holds its
+    /// source port in TIME_WAIT afterwards (`estimate::ports`).
+    pub(super) http_closes: Vec<u64>,
     pub(super) requests: Vec<u64>,
     pub(super) messages: Vec<u64>,
     /// Time spent in timed operations per interval (seconds), for `max_inflight`.
@@ -28,6 +31,7 @@ impl PerInterval {
             users: vec![0; n],
             websockets: vec![0; n],
             http: vec![0; n],
+            http_closes: vec![0; n],
             requests: vec![0; n],
             messages: vec![0; n],
             busy: vec![0.0; n],
@@ -61,7 +65,15 @@ impl Sink for PerInterval {
     }
     fn connection(&mut self, kind: Conn, open: f64, close: f64) {
         let v = match kind {
-            Conn::Http => &mut self.http,
+            Conn::Http => {
+                // The user lets its connection go (or the run's end does): the generator's side
+                // closes first. A WebSocket is not counted: after the close handshake the
+                // server closes the TCP connection first (RFC 6455 §7.1.1), so its TIME_WAIT
+                // is the server's.
+                let i = self.slot(close);
+                self.http_closes[i] += 1;
+                &mut self.http
+            }
             Conn::WebSocket => &mut self.websockets,
         };
         PerInterval::span(v, &self.ends, open, close);

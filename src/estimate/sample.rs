@@ -45,6 +45,7 @@ pub(super) fn scale_up(mut counts: Counts, per_interval: &mut PerInterval, k: u6
     }
     for v in [
         &mut per_interval.requests,
+        &mut per_interval.http_closes,
         &mut per_interval.messages,
         &mut per_interval.arrivals,
         &mut per_interval.returns,

@@ -2,8 +2,8 @@
 //! and write the run directory. The only place where the pieces meet.
 
 mod directory;
+mod limits;
 mod live;
-mod open_files;
 mod signals;
 pub mod start;
 mod summary;
@@ -109,12 +109,7 @@ pub fn run_plan(mut plan: Plan, opts: &RunOptions) -> Result<Outcome, Error> {
         start::check(at)?;
     }
     if let Some(url) = &opts.target {
-        let url = BaseUrl::parse(url).map_err(|e| Error::Usage(format!("--target: {e}")))?;
-        plan.target = Target::Url(url);
-        // The scenario's `[target]` TLS settings (ca, cert, insecure) apply to the new URL.
-        if plan.target.speaks_tls() {
-            plan.catalog = plan.catalog.clone().with_tls();
-        }
+        plan.retarget(url)?;
     }
     let phases = plan.scopes();
     for expr in &opts.thresholds {
@@ -129,7 +124,7 @@ pub fn run_plan(mut plan: Plan, opts: &RunOptions) -> Result<Outcome, Error> {
         Some(b) => crate::compiled::sizing::fit(&mut plan, b)?.default_cap,
         None => None,
     };
-    let limit_warnings = open_files::check(&plan);
+    let limit_warnings = limits::check(&plan);
     if !opts.quiet {
         for w in &limit_warnings {
             eprintln!("warning: {w}");

@@ -1,5 +1,5 @@
-//! The open-file limit at the start of a run: raised as far as the system allows, and compared
-//! with what the plan needs at its peak.
+//! The operating system's limits at the start of a run: the open-file limit raised as far as the
+//! system allows, and it and the source ports compared with what the plan needs at its peak.
 
 use crate::compiled::Plan;
 
@@ -7,8 +7,9 @@ use crate::compiled::Plan;
 /// run (walking them all would delay the start); `inrush plan` still makes it.
 const ESTIMATE_MAX_ARRIVALS: f64 = 2_000_000.0;
 
-/// Raises the open-file limit as far as the system allows and compares it with what the plan
-/// needs at its peak (the estimate of `inrush plan`); returns the warnings to show and keep.
+/// Raises the open-file limit as far as the system allows and compares it and the source ports
+/// with what the plan needs at its peak (the estimate of `inrush plan`); returns the warnings
+/// to show and keep.
 pub(super) fn check(plan: &Plan) -> Vec<String> {
     use crate::estimate::DEFAULT_LATENCY;
     let mut warnings = Vec::new();
@@ -54,6 +55,18 @@ pub(super) fn check(plan: &Plan) -> Vec<String> {
             },
             raised.now.hard,
             crate::os_limits::processes_for_descriptors(needed, limit),
+        ));
+    }
+    let r = &estimate.resources;
+    let ports = estimate.machine.ports_per_address;
+    if r.ports_per_source_address > ports {
+        warnings.push(format!(
+            "this run needs ~{} source ports per source address at its peak{} (by `inrush plan`'s \
+             estimate), but {} ephemeral ports: connections beyond them will fail as `connect` \
+             errors (out of ephemeral ports). `inrush plan` says how to spread them",
+            crate::estimate::thousands(r.ports_per_source_address),
+            crate::estimate::time_wait_share(r),
+            crate::estimate::thousands(ports),
         ));
     }
     warnings
