@@ -125,15 +125,17 @@ fn resources(e: &Estimate, o: &mut String) {
     );
     let _ = writeln!(
         o,
-        "source ports      ~{} per source address{} × {} address(es); {} ephemeral ports ({}-{}){}",
+        "source ports      ~{} per source address{} × {} address(es); {} ephemeral ports ({}-{}), \
+         connects slow down past {}{}",
         thousands(r.ports_per_source_address),
         super::time_wait_share(r),
         r.source_addresses,
         thousands(m.ports_per_address),
         m.ephemeral_ports.0,
         m.ephemeral_ports.1,
+        thousands(crate::os_limits::connect_ports(m.ports_per_address)),
         if m.time_wait_reused && r.http_closed_per_s > 0.0 {
-            "; ports in TIME_WAIT are reused towards this target (net.ipv4.tcp_tw_reuse)"
+            "; TIME_WAIT reused towards this target (tcp_tw_reuse)"
         } else {
             ""
         }

@@ -59,13 +59,17 @@ pub(super) fn check(plan: &Plan) -> Vec<String> {
     }
     let r = &estimate.resources;
     let ports = estimate.machine.ports_per_address;
-    if r.ports_per_source_address > ports {
+    let fast = crate::os_limits::connect_ports(ports);
+    if r.ports_per_source_address > fast {
         warnings.push(format!(
             "this run needs ~{} source ports per source address at its peak{} (by `inrush plan`'s \
-             estimate), but {} ephemeral ports: connections beyond them will fail as `connect` \
-             errors (out of ephemeral ports). `inrush plan` says how to spread them",
+             estimate): past {} of its {} ports every connect searches the rest of the range and \
+             the generator falls behind, and past {} connections fail as `connect` errors (out of \
+             ephemeral ports). `inrush plan` says how to spread them",
             crate::estimate::thousands(r.ports_per_source_address),
             crate::estimate::time_wait_share(r),
+            crate::estimate::thousands(fast),
+            crate::estimate::thousands(ports),
             crate::estimate::thousands(ports),
         ));
     }
