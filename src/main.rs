@@ -53,6 +53,15 @@ fn find_capacity(args: inrush::cli::CapacityArgs) -> Result<ExitCode, inrush::Er
     })
 }
 
+/// mimalloc instead of glibc's malloc: a signup costs the generator 12.7 % fewer instructions
+/// (629 k against 721 k, `bench/live_overhead.sh`'s plain mode), the hot path being made of
+/// small short-lived allocations (request heads, frames, JSON values), and idle connected users
+/// held less memory in most rounds of the bench (bench/README.md, "Allocator"). Linux only: the
+/// C it compiles is built where ring's is.
+#[cfg(target_os = "linux")]
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
