@@ -116,16 +116,46 @@ step_duration = "3s"
         fail <= pass * 1.3 + 1e-9,
         "within the precision: {pass}..{fail}"
     );
-    // At or below N no verification is refused: the first fail is above N.
-    assert!(fail > CAPACITY, "{pass}..{fail}: {}", r.answer);
-    // Above N the bucket's N tokens last N/(R − N) s, so a rate fails within a 6 s step only
-    // from N·(1 + 1/6) up: the bracket may sit up to that much above N, never more than the
-    // precision beyond it (docs/capacity.md, "Step duration").
-    assert!(pass >= CAPACITY * (1.0 - 0.3), "{pass}..{fail}");
-    assert!(
-        fail <= CAPACITY * (1.0 + 1.0 / 6.0) * 1.3 + 1e-9,
-        "{pass}..{fail}"
-    );
+    // At or below N no verification is refused, unless the machine stalled the run: a stall of
+    // s seconds (the generator, or the in-process target, starved by other load) bunches R·s
+    // verifications, beyond the bucket's N tokens once s > N/R — and the verifications it held
+    // waited that long from their intended start. So a fail at R ≤ N must show a verification
+    // at least ~N/R late in each failing step; then the bracket says nothing about N.
+    let stalled = fail <= CAPACITY;
+    for step in r
+        .steps
+        .iter()
+        .filter(|s| s.verdict == "fail" && s.rate <= CAPACITY)
+    {
+        let summary: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(out.join(&step.dir).join("summary.json")).expect("summary"),
+        )
+        .expect("summary parses");
+        let late_s = summary["metrics"]["verify"]["latency_ms"]["max"]
+            .as_f64()
+            .expect("verify max")
+            / 1000.0;
+        assert!(
+            late_s >= 0.9 * CAPACITY / step.rate,
+            "step {} failed at {}/s ≤ {CAPACITY}/s with no stall to explain it (verify max \
+             {late_s:.3} s): {}",
+            step.index,
+            step.rate,
+            r.answer
+        );
+    }
+    if stalled {
+        eprintln!("the machine stalled the search below N: {}", r.answer);
+    } else {
+        // Above N the bucket's N tokens last N/(R − N) s, so a rate fails within a 6 s step
+        // only from N·(1 + 1/6) up: the bracket may sit up to that much above N, never more
+        // than the precision beyond it (docs/capacity.md, "Step duration").
+        assert!(pass >= CAPACITY * (1.0 - 0.3), "{pass}..{fail}");
+        assert!(
+            fail <= CAPACITY * (1.0 + 1.0 / 6.0) * 1.3 + 1e-9,
+            "{pass}..{fail}"
+        );
+    }
     // Doubling from 25, each fail confirmed, bisection to 30 %: a handful of steps.
     assert!(r.steps_run <= 8, "{} steps", r.steps_run);
     assert_eq!(r.saturating.as_deref(), Some("target_refusals"), "{r:?}");
