@@ -57,8 +57,9 @@ fn find_capacity(args: inrush::cli::CapacityArgs) -> Result<ExitCode, inrush::Er
 /// (629 k against 721 k, `bench/live_overhead.sh`'s plain mode), the hot path being made of
 /// small short-lived allocations (request heads, frames, JSON values), and idle connected users
 /// held less memory in most rounds of the bench (bench/README.md, "Allocator"). Linux only: the
-/// C it compiles is built where ring's is.
-#[cfg(target_os = "linux")]
+/// C it compiles is built where ring's is. The `system-allocator` feature keeps glibc's, for
+/// heap profilers.
+#[cfg(all(target_os = "linux", not(feature = "system-allocator")))]
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
