@@ -20,6 +20,7 @@
 #   bench/peers.sh                  # ~3 minutes
 #   RUNS=5 SECONDS_EACH=20 bench/peers.sh
 #   PARTS=keepalive bench/peers.sh  # one workload
+#   PARTS="ws-send ws-await" bench/peers.sh   # the WebSocket workloads (bench/peers-ws.sh)
 #   BENCH_BIN=path/to/inrush bench/peers.sh   # that binary instead of a release build of the tree
 #
 # Quiet-machine gate (as bench/run.sh): before each run it waits up to QUIET_WAIT s for both
@@ -36,7 +37,7 @@ SECONDS_EACH=${SECONDS_EACH:-10}
 RATE=${RATE:-5000}
 CONNS=64   # as in bench/peers-*.toml (closed users, pool)
 QUIET_WAIT=${QUIET_WAIT:-10}
-PARTS=${PARTS:-keepalive rate}
+PARTS=${PARTS:-keepalive rate ws-send ws-await}
 TARGET_CORE=${TARGET_CORE:-0}
 GEN_CORE=${GEN_CORE:-1}
 export TARGET_CORE GEN_CORE
@@ -77,6 +78,10 @@ else
   git diff --quiet HEAD -- src Cargo.toml Cargo.lock bench 2>/dev/null || REV="$REV+uncommitted"
 fi
 
+# The WebSocket parts: their tools and runs (tracked messages against the bench's echo server).
+source "$ROOT/bench/peers-ws.sh"
+[[ " $PARTS " == *" ws-"* ]] && ws_tools
+
 python3 "$PY" meta "$RESULTS" "date=$(date -u '+%Y-%m-%d %H:%M UTC')" "commit=$REV" \
   "cpus=$(nproc)" "cpu_model=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" \
   "nginx=$("$NGINX" -v 2>&1 | sed 's/.*nginx\///')" "runs=$RUNS" \
@@ -93,8 +98,8 @@ stop_nginx() {
     NGINX_PID=""
   fi
 }
-trap 'stop_nginx; rm -rf "$NG"' EXIT
-trap 'stop_nginx; rm -rf "$NG"; exit 130' INT TERM
+trap 'stop_nginx; stop_echo; rm -rf "$NG" "${WS_TMP:-}"' EXIT
+trap 'stop_nginx; stop_echo; rm -rf "$NG" "${WS_TMP:-}"; exit 130' INT TERM
 mkdir -p "$NG/www" "$NG/tmp"
 printf 'hello, inrush\n' | head -c 13 >"$NG/www/small.txt"
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -190,6 +195,7 @@ for run in $(seq "$RUNS"); do
       --accept-overload --rate-scale "$(python3 -c "print($RATE / 5000)")" \
       --out "$OUT/runs/rate-inrush-per_user-$run"
   fi
+  ws_runs "$run"
 done
 
 python3 "$PY" table "$RESULTS" "$REPORT"

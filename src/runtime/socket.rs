@@ -543,6 +543,8 @@ impl<'a> User<'a> {
                     &mut self.scope,
                     &w,
                 );
+                // Taken by the step, the frame still acks (or delivers) what it carries.
+                self.track_taken(&text, json).await;
                 return Ok(());
             }
             self.background(&text).await;

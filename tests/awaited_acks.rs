@@ -1,0 +1,113 @@
+//! Correlation and awaited replies combine (issue 16): a frame an awaiting `send` step takes
+//! (its `expect` matched) still goes through the socket's ack and delivery rules, so a message
+//! whose echo is awaited is acked by that echo — counted once, never an ack error. Against a
+//! small echo server written here on 127.0.0.1, which counts what it read and echoed.
+
+mod common;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use common::{on_own_thread, run_quiet, Scenario, Scratch};
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpListener;
+
+#[derive(Default)]
+struct Echoed {
+    received: AtomicU64,
+    sent: AtomicU64,
+}
+
+/// A loopback WebSocket server that sends every data frame back as it came.
+fn echo_server() -> (std::net::SocketAddr, Arc<Echoed>) {
+    on_own_thread(|tx| async move {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let counts = Arc::new(Echoed::default());
+        tx.send((listener.local_addr().expect("address"), counts.clone()))
+            .expect("the test waits");
+        while let Ok((stream, _)) = listener.accept().await {
+            let counts = counts.clone();
+            tokio::spawn(async move {
+                let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
+                    return;
+                };
+                while let Some(Ok(m)) = ws.next().await {
+                    if m.is_text() || m.is_binary() {
+                        counts.received.fetch_add(1, Ordering::Relaxed);
+                        if ws.send(m).await.is_err() {
+                            return;
+                        }
+                        counts.sent.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+    })
+}
+
+/// 4 users, one every 100 ms; each sends 3 messages without waiting, then 5 each awaiting its
+/// echo (matched by its id), on one socket whose rule acks an echo by id and counts it.
+fn scenario(url: &str) -> Scenario {
+    Scenario::new("awaited-acks", 3)
+        .url(url)
+        .timeout("5s")
+        .drain("2s")
+        .with(
+            r#"
+[load]
+arrivals = "uniform"
+phases = [ { name = "only", duration = "400ms", rate = 10 } ]
+
+[[flows.f.steps]]
+name = "ws"
+ws = "/echo"
+on_frame = [ { match = { "$.type" = "m" }, acked = "$.id", count = "echoes_in_background" } ]
+
+[[flows.f.steps]]
+name = "fire"
+repeat = 3
+send = { type = "m", id = "{{ msg.id }}" }
+
+[[flows.f.steps]]
+name = "awaited"
+repeat = 5
+send = { type = "m", id = "{{ msg.id }}" }
+expect = { json = { "$.id" = "{{ msg.id }}" } }
+"#,
+        )
+}
+
+#[test]
+fn an_awaited_echo_still_acks_its_message() {
+    let (addr, server) = echo_server();
+    let scratch = Scratch::new();
+    let file = scratch.scenario("awaited-acks", scenario(&format!("http://{addr}")));
+    let outcome = run_quiet(file, scratch.out("run"), None);
+    let s = &outcome.summary;
+    let users = s.arrivals.started;
+    assert_eq!(users, 4, "{:?}", s.arrivals);
+    assert_eq!(s.arrivals.completed, users, "{:?}", s.arrivals);
+    let m = &s.messages;
+    // Every message sent reached the server and came back; each echo acked its message once,
+    // whether a step awaited it or the background rule took it.
+    assert_eq!(m.sent, users * 8, "{m:?}");
+    assert_eq!(server.received.load(Ordering::Relaxed), m.sent);
+    assert_eq!(server.sent.load(Ordering::Relaxed), m.sent);
+    assert_eq!(m.acked, m.sent, "{m:?}");
+    let ack = &s.metrics["message_ack"];
+    assert_eq!((ack.count, ack.errors), (m.sent, 0), "{ack:?}");
+    let awaited = &s.metrics["awaited"];
+    assert_eq!((awaited.count, awaited.errors), (users * 5, 0));
+    // The step took the awaited echoes: only the fire-and-forget ones went through the rule's
+    // other actions (its count).
+    assert_eq!(
+        s.counts["echoes_in_background"],
+        users * 3,
+        "{:?}",
+        s.counts
+    );
+    let errors: u64 = s.metrics.values().map(|m| m.errors).sum();
+    assert_eq!(errors, 0, "{:?}", s.metrics);
+    let ws = &s.metrics["ws"];
+    assert_eq!((ws.frames_sent, ws.frames_received), (m.sent, m.sent));
+}
