@@ -57,10 +57,13 @@ apt_install() {  # apt_install PACKAGE...: Debian's packages, once
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@") \
     >>"$OUT/logs/apt.log" 2>&1
 }
-command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || apt_install nginx
+# The HTTP parts' tools, only when an HTTP part runs (oha's first install takes minutes).
+HTTP_PARTS=false
+[[ " $PARTS " == *" keepalive "* || " $PARTS " == *" rate "* ]] && HTTP_PARTS=true
+$HTTP_PARTS && { command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || apt_install nginx; }
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-command -v wrk >/dev/null || apt_install wrk
-if [[ ! -x $TOOLS/bin/oha ]]; then
+$HTTP_PARTS && { command -v wrk >/dev/null || apt_install wrk; }
+if $HTTP_PARTS && [[ ! -x $TOOLS/bin/oha ]]; then
   log "installing oha from crates.io into $TOOLS (cargo install --locked; minutes, once)"
   CARGO_TARGET_DIR=$TOOLS/build cargo install --locked --root "$TOOLS" oha >"$OUT/logs/oha-install.log" 2>&1
   rm -rf "$TOOLS/build"

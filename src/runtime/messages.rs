@@ -21,6 +21,7 @@ use crate::compiled::Plan;
 use crate::metrics::{Counter, ErrorClass, MetricId};
 use crate::runtime::checks::{self, matches};
 use crate::runtime::eval::{Answered, Scope, World};
+use crate::runtime::frame_json;
 use crate::runtime::message_id::parse_message_id;
 use crate::runtime::received::{Arrival, Received};
 use crate::runtime::User;
@@ -237,11 +238,12 @@ impl User<'_> {
     /// Handles a frame no `expect` is waiting for: the first rule that matches acts on it.
     pub(super) async fn background(&mut self, text: &str) {
         let Some(socket) = &self.socket else { return };
-        // Parsing is the costly part of a frame: only when a rule looks into the JSON.
-        let json: Option<serde_json::Value> = if socket.rules.iter().any(FrameRule::needs_json) {
-            serde_json::from_str(text).ok()
-        } else {
-            None
+        // Parsing is the costly part of a frame: only when a rule looks into the JSON, and only
+        // the members the rules read.
+        let json = match &socket.json_keys {
+            None => None,
+            Some(Some(keys)) => frame_json::parse_keys(text, keys),
+            Some(None) => serde_json::from_str(text).ok(),
         };
         self.apply_rules(text, &json, false).await;
     }
@@ -257,12 +259,11 @@ impl User<'_> {
         if !socket.rules.iter().any(tracks) {
             return;
         }
-        let json = match json {
-            Some(json) => Some(json),
-            None if socket.rules.iter().any(FrameRule::needs_json) => {
-                serde_json::from_str(text).ok()
-            }
-            None => None,
+        let json = match (json, &socket.json_keys) {
+            (Some(json), _) => Some(json),
+            (None, None) => None,
+            (None, Some(Some(keys))) => frame_json::parse_keys(text, keys),
+            (None, Some(None)) => serde_json::from_str(text).ok(),
         };
         self.apply_rules(text, &json, true).await;
     }

@@ -12,7 +12,7 @@ use crate::clients::OpError;
 use crate::compiled::flow::{Action, FrameRule, Matcher, RuleAction, Step};
 use crate::compiled::retry::ReconnectPolicy;
 use crate::metrics::{ErrorClass, MetricId};
-use crate::runtime::{checks, Stop, User};
+use crate::runtime::{checks, frame_json, Stop, User};
 use crate::swarm::RunState;
 use serde_json::json;
 
@@ -38,6 +38,9 @@ pub(super) struct Socket<'f> {
     /// Whether its rules say what acknowledges a message (an `acked` rule): only then is a
     /// message's ack awaited, and one never acked an error.
     pub acks: bool,
+    /// How much of a frame's JSON its rules read: `None` when they read none of it, else the
+    /// top-level keys they read (`Some(None)`: any).
+    pub json_keys: Option<Option<Vec<String>>>,
 }
 
 impl<'a> User<'a> {
@@ -460,12 +463,17 @@ impl<'a> User<'a> {
         let acks = rules
             .iter()
             .any(|r| r.actions.iter().any(|a| matches!(a, RuleAction::Acked(_))));
+        let json_keys = rules
+            .iter()
+            .any(FrameRule::needs_json)
+            .then(|| frame_json::keys_read(rules));
         self.socket = Some(Socket {
             conn,
             rules,
             metric: step.metric,
             step,
             acks,
+            json_keys,
         });
         if let Some(m) = &self.member {
             ctx.shared.registry.go_online(m);
