@@ -6,21 +6,21 @@
 #   bench/ws_instructions.sh [GENERATOR_BINARY [ECHO_BINARY]]
 #
 # For each of bench/peers-ws-send.toml (fire-and-forget, each echo acking its message by id) and
-# bench/peers-ws-await.toml (each echo awaited, and acking), two runs under cachegrind of SHORT_S
-# and LONG_S seconds against the bench's echo server (examples/ws_echo.rs, outside valgrind);
-# the difference (instructions ÷ messages acked) is the marginal cost of a message, free of the
-# run's fixed costs (start-up, handshakes, the report). Under valgrind the generator is slower
-# than the schedule, which only matters to fire-and-forget: its users send as fast as valgrind
-# lets them (the per-message work is the same). With CALLGRIND=1 the LONG_S runs are also
-# profiled by function (callgrind; `callgrind_annotate` the files it names).
+# bench/peers-ws-await.toml (each echo awaited, and acking), one run of RUN_S seconds under
+# callgrind against the bench's echo server (examples/ws_echo.rs, outside valgrind), and per
+# tracked message sent: the instructions of the worker thread (tokio's LocalSet: the users'
+# flows, the I/O driver, the timers) and of the users' flows alone (`run_user`), which grow with
+# the messages, unlike the run's fixed costs (start-up, the report) that the whole program's
+# count also holds. Under valgrind the generator is slower than the schedule, which only matters
+# to fire-and-forget: its users send as fast as valgrind lets them (the work per message is the
+# same). `callgrind_annotate` the files it names for the functions.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
 GEN=${1:-$ROOT/target/release/inrush}
 ECHO=${2:-$ROOT/target/release/examples/ws_echo}
-SHORT_S=${SHORT_S:-2}
-LONG_S=${LONG_S:-5}
+RUN_S=${RUN_S:-4}
 OUT=${OUT:-$(mktemp -d /tmp/inrush-ws-instructions.XXXXXX)}
 mkdir -p "$OUT"
 command -v valgrind >/dev/null || { echo "valgrind is needed (apt-get install valgrind)" >&2; exit 2; }
@@ -38,38 +38,36 @@ for _ in $(seq 100); do
 done
 [[ -n $PORT ]] || { echo "the echo server did not start" >&2; exit 1; }
 
-# count WORKLOAD SECONDS TOOL → "instructions messages_acked"
+# count WORKLOAD → one table row
 count() {
-  local w=$1 s=$2 tool=$3 file
-  file=$OUT/$tool-$w-$s.out
-  local opts=(--tool=cachegrind --cache-sim=no --cachegrind-out-file="$file")
-  [[ $tool == callgrind ]] && opts=(--tool=callgrind --callgrind-out-file="$file")
-  valgrind "${opts[@]}" "$GEN" run "$ROOT/bench/peers-$w.toml" --target "http://127.0.0.1:$PORT" \
-    --duration "${s}s" --workers 1 --quiet --accept-overload --out "$OUT/run-$tool-$w-$s" \
-    >"$OUT/valgrind-$tool-$w-$s.log" 2>&1
-  python3 - "$file" "$OUT/run-$tool-$w-$s/summary.json" <<'PY'
-import json, sys
-total = 0
-for line in open(sys.argv[1]):
-    if line.startswith("summary:") or line.startswith("totals:"):
-        total = int(line.split()[1])
-s = json.load(open(sys.argv[2]))
-print(total, s["messages"]["acked"])
+  local w=$1 file=$OUT/callgrind-$1.out
+  valgrind --tool=callgrind --callgrind-out-file="$file" \
+    "$GEN" run "$ROOT/bench/peers-$w.toml" --target "http://127.0.0.1:$PORT" \
+    --duration "${RUN_S}s" --workers 1 --quiet --accept-overload --out "$OUT/run-$w" \
+    >"$OUT/valgrind-$w.log" 2>&1
+  callgrind_annotate --inclusive=yes "$file" >"$OUT/inclusive-$w.txt" 2>/dev/null
+  python3 - "$w" "$OUT/inclusive-$w.txt" "$OUT/run-$w/summary.json" "$file" <<'PY'
+import json, re, sys
+w, incl, summary, profile = sys.argv[1:]
+def cost(pattern):
+    for line in open(incl):
+        if re.search(pattern, line):
+            return int(line.split()[0].replace(",", ""))
+    return 0
+total = cost(r"PROGRAM TOTALS")
+worker = cost(r"tokio::task::local::LocalSet::tick \[")
+flows = cost(r"inrush::runtime::run_user::\{\{closure\}\} \[")
+s = json.load(open(summary))
+m = s["messages"]
+errors = sum(x["errors"] for x in s["metrics"].values())
+n = max(m["sent"], 1)
+f = lambda x: f"{x / n:,.0f}".replace(",", " ")
+print(f"| {w} | {f(worker)} | {f(flows)} | {f(total)} | {m['sent']} | {m['acked']} | {errors} | {profile} |")
 PY
 }
 
-echo "| workload | instructions per message (marginal) | messages (long run) | errors |"
-echo "|---|---|---|---|"
+echo "| workload | worker thread / message | users' flows / message | whole program / message | messages sent | acked | errors | profile |"
+echo "|---|---|---|---|---|---|---|---|"
 for w in ws-send ws-await; do
-  read -r i1 n1 < <(count "$w" "$SHORT_S" cachegrind)
-  read -r i2 n2 < <(count "$w" "$LONG_S" cachegrind)
-  errors=$(python3 -c "import json,sys; s=json.load(open(sys.argv[1])); print(sum(m['errors'] for m in s['metrics'].values()))" "$OUT/run-cachegrind-$w-$LONG_S/summary.json")
-  per=$(python3 -c "print(f'{($i2 - $i1) / max($n2 - $n1, 1):,.0f}'.replace(',', ' '))")
-  echo "| $w | $per | $n2 | $errors |"
-  if [[ ${CALLGRIND:-0} == 1 ]]; then
-    count "$w" "$LONG_S" callgrind >/dev/null
-    echo "(profile: $OUT/callgrind-$w-$LONG_S.out)"
-  fi
+  count "$w"
 done
-echo
-echo "(files in $OUT)"
