@@ -111,3 +111,61 @@ fn an_awaited_echo_still_acks_its_message() {
     let ws = &s.metrics["ws"];
     assert_eq!((ws.frames_sent, ws.frames_received), (m.sent, m.sent));
 }
+
+/// The same 4 users; each sends one message the echo server answers with a frame its rules
+/// call a rejection, and which the step's `fail_on` takes.
+fn refused(url: &str) -> Scenario {
+    Scenario::new("awaited-refusal", 3)
+        .url(url)
+        .timeout("5s")
+        .drain("2s")
+        .with(
+            r#"
+[load]
+arrivals = "uniform"
+phases = [ { name = "only", duration = "400ms", rate = 10 } ]
+
+[[flows.f.steps]]
+name = "ws"
+ws = "/echo"
+on_frame = [
+  { match = { "$.type" = "error" }, rejected = "$.id" },
+  { match = { "$.type" = "m" }, acked = "$.id" },
+]
+
+[[flows.f.steps]]
+name = "refused"
+send = { type = "error", id = "{{ msg.id }}" }
+expect = { json = { "$.type" = "m" } }
+fail_on = { json = { "$.type" = "error" } }
+"#,
+        )
+}
+
+#[test]
+fn a_frame_a_step_fails_on_still_rejects_its_message() {
+    let (addr, server) = echo_server();
+    let scratch = Scratch::new();
+    let file = scratch.scenario("awaited-refusal", refused(&format!("http://{addr}")));
+    let outcome = run_quiet(file, scratch.out("run"), None);
+    let s = &outcome.summary;
+    let users = s.arrivals.started;
+    assert_eq!((users, s.arrivals.failed), (4, 4), "{:?}", s.arrivals);
+    assert_eq!(s.messages.sent, users);
+    assert_eq!(server.received.load(Ordering::Relaxed), users);
+    // Each step failed on the echo, and that echo is its message's rejection: a protocol error
+    // of `message_ack` (not a timeout once the socket closed), never an ack.
+    let step = &s.metrics["refused"];
+    assert_eq!(
+        step.errors_by_class.get("check_failed"),
+        Some(&users),
+        "{step:?}"
+    );
+    let ack = &s.metrics["message_ack"];
+    assert_eq!(ack.errors_by_class.get("protocol"), Some(&users), "{ack:?}");
+    assert_eq!(
+        (ack.count - ack.errors, s.messages.acked),
+        (0, 0),
+        "{ack:?}"
+    );
+}

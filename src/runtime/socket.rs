@@ -527,21 +527,31 @@ impl<'a> User<'a> {
             let text = frame.to_text();
             let json: Option<serde_json::Value> = serde_json::from_str(&text).ok();
             let w = self.world();
+            // A frame the step takes — to fail on it, or as its answer, passing its checks or
+            // not — still acks, delivers or rejects what it carries.
             if let Some(f) = &step.fail_on {
                 if let Some(e) = checks::failed_on(f, &text, json.as_ref(), &mut self.scope, &w) {
+                    self.track_taken(&text, json).await;
                     return Err(e);
                 }
             }
             if checks::matches(matcher, &text, json.as_ref(), &mut self.scope, &w) {
                 let expect = step.expect.as_ref();
-                let seen = checks::check_text(
+                let checked = checks::check_text(
                     expect,
                     &text,
                     json.as_ref(),
                     &mut self.scope,
                     &w,
                     &mut self.checked,
-                )?;
+                );
+                let seen = match checked {
+                    Ok(seen) => seen,
+                    Err(e) => {
+                        self.track_taken(&text, json).await;
+                        return Err(e);
+                    }
+                };
                 self.record_contacts(seen);
                 checks::capture(
                     &step.captures,
@@ -551,7 +561,6 @@ impl<'a> User<'a> {
                     &mut self.scope,
                     &w,
                 );
-                // Taken by the step, the frame still acks (or delivers) what it carries.
                 self.track_taken(&text, json).await;
                 return Ok(());
             }
