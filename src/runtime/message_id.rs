@@ -34,9 +34,8 @@ fn push_decimal(out: &mut String, mut n: u64) {
             break;
         }
     }
-    for &d in &digits[i..] {
-        out.push(d as char);
-    }
+    // ASCII digits: always UTF-8, appended at once.
+    out.push_str(std::str::from_utf8(&digits[i..]).unwrap_or_default());
 }
 
 /// Reads an id back: sender, number, intended send time (`None` when it is not one of ours).
