@@ -6,7 +6,9 @@
 #       users looping GET, connections = "per_user");
 #   (b) rate: a constant 5 000 requests/s for 10 s — oha (crates.io, `oha -q 5000 -z 10s -c 64`)
 #       vs inrush (bench/peers-rate.toml: 5 000 arrivals/s of one GET, connections = { pool = 64 }),
-#       and inrush with the same arrivals each on its own new connection ("per_user").
+#       and inrush with the same arrivals each on its own new connection ("per_user");
+#   (c) ws-send and ws-await: tracked WebSocket messages against the bench's echo server,
+#       inrush vs Tsung (Debian) — bench/peers-ws.sh, which says how.
 #
 # The target is Debian's nginx (installed with apt-get when missing), one worker process pinned
 # to core TARGET_CORE (0), serving a 13-byte file on 127.0.0.1 from a config in a temp dir; every
