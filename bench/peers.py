@@ -93,7 +93,8 @@ def table(results_path, out_path):
         f"{meta.get('gen_core', '?')}; medians of {meta.get('runs', '?')} runs per tool. "
         "Generator CPU = user + system of the generator process (getrusage of the child, the "
         "same for every tool, start-up and report writing included). Requests = lines in "
-        "nginx's access log for that run.",
+        "nginx's access log for that run; WebSocket messages = frames the bench's echo server "
+        "read (examples/ws_echo.rs, on the target core; its echoes in the per-run lines).",
         "",
         "| workload | tool | served (nginx log; ws: frames the echo server read) | tool's own count "
         "| errors | wall s | generator CPU-s | served / generator CPU-s | inrush / peer "
