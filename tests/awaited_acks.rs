@@ -45,10 +45,9 @@ fn echo_server() -> (std::net::SocketAddr, Arc<Echoed>) {
     })
 }
 
-/// 4 users, one every 100 ms; each sends 3 messages without waiting, then 5 each awaiting its
-/// echo (matched by its id), on one socket whose rule acks an echo by id and counts it.
-fn scenario(url: &str) -> Scenario {
-    Scenario::new("awaited-acks", 3)
+/// 4 users, one every 100 ms, against the echo server at `url`, each running `flow` (its tables).
+fn four_users(name: &str, url: &str, flow: &str) -> Scenario {
+    Scenario::new(name, 3)
         .url(url)
         .timeout("5s")
         .drain("2s")
@@ -57,7 +56,18 @@ fn scenario(url: &str) -> Scenario {
 [load]
 arrivals = "uniform"
 phases = [ { name = "only", duration = "400ms", rate = 10 } ]
+"#,
+        )
+        .with(flow)
+}
 
+/// Each user sends 3 messages without waiting, then 5 each awaiting its echo (matched by its
+/// id), on one socket whose rule acks an echo by id and counts it.
+fn scenario(url: &str) -> Scenario {
+    four_users(
+        "awaited-acks",
+        url,
+        r#"
 [[flows.f.steps]]
 name = "ws"
 ws = "/echo"
@@ -74,7 +84,7 @@ repeat = 5
 send = { type = "m", id = "{{ msg.id }}" }
 expect = { json = { "$.id" = "{{ msg.id }}" } }
 "#,
-        )
+    )
 }
 
 #[test]
@@ -112,19 +122,13 @@ fn an_awaited_echo_still_acks_its_message() {
     assert_eq!((ws.frames_sent, ws.frames_received), (m.sent, m.sent));
 }
 
-/// The same 4 users; each sends one message the echo server answers with a frame its rules
-/// call a rejection, and which the step's `fail_on` takes.
+/// Each user sends one message the echo server answers with a frame its rules call a
+/// rejection, and which the step's `fail_on` takes.
 fn refused(url: &str) -> Scenario {
-    Scenario::new("awaited-refusal", 3)
-        .url(url)
-        .timeout("5s")
-        .drain("2s")
-        .with(
-            r#"
-[load]
-arrivals = "uniform"
-phases = [ { name = "only", duration = "400ms", rate = 10 } ]
-
+    four_users(
+        "awaited-refusal",
+        url,
+        r#"
 [[flows.f.steps]]
 name = "ws"
 ws = "/echo"
@@ -139,7 +143,7 @@ send = { type = "error", id = "{{ msg.id }}" }
 expect = { json = { "$.type" = "m" } }
 fail_on = { json = { "$.type" = "error" } }
 "#,
-        )
+    )
 }
 
 #[test]
