@@ -41,6 +41,10 @@ pub(super) struct Socket<'f> {
     /// How much of a frame's JSON its rules read: `None` when they read none of it, else the
     /// top-level keys they read (`Some(None)`: any).
     pub json_keys: Option<Option<Vec<String>>>,
+    /// A burst is on: frames are fed, not yet written (`User::burst`).
+    pub hold: bool,
+    /// Frames were fed and wait for a flush.
+    pub held: bool,
 }
 
 impl<'a> User<'a> {
@@ -348,7 +352,14 @@ impl<'a> User<'a> {
         let Some(socket) = self.socket.as_mut() else {
             return Err(closed());
         };
-        let Err(lost) = socket.conn.send(frame).await else {
+        // In a burst the frame is fed, and written with the burst's last one.
+        let written = if socket.hold {
+            socket.conn.feed(frame).await
+        } else {
+            socket.conn.send(frame).await
+        };
+        let Err(lost) = written else {
+            socket.held = socket.hold;
             self.count_frame(true);
             return Ok(());
         };
@@ -373,6 +384,35 @@ impl<'a> User<'a> {
         }
         self.count_frame(true);
         Ok(())
+    }
+
+    /// Starts (`true`) or ends a burst on the user's socket: while it is on, sent frames are fed
+    /// and written together by the first send outside it, or by `end_burst`.
+    pub(super) fn hold_writes(&mut self, on: bool) {
+        if let Some(s) = self.socket.as_mut() {
+            s.hold = on;
+        }
+    }
+
+    /// Ends a burst: frames still fed and unwritten (its last send was skipped or cut off) go
+    /// out now. A socket lost meanwhile is lost as under any send.
+    pub(super) async fn end_burst(&mut self) {
+        let Some(s) = self.socket.as_mut() else {
+            return;
+        };
+        s.hold = false;
+        if !std::mem::take(&mut s.held) {
+            return;
+        }
+        if let Err(lost) = s.conn.flush().await {
+            // No step failed on it: the socket's step counts the loss.
+            let counted = false;
+            self.close_socket(Why::Lost {
+                closed: &lost,
+                counted,
+            })
+            .await;
+        }
     }
 
     /// A data frame went out on (`sent`) or came in from the user's socket: counted on the `ws`
@@ -474,6 +514,8 @@ impl<'a> User<'a> {
             step,
             acks,
             json_keys,
+            hold: false,
+            held: false,
         });
         if let Some(m) = &self.member {
             ctx.shared.registry.go_online(m);

@@ -1,7 +1,11 @@
-//! Correlation and awaited replies combine (issue 16): a frame an awaiting `send` step takes
-//! (its `expect` matched) still goes through the socket's ack and delivery rules, so a message
-//! whose echo is awaited is acked by that echo — counted once, never an ack error. Against a
-//! small echo server written here on 127.0.0.1, which counts what it read and echoed.
+//! Tracked messages over a WebSocket, against a small echo server written here on 127.0.0.1
+//! that counts what it read and echoed (issue 16):
+//!
+//! - correlation and awaited replies combine: a frame an awaiting `send` step takes (its
+//!   `expect` matched, or its `fail_on`) still goes through the socket's ack and delivery rules,
+//!   so a message whose echo is awaited is acked by that echo — counted once, never an ack error;
+//! - a burst (a `send` repeated without a pause) is fed and written together, and still every
+//!   frame is counted, sent and acked.
 
 mod common;
 
@@ -172,4 +176,51 @@ fn a_frame_a_step_fails_on_still_rejects_its_message() {
         (0, 0),
         "{ack:?}"
     );
+}
+
+/// Each user sends a burst of 20 tracked messages (no pause, no reply awaited), then one more
+/// alone, all acked by their echoes.
+fn burst(url: &str) -> Scenario {
+    four_users(
+        "burst",
+        url,
+        r#"
+[[flows.f.steps]]
+name = "ws"
+ws = "/echo"
+on_frame = [ { match = { "$.type" = "m" }, acked = "$.id" } ]
+
+[[flows.f.steps]]
+name = "burst"
+repeat = 20
+send = { type = "m", id = "{{ msg.id }}", n = "{{ seq }}" }
+
+[[flows.f.steps]]
+name = "alone"
+send = { type = "m", id = "{{ msg.id }}" }
+"#,
+    )
+}
+
+#[test]
+fn a_burst_of_sends_is_all_sent_counted_and_acked() {
+    let (addr, server) = echo_server();
+    let scratch = Scratch::new();
+    let file = scratch.scenario("burst", burst(&format!("http://{addr}")));
+    let outcome = run_quiet(file, scratch.out("run"), None);
+    let s = &outcome.summary;
+    let users = s.arrivals.started;
+    assert_eq!((users, s.arrivals.completed), (4, 4), "{:?}", s.arrivals);
+    let m = &s.messages;
+    assert_eq!(m.sent, users * 21, "{m:?}");
+    assert_eq!(server.received.load(Ordering::Relaxed), m.sent);
+    assert_eq!(
+        (m.acked, s.metrics["message_ack"].errors),
+        (m.sent, 0),
+        "{m:?}"
+    );
+    let burst = &s.metrics["burst"];
+    assert_eq!((burst.count, burst.errors), (users * 20, 0));
+    let ws = &s.metrics["ws"];
+    assert_eq!((ws.frames_sent, ws.frames_received), (m.sent, m.sent));
 }
