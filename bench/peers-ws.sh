@@ -5,6 +5,9 @@
 #   ws-send   fire-and-forget: 50 users, each sends a message with its id every 2 ms for
 #             SECONDS_EACH s; inrush tracks each echo as the message's ack by id
 #             (bench/peers-ws-send.toml), Tsung sends with ack="no_ack" (peers-ws-send.tsung.xml);
+#   ws-burst  fire-and-forget in bursts: the same 25 000 messages/s, each user sending 10 back to
+#             back every 20 ms (bench/peers-ws-burst.toml, peers-ws-burst.tsung.xml): inrush
+#             writes a burst at once;
 #   ws-await  each reply awaited: 50 users, each sends a message and waits for its echo before
 #             the next, back to back; inrush's `expect` matches the echo by id and the echo
 #             still acks the message (bench/peers-ws-await.toml), Tsung waits for a frame back
@@ -89,7 +92,7 @@ ws_one_run() {
 
 ws_runs() {  # ws_runs RUN: the WebSocket parts named in PARTS, tools alternating
   local run=$1 workload
-  for workload in ws-send ws-await; do
+  for workload in ws-send ws-burst ws-await; do
     if [[ " $PARTS " == *" $workload "* ]]; then
       ws_one_run "$workload" tsung "$run"
       ws_one_run "$workload" inrush "$run"

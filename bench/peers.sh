@@ -7,8 +7,8 @@
 #   (b) rate: a constant 5 000 requests/s for 10 s — oha (crates.io, `oha -q 5000 -z 10s -c 64`)
 #       vs inrush (bench/peers-rate.toml: 5 000 arrivals/s of one GET, connections = { pool = 64 }),
 #       and inrush with the same arrivals each on its own new connection ("per_user");
-#   (c) ws-send and ws-await: tracked WebSocket messages against the bench's echo server,
-#       inrush vs Tsung (Debian) — bench/peers-ws.sh, which says how.
+#   (c) ws-send, ws-burst and ws-await: tracked WebSocket messages against the bench's echo
+#       server, inrush vs Tsung (Debian) — bench/peers-ws.sh, which says how.
 #
 # The target is Debian's nginx (installed with apt-get when missing), one worker process pinned
 # to core TARGET_CORE (0), serving a 13-byte file on 127.0.0.1 from a config in a temp dir; every
@@ -22,7 +22,7 @@
 #   bench/peers.sh                  # ~3 minutes
 #   RUNS=5 SECONDS_EACH=20 bench/peers.sh
 #   PARTS=keepalive bench/peers.sh  # one workload
-#   PARTS="ws-send ws-await" bench/peers.sh   # the WebSocket workloads (bench/peers-ws.sh)
+#   PARTS="ws-send ws-burst ws-await" bench/peers.sh   # the WebSocket workloads (peers-ws.sh)
 #   BENCH_BIN=path/to/inrush bench/peers.sh   # that binary instead of a release build of the tree
 #
 # Quiet-machine gate (as bench/run.sh): before each run it waits up to QUIET_WAIT s for both
@@ -39,7 +39,7 @@ SECONDS_EACH=${SECONDS_EACH:-10}
 RATE=${RATE:-5000}
 CONNS=64   # as in bench/peers-*.toml (closed users, pool)
 QUIET_WAIT=${QUIET_WAIT:-10}
-PARTS=${PARTS:-keepalive rate ws-send ws-await}
+PARTS=${PARTS:-keepalive rate ws-send ws-burst ws-await}
 TARGET_CORE=${TARGET_CORE:-0}
 GEN_CORE=${GEN_CORE:-1}
 export TARGET_CORE GEN_CORE
