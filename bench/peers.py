@@ -76,7 +76,10 @@ def fmt(x, nd=0):
 
 def table(results_path, out_path):
     rows = [json.loads(line) for line in open(results_path) if line.strip()]
-    meta = next((r for r in rows if r.get("kind") == "meta"), {})
+    meta = {}
+    for r in rows:
+        if r.get("kind") == "meta":
+            meta.update(r)
     runs = [r for r in rows if r.get("kind") == "run"]
     workloads = []
     for r in runs:
@@ -90,10 +93,12 @@ def table(results_path, out_path):
         f"{meta.get('gen_core', '?')}; medians of {meta.get('runs', '?')} runs per tool. "
         "Generator CPU = user + system of the generator process (getrusage of the child, the "
         "same for every tool, start-up and report writing included). Requests = lines in "
-        "nginx's access log for that run.",
+        "nginx's access log for that run; WebSocket messages = frames the bench's echo server "
+        "read (examples/ws_echo.rs, on the target core; its echoes in the per-run lines).",
         "",
-        "| workload | tool | requests (nginx log) | tool's own count | errors | wall s | generator CPU-s "
-        "| requests / generator CPU-s | inrush / peer | disturbed runs |",
+        "| workload | tool | served (nginx log; ws: frames the echo server read) | tool's own count "
+        "| errors | wall s | generator CPU-s | served / generator CPU-s | inrush / peer "
+        "| disturbed runs |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for w in workloads:
@@ -132,8 +137,9 @@ def table(results_path, out_path):
         lines.append(
             f"- {r['workload']} {r['tool']} run {r['run']}: {r['served']} served, "
             f"{r['gen_cpu_s']:.2f} CPU-s (user {r['gen_user_s']:.2f}, sys {r['gen_sys_s']:.2f}), "
-            f"{r['served'] / max(r['gen_cpu_s'], 1e-9):,.0f}/CPU-s, wall {r['wall_s']:.1f} s, "
-            f"nginx {r['target_cpu_s']:.2f} CPU-s, other load {r['other_load']:.2f} CPU-s/s"
+            f"{r['served'] / max(r['gen_cpu_s'], 1e-9):,.0f}/CPU-s, wall {r['wall_s']:.1f} s"
+            + (f", {r['echoed']} echoed" if "echoed" in r else "")
+            + f", target {r['target_cpu_s']:.2f} CPU-s, other load {r['other_load']:.2f} CPU-s/s"
             + (" (disturbed)" if r.get("disturbed") else "")
         )
     text = "\n".join(lines) + "\n"
@@ -196,6 +202,60 @@ def oha_count(path):
     return 0
 
 
+def echo_counts(path):
+    """The echo server's own counts (examples/ws_echo.rs): frames received, frames echoed."""
+    try:
+        c = json.load(open(path))
+    except (OSError, ValueError):
+        print("nan nan")
+        return 0
+    print(c["frames_received"], c["frames_sent"])
+    return 0
+
+
+def ws_summary_counts(summary_path):
+    """An inrush WebSocket run's own count (messages acked: each an echo matched to its
+    message by id) and its errors (every metric's, unacked messages included)."""
+    try:
+        s = json.load(open(summary_path))
+    except (OSError, ValueError):
+        print("nan 0")
+        return 0
+    errors = sum(m.get("errors", 0) for m in s["metrics"].values())
+    print(s["messages"]["acked"], errors)
+    return 0
+
+
+def tsung_count(log_dir):
+    """Tsung's own count, as far as its stats dumps in tsung.log go (they lag its end): frames
+    sent without an ack (the last cumulative `request_noack`) plus awaited requests (the
+    per-dump counts of `request`) less the users' connects (`connected`), and its errors (the
+    last cumulative `error_*`)."""
+    noack, requests, connects, errors = 0, 0, 0, {}
+    found = False
+    for root, _, files in os.walk(log_dir):
+        if "tsung.log" not in files:
+            continue
+        found = True
+        for line in open(os.path.join(root, "tsung.log")):
+            w = line.split()
+            if len(w) < 3 or w[0] != "stats:":
+                continue
+            if w[1] == "request_noack":
+                noack = int(w[3]) if len(w) > 3 else int(w[2])
+            elif w[1] == "request":
+                requests += int(w[2])
+            elif w[1] == "connected":
+                connects = max(connects, int(w[3]) if len(w) > 3 else int(w[2]))
+            elif w[1].startswith("error_"):
+                errors[w[1]] = int(w[3]) if len(w) > 3 else int(w[2])
+    if not found:
+        print("nan 0")
+        return 0
+    print(noack + requests - connects, sum(errors.values()))
+    return 0
+
+
 def main(argv):
     cmd, args = argv[1], argv[2:]
     if cmd == "measure":
@@ -210,6 +270,12 @@ def main(argv):
         return wrk_count(*args)
     if cmd == "oha-count":
         return oha_count(*args)
+    if cmd == "echo-counts":
+        return echo_counts(*args)
+    if cmd == "ws-summary-counts":
+        return ws_summary_counts(*args)
+    if cmd == "tsung-count":
+        return tsung_count(*args)
     if cmd == "meta":
         return bench.main([argv[0], "meta", *args])
     print(__doc__, file=sys.stderr)

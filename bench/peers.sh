@@ -6,7 +6,9 @@
 #       users looping GET, connections = "per_user");
 #   (b) rate: a constant 5 000 requests/s for 10 s — oha (crates.io, `oha -q 5000 -z 10s -c 64`)
 #       vs inrush (bench/peers-rate.toml: 5 000 arrivals/s of one GET, connections = { pool = 64 }),
-#       and inrush with the same arrivals each on its own new connection ("per_user").
+#       and inrush with the same arrivals each on its own new connection ("per_user");
+#   (c) ws-send, ws-burst and ws-await: tracked WebSocket messages against the bench's echo
+#       server, inrush vs Tsung (Debian) — bench/peers-ws.sh, which says how.
 #
 # The target is Debian's nginx (installed with apt-get when missing), one worker process pinned
 # to core TARGET_CORE (0), serving a 13-byte file on 127.0.0.1 from a config in a temp dir; every
@@ -20,6 +22,7 @@
 #   bench/peers.sh                  # ~3 minutes
 #   RUNS=5 SECONDS_EACH=20 bench/peers.sh
 #   PARTS=keepalive bench/peers.sh  # one workload
+#   PARTS="ws-send ws-burst ws-await" bench/peers.sh   # the WebSocket workloads (peers-ws.sh)
 #   BENCH_BIN=path/to/inrush bench/peers.sh   # that binary instead of a release build of the tree
 #
 # Quiet-machine gate (as bench/run.sh): before each run it waits up to QUIET_WAIT s for both
@@ -36,7 +39,7 @@ SECONDS_EACH=${SECONDS_EACH:-10}
 RATE=${RATE:-5000}
 CONNS=64   # as in bench/peers-*.toml (closed users, pool)
 QUIET_WAIT=${QUIET_WAIT:-10}
-PARTS=${PARTS:-keepalive rate}
+PARTS=${PARTS:-keepalive rate ws-send ws-burst ws-await}
 TARGET_CORE=${TARGET_CORE:-0}
 GEN_CORE=${GEN_CORE:-1}
 export TARGET_CORE GEN_CORE
@@ -56,10 +59,13 @@ apt_install() {  # apt_install PACKAGE...: Debian's packages, once
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@") \
     >>"$OUT/logs/apt.log" 2>&1
 }
-command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || apt_install nginx
+# The HTTP parts' tools, only when an HTTP part runs (oha's first install takes minutes).
+HTTP_PARTS=false
+[[ " $PARTS " == *" keepalive "* || " $PARTS " == *" rate "* ]] && HTTP_PARTS=true
+$HTTP_PARTS && { command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || apt_install nginx; }
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-command -v wrk >/dev/null || apt_install wrk
-if [[ ! -x $TOOLS/bin/oha ]]; then
+$HTTP_PARTS && { command -v wrk >/dev/null || apt_install wrk; }
+if $HTTP_PARTS && [[ ! -x $TOOLS/bin/oha ]]; then
   log "installing oha from crates.io into $TOOLS (cargo install --locked; minutes, once)"
   CARGO_TARGET_DIR=$TOOLS/build cargo install --locked --root "$TOOLS" oha >"$OUT/logs/oha-install.log" 2>&1
   rm -rf "$TOOLS/build"
@@ -77,6 +83,10 @@ else
   git diff --quiet HEAD -- src Cargo.toml Cargo.lock bench 2>/dev/null || REV="$REV+uncommitted"
 fi
 
+# The WebSocket parts: their tools and runs (tracked messages against the bench's echo server).
+source "$ROOT/bench/peers-ws.sh"
+[[ " $PARTS " == *" ws-"* ]] && ws_tools
+
 python3 "$PY" meta "$RESULTS" "date=$(date -u '+%Y-%m-%d %H:%M UTC')" "commit=$REV" \
   "cpus=$(nproc)" "cpu_model=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" \
   "nginx=$("$NGINX" -v 2>&1 | sed 's/.*nginx\///')" "runs=$RUNS" \
@@ -93,8 +103,8 @@ stop_nginx() {
     NGINX_PID=""
   fi
 }
-trap 'stop_nginx; rm -rf "$NG"' EXIT
-trap 'stop_nginx; rm -rf "$NG"; exit 130' INT TERM
+trap 'stop_nginx; stop_echo; rm -rf "$NG" "${WS_TMP:-}"' EXIT
+trap 'stop_nginx; stop_echo; rm -rf "$NG" "${WS_TMP:-}"; exit 130' INT TERM
 mkdir -p "$NG/www" "$NG/tmp"
 printf 'hello, inrush\n' | head -c 13 >"$NG/www/small.txt"
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -190,6 +200,7 @@ for run in $(seq "$RUNS"); do
       --accept-overload --rate-scale "$(python3 -c "print($RATE / 5000)")" \
       --out "$OUT/runs/rate-inrush-per_user-$run"
   fi
+  ws_runs "$run"
 done
 
 python3 "$PY" table "$RESULTS" "$REPORT"

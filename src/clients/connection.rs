@@ -205,9 +205,36 @@ impl Connection {
         self
     }
 
-    /// Sends one frame and waits until it is written out. Refused (and the socket given up)
-    /// when the peer has not read for the stall limit or the outgoing queue is over its bound.
+    /// Sends one frame and waits until it is written out (with any frames fed before it).
+    /// Refused (and the socket given up) when the peer has not read for the stall limit or the
+    /// outgoing queue is over its bound.
     pub async fn send(&mut self, frame: Frame) -> Result<(), Closed> {
+        self.write(frame, true).await
+    }
+
+    /// Hands one frame to the socket without writing it out yet: it goes with the next `send`
+    /// or `flush` (or sooner, once [`ws::WRITE_BATCH`] bytes wait), so that a burst of frames
+    /// costs one write. Refused as `send` is.
+    pub async fn feed(&mut self, frame: Frame) -> Result<(), Closed> {
+        self.write(frame, false).await
+    }
+
+    /// Writes out every frame fed and not yet written, within the stall limit.
+    pub async fn flush(&mut self) -> Result<(), Closed> {
+        let within = self.send_within;
+        match tokio::time::timeout(within, self.socket.flush()).await {
+            Ok(Ok(())) => {
+                self.owed = 0;
+                Ok(())
+            }
+            Ok(Err(e)) => Err(Closed::of(&e)),
+            Err(_) => Err(Closed::Refused(format!(
+                "the peer does not read: frames could not go out within {within:?}"
+            ))),
+        }
+    }
+
+    async fn write(&mut self, frame: Frame, flush: bool) -> Result<(), Closed> {
         let len = wire_len(match &frame {
             Frame::Text(t) => t.as_str().len(),
             Frame::Binary(b) => b.len(),
@@ -219,9 +246,17 @@ impl Connection {
         }
         self.owe(len)?;
         let within = self.send_within;
-        match tokio::time::timeout(within, self.socket.send(frame.into_message())).await {
+        let message = frame.into_message();
+        let written = if flush {
+            tokio::time::timeout(within, self.socket.send(message)).await
+        } else {
+            tokio::time::timeout(within, self.socket.feed(message)).await
+        };
+        match written {
             Ok(Ok(())) => {
-                self.owed = 0;
+                if flush {
+                    self.owed = 0;
+                }
                 Ok(())
             }
             Ok(Err(e)) => Err(Closed::of(&e)),
@@ -364,6 +399,31 @@ mod tests {
         // The peer closed after two frames: the end is reported as its close, once and again.
         assert_eq!(conn.next(&mut link).await, Err(Closed::ByPeer));
         assert!(conn.next(&mut link).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn fed_frames_wait_for_the_flush_and_go_out_together() {
+        let addr = echo_peer(3).await.expect("bind loopback");
+        let endpoint = Endpoint::plain(addr);
+        let mut conn = Connection::open_ws(&endpoint, "/", &[], &[], None, None)
+            .await
+            .expect("handshake with the loopback peer");
+        let mut link = Link::ideal();
+        // A round trip first: the peer's ping is read (and its pong written) on the way.
+        conn.send(Frame::text("first".into())).await.expect("send");
+        assert_eq!(conn.next(&mut link).await, Ok(Frame::text("first".into())));
+        conn.feed(Frame::text("a".into())).await.expect("feed");
+        conn.feed(Frame::text("b".into())).await.expect("feed");
+        // Not written yet: no echo comes back (a loopback echo takes well under this).
+        let early = tokio::time::timeout(Duration::from_millis(200), conn.next(&mut link)).await;
+        assert!(
+            early.is_err(),
+            "a fed frame went out before the flush: {early:?}"
+        );
+        conn.flush().await.expect("flush");
+        assert_eq!(conn.next(&mut link).await, Ok(Frame::text("a".into())));
+        assert_eq!(conn.next(&mut link).await, Ok(Frame::text("b".into())));
+        assert_eq!(conn.next(&mut link).await, Err(Closed::ByPeer));
     }
 
     /// A loopback peer that answers the upgrade and then reads nothing, with a small receive

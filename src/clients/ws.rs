@@ -21,10 +21,15 @@ pub const MAX_FRAME: usize = 1 << 20;
 /// not read would otherwise grow this queue without end (a ping flood did: 2 GiB for 15 users).
 pub const OUT_QUEUE: usize = 1 << 20;
 
+/// The most bytes of frames fed without a flush (a burst) that wait before tungstenite writes
+/// them: a burst of small frames goes out in one write instead of one each. Every plain send
+/// flushes at once, so it changes nothing else; the buffer grows only for a burst.
+pub const WRITE_BATCH: usize = 4 * 1024;
+
 pub fn client_config() -> WebSocketConfig {
     WebSocketConfig::default()
         .read_buffer_size(512)
-        .write_buffer_size(0)
+        .write_buffer_size(WRITE_BATCH)
         .max_write_buffer_size(OUT_QUEUE)
         .max_message_size(Some(MAX_FRAME))
         .max_frame_size(Some(MAX_FRAME))

@@ -152,13 +152,23 @@ pub(super) fn selects(
         Want::Const(_) => None,
         Want::Text(_) => Some(scope.want_text(want, w)),
     };
-    path.select(json, |e| scope.eval(e, w).to_text())
-        .iter()
-        .any(|v| match (want, &text) {
-            (Want::Const(c), _) => json_eq(v, c),
-            (_, Some(t)) => Value::from_json(v).to_text() == *t,
-            _ => false,
-        })
+    let holds = |v: &serde_json::Value| match (want, &text) {
+        (Want::Const(c), _) => json_eq(v, c),
+        // A string compares as it is (its text is itself): no copy of it.
+        (_, Some(t)) => match v {
+            serde_json::Value::String(s) => s == t,
+            v => Value::from_json(v).to_text() == *t,
+        },
+        _ => false,
+    };
+    if path.is_multi() {
+        path.select(json, |e| scope.eval(e, w).to_text())
+            .into_iter()
+            .any(holds)
+    } else {
+        path.first(json, |e| scope.eval(e, w).to_text())
+            .is_some_and(holds)
+    }
 }
 
 /// Checks an HTTP response's status: the expected ones, else any 2xx.

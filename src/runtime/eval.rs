@@ -121,6 +121,16 @@ impl Scope {
         }
     }
 
+    /// The step's tracked message (its number and intended send time): numbered on first use,
+    /// so every `msg.id` of one step is the same message.
+    pub fn msg(&mut self, w: &World<'_>) -> (u32, Duration) {
+        *self.step.msg.get_or_insert_with(|| {
+            let m = (self.next_msg, w.intended);
+            self.next_msg += 1;
+            m
+        })
+    }
+
     /// Evaluates an expression for this user. (A little over 80 lines: one short arm per
     /// expression kind, which reads better as one match than spread over helpers.)
     pub fn eval(&mut self, e: &Expr, w: &World<'_>) -> Value {
@@ -136,11 +146,7 @@ impl Scope {
             Expr::UserIndex => Value::Num(self.index as f64),
             Expr::UserPhone => Value::Str(w.identities.phone(self.index)),
             Expr::MsgId => {
-                let (seq, intended) = *self.step.msg.get_or_insert_with(|| {
-                    let m = (self.next_msg, w.intended);
-                    self.next_msg += 1;
-                    m
-                });
+                let (seq, intended) = self.msg(w);
                 Value::Str(message_id(self.index, seq, intended))
             }
             Expr::Uuid => Value::Str(self.uuid()),

@@ -8,7 +8,9 @@
 //! is lost or pending at the end (`Registry::delivery`), and what it receives after the
 //! message's delivery deadline is late, so lost too.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +21,7 @@ use crate::compiled::Plan;
 use crate::metrics::{Counter, ErrorClass, MetricId};
 use crate::runtime::checks::{self, matches};
 use crate::runtime::eval::{Answered, Scope, World};
+use crate::runtime::frame_json;
 use crate::runtime::message_id::parse_message_id;
 use crate::runtime::received::{Arrival, Received};
 use crate::runtime::User;
@@ -48,10 +51,36 @@ pub(super) enum Delivered {
     },
 }
 
+/// Hashes a message's sequence number for the map of unacked messages: one multiplication
+/// (Fibonacci hashing) instead of SipHash, whose protection against chosen keys buys nothing
+/// for numbers the user assigned itself, on every tracked message's send and ack.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct SeqHash(u64);
+
+impl std::hash::Hasher for SeqHash {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(u64::from(n));
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0 ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
 /// A user's messages: those sent and not yet acked, and those received.
 #[derive(Debug, Default)]
 pub(super) struct Messages {
-    unacked: HashMap<u32, Outgoing>,
+    unacked: HashMap<u32, Outgoing, BuildHasherDefault<SeqHash>>,
     /// When the last tracked message went out (the wait for its ack counts from there).
     pub last_sent: Duration,
     pub received: Received,
@@ -164,25 +193,25 @@ pub(super) fn delivered_ids(
 }
 
 /// The message id a rule reads from a frame: a JSON path's first value, or a regex's first
-/// group (its whole match without one).
-pub(super) fn extract_id(
+/// group (its whole match without one). Borrowed from the frame when it is text there (a JSON
+/// string, a regex match): reading a tracked frame's id copies nothing.
+pub(super) fn extract_id<'t>(
     src: &IdSource,
-    text: &str,
-    json: Option<&serde_json::Value>,
+    text: &'t str,
+    json: Option<&'t serde_json::Value>,
     scope: &mut Scope,
     w: &World<'_>,
-) -> Option<String> {
+) -> Option<Cow<'t, str>> {
     match src {
-        IdSource::Json(path) => {
-            let json = json?;
-            let found = path.select(json, |e| scope.eval(e, w).to_text());
-            found.first().map(|v| Value::from_json(v).to_text())
-        }
+        IdSource::Json(path) => match path.first(json?, |e| scope.eval(e, w).to_text())? {
+            serde_json::Value::String(s) => Some(Cow::Borrowed(s.as_str())),
+            v => Some(Cow::Owned(Value::from_json(v).to_text())),
+        },
         IdSource::Regex(re) => {
             let caps = re.captures(text)?;
             caps.get(1)
                 .or_else(|| caps.get(0))
-                .map(|m| m.as_str().to_string())
+                .map(|m| Cow::Borrowed(m.as_str()))
         }
     }
 }
@@ -209,13 +238,46 @@ impl User<'_> {
     /// Handles a frame no `expect` is waiting for: the first rule that matches acts on it.
     pub(super) async fn background(&mut self, text: &str) {
         let Some(socket) = &self.socket else { return };
-        let rules: &[FrameRule] = socket.rules;
-        // Parsing is the costly part of a frame: only when a rule looks into the JSON.
-        let json: Option<serde_json::Value> = if rules.iter().any(FrameRule::needs_json) {
-            serde_json::from_str(text).ok()
-        } else {
-            None
+        // Parsing is the costly part of a frame: only when a rule looks into the JSON, and only
+        // the members the rules read.
+        let json = match &socket.json_keys {
+            None => None,
+            Some(Some(keys)) => frame_json::parse_keys(text, keys),
+            Some(None) => serde_json::from_str(text).ok(),
         };
+        self.apply_rules(text, &json, false).await;
+    }
+
+    /// A frame an awaiting step took (its `expect` matched): the socket's rules still see it
+    /// for what tracks messages — an ack, a delivery, a rejection — so correlation and awaited
+    /// replies combine (an echo awaited by its `send` step still acks the message it carries).
+    /// The rule's other actions (reply, capture, count) are the background's handling of the
+    /// frame, which the step took over. `json` is the frame as the step parsed it, if it did.
+    pub(super) async fn track_taken(&mut self, text: &str, json: Option<serde_json::Value>) {
+        let Some(socket) = &self.socket else { return };
+        let tracks = |r: &FrameRule| r.actions.iter().any(RuleAction::tracks);
+        if !socket.rules.iter().any(tracks) {
+            return;
+        }
+        let json = match (json, &socket.json_keys) {
+            (Some(json), _) => Some(json),
+            (None, None) => None,
+            (None, Some(Some(keys))) => frame_json::parse_keys(text, keys),
+            (None, Some(None)) => serde_json::from_str(text).ok(),
+        };
+        self.apply_rules(text, &json, true).await;
+    }
+
+    /// The first rule that matches the frame acts on it (with `tracking_only`, only its ack,
+    /// delivery and rejection actions).
+    async fn apply_rules(
+        &mut self,
+        text: &str,
+        json: &Option<serde_json::Value>,
+        tracking_only: bool,
+    ) {
+        let Some(socket) = &self.socket else { return };
+        let rules: &[FrameRule] = socket.rules;
         let w = self.world();
         let Some(rule) = rules
             .iter()
@@ -224,6 +286,9 @@ impl User<'_> {
             return;
         };
         for action in &rule.actions {
+            if tracking_only && !action.tracks() {
+                continue;
+            }
             let mut id = |src: &IdSource| extract_id(src, text, json.as_ref(), &mut self.scope, &w);
             match action {
                 RuleAction::Delivered(src) => {
@@ -258,7 +323,7 @@ impl User<'_> {
                 }
                 RuleAction::Reply { frame, json: reads } => {
                     let w = self.world();
-                    self.scope.frame = Some(answered(&rule.matcher, text, &json, *reads));
+                    self.scope.frame = Some(answered(&rule.matcher, text, json, *reads));
                     let frame = self.scope.render_frame(frame, &w);
                     self.scope.frame = None;
                     self.trace_frame("frame_out", &frame);

@@ -8,7 +8,8 @@
 //! One [`User`] per simulated user, its work split by concern:
 //! - `steps`: the step loop, repeats, loops, pauses, timed steps with retries, transactions;
 //! - `socket`: the socket's life (open, listen, drop and reconnect, drain, close, send);
-//! - `messages` (with `message_id`, `received`): acks, deliveries, background frame rules;
+//! - `messages` (with `message_id`, `received`, `frame_json`): acks, deliveries, background
+//!   frame rules (a frame's JSON parsed only as far as they read it);
 //! - `eval` and `render`: expressions and templates, over the user's `Scope`;
 //! - `checks`: checks on answers, and captures.
 //!
@@ -18,6 +19,7 @@
 
 mod checks;
 mod eval;
+mod frame_json;
 mod message_id;
 mod messages;
 mod outcome;

@@ -3,8 +3,41 @@
 
 use crate::clients::connection;
 use crate::compiled::flow::template::{percent_encode, Value};
-use crate::compiled::flow::{Body, Frame, Http, JsonTemplate};
+use crate::compiled::flow::{Body, Expr, Frame, Http, JsonTemplate};
 use crate::runtime::eval::{Scope, World};
+use crate::runtime::message_id::write_message_id;
+
+/// Appends `s` as a JSON string: quoted, with `"`, `\\` and control characters escaped as
+/// serde_json escapes them (short forms where JSON has one, else `\u00XX`).
+pub(crate) fn push_json_str(out: &mut String, s: &str) {
+    out.push('"');
+    let mut plain = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let short = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(&s[plain..i]);
+        plain = i + 1;
+        if short.is_empty() {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.push_str("\\u00");
+            out.push(HEX[(b >> 4) as usize] as char);
+            out.push(HEX[(b & 0xf) as usize] as char);
+        } else {
+            out.push_str(short);
+        }
+    }
+    out.push_str(&s[plain..]);
+    out.push('"');
+}
 
 impl Scope {
     /// The frame a `send` (or a rule's `reply`) puts on the wire.
@@ -23,22 +56,25 @@ impl Scope {
     }
 
     /// Writes a JSON template straight into text, without building a JSON tree first (this is
-    /// on every message's path).
+    /// on every message's path: strings are escaped in place, a message id written digit by
+    /// digit, nothing allocated on the way for a frame of constants and `msg.id`).
     pub fn write_json(&mut self, j: &JsonTemplate, out: &mut String, w: &World<'_>) {
-        let string = |s: &str, out: &mut String| {
-            // Serialising a str into a String cannot fail.
-            if let Ok(quoted) = serde_json::to_string(s) {
-                out.push_str(&quoted);
-            }
-        };
         match j {
+            JsonTemplate::Const(serde_json::Value::String(s)) => push_json_str(out, s),
             JsonTemplate::Const(v) => out.push_str(&v.to_string()),
             JsonTemplate::Text(t) => {
                 let text = t.render_with(|e| self.eval(e, w));
-                string(&text, out);
+                push_json_str(out, &text);
+            }
+            // Digits and dashes: nothing to escape.
+            JsonTemplate::Expr(Expr::MsgId) => {
+                let (seq, intended) = self.msg(w);
+                out.push('"');
+                write_message_id(out, self.index, seq, intended);
+                out.push('"');
             }
             JsonTemplate::Expr(e) => match self.eval(e, w) {
-                Value::Str(s) => string(&s, out),
+                Value::Str(s) => push_json_str(out, &s),
                 other => out.push_str(&other.to_json().to_string()),
             },
             JsonTemplate::Array(items) => {
@@ -57,7 +93,7 @@ impl Scope {
                     if i > 0 {
                         out.push(',');
                     }
-                    string(k, out);
+                    push_json_str(out, k);
                     out.push(':');
                     self.write_json(v, out, w);
                 }
@@ -141,6 +177,48 @@ mod tests {
 
     fn text(parts: Vec<Part<Expr>>, escape: Escape) -> crate::compiled::flow::Text {
         Template { parts, escape }
+    }
+
+    #[test]
+    fn strings_are_escaped_as_serde_json_escapes_them() {
+        for s in [
+            "",
+            "plain",
+            "quote \" and \\ backslash",
+            "lines\nand\r\ttabs",
+            "\u{0}\u{1}\u{8}\u{c}\u{1f}\u{7f}",
+            "héllo — ✓ 😀",
+            "\"\"",
+        ] {
+            let mut out = String::new();
+            push_json_str(&mut out, s);
+            assert_eq!(
+                out,
+                serde_json::to_string(s).expect("a string serialises"),
+                "{s:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_message_id_in_a_frame_is_the_steps_one_message() {
+        let tw = TestWorld::new();
+        let w = tw.world(Duration::from_micros(1_500));
+        let mut s = scope(1);
+        let json = JsonTemplate::Object(vec![
+            (
+                "type".into(),
+                JsonTemplate::Const(serde_json::json!("m\"x")),
+            ),
+            ("id".into(), JsonTemplate::Expr(Expr::MsgId)),
+            ("again".into(), JsonTemplate::Expr(Expr::MsgId)),
+        ]);
+        let frame = s.render_frame(&Frame::Json(json), &w);
+        let want = r#"{"type":"m\"x","id":"3-0-1500","again":"3-0-1500"}"#;
+        assert_eq!(frame, connection::Frame::text(want.into()));
+        // The same message as `msg.id` evaluated anywhere else in the step.
+        assert_eq!(s.eval(&Expr::MsgId, &w), Value::Str("3-0-1500".into()));
+        assert_eq!(s.step.msg, Some((0, Duration::from_micros(1_500))));
     }
 
     #[test]

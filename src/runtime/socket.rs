@@ -12,7 +12,7 @@ use crate::clients::OpError;
 use crate::compiled::flow::{Action, FrameRule, Matcher, RuleAction, Step};
 use crate::compiled::retry::ReconnectPolicy;
 use crate::metrics::{ErrorClass, MetricId};
-use crate::runtime::{checks, Stop, User};
+use crate::runtime::{checks, frame_json, Stop, User};
 use crate::swarm::RunState;
 use serde_json::json;
 
@@ -38,6 +38,13 @@ pub(super) struct Socket<'f> {
     /// Whether its rules say what acknowledges a message (an `acked` rule): only then is a
     /// message's ack awaited, and one never acked an error.
     pub acks: bool,
+    /// How much of a frame's JSON its rules read: `None` when they read none of it, else the
+    /// top-level keys they read (`Some(None)`: any).
+    pub json_keys: Option<Option<Vec<String>>>,
+    /// A burst is on: frames are fed, not yet written (`User::burst`).
+    pub hold: bool,
+    /// Frames were fed and wait for a flush.
+    pub held: bool,
 }
 
 impl<'a> User<'a> {
@@ -345,7 +352,14 @@ impl<'a> User<'a> {
         let Some(socket) = self.socket.as_mut() else {
             return Err(closed());
         };
-        let Err(lost) = socket.conn.send(frame).await else {
+        // In a burst the frame is fed, and written with the burst's last one.
+        let written = if socket.hold {
+            socket.conn.feed(frame).await
+        } else {
+            socket.conn.send(frame).await
+        };
+        let Err(lost) = written else {
+            socket.held = socket.hold;
             self.count_frame(true);
             return Ok(());
         };
@@ -370,6 +384,35 @@ impl<'a> User<'a> {
         }
         self.count_frame(true);
         Ok(())
+    }
+
+    /// Starts (`true`) or ends a burst on the user's socket: while it is on, sent frames are fed
+    /// and written together by the first send outside it, or by `end_burst`.
+    pub(super) fn hold_writes(&mut self, on: bool) {
+        if let Some(s) = self.socket.as_mut() {
+            s.hold = on;
+        }
+    }
+
+    /// Ends a burst: frames still fed and unwritten (its last send was skipped or cut off) go
+    /// out now. A socket lost meanwhile is lost as under any send.
+    pub(super) async fn end_burst(&mut self) {
+        let Some(s) = self.socket.as_mut() else {
+            return;
+        };
+        s.hold = false;
+        if !std::mem::take(&mut s.held) {
+            return;
+        }
+        if let Err(lost) = s.conn.flush().await {
+            // No step failed on it: the socket's step counts the loss.
+            let counted = false;
+            self.close_socket(Why::Lost {
+                closed: &lost,
+                counted,
+            })
+            .await;
+        }
     }
 
     /// A data frame went out on (`sent`) or came in from the user's socket: counted on the `ws`
@@ -460,12 +503,19 @@ impl<'a> User<'a> {
         let acks = rules
             .iter()
             .any(|r| r.actions.iter().any(|a| matches!(a, RuleAction::Acked(_))));
+        let json_keys = rules
+            .iter()
+            .any(FrameRule::needs_json)
+            .then(|| frame_json::keys_read(rules));
         self.socket = Some(Socket {
             conn,
             rules,
             metric: step.metric,
             step,
             acks,
+            json_keys,
+            hold: false,
+            held: false,
         });
         if let Some(m) = &self.member {
             ctx.shared.registry.go_online(m);
@@ -519,21 +569,31 @@ impl<'a> User<'a> {
             let text = frame.to_text();
             let json: Option<serde_json::Value> = serde_json::from_str(&text).ok();
             let w = self.world();
+            // A frame the step takes — to fail on it, or as its answer, passing its checks or
+            // not — still acks, delivers or rejects what it carries.
             if let Some(f) = &step.fail_on {
                 if let Some(e) = checks::failed_on(f, &text, json.as_ref(), &mut self.scope, &w) {
+                    self.track_taken(&text, json).await;
                     return Err(e);
                 }
             }
             if checks::matches(matcher, &text, json.as_ref(), &mut self.scope, &w) {
                 let expect = step.expect.as_ref();
-                let seen = checks::check_text(
+                let checked = checks::check_text(
                     expect,
                     &text,
                     json.as_ref(),
                     &mut self.scope,
                     &w,
                     &mut self.checked,
-                )?;
+                );
+                let seen = match checked {
+                    Ok(seen) => seen,
+                    Err(e) => {
+                        self.track_taken(&text, json).await;
+                        return Err(e);
+                    }
+                };
                 self.record_contacts(seen);
                 checks::capture(
                     &step.captures,
@@ -543,6 +603,7 @@ impl<'a> User<'a> {
                     &mut self.scope,
                     &w,
                 );
+                self.track_taken(&text, json).await;
                 return Ok(());
             }
             self.background(&text).await;

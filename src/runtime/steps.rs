@@ -69,10 +69,24 @@ impl<'a> User<'a> {
         // Where the user is, for the report of a user the run cuts off: this step until it
         // ends, the outer one again after (a step that stopped the flow stays the place).
         let outer = self.at.replace(step);
+        // A burst — a `send` repeated with no pause and no reply awaited — goes out in one write:
+        // each frame but the last is fed, and the last one's send writes them all. Nothing in
+        // between waits (a region's delay would, so not over a simulated link).
+        let burst = step.repeat > 1
+            && matches!(step.action, Action::Send(_))
+            && step.matcher.is_none()
+            && step.think_before.is_none()
+            && self.link.is_ideal();
         for i in 0..step.repeat {
             self.scope.seq.push(i);
+            if burst {
+                self.hold_writes(i + 1 < step.repeat);
+            }
             let result = self.run_repetition(step).await;
             self.scope.seq.pop();
+            if burst && (result.is_err() || i + 1 == step.repeat) {
+                self.end_burst().await;
+            }
             result?;
         }
         self.at = outer;

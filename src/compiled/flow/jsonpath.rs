@@ -118,6 +118,28 @@ pub fn parse<R: Resolver>(
 }
 
 impl<E> JsonPath<E> {
+    /// The first value the path selects, if any. Without a wildcard a path selects at most one
+    /// value, found by walking down without collecting (every tracked frame's id is read so).
+    pub fn first<'v, F: FnMut(&E) -> String>(
+        &self,
+        root: &'v Json,
+        mut key_of: F,
+    ) -> Option<&'v Json> {
+        if self.is_multi() {
+            return self.select(root, key_of).into_iter().next();
+        }
+        let mut v = root;
+        for seg in &self.segments {
+            v = match seg {
+                Seg::Key(k) => v.get(k.as_str())?,
+                Seg::KeyExpr(e) => v.get(key_of(e).as_str())?,
+                Seg::Index(i) => index(v, *i)?,
+                Seg::Wildcard => return None,
+            };
+        }
+        Some(v)
+    }
+
     /// Every value the path selects (none when it does not match).
     pub fn select<'v, F: FnMut(&E) -> String>(
         &self,
@@ -131,14 +153,7 @@ impl<E> JsonPath<E> {
                 match seg {
                     Seg::Key(k) => next.extend(v.get(k.as_str())),
                     Seg::KeyExpr(e) => next.extend(v.get(key_of(e).as_str())),
-                    Seg::Index(i) => {
-                        if let Json::Array(a) = v {
-                            let idx = if *i < 0 { a.len() as i64 + i } else { *i };
-                            if idx >= 0 {
-                                next.extend(a.get(idx as usize));
-                            }
-                        }
-                    }
+                    Seg::Index(i) => next.extend(index(v, *i)),
                     Seg::Wildcard => match v {
                         Json::Array(a) => next.extend(a.iter()),
                         Json::Object(o) => next.extend(o.values()),
@@ -155,6 +170,13 @@ impl<E> JsonPath<E> {
     pub fn is_multi(&self) -> bool {
         self.segments.iter().any(|s| matches!(s, Seg::Wildcard))
     }
+}
+
+/// Element `i` of an array, counted from its end when negative.
+fn index(v: &Json, i: i64) -> Option<&Json> {
+    let Json::Array(a) = v else { return None };
+    let idx = if i < 0 { a.len() as i64 + i } else { i };
+    usize::try_from(idx).ok().and_then(|idx| a.get(idx))
 }
 
 #[cfg(test)]
@@ -181,7 +203,10 @@ mod tests {
 
     fn sel(path: &str, doc: &Json) -> Vec<Json> {
         let p = parse(path, &mut Vars).expect("valid path");
-        p.select(doc, |k| k.clone()).into_iter().cloned().collect()
+        let all: Vec<Json> = p.select(doc, |k| k.clone()).into_iter().cloned().collect();
+        // The first of them is what `first` finds, with or without a wildcard.
+        assert_eq!(p.first(doc, |k| k.clone()), all.first(), "{path}");
+        all
     }
 
     #[test]
@@ -207,6 +232,13 @@ mod tests {
             vec![serde_json::json!("online")]
         );
         assert!(sel("$.missing.deeper", &doc).is_empty());
+        assert!(sel("$.found[2].phone", &doc).is_empty());
+        assert!(sel("$.found[-3]", &doc).is_empty());
+        assert!(sel("$.user_id[0]", &doc).is_empty());
+        assert_eq!(
+            sel("$.found[0]", &doc),
+            vec![serde_json::json!({"phone": "+1"})]
+        );
         assert_eq!(sel("$", &doc).len(), 1);
     }
 

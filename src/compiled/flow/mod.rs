@@ -220,6 +220,17 @@ pub struct FrameRule {
     pub actions: Vec<RuleAction>,
 }
 
+impl RuleAction {
+    /// Whether the action tracks messages (an ack, a delivery, a rejection): such actions apply
+    /// also to a frame an awaiting step took.
+    pub fn tracks(&self) -> bool {
+        matches!(
+            self,
+            RuleAction::Delivered(_) | RuleAction::Acked(_) | RuleAction::Rejected(_)
+        )
+    }
+}
+
 impl FrameRule {
     /// Whether applying this rule needs the frame parsed as JSON.
     pub fn needs_json(&self) -> bool {
