@@ -107,9 +107,10 @@ impl AsyncRead for Stream {
         let p = match &mut this.io {
             Io::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Io::Tls(s) => {
-                // hyper polls its connection for reading several times per request, mostly
-                // when nothing has arrived; with no decrypted bytes waiting, ask the socket
-                // first (it registers the waker) instead of going through rustls's read path.
+                // A connection is polled for reading when nothing may have arrived yet (a
+                // response not yet sent, an idle connection looked at before its reuse): with no
+                // decrypted bytes waiting, ask the socket first (it registers the waker) instead
+                // of going through rustls's read path.
                 let (tcp, tls) = s.get_mut();
                 if tls.wants_read() {
                     std::task::ready!(tcp.poll_read_ready(cx))?;

@@ -352,8 +352,7 @@ pub(super) fn capture(
                 .and_then(|c| c.get(*group))
                 .map(|m| Value::Str(m.as_str().to_string())),
             Capture::Header(name) => resp
-                .and_then(|r| r.headers.get(name.as_str()))
-                .and_then(|v| v.to_str().ok())
+                .and_then(|r| r.headers.get_str(name))
                 .map(|v| Value::Str(v.to_string())),
             Capture::Status => resp.map(|r| Value::Num(r.status as f64)),
         };
@@ -408,8 +407,7 @@ mod tests {
     }
 
     fn response(status: u16, body: &str) -> Response {
-        let mut headers = hyper::HeaderMap::new();
-        headers.insert("x-token", hyper::header::HeaderValue::from_static("t1"));
+        let headers = [("X-Token", "t1")].into_iter().collect();
         Response {
             status,
             headers,

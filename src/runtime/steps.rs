@@ -571,8 +571,7 @@ fn with_retry_after(e: OpError, resp: &Response) -> OpError {
     }
     let retry_after = resp
         .headers
-        .get(hyper::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
+        .get_str("retry-after")
         .and_then(|v| parse_retry_after(v, std::time::SystemTime::now()));
     e.with_status(resp.status, retry_after)
 }

@@ -135,7 +135,7 @@ impl<'a> User<'a> {
     /// An HTTP request as it goes out (`path` below the target's base URL).
     pub(super) fn trace_request(
         &mut self,
-        method: &hyper::Method,
+        method: &http::Method,
         path: &str,
         hdrs: &[(String, String)],
         sent: Option<&(&str, Vec<u8>)>,
@@ -172,7 +172,7 @@ impl<'a> User<'a> {
             let hs = resp
                 .headers
                 .iter()
-                .map(|(n, v)| (n.as_str(), v.to_str().unwrap_or("<not text>")));
+                .map(|(n, v)| (n, crate::clients::response::text(v).unwrap_or("<not text>")));
             json!({
                 "status": resp.status,
                 "headers": headers(t, hs),
