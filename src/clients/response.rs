@@ -28,7 +28,7 @@ pub struct Response {
     pub body: Bytes,
 }
 
-/// A response's header lines as the server sent them (names lowercased), in order.
+/// A response's header lines as the server sent them, in order.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Headers {
     /// `name: value` lines, each ended by `\n` or `\r\n`, as `httparse` validated them.
@@ -68,7 +68,7 @@ impl<'a> FromIterator<(&'a str, &'a str)> for Headers {
     fn from_iter<I: IntoIterator<Item = (&'a str, &'a str)>>(pairs: I) -> Self {
         let mut lines = Vec::new();
         for (name, value) in pairs {
-            lines.extend(name.bytes().map(|b| b.to_ascii_lowercase()));
+            lines.extend_from_slice(name.as_bytes());
             lines.extend_from_slice(b": ");
             lines.extend_from_slice(value.as_bytes());
             lines.extend_from_slice(b"\r\n");
@@ -239,22 +239,17 @@ fn parse_head(bytes: &[u8], head_request: bool) -> Result<Option<Head>, ReadErro
     }))
 }
 
-/// A copy of the head's header lines (the status line left out), names lowercased.
+/// A copy of the head's header lines (the status line left out), as sent: one copy, nothing
+/// per header (lookups are rare: a check, a capture, a `Retry-After`, a trace).
 fn header_lines(bytes: &[u8], len: usize, headers: &[httparse::Header<'_>]) -> Headers {
     let Some(first) = headers.first() else {
         return Headers::default();
     };
-    // Offsets from the addresses httparse's slices point at inside `bytes`.
-    let base = bytes.as_ptr() as usize;
-    let from = first.name.as_ptr() as usize - base;
-    let mut lines = bytes[from..len].to_vec();
-    for h in headers {
-        let at = h.name.as_ptr() as usize - base - from;
-        if let Some(name) = lines.get_mut(at..at + h.name.len()) {
-            name.make_ascii_lowercase();
-        }
+    // The offset of the first header from the address httparse's slice points at in `bytes`.
+    let from = first.name.as_ptr() as usize - bytes.as_ptr() as usize;
+    Headers {
+        lines: bytes.get(from..len).unwrap_or_default().to_vec(),
     }
-    Headers { lines }
 }
 
 /// Comma-separated tokens of a header value, trimmed, empty ones skipped.

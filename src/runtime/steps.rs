@@ -483,8 +483,9 @@ impl<'a> User<'a> {
             }
         }
         let expect = step.expect.as_ref();
+        let json = checks::reads_json(expect, &step.captures, h.deliveries.is_some());
         let (json, seen) =
-            checks::check_response(expect, &resp, &mut self.scope, &w, &mut self.checked)
+            checks::check_response(expect, &resp, json, &mut self.scope, &w, &mut self.checked)
                 .map_err(|e| with_retry_after(e, &resp))?;
         self.record_contacts(seen);
         let text = String::from_utf8_lossy(&resp.body);

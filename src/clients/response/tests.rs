@@ -117,9 +117,9 @@ async fn headers_are_found_in_any_case_and_only_text_reads_as_text() {
     assert_eq!(
         names,
         [
-            "retry-after",
-            "x-bin",
-            "set-cookie",
+            "Retry-After",
+            "X-Bin",
+            "Set-Cookie",
             "set-cookie",
             "content-length"
         ]
