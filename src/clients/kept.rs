@@ -9,10 +9,9 @@
 use std::cell::Cell;
 use std::io::IoSlice;
 use std::rc::Rc;
-use std::task::{Context, Waker};
 
 use http::Method;
-use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
+use tokio::io::AsyncWriteExt;
 
 use crate::clients::inbuf::{InBuf, ReadError};
 use crate::clients::request::{self, Sent};
@@ -109,14 +108,8 @@ impl Kept {
         if !self.reusable {
             return false;
         }
-        let mut cx = Context::from_waker(Waker::noop());
-        let mut one = [0u8; 1];
-        let mut probe = ReadBuf::new(&mut one);
-        let idle = std::pin::Pin::new(&mut self.stream)
-            .poll_read(&mut cx, &mut probe)
-            .is_pending();
-        self.reusable = idle;
-        idle
+        self.reusable = self.stream.quiet();
+        self.reusable
     }
 
     /// Whether the last request left the connection fit for another.
