@@ -1,7 +1,8 @@
 //! A user's HTTP/1.1 requests: by default over one keep-alive connection per simulated user, as
 //! a phone app holds one, opened lazily and reopened when the server closes it; with `[run]
 //! connections = { pool = N }`, over a connection of its worker's shared pool (`clients::pool`).
-//! Every connection is counted in its worker's [`OpenConnections`] while it is open.
+//! Every connection is counted in its worker's [`OpenConnections`] while the user (or the
+//! pool) holds it. The requests and responses are inrush's own HTTP/1.1 (`clients::kept`).
 
 use http::Method;
 
