@@ -73,8 +73,8 @@ impl InBuf {
         }
     }
 
-    /// Forgets everything (a connection that will not be reused) and gives back memory a large
-    /// response made it take.
+    /// Forgets what is left (after a response: nothing on a reusable connection, bytes never to
+    /// be read on another) and gives back memory a large response made it take.
     pub(crate) fn reset(&mut self) {
         self.start = 0;
         self.end = 0;

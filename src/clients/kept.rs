@@ -148,9 +148,9 @@ impl Kept {
             .await
             .map_err(op_error)?;
         self.reusable = read.reusable && !req.sent.close;
-        if !self.reusable {
-            self.inbuf.reset();
-        }
+        // Empty when reusable; otherwise what is left is never read. Either way a buffer a
+        // large response grew is given back before the connection idles.
+        self.inbuf.reset();
         Ok(read.response)
     }
 
@@ -210,4 +210,82 @@ fn failed(e: &std::io::Error) -> OpError {
         source = cause.source();
     }
     OpError::new(ErrorClass::Connect, text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+
+    /// A loopback peer that reads one request head and answers with `answer`, then holds the
+    /// connection open (so only the client's own state decides whether it is reused).
+    async fn peer(answer: &'static [u8]) -> Endpoint {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let addr = listener.local_addr().expect("address");
+        tokio::spawn(async move {
+            let Ok((mut s, _)) = listener.accept().await else {
+                return;
+            };
+            let mut head = Vec::new();
+            let mut buf = [0u8; 512];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match s.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => head.extend_from_slice(&buf[..n]),
+                }
+            }
+            if s.write_all(answer).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+        });
+        Endpoint::plain(addr)
+    }
+
+    async fn get(kept: &mut Kept, endpoint: &Endpoint) -> Result<Response, OpError> {
+        let req = kept.prepare(endpoint, &Method::GET, "/", &[], None)?;
+        kept.exchange(req).await
+    }
+
+    #[tokio::test]
+    async fn a_request_cut_off_mid_response_leaves_its_connection_unusable() {
+        let endpoint = peer(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhalf").await;
+        let count = OpenConnections::default();
+        let mut kept = Kept::connect(&endpoint, None, None, Meter::default(), &count)
+            .await
+            .expect("connect");
+        assert!(kept.usable(), "a fresh connection");
+        // The step's timeout drops the request's future with half a body read.
+        let cut = tokio::time::timeout(
+            std::time::Duration::from_millis(200),
+            get(&mut kept, &endpoint),
+        )
+        .await;
+        assert!(cut.is_err(), "the rest of the body never comes");
+        assert!(!kept.usable() && !kept.reusable());
+        assert_eq!(count.get(), 1);
+        drop(kept);
+        assert_eq!(count.get(), 0, "let go, it leaves the count");
+    }
+
+    #[tokio::test]
+    async fn an_answered_request_leaves_its_connection_usable_and_a_closing_one_not() {
+        let endpoint = peer(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok").await;
+        let count = OpenConnections::default();
+        let mut kept = Kept::connect(&endpoint, None, None, Meter::default(), &count)
+            .await
+            .expect("connect");
+        let r = get(&mut kept, &endpoint).await.expect("an answer");
+        assert_eq!((r.status, &r.body[..]), (200, &b"ok"[..]));
+        assert!(kept.usable());
+        let endpoint =
+            peer(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok").await;
+        let mut kept = Kept::connect(&endpoint, None, None, Meter::default(), &count)
+            .await
+            .expect("connect");
+        get(&mut kept, &endpoint).await.expect("an answer");
+        assert!(!kept.usable(), "the server said it closes");
+    }
 }
