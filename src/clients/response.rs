@@ -150,10 +150,7 @@ pub(crate) async fn read<S: AsyncRead + Unpin>(
                 break head;
             }
             if buf.filled().len() >= MAX_HEAD {
-                return Err(ReadError::Malformed(format!(
-                    "response head over {} KiB",
-                    MAX_HEAD / 1024
-                )));
+                return Err(head_too_large());
             }
             if buf.fill(io).await? == 0 {
                 return Err(ReadError::Eof);
@@ -189,6 +186,7 @@ fn parse_head(bytes: &[u8], head_request: bool) -> Result<Option<Head>, ReadErro
     let len = match httparse::ParserConfig::default()
         .parse_response_with_uninit_headers(&mut resp, bytes, &mut slots)
     {
+        Ok(httparse::Status::Complete(len)) if len > MAX_HEAD => return Err(head_too_large()),
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(e) => return Err(ReadError::Malformed(e.to_string())),
@@ -275,6 +273,10 @@ fn content_length(value: &[u8]) -> Result<u64, ReadError> {
         found = Some(n);
     }
     found.ok_or_else(bad)
+}
+
+fn head_too_large() -> ReadError {
+    ReadError::Malformed(format!("response head over {} KiB", MAX_HEAD / 1024))
 }
 
 fn too_large() -> ReadError {
