@@ -108,7 +108,11 @@ def table(results_path, out_path):
                 tools.append(r["tool"])
         per_tool = {}
         for t in tools:
-            rs = [r for r in runs if r["workload"] == w and r["tool"] == t]
+            # A run nginx logged nothing for (it did not come up in time on a loaded machine,
+            # or the tool failed) measures nothing: left out of the medians, listed below.
+            rs = [r for r in runs if r["workload"] == w and r["tool"] == t and r["served"] > 0]
+            if not rs:
+                continue
             per_tool[t] = dict(
                 served=median([r["served"] for r in rs]),
                 own=median([r.get("own_count", float("nan")) for r in rs]),
@@ -120,7 +124,7 @@ def table(results_path, out_path):
                 n=len(rs),
             )
         peer = next((t for t in tools if not t.startswith("inrush")), None)
-        for t in tools:
+        for t in [t for t in tools if t in per_tool]:
             p = per_tool[t]
             ratio = "—"
             if t.startswith("inrush") and peer and per_tool[peer]["per_cpu"] > 0:

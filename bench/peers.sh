@@ -24,6 +24,9 @@
 #   PARTS=keepalive bench/peers.sh  # one workload
 #   PARTS="ws-send ws-burst ws-await" bench/peers.sh   # the WebSocket workloads (peers-ws.sh)
 #   BENCH_BIN=path/to/inrush bench/peers.sh   # that binary instead of a release build of the tree
+#   BASELINE_BIN=path/to/older/inrush bench/peers.sh   # each inrush run followed by the same run
+#                                   # of that binary ("inrush-baseline"): before/after, alternating
+#   PER_USER=0 bench/peers.sh       # without the rate part's new-connection-per-arrival runs
 #
 # Quiet-machine gate (as bench/run.sh): before each run it waits up to QUIET_WAIT s for both
 # pinned cores to be idle, and every run records the other load on the pinned cores during it
@@ -184,6 +187,11 @@ for run in $(seq "$RUNS"); do
     one_run keepalive inrush "$run" "$BIN" run "$ROOT/bench/peers-keepalive.toml" \
       --target "http://127.0.0.1:$PORT" --duration "${SECONDS_EACH}s" --workers 1 --quiet \
       --accept-overload --out "$OUT/runs/keepalive-inrush-$run"
+    if [[ -n ${BASELINE_BIN:-} ]]; then
+      one_run keepalive inrush-baseline "$run" "$BASELINE_BIN" run "$ROOT/bench/peers-keepalive.toml" \
+        --target "http://127.0.0.1:$PORT" --duration "${SECONDS_EACH}s" --workers 1 --quiet \
+        --accept-overload --out "$OUT/runs/keepalive-inrush-baseline-$run"
+    fi
   fi
   if [[ " $PARTS " == *" rate "* ]]; then
     one_run rate oha "$run" "$OHA" -q "$RATE" -z "${SECONDS_EACH}s" -c "$CONNS" --no-tui \
@@ -192,6 +200,13 @@ for run in $(seq "$RUNS"); do
       --target "http://127.0.0.1:$PORT" --duration "${SECONDS_EACH}s" --workers 1 --quiet \
       --accept-overload --rate-scale "$(python3 -c "print($RATE / 5000)")" \
       --out "$OUT/runs/rate-inrush-$run"
+    if [[ -n ${BASELINE_BIN:-} ]]; then
+      one_run rate inrush-baseline "$run" "$BASELINE_BIN" run "$ROOT/bench/peers-rate.toml" \
+        --target "http://127.0.0.1:$PORT" --duration "${SECONDS_EACH}s" --workers 1 --quiet \
+        --accept-overload --rate-scale "$(python3 -c "print($RATE / 5000)")" \
+        --out "$OUT/runs/rate-inrush-baseline-$run"
+    fi
+    [[ ${PER_USER:-1} == 0 ]] && continue
     # The same arrivals without the pool: each opens its own connection (connect, accept and
     # close per request), what every rate run cost before `[run] connections`.
     sed 's/^connections = .*/connections = "per_user"/' "$ROOT/bench/peers-rate.toml" >"$NG/per-user.toml"

@@ -3,11 +3,15 @@
 //! one connection seam the runtime holds a
 //! socket through (`connection`), and the error every failed operation carries.
 
+pub mod chunked;
 pub mod connection;
 pub mod http;
+pub mod inbuf;
 pub mod kept;
 pub mod pool;
 pub mod region_link;
+pub mod request;
+pub mod response;
 pub mod retry_after;
 pub mod stream;
 pub mod tcp;
@@ -51,6 +55,8 @@ pub struct Endpoint {
     pub addr: std::net::SocketAddr,
     /// `host:port`, sent as the Host header.
     pub authority: String,
+    /// The Host header line, rendered from `authority` once.
+    pub host: HostLine,
     /// Path prefix of the API, e.g. `` or `/api`.
     pub prefix: String,
     /// Local addresses to connect from (`[run] source_addresses`); empty: the system chooses.
@@ -63,12 +69,24 @@ impl Endpoint {
     /// Plain HTTP at `addr`, no path prefix, the system choosing the source address: the
     /// built-in target, and the tests' loopback peers.
     pub fn plain(addr: std::net::SocketAddr) -> Endpoint {
+        Endpoint::new(addr, addr.to_string(), String::new(), Vec::new(), None)
+    }
+
+    /// An endpoint at `addr` named `authority` (its Host header), with its API's path prefix.
+    pub fn new(
+        addr: std::net::SocketAddr,
+        authority: String,
+        prefix: String,
+        sources: Vec<std::net::IpAddr>,
+        tls: Option<std::sync::Arc<tls::Tls>>,
+    ) -> Endpoint {
         Endpoint {
             addr,
-            authority: addr.to_string(),
-            prefix: String::new(),
-            sources: Vec::new(),
-            tls: None,
+            host: HostLine::new(&authority),
+            authority,
+            prefix,
+            sources,
+            tls,
         }
     }
 
@@ -86,5 +104,28 @@ impl Endpoint {
         self.sources
             .get((index % self.sources.len() as u64) as usize)
             .copied()
+    }
+}
+
+/// The `Host` header line of every request to an endpoint (`host: example.com:443\r\n`),
+/// rendered and checked once rather than per request; an authority HTTP cannot carry is every
+/// request's protocol error.
+#[derive(Debug, Clone)]
+pub struct HostLine(Result<Box<[u8]>, String>);
+
+impl HostLine {
+    fn new(authority: &str) -> HostLine {
+        let fits = !authority.is_empty() && authority.bytes().all(|b| b.is_ascii_graphic());
+        HostLine(match fits {
+            true => Ok(format!("host: {authority}\r\n").into_bytes().into()),
+            false => Err(format!("bad request: invalid host {authority:?}")),
+        })
+    }
+
+    /// The line, with its CRLF.
+    pub fn line(&self) -> Result<&[u8], OpError> {
+        self.0
+            .as_deref()
+            .map_err(|e| OpError::new(ErrorClass::Protocol, e.clone()))
     }
 }

@@ -84,6 +84,31 @@ pub async fn open(
     Ok(Stream { io, meter })
 }
 
+impl Stream {
+    /// Whether nothing has arrived on an idle connection (the server neither closed it nor
+    /// sent anything), found without waiting. Over plain TCP, a look at the readiness the
+    /// runtime already holds (a read only if it says readable: no waker registered); over TLS,
+    /// a read through rustls (a session ticket arriving late is not data). A byte read here is
+    /// counted, and the connection is not reused.
+    pub fn quiet(&mut self) -> bool {
+        let mut one = [0u8; 1];
+        match &mut self.io {
+            Io::Plain(s) => match s.try_read(&mut one) {
+                Err(e) => e.kind() == std::io::ErrorKind::WouldBlock,
+                Ok(n) => {
+                    self.meter.read(n);
+                    false
+                }
+            },
+            Io::Tls(_) => {
+                let mut cx = Context::from_waker(std::task::Waker::noop());
+                let mut probe = ReadBuf::new(&mut one);
+                Pin::new(self).poll_read(&mut cx, &mut probe).is_pending()
+            }
+        }
+    }
+}
+
 /// Counts what a write or read moved (`Ready(Ok)` only: a pending or failed one moved nothing).
 fn counted<T>(
     p: Poll<std::io::Result<T>>,
@@ -107,9 +132,10 @@ impl AsyncRead for Stream {
         let p = match &mut this.io {
             Io::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Io::Tls(s) => {
-                // hyper polls its connection for reading several times per request, mostly
-                // when nothing has arrived; with no decrypted bytes waiting, ask the socket
-                // first (it registers the waker) instead of going through rustls's read path.
+                // A connection is polled for reading when nothing may have arrived yet (a
+                // response not yet sent, an idle connection looked at before its reuse): with no
+                // decrypted bytes waiting, ask the socket first (it registers the waker) instead
+                // of going through rustls's read path.
                 let (tcp, tls) = s.get_mut();
                 if tls.wants_read() {
                     std::task::ready!(tcp.poll_read_ready(cx))?;

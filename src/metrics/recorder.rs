@@ -129,7 +129,7 @@ pub struct MetricRecord {
     pub frames_sent: u64,
     pub frames_received: u64,
     /// Bytes written and read for this metric's operations: HTTP requests and responses as
-    /// hyper wrote and read them (head and body), a socket's upgrade and frames with their
+    /// the HTTP client wrote and read them (head and body), a socket's upgrade and frames with their
     /// headers. Counted above TLS.
     pub bytes_sent: u64,
     pub bytes_received: u64,

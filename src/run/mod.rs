@@ -216,13 +216,8 @@ impl TargetHandle {
                     false => None,
                 };
                 let addr = resolve(url).await.map_err(NoTarget::Unreachable)?;
-                let endpoint = Endpoint {
-                    addr,
-                    authority: url.authority(),
-                    prefix: url.prefix.clone(),
-                    sources,
-                    tls,
-                };
+                let endpoint =
+                    Endpoint::new(addr, url.authority(), url.prefix.clone(), sources, tls);
                 TargetHandle {
                     builtin: None,
                     endpoint,

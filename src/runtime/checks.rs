@@ -205,6 +205,7 @@ pub(super) fn check_status(expect: Option<&Expect>, status: u16) -> Result<(), O
 pub(super) fn check_response(
     expect: Option<&Expect>,
     resp: &Response,
+    reads_json: bool,
     scope: &mut Scope,
     w: &World<'_>,
     tally: &mut Tally,
@@ -215,11 +216,35 @@ pub(super) fn check_response(
             tally.note(e.ids.get(i), status.is_ok());
         }
     }
-    let json: Option<serde_json::Value> = serde_json::from_slice(&resp.body).ok();
+    // Only when something reads it: parsing a body nobody looks into would cost more than the
+    // rest of the response (bench/README.md, "A lean HTTP/1.1 client").
+    let json: Option<serde_json::Value> = reads_json
+        .then(|| serde_json::from_slice(&resp.body).ok())
+        .flatten();
     let text = String::from_utf8_lossy(&resp.body);
     let contacts = check_text(expect, &text, json.as_ref(), scope, w, tally);
     status?;
     Ok((json, contacts?))
+}
+
+/// Whether a step's checks or captures read its response as JSON (its deliveries may: they are
+/// given it whenever a step has them).
+pub(super) fn reads_json(
+    expect: Option<&Expect>,
+    captures: &[(usize, Capture)],
+    deliveries: bool,
+) -> bool {
+    deliveries
+        || captures.iter().any(|(_, c)| matches!(c, Capture::Json(_)))
+        || expect.is_some_and(|e| {
+            e.contains_all.is_some()
+                || e.checks.iter().any(|c| {
+                    matches!(
+                        c,
+                        Check::JsonEquals(..) | Check::JsonExists(_) | Check::JsonContains(..)
+                    )
+                })
+        })
 }
 
 /// Checks an answer's text and JSON against the step's `expect` (status checks aside: the
@@ -362,8 +387,7 @@ pub(super) fn capture(
                 .and_then(|c| c.get(*group))
                 .map(|m| Value::Str(m.as_str().to_string())),
             Capture::Header(name) => resp
-                .and_then(|r| r.headers.get(name.as_str()))
-                .and_then(|v| v.to_str().ok())
+                .and_then(|r| r.headers.get_str(name))
                 .map(|v| Value::Str(v.to_string())),
             Capture::Status => resp.map(|r| Value::Num(r.status as f64)),
         };
@@ -418,8 +442,7 @@ mod tests {
     }
 
     fn response(status: u16, body: &str) -> Response {
-        let mut headers = hyper::HeaderMap::new();
-        headers.insert("x-token", hyper::header::HeaderValue::from_static("t1"));
+        let headers = [("X-Token", "t1")].into_iter().collect();
         Response {
             status,
             headers,
@@ -457,12 +480,13 @@ mod tests {
         let mut s = scope(1);
         let w = tw.world(Duration::ZERO);
         let mut t = Tally::default();
-        let e = check_response(Some(&want), &response(500, "{}"), &mut s, &w, &mut t)
+        let e = check_response(Some(&want), &response(500, "{}"), true, &mut s, &w, &mut t)
             .expect_err("a failed status");
         assert_eq!(e.class, ErrorClass::HttpStatus);
         let (json, seen) = check_response(
             Some(&want),
             &response(201, r#"{"a":1}"#),
+            true,
             &mut s,
             &w,
             &mut t,
@@ -470,6 +494,22 @@ mod tests {
         .expect("ok");
         assert_eq!(json, Some(json!({"a": 1})));
         assert_eq!(seen, None);
+        // Nothing of the step reads JSON: the body is not parsed.
+        let (json, _) = check_response(
+            Some(&want),
+            &response(201, r#"{"a":1}"#),
+            false,
+            &mut s,
+            &w,
+            &mut t,
+        )
+        .expect("ok");
+        assert_eq!(json, None);
+        assert!(!reads_json(Some(&want), &[], false));
+        assert!(reads_json(Some(&want), &[], true), "deliveries");
+        assert!(reads_json(None, &[(0, Capture::Json(path("$.a")))], false));
+        let jsonish = expect(vec![Check::JsonExists(path("$.a"))]);
+        assert!(reads_json(Some(&jsonish), &[(0, Capture::Status)], false));
     }
 
     #[test]
@@ -547,21 +587,35 @@ mod tests {
         };
         let mut t = Tally::default();
         // The status fails, and the body's checks are still judged (k6 runs every check).
-        let err = check_response(Some(&e), &response(503, r#"{"a": 1}"#), &mut s, &w, &mut t)
-            .expect_err("503 is not 200");
+        let err = check_response(
+            Some(&e),
+            &response(503, r#"{"a": 1}"#),
+            true,
+            &mut s,
+            &w,
+            &mut t,
+        )
+        .expect_err("503 is not 200");
         assert_eq!(err.class, ErrorClass::HttpStatus);
         let noted: Vec<_> = t.take().collect();
         assert_eq!(noted, [(7, false), (3, false), (5, true), (6, true)]);
         // The status passes: the first failed check is the error, the later ones still noted.
-        let err = check_response(Some(&e), &response(200, r#"{"b": 1}"#), &mut s, &w, &mut t)
-            .expect_err("no x, no $.a");
+        let err = check_response(
+            Some(&e),
+            &response(200, r#"{"b": 1}"#),
+            true,
+            &mut s,
+            &w,
+            &mut t,
+        )
+        .expect_err("no x, no $.a");
         assert_eq!(err.reason, "the answer does not contain `x`");
         let noted: Vec<_> = t.take().collect();
         assert_eq!(noted, [(7, true), (3, false), (5, false), (6, false)]);
         assert_eq!(t.take().count(), 0, "taken once");
         // Checks without ids (built by hand) are judged, not noted.
         let bare = expect(vec![Check::Contains("x".into())]);
-        let r = check_response(Some(&bare), &response(200, "x"), &mut s, &w, &mut t);
+        let r = check_response(Some(&bare), &response(200, "x"), false, &mut s, &w, &mut t);
         assert!(r.is_ok());
         assert_eq!(t.take().count(), 0);
     }

@@ -258,7 +258,7 @@ mod tests {
         s.vars[1] = Some(Value::Str("a b&c".into()));
         let var = || text(vec![Part::Expr(Expr::Var(1))], Escape::Url);
         let mut h = Http {
-            method: hyper::Method::POST,
+            method: http::Method::POST,
             target: text(vec![Part::Text("/v1/users?x=1".into())], Escape::None),
             query: vec![("q r".into(), var())],
             headers: vec![(

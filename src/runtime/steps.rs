@@ -149,57 +149,67 @@ impl<'a> User<'a> {
         }
     }
 
-    async fn run_loop(
-        &mut self,
+    /// A loop, boxed once (loops nest, so a loop is a recursive future) with its iterations
+    /// inline: a box per iteration would be an allocation per request of a keep-alive loop.
+    fn run_loop<'s>(
+        &'s mut self,
         step: &'a Step,
-        kind: &LoopKind,
+        kind: &'a LoopKind,
         body: &'a [Step],
-    ) -> Result<(), Stop> {
-        let started = self.ctx.now();
-        let intended = self.intended;
-        let mut i = 0u64;
-        loop {
-            let go_on = match kind {
-                LoopKind::Times(n) => i < *n,
-                LoopKind::For(d, max) => self.ctx.now() < started + *d && i < *max,
-                LoopKind::Until(_, max) => i < *max,
-            };
-            if !go_on {
-                break;
-            }
-            self.scope.seq.push(i);
-            let r = self.steps(body).await;
-            self.scope.seq.pop();
-            r?;
-            i += 1;
-            if let LoopKind::Until(cond, _) = kind {
-                let w = self.world();
-                if self.scope.holds(cond, &w) {
-                    if let Some(m) = step.metric {
-                        let end = self.ctx.now();
-                        self.ctx
-                            .record_in(self.region, |r| r.ok(m, intended, started, end));
+    ) -> StepsFuture<'s> {
+        Box::pin(async move {
+            let started = self.ctx.now();
+            let intended = self.intended;
+            let mut i = 0u64;
+            loop {
+                let go_on = match kind {
+                    LoopKind::Times(n) => i < *n,
+                    LoopKind::For(d, max) => self.ctx.now() < started + *d && i < *max,
+                    LoopKind::Until(_, max) => i < *max,
+                };
+                if !go_on {
+                    break;
+                }
+                self.scope.seq.push(i);
+                let mut r = Ok(());
+                for s in body {
+                    r = self.step(s).await;
+                    if r.is_err() {
+                        break;
                     }
-                    return Ok(());
+                }
+                self.scope.seq.pop();
+                r?;
+                i += 1;
+                if let LoopKind::Until(cond, _) = kind {
+                    let w = self.world();
+                    if self.scope.holds(cond, &w) {
+                        if let Some(m) = step.metric {
+                            let end = self.ctx.now();
+                            self.ctx
+                                .record_in(self.region, |r| r.ok(m, intended, started, end));
+                        }
+                        return Ok(());
+                    }
                 }
             }
-        }
-        if let LoopKind::Until(_, max) = kind {
-            // The awaited condition never came within the limit: the loop failed.
-            let reason = format!("until condition not met after {max} iterations");
-            if let Some(m) = step.metric {
-                self.ctx.record_in(self.region, |r| {
-                    r.error_because(m, ErrorClass::CheckFailed, &reason)
-                });
+            if let LoopKind::Until(_, max) = kind {
+                // The awaited condition never came within the limit: the loop failed.
+                let reason = format!("until condition not met after {max} iterations");
+                if let Some(m) = step.metric {
+                    self.ctx.record_in(self.region, |r| {
+                        r.error_because(m, ErrorClass::CheckFailed, &reason)
+                    });
+                }
+                return Err(Stop::Failed);
             }
-            return Err(Stop::Failed);
-        }
-        if let Some(m) = step.metric {
-            let end = self.ctx.now();
-            self.ctx
-                .record_in(self.region, |r| r.ok(m, intended, started, end));
-        }
-        Ok(())
+            if let Some(m) = step.metric {
+                let end = self.ctx.now();
+                self.ctx
+                    .record_in(self.region, |r| r.ok(m, intended, started, end));
+            }
+            Ok(())
+        })
     }
 
     /// Entering an `online` loop: the user is online for the swarm (once it has published).
@@ -497,8 +507,9 @@ impl<'a> User<'a> {
             }
         }
         let expect = step.expect.as_ref();
+        let json = checks::reads_json(expect, &step.captures, h.deliveries.is_some());
         let (json, seen) =
-            checks::check_response(expect, &resp, &mut self.scope, &w, &mut self.checked)
+            checks::check_response(expect, &resp, json, &mut self.scope, &w, &mut self.checked)
                 .map_err(|e| with_retry_after(e, &resp))?;
         self.record_contacts(seen);
         let text = String::from_utf8_lossy(&resp.body);
@@ -585,8 +596,7 @@ fn with_retry_after(e: OpError, resp: &Response) -> OpError {
     }
     let retry_after = resp
         .headers
-        .get(hyper::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
+        .get_str("retry-after")
         .and_then(|v| parse_retry_after(v, std::time::SystemTime::now()));
     e.with_status(resp.status, retry_after)
 }

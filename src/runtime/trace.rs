@@ -135,7 +135,7 @@ impl<'a> User<'a> {
     /// An HTTP request as it goes out (`path` below the target's base URL).
     pub(super) fn trace_request(
         &mut self,
-        method: &hyper::Method,
+        method: &http::Method,
         path: &str,
         hdrs: &[(String, String)],
         sent: Option<&(&str, Vec<u8>)>,
@@ -169,13 +169,18 @@ impl<'a> User<'a> {
     pub(super) fn trace_response(&mut self, resp: &crate::clients::http::Response) {
         self.trace("response", |t| {
             let (text, size) = body(t, &String::from_utf8_lossy(&resp.body));
-            let hs = resp
+            // Names lowercased here, for a traced user only (the client keeps them as sent).
+            let hs: Vec<(String, &str)> = resp
                 .headers
                 .iter()
-                .map(|(n, v)| (n.as_str(), v.to_str().unwrap_or("<not text>")));
+                .map(|(n, v)| {
+                    let v = crate::clients::response::text(v).unwrap_or("<not text>");
+                    (n.to_ascii_lowercase(), v)
+                })
+                .collect();
             json!({
                 "status": resp.status,
-                "headers": headers(t, hs),
+                "headers": headers(t, hs.iter().map(|(n, v)| (n.as_str(), *v))),
                 "body": text,
                 "body_bytes": size,
             })

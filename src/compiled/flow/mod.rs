@@ -147,7 +147,7 @@ pub struct Expect {
 
 #[derive(Debug, Clone)]
 pub struct Http {
-    pub method: hyper::Method,
+    pub method: http::Method,
     pub target: Text,
     pub query: Vec<(String, Text)>,
     pub headers: Vec<(String, Text)>,

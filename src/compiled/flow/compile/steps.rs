@@ -364,10 +364,10 @@ impl Compiler<'_, '_> {
             }
         };
         let upper = method.to_ascii_uppercase();
-        // hyper takes any token as a method; a typo (`PUSH` for `PUT`) would reach the server as
+        // HTTP takes any token as a method; a typo (`PUSH` for `PUT`) would reach the server as
         // a request it answers 405 or 501 to. Known methods only: HTTP's own and WebDAV's.
         let known = KNOWN_METHODS.contains(&upper.as_str());
-        let method = match hyper::Method::from_bytes(upper.as_bytes()) {
+        let method = match http::Method::from_bytes(upper.as_bytes()) {
             Ok(m) if known => m,
             _ => {
                 self.problems.add(

@@ -1,0 +1,216 @@
+//! An HTTP/1.1 request head as a kept-alive connection writes it: rendered straight into the
+//! connection's reused write buffer, each part checked as it is copied (a flow can render
+//! anything into a path or a header, and HTTP cannot carry a line break in either).
+//!
+//! Header names go out lowercased and in the flow's order after `host` (as hyper sent them),
+//! then the body's `content-type` unless the flow set one, then `content-length`.
+
+use std::io::Write;
+
+use http::Method;
+
+use crate::clients::{Endpoint, OpError};
+use crate::metrics::ErrorClass;
+
+/// What the head says of the exchange.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Sent {
+    /// A HEAD request: its response has no body, whatever its headers say.
+    pub head_request: bool,
+    /// The flow asked for `Connection: close`: the connection is not reused after it.
+    pub close: bool,
+}
+
+fn bad(what: impl std::fmt::Display) -> OpError {
+    OpError::new(ErrorClass::Protocol, format!("bad request: {what}"))
+}
+
+/// Writes the request head into `out` (cleared first), ending with its blank line; the body
+/// (`content_type`, `len` bytes) follows it on the wire.
+pub(crate) fn write_head(
+    out: &mut Vec<u8>,
+    endpoint: &Endpoint,
+    method: &Method,
+    path: &str,
+    headers: &[(String, String)],
+    body: Option<(&str, usize)>,
+) -> Result<Sent, OpError> {
+    out.clear();
+    out.extend_from_slice(method.as_str().as_bytes());
+    out.push(b' ');
+    let start = out.len();
+    target(out, &endpoint.prefix)?;
+    target(out, path)?;
+    if out.len() == start {
+        return Err(bad("an empty path"));
+    }
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    out.extend_from_slice(endpoint.host.line()?);
+    let (mut own_type, mut own_length, mut close) = (false, false, false);
+    for (name, value) in headers {
+        header(out, name, value)?;
+        if name.eq_ignore_ascii_case("content-type") {
+            own_type = true;
+        } else if name.eq_ignore_ascii_case("content-length") {
+            own_length = true;
+        } else if name.eq_ignore_ascii_case("connection") {
+            close |= value
+                .split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("close"));
+        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            // The body goes out whole with its length; a flow's own framing would contradict it.
+            return Err(bad("transfer-encoding is set by inrush"));
+        }
+    }
+    if let Some((content_type, len)) = body {
+        if !own_type {
+            header(out, "content-type", content_type)?;
+        }
+        if !own_length {
+            // Writing into a Vec cannot fail.
+            let _ = write!(out, "content-length: {len}\r\n");
+        }
+    }
+    out.extend_from_slice(b"\r\n");
+    Ok(Sent {
+        head_request: *method == Method::HEAD,
+        close,
+    })
+}
+
+/// A path (with its query) as the request target: visible ASCII only, a fragment left out (it
+/// is the client's, never sent).
+fn target(out: &mut Vec<u8>, path: &str) -> Result<(), OpError> {
+    let path = path.split_once('#').map_or(path, |(p, _)| p);
+    if !path.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(bad(format!("invalid path {path:?}")));
+    }
+    out.extend_from_slice(path.as_bytes());
+    Ok(())
+}
+
+/// `name: value\r\n`: the name a token (lowercased), the value without control characters
+/// (what `http::HeaderValue` accepts: tab, visible ASCII, space, bytes of other encodings).
+fn header(out: &mut Vec<u8>, name: &str, value: &str) -> Result<(), OpError> {
+    if name.is_empty() || !name.bytes().all(is_token) {
+        return Err(bad(format!("invalid header name {name:?}")));
+    }
+    if !value
+        .bytes()
+        .all(|b| b == b'\t' || (b >= b' ' && b != 0x7f))
+    {
+        return Err(bad(format!("invalid value of header {name:?}")));
+    }
+    out.extend(name.bytes().map(|b| b.to_ascii_lowercase()));
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value.as_bytes());
+    out.extend_from_slice(b"\r\n");
+    Ok(())
+}
+
+/// RFC 9110 `tchar`.
+fn is_token(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn endpoint(prefix: &str) -> Endpoint {
+        Endpoint::new(
+            ([127, 0, 0, 1], 9).into(),
+            "127.0.0.1:9".into(),
+            prefix.into(),
+            Vec::new(),
+            None,
+        )
+    }
+
+    fn head(
+        e: &Endpoint,
+        method: Method,
+        path: &str,
+        headers: &[(String, String)],
+        body: Option<(&str, usize)>,
+    ) -> Result<String, OpError> {
+        let mut out = b"left over from the last request".to_vec();
+        write_head(&mut out, e, &method, path, headers, body)?;
+        Ok(String::from_utf8(out).expect("ASCII"))
+    }
+
+    #[test]
+    fn writes_the_request_as_the_flow_rendered_it() {
+        let headers = vec![("X-A".to_string(), "1".to_string())];
+        let h = head(
+            &endpoint("/api"),
+            Method::POST,
+            "/v1/x?y=1",
+            &headers,
+            Some(("application/json", 2)),
+        )
+        .expect("a valid request");
+        assert_eq!(
+            h,
+            "POST /api/v1/x?y=1 HTTP/1.1\r\nhost: 127.0.0.1:9\r\nx-a: 1\r\n\
+             content-type: application/json\r\ncontent-length: 2\r\n\r\n"
+        );
+        // The flow's own content type wins; without a prefix the path is the target; a GET
+        // without a body says no length.
+        let own = vec![("Content-Type".to_string(), "text/csv".to_string())];
+        let h = head(&endpoint(""), Method::PUT, "/x", &own, Some(("a/b", 0)))
+            .expect("a valid request");
+        assert_eq!(
+            h,
+            "PUT /x HTTP/1.1\r\nhost: 127.0.0.1:9\r\ncontent-type: text/csv\r\ncontent-length: 0\r\n\r\n"
+        );
+        let h = head(&endpoint(""), Method::GET, "/x#frag", &[], None).expect("valid");
+        assert_eq!(h, "GET /x HTTP/1.1\r\nhost: 127.0.0.1:9\r\n\r\n");
+        let mut out = Vec::new();
+        let sent =
+            write_head(&mut out, &endpoint(""), &Method::HEAD, "/", &[], None).expect("valid");
+        assert!(sent.head_request && !sent.close);
+        let close = vec![("Connection".to_string(), "Close".to_string())];
+        let sent =
+            write_head(&mut out, &endpoint(""), &Method::GET, "/", &close, None).expect("valid");
+        assert!(sent.close && !sent.head_request);
+    }
+
+    #[test]
+    fn what_http_cannot_carry_is_a_protocol_error() {
+        let cases: Vec<(&str, Vec<(String, String)>)> = vec![
+            ("/", vec![("x-b".into(), "line\nbreak".into())]),
+            ("/", vec![("x-b".into(), "cr\rhere".into())]),
+            ("/", vec![("x-b".into(), "nul\0".into())]),
+            ("/", vec![("x b".into(), "1".into())]),
+            ("/", vec![("x:b".into(), "1".into())]),
+            ("/", vec![("".into(), "1".into())]),
+            ("/", vec![("transfer-encoding".into(), "chunked".into())]),
+            ("/a b", vec![]),
+            ("/a\r\nx: y", vec![]),
+            ("", vec![]),
+        ];
+        for (path, headers) in cases {
+            let e = head(&endpoint(""), Method::GET, path, &headers, None)
+                .expect_err("not a valid request");
+            assert_eq!(e.class, ErrorClass::Protocol, "{path:?} {headers:?}");
+            assert!(e.reason.starts_with("bad request: "), "{}", e.reason);
+        }
+        let broken = Endpoint::new(
+            ([127, 0, 0, 1], 9).into(),
+            "a\r\nb".into(),
+            String::new(),
+            Vec::new(),
+            None,
+        );
+        let e = head(&broken, Method::GET, "/", &[], None).expect_err("a broken host");
+        assert!(
+            e.reason.starts_with("bad request: invalid host"),
+            "{}",
+            e.reason
+        );
+        // Values may carry tabs, spaces and other encodings' bytes.
+        let fine = vec![("x-c".to_string(), "a\tb c é".to_string())];
+        head(&endpoint(""), Method::GET, "/", &fine, None).expect("a valid value");
+    }
+}

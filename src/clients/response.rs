@@ -1,0 +1,335 @@
+//! An HTTP/1.1 response as a kept-alive connection reads it: the head parsed in place by
+//! `httparse` (no map is built: the header lines are kept as one copy, looked up when a check,
+//! a capture, `Retry-After` or a trace asks), the body framed as RFC 9112 §6.3 says (no body for
+//! HEAD, 1xx, 204 and 304; `Transfer-Encoding: chunked`; `Content-Length`; otherwise until the
+//! server closes), and whether the connection can carry another request.
+
+use std::mem::MaybeUninit;
+
+use bytes::Bytes;
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+use crate::clients::chunked;
+use crate::clients::inbuf::{InBuf, ReadError};
+
+/// Response bodies larger than this are a protocol error: a load generator must stay bounded.
+pub const MAX_BODY: usize = 1 << 20;
+
+/// A response head (status line and headers) larger than this is a protocol error.
+pub const MAX_HEAD: usize = 64 * 1024;
+
+/// More header lines than this is a protocol error (hyper's limit too).
+const MAX_HEADERS: usize = 100;
+
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Headers,
+    pub body: Bytes,
+}
+
+/// A response's header lines as the server sent them, in order.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Headers {
+    /// `name: value` lines, each ended by `\n` or `\r\n`, as `httparse` validated them.
+    lines: Vec<u8>,
+}
+
+impl Headers {
+    /// Every header in order: its name and its value without surrounding whitespace.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        self.lines.split(|&b| b == b'\n').filter_map(|line| {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let colon = line.iter().position(|&b| b == b':')?;
+            let name = std::str::from_utf8(&line[..colon]).ok()?;
+            Some((name, trim(&line[colon + 1..])))
+        })
+    }
+
+    /// The first value of `name` (any case).
+    pub fn get(&self, name: &str) -> Option<&[u8]> {
+        self.iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    }
+
+    /// The first value of `name` when it is text (see [`text`]).
+    pub fn get_str(&self, name: &str) -> Option<&str> {
+        self.get(name).and_then(text)
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+}
+
+/// Headers from name-value pairs (a response built by hand, as in tests).
+impl<'a> FromIterator<(&'a str, &'a str)> for Headers {
+    fn from_iter<I: IntoIterator<Item = (&'a str, &'a str)>>(pairs: I) -> Self {
+        let mut lines = Vec::new();
+        for (name, value) in pairs {
+            lines.extend_from_slice(name.as_bytes());
+            lines.extend_from_slice(b": ");
+            lines.extend_from_slice(value.as_bytes());
+            lines.extend_from_slice(b"\r\n");
+        }
+        Headers { lines }
+    }
+}
+
+impl std::fmt::Debug for Headers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map()
+            .entries(self.iter().map(|(n, v)| (n, String::from_utf8_lossy(v))))
+            .finish()
+    }
+}
+
+/// A header value as text: visible ASCII, spaces and tabs only (what `http::HeaderValue::to_str`
+/// accepts); `None` for anything else, such as bytes of another encoding.
+pub fn text(value: &[u8]) -> Option<&str> {
+    if value
+        .iter()
+        .all(|&b| b == b'\t' || (b' '..=b'~').contains(&b))
+    {
+        std::str::from_utf8(value).ok()
+    } else {
+        None
+    }
+}
+
+fn trim(v: &[u8]) -> &[u8] {
+    let is_space = |b: &u8| *b == b' ' || *b == b'\t';
+    let start = v.iter().position(|b| !is_space(b)).unwrap_or(v.len());
+    let end = v
+        .iter()
+        .rposition(|b| !is_space(b))
+        .map_or(start, |i| i + 1);
+    &v[start..end]
+}
+
+/// A whole response, and whether its connection may carry the next request.
+#[derive(Debug)]
+pub(crate) struct Read {
+    pub response: Response,
+    pub reusable: bool,
+}
+
+/// Where the body ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Framing {
+    None,
+    Length(u64),
+    Chunked,
+    /// Until the server closes the connection.
+    Close,
+}
+
+/// A response head, parsed.
+#[derive(Debug)]
+struct Head {
+    len: usize,
+    status: u16,
+    headers: Headers,
+    framing: Framing,
+    /// The server closes the connection after this response (or it is upgraded away).
+    closes: bool,
+}
+
+/// Reads one response from `io` through `buf` (which may already hold its first bytes). Bytes
+/// after it stay in `buf`: a connection with any is not reusable, since a response nobody asked
+/// for must never be taken as the answer to the next request.
+pub(crate) async fn read<S: AsyncRead + Unpin>(
+    io: &mut S,
+    buf: &mut InBuf,
+    head_request: bool,
+) -> Result<Read, ReadError> {
+    let head = loop {
+        let head = loop {
+            if let Some(head) = parse_head(buf.filled(), head_request)? {
+                break head;
+            }
+            if buf.filled().len() >= MAX_HEAD {
+                return Err(head_too_large());
+            }
+            if buf.fill(io).await? == 0 {
+                return Err(ReadError::Eof);
+            }
+        };
+        buf.consume(head.len);
+        // Informational answers (100 Continue, 103 Early Hints) come before the real one.
+        if !(100..200).contains(&head.status) || head.status == 101 {
+            break head;
+        }
+    };
+    let body = match head.framing {
+        Framing::None => Bytes::new(),
+        Framing::Length(n) => sized(io, buf, n).await?,
+        Framing::Chunked => chunked::read(io, buf, MAX_BODY).await?,
+        Framing::Close => to_end(io, buf).await?,
+    };
+    let reusable = !head.closes && head.framing != Framing::Close && buf.is_empty();
+    Ok(Read {
+        response: Response {
+            status: head.status,
+            headers: head.headers,
+            body,
+        },
+        reusable,
+    })
+}
+
+/// The head at the start of `bytes`, `None` while it is incomplete.
+fn parse_head(bytes: &[u8], head_request: bool) -> Result<Option<Head>, ReadError> {
+    let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut resp = httparse::Response::new(&mut []);
+    let len = match httparse::ParserConfig::default()
+        .parse_response_with_uninit_headers(&mut resp, bytes, &mut slots)
+    {
+        Ok(httparse::Status::Complete(len)) if len > MAX_HEAD => return Err(head_too_large()),
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(e) => return Err(ReadError::Malformed(e.to_string())),
+    };
+    let status = resp.code.unwrap_or(0);
+    // HTTP/1.0 closes unless asked to keep alive; HTTP/1.1 keeps alive unless asked to close.
+    let http10 = resp.version == Some(0);
+    let (mut close, mut keep_alive) = (false, false);
+    let (mut length, mut encoded, mut chunked) = (None, false, false);
+    for h in resp.headers.iter() {
+        let name = h.name;
+        if name.eq_ignore_ascii_case("content-length") {
+            let n = content_length(h.value)?;
+            if length.is_some_and(|l| l != n) {
+                return Err(ReadError::Malformed("conflicting content-length".into()));
+            }
+            length = Some(n);
+        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            encoded = true;
+            // The last coding listed is the one applied last: chunked, or the body runs to the
+            // connection's end.
+            chunked = tokens(h.value)
+                .last()
+                .is_some_and(|t| t.eq_ignore_ascii_case(b"chunked"));
+        } else if name.eq_ignore_ascii_case("connection") {
+            for t in tokens(h.value) {
+                close |= t.eq_ignore_ascii_case(b"close");
+                keep_alive |= t.eq_ignore_ascii_case(b"keep-alive");
+            }
+        }
+    }
+    let no_body = head_request || (100..200).contains(&status) || status == 204 || status == 304;
+    let framing = match (no_body, encoded, length) {
+        (true, _, _) => Framing::None,
+        (false, true, _) if chunked => Framing::Chunked,
+        (false, true, _) => Framing::Close,
+        (false, false, Some(n)) => Framing::Length(n),
+        (false, false, None) => Framing::Close,
+    };
+    // A body with both framings was possibly smuggled: read it as chunked, then close.
+    let closes = close || (http10 && !keep_alive) || status == 101 || (encoded && length.is_some());
+    Ok(Some(Head {
+        len,
+        status,
+        headers: header_lines(bytes, len, resp.headers),
+        framing,
+        closes,
+    }))
+}
+
+/// A copy of the head's header lines (the status line left out), as sent: one copy, nothing
+/// per header (lookups are rare: a check, a capture, a `Retry-After`, a trace).
+fn header_lines(bytes: &[u8], len: usize, headers: &[httparse::Header<'_>]) -> Headers {
+    let Some(first) = headers.first() else {
+        return Headers::default();
+    };
+    // The offset of the first header from the address httparse's slice points at in `bytes`.
+    let from = first.name.as_ptr() as usize - bytes.as_ptr() as usize;
+    Headers {
+        lines: bytes.get(from..len).unwrap_or_default().to_vec(),
+    }
+}
+
+/// Comma-separated tokens of a header value, trimmed, empty ones skipped.
+fn tokens(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    value
+        .split(|&b| b == b',')
+        .map(trim)
+        .filter(|t| !t.is_empty())
+}
+
+/// A `Content-Length` value: digits, or a list of the same digits (a proxy may join repeats).
+fn content_length(value: &[u8]) -> Result<u64, ReadError> {
+    let bad = || ReadError::Malformed("invalid content-length".into());
+    let mut found = None;
+    for t in value.split(|&b| b == b',').map(trim) {
+        if t.is_empty() || t.len() > 19 || !t.iter().all(u8::is_ascii_digit) {
+            return Err(bad());
+        }
+        let n = t.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
+        if found.is_some_and(|f| f != n) {
+            return Err(bad());
+        }
+        found = Some(n);
+    }
+    found.ok_or_else(bad)
+}
+
+fn head_too_large() -> ReadError {
+    ReadError::Malformed(format!("response head over {} KiB", MAX_HEAD / 1024))
+}
+
+fn too_large() -> ReadError {
+    ReadError::TooLarge(format!("reading body: over the {MAX_BODY}-byte limit"))
+}
+
+/// A body of `n` bytes: what the buffer holds, the rest read straight into the body (so never
+/// past it).
+async fn sized<S: AsyncRead + Unpin>(
+    io: &mut S,
+    buf: &mut InBuf,
+    n: u64,
+) -> Result<Bytes, ReadError> {
+    if n > MAX_BODY as u64 {
+        return Err(too_large());
+    }
+    let n = n as usize;
+    if n == 0 {
+        return Ok(Bytes::new());
+    }
+    let have = buf.filled().len().min(n);
+    let mut body = Vec::with_capacity(n);
+    body.extend_from_slice(&buf.filled()[..have]);
+    buf.consume(have);
+    if have < n {
+        body.resize(n, 0);
+        let mut got = have;
+        while got < n {
+            match io.read(&mut body[got..]).await? {
+                0 => return Err(ReadError::Eof),
+                r => got += r,
+            }
+        }
+    }
+    Ok(Bytes::from(body))
+}
+
+/// A body that ends when the server closes the connection.
+async fn to_end<S: AsyncRead + Unpin>(io: &mut S, buf: &mut InBuf) -> Result<Bytes, ReadError> {
+    let mut body = Vec::new();
+    loop {
+        let part = buf.filled();
+        if body.len() + part.len() > MAX_BODY {
+            return Err(too_large());
+        }
+        let n = part.len();
+        body.extend_from_slice(part);
+        buf.consume(n);
+        if buf.fill(io).await? == 0 {
+            return Ok(Bytes::from(body));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

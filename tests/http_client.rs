@@ -1,0 +1,232 @@
+//! inrush's own HTTP/1.1 client end to end, against a small loopback server of the test's own
+//! that does what real servers do to kept-alive connections: it closes a connection left idle
+//! (a keep-alive timeout), answers in chunks (with extensions and trailers, written in pieces),
+//! and says `Connection: close` and closes. Every request must succeed, each on a connection
+//! the server still holds, and inrush's counts must be the server's.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{on_own_thread, run_on, Scenario, Scratch};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// How long the server keeps an idle connection: well below the users' 400 ms pause, so the
+/// connection a user comes back to is always closed, however late a loaded machine runs it.
+const IDLE: Duration = Duration::from_millis(50);
+
+/// What the server saw.
+#[derive(Debug, Default)]
+struct Seen {
+    /// Connections that carried a request (the run's reachability probe sends none).
+    accepted: AtomicU64,
+    answered: AtomicU64,
+    /// Connections the server closed: idle ones, and those it answered with `Connection: close`.
+    closed_idle: AtomicU64,
+    closed_after: AtomicU64,
+    /// Request bytes read, response bytes written.
+    read: AtomicU64,
+    written: AtomicU64,
+}
+
+fn get(n: &AtomicU64) -> u64 {
+    n.load(Ordering::SeqCst)
+}
+
+fn add(n: &AtomicU64, by: u64) {
+    n.fetch_add(by, Ordering::SeqCst);
+}
+
+fn server() -> (SocketAddr, Arc<Seen>) {
+    let seen = Arc::new(Seen::default());
+    let counts = seen.clone();
+    let addr = on_own_thread(move |tx| async move {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        tx.send(listener.local_addr().expect("address"))
+            .expect("send address");
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(serve(stream, counts.clone()));
+        }
+    });
+    (addr, seen)
+}
+
+/// One connection: request heads (inrush's GETs carry no body) answered by their path.
+async fn serve(mut stream: tokio::net::TcpStream, seen: Arc<Seen>) {
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 1024];
+    let mut first = true;
+    loop {
+        while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+            // The first request may take its time; a later one must come within IDLE.
+            let read = stream.read(&mut chunk);
+            let n = if first {
+                read.await
+            } else {
+                match tokio::time::timeout(IDLE, read).await {
+                    Ok(r) => r,
+                    Err(_) if buf.is_empty() => {
+                        add(&seen.closed_idle, 1);
+                        return;
+                    }
+                    Err(_) => continue,
+                }
+            };
+            match n {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+        if std::mem::take(&mut first) {
+            add(&seen.accepted, 1);
+        }
+        add(&seen.read, buf.len() as u64);
+        let path = String::from_utf8_lossy(&buf)
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or("")
+            .to_string();
+        buf.clear();
+        let parts: &[&[u8]] = match path.as_str() {
+            "/chunked" => &[
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4;a=b\r\nchu",
+                b"n\r\n3\r\nked\r\n0\r\nX-Trailer: t\r\n\r\n",
+            ],
+            "/close" => {
+                &[b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nclose"]
+            }
+            _ => &[b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nplain"],
+        };
+        for (i, part) in parts.iter().enumerate() {
+            if i > 0 {
+                // The rest comes in a later read of the client's.
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            if stream.write_all(part).await.is_err() {
+                return;
+            }
+            add(&seen.written, part.len() as u64);
+        }
+        add(&seen.answered, 1);
+        if path == "/close" {
+            let _ = stream.shutdown().await;
+            add(&seen.closed_after, 1);
+            return;
+        }
+    }
+}
+
+/// 10 users over 1 s, each: a chunked answer and a plain one on its first connection, a pause
+/// the server closes that connection in, a plain answer on a second one, a `Connection: close`
+/// answer that ends it, a plain answer on a third.
+fn scenario(addr: SocketAddr, connections: &str) -> Scenario {
+    Scenario::new("http-client", 7)
+        .url(&format!("http://{addr}"))
+        .timeout("5s")
+        .run(format!("connections = {connections}"))
+        .with(
+            r#"[load]
+arrivals = "uniform"
+phases = [ { name = "only", duration = "1s", rate = 10 },
+           { name = "finish", duration = "2s", rate = 0 } ]
+[[flows.f.steps]]
+name = "chunked"
+http = "GET /chunked"
+expect = { regex = "^chunked$" }
+[[flows.f.steps]]
+name = "plain"
+http = "GET /plain"
+expect = { regex = "^plain$" }
+[[flows.f.steps]]
+name = "after_idle"
+think = { constant = "400ms" }
+http = "GET /plain"
+[[flows.f.steps]]
+name = "close"
+http = "GET /close"
+expect = { regex = "^close$" }
+[[flows.f.steps]]
+name = "after_close"
+http = "GET /plain"
+"#,
+        )
+}
+
+const STEPS: [&str; 5] = ["chunked", "plain", "after_idle", "close", "after_close"];
+
+#[test]
+fn every_request_succeeds_on_a_connection_the_server_still_holds() {
+    let scratch = Scratch::new();
+    let (addr, seen) = server();
+    let out = scratch.out("own");
+    let s = run_on(
+        1,
+        scratch.scenario("own", scenario(addr, "\"per_user\"")),
+        out,
+    )
+    .summary;
+    let (mut sent, mut received) = (0, 0);
+    for name in STEPS {
+        let m = &s.metrics[name];
+        assert_eq!(
+            (m.count, m.errors),
+            (10, 0),
+            "{name}: {:?}",
+            m.error_examples
+        );
+        sent += m.bytes_sent;
+        received += m.bytes_received;
+    }
+    // Three connections per user: the first until the server closed it idle, the second until
+    // its `Connection: close`, the third until the user left. None more (a connection found
+    // closed is replaced once), none fewer (none was used after the server closed it).
+    assert_eq!(get(&seen.accepted), 30, "{seen:?}");
+    assert_eq!(get(&seen.answered), 50, "{seen:?}");
+    assert_eq!(get(&seen.closed_after), 10, "{seen:?}");
+    assert!(get(&seen.closed_idle) >= 10, "{seen:?}");
+    // The bytes inrush counted are the ones the server read and wrote.
+    assert_eq!((sent, received), (get(&seen.read), get(&seen.written)));
+    // Each user held one connection at a time, and let its last one go when it left.
+    let c = s.peak_connections;
+    assert!(c.http >= 1 && c.http <= 10, "{c:?}");
+}
+
+#[test]
+fn a_pool_replaces_what_the_server_closes_and_counts_it_as_the_server_does() {
+    let scratch = Scratch::new();
+    let (addr, seen) = server();
+    let out = scratch.out("pool");
+    let s = run_on(
+        1,
+        scratch.scenario("pool", scenario(addr, "{ pool = 2 }")),
+        out,
+    )
+    .summary;
+    for name in STEPS {
+        let m = &s.metrics[name];
+        assert_eq!(
+            (m.count, m.errors),
+            (10, 0),
+            "{name}: {:?}",
+            m.error_examples
+        );
+    }
+    assert_eq!(get(&seen.answered), 50, "{seen:?}");
+    assert_eq!(get(&seen.closed_after), 10, "{seen:?}");
+    let opened = s.counts.get("http_pool_opened").copied();
+    assert_eq!(opened, Some(get(&seen.accepted)), "{:?} {seen:?}", s.counts);
+    // Every connection the server closed was replaced, but for those still idle in the pool
+    // when the run ended (two at most), which no request found closed.
+    let closed = get(&seen.closed_idle) + get(&seen.closed_after);
+    let replaced = s.counts.get("http_pool_replaced").copied().unwrap_or(0);
+    assert!(
+        replaced <= closed && replaced + 2 >= closed,
+        "replaced {replaced}, {seen:?}"
+    );
+    assert!(s.peak_connections.http <= 2, "{:?}", s.peak_connections);
+}
