@@ -243,7 +243,18 @@ fn added_latency_is_a_regression_and_its_removal_is_not(r: &Runs) {
     }
 
     // A faster NEW is no regression: the same latencies read the other way are an improvement.
-    let (code, c, stdout) = compare(r, &r.slow, &r.base, "faster", &[]);
+    // The default tolerances with a 5 ms floor: the three runs share two cores, and `base` runs
+    // in lockstep with `again` (the same uniform timeline, constant think times), so their
+    // message sends coincide and `base`'s message_ack p99 may sit a few ms above `slow`'s — the
+    // machine, not the target (seen once in CI: 2.56 ms against 1.04 ms). The removed 100 ms
+    // stay far above the floor.
+    let (code, c, stdout) = compare(
+        r,
+        &r.slow,
+        &r.base,
+        "faster",
+        &["--max-regression", "p99=10%,errors=0,floor=5ms"],
+    );
     assert_eq!(code, 0, "{stdout}");
     assert_eq!(c["verdict"], "passed");
     for metric in ["register", "verify", "contacts_sync"] {
