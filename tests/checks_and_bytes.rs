@@ -16,7 +16,7 @@ use common::{Scenario, Scratch};
 use futures_util::{SinkExt, StreamExt};
 use inrush::report::summary::Summary;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_tungstenite::WebSocketStream;
 
@@ -164,16 +164,7 @@ async fn serve(mut s: TcpStream, tally: Tally) {
 fn counting_server() -> (String, Tally) {
     let tally: Tally = Arc::new(Default::default());
     let t = tally.clone();
-    let addr = common::on_own_thread(move |tx| async move {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind loopback");
-        tx.send(listener.local_addr().expect("local addr"))
-            .expect("send address");
-        while let Ok((s, _)) = listener.accept().await {
-            tokio::spawn(serve(s, t.clone()));
-        }
-    });
+    let addr = common::serve_each(move |s| serve(s, t.clone()));
     (format!("http://{addr}"), tally)
 }
 

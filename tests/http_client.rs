@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{on_own_thread, run_on, Scenario, Scratch};
+use common::{run_on, serve_each, Scenario, Scratch};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// How long the server keeps an idle connection: well below the users' 400 ms pause, so the
@@ -43,16 +43,7 @@ fn add(n: &AtomicU64, by: u64) {
 fn server() -> (SocketAddr, Arc<Seen>) {
     let seen = Arc::new(Seen::default());
     let counts = seen.clone();
-    let addr = on_own_thread(move |tx| async move {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind loopback");
-        tx.send(listener.local_addr().expect("address"))
-            .expect("send address");
-        while let Ok((stream, _)) = listener.accept().await {
-            tokio::spawn(serve(stream, counts.clone()));
-        }
-    });
+    let addr = serve_each(move |stream| serve(stream, counts.clone()));
     (addr, seen)
 }
 

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::tls::{ca, leaf, serve_tls_with};
-use common::{on_own_thread, Scenario, Scratch};
+use common::{serve_each, Scenario, Scratch};
 use inrush::report::summary::Summary;
 use inrush::target::{Knobs, TlsServer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -48,16 +48,7 @@ impl Seen {
 fn counting_server(hold: Duration, close_each: bool) -> (SocketAddr, Arc<Seen>) {
     let seen = Arc::new(Seen::default());
     let counts = seen.clone();
-    let addr = on_own_thread(move |tx| async move {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind loopback");
-        tx.send(listener.local_addr().expect("address"))
-            .expect("send address");
-        while let Ok((stream, _)) = listener.accept().await {
-            tokio::spawn(answer_all(stream, hold, close_each, counts.clone()));
-        }
-    });
+    let addr = serve_each(move |stream| answer_all(stream, hold, close_each, counts.clone()));
     (addr, seen)
 }
 

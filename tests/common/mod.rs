@@ -30,6 +30,30 @@ where
     rx.recv().expect("the test server starts")
 }
 
+/// A loopback TCP server on an OS-assigned port, on a thread of its own ([`on_own_thread`]):
+/// every accepted connection is handed to `connection` as a task of its own. Returns the address.
+pub fn serve_each<F, Fut>(connection: F) -> std::net::SocketAddr
+where
+    F: Fn(tokio::net::TcpStream) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + 'static,
+{
+    on_own_thread(move |tx| async move {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        tx.send(listener.local_addr().expect("address"))
+            .expect("send address");
+        let local = tokio::task::LocalSet::new();
+        local
+            .run_until(async move {
+                while let Ok((stream, _)) = listener.accept().await {
+                    tokio::task::spawn_local(connection(stream));
+                }
+            })
+            .await;
+    })
+}
+
 pub struct Scratch {
     pub dir: tempfile::TempDir,
 }
