@@ -150,17 +150,18 @@ http = "GET /plain"
 
 const STEPS: [&str; 5] = ["chunked", "plain", "after_idle", "close", "after_close"];
 
-#[test]
-fn every_request_succeeds_on_a_connection_the_server_still_holds() {
+/// Runs the scenario with `connections` against a fresh server, on one worker.
+fn run_with(name: &str, connections: &str) -> (inrush::report::summary::Summary, Arc<Seen>) {
     let scratch = Scratch::new();
     let (addr, seen) = server();
-    let out = scratch.out("own");
-    let s = run_on(
-        1,
-        scratch.scenario("own", scenario(addr, "\"per_user\"")),
-        out,
-    )
-    .summary;
+    let out = scratch.out(name);
+    let s = run_on(1, scratch.scenario(name, scenario(addr, connections)), out).summary;
+    (s, seen)
+}
+
+/// Asserts that each of the ten users' requests succeeded at every step; returns the bytes
+/// inrush counted sent and received over all of them.
+fn every_request_succeeded(s: &inrush::report::summary::Summary) -> (u64, u64) {
     let (mut sent, mut received) = (0, 0);
     for name in STEPS {
         let m = &s.metrics[name];
@@ -173,6 +174,13 @@ fn every_request_succeeds_on_a_connection_the_server_still_holds() {
         sent += m.bytes_sent;
         received += m.bytes_received;
     }
+    (sent, received)
+}
+
+#[test]
+fn every_request_succeeds_on_a_connection_the_server_still_holds() {
+    let (s, seen) = run_with("own", "\"per_user\"");
+    let (sent, received) = every_request_succeeded(&s);
     // Three connections per user: the first until the server closed it idle, the second until
     // its `Connection: close`, the third until the user left. None more (a connection found
     // closed is replaced once), none fewer (none was used after the server closed it).
@@ -189,24 +197,8 @@ fn every_request_succeeds_on_a_connection_the_server_still_holds() {
 
 #[test]
 fn a_pool_replaces_what_the_server_closes_and_counts_it_as_the_server_does() {
-    let scratch = Scratch::new();
-    let (addr, seen) = server();
-    let out = scratch.out("pool");
-    let s = run_on(
-        1,
-        scratch.scenario("pool", scenario(addr, "{ pool = 2 }")),
-        out,
-    )
-    .summary;
-    for name in STEPS {
-        let m = &s.metrics[name];
-        assert_eq!(
-            (m.count, m.errors),
-            (10, 0),
-            "{name}: {:?}",
-            m.error_examples
-        );
-    }
+    let (s, seen) = run_with("pool", "{ pool = 2 }");
+    every_request_succeeded(&s);
     assert_eq!(get(&seen.answered), 50, "{seen:?}");
     assert_eq!(get(&seen.closed_after), 10, "{seen:?}");
     let opened = s.counts.get("http_pool_opened").copied();
