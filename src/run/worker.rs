@@ -266,7 +266,7 @@ fn start_user(
         let f = set.flows.get(flow.unwrap_or(first_flow));
         let Some(f) = f.filter(|_| ctx.admit(region, intended, flow.is_some())) else {
             ctx.active_users.set(ctx.active_users.get() - 1);
-            ctx.idle.notify_one();
+            notify_if_idle(&ctx);
             return;
         };
         let ended = runtime::run_user(&ctx, f, cohort, region, index, intended, session).await;
@@ -286,7 +286,7 @@ fn start_user(
             ctx.away.set(ctx.away.get() + 1);
         }
         ctx.active_users.set(ctx.active_users.get() - 1);
-        ctx.idle.notify_one();
+        notify_if_idle(&ctx);
         let Some((at, return_flow)) = back else {
             return;
         };
@@ -305,8 +305,17 @@ fn start_user(
             // Due before the run stopped starting users, the worker was behind: dropped.
             ctx.missed(region, at);
         }
-        ctx.idle.notify_one();
+        notify_if_idle(&ctx);
     });
+}
+
+/// Wakes the worker's loop when its last user has left (and none is away to come back): what it
+/// waits for to end early. Only then: a wake-up per user that leaves would be a poll of the
+/// worker's own future and a system call more per arrival, for a check that fails.
+fn notify_if_idle(ctx: &WorkerCtx) {
+    if ctx.active_users.get() == 0 && ctx.away.get() == 0 {
+        ctx.idle.notify_one();
+    }
 }
 
 /// How closed-phase users of this worker get their indexes.
@@ -353,7 +362,7 @@ async fn closed_slot(ctx: Rc<WorkerCtx>, first: Duration, end: Duration, ids: Cl
         tokio::task::yield_now().await;
     }
     ctx.active_users.set(ctx.active_users.get() - 1);
-    ctx.idle.notify_one();
+    notify_if_idle(&ctx);
 }
 
 /// The region of user `index` (seeded by its index alone), if the scenario has regions.

@@ -357,9 +357,9 @@ impl<'a> User<'a> {
             // Boxed: a request's or handshake's state is large and lives only while it runs;
             // inline, it would size every user's future for its whole life, idle or not.
             let perform = Box::pin(self.perform(step));
-            let result = match tokio::time::timeout(step.timeout, perform).await {
-                Ok(r) => r,
-                Err(_) => Err(OpError::new(
+            let result = match ctx.within(step.timeout, perform).await {
+                Some(r) => r,
+                None => Err(OpError::new(
                     ErrorClass::Timeout,
                     "no answer within the step's timeout",
                 )),

@@ -18,6 +18,7 @@ pub mod registry;
 pub mod trace;
 
 use std::cell::{Cell, RefCell};
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -82,7 +83,7 @@ pub struct WorkerCtx {
     pub inflight: Cell<u64>,
     /// Users offline between visits, waiting to come back (the worker runs until they have).
     pub away: Cell<u64>,
-    /// Woken when the worker may have become idle (a user finished, or the spawner did).
+    /// Woken when the worker may have become idle (its last user left, or the spawner finished).
     pub idle: tokio::sync::Notify,
 }
 
@@ -127,6 +128,22 @@ impl WorkerCtx {
         match &self.clock {
             Some(clock) => clock.sleep_until(self.shared.t0 + offset).await,
             None => tokio::time::sleep_until(self.at(offset)).await,
+        }
+    }
+
+    /// `fut`'s output, or `None` when it has not finished within `limit` from now (it is
+    /// dropped then). On the worker's clock: a timeout per operation costs no lock and no
+    /// wake-up of the worker's poll, as a tokio timer does (see `clock`).
+    pub async fn within<F: Future + Unpin>(&self, limit: Duration, fut: F) -> Option<F::Output> {
+        match &self.clock {
+            Some(clock) => {
+                let deadline = clock.sleep_until(Instant::now() + limit);
+                match futures_util::future::select(fut, deadline).await {
+                    futures_util::future::Either::Left((out, _)) => Some(out),
+                    futures_util::future::Either::Right(_) => None,
+                }
+            }
+            None => tokio::time::timeout(limit, fut).await.ok(),
         }
     }
 

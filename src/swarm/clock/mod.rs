@@ -1,4 +1,5 @@
-//! A worker's precise timer for intended start times: arrivals, returns and think pauses.
+//! A worker's precise timer for intended start times (arrivals, returns and think pauses) and for
+//! operations' timeouts.
 //!
 //! tokio's timer wheel has 1 ms slots and rounds every deadline up to the next slot, so an
 //! operation meant for t starts up to ~2 ms late: that is a floor under the schedule lag a
@@ -7,8 +8,13 @@
 //! spinning, no extra thread) is armed for the earliest pending deadline, and a wake-up ends
 //! every sleep that is due; when deadlines come faster than a budget of wake-ups allows, the
 //! wake-ups are spaced instead and each ends more of them ([`timetable`] decides, and says why).
-//! A dropped sleep leaves its entry behind; it wakes its task once, spuriously, at its deadline,
-//! which every waiter tolerates.
+//!
+//! The clock is also cheaper per deadline than tokio's timer, which matters for a timeout per
+//! request: no lock, no wheel entry to unlink, and no wake-up of the worker's poll to register one
+//! (tokio writes its driver's eventfd whenever a new timer is earlier than the next one it parked
+//! for — once per request in a keep-alive loop). A dropped sleep cancels its deadline. After a
+//! wake-up the timer is armed once, after the tasks it woke have run and set their next
+//! deadlines, instead of once for what was pending and again for each earlier one they set.
 
 mod timerfd;
 pub mod timetable;
@@ -23,7 +29,7 @@ use std::time::Instant;
 
 use tokio::io::unix::AsyncFd;
 
-use timetable::Timetable;
+use timetable::{Ticket, Timetable};
 
 /// The longest the clock makes a due deadline wait by design (for a wake-up the budget allows).
 pub const SLACK: std::time::Duration = timetable::PERIOD;
@@ -33,6 +39,9 @@ pub struct Clock {
     table: RefCell<Timetable<Waker>>,
     /// The instant the timerfd is armed for.
     armed: Cell<Option<Instant>>,
+    /// The clock has just woken sleeps and arms the timer once their tasks have run: until then
+    /// a new deadline does not arm it.
+    rearming: Cell<bool>,
 }
 
 impl Clock {
@@ -46,6 +55,7 @@ impl Clock {
             fd,
             table: RefCell::new(Timetable::new()),
             armed: Cell::new(None),
+            rearming: Cell::new(false),
         })
     }
 
@@ -54,11 +64,19 @@ impl Clock {
         Sleep {
             clock: self,
             at,
-            registered: None,
+            ticket: None,
         }
     }
 
-    fn arm(&self, at: Instant) {
+    /// Arms the timer for the earliest deadline, unless it is armed for that or earlier already
+    /// (an earlier instant that passed in vain costs one spurious wake-up, not a lost deadline).
+    fn arm_for_earliest(&self) {
+        let Some(at) = self.table.borrow_mut().wake_at() else {
+            return;
+        };
+        if self.armed.get().is_some_and(|armed| armed <= at) {
+            return;
+        }
         if timerfd::arm(
             self.fd.get_ref(),
             at.saturating_duration_since(Instant::now()),
@@ -67,17 +85,12 @@ impl Clock {
         }
     }
 
-    fn register(&self, at: Instant, waker: Waker) {
-        let wake_at = {
-            let mut table = self.table.borrow_mut();
-            table.add(at, waker);
-            table.wake_at()
-        };
-        if let Some(wake_at) = wake_at {
-            if self.armed.get().is_none_or(|armed| armed > wake_at) {
-                self.arm(wake_at);
-            }
+    fn register(&self, at: Instant, waker: Waker) -> Ticket {
+        let ticket = self.table.borrow_mut().add(at, waker);
+        if !self.rearming.get() {
+            self.arm_for_earliest();
         }
+        ticket
     }
 
     /// Wakes every sleep whose deadline has come, for as long as the worker runs.
@@ -86,36 +99,55 @@ impl Clock {
             let Ok(mut guard) = self.fd.readable().await else {
                 return;
             };
-            // Reading clears the expiration count. tokio's readiness is cleared too, or the next
-            // `readable()` would return at once: a second pass per expiration, with a read that
-            // fails, a re-arm and a wake-up counted against the budget for nothing. (An expiration
-            // after the read is a new edge, which clearing this guard's readiness keeps.)
-            let expired = timerfd::expired(guard.get_inner());
+            // tokio's readiness is cleared, or the next `readable()` would return at once. The
+            // expiration count is not read: arming the timer again resets it, and each
+            // expiration is a new edge for the epoll — a read per wake-up would be a system call
+            // for nothing.
             guard.clear_ready();
-            if !expired {
-                // Not due after all (WouldBlock): nothing woke, nothing to do.
-                continue;
-            }
             self.armed.set(None);
-            let (due, next) = {
-                let mut table = self.table.borrow_mut();
-                (table.wake(Instant::now()), table.wake_at())
-            };
-            if let Some(at) = next {
-                self.arm(at);
+            let due = self.table.borrow_mut().wake(Instant::now());
+            if !due.is_empty() {
+                self.rearming.set(true);
+                for waker in due {
+                    waker.wake();
+                }
+                // Behind the tasks just woken in the worker's queue: they run first and set
+                // their next deadlines (the next arrival, a timeout), and the timer is armed
+                // once for all of them.
+                YieldBehind::default().await;
+                self.rearming.set(false);
             }
-            for waker in due {
-                waker.wake();
-            }
+            self.arm_for_earliest();
         }
+    }
+}
+
+/// Pending once, with its task woken again at once: it goes to the back of the worker's queue.
+/// (`tokio::task::yield_now` would defer the wake-up until after the runtime polled its I/O,
+/// which is a system call more.)
+#[derive(Default)]
+struct YieldBehind {
+    yielded: bool,
+}
+
+impl Future for YieldBehind {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.yielded {
+            return Poll::Ready(());
+        }
+        self.yielded = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
     }
 }
 
 pub struct Sleep<'c> {
     clock: &'c Clock,
     at: Instant,
-    /// The waker this sleep is registered with.
-    registered: Option<Waker>,
+    /// The deadline this sleep registered, once polled before it.
+    ticket: Option<Ticket>,
 }
 
 impl Future for Sleep<'_> {
@@ -125,15 +157,26 @@ impl Future for Sleep<'_> {
         if Instant::now() >= self.at {
             return Poll::Ready(());
         }
-        let fresh = self
-            .registered
-            .as_ref()
-            .is_none_or(|w| !w.will_wake(cx.waker()));
-        if fresh {
-            self.clock.register(self.at, cx.waker().clone());
-            self.registered = Some(cx.waker().clone());
+        if let Some(ticket) = self.ticket {
+            let mut table = self.clock.table.borrow_mut();
+            if let Some(waker) = table.item_mut(ticket) {
+                if !waker.will_wake(cx.waker()) {
+                    *waker = cx.waker().clone();
+                }
+                return Poll::Pending;
+            }
         }
+        // Not registered yet (or, defensively, woken before its time): register now.
+        self.ticket = Some(self.clock.register(self.at, cx.waker().clone()));
         Poll::Pending
+    }
+}
+
+impl Drop for Sleep<'_> {
+    fn drop(&mut self) {
+        if let Some(ticket) = self.ticket {
+            self.clock.table.borrow_mut().cancel(ticket);
+        }
     }
 }
 
@@ -182,6 +225,30 @@ mod tests {
             assert_eq!(*order.borrow(), vec![5, 10, 20, 30]);
             // A deadline in the past resolves at once.
             clock.sleep_until(start).await;
+        });
+    }
+
+    #[test]
+    fn a_deadline_set_by_a_task_the_clock_just_woke_is_armed() {
+        with_clock(|clock| async move {
+            let start = Instant::now();
+            let far = start + Duration::from_millis(400);
+            let background = tokio::task::spawn_local({
+                let clock = clock.clone();
+                async move { clock.sleep_until(far).await }
+            });
+            // Woken at 5 ms, the task sets 10 ms while the clock waits to arm (the 400 ms
+            // deadline is pending): the timer must still be armed for 10 ms, not 400.
+            clock.sleep_until(start + Duration::from_millis(5)).await;
+            let near = start + Duration::from_millis(10);
+            clock.sleep_until(near).await;
+            let woke = Instant::now();
+            assert!(woke >= near);
+            assert!(
+                woke < far,
+                "woken at the far deadline: the near one was not armed"
+            );
+            background.await.expect("task");
         });
     }
 

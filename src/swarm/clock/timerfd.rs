@@ -1,4 +1,4 @@
-//! The three timerfd system calls the clock makes. Linux and Android have timerfd; elsewhere
+//! The two timerfd system calls the clock makes. Linux and Android have timerfd; elsewhere
 //! [`create`] fails with `Unsupported`, and workers sleep on tokio's millisecond timer instead
 //! (`WorkerCtx::new`): the same schedule, with tokio's precision (lag up to ~1 ms more).
 
@@ -44,21 +44,6 @@ pub fn arm(fd: &OwnedFd, wait: Duration) -> bool {
     unsafe { libc::timerfd_settime(fd.as_raw_fd(), 0, &spec, std::ptr::null_mut()) == 0 }
 }
 
-/// Clears the expiration count; false when the timer had not expired (would block).
-#[cfg(any(target_os = "linux", target_os = "android"))]
-pub fn expired(fd: &OwnedFd) -> bool {
-    let mut expirations = 0u64;
-    // SAFETY: reads 8 bytes into a u64, as timerfd requires.
-    let n = unsafe {
-        libc::read(
-            fd.as_raw_fd(),
-            (&mut expirations as *mut u64).cast(),
-            std::mem::size_of::<u64>(),
-        )
-    };
-    n >= 0
-}
-
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
 pub fn create() -> io::Result<OwnedFd> {
     Err(io::Error::new(
@@ -69,10 +54,5 @@ pub fn create() -> io::Result<OwnedFd> {
 
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
 pub fn arm(_: &OwnedFd, _: Duration) -> bool {
-    false
-}
-
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-pub fn expired(_: &OwnedFd) -> bool {
     false
 }
