@@ -189,6 +189,7 @@ async fn spawn_all(ctx: Rc<WorkerCtx>, id: u64, n: u64, first_closed_index: u64)
         // A slot task only ends by returning; a panic in it is already reported by tokio.
         let _ = slot.await;
     }
+    ctx.spawned_all.set(true);
     ctx.idle.notify_one();
 }
 
@@ -309,11 +310,12 @@ fn start_user(
     });
 }
 
-/// Wakes the worker's loop when its last user has left (and none is away to come back): what it
-/// waits for to end early. Only then: a wake-up per user that leaves would be a poll of the
-/// worker's own future and a system call more per arrival, for a check that fails.
+/// Wakes the worker's loop when its last user has left (none is away to come back, and no more
+/// will be started): what it waits for to end early. Only then: a wake-up per user that leaves
+/// would be a poll of the worker's own future and a system call more per arrival, for a check
+/// that fails.
 fn notify_if_idle(ctx: &WorkerCtx) {
-    if ctx.active_users.get() == 0 && ctx.away.get() == 0 {
+    if ctx.spawned_all.get() && ctx.active_users.get() == 0 && ctx.away.get() == 0 {
         ctx.idle.notify_one();
     }
 }

@@ -85,6 +85,9 @@ pub struct WorkerCtx {
     pub away: Cell<u64>,
     /// Woken when the worker may have become idle (its last user left, or the spawner finished).
     pub idle: tokio::sync::Notify,
+    /// The worker's spawner has started every user it will: from then on, the last user to
+    /// leave ends the worker.
+    pub spawned_all: Cell<bool>,
 }
 
 impl WorkerCtx {
@@ -102,6 +105,7 @@ impl WorkerCtx {
             inflight: Cell::new(0),
             away: Cell::new(0),
             idle: tokio::sync::Notify::new(),
+            spawned_all: Cell::new(false),
             // Without a timerfd (not Linux-like), tokio's millisecond timer does the job; the
             // `tokio-timer` feature forces it, for the bench's baseline (bench/README.md).
             clock: if cfg!(feature = "tokio-timer") {
