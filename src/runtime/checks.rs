@@ -227,6 +227,14 @@ pub(super) fn check_response(
     Ok((json, contacts?))
 }
 
+/// Whether a step's captures read its response body as text (a regex): only then is the body's
+/// UTF-8 checked, which for a large body is a cost per request.
+pub(super) fn reads_text(captures: &[(usize, Capture)]) -> bool {
+    captures
+        .iter()
+        .any(|(_, c)| matches!(c, Capture::Regex(..)))
+}
+
 /// Whether a step's checks or captures read its response as JSON (its deliveries may: they are
 /// given it whenever a step has them).
 pub(super) fn reads_json(

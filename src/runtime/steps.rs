@@ -512,7 +512,11 @@ impl<'a> User<'a> {
             checks::check_response(expect, &resp, json, &mut self.scope, &w, &mut self.checked)
                 .map_err(|e| with_retry_after(e, &resp))?;
         self.record_contacts(seen);
-        let text = String::from_utf8_lossy(&resp.body);
+        let text = if checks::reads_text(&step.captures) || h.deliveries.is_some() {
+            String::from_utf8_lossy(&resp.body)
+        } else {
+            std::borrow::Cow::Borrowed("")
+        };
         checks::capture(
             &step.captures,
             Some(&resp),
