@@ -143,6 +143,7 @@ def table(results_path, out_path):
             f"{r['gen_cpu_s']:.2f} CPU-s (user {r['gen_user_s']:.2f}, sys {r['gen_sys_s']:.2f}), "
             f"{r['served'] / max(r['gen_cpu_s'], 1e-9):,.0f}/CPU-s, wall {r['wall_s']:.1f} s"
             + (f", {r['echoed']} echoed" if "echoed" in r else "")
+            + (f", schedule lag p99 {r['lag_p99_ms']} ms" if "lag_p99_ms" in r else "")
             + f", target {r['target_cpu_s']:.2f} CPU-s, other load {r['other_load']:.2f} CPU-s/s"
             + (" (disturbed)" if r.get("disturbed") else "")
         )
@@ -172,10 +173,13 @@ def record(results_path, measured_path, *kv):
 
 
 def summary_counts(summary_path, metric):
-    """An inrush run's count and errors of one metric."""
+    """An inrush run's count and errors of one metric, and its schedule lag p99 (ms): how late
+    the generator started arrivals (a rate run's own health: lag past a few ms means it could
+    not keep the schedule)."""
     s = json.load(open(summary_path))
     m = s["metrics"][metric]
-    print(m["count"] - m["errors"], m["errors"])
+    lag = (s.get("arrivals", {}).get("schedule_lag_ms") or {}).get("p99")
+    print(m["count"] - m["errors"], m["errors"], "" if lag is None else lag)
     return 0
 
 

@@ -168,16 +168,17 @@ one_run() {
     python3 "$PY" measure "$OUT/runs/$name.json" taskset -c "$GEN_CORE" "$@" \
     >"$OUT/logs/$name.out" 2>&1 || true
   stop_nginx
-  local n ok200 own errors
+  local n ok200 own errors lag=""
   n=$(served)
   ok200=$(status_200)
   case $tool in
     wrk) read -r own errors < <(python3 "$PY" wrk-count "$OUT/logs/$name.out") ;;
     oha) read -r own errors < <(python3 "$PY" oha-count "$OUT/logs/$name.out") ;;
-    inrush*) read -r own errors < <(python3 "$PY" summary-counts "$OUT/runs/$name/summary.json" get) ;;
+    inrush*) read -r own errors lag < <(python3 "$PY" summary-counts "$OUT/runs/$name/summary.json" get) ;;
   esac
   python3 "$PY" record "$RESULTS" "$OUT/runs/$name.json" "workload=$workload" "tool=$tool" \
-    "run=$run" "served=$n" "status_200=$ok200" "own_count=$own" "errors=$errors"
+    "run=$run" "served=$n" "status_200=$ok200" "own_count=$own" "errors=$errors" \
+    ${lag:+"lag_p99_ms=$lag"}
   log "  served $n (200: $ok200), tool counted $own, errors $errors"
 }
 

@@ -50,13 +50,16 @@ count() {
 import json, re, sys
 w, incl, summary, profile = sys.argv[1:]
 def cost(pattern):
-    for line in open(incl):
-        if re.search(pattern, line):
-            return int(line.split()[0].replace(",", ""))
-    return 0
+    """The largest inclusive cost of the lines matching: a function's code shows under each
+    function it was inlined into, named by its source file."""
+    found = [int(line.split()[0].replace(",", "")) for line in open(incl)
+             if re.search(pattern, line) and re.match(r"\s*[\d,]+ ", line)]
+    return max(found, default=0)
 total = cost(r"PROGRAM TOTALS")
 worker = cost(r"tokio::task::local::LocalSet::tick \[")
-flows = cost(r"inrush::runtime::run_user::\{\{closure\}\} \[")
+# `run_user`'s body, wherever the compiler put it (its own function, or inlined into the task
+# that awaits it: `closed_slot`, or the boxed future of an open arrival).
+flows = cost(r"[ /]src/runtime/mod\.rs:|inrush::runtime::run_user::\{\{closure\}\} \[")
 s = json.load(open(summary))
 m = s["messages"]
 errors = sum(x["errors"] for x in s["metrics"].values())
