@@ -5,12 +5,13 @@
 //! that adds nothing and never touches a timer.
 
 use std::collections::VecDeque;
+use std::pin::Pin;
 use std::time::Duration;
 
 use futures_util::{Stream, StreamExt};
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 
 pub struct Link {
     latency: Duration,
@@ -78,22 +79,28 @@ pub const INBOX_BYTES: usize = 1 << 20;
 /// delay does not pile up across frames. Frames are read ahead while earlier ones wait (up to
 /// a bounded inbox), and every wait is cancel-safe: a frame read is kept, never lost, when the
 /// caller stops waiting.
+///
+/// Over an ideal link nothing waits, so frames go straight through and the read-ahead state is
+/// never allocated: an idle socket's inbox is one pointer.
 pub struct Inbox<T> {
+    ahead: Option<Box<Ahead<T>>>,
+}
+
+/// The frames read ahead of their time, and the wait for the first of them.
+struct Ahead<T> {
     queue: VecDeque<(Instant, Option<T>)>,
     /// What the queued items weigh, by the caller's measure.
     bytes: usize,
     last: Option<Instant>,
     ended: bool,
+    /// The wait for the front item's time, kept here rather than in each call's future: a
+    /// waiting user's future stays small, and the timer is reset rather than made anew.
+    timer: Pin<Box<Sleep>>,
 }
 
 impl<T> Default for Inbox<T> {
     fn default() -> Self {
-        Inbox {
-            queue: VecDeque::new(),
-            bytes: 0,
-            last: None,
-            ended: false,
-        }
+        Inbox { ahead: None }
     }
 }
 
@@ -106,18 +113,42 @@ impl<T> Inbox<T> {
         link: &mut Link,
         weight: impl Fn(&T) -> usize,
     ) -> Option<T> {
-        if link.is_ideal() && self.queue.is_empty() {
+        if link.is_ideal() && self.ahead.as_ref().is_none_or(|a| a.queue.is_empty()) {
             return stream.next().await;
         }
+        let ahead = self.ahead.get_or_insert_with(|| {
+            Box::new(Ahead {
+                queue: VecDeque::new(),
+                bytes: 0,
+                last: None,
+                ended: false,
+                timer: Box::pin(tokio::time::sleep_until(Instant::now())),
+            })
+        });
+        ahead.next(stream, link, weight).await
+    }
+}
+
+impl<T> Ahead<T> {
+    async fn next<S: Stream<Item = T> + Unpin>(
+        &mut self,
+        stream: &mut S,
+        link: &mut Link,
+        weight: impl Fn(&T) -> usize,
+    ) -> Option<T> {
         loop {
             let due = self.queue.front().map(|(at, _)| *at);
             if self.ended && due.is_none() {
                 return None;
             }
+            if let Some(at) = due.filter(|at| *at != self.timer.deadline()) {
+                self.timer.as_mut().reset(at);
+            }
             let read = !self.ended && self.queue.len() < INBOX && self.bytes < INBOX_BYTES;
+            let timer = self.timer.as_mut();
             tokio::select! {
                 biased;
-                _ = tokio::time::sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {
+                _ = timer, if due.is_some() => {
                     if let Some((_, item)) = self.queue.pop_front() {
                         self.bytes -= item.as_ref().map_or(0, &weight);
                         return item;
@@ -189,11 +220,12 @@ mod tests {
         let big = INBOX_BYTES * 2 / 5;
         let mut items = futures_util::stream::iter(0..10);
         assert_eq!(inbox.next(&mut items, &mut link, |_| big).await, Some(0));
-        assert!(inbox.queue.len() <= 2, "{} read ahead", inbox.queue.len());
-        assert!(inbox.bytes <= INBOX_BYTES);
+        let ahead = inbox.ahead.as_ref().expect("a delayed link reads ahead");
+        assert!(ahead.queue.len() <= 2, "{} read ahead", ahead.queue.len());
+        assert!(ahead.bytes <= INBOX_BYTES);
         for want in 1..10 {
             assert_eq!(inbox.next(&mut items, &mut link, |_| big).await, Some(want));
         }
-        assert_eq!(inbox.bytes, 0);
+        assert_eq!(inbox.ahead.as_ref().map(|a| a.bytes), Some(0));
     }
 }

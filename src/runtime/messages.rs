@@ -327,13 +327,21 @@ impl User<'_> {
                     let frame = self.scope.render_frame(frame, &w);
                     self.scope.frame = None;
                     self.trace_frame("frame_out", &frame);
-                    self.link.one_way().await;
-                    if let Some(s) = self.socket.as_mut() {
-                        if s.conn.send(frame).await.is_ok() {
-                            self.count_frame(true);
-                        }
-                    }
+                    // Boxed: a send's state (its timeout, the link's delay) is large and lives
+                    // only while the reply goes out; inline, it would size the future of every
+                    // listening user, replying or not.
+                    Box::pin(self.send_reply(frame)).await;
                 }
+            }
+        }
+    }
+
+    /// A rule's reply on its way out: through the region's network, then the socket.
+    async fn send_reply(&mut self, frame: crate::clients::connection::Frame) {
+        self.link.one_way().await;
+        if let Some(s) = self.socket.as_mut() {
+            if s.conn.send(frame).await.is_ok() {
+                self.count_frame(true);
             }
         }
     }

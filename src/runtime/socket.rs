@@ -27,6 +27,18 @@ pub(super) enum Why<'c> {
     Lost { closed: &'c Closed, counted: bool },
 }
 
+/// What a listening user woke up for.
+enum Event {
+    Frame(Frame),
+    Closed(Closed),
+    /// The caller's deadline passed.
+    Deadline,
+    /// The run's state changed.
+    StateChanged,
+    /// The run is gone (its state's sender dropped).
+    RunGone,
+}
+
 /// The user's open socket and what it was opened with.
 pub(super) struct Socket<'f> {
     pub conn: Connection,
@@ -67,7 +79,14 @@ impl<'a> User<'a> {
             if deadline.is_some_and(|d| self.ctx.now() >= d) {
                 break;
             }
-            if self.listen(deadline, None).await.is_err() {
+            let ctx = self.ctx;
+            let timer = deadline.map(|d| tokio::time::sleep_until(ctx.at(d)));
+            let mut timer = std::pin::pin!(timer);
+            let timer = timer
+                .as_mut()
+                .as_pin_mut()
+                .map(|t| t as Pin<&mut dyn Future<Output = ()>>);
+            if self.listen(timer).await.is_err() {
                 break;
             }
         }
@@ -75,20 +94,41 @@ impl<'a> User<'a> {
     }
 
     /// Waits for one event: a frame (handled by the background rules), the deadline, or a change
-    /// of the run's state. Errors when the socket closed under the user. `timer`, when given, is
-    /// the deadline's precise sleep (an operation's intended start, on the worker's clock instead
-    /// of tokio's 1 ms wheel), owned by the caller so that it outlives one event.
+    /// of the run's state. Errors when the socket closed under the user. `deadline` is the
+    /// caller's own timer (none: no deadline), owned by the caller so that it outlives one event
+    /// and so that this future, which every waiting user holds, stays small.
     pub(super) async fn listen(
         &mut self,
-        deadline: Option<Duration>,
-        timer: Option<Pin<&mut (dyn Future<Output = ()> + '_)>>,
+        deadline: Option<Pin<&mut (dyn Future<Output = ()> + '_)>>,
     ) -> Result<(), Stop> {
-        let ctx = self.ctx;
-        let at = deadline.unwrap_or_default();
+        // The event first, then its handling: the waits and the handling are never alive at once,
+        // so this future is the larger of the two rather than their sum.
+        match self.next_event(deadline).await {
+            Event::Frame(frame) => {
+                self.count_frame(false);
+                self.trace_frame("frame_in", &frame);
+                self.background(&frame.to_text()).await;
+                Ok(())
+            }
+            // Boxed: a reconnect's handshake state is large and rare; inline, it would size
+            // every listening user's future.
+            Event::Closed(closed) => Box::pin(self.dropped(closed)).await,
+            Event::Deadline => Ok(()),
+            Event::StateChanged => Ok(()),
+            Event::RunGone => Err(Stop::CutOff),
+        }
+    }
+
+    /// The next thing a listening user reacts to.
+    async fn next_event(
+        &mut self,
+        deadline: Option<Pin<&mut (dyn Future<Output = ()> + '_)>>,
+    ) -> Event {
+        let timed = deadline.is_some();
         let sleep = async move {
-            match timer {
+            match deadline {
                 Some(timer) => timer.await,
-                None => tokio::time::sleep_until(ctx.at(at)).await,
+                None => std::future::pending().await,
             }
         };
         let link = &mut self.link;
@@ -100,18 +140,14 @@ impl<'a> User<'a> {
         };
         tokio::select! {
             f = frame => match f {
-                Ok(frame) => {
-                    self.count_frame(false);
-                    self.trace_frame("frame_in", &frame);
-                    self.background(&frame.to_text()).await;
-                    Ok(())
-                }
-                // Boxed: a reconnect's handshake state is large and rare; inline, it would size
-                // every listening user's future.
-                Err(closed) => Box::pin(self.dropped(closed)).await,
+                Ok(frame) => Event::Frame(frame),
+                Err(closed) => Event::Closed(closed),
             },
-            _ = sleep, if deadline.is_some() => Ok(()),
-            changed = self.state.changed() => if changed.is_err() { Err(Stop::CutOff) } else { Ok(()) },
+            _ = sleep, if timed => Event::Deadline,
+            changed = self.state.changed() => match changed {
+                Ok(()) => Event::StateChanged,
+                Err(_) => Event::RunGone,
+            },
         }
     }
 

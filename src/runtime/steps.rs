@@ -118,8 +118,11 @@ impl<'a> User<'a> {
             }
             Action::StayOnline(d) => {
                 let until = self.ctx.now() + d.sample(&mut self.scope.rng);
+                // One timer for the whole stay, however many frames interrupt it.
+                let timer = std::pin::pin!(tokio::time::sleep_until(self.ctx.at(until)));
+                let mut timer: Pin<&mut dyn Future<Output = ()>> = timer;
                 while self.ctx.now() < until && self.running() {
-                    self.listen(Some(until), None).await?;
+                    self.listen(Some(timer.as_mut())).await?;
                 }
                 self.intended = self.ctx.now();
                 if self.running() {
@@ -245,7 +248,7 @@ impl<'a> User<'a> {
             if !self.goes_on() {
                 return Err(Stop::CutOff);
             }
-            self.listen(Some(at), Some(timer.as_mut())).await?;
+            self.listen(Some(timer.as_mut())).await?;
         }
         // Schedule lag is the generator's lateness. A pause that a reconnect overran ended late
         // because the service dropped the socket (that wait is in the reconnect's sample, and in
@@ -263,8 +266,10 @@ impl<'a> User<'a> {
     /// Waits out a retry's backoff while answering frames; false when the run stops meanwhile
     /// (or the socket is lost), so the attempt that failed stays the final one.
     async fn wait_for_retry(&mut self, at: Duration) -> bool {
+        let timer = std::pin::pin!(tokio::time::sleep_until(self.ctx.at(at)));
+        let mut timer: Pin<&mut dyn Future<Output = ()>> = timer;
         while self.ctx.now() < at {
-            if !self.running() || self.listen(Some(at), None).await.is_err() {
+            if !self.running() || self.listen(Some(timer.as_mut())).await.is_err() {
                 return false;
             }
         }
