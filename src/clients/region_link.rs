@@ -10,10 +10,16 @@ use std::time::Duration;
 
 use futures_util::{Stream, StreamExt};
 use rand::rngs::SmallRng;
-use rand::{RngExt, SeedableRng};
+use rand::RngExt;
 use tokio::time::{Instant, Sleep};
 
+/// A user's link: ideal (no delay), or a region's.
 pub struct Link {
+    /// Boxed: most users have no region, and every one would carry its room.
+    delay: Option<Box<Delay>>,
+}
+
+struct Delay {
     latency: Duration,
     jitter: Duration,
     rng: SmallRng,
@@ -22,33 +28,37 @@ pub struct Link {
 impl Link {
     /// No added delay.
     pub fn ideal() -> Link {
-        Link {
-            latency: Duration::ZERO,
-            jitter: Duration::ZERO,
-            rng: SmallRng::seed_from_u64(0),
-        }
+        Link { delay: None }
     }
 
     pub fn new(latency: Duration, jitter: Duration, rng: SmallRng) -> Link {
+        if latency.is_zero() && jitter.is_zero() {
+            return Link::ideal();
+        }
         Link {
-            latency,
-            jitter,
-            rng,
+            delay: Some(Box::new(Delay {
+                latency,
+                jitter,
+                rng,
+            })),
         }
     }
 
     pub fn is_ideal(&self) -> bool {
-        self.latency.is_zero() && self.jitter.is_zero()
+        self.delay.is_none()
     }
 
     /// One one-way delay: uniform within `latency ± jitter`, clamped at zero.
     pub fn draw(&mut self) -> Duration {
-        if self.jitter.is_zero() {
-            return self.latency;
+        let Some(d) = self.delay.as_mut() else {
+            return Duration::ZERO;
+        };
+        if d.jitter.is_zero() {
+            return d.latency;
         }
-        let j = self.jitter.as_secs_f64();
-        let d = self.latency.as_secs_f64() + self.rng.random_range(-j..=j);
-        Duration::from_secs_f64(d.max(0.0))
+        let j = d.jitter.as_secs_f64();
+        let x = d.latency.as_secs_f64() + d.rng.random_range(-j..=j);
+        Duration::from_secs_f64(x.max(0.0))
     }
 
     /// Waits one one-way delay: a request or frame on its way out, a response on its way in.
@@ -170,6 +180,7 @@ impl<T> Ahead<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::SeedableRng;
 
     #[test]
     fn draws_stay_within_latency_plus_minus_jitter_and_average_to_latency() {

@@ -236,7 +236,7 @@ async fn spawn_arrivals(ctx: Rc<WorkerCtx>, id: u64, n: u64) {
             ctx.drop_arrival(region, intended, reason);
             continue;
         }
-        start_user(ctx.clone(), n, index, intended, Session::default(), None);
+        start_user(ctx.clone(), n, index, intended, None, None);
     }
     // Keep the worker's clock running to the end of the plan even when its last arrival is early,
     // so every interval of the plan is reported.
@@ -246,14 +246,15 @@ async fn spawn_arrivals(ctx: Rc<WorkerCtx>, id: u64, n: u64) {
     }
 }
 
-/// Runs one open-model user (or a returning one: `flow` is its return flow), then, if its
-/// cohort's users come back and it does, schedules its return.
+/// Runs one open-model user (or a returning one: `flow` is its return flow, `session` what it
+/// kept), then, if its cohort's users come back and it does, schedules its return. The session
+/// is boxed: the task keeps it for its whole life, and a first arrival has none.
 fn start_user(
     ctx: Rc<WorkerCtx>,
     n: u64,
     index: u64,
     intended: Duration,
-    session: Session,
+    session: Option<Box<Session>>,
     flow: Option<usize>,
 ) {
     ctx.active_users.set(ctx.active_users.get() + 1);
@@ -269,6 +270,7 @@ fn start_user(
             ctx.idle.notify_one();
             return;
         };
+        let session = session.map_or_else(Session::default, |s| *s);
         let ended = runtime::run_user(&ctx, f, cohort, region, index, intended, session).await;
         let left = ctx.now();
         let returns = set.cohorts.get(cohort).and_then(|c| c.returns.as_ref());
@@ -299,7 +301,10 @@ fn start_user(
         if *state.borrow() == RunState::Running {
             match refused(&ctx, n) {
                 Some(reason) => ctx.drop_arrival(region, at, reason),
-                None => start_user(ctx.clone(), n, index, at, ended.session, Some(return_flow)),
+                None => {
+                    let session = Some(Box::new(ended.session));
+                    start_user(ctx.clone(), n, index, at, session, Some(return_flow));
+                }
             }
         } else {
             // Due before the run stopped starting users, the worker was behind: dropped.

@@ -66,7 +66,8 @@ pub(super) struct Scope {
     /// secret's name), which a trace masks as it masks the secret itself.
     pub derived_secrets: Option<Vec<(String, String)>>,
     /// The frame an `on_frame` rule answers, while its reply renders (`frame.*`).
-    pub frame: Option<Answered>,
+    /// Boxed: it is there only while a reply renders, and every user would carry its room.
+    pub frame: Option<Box<Answered>>,
 }
 
 /// The frame a rule's reply answers: its JSON (when the reply reads a path of it) and the named

@@ -323,7 +323,7 @@ impl User<'_> {
                 }
                 RuleAction::Reply { frame, json: reads } => {
                     let w = self.world();
-                    self.scope.frame = Some(answered(&rule.matcher, text, json, *reads));
+                    self.scope.frame = Some(Box::new(answered(&rule.matcher, text, json, *reads)));
                     let frame = self.scope.render_frame(frame, &w);
                     self.scope.frame = None;
                     self.trace_frame("frame_out", &frame);

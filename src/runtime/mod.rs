@@ -46,7 +46,7 @@ use crate::runtime::messages::Messages;
 use crate::runtime::received::Received;
 use crate::runtime::socket::Socket;
 use crate::swarm::registry::Member;
-use crate::swarm::{wait_state, RunState, WorkerCtx};
+use crate::swarm::{RunState, WorkerCtx};
 
 pub use message_id::{message_id, parse_message_id};
 
@@ -91,7 +91,8 @@ pub struct User<'a> {
     /// even if the run began stopping since, so every started user has an outcome.
     admitted: bool,
     /// `--trace`: this user's events, when it is one of the traced few.
-    trace: Option<trace::UserTrace<'a>>,
+    /// Boxed: few users are traced, and every user would carry its room.
+    trace: Option<Box<trace::UserTrace<'a>>>,
     /// The innermost step the user is in (waiting for or doing): where a cut-off user was.
     at: Option<&'a crate::compiled::flow::Step>,
     /// The checks the current attempt judged its answer by, until the step records them.
@@ -129,15 +130,19 @@ pub struct Ended {
 /// Runs `flow` for user `index`, who was meant to arrive at `intended` and was admitted just now
 /// (`WorkerCtx::admit`, which counted it as started); `session` is what a returning user kept
 /// from before.
-pub async fn run_user(
-    ctx: &WorkerCtx,
-    flow: &Flow,
+///
+/// The user is built before the future is: the future holds the user and what its flow awaits,
+/// not also the arguments it was built from (an async fn keeps its arguments for its whole
+/// life, and a connected user's task lives as long as it stays online).
+pub fn run_user<'a>(
+    ctx: &'a WorkerCtx,
+    flow: &'a Flow,
     cohort: usize,
     region: Option<usize>,
     index: u64,
     intended: Duration,
     session: Session,
-) -> Ended {
+) -> impl std::future::Future<Output = Ended> + 'a {
     let link = match region.and_then(|i| ctx.plan().regions.get(i)) {
         Some(r) => Link::new(r.latency, r.jitter, ctx.shared.identities.link_rng(index)),
         None => Link::ideal(),
@@ -187,34 +192,46 @@ pub async fn run_user(
             .trace
             .as_ref()
             .filter(|t| t.traces(index))
-            .map(|t| trace::UserTrace::new(t, index, visits, intended)),
+            .map(|t| Box::new(trace::UserTrace::new(t, index, visits, intended))),
     };
     if user.trace.is_some() {
         user.scope.derived_secrets = Some(Vec::new());
     }
     let mut aborted = ctx.shared.state.clone();
-    let ended = tokio::select! {
-        done = user.live(flow) => done,
-        _ = wait_state(&mut aborted, |s| s == RunState::Aborted) => Err(Stop::CutOff),
-    };
-    // Every started user ends in exactly one outcome (`metrics::outcomes`).
-    user.record_outcome(flow, ended);
-    let completed = ended.is_ok();
-    let vars = flow
-        .vars
-        .iter()
-        .zip(user.scope.vars)
-        .filter_map(|(n, v)| Some((n.clone(), v?)))
-        .collect();
-    Ended {
-        completed,
-        session: Session {
-            vars,
-            member: user.member,
-            received: user.messages.received,
-            next_msg: user.scope.next_msg,
-            visits: visits + 1,
-        },
+    async move {
+        let ended = tokio::select! {
+            done = user.live(flow) => done,
+            () = until_aborted(&mut aborted) => Err(Stop::CutOff),
+        };
+        // Every started user ends in exactly one outcome (`metrics::outcomes`).
+        user.record_outcome(flow, ended);
+        let completed = ended.is_ok();
+        let vars = flow
+            .vars
+            .iter()
+            .zip(user.scope.vars)
+            .filter_map(|(n, v)| Some((n.clone(), v?)))
+            .collect();
+        Ended {
+            completed,
+            session: Session {
+                vars,
+                member: user.member,
+                received: user.messages.received,
+                next_msg: user.scope.next_msg,
+                visits: visits + 1,
+            },
+        }
+    }
+}
+
+/// Returns once the run is aborted (or gone). `swarm::wait_state` does the same for any state,
+/// but its future is larger, and every user holds this one for its whole life.
+async fn until_aborted(state: &mut watch::Receiver<RunState>) {
+    while *state.borrow_and_update() != RunState::Aborted {
+        if state.changed().await.is_err() {
+            return;
+        }
     }
 }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::clients::connection::{Closed, Connection, Frame};
 use crate::clients::OpError;
-use crate::compiled::flow::{Action, FrameRule, Matcher, RuleAction, Step};
+use crate::compiled::flow::{Action, FrameRule, JsonKeys, Matcher, RuleAction, Step};
 use crate::compiled::retry::ReconnectPolicy;
 use crate::metrics::{ErrorClass, MetricId};
 use crate::runtime::{checks, frame_json, Stop, User};
@@ -50,9 +50,8 @@ pub(super) struct Socket<'f> {
     /// Whether its rules say what acknowledges a message (an `acked` rule): only then is a
     /// message's ack awaited, and one never acked an error.
     pub acks: bool,
-    /// How much of a frame's JSON its rules read: `None` when they read none of it, else the
-    /// top-level keys they read (`Some(None)`: any).
-    pub json_keys: Option<Option<Vec<String>>>,
+    /// How much of a frame's JSON its rules read (the step's, shared by its sockets).
+    pub json_keys: &'f JsonKeys,
     /// A burst is on: frames are fed, not yet written (`User::burst`).
     pub hold: bool,
     /// Frames were fed and wait for a flush.
@@ -486,6 +485,7 @@ impl<'a> User<'a> {
             headers,
             subprotocols,
             rules,
+            json_keys,
         } = &step.action
         else {
             return Err(OpError::new(ErrorClass::Protocol, "not a ws step"));
@@ -539,10 +539,12 @@ impl<'a> User<'a> {
         let acks = rules
             .iter()
             .any(|r| r.actions.iter().any(|a| matches!(a, RuleAction::Acked(_))));
-        let json_keys = rules
-            .iter()
-            .any(FrameRule::needs_json)
-            .then(|| frame_json::keys_read(rules));
+        let json_keys = json_keys.get_or_init(|| {
+            rules
+                .iter()
+                .any(FrameRule::needs_json)
+                .then(|| frame_json::keys_read(rules))
+        });
         self.socket = Some(Socket {
             conn,
             rules,
