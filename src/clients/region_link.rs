@@ -8,6 +8,9 @@ use std::collections::VecDeque;
 use std::pin::Pin;
 use std::time::Duration;
 
+use std::future::Future;
+use std::task::{Context, Poll};
+
 use futures_util::{Stream, StreamExt};
 use rand::rngs::SmallRng;
 use rand::RngExt;
@@ -116,63 +119,71 @@ impl<T> Default for Inbox<T> {
 
 impl<T> Inbox<T> {
     /// The next item of `stream` as the user sees it (`None` once the stream ended); `weight`
-    /// is what an item holds in memory, for the read-ahead bound.
-    pub async fn next<S: Stream<Item = T> + Unpin>(
-        &mut self,
-        stream: &mut S,
-        link: &mut Link,
-        weight: impl Fn(&T) -> usize,
-    ) -> Option<T> {
-        if link.is_ideal() && self.ahead.as_ref().is_none_or(|a| a.queue.is_empty()) {
-            return stream.next().await;
-        }
-        let ahead = self.ahead.get_or_insert_with(|| {
-            Box::new(Ahead {
-                queue: VecDeque::new(),
-                bytes: 0,
-                last: None,
-                ended: false,
-                timer: Box::pin(tokio::time::sleep_until(Instant::now())),
-            })
-        });
-        ahead.next(stream, link, weight).await
+    /// is what an item holds in memory, for the read-ahead bound. A hand-written poll rather
+    /// than an async fn: every listening user holds this future, and so it holds only its
+    /// arguments.
+    pub fn next<'s, S: Stream<Item = T> + Unpin>(
+        &'s mut self,
+        stream: &'s mut S,
+        link: &'s mut Link,
+        weight: impl Fn(&T) -> usize + 's,
+    ) -> impl Future<Output = Option<T>> + 's {
+        std::future::poll_fn(move |cx| {
+            if link.is_ideal() && self.ahead.as_ref().is_none_or(|a| a.queue.is_empty()) {
+                return stream.poll_next_unpin(cx);
+            }
+            let ahead = self.ahead.get_or_insert_with(|| {
+                Box::new(Ahead {
+                    queue: VecDeque::new(),
+                    bytes: 0,
+                    last: None,
+                    ended: false,
+                    timer: Box::pin(tokio::time::sleep_until(Instant::now())),
+                })
+            });
+            ahead.poll_next(cx, stream, link, &weight)
+        })
     }
 }
 
 impl<T> Ahead<T> {
-    async fn next<S: Stream<Item = T> + Unpin>(
+    /// The front item once its time comes; meanwhile, what the stream has is read ahead (the
+    /// front item's time is looked at first, so one that is due is never held up by reading).
+    fn poll_next<S: Stream<Item = T> + Unpin>(
         &mut self,
+        cx: &mut Context<'_>,
         stream: &mut S,
         link: &mut Link,
-        weight: impl Fn(&T) -> usize,
-    ) -> Option<T> {
+        weight: &impl Fn(&T) -> usize,
+    ) -> Poll<Option<T>> {
         loop {
             let due = self.queue.front().map(|(at, _)| *at);
-            if self.ended && due.is_none() {
-                return None;
-            }
-            if let Some(at) = due.filter(|at| *at != self.timer.deadline()) {
-                self.timer.as_mut().reset(at);
-            }
-            let read = !self.ended && self.queue.len() < INBOX && self.bytes < INBOX_BYTES;
-            let timer = self.timer.as_mut();
-            tokio::select! {
-                biased;
-                _ = timer, if due.is_some() => {
+            if let Some(at) = due {
+                if at != self.timer.deadline() {
+                    self.timer.as_mut().reset(at);
+                }
+                if self.timer.as_mut().poll(cx).is_ready() {
                     if let Some((_, item)) = self.queue.pop_front() {
-                        self.bytes -= item.as_ref().map_or(0, &weight);
-                        return item;
+                        self.bytes -= item.as_ref().map_or(0, weight);
+                        return Poll::Ready(item);
                     }
                 }
-                item = stream.next(), if read => {
-                    self.ended |= item.is_none();
-                    self.bytes += item.as_ref().map_or(0, &weight);
-                    let at = Instant::now() + link.draw();
-                    let at = self.last.map_or(at, |last| at.max(last));
-                    self.last = Some(at);
-                    self.queue.push_back((at, item));
-                }
+            } else if self.ended {
+                return Poll::Ready(None);
             }
+            // Not reading happens only with items queued (an ended stream with none returned
+            // above; a full inbox has some): the front item's timer then wakes the caller.
+            let read = !self.ended && self.queue.len() < INBOX && self.bytes < INBOX_BYTES;
+            if !read {
+                return Poll::Pending;
+            }
+            let item = std::task::ready!(stream.poll_next_unpin(cx));
+            self.ended |= item.is_none();
+            self.bytes += item.as_ref().map_or(0, weight);
+            let at = Instant::now() + link.draw();
+            let at = self.last.map_or(at, |last| at.max(last));
+            self.last = Some(at);
+            self.queue.push_back((at, item));
         }
     }
 }

@@ -269,7 +269,8 @@ impl User<'_> {
     }
 
     /// The first rule that matches the frame acts on it (with `tracking_only`, only its ack,
-    /// delivery and rejection actions).
+    /// delivery and rejection actions), its actions in order. Only a reply waits (it goes out
+    /// before the next action), so only it is a wait in this future: the rest is `act`'s.
     async fn apply_rules(
         &mut self,
         text: &str,
@@ -285,7 +286,28 @@ impl User<'_> {
         else {
             return;
         };
-        for action in &rule.actions {
+        let mut from = 0;
+        while let Some((next, reply)) = self.act(rule, from, text, json, tracking_only) {
+            // Boxed: a send's state (its timeout, the link's delay) is large and lives only
+            // while the reply goes out; inline, it would size the future of every listening
+            // user, replying or not.
+            Box::pin(self.send_reply(reply)).await;
+            from = next;
+        }
+    }
+
+    /// Carries out `rule`'s actions from the `from`-th on, up to its next reply: that reply,
+    /// rendered, and where to go on after it is sent.
+    fn act(
+        &mut self,
+        rule: &FrameRule,
+        from: usize,
+        text: &str,
+        json: &Option<serde_json::Value>,
+        tracking_only: bool,
+    ) -> Option<(usize, crate::clients::connection::Frame)> {
+        let w = self.world();
+        for (i, action) in rule.actions.iter().enumerate().skip(from) {
             if tracking_only && !action.tracks() {
                 continue;
             }
@@ -327,13 +349,11 @@ impl User<'_> {
                     let frame = self.scope.render_frame(frame, &w);
                     self.scope.frame = None;
                     self.trace_frame("frame_out", &frame);
-                    // Boxed: a send's state (its timeout, the link's delay) is large and lives
-                    // only while the reply goes out; inline, it would size the future of every
-                    // listening user, replying or not.
-                    Box::pin(self.send_reply(frame)).await;
+                    return Some((i + 1, frame));
                 }
             }
         }
+        None
     }
 
     /// A rule's reply on its way out: through the region's network, then the socket.

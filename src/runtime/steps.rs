@@ -264,16 +264,20 @@ impl<'a> User<'a> {
     }
 
     /// Waits out a retry's backoff while answering frames; false when the run stops meanwhile
-    /// (or the socket is lost), so the attempt that failed stays the final one.
-    async fn wait_for_retry(&mut self, at: Duration) -> bool {
-        let timer = std::pin::pin!(tokio::time::sleep_until(self.ctx.at(at)));
-        let mut timer: Pin<&mut dyn Future<Output = ()>> = timer;
-        while self.ctx.now() < at {
-            if !self.running() || self.listen(Some(timer.as_mut())).await.is_err() {
-                return false;
+    /// (or the socket is lost), so the attempt that failed stays the final one. Boxed, as a
+    /// step's work is: a retry is rare, and inline its wait would size the future of every
+    /// step that can retry — the one every idle user holds too.
+    fn wait_for_retry<'s>(&'s mut self, at: Duration) -> Pin<Box<dyn Future<Output = bool> + 's>> {
+        Box::pin(async move {
+            let timer = std::pin::pin!(tokio::time::sleep_until(self.ctx.at(at)));
+            let mut timer: Pin<&mut dyn Future<Output = ()>> = timer;
+            while self.ctx.now() < at {
+                if !self.running() || self.listen(Some(timer.as_mut())).await.is_err() {
+                    return false;
+                }
             }
-        }
-        self.running()
+            self.running()
+        })
     }
 
     /// Runs a timed step (HTTP, connect, send, receive) with its timeout, checks and captures.
