@@ -277,15 +277,16 @@ impl User<'_> {
         json: &Option<serde_json::Value>,
         tracking_only: bool,
     ) {
-        let Some(socket) = &self.socket else { return };
-        let rules: &[FrameRule] = socket.rules;
-        let w = self.world();
-        let Some(rule) = rules
-            .iter()
-            .find(|rule| matches(&rule.matcher, text, json.as_ref(), &mut self.scope, &w))
-        else {
-            return;
+        // In a block: what finds the rule is not kept in the future across the replies.
+        let rule = {
+            let Some(socket) = &self.socket else { return };
+            let rules: &[FrameRule] = socket.rules;
+            let w = self.world();
+            rules
+                .iter()
+                .find(|rule| matches(&rule.matcher, text, json.as_ref(), &mut self.scope, &w))
         };
+        let Some(rule) = rule else { return };
         let mut from = 0;
         while let Some((next, reply)) = self.act(rule, from, text, json, tracking_only) {
             // Boxed: a send's state (its timeout, the link's delay) is large and lives only

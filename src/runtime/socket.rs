@@ -258,7 +258,18 @@ impl<'a> User<'a> {
     /// Closes the socket, for `why`. A lost socket not counted elsewhere is the socket step's
     /// error. Messages still awaiting their ack become `message_ack` errors: of the loss's class
     /// when the socket was lost, else timed out.
-    pub(super) async fn close_socket(&mut self, why: Why<'_>) {
+    ///
+    /// Boxed: closing (the drain, the close handshake) happens once per socket, and inline its
+    /// state would size the future of every step that may close one — those every idle user
+    /// holds among them.
+    pub(super) fn close_socket<'s>(
+        &'s mut self,
+        why: Why<'s>,
+    ) -> Pin<Box<dyn Future<Output = ()> + 's>> {
+        Box::pin(self.close_now(why))
+    }
+
+    async fn close_now(&mut self, why: Why<'_>) {
         if self.socket.is_none() {
             return;
         }
