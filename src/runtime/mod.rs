@@ -226,7 +226,9 @@ pub fn run_user<'a>(
 }
 
 /// Returns once the run is aborted (or gone). `swarm::wait_state` does the same for any state,
-/// but its future is larger, and every user holds this one for its whole life.
+/// but its future is larger, and every user holds this one for its whole life. It wakes the
+/// user's task at every change of the run's state, not only the abort: a listening user looks at
+/// the state when polled instead of waiting on it itself (`User::listen`).
 async fn until_aborted(state: &mut watch::Receiver<RunState>) {
     while *state.borrow_and_update() != RunState::Aborted {
         if state.changed().await.is_err() {

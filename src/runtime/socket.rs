@@ -5,6 +5,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
+use std::task::Poll;
 use std::time::Duration;
 
 use crate::clients::connection::{Closed, Connection, Frame};
@@ -137,16 +138,25 @@ impl<'a> User<'a> {
                 None => std::future::pending().await,
             }
         };
+        // A look at the run's state, not a wait with a registration of its own (120 bytes more
+        // in every listening user's future): `run_user`'s wait for the abort wakes the user's
+        // task at every change of the state, and that wake-up polls this again.
+        let state = &mut self.state;
+        let changed = std::future::poll_fn(move |_| match state.has_changed() {
+            Ok(false) => Poll::Pending,
+            Ok(true) => {
+                state.borrow_and_update();
+                Poll::Ready(Event::StateChanged)
+            }
+            Err(_) => Poll::Ready(Event::RunGone),
+        });
         tokio::select! {
             f = frame => match f {
                 Ok(frame) => Event::Frame(frame),
                 Err(closed) => Event::Closed(closed),
             },
             _ = sleep, if timed => Event::Deadline,
-            changed = self.state.changed() => match changed {
-                Ok(()) => Event::StateChanged,
-                Err(_) => Event::RunGone,
-            },
+            event = changed => event,
         }
     }
 
