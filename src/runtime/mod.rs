@@ -7,7 +7,8 @@
 //!
 //! One [`User`] per simulated user, its work split by concern:
 //! - `steps`: the step loop, repeats, loops, pauses, timed steps with retries, transactions;
-//! - `socket`: the socket's life (open, listen, drop and reconnect, drain, close, send);
+//! - `socket`: the socket's life (open, drop and reconnect, drain, close, send);
+//! - `listen`: waiting between operations, answering what the socket brings meanwhile;
 //! - `messages` (with `message_id`, `received`, `frame_json`): acks, deliveries, background
 //!   frame rules (a frame's JSON parsed only as far as they read it);
 //! - `eval` and `render`: expressions and templates, over the user's `Scope`;
@@ -20,6 +21,7 @@
 mod checks;
 mod eval;
 mod frame_json;
+mod listen;
 mod message_id;
 mod messages;
 mod outcome;
