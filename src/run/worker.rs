@@ -259,12 +259,20 @@ fn start_user(
 ) {
     ctx.active_users.set(ctx.active_users.get() + 1);
     tokio::task::spawn_local(async move {
-        let set = ctx.shared.plan.flows.clone();
-        let (cohort, first_flow) = set.pick(ctx.shared.identities.cohort_draw(index));
+        // Worked out again after the user's run rather than kept across it: the task holds what
+        // lives across the run for as long as the user stays (an idle connected user: for the
+        // whole run).
+        let cohort_of = |ctx: &WorkerCtx| {
+            ctx.shared
+                .plan
+                .flows
+                .pick(ctx.shared.identities.cohort_draw(index))
+        };
+        let (cohort, first_flow) = cohort_of(&ctx);
         let region = region_of(&ctx, index);
         // Decided when the task runs, not when it was spawned: a saturated worker may get to
         // it only after its deadline.
-        let f = set.flows.get(flow.unwrap_or(first_flow));
+        let f = ctx.shared.plan.flows.flows.get(flow.unwrap_or(first_flow));
         let Some(f) = f.filter(|_| ctx.admit(region, intended, flow.is_some())) else {
             ctx.active_users.set(ctx.active_users.get() - 1);
             ctx.idle.notify_one();
@@ -272,6 +280,9 @@ fn start_user(
         };
         let session = session.map_or_else(Session::default, |s| *s);
         let ended = runtime::run_user(&ctx, f, cohort, region, index, intended, session).await;
+        let (cohort, _) = cohort_of(&ctx);
+        let region = region_of(&ctx, index);
+        let set = ctx.shared.plan.flows.clone();
         let left = ctx.now();
         let returns = set.cohorts.get(cohort).and_then(|c| c.returns.as_ref());
         let back = match returns {

@@ -269,15 +269,14 @@ impl User<'_> {
     }
 
     /// The first rule that matches the frame acts on it (with `tracking_only`, only its ack,
-    /// delivery and rejection actions), its actions in order. Only a reply waits (it goes out
-    /// before the next action), so only it is a wait in this future: the rest is `act`'s.
+    /// delivery and rejection actions), its actions in order, each reply going out before the
+    /// next action.
     async fn apply_rules(
         &mut self,
         text: &str,
         json: &Option<serde_json::Value>,
         tracking_only: bool,
     ) {
-        // In a block: what finds the rule is not kept in the future across the replies.
         let rule = {
             let Some(socket) = &self.socket else { return };
             let rules: &[FrameRule] = socket.rules;
@@ -287,13 +286,32 @@ impl User<'_> {
                 .find(|rule| matches(&rule.matcher, text, json.as_ref(), &mut self.scope, &w))
         };
         let Some(rule) = rule else { return };
-        let mut from = 0;
-        while let Some((next, reply)) = self.act(rule, from, text, json, tracking_only) {
-            // Boxed: a send's state (its timeout, the link's delay) is large and lives only
-            // while the reply goes out; inline, it would size the future of every listening
-            // user, replying or not.
-            Box::pin(self.send_reply(reply)).await;
-            from = next;
+        let Some((next, reply)) = self.act(rule, 0, text, json, tracking_only) else {
+            return;
+        };
+        // Boxed: a send's state (its timeout, the link's delay) is large and lives only while a
+        // reply goes out; inline, it would size the future of every listening user, replying
+        // or not.
+        Box::pin(self.replies(rule, next, reply, text, json, tracking_only)).await;
+    }
+
+    /// Sends `reply`, then carries out the rule's actions from the `from`-th on, sending each
+    /// further reply in its turn.
+    async fn replies(
+        &mut self,
+        rule: &FrameRule,
+        mut from: usize,
+        mut reply: crate::clients::connection::Frame,
+        text: &str,
+        json: &Option<serde_json::Value>,
+        tracking_only: bool,
+    ) {
+        loop {
+            self.send_reply(reply).await;
+            match self.act(rule, from, text, json, tracking_only) {
+                Some((next, r)) => (from, reply) = (next, r),
+                None => return,
+            }
         }
     }
 

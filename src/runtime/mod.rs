@@ -199,11 +199,11 @@ pub fn run_user<'a>(
     if user.trace.is_some() {
         user.scope.derived_secrets = Some(Vec::new());
     }
-    let mut aborted = ctx.shared.state.clone();
     async move {
+        // The abort's wait first: its receiver is made as the future is, not kept beside it.
         let ended = tokio::select! {
+            () = until_aborted(user.state.clone()) => Err(Stop::CutOff),
             done = user.live(flow) => done,
-            () = until_aborted(&mut aborted) => Err(Stop::CutOff),
         };
         // Every started user ends in exactly one outcome (`metrics::outcomes`).
         user.record_outcome(flow, ended);
@@ -231,7 +231,7 @@ pub fn run_user<'a>(
 /// but its future is larger, and every user holds this one for its whole life. It wakes the
 /// user's task at every change of the run's state, not only the abort: a listening user looks at
 /// the state when polled instead of waiting on it itself (`User::listen`).
-async fn until_aborted(state: &mut watch::Receiver<RunState>) {
+async fn until_aborted(mut state: watch::Receiver<RunState>) {
     while *state.borrow_and_update() != RunState::Aborted {
         if state.changed().await.is_err() {
             return;
