@@ -59,13 +59,17 @@ pub(super) struct Scope {
     pub contacts: Option<Box<Contacts>>,
     /// The number of this user's next message (kept across visits).
     pub next_msg: u32,
-    /// For a traced user only: the latest base64 outputs made from an `env.*` secret (with the
-    /// secret's name), which a trace masks as it masks the secret itself.
-    pub derived_secrets: Option<Vec<(String, String)>>,
+    /// For a traced user only (boxed: few are): the latest base64 outputs made from an `env.*`
+    /// secret (with the secret's name), which a trace masks as it masks the secret itself.
+    pub derived_secrets: Option<Box<DerivedSecrets>>,
     /// The frame an `on_frame` rule answers, while its reply renders (`frame.*`).
     /// Boxed: it is there only while a reply renders, and every user would carry its room.
     pub frame: Option<Box<Answered>>,
 }
+
+/// A traced user's secret-derived values (`Scope::derived_secrets`).
+#[derive(Default)]
+pub(super) struct DerivedSecrets(pub Vec<(String, String)>);
 
 /// The peers a user picked from the swarm. Boxed in the scope on first use: many users never
 /// pick one, and each would carry the room of three collections for its whole life.
@@ -185,7 +189,7 @@ impl Scope {
                 let text = self.eval(x, w).to_text();
                 let out = base64::engine::general_purpose::STANDARD.encode(text.as_bytes());
                 if let Some(derived) = &mut self.derived_secrets {
-                    remember_derived(derived, x, &out);
+                    remember_derived(&mut derived.0, x, &out);
                 }
                 Value::Str(out)
             }

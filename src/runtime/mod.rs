@@ -197,7 +197,7 @@ pub fn run_user<'a>(
             .map(|t| Box::new(trace::UserTrace::new(t, index, visits, intended))),
     };
     if user.trace.is_some() {
-        user.scope.derived_secrets = Some(Vec::new());
+        user.scope.derived_secrets = Some(Box::default());
     }
     async move {
         // The abort's wait first: its receiver is made as the future is, not kept beside it.
