@@ -58,13 +58,12 @@ impl User<'_> {
         &mut self,
         deadline: Option<Pin<&mut (dyn Future<Output = ()> + '_)>>,
     ) -> Event {
+        let mut deadline = deadline;
         let timed = deadline.is_some();
-        let sleep = async move {
-            match deadline {
-                Some(timer) => timer.await,
-                None => std::future::pending().await,
-            }
-        };
+        let sleep = std::future::poll_fn(|cx| match deadline.as_mut() {
+            Some(timer) => timer.as_mut().poll(cx),
+            None => Poll::Pending,
+        });
         let link = &mut self.link;
         let frame = async {
             match self.socket.as_mut() {

@@ -75,7 +75,9 @@ pub struct User<'a> {
     intended: Duration,
     /// The user's place in the swarm, once it published itself.
     member: Option<Arc<Member>>,
-    socket: Option<Socket<'a>>,
+    /// Boxed: its state is the largest part of a user, and many users (every one before its
+    /// `ws` step, and those of flows without one) have no socket.
+    socket: Option<Box<Socket<'a>>>,
     /// What expressions read and change: variables, loop counters, random stream, peers.
     scope: Scope,
     /// Messages sent and awaiting acks, and those received.

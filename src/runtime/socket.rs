@@ -486,7 +486,7 @@ impl<'a> User<'a> {
                 .any(FrameRule::needs_json)
                 .then(|| frame_json::keys_read(rules))
         });
-        self.socket = Some(Socket {
+        self.socket = Some(Box::new(Socket {
             conn,
             rules,
             metric: step.metric,
@@ -495,7 +495,7 @@ impl<'a> User<'a> {
             json_keys,
             hold: false,
             held: false,
-        });
+        }));
         if let Some(m) = &self.member {
             ctx.shared.registry.go_online(m);
         }
