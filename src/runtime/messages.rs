@@ -256,7 +256,7 @@ impl User<'_> {
     pub(super) async fn track_taken(&mut self, text: &str, json: Option<serde_json::Value>) {
         let Some(socket) = &self.socket else { return };
         let tracks = |r: &FrameRule| r.actions.iter().any(RuleAction::tracks);
-        if !socket.rules.iter().any(tracks) {
+        if !socket.rules().iter().any(tracks) {
             return;
         }
         let json = match (json, &socket.json_keys) {
@@ -279,7 +279,7 @@ impl User<'_> {
     ) {
         let rule = {
             let Some(socket) = &self.socket else { return };
-            let rules: &[FrameRule] = socket.rules;
+            let rules: &[FrameRule] = socket.rules();
             let w = self.world();
             rules
                 .iter()

@@ -16,6 +16,17 @@ use crate::runtime::{checks, frame_json, Stop, User};
 use crate::swarm::RunState;
 use serde_json::json;
 
+impl<'f> Socket<'f> {
+    /// The frame rules of the step that opened the socket: looked up rather than kept, so that
+    /// the socket (boxed, one per connected user) fits the allocator's next smaller size.
+    pub fn rules(&self) -> &'f [FrameRule] {
+        match &self.step.action {
+            Action::WsConnect { rules, .. } => rules,
+            _ => &[],
+        }
+    }
+}
+
 /// Why a user's socket is being closed.
 #[derive(Clone, Copy)]
 pub(super) enum Why<'c> {
@@ -30,10 +41,9 @@ pub(super) enum Why<'c> {
 /// The user's open socket and what it was opened with.
 pub(super) struct Socket<'f> {
     pub conn: Connection,
-    pub rules: &'f [FrameRule],
-    /// The step that opened it: a socket the server closes is that step's error.
-    pub metric: Option<MetricId>,
-    /// That step itself, to open the socket again after a drop (`reconnect`).
+    /// The step that opened it: a socket the server closes is that step's error (its metric's),
+    /// its frame rules are the socket's, and it opens the socket again after a drop
+    /// (`reconnect`).
     pub step: &'f Step,
     /// Whether its rules say what acknowledges a message (an `acked` rule): only then is a
     /// message's ack awaited, and one never acked an error.
@@ -238,7 +248,7 @@ impl<'a> User<'a> {
                 m.left.store(true, Ordering::Relaxed);
             }
         }
-        if let (Some((e, false)), false, Some(m)) = (&lost, ended, socket.metric) {
+        if let (Some((e, false)), false, Some(m)) = (&lost, ended, socket.step.metric) {
             ctx.record_in(self.region, |r| r.error_because(m, e.class, &e.reason));
         }
         let unacked = self.messages.drop_unacked();
@@ -488,8 +498,6 @@ impl<'a> User<'a> {
         });
         self.socket = Some(Box::new(Socket {
             conn,
-            rules,
-            metric: step.metric,
             step,
             acks,
             json_keys,

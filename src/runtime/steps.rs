@@ -426,7 +426,7 @@ impl<'a> User<'a> {
         // A request is not the socket's business: an unnamed one counts apart (`unnamed_errors`).
         let socket_metric = match step.action {
             Action::Http(_) => None,
-            _ => self.socket.as_ref().and_then(|s| s.metric),
+            _ => self.socket.as_ref().and_then(|s| s.step.metric),
         };
         step.metric.or(self.txn.map(|t| t.0)).or(socket_metric)
     }
