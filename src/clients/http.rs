@@ -18,8 +18,9 @@ use crate::clients::tls::UserTls;
 use crate::clients::{Endpoint, OpError};
 
 pub struct HttpClient {
-    /// The user's own kept-alive connection (without a pool).
-    kept: Option<Kept>,
+    /// The user's own kept-alive connection (without a pool). Boxed: once its WebSocket is up a
+    /// user lets it go, and an idle connected user would still carry its room.
+    kept: Option<Box<Kept>>,
     /// The worker's shared connections, when the scenario pools them.
     pool: Option<Rc<Pool>>,
     /// The worker's count of open HTTP connections.
@@ -125,14 +126,15 @@ impl HttpClient {
             None => {
                 new_connection_delay(link, self.tls.is_some()).await;
                 let meter = self.meter.clone();
-                Kept::connect(
+                let kept = Kept::connect(
                     endpoint,
                     self.source,
                     self.tls.as_deref(),
                     meter,
                     &self.count,
                 )
-                .await?
+                .await?;
+                Box::new(kept)
             }
         };
         let response = send(&mut kept, endpoint, link, method, path, headers, body).await?;

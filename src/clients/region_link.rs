@@ -5,14 +5,24 @@
 //! that adds nothing and never touches a timer.
 
 use std::collections::VecDeque;
+use std::pin::Pin;
 use std::time::Duration;
+
+use std::future::Future;
+use std::task::{Context, Poll};
 
 use futures_util::{Stream, StreamExt};
 use rand::rngs::SmallRng;
-use rand::{RngExt, SeedableRng};
-use tokio::time::Instant;
+use rand::RngExt;
+use tokio::time::{Instant, Sleep};
 
+/// A user's link: ideal (no delay), or a region's.
 pub struct Link {
+    /// Boxed: most users have no region, and every one would carry its room.
+    delay: Option<Box<Delay>>,
+}
+
+struct Delay {
     latency: Duration,
     jitter: Duration,
     rng: SmallRng,
@@ -21,33 +31,37 @@ pub struct Link {
 impl Link {
     /// No added delay.
     pub fn ideal() -> Link {
-        Link {
-            latency: Duration::ZERO,
-            jitter: Duration::ZERO,
-            rng: SmallRng::seed_from_u64(0),
-        }
+        Link { delay: None }
     }
 
     pub fn new(latency: Duration, jitter: Duration, rng: SmallRng) -> Link {
+        if latency.is_zero() && jitter.is_zero() {
+            return Link::ideal();
+        }
         Link {
-            latency,
-            jitter,
-            rng,
+            delay: Some(Box::new(Delay {
+                latency,
+                jitter,
+                rng,
+            })),
         }
     }
 
     pub fn is_ideal(&self) -> bool {
-        self.latency.is_zero() && self.jitter.is_zero()
+        self.delay.is_none()
     }
 
     /// One one-way delay: uniform within `latency ± jitter`, clamped at zero.
     pub fn draw(&mut self) -> Duration {
-        if self.jitter.is_zero() {
-            return self.latency;
+        let Some(d) = self.delay.as_mut() else {
+            return Duration::ZERO;
+        };
+        if d.jitter.is_zero() {
+            return d.latency;
         }
-        let j = self.jitter.as_secs_f64();
-        let d = self.latency.as_secs_f64() + self.rng.random_range(-j..=j);
-        Duration::from_secs_f64(d.max(0.0))
+        let j = d.jitter.as_secs_f64();
+        let x = d.latency.as_secs_f64() + d.rng.random_range(-j..=j);
+        Duration::from_secs_f64(x.max(0.0))
     }
 
     /// Waits one one-way delay: a request or frame on its way out, a response on its way in.
@@ -78,60 +92,98 @@ pub const INBOX_BYTES: usize = 1 << 20;
 /// delay does not pile up across frames. Frames are read ahead while earlier ones wait (up to
 /// a bounded inbox), and every wait is cancel-safe: a frame read is kept, never lost, when the
 /// caller stops waiting.
+///
+/// Over an ideal link nothing waits, so frames go straight through and the read-ahead state is
+/// never allocated: an idle socket's inbox is one pointer.
 pub struct Inbox<T> {
+    ahead: Option<Box<Ahead<T>>>,
+}
+
+/// The frames read ahead of their time, and the wait for the first of them.
+struct Ahead<T> {
     queue: VecDeque<(Instant, Option<T>)>,
     /// What the queued items weigh, by the caller's measure.
     bytes: usize,
     last: Option<Instant>,
     ended: bool,
+    /// The wait for the front item's time, kept here rather than in each call's future: a
+    /// waiting user's future stays small, and the timer is reset rather than made anew.
+    timer: Pin<Box<Sleep>>,
 }
 
 impl<T> Default for Inbox<T> {
     fn default() -> Self {
-        Inbox {
-            queue: VecDeque::new(),
-            bytes: 0,
-            last: None,
-            ended: false,
-        }
+        Inbox { ahead: None }
     }
 }
 
 impl<T> Inbox<T> {
     /// The next item of `stream` as the user sees it (`None` once the stream ended); `weight`
-    /// is what an item holds in memory, for the read-ahead bound.
-    pub async fn next<S: Stream<Item = T> + Unpin>(
+    /// is what an item holds in memory, for the read-ahead bound. A hand-written poll rather
+    /// than an async fn: every listening user holds this future, and so it holds only its
+    /// arguments.
+    pub fn next<'s, S: Stream<Item = T> + Unpin>(
+        &'s mut self,
+        stream: &'s mut S,
+        link: &'s mut Link,
+        weight: impl Fn(&T) -> usize + 's,
+    ) -> impl Future<Output = Option<T>> + 's {
+        std::future::poll_fn(move |cx| {
+            if link.is_ideal() && self.ahead.as_ref().is_none_or(|a| a.queue.is_empty()) {
+                return stream.poll_next_unpin(cx);
+            }
+            let ahead = self.ahead.get_or_insert_with(|| {
+                Box::new(Ahead {
+                    queue: VecDeque::new(),
+                    bytes: 0,
+                    last: None,
+                    ended: false,
+                    timer: Box::pin(tokio::time::sleep_until(Instant::now())),
+                })
+            });
+            ahead.poll_next(cx, stream, link, &weight)
+        })
+    }
+}
+
+impl<T> Ahead<T> {
+    /// The front item once its time comes; meanwhile, what the stream has is read ahead (the
+    /// front item's time is looked at first, so one that is due is never held up by reading).
+    fn poll_next<S: Stream<Item = T> + Unpin>(
         &mut self,
+        cx: &mut Context<'_>,
         stream: &mut S,
         link: &mut Link,
-        weight: impl Fn(&T) -> usize,
-    ) -> Option<T> {
-        if link.is_ideal() && self.queue.is_empty() {
-            return stream.next().await;
-        }
+        weight: &impl Fn(&T) -> usize,
+    ) -> Poll<Option<T>> {
         loop {
             let due = self.queue.front().map(|(at, _)| *at);
-            if self.ended && due.is_none() {
-                return None;
-            }
-            let read = !self.ended && self.queue.len() < INBOX && self.bytes < INBOX_BYTES;
-            tokio::select! {
-                biased;
-                _ = tokio::time::sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {
+            if let Some(at) = due {
+                if at != self.timer.deadline() {
+                    self.timer.as_mut().reset(at);
+                }
+                if self.timer.as_mut().poll(cx).is_ready() {
                     if let Some((_, item)) = self.queue.pop_front() {
-                        self.bytes -= item.as_ref().map_or(0, &weight);
-                        return item;
+                        self.bytes -= item.as_ref().map_or(0, weight);
+                        return Poll::Ready(item);
                     }
                 }
-                item = stream.next(), if read => {
-                    self.ended |= item.is_none();
-                    self.bytes += item.as_ref().map_or(0, &weight);
-                    let at = Instant::now() + link.draw();
-                    let at = self.last.map_or(at, |last| at.max(last));
-                    self.last = Some(at);
-                    self.queue.push_back((at, item));
-                }
+            } else if self.ended {
+                return Poll::Ready(None);
             }
+            // Not reading happens only with items queued (an ended stream with none returned
+            // above; a full inbox has some): the front item's timer then wakes the caller.
+            let read = !self.ended && self.queue.len() < INBOX && self.bytes < INBOX_BYTES;
+            if !read {
+                return Poll::Pending;
+            }
+            let item = std::task::ready!(stream.poll_next_unpin(cx));
+            self.ended |= item.is_none();
+            self.bytes += item.as_ref().map_or(0, weight);
+            let at = Instant::now() + link.draw();
+            let at = self.last.map_or(at, |last| at.max(last));
+            self.last = Some(at);
+            self.queue.push_back((at, item));
         }
     }
 }
@@ -139,6 +191,7 @@ impl<T> Inbox<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::SeedableRng;
 
     #[test]
     fn draws_stay_within_latency_plus_minus_jitter_and_average_to_latency() {
@@ -189,11 +242,12 @@ mod tests {
         let big = INBOX_BYTES * 2 / 5;
         let mut items = futures_util::stream::iter(0..10);
         assert_eq!(inbox.next(&mut items, &mut link, |_| big).await, Some(0));
-        assert!(inbox.queue.len() <= 2, "{} read ahead", inbox.queue.len());
-        assert!(inbox.bytes <= INBOX_BYTES);
+        let ahead = inbox.ahead.as_ref().expect("a delayed link reads ahead");
+        assert!(ahead.queue.len() <= 2, "{} read ahead", ahead.queue.len());
+        assert!(ahead.bytes <= INBOX_BYTES);
         for want in 1..10 {
             assert_eq!(inbox.next(&mut items, &mut link, |_| big).await, Some(want));
         }
-        assert_eq!(inbox.bytes, 0);
+        assert_eq!(inbox.ahead.as_ref().map(|a| a.bytes), Some(0));
     }
 }

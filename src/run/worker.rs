@@ -237,7 +237,7 @@ async fn spawn_arrivals(ctx: Rc<WorkerCtx>, id: u64, n: u64) {
             ctx.drop_arrival(region, intended, reason);
             continue;
         }
-        start_user(ctx.clone(), n, index, intended, Session::default(), None);
+        start_user(ctx.clone(), n, index, intended, None, None);
     }
     // Keep the worker's clock running to the end of the plan even when its last arrival is early,
     // so every interval of the plan is reported.
@@ -247,14 +247,15 @@ async fn spawn_arrivals(ctx: Rc<WorkerCtx>, id: u64, n: u64) {
     }
 }
 
-/// Runs one open-model user (or a returning one: `flow` is its return flow), then, if its
-/// cohort's users come back and it does, schedules its return.
+/// Runs one open-model user (or a returning one: `flow` is its return flow, `session` what it
+/// kept), then, if its cohort's users come back and it does, schedules its return. The session
+/// is boxed: the task keeps it for its whole life, and a first arrival has none.
 fn start_user(
     ctx: Rc<WorkerCtx>,
     n: u64,
     index: u64,
     intended: Duration,
-    session: Session,
+    session: Option<Box<Session>>,
     flow: Option<usize>,
 ) {
     ctx.active_users.set(ctx.active_users.get() + 1);
@@ -262,18 +263,30 @@ fn start_user(
     // (~2 KB), which tokio would otherwise copy into the task and write over again as the task
     // finishes — kilobytes of memory traffic per arrival for nothing.
     tokio::task::spawn_local(Box::pin(async move {
-        let set = ctx.shared.plan.flows.clone();
-        let (cohort, first_flow) = set.pick(ctx.shared.identities.cohort_draw(index));
+        // Worked out again after the user's run rather than kept across it: the task holds what
+        // lives across the run for as long as the user stays (an idle connected user: for the
+        // whole run).
+        let cohort_of = |ctx: &WorkerCtx| {
+            ctx.shared
+                .plan
+                .flows
+                .pick(ctx.shared.identities.cohort_draw(index))
+        };
+        let (cohort, first_flow) = cohort_of(&ctx);
         let region = region_of(&ctx, index);
         // Decided when the task runs, not when it was spawned: a saturated worker may get to
         // it only after its deadline.
-        let f = set.flows.get(flow.unwrap_or(first_flow));
+        let f = ctx.shared.plan.flows.flows.get(flow.unwrap_or(first_flow));
         let Some(f) = f.filter(|_| ctx.admit(region, intended, flow.is_some())) else {
             ctx.active_users.set(ctx.active_users.get() - 1);
             notify_if_idle(&ctx);
             return;
         };
+        let session = session.map_or_else(Session::default, |s| *s);
         let ended = runtime::run_user(&ctx, f, cohort, region, index, intended, session).await;
+        let (cohort, _) = cohort_of(&ctx);
+        let region = region_of(&ctx, index);
+        let set = ctx.shared.plan.flows.clone();
         let left = ctx.now();
         let returns = set.cohorts.get(cohort).and_then(|c| c.returns.as_ref());
         let back = match returns {
@@ -303,7 +316,10 @@ fn start_user(
         if *state.borrow() == RunState::Running {
             match refused(&ctx, n) {
                 Some(reason) => ctx.drop_arrival(region, at, reason),
-                None => start_user(ctx.clone(), n, index, at, ended.session, Some(return_flow)),
+                None => {
+                    let session = Some(Box::new(ended.session));
+                    start_user(ctx.clone(), n, index, at, session, Some(return_flow));
+                }
             }
         } else {
             // Due before the run stopped starting users, the worker was behind: dropped.

@@ -55,18 +55,31 @@ pub(super) struct Scope {
     /// Iteration numbers of the enclosing loops and repeats, innermost last.
     pub seq: Vec<u64>,
     pub step: StepPicks,
+    /// The peers picked from the swarm, once the user picks one.
+    pub contacts: Option<Box<Contacts>>,
+    /// The number of this user's next message (kept across visits).
+    pub next_msg: u32,
+    /// For a traced user only (boxed: few are): the latest base64 outputs made from an `env.*`
+    /// secret (with the secret's name), which a trace masks as it masks the secret itself.
+    pub derived_secrets: Option<Box<DerivedSecrets>>,
+    /// The frame an `on_frame` rule answers, while its reply renders (`frame.*`).
+    /// Boxed: it is there only while a reply renders, and every user would carry its room.
+    pub frame: Option<Box<Answered>>,
+}
+
+/// A traced user's secret-derived values (`Scope::derived_secrets`).
+#[derive(Default)]
+pub(super) struct DerivedSecrets(pub Vec<(String, String)>);
+
+/// The peers a user picked from the swarm. Boxed in the scope on first use: many users never
+/// pick one, and each would carry the room of three collections for its whole life.
+#[derive(Default)]
+pub(super) struct Contacts {
     /// The users of the last `swarm.sample`.
     pub sampled: Vec<Arc<Member>>,
     /// Chat contacts for `swarm.online`, and per cohort for `swarm.cohort(...).online`.
-    pub chat_contacts: Vec<Arc<Member>>,
-    pub cohort_contacts: HashMap<usize, Vec<Arc<Member>>>,
-    /// The number of this user's next message (kept across visits).
-    pub next_msg: u32,
-    /// For a traced user only: the latest base64 outputs made from an `env.*` secret (with the
-    /// secret's name), which a trace masks as it masks the secret itself.
-    pub derived_secrets: Option<Vec<(String, String)>>,
-    /// The frame an `on_frame` rule answers, while its reply renders (`frame.*`).
-    pub frame: Option<Answered>,
+    pub chat: Vec<Arc<Member>>,
+    pub cohorts: HashMap<usize, Vec<Arc<Member>>>,
 }
 
 /// The frame a rule's reply answers: its JSON (when the reply reads a path of it) and the named
@@ -88,9 +101,7 @@ impl Scope {
             vars,
             seq: Vec::new(),
             step: StepPicks::default(),
-            sampled: Vec::new(),
-            chat_contacts: Vec::new(),
-            cohort_contacts: HashMap::new(),
+            contacts: None,
             next_msg,
             derived_secrets: None,
             frame: None,
@@ -178,7 +189,7 @@ impl Scope {
                 let text = self.eval(x, w).to_text();
                 let out = base64::engine::general_purpose::STANDARD.encode(text.as_bytes());
                 if let Some(derived) = &mut self.derived_secrets {
-                    remember_derived(derived, x, &out);
+                    remember_derived(&mut derived.0, x, &out);
                 }
                 Value::Str(out)
             }
@@ -216,7 +227,8 @@ impl Scope {
             }
             Expr::SwarmSample(n, var) => {
                 let n = num(&self.eval(n, w)).clamp(0.0, 10_000.0) as usize;
-                self.sampled = w.registry.sample_registered(&mut self.rng, n, self.index);
+                let sampled = w.registry.sample_registered(&mut self.rng, n, self.index);
+                self.contacts.get_or_insert_default().sampled = sampled;
                 self.sampled_var(var)
             }
             Expr::SwarmSampled(var) => self.sampled_var(var),
@@ -305,37 +317,35 @@ impl Scope {
     }
 
     fn sampled_var(&self, var: &str) -> Value {
-        Value::List(
-            self.sampled
-                .iter()
-                .filter_map(|m| m.var(var).cloned())
-                .collect(),
-        )
+        let sampled = self.contacts.as_ref().map_or(&[][..], |c| &c.sampled[..]);
+        Value::List(sampled.iter().filter_map(|m| m.var(var).cloned()).collect())
     }
 
     /// An online chat contact: kept while online, refreshed from the swarm when none is.
     fn pick_peer(&mut self, registry: &Registry) -> Option<Arc<Member>> {
-        self.chat_contacts.retain(|m| m.is_online());
-        if self.chat_contacts.is_empty() {
-            self.chat_contacts = registry.sample_online(&mut self.rng, CHAT_CONTACTS, self.index);
+        let chat = &mut self.contacts.get_or_insert_default().chat;
+        chat.retain(|m| m.is_online());
+        if chat.is_empty() {
+            *chat = registry.sample_online(&mut self.rng, CHAT_CONTACTS, self.index);
         }
-        if self.chat_contacts.is_empty() {
+        if chat.is_empty() {
             return None;
         }
-        let i = self.rng.random_range(0..self.chat_contacts.len());
-        Some(self.chat_contacts[i].clone())
+        let i = self.rng.random_range(0..chat.len());
+        Some(chat[i].clone())
     }
 
     /// An online contact from one cohort, kept like `pick_peer`'s.
     fn pick_peer_in(&mut self, registry: &Registry, cohort: usize) -> Option<Arc<Member>> {
-        let mut contacts = self.cohort_contacts.remove(&cohort).unwrap_or_default();
+        let cohorts = &mut self.contacts.get_or_insert_default().cohorts;
+        let mut contacts = cohorts.remove(&cohort).unwrap_or_default();
         contacts.retain(|m| m.is_online());
         if contacts.is_empty() {
             contacts = registry.sample_online_in(&mut self.rng, CHAT_CONTACTS, self.index, cohort);
         }
         let peer = (!contacts.is_empty())
             .then(|| contacts[self.rng.random_range(0..contacts.len())].clone());
-        self.cohort_contacts.insert(cohort, contacts);
+        cohorts.insert(cohort, contacts);
         peer
     }
 }
@@ -563,7 +573,8 @@ pub(super) mod tests {
             assert_eq!(s.eval(&expr, &w), first, "one peer per step");
         }
         // Contacts are kept: never more than CHAT_CONTACTS, all online.
-        assert!(!s.chat_contacts.is_empty() && s.chat_contacts.len() <= CHAT_CONTACTS);
+        let chat = s.contacts.as_ref().map_or(0, |c| c.chat.len());
+        assert!(chat > 0 && chat <= CHAT_CONTACTS);
         // A cohort's peer belongs to that cohort.
         for _ in 0..20 {
             s.step = StepPicks::default();

@@ -256,7 +256,7 @@ impl User<'_> {
     pub(super) async fn track_taken(&mut self, text: &str, json: Option<serde_json::Value>) {
         let Some(socket) = &self.socket else { return };
         let tracks = |r: &FrameRule| r.actions.iter().any(RuleAction::tracks);
-        if !socket.rules.iter().any(tracks) {
+        if !socket.rules().iter().any(tracks) {
             return;
         }
         let json = match (json, &socket.json_keys) {
@@ -269,23 +269,64 @@ impl User<'_> {
     }
 
     /// The first rule that matches the frame acts on it (with `tracking_only`, only its ack,
-    /// delivery and rejection actions).
+    /// delivery and rejection actions), its actions in order, each reply going out before the
+    /// next action.
     async fn apply_rules(
         &mut self,
         text: &str,
         json: &Option<serde_json::Value>,
         tracking_only: bool,
     ) {
-        let Some(socket) = &self.socket else { return };
-        let rules: &[FrameRule] = socket.rules;
-        let w = self.world();
-        let Some(rule) = rules
-            .iter()
-            .find(|rule| matches(&rule.matcher, text, json.as_ref(), &mut self.scope, &w))
-        else {
+        let rule = {
+            let Some(socket) = &self.socket else { return };
+            let rules: &[FrameRule] = socket.rules();
+            let w = self.world();
+            rules
+                .iter()
+                .find(|rule| matches(&rule.matcher, text, json.as_ref(), &mut self.scope, &w))
+        };
+        let Some(rule) = rule else { return };
+        let Some((next, reply)) = self.act(rule, 0, text, json, tracking_only) else {
             return;
         };
-        for action in &rule.actions {
+        // Boxed: a send's state (its timeout, the link's delay) is large and lives only while a
+        // reply goes out; inline, it would size the future of every listening user, replying
+        // or not.
+        Box::pin(self.replies(rule, next, reply, text, json, tracking_only)).await;
+    }
+
+    /// Sends `reply`, then carries out the rule's actions from the `from`-th on, sending each
+    /// further reply in its turn.
+    async fn replies(
+        &mut self,
+        rule: &FrameRule,
+        mut from: usize,
+        mut reply: crate::clients::connection::Frame,
+        text: &str,
+        json: &Option<serde_json::Value>,
+        tracking_only: bool,
+    ) {
+        loop {
+            self.send_reply(reply).await;
+            match self.act(rule, from, text, json, tracking_only) {
+                Some((next, r)) => (from, reply) = (next, r),
+                None => return,
+            }
+        }
+    }
+
+    /// Carries out `rule`'s actions from the `from`-th on, up to its next reply: that reply,
+    /// rendered, and where to go on after it is sent.
+    fn act(
+        &mut self,
+        rule: &FrameRule,
+        from: usize,
+        text: &str,
+        json: &Option<serde_json::Value>,
+        tracking_only: bool,
+    ) -> Option<(usize, crate::clients::connection::Frame)> {
+        let w = self.world();
+        for (i, action) in rule.actions.iter().enumerate().skip(from) {
             if tracking_only && !action.tracks() {
                 continue;
             }
@@ -323,17 +364,23 @@ impl User<'_> {
                 }
                 RuleAction::Reply { frame, json: reads } => {
                     let w = self.world();
-                    self.scope.frame = Some(answered(&rule.matcher, text, json, *reads));
+                    self.scope.frame = Some(Box::new(answered(&rule.matcher, text, json, *reads)));
                     let frame = self.scope.render_frame(frame, &w);
                     self.scope.frame = None;
                     self.trace_frame("frame_out", &frame);
-                    self.link.one_way().await;
-                    if let Some(s) = self.socket.as_mut() {
-                        if s.conn.send(frame).await.is_ok() {
-                            self.count_frame(true);
-                        }
-                    }
+                    return Some((i + 1, frame));
                 }
+            }
+        }
+        None
+    }
+
+    /// A rule's reply on its way out: through the region's network, then the socket.
+    async fn send_reply(&mut self, frame: crate::clients::connection::Frame) {
+        self.link.one_way().await;
+        if let Some(s) = self.socket.as_mut() {
+            if s.conn.send(frame).await.is_ok() {
+                self.count_frame(true);
             }
         }
     }

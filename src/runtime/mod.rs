@@ -7,7 +7,8 @@
 //!
 //! One [`User`] per simulated user, its work split by concern:
 //! - `steps`: the step loop, repeats, loops, pauses, timed steps with retries, transactions;
-//! - `socket`: the socket's life (open, listen, drop and reconnect, drain, close, send);
+//! - `socket`: the socket's life (open, drop and reconnect, drain, close, send);
+//! - `listen`: waiting between operations, answering what the socket brings meanwhile;
 //! - `messages` (with `message_id`, `received`, `frame_json`): acks, deliveries, background
 //!   frame rules (a frame's JSON parsed only as far as they read it);
 //! - `eval` and `render`: expressions and templates, over the user's `Scope`;
@@ -20,6 +21,7 @@
 mod checks;
 mod eval;
 mod frame_json;
+mod listen;
 mod message_id;
 mod messages;
 mod outcome;
@@ -46,7 +48,7 @@ use crate::runtime::messages::Messages;
 use crate::runtime::received::Received;
 use crate::runtime::socket::Socket;
 use crate::swarm::registry::Member;
-use crate::swarm::{wait_state, RunState, WorkerCtx};
+use crate::swarm::{RunState, WorkerCtx};
 
 pub use message_id::{message_id, parse_message_id};
 
@@ -73,7 +75,9 @@ pub struct User<'a> {
     intended: Duration,
     /// The user's place in the swarm, once it published itself.
     member: Option<Arc<Member>>,
-    socket: Option<Socket<'a>>,
+    /// Boxed: its state is the largest part of a user, and many users (every one before its
+    /// `ws` step, and those of flows without one) have no socket.
+    socket: Option<Box<Socket<'a>>>,
     /// What expressions read and change: variables, loop counters, random stream, peers.
     scope: Scope,
     /// Messages sent and awaiting acks, and those received.
@@ -91,7 +95,8 @@ pub struct User<'a> {
     /// even if the run began stopping since, so every started user has an outcome.
     admitted: bool,
     /// `--trace`: this user's events, when it is one of the traced few.
-    trace: Option<trace::UserTrace<'a>>,
+    /// Boxed: few users are traced, and every user would carry its room.
+    trace: Option<Box<trace::UserTrace<'a>>>,
     /// The innermost step the user is in (waiting for or doing): where a cut-off user was.
     at: Option<&'a crate::compiled::flow::Step>,
     /// The checks the current attempt judged its answer by, until the step records them.
@@ -129,15 +134,19 @@ pub struct Ended {
 /// Runs `flow` for user `index`, who was meant to arrive at `intended` and was admitted just now
 /// (`WorkerCtx::admit`, which counted it as started); `session` is what a returning user kept
 /// from before.
-pub async fn run_user(
-    ctx: &WorkerCtx,
-    flow: &Flow,
+///
+/// The user is built before the future is: the future holds the user and what its flow awaits,
+/// not also the arguments it was built from (an async fn keeps its arguments for its whole
+/// life, and a connected user's task lives as long as it stays online).
+pub fn run_user<'a>(
+    ctx: &'a WorkerCtx,
+    flow: &'a Flow,
     cohort: usize,
     region: Option<usize>,
     index: u64,
     intended: Duration,
     session: Session,
-) -> Ended {
+) -> impl std::future::Future<Output = Ended> + 'a {
     let link = match region.and_then(|i| ctx.plan().regions.get(i)) {
         Some(r) => Link::new(r.latency, r.jitter, ctx.shared.identities.link_rng(index)),
         None => Link::ideal(),
@@ -187,34 +196,48 @@ pub async fn run_user(
             .trace
             .as_ref()
             .filter(|t| t.traces(index))
-            .map(|t| trace::UserTrace::new(t, index, visits, intended)),
+            .map(|t| Box::new(trace::UserTrace::new(t, index, visits, intended))),
     };
     if user.trace.is_some() {
-        user.scope.derived_secrets = Some(Vec::new());
+        user.scope.derived_secrets = Some(Box::default());
     }
-    let mut aborted = ctx.shared.state.clone();
-    let ended = tokio::select! {
-        done = user.live(flow) => done,
-        _ = wait_state(&mut aborted, |s| s == RunState::Aborted) => Err(Stop::CutOff),
-    };
-    // Every started user ends in exactly one outcome (`metrics::outcomes`).
-    user.record_outcome(flow, ended);
-    let completed = ended.is_ok();
-    let vars = flow
-        .vars
-        .iter()
-        .zip(user.scope.vars)
-        .filter_map(|(n, v)| Some((n.clone(), v?)))
-        .collect();
-    Ended {
-        completed,
-        session: Session {
-            vars,
-            member: user.member,
-            received: user.messages.received,
-            next_msg: user.scope.next_msg,
-            visits: visits + 1,
-        },
+    async move {
+        // The abort's wait first: its receiver is made as the future is, not kept beside it.
+        let ended = tokio::select! {
+            () = until_aborted(user.state.clone()) => Err(Stop::CutOff),
+            done = user.live(flow) => done,
+        };
+        // Every started user ends in exactly one outcome (`metrics::outcomes`).
+        user.record_outcome(flow, ended);
+        let completed = ended.is_ok();
+        let vars = flow
+            .vars
+            .iter()
+            .zip(user.scope.vars)
+            .filter_map(|(n, v)| Some((n.clone(), v?)))
+            .collect();
+        Ended {
+            completed,
+            session: Session {
+                vars,
+                member: user.member,
+                received: user.messages.received,
+                next_msg: user.scope.next_msg,
+                visits: visits + 1,
+            },
+        }
+    }
+}
+
+/// Returns once the run is aborted (or gone). `swarm::wait_state` does the same for any state,
+/// but its future is larger, and every user holds this one for its whole life. It wakes the
+/// user's task at every change of the run's state, not only the abort: a listening user looks at
+/// the state when polled instead of waiting on it itself (`User::listen`).
+async fn until_aborted(mut state: watch::Receiver<RunState>) {
+    while *state.borrow_and_update() != RunState::Aborted {
+        if state.changed().await.is_err() {
+            return;
+        }
     }
 }
 

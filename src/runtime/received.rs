@@ -26,12 +26,22 @@ pub enum Arrival {
 
 #[derive(Debug, Default)]
 pub struct Received {
-    senders: HashMap<u64, Window>,
+    /// Made on the first message: a user that receives none (an idle connected one) carries a
+    /// pointer rather than a map's room, in its task and in what it keeps while away.
+    senders: Option<Box<Senders>>,
 }
+
+#[derive(Debug, Default)]
+struct Senders(HashMap<u64, Window>);
 
 impl Received {
     pub fn record(&mut self, sender: u64, seq: u32) -> Arrival {
-        let w = self.senders.entry(sender).or_default();
+        let w = self
+            .senders
+            .get_or_insert_default()
+            .0
+            .entry(sender)
+            .or_default();
         if seq < w.base || w.ahead.contains(&seq) {
             return Arrival::Duplicate;
         }
@@ -53,13 +63,19 @@ impl Received {
 mod tests {
     use super::*;
 
+    impl Received {
+        fn window(&self, sender: u64) -> &Window {
+            &self.senders.as_ref().expect("a message was received").0[&sender]
+        }
+    }
+
     #[test]
     fn in_order_messages_keep_no_per_message_state() {
         let mut r = Received::default();
         for seq in 0..10_000 {
             assert_eq!(r.record(7, seq), Arrival::New { reordered: false });
         }
-        let w = &r.senders[&7];
+        let w = r.window(7);
         assert_eq!((w.base, w.ahead.len()), (10_000, 0));
         assert_eq!(r.record(7, 42), Arrival::Duplicate);
     }
@@ -71,8 +87,8 @@ mod tests {
         assert_eq!(r.record(1, 2), Arrival::New { reordered: false });
         assert_eq!(r.record(1, 2), Arrival::Duplicate);
         assert_eq!(r.record(1, 1), Arrival::New { reordered: true });
-        assert_eq!(r.senders[&1].base, 3);
-        assert!(r.senders[&1].ahead.is_empty());
+        assert_eq!(r.window(1).base, 3);
+        assert!(r.window(1).ahead.is_empty());
         assert_eq!(r.record(2, 0), Arrival::New { reordered: false });
     }
 }

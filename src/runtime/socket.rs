@@ -9,12 +9,23 @@ use std::time::Duration;
 
 use crate::clients::connection::{Closed, Connection, Frame};
 use crate::clients::OpError;
-use crate::compiled::flow::{Action, FrameRule, Matcher, RuleAction, Step};
+use crate::compiled::flow::{Action, FrameRule, JsonKeys, Matcher, RuleAction, Step};
 use crate::compiled::retry::ReconnectPolicy;
 use crate::metrics::{ErrorClass, MetricId};
 use crate::runtime::{checks, frame_json, Stop, User};
 use crate::swarm::RunState;
 use serde_json::json;
+
+impl<'f> Socket<'f> {
+    /// The frame rules of the step that opened the socket: looked up rather than kept, so that
+    /// the socket (boxed, one per connected user) fits the allocator's next smaller size.
+    pub fn rules(&self) -> &'f [FrameRule] {
+        match &self.step.action {
+            Action::WsConnect { rules, .. } => rules,
+            _ => &[],
+        }
+    }
+}
 
 /// Why a user's socket is being closed.
 #[derive(Clone, Copy)]
@@ -30,17 +41,15 @@ pub(super) enum Why<'c> {
 /// The user's open socket and what it was opened with.
 pub(super) struct Socket<'f> {
     pub conn: Connection,
-    pub rules: &'f [FrameRule],
-    /// The step that opened it: a socket the server closes is that step's error.
-    pub metric: Option<MetricId>,
-    /// That step itself, to open the socket again after a drop (`reconnect`).
+    /// The step that opened it: a socket the server closes is that step's error (its metric's),
+    /// its frame rules are the socket's, and it opens the socket again after a drop
+    /// (`reconnect`).
     pub step: &'f Step,
     /// Whether its rules say what acknowledges a message (an `acked` rule): only then is a
     /// message's ack awaited, and one never acked an error.
     pub acks: bool,
-    /// How much of a frame's JSON its rules read: `None` when they read none of it, else the
-    /// top-level keys they read (`Some(None)`: any).
-    pub json_keys: Option<Option<Vec<String>>>,
+    /// How much of a frame's JSON its rules read (the step's, shared by its sockets).
+    pub json_keys: &'f JsonKeys,
     /// A burst is on: frames are fed, not yet written (`User::burst`).
     pub hold: bool,
     /// Frames were fed and wait for a flush.
@@ -67,52 +76,18 @@ impl<'a> User<'a> {
             if deadline.is_some_and(|d| self.ctx.now() >= d) {
                 break;
             }
-            if self.listen(deadline, None).await.is_err() {
+            let ctx = self.ctx;
+            let timer = deadline.map(|d| tokio::time::sleep_until(ctx.at(d)));
+            let mut timer = std::pin::pin!(timer);
+            let timer = timer
+                .as_mut()
+                .as_pin_mut()
+                .map(|t| t as Pin<&mut dyn Future<Output = ()>>);
+            if self.listen(timer).await.is_err() {
                 break;
             }
         }
         self.close_socket(Why::Leaving).await;
-    }
-
-    /// Waits for one event: a frame (handled by the background rules), the deadline, or a change
-    /// of the run's state. Errors when the socket closed under the user. `timer`, when given, is
-    /// the deadline's precise sleep (an operation's intended start, on the worker's clock instead
-    /// of tokio's 1 ms wheel), owned by the caller so that it outlives one event.
-    pub(super) async fn listen(
-        &mut self,
-        deadline: Option<Duration>,
-        timer: Option<Pin<&mut (dyn Future<Output = ()> + '_)>>,
-    ) -> Result<(), Stop> {
-        let ctx = self.ctx;
-        let at = deadline.unwrap_or_default();
-        let sleep = async move {
-            match timer {
-                Some(timer) => timer.await,
-                None => tokio::time::sleep_until(ctx.at(at)).await,
-            }
-        };
-        let link = &mut self.link;
-        let frame = async {
-            match self.socket.as_mut() {
-                Some(s) => s.conn.next(link).await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            f = frame => match f {
-                Ok(frame) => {
-                    self.count_frame(false);
-                    self.trace_frame("frame_in", &frame);
-                    self.background(&frame.to_text()).await;
-                    Ok(())
-                }
-                // Boxed: a reconnect's handshake state is large and rare; inline, it would size
-                // every listening user's future.
-                Err(closed) => Box::pin(self.dropped(closed)).await,
-            },
-            _ = sleep, if deadline.is_some() => Ok(()),
-            changed = self.state.changed() => if changed.is_err() { Err(Stop::CutOff) } else { Ok(()) },
-        }
     }
 
     /// The server or the network dropped the socket under a listening user (or inrush gave up
@@ -223,7 +198,18 @@ impl<'a> User<'a> {
     /// Closes the socket, for `why`. A lost socket not counted elsewhere is the socket step's
     /// error. Messages still awaiting their ack become `message_ack` errors: of the loss's class
     /// when the socket was lost, else timed out.
-    pub(super) async fn close_socket(&mut self, why: Why<'_>) {
+    ///
+    /// Boxed: closing (the drain, the close handshake) happens once per socket, and inline its
+    /// state would size the future of every step that may close one — those every idle user
+    /// holds among them.
+    pub(super) fn close_socket<'s>(
+        &'s mut self,
+        why: Why<'s>,
+    ) -> Pin<Box<dyn Future<Output = ()> + 's>> {
+        Box::pin(self.close_now(why))
+    }
+
+    async fn close_now(&mut self, why: Why<'_>) {
         if self.socket.is_none() {
             return;
         }
@@ -262,7 +248,7 @@ impl<'a> User<'a> {
                 m.left.store(true, Ordering::Relaxed);
             }
         }
-        if let (Some((e, false)), false, Some(m)) = (&lost, ended, socket.metric) {
+        if let (Some((e, false)), false, Some(m)) = (&lost, ended, socket.step.metric) {
             ctx.record_in(self.region, |r| r.error_because(m, e.class, &e.reason));
         }
         let unacked = self.messages.drop_unacked();
@@ -450,6 +436,7 @@ impl<'a> User<'a> {
             headers,
             subprotocols,
             rules,
+            json_keys,
         } = &step.action
         else {
             return Err(OpError::new(ErrorClass::Protocol, "not a ws step"));
@@ -503,20 +490,20 @@ impl<'a> User<'a> {
         let acks = rules
             .iter()
             .any(|r| r.actions.iter().any(|a| matches!(a, RuleAction::Acked(_))));
-        let json_keys = rules
-            .iter()
-            .any(FrameRule::needs_json)
-            .then(|| frame_json::keys_read(rules));
-        self.socket = Some(Socket {
+        let json_keys = json_keys.get_or_init(|| {
+            rules
+                .iter()
+                .any(FrameRule::needs_json)
+                .then(|| frame_json::keys_read(rules))
+        });
+        self.socket = Some(Box::new(Socket {
             conn,
-            rules,
-            metric: step.metric,
             step,
             acks,
             json_keys,
             hold: false,
             held: false,
-        });
+        }));
         if let Some(m) = &self.member {
             ctx.shared.registry.go_online(m);
         }
@@ -534,7 +521,9 @@ impl<'a> User<'a> {
             .as_ref()
             .and_then(|e| e.within)
             .unwrap_or(step.timeout);
-        let deadline = tokio::time::Instant::now() + within;
+        // On the worker's clock, and one for the whole wait however many frames come first.
+        let ctx = self.ctx;
+        let mut deadline = std::pin::pin!(ctx.sleep_until(ctx.now() + within));
         loop {
             let Some(socket) = self.socket.as_mut() else {
                 return Err(OpError::new(
@@ -544,7 +533,7 @@ impl<'a> User<'a> {
             };
             let frame = tokio::select! {
                 f = socket.conn.next(&mut self.link) => f,
-                _ = tokio::time::sleep_until(deadline) => {
+                _ = &mut deadline => {
                     return Err(OpError::new(ErrorClass::Timeout, format!("no matching frame within {within:?}")));
                 }
             };

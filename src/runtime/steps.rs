@@ -118,8 +118,11 @@ impl<'a> User<'a> {
             }
             Action::StayOnline(d) => {
                 let until = self.ctx.now() + d.sample(&mut self.scope.rng);
+                // One timer for the whole stay, however many frames interrupt it.
+                let timer = std::pin::pin!(tokio::time::sleep_until(self.ctx.at(until)));
+                let mut timer: Pin<&mut dyn Future<Output = ()>> = timer;
                 while self.ctx.now() < until && self.running() {
-                    self.listen(Some(until), None).await?;
+                    self.listen(Some(timer.as_mut())).await?;
                 }
                 self.intended = self.ctx.now();
                 if self.running() {
@@ -245,7 +248,7 @@ impl<'a> User<'a> {
             if !self.goes_on() {
                 return Err(Stop::CutOff);
             }
-            self.listen(Some(at), Some(timer.as_mut())).await?;
+            self.listen(Some(timer.as_mut())).await?;
         }
         // Schedule lag is the generator's lateness. A pause that a reconnect overran ended late
         // because the service dropped the socket (that wait is in the reconnect's sample, and in
@@ -261,14 +264,20 @@ impl<'a> User<'a> {
     }
 
     /// Waits out a retry's backoff while answering frames; false when the run stops meanwhile
-    /// (or the socket is lost), so the attempt that failed stays the final one.
-    async fn wait_for_retry(&mut self, at: Duration) -> bool {
-        while self.ctx.now() < at {
-            if !self.running() || self.listen(Some(at), None).await.is_err() {
-                return false;
+    /// (or the socket is lost), so the attempt that failed stays the final one. Boxed, as a
+    /// step's work is: a retry is rare, and inline its wait would size the future of every
+    /// step that can retry — the one every idle user holds too.
+    fn wait_for_retry<'s>(&'s mut self, at: Duration) -> Pin<Box<dyn Future<Output = bool> + 's>> {
+        Box::pin(async move {
+            let timer = std::pin::pin!(tokio::time::sleep_until(self.ctx.at(at)));
+            let mut timer: Pin<&mut dyn Future<Output = ()>> = timer;
+            while self.ctx.now() < at {
+                if !self.running() || self.listen(Some(timer.as_mut())).await.is_err() {
+                    return false;
+                }
             }
-        }
-        self.running()
+            self.running()
+        })
     }
 
     /// Runs a timed step (HTTP, connect, send, receive) with its timeout, checks and captures.
@@ -417,7 +426,7 @@ impl<'a> User<'a> {
         // A request is not the socket's business: an unnamed one counts apart (`unnamed_errors`).
         let socket_metric = match step.action {
             Action::Http(_) => None,
-            _ => self.socket.as_ref().and_then(|s| s.metric),
+            _ => self.socket.as_ref().and_then(|s| s.step.metric),
         };
         step.metric.or(self.txn.map(|t| t.0)).or(socket_metric)
     }

@@ -91,7 +91,11 @@ impl<'a> User<'a> {
         // The one branch an untraced user pays: not even the clock is read.
         if let Some(t) = &mut self.trace {
             let now = self.ctx.now();
-            let derived = self.scope.derived_secrets.as_deref().unwrap_or_default();
+            let derived = self
+                .scope
+                .derived_secrets
+                .as_ref()
+                .map_or(&[][..], |d| &d.0[..]);
             let f = fields(&t.tracer.masker(derived));
             t.write(now, event, f);
         }

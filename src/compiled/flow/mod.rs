@@ -261,6 +261,10 @@ pub enum LoopKind {
     Until(Until, u64),
 }
 
+/// How much of a frame's JSON a socket's rules read: `None` when they read none of it, else the
+/// top-level keys they read (`Some(None)`: any).
+pub type JsonKeys = Option<Option<Vec<String>>>;
+
 #[derive(Debug, Clone)]
 pub enum Action {
     Http(Box<Http>),
@@ -269,6 +273,9 @@ pub enum Action {
         headers: Vec<(String, Text)>,
         subprotocols: Vec<String>,
         rules: Vec<FrameRule>,
+        /// How much of a frame's JSON the rules read, as the runtime works it out on the first
+        /// open and every socket of the step then shares (not a copy per user).
+        json_keys: std::sync::OnceLock<JsonKeys>,
     },
     /// Send a frame; with an `expect`, wait for the matching reply.
     Send(Frame),

@@ -231,6 +231,7 @@ impl Compiler<'_, '_> {
                     headers,
                     subprotocols,
                     rules,
+                    json_keys: Default::default(),
                 }
             }
             Some("send") => match (self.frame(s.send.as_ref()?), &s.binary) {

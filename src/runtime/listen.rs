@@ -1,0 +1,95 @@
+//! A user waiting between operations — a pause, its stay online, a retry's backoff, the wait
+//! for its last acks: it answers what arrives on its socket (the background rules), and notices
+//! its deadline and the run's stopping.
+//!
+//! Every waiting user holds this wait's future for as long as it waits (an idle connected user:
+//! for its whole stay), so it is kept small: the timer is the caller's, the wait and the
+//! handling of what woke it are never alive at once, and the run's state is looked at rather
+//! than waited on (see `next_event`).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::Poll;
+
+use crate::clients::connection::{Closed, Frame};
+use crate::runtime::{Stop, User};
+
+/// What a listening user woke up for.
+enum Event {
+    Frame(Frame),
+    Closed(Closed),
+    /// The caller's deadline passed.
+    Deadline,
+    /// The run's state changed.
+    StateChanged,
+    /// The run is gone (its state's sender dropped).
+    RunGone,
+}
+
+impl User<'_> {
+    /// Waits for one event: a frame (handled by the background rules), the deadline, or a change
+    /// of the run's state. Errors when the socket closed under the user. `deadline` is the
+    /// caller's own timer (none: no deadline), owned by the caller so that it outlives one event
+    /// and so that this future, which every waiting user holds, stays small.
+    pub(super) async fn listen(
+        &mut self,
+        deadline: Option<Pin<&mut (dyn Future<Output = ()> + '_)>>,
+    ) -> Result<(), Stop> {
+        // The event first, then its handling: the waits and the handling are never alive at once,
+        // so this future is the larger of the two rather than their sum.
+        match self.next_event(deadline).await {
+            Event::Frame(frame) => {
+                self.count_frame(false);
+                self.trace_frame("frame_in", &frame);
+                self.background(&frame.to_text()).await;
+                Ok(())
+            }
+            // Boxed: a reconnect's handshake state is large and rare; inline, it would size
+            // every listening user's future.
+            Event::Closed(closed) => Box::pin(self.dropped(closed)).await,
+            Event::Deadline => Ok(()),
+            Event::StateChanged => Ok(()),
+            Event::RunGone => Err(Stop::CutOff),
+        }
+    }
+
+    /// The next thing a listening user reacts to.
+    async fn next_event(
+        &mut self,
+        deadline: Option<Pin<&mut (dyn Future<Output = ()> + '_)>>,
+    ) -> Event {
+        let mut deadline = deadline;
+        let timed = deadline.is_some();
+        let sleep = std::future::poll_fn(|cx| match deadline.as_mut() {
+            Some(timer) => timer.as_mut().poll(cx),
+            None => Poll::Pending,
+        });
+        let link = &mut self.link;
+        let frame = async {
+            match self.socket.as_mut() {
+                Some(s) => s.conn.next(link).await,
+                None => std::future::pending().await,
+            }
+        };
+        // A look at the run's state, not a wait with a registration of its own (120 bytes more
+        // in every listening user's future): `run_user`'s wait for the abort wakes the user's
+        // task at every change of the state, and that wake-up polls this again.
+        let state = &mut self.state;
+        let changed = std::future::poll_fn(move |_| match state.has_changed() {
+            Ok(false) => Poll::Pending,
+            Ok(true) => {
+                state.borrow_and_update();
+                Poll::Ready(Event::StateChanged)
+            }
+            Err(_) => Poll::Ready(Event::RunGone),
+        });
+        tokio::select! {
+            f = frame => match f {
+                Ok(frame) => Event::Frame(frame),
+                Err(closed) => Event::Closed(closed),
+            },
+            _ = sleep, if timed => Event::Deadline,
+            event = changed => event,
+        }
+    }
+}
