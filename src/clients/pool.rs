@@ -42,6 +42,8 @@ pub struct Pool {
     /// the next connect).
     opened: Cell<u64>,
     replaced: Cell<u64>,
+    /// Connects started, for dealing the source addresses.
+    dealt: Cell<u64>,
     /// The two as the worker last reported them.
     reported: Cell<(u64, u64)>,
 }
@@ -58,6 +60,7 @@ impl Pool {
             count,
             opened: Cell::new(0),
             replaced: Cell::new(0),
+            dealt: Cell::new(0),
             reported: Cell::new((0, 0)),
         }
     }
@@ -101,7 +104,9 @@ impl Pool {
         endpoint: &Endpoint,
         user_tls: Option<&UserTls>,
     ) -> Result<Kept, OpError> {
-        let n = self.opened.get();
+        // Dealt when the connect starts: two leases connecting at once take different addresses.
+        let n = self.dealt.get();
+        self.dealt.set(n + 1);
         let source = match self.sources.len() {
             0 => None,
             len => self.sources.get((n % len as u64) as usize).copied(),
@@ -118,7 +123,8 @@ impl Pool {
             pool.take_handshakes(|h| user.note(h));
         }
         let kept = kept?;
-        self.opened.set(n + 1);
+        // Counted now, not as `n + 1`: another lease may have opened one while this connected.
+        self.opened.set(self.opened.get() + 1);
         Ok(kept)
     }
 
@@ -218,6 +224,28 @@ mod tests {
         };
         lease.hold(kept);
         lease
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn connections_opened_at_the_same_time_are_each_counted() {
+        tokio::task::LocalSet::new()
+            .run_until(async {
+                let (endpoint, _accepted) = listener().await;
+                let count = OpenConnections::default();
+                let pool = Rc::new(Pool::new(2, &endpoint, count.clone()));
+                let user = Meter::default();
+                // Both leases find no idle connection and connect at once, each awaiting its
+                // connect while the other starts its own.
+                let (a, b) = futures_util::future::join(
+                    leased(&pool, &endpoint, &user),
+                    leased(&pool, &endpoint, &user),
+                )
+                .await;
+                assert_eq!((count.get(), pool.opened()), (2, (2, 0)));
+                a.release();
+                b.release();
+            })
+            .await;
     }
 
     #[tokio::test(flavor = "current_thread")]
