@@ -118,8 +118,9 @@ impl<'a> User<'a> {
             }
             Action::StayOnline(d) => {
                 let until = self.ctx.now() + d.sample(&mut self.scope.rng);
-                // One timer for the whole stay, however many frames interrupt it.
-                let timer = std::pin::pin!(tokio::time::sleep_until(self.ctx.at(until)));
+                // One timer for the whole stay, however many frames interrupt it, on the
+                // worker's clock (smaller than tokio's, and not rounded up to a millisecond).
+                let timer = std::pin::pin!(self.ctx.sleep_until(until));
                 let mut timer: Pin<&mut dyn Future<Output = ()>> = timer;
                 while self.ctx.now() < until && self.running() {
                     self.listen(Some(timer.as_mut())).await?;
@@ -269,7 +270,7 @@ impl<'a> User<'a> {
     /// step that can retry — the one every idle user holds too.
     fn wait_for_retry<'s>(&'s mut self, at: Duration) -> Pin<Box<dyn Future<Output = bool> + 's>> {
         Box::pin(async move {
-            let timer = std::pin::pin!(tokio::time::sleep_until(self.ctx.at(at)));
+            let timer = std::pin::pin!(self.ctx.sleep_until(at));
             let mut timer: Pin<&mut dyn Future<Output = ()>> = timer;
             while self.ctx.now() < at {
                 if !self.running() || self.listen(Some(timer.as_mut())).await.is_err() {

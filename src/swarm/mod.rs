@@ -128,10 +128,10 @@ impl WorkerCtx {
     }
 
     /// Sleeps until an offset from the start of the run, precisely (see `clock`).
-    pub async fn sleep_until(&self, offset: Duration) {
+    pub fn sleep_until(&self, offset: Duration) -> Timer<'_> {
         match &self.clock {
-            Some(clock) => clock.sleep_until(self.shared.t0 + offset).await,
-            None => tokio::time::sleep_until(self.at(offset)).await,
+            Some(clock) => Timer::Clock(clock.sleep_until(self.shared.t0 + offset)),
+            None => Timer::Tokio(Box::pin(tokio::time::sleep_until(self.at(offset)))),
         }
     }
 
@@ -199,6 +199,28 @@ impl WorkerCtx {
             .map(|_| Recorder::new(n))
             .collect();
         (total, self.regions.replace(fresh))
+    }
+}
+
+/// A sleep on the worker's clock, or on tokio's timer where there is no clock. The tokio one is
+/// boxed: a waiting user holds its timer for as long as it waits, and tokio's is several times
+/// the clock's size.
+pub enum Timer<'c> {
+    Clock(clock::Sleep<'c>),
+    Tokio(std::pin::Pin<Box<tokio::time::Sleep>>),
+}
+
+impl Future for Timer<'_> {
+    type Output = ();
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        match self.get_mut() {
+            Timer::Clock(sleep) => std::pin::Pin::new(sleep).poll(cx),
+            Timer::Tokio(sleep) => sleep.as_mut().poll(cx),
+        }
     }
 }
 
