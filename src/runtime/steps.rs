@@ -53,44 +53,57 @@ impl<'a> User<'a> {
         })
     }
 
-    async fn step(&mut self, step: &'a Step) -> Result<(), Stop> {
-        if let Some(cond) = &step.when {
-            let w = self.world();
-            if !self.scope.holds(cond, &w) {
-                return Ok(());
+    // Not an `async fn`: one keeps its arguments twice (as passed, and moved into its body),
+    // bytes in the future of every user waiting inside it; an `async move` block keeps them
+    // once. The same for `run_repetition`, `pause_until` and `timed`.
+    #[allow(clippy::manual_async_fn)]
+    fn step<'s>(
+        &'s mut self,
+        step: &'a Step,
+    ) -> impl Future<Output = Result<(), Stop>> + use<'s, 'a> {
+        async move {
+            if let Some(cond) = &step.when {
+                let w = self.world();
+                if !self.scope.holds(cond, &w) {
+                    return Ok(());
+                }
             }
-        }
-        // A transaction starts at the intended start of its first step's action (after that
-        // step's think time), and ends where a step outside it starts.
-        if step.transaction != self.txn.map(|t| t.0) {
-            self.close_txn(self.intended);
-            self.txn = step.transaction.map(|m| (m, None));
-        }
-        // Where the user is, for the report of a user the run cuts off: this step until it
-        // ends, the outer one again after (a step that stopped the flow stays the place).
-        let outer = self.at.replace(step);
-        // A burst — a `send` repeated with no pause and no reply awaited — goes out in one write:
-        // each frame but the last is fed, and the last one's send writes them all. Nothing in
-        // between waits (a region's delay would, so not over a simulated link).
-        let burst = step.repeat > 1
-            && matches!(step.action, Action::Send(_))
-            && step.matcher.is_none()
-            && step.think_before.is_none()
-            && self.link.is_ideal();
-        for i in 0..step.repeat {
-            self.scope.seq.push(i);
-            if burst {
-                self.hold_writes(i + 1 < step.repeat);
+            // A transaction starts at the intended start of its first step's action (after that
+            // step's think time), and ends where a step outside it starts.
+            if step.transaction != self.txn.map(|t| t.0) {
+                self.close_txn(self.intended);
+                self.txn = step.transaction.map(|m| (m, None));
             }
-            let result = self.run_repetition(step).await;
-            self.scope.seq.pop();
-            if burst && (result.is_err() || i + 1 == step.repeat) {
-                self.end_burst().await;
+            // Where the user is, for the report of a user the run cuts off: this step until it
+            // ends, the outer one again after (a step that stopped the flow stays the place).
+            let outer = self.at.replace(step);
+            // A burst — a `send` repeated with no pause and no reply awaited — goes out in one write:
+            // each frame but the last is fed, and the last one's send writes them all. Nothing in
+            // between waits (a region's delay would, so not over a simulated link).
+            let burst = step.repeat > 1
+                && matches!(step.action, Action::Send(_))
+                && step.matcher.is_none()
+                && step.think_before.is_none()
+                && self.link.is_ideal();
+            // A counter, not a range: a range's iterator is 16 bytes in this future, which every
+            // user holds around whatever it waits in.
+            let mut i = 0;
+            while i < step.repeat {
+                self.scope.seq.push(i);
+                if burst {
+                    self.hold_writes(i + 1 < step.repeat);
+                }
+                let result = self.run_repetition(step).await;
+                self.scope.seq.pop();
+                if burst && (result.is_err() || i + 1 == step.repeat) {
+                    self.end_burst().await;
+                }
+                result?;
+                i += 1;
             }
-            result?;
+            self.at = outer;
+            Ok(())
         }
-        self.at = outer;
-        Ok(())
     }
 
     fn close_txn(&mut self, end: Duration) {
@@ -102,54 +115,61 @@ impl<'a> User<'a> {
     }
 
     /// One repetition of a step (a step runs `repeat` times): its think time, then its action.
-    async fn run_repetition(&mut self, step: &'a Step) -> Result<(), Stop> {
-        if let Some(think) = &step.think_before {
-            let at = self.intended + think.sample(&mut self.scope.rng);
-            self.pause_until(at).await?;
-        }
-        if let Some((_, start @ None)) = &mut self.txn {
-            *start = Some(self.intended);
-        }
-        self.scope.step = Default::default();
-        match &step.action {
-            Action::Think(d) => {
-                let at = self.intended + d.sample(&mut self.scope.rng);
-                self.pause_until(at).await
+    // Not an `async fn`: its arguments once, not twice, in every waiting user's future (`step`).
+    #[allow(clippy::manual_async_fn)]
+    fn run_repetition<'s>(
+        &'s mut self,
+        step: &'a Step,
+    ) -> impl Future<Output = Result<(), Stop>> + use<'s, 'a> {
+        async move {
+            if let Some(think) = &step.think_before {
+                let at = self.intended + think.sample(&mut self.scope.rng);
+                self.pause_until(at).await?;
             }
-            Action::StayOnline(d) => {
-                let until = self.ctx.now() + d.sample(&mut self.scope.rng);
-                // One timer for the whole stay, however many frames interrupt it, on the
-                // worker's clock (smaller than tokio's, and not rounded up to a millisecond).
-                let timer = std::pin::pin!(self.ctx.sleep_until(until));
-                let mut timer: Pin<&mut dyn Future<Output = ()>> = timer;
-                while self.ctx.now() < until && self.running() {
-                    self.listen(Some(timer.as_mut())).await?;
+            if let Some((_, start @ None)) = &mut self.txn {
+                *start = Some(self.intended);
+            }
+            self.scope.step = Default::default();
+            match &step.action {
+                Action::Think(d) => {
+                    let at = self.intended + d.sample(&mut self.scope.rng);
+                    self.pause_until(at).await
                 }
-                self.intended = self.ctx.now();
-                if self.running() {
+                Action::StayOnline(d) => {
+                    let until = self.ctx.now() + d.sample(&mut self.scope.rng);
+                    // One timer for the whole stay, however many frames interrupt it, on the
+                    // worker's clock (smaller than tokio's, and not rounded up to a millisecond).
+                    let timer = std::pin::pin!(self.ctx.sleep_until(until));
+                    let mut timer: Pin<&mut dyn Future<Output = ()>> = timer;
+                    while self.ctx.now() < until && self.running() {
+                        self.listen(Some(timer.as_mut())).await?;
+                    }
+                    self.intended = self.ctx.now();
+                    if self.running() {
+                        Ok(())
+                    } else {
+                        Err(Stop::CutOff)
+                    }
+                }
+                Action::Loop {
+                    kind,
+                    steps,
+                    online,
+                } => {
+                    if !*online {
+                        return self.run_loop(step, kind, steps).await;
+                    }
+                    self.come_online();
+                    let result = self.run_loop(step, kind, steps).await;
+                    self.go_offline_polling();
+                    result
+                }
+                Action::Close => {
+                    self.close_socket(super::socket::Why::Leaving).await;
                     Ok(())
-                } else {
-                    Err(Stop::CutOff)
                 }
+                _ => self.timed(step).await,
             }
-            Action::Loop {
-                kind,
-                steps,
-                online,
-            } => {
-                if !*online {
-                    return self.run_loop(step, kind, steps).await;
-                }
-                self.come_online();
-                let result = self.run_loop(step, kind, steps).await;
-                self.go_offline_polling();
-                result
-            }
-            Action::Close => {
-                self.close_socket(super::socket::Why::Leaving).await;
-                Ok(())
-            }
-            _ => self.timed(step).await,
         }
     }
 
@@ -240,28 +260,35 @@ impl<'a> User<'a> {
     }
 
     /// Waits until `at` while answering frames; records the timer's lag.
-    async fn pause_until(&mut self, at: Duration) -> Result<(), Stop> {
-        // One timer for the whole pause, however many frames interrupt it: each new one would
-        // leave an entry in the worker's clock until the deadline.
-        let ctx = self.ctx;
-        let mut timer = std::pin::pin!(futures_util::FutureExt::fuse(ctx.sleep_until(at)));
-        while self.ctx.now() < at {
-            if !self.goes_on() {
-                return Err(Stop::CutOff);
-            }
-            self.listen(Some(timer.as_mut())).await?;
-        }
-        // Schedule lag is the generator's lateness. A pause that a reconnect overran ended late
-        // because the service dropped the socket (that wait is in the reconnect's sample, and in
-        // the next operation's latency, which still counts from `at`), not because of the timer.
-        if self.reconnected_at.is_none_or(|t| t < at) {
+    // Not an `async fn`: its arguments once, not twice, in every waiting user's future (`step`).
+    #[allow(clippy::manual_async_fn)]
+    fn pause_until<'s>(
+        &'s mut self,
+        at: Duration,
+    ) -> impl Future<Output = Result<(), Stop>> + use<'s, 'a> {
+        async move {
+            // One timer for the whole pause, however many frames interrupt it: each new one would
+            // leave an entry in the worker's clock until the deadline.
             let ctx = self.ctx;
-            ctx.record_in(self.region, |r| {
-                r.value(MetricId::SCHEDULE_LAG, ctx.now().saturating_sub(at))
-            });
+            let mut timer = std::pin::pin!(futures_util::FutureExt::fuse(ctx.sleep_until(at)));
+            while self.ctx.now() < at {
+                if !self.goes_on() {
+                    return Err(Stop::CutOff);
+                }
+                self.listen(Some(timer.as_mut())).await?;
+            }
+            // Schedule lag is the generator's lateness. A pause that a reconnect overran ended late
+            // because the service dropped the socket (that wait is in the reconnect's sample, and in
+            // the next operation's latency, which still counts from `at`), not because of the timer.
+            if self.reconnected_at.is_none_or(|t| t < at) {
+                let ctx = self.ctx;
+                ctx.record_in(self.region, |r| {
+                    r.value(MetricId::SCHEDULE_LAG, ctx.now().saturating_sub(at))
+                });
+            }
+            self.intended = at;
+            Ok(())
         }
-        self.intended = at;
-        Ok(())
     }
 
     /// Waits out a retry's backoff while answering frames; false when the run stops meanwhile
@@ -284,63 +311,72 @@ impl<'a> User<'a> {
     /// Runs a timed step (HTTP, connect, send, receive) with its timeout, checks and captures.
     /// Under a retry policy a failed attempt is waited out and tried again; only the final
     /// outcome is an operation (ok or error), timed from the step's intended start.
-    async fn timed(&mut self, step: &'a Step) -> Result<(), Stop> {
-        let first = std::mem::take(&mut self.admitted);
-        if !first && !self.goes_on() {
-            return Err(Stop::CutOff);
-        }
-        // Through the drain a polling user keeps fetching but sends no new message: the send is
-        // left out (as an operation the end of the run prevented) and the loop polls on.
-        if !self.running() && step.tracked {
-            return Ok(());
-        }
-        let ctx = self.ctx;
-        // Which actions are retried is the compiled program's rule, shared with the dry run.
-        let policy = if step.action.retried() {
-            step.retry.resolve(ctx.plan().retry.as_ref())
-        } else {
-            None
-        };
-        self.trace_step_start(step);
-        let (result, started) = self.attempts(step, policy).await;
-        let ended = ctx.now();
-        self.trace_step_end(match &result {
-            Ok(Performed::Done) => Ok("ok"),
-            Ok(Performed::Skipped) => Ok("skipped"),
-            Err(e) => Err(e),
-        });
-        match result {
-            Ok(Performed::Skipped) => {
-                ctx.record_in(self.region, |r| r.add(Counter::SendsSkipped, 1));
-                self.intended = ended;
-                Ok(())
+    // Not an `async fn`: its arguments once, not twice, in every waiting user's future (`step`).
+    #[allow(clippy::manual_async_fn)]
+    fn timed<'s>(
+        &'s mut self,
+        step: &'a Step,
+    ) -> impl Future<Output = Result<(), Stop>> + use<'s, 'a> {
+        async move {
+            let first = std::mem::take(&mut self.admitted);
+            if !first && !self.goes_on() {
+                return Err(Stop::CutOff);
             }
-            Ok(Performed::Done) => {
-                if let Some(m) = step.metric {
-                    ctx.record_in(self.region, |r| r.ok(m, self.intended, started, ended));
-                }
-                self.intended = ended;
-                if !step.publish.is_empty() && self.member.is_none() {
-                    self.publish(step);
-                }
-                Ok(())
+            // Through the drain a polling user keeps fetching but sends no new message: the send is
+            // left out (as an operation the end of the run prevented) and the loop polls on.
+            if !self.running() && step.tracked {
+                return Ok(());
             }
-            Err(e) => {
-                let counted = self.failure_metric(step);
-                if let Some(m) = counted {
-                    ctx.record_in(self.region, |r| r.error_because(m, e.class, &e.reason));
-                } else if let Some(i) = step.unnamed_errors {
-                    ctx.record_in(self.region, |r| r.count(i));
+            let ctx = self.ctx;
+            // Which actions are retried is the compiled program's rule, shared with the dry run.
+            let policy = if step.action.retried() {
+                step.retry.resolve(ctx.plan().retry.as_ref())
+            } else {
+                None
+            };
+            self.trace_step_start(step);
+            let (result, started) = self.attempts(step, policy).await;
+            let ended = ctx.now();
+            self.trace_step_end(match &result {
+                Ok(Performed::Done) => Ok("ok"),
+                Ok(Performed::Skipped) => Ok("skipped"),
+                Err(e) => Err(e),
+            });
+            match result {
+                Ok(Performed::Skipped) => {
+                    ctx.record_in(self.region, |r| r.add(Counter::SendsSkipped, 1));
+                    self.intended = ended;
+                    Ok(())
                 }
-                // The flow ends here, and its open transaction with it: failed, as a k6 group or
-                // a Gatling group with a failed request is (unless the step's error already is
-                // the transaction's, for a step without a name of its own).
-                if let Some((txn, _)) = self.txn.take() {
-                    if counted != Some(txn) {
-                        ctx.record_in(self.region, |r| r.error_because(txn, e.class, &e.reason));
+                Ok(Performed::Done) => {
+                    if let Some(m) = step.metric {
+                        ctx.record_in(self.region, |r| r.ok(m, self.intended, started, ended));
                     }
+                    self.intended = ended;
+                    if !step.publish.is_empty() && self.member.is_none() {
+                        self.publish(step);
+                    }
+                    Ok(())
                 }
-                Err(Stop::Failed)
+                Err(e) => {
+                    let counted = self.failure_metric(step);
+                    if let Some(m) = counted {
+                        ctx.record_in(self.region, |r| r.error_because(m, e.class, &e.reason));
+                    } else if let Some(i) = step.unnamed_errors {
+                        ctx.record_in(self.region, |r| r.count(i));
+                    }
+                    // The flow ends here, and its open transaction with it: failed, as a k6 group or
+                    // a Gatling group with a failed request is (unless the step's error already is
+                    // the transaction's, for a step without a name of its own).
+                    if let Some((txn, _)) = self.txn.take() {
+                        if counted != Some(txn) {
+                            ctx.record_in(self.region, |r| {
+                                r.error_because(txn, e.class, &e.reason)
+                            });
+                        }
+                    }
+                    Err(Stop::Failed)
+                }
             }
         }
     }
