@@ -126,14 +126,17 @@ impl HttpClient {
             None => {
                 new_connection_delay(link, self.tls.is_some()).await;
                 let meter = self.meter.clone();
-                let kept = Kept::connect(
+                // Boxed: a connect (with its TLS handshake) is ~1.3 KB of future, once per
+                // connection; inline it would size the future of every request, which is boxed
+                // and copied per attempt, a kept-alive one's too.
+                let connect = Kept::connect(
                     endpoint,
                     self.source,
                     self.tls.as_deref(),
                     meter,
                     &self.count,
-                )
-                .await?;
+                );
+                let kept = Box::pin(connect).await?;
                 Box::new(kept)
             }
         };

@@ -111,14 +111,15 @@ impl Pool {
             0 => None,
             len => self.sources.get((n % len as u64) as usize).copied(),
         };
-        let kept = Kept::connect(
+        // Boxed, as a user's own connect is (`HttpClient::own_request`): rare, and large.
+        let connect = Kept::connect(
             endpoint,
             source,
             self.tls.as_deref(),
             Meter::default(),
             &self.count,
-        )
-        .await;
+        );
+        let kept = Box::pin(connect).await;
         if let (Some(pool), Some(user)) = (&self.tls, user_tls) {
             pool.take_handshakes(|h| user.note(h));
         }

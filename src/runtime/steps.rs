@@ -520,7 +520,11 @@ impl<'a> User<'a> {
     async fn perform(&mut self, step: &'a Step) -> Result<Performed, OpError> {
         match &step.action {
             Action::Http(h) => self.http_step(step, h).await,
-            Action::WsConnect { .. } => self.open_socket(step).await.map(|()| Performed::Done),
+            // Boxed: opening a socket (its handshakes) is the largest future here, once per
+            // socket; inline it would size every attempt's future, boxed and copied per request.
+            Action::WsConnect { .. } => Box::pin(self.open_socket(step))
+                .await
+                .map(|()| Performed::Done),
             Action::Send(frame) => self.send_message(step, frame).await,
             Action::Receive => match &step.matcher {
                 Some(matcher) => self.receive(step, matcher).await.map(|()| Performed::Done),
