@@ -22,6 +22,9 @@ use crate::swarm::registry::Member;
 /// A boxed run of steps: loops nest, so a run of steps is a recursive future.
 type StepsFuture<'a> = Pin<Box<dyn Future<Output = Result<(), Stop>> + 'a>>;
 
+/// One attempt at a timed step's action, boxed (`User::perform`).
+type Attempt<'a> = Pin<Box<dyn Future<Output = Result<Performed, OpError>> + 'a>>;
+
 /// What an attempt at a timed step did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Performed {
@@ -400,9 +403,7 @@ impl<'a> User<'a> {
             }
             // Counted against `max_inflight` while it runs (not while it waits to retry).
             let inflight = ctx.inflight();
-            // Boxed: a request's or handshake's state is large and lives only while it runs;
-            // inline, it would size every user's future for its whole life, idle or not.
-            let perform = Box::pin(self.perform(step));
+            let perform = self.perform(step);
             let result = match ctx.within(step.timeout, perform).await {
                 Some(r) => r,
                 None => Err(OpError::new(
@@ -516,21 +517,26 @@ impl<'a> User<'a> {
         }
     }
 
-    /// One attempt at a timed step's work.
-    async fn perform(&mut self, step: &'a Step) -> Result<Performed, OpError> {
+    /// One attempt at a timed step's work, boxed, each action's future alone: a request's or handshake's state is large and lives
+    /// only while it runs (inline, it would size every user's future for its whole life, idle or
+    /// not), and a box per action is as large as that action's own future — a message's is less
+    /// than half a request's, and it is allocated and copied per attempt.
+    fn perform<'s>(&'s mut self, step: &'a Step) -> Attempt<'s> {
         match &step.action {
-            Action::Http(h) => self.http_step(step, h).await,
-            // Boxed: opening a socket (its handshakes) is the largest future here, once per
-            // socket; inline it would size every attempt's future, boxed and copied per request.
-            Action::WsConnect { .. } => Box::pin(self.open_socket(step))
-                .await
-                .map(|()| Performed::Done),
-            Action::Send(frame) => self.send_message(step, frame).await,
-            Action::Receive => match &step.matcher {
-                Some(matcher) => self.receive(step, matcher).await.map(|()| Performed::Done),
-                None => Ok(Performed::Done),
-            },
-            _ => Ok(Performed::Done),
+            Action::Http(h) => Box::pin(self.http_step(step, h)),
+            Action::WsConnect { .. } => {
+                Box::pin(async move { self.open_socket(step).await.map(|()| Performed::Done) })
+            }
+            Action::Send(frame) => Box::pin(self.send_message(step, frame)),
+            Action::Receive => {
+                match &step.matcher {
+                    Some(matcher) => Box::pin(async move {
+                        self.receive(step, matcher).await.map(|()| Performed::Done)
+                    }),
+                    None => Box::pin(std::future::ready(Ok(Performed::Done))),
+                }
+            }
+            _ => Box::pin(std::future::ready(Ok(Performed::Done))),
         }
     }
 
