@@ -81,11 +81,17 @@ pub(crate) fn write_head(
 /// A path (with its query) as the request target: visible ASCII only, a fragment left out (it
 /// is the client's, never sent).
 fn target(out: &mut Vec<u8>, path: &str) -> Result<(), OpError> {
-    let path = path.split_once('#').map_or(path, |(p, _)| p);
-    if !path.bytes().all(|b| b.is_ascii_graphic()) {
+    // One pass to the fragment (never sent) or the first byte a request line cannot carry.
+    let bytes = path.as_bytes();
+    let end = bytes
+        .iter()
+        .position(|&b| b == b'#' || !b.is_ascii_graphic())
+        .unwrap_or(bytes.len());
+    if bytes.get(end).is_some_and(|&b| b != b'#') {
+        let path = path.split_once('#').map_or(path, |(p, _)| p);
         return Err(bad(format!("invalid path {path:?}")));
     }
-    out.extend_from_slice(path.as_bytes());
+    out.extend_from_slice(&bytes[..end]);
     Ok(())
 }
 
