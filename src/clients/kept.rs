@@ -8,13 +8,11 @@
 
 use std::cell::Cell;
 use std::io::IoSlice;
-use std::mem::ManuallyDrop;
 use std::rc::Rc;
 
 use http::Method;
 use tokio::io::AsyncWriteExt;
 
-use crate::clients::closer::CloserHandle;
 use crate::clients::inbuf::{InBuf, ReadError};
 use crate::clients::request::{self, Sent};
 use crate::clients::response::{self, Response};
@@ -24,34 +22,18 @@ use crate::clients::{Endpoint, OpError};
 use crate::metrics::ErrorClass;
 
 /// How many HTTP connections a worker's users hold open: a gauge touched by the worker's thread
-/// alone (a plain cell, no atomics), read at each interval's end; and where the sockets it lets
-/// go are closed (the run's closer, when there is one: `clients::closer`).
+/// alone (a plain cell, no atomics), read at each interval's end.
 #[derive(Debug, Clone, Default)]
-pub struct OpenConnections(Rc<Gauge>);
-
-#[derive(Debug, Default)]
-struct Gauge {
-    open: Cell<u64>,
-    closer: Option<CloserHandle>,
-}
+pub struct OpenConnections(Rc<Cell<u64>>);
 
 impl OpenConnections {
-    /// A gauge whose connections, once let go, are closed by `closer` (inline without one).
-    pub fn closing_with(closer: Option<CloserHandle>) -> Self {
-        OpenConnections(Rc::new(Gauge {
-            open: Cell::new(0),
-            closer,
-        }))
-    }
-
     pub fn get(&self) -> u64 {
-        self.0.open.get()
+        self.0.get()
     }
 
     /// One more connection open, until it is dropped.
     fn opened(&self) -> Open {
-        let n = &self.0.open;
-        n.set(n.get() + 1);
+        self.0.set(self.0.get() + 1);
         Open(self.clone())
     }
 }
@@ -66,7 +48,7 @@ struct Open(OpenConnections);
 
 impl Drop for Open {
     fn drop(&mut self) {
-        let n = &(self.0).0.open;
+        let n = &(self.0).0;
         n.set(n.get().saturating_sub(1));
     }
 }
@@ -80,8 +62,7 @@ const KEEP_OUT_AT_MOST: usize = 16 * 1024;
 /// A kept-alive connection: its stream, the buffers its requests reuse, its place in the count
 /// (left when dropped) and the bytes through it.
 pub(crate) struct Kept {
-    /// Taken out only by `drop`, to be closed by the closer.
-    stream: ManuallyDrop<Stream>,
+    stream: Stream,
     inbuf: InBuf,
     out: Vec<u8>,
     _open: Open,
@@ -111,7 +92,7 @@ impl Kept {
     ) -> Result<Kept, OpError> {
         let stream = crate::clients::stream::open(endpoint, source, tls, meter.clone()).await?;
         Ok(Kept {
-            stream: ManuallyDrop::new(stream),
+            stream,
             inbuf: InBuf::default(),
             out: Vec::with_capacity(256),
             _open: count.opened(),
@@ -163,7 +144,7 @@ impl Kept {
         if self.out.capacity() > KEEP_OUT_AT_MOST {
             self.out = Vec::with_capacity(256);
         }
-        let read = response::read(&mut *self.stream, &mut self.inbuf, req.sent.head_request)
+        let read = response::read(&mut self.stream, &mut self.inbuf, req.sent.head_request)
             .await
             .map_err(op_error)?;
         self.reusable = read.reusable && !req.sent.close;
@@ -198,19 +179,6 @@ impl Kept {
     /// The bytes through the connection since the last take, moved to `to`.
     pub(crate) fn bytes_to(&self, to: &Meter) {
         self.meter.move_to(to);
-    }
-}
-
-impl Drop for Kept {
-    /// The connection leaves the count as its socket goes to the closer (or is closed here):
-    /// from then on the generator no longer uses it, and it is closed within the closer's pause.
-    fn drop(&mut self) {
-        // SAFETY: taken once, here, and `self.stream` is not used after it.
-        let stream = unsafe { ManuallyDrop::take(&mut self.stream) };
-        match &self._open.0 .0.closer {
-            Some(closer) => closer.close(stream.into_tcp()),
-            None => drop(stream),
-        }
     }
 }
 

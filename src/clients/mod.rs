@@ -4,7 +4,6 @@
 //! socket through (`connection`), and the error every failed operation carries.
 
 pub mod chunked;
-pub mod closer;
 pub mod connection;
 pub mod http;
 pub mod inbuf;

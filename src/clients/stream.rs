@@ -85,15 +85,6 @@ pub async fn open(
 }
 
 impl Stream {
-    /// The TCP connection under the stream (a TLS session's state is dropped: no close_notify
-    /// goes out, as when the whole stream is dropped).
-    pub fn into_tcp(self) -> TcpStream {
-        match self.io {
-            Io::Plain(s) => s,
-            Io::Tls(s) => s.into_inner().0,
-        }
-    }
-
     /// Whether nothing has arrived on an idle connection (the server neither closed it nor
     /// sent anything), found without waiting. Over plain TCP, a look at the readiness the
     /// runtime already holds (a read only if it says readable: no waker registered); over TLS,

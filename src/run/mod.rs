@@ -292,9 +292,6 @@ async fn run_swarm(
         }
         None => None,
     };
-    // Started before the workers and joined after them: every socket they let go is closed
-    // before the report is written.
-    let closer = crate::clients::closer::Closer::start();
     let (tx, rx) = mpsc::unbounded_channel();
     let ready = worker::start(workers, tx)
         .map_err(|e| Error::Run(format!("cannot start worker threads: {e}")))?;
@@ -320,7 +317,6 @@ async fn run_swarm(
         state: state_rx,
         first_closed_index,
         trace,
-        closer: closer.as_ref().map(|c| c.handle()),
     });
     let threads = ready.go(&shared);
 
@@ -349,9 +345,6 @@ async fn run_swarm(
         .await;
         for t in threads {
             let _ = t.join();
-        }
-        if let Some(closer) = closer {
-            closer.finish();
         }
         // Every sink is finished; the first error is the run's.
         let mut finished = Ok(());

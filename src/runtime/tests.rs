@@ -155,7 +155,6 @@ pub(super) fn run_until(steps: &str, stop: Option<Duration>) -> (Plan, Ended, Re
             state,
             first_closed_index: 0,
             trace: None,
-            closer: None,
         });
         let mut ctx = WorkerCtx::new(shared);
         // tokio's timer instead of the worker's precise clock, which needs a task to drive it.

@@ -24,7 +24,6 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
-use crate::clients::closer::CloserHandle;
 use crate::clients::kept::OpenConnections;
 use crate::clients::pool::Pool;
 use crate::clients::Endpoint;
@@ -63,9 +62,6 @@ pub struct Shared {
     pub first_closed_index: u64,
     /// `--trace N`: the few users whose every request and frame is written down.
     pub trace: Option<trace::Tracer>,
-    /// Where workers hand the sockets of HTTP connections they let go (`clients::closer`);
-    /// `None`: each is closed where it is let go.
-    pub closer: Option<CloserHandle>,
 }
 
 /// A worker's own state, touched only by its thread.
@@ -98,14 +94,13 @@ impl WorkerCtx {
     pub fn new(shared: Arc<Shared>) -> Self {
         let metrics = shared.plan.catalog.len();
         let regions = shared.plan.regions.len();
-        let open_http = OpenConnections::closing_with(shared.closer.clone());
         WorkerCtx {
             shared,
             rec: RefCell::new(Recorder::new(metrics)),
             regions: RefCell::new((0..regions).map(|_| Recorder::new(metrics)).collect()),
             active_users: Cell::new(0),
             open_websockets: Cell::new(0),
-            open_http,
+            open_http: OpenConnections::default(),
             http_pool: None,
             inflight: Cell::new(0),
             away: Cell::new(0),
