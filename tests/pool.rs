@@ -30,6 +30,10 @@ struct Seen {
     answered: AtomicU64,
     /// Connections the server closed after an answer (`close_each`).
     closed: AtomicU64,
+    /// Connections that carried a request and that the client closed with a FIN (the server
+    /// read the end of the stream), and those it reset.
+    ended_by_client: AtomicU64,
+    reset_by_client: AtomicU64,
 }
 
 impl Seen {
@@ -65,7 +69,18 @@ async fn answer_all(
         // One request head at a time: the client sends the next only after this answer.
         while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
             match stream.read(&mut chunk).await {
-                Ok(0) | Err(_) => return,
+                Ok(0) => {
+                    if !first {
+                        seen.ended_by_client.fetch_add(1, Ordering::SeqCst);
+                    }
+                    return;
+                }
+                Err(_) => {
+                    if !first {
+                        seen.reset_by_client.fetch_add(1, Ordering::SeqCst);
+                    }
+                    return;
+                }
                 Ok(n) => buf.extend_from_slice(&chunk[..n]),
             }
         }
@@ -187,6 +202,46 @@ fn a_pool_of_four_holds_at_most_four_connections_where_per_user_opens_one_per_us
         s.counts.get("http_pool_opened"),
         None,
         "no pool, no pool counts"
+    );
+}
+
+#[test]
+fn every_connection_a_user_opens_is_closed_with_a_fin_by_the_end_of_the_run() {
+    let scratch = Scratch::new();
+    // 200 users over 0.4 s, one GET each on its own connection: each socket is let go (closed)
+    // as its user ends; none may be left open, nor reset instead of closed.
+    let (addr, seen) = counting_server(Duration::ZERO, false);
+    let s = run_on(
+        2,
+        scratch.scenario(
+            "closed",
+            gets("closed", addr, "\"per_user\"", 200, "400ms", 1),
+        ),
+        scratch.out("closed"),
+    );
+    let get = &s.metrics["get"];
+    assert_eq!(
+        (get.count, get.errors),
+        (200, 0),
+        "{:?}",
+        get.error_examples
+    );
+    // The run has returned: every socket is closed by now. The server notices each end on its
+    // own thread: give it a bounded while (far more than its work takes).
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while seen.ended_by_client.load(Ordering::SeqCst) < 200 && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let (accepted, answered, _) = seen.get();
+    assert_eq!((accepted, answered), (200, 200));
+    assert_eq!(
+        (
+            seen.ended_by_client.load(Ordering::SeqCst),
+            seen.reset_by_client.load(Ordering::SeqCst)
+        ),
+        (200, 0),
+        "each connection the client opened ends with its FIN"
     );
 }
 
