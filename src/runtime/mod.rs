@@ -7,6 +7,8 @@
 //!
 //! One [`User`] per simulated user, its work split by concern:
 //! - `steps`: the step loop, repeats, loops, pauses, timed steps with retries, transactions;
+//! - `actions`: one attempt at a timed step's work (a request, a socket's opening, a send, a
+//!   receive);
 //! - `socket`: the socket's life (open, drop and reconnect, drain, close, send);
 //! - `listen`: waiting between operations, answering what the socket brings meanwhile;
 //! - `messages` (with `message_id`, `received`, `frame_json`): acks, deliveries, background
@@ -18,6 +20,7 @@
 //! (`Scope`, `Messages`), tested without a worker or a network. The socket itself is a
 //! `clients::connection::Connection`: no protocol library's types appear here.
 
+mod actions;
 mod checks;
 mod eval;
 mod frame_json;
