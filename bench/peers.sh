@@ -88,6 +88,7 @@ fi
 
 # The WebSocket parts: their tools and runs (tracked messages against the bench's echo server).
 source "$ROOT/bench/peers-ws.sh"
+source "$ROOT/bench/nginx_site.sh"
 [[ " $PARTS " == *" ws-"* ]] && ws_tools
 
 python3 "$PY" meta "$RESULTS" "date=$(date -u '+%Y-%m-%d %H:%M UTC')" "commit=$REV" \
@@ -108,37 +109,9 @@ stop_nginx() {
 }
 trap 'stop_nginx; stop_echo; rm -rf "$NG" "${WS_TMP:-}"' EXIT
 trap 'stop_nginx; stop_echo; rm -rf "$NG" "${WS_TMP:-}"; exit 130' INT TERM
-mkdir -p "$NG/www" "$NG/tmp"
-printf 'hello, inrush\n' | head -c 13 >"$NG/www/small.txt"
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat >"$NG/nginx.conf" <<EOF
-# One process, one worker (no master): its pid is the one the bench measures.
-daemon off;
-master_process off;
-worker_processes 1;
-pid $NG/nginx.pid;
-error_log $NG/error.log warn;
-events { worker_connections 4096; }
-http {
-  # One short line per request: the bench counts them.
-  log_format status '\$status';
-  access_log $NG/access.log status buffer=256k flush=1s;
-  client_body_temp_path $NG/tmp/body;
-  proxy_temp_path $NG/tmp/proxy;
-  fastcgi_temp_path $NG/tmp/fastcgi;
-  uwsgi_temp_path $NG/tmp/uwsgi;
-  scgi_temp_path $NG/tmp/scgi;
-  # Kept-alive connections stay open for the whole run (nginx's default closes after 1 000
-  # requests, which would measure reconnects).
-  keepalive_requests 1000000000;
-  keepalive_timeout 300s;
-  server {
-    listen 127.0.0.1:$PORT backlog=4096;
-    root $NG/www;
-    location / { }
-  }
-}
-EOF
+# One short line per request: the bench counts them.
+nginx_site "$NG" "$PORT" "log_format status '\$status'; access_log $NG/access.log status buffer=256k flush=1s;"
 start_nginx() {
   rm -f "$NG/access.log"
   taskset -c "$TARGET_CORE" "$NGINX" -p "$NG" -c "$NG/nginx.conf" >"$OUT/logs/nginx.out" 2>&1 &

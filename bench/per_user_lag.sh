@@ -20,6 +20,7 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
+source "$ROOT/bench/nginx_site.sh"
 RATE=${RATE:-10000}
 RUNS=${RUNS:-5}
 SECONDS_EACH=${SECONDS_EACH:-10}
@@ -39,32 +40,8 @@ RESULTS=$OUT/results.jsonl
 : >"$RESULTS"
 
 NG=$(mktemp -d)
-mkdir -p "$NG/www" "$NG/tmp"
-printf 'hello, inrush\n' | head -c 13 >"$NG/www/small.txt"
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat >"$NG/nginx.conf" <<EOF
-daemon off;
-master_process off;
-worker_processes 1;
-pid $NG/nginx.pid;
-error_log $NG/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $NG/tmp/body;
-  proxy_temp_path $NG/tmp/proxy;
-  fastcgi_temp_path $NG/tmp/fastcgi;
-  uwsgi_temp_path $NG/tmp/uwsgi;
-  scgi_temp_path $NG/tmp/scgi;
-  keepalive_requests 1000000000;
-  keepalive_timeout 300s;
-  server {
-    listen 127.0.0.1:$PORT backlog=4096;
-    root $NG/www;
-    location / { }
-  }
-}
-EOF
+nginx_site "$NG" "$PORT" "access_log off;"
 taskset -c "$TARGET_CORE" "$NGINX" -p "$NG" -c "$NG/nginx.conf" >"$OUT/nginx.out" 2>&1 &
 NGINX_PID=$!
 trap 'kill -QUIT $NGINX_PID 2>/dev/null; wait $NGINX_PID 2>/dev/null; rm -rf "$NG"' EXIT
