@@ -12,7 +12,7 @@ mod common;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use common::{on_own_thread, run_quiet, Scenario, Scratch};
+use common::{on_own_thread, on_schedule, run_quiet, Scenario, Scratch};
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpListener;
 
@@ -93,10 +93,12 @@ expect = { json = { "$.id" = "{{ msg.id }}" } }
 
 #[test]
 fn an_awaited_echo_still_acks_its_message() {
-    let (addr, server) = echo_server();
-    let scratch = Scratch::new();
-    let file = scratch.scenario("awaited-acks", scenario(&format!("http://{addr}")));
-    let outcome = run_quiet(file, scratch.out("run"), None);
+    let (outcome, server) = on_schedule(|| {
+        let (addr, server) = echo_server();
+        let scratch = Scratch::new();
+        let file = scratch.scenario("awaited-acks", scenario(&format!("http://{addr}")));
+        (run_quiet(file, scratch.out("run"), None), server)
+    });
     let s = &outcome.summary;
     let users = s.arrivals.started;
     assert_eq!(users, 4, "{:?}", s.arrivals);
@@ -152,10 +154,12 @@ fail_on = { json = { "$.type" = "error" } }
 
 #[test]
 fn a_frame_a_step_fails_on_still_rejects_its_message() {
-    let (addr, server) = echo_server();
-    let scratch = Scratch::new();
-    let file = scratch.scenario("awaited-refusal", refused(&format!("http://{addr}")));
-    let outcome = run_quiet(file, scratch.out("run"), None);
+    let (outcome, server) = on_schedule(|| {
+        let (addr, server) = echo_server();
+        let scratch = Scratch::new();
+        let file = scratch.scenario("awaited-refusal", refused(&format!("http://{addr}")));
+        (run_quiet(file, scratch.out("run"), None), server)
+    });
     let s = &outcome.summary;
     let users = s.arrivals.started;
     assert_eq!((users, s.arrivals.failed), (4, 4), "{:?}", s.arrivals);
@@ -204,10 +208,12 @@ send = { type = "m", id = "{{ msg.id }}" }
 
 #[test]
 fn a_burst_of_sends_is_all_sent_counted_and_acked() {
-    let (addr, server) = echo_server();
-    let scratch = Scratch::new();
-    let file = scratch.scenario("burst", burst(&format!("http://{addr}")));
-    let outcome = run_quiet(file, scratch.out("run"), None);
+    let (outcome, server) = on_schedule(|| {
+        let (addr, server) = echo_server();
+        let scratch = Scratch::new();
+        let file = scratch.scenario("burst", burst(&format!("http://{addr}")));
+        (run_quiet(file, scratch.out("run"), None), server)
+    });
     let s = &outcome.summary;
     let users = s.arrivals.started;
     assert_eq!((users, s.arrivals.completed), (4, 4), "{:?}", s.arrivals);
