@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use common::html::{attr, children, name_of, outside_links, parse, section, tags, text};
-use common::{run_quiet, Scenario, Scratch};
+use common::{all_on_schedule, run_quiet, Scenario, Scratch};
 use serde_json::Value;
 
 /// 40 users/s for 8 s, evenly spaced, against the built-in target adding `latency` to every
@@ -48,30 +48,32 @@ struct Runs {
 }
 
 impl Runs {
-    /// Runs the three scenarios side by side (each is light: 40 users/s, one worker thread).
+    /// Runs the three scenarios side by side (each is light: 40 users/s, one worker thread),
+    /// all three again when the machine held any of them back (a stall of the generator's own
+    /// is latency the target did not add: `common::all_on_schedule`).
     fn new() -> Runs {
-        let scratch = Scratch::new();
         let specs = [
             ("base", 1, "0ms"),
             ("again", 2, "0ms"),
             ("slow", 3, "100ms"),
         ];
-        let dirs: Vec<PathBuf> = std::thread::scope(|s| {
-            let handles: Vec<_> = specs
-                .iter()
-                .map(|&(name, seed, latency)| {
-                    let file = scratch.scenario(name, scenario(seed, latency));
-                    let out = scratch.out(name);
-                    s.spawn(move || {
-                        run_quiet(file, out.clone(), None);
-                        out
+        let (_, (scratch, dirs)) = all_on_schedule(|| {
+            let scratch = Scratch::new();
+            let (outcomes, dirs): (Vec<_>, Vec<PathBuf>) = std::thread::scope(|s| {
+                let handles: Vec<_> = specs
+                    .iter()
+                    .map(|&(name, seed, latency)| {
+                        let file = scratch.scenario(name, scenario(seed, latency));
+                        let out = scratch.out(name);
+                        s.spawn(move || (run_quiet(file, out.clone(), None), out))
                     })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().expect("run thread"))
-                .collect()
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().expect("run thread"))
+                    .unzip()
+            });
+            (outcomes, (scratch, dirs))
         });
         Runs {
             base: dirs[0].clone(),

@@ -6,7 +6,9 @@ mod common;
 
 use std::process::Command;
 
-use common::{assert_arrivals_accounted, run_judged, run_quiet, Scenario, Scratch};
+use common::{
+    assert_arrivals_accounted, run_judged, run_quiet, run_quiet_on_schedule, Scenario, Scratch,
+};
 use inrush::report::summary::{Summary, Verdict};
 
 fn inrush() -> Command {
@@ -144,7 +146,6 @@ fn an_inconclusive_run_exits_4_and_accept_overload_gates_on_the_thresholds() {
 
 #[test]
 fn a_run_in_which_every_operation_failed_never_passes() {
-    let scratch = Scratch::new();
     let scenario = Scenario::new("all-fail", 4).with(
         r#"
 [load]
@@ -157,7 +158,7 @@ http = "GET /no/such/path"
 expect.status = 200
 "#,
     );
-    let outcome = run_quiet(scratch.scenario("fail", scenario), scratch.out("run"), None);
+    let (outcome, _scratch) = run_quiet_on_schedule(&scenario);
     let s = &outcome.summary;
     assert_eq!(s.metrics["missing"].count, 10);
     assert_eq!(s.metrics["missing"].errors, 10);

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{run_quiet, Scenario, Scratch};
+use common::{run_quiet, run_quiet_on_schedule, Scenario, Scratch};
 use inrush::metrics::timeline::Timeline;
 
 fn timeline(out: &std::path::Path) -> Timeline {
@@ -34,9 +34,8 @@ stay_online = { constant = "250ms" }
 
 #[test]
 fn a_closed_phase_keeps_its_users_and_loops_them() {
-    let scratch = Scratch::new();
+    let (outcome, scratch) = run_quiet_on_schedule(&soak());
     let out = scratch.out("run");
-    let outcome = run_quiet(scratch.scenario("soak", soak()), out.clone(), None);
     let s = &outcome.summary;
     // Nothing is dropped in a closed phase: planned = started, everywhere.
     assert_eq!(s.arrivals.dropped, 0, "{:?}", s.arrivals);

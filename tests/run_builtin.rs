@@ -5,7 +5,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{run_quiet, Scenario, Scratch};
+use common::{run_quiet, run_quiet_on_schedule, Scenario, Scratch};
 use inrush::metrics::hlog;
 use inrush::report::summary::{Summary, Verdict};
 
@@ -157,7 +157,6 @@ fn a_stalling_target_shows_its_stalls_in_the_percentiles() {
     // p90 ≈ 150 ms, p99 ≈ 240 ms, max ≈ 250 ms, while the median stays at the service time.
     // A generator that waited for the stalled responses before sending more (coordinated
     // omission) would record only a handful of slow samples and a p90 near the service time.
-    let scratch = Scratch::new();
     let scenario = Scenario::new("stall", 3)
         .builtin(r#"stall_every = "1s", stall_for = "250ms""#)
         .timeout("5s")
@@ -173,11 +172,8 @@ messages = 0
 stay_online = { constant = "0s" }
 "#,
         );
-    let outcome = run_quiet(
-        scratch.scenario("stall", scenario),
-        scratch.out("run"),
-        None,
-    );
+    // A stall of the generator's own would add latency the target did not cause.
+    let (outcome, _scratch) = run_quiet_on_schedule(&scenario);
     let register = &outcome.summary.metrics["register"];
     assert_eq!(register.count, 200);
     let lat = register.latency_ms.expect("latency");

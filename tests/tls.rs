@@ -11,7 +11,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use common::tls::{ca, leaf, serve_tls_with};
-use common::{run_quiet, Scratch};
+use common::{on_schedule, run_quiet, Scratch};
 use inrush::report::summary::Summary;
 use inrush::target::tls::HandshakeCounts;
 use inrush::target::{Knobs, TlsServer};
@@ -121,46 +121,50 @@ stay_online = {{ constant = "60s" }}
 
 #[test]
 fn a_socket_reopened_after_a_drop_resumes_the_users_session() {
-    let scratch = Scratch::new();
-    let dir = scratch.dir.path();
-    let ca = ca("reconnect CA");
-    std::fs::write(dir.join("ca.pem"), &ca.pem).expect("write CA");
-    let (cert, key, _, _) = leaf(&ca, &["localhost"]);
-    // The server drops every socket after ~300 ms (exponential lifetimes): users reconnect.
-    let knobs = Knobs {
-        drop_sockets: Some(std::time::Duration::from_millis(300)),
-        ..Knobs::default()
-    };
-    let (addr, counts) = serve_tls_with(
-        TlsServer::new(vec![cert], key, None).expect("config"),
-        knobs,
-    );
-    let text = format!(
-        r#"name = "tls-reconnect"
-seed = 9
-[target]
-url = "https://localhost:{port}"
-ca = "ca.pem"
-[run]
-timeout = "5s"
-drain = "0s"
-reconnect = {{ attempts = 20, backoff = "20ms" }}
-[load]
-arrivals = "uniform"
-phases = [ {{ name = "only", duration = "1s", rate = 10 }} ]
-[user]
-contacts_known = 0
-contacts_unknown = 0
-messages = 0
-stay_online = {{ constant = "2s" }}
-"#,
-        port = addr.port()
-    );
-    let outcome = run_quiet(
-        scratch.scenario("reconnect", text),
-        scratch.out("run"),
-        None,
-    );
+    // A stall of the generator's own would hold users past the schedule's end.
+    let (outcome, (_scratch, counts)) = on_schedule(|| {
+        let scratch = Scratch::new();
+        let dir = scratch.dir.path();
+        let ca = ca("reconnect CA");
+        std::fs::write(dir.join("ca.pem"), &ca.pem).expect("write CA");
+        let (cert, key, _, _) = leaf(&ca, &["localhost"]);
+        // The server drops every socket after ~300 ms (exponential lifetimes): users reconnect.
+        let knobs = Knobs {
+            drop_sockets: Some(std::time::Duration::from_millis(300)),
+            ..Knobs::default()
+        };
+        let (addr, counts) = serve_tls_with(
+            TlsServer::new(vec![cert], key, None).expect("config"),
+            knobs,
+        );
+        let text = format!(
+            r#"name = "tls-reconnect"
+    seed = 9
+    [target]
+    url = "https://localhost:{port}"
+    ca = "ca.pem"
+    [run]
+    timeout = "5s"
+    drain = "0s"
+    reconnect = {{ attempts = 20, backoff = "20ms" }}
+    [load]
+    arrivals = "uniform"
+    phases = [ {{ name = "only", duration = "1s", rate = 10 }} ]
+    [user]
+    contacts_known = 0
+    contacts_unknown = 0
+    messages = 0
+    stay_online = {{ constant = "2s" }}
+    "#,
+            port = addr.port()
+        );
+        let outcome = run_quiet(
+            scratch.scenario("reconnect", text),
+            scratch.out("run"),
+            None,
+        );
+        (outcome, (scratch, counts))
+    });
     let s: &Summary = &outcome.summary;
     let ws = &s.metrics["ws_connect"];
     // Ten first opens, and each reopened socket is a sample of its own.
@@ -182,17 +186,20 @@ stay_online = {{ constant = "2s" }}
 
 #[test]
 fn a_wrong_ca_is_a_connect_error_naming_the_certificate_problem() {
-    let scratch = Scratch::new();
-    let dir = scratch.dir.path();
-    let (addr, counts) = server_with_ca(dir);
-    // A CA the server's certificate does not come from.
-    std::fs::write(dir.join("other.pem"), ca("another CA").pem).expect("write CA");
-    let target = format!(
-        "url = \"https://localhost:{}\"\nca = \"other.pem\"",
-        addr.port()
-    );
-    let path = scratch.scenario("wrong-ca", health_scenario("wrong-ca", &target, 3));
-    let outcome = run_quiet(path, scratch.out("wrong-ca"), None);
+    let (outcome, (_scratch, counts)) = on_schedule(|| {
+        let scratch = Scratch::new();
+        let dir = scratch.dir.path();
+        let (addr, counts) = server_with_ca(dir);
+        // A CA the server's certificate does not come from.
+        std::fs::write(dir.join("other.pem"), ca("another CA").pem).expect("write CA");
+        let target = format!(
+            "url = \"https://localhost:{}\"\nca = \"other.pem\"",
+            addr.port()
+        );
+        let path = scratch.scenario("wrong-ca", health_scenario("wrong-ca", &target, 3));
+        let outcome = run_quiet(path, scratch.out("wrong-ca"), None);
+        (outcome, (scratch, counts))
+    });
     let m = &outcome.summary.metrics["health"];
     assert_eq!(m.count, 3, "{m:?}");
     assert_eq!(m.errors_by_class.get("connect"), Some(&3), "{m:?}");

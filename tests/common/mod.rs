@@ -91,20 +91,42 @@ pub fn held_back(s: &inrush::report::summary::Summary) -> Option<String> {
 /// of 1 s, and `SIGSTOP`s of 350 ms reproduce it. So such a run is said on stderr and repeated
 /// from scratch, with fresh servers so that no count carries over; the first attempt that was
 /// not held back is returned, or the last one whatever it shows, for the test to judge.
-pub fn on_schedule<T>(mut attempt: impl FnMut() -> (Outcome, T)) -> (Outcome, T) {
+pub fn on_schedule<T>(attempt: impl FnMut() -> (Outcome, T)) -> (Outcome, T) {
+    until_not_held_back(attempt, |(outcome, _)| held_back(&outcome.summary))
+}
+
+/// As [`on_schedule`], for an attempt of several runs side by side (all of them at once, so a
+/// stall of the machine holds them all back): repeated while any of them was held back.
+pub fn all_on_schedule<T>(attempt: impl FnMut() -> (Vec<Outcome>, T)) -> (Vec<Outcome>, T) {
+    until_not_held_back(attempt, |(outcomes, _)| {
+        outcomes.iter().find_map(|o| held_back(&o.summary))
+    })
+}
+
+fn until_not_held_back<T>(mut attempt: impl FnMut() -> T, why: impl Fn(&T) -> Option<String>) -> T {
     for n in 1.. {
-        let (outcome, rest) = attempt();
-        match held_back(&outcome.summary) {
+        let result = attempt();
+        match why(&result) {
             Some(why) if n < SCHEDULE_ATTEMPTS => {
                 eprintln!(
                     "attempt {n} of {SCHEDULE_ATTEMPTS}: the machine held the generator back \
                      ({why}); running it again"
                 );
             }
-            _ => return (outcome, rest),
+            _ => return result,
         }
     }
     unreachable!("the loop returns at its last attempt")
+}
+
+/// `run_quiet` of `scenario` (the built-in target, or servers that count nothing) in a fresh
+/// scratch directory, repeated as [`on_schedule`] says; its run is in `scratch.out("run")`.
+pub fn run_quiet_on_schedule(scenario: &Scenario) -> (Outcome, Scratch) {
+    on_schedule(|| {
+        let scratch = Scratch::new();
+        let file = scratch.scenario("scenario", scenario);
+        (run_quiet(file, scratch.out("run"), None), scratch)
+    })
 }
 
 pub struct Scratch {
