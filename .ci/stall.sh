@@ -16,6 +16,7 @@ RUNS=${RUNS:-2}
 STALL=${STALL:-0.5}
 WITHIN=${WITHIN:-5}
 OUT=${OUT:-$(mktemp -d /tmp/inrush-stall.XXXXXX)}
+mkdir -p "$OUT"
 
 # The binaries cargo built, by test name ("Executable tests/pool.rs (target/debug/deps/pool-…)").
 declare -A BIN
