@@ -139,23 +139,23 @@ fn a_socket_reopened_after_a_drop_resumes_the_users_session() {
         );
         let text = format!(
             r#"name = "tls-reconnect"
-    seed = 9
-    [target]
-    url = "https://localhost:{port}"
-    ca = "ca.pem"
-    [run]
-    timeout = "5s"
-    drain = "0s"
-    reconnect = {{ attempts = 20, backoff = "20ms" }}
-    [load]
-    arrivals = "uniform"
-    phases = [ {{ name = "only", duration = "1s", rate = 10 }} ]
-    [user]
-    contacts_known = 0
-    contacts_unknown = 0
-    messages = 0
-    stay_online = {{ constant = "2s" }}
-    "#,
+seed = 9
+[target]
+url = "https://localhost:{port}"
+ca = "ca.pem"
+[run]
+timeout = "5s"
+drain = "0s"
+reconnect = {{ attempts = 20, backoff = "20ms" }}
+[load]
+arrivals = "uniform"
+phases = [ {{ name = "only", duration = "1s", rate = 10 }} ]
+[user]
+contacts_known = 0
+contacts_unknown = 0
+messages = 0
+stay_online = {{ constant = "2s" }}
+"#,
             port = addr.port()
         );
         let outcome = run_quiet(
