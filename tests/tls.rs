@@ -33,7 +33,9 @@ fn server_with_ca(dir: &Path) -> (SocketAddr, Arc<HandshakeCounts>) {
     serve_tls(TlsServer::new(vec![cert], key, None).expect("server config"))
 }
 
-/// One `GET /healthz` per user, `users` users over one second.
+/// One `GET /healthz` per user, `users` users over one second, then two seconds without
+/// arrivals: an arrival may start until the schedule's end, so a stall of the machine of up to
+/// two seconds (`.ci/stall.sh`) delays the users rather than dropping them.
 fn health_scenario(name: &str, target: &str, users: u32) -> String {
     format!(
         r#"name = "{name}"
@@ -45,7 +47,8 @@ timeout = "5s"
 drain = "0s"
 [load]
 arrivals = "uniform"
-phases = [ {{ name = "only", duration = "1s", rate = {users} }} ]
+phases = [ {{ name = "only", duration = "1s", rate = {users} }},
+           {{ name = "tail", duration = "2s", rate = 0 }} ]
 [[flows.f.steps]]
 name = "health"
 http = "GET /healthz"
