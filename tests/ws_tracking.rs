@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use common::{on_own_thread, on_schedule, run_quiet, Scenario, Scratch};
 use futures_util::{SinkExt, StreamExt};
+use inrush::run::Outcome;
 use tokio::net::TcpListener;
 
 #[derive(Default)]
@@ -46,6 +47,17 @@ fn echo_server() -> (std::net::SocketAddr, Arc<Echoed>) {
                 }
             });
         }
+    })
+}
+
+/// Runs the scenario `of(url)` against a fresh echo server, again with a fresh one when the
+/// machine held the generator back (`on_schedule`); returns the run and the server's counts.
+fn run_echoed(of: fn(&str) -> Scenario) -> (Outcome, Arc<Echoed>) {
+    on_schedule(|| {
+        let (addr, server) = echo_server();
+        let scratch = Scratch::new();
+        let file = scratch.scenario("ws", of(&format!("http://{addr}")));
+        (run_quiet(file, scratch.out("run"), None), server)
     })
 }
 
@@ -93,12 +105,7 @@ expect = { json = { "$.id" = "{{ msg.id }}" } }
 
 #[test]
 fn an_awaited_echo_still_acks_its_message() {
-    let (outcome, server) = on_schedule(|| {
-        let (addr, server) = echo_server();
-        let scratch = Scratch::new();
-        let file = scratch.scenario("awaited-acks", scenario(&format!("http://{addr}")));
-        (run_quiet(file, scratch.out("run"), None), server)
-    });
+    let (outcome, server) = run_echoed(scenario);
     let s = &outcome.summary;
     let users = s.arrivals.started;
     assert_eq!(users, 4, "{:?}", s.arrivals);
@@ -154,12 +161,7 @@ fail_on = { json = { "$.type" = "error" } }
 
 #[test]
 fn a_frame_a_step_fails_on_still_rejects_its_message() {
-    let (outcome, server) = on_schedule(|| {
-        let (addr, server) = echo_server();
-        let scratch = Scratch::new();
-        let file = scratch.scenario("awaited-refusal", refused(&format!("http://{addr}")));
-        (run_quiet(file, scratch.out("run"), None), server)
-    });
+    let (outcome, server) = run_echoed(refused);
     let s = &outcome.summary;
     let users = s.arrivals.started;
     assert_eq!((users, s.arrivals.failed), (4, 4), "{:?}", s.arrivals);
@@ -208,12 +210,7 @@ send = { type = "m", id = "{{ msg.id }}" }
 
 #[test]
 fn a_burst_of_sends_is_all_sent_counted_and_acked() {
-    let (outcome, server) = on_schedule(|| {
-        let (addr, server) = echo_server();
-        let scratch = Scratch::new();
-        let file = scratch.scenario("burst", burst(&format!("http://{addr}")));
-        (run_quiet(file, scratch.out("run"), None), server)
-    });
+    let (outcome, server) = run_echoed(burst);
     let s = &outcome.summary;
     let users = s.arrivals.started;
     assert_eq!((users, s.arrivals.completed), (4, 4), "{:?}", s.arrivals);
