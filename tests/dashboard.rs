@@ -386,8 +386,9 @@ fn the_page_updates_live_in_a_browser_and_ends_at_the_summary() {
         return;
     }
     let scratch = Scratch::new();
-    // A longer steady phase: two browser starts fit in it even on a loaded machine.
-    let run = Run::start(&scratch, "10s", "60s");
+    // A longer steady phase: two browser starts fit in it even on a loaded machine (10 s did
+    // not always: CI saw every look of 60 s come after the run's end, "no interval shown").
+    let run = Run::start(&scratch, "30s", "60s");
     let url = format!("http://{}/", run.addr);
     let profile = |n: &str| scratch.out(&format!("chromium-{n}"));
 
@@ -405,9 +406,15 @@ fn the_page_updates_live_in_a_browser_and_ends_at_the_summary() {
     let deadline = Instant::now() + Duration::from_secs(60);
     let first = loop {
         let dom = look("first");
-        if body_attr(&dom, "state") == "live" {
+        let state = body_attr(&dom, "state");
+        if state == "live" {
             break dom;
         }
+        // Ended before a look saw it live: waiting on would only see it ended.
+        assert_ne!(
+            state, "ended",
+            "the run ended before Chromium showed it live"
+        );
         assert!(Instant::now() < deadline, "no interval shown");
         std::thread::sleep(Duration::from_millis(200));
     };
