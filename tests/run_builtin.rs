@@ -4,10 +4,12 @@
 mod common;
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
-use common::{run_quiet, run_quiet_on_schedule, Scenario, Scratch};
+use common::{on_schedule_and, run_quiet, ProbedTarget, Scenario, Scratch};
 use inrush::metrics::hlog;
 use inrush::report::summary::{Summary, Verdict};
+use inrush::target::Knobs;
 
 /// 20 users/s for 3 s, evenly spaced: exactly 60 users. Everyone stays online past the end, so
 /// at this low load every accepted message must be delivered and none is pending.
@@ -157,11 +159,12 @@ fn a_stalling_target_shows_its_stalls_in_the_percentiles() {
     // p90 ≈ 150 ms, p99 ≈ 240 ms, max ≈ 250 ms, while the median stays at the service time.
     // A generator that waited for the stalled responses before sending more (coordinated
     // omission) would record only a handful of slow samples and a p90 near the service time.
-    let scenario = Scenario::new("stall", 3)
-        .builtin(r#"stall_every = "1s", stall_for = "250ms""#)
-        .timeout("5s")
-        .with(
-            r#"
+    let scenario = |target: &ProbedTarget| {
+        Scenario::new("stall", 3)
+            .url(&target.url())
+            .timeout("5s")
+            .with(
+                r#"
 [load]
 arrivals = "uniform"
 phases = [ { name = "only", duration = "4s", rate = 50 } ]
@@ -171,9 +174,25 @@ contacts_unknown = 0
 messages = 0
 stay_online = { constant = "0s" }
 "#,
-        );
-    // A stall of the generator's own would add latency the target did not cause.
-    let (outcome, _scratch) = run_quiet_on_schedule(&scenario);
+            )
+    };
+    // A stall of the generator's own, or of the target's thread, would add latency the knob did
+    // not: a CI run saw a max of 560 ms with the generator on time. So the target runs on a
+    // thread of the test's, with a probe that sees such a stall, and the attempt is repeated.
+    let knobs = Knobs {
+        stall_every: Some(Duration::from_secs(1)),
+        stall_for: Duration::from_millis(250),
+        ..Knobs::default()
+    };
+    let (outcome, _) = on_schedule_and(
+        || {
+            let target = ProbedTarget::start(knobs.clone());
+            let scratch = Scratch::new();
+            let file = scratch.scenario("scenario", scenario(&target));
+            (run_quiet(file, scratch.out("run"), None), (target, scratch))
+        },
+        |(target, _)| target.held_back(),
+    );
     let register = &outcome.summary.metrics["register"];
     assert_eq!(register.count, 200);
     let lat = register.latency_ms.expect("latency");

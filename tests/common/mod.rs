@@ -95,6 +95,62 @@ pub fn on_schedule<T>(attempt: impl FnMut() -> (Outcome, T)) -> (Outcome, T) {
     until_not_held_back(attempt, |(outcome, _)| held_back(&outcome.summary))
 }
 
+/// As [`on_schedule`], also repeated when `also` finds something else the machine held back
+/// (a [`ProbedTarget`] the attempt returns).
+pub fn on_schedule_and<T>(
+    attempt: impl FnMut() -> (Outcome, T),
+    also: impl Fn(&T) -> Option<String>,
+) -> (Outcome, T) {
+    until_not_held_back(attempt, |(outcome, t)| {
+        held_back(&outcome.summary).or_else(|| also(t))
+    })
+}
+
+/// The built-in target, started by the test rather than by the run, on a current-thread
+/// runtime of its own thread, next to a probe on that same thread: a tick every 5 ms that
+/// records how late it ran. Everything the target does (its stalls' ends, its responses) waits
+/// for that one thread, so the probe's lateness bounds how long the machine held the target
+/// back, which the run's figures (the generator's) cannot show. It stops when dropped.
+pub struct ProbedTarget {
+    pub addr: std::net::SocketAddr,
+    late_us: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl ProbedTarget {
+    pub fn start(knobs: inrush::target::Knobs) -> Self {
+        use std::sync::atomic::Ordering::Relaxed;
+        let late_us = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let probe = late_us.clone();
+        let addr = on_own_thread(move |tx| async move {
+            let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+            let server = inrush::target::start(loopback, knobs)
+                .await
+                .expect("the built-in target starts");
+            tx.send(server.addr).expect("send address");
+            // The test holds the other reference; once it drops it, the thread ends.
+            while std::sync::Arc::strong_count(&probe) > 1 {
+                let due = tokio::time::Instant::now() + std::time::Duration::from_millis(5);
+                tokio::time::sleep_until(due).await;
+                let late = u64::try_from(due.elapsed().as_micros()).unwrap_or(u64::MAX);
+                probe.fetch_max(late, Relaxed);
+            }
+            drop(server);
+        });
+        ProbedTarget { addr, late_us }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Why the machine held the target back: its probe ran [`HELD_BACK_MS`] or more late.
+    pub fn held_back(&self) -> Option<String> {
+        let late_ms = self.late_us.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1000.0;
+        (late_ms >= HELD_BACK_MS)
+            .then(|| format!("the target's thread ran up to {late_ms} ms late"))
+    }
+}
+
 /// As [`on_schedule`], for an attempt of several runs side by side (all of them at once, so a
 /// stall of the machine holds them all back): repeated while any of them was held back.
 pub fn all_on_schedule<T>(attempt: impl FnMut() -> (Vec<Outcome>, T)) -> (Vec<Outcome>, T) {
@@ -109,7 +165,7 @@ fn until_not_held_back<T>(mut attempt: impl FnMut() -> T, why: impl Fn(&T) -> Op
         match why(&result) {
             Some(why) if n < SCHEDULE_ATTEMPTS => {
                 eprintln!(
-                    "attempt {n} of {SCHEDULE_ATTEMPTS}: the machine held the generator back \
+                    "attempt {n} of {SCHEDULE_ATTEMPTS}: the machine held the run back \
                      ({why}); running it again"
                 );
             }
