@@ -237,7 +237,7 @@ impl Messages {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Arrivals {
     /// Arrivals that were due: each ends in exactly one of started or dropped (by reason).
     pub planned: u64,

@@ -378,7 +378,8 @@ async fn run_swarm(
     let unnamed = crate::compiled::flow::compile::UNNAMED_ERRORS;
     if let Some(&n) = summary.counts.get(unnamed).filter(|&&n| n > 0) {
         summary.warnings.push(format!(
-            "{n} unnamed requests failed (untimed steps: counted in counts.{unnamed}, not in any              metric); give them a name, or run with --trace N to see why"
+            "{n} unnamed requests failed (untimed steps: counted in counts.{unnamed}, not in any \
+             metric); give them a name, or run with --trace N to see why"
         ));
     }
     if let Some(cap) = memory_cap.filter(|_| summary.arrivals.dropped_by.max_users > 0) {
@@ -390,6 +391,9 @@ async fn run_swarm(
             crate::compiled::sizing::BYTES_PER_USER / 1024,
         ));
     }
+    summary
+        .warnings
+        .extend(summary::unaccounted(&summary.arrivals));
     summary.measurement.overload_accepted = opts.accept_overload;
     set_verdict(&mut summary, &plan, ending);
     let timeline = collector.take_timeline()?;

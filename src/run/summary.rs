@@ -153,3 +153,40 @@ fn region_summaries(
         })
         .collect()
 }
+
+/// Users who started and ended with no outcome: each started user ends completed, failed or cut
+/// off, unless its task panicked (a bug of inrush's, whose message went to stderr; the worker
+/// still ends, see `worker::Active`). Said, not hidden, since the counts are short by them.
+pub(super) fn unaccounted(a: &crate::report::summary::Arrivals) -> Option<String> {
+    let ended = a.completed + a.failed + a.cut_off;
+    (a.started > ended).then(|| {
+        format!(
+            "{} of {} started users ended with no outcome (neither completed, failed nor cut off): \
+             inrush failed inside their flow (a panic, printed on stderr), so the run's counts \
+             are short by what they would have done. This is a bug of inrush's; please report it \
+             with that message",
+            a.started - ended,
+            a.started
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn users_who_ended_with_no_outcome_are_said() {
+        let mut a = summary::Arrivals {
+            started: 10,
+            completed: 6,
+            failed: 2,
+            cut_off: 2,
+            ..Default::default()
+        };
+        assert_eq!(unaccounted(&a), None);
+        a.cut_off = 1;
+        let said = unaccounted(&a).expect("one user unaccounted");
+        assert!(said.starts_with("1 of 10 started users"), "{said}");
+    }
+}

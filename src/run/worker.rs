@@ -258,7 +258,7 @@ fn start_user(
     session: Option<Box<Session>>,
     flow: Option<usize>,
 ) {
-    ctx.active_users.set(ctx.active_users.get() + 1);
+    let active = Active::enter(ctx);
     // Boxed before it is spawned: the task then holds a pointer, not the user's whole future
     // (~800 bytes), which tokio would otherwise copy into the task and write over again as the
     // task finishes — kilobytes of memory traffic per arrival for nothing.
@@ -268,20 +268,42 @@ fn start_user(
     // `come_back`, so no local of theirs is laid out beside the user's future for the user's
     // whole stay (it was 88 bytes, enough to take the box to the allocator's next size).
     tokio::task::spawn_local(Box::pin(async move {
-        let Some(user) = admitted(&ctx, index, intended, session, flow) else {
-            ctx.active_users.set(ctx.active_users.get() - 1);
-            notify_if_idle(&ctx);
+        let Some(user) = admitted(&active.0, index, intended, session, flow) else {
             return;
         };
         let ended = user.await;
-        if let Some((at, return_flow)) = left(&ctx, index, ended.completed, ended.session.visits())
+        if let Some((at, return_flow)) =
+            left(&active.0, index, ended.completed, ended.session.visits())
         {
             // A task of its own, not awaited here: a second wait in this future would be laid
             // out beside the user's (the compiler gave it 88 bytes there).
-            let away = come_back(ctx.clone(), n, index, at, return_flow, ended.session);
+            let away = come_back(active.0.clone(), n, index, at, return_flow, ended.session);
             tokio::task::spawn_local(Box::pin(away));
         }
     }));
+}
+
+/// A user's place among the worker's active users (or a closed phase's slot's), given back
+/// when its task ends, however it ends: when the user leaves, and when a panic — a bug of
+/// inrush's — unwinds the task. The worker ends once no user is active, so a place not given
+/// back would keep the run from ever ending. A user who ended without an outcome is then
+/// said in the summary's warnings (`run::unaccounted`).
+struct Active(Rc<WorkerCtx>);
+
+impl Active {
+    fn enter(ctx: Rc<WorkerCtx>) -> Active {
+        ctx.active_users.set(ctx.active_users.get() + 1);
+        Active(ctx)
+    }
+}
+
+impl Drop for Active {
+    fn drop(&mut self) {
+        let ctx = &self.0;
+        ctx.active_users
+            .set(ctx.active_users.get().saturating_sub(1));
+        notify_if_idle(ctx);
+    }
 }
 
 /// Admits the arrival (decided when its task runs, not when it was spawned: a saturated worker
@@ -314,8 +336,9 @@ fn cohort_of(ctx: &WorkerCtx, index: u64) -> (usize, usize) {
         .pick(ctx.shared.identities.cohort_draw(index))
 }
 
-/// The user left: it is no longer active, and, if its cohort's users come back and it does
-/// (within the schedule), when and with which flow; it is then counted as away.
+/// The user left: if its cohort's users come back and it does (within the schedule), when and
+/// with which flow; it is then counted as away. (It stops counting as active as its task ends:
+/// `Active`.)
 fn left(ctx: &WorkerCtx, index: u64, completed: bool, visits: u32) -> Option<(Duration, usize)> {
     let (cohort, _) = cohort_of(ctx, index);
     let returns = ctx.shared.plan.flows.cohorts.get(cohort);
@@ -333,8 +356,6 @@ fn left(ctx: &WorkerCtx, index: u64, completed: bool, visits: u32) -> Option<(Du
     if back.is_some() {
         ctx.away.set(ctx.away.get() + 1);
     }
-    ctx.active_users.set(ctx.active_users.get() - 1);
-    notify_if_idle(ctx);
     back
 }
 
@@ -407,7 +428,7 @@ async fn closed_slot(ctx: Rc<WorkerCtx>, first: Duration, end: Duration, ids: Cl
     }
     let set = ctx.shared.plan.flows.clone();
     // The slot's user counts as active for the whole loop: one leaves as the next arrives.
-    ctx.active_users.set(ctx.active_users.get() + 1);
+    let _active = Active::enter(ctx.clone());
     let mut intended = first;
     while *state.borrow() == RunState::Running && ctx.now() < end {
         let index = ids.take();
@@ -423,8 +444,6 @@ async fn closed_slot(ctx: Rc<WorkerCtx>, first: Duration, end: Duration, ids: Cl
         // A flow that fails at once must not starve the worker's other tasks.
         tokio::task::yield_now().await;
     }
-    ctx.active_users.set(ctx.active_users.get() - 1);
-    notify_if_idle(&ctx);
 }
 
 /// The region of user `index` (seeded by its index alone), if the scenario has regions.
@@ -437,4 +456,61 @@ fn region_of(ctx: &WorkerCtx, index: u64) -> Option<usize> {
         .plan
         .regions
         .pick(shared.identities.region_draw(index))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clients::Endpoint;
+    use crate::swarm::identity::Identities;
+    use crate::swarm::Registry;
+
+    /// A user's task that panics (a bug of inrush's) still gives its place back: the worker is
+    /// told it is idle and ends, instead of waiting forever for a user who is gone.
+    #[test]
+    fn a_user_whose_task_panics_still_leaves() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        tokio::task::LocalSet::new().block_on(&rt, async {
+            let text = r#"
+name = "panic"
+seed = 1
+[target]
+url = "http://127.0.0.1:1"
+[load]
+phases = [ { name = "only", duration = "1s", rate = 1 } ]
+[[flows.f.steps]]
+think = { constant = "1s" }
+"#;
+            let plan = crate::compiled::compile(std::path::Path::new("panic.toml"), text, None)
+                .unwrap_or_else(|e| panic!("scenario compiles: {e:?}"));
+            let (_state_tx, state) = tokio::sync::watch::channel(RunState::Running);
+            let shared = Arc::new(Shared {
+                identities: Identities::new(plan.seed, &plan.user.phone_prefix),
+                plan: Arc::new(plan),
+                endpoint: Endpoint::plain(([127, 0, 0, 1], 1).into()),
+                registry: Registry::default(),
+                t0: std::time::Instant::now(),
+                state,
+                first_closed_index: 0,
+                trace: None,
+            });
+            let ctx = Rc::new(WorkerCtx::new(shared));
+            ctx.spawned_all.set(true);
+            let active = Active::enter(ctx.clone());
+            assert_eq!(ctx.active_users.get(), 1);
+            let task = tokio::task::spawn_local(async move {
+                let _active = active;
+                panic!("a bug, made on purpose by this test");
+            });
+            assert!(task.await.is_err_and(|e| e.is_panic()));
+            assert_eq!(ctx.active_users.get(), 0);
+            // The worker's wait for its last user (`run`) ends.
+            tokio::time::timeout(Duration::from_secs(5), ctx.idle.notified())
+                .await
+                .expect("the worker is told it is idle");
+        });
+    }
 }

@@ -237,15 +237,24 @@ pub fn run_user<'a>(
 /// user's task at every change of the run's state, not only the abort: a listening user looks at
 /// the state when polled instead of waiting on it itself (`User::listen`).
 ///
+/// That look must come after the change, so every change seen here polls the task once more.
+/// The run's state changes on another thread, so it can change while the task is being polled,
+/// after the user looked and before this wait is polled: this wait then sees the change without
+/// having been woken for it, and nothing else would wake the task again. A user who had just
+/// seen the run stop (its drain) thus missed its end and stayed connected forever, and with it
+/// the run (a CI run hung 6 minutes; 2 in 180 runs of a 2 s run with the process stopped once).
+///
 /// A plain function returning an `async move` block: an `async fn` would keep its argument twice
 /// (as it came, and moved into the body), 16 bytes more in every user's task.
 #[allow(clippy::manual_async_fn)]
 fn until_aborted(mut state: watch::Receiver<RunState>) -> impl std::future::Future<Output = ()> {
     async move {
-        while *state.borrow_and_update() != RunState::Aborted {
-            if state.changed().await.is_err() {
+        // A version newer than the last one seen, then seen (the newest), then the poll after.
+        while state.changed().await.is_ok() {
+            if *state.borrow_and_update() == RunState::Aborted {
                 return;
             }
+            crate::swarm::clock::YieldBehind::default().await;
         }
     }
 }

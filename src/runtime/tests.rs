@@ -481,3 +481,55 @@ expect = { status = [200, 201], json = { "$.ok" = false }, exists = ["$.ok"] }
         flaky.bytes_received + ok.bytes_received
     );
 }
+
+/// The run's state changes on the control thread, so it can change while a user's task is
+/// being polled: after the user looked at it (`listen` looks, it does not wait) and before the
+/// abort's wait is polled. That wait then sees the change without having been woken for it; it
+/// must have the task polled again, or the user never looks again. (A user who had just seen
+/// the drain begin missed the run's end this way and stayed connected: the run never ended.)
+#[test]
+fn a_change_of_the_run_state_during_a_poll_has_the_user_look_again() {
+    use std::future::Future;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::{Context, Wake, Waker};
+
+    #[derive(Default)]
+    struct Wakes(AtomicUsize);
+    impl Wake for Wakes {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let wakes = Arc::new(Wakes::default());
+    let waker = Waker::from(wakes.clone());
+    let mut cx = Context::from_waker(&waker);
+    let woken = || wakes.0.load(Ordering::SeqCst);
+
+    let (tx, rx) = tokio::sync::watch::channel(RunState::Running);
+    let mut look = rx.clone();
+    let mut abort = std::pin::pin!(super::until_aborted(rx));
+    assert!(abort.as_mut().poll(&mut cx).is_pending());
+    // The drain begins: the task is woken, and in its poll the user looks first…
+    tx.send_replace(RunState::Stopping);
+    assert_eq!(woken(), 1);
+    assert!(look.has_changed().expect("open"));
+    look.borrow_and_update();
+    // …then the drain ends, before the abort's wait is polled in the same poll.
+    tx.send_replace(RunState::Ended);
+    let before = woken();
+    assert!(abort.as_mut().poll(&mut cx).is_pending());
+    assert!(
+        woken() > before,
+        "the task is polled again after a change the user may not have seen"
+    );
+    // In that next poll the user sees the end.
+    assert!(look.has_changed().expect("open"));
+    assert_eq!(*look.borrow_and_update(), RunState::Ended);
+    // The abort itself ends the wait.
+    tx.send_replace(RunState::Aborted);
+    let mut polls = 0;
+    while abort.as_mut().poll(&mut cx).is_pending() {
+        polls += 1;
+        assert!(polls < 10, "the abort ends the wait");
+    }
+}

@@ -126,7 +126,7 @@ impl Clock {
 /// (`tokio::task::yield_now` would defer the wake-up until after the runtime polled its I/O,
 /// which is a system call more.)
 #[derive(Default)]
-struct YieldBehind {
+pub struct YieldBehind {
     yielded: bool,
 }
 
