@@ -287,7 +287,7 @@ fn start_user(
 /// when its task ends, however it ends: when the user leaves, and when a panic — a bug of
 /// inrush's — unwinds the task. The worker ends once no user is active, so a place not given
 /// back would keep the run from ever ending. A user who ended without an outcome is then
-/// said in the summary's warnings (`run::unaccounted`).
+/// said in the summary's warnings (`run::summary::unaccounted`).
 struct Active(Rc<WorkerCtx>);
 
 impl Active {
