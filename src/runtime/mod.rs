@@ -242,7 +242,7 @@ pub fn run_user<'a>(
 /// after the user looked and before this wait is polled: this wait then sees the change without
 /// having been woken for it, and nothing else would wake the task again. A user who had just
 /// seen the run stop (its drain) thus missed its end and stayed connected forever, and with it
-/// the run (a CI run hung 6 minutes; 2 in 180 runs of a 2 s run with the process stopped once).
+/// the run: a CI run hung for minutes, and 2 of 200 runs of a 2 s test hung when stopped once.
 ///
 /// A plain function returning an `async move` block: an `async fn` would keep its argument twice
 /// (as it came, and moved into the body), 16 bytes more in every user's task.
