@@ -511,9 +511,13 @@ fn ctrl_c_while_waiting_for_the_start_time_ends_the_run_at_once() {
         .stderr(Stdio::null())
         .spawn()
         .expect("starts");
-    // Time to be waiting (a slow start on a loaded machine only makes the signal come sooner
-    // in the wait, never before the watcher: a signal before it kills the process, exit None).
-    std::thread::sleep(Duration::from_millis(1500));
+    // Waiting once the run's directory is there: it is made after the signal watcher is in
+    // place (a signal before it kills the process, exit None) and before the start's wait.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !dir.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(dir.exists(), "the run made its directory");
     let sent = std::time::Instant::now();
     // SAFETY: sending a signal to our own child process.
     unsafe {

@@ -140,6 +140,11 @@ pub fn run_plan(mut plan: Plan, opts: &RunOptions) -> Result<Outcome, Error> {
         .max(1);
     // Each worker holds a share of a connection pool: a pool of N runs on at most N workers.
     let workers = plan.connections.workers(workers);
+    // Before the run's runtime is built: see `Interrupt::install`.
+    let interrupt = match &opts.interrupt {
+        Some(i) => i.clone(),
+        None => Interrupt::install()?,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("inrush-control")
@@ -150,6 +155,7 @@ pub fn run_plan(mut plan: Plan, opts: &RunOptions) -> Result<Outcome, Error> {
         Arc::new(plan),
         workers,
         opts,
+        interrupt,
         limit_warnings,
         memory_cap,
     ))
@@ -262,13 +268,10 @@ async fn run_swarm(
     plan: Arc<Plan>,
     workers: usize,
     opts: &RunOptions,
+    interrupt: Interrupt,
     limit_warnings: Vec<String>,
     memory_cap: Option<u64>,
 ) -> Result<Outcome, Error> {
-    let interrupt = match &opts.interrupt {
-        Some(i) => i.clone(),
-        None => Interrupt::install()?,
-    };
     let mut live = live::Live::open(&opts.live, &plan, opts.quiet).await?;
     let target = match TargetHandle::start(&plan).await {
         Ok(target) => target,

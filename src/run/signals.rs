@@ -18,9 +18,20 @@ pub struct Interrupt(watch::Receiver<u32>);
 
 impl Interrupt {
     /// Starts watching: a thread of its own with a small runtime, so the handlers stay
-    /// installed between runs and whatever runtime a run builds.
+    /// installed between runs and whatever runtime a run builds. Returns once they are
+    /// installed: from then on a signal is counted; one before kills the process, as Ctrl-C
+    /// does to a command that has not started its work.
+    ///
+    /// Call it before building any other tokio runtime. tokio installs a signal's handler and
+    /// only then registers the listener; a signal in between is handed out by whichever
+    /// runtime's driver reads it first, to no listener, and is lost — while the handler keeps
+    /// it from killing the process. A Ctrl-C while a run waited for `--start-at` was lost this
+    /// way (the run waited on, an hour away). With no other runtime yet, the one driver that
+    /// could hand it out is this thread's, busy installing the handlers until the listener is
+    /// there.
     pub fn install() -> Result<Interrupt, Error> {
         let (tx, rx) = watch::channel(0u32);
+        let (ready, installed) = std::sync::mpsc::channel::<()>();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -30,6 +41,7 @@ impl Interrupt {
             .spawn(move || {
                 runtime.block_on(async move {
                     let mut listeners = Listeners::new();
+                    let _ = ready.send(());
                     loop {
                         tokio::select! {
                             () = listeners.next() => tx.send_modify(|n| *n += 1),
@@ -39,6 +51,8 @@ impl Interrupt {
                 });
             })
             .map_err(|e| Error::Run(format!("cannot start the signal watcher: {e}")))?;
+        // An error here is a watcher that died before it listened: nothing to wait for.
+        let _ = installed.recv();
         Ok(Interrupt(rx))
     }
 
