@@ -157,6 +157,8 @@ fn region_summaries(
 /// Users who started and ended with no outcome: each started user ends completed, failed or cut
 /// off, unless its task panicked (a bug of inrush's, whose message went to stderr; the worker
 /// still ends, see `worker::Active`). Said, not hidden, since the counts are short by them.
+/// Asked at the run's end only, not in `report::warnings`: the summary built per interval for
+/// the abort check counts users still in flight, who have no outcome yet.
 pub(super) fn unaccounted(a: &crate::report::summary::Arrivals) -> Option<String> {
     let ended = a.completed + a.failed + a.cut_off;
     (a.started > ended).then(|| {

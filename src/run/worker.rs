@@ -462,8 +462,6 @@ fn region_of(ctx: &WorkerCtx, index: u64) -> Option<usize> {
 mod tests {
     use super::*;
     use crate::clients::Endpoint;
-    use crate::swarm::identity::Identities;
-    use crate::swarm::Registry;
 
     /// A user's task that panics (a bug of inrush's) still gives its place back: the worker is
     /// told it is idle and ends, instead of waiting forever for a user who is gone.
@@ -487,16 +485,8 @@ think = { constant = "1s" }
             let plan = crate::compiled::compile(std::path::Path::new("panic.toml"), text, None)
                 .unwrap_or_else(|e| panic!("scenario compiles: {e:?}"));
             let (_state_tx, state) = tokio::sync::watch::channel(RunState::Running);
-            let shared = Arc::new(Shared {
-                identities: Identities::new(plan.seed, &plan.user.phone_prefix),
-                plan: Arc::new(plan),
-                endpoint: Endpoint::plain(([127, 0, 0, 1], 1).into()),
-                registry: Registry::default(),
-                t0: std::time::Instant::now(),
-                state,
-                first_closed_index: 0,
-                trace: None,
-            });
+            let endpoint = Endpoint::plain(([127, 0, 0, 1], 1).into());
+            let shared = Shared::for_test(Arc::new(plan), endpoint, state);
             let ctx = Rc::new(WorkerCtx::new(shared));
             ctx.spawned_all.set(true);
             let active = Active::enter(ctx.clone());

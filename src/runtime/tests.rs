@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::Path as UrlPath;
@@ -16,8 +16,7 @@ use crate::clients::Endpoint;
 use crate::compiled::Plan;
 use crate::metrics::{Counter, ErrorClass, MetricId, Recorder};
 use crate::runtime::{run_user, Ended, Session};
-use crate::swarm::identity::Identities;
-use crate::swarm::{Registry, RunState, Shared, WorkerCtx};
+use crate::swarm::{RunState, Shared, WorkerCtx};
 
 /// `GET /status/{code}` answers that status; `GET /flaky` answers 503 twice, then 200;
 /// `GET /xml` answers an XMPP-like error stanza with status 200; `/ws/ack` acks every frame
@@ -146,16 +145,7 @@ pub(super) fn run_until(steps: &str, stop: Option<Duration>) -> (Plan, Ended, Re
                 drop(state_tx);
             });
         }
-        let shared = Arc::new(Shared {
-            plan: plan.clone(),
-            endpoint: Endpoint::plain(addr),
-            registry: Registry::default(),
-            identities: Identities::new(plan.seed, &plan.user.phone_prefix),
-            t0: Instant::now(),
-            state,
-            first_closed_index: 0,
-            trace: None,
-        });
+        let shared = Shared::for_test(plan.clone(), Endpoint::plain(addr), state);
         let mut ctx = WorkerCtx::new(shared);
         // tokio's timer instead of the worker's precise clock, which needs a task to drive it.
         ctx.clock = None;

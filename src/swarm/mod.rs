@@ -64,6 +64,28 @@ pub struct Shared {
     pub trace: Option<trace::Tracer>,
 }
 
+#[cfg(test)]
+impl Shared {
+    /// What a unit test's worker shares: `plan` against `endpoint`, the run's clock starting
+    /// now, no closed phase's users, no trace.
+    pub(crate) fn for_test(
+        plan: Arc<Plan>,
+        endpoint: Endpoint,
+        state: watch::Receiver<RunState>,
+    ) -> Arc<Shared> {
+        Arc::new(Shared {
+            identities: identity::Identities::new(plan.seed, &plan.user.phone_prefix),
+            plan,
+            endpoint,
+            registry: Registry::default(),
+            t0: Instant::now(),
+            state,
+            first_closed_index: 0,
+            trace: None,
+        })
+    }
+}
+
 /// A worker's own state, touched only by its thread.
 pub struct WorkerCtx {
     pub shared: Arc<Shared>,
