@@ -138,3 +138,100 @@ fn a_reply_answers_with_the_frames_values_and_a_rule_captures_for_later_steps() 
         );
     }
 }
+
+/// The data segments a TCP socket has received so far (the kernel's `tcpi_data_segs_in`): on
+/// loopback each small write of the peer arrives as one.
+fn data_segments_in(fd: std::os::fd::RawFd) -> u32 {
+    // SAFETY: `tcp_info` is plain data, and getsockopt writes at most `len` bytes into it.
+    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    let got = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&mut info as *mut libc::tcp_info).cast(),
+            &mut len,
+        )
+    };
+    assert_eq!(got, 0, "TCP_INFO: {}", std::io::Error::last_os_error());
+    info.tcpi_data_segs_in
+}
+
+#[test]
+fn replies_to_frames_read_together_go_out_in_one_write() {
+    use futures_util::{SinkExt, StreamExt};
+    use std::sync::{Arc, Mutex};
+    use tokio_tungstenite::tungstenite::Message;
+
+    // The server sends 10 frames in one write, as a server flushing a backlog at login does;
+    // the user reads them together and its rule answers each. The 10 replies go out in one
+    // write: the server's socket receives them in one data segment.
+    let segments = Arc::new(Mutex::new(None));
+    let replies = Arc::new(Mutex::new(Vec::new()));
+    let (s, r) = (segments.clone(), replies.clone());
+    let addr = common::serve_each(move |stream| {
+        let (segments, replies) = (s.clone(), r.clone());
+        async move {
+            let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
+            let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
+                return;
+            };
+            for n in 0..10 {
+                let frame = format!(r#"{{"type":"m","n":"{n}"}}"#);
+                if ws.feed(Message::text(frame)).await.is_err() {
+                    return;
+                }
+            }
+            let before = data_segments_in(fd);
+            if ws.flush().await.is_err() {
+                return;
+            }
+            while let Some(Ok(m)) = ws.next().await {
+                if let Message::Text(t) = m {
+                    let mut replies = replies.lock().expect("replies");
+                    replies.push(t.to_string());
+                    if replies.len() == 10 {
+                        *segments.lock().expect("segments") = Some(data_segments_in(fd) - before);
+                    }
+                }
+            }
+        }
+    });
+    let scratch = Scratch::new();
+    let scenario = Scenario::new("together", 3)
+        .url(&format!("http://{addr}"))
+        .timeout("5s")
+        .with(
+            r#"
+[load]
+arrivals = "uniform"
+phases = [ { name = "only", duration = "1s", rate = 1 } ]
+
+[[flows.f.steps]]
+name = "ws"
+ws = "/"
+on_frame = [ { match = { "$.type" = "m" }, reply = { type = "r", n = "{{ frame.n }}" } } ]
+
+[[flows.f.steps]]
+think = { constant = "500ms" }
+"#,
+        );
+    let file = scratch.scenario("together", scenario);
+    let outcome = common::run_quiet(file, scratch.out("run"), None);
+    let ws = &outcome.summary.metrics["ws"];
+    assert_eq!(
+        (ws.errors, ws.frames_received, ws.frames_sent),
+        (0, 10, 10),
+        "{ws:?}"
+    );
+    let replies = replies.lock().expect("replies").clone();
+    let expected: Vec<String> = (0..10)
+        .map(|n| format!(r#"{{"type":"r","n":"{n}"}}"#))
+        .collect();
+    assert_eq!(replies, expected);
+    // One write, one segment; one by one, as many segments as writes (or fewer, where the
+    // kernel corked some together).
+    let segments = *segments.lock().expect("segments");
+    assert_eq!(segments, Some(1), "data segments that carried the replies");
+}

@@ -42,7 +42,12 @@ impl User<'_> {
                 self.count_frame(false);
                 self.trace_frame("frame_in", &frame);
                 self.background(&frame.to_text()).await;
-                Ok(())
+                if !self.fed() {
+                    return Ok(());
+                }
+                // Boxed: only the frames a rule answers get here, and inline its state would
+                // size every listening user's future.
+                Box::pin(self.answer_together()).await
             }
             // Boxed: a reconnect's handshake state is large and rare; inline, it would size
             // every listening user's future.
@@ -51,6 +56,34 @@ impl User<'_> {
             Event::StateChanged => Ok(()),
             Event::RunGone => Err(Stop::CutOff),
         }
+    }
+
+    /// The rules fed a reply: the frames already read with this one are handled first, so that
+    /// their replies go out in the same write (a server that sends several at once — a backlog
+    /// at login, a burst — gets its receipts in one), then the replies are written out. No
+    /// frame waits for it: each is one that could be read at once.
+    async fn answer_together(&mut self) -> Result<(), Stop> {
+        loop {
+            let link = &mut self.link;
+            let ready = match self.socket.as_mut() {
+                // Cancel-safe: a frame read and not yet due through the link stays for the
+                // next read.
+                Some(s) => futures_util::FutureExt::now_or_never(s.conn.next(link)),
+                None => None,
+            };
+            match ready {
+                Some(Ok(frame)) => {
+                    self.count_frame(false);
+                    self.trace_frame("frame_in", &frame);
+                    self.background(&frame.to_text()).await;
+                }
+                // The socket is gone, and the replies with it.
+                Some(Err(closed)) => return Box::pin(self.dropped(closed)).await,
+                None => break,
+            }
+        }
+        self.flush_replies().await;
+        Ok(())
     }
 
     /// The next thing a listening user reacts to.

@@ -375,11 +375,13 @@ impl User<'_> {
         None
     }
 
-    /// A rule's reply on its way out: through the region's network, then the socket.
+    /// A rule's reply on its way out: through the region's network, then fed to the socket, to
+    /// be written with the replies to the frames read with this one (`User::flush_replies`).
     async fn send_reply(&mut self, frame: crate::clients::connection::Frame) {
         self.link.one_way().await;
         if let Some(s) = self.socket.as_mut() {
-            if s.conn.send(frame).await.is_ok() {
+            if s.conn.feed(frame).await.is_ok() {
+                s.held = true;
                 self.count_frame(true);
             }
         }

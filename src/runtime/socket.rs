@@ -401,6 +401,24 @@ impl<'a> User<'a> {
         }
     }
 
+    /// Writes out the replies the rules fed (`send_reply`), unless a burst holds its frames for
+    /// its last send. A write that fails is left to the next read, which finds the socket lost,
+    /// as a reply's failed send always was.
+    pub(super) async fn flush_replies(&mut self) {
+        let Some(s) = self.socket.as_mut() else {
+            return;
+        };
+        if s.hold || !std::mem::take(&mut s.held) {
+            return;
+        }
+        let _ = s.conn.flush().await;
+    }
+
+    /// Whether frames wait in the socket to be written (rules' replies, or a burst's).
+    pub(super) fn fed(&self) -> bool {
+        self.socket.as_ref().is_some_and(|s| s.held)
+    }
+
     /// A data frame went out on (`sent`) or came in from the user's socket: counted on the `ws`
     /// step that opened it (its metric, or else its transaction's), whatever step or rule sent
     /// it, so a flow of plain sends still says how many frames left.
@@ -596,6 +614,7 @@ impl<'a> User<'a> {
                 return Ok(());
             }
             self.background(&text).await;
+            self.flush_replies().await;
         }
     }
 }
