@@ -242,6 +242,40 @@ stay_online = { constant = "0s" }
 }
 
 #[test]
+fn a_stay_online_that_ends_in_the_drain_completes_and_leaves_at_its_time() {
+    // Ten users over 2 s, each signs up and stays online 2 s: the last stays end at ~4 s, inside
+    // the 5 s drain (which ends at 7 s). A stay is a wait, not an operation, so it runs to its
+    // end through the drain: every user completes, none is cut off, and the run ends when the
+    // last one has left rather than at the drain's end. Users cut at the schedule's end were
+    // counted as cut off and held online until the drain's end.
+    let scenario = Scenario::new("stay-in-drain", 19)
+        .timeout("5s")
+        .drain("5s")
+        .with(
+            r#"
+[load]
+arrivals = "uniform"
+phases = [ { name = "only", duration = "2s", rate = 5 } ]
+[user]
+contacts_known = 0
+contacts_unknown = 0
+messages = 0
+stay_online = { constant = "2s" }
+"#,
+        );
+    let s = run_quiet_on_schedule(&scenario).0.summary;
+    let a = &s.arrivals;
+    assert_eq!(
+        (a.started, a.completed, a.failed, a.cut_off),
+        (10, 10, 0, 0),
+        "{a:?}"
+    );
+    // The last user arrives at 1.8 s, signs up in milliseconds and stays 2 s: ~3.8 s; 7 s is
+    // the drain's end, where users would have been held.
+    assert!((3.8..6.5).contains(&s.duration_s), "{}", s.duration_s);
+}
+
+#[test]
 fn dropped_contacts_are_counted_as_missing() {
     let scratch = Scratch::new();
     let scenario = Scenario::new("contacts", 5)

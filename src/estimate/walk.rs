@@ -13,10 +13,11 @@
 //!   the individual draws differ while their distribution is the same);
 //! - an HTTP connection opens at the first request and closes when the WebSocket opens (the
 //!   engine lets it go then) or when the user leaves;
-//! - when the schedule ends, no new operation starts: a user holding a socket stays until the
-//!   end of the drain, a user without one leaves at once — unless it polls in an `online` loop:
-//!   that loop goes on through the drain, its pauses and polls as before, its sends of new
-//!   messages left out (the run's rule, src/runtime/steps.rs);
+//! - when the schedule ends, no new operation starts: a user it cuts off holding a socket stays
+//!   until the end of the drain, a user without one leaves at once — unless it polls in an
+//!   `online` loop: that loop goes on through the drain, its pauses and polls as before, its
+//!   sends of new messages left out (the run's rule, src/runtime/steps.rs); a `stay_online` is a
+//!   wait, not an operation: it goes on through the drain and, ending in it, the user leaves;
 //! - a long-poll (an `http` step with `long_poll`) returns at once (the assumed latency) when
 //!   the user sent a message since its previous poll — the server has something new for it: its
 //!   own message, as Matrix's /sync shows a sender its own events, and whatever peers sent
@@ -279,8 +280,8 @@ impl<S: Sink> Walker<'_, S> {
                 Ok(())
             }
             Action::Think(d) => self.wait(*d, self.end()),
-            // Staying online ends with the schedule, polling or not (the run's rule).
-            Action::StayOnline(d) => self.wait(*d, self.a.stop),
+            // Staying online goes on through the drain, polling or not (the run's rule).
+            Action::StayOnline(d) => self.wait(*d, self.a.stop + self.a.drain),
             Action::Loop {
                 kind,
                 steps,
@@ -371,14 +372,14 @@ impl<S: Sink> Walker<'_, S> {
         }
     }
 
-    /// The end of the flow: wait for acks, or through the drain if the schedule ended while the
-    /// socket was open; then close everything.
+    /// The end of the flow: wait for acks, or through the drain if the run's end cut the flow
+    /// short while the socket was open; then close everything.
     fn leave(&mut self, start: f64) {
         if self.ws.is_some() {
             if let Some(sent) = self.last_send {
                 self.now = self.now.max(sent + self.a.latency + 2.0 * self.one_way);
             }
-            if self.stopped || self.now >= self.a.stop {
+            if self.stopped {
                 self.now = self.now.max(self.a.stop + self.a.drain);
             }
         }

@@ -57,9 +57,10 @@ pub(super) struct Socket<'f> {
 }
 
 impl<'a> User<'a> {
-    /// After the flow (or when it stopped): wait for outstanding acks, stay for the drain while
-    /// the run stops, then close the socket.
-    pub(super) async fn leave(&mut self) {
+    /// After the flow (or when it stopped): wait for outstanding acks, then close the socket. A
+    /// user the run's end cut off stays for the drain instead (it would still be online), while
+    /// one whose flow ended by itself leaves as it would during the run.
+    pub(super) async fn leave(&mut self, cut_off: bool) {
         if self.socket.is_none() {
             return;
         }
@@ -69,9 +70,9 @@ impl<'a> User<'a> {
             let deadline = match state {
                 RunState::Ended | RunState::Aborted => break,
                 // The run drains: keep listening so messages in flight still arrive.
-                RunState::Stopping => None,
-                RunState::Running if !self.messages.awaits_acks() => break,
-                RunState::Running => Some(self.messages.last_sent + timeout),
+                RunState::Stopping if cut_off => None,
+                RunState::Running | RunState::Stopping if !self.messages.awaits_acks() => break,
+                RunState::Running | RunState::Stopping => Some(self.messages.last_sent + timeout),
             };
             if deadline.is_some_and(|d| self.ctx.now() >= d) {
                 break;

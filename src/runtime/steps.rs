@@ -30,7 +30,7 @@ impl<'a> User<'a> {
         }
         // Boxed, like a step's work: leaving happens once, at the end, and its state would
         // otherwise be carried by every user for its whole life.
-        Box::pin(self.leave()).await;
+        Box::pin(self.leave(ended == Err(Stop::CutOff))).await;
         ended
     }
 
@@ -131,14 +131,17 @@ impl<'a> User<'a> {
                     // worker's clock (smaller than tokio's, and not rounded up to a millisecond).
                     let timer = std::pin::pin!(self.ctx.sleep_until(until));
                     let mut timer: Pin<&mut dyn Future<Output = ()>> = timer;
-                    while self.ctx.now() < until && self.running() {
+                    // A stay is a wait, not an operation: it goes on through the drain (the
+                    // schedule's end starts no new operation) and ends at its time, or with the
+                    // drain.
+                    while self.ctx.now() < until && !self.ended() {
                         self.listen(Some(timer.as_mut())).await?;
                     }
                     self.intended = self.ctx.now();
-                    if self.running() {
-                        Ok(())
-                    } else {
+                    if self.ended() {
                         Err(Stop::CutOff)
+                    } else {
+                        Ok(())
                     }
                 }
                 Action::Loop {
