@@ -4,6 +4,9 @@
 use super::summary::{Summary, WorkerCpu, LAG_WARN_MS, UNVERIFIED_TLS, WORKER_BUSY};
 
 /// Warnings a reader must not miss: the generator fell behind, arrivals were dropped.
+/// The shortest run whose CPU per second of wall time can say the machine was saturated.
+const MIN_SATURATION_S: f64 = 1.0;
+
 pub fn warnings(s: &Summary) -> Vec<String> {
     let mut w = Vec::new();
     if s.tls.as_ref().is_some_and(|t| !t.verified) {
@@ -62,9 +65,12 @@ pub fn warnings(s: &Summary) -> Vec<String> {
             s.arrivals.dropped, s.arrivals.planned, by.max_users, by.max_inflight, by.behind_schedule
         ));
     }
-    if s.generator.workers > 0 {
-        let busy = s.generator.cpu_seconds / s.duration_s.max(1e-9);
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    // On the machine the run was on (not the one a report is rebuilt on), and over a run long
+    // enough for an average to mean something: the start-up's CPU over a run that ended at once
+    // (its target unreachable) read as millions of cores.
+    let cores = s.generator.host.cpus as f64;
+    if s.generator.workers > 0 && cores > 0.0 && s.duration_s >= MIN_SATURATION_S {
+        let busy = s.generator.cpu_seconds / s.duration_s;
         if busy > 0.9 * cores {
             w.push(format!(
                 "inrush used {busy:.1} of {cores} CPU cores on average{}: the machine was saturated, \
@@ -74,4 +80,43 @@ pub fn warnings(s: &Summary) -> Vec<String> {
         }
     }
     w
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A summary of a run `duration_s` long that used `cpu_seconds` on a host of `cpus`.
+    fn run(duration_s: f64, cpu_seconds: f64, cpus: usize) -> Summary {
+        let text = serde_json::json!({
+            "schema": "inrush.summary/1", "scenario": "s", "description": "", "seed": 1,
+            "target": "builtin", "inrush_version": "0", "started_at": "",
+            "duration_s": duration_s, "verdict": "passed", "metrics": {},
+            "messages": {"sent": 0, "acked": 0, "delivered": 0, "duplicated": 0,
+                "delivery_latency_ms": null},
+            "contacts": {"expected": 0, "missing": 0},
+            "arrivals": {"planned": 0, "started": 0, "dropped": 0, "schedule_lag_ms": null},
+            "phases": {}, "thresholds": [],
+            "generator": {"workers": 2, "cpu_seconds": cpu_seconds, "peak_rss_mb": 1.0,
+                "target_in_process": false,
+                "host": {"hostname": "h", "cpu_model": "c", "cpus": cpus, "memory_gib": 1.0}},
+            "warnings": []
+        });
+        serde_json::from_value(text).expect("a summary")
+    }
+
+    fn saturated(s: &Summary) -> Option<String> {
+        warnings(s).into_iter().find(|w| w.contains("saturated"))
+    }
+
+    #[test]
+    fn saturation_is_judged_on_the_runs_own_host_over_a_real_run() {
+        // 19 CPU-s in 10 s is 1.9 cores: over 90 % of 2, under 90 % of 4.
+        let two = saturated(&run(10.0, 19.0, 2)).expect("saturated on 2 cores");
+        assert!(two.contains("1.9 of 2 CPU cores"), "{two}");
+        assert_eq!(saturated(&run(10.0, 19.0, 4)), None);
+        // A run that ended at once (its target unreachable): its start-up is no average.
+        assert_eq!(saturated(&run(0.0, 0.007, 2)), None);
+        assert_eq!(saturated(&run(0.2, 0.5, 2)), None);
+    }
 }
