@@ -278,14 +278,14 @@ fn an_interrupted_run_exits_three_with_its_report() {
     // A second signal (an impatient Ctrl-C Ctrl-C, a runner's repeated TERM) lands while the
     // users stop and the report is written: it must not cut the report short.
     let signals = [
-        ("int", libc::SIGINT, 1),
-        ("term", libc::SIGTERM, 1),
-        ("hup", libc::SIGHUP, 1),
-        ("term-twice", libc::SIGTERM, 2),
+        ("int", libc::SIGINT, 1, "SIGINT"),
+        ("term", libc::SIGTERM, 1, "SIGTERM"),
+        ("hup", libc::SIGHUP, 1, "SIGHUP"),
+        ("term-twice", libc::SIGTERM, 2, "SIGTERM"),
     ];
     let children: Vec<_> = signals
         .iter()
-        .map(|&(name, signal, times)| {
+        .map(|&(name, signal, times, said)| {
             let out = scratch.out(name);
             let mut command = inrush();
             // A test run under `nohup` (which ignores SIGHUP, and inrush keeps it ignored, as
@@ -309,11 +309,11 @@ fn an_interrupted_run_exits_three_with_its_report() {
                 .arg(&out)
                 .spawn()
                 .expect("starts");
-            (name, (signal, times), out, child)
+            (name, (signal, times, said), out, child)
         })
         .collect();
     std::thread::sleep(Duration::from_millis(2500));
-    for (_, (signal, times), _, child) in &children {
+    for (_, (signal, times, _), _, child) in &children {
         for k in 0..*times {
             if k > 0 {
                 // Apart, so that the two are not merged into one pending signal.
@@ -325,7 +325,7 @@ fn an_interrupted_run_exits_three_with_its_report() {
             }
         }
     }
-    for (name, _, out, mut child) in children {
+    for (name, (_, _, said), out, mut child) in children {
         let status = child.wait().expect("exits");
         assert_eq!(status.code(), Some(3), "{name}");
         let s: Summary = serde_json::from_str(
@@ -334,6 +334,14 @@ fn an_interrupted_run_exits_three_with_its_report() {
         .expect("schema");
         assert_eq!(s.verdict, Verdict::Interrupted, "{name}");
         assert!(s.duration_s < 10.0, "{name}");
+        // Why, in the summary and in the JUnit case a CI page shows: the signal, by name.
+        let why = s.aborted.as_deref().unwrap_or_default();
+        assert!(
+            why.starts_with(&format!("stopped by {said}")),
+            "{name}: {why}"
+        );
+        let junit = std::fs::read_to_string(out.join("junit.xml")).expect("junit.xml");
+        assert!(junit.contains(why), "{name}: {junit}");
         // Stopped mid-run, every started user is still accounted for: the ones the signal
         // stopped mid-flow are cut off.
         let a = &s.arrivals;

@@ -256,9 +256,9 @@ struct Control {
 /// How the run loop ended.
 #[derive(Debug, Default)]
 struct Ending {
-    /// Ctrl-C.
+    /// Ctrl-C, SIGTERM or SIGHUP.
     interrupted: bool,
-    /// Why an `abort_on_fail` threshold stopped the run.
+    /// Why the run stopped early: an `abort_on_fail` threshold, a signal.
     aborted: Option<String>,
 }
 
@@ -564,6 +564,14 @@ async fn collect(
             _ = &mut stop_signal, if signal_armed => {
                 signal_armed = false;
                 ending.interrupted = true;
+                // A threshold's abort that came first stays the reason.
+                if ending.aborted.is_none() {
+                    let at = shared.t0.elapsed().as_secs_f64();
+                    ending.aborted = Some(format!(
+                        "stopped by {} at {at:.1}s",
+                        interrupt.last().unwrap_or("a stop signal")
+                    ));
+                }
                 state_tx.send_replace(RunState::Aborted);
             }
         }

@@ -11,10 +11,16 @@ use tokio::sync::watch;
 
 use crate::error::Error;
 
-/// The number of stop signals received since [`Interrupt::install`]. Cheap to clone; the
-/// watcher thread ends when the last clone is dropped.
+/// The stop signals received since [`Interrupt::install`]: how many, and the last one's name.
+/// Cheap to clone; the watcher thread ends when the last clone is dropped.
 #[derive(Debug, Clone)]
-pub struct Interrupt(watch::Receiver<u32>);
+pub struct Interrupt(watch::Receiver<Received>);
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Received {
+    count: u32,
+    last: Option<&'static str>,
+}
 
 impl Interrupt {
     /// Starts watching: a thread of its own with a small runtime, so the handlers stay
@@ -30,7 +36,7 @@ impl Interrupt {
     /// could hand it out is this thread's, busy installing the handlers until the listener is
     /// there.
     pub fn install() -> Result<Interrupt, Error> {
-        let (tx, rx) = watch::channel(0u32);
+        let (tx, rx) = watch::channel(Received::default());
         let (ready, installed) = std::sync::mpsc::channel::<()>();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -44,7 +50,10 @@ impl Interrupt {
                     let _ = ready.send(());
                     loop {
                         tokio::select! {
-                            () = listeners.next() => tx.send_modify(|n| *n += 1),
+                            name = listeners.next() => tx.send_modify(|r| {
+                                r.count += 1;
+                                r.last = Some(name);
+                            }),
                             () = tx.closed() => break,
                         }
                     }
@@ -58,7 +67,12 @@ impl Interrupt {
 
     /// Signals received so far.
     pub fn count(&self) -> u32 {
-        *self.0.borrow()
+        self.0.borrow().count
+    }
+
+    /// The last stop signal received, by name (`SIGINT (Ctrl-C)`, `SIGTERM`, `SIGHUP`).
+    pub fn last(&self) -> Option<&'static str> {
+        self.0.borrow().last
     }
 
     /// Whether any stop signal has been received.
@@ -70,7 +84,7 @@ impl Interrupt {
     /// not listen).
     pub async fn beyond(&self, seen: u32) {
         let mut rx = self.0.clone();
-        if rx.wait_for(|n| *n > seen).await.is_err() {
+        if rx.wait_for(|r| r.count > seen).await.is_err() {
             std::future::pending::<()>().await;
         }
     }
@@ -79,7 +93,7 @@ impl Interrupt {
 /// The signals listened to, installed once. A signal this process was started ignoring (`nohup`
 /// ignores SIGHUP) stays ignored, and one whose handler cannot be installed is not waited for.
 #[cfg(unix)]
-struct Listeners(Vec<tokio::signal::unix::Signal>);
+struct Listeners(Vec<(tokio::signal::unix::Signal, &'static str)>);
 
 #[cfg(unix)]
 impl Listeners {
@@ -88,26 +102,28 @@ impl Listeners {
         // Ctrl-C is always listened to (as tokio's `ctrl_c` does), even in a background job
         // a shell started ignoring it: the user asked for the run to stop.
         let kinds = [
-            (SignalKind::interrupt(), true),
-            (SignalKind::terminate(), false),
-            (SignalKind::hangup(), false),
+            (SignalKind::interrupt(), true, "SIGINT (Ctrl-C)"),
+            (SignalKind::terminate(), false, "SIGTERM"),
+            (SignalKind::hangup(), false, "SIGHUP"),
         ];
         Listeners(
             kinds
                 .into_iter()
-                .filter(|(k, always)| *always || !ignored_at_start(k.as_raw_value()))
-                .filter_map(|(k, _)| signal(k).ok())
+                .filter(|(k, always, _)| *always || !ignored_at_start(k.as_raw_value()))
+                .filter_map(|(k, _, name)| Some((signal(k).ok()?, name)))
                 .collect(),
         )
     }
 
-    /// The next signal of any of them.
-    async fn next(&mut self) {
+    /// The next signal of any of them, by name.
+    async fn next(&mut self) -> &'static str {
         if self.0.is_empty() {
             return std::future::pending().await;
         }
-        let waits = self.0.iter_mut().map(|s| Box::pin(s.recv()));
-        futures_util::future::select_all(waits).await;
+        let names: Vec<&'static str> = self.0.iter().map(|(_, n)| *n).collect();
+        let waits = self.0.iter_mut().map(|(s, _)| Box::pin(s.recv()));
+        let (_, i, _) = futures_util::future::select_all(waits).await;
+        names[i]
     }
 }
 
@@ -121,10 +137,11 @@ impl Listeners {
         Listeners
     }
 
-    async fn next(&mut self) {
+    async fn next(&mut self) -> &'static str {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
         }
+        "Ctrl-C"
     }
 }
 
