@@ -76,6 +76,7 @@ fn main() -> ExitCode {
                 thresholds: args.thresholds,
                 accept_overload: args.accept_overload,
                 quiet: args.quiet,
+                silent: false,
                 memory_budget: args.memory_budget,
                 force: args.force,
                 trace: args.trace,

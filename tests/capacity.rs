@@ -323,6 +323,11 @@ fn a_threshold_failing_at_every_rate_exits_one_with_the_lowest_steps_evidence() 
     assert_eq!(o.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("even the lowest rate fails"), "{stdout}");
     assert!(stdout.contains("measure:verify.p99 < 0.001ms"), "{stdout}");
+    // Each step is judged on the search's own line: a step's run says nothing of its own (its
+    // verdict and report lines interleaved with the search's, even under --quiet).
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!stderr.contains("threshold FAIL"), "{stderr}");
+    assert!(!stderr.contains("report: "), "{stderr}");
     let json: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(out.join("capacity.json")).expect("capacity.json"),
     )

@@ -355,6 +355,7 @@ pub fn run(
         accept_overload: s.accept_overload,
         interrupt: Some(interrupt.clone()),
         quiet: true,
+        silent: true,
         ..Default::default()
     };
     let outcome = crate::run::run_plan(plan, &opts)?;

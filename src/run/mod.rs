@@ -48,8 +48,11 @@ pub struct RunOptions {
     pub thresholds: Vec<String>,
     /// A generator that could not keep up is a warning, not an inconclusive verdict.
     pub accept_overload: bool,
-    /// No progress output and no table (for tests).
+    /// No progress output and no table: only a verdict that is not a pass, and why.
     pub quiet: bool,
+    /// Not even that: a run inside a command that says what matters itself (find-capacity's
+    /// steps, each judged on the search's own line).
+    pub silent: bool,
     /// Generator memory the run may plan for, bytes (`--memory-budget`); default: half of the
     /// memory available at the start (see `compiled::sizing`).
     pub memory_budget: Option<u64>,
@@ -401,7 +404,9 @@ async fn run_swarm(
     set_verdict(&mut summary, &plan, ending);
     let timeline = collector.take_timeline()?;
     crate::report::write_all(&dir, &summary, &timeline)?;
-    show(&summary, &dir, opts.quiet || live.stream_on_stdout);
+    if !opts.silent {
+        show(&summary, &dir, opts.quiet || live.stream_on_stdout);
+    }
     live.after(&summary, &dir, &interrupt).await;
     Ok(Outcome {
         dir,
@@ -450,7 +455,9 @@ fn unreachable(
     set_verdict(&mut summary, plan, ending);
     crate::report::write_all(&dir, &summary, &collector.timeline)?;
     eprintln!("error: {why}; nothing was sent");
-    show(&summary, &dir, opts.quiet);
+    if !opts.silent {
+        show(&summary, &dir, opts.quiet);
+    }
     Ok(Outcome {
         dir,
         summary,

@@ -252,6 +252,7 @@ fn run_checked_on(
         thresholds: Vec::new(),
         accept_overload,
         quiet: true,
+        silent: false,
         memory_budget: None,
         force: false,
         trace: None,
