@@ -117,7 +117,10 @@ fn scenario_and_phases(plan: &Plan, out: &mut String) -> f64 {
     for p in &plan.phases {
         let expected = p.mass();
         total += expected;
-        let (rate, volume) = p.load.shape().describe_columns(expected);
+        let (rate, volume) = match p.closed() {
+            Some(closed) => closed.describe(plan.shard),
+            None => p.load.shape().describe_columns(expected),
+        };
         let _ = writeln!(
             out,
             "  phase {:<12} {:>7.1}s  {rate:<24} {volume}",

@@ -34,13 +34,19 @@ impl Closed {
             .map(move |s| start + ramp.mul_f64(s as f64 / n as f64))
     }
 
-    /// The validate description's rate and volume columns.
-    pub fn describe(&self) -> (String, String) {
+    /// The validate description's rate and volume columns, for a shard's part of the users
+    /// (all of them unsharded): a shard runs every N-th slot, as `first_starts` deals them.
+    pub fn describe(&self, shard: crate::compiled::shard::Shard) -> (String, String) {
+        let users = shard.share(self.users);
+        let of = if shard.is_whole() {
+            String::new()
+        } else {
+            format!(" of {}", self.users)
+        };
         (
-            format!("closed: {} users", self.users),
+            format!("closed: {users}{of} users"),
             format!(
-                "{} users, first starts over {:.1}s",
-                self.users,
+                "{users} users, first starts over {:.1}s",
                 self.ramp.as_secs_f64()
             ),
         )
@@ -56,7 +62,7 @@ impl super::LoadShape for Closed {
         0.0
     }
     fn describe_columns(&self, _expected: f64) -> (String, String) {
-        self.describe()
+        self.describe(crate::compiled::shard::Shard::WHOLE)
     }
     fn scaled(&self, factor: f64) -> super::Load {
         super::Load::Closed(Closed {

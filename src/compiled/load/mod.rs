@@ -375,6 +375,16 @@ mod tests {
         // An open phase after a closed one ramps from zero.
         assert_eq!(ramp(&plan.phases[2]).from, 0.0);
         assert!(describe(&plan).contains("closed: 200 users"));
+        // A shard runs every third slot: 67, 67 and 66 of the 200.
+        let mut sharded = plan.clone();
+        for (i, share) in [(0, 67), (1, 67), (2, 66)] {
+            sharded.shard = crate::compiled::shard::Shard::parse(&format!("{i}/3")).expect("shard");
+            let text = describe(&sharded);
+            assert!(
+                text.contains(&format!("closed: {share} of 200 users")),
+                "{text}"
+            );
+        }
         let ramped = text.replace("users = 200", "users = 200, ramp = \"20s\"");
         let errs = compile_str(&ramped).expect_err("ramp too long").0;
         assert!(errs[0].message.contains("ramp"), "{errs:?}");
