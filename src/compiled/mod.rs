@@ -510,6 +510,20 @@ phases = [ { name = "a", duration = "2s", rate = 10 }, { name = "b", duration = 
     }
 
     #[test]
+    fn a_flow_whose_every_step_is_wrong_is_not_also_said_to_have_no_steps() {
+        let base = "name = \"t\"\n[target]\nbuiltin = {}\n[load]\nphases = [ { name = \"a\", duration = \"2s\", rate = 5 } ]\n";
+        let bad = format!(
+            "{base}[[flows.f.steps]]\nhttp = \"GET /a/{{{{ tokn }}}}\"\n[[flows.f.steps]]\nhttp = \"GET /b/{{{{ tokn }}}}\"\n"
+        );
+        let errs = compile_str(&bad).expect_err("invalid").0;
+        assert_eq!(errs.len(), 2, "{errs:?}");
+        assert!(errs.iter().all(|e| e.message.contains("tokn")), "{errs:?}");
+        let empty = format!("{base}[flows.f]\nsteps = []\n");
+        let errs = compile_str(&empty).expect_err("invalid").0;
+        assert!(errs[0].message.contains("has no steps"), "{errs:?}");
+    }
+
+    #[test]
     fn syntax_and_unknown_fields_have_positions() {
         let errs = compile_str("name = \"t\"\nbogus = 1\n")
             .expect_err("invalid")
