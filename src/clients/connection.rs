@@ -295,7 +295,10 @@ impl Connection {
                 // owed until then, and a peer that pings without reading the pongs is stopped
                 // at the bound.
                 Some(Ok(Message::Ping(p))) => self.owe(wire_len(p.len()))?,
-                // A close frame is followed by the end of the stream, which is what reports it.
+                // The peer's close is the end, whether or not the stream's end follows: RFC 6455
+                // lets a server wait for the client to close the TCP connection, and a user
+                // waiting for that would miss its socket's loss (no error, no reconnect).
+                Some(Ok(Message::Close(_))) => return Err(Closed::ByPeer),
                 Some(Ok(_)) => continue,
                 Some(Err(e)) => return Err(Closed::of(&e)),
                 None => return Err(Closed::ByPeer),
@@ -424,6 +427,38 @@ mod tests {
         assert_eq!(conn.next(&mut link).await, Ok(Frame::text("a".into())));
         assert_eq!(conn.next(&mut link).await, Ok(Frame::text("b".into())));
         assert_eq!(conn.next(&mut link).await, Err(Closed::ByPeer));
+    }
+
+    #[tokio::test]
+    async fn the_peers_close_frame_ends_the_socket_while_its_tcp_stays_open() {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let addr = listener.local_addr().expect("address");
+        tokio::spawn(async move {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
+                return;
+            };
+            let going_away = tokio_tungstenite::tungstenite::protocol::CloseFrame {
+                code: tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode::Away,
+                reason: "restarting".into(),
+            };
+            let _ = ws.send(Message::Close(Some(going_away))).await;
+            // The TCP connection stays open: the server waits for the client to close it.
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            drop(ws);
+        });
+        let endpoint = Endpoint::plain(addr);
+        let mut conn = Connection::open_ws(&endpoint, "/", &[], &[], None, None)
+            .await
+            .expect("handshake with the loopback peer");
+        let mut link = Link::ideal();
+        // Within seconds, not when the peer's TCP ends (30 s): the close frame itself is the end.
+        let next = tokio::time::timeout(Duration::from_secs(10), conn.next(&mut link)).await;
+        assert_eq!(next, Ok(Err(Closed::ByPeer)));
     }
 
     /// A loopback peer that answers the upgrade and then reads nothing, with a small receive
