@@ -101,9 +101,68 @@ impl XmlPath {
     }
 }
 
-/// `text` parsed as XML, when it is.
+/// How deep elements may nest in a document inrush parses. roxmltree builds the tree by
+/// recursion, one stack frame per level: 35 KB of `<a>` from a hostile target overflowed a
+/// worker's stack (the process aborted, no report). Real documents (XMPP stanzas, SOAP, feeds)
+/// nest a few dozen levels.
+pub const MAX_DEPTH: usize = 256;
+
+/// `text` parsed as XML, when it is and nests at most [`MAX_DEPTH`] elements deep.
 pub fn parse_doc(text: &str) -> Option<roxmltree::Document<'_>> {
+    if deeper_than(text.as_bytes(), MAX_DEPTH) {
+        return None;
+    }
     roxmltree::Document::parse(text).ok()
+}
+
+/// Whether elements in `xml` nest deeper than `limit`, by a scan of its tags that never
+/// undercounts: comments, CDATA sections, declarations and processing instructions are
+/// skipped, quoted attribute values may hold `>`, and a self-closing tag opens nothing.
+fn deeper_than(xml: &[u8], limit: usize) -> bool {
+    let find = |from: usize, what: &[u8]| {
+        xml.get(from..)
+            .and_then(|rest| rest.windows(what.len()).position(|w| w == what))
+            .map_or(xml.len(), |p| from + p + what.len())
+    };
+    let (mut depth, mut i) = (0usize, 0usize);
+    while i < xml.len() {
+        if xml[i] != b'<' {
+            i += 1;
+            continue;
+        }
+        let rest = &xml[i..];
+        if rest.starts_with(b"<!--") {
+            i = find(i + 4, b"-->");
+        } else if rest.starts_with(b"<![CDATA[") {
+            i = find(i + 9, b"]]>");
+        } else if rest.starts_with(b"</") {
+            depth = depth.saturating_sub(1);
+            i = find(i + 2, b">");
+        } else if rest.starts_with(b"<!") || rest.starts_with(b"<?") {
+            i = find(i + 2, b">");
+        } else {
+            // A start tag: to its `>`, outside quoted attribute values.
+            let mut j = i + 1;
+            let mut quote = None;
+            while j < xml.len() {
+                match (quote, xml[j]) {
+                    (Some(q), c) if c == q => quote = None,
+                    (None, c @ (b'"' | b'\'')) => quote = Some(c),
+                    (None, b'>') => break,
+                    _ => {}
+                }
+                j += 1;
+            }
+            if xml.get(j.wrapping_sub(1)) != Some(&b'/') {
+                depth += 1;
+                if depth > limit {
+                    return true;
+                }
+            }
+            i = j + 1;
+        }
+    }
+    false
 }
 
 #[cfg(test)]
@@ -113,6 +172,23 @@ mod tests {
     fn select(path: &str, xml: &str) -> Vec<String> {
         let doc = parse_doc(xml).expect("XML");
         XmlPath::parse(path).expect("a path").select(&doc)
+    }
+
+    #[test]
+    fn a_document_nested_too_deep_is_not_parsed_and_the_scan_counts_only_elements() {
+        // 5 000 levels overflowed a thread's stack in roxmltree; refused before parsing.
+        let deep = format!("{}{}", "<a>".repeat(5000), "</a>".repeat(5000));
+        assert!(parse_doc(&deep).is_none());
+        let at = |n: usize| format!("{}{}", "<a x='>'>".repeat(n), "</a>".repeat(n));
+        assert!(parse_doc(&at(MAX_DEPTH)).is_some());
+        assert!(parse_doc(&at(MAX_DEPTH + 1)).is_none());
+        // Siblings, self-closing tags, comments, CDATA and declarations do not nest.
+        let wide = format!(
+            "<?xml version='1.0'?><!DOCTYPE r><r>{}</r>",
+            "<b/><!-- <c> --><![CDATA[<d>]]><e></e>".repeat(1000)
+        );
+        assert!(!deeper_than(wide.as_bytes(), 2));
+        assert!(deeper_than(wide.as_bytes(), 1));
     }
 
     #[test]
