@@ -258,7 +258,12 @@ pub fn resolve<R: Resolver>(s: &Syntax, r: &mut R) -> Result<R::Expr, TemplateEr
 
 /// Parses one expression; `base` is its offset in the whole template, for error positions.
 pub fn parse_expr(src: &str, base: usize) -> Result<Syntax, TemplateError> {
-    let mut p = Parser { src, pos: 0, base };
+    let mut p = Parser {
+        src,
+        pos: 0,
+        base,
+        depth: 0,
+    };
     p.skip_ws();
     if p.pos == src.len() {
         return Err(error(
@@ -277,10 +282,17 @@ pub fn parse_expr(src: &str, base: usize) -> Result<Syntax, TemplateError> {
     Ok(e)
 }
 
+/// How deep calls may nest in an expression: `f(g(h(x)))` is 3. Parsing, compiling, evaluating
+/// and dropping an expression each recurse once per level, and a scenario nesting 10 000 calls
+/// overflowed the stack; real templates nest a few.
+pub const MAX_NESTING: usize = 32;
+
 struct Parser<'a> {
     src: &'a str,
     pos: usize,
     base: usize,
+    /// Calls open around the current position.
+    depth: usize,
 }
 
 impl Parser<'_> {
@@ -391,7 +403,14 @@ impl Parser<'_> {
         loop {
             let name = self.ident()?;
             let args = if self.peek() == Some('(') {
+                if self.depth == MAX_NESTING {
+                    return Err(error(
+                        self.at(),
+                        format!("calls nested more than {MAX_NESTING} deep"),
+                    ));
+                }
                 self.pos += 1;
+                self.depth += 1;
                 let mut args = Vec::new();
                 self.skip_ws();
                 if self.peek() == Some(')') {
@@ -410,6 +429,7 @@ impl Parser<'_> {
                         }
                     }
                 }
+                self.depth -= 1;
                 Some(args)
             } else {
                 None
@@ -505,6 +525,19 @@ mod tests {
         );
         let e = compile("{{ \"open }}", Escape::None, &mut Table).expect_err("string");
         assert!(e.message.contains("unterminated"));
+    }
+
+    #[test]
+    fn calls_nest_up_to_a_bound_and_deeper_is_an_error_not_a_stack_overflow() {
+        let nested = |n: usize| format!("{{{{ {}token{} }}}}", "upper(".repeat(n), ")".repeat(n));
+        let ok = compile(&nested(MAX_NESTING), Escape::None, &mut Table).expect("within");
+        assert_eq!(ok.parts.len(), 1);
+        let e = compile(&nested(MAX_NESTING + 1), Escape::None, &mut Table).expect_err("deep");
+        assert!(e.message.contains("nested"), "{e}");
+        // Where the call too many opens: after the first 32 `upper(`.
+        assert_eq!(e.offset, 3 + MAX_NESTING * "upper(".len() + "upper".len());
+        // 10 000 deep overflowed the stack before the bound.
+        assert!(compile(&nested(10_000), Escape::None, &mut Table).is_err());
     }
 
     #[test]
