@@ -163,11 +163,12 @@ pub(crate) async fn read<S: AsyncRead + Unpin>(
         }
     };
     let body = match head.framing {
-        Framing::None => Bytes::new(),
-        Framing::Length(n) => sized(io, buf, n).await?,
-        Framing::Chunked => chunked::read(io, buf, MAX_BODY).await?,
-        Framing::Close => to_end(io, buf).await?,
-    };
+        Framing::None => Ok(Bytes::new()),
+        Framing::Length(n) => sized(io, buf, n).await,
+        Framing::Chunked => chunked::read(io, buf, MAX_BODY).await,
+        Framing::Close => to_end(io, buf).await,
+    }
+    .map_err(|e| cut_short(head.status, e))?;
     let reusable = !head.closes && head.framing != Framing::Close && buf.is_empty();
     Ok(Read {
         response: Response {
@@ -177,6 +178,20 @@ pub(crate) async fn read<S: AsyncRead + Unpin>(
         },
         reusable,
     })
+}
+
+/// A body the stream ended or failed in: the server answered, so it is not a failed connect
+/// (a retry on `connect` would send a request the server already took again), but an answer
+/// cut short.
+fn cut_short(status: u16, e: ReadError) -> ReadError {
+    let why = match e {
+        ReadError::Io(e) => e.to_string(),
+        ReadError::Eof => "the connection closed".to_string(),
+        other => return other,
+    };
+    ReadError::Malformed(format!(
+        "the {status} response was cut short in its body: {why}"
+    ))
 }
 
 /// The head at the start of `bytes`, `None` while it is incomplete.

@@ -258,17 +258,26 @@ async fn what_is_not_http_is_malformed_and_an_early_end_is_not() {
     }
     let same = one(b"HTTP/1.1 200 OK\r\nContent-Length: 2, 2\r\n\r\nab").await;
     assert_eq!(body(&same.expect("repeated length")), b"ab");
-    for early in [
-        &b""[..],
-        b"HTTP/1.1 200 OK\r\nContent-Le",
-        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhel",
-        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel",
-        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-T: 1\r\n",
-    ] {
+    // Before the head is whole, the server has not answered (a retry on `connect` may send the
+    // request again); after it, the answer was cut short (the target's protocol error).
+    for early in [&b""[..], b"HTTP/1.1 200 OK\r\nContent-Le"] {
         let e = read_from(&mut Trickle::bytewise(early), false)
             .await
             .expect_err("cut short");
         assert!(matches!(e, ReadError::Eof), "{e:?}");
+    }
+    for in_body in [
+        &b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhel"[..],
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-T: 1\r\n",
+    ] {
+        let e = read_from(&mut Trickle::bytewise(in_body), false)
+            .await
+            .expect_err("cut short");
+        assert!(
+            matches!(&e, ReadError::Malformed(m) if m.contains("200 response was cut short")),
+            "{e:?}"
+        );
     }
 }
 
