@@ -14,7 +14,7 @@ use crate::duration::parse_duration;
     version,
     about = "Rehearse a signup surge: a swarm of simulated users signs up and chats against a \
              messaging service while every operation is measured into latency histograms.",
-    after_help = "Exit codes: 0 passed, 1 a threshold failed (or every operation failed), 2 nothing \
+    after_help = "Exit codes: 0 passed, 1 a threshold failed (or every operation or every user's flow failed), 2 nothing \
                   was run because of the input (command line, scenario file, run directory, a load \
                   beyond the memory budget), 3 a run started and was stopped: Ctrl-C, SIGTERM or \
                   SIGHUP, or the target unreachable at the start (the report is still written and \

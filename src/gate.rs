@@ -168,7 +168,7 @@ pub fn judge(summary: &mut Summary, thresholds: &[Threshold], interrupted: bool)
         Verdict::Inconclusive
     } else if summary.aborted.is_some()
         || summary.thresholds.iter().any(|t| !t.passed)
-        || summary.every_operation_failed()
+        || summary.failed_outright().is_some()
     {
         Verdict::Failed
     } else {
@@ -288,5 +288,16 @@ mod tests {
         let mut none = summary(0, 0, 1.0);
         judge(&mut none, &[], false);
         assert_eq!(none.verdict, Verdict::Passed);
+        // Every operation but not every user: sockets that opened, then all broke.
+        let mut broken = summary(10, 5, 1.0);
+        broken.arrivals.failed = broken.arrivals.started;
+        judge(&mut broken, &[], false);
+        assert_eq!(broken.verdict, Verdict::Failed);
+        assert_eq!(broken.failed_outright(), Some("every user's flow failed"));
+        // One user who did not fail (completed, or cut off by the run's end) is enough.
+        broken.arrivals.failed -= 1;
+        broken.arrivals.cut_off = 1;
+        judge(&mut broken, &[], false);
+        assert_eq!(broken.verdict, Verdict::Passed);
     }
 }

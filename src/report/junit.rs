@@ -21,7 +21,7 @@ impl FileArtifact for Junit {
 pub fn render(s: &Summary) -> String {
     let run_failed = s.verdict == Verdict::Interrupted
         || s.aborted.is_some()
-        || (s.verdict == Verdict::Failed && s.every_operation_failed());
+        || (s.verdict == Verdict::Failed && s.failed_outright().is_some());
     let inconclusive = s.verdict == Verdict::Inconclusive;
     let failures = s.thresholds.iter().filter(|t| !t.passed).count()
         + usize::from(run_failed)
@@ -56,8 +56,8 @@ pub fn render(s: &Summary) -> String {
     };
     if let Some(why) = stopped {
         let _ = write!(out, r#"<failure message="{}"/>"#, escape(why));
-    } else if run_failed {
-        let _ = write!(out, r#"<failure message="every operation failed"/>"#);
+    } else if let Some(why) = s.failed_outright().filter(|_| run_failed) {
+        let _ = write!(out, r#"<failure message="{why}"/>"#);
     }
     let _ = writeln!(out, "</testcase>");
     // The measurement itself: it fails when the generator could not keep up (inconclusive); an

@@ -48,8 +48,8 @@ pub fn render(s: &Summary) -> String {
     if let Some(why) = s.measurement.describe() {
         let _ = writeln!(out, "**Measurement:** {why}\n");
     }
-    if s.verdict == Verdict::Failed && s.every_operation_failed() {
-        let _ = writeln!(out, "**Every operation failed.**\n");
+    if let (Verdict::Failed, Some(why)) = (s.verdict, s.failed_outright()) {
+        let _ = writeln!(out, "**Failed: {why}.**\n");
     }
     thresholds(s, &mut out);
     let _ = writeln!(

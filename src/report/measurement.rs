@@ -80,11 +80,19 @@ impl Summary {
         why
     }
 
-    /// Operations were measured and every one of them failed: whatever the thresholds, the run
-    /// did not pass.
-    pub fn every_operation_failed(&self) -> bool {
+    /// Why the run did not pass whatever its thresholds say: operations were measured and every
+    /// one failed, or users started and every one's flow failed (sockets that open and then
+    /// always break: the opens succeeded, the users did not). `None` otherwise.
+    pub fn failed_outright(&self) -> Option<&'static str> {
         let count: u64 = self.metrics.values().map(|m| m.count).sum();
         let errors: u64 = self.metrics.values().map(|m| m.errors).sum();
-        count > 0 && errors == count
+        let a = &self.arrivals;
+        if count > 0 && errors == count {
+            Some("every operation failed")
+        } else if a.started > 0 && a.failed == a.started {
+            Some("every user's flow failed")
+        } else {
+            None
+        }
     }
 }

@@ -81,8 +81,8 @@ fn verdict_reasons(s: &Summary, every_threshold: bool, out: &mut String) {
     if let Some(why) = s.measurement.describe() {
         let _ = writeln!(out, "MEASUREMENT: {why}");
     }
-    if s.every_operation_failed() {
-        let _ = writeln!(out, "FAILED: every operation failed");
+    if let Some(why) = s.failed_outright() {
+        let _ = writeln!(out, "FAILED: {why}");
     }
     for t in s.thresholds.iter().filter(|t| every_threshold || !t.passed) {
         let observed = t.observed_phrase();

@@ -54,8 +54,8 @@ fn header(out: &mut String, s: &Summary) {
         (Verdict::Inconclusive, _) => {
             "the generator could not keep up with its schedule".to_string()
         }
-        (Verdict::Failed, _) if failed == 0 && s.every_operation_failed() => {
-            "every operation failed".to_string()
+        (Verdict::Failed, _) if failed == 0 && s.failed_outright().is_some() => {
+            s.failed_outright().unwrap_or_default().to_string()
         }
         (_, 0) => "no thresholds were set".to_string(),
         (_, n) if failed == 0 => format!("all {n} thresholds passed"),
