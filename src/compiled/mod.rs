@@ -524,6 +524,35 @@ phases = [ { name = "a", duration = "2s", rate = 10 }, { name = "b", duration = 
     }
 
     #[test]
+    fn counts_out_of_range_are_errors_at_their_place_not_clamped() {
+        let base = "name = \"t\"\n[target]\nbuiltin = {}\n[load]\nphases = [ { name = \"a\", duration = \"2s\", rate = 5 } ]\n";
+        for (step, said) in [
+            (
+                "repeat = -1\nthink = { constant = \"1s\" }",
+                "repeat must be 0 or more, not -1",
+            ),
+            (
+                "loop = { times = -1, steps = [ { think = { constant = \"1s\" } } ] }",
+                "times must be 0 or more, not -1",
+            ),
+            (
+                "loop = { for = \"1s\", max = 0, steps = [ { think = { constant = \"1s\" } } ] }",
+                "max must be 1 or more, not 0",
+            ),
+        ] {
+            let text = format!("{base}[[flows.f.steps]]\n{step}\n");
+            let errs = compile_str(&text).expect_err("out of range").0;
+            assert!(
+                errs.iter().any(|e| e.message.contains(said) && e.line == 7),
+                "{errs:?}"
+            );
+        }
+        let zero =
+            format!("{base}[[flows.f.steps]]\nrepeat = 0\nthink = {{ constant = \"1s\" }}\n");
+        assert!(compile_str(&zero).is_ok(), "repeat = 0 skips the step");
+    }
+
+    #[test]
     fn syntax_and_unknown_fields_have_positions() {
         let errs = compile_str("name = \"t\"\nbogus = 1\n")
             .expect_err("invalid")

@@ -124,10 +124,10 @@ impl Compiler<'_, '_> {
                 "give this step a `name`: its latency and failures are reported under it",
             );
         }
-        let repeat = s
-            .repeat
-            .as_ref()
-            .map_or(1, |r| (*r.get_ref()).max(0) as u64);
+        let repeat = match &s.repeat {
+            Some(r) => self.count(r, "repeat", 0)?,
+            None => 1,
+        };
         let when = match &s.when {
             Some(w) => Some(self.until(w)?),
             None => None,
@@ -259,16 +259,31 @@ impl Compiler<'_, '_> {
         Some(action)
     }
 
+    /// A count the file gives (`repeat`, a loop's `times` or `max`): `at_least` or more, else a
+    /// problem at its place. A value out of range was once clamped without a word (`repeat = -1`
+    /// ran nothing, `max = 0` ran once).
+    fn count(&mut self, n: &Spanned<i64>, what: &str, at_least: i64) -> Option<u64> {
+        let v = *n.get_ref();
+        if v < at_least {
+            self.problems.add(
+                n.span(),
+                format!("{what} must be {at_least} or more, not {v}"),
+            );
+            return None;
+        }
+        Some(v as u64)
+    }
+
     /// `loop = { times | for | until, max, steps }`.
     fn loop_action(&mut self, l: &Spanned<spec::LoopSpec>) -> Option<Action> {
         let lspan = l.span();
         let l = l.get_ref();
-        let max = l
-            .max
-            .as_ref()
-            .map_or(1000, |m| (*m.get_ref()).max(1) as u64);
+        let max = match &l.max {
+            Some(m) => self.count(m, "a loop's max", 1)?,
+            None => 1000,
+        };
         let kind = match (&l.times, &l.for_, &l.until) {
-            (Some(n), None, None) => LoopKind::Times((*n.get_ref()).max(0) as u64),
+            (Some(n), None, None) => LoopKind::Times(self.count(n, "a loop's times", 0)?),
             (None, Some(d), None) => LoopKind::For(
                 crate::compiled::positive_duration(d, "loop for", self.problems),
                 max,
