@@ -14,6 +14,7 @@ pub mod duration;
 pub mod error;
 pub mod estimate;
 pub mod gate;
+pub mod input_file;
 pub mod merge;
 pub mod metrics;
 pub mod os_limits;

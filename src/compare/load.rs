@@ -33,7 +33,7 @@ pub fn run(dir: &Path, role: &str) -> Result<Run, Error> {
         ));
     }
     let path = dir.join(SUMMARY_FILE);
-    let text = std::fs::read_to_string(&path).map_err(|e| {
+    let text = crate::input_file::read_to_string(&path).map_err(|e| {
         usage(format!(
             "cannot read {SUMMARY_FILE}: {e} — is this a run directory?"
         ))

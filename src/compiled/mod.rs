@@ -229,7 +229,7 @@ fn read_scenario(path: &Path) -> Result<String, Error> {
             path.display()
         )));
     }
-    let bytes = std::fs::read(path)
+    let bytes = crate::input_file::read(path)
         .map_err(|e| Error::Usage(format!("cannot read scenario {}: {e}", path.display())))?;
     String::from_utf8(bytes).map_err(|e| {
         let at = e.utf8_error().valid_up_to();

@@ -109,7 +109,8 @@ pub struct Entry {
 
 /// Reads every interval histogram of a log file.
 pub fn read(path: &Path) -> Result<Vec<Entry>, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let bytes = crate::input_file::read(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let mut deserializer = Deserializer::new();
     let mut out = Vec::new();
     for entry in IntervalLogIterator::new(&bytes) {

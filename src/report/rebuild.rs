@@ -18,7 +18,7 @@ use crate::metrics::timeline::Timeline;
 /// A run file read back. Whatever keeps it from being read whole — missing, unreadable,
 /// truncated, malformed — is the input's fault (exit 2) and is said with the file's name.
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, Error> {
-    let text = std::fs::read_to_string(path)
+    let text = crate::input_file::read_to_string(path)
         .map_err(|e| Error::Usage(format!("{}: cannot read it: {e}", path.display())))?;
     serde_json::from_str(&text).map_err(|e| {
         Error::Usage(format!(

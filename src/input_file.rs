@@ -1,0 +1,64 @@
+//! Reading a file a user names — a scenario, a run's files for `report` and `compare` — bounded:
+//! a path to a device (`/dev/zero`), a pipe or a socket is refused with a message, where reading
+//! it would grow without end and the command would never answer.
+
+use std::io::Read;
+use std::path::Path;
+
+/// The largest file read whole: far above any scenario, and above the HdrHistogram log of a
+/// day-long run (a few KB per second).
+pub const MAX_BYTES: u64 = 1 << 30;
+
+/// The bytes of the regular file at `path`, at most [`MAX_BYTES`].
+pub fn read(path: &Path) -> std::io::Result<Vec<u8>> {
+    let meta = std::fs::metadata(path)?;
+    if !meta.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file (a directory, a device, a pipe or a socket)",
+        ));
+    }
+    let too_large = || {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("larger than {} MiB", MAX_BYTES >> 20),
+        )
+    };
+    if meta.len() > MAX_BYTES {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    // Bounded again as it is read: a file can grow meanwhile.
+    std::fs::File::open(path)?
+        .take(MAX_BYTES + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_BYTES {
+        return Err(too_large());
+    }
+    Ok(bytes)
+}
+
+/// The text of the regular file at `path` ([`read`]), which must be UTF-8.
+pub fn read_to_string(path: &Path) -> std::io::Result<String> {
+    String::from_utf8(read(path)?)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn devices_and_directories_are_refused_and_files_read() {
+        let e = read(Path::new("/dev/zero")).expect_err("a device");
+        assert!(e.to_string().contains("not a regular file"), "{e}");
+        let dir = tempfile::tempdir().expect("temp dir");
+        assert!(read(dir.path()).is_err());
+        let file = dir.path().join("f");
+        std::fs::write(&file, "name = \"x\"\n").expect("write");
+        assert_eq!(
+            read_to_string(&file).expect("a file"),
+            "name = \"x\"\n".to_string()
+        );
+    }
+}
