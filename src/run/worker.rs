@@ -23,36 +23,56 @@ pub struct Ready {
 /// Starts `n` worker threads, each with its runtime built, and returns once every one of them
 /// runs and waits: the schedule's start is then chosen from when they are ready (`Ready::go`)
 /// rather than a guessed lead. Each sends its snapshots to `tx` and ends with a `last` one.
+/// A thread or runtime the system refuses is an error (the threads already up end).
 pub fn start(n: usize, tx: mpsc::UnboundedSender<Snapshot>) -> std::io::Result<Ready> {
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
+    start_with(n, tx, |id| {
+        std::thread::Builder::new().name(format!("inrush-worker-{id}"))
+    })
+}
+
+/// [`start`] with each worker's thread made by `thread` (a test makes the system refuse one).
+fn start_with(
+    n: usize,
+    tx: mpsc::UnboundedSender<Snapshot>,
+    thread: impl Fn(usize) -> std::thread::Builder,
+) -> std::io::Result<Ready> {
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<std::io::Result<()>>();
     let mut threads = Vec::with_capacity(n);
     let mut go = Vec::with_capacity(n);
     for id in 0..n {
         let tx = tx.clone();
         let ready = ready_tx.clone();
         let (go_tx, go_rx) = std::sync::mpsc::channel::<Arc<Shared>>();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        threads.push(
-            std::thread::Builder::new()
-                .name(format!("inrush-worker-{id}"))
-                .spawn(move || {
-                    let _ = ready.send(());
-                    // No shared state: the run gave up before it started; nothing to do.
-                    let Ok(shared) = go_rx.recv() else { return };
-                    let first_closed_index = shared.first_closed_index;
-                    let local = tokio::task::LocalSet::new();
-                    local.block_on(&rt, run(id, n, shared, tx, first_closed_index));
-                })?,
-        );
+        // The runtime is built, used and dropped on the worker's own thread: `start` is called
+        // from async code, where dropping a runtime (as a failed spawn would drop its closure)
+        // panics.
+        threads.push(thread(id).spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    let _ = ready.send(Err(e));
+                    return;
+                }
+            };
+            let _ = ready.send(Ok(()));
+            // No shared state: the run gave up before it started; nothing to do.
+            let Ok(shared) = go_rx.recv() else { return };
+            let first_closed_index = shared.first_closed_index;
+            let local = tokio::task::LocalSet::new();
+            local.block_on(&rt, run(id, n, shared, tx, first_closed_index));
+        })?);
         go.push(go_tx);
     }
     drop(ready_tx);
     // Every thread says it runs (a thread that died before is counted by its closed channel).
     for _ in 0..n {
-        if ready_rx.recv().is_err() {
-            break;
+        match ready_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(e),
+            Err(_) => break,
         }
     }
     Ok(Ready { threads, go })
@@ -502,5 +522,23 @@ think = { constant = "1s" }
                 .await
                 .expect("the worker is told it is idle");
         });
+    }
+
+    #[test]
+    fn a_worker_thread_the_system_refuses_is_an_error_not_a_panic() {
+        // From async code, as the run starts its workers. A stack of 1 PiB is beyond any
+        // address space, so the system refuses the second thread; the first one is up.
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a runtime");
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let refused = rt.block_on(async {
+            start_with(2, tx, |id| match id {
+                0 => std::thread::Builder::new(),
+                _ => std::thread::Builder::new().stack_size(1 << 50),
+            })
+            .err()
+        });
+        assert!(refused.is_some(), "a refused thread is an error");
     }
 }
