@@ -14,6 +14,25 @@ use crate::runtime::{self, Session};
 use crate::schedule;
 use crate::swarm::{caps, wait_state, RunState, Shared, WorkerCtx};
 
+/// The most worker threads a run may have. One per core is the design (README); the largest
+/// machines have a few hundred cores, and every worker holds its own thread, runtime and
+/// recorder (~1 MB: 3 000 of them took 2.9 GB for ten arrivals), so beyond this a count is a
+/// typo, not a machine: 1 024 workers cost about 1 GB before any user.
+pub const MAX_WORKERS: usize = 1024;
+
+/// The run's worker threads: `wanted` (`--workers`), at most [`MAX_WORKERS`], or one per CPU.
+pub fn count(wanted: Option<usize>) -> Result<usize, crate::Error> {
+    match wanted {
+        Some(n) if n > MAX_WORKERS => Err(crate::Error::Usage(format!(
+            "--workers {n}: at most {MAX_WORKERS} worker threads (one per core is the design)"
+        ))),
+        Some(n) => Ok(n.max(1)),
+        None => Ok(std::thread::available_parallelism()
+            .map_or(2, |n| n.get())
+            .min(MAX_WORKERS)),
+    }
+}
+
 /// Worker threads that are up and waiting for the run's shared state (its `t0` among it).
 pub struct Ready {
     threads: Vec<std::thread::JoinHandle<()>>,
