@@ -390,6 +390,8 @@ fn merge_refuses_what_is_not_one_run() {
         "shard 1/2 started 30.0 days after shard 0/2",
         &late,
     );
+    let day_late = moved(b, "day-late", DAY_US + 1_000_000);
+    refused(&[a, &day_late], " h) after shard 0/2", &day_late);
     let early = moved(a, "early", -1_000_000_000_000_000);
     refused(&[&early, b], "11574.1 days after shard 0/2", &early);
     // Hours apart (a failed shard rerun the same day) is merged, with the skew warning.

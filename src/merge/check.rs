@@ -131,7 +131,7 @@ pub fn one_run(mut shards: Vec<ShardDir>) -> Result<Vec<ShardDir>, Error> {
 /// clock); a shard rerun after a failure (docs/distributed.md) starts later, within the day.
 /// Beyond that the start is not a run's — a `start.unix_us` edited or a clock years off — and
 /// the merged timeline, one interval per second from the earliest start, would grow with the
-/// gap (~50 bytes a second: 4 MB for 24 h, 139 MB for 30 days, gigabytes for years).
+/// gap (~40 bytes a second: 144 MB of RSS for 30 days, gigabytes for years; docs/distributed.md).
 pub const MAX_START_SPREAD: Duration = Duration::from_secs(24 * 3600);
 
 /// Refuses shards that started more than [`MAX_START_SPREAD`] apart, naming the earliest and
@@ -161,11 +161,11 @@ pub fn started_together(shards: &[ShardDir]) -> Result<(), Error> {
     )))
 }
 
-/// A spread in days, or hours when under two days.
+/// A spread in days, or in seconds and hours when under two days (24.0 h may be just over).
 fn spread_text(d: Duration) -> String {
     let hours = d.as_secs_f64() / 3600.0;
     if hours < 48.0 {
-        format!("{hours:.1} h")
+        format!("{:.1} s ({hours:.1} h)", d.as_secs_f64())
     } else {
         format!("{:.1} days", hours / 24.0)
     }
