@@ -71,7 +71,7 @@ impl super::LoadShape for Curve {
 
     fn over_limit(&self) -> Option<String> {
         let peak = self.points.iter().map(|p| p.1).fold(0.0, f64::max);
-        (!(peak <= super::MAX_RATE)).then(|| super::rate_over_limit(peak))
+        super::rate_over_limit(peak)
     }
 }
 

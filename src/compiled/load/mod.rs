@@ -318,12 +318,14 @@ pub(crate) fn amount(v: f64) -> String {
     }
 }
 
-/// [`LoadShape::over_limit`] for a rate above [`MAX_RATE`].
-fn rate_over_limit(peak: f64) -> String {
-    format!(
-        "would reach {} users per second, over the limit of {MAX_RATE} per second",
-        amount(peak)
-    )
+/// [`LoadShape::over_limit`] for a shape whose highest rate is `peak` (a NaN is over too).
+fn rate_over_limit(peak: f64) -> Option<String> {
+    (peak.is_nan() || peak > MAX_RATE).then(|| {
+        format!(
+            "would reach {} users per second, over the limit of {MAX_RATE} per second",
+            amount(peak)
+        )
+    })
 }
 
 #[cfg(test)]
@@ -389,6 +391,18 @@ mod tests {
         let errs = compile(&scenario, text, Some(1)).expect_err("decreasing").0;
         assert!(
             errs[0].message.contains("day.csv:4: times must increase"),
+            "{errs:?}"
+        );
+        // A rate_scale that takes the curve over the rate limit is refused, as a phase's rate.
+        std::fs::write(dir.path().join("day.csv"), "time,rate\n0,1\n10,2\n").expect("csv");
+        let huge = text.replace("rate_scale = 0.001", "rate_scale = 1e300");
+        let errs = compile(&scenario, &huge, Some(1))
+            .expect_err("over the limit")
+            .0;
+        assert!(
+            errs[0]
+                .message
+                .contains("curve would reach 1.2e302 users per second"),
             "{errs:?}"
         );
         let both = text.replace("[load]\n", "[load]\nphases = []\n");

@@ -103,9 +103,8 @@ impl super::LoadShape for Ramp {
     }
 
     fn over_limit(&self) -> Option<String> {
-        // Written as a negation so that a NaN is over the limit too.
         let peak = self.from.max(self.to);
-        (!(peak <= super::MAX_RATE)).then(|| super::rate_over_limit(peak))
+        super::rate_over_limit(peak)
     }
 }
 
