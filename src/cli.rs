@@ -160,8 +160,8 @@ pub struct RunArgs {
     /// to the scenario's [thresholds]). A failed threshold makes the exit code 1.
     #[arg(long = "threshold", value_name = "EXPR")]
     pub thresholds: Vec<String>,
-    /// Generator threads (default: one per CPU), at least 1.
-    #[arg(long, value_name = "N", value_parser = at_least_one, env = "INRUSH_WORKERS")]
+    /// Generator threads (default: one per CPU), 1 to 1024.
+    #[arg(long, value_name = "N", value_parser = workers, env = "INRUSH_WORKERS")]
     pub workers: Option<usize>,
     /// When the generator could not keep up ([run] overload exceeded), warn and exit by the
     /// thresholds instead of exit 4 (inconclusive).
@@ -298,7 +298,7 @@ pub struct PlanArgs {
     pub latency: Duration,
     /// Plan for a run with this many worker threads (as `run --workers`; default: one per CPU):
     /// the caps and closed phases' users are split across them.
-    #[arg(long, value_name = "N", value_parser = at_least_one, env = "INRUSH_WORKERS")]
+    #[arg(long, value_name = "N", value_parser = workers, env = "INRUSH_WORKERS")]
     pub workers: Option<usize>,
     /// Also write Kubernetes manifests (an Indexed Job of N shards, its merge Job, the results
     /// volume, the scenario's ConfigMap) into <plan dir>/kubernetes/: N from the verdict, each
@@ -352,8 +352,8 @@ pub struct CapacityArgs {
     /// Write the capacity directory here instead of reports/capacity-<scenario>-<UTC stamp>/.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// Generator threads per step (default: one per CPU).
-    #[arg(long, value_name = "N", value_parser = at_least_one, env = "INRUSH_WORKERS")]
+    /// Generator threads per step (default: one per CPU), 1 to 1024.
+    #[arg(long, value_name = "N", value_parser = workers, env = "INRUSH_WORKERS")]
     pub workers: Option<usize>,
     /// Seed for arrivals and identities (overrides the scenario's seed).
     #[arg(long, value_name = "N", env = "INRUSH_SEED")]
@@ -388,11 +388,13 @@ fn rate(s: &str) -> Result<f64, String> {
     }
 }
 
-fn at_least_one(s: &str) -> Result<usize, String> {
+/// `--workers N`: 1 to [`crate::run::MAX_WORKERS`] threads.
+fn workers(s: &str) -> Result<usize, String> {
+    let max = crate::run::MAX_WORKERS;
     match s.parse::<usize>() {
-        Ok(n) if n >= 1 => Ok(n),
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
         _ => Err(format!(
-            "`{s}` is not a number of threads: expected 1 or more"
+            "`{s}` is not a number of threads: expected 1 to {max} (one per core is the design)"
         )),
     }
 }

@@ -158,6 +158,33 @@ fn two_for_a_command_line_or_run_directory_that_is_wrong() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
         assert!(!stderr(&out).is_empty(), "{args:?} says why");
     }
+    // One worker per core is the design: a count beyond any machine is refused before anything
+    // starts (it took 1 MB a worker: `plan --workers 99999999` reached 7.8 GB), from the flag
+    // or the variable.
+    let too_many: [&[&str]; 3] = [
+        &["run", path(&file), "--quiet", "--workers", "1025"],
+        &[
+            "plan",
+            path(&file),
+            "--workers",
+            "1025",
+            "--out",
+            path(&nowhere),
+        ],
+        &["find-capacity", path(&file), "--workers", "1025"],
+    ];
+    for args in too_many {
+        let out = inrush(args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("expected 1 to 1024"), "{args:?}: {err}");
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_inrush"))
+        .args(["run", path(&file), "--quiet"])
+        .env("INRUSH_WORKERS", "5000")
+        .output()
+        .expect("inrush runs");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }
 
 #[test]

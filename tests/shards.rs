@@ -374,6 +374,43 @@ fn merge_refuses_what_is_not_one_run() {
     let empty = s.out("empty");
     std::fs::create_dir_all(&empty).expect("dir");
     refused(&[a, &empty], "not a run directory", &empty);
+    // Shards that started days apart are not one run (an edited start.unix_us, a clock far
+    // off): refused, naming the shard, before the merged timeline lays out every second
+    // between them (a 30-day gap took 139 MB, a changed first digit gigabytes).
+    let moved = |dir: &Path, name: &str, by: i64| {
+        edited(dir, &s.out(name), |v| {
+            let at = v["start"]["unix_us"].as_i64().expect("start.unix_us");
+            v["start"]["unix_us"] = (at + by).into();
+        })
+    };
+    const DAY_US: i64 = 86_400 * 1_000_000;
+    let late = moved(b, "late", 30 * DAY_US);
+    refused(
+        &[a, &late],
+        "shard 1/2 started 30.0 days after shard 0/2",
+        &late,
+    );
+    let day_late = moved(b, "day-late", DAY_US + 1_000_000);
+    refused(&[a, &day_late], " h) after shard 0/2", &day_late);
+    let early = moved(a, "early", -1_000_000_000_000_000);
+    refused(&[&early, b], "11574.1 days after shard 0/2", &early);
+    // Hours apart (a failed shard rerun the same day) is merged, with the skew warning.
+    let rerun = moved(b, "rerun", 2 * 3600 * 1_000_000);
+    let o = command(vec![
+        "merge".into(),
+        a.display().to_string(),
+        rerun.display().to_string(),
+        "--out".into(),
+        s.out("rerun-merged").display().to_string(),
+    ])
+    .output()
+    .expect("merge runs");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_ne!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--max-skew"),
+        "the skew is warned about: {err}"
+    );
     // Nothing was written by a refused merge (its default directory is under reports/).
     let written = std::fs::read_dir("reports").into_iter().flatten().flatten();
     assert!(!written.into_iter().any(|e| e

@@ -207,6 +207,10 @@ fn rescale(mut plan: Plan, inputs: &Inputs) -> Result<Plan, String> {
     }
     if let Some(factor) = inputs.rate_scale {
         plan = plan.scaled(factor);
+        // The limits a file's rates and closed users have hold for the scaled ones too.
+        if let Some(why) = plan.phases.iter().find_map(Phase::over_limit) {
+            return Err(format!("--rate-scale {}: {why}", load::amount(factor)));
+        }
         plan.overrides.push(format!(
             "rate scale {} (every rate and user count)",
             round4(factor)
@@ -491,6 +495,40 @@ phases = [ { name = "a", duration = "2s", rate = 10 }, { name = "b", duration = 
         let double = plan.scaled(2.0);
         assert_eq!(double.duration(), plan.duration());
         assert_eq!(double.phases[2].closed().map(|c| c.users), Some(16));
+    }
+
+    #[test]
+    fn a_rate_scale_is_held_to_the_limits_of_the_files_rates_and_users() {
+        let scale = |f: f64| Inputs {
+            rate_scale: Some(f),
+            ..Inputs::default()
+        };
+        let plan = compile_str(MINIMAL).expect("valid");
+        let plan_at = |f: f64| rescale(plan.clone(), &scale(f));
+        // 20/s × 500 000 is the limit itself; any more is refused, as a rate in the file is.
+        let at = plan_at(500_000.0).expect("at the limit");
+        assert_eq!(at.phases[1].ramp().map(|r| r.to), Some(1e7));
+        let err = plan_at(500_001.0).expect_err("just over the rate limit");
+        assert!(
+            err.contains("phase `b` would reach 10000020 users per second"),
+            "{err}"
+        );
+        let err = plan_at(1e300).expect_err("far over the rate limit");
+        assert!(
+            err.starts_with("--rate-scale 1e300: phase `a` would reach 1e301"),
+            "{err}"
+        );
+        // A closed phase's users are held to theirs: 1000 × 20 000 = 2e7 > 1e7.
+        let closed = MINIMAL.replace(
+            "{ name = \"b\", duration = \"1s\", ramp_to = 20 }",
+            "{ name = \"c\", duration = \"1s\", users = 1000 }",
+        );
+        let plan = compile_str(&closed).expect("valid");
+        let err = rescale(plan, &scale(20_000.0)).expect_err("over the users limit");
+        assert!(
+            err.contains("phase `c` would keep 20000000 users active"),
+            "{err}"
+        );
     }
 
     #[test]

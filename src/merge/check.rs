@@ -1,8 +1,9 @@
 //! What `inrush merge` refuses, each with a one-line reason naming the directory (exit 2):
 //! a directory that is not a run, shards of different scenarios, seeds or shard counts, a
-//! shard given twice, a shard missing.
+//! shard given twice, a shard missing, shards that started days apart.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use crate::error::Error;
 use crate::metrics::timeline::Timeline;
@@ -123,6 +124,51 @@ pub fn one_run(mut shards: Vec<ShardDir>) -> Result<Vec<ShardDir>, Error> {
         )));
     }
     Ok(shards)
+}
+
+/// The furthest apart the shards of one run may have started. `--start-at` is at most 24 h
+/// ahead and shards given one start within milliseconds of each other (seconds on a bad
+/// clock); a shard rerun after a failure (docs/distributed.md) starts later, within the day.
+/// Beyond that the start is not a run's — a `start.unix_us` edited or a clock years off — and
+/// the merged timeline, one interval per second from the earliest start, would grow with the
+/// gap (~40 bytes a second: 144 MB of RSS for 30 days, gigabytes for years; docs/distributed.md).
+pub const MAX_START_SPREAD: Duration = Duration::from_secs(24 * 3600);
+
+/// Refuses shards that started more than [`MAX_START_SPREAD`] apart, naming the earliest and
+/// the latest (either may be the odd one).
+pub fn started_together(shards: &[ShardDir]) -> Result<(), Error> {
+    let (Some(first), Some(last)) = (
+        shards.iter().min_by_key(|s| s.start_us),
+        shards.iter().max_by_key(|s| s.start_us),
+    ) else {
+        return Ok(());
+    };
+    let spread = Duration::from_micros(last.start_us - first.start_us);
+    if spread <= MAX_START_SPREAD {
+        return Ok(());
+    }
+    Err(Error::Usage(format!(
+        "{}: shard {} started {} after shard {} ({}; start.unix_us {} and {}), over the {} h \
+         that shards of one run can be apart: a summary.json edited, or a machine's clock far off",
+        last.dir.display(),
+        last.summary.shard.label(),
+        spread_text(spread),
+        first.summary.shard.label(),
+        first.dir.display(),
+        last.start_us,
+        first.start_us,
+        MAX_START_SPREAD.as_secs() / 3600,
+    )))
+}
+
+/// A spread in days, or in seconds and hours when under two days (24.0 h may be just over).
+fn spread_text(d: Duration) -> String {
+    let hours = d.as_secs_f64() / 3600.0;
+    if hours < 48.0 {
+        format!("{:.1} s ({hours:.1} h)", d.as_secs_f64())
+    } else {
+        format!("{:.1} days", hours / 24.0)
+    }
 }
 
 fn or_none(s: &str) -> &str {

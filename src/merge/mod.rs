@@ -50,6 +50,7 @@ pub fn merge(opts: &MergeOptions) -> Result<Merged, Error> {
         .map(|d| check::read(d))
         .collect::<Result<Vec<_>, _>>()?;
     let shards = check::one_run(shards)?;
+    check::started_together(&shards)?;
     let first_us = shards.iter().map(|s| s.start_us).min().unwrap_or(0);
     let started = UNIX_EPOCH + Duration::from_micros(first_us);
     let out = out_dir(opts, &shards, started)?;

@@ -12,6 +12,7 @@ mod worker;
 
 pub use directory::{default_dir, fresh};
 pub use signals::Interrupt;
+pub use worker::MAX_WORKERS;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -111,6 +112,7 @@ pub fn run_plan(mut plan: Plan, opts: &RunOptions) -> Result<Outcome, Error> {
     if let Some(at) = opts.start_at {
         start::check(at)?;
     }
+    let workers = worker::count(opts.workers)?;
     if let Some(url) = &opts.target {
         plan.retarget(url)?;
     }
@@ -137,10 +139,6 @@ pub fn run_plan(mut plan: Plan, opts: &RunOptions) -> Result<Outcome, Error> {
             eprintln!("warning: {}", crate::report::summary::UNVERIFIED_TLS);
         }
     }
-    let workers = opts
-        .workers
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
-        .max(1);
     // Each worker holds a share of a connection pool: a pool of N runs on at most N workers.
     let workers = plan.connections.workers(workers);
     // Before the run's runtime is built: see `Interrupt::install`.

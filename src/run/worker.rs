@@ -14,6 +14,25 @@ use crate::runtime::{self, Session};
 use crate::schedule;
 use crate::swarm::{caps, wait_state, RunState, Shared, WorkerCtx};
 
+/// The most worker threads a run may have. One per core is the design (README); the largest
+/// machines have a few hundred cores, and every worker holds its own thread, runtime and
+/// recorder (1–3 MB: 1 024 of them took 1.46 GB of RSS for ten arrivals, README), so beyond
+/// this a count is a typo, not a machine.
+pub const MAX_WORKERS: usize = 1024;
+
+/// The run's worker threads: `wanted` (`--workers`), at most [`MAX_WORKERS`], or one per CPU.
+pub fn count(wanted: Option<usize>) -> Result<usize, crate::Error> {
+    match wanted {
+        Some(n) if n > MAX_WORKERS => Err(crate::Error::Usage(format!(
+            "--workers {n}: at most {MAX_WORKERS} worker threads (one per core is the design)"
+        ))),
+        Some(n) => Ok(n.max(1)),
+        None => Ok(std::thread::available_parallelism()
+            .map_or(2, |n| n.get())
+            .min(MAX_WORKERS)),
+    }
+}
+
 /// Worker threads that are up and waiting for the run's shared state (its `t0` among it).
 pub struct Ready {
     threads: Vec<std::thread::JoinHandle<()>>,
@@ -23,36 +42,56 @@ pub struct Ready {
 /// Starts `n` worker threads, each with its runtime built, and returns once every one of them
 /// runs and waits: the schedule's start is then chosen from when they are ready (`Ready::go`)
 /// rather than a guessed lead. Each sends its snapshots to `tx` and ends with a `last` one.
+/// A thread or runtime the system refuses is an error (the threads already up end).
 pub fn start(n: usize, tx: mpsc::UnboundedSender<Snapshot>) -> std::io::Result<Ready> {
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
+    start_with(n, tx, |id| {
+        std::thread::Builder::new().name(format!("inrush-worker-{id}"))
+    })
+}
+
+/// [`start`] with each worker's thread made by `thread` (a test makes the system refuse one).
+fn start_with(
+    n: usize,
+    tx: mpsc::UnboundedSender<Snapshot>,
+    thread: impl Fn(usize) -> std::thread::Builder,
+) -> std::io::Result<Ready> {
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<std::io::Result<()>>();
     let mut threads = Vec::with_capacity(n);
     let mut go = Vec::with_capacity(n);
     for id in 0..n {
         let tx = tx.clone();
         let ready = ready_tx.clone();
         let (go_tx, go_rx) = std::sync::mpsc::channel::<Arc<Shared>>();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        threads.push(
-            std::thread::Builder::new()
-                .name(format!("inrush-worker-{id}"))
-                .spawn(move || {
-                    let _ = ready.send(());
-                    // No shared state: the run gave up before it started; nothing to do.
-                    let Ok(shared) = go_rx.recv() else { return };
-                    let first_closed_index = shared.first_closed_index;
-                    let local = tokio::task::LocalSet::new();
-                    local.block_on(&rt, run(id, n, shared, tx, first_closed_index));
-                })?,
-        );
+        // The runtime is built, used and dropped on the worker's own thread: `start` is called
+        // from async code, where dropping a runtime (as a failed spawn would drop its closure)
+        // panics.
+        threads.push(thread(id).spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    let _ = ready.send(Err(e));
+                    return;
+                }
+            };
+            let _ = ready.send(Ok(()));
+            // No shared state: the run gave up before it started; nothing to do.
+            let Ok(shared) = go_rx.recv() else { return };
+            let first_closed_index = shared.first_closed_index;
+            let local = tokio::task::LocalSet::new();
+            local.block_on(&rt, run(id, n, shared, tx, first_closed_index));
+        })?);
         go.push(go_tx);
     }
     drop(ready_tx);
     // Every thread says it runs (a thread that died before is counted by its closed channel).
     for _ in 0..n {
-        if ready_rx.recv().is_err() {
-            break;
+        match ready_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(e),
+            Err(_) => break,
         }
     }
     Ok(Ready { threads, go })
@@ -502,5 +541,23 @@ think = { constant = "1s" }
                 .await
                 .expect("the worker is told it is idle");
         });
+    }
+
+    #[test]
+    fn a_worker_thread_the_system_refuses_is_an_error_not_a_panic() {
+        // From async code, as the run starts its workers. A stack of 1 PiB is beyond any
+        // address space, so the system refuses the second thread; the first one is up.
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a runtime");
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let refused = rt.block_on(async {
+            start_with(2, tx, |id| match id {
+                0 => std::thread::Builder::new(),
+                _ => std::thread::Builder::new().stack_size(1 << 50),
+            })
+            .err()
+        });
+        assert!(refused.is_some(), "a refused thread is an error");
     }
 }

@@ -78,6 +78,16 @@ impl super::LoadShape for Closed {
             ramp: Duration::from_secs_f64(self.ramp.as_secs_f64() * factor),
         })
     }
+
+    fn over_limit(&self) -> Option<String> {
+        (self.users > super::MAX_CLOSED_USERS).then(|| {
+            format!(
+                "would keep {} users active, over the limit of {} for a closed phase",
+                self.users,
+                super::MAX_CLOSED_USERS
+            )
+        })
+    }
 }
 
 /// `users = N` (with an optional `ramp`): a closed phase. None for an open phase (and then a
@@ -98,10 +108,13 @@ pub(super) fn compile(
         return None;
     };
     let n = *users.get_ref();
-    if !(1..=10_000_000).contains(&n) {
+    if !(1..=super::MAX_CLOSED_USERS as i64).contains(&n) {
         problems.add(
             users.span(),
-            "users must be between 1 and 10000000 (a closed phase keeps that many users active)",
+            format!(
+                "users must be between 1 and {} (a closed phase keeps that many users active)",
+                super::MAX_CLOSED_USERS
+            ),
         );
     }
     for (what, field) in [

@@ -68,6 +68,11 @@ impl super::LoadShape for Curve {
             points: self.points.iter().map(|&(t, r)| (t * factor, r)).collect(),
         })
     }
+
+    fn over_limit(&self) -> Option<String> {
+        let peak = self.points.iter().map(|p| p.1).fold(0.0, f64::max);
+        super::rate_over_limit(peak)
+    }
 }
 
 /// A recorded day as one phase: the CSV's `time,rate` rows, time divided by `time_scale`, rate
@@ -112,13 +117,19 @@ pub(crate) fn compile(
         );
         return Vec::new();
     }
+    let curve = Curve {
+        points: points.into(),
+    };
+    // The file's rates times rate_scale × time_scale: the limit a phase's rate has.
+    if let Some(why) = super::LoadShape::over_limit(&curve) {
+        problems.add(spec.span(), format!("the replayed curve {why}"));
+        return Vec::new();
+    }
     vec![Phase {
         name: c.name.clone().unwrap_or_else(|| "curve".to_string()),
         start: Duration::ZERO,
         duration: Duration::from_secs_f64(duration),
-        load: Load::Curve(Curve {
-            points: points.into(),
-        }),
+        load: Load::Curve(curve),
     }]
 }
 

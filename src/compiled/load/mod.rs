@@ -138,6 +138,9 @@ pub trait LoadShape {
     /// The same shape over a phase `factor` (> 0) times as long: rates as they were, times
     /// within the phase (curve points, a closed phase's ramp) multiplied.
     fn stretched(&self, factor: f64) -> Load;
+    /// What the shape asks for beyond [`MAX_RATE`] or [`MAX_CLOSED_USERS`], in words (`None`
+    /// within them): checked again once `--rate-scale` has multiplied it.
+    fn over_limit(&self) -> Option<String>;
 }
 
 impl Load {
@@ -223,6 +226,12 @@ impl Phase {
         }
     }
 
+    /// Why the phase asks for more than a run may ([`LoadShape::over_limit`], with its name).
+    pub fn over_limit(&self) -> Option<String> {
+        let why = self.load.shape().over_limit()?;
+        Some(format!("phase `{}` {why}", self.name))
+    }
+
     /// Expected number of open arrivals in the whole phase: the integral of its rate.
     pub fn mass(&self) -> f64 {
         self.load
@@ -290,6 +299,35 @@ fn compile_phases(
 /// The longest load profile a scenario may have, phases or a recorded curve (seconds).
 pub(crate) const MAX_PROFILE_S: f64 = 1e7;
 
+/// The highest arrival rate (users per second) a phase or a curve may reach, as written or
+/// scaled: ten million a second is far beyond what a fleet of generators starts, and the
+/// schedule, the plan's counts and the summary's integers stay finite and exact below it.
+pub(crate) const MAX_RATE: f64 = 1e7;
+
+/// The most users a closed phase may keep active, as written or scaled (each one is a task and
+/// its memory for the whole phase).
+pub(crate) const MAX_CLOSED_USERS: u64 = 10_000_000;
+
+/// A number for a message: as it is, or in exponent form when that would be hundreds of digits
+/// (`5e300`).
+pub(crate) fn amount(v: f64) -> String {
+    if v.abs() < 1e15 {
+        format!("{v}")
+    } else {
+        format!("{v:e}")
+    }
+}
+
+/// [`LoadShape::over_limit`] for a shape whose highest rate is `peak` (a NaN is over too).
+fn rate_over_limit(peak: f64) -> Option<String> {
+    (peak.is_nan() || peak > MAX_RATE).then(|| {
+        format!(
+            "would reach {} users per second, over the limit of {MAX_RATE} per second",
+            amount(peak)
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;
@@ -353,6 +391,18 @@ mod tests {
         let errs = compile(&scenario, text, Some(1)).expect_err("decreasing").0;
         assert!(
             errs[0].message.contains("day.csv:4: times must increase"),
+            "{errs:?}"
+        );
+        // A rate_scale that takes the curve over the rate limit is refused, as a phase's rate.
+        std::fs::write(dir.path().join("day.csv"), "time,rate\n0,1\n10,2\n").expect("csv");
+        let huge = text.replace("rate_scale = 0.001", "rate_scale = 1e300");
+        let errs = compile(&scenario, &huge, Some(1))
+            .expect_err("over the limit")
+            .0;
+        assert!(
+            errs[0]
+                .message
+                .contains("curve would reach 1.2e302 users per second"),
             "{errs:?}"
         );
         let both = text.replace("[load]\n", "[load]\nphases = []\n");

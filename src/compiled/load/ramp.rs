@@ -101,6 +101,11 @@ impl super::LoadShape for Ramp {
         // From one rate to another over the phase, whatever its length.
         super::Load::Ramp(*self)
     }
+
+    fn over_limit(&self) -> Option<String> {
+        let peak = self.from.max(self.to);
+        super::rate_over_limit(peak)
+    }
 }
 
 /// `rate`, `ramp_to` or `grow_to`: an open phase. A phase without `rate` starts at the rate the
@@ -113,7 +118,7 @@ pub(super) fn compile(
     let p = spec.get_ref();
     let rate = |r: &Spanned<f64>, problems: &mut Problems| {
         let v = *r.get_ref();
-        if !(v.is_finite() && (0.0..=1e7).contains(&v)) {
+        if !(v.is_finite() && (0.0..=super::MAX_RATE).contains(&v)) {
             problems.add(
                 r.span(),
                 "rate must be between 0 and 10000000 users per second",
