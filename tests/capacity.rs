@@ -375,6 +375,14 @@ fn a_scenario_without_thresholds_or_with_a_bad_precision_is_refused_before_any_s
     ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("fewer than"));
+    // A top step over what a run may ask for (10 000 000 arrivals/s), as --rate-scale may not.
+    let o = inrush(&["find-capacity", path, "--max", "1e12"]);
+    assert_eq!(o.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("--max 1000000000000: over the limit"),
+        "{stderr}"
+    );
 }
 
 /// Ctrl-C once the first step is done, while the next one is set up or running: the search

@@ -325,6 +325,21 @@ fn limits(
             "--precision {precision}: expected a fraction above 0 and at most 1, e.g. 0.1 or 10%"
         )));
     }
+    // The top step may not ask for more than a run may, as `--rate-scale` may not.
+    let max_rate = crate::compiled::load::MAX_RATE;
+    let too_much = match &settings.metric {
+        Metric::Arrivals => {
+            (max > max_rate).then(|| format!("over the limit of {max_rate} users per second"))
+        }
+        Metric::Phase { peak, .. } => base
+            .scaled(max / peak)
+            .phases
+            .iter()
+            .find_map(|p| p.over_limit()),
+    };
+    if let Some(why) = too_much {
+        return Err(Error::Usage(format!("--max {max}: {why}")));
+    }
     let measured = settings.measured(base);
     if measured.is_zero() {
         return Err(Error::Usage(
