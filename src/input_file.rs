@@ -61,4 +61,17 @@ mod tests {
             "name = \"x\"\n".to_string()
         );
     }
+
+    #[test]
+    fn every_file_a_scenario_names_is_read_through_here() {
+        // A feeder, a CA, a client key pointed at a device: an error at once, not a read that
+        // never ends (each used to grow by gigabytes until memory ran out).
+        let zero = Path::new("/dev/zero");
+        let feeder = crate::compiled::flow::feeder::Feeder::load("f", zero, false);
+        assert!(feeder.is_err_and(|e| e.contains("not a regular file")));
+        let chain = crate::clients::tls::read_chain(zero);
+        assert!(chain.is_err_and(|e| e.contains("not a regular file")));
+        let key = crate::clients::tls::read_key(zero);
+        assert!(key.is_err_and(|e| e.contains("not a regular file")));
+    }
 }

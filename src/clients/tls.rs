@@ -203,8 +203,9 @@ pub fn read_roots(path: &Path) -> Result<RootCertStore, String> {
 
 /// Reads the certificates of a PEM file (at least one).
 pub fn read_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
-    let certs = CertificateDer::pem_file_iter(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+    let bytes = crate::input_file::read(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let certs = CertificateDer::pem_slice_iter(&bytes)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("{}: {e}", path.display()))?;
     if certs.is_empty() {
@@ -218,7 +219,9 @@ pub fn read_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
 
 /// Reads a private key (PKCS#8, PKCS#1 or SEC1, PEM).
 pub fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
-    PrivateKeyDer::from_pem_file(path)
+    let bytes = crate::input_file::read(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    PrivateKeyDer::from_pem_slice(&bytes)
         .map_err(|e| format!("{}: no private key: {e}", path.display()))
 }
 

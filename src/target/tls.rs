@@ -59,7 +59,9 @@ impl TlsServer {
         client_ca: Option<&Path>,
     ) -> Result<TlsServer, String> {
         let chain = certs(cert)?;
-        let key = PrivateKeyDer::from_pem_file(key)
+        let key_pem = crate::input_file::read(key)
+            .map_err(|e| format!("cannot read {}: {e}", key.display()))?;
+        let key = PrivateKeyDer::from_pem_slice(&key_pem)
             .map_err(|e| format!("{}: no private key: {e}", key.display()))?;
         let client_roots = match client_ca {
             Some(path) => {
@@ -107,8 +109,9 @@ impl TlsServer {
 }
 
 fn certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
-    let certs = CertificateDer::pem_file_iter(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+    let bytes = crate::input_file::read(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let certs = CertificateDer::pem_slice_iter(&bytes)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("{}: {e}", path.display()))?;
     if certs.is_empty() {

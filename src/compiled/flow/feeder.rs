@@ -20,11 +20,12 @@ pub struct Feeder {
 impl Feeder {
     /// Reads `path` (with a header row naming the columns).
     pub fn load(name: &str, path: &Path, random: bool) -> Result<Feeder, String> {
+        let bytes = crate::input_file::read(path)
+            .map_err(|e| format!("cannot read feeder file {}: {e}", path.display()))?;
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(true)
             .flexible(false)
-            .from_path(path)
-            .map_err(|e| format!("cannot read feeder file {}: {e}", path.display()))?;
+            .from_reader(bytes.as_slice());
         let columns: Vec<String> = reader
             .headers()
             .map_err(|e| format!("{}: {e}", path.display()))?

@@ -135,8 +135,9 @@ pub(crate) fn compile(
 
 /// Reads `time,rate` rows (a header naming both columns; times strictly increasing).
 fn read(file: &Path) -> Result<Vec<(f64, f64)>, String> {
-    let mut reader = csv::Reader::from_path(file)
+    let bytes = crate::input_file::read(file)
         .map_err(|e| format!("cannot read curve {}: {e}", file.display()))?;
+    let mut reader = csv::Reader::from_reader(bytes.as_slice());
     let headers = reader
         .headers()
         .map_err(|e| format!("{}: {e}", file.display()))?
