@@ -1,6 +1,7 @@
-//! Reading a file a user names — a scenario, a run's files for `report` and `compare` — bounded:
-//! a path to a device (`/dev/zero`), a pipe or a socket is refused with a message, where reading
-//! it would grow without end and the command would never answer.
+//! Reading a file a user names — a scenario and the files it names, a run's files for `report`
+//! and `compare` — bounded: a path to a device (`/dev/zero`) or a socket is refused with a
+//! message, where reading it would grow without end and the command would never answer. A pipe
+//! is read (`inrush run <(envsubst < s.toml)`), up to the same bound as a file.
 
 use std::io::Read;
 use std::path::Path;
@@ -9,13 +10,13 @@ use std::path::Path;
 /// day-long run (a few KB per second).
 pub const MAX_BYTES: u64 = 1 << 30;
 
-/// The bytes of the regular file at `path`, at most [`MAX_BYTES`].
+/// The bytes of the regular file (or pipe) at `path`, at most [`MAX_BYTES`].
 pub fn read(path: &Path) -> std::io::Result<Vec<u8>> {
     let meta = std::fs::metadata(path)?;
-    if !meta.is_file() {
+    if !(meta.is_file() || is_pipe(&meta)) {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
-            "not a regular file (a directory, a device, a pipe or a socket)",
+            "not a regular file (a directory, a device or a socket)",
         ));
     }
     let too_large = || {
@@ -36,6 +37,16 @@ pub fn read(path: &Path) -> std::io::Result<Vec<u8>> {
         return Err(too_large());
     }
     Ok(bytes)
+}
+
+#[cfg(unix)]
+fn is_pipe(meta: &std::fs::Metadata) -> bool {
+    std::os::unix::fs::FileTypeExt::is_fifo(&meta.file_type())
+}
+
+#[cfg(not(unix))]
+fn is_pipe(_: &std::fs::Metadata) -> bool {
+    false
 }
 
 /// The text of the regular file at `path` ([`read`]), which must be UTF-8.
@@ -60,6 +71,23 @@ mod tests {
             read_to_string(&file).expect("a file"),
             "name = \"x\"\n".to_string()
         );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_pipe_is_read_as_a_file_is() {
+        // As `inrush run <(envsubst < s.toml)` gives one.
+        let dir = tempfile::tempdir().expect("temp dir");
+        let fifo = dir.path().join("p");
+        let c = std::ffi::CString::new(fifo.to_string_lossy().as_bytes()).expect("path");
+        // SAFETY: a NUL-terminated path we own; mkfifo only creates the node.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let writer = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || std::fs::write(fifo, "name = \"x\"\n"))
+        };
+        assert_eq!(read_to_string(&fifo).expect("a pipe"), "name = \"x\"\n");
+        writer.join().expect("writer").expect("written");
     }
 
     #[test]

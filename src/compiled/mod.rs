@@ -585,6 +585,15 @@ phases = [ { name = "a", duration = "2s", rate = 10 }, { name = "b", duration = 
                 "{errs:?}"
             );
         }
+        // Random values whose literal arguments are out of range: said at load.
+        for (call, said) in [
+            ("random_int(10, 1)", "the lower end is above the upper"),
+            ("random_string(99999999999999)", "a length from 0 to 4096"),
+        ] {
+            let text = format!("{base}[[flows.f.steps]]\nhttp = \"GET /{{{{ {call} }}}}\"\n");
+            let errs = compile_str(&text).expect_err("out of range").0;
+            assert!(errs.iter().any(|e| e.message.contains(said)), "{errs:?}");
+        }
         let zero =
             format!("{base}[[flows.f.steps]]\nrepeat = 0\nthink = {{ constant = \"1s\" }}\n");
         assert!(compile_str(&zero).is_ok(), "repeat = 0 skips the step");

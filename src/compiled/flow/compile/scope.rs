@@ -102,11 +102,27 @@ impl Resolver for Scope {
                 let hi = a.pop().map(Box::new);
                 let lo = a.pop().map(Box::new);
                 match (lo, hi) {
-                    (Some(lo), Some(hi)) => Ok(Expr::RandomInt(lo, hi)),
+                    // Known at load, a range the wrong way round is said (at run time, from
+                    // values, it gives `lo`).
+                    (Some(lo), Some(hi)) => match (&*lo, &*hi) {
+                        (Expr::Lit(Value::Num(l)), Expr::Lit(Value::Num(h))) if h < l => Err(
+                            format!("random_int({l}, {h}): the lower end is above the upper"),
+                        ),
+                        _ => Ok(Expr::RandomInt(lo, hi)),
+                    },
                     _ => Err("random_int(lo, hi) takes 2 arguments".into()),
                 }
             }
-            (["random_string"], [true]) => arg(0, 1, "random_string(n)").map(|a| Expr::RandomString(boxed(a))),
+            (["random_string"], [true]) => {
+                let n = arg(0, 1, "random_string(n)")?;
+                match n.first() {
+                    // Known at load, a length out of 0–4096 is said (from values, it is clamped).
+                    Some(Expr::Lit(Value::Num(len))) if !(0.0..=4096.0).contains(len) => Err(
+                        format!("random_string({len}): a length from 0 to 4096"),
+                    ),
+                    _ => Ok(Expr::RandomString(boxed(n))),
+                }
+            }
             (["base64"], [true]) => arg(0, 1, "base64(x)").map(|a| Expr::Base64(boxed(a))),
             (["swarm", "online", var], [false, false, false]) => {
                 published(self, var)?;
