@@ -385,39 +385,54 @@ fn the_page_updates_live_in_a_browser_and_ends_at_the_summary() {
     if !chromium_available() {
         return;
     }
-    let scratch = Scratch::new();
     // A longer steady phase: two browser starts fit in it even on a loaded machine (10 s did
     // not always: CI saw every look of 60 s come after the run's end, "no interval shown").
-    let run = Run::start(&scratch, "30s", "60s");
-    let url = format!("http://{}/", run.addr);
-    let profile = |n: &str| scratch.out(&format!("chromium-{n}"));
-
-    // A browser that follows the run to its end: with a virtual-time budget, --dump-dom waits
-    // while the event stream is open, and the page closes it at the `end` event.
-    let follower = {
-        let (dir, url) = (profile("follow"), url.clone());
-        std::thread::spawn(move || {
-            chromium(&dir, &["--virtual-time-budget=2000", "--dump-dom", &url])
-        })
-    };
-
-    // Two looks during the run, an interval or more apart: the values move.
-    let look = |n: &str| chromium(&profile(n), &["--dump-dom", &url]);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let first = loop {
-        let dom = look("first");
-        let state = body_attr(&dom, "state");
-        if state == "live" {
-            break dom;
+    // A cold Chromium has still taken longer than the whole 33 s run to show its first page:
+    // a start to warm it up first, and a run whose first look came back only after its end
+    // (the machine held the browser back, not the page) is started again, once.
+    chromium(
+        &Scratch::new().out("warm-up"),
+        &["--dump-dom", "about:blank"],
+    );
+    let mut attempts = 0;
+    let (scratch, run, follower, first) = loop {
+        attempts += 1;
+        let scratch = Scratch::new();
+        let run = Run::start(&scratch, "30s", "60s");
+        let url = format!("http://{}/", run.addr);
+        // A browser that follows the run to its end: with a virtual-time budget, --dump-dom
+        // waits while the event stream is open, and the page closes it at the `end` event.
+        let follower = {
+            let (dir, url) = (scratch.out("chromium-follow"), url.clone());
+            std::thread::spawn(move || {
+                chromium(&dir, &["--virtual-time-budget=2000", "--dump-dom", &url])
+            })
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let first = loop {
+            let dom = chromium(&scratch.out("chromium-first"), &["--dump-dom", &url]);
+            let state = body_attr(&dom, "state");
+            if state == "live" || state == "ended" {
+                break dom;
+            }
+            assert!(Instant::now() < deadline, "no interval shown");
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        if body_attr(&first, "state") == "live" {
+            break (scratch, run, follower, first);
         }
         // Ended before a look saw it live: waiting on would only see it ended.
-        assert_ne!(
-            state, "ended",
-            "the run ended before Chromium showed it live"
+        assert!(
+            attempts < 2,
+            "the run ended before Chromium showed it live, twice"
         );
-        assert!(Instant::now() < deadline, "no interval shown");
-        std::thread::sleep(Duration::from_millis(200));
+        drop(run);
+        let _ = follower.join();
     };
+    let url = format!("http://{}/", run.addr);
+    let profile = |n: &str| scratch.out(&format!("chromium-{n}"));
+    // Two looks during the run, an interval or more apart: the values move.
+    let look = |n: &str| chromium(&profile(n), &["--dump-dom", &url]);
     std::thread::sleep(Duration::from_millis(1500));
     let second = look("second");
     let interval = |dom: &str| count(&text_of(dom, "intervals"));
