@@ -380,7 +380,7 @@ fn a_scenario_without_thresholds_or_with_a_bad_precision_is_refused_before_any_s
     assert_eq!(o.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(
-        stderr.contains("--max 1000000000000: over the limit"),
+        stderr.contains("--max 1000000000000: would reach 1000000000000 users per second"),
         "{stderr}"
     );
 }

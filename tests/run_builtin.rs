@@ -11,6 +11,23 @@ use inrush::metrics::hlog;
 use inrush::report::summary::{Summary, Verdict};
 use inrush::target::Knobs;
 
+/// Users arriving evenly at `rate` a second for `duration`, each signing up (no contacts, no
+/// messages) and staying online for `stay`: the built-in flow down to its signup.
+fn signups_only(duration: &str, rate: u32, stay: &str) -> String {
+    format!(
+        r#"
+[load]
+arrivals = "uniform"
+phases = [ {{ name = "only", duration = "{duration}", rate = {rate} }} ]
+[user]
+contacts_known = 0
+contacts_unknown = 0
+messages = 0
+stay_online = {{ constant = "{stay}" }}
+"#
+    )
+}
+
 /// 20 users/s for 3 s, evenly spaced: exactly 60 users. Everyone stays online past the end, so
 /// at this low load every accepted message must be delivered and none is pending.
 fn low_load() -> Scenario {
@@ -163,18 +180,7 @@ fn a_stalling_target_shows_its_stalls_in_the_percentiles() {
         Scenario::new("stall", 3)
             .url(&target.url())
             .timeout("5s")
-            .with(
-                r#"
-[load]
-arrivals = "uniform"
-phases = [ { name = "only", duration = "4s", rate = 50 } ]
-[user]
-contacts_known = 0
-contacts_unknown = 0
-messages = 0
-stay_online = { constant = "0s" }
-"#,
-            )
+            .with(signups_only("4s", 50, "0s"))
     };
     // A stall of the generator's own, or of the target's thread, would add latency the knob did
     // not: a CI run saw a max of 560 ms with the generator on time. So the target runs on a
@@ -213,18 +219,7 @@ fn a_request_in_flight_at_the_drains_end_runs_to_its_answer_and_counts() {
         .builtin(r#"latency = "1500ms""#)
         .timeout("5s")
         .drain("200ms")
-        .with(
-            r#"
-[load]
-arrivals = "uniform"
-phases = [ { name = "only", duration = "1s", rate = 4 } ]
-[user]
-contacts_known = 0
-contacts_unknown = 0
-messages = 0
-stay_online = { constant = "0s" }
-"#,
-        );
+        .with(signups_only("1s", 4, "0s"));
     // A run the machine held back is repeated: an arrival started after the schedule's end
     // would be dropped instead.
     let s = run_quiet_on_schedule(&scenario).0.summary;
@@ -251,18 +246,7 @@ fn a_stay_online_that_ends_in_the_drain_completes_and_leaves_at_its_time() {
     let scenario = Scenario::new("stay-in-drain", 19)
         .timeout("5s")
         .drain("5s")
-        .with(
-            r#"
-[load]
-arrivals = "uniform"
-phases = [ { name = "only", duration = "2s", rate = 5 } ]
-[user]
-contacts_known = 0
-contacts_unknown = 0
-messages = 0
-stay_online = { constant = "2s" }
-"#,
-        );
+        .with(signups_only("2s", 5, "2s"));
     let s = run_quiet_on_schedule(&scenario).0.summary;
     let a = &s.arrivals;
     assert_eq!(

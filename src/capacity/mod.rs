@@ -326,11 +326,8 @@ fn limits(
         )));
     }
     // The top step may not ask for more than a run may, as `--rate-scale` may not.
-    let max_rate = crate::compiled::load::MAX_RATE;
     let too_much = match &settings.metric {
-        Metric::Arrivals => {
-            (max > max_rate).then(|| format!("over the limit of {max_rate} users per second"))
-        }
+        Metric::Arrivals => crate::compiled::load::rate_over_limit(max),
         Metric::Phase { peak, .. } => base
             .scaled(max / peak)
             .phases

@@ -319,7 +319,7 @@ pub(crate) fn amount(v: f64) -> String {
 }
 
 /// [`LoadShape::over_limit`] for a shape whose highest rate is `peak` (a NaN is over too).
-fn rate_over_limit(peak: f64) -> Option<String> {
+pub(crate) fn rate_over_limit(peak: f64) -> Option<String> {
     (peak.is_nan() || peak > MAX_RATE).then(|| {
         format!(
             "would reach {} users per second, over the limit of {MAX_RATE} per second",
