@@ -214,9 +214,8 @@ impl<'a> User<'a> {
                 // The awaited condition never came within the limit: the loop failed.
                 let reason = format!("until condition not met after {max} iterations");
                 if let Some(m) = step.metric {
-                    self.ctx.record_in(self.region, |r| {
-                        r.error_because(m, ErrorClass::CheckFailed, &reason)
-                    });
+                    self.ctx
+                        .record_error(self.region, m, ErrorClass::CheckFailed, &reason);
                 }
                 return Err(Stop::Failed);
             }
@@ -354,7 +353,7 @@ impl<'a> User<'a> {
                 Err(e) => {
                     let counted = self.failure_metric(step);
                     if let Some(m) = counted {
-                        ctx.record_in(self.region, |r| r.error_because(m, e.class, &e.reason));
+                        ctx.record_error(self.region, m, e.class, &e.reason);
                     } else if let Some(i) = step.unnamed_errors {
                         ctx.record_in(self.region, |r| r.count(i));
                     }
@@ -363,9 +362,7 @@ impl<'a> User<'a> {
                     // the transaction's, for a step without a name of its own).
                     if let Some((txn, _)) = self.txn.take() {
                         if counted != Some(txn) {
-                            ctx.record_in(self.region, |r| {
-                                r.error_because(txn, e.class, &e.reason)
-                            });
+                            ctx.record_error(self.region, txn, e.class, &e.reason);
                         }
                     }
                     Err(Stop::Failed)
