@@ -78,13 +78,20 @@ impl<'a> User<'a> {
             // A counter, not a range: a range's iterator is 16 bytes in this future, which every
             // user holds around whatever it waits in.
             let mut i = 0;
+            // `seq` is the innermost `repeat` or loop's iteration: a step that runs once is
+            // neither, and must not hide the iteration of the loop around it.
+            let repeats = step.repeat != 1;
             while i < step.repeat {
-                self.scope.seq.push(i);
+                if repeats {
+                    self.scope.seq.push(i);
+                }
                 if burst {
                     self.hold_writes(i + 1 < step.repeat);
                 }
                 let result = self.run_repetition(step).await;
-                self.scope.seq.pop();
+                if repeats {
+                    self.scope.seq.pop();
+                }
                 if burst && (result.is_err() || i + 1 == step.repeat) {
                     self.end_burst().await;
                 }

@@ -228,6 +228,24 @@ loop = { until = { var = "status", equals = 201 }, max = 3, steps = [
     assert_eq!(rec.metric(wait).count(), 1);
 }
 
+#[test]
+fn seq_in_a_loops_step_is_the_loops_iteration() {
+    // Statuses 200, 201, 202: the loop ends at its third iteration. Were `seq` the step's own
+    // (single) repetition, every poll would ask for 200 and the loop would fail after 5.
+    let (plan, ended, rec) = run_one(
+        r#"
+[[flows.f.steps]]
+name = "wait"
+loop = { until = { var = "status", equals = 202 }, max = 5, steps = [
+  { name = "poll", http = "GET /status/20{{ seq }}", capture = { status = { status = true } } },
+] }
+"#,
+    );
+    assert!(ended.completed);
+    assert_eq!(rec.metric(metric(&plan, "poll")).count(), 3);
+    assert_eq!(rec.metric(metric(&plan, "wait")).error_count(), 0);
+}
+
 const SOCKET: &str = r#"
 [[flows.f.steps]]
 name = "ws"
