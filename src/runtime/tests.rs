@@ -77,6 +77,13 @@ async fn peer(mut socket: WebSocket, mode: String) {
         if mode == "deaf" {
             continue;
         }
+        if mode == "chatty" {
+            // Something unrelated first, then the ack: as a server's presence updates are.
+            let presence = Message::Text(r#"{"type":"presence","who":"x"}"#.into());
+            if socket.send(presence).await.is_err() {
+                return;
+            }
+        }
         if mode == "echo" {
             if socket.send(Message::Text(text)).await.is_err() {
                 return;
@@ -244,6 +251,36 @@ loop = { until = { var = "status", equals = 202 }, max = 5, steps = [
     assert!(ended.completed);
     assert_eq!(rec.metric(metric(&plan, "poll")).count(), 3);
     assert_eq!(rec.metric(metric(&plan, "wait")).error_count(), 0);
+}
+
+#[test]
+fn an_awaited_frame_checked_by_contains_or_exists_skips_unrelated_frames() {
+    for expect in [
+        r#"{ contains = "ack" }"#,
+        r#"{ exists = ["$.id"] }"#,
+        r#"{ json_contains = { "$.type" = "ack" } }"#,
+    ] {
+        // The server sends a presence frame before each ack: the step waits past it (to the
+        // background rules, which count it) for the frame its checks describe.
+        let (plan, ended, rec) = run_one(&format!(
+            r#"
+[[flows.f.steps]]
+name = "ws"
+ws = "/ws/chatty"
+on_frame = [ {{ match = {{ "$.type" = "presence" }}, count = "presence" }} ]
+
+[[flows.f.steps]]
+name = "chat"
+send = {{ type = "send", id = "m1" }}
+expect = {expect}
+"#
+        ));
+        assert!(ended.completed, "{expect}");
+        let chat = rec.metric(metric(&plan, "chat"));
+        assert_eq!((chat.count(), chat.error_count()), (1, 0), "{expect}");
+        // The scenario's only named count.
+        assert_eq!(rec.named.first().copied(), Some(1), "{expect}");
+    }
 }
 
 const SOCKET: &str = r#"
