@@ -128,6 +128,12 @@ pub(super) fn run_one(steps: &str) -> (Plan, Ended, Recorder) {
 /// As `run_one`, with the run stopping `stop` after the user's start (with no drain: stopping,
 /// then ended at once), as the schedule's end stops a run.
 pub(super) fn run_until(steps: &str, stop: Option<Duration>) -> (Plan, Ended, Recorder) {
+    run_draining(steps, stop.map(|s| (s, Duration::ZERO)))
+}
+
+/// As `run_one`, with the schedule ending at `stop` after the user's start and the drain
+/// lasting `drain` after it.
+fn run_draining(steps: &str, stop: Option<(Duration, Duration)>) -> (Plan, Ended, Recorder) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -138,10 +144,11 @@ pub(super) fn run_until(steps: &str, stop: Option<Duration>) -> (Plan, Ended, Re
         let addr = server().await;
         let plan = Arc::new(plan(addr, steps));
         let (state_tx, state) = tokio::sync::watch::channel(RunState::Running);
-        if let Some(stop) = stop {
+        if let Some((stop, drain)) = stop {
             tokio::task::spawn_local(async move {
                 tokio::time::sleep(stop).await;
                 state_tx.send_replace(RunState::Stopping);
+                tokio::time::sleep(drain).await;
                 state_tx.send_replace(RunState::Ended);
                 // Kept until the user is done: a dropped sender also ends the run.
                 std::future::pending::<()>().await;
@@ -477,6 +484,30 @@ fail_on = { regex = "type='error'[^>]*" }
         "{:?}",
         started.elapsed()
     );
+}
+
+#[test]
+fn a_retry_goes_on_through_the_drain_and_the_drains_end_cuts_it_off_without_an_error() {
+    // 503, 503, then 200, 100 ms apart; the schedule ends 50 ms in, during the first backoff.
+    let flaky = r#"
+[[flows.f.steps]]
+name = "flaky"
+http = "GET /flaky"
+retry = { attempts = 5, on = [503], backoff = "100ms", jitter = "none" }
+"#;
+    let ms = Duration::from_millis;
+    // A drain long enough: the retries are the operation in flight, and it succeeds.
+    let (plan, ended, rec) = run_draining(flaky, Some((ms(50), ms(2000))));
+    assert!(ended.completed);
+    let m = rec.metric(metric(&plan, "flaky"));
+    assert_eq!((m.count(), m.error_count(), m.attempts), (1, 0, 3));
+    // No drain: the wait is cut off. The 503 was not the operation's outcome (the policy would
+    // have tried again): no sample, no error; the user is cut off, not failed.
+    let always = flaky.replace("/flaky", "/status/503");
+    let (plan, ended, rec) = run_draining(&always, Some((ms(50), Duration::ZERO)));
+    assert!(!ended.completed);
+    let m = rec.metric(metric(&plan, "flaky"));
+    assert_eq!((m.count(), m.error_count(), m.attempts), (0, 0, 1));
 }
 
 #[test]
