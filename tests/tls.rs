@@ -352,4 +352,23 @@ fn validate_names_tls_file_problems_at_their_position() {
     );
     let err = inrush::compiled::compile(&path, &both, None).expect_err("ca with insecure");
     assert!(err.to_string().contains("keep one of them"), "{err}");
+    // A certificate with another certificate's key: each file reads well, the pair does not.
+    let issuer = ca("client CA");
+    let (_, _, cert_pem, _) = leaf(&issuer, &["a.test"]);
+    let (_, _, _, other_key) = leaf(&issuer, &["b.test"]);
+    std::fs::write(dir.join("a.pem"), cert_pem).expect("write cert");
+    std::fs::write(dir.join("b.key"), other_key).expect("write key");
+    let mismatched = health_scenario(
+        "pair",
+        "url = \"https://localhost:9\"\ninsecure = true\ncert = \"a.pem\"\nkey = \"b.key\"",
+        1,
+    );
+    let err = inrush::compiled::compile(&path, &mismatched, None).expect_err("a mismatched pair");
+    let msg = err.to_string();
+    // `key` is on line 7 of the file.
+    assert!(
+        msg.contains("b.key") && msg.contains("does not go with"),
+        "{msg}"
+    );
+    assert!(msg.contains(":7:"), "{msg}");
 }

@@ -144,7 +144,18 @@ pub(super) fn compile_tls(
     let key = file(&section.key, &|p| tls::read_key(p).map(drop));
     let insecure = section.insecure.as_ref().is_some_and(|i| *i.get_ref());
     let client_cert = match (cert, key) {
-        (Some(c), Some(k)) => Some((c, k)),
+        (Some(c), Some(k)) => {
+            // Only when each file read well: their own problems are said already.
+            if let (Ok(()), Some(at)) = (
+                tls::read_chain(&c).and(tls::read_key(&k)).map(drop),
+                &section.key,
+            ) {
+                if let Err(e) = tls::check_client_pair(&c, &k) {
+                    problems.add(at.span(), e);
+                }
+            }
+            Some((c, k))
+        }
         (None, None) => None,
         _ => {
             let (span, missing) = match (&section.cert, &section.key) {
