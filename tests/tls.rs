@@ -279,6 +279,27 @@ fn insecure_runs_against_an_unknown_ca_with_target_override_and_says_so_in_every
 }
 
 #[test]
+fn a_plain_target_override_leaves_the_files_tls_settings_unused_and_unreported() {
+    let scratch = Scratch::new();
+    let target = common::ProbedTarget::start(Knobs::default());
+    let path = scratch.scenario(
+        "plain",
+        health_scenario("plain", "url = \"https://127.0.0.1:9\"\ninsecure = true", 2),
+    );
+    let out = scratch.out("plain");
+    let outcome = run_quiet(path, out.clone(), Some(target.url()));
+    assert_eq!(outcome.summary.metrics["health"].errors, 0);
+    assert!(outcome.summary.tls.is_none(), "{:?}", outcome.summary.tls);
+    for file in ["summary.json", "summary.md", "index.html"] {
+        let text = std::fs::read_to_string(out.join(file)).expect("report file");
+        assert!(
+            !text.contains("NOT verified"),
+            "{file} warns of TLS a plain run did not use"
+        );
+    }
+}
+
+#[test]
 fn mutual_tls_presents_the_client_certificate_and_fails_clearly_without_it() {
     let scratch = Scratch::new();
     let dir = scratch.dir.path();
