@@ -220,6 +220,35 @@ fn a_malformed_threshold_is_a_usage_error_that_says_where() {
 }
 
 #[test]
+fn a_scope_on_a_subject_known_for_the_whole_run_only_is_refused_where_it_is_written() {
+    let scratch = Scratch::new();
+    let scoped = scratch.scenario(
+        "scoped",
+        "name = \"scoped\"\n[target]\nbuiltin = {}\n[load]\nphases = [ { name = \"a\", duration = \"1s\", rate = 1 }, { name = \"b\", duration = \"1s\", rate = 1 } ]\n[thresholds]\n\"messages.lost\" = \"== 0\"\n\"b:messages.lost\" = \"== 0\"\n",
+    );
+    let out = inrush()
+        .arg("validate")
+        .arg(&scoped)
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2), "could never pass: refused");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(":8:21:") && stderr.contains("whole run only"),
+        "{stderr}"
+    );
+    let out = inrush()
+        .arg("run")
+        .arg(scratch.scenario("gates", gates()))
+        .args(["--threshold", "warm:messages.loss_rate < 1%"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("whole run only"), "{stderr}");
+}
+
+#[test]
 fn abort_on_fail_stops_the_run_early_and_still_writes_the_report() {
     let scratch = Scratch::new();
     let scenario = scratch.scenario(

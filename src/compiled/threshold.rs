@@ -161,6 +161,20 @@ impl Subject {
     }
 }
 
+impl Subject {
+    /// Whether the subject exists for the whole run only, so that a phase or region prefix on
+    /// it could never be observed: frame counts and the flows' checks are kept for the run, and
+    /// messages lost or pending (so the loss rate) are decided at its end from every user's
+    /// mailbox, not per phase or region.
+    pub fn whole_run_only(&self) -> bool {
+        match self {
+            Subject::Count(_) | Subject::Checks(_) => true,
+            Subject::Messages(f) => matches!(*f, "lost" | "pending" | "loss_rate"),
+            _ => false,
+        }
+    }
+}
+
 /// A parsed threshold.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Threshold {
@@ -246,10 +260,13 @@ pub fn parse(text: &str, phases: &[String], catalog: &Catalog) -> Result<Thresho
         None => (None, left, lead),
     };
     let subject = parse_subject(subject_text, catalog).map_err(|m| err(subject_at, m))?;
-    if matches!(subject, Subject::Checks(_)) && phase.is_some() {
+    if let (Some(scope), true) = (&phase, subject.whole_run_only()) {
         return Err(err(
             lead,
-            "checks are counted for the whole run: drop the phase or region prefix",
+            format!(
+                "`{subject_text}` is known for the whole run only, not per phase or region: \
+                 drop the `{scope}:` prefix"
+            ),
         ));
     }
     let value_at = op_at + op_len;
@@ -571,6 +588,35 @@ mod tests {
         );
         let e = parse("surge:checks.rate > 99%", &phases()).expect_err("whole run");
         assert!(e.message.contains("whole run"), "{e}");
+    }
+
+    #[test]
+    fn subjects_known_for_the_whole_run_only_take_no_scope() {
+        let catalog = Catalog::new(["verify"]).with_counters(vec!["presence".into()]);
+        let parse = |text: &str| super::parse(text, &phases(), &catalog);
+        for subject in [
+            "messages.lost == 0",
+            "messages.pending == 0",
+            "messages.loss_rate < 1%",
+            "counts.presence > 0",
+            "checks.failed == 0",
+        ] {
+            assert!(parse(subject).is_ok(), "{subject}: the whole run's");
+            let e = parse(&format!("surge:{subject}")).expect_err(subject);
+            assert_eq!(e.offset, 0, "{subject}");
+            assert!(
+                e.message.contains("whole run only") && e.message.contains("`surge:`"),
+                "{e}"
+            );
+        }
+        // What a phase does keep stays open to a prefix.
+        for scoped in [
+            "surge:messages.sent > 0",
+            "surge:messages.late == 0",
+            "surge:verify.count > 0",
+        ] {
+            assert!(parse(scoped).is_ok(), "{scoped}");
+        }
     }
 
     #[test]
