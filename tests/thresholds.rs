@@ -298,6 +298,68 @@ messages = 0
     assert!(s.duration_s < 10.0, "{}", s.duration_s);
 }
 
+/// An `abort_on_fail` threshold aborts on data, as k6's do: before its subject has a sample
+/// (a phase not yet begun, a first verify still waiting for its SMS) there is nothing to judge,
+/// and the run goes on. The two runs go side by side.
+#[test]
+fn abort_on_fail_waits_for_a_first_sample() {
+    let scratch = Scratch::new();
+    let user = "[user]\nmessages = 0\nstay_online = { constant = \"0s\" }\n";
+    let later_phase = Scenario::new("later", 3).drain("2s").with(format!(
+        r#"
+[load]
+arrivals = "uniform"
+phases = [ {{ name = "a", duration = "2s", rate = 10 }}, {{ name = "b", duration = "1s", rate = 10 }} ]
+{user}
+[thresholds]
+"b:verify.p99" = {{ check = "< 5s", abort_on_fail = true }}
+"#
+    ));
+    // Every verify waits 1.5 s for its SMS: the checks in the first second see no sample.
+    let slow_first = Scenario::new("slow", 4)
+        .builtin(r#"sms_delay = "1500ms""#)
+        .drain("3s")
+        .with(format!(
+            r#"
+[load]
+arrivals = "uniform"
+phases = [ {{ name = "a", duration = "2s", rate = 10 }} ]
+{user}
+[thresholds]
+"verify.p99" = {{ check = "< 5s", abort_on_fail = true }}
+"#
+        ));
+    let children: Vec<_> = [("later", later_phase), ("slow", slow_first)]
+        .into_iter()
+        .map(|(name, scenario)| {
+            let out = scratch.out(name);
+            let child = inrush()
+                .arg("run")
+                .arg(scratch.scenario(name, scenario))
+                .arg("--out")
+                .arg(&out)
+                // Judged by its threshold, however this shared machine held the generator.
+                .args(["--quiet", "--workers", "1", "--accept-overload"])
+                .spawn()
+                .expect("starts");
+            (name, out, child)
+        })
+        .collect();
+    for (name, out, mut child) in children {
+        let status = child.wait().expect("exits");
+        let s: Summary = serde_json::from_str(
+            &std::fs::read_to_string(out.join("summary.json")).expect("summary"),
+        )
+        .expect("schema");
+        assert_eq!(s.aborted, None, "{name}");
+        assert_eq!(status.code(), Some(0), "{name}: {:?}", s.thresholds);
+        assert!(s.thresholds[0].passed, "{name}: {:?}", s.thresholds);
+        // Every planned user arrived: the run went to its end.
+        assert_eq!(s.arrivals.planned, s.arrivals.started, "{name}");
+        assert!(s.arrivals.started >= 20, "{name}: {:?}", s.arrivals);
+    }
+}
+
 /// Ctrl-C (SIGINT), and what `timeout`, Docker, Kubernetes and CI runners send to cancel
 /// (SIGTERM; SIGHUP when a terminal goes away): the users stop, the report is written, exit 3.
 /// The three runs go side by side.
