@@ -256,7 +256,11 @@ pub fn rebuild(
     Error,
 > {
     let (mut summary, timeline, histograms) = report::rebuild::rebuild(dir)?;
-    gate::regate(&mut summary, extra_thresholds)?;
+    gate::regate(
+        &mut summary,
+        &dir.join(report::files::SUMMARY),
+        extra_thresholds,
+    )?;
     Ok((summary, timeline, histograms))
 }
 

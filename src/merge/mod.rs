@@ -85,7 +85,7 @@ pub fn merge(opts: &MergeOptions) -> Result<Merged, Error> {
     crate::report::json::SummaryJson.write(&written)?;
     crate::report::json::TimelineJson.write(&written)?;
     let (mut summary, timeline, histograms) = crate::report::rebuild::rebuild(&out)?;
-    crate::gate::regate(&mut summary, &[])?;
+    crate::gate::regate(&mut summary, &out.join(files::SUMMARY), &[])?;
     crate::report::write_run(
         &FinishedRun::new(&out, &summary, &timeline).with_histograms(histograms),
     )?;
