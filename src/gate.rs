@@ -2,6 +2,8 @@
 //! it for thresholds that abort the run early, and again when `inrush report` re-gates an old
 //! run. The thresholds themselves (types and parser) are part of the compiled scenario.
 
+use std::path::Path;
+
 use crate::compiled::threshold::{self, MetricField, Subject, Threshold};
 use crate::error::Error;
 use crate::report::summary::{MetricSummary, Summary, ThresholdResult, Verdict};
@@ -127,10 +129,42 @@ pub fn evaluate(t: &Threshold, s: &Summary) -> ThresholdResult {
     }
 }
 
-/// Re-gates a finished run: evaluates the thresholds it was run with, then `extra`, against
-/// `summary` (rebuilt from the run directory) and sets its verdict from them. An interrupted
-/// run stays interrupted.
-pub fn regate(summary: &mut Summary, extra: &[String]) -> Result<(), Error> {
+/// Re-gates a finished run: evaluates the thresholds it was run with (saved in `file`, its
+/// summary.json), then `extra` (the command line's), against `summary` (rebuilt from the run
+/// directory) and sets its verdict from them. An interrupted run stays interrupted.
+pub fn regate(summary: &mut Summary, file: &Path, extra: &[String]) -> Result<(), Error> {
+    let mut thresholds = saved(summary, file)?;
+    for expr in extra {
+        let t = parse_for(summary, expr)
+            .map_err(|e| Error::Usage(format!("threshold '{expr}': {e}")))?;
+        thresholds.push(t);
+    }
+    let interrupted = summary.verdict == Verdict::Interrupted;
+    judge(summary, &thresholds, interrupted);
+    Ok(())
+}
+
+/// The thresholds a run was gated with, as `summary` (read from `file`) saved them; one that is
+/// malformed (the file edited by hand, or written by another version) is refused naming the
+/// file, as any malformed run file is.
+pub fn saved(summary: &Summary, file: &Path) -> Result<Vec<Threshold>, Error> {
+    summary
+        .thresholds
+        .iter()
+        .map(|t| {
+            parse_for(summary, &t.expr).map_err(|e| {
+                Error::Usage(format!(
+                    "{}: saved threshold '{}' is malformed: {e}",
+                    file.display(),
+                    t.expr
+                ))
+            })
+        })
+        .collect()
+}
+
+/// Parses `expr` against what `summary` measured: its phases and regions, metrics and counts.
+fn parse_for(summary: &Summary, expr: &str) -> Result<Threshold, threshold::ParseError> {
     let scopes: Vec<String> = summary
         .phases
         .keys()
@@ -139,15 +173,7 @@ pub fn regate(summary: &mut Summary, extra: &[String]) -> Result<(), Error> {
         .collect();
     let catalog = crate::metrics::Catalog::new(summary.metrics.keys().cloned())
         .with_counters(summary.counts.keys().cloned().collect());
-    let mut thresholds = Vec::new();
-    for expr in summary.thresholds.iter().map(|t| &t.expr).chain(extra) {
-        let t = threshold::parse(expr, &scopes, &catalog)
-            .map_err(|e| Error::Usage(format!("threshold '{expr}': {e}")))?;
-        thresholds.push(t);
-    }
-    let interrupted = summary.verdict == Verdict::Interrupted;
-    judge(summary, &thresholds, interrupted);
-    Ok(())
+    threshold::parse(expr, &scopes, &catalog)
 }
 
 /// Evaluates `thresholds` into the summary and gives it its verdict, the one rule for a

@@ -122,7 +122,7 @@ pub fn plan_with(
         })
         .collect();
     estimate::render::write(&dir, &estimate, &phases)?;
-    print!("{}", estimate::render::text(&estimate));
+    report::stdout::print(&estimate::render::text(&estimate));
     if plan.capacity.is_set() {
         // The scenario says how `find-capacity` searches it: what that search will take.
         let preview = capacity::dry_run(&capacity::CapacityOptions {
@@ -134,11 +134,11 @@ pub fn plan_with(
         // The plan of the run stands on its own: a search that could not start is said, not
         // made the plan's failure (`find-capacity` itself refuses it with exit 2).
         match preview {
-            Ok(p) => print!("{}", capacity::preview::text(&p)),
-            Err(e) => println!("find-capacity: would not start: {e}"),
+            Ok(p) => report::stdout::print(&capacity::preview::text(&p)),
+            Err(e) => report::stdout::println(&format!("find-capacity: would not start: {e}")),
         }
     }
-    println!("plan: {}", dir.display());
+    report::stdout::println(&format!("plan: {}", dir.display()));
     Ok((estimate, dir))
 }
 
@@ -202,7 +202,7 @@ pub fn plan_kubernetes(
         "merge-job.yaml",
         estimate::kubernetes::merge_job(&pods).as_bytes(),
     )?;
-    println!(
+    report::stdout::println(&format!(
         "kubernetes: {n} shards ({}); each pod {} m CPU, {} MiB, ~{} open files; INRUSH_START_AT {}",
         match shards {
             Some(_) => "--shards".to_string(),
@@ -213,12 +213,12 @@ pub fn plan_kubernetes(
         pods.memory_mib(),
         pods.descriptors,
         pods.start_at
-    );
-    println!(
+    ));
+    report::stdout::println(&format!(
         "kubectl apply -f {}; when job/inrush-shards is complete: kubectl apply -f {}",
         k8s.join("shards.yaml").display(),
         k8s.join("merge-job.yaml").display()
-    );
+    ));
     Ok(k8s)
 }
 
@@ -256,7 +256,11 @@ pub fn rebuild(
     Error,
 > {
     let (mut summary, timeline, histograms) = report::rebuild::rebuild(dir)?;
-    gate::regate(&mut summary, extra_thresholds)?;
+    gate::regate(
+        &mut summary,
+        &dir.join(report::files::SUMMARY),
+        extra_thresholds,
+    )?;
     Ok((summary, timeline, histograms))
 }
 
@@ -274,8 +278,8 @@ pub fn report(
             &report::FinishedRun::new(dir, &summary, &timeline).with_histograms(histograms),
         )?;
     }
-    print!("{}", report::terminal::render(&summary));
-    println!("report: {}", dir.display());
+    report::stdout::print(&report::terminal::render(&summary));
+    report::stdout::println(&format!("report: {}", dir.display()));
     Ok(summary)
 }
 
@@ -295,8 +299,8 @@ pub fn compare(
     let comparison = compare::compare_runs(&base_run, &new_run, &tolerances)?;
     let out = out.map_or_else(|| compare::default_out(base, new), Path::to_path_buf);
     compare::write(&out, &comparison, &base_run, &new_run)?;
-    print!("{}", compare::render_text(&comparison));
-    println!("report: {}", out.display());
+    report::stdout::print(&compare::render_text(&comparison));
+    report::stdout::println(&format!("report: {}", out.display()));
     Ok(comparison)
 }
 
@@ -306,9 +310,9 @@ pub fn compare(
 pub fn merge(opts: &merge::MergeOptions) -> Result<report::summary::Summary, Error> {
     let merged = merge::merge(opts)?;
     if !opts.quiet {
-        print!("{}", report::terminal::render(&merged.summary));
+        report::stdout::print(&report::terminal::render(&merged.summary));
     }
-    println!("report: {}", merged.dir.display());
+    report::stdout::println(&format!("report: {}", merged.dir.display()));
     Ok(merged.summary)
 }
 

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use inrush::cli::{Cli, Command};
+use inrush::report::stdout;
 use inrush::report::summary::Verdict;
 
 fn exit_code(verdict: Verdict) -> ExitCode {
@@ -41,7 +42,7 @@ fn find_capacity(args: inrush::cli::CapacityArgs) -> Result<ExitCode, inrush::Er
     };
     if args.dry_run {
         let preview = inrush::capacity::dry_run(&opts)?;
-        print!("{}", inrush::capacity::preview::text(&preview));
+        stdout::print(&inrush::capacity::preview::text(&preview));
         return Ok(ExitCode::SUCCESS);
     }
     let found = find_capacity(&opts)?;
@@ -111,7 +112,7 @@ fn main() -> ExitCode {
             .with_seed(None)
             .and_then(|inputs| inrush::validate_with(&file, &inputs))
             .map(|text| {
-                print!("{text}");
+                stdout::print(&text);
                 ExitCode::SUCCESS
             }),
         Command::Plan(args) => args
@@ -143,20 +144,27 @@ fn main() -> ExitCode {
             })
             .map(|()| ExitCode::SUCCESS),
         Command::Init { dir, force } => inrush::init(&dir, force).map(|path| {
-            println!("wrote {}", path.display());
-            println!("next: inrush run {}", path.display());
+            stdout::println(&format!("wrote {}", path.display()));
+            stdout::println(&format!("next: inrush run {}", path.display()));
             ExitCode::SUCCESS
         }),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
-            clap_complete::generate(shell, &mut cmd, "inrush", &mut std::io::stdout());
+            // Generated whole, then printed: clap_complete panics on a failed write.
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "inrush", &mut script);
+            stdout::print_bytes(&script);
             Ok(ExitCode::SUCCESS)
         }
         Command::Man => {
             let cmd = <Cli as clap::CommandFactory>::command();
+            let mut page = Vec::new();
             clap_mangen::Man::new(cmd)
-                .render(&mut std::io::stdout())
-                .map(|()| ExitCode::SUCCESS)
+                .render(&mut page)
+                .map(|()| {
+                    stdout::print_bytes(&page);
+                    ExitCode::SUCCESS
+                })
                 .map_err(|e| inrush::Error::Usage(format!("cannot write the manual page: {e}")))
         }
         Command::FindCapacity(args) => find_capacity(args),

@@ -261,3 +261,59 @@ fn two_for_an_out_directory_that_holds_files_unless_forced() {
     let summary = std::fs::read_to_string(out_dir.join("summary.json")).expect("written");
     assert!(summary.contains("inrush.summary/1"));
 }
+
+/// `inrush args` with its standard output a pipe whose reader went away before anything was
+/// written (as `inrush report DIR | head` leaves it): every write gets a broken pipe.
+fn stdout_closed(args: &[&str]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_inrush"))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("inrush starts");
+    drop(child.stdout.take());
+    child.wait_with_output().expect("inrush exits")
+}
+
+#[test]
+fn a_closed_stdout_changes_no_exit_code() {
+    let scratch = Scratch::new();
+    let file = scratch.scenario("codes", healthy());
+    let run = scratch.out("run");
+    let (compared, planned) = (scratch.out("compared"), scratch.out("planned"));
+    // Not --quiet: the run prints its table into the closed pipe.
+    let out = stdout_closed(&[
+        "run",
+        path(&file),
+        "--accept-overload",
+        "--workers",
+        "1",
+        "--out",
+        path(&run),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "run: {}", stderr(&out));
+    let cases: [(&[&str], i32); 7] = [
+        (&["report", path(&run)], 0),
+        (
+            &["report", path(&run), "--threshold", "health.count > 1000"],
+            1,
+        ),
+        (
+            &["compare", path(&run), path(&run), "--out", path(&compared)],
+            0,
+        ),
+        (&["validate", path(&file)], 0),
+        (&["plan", path(&file), "--out", path(&planned)], 0),
+        (&["completions", "bash"], 0),
+        (&["man"], 0),
+    ];
+    for (args, code) in cases {
+        let out = stdout_closed(args);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {}", stderr(&out));
+        assert!(
+            !stderr(&out).contains("panicked"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+}

@@ -75,7 +75,13 @@ fn a_run_directory_that_cannot_be_read_whole_is_refused_and_left_untouched() {
         .expect("an interval");
     let truncated = lines[..=first].join("\n") + "\n";
     let summary = std::fs::read_to_string(run.join("summary.json")).expect("summary");
-    let cases: [(&str, &str, Option<String>, &str); 4] = [
+    // A saved threshold that is no threshold: the summary is well-formed, its gate is not.
+    let mut bogus: serde_json::Value = serde_json::from_str(&summary).expect("json");
+    bogus["thresholds"] = serde_json::json!([
+        {"expr": "bogus", "observed": null, "unit": "count", "passed": false}
+    ]);
+    let bogus = serde_json::to_string_pretty(&bogus).expect("json");
+    let cases: [(&str, &str, Option<String>, &str); 5] = [
         ("empty", "latency.hlog", Some(String::new()), "empty"),
         ("truncated", "latency.hlog", Some(truncated), "truncated"),
         ("missing", "latency.hlog", None, "cannot read"),
@@ -85,6 +91,7 @@ fn a_run_directory_that_cannot_be_read_whole_is_refused_and_left_untouched() {
             Some(summary[..summary.len() / 2].to_string()),
             "not a run file",
         ),
+        ("bogus", "summary.json", Some(bogus), "threshold 'bogus'"),
     ];
     for (name, file, contents, says) in cases {
         let dir = copy_of(&run, &scratch, name);

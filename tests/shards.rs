@@ -350,6 +350,89 @@ fn refused(dirs: &[&Path], reason: &str, names: &Path) {
 }
 
 #[test]
+fn the_merged_run_ends_and_drains_as_its_last_shard_does() {
+    let f = fixture();
+    let s = &f.scratch;
+    // Shard 1 as if its drain had lasted a second longer; shard 0 keeps its own, shorter one.
+    let longer = edited(&f.two[1], &s.out("longer"), |v| {
+        let f = |v: &Value| v.as_f64().expect("seconds");
+        let duration = f(&v["duration_s"]) + 1.0;
+        v["drain_s"] = (f(&v["drain_s"]) + 1.0).into();
+        v["duration_s"] = duration.into();
+        v["phases"]["surge"]["end_s"] = duration.into();
+    });
+    let out = s.out("merged-longer");
+    let o = command(vec![
+        "merge".into(),
+        "--quiet".into(),
+        f.two[0].display().to_string(),
+        longer.display().to_string(),
+        "--out".into(),
+        out.display().to_string(),
+    ])
+    .output()
+    .expect("merge runs");
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let m = summary(&out);
+    let parts = [summary(&f.two[0]), summary(&longer)];
+    let secs = |v: &Value| v.as_f64().unwrap_or_else(|| panic!("not seconds: {v}"));
+    let offsets: Vec<f64> = (0..2)
+        .map(|i| secs(&m["shards"][i]["offset_ms"]) / 1000.0)
+        .collect();
+    let latest = |at: &dyn Fn(&Value) -> f64| {
+        parts
+            .iter()
+            .zip(&offsets)
+            .map(|(p, o)| o + at(p))
+            .fold(0.0, f64::max)
+    };
+    let duration = secs(&m["duration_s"]);
+    let end = latest(&|p| secs(&p["duration_s"]));
+    let load_end = latest(&|p| secs(&p["duration_s"]) - secs(&p["drain_s"]));
+    // The merged timeline may end a little later (its last interval's end); never earlier.
+    assert!(
+        duration >= end - 1e-3,
+        "{duration} s, shards end at {end} s"
+    );
+    let drain = secs(&m["drain_s"]);
+    assert!(
+        (drain - (duration - load_end)).abs() < 2e-3,
+        "drain {drain} s: the run's end {duration} s less the load's end {load_end} s"
+    );
+    assert!(drain > 1.0, "shard 1's drain, not shard 0's: {drain} s");
+    let surge = &m["phases"]["surge"];
+    let first_start = parts
+        .iter()
+        .zip(&offsets)
+        .map(|(p, o)| o + secs(&p["phases"]["surge"]["start_s"]))
+        .fold(f64::INFINITY, f64::min);
+    assert!(
+        (secs(&surge["start_s"]) - first_start).abs() < 1e-5,
+        "{surge}"
+    );
+    assert!(
+        secs(&surge["end_s"]) >= duration,
+        "the last phase holds the drain: {surge}"
+    );
+    // The charts' shading: the load profile's 2 s, from the first shard's start to the last's.
+    let timeline: Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("timeline.json")).expect("timeline.json"),
+    )
+    .expect("JSON");
+    let span = &timeline["phases"][0];
+    let last_offset = offsets.iter().copied().fold(0.0, f64::max);
+    assert!(
+        (secs(&span["end_s"]) - (2.0 + last_offset)).abs() < 1e-5,
+        "{span}"
+    );
+}
+
+#[test]
 fn merge_refuses_what_is_not_one_run() {
     let f = fixture();
     let s = &f.scratch;

@@ -220,6 +220,35 @@ fn a_malformed_threshold_is_a_usage_error_that_says_where() {
 }
 
 #[test]
+fn a_scope_on_a_subject_known_for_the_whole_run_only_is_refused_where_it_is_written() {
+    let scratch = Scratch::new();
+    let scoped = scratch.scenario(
+        "scoped",
+        "name = \"scoped\"\n[target]\nbuiltin = {}\n[load]\nphases = [ { name = \"a\", duration = \"1s\", rate = 1 }, { name = \"b\", duration = \"1s\", rate = 1 } ]\n[thresholds]\n\"messages.lost\" = \"== 0\"\n\"b:messages.lost\" = \"== 0\"\n",
+    );
+    let out = inrush()
+        .arg("validate")
+        .arg(&scoped)
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2), "could never pass: refused");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(":8:21:") && stderr.contains("whole run only"),
+        "{stderr}"
+    );
+    let out = inrush()
+        .arg("run")
+        .arg(scratch.scenario("gates", gates()))
+        .args(["--threshold", "warm:messages.loss_rate < 1%"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("whole run only"), "{stderr}");
+}
+
+#[test]
 fn abort_on_fail_stops_the_run_early_and_still_writes_the_report() {
     let scratch = Scratch::new();
     let scenario = scratch.scenario(
@@ -267,6 +296,68 @@ messages = 0
         s.aborted
     );
     assert!(s.duration_s < 10.0, "{}", s.duration_s);
+}
+
+/// An `abort_on_fail` threshold aborts on data, as k6's do: before its subject has a sample
+/// (a phase not yet begun, a first verify still waiting for its SMS) there is nothing to judge,
+/// and the run goes on. The two runs go side by side.
+#[test]
+fn abort_on_fail_waits_for_a_first_sample() {
+    let scratch = Scratch::new();
+    let user = "[user]\nmessages = 0\nstay_online = { constant = \"0s\" }\n";
+    let later_phase = Scenario::new("later", 3).drain("2s").with(format!(
+        r#"
+[load]
+arrivals = "uniform"
+phases = [ {{ name = "a", duration = "2s", rate = 10 }}, {{ name = "b", duration = "1s", rate = 10 }} ]
+{user}
+[thresholds]
+"b:verify.p99" = {{ check = "< 5s", abort_on_fail = true }}
+"#
+    ));
+    // Every verify waits 1.5 s for its SMS: the checks in the first second see no sample.
+    let slow_first = Scenario::new("slow", 4)
+        .builtin(r#"sms_delay = "1500ms""#)
+        .drain("3s")
+        .with(format!(
+            r#"
+[load]
+arrivals = "uniform"
+phases = [ {{ name = "a", duration = "2s", rate = 10 }} ]
+{user}
+[thresholds]
+"verify.p99" = {{ check = "< 5s", abort_on_fail = true }}
+"#
+        ));
+    let children: Vec<_> = [("later", later_phase), ("slow", slow_first)]
+        .into_iter()
+        .map(|(name, scenario)| {
+            let out = scratch.out(name);
+            let child = inrush()
+                .arg("run")
+                .arg(scratch.scenario(name, scenario))
+                .arg("--out")
+                .arg(&out)
+                // Judged by its threshold, however this shared machine held the generator.
+                .args(["--quiet", "--workers", "1", "--accept-overload"])
+                .spawn()
+                .expect("starts");
+            (name, out, child)
+        })
+        .collect();
+    for (name, out, mut child) in children {
+        let status = child.wait().expect("exits");
+        let s: Summary = serde_json::from_str(
+            &std::fs::read_to_string(out.join("summary.json")).expect("summary"),
+        )
+        .expect("schema");
+        assert_eq!(s.aborted, None, "{name}");
+        assert_eq!(status.code(), Some(0), "{name}: {:?}", s.thresholds);
+        assert!(s.thresholds[0].passed, "{name}: {:?}", s.thresholds);
+        // Every planned user arrived: the run went to its end.
+        assert_eq!(s.arrivals.planned, s.arrivals.started, "{name}");
+        assert!(s.arrivals.started >= 20, "{name}: {:?}", s.arrivals);
+    }
 }
 
 /// Ctrl-C (SIGINT), and what `timeout`, Docker, Kubernetes and CI runners send to cancel

@@ -222,8 +222,8 @@ pub fn find_capacity(opts: &CapacityOptions) -> Result<Capacity, Error> {
     chart::write(&dir, &report, &gates)?;
     html::write(&dir, &report)?;
     if !opts.quiet {
-        print!("{}", report::terminal(&report));
-        println!("capacity: {}", dir.display());
+        crate::report::stdout::print(&report::terminal(&report));
+        crate::report::stdout::println(&format!("capacity: {}", dir.display()));
     }
     let outcome = match end {
         None => Outcome::Interrupted,

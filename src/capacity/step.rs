@@ -8,8 +8,8 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::search::Judged;
+use crate::compiled::threshold::Threshold;
 use crate::compiled::threshold::Unit;
-use crate::compiled::threshold::{Subject, Threshold};
 use crate::compiled::{Load, Phase, Plan, Ramp, Shape};
 use crate::error::Error;
 use crate::report::summary::{Summary, ThresholdResult, Verdict};
@@ -198,13 +198,9 @@ pub fn gates(plan: &Plan, metric: &Metric, from: Source, replaced: Vec<String>) 
             continue;
         }
         let mut t = t.clone();
-        // Frame counts and undelivered messages (lost, pending: decided at the run's end) exist
-        // for the whole run only; a region keeps its own scope.
-        let whole_run = match t.subject {
-            Subject::Count(_) => true,
-            Subject::Messages(f) => matches!(f, "lost" | "pending" | "loss_rate"),
-            _ => false,
-        };
+        // Frame counts, checks and undelivered messages (lost, pending: decided at the run's
+        // end) exist for the whole run only; a region keeps its own scope.
+        let whole_run = t.subject.whole_run_only();
         if !whole_run && (scope.is_none() || is_phase) {
             let bare = match scope {
                 Some(s) => t.expr.strip_prefix(&format!("{s}:")).unwrap_or(&t.expr),
@@ -500,6 +496,7 @@ phases = [ { name = "calm", duration = "10s", rate = 5 }, { name = "surge", dura
 "calm:register.p99" = "< 100ms"
 "errors.rate" = "< 1%"
 "messages.lost" = "== 0"
+"checks.rate" = "> 99%"
 "#;
 
     #[test]
@@ -515,7 +512,8 @@ phases = [ { name = "calm", duration = "10s", rate = 5 }, { name = "surge", dura
                 "measure:verify.p99 < 250ms",
                 "measure:register.p99 < 300ms",
                 "measure:errors.rate < 1%",
-                "messages.lost == 0"
+                "messages.lost == 0",
+                "checks.rate > 99%"
             ]
         );
         assert!(g.applied[..3]
@@ -525,6 +523,7 @@ phases = [ { name = "calm", duration = "10s", rate = 5 }, { name = "surge", dura
             g.applied[3].phase, None,
             "lost is decided for the whole run"
         );
+        assert_eq!(g.applied[4].phase, None, "checks are the whole run's");
         assert_eq!(g.skipped.len(), 1);
         assert!(g.skipped[0].starts_with("calm:register.p99"), "{g:?}");
         let s = Settings {
@@ -568,7 +567,8 @@ phases = [ { name = "calm", duration = "10s", rate = 5 }, { name = "surge", dura
                 "surge:verify.p99 < 250ms",
                 "surge:register.p99 < 300ms",
                 "surge:errors.rate < 1%",
-                "messages.lost == 0"
+                "messages.lost == 0",
+                "checks.rate > 99%"
             ]
         );
         let s = Settings {

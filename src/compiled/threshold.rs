@@ -23,19 +23,29 @@ pub enum Op {
 }
 
 impl Op {
-    /// Whether `observed op limit` holds.
+    /// Whether `observed op limit` holds. Values equal but for float rounding are equal for
+    /// every operator: `<=` holds and `<` fails on them, as `==` holds.
     pub fn holds(self, observed: f64, limit: f64) -> bool {
+        let same = same_value(observed, limit);
         match self {
-            Op::Lt => observed < limit,
-            Op::Le => observed <= limit,
-            Op::Gt => observed > limit,
-            Op::Ge => observed >= limit,
-            // Values are counts or rounded milliseconds: compare with a tolerance far below
-            // anything meaningful so that 0.1 + 0.2 == 0.3.
-            Op::Eq => (observed - limit).abs() < 1e-9,
-            Op::Ne => (observed - limit).abs() >= 1e-9,
+            Op::Lt => observed < limit && !same,
+            Op::Le => observed < limit || same,
+            Op::Gt => observed > limit && !same,
+            Op::Ge => observed > limit || same,
+            Op::Eq => same,
+            Op::Ne => !same,
         }
     }
+}
+
+/// Whether two values are one number written two ways. What inrush observes has a coarse
+/// resolution (a latency is whole microseconds, a share a ratio of counts), a limit is a
+/// decimal, and binary floats hold neither exactly: `29.0 / 125.0` and `23.2 / 100.0` differ in
+/// the last bit. One part in 10^12 is far above that rounding (a few parts in 10^16) and far
+/// below any real difference: two latencies under a day differ by over one part in 10^11, two
+/// shares of under 10^11 operations by more than that too.
+fn same_value(a: f64, b: f64) -> bool {
+    a == b || (a - b).abs() <= 1e-12 * a.abs().max(b.abs())
 }
 
 /// What a threshold looks at.
@@ -151,6 +161,20 @@ impl Subject {
     }
 }
 
+impl Subject {
+    /// Whether the subject exists for the whole run only, so that a phase or region prefix on
+    /// it could never be observed: frame counts and the flows' checks are kept for the run, and
+    /// messages lost or pending (so the loss rate) are decided at its end from every user's
+    /// mailbox, not per phase or region.
+    pub fn whole_run_only(&self) -> bool {
+        match self {
+            Subject::Count(_) | Subject::Checks(_) => true,
+            Subject::Messages(f) => matches!(*f, "lost" | "pending" | "loss_rate"),
+            _ => false,
+        }
+    }
+}
+
 /// A parsed threshold.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Threshold {
@@ -236,10 +260,13 @@ pub fn parse(text: &str, phases: &[String], catalog: &Catalog) -> Result<Thresho
         None => (None, left, lead),
     };
     let subject = parse_subject(subject_text, catalog).map_err(|m| err(subject_at, m))?;
-    if matches!(subject, Subject::Checks(_)) && phase.is_some() {
+    if let (Some(scope), true) = (&phase, subject.whole_run_only()) {
         return Err(err(
             lead,
-            "checks are counted for the whole run: drop the phase or region prefix",
+            format!(
+                "`{subject_text}` is known for the whole run only, not per phase or region: \
+                 drop the `{scope}:` prefix"
+            ),
         ));
     }
     let value_at = op_at + op_len;
@@ -376,8 +403,22 @@ fn parse_value(s: &str, kind: Unit) -> Result<f64, String> {
         (Unit::Millis, "") => Err(format!(
             "`{s}` needs a unit: this is a latency, write e.g. `{n}ms` or `{n}s`"
         )),
-        (Unit::Millis, _) => parse_duration(s).map(|d| d.as_secs_f64() * 1000.0),
-        (Unit::Fraction, "%") => Ok(n / 100.0),
+        (Unit::Millis, _) => {
+            // The unit's name, its sign and range are checked as every duration's are; the
+            // value is then read straight into milliseconds (not through a `Duration`'s whole
+            // nanoseconds), so `0.779ms` is the very number a 779 µs latency is shown as.
+            parse_duration(s)?;
+            let (exponent, factor) = match unit {
+                "us" | "µs" => (-3, 1.0),
+                "ms" => (0, 1.0),
+                "s" => (3, 1.0),
+                "m" | "min" => (3, 60.0),
+                "h" => (3, 3600.0),
+                other => return Err(format!("`{other}` is not a unit a latency takes")),
+            };
+            Ok(shifted(number, exponent, n) * factor)
+        }
+        (Unit::Fraction, "%") => Ok(shifted(number, -2, n)),
         (Unit::Fraction, "") if (0.0..=1.0).contains(&n) => Ok(n),
         (Unit::Fraction, "") => Err(format!(
             "`{s}` is not a fraction between 0 and 1: write a percentage such as `1%`"
@@ -403,6 +444,15 @@ fn parse_value(s: &str, kind: Unit) -> Result<f64, String> {
         }
         (_, unit) => Err(format!("`{unit}` is not a unit this subject takes")),
     }
+}
+
+/// `number` (the text of `n`) times 10^`exponent`, rounded once: `23.2%` is read as the
+/// decimal 0.232, the number a share of 29 in 125 is, where `23.2 / 100.0` would be one bit
+/// off it.
+fn shifted(number: &str, exponent: i32, n: f64) -> f64 {
+    format!("{number}e{exponent}")
+        .parse()
+        .unwrap_or(n * 10f64.powi(exponent))
 }
 
 /// `"subject" = "op value"` (or `{ check = "op value", ... }`) becomes one threshold; an error
@@ -541,6 +591,35 @@ mod tests {
     }
 
     #[test]
+    fn subjects_known_for_the_whole_run_only_take_no_scope() {
+        let catalog = Catalog::new(["verify"]).with_counters(vec!["presence".into()]);
+        let parse = |text: &str| super::parse(text, &phases(), &catalog);
+        for subject in [
+            "messages.lost == 0",
+            "messages.pending == 0",
+            "messages.loss_rate < 1%",
+            "counts.presence > 0",
+            "checks.failed == 0",
+        ] {
+            assert!(parse(subject).is_ok(), "{subject}: the whole run's");
+            let e = parse(&format!("surge:{subject}")).expect_err(subject);
+            assert_eq!(e.offset, 0, "{subject}");
+            assert!(
+                e.message.contains("whole run only") && e.message.contains("`surge:`"),
+                "{e}"
+            );
+        }
+        // What a phase does keep stays open to a prefix.
+        for scoped in [
+            "surge:messages.sent > 0",
+            "surge:messages.late == 0",
+            "surge:verify.count > 0",
+        ] {
+            assert!(parse(scoped).is_ok(), "{scoped}");
+        }
+    }
+
+    #[test]
     fn bytes_take_sizes() {
         let t = parse("verify.bytes_received < 2MB", &phases()).expect("ok");
         assert_eq!(
@@ -591,5 +670,70 @@ mod tests {
         assert!(Op::Le.holds(2.0, 2.0) && Op::Ge.holds(2.0, 2.0));
         assert!(Op::Eq.holds(0.1 + 0.2, 0.3) && Op::Ne.holds(1.0, 2.0));
         assert!(Op::Gt.holds(3.0, 2.0) && !Op::Gt.holds(2.0, 2.0));
+    }
+
+    /// `holds(text, observed)`: whether the threshold `text` holds on `observed`.
+    fn holds(text: &str, observed: f64) -> bool {
+        let t = parse(text, &phases()).expect("a valid threshold");
+        t.op.holds(observed, t.limit)
+    }
+
+    #[test]
+    fn a_limit_written_as_the_observed_value_is_shown_is_equal_to_it() {
+        // The audit's cases: a max of 779 µs and a min of 413 µs (latencies are whole
+        // microseconds, shown in ms), 29 errors in 125 operations.
+        let max = 779.0 / 1000.0;
+        assert_eq!(Unit::Millis.format(max), "0.779 ms");
+        for limit in ["0.779ms", "779us", "0.000779s"] {
+            assert!(holds(&format!("verify.max <= {limit}"), max), "{limit}");
+            assert!(holds(&format!("verify.max == {limit}"), max), "{limit}");
+            assert!(!holds(&format!("verify.max < {limit}"), max), "{limit}");
+            assert!(!holds(&format!("verify.max != {limit}"), max), "{limit}");
+        }
+        assert!(!holds("verify.max <= 0.778ms", max), "a microsecond over");
+        let min = 413.0 / 1000.0;
+        assert!(holds("register.min >= 0.413ms", min));
+        assert!(!holds("register.min > 0.413ms", min));
+        assert!(
+            !holds("register.min >= 0.414ms", min),
+            "a microsecond under"
+        );
+        assert!(holds("verify.p99 <= 1.5m", 90_000.0) && !holds("verify.p99 < 0.025h", 90_000.0));
+        let share = 29.0 / 125.0;
+        assert_eq!(Unit::Fraction.format(share), "23.2 %");
+        assert!(holds("register.error_rate <= 23.2%", share));
+        assert!(holds("register.error_rate >= 0.232", share));
+        assert!(!holds("register.error_rate < 23.2%", share));
+        assert!(!holds("register.error_rate > 23.2%", share));
+        assert!(!holds("register.error_rate <= 23.1999%", share));
+
+        // Every latency to 20 ms, and every share of up to 200 operations whose percentage is
+        // shown whole (to 4 decimals): written back as shown, the limit is met by <= and >=.
+        for us in 0..20_000u32 {
+            let observed = f64::from(us) / 1000.0;
+            let shown = Unit::Millis.format(observed).replace(" ms", "ms");
+            assert!(
+                holds(&format!("verify.p99 <= {shown}"), observed),
+                "{shown}"
+            );
+            assert!(
+                holds(&format!("verify.p99 >= {shown}"), observed),
+                "{shown}"
+            );
+            assert!(
+                !holds(&format!("verify.p99 < {shown}"), observed),
+                "{shown}"
+            );
+        }
+        for count in 1..=200u64 {
+            for errors in (0..=count).filter(|e| (e * 1_000_000) % count == 0) {
+                let observed = errors as f64 / count as f64;
+                let shown = Unit::Fraction.format(observed).replace(" %", "%");
+                let text = |op: &str| format!("verify.error_rate {op} {shown}");
+                assert!(holds(&text("<="), observed), "{errors}/{count}: {shown}");
+                assert!(holds(&text(">="), observed), "{errors}/{count}: {shown}");
+                assert!(!holds(&text(">"), observed), "{errors}/{count}: {shown}");
+            }
+        }
     }
 }

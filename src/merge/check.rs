@@ -28,6 +28,9 @@ pub fn read(dir: &Path) -> Result<ShardDir, Error> {
         )));
     }
     let (summary, timeline, _) = crate::report::rebuild::rebuild(dir)?;
+    // Its thresholds are gated again on the merged data: one that is malformed is refused here,
+    // naming the shard's file rather than the merged one.
+    crate::gate::saved(&summary, &dir.join(crate::report::files::SUMMARY))?;
     let start_us = start_us(&summary).ok_or_else(|| {
         Error::Usage(format!(
             "{}: summary.json says no start time (started_at `{}`)",

@@ -6,6 +6,7 @@
 //! give on the merged data. docs/distributed.md says what each refusal means.
 
 mod check;
+mod extent;
 mod intervals;
 mod sum;
 
@@ -65,10 +66,9 @@ pub fn merge(opts: &MergeOptions) -> Result<Merged, Error> {
         intervals::add_hlog(&mut histograms, &mut grid, entries, offset_s);
         points.add(&mut grid, &s.timeline, offset_s);
     }
-    let phases = shards
-        .first()
-        .map(|s| s.timeline.phases.clone())
-        .unwrap_or_default();
+    let offset_s = |s: &ShardDir| (s.start_us - first_us) as f64 / 1e6;
+    let placed: Vec<_> = shards.iter().map(|s| (&s.timeline, offset_s(s))).collect();
+    let phases = extent::phase_spans(&placed);
     let timeline = points.timeline(&grid, &histograms, phases);
     let entries = intervals::hlog_entries(histograms, &grid);
     let hlog = out.join(files::HLOG);
@@ -85,7 +85,7 @@ pub fn merge(opts: &MergeOptions) -> Result<Merged, Error> {
     crate::report::json::SummaryJson.write(&written)?;
     crate::report::json::TimelineJson.write(&written)?;
     let (mut summary, timeline, histograms) = crate::report::rebuild::rebuild(&out)?;
-    crate::gate::regate(&mut summary, &[])?;
+    crate::gate::regate(&mut summary, &out.join(files::SUMMARY), &[])?;
     crate::report::write_run(
         &FinishedRun::new(&out, &summary, &timeline).with_histograms(histograms),
     )?;
@@ -162,14 +162,15 @@ fn summed(
             .find_map(|sh| sh.summary.start.as_ref()?.requested.clone()),
         offset_ms: None,
     });
-    s.duration_s = shards
+    let placed: Vec<_> = shards
         .iter()
-        .map(|sh| offset_ms(sh) / 1000.0 + sh.summary.duration_s)
-        .fold(0.0, f64::max);
-    s.duration_s = (s.duration_s * 1000.0).round() / 1000.0;
-    s.duration_s = s
-        .duration_s
-        .max(timeline.points.last().map_or(0.0, |p| p.end_s));
+        .map(|sh| (&sh.summary, offset_ms(sh) / 1000.0))
+        .collect();
+    extent::set(
+        &mut s,
+        &placed,
+        timeline.points.last().map_or(0.0, |p| p.end_s),
+    );
     let interrupted = shards
         .iter()
         .any(|sh| sh.summary.verdict == Verdict::Interrupted);

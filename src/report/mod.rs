@@ -18,6 +18,7 @@ pub mod markup;
 pub mod measurement;
 pub mod rebuild;
 pub mod shards;
+pub mod stdout;
 pub mod summary;
 pub mod terminal;
 pub mod warnings;

@@ -616,8 +616,8 @@ fn unreachable_source(sources: &[std::net::IpAddr], target: SocketAddr) -> Optio
 /// not a pass and why, on stderr (a CI log must say why a job failed).
 fn show(summary: &Summary, dir: &std::path::Path, quiet: bool) {
     if !quiet {
-        print!("{}", crate::report::terminal::render(summary));
-        println!("report: {}", dir.display());
+        crate::report::stdout::print(&crate::report::terminal::render(summary));
+        crate::report::stdout::println(&format!("report: {}", dir.display()));
     } else if summary.verdict != crate::report::summary::Verdict::Passed {
         eprint!("{}", crate::report::terminal::verdict(summary));
         eprintln!("report: {}", dir.display());

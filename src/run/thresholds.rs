@@ -38,8 +38,11 @@ pub(super) fn so_far(
 }
 
 /// Evaluates the thresholds marked `abort_on_fail` whose grace period is over against the totals
-/// so far; returns why the run must stop, if it must. Mid-run a loss threshold aborts on late
-/// messages (see [`summary_so_far`]) and judges the rest at the end.
+/// so far; returns why the run must stop, if it must. Only a threshold that failed on data stops
+/// the run (as k6's do): a subject with nothing observed yet (a phase not begun, a first
+/// response still on its way) has not failed, and the end's gate judges it if it never is.
+/// Mid-run a loss threshold aborts on late messages (see [`summary_so_far`]) and judges the rest
+/// at the end.
 pub(super) fn check_abort(
     plan: &Plan,
     c: &Collector,
@@ -57,7 +60,7 @@ pub(super) fn check_abort(
     let summary = summary_so_far(plan, c, workers);
     due.iter().find_map(|t| {
         let r = crate::gate::evaluate(t, &summary);
-        (!r.passed).then(|| {
+        (r.observed.is_some() && !r.passed).then(|| {
             format!(
                 "threshold `{}` failed at {:.1}s ({}); abort_on_fail stopped the run",
                 r.expr,
