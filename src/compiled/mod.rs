@@ -576,6 +576,15 @@ phases = [ { name = "a", duration = "2s", rate = 10 }, { name = "b", duration = 
                 .any(|e| e.message.contains("longer than this step's timeout") && e.line == 11),
             "{errs:?}"
         );
+        let http = format!(
+            "{base}[[flows.f.steps]]\nname = \"h\"\nhttp = \"GET /\"\nexpect = {{ status = 200, within = \"3s\" }}\n"
+        );
+        let errs = compile_str(&http).expect_err("within on a request").0;
+        assert!(
+            errs.iter()
+                .any(|e| e.message.contains("a request's wait is its `timeout`")),
+            "{errs:?}"
+        );
     }
 
     #[test]

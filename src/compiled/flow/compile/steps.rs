@@ -91,24 +91,6 @@ impl Compiler<'_, '_> {
             }
             None => (None, None),
         };
-        // A wait for frames asks for its own length: it wins over the run's default timeout
-        // (which would otherwise end the wait first), and a step's own shorter timeout is a
-        // contradiction to point at.
-        let within = expect.as_ref().and_then(|e| e.within);
-        let timeout = match (within, &s.timeout) {
-            (Some(w), None) if w > timeout => w,
-            (Some(w), Some(_)) if w > timeout => {
-                self.problems.add(
-                    s.expect.as_ref().map_or(span.clone(), |e| e.span()),
-                    format!(
-                        "within = {w:?} is longer than this step's timeout ({timeout:?}): the \
-                         timeout would end the wait first; raise `timeout` or shorten `within`"
-                    ),
-                );
-                timeout
-            }
-            _ => timeout,
-        };
         let fail_on = s.fail_on.as_ref().map(|f| self.fail_on(f));
         // Before the action: a step whose action is wrong still has its captures checked, so
         // that one `validate` names every mistake.
@@ -119,6 +101,33 @@ impl Compiler<'_, '_> {
             .filter_map(|(name, c)| Some((*self.scope.vars.get(name)?, self.capture(c)?)))
             .collect();
         let action = self.action(s, span.clone(), present.first().copied())?;
+        // A wait for frames asks for its own length: it wins over the run's default timeout
+        // (which would otherwise end the wait first), and a step's own shorter timeout is a
+        // contradiction to point at. A request has no frames to wait for.
+        let within = expect.as_ref().and_then(|e| e.within);
+        let within_at = || s.expect.as_ref().map_or(span.clone(), |e| e.span());
+        let timeout = match (within, &s.timeout) {
+            (Some(_), _) if matches!(action, Action::Http(_)) => {
+                self.problems.add(
+                    within_at(),
+                    "`within` is how long a socket step waits for a matching frame; a request's \
+                     wait is its `timeout`",
+                );
+                timeout
+            }
+            (Some(w), None) if w > timeout => w,
+            (Some(w), Some(_)) if w > timeout => {
+                self.problems.add(
+                    within_at(),
+                    format!(
+                        "within = {w:?} is longer than this step's timeout ({timeout:?}): the \
+                         timeout would end the wait first; raise `timeout` or shorten `within`"
+                    ),
+                );
+                timeout
+            }
+            _ => timeout,
+        };
         let is_think = matches!(action, Action::Think(_));
         let think_before = match (&s.think, is_think) {
             (Some(t), false) => Some(self.dist(t)),
