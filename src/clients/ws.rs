@@ -112,10 +112,12 @@ async fn handshake(
         head.push_str("\r\n");
     }
     head.push_str("\r\n");
-    stream
-        .write_all(head.as_bytes())
-        .await
-        .map_err(|e| refused(format!("sending the upgrade: {e}")))?;
+    if let Err(e) = stream.write_all(head.as_bytes()).await {
+        // A server that rejected the TLS handshake has its alert waiting to be read.
+        return Err(stream
+            .rejection()
+            .unwrap_or_else(|| refused(format!("sending the upgrade: {e}"))));
+    }
 
     let (buf, end) = read_head(&mut stream).await?;
     let mut headers = [httparse::EMPTY_HEADER; 32];
@@ -222,10 +224,11 @@ async fn read_head(stream: &mut Stream) -> Result<(Vec<u8>, usize), OpError> {
                 "response head larger than {MAX_HANDSHAKE} bytes"
             )));
         }
-        let n = stream
-            .read_buf(&mut buf)
-            .await
-            .map_err(|e| refused(format!("reading the response: {e}")))?;
+        let n = stream.read_buf(&mut buf).await.map_err(|e| {
+            // The server's rejection of the TLS handshake arrives with the first read.
+            crate::clients::tls::rejection(&e)
+                .unwrap_or_else(|| refused(format!("reading the response: {e}")))
+        })?;
         if n == 0 {
             return Err(refused("the server closed the connection"));
         }
