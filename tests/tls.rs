@@ -279,6 +279,27 @@ fn insecure_runs_against_an_unknown_ca_with_target_override_and_says_so_in_every
 }
 
 #[test]
+fn a_plain_target_override_leaves_the_files_tls_settings_unused_and_unreported() {
+    let scratch = Scratch::new();
+    let target = common::ProbedTarget::start(Knobs::default());
+    let path = scratch.scenario(
+        "plain",
+        health_scenario("plain", "url = \"https://127.0.0.1:9\"\ninsecure = true", 2),
+    );
+    let out = scratch.out("plain");
+    let outcome = run_quiet(path, out.clone(), Some(target.url()));
+    assert_eq!(outcome.summary.metrics["health"].errors, 0);
+    assert!(outcome.summary.tls.is_none(), "{:?}", outcome.summary.tls);
+    for file in ["summary.json", "summary.md", "index.html"] {
+        let text = std::fs::read_to_string(out.join(file)).expect("report file");
+        assert!(
+            !text.contains("NOT verified"),
+            "{file} warns of TLS a plain run did not use"
+        );
+    }
+}
+
+#[test]
 fn mutual_tls_presents_the_client_certificate_and_fails_clearly_without_it() {
     let scratch = Scratch::new();
     let dir = scratch.dir.path();
@@ -378,4 +399,23 @@ fn validate_names_tls_file_problems_at_their_position() {
     );
     let err = inrush::compiled::compile(&path, &both, None).expect_err("ca with insecure");
     assert!(err.to_string().contains("keep one of them"), "{err}");
+    // A certificate with another certificate's key: each file reads well, the pair does not.
+    let issuer = ca("client CA");
+    let (_, _, cert_pem, _) = leaf(&issuer, &["a.test"]);
+    let (_, _, _, other_key) = leaf(&issuer, &["b.test"]);
+    std::fs::write(dir.join("a.pem"), cert_pem).expect("write cert");
+    std::fs::write(dir.join("b.key"), other_key).expect("write key");
+    let mismatched = health_scenario(
+        "pair",
+        "url = \"https://localhost:9\"\ninsecure = true\ncert = \"a.pem\"\nkey = \"b.key\"",
+        1,
+    );
+    let err = inrush::compiled::compile(&path, &mismatched, None).expect_err("a mismatched pair");
+    let msg = err.to_string();
+    // `key` is on line 7 of the file.
+    assert!(
+        msg.contains("b.key") && msg.contains("does not go with"),
+        "{msg}"
+    );
+    assert!(msg.contains(":7:"), "{msg}");
 }

@@ -213,3 +213,68 @@ fn assert_no_secret(v: &Value) {
         _ => {}
     }
 }
+
+/// A check that compares a response with a secret fails: its reason (the error example) says
+/// which value was expected, masked, in every file of the run and on the terminal — as the
+/// trace is. Without masking, summary.json, index.html, junit.xml and the terminal held the key.
+#[test]
+fn a_failed_checks_reason_never_shows_the_secret_it_compared_with() {
+    let scratch = Scratch::new();
+    let file = scratch.scenario(
+        "checked",
+        Scenario::new("checked", 3).with(format!(
+            r#"
+[load]
+arrivals = "uniform"
+phases = [ {{ name = "only", duration = "500ms", rate = 4 }} ]
+
+[[flows.f.steps]]
+name = "health"
+http = "GET /healthz"
+expect = {{ status = 200, json = {{ "$.status" = "{{{{ env.{KEY} }}}}" }} }}
+"#
+        )),
+    );
+    let out = scratch.out("run");
+    let run = Command::new(env!("CARGO_BIN_EXE_inrush"))
+        .args(["run", "--accept-overload", "--workers", "1", "--out"])
+        .arg(&out)
+        .arg(&file)
+        .env(KEY, SECRET)
+        .output()
+        .expect("inrush runs");
+    // Every check failed (the target says "ok"): the run fails, exit 1.
+    assert_eq!(
+        run.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let summary: Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("summary.json")).expect("summary.json"),
+    )
+    .expect("summary parses");
+    let example = summary["metrics"]["health"]["error_examples"]["check_failed"]
+        .as_str()
+        .expect("the check's reason is kept");
+    assert!(
+        example.contains(&format!("[masked env.{KEY}]")),
+        "{example}"
+    );
+    let mut texts = vec![
+        String::from_utf8_lossy(&run.stdout).to_string(),
+        String::from_utf8_lossy(&run.stderr).to_string(),
+    ];
+    for entry in std::fs::read_dir(&out).expect("the run directory") {
+        let path = entry.expect("an entry").path();
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            texts.push(text);
+        }
+    }
+    assert!(texts.len() > 4, "the run's files were read");
+    for text in &texts {
+        for form in &FORMS[..3] {
+            assert!(!text.contains(form), "{form} in {text}");
+        }
+    }
+}

@@ -301,6 +301,26 @@ pub fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
         .map_err(|e| format!("{}: no private key: {e}", path.display()))
 }
 
+/// Whether the key at `key` belongs to the first certificate at `cert` (and rustls can sign
+/// with it): checked at load, so that `validate` finds a mismatched pair, not the run.
+pub fn check_client_pair(cert: &Path, key: &Path) -> Result<(), String> {
+    let chain = read_chain(cert)?;
+    let private = read_key(key)?;
+    ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS setup: {e}"))?
+        .with_root_certificates(RootCertStore::empty())
+        .with_client_auth_cert(chain, private)
+        .map(drop)
+        .map_err(|e| {
+            format!(
+                "the key {} does not go with the certificate {} ({e})",
+                key.display(),
+                cert.display()
+            )
+        })
+}
+
 /// The system's trusted roots (as `SSL_CERT_FILE` / `SSL_CERT_DIR` or the OS store say).
 fn system_roots() -> Result<RootCertStore, String> {
     let found = rustls_native_certs::load_native_certs();

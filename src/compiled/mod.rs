@@ -562,6 +562,33 @@ phases = [ { name = "a", duration = "2s", rate = 10 }, { name = "b", duration = 
     }
 
     #[test]
+    fn a_wait_for_frames_longer_than_the_timeout_lengthens_a_default_one_and_contradicts_a_steps_own(
+    ) {
+        let base = "name = \"t\"\n[target]\nbuiltin = {}\n[load]\nphases = [ { name = \"a\", duration = \"2s\", rate = 5 } ]\n[run]\ntimeout = \"1s\"\n";
+        let wait = "name = \"w\"\nsend = \"hi\"\nexpect = { json = { \"$.type\" = \"welcome\" }, within = \"3s\" }\n";
+        let plan = compile_str(&format!("{base}[[flows.f.steps]]\n{wait}")).expect("valid");
+        let step = &plan.flows.flows[0].steps[0];
+        assert_eq!(step.timeout, Duration::from_secs(3));
+        let own = format!("{base}[[flows.f.steps]]\n{wait}timeout = \"2s\"\n");
+        let errs = compile_str(&own).expect_err("a contradiction").0;
+        assert!(
+            errs.iter()
+                .any(|e| e.message.contains("longer than this step's timeout") && e.line == 11),
+            "{errs:?}"
+        );
+    }
+
+    #[test]
+    fn a_steps_captures_are_checked_when_its_action_is_wrong_too() {
+        let base = "name = \"t\"\n[target]\nbuiltin = {}\n[load]\nphases = [ { name = \"a\", duration = \"2s\", rate = 5 } ]\n";
+        let text = format!(
+            "{base}[[flows.f.steps]]\nname = \"s\"\nhttp = \"GET /{{{{ nope }}}}\"\ncapture = {{ x = \"$..[\" }}\n"
+        );
+        let errs = compile_str(&text).expect_err("invalid").0;
+        assert_eq!(errs.len(), 2, "the action's and the capture's: {errs:?}");
+    }
+
+    #[test]
     fn counts_out_of_range_are_errors_at_their_place_not_clamped() {
         let base = "name = \"t\"\n[target]\nbuiltin = {}\n[load]\nphases = [ { name = \"a\", duration = \"2s\", rate = 5 } ]\n";
         for (step, said) in [

@@ -33,9 +33,18 @@ impl BaseUrl {
     /// Parses `http://`, `https://`, and the WebSocket forms `ws://` and `wss://` (the same
     /// server, so the same base).
     pub fn parse(text: &str) -> Result<BaseUrl, String> {
-        let (scheme, rest) = text
-            .split_once("://")
-            .ok_or_else(|| format!("`{text}` is not an http:// or https:// URL"))?;
+        let Some((scheme, rest)) = text.split_once("://") else {
+            return Err(format!("`{text}` is not an http:// or https:// URL"));
+        };
+        let authority = rest.find('/').map_or(rest, |i| &rest[..i]);
+        if let Some((_, host)) = authority.rsplit_once('@') {
+            // The password is not repeated: this message reaches the terminal and CI logs.
+            return Err(format!(
+                "`{scheme}://…@{host}`: credentials in the target URL are not supported; send \
+                 them in a header from the environment, e.g. authorization = \"Basic {{{{ \
+                 base64('user:' + env.PASSWORD) }}}}\""
+            ));
+        }
         let tls = match scheme.to_ascii_lowercase().as_str() {
             "http" | "ws" => false,
             "https" | "wss" => true,
@@ -52,14 +61,34 @@ impl BaseUrl {
         if authority.is_empty() {
             return Err(format!("`{text}` has no host"));
         }
-        let (host, port) = match authority.rsplit_once(':') {
-            Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => {
-                let port = p
-                    .parse::<u16>()
-                    .map_err(|_| format!("`{p}` is not a port number"))?;
-                (h.to_string(), port)
+        let default_port = if tls { 443 } else { 80 };
+        let port_of = |p: &str| {
+            p.parse::<u16>()
+                .map_err(|_| format!("`{text}`: `{p}` is not a port number"))
+        };
+        let (host, port) = if let Some(bracketed) = authority.strip_prefix('[') {
+            // An IPv6 address: `[::1]` or `[::1]:8080`.
+            let (address, after) = bracketed
+                .split_once(']')
+                .ok_or_else(|| format!("`{text}`: the IPv6 address has no closing `]`"))?;
+            let port = match after {
+                "" => default_port,
+                _ => match after.strip_prefix(':') {
+                    Some(p) => port_of(p)?,
+                    None => return Err(format!("`{text}`: `{after}` after the IPv6 address")),
+                },
+            };
+            (format!("[{address}]"), port)
+        } else {
+            match authority.split_once(':') {
+                Some((_, p)) if p.contains(':') => {
+                    return Err(format!(
+                        "`{text}`: an IPv6 address goes in brackets, e.g. http://[::1]:8080"
+                    ))
+                }
+                Some((h, p)) => (h.to_string(), port_of(p)?),
+                None => (authority.to_string(), default_port),
             }
-            _ => (authority.to_string(), if tls { 443 } else { 80 }),
         };
         if host.is_empty() {
             return Err(format!("`{text}` has no host"));
@@ -115,7 +144,18 @@ pub(super) fn compile_tls(
     let key = file(&section.key, &|p| tls::read_key(p).map(drop));
     let insecure = section.insecure.as_ref().is_some_and(|i| *i.get_ref());
     let client_cert = match (cert, key) {
-        (Some(c), Some(k)) => Some((c, k)),
+        (Some(c), Some(k)) => {
+            // Only when each file read well: their own problems are said already.
+            if let (Ok(()), Some(at)) = (
+                tls::read_chain(&c).and(tls::read_key(&k)).map(drop),
+                &section.key,
+            ) {
+                if let Err(e) = tls::check_client_pair(&c, &k) {
+                    problems.add(at.span(), e);
+                }
+            }
+            Some((c, k))
+        }
         (None, None) => None,
         _ => {
             let (span, missing) = match (&section.cert, &section.key) {
@@ -212,5 +252,26 @@ mod tests {
         assert!(BaseUrl::parse("localhost:80").is_err());
         assert!(BaseUrl::parse("http://:80").is_err());
         assert!(BaseUrl::parse("http://h:99999").is_err());
+    }
+
+    #[test]
+    fn an_ipv6_address_without_a_port_takes_the_schemes() {
+        let u = BaseUrl::parse("http://[::1]/api").expect("parses");
+        assert_eq!(
+            (u.host.as_str(), u.port, u.prefix.as_str()),
+            ("[::1]", 80, "/api")
+        );
+        assert_eq!(BaseUrl::parse("https://[::1]").map(|u| u.port), Ok(443));
+        assert!(BaseUrl::parse("http://[::1").is_err());
+        assert!(BaseUrl::parse("http://[::1]x").is_err());
+        let bare = BaseUrl::parse("http://::1").expect_err("a bare IPv6 address");
+        assert!(bare.contains("brackets"), "{bare}");
+    }
+
+    #[test]
+    fn credentials_in_the_url_are_refused_without_repeating_the_password() {
+        let e = BaseUrl::parse("http://ci:s3cretPW@127.0.0.1:1/x").expect_err("refused");
+        assert!(!e.contains("s3cretPW"), "{e}");
+        assert!(e.contains("127.0.0.1:1") && e.contains("env."), "{e}");
     }
 }

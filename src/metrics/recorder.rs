@@ -343,13 +343,19 @@ impl Recorder {
         self.metrics[m.index()].errors[class as usize] += 1;
     }
 
-    /// An error with its reason; the first reason per metric and class is kept (allocated once).
-    pub fn error_because(&mut self, m: MetricId, class: ErrorClass, reason: &str) {
+    /// An error with its reason; the first reason per metric and class is kept (made and
+    /// allocated only then: `reason` masks the run's secrets).
+    pub fn error_because<R: AsRef<str>>(
+        &mut self,
+        m: MetricId,
+        class: ErrorClass,
+        reason: impl FnOnce() -> R,
+    ) {
         let rec = &mut self.metrics[m.index()];
         rec.errors[class as usize] += 1;
         let example = &mut rec.examples[class as usize];
         if example.is_none() {
-            *example = Some(reason.into());
+            *example = Some(reason().as_ref().into());
         }
     }
 

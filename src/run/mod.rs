@@ -320,6 +320,7 @@ async fn run_swarm(
         t0,
         state: state_rx,
         first_closed_index,
+        secrets: crate::swarm::secrets::Secrets::new(&plan.flows.secrets),
         trace,
     });
     let threads = ready.go(&shared);

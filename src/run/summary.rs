@@ -82,6 +82,10 @@ pub(super) fn build_summary(
 
 /// The run's TLS figures, when its target was `https://`.
 fn tls_of(plan: &Plan, c: &Collector) -> Option<summary::TlsSummary> {
+    // The file's target may be https:// and `--target` plain: its TLS settings went unused.
+    if !plan.target.speaks_tls() {
+        return None;
+    }
     let (metric, resumed) = plan.catalog.tls()?;
     Some(summary::TlsSummary {
         verified: !plan.tls.insecure,

@@ -23,6 +23,9 @@ pub(super) enum Performed {
     /// Not sent: it names `swarm.online.*` and nobody else was online. Neither a success nor an
     /// error: counted as skipped.
     Skipped,
+    /// Cut off by the run's end while it waited to retry: neither a success nor an error (its
+    /// outcome never came), and the user is cut off.
+    CutOff,
 }
 
 impl<'a> User<'a> {

@@ -70,13 +70,17 @@ pub(super) fn matches(
             return false;
         }
     }
-    if m.json.is_empty() {
-        return true;
+    if !m.json.is_empty() {
+        let Some(json) = json else { return false };
+        if !m
+            .json
+            .iter()
+            .all(|(path, want)| selects(path, want, json, scope, w))
+        {
+            return false;
+        }
     }
-    let Some(json) = json else { return false };
-    m.json
-        .iter()
-        .all(|(path, want)| selects(path, want, json, scope, w))
+    m.content.iter().all(|c| check_one(c, text, json, scope, w))
 }
 
 /// Whether the XML path selects a value equal (as text) to `want`.
@@ -726,6 +730,7 @@ mod tests {
             ],
             xml: vec![],
             regex: Some(regex::Regex::new("ack").expect("re")),
+            content: vec![],
         };
         let yes = json!({"type": "ack", "n": 2.0});
         let no = json!({"type": "ack", "n": 3});
@@ -803,6 +808,7 @@ mod templated {
             )],
             xml: vec![],
             regex: None,
+            content: vec![],
         };
         let frame = json!({"type": "message", "id": "m-7"});
         s.vars[0] = Some(Value::Str("m-6".into()));

@@ -349,13 +349,12 @@ impl User<'_> {
                         if let Some(peer) = &out.recipient {
                             self.unexpect(peer, out.intended);
                         }
-                        self.ctx.record_in(self.region, |r| {
-                            r.error_because(
-                                MetricId::MESSAGE_ACK,
-                                ErrorClass::Protocol,
-                                "the target rejected the message",
-                            )
-                        });
+                        self.ctx.record_error(
+                            self.region,
+                            MetricId::MESSAGE_ACK,
+                            ErrorClass::Protocol,
+                            "the target rejected the message",
+                        );
                     }
                 }
                 RuleAction::Count(i) => self.ctx.record_in(self.region, |r| r.count(*i)),

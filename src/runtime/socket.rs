@@ -174,7 +174,7 @@ impl<'a> User<'a> {
                 "reconnect gave up after {} attempts: {}",
                 policy.attempts, last.reason
             );
-            ctx.record_in(self.region, |r| r.error_because(m, last.class, &reason));
+            ctx.record_error(self.region, m, last.class, &reason);
         }
         Err(Stop::Failed)
     }
@@ -250,7 +250,7 @@ impl<'a> User<'a> {
             }
         }
         if let (Some((e, false)), false, Some(m)) = (&lost, ended, socket.step.metric) {
-            ctx.record_in(self.region, |r| r.error_because(m, e.class, &e.reason));
+            ctx.record_error(self.region, m, e.class, &e.reason);
         }
         let unacked = self.messages.drop_unacked();
         if unacked > 0 {
@@ -272,11 +272,9 @@ impl<'a> User<'a> {
                     ),
                 ),
             };
-            ctx.record_in(self.region, |r| {
-                for _ in 0..unacked {
-                    r.error_because(MetricId::MESSAGE_ACK, class, &reason);
-                }
-            });
+            for _ in 0..unacked {
+                ctx.record_error(self.region, MetricId::MESSAGE_ACK, class, &reason);
+            }
         }
         if lost.is_none() {
             // Bounded (`CLOSE_WITHIN`): a peer that never answers cannot hold the user.

@@ -78,13 +78,20 @@ impl<'a> User<'a> {
             // A counter, not a range: a range's iterator is 16 bytes in this future, which every
             // user holds around whatever it waits in.
             let mut i = 0;
+            // `seq` is the innermost `repeat` or loop's iteration: a step that runs once is
+            // neither, and must not hide the iteration of the loop around it.
+            let repeats = step.repeat != 1;
             while i < step.repeat {
-                self.scope.seq.push(i);
+                if repeats {
+                    self.scope.seq.push(i);
+                }
                 if burst {
                     self.hold_writes(i + 1 < step.repeat);
                 }
                 let result = self.run_repetition(step).await;
-                self.scope.seq.pop();
+                if repeats {
+                    self.scope.seq.pop();
+                }
                 if burst && (result.is_err() || i + 1 == step.repeat) {
                     self.end_burst().await;
                 }
@@ -214,9 +221,8 @@ impl<'a> User<'a> {
                 // The awaited condition never came within the limit: the loop failed.
                 let reason = format!("until condition not met after {max} iterations");
                 if let Some(m) = step.metric {
-                    self.ctx.record_in(self.region, |r| {
-                        r.error_because(m, ErrorClass::CheckFailed, &reason)
-                    });
+                    self.ctx
+                        .record_error(self.region, m, ErrorClass::CheckFailed, &reason);
                 }
                 return Err(Stop::Failed);
             }
@@ -284,20 +290,27 @@ impl<'a> User<'a> {
         }
     }
 
-    /// Waits out a retry's backoff while answering frames; false when the run stops meanwhile
-    /// (or the socket is lost), so the attempt that failed stays the final one. Boxed, as a
-    /// step's work is: a retry is rare, and inline its wait would size the future of every
-    /// step that can retry — the one every idle user holds too.
-    fn wait_for_retry<'s>(&'s mut self, at: Duration) -> Pin<Box<dyn Future<Output = bool> + 's>> {
+    /// Waits out a retry's backoff while answering frames. A retry is part of its operation,
+    /// so it goes on through the drain as an operation in flight does; the drain's end (or an
+    /// interrupt) cuts it off. Boxed, as a step's work is: a retry is rare, and inline its wait
+    /// would size the future of every step that can retry — the one every idle user holds too.
+    fn wait_for_retry<'s>(
+        &'s mut self,
+        at: Duration,
+    ) -> Pin<Box<dyn Future<Output = Backoff> + 's>> {
         Box::pin(async move {
             let timer = std::pin::pin!(self.ctx.sleep_until(at));
             let mut timer: Pin<&mut dyn Future<Output = ()>> = timer;
-            while self.ctx.now() < at {
-                if !self.running() || self.listen(Some(timer.as_mut())).await.is_err() {
-                    return false;
+            while self.ctx.now() < at && !self.ended() {
+                if self.listen(Some(timer.as_mut())).await.is_err() {
+                    return Backoff::Lost;
                 }
             }
-            self.running()
+            if self.ended() {
+                Backoff::CutOff
+            } else {
+                Backoff::Waited
+            }
         })
     }
 
@@ -333,6 +346,7 @@ impl<'a> User<'a> {
             self.trace_step_end(match &result {
                 Ok(Performed::Done) => Ok("ok"),
                 Ok(Performed::Skipped) => Ok("skipped"),
+                Ok(Performed::CutOff) => Ok("cut_off"),
                 Err(e) => Err(e),
             });
             match result {
@@ -341,6 +355,7 @@ impl<'a> User<'a> {
                     self.intended = ended;
                     Ok(())
                 }
+                Ok(Performed::CutOff) => Err(Stop::CutOff),
                 Ok(Performed::Done) => {
                     if let Some(m) = step.metric {
                         ctx.record_in(self.region, |r| r.ok(m, self.intended, started, ended));
@@ -354,7 +369,7 @@ impl<'a> User<'a> {
                 Err(e) => {
                     let counted = self.failure_metric(step);
                     if let Some(m) = counted {
-                        ctx.record_in(self.region, |r| r.error_because(m, e.class, &e.reason));
+                        ctx.record_error(self.region, m, e.class, &e.reason);
                     } else if let Some(i) = step.unnamed_errors {
                         ctx.record_in(self.region, |r| r.count(i));
                     }
@@ -363,9 +378,7 @@ impl<'a> User<'a> {
                     // the transaction's, for a step without a name of its own).
                     if let Some((txn, _)) = self.txn.take() {
                         if counted != Some(txn) {
-                            ctx.record_in(self.region, |r| {
-                                r.error_because(txn, e.class, &e.reason)
-                            });
+                            ctx.record_error(self.region, txn, e.class, &e.reason);
                         }
                     }
                     Err(Stop::Failed)
@@ -418,9 +431,14 @@ impl<'a> User<'a> {
                 Some(ra) => ra.min(step.timeout),
                 None => p.backoff.delay(attempt, &mut self.scope.rng),
             };
-            if !self.wait_for_retry(ctx.now() + wait).await {
-                self.record_checks();
-                return (result, started);
+            match self.wait_for_retry(ctx.now() + wait).await {
+                Backoff::Waited => {}
+                // The socket went meanwhile: the attempt that failed stays the final one.
+                Backoff::Lost => {
+                    self.record_checks();
+                    return (result, started);
+                }
+                Backoff::CutOff => return (Ok(Performed::CutOff), started),
             }
             if let Some(m) = self.failure_metric(step) {
                 ctx.record_in(self.region, |r| r.retry(m, reason));
@@ -506,6 +524,15 @@ impl<'a> User<'a> {
             });
         }
     }
+}
+
+/// How a retry's backoff ended.
+enum Backoff {
+    Waited,
+    /// The user's socket was lost meanwhile.
+    Lost,
+    /// The run ended (the drain is over, or it was interrupted).
+    CutOff,
 }
 
 #[cfg(test)]

@@ -77,6 +77,13 @@ async fn peer(mut socket: WebSocket, mode: String) {
         if mode == "deaf" {
             continue;
         }
+        if mode == "chatty" {
+            // Something unrelated first, then the ack: as a server's presence updates are.
+            let presence = Message::Text(r#"{"type":"presence","who":"x"}"#.into());
+            if socket.send(presence).await.is_err() {
+                return;
+            }
+        }
         if mode == "echo" {
             if socket.send(Message::Text(text)).await.is_err() {
                 return;
@@ -121,6 +128,12 @@ pub(super) fn run_one(steps: &str) -> (Plan, Ended, Recorder) {
 /// As `run_one`, with the run stopping `stop` after the user's start (with no drain: stopping,
 /// then ended at once), as the schedule's end stops a run.
 pub(super) fn run_until(steps: &str, stop: Option<Duration>) -> (Plan, Ended, Recorder) {
+    run_draining(steps, stop.map(|s| (s, Duration::ZERO)))
+}
+
+/// As `run_one`, with the schedule ending at `stop` after the user's start and the drain
+/// lasting `drain` after it.
+fn run_draining(steps: &str, stop: Option<(Duration, Duration)>) -> (Plan, Ended, Recorder) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -131,10 +144,11 @@ pub(super) fn run_until(steps: &str, stop: Option<Duration>) -> (Plan, Ended, Re
         let addr = server().await;
         let plan = Arc::new(plan(addr, steps));
         let (state_tx, state) = tokio::sync::watch::channel(RunState::Running);
-        if let Some(stop) = stop {
+        if let Some((stop, drain)) = stop {
             tokio::task::spawn_local(async move {
                 tokio::time::sleep(stop).await;
                 state_tx.send_replace(RunState::Stopping);
+                tokio::time::sleep(drain).await;
                 state_tx.send_replace(RunState::Ended);
                 // Kept until the user is done: a dropped sender also ends the run.
                 std::future::pending::<()>().await;
@@ -226,6 +240,54 @@ loop = { until = { var = "status", equals = 201 }, max = 3, steps = [
     let wait = metric(&plan, "wait");
     assert_eq!(errors(&rec, wait, ErrorClass::CheckFailed), 1);
     assert_eq!(rec.metric(wait).count(), 1);
+}
+
+#[test]
+fn seq_in_a_loops_step_is_the_loops_iteration() {
+    // Statuses 200, 201, 202: the loop ends at its third iteration. Were `seq` the step's own
+    // (single) repetition, every poll would ask for 200 and the loop would fail after 5.
+    let (plan, ended, rec) = run_one(
+        r#"
+[[flows.f.steps]]
+name = "wait"
+loop = { until = { var = "status", equals = 202 }, max = 5, steps = [
+  { name = "poll", http = "GET /status/20{{ seq }}", capture = { status = { status = true } } },
+] }
+"#,
+    );
+    assert!(ended.completed);
+    assert_eq!(rec.metric(metric(&plan, "poll")).count(), 3);
+    assert_eq!(rec.metric(metric(&plan, "wait")).error_count(), 0);
+}
+
+#[test]
+fn an_awaited_frame_checked_by_contains_or_exists_skips_unrelated_frames() {
+    for expect in [
+        r#"{ contains = "ack" }"#,
+        r#"{ exists = ["$.id"] }"#,
+        r#"{ json_contains = { "$.type" = "ack" } }"#,
+    ] {
+        // The server sends a presence frame before each ack: the step waits past it (to the
+        // background rules, which count it) for the frame its checks describe.
+        let (plan, ended, rec) = run_one(&format!(
+            r#"
+[[flows.f.steps]]
+name = "ws"
+ws = "/ws/chatty"
+on_frame = [ {{ match = {{ "$.type" = "presence" }}, count = "presence" }} ]
+
+[[flows.f.steps]]
+name = "chat"
+send = {{ type = "send", id = "m1" }}
+expect = {expect}
+"#
+        ));
+        assert!(ended.completed, "{expect}");
+        let chat = rec.metric(metric(&plan, "chat"));
+        assert_eq!((chat.count(), chat.error_count()), (1, 0), "{expect}");
+        // The scenario's only named count.
+        assert_eq!(rec.named.first().copied(), Some(1), "{expect}");
+    }
 }
 
 const SOCKET: &str = r#"
@@ -422,6 +484,30 @@ fail_on = { regex = "type='error'[^>]*" }
         "{:?}",
         started.elapsed()
     );
+}
+
+#[test]
+fn a_retry_goes_on_through_the_drain_and_the_drains_end_cuts_it_off_without_an_error() {
+    // 503, 503, then 200, 100 ms apart; the schedule ends 50 ms in, during the first backoff.
+    let flaky = r#"
+[[flows.f.steps]]
+name = "flaky"
+http = "GET /flaky"
+retry = { attempts = 5, on = [503], backoff = "100ms", jitter = "none" }
+"#;
+    let ms = Duration::from_millis;
+    // A drain long enough: the retries are the operation in flight, and it succeeds.
+    let (plan, ended, rec) = run_draining(flaky, Some((ms(50), ms(2000))));
+    assert!(ended.completed);
+    let m = rec.metric(metric(&plan, "flaky"));
+    assert_eq!((m.count(), m.error_count(), m.attempts), (1, 0, 3));
+    // No drain: the wait is cut off. The 503 was not the operation's outcome (the policy would
+    // have tried again): no sample, no error; the user is cut off, not failed.
+    let always = flaky.replace("/flaky", "/status/503");
+    let (plan, ended, rec) = run_draining(&always, Some((ms(50), Duration::ZERO)));
+    assert!(!ended.completed);
+    let m = rec.metric(metric(&plan, "flaky"));
+    assert_eq!((m.count(), m.error_count(), m.attempts), (0, 0, 1));
 }
 
 #[test]

@@ -15,6 +15,7 @@ pub mod clock;
 pub mod identity;
 pub mod loop_lag;
 pub mod registry;
+pub mod secrets;
 pub mod trace;
 
 use std::cell::{Cell, RefCell};
@@ -28,7 +29,7 @@ use crate::clients::kept::OpenConnections;
 use crate::clients::pool::Pool;
 use crate::clients::Endpoint;
 use crate::compiled::Plan;
-use crate::metrics::Recorder;
+use crate::metrics::{ErrorClass, MetricId, Recorder};
 pub use registry::Registry;
 
 /// How long after the schedule's end a run stops starting operations (timer slack: an arrival
@@ -60,6 +61,8 @@ pub struct Shared {
     pub state: watch::Receiver<RunState>,
     /// The first user index of closed-phase users: after every open arrival's.
     pub first_closed_index: u64,
+    /// The `env.*` values of the run, hidden in every error example a worker keeps.
+    pub secrets: secrets::Secrets,
     /// `--trace N`: the few users whose every request and frame is written down.
     pub trace: Option<trace::Tracer>,
 }
@@ -73,6 +76,7 @@ impl Shared {
         endpoint: Endpoint,
         state: watch::Receiver<RunState>,
     ) -> Arc<Shared> {
+        let plan_secrets = plan.flows.secrets.clone();
         Arc::new(Shared {
             identities: identity::Identities::new(plan.seed, &plan.user.phone_prefix),
             plan,
@@ -81,6 +85,7 @@ impl Shared {
             t0: Instant::now(),
             state,
             first_closed_index: 0,
+            secrets: secrets::Secrets::new(&plan_secrets),
             trace: None,
         })
     }
@@ -203,6 +208,21 @@ impl WorkerCtx {
     }
 
     /// Records into the worker's recorder and, for a user in a region, into that region's too.
+    /// An error of `m` with its reason, into the worker's recorder and its region's; the reason
+    /// becomes the interval's example (masked) when it has none yet.
+    pub fn record_error(
+        &self,
+        region: Option<usize>,
+        m: MetricId,
+        class: ErrorClass,
+        reason: &str,
+    ) {
+        let secrets = &self.shared.secrets;
+        self.record_in(region, |r| {
+            r.error_because(m, class, || secrets.mask(reason))
+        });
+    }
+
     pub fn record_in(&self, region: Option<usize>, f: impl Fn(&mut Recorder)) {
         f(&mut self.rec.borrow_mut());
         if let Some(i) = region {

@@ -14,9 +14,7 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::sync::Mutex;
 
-use base64::Engine as _;
-
-use crate::compiled::flow::template::percent_encode;
+use super::secrets::Secrets;
 
 /// Bodies and frames longer than this are cut (at a character boundary) in the trace.
 pub const BODY_LIMIT: usize = 2048;
@@ -27,9 +25,7 @@ pub const EVENTS_PER_USER: u32 = 10_000;
 pub struct Tracer {
     users: u64,
     first_closed_index: u64,
-    /// (text to hide, what stands in its place), longest first so that a secret containing
-    /// another is masked whole.
-    masks: Vec<(String, String)>,
+    secrets: Secrets,
     out: Mutex<Sink>,
 }
 
@@ -48,27 +44,10 @@ impl Tracer {
         secrets: &[(String, String)],
     ) -> std::io::Result<Tracer> {
         let file = BufWriter::new(File::create(path)?);
-        let mut masks = Vec::new();
-        for (name, value) in secrets.iter().filter(|(_, v)| !v.is_empty()) {
-            let stand_in = format!("[masked env.{name}]");
-            // As a template writes it: as is, URL-encoded (a query, a form), JSON-escaped.
-            let mut url = String::new();
-            percent_encode(value, &mut url);
-            let json = serde_json::to_string(value).unwrap_or_default();
-            let json = json.trim_matches('"').to_string();
-            for form in [value.clone(), url, json] {
-                if !masks.iter().any(|(v, _)| *v == form) {
-                    masks.push((form, stand_in.clone()));
-                }
-            }
-            let b64 = base64::engine::general_purpose::STANDARD.encode(value.as_bytes());
-            masks.push((b64, format!("[masked base64(env.{name})]")));
-        }
-        masks.sort_by_key(|(v, _)| std::cmp::Reverse(v.len()));
         Ok(Tracer {
             users,
             first_closed_index,
-            masks,
+            secrets: Secrets::new(secrets),
             out: Mutex::new(Sink { file, error: None }),
         })
     }
@@ -87,7 +66,7 @@ impl Tracer {
     /// from them ((stand-in, value), see `runtime::eval`).
     pub fn masker<'m>(&'m self, derived: &'m [(String, String)]) -> Mask<'m> {
         Mask {
-            masks: &self.masks,
+            secrets: &self.secrets,
             derived,
         }
     }
@@ -121,7 +100,7 @@ impl Tracer {
 
 /// Masks one traced user's texts (see [`Tracer::masker`]).
 pub struct Mask<'m> {
-    masks: &'m [(String, String)],
+    secrets: &'m Secrets,
     derived: &'m [(String, String)],
 }
 
@@ -129,14 +108,14 @@ impl Mask<'_> {
     /// `text` with every secret (and value derived from one) replaced by its stand-in.
     pub fn mask(&self, text: &str) -> String {
         let mut out = text.to_string();
-        // Derived values first: they are base64 texts the plain secrets cannot be found in.
-        let derived = self.derived.iter().map(|(s, v)| (v, s));
-        for (secret, stand_in) in derived.chain(self.masks.iter().map(|(v, s)| (v, s))) {
-            if out.contains(secret.as_str()) {
-                out = out.replace(secret.as_str(), stand_in);
+        // Derived values first: they name what they were made of, which the decoded base64
+        // the run's secrets find in them would not.
+        for (stand_in, derived) in self.derived {
+            if out.contains(derived.as_str()) {
+                out = out.replace(derived.as_str(), stand_in);
             }
         }
-        out
+        self.secrets.mask(&out).into_owned()
     }
 
     /// `text` masked, then cut to [`BODY_LIMIT`] bytes: (the text, its size before the cut).

@@ -190,6 +190,9 @@ pub struct Matcher {
     pub json: Vec<(JsonPath<Expr>, Want)>,
     pub xml: Vec<(XmlPath, Want)>,
     pub regex: Option<Regex>,
+    /// An awaited frame's other content checks (`contains`, `exists`, `json_contains`): a frame
+    /// failing one is not the awaited one either, and goes to the background rules.
+    pub content: Vec<Check>,
 }
 
 #[derive(Debug, Clone)]

@@ -24,7 +24,12 @@ impl Compiler<'_, '_> {
             .collect();
         let xml = self.xml_wants(xml, span.clone());
         let regex = regex.and_then(|r| self.regex(r, span));
-        Matcher { json, xml, regex }
+        Matcher {
+            json,
+            xml,
+            regex,
+            content: Vec::new(),
+        }
     }
 
     /// XML paths and the values they must select.
@@ -174,11 +179,23 @@ impl Compiler<'_, '_> {
                 values_expr,
             })
         });
-        // The frame matcher of a receive: the same JSON equalities and regex.
+        // The frame matcher of a receive: every check on the frame's content (not the status,
+        // which a frame has none of), so that unrelated frames are skipped while it waits.
+        let content = checks
+            .iter()
+            .filter(|c| {
+                matches!(
+                    c,
+                    Check::Contains(_) | Check::JsonExists(_) | Check::JsonContains(..)
+                )
+            })
+            .cloned()
+            .collect();
         let matcher = Matcher {
             json: equalities,
             xml,
             regex,
+            content,
         };
         (
             Expect {

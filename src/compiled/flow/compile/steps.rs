@@ -91,7 +91,33 @@ impl Compiler<'_, '_> {
             }
             None => (None, None),
         };
+        // A wait for frames asks for its own length: it wins over the run's default timeout
+        // (which would otherwise end the wait first), and a step's own shorter timeout is a
+        // contradiction to point at.
+        let within = expect.as_ref().and_then(|e| e.within);
+        let timeout = match (within, &s.timeout) {
+            (Some(w), None) if w > timeout => w,
+            (Some(w), Some(_)) if w > timeout => {
+                self.problems.add(
+                    s.expect.as_ref().map_or(span.clone(), |e| e.span()),
+                    format!(
+                        "within = {w:?} is longer than this step's timeout ({timeout:?}): the \
+                         timeout would end the wait first; raise `timeout` or shorten `within`"
+                    ),
+                );
+                timeout
+            }
+            _ => timeout,
+        };
         let fail_on = s.fail_on.as_ref().map(|f| self.fail_on(f));
+        // Before the action: a step whose action is wrong still has its captures checked, so
+        // that one `validate` names every mistake.
+        let captures: Vec<_> = s
+            .capture
+            .iter()
+            .flat_map(|c| c.get_ref().iter())
+            .filter_map(|(name, c)| Some((*self.scope.vars.get(name)?, self.capture(c)?)))
+            .collect();
         let action = self.action(s, span.clone(), present.first().copied())?;
         let is_think = matches!(action, Action::Think(_));
         let think_before = match (&s.think, is_think) {
@@ -105,12 +131,6 @@ impl Compiler<'_, '_> {
         if let (Some(t), Action::Loop { steps, .. }) = (transaction, &mut action) {
             inherit_transaction(steps, t);
         }
-        let captures = s
-            .capture
-            .iter()
-            .flat_map(|c| c.get_ref().iter())
-            .filter_map(|(name, c)| Some((*self.scope.vars.get(name)?, self.capture(c)?)))
-            .collect();
         let publish = self.publish(s);
         // Whatever can fail must have a metric to count the failure in; an unnamed request (a
         // long-poll nobody wants timed) counts its failures under `counts.unnamed_errors`.
