@@ -312,25 +312,32 @@ name = "last"
         ))
 }
 
-#[test]
-fn a_request_the_server_closed_its_kept_alive_connection_under_is_sent_again_if_it_may() {
+/// Runs [`crossing_scenario`] against a fresh crossing server, on one worker (again as
+/// `on_schedule` says).
+fn run_crossed(connections: &str, last: &str) -> (inrush::report::summary::Summary, Arc<Crossed>) {
     let (outcome, seen) = on_schedule(|| {
         let scratch = Scratch::new();
         let (addr, seen) = crossing_server();
-        let scenario = crossing_scenario(addr, "\"per_user\"", "http = \"POST /b\"\nbody = \"x\"");
+        let scenario = crossing_scenario(addr, connections, last);
         let out = scratch.out("crossed");
         (run_on(1, scratch.scenario("crossed", scenario), out), seen)
     });
-    let s = &outcome.summary;
-    for name in ["first", "again"] {
-        let m = &s.metrics[name];
-        assert_eq!(
-            (m.count, m.errors),
-            (5, 0),
-            "{name}: {:?}",
-            m.error_examples
-        );
+    (outcome.summary, seen)
+}
+
+/// Asserts that each of the five users' requests succeeded at each of `steps`.
+fn all_answered(s: &inrush::report::summary::Summary, steps: &[&str]) {
+    for name in steps {
+        let m = &s.metrics[*name];
+        let errors = &m.error_examples;
+        assert_eq!((m.count, m.errors), (5, 0), "{name}: {errors:?}");
     }
+}
+
+#[test]
+fn a_request_the_server_closed_its_kept_alive_connection_under_is_sent_again_if_it_may() {
+    let (s, seen) = run_crossed("\"per_user\"", "http = \"POST /b\"\nbody = \"x\"");
+    all_answered(&s, &["first", "again"]);
     // The GET went out twice, was answered once: its latency holds the server's wait before it
     // closed the first connection, the new connection and the answer.
     let again = s.metrics["again"].latency_ms.expect("latency");
@@ -350,23 +357,8 @@ fn a_request_the_server_closed_its_kept_alive_connection_under_is_sent_again_if_
 
 #[test]
 fn a_pool_sends_again_what_the_server_closed_its_connection_under_and_counts_the_replacement() {
-    let (outcome, seen) = on_schedule(|| {
-        let scratch = Scratch::new();
-        let (addr, seen) = crossing_server();
-        let scenario = crossing_scenario(addr, "{ pool = 1 }", "http = \"DELETE /b\"");
-        let out = scratch.out("crossed-pool");
-        (run_on(1, scratch.scenario("crossed", scenario), out), seen)
-    });
-    let s = &outcome.summary;
-    for name in ["first", "again", "last"] {
-        let m = &s.metrics[name];
-        assert_eq!(
-            (m.count, m.errors),
-            (5, 0),
-            "{name}: {:?}",
-            m.error_examples
-        );
-    }
+    let (s, seen) = run_crossed("{ pool = 1 }", "http = \"DELETE /b\"");
+    all_answered(&s, &["first", "again", "last"]);
     // Every request was answered once; each one the server closed a connection under was sent
     // again, and that connection counted as replaced.
     assert_eq!(get(&seen.answered), 15, "{seen:?}");

@@ -140,13 +140,13 @@ mod tests {
     use super::*;
 
     fn endpoint(prefix: &str) -> Endpoint {
-        Endpoint::new(
-            ([127, 0, 0, 1], 9).into(),
-            "127.0.0.1:9".into(),
-            prefix.into(),
-            Vec::new(),
-            None,
-        )
+        named("127.0.0.1:9", prefix)
+    }
+
+    /// An endpoint on 127.0.0.1:9 whose authority (its Host) is `authority`.
+    fn named(authority: &str, prefix: &str) -> Endpoint {
+        let loopback = ([127, 0, 0, 1], 9).into();
+        Endpoint::new(loopback, authority.into(), prefix.into(), Vec::new(), None)
     }
 
     fn head(
@@ -210,13 +210,7 @@ mod tests {
             "GET /x HTTP/1.1\r\nhost: api.example.com\r\nx-a: 1\r\n\r\n"
         );
         // An authority HTTP cannot carry does not matter when the flow names the host.
-        let broken = Endpoint::new(
-            ([127, 0, 0, 1], 9).into(),
-            "a\r\nb".into(),
-            String::new(),
-            Vec::new(),
-            None,
-        );
+        let broken = named("a\r\nb", "");
         let h = head(&broken, Method::GET, "/", &headers[1..], None).expect("valid");
         assert_eq!(h, "GET / HTTP/1.1\r\nhost: api.example.com\r\n\r\n");
         // Two of them would be the server's 400: the flow is told instead.
@@ -249,13 +243,7 @@ mod tests {
             assert_eq!(e.class, ErrorClass::Protocol, "{path:?} {headers:?}");
             assert!(e.reason.starts_with("bad request: "), "{}", e.reason);
         }
-        let broken = Endpoint::new(
-            ([127, 0, 0, 1], 9).into(),
-            "a\r\nb".into(),
-            String::new(),
-            Vec::new(),
-            None,
-        );
+        let broken = named("a\r\nb", "");
         let e = head(&broken, Method::GET, "/", &[], None).expect_err("a broken host");
         assert!(
             e.reason.starts_with("bad request: invalid host"),
