@@ -220,3 +220,160 @@ fn a_pool_replaces_what_the_server_closes_and_counts_it_as_the_server_does() {
     );
     assert!(s.peak_connections.http <= 2, "{:?}", s.peak_connections);
 }
+
+/// How long the crossing server waits before it closes a connection under a request it will not
+/// answer (a server's close is rarely at the very instant the request arrives).
+const CROSSED_AFTER: Duration = Duration::from_millis(100);
+
+/// What the crossing server saw.
+#[derive(Debug, Default)]
+struct Crossed {
+    connections: AtomicU64,
+    answered: AtomicU64,
+    unanswered_get: AtomicU64,
+    unanswered_post: AtomicU64,
+}
+
+/// A server whose keep-alive timeout runs out just as each connection's second request comes:
+/// it answers a connection's first request, reads the second (head and body) and closes the
+/// connection [`CROSSED_AFTER`] later without a byte of answer — a request that crossed the
+/// server's idle close, as a client whose connection looked open when it sent sees it.
+fn crossing_server() -> (SocketAddr, Arc<Crossed>) {
+    let seen = Arc::new(Crossed::default());
+    let counts = seen.clone();
+    let addr = serve_each(move |stream| crossing(stream, counts.clone()));
+    (addr, seen)
+}
+
+async fn crossing(mut stream: tokio::net::TcpStream, seen: Arc<Crossed>) {
+    let mut served = 0;
+    loop {
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            match stream.read_u8().await {
+                Ok(b) => head.push(b),
+                // The run's reachability probe, or the client letting the connection go.
+                Err(_) => return,
+            }
+        }
+        let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+        let length = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .unwrap_or(0);
+        let mut body = vec![0; length];
+        if stream.read_exact(&mut body).await.is_err() {
+            return;
+        }
+        if served == 0 {
+            add(&seen.connections, 1);
+        }
+        served += 1;
+        if served == 1 {
+            let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+            if stream.write_all(ok).await.is_err() {
+                return;
+            }
+            add(&seen.answered, 1);
+            continue;
+        }
+        match head.starts_with("post") {
+            true => add(&seen.unanswered_post, 1),
+            false => add(&seen.unanswered_get, 1),
+        }
+        tokio::time::sleep(CROSSED_AFTER).await;
+        return;
+    }
+}
+
+/// Five users, each: a GET on a new connection; a GET on that connection, which the server
+/// closes under it, sent again on a new one; `last` on that one, closed under it too.
+fn crossing_scenario(addr: SocketAddr, connections: &str, last: &str) -> Scenario {
+    Scenario::new("crossed", 9)
+        .url(&format!("http://{addr}"))
+        .timeout("5s")
+        .run(format!("connections = {connections}"))
+        .with(format!(
+            r#"[load]
+arrivals = "uniform"
+phases = [ {{ name = "only", duration = "2s", rate = 2.5 }},
+           {{ name = "finish", duration = "2s", rate = 0 }} ]
+[[flows.f.steps]]
+name = "first"
+http = "GET /a"
+[[flows.f.steps]]
+name = "again"
+http = "GET /a"
+[[flows.f.steps]]
+name = "last"
+{last}
+"#
+        ))
+}
+
+/// Runs [`crossing_scenario`] against a fresh crossing server, on one worker (again as
+/// `on_schedule` says).
+fn run_crossed(connections: &str, last: &str) -> (inrush::report::summary::Summary, Arc<Crossed>) {
+    let (outcome, seen) = on_schedule(|| {
+        let scratch = Scratch::new();
+        let (addr, seen) = crossing_server();
+        let scenario = crossing_scenario(addr, connections, last);
+        let out = scratch.out("crossed");
+        (run_on(1, scratch.scenario("crossed", scenario), out), seen)
+    });
+    (outcome.summary, seen)
+}
+
+/// Asserts that each of the five users' requests succeeded at each of `steps`.
+fn all_answered(s: &inrush::report::summary::Summary, steps: &[&str]) {
+    for name in steps {
+        let m = &s.metrics[*name];
+        let errors = &m.error_examples;
+        assert_eq!((m.count, m.errors), (5, 0), "{name}: {errors:?}");
+    }
+}
+
+#[test]
+fn a_request_the_server_closed_its_kept_alive_connection_under_is_sent_again_if_it_may() {
+    let (s, seen) = run_crossed("\"per_user\"", "http = \"POST /b\"\nbody = \"x\"");
+    all_answered(&s, &["first", "again"]);
+    // The GET went out twice, was answered once: its latency holds the server's wait before it
+    // closed the first connection, the new connection and the answer.
+    let again = s.metrics["again"].latency_ms.expect("latency");
+    assert!(again.min >= CROSSED_AFTER.as_millis() as f64, "{again:?}");
+    // A POST may not reach the server twice: it fails, sent once.
+    let last = &s.metrics["last"];
+    assert_eq!(last.errors_by_class.get("connect"), Some(&5), "{last:?}");
+    assert_eq!(
+        last.error_examples["connect"],
+        "request failed: the connection closed before the response was complete"
+    );
+    assert_eq!(get(&seen.unanswered_get), 5, "{seen:?}");
+    assert_eq!(get(&seen.unanswered_post), 5, "{seen:?}");
+    assert_eq!(get(&seen.answered), 10, "{seen:?}");
+    assert_eq!(get(&seen.connections), 10, "{seen:?}");
+}
+
+#[test]
+fn a_pool_sends_again_what_the_server_closed_its_connection_under_and_counts_the_replacement() {
+    let (s, seen) = run_crossed("{ pool = 1 }", "http = \"DELETE /b\"");
+    all_answered(&s, &["first", "again", "last"]);
+    // Every request was answered once; each one the server closed a connection under was sent
+    // again, and that connection counted as replaced.
+    assert_eq!(get(&seen.answered), 15, "{seen:?}");
+    let unanswered = get(&seen.unanswered_get);
+    assert!(unanswered > 0, "{seen:?}");
+    assert_eq!(
+        s.counts.get("http_pool_replaced"),
+        Some(&unanswered),
+        "{:?}",
+        s.counts
+    );
+    assert_eq!(
+        s.counts.get("http_pool_opened"),
+        Some(&get(&seen.connections)),
+        "{:?}",
+        s.counts
+    );
+}

@@ -327,19 +327,45 @@ fn mutual_tls_presents_the_client_certificate_and_fails_clearly_without_it() {
     let s = &outcome.summary;
     assert_eq!(s.metrics["health"].errors, 0, "{:?}", s.metrics["health"]);
     assert!(s.tls.as_ref().is_some_and(|t| t.client_certificate));
-    // Without a certificate the server refuses; TLS 1.3 says so after the client's handshake
-    // ends, so the failure shows on the request or on the handshake — a connect error either way.
+    assert_eq!(s.tls.as_ref().map(|t| t.handshakes), Some(2));
+    assert_eq!(s.metrics["tls_handshake"].count, 2);
+    // Without a certificate the server refuses. TLS 1.3 says so only after the client's part
+    // of the handshake is done, with the first read: that is still the handshake's failure (a
+    // connect error that says so), not a handshake completed and a request failed.
     let without = format!("url = \"https://localhost:{port}\"\nca = \"ca.pem\"");
     let outcome = run_quiet(
         scratch.scenario("nocert", health_scenario("nocert", &without, 2)),
         scratch.out("nocert"),
         None,
     );
-    let m = &outcome.summary.metrics["health"];
+    let s = &outcome.summary;
+    let m = &s.metrics["health"];
     assert_eq!(m.errors, 2, "{m:?}");
     assert_eq!(m.errors_by_class.get("connect"), Some(&2), "{m:?}");
     let example = &m.error_examples["connect"];
-    assert!(example.contains("CertificateRequired"), "{example}");
+    assert_eq!(
+        example,
+        "tls handshake with localhost: received fatal alert: CertificateRequired"
+    );
+    // A failed handshake is not a sample.
+    assert_eq!(s.tls.as_ref().map(|t| t.handshakes), Some(0), "{:?}", s.tls);
+    assert_eq!(s.metrics["tls_handshake"].count, 0);
+    // The same for a socket: its upgrade's answer is the first read.
+    let socket_only = health_scenario("nocert-ws", &without, 2)
+        .replace("http = \"GET /healthz\"", "ws = \"/v1/ws?token=none\"");
+    let outcome = run_quiet(
+        scratch.scenario("nocert-ws", socket_only),
+        scratch.out("nocert-ws"),
+        None,
+    );
+    let s = &outcome.summary;
+    let m = &s.metrics["health"];
+    assert_eq!(m.errors_by_class.get("connect"), Some(&2), "{m:?}");
+    assert_eq!(
+        m.error_examples["connect"],
+        "tls handshake with localhost: received fatal alert: CertificateRequired"
+    );
+    assert_eq!(s.metrics["tls_handshake"].count, 0);
 }
 
 #[test]

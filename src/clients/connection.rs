@@ -18,12 +18,13 @@ use std::time::Duration;
 use futures_util::{FutureExt, SinkExt};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 
+use crate::clients::closed::not_reading;
+pub use crate::clients::closed::{Closed, PeerClose};
 use crate::clients::region_link::{Inbox, Link};
 use crate::clients::stream::Meter;
 use crate::clients::tls::UserTls;
 use crate::clients::ws::OUT_QUEUE;
 use crate::clients::{ws, Endpoint, OpError};
-use crate::metrics::ErrorClass;
 
 /// A data frame: text or binary. Control frames (ping, pong, close) are handled by the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,69 +71,17 @@ impl Frame {
     }
 }
 
-/// Why a connection can no longer carry frames.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Closed {
-    /// The peer closed it: a close handshake, or the stream ended.
-    ByPeer,
-    /// The transport failed (a reset, an I/O error): why, as the system said it.
-    Broken(String),
-    /// inrush gave up on it because the peer broke the protocol or stopped reading: why.
-    Refused(String),
-}
-
-impl std::fmt::Display for Closed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Closed::ByPeer => f.write_str("the peer closed the connection"),
-            Closed::Broken(why) => write!(f, "the connection broke: {why}"),
-            Closed::Refused(why) => write!(f, "{why}; inrush closed the socket"),
-        }
-    }
-}
-
-impl Closed {
-    fn of(e: &WsError) -> Closed {
-        use tokio_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
-        match e {
-            WsError::ConnectionClosed | WsError::AlreadyClosed => Closed::ByPeer,
-            WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => Closed::ByPeer,
-            WsError::Io(io) => Closed::Broken(io.to_string()),
-            WsError::Capacity(CapacityError::MessageTooLong { size, max_size }) => {
-                Closed::Refused(format!("frame of {size} bytes over the {max_size} limit"))
-            }
-            WsError::Protocol(p) => Closed::Refused(format!("invalid frame: {p}")),
-            WsError::Utf8(_) => Closed::Refused("invalid frame: text that is not UTF-8".into()),
-            WsError::WriteBufferFull(_) => Closed::Refused(not_reading()),
-            other => Closed::Broken(other.to_string()),
-        }
-    }
-
-    /// The failed operation this close is for whoever waited on the socket: a peer's close or
-    /// a broken transport is `ws_closed`; a socket inrush gave up on is a `protocol` error.
-    pub fn error(&self) -> OpError {
-        let class = match self {
-            Closed::ByPeer | Closed::Broken(_) => ErrorClass::WsClosed,
-            Closed::Refused(_) => ErrorClass::Protocol,
-        };
-        OpError::new(class, self.to_string())
-    }
-}
-
 /// How long closing a socket may take: our close frame out and the peer's close back. After it
 /// the connection is dropped, so a peer that never answers (or never reads) cannot hold a user.
 pub const CLOSE_WITHIN: Duration = Duration::from_secs(1);
 
+/// How long the answer to the peer's close may take to go out: it is owed (RFC 6455 §5.5.1),
+/// but a peer that stopped reading must not hold the user whose socket it closed.
+const CLOSE_REPLY_WITHIN: Duration = Duration::from_millis(100);
+
 /// How long a frame may take to go out before the peer counts as not reading, unless the
 /// runtime sets the step timeout instead ([`Connection::stall_limit`]).
 const SEND_WITHIN: Duration = Duration::from_secs(10);
-
-fn not_reading() -> String {
-    format!(
-        "the peer does not read: more than {OUT_QUEUE} bytes (frames and the pongs for its \
-         pings) waited to go out"
-    )
-}
 
 /// What a client's frame takes on the wire: a 2-byte header, an extended length for payloads
 /// over 125 bytes (2 or 8 bytes) and the 4-byte mask.
@@ -157,6 +106,9 @@ pub struct Connection {
     send_within: Duration,
     /// The socket's bytes: the upgrade, then every frame with its header (control frames too).
     meter: Meter,
+    /// The peer's close, read and not yet handed over: its answer is being written out. Kept
+    /// here so that a caller that stops waiting meanwhile still gets it on its next call.
+    closing: Option<Box<Closed>>,
 }
 
 impl Connection {
@@ -187,6 +139,7 @@ impl Connection {
             owed: 0,
             send_within: SEND_WITHIN,
             meter,
+            closing: None,
         })
     }
 
@@ -287,6 +240,9 @@ impl Connection {
     /// The next data frame as the user sees it through `link`. Cancel-safe: a frame read when
     /// the caller stops waiting stays in the inbox for the next call.
     pub async fn next(&mut self, link: &mut Link) -> Result<Frame, Closed> {
+        if self.closing.is_some() {
+            return Err(self.answer_close().await);
+        }
         loop {
             match self.inbox.next(&mut self.socket, link, weight).await {
                 Some(Ok(Message::Text(t))) => return Ok(Frame::Text(FrameText(t))),
@@ -297,13 +253,27 @@ impl Connection {
                 Some(Ok(Message::Ping(p))) => self.owe(wire_len(p.len()))?,
                 // The peer's close is the end, whether or not the stream's end follows: RFC 6455
                 // lets a server wait for the client to close the TCP connection, and a user
-                // waiting for that would miss its socket's loss (no error, no reconnect).
-                Some(Ok(Message::Close(_))) => return Err(Closed::ByPeer),
+                // waiting for that would miss its socket's loss (no error, no reconnect). What
+                // it said is kept for the user's error, and it is answered first.
+                Some(Ok(Message::Close(frame))) => {
+                    let closed = Closed::ByPeer(Some(PeerClose::of(frame)));
+                    self.closing = Some(Box::new(closed));
+                    return Err(self.answer_close().await);
+                }
                 Some(Ok(_)) => continue,
                 Some(Err(e)) => return Err(Closed::of(&e)),
-                None => return Err(Closed::ByPeer),
+                None => return Err(Closed::ByPeer(None)),
             }
         }
+    }
+
+    /// Writes out the close frame tungstenite queued as the answer to the peer's (it writes it
+    /// only on a later read or write, and the user reads no more), within
+    /// [`CLOSE_REPLY_WITHIN`]; then hands over the peer's close.
+    async fn answer_close(&mut self) -> Closed {
+        // Whether it went out changes nothing for the user: the socket is done either way.
+        let _ = tokio::time::timeout(CLOSE_REPLY_WITHIN, self.socket.flush()).await;
+        self.closing.take().map_or(Closed::ByPeer(None), |c| *c)
     }
 
     /// Starts the close handshake from our side (frames may still arrive until the peer's
@@ -329,6 +299,7 @@ fn weight(item: &Result<Message, WsError>) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::ErrorClass;
     use futures_util::StreamExt;
     use tokio::net::TcpListener;
 
@@ -399,8 +370,10 @@ mod tests {
             Ok(Frame::binary(vec![1, 2])),
             "binary frames stay binary"
         );
-        // The peer closed after two frames: the end is reported as its close, once and again.
-        assert_eq!(conn.next(&mut link).await, Err(Closed::ByPeer));
+        // The peer closed after two frames (a close frame without a code): the end is reported
+        // as its close, once and again.
+        let closed = conn.next(&mut link).await.expect_err("closed");
+        assert_eq!(closed.to_string(), "the peer closed the socket");
         assert!(conn.next(&mut link).await.is_err());
     }
 
@@ -426,15 +399,19 @@ mod tests {
         conn.flush().await.expect("flush");
         assert_eq!(conn.next(&mut link).await, Ok(Frame::text("a".into())));
         assert_eq!(conn.next(&mut link).await, Ok(Frame::text("b".into())));
-        assert_eq!(conn.next(&mut link).await, Err(Closed::ByPeer));
+        assert!(matches!(
+            conn.next(&mut link).await,
+            Err(Closed::ByPeer(Some(_)))
+        ));
     }
 
     #[tokio::test]
-    async fn the_peers_close_frame_ends_the_socket_while_its_tcp_stays_open() {
+    async fn the_peers_close_frame_ends_the_socket_while_its_tcp_stays_open_and_is_answered() {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind loopback");
         let addr = listener.local_addr().expect("address");
+        let (answered, answer) = tokio::sync::oneshot::channel();
         tokio::spawn(async move {
             let Ok((stream, _)) = listener.accept().await else {
                 return;
@@ -447,6 +424,8 @@ mod tests {
                 reason: "restarting".into(),
             };
             let _ = ws.send(Message::Close(Some(going_away))).await;
+            // What the client sends back: its close frame, as RFC 6455 §5.5.1 asks.
+            let _ = answered.send(ws.next().await.map(|m| m.map_err(|e| e.to_string())));
             // The TCP connection stays open: the server waits for the client to close it.
             tokio::time::sleep(Duration::from_secs(30)).await;
             drop(ws);
@@ -456,9 +435,24 @@ mod tests {
             .await
             .expect("handshake with the loopback peer");
         let mut link = Link::ideal();
-        // Within seconds, not when the peer's TCP ends (30 s): the close frame itself is the end.
+        // Within seconds, not when the peer's TCP ends (30 s): the close frame itself is the end,
+        // and the user is told what the peer said.
         let next = tokio::time::timeout(Duration::from_secs(10), conn.next(&mut link)).await;
-        assert_eq!(next, Ok(Err(Closed::ByPeer)));
+        let closed = next.expect("in time").expect_err("closed");
+        assert_eq!(
+            closed.error().reason,
+            "the peer closed the socket: 1001 restarting"
+        );
+        // Answered while the user still holds the socket (it is not dropped yet).
+        let reply = tokio::time::timeout(Duration::from_secs(10), answer).await;
+        let reply = reply
+            .expect("the close is answered in time")
+            .expect("the peer's report");
+        assert!(
+            matches!(&reply, Some(Ok(Message::Close(Some(f)))) if u16::from(f.code) == 1001),
+            "{reply:?}"
+        );
+        drop(conn);
     }
 
     /// A loopback peer that answers the upgrade and then reads nothing, with a small receive
@@ -517,32 +511,7 @@ mod tests {
     }
 
     #[test]
-    fn errors_say_who_closed_and_why() {
-        let too_long = WsError::Capacity(
-            tokio_tungstenite::tungstenite::error::CapacityError::MessageTooLong {
-                size: 5_000_000,
-                max_size: 1 << 20,
-            },
-        );
-        let e = Closed::of(&too_long).error();
-        assert_eq!(e.class, ErrorClass::Protocol);
-        assert_eq!(
-            e.reason,
-            "frame of 5000000 bytes over the 1048576 limit; inrush closed the socket"
-        );
-        let invalid = WsError::Protocol(
-            tokio_tungstenite::tungstenite::error::ProtocolError::NonZeroReservedBits,
-        );
-        let e = Closed::of(&invalid).error();
-        assert_eq!(e.class, ErrorClass::Protocol);
-        assert!(
-            e.reason.starts_with("invalid frame: Reserved bits"),
-            "{}",
-            e.reason
-        );
-        let reset = WsError::Io(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
-        assert_eq!(Closed::of(&reset).error().class, ErrorClass::WsClosed);
-        assert_eq!(Closed::of(&WsError::ConnectionClosed), Closed::ByPeer);
+    fn a_client_frame_takes_header_length_and_mask() {
         assert_eq!(wire_len(0), 6);
         assert_eq!(wire_len(125), 131);
         assert_eq!(wire_len(126), 134);

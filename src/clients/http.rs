@@ -3,13 +3,15 @@
 //! connections = { pool = N }`, over a connection of its worker's shared pool (`clients::pool`).
 //! Every connection is counted in its worker's [`OpenConnections`] while the user (or the
 //! pool) holds it. The requests and responses are inrush's own HTTP/1.1 (`clients::kept`).
+//! A request the server closed its kept-alive connection under, unanswered, goes again once
+//! on a new connection when it may ([`HttpClient::request`]).
 
 use http::Method;
 
 use std::rc::Rc;
 
-use crate::clients::kept::Kept;
 pub use crate::clients::kept::OpenConnections;
+use crate::clients::kept::{Failed, Kept};
 use crate::clients::pool::Pool;
 use crate::clients::region_link::Link;
 pub use crate::clients::response::{Headers, Response};
@@ -76,6 +78,11 @@ impl HttpClient {
     /// Sends one request (path and query below the endpoint's prefix) and reads the whole
     /// response body, over the user's own connection or a pooled one. A wait for a pooled
     /// connection is part of the request's time: the caller's latency and timeout cover it.
+    ///
+    /// A request on a kept-alive connection the server closed as it went out (its idle timeout
+    /// ran out at that moment: the connection looked open, and nothing came back) is sent
+    /// again, once, on a new connection when it may be sent twice ([`replayable`]), as Go's
+    /// net/http and hyper do; the caller's latency, from the step's intended start, holds both.
     pub async fn request(
         &mut self,
         endpoint: &Endpoint,
@@ -85,68 +92,119 @@ impl HttpClient {
         headers: &[(String, String)],
         body: Option<(&str, Vec<u8>)>,
     ) -> Result<Response, OpError> {
-        let Some(pool) = &self.pool else {
-            return self
-                .own_request(endpoint, link, method, path, headers, body)
-                .await;
+        let req = Req {
+            endpoint,
+            method: &method,
+            path,
+            headers,
+            body: body.as_ref().map(|(t, b)| (*t, b.as_slice())),
         };
+        match &self.pool {
+            None => self.own_request(link, &req).await,
+            Some(pool) => self.pooled_request(pool, link, &req).await,
+        }
+    }
+
+    /// A request over a connection of the worker's pool.
+    async fn pooled_request(
+        &self,
+        pool: &Rc<Pool>,
+        link: &mut Link,
+        req: &Req<'_>,
+    ) -> Result<Response, OpError> {
         // Dropped however the request ends: a connection in the middle of one is closed, not
         // reused, and its bytes are this user's.
         let mut lease = pool.lease(&self.meter).await?;
-        let kept = match lease.idle() {
-            Some(k) => k,
+        let (kept, reused) = match lease.idle() {
+            Some(k) => (k, true),
             None => {
                 new_connection_delay(link, self.tls.is_some()).await;
-                pool.connect(endpoint, self.tls.as_deref()).await?
+                (
+                    pool.connect(req.endpoint, self.tls.as_deref()).await?,
+                    false,
+                )
             }
         };
-        let kept = lease.hold(kept);
-        let response = send(kept, endpoint, link, method, path, headers, body).await?;
+        let response = match send(lease.hold(kept), link, req).await {
+            Ok(r) => r,
+            Err(f) if reused && f.unanswered && replayable(req) => {
+                // Counted as a connection the server closed, replaced by a new one.
+                lease.let_closed_go();
+                new_connection_delay(link, self.tls.is_some()).await;
+                let kept = pool.connect(req.endpoint, self.tls.as_deref()).await?;
+                send(lease.hold(kept), link, req).await?
+            }
+            Err(f) => return Err(f.error),
+        };
         lease.release();
         Ok(response)
     }
 
     /// A request over the user's own kept-alive connection.
-    async fn own_request(
-        &mut self,
-        endpoint: &Endpoint,
-        link: &mut Link,
-        method: Method,
-        path: &str,
-        headers: &[(String, String)],
-        body: Option<(&str, Vec<u8>)>,
-    ) -> Result<Response, OpError> {
+    async fn own_request(&mut self, link: &mut Link, req: &Req<'_>) -> Result<Response, OpError> {
         // Reuse the kept-alive connection unless the server closed it meanwhile.
         let reusable = match self.kept.take() {
             Some(mut k) => k.usable().then_some(k),
             None => None,
         };
+        let reused = reusable.is_some();
         let mut kept = match reusable {
             Some(s) => s,
-            None => {
-                new_connection_delay(link, self.tls.is_some()).await;
-                let meter = self.meter.clone();
-                // Boxed: a connect (with its TLS handshake) is ~1.3 KB of future, once per
-                // connection; inline it would size the future of every request, which is boxed
-                // and copied per attempt, a kept-alive one's too.
-                let connect = Kept::connect(
-                    endpoint,
-                    self.source,
-                    self.tls.as_deref(),
-                    meter,
-                    &self.count,
-                );
-                let kept = Box::pin(connect).await?;
-                Box::new(kept)
-            }
+            None => self.connect(req.endpoint, link).await?,
         };
-        let response = send(&mut kept, endpoint, link, method, path, headers, body).await?;
+        let response = match send(&mut kept, link, req).await {
+            Ok(r) => r,
+            Err(f) if reused && f.unanswered && replayable(req) => {
+                drop(kept);
+                kept = self.connect(req.endpoint, link).await?;
+                send(&mut kept, link, req).await?
+            }
+            Err(f) => return Err(f.error),
+        };
         // A connection the server closes after this answer is let go now.
         if kept.reusable() {
             self.kept = Some(kept);
         }
         Ok(response)
     }
+
+    /// Opens the user's own connection, after the user's network's delay for it.
+    async fn connect(&self, endpoint: &Endpoint, link: &mut Link) -> Result<Box<Kept>, OpError> {
+        new_connection_delay(link, self.tls.is_some()).await;
+        let meter = self.meter.clone();
+        // Boxed: a connect (with its TLS handshake) is ~1.3 KB of future, once per connection;
+        // inline it would size the future of every request, which is boxed and copied per
+        // attempt, a kept-alive one's too.
+        let connect = Kept::connect(
+            endpoint,
+            self.source,
+            self.tls.as_deref(),
+            meter,
+            &self.count,
+        );
+        Ok(Box::new(Box::pin(connect).await?))
+    }
+}
+
+/// One request, as the flow rendered it.
+struct Req<'r> {
+    endpoint: &'r Endpoint,
+    method: &'r Method,
+    path: &'r str,
+    headers: &'r [(String, String)],
+    body: Option<(&'r str, &'r [u8])>,
+}
+
+/// Whether a request may reach the server twice: an idempotent method (RFC 9110 §9.2.2), or
+/// one the flow gave an idempotency key (Go's rule too).
+fn replayable(req: &Req<'_>) -> bool {
+    use http::Method as M;
+    let idempotent = [M::GET, M::HEAD, M::OPTIONS, M::TRACE, M::PUT, M::DELETE];
+    idempotent.contains(req.method)
+        || req.headers.iter().any(|(name, _)| {
+            name.eq_ignore_ascii_case("idempotency-key")
+                || name.eq_ignore_ascii_case("x-idempotency-key")
+        })
 }
 
 /// A new connection first costs the user's network a round trip, and TLS 1.3's handshake one
@@ -159,20 +217,11 @@ async fn new_connection_delay(link: &mut Link, tls: bool) {
 }
 
 /// Sends one request on a connection and reads the whole response body.
-async fn send(
-    kept: &mut Kept,
-    endpoint: &Endpoint,
-    link: &mut Link,
-    method: Method,
-    path: &str,
-    headers: &[(String, String)],
-    body: Option<(&str, Vec<u8>)>,
-) -> Result<Response, OpError> {
-    let body = body.as_ref().map(|(t, b)| (*t, b.as_slice()));
-    let req = kept.prepare(endpoint, &method, path, headers, body)?;
+async fn send(kept: &mut Kept, link: &mut Link, req: &Req<'_>) -> Result<Response, Failed> {
+    let prepared = kept.prepare(req.endpoint, req.method, req.path, req.headers, req.body)?;
     // The request travels one way through the user's network, the response back the other.
     link.one_way().await;
-    let resp = kept.exchange(req).await?;
+    let resp = kept.exchange(prepared).await?;
     link.one_way().await;
     Ok(resp)
 }

@@ -4,7 +4,8 @@
 //! No task per connection: the request's own future writes the request and reads the response
 //! on the stream, with buffers kept across requests (bench/README.md, "A lean HTTP/1.1
 //! client"). What a connection task used to notice on its own — the server closing an idle
-//! connection — is noticed when the connection is next taken ([`Kept::usable`]) or let go.
+//! connection — is noticed when the connection is next taken ([`Kept::usable`]) or let go, or,
+//! when the close crosses the next request, by that request ([`Failed::unanswered`]).
 
 use std::cell::Cell;
 use std::io::IoSlice;
@@ -73,6 +74,33 @@ pub(crate) struct Kept {
     reusable: bool,
 }
 
+/// A request that got no usable response, and whether any byte of an answer came back: a
+/// request the server never answered may be sent again on a new connection
+/// (`clients::http`, a kept-alive connection the server closed as the request went out).
+#[derive(Debug)]
+pub(crate) struct Failed {
+    pub error: OpError,
+    /// It may have gone out, but nothing came back: the server closed or reset the connection
+    /// (or TLS said it closes) before the first byte of a response.
+    pub unanswered: bool,
+}
+
+impl From<Failed> for OpError {
+    fn from(f: Failed) -> OpError {
+        f.error
+    }
+}
+
+impl From<OpError> for Failed {
+    /// A request that failed before it went out (HTTP cannot carry it): never sent again.
+    fn from(error: OpError) -> Failed {
+        Failed {
+            error,
+            unanswered: false,
+        }
+    }
+}
+
 /// A request prepared in a connection's write buffer: what of it is still to go out.
 pub(crate) struct Prepared<'b> {
     /// The body when it is too large to copy behind the head.
@@ -112,6 +140,11 @@ impl Kept {
         self.reusable
     }
 
+    /// Notes the connection's TLS handshake with `user`'s, once the server accepts it.
+    pub(crate) fn note_handshake_in(&mut self, user: &UserTls) {
+        self.stream.note_handshake_in(user);
+    }
+
     /// Whether the last request left the connection fit for another.
     pub(crate) fn reusable(&self) -> bool {
         self.reusable
@@ -138,15 +171,26 @@ impl Kept {
     }
 
     /// Sends the prepared request and reads its whole response.
-    pub(crate) async fn exchange(&mut self, req: Prepared<'_>) -> Result<Response, OpError> {
+    pub(crate) async fn exchange(&mut self, req: Prepared<'_>) -> Result<Response, Failed> {
         self.reusable = false;
-        self.write(req.body).await.map_err(|e| failed(&e))?;
+        if let Err(e) = self.write(req.body).await {
+            // A server that rejected the TLS handshake has its alert waiting to be read.
+            let error = self.stream.rejection().unwrap_or_else(|| failed(&e));
+            return Err(Failed {
+                error,
+                unanswered: true,
+            });
+        }
         if self.out.capacity() > KEEP_OUT_AT_MOST {
             self.out = Vec::with_capacity(256);
         }
-        let read = response::read(&mut self.stream, &mut self.inbuf, req.sent.head_request)
-            .await
-            .map_err(op_error)?;
+        let before = self.meter.received();
+        let read = response::read(&mut self.stream, &mut self.inbuf, req.sent.head_request).await;
+        let read = read.map_err(|e| Failed {
+            unanswered: matches!(e, ReadError::Io(_) | ReadError::Eof)
+                && self.meter.received() == before,
+            error: op_error(e),
+        })?;
         self.reusable = read.reusable && !req.sent.close;
         // Empty when reusable; otherwise what is left is never read. Either way a buffer a
         // large response grew is given back before the connection idles.
@@ -199,9 +243,12 @@ fn op_error(e: ReadError) -> OpError {
     }
 }
 
-/// A failed write or read, with the causes (a TLS alert such as a required client certificate
-/// is inside the I/O error).
+/// A failed write or read, with the causes (a TLS alert is inside the I/O error); a TLS
+/// handshake the server rejected on the first read is that handshake's failure.
 fn failed(e: &std::io::Error) -> OpError {
+    if let Some(handshake) = crate::clients::tls::rejection(e) {
+        return handshake;
+    }
     let mut text = format!("request failed: {e}");
     let mut source = std::error::Error::source(e);
     while let Some(cause) = source {
@@ -244,7 +291,7 @@ mod tests {
         Endpoint::plain(addr)
     }
 
-    async fn get(kept: &mut Kept, endpoint: &Endpoint) -> Result<Response, OpError> {
+    async fn get(kept: &mut Kept, endpoint: &Endpoint) -> Result<Response, Failed> {
         let req = kept.prepare(endpoint, &Method::GET, "/", &[], None)?;
         kept.exchange(req).await
     }

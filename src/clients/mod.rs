@@ -4,6 +4,7 @@
 //! socket through (`connection`), and the error every failed operation carries.
 
 pub mod chunked;
+pub mod closed;
 pub mod connection;
 pub mod http;
 pub mod inbuf;

@@ -11,8 +11,10 @@
 //!
 //! Life of a connection: opened lazily by a request that finds no idle one (while fewer than
 //! `share` are open), kept alive and put back after each answered request, replaced when the
-//! server closed it while idle (found when a request next takes it) or said it would close it. A request that fails or is cut off (its timeout) mid-way closes
-//! its connection rather than put back one in an unknown state; the next request opens another.
+//! server closed it while idle (found when a request next takes it, or by the request it
+//! closed under, which goes again on the new one: `clients::http`) or said it would close it.
+//! A request that fails or is cut off (its timeout) mid-way closes its connection rather than
+//! put back one in an unknown state; the next request opens another.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -97,8 +99,8 @@ impl Pool {
         })
     }
 
-    /// Opens a connection for a lease that found no idle one; TLS handshakes it did are noted
-    /// in `user_tls`, so the user whose request waited for them records them.
+    /// Opens a connection for a lease that found no idle one; its TLS handshake is noted in
+    /// `user_tls` (once the server accepts it), so the user whose request waited records it.
     pub(crate) async fn connect(
         &self,
         endpoint: &Endpoint,
@@ -119,11 +121,10 @@ impl Pool {
             Meter::default(),
             &self.count,
         );
-        let kept = Box::pin(connect).await;
-        if let (Some(pool), Some(user)) = (&self.tls, user_tls) {
-            pool.take_handshakes(|h| user.note(h));
+        let mut kept = Box::pin(connect).await?;
+        if let Some(user) = user_tls {
+            kept.note_handshake_in(user);
         }
-        let kept = kept?;
         // Counted now, not as `n + 1`: another lease may have opened one while this connected.
         self.opened.set(self.opened.get() + 1);
         Ok(kept)
@@ -164,6 +165,16 @@ impl Lease {
     /// Holds `kept` for the request.
     pub(crate) fn hold(&mut self, kept: Kept) -> &mut Kept {
         self.kept.insert(kept)
+    }
+
+    /// The held connection was found closed by the server (its request went out as the server
+    /// closed it): let go, and counted as one the server closed.
+    pub(crate) fn let_closed_go(&mut self) {
+        if let Some(kept) = self.kept.take() {
+            kept.bytes_to(&self.user);
+            let r = &self.pool.replaced;
+            r.set(r.get() + 1);
+        }
     }
 
     /// The request was answered: its connection goes back to the pool, kept alive — unless the

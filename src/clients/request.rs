@@ -3,7 +3,8 @@
 //! anything into a path or a header, and HTTP cannot carry a line break in either).
 //!
 //! Header names go out lowercased and in the flow's order after `host` (as hyper sent them),
-//! then the body's `content-type` unless the flow set one, then `content-length`.
+//! then the body's `content-type` unless the flow set one, then `content-length`. A `Host` the
+//! flow sets replaces the target's (as curl, k6 and Go do): two would be a 400 (RFC 9112 §3.2).
 
 use std::io::Write;
 
@@ -45,9 +46,20 @@ pub(crate) fn write_head(
         return Err(bad("an empty path"));
     }
     out.extend_from_slice(b" HTTP/1.1\r\n");
-    out.extend_from_slice(endpoint.host.line()?);
+    // First, as RFC 9112 asks of a client: the flow's own Host, else the target's.
+    let mut own_host = headers.iter().filter(|(n, _)| is_host(n));
+    match own_host.next() {
+        Some((name, value)) => header(out, name, value)?,
+        None => out.extend_from_slice(endpoint.host.line()?),
+    }
+    if own_host.next().is_some() {
+        return Err(bad("more than one host header"));
+    }
     let (mut own_type, mut own_length, mut close) = (false, false, false);
     for (name, value) in headers {
+        if is_host(name) {
+            continue;
+        }
         header(out, name, value)?;
         if name.eq_ignore_ascii_case("content-type") {
             own_type = true;
@@ -114,6 +126,10 @@ fn header(out: &mut Vec<u8>, name: &str, value: &str) -> Result<(), OpError> {
     Ok(())
 }
 
+fn is_host(name: &str) -> bool {
+    name.eq_ignore_ascii_case("host")
+}
+
 /// RFC 9110 `tchar`.
 fn is_token(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
@@ -124,13 +140,13 @@ mod tests {
     use super::*;
 
     fn endpoint(prefix: &str) -> Endpoint {
-        Endpoint::new(
-            ([127, 0, 0, 1], 9).into(),
-            "127.0.0.1:9".into(),
-            prefix.into(),
-            Vec::new(),
-            None,
-        )
+        named("127.0.0.1:9", prefix)
+    }
+
+    /// An endpoint on 127.0.0.1:9 whose authority (its Host) is `authority`.
+    fn named(authority: &str, prefix: &str) -> Endpoint {
+        let loopback = ([127, 0, 0, 1], 9).into();
+        Endpoint::new(loopback, authority.into(), prefix.into(), Vec::new(), None)
     }
 
     fn head(
@@ -183,6 +199,30 @@ mod tests {
     }
 
     #[test]
+    fn a_host_the_flow_sets_replaces_the_targets_in_first_place() {
+        let headers = vec![
+            ("X-A".to_string(), "1".to_string()),
+            ("HOST".to_string(), "api.example.com".to_string()),
+        ];
+        let h = head(&endpoint(""), Method::GET, "/x", &headers, None).expect("valid");
+        assert_eq!(
+            h,
+            "GET /x HTTP/1.1\r\nhost: api.example.com\r\nx-a: 1\r\n\r\n"
+        );
+        // An authority HTTP cannot carry does not matter when the flow names the host.
+        let broken = named("a\r\nb", "");
+        let h = head(&broken, Method::GET, "/", &headers[1..], None).expect("valid");
+        assert_eq!(h, "GET / HTTP/1.1\r\nhost: api.example.com\r\n\r\n");
+        // Two of them would be the server's 400: the flow is told instead.
+        let two = vec![
+            ("host".to_string(), "a.example".to_string()),
+            ("Host".to_string(), "b.example".to_string()),
+        ];
+        let e = head(&endpoint(""), Method::GET, "/", &two, None).expect_err("two hosts");
+        assert_eq!(e.reason, "bad request: more than one host header");
+    }
+
+    #[test]
     fn what_http_cannot_carry_is_a_protocol_error() {
         let cases: Vec<(&str, Vec<(String, String)>)> = vec![
             ("/", vec![("x-b".into(), "line\nbreak".into())]),
@@ -192,6 +232,7 @@ mod tests {
             ("/", vec![("x:b".into(), "1".into())]),
             ("/", vec![("".into(), "1".into())]),
             ("/", vec![("transfer-encoding".into(), "chunked".into())]),
+            ("/", vec![("host".into(), "a\r\nx: y".into())]),
             ("/a b", vec![]),
             ("/a\r\nx: y", vec![]),
             ("", vec![]),
@@ -202,13 +243,7 @@ mod tests {
             assert_eq!(e.class, ErrorClass::Protocol, "{path:?} {headers:?}");
             assert!(e.reason.starts_with("bad request: "), "{}", e.reason);
         }
-        let broken = Endpoint::new(
-            ([127, 0, 0, 1], 9).into(),
-            "a\r\nb".into(),
-            String::new(),
-            Vec::new(),
-            None,
-        );
+        let broken = named("a\r\nb", "");
         let e = head(&broken, Method::GET, "/", &[], None).expect_err("a broken host");
         assert!(
             e.reason.starts_with("bad request: invalid host"),

@@ -10,6 +10,7 @@
 
 use std::cell::RefCell;
 use std::path::Path;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -40,6 +41,8 @@ pub struct TlsOptions {
 pub struct Tls {
     config: Arc<ClientConfig>,
     server_name: ServerName<'static>,
+    /// The name as errors say it.
+    server: Arc<str>,
     /// Whether server certificates are verified (`insecure = true` turns it off).
     pub verifies: bool,
     /// Whether users present a client certificate.
@@ -111,6 +114,7 @@ impl Tls {
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(Tls {
             config: Arc::new(config),
+            server: server_name.to_str().into(),
             server_name,
             verifies: !options.insecure,
             client_certificate: options.client_cert.is_some(),
@@ -125,7 +129,8 @@ impl Tls {
         std::rc::Rc::new(UserTls {
             config: Arc::new(config),
             server_name: self.server_name.clone(),
-            done: RefCell::new(Vec::new()),
+            server: self.server.clone(),
+            done: Rc::default(),
         })
     }
 }
@@ -144,13 +149,19 @@ pub struct Handshake {
 pub struct UserTls {
     config: Arc<ClientConfig>,
     server_name: ServerName<'static>,
-    /// Handshakes since the runtime last took them (usually none or one).
-    done: RefCell<Vec<Handshake>>,
+    server: Arc<str>,
+    /// Handshakes since the runtime last took them (usually none or one); shared with the
+    /// connections whose handshake is not confirmed yet ([`Unconfirmed`]).
+    done: Rc<RefCell<Vec<Handshake>>>,
 }
 
 impl UserTls {
-    /// Runs the TLS handshake over a connected TCP stream and notes how long it took.
-    pub async fn handshake(&self, tcp: TcpStream) -> Result<TlsStream<TcpStream>, OpError> {
+    /// Runs the TLS handshake over a connected TCP stream and times it; it is noted once the
+    /// server is seen to accept it ([`Unconfirmed`]).
+    pub(crate) async fn handshake(
+        &self,
+        tcp: TcpStream,
+    ) -> Result<(TlsStream<TcpStream>, Unconfirmed), OpError> {
         let started = Instant::now();
         let connector = tokio_rustls::TlsConnector::from(self.config.clone());
         let stream = connector
@@ -168,17 +179,17 @@ impl UserTls {
                 )
             })?;
         let resumed = stream.get_ref().1.handshake_kind() == Some(HandshakeKind::Resumed);
-        self.done.borrow_mut().push(Handshake {
+        let handshake = Handshake {
             took: started.elapsed(),
             resumed,
-        });
-        Ok(stream)
-    }
-
-    /// Notes a handshake another state did on this user's behalf (a pooled connection the
-    /// user's request opened), for the runtime to record with the user's.
-    pub fn note(&self, handshake: Handshake) {
-        self.done.borrow_mut().push(handshake);
+        };
+        let unconfirmed = Unconfirmed {
+            handshake,
+            to: self.done.clone(),
+            server: self.server.clone(),
+            rejected: false,
+        };
+        Ok((stream, unconfirmed))
     }
 
     /// The handshakes done since the last call, oldest first.
@@ -188,6 +199,71 @@ impl UserTls {
             each(h);
         }
     }
+}
+
+/// A handshake the client finished and the server has not yet been seen to accept. In TLS 1.3
+/// the client is done first, and the server judges the client's part (its certificate) after
+/// it: a rejection (`CertificateRequired`, `BadCertificate`, `UnknownCA`, …) arrives as a fatal
+/// alert with the connection's first read. So a handshake is noted when that first read brings
+/// anything else (bytes, the stream's end, an error that is not TLS's) or when the connection
+/// is let go before any read (dropped); an alert first makes it the handshake's failure
+/// instead, which is not a sample (README, "TLS").
+pub(crate) struct Unconfirmed {
+    handshake: Handshake,
+    /// Where it is noted.
+    to: Rc<RefCell<Vec<Handshake>>>,
+    server: Arc<str>,
+    rejected: bool,
+}
+
+impl Unconfirmed {
+    /// Notes it with `user`'s handshakes instead (a pooled connection opened for the user's
+    /// request: the user waited for it).
+    pub(crate) fn note_in(&mut self, user: &UserTls) {
+        self.to = user.done.clone();
+    }
+
+    /// The server rejected the handshake: `e`, the first read's TLS error, becomes the
+    /// handshake's failure (found by [`rejection`]); the handshake is not noted.
+    pub(crate) fn reject(mut self, e: &std::io::Error) -> std::io::Error {
+        self.rejected = true;
+        let why = format!("tls handshake with {}: {e}", self.server);
+        std::io::Error::new(e.kind(), Rejected(why))
+    }
+}
+
+impl Drop for Unconfirmed {
+    fn drop(&mut self) {
+        if !self.rejected {
+            self.to.borrow_mut().push(self.handshake);
+        }
+    }
+}
+
+/// A handshake the server rejected after the client finished it, inside the I/O error of the
+/// read (or write) that found out.
+#[derive(Debug)]
+struct Rejected(String);
+
+impl std::fmt::Display for Rejected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Rejected {}
+
+/// Whether an I/O error is TLS's own (an alert the server sent, a record it broke), not the
+/// transport's.
+pub(crate) fn is_tls_error(e: &std::io::Error) -> bool {
+    e.get_ref().is_some_and(|inner| inner.is::<rustls::Error>())
+}
+
+/// The failed handshake an I/O error carries, when the server rejected it after the client
+/// finished it: a `connect` error, as every failed handshake is.
+pub(crate) fn rejection(e: &std::io::Error) -> Option<OpError> {
+    let rejected = e.get_ref()?.downcast_ref::<Rejected>()?;
+    Some(OpError::new(ErrorClass::Connect, rejected.0.clone()))
 }
 
 /// Reads a PEM file of CA certificates into a root store.

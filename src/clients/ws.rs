@@ -112,10 +112,12 @@ async fn handshake(
         head.push_str("\r\n");
     }
     head.push_str("\r\n");
-    stream
-        .write_all(head.as_bytes())
-        .await
-        .map_err(|e| refused(format!("sending the upgrade: {e}")))?;
+    if let Err(e) = stream.write_all(head.as_bytes()).await {
+        // A server that rejected the TLS handshake has its alert waiting to be read.
+        return Err(stream
+            .rejection()
+            .unwrap_or_else(|| refused(format!("sending the upgrade: {e}"))));
+    }
 
     let (buf, end) = read_head(&mut stream).await?;
     let mut headers = [httparse::EMPTY_HEADER; 32];
@@ -148,6 +150,7 @@ async fn handshake(
     if accept != Some(expected.as_bytes()) {
         return Err(refused("wrong or missing Sec-WebSocket-Accept"));
     }
+    chosen_subprotocol(request, response.headers)?;
     // Frames the server sent right behind its answer (e.g. messages held while offline).
     let rest = buf[end..].to_vec();
     Ok(WebSocketStream::from_partially_read(
@@ -157,6 +160,54 @@ async fn handshake(
         Some(client_config()),
     )
     .await)
+}
+
+/// The most of a server's text an error quotes: it is the target's, and reports keep it.
+const QUOTE_AT_MOST: usize = 64;
+
+/// Checks the server's `Sec-WebSocket-Protocol`: absent, or one of those the request offered
+/// (RFC 6455 §4.1: a client MUST fail the connection otherwise, also when it offered none). A
+/// server that picks none of those offered is accepted, as OkHttp and most clients do. A wrong
+/// one is the target's `protocol` error: it answered, with what the client cannot speak.
+fn chosen_subprotocol(
+    request: &tokio_tungstenite::tungstenite::handshake::client::Request,
+    answer: &[httparse::Header<'_>],
+) -> Result<(), OpError> {
+    let mut chosen = answer
+        .iter()
+        .filter(|h| h.name.eq_ignore_ascii_case("sec-websocket-protocol"));
+    let Some(first) = chosen.next() else {
+        return Ok(());
+    };
+    let offered: Vec<&str> = request
+        .headers()
+        .get_all("sec-websocket-protocol")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect();
+    let name = String::from_utf8_lossy(first.value);
+    let name = name.trim();
+    let why = if chosen.next().is_some() {
+        "the server chose more than one subprotocol".to_string()
+    } else if offered.contains(&name) {
+        return Ok(());
+    } else {
+        let name: String = name.chars().take(QUOTE_AT_MOST).collect();
+        match offered.is_empty() {
+            true => format!("the server chose subprotocol {name:?}, but none was offered"),
+            false => format!(
+                "the server chose subprotocol {name:?}, which was not offered ({})",
+                offered.join(", ")
+            ),
+        }
+    };
+    Err(OpError::new(
+        ErrorClass::Protocol,
+        format!("websocket handshake: {why}"),
+    ))
 }
 
 /// Reads the response head, up to its blank line; returns what was read (the head and any bytes
@@ -173,10 +224,11 @@ async fn read_head(stream: &mut Stream) -> Result<(Vec<u8>, usize), OpError> {
                 "response head larger than {MAX_HANDSHAKE} bytes"
             )));
         }
-        let n = stream
-            .read_buf(&mut buf)
-            .await
-            .map_err(|e| refused(format!("reading the response: {e}")))?;
+        let n = stream.read_buf(&mut buf).await.map_err(|e| {
+            // The server's rejection of the TLS handshake arrives with the first read.
+            crate::clients::tls::rejection(&e)
+                .unwrap_or_else(|| refused(format!("reading the response: {e}")))
+        })?;
         if n == 0 {
             return Err(refused("the server closed the connection"));
         }

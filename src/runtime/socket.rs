@@ -234,7 +234,7 @@ impl<'a> User<'a> {
         self.trace("ws_close", |t| match &why {
             Why::Leaving => json!({ "by_peer": false }),
             Why::Lost { closed, .. } => json!({
-                "by_peer": matches!(closed, Closed::ByPeer | Closed::Broken(_)),
+                "by_peer": closed.by_peer(),
                 "reason": t.mask(&closed.to_string()),
             }),
         });

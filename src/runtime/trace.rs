@@ -147,7 +147,13 @@ impl<'a> User<'a> {
         let endpoint = &self.ctx.shared.endpoint;
         let (host, prefix) = (endpoint.authority.as_str(), endpoint.prefix.as_str());
         self.trace("request", |t| {
-            let mut all = vec![("host", host)];
+            // A flow's own Host replaces the target's on the wire (clients/request.rs).
+            let own_host = hdrs.iter().any(|(n, _)| n.eq_ignore_ascii_case("host"));
+            let mut all = if own_host {
+                vec![]
+            } else {
+                vec![("host", host)]
+            };
             all.extend(hdrs.iter().map(|(n, v)| (n.as_str(), v.as_str())));
             let has_type = hdrs
                 .iter()
