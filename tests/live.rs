@@ -158,6 +158,44 @@ fn a_stream_on_stdout_has_only_json_lines() {
     }
 }
 
+/// A stream whose reader went away (a closed pipe) costs the run nothing but the stream: the
+/// run goes on, its report is written, its verdict is its own, and the summary says what
+/// happened to the stream. Before, the broken pipe was the run's error (exit 3, no report).
+#[test]
+fn a_stream_whose_reader_left_still_leaves_the_report() {
+    let scratch = Scratch::new();
+    let file = scratch.scenario("live", scenario().drain("0s"));
+    let dir = scratch.out("run");
+    let mut child = inrush()
+        .args([
+            "run",
+            "--accept-overload",
+            "--workers",
+            "1",
+            "--time-scale",
+            "0.5",
+        ])
+        .arg(&file)
+        .arg("--out")
+        .arg(&dir)
+        .args(["--stream", "-"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("runs");
+    drop(child.stdout.take());
+    let status = child.wait().expect("ends");
+    assert_eq!(status.code(), Some(0));
+    let s = summary(&dir);
+    assert!(
+        s.warnings
+            .iter()
+            .any(|w| w.contains("--stream") && w.contains("stopped")),
+        "{:?}",
+        s.warnings
+    );
+}
+
 /// One scrape, parsed as Prometheus parses it: (name, labels, value) per sample.
 fn scrape(addr: &str) -> Vec<prometheus_parse::Sample> {
     use std::io::Write;

@@ -331,8 +331,12 @@ async fn run_swarm(
     collector.spool_to(crate::metrics::timeline::Spool::create(
         &dir.join(".timeline.spool.jsonl"),
     )?);
+    // What a live output (--stream, --metrics, --dashboard) could not do: said in the
+    // summary's warnings. A reader that went away must not cost the run its report.
+    let mut output_failures = Vec::new();
     let ending = {
         let mut sinks = live_sinks(&plan, &mut hlog, started_at + LEAD, opts.quiet)?;
+        let own = sinks.len();
         let regions: Vec<String> = plan.regions.names().map(String::from).collect();
         sinks.extend(live.sinks(&regions));
         let ending = collect(
@@ -351,11 +355,14 @@ async fn run_swarm(
         for t in threads {
             let _ = t.join();
         }
-        // Every sink is finished; the first error is the run's.
+        // Every sink is finished; the first error of the run's own files (the hlog) is the
+        // run's, a live output's is a warning.
         let mut finished = Ok(());
-        for sink in &mut sinks {
-            let r = sink.finish();
-            finished = finished.and(r);
+        for (i, sink) in sinks.iter_mut().enumerate() {
+            match sink.finish() {
+                Err(e) if i >= own => output_failures.push(e.to_string()),
+                r => finished = finished.and(r),
+            }
         }
         finished?;
         if let Some(t) = &shared.trace {
@@ -378,6 +385,7 @@ async fn run_swarm(
         workers,
     );
     summary.warnings.extend(limit_warnings);
+    summary.warnings.extend(output_failures);
     summary.warnings.extend(zero.warning);
     summary.start = Some(zero.start);
     let unnamed = crate::compiled::flow::compile::UNNAMED_ERRORS;

@@ -6,7 +6,7 @@
 //!
 //! Each interval's lines are written together and flushed, so a reader never waits a second
 //! interval for the first; a write error (disk full, a closed pipe) stops the stream and is the
-//! sink's error at the end, never the run's before it.
+//! sink's error at the end, which the run reports as a warning (`run::run_swarm`).
 
 use std::collections::BTreeMap;
 use std::fs::File;
