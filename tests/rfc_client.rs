@@ -188,6 +188,26 @@ close = true
 }
 
 #[test]
+fn two_host_headers_fail_a_ws_step_before_its_upgrade_goes_out() {
+    let (addr, seen) = server();
+    let s = run(
+        "hosts",
+        addr,
+        r#"
+[[flows.f.steps]]
+name = "ws"
+ws = "/ws/hold"
+headers = { host = "a.example.com", Host = "b.example.com" }
+"#,
+    );
+    let m = &s.metrics["ws"];
+    assert_eq!((m.count, m.errors), (3, 3), "{:?}", m.error_examples);
+    assert_eq!(m.errors_by_class.get("protocol"), Some(&3));
+    let heads = seen.heads.lock().expect("heads");
+    assert!(heads.is_empty(), "nothing went out: {heads:?}");
+}
+
+#[test]
 fn a_subprotocol_the_client_did_not_offer_fails_the_socket_as_a_protocol_error() {
     let (addr, _) = server();
     // The server agrees to what was offered: the socket is up; then it names another.

@@ -57,6 +57,19 @@ pub async fn connect_with(
     let mut request = url
         .into_client_request()
         .map_err(|_| OpError::new(ErrorClass::Protocol, "bad websocket url"))?;
+    // One Host, as on a request: the flow's replaces the URL's (`insert` below), and two of
+    // the flow's own are the step's error, not the last one silently.
+    if headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("host"))
+        .count()
+        > 1
+    {
+        return Err(OpError::new(
+            ErrorClass::Protocol,
+            "two Host headers in the step's headers: a request carries one (RFC 9112 §3.2)",
+        ));
+    }
     for (name, value) in headers {
         let name = tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes())
             .map_err(|_| OpError::new(ErrorClass::Protocol, format!("bad header name `{name}`")))?;

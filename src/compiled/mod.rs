@@ -568,7 +568,8 @@ phases = [ { name = "a", duration = "2s", rate = 10 }, { name = "b", duration = 
         let wait = "name = \"w\"\nsend = \"hi\"\nexpect = { json = { \"$.type\" = \"welcome\" }, within = \"3s\" }\n";
         let plan = compile_str(&format!("{base}[[flows.f.steps]]\n{wait}")).expect("valid");
         let step = &plan.flows.flows[0].steps[0];
-        assert_eq!(step.timeout, Duration::from_secs(3));
+        // The wait's 3 s after the send's usual 1 s.
+        assert_eq!(step.timeout, Duration::from_secs(4));
         let own = format!("{base}[[flows.f.steps]]\n{wait}timeout = \"2s\"\n");
         let errs = compile_str(&own).expect_err("a contradiction").0;
         assert!(

@@ -33,6 +33,24 @@ impl BaseUrl {
     /// Parses `http://`, `https://`, and the WebSocket forms `ws://` and `wss://` (the same
     /// server, so the same base).
     pub fn parse(text: &str) -> Result<BaseUrl, String> {
+        // A URL holding an `@` may hold a password (`http://ci:pa/ss@host`, its `/` unescaped):
+        // a message about it repeats no part of it before the last `@`, since it reaches the
+        // terminal and CI logs.
+        BaseUrl::parse_text(text).map_err(|e| match text.rsplit_once('@') {
+            Some((_, after)) => {
+                let scheme = text.split_once("://").map_or("", |(s, _)| s);
+                format!(
+                    "`{scheme}://…@{after}` is not a URL inrush can use: credentials in the \
+                     target URL are not supported; send them in a header from the \
+                     environment, e.g. authorization = \"Basic {{{{ base64('user:' + \
+                     env.PASSWORD) }}}}\""
+                )
+            }
+            None => e,
+        })
+    }
+
+    fn parse_text(text: &str) -> Result<BaseUrl, String> {
         let Some((scheme, rest)) = text.split_once("://") else {
             return Err(format!("`{text}` is not an http:// or https:// URL"));
         };
@@ -273,5 +291,11 @@ mod tests {
         let e = BaseUrl::parse("http://ci:s3cretPW@127.0.0.1:1/x").expect_err("refused");
         assert!(!e.contains("s3cretPW"), "{e}");
         assert!(e.contains("127.0.0.1:1") && e.contains("env."), "{e}");
+        // A `/` in the password ends the authority early: still no part of it is repeated.
+        let e = BaseUrl::parse("http://ci:pa/ss@api.example.test").expect_err("refused");
+        assert!(!e.contains("pa") && !e.contains("ss@"), "{e}");
+        // An `@` in a path of a URL that parses is a path.
+        let u = BaseUrl::parse("http://h:8080/users/@me").expect("parses");
+        assert_eq!(u.prefix, "/users/@me");
     }
 }

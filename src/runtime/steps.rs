@@ -302,8 +302,11 @@ impl<'a> User<'a> {
             let timer = std::pin::pin!(self.ctx.sleep_until(at));
             let mut timer: Pin<&mut dyn Future<Output = ()>> = timer;
             while self.ctx.now() < at && !self.ended() {
-                if self.listen(Some(timer.as_mut())).await.is_err() {
-                    return Backoff::Lost;
+                match self.listen(Some(timer.as_mut())).await {
+                    Ok(()) => {}
+                    // The run ended as the socket went (or its state with it): cut off.
+                    Err(Stop::CutOff) => return Backoff::CutOff,
+                    Err(_) => return Backoff::Lost,
                 }
             }
             if self.ended() {

@@ -15,6 +15,8 @@ use crate::compiled::flow::template::percent_encode;
 /// Base64 texts shorter than this are not decoded: no secret of a byte hides in two characters,
 /// and words of the report's own text are not worth decoding.
 const MIN_ENCODED: usize = 4;
+/// At most this many separators in one base64 run are tried as the start of an encoded text.
+const STARTS: usize = 32;
 
 /// The secrets of a run, with the forms a template may have written them in.
 #[derive(Default)]
@@ -82,9 +84,10 @@ impl Secrets {
         let mut out = String::new();
         let mut done = 0;
         for (start, end) in base64_runs(text) {
-            let Some((name, whole)) = self.hidden_in(&text[start..end]) else {
+            let Some((name, whole, skip)) = self.hidden_in(&text[start..end]) else {
                 continue;
             };
+            let start = start + skip;
             out.push_str(&text[done..start]);
             if whole {
                 out.push_str(&format!("[masked base64(env.{name})]"));
@@ -101,8 +104,30 @@ impl Secrets {
     }
 
     /// The name of a secret that `run`, decoded as base64 (standard or URL-safe, padded or
-    /// not), holds, and whether it is all the run holds.
-    fn hidden_in(&self, run: &str) -> Option<(&str, bool)> {
+    /// not), holds; whether it is all the run holds; where in the run the encoded text starts.
+    /// It need not start the run: `+`, `/`, `-` and `_` are base64 characters too, so `Basic+…`
+    /// (a form) or `20…` (after a URL's `%`) join the encoded text's run. So the starts tried
+    /// are the run's first 4 characters and the first after each of those separators (at most
+    /// [`STARTS`] of them: a reason is short, and this runs only when an example is kept).
+    fn hidden_in(&self, run: &str) -> Option<(&str, bool, usize)> {
+        let after_separators = run
+            .bytes()
+            .enumerate()
+            .filter(|(_, b)| matches!(b, b'+' | b'/' | b'-' | b'_'))
+            .map(|(i, _)| i + 1);
+        // The run's start first, then a separator's end (a whole encoded text after `+`),
+        // then a misaligned start (1–3 characters joined to it).
+        let starts = std::iter::once(0)
+            .chain(after_separators.take(STARTS))
+            .chain(1..4)
+            .filter(|&s| s < run.len());
+        starts.into_iter().find_map(|skip| {
+            let (name, whole) = self.hidden_from(&run[skip..])?;
+            Some((name, whole && skip == 0, skip))
+        })
+    }
+
+    fn hidden_from(&self, run: &str) -> Option<(&str, bool)> {
         use base64::engine::{general_purpose, DecodePaddingMode, GeneralPurposeConfig};
         let config =
             GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
@@ -193,6 +218,23 @@ mod tests {
             s.mask(&format!("eyJhbGciOiJIUzI1NiJ9.{payload}.c2ln")),
             "eyJhbGciOiJIUzI1NiJ9.[masked base64(… env.PW …)].c2ln"
         );
+        // Joined to what comes before it: a form's `Basic+…`, a URL's `%20…`, a prefix of 1–3.
+        assert_eq!(
+            s.mask(&format!("auth=Basic+{basic}&x=1")),
+            "auth=Basic+[masked base64(… env.PW …)]&x=1"
+        );
+        assert_eq!(
+            s.mask(&format!("Basic%20{basic}")),
+            "Basic%20[masked base64(… env.PW …)]"
+        );
+        for prefix in ["a", "ab", "abc"] {
+            let text = format!("{prefix}{basic}");
+            let masked = s.mask(&text);
+            assert!(
+                !masked.contains(&basic) && masked.contains("env.PW"),
+                "{masked}"
+            );
+        }
     }
 
     #[test]

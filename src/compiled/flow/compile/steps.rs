@@ -115,7 +115,9 @@ impl Compiler<'_, '_> {
                 );
                 timeout
             }
-            (Some(w), None) if w > timeout => w,
+            // The wait's deadline starts after the step's send (or connect): the step's own
+            // timeout leaves that part its usual time, so the wait gets all of `within`.
+            (Some(w), None) if w > timeout => w + timeout,
             (Some(w), Some(_)) if w > timeout => {
                 self.problems.add(
                     within_at(),
