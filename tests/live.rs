@@ -130,23 +130,29 @@ fn the_stream_sums_to_the_summary() {
     }
 }
 
+/// A half-speed run of `file` into `out` that streams its lines to stdout.
+fn streamed_run(file: &Path, out: &Path) -> Command {
+    let mut c = inrush();
+    c.args([
+        "run",
+        "--accept-overload",
+        "--workers",
+        "1",
+        "--time-scale",
+        "0.5",
+    ])
+    .arg(file)
+    .arg("--out")
+    .arg(out)
+    .args(["--stream", "-"]);
+    c
+}
+
 #[test]
 fn a_stream_on_stdout_has_only_json_lines() {
     let scratch = Scratch::new();
     let file = scratch.scenario("live", scenario().drain("0s"));
-    let out = inrush()
-        .args([
-            "run",
-            "--accept-overload",
-            "--workers",
-            "1",
-            "--time-scale",
-            "0.5",
-        ])
-        .arg(&file)
-        .arg("--out")
-        .arg(scratch.out("run"))
-        .args(["--stream", "-"])
+    let out = streamed_run(&file, &scratch.out("run"))
         .stderr(Stdio::null())
         .output()
         .expect("runs");
@@ -166,19 +172,7 @@ fn a_stream_whose_reader_left_still_leaves_the_report() {
     let scratch = Scratch::new();
     let file = scratch.scenario("live", scenario().drain("0s"));
     let dir = scratch.out("run");
-    let mut child = inrush()
-        .args([
-            "run",
-            "--accept-overload",
-            "--workers",
-            "1",
-            "--time-scale",
-            "0.5",
-        ])
-        .arg(&file)
-        .arg("--out")
-        .arg(&dir)
-        .args(["--stream", "-"])
+    let mut child = streamed_run(&file, &dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

@@ -70,27 +70,9 @@ fn a_traced_run_has_the_sampled_users_requests_and_frames_in_order_with_secrets_
     let scratch = Scratch::new();
     let file = scratch.scenario("traced", scenario());
     let out = scratch.out("run");
-    // A loaded machine's generator lag is exit 4's business (tests/overload.rs), not the trace's.
-    let run = Command::new(env!("CARGO_BIN_EXE_inrush"))
-        .args(["run", "--quiet", "--accept-overload", "--workers", "1"])
-        .args(["--trace", "2", "--out"])
-        .arg(&out)
-        .arg(&file)
-        .env(KEY, SECRET)
-        .output()
-        .expect("inrush runs");
-    assert_eq!(
-        run.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    let (_, summary) = run_with_secret(&file, &out, &["--quiet", "--trace", "2"], 0);
 
     // Every user ran the flow; only the first two are traced.
-    let summary: Value = serde_json::from_str(
-        &std::fs::read_to_string(out.join("summary.json")).expect("summary.json"),
-    )
-    .expect("summary parses");
     assert_eq!(summary["metrics"]["chat"]["count"], 4);
     assert_eq!(summary["metrics"]["chat"]["errors"], 0);
 
@@ -200,6 +182,37 @@ fn a_traced_run_has_the_sampled_users_requests_and_frames_in_order_with_secrets_
     }
 }
 
+/// Runs `file` into `out` with the secret in the environment and `args` besides, expecting
+/// exit `code`: what it printed, and its summary.json.
+fn run_with_secret(
+    file: &std::path::Path,
+    out: &std::path::Path,
+    args: &[&str],
+    code: i32,
+) -> (std::process::Output, Value) {
+    // A loaded machine's generator lag is exit 4's business (tests/overload.rs), not the trace's.
+    let run = Command::new(env!("CARGO_BIN_EXE_inrush"))
+        .args(["run", "--accept-overload", "--workers", "1"])
+        .args(args)
+        .arg("--out")
+        .arg(out)
+        .arg(file)
+        .env(KEY, SECRET)
+        .output()
+        .expect("inrush runs");
+    assert_eq!(
+        run.status.code(),
+        Some(code),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let summary = serde_json::from_str(
+        &std::fs::read_to_string(out.join("summary.json")).expect("summary.json"),
+    )
+    .expect("summary parses");
+    (run, summary)
+}
+
 /// No string in `v` holds the secret, as it is or URL- or JSON-encoded.
 fn assert_no_secret(v: &Value) {
     match v {
@@ -236,24 +249,8 @@ expect = {{ status = 200, json = {{ "$.status" = "{{{{ env.{KEY} }}}}" }} }}
         )),
     );
     let out = scratch.out("run");
-    let run = Command::new(env!("CARGO_BIN_EXE_inrush"))
-        .args(["run", "--accept-overload", "--workers", "1", "--out"])
-        .arg(&out)
-        .arg(&file)
-        .env(KEY, SECRET)
-        .output()
-        .expect("inrush runs");
     // Every check failed (the target says "ok"): the run fails, exit 1.
-    assert_eq!(
-        run.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    let summary: Value = serde_json::from_str(
-        &std::fs::read_to_string(out.join("summary.json")).expect("summary.json"),
-    )
-    .expect("summary parses");
+    let (run, summary) = run_with_secret(&file, &out, &[], 1);
     let example = summary["metrics"]["health"]["error_examples"]["check_failed"]
         .as_str()
         .expect("the check's reason is kept");

@@ -2,13 +2,10 @@
 //! (`inrush report DIR | head`, a pipe closed early) changes nothing: the command's work is done
 //! and its files written before it prints, so the rest of the text is dropped and the exit code
 //! stays the outcome's (0–4), as grep and ripgrep do, where `print!` would panic (exit 101).
-//! Any other write error (a full disk under `> file`) is said on stderr, once.
+//! Any other write error (a full disk under `> file`) is said on stderr. No state is kept
+//! between writes: once the reader is gone, each later write fails the same way at once.
 
 use std::io::{self, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
-
-/// Set at the first failed write: the rest of the output has nowhere to go.
-static GONE: AtomicBool = AtomicBool::new(false);
 
 /// Writes `text` to standard output as it is.
 pub fn print(text: &str) {
@@ -22,13 +19,9 @@ pub fn println(text: &str) {
 
 /// Writes `bytes` to standard output as they are (a generated completion script or manual page).
 pub fn print_bytes(bytes: &[u8]) {
-    if GONE.load(Ordering::Relaxed) {
-        return;
-    }
     let mut out = io::stdout().lock();
     // Flushed at once, so that a failure is met here rather than in a later implicit flush.
     if let Err(e) = out.write_all(bytes).and_then(|()| out.flush()) {
-        GONE.store(true, Ordering::Relaxed);
         if e.kind() != io::ErrorKind::BrokenPipe {
             let _ = writeln!(
                 io::stderr(),
