@@ -122,7 +122,7 @@ pub fn plan_with(
         })
         .collect();
     estimate::render::write(&dir, &estimate, &phases)?;
-    report::stdout::print(&estimate::render::text(&estimate));
+    report::console::print(&estimate::render::text(&estimate));
     if plan.capacity.is_set() {
         // The scenario says how `find-capacity` searches it: what that search will take.
         let preview = capacity::dry_run(&capacity::CapacityOptions {
@@ -134,11 +134,11 @@ pub fn plan_with(
         // The plan of the run stands on its own: a search that could not start is said, not
         // made the plan's failure (`find-capacity` itself refuses it with exit 2).
         match preview {
-            Ok(p) => report::stdout::print(&capacity::preview::text(&p)),
-            Err(e) => report::stdout::println(&format!("find-capacity: would not start: {e}")),
+            Ok(p) => report::console::print(&capacity::preview::text(&p)),
+            Err(e) => report::console::println(&format!("find-capacity: would not start: {e}")),
         }
     }
-    report::stdout::println(&format!("plan: {}", dir.display()));
+    report::console::println(&format!("plan: {}", dir.display()));
     Ok((estimate, dir))
 }
 
@@ -202,7 +202,7 @@ pub fn plan_kubernetes(
         "merge-job.yaml",
         estimate::kubernetes::merge_job(&pods).as_bytes(),
     )?;
-    report::stdout::println(&format!(
+    report::console::println(&format!(
         "kubernetes: {n} shards ({}); each pod {} m CPU, {} MiB, ~{} open files; INRUSH_START_AT {}",
         match shards {
             Some(_) => "--shards".to_string(),
@@ -214,7 +214,7 @@ pub fn plan_kubernetes(
         pods.descriptors,
         pods.start_at
     ));
-    report::stdout::println(&format!(
+    report::console::println(&format!(
         "kubectl apply -f {}; when job/inrush-shards is complete: kubectl apply -f {}",
         k8s.join("shards.yaml").display(),
         k8s.join("merge-job.yaml").display()
@@ -278,8 +278,8 @@ pub fn report(
             &report::FinishedRun::new(dir, &summary, &timeline).with_histograms(histograms),
         )?;
     }
-    report::stdout::print(&report::terminal::render(&summary));
-    report::stdout::println(&format!("report: {}", dir.display()));
+    report::console::print(&report::terminal::render(&summary));
+    report::console::println(&format!("report: {}", dir.display()));
     Ok(summary)
 }
 
@@ -299,8 +299,8 @@ pub fn compare(
     let comparison = compare::compare_runs(&base_run, &new_run, &tolerances)?;
     let out = out.map_or_else(|| compare::default_out(base, new), Path::to_path_buf);
     compare::write(&out, &comparison, &base_run, &new_run)?;
-    report::stdout::print(&compare::render_text(&comparison));
-    report::stdout::println(&format!("report: {}", out.display()));
+    report::console::print(&compare::render_text(&comparison));
+    report::console::println(&format!("report: {}", out.display()));
     Ok(comparison)
 }
 
@@ -310,9 +310,9 @@ pub fn compare(
 pub fn merge(opts: &merge::MergeOptions) -> Result<report::summary::Summary, Error> {
     let merged = merge::merge(opts)?;
     if !opts.quiet {
-        report::stdout::print(&report::terminal::render(&merged.summary));
+        report::console::print(&report::terminal::render(&merged.summary));
     }
-    report::stdout::println(&format!("report: {}", merged.dir.display()));
+    report::console::println(&format!("report: {}", merged.dir.display()));
     Ok(merged.summary)
 }
 
@@ -348,11 +348,11 @@ pub fn serve(
         let server = target::start_with(listen, knobs, tls.as_ref())
             .await
             .map_err(|e| Error::Run(format!("cannot listen on {listen}: {e}")))?;
-        eprintln!(
+        report::console::eprintln(&format!(
             "inrush built-in messenger listening on {}://{} (Ctrl-C to stop)",
             if tls.is_some() { "https" } else { "http" },
             server.addr
-        );
+        ));
         let _ = tokio::signal::ctrl_c().await;
         server.shutdown().await;
         Ok(())

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use inrush::cli::{Cli, Command};
-use inrush::report::stdout;
+use inrush::report::console;
 use inrush::report::summary::Verdict;
 
 fn exit_code(verdict: Verdict) -> ExitCode {
@@ -42,7 +42,7 @@ fn find_capacity(args: inrush::cli::CapacityArgs) -> Result<ExitCode, inrush::Er
     };
     if args.dry_run {
         let preview = inrush::capacity::dry_run(&opts)?;
-        stdout::print(&inrush::capacity::preview::text(&preview));
+        console::print(&inrush::capacity::preview::text(&preview));
         return Ok(ExitCode::SUCCESS);
     }
     let found = find_capacity(&opts)?;
@@ -112,7 +112,7 @@ fn main() -> ExitCode {
             .with_seed(None)
             .and_then(|inputs| inrush::validate_with(&file, &inputs))
             .map(|text| {
-                stdout::print(&text);
+                console::print(&text);
                 ExitCode::SUCCESS
             }),
         Command::Plan(args) => args
@@ -144,8 +144,8 @@ fn main() -> ExitCode {
             })
             .map(|()| ExitCode::SUCCESS),
         Command::Init { dir, force } => inrush::init(&dir, force).map(|path| {
-            stdout::println(&format!("wrote {}", path.display()));
-            stdout::println(&format!("next: inrush run {}", path.display()));
+            console::println(&format!("wrote {}", path.display()));
+            console::println(&format!("next: inrush run {}", path.display()));
             ExitCode::SUCCESS
         }),
         Command::Completions { shell } => {
@@ -153,7 +153,7 @@ fn main() -> ExitCode {
             // Generated whole, then printed: clap_complete panics on a failed write.
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut cmd, "inrush", &mut script);
-            stdout::print_bytes(&script);
+            console::print_bytes(&script);
             Ok(ExitCode::SUCCESS)
         }
         Command::Man => {
@@ -162,7 +162,7 @@ fn main() -> ExitCode {
             clap_mangen::Man::new(cmd)
                 .render(&mut page)
                 .map(|()| {
-                    stdout::print_bytes(&page);
+                    console::print_bytes(&page);
                     ExitCode::SUCCESS
                 })
                 .map_err(|e| inrush::Error::Usage(format!("cannot write the manual page: {e}")))
@@ -181,7 +181,7 @@ fn main() -> ExitCode {
         }
     };
     result.unwrap_or_else(|e| {
-        eprintln!("error: {e}");
+        console::eprintln(&format!("error: {e}"));
         ExitCode::from(if e.is_usage() { 2 } else { 3 })
     })
 }

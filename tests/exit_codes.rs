@@ -262,9 +262,10 @@ fn two_for_an_out_directory_that_holds_files_unless_forced() {
     assert!(summary.contains("inrush.summary/1"));
 }
 
-/// `inrush args` with its standard output a pipe whose reader went away before anything was
-/// written (as `inrush report DIR | head` leaves it): every write gets a broken pipe.
-fn stdout_closed(args: &[&str]) -> Output {
+/// `inrush args` with its standard output (and with `stderr_too` its standard error) a pipe whose
+/// reader went away before anything was written (as `inrush report DIR | head` or `… 2>&1 | head`
+/// leaves it): every write there gets a broken pipe.
+fn closed(args: &[&str], stderr_too: bool) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_inrush"))
         .args(args)
         .stdout(std::process::Stdio::piped())
@@ -272,7 +273,14 @@ fn stdout_closed(args: &[&str]) -> Output {
         .spawn()
         .expect("inrush starts");
     drop(child.stdout.take());
+    if stderr_too {
+        drop(child.stderr.take());
+    }
     child.wait_with_output().expect("inrush exits")
+}
+
+fn stdout_closed(args: &[&str]) -> Output {
+    closed(args, false)
 }
 
 #[test]
@@ -315,5 +323,46 @@ fn a_closed_stdout_changes_no_exit_code() {
             "{args:?}: {}",
             stderr(&out)
         );
+    }
+}
+
+/// Errors, warnings and a `--quiet` verdict go to stderr; with stderr closed too they are dropped
+/// and the exit code is still the outcome's, not a panic's 101.
+#[test]
+fn a_closed_stderr_changes_no_exit_code() {
+    let scratch = Scratch::new();
+    let file = scratch.scenario("codes", healthy());
+    let missing = scratch.out("missing.toml");
+    let failed = scratch.out("failed");
+    let cases: [(&[&str], i32); 4] = [
+        // "error: cannot read …" on stderr.
+        (&["validate", path(&missing)], 2),
+        // clap's usage error.
+        (&["run", path(&file), "--no-such-flag"], 2),
+        // A failing verdict and "report: DIR" on stderr.
+        (
+            &[
+                "run",
+                path(&file),
+                "--quiet",
+                "--accept-overload",
+                "--workers",
+                "1",
+                "--threshold",
+                "health.count > 1000",
+                "--out",
+                path(&failed),
+            ],
+            1,
+        ),
+        // A refused target: its error on stderr.
+        (
+            &["run", path(&file), "--target", "http://127.0.0.1:notaport"],
+            2,
+        ),
+    ];
+    for (args, code) in cases {
+        let out = closed(args, true);
+        assert_eq!(out.status.code(), Some(code), "{args:?}");
     }
 }

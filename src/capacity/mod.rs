@@ -192,11 +192,11 @@ pub fn find_capacity(opts: &CapacityOptions) -> Result<Capacity, Error> {
         let repeat = steps.last().is_some_and(|s| s.rate == rate);
         if !opts.quiet {
             // After the step: a step that does not pass has said why on stderr already.
-            eprintln!(
+            crate::report::console::eprintln(&format!(
                 "step {index}: {} users/s: {}",
                 step::rate_label(rate),
                 progress_line(judged, &record)
-            );
+            ));
         }
         steps.push(StepRecord {
             index,
@@ -222,8 +222,8 @@ pub fn find_capacity(opts: &CapacityOptions) -> Result<Capacity, Error> {
     chart::write(&dir, &report, &gates)?;
     html::write(&dir, &report)?;
     if !opts.quiet {
-        crate::report::stdout::print(&report::terminal(&report));
-        crate::report::stdout::println(&format!("capacity: {}", dir.display()));
+        crate::report::console::print(&report::terminal(&report));
+        crate::report::console::println(&format!("capacity: {}", dir.display()));
     }
     let outcome = match end {
         None => Outcome::Interrupted,

@@ -90,7 +90,7 @@ pub fn merge(opts: &MergeOptions) -> Result<Merged, Error> {
         &FinishedRun::new(&out, &summary, &timeline).with_histograms(histograms),
     )?;
     if let (Some(w), false) = (skew, opts.quiet) {
-        eprintln!("warning: {w}");
+        crate::report::console::eprintln(&format!("warning: {w}"));
     }
     Ok(Merged { dir: out, summary })
 }

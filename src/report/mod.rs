@@ -8,6 +8,7 @@
 
 pub mod chart;
 pub mod checks;
+pub mod console;
 pub mod files;
 pub mod html;
 pub mod json;
@@ -18,7 +19,6 @@ pub mod markup;
 pub mod measurement;
 pub mod rebuild;
 pub mod shards;
-pub mod stdout;
 pub mod summary;
 pub mod terminal;
 pub mod warnings;

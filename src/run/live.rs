@@ -37,10 +37,10 @@ impl Live {
         };
         if !quiet {
             if let Some(e) = &endpoint {
-                eprintln!("metrics: http://{}/metrics", e.addr());
+                crate::report::console::eprintln(&format!("metrics: http://{}/metrics", e.addr()));
             }
             if let Some(d) = &dashboard {
-                eprintln!("dashboard: http://{}/", d.addr());
+                crate::report::console::eprintln(&format!("dashboard: http://{}/", d.addr()));
             }
         }
         Ok(Live {

@@ -132,11 +132,14 @@ pub fn run_plan(mut plan: Plan, opts: &RunOptions) -> Result<Outcome, Error> {
     let limit_warnings = limits::check(&plan);
     if !opts.quiet {
         for w in &limit_warnings {
-            eprintln!("warning: {w}");
+            crate::report::console::eprintln(&format!("warning: {w}"));
         }
         // Said before any traffic; the summary says it again (`tls.verified`, its warnings).
         if plan.target.speaks_tls() && plan.tls.insecure {
-            eprintln!("warning: {}", crate::report::summary::UNVERIFIED_TLS);
+            crate::report::console::eprintln(&format!(
+                "warning: {}",
+                crate::report::summary::UNVERIFIED_TLS
+            ));
         }
     }
     // Each worker holds a share of a connection pool: a pool of N runs on at most N workers.
@@ -308,7 +311,7 @@ async fn run_swarm(
         () = interrupt.beyond(0) => start::zero(None, LEAD).await,
     };
     if let (Some(w), false) = (&zero.warning, opts.quiet) {
-        eprintln!("warning: {w}");
+        crate::report::console::eprintln(&format!("warning: {w}"));
     }
     let t0 = zero.t0;
     let started_at = zero.wall - LEAD;
@@ -461,7 +464,7 @@ fn unreachable(
     };
     set_verdict(&mut summary, plan, ending);
     crate::report::write_all(&dir, &summary, &collector.timeline)?;
-    eprintln!("error: {why}; nothing was sent");
+    crate::report::console::eprintln(&format!("error: {why}; nothing was sent"));
     if !opts.silent {
         show(&summary, &dir, opts.quiet);
     }
@@ -624,11 +627,11 @@ fn unreachable_source(sources: &[std::net::IpAddr], target: SocketAddr) -> Optio
 /// not a pass and why, on stderr (a CI log must say why a job failed).
 fn show(summary: &Summary, dir: &std::path::Path, quiet: bool) {
     if !quiet {
-        crate::report::stdout::print(&crate::report::terminal::render(summary));
-        crate::report::stdout::println(&format!("report: {}", dir.display()));
+        crate::report::console::print(&crate::report::terminal::render(summary));
+        crate::report::console::println(&format!("report: {}", dir.display()));
     } else if summary.verdict != crate::report::summary::Verdict::Passed {
-        eprint!("{}", crate::report::terminal::verdict(summary));
-        eprintln!("report: {}", dir.display());
+        crate::report::console::eprint(&crate::report::terminal::verdict(summary));
+        crate::report::console::eprintln(&format!("report: {}", dir.display()));
     }
 }
 
