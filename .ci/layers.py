@@ -10,7 +10,7 @@ import sys
 
 # Bottom to top. A module belongs to the first prefix that matches it.
 LAYERS = [
-    ["duration", "error", "resource_usage", "os_limits", "input_file"],
+    ["decimals", "duration", "error", "resource_usage", "os_limits", "input_file"],
     ["metrics", "target"],
     ["clients", "scenario"],
     ["compiled"],

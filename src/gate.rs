@@ -123,7 +123,7 @@ pub fn evaluate(t: &Threshold, s: &Summary) -> ThresholdResult {
     let observed = observe(t, s);
     ThresholdResult {
         expr: t.expr.clone(),
-        observed: observed.map(|v| (v * 1e6).round() / 1e6),
+        observed: observed.map(|v| crate::decimals::round(v, 6)),
         unit: t.subject.unit(),
         passed: observed.is_some_and(|v| t.op.holds(v, t.limit)),
     }

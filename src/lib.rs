@@ -10,6 +10,7 @@ pub mod cli;
 pub mod clients;
 pub mod compare;
 pub mod compiled;
+pub mod decimals;
 pub mod duration;
 pub mod error;
 pub mod estimate;

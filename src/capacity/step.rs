@@ -367,7 +367,7 @@ pub fn run(
     Ok(Some((
         judged,
         StepRecord {
-            duration_s: round3(began.elapsed().as_secs_f64()),
+            duration_s: crate::decimals::round(began.elapsed().as_secs_f64(), 3),
             ..record
         },
     )))
@@ -458,8 +458,8 @@ pub fn judge(
         repeat: false,
         failing,
         inconclusive_because: because,
-        operations_per_s: round3(operations as f64 / seconds),
-        messages_per_s: round3(sent as f64 / seconds),
+        operations_per_s: crate::decimals::round(operations as f64 / seconds, 3),
+        messages_per_s: crate::decimals::round(sent as f64 / seconds, 3),
         started,
         refusals,
         errors,
@@ -473,10 +473,6 @@ pub fn judge(
         dir: String::new(),
     };
     (judged, record)
-}
-
-fn round3(x: f64) -> f64 {
-    (x * 1000.0).round() / 1000.0
 }
 
 #[cfg(test)]

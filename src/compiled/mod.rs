@@ -201,7 +201,7 @@ fn rescale(mut plan: Plan, inputs: &Inputs) -> Result<Plan, String> {
         plan = plan.stretched(factor);
         plan.overrides.push(format!(
             "time scale {} ({:.1}s of load instead of {length:.1}s)",
-            round4(factor),
+            crate::decimals::round(factor, 4),
             plan.duration().as_secs_f64()
         ));
     }
@@ -213,14 +213,10 @@ fn rescale(mut plan: Plan, inputs: &Inputs) -> Result<Plan, String> {
         }
         plan.overrides.push(format!(
             "rate scale {} (every rate and user count)",
-            round4(factor)
+            crate::decimals::round(factor, 4)
         ));
     }
     Ok(plan)
-}
-
-fn round4(x: f64) -> f64 {
-    (x * 1e4).round() / 1e4
 }
 
 /// A scenario file's text. Whatever keeps it from being read — missing, a directory,

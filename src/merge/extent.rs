@@ -15,10 +15,10 @@ pub fn set(merged: &mut Summary, shards: &[(&Summary, f64)], timeline_end: f64) 
             .map(|(s, offset)| offset + at(s))
             .fold(0.0, f64::max)
     };
-    merged.duration_s = round(latest(&|s| s.duration_s), 1e3).max(timeline_end);
+    merged.duration_s = crate::decimals::round(latest(&|s| s.duration_s), 3).max(timeline_end);
     // The load ends when the last shard's does; what follows it, to the run's end, is the drain.
     let load_end = latest(&|s| s.duration_s - s.drain_s);
-    merged.drain_s = round((merged.duration_s - load_end).max(0.0), 1e3);
+    merged.drain_s = crate::decimals::round((merged.duration_s - load_end).max(0.0), 3);
     let last = merged.phases.len().checked_sub(1);
     for (i, (name, phase)) in merged.phases.iter_mut().enumerate() {
         let spans = shards.iter().filter_map(|(s, offset)| {
@@ -26,7 +26,10 @@ pub fn set(merged: &mut Summary, shards: &[(&Summary, f64)], timeline_end: f64) 
             Some((offset + p.start_s, offset + p.end_s))
         });
         if let Some((start, end)) = hull(spans) {
-            (phase.start_s, phase.end_s) = (round(start, 1e6), round(end, 1e6));
+            (phase.start_s, phase.end_s) = (
+                crate::decimals::round(start, 6),
+                crate::decimals::round(end, 6),
+            );
         }
         // As in a run: the last phase holds the drain that follows it.
         if Some(i) == last {
@@ -53,8 +56,8 @@ pub fn phase_spans(timelines: &[(&Timeline, f64)]) -> Vec<PhaseSpan> {
             let (start, end) = hull(spans).unwrap_or((span.start_s, span.end_s));
             PhaseSpan {
                 name: span.name.clone(),
-                start_s: round(start, 1e6),
-                end_s: round(end, 1e6),
+                start_s: crate::decimals::round(start, 6),
+                end_s: crate::decimals::round(end, 6),
             }
         })
         .collect()
@@ -66,11 +69,6 @@ fn hull(spans: impl Iterator<Item = (f64, f64)>) -> Option<(f64, f64)> {
         None => Some((start, end)),
         Some((a, b)) => Some((f64::min(a, start), f64::max(b, end))),
     })
-}
-
-/// `x` to `1 / per` (offsets are whole microseconds; this keeps float noise out of the file).
-fn round(x: f64, per: f64) -> f64 {
-    (x * per).round() / per
 }
 
 #[cfg(test)]

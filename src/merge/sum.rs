@@ -29,7 +29,7 @@ pub fn add(a: &mut Summary, b: &Summary) {
     merge_keyed(&mut a.regions, &b.regions, add_region);
     let (g, h) = (&mut a.generator, &b.generator);
     g.workers += h.workers;
-    g.cpu_seconds = round3(g.cpu_seconds + h.cpu_seconds);
+    g.cpu_seconds = crate::decimals::round(g.cpu_seconds + h.cpu_seconds, 3);
     // Each shard is its own process: the figure that matters is the largest one's.
     g.peak_rss_mb = g.peak_rss_mb.max(h.peak_rss_mb);
     g.target_in_process |= h.target_in_process;
@@ -82,7 +82,7 @@ fn add_metric(a: &mut MetricSummary, b: &MetricSummary) {
             .or_insert_with(|| example.clone());
     }
     // Every shard's rate is over the same seconds of load (the scenario's phases).
-    a.rate_per_s = round3(a.rate_per_s + b.rate_per_s);
+    a.rate_per_s = crate::decimals::round(a.rate_per_s + b.rate_per_s, 3);
     a.retries += b.retries;
     add_map(&mut a.retries_by_reason, &b.retries_by_reason);
     a.reconnects += b.reconnects;
@@ -159,10 +159,6 @@ fn add_region(a: &mut Region, b: &Region) {
     add_messages(&mut a.messages, &b.messages);
     add_contacts(&mut a.contacts, &b.contacts);
     add_arrivals(&mut a.arrivals, &b.arrivals);
-}
-
-fn round3(x: f64) -> f64 {
-    (x * 1000.0).round() / 1000.0
 }
 
 #[cfg(test)]

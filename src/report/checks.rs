@@ -91,7 +91,7 @@ impl Check {
 
 fn rate(passed: u64, failed: u64) -> Option<f64> {
     let all = passed + failed;
-    (all > 0).then(|| (passed as f64 / all as f64 * 1e6).round() / 1e6)
+    (all > 0).then(|| crate::decimals::round(passed as f64 / all as f64, 6))
 }
 
 /// The pass rate rounded down to 0.1 % (in integers, so that a run with any failure never

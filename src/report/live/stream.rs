@@ -198,10 +198,6 @@ pub(super) struct Messages {
     reordered: u64,
 }
 
-fn round3(x: f64) -> f64 {
-    (x * 1000.0).round() / 1000.0
-}
-
 /// An interval's lines: its `interval` line, then its `metric` lines.
 fn lines<'a>(view: &IntervalView<'a>) -> Vec<Line<'a>> {
     let mut out = vec![interval_line(view)];
@@ -215,8 +211,8 @@ fn head<'a>(view: &IntervalView<'a>, kind: &'static str) -> Head<'a> {
         schema: SCHEMA,
         kind,
         interval: iv.index,
-        start_s: round3(iv.start.as_secs_f64()),
-        end_s: round3(iv.end.as_secs_f64()),
+        start_s: crate::decimals::round(iv.start.as_secs_f64(), 3),
+        end_s: crate::decimals::round(iv.end.as_secs_f64(), 3),
         phase: view.phase,
     }
 }
@@ -273,7 +269,7 @@ pub(super) fn interval_line<'a>(view: &IntervalView<'a>) -> Line<'a> {
         },
         bytes_sent: r.counter(Counter::BytesSent),
         bytes_received: r.counter(Counter::BytesReceived),
-        worker_cpu_max: round3(iv.worker_cpu_max),
+        worker_cpu_max: crate::decimals::round(iv.worker_cpu_max, 3),
     }
 }
 
