@@ -432,6 +432,50 @@ fn the_merged_run_ends_and_drains_as_its_last_shard_does() {
     );
 }
 
+/// A shard whose generator fell behind makes the merged run inconclusive, however sound the
+/// merged figures (the other shards' samples dilute its lag). Here shard 1 is held to a
+/// schedule lag p99 limit of 0 ms (its summary edited: every run lags some microseconds) and
+/// ran without --accept-overload; shard 0 keeps the 5 ms default the merged run is judged by.
+#[test]
+fn a_shard_that_fell_behind_makes_the_merged_run_inconclusive() {
+    let f = fixture();
+    let s = &f.scratch;
+    let behind = edited(&f.two[1], &s.out("behind"), |v| {
+        v["measurement"]["limits"]["schedule_lag_p99_ms"] = 0.0.into();
+        v["measurement"]["overload_accepted"] = false.into();
+    });
+    let out = s.out("merged-behind");
+    let o = command(vec![
+        "merge".into(),
+        "--quiet".into(),
+        f.two[0].display().to_string(),
+        behind.display().to_string(),
+        "--out".into(),
+        out.display().to_string(),
+    ])
+    .output()
+    .expect("merge runs");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(4), "{err}");
+    let m = summary(&out);
+    assert_eq!(m["verdict"], "inconclusive");
+    let why = m["measurement"]["compromised_by"].to_string();
+    assert!(why.contains("shard 1/2: schedule lag p99"), "{why}");
+    assert!(
+        !m["shards"][1]["compromised_by"]
+            .as_array()
+            .expect("a list")
+            .is_empty(),
+        "{}",
+        m["shards"][1]
+    );
+    // `inrush report` on the merged directory re-derives the same verdict.
+    let again = command(vec!["report".into(), out.display().to_string()])
+        .output()
+        .expect("report runs");
+    assert_eq!(again.status.code(), Some(4));
+}
+
 #[test]
 fn merge_refuses_what_is_not_one_run() {
     let f = fixture();
@@ -457,6 +501,13 @@ fn merge_refuses_what_is_not_one_run() {
     let empty = s.out("empty");
     std::fs::create_dir_all(&empty).expect("dir");
     refused(&[a, &empty], "not a run directory", &empty);
+    // A merged run (its summary says shard 0/2) with shard 1/2: each count would count twice.
+    let merged = &f.merged_two.1;
+    refused(
+        &[merged, b],
+        "a merged run (of 2 shards), not a shard",
+        merged,
+    );
     // Shards that started days apart are not one run (an edited start.unix_us, a clock far
     // off): refused, naming the shard, before the merged timeline lays out every second
     // between them (a 30-day gap took 139 MB, a changed first digit gigabytes).

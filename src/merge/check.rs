@@ -1,6 +1,6 @@
 //! What `inrush merge` refuses, each with a one-line reason naming the directory (exit 2):
-//! a directory that is not a run, shards of different scenarios, seeds or shard counts, a
-//! shard given twice, a shard missing, shards that started days apart.
+//! a directory that is not a run, a merged run, shards of different scenarios, seeds or shard
+//! counts, a shard given twice, a shard missing, shards that started days apart.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -28,6 +28,14 @@ pub fn read(dir: &Path) -> Result<ShardDir, Error> {
         )));
     }
     let (summary, timeline, _) = crate::report::rebuild::rebuild(dir)?;
+    if !summary.shards.is_empty() {
+        // Its counts are already the sum of its shards': merged again, they would count twice.
+        return Err(Error::Usage(format!(
+            "{}: a merged run (of {} shards), not a shard: give the shards' own directories",
+            dir.display(),
+            summary.shards.len()
+        )));
+    }
     // Its thresholds are gated again on the merged data: one that is malformed is refused here,
     // naming the shard's file rather than the merged one.
     crate::gate::saved(&summary, &dir.join(crate::report::files::SUMMARY))?;

@@ -241,6 +241,8 @@ fn summed(
             planned: sh.summary.arrivals.planned,
             started: sh.summary.arrivals.started,
             generator: sh.summary.generator.clone(),
+            // Re-derived from its rebuilt figures, as a re-gated run derives its own.
+            compromised_by: sh.summary.overload(),
         })
         .collect();
     (s, skew_warning)

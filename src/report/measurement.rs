@@ -47,8 +47,9 @@ impl Measurement {
 
 impl Summary {
     /// The limits of `measurement.limits` this run exceeded, in words: the generator's schedule
-    /// lag, its loop lag and the arrivals it dropped behind schedule. Read from the summary's
-    /// own figures, so a re-gated run reaches the same answer.
+    /// lag, its loop lag and the arrivals it dropped behind schedule; in a merged run also each
+    /// shard's own (a shard that fell behind is not made sound by the others' figures). Read
+    /// from the summary's own figures, so a re-gated run reaches the same answer.
     pub fn overload(&self) -> Vec<String> {
         let limits = &self.measurement.limits;
         let mut why = Vec::new();
@@ -76,6 +77,13 @@ impl Summary {
                 100.0 * behind as f64 / self.arrivals.planned.max(1) as f64,
                 (limits.behind_schedule * 1e6).round() / 1e4
             ));
+        }
+        let count = self.shards.len();
+        for shard in &self.shards {
+            why.extend(
+                (shard.compromised_by.iter())
+                    .map(|w| format!("shard {}/{count}: {w}", shard.index)),
+            );
         }
         why
     }

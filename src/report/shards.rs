@@ -40,6 +40,12 @@ pub struct ShardRun {
     pub started: u64,
     /// Its generator: workers, CPU, memory, host.
     pub generator: Generator,
+    /// The limits of `[run] overload` the shard exceeded on its own data (its
+    /// `measurement.compromised_by`). They compromise the merged run too: a shard whose
+    /// generator fell behind sent a load other than the planned one, whatever the other shards'
+    /// figures make of the merged percentiles.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub compromised_by: Vec<String>,
 }
 
 impl super::summary::Summary {
