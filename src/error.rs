@@ -75,6 +75,12 @@ impl Error {
         }
     }
 
+    /// An output the command line named (a directory, a file) that cannot be created before
+    /// anything runs: the input's fault, exit 2 as for a run's `--out` (README, "Exit codes").
+    pub fn output(what: &str, path: &std::path::Path, source: std::io::Error) -> Self {
+        Error::Usage(format!("{what} {}: {source}", path.display()))
+    }
+
     /// True when nothing was sent because the input was wrong (exit code 2 in the CLI contract).
     pub fn is_usage(&self) -> bool {
         matches!(self, Error::Scenario(_) | Error::Usage(_))

@@ -192,7 +192,7 @@ pub fn plan_kubernetes(
         run_args: pod_args(&plan, inputs),
     };
     let k8s = dir.join("kubernetes");
-    std::fs::create_dir_all(&k8s).map_err(|e| Error::io("cannot create", &k8s, e))?;
+    std::fs::create_dir_all(&k8s).map_err(|e| Error::output("cannot create", &k8s, e))?;
     report::write_file(
         &k8s,
         "shards.yaml",

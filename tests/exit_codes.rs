@@ -100,6 +100,18 @@ fn zero_when_the_run_passes_and_one_when_a_threshold_fails() {
     assert!(saved().contains("health.errors > 0"));
     let out = inrush(&["report", path(&passed)]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    // `compare`'s --out that cannot be created is the input's fault too.
+    let blocker = scratch.out("file");
+    std::fs::write(&blocker, "x").expect("write");
+    let below_a_file = blocker.join("compared");
+    let out = inrush(&[
+        "compare",
+        path(&passed),
+        path(&passed),
+        "--out",
+        path(&below_a_file),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }
 
 #[test]
@@ -144,11 +156,23 @@ fn two_for_a_command_line_or_run_directory_that_is_wrong() {
     std::fs::write(&blocker, "x").expect("write");
     let below_a_file = blocker.join("run");
     let nowhere = scratch.out("nowhere");
-    let cases: [&[&str]; 7] = [
+    let (stream_below_a_file, streamed) = (blocker.join("x.jsonl"), scratch.out("streamed"));
+    let cases: [&[&str]; 9] = [
         &["run", path(&file), "--no-such-flag"],
         &["run", path(&file), "--workers", "0"],
         &["run", path(&file), "--threshold", "health.p99 <"],
         &["run", path(&file), "--quiet", "--out", path(&below_a_file)],
+        // Every output the command line names, as --out: `--stream`, `plan --out`.
+        &[
+            "run",
+            path(&file),
+            "--quiet",
+            "--stream",
+            path(&stream_below_a_file),
+            "--out",
+            path(&streamed),
+        ],
+        &["plan", path(&file), "--out", path(&below_a_file)],
         &["report", path(&nowhere)],
         &["report", path(&not_a_run)],
         &["compare", path(&not_a_run), path(&not_a_run)],

@@ -13,7 +13,7 @@ use crate::report::write_file;
 /// Writes every file of the comparison of `base` and `new` into `dir`, creating it. The chart
 /// comes before the page, which reads it back (as a run's `index.html` reads its charts).
 pub fn write(dir: &Path, c: &Comparison, base: &Run, new: &Run) -> Result<(), Error> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create", dir, e))?;
+    std::fs::create_dir_all(dir).map_err(|e| Error::output("cannot create", dir, e))?;
     let json = serde_json::to_vec_pretty(c)
         .map_err(|e| Error::Run(format!("cannot encode the comparison: {e}")))?;
     write_file(dir, JSON_FILE, &json)?;

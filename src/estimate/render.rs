@@ -157,7 +157,7 @@ fn resources(e: &Estimate, o: &mut String) {
 
 /// Writes `plan.json`, `plan.png` and `plan.svg` into `dir`.
 pub fn write(dir: &Path, e: &Estimate, phases: &[PhaseSpan]) -> Result<(), Error> {
-    std::fs::create_dir_all(dir).map_err(|err| Error::io("cannot create", dir, err))?;
+    std::fs::create_dir_all(dir).map_err(|err| Error::output("cannot create", dir, err))?;
     let path = dir.join(FILE);
     let json = serde_json::to_vec_pretty(e)
         .map_err(|err| Error::Run(format!("cannot encode the plan: {err}")))?;

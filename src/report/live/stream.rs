@@ -59,7 +59,7 @@ impl StreamSink {
         let out: Box<dyn Write> = match dest {
             Destination::File(path) => {
                 let file = File::create(path)
-                    .map_err(|e| Error::io("cannot create the --stream file", path, e))?;
+                    .map_err(|e| Error::output("cannot create the --stream file", path, e))?;
                 Box::new(BufWriter::new(file))
             }
             Destination::Stdout => Box::new(BufWriter::new(io::stdout())),
