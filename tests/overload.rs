@@ -90,6 +90,57 @@ fn a_saturated_run_accounts_for_every_arrival_even_with_no_drain() {
     assert_eq!(regated.measurement, s.measurement);
 }
 
+/// A worker behind its schedule reaches many past-due arrivals at once. Each counts as active
+/// only from its task's start: before, the spawner raced ahead and every spawned, not yet
+/// started user took a `max_users` place, so arrivals were "dropped because N users were
+/// active" while a tenth of N had started (here: 109 663 drops for `max_users = 300` with
+/// none started). Active users are the started ones that have not ended.
+#[test]
+fn a_worker_behind_its_schedule_counts_as_active_only_users_it_started() {
+    let scratch = Scratch::new();
+    let out = scratch.out("run");
+    let file = scratch.scenario(
+        "behind",
+        Scenario::new("behind", 3).timeout("5s").with(
+            r#"
+[load]
+arrivals = "uniform"
+max_users = 300
+phases = [ { name = "flood", duration = "300ms", rate = 1000000 } ]
+
+[[flows.f.steps]]
+name = "health"
+http = "GET /healthz"
+"#,
+        ),
+    );
+    let outcome = run_judged(file, out.clone());
+    let s = &outcome.summary;
+    assert_arrivals_accounted(s, &out);
+    // A `max_users` drop means the cap's 300 places were taken by started users.
+    assert!(
+        s.arrivals.dropped_by.max_users == 0 || s.arrivals.started >= 300,
+        "{:?}",
+        s.arrivals
+    );
+    let timeline: inrush::metrics::timeline::Timeline = serde_json::from_str(
+        &std::fs::read_to_string(out.join("timeline.json")).expect("timeline.json"),
+    )
+    .expect("timeline schema");
+    let (mut started, mut ended) = (0u64, 0u64);
+    for p in &timeline.points {
+        started += p.started_arrivals;
+        ended += p.users_completed + p.users_failed + p.users_cut_off;
+        assert!(
+            p.active_users <= started - ended,
+            "{} active at {} s, {started} started and {ended} ended by then ({:?})",
+            p.active_users,
+            p.end_s,
+            s.arrivals
+        );
+    }
+}
+
 fn summary(dir: &std::path::Path) -> Summary {
     let text = std::fs::read_to_string(dir.join("summary.json")).expect("summary written");
     serde_json::from_str(&text).expect("summary schema")

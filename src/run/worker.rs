@@ -139,7 +139,7 @@ async fn run(
     for interval in 0.. {
         let end = schedule::next_boundary(ctx.plan(), start);
         let finished = loop {
-            if spawner.is_finished() && ctx.active_users.get() == 0 && ctx.away.get() == 0 {
+            if spawner.is_finished() && ctx.users_gone() {
                 break true;
             }
             tokio::select! {
@@ -241,6 +241,10 @@ fn refused(ctx: &WorkerCtx, n: u64) -> Option<Counter> {
     }
 }
 
+/// The most users a worker's spawner has spawned whose task has not run yet. On schedule there
+/// are a few (the arrivals one timer wake-up finds due); far more only when the worker is behind.
+const SPAWN_AHEAD: u64 = 256;
+
 /// Starts this worker's users at their intended times, until the schedule ends or the run stops.
 async fn spawn_arrivals(ctx: Rc<WorkerCtx>, id: u64, n: u64) {
     let mut state = ctx.shared.state.clone();
@@ -272,6 +276,13 @@ async fn spawn_arrivals(ctx: Rc<WorkerCtx>, id: u64, n: u64) {
             ctx.drop_arrival(region, intended, Counter::DroppedBehindSchedule);
             continue;
         }
+        // A worker behind its schedule reaches every past-due arrival at once: spawned without
+        // a pause, they would wait as tasks (counted active, taking `max_users` places and
+        // memory) while the spawner raced ahead. Their tasks run first, and each is admitted
+        // or dropped behind schedule by its own deadline.
+        while ctx.starting.get() >= SPAWN_AHEAD {
+            tokio::task::yield_now().await;
+        }
         if let Some(reason) = refused(&ctx, n) {
             ctx.drop_arrival(region, intended, reason);
             continue;
@@ -297,7 +308,10 @@ fn start_user(
     session: Option<Box<Session>>,
     flow: Option<usize>,
 ) {
-    let active = Active::enter(ctx);
+    // Active from its task's first poll, not from here: a worker behind its schedule spawns
+    // several users before any runs, and those are not users yet (no `max_users` place, not in
+    // the active-users gauge) until admitted or dropped.
+    ctx.starting.set(ctx.starting.get() + 1);
     // Boxed before it is spawned: the task then holds a pointer, not the user's whole future
     // (~800 bytes), which tokio would otherwise copy into the task and write over again as the
     // task finishes — kilobytes of memory traffic per arrival for nothing.
@@ -307,6 +321,8 @@ fn start_user(
     // `come_back`, so no local of theirs is laid out beside the user's future for the user's
     // whole stay (it was 88 bytes, enough to take the box to the allocator's next size).
     tokio::task::spawn_local(Box::pin(async move {
+        ctx.starting.set(ctx.starting.get() - 1);
+        let active = Active::enter(ctx);
         let Some(user) = admitted(&active.0, index, intended, session, flow) else {
             return;
         };
@@ -435,7 +451,7 @@ async fn come_back(
 /// would be a poll of the worker's own future and a system call more per arrival, for a check
 /// that fails.
 fn notify_if_idle(ctx: &WorkerCtx) {
-    if ctx.spawned_all.get() && ctx.active_users.get() == 0 && ctx.away.get() == 0 {
+    if ctx.spawned_all.get() && ctx.users_gone() {
         ctx.idle.notify_one();
     }
 }

@@ -100,6 +100,9 @@ pub struct WorkerCtx {
     /// One more recorder per region: a region's users record into both (plain data too).
     pub regions: RefCell<Vec<Recorder>>,
     pub active_users: Cell<u64>,
+    /// Users whose task is spawned and has not run yet (not yet admitted or dropped, not
+    /// active): the spawner waits while too many are (`run::worker`'s `SPAWN_AHEAD`).
+    pub starting: Cell<u64>,
     /// The users' open WebSockets, and their open HTTP connections (a handle their clients and
     /// connection tasks share): both gauges of this thread alone.
     pub open_websockets: Cell<u64>,
@@ -126,6 +129,7 @@ impl WorkerCtx {
             rec: RefCell::new(Recorder::new(metrics)),
             regions: RefCell::new((0..regions).map(|_| Recorder::new(metrics)).collect()),
             active_users: Cell::new(0),
+            starting: Cell::new(0),
             open_websockets: Cell::new(0),
             open_http: OpenConnections::default(),
             http_pool: None,
@@ -141,6 +145,12 @@ impl WorkerCtx {
                 clock::Clock::new().ok()
             },
         }
+    }
+
+    /// No user is active, about to start or away to come back: once the spawner is done too,
+    /// the worker's work is over.
+    pub fn users_gone(&self) -> bool {
+        self.active_users.get() == 0 && self.starting.get() == 0 && self.away.get() == 0
     }
 
     /// The context of worker `worker` of `workers`, with its share of the HTTP connection pool
