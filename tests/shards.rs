@@ -704,3 +704,42 @@ fn ctrl_c_while_waiting_for_the_start_time_ends_the_run_at_once() {
     let s = summary(&dir);
     assert_eq!(s["verdict"], "interrupted");
 }
+
+/// Shards must run one schedule and one set of users: two machines whose copies of the
+/// scenario's curve or feeder file differ are not shards of one run, however equal the
+/// scenario's text (`merge` then refuses them, as for another file).
+#[test]
+fn the_fingerprint_covers_the_files_the_scenario_reads() {
+    let scratch = Scratch::new();
+    let text = r#"name = "files"
+seed = 1
+[target]
+builtin = {}
+[load]
+curve = { file = "day.csv", name = "day" }
+[feeders.accounts]
+file = "accounts.csv"
+[[flows.f.steps]]
+name = "login"
+http = "POST /login"
+json = { login = "{{ feed.accounts.login }}" }
+"#;
+    let machine = |name: &str, rate: u32, login: &str| {
+        let dir = scratch.out(name);
+        std::fs::create_dir_all(&dir).expect("dir");
+        std::fs::write(dir.join("s.toml"), text).expect("scenario");
+        std::fs::write(
+            dir.join("day.csv"),
+            format!("time,rate\n0,{rate}\n2,{rate}\n"),
+        )
+        .expect("curve");
+        std::fs::write(dir.join("accounts.csv"), format!("login\n{login}\n")).expect("feeder");
+        inrush::compiled::load(&dir.join("s.toml"), None)
+            .expect("the scenario loads")
+            .fingerprint
+    };
+    let a = machine("a", 10, "ann");
+    assert_eq!(a, machine("same", 10, "ann"));
+    assert_ne!(a, machine("curve", 40, "ann"), "another curve");
+    assert_ne!(a, machine("feeder", 10, "bob"), "another feeder");
+}

@@ -161,7 +161,7 @@ pub fn load_with(path: &Path, inputs: &Inputs) -> Result<Plan, Error> {
     if let Some(url) = &inputs.target {
         plan.retarget(url)?;
     }
-    plan.fingerprint = shard::fingerprint(&text, &plan.overrides);
+    plan.fingerprint = shard::fingerprint(&text, &plan.overrides, &shard::file_inputs(&plan));
     Ok(plan.for_shard(inputs.shard))
 }
 
@@ -340,7 +340,7 @@ pub fn compile_with(path: &Path, text: &str, inputs: &Inputs) -> Result<Plan, Sc
         .map(|c| capacity::compile(c, &phase_names, &scopes, &catalog, &mut problems))
         .unwrap_or_default();
     problems.into_result()?;
-    Ok(Plan {
+    let mut plan = Plan {
         name,
         description: file.description.trim().to_string(),
         source: path.to_path_buf(),
@@ -368,8 +368,10 @@ pub fn compile_with(path: &Path, text: &str, inputs: &Inputs) -> Result<Plan, Sc
         capacity,
         overrides: Vec::new(),
         shard: shard::Shard::WHOLE,
-        fingerprint: shard::fingerprint(text, &[]),
-    })
+        fingerprint: String::new(),
+    };
+    plan.fingerprint = shard::fingerprint(text, &[], &shard::file_inputs(&plan));
+    Ok(plan)
 }
 
 /// The scenario's name: it names the run directory.

@@ -88,9 +88,10 @@ impl Shard {
 }
 
 /// A scenario's identity for `inrush merge`: shards of one run must have read the same file
-/// with the same scales. FNV-1a (64 bits) of the text and the command line's overrides, in hex:
-/// a check against mixing runs up, not a cryptographic digest.
-pub fn fingerprint(text: &str, overrides: &[String]) -> String {
+/// with the same scales and the same files it names (`file_inputs`). FNV-1a (64 bits) of the
+/// text, the command line's overrides and those files' contents, in hex: a check against mixing
+/// runs up, not a cryptographic digest.
+pub fn fingerprint(text: &str, overrides: &[String], inputs: &[u8]) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     let mut eat = |bytes: &[u8]| {
         for b in bytes {
@@ -103,7 +104,38 @@ pub fn fingerprint(text: &str, overrides: &[String]) -> String {
         eat(b"\n--");
         eat(o.as_bytes());
     }
+    // Absent for a scenario that names no file: its fingerprint is the one it always had.
+    if !inputs.is_empty() {
+        eat(b"\n--files\n");
+        eat(inputs);
+    }
     format!("fnv1a64:{h:016x}")
+}
+
+/// What the files a scenario names held, as the plan took them in: a replayed curve's points
+/// (they are the schedule) and each feeder's rows (they are the users). Two machines whose
+/// `day.csv` differ run different loads from the same text.
+pub fn file_inputs(plan: &super::Plan) -> Vec<u8> {
+    let mut out = Vec::new();
+    for phase in &plan.phases {
+        if let super::load::Load::Curve(curve) = &phase.load {
+            out.extend_from_slice(b"curve ");
+            out.extend_from_slice(phase.name.as_bytes());
+            for (t, r) in curve.points.iter() {
+                out.extend_from_slice(&t.to_le_bytes());
+                out.extend_from_slice(&r.to_le_bytes());
+            }
+        }
+    }
+    for feeder in &plan.flows.feeders {
+        out.extend_from_slice(b"feeder ");
+        out.extend_from_slice(feeder.name.as_bytes());
+        for cell in feeder.columns.iter().chain(feeder.rows.iter().flatten()) {
+            out.push(0);
+            out.extend_from_slice(cell.as_bytes());
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -151,9 +183,13 @@ mod tests {
 
     #[test]
     fn the_fingerprint_follows_the_text_and_the_scales() {
-        let a = fingerprint("name = \"a\"", &[]);
-        assert_eq!(a, fingerprint("name = \"a\"", &[]));
-        assert_ne!(a, fingerprint("name = \"b\"", &[]));
-        assert_ne!(a, fingerprint("name = \"a\"", &["rate scale 2".into()]));
+        let a = fingerprint("name = \"a\"", &[], &[]);
+        assert_eq!(a, fingerprint("name = \"a\"", &[], &[]));
+        assert_ne!(a, fingerprint("name = \"b\"", &[], &[]));
+        assert_ne!(
+            a,
+            fingerprint("name = \"a\"", &["rate scale 2".into()], &[])
+        );
+        assert_ne!(a, fingerprint("name = \"a\"", &[], b"curve c"));
     }
 }
