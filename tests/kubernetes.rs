@@ -11,6 +11,13 @@ use std::process::Command;
 use common::{Scenario, Scratch};
 
 fn entrypoint(scratch: &Scratch, env: &[(&str, &str)]) -> std::process::Output {
+    entrypoint_with(scratch, env, &[])
+        .output()
+        .expect("sh runs")
+}
+
+/// The pod's command as the container runs it, with `args` as the Job's further `run` flags.
+fn entrypoint_with(scratch: &Scratch, env: &[(&str, &str)], args: &[&str]) -> Command {
     let scenario = scratch.scenario(
         "pod",
         Scenario::new("pod", 4).with(
@@ -33,10 +40,11 @@ stay_online = { constant = "0s" }
         .env("INRUSH_SCENARIO", &scenario)
         .env("INRUSH_RESULTS", scratch.dir.path())
         .env("INRUSH_RUN_ID", "rehearsal");
+    c.args(args);
     for (k, v) in env {
         c.env(k, v);
     }
-    c.output().expect("sh runs")
+    c
 }
 
 #[test]
@@ -65,6 +73,63 @@ fn the_completion_index_is_the_shard() {
         &[("JOB_COMPLETION_INDEX", "2"), ("INRUSH_SHARDS", "3")],
     );
     assert_eq!(again.status.code(), Some(0));
+}
+
+/// A shard that ran to its end is a completed pod whatever its own verdict: Kubernetes would
+/// retry a failed one, sending its load again. The merge gates the run.
+#[test]
+fn a_shard_that_fails_its_own_threshold_is_a_completed_pod() {
+    let scratch = Scratch::new();
+    let shard = [("JOB_COMPLETION_INDEX", "0"), ("INRUSH_SHARDS", "2")];
+    let o = entrypoint_with(
+        &scratch,
+        &shard,
+        &["--threshold", "arrivals.planned >= 200"],
+    )
+    .output()
+    .expect("sh runs");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(err.contains("inrush exited 1"), "{err}");
+    let dir = scratch.dir.path().join("rehearsal").join("shard-0");
+    let text = std::fs::read_to_string(dir.join("summary.json")).expect("the shard's summary");
+    let s: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    assert_eq!(s["verdict"], "failed");
+}
+
+/// The pod's TERM reaches inrush through the script: the run is interrupted and writes its
+/// report (exit 3), as inrush does as the container's first process.
+#[test]
+fn the_pods_term_interrupts_the_run_with_its_report() {
+    let scratch = Scratch::new();
+    let shard = [("JOB_COMPLETION_INDEX", "1"), ("INRUSH_SHARDS", "2")];
+    // The one-second scenario stretched to a minute: the signal comes long before its end.
+    let mut child = entrypoint_with(&scratch, &shard, &["--time-scale", "60"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("sh starts");
+    let dir = scratch.dir.path().join("rehearsal").join("shard-1");
+    // Signalled once the run is under way (its directory made), within a bound.
+    let began = std::time::Instant::now();
+    while !dir.exists() && began.elapsed() < std::time::Duration::from_secs(30) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let term = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(term.success());
+    let o = child.wait_with_output().expect("sh ends");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(
+        began.elapsed() < std::time::Duration::from_secs(50),
+        "ended by the signal, not the schedule"
+    );
+    let text = std::fs::read_to_string(dir.join("summary.json")).expect("the shard's summary");
+    let s: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    assert_eq!(s["verdict"], "interrupted");
 }
 
 #[test]

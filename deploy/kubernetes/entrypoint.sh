@@ -20,6 +20,29 @@ fi
 scenario="${INRUSH_SCENARIO:-/etc/inrush/scenario.toml}"
 out="${INRUSH_RESULTS:-/results}/${INRUSH_RUN_ID:-run}/shard-${JOB_COMPLETION_INDEX}"
 # --force: a pod that Kubernetes retries (backoffLimitPerIndex) rewrites its own shard's directory.
-exec "${INRUSH_BIN:-inrush}" run "$scenario" \
+"${INRUSH_BIN:-inrush}" run "$scenario" \
   --shard "${JOB_COMPLETION_INDEX}/${INRUSH_SHARDS}" \
-  --out "$out" --force "$@"
+  --out "$out" --force "$@" &
+child=$!
+# The pod's TERM (its deletion, the Job's deadline) and an INT reach inrush, which writes its
+# report and exits 3, as it would as the container's first process.
+trap 'kill -TERM "$child" 2>/dev/null' TERM
+trap 'kill -INT "$child" 2>/dev/null' INT
+code=0
+wait "$child" || code=$?
+# A trapped signal ends `wait` early (128 + the signal): wait on until inrush itself exits.
+while kill -0 "$child" 2>/dev/null; do
+  code=0
+  wait "$child" || code=$?
+done
+case $code in
+  1 | 4)
+    # The shard ran to its end: a threshold failed (1) or its generator fell behind (4) on its
+    # own share. Not a failed pod (which Kubernetes would retry, sending the load again): the
+    # merged run gates every shard's thresholds on the merged data, and a shard that fell
+    # behind makes it inconclusive (docs/distributed.md).
+    echo "shard ${JOB_COMPLETION_INDEX}/${INRUSH_SHARDS}: inrush exited $code on its own share; the merge decides the run's verdict" >&2
+    exit 0
+    ;;
+esac
+exit "$code"
