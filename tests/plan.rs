@@ -596,7 +596,13 @@ phases = [ {{ name = "only", duration = "3s", rate = 100 }} ]
     assert_eq!(fast.arrivals.scheduled, s.arrivals.planned);
     assert_eq!(fast.peak.active_users, cap);
     assert!(run_peak_users(&outcome.dir) <= cap);
-    assert_eq!(s.arrivals.dropped, s.arrivals.dropped_by.max_users);
+    // Dropped by the cap; and when the machine held back all three attempts (a test binary on a
+    // 2-core machine at load 6 did), also behind schedule, which the plan does not model but
+    // which counts in the range below as the cap's drops would.
+    assert_eq!(
+        s.arrivals.dropped,
+        s.arrivals.dropped_by.max_users + s.arrivals.dropped_by.behind_schedule
+    );
     // A saturated loss system drops more when its users live longer; run lives lie between the
     // zero-latency walk's and the worst-latency walk's. The order in which places free up can
     // shift which arrival takes a freed place, so allow one admission per place of the cap.
