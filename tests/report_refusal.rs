@@ -231,22 +231,43 @@ fn damages(hlog: &str) -> Vec<Damage> {
             + "\n"
     };
     vec![
-        damage("truncated", "latency.hlog", &["holds", "summary.json"], move |t| {
-            without_lines(t, |i, _| i > first)
-        }),
-        damage("lag-removed", "latency.hlog", &["loop_lag", "timeline.json"], |t| {
-            without_lines(t, |_, l| {
-                l.starts_with("Tag=loop_lag,") || l.starts_with("Tag=schedule_lag,")
-            })
-        }),
-        damage("schedule-lag-removed", "latency.hlog", &["schedule_lag"], |t| {
-            without_lines(t, |_, l| l.starts_with("Tag=schedule_lag,"))
-        }),
+        damage(
+            "truncated",
+            "latency.hlog",
+            &["holds", "summary.json"],
+            move |t| without_lines(t, |i, _| i > first),
+        ),
+        damage(
+            "lag-removed",
+            "latency.hlog",
+            &["loop_lag", "timeline.json"],
+            |t| {
+                without_lines(t, |_, l| {
+                    l.starts_with("Tag=loop_lag,") || l.starts_with("Tag=schedule_lag,")
+                })
+            },
+        ),
+        damage(
+            "schedule-lag-removed",
+            "latency.hlog",
+            &["schedule_lag"],
+            |t| without_lines(t, |_, l| l.starts_with("Tag=schedule_lag,")),
+        ),
         damage("drain-cut", "latency.hlog", &["loop_lag"], move |t| {
             without_lines(t, |i, _| i == last_loop_lag)
         }),
-        damage("bad-base64", "latency.hlog", &[&at_line, &tagged, "not base64", "`!`"], bad_char),
-        damage("bad-line", "latency.hlog", &[&at_line, &tagged, "not an interval log line"], bad_start),
+        damage(
+            "bad-base64",
+            "latency.hlog",
+            &[&at_line, &tagged, "not base64", "`!`"],
+            bad_char,
+        ),
+        damage(
+            "bad-line",
+            "latency.hlog",
+            &[&at_line, &tagged, "not an interval log line"],
+            bad_start,
+        ),
         damage("timeline-cut", "timeline.json", &["points end at"], |t| {
             json_edit(t, |v| {
                 let points = v["points"].as_array_mut().expect("points");
@@ -256,22 +277,36 @@ fn damages(hlog: &str) -> Vec<Damage> {
         damage("timeline-empty", "timeline.json", &["0 points"], |t| {
             json_edit(t, |v| v["points"] = serde_json::json!([]))
         }),
-        damage("end-absurd", "timeline.json", &["end_s", "longer than any run"], |t| {
-            json_edit(t, |v| {
-                let points = v["points"].as_array_mut().expect("points");
-                let last = points.last_mut().expect("a point");
-                last["end_s"] = serde_json::json!(1e15);
-            })
-        }),
-        damage("duration-absurd", "summary.json", &["duration_s", "longer than any run"], |t| {
-            json_edit(t, |v| v["duration_s"] = serde_json::json!(1e18))
-        }),
-        damage("duration-negative", "summary.json", &["duration_s", "negative"], |t| {
-            json_edit(t, |v| v["duration_s"] = serde_json::json!(-7.0))
-        }),
-        damage("old-schema", "summary.json", &["inrush.summary/0", "inrush.summary/1"], |t| {
-            json_edit(t, |v| v["schema"] = serde_json::json!("inrush.summary/0"))
-        }),
+        damage(
+            "end-absurd",
+            "timeline.json",
+            &["end_s", "longer than any run"],
+            |t| {
+                json_edit(t, |v| {
+                    let points = v["points"].as_array_mut().expect("points");
+                    let last = points.last_mut().expect("a point");
+                    last["end_s"] = serde_json::json!(1e15);
+                })
+            },
+        ),
+        damage(
+            "duration-absurd",
+            "summary.json",
+            &["duration_s", "longer than any run"],
+            |t| json_edit(t, |v| v["duration_s"] = serde_json::json!(1e18)),
+        ),
+        damage(
+            "duration-negative",
+            "summary.json",
+            &["duration_s", "negative"],
+            |t| json_edit(t, |v| v["duration_s"] = serde_json::json!(-7.0)),
+        ),
+        damage(
+            "old-schema",
+            "summary.json",
+            &["inrush.summary/0", "inrush.summary/1"],
+            |t| json_edit(t, |v| v["schema"] = serde_json::json!("inrush.summary/0")),
+        ),
     ]
 }
 
@@ -283,7 +318,10 @@ fn report_compare_and_merge_refuse_a_damaged_run_directory_alike() {
     let timeline = std::fs::read_to_string(run.join("timeline.json")).expect("timeline");
     let points: serde_json::Value = serde_json::from_str(&timeline).expect("json");
     // A 2 s run and its drain: at least 3 one-second points, so 2 of them are a cut.
-    assert!(points["points"].as_array().expect("points").len() >= 3, "{timeline}");
+    assert!(
+        points["points"].as_array().expect("points").len() >= 3,
+        "{timeline}"
+    );
     for d in damages(&hlog) {
         let dir = copy_of(&run, &scratch, d.name);
         let text = std::fs::read_to_string(dir.join(d.file)).expect("file");
@@ -328,7 +366,10 @@ fn report_compare_and_merge_refuse_a_damaged_run_directory_alike() {
                 !stderr.contains("ParseError") && !stderr.contains("Invalid symbol"),
                 "{case}"
             );
-            assert!(snapshot(&dir) == before, "{case}: the directory was changed");
+            assert!(
+                snapshot(&dir) == before,
+                "{case}: the directory was changed"
+            );
         }
     }
 }

@@ -139,10 +139,19 @@ pub fn read(path: &Path) -> Result<Vec<Entry>, String> {
             };
             let raw = base64::engine::general_purpose::STANDARD
                 .decode(iv.encoded_histogram())
-                .map_err(|e| at(format!("has a histogram that is not base64 ({})", base64_words(&e))))?;
-            let histogram: Histogram<u64> = deserializer
-                .deserialize(&mut raw.as_slice())
-                .map_err(|e| at(format!("has no histogram HdrHistogram can read ({})", histogram_words(&e))))?;
+                .map_err(|e| {
+                    at(format!(
+                        "has a histogram that is not base64 ({})",
+                        base64_words(&e)
+                    ))
+                })?;
+            let histogram: Histogram<u64> =
+                deserializer.deserialize(&mut raw.as_slice()).map_err(|e| {
+                    at(format!(
+                        "has no histogram HdrHistogram can read ({})",
+                        histogram_words(&e)
+                    ))
+                })?;
             out.push(Entry {
                 tag: iv.tag().map(|t| t.as_str().to_string()),
                 start: iv.start_timestamp(),
@@ -158,7 +167,10 @@ pub fn read(path: &Path) -> Result<Vec<Entry>, String> {
 /// is said even for a line that does not parse.
 fn line_tag(line: &[u8]) -> String {
     let text = String::from_utf8_lossy(line);
-    match text.strip_prefix("Tag=").and_then(|rest| rest.split(',').next()) {
+    match text
+        .strip_prefix("Tag=")
+        .and_then(|rest| rest.split(',').next())
+    {
         Some(tag) => format!("interval of tag `{tag}`"),
         None if text.starts_with('#') => "header line".to_string(),
         None => "untagged line".to_string(),
@@ -169,7 +181,10 @@ fn base64_words(e: &base64::DecodeError) -> String {
     use base64::DecodeError as D;
     match e {
         D::InvalidByte(at, b) | D::InvalidLastSymbol(at, b) => {
-            format!("character `{}` at position {at}", char::from(*b).escape_default())
+            format!(
+                "character `{}` at position {at}",
+                char::from(*b).escape_default()
+            )
         }
         D::InvalidLength(n) => format!("{n} characters, not a length base64 can have"),
         D::InvalidPadding => "its `=` padding is wrong".into(),
