@@ -51,36 +51,39 @@ pub fn read(dir: &Path) -> Result<RunDir, Error> {
 
 /// A run file read back. Whatever keeps it from being read whole — missing, unreadable,
 /// truncated, malformed — is the input's fault and is said with the file's name. `first`
-/// looks at the parsed JSON before it is taken as a `T`: a summary of another schema is told
-/// as such, not as whichever field it lacks.
+/// looks at the text before it is taken as a `T`: a summary of another schema is told as
+/// such, not as whichever field it lacks.
 fn read_json<T: serde::de::DeserializeOwned>(
     path: &Path,
-    first: impl Fn(&Path, &serde_json::Value) -> Result<(), Error>,
+    first: impl Fn(&Path, &str) -> Result<(), Error>,
 ) -> Result<T, Error> {
     let text = crate::input_file::read_to_string(path)
         .map_err(|e| Error::Usage(format!("{}: cannot read it: {e}", path.display())))?;
-    let malformed = |e: serde_json::Error| {
+    first(path, &text)?;
+    serde_json::from_str(&text).map_err(|e| {
         Error::Usage(format!(
             "{}:{}:{}: not a run file this version understands: {e}",
             path.display(),
             e.line(),
             e.column()
         ))
-    };
-    let value: serde_json::Value = serde_json::from_str(&text).map_err(malformed)?;
-    first(path, &value)?;
-    // From the text, not the value: an error then still says its line and column.
-    serde_json::from_str(&text).map_err(malformed)
+    })
 }
 
 /// `summary.json` must be of the schema this version writes: another one's fields may mean
-/// something else, and a report rebuilt from them would be wrong without saying so.
-fn check_schema(path: &Path, value: &serde_json::Value) -> Result<(), Error> {
-    let schema = value.get("schema");
-    if schema.and_then(serde_json::Value::as_str) == Some(SCHEMA) {
-        return Ok(());
+/// something else, and a report rebuilt from them would be wrong without saying so. Text
+/// that is not JSON at all is left to the full read, which says where it breaks.
+fn check_schema(path: &Path, text: &str) -> Result<(), Error> {
+    /// Only the schema: the rest of the file is skipped, not built.
+    #[derive(serde::Deserialize)]
+    struct Head {
+        schema: Option<serde_json::Value>,
     }
-    let found = match schema {
+    let Ok(head) = serde_json::from_str::<Head>(text) else {
+        return Ok(());
+    };
+    let found = match head.schema {
+        Some(serde_json::Value::String(s)) if s == SCHEMA => return Ok(()),
         Some(serde_json::Value::String(s)) => format!("schema `{s}`"),
         Some(other) => format!("schema {other}"),
         None => "no schema".to_string(),
