@@ -361,6 +361,18 @@ fn the_merged_run_ends_and_drains_as_its_last_shard_does() {
         v["duration_s"] = duration.into();
         v["phases"]["surge"]["end_s"] = duration.into();
     });
+    // Its timeline ends with it (a run directory whose timeline stops short of its duration is
+    // refused as cut short): the last interval is the one that lasted a second longer.
+    let timeline_path = longer.join("timeline.json");
+    let text = std::fs::read_to_string(&timeline_path).expect("timeline");
+    let mut timeline: Value = serde_json::from_str(&text).expect("json");
+    let last = timeline["points"]
+        .as_array_mut()
+        .and_then(|p| p.last_mut())
+        .expect("a point");
+    let end = last["end_s"].as_f64().expect("seconds") + 1.0;
+    last["end_s"] = end.into();
+    std::fs::write(&timeline_path, timeline.to_string()).expect("write");
     let out = s.out("merged-longer");
     let o = command(vec![
         "merge".into(),

@@ -7,9 +7,8 @@ use std::path::{Path, PathBuf};
 use hdrhistogram::Histogram;
 
 use crate::error::Error;
-use crate::metrics::hlog;
-use crate::report::files::{HLOG, SUMMARY as SUMMARY_FILE};
-use crate::report::rebuild::{histograms, RunHistograms};
+use crate::report::rebuild::{merge_entries, RunHistograms};
+use crate::report::run_dir::{self, RunDir};
 use crate::report::summary::Summary;
 
 /// One run as `compare` sees it.
@@ -22,38 +21,23 @@ pub struct Run {
     pub intervals: HashMap<String, Vec<Histogram<u64>>>,
 }
 
-/// Loads BASE or NEW (`role` names it in errors). Anything missing or unreadable is a usage
-/// error: the directory given is not a run this version understands.
+/// Loads BASE or NEW (`role` names it in errors) through the reader every command uses
+/// ([`run_dir::read`]): anything missing, unreadable or inconsistent is a usage error, the
+/// directory given is not a whole run this version understands.
 pub fn run(dir: &Path, role: &str) -> Result<Run, Error> {
-    let usage = |msg: String| Error::Usage(format!("{role} {}: {msg}", dir.display()));
-    if !dir.is_dir() {
-        return Err(usage(
-            "not a directory (give a run directory, e.g. reports/quickstart-20261125T180203Z)"
-                .into(),
-        ));
-    }
-    let path = dir.join(SUMMARY_FILE);
-    let text = crate::input_file::read_to_string(&path).map_err(|e| {
-        usage(format!(
-            "cannot read {SUMMARY_FILE}: {e} — is this a run directory?"
-        ))
-    })?;
-    let summary: Summary = serde_json::from_str(&text).map_err(|e| {
-        usage(format!(
-            "{SUMMARY_FILE}:{}:{}: not a summary this version understands: {e}",
-            e.line(),
-            e.column()
-        ))
-    })?;
-    let entries = hlog::read(&dir.join(HLOG)).map_err(usage)?;
+    let RunDir {
+        summary,
+        timeline: _,
+        entries,
+    } = run_dir::read(dir).map_err(|e| Error::Usage(format!("{role} {e}")))?;
     let mut intervals: HashMap<String, Vec<Histogram<u64>>> = HashMap::new();
-    for e in entries {
+    for e in &entries {
         intervals
-            .entry(e.tag.unwrap_or_default())
+            .entry(e.tag.clone().unwrap_or_default())
             .or_default()
-            .push(e.histogram);
+            .push(e.histogram.clone());
     }
-    let histograms = histograms(dir, &summary).map_err(|e| usage(e.to_string()))?;
+    let histograms = merge_entries(entries, &summary);
     Ok(Run {
         dir: dir.to_path_buf(),
         summary,

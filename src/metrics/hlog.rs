@@ -107,21 +107,51 @@ pub struct Entry {
     pub histogram: Histogram<u64>,
 }
 
-/// Reads every interval histogram of a log file.
+/// Reads every interval histogram of a log file. A line that is not one is refused with the
+/// file, its line number and tag, and what is wrong in words (the log is text a user may cut
+/// or edit; HdrHistogram's own errors say only a byte offset).
 pub fn read(path: &Path) -> Result<Vec<Entry>, String> {
     let bytes = crate::input_file::read(path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let mut deserializer = Deserializer::new();
     let mut out = Vec::new();
-    for entry in IntervalLogIterator::new(&bytes) {
-        let entry = entry.map_err(|e| format!("{}: malformed log: {e:?}", path.display()))?;
-        if let LogEntry::Interval(iv) = entry {
+    // Line by line, each through its own iterator: every line of the format stands alone
+    // (the header's times are kept as they are written), and an error then knows its line.
+    for (i, line) in bytes.split_inclusive(|&b| b == b'\n').enumerate() {
+        let at = |what: String| {
+            format!(
+                "{}:{}: {} {what}: the log is damaged or edited",
+                path.display(),
+                i + 1,
+                line_tag(line)
+            )
+        };
+        for entry in IntervalLogIterator::new(line) {
+            let entry = entry.map_err(|_| {
+                at(if line.ends_with(b"\n") {
+                    "is not an interval log line".into()
+                } else {
+                    "is cut short (no end of line)".into()
+                })
+            })?;
+            let LogEntry::Interval(iv) = entry else {
+                continue;
+            };
             let raw = base64::engine::general_purpose::STANDARD
                 .decode(iv.encoded_histogram())
-                .map_err(|e| format!("{}: bad base64: {e}", path.display()))?;
-            let histogram: Histogram<u64> = deserializer
-                .deserialize(&mut raw.as_slice())
-                .map_err(|e| format!("{}: bad histogram: {e:?}", path.display()))?;
+                .map_err(|e| {
+                    at(format!(
+                        "has a histogram that is not base64 ({})",
+                        base64_words(&e)
+                    ))
+                })?;
+            let histogram: Histogram<u64> =
+                deserializer.deserialize(&mut raw.as_slice()).map_err(|e| {
+                    at(format!(
+                        "has no histogram HdrHistogram can read ({})",
+                        histogram_words(&e)
+                    ))
+                })?;
             out.push(Entry {
                 tag: iv.tag().map(|t| t.as_str().to_string()),
                 start: iv.start_timestamp(),
@@ -131,6 +161,47 @@ pub fn read(path: &Path) -> Result<Vec<Entry>, String> {
         }
     }
     Ok(out)
+}
+
+/// `interval of tag `verify``, or `line` for a line without a tag: taken from the text, so it
+/// is said even for a line that does not parse.
+fn line_tag(line: &[u8]) -> String {
+    let text = String::from_utf8_lossy(line);
+    match text
+        .strip_prefix("Tag=")
+        .and_then(|rest| rest.split(',').next())
+    {
+        Some(tag) => format!("interval of tag `{tag}`"),
+        None if text.starts_with('#') => "header line".to_string(),
+        None => "untagged line".to_string(),
+    }
+}
+
+fn base64_words(e: &base64::DecodeError) -> String {
+    use base64::DecodeError as D;
+    match e {
+        D::InvalidByte(at, b) | D::InvalidLastSymbol(at, b) => {
+            format!(
+                "character `{}` at position {at}",
+                char::from(*b).escape_default()
+            )
+        }
+        D::InvalidLength(n) => format!("{n} characters, not a length base64 can have"),
+        D::InvalidPadding => "its `=` padding is wrong".into(),
+    }
+}
+
+fn histogram_words(e: &hdrhistogram::serialization::DeserializeError) -> String {
+    use hdrhistogram::serialization::DeserializeError as D;
+    match e {
+        D::IoError(_) => "it ends early".into(),
+        D::InvalidCookie => "not an HdrHistogram encoding".into(),
+        D::UnsupportedFeature => "a feature this reader lacks".into(),
+        D::UnsuitableCounterType => "a count too large".into(),
+        D::InvalidParameters => "its value range is impossible".into(),
+        D::UsizeTypeTooSmall => "too large for this machine".into(),
+        D::EncodedArrayTooLong => "more counts than its value range holds".into(),
+    }
 }
 
 #[cfg(test)]

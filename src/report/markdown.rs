@@ -155,13 +155,13 @@ fn checks_and_data(s: &Summary, out: &mut String) {
             }
         }
     }
-    if s.bytes_sent + s.bytes_received == 0 {
+    if s.bytes_sent == 0 && s.bytes_received == 0 {
         return;
     }
     let per_metric: Vec<String> = s
         .metrics
         .iter()
-        .filter(|(_, m)| m.bytes_sent + m.bytes_received > 0)
+        .filter(|(_, m)| m.bytes_sent > 0 || m.bytes_received > 0)
         .map(|(name, m)| {
             format!(
                 "{name} {} / {}",

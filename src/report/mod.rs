@@ -18,6 +18,7 @@ pub mod markdown;
 pub mod markup;
 pub mod measurement;
 pub mod rebuild;
+pub mod run_dir;
 pub mod shards;
 pub mod summary;
 pub mod terminal;

@@ -9,38 +9,12 @@ use std::path::Path;
 use hdrhistogram::Histogram;
 
 use super::files;
+use super::run_dir::{self, RunDir};
 use super::summary::{Latency, MetricSummary, Summary};
 use crate::error::Error;
 use crate::metrics::hlog;
 use crate::metrics::recorder::new_histogram;
 use crate::metrics::timeline::Timeline;
-
-/// A run file read back. Whatever keeps it from being read whole — missing, unreadable,
-/// truncated, malformed — is the input's fault (exit 2) and is said with the file's name.
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, Error> {
-    let text = crate::input_file::read_to_string(path)
-        .map_err(|e| Error::Usage(format!("{}: cannot read it: {e}", path.display())))?;
-    serde_json::from_str(&text).map_err(|e| {
-        Error::Usage(format!(
-            "{}:{}:{}: not a run file this version understands: {e}",
-            path.display(),
-            e.line(),
-            e.column()
-        ))
-    })
-}
-
-/// Reads a run's hlog, refusing one that cannot be a run's: every run writes the log's header
-/// first, so an empty file is a log that was lost.
-fn read_hlog(path: &Path) -> Result<Vec<hlog::Entry>, Error> {
-    if std::fs::metadata(path).is_ok_and(|m| m.len() == 0) {
-        return Err(Error::Usage(format!(
-            "{}: empty (every run writes at least its header); the run's latencies are lost",
-            path.display()
-        )));
-    }
-    hlog::read(path).map_err(Error::Usage)
-}
 
 /// Histograms of one run, merged per tag: the whole run and each phase.
 pub struct RunHistograms {
@@ -50,10 +24,16 @@ pub struct RunHistograms {
     pub regions: Vec<HashMap<String, Histogram<u64>>>,
 }
 
-/// Reads a run's hlog and merges its intervals, per phase by the interval's midpoint (an
-/// interval never straddles two phases; intervals after the last phase belong to it).
+/// Reads the hlog of a run just written (whose counts it came from) and merges its intervals
+/// as [`merge_entries`] does.
 pub fn histograms(dir: &Path, summary: &Summary) -> Result<RunHistograms, Error> {
-    let entries = read_hlog(&dir.join(files::HLOG))?;
+    let entries = hlog::read(&dir.join(files::HLOG)).map_err(Error::Usage)?;
+    Ok(merge_entries(entries, summary))
+}
+
+/// Merges a run's hlog intervals per tag, per phase by the interval's midpoint (an interval
+/// never straddles two phases; intervals after the last phase belong to it).
+pub fn merge_entries(entries: Vec<hlog::Entry>, summary: &Summary) -> RunHistograms {
     let spans: Vec<(f64, f64)> = summary
         .phases
         .values()
@@ -97,7 +77,7 @@ pub fn histograms(dir: &Path, summary: &Summary) -> Result<RunHistograms, Error>
             merge(p);
         }
     }
-    Ok(out)
+    out
 }
 
 fn latency(map: &HashMap<String, Histogram<u64>>, tag: &str) -> Option<Latency> {
@@ -114,39 +94,16 @@ fn relatency(
     }
 }
 
-/// The hlog must hold every latency sample the summary counts (each metric's operations less
-/// its errors): a log cut short, or another run's, would otherwise rewrite the summary's
-/// latencies from part of the data.
-fn check_complete(dir: &Path, summary: &Summary, hist: &RunHistograms) -> Result<(), Error> {
-    for (name, m) in &summary.metrics {
-        let counted = m.count.saturating_sub(m.errors);
-        let logged = hist.total.get(name).map_or(0, Histogram::len);
-        if logged != counted {
-            return Err(Error::Usage(format!(
-                "{}: holds {logged} latency samples of `{name}` where {} counts {counted}: the \
-                 log is truncated or from another run",
-                dir.join(files::HLOG).display(),
-                files::SUMMARY
-            )));
-        }
-    }
-    Ok(())
-}
-
 /// Rebuilds the summary's statistics from the hlog; the thresholds and the verdict are left as
 /// the run wrote them (re-gating is the gate's job: `inrush::rebuild`). Refuses (exit 2) a run
-/// directory it cannot read whole, before anything is written.
+/// directory it cannot read whole ([`run_dir::read`]), before anything is written.
 pub fn rebuild(dir: &Path) -> Result<(Summary, Timeline, RunHistograms), Error> {
-    if !dir.is_dir() {
-        return Err(Error::Usage(format!(
-            "{}: not a directory (give a run directory, e.g. reports/quickstart-20261125T180203Z)",
-            dir.display()
-        )));
-    }
-    let mut summary: Summary = read_json(&dir.join(files::SUMMARY))?;
-    let timeline: Timeline = read_json(&dir.join(files::TIMELINE))?;
-    let hist = histograms(dir, &summary)?;
-    check_complete(dir, &summary, &hist)?;
+    let RunDir {
+        mut summary,
+        timeline,
+        entries,
+    } = run_dir::read(dir)?;
+    let hist = merge_entries(entries, &summary);
 
     relatency(&mut summary.metrics, &hist.total);
     summary.messages.delivery_latency_ms = latency(&hist.total, "message_delivery");

@@ -11,7 +11,7 @@ use crate::report::summary::Summary;
 /// `<section id="checks">`: nothing when the run has neither checks nor bytes.
 pub(super) fn checks_and_data(out: &mut String, s: &Summary) {
     let checks = &s.checks;
-    if checks.is_empty() && s.bytes_sent + s.bytes_received == 0 {
+    if checks.is_empty() && s.bytes_sent == 0 && s.bytes_received == 0 {
         return;
     }
     out.push_str(r#"<section id="checks"><h2>Checks and data</h2>"#);
@@ -41,7 +41,7 @@ pub(super) fn checks_and_data(out: &mut String, s: &Summary) {
 
 /// Bytes per metric that moved any, and the run's totals (unnamed requests included).
 fn data_table(out: &mut String, s: &Summary) {
-    if s.bytes_sent + s.bytes_received == 0 {
+    if s.bytes_sent == 0 && s.bytes_received == 0 {
         return;
     }
     out.push_str(
@@ -54,7 +54,7 @@ fn data_table(out: &mut String, s: &Summary) {
         out.push_str("</tr>");
     };
     for (name, m) in &s.metrics {
-        if m.bytes_sent + m.bytes_received > 0 {
+        if m.bytes_sent > 0 || m.bytes_received > 0 {
             row(out, name, m.bytes_sent, m.bytes_received);
         }
     }

@@ -95,12 +95,16 @@ pub(crate) fn readable_time(t: &str) -> String {
     }
 }
 
-/// The end of the run, `started_at + duration_s`, when `started_at` is an RFC 3339 time.
+/// The end of the run, `started_at + duration_s`, when `started_at` is an RFC 3339 time and
+/// the end is a time RFC 3339 can write (humantime's `Display` fails past the year 9999, and
+/// `to_string` would panic on that: written into a `String` here, the failure is `None`).
 pub(super) fn ended_at(started_at: &str, duration_s: f64) -> Option<String> {
     let start = humantime::parse_rfc3339_weak(started_at).ok()?;
     let d = Duration::try_from_secs_f64(duration_s).ok()?;
     let end = start.checked_add(d)?;
-    Some(humantime::format_rfc3339_millis(end).to_string())
+    let mut out = String::new();
+    write!(out, "{}", humantime::format_rfc3339_millis(end)).ok()?;
+    Some(out)
 }
 
 pub(crate) fn meta_row(out: &mut String, key: &str, value_html: &str) {

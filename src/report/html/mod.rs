@@ -339,5 +339,8 @@ mod tests {
         );
         assert_eq!(ended_at("yesterday", 33.1), None);
         assert_eq!(ended_at("2026-11-25T18:50:50.652Z", f64::NAN), None);
+        // Past the year 9999 RFC 3339 has no way to write it: no end time, and no panic.
+        assert_eq!(ended_at("2026-11-25T18:50:50.652Z", 1e15), None);
+        assert_eq!(ended_at("9999-12-31T23:59:59.000Z", 1.5), None);
     }
 }
