@@ -104,7 +104,7 @@ fn the_pods_term_interrupts_the_run_with_its_report() {
     let scratch = Scratch::new();
     let shard = [("JOB_COMPLETION_INDEX", "1"), ("INRUSH_SHARDS", "2")];
     // The one-second scenario stretched to a minute: the signal comes long before its end.
-    let mut child = entrypoint_with(&scratch, &shard, &["--time-scale", "60"])
+    let child = entrypoint_with(&scratch, &shard, &["--time-scale", "60"])
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("sh starts");
