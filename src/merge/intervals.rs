@@ -61,6 +61,14 @@ impl Grid {
             .saturating_sub(1)
     }
 
+    /// Ends the last interval no earlier than `end`: the grid is the shards' own intervals,
+    /// unshifted, so a shard that started later ends its run up to its offset after them.
+    pub fn reach(&mut self, end: f64) {
+        if let Some(last) = self.bounds.last_mut() {
+            last.1 = last.1.max(end);
+        }
+    }
+
     pub fn bounds(&self, slot: usize) -> (f64, f64) {
         self.bounds.get(slot).copied().unwrap_or_default()
     }

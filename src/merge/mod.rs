@@ -67,6 +67,9 @@ pub fn merge(opts: &MergeOptions) -> Result<Merged, Error> {
         points.add(&mut grid, &s.timeline, offset_s);
     }
     let offset_s = |s: &ShardDir| (s.start_us - first_us) as f64 / 1e6;
+    // The merged timeline covers the run to its last shard's end (`coverage` checks it).
+    let last_end = shards.iter().map(|s| offset_s(s) + s.summary.duration_s);
+    grid.reach(last_end.fold(0.0, f64::max));
     let placed: Vec<_> = shards.iter().map(|s| (&s.timeline, offset_s(s))).collect();
     let phases = extent::phase_spans(&placed);
     let timeline = points.timeline(&grid, &histograms, phases);
