@@ -69,6 +69,14 @@ impl HttpClient {
         self.tls.as_ref()
     }
 
+    /// Hands a response's header buffer back to the user's connection, for its next response
+    /// (a pooled connection is back in the pool by now: its next response allocates).
+    pub fn reuse(&mut self, headers: Headers) {
+        if let Some(kept) = &mut self.kept {
+            kept.reuse(headers);
+        }
+    }
+
     /// Lets the kept-alive connection go (the next request opens a new one); the TLS session
     /// stays, so that connection resumes it. A pool's connections are not the user's to let go.
     pub fn disconnect(&mut self) {

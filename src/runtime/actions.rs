@@ -60,7 +60,11 @@ impl<'a> User<'a> {
         if self.scope.step.no_peer {
             return Ok(Performed::Skipped);
         }
-        let started = self.ctx.now();
+        // When the message this request carries went out: read only when there may be one (its
+        // id rendered, or a check or capture that may name it), not a clock read per request.
+        let may_name_msg = step.expect.is_some() || step.fail_on.is_some();
+        let started = (self.scope.step.msg.is_some() || may_name_msg || !step.captures.is_empty())
+            .then(|| self.ctx.now());
         self.trace_request(&h.method, &req.path, &req.headers, req.body.as_ref());
         let resp = self.http_request(h, req).await?;
         self.trace_response(&resp);
@@ -93,7 +97,7 @@ impl<'a> User<'a> {
             &mut self.scope,
             &w,
         );
-        if let Some((seq, intended)) = self.scope.step.msg {
+        if let (Some((seq, intended)), Some(started)) = (self.scope.step.msg, started) {
             self.record_sent(seq, intended, started, false);
             if h.ack {
                 let now = self.ctx.now();
@@ -106,13 +110,14 @@ impl<'a> User<'a> {
         if let Some(d) = &h.deliveries {
             self.record_deliveries(d, &text, json.as_ref());
         }
+        self.http.reuse(resp.headers);
         Ok(Performed::Done)
     }
 
     async fn http_request(
         &mut self,
         h: &Http,
-        req: crate::runtime::render::RenderedRequest,
+        req: crate::runtime::render::RenderedRequest<'_>,
     ) -> Result<Response, OpError> {
         let endpoint = &self.ctx.shared.endpoint;
         let resp = self
