@@ -55,8 +55,12 @@ impl<'a> User<'a> {
     /// An HTTP step: the request, its checks, its captures; the message it sends (tracked once
     /// the target accepted it: the step succeeded) and those its response delivers.
     async fn http_step(&mut self, step: &'a Step, h: &Http) -> Result<Performed, OpError> {
-        let w = self.world();
-        let req = self.scope.render_request(h, &w);
+        // In a block: the world is not kept across the request (the attempt's future is
+        // boxed per request, and up to 1 KiB is the allocator's fast path; see `http.request`).
+        let req = {
+            let w = self.world();
+            self.scope.render_request(h, &w)
+        };
         if self.scope.step.no_peer {
             return Ok(Performed::Skipped);
         }
@@ -66,7 +70,15 @@ impl<'a> User<'a> {
         let started = (self.scope.step.msg.is_some() || may_name_msg || !step.captures.is_empty())
             .then(|| self.ctx.now());
         self.trace_request(&h.method, &req.path, &req.headers, req.body.as_ref());
-        let resp = self.http_request(h, req).await?;
+        let endpoint = &self.ctx.shared.endpoint;
+        let body = req.body.as_ref().map(|(t, b)| (*t, b.as_slice()));
+        let (path, headers) = (&req.path, &req.headers);
+        let resp = self
+            .http
+            .request(endpoint, &mut self.link, &h.method, path, headers, body)
+            .await;
+        self.record_tls_handshakes();
+        let resp = resp?;
         self.trace_response(&resp);
         let w = self.world();
         if let Some(f) = &step.fail_on {
@@ -112,27 +124,6 @@ impl<'a> User<'a> {
         }
         self.http.reuse(resp.headers);
         Ok(Performed::Done)
-    }
-
-    async fn http_request(
-        &mut self,
-        h: &Http,
-        req: crate::runtime::render::RenderedRequest<'_>,
-    ) -> Result<Response, OpError> {
-        let endpoint = &self.ctx.shared.endpoint;
-        let resp = self
-            .http
-            .request(
-                endpoint,
-                &mut self.link,
-                h.method.clone(),
-                &req.path,
-                &req.headers,
-                req.body,
-            )
-            .await;
-        self.record_tls_handshakes();
-        resp
     }
 
     /// A `send` step: the frame out (tracked when it carries a message id), then the reply its
