@@ -70,13 +70,16 @@ impl<'a> User<'a> {
         let started = (self.scope.step.msg.is_some() || may_name_msg || !step.captures.is_empty())
             .then(|| self.ctx.now());
         self.trace_request(&h.method, &req.path, &req.headers, req.body.as_ref());
-        let endpoint = &self.ctx.shared.endpoint;
-        let body = req.body.as_ref().map(|(t, b)| (*t, b.as_slice()));
-        let (path, headers) = (&req.path, &req.headers);
-        let resp = self
-            .http
-            .request(endpoint, &mut self.link, &h.method, path, headers, body)
-            .await;
+        // The arguments in a block, not kept across the request (the future's size, above).
+        let resp = {
+            let endpoint = &self.ctx.shared.endpoint;
+            let body = req.body.as_ref().map(|(t, b)| (*t, b.as_slice()));
+            let (path, headers) = (&req.path, &req.headers);
+            let link = &mut self.link;
+            self.http
+                .request(endpoint, link, &h.method, path, headers, body)
+        }
+        .await;
         self.record_tls_handshakes();
         let resp = resp?;
         self.trace_response(&resp);

@@ -185,7 +185,9 @@ impl WorkerCtx {
                     futures_util::future::Either::Right(_) => None,
                 }
             }
-            None => tokio::time::timeout_at(self.at(start + limit), fut).await.ok(),
+            None => tokio::time::timeout_at(self.at(start + limit), fut)
+                .await
+                .ok(),
         }
     }
 
