@@ -92,9 +92,10 @@ impl HttpClient {
     /// again, once, on a new connection when it may be sent twice ([`replayable`]), as Go's
     /// net/http and hyper do; the caller's latency, from the step's intended start, holds both.
     ///
-    /// Its future is boxed by the caller once per request (the step's attempt), and a box of up
-    /// to 1 KiB is the allocator's fast path: so the arguments are borrowed and kept once (an
-    /// `async fn` keeps them twice), and the pooled request, larger, is boxed on its own.
+    /// Its future is boxed by the caller once per request (the step's attempt) and moved into
+    /// that box: kept under 1 KiB (mimalloc's small blocks; 968 bytes of attempt, was 1 752),
+    /// the arguments are borrowed and kept once (an `async fn` keeps them twice), and the pooled
+    /// request, larger, is boxed on its own.
     #[allow(clippy::manual_async_fn)]
     pub fn request<'r>(
         &'r mut self,

@@ -56,7 +56,7 @@ impl<'a> User<'a> {
     /// the target accepted it: the step succeeded) and those its response delivers.
     async fn http_step(&mut self, step: &'a Step, h: &Http) -> Result<Performed, OpError> {
         // In a block: the world is not kept across the request (the attempt's future is
-        // boxed per request, and up to 1 KiB is the allocator's fast path; see `http.request`).
+        // boxed per request and kept under 1 KiB; see `HttpClient::request`).
         let req = {
             let w = self.world();
             self.scope.render_request(h, &w)
