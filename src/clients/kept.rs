@@ -16,7 +16,7 @@ use tokio::io::AsyncWriteExt;
 
 use crate::clients::inbuf::{InBuf, ReadError};
 use crate::clients::request::{self, Sent};
-use crate::clients::response::{self, Response};
+use crate::clients::response::{self, Headers, Response};
 use crate::clients::stream::{Meter, Stream};
 use crate::clients::tls::UserTls;
 use crate::clients::{Endpoint, OpError};
@@ -60,6 +60,9 @@ const INLINE_BODY: usize = 16 * 1024;
 /// A write buffer grown past this by a large request is let go after it.
 const KEEP_OUT_AT_MOST: usize = 16 * 1024;
 
+/// A response's header lines' buffer larger than this is not kept for the next response.
+const KEEP_LINES_AT_MOST: usize = 1024;
+
 /// A kept-alive connection: its stream, the buffers its requests reuse, its place in the count
 /// (left when dropped) and the bytes through it.
 pub(crate) struct Kept {
@@ -68,6 +71,11 @@ pub(crate) struct Kept {
     out: Vec<u8>,
     _open: Open,
     meter: Meter,
+    /// The request `out` holds, when it was one without headers or body: the next one alike is
+    /// sent as it stands, not written again (a keep-alive loop polls the same path).
+    written: Option<Written>,
+    /// The header lines' buffer of a response the user is done with, for the next one's.
+    lines: Vec<u8>,
     /// Whether it can carry another request: false from a request's start until its response
     /// was read whole (so a request cut off mid-way leaves it unusable), and for good once
     /// the server said it closes or sent more than the response.
@@ -101,6 +109,33 @@ impl From<OpError> for Failed {
     }
 }
 
+/// The method and path of the bare request (no headers, no body) a connection's write buffer
+/// holds, and what its head said.
+struct Written {
+    method: Method,
+    path: String,
+    sent: Sent,
+}
+
+impl Default for Written {
+    fn default() -> Self {
+        Written {
+            method: Method::GET,
+            path: String::new(),
+            sent: Sent {
+                head_request: false,
+                close: false,
+            },
+        }
+    }
+}
+
+impl Written {
+    fn is(&self, method: &Method, path: &str) -> bool {
+        self.path == path && self.method == method
+    }
+}
+
 /// A request prepared in a connection's write buffer: what of it is still to go out.
 pub(crate) struct Prepared<'b> {
     /// The body when it is too large to copy behind the head.
@@ -125,6 +160,8 @@ impl Kept {
             out: Vec::with_capacity(256),
             _open: count.opened(),
             meter,
+            written: None,
+            lines: Vec::new(),
             reusable: true,
         })
     }
@@ -160,8 +197,26 @@ impl Kept {
         headers: &[(String, String)],
         body: Option<(&str, &'b [u8])>,
     ) -> Result<Prepared<'b>, OpError> {
+        // Only the method and path vary: a connection serves one endpoint.
+        let bare = headers.is_empty() && body.is_none();
+        if let Some(w) = self.written.as_ref().filter(|w| bare && w.is(method, path)) {
+            return Ok(Prepared {
+                body: &[],
+                sent: w.sent,
+            });
+        }
+        // `out` is rewritten from here (and left half-written when the request fails).
+        let mut written = self.written.take();
         let described = body.map(|(content_type, bytes)| (content_type, bytes.len()));
         let sent = request::write_head(&mut self.out, endpoint, method, path, headers, described)?;
+        if bare {
+            let w = written.get_or_insert_with(Written::default);
+            w.method.clone_from(method);
+            w.path.clear();
+            w.path.push_str(path);
+            w.sent = sent;
+            self.written = written;
+        }
         let mut rest: &[u8] = body.map_or(&[], |(_, b)| b);
         if rest.len() <= INLINE_BODY {
             self.out.extend_from_slice(rest);
@@ -183,9 +238,11 @@ impl Kept {
         }
         if self.out.capacity() > KEEP_OUT_AT_MOST {
             self.out = Vec::with_capacity(256);
+            self.written = None;
         }
         let before = self.meter.received();
-        let read = response::read(&mut self.stream, &mut self.inbuf, req.sent.head_request).await;
+        let (io, inbuf, lines) = (&mut self.stream, &mut self.inbuf, &mut self.lines);
+        let read = response::read_into(io, inbuf, req.sent.head_request, lines).await;
         let read = read.map_err(|e| Failed {
             unanswered: matches!(e, ReadError::Io(_) | ReadError::Eof)
                 && self.meter.received() == before,
@@ -218,6 +275,15 @@ impl Kept {
         }
         // Over TLS, records rustls still holds go out now.
         self.stream.flush().await
+    }
+
+    /// Takes back the header lines' buffer of a response read on this connection, for the
+    /// next response's; a large one is let go (an idle connection stays small).
+    pub(crate) fn reuse(&mut self, headers: Headers) {
+        let lines = headers.into_buffer();
+        if lines.capacity() <= KEEP_LINES_AT_MOST {
+            self.lines = lines;
+        }
     }
 
     /// The bytes through the connection since the last take, moved to `to`.

@@ -61,6 +61,11 @@ impl Headers {
     pub fn contains(&self, name: &str) -> bool {
         self.get(name).is_some()
     }
+
+    /// The buffer the lines were in, for the next response's (`clients::kept`).
+    pub(crate) fn into_buffer(self) -> Vec<u8> {
+        self.lines
+    }
 }
 
 /// Headers from name-value pairs (a response built by hand, as in tests).
@@ -139,14 +144,26 @@ struct Head {
 /// Reads one response from `io` through `buf` (which may already hold its first bytes). Bytes
 /// after it stay in `buf`: a connection with any is not reusable, since a response nobody asked
 /// for must never be taken as the answer to the next request.
+#[cfg(test)]
 pub(crate) async fn read<S: AsyncRead + Unpin>(
     io: &mut S,
     buf: &mut InBuf,
     head_request: bool,
 ) -> Result<Read, ReadError> {
+    read_into(io, buf, head_request, &mut Vec::new()).await
+}
+
+/// [`read`], the header lines copied into `lines` (taken: a connection hands over the buffer
+/// of a response it is done with, so that a kept-alive request allocates none for them).
+pub(crate) async fn read_into<S: AsyncRead + Unpin>(
+    io: &mut S,
+    buf: &mut InBuf,
+    head_request: bool,
+    lines: &mut Vec<u8>,
+) -> Result<Read, ReadError> {
     let head = loop {
         let head = loop {
-            if let Some(head) = parse_head(buf.filled(), head_request)? {
+            if let Some(head) = parse_head(buf.filled(), head_request, lines)? {
                 break head;
             }
             if buf.filled().len() >= MAX_HEAD {
@@ -195,7 +212,11 @@ fn cut_short(status: u16, e: ReadError) -> ReadError {
 }
 
 /// The head at the start of `bytes`, `None` while it is incomplete.
-fn parse_head(bytes: &[u8], head_request: bool) -> Result<Option<Head>, ReadError> {
+fn parse_head(
+    bytes: &[u8],
+    head_request: bool,
+    lines: &mut Vec<u8>,
+) -> Result<Option<Head>, ReadError> {
     let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
     let mut resp = httparse::Response::new(&mut []);
     let len = match httparse::ParserConfig::default()
@@ -246,23 +267,30 @@ fn parse_head(bytes: &[u8], head_request: bool) -> Result<Option<Head>, ReadErro
     Ok(Some(Head {
         len,
         status,
-        headers: header_lines(bytes, len, resp.headers),
+        headers: header_lines(bytes, len, resp.headers, lines),
         framing,
         closes,
     }))
 }
 
-/// A copy of the head's header lines (the status line left out), as sent: one copy, nothing
-/// per header (lookups are rare: a check, a capture, a `Retry-After`, a trace).
-fn header_lines(bytes: &[u8], len: usize, headers: &[httparse::Header<'_>]) -> Headers {
+/// A copy of the head's header lines (the status line left out), as sent, in `lines` (taken):
+/// one copy, nothing per header (lookups are rare: a check, a capture, a `Retry-After`, a
+/// trace).
+fn header_lines(
+    bytes: &[u8],
+    len: usize,
+    headers: &[httparse::Header<'_>],
+    lines: &mut Vec<u8>,
+) -> Headers {
     let Some(first) = headers.first() else {
         return Headers::default();
     };
     // The offset of the first header from the address httparse's slice points at in `bytes`.
     let from = first.name.as_ptr() as usize - bytes.as_ptr() as usize;
-    Headers {
-        lines: bytes.get(from..len).unwrap_or_default().to_vec(),
-    }
+    let mut lines = std::mem::take(lines);
+    lines.clear();
+    lines.extend_from_slice(bytes.get(from..len).unwrap_or_default());
+    Headers { lines }
 }
 
 /// Comma-separated tokens of a header value, trimmed, empty ones skipped.

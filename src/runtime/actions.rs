@@ -55,14 +55,33 @@ impl<'a> User<'a> {
     /// An HTTP step: the request, its checks, its captures; the message it sends (tracked once
     /// the target accepted it: the step succeeded) and those its response delivers.
     async fn http_step(&mut self, step: &'a Step, h: &Http) -> Result<Performed, OpError> {
-        let w = self.world();
-        let req = self.scope.render_request(h, &w);
+        // In a block: the world is not kept across the request (the attempt's future is
+        // boxed per request and kept under 1 KiB; see `HttpClient::request`).
+        let req = {
+            let w = self.world();
+            self.scope.render_request(h, &w)
+        };
         if self.scope.step.no_peer {
             return Ok(Performed::Skipped);
         }
-        let started = self.ctx.now();
+        // When the message this request carries went out: read only when there may be one (its
+        // id rendered, or a check or capture that may name it), not a clock read per request.
+        let may_name_msg = step.expect.is_some() || step.fail_on.is_some();
+        let started = (self.scope.step.msg.is_some() || may_name_msg || !step.captures.is_empty())
+            .then(|| self.ctx.now());
         self.trace_request(&h.method, &req.path, &req.headers, req.body.as_ref());
-        let resp = self.http_request(h, req).await?;
+        // The arguments in a block, not kept across the request (the future's size, above).
+        let resp = {
+            let endpoint = &self.ctx.shared.endpoint;
+            let body = req.body.as_ref().map(|(t, b)| (*t, b.as_slice()));
+            let (path, headers) = (&req.path, &req.headers);
+            let link = &mut self.link;
+            self.http
+                .request(endpoint, link, &h.method, path, headers, body)
+        }
+        .await;
+        self.record_tls_handshakes();
+        let resp = resp?;
         self.trace_response(&resp);
         let w = self.world();
         if let Some(f) = &step.fail_on {
@@ -93,7 +112,7 @@ impl<'a> User<'a> {
             &mut self.scope,
             &w,
         );
-        if let Some((seq, intended)) = self.scope.step.msg {
+        if let (Some((seq, intended)), Some(started)) = (self.scope.step.msg, started) {
             self.record_sent(seq, intended, started, false);
             if h.ack {
                 let now = self.ctx.now();
@@ -106,28 +125,8 @@ impl<'a> User<'a> {
         if let Some(d) = &h.deliveries {
             self.record_deliveries(d, &text, json.as_ref());
         }
+        self.http.reuse(resp.headers);
         Ok(Performed::Done)
-    }
-
-    async fn http_request(
-        &mut self,
-        h: &Http,
-        req: crate::runtime::render::RenderedRequest,
-    ) -> Result<Response, OpError> {
-        let endpoint = &self.ctx.shared.endpoint;
-        let resp = self
-            .http
-            .request(
-                endpoint,
-                &mut self.link,
-                h.method.clone(),
-                &req.path,
-                &req.headers,
-                req.body,
-            )
-            .await;
-        self.record_tls_handshakes();
-        resp
     }
 
     /// A `send` step: the frame out (tracked when it carries a message id), then the reply its

@@ -1,8 +1,10 @@
 //! Rendering what a step sends from its templates, with the user's [`Scope`]: frames, JSON
 //! bodies (written straight into text), HTTP requests.
 
+use std::borrow::Cow;
+
 use crate::clients::connection;
-use crate::compiled::flow::template::{percent_encode, Value};
+use crate::compiled::flow::template::{percent_encode, Part, Value};
 use crate::compiled::flow::{Body, Expr, Frame, Http, JsonTemplate};
 use crate::runtime::eval::{Scope, World};
 use crate::runtime::message_id::write_message_id;
@@ -103,18 +105,13 @@ impl Scope {
     }
 
     /// An HTTP step's request as it goes out: path with query, headers, body with its type.
-    pub fn render_request(&mut self, h: &Http, w: &World<'_>) -> RenderedRequest {
-        let mut path = h.target.render_with(|e| self.eval(e, w));
-        for (i, (k, v)) in h.query.iter().enumerate() {
-            path.push(if i == 0 && !path.contains('?') {
-                '?'
-            } else {
-                '&'
-            });
-            percent_encode(k, &mut path);
-            path.push('=');
-            path.push_str(&v.render_with(|e| self.eval(e, w)));
-        }
+    /// A path of constant text alone (no expression, no query) is the step's own, borrowed:
+    /// rendering it would allocate a copy per request.
+    pub fn render_request<'h>(&mut self, h: &'h Http, w: &World<'_>) -> RenderedRequest<'h> {
+        let path = match (&h.target.parts[..], h.query.is_empty()) {
+            ([Part::Text(t)], true) => Cow::Borrowed(t.as_str()),
+            _ => Cow::Owned(self.render_path(h, w)),
+        };
         let headers = self.render_headers(&h.headers, w);
         let body = match &h.body {
             Body::None => None,
@@ -147,6 +144,22 @@ impl Scope {
         }
     }
 
+    /// The path with its query, rendered.
+    fn render_path(&mut self, h: &Http, w: &World<'_>) -> String {
+        let mut path = h.target.render_with(|e| self.eval(e, w));
+        for (i, (k, v)) in h.query.iter().enumerate() {
+            path.push(if i == 0 && !path.contains('?') {
+                '?'
+            } else {
+                '&'
+            });
+            percent_encode(k, &mut path);
+            path.push('=');
+            path.push_str(&v.render_with(|e| self.eval(e, w)));
+        }
+        path
+    }
+
     pub fn render_headers(
         &mut self,
         headers: &[(String, crate::compiled::flow::Text)],
@@ -159,9 +172,9 @@ impl Scope {
     }
 }
 
-/// An HTTP request rendered from its step.
-pub(super) struct RenderedRequest {
-    pub path: String,
+/// An HTTP request rendered from its step (`'h`: the step's, for a constant path).
+pub(super) struct RenderedRequest<'h> {
+    pub path: Cow<'h, str>,
     pub headers: Vec<(String, String)>,
     /// The body and its content type.
     pub body: Option<(&'static str, Vec<u8>)>,

@@ -410,7 +410,7 @@ impl<'a> User<'a> {
             // Counted against `max_inflight` while it runs (not while it waits to retry).
             let inflight = ctx.inflight();
             let perform = self.perform(step);
-            let result = match ctx.within(step.timeout, perform).await {
+            let result = match ctx.within_from(started, step.timeout, perform).await {
                 Some(r) => r,
                 None => Err(OpError::new(
                     ErrorClass::Timeout,

@@ -176,15 +176,28 @@ impl WorkerCtx {
     /// dropped then). On the worker's clock: a timeout per operation costs no lock and no
     /// wake-up of the worker's poll, as a tokio timer does (see `clock`).
     pub async fn within<F: Future + Unpin>(&self, limit: Duration, fut: F) -> Option<F::Output> {
+        self.within_from(self.now(), limit, fut).await
+    }
+
+    /// `fut`'s output, or `None` when it has not finished `limit` after `start` (an offset from
+    /// the start of the run, read just before): [`Self::within`] without reading the clock again.
+    pub async fn within_from<F: Future + Unpin>(
+        &self,
+        start: Duration,
+        limit: Duration,
+        fut: F,
+    ) -> Option<F::Output> {
         match &self.clock {
             Some(clock) => {
-                let deadline = clock.sleep_until(Instant::now() + limit);
+                let deadline = clock.sleep_until(self.shared.t0 + start + limit);
                 match futures_util::future::select(fut, deadline).await {
                     futures_util::future::Either::Left((out, _)) => Some(out),
                     futures_util::future::Either::Right(_) => None,
                 }
             }
-            None => tokio::time::timeout(limit, fut).await.ok(),
+            None => tokio::time::timeout_at(self.at(start + limit), fut)
+                .await
+                .ok(),
         }
     }
 
