@@ -14,37 +14,84 @@ pub fn message_id(sender: u64, seq: u32, intended: Duration) -> String {
 /// Appends the id of message `seq` to `out`: every tracked message's path, so digits are
 /// written by hand rather than through `format!`'s machinery (a third of a frame's rendering).
 pub fn write_message_id(out: &mut String, sender: u64, seq: u32, intended: Duration) {
-    push_decimal(out, sender);
-    out.push('-');
-    push_decimal(out, u64::from(seq));
-    out.push('-');
-    // In u64 arithmetic (u128 division is a library call): 584 000 years of run fit.
-    push_decimal(out, u64::try_from(intended.as_micros()).unwrap_or(u64::MAX));
+    out.push_str(IdText::new(sender, seq, intended).as_str());
 }
 
-fn push_decimal(out: &mut String, mut n: u64) {
-    // u64::MAX has 20 digits.
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
+/// A message id written on the stack: an awaited echo's `expect` compares the frame's id with
+/// its step's own without allocating one (the id is made on every tracked message's path).
+pub struct IdText {
+    /// Two u64s of 20 digits at most, a u32 of 10, two dashes.
+    buf: [u8; 52],
+    len: usize,
+}
+
+impl IdText {
+    pub fn new(sender: u64, seq: u32, intended: Duration) -> IdText {
+        let mut id = IdText {
+            buf: [0; 52],
+            len: 0,
+        };
+        id.push_decimal(sender);
+        id.push(b'-');
+        id.push_decimal(u64::from(seq));
+        id.push(b'-');
+        // In u64 arithmetic (u128 division is a library call): 584 000 years of run fit.
+        id.push_decimal(u64::try_from(intended.as_micros()).unwrap_or(u64::MAX));
+        id
     }
-    // ASCII digits: always UTF-8, appended at once.
-    out.push_str(std::str::from_utf8(&digits[i..]).unwrap_or_default());
+
+    pub fn as_str(&self) -> &str {
+        // ASCII digits and dashes: always UTF-8.
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
+    }
+
+    fn push(&mut self, b: u8) {
+        self.buf[self.len] = b;
+        self.len += 1;
+    }
+
+    fn push_decimal(&mut self, mut n: u64) {
+        // u64::MAX has 20 digits.
+        let mut digits = [0u8; 20];
+        let mut i = digits.len();
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        let d = &digits[i..];
+        self.buf[self.len..self.len + d.len()].copy_from_slice(d);
+        self.len += d.len();
+    }
 }
 
 /// Reads an id back: sender, number, intended send time (`None` when it is not one of ours).
+/// Every ack's and delivery's path, so the digits are read in one pass without a splitter.
 pub fn parse_message_id(id: &str) -> Option<(u64, u32, Duration)> {
-    let mut parts = id.splitn(3, '-');
-    let sender = parts.next()?.parse().ok()?;
-    let seq = parts.next()?.parse().ok()?;
-    let micros = parts.next()?.parse().ok()?;
+    let mut parts = id.as_bytes().splitn(3, |&b| b == b'-');
+    let sender = decimal(parts.next()?)?;
+    let seq = u32::try_from(decimal(parts.next()?)?).ok()?;
+    let micros = decimal(parts.next()?)?;
     Some((sender, seq, Duration::from_micros(micros)))
+}
+
+/// An unsigned decimal as `str::parse::<u64>` reads one: digits only (a leading `+` allowed),
+/// at least one, no overflow.
+fn decimal(s: &[u8]) -> Option<u64> {
+    let digits = s.strip_prefix(b"+").unwrap_or(s);
+    if digits.is_empty() {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |n, &b| {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        n.checked_mul(10)?.checked_add(u64::from(d))
+    })
 }
 
 #[cfg(test)]
@@ -72,9 +119,27 @@ mod tests {
             Some((u64::MAX, u32::MAX, Duration::from_secs(86_400)))
         );
         for bad in [
-            "", "42", "42-7", "a-7-1", "42-x-1", "42-7-", "42-7-1-2", "-1-2-3",
+            "",
+            "42",
+            "42-7",
+            "a-7-1",
+            "42-x-1",
+            "42-7-",
+            "42-7-1-2",
+            "-1-2-3",
+            "+-1-2",
+            "1-4294967296-0",
+            "18446744073709551616-1-2",
+            "1- 2-3",
+            "1-2-3 ",
         ] {
             assert_eq!(parse_message_id(bad), None, "{bad:?}");
         }
+        // As `str::parse` reads numbers: a leading `+` and leading zeros are accepted.
+        assert_eq!(
+            parse_message_id("+42-007-1"),
+            Some((42, 7, Duration::from_micros(1)))
+        );
+        assert_eq!(IdText::new(42, 7, at).as_str(), "42-7-1234567");
     }
 }

@@ -573,7 +573,8 @@ impl<'a> User<'a> {
             self.count_frame(false);
             self.trace_frame("frame_in", &frame);
             let text = frame.to_text();
-            let json: Option<serde_json::Value> = serde_json::from_str(&text).ok();
+            // Every awaited frame's: built over the worker's last frame (`frame_json::parse`).
+            let json = frame_json::parse(&text, None);
             let w = self.world();
             // A frame the step takes — to fail on it, or as its answer, passing its checks or
             // not — still acks, delivers or rejects what it carries.
@@ -612,6 +613,7 @@ impl<'a> User<'a> {
                 self.track_taken(&text, json).await;
                 return Ok(());
             }
+            frame_json::recycle(json);
             self.background(&text).await;
             self.flush_replies().await;
         }
