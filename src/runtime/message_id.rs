@@ -51,30 +51,44 @@ impl IdText {
     }
 
     fn push_decimal(&mut self, mut n: u64) {
-        // u64::MAX has 20 digits.
-        let mut digits = [0u8; 20];
-        let mut i = digits.len();
-        loop {
-            i -= 1;
-            digits[i] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
+        // Straight into place, two digits per division (a table of the hundred pairs), from
+        // the right: u64::MAX has 20 digits.
+        let end = self.len + n.checked_ilog10().unwrap_or(0) as usize + 1;
+        let mut i = end;
+        while n >= 100 {
+            let pair = 2 * (n % 100) as usize;
+            n /= 100;
+            i -= 2;
+            self.buf[i..i + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
         }
-        let d = &digits[i..];
-        self.buf[self.len..self.len + d.len()].copy_from_slice(d);
-        self.len += d.len();
+        if n >= 10 {
+            let pair = 2 * n as usize;
+            self.buf[i - 2..i].copy_from_slice(&PAIRS[pair..pair + 2]);
+        } else {
+            self.buf[i - 1] = b'0' + n as u8;
+        }
+        self.len = end;
     }
 }
 
+/// "00", "01", … "99": the decimal digits of every number below 100.
+const PAIRS: &[u8; 200] = b"\
+    0001020304050607080910111213141516171819\
+    2021222324252627282930313233343536373839\
+    4041424344454647484950515253545556575859\
+    6061626364656667686970717273747576777879\
+    8081828384858687888990919293949596979899";
+
 /// Reads an id back: sender, number, intended send time (`None` when it is not one of ours).
-/// Every ack's and delivery's path, so the digits are read in one pass without a splitter.
+/// Every ack's and delivery's path, so the dashes are found and the digits read by hand.
 pub fn parse_message_id(id: &str) -> Option<(u64, u32, Duration)> {
-    let mut parts = id.as_bytes().splitn(3, |&b| b == b'-');
-    let sender = decimal(parts.next()?)?;
-    let seq = u32::try_from(decimal(parts.next()?)?).ok()?;
-    let micros = decimal(parts.next()?)?;
+    let id = id.as_bytes();
+    let dash = |from: usize| Some(from + id.get(from..)?.iter().position(|&b| b == b'-')?);
+    let first = dash(0)?;
+    let second = dash(first + 1)?;
+    let sender = decimal(&id[..first])?;
+    let seq = u32::try_from(decimal(&id[first + 1..second])?).ok()?;
+    let micros = decimal(&id[second + 1..])?;
     Some((sender, seq, Duration::from_micros(micros)))
 }
 
@@ -141,5 +155,13 @@ mod tests {
             Some((42, 7, Duration::from_micros(1)))
         );
         assert_eq!(IdText::new(42, 7, at).as_str(), "42-7-1234567");
+        // Every digit count, and every pair of digits, as `format!` writes them.
+        for n in (0..=1000)
+            .chain((1..=19).map(|k| 10u64.pow(k) - 1))
+            .chain([u64::MAX])
+        {
+            let id = IdText::new(n, 0, Duration::from_micros(n));
+            assert_eq!(id.as_str(), format!("{n}-0-{n}"));
+        }
     }
 }

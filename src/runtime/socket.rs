@@ -548,7 +548,10 @@ impl<'a> User<'a> {
                     "expect before the socket was opened",
                 ));
             };
+            // A frame that is there first, without a look at the timer (see `next_event`): one
+            // that came by the deadline is taken rather than timed out at random.
             let frame = tokio::select! {
+                biased;
                 f = socket.conn.next(&mut self.link) => f,
                 _ = &mut deadline => {
                     return Err(OpError::new(ErrorClass::Timeout, format!("no matching frame within {within:?}")));
