@@ -155,23 +155,24 @@ pub(super) fn selects(
     w: &World<'_>,
 ) -> bool {
     let id;
-    let text: Option<Cow<'_, str>> = match want {
+    let text: Option<Cow<'_, [u8]>> = match want {
         Want::Const(_) => None,
         // The step's own message id (an awaited echo's `expect`): written on the stack, as
         // `msg.id` renders it (digits and dashes, which no escape changes).
         Want::Text(t) if matches!(t.sole_expr(), Some(Expr::MsgId)) => {
             let (seq, intended) = scope.msg(w);
             id = IdText::new(scope.index, seq, intended);
-            Some(Cow::Borrowed(id.as_str()))
+            Some(Cow::Borrowed(id.as_bytes()))
         }
-        Want::Text(_) => Some(Cow::Owned(scope.want_text(want, w))),
+        Want::Text(_) => Some(Cow::Owned(scope.want_text(want, w).into_bytes())),
     };
+    // Compared as bytes: text equal as bytes is equal as text.
     let holds = |v: &serde_json::Value| match (want, &text) {
         (Want::Const(c), _) => json_eq(v, c),
         // A string compares as it is (its text is itself): no copy of it.
         (_, Some(t)) => match v {
-            serde_json::Value::String(s) => s == t,
-            v => Value::from_json(v).to_text() == t.as_ref(),
+            serde_json::Value::String(s) => s.as_bytes() == t.as_ref(),
+            v => Value::from_json(v).to_text().as_bytes() == t.as_ref(),
         },
         _ => false,
     };

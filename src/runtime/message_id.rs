@@ -40,6 +40,10 @@ impl IdText {
         id
     }
 
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+
     pub fn as_str(&self) -> &str {
         // ASCII digits and dashes: always UTF-8.
         std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
