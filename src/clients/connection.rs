@@ -11,9 +11,12 @@
 //! region link's inbox, nothing more (an idle connected user's memory is mostly this).
 
 use std::borrow::Cow;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::Poll;
+use std::time::Duration;
 
 use bytes::Bytes;
-use std::time::Duration;
 
 use futures_util::{FutureExt, SinkExt};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
@@ -175,7 +178,7 @@ impl Connection {
     /// Writes out every frame fed and not yet written, within the stall limit.
     pub async fn flush(&mut self) -> Result<(), Closed> {
         let within = self.send_within;
-        match tokio::time::timeout(within, self.socket.flush()).await {
+        match bounded(within, self.socket.flush()).await {
             Ok(Ok(())) => {
                 self.owed = 0;
                 Ok(())
@@ -201,9 +204,9 @@ impl Connection {
         let within = self.send_within;
         let message = frame.into_message();
         let written = if flush {
-            tokio::time::timeout(within, self.socket.send(message)).await
+            bounded(within, self.socket.send(message)).await
         } else {
-            tokio::time::timeout(within, self.socket.feed(message)).await
+            bounded(within, self.socket.feed(message)).await
         };
         match written {
             Ok(Ok(())) => {
@@ -285,6 +288,21 @@ impl Connection {
                 "the peer did not take the close within {CLOSE_WITHIN:?}"
             ))),
         }
+    }
+}
+
+/// `fut`'s output, or an error once `within` passed without it: a timeout armed only when the
+/// first poll does not finish it. A frame almost always goes out at once (the kernel takes
+/// it), and then no timer is made and dropped — on every message's path.
+async fn bounded<F: Future + Unpin>(
+    within: Duration,
+    mut fut: F,
+) -> Result<F::Output, tokio::time::error::Elapsed> {
+    let first = std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut fut).poll(cx))).await;
+    match first {
+        Poll::Ready(out) => Ok(out),
+        // Not finished: the limit counts from here, a poll later than the call (no wait).
+        Poll::Pending => tokio::time::timeout(within, fut).await,
     }
 }
 

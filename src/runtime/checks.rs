@@ -3,6 +3,7 @@
 //!
 //! Pure functions of the answer and the user's [`Scope`]: no worker, no network.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 
 use crate::clients::http::Response;
@@ -13,6 +14,7 @@ use crate::compiled::flow::xmlpath::{parse_doc, XmlPath};
 use crate::compiled::flow::{Capture, Check, Expect, Expr, FailOn, Matcher, Want};
 use crate::metrics::ErrorClass;
 use crate::runtime::eval::{Scope, World};
+use crate::runtime::message_id::IdText;
 
 /// What an `expect.contains_all` found: how many values were expected, how many were missing
 /// (counted as the run's contacts expected / missing).
@@ -152,16 +154,25 @@ pub(super) fn selects(
     scope: &mut Scope,
     w: &World<'_>,
 ) -> bool {
-    let text = match want {
+    let id;
+    let text: Option<Cow<'_, [u8]>> = match want {
         Want::Const(_) => None,
-        Want::Text(_) => Some(scope.want_text(want, w)),
+        // The step's own message id (an awaited echo's `expect`): written on the stack, as
+        // `msg.id` renders it (digits and dashes, which no escape changes).
+        Want::Text(t) if matches!(t.sole_expr(), Some(Expr::MsgId)) => {
+            let (seq, intended) = scope.msg(w);
+            id = IdText::new(scope.index, seq, intended);
+            Some(Cow::Borrowed(id.as_bytes()))
+        }
+        Want::Text(_) => Some(Cow::Owned(scope.want_text(want, w).into_bytes())),
     };
+    // Compared as bytes: text equal as bytes is equal as text.
     let holds = |v: &serde_json::Value| match (want, &text) {
         (Want::Const(c), _) => json_eq(v, c),
         // A string compares as it is (its text is itself): no copy of it.
         (_, Some(t)) => match v {
-            serde_json::Value::String(s) => s == t,
-            v => Value::from_json(v).to_text() == *t,
+            serde_json::Value::String(s) => s.as_bytes() == t.as_ref(),
+            v => Value::from_json(v).to_text().as_bytes() == t.as_ref(),
         },
         _ => false,
     };

@@ -8,9 +8,13 @@
 //! starting with an index, a wildcard or a computed key, or a reply reading `frame.*`) get the
 //! full parse.
 
+use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+use serde_json::{Map, Value};
 
 use crate::compiled::flow::jsonpath::{JsonPath, Seg};
 use crate::compiled::flow::{Capture, Expr, FrameRule, IdSource, RuleAction};
@@ -51,66 +55,207 @@ pub(super) fn keys_read(rules: &[FrameRule]) -> Option<Vec<String>> {
     Some(keys)
 }
 
-/// `text` as JSON with only `keys` kept in its top-level object (a document that is not an
-/// object is parsed whole); `None` when it is not JSON, as for a full parse.
-pub(super) fn parse_keys(text: &str, keys: &[String]) -> Option<serde_json::Value> {
+/// `text` as JSON, with only `keys` (all, for `None`) kept in its top-level object; `None`
+/// when it is not JSON. Built over the object of the frame this worker parsed before (see
+/// [`recycle`]): every tracked message's frame is parsed, and its members' keys, strings and
+/// map would otherwise be four or five allocations per frame. What it holds is exactly what a
+/// fresh parse holds (tested below): only where its memory comes from differs.
+pub(super) fn parse(text: &str, keys: Option<&[String]>) -> Option<Value> {
     if !text.trim_start().starts_with('{') {
         return serde_json::from_str(text).ok();
     }
-    let mut de = serde_json::Deserializer::from_str(text);
-    let value = de.deserialize_map(Only(keys)).ok()?;
-    // Trailing garbage makes the frame not JSON, as it does for a full parse.
-    de.end().ok()?;
-    Some(value)
+    let mut map = SPARE.with(|s| std::mem::take(&mut *s.borrow_mut()));
+    if fill(text, keys, &mut map).is_some() {
+        return Some(Value::Object(map));
+    }
+    recycle(Some(Value::Object(map)));
+    None
 }
 
-/// Builds the object with the wanted members only.
-struct Only<'k>(&'k [String]);
+/// Hands a frame's parsed JSON back once its handling is done, for the next frame's parse to
+/// build over (an object only: nothing else is worth keeping).
+pub(super) fn recycle(json: Option<Value>) {
+    if let Some(Value::Object(map)) = json {
+        SPARE.with(|s| *s.borrow_mut() = map);
+    }
+}
 
-impl<'de> Visitor<'de> for Only<'_> {
-    type Value = serde_json::Value;
+thread_local! {
+    /// The last frame's object: one per worker thread, whatever its users (one that is still
+    /// using its frame's leaves an empty map to the next).
+    static SPARE: std::cell::RefCell<Map<String, Value>> = std::cell::RefCell::default();
+}
+
+/// Parses `text`'s top-level object into `map`, over what it held: the wanted members are set
+/// (a string into the buffer of the member it replaces), and those of the earlier frame that
+/// this one lacks are removed. `None` when `text` is not JSON.
+fn fill(text: &str, keys: Option<&[String]>, map: &mut Map<String, Value>) -> Option<()> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let mut members = Members {
+        keys,
+        map,
+        seen: Default::default(),
+        n: 0,
+    };
+    de.deserialize_map(&mut members).ok()?;
+    // Trailing garbage makes the frame not JSON, as it does for a full parse.
+    de.end().ok()?;
+    let Members { map, seen, n, .. } = members;
+    if n <= TRACKED && map.len() > n {
+        let seen = &seen[..n];
+        map.retain(|k, _| seen.iter().any(|s| s == k));
+    }
+    Some(())
+}
+
+/// How many of a frame's keys its parse notes, to tell the earlier frame's members apart.
+const TRACKED: usize = 8;
+
+/// Sets a frame's wanted members in `map`, noting which keys this frame has.
+struct Members<'k, 'm, 'de> {
+    keys: Option<&'k [String]>,
+    map: &'m mut Map<String, Value>,
+    /// The first keys set, each once.
+    seen: [Cow<'de, str>; TRACKED],
+    /// How many distinct keys were set, up to one more than [`TRACKED`]: from there on, the
+    /// map holds this frame's members only (see `visit_map`).
+    n: usize,
+}
+
+impl<'de> Visitor<'de> for &mut Members<'_, '_, 'de> {
+    type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a JSON object")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut out = serde_json::Map::new();
-        while let Some(wanted) = map.next_key_seed(Key(self.0))? {
-            match wanted {
-                // A repeated key: the last one wins, as in a full parse.
-                Some(i) => {
-                    out.insert(self.0[i].clone(), map.next_value()?);
-                }
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<(), A::Error> {
+        while let Some(key) = access.next_key_seed(KeyText)? {
+            if self
+                .keys
+                .is_some_and(|keys| !keys.iter().any(|k| *k == *key))
+            {
+                access.next_value::<IgnoredAny>()?;
+                continue;
+            }
+            // A key not yet set in this frame (a repeated one: the last value wins, as in a
+            // full parse). Once more keys than noted come, the earlier frame's members not
+            // seen yet are dropped: what the map holds from then on is this frame's.
+            let new = self.n <= TRACKED && !self.seen[..self.n.min(TRACKED)].contains(&key);
+            if new && self.n == TRACKED {
+                let seen = &self.seen;
+                self.map.retain(|k, _| seen.iter().any(|s| s == k));
+            }
+            match self.map.get_mut(key.as_ref()) {
+                Some(v) => access.next_value_seed(InPlace(v))?,
                 None => {
-                    map.next_value::<IgnoredAny>()?;
+                    let mut value = Value::Null;
+                    access.next_value_seed(InPlace(&mut value))?;
+                    self.map.insert(key.to_string(), value);
                 }
             }
+            if new {
+                if let Some(slot) = self.seen.get_mut(self.n) {
+                    *slot = key;
+                }
+                self.n += 1;
+            }
         }
-        Ok(serde_json::Value::Object(out))
+        Ok(())
     }
 }
 
-/// A member's key: which wanted key it is, if any (compared without copying it).
-struct Key<'k>(&'k [String]);
+/// A member's key, borrowed from the frame unless it holds an escape.
+struct KeyText;
 
-impl<'de> DeserializeSeed<'de> for Key<'_> {
-    type Value = Option<usize>;
+impl<'de> DeserializeSeed<'de> for KeyText {
+    type Value = Cow<'de, str>;
 
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Cow<'de, str>, D::Error> {
         d.deserialize_str(self)
     }
 }
 
-impl<'de> Visitor<'de> for Key<'_> {
-    type Value = Option<usize>;
+impl<'de> Visitor<'de> for KeyText {
+    type Value = Cow<'de, str>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a key")
     }
 
-    fn visit_str<E>(self, key: &str) -> Result<Self::Value, E> {
-        Ok(self.0.iter().position(|k| k == key))
+    fn visit_borrowed_str<E>(self, key: &'de str) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Borrowed(key))
+    }
+
+    fn visit_str<E>(self, key: &str) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Owned(key.to_owned()))
+    }
+}
+
+/// Deserializes a value over `self.0`: a string into its buffer, anything else as a full
+/// parse builds it.
+struct InPlace<'v>(&'v mut Value);
+
+impl<'de> DeserializeSeed<'de> for InPlace<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for InPlace<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_str<E>(self, s: &str) -> Result<(), E> {
+        match self.0 {
+            Value::String(buf) => {
+                buf.clear();
+                buf.push_str(s);
+            }
+            other => *other = Value::String(s.to_owned()),
+        }
+        Ok(())
+    }
+
+    fn visit_bool<E>(self, b: bool) -> Result<(), E> {
+        *self.0 = Value::Bool(b);
+        Ok(())
+    }
+
+    fn visit_i64<E>(self, n: i64) -> Result<(), E> {
+        *self.0 = Value::Number(n.into());
+        Ok(())
+    }
+
+    fn visit_u64<E>(self, n: u64) -> Result<(), E> {
+        *self.0 = Value::Number(n.into());
+        Ok(())
+    }
+
+    fn visit_f64<E>(self, n: f64) -> Result<(), E> {
+        // As serde_json's own: a float JSON cannot hold (it never parses one) is null.
+        *self.0 = Value::from(n);
+        Ok(())
+    }
+
+    fn visit_unit<E>(self) -> Result<(), E> {
+        *self.0 = Value::Null;
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
+        *self.0 = Value::deserialize(SeqAccessDeserializer::new(seq))?;
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        *self.0 = Value::deserialize(MapAccessDeserializer::new(map))?;
+        Ok(())
     }
 }
 
@@ -193,6 +338,57 @@ mod tests {
             let p = path(p);
             let idx = |_: &Expr| String::new();
             assert_eq!(p.first(&part, idx), p.first(&full, idx));
+        }
+    }
+
+    /// `text` with only `keys` kept, parsed without a worker's earlier frames.
+    fn parse_keys(text: &str, keys: &[String]) -> Option<serde_json::Value> {
+        SPARE.with(|s| *s.borrow_mut() = Default::default());
+        super::parse(text, Some(keys))
+    }
+
+    #[test]
+    fn frames_parsed_over_earlier_ones_hold_what_a_fresh_parse_holds() {
+        let frames = [
+            r#"{"type":"m","id":"1-0-5","body":{"t":"x"}}"#,
+            r#"{"id":"1-1-9","type":"ack"}"#,
+            // Members of the frame before that this one lacks, or holds with another type.
+            r#"{"type":7,"n":[1,{"a":null}],"id":{"k":"v"}}"#,
+            r#"{"type":"a \"quoted\" \u00e9","id":null,"x":true,"f":-2.5,"i":-3}"#,
+            r#"{"i\u0064":"escaped key","id":"repeated, the last wins"}"#,
+            "{}",
+            r#"{"type":"m","id":"broken"#,
+            r#"["not", "an", "object"]"#,
+            r#"{"type":"m","id":"2-0-1"} trailing"#,
+            r#"{"type":"m","id":"2-0-1","big":18446744073709551615,"e":-1e300}"#,
+            // More members than a parse notes (`TRACKED`), one repeated after that, and then
+            // frames with fewer: the earlier frame's extra members never stay.
+            r#"{"a":1,"b":2,"c":3,"d":4,"e":5,"f":6,"g":7,"h":8,"i":9,"j":10,"a":0,"b":"s"}"#,
+            r#"{"b":1,"c":2,"d":3,"e":4,"f":5,"g":6,"h":7,"type":"x","id":"y","z":null}"#,
+            r#"{"a":1,"b":2,"c":3,"d":4,"e":5,"f":6,"g":7,"h":8}"#,
+            r#"{"h":"only"}"#,
+        ];
+        let keys: Vec<String> = vec!["type".into(), "id".into()];
+        let wanted = |v: serde_json::Value| match v {
+            serde_json::Value::Object(m) => {
+                serde_json::Value::Object(m.into_iter().filter(|(k, _)| keys.contains(k)).collect())
+            }
+            v => v,
+        };
+        // Twice over, in both modes, each frame handed back before the next, as a worker does;
+        // and once more with one frame taken and never handed back (a user that stopped).
+        for round in 0..3 {
+            for text in frames {
+                let fresh: Option<serde_json::Value> = serde_json::from_str(text).ok();
+                let all = super::parse(text, None);
+                assert_eq!(all, fresh, "{text}");
+                recycle(all);
+                let some = super::parse(text, Some(&keys));
+                assert_eq!(some, fresh.map(wanted), "{text}");
+                if round < 2 {
+                    recycle(some);
+                }
+            }
         }
     }
 

@@ -116,7 +116,11 @@ impl User<'_> {
             }
             Err(_) => Poll::Ready(Event::RunGone),
         });
+        // In this order, not at random: a frame that is there is handled without polling the
+        // timer (a timer look per frame, on every message's path), and nothing waits on it —
+        // the callers check their deadline and the run's state after each event.
         tokio::select! {
+            biased;
             f = frame => match f {
                 Ok(frame) => Event::Frame(frame),
                 Err(closed) => Event::Closed(closed),

@@ -242,10 +242,10 @@ impl User<'_> {
         // the members the rules read.
         let json = match &socket.json_keys {
             None => None,
-            Some(Some(keys)) => frame_json::parse_keys(text, keys),
-            Some(None) => serde_json::from_str(text).ok(),
+            Some(keys) => frame_json::parse(text, keys.as_deref()),
         };
         self.apply_rules(text, &json, false).await;
+        frame_json::recycle(json);
     }
 
     /// A frame an awaiting step took (its `expect` matched): the socket's rules still see it
@@ -257,15 +257,16 @@ impl User<'_> {
         let Some(socket) = &self.socket else { return };
         let tracks = |r: &FrameRule| r.actions.iter().any(RuleAction::tracks);
         if !socket.rules().iter().any(tracks) {
+            frame_json::recycle(json);
             return;
         }
         let json = match (json, &socket.json_keys) {
             (Some(json), _) => Some(json),
             (None, None) => None,
-            (None, Some(Some(keys))) => frame_json::parse_keys(text, keys),
-            (None, Some(None)) => serde_json::from_str(text).ok(),
+            (None, Some(keys)) => frame_json::parse(text, keys.as_deref()),
         };
         self.apply_rules(text, &json, true).await;
+        frame_json::recycle(json);
     }
 
     /// The first rule that matches the frame acts on it (with `tracking_only`, only its ack,

@@ -548,7 +548,10 @@ impl<'a> User<'a> {
                     "expect before the socket was opened",
                 ));
             };
+            // A frame that is there first, without a look at the timer (see `next_event`): one
+            // that came by the deadline is taken rather than timed out at random.
             let frame = tokio::select! {
+                biased;
                 f = socket.conn.next(&mut self.link) => f,
                 _ = &mut deadline => {
                     return Err(OpError::new(ErrorClass::Timeout, format!("no matching frame within {within:?}")));
@@ -573,7 +576,8 @@ impl<'a> User<'a> {
             self.count_frame(false);
             self.trace_frame("frame_in", &frame);
             let text = frame.to_text();
-            let json: Option<serde_json::Value> = serde_json::from_str(&text).ok();
+            // Every awaited frame's: built over the worker's last frame (`frame_json::parse`).
+            let json = frame_json::parse(&text, None);
             let w = self.world();
             // A frame the step takes — to fail on it, or as its answer, passing its checks or
             // not — still acks, delivers or rejects what it carries.
@@ -612,6 +616,7 @@ impl<'a> User<'a> {
                 self.track_taken(&text, json).await;
                 return Ok(());
             }
+            frame_json::recycle(json);
             self.background(&text).await;
             self.flush_replies().await;
         }
