@@ -31,6 +31,8 @@ pub(super) struct World<'w> {
     pub feeders: &'w [Feeder],
     pub seed: u64,
     pub intended: Duration,
+    /// The worker's buffers (rendering a frame).
+    pub scratch: &'w crate::swarm::Scratch,
 }
 
 /// What one step picked, so that two uses within the step agree.
@@ -389,6 +391,7 @@ pub(super) mod tests {
         pub identities: Identities,
         pub registry: Registry,
         pub feeders: Vec<Feeder>,
+        pub scratch: crate::swarm::Scratch,
     }
 
     impl TestWorld {
@@ -397,6 +400,7 @@ pub(super) mod tests {
                 identities: Identities::new(7, "+1555"),
                 registry: Registry::default(),
                 feeders: Vec::new(),
+                scratch: Default::default(),
             }
         }
 
@@ -407,6 +411,7 @@ pub(super) mod tests {
                 feeders: &self.feeders,
                 seed: 7,
                 intended,
+                scratch: &self.scratch,
             }
         }
     }

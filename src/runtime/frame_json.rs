@@ -60,31 +60,29 @@ pub(super) fn keys_read(rules: &[FrameRule]) -> Option<Vec<String>> {
 /// [`recycle`]): every tracked message's frame is parsed, and its members' keys, strings and
 /// map would otherwise be four or five allocations per frame. What it holds is exactly what a
 /// fresh parse holds (tested below): only where its memory comes from differs.
-pub(super) fn parse(text: &str, keys: Option<&[String]>) -> Option<Value> {
+pub(super) fn parse(text: &str, keys: Option<&[String]>, spare: &Spare) -> Option<Value> {
     if !text.trim_start().starts_with('{') {
         return serde_json::from_str(text).ok();
     }
-    let mut map = SPARE.with(|s| std::mem::take(&mut *s.borrow_mut()));
+    let mut map = std::mem::take(&mut *spare.borrow_mut());
     if fill(text, keys, &mut map).is_some() {
         return Some(Value::Object(map));
     }
-    recycle(Some(Value::Object(map)));
+    recycle(Some(Value::Object(map)), spare);
     None
 }
 
 /// Hands a frame's parsed JSON back once its handling is done, for the next frame's parse to
 /// build over (an object only: nothing else is worth keeping).
-pub(super) fn recycle(json: Option<Value>) {
+pub(super) fn recycle(json: Option<Value>, spare: &Spare) {
     if let Some(Value::Object(map)) = json {
-        SPARE.with(|s| *s.borrow_mut() = map);
+        *spare.borrow_mut() = map;
     }
 }
 
-thread_local! {
-    /// The last frame's object: one per worker thread, whatever its users (one that is still
-    /// using its frame's leaves an empty map to the next).
-    static SPARE: std::cell::RefCell<Map<String, Value>> = std::cell::RefCell::default();
-}
+/// The last frame's object: one per worker (`WorkerCtx::scratch`), whatever its users (one
+/// that is still using its frame's leaves an empty map to the next).
+pub(super) type Spare = std::cell::RefCell<Map<String, Value>>;
 
 /// Parses `text`'s top-level object into `map`, over what it held: the wanted members are set
 /// (a string into the buffer of the member it replaces), and those of the earlier frame that
@@ -343,8 +341,7 @@ mod tests {
 
     /// `text` with only `keys` kept, parsed without a worker's earlier frames.
     fn parse_keys(text: &str, keys: &[String]) -> Option<serde_json::Value> {
-        SPARE.with(|s| *s.borrow_mut() = Default::default());
-        super::parse(text, Some(keys))
+        super::parse(text, Some(keys), &Spare::default())
     }
 
     #[test]
@@ -377,16 +374,17 @@ mod tests {
         };
         // Twice over, in both modes, each frame handed back before the next, as a worker does;
         // and once more with one frame taken and never handed back (a user that stopped).
+        let spare = Spare::default();
         for round in 0..3 {
             for text in frames {
                 let fresh: Option<serde_json::Value> = serde_json::from_str(text).ok();
-                let all = super::parse(text, None);
+                let all = super::parse(text, None, &spare);
                 assert_eq!(all, fresh, "{text}");
-                recycle(all);
-                let some = super::parse(text, Some(&keys));
+                recycle(all, &spare);
+                let some = super::parse(text, Some(&keys), &spare);
                 assert_eq!(some, fresh.map(wanted), "{text}");
                 if round < 2 {
-                    recycle(some);
+                    recycle(some, &spare);
                 }
             }
         }

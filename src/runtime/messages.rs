@@ -242,10 +242,10 @@ impl User<'_> {
         // the members the rules read.
         let json = match &socket.json_keys {
             None => None,
-            Some(keys) => frame_json::parse(text, keys.as_deref()),
+            Some(keys) => frame_json::parse(text, keys.as_deref(), &self.ctx.scratch.frame),
         };
         self.apply_rules(text, &json, false).await;
-        frame_json::recycle(json);
+        frame_json::recycle(json, &self.ctx.scratch.frame);
     }
 
     /// A frame an awaiting step took (its `expect` matched): the socket's rules still see it
@@ -257,16 +257,16 @@ impl User<'_> {
         let Some(socket) = &self.socket else { return };
         let tracks = |r: &FrameRule| r.actions.iter().any(RuleAction::tracks);
         if !socket.rules().iter().any(tracks) {
-            frame_json::recycle(json);
+            frame_json::recycle(json, &self.ctx.scratch.frame);
             return;
         }
         let json = match (json, &socket.json_keys) {
             (Some(json), _) => Some(json),
             (None, None) => None,
-            (None, Some(keys)) => frame_json::parse(text, keys.as_deref()),
+            (None, Some(keys)) => frame_json::parse(text, keys.as_deref(), &self.ctx.scratch.frame),
         };
         self.apply_rules(text, &json, true).await;
-        frame_json::recycle(json);
+        frame_json::recycle(json, &self.ctx.scratch.frame);
     }
 
     /// The first rule that matches the frame acts on it (with `tracking_only`, only its ack,

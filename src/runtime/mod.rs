@@ -293,6 +293,7 @@ impl<'a> User<'a> {
             feeders: &shared.plan.flows.feeders,
             seed: shared.plan.seed,
             intended: self.intended,
+            scratch: &self.ctx.scratch,
         }
     }
 }

@@ -41,11 +41,6 @@ pub(crate) fn push_json_str(out: &mut String, s: &str) {
     out.push('"');
 }
 
-thread_local! {
-    /// The buffer a JSON frame is written into before it is copied out at its size.
-    static RENDERED: std::cell::Cell<String> = const { std::cell::Cell::new(String::new()) };
-}
-
 impl Scope {
     /// The frame a `send` (or a rule's `reply`) puts on the wire.
     pub fn render_frame(&mut self, frame: &Frame, w: &World<'_>) -> connection::Frame {
@@ -58,13 +53,13 @@ impl Scope {
             // size: a frame's bytes that fill their allocation are taken over as they are, while
             // a larger one costs the frame a second allocation (`Bytes`' shared header).
             Frame::Json(j) => {
-                let mut out = RENDERED.take();
+                let mut out = w.scratch.rendered.take();
                 out.clear();
                 self.write_json(j, &mut out, w);
                 let frame = connection::Frame::text(out.as_str().to_owned());
                 // Kept unless a rare large frame grew it: a worker holds one.
                 if out.capacity() <= 64 * 1024 {
-                    RENDERED.set(out);
+                    w.scratch.rendered.set(out);
                 }
                 frame
             }

@@ -577,7 +577,7 @@ impl<'a> User<'a> {
             self.trace_frame("frame_in", &frame);
             let text = frame.to_text();
             // Every awaited frame's: built over the worker's last frame (`frame_json::parse`).
-            let json = frame_json::parse(&text, None);
+            let json = frame_json::parse(&text, None, &self.ctx.scratch.frame);
             let w = self.world();
             // A frame the step takes — to fail on it, or as its answer, passing its checks or
             // not — still acks, delivers or rejects what it carries.
@@ -616,7 +616,7 @@ impl<'a> User<'a> {
                 self.track_taken(&text, json).await;
                 return Ok(());
             }
-            frame_json::recycle(json);
+            frame_json::recycle(json, &self.ctx.scratch.frame);
             self.background(&text).await;
             self.flush_replies().await;
         }

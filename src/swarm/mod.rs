@@ -118,6 +118,19 @@ pub struct WorkerCtx {
     /// The worker's spawner has started every user it will: from then on, the last user to
     /// leave ends the worker.
     pub spawned_all: Cell<bool>,
+    /// Buffers the worker's users borrow in turn on every message's path.
+    pub scratch: Scratch,
+}
+
+/// A worker's reusable buffers: what they hold between two uses means nothing, only their
+/// memory is kept (allocations per frame cost more than the frame's handling).
+#[derive(Default)]
+pub struct Scratch {
+    /// The last parsed frame's JSON object, for the next frame's parse to build over
+    /// (`runtime::frame_json`); an empty map while a user holds the last one.
+    pub frame: RefCell<serde_json::Map<String, serde_json::Value>>,
+    /// The buffer a JSON frame is written into before it is copied out at its size.
+    pub rendered: Cell<String>,
 }
 
 impl WorkerCtx {
@@ -137,6 +150,7 @@ impl WorkerCtx {
             away: Cell::new(0),
             idle: tokio::sync::Notify::new(),
             spawned_all: Cell::new(false),
+            scratch: Scratch::default(),
             // Without a timerfd (not Linux-like), tokio's millisecond timer does the job; the
             // `tokio-timer` feature forces it, for the bench's baseline (bench/README.md).
             clock: if cfg!(feature = "tokio-timer") {
