@@ -169,11 +169,8 @@ fn fixture() -> &'static Fixture {
             );
         }
         let merge = |dirs: &[PathBuf], out: PathBuf| {
-            let mut args = vec!["merge".to_string(), "--quiet".into()];
-            args.extend(dirs.iter().map(|d| d.display().to_string()));
-            args.extend(["--out".into(), out.display().to_string()]);
-            let o = command(args).output().expect("merge runs");
-            (o, out)
+            let dirs: Vec<&Path> = dirs.iter().map(PathBuf::as_path).collect();
+            (merge_quietly(&dirs, &out), out)
         };
         // Given in any order.
         let reversed: Vec<PathBuf> = four.iter().rev().cloned().collect();
@@ -190,6 +187,14 @@ fn fixture() -> &'static Fixture {
             merged_four,
         }
     })
+}
+
+/// `inrush merge --quiet DIRS… --out OUT`, run to its end.
+fn merge_quietly(dirs: &[&Path], out: &Path) -> Output {
+    let mut args = vec!["merge".to_string(), "--quiet".into()];
+    args.extend(dirs.iter().map(|d| d.display().to_string()));
+    args.extend(["--out".into(), out.display().to_string()]);
+    command(args).output().expect("merge runs")
 }
 
 fn command(args: Vec<String>) -> Command {
@@ -374,16 +379,7 @@ fn the_merged_run_ends_and_drains_as_its_last_shard_does() {
     last["end_s"] = end.into();
     std::fs::write(&timeline_path, timeline.to_string()).expect("write");
     let out = s.out("merged-longer");
-    let o = command(vec![
-        "merge".into(),
-        "--quiet".into(),
-        f.two[0].display().to_string(),
-        longer.display().to_string(),
-        "--out".into(),
-        out.display().to_string(),
-    ])
-    .output()
-    .expect("merge runs");
+    let o = merge_quietly(&[&f.two[0], &longer], &out);
     assert_eq!(
         o.status.code(),
         Some(0),
@@ -457,16 +453,7 @@ fn a_shard_that_fell_behind_makes_the_merged_run_inconclusive() {
         v["measurement"]["overload_accepted"] = false.into();
     });
     let out = s.out("merged-behind");
-    let o = command(vec![
-        "merge".into(),
-        "--quiet".into(),
-        f.two[0].display().to_string(),
-        behind.display().to_string(),
-        "--out".into(),
-        out.display().to_string(),
-    ])
-    .output()
-    .expect("merge runs");
+    let o = merge_quietly(&[&f.two[0], &behind], &out);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(4), "{err}");
     let m = summary(&out);

@@ -41,7 +41,8 @@ pub struct IntervalPoint {
     pub end_s: f64,
     /// Keyed by metric name (`register`, `verify`, `message_delivery`, ...).
     pub metrics: BTreeMap<String, IntervalMetric>,
-    /// Users alive at the end of the interval (arrived and not yet finished).
+    /// Users alive at the end of the interval (started and not yet finished; an arrival whose
+    /// task has not run yet is not one).
     pub active_users: u64,
     /// Open connections at the end of the interval: WebSockets and HTTP keep-alive connections.
     pub open_connections: u64,
