@@ -97,6 +97,11 @@ fn wire_len(payload: usize) -> usize {
     2 + extended + 4 + payload
 }
 
+/// `d` in nanoseconds, at most `u64::MAX` (584 years).
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
 /// A user's open connection.
 pub struct Connection {
     socket: ws::Socket,
@@ -106,9 +111,9 @@ pub struct Connection {
     /// Bytes handed to the socket to go out (frames, pongs for pings read) since everything was
     /// last seen written out: an upper bound on what waits in tungstenite's queue.
     owed: usize,
-    send_within: Duration,
-    /// The socket's bytes: the upgrade, then every frame with its header (control frames too).
-    meter: Meter,
+    /// [`Connection::stall_limit`], in nanoseconds: 8 bytes where a `Duration` takes 16, which
+    /// keeps an idle user's socket in the allocator's 384-byte class (bench/README.md).
+    send_within_ns: u64,
     /// The peer's close, read and not yet handed over: its answer is being written out. Kept
     /// here so that a caller that stops waiting meanwhile still gets it on its next call.
     closing: Option<Box<Closed>>,
@@ -125,7 +130,6 @@ impl Connection {
         source: Option<std::net::IpAddr>,
         tls: Option<&UserTls>,
     ) -> Result<Connection, OpError> {
-        let meter = Meter::default();
         let socket = ws::connect_with(
             endpoint,
             path_and_query,
@@ -133,15 +137,14 @@ impl Connection {
             subprotocols,
             source,
             tls,
-            meter.clone(),
+            Meter::default(),
         )
         .await?;
         Ok(Connection {
             socket,
             inbox: Inbox::default(),
             owed: 0,
-            send_within: SEND_WITHIN,
-            meter,
+            send_within_ns: nanos(SEND_WITHIN),
             closing: None,
         })
     }
@@ -151,14 +154,18 @@ impl Connection {
     /// through the stream, which is when they were read off the network, before the user's
     /// region link delays them.
     pub fn take_bytes(&self) -> (u64, u64) {
-        self.meter.take()
+        self.socket.get_ref().get_ref().meter().take()
     }
 
     /// How long a frame may take to go out before the peer counts as not reading (the step
     /// timeout, so a background reply cannot hold a user longer than a step could).
     pub fn stall_limit(mut self, within: Duration) -> Connection {
-        self.send_within = within;
+        self.send_within_ns = nanos(within);
         self
+    }
+
+    fn send_within(&self) -> Duration {
+        Duration::from_nanos(self.send_within_ns)
     }
 
     /// Sends one frame and waits until it is written out (with any frames fed before it).
@@ -177,7 +184,7 @@ impl Connection {
 
     /// Writes out every frame fed and not yet written, within the stall limit.
     pub async fn flush(&mut self) -> Result<(), Closed> {
-        let within = self.send_within;
+        let within = self.send_within();
         match bounded(within, self.socket.flush()).await {
             Ok(Ok(())) => {
                 self.owed = 0;
@@ -201,7 +208,7 @@ impl Connection {
             )));
         }
         self.owe(len)?;
-        let within = self.send_within;
+        let within = self.send_within();
         let message = frame.into_message();
         let written = if flush {
             bounded(within, self.socket.send(message)).await

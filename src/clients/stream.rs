@@ -126,6 +126,11 @@ pub async fn open(
 }
 
 impl Stream {
+    /// The bytes that went through the stream.
+    pub fn meter(&self) -> &Meter {
+        &self.meter
+    }
+
     /// Notes the connection's handshake, when the server accepts it, with `user`'s (a pooled
     /// connection, opened for the user's request).
     pub(crate) fn note_handshake_in(&mut self, user: &UserTls) {

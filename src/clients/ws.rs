@@ -5,12 +5,13 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::WebSocketStream;
 
+use crate::clients::read_ahead::{ReadAhead, PARSER_READ};
 use crate::clients::stream::{Meter, Stream};
 use crate::clients::tls::UserTls;
 use crate::clients::{Endpoint, OpError};
 use crate::metrics::ErrorClass;
 
-pub type Socket = WebSocketStream<Stream>;
+pub type Socket = WebSocketStream<ReadAhead<Stream>>;
 
 /// The largest frame (and message) a user accepts from the target: 1 MiB, as a browser's
 /// typical limits go. A larger one is refused with a `protocol` error.
@@ -28,7 +29,7 @@ pub const WRITE_BATCH: usize = 4 * 1024;
 
 pub fn client_config() -> WebSocketConfig {
     WebSocketConfig::default()
-        .read_buffer_size(512)
+        .read_buffer_size(PARSER_READ)
         .write_buffer_size(WRITE_BATCH)
         .max_write_buffer_size(OUT_QUEUE)
         .max_message_size(Some(MAX_FRAME))
@@ -103,7 +104,7 @@ const MAX_HANDSHAKE: usize = 16 * 1024;
 /// The client's upgrade handshake, done here rather than by tungstenite because tungstenite keeps
 /// its 4 KiB handshake buffer as the socket's read buffer for the socket's whole life; with the
 /// bytes that followed the response handed over instead, an idle user's socket costs the
-/// configured 512 bytes (see bench/README.md, connected users).
+/// configured [`PARSER_READ`] bytes (see bench/README.md, connected users).
 async fn handshake(
     mut stream: Stream,
     request: &tokio_tungstenite::tungstenite::handshake::client::Request,
@@ -167,7 +168,7 @@ async fn handshake(
     // Frames the server sent right behind its answer (e.g. messages held while offline).
     let rest = buf[end..].to_vec();
     Ok(WebSocketStream::from_partially_read(
-        stream,
+        ReadAhead::new(stream),
         rest,
         tokio_tungstenite::tungstenite::protocol::Role::Client,
         Some(client_config()),
