@@ -21,7 +21,7 @@ pub const AHEAD: usize = 8 * 1024;
 
 /// The frame parser's read size and its buffer's starting size (`read_buffer_size`): what an
 /// idle socket keeps. Frames larger than this grow the parser's buffer as they arrive.
-pub const PARSER_READ: usize = 64;
+pub const PARSER_READ: usize = 128;
 
 /// A stream whose reads are taken ahead ([module docs](self)).
 pub struct ReadAhead<S> {
