@@ -122,6 +122,12 @@ async fn run(
             clock.drive().await;
         }
     });
+    // The users' copy of the run's state; ends with the run's channel or the worker.
+    let follower = ctx.clone();
+    tokio::task::spawn_local(async move {
+        let run = follower.shared.state.clone();
+        follower.run_state.follow(run).await;
+    });
     // Also ends with the worker.
     let prober = ctx.clone();
     tokio::task::spawn_local(async move { crate::swarm::loop_lag::probe(&prober).await });

@@ -104,17 +104,20 @@ impl User<'_> {
                 None => std::future::pending().await,
             }
         };
-        // A look at the run's state, not a wait with a registration of its own (120 bytes more
-        // in every listening user's future): `run_user`'s wait for the abort wakes the user's
-        // task at every change of the state, and that wake-up polls this again.
-        let state = &mut self.state;
-        let changed = std::future::poll_fn(move |_| match state.has_changed() {
-            Ok(false) => Poll::Pending,
-            Ok(true) => {
-                state.borrow_and_update();
+        // A look at the run's state, not a wait with a registration of its own: `run_user`'s
+        // wait for the abort wakes the user's task at every change of the state, and that
+        // wake-up polls this again.
+        let run = &self.ctx.run_state;
+        let seen = &mut self.seen_changes;
+        let changed = std::future::poll_fn(move |_| {
+            if run.gone() {
+                Poll::Ready(Event::RunGone)
+            } else if run.changes() != *seen {
+                *seen = run.changes();
                 Poll::Ready(Event::StateChanged)
+            } else {
+                Poll::Pending
             }
-            Err(_) => Poll::Ready(Event::RunGone),
         });
         // In this order, not at random: a frame that is there is handled without polling the
         // timer (a timer look per frame, on every message's path), and nothing waits on it —

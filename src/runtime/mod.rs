@@ -39,8 +39,6 @@ mod trace;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::watch;
-
 use crate::clients::http::HttpClient;
 use crate::clients::region_link::Link;
 use crate::compiled::flow::template::Value;
@@ -51,6 +49,7 @@ use crate::runtime::messages::Messages;
 use crate::runtime::received::Received;
 use crate::runtime::socket::Socket;
 use crate::swarm::registry::Member;
+use crate::swarm::run_state::Aborted;
 use crate::swarm::{RunState, WorkerCtx};
 
 pub use message_id::{message_id, parse_message_id};
@@ -73,7 +72,8 @@ pub struct User<'a> {
     region: Option<usize>,
     link: Link,
     http: HttpClient,
-    state: watch::Receiver<RunState>,
+    /// How many changes of the run's state the user has seen (`WorkerCtx::run_state`).
+    seen_changes: u8,
     /// When the next operation is meant to start.
     intended: Duration,
     /// The user's place in the swarm, once it published itself.
@@ -182,7 +182,7 @@ pub fn run_user<'a>(
             ctx.open_http.clone(),
             ctx.http_pool.clone(),
         ),
-        state: ctx.shared.state.clone(),
+        seen_changes: ctx.run_state.changes(),
         intended,
         member: session.member,
         socket: None,
@@ -207,7 +207,7 @@ pub fn run_user<'a>(
     async move {
         // The abort's wait first: its receiver is made as the future is, not kept beside it.
         let ended = tokio::select! {
-            () = until_aborted(user.state.clone()) => Err(Stop::CutOff),
+            () = Aborted::new(&ctx.run_state) => Err(Stop::CutOff),
             done = user.live(flow) => done,
         };
         // Every started user ends in exactly one outcome (`metrics::outcomes`).
@@ -232,46 +232,22 @@ pub fn run_user<'a>(
     }
 }
 
-/// Returns once the run is aborted (or gone). `swarm::wait_state` does the same for any state,
-/// but its future is larger, and every user holds this one for its whole life. It wakes the
-/// user's task at every change of the run's state, not only the abort: a listening user looks at
-/// the state when polled instead of waiting on it itself (`User::listen`).
-///
-/// That look must come after the change, so every change seen here polls the task once more.
-/// The run's state changes on another thread, so it can change while the task is being polled,
-/// after the user looked and before this wait is polled: this wait then sees the change without
-/// having been woken for it, and nothing else would wake the task again. A user who had just
-/// seen the run stop (its drain) thus missed its end and stayed connected forever, and with it
-/// the run: a CI run hung for minutes, and 2 of 200 runs of a 2 s test hung when stopped once.
-///
-/// A plain function returning an `async move` block: an `async fn` would keep its argument twice
-/// (as it came, and moved into the body), 16 bytes more in every user's task.
-#[allow(clippy::manual_async_fn)]
-fn until_aborted(mut state: watch::Receiver<RunState>) -> impl std::future::Future<Output = ()> {
-    async move {
-        // A version newer than the last one seen, then seen (the newest), then the poll after.
-        while state.changed().await.is_ok() {
-            if *state.borrow_and_update() == RunState::Aborted {
-                return;
-            }
-            crate::swarm::clock::YieldBehind::default().await;
-        }
-    }
-}
-
 impl<'a> User<'a> {
     fn running(&self) -> bool {
-        *self.state.borrow() == RunState::Running
+        self.ctx.run_state.get() == RunState::Running
     }
 
     fn ended(&self) -> bool {
-        matches!(*self.state.borrow(), RunState::Ended | RunState::Aborted)
+        matches!(
+            self.ctx.run_state.get(),
+            RunState::Ended | RunState::Aborted
+        )
     }
 
     /// Whether the user's flow goes on: while the run runs, and through the drain for a user
     /// polling in an `online` loop (what it fetches then is how messages in flight arrive).
     fn goes_on(&self) -> bool {
-        match *self.state.borrow() {
+        match self.ctx.run_state.get() {
             RunState::Running => true,
             RunState::Stopping => self.polling > 0,
             RunState::Ended | RunState::Aborted => false,

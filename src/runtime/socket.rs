@@ -5,6 +5,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
+use std::task::Poll;
 use std::time::Duration;
 
 use crate::clients::connection::{Closed, Connection, Frame};
@@ -66,7 +67,7 @@ impl<'a> User<'a> {
         }
         let timeout = self.ctx.plan().timeout;
         loop {
-            let state = *self.state.borrow();
+            let state = self.ctx.run_state.get();
             let deadline = match state {
                 RunState::Ended | RunState::Aborted => break,
                 // The run drains: keep listening so messages in flight still arrive.
@@ -189,9 +190,23 @@ impl<'a> User<'a> {
             if ctx.now() >= at {
                 return true;
             }
+            // The run's state is looked at, not waited on: `run_user`'s wait for the abort
+            // wakes the user's task at every change.
+            let run = &ctx.run_state;
+            let seen = &mut self.seen_changes;
+            let changed = std::future::poll_fn(|_| {
+                if run.gone() {
+                    Poll::Ready(true)
+                } else if run.changes() != *seen {
+                    *seen = run.changes();
+                    Poll::Ready(false)
+                } else {
+                    Poll::Pending
+                }
+            });
             tokio::select! {
                 _ = tokio::time::sleep_until(ctx.at(at)) => {}
-                changed = self.state.changed() => if changed.is_err() { return false },
+                gone = changed => if gone { return false },
             }
         }
     }

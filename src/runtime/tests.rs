@@ -165,7 +165,16 @@ fn run_draining(steps: &str, stop: Option<(Duration, Duration)>) -> (Plan, Ended
         ctx.clock = None;
         let flow = &plan.flows.flows[0];
         assert!(ctx.admit(None, Duration::ZERO, false), "admitted on time");
-        let ended = run_user(&ctx, flow, 0, None, 0, Duration::ZERO, Session::default()).await;
+        // The worker's task that follows the run's state for its users, as `run::worker` runs it.
+        let user = run_user(&ctx, flow, 0, None, 0, Duration::ZERO, Session::default());
+        let follow = async {
+            ctx.run_state.follow(ctx.shared.state.clone()).await;
+            std::future::pending().await
+        };
+        let ended = tokio::select! {
+            ended = user => ended,
+            never = follow => never,
+        };
         let (rec, _) = ctx.take_recorders();
         ((*plan).clone(), ended, rec)
     })
@@ -559,12 +568,14 @@ expect = { status = [200, 201], json = { "$.ok" = false }, exists = ["$.ok"] }
 }
 
 /// The run's state changes on the control thread, so it can change while a user's task is
-/// being polled: after the user looked at it (`listen` looks, it does not wait) and before the
-/// abort's wait is polled. That wait then sees the change without having been woken for it; it
-/// must have the task polled again, or the user never looks again. (A user who had just seen
-/// the drain begin missed the run's end this way and stayed connected: the run never ended.)
+/// being polled. A user who had just seen the drain begin once missed the run's end that way and
+/// stayed connected: the run never ended. Users now see the worker's copy of the state, which
+/// changes only when the worker's follower task runs, between two polls, and wakes every waiting
+/// user then: a change during a user's poll is not seen in that poll, and the user is woken for
+/// it afterwards.
 #[test]
 fn a_change_of_the_run_state_during_a_poll_has_the_user_look_again() {
+    use crate::swarm::run_state::{Aborted, RunStateCopy};
     use std::future::Future;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::task::{Context, Wake, Waker};
@@ -580,32 +591,36 @@ fn a_change_of_the_run_state_during_a_poll_has_the_user_look_again() {
     let waker = Waker::from(wakes.clone());
     let mut cx = Context::from_waker(&waker);
     let woken = || wakes.0.load(Ordering::SeqCst);
+    let noop = Waker::noop();
+    let mut follower_cx = Context::from_waker(noop);
 
     let (tx, rx) = tokio::sync::watch::channel(RunState::Running);
-    let mut look = rx.clone();
-    let mut abort = std::pin::pin!(super::until_aborted(rx));
+    let copy = RunStateCopy::new(RunState::Running);
+    let mut follow = std::pin::pin!(copy.follow(rx));
+    assert!(follow.as_mut().poll(&mut follower_cx).is_pending());
+    let mut abort = std::pin::pin!(Aborted::new(&copy));
     assert!(abort.as_mut().poll(&mut cx).is_pending());
-    // The drain begins: the task is woken, and in its poll the user looks first…
+    // The drain begins: the follower runs, the user's task is woken, and the user looks.
     tx.send_replace(RunState::Stopping);
+    assert!(follow.as_mut().poll(&mut follower_cx).is_pending());
     assert_eq!(woken(), 1);
-    assert!(look.has_changed().expect("open"));
-    look.borrow_and_update();
-    // …then the drain ends, before the abort's wait is polled in the same poll.
+    let seen = copy.changes();
+    assert_eq!(copy.get(), RunState::Stopping);
+    // The drain ends during the user's poll: the user's view does not move under it.
     tx.send_replace(RunState::Ended);
-    let before = woken();
+    assert_eq!(copy.get(), RunState::Stopping);
     assert!(abort.as_mut().poll(&mut cx).is_pending());
+    // Once the follower runs, the user is woken and sees the end.
+    assert!(follow.as_mut().poll(&mut follower_cx).is_pending());
+    assert_eq!(woken(), 2, "the task is polled again after the change");
+    assert_ne!(copy.changes(), seen);
+    assert_eq!(copy.get(), RunState::Ended);
     assert!(
-        woken() > before,
-        "the task is polled again after a change the user may not have seen"
+        abort.as_mut().poll(&mut cx).is_pending(),
+        "an end is not an abort"
     );
-    // In that next poll the user sees the end.
-    assert!(look.has_changed().expect("open"));
-    assert_eq!(*look.borrow_and_update(), RunState::Ended);
     // The abort itself ends the wait.
     tx.send_replace(RunState::Aborted);
-    let mut polls = 0;
-    while abort.as_mut().poll(&mut cx).is_pending() {
-        polls += 1;
-        assert!(polls < 10, "the abort ends the wait");
-    }
+    assert!(follow.as_mut().poll(&mut follower_cx).is_pending());
+    assert!(abort.as_mut().poll(&mut cx).is_ready());
 }

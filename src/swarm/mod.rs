@@ -15,6 +15,7 @@ pub mod clock;
 pub mod identity;
 pub mod loop_lag;
 pub mod registry;
+pub mod run_state;
 pub mod secrets;
 pub mod trace;
 
@@ -120,6 +121,9 @@ pub struct WorkerCtx {
     pub spawned_all: Cell<bool>,
     /// Buffers the worker's users borrow in turn on every message's path.
     pub scratch: Scratch,
+    /// The run's state as the worker's users see it, followed by a task of the worker
+    /// ([`run_state::RunStateCopy::follow`]).
+    pub run_state: run_state::RunStateCopy,
 }
 
 /// A worker's reusable buffers: what they hold between two uses means nothing, only their
@@ -137,6 +141,7 @@ impl WorkerCtx {
     pub fn new(shared: Arc<Shared>) -> Self {
         let metrics = shared.plan.catalog.len();
         let regions = shared.plan.regions.len();
+        let run_state = run_state::RunStateCopy::new(*shared.state.borrow());
         WorkerCtx {
             shared,
             rec: RefCell::new(Recorder::new(metrics)),
@@ -151,6 +156,7 @@ impl WorkerCtx {
             idle: tokio::sync::Notify::new(),
             spawned_all: Cell::new(false),
             scratch: Scratch::default(),
+            run_state,
             // Without a timerfd (not Linux-like), tokio's millisecond timer does the job; the
             // `tokio-timer` feature forces it, for the bench's baseline (bench/README.md).
             clock: if cfg!(feature = "tokio-timer") {
