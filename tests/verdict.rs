@@ -7,6 +7,9 @@
 //! - a WebSocket the server closes 1.5 s after its upgrade, after the schedule (1 s) has cut
 //!   every user off: each loss, during the drain, is the socket step's error, and so its user
 //!   failed (it was counted cut off in its think, beside the error, and the run passed).
+//! - a WebSocket that delivers ids inrush never issued: one from a user that does not exist,
+//!   one that is not an id at all. Neither is a delivery; each is a `message_delivery`
+//!   protocol error with its example.
 
 mod common;
 
@@ -39,24 +42,29 @@ async fn unavailable(mut stream: TcpStream) {
     }
 }
 
-/// Upgrades to a WebSocket, then closes it (a close frame without a code) 1.5 s later.
-async fn closes_later(mut stream: TcpStream) {
-    let Some(head) = head(&mut stream).await else {
-        return;
+/// Answers a WebSocket upgrade; false when the request was none.
+async fn upgrade(stream: &mut TcpStream) -> bool {
+    let Some(head) = head(stream).await else {
+        return false;
     };
     let Some(key) = head.lines().find_map(|l| {
         let (name, value) = l.split_once(':')?;
         name.eq_ignore_ascii_case("sec-websocket-key")
             .then(|| value.trim().to_string())
     }) else {
-        return;
+        return false;
     };
     let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
     let answer = format!(
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Accept: {accept}\r\n\r\n"
     );
-    if stream.write_all(answer.as_bytes()).await.is_err() {
+    stream.write_all(answer.as_bytes()).await.is_ok()
+}
+
+/// Upgrades to a WebSocket, then closes it (a close frame without a code) 1.5 s later.
+async fn closes_later(mut stream: TcpStream) {
+    if !upgrade(&mut stream).await {
         return;
     }
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
@@ -156,4 +164,62 @@ send = { type = "send", body = "hi" }
     );
     assert_eq!(s.verdict, Verdict::Failed);
     assert_eq!(s.failed_outright(), Some("every user's flow failed"));
+}
+
+/// Upgrades to a WebSocket, delivers two messages inrush never sent, then stays open.
+async fn delivers_forged(mut stream: TcpStream) {
+    if !upgrade(&mut stream).await {
+        return;
+    }
+    for id in ["999999-2-0", "bogus-\\u001b[2J"] {
+        let text = format!(r#"{{"type":"message","id":"{id}"}}"#);
+        let mut frame = vec![0x81, text.len() as u8];
+        frame.extend_from_slice(text.as_bytes());
+        if stream.write_all(&frame).await.is_err() {
+            return;
+        }
+    }
+    let mut rest = Vec::new();
+    let _ = stream.read_to_end(&mut rest).await;
+}
+
+#[test]
+fn ids_inrush_never_issued_are_protocol_errors_with_an_example() {
+    let addr = common::serve_each(delivers_forged);
+    let scratch = Scratch::new();
+    let scenario = Scenario::new("forged", 1)
+        .url(&format!("http://{addr}"))
+        .with(
+            r#"
+[load]
+arrivals = "uniform"
+phases = [ { name = "only", duration = "1s", rate = 3 } ]
+
+[[flows.f.steps]]
+name = "ws"
+ws = "/"
+on_frame = [ { match = { "$.type" = "message" }, delivered = "$.id" } ]
+
+[[flows.f.steps]]
+stay_online = { constant = "500ms" }
+"#,
+        );
+    let outcome = run_quiet(
+        scratch.scenario("forged", scenario),
+        scratch.out("run"),
+        None,
+    );
+    let s = &outcome.summary;
+    assert_eq!(s.arrivals.started, 3);
+    assert_eq!((s.messages.delivered, s.messages.duplicated), (0, 0));
+    let d = &s.metrics["message_delivery"];
+    assert_eq!(d.errors_by_class.get("protocol"), Some(&6), "{d:?}");
+    assert!(d.latency_ms.is_none(), "no delivery latency: {d:?}");
+    // The first example is kept: the forged sender's, saying why.
+    let example = &d.error_examples["protocol"];
+    assert_eq!(
+        example,
+        "delivered id `999999-2-0` is not one of inrush's: no user of the run by that index \
+         sent a message"
+    );
 }
