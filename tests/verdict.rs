@@ -13,27 +13,14 @@
 
 mod common;
 
-use common::{run_quiet, Scenario, Scratch};
+use common::{request_head, run_quiet, Scenario, Scratch};
 use inrush::report::summary::Verdict;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// Reads one request head; `None` when the client went away (the run's reachability probe
-/// connects and closes).
-async fn head(stream: &mut TcpStream) -> Option<String> {
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        match stream.read_u8().await {
-            Ok(b) if head.len() < 16 * 1024 => head.push(b),
-            _ => return None,
-        }
-    }
-    Some(String::from_utf8_lossy(&head).into_owned())
-}
-
 /// Answers every request on the connection `503` with `Retry-After: 5`.
 async fn unavailable(mut stream: TcpStream) {
-    while head(&mut stream).await.is_some() {
+    while request_head(&mut stream).await.is_some() {
         let answer =
             "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 5\r\nContent-Length: 0\r\n\r\n";
         if stream.write_all(answer.as_bytes()).await.is_err() {
@@ -44,7 +31,7 @@ async fn unavailable(mut stream: TcpStream) {
 
 /// Answers a WebSocket upgrade; false when the request was none.
 async fn upgrade(stream: &mut TcpStream) -> bool {
-    let Some(head) = head(stream).await else {
+    let Some(head) = request_head(stream).await else {
         return false;
     };
     let Some(key) = head.lines().find_map(|l| {

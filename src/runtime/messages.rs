@@ -472,23 +472,14 @@ impl User<'_> {
         let ctx = self.ctx;
         let now = ctx.now();
         let issued = &ctx.shared.registry.issued;
-        let (intended, reordered) = match self.messages.delivered(self.scope.index, id, issued, now)
-        {
+        let delivered = self.messages.delivered(self.scope.index, id, issued, now);
+        let (intended, reordered) = match delivered {
             Delivered::Own => return,
-            Delivered::Unreadable => {
-                let reason = format!(
-                    "delivered id {} is not one of inrush's (sender-number-time)",
-                    quoted_id(id)
-                );
-                ctx.record_error(
-                    self.region,
-                    MetricId::MESSAGE_DELIVERY,
-                    ErrorClass::Protocol,
-                    &reason,
-                );
-                return;
-            }
-            Delivered::Forged(why) => {
+            Delivered::Unreadable | Delivered::Forged(_) => {
+                let why = match delivered {
+                    Delivered::Forged(why) => why,
+                    _ => "it does not read as sender-number-time",
+                };
                 let reason = format!(
                     "delivered id {} is not one of inrush's: {why}",
                     quoted_id(id)

@@ -62,7 +62,8 @@ pub struct Secrets {
 /// word or number.
 fn maskable(value: &str) -> bool {
     let plain = value.chars().all(char::is_alphabetic) || value.trim().parse::<f64>().is_ok();
-    !value.is_empty() && !(plain && value.chars().count() < PLAIN_MASKED_FROM)
+    let short_and_plain = plain && value.chars().count() < PLAIN_MASKED_FROM;
+    !value.is_empty() && !short_and_plain
 }
 
 impl Secrets {
