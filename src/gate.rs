@@ -44,7 +44,9 @@ pub fn observe(t: &Threshold, s: &Summary) -> Option<f64> {
             let count: u64 = metrics.values().map(|m| m.count).sum();
             let errors: u64 = metrics.values().map(|m| m.errors).sum();
             match f {
-                MetricField::ErrorRate => Some(ratio(errors, count).unwrap_or(0.0)),
+                // No operation, no rate: a rate over nothing has nothing to observe and fails,
+                // as a metric's own `error_rate` does (every user cut off while retrying is 0 of 0).
+                MetricField::ErrorRate => ratio(errors, count),
                 _ => Some(errors as f64),
             }
         }
@@ -300,6 +302,30 @@ mod tests {
             false,
         );
         assert_eq!(s.verdict, Verdict::Passed);
+    }
+
+    #[test]
+    fn an_error_rate_of_no_operation_has_nothing_to_observe() {
+        let none = summary(0, 0, 1.0);
+        let catalog = crate::metrics::Catalog::new(none.metrics.keys().cloned());
+        let t = |text: &str| threshold::parse(text, &[], &catalog).expect("valid threshold");
+        let rate = evaluate(&t("errors.rate < 1%"), &none);
+        assert_eq!((rate.observed, rate.passed), (None, false));
+        // A count of errors is still an observation: none.
+        assert_eq!(evaluate(&t("errors.count == 0"), &none).observed, Some(0.0));
+        assert_eq!(
+            evaluate(&t("errors.rate < 1%"), &summary(10, 10, 1.0)).observed,
+            Some(0.0)
+        );
+    }
+
+    #[test]
+    fn a_run_that_sent_requests_and_got_only_failures_to_retry_has_failed() {
+        // Every user cut off while waiting to retry: attempts, and no operation with an outcome.
+        let mut s = summary(0, 0, 1.0);
+        s.metrics.get_mut("step").expect("the step").attempts = 5;
+        judge(&mut s, &[], false);
+        assert_eq!(s.verdict, Verdict::Failed);
     }
 
     #[test]

@@ -14,7 +14,7 @@ mod common;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use common::{run_quiet, Scenario, Scratch};
+use common::{request_head as head, run_quiet, Scenario, Scratch};
 use inrush::report::summary::Summary;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -33,18 +33,6 @@ fn server() -> (SocketAddr, Arc<Seen>) {
     let counts = seen.clone();
     let addr = common::serve_each(move |stream| serve(stream, counts.clone()));
     (addr, seen)
-}
-
-/// Reads a request head; `None` when the client closes first (the run's reachability probe).
-async fn head(stream: &mut TcpStream) -> Option<String> {
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        match stream.read_u8().await {
-            Ok(b) if head.len() < 16 * 1024 => head.push(b),
-            _ => return None,
-        }
-    }
-    Some(String::from_utf8_lossy(&head).into_owned())
 }
 
 /// A header's value in a head (the first one of that name).

@@ -88,15 +88,24 @@ impl Summary {
         why
     }
 
-    /// Why the run did not pass whatever its thresholds say: operations were measured and every
-    /// one failed, or users started and every one's flow failed (sockets that open and then
-    /// always break: the opens succeeded, the users did not). `None` otherwise.
+    /// Why the run did not pass whatever its thresholds say: something was tried and nothing
+    /// succeeded (every operation failed, or every request was answered with a failure to
+    /// retry and the run ended while the users waited to try again), or users started and
+    /// every one's flow failed (sockets that open and then always break: the opens succeeded,
+    /// the users did not). `None` otherwise, and when nothing was tried at all.
     pub fn failed_outright(&self) -> Option<&'static str> {
         let count: u64 = self.metrics.values().map(|m| m.count).sum();
         let errors: u64 = self.metrics.values().map(|m| m.errors).sum();
+        // Requests and connects sent, retried ones included. Each one sent ends in an outcome
+        // (an operation), or in a failure the retry policy would try again, its user cut off
+        // by the run's end while it waited: with attempts and no operation, every answer was
+        // such a failure, and the target still answered nothing right.
+        let attempts: u64 = self.metrics.values().map(|m| m.attempts).sum();
         let a = &self.arrivals;
         if count > 0 && errors == count {
             Some("every operation failed")
+        } else if count == 0 && attempts > 0 {
+            Some("nothing succeeded: every request sent was answered with a failure to retry")
         } else if a.started > 0 && a.failed == a.started {
             Some("every user's flow failed")
         } else {

@@ -139,6 +139,8 @@ impl Scope {
     pub fn msg(&mut self, w: &World<'_>) -> (u32, Duration) {
         *self.step.msg.get_or_insert_with(|| {
             let m = (self.next_msg, w.intended);
+            // Issued before it can go out: its delivery is checked against what was issued.
+            w.registry.issued.numbered(self.index, m.0);
             self.next_msg += 1;
             m
         })

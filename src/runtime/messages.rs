@@ -25,7 +25,7 @@ use crate::runtime::frame_json;
 use crate::runtime::message_id::parse_message_id;
 use crate::runtime::received::{Arrival, Received};
 use crate::runtime::User;
-use crate::swarm::registry::Member;
+use crate::swarm::registry::{Issued, Member};
 
 /// A message this user sent and whose ack it waits for.
 #[derive(Debug)]
@@ -38,8 +38,11 @@ pub(super) struct Outgoing {
 /// What a delivered message was.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Delivered {
-    /// Its id is not one of ours: a protocol error.
+    /// Its id is not one of ours (not `sender-number-time`): a protocol error.
     Unreadable,
+    /// Its id reads as one of ours but names a message no user of the run numbered (why): a
+    /// protocol error, and nothing is kept of it.
+    Forged(&'static str),
     /// This user's own message, echoed back (a room's timeline holds the sender's messages
     /// too): not a delivery.
     Own,
@@ -116,13 +119,19 @@ impl Messages {
         self.unacked.remove(&seq)
     }
 
-    /// A message delivered to user `me`.
-    pub fn delivered(&mut self, me: u64, id: &str) -> Delivered {
+    /// A message delivered to user `me` at `now`, `issued` the message ids users numbered.
+    pub fn delivered(&mut self, me: u64, id: &str, issued: &Issued, now: Duration) -> Delivered {
         let Some((sender, seq, intended)) = parse_message_id(id) else {
             return Delivered::Unreadable;
         };
         if sender == me {
             return Delivered::Own;
+        }
+        if let Some(why) = issued.never(sender, seq) {
+            return Delivered::Forged(why);
+        }
+        if intended > now {
+            return Delivered::Forged("its send time is after its delivery");
         }
         match self.received.record(sender, seq) {
             Arrival::Duplicate => Delivered::Duplicate,
@@ -137,6 +146,24 @@ impl Messages {
     pub fn drop_unacked(&mut self) -> usize {
         std::mem::take(&mut self.unacked).len()
     }
+}
+
+/// The longest part of a target's id quoted in an error example.
+const ID_QUOTED_AT_MOST: usize = 64;
+
+/// A delivered id as an error example quotes it: the target's text, so in backquotes, bounded
+/// (an ellipsis says it was cut) and with control characters replaced, as a close reason is.
+fn quoted_id(id: &str) -> String {
+    let mut out = String::from("`");
+    for c in id.chars() {
+        if out.len() - 1 + c.len_utf8() > ID_QUOTED_AT_MOST {
+            out.push('…');
+            break;
+        }
+        out.push(if c.is_control() { ' ' } else { c });
+    }
+    out.push('`');
+    out
 }
 
 /// From when on (an intended send time) a message's delivery deadline falls after the run's
@@ -444,12 +471,25 @@ impl User<'_> {
     fn record_delivered(&mut self, id: &str) {
         let ctx = self.ctx;
         let now = ctx.now();
-        let (intended, reordered) = match self.messages.delivered(self.scope.index, id) {
+        let issued = &ctx.shared.registry.issued;
+        let delivered = self.messages.delivered(self.scope.index, id, issued, now);
+        let (intended, reordered) = match delivered {
             Delivered::Own => return,
-            Delivered::Unreadable => {
-                ctx.record_in(self.region, |r| {
-                    r.error(MetricId::MESSAGE_DELIVERY, ErrorClass::Protocol)
-                });
+            Delivered::Unreadable | Delivered::Forged(_) => {
+                let why = match delivered {
+                    Delivered::Forged(why) => why,
+                    _ => "it does not read as sender-number-time",
+                };
+                let reason = format!(
+                    "delivered id {} is not one of inrush's: {why}",
+                    quoted_id(id)
+                );
+                ctx.record_error(
+                    self.region,
+                    MetricId::MESSAGE_DELIVERY,
+                    ErrorClass::Protocol,
+                    &reason,
+                );
                 return;
             }
             Delivered::Duplicate => {
@@ -549,35 +589,81 @@ mod tests {
         );
     }
 
+    /// Ids user 9 numbered up to message 2, read a second on.
+    fn issued() -> (Issued, Duration) {
+        let issued = Issued::default();
+        issued.numbered(9, 2);
+        (issued, Duration::from_secs(1))
+    }
+
     #[test]
     fn deliveries_are_new_duplicate_reordered_or_unreadable() {
         let mut m = Messages::default();
         let at = Duration::from_millis(3);
         let id = |seq| message_id(9, seq, at);
+        let (issued, now) = issued();
         assert_eq!(
-            m.delivered(1, &id(1)),
+            m.delivered(1, &id(1), &issued, now),
             Delivered::New {
                 intended: at,
                 reordered: false
             }
         );
         assert_eq!(
-            m.delivered(1, &id(0)),
+            m.delivered(1, &id(0), &issued, now),
             Delivered::New {
                 intended: at,
                 reordered: true
             }
         );
-        assert_eq!(m.delivered(1, &id(1)), Delivered::Duplicate);
-        assert_eq!(m.delivered(1, "9-x"), Delivered::Unreadable);
+        assert_eq!(m.delivered(1, &id(1), &issued, now), Delivered::Duplicate);
+        assert_eq!(m.delivered(1, "9-x", &issued, now), Delivered::Unreadable);
         assert_eq!(
-            m.delivered(9, &id(2)),
+            m.delivered(9, &id(2), &issued, now),
             Delivered::Own,
             "an echo of one's own"
         );
         // What was received is kept for a later visit: duplicates stay detectable.
         let mut later = Messages::new(std::mem::take(&mut m.received));
-        assert_eq!(later.delivered(1, &id(0)), Delivered::Duplicate);
+        assert_eq!(
+            later.delivered(1, &id(0), &issued, now),
+            Delivered::Duplicate
+        );
+    }
+
+    #[test]
+    fn ids_no_user_numbered_are_forged_and_leave_nothing_behind() {
+        let mut m = Messages::default();
+        let (issued, now) = issued();
+        let at = Duration::from_millis(3);
+        // A sender no user of the run is, a number its sender never reached, a send time
+        // after the delivery: none is a delivery.
+        for id in [
+            message_id(999_999, 0, at),
+            message_id(9, 3, at),
+            message_id(9, 0, now + Duration::from_micros(1)),
+        ] {
+            assert!(
+                matches!(m.delivered(1, &id, &issued, now), Delivered::Forged(_)),
+                "{id}"
+            );
+        }
+        assert!(m.received.is_empty(), "nothing kept of a forged id");
+        assert_eq!(
+            m.delivered(1, &message_id(9, 2, at), &issued, now),
+            Delivered::New {
+                intended: at,
+                reordered: false
+            }
+        );
+    }
+
+    #[test]
+    fn a_targets_id_is_quoted_bounded_and_without_control_characters() {
+        assert_eq!(quoted_id("bogus-1"), "`bogus-1`");
+        assert_eq!(quoted_id("a\x1b]0;x\x07b\r\n"), "`a ]0;x b  `");
+        let long = quoted_id(&"é".repeat(100));
+        assert_eq!(long, format!("`{}…`", "é".repeat(32)));
     }
 
     #[test]

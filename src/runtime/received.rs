@@ -1,8 +1,16 @@
 //! Which messages a user has received, per sender, in memory that does not grow with the number
 //! of messages: senders number their messages 0, 1, 2, …, so everything below the first gap is
-//! one integer and only messages that arrived ahead of a gap are kept individually.
+//! one integer and only messages that arrived ahead of a gap are kept individually — at most
+//! [`AHEAD_AT_MOST`] numbers past the gap. A sender's messages to other users leave gaps here
+//! that never fill; a gap that far behind the sender's latest message is given up (its numbers
+//! count as received), so a message overtaken by more than that many later ones of its sender
+//! is taken for a duplicate when it arrives at last: it cannot be told from one.
 
 use std::collections::{BTreeSet, HashMap};
+
+/// How far past a sender's first gap its received numbers are kept one by one: at most this
+/// many per sender (16 KiB of a set at worst), however many messages it sends.
+pub const AHEAD_AT_MOST: u32 = 1024;
 
 #[derive(Debug, Default)]
 struct Window {
@@ -47,15 +55,31 @@ impl Received {
         }
         let reordered = w.max.is_some_and(|m| seq < m);
         w.max = Some(w.max.map_or(seq, |m| m.max(seq)));
-        if seq == w.base {
-            w.base += 1;
+        if seq - w.base > AHEAD_AT_MOST {
+            // The gaps this far behind are given up: the window moves up to `seq`.
+            w.base = seq - AHEAD_AT_MOST;
+            w.ahead = w.ahead.split_off(&w.base);
             while w.ahead.remove(&w.base) {
-                w.base += 1;
+                w.base = w.base.saturating_add(1);
+            }
+        }
+        if seq == w.base {
+            w.base = w.base.saturating_add(1);
+            while w.ahead.remove(&w.base) {
+                w.base = w.base.saturating_add(1);
             }
         } else {
             w.ahead.insert(seq);
         }
         Arrival::New { reordered }
+    }
+}
+
+#[cfg(test)]
+impl Received {
+    /// Whether nothing was received.
+    pub fn is_empty(&self) -> bool {
+        self.senders.is_none()
     }
 }
 
@@ -78,6 +102,29 @@ mod tests {
         let w = r.window(7);
         assert_eq!((w.base, w.ahead.len()), (10_000, 0));
         assert_eq!(r.record(7, 42), Arrival::Duplicate);
+    }
+
+    #[test]
+    fn what_arrived_past_a_gap_is_kept_within_a_bound() {
+        let mut r = Received::default();
+        // Every other number (the others went to other users), far past the bound.
+        for seq in (0..100_000).step_by(2) {
+            assert_eq!(r.record(3, seq), Arrival::New { reordered: false });
+        }
+        let w = r.window(3);
+        assert!(w.ahead.len() <= AHEAD_AT_MOST as usize, "{}", w.ahead.len());
+        // The window starts at the first gap within the bound (an even number was received).
+        assert_eq!(w.base, 99_998 - AHEAD_AT_MOST + 1);
+        // Within the window, a late message is new, then a duplicate.
+        assert_eq!(r.record(3, 99_997), Arrival::New { reordered: true });
+        assert_eq!(r.record(3, 99_997), Arrival::Duplicate);
+        // Behind it, it cannot be told from a duplicate.
+        assert_eq!(r.record(3, 1), Arrival::Duplicate);
+        // A number far ahead moves the window at once, and nothing is lost from what is kept.
+        assert_eq!(r.record(3, u32::MAX), Arrival::New { reordered: false });
+        let w = r.window(3);
+        assert_eq!((w.base, w.ahead.len()), (u32::MAX - AHEAD_AT_MOST, 1));
+        assert_eq!(r.record(3, u32::MAX), Arrival::Duplicate);
     }
 
     #[test]

@@ -60,11 +60,15 @@ pub(super) struct Socket<'f> {
 impl<'a> User<'a> {
     /// After the flow (or when it stopped): wait for outstanding acks, then close the socket. A
     /// user the run's end cut off stays for the drain instead (it would still be online), while
-    /// one whose flow ended by itself leaves as it would during the run.
-    pub(super) async fn leave(&mut self, cut_off: bool) {
+    /// one whose flow ended by itself leaves as it would during the run. `Err(Stop::Failed)`
+    /// when the socket broke meanwhile and that was counted as the socket step's error: the
+    /// user failed, whatever its flow had come to (an error is never a completed or cut-off
+    /// user's).
+    pub(super) async fn leave(&mut self, cut_off: bool) -> Result<(), Stop> {
         if self.socket.is_none() {
-            return;
+            return Ok(());
         }
+        let mut left = Ok(());
         let timeout = self.ctx.plan().timeout;
         loop {
             let state = self.ctx.run_state.get();
@@ -85,11 +89,17 @@ impl<'a> User<'a> {
                 .as_mut()
                 .as_pin_mut()
                 .map(|t| t as Pin<&mut dyn Future<Output = ()>>);
-            if self.listen(timer).await.is_err() {
+            if let Err(stop) = self.listen(timer).await {
+                // Lost after the run ended is a cut-off user's (not counted); lost before it,
+                // the socket step's error was counted.
+                if stop == Stop::Failed {
+                    left = Err(stop);
+                }
                 break;
             }
         }
         self.close_socket(Why::Leaving).await;
+        left
     }
 
     /// The server or the network dropped the socket under a listening user (or inrush gave up

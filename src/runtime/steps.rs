@@ -30,8 +30,13 @@ impl<'a> User<'a> {
         }
         // Boxed, like a step's work: leaving happens once, at the end, and its state would
         // otherwise be carried by every user for its whole life.
-        Box::pin(self.leave(ended == Err(Stop::CutOff))).await;
-        ended
+        let left = Box::pin(self.leave(ended == Err(Stop::CutOff))).await;
+        // A socket that broke while the user stayed for its acks or the drain is an error
+        // counted: the user failed, not completed nor cut off.
+        match left {
+            Err(Stop::Failed) => left,
+            _ => ended,
+        }
     }
 
     fn steps<'s>(&'s mut self, steps: &'a [Step]) -> StepsFuture<'s> {

@@ -122,6 +122,44 @@ pub struct Registry {
     directory: Mutex<Directory>,
     online: Mutex<Vec<Arc<Member>>>,
     ledger: Arc<Ledger>,
+    /// The message ids users numbered so far: what a delivered id may name.
+    pub issued: Issued,
+}
+
+/// The message ids inrush's users numbered so far, as two bounds: every sender is below
+/// `senders`, every sequence number below `sequences`. A delivered id outside them names a
+/// user that never numbered a message, or a number no user reached: not one of inrush's.
+/// Raised as a user numbers a message, before it goes out (so its delivery never precedes its
+/// bound); written only when a bound rises (a user's first message, the chattiest user's next
+/// one), read on every message.
+#[derive(Debug, Default)]
+pub struct Issued {
+    senders: AtomicU64,
+    sequences: AtomicU64,
+}
+
+impl Issued {
+    /// User `sender` numbered message `seq`.
+    pub fn numbered(&self, sender: u64, seq: u32) {
+        let raise = |bound: &AtomicU64, past: u64| {
+            if bound.load(Ordering::Relaxed) < past {
+                bound.fetch_max(past, Ordering::Relaxed);
+            }
+        };
+        raise(&self.senders, sender.saturating_add(1));
+        raise(&self.sequences, u64::from(seq) + 1);
+    }
+
+    /// Why message `seq` of `sender` cannot be one a user numbered, if it cannot.
+    pub fn never(&self, sender: u64, seq: u32) -> Option<&'static str> {
+        if sender >= self.senders.load(Ordering::Relaxed) {
+            Some("no user of the run by that index sent a message")
+        } else if u64::from(seq) >= self.sequences.load(Ordering::Relaxed) {
+            Some("no user of the run sent that many messages")
+        } else {
+            None
+        }
+    }
 }
 
 /// A uniform random sample of every user published so far (Vitter's algorithm R).
@@ -322,6 +360,27 @@ mod tests {
                 ("user_id".into(), Value::Str(format!("u{i}"))),
             ],
         ))
+    }
+
+    #[test]
+    fn only_ids_users_numbered_are_issued() {
+        let issued = Issued::default();
+        assert!(issued.never(0, 0).is_some(), "nothing numbered yet");
+        issued.numbered(4, 2);
+        issued.numbered(1, 0);
+        assert_eq!(issued.never(4, 2), None);
+        assert_eq!(issued.never(0, 1), None, "within both bounds");
+        assert!(issued
+            .never(5, 0)
+            .expect("past the senders")
+            .contains("index"));
+        assert!(issued.never(999_999, 0).is_some());
+        assert!(issued
+            .never(3, 3)
+            .expect("past the numbers")
+            .contains("many"));
+        issued.numbered(u64::MAX, u32::MAX);
+        assert_eq!(issued.never(u64::MAX - 1, u32::MAX), None);
     }
 
     #[test]

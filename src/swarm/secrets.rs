@@ -3,6 +3,24 @@
 //! the live dashboard). A check that compares a response with `{{ env.API_KEY }}`, or a
 //! `fail_on` that quotes a 401 echoing the Authorization header, must not print the key.
 //!
+//! Which values are masked, and where. Masking hides a value that can be told apart from
+//! ordinary text; one that cannot (a number such as `4`, a word such as `reset`) hides nothing
+//! by being replaced wherever it occurs — anyone can guess it — and garbles every report
+//! (`got 404`, `Connection reset by peer`). So, as GitLab does for masked variables (8
+//! characters at least) and unlike a plain search-and-replace (k6's redaction, GitHub's masks,
+//! which mangle short values):
+//! - a value shorter than [`PLAIN_MASKED_FROM`] characters that is a plain word or number
+//!   (letters only, or a number such as `4`, `-1` or `1.0`) is not masked: a secret cannot be
+//!   that (a password rule, a generated key), and a configuration value often is;
+//! - any other value is masked wherever it occurs (a short one that mixes letters, digits or
+//!   punctuation, `s3cr3t`, is not found in ordinary text by chance);
+//! - the forms a template writes it in are masked alike: as is, URL-encoded, JSON-escaped,
+//!   its base64, and inside any base64 text that decodes to bytes holding it (a Basic
+//!   authorization of `user:{{ env.PW }}`, a token's payload);
+//! - the text is masked in one pass over what it was: a stand-in is never masked again (the
+//!   `4` of `base64`), nor is a stand-in already in the text (a traced value derived from a
+//!   secret, masked before).
+//!
 //! Masking runs only where a text is kept (a traced event; the first error example per metric
 //! and class of an interval), never per sample.
 
@@ -17,40 +35,79 @@ use crate::compiled::flow::template::percent_encode;
 const MIN_ENCODED: usize = 4;
 /// At most this many separators in one base64 run are tried as the start of an encoded text.
 const STARTS: usize = 32;
+/// A decoded base64 text is searched for values this long (bytes) or longer; a shorter one
+/// is found only as all it holds (a few random bytes hold three by chance).
+const MIN_HIDDEN: usize = 4;
+/// A plain word or number this long (in characters) is masked; a shorter one is not.
+pub const PLAIN_MASKED_FROM: usize = 8;
+
+/// One form of a secret to hide: the text, and what stands in its place.
+struct Form {
+    text: String,
+    stand_in: String,
+}
 
 /// The secrets of a run, with the forms a template may have written them in.
 #[derive(Default)]
 pub struct Secrets {
-    /// (text to hide, what stands in its place), longest first so that a secret containing
-    /// another is masked whole.
-    masks: Vec<(String, String)>,
+    /// Longest first, so that a secret containing another is masked whole.
+    forms: Vec<Form>,
     /// (name, value): what a decoded base64 text is searched for.
     values: Vec<(String, String)>,
+    /// Every stand-in this run's masking writes, longest first: left as they are in a text.
+    stand_ins: Vec<String>,
+}
+
+/// Whether `value` can be told apart from ordinary text: not empty, and not a short plain
+/// word or number.
+fn maskable(value: &str) -> bool {
+    let plain = value.chars().all(char::is_alphabetic) || value.trim().parse::<f64>().is_ok();
+    let short_and_plain = plain && value.chars().count() < PLAIN_MASKED_FROM;
+    !value.is_empty() && !short_and_plain
 }
 
 impl Secrets {
-    /// The secrets (name, value); empty values hide nothing and are left out.
+    /// The secrets (name, value); empty values, and short plain words and numbers, hide nothing
+    /// and are left out.
     pub fn new(secrets: &[(String, String)]) -> Secrets {
-        let mut masks: Vec<(String, String)> = Vec::new();
+        let mut forms: Vec<Form> = Vec::new();
         let mut values = Vec::new();
-        for (name, value) in secrets.iter().filter(|(_, v)| !v.is_empty()) {
+        let mut stand_ins = Vec::new();
+        for (name, value) in secrets {
+            if !maskable(value) {
+                continue;
+            }
             let stand_in = format!("[masked env.{name}]");
+            let b64_stand_in = format!("[masked base64(env.{name})]");
             // As a template writes it: as is, URL-encoded (a query, a form), JSON-escaped.
             let mut url = String::new();
             percent_encode(value, &mut url);
             let json = serde_json::to_string(value).unwrap_or_default();
             let json = json.trim_matches('"').to_string();
-            for form in [value.clone(), url, json] {
-                if !masks.iter().any(|(v, _)| *v == form) {
-                    masks.push((form, stand_in.clone()));
+            let b64 = base64::engine::general_purpose::STANDARD.encode(value.as_bytes());
+            let written = [url, json].into_iter().map(|f| (f, stand_in.clone()));
+            for (text, stand_in) in std::iter::once((value.clone(), stand_in.clone()))
+                .chain(written)
+                .chain([(b64, b64_stand_in.clone())])
+            {
+                if !forms.iter().any(|f| f.text == text) {
+                    forms.push(Form { text, stand_in });
                 }
             }
-            let b64 = base64::engine::general_purpose::STANDARD.encode(value.as_bytes());
-            masks.push((b64, format!("[masked base64(env.{name})]")));
+            stand_ins.extend([
+                stand_in,
+                b64_stand_in,
+                format!("[masked base64(… env.{name} …)]"),
+            ]);
             values.push((name.clone(), value.clone()));
         }
-        masks.sort_by_key(|(v, _)| std::cmp::Reverse(v.len()));
-        Secrets { masks, values }
+        forms.sort_by_key(|f| std::cmp::Reverse(f.text.len()));
+        stand_ins.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        Secrets {
+            forms,
+            values,
+            stand_ins,
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -59,50 +116,62 @@ impl Secrets {
 
     /// `text` with every secret replaced by its stand-in: as written, URL-encoded, JSON-escaped,
     /// base64-encoded, and inside any base64 text that decodes to something holding it (a Basic
-    /// authorization of `user:{{ env.PW }}`, a token's payload).
+    /// authorization of `user:{{ env.PW }}`, a token's payload). One pass over `text`: what
+    /// is replaced is found in `text` as it was, never in a stand-in.
     pub fn mask<'t>(&self, text: &'t str) -> Cow<'t, str> {
         if self.is_empty() {
             return Cow::Borrowed(text);
         }
-        // Encoded texts first: a secret's own base64 can sit inside a longer one (after
-        // `alice:`, whose 6 bytes encode apart), and masking it there would break the rest.
-        let mut out = match self.mask_encoded(text) {
-            Some(masked) => Cow::Owned(masked),
-            None => Cow::Borrowed(text),
-        };
-        for (secret, stand_in) in &self.masks {
-            if out.contains(secret.as_str()) {
-                out = Cow::Owned(out.replace(secret.as_str(), stand_in));
+        // Stand-ins already there stay as they are; then encoded texts: a secret's own base64
+        // can sit inside a longer one (after `alice:`, whose 6 bytes encode apart), and masking
+        // it there would break the rest; then each form, longest first.
+        let mut spans: Vec<(usize, usize, Cow<'_, str>)> = Vec::new();
+        for stand_in in &self.stand_ins {
+            for (at, found) in text.match_indices(stand_in.as_str()) {
+                claim(&mut spans, at, at + found.len(), Cow::Borrowed(found));
             }
         }
-        out
+        for (start, end, stand_in) in self.encoded(text) {
+            claim(&mut spans, start, end, Cow::Owned(stand_in));
+        }
+        for f in &self.forms {
+            for (at, _) in text.match_indices(f.text.as_str()) {
+                let end = at + f.text.len();
+                claim(&mut spans, at, end, Cow::Borrowed(f.stand_in.as_str()));
+            }
+        }
+        if spans.iter().all(|(s, e, by)| text[*s..*e] == **by) {
+            return Cow::Borrowed(text);
+        }
+        spans.sort_by_key(|(start, _, _)| *start);
+        let mut out = String::with_capacity(text.len());
+        let mut done = 0;
+        for (start, end, by) in &spans {
+            out.push_str(&text[done..*start]);
+            out.push_str(by);
+            done = *end;
+        }
+        out.push_str(&text[done..]);
+        Cow::Owned(out)
     }
 
-    /// `text` with each base64 run that decodes to bytes holding a secret replaced; `None` when
-    /// there is none.
-    fn mask_encoded(&self, text: &str) -> Option<String> {
-        let mut out = String::new();
-        let mut done = 0;
+    /// Each base64 run of `text` that decodes to bytes holding a secret: where, and its
+    /// stand-in.
+    fn encoded(&self, text: &str) -> Vec<(usize, usize, String)> {
+        let mut found = Vec::new();
         for (start, end) in base64_runs(text) {
             let Some((name, whole, skip)) = self.hidden_in(&text[start..end]) else {
                 continue;
             };
-            let start = start + skip;
-            out.push_str(&text[done..start]);
-            if whole {
-                out.push_str(&format!("[masked base64(env.{name})]"));
+            let stand_in = if whole {
+                format!("[masked base64(env.{name})]")
             } else {
-                out.push_str(&format!("[masked base64(… env.{name} …)]"));
-            }
-            done = end;
+                format!("[masked base64(… env.{name} …)]")
+            };
+            found.push((start + skip, end, stand_in));
         }
-        if done == 0 {
-            return None;
-        }
-        out.push_str(&text[done..]);
-        Some(out)
+        found
     }
-
     /// The name of a secret that `run`, decoded as base64 (standard or URL-safe, padded or
     /// not), holds; whether it is all the run holds; where in the run the encoded text starts.
     /// It need not start the run: `+`, `/`, `-` and `_` are base64 characters too, so `Basic+…`
@@ -138,8 +207,23 @@ impl Secrets {
         let decoded = engines.iter().find_map(|e| e.decode(run).ok())?;
         self.values
             .iter()
-            .find(|(_, v)| contains(&decoded, v.as_bytes()))
+            .find(|(_, v)| {
+                decoded == v.as_bytes()
+                    || (v.len() >= MIN_HIDDEN && contains(&decoded, v.as_bytes()))
+            })
             .map(|(name, v)| (name.as_str(), decoded == v.as_bytes()))
+    }
+}
+
+/// Takes `start..end` of the text for `by`, unless part of it is taken already.
+fn claim<'a>(
+    spans: &mut Vec<(usize, usize, Cow<'a, str>)>,
+    start: usize,
+    end: usize,
+    by: Cow<'a, str>,
+) {
+    if !spans.iter().any(|(s, e, _)| start < *e && *s < end) {
+        spans.push((start, end, by));
     }
 }
 
@@ -235,6 +319,49 @@ mod tests {
                 "{masked}"
             );
         }
+    }
+
+    #[test]
+    fn short_plain_words_and_numbers_mangle_nothing() {
+        // Neither is told apart from the text around it: `4` in `404`, `HTTP` (whose base64
+        // decodes to a byte `4`), `base64`; `reset` in the system's own words.
+        let s = secrets(&[("PAGE_SIZE", "4"), ("MODE", "reset"), ("V", "1.0")]);
+        for text in [
+            "expected HTTP 200, got 404 (GET /nf?page_size=4)",
+            "Connection reset by peer (os error 104)",
+            "malformed response: HTTP/1.0 answer",
+        ] {
+            assert!(
+                matches!(s.mask(text), Cow::Borrowed(t) if t == text),
+                "{text}"
+            );
+        }
+        assert!(s.is_empty(), "nothing to mask");
+    }
+
+    #[test]
+    fn a_short_value_that_is_no_plain_word_or_number_and_a_long_one_are_masked() {
+        let s = secrets(&[("PIN", "x9-1"), ("WORD", "password"), ("N", "12345678")]);
+        assert_eq!(
+            s.mask("pin=x9-1&a=bx9-1"),
+            "pin=[masked env.PIN]&a=b[masked env.PIN]"
+        );
+        assert_eq!(s.mask("wrong password"), "wrong [masked env.WORD]");
+        assert_eq!(s.mask("id=0123456789"), "id=0[masked env.N]9");
+    }
+
+    #[test]
+    fn a_stand_in_is_never_masked_again() {
+        // A secret that a stand-in holds: `env.TOKEN` is in `[masked base64(env.TOKEN)]`.
+        let s = secrets(&[("TOKEN", "s3cr3t"), ("NAME", "env.TOKEN")]);
+        assert_eq!(s.mask("Basic czNjcjN0"), "Basic [masked base64(env.TOKEN)]");
+        assert_eq!(
+            s.mask("s3cr3t env.TOKEN"),
+            "[masked env.TOKEN] [masked env.NAME]"
+        );
+        // One already in the text (a traced value masked before) stays as it is.
+        let text = "body [masked env.TOKEN] and [masked base64(… env.TOKEN …)]";
+        assert!(matches!(s.mask(text), Cow::Borrowed(t) if t == text));
     }
 
     #[test]

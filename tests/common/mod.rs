@@ -54,6 +54,20 @@ where
     })
 }
 
+/// Reads a request head from a test server's connection; `None` when the client closes first
+/// (the run's reachability probe connects and closes) or sends over 16 KiB.
+pub async fn request_head(stream: &mut tokio::net::TcpStream) -> Option<String> {
+    use tokio::io::AsyncReadExt;
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        match stream.read_u8().await {
+            Ok(b) if head.len() < 16 * 1024 => head.push(b),
+            _ => return None,
+        }
+    }
+    Some(String::from_utf8_lossy(&head).into_owned())
+}
+
 /// How many times `on_schedule` runs an attempt at most.
 pub const SCHEDULE_ATTEMPTS: usize = 3;
 
