@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use crate::compiled::flow::template::Value;
 use crate::compiled::flow::{Deliveries, FrameRule, IdSource, Matcher, RuleAction};
+use crate::compiled::shard::Shard;
 use crate::compiled::Plan;
 use crate::metrics::{Counter, ErrorClass, MetricId};
 use crate::runtime::checks::{self, matches};
@@ -46,6 +47,9 @@ pub(super) enum Delivered {
     /// This user's own message, echoed back (a room's timeline holds the sender's messages
     /// too): not a delivery.
     Own,
+    /// A message of a user of another shard (a room the target fans out to every shard's
+    /// users): sent on another clock, never timed here nor counted (docs/distributed.md).
+    OtherShard,
     Duplicate,
     /// First receipt; `intended` is when its sender meant to send it.
     New {
@@ -119,13 +123,23 @@ impl Messages {
         self.unacked.remove(&seq)
     }
 
-    /// A message delivered to user `me` at `now`, `issued` the message ids users numbered.
-    pub fn delivered(&mut self, me: u64, id: &str, issued: &Issued, now: Duration) -> Delivered {
+    /// A message delivered to user `me` of `shard` at `now`, `issued` the message ids this
+    /// shard's users numbered.
+    pub fn delivered(
+        &mut self,
+        me: u64,
+        id: &str,
+        (shard, issued): (Shard, &Issued),
+        now: Duration,
+    ) -> Delivered {
         let Some((sender, seq, intended)) = parse_message_id(id) else {
             return Delivered::Unreadable;
         };
         if sender == me {
             return Delivered::Own;
+        }
+        if !shard.owns(sender) {
+            return Delivered::OtherShard;
         }
         if let Some(why) = issued.never(sender, seq) {
             return Delivered::Forged(why);
@@ -471,10 +485,10 @@ impl User<'_> {
     fn record_delivered(&mut self, id: &str) {
         let ctx = self.ctx;
         let now = ctx.now();
-        let issued = &ctx.shared.registry.issued;
-        let delivered = self.messages.delivered(self.scope.index, id, issued, now);
+        let ours = (ctx.plan().shard, &ctx.shared.registry.issued);
+        let delivered = self.messages.delivered(self.scope.index, id, ours, now);
         let (intended, reordered) = match delivered {
-            Delivered::Own => return,
+            Delivered::Own | Delivered::OtherShard => return,
             Delivered::Unreadable | Delivered::Forged(_) => {
                 let why = match delivered {
                     Delivered::Forged(why) => why,
@@ -603,30 +617,36 @@ mod tests {
         let id = |seq| message_id(9, seq, at);
         let (issued, now) = issued();
         assert_eq!(
-            m.delivered(1, &id(1), &issued, now),
+            m.delivered(1, &id(1), (Shard::WHOLE, &issued), now),
             Delivered::New {
                 intended: at,
                 reordered: false
             }
         );
         assert_eq!(
-            m.delivered(1, &id(0), &issued, now),
+            m.delivered(1, &id(0), (Shard::WHOLE, &issued), now),
             Delivered::New {
                 intended: at,
                 reordered: true
             }
         );
-        assert_eq!(m.delivered(1, &id(1), &issued, now), Delivered::Duplicate);
-        assert_eq!(m.delivered(1, "9-x", &issued, now), Delivered::Unreadable);
         assert_eq!(
-            m.delivered(9, &id(2), &issued, now),
+            m.delivered(1, &id(1), (Shard::WHOLE, &issued), now),
+            Delivered::Duplicate
+        );
+        assert_eq!(
+            m.delivered(1, "9-x", (Shard::WHOLE, &issued), now),
+            Delivered::Unreadable
+        );
+        assert_eq!(
+            m.delivered(9, &id(2), (Shard::WHOLE, &issued), now),
             Delivered::Own,
             "an echo of one's own"
         );
         // What was received is kept for a later visit: duplicates stay detectable.
         let mut later = Messages::new(std::mem::take(&mut m.received));
         assert_eq!(
-            later.delivered(1, &id(0), &issued, now),
+            later.delivered(1, &id(0), (Shard::WHOLE, &issued), now),
             Delivered::Duplicate
         );
     }
@@ -644,18 +664,47 @@ mod tests {
             message_id(9, 0, now + Duration::from_micros(1)),
         ] {
             assert!(
-                matches!(m.delivered(1, &id, &issued, now), Delivered::Forged(_)),
+                matches!(
+                    m.delivered(1, &id, (Shard::WHOLE, &issued), now),
+                    Delivered::Forged(_)
+                ),
                 "{id}"
             );
         }
         assert!(m.received.is_empty(), "nothing kept of a forged id");
         assert_eq!(
-            m.delivered(1, &message_id(9, 2, at), &issued, now),
+            m.delivered(1, &message_id(9, 2, at), (Shard::WHOLE, &issued), now),
             Delivered::New {
                 intended: at,
                 reordered: false
             }
         );
+    }
+
+    #[test]
+    fn a_message_of_another_shards_user_is_neither_a_delivery_nor_forged() {
+        let mut m = Messages::default();
+        // Shard 1 of 4 owns users 1, 5, 9, …; user 9 numbered messages up to 2 here.
+        let shard = Shard { index: 1, count: 4 };
+        let (issued, now) = issued();
+        let at = Duration::from_millis(3);
+        // User 10 is shard 2's: its numbers are not in this shard's bounds, and its send
+        // time is on another machine's clock.
+        for id in [message_id(10, 7, at), message_id(10, 0, now * 2)] {
+            assert_eq!(
+                m.delivered(5, &id, (shard, &issued), now),
+                Delivered::OtherShard
+            );
+        }
+        assert!(m.received.is_empty(), "nothing kept of it");
+        assert!(matches!(
+            m.delivered(5, &message_id(13, 0, at), (shard, &issued), now),
+            Delivered::Forged(_)
+        ));
+        assert!(matches!(
+            m.delivered(5, &message_id(9, 1, at), (shard, &issued), now),
+            Delivered::New { .. }
+        ));
     }
 
     #[test]
