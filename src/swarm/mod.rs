@@ -203,7 +203,9 @@ impl WorkerCtx {
     ) -> Option<F::Output> {
         match &self.clock {
             Some(clock) => {
-                let deadline = clock.sleep_until(self.shared.t0 + start + limit);
+                // `start` was read just before: a deadline far enough past it is not read again.
+                let read = self.shared.t0 + start;
+                let deadline = clock.sleep_ahead(read + limit, read);
                 match futures_util::future::select(fut, deadline).await {
                     futures_util::future::Either::Left((out, _)) => Some(out),
                     futures_util::future::Either::Right(_) => None,

@@ -34,6 +34,11 @@ use timetable::{Ticket, Timetable};
 /// The longest the clock makes a due deadline wait by design (for a wake-up the budget allows).
 pub const SLACK: std::time::Duration = timetable::PERIOD;
 
+/// How far ahead of a clock read a deadline must be for its sleep's first poll to skip the
+/// clock ([`Clock::sleep_ahead`]): the read and the first poll are the same few microseconds
+/// of one task's run, so a deadline this far out cannot have passed between them.
+pub const AHEAD: std::time::Duration = std::time::Duration::from_millis(10);
+
 pub struct Clock {
     fd: AsyncFd<OwnedFd>,
     table: RefCell<Timetable<Waker>>,
@@ -65,6 +70,18 @@ impl Clock {
             clock: self,
             at,
             ticket: None,
+            ahead: false,
+        }
+    }
+
+    /// [`Self::sleep_until`] for a deadline the caller knows to be at least [`AHEAD`] after a
+    /// clock read it just made (an operation's timeout, from the attempt's start): its first
+    /// poll registers it without reading the clock again (a read per request in a keep-alive
+    /// loop). A deadline closer than that is checked on the first poll, as any sleep's.
+    pub fn sleep_ahead(&self, at: Instant, read: Instant) -> Sleep<'_> {
+        Sleep {
+            ahead: at.checked_duration_since(read).is_some_and(|d| d >= AHEAD),
+            ..self.sleep_until(at)
         }
     }
 
@@ -87,7 +104,12 @@ impl Clock {
 
     fn register(&self, at: Instant, waker: Waker) -> Ticket {
         let ticket = self.table.borrow_mut().add(at, waker);
-        if !self.rearming.get() {
+        // Armed for this deadline or earlier already (a keep-alive loop's next timeout is
+        // later than the pending ones): the wake-up then decides what comes next, as it would
+        // have without this deadline. Nothing to look at in the table (its stale top included:
+        // cancelled entries go when the table compacts them, or as they come due).
+        let armed_in_time = self.armed.get().is_some_and(|armed| armed <= at);
+        if !self.rearming.get() && !armed_in_time {
             self.arm_for_earliest();
         }
         ticket
@@ -148,12 +170,18 @@ pub struct Sleep<'c> {
     at: Instant,
     /// The deadline this sleep registered, once polled before it.
     ticket: Option<Ticket>,
+    /// Known to be ahead of the clock on the first poll ([`Clock::sleep_ahead`]).
+    ahead: bool,
 }
 
 impl Future for Sleep<'_> {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.ticket.is_none() && std::mem::take(&mut self.ahead) {
+            self.ticket = Some(self.clock.register(self.at, cx.waker().clone()));
+            return Poll::Pending;
+        }
         if Instant::now() >= self.at {
             return Poll::Ready(());
         }
