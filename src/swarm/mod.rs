@@ -204,8 +204,7 @@ impl WorkerCtx {
         match &self.clock {
             Some(clock) => {
                 // `start` was read just before: a deadline far enough past it is not read again.
-                let read = self.shared.t0 + start;
-                let deadline = clock.sleep_ahead(read + limit, read);
+                let deadline = clock.sleep_ahead(self.shared.t0 + start, limit);
                 match futures_util::future::select(fut, deadline).await {
                     futures_util::future::Either::Left((out, _)) => Some(out),
                     futures_util::future::Either::Right(_) => None,

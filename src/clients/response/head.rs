@@ -45,14 +45,14 @@ impl Said {
         // The length first: three names of three lengths, so most headers are passed over
         // without a comparison of their bytes.
         match name.len() {
-            14 if name.eq_ignore_ascii_case(b"content-length") => {
+            14 if is_name(name, b"content-length") => {
                 let n = content_length(value)?;
                 if self.length.is_some_and(|l| l != n) {
                     return Err(ReadError::Malformed("conflicting content-length".into()));
                 }
                 self.length = Some(n);
             }
-            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
+            17 if is_name(name, b"transfer-encoding") => {
                 self.encoded = true;
                 // The last coding listed is the one applied last: chunked, or the body runs to
                 // the connection's end.
@@ -60,7 +60,7 @@ impl Said {
                     .last()
                     .is_some_and(|t| t.eq_ignore_ascii_case(b"chunked"));
             }
-            10 if name.eq_ignore_ascii_case(b"connection") => {
+            10 if is_name(name, b"connection") => {
                 for t in tokens(value) {
                     self.close |= t.eq_ignore_ascii_case(b"close");
                     self.keep_alive |= t.eq_ignore_ascii_case(b"keep-alive");
@@ -123,8 +123,13 @@ pub(super) fn scan(bytes: &[u8], said: &mut Said) -> Option<Scanned> {
             return None;
         }
         first_header.get_or_insert(at);
-        let value_end = text_end(bytes, name_end + 1)?;
-        said.header(&bytes[at..name_end], &bytes[name_end + 1..value_end]);
+        // The spaces before a value are not part of it (as `httparse` reads it).
+        let mut value = name_end + 1;
+        while bytes.get(value) == Some(&b' ') {
+            value += 1;
+        }
+        let value_end = text_end(bytes, value)?;
+        said.header(&bytes[at..name_end], &bytes[value..value_end]);
         at = line_end(bytes, value_end)?;
     }
 }
@@ -144,23 +149,32 @@ fn name_end(bytes: &[u8], at: usize) -> Option<usize> {
 
 /// Where text (a header value, the reason phrase) starting at `at` ends: the index of the `\r`
 /// after it, every byte before that visible ASCII, a space or a tab; `None` for any other byte
-/// first, or the end of `bytes`. Eight bytes at a time while none is out of the common range
-/// (a tab, like the `\r`, is then looked at byte by byte).
+/// first, or the end of `bytes`. Eight bytes at a time: a word's first byte out of the common
+/// range is found from its bit mask, and only that byte is looked at.
 fn text_end(bytes: &[u8], mut at: usize) -> Option<usize> {
-    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
-    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    const ONES: u64 = u64::from_le_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_le_bytes([0x80; 8]);
     while let Some(word) = bytes.get(at..at + 8) {
         let mut eight = [0u8; 8];
         eight.copy_from_slice(word);
-        let x = u64::from_ne_bytes(eight);
-        // Some byte under 0x20 (a control byte, `\t`, `\r`), or 0x7f, or over it: each test
-        // is non-zero exactly when such a byte is there (Bit Twiddling Hacks, "hasless").
-        let control = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
-        let del = (x ^ (ONES * 0x7f)).wrapping_sub(ONES) & !(x ^ (ONES * 0x7f)) & HIGH;
-        if control | del | (x & HIGH) != 0 {
-            break;
+        let x = u64::from_le_bytes(eight);
+        // Each byte under 0x20 (a control byte, `\t`, `\r`), 0x7f or over it has its high bit
+        // set in `odd`, and so does no byte before the first such one (Bit Twiddling Hacks,
+        // "hasless" and "haszero": a borrow only runs on to later bytes); little-endian, so the
+        // lowest set bit is the first such byte.
+        let control = x.wrapping_sub(ONES * 0x20) & !x;
+        let del = (x ^ (ONES * 0x7f)).wrapping_sub(ONES) & !(x ^ (ONES * 0x7f));
+        let odd = (control | del | x) & HIGH;
+        if odd == 0 {
+            at += 8;
+            continue;
         }
-        at += 8;
+        at += (odd.trailing_zeros() / 8) as usize;
+        match bytes[at] {
+            b'\r' => return Some(at),
+            b'\t' => at += 1,
+            _ => return None,
+        }
     }
     loop {
         match *bytes.get(at)? {
@@ -169,6 +183,26 @@ fn text_end(bytes: &[u8], mut at: usize) -> Option<usize> {
             _ => return None,
         }
     }
+}
+
+/// Whether a header name (token characters only) is `lower`, a name of lowercase letters and
+/// dashes of at least 8 bytes, in any case: compared a word at a time (the last one
+/// overlapping) with every byte's 0x20 bit set, which lowercases a letter and leaves a dash as
+/// it is. No other token character becomes a lowercase letter or a dash that way (only `\r`
+/// would become a dash).
+fn is_name(name: &[u8], lower: &[u8]) -> bool {
+    const CASE: u64 = u64::from_le_bytes([0x20; 8]);
+    let word = |b: &[u8], at: usize| {
+        let mut eight = [0u8; 8];
+        eight.copy_from_slice(&b[at..at + 8]);
+        u64::from_le_bytes(eight)
+    };
+    let n = lower.len();
+    if name.len() != n || n < 8 {
+        return false;
+    }
+    let same = |at: usize| word(name, at) | CASE == word(lower, at);
+    (0..n - 8).step_by(8).all(same) && same(n - 8)
 }
 
 /// RFC 9110's token characters (`tchar`), as `httparse` has them for header names.
@@ -221,6 +255,10 @@ pub(super) fn trim(v: &[u8]) -> &[u8] {
 
 /// A `Content-Length` value: digits, or a list of the same digits (a proxy may join repeats).
 fn content_length(value: &[u8]) -> Result<u64, ReadError> {
+    // Most are plain digits (the scan passed the spaces before them).
+    if !value.is_empty() && value.len() <= 19 && value.iter().all(u8::is_ascii_digit) {
+        return Ok(value.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0')));
+    }
     let bad = || ReadError::Malformed("invalid content-length".into());
     let mut found = None;
     for t in value.split(|&b| b == b',').map(trim) {

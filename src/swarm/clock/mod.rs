@@ -74,14 +74,14 @@ impl Clock {
         }
     }
 
-    /// [`Self::sleep_until`] for a deadline the caller knows to be at least [`AHEAD`] after a
-    /// clock read it just made (an operation's timeout, from the attempt's start): its first
-    /// poll registers it without reading the clock again (a read per request in a keep-alive
-    /// loop). A deadline closer than that is checked on the first poll, as any sleep's.
-    pub fn sleep_ahead(&self, at: Instant, read: Instant) -> Sleep<'_> {
+    /// [`Self::sleep_until`] `read + limit`, `read` a clock read the caller just made (an
+    /// operation's timeout, from the attempt's start): a deadline at least [`AHEAD`] after it
+    /// is registered by the first poll without reading the clock again (a read per request in
+    /// a keep-alive loop); a closer one is checked on the first poll, as any sleep's.
+    pub fn sleep_ahead(&self, read: Instant, limit: std::time::Duration) -> Sleep<'_> {
         Sleep {
-            ahead: at.checked_duration_since(read).is_some_and(|d| d >= AHEAD),
-            ..self.sleep_until(at)
+            ahead: limit >= AHEAD,
+            ..self.sleep_until(read + limit)
         }
     }
 
@@ -290,6 +290,44 @@ mod tests {
             let at = start + Duration::from_millis(15);
             clock.sleep_until(at).await;
             assert!(Instant::now() >= at);
+        });
+    }
+
+    #[test]
+    fn a_timeout_behind_the_armed_one_fires_on_time_once_that_one_is_dropped() {
+        with_clock(|clock| async move {
+            // The first timeout arms the timer, and is dropped before its time (its request
+            // was answered): the timer stays armed for it.
+            let first = clock.sleep_ahead(Instant::now(), Duration::from_millis(30));
+            let _ = tokio::time::timeout(Duration::from_millis(1), first).await;
+            // The next, later, is registered without arming the timer again: the wake-up for
+            // the dropped one must arm it for this one.
+            let read = Instant::now();
+            let limit = Duration::from_millis(60);
+            clock.sleep_ahead(read, limit).await;
+            let took = read.elapsed();
+            assert!(took >= limit, "early: {took:?}");
+            // The wake-up comes within the clock's slack; five times the deadline's time for a
+            // loaded machine (a lost deadline would hang, not be late).
+            assert!(took < limit * 5, "{took:?}");
+        });
+    }
+
+    #[test]
+    fn a_deadline_ahead_is_not_read_again_but_a_close_one_that_passed_ends_at_once() {
+        with_clock(|clock| async move {
+            let past = Instant::now() - Duration::from_millis(50);
+            // Closer than AHEAD to its read: looked at on the first poll, and already over.
+            let close = clock.sleep_ahead(past, AHEAD / 2);
+            assert_eq!(futures_util::FutureExt::now_or_never(close), Some(()));
+            // At least AHEAD past its read: registered on the first poll without a look (the
+            // caller's read was recent, so it has not passed)...
+            let mut far = Box::pin(clock.sleep_ahead(past, AHEAD));
+            assert_eq!(futures_util::FutureExt::now_or_never(&mut far), None);
+            // ...and a deadline that had passed anyway still ends, on the next wake-up.
+            tokio::time::timeout(Duration::from_secs(5), far)
+                .await
+                .expect("a passed deadline is not lost");
         });
     }
 }

@@ -185,3 +185,22 @@ fn said_is_what_the_framing_headers_say_in_order() {
         said.error
     );
 }
+
+#[test]
+fn a_name_is_compared_as_eq_ignore_ascii_case_compares_token_names() {
+    for lower in [&b"content-length"[..], b"transfer-encoding", b"connection"] {
+        for at in 0..lower.len() {
+            for b in (0..=255u8).filter(|&b| TOKEN[usize::from(b)]) {
+                let mut name = lower.to_vec();
+                name[at] = b;
+                assert_eq!(
+                    is_name(&name, lower),
+                    name.eq_ignore_ascii_case(lower),
+                    "{:?}",
+                    String::from_utf8_lossy(&name)
+                );
+            }
+        }
+        assert!(!is_name(&lower[1..], lower), "a shorter name");
+    }
+}
