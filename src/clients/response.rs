@@ -6,7 +6,6 @@
 
 use std::mem::MaybeUninit;
 
-use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use crate::clients::chunked;
@@ -25,7 +24,9 @@ pub const MAX_HEAD: usize = 64 * 1024;
 pub struct Response {
     pub status: u16,
     pub headers: Headers,
-    pub body: Bytes,
+    /// A plain buffer, which the connection takes back for its next response when the step is
+    /// done with it (`clients::kept`): a kept-alive request allocates none for its body.
+    pub body: Vec<u8>,
 }
 
 /// A response's header lines as the server sent them, in order.
@@ -140,23 +141,32 @@ pub(crate) async fn read<S: AsyncRead + Unpin>(
     buf: &mut InBuf,
     head_request: bool,
 ) -> Result<Read, ReadError> {
-    read_into(io, buf, head_request, &mut Vec::new()).await
+    read_into(io, buf, head_request, &mut Spare::default()).await
 }
 
-/// [`read`], the header lines copied into `lines` (taken: a connection hands over the buffer
-/// of a response it is done with, so that a kept-alive request allocates none for them).
+/// The buffers of a response the user is done with, for a connection's next response: its
+/// header lines' and its body's (taken by the reader; an empty one allocates as it fills).
+#[derive(Debug, Default)]
+pub(crate) struct Spare {
+    pub lines: Vec<u8>,
+    pub body: Vec<u8>,
+}
+
+/// [`read`], the header lines copied into `spare.lines` and a body of known length into
+/// `spare.body` (both taken: a connection hands over the buffers of a response it is done
+/// with, so that a kept-alive request allocates none for them).
 pub(crate) async fn read_into<S: AsyncRead + Unpin>(
     io: &mut S,
     buf: &mut InBuf,
     head_request: bool,
-    lines: &mut Vec<u8>,
+    spare: &mut Spare,
 ) -> Result<Read, ReadError> {
     let head = loop {
         let head = loop {
             // Nothing read yet (a kept-alive request's first look, before its answer came):
             // nothing to parse.
             if !buf.is_empty() {
-                if let Some(head) = parse_head(buf.filled(), head_request, lines)? {
+                if let Some(head) = parse_head(buf.filled(), head_request, &mut spare.lines)? {
                     break head;
                 }
             }
@@ -174,8 +184,8 @@ pub(crate) async fn read_into<S: AsyncRead + Unpin>(
         }
     };
     let body = match head.framing {
-        Framing::None => Ok(Bytes::new()),
-        Framing::Length(n) => sized(io, buf, n).await,
+        Framing::None => Ok(Vec::new()),
+        Framing::Length(n) => sized(io, buf, n, std::mem::take(&mut spare.body)).await,
         Framing::Chunked => chunked::read(io, buf, MAX_BODY).await,
         Framing::Close => to_end(io, buf).await,
     }
@@ -307,22 +317,21 @@ fn too_large() -> ReadError {
     ReadError::TooLarge(format!("reading body: over the {MAX_BODY}-byte limit"))
 }
 
-/// A body of `n` bytes: what the buffer holds, the rest read straight into the body (so never
-/// past it).
+/// A body of `n` bytes, in `body` (a spare buffer, emptied first): what the buffer holds, the
+/// rest read straight into the body (so never past it).
 async fn sized<S: AsyncRead + Unpin>(
     io: &mut S,
     buf: &mut InBuf,
     n: u64,
-) -> Result<Bytes, ReadError> {
+    mut body: Vec<u8>,
+) -> Result<Vec<u8>, ReadError> {
     if n > MAX_BODY as u64 {
         return Err(too_large());
     }
     let n = n as usize;
-    if n == 0 {
-        return Ok(Bytes::new());
-    }
+    body.clear();
+    body.reserve_exact(n);
     let have = buf.filled().len().min(n);
-    let mut body = Vec::with_capacity(n);
     body.extend_from_slice(&buf.filled()[..have]);
     buf.consume(have);
     if have < n {
@@ -335,11 +344,11 @@ async fn sized<S: AsyncRead + Unpin>(
             }
         }
     }
-    Ok(Bytes::from(body))
+    Ok(body)
 }
 
 /// A body that ends when the server closes the connection.
-async fn to_end<S: AsyncRead + Unpin>(io: &mut S, buf: &mut InBuf) -> Result<Bytes, ReadError> {
+async fn to_end<S: AsyncRead + Unpin>(io: &mut S, buf: &mut InBuf) -> Result<Vec<u8>, ReadError> {
     let mut body = Vec::new();
     loop {
         let part = buf.filled();
@@ -350,7 +359,7 @@ async fn to_end<S: AsyncRead + Unpin>(io: &mut S, buf: &mut InBuf) -> Result<Byt
         body.extend_from_slice(part);
         buf.consume(n);
         if buf.fill(io).await? == 0 {
-            return Ok(Bytes::from(body));
+            return Ok(body);
         }
     }
 }

@@ -10,6 +10,7 @@
 //! of the same seeded timeline with no coordinator.
 
 pub mod admission;
+pub mod blocks;
 pub mod caps;
 pub mod clock;
 pub mod identity;
@@ -131,6 +132,8 @@ pub struct Scratch {
     pub frame: RefCell<serde_json::Map<String, serde_json::Value>>,
     /// The buffer a JSON frame is written into before it is copied out at its size.
     pub rendered: Cell<String>,
+    /// The memory of the users' attempts in flight (`runtime::actions`).
+    pub blocks: blocks::Blocks,
 }
 
 impl WorkerCtx {
