@@ -204,3 +204,25 @@ fn a_name_is_compared_as_eq_ignore_ascii_case_compares_token_names() {
         assert!(!is_name(&lower[1..], lower), "a shorter name");
     }
 }
+
+#[test]
+fn a_name_ends_where_a_byte_by_byte_look_says_at_every_position_and_byte() {
+    let reference =
+        |bytes: &[u8], at: usize| (at..bytes.len()).find(|&i| !TOKEN[usize::from(bytes[i])]);
+    for b in 0..=255u8 {
+        for pos in 0..20 {
+            for len in [pos + 1, 20, 24] {
+                let mut bytes: Vec<u8> = (0..len).map(|i| b"aZ0-x_Q9"[i % 8]).collect();
+                bytes[pos] = b;
+                bytes.push(b':');
+                for at in [0, 1, 5] {
+                    assert_eq!(
+                        name_end(&bytes, at),
+                        reference(&bytes, at),
+                        "byte {b:#x} at {pos} of {len}, from {at}"
+                    );
+                }
+            }
+        }
+    }
+}
