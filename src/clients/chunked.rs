@@ -2,7 +2,6 @@
 //! chunk extensions after `;` ignored, the trailer section after the last chunk read and
 //! dropped. Every line is bounded, and so is the body.
 
-use bytes::Bytes;
 use tokio::io::AsyncRead;
 
 use crate::clients::inbuf::{InBuf, Line, ReadError};
@@ -18,7 +17,7 @@ pub(crate) async fn read<S: AsyncRead + Unpin>(
     io: &mut S,
     buf: &mut InBuf,
     max: usize,
-) -> Result<Bytes, ReadError> {
+) -> Result<Vec<u8>, ReadError> {
     let mut body = Vec::new();
     loop {
         let l = line(io, buf).await?;
@@ -56,7 +55,7 @@ pub(crate) async fn read<S: AsyncRead + Unpin>(
         let l = line(io, buf).await?;
         buf.consume(l.taken);
         if l.len == 0 {
-            return Ok(Bytes::from(body));
+            return Ok(body);
         }
         trailers += l.taken;
         if trailers > MAX_TRAILERS {

@@ -69,11 +69,12 @@ impl HttpClient {
         self.tls.as_ref()
     }
 
-    /// Hands a response's header buffer back to the user's connection, for its next response
-    /// (a pooled connection is back in the pool by now: its next response allocates).
-    pub fn reuse(&mut self, headers: Headers) {
+    /// Hands a response's buffers (header lines, body) back to the user's connection, for its
+    /// next response (a pooled connection is back in the pool by now: its next response
+    /// allocates).
+    pub fn reuse(&mut self, response: Response) {
         if let Some(kept) = &mut self.kept {
-            kept.reuse(headers);
+            kept.reuse(response);
         }
     }
 
@@ -92,11 +93,11 @@ impl HttpClient {
     /// again, once, on a new connection when it may be sent twice ([`replayable`]), as Go's
     /// net/http and hyper do; the caller's latency, from the step's intended start, holds both.
     ///
-    /// Its future is boxed by the caller once per request (the step's attempt) and moved into
-    /// that box, which is kept under 1 KiB (968 bytes, was 1 752): mimalloc's aligned path
-    /// takes a power-of-two block as it is, a larger one is over-allocated and freed as an
-    /// interior pointer. So the arguments are borrowed and kept once (an `async fn` keeps them
-    /// twice), and the pooled request, larger, is boxed on its own (bench/README.md).
+    /// Its future is put by the caller into a 1 KiB block the worker lends per request (the
+    /// step's attempt, `swarm::blocks`), so it is kept under 1 KiB (968 bytes, was 1 752): a
+    /// larger one would be boxed per attempt. So the arguments are borrowed and kept once (an
+    /// `async fn` keeps them twice), and the pooled request, larger, is boxed on its own
+    /// (bench/README.md).
     #[allow(clippy::manual_async_fn)]
     pub fn request<'r>(
         &'r mut self,
@@ -236,9 +237,15 @@ async fn new_connection_delay(link: &mut Link, tls: bool) {
 /// Sends one request on a connection and reads the whole response body.
 async fn send(kept: &mut Kept, link: &mut Link, req: &Req<'_>) -> Result<Response, Failed> {
     let prepared = kept.prepare(req.endpoint, req.method, req.path, req.headers, req.body)?;
-    // The request travels one way through the user's network, the response back the other.
-    link.one_way().await;
+    // The request travels one way through the user's network, the response back the other
+    // (over an ideal network, without making and polling a future for nothing).
+    let ideal = link.is_ideal();
+    if !ideal {
+        link.one_way().await;
+    }
     let resp = kept.exchange(prepared).await?;
-    link.one_way().await;
+    if !ideal {
+        link.one_way().await;
+    }
     Ok(resp)
 }

@@ -16,7 +16,7 @@ use tokio::io::AsyncWriteExt;
 
 use crate::clients::inbuf::{InBuf, ReadError};
 use crate::clients::request::{self, Sent};
-use crate::clients::response::{self, Headers, Response};
+use crate::clients::response::{self, Response, Spare};
 use crate::clients::stream::{Meter, Stream};
 use crate::clients::tls::UserTls;
 use crate::clients::{Endpoint, OpError};
@@ -63,6 +63,10 @@ const KEEP_OUT_AT_MOST: usize = 16 * 1024;
 /// A response's header lines' buffer larger than this is not kept for the next response.
 const KEEP_LINES_AT_MOST: usize = 1024;
 
+/// Nor a body's buffer larger than this (a typical API answer fits; an idle connection stays
+/// small).
+const KEEP_BODY_AT_MOST: usize = 4096;
+
 /// A kept-alive connection: its stream, the buffers its requests reuse, its place in the count
 /// (left when dropped) and the bytes through it.
 pub(crate) struct Kept {
@@ -74,8 +78,8 @@ pub(crate) struct Kept {
     /// The request `out` holds, when it was one without headers or body: the next one alike is
     /// sent as it stands, not written again (a keep-alive loop polls the same path).
     written: Option<Written>,
-    /// The header lines' buffer of a response the user is done with, for the next one's.
-    lines: Vec<u8>,
+    /// The buffers of a response the user is done with, for the next one's.
+    spare: Spare,
     /// Whether it can carry another request: false from a request's start until its response
     /// was read whole (so a request cut off mid-way leaves it unusable), and for good once
     /// the server said it closes or sent more than the response.
@@ -161,7 +165,7 @@ impl Kept {
             _open: count.opened(),
             meter,
             written: None,
-            lines: Vec::new(),
+            spare: Spare::default(),
             reusable: true,
         })
     }
@@ -241,8 +245,8 @@ impl Kept {
             self.written = None;
         }
         let before = self.meter.received();
-        let (io, inbuf, lines) = (&mut self.stream, &mut self.inbuf, &mut self.lines);
-        let read = response::read_into(io, inbuf, req.sent.head_request, lines).await;
+        let (io, inbuf, spare) = (&mut self.stream, &mut self.inbuf, &mut self.spare);
+        let read = response::read_into(io, inbuf, req.sent.head_request, spare).await;
         let read = read.map_err(|e| Failed {
             unanswered: matches!(e, ReadError::Io(_) | ReadError::Eof)
                 && self.meter.received() == before,
@@ -277,12 +281,15 @@ impl Kept {
         self.stream.flush().await
     }
 
-    /// Takes back the header lines' buffer of a response read on this connection, for the
-    /// next response's; a large one is let go (an idle connection stays small).
-    pub(crate) fn reuse(&mut self, headers: Headers) {
-        let lines = headers.into_buffer();
+    /// Takes back the header lines' and body's buffers of a response read on this connection,
+    /// for the next response's; a large one is let go (an idle connection stays small).
+    pub(crate) fn reuse(&mut self, response: Response) {
+        let lines = response.headers.into_buffer();
         if lines.capacity() <= KEEP_LINES_AT_MOST {
-            self.lines = lines;
+            self.spare.lines = lines;
+        }
+        if response.body.capacity() <= KEEP_BODY_AT_MOST {
+            self.spare.body = response.body;
         }
     }
 

@@ -6,11 +6,13 @@
 
 use std::mem::MaybeUninit;
 
-use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use crate::clients::chunked;
 use crate::clients::inbuf::{InBuf, ReadError};
+use head::{trim, Said, Scanned, MAX_HEADERS};
+
+mod head;
 
 /// Response bodies larger than this are a protocol error: a load generator must stay bounded.
 pub const MAX_BODY: usize = 1 << 20;
@@ -18,14 +20,13 @@ pub const MAX_BODY: usize = 1 << 20;
 /// A response head (status line and headers) larger than this is a protocol error.
 pub const MAX_HEAD: usize = 64 * 1024;
 
-/// More header lines than this is a protocol error (hyper's limit too).
-const MAX_HEADERS: usize = 100;
-
 #[derive(Debug)]
 pub struct Response {
     pub status: u16,
     pub headers: Headers,
-    pub body: Bytes,
+    /// A plain buffer, which the connection takes back for its next response when the step is
+    /// done with it (`clients::kept`): a kept-alive request allocates none for its body.
+    pub body: Vec<u8>,
 }
 
 /// A response's header lines as the server sent them, in order.
@@ -103,16 +104,6 @@ pub fn text(value: &[u8]) -> Option<&str> {
     }
 }
 
-fn trim(v: &[u8]) -> &[u8] {
-    let is_space = |b: &u8| *b == b' ' || *b == b'\t';
-    let start = v.iter().position(|b| !is_space(b)).unwrap_or(v.len());
-    let end = v
-        .iter()
-        .rposition(|b| !is_space(b))
-        .map_or(start, |i| i + 1);
-    &v[start..end]
-}
-
 /// A whole response, and whether its connection may carry the next request.
 #[derive(Debug)]
 pub(crate) struct Read {
@@ -150,21 +141,34 @@ pub(crate) async fn read<S: AsyncRead + Unpin>(
     buf: &mut InBuf,
     head_request: bool,
 ) -> Result<Read, ReadError> {
-    read_into(io, buf, head_request, &mut Vec::new()).await
+    read_into(io, buf, head_request, &mut Spare::default()).await
 }
 
-/// [`read`], the header lines copied into `lines` (taken: a connection hands over the buffer
-/// of a response it is done with, so that a kept-alive request allocates none for them).
+/// The buffers of a response the user is done with, for a connection's next response: its
+/// header lines' and its body's (taken by the reader; an empty one allocates as it fills).
+#[derive(Debug, Default)]
+pub(crate) struct Spare {
+    pub lines: Vec<u8>,
+    pub body: Vec<u8>,
+}
+
+/// [`read`], the header lines copied into `spare.lines` and a body of known length into
+/// `spare.body` (both taken: a connection hands over the buffers of a response it is done
+/// with, so that a kept-alive request allocates none for them).
 pub(crate) async fn read_into<S: AsyncRead + Unpin>(
     io: &mut S,
     buf: &mut InBuf,
     head_request: bool,
-    lines: &mut Vec<u8>,
+    spare: &mut Spare,
 ) -> Result<Read, ReadError> {
     let head = loop {
         let head = loop {
-            if let Some(head) = parse_head(buf.filled(), head_request, lines)? {
-                break head;
+            // Nothing read yet (a kept-alive request's first look, before its answer came):
+            // nothing to parse.
+            if !buf.is_empty() {
+                if let Some(head) = parse_head(buf.filled(), head_request, &mut spare.lines)? {
+                    break head;
+                }
             }
             if buf.filled().len() >= MAX_HEAD {
                 return Err(head_too_large());
@@ -180,8 +184,8 @@ pub(crate) async fn read_into<S: AsyncRead + Unpin>(
         }
     };
     let body = match head.framing {
-        Framing::None => Ok(Bytes::new()),
-        Framing::Length(n) => sized(io, buf, n).await,
+        Framing::None => Ok(Vec::new()),
+        Framing::Length(n) => sized(io, buf, n, std::mem::take(&mut spare.body)).await,
         Framing::Chunked => chunked::read(io, buf, MAX_BODY).await,
         Framing::Close => to_end(io, buf).await,
     }
@@ -211,65 +215,79 @@ fn cut_short(status: u16, e: ReadError) -> ReadError {
     ))
 }
 
-/// The head at the start of `bytes`, `None` while it is incomplete.
+/// The head at the start of `bytes`, `None` while it is incomplete: scanned when it has the
+/// common shape, else parsed by `httparse` (`head`'s doc).
 fn parse_head(
     bytes: &[u8],
     head_request: bool,
     lines: &mut Vec<u8>,
 ) -> Result<Option<Head>, ReadError> {
+    let mut said = Said::default();
+    let scanned = match head::scan(bytes, &mut said) {
+        Some(s) => s,
+        None => {
+            said = Said::default();
+            match parse_unusual(bytes, &mut said)? {
+                Some(s) => s,
+                None => return Ok(None),
+            }
+        }
+    };
+    if scanned.len > MAX_HEAD {
+        return Err(head_too_large());
+    }
+    if let Some(e) = said.error {
+        return Err(e);
+    }
+    let (len, status) = (scanned.len, scanned.status);
+    let no_body = head_request || (100..200).contains(&status) || status == 204 || status == 304;
+    let framing = match (no_body, said.encoded, said.length) {
+        (true, _, _) => Framing::None,
+        (false, true, _) if said.chunked => Framing::Chunked,
+        (false, true, _) => Framing::Close,
+        (false, false, Some(n)) => Framing::Length(n),
+        (false, false, None) => Framing::Close,
+    };
+    // HTTP/1.0 closes unless asked to keep alive; HTTP/1.1 keeps alive unless asked to close.
+    // A body with both framings was possibly smuggled: read it as chunked, then close.
+    let closes = said.close
+        || (scanned.http10 && !said.keep_alive)
+        || status == 101
+        || (said.encoded && said.length.is_some());
+    Ok(Some(Head {
+        len,
+        status,
+        headers: header_lines(bytes, len, scanned.first_header, lines),
+        framing,
+        closes,
+    }))
+}
+
+/// A head of another shape than the common one, parsed by `httparse`, its headers told to
+/// `said`.
+fn parse_unusual(bytes: &[u8], said: &mut Said) -> Result<Option<Scanned>, ReadError> {
     let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
     let mut resp = httparse::Response::new(&mut []);
     let len = match httparse::ParserConfig::default()
         .parse_response_with_uninit_headers(&mut resp, bytes, &mut slots)
     {
-        Ok(httparse::Status::Complete(len)) if len > MAX_HEAD => return Err(head_too_large()),
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(e) => return Err(ReadError::Malformed(e.to_string())),
     };
-    let status = resp.code.unwrap_or(0);
-    // HTTP/1.0 closes unless asked to keep alive; HTTP/1.1 keeps alive unless asked to close.
-    let http10 = resp.version == Some(0);
-    let (mut close, mut keep_alive) = (false, false);
-    let (mut length, mut encoded, mut chunked) = (None, false, false);
     for h in resp.headers.iter() {
-        let name = h.name;
-        if name.eq_ignore_ascii_case("content-length") {
-            let n = content_length(h.value)?;
-            if length.is_some_and(|l| l != n) {
-                return Err(ReadError::Malformed("conflicting content-length".into()));
-            }
-            length = Some(n);
-        } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            encoded = true;
-            // The last coding listed is the one applied last: chunked, or the body runs to the
-            // connection's end.
-            chunked = tokens(h.value)
-                .last()
-                .is_some_and(|t| t.eq_ignore_ascii_case(b"chunked"));
-        } else if name.eq_ignore_ascii_case("connection") {
-            for t in tokens(h.value) {
-                close |= t.eq_ignore_ascii_case(b"close");
-                keep_alive |= t.eq_ignore_ascii_case(b"keep-alive");
-            }
-        }
+        said.header(h.name.as_bytes(), h.value);
     }
-    let no_body = head_request || (100..200).contains(&status) || status == 204 || status == 304;
-    let framing = match (no_body, encoded, length) {
-        (true, _, _) => Framing::None,
-        (false, true, _) if chunked => Framing::Chunked,
-        (false, true, _) => Framing::Close,
-        (false, false, Some(n)) => Framing::Length(n),
-        (false, false, None) => Framing::Close,
-    };
-    // A body with both framings was possibly smuggled: read it as chunked, then close.
-    let closes = close || (http10 && !keep_alive) || status == 101 || (encoded && length.is_some());
-    Ok(Some(Head {
+    // The offset of the first header from the address httparse's slice points at in `bytes`.
+    let first_header = resp
+        .headers
+        .first()
+        .map(|h| h.name.as_ptr() as usize - bytes.as_ptr() as usize);
+    Ok(Some(Scanned {
         len,
-        status,
-        headers: header_lines(bytes, len, resp.headers, lines),
-        framing,
-        closes,
+        status: resp.code.unwrap_or(0),
+        http10: resp.version == Some(0),
+        first_header,
     }))
 }
 
@@ -279,43 +297,16 @@ fn parse_head(
 fn header_lines(
     bytes: &[u8],
     len: usize,
-    headers: &[httparse::Header<'_>],
+    first_header: Option<usize>,
     lines: &mut Vec<u8>,
 ) -> Headers {
-    let Some(first) = headers.first() else {
+    let Some(from) = first_header else {
         return Headers::default();
     };
-    // The offset of the first header from the address httparse's slice points at in `bytes`.
-    let from = first.name.as_ptr() as usize - bytes.as_ptr() as usize;
     let mut lines = std::mem::take(lines);
     lines.clear();
     lines.extend_from_slice(bytes.get(from..len).unwrap_or_default());
     Headers { lines }
-}
-
-/// Comma-separated tokens of a header value, trimmed, empty ones skipped.
-fn tokens(value: &[u8]) -> impl Iterator<Item = &[u8]> {
-    value
-        .split(|&b| b == b',')
-        .map(trim)
-        .filter(|t| !t.is_empty())
-}
-
-/// A `Content-Length` value: digits, or a list of the same digits (a proxy may join repeats).
-fn content_length(value: &[u8]) -> Result<u64, ReadError> {
-    let bad = || ReadError::Malformed("invalid content-length".into());
-    let mut found = None;
-    for t in value.split(|&b| b == b',').map(trim) {
-        if t.is_empty() || t.len() > 19 || !t.iter().all(u8::is_ascii_digit) {
-            return Err(bad());
-        }
-        let n = t.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
-        if found.is_some_and(|f| f != n) {
-            return Err(bad());
-        }
-        found = Some(n);
-    }
-    found.ok_or_else(bad)
 }
 
 fn head_too_large() -> ReadError {
@@ -326,22 +317,21 @@ fn too_large() -> ReadError {
     ReadError::TooLarge(format!("reading body: over the {MAX_BODY}-byte limit"))
 }
 
-/// A body of `n` bytes: what the buffer holds, the rest read straight into the body (so never
-/// past it).
+/// A body of `n` bytes, in `body` (a spare buffer, emptied first): what the buffer holds, the
+/// rest read straight into the body (so never past it).
 async fn sized<S: AsyncRead + Unpin>(
     io: &mut S,
     buf: &mut InBuf,
     n: u64,
-) -> Result<Bytes, ReadError> {
+    mut body: Vec<u8>,
+) -> Result<Vec<u8>, ReadError> {
     if n > MAX_BODY as u64 {
         return Err(too_large());
     }
     let n = n as usize;
-    if n == 0 {
-        return Ok(Bytes::new());
-    }
+    body.clear();
+    body.reserve_exact(n);
     let have = buf.filled().len().min(n);
-    let mut body = Vec::with_capacity(n);
     body.extend_from_slice(&buf.filled()[..have]);
     buf.consume(have);
     if have < n {
@@ -354,11 +344,11 @@ async fn sized<S: AsyncRead + Unpin>(
             }
         }
     }
-    Ok(Bytes::from(body))
+    Ok(body)
 }
 
 /// A body that ends when the server closes the connection.
-async fn to_end<S: AsyncRead + Unpin>(io: &mut S, buf: &mut InBuf) -> Result<Bytes, ReadError> {
+async fn to_end<S: AsyncRead + Unpin>(io: &mut S, buf: &mut InBuf) -> Result<Vec<u8>, ReadError> {
     let mut body = Vec::new();
     loop {
         let part = buf.filled();
@@ -369,7 +359,7 @@ async fn to_end<S: AsyncRead + Unpin>(io: &mut S, buf: &mut InBuf) -> Result<Byt
         body.extend_from_slice(part);
         buf.consume(n);
         if buf.fill(io).await? == 0 {
-            return Ok(Bytes::from(body));
+            return Ok(body);
         }
     }
 }

@@ -2,9 +2,6 @@
 //! captures), a socket's opening, a message sent, a frame awaited. `steps` times the attempts,
 //! retries them and records the outcome; these only do the work.
 
-use std::future::Future;
-use std::pin::Pin;
-
 use crate::clients::http::Response;
 use crate::clients::retry_after::parse_retry_after;
 use crate::clients::OpError;
@@ -12,9 +9,10 @@ use crate::compiled::flow::{Action, Frame, Http, Step};
 use crate::metrics::{Counter, ErrorClass, MetricId};
 use crate::runtime::checks;
 use crate::runtime::User;
+use crate::swarm::blocks::Lent;
 
-/// One attempt at a timed step's action, boxed (`User::perform`).
-pub(super) type Attempt<'a> = Pin<Box<dyn Future<Output = Result<Performed, OpError>> + 'a>>;
+/// One attempt at a timed step's action, in a block of the worker's (`User::perform`).
+pub(super) type Attempt<'a> = Lent<'a, Result<Performed, OpError>>;
 
 /// What an attempt at a timed step did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,26 +27,25 @@ pub(super) enum Performed {
 }
 
 impl<'a> User<'a> {
-    /// One attempt at a timed step's work, boxed, each action's future alone: a request's or
-    /// handshake's state is large and lives only while it runs (inline, it would size every user's future for its whole life, idle or
-    /// not), and a box per action is as large as that action's own future — a message's is less
-    /// than half a request's, and it is allocated and copied per attempt.
+    /// One attempt at a timed step's work, each action's future alone and out of the user's
+    /// own: a request's or handshake's state is large and lives only while it runs (inline, it
+    /// would size every user's future for its whole life, idle or not). It goes into a block
+    /// the worker lends for the attempt and takes back when it ends (`swarm::blocks`), not a
+    /// box allocated and freed per attempt; a future larger than a block is boxed.
     pub(super) fn perform<'s>(&'s mut self, step: &'a Step) -> Attempt<'s> {
+        let blocks = &self.ctx.scratch.blocks;
         match &step.action {
-            Action::Http(h) => Box::pin(self.http_step(step, h)),
-            Action::WsConnect { .. } => {
-                Box::pin(async move { self.open_socket(step).await.map(|()| Performed::Done) })
-            }
-            Action::Send(frame) => Box::pin(self.send_message(step, frame)),
-            Action::Receive => {
-                match &step.matcher {
-                    Some(matcher) => Box::pin(async move {
-                        self.receive(step, matcher).await.map(|()| Performed::Done)
-                    }),
-                    None => Box::pin(std::future::ready(Ok(Performed::Done))),
-                }
-            }
-            _ => Box::pin(std::future::ready(Ok(Performed::Done))),
+            Action::Http(h) => blocks.lend(|| self.http_step(step, h)),
+            Action::WsConnect { .. } => blocks
+                .lend(|| async move { self.open_socket(step).await.map(|()| Performed::Done) }),
+            Action::Send(frame) => blocks.lend(|| self.send_message(step, frame)),
+            Action::Receive => match &step.matcher {
+                Some(matcher) => blocks.lend(|| async move {
+                    self.receive(step, matcher).await.map(|()| Performed::Done)
+                }),
+                None => blocks.lend(|| std::future::ready(Ok(Performed::Done))),
+            },
+            _ => blocks.lend(|| std::future::ready(Ok(Performed::Done))),
         }
     }
 
@@ -125,7 +122,7 @@ impl<'a> User<'a> {
         if let Some(d) = &h.deliveries {
             self.record_deliveries(d, &text, json.as_ref());
         }
-        self.http.reuse(resp.headers);
+        self.http.reuse(resp);
         Ok(Performed::Done)
     }
 

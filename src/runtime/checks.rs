@@ -477,7 +477,7 @@ mod tests {
         Response {
             status,
             headers,
-            body: bytes::Bytes::copy_from_slice(body.as_bytes()),
+            body: body.as_bytes().to_vec(),
         }
     }
 

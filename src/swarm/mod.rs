@@ -10,6 +10,7 @@
 //! of the same seeded timeline with no coordinator.
 
 pub mod admission;
+pub mod blocks;
 pub mod caps;
 pub mod clock;
 pub mod identity;
@@ -135,6 +136,8 @@ pub struct Scratch {
     pub frame: RefCell<serde_json::Map<String, serde_json::Value>>,
     /// The buffer a JSON frame is written into before it is copied out at its size.
     pub rendered: Cell<String>,
+    /// The memory of the users' attempts in flight (`runtime::actions`).
+    pub blocks: blocks::Blocks,
 }
 
 impl WorkerCtx {
@@ -209,7 +212,8 @@ impl WorkerCtx {
     ) -> Option<F::Output> {
         match &self.clock {
             Some(clock) => {
-                let deadline = clock.sleep_until(self.shared.t0 + start + limit);
+                // `start` was read just before: a deadline far enough past it is not read again.
+                let deadline = clock.sleep_ahead(self.shared.t0 + start, limit);
                 match futures_util::future::select(fut, deadline).await {
                     futures_util::future::Either::Left((out, _)) => Some(out),
                     futures_util::future::Either::Right(_) => None,

@@ -34,6 +34,11 @@ use timetable::{Ticket, Timetable};
 /// The longest the clock makes a due deadline wait by design (for a wake-up the budget allows).
 pub const SLACK: std::time::Duration = timetable::PERIOD;
 
+/// How far ahead of a clock read a deadline must be for its sleep's first poll to skip the
+/// clock ([`Clock::sleep_ahead`]): the read and the first poll are the same few microseconds
+/// of one task's run, so a deadline this far out cannot have passed between them.
+pub const AHEAD: std::time::Duration = std::time::Duration::from_millis(10);
+
 pub struct Clock {
     fd: AsyncFd<OwnedFd>,
     table: RefCell<Timetable<Waker>>,
@@ -65,6 +70,18 @@ impl Clock {
             clock: self,
             at,
             ticket: None,
+            ahead: false,
+        }
+    }
+
+    /// [`Self::sleep_until`] `read + limit`, `read` a clock read the caller just made (an
+    /// operation's timeout, from the attempt's start): a deadline at least [`AHEAD`] after it
+    /// is registered by the first poll without reading the clock again (a read per request in
+    /// a keep-alive loop); a closer one is checked on the first poll, as any sleep's.
+    pub fn sleep_ahead(&self, read: Instant, limit: std::time::Duration) -> Sleep<'_> {
+        Sleep {
+            ahead: limit >= AHEAD,
+            ..self.sleep_until(read + limit)
         }
     }
 
@@ -87,7 +104,12 @@ impl Clock {
 
     fn register(&self, at: Instant, waker: Waker) -> Ticket {
         let ticket = self.table.borrow_mut().add(at, waker);
-        if !self.rearming.get() {
+        // Armed for this deadline or earlier already (a keep-alive loop's next timeout is
+        // later than the pending ones): the wake-up then decides what comes next, as it would
+        // have without this deadline. Nothing to look at in the table (its stale top included:
+        // cancelled entries go when the table compacts them, or as they come due).
+        let armed_in_time = self.armed.get().is_some_and(|armed| armed <= at);
+        if !self.rearming.get() && !armed_in_time {
             self.arm_for_earliest();
         }
         ticket
@@ -148,12 +170,18 @@ pub struct Sleep<'c> {
     at: Instant,
     /// The deadline this sleep registered, once polled before it.
     ticket: Option<Ticket>,
+    /// Known to be ahead of the clock on the first poll ([`Clock::sleep_ahead`]).
+    ahead: bool,
 }
 
 impl Future for Sleep<'_> {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.ticket.is_none() && std::mem::take(&mut self.ahead) {
+            self.ticket = Some(self.clock.register(self.at, cx.waker().clone()));
+            return Poll::Pending;
+        }
         if Instant::now() >= self.at {
             return Poll::Ready(());
         }
@@ -262,6 +290,44 @@ mod tests {
             let at = start + Duration::from_millis(15);
             clock.sleep_until(at).await;
             assert!(Instant::now() >= at);
+        });
+    }
+
+    #[test]
+    fn a_timeout_behind_the_armed_one_fires_on_time_once_that_one_is_dropped() {
+        with_clock(|clock| async move {
+            // The first timeout arms the timer, and is dropped before its time (its request
+            // was answered): the timer stays armed for it.
+            let first = clock.sleep_ahead(Instant::now(), Duration::from_millis(30));
+            let _ = tokio::time::timeout(Duration::from_millis(1), first).await;
+            // The next, later, is registered without arming the timer again: the wake-up for
+            // the dropped one must arm it for this one.
+            let read = Instant::now();
+            let limit = Duration::from_millis(60);
+            clock.sleep_ahead(read, limit).await;
+            let took = read.elapsed();
+            assert!(took >= limit, "early: {took:?}");
+            // The wake-up comes within the clock's slack; five times the deadline's time for a
+            // loaded machine (a lost deadline would hang, not be late).
+            assert!(took < limit * 5, "{took:?}");
+        });
+    }
+
+    #[test]
+    fn a_deadline_ahead_is_not_read_again_but_a_close_one_that_passed_ends_at_once() {
+        with_clock(|clock| async move {
+            let past = Instant::now() - Duration::from_millis(50);
+            // Closer than AHEAD to its read: looked at on the first poll, and already over.
+            let close = clock.sleep_ahead(past, AHEAD / 2);
+            assert_eq!(futures_util::FutureExt::now_or_never(close), Some(()));
+            // At least AHEAD past its read: registered on the first poll without a look (the
+            // caller's read was recent, so it has not passed)...
+            let mut far = Box::pin(clock.sleep_ahead(past, AHEAD));
+            assert_eq!(futures_util::FutureExt::now_or_never(&mut far), None);
+            // ...and a deadline that had passed anyway still ends, on the next wake-up.
+            tokio::time::timeout(Duration::from_secs(5), far)
+                .await
+                .expect("a passed deadline is not lost");
         });
     }
 }
