@@ -18,8 +18,9 @@ pub const MAX_BODY: usize = 1 << 20;
 /// A response head (status line and headers) larger than this is a protocol error.
 pub const MAX_HEAD: usize = 64 * 1024;
 
-/// More header lines than this is a protocol error (hyper's limit too).
-const MAX_HEADERS: usize = 100;
+/// More header lines than this is a protocol error (hyper's limit too; the WebSocket upgrade's
+/// answer takes as many).
+pub const MAX_HEADERS: usize = 100;
 
 #[derive(Debug)]
 pub struct Response {
