@@ -97,6 +97,9 @@ fn xml_selects(
     path.select(doc).contains(&want)
 }
 
+/// The most of a regex's match a `fail_on` error quotes, as the WebSocket handshake quotes.
+const MATCH_AT_MOST: usize = 64;
+
 /// The error a `fail_on` fails the step with, when one of its conditions holds for this
 /// answer: its reason says what matched (a regex's match, the text, a selected value).
 pub(super) fn failed_on(
@@ -107,10 +110,12 @@ pub(super) fn failed_on(
     w: &World<'_>,
 ) -> Option<OpError> {
     let matched = if let Some(m) = f.regex.as_ref().and_then(|re| re.find(text)) {
+        // The match is the target's text: quoted bounded and without control characters.
+        let (quoted, cut) = crate::clients::quote::target_text(m.as_str(), MATCH_AT_MOST);
+        let more = if cut { "…" } else { "" };
         Some(format!(
-            "/{}/ matched `{}`",
+            "/{}/ matched `{quoted}{more}`",
             f.regex.as_ref()?.as_str(),
-            m.as_str()
         ))
     } else if let Some(c) = f.contains.as_ref().filter(|c| text.contains(c.as_str())) {
         Some(format!("the answer contains `{c}`"))

@@ -446,6 +446,30 @@ fail_on = { xml = { "/iq/@type" = "error" } }
 }
 
 #[test]
+fn fail_on_quotes_the_targets_match_bounded_and_without_control_characters() {
+    let long = "x".repeat(300);
+    let (plan, _, rec) = run_one(&format!(
+        r#"
+[[flows.f.steps]]
+name = "ws"
+ws = "/ws/echo"
+[[flows.f.steps]]
+name = "echo"
+send = "err \u001b]0;PWNED\u0007\r\nfake {long}"
+expect = {{ contains = "never" }}
+fail_on = {{ regex = "err[^z]*" }}
+"#
+    ));
+    let echo = metric(&plan, "echo");
+    let example = rec.metric(echo).examples[ErrorClass::CheckFailed as usize].clone();
+    let want = format!(
+        "fail_on: /err[^z]*/ matched `err  ]0;PWNED   fake {}…`",
+        &long[..43]
+    );
+    assert_eq!(example.as_deref(), Some(want.as_str()));
+}
+
+#[test]
 fn fail_on_ends_a_wait_for_a_frame_at_once_and_xml_matches_the_awaited_one() {
     let started = std::time::Instant::now();
     let (plan, ended, rec) = run_one(
