@@ -54,6 +54,18 @@ pub async fn connect_with(
         endpoint.prefix,
         path_and_query
     );
+    // The same check as a request's path (`validate` runs it on the flow's literal paths): a
+    // URL cannot carry a space or a byte beyond visible ASCII either.
+    if [endpoint.prefix.as_str(), path_and_query]
+        .iter()
+        .any(|p| crate::clients::request::unsendable(p).is_some())
+    {
+        return Err(OpError::new(
+            ErrorClass::Protocol,
+            "bad websocket url: its path holds a space, a control character or a character \
+             beyond ASCII",
+        ));
+    }
     // The URL may carry a token: errors say what is wrong, never the URL itself.
     let mut request = url
         .into_client_request()

@@ -18,6 +18,7 @@ use crate::scenario::flow::{self as spec, FlowSpec, StepSpec};
 use crate::scenario::{DistSpec, Problems};
 
 mod checks;
+mod paths;
 mod scope;
 mod steps;
 
