@@ -6,6 +6,8 @@
 //!   replaces the target's, on requests and on the WebSocket upgrade alike;
 //! - a subprotocol the server chose that the client never offered fails the socket (RFC 6455
 //!   §4.1), also when it offered none;
+//! - a 101 without `Upgrade: websocket` or `Connection: upgrade` fails the socket (RFC 6455
+//!   §4.1), and a valid 101 with many headers (40 more) is taken, as the HTTP client takes 100;
 //! - a server's close frame is answered (RFC 6455 §5.5.1), and its code and reason reach the
 //!   user's error.
 
@@ -45,8 +47,9 @@ fn header<'h>(head: &'h str, name: &str) -> Option<&'h str> {
 
 /// Requests answered `ok`; WebSocket upgrades answered as their path says: `/ws/agree` picks
 /// the first subprotocol offered, `/ws/other` names `other.v9` whatever was offered,
-/// `/ws/close` closes with 4000 "bye" at once and reads the client's answer; every socket is
-/// then held until the client closes it.
+/// `/ws/close` closes with 4000 "bye" at once and reads the client's answer, `/ws/bare` leaves
+/// out `Upgrade` and `Connection`, `/ws/h2c` upgrades to `h2c`, `/ws/many` adds 40 headers;
+/// every socket is then held until the client closes it.
 async fn serve(mut stream: TcpStream, seen: Arc<Seen>) {
     while let Some(head) = head(&mut stream).await {
         seen.heads.lock().expect("heads").push(head.clone());
@@ -66,9 +69,18 @@ async fn serve(mut stream: TcpStream, seen: Arc<Seen>) {
             "/ws/other" => Some("Sec-WebSocket-Protocol: other.v9\r\n".to_string()),
             _ => None,
         };
+        let upgrade = match path.as_str() {
+            "/ws/bare" => "",
+            "/ws/h2c" => "Upgrade: h2c\r\nConnection: Upgrade\r\n",
+            _ => "Upgrade: websocket\r\nConnection: keep-alive, Upgrade\r\n",
+        };
+        let extra: String = match path.as_str() {
+            "/ws/many" => (0..40).map(|i| format!("X-Extra-{i}: v\r\n")).collect(),
+            _ => String::new(),
+        };
         let answer = format!(
-            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Accept: {accept}\r\n{}\r\n",
+            "HTTP/1.1 101 Switching Protocols\r\n{upgrade}\
+             Sec-WebSocket-Accept: {accept}\r\n{}{extra}\r\n",
             protocol.unwrap_or_default()
         );
         if stream.write_all(answer.as_bytes()).await.is_err() {
@@ -239,6 +251,49 @@ ws = "/ws/other"
     assert_eq!(
         m.error_examples["protocol"],
         "websocket handshake: the server chose subprotocol \"other.v9\", but none was offered"
+    );
+}
+
+#[test]
+fn a_101_must_say_it_upgrades_to_websocket_and_may_carry_many_headers() {
+    let (addr, _) = server();
+    let s = run(
+        "upgrade",
+        addr,
+        r#"
+[[flows.f.steps]]
+name = "many"
+ws = "/ws/many"
+[[flows.f.steps]]
+close = true
+[[flows.f.steps]]
+name = "bare"
+ws = "/ws/bare"
+"#,
+    );
+    let many = &s.metrics["many"];
+    assert_eq!((many.count, many.errors), (3, 0), "{many:?}");
+    let bare = &s.metrics["bare"];
+    assert_eq!(bare.errors_by_class.get("connect"), Some(&3), "{bare:?}");
+    assert_eq!(
+        bare.error_examples["connect"],
+        "websocket handshake: the 101 has no `Upgrade: websocket`"
+    );
+    // The user's flow ends at its first failed step: `h2c` is run by its own flow.
+    let s = run(
+        "h2c",
+        addr,
+        r#"
+[[flows.f.steps]]
+name = "h2c"
+ws = "/ws/h2c"
+"#,
+    );
+    let h2c = &s.metrics["h2c"];
+    assert_eq!(h2c.errors_by_class.get("connect"), Some(&3), "{h2c:?}");
+    assert_eq!(
+        h2c.error_examples["connect"],
+        "websocket handshake: the 101 upgrades to \"h2c\", not websocket"
     );
 }
 

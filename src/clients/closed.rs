@@ -42,13 +42,7 @@ impl PeerClose {
                 reason: String::new(),
             };
         };
-        let mut reason = String::new();
-        for c in frame.reason.as_str().chars() {
-            if reason.len() + c.len_utf8() > REASON_AT_MOST {
-                break;
-            }
-            reason.push(if c.is_control() { ' ' } else { c });
-        }
+        let (reason, _) = crate::clients::quote::target_text(frame.reason.as_str(), REASON_AT_MOST);
         PeerClose {
             code: Some(frame.code.into()),
             reason,

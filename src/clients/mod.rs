@@ -10,6 +10,7 @@ pub mod http;
 pub mod inbuf;
 pub mod kept;
 pub mod pool;
+pub mod quote;
 pub mod read_ahead;
 pub mod region_link;
 pub mod request;

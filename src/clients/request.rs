@@ -93,18 +93,23 @@ pub(crate) fn write_head(
 /// A path (with its query) as the request target: visible ASCII only, a fragment left out (it
 /// is the client's, never sent).
 fn target(out: &mut Vec<u8>, path: &str) -> Result<(), OpError> {
-    // One pass to the fragment (never sent) or the first byte a request line cannot carry.
-    let bytes = path.as_bytes();
-    let end = bytes
-        .iter()
-        .position(|&b| b == b'#' || !b.is_ascii_graphic())
-        .unwrap_or(bytes.len());
-    if bytes.get(end).is_some_and(|&b| b != b'#') {
+    if unsendable(path).is_some() {
         let path = path.split_once('#').map_or(path, |(p, _)| p);
         return Err(bad(format!("invalid path {path:?}")));
     }
-    out.extend_from_slice(&bytes[..end]);
+    let end = path.find('#').unwrap_or(path.len());
+    out.extend_from_slice(&path.as_bytes()[..end]);
     Ok(())
+}
+
+/// Where `path` holds the first byte a request line cannot carry (a space, a control character,
+/// anything but visible ASCII) before its fragment, if it does: the check every request's path
+/// passes at run time, and `validate` runs on a flow's literal paths and the target's prefix.
+pub fn unsendable(path: &str) -> Option<usize> {
+    // One pass to the fragment (never sent) or the first byte a request line cannot carry.
+    path.bytes()
+        .position(|b| b == b'#' || !b.is_ascii_graphic())
+        .filter(|&i| path.as_bytes()[i] != b'#')
 }
 
 /// `name: value\r\n`: the name a token (lowercased), the value without control characters

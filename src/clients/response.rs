@@ -10,7 +10,8 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 
 use crate::clients::chunked;
 use crate::clients::inbuf::{InBuf, ReadError};
-use head::{trim, Said, Scanned, MAX_HEADERS};
+pub use head::MAX_HEADERS;
+use head::{trim, Said, Scanned};
 
 mod head;
 

@@ -54,6 +54,18 @@ pub async fn connect_with(
         endpoint.prefix,
         path_and_query
     );
+    // The same check as a request's path (`validate` runs it on the flow's literal paths): a
+    // URL cannot carry a space or a byte beyond visible ASCII either.
+    if [endpoint.prefix.as_str(), path_and_query]
+        .iter()
+        .any(|p| crate::clients::request::unsendable(p).is_some())
+    {
+        return Err(OpError::new(
+            ErrorClass::Protocol,
+            "bad websocket url: its path holds a space, a control character or a character \
+             beyond ASCII",
+        ));
+    }
     // The URL may carry a token: errors say what is wrong, never the URL itself.
     let mut request = url
         .into_client_request()
@@ -134,7 +146,7 @@ async fn handshake(
     }
 
     let (buf, end) = read_head(&mut stream).await?;
-    let mut headers = [httparse::EMPTY_HEADER; 32];
+    let mut headers = [httparse::EMPTY_HEADER; crate::clients::response::MAX_HEADERS];
     let mut response = httparse::Response::new(&mut headers);
     response
         .parse(&buf[..end])
@@ -155,6 +167,7 @@ async fn handshake(
         }
         None => return Err(refused("HTTP error: no status")),
     }
+    upgraded(response.headers)?;
     let accept = response
         .headers
         .iter()
@@ -178,6 +191,46 @@ async fn handshake(
 
 /// The most of a server's text an error quotes: it is the target's, and reports keep it.
 const QUOTE_AT_MOST: usize = 64;
+
+/// RFC 6455 §4.1: a client MUST fail the connection when the 101 lacks `Upgrade: websocket` or
+/// a `Connection` header holding the `upgrade` token (both case-insensitive): a server that
+/// switched to something else, or a proxy that answered for it, is not speaking WebSocket.
+fn upgraded(answer: &[httparse::Header<'_>]) -> Result<(), OpError> {
+    let values = |name: &'static str| {
+        answer
+            .iter()
+            .filter(move |h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| String::from_utf8_lossy(h.value))
+    };
+    let upgrade: Vec<_> = values("upgrade").collect();
+    if !upgrade
+        .iter()
+        .any(|v| v.trim().eq_ignore_ascii_case("websocket"))
+    {
+        return Err(refused(match upgrade.first() {
+            None => "the 101 has no `Upgrade: websocket`".to_string(),
+            Some(v) => format!("the 101 upgrades to {}, not websocket", quoted(v)),
+        }));
+    }
+    let connection: Vec<_> = values("connection").collect();
+    let has_token = connection.iter().any(|v| {
+        v.split(',')
+            .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+    });
+    if !has_token {
+        return Err(refused(match connection.first() {
+            None => "the 101 has no `Connection: upgrade`".to_string(),
+            Some(v) => format!("the 101's Connection is {}, without upgrade", quoted(v)),
+        }));
+    }
+    Ok(())
+}
+
+/// The target's `text` as an error quotes it ([`crate::clients::quote`]).
+fn quoted(text: &str) -> String {
+    let (text, _) = crate::clients::quote::target_text(text, QUOTE_AT_MOST);
+    format!("{text:?}")
+}
 
 /// Checks the server's `Sec-WebSocket-Protocol`: absent, or one of those the request offered
 /// (RFC 6455 §4.1: a client MUST fail the connection otherwise, also when it offered none). A

@@ -111,6 +111,12 @@ impl BaseUrl {
         if host.is_empty() {
             return Err(format!("`{text}` has no host"));
         }
+        // Every request's path starts with the prefix: one a request line cannot carry would
+        // fail every request at run time, as the target's fault.
+        if let Some(i) = crate::clients::request::unsendable(path) {
+            let c = path[i..].chars().next().unwrap_or(' ');
+            return Err(format!("`{text}`: its path holds {}", unsendable_char(c)));
+        }
         Ok(BaseUrl {
             host,
             port,
@@ -123,6 +129,23 @@ impl BaseUrl {
     pub fn authority(&self) -> String {
         format!("{}:{}", self.host, self.port)
     }
+}
+
+/// A character a request line cannot carry, in words, and what to write instead:
+/// `a space, which a request cannot carry; percent-encode it: `%20``.
+pub fn unsendable_char(c: char) -> String {
+    let what = match c {
+        ' ' => "a space".to_string(),
+        c if c.is_control() => format!("the control character {c:?}"),
+        c => format!("`{c}` (beyond ASCII)"),
+    };
+    let mut utf8 = [0u8; 4];
+    let encoded: String = c
+        .encode_utf8(&mut utf8)
+        .bytes()
+        .map(|b| format!("%{b:02X}"))
+        .collect();
+    format!("{what}, which a request cannot carry; percent-encode it: `{encoded}`")
 }
 
 impl std::fmt::Display for BaseUrl {

@@ -95,7 +95,7 @@ pub(super) fn builtin_flows(
         Ok(f) => crate::compiled::flow::compile::compile(
             &f.flows,
             &f.cohorts,
-            Vec::new(),
+            Default::default(),
             timeout,
             &Default::default(),
             &mut inner,
@@ -106,7 +106,7 @@ pub(super) fn builtin_flows(
             crate::compiled::flow::compile::compile(
                 &none,
                 &[],
-                Vec::new(),
+                Default::default(),
                 timeout,
                 &Default::default(),
                 &mut inner,

@@ -97,6 +97,9 @@ fn xml_selects(
     path.select(doc).contains(&want)
 }
 
+/// The most of a regex's match a `fail_on` error quotes, as the WebSocket handshake quotes.
+const MATCH_AT_MOST: usize = 64;
+
 /// The error a `fail_on` fails the step with, when one of its conditions holds for this
 /// answer: its reason says what matched (a regex's match, the text, a selected value).
 pub(super) fn failed_on(
@@ -107,12 +110,19 @@ pub(super) fn failed_on(
     w: &World<'_>,
 ) -> Option<OpError> {
     let matched = if let Some(m) = f.regex.as_ref().and_then(|re| re.find(text)) {
+        // The match is the target's text: quoted bounded and without control characters.
+        let (quoted, cut) = crate::clients::quote::target_text(m.as_str(), MATCH_AT_MOST);
+        let more = if cut { "…" } else { "" };
         Some(format!(
-            "/{}/ matched `{}`",
+            "/{}/ matched `{quoted}{more}`",
             f.regex.as_ref()?.as_str(),
-            m.as_str()
         ))
-    } else if let Some(c) = f.contains.as_ref().filter(|c| text.contains(c.as_str())) {
+    } else if let Some(c) = f
+        .contains
+        .as_ref()
+        .map(|c| want_str(c, scope, w))
+        .filter(|c| text.contains(c.as_ref()))
+    {
         Some(format!("the answer contains `{c}`"))
     } else if let Some(j) = json.filter(|_| !f.json.is_empty()) {
         let hit = f
@@ -135,6 +145,14 @@ pub(super) fn failed_on(
         ErrorClass::CheckFailed,
         format!("fail_on: {matched}"),
     ))
+}
+
+/// A text to look for (`contains`): a constant string as it is (no copy), a template rendered.
+fn want_str<'a>(want: &'a Want, scope: &mut Scope, w: &World<'_>) -> Cow<'a, str> {
+    match want {
+        Want::Const(serde_json::Value::String(s)) => Cow::Borrowed(s),
+        want => Cow::Owned(scope.want_text(want, w)),
+    }
 }
 
 /// An expected value as an error message shows it.
@@ -166,16 +184,7 @@ pub(super) fn selects(
         }
         Want::Text(_) => Some(Cow::Owned(scope.want_text(want, w).into_bytes())),
     };
-    // Compared as bytes: text equal as bytes is equal as text.
-    let holds = |v: &serde_json::Value| match (want, &text) {
-        (Want::Const(c), _) => json_eq(v, c),
-        // A string compares as it is (its text is itself): no copy of it.
-        (_, Some(t)) => match v {
-            serde_json::Value::String(s) => s.as_bytes() == t.as_ref(),
-            v => Value::from_json(v).to_text().as_bytes() == t.as_ref(),
-        },
-        _ => false,
-    };
+    let holds = |v: &serde_json::Value| is_wanted(v, want, text.as_deref());
     if path.is_multi() {
         path.select(json, |e| scope.eval(e, w).to_text())
             .into_iter()
@@ -183,6 +192,21 @@ pub(super) fn selects(
     } else {
         path.first(json, |e| scope.eval(e, w).to_text())
             .is_some_and(holds)
+    }
+}
+
+/// Whether a found JSON value is `want`: a constant by JSON equality, a template by `text`, its
+/// rendering now (a found string as it is, a number or boolean as JSON writes it).
+fn is_wanted(v: &serde_json::Value, want: &Want, text: Option<&[u8]>) -> bool {
+    match (want, text) {
+        (Want::Const(c), _) => json_eq(v, c),
+        // Compared as bytes: text equal as bytes is equal as text. A string compares as it is
+        // (its text is itself): no copy of it.
+        (_, Some(t)) => match v {
+            serde_json::Value::String(s) => s.as_bytes() == t,
+            v => Value::from_json(v).to_text().as_bytes() == t,
+        },
+        _ => false,
     }
 }
 
@@ -307,6 +331,13 @@ pub(super) fn check_text(
                 Check::XmlEquals(p, want @ Want::Text(_)) => {
                     format!("{} is not \"{}\"", p.source, scope.want_text(want, w))
                 }
+                Check::JsonContains(_, want @ Want::Text(_)) => format!(
+                    "no selected JSON value contains \"{}\"",
+                    scope.want_text(want, w)
+                ),
+                Check::Contains(want) => {
+                    format!("the answer does not contain `{}`", want_str(want, scope, w))
+                }
                 c => failed_check(c),
             };
             let class = if json.is_none()
@@ -358,17 +389,25 @@ fn check_one(
         Check::Status(_) => true,
         Check::JsonEquals(path, want) => json.is_some_and(|j| selects(path, want, j, scope, w)),
         Check::JsonContains(path, want) => json.is_some_and(|j| {
+            // A template is rendered once for all the selected values and compared as text,
+            // as `selects` compares.
+            let text = match want {
+                Want::Const(_) => None,
+                Want::Text(_) => Some(scope.want_text(want, w)),
+            };
+            let holds =
+                |v: &serde_json::Value| is_wanted(v, want, text.as_deref().map(str::as_bytes));
             path.select(j, |e| scope.eval(e, w).to_text())
                 .iter()
                 .any(|v| match v {
-                    serde_json::Value::Array(items) => items.iter().any(|i| json_eq(i, want)),
-                    v => json_eq(v, want),
+                    serde_json::Value::Array(items) => items.iter().any(holds),
+                    v => holds(v),
                 })
         }),
         Check::JsonExists(path) => {
             json.is_some_and(|j| !path.select(j, |e| scope.eval(e, w).to_text()).is_empty())
         }
-        Check::Contains(s) => text.contains(s.as_str()),
+        Check::Contains(want) => text.contains(want_str(want, scope, w).as_ref()),
         Check::Regex(re) => re.is_match(text),
         Check::XmlEquals(path, want) => {
             parse_doc(text).is_some_and(|doc| xml_selects(path, want, &doc, scope, w))
@@ -383,8 +422,13 @@ fn failed_check(c: &Check) -> String {
         Check::JsonEquals(_, Want::Const(want)) => format!("a JSON value is not {want}"),
         Check::JsonEquals(_, Want::Text(_)) => "a JSON value is not the templated one".into(),
         Check::JsonExists(_) => "a JSON path selects nothing".to_string(),
-        Check::JsonContains(_, want) => format!("no selected JSON value contains {want}"),
-        Check::Contains(s) => format!("the answer does not contain `{s}`"),
+        Check::JsonContains(_, Want::Const(want)) => {
+            format!("no selected JSON value contains {want}")
+        }
+        Check::JsonContains(_, Want::Text(_)) => {
+            "no selected JSON value contains the templated one".into()
+        }
+        Check::Contains(_) => "the answer does not contain the text".into(),
         Check::Regex(re) => format!("the answer does not match /{}/", re.as_str()),
         Check::XmlEquals(p, Want::Const(want)) => format!("{} is not {want}", p.source),
         Check::XmlEquals(p, Want::Text(_)) => format!("{} is not the templated value", p.source),
@@ -548,9 +592,9 @@ mod tests {
         let body = r#"{"user": {"id": 7, "tags": ["a", "b"]}}"#;
         let passes = [
             Check::JsonEquals(path("$.user.id"), Want::Const(json!(7.0))),
-            Check::JsonContains(path("$.user.tags"), json!("b")),
+            Check::JsonContains(path("$.user.tags"), Want::Const(json!("b"))),
             Check::JsonExists(path("$.user")),
-            Check::Contains("tags".into()),
+            Check::Contains(Want::Const(json!("tags"))),
             Check::Regex(regex::Regex::new(r#""id": \d+"#).expect("valid regex")),
             Check::Status(vec![500]),
         ];
@@ -559,9 +603,9 @@ mod tests {
         }
         let fails = [
             Check::JsonEquals(path("$.user.id"), Want::Const(json!(8))),
-            Check::JsonContains(path("$.user.tags"), json!("c")),
+            Check::JsonContains(path("$.user.tags"), Want::Const(json!("c"))),
             Check::JsonExists(path("$.user.name")),
-            Check::Contains("nope".into()),
+            Check::Contains(Want::Const(json!("nope"))),
             Check::Regex(regex::Regex::new("^x").expect("valid regex")),
         ];
         for c in fails {
@@ -575,7 +619,7 @@ mod tests {
         for c in [
             Check::JsonEquals(path("$.a"), Want::Const(json!(1))),
             Check::JsonExists(path("$.a")),
-            Check::JsonContains(path("$.a"), json!(1)),
+            Check::JsonContains(path("$.a"), Want::Const(json!(1))),
         ] {
             assert_eq!(
                 class_of(&expect(vec![c.clone()]), "not json"),
@@ -584,7 +628,10 @@ mod tests {
             );
         }
         assert_eq!(
-            class_of(&expect(vec![Check::Contains("x".into())]), "not json"),
+            class_of(
+                &expect(vec![Check::Contains(Want::Const(json!("x")))]),
+                "not json"
+            ),
             Some(ErrorClass::CheckFailed)
         );
         // No expect: anything passes.
@@ -609,9 +656,9 @@ mod tests {
         let e = Expect {
             checks: vec![
                 Check::Status(vec![200]),
-                Check::Contains("x".into()),
+                Check::Contains(Want::Const(json!("x"))),
                 Check::JsonExists(path("$.a")),
-                Check::Contains("a".into()),
+                Check::Contains(Want::Const(json!("a"))),
             ],
             ids: vec![7, 3, 5, 6],
             ..Expect::default()
@@ -645,7 +692,7 @@ mod tests {
         assert_eq!(noted, [(7, true), (3, false), (5, false), (6, false)]);
         assert_eq!(t.take().count(), 0, "taken once");
         // Checks without ids (built by hand) are judged, not noted.
-        let bare = expect(vec![Check::Contains("x".into())]);
+        let bare = expect(vec![Check::Contains(Want::Const(json!("x")))]);
         let r = check_response(Some(&bare), &response(200, "x"), false, &mut s, &w, &mut t);
         assert!(r.is_ok());
         assert_eq!(t.take().count(), 0);
@@ -826,5 +873,44 @@ mod templated {
         assert!(!matches(&m, "", Some(&frame), &mut s, &w));
         s.vars[0] = Some(Value::Str("m-7".into()));
         assert!(matches(&m, "", Some(&frame), &mut s, &w));
+    }
+
+    #[test]
+    fn templated_contains_json_contains_and_fail_on_compare_the_rendered_text() {
+        let tw = TestWorld::new();
+        let w = tw.world(Duration::ZERO);
+        let mut s = scope(1);
+        s.vars[0] = Some(Value::Str("ann".into()));
+        let tags = crate::compiled::flow::jsonpath::parse("$.tags", &mut OneVar).expect("path");
+        let e = Expect {
+            checks: vec![
+                Check::Contains(want("hi {{ v }}")),
+                Check::JsonContains(tags, want("{{ v }}")),
+            ],
+            ..Expect::default()
+        };
+        let check = |body: &str, s: &mut crate::runtime::eval::Scope| {
+            let json: Option<serde_json::Value> = serde_json::from_str(body).ok();
+            let mut t = Tally::default();
+            check_text(Some(&e), body, json.as_ref(), s, &w, &mut t).map(|_| ())
+        };
+        assert!(check(r#"{"say": "hi ann", "tags": ["x", "ann"]}"#, &mut s).is_ok());
+        // The template's own text is not what the user looks for.
+        let err = check(r#"{"say": "hi {{ v }}", "tags": ["ann"]}"#, &mut s).expect_err("literal");
+        assert_eq!(err.reason, "the answer does not contain `hi ann`");
+        let err = check(r#"{"say": "hi ann", "tags": ["{{ v }}"]}"#, &mut s).expect_err("literal");
+        assert_eq!(err.reason, "no selected JSON value contains \"ann\"");
+        // A number found compares by its text, as in `json`.
+        s.vars[0] = Some(Value::Num(7.0));
+        assert!(check(r#"{"say": "hi 7", "tags": [7]}"#, &mut s).is_ok());
+        s.vars[0] = Some(Value::Str("ann".into()));
+        let f = FailOn {
+            contains: Some(want("bye {{ v }}")),
+            ..FailOn::default()
+        };
+        assert!(failed_on(&f, "bye {{ v }}", None, &mut s, &w).is_none());
+        let err = failed_on(&f, "so bye ann", None, &mut s, &w).expect("fires");
+        assert_eq!(err.class, ErrorClass::CheckFailed);
+        assert_eq!(err.reason, "fail_on: the answer contains `bye ann`");
     }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::Path as UrlPath;
 use axum::http::StatusCode;
-use axum::routing::get;
+use axum::routing::{get, post};
 
 use crate::clients::Endpoint;
 use crate::compiled::Plan;
@@ -19,7 +19,8 @@ use crate::runtime::{run_user, Ended, Session};
 use crate::swarm::{RunState, Shared, WorkerCtx};
 
 /// `GET /status/{code}` answers that status; `GET /flaky` answers 503 twice, then 200;
-/// `GET /xml` answers an XMPP-like error stanza with status 200; `/ws/ack` acks every frame
+/// `GET /xml` answers an XMPP-like error stanza with status 200; `POST /echo` answers the
+/// request's body; `/ws/ack` acks every frame
 /// that has an `id`; `/ws/echo` sends every frame back; `/ws/silent` acks nothing and closes
 /// the socket after the first frame; `/ws/deaf` acks nothing and keeps the socket open.
 async fn server() -> SocketAddr {
@@ -50,6 +51,7 @@ async fn server() -> SocketAddr {
                 "<iq type='error' id='p1'><error code='503'><text>busy</text></error></iq>"
             }),
         )
+        .route("/echo", post(|body: String| async move { body }))
         .route(
             "/ws/{mode}",
             get(
@@ -299,6 +301,126 @@ expect = {expect}
     }
 }
 
+/// A first step that captures `me` = "ann" (from the echo server), for templates to name.
+const ANN: &str = r#"
+[[flows.f.steps]]
+name = "me"
+http = "POST /echo"
+json = { name = "ann" }
+capture = { me = "$.name" }
+"#;
+
+/// The example of a step's error of `class`, if it had one.
+fn example(rec: &Recorder, plan: &Plan, step: &str, class: ErrorClass) -> Option<Box<str>> {
+    rec.metric(metric(plan, step)).examples[class as usize].clone()
+}
+
+#[test]
+fn a_contains_template_is_rendered_for_the_user() {
+    // The answers carry the rendered text ("ann"): the check holds on a response and on a frame.
+    let (plan, ended, rec) = run_one(&format!(
+        "{ANN}{}",
+        r#"
+[[flows.f.steps]]
+name = "hello"
+http = "POST /echo"
+body = "hello ann"
+expect = { contains = "hello {{ me }}" }
+
+[[flows.f.steps]]
+name = "ws"
+ws = "/ws/echo"
+
+[[flows.f.steps]]
+name = "hi"
+send = "hi ann"
+expect = { contains = "hi {{ me }}" }
+"#
+    ));
+    assert!(ended.completed);
+    for step in ["hello", "hi"] {
+        let m = rec.metric(metric(&plan, step));
+        assert_eq!((m.count(), m.error_count()), (1, 0), "{step}");
+    }
+    // The answer carries only the template's text (`{{ '{{' }}` sends a literal `{{`): the
+    // check fails, saying the text it looked for.
+    let (plan, ended, rec) = run_one(&format!(
+        "{ANN}{}",
+        r#"
+[[flows.f.steps]]
+name = "hello"
+http = "POST /echo"
+body = "hello {{ '{{' }} me }}"
+expect = { contains = "hello {{ me }}" }
+"#
+    ));
+    assert!(!ended.completed);
+    assert_eq!(
+        example(&rec, &plan, "hello", ErrorClass::CheckFailed).as_deref(),
+        Some("the answer does not contain `hello ann`")
+    );
+}
+
+#[test]
+fn a_json_contains_template_is_rendered_for_the_user() {
+    let (plan, ended, rec) = run_one(&format!(
+        "{ANN}{}",
+        r#"
+[[flows.f.steps]]
+name = "tags"
+http = "POST /echo"
+json = { tags = ["x", "ann"] }
+expect = { json_contains = { "$.tags" = "{{ me }}" } }
+"#
+    ));
+    assert!(ended.completed);
+    let tags = rec.metric(metric(&plan, "tags"));
+    assert_eq!((tags.count(), tags.error_count()), (1, 0));
+    let (plan, ended, rec) = run_one(&format!(
+        "{ANN}{}",
+        r#"
+[[flows.f.steps]]
+name = "tags"
+http = "POST /echo"
+json = { tags = ["x", "{{ '{{' }} me }}"] }
+expect = { json_contains = { "$.tags" = "{{ me }}" } }
+"#
+    ));
+    assert!(!ended.completed);
+    assert_eq!(
+        example(&rec, &plan, "tags", ErrorClass::CheckFailed).as_deref(),
+        Some("no selected JSON value contains \"ann\"")
+    );
+}
+
+#[test]
+fn a_fail_on_contains_template_is_rendered_for_the_user() {
+    // The template's text does not fire it; the rendered text does.
+    let (plan, ended, rec) = run_one(&format!(
+        "{ANN}{}",
+        r#"
+[[flows.f.steps]]
+name = "literal"
+http = "POST /echo"
+body = "bye {{ '{{' }} me }}"
+fail_on = { contains = "bye {{ me }}" }
+
+[[flows.f.steps]]
+name = "rendered"
+http = "POST /echo"
+body = "bye ann"
+fail_on = { contains = "bye {{ me }}" }
+"#
+    ));
+    assert!(!ended.completed);
+    let literal = rec.metric(metric(&plan, "literal"));
+    assert_eq!((literal.count(), literal.error_count()), (1, 0));
+    assert_eq!(
+        example(&rec, &plan, "rendered", ErrorClass::CheckFailed).as_deref(),
+        Some("fail_on: the answer contains `bye ann`")
+    );
+}
+
 const SOCKET: &str = r#"
 [[flows.f.steps]]
 name = "ws"
@@ -452,6 +574,30 @@ fail_on = { xml = { "/iq/@type" = "error" } }
     assert_eq!(errors(&rec, iq, ErrorClass::CheckFailed), 1);
     let example = rec.metric(iq).examples[ErrorClass::CheckFailed as usize].clone();
     assert_eq!(example.as_deref(), Some("fail_on: /iq/@type is \"error\""));
+}
+
+#[test]
+fn fail_on_quotes_the_targets_match_bounded_and_without_control_characters() {
+    let long = "x".repeat(300);
+    let (plan, _, rec) = run_one(&format!(
+        r#"
+[[flows.f.steps]]
+name = "ws"
+ws = "/ws/echo"
+[[flows.f.steps]]
+name = "echo"
+send = "err \u001b]0;PWNED\u0007\r\nfake {long}"
+expect = {{ contains = "never" }}
+fail_on = {{ regex = "err[^z]*" }}
+"#
+    ));
+    let echo = metric(&plan, "echo");
+    let example = rec.metric(echo).examples[ErrorClass::CheckFailed as usize].clone();
+    let want = format!(
+        "fail_on: /err[^z]*/ matched `err  ]0;PWNED   fake {}…`",
+        &long[..43]
+    );
+    assert_eq!(example.as_deref(), Some(want.as_str()));
 }
 
 #[test]

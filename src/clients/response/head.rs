@@ -13,8 +13,9 @@
 
 use crate::clients::inbuf::ReadError;
 
-/// More header lines than this is a protocol error (hyper's limit too).
-pub(super) const MAX_HEADERS: usize = 100;
+/// More header lines than this is a protocol error (hyper's limit too; the WebSocket upgrade's
+/// answer takes as many).
+pub const MAX_HEADERS: usize = 100;
 
 /// What the header lines say about the body's framing and the connection, in the order they
 /// came; the first invalid value is kept as the head's error (after the whole head was found

@@ -100,9 +100,11 @@ pub enum Check {
     Status(Vec<u16>),
     JsonEquals(JsonPath<Expr>, Want),
     JsonExists(JsonPath<Expr>),
-    /// The value is among the selected values, or an element of a selected array.
-    JsonContains(JsonPath<Expr>, serde_json::Value),
-    Contains(String),
+    /// The value is among the selected values, or an element of a selected array (a template
+    /// compared as text, as in `JsonEquals`).
+    JsonContains(JsonPath<Expr>, Want),
+    /// The body or frame contains the text (a template rendered for the user).
+    Contains(Want),
     Regex(Regex),
     /// The XML path selects a value equal to the given one.
     XmlEquals(XmlPath, Want),
@@ -128,7 +130,7 @@ pub struct ContainsAll {
 #[derive(Debug, Clone, Default)]
 pub struct FailOn {
     pub regex: Option<Regex>,
-    pub contains: Option<String>,
+    pub contains: Option<Want>,
     pub json: Vec<(JsonPath<Expr>, Want)>,
     pub xml: Vec<(XmlPath, Want)>,
 }

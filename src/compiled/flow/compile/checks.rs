@@ -56,12 +56,18 @@ impl Compiler<'_, '_> {
         let m = self.matcher(&json, f.regex.as_deref(), f.xml.as_ref(), span.clone());
         let fail_on = FailOn {
             regex: m.regex,
-            contains: f.contains.clone(),
+            // A template (with `{{`) rendered for the user, as a `json` value is.
+            contains: f
+                .contains
+                .as_ref()
+                .and_then(|c| self.want(&toml::Value::String(c.clone()), span.clone())),
             json: m.json,
             xml: m.xml,
         };
+        // The written `contains`, not the compiled one: a template that did not compile is its
+        // own error, not also "fail_on needs …".
         if fail_on.regex.is_none()
-            && fail_on.contains.is_none()
+            && f.contains.is_none()
             && fail_on.json.is_empty()
             && fail_on.xml.is_empty()
             && f.regex.is_none()
@@ -135,8 +141,10 @@ impl Compiler<'_, '_> {
             names.push(format!("{} == {}", path.source, toml_to_json(v)));
         }
         for (p, v) in e.json_contains.iter().flatten() {
-            if let Some(path) = self.path(p, span.clone()) {
-                checks.push(Check::JsonContains(path, toml_to_json(v)));
+            if let (Some(path), Some(want)) =
+                (self.path(p, span.clone()), self.want(v, span.clone()))
+            {
+                checks.push(Check::JsonContains(path, want));
                 names.push(format!("{p} contains {}", toml_to_json(v)));
             }
         }
@@ -147,8 +155,12 @@ impl Compiler<'_, '_> {
             }
         }
         if let Some(c) = &e.contains {
-            checks.push(Check::Contains(c.clone()));
-            names.push(format!("contains {}", serde_json::Value::String(c.clone())));
+            // Compiled as a `json` value is: a template when it has `{{`, rendered for the user.
+            let text = toml::Value::String(c.clone());
+            if let Some(want) = self.want(&text, span.clone()) {
+                checks.push(Check::Contains(want));
+                names.push(format!("contains {}", serde_json::Value::String(c.clone())));
+            }
         }
         let regex = e.regex.as_deref().and_then(|r| self.regex(r, span.clone()));
         if let Some(r) = &regex {
@@ -433,6 +445,52 @@ on_frame = [
             RuleAction::Reply { json: true, .. }
         ));
         assert!(rules[1].needs_json());
+    }
+
+    #[test]
+    fn an_unknown_name_in_a_contains_template_is_an_error_where_it_is_as_in_json() {
+        let text = format!(
+            "{HEAD}{}",
+            r#"
+[[flows.f.steps]]
+name = "a"
+http = "GET /a"
+expect = { json = { "$.id" = "{{ noone }}" }, json_contains = { "$.tags" = "{{ nothing }}" } }
+fail_on = { contains = "bye {{ ghost }}" }
+
+[[flows.f.steps]]
+name = "b"
+http = "GET /b"
+expect = { contains = "hi {{ nobody }}" }
+"#
+        );
+        let errs = crate::compiled::compile(std::path::Path::new("t.toml"), &text, Some(1))
+            .expect_err("unknown names")
+            .0;
+        // Each at the unknown name: its line, and its column (1-based, as the file's).
+        let at = |name: &str| {
+            text.lines()
+                .enumerate()
+                .find_map(|(i, l)| {
+                    l.find(name)
+                        .map(|c| format!("t.toml:{}:{}: ", i + 1, c + 1))
+                })
+                .unwrap_or_else(|| panic!("{name} in the scenario"))
+        };
+        let said: Vec<String> = errs.iter().map(ToString::to_string).collect();
+        assert_eq!(said.len(), 4, "{said:?}");
+        for name in ["noone", "nothing", "ghost", "nobody"] {
+            let want = format!("{}unknown variable `{name}`", at(name));
+            assert!(
+                said.iter().any(|s| s.starts_with(&want)),
+                "{want} in {said:?}"
+            );
+        }
+        // No "fail_on needs …" besides: the fail_on has a contains, whose template is wrong.
+        assert!(
+            !said.iter().any(|s| s.contains("fail_on needs")),
+            "{said:?}"
+        );
     }
 
     #[test]

@@ -18,6 +18,7 @@ use crate::scenario::flow::{self as spec, FlowSpec, StepSpec};
 use crate::scenario::{DistSpec, Problems};
 
 mod checks;
+mod paths;
 mod scope;
 mod steps;
 
@@ -269,11 +270,13 @@ fn collect_published(steps: &[Spanned<StepSpec>], out: &mut HashSet<String>) {
 pub fn compile(
     flows: &IndexMap<String, Spanned<FlowSpec>>,
     cohorts: &[Spanned<spec::CohortSpec>],
-    feeders: Vec<crate::compiled::flow::feeder::Feeder>,
+    feeders: crate::compiled::flow::feeder::Loaded,
     default_timeout: Duration,
     env: &crate::compiled::inputs::Env,
     problems: &mut Problems,
 ) -> FlowSet {
+    let unreadable_feeders = feeders.unreadable;
+    let feeders = feeders.feeders;
     let feeder_names: Vec<(String, Vec<String>)> = feeders
         .iter()
         .map(|f| (f.name.clone(), f.columns.clone()))
@@ -297,6 +300,7 @@ pub fn compile(
                 vars,
                 published: published.clone(),
                 feeders: feeder_names.clone(),
+                unreadable_feeders: unreadable_feeders.clone(),
                 cohorts: cohorts
                     .iter()
                     .map(|c| c.get_ref().name.get_ref().clone())

@@ -14,6 +14,8 @@ pub(super) struct Scope {
     pub(super) published: HashSet<String>,
     /// Feeder names and their columns.
     pub(super) feeders: Vec<(String, Vec<String>)>,
+    /// Feeders whose file was refused (said once, where the feeder is defined).
+    pub(super) unreadable_feeders: Vec<String>,
     /// Cohort names, in order.
     pub(super) cohorts: Vec<String>,
     /// The `env.*` values the templates took (name, value): secrets a trace must mask.
@@ -149,6 +151,10 @@ impl Resolver for Scope {
                 Ok(Expr::SwarmSampled(var.to_string()))
             }
             (["feed", feeder, column], [false, false, false]) => {
+                if self.unreadable_feeders.iter().any(|n| n == feeder) {
+                    // Its file's problem is the one error; the plan is not used.
+                    return Ok(Expr::Lit(Value::Null));
+                }
                 let (f, (_, columns)) = self
                     .feeders
                     .iter()

@@ -245,6 +245,9 @@ impl Compiler<'_, '_> {
             Some("http") => self.http(s, span.clone())?,
             Some("ws") => {
                 let url = s.ws.as_ref()?;
+                if !self.sendable_path(url.get_ref(), url.get_ref(), url.span()) {
+                    return None;
+                }
                 let target = self.text(url, Escape::None)?;
                 let headers = self.headers(s);
                 let rules = s
@@ -427,6 +430,9 @@ impl Compiler<'_, '_> {
                 return None;
             }
         };
+        if !self.sendable_path(line.get_ref(), target, line.span()) {
+            return None;
+        }
         let offset = line.get_ref().find(target).unwrap_or(0);
         let tspan = (line.span().start + offset)..line.span().end;
         // Path parts are URL-encoded on insertion: a phone's `+` must arrive as `%2B`.
