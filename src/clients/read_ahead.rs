@@ -122,52 +122,40 @@ mod tests {
 
     /// Small reads get every byte, in order, across reads from the kernel of any size; the
     /// kernel is asked once for what one write put there, and nothing is held once all is taken.
-    #[test]
-    fn small_reads_take_every_byte_in_order_and_hold_nothing_after() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("a runtime");
-        rt.block_on(async {
-            let (mut far, near) = tokio::io::duplex(64 * 1024);
-            let mut ahead = ReadAhead::new(near);
-            // More than one read from the kernel can take, in two writes.
-            let sent: Vec<u8> = (0..(AHEAD * 2 + 123)).map(|i| (i % 251) as u8).collect();
-            far.write_all(&sent).await.expect("written");
-            drop(far);
-            let mut got = Vec::new();
-            let mut small = [0u8; 7];
-            loop {
-                let n = ahead.read(&mut small).await.expect("read");
-                if n == 0 {
-                    break;
-                }
-                got.extend_from_slice(&small[..n]);
+    #[tokio::test]
+    async fn small_reads_take_every_byte_in_order_and_hold_nothing_after() {
+        let (mut far, near) = tokio::io::duplex(64 * 1024);
+        let mut ahead = ReadAhead::new(near);
+        // More than one read from the kernel can take, in two writes.
+        let sent: Vec<u8> = (0..(AHEAD * 2 + 123)).map(|i| (i % 251) as u8).collect();
+        far.write_all(&sent).await.expect("written");
+        drop(far);
+        let mut got = Vec::new();
+        let mut small = [0u8; 7];
+        loop {
+            let n = ahead.read(&mut small).await.expect("read");
+            if n == 0 {
+                break;
             }
-            assert_eq!(got, sent);
-            assert!(ahead.held.is_none(), "nothing held after the end");
-        });
+            got.extend_from_slice(&small[..n]);
+        }
+        assert_eq!(got, sent);
+        assert!(ahead.held.is_none(), "nothing held after the end");
     }
 
     /// A read as large as a read-ahead goes to the stream directly, and a read of nothing
     /// reads nothing (and holds nothing).
-    #[test]
-    fn large_and_empty_reads_hold_nothing() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("a runtime");
-        rt.block_on(async {
-            let (mut far, near) = tokio::io::duplex(64 * 1024);
-            let mut ahead = ReadAhead::new(near);
-            far.write_all(&[1, 2, 3]).await.expect("written");
-            let mut none = [0u8; 0];
-            assert_eq!(ahead.read(&mut none).await.expect("read"), 0);
-            assert!(ahead.held.is_none());
-            let mut large = vec![0u8; AHEAD];
-            assert_eq!(ahead.read(&mut large).await.expect("read"), 3);
-            assert_eq!(&large[..3], &[1, 2, 3]);
-            assert!(ahead.held.is_none());
-        });
+    #[tokio::test]
+    async fn large_and_empty_reads_hold_nothing() {
+        let (mut far, near) = tokio::io::duplex(64 * 1024);
+        let mut ahead = ReadAhead::new(near);
+        far.write_all(&[1, 2, 3]).await.expect("written");
+        let mut none = [0u8; 0];
+        assert_eq!(ahead.read(&mut none).await.expect("read"), 0);
+        assert!(ahead.held.is_none());
+        let mut large = vec![0u8; AHEAD];
+        assert_eq!(ahead.read(&mut large).await.expect("read"), 3);
+        assert_eq!(&large[..3], &[1, 2, 3]);
+        assert!(ahead.held.is_none());
     }
 }

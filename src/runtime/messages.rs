@@ -168,16 +168,8 @@ const ID_QUOTED_AT_MOST: usize = 64;
 /// A delivered id as an error example quotes it: the target's text, so in backquotes, bounded
 /// (an ellipsis says it was cut) and with control characters replaced, as a close reason is.
 fn quoted_id(id: &str) -> String {
-    let mut out = String::from("`");
-    for c in id.chars() {
-        if out.len() - 1 + c.len_utf8() > ID_QUOTED_AT_MOST {
-            out.push('…');
-            break;
-        }
-        out.push(if c.is_control() { ' ' } else { c });
-    }
-    out.push('`');
-    out
+    let (text, cut) = crate::clients::quote::target_text(id, ID_QUOTED_AT_MOST);
+    format!("`{text}{}`", if cut { "…" } else { "" })
 }
 
 /// From when on (an intended send time) a message's delivery deadline falls after the run's

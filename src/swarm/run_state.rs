@@ -155,66 +155,54 @@ mod tests {
 
     /// Every change wakes every registered waiter once, the copy follows the run's state, a
     /// waiter dropped is forgotten, and the wait ends on the abort and when the run is gone.
-    #[test]
-    fn every_change_wakes_every_waiter_and_the_abort_ends_the_wait() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("a runtime");
-        rt.block_on(async {
-            let (tx, rx) = watch::channel(RunState::Running);
-            let copy = RunStateCopy::new(*rx.borrow());
-            let follow = copy.follow(rx);
-            tokio::pin!(follow);
-            let counts: Vec<Arc<Count>> = (0..3)
-                .map(|_| Arc::new(Count(AtomicUsize::new(0))))
-                .collect();
-            let mut waits: Vec<Aborted<'_>> = (0..3).map(|_| Aborted::new(&copy)).collect();
-            for (wait, count) in waits.iter_mut().zip(&counts) {
-                let waker = Waker::from(count.clone());
-                let mut cx = Context::from_waker(&waker);
-                assert!(Pin::new(wait).poll(&mut cx).is_pending());
-            }
-            assert_eq!(copy.waiting.borrow().len(), 3);
-            // A waiter dropped leaves the list.
-            drop(waits.pop());
-            assert_eq!(copy.waiting.borrow().len(), 2);
+    #[tokio::test]
+    async fn every_change_wakes_every_waiter_and_the_abort_ends_the_wait() {
+        let (tx, rx) = watch::channel(RunState::Running);
+        let copy = RunStateCopy::new(*rx.borrow());
+        let follow = copy.follow(rx);
+        tokio::pin!(follow);
+        let counts: Vec<Arc<Count>> = (0..3)
+            .map(|_| Arc::new(Count(AtomicUsize::new(0))))
+            .collect();
+        let mut waits: Vec<Aborted<'_>> = (0..3).map(|_| Aborted::new(&copy)).collect();
+        for (wait, count) in waits.iter_mut().zip(&counts) {
+            let waker = Waker::from(count.clone());
+            let mut cx = Context::from_waker(&waker);
+            assert!(Pin::new(wait).poll(&mut cx).is_pending());
+        }
+        assert_eq!(copy.waiting.borrow().len(), 3);
+        // A waiter dropped leaves the list.
+        drop(waits.pop());
+        assert_eq!(copy.waiting.borrow().len(), 2);
 
-            let noop = Waker::noop();
-            let mut cx = Context::from_waker(noop);
-            tx.send_replace(RunState::Stopping);
-            let _ = follow.as_mut().poll(&mut cx);
-            assert_eq!(copy.get(), RunState::Stopping);
-            assert_eq!(copy.changes(), 1);
-            let woken: Vec<usize> = counts.iter().map(|c| c.0.load(Ordering::SeqCst)).collect();
-            assert_eq!(woken, vec![1, 1, 0], "the dropped waiter is not woken");
-            for wait in &mut waits {
-                assert!(Pin::new(wait).poll(&mut cx).is_pending(), "not aborted yet");
-            }
+        let noop = Waker::noop();
+        let mut cx = Context::from_waker(noop);
+        tx.send_replace(RunState::Stopping);
+        let _ = follow.as_mut().poll(&mut cx);
+        assert_eq!(copy.get(), RunState::Stopping);
+        assert_eq!(copy.changes(), 1);
+        let woken: Vec<usize> = counts.iter().map(|c| c.0.load(Ordering::SeqCst)).collect();
+        assert_eq!(woken, vec![1, 1, 0], "the dropped waiter is not woken");
+        for wait in &mut waits {
+            assert!(Pin::new(wait).poll(&mut cx).is_pending(), "not aborted yet");
+        }
 
-            tx.send_replace(RunState::Aborted);
-            let _ = follow.as_mut().poll(&mut cx);
-            for wait in &mut waits {
-                assert!(Pin::new(wait).poll(&mut cx).is_ready(), "aborted");
-            }
-            assert_eq!(copy.changes(), 2);
-        });
+        tx.send_replace(RunState::Aborted);
+        let _ = follow.as_mut().poll(&mut cx);
+        for wait in &mut waits {
+            assert!(Pin::new(wait).poll(&mut cx).is_ready(), "aborted");
+        }
+        assert_eq!(copy.changes(), 2);
     }
 
-    #[test]
-    fn a_run_gone_ends_the_wait_and_the_following() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("a runtime");
-        rt.block_on(async {
-            let (tx, rx) = watch::channel(RunState::Running);
-            let copy = RunStateCopy::new(RunState::Running);
-            drop(tx);
-            copy.follow(rx).await;
-            assert!(copy.gone());
-            assert_eq!(copy.get(), RunState::Running, "the last state stays");
-            Aborted::new(&copy).await;
-        });
+    #[tokio::test]
+    async fn a_run_gone_ends_the_wait_and_the_following() {
+        let (tx, rx) = watch::channel(RunState::Running);
+        let copy = RunStateCopy::new(RunState::Running);
+        drop(tx);
+        copy.follow(rx).await;
+        assert!(copy.gone());
+        assert_eq!(copy.get(), RunState::Running, "the last state stays");
+        Aborted::new(&copy).await;
     }
 }

@@ -34,7 +34,12 @@ expect = {expect}
     }
 }
 
-/// A first step that captures `me` = "ann" (from the echo server), for templates to name.
+/// `steps` run after a first step that captures `me` = "ann" (from the echo server), for
+/// templates to name.
+fn run_as_ann(steps: &str) -> (Plan, Ended, Recorder) {
+    run_one(&format!("{ANN}{steps}"))
+}
+
 const ANN: &str = r#"
 [[flows.f.steps]]
 name = "me"
@@ -51,8 +56,7 @@ fn example(rec: &Recorder, plan: &Plan, step: &str, class: ErrorClass) -> Option
 #[test]
 fn a_contains_template_is_rendered_for_the_user() {
     // The answers carry the rendered text ("ann"): the check holds on a response and on a frame.
-    let (plan, ended, rec) = run_one(&format!(
-        "{ANN}{}",
+    let (plan, ended, rec) = run_as_ann(
         r#"
 [[flows.f.steps]]
 name = "hello"
@@ -68,8 +72,8 @@ ws = "/ws/echo"
 name = "hi"
 send = "hi ann"
 expect = { contains = "hi {{ me }}" }
-"#
-    ));
+"#,
+    );
     assert!(ended.completed);
     for step in ["hello", "hi"] {
         let m = rec.metric(metric(&plan, step));
@@ -77,16 +81,15 @@ expect = { contains = "hi {{ me }}" }
     }
     // The answer carries only the template's text (`{{ '{{' }}` sends a literal `{{`): the
     // check fails, saying the text it looked for.
-    let (plan, ended, rec) = run_one(&format!(
-        "{ANN}{}",
+    let (plan, ended, rec) = run_as_ann(
         r#"
 [[flows.f.steps]]
 name = "hello"
 http = "POST /echo"
 body = "hello {{ '{{' }} me }}"
 expect = { contains = "hello {{ me }}" }
-"#
-    ));
+"#,
+    );
     assert!(!ended.completed);
     assert_eq!(
         example(&rec, &plan, "hello", ErrorClass::CheckFailed).as_deref(),
@@ -96,29 +99,27 @@ expect = { contains = "hello {{ me }}" }
 
 #[test]
 fn a_json_contains_template_is_rendered_for_the_user() {
-    let (plan, ended, rec) = run_one(&format!(
-        "{ANN}{}",
+    let (plan, ended, rec) = run_as_ann(
         r#"
 [[flows.f.steps]]
 name = "tags"
 http = "POST /echo"
 json = { tags = ["x", "ann"] }
 expect = { json_contains = { "$.tags" = "{{ me }}" } }
-"#
-    ));
+"#,
+    );
     assert!(ended.completed);
     let tags = rec.metric(metric(&plan, "tags"));
     assert_eq!((tags.count(), tags.error_count()), (1, 0));
-    let (plan, ended, rec) = run_one(&format!(
-        "{ANN}{}",
+    let (plan, ended, rec) = run_as_ann(
         r#"
 [[flows.f.steps]]
 name = "tags"
 http = "POST /echo"
 json = { tags = ["x", "{{ '{{' }} me }}"] }
 expect = { json_contains = { "$.tags" = "{{ me }}" } }
-"#
-    ));
+"#,
+    );
     assert!(!ended.completed);
     assert_eq!(
         example(&rec, &plan, "tags", ErrorClass::CheckFailed).as_deref(),
@@ -129,8 +130,7 @@ expect = { json_contains = { "$.tags" = "{{ me }}" } }
 #[test]
 fn a_fail_on_contains_template_is_rendered_for_the_user() {
     // The template's text does not fire it; the rendered text does.
-    let (plan, ended, rec) = run_one(&format!(
-        "{ANN}{}",
+    let (plan, ended, rec) = run_as_ann(
         r#"
 [[flows.f.steps]]
 name = "literal"
@@ -143,8 +143,8 @@ name = "rendered"
 http = "POST /echo"
 body = "bye ann"
 fail_on = { contains = "bye {{ me }}" }
-"#
-    ));
+"#,
+    );
     assert!(!ended.completed);
     let literal = rec.metric(metric(&plan, "literal"));
     assert_eq!((literal.count(), literal.error_count()), (1, 0));
