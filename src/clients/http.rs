@@ -69,12 +69,14 @@ impl HttpClient {
         self.tls.as_ref()
     }
 
-    /// Hands a response's buffers (header lines, body) back to the user's connection, for its
-    /// next response (a pooled connection is back in the pool by now: its next response
-    /// allocates).
+    /// Hands a response's buffers (header lines, body) back for the next response: to the
+    /// user's connection, or, pooled, to the pool (the connection that read it is back there by
+    /// now, and the next arrival is another user's).
     pub fn reuse(&mut self, response: Response) {
         if let Some(kept) = &mut self.kept {
             kept.reuse(response);
+        } else if let Some(pool) = &self.pool {
+            pool.reuse(response);
         }
     }
 

@@ -293,6 +293,12 @@ impl Kept {
         }
     }
 
+    /// The capacities of the buffers kept for the next response (header lines, body).
+    #[cfg(test)]
+    pub(crate) fn spare_capacity(&self) -> (usize, usize) {
+        (self.spare.lines.capacity(), self.spare.body.capacity())
+    }
+
     /// The bytes through the connection since the last take, moved to `to`.
     pub(crate) fn bytes_to(&self, to: &Meter) {
         self.meter.move_to(to);

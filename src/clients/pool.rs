@@ -23,6 +23,7 @@ use std::rc::Rc;
 use tokio::sync::Semaphore;
 
 use crate::clients::kept::{Kept, OpenConnections};
+use crate::clients::response::Response;
 use crate::clients::stream::Meter;
 use crate::clients::tls::UserTls;
 use crate::clients::{Endpoint, OpError};
@@ -130,6 +131,16 @@ impl Pool {
         Ok(kept)
     }
 
+    /// A response's buffers, for the next response read on one of the pool's connections: the
+    /// most recently released one, which read it (a step handles its response without awaiting
+    /// anything, so no other request took that connection meanwhile; any idle one would do).
+    /// Without it, every pooled request allocated and grew both buffers anew.
+    pub fn reuse(&self, response: Response) {
+        if let Some(kept) = self.idle.borrow_mut().back_mut() {
+            kept.reuse(response);
+        }
+    }
+
     /// Closes the idle connections (at the end of the worker's run, so that its last interval
     /// counts none open).
     pub fn close_idle(&self) {
@@ -205,6 +216,7 @@ impl Drop for Lease {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clients::response::Headers;
     use futures_util::FutureExt;
 
     /// A loopback listener whose accepted sockets are handed to the test, to hold or close.
@@ -256,6 +268,41 @@ mod tests {
                 assert_eq!((count.get(), pool.opened()), (2, (2, 0)));
                 a.release();
                 b.release();
+            })
+            .await;
+    }
+
+    /// A response's buffers go back to the connection released last (the one that read it),
+    /// for the next response read on it; the other idle connection gets none.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_responses_buffers_go_to_the_connection_released_last() {
+        tokio::task::LocalSet::new()
+            .run_until(async {
+                let (endpoint, _accepted) = listener().await;
+                let pool = Rc::new(Pool::new(2, &endpoint, OpenConnections::default()));
+                let user = Meter::default();
+                let (first, last) = futures_util::future::join(
+                    leased(&pool, &endpoint, &user),
+                    leased(&pool, &endpoint, &user),
+                )
+                .await;
+                first.release();
+                last.release();
+                let headers: Headers = [("content-length", "3")].into_iter().collect();
+                let body = Vec::with_capacity(300);
+                pool.reuse(Response {
+                    status: 200,
+                    headers,
+                    body,
+                });
+                let mut lease = pool.lease(&user).await.expect("a slot");
+                let longest_idle = lease.idle().expect("an idle connection");
+                assert_eq!(longest_idle.spare_capacity(), (0, 0));
+                let mut lease2 = pool.lease(&user).await.expect("a slot");
+                let (lines, body) = lease2.idle().expect("the other").spare_capacity();
+                assert!(lines >= "content-length: 3\r\n".len(), "{lines}");
+                assert_eq!(body, 300);
+                lease.hold(longest_idle);
             })
             .await;
     }
