@@ -93,11 +93,10 @@ pub(crate) fn write_head(
 /// A path (with its query) as the request target: visible ASCII only, a fragment left out (it
 /// is the client's, never sent).
 fn target(out: &mut Vec<u8>, path: &str) -> Result<(), OpError> {
-    if unsendable(path).is_some() {
+    let Ok(end) = sendable_len(path) else {
         let path = path.split_once('#').map_or(path, |(p, _)| p);
         return Err(bad(format!("invalid path {path:?}")));
-    }
-    let end = path.find('#').unwrap_or(path.len());
+    };
     out.extend_from_slice(&path.as_bytes()[..end]);
     Ok(())
 }
@@ -106,10 +105,21 @@ fn target(out: &mut Vec<u8>, path: &str) -> Result<(), OpError> {
 /// anything but visible ASCII) before its fragment, if it does: the check every request's path
 /// passes at run time, and `validate` runs on a flow's literal paths and the target's prefix.
 pub fn unsendable(path: &str) -> Option<usize> {
-    // One pass to the fragment (never sent) or the first byte a request line cannot carry.
-    path.bytes()
-        .position(|b| b == b'#' || !b.is_ascii_graphic())
-        .filter(|&i| path.as_bytes()[i] != b'#')
+    sendable_len(path).err()
+}
+
+/// How much of `path` a request line carries (up to its fragment, never sent), or where the
+/// first byte it cannot carry is: one pass, on every request's path.
+fn sendable_len(path: &str) -> Result<usize, usize> {
+    let bytes = path.as_bytes();
+    match bytes
+        .iter()
+        .position(|&b| b == b'#' || !b.is_ascii_graphic())
+    {
+        None => Ok(bytes.len()),
+        Some(i) if bytes[i] == b'#' => Ok(i),
+        Some(i) => Err(i),
+    }
 }
 
 /// `name: value\r\n`: the name a token (lowercased), the value without control characters

@@ -139,12 +139,8 @@ pub fn unsendable_char(c: char) -> String {
         c if c.is_control() => format!("the control character {c:?}"),
         c => format!("`{c}` (beyond ASCII)"),
     };
-    let mut utf8 = [0u8; 4];
-    let encoded: String = c
-        .encode_utf8(&mut utf8)
-        .bytes()
-        .map(|b| format!("%{b:02X}"))
-        .collect();
+    let mut encoded = String::new();
+    crate::compiled::flow::template::percent_encode(c.encode_utf8(&mut [0u8; 4]), &mut encoded);
     format!("{what}, which a request cannot carry; percent-encode it: `{encoded}`")
 }
 

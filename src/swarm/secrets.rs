@@ -10,8 +10,10 @@
 //! characters at least) and unlike a plain search-and-replace (k6's redaction, GitHub's masks,
 //! which mangle short values):
 //! - a value shorter than [`PLAIN_MASKED_FROM`] characters that is a plain word or number
-//!   (letters only, or a number such as `4`, `-1` or `1.0`) is not masked: a secret cannot be
-//!   that (a password rule, a generated key), and a configuration value often is;
+//!   (letters only, or a number such as `4`, `-1` or `1.0`) is masked where it stands alone
+//!   (`page_size=4`, `Connection reset by peer`), not inside a longer word or number (the `4`
+//!   of `404`): it still never reaches a report as itself (a short password such as `letmein`
+//!   is a secret too), and ordinary text around it is left whole;
 //! - any other value is masked wherever it occurs (a short one that mixes letters, digits or
 //!   punctuation, `s3cr3t`, is not found in ordinary text by chance);
 //! - the forms a template writes it in are masked alike: as is, URL-encoded, JSON-escaped,
@@ -38,13 +40,16 @@ const STARTS: usize = 32;
 /// A decoded base64 text is searched for values this long (bytes) or longer; a shorter one
 /// is found only as all it holds (a few random bytes hold three by chance).
 const MIN_HIDDEN: usize = 4;
-/// A plain word or number this long (in characters) is masked; a shorter one is not.
+/// A plain word or number this long (in characters) is masked wherever it occurs; a shorter
+/// one only where it stands alone.
 pub const PLAIN_MASKED_FROM: usize = 8;
 
 /// One form of a secret to hide: the text, and what stands in its place.
 struct Form {
     text: String,
     stand_in: String,
+    /// Masked only where no letter or digit touches it (a short plain word or number).
+    alone: bool,
 }
 
 /// The secrets of a run, with the forms a template may have written them in.
@@ -58,25 +63,30 @@ pub struct Secrets {
     stand_ins: Vec<String>,
 }
 
-/// Whether `value` can be told apart from ordinary text: not empty, and not a short plain
-/// word or number.
-fn maskable(value: &str) -> bool {
+/// Whether `value` cannot be told apart from ordinary text inside a longer word or number: a
+/// short plain word or number.
+fn plain_and_short(value: &str) -> bool {
     let plain = value.chars().all(char::is_alphabetic) || value.trim().parse::<f64>().is_ok();
-    let short_and_plain = plain && value.chars().count() < PLAIN_MASKED_FROM;
-    !value.is_empty() && !short_and_plain
+    plain && value.chars().count() < PLAIN_MASKED_FROM
+}
+
+/// Whether `text[at..end]` stands alone: no letter or digit right before or after it.
+fn alone(text: &str, at: usize, end: usize) -> bool {
+    let touches = |c: Option<char>| c.is_some_and(char::is_alphanumeric);
+    !touches(text[..at].chars().next_back()) && !touches(text[end..].chars().next())
 }
 
 impl Secrets {
-    /// The secrets (name, value); empty values, and short plain words and numbers, hide nothing
-    /// and are left out.
+    /// The secrets (name, value); empty values hide nothing and are left out.
     pub fn new(secrets: &[(String, String)]) -> Secrets {
         let mut forms: Vec<Form> = Vec::new();
         let mut values = Vec::new();
         let mut stand_ins = Vec::new();
         for (name, value) in secrets {
-            if !maskable(value) {
+            if value.is_empty() {
                 continue;
             }
+            let alone = plain_and_short(value);
             let stand_in = format!("[masked env.{name}]");
             let b64_stand_in = format!("[masked base64(env.{name})]");
             // As a template writes it: as is, URL-encoded (a query, a form), JSON-escaped.
@@ -91,7 +101,11 @@ impl Secrets {
                 .chain([(b64, b64_stand_in.clone())])
             {
                 if !forms.iter().any(|f| f.text == text) {
-                    forms.push(Form { text, stand_in });
+                    forms.push(Form {
+                        text,
+                        stand_in,
+                        alone,
+                    });
                 }
             }
             stand_ins.extend([
@@ -137,7 +151,9 @@ impl Secrets {
         for f in &self.forms {
             for (at, _) in text.match_indices(f.text.as_str()) {
                 let end = at + f.text.len();
-                claim(&mut spans, at, end, Cow::Borrowed(f.stand_in.as_str()));
+                if !f.alone || alone(text, at, end) {
+                    claim(&mut spans, at, end, Cow::Borrowed(f.stand_in.as_str()));
+                }
             }
         }
         if spans.iter().all(|(s, e, by)| text[*s..*e] == **by) {
@@ -322,21 +338,26 @@ mod tests {
     }
 
     #[test]
-    fn short_plain_words_and_numbers_mangle_nothing() {
-        // Neither is told apart from the text around it: `4` in `404`, `HTTP` (whose base64
-        // decodes to a byte `4`), `base64`; `reset` in the system's own words.
-        let s = secrets(&[("PAGE_SIZE", "4"), ("MODE", "reset"), ("V", "1.0")]);
-        for text in [
-            "expected HTTP 200, got 404 (GET /nf?page_size=4)",
-            "Connection reset by peer (os error 104)",
-            "malformed response: HTTP/1.0 answer",
-        ] {
+    fn short_plain_words_and_numbers_are_masked_where_they_stand_alone() {
+        // Inside a longer word or number they are left (`4` in `404`, `reset` in `resetting`;
+        // `HTTP`, whose base64 decodes to a byte `4`); standing alone they are the value, and
+        // never reach a report as it (a short password is a secret too).
+        let s = secrets(&[("PAGE_SIZE", "4"), ("MODE", "reset"), ("PW", "letmein")]);
+        for text in ["got 404 from HTTP", "resetting 14 rows", "letmeinto"] {
             assert!(
                 matches!(s.mask(text), Cow::Borrowed(t) if t == text),
                 "{text}"
             );
         }
-        assert!(s.is_empty(), "nothing to mask");
+        assert_eq!(
+            s.mask("GET /nf?page_size=4: Connection reset by peer"),
+            "GET /nf?page_size=[masked env.PAGE_SIZE]: Connection [masked env.MODE] by peer"
+        );
+        assert_eq!(s.mask("pw=letmein"), "pw=[masked env.PW]");
+        assert_eq!(
+            s.mask("Basic bGV0bWVpbg=="),
+            "Basic [masked base64(env.PW)]"
+        );
     }
 
     #[test]

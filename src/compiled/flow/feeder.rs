@@ -22,17 +22,16 @@ impl Feeder {
     /// said with `path:LINE:COLUMN` (the column where its missing field would start, or its
     /// first extra field starts), in words.
     pub fn load(name: &str, path: &Path, random: bool) -> Result<Feeder, String> {
-        let shown = path;
         let bytes = crate::input_file::read(path)
-            .map_err(|e| format!("cannot read feeder file {}: {e}", shown.display()))?;
+            .map_err(|e| format!("cannot read feeder file {}: {e}", path.display()))?;
         // Flexible: a record of another length is told here, at its line and column.
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(true)
             .flexible(true)
             .from_reader(bytes.as_slice());
         let at = |pos: Option<&csv::Position>, column: usize| match pos {
-            Some(p) => format!("{}:{}:{column}", shown.display(), p.line()),
-            None => shown.display().to_string(),
+            Some(p) => format!("{}:{}:{column}", path.display(), p.line()),
+            None => path.display().to_string(),
         };
         let columns: Vec<String> = reader
             .headers()
@@ -62,7 +61,7 @@ impl Feeder {
             rows.push(record.iter().map(str::to_string).collect());
         }
         if rows.is_empty() {
-            return Err(format!("feeder file {} has no rows", shown.display()));
+            return Err(format!("feeder file {} has no rows", path.display()));
         }
         Ok(Feeder {
             name: name.to_string(),
