@@ -13,6 +13,10 @@
 #             still acks the message (bench/peers-ws-await.toml), Tsung waits for a frame back
 #             (its default ack; peers-ws-await.tsung.xml).
 #
+# FLOOR=1 adds a third tool to ws-send, "floor" (examples/ws_floor.rs): the same sockets and
+# messages with nothing but one write per message and one read per socket per tick — the
+# kernel's share alone, an upper bound on what any generator does per CPU-second here.
+#
 # Per run: frames the echo server received (= messages sent) and echoed, counted by the server
 # itself and written when the bench stops it; the tool's own count beside them (inrush:
 # messages.acked; Tsung: its own request count where it keeps one); generator CPU as for HTTP.
@@ -26,6 +30,10 @@ ws_tools() {
     log "building the echo server (release, examples/ws_echo.rs)"
     cargo build --release --locked --quiet --example ws_echo
     ECHO=${CARGO_TARGET_DIR:-$ROOT/target}/release/examples/ws_echo
+  fi
+  if [[ ${FLOOR:-0} == 1 ]]; then
+    cargo build --release --locked --quiet --example ws_floor
+    WS_FLOOR=${CARGO_TARGET_DIR:-$ROOT/target}/release/examples/ws_floor
   fi
   WS_TMP=$(mktemp -d)
   ECHO_PID=""
@@ -73,6 +81,9 @@ ws_one_run() {
       mkdir -p "$OUT/runs/$name"
       cmd=(tsung -f "$WS_TMP/$name.xml" -l "$OUT/runs/$name" start)
       ;;
+    floor)  # the load of bench/peers-ws-send.toml: 50 sockets, a message every 2 ms each
+      cmd=("$WS_FLOOR" "127.0.0.1:$WS_PORT" 50 2ms "${SECONDS_EACH}s")
+      ;;
   esac
   log "$workload $tool run $run: ${cmd[*]}"
   TARGET_PID=$ECHO_PID timeout $((SECONDS_EACH + 60)) \
@@ -84,6 +95,7 @@ ws_one_run() {
   case $tool in
     inrush) read -r own errors < <(python3 "$PY" ws-summary-counts "$OUT/runs/$name/summary.json") ;;
     tsung) read -r own errors < <(python3 "$PY" tsung-count "$OUT/runs/$name") ;;
+    floor) read -r own errors < <(python3 "$PY" floor-count "$OUT/logs/$name.out") ;;
   esac
   python3 "$PY" record "$RESULTS" "$OUT/runs/$name.json" "workload=$workload" "tool=$tool" \
     "run=$run" "served=$received" "echoed=$echoed" "own_count=$own" "errors=$errors"
@@ -96,6 +108,7 @@ ws_runs() {  # ws_runs RUN: the WebSocket parts named in PARTS, tools alternatin
     if [[ " $PARTS " == *" $workload "* ]]; then
       ws_one_run "$workload" tsung "$run"
       ws_one_run "$workload" inrush "$run"
+      [[ $workload == ws-send && ${FLOOR:-0} == 1 ]] && ws_one_run "$workload" floor "$run"
     fi
   done
 }

@@ -234,6 +234,20 @@ def ws_summary_counts(summary_path):
     return 0
 
 
+def floor_count(path):
+    """examples/ws_floor.rs's own count: frames it wrote, and writes the socket refused (full)."""
+    sent, blocked = "nan", 0
+    try:
+        for line in open(path):
+            if line.startswith('{"sent"'):
+                j = json.loads(line)
+                sent, blocked = j["sent"], j["blocked_writes"]
+    except (OSError, ValueError, KeyError):
+        pass
+    print(sent, blocked)
+    return 0
+
+
 def tsung_count(log_dir):
     """Tsung's own count, as far as its stats dumps in tsung.log go (they lag its end): frames
     sent without an ack (the last cumulative `request_noack`) plus awaited requests (the
@@ -282,6 +296,8 @@ def main(argv):
         return echo_counts(*args)
     if cmd == "ws-summary-counts":
         return ws_summary_counts(*args)
+    if cmd == "floor-count":
+        return floor_count(*args)
     if cmd == "tsung-count":
         return tsung_count(*args)
     if cmd == "meta":
