@@ -108,7 +108,9 @@ ws_runs() {  # ws_runs RUN: the WebSocket parts named in PARTS, tools alternatin
     if [[ " $PARTS " == *" $workload "* ]]; then
       ws_one_run "$workload" tsung "$run"
       ws_one_run "$workload" inrush "$run"
-      [[ $workload == ws-send && ${FLOOR:-0} == 1 ]] && ws_one_run "$workload" floor "$run"
+      if [[ $workload == ws-send && ${FLOOR:-0} == 1 ]]; then
+        ws_one_run "$workload" floor "$run"
+      fi
     fi
   done
 }
