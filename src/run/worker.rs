@@ -12,6 +12,7 @@ use crate::metrics::collector::Snapshot;
 use crate::metrics::Counter;
 use crate::runtime::{self, Session};
 use crate::schedule;
+use crate::swarm::run_state::{NotRunning, Reached};
 use crate::swarm::{caps, wait_state, RunState, Shared, WorkerCtx};
 
 /// The most worker threads a run may have. One per core is the design (README); the largest
@@ -81,7 +82,17 @@ fn start_with(
             let Ok(shared) = go_rx.recv() else { return };
             let first_closed_index = shared.first_closed_index;
             let local = tokio::task::LocalSet::new();
-            local.block_on(&rt, run(id, n, shared, tx, first_closed_index));
+            // The worker's loop as a task of its own, polled only when it is woken: the future
+            // `block_on` runs is polled at every wake-up of the thread, before the tasks (as
+            // tokio's LocalSet does), which made the loop's wait a cost of every arrival.
+            local.block_on(&rt, async move {
+                let worker = tokio::task::spawn_local(run(id, n, shared, tx, first_closed_index));
+                if let Err(e) = worker.await {
+                    if e.is_panic() {
+                        std::panic::resume_unwind(e.into_panic());
+                    }
+                }
+            });
         })?);
         go.push(go_tx);
     }
@@ -149,6 +160,7 @@ async fn run(
                 break true;
             }
             tokio::select! {
+                biased;
                 _ = ctx.sleep_until(end) => break false,
                 _ = ctx.idle.notified() => {}
             }
@@ -253,18 +265,23 @@ const SPAWN_AHEAD: u64 = 256;
 
 /// Starts this worker's users at their intended times, until the schedule ends or the run stops.
 async fn spawn_arrivals(ctx: Rc<WorkerCtx>, id: u64, n: u64) {
-    let mut state = ctx.shared.state.clone();
     let plan = ctx.shared.plan.clone();
     let shard = plan.shard;
     let mut arrivals =
         schedule::shard_arrivals(&plan).filter(|(i, _)| schedule::worker_of(shard, *i, n) == id);
+    // One wait for the whole schedule, on the worker's copy of the run's state: a wait made
+    // per arrival took the channel's lock twice (its waiter in, then out) on every arrival.
+    let stopped = Reached::<NotRunning>::new(&ctx.run_state);
+    tokio::pin!(stopped);
+    let running = || ctx.run_state.get() == RunState::Running && !ctx.run_state.gone();
     for (index, intended) in arrivals.by_ref() {
         tokio::select! {
-            _ = ctx.sleep_until(intended) => {}
-            _ = wait_state(&mut state, |s| s != RunState::Running) => {}
+            biased;
+            () = &mut stopped => {}
+            () = ctx.sleep_until(intended) => {}
         }
         let region = region_of(&ctx, index);
-        if *state.borrow() != RunState::Running {
+        if !running() {
             // The run stopped starting users (at the schedule's end, or straight to the end
             // with a zero drain, or interrupted) while this worker was still behind: every
             // arrival that was due by then was planned and never started.
@@ -298,8 +315,9 @@ async fn spawn_arrivals(ctx: Rc<WorkerCtx>, id: u64, n: u64) {
     // Keep the worker's clock running to the end of the plan even when its last arrival is early,
     // so every interval of the plan is reported.
     tokio::select! {
-        _ = tokio::time::sleep_until(ctx.at(plan.duration())) => {}
-        _ = wait_state(&mut state, |s| s != RunState::Running) => {}
+        biased;
+        () = &mut stopped => {}
+        () = tokio::time::sleep_until(ctx.at(plan.duration())) => {}
     }
 }
 

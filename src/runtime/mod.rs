@@ -49,7 +49,7 @@ use crate::runtime::messages::Messages;
 use crate::runtime::received::Received;
 use crate::runtime::socket::Socket;
 use crate::swarm::registry::Member;
-use crate::swarm::run_state::Aborted;
+use crate::swarm::run_state::{Aborted, Reached};
 use crate::swarm::{RunState, WorkerCtx};
 
 pub use message_id::{message_id, parse_message_id};
@@ -206,8 +206,11 @@ pub fn run_user<'a>(
     }
     async move {
         // The abort's wait first: its receiver is made as the future is, not kept beside it.
+        // In this order, not at random: the wait is two plain reads, and a random order costs
+        // a draw of the thread's generator on every poll of every user.
         let ended = tokio::select! {
-            () = Aborted::new(&ctx.run_state) => Err(Stop::CutOff),
+            biased;
+            () = Reached::<Aborted>::new(&ctx.run_state) => Err(Stop::CutOff),
             done = user.live(flow) => done,
         };
         // Every started user ends in exactly one outcome (`metrics::outcomes`).

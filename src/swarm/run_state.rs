@@ -6,7 +6,7 @@
 //! 136 bytes in every user's task for its whole life (its intrusive waiter node), they took the
 //! task past the allocator's 640-byte class, and every look at the state took the channel's
 //! lock, shared with the other workers. Here a user holds a key into the worker's list of tasks
-//! to wake (16 bytes, [`Aborted`]) and a look at the state is a plain read.
+//! to wake (16 bytes, [`Reached`]) and a look at the state is a plain read.
 //!
 //! The copy changes only when its task runs, between two polls of any user on the same thread,
 //! so a user never sees the state change in the middle of a poll, and every change wakes every
@@ -15,6 +15,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
@@ -96,31 +97,59 @@ impl RunStateCopy {
     }
 }
 
-/// Resolves once the run is aborted (or gone). While it waits, its task is woken at every change
-/// of the run's state: a user looks at the state when polled rather than waiting on it itself.
-pub struct Aborted<'a> {
+/// Resolves once the run's state is one `U` waits for, or the run is gone. While it waits, its
+/// task is woken at every change of the run's state: the wait looks at the state when polled
+/// rather than following the channel itself. Polled again once reached, it is ready again.
+pub struct Reached<'a, U> {
     state: &'a RunStateCopy,
     /// Its entry in the worker's list, from its first poll ([`NOT_YET`] before).
     key: usize,
+    /// What it waits for, as a type: a user's task holds its wait for its whole life, so the
+    /// wait stays two words.
+    until: PhantomData<fn() -> U>,
+}
+
+/// What a [`Reached`] waits for.
+pub trait Until {
+    fn reached(state: RunState) -> bool;
+}
+
+/// Interrupted: a user's flow stops at once.
+pub struct Aborted;
+
+impl Until for Aborted {
+    fn reached(state: RunState) -> bool {
+        state == RunState::Aborted
+    }
+}
+
+/// The run no longer starts users (stopping, ended or aborted): the spawner's wait.
+pub struct NotRunning;
+
+impl Until for NotRunning {
+    fn reached(state: RunState) -> bool {
+        state != RunState::Running
+    }
 }
 
 const NOT_YET: usize = usize::MAX;
 
-impl<'a> Aborted<'a> {
-    pub fn new(state: &'a RunStateCopy) -> Aborted<'a> {
-        Aborted {
+impl<'a, U: Until> Reached<'a, U> {
+    pub fn new(state: &'a RunStateCopy) -> Reached<'a, U> {
+        Reached {
             state,
             key: NOT_YET,
+            until: PhantomData,
         }
     }
 }
 
-impl Future for Aborted<'_> {
+impl<U: Until> Future for Reached<'_, U> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
-        if this.state.gone() || this.state.get() == RunState::Aborted {
+        if this.state.gone() || U::reached(this.state.get()) {
             return Poll::Ready(());
         }
         match this.key {
@@ -131,7 +160,7 @@ impl Future for Aborted<'_> {
     }
 }
 
-impl Drop for Aborted<'_> {
+impl<U> Drop for Reached<'_, U> {
     fn drop(&mut self) {
         if self.key != NOT_YET {
             self.state.unregister(self.key);
@@ -164,7 +193,7 @@ mod tests {
         let counts: Vec<Arc<Count>> = (0..3)
             .map(|_| Arc::new(Count(AtomicUsize::new(0))))
             .collect();
-        let mut waits: Vec<Aborted<'_>> = (0..3).map(|_| Aborted::new(&copy)).collect();
+        let mut waits: Vec<Reached<'_, Aborted>> = (0..3).map(|_| Reached::new(&copy)).collect();
         for (wait, count) in waits.iter_mut().zip(&counts) {
             let waker = Waker::from(count.clone());
             let mut cx = Context::from_waker(&waker);
@@ -203,6 +232,7 @@ mod tests {
         copy.follow(rx).await;
         assert!(copy.gone());
         assert_eq!(copy.get(), RunState::Running, "the last state stays");
-        Aborted::new(&copy).await;
+        Reached::<Aborted>::new(&copy).await;
+        Reached::<NotRunning>::new(&copy).await;
     }
 }

@@ -484,7 +484,7 @@ expect = { status = [200, 201], json = { "$.ok" = false }, exists = ["$.ok"] }
 /// it afterwards.
 #[test]
 fn a_change_of_the_run_state_during_a_poll_has_the_user_look_again() {
-    use crate::swarm::run_state::{Aborted, RunStateCopy};
+    use crate::swarm::run_state::{Aborted, Reached, RunStateCopy};
     use std::future::Future;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::task::{Context, Wake, Waker};
@@ -507,7 +507,7 @@ fn a_change_of_the_run_state_during_a_poll_has_the_user_look_again() {
     let copy = RunStateCopy::new(RunState::Running);
     let mut follow = std::pin::pin!(copy.follow(rx));
     assert!(follow.as_mut().poll(&mut follower_cx).is_pending());
-    let mut abort = std::pin::pin!(Aborted::new(&copy));
+    let mut abort = std::pin::pin!(Reached::<Aborted>::new(&copy));
     assert!(abort.as_mut().poll(&mut cx).is_pending());
     // The drain begins: the follower runs, the user's task is woken, and the user looks.
     tx.send_replace(RunState::Stopping);
