@@ -197,3 +197,29 @@ fn completions_and_the_manual_page_cover_every_command() {
         "subcommands listed"
     );
 }
+
+/// The process runs without transparent huge pages (`src/main.rs`, `without_huge_pages`): a
+/// fault in a huge-page region can compact memory in the faulting worker, a stall of
+/// milliseconds in the schedule. Read from the kernel's own view of a running inrush.
+#[cfg(all(target_os = "linux", not(feature = "system-allocator")))]
+#[test]
+fn the_process_runs_without_transparent_huge_pages() {
+    use std::io::{BufRead, BufReader};
+    let mut child = inrush()
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("starts");
+    // Its first line (on standard error) says it listens: `main` has run by then.
+    let mut line = String::new();
+    let stderr = child.stderr.take().expect("piped");
+    BufReader::new(stderr).read_line(&mut line).expect("reads");
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).expect("status");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(line.contains("listening"), "{line}");
+    // Kernels before 5.0 do not say; where they do, it must be off.
+    if let Some(thp) = status.lines().find(|l| l.starts_with("THP_enabled:")) {
+        assert!(thp.ends_with('0'), "{thp}");
+    }
+}
