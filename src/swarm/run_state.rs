@@ -215,6 +215,10 @@ mod tests {
         for wait in &mut waits {
             assert!(Pin::new(wait).poll(&mut cx).is_pending(), "not aborted yet");
         }
+        // The spawner's wait ends as the run stops starting users, and stays ended.
+        let mut stopped = std::pin::pin!(Reached::<NotRunning>::new(&copy));
+        assert!(stopped.as_mut().poll(&mut cx).is_ready());
+        assert!(stopped.as_mut().poll(&mut cx).is_ready());
 
         tx.send_replace(RunState::Aborted);
         let _ = follow.as_mut().poll(&mut cx);
