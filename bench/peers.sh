@@ -23,6 +23,8 @@
 #   RUNS=5 SECONDS_EACH=20 bench/peers.sh
 #   PARTS=keepalive bench/peers.sh  # one workload
 #   PARTS="ws-send ws-burst ws-await" bench/peers.sh   # the WebSocket workloads (peers-ws.sh)
+#   FLOOR=1 PARTS=ws-send bench/peers.sh   # with examples/ws_floor.rs, the kernel's floor for
+#                                   # that load, as a third tool (peers-ws.sh says how)
 #   BENCH_BIN=path/to/inrush bench/peers.sh   # that binary instead of a release build of the tree
 #   BASELINE_BIN=path/to/older/inrush bench/peers.sh   # each inrush run followed by the same run
 #                                   # of that binary ("inrush-baseline"): before/after, alternating

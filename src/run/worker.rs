@@ -273,7 +273,6 @@ async fn spawn_arrivals(ctx: Rc<WorkerCtx>, id: u64, n: u64) {
     // per arrival took the channel's lock twice (its waiter in, then out) on every arrival.
     let stopped = Reached::<NotRunning>::new(&ctx.run_state);
     tokio::pin!(stopped);
-    let running = || ctx.run_state.get() == RunState::Running && !ctx.run_state.gone();
     for (index, intended) in arrivals.by_ref() {
         tokio::select! {
             biased;
@@ -281,7 +280,7 @@ async fn spawn_arrivals(ctx: Rc<WorkerCtx>, id: u64, n: u64) {
             () = ctx.sleep_until(intended) => {}
         }
         let region = region_of(&ctx, index);
-        if !running() {
+        if ctx.run_state.reached::<NotRunning>() {
             // The run stopped starting users (at the schedule's end, or straight to the end
             // with a zero drain, or interrupted) while this worker was still behind: every
             // arrival that was due by then was planned and never started.

@@ -55,6 +55,12 @@ impl RunStateCopy {
         self.gone.get()
     }
 
+    /// Whether the run's state is one `U` waits for, or the run is gone (what [`Reached`]
+    /// waits for, looked at now).
+    pub fn reached<U: Until>(&self) -> bool {
+        self.gone() || U::reached(self.get())
+    }
+
     /// How many times the state changed (wrapping): compare with a count seen before.
     pub fn changes(&self) -> u8 {
         self.changes.get()
@@ -149,7 +155,7 @@ impl<U: Until> Future for Reached<'_, U> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
-        if this.state.gone() || U::reached(this.state.get()) {
+        if this.state.reached::<U>() {
             return Poll::Ready(());
         }
         match this.key {
